@@ -1,0 +1,68 @@
+/* config — the gateway's configuration: load, check, override.
+ *
+ * The file is JSON (conf/crosswalk.json is the embedded default). Every key is
+ * declared in a table in config.c with its type and range; an unknown key, a
+ * wrong type or an out-of-range value is refused with the file, the key and
+ * the reason. Relative paths are taken relative to the working directory.
+ *
+ * Environment overrides (applied by config_load after the file):
+ *   CROSSWALK_LISTEN   replaces "listen" (host:port)
+ * (CROSSWALK_CONFIG, the file to load, is read by the CLI.)
+ *
+ * Ownership: struct config owns all its strings and the plugins tree; release
+ * with config_release. Threads: loaded once before serving, read-only after. */
+#ifndef CW_CONFIG_H
+#define CW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "log.h"
+
+struct config_limits {
+	uint64_t max_body_bytes;      /* request body; larger → 413 */
+	uint64_t max_header_bytes;    /* per-connection header memory; larger → 431 */
+	uint64_t max_connections;     /* total open connections */
+	uint64_t max_connections_per_ip;
+	uint64_t header_timeout_ms;   /* absolute: accept (or end of last reply) → headers complete */
+	uint64_t request_timeout_ms;  /* absolute: request start → body complete; also reply send */
+	uint64_t shutdown_grace_ms;   /* SIGTERM: how long in-flight requests may finish */
+	uint64_t json_max_depth;
+	uint64_t json_max_members;
+	uint64_t json_max_array_items;
+	uint64_t json_memory_budget_bytes;
+};
+
+struct config {
+	char *source;         /* file the configuration came from */
+	char *listen;         /* as written, "host:port" */
+	char listen_host[256];
+	unsigned listen_port; /* 0 = ephemeral, reported in the "listening" log line */
+	bool listen_ipv6;
+	char *data_dir;
+	char *plugin_dir;
+	unsigned threads;     /* HTTP worker threads; 0 in the file = one per core */
+	enum log_level log_level;
+	struct config_limits limits;
+	cJSON *plugins;       /* object: plugin name → its own settings (owned) */
+};
+
+/* Loads path into cfg (which it initialises). On error returns -1 and writes
+ * "FILE: KEY: REASON" into err; cfg is then released. */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* Fills cfg with the built-in defaults (no file). Returns -1 on OOM. */
+int config_defaults(struct config *cfg);
+
+/* True when host is a loopback address (127.0.0.0/8, ::1, localhost). */
+bool config_host_is_loopback(const char *host);
+
+/* Parses "host:port" / "[v6]:port" into cfg's listen fields; -1 with reason. */
+int config_set_listen(struct config *cfg, const char *value, char *err, size_t errlen);
+
+void config_release(struct config *cfg);
+
+#endif

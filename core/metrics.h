@@ -1,0 +1,40 @@
+/* metrics — process-wide counters and gauges in Prometheus text format.
+ *
+ * Threads: every update is a relaxed atomic operation and may come from any
+ * thread; rendering reads a consistent-enough snapshot without locking the
+ * hot path. Route labels must be static strings (the router's patterns);
+ * at most METRICS_MAX_ROUTES distinct labels are kept, the rest count under
+ * "other". */
+#ifndef CW_METRICS_H
+#define CW_METRICS_H
+
+#include <stddef.h>
+
+#define METRICS_MAX_ROUTES 128
+
+enum metrics_gauge { METRICS_INFLIGHT, METRICS_CONNECTIONS, METRICS_GAUGE_COUNT };
+
+enum metrics_counter {
+	METRICS_DEADLINE_CLOSED, /* connections closed by the absolute deadline */
+	METRICS_FRAMING_REJECTED,/* ambiguous Content-Length / Transfer-Encoding */
+	METRICS_BODY_TOO_LARGE,
+	METRICS_COUNTER_COUNT
+};
+
+void metrics_request_done(const char *route, int status, double seconds);
+void metrics_gauge_add(enum metrics_gauge g, long delta);
+long metrics_gauge_get(enum metrics_gauge g);
+void metrics_counter_add(enum metrics_counter c, unsigned long n);
+unsigned long metrics_counter_get(enum metrics_counter c);
+
+/* Another module's gauge, sampled at render time by fn(ctx). name must be a
+ * valid Prometheus metric name and static. Register before serving. */
+int metrics_register_gauge(const char *name, const char *help, double (*fn)(void *ctx), void *ctx);
+
+/* Renders every metric; caller frees with free(). NULL on OOM. */
+char *metrics_render(size_t *len);
+
+/* Test helper: requests counted so far for route and status. */
+unsigned long metrics_requests(const char *route, int status);
+
+#endif

@@ -1,0 +1,366 @@
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static const char *env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : dflt;
+}
+
+static int write_conf(struct gw *gw, const char *extra_json)
+{
+	char tmpl[] = "/tmp/cw-e2e-XXXXXX";
+	if (!mkdtemp(tmpl))
+		return -1;
+	snprintf(gw->dir, sizeof gw->dir, "%s", tmpl);
+	snprintf(gw->conf, sizeof gw->conf, "%s/crosswalk.json", gw->dir);
+	snprintf(gw->log, sizeof gw->log, "%s/stderr.log", gw->dir);
+	FILE *f = fopen(gw->conf, "w");
+	if (!f)
+		return -1;
+	bool own_plugins = extra_json && strstr(extra_json, "\"plugin_dir\"");
+	fprintf(f, "{\"listen\":\"127.0.0.1:0\",\"data_dir\":\"%s/var\"", gw->dir);
+	if (!own_plugins)
+		fprintf(f, ",\"plugin_dir\":\"%s\"", env_or("CW_PLUGIN_DIR", "lib/crosswalk/plugins"));
+	if (extra_json && *extra_json)
+		fprintf(f, ",%s", extra_json);
+	fprintf(f, "}\n");
+	fclose(f);
+	return 0;
+}
+
+static pid_t spawn(const struct gw *gw, const char *const *args)
+{
+	const char *argv[32];
+	size_t n = 0;
+	argv[n++] = env_or("CW_BIN", "bin/crosswalk");
+	argv[n++] = "serve";
+	argv[n++] = "-c";
+	argv[n++] = gw->conf;
+	for (size_t i = 0; args && args[i] && n < 31; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(gw->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			dup2(fd, 1);
+			close(fd);
+		}
+		unsetenv("CROSSWALK_LISTEN");
+		unsetenv("CROSSWALK_CONFIG");
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+char *gw_log(const struct gw *gw)
+{
+	FILE *f = fopen(gw->log, "r");
+	if (!f)
+		return strdup("");
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap + 1);
+	size_t r;
+	while (buf && (r = fread(buf + len, 1, cap - len, f)) > 0) {
+		len += r;
+		if (len == cap) {
+			char *nb = realloc(buf, cap * 2 + 1);
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	if (buf)
+		buf[len] = '\0';
+	return buf;
+}
+
+int gw_start(struct gw *gw, const char *extra_json)
+{
+	memset(gw, 0, sizeof *gw);
+	if (write_conf(gw, extra_json) != 0)
+		return -1;
+	gw->pid = spawn(gw, NULL);
+	if (gw->pid <= 0)
+		return -1;
+	long until = now_ms() + 10000;
+	while (now_ms() < until) {
+		char *log = gw_log(gw);
+		const char *p = log ? strstr(log, "\"event\":\"listening\"") : NULL;
+		if (p) {
+			const char *q = strstr(p, "\"port\":\"");
+			if (q)
+				gw->port = (unsigned)strtoul(q + 8, NULL, 10);
+		}
+		free(log);
+		if (gw->port)
+			return 0;
+		int st;
+		if (waitpid(gw->pid, &st, WNOHANG) == gw->pid) {
+			char *l = gw_log(gw);
+			fprintf(stderr, "# gateway exited early: %s\n", l ? l : "");
+			free(l);
+			gw->pid = 0;
+			return -1;
+		}
+		sleep_ms(10);
+	}
+	kill(gw->pid, SIGKILL);
+	waitpid(gw->pid, NULL, 0);
+	gw->pid = 0;
+	return -1;
+}
+
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+	long until = now_ms() + timeout_ms;
+	int st;
+	while (now_ms() < until) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		sleep_ms(10);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+int gw_run_expect_exit(const char *extra_json, const char *const *args, int timeout_ms, char *out,
+		       size_t outlen)
+{
+	struct gw gw;
+	memset(&gw, 0, sizeof gw);
+	if (write_conf(&gw, extra_json) != 0)
+		return -1;
+	pid_t pid = spawn(&gw, args);
+	int rc = wait_exit(pid, timeout_ms);
+	char *log = gw_log(&gw);
+	if (out && outlen)
+		snprintf(out, outlen, "%s", log ? log : "");
+	free(log);
+	return rc;
+}
+
+int gw_stop(struct gw *gw, int timeout_ms)
+{
+	if (gw->pid <= 0)
+		return -1;
+	kill(gw->pid, SIGTERM);
+	int rc = wait_exit(gw->pid, timeout_ms);
+	gw->pid = 0;
+	return rc;
+}
+
+/* ------------------------------------------------------------- libcurl */
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud)
+{
+	struct resp *r = ud;
+	size_t add = size * n;
+	char *nb = realloc(r->body, r->len + add + 1);
+	if (!nb)
+		return 0;
+	r->body = nb;
+	memcpy(r->body + r->len, data, add);
+	r->len += add;
+	r->body[r->len] = '\0';
+	return add;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud)
+{
+	struct resp *r = ud;
+	size_t add = size * n, have = strlen(r->headers);
+	if (have + add < sizeof r->headers) {
+		memcpy(r->headers + have, data, add);
+		r->headers[have + add] = '\0';
+	}
+	return add;
+}
+
+int http_do(const struct gw *gw, const char *method, const char *path, const char *const *headers,
+	    const char *body, size_t body_len, struct resp *out)
+{
+	memset(out, 0, sizeof *out);
+	CURL *c = curl_easy_init();
+	if (!c)
+		return -1;
+	char url[2048];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", gw->port, path);
+	struct curl_slist *hl = NULL;
+	for (size_t i = 0; headers && headers[i]; i++)
+		hl = curl_slist_append(hl, headers[i]);
+	hl = curl_slist_append(hl, "Expect:");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+	}
+	CURLcode rc = curl_easy_perform(c);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+	if (!out->body)
+		out->body = calloc(1, 1);
+	return rc == CURLE_OK ? 0 : -1;
+}
+
+void resp_free(struct resp *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+const char *resp_header(const struct resp *r, const char *name, char *buf, size_t cap)
+{
+	size_t nl = strlen(name);
+	const char *line = r->headers;
+	while (*line) {
+		const char *eol = strstr(line, "\r\n");
+		size_t ll = eol ? (size_t)(eol - line) : strlen(line);
+		if (ll > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+			const char *v = line + nl + 1;
+			while (*v == ' ')
+				v++;
+			size_t vl = ll - (size_t)(v - line);
+			if (vl >= cap)
+				vl = cap - 1;
+			memcpy(buf, v, vl);
+			buf[vl] = '\0';
+			return buf;
+		}
+		if (!eol)
+			break;
+		line = eol + 2;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------- raw sockets */
+
+int raw_connect(const struct gw *gw, const char *src)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (src) {
+		struct sockaddr_in s = {.sin_family = AF_INET};
+		inet_pton(AF_INET, src, &s.sin_addr);
+		if (bind(fd, (struct sockaddr *)&s, sizeof s) != 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)gw->port)};
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+		close(fd);
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+int raw_send(int fd, const char *data, size_t len)
+{
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = send(fd, data + off, len - off, MSG_NOSIGNAL);
+		if (w <= 0)
+			return -1;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+long raw_recv_all(int fd, char *buf, size_t cap, int timeout_ms)
+{
+	size_t len = 0;
+	long until = now_ms() + timeout_ms;
+	while (len + 1 < cap) {
+		long left = until - now_ms();
+		if (left <= 0)
+			break;
+		struct pollfd p = {fd, POLLIN, 0};
+		int r = poll(&p, 1, (int)left);
+		if (r <= 0)
+			break;
+		ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return (long)len;
+}
+
+bool raw_closed_within(int fd, int timeout_ms)
+{
+	long until = now_ms() + timeout_ms;
+	char tmp[4096];
+	for (;;) {
+		long left = until - now_ms();
+		if (left <= 0)
+			return false;
+		struct pollfd p = {fd, POLLIN, 0};
+		int r = poll(&p, 1, (int)left);
+		if (r == 0)
+			return false;
+		if (r < 0)
+			return errno == EINTR ? false : true;
+		ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+		if (n <= 0)
+			return true;
+	}
+}

@@ -1,0 +1,68 @@
+/* End-to-end harness: starts the real bin/crosswalk on 127.0.0.1 with an
+ * ephemeral port and a private temporary directory, drives it over loopback
+ * with libcurl or raw sockets, and stops it by its own PID.
+ *
+ * Environment (set by `make test`): CW_BIN, the gateway binary;
+ * CW_PLUGIN_DIR, the built plugins; CW_TEST_PLUGIN_DIR, the test plugins. */
+#ifndef CW_TEST_HARNESS_H
+#define CW_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct gw {
+	pid_t pid;
+	unsigned port;
+	char dir[256];  /* private temporary directory */
+	char conf[300]; /* its configuration file */
+	char log[300];  /* its stderr */
+};
+
+/* Starts a gateway. extra_json is spliced into the top-level configuration
+ * object (e.g. "\"limits\":{\"max_body_bytes\":2048}") and may be NULL;
+ * listen, data_dir and (unless given in extra_json) plugin_dir are set by the
+ * harness. Returns 0 once the gateway logs that it listens, else -1. */
+int gw_start(struct gw *gw, const char *extra_json);
+
+/* As gw_start, but with extra arguments after "serve -c FILE" and without
+ * waiting: returns the exit status if the process ends within timeout_ms,
+ * else -1 (the process is then killed). For refusal tests. */
+int gw_run_expect_exit(const char *extra_json, const char *const *args, int timeout_ms, char *out,
+		       size_t outlen);
+
+/* Sends SIGTERM and waits up to timeout_ms; returns the exit status (or
+ * 128+signal, or -1 on timeout after which it is killed). */
+int gw_stop(struct gw *gw, int timeout_ms);
+
+/* Reads the gateway's stderr so far into a new malloc'd string. */
+char *gw_log(const struct gw *gw);
+
+struct resp {
+	long status;
+	char *body;
+	size_t len;
+	char headers[8192];
+};
+
+/* One HTTP request with libcurl. headers: NULL-terminated "Name: value"
+ * lines or NULL. body may be NULL. Returns 0 if an HTTP answer came back. */
+int http_do(const struct gw *gw, const char *method, const char *path, const char *const *headers,
+	    const char *body, size_t body_len, struct resp *out);
+void resp_free(struct resp *r);
+/* Header value from a response (case-insensitive name), copied into buf. */
+const char *resp_header(const struct resp *r, const char *name, char *buf, size_t cap);
+
+/* Raw TCP to the gateway from source address src (NULL = 127.0.0.1). */
+int raw_connect(const struct gw *gw, const char *src);
+int raw_send(int fd, const char *data, size_t len);
+/* Reads until EOF, timeout_ms or cap; returns bytes read (>=0) or -1. */
+long raw_recv_all(int fd, char *buf, size_t cap, int timeout_ms);
+/* True when the server closed the connection within timeout_ms (EOF or
+ * reset, with or without any bytes first). */
+bool raw_closed_within(int fd, int timeout_ms);
+
+long now_ms(void);
+void sleep_ms(long ms);
+
+#endif
