@@ -1,0 +1,156 @@
+/* Unit tests: configuration loading, checking and overrides. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char path[64];
+
+static int write_tmp(const char *text)
+{
+	snprintf(path, sizeof path, "/tmp/cw-config-XXXXXX");
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	ssize_t w = write(fd, text, strlen(text));
+	close(fd);
+	return w == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static int load(const char *text, struct config *cfg, char *err, size_t errlen)
+{
+	assert_int_equal(write_tmp(text), 0);
+	int rc = config_load(cfg, path, err, errlen);
+	unlink(path);
+	return rc;
+}
+
+static void shipped_default_loads(void **state)
+{
+	(void)state;
+	unsetenv("CROSSWALK_LISTEN");
+	struct config cfg;
+	char err[512];
+	assert_int_equal(config_load(&cfg, "conf/crosswalk.json", err, sizeof err), 0);
+	assert_string_equal(cfg.listen_host, "127.0.0.1");
+	assert_int_equal(cfg.listen_port, 8080);
+	assert_string_equal(cfg.data_dir, "var");
+	assert_int_equal(cfg.limits.max_body_bytes, 16u << 20);
+	assert_true(cJSON_IsObject(cfg.plugins));
+	config_release(&cfg);
+}
+
+static void values_and_defaults(void **state)
+{
+	(void)state;
+	unsetenv("CROSSWALK_LISTEN");
+	struct config cfg;
+	char err[512];
+	assert_int_equal(load("{\"listen\":\"[::1]:0\",\"threads\":3,\"log_level\":\"warn\","
+			      "\"limits\":{\"max_connections_per_ip\":7},\"plugins\":{\"echo\":{\"a\":1}}}",
+			      &cfg, err, sizeof err),
+			 0);
+	assert_true(cfg.listen_ipv6);
+	assert_string_equal(cfg.listen_host, "::1");
+	assert_int_equal(cfg.listen_port, 0);
+	assert_int_equal(cfg.threads, 3);
+	assert_int_equal(cfg.log_level, LOG_WARN);
+	assert_int_equal(cfg.limits.max_connections_per_ip, 7);
+	assert_int_equal(cfg.limits.max_connections, 512); /* default kept */
+	assert_non_null(cJSON_GetObjectItem(cfg.plugins, "echo"));
+	config_release(&cfg);
+}
+
+static void refusals_name_file_key_reason(void **state)
+{
+	(void)state;
+	unsetenv("CROSSWALK_LISTEN");
+	static const struct {
+		const char *text, *expect;
+	} cases[] = {
+		{"{\"colour\":1}", "colour: unknown key"},
+		{"{\"limits\":{\"max_body\":1}}", "limits.max_body: unknown key"},
+		{"{\"limits\":{\"max_body_bytes\":\"1\"}}", "limits.max_body_bytes: must be a whole number"},
+		{"{\"limits\":{\"max_body_bytes\":10}}", "limits.max_body_bytes: must be a whole number from 1024"},
+		{"{\"limits\":{\"max_body_bytes\":2048.5}}", "limits.max_body_bytes"},
+		{"{\"limits\":{\"max_body_bytes\":-5}}", "limits.max_body_bytes"},
+		{"{\"limits\":{\"max_body_bytes\":99999999999999999999999}}", "limits.max_body_bytes"},
+		{"{\"threads\":true}", "threads"},
+		{"{\"log_level\":\"loud\"}", "log_level: must be one of"},
+		{"{\"listen\":\"127.0.0.1\"}", "listen: expected"},
+		{"{\"listen\":\"127.0.0.1:70000\"}", "listen: port"},
+		{"{\"listen\":\"example.org:80\"}", "listen:"},
+		{"{\"data_dir\":\"\"}", "data_dir: must be 1 to"},
+		{"{\"plugins\":{\"echo\":3}}", "plugins.echo: must be an object"},
+		{"{\"plugins\":[]}", "plugins: must be an object"},
+		{"[]", "must be a JSON object"},
+		{"{\"threads\":1,\"threads\":2}", "line 1"},
+		{"{\"threads\":1", "line 1"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct config cfg;
+		char err[512] = "";
+		assert_int_equal(load(cases[i].text, &cfg, err, sizeof err), -1);
+		if (!strstr(err, cases[i].expect) || !strstr(err, "/tmp/cw-config-"))
+			fail_msg("case %zu: '%s' does not mention '%s'", i, err, cases[i].expect);
+	}
+}
+
+static void missing_file(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char err[512];
+	assert_int_equal(config_load(&cfg, "/nonexistent/cw.json", err, sizeof err), -1);
+	assert_non_null(strstr(err, "/nonexistent/cw.json: cannot read"));
+}
+
+static void environment_overrides_listen(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char err[512];
+	setenv("CROSSWALK_LISTEN", "127.0.0.5:9000", 1);
+	assert_int_equal(load("{\"listen\":\"127.0.0.1:8080\"}", &cfg, err, sizeof err), 0);
+	assert_string_equal(cfg.listen_host, "127.0.0.5");
+	assert_int_equal(cfg.listen_port, 9000);
+	config_release(&cfg);
+	setenv("CROSSWALK_LISTEN", "nonsense", 1);
+	assert_int_equal(load("{}", &cfg, err, sizeof err), -1);
+	assert_non_null(strstr(err, "CROSSWALK_LISTEN"));
+	unsetenv("CROSSWALK_LISTEN");
+}
+
+static void loopback_detection(void **state)
+{
+	(void)state;
+	assert_true(config_host_is_loopback("127.0.0.1"));
+	assert_true(config_host_is_loopback("127.255.1.2"));
+	assert_true(config_host_is_loopback("::1"));
+	assert_true(config_host_is_loopback("localhost"));
+	assert_false(config_host_is_loopback("0.0.0.0"));
+	assert_false(config_host_is_loopback("10.0.0.1"));
+	assert_false(config_host_is_loopback("::"));
+	assert_false(config_host_is_loopback("128.0.0.1"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(shipped_default_loads),
+		cmocka_unit_test(values_and_defaults),
+		cmocka_unit_test(refusals_name_file_key_reason),
+		cmocka_unit_test(missing_file),
+		cmocka_unit_test(environment_overrides_listen),
+		cmocka_unit_test(loopback_detection),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
