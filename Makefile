@@ -113,17 +113,18 @@ $(BINDIR)/crosswalk: $(MAIN_OBJ) $(LIBCORE)
 	$(CC) $(ALL_CFLAGS) $(EXE_LDFLAGS) $^ $(PKG_LIBS) -ldl -lpthread -lm -o $@
 
 # --- plugins: one folder each, linked alone, exporting one symbol ---------
+# (No "%" inside the prerequisite functions: make substitutes the stem there.)
 $(OBJ)/plugin/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CJSON_CFLAGS) $(PLUGIN_CFLAGS) -c $< -o $@
 
 .SECONDEXPANSION:
-$(PLUGDIR)/%.so: $$(patsubst %.c,$(OBJ)/plugin/%.o,$$(wildcard plugins/$$*/*.c)) core/include/crosswalk/plugin.map
+$(PLUGDIR)/%.so: $$(addprefix $(OBJ)/plugin/,$$(addsuffix .o,$$(basename $$(wildcard plugins/$$*/*.c)))) core/include/crosswalk/plugin.map
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(PLUGIN_LDFLAGS) $(filter %.o,$^) $(CJSON_LIBS) -o $@
 	@chmod 0755 $@ && chmod go-w $(@D) $(OUT)/lib/crosswalk
 
-$(TPLUGDIR)/%.so: $$(patsubst %.c,$(OBJ)/plugin/%.o,$$(wildcard tests/plugins/$$*/*.c)) core/include/crosswalk/plugin.map
+$(TPLUGDIR)/%.so: $$(addprefix $(OBJ)/plugin/,$$(addsuffix .o,$$(basename $$(wildcard tests/plugins/$$*/*.c)))) core/include/crosswalk/plugin.map
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(PLUGIN_LDFLAGS) $(filter %.o,$^) $(CJSON_LIBS) -o $@
 	@chmod 0755 $@ && chmod go-w $(@D)

@@ -1,9 +1,56 @@
 #include "app.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "api_plugins.h"
 #include "api_system.h"
+
+void *app_keep(struct app *app, void *p)
+{
+	if (!p)
+		return NULL;
+	void **n = realloc(app->owned, (app->nowned + 1) * sizeof *n);
+	if (!n) {
+		free(p);
+		return NULL;
+	}
+	app->owned = n;
+	app->owned[app->nowned++] = p;
+	return p;
+}
+
+static int load_plugins(struct app *app, const struct config *cfg, char *err, size_t errlen)
+{
+	app->terms = terminology_new();
+	if (!app->terms) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (cfg->profiles_dir && terminology_load_dir(app->terms, cfg->profiles_dir, err, errlen) < 0)
+		return -1;
+	terminology_seal(app->terms);
+	app->plugins = plugin_host_new(cfg, app->terms);
+	if (!app->plugins) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	plugin_host_scan(app->plugins, cfg->plugin_dir);
+	if (cfg->plugin_dir_extra)
+		plugin_host_scan(app->plugins, cfg->plugin_dir_extra);
+	if (plugin_host_start(app->plugins) == 0)
+		return 0;
+	size_t pos = 0;
+	err[0] = '\0';
+	for (size_t i = 0; i < plugin_host_count(app->plugins) && pos + 1 < errlen; i++) {
+		const struct plugin *p = plugin_host_at(app->plugins, i);
+		if (p->refused)
+			pos += (size_t)snprintf(err + pos, errlen - pos, "%splugin refused: %s: %s", pos ? "\ncrosswalk: " : "",
+						p->file, p->refused);
+	}
+	return -1;
+}
 
 int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen)
 {
@@ -11,8 +58,14 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 	app->cfg = cfg;
 	capability_init(&app->cap, CW_VERSION);
 	capability_add_format(&app->cap, "application/fhir+json");
-	if (api_system_register(app) != 0) {
-		snprintf(err, errlen, "cannot register the system endpoints");
+	if (load_plugins(app, cfg, err, errlen) != 0)
+		return -1;
+	if (plugin_host_register_capabilities(app->plugins, &app->cap) != 0) {
+		snprintf(err, errlen, "too many plugin operations or formats for the CapabilityStatement");
+		return -1;
+	}
+	if (api_system_register(app) != 0 || api_plugins_register(app) != 0) {
+		snprintf(err, errlen, "cannot register the endpoints (routing table full?)");
 		return -1;
 	}
 	return 0;
@@ -21,7 +74,17 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 void app_dispatch(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	const struct app *app = ctx;
+	if (plugin_host_hook_count(app->plugins, CW_HOOK_ON_REQUEST) && api_plugins_on_request(app, req, resp))
+		return;
 	router_dispatch(&app->router, req, resp);
 }
 
-void app_release(struct app *app) { memset(app, 0, sizeof *app); }
+void app_release(struct app *app)
+{
+	plugin_host_free(app->plugins);
+	terminology_free(app->terms);
+	for (size_t i = 0; i < app->nowned; i++)
+		free(app->owned[i]);
+	free(app->owned);
+	memset(app, 0, sizeof *app);
+}

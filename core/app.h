@@ -12,18 +12,31 @@
 #include "capability.h"
 #include "config.h"
 #include "http.h"
+#include "plugin_host.h"
 #include "router.h"
+#include "terminology.h"
 
 struct app {
 	const struct config *cfg;
 	struct router router;
 	struct capability cap;
 	atomic_bool draining; /* set on SIGTERM: /healthz then answers 503 */
+	struct terminology *terms;    /* code systems from cfg->profiles_dir */
+	struct plugin_host *plugins;  /* loaded from cfg->plugin_dir (+ cfg->plugin_dir_extra) */
+	void **owned;                 /* allocations that live as long as the routes */
+	size_t nowned;
 };
 
-/* Returns 0, or -1 with a reason in err. */
+/* Loads code systems and plugins (every plugin's init runs here, once), then
+ * registers routes and capabilities. Returns 0, or -1 with a reason in err
+ * (plugin refusals: one "plugin refused: FILE: REASON" line each; the caller
+ * exits 2). */
 int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen);
+/* Runs the on-request hooks, then routes. */
 void app_dispatch(void *ctx, struct http_request *req, struct http_response *resp);
+/* Calls every plugin's fini (reverse order) and frees. After serving only. */
 void app_release(struct app *app);
+/* Keeps p (malloc'd) until app_release; returns p, or NULL (p freed) on OOM. */
+void *app_keep(struct app *app, void *p);
 
 #endif

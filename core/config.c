@@ -41,6 +41,7 @@ static const struct key top_keys[] = {
 	{"listen", KEY_LISTEN, offsetof(struct config, listen), 0, 0, NULL},
 	{"data_dir", KEY_STRING, offsetof(struct config, data_dir), 1, 4096, NULL},
 	{"plugin_dir", KEY_STRING, offsetof(struct config, plugin_dir), 1, 4096, NULL},
+	{"profiles_dir", KEY_STRING, offsetof(struct config, profiles_dir), 1, 4096, NULL},
 	{"threads", KEY_UINT, offsetof(struct config, threads), 0, 256, NULL},
 	{"log_level", KEY_LEVEL, offsetof(struct config, log_level), 0, 0, NULL},
 	{"limits", KEY_OBJECT, 0, 0, 0, limit_keys},
@@ -56,6 +57,7 @@ int config_defaults(struct config *cfg)
 	cfg->listen = strdup("127.0.0.1:8080");
 	cfg->data_dir = strdup("var");
 	cfg->plugin_dir = strdup("lib/crosswalk/plugins");
+	cfg->profiles_dir = strdup("profiles");
 	cfg->plugins = cJSON_CreateObject();
 	cfg->log_level = LOG_INFO;
 	cfg->limits = (struct config_limits){
@@ -71,7 +73,7 @@ int config_defaults(struct config *cfg)
 		.json_max_array_items = 100000,
 		.json_memory_budget_bytes = 64ULL << 20,
 	};
-	if (!cfg->listen || !cfg->data_dir || !cfg->plugin_dir || !cfg->plugins)
+	if (!cfg->listen || !cfg->data_dir || !cfg->plugin_dir || !cfg->profiles_dir || !cfg->plugins)
 		return -1;
 	char err[64];
 	return config_set_listen(cfg, cfg->listen, err, sizeof err);
@@ -322,6 +324,8 @@ void config_release(struct config *cfg)
 	free(cfg->listen);
 	free(cfg->data_dir);
 	free(cfg->plugin_dir);
+	free(cfg->plugin_dir_extra);
+	free(cfg->profiles_dir);
 	cJSON_Delete(cfg->plugins);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -44,6 +44,8 @@ struct config {
 	bool listen_ipv6;
 	char *data_dir;
 	char *plugin_dir;
+	char *plugin_dir_extra; /* --plugins DIR from the command line, or NULL (not a file key) */
+	char *profiles_dir;     /* CodeSystems etc. loaded at start when it exists */
 	unsigned threads;     /* HTTP worker threads; 0 in the file = one per core */
 	enum log_level log_level;
 	struct config_limits limits;

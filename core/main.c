@@ -12,8 +12,11 @@
 
 #include "app.h"
 #include "config.h"
+#include "fjson.h"
 #include "http.h"
 #include "log.h"
+#include "plugin_host.h"
+#include "terminology.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -24,15 +27,17 @@ static const char usage_main[] =
 	"Crosswalk is a plugin-based HL7 FHIR R4 gateway.\n"
 	"\n"
 	"commands:\n"
-	"  serve [-c FILE]     run the gateway\n"
-	"  version             print the version\n"
+	"  serve [-c FILE] [--plugins DIR]     run the gateway\n"
+	"  plugins [-c FILE] [--plugins DIR]   list the plugins, or why they are refused\n"
+	"  map --from|--to FORMAT [FILE|-]     map a document through a plugin\n"
+	"  version                             print the version\n"
 	"\n"
 	"Run 'crosswalk COMMAND --help' for a command's options.\n"
 	"\n"
 	"exit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n";
 
 static const char usage_serve[] =
-	"usage: crosswalk serve [-c FILE]\n"
+	"usage: crosswalk serve [-c FILE] [--plugins DIR]\n"
 	"\n"
 	"Runs the gateway in the foreground until SIGTERM or SIGINT, then stops\n"
 	"accepting connections, lets requests in flight finish (up to\n"
@@ -41,13 +46,49 @@ static const char usage_serve[] =
 	"options:\n"
 	"  -c, --config FILE   configuration file (default: $CROSSWALK_CONFIG,\n"
 	"                      else conf/crosswalk.json)\n"
+	"  --plugins DIR       also load the plugins in DIR (after plugin_dir)\n"
 	"  -h, --help          this help\n"
 	"\n"
 	"environment:\n"
 	"  CROSSWALK_CONFIG    configuration file when -c is not given\n"
 	"  CROSSWALK_LISTEN    overrides \"listen\" (host:port; port 0 = any free port)\n"
 	"\n"
-	"exit codes: 0 stopped cleanly, 1 runtime failure, 2 usage or configuration error\n";
+	"exit codes: 0 stopped cleanly, 1 runtime failure, 2 usage or configuration error\n"
+	"(a refused plugin is a configuration error)\n";
+
+static const char usage_plugins[] =
+	"usage: crosswalk plugins [-c FILE] [--plugins DIR] [--json]\n"
+	"\n"
+	"Loads the plugins exactly as 'serve' would (plugin_dir, then --plugins DIR;\n"
+	"init, then fini) and lists each one: name, version, file, formats, hooks\n"
+	"and operations, or the reason it was refused.\n"
+	"\n"
+	"options:\n"
+	"  -c, --config FILE   configuration file (as for serve)\n"
+	"  --plugins DIR       also load the plugins in DIR\n"
+	"  --json              print the list as JSON (as GET /plugins answers)\n"
+	"  -h, --help          this help\n"
+	"\n"
+	"exit codes: 0 every plugin accepted, 2 usage or configuration error or a\n"
+	"plugin refused\n";
+
+static const char usage_map[] =
+	"usage: crosswalk map --from FORMAT [FILE|-] [options]\n"
+	"       crosswalk map --to FORMAT [FILE|-] [options]\n"
+	"\n"
+	"--from maps a native document (FILE, or standard input) to FHIR through the\n"
+	"plugin that owns FORMAT, runs the before-store hooks and prints the\n"
+	"transaction Bundle. --to maps a FHIR resource or Bundle to FORMAT, after\n"
+	"the before-export hooks. Errors are printed as an OperationOutcome on\n"
+	"standard error.\n"
+	"\n"
+	"options:\n"
+	"  -c, --config FILE   configuration file (as for serve)\n"
+	"  --plugins DIR       also load the plugins in DIR\n"
+	"  --media json|csv    the native media type (default: the format's first)\n"
+	"  -h, --help          this help\n"
+	"\n"
+	"exit codes: 0 mapped, 1 the mapping failed, 2 usage or configuration error\n";
 
 static const char usage_version[] =
 	"usage: crosswalk version\n"
@@ -97,32 +138,49 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Loads the configuration named by -c / $CROSSWALK_CONFIG / the default,
+ * with --plugins DIR recorded in it. Returns 0 or EXIT_USAGE. */
+static int load_config(struct config *cfg, const char *path, const char *plugins_dir)
+{
+	if (!path)
+		path = getenv("CROSSWALK_CONFIG");
+	if (!path || !*path)
+		path = "conf/crosswalk.json";
+	char err[1024];
+	if (config_load(cfg, path, err, sizeof err) != 0) {
+		fprintf(stderr, "crosswalk: configuration error: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (plugins_dir && !(cfg->plugin_dir_extra = strdup(plugins_dir))) {
+		fprintf(stderr, "crosswalk: out of memory\n");
+		config_release(cfg);
+		return EXIT_RUNTIME;
+	}
+	log_set_level(cfg->log_level);
+	return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
-	const char *path = NULL;
+	const char *path = NULL, *plugins_dir = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (is_help(argv[i])) {
 			fputs(usage_serve, stdout);
 			return 0;
 		} else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
 			path = argv[++i];
+		} else if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc && !plugins_dir) {
+			plugins_dir = argv[++i];
 		} else {
 			fprintf(stderr, "crosswalk serve: unexpected argument '%s'\n\n%s", argv[i], usage_serve);
 			return EXIT_USAGE;
 		}
 	}
-	if (!path)
-		path = getenv("CROSSWALK_CONFIG");
-	if (!path || !*path)
-		path = "conf/crosswalk.json";
-
 	struct config cfg;
-	char err[1024];
-	if (config_load(&cfg, path, err, sizeof err) != 0) {
-		fprintf(stderr, "crosswalk: configuration error: %s\n", err);
-		return EXIT_USAGE;
-	}
-	log_set_level(cfg.log_level);
+	char err[8192];
+	int lrc = load_config(&cfg, path, plugins_dir);
+	if (lrc != 0)
+		return lrc;
 	if (!config_host_is_loopback(cfg.listen_host)) {
 		fprintf(stderr,
 			"crosswalk: configuration error: %s: listen: %s is not a loopback address; serving "
@@ -150,7 +208,7 @@ static int cmd_serve(int argc, char **argv)
 	if (app_init(&app, &cfg, err, sizeof err) != 0) {
 		fprintf(stderr, "crosswalk: %s\n", err);
 		rc = EXIT_USAGE;
-		goto out_cfg;
+		goto out_app;
 	}
 	struct http_server *srv = http_server_start(&cfg, (struct http_dispatch){app_dispatch, &app}, err,
 						    sizeof err);
@@ -188,7 +246,277 @@ static int cmd_serve(int argc, char **argv)
 	log_event(LOG_INFO, "stopped", "Crosswalk stopped", "unfinished_requests", lefts, (const char *)NULL);
 out_app:
 	app_release(&app);
-out_cfg:
+	config_release(&cfg);
+	return rc;
+}
+
+/* Loads code systems and plugins as serve does. Returns NULL after printing
+ * why when the profiles cannot be loaded. */
+static struct plugin_host *open_plugins(const struct config *cfg, struct terminology **terms)
+{
+	char err[1024];
+	*terms = terminology_new();
+	if (!*terms || terminology_load_dir(*terms, cfg->profiles_dir, err, sizeof err) < 0) {
+		fprintf(stderr, "crosswalk: configuration error: %s\n", *terms ? err : "out of memory");
+		terminology_free(*terms);
+		*terms = NULL;
+		return NULL;
+	}
+	terminology_seal(*terms);
+	struct plugin_host *h = plugin_host_new(cfg, *terms);
+	if (!h) {
+		fprintf(stderr, "crosswalk: out of memory\n");
+		return NULL;
+	}
+	plugin_host_scan(h, cfg->plugin_dir);
+	if (cfg->plugin_dir_extra)
+		plugin_host_scan(h, cfg->plugin_dir_extra);
+	plugin_host_start(h);
+	return h;
+}
+
+static void print_list(const cJSON *o, const char *key, const char *label)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, key), *x;
+	printf("  %-11s", label);
+	if (!cJSON_GetArraySize(arr))
+		printf(" -");
+	cJSON_ArrayForEach(x, arr) {
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(x, "name");
+		if (strcmp(key, "formats") == 0) {
+			printf(" %s [", name->valuestring);
+			const cJSON *m;
+			bool first = true;
+			cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(x, "media")) {
+				printf("%s%s", first ? "" : " ", m->valuestring);
+				first = false;
+			}
+			printf("]%s%s", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "to_fhir")) ? " to-fhir" : "",
+			       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "from_fhir")) ? " from-fhir" : "");
+		} else if (strcmp(key, "hooks") == 0) {
+			printf(" %s(order %d)", cJSON_GetObjectItemCaseSensitive(x, "point")->valuestring,
+			       cJSON_GetObjectItemCaseSensitive(x, "order")->valueint);
+		} else {
+			const cJSON *type = cJSON_GetObjectItemCaseSensitive(x, "type");
+			printf(" %s(%s)", name->valuestring, cJSON_IsString(type) ? type->valuestring : "system");
+		}
+		printf("%s", x->next ? "," : "");
+	}
+	printf("\n");
+}
+
+static int cmd_plugins(int argc, char **argv)
+{
+	const char *path = NULL, *plugins_dir = NULL;
+	bool json = false;
+	for (int i = 1; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(usage_plugins, stdout);
+			return 0;
+		} else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+			path = argv[++i];
+		} else if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc && !plugins_dir) {
+			plugins_dir = argv[++i];
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else {
+			fprintf(stderr, "crosswalk plugins: unexpected argument '%s'\n\n%s", argv[i], usage_plugins);
+			return EXIT_USAGE;
+		}
+	}
+	struct config cfg;
+	int rc = load_config(&cfg, path, plugins_dir);
+	if (rc != 0)
+		return rc;
+	struct terminology *terms = NULL;
+	struct plugin_host *h = open_plugins(&cfg, &terms);
+	if (!h) {
+		terminology_free(terms);
+		config_release(&cfg);
+		return EXIT_USAGE;
+	}
+	cJSON *list = plugin_host_describe(h);
+	if (!list) {
+		rc = EXIT_RUNTIME;
+	} else if (json) {
+		char *text = fjson_print(list, true, NULL);
+		if (text)
+			printf("%s\n", text);
+		free(text);
+	} else {
+		const cJSON *p;
+		cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(list, "plugins")) {
+			const cJSON *name = cJSON_GetObjectItemCaseSensitive(p, "name");
+			const cJSON *file = cJSON_GetObjectItemCaseSensitive(p, "file");
+			const cJSON *refused = cJSON_GetObjectItemCaseSensitive(p, "refused");
+			if (refused) {
+				printf("%s REFUSED (%s): %s\n", cJSON_IsString(name) ? name->valuestring : "-",
+				       file->valuestring, refused->valuestring);
+				continue;
+			}
+			const cJSON *summary = cJSON_GetObjectItemCaseSensitive(p, "summary");
+			printf("%s %s (%s)%s%s\n", name->valuestring,
+			       cJSON_GetObjectItemCaseSensitive(p, "version")->valuestring, file->valuestring,
+			       cJSON_IsString(summary) ? ": " : "", cJSON_IsString(summary) ? summary->valuestring : "");
+			print_list(p, "formats", "formats:");
+			print_list(p, "hooks", "hooks:");
+			print_list(p, "operations", "operations:");
+		}
+		if (!cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(list, "plugins")))
+			printf("no plugins in %s%s%s\n", cfg.plugin_dir, plugins_dir ? " or " : "",
+			       plugins_dir ? plugins_dir : "");
+	}
+	cJSON_Delete(list);
+	if (plugin_host_refusals(h)) {
+		plugin_host_print_refusals(h, stderr);
+		rc = EXIT_USAGE;
+	}
+	fflush(stdout);
+	plugin_host_free(h);
+	terminology_free(terms);
+	config_release(&cfg);
+	return rc;
+}
+
+static char *read_all(FILE *f, size_t max, size_t *len)
+{
+	size_t cap = 65536;
+	char *buf = malloc(cap + 1);
+	*len = 0;
+	size_t r;
+	while (buf && (r = fread(buf + *len, 1, cap - *len, f)) > 0) {
+		*len += r;
+		if (*len == cap) {
+			if (cap >= max) {
+				free(buf);
+				return NULL;
+			}
+			char *nb = realloc(buf, cap * 2 + 1);
+			if (!nb) {
+				free(buf);
+				return NULL;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	if (buf)
+		buf[*len] = '\0';
+	return buf;
+}
+
+static int cmd_map(int argc, char **argv)
+{
+	const char *path = NULL, *plugins_dir = NULL, *from = NULL, *to = NULL, *file = NULL, *media_s = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(usage_map, stdout);
+			return 0;
+		} else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+			path = argv[++i];
+		} else if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc && !plugins_dir) {
+			plugins_dir = argv[++i];
+		} else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc && !from && !to) {
+			from = argv[++i];
+		} else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc && !from && !to) {
+			to = argv[++i];
+		} else if (strcmp(argv[i], "--media") == 0 && i + 1 < argc) {
+			media_s = argv[++i];
+		} else if (!file && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0)) {
+			file = argv[i];
+		} else {
+			fprintf(stderr, "crosswalk map: unexpected argument '%s'\n\n%s", argv[i], usage_map);
+			return EXIT_USAGE;
+		}
+	}
+	if ((!from && !to) || (media_s && strcmp(media_s, "json") != 0 && strcmp(media_s, "csv") != 0)) {
+		fputs(usage_map, stderr);
+		return EXIT_USAGE;
+	}
+	FILE *in = !file || strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
+	if (!in) {
+		fprintf(stderr, "crosswalk map: %s: %s\n", file, strerror(errno));
+		return EXIT_USAGE;
+	}
+	struct config cfg;
+	int rc = load_config(&cfg, path, plugins_dir);
+	if (rc != 0) {
+		if (in != stdin)
+			fclose(in);
+		return rc;
+	}
+	size_t len = 0;
+	char *data = read_all(in, (size_t)cfg.limits.max_body_bytes, &len);
+	if (in != stdin)
+		fclose(in);
+	struct terminology *terms = NULL;
+	struct plugin_host *h = data ? open_plugins(&cfg, &terms) : NULL;
+	if (!data)
+		fprintf(stderr, "crosswalk map: cannot read the input (at most %llu bytes)\n",
+			(unsigned long long)cfg.limits.max_body_bytes);
+	if (!h || plugin_host_refusals(h)) {
+		plugin_host_print_refusals(h, stderr);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	const char *fname = from ? from : to;
+	const struct cw_format *f = plugin_host_format(h, fname, NULL);
+	if (!f) {
+		fprintf(stderr, "crosswalk map: no plugin maps the format '%s'\n", fname);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	enum cw_media media = media_s ? (strcmp(media_s, "csv") == 0 ? CW_MEDIA_CSV : CW_MEDIA_JSON)
+				      : (f->media & CW_MEDIA_JSON ? CW_MEDIA_JSON : CW_MEDIA_CSV);
+	struct arena arena;
+	struct outcome oo = OUTCOME_INIT;
+	struct cw_ctx ctx;
+	arena_init(&arena, 0);
+	plugin_host_ctx(&ctx, h, &arena, &oo, NULL);
+	int status;
+	if (from) {
+		cJSON *bundle = NULL;
+		status = plugin_host_ingest(h, &ctx, fname, media, data, len, NULL, NULL, &bundle);
+		char *text = status == 200 ? fjson_print(bundle, true, NULL) : NULL;
+		if (text)
+			printf("%s\n", text);
+		free(text);
+		cJSON_Delete(bundle);
+	} else {
+		struct fjson_limits lim;
+		fjson_limits_default(&lim);
+		struct fjson_error jerr;
+		memset(&jerr, 0, sizeof jerr);
+		cJSON *input = fjson_parse(data, len, &lim, &jerr);
+		char *out = NULL;
+		size_t olen = 0;
+		if (!input) {
+			outcome_add(&oo, OUTCOME_ERROR, "structure", NULL, "line %d, column %d: %s", jerr.line,
+				    jerr.column, jerr.message);
+			status = 400;
+		} else {
+			status = plugin_host_export(h, &ctx, fname, media, input, NULL, NULL, &out, &olen);
+		}
+		if (status == 200)
+			fwrite(out, 1, olen, stdout);
+		if (status == 200 && (olen == 0 || out[olen - 1] != '\n'))
+			putchar('\n');
+	}
+	if (status != 200) {
+		cJSON *oj = outcome_to_json(&oo);
+		char *text = oj ? fjson_print(oj, true, NULL) : NULL;
+		fprintf(stderr, "%s\n", text ? text : "crosswalk map: failed");
+		free(text);
+		cJSON_Delete(oj);
+		rc = EXIT_RUNTIME;
+	}
+	outcome_release(&oo);
+	arena_release(&arena);
+out:
+	fflush(stdout);
+	plugin_host_free(h);
+	terminology_free(terms);
+	free(data);
 	config_release(&cfg);
 	return rc;
 }
@@ -206,6 +534,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
+	if (strcmp(cmd, "plugins") == 0)
+		return cmd_plugins(argc - 1, argv + 1);
+	if (strcmp(cmd, "map") == 0)
+		return cmd_map(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
 		return cmd_version(argc - 1, argv + 1);
 	fprintf(stderr, "crosswalk: unknown command '%s'\n\n%s", cmd, usage_main);

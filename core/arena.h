@@ -1,0 +1,33 @@
+/* arena — per-request bump allocation: many small allocations, one release.
+ *
+ * An arena hands out zeroed blocks aligned for any type from chunks it
+ * mallocs as needed, up to a byte budget; arena_release frees everything at
+ * once. arena_init allocates nothing, so an arena costs nothing until used.
+ *
+ * Threads: one arena belongs to one thread (one request). Errors: allocation
+ * beyond the budget or a failed malloc returns NULL and leaves the arena
+ * usable. */
+#ifndef CW_ARENA_H
+#define CW_ARENA_H
+
+#include <stddef.h>
+
+struct arena_chunk;
+
+struct arena {
+	struct arena_chunk *head;
+	size_t used;   /* bytes handed out and in chunk overhead */
+	size_t budget; /* 0 = ARENA_DEFAULT_BUDGET */
+};
+
+#define ARENA_DEFAULT_BUDGET ((size_t)64 << 20)
+
+void arena_init(struct arena *a, size_t budget);
+void *arena_alloc(struct arena *a, size_t size);
+/* Copies s (NULL → NULL), or n bytes of s plus a NUL. */
+char *arena_strdup(struct arena *a, const char *s);
+char *arena_strndup(struct arena *a, const char *s, size_t n);
+/* Frees every chunk; the arena may be used again afterwards. */
+void arena_release(struct arena *a);
+
+#endif
