@@ -1,5 +1,6 @@
 #include "capability.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -61,6 +62,43 @@ static cJSON *operation_json(const struct capability_operation *op)
 	return o;
 }
 
+static bool resource_listed(const struct capability *cap, const char *type)
+{
+	for (size_t i = 0; i < cap->nresources; i++)
+		if (strcmp(cap->resources[i].type, type) == 0)
+			return true;
+	return false;
+}
+
+static size_t first_op_of_type(const struct capability *cap, size_t k)
+{
+	for (size_t i = 0; i < k; i++)
+		if (cap->ops[i].type && strcmp(cap->ops[i].type, cap->ops[k].type) == 0)
+			return i;
+	return k;
+}
+
+static bool has_unlisted_type_ops(const struct capability *cap)
+{
+	for (size_t k = 0; k < cap->nops; k++)
+		if (cap->ops[k].type && !resource_listed(cap, cap->ops[k].type))
+			return true;
+	return false;
+}
+
+static void add_type_ops(const struct capability *cap, cJSON *o, const char *type)
+{
+	cJSON *ops = NULL;
+	for (size_t k = 0; k < cap->nops; k++) {
+		if (!cap->ops[k].type || strcmp(cap->ops[k].type, type) != 0)
+			continue;
+		if (!ops)
+			ops = cJSON_AddArrayToObject(o, "operation");
+		if (ops)
+			cJSON_AddItemToArray(ops, operation_json(&cap->ops[k]));
+	}
+}
+
 cJSON *capability_build(const struct capability *cap)
 {
 	cJSON *cs = cJSON_CreateObject();
@@ -98,7 +136,7 @@ cJSON *capability_build(const struct capability *cap)
 	}
 	cJSON_AddItemToArray(rest, server);
 	cJSON_AddStringToObject(server, "mode", "server");
-	if (cap->nresources) {
+	if (cap->nresources || has_unlisted_type_ops(cap)) {
 		cJSON *res = cJSON_AddArrayToObject(server, "resource");
 		for (size_t i = 0; res && i < cap->nresources; i++) {
 			const struct capability_resource *r = &cap->resources[i];
@@ -117,15 +155,19 @@ cJSON *capability_build(const struct capability *cap)
 				cJSON_AddStringToObject(it, "code", r->interactions[k]);
 				cJSON_AddItemToArray(inter, it);
 			}
-			cJSON *ops = NULL;
-			for (size_t k = 0; k < cap->nops; k++) {
-				if (!cap->ops[k].type || strcmp(cap->ops[k].type, r->type) != 0)
-					continue;
-				if (!ops)
-					ops = cJSON_AddArrayToObject(o, "operation");
-				if (ops)
-					cJSON_AddItemToArray(ops, operation_json(&cap->ops[k]));
-			}
+			add_type_ops(cap, o, r->type);
+		}
+		/* Operations on types no module lists as a resource (e.g. from plugins). */
+		for (size_t k = 0; res && k < cap->nops; k++) {
+			const char *t = cap->ops[k].type;
+			if (!t || resource_listed(cap, t) || first_op_of_type(cap, k) != k)
+				continue;
+			cJSON *o = cJSON_CreateObject();
+			if (!o)
+				break;
+			cJSON_AddItemToArray(res, o);
+			cJSON_AddStringToObject(o, "type", t);
+			add_type_ops(cap, o, t);
 		}
 	}
 	cJSON *ops = NULL;

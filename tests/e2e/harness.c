@@ -61,6 +61,29 @@ static int write_conf(struct gw *gw, const char *extra_json)
 	return 0;
 }
 
+static pid_t spawn_argv(const struct gw *gw, const char *const *argv, const char *out_path)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(gw->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			if (!out_path)
+				dup2(fd, 1);
+			close(fd);
+		}
+		if (out_path && (fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0) {
+			dup2(fd, 1);
+			close(fd);
+		}
+		unsetenv("CROSSWALK_LISTEN");
+		unsetenv("CROSSWALK_CONFIG");
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
 static pid_t spawn(const struct gw *gw, const char *const *args)
 {
 	const char *argv[32];
@@ -72,20 +95,7 @@ static pid_t spawn(const struct gw *gw, const char *const *args)
 	for (size_t i = 0; args && args[i] && n < 31; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	pid_t pid = fork();
-	if (pid == 0) {
-		int fd = open(gw->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0) {
-			dup2(fd, 2);
-			dup2(fd, 1);
-			close(fd);
-		}
-		unsetenv("CROSSWALK_LISTEN");
-		unsetenv("CROSSWALK_CONFIG");
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
+	return spawn_argv(gw, argv, NULL);
 }
 
 char *gw_log(const struct gw *gw)
@@ -112,12 +122,14 @@ char *gw_log(const struct gw *gw)
 	return buf;
 }
 
-int gw_start(struct gw *gw, const char *extra_json)
+int gw_start(struct gw *gw, const char *extra_json) { return gw_start_args(gw, extra_json, NULL); }
+
+int gw_start_args(struct gw *gw, const char *extra_json, const char *const *args)
 {
 	memset(gw, 0, sizeof *gw);
 	if (write_conf(gw, extra_json) != 0)
 		return -1;
-	gw->pid = spawn(gw, NULL);
+	gw->pid = spawn(gw, args);
 	if (gw->pid <= 0)
 		return -1;
 	long until = now_ms() + 10000;
@@ -176,6 +188,34 @@ int gw_run_expect_exit(const char *extra_json, const char *const *args, int time
 	if (out && outlen)
 		snprintf(out, outlen, "%s", log ? log : "");
 	free(log);
+	return rc;
+}
+
+int gw_run_command(const char *extra_json, const char *const *args, int timeout_ms, char *out, size_t outlen)
+{
+	struct gw gw;
+	memset(&gw, 0, sizeof gw);
+	if (write_conf(&gw, extra_json) != 0)
+		return -1;
+	const char *argv[32];
+	size_t n = 0;
+	argv[n++] = env_or("CW_BIN", "bin/crosswalk");
+	for (size_t i = 0; args && args[i] && n < 29; i++)
+		argv[n++] = args[i];
+	argv[n++] = "-c";
+	argv[n++] = gw.conf;
+	argv[n] = NULL;
+	char out_path[300];
+	snprintf(out_path, sizeof out_path, "%s/stdout.log", gw.dir);
+	pid_t pid = spawn_argv(&gw, argv, out_path);
+	int rc = wait_exit(pid, timeout_ms);
+	struct gw outgw = gw;
+	snprintf(outgw.log, sizeof outgw.log, "%s", out_path);
+	char *o = gw_log(&outgw), *e = gw_log(&gw);
+	if (out && outlen)
+		snprintf(out, outlen, "%s%s", o ? o : "", e ? e : "");
+	free(o);
+	free(e);
 	return rc;
 }
 

@@ -25,11 +25,21 @@ struct gw {
  * harness. Returns 0 once the gateway logs that it listens, else -1. */
 int gw_start(struct gw *gw, const char *extra_json);
 
+/* As gw_start, with extra arguments after "serve -c FILE" (NULL-terminated,
+ * e.g. {"--plugins", dir, NULL}). */
+int gw_start_args(struct gw *gw, const char *extra_json, const char *const *args);
+
 /* As gw_start, but with extra arguments after "serve -c FILE" and without
  * waiting: returns the exit status if the process ends within timeout_ms,
  * else -1 (the process is then killed). For refusal tests. */
 int gw_run_expect_exit(const char *extra_json, const char *const *args, int timeout_ms, char *out,
 		       size_t outlen);
+
+/* Runs the gateway binary with args (a command and its arguments,
+ * NULL-terminated) followed by "-c FILE", FILE written as for gw_start.
+ * Returns the exit status if the process ends within timeout_ms, else -1
+ * (it is then killed); its standard output then standard error go to out. */
+int gw_run_command(const char *extra_json, const char *const *args, int timeout_ms, char *out, size_t outlen);
 
 /* Sends SIGTERM and waits up to timeout_ms; returns the exit status (or
  * 128+signal, or -1 on timeout after which it is killed). */
