@@ -339,9 +339,10 @@ static int cmd_plugins(int argc, char **argv)
 	if (!list) {
 		rc = EXIT_RUNTIME;
 	} else if (json) {
-		char *text = fjson_print(list, true, NULL);
+		size_t tlen = 0;
+		char *text = fjson_print(list, true, &tlen);
 		if (text)
-			printf("%s\n", text);
+			printf("%.*s\n", (int)tlen, text);
 		free(text);
 	} else {
 		const cJSON *p;
@@ -477,9 +478,10 @@ static int cmd_map(int argc, char **argv)
 	if (from) {
 		cJSON *bundle = NULL;
 		status = plugin_host_ingest(h, &ctx, fname, media, data, len, NULL, NULL, &bundle);
-		char *text = status == 200 ? fjson_print(bundle, true, NULL) : NULL;
+		size_t tlen = 0;
+		char *text = status == 200 ? fjson_print(bundle, true, &tlen) : NULL;
 		if (text)
-			printf("%s\n", text);
+			printf("%.*s\n", (int)tlen, text);
 		free(text);
 		cJSON_Delete(bundle);
 	} else {
@@ -504,8 +506,12 @@ static int cmd_map(int argc, char **argv)
 	}
 	if (status != 200) {
 		cJSON *oj = outcome_to_json(&oo);
-		char *text = oj ? fjson_print(oj, true, NULL) : NULL;
-		fprintf(stderr, "%s\n", text ? text : "crosswalk map: failed");
+		size_t tlen = 0;
+		char *text = oj ? fjson_print(oj, true, &tlen) : NULL;
+		if (text)
+			fprintf(stderr, "%.*s\n", (int)tlen, text);
+		else
+			fputs("crosswalk map: failed\n", stderr);
 		free(text);
 		cJSON_Delete(oj);
 		rc = EXIT_RUNTIME;

@@ -336,10 +336,6 @@ struct plugin_host *plugin_host_new(const struct config *cfg, const struct termi
 	if (cfg) {
 		h->config_plugins = cfg->plugins;
 		h->config_source = cfg->source;
-		h->limits.max_depth = (int)cfg->limits.json_max_depth;
-		h->limits.max_members = (size_t)cfg->limits.json_max_members;
-		h->limits.max_array_items = (size_t)cfg->limits.json_max_array_items;
-		h->limits.memory_budget = (size_t)cfg->limits.json_memory_budget_bytes;
 	}
 	fill_table(&h->table);
 	return h;
