@@ -51,7 +51,10 @@ static int write_conf(struct gw *gw, const char *extra_json)
 	if (!f)
 		return -1;
 	bool own_plugins = extra_json && strstr(extra_json, "\"plugin_dir\"");
-	fprintf(f, "{\"listen\":\"127.0.0.1:0\",\"data_dir\":\"%s/var\"", gw->dir);
+	bool own_listen = extra_json && strstr(extra_json, "\"listen\"");
+	fprintf(f, "{\"data_dir\":\"%s/var\"", gw->dir);
+	if (!own_listen)
+		fprintf(f, ",\"listen\":\"127.0.0.1:0\"");
 	if (!own_plugins)
 		fprintf(f, ",\"plugin_dir\":\"%s\"", env_or("CW_PLUGIN_DIR", "lib/crosswalk/plugins"));
 	if (extra_json && *extra_json)
