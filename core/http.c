@@ -72,6 +72,7 @@ struct http_server {
 	atomic_uint inflight;
 	atomic_uint connections;
 	bool quiesced;
+	MHD_socket listen_fd; /* returned by quiesce; closed after stop */
 };
 
 static int64_t now_ms(void)
@@ -659,9 +660,9 @@ void http_server_quiesce(struct http_server *srv)
 	if (srv->quiesced)
 		return;
 	srv->quiesced = true;
-	MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
+	/* The library's threads may still touch the listening socket until
+	 * the daemon stops, so it is closed only in http_server_stop. */
+	srv->listen_fd = MHD_quiesce_daemon(srv->daemon);
 }
 
 unsigned http_server_inflight(const struct http_server *srv) { return atomic_load(&srv->inflight); }
@@ -676,6 +677,8 @@ void http_server_stop(struct http_server *srv)
 	if (srv->watchdog_running)
 		pthread_join(srv->watchdog, NULL);
 	MHD_stop_daemon(srv->daemon);
+	if (srv->quiesced && srv->listen_fd != MHD_INVALID_SOCKET)
+		close(srv->listen_fd);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }

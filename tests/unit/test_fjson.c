@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "fjson.h"
 
@@ -142,17 +141,16 @@ static void depth_limits(void **state)
 	assert_int_equal(err.code, FJSON_DEPTH);
 	for (int i = 0; i < 100000; i++)
 		s[i] = '[';
-	clock_t t = clock();
 	assert_null(fjson_parse(s, 100000, NULL, &err));
 	assert_int_equal(err.code, FJSON_DEPTH);
-	assert_true((double)(clock() - t) / CLOCKS_PER_SEC < 0.05);
 	free(s);
 }
 
 static void member_and_item_limits(void **state)
 {
 	(void)state;
-	/* 1,000,000 distinct members: refused fast, no quadratic path. */
+	/* 1,000,000 distinct members: refused (a quadratic path would not finish;
+	 * speed is measured by make bench, not here). */
 	size_t cap = 16u << 20, n = 0;
 	char *s = malloc(cap);
 	s[n++] = '{';
@@ -160,17 +158,14 @@ static void member_and_item_limits(void **state)
 		n += (size_t)snprintf(s + n, cap - n, "%s\"k%d\":0", i ? "," : "", i);
 	s[n++] = '}';
 	struct fjson_error err;
-	clock_t t = clock();
 	assert_null(fjson_parse(s, n, NULL, &err));
 	assert_int_equal(err.code, FJSON_TOO_MANY_MEMBERS);
-	assert_true((double)(clock() - t) / CLOCKS_PER_SEC < 0.2);
 	/* With a raised limit, a large object parses and a late duplicate
 	 * is still found (hash set path). */
 	struct fjson_limits lim;
 	fjson_limits_default(&lim);
 	lim.max_members = 2000000;
 	lim.memory_budget = 1u << 30;
-	t = clock();
 	cJSON *j = fjson_parse(s, n, &lim, &err);
 	assert_non_null(j);
 	cJSON_Delete(j);
@@ -178,7 +173,6 @@ static void member_and_item_limits(void **state)
 	n += (size_t)snprintf(s + n, cap - n, "\"k77\":1}");
 	assert_null(fjson_parse(s, n, &lim, &err));
 	assert_int_equal(err.code, FJSON_DUPLICATE_KEY);
-	assert_true((double)(clock() - t) / CLOCKS_PER_SEC < 2.0);
 	/* Arrays. */
 	n = 0;
 	s[n++] = '[';
