@@ -189,14 +189,13 @@ static void get_export(void *ctx, struct http_request *req, struct http_response
 static cJSON *parse_body(const struct app *app, const struct http_request *req, struct http_response *resp)
 {
 	struct fjson_limits lim;
-	fjson_limits_default(&lim);
-	(void)app;
+	config_json_limits(app->cfg, &lim);
 	struct fjson_error err;
 	memset(&err, 0, sizeof err);
 	cJSON *t = fjson_parse(req->body, req->body_len, &lim, &err);
 	if (!t)
-		http_set_error(resp, 400, "structure", "body is not valid JSON: line %d, column %d: %s", err.line,
-			       err.column, err.message);
+		http_set_error(resp, err.status == 413 ? 413 : 400, err.status == 413 ? "too-costly" : "structure",
+			       "body is not valid JSON: %s", err.message);
 	else if (!cJSON_IsObject(t)) {
 		cJSON_Delete(t);
 		t = NULL;

@@ -318,6 +318,17 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+void config_json_limits(const struct config *cfg, struct fjson_limits *out)
+{
+	fjson_limits_default(out);
+	if (!cfg)
+		return;
+	out->max_depth = (size_t)cfg->limits.json_max_depth;
+	out->max_members = (size_t)cfg->limits.json_max_members;
+	out->max_array_items = (size_t)cfg->limits.json_max_array_items;
+	out->memory_budget = (size_t)cfg->limits.json_memory_budget_bytes;
+}
+
 void config_release(struct config *cfg)
 {
 	free(cfg->source);

@@ -65,6 +65,11 @@ bool config_host_is_loopback(const char *host);
 /* Parses "host:port" / "[v6]:port" into cfg's listen fields; -1 with reason. */
 int config_set_listen(struct config *cfg, const char *value, char *err, size_t errlen);
 
+/* The JSON limits of cfg->limits (defaults when cfg is NULL), as the strict
+ * JSON reader takes them. */
+struct fjson_limits;
+void config_json_limits(const struct config *cfg, struct fjson_limits *out);
+
 void config_release(struct config *cfg);
 
 #endif

@@ -269,7 +269,11 @@ static cJSON *host_parse_json(struct cw_ctx *ctx, const char *data, size_t len)
 	if (!t) {
 		char where[64];
 		snprintf(where, sizeof where, "line %d, column %d", err.line, err.column);
-		add_issue(ctx, CW_SEV_ERROR, "structure", where, err.message);
+		add_issue(ctx, CW_SEV_ERROR, err.status == 413 ? "too-costly" : "structure", where, err.message);
+		/* Input the strict reader refuses is malformed (400) or too
+		 * costly (413), not merely unmappable (422). */
+		if (!ctx->status)
+			ctx->status = err.status;
 	}
 	return t;
 }
@@ -332,7 +336,7 @@ struct plugin_host *plugin_host_new(const struct config *cfg, const struct termi
 		return NULL;
 	}
 	h->terms = terms;
-	fjson_limits_default(&h->limits);
+	config_json_limits(cfg, &h->limits);
 	if (cfg) {
 		h->config_plugins = cfg->plugins;
 		h->config_source = cfg->source;

@@ -435,6 +435,40 @@ static void shutdown_drains_in_flight(void **state)
 	assert_int_equal(st, 0);
 }
 
+/* The configured JSON limits apply to request bodies: depth → 400, the
+ * memory budget → 413, both as OperationOutcome. */
+static void configured_json_limits_apply(void **state)
+{
+	(void)state;
+	struct gw gw;
+	assert_int_equal(gw_start(&gw, "\"limits\":{\"json_max_depth\":8,\"json_memory_budget_bytes\":1048576,"
+				       "\"json_max_array_items\":1000000}"),
+			 0);
+	const char *ct[] = {"Content-Type: application/json", NULL};
+	const char *deep = "{\"a\":[[[[[[[[[[1]]]]]]]]]]}";
+	struct resp r;
+	assert_int_equal(http_do(&gw, "POST", "/ingest/echo", ct, deep, strlen(deep), &r), 0);
+	assert_int_equal(r.status, 400);
+	assert_outcome(&r, "structure");
+	assert_non_null(strstr(r.body, "nesting too deep"));
+	resp_free(&r);
+	size_t n = 0, cap = 600000;
+	char *big = malloc(cap);
+	n += (size_t)snprintf(big, cap, "{\"a\":[");
+	while (n + 4 < cap) {
+		big[n++] = '0';
+		big[n++] = ',';
+	}
+	big[n - 1] = ']';
+	big[n++] = '}';
+	assert_int_equal(http_do(&gw, "POST", "/ingest/echo", ct, big, n, &r), 0);
+	assert_int_equal(r.status, 413);
+	assert_outcome(&r, "too-costly");
+	resp_free(&r);
+	free(big);
+	assert_int_equal(gw_stop(&gw, 10000), 0);
+}
+
 static void bad_configuration_exits_2(void **state)
 {
 	(void)state;
@@ -472,6 +506,7 @@ int main(void)
 		cmocka_unit_test(per_ip_connection_cap),
 		cmocka_unit_test(total_connection_cap),
 		cmocka_unit_test(shutdown_drains_in_flight),
+		cmocka_unit_test(configured_json_limits_apply),
 		cmocka_unit_test(bad_configuration_exits_2),
 	};
 	int rc = cmocka_run_group_tests_name("http-shared", shared, start_shared, stop_shared);
