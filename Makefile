@@ -174,6 +174,7 @@ install: all
 	install -m 0755 $(BINDIR)/crosswalk $(DESTDIR)$(PREFIX)/bin/crosswalk
 	$(if $(PLUGIN_SOS),install -m 0755 $(PLUGIN_SOS) $(DESTDIR)$(PREFIX)/lib/crosswalk/plugins/)
 	sed -e 's|"lib/crosswalk/plugins"|"$(PREFIX)/lib/crosswalk/plugins"|' \
+	    -e 's|"profiles"|"$(PREFIX)/share/crosswalk/profiles"|' \
 	    -e 's|"var"|"/var/lib/crosswalk"|' conf/crosswalk.json > $(DESTDIR)$(PREFIX)/etc/crosswalk/crosswalk.json
 	chmod 0644 $(DESTDIR)$(PREFIX)/etc/crosswalk/crosswalk.json
 	cp -R profiles $(DESTDIR)$(PREFIX)/share/crosswalk/
