@@ -1,0 +1,28 @@
+/* strbuf — a growable byte buffer for writers (XML, CSV, text).
+ *
+ * Ownership: the buffer owns buf; strbuf_take hands it to the caller (free()).
+ * Threads: one buffer per thread. Errors: allocation failure sets oom; later
+ * appends do nothing, so writers check oom once at the end. */
+#ifndef CW_STRBUF_H
+#define CW_STRBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct strbuf {
+	char *buf;
+	size_t len, cap;
+	bool oom;
+};
+
+#define STRBUF_INIT {0}
+
+void strbuf_add(struct strbuf *b, const char *s, size_t n);
+void strbuf_adds(struct strbuf *b, const char *s);
+void strbuf_addc(struct strbuf *b, char c);
+/* NUL-terminates and returns the bytes (caller frees), *len without the NUL;
+ * NULL on out of memory (the buffer is released either way). */
+char *strbuf_take(struct strbuf *b, size_t *len);
+void strbuf_release(struct strbuf *b);
+
+#endif
