@@ -1,5 +1,7 @@
 #include "app.h"
 
+#include "api_fhir.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +66,7 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		snprintf(err, errlen, "too many plugin operations or formats for the CapabilityStatement");
 		return -1;
 	}
-	if (api_system_register(app) != 0 || api_plugins_register(app) != 0) {
+	if (api_system_register(app) != 0 || api_fhir_register(app) != 0 || api_plugins_register(app) != 0) {
 		snprintf(err, errlen, "cannot register the endpoints (routing table full?)");
 		return -1;
 	}
@@ -74,9 +76,11 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 void app_dispatch(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	const struct app *app = ctx;
-	if (plugin_host_hook_count(app->plugins, CW_HOOK_ON_REQUEST) && api_plugins_on_request(app, req, resp))
+	if (api_fhir_negotiate(req, resp))
 		return;
-	router_dispatch(&app->router, req, resp);
+	if (!(plugin_host_hook_count(app->plugins, CW_HOOK_ON_REQUEST) && api_plugins_on_request(app, req, resp)))
+		router_dispatch(&app->router, req, resp);
+	api_fhir_finish(req, resp);
 }
 
 void app_release(struct app *app)

@@ -33,6 +33,8 @@ struct http_request {
 	const char *client;      /* client IP address as text */
 	const char *params[HTTP_MAX_PARAMS]; /* path captures, filled by the router */
 	size_t nparams;
+	int format;              /* FHIR output format (enum format), set by the app before routing */
+	bool pretty;             /* _pretty=true was asked for */
 	void *impl;              /* private to http.c */
 };
 
