@@ -64,6 +64,12 @@ static bool bad_encoding_prefix(const unsigned char *b, size_t len)
 	return false;
 }
 
+static void silent(void *ctx, const char *msg, ...)
+{
+	(void)ctx;
+	(void)msg;
+}
+
 /* Parses with the hardening described in the header; NULL with a message. */
 static xmlDocPtr safe_parse(const char *buf, size_t len, char *msg, size_t msglen)
 {
@@ -76,6 +82,8 @@ static xmlDocPtr safe_parse(const char *buf, size_t len, char *msg, size_t msgle
 		snprintf(msg, msglen, "XML must be encoded in UTF-8");
 		return NULL;
 	}
+	xmlSetGenericErrorFunc(NULL, silent);
+	xmlSetStructuredErrorFunc(NULL, NULL);
 	xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt(buf, (int)len);
 	if (!ctxt) {
 		snprintf(msg, msglen, "cannot create an XML parser");
@@ -86,7 +94,7 @@ static xmlDocPtr safe_parse(const char *buf, size_t len, char *msg, size_t msgle
 	ctxt->sax->internalSubset = on_subset;
 	ctxt->sax->externalSubset = on_subset;
 	ctxt->sax->entityDecl = NULL;
-	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA | XML_PARSE_COMPACT);
 	xmlParseDocument(ctxt);
 	xmlDocPtr doc = ctxt->myDoc;
 	if (g.doctype) {
@@ -123,18 +131,37 @@ struct path {
 
 static size_t path_push(struct path *p, const char *seg, long index)
 {
-	size_t mark = p->len;
-	int n;
-	if (index >= 0)
-		n = snprintf(p->buf + p->len, sizeof p->buf - p->len, "%s%s[%ld]", p->len ? "." : "", seg, index);
-	else
-		n = snprintf(p->buf + p->len, sizeof p->buf - p->len, "%s%s", p->len ? "." : "", seg);
-	if (n < 0 || (size_t)n >= sizeof p->buf - p->len) {
-		p->buf[mark] = '\0';
+	size_t mark = p->len, n = strlen(seg);
+	char num[24];
+	size_t nl = 0;
+	if (index >= 0) {
+		char rev[24];
+		unsigned long v = (unsigned long)index;
+		do {
+			rev[nl++] = (char)('0' + v % 10);
+			v /= 10;
+		} while (v);
+		for (size_t i = 0; i < nl; i++)
+			num[i] = rev[nl - 1 - i];
+	}
+	size_t need = (mark ? 1 : 0) + n + (index >= 0 ? nl + 2 : 0);
+	if (need >= sizeof p->buf - mark) {
 		p->truncated = true;
 		return mark;
 	}
-	p->len += (size_t)n;
+	char *w = p->buf + mark;
+	if (mark)
+		*w++ = '.';
+	memcpy(w, seg, n);
+	w += n;
+	if (index >= 0) {
+		*w++ = '[';
+		memcpy(w, num, nl);
+		w += nl;
+		*w++ = ']';
+	}
+	*w = '\0';
+	p->len = (size_t)(w - p->buf);
 	return mark;
 }
 
@@ -212,6 +239,7 @@ struct slot {
 struct slots {
 	struct slot *s;
 	size_t n, cap;
+	struct slot inline_slots[12];
 };
 
 static struct slot *slot_get(struct slots *ss, const char *name, const struct model_elem *e)
@@ -219,17 +247,26 @@ static struct slot *slot_get(struct slots *ss, const char *name, const struct mo
 	for (size_t i = 0; i < ss->n; i++)
 		if (!strcmp(ss->s[i].name, name))
 			return &ss->s[i];
+	if (!ss->s) {
+		ss->s = ss->inline_slots;
+		ss->cap = sizeof ss->inline_slots / sizeof *ss->inline_slots;
+	}
 	if (ss->n == ss->cap) {
-		size_t cap = ss->cap ? ss->cap * 2 : 8;
-		struct slot *p = realloc(ss->s, cap * sizeof *p);
+		size_t cap = ss->cap * 2;
+		struct slot *p = ss->s == ss->inline_slots ? malloc(cap * sizeof *p) : realloc(ss->s, cap * sizeof *p);
 		if (!p)
 			return NULL;
+		if (ss->s == ss->inline_slots)
+			memcpy(p, ss->inline_slots, sizeof ss->inline_slots);
 		ss->s = p;
 		ss->cap = cap;
 	}
+	size_t nl = strlen(name);
+	if (nl >= sizeof ss->s[0].name)
+		return NULL;
 	struct slot *s = &ss->s[ss->n++];
 	memset(s, 0, sizeof *s);
-	snprintf(s->name, sizeof s->name, "%s", name);
+	memcpy(s->name, name, nl + 1);
 	s->e = e;
 	return s;
 }
@@ -240,7 +277,8 @@ static void slots_free(struct slots *ss)
 		cJSON_Delete(ss->s[i].val);
 		cJSON_Delete(ss->s[i].under);
 	}
-	free(ss->s);
+	if (ss->s != ss->inline_slots)
+		free(ss->s);
 }
 
 static cJSON *rd_resource(struct rd *r, xmlNode *node, size_t depth);
@@ -482,7 +520,7 @@ static bool rd_children(struct rd *r, xmlNode *node, const struct model_type *t,
 		}
 		cJSON_AddItemToObject(obj, an, s);
 	}
-	struct slots ss = {0};
+	struct slots ss = {.s = NULL};
 	bool ok = true;
 	size_t members = 0;
 	for (xmlNode *c = node->children; c && ok; c = c->next) {
@@ -510,7 +548,8 @@ static bool rd_children(struct rd *r, xmlNode *node, const struct model_type *t,
 		}
 		if (s->any_under) {
 			char uname[80];
-			snprintf(uname, sizeof uname, "_%s", s->name);
+			uname[0] = '_';
+			memcpy(uname + 1, s->name, strlen(s->name) + 1);
 			cJSON_AddItemToObject(obj, uname, s->under);
 			s->under = NULL;
 		}
@@ -630,8 +669,24 @@ static void esc(struct strbuf *b, const char *s, bool attr)
 	strbuf_add(b, run, (size_t)(s - run));
 }
 
+/* XML 1.0 cannot carry C0 controls other than tab, LF, CR, nor U+FFFE/U+FFFF. */
+static bool xml_chars_ok(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+			return false;
+		if (p[0] == 0xEF && p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF))
+			return false;
+	}
+	return true;
+}
+
 static void attr(struct wr *w, const char *name, const char *value)
 {
+	if (!xml_chars_ok(value)) {
+		wr_fail(w, "value", "the value holds a control character that XML cannot carry");
+		return;
+	}
 	strbuf_addc(&w->b, ' ');
 	strbuf_adds(&w->b, name);
 	strbuf_add(&w->b, "=\"", 2);
@@ -736,6 +791,8 @@ static void wr_complex(struct wr *w, const char *name, const struct model_type *
 {
 	if (!cJSON_IsObject(val))
 		return wr_fail(w, "structure", "expected a JSON object");
+	if (!val->child)
+		return wr_fail(w, "structure", "an object must not be empty");
 	indent(w, level);
 	strbuf_addc(&w->b, '<');
 	strbuf_adds(&w->b, name);
@@ -775,10 +832,8 @@ static void wr_value(struct wr *w, const struct mem *m, const cJSON *val, const 
 		if (!cJSON_IsString(val))
 			return wr_fail(w, "value", "the narrative div must be a string");
 		size_t n = strlen(val->valuestring);
-		char *canon = fhir_xml_canonical(val->valuestring, n, NULL);
-		if (!canon)
-			return wr_fail(w, "value", "the narrative div is not well-formed XHTML");
-		free(canon);
+		if (!fhir_xml_valid_div(val->valuestring, n))
+			return wr_fail(w, "value", "the narrative must be a well-formed <div> in the XHTML namespace");
 		indent(w, level);
 		strbuf_add(&w->b, val->valuestring, n);
 		return;
@@ -958,6 +1013,20 @@ char *fhir_json_to_xml(const cJSON *resource, bool pretty, size_t *out_len, stru
 		return NULL;
 	}
 	return strbuf_take(&w.b, out_len);
+}
+
+/* ------------------------------------------------------------ narrative */
+
+bool fhir_xml_valid_div(const char *s, size_t len)
+{
+	char msg[300];
+	xmlDocPtr doc = safe_parse(s, len, msg, sizeof msg);
+	if (!doc)
+		return false;
+	xmlNode *root = xmlDocGetRootElement(doc);
+	bool ok = root && !strcmp((const char *)root->name, "div") && is_xhtml_ns(root);
+	xmlFreeDoc(doc);
+	return ok;
 }
 
 /* ------------------------------------------------------------ canonical */

@@ -49,6 +49,10 @@ cJSON *fhir_xml_to_json(const char *buf, size_t len, const struct fjson_limits *
  * narrative div is written verbatim either way). */
 char *fhir_json_to_xml(const cJSON *resource, bool pretty, size_t *out_len, struct outcome *oo, int *status);
 
+/* True when s is a well-formed XML document whose root is <div> in the
+ * XHTML namespace (the FHIR narrative), parsed with the same hardening. */
+bool fhir_xml_valid_div(const char *s, size_t len);
+
 /* A canonical serialisation of any well-formed XML (same hardening as
  * above) for comparing documents by infoset: namespace-qualified names,
  * attributes sorted, namespace declarations dropped, whitespace-only text

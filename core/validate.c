@@ -219,14 +219,8 @@ static void check_primitive(struct v *v, const cJSON *val, const struct model_ty
 		return;
 	}
 	if (!strcmp(t->name, "xhtml")) {
-		const char *s = val->valuestring;
-		size_t n = strlen(s);
-		char *canon = fhir_xml_canonical(s, n, NULL);
-		if (!canon)
-			verr(v, "value", "the narrative is not well-formed XHTML");
-		else if (strncmp(canon, "<{" FHIR_XHTML_NS "}div", strlen(FHIR_XHTML_NS) + 6) != 0)
-			verr(v, "value", "the narrative must be a <div> in the XHTML namespace");
-		free(canon);
+		if (!fhir_xml_valid_div(val->valuestring, strlen(val->valuestring)))
+			verr(v, "value", "the narrative must be a well-formed <div> in the XHTML namespace");
 		return;
 	}
 	if (!validate_primitive_text(t->name, val->valuestring))
