@@ -1597,7 +1597,7 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 		n--;
 	if (!absolute_uri(b) || n == 0 || n >= sizeof base - 64) {
 		host->issue(ctx, CW_SEV_ERROR, "value", "plugins.outcomes.canonical_base",
-			    "must be an absolute URI of at most %zu characters", sizeof base - 64);
+			    "canonical_base must be an absolute URI of at most %zu characters", sizeof base - 64);
 		return CW_CONFIG;
 	}
 	memcpy(base, b, n);
