@@ -160,10 +160,22 @@ static cJSON *num_copy(const cJSON *src)
 	return n;
 }
 
+/* scheme ":" rest, with no space or control character: the rule the host's
+ * make_identifier and make_coding apply, so that what passes here maps. */
 static bool absolute_uri(const char *s)
 {
-	const char *c = s ? strchr(s, ':') : NULL;
-	return c && c != s && !strpbrk(s, " \t\r\n");
+	if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+		return false;
+	const char *p = s + 1;
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '+' ||
+	       *p == '-' || *p == '.')
+		p++;
+	if (*p != ':' || !p[1])
+		return false;
+	for (p++; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return false;
+	return true;
 }
 
 /* JSON pointer escaping of one key (~ → ~0, / → ~1). */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fjson.h"
 #include "plugin_host.h"
 
 #include "../../plugins/outcomes/outcomes.c"
@@ -81,7 +82,7 @@ static void native_round_trip(struct plugin_host *h, const char *text, size_t le
 
 static void fhir_input(struct plugin_host *h, const char *text, size_t len)
 {
-	cJSON *in = cJSON_ParseWithLength(text, len);
+	cJSON *in = fjson_parse(text, len, NULL, NULL); /* as the gateway reads a body */
 	if (!cJSON_IsObject(in) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(in, "resourceType"))) {
 		cJSON_Delete(in);
 		return;
