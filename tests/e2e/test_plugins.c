@@ -307,8 +307,13 @@ static int start_shared(void **state)
 		fclose(out);
 		chmod(to, 0755);
 	}
+	/* Only echo from the built plugins, whatever else is built beside it. */
+	static char edir[256], conf[512];
+	new_dir(edir, sizeof edir);
+	put(edir, plugin_dir(), "echo", NULL, 0755);
+	snprintf(conf, sizeof conf, "\"plugin_dir\":\"%s\"", edir);
 	const char *args[] = {"--plugins", tdir, NULL};
-	return gw_start_args(&g, NULL, args);
+	return gw_start_args(&g, conf, args);
 }
 
 static int stop_shared(void **state)

@@ -1,0 +1,1639 @@
+/* outcomes — outcome measures (PHQ-9, GAD-7, goal attainment, RAS, QoL) for
+ * a person, to and from FHIR R4. The format is docs/formats/outcomes.md.
+ *
+ * native → FHIR: the whole document is checked first and every problem is
+ * reported with a JSON-pointer location; only a clean document is mapped, to
+ * a transaction Bundle of PUTs with deterministic ids (Patient, one
+ * QuestionnaireResponse per administration, Observations derived from it).
+ *
+ * FHIR → native: the QuestionnaireResponses this plugin writes carry every
+ * native field, so they alone give the document back; the Observations
+ * derived from them are recognised and skipped. Resources from elsewhere
+ * (Observations with the standard total or goal-attainment codes) become
+ * administrations too; everything that cannot be carried is reported as a
+ * warning, and also listed in the exported document's "warnings" member,
+ * because a successful export answers only the document. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <crosswalk/plugin.h>
+
+#define LOINC "http://loinc.org"
+#define FALLBACK_SYSTEM "urn:crosswalk:fhir-reference"
+#define DEFAULT_BASE "https://crosswalk.example.org/fhir"
+
+static const struct cw_host *host; /* set in init; read-only afterwards */
+static char base[256];             /* canonical base, from the configuration */
+static char cs_local[320];         /* local CodeSystem for codes no standard has */
+static char id_ns[320];            /* namespace of the deterministic ids */
+
+/* ------------------------------------------------------------ instruments */
+
+enum kind { PHQ9, GAD7, GAS, RAS, QOL, N_KINDS };
+
+struct instrument {
+	const char *name; /* native "instrument" */
+	const char *title;
+	int min, max;      /* item score range */
+	int n_items, alt_items; /* accepted item counts (0: no items) */
+	const char *panel, *panel_display; /* LOINC panel, or NULL */
+	const char *total_system, *total, *total_display;
+	const char *profile; /* meta.profile suffix of its score Observation */
+};
+
+static const struct instrument instruments[N_KINDS] = {
+	[PHQ9] = {"phq-9", "Patient Health Questionnaire (PHQ-9)", 0, 3, 9, 9, "44249-1",
+		  "PHQ-9 quick depression assessment panel [Reported.PHQ]", LOINC, "44261-6",
+		  "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]", "outcomes-phq-9"},
+	[GAD7] = {"gad-7", "Generalized Anxiety Disorder (GAD-7)", 0, 3, 7, 7, "69737-5",
+		  "Generalized anxiety disorder 7 item (GAD-7) panel", LOINC, "70274-6",
+		  "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]", "outcomes-gad-7"},
+	[GAS] = {"goal-attainment", "Goal attainment scaling", -2, 2, 0, 0, NULL, NULL, NULL, NULL, NULL,
+		 "outcomes-goal-attainment"},
+	[RAS] = {"ras", "Recovery Assessment Scale", 1, 5, 24, 41, NULL, NULL, NULL, "ras-total",
+		 "Recovery Assessment Scale total score", "outcomes-ras"},
+	[QOL] = {"qol", "Quality of life", 0, 0, 0, 0, NULL, NULL, NULL, "qol-score", "Quality of life score",
+		 "outcomes-qol"},
+};
+
+/* Goal attainment: who rated, and the LOINC answer for each level (LL6900-6). */
+static const struct rater {
+	const char *name, *code, *display;
+} raters[] = {
+	{"person", "107334-5", "Patient follow-up goal attainment scaling score"},
+	{"practitioner", "107333-7", "Practitioner follow-up goal attainment scaling score"},
+	{"caregiver", "107331-1", "Caregiver follow-up goal attainment scaling score"},
+};
+#define N_RATERS (sizeof raters / sizeof raters[0])
+
+static const struct level {
+	int score;
+	const char *code, *display;
+} levels[] = {
+	{2, "LA34479-8", "Much better than expected"}, {1, "LA34480-6", "Better than expected"},
+	{0, "LA34481-4", "Expected outcome"},          {-1, "LA34483-0", "Less than expected"},
+	{-2, "LA34484-8", "Much less than expected"},
+};
+#define N_LEVELS (sizeof levels / sizeof levels[0])
+
+/* RAS domains (the five factors of the 24-item version); scores are item means. */
+static const struct domain {
+	const char *key, *display;
+} domains[] = {
+	{"personal-confidence-and-hope", "RAS personal confidence and hope"},
+	{"willingness-to-ask-for-help", "RAS willingness to ask for help"},
+	{"goal-and-success-orientation", "RAS goal and success orientation"},
+	{"reliance-on-others", "RAS reliance on others"},
+	{"no-domination-by-symptoms", "RAS no domination by symptoms"},
+};
+#define N_DOMAINS (sizeof domains / sizeof domains[0])
+
+/* ------------------------------------------------------------ small helpers */
+
+static const cJSON *get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
+
+static const char *str(const cJSON *o, const char *key)
+{
+	const cJSON *v = get(o, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool eq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+
+/* snprintf for locations and keys, where a cut is acceptable. */
+static void at(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void at(char *out, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(out, cap, fmt, ap);
+	va_end(ap);
+}
+
+static void problem(struct cw_ctx *ctx, enum cw_severity sev, const char *code, const char *loc, const char *fmt,
+		    ...) __attribute__((format(printf, 5, 6)));
+static void problem(struct cw_ctx *ctx, enum cw_severity sev, const char *code, const char *loc, const char *fmt,
+		    ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	host->issue(ctx, sev, code, loc, "%s", msg);
+}
+
+/* A JSON number's text: the literal the strict reader kept, else printed. */
+static const char *num_text(const cJSON *n, char *buf, size_t cap)
+{
+	if (n->valuestring)
+		return n->valuestring;
+	snprintf(buf, cap, "%.17g", n->valuedouble);
+	return buf;
+}
+
+/* A whole number written as one (no fraction, no exponent), in int range. */
+static bool whole(const cJSON *n, int *out)
+{
+	if (!cJSON_IsNumber(n) || n->valuedouble < -1e6 || n->valuedouble > 1e6)
+		return false;
+	char buf[40];
+	const char *t = num_text(n, buf, sizeof buf);
+	if (*t == '-')
+		t++;
+	if (!*t || strspn(t, "0123456789") != strlen(t))
+		return false;
+	*out = (int)n->valuedouble;
+	return (double)*out == n->valuedouble;
+}
+
+/* A number node that prints as the same literal as src. */
+static cJSON *num_copy(const cJSON *src)
+{
+	cJSON *n = cJSON_CreateNumber(src->valuedouble);
+	if (n && src->valuestring && !(n->valuestring = strdup(src->valuestring))) {
+		cJSON_Delete(n);
+		return NULL;
+	}
+	return n;
+}
+
+/* scheme ":" rest, with no space or control character: the rule the host's
+ * make_identifier and make_coding apply, so that what passes here maps. */
+static bool absolute_uri(const char *s)
+{
+	if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+		return false;
+	const char *p = s + 1;
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '+' ||
+	       *p == '-' || *p == '.')
+		p++;
+	if (*p != ':' || !p[1])
+		return false;
+	for (p++; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return false;
+	return true;
+}
+
+/* JSON pointer escaping of one key (~ → ~0, / → ~1). */
+static void ptr_key(char *out, size_t cap, const char *prefix, const char *key)
+{
+	size_t n = (size_t)snprintf(out, cap, "%s/", prefix);
+	for (const char *k = key; *k && n + 3 < cap; k++) {
+		if (*k == '~' || *k == '/') {
+			out[n++] = '~';
+			out[n++] = *k == '~' ? '0' : '1';
+		} else {
+			out[n++] = *k;
+		}
+	}
+	if (n < cap)
+		out[n] = '\0';
+}
+
+/* ------------------------------------------------------------ checking native */
+
+struct check {
+	struct cw_ctx *ctx;
+	int errors;
+	char **seen; /* "system|value" of administration identifiers, for duplicates */
+	size_t n_seen, cap_seen;
+	char **people;
+	size_t n_people, cap_people;
+	bool quiet;      /* export: count problems and keep the first, report nothing */
+	char first[400]; /* the first problem seen while quiet */
+};
+
+static void bad(struct check *c, const char *code, const char *loc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void bad(struct check *c, const char *code, const char *loc, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (c->quiet && !c->first[0])
+		at(c->first, sizeof c->first, "%s (at %s)", msg, loc);
+	if (!c->quiet)
+		host->issue(c->ctx, CW_SEV_ERROR, code, loc, "%s", msg);
+	c->errors++;
+}
+
+/* Reports members of o not in allowed (NULL-terminated). */
+static void only(struct check *c, const cJSON *o, const char *loc, const char *const *allowed, const char *what)
+{
+	const cJSON *m;
+	cJSON_ArrayForEach(m, o) {
+		bool ok = false;
+		for (const char *const *a = allowed; *a && !ok; a++)
+			ok = eq(m->string, *a);
+		if (!ok) {
+			char l[300];
+			ptr_key(l, sizeof l, loc, m->string);
+			bad(c, "structure", l, "unknown member \"%s\" in %s", m->string, what);
+		}
+	}
+}
+
+/* Records key in the list; false when it was there already (or OOM). */
+static bool remember(struct check *c, char ***list, size_t *n, size_t *cap, const char *key)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*list)[i], key) == 0)
+			return false;
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		char **nl = host->alloc(c->ctx, nc * sizeof *nl);
+		if (!nl)
+			return true;
+		if (*n)
+			memcpy(nl, *list, *n * sizeof *nl);
+		*list = nl;
+		*cap = nc;
+	}
+	char *copy = host->copy_string(c->ctx, key);
+	if (copy)
+		(*list)[(*n)++] = copy;
+	return true;
+}
+
+/* An identifier {"system": absolute URI, "value": non-empty string}. Writes
+ * "system|value" into key when valid. */
+static bool check_identifier(struct check *c, const cJSON *id, const char *loc, bool required, char *key, size_t cap)
+{
+	char l[300];
+	if (!id) {
+		if (required)
+			bad(c, "required", loc, "an identifier {system, value} is required");
+		return false;
+	}
+	if (!cJSON_IsObject(id)) {
+		bad(c, "structure", loc, "an identifier must be an object {system, value}");
+		return false;
+	}
+	static const char *const allowed[] = {"system", "value", NULL};
+	only(c, id, loc, allowed, "an identifier");
+	const char *sys = str(id, "system"), *val = str(id, "value");
+	bool ok = true;
+	at(l, sizeof l, "%s/system", loc);
+	if (!get(id, "system"))
+		ok = false, bad(c, "required", l, "the identifier's system is required");
+	else if (!absolute_uri(sys))
+		ok = false, bad(c, "value", l, "the identifier's system must be an absolute URI");
+	at(l, sizeof l, "%s/value", loc);
+	if (!get(id, "value"))
+		ok = false, bad(c, "required", l, "the identifier's value is required");
+	else if (!val || !*val)
+		ok = false, bad(c, "value", l, "the identifier's value must be a non-empty string");
+	if (ok && key)
+		at(key, cap, "%s|%s", sys, val);
+	return ok;
+}
+
+static const char *const *allowed_for(enum kind k)
+{
+	static const char *const common[] = {"identifier", "instrument", "date", "administered_by", NULL};
+	static const char *const scored[] = {"identifier", "instrument", "date", "administered_by", "items", "total",
+					     NULL};
+	static const char *const gas[] = {"identifier", "instrument", "date", "administered_by", "rater", "goals",
+					  NULL};
+	static const char *const ras[] = {"identifier", "instrument", "date", "administered_by", "items", "total",
+					  "domains", NULL};
+	static const char *const qol[] = {"identifier", "instrument", "date", "administered_by", "score", "scale",
+					  NULL};
+	switch (k) {
+	case PHQ9:
+	case GAD7:
+		return scored;
+	case GAS:
+		return gas;
+	case RAS:
+		return ras;
+	case QOL:
+		return qol;
+	case N_KINDS:
+		break;
+	}
+	return common;
+}
+
+static int kind_of(const char *name)
+{
+	for (int k = 0; k < N_KINDS; k++)
+		if (eq(name, instruments[k].name))
+			return k;
+	return -1;
+}
+
+/* items (optional) and total (optional; at least one of the two). */
+static void check_scored(struct check *c, const cJSON *a, const char *loc, enum kind k)
+{
+	const struct instrument *in = &instruments[k];
+	const cJSON *items = get(a, "items"), *total = get(a, "total");
+	char l[300];
+	int sum = 0;
+	bool sum_ok = false;
+	if (!items && !total) {
+		at(l, sizeof l, "%s/items", loc);
+		bad(c, "required", l, "%s needs its item answers, or at least a total", in->name);
+	}
+	if (items) {
+		at(l, sizeof l, "%s/items", loc);
+		int n = cJSON_GetArraySize(items);
+		if (!cJSON_IsArray(items)) {
+			bad(c, "structure", l, "items must be an array of whole numbers");
+		} else {
+			sum_ok = true;
+			if (n != in->n_items && n != in->alt_items) {
+				sum_ok = false;
+				if (in->n_items == in->alt_items)
+					bad(c, "value", l, "%s has %d items, not %d", in->name, in->n_items, n);
+				else
+					bad(c, "value", l, "%s has %d or %d items, not %d", in->name, in->n_items,
+					    in->alt_items, n);
+			}
+			int i = 0;
+			const cJSON *it;
+			cJSON_ArrayForEach(it, items) {
+				int v;
+				at(l, sizeof l, "%s/items/%d", loc, i++);
+				if (!whole(it, &v))
+					sum_ok = false, bad(c, "value", l, "an item answer must be a whole number");
+				else if (v < in->min || v > in->max)
+					sum_ok = false,
+					bad(c, "value", l, "item score %d is out of range %d..%d", v, in->min, in->max);
+				else
+					sum += v;
+			}
+		}
+	}
+	if (total) {
+		int t;
+		at(l, sizeof l, "%s/total", loc);
+		/* The range follows the item count when the items are there. */
+		int n = sum_ok ? cJSON_GetArraySize(items) : 0;
+		int lo = in->min * (n ? n : in->n_items), hi = in->max * (n ? n : in->alt_items);
+		if (!whole(total, &t))
+			bad(c, "value", l, "the total must be a whole number");
+		else if (t < lo || t > hi)
+			bad(c, "value", l, "total %d is out of range %d..%d", t, lo, hi);
+		else if (sum_ok && t != sum)
+			bad(c, "value", l, "total %d disagrees with the items, which add up to %d", t, sum);
+	}
+}
+
+static void check_domains(struct check *c, const cJSON *d, const char *loc)
+{
+	char l[300];
+	at(l, sizeof l, "%s/domains", loc);
+	if (!cJSON_IsObject(d)) {
+		bad(c, "structure", l, "domains must be an object of domain scores");
+		return;
+	}
+	const cJSON *m;
+	cJSON_ArrayForEach(m, d) {
+		char ml[300];
+		ptr_key(ml, sizeof ml, l, m->string);
+		bool known = false;
+		for (size_t i = 0; i < N_DOMAINS && !known; i++)
+			known = eq(m->string, domains[i].key);
+		if (!known)
+			bad(c, "code-invalid", ml, "\"%s\" is not a RAS domain", m->string);
+		else if (!cJSON_IsNumber(m) || m->valuedouble < 1 || m->valuedouble > 5)
+			bad(c, "value", ml, "a domain score must be a number from 1 to 5 (the mean of its items)");
+	}
+}
+
+static void check_goals(struct check *c, const cJSON *a, const char *loc)
+{
+	char l[300];
+	const char *rater = str(a, "rater");
+	at(l, sizeof l, "%s/rater", loc);
+	if (!get(a, "rater")) {
+		bad(c, "required", l, "goal-attainment needs rater (person, practitioner or caregiver)");
+	} else {
+		bool ok = false;
+		for (size_t i = 0; i < N_RATERS && !ok; i++)
+			ok = eq(rater, raters[i].name);
+		if (!ok)
+			bad(c, "code-invalid", l, "rater must be person, practitioner or caregiver");
+	}
+	const cJSON *goals = get(a, "goals");
+	at(l, sizeof l, "%s/goals", loc);
+	if (!goals) {
+		bad(c, "required", l, "goal-attainment needs goals");
+		return;
+	}
+	if (!cJSON_IsArray(goals) || cJSON_GetArraySize(goals) == 0) {
+		bad(c, "structure", l, "goals must be a non-empty array");
+		return;
+	}
+	char **seen = NULL;
+	size_t n = 0, cap = 0;
+	int i = 0;
+	const cJSON *g;
+	cJSON_ArrayForEach(g, goals) {
+		char gl[300], sl[320], il[320], key[1024];
+		at(gl, sizeof gl, "%s/%d", l, i++);
+		if (!cJSON_IsObject(g)) {
+			bad(c, "structure", gl, "a goal must be an object {goal, score}");
+			continue;
+		}
+		static const char *const allowed[] = {"goal", "score", NULL};
+		only(c, g, gl, allowed, "a goal");
+		at(il, sizeof il, "%s/goal", gl);
+		if (check_identifier(c, get(g, "goal"), il, true, key, sizeof key) &&
+		    !remember(c, &seen, &n, &cap, key))
+			bad(c, "duplicate", il, "this goal is scored twice in one administration");
+		at(sl, sizeof sl, "%s/score", gl);
+		int v;
+		if (!get(g, "score"))
+			bad(c, "required", sl, "the goal's score is required");
+		else if (!whole(get(g, "score"), &v) || v < -2 || v > 2)
+			bad(c, "value", sl, "a goal attainment score is a whole number from -2 to 2");
+	}
+}
+
+static void check_administration(struct check *c, const cJSON *a, const char *loc)
+{
+	char l[300], key[1024];
+	if (!cJSON_IsObject(a)) {
+		bad(c, "structure", loc, "an administration must be an object");
+		return;
+	}
+	at(l, sizeof l, "%s/identifier", loc);
+	if (check_identifier(c, get(a, "identifier"), l, true, key, sizeof key) &&
+	    !remember(c, &c->seen, &c->n_seen, &c->cap_seen, key))
+		bad(c, "duplicate", l, "another administration has the same identifier");
+
+	at(l, sizeof l, "%s/instrument", loc);
+	const char *name = str(a, "instrument");
+	int k = kind_of(name);
+	if (!get(a, "instrument"))
+		bad(c, "required", l, "the instrument is required");
+	else if (k < 0)
+		bad(c, "code-invalid", l, "unknown instrument%s%s%s; known: phq-9, gad-7, goal-attainment, ras, qol",
+		    name ? " \"" : "", name ? name : "", name ? "\"" : "");
+
+	at(l, sizeof l, "%s/date", loc);
+	const char *date = str(a, "date");
+	char day[CW_DATE_SIZE];
+	if (!get(a, "date"))
+		bad(c, "required", l, "the date is required");
+	else if (!date || strlen(date) != 10 || host->iso_date(c->ctx, date, day) != CW_OK || strcmp(day, date) != 0)
+		bad(c, "value", l, "the date must be a calendar date written YYYY-MM-DD");
+
+	const cJSON *by = get(a, "administered_by");
+	if (by) {
+		at(l, sizeof l, "%s/administered_by", loc);
+		if (!cJSON_IsObject(by)) {
+			bad(c, "structure", l, "administered_by must be an object {name, identifier}");
+		} else {
+			static const char *const allowed[] = {"name", "identifier", NULL};
+			only(c, by, l, allowed, "administered_by");
+			char nl[320], il[320];
+			at(nl, sizeof nl, "%s/name", l);
+			const char *nm = str(by, "name");
+			if (!get(by, "name"))
+				bad(c, "required", nl, "administered_by needs a name");
+			else if (!nm || !*nm)
+				bad(c, "value", nl, "the name must be a non-empty string");
+			at(il, sizeof il, "%s/identifier", l);
+			check_identifier(c, get(by, "identifier"), il, false, NULL, 0);
+		}
+	}
+	if (k < 0)
+		return; /* the instrument decides what else belongs */
+	only(c, a, loc, allowed_for((enum kind)k), instruments[k].name);
+	switch ((enum kind)k) {
+	case PHQ9:
+	case GAD7:
+	case RAS:
+		check_scored(c, a, loc, (enum kind)k);
+		if (k == RAS && get(a, "domains"))
+			check_domains(c, get(a, "domains"), loc);
+		break;
+	case GAS:
+		check_goals(c, a, loc);
+		break;
+	case QOL: {
+		const cJSON *score = get(a, "score"), *scale = get(a, "scale");
+		at(l, sizeof l, "%s/score", loc);
+		if (!score)
+			bad(c, "required", l, "qol needs its score");
+		else if (!cJSON_IsNumber(score))
+			bad(c, "value", l, "the score must be a number");
+		at(l, sizeof l, "%s/scale", loc);
+		if (scale && (!cJSON_IsString(scale) || !*scale->valuestring))
+			bad(c, "value", l, "the scale must be a non-empty string naming the QoL instrument");
+		break;
+	}
+	case N_KINDS:
+		break;
+	}
+}
+
+static void check_person(struct check *c, const cJSON *p, const char *loc)
+{
+	char l[300], key[1024];
+	if (!cJSON_IsObject(p)) {
+		bad(c, "structure", loc, "a person must be an object");
+		return;
+	}
+	static const char *const allowed[] = {"identifier", "name", "administrations", NULL};
+	only(c, p, loc, allowed, "a person");
+	at(l, sizeof l, "%s/identifier", loc);
+	if (check_identifier(c, get(p, "identifier"), l, true, key, sizeof key) &&
+	    !remember(c, &c->people, &c->n_people, &c->cap_people, key))
+		bad(c, "duplicate", l, "another person has the same identifier");
+	const cJSON *name = get(p, "name");
+	at(l, sizeof l, "%s/name", loc);
+	if (name && (!cJSON_IsString(name) || !*name->valuestring))
+		bad(c, "value", l, "the name must be a non-empty string");
+	const cJSON *adms = get(p, "administrations");
+	at(l, sizeof l, "%s/administrations", loc);
+	if (!adms) {
+		bad(c, "required", l, "administrations is required (it may be empty)");
+	} else if (!cJSON_IsArray(adms)) {
+		bad(c, "structure", l, "administrations must be an array");
+	} else {
+		int i = 0;
+		const cJSON *a;
+		cJSON_ArrayForEach(a, adms) {
+			char al[300];
+			at(al, sizeof al, "%s/%d", l, i++);
+			check_administration(c, a, al);
+		}
+	}
+}
+
+/* Reports every problem of the document; returns the number of errors. */
+static int check_document(struct cw_ctx *ctx, const cJSON *doc)
+{
+	struct check c = {.ctx = ctx};
+	if (!cJSON_IsObject(doc)) {
+		bad(&c, "structure", "", "the document must be a JSON object");
+		return c.errors;
+	}
+	static const char *const allowed[] = {"format", "version", "people", "warnings", NULL};
+	only(&c, doc, "", allowed, "the document");
+	int v;
+	if (!get(doc, "format"))
+		bad(&c, "required", "/format", "format is required (\"outcomes\")");
+	else if (!eq(str(doc, "format"), "outcomes"))
+		bad(&c, "value", "/format", "format must be \"outcomes\"");
+	if (!get(doc, "version"))
+		bad(&c, "required", "/version", "version is required (1)");
+	else if (!whole(get(doc, "version"), &v) || v != 1)
+		bad(&c, "not-supported", "/version", "only version 1 of the outcomes format is known");
+	const cJSON *people = get(doc, "people");
+	if (!people) {
+		bad(&c, "required", "/people", "people is required");
+	} else if (!cJSON_IsArray(people)) {
+		bad(&c, "structure", "/people", "people must be an array");
+	} else {
+		int i = 0;
+		const cJSON *p;
+		cJSON_ArrayForEach(p, people) {
+			char l[64];
+			at(l, sizeof l, "/people/%d", i++);
+			check_person(&c, p, l);
+		}
+	}
+	return c.errors;
+}
+
+/* ------------------------------------------------------------ native → FHIR */
+
+struct build {
+	struct cw_ctx *ctx;
+	cJSON *entries;
+	bool oom;
+};
+
+static void add(struct build *b, cJSON *obj, const char *key, cJSON *item)
+{
+	if (!item) {
+		b->oom = true;
+		return;
+	}
+	if (!obj || !cJSON_AddItemToObject(obj, key, item)) {
+		cJSON_Delete(item);
+		b->oom = true;
+	}
+}
+
+static void push(struct build *b, cJSON *arr, cJSON *item)
+{
+	if (!item || !arr || !cJSON_AddItemToArray(arr, item)) {
+		cJSON_Delete(item);
+		b->oom = true;
+	}
+}
+
+static void add_str(struct build *b, cJSON *obj, const char *key, const char *s)
+{
+	add(b, obj, key, cJSON_CreateString(s));
+}
+
+static cJSON *arr_add(struct build *b, cJSON *obj, const char *key)
+{
+	cJSON *a = cJSON_CreateArray();
+	add(b, obj, key, a);
+	return b->oom ? NULL : a;
+}
+
+static cJSON *obj_add(struct build *b, cJSON *obj, const char *key)
+{
+	cJSON *o = cJSON_CreateObject();
+	add(b, obj, key, o);
+	return b->oom ? NULL : o;
+}
+
+static bool make_id(struct build *b, char out[CW_ID_SIZE], const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool make_id(struct build *b, char out[CW_ID_SIZE], const char *fmt, ...)
+{
+	char key[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(key, sizeof key, fmt, ap);
+	va_end(ap);
+	if (host->make_id(b->ctx, id_ns, key, out) != CW_OK) {
+		b->oom = true;
+		return false;
+	}
+	return true;
+}
+
+/* A new resource, entered in the Bundle as PUT Type/id. */
+static cJSON *resource(struct build *b, const char *type, const char *id)
+{
+	cJSON *e = cJSON_CreateObject(), *r = cJSON_CreateObject();
+	push(b, b->entries, e);
+	if (b->oom) {
+		cJSON_Delete(r);
+		return NULL;
+	}
+	add(b, e, "resource", r);
+	if (b->oom)
+		return NULL;
+	add_str(b, r, "resourceType", type);
+	add_str(b, r, "id", id);
+	cJSON *req = obj_add(b, e, "request");
+	char url[128];
+	at(url, sizeof url, "%s/%s", type, id);
+	add_str(b, req, "method", "PUT");
+	add_str(b, req, "url", url);
+	return b->oom ? NULL : r;
+}
+
+static void profile(struct build *b, cJSON *r, const char *name)
+{
+	char url[400];
+	at(url, sizeof url, "%s/StructureDefinition/%s", base, name);
+	cJSON *meta = obj_add(b, r, "meta");
+	push(b, arr_add(b, meta, "profile"), cJSON_CreateString(url));
+}
+
+static cJSON *identifier(struct build *b, const cJSON *id)
+{
+	cJSON *i = host->make_identifier(b->ctx, str(id, "system"), str(id, "value"));
+	if (!i)
+		b->oom = true;
+	return i;
+}
+
+/* A logical reference {type, identifier, display}. */
+static cJSON *logical(struct build *b, const char *type, const cJSON *id, const char *display)
+{
+	cJSON *r = cJSON_CreateObject();
+	if (!r) {
+		b->oom = true;
+		return NULL;
+	}
+	add_str(b, r, "type", type);
+	if (id)
+		add(b, r, "identifier", identifier(b, id));
+	if (display)
+		add_str(b, r, "display", display);
+	return r;
+}
+
+static cJSON *reference(struct build *b, const char *type, const char *id)
+{
+	cJSON *r = host->make_reference(b->ctx, type, id, NULL);
+	if (!r)
+		b->oom = true;
+	return r;
+}
+
+static cJSON *concept(struct build *b, const char *system, const char *code, const char *display, const char *text)
+{
+	cJSON *cc = cJSON_CreateObject();
+	if (!cc) {
+		b->oom = true;
+		return NULL;
+	}
+	cJSON *coding = host->make_coding(b->ctx, system, code, display);
+	if (!coding)
+		b->oom = true;
+	push(b, arr_add(b, cc, "coding"), coding);
+	if (text)
+		add_str(b, cc, "text", text);
+	return cc;
+}
+
+static cJSON *performer(struct build *b, const cJSON *adm)
+{
+	const cJSON *by = get(adm, "administered_by");
+	return by ? logical(b, "Practitioner", get(by, "identifier"), str(by, "name")) : NULL;
+}
+
+/* QuestionnaireResponse.item: one question with one answer. */
+static cJSON *qr_item(struct build *b, cJSON *items, const char *link, const char *vkey, cJSON *value)
+{
+	cJSON *it = cJSON_CreateObject();
+	push(b, items, it);
+	if (b->oom) {
+		cJSON_Delete(value);
+		return NULL;
+	}
+	add_str(b, it, "linkId", link);
+	cJSON *ans = cJSON_CreateObject();
+	push(b, arr_add(b, it, "answer"), ans);
+	if (b->oom) {
+		cJSON_Delete(value);
+		return NULL;
+	}
+	add(b, ans, vkey, value);
+	return it;
+}
+
+/* An Observation derived from the administration's QuestionnaireResponse. */
+static cJSON *observation(struct build *b, const char *id, const cJSON *adm, const char *subject,
+			  const char *qr_id, const char *prof, cJSON *code)
+{
+	cJSON *o = resource(b, "Observation", id);
+	if (!o) {
+		cJSON_Delete(code);
+		return NULL;
+	}
+	profile(b, o, prof);
+	add_str(b, o, "status", "final");
+	cJSON *cat = cJSON_CreateObject();
+	push(b, arr_add(b, o, "category"), cat);
+	if (!b->oom)
+		push(b, arr_add(b, cat, "coding"),
+		     host->make_coding(b->ctx, "http://terminology.hl7.org/CodeSystem/observation-category", "survey",
+				       "Survey"));
+	add(b, o, "code", code);
+	add(b, o, "subject", reference(b, "Patient", subject));
+	add_str(b, o, "effectiveDateTime", str(adm, "date"));
+	cJSON *perf = performer(b, adm);
+	if (perf)
+		push(b, arr_add(b, o, "performer"), perf);
+	push(b, arr_add(b, o, "derivedFrom"), reference(b, "QuestionnaireResponse", qr_id));
+	return b->oom ? NULL : o;
+}
+
+static void map_administration(struct build *b, const cJSON *adm, const char *patient_id)
+{
+	enum kind k = (enum kind)kind_of(str(adm, "instrument"));
+	const struct instrument *in = &instruments[k];
+	const cJSON *aid = get(adm, "identifier");
+	const char *asys = str(aid, "system"), *aval = str(aid, "value");
+	char qr_id[CW_ID_SIZE], q[400], prof[64];
+	if (!make_id(b, qr_id, "QuestionnaireResponse|%s|%s", asys, aval))
+		return;
+	cJSON *qr = resource(b, "QuestionnaireResponse", qr_id);
+	if (!qr)
+		return;
+	profile(b, qr, "outcomes-questionnaireresponse");
+	add(b, qr, "identifier", identifier(b, aid));
+	at(q, sizeof q, "%s/Questionnaire/%s", base, in->name);
+	add_str(b, qr, "questionnaire", q);
+	add_str(b, qr, "status", "completed");
+	add(b, qr, "subject", reference(b, "Patient", patient_id));
+	add_str(b, qr, "authored", str(adm, "date"));
+	cJSON *perf = performer(b, adm);
+	if (perf)
+		add(b, qr, "author", perf);
+	cJSON *items = arr_add(b, qr, "item");
+	if (b->oom)
+		return;
+
+	const cJSON *it, *list = get(adm, "items"), *total = get(adm, "total");
+	int n = 0, sum = 0, v = 0;
+	cJSON_ArrayForEach(it, list) {
+		char link[16];
+		at(link, sizeof link, "%d", ++n);
+		whole(it, &v);
+		sum += v;
+		qr_item(b, items, link, "valueInteger", cJSON_CreateNumber(v));
+	}
+	if (total) {
+		whole(total, &v);
+		qr_item(b, items, "total", "valueInteger", cJSON_CreateNumber(v));
+		sum = v; /* equal to the items' sum when both are given */
+	}
+	at(prof, sizeof prof, "%s", in->profile);
+
+	if (k == PHQ9 || k == GAD7) {
+		char panel_id[CW_ID_SIZE], total_id[CW_ID_SIZE];
+		if (!make_id(b, panel_id, "Observation|%s|%s|panel", asys, aval) ||
+		    !make_id(b, total_id, "Observation|%s|%s|total", asys, aval))
+			return;
+		cJSON *p = observation(b, panel_id, adm, patient_id, qr_id, prof,
+				       concept(b, LOINC, in->panel, in->panel_display, NULL));
+		push(b, arr_add(b, p, "hasMember"), reference(b, "Observation", total_id));
+		cJSON *t = observation(b, total_id, adm, patient_id, qr_id, prof,
+				       concept(b, in->total_system, in->total, in->total_display, NULL));
+		add(b, t, "valueInteger", cJSON_CreateNumber(sum));
+	} else if (k == RAS) {
+		const cJSON *d = get(adm, "domains");
+		cJSON_ArrayForEach(it, d) {
+			char link[80];
+			at(link, sizeof link, "domain/%s", it->string);
+			qr_item(b, items, link, "valueDecimal", num_copy(it));
+		}
+		char total_id[CW_ID_SIZE];
+		if (!make_id(b, total_id, "Observation|%s|%s|total", asys, aval))
+			return;
+		cJSON *t = observation(b, total_id, adm, patient_id, qr_id, prof,
+				       concept(b, cs_local, in->total, in->total_display, NULL));
+		add(b, t, "valueInteger", cJSON_CreateNumber(sum));
+		cJSON *comps = d && cJSON_GetArraySize(d) ? arr_add(b, t, "component") : NULL;
+		cJSON_ArrayForEach(it, d) {
+			const struct domain *dm = NULL;
+			for (size_t i = 0; i < N_DOMAINS; i++)
+				if (eq(it->string, domains[i].key))
+					dm = &domains[i];
+			char code[80];
+			at(code, sizeof code, "ras-%s", dm->key);
+			cJSON *comp = cJSON_CreateObject();
+			push(b, comps, comp);
+			if (b->oom)
+				return;
+			add(b, comp, "code", concept(b, cs_local, code, dm->display, NULL));
+			cJSON *qty = obj_add(b, comp, "valueQuantity");
+			add(b, qty, "value", num_copy(it));
+			add_str(b, qty, "unit", "score");
+		}
+	} else if (k == GAS) {
+		const char *rname = str(adm, "rater");
+		const struct rater *r = &raters[0];
+		for (size_t i = 0; i < N_RATERS; i++)
+			if (eq(rname, raters[i].name))
+				r = &raters[i];
+		qr_item(b, items, "rater", "valueCoding", host->make_coding(b->ctx, cs_local, r->name, NULL));
+		int gi = 0;
+		cJSON_ArrayForEach(it, get(adm, "goals")) {
+			const cJSON *goal = get(it, "goal");
+			int score = 0;
+			whole(get(it, "score"), &score);
+			const struct level *lv = &levels[0];
+			for (size_t i = 0; i < N_LEVELS; i++)
+				if (levels[i].score == score)
+					lv = &levels[i];
+			char link[32], sub[48];
+			at(link, sizeof link, "goal/%d", ++gi);
+			cJSON *grp = cJSON_CreateObject();
+			push(b, items, grp);
+			if (b->oom)
+				return;
+			add_str(b, grp, "linkId", link);
+			cJSON *sub_items = arr_add(b, grp, "item");
+			at(sub, sizeof sub, "%s/goal", link);
+			qr_item(b, sub_items, sub, "valueReference", logical(b, "Goal", goal, NULL));
+			at(sub, sizeof sub, "%s/score", link);
+			qr_item(b, sub_items, sub, "valueInteger", cJSON_CreateNumber(score));
+
+			char oid[CW_ID_SIZE];
+			if (!make_id(b, oid, "Observation|%s|%s|goal|%s|%s", asys, aval, str(goal, "system"),
+				     str(goal, "value")))
+				return;
+			cJSON *o = observation(b, oid, adm, patient_id, qr_id, prof,
+					       concept(b, LOINC, r->code, r->display, NULL));
+			push(b, arr_add(b, o, "focus"), logical(b, "Goal", goal, NULL));
+			add(b, o, "valueCodeableConcept", concept(b, LOINC, lv->code, lv->display, NULL));
+		}
+	} else if (k == QOL) {
+		const cJSON *score = get(adm, "score");
+		const char *scale = str(adm, "scale");
+		qr_item(b, items, "score", "valueDecimal", num_copy(score));
+		if (scale)
+			qr_item(b, items, "scale", "valueString", cJSON_CreateString(scale));
+		char oid[CW_ID_SIZE];
+		if (!make_id(b, oid, "Observation|%s|%s|score", asys, aval))
+			return;
+		cJSON *o = observation(b, oid, adm, patient_id, qr_id, prof,
+				       concept(b, cs_local, in->total, in->total_display, scale));
+		cJSON *qty = obj_add(b, o, "valueQuantity");
+		add(b, qty, "value", num_copy(score));
+		add_str(b, qty, "unit", "score");
+	}
+}
+
+static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, enum cw_media media, cJSON **out)
+{
+	(void)media;
+	*out = NULL;
+	cJSON *doc = host->parse_json(ctx, data, len);
+	if (!doc)
+		return CW_INVALID; /* the reader reported where */
+	if (check_document(ctx, doc) > 0) {
+		cJSON_Delete(doc);
+		return CW_INVALID;
+	}
+	struct build b = {.ctx = ctx};
+	cJSON *bundle = cJSON_CreateObject();
+	add_str(&b, bundle, "resourceType", "Bundle");
+	add_str(&b, bundle, "type", "transaction");
+	b.entries = arr_add(&b, bundle, "entry");
+	const cJSON *p;
+	cJSON_ArrayForEach(p, get(doc, "people")) {
+		if (b.oom)
+			break;
+		const cJSON *pid = get(p, "identifier");
+		char id[CW_ID_SIZE];
+		if (!make_id(&b, id, "Patient|%s|%s", str(pid, "system"), str(pid, "value")))
+			break;
+		cJSON *pat = resource(&b, "Patient", id);
+		if (!pat)
+			break;
+		push(&b, arr_add(&b, pat, "identifier"), identifier(&b, pid));
+		if (str(p, "name")) {
+			cJSON *nm = cJSON_CreateObject();
+			push(&b, arr_add(&b, pat, "name"), nm);
+			if (!b.oom)
+				add_str(&b, nm, "text", str(p, "name"));
+		}
+		const cJSON *a;
+		cJSON_ArrayForEach(a, get(p, "administrations")) {
+			if (b.oom)
+				break;
+			map_administration(&b, a, id);
+		}
+	}
+	cJSON_Delete(doc);
+	if (b.oom) {
+		cJSON_Delete(bundle);
+		problem(ctx, CW_SEV_ERROR, "exception", NULL, "out of memory while mapping");
+		return CW_NOMEM;
+	}
+	*out = bundle;
+	return CW_OK;
+}
+
+/* ------------------------------------------------------------ FHIR → native */
+
+struct person {
+	const char *ref;      /* "Patient/id" (or the reference text when not in the input) */
+	const char *key;      /* "system|value" of its identifier */
+	const char *full_url; /* entry.fullUrl, may be NULL */
+	cJSON *doc;           /* the native person object (owned by the people array) */
+	cJSON *adms;
+};
+
+struct exporter {
+	struct cw_ctx *ctx;
+	const cJSON *bundle;
+	struct person *people;
+	size_t n_people, cap_people;
+	cJSON *people_arr;
+	cJSON *warnings;
+	const char **mapped_qr; /* references of the QuestionnaireResponses mapped */
+	size_t n_qr;
+	struct check chk; /* what is exported must read back: checked as ingest would */
+	bool oom;
+};
+
+static void warn(struct exporter *x, const char *loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void warn(struct exporter *x, const char *loc, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	host->issue(x->ctx, CW_SEV_WARNING, "informational", loc, "%s", msg);
+	cJSON *w = cJSON_CreateObject();
+	if (!w || !cJSON_AddItemToArray(x->warnings, w)) {
+		cJSON_Delete(w);
+		x->oom = true;
+		return;
+	}
+	if (!cJSON_AddStringToObject(w, "location", loc ? loc : "") || !cJSON_AddStringToObject(w, "message", msg))
+		x->oom = true;
+}
+
+static void xadd(struct exporter *x, cJSON *obj, const char *key, cJSON *item)
+{
+	if (!item || !cJSON_AddItemToObject(obj, key, item)) {
+		cJSON_Delete(item);
+		x->oom = true;
+	}
+}
+
+/* "Type/id" of a resource, in the arena. */
+static const char *ref_of(struct exporter *x, const cJSON *r)
+{
+	char buf[200];
+	at(buf, sizeof buf, "%s/%s", str(r, "resourceType") ? str(r, "resourceType") : "?",
+		 str(r, "id") ? str(r, "id") : "(no id)");
+	const char *s = host->copy_string(x->ctx, buf);
+	if (!s)
+		x->oom = true;
+	return s ? s : "?";
+}
+
+/* Warns about every member of r that is not in known (NULL-terminated). */
+static void unmapped(struct exporter *x, const cJSON *r, const char *where, const char *const *known)
+{
+	const cJSON *m;
+	cJSON_ArrayForEach(m, r) {
+		bool ok = false;
+		for (const char *const *k = known; *k && !ok; k++)
+			ok = eq(m->string, *k);
+		if (!ok) {
+			char loc[300];
+			at(loc, sizeof loc, "%s.%s", where, m->string);
+			warn(x, loc, "%s has no place in the outcomes format; not exported", m->string);
+		}
+	}
+}
+
+static cJSON *native_identifier(const cJSON *id)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o && (!cJSON_AddStringToObject(o, "system", str(id, "system")) ||
+		  !cJSON_AddStringToObject(o, "value", str(id, "value")))) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+static cJSON *fallback_identifier(const char *value)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o && (!cJSON_AddStringToObject(o, "system", FALLBACK_SYSTEM) || !cJSON_AddStringToObject(o, "value", value))) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+static bool usable_identifier(const cJSON *id)
+{
+	const char *v = str(id, "value");
+	return absolute_uri(str(id, "system")) && v && *v;
+}
+
+/* The person with identifier id (or, without one, the fallback reference),
+ * created when new; ref and full_url are the names the resources use for it. */
+static struct person *new_person(struct exporter *x, const char *ref, const char *full_url, const cJSON *id,
+				 const char *fallback, const char *name, bool *alias)
+{
+	char key[1200];
+	bool has_id = usable_identifier(id);
+	if (has_id)
+		at(key, sizeof key, "%s|%s", str(id, "system"), str(id, "value"));
+	else
+		at(key, sizeof key, "%s|%s", FALLBACK_SYSTEM, fallback);
+	struct person *same = NULL;
+	for (size_t i = 0; i < x->n_people && !same; i++)
+		if (eq(key, x->people[i].key))
+			same = &x->people[i];
+	if (x->n_people == x->cap_people) {
+		size_t nc = x->cap_people ? x->cap_people * 2 : 8;
+		struct person *np = host->alloc(x->ctx, nc * sizeof *np);
+		if (!np) {
+			x->oom = true;
+			return NULL;
+		}
+		if (x->n_people)
+			memcpy(np, x->people, x->n_people * sizeof *np);
+		if (same)
+			same = np + (same - x->people);
+		x->people = np;
+		x->cap_people = nc;
+	}
+	struct person *p = &x->people[x->n_people];
+	*alias = same != NULL;
+	if (same) { /* another resource for the same person: one person, two names */
+		*p = *same;
+		p->ref = ref;
+		p->full_url = full_url;
+		x->n_people++;
+		return p;
+	}
+	*p = (struct person){.ref = ref, .full_url = full_url, .key = host->copy_string(x->ctx, key),
+			     .doc = cJSON_CreateObject()};
+	if (!p->key || !p->doc || !cJSON_AddItemToArray(x->people_arr, p->doc)) {
+		cJSON_Delete(p->doc);
+		x->oom = true;
+		return NULL;
+	}
+	x->n_people++;
+	xadd(x, p->doc, "identifier", has_id ? native_identifier(id) : fallback_identifier(fallback));
+	if (name && *name)
+		xadd(x, p->doc, "name", cJSON_CreateString(name));
+	p->adms = cJSON_AddArrayToObject(p->doc, "administrations");
+	if (!p->adms)
+		x->oom = true;
+	return p;
+}
+
+static void map_patient(struct exporter *x, const cJSON *r, const char *full_url)
+{
+	const char *where = ref_of(x, r);
+	const cJSON *ids = get(r, "identifier"), *id = NULL, *it;
+	int i = 0;
+	cJSON_ArrayForEach(it, ids) {
+		char loc[300];
+		at(loc, sizeof loc, "%s.identifier[%d]", where, i++);
+		if (!id && usable_identifier(it))
+			id = it;
+		else
+			warn(x, loc, "only one identifier (with system and value) is carried; not exported");
+	}
+	if (!id)
+		warn(x, where, "the Patient has no identifier with system and value; its reference is the person's identifier");
+	const cJSON *names = get(r, "name"), *n0 = cJSON_GetArrayItem(names, 0);
+	char text[512] = "";
+	if (n0) {
+		if (str(n0, "text")) {
+			at(text, sizeof text, "%s", str(n0, "text"));
+		} else {
+			const cJSON *g;
+			size_t len = 0;
+			cJSON_ArrayForEach(g, get(n0, "given"))
+				if (cJSON_IsString(g) && len < sizeof text)
+					len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", len ? " " : "",
+								g->valuestring);
+			if (str(n0, "family") && len < sizeof text)
+				at(text + len, sizeof text - len, "%s%s", len ? " " : "", str(n0, "family"));
+		}
+		static const char *const by_text[] = {"text", NULL}, *const by_parts[] = {"given", "family", NULL};
+		char loc[300];
+		at(loc, sizeof loc, "%s.name[0]", where);
+		if (!str(n0, "text") && *text)
+			warn(x, loc, "given and family names were joined into one name text");
+		unmapped(x, n0, loc, str(n0, "text") ? by_text : by_parts);
+		for (int j = 1; j < cJSON_GetArraySize(names); j++) {
+			at(loc, sizeof loc, "%s.name[%d]", where, j);
+			warn(x, loc, "only the first name is carried; not exported");
+		}
+	}
+	bool alias;
+	struct person *p = new_person(x, where, full_url, id, full_url ? full_url : where, text, &alias);
+	if (p && alias)
+		warn(x, where, "another Patient has the same identifier; both are one person");
+	static const char *const known[] = {"resourceType", "id", "meta", "identifier", "name", NULL};
+	unmapped(x, r, where, known);
+}
+
+/* The person a subject reference points at; a new one when the Patient is
+ * not in the input. */
+static struct person *person_for(struct exporter *x, const cJSON *subject, const char *where)
+{
+	const char *ref = str(subject, "reference");
+	for (size_t i = 0; ref && i < x->n_people; i++)
+		if (eq(ref, x->people[i].ref) || eq(ref, x->people[i].full_url))
+			return &x->people[i];
+	const cJSON *id = get(subject, "identifier");
+	if (!usable_identifier(id) && !ref)
+		return NULL;
+	if (!usable_identifier(id))
+		warn(x, where, "the subject %s is not in the input; its reference is the person's identifier", ref);
+	bool alias;
+	const char *display = str(subject, "display");
+	return new_person(x, ref ? host->copy_string(x->ctx, ref) : NULL, NULL, id, ref, display, &alias);
+}
+
+/* administered_by from a performer/author reference. */
+static void map_by(struct exporter *x, cJSON *adm, const cJSON *ref, const char *loc)
+{
+	if (!ref)
+		return;
+	const char *name = str(ref, "display");
+	if (!name || !*name) {
+		warn(x, loc, "who administered it is carried with a display name only; not exported");
+		return;
+	}
+	cJSON *by = cJSON_CreateObject();
+	xadd(x, adm, "administered_by", by);
+	if (x->oom)
+		return;
+	xadd(x, by, "name", cJSON_CreateString(name));
+	if (usable_identifier(get(ref, "identifier")))
+		xadd(x, by, "identifier", native_identifier(get(ref, "identifier")));
+	if (str(ref, "reference"))
+		warn(x, loc, "the reference %s is not carried, only the name and identifier", str(ref, "reference"));
+}
+
+/* date from a FHIR date or dateTime; warns when a time is dropped. */
+static bool map_date(struct exporter *x, cJSON *adm, const char *when, const char *loc)
+{
+	char day[CW_DATE_SIZE], d[11];
+	if (!when || strlen(when) < 10) {
+		warn(x, loc, "no full date (YYYY-MM-DD); the administration is not exported");
+		return false;
+	}
+	memcpy(d, when, 10);
+	d[10] = '\0';
+	if (host->iso_date(x->ctx, d, day) != CW_OK || strcmp(day, d) != 0) {
+		warn(x, loc, "not a date; the administration is not exported");
+		return false;
+	}
+	if (strlen(when) > 10)
+		warn(x, loc, "the time of day is not carried, only the date");
+	xadd(x, adm, "date", cJSON_CreateString(d));
+	return true;
+}
+
+/* Appends adm (consumed) to the person when it reads back as valid native. */
+static void keep_administration(struct exporter *x, struct person *p, cJSON *adm, const char *where)
+{
+	int before = x->chk.errors;
+	x->chk.first[0] = '\0';
+	check_administration(&x->chk, adm, "");
+	if (x->chk.errors > before) {
+		warn(x, where, "not exported, it would not read back: %s", x->chk.first);
+		cJSON_Delete(adm);
+		return;
+	}
+	if (!cJSON_AddItemToArray(p->adms, adm)) {
+		cJSON_Delete(adm);
+		x->oom = true;
+	}
+}
+
+static const cJSON *answer0(const cJSON *item) { return cJSON_GetArrayItem(get(item, "answer"), 0); }
+
+/* A QuestionnaireResponse for one of our instruments → one administration. */
+static void map_qr(struct exporter *x, const cJSON *r, const char *full_url)
+{
+	const char *where = ref_of(x, r);
+	const char *q = str(r, "questionnaire");
+	char prefix[320];
+	at(prefix, sizeof prefix, "%s/Questionnaire/", base);
+	int k = q && strncmp(q, prefix, strlen(prefix)) == 0 ? kind_of(q + strlen(prefix)) : -1;
+	if (k < 0) {
+		warn(x, where, "questionnaire %s is not an outcomes instrument; the response is not exported",
+		     q ? q : "(none)");
+		return;
+	}
+	if (!eq(str(r, "status"), "completed"))
+		warn(x, where, "status %s is not carried (an administration is a completed response)",
+		     str(r, "status") ? str(r, "status") : "(none)");
+	struct person *p = person_for(x, get(r, "subject"), where);
+	if (!p) {
+		warn(x, where, "the response has no subject; not exported");
+		return;
+	}
+	cJSON *adm = cJSON_CreateObject();
+	if (!adm)
+		return (void)(x->oom = true);
+	const cJSON *id = get(r, "identifier");
+	xadd(x, adm, "identifier", usable_identifier(id) ? native_identifier(id) : fallback_identifier(full_url ? full_url : where));
+	xadd(x, adm, "instrument", cJSON_CreateString(instruments[k].name));
+	char loc[300];
+	at(loc, sizeof loc, "%s.authored", where);
+	if (!map_date(x, adm, str(r, "authored"), loc)) {
+		cJSON_Delete(adm);
+		return;
+	}
+	at(loc, sizeof loc, "%s.author", where);
+	map_by(x, adm, get(r, "author"), loc);
+
+	cJSON *items = NULL, *goals = NULL, *doms = NULL;
+	const cJSON *total = NULL, *score = NULL, *scale = NULL, *rater = NULL, *it;
+	int i = 0, expect = 1;
+	cJSON_ArrayForEach(it, get(r, "item")) {
+		const char *link = str(it, "linkId");
+		const cJSON *a = answer0(it), *v;
+		at(loc, sizeof loc, "%s.item[%d]", where, i++);
+		char num[16];
+		at(num, sizeof num, "%d", expect);
+		if ((k == PHQ9 || k == GAD7 || k == RAS) && eq(link, num) && (v = get(a, "valueInteger"))) {
+			if (!items && !(items = cJSON_CreateArray()))
+				return (void)(x->oom = true, cJSON_Delete(adm));
+			cJSON *n = num_copy(v);
+			if (!n || !cJSON_AddItemToArray(items, n))
+				x->oom = true, cJSON_Delete(n);
+			expect++;
+		} else if ((k == PHQ9 || k == GAD7 || k == RAS) && eq(link, "total") && get(a, "valueInteger")) {
+			total = get(a, "valueInteger");
+		} else if (k == RAS && link && strncmp(link, "domain/", 7) == 0 && get(a, "valueDecimal")) {
+			if (!doms && !(doms = cJSON_CreateObject()))
+				return (void)(x->oom = true, cJSON_Delete(adm), cJSON_Delete(items));
+			if (get(doms, link + 7))
+				warn(x, loc, "a second answer for %s; not exported", link);
+			else
+				xadd(x, doms, link + 7, num_copy(get(a, "valueDecimal")));
+		} else if (k == QOL && eq(link, "score") && get(a, "valueDecimal")) {
+			score = get(a, "valueDecimal");
+		} else if (k == QOL && eq(link, "scale") && str(a, "valueString")) {
+			scale = get(a, "valueString");
+		} else if (k == GAS && eq(link, "rater") && get(a, "valueCoding")) {
+			rater = get(get(a, "valueCoding"), "code");
+		} else if (k == GAS && link && strncmp(link, "goal/", 5) == 0) {
+			const cJSON *sub, *goal = NULL, *sc = NULL;
+			cJSON_ArrayForEach(sub, get(it, "item")) {
+				const char *sl = str(sub, "linkId");
+				size_t ll = strlen(link);
+				if (sl && strncmp(sl, link, ll) == 0 && eq(sl + ll, "/goal"))
+					goal = get(get(answer0(sub), "valueReference"), "identifier");
+				else if (sl && strncmp(sl, link, ll) == 0 && eq(sl + ll, "/score"))
+					sc = get(answer0(sub), "valueInteger");
+			}
+			if (!usable_identifier(goal) || !sc) {
+				warn(x, loc, "a goal without its identifier or score; not exported");
+				continue;
+			}
+			if (!goals && !(goals = cJSON_CreateArray()))
+				return (void)(x->oom = true, cJSON_Delete(adm));
+			cJSON *g = cJSON_CreateObject();
+			if (!g || !cJSON_AddItemToArray(goals, g)) {
+				cJSON_Delete(g);
+				x->oom = true;
+				continue;
+			}
+			xadd(x, g, "goal", native_identifier(goal));
+			xadd(x, g, "score", num_copy(sc));
+		} else {
+			warn(x, loc, "item %s is not part of %s; not exported", link ? link : "(no linkId)",
+			     instruments[k].name);
+		}
+	}
+	if (items)
+		xadd(x, adm, "items", items);
+	if (total)
+		xadd(x, adm, "total", num_copy(total));
+	if (doms)
+		xadd(x, adm, "domains", doms);
+	if (rater)
+		xadd(x, adm, "rater", cJSON_Duplicate(rater, 1));
+	if (goals)
+		xadd(x, adm, "goals", goals);
+	if (score)
+		xadd(x, adm, "score", num_copy(score));
+	if (scale)
+		xadd(x, adm, "scale", cJSON_Duplicate(scale, 1));
+	keep_administration(x, p, adm, where);
+	static const char *const known[] = {"resourceType", "id",      "meta",     "identifier", "questionnaire",
+					    "status",       "subject", "authored", "author",     "item",
+					    NULL};
+	unmapped(x, r, where, known);
+	if (x->n_qr < 4096 && x->mapped_qr)
+		x->mapped_qr[x->n_qr++] = where;
+	if (x->n_qr < 4096 && x->mapped_qr && full_url)
+		x->mapped_qr[x->n_qr++] = full_url;
+}
+
+static bool derived_from_mapped(const struct exporter *x, const cJSON *r)
+{
+	const cJSON *d;
+	cJSON_ArrayForEach(d, get(r, "derivedFrom"))
+		for (size_t i = 0; i < x->n_qr; i++)
+			if (eq(str(d, "reference"), x->mapped_qr[i]))
+				return true;
+	return false;
+}
+
+static const cJSON *loinc_code(const cJSON *r)
+{
+	const cJSON *c;
+	cJSON_ArrayForEach(c, get(get(r, "code"), "coding"))
+		if (eq(str(c, "system"), LOINC) && str(c, "code"))
+			return c;
+	return NULL;
+}
+
+/* A whole-number value from valueInteger or valueQuantity.value. */
+static const cJSON *int_value(const cJSON *r)
+{
+	const cJSON *v = get(r, "valueInteger");
+	int n;
+	if (!v)
+		v = get(get(r, "valueQuantity"), "value");
+	return v && whole(v, &n) ? v : NULL;
+}
+
+/* An Observation from elsewhere: a PHQ-9/GAD-7 total or a goal attainment
+ * score becomes an administration of its own. */
+static void map_observation(struct exporter *x, const cJSON *r, const char *full_url)
+{
+	const char *where = ref_of(x, r);
+	if (derived_from_mapped(x, r))
+		return; /* ours: everything it says is in the response it came from */
+	const cJSON *c = loinc_code(r);
+	const char *code = str(c, "code");
+	int k = -1;
+	const struct rater *rt = NULL;
+	if (eq(code, instruments[PHQ9].total))
+		k = PHQ9;
+	else if (eq(code, instruments[GAD7].total))
+		k = GAD7;
+	for (size_t i = 0; i < N_RATERS; i++)
+		if (eq(code, raters[i].code))
+			k = GAS, rt = &raters[i];
+	if (k < 0) {
+		if (eq(code, instruments[PHQ9].panel) || eq(code, instruments[GAD7].panel))
+			warn(x, where, "a panel carries nothing of its own; its total score Observation is exported when present");
+		else
+			warn(x, where, "%s%s is not an outcome measure the outcomes format carries; not exported",
+			     code ? "LOINC " : "the code", code ? code : "");
+		return;
+	}
+	if (!eq(str(r, "status"), "final") && !eq(str(r, "status"), "amended") && !eq(str(r, "status"), "corrected")) {
+		warn(x, where, "status %s: only final results are exported", str(r, "status") ? str(r, "status") : "(none)");
+		return;
+	}
+	char loc[300];
+	const cJSON *value = NULL;
+	const struct level *lv = NULL;
+	const cJSON *goal = NULL;
+	if (k == GAS) {
+		const cJSON *cc, *v = get(r, "valueCodeableConcept");
+		cJSON_ArrayForEach(cc, get(v, "coding"))
+			for (size_t i = 0; i < N_LEVELS; i++)
+				if (eq(str(cc, "system"), LOINC) && eq(str(cc, "code"), levels[i].code))
+					lv = &levels[i];
+		const cJSON *f;
+		cJSON_ArrayForEach(f, get(r, "focus"))
+			if (!goal && usable_identifier(get(f, "identifier")))
+				goal = get(f, "identifier");
+		if (!lv || !goal) {
+			warn(x, where, "a goal attainment score needs a LOINC answer (LL6900-6) and a focus Goal identifier; not exported");
+			return;
+		}
+	} else {
+		int t;
+		value = int_value(r);
+		if (!value || !whole(value, &t) || t < 0 || t > 3 * instruments[k].n_items) {
+			warn(x, where, "the total score is missing or out of range; not exported");
+			return;
+		}
+	}
+	const cJSON *subject = get(r, "subject");
+	struct person *p = person_for(x, subject, where);
+	if (!p) {
+		warn(x, where, "the Observation has no subject; not exported");
+		return;
+	}
+	cJSON *adm = cJSON_CreateObject();
+	if (!adm)
+		return (void)(x->oom = true);
+	const cJSON *ids = get(r, "identifier"), *id = cJSON_GetArrayItem(ids, 0);
+	xadd(x, adm, "identifier",
+	     usable_identifier(id) ? native_identifier(id) : fallback_identifier(full_url ? full_url : where));
+	xadd(x, adm, "instrument", cJSON_CreateString(instruments[k].name));
+	at(loc, sizeof loc, "%s.effective", where);
+	if (!map_date(x, adm, str(r, "effectiveDateTime"), loc)) {
+		cJSON_Delete(adm);
+		return;
+	}
+	const cJSON *perf = get(r, "performer");
+	at(loc, sizeof loc, "%s.performer", where);
+	map_by(x, adm, cJSON_GetArrayItem(perf, 0), loc);
+	for (int j = 1; j < cJSON_GetArraySize(perf); j++) {
+		at(loc, sizeof loc, "%s.performer[%d]", where, j);
+		warn(x, loc, "only one performer is carried; not exported");
+	}
+	if (k == GAS) {
+		xadd(x, adm, "rater", cJSON_CreateString(rt->name));
+		cJSON *goals = cJSON_CreateArray(), *g = cJSON_CreateObject();
+		if (!goals || !g || !cJSON_AddItemToArray(goals, g)) {
+			cJSON_Delete(goals);
+			cJSON_Delete(g);
+			cJSON_Delete(adm);
+			x->oom = true;
+			return;
+		}
+		xadd(x, g, "goal", native_identifier(goal));
+		xadd(x, g, "score", cJSON_CreateNumber(lv->score));
+		xadd(x, adm, "goals", goals);
+	} else {
+		xadd(x, adm, "total", num_copy(value));
+	}
+	keep_administration(x, p, adm, where);
+	for (int j = 1; j < cJSON_GetArraySize(ids); j++) {
+		at(loc, sizeof loc, "%s.identifier[%d]", where, j);
+		warn(x, loc, "only one identifier is carried; not exported");
+	}
+	static const char *const known[] = {"resourceType",
+					    "id",
+					    "meta",
+					    "identifier",
+					    "status",
+					    "category",
+					    "code",
+					    "subject",
+					    "effectiveDateTime",
+					    "performer",
+					    "valueInteger",
+					    "valueQuantity",
+					    "valueCodeableConcept",
+					    "focus",
+					    NULL};
+	unmapped(x, r, where, known);
+}
+
+static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw_media media, char **out,
+				size_t *out_len)
+{
+	(void)media;
+	*out = NULL;
+	struct exporter x = {.ctx = ctx, .bundle = bundle, .chk = {.ctx = ctx, .quiet = true}};
+	cJSON *doc = cJSON_CreateObject();
+	x.warnings = cJSON_CreateArray();
+	x.mapped_qr = host->alloc(ctx, 4096 * sizeof *x.mapped_qr);
+	if (!doc || !x.warnings || !x.mapped_qr || !cJSON_AddStringToObject(doc, "format", "outcomes") ||
+	    !cJSON_AddNumberToObject(doc, "version", 1) || !(x.people_arr = cJSON_AddArrayToObject(doc, "people"))) {
+		cJSON_Delete(doc);
+		cJSON_Delete(x.warnings);
+		return CW_NOMEM;
+	}
+	const cJSON *entries = get(bundle, "entry"), *e;
+	/* Patients first, so that references resolve whatever the order. */
+	cJSON_ArrayForEach(e, entries) {
+		const cJSON *r = get(e, "resource");
+		if (eq(str(r, "resourceType"), "Patient"))
+			map_patient(&x, r, str(e, "fullUrl"));
+	}
+	cJSON_ArrayForEach(e, entries) {
+		const cJSON *r = get(e, "resource");
+		if (eq(str(r, "resourceType"), "QuestionnaireResponse"))
+			map_qr(&x, r, str(e, "fullUrl"));
+	}
+	int i = 0;
+	cJSON_ArrayForEach(e, entries) {
+		const cJSON *r = get(e, "resource");
+		const char *type = str(r, "resourceType");
+		char loc[64];
+		at(loc, sizeof loc, "Bundle.entry[%d]", i++);
+		if (eq(type, "Observation"))
+			map_observation(&x, r, str(e, "fullUrl"));
+		else if (!eq(type, "Patient") && !eq(type, "QuestionnaireResponse"))
+			warn(&x, type ? ref_of(&x, r) : loc, "%s is not carried by the outcomes format; not exported",
+			     type ? type : "an entry without a resource");
+	}
+	if (cJSON_GetArraySize(x.warnings) > 0) {
+		cJSON_AddItemToObject(doc, "warnings", x.warnings);
+		x.warnings = NULL;
+	}
+	cJSON_Delete(x.warnings);
+	if (!x.oom)
+		*out = host->print_json(ctx, doc, out_len);
+	cJSON_Delete(doc);
+	return *out ? CW_OK : CW_NOMEM;
+}
+
+/* ------------------------------------------------------------ descriptor */
+
+static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
+{
+	if (h->struct_size < sizeof *h)
+		return CW_UNSUPPORTED;
+	host = h;
+	const char *b = host->config_string(ctx, "canonical_base", DEFAULT_BASE);
+	size_t n = strlen(b);
+	while (n > 0 && b[n - 1] == '/')
+		n--;
+	if (!absolute_uri(b) || n == 0 || n >= sizeof base - 64) {
+		host->issue(ctx, CW_SEV_ERROR, "value", "plugins.outcomes.canonical_base",
+			    "canonical_base must be an absolute URI of at most %zu characters", sizeof base - 64);
+		return CW_CONFIG;
+	}
+	memcpy(base, b, n);
+	base[n] = '\0';
+	at(cs_local, sizeof cs_local, "%s/CodeSystem/outcomes", base);
+	at(id_ns, sizeof id_ns, "%s/outcomes", base);
+	return CW_OK;
+}
+
+static const struct cw_format formats[] = {
+	{.name = "outcomes",
+	 .summary = "outcome measures (PHQ-9, GAD-7, goal attainment, RAS, QoL) as QuestionnaireResponse + Observations",
+	 .media = CW_MEDIA_JSON,
+	 .to_fhir = to_fhir,
+	 .from_fhir = from_fhir},
+	{0}};
+
+static const struct cw_plugin plugin = {
+	CW_PLUGIN_HEADER,
+	.name = "outcomes",
+	.version = "1.0.0",
+	.summary = "Outcome measures for a person, to and from FHIR R4",
+	.formats = formats,
+	.init = init,
+};
+
+const struct cw_plugin *cw_plugin_entry(void) { return &plugin; }
