@@ -27,6 +27,7 @@
 #define PS_H0038 "H0038"
 #define PS_MAX_MINUTES 1440 /* one day: longer is a data-entry error */
 #define PS_CSV_COLUMNS 18
+#define PS_NO_ACTIVITY ((size_t)-1) /* an unknown activity while reading */
 
 /* Settings the format knows, with their Encounter.class; index = enum. */
 enum ps_setting { PS_CLINIC, PS_COMMUNITY, PS_HOME, PS_TELEHEALTH, PS_SETTING_COUNT };

@@ -151,7 +151,7 @@ static void check_doc(struct rd *r, const struct ps_doc *doc, bool csv)
 		}
 		for (size_t a = 0; a < e->n_acts; a++)
 			for (size_t b = 0; b < a; b++)
-				if (e->acts[a] == e->acts[b]) {
+				if (e->acts[a] == e->acts[b] && e->acts[a] != PS_NO_ACTIVITY) {
 					snprintf(where, sizeof where, csv ? "%s, column 15" : "%s/activities/%zu",
 						 e->where, a);
 					bad(r, "duplicate", where, "activity '%s' is listed twice",
@@ -323,8 +323,8 @@ static void read_encounter(struct rd *r, const cJSON *o, const char *base, struc
 			snprintf(w, sizeof w, "%s/%zu", where, i++);
 			int k = check_code(r, ps_activities, ps_activity_count, cJSON_IsString(it) ? it->valuestring : "",
 					   "activity", w);
-			if (k >= 0 && e->acts)
-				e->acts[e->n_acts++] = (size_t)k;
+			if (e->acts) /* an unknown one keeps its place, for the positions reported */
+				e->acts[e->n_acts++] = k >= 0 ? (size_t)k : PS_NO_ACTIVITY;
 		}
 	}
 	if ((a = array_member(r, o, "goals", base, false, where, sizeof where))) {
@@ -612,8 +612,7 @@ static void read_row(struct rd *r, struct ps_doc *doc, const struct row *row)
 		for (size_t i = 0; i < n && e->acts; i++) {
 			snprintf(w2, sizeof w2, "activity %zu", i + 1);
 			k = check_code(r, ps_activities, ps_activity_count, codes[i], w2, at(w, sizeof w, row, 14));
-			if (k >= 0)
-				e->acts[e->n_acts++] = (size_t)k;
+			e->acts[e->n_acts++] = k >= 0 ? (size_t)k : PS_NO_ACTIVITY;
 		}
 	}
 	if (*c[15]) {
