@@ -1,0 +1,322 @@
+/* peer_support — the "peer-support" native format (version 1): encounter
+ * logs of certified peer specialists, as JSON or CSV, mapped to a FHIR R4
+ * transaction Bundle (Patient, Practitioner, PractitionerRole, Encounter,
+ * one Procedure per activity) and back. docs/formats/peer-support.md is the
+ * format; this file holds the descriptor, the settings and small helpers.
+ *
+ * Settings ({"plugins":{"peer_support":{…}}}, all optional absolute URIs):
+ * encounter_system, goal_system, hcpcs_system. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "peer_support.h"
+
+const struct cw_host *ps_host; /* set in init; read-only afterwards */
+struct ps_config ps_cfg;
+
+const struct ps_code ps_settings[PS_SETTING_COUNT] = {
+	[PS_CLINIC] = {"clinic", "AMB"},
+	[PS_COMMUNITY] = {"community", "FLD"},
+	[PS_HOME] = {"home", "HH"},
+	[PS_TELEHEALTH] = {"telehealth", "VR"},
+};
+const struct ps_code ps_class_display[PS_SETTING_COUNT] = {
+	[PS_CLINIC] = {"AMB", "ambulatory"},
+	[PS_COMMUNITY] = {"FLD", "field"},
+	[PS_HOME] = {"HH", "home health"},
+	[PS_TELEHEALTH] = {"VR", "virtual"},
+};
+const struct ps_code ps_modes[PS_MODE_COUNT] = {
+	[PS_INDIVIDUAL] = {"individual", "Individual peer support"},
+	[PS_GROUP] = {"group", "Group peer support"},
+};
+const struct ps_code ps_activities[] = {
+	{"goal-planning", "Goal planning"},
+	{"system-navigation", "System navigation"},
+	{"crisis-support", "Crisis support"},
+	{"community-connection", "Community connection"},
+	{"wellness-tools", "Wellness tools"},
+	{"advocacy", "Advocacy"},
+	{"recovery-story", "Sharing recovery experience"},
+	{"skill-building", "Skill building"},
+	{"group-facilitation", "Group facilitation"},
+	{"follow-up", "Follow-up contact"},
+};
+const size_t ps_activity_count = sizeof ps_activities / sizeof ps_activities[0];
+
+const char *const ps_csv_header[PS_CSV_COLUMNS] = {
+	"version",         "person_system",  "person_value", "person_name", "encounter_id", "specialist_system",
+	"specialist_value", "specialist_name", "credential",  "npi",         "start",        "duration_minutes",
+	"mode",            "setting",        "activities",   "goals",       "billable",     "notes"};
+
+/* ------------------------------------------------------------ helpers */
+
+void *ps_grow(struct cw_ctx *ctx, void *old, size_t n, size_t *cap, size_t size)
+{
+	if (n < *cap)
+		return old;
+	size_t ncap = *cap ? *cap * 2 : 8;
+	if (ncap > ((size_t)-1) / size)
+		return NULL;
+	void *p = ps_host->alloc(ctx, ncap * size);
+	if (!p)
+		return NULL;
+	if (old && n)
+		memcpy(p, old, n * size);
+	*cap = ncap;
+	return p;
+}
+
+struct ps_person *ps_add_person(struct cw_ctx *ctx, struct ps_doc *doc)
+{
+	struct ps_person *p = ps_grow(ctx, doc->people, doc->n_people, &doc->cap_people, sizeof *p);
+	if (!p)
+		return NULL;
+	doc->people = p;
+	p = &doc->people[doc->n_people++];
+	memset(p, 0, sizeof *p);
+	return p;
+}
+
+struct ps_encounter *ps_add_encounter(struct cw_ctx *ctx, struct ps_doc *doc)
+{
+	struct ps_encounter *e = ps_grow(ctx, doc->encs, doc->n_encs, &doc->cap_encs, sizeof *e);
+	if (!e)
+		return NULL;
+	doc->encs = e;
+	e = &doc->encs[doc->n_encs++];
+	memset(e, 0, sizeof *e);
+	return e;
+}
+
+int ps_lookup(const struct ps_code *list, size_t n, const char *code)
+{
+	for (size_t i = 0; code && i < n; i++)
+		if (strcmp(list[i].code, code) == 0)
+			return (int)i;
+	return -1;
+}
+
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+bool ps_is_token(const char *s)
+{
+	if (!s || !*s)
+		return false;
+	size_t n = strlen(s);
+	return !is_space(s[0]) && !is_space(s[n - 1]);
+}
+
+bool ps_is_uri(const char *s)
+{
+	if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+		return false;
+	const char *p = s;
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '+' ||
+	       *p == '-' || *p == '.')
+		p++;
+	if (*p != ':' || !p[1])
+		return false;
+	for (; *p; p++)
+		if ((unsigned char)*p <= ' ')
+			return false;
+	return true;
+}
+
+/* NPI: 10 digits whose Luhn check (with the 80840 prefix, i.e. + 24)
+ * holds. */
+bool ps_npi_valid(const char *s)
+{
+	if (!s || strlen(s) != 10)
+		return false;
+	int sum = 24;
+	for (int i = 0; i < 10; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		int d = s[i] - '0';
+		if (i % 2 == 0 && i < 9) { /* digits 1,3,5,7,9 from the left are doubled */
+			d *= 2;
+			if (d > 9)
+				d -= 9;
+		}
+		sum += d;
+	}
+	return sum % 10 == 0;
+}
+
+static int digits(const char *s, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+static bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+static int month_days(int y, int m)
+{
+	static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	return m == 2 && leap(y) ? 29 : d[m - 1];
+}
+
+/* Days since 0000-03-01 (proleptic Gregorian), and back. */
+static long long days_from_civil(int y, int m, int d)
+{
+	y -= m <= 2;
+	long long era = y / 400;
+	int yoe = y - (int)era * 400;
+	int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe;
+}
+
+static void civil_from_days(long long z, int *y, int *m, int *d)
+{
+	long long era = (z >= 0 ? z : z - 146096) / 146097;
+	int doe = (int)(z - era * 146097);
+	int yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int)(yoe + era * 400) + (*m <= 2);
+}
+
+bool ps_datetime(const char *s, long long *abs_min, int *sec, int *offset)
+{
+	/* 0123456789012345678 */
+	/* YYYY-MM-DDThh:mm:ss then Z or ±hh:mm */
+	if (!s)
+		return false;
+	size_t n = strlen(s);
+	if ((n != 20 && n != 25) || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':')
+		return false;
+	int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+	int h = digits(s + 11, 2), mi = digits(s + 14, 2), se = digits(s + 17, 2);
+	if (y < 1900 || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h < 0 || h > 23 || mi < 0 ||
+	    mi > 59 || se < 0 || se > 59)
+		return false;
+	int off = 0;
+	if (n == 20) {
+		if (s[19] != 'Z')
+			return false;
+	} else {
+		int oh = digits(s + 20, 2), om = digits(s + 23, 2);
+		if ((s[19] != '+' && s[19] != '-') || s[22] != ':' || oh < 0 || om < 0 || om > 59 || oh > 14 ||
+		    (oh == 14 && om != 0))
+			return false;
+		off = (oh * 60 + om) * (s[19] == '-' ? -1 : 1);
+	}
+	if (abs_min)
+		*abs_min = days_from_civil(y, mo, d) * 1440 + h * 60 + mi - off;
+	if (sec)
+		*sec = se;
+	if (offset)
+		*offset = off;
+	return true;
+}
+
+bool ps_add_minutes(const char *start, long minutes, char *out, size_t cap)
+{
+	long long abs;
+	int sec, off;
+	if (!ps_datetime(start, &abs, &sec, &off) || cap < 26)
+		return false;
+	long long local = abs + off + minutes;
+	long long days = local >= 0 ? local / 1440 : (local - 1439) / 1440;
+	int mod = (int)(local - days * 1440);
+	int y, m, d;
+	civil_from_days(days, &y, &m, &d);
+	if (y > 9999)
+		return false;
+	int w = snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d%s", y, m, d, mod / 60, mod % 60, sec,
+			 start + 19);
+	return w > 0 && (size_t)w < cap;
+}
+
+/* -------------------------------------------------------------- mappers */
+
+static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, enum cw_media media, cJSON **out)
+{
+	struct ps_doc doc;
+	memset(&doc, 0, sizeof doc);
+	enum cw_status st = media == CW_MEDIA_CSV ? ps_read_csv(ctx, data, len, &doc)
+						  : ps_read_json(ctx, data, len, &doc);
+	if (st != CW_OK)
+		return st;
+	return ps_to_bundle(ctx, &doc, out);
+}
+
+static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw_media media, char **out,
+				size_t *len)
+{
+	struct ps_doc doc;
+	memset(&doc, 0, sizeof doc);
+	enum cw_status st = ps_from_bundle(ctx, bundle, &doc);
+	if (st != CW_OK)
+		return st;
+	return media == CW_MEDIA_CSV ? ps_write_csv(ctx, &doc, out, len) : ps_write_json(ctx, &doc, out, len);
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+static bool setting(struct cw_ctx *ctx, const char *key, const char *dflt, const char **into)
+{
+	*into = ps_host->config_string(ctx, key, dflt);
+	if (ps_is_uri(*into))
+		return true;
+	char where[64];
+	snprintf(where, sizeof where, "plugins.peer_support.%s", key);
+	ps_host->issue(ctx, CW_SEV_ERROR, "value", where, "must be an absolute URI");
+	return false;
+}
+
+static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
+{
+	if (h->struct_size < sizeof *h)
+		return CW_UNSUPPORTED;
+	ps_host = h;
+	const cJSON *conf = h->config(ctx), *m;
+	bool ok = true;
+	cJSON_ArrayForEach(m, conf) {
+		if (strcmp(m->string, "encounter_system") && strcmp(m->string, "goal_system") &&
+		    strcmp(m->string, "hcpcs_system")) {
+			h->issue(ctx, CW_SEV_ERROR, "not-supported", "plugins.peer_support", "unknown setting '%s'",
+				 m->string);
+			ok = false;
+		}
+	}
+	ok &= setting(ctx, "encounter_system", PS_BASE "/NamingSystem/peer-support-encounter",
+		      &ps_cfg.encounter_system);
+	ok &= setting(ctx, "goal_system", PS_BASE "/NamingSystem/recovery-goal", &ps_cfg.goal_system);
+	ok &= setting(ctx, "hcpcs_system", "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+		      &ps_cfg.hcpcs_system);
+	return ok ? CW_OK : CW_CONFIG;
+}
+
+static const struct cw_format formats[] = {
+	{.name = "peer-support",
+	 .summary = "certified peer specialist encounter log (v1) as Encounter, Procedure, Practitioner(Role), Patient",
+	 .media = CW_MEDIA_JSON | CW_MEDIA_CSV,
+	 .to_fhir = to_fhir,
+	 .from_fhir = from_fhir},
+	{0}};
+
+static const struct cw_plugin plugin = {
+	CW_PLUGIN_HEADER,
+	.name = "peer_support",
+	.version = "1.0.0",
+	.summary = "The peer-support encounter log (JSON, CSV) to and from FHIR R4",
+	.formats = formats,
+	.hooks = NULL,
+	.operations = NULL,
+	.init = init,
+	.fini = NULL,
+};
+
+const struct cw_plugin *cw_plugin_entry(void) { return &plugin; }
