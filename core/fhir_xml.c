@@ -1,6 +1,7 @@
 #include "fhir_xml.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <math.h>
 #include <pthread.h>
@@ -179,7 +180,6 @@ static bool is_blank(const char *s)
 	return true;
 }
 
-static bool is_fhir_ns(const xmlNode *n) { return n->ns && n->ns->href && !strcmp((const char *)n->ns->href, FHIR_XML_NS); }
 
 static bool is_xhtml_ns(const xmlNode *n)
 {
@@ -245,7 +245,7 @@ struct slots {
 static struct slot *slot_get(struct slots *ss, const char *name, const struct model_elem *e)
 {
 	for (size_t i = 0; i < ss->n; i++)
-		if (!strcmp(ss->s[i].name, name))
+		if (ss->s[i].e == e && ((e->flags & MODEL_F_CHOICE) == 0 || !strcmp(ss->s[i].name, name)))
 			return &ss->s[i];
 	if (!ss->s) {
 		ss->s = ss->inline_slots;
@@ -281,9 +281,6 @@ static void slots_free(struct slots *ss)
 		free(ss->s);
 }
 
-static cJSON *rd_resource(struct rd *r, xmlNode *node, size_t depth);
-static bool rd_children(struct rd *r, xmlNode *node, const struct model_type *t, cJSON *obj, size_t depth);
-
 static cJSON *rd_primitive_value(struct rd *r, const struct model_type *t, const char *v)
 {
 	if (!charge(r, strlen(v)))
@@ -316,29 +313,6 @@ static cJSON *rd_primitive_value(struct rd *r, const struct model_type *t, const
 	return out;
 }
 
-/* Serialises the narrative div, declaring the XHTML namespace on it. */
-static cJSON *rd_xhtml(struct rd *r, xmlNode *node)
-{
-	xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
-	xmlNodePtr copy = doc ? xmlDocCopyNode(node, doc, 1) : NULL;
-	xmlBufferPtr buf = xmlBufferCreate();
-	cJSON *out = NULL;
-	if (doc && copy && buf) {
-		xmlDocSetRootElement(doc, copy);
-		xmlReconciliateNs(doc, copy);
-		if (xmlNodeDump(buf, doc, copy, 0, 0) >= 0) {
-			const char *s = (const char *)xmlBufferContent(buf);
-			if (charge(r, strlen(s)))
-				out = cJSON_CreateString(s);
-		}
-	}
-	if (!out && !r->failed)
-		rd_fail(r, 500, "exception", "cannot serialise the narrative");
-	xmlBufferFree(buf);
-	xmlFreeDoc(doc);
-	return out;
-}
-
 static bool rd_array_limit(struct rd *r, struct slot *s)
 {
 	if (s->count >= r->lim.max_array_items) {
@@ -348,6 +322,21 @@ static bool rd_array_limit(struct rd *r, struct slot *s)
 	return true;
 }
 
+/* Appends n nulls to arr. */
+static bool add_nulls(cJSON *arr, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		cJSON *z = cJSON_CreateNull();
+		if (!z)
+			return false;
+		cJSON_AddItemToArray(arr, z);
+	}
+	return true;
+}
+
+/* Adds one value (and "_name" object) to a slot. Arrays are built lazily: a
+ * value array or a "_name" array appears only once an entry needs it, padded
+ * with nulls for the entries before. */
 static bool rd_add(struct slot *s, bool array, cJSON *val, cJSON *under)
 {
 	if (!array) {
@@ -358,258 +347,638 @@ static bool rd_add(struct slot *s, bool array, cJSON *val, cJSON *under)
 		s->count = 1;
 		return true;
 	}
-	if (!s->val)
-		s->val = cJSON_CreateArray();
-	if (!s->under)
-		s->under = cJSON_CreateArray();
-	if (!s->val || !s->under) {
-		cJSON_Delete(val);
-		cJSON_Delete(under);
-		return false;
+	bool ok = true;
+	if (val && !s->val && (!(s->val = cJSON_CreateArray()) || !add_nulls(s->val, s->count)))
+		ok = false;
+	if (ok && under && !s->under && (!(s->under = cJSON_CreateArray()) || !add_nulls(s->under, s->count)))
+		ok = false;
+	if (ok && s->val) {
+		cJSON *v = val ? val : cJSON_CreateNull();
+		if (v)
+			cJSON_AddItemToArray(s->val, v);
+		else
+			ok = false;
+		val = NULL;
 	}
-	cJSON_AddItemToArray(s->val, val ? val : cJSON_CreateNull());
-	cJSON_AddItemToArray(s->under, under ? under : cJSON_CreateNull());
-	s->any_val |= val != NULL;
-	s->any_under |= under != NULL;
+	if (ok && s->under) {
+		cJSON *u = under ? under : cJSON_CreateNull();
+		if (u)
+			cJSON_AddItemToArray(s->under, u);
+		else
+			ok = false;
+		under = NULL;
+	}
+	cJSON_Delete(val);
+	cJSON_Delete(under);
+	if (!ok)
+		return false;
+	s->any_val = s->val != NULL;
+	s->any_under = s->under != NULL;
 	s->count++;
 	return true;
 }
 
-/* A child element of a FHIR element: decides its element definition and type. */
-static bool rd_child(struct rd *r, xmlNode *c, const struct model_type *t, struct slots *ss, size_t depth)
+/* The reader is a SAX2 state machine: one frame per open FHIR element, each
+ * building its JSON object (or primitive) and the slots of its children. No
+ * DOM is built. The narrative div is re-serialised from the events. */
+
+enum frame_kind { FR_RESOURCE, FR_OBJECT, FR_PRIMITIVE, FR_HOLDER };
+
+struct frame {
+	enum frame_kind kind;
+	const struct model_type *t; /* content type (primitive type for FR_PRIMITIVE) */
+	cJSON *obj;                 /* object being filled; for primitives the "_name" object */
+	cJSON *val;                 /* primitive value, or the held resource */
+	struct slot *slot;          /* where this element goes in its parent (NULL for the root) */
+	bool array;
+	size_t members;
+	size_t path_mark;
+	struct slots ss;
+};
+
+struct sax {
+	struct rd r;
+	xmlParserCtxtPtr ctxt;
+	struct frame **frames; /* each frame allocated once: slot pointers into it stay valid */
+	size_t depth, cap;
+	cJSON *root;
+	bool doctype;
+	/* narrative capture */
+	struct strbuf div;
+	size_t div_depth;   /* > 0 while inside the div */
+	struct slot *div_slot;
+	size_t div_mark;
+	bool div_array;
+	bool div_open; /* a start tag awaits its '>' (or "/>" if the element stays empty) */
+};
+
+static void sax_fail(struct sax *s)
 {
-	const char *name = (const char *)c->name;
+	if (s->ctxt)
+		xmlStopParser(s->ctxt);
+}
+
+static struct frame *top(struct sax *s) { return s->depth ? s->frames[s->depth - 1] : NULL; }
+
+static struct frame *push_frame(struct sax *s, enum frame_kind kind, const struct model_type *t)
+{
+	if (s->depth > s->r.lim.max_depth) {
+		rd_fail(&s->r, 400, "too-costly", "nesting too deep");
+		return NULL;
+	}
+	if (s->depth == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		struct frame **fs = realloc(s->frames, cap * sizeof *fs);
+		if (!fs) {
+			rd_fail(&s->r, 500, "exception", "out of memory");
+			return NULL;
+		}
+		for (size_t i = s->cap; i < cap; i++)
+			fs[i] = NULL;
+		s->frames = fs;
+		s->cap = cap;
+	}
+	if (!s->frames[s->depth] && !(s->frames[s->depth] = malloc(sizeof(struct frame)))) {
+		rd_fail(&s->r, 500, "exception", "out of memory");
+		return NULL;
+	}
+	struct frame *f = s->frames[s->depth++];
+	memset(f, 0, offsetof(struct frame, ss));
+	f->ss.s = NULL;
+	f->ss.n = f->ss.cap = 0;
+	f->kind = kind;
+	f->t = t;
+	return f;
+}
+
+static void frame_discard(struct frame *f)
+{
+	cJSON_Delete(f->obj);
+	cJSON_Delete(f->val);
+	slots_free(&f->ss);
+}
+
+/* Moves the collected slots into obj in first-seen order ("x" then "_x"). */
+static void slots_flush(struct slots *ss, cJSON *obj)
+{
+	for (size_t i = 0; i < ss->n; i++) {
+		struct slot *sl = &ss->s[i];
+		if (sl->any_val) {
+			/* a non-choice name is the model's own static string: no copy */
+			if (!(sl->e->flags & MODEL_F_CHOICE))
+				cJSON_AddItemToObjectCS(obj, sl->e->name, sl->val);
+			else
+				cJSON_AddItemToObject(obj, sl->name, sl->val);
+			sl->val = NULL;
+		}
+		if (sl->any_under) {
+			char uname[80];
+			uname[0] = '_';
+			memcpy(uname + 1, sl->name, strlen(sl->name) + 1);
+			cJSON_AddItemToObject(obj, uname, sl->under);
+			sl->under = NULL;
+		}
+	}
+}
+
+static bool ns_is(const xmlChar *uri, const char *want) { return uri && !strcmp((const char *)uri, want); }
+
+/* An attribute value from SAX2 (not NUL-terminated). Without entity
+ * replacement libxml2 hands '&' over as "&#38;"; decode that one form. */
+static char *attr_value(const xmlChar *v, const xmlChar *end, char *stackbuf, size_t stacklen)
+{
+	size_t n = (size_t)(end - v);
+	char *out = n < stacklen ? stackbuf : malloc(n + 1);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] == '&' && i + 5 <= n && !memcmp(v + i, "&#38;", 5)) {
+			out[o++] = '&';
+			i += 4;
+		} else {
+			out[o++] = (char)v[i];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void esc(struct strbuf *b, const char *s, bool attr);
+static void esc_n(struct strbuf *b, const char *s, size_t n, bool attr)
+{
+	char tmp[512];
+	while (n > 0) {
+		size_t k = n < sizeof tmp - 1 ? n : sizeof tmp - 1;
+		memcpy(tmp, s, k);
+		tmp[k] = '\0';
+		esc(b, tmp, attr);
+		s += k;
+		n -= k;
+	}
+}
+
+static void div_close_pending(struct sax *s)
+{
+	if (s->div_open) {
+		strbuf_addc(&s->div, '>');
+		s->div_open = false;
+	}
+}
+
+static void div_start_tag(struct sax *s, const xmlChar *local, const xmlChar *prefix, int nns, const xmlChar **ns,
+			  int nattr, const xmlChar **attrs, bool root)
+{
+	struct strbuf *b = &s->div;
+	strbuf_addc(b, '<');
+	if (prefix) {
+		strbuf_adds(b, (const char *)prefix);
+		strbuf_addc(b, ':');
+	}
+	strbuf_adds(b, (const char *)local);
+	bool declared_default = false;
+	for (int i = 0; i < nns; i++) {
+		const xmlChar *p = ns[2 * i], *uri = ns[2 * i + 1];
+		strbuf_adds(b, p ? " xmlns:" : " xmlns");
+		if (p)
+			strbuf_adds(b, (const char *)p);
+		strbuf_add(b, "=\"", 2);
+		esc(b, uri ? (const char *)uri : "", true);
+		strbuf_addc(b, '"');
+		if (!p)
+			declared_default = true;
+	}
+	if (root && !prefix && !declared_default)
+		strbuf_adds(b, " xmlns=\"" FHIR_XHTML_NS "\"");
+	for (int i = 0; i < nattr; i++) {
+		const xmlChar **a = attrs + 5 * i;
+		strbuf_addc(b, ' ');
+		if (a[1]) {
+			strbuf_adds(b, (const char *)a[1]);
+			strbuf_addc(b, ':');
+		}
+		strbuf_adds(b, (const char *)a[0]);
+		strbuf_add(b, "=\"", 2);
+		char sb[256];
+		char *v = attr_value(a[3], a[4], sb, sizeof sb);
+		if (!v) {
+			b->oom = true;
+			return;
+		}
+		esc(b, v, true);
+		if (v != sb)
+			free(v);
+		strbuf_addc(b, '"');
+	}
+	s->div_open = true;
+}
+
+static void on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri, int nns,
+		     const xmlChar **ns, int nattr, int ndefaulted, const xmlChar **attrs)
+{
+	(void)ndefaulted;
+	xmlParserCtxtPtr ctxt = vctx;
+	struct sax *s = ctxt->_private;
+	if (s->r.failed)
+		return;
+	const char *name = (const char *)local;
+	if (s->div_depth) {
+		if (++s->div_depth > 256) {
+			rd_fail(&s->r, 400, "too-costly", "the narrative is nested too deep");
+			return sax_fail(s);
+		}
+		div_close_pending(s);
+		div_start_tag(s, local, prefix, nns, ns, nattr, attrs, false);
+		return;
+	}
+	struct frame *p = top(s);
+	if (!p || p->kind == FR_HOLDER) {
+		/* a resource: the root, or inside contained / entry.resource / … */
+		const struct model_type *t = model_resource(name);
+		if (!ns_is(uri, FHIR_XML_NS)) {
+			rd_fail(&s->r, 400, "structure", "element \"%s\" is not in the FHIR namespace http://hl7.org/fhir", name);
+			return sax_fail(s);
+		}
+		if (!t) {
+			rd_fail(&s->r, 400, "structure", "\"%s\" is not a FHIR R4 resource type", name);
+			return sax_fail(s);
+		}
+		if (p && p->val) {
+			rd_fail(&s->r, 400, "structure", "more than one resource in one element");
+			return sax_fail(s);
+		}
+		if (nattr > 0) {
+			rd_fail(&s->r, 400, "structure", "unexpected attribute \"%s\"", (const char *)attrs[0]);
+			return sax_fail(s);
+		}
+		size_t mark = p ? s->r.path.len : path_push(&s->r.path, name, -1);
+		struct frame *f = push_frame(s, FR_RESOURCE, t);
+		if (!f)
+			return sax_fail(s);
+		f->path_mark = mark;
+		f->obj = cJSON_CreateObject();
+		cJSON *rt = f->obj ? cJSON_CreateString(t->name) : NULL;
+		if (rt)
+			cJSON_AddItemToObjectCS(f->obj, "resourceType", rt);
+		if (!rt || !charge(&s->r, strlen(name))) {
+			if (!s->r.failed)
+				rd_fail(&s->r, 500, "exception", "out of memory");
+			return sax_fail(s);
+		}
+		return;
+	}
+	if (p->kind == FR_PRIMITIVE && strcmp(name, "extension") != 0) {
+		size_t mk = path_push(&s->r.path, name, -1);
+		rd_fail(&s->r, 400, "structure", "unknown element \"%s\"", name);
+		path_pop(&s->r.path, mk);
+		return sax_fail(s);
+	}
 	const struct model_type *ct = NULL;
-	const struct model_elem *e = model_find_elem(t, name, strlen(name), &ct);
-	size_t mark = path_push(&r->path, name, -1);
+	const struct model_elem *e = model_find_elem(p->t, name, strlen(name), &ct);
+	size_t mark = path_push(&s->r.path, name, -1);
 	if (!e || (e->flags & MODEL_F_ATTR)) {
-		rd_fail(r, 400, "structure", "unknown element \"%s\"", name);
-		path_pop(&r->path, mark);
-		return false;
+		rd_fail(&s->r, 400, "structure", "unknown element \"%s\"", name);
+		return sax_fail(s);
 	}
 	bool xhtml = !strcmp(ct->name, "xhtml");
-	if (xhtml ? !is_xhtml_ns(c) : !is_fhir_ns(c)) {
-		rd_fail(r, 400, "structure", "element \"%s\" is in the wrong namespace", name);
-		path_pop(&r->path, mark);
-		return false;
+	if (!ns_is(uri, xhtml ? FHIR_XHTML_NS : FHIR_XML_NS)) {
+		rd_fail(&s->r, 400, "structure", "element \"%s\" is in the wrong namespace", name);
+		return sax_fail(s);
 	}
-	struct slot *s = slot_get(ss, name, e);
-	if (!s) {
-		rd_fail(r, 500, "exception", "out of memory");
-		path_pop(&r->path, mark);
-		return false;
+	if (++p->members > s->r.lim.max_members) {
+		rd_fail(&s->r, 400, "too-costly", "too many child elements");
+		return sax_fail(s);
 	}
-	bool array = e->max != 1;
-	if (!array && s->count) {
-		rd_fail(r, 400, "structure", "element \"%s\" repeats but allows one value", name);
-		path_pop(&r->path, mark);
-		return false;
-	}
-	if (array && !rd_array_limit(r, s)) {
-		path_pop(&r->path, mark);
-		return false;
-	}
-	path_pop(&r->path, mark);
-	mark = path_push(&r->path, name, array ? (long)s->count : -1);
-	cJSON *val = NULL, *under = NULL;
-	bool ok = true;
-	if (xhtml) {
-		val = rd_xhtml(r, c);
-		ok = val != NULL;
-	} else if (ct->kind == MODEL_PRIMITIVE) {
-		xmlChar *v = xmlGetNoNsProp(c, (const xmlChar *)"value");
-		if (v) {
-			val = rd_primitive_value(r, ct, (const char *)v);
-			ok = val != NULL;
-			xmlFree(v);
-		}
-		/* id and extensions go to "_name" */
-		cJSON *u = ok ? cJSON_CreateObject() : NULL;
-		if (ok && !u) {
-			rd_fail(r, 500, "exception", "out of memory");
-			ok = false;
-		}
-		if (ok)
-			ok = rd_children(r, c, ct, u, depth + 1);
-		if (ok && u->child)
-			under = u;
-		else
-			cJSON_Delete(u);
-		if (ok && !val && !under) {
-			rd_fail(r, 400, "required", "element has neither a value nor extensions");
-			ok = false;
-		}
-	} else if (!strcmp(ct->name, "Resource")) {
-		xmlNode *inner = NULL;
-		for (xmlNode *k = c->children; k; k = k->next) {
-			if (k->type == XML_ELEMENT_NODE) {
-				if (inner) {
-					rd_fail(r, 400, "structure", "more than one resource in one element");
-					ok = false;
-					break;
-				}
-				inner = k;
-			} else if (k->type == XML_TEXT_NODE && !is_blank((const char *)k->content)) {
-				rd_fail(r, 400, "structure", "text is not allowed here");
-				ok = false;
-				break;
+	if (e->flags & MODEL_F_CHOICE) {
+		for (size_t i = 0; i < p->ss.n; i++) {
+			if (p->ss.s[i].e == e && strcmp(p->ss.s[i].name, name) != 0) {
+				rd_fail(&s->r, 400, "structure", "%s[x] is given as both %s and %s", e->name,
+					p->ss.s[i].name, name);
+				return sax_fail(s);
 			}
 		}
-		if (ok && !inner) {
-			rd_fail(r, 400, "required", "the element holds no resource");
-			ok = false;
+	}
+	struct slot *sl = slot_get(&p->ss, name, e);
+	if (!sl) {
+		rd_fail(&s->r, 500, "exception", "out of memory");
+		return sax_fail(s);
+	}
+	bool array = e->max != 1;
+	if (!array && sl->count) {
+		rd_fail(&s->r, 400, "structure", "element \"%s\" repeats but allows one value", name);
+		return sax_fail(s);
+	}
+	if (array && !rd_array_limit(&s->r, sl))
+		return sax_fail(s);
+	path_pop(&s->r.path, mark);
+	mark = path_push(&s->r.path, name, array ? (long)sl->count : -1);
+	if (xhtml) {
+		s->div_depth = 1;
+		s->div_slot = sl;
+		s->div_array = array;
+		s->div.len = 0;
+		s->div.oom = false;
+		s->div_open = false;
+		s->div_mark = mark; /* the path stays pushed until the div ends */
+		div_start_tag(s, local, prefix, nns, ns, nattr, attrs, true);
+		return;
+	}
+	enum frame_kind kind = ct->kind == MODEL_PRIMITIVE ? FR_PRIMITIVE
+			       : !strcmp(ct->name, "Resource") ? FR_HOLDER
+							       : FR_OBJECT;
+	struct frame *f = push_frame(s, kind, ct);
+	if (!f)
+		return sax_fail(s);
+	f->slot = sl;
+	f->array = array;
+	f->path_mark = mark;
+	for (int i = 0; i < nattr; i++) {
+		const xmlChar **a = attrs + 5 * i;
+		const char *an = (const char *)a[0];
+		if (a[2]) {
+			rd_fail(&s->r, 400, "structure", "unexpected attribute \"%s\"", an);
+			return sax_fail(s);
 		}
-		if (ok) {
-			val = rd_resource(r, inner, depth + 1);
-			ok = val != NULL;
+		bool is_value = kind == FR_PRIMITIVE && !strcmp(an, "value");
+		const struct model_elem *ae = is_value || kind == FR_HOLDER ? NULL : model_find_elem(ct, an, strlen(an), NULL);
+		if (!is_value && (!ae || !(ae->flags & MODEL_F_ATTR))) {
+			rd_fail(&s->r, 400, "structure", "unexpected attribute \"%s\"", an);
+			return sax_fail(s);
 		}
-	} else {
-		val = cJSON_CreateObject();
-		if (!val || !charge(r, 0)) {
-			if (!val)
-				rd_fail(r, 500, "exception", "out of memory");
-			ok = false;
-		} else {
-			ok = rd_children(r, c, ct, val, depth + 1);
+		char sb[512];
+		char *v = attr_value(a[3], a[4], sb, sizeof sb);
+		if (!v) {
+			rd_fail(&s->r, 500, "exception", "out of memory");
+			return sax_fail(s);
 		}
-		if (ok && !val->child) {
-			rd_fail(r, 400, "required", "element is empty");
-			ok = false;
+		if (is_value) {
+			f->val = rd_primitive_value(&s->r, ct, v);
+			if (v != sb)
+				free(v);
+			if (!f->val)
+				return sax_fail(s);
+			continue;
+		}
+		if (!f->obj)
+			f->obj = cJSON_CreateObject();
+		cJSON *str = f->obj && charge(&s->r, strlen(v)) ? cJSON_CreateString(v) : NULL;
+		if (v != sb)
+			free(v);
+		if (!str) {
+			if (!s->r.failed)
+				rd_fail(&s->r, 500, "exception", "out of memory");
+			return sax_fail(s);
+		}
+		cJSON_AddItemToObject(f->obj, an, str);
+	}
+	if (kind == FR_OBJECT && !f->obj) {
+		f->obj = cJSON_CreateObject();
+		if (!f->obj || !charge(&s->r, 0)) {
+			if (!s->r.failed)
+				rd_fail(&s->r, 500, "exception", "out of memory");
+			return sax_fail(s);
 		}
 	}
-	path_pop(&r->path, mark);
+}
+
+static void on_end(void *vctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri)
+{
+	(void)uri;
+	xmlParserCtxtPtr ctxt = vctx;
+	struct sax *s = ctxt->_private;
+	if (s->r.failed)
+		return;
+	if (s->div_depth) {
+		if (s->div_open) {
+			strbuf_add(&s->div, "/>", 2);
+			s->div_open = false;
+		} else {
+			strbuf_add(&s->div, "</", 2);
+			if (prefix) {
+				strbuf_adds(&s->div, (const char *)prefix);
+				strbuf_addc(&s->div, ':');
+			}
+			strbuf_adds(&s->div, (const char *)local);
+			strbuf_addc(&s->div, '>');
+		}
+		if (--s->div_depth > 0)
+			return;
+		if (s->div.oom || !charge(&s->r, s->div.len)) {
+			if (!s->r.failed)
+				rd_fail(&s->r, 500, "exception", "out of memory");
+			return sax_fail(s);
+		}
+		strbuf_addc(&s->div, '\0');
+		cJSON *str = s->div.oom ? NULL : cJSON_CreateString(s->div.buf);
+		if (!str || !rd_add(s->div_slot, s->div_array, str, NULL)) {
+			rd_fail(&s->r, 500, "exception", "out of memory");
+			return sax_fail(s);
+		}
+		path_pop(&s->r.path, s->div_mark);
+		return;
+	}
+	struct frame *f = top(s);
+	if (!f)
+		return;
+	s->depth--;
+	cJSON *val = NULL, *under = NULL;
+	bool ok = true;
+	switch (f->kind) {
+	case FR_RESOURCE:
+		slots_flush(&f->ss, f->obj);
+		val = f->obj;
+		f->obj = NULL;
+		break;
+	case FR_OBJECT:
+		slots_flush(&f->ss, f->obj);
+		if (!f->obj->child) {
+			rd_fail(&s->r, 400, "required", "element is empty");
+			ok = false;
+		}
+		val = f->obj;
+		f->obj = NULL;
+		break;
+	case FR_PRIMITIVE:
+		if (f->ss.n) {
+			if (!f->obj)
+				f->obj = cJSON_CreateObject();
+			if (f->obj)
+				slots_flush(&f->ss, f->obj);
+		}
+		val = f->val;
+		under = f->obj && f->obj->child ? f->obj : NULL;
+		if (!under)
+			cJSON_Delete(f->obj);
+		f->obj = NULL;
+		f->val = NULL;
+		if (!val && !under) {
+			rd_fail(&s->r, 400, "required", "element has neither a value nor extensions");
+			ok = false;
+		}
+		break;
+	case FR_HOLDER:
+		val = f->val;
+		f->val = NULL;
+		if (!val) {
+			rd_fail(&s->r, 400, "required", "the element holds no resource");
+			ok = false;
+		}
+		break;
+	}
+	slots_free(&f->ss);
+	path_pop(&s->r.path, f->path_mark);
 	if (!ok) {
 		cJSON_Delete(val);
 		cJSON_Delete(under);
-		return false;
+		return sax_fail(s);
 	}
-	if (!rd_add(s, array, val, under)) {
-		rd_fail(r, 500, "exception", "out of memory");
-		return false;
+	struct frame *p = top(s);
+	if (!p) {
+		s->root = val;
+		return;
 	}
-	return true;
+	if (p->kind == FR_HOLDER) {
+		p->val = val;
+		return;
+	}
+	if (!rd_add(f->slot, f->array, val, under)) {
+		rd_fail(&s->r, 500, "exception", "out of memory");
+		return sax_fail(s);
+	}
 }
 
-/* Reads the attributes and children of node (of type t) into obj. */
-static bool rd_children(struct rd *r, xmlNode *node, const struct model_type *t, cJSON *obj, size_t depth)
+static void on_chars(void *vctx, const xmlChar *ch, int len)
 {
-	if (depth > r->lim.max_depth) {
-		rd_fail(r, 400, "too-costly", "nesting too deep");
-		return false;
+	xmlParserCtxtPtr ctxt = vctx;
+	struct sax *s = ctxt->_private;
+	if (s->r.failed)
+		return;
+	if (s->div_depth) {
+		div_close_pending(s);
+		esc_n(&s->div, (const char *)ch, (size_t)len, false);
+		return;
 	}
-	for (xmlAttr *a = node->properties; a; a = a->next) {
-		const char *an = (const char *)a->name;
-		if (a->ns) {
-			rd_fail(r, 400, "structure", "unexpected attribute \"%s\"", an);
-			return false;
-		}
-		if (t->kind == MODEL_PRIMITIVE && !strcmp(an, "value"))
-			continue;
-		const struct model_elem *e = t->kind == MODEL_RESOURCE ? NULL : model_find_elem(t, an, strlen(an), NULL);
-		if (!e || !(e->flags & MODEL_F_ATTR)) {
-			rd_fail(r, 400, "structure", "unexpected attribute \"%s\"", an);
-			return false;
-		}
-		xmlChar *v = xmlNodeListGetString(node->doc, a->children, 1);
-		cJSON *s = v && charge(r, strlen((const char *)v)) ? cJSON_CreateString((const char *)v) : NULL;
-		xmlFree(v);
-		if (!s) {
-			if (!r->failed)
-				rd_fail(r, 500, "exception", "out of memory");
-			return false;
-		}
-		cJSON_AddItemToObject(obj, an, s);
-	}
-	struct slots ss = {.s = NULL};
-	bool ok = true;
-	size_t members = 0;
-	for (xmlNode *c = node->children; c && ok; c = c->next) {
-		if (c->type == XML_TEXT_NODE) {
-			if (!is_blank((const char *)c->content)) {
-				rd_fail(r, 400, "structure", "text is not allowed here (FHIR data goes in value attributes)");
-				ok = false;
-			}
-			continue;
-		}
-		if (c->type != XML_ELEMENT_NODE)
-			continue; /* comments and processing instructions */
-		if (++members > r->lim.max_members) {
-			rd_fail(r, 400, "too-costly", "too many child elements");
-			ok = false;
-			break;
-		}
-		ok = rd_child(r, c, t, &ss, depth);
-	}
-	for (size_t i = 0; ok && i < ss.n; i++) {
-		struct slot *s = &ss.s[i];
-		if (s->any_val) {
-			cJSON_AddItemToObject(obj, s->name, s->val);
-			s->val = NULL;
-		}
-		if (s->any_under) {
-			char uname[80];
-			uname[0] = '_';
-			memcpy(uname + 1, s->name, strlen(s->name) + 1);
-			cJSON_AddItemToObject(obj, uname, s->under);
-			s->under = NULL;
+	for (int i = 0; i < len; i++) {
+		if (ch[i] != ' ' && ch[i] != '\t' && ch[i] != '\n' && ch[i] != '\r') {
+			rd_fail(&s->r, 400, "structure", "text is not allowed here (FHIR data goes in value attributes)");
+			return sax_fail(s);
 		}
 	}
-	slots_free(&ss);
-	return ok;
 }
 
-static cJSON *rd_resource(struct rd *r, xmlNode *node, size_t depth)
+static void on_comment(void *vctx, const xmlChar *text)
 {
-	const char *name = (const char *)node->name;
-	const struct model_type *t = model_resource(name);
-	if (!is_fhir_ns(node)) {
-		rd_fail(r, 400, "structure", "element \"%s\" is not in the FHIR namespace http://hl7.org/fhir", name);
-		return NULL;
+	xmlParserCtxtPtr ctxt = vctx;
+	struct sax *s = ctxt->_private;
+	if (s->div_depth && !s->r.failed) {
+		div_close_pending(s);
+		strbuf_add(&s->div, "<!--", 4);
+		strbuf_adds(&s->div, (const char *)text);
+		strbuf_add(&s->div, "-->", 3);
 	}
-	if (!t) {
-		rd_fail(r, 400, "structure", "\"%s\" is not a FHIR R4 resource type", name);
-		return NULL;
-	}
-	cJSON *obj = cJSON_CreateObject();
-	cJSON *rt = obj ? cJSON_AddStringToObject(obj, "resourceType", name) : NULL;
-	if (!rt) {
-		cJSON_Delete(obj);
-		rd_fail(r, 500, "exception", "out of memory");
-		return NULL;
-	}
-	size_t mark = r->path.len == 0 ? path_push(&r->path, name, -1) : r->path.len;
-	bool ok = rd_children(r, node, t, obj, depth + 1);
-	path_pop(&r->path, mark);
-	if (!ok) {
-		cJSON_Delete(obj);
-		return NULL;
-	}
-	return obj;
+}
+
+static void on_doctype(void *vctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys)
+{
+	(void)name;
+	(void)ext;
+	(void)sys;
+	xmlParserCtxtPtr ctxt = vctx;
+	struct sax *s = ctxt->_private;
+	s->doctype = true;
+	xmlStopParser(ctxt);
+}
+
+static xmlEntityPtr on_entity(void *vctx, const xmlChar *name)
+{
+	(void)vctx;
+	return xmlGetPredefinedEntity(name);
 }
 
 cJSON *fhir_xml_to_json(const char *buf, size_t len, const struct fjson_limits *lim, struct outcome *oo, int *status)
 {
-	struct rd r = {.oo = oo, .status = 400};
+	fhir_xml_init();
+	struct sax s;
+	memset(&s, 0, sizeof s);
+	s.r.oo = oo;
+	s.r.status = 400;
 	if (lim)
-		r.lim = *lim;
+		s.r.lim = *lim;
 	else
-		fjson_limits_default(&r.lim);
-	char msg[300];
-	xmlDocPtr doc = safe_parse(buf, len, msg, sizeof msg);
-	if (!doc) {
-		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "%s", msg);
+		fjson_limits_default(&s.r.lim);
+	const char *early = NULL;
+	if (len > INT_MAX)
+		early = "XML document too large";
+	else if (bad_encoding_prefix((const unsigned char *)buf, len))
+		early = "XML must be encoded in UTF-8";
+	if (early) {
+		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "%s", early);
 		if (status)
 			*status = 400;
 		return NULL;
 	}
-	xmlNode *root = xmlDocGetRootElement(doc);
-	cJSON *out = root ? rd_resource(&r, root, 0) : NULL;
-	if (!root)
-		rd_fail(&r, 400, "invalid", "the document has no root element");
-	xmlFreeDoc(doc);
-	if (!out && status)
-		*status = r.status;
-	return out;
+	xmlSAXHandler h;
+	memset(&h, 0, sizeof h);
+	h.initialized = XML_SAX2_MAGIC;
+	h.startElementNs = on_start;
+	h.endElementNs = on_end;
+	h.characters = on_chars;
+	h.ignorableWhitespace = on_chars;
+	h.comment = on_comment;
+	h.internalSubset = on_doctype;
+	h.externalSubset = on_doctype;
+	h.getEntity = on_entity;
+	h.serror = NULL;
+	xmlSetGenericErrorFunc(NULL, silent);
+	xmlSetStructuredErrorFunc(NULL, NULL);
+	xmlParserCtxtPtr ctxt = xmlCreatePushParserCtxt(&h, NULL, NULL, 0, NULL);
+	if (!ctxt) {
+		outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "cannot create an XML parser");
+		if (status)
+			*status = 500;
+		return NULL;
+	}
+	ctxt->_private = &s;
+	s.ctxt = ctxt;
+	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+	xmlParseChunk(ctxt, buf, (int)len, 1);
+	const char *declared = ctxt->input && ctxt->input->encoding ? (const char *)ctxt->input->encoding : NULL;
+	if (!declared && ctxt->encoding)
+		declared = (const char *)ctxt->encoding;
+	if (s.doctype) {
+		s.r.failed = true;
+		s.r.status = 400;
+		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "a DOCTYPE is not allowed in FHIR XML");
+	} else if (!s.r.failed && declared && strcasecmp(declared, "UTF-8") != 0) {
+		s.r.failed = true;
+		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "XML must be encoded in UTF-8, not %.40s", declared);
+	} else if (!s.r.failed && (!ctxt->wellFormed || !s.root)) {
+		const xmlError *e = &ctxt->lastError;
+		char text[200];
+		snprintf(text, sizeof text, "%s", e->message ? e->message : "not well-formed");
+		size_t tl = strlen(text);
+		while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == ' '))
+			text[--tl] = '\0';
+		s.r.failed = true;
+		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "XML is not well-formed at line %d column %d: %s", e->line,
+			    e->int2, text);
+	}
+	while (s.depth > 0)
+		frame_discard(s.frames[--s.depth]);
+	for (size_t i = 0; i < s.cap; i++)
+		free(s.frames[i]);
+	free(s.frames);
+	strbuf_release(&s.div);
+	if (ctxt->myDoc)
+		xmlFreeDoc(ctxt->myDoc);
+	xmlFreeParserCtxt(ctxt);
+	if (s.r.failed) {
+		cJSON_Delete(s.root);
+		if (status)
+			*status = s.r.status;
+		return NULL;
+	}
+	return s.root;
 }
 
 /* ------------------------------------------------------------ JSON → XML */

@@ -61,11 +61,13 @@ static bool type_suffix_eq(const char *tname, const char *suffix, size_t len)
 const struct model_elem *model_find_elem(const struct model_type *t, const char *name, size_t len,
 					 const struct model_type **choice)
 {
-	if (!t)
+	if (!t || len == 0)
 		return NULL;
 	for (size_t i = 0; i < t->nelems; i++) {
 		const struct model_elem *e = &model_elems[t->elems + i];
-		size_t n = strlen(e->name);
+		size_t n = e->namelen;
+		if (e->name[0] != name[0])
+			continue;
 		if (!(e->flags & MODEL_F_CHOICE)) {
 			if (n == len && memcmp(e->name, name, len) == 0) {
 				if (choice)

@@ -37,6 +37,7 @@ struct model_elem {
 	uint8_t min;        /* minimum cardinality */
 	uint16_t max;       /* maximum cardinality, MODEL_UNBOUNDED for "*" */
 	uint8_t flags;      /* MODEL_F_* */
+	uint8_t namelen;    /* strlen(name) */
 };
 
 struct model_type {

@@ -145,9 +145,9 @@ def main():
                 flags.append("MODEL_F_SUMMARY")
             if el["modifier"]:
                 flags.append("MODEL_F_MODIFIER")
-            elem_rows.append("\t{%s, %d, %d, %d, %d, %s}," % (
+            elem_rows.append("\t{%s, %d, %d, %d, %d, %s, %d}," % (
                 c_str(el["name"]), tfirst, len(el["types"]), el["min"], el["max"],
-                "|".join(flags) or "0"))
+                "|".join(flags) or "0", len(el["name"])))
         if t["kind"] == "MODEL_PRIMITIVE":
             js = "MODEL_JSON_BOOL" if n == "boolean" else (
                 "MODEL_JSON_NUMBER" if n in NUMBER_PRIMITIVES else "MODEL_JSON_STRING")
