@@ -346,6 +346,21 @@ static int visit(struct walk *w, const cJSON *v)
 	return 0;
 }
 
+/* filter "name=value": node is an object whose member name is the string value. */
+static bool filter_ok(const char *filter, const cJSON *node)
+{
+	if (!filter)
+		return true;
+	const char *eq = strchr(filter, '=');
+	if (!eq || !cJSON_IsObject(node))
+		return false;
+	for (const cJSON *c = node->child; c; c = c->next)
+		if (c->string && strlen(c->string) == (size_t)(eq - filter) &&
+		    memcmp(c->string, filter, (size_t)(eq - filter)) == 0)
+			return cJSON_IsString(c) && strcmp(c->valuestring, eq + 1) == 0;
+	return false;
+}
+
 /* Follows path (depth is a handful of segments) through objects, fanning out
  * over arrays at every level. */
 static int walk_path(struct walk *w, const cJSON *node, const char *path)
@@ -361,7 +376,7 @@ static int walk_path(struct walk *w, const cJSON *node, const char *path)
 		return 0;
 	}
 	if (!*path)
-		return visit(w, node);
+		return filter_ok(w->def->filter, node) ? visit(w, node) : 0;
 	if (!cJSON_IsObject(node))
 		return 0;
 	const char *dot = strchr(path, '.');

@@ -48,6 +48,7 @@ struct search_param_def {
 	enum search_param_kind kind;
 	const char *path;   /* JSON path below the resource: "a.b"; "x[x]" = any choice xFoo */
 	const char *target; /* reference rows: only references to this type, else NULL */
+	const char *filter; /* "name=value": only elements whose member name is value, else NULL */
 };
 
 extern const struct search_param_def search_params_data[];

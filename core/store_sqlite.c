@@ -85,8 +85,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_READ] = "SELECT v.version, v.body FROM resource r JOIN version v ON v.rid = r.rid"
 		   " AND v.version = (CASE WHEN ?3 > 0 THEN ?3 ELSE r.version END)"
 		   " WHERE r.type = ?1 AND r.id = ?2",
-	[S_HIST_ID] = HIST_COLS "WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT ?3 OFFSET ?4",
-	[S_HIST_ID_N] = "SELECT count(*) FROM version WHERE type = ?1 AND id = ?2",
+	[S_HIST_ID] = HIST_COLS "WHERE rid = (SELECT rid FROM resource WHERE type = ?1 AND id = ?2)"
+				" ORDER BY version DESC LIMIT ?3 OFFSET ?4",
+	[S_HIST_ID_N] = "SELECT count(*) FROM version WHERE rid = (SELECT rid FROM resource WHERE type = ?1 AND id = ?2)",
 	[S_HIST_TYPE] = HIST_COLS "WHERE type = ?1 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
 	[S_HIST_TYPE_N] = "SELECT count(*) FROM version WHERE type = ?1",
 	[S_HIST_ALL] = HIST_COLS "ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
@@ -649,7 +650,10 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 			return store_fail(err, STORE_CONFLICT, "%s/%s already exists", w->type, w->id);
 		break;
 	case W_UPDATE:
-		if (w->if_match && (!exists || cur != w->if_match))
+		if (w->if_match && !exists)
+			return store_fail(err, STORE_VERSION_MISMATCH, "%s/%s: expected version %lld, but it does not exist",
+					  w->type, w->id, (long long)w->if_match);
+		if (w->if_match && cur != w->if_match)
 			return store_fail(err, STORE_VERSION_MISMATCH,
 					  "%s/%s: expected version %lld, the current version is %lld", w->type, w->id,
 					  (long long)w->if_match, (long long)cur);

@@ -7,7 +7,9 @@ indexes.
 
 Only the FHIRPath forms the definitions use for these types are understood:
 a dotted path, `.where(resolve() is Type)` (the reference must point at Type),
-`.as(Type)` and `(path as Type)` (one branch of a choice element). A branch in
+`.as(Type)` and `(path as Type)` (one branch of a choice element),
+`.where(name='value')` on the last element (only values whose member `name`
+equals `value`, e.g. telecom.where(system='email')). A branch in
 any other form (for example `deceased.exists() and deceased != false`) is left
 out and listed on stderr. Choice elements named without a type (`effective`)
 are written as `effective[x]`, found from the StructureDefinitions.
@@ -55,8 +57,14 @@ def cap(t):
 
 
 def parse_branch(rtype, expr, choices):
-    """Returns (path, target) or None when the form is not understood."""
+    """Returns (path, target, filter) or None when the form is not understood."""
     e = expr.strip()
+    m = re.fullmatch(r"(%s(?:\.%s)*)\.where\((%s)='([^']*)'\)" % (IDENT, IDENT, IDENT), e)
+    if m:
+        inner = parse_branch(rtype, m.group(1), choices)
+        if inner is None or inner[2] is not None:
+            return None
+        return inner[0], inner[1], "%s=%s" % (m.group(2), m.group(3))
     target = None
     m = re.fullmatch(r"\((%s(?:\.%s)*) as (%s)\)((?:\.%s)*)" % (IDENT, IDENT, IDENT, IDENT), e)
     if m:
@@ -64,18 +72,18 @@ def parse_branch(rtype, expr, choices):
         segs[-1] = segs[-1] + cap(m.group(2))
         rest = [s for s in m.group(3).split(".") if s]
         segs = mark_choices(rtype, segs[:-1], choices) + [segs[-1]] + rest
-        return ".".join(segs), None
+        return ".".join(segs), None, None
     m = re.fullmatch(r"(%s(?:\.%s)*)\.as\((%s)\)" % (IDENT, IDENT, IDENT), e)
     if m:
         segs = m.group(1).split(".")[1:]
         segs = mark_choices(rtype, segs[:-1], choices) + [segs[-1] + cap(m.group(2))]
-        return ".".join(segs), None
+        return ".".join(segs), None, None
     m = re.fullmatch(r"(%s(?:\.%s)*)\.where\(resolve\(\) is (%s)\)" % (IDENT, IDENT, IDENT), e)
     if m:
         e, target = m.group(1), m.group(2)
     if re.fullmatch(r"%s(?:\.%s)*" % (IDENT, IDENT), e):
         segs = e.split(".")[1:]
-        return ".".join(mark_choices(rtype, segs, choices)), target
+        return ".".join(mark_choices(rtype, segs, choices)), target, None
     return None
 
 
@@ -101,7 +109,7 @@ def main():
                     continue
                 parsed = parse_branch("Resource", b, set())
                 if parsed:
-                    rows.append(("Resource", sp["code"], kind, parsed[0], parsed[1]))
+                    rows.append(("Resource", sp["code"], kind) + parsed)
             continue
         for t in bases:
             if t not in TYPES:
@@ -113,8 +121,8 @@ def main():
                 if parsed is None:
                     print("skipped %s %s: %s" % (t, sp["code"], b), file=sys.stderr)
                     continue
-                rows.append((t, sp["code"], kind, parsed[0], parsed[1]))
-    rows = sorted(set(rows), key=lambda r: (r[0], r[1], r[3], r[4] or ""))
+                rows.append((t, sp["code"], kind) + parsed)
+    rows = sorted(set(rows), key=lambda r: (r[0], r[1], r[3], r[4] or "", r[5] or ""))
 
     def q(s):
         return "NULL" if s is None else '"%s"' % s
@@ -126,7 +134,7 @@ def main():
         f.write('#include "search_params.h"\n\n')
         f.write("const struct search_param_def search_params_data[] = {\n")
         for r in rows:
-            f.write("\t{%s, %s, %s, %s, %s},\n" % (q(r[0]), q(r[1]), r[2], q(r[3]), q(r[4])))
+            f.write("\t{%s, %s, %s, %s, %s, %s},\n" % (q(r[0]), q(r[1]), r[2], q(r[3]), q(r[4]), q(r[5])))
         f.write("};\n\nconst size_t search_params_count = sizeof search_params_data / sizeof search_params_data[0];\n")
     print("%d rows written to %s" % (len(rows), out_path), file=sys.stderr)
 

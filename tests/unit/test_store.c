@@ -492,6 +492,30 @@ static void search_strings(void **state)
 	expect_ids(f->s, "Patient", "address-city", NULL, "spring", "p1");
 }
 
+static void search_filtered_and_resource_params(void **state)
+{
+	struct fixture *f = *state;
+	/* email is telecom.where(system='email'): a phone number with the same
+	 * text is not an email */
+	put(f->s, "Practitioner", "pr1",
+	    "{\"resourceType\":\"Practitioner\",\"telecom\":[{\"system\":\"email\",\"value\":\"a@example.org\"},"
+	    "{\"system\":\"phone\",\"value\":\"555\"}],\"meta\":{\"tag\":[{\"system\":\"urn:t\",\"code\":\"peer\"}]}}");
+	put(f->s, "Practitioner", "pr2",
+	    "{\"resourceType\":\"Practitioner\",\"telecom\":[{\"system\":\"email\",\"value\":\"555\"}]}");
+	expect_ids(f->s, "Practitioner", "email", NULL, "a@example.org", "pr1");
+	expect_ids(f->s, "Practitioner", "phone", NULL, "555", "pr1");
+	expect_ids(f->s, "Practitioner", "email", NULL, "555", "pr2");
+	expect_ids(f->s, "Practitioner", "_tag", NULL, "urn:t|peer", "pr1");
+	expect_ids(f->s, "Practitioner", "_tag", "missing", "true", "pr2");
+	/* meta.versionId and meta.lastUpdated the store sets are kept with the tag */
+	cJSON *out = NULL;
+	struct store_error err;
+	assert_int_equal(store_read(f->s, "Practitioner", "pr1", &out, &err), STORE_OK);
+	assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(out, "meta"), "tag"));
+	assert_string_equal(str_at(out, "meta", "versionId"), "1");
+	cJSON_Delete(out);
+}
+
 static void search_missing(void **state)
 {
 	struct fixture *f = *state;
@@ -898,6 +922,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(search_dates, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_strings, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_filtered_and_resource_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_combined_paging_sort, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_follows_updates, setup, teardown),
 		cmocka_unit_test_setup_teardown(transaction_rollback_leaves_nothing, setup, teardown),
