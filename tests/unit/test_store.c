@@ -673,6 +673,39 @@ static void transaction_rollback_leaves_nothing(void **state)
 	cJSON_Delete(r);
 }
 
+struct peek {
+	struct store *s;
+	enum store_status seen;
+};
+
+static void *peek_claim(void *p)
+{
+	struct peek *k = p;
+	cJSON *out = NULL;
+	k->seen = store_read(k->s, "Claim", "cl1", &out, NULL);
+	cJSON_Delete(out);
+	return NULL;
+}
+
+static void transaction_is_invisible_to_other_threads_until_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	cJSON *r = J("{\"resourceType\":\"Claim\",\"status\":\"active\"}");
+	assert_int_equal(store_begin(f->s, &err), STORE_OK);
+	assert_int_equal(store_create(f->s, "Claim", r, "cl1", NULL, &err), STORE_OK);
+	struct peek k = {.s = f->s, .seen = STORE_OK};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, peek_claim, &k), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(k.seen, STORE_NOT_FOUND); /* another thread, another connection */
+	assert_int_equal(store_commit(f->s, &err), STORE_OK);
+	assert_int_equal(pthread_create(&t, NULL, peek_claim, &k), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(k.seen, STORE_OK);
+	cJSON_Delete(r);
+}
+
 static void reopen_keeps_data(void **state)
 {
 	struct fixture *f = *state;
@@ -926,6 +959,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(search_combined_paging_sort, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_follows_updates, setup, teardown),
 		cmocka_unit_test_setup_teardown(transaction_rollback_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(transaction_is_invisible_to_other_threads_until_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(decimal_literals_survive, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup, teardown),
