@@ -125,7 +125,9 @@ struct store_search {
 struct store;
 
 /* The backend's entry points, with the store_* wrappers' contract; arguments
- * are checked by the wrappers before a backend sees them. */
+ * are checked by the wrappers before a backend sees them. Differences: update
+ * gets if_match as a number (0 = none); read serves both store_read
+ * (version 0 = current) and store_vread; del is store_delete. */
 struct store_ops {
 	void (*close)(struct store *s);
 	enum store_status (*begin)(struct store *s, struct store_error *err);
