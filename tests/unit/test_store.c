@@ -1,0 +1,969 @@
+/* Unit tests: the store over a real SQLite file in a fresh temporary
+ * directory per test. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fhir_helpers.h"
+#include "fjson.h"
+#include "search_params.h"
+#include "store.h"
+
+struct fixture {
+	char dir[64];
+	char data[96]; /* dir/data: created by the store */
+	struct store *s;
+};
+
+static void remove_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			char sub[512];
+			snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+			remove_tree(sub);
+		}
+		closedir(d);
+		rmdir(path);
+	} else {
+		unlink(path);
+	}
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/cw-store-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->data, sizeof f->data, "%s/data", f->dir);
+	char err[256];
+	if (store_open_sqlite(f->data, &f->s, err, sizeof err) != 0) {
+		fprintf(stderr, "open: %s\n", err);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	store_close(f->s);
+	remove_tree(f->dir);
+	free(f);
+	return 0;
+}
+
+static cJSON *J(const char *text)
+{
+	struct fjson_error fe;
+	cJSON *j = fjson_parse(text, strlen(text), NULL, &fe);
+	if (!j)
+		fail_msg("bad test JSON: %s", fe.message);
+	return j;
+}
+
+static const char *str_at(const cJSON *o, const char *a, const char *b)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, a);
+	if (b)
+		x = cJSON_GetObjectItemCaseSensitive(x, b);
+	return cJSON_IsString(x) ? x->valuestring : NULL;
+}
+
+/* s, failing the test when it is NULL. */
+static const char *must(const char *s)
+{
+	if (!s)
+		fail_msg("missing value");
+	return s ? s : "";
+}
+
+/* Creates type with client id from JSON text; fails the test on error. */
+static void put(struct store *s, const char *type, const char *id, const char *json)
+{
+	cJSON *r = J(json);
+	struct store_error err;
+	enum store_status st = store_create(s, type, r, id, NULL, &err);
+	if (st != STORE_OK)
+		fail_msg("create %s/%s: %s", type, id, err.message);
+	cJSON_Delete(r);
+}
+
+/* Runs one search with one criterion; returns the matching ids, sorted by id,
+ * comma-joined, into out. Returns the status. */
+static enum store_status find(struct store *s, const char *type, const char *name, const char *modifier,
+			      const char *value, char *out, size_t outlen)
+{
+	struct store_search_param p = {.name = name, .modifier = modifier, .value = value};
+	struct store_search q = {.params = &p, .n_params = 1, .count = 100, .sort = "_id"};
+	struct store_page page;
+	struct store_error err;
+	enum store_status st = store_search(s, type, &q, &page, &err);
+	out[0] = '\0';
+	size_t used = 0;
+	for (size_t i = 0; i < page.n; i++)
+		used += (size_t)snprintf(out + used, outlen - used, "%s%s", i ? "," : "", page.items[i].id);
+	if (st == STORE_OK)
+		assert_int_equal(page.total, page.n);
+	store_page_release(&page);
+	return st;
+}
+
+static void expect_ids(struct store *s, const char *type, const char *name, const char *modifier, const char *value,
+		       const char *want)
+{
+	char got[1024];
+	enum store_status st = find(s, type, name, modifier, value, got, sizeof got);
+	if (st != STORE_OK)
+		fail_msg("%s:%s=%s: status %s", name, modifier ? modifier : "", value, store_status_text(st));
+	if (strcmp(got, want) != 0)
+		fail_msg("%s:%s=%s: got [%s], want [%s]", name, modifier ? modifier : "", value, got, want);
+}
+
+/* --- create / read / update / delete ------------------------------------------- */
+
+static void create_assigns_id_and_meta(void **state)
+{
+	struct fixture *f = *state;
+	cJSON *in = J("{\"resourceType\":\"Patient\",\"id\":\"ignored\",\"meta\":{\"profile\":[\"http://x/p\"]},"
+		      "\"active\":true}");
+	char *before = fjson_print(in, false, NULL);
+	cJSON *out = NULL;
+	struct store_error err;
+	assert_int_equal(store_create(f->s, "Patient", in, NULL, &out, &err), STORE_OK);
+	char *after = fjson_print(in, false, NULL);
+	assert_string_equal(before, after); /* the input is not modified */
+	const char *id = must(str_at(out, "id", NULL));
+	assert_int_equal(strlen(id), 36);
+	assert_true(fhir_is_id(id));
+	assert_int_equal(id[14], '4'); /* version-4 UUID */
+	assert_string_equal(str_at(out, "meta", "versionId"), "1");
+	const char *lu = must(str_at(out, "meta", "lastUpdated"));
+	assert_int_equal(strlen(lu), 24);
+	assert_int_equal(lu[10], 'T');
+	assert_int_equal(lu[19], '.');
+	assert_int_equal(lu[23], 'Z');
+	int64_t lo, hi;
+	assert_true(search_params_date_range(lu, &lo, &hi));
+	assert_int_equal(hi - lo, 1);
+	assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(out, "meta"), "profile"));
+	/* id comes right after resourceType */
+	assert_string_equal(out->child->next->string, "id");
+
+	cJSON *got = NULL;
+	assert_int_equal(store_read(f->s, "Patient", id, &got, &err), STORE_OK);
+	char *a = fjson_print(out, false, NULL), *b = fjson_print(got, false, NULL);
+	assert_string_equal(a, b);
+
+	/* two creates never share an id */
+	cJSON *out2 = NULL;
+	assert_int_equal(store_create(f->s, "Patient", in, NULL, &out2, &err), STORE_OK);
+	assert_string_not_equal(str_at(out2, "id", NULL), id);
+	free(a);
+	free(b);
+	free(before);
+	free(after);
+	cJSON_Delete(in);
+	cJSON_Delete(out);
+	cJSON_Delete(out2);
+	cJSON_Delete(got);
+}
+
+static void create_with_client_id_and_refusals(void **state)
+{
+	struct fixture *f = *state;
+	cJSON *in = J("{\"resourceType\":\"Patient\"}");
+	cJSON *out = NULL;
+	struct store_error err;
+	assert_int_equal(store_create(f->s, "Patient", in, "p-1.a", &out, &err), STORE_OK);
+	assert_string_equal(str_at(out, "id", NULL), "p-1.a");
+	cJSON_Delete(out);
+	assert_int_equal(store_create(f->s, "Patient", in, "p-1.a", NULL, &err), STORE_CONFLICT);
+	assert_int_equal(err.status, STORE_CONFLICT);
+	assert_true(strstr(err.message, "already exists") != NULL);
+	assert_int_equal(store_create(f->s, "Patient", in, "bad id", NULL, &err), STORE_INVALID);
+	assert_int_equal(store_create(f->s, "Observation", in, NULL, NULL, &err), STORE_INVALID);
+	assert_int_equal(store_create(f->s, "not a type", in, NULL, NULL, &err), STORE_INVALID);
+	cJSON *arr = J("[1]");
+	assert_int_equal(store_create(f->s, "Patient", arr, NULL, NULL, &err), STORE_INVALID);
+	cJSON *badmeta = J("{\"resourceType\":\"Patient\",\"meta\":7}");
+	assert_int_equal(store_create(f->s, "Patient", badmeta, NULL, NULL, &err), STORE_INVALID);
+	assert_int_equal(store_status_http(STORE_CONFLICT), 409);
+	assert_int_equal(store_status_http(STORE_GONE), 410);
+	assert_int_equal(store_status_http(STORE_VERSION_MISMATCH), 412);
+	cJSON_Delete(arr);
+	cJSON_Delete(badmeta);
+	cJSON_Delete(in);
+}
+
+static void update_versions_and_vread(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	bool created = true;
+	cJSON *v1 = J("{\"resourceType\":\"Patient\",\"gender\":\"female\"}");
+	cJSON *v2 = J("{\"resourceType\":\"Patient\",\"id\":\"p1\",\"gender\":\"male\"}");
+	cJSON *out = NULL;
+	assert_int_equal(store_update(f->s, "Patient", "p1", v1, NULL, &created, &out, &err), STORE_OK);
+	assert_true(created);
+	assert_string_equal(str_at(out, "meta", "versionId"), "1");
+	cJSON_Delete(out);
+	assert_int_equal(store_update(f->s, "Patient", "p1", v2, NULL, &created, &out, &err), STORE_OK);
+	assert_false(created);
+	assert_string_equal(str_at(out, "meta", "versionId"), "2");
+	cJSON_Delete(out);
+
+	assert_int_equal(store_vread(f->s, "Patient", "p1", "1", &out, &err), STORE_OK);
+	assert_string_equal(str_at(out, "gender", NULL), "female");
+	assert_string_equal(str_at(out, "meta", "versionId"), "1");
+	cJSON_Delete(out);
+	assert_int_equal(store_vread(f->s, "Patient", "p1", "2", &out, &err), STORE_OK);
+	assert_string_equal(str_at(out, "gender", NULL), "male");
+	cJSON_Delete(out);
+	assert_int_equal(store_read(f->s, "Patient", "p1", &out, &err), STORE_OK);
+	assert_string_equal(str_at(out, "meta", "versionId"), "2");
+	cJSON_Delete(out);
+	assert_int_equal(store_vread(f->s, "Patient", "p1", "3", &out, &err), STORE_NOT_FOUND);
+	assert_null(out);
+	assert_int_equal(store_vread(f->s, "Patient", "p1", "x", &out, &err), STORE_NOT_FOUND);
+	assert_int_equal(store_vread(f->s, "Patient", "nope", "1", &out, &err), STORE_NOT_FOUND);
+	assert_int_equal(store_read(f->s, "Patient", "nope", &out, &err), STORE_NOT_FOUND);
+	assert_int_equal(store_read(f->s, "Observation", "p1", &out, &err), STORE_NOT_FOUND);
+	cJSON_Delete(v1);
+	cJSON_Delete(v2);
+}
+
+static void version_mismatch(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	cJSON *r = J("{\"resourceType\":\"Goal\",\"lifecycleStatus\":\"active\"}");
+	cJSON *out = NULL;
+	assert_int_equal(store_update(f->s, "Goal", "g", r, "5", NULL, NULL, &err), STORE_VERSION_MISMATCH);
+	assert_int_equal(store_read(f->s, "Goal", "g", &out, &err), STORE_NOT_FOUND); /* nothing made */
+	assert_int_equal(store_update(f->s, "Goal", "g", r, NULL, NULL, NULL, &err), STORE_OK);
+	assert_int_equal(store_update(f->s, "Goal", "g", r, NULL, NULL, NULL, &err), STORE_OK);
+	assert_int_equal(store_update(f->s, "Goal", "g", r, "1", NULL, NULL, &err), STORE_VERSION_MISMATCH);
+	assert_int_equal(err.status, STORE_VERSION_MISMATCH);
+	assert_int_equal(store_read(f->s, "Goal", "g", &out, &err), STORE_OK);
+	assert_string_equal(str_at(out, "meta", "versionId"), "2"); /* nothing written */
+	cJSON_Delete(out);
+	assert_int_equal(store_update(f->s, "Goal", "g", r, "W/\"2\"", NULL, &out, &err), STORE_OK);
+	assert_string_equal(str_at(out, "meta", "versionId"), "3");
+	cJSON_Delete(out);
+	assert_int_equal(store_update(f->s, "Goal", "g", r, "3", NULL, NULL, &err), STORE_OK);
+	assert_int_equal(store_update(f->s, "Goal", "g", r, "junk", NULL, NULL, &err), STORE_INVALID);
+	cJSON *other = J("{\"resourceType\":\"Goal\",\"id\":\"h\"}");
+	assert_int_equal(store_update(f->s, "Goal", "g", other, NULL, NULL, NULL, &err), STORE_INVALID);
+	struct store_page page;
+	assert_int_equal(store_history(f->s, "Goal", "g", 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 4);
+	store_page_release(&page);
+	cJSON_Delete(other);
+	cJSON_Delete(r);
+}
+
+static void delete_reads_as_gone(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	put(f->s, "Condition", "c1", "{\"resourceType\":\"Condition\",\"code\":{\"text\":\"x\"}}");
+	int64_t v = 0;
+	assert_int_equal(store_delete(f->s, "Condition", "c1", &v, &err), STORE_OK);
+	assert_int_equal(v, 2);
+	cJSON *out = NULL;
+	assert_int_equal(store_read(f->s, "Condition", "c1", &out, &err), STORE_GONE);
+	assert_null(out);
+	assert_int_equal(store_vread(f->s, "Condition", "c1", "2", &out, &err), STORE_GONE);
+	assert_int_equal(store_vread(f->s, "Condition", "c1", "1", &out, &err), STORE_OK);
+	cJSON_Delete(out);
+	/* deleting again changes nothing */
+	assert_int_equal(store_delete(f->s, "Condition", "c1", &v, &err), STORE_OK);
+	assert_int_equal(v, 2);
+	assert_int_equal(store_delete(f->s, "Condition", "never", &v, &err), STORE_NOT_FOUND);
+	/* a deleted resource is not found by search */
+	expect_ids(f->s, "Condition", "_id", NULL, "c1", "");
+	/* a client-id create or an update brings it back as a new version */
+	cJSON *r = J("{\"resourceType\":\"Condition\"}");
+	bool created = false;
+	assert_int_equal(store_update(f->s, "Condition", "c1", r, NULL, &created, &out, &err), STORE_OK);
+	assert_true(created);
+	assert_string_equal(str_at(out, "meta", "versionId"), "3");
+	cJSON_Delete(out);
+	expect_ids(f->s, "Condition", "_id", NULL, "c1", "c1");
+	cJSON_Delete(r);
+}
+
+static void history_newest_first_with_paging(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	put(f->s, "Goal", "a", "{\"resourceType\":\"Goal\",\"lifecycleStatus\":\"proposed\"}");
+	cJSON *r = J("{\"resourceType\":\"Goal\",\"lifecycleStatus\":\"active\"}");
+	assert_int_equal(store_update(f->s, "Goal", "a", r, NULL, NULL, NULL, &err), STORE_OK);
+	assert_int_equal(store_delete(f->s, "Goal", "a", NULL, &err), STORE_OK);
+	put(f->s, "Goal", "b", "{\"resourceType\":\"Goal\"}");
+	put(f->s, "Patient", "p", "{\"resourceType\":\"Patient\"}");
+
+	struct store_page page;
+	assert_int_equal(store_history(f->s, "Goal", "a", 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 3);
+	assert_int_equal(page.n, 3);
+	assert_int_equal(page.items[0].version, 3);
+	assert_true(page.items[0].deleted);
+	assert_null(page.items[0].resource);
+	assert_int_equal(page.items[0].op, STORE_OP_DELETE);
+	assert_int_equal(page.items[1].version, 2);
+	assert_int_equal(page.items[1].op, STORE_OP_UPDATE);
+	assert_string_equal(str_at(page.items[1].resource, "lifecycleStatus", NULL), "active");
+	assert_int_equal(page.items[2].version, 1);
+	assert_string_equal(str_at(page.items[2].resource, "lifecycleStatus", NULL), "proposed");
+	assert_true(strcmp(page.items[0].last_updated, page.items[2].last_updated) >= 0);
+	store_page_release(&page);
+
+	assert_int_equal(store_history(f->s, "Goal", NULL, 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 4);
+	assert_string_equal(page.items[0].id, "b");
+	assert_string_equal(page.items[1].id, "a");
+	assert_int_equal(page.items[1].version, 3);
+	store_page_release(&page);
+
+	assert_int_equal(store_history(f->s, "Goal", NULL, 2, 1, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 4);
+	assert_int_equal(page.n, 2);
+	assert_string_equal(page.items[0].id, "a");
+	assert_int_equal(page.items[0].version, 3);
+	assert_int_equal(page.items[1].version, 2);
+	store_page_release(&page);
+
+	assert_int_equal(store_history(f->s, NULL, NULL, 1, 0, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 5);
+	assert_string_equal(page.items[0].type, "Patient");
+	store_page_release(&page);
+
+	assert_int_equal(store_history(f->s, "Goal", NULL, 0, 0, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 4);
+	assert_int_equal(page.n, 0);
+	store_page_release(&page);
+
+	assert_int_equal(store_history(f->s, "Goal", "zz", 10, 0, &page, &err), STORE_NOT_FOUND);
+	store_page_release(&page);
+	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_MAX_COUNT + 1, 0, &page, &err), STORE_INVALID);
+	store_page_release(&page);
+	cJSON_Delete(r);
+}
+
+/* --- search ---------------------------------------------------------------------- */
+
+#define LOINC "http://loinc.org"
+
+static void load_observations(struct store *s)
+{
+	put(s, "Patient", "p1",
+	    "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:mrn\",\"value\":\"M1\"}],"
+	    "\"name\":[{\"family\":\"Smith\",\"given\":[\"Ann\",\"Marie\"]}],\"birthDate\":\"1980-05-17\","
+	    "\"address\":[{\"city\":\"Springfield\"}]}");
+	put(s, "Patient", "p2",
+	    "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:other\",\"value\":\"M1\"},{\"value\":\"X9\"}],"
+	    "\"name\":[{\"text\":\"Bob Smithers\",\"family\":\"Smithers\"}],\"birthDate\":\"1975\"}");
+	put(s, "Patient", "p3", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Jones\"}]}");
+	put(s, "Observation", "o1",
+	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"category\":[{\"coding\":[{\"system\":"
+	    "\"http://terminology.hl7.org/CodeSystem/observation-category\",\"code\":\"survey\"}]}],"
+	    "\"code\":{\"coding\":[{\"system\":\"" LOINC "\",\"code\":\"44249-1\"}],\"text\":\"PHQ-9\"},"
+	    "\"subject\":{\"reference\":\"Patient/p1\"},\"effectiveDateTime\":\"2024-03-10T09:30:00Z\"}");
+	put(s, "Observation", "o2",
+	    "{\"resourceType\":\"Observation\",\"status\":\"preliminary\",\"code\":{\"coding\":[{\"system\":\"" LOINC
+	    "\",\"code\":\"69737-5\"},{\"system\":\"urn:local\",\"code\":\"gad\"}]},"
+	    "\"subject\":{\"reference\":\"https://ehr.example/fhir/Patient/p2/_history/4\"},"
+	    "\"effectivePeriod\":{\"start\":\"2024-03-01\",\"end\":\"2024-03-31\"}}");
+	put(s, "Observation", "o3",
+	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"coding\":[{\"code\":\"44249-1\"}]},"
+	    "\"subject\":{\"reference\":\"Group/g1\"},\"effectiveDateTime\":\"2024-03-10T23:30:00-05:00\"}");
+	put(s, "Observation", "o4",
+	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"free\"},"
+	    "\"subject\":{\"reference\":\"Patient/p1\"},\"effectiveDateTime\":\"2023\"}");
+}
+
+static void search_tokens(void **state)
+{
+	struct fixture *f = *state;
+	load_observations(f->s);
+	expect_ids(f->s, "Observation", "status", NULL, "final", "o1,o3,o4");
+	expect_ids(f->s, "Observation", "status", NULL, "final,preliminary", "o1,o2,o3,o4");
+	expect_ids(f->s, "Observation", "status", "not", "final", "o2");
+	expect_ids(f->s, "Observation", "code", NULL, LOINC "|44249-1", "o1");
+	expect_ids(f->s, "Observation", "code", NULL, "44249-1", "o1,o3");
+	expect_ids(f->s, "Observation", "code", NULL, "|44249-1", "o3");
+	expect_ids(f->s, "Observation", "code", NULL, "urn:local|", "o2");
+	expect_ids(f->s, "Observation", "code", NULL, "urn:local|gad," LOINC "|44249-1", "o1,o2");
+	expect_ids(f->s, "Observation", "code", NULL, LOINC "|gad", "");
+	expect_ids(f->s, "Observation", "category", NULL, "survey", "o1");
+	expect_ids(f->s, "Patient", "identifier", NULL, "urn:mrn|M1", "p1");
+	expect_ids(f->s, "Patient", "identifier", NULL, "M1", "p1,p2");
+	expect_ids(f->s, "Patient", "identifier", NULL, "|X9", "p2");
+	expect_ids(f->s, "Patient", "_id", NULL, "p2,p3", "p2,p3");
+	char got[64];
+	assert_int_equal(find(f->s, "Observation", "colour", NULL, "x", got, sizeof got), STORE_INVALID);
+	assert_int_equal(find(f->s, "Observation", "status", "exact", "x", got, sizeof got), STORE_INVALID);
+	assert_int_equal(find(f->s, "Observation", "code", NULL, "|", got, sizeof got), STORE_INVALID);
+}
+
+static void search_references(void **state)
+{
+	struct fixture *f = *state;
+	load_observations(f->s);
+	expect_ids(f->s, "Observation", "patient", NULL, "Patient/p1", "o1,o4");
+	expect_ids(f->s, "Observation", "patient", NULL, "p1", "o1,o4");
+	expect_ids(f->s, "Observation", "subject", NULL, "Patient/p2", "o2"); /* absolute, versioned */
+	expect_ids(f->s, "Observation", "subject", NULL, "https://other.example/Patient/p2", "o2");
+	expect_ids(f->s, "Observation", "subject", NULL, "Group/g1", "o3");
+	expect_ids(f->s, "Observation", "patient", NULL, "g1", "");      /* patient means Patient only */
+	expect_ids(f->s, "Observation", "subject", "Group", "g1", "o3");
+	expect_ids(f->s, "Observation", "subject", "Patient", "g1", "");
+	expect_ids(f->s, "Observation", "subject", NULL, "Patient/p1,Group/g1", "o1,o3,o4");
+}
+
+static void search_dates(void **state)
+{
+	struct fixture *f = *state;
+	load_observations(f->s);
+	/* o1 2024-03-10T09:30Z; o2 [2024-03-01, 2024-04-01); o3 2024-03-11T04:30Z; o4 year 2023 */
+	expect_ids(f->s, "Observation", "date", NULL, "2024-03-10", "o1");
+	expect_ids(f->s, "Observation", "date", NULL, "eq2024-03", "o1,o2,o3");
+	expect_ids(f->s, "Observation", "date", NULL, "2024", "o1,o2,o3");
+	expect_ids(f->s, "Observation", "date", NULL, "2024-03-10T09:30:00Z", "o1");
+	expect_ids(f->s, "Observation", "date", NULL, "2024-03-10T10:30:00+01:00", "o1");
+	expect_ids(f->s, "Observation", "date", NULL, "ne2024-03-10", "o2,o3,o4");
+	expect_ids(f->s, "Observation", "date", NULL, "lt2024-03-10", "o2,o4");
+	expect_ids(f->s, "Observation", "date", NULL, "gt2024-03-10", "o2,o3");
+	expect_ids(f->s, "Observation", "date", NULL, "le2024-03-10", "o1,o2,o4");
+	expect_ids(f->s, "Observation", "date", NULL, "ge2024-03-11", "o2,o3");
+	expect_ids(f->s, "Observation", "date", NULL, "sa2024-02-29", "o1,o2,o3");
+	expect_ids(f->s, "Observation", "date", NULL, "sa2024-03-01", "o1,o3");
+	expect_ids(f->s, "Observation", "date", NULL, "eb2024-01-01", "o4");
+	expect_ids(f->s, "Observation", "date", NULL, "eb2024-04-01", "o1,o2,o3,o4"); /* o2 ends 03-31 */
+	expect_ids(f->s, "Observation", "date", NULL, "eb2024-03-31", "o1,o3,o4");
+	expect_ids(f->s, "Observation", "date", NULL, "lt2023-06-01", "o4"); /* the year overlaps */
+	expect_ids(f->s, "Observation", "date", NULL, "2023-06-01", "");     /* but is not within */
+	expect_ids(f->s, "Patient", "birthdate", NULL, "ge1978,eb1970", "p1");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "1975-08", "");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "lt1975-08", "p2");
+	char got[64];
+	assert_int_equal(find(f->s, "Observation", "date", NULL, "2024-02-30", got, sizeof got), STORE_INVALID);
+	assert_int_equal(find(f->s, "Observation", "date", NULL, "ap2024", got, sizeof got), STORE_INVALID);
+	assert_int_equal(find(f->s, "Observation", "date", NULL, "yesterday", got, sizeof got), STORE_INVALID);
+	/* _lastUpdated is a date on every type */
+	expect_ids(f->s, "Patient", "_lastUpdated", NULL, "gt2000-01-01", "p1,p2,p3");
+	expect_ids(f->s, "Patient", "_lastUpdated", NULL, "lt2000-01-01", "");
+}
+
+static void search_strings(void **state)
+{
+	struct fixture *f = *state;
+	load_observations(f->s);
+	expect_ids(f->s, "Patient", "name", NULL, "smi", "p1,p2");
+	expect_ids(f->s, "Patient", "name", NULL, "SMITH", "p1,p2");
+	expect_ids(f->s, "Patient", "name", NULL, "bob", "p2"); /* from name.text */
+	expect_ids(f->s, "Patient", "name", NULL, "marie", "p1");
+	expect_ids(f->s, "Patient", "name", NULL, "mith", "");
+	expect_ids(f->s, "Patient", "name", "contains", "mith", "p1,p2");
+	expect_ids(f->s, "Patient", "name", "exact", "Smith", "p1");
+	expect_ids(f->s, "Patient", "name", "exact", "smith", "");
+	expect_ids(f->s, "Patient", "family", NULL, "smith", "p1,p2");
+	expect_ids(f->s, "Patient", "given", NULL, "an", "p1");
+	expect_ids(f->s, "Patient", "name", NULL, "jones,ann", "p1,p3");
+	expect_ids(f->s, "Patient", "address-city", NULL, "spring", "p1");
+}
+
+static void search_filtered_and_resource_params(void **state)
+{
+	struct fixture *f = *state;
+	/* email is telecom.where(system='email'): a phone number with the same
+	 * text is not an email */
+	put(f->s, "Practitioner", "pr1",
+	    "{\"resourceType\":\"Practitioner\",\"telecom\":[{\"system\":\"email\",\"value\":\"a@example.org\"},"
+	    "{\"system\":\"phone\",\"value\":\"555\"}],\"meta\":{\"tag\":[{\"system\":\"urn:t\",\"code\":\"peer\"}]}}");
+	put(f->s, "Practitioner", "pr2",
+	    "{\"resourceType\":\"Practitioner\",\"telecom\":[{\"system\":\"email\",\"value\":\"555\"}]}");
+	expect_ids(f->s, "Practitioner", "email", NULL, "a@example.org", "pr1");
+	expect_ids(f->s, "Practitioner", "phone", NULL, "555", "pr1");
+	expect_ids(f->s, "Practitioner", "email", NULL, "555", "pr2");
+	expect_ids(f->s, "Practitioner", "_tag", NULL, "urn:t|peer", "pr1");
+	expect_ids(f->s, "Practitioner", "_tag", "missing", "true", "pr2");
+	/* meta.versionId and meta.lastUpdated the store sets are kept with the tag */
+	cJSON *out = NULL;
+	struct store_error err;
+	assert_int_equal(store_read(f->s, "Practitioner", "pr1", &out, &err), STORE_OK);
+	assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(out, "meta"), "tag"));
+	assert_string_equal(str_at(out, "meta", "versionId"), "1");
+	cJSON_Delete(out);
+}
+
+static void search_missing(void **state)
+{
+	struct fixture *f = *state;
+	load_observations(f->s);
+	expect_ids(f->s, "Observation", "category", "missing", "true", "o2,o3,o4");
+	expect_ids(f->s, "Observation", "category", "missing", "false", "o1");
+	expect_ids(f->s, "Patient", "address-city", "missing", "true", "p2,p3");
+	expect_ids(f->s, "Observation", "patient", "missing", "true", "o3");
+	char got[64];
+	assert_int_equal(find(f->s, "Observation", "category", "missing", "maybe", got, sizeof got), STORE_INVALID);
+}
+
+static void search_combined_paging_sort(void **state)
+{
+	struct fixture *f = *state;
+	for (int i = 0; i < 7; i++) {
+		char id[16], json[256];
+		snprintf(id, sizeof id, "g%d", i);
+		snprintf(json, sizeof json,
+			 "{\"resourceType\":\"Goal\",\"lifecycleStatus\":\"%s\",\"subject\":{\"reference\":"
+			 "\"Patient/p%d\"},\"startDate\":\"2024-01-0%d\"}",
+			 i % 2 ? "active" : "proposed", i % 3, 7 - i);
+		put(f->s, "Goal", id, json);
+	}
+	struct store_search_param ps[] = {
+		{.name = "lifecycle-status", .value = "active,proposed"},
+		{.name = "patient", .value = "Patient/p0,Patient/p1"},
+	};
+	struct store_search q = {.params = ps, .n_params = 2, .count = 2, .offset = 0};
+	struct store_page page;
+	struct store_error err;
+	/* p0: g0 g3 g6, p1: g1 g4 → 5 matches, creation order */
+	assert_int_equal(store_search(f->s, "Goal", &q, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 5);
+	assert_int_equal(page.n, 2);
+	assert_string_equal(page.items[0].id, "g0");
+	assert_string_equal(page.items[1].id, "g1");
+	assert_string_equal(str_at(page.items[1].resource, "lifecycleStatus", NULL), "active");
+	assert_int_equal(page.items[1].version, 1);
+	store_page_release(&page);
+	q.offset = 4;
+	assert_int_equal(store_search(f->s, "Goal", &q, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 5);
+	assert_int_equal(page.n, 1);
+	assert_string_equal(page.items[0].id, "g6");
+	store_page_release(&page);
+	q.offset = 9;
+	assert_int_equal(store_search(f->s, "Goal", &q, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 5);
+	assert_int_equal(page.n, 0);
+	store_page_release(&page);
+	/* AND across criteria */
+	ps[0].value = "active";
+	q.offset = 0;
+	q.count = 10;
+	assert_int_equal(store_search(f->s, "Goal", &q, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 2); /* g1, g3 */
+	store_page_release(&page);
+	/* count 0: total only */
+	q.count = 0;
+	assert_int_equal(store_search(f->s, "Goal", &q, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 2);
+	assert_int_equal(page.n, 0);
+	store_page_release(&page);
+	/* sort by a date parameter, by _id descending */
+	struct store_search all = {.count = 3, .sort = "start-date"};
+	assert_int_equal(store_search(f->s, "Goal", &all, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 7);
+	assert_string_equal(page.items[0].id, "g6");
+	assert_string_equal(page.items[1].id, "g5");
+	assert_string_equal(page.items[2].id, "g4");
+	store_page_release(&page);
+	all.sort = "-_id";
+	assert_int_equal(store_search(f->s, "Goal", &all, &page, &err), STORE_OK);
+	assert_string_equal(page.items[0].id, "g6");
+	assert_string_equal(page.items[2].id, "g4");
+	store_page_release(&page);
+	all.sort = "lifecycle-status,-start-date";
+	assert_int_equal(store_search(f->s, "Goal", &all, &page, &err), STORE_OK);
+	assert_string_equal(page.items[0].id, "g1"); /* active, latest start */
+	assert_string_equal(page.items[1].id, "g3");
+	assert_string_equal(page.items[2].id, "g5");
+	store_page_release(&page);
+	all.sort = "nonsense";
+	assert_int_equal(store_search(f->s, "Goal", &all, &page, &err), STORE_INVALID);
+	assert_true(strstr(err.message, "nonsense") != NULL);
+	store_page_release(&page);
+	all.sort = NULL;
+	all.count = STORE_MAX_COUNT + 1;
+	assert_int_equal(store_search(f->s, "Goal", &all, &page, &err), STORE_INVALID);
+	store_page_release(&page);
+}
+
+static void search_follows_updates(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	put(f->s, "Procedure", "x", "{\"resourceType\":\"Procedure\",\"status\":\"in-progress\"}");
+	expect_ids(f->s, "Procedure", "status", NULL, "in-progress", "x");
+	cJSON *r = J("{\"resourceType\":\"Procedure\",\"status\":\"completed\",\"performedDateTime\":\"2024-02-02\"}");
+	assert_int_equal(store_update(f->s, "Procedure", "x", r, NULL, NULL, NULL, &err), STORE_OK);
+	expect_ids(f->s, "Procedure", "status", NULL, "in-progress", "");
+	expect_ids(f->s, "Procedure", "status", NULL, "completed", "x");
+	expect_ids(f->s, "Procedure", "date", NULL, "2024-02", "x");
+	assert_int_equal(store_delete(f->s, "Procedure", "x", NULL, &err), STORE_OK);
+	expect_ids(f->s, "Procedure", "status", NULL, "completed", "");
+	cJSON_Delete(r);
+}
+
+/* --- transactions, durability, fidelity ---------------------------------------------------- */
+
+static void transaction_rollback_leaves_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	put(f->s, "Encounter", "e0", "{\"resourceType\":\"Encounter\",\"status\":\"planned\"}");
+	cJSON *r = J("{\"resourceType\":\"Encounter\",\"status\":\"finished\"}");
+	assert_int_equal(store_begin(f->s, &err), STORE_OK);
+	assert_int_equal(store_begin(f->s, &err), STORE_CONFLICT);
+	assert_int_equal(store_create(f->s, "Encounter", r, "e1", NULL, &err), STORE_OK);
+	assert_int_equal(store_create(f->s, "Encounter", r, "e2", NULL, &err), STORE_OK);
+	assert_int_equal(store_update(f->s, "Encounter", "e0", r, NULL, NULL, NULL, &err), STORE_OK);
+	assert_int_equal(store_delete(f->s, "Encounter", "e0", NULL, &err), STORE_OK);
+	/* inside the transaction its writes are visible */
+	expect_ids(f->s, "Encounter", "status", NULL, "finished", "e1,e2");
+	assert_int_equal(store_rollback(f->s, &err), STORE_OK);
+
+	cJSON *out = NULL;
+	assert_int_equal(store_read(f->s, "Encounter", "e1", &out, &err), STORE_NOT_FOUND);
+	assert_int_equal(store_read(f->s, "Encounter", "e2", &out, &err), STORE_NOT_FOUND);
+	assert_int_equal(store_read(f->s, "Encounter", "e0", &out, &err), STORE_OK);
+	assert_string_equal(str_at(out, "status", NULL), "planned");
+	assert_string_equal(str_at(out, "meta", "versionId"), "1");
+	cJSON_Delete(out);
+	struct store_page page;
+	assert_int_equal(store_history(f->s, "Encounter", NULL, 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 1);
+	store_page_release(&page);
+	expect_ids(f->s, "Encounter", "status", NULL, "finished", "");
+	assert_int_equal(store_rollback(f->s, &err), STORE_INVALID);
+	assert_int_equal(store_commit(f->s, &err), STORE_INVALID);
+
+	/* a failing write inside a transaction is undone alone */
+	assert_int_equal(store_begin(f->s, &err), STORE_OK);
+	assert_int_equal(store_create(f->s, "Encounter", r, "e1", NULL, &err), STORE_OK);
+	assert_int_equal(store_create(f->s, "Encounter", r, "e1", NULL, &err), STORE_CONFLICT);
+	assert_int_equal(store_update(f->s, "Encounter", "e0", r, "9", NULL, NULL, &err), STORE_VERSION_MISMATCH);
+	assert_int_equal(store_commit(f->s, &err), STORE_OK);
+	assert_int_equal(store_read(f->s, "Encounter", "e1", &out, &err), STORE_OK);
+	assert_string_equal(str_at(out, "meta", "versionId"), "1");
+	cJSON_Delete(out);
+	assert_int_equal(store_history(f->s, "Encounter", NULL, 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 2);
+	store_page_release(&page);
+	cJSON_Delete(r);
+}
+
+struct peek {
+	struct store *s;
+	enum store_status seen;
+};
+
+static void *peek_claim(void *p)
+{
+	struct peek *k = p;
+	cJSON *out = NULL;
+	k->seen = store_read(k->s, "Claim", "cl1", &out, NULL);
+	cJSON_Delete(out);
+	return NULL;
+}
+
+static void transaction_is_invisible_to_other_threads_until_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	cJSON *r = J("{\"resourceType\":\"Claim\",\"status\":\"active\"}");
+	assert_int_equal(store_begin(f->s, &err), STORE_OK);
+	assert_int_equal(store_create(f->s, "Claim", r, "cl1", NULL, &err), STORE_OK);
+	struct peek k = {.s = f->s, .seen = STORE_OK};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, peek_claim, &k), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(k.seen, STORE_NOT_FOUND); /* another thread, another connection */
+	assert_int_equal(store_commit(f->s, &err), STORE_OK);
+	assert_int_equal(pthread_create(&t, NULL, peek_claim, &k), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(k.seen, STORE_OK);
+	cJSON_Delete(r);
+}
+
+static void reopen_keeps_data(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	struct stat sb;
+	assert_int_equal(stat(f->data, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0700);
+	char db[160];
+	snprintf(db, sizeof db, "%s/store.db", f->data);
+	assert_int_equal(stat(db, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+
+	put(f->s, "Coverage", "cov", "{\"resourceType\":\"Coverage\",\"status\":\"active\"}");
+	cJSON *r = J("{\"resourceType\":\"Coverage\",\"status\":\"cancelled\"}");
+	assert_int_equal(store_update(f->s, "Coverage", "cov", r, NULL, NULL, NULL, &err), STORE_OK);
+	store_close(f->s);
+	f->s = NULL;
+	char msg[256];
+	assert_int_equal(store_open_sqlite(f->data, &f->s, msg, sizeof msg), 0);
+	cJSON *out = NULL;
+	assert_int_equal(store_read(f->s, "Coverage", "cov", &out, &err), STORE_OK);
+	assert_string_equal(str_at(out, "status", NULL), "cancelled");
+	assert_string_equal(str_at(out, "meta", "versionId"), "2");
+	cJSON_Delete(out);
+	expect_ids(f->s, "Coverage", "status", NULL, "cancelled", "cov");
+	assert_int_equal(store_update(f->s, "Coverage", "cov", r, "2", NULL, &out, &err), STORE_OK);
+	assert_string_equal(str_at(out, "meta", "versionId"), "3");
+	cJSON_Delete(out);
+	cJSON_Delete(r);
+
+	/* a data_dir that is a file is refused with a reason */
+	char file[160];
+	snprintf(file, sizeof file, "%s/plain", f->dir);
+	FILE *fp = fopen(file, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	struct store *bad = NULL;
+	assert_int_equal(store_open_sqlite(file, &bad, msg, sizeof msg), -1);
+	assert_null(bad);
+	assert_true(strstr(msg, "not a directory") != NULL);
+}
+
+static void decimal_literals_survive(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	put(f->s, "Observation", "d",
+	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"valueQuantity\":{\"value\":1.10,\"unit\":\"mg\"},"
+	    "\"component\":[{\"valueQuantity\":{\"value\":12345678901234567890}},{\"valueQuantity\":{\"value\":1e2}}]}");
+	cJSON *out = NULL;
+	assert_int_equal(store_read(f->s, "Observation", "d", &out, &err), STORE_OK);
+	char *text = fjson_print(out, false, NULL);
+	assert_non_null(strstr(text, "\"value\":1.10,"));
+	assert_non_null(strstr(text, "\"value\":12345678901234567890}"));
+	assert_non_null(strstr(text, "\"value\":1e2}"));
+	free(text);
+	cJSON_Delete(out);
+	struct store_page page;
+	assert_int_equal(store_history(f->s, "Observation", "d", 1, 0, &page, &err), STORE_OK);
+	text = fjson_print(page.items[0].resource, false, NULL);
+	assert_non_null(strstr(text, "\"value\":1.10,"));
+	free(text);
+	store_page_release(&page);
+}
+
+#define WRITERS 4
+#define WRITES 25
+
+struct writer {
+	struct store *s;
+	int n;
+	int ok;
+	int retries;
+};
+
+static void *write_many(void *p)
+{
+	struct writer *w = p;
+	static const char json[] = "{\"resourceType\":\"Goal\",\"lifecycleStatus\":\"active\"}";
+	cJSON *r = fjson_parse(json, sizeof json - 1, NULL, NULL);
+	for (int i = 0; i < WRITES; i++) {
+		struct store_error err;
+		if (store_update(w->s, "Goal", "shared", r, NULL, NULL, NULL, &err) == STORE_OK)
+			w->ok++;
+		char id[32];
+		snprintf(id, sizeof id, "own-%d-%d", w->n, i);
+		if (store_create(w->s, "Goal", r, id, NULL, &err) == STORE_OK)
+			w->ok++;
+	}
+	cJSON_Delete(r);
+	return NULL;
+}
+
+/* read-modify-write with If-Match, retrying on a mismatch */
+static void *write_optimistic(void *p)
+{
+	struct writer *w = p;
+	for (int i = 0; i < WRITES; i++) {
+		for (;;) {
+			struct store_error err;
+			cJSON *cur = NULL;
+			if (store_read(w->s, "Goal", "counter", &cur, &err) != STORE_OK)
+				return NULL;
+			char vid[24];
+			snprintf(vid, sizeof vid, "%s", str_at(cur, "meta", "versionId"));
+			cJSON *note = cJSON_GetObjectItem(cur, "description");
+			cJSON *text = cJSON_GetObjectItem(note, "text");
+			long n = strtol(text->valuestring, NULL, 10) + 1;
+			char num[24];
+			snprintf(num, sizeof num, "%ld", n);
+			cJSON_ReplaceItemInObject(note, "text", cJSON_CreateString(num));
+			enum store_status st = store_update(w->s, "Goal", "counter", cur, vid, NULL, NULL, &err);
+			cJSON_Delete(cur);
+			if (st == STORE_OK) {
+				w->ok++;
+				break;
+			}
+			if (st != STORE_VERSION_MISMATCH)
+				return NULL;
+			w->retries++;
+		}
+	}
+	return NULL;
+}
+
+static void concurrent_writers_lose_nothing(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t t[WRITERS];
+	struct writer w[WRITERS];
+	for (int i = 0; i < WRITERS; i++) {
+		w[i] = (struct writer){.s = f->s, .n = i};
+		assert_int_equal(pthread_create(&t[i], NULL, write_many, &w[i]), 0);
+	}
+	for (int i = 0; i < WRITERS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].ok, 2 * WRITES);
+	}
+	struct store_error err;
+	cJSON *out = NULL;
+	assert_int_equal(store_read(f->s, "Goal", "shared", &out, &err), STORE_OK);
+	char want[16];
+	snprintf(want, sizeof want, "%d", WRITERS * WRITES);
+	assert_string_equal(str_at(out, "meta", "versionId"), want);
+	cJSON_Delete(out);
+	struct store_page page;
+	assert_int_equal(store_history(f->s, "Goal", "shared", STORE_MAX_COUNT, 0, &page, &err), STORE_OK);
+	assert_int_equal(page.total, WRITERS * WRITES);
+	for (size_t i = 0; i < page.n; i++) /* every version once, newest first */
+		assert_int_equal(page.items[i].version, (int64_t)(WRITERS * WRITES - i));
+	store_page_release(&page);
+	struct store_search all = {.count = 0};
+	assert_int_equal(store_search(f->s, "Goal", &all, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 1 + WRITERS * WRITES);
+	store_page_release(&page);
+
+	put(f->s, "Goal", "counter", "{\"resourceType\":\"Goal\",\"description\":{\"text\":\"0\"}}");
+	for (int i = 0; i < WRITERS; i++) {
+		w[i] = (struct writer){.s = f->s, .n = i};
+		assert_int_equal(pthread_create(&t[i], NULL, write_optimistic, &w[i]), 0);
+	}
+	for (int i = 0; i < WRITERS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].ok, WRITES);
+	}
+	assert_int_equal(store_read(f->s, "Goal", "counter", &out, &err), STORE_OK);
+	snprintf(want, sizeof want, "%d", WRITERS * WRITES);
+	assert_string_equal(str_at(out, "description", "text"), want); /* no lost update */
+	snprintf(want, sizeof want, "%d", WRITERS * WRITES + 1);
+	assert_string_equal(str_at(out, "meta", "versionId"), want);
+	cJSON_Delete(out);
+}
+
+/* --- the parameter table and its helpers -------------------------------------------------- */
+
+static void parameter_table_and_dates(void **state)
+{
+	(void)state;
+	size_t n = 0;
+	const struct search_param_def *d = search_params_find("Observation", "date", &n);
+	assert_non_null(d);
+	assert_int_equal(n, 1);
+	assert_string_equal(d->path, "effective[x]");
+	assert_int_equal(d->kind, SEARCH_PARAM_DATE);
+	d = search_params_find("Goal", "patient", &n);
+	assert_non_null(d);
+	assert_string_equal(d->path, "subject");
+	assert_string_equal(d->target, "Patient");
+	d = search_params_find("Condition", "onset-date", &n);
+	assert_int_equal(n, 2); /* onsetDateTime | onsetPeriod */
+	d = search_params_find("Claim", "_id", &n);
+	assert_non_null(d);
+	assert_string_equal(d->type, "Resource");
+	assert_null(search_params_find("Patient", "nonsense", &n));
+	static const char *const types[] = {"Patient", "Observation", "Condition", "Goal", "CarePlan", "Encounter",
+					    "Procedure", "QuestionnaireResponse", "Practitioner", "PractitionerRole",
+					    "Claim", "Coverage"};
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+		if (!search_params_find(types[i], "identifier", &n) && !search_params_find(types[i], "status", &n) &&
+		    !search_params_find(types[i], "name", &n))
+			fail_msg("%s has no identifier, status or name parameter", types[i]);
+
+	int64_t lo, hi;
+	assert_true(search_params_date_range("1970-01-01", &lo, &hi));
+	assert_int_equal(lo, 0);
+	assert_int_equal(hi, 86400000);
+	assert_true(search_params_date_range("2024", &lo, &hi));
+	assert_int_equal(hi - lo, INT64_C(366) * 86400000); /* leap year */
+	assert_true(search_params_date_range("2023-02", &lo, &hi));
+	assert_int_equal(hi - lo, INT64_C(28) * 86400000);
+	assert_true(search_params_date_range("1970-01-01T01:00:00+01:00", &lo, &hi));
+	assert_int_equal(lo, 0);
+	assert_int_equal(hi, 1000);
+	assert_true(search_params_date_range("1970-01-01T00:01", &lo, &hi));
+	assert_int_equal(lo, 60000);
+	assert_int_equal(hi, 120000);
+	assert_true(search_params_date_range("1970-01-01T00:00:00.5Z", &lo, &hi));
+	assert_int_equal(lo, 500);
+	assert_int_equal(hi, 501);
+	assert_true(search_params_date_range("1969-12-31", &lo, &hi));
+	assert_int_equal(lo, -86400000);
+	static const char *const bad[] = {"2023-02-29", "2024-13", "24", "2024-1-01", "2024-01-01T25:00",
+					  "2024-01-01T10:00:00+1", "2024-01-01x", "", "2024-01-01T10:00:00."};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (search_params_date_range(bad[i], &lo, &hi))
+			fail_msg("'%s' accepted as a date", bad[i]);
+	char t[65], id[65];
+	assert_true(search_params_split_reference("http://h/fhir/Patient/a1/_history/2", t, sizeof t, id, sizeof id));
+	assert_string_equal(t, "Patient");
+	assert_string_equal(id, "a1");
+	assert_false(search_params_split_reference("urn:uuid:1234", t, sizeof t, id, sizeof id));
+	assert_false(search_params_split_reference("#contained", t, sizeof t, id, sizeof id));
+	assert_false(search_params_split_reference("patient/a1", t, sizeof t, id, sizeof id));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(create_assigns_id_and_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(create_with_client_id_and_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(update_versions_and_vread, setup, teardown),
+		cmocka_unit_test_setup_teardown(version_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(delete_reads_as_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(history_newest_first_with_paging, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_tokens, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_references, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_dates, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_strings, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_filtered_and_resource_params, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_combined_paging_sort, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_follows_updates, setup, teardown),
+		cmocka_unit_test_setup_teardown(transaction_rollback_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(transaction_is_invisible_to_other_threads_until_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(reopen_keeps_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(decimal_literals_survive, setup, teardown),
+		cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup, teardown),
+		cmocka_unit_test(parameter_table_and_dates),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

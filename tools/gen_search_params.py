@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Generate core/search_params_data.c from the FHIR R4 SearchParameter
+definitions (their FHIRPath `expression`) for the resource types the store
+indexes.
+
+    python3 tools/gen_search_params.py ../shared/fhir-r4/package core/search_params_data.c
+
+Only the FHIRPath forms the definitions use for these types are understood:
+a dotted path, `.where(resolve() is Type)` (the reference must point at Type),
+`.as(Type)` and `(path as Type)` (one branch of a choice element),
+`.where(name='value')` on the last element (only values whose member `name`
+equals `value`, e.g. telecom.where(system='email')). A branch in
+any other form (for example `deceased.exists() and deceased != false`) is left
+out and listed on stderr. Choice elements named without a type (`effective`)
+are written as `effective[x]`, found from the StructureDefinitions.
+"""
+import glob
+import json
+import os
+import re
+import sys
+
+TYPES = ["Patient", "Observation", "Condition", "Goal", "CarePlan", "Encounter",
+         "Procedure", "QuestionnaireResponse", "Practitioner", "PractitionerRole",
+         "Claim", "Coverage"]
+KINDS = {"token": "SEARCH_PARAM_TOKEN", "reference": "SEARCH_PARAM_REFERENCE",
+         "date": "SEARCH_PARAM_DATE", "string": "SEARCH_PARAM_STRING"}
+# Resource-level parameters every type gets (others such as _content need
+# more than an index and are not offered).
+RESOURCE_PARAMS = {"_id", "_lastUpdated", "_tag", "_security"}
+
+IDENT = r"[A-Za-z][A-Za-z0-9]*"
+
+
+def choice_paths(pkg, rtype):
+    with open(os.path.join(pkg, "StructureDefinition-%s.json" % rtype)) as f:
+        sd = json.load(f)
+    out = set()
+    for e in sd["snapshot"]["element"]:
+        p = e["path"]
+        if p.endswith("[x]"):
+            out.add(p[: -3])
+    return out
+
+
+def mark_choices(rtype, segs, choices):
+    out = []
+    for i, s in enumerate(segs):
+        full = ".".join([rtype] + segs[: i] + [s])
+        # a choice is marked only when its type is not given
+        out.append(s + "[x]" if full in choices else s)
+    return out
+
+
+def cap(t):
+    return t[0].upper() + t[1:]
+
+
+def parse_branch(rtype, expr, choices):
+    """Returns (path, target, filter) or None when the form is not understood."""
+    e = expr.strip()
+    m = re.fullmatch(r"(%s(?:\.%s)*)\.where\((%s)='([^']*)'\)" % (IDENT, IDENT, IDENT), e)
+    if m:
+        inner = parse_branch(rtype, m.group(1), choices)
+        if inner is None or inner[2] is not None:
+            return None
+        return inner[0], inner[1], "%s=%s" % (m.group(2), m.group(3))
+    target = None
+    m = re.fullmatch(r"\((%s(?:\.%s)*) as (%s)\)((?:\.%s)*)" % (IDENT, IDENT, IDENT, IDENT), e)
+    if m:
+        segs = m.group(1).split(".")[1:]
+        segs[-1] = segs[-1] + cap(m.group(2))
+        rest = [s for s in m.group(3).split(".") if s]
+        segs = mark_choices(rtype, segs[:-1], choices) + [segs[-1]] + rest
+        return ".".join(segs), None, None
+    m = re.fullmatch(r"(%s(?:\.%s)*)\.as\((%s)\)" % (IDENT, IDENT, IDENT), e)
+    if m:
+        segs = m.group(1).split(".")[1:]
+        segs = mark_choices(rtype, segs[:-1], choices) + [segs[-1] + cap(m.group(2))]
+        return ".".join(segs), None, None
+    m = re.fullmatch(r"(%s(?:\.%s)*)\.where\(resolve\(\) is (%s)\)" % (IDENT, IDENT, IDENT), e)
+    if m:
+        e, target = m.group(1), m.group(2)
+    if re.fullmatch(r"%s(?:\.%s)*" % (IDENT, IDENT), e):
+        segs = e.split(".")[1:]
+        return ".".join(mark_choices(rtype, segs, choices)), target, None
+    return None
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: gen_search_params.py PACKAGE_DIR OUT.c")
+    pkg, out_path = sys.argv[1], sys.argv[2]
+    choices = {t: choice_paths(pkg, t) for t in TYPES}
+    rows = []
+    for fn in sorted(glob.glob(os.path.join(pkg, "SearchParameter-*.json"))):
+        with open(fn) as f:
+            sp = json.load(f)
+        kind = KINDS.get(sp.get("type"))
+        if not kind or not sp.get("expression"):
+            continue
+        bases = sp.get("base", [])
+        branches = [b.strip() for b in sp["expression"].split(" | ")]
+        if "Resource" in bases:
+            if sp["code"] not in RESOURCE_PARAMS:
+                continue
+            for b in branches:
+                if not b.startswith("Resource."):
+                    continue
+                parsed = parse_branch("Resource", b, set())
+                if parsed:
+                    rows.append(("Resource", sp["code"], kind) + parsed)
+            continue
+        for t in bases:
+            if t not in TYPES:
+                continue
+            for b in branches:
+                if not (b.startswith(t + ".") or b.startswith("(" + t + ".")):
+                    continue
+                parsed = parse_branch(t, b, choices[t])
+                if parsed is None:
+                    print("skipped %s %s: %s" % (t, sp["code"], b), file=sys.stderr)
+                    continue
+                rows.append((t, sp["code"], kind) + parsed)
+    rows = sorted(set(rows), key=lambda r: (r[0], r[1], r[3], r[4] or "", r[5] or ""))
+
+    def q(s):
+        return "NULL" if s is None else '"%s"' % s
+
+    with open(out_path, "w") as f:
+        f.write("/* Generated by tools/gen_search_params.py from the FHIR R4 SearchParameter\n"
+                " * definitions in fhir-r4/package; do not edit. Rows are sorted by resource\n"
+                " * type, then parameter code; a parameter may have several rows. */\n")
+        f.write('#include "search_params.h"\n\n')
+        f.write("const struct search_param_def search_params_data[] = {\n")
+        for r in rows:
+            f.write("\t{%s, %s, %s, %s, %s, %s},\n" % (q(r[0]), q(r[1]), r[2], q(r[3]), q(r[4]), q(r[5])))
+        f.write("};\n\nconst size_t search_params_count = sizeof search_params_data / sizeof search_params_data[0];\n")
+    print("%d rows written to %s" % (len(rows), out_path), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
