@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_rest.h"
 #include "fjson.h"
 
 /* One request's plugin context: arena and issues, released together. */
@@ -128,11 +129,49 @@ static void post_ingest(void *ctx, struct http_request *req, struct http_respons
 	cJSON *bundle = NULL;
 	int status = plugin_host_ingest(app->plugins, &c.ctx, format, media, req->body, req->body_len, req->method,
 					req->path, &bundle);
-	if (status == 200)
+	const char *preview = http_query(req, "preview");
+	if (status == 200 && (!app->store || (preview && !strcmp(preview, "true")))) {
 		http_set_json(resp, 200, bundle);
-	else
+	} else if (status == 200) {
+		/* store the transaction; the hooks already ran inside ingest */
+		int st = 500;
+		cJSON *result = api_rest_bundle(app, req, bundle, true, &c.oo, &st);
+		cJSON_Delete(bundle);
+		if (result)
+			http_set_json(resp, 201, result);
+		else
+			http_set_outcome(resp, st, &c.oo);
+	} else {
 		http_set_outcome(resp, status, &c.oo);
+	}
 	call_end(&c);
+}
+
+/* Warnings of a successful export travel in headers: a count, and the first
+ * few as "location: text". */
+static void warning_headers(struct http_response *resp, const struct outcome *oo)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < oo->n; i++)
+		if (oo->issues[i].severity == OUTCOME_WARNING)
+			n++;
+	if (!n)
+		return;
+	char buf[512];
+	snprintf(buf, sizeof buf, "%zu", n);
+	http_add_header(resp, "X-Crosswalk-Warnings", buf);
+	size_t shown = 0;
+	for (size_t i = 0; i < oo->n && shown < 8; i++) {
+		const struct outcome_issue *is = &oo->issues[i];
+		if (is->severity != OUTCOME_WARNING)
+			continue;
+		snprintf(buf, sizeof buf, "%s: %s", is->expression ? is->expression : "-", is->diagnostics ? is->diagnostics : "");
+		for (char *p = buf; *p; p++)
+			if (*p == '\r' || *p == '\n' || (unsigned char)*p < 0x20)
+				*p = ' ';
+		if (http_add_header(resp, "X-Crosswalk-Warning", buf))
+			shown++;
+	}
 }
 
 static void export_common(const struct app *app, struct http_request *req, struct http_response *resp,
@@ -166,6 +205,7 @@ static void export_common(const struct app *app, struct http_request *req, struc
 			http_set_body(resp, 200,
 				      media == CW_MEDIA_CSV ? "text/csv; charset=utf-8" : "application/json; charset=utf-8",
 				      copy, len);
+			warning_headers(resp, &c.oo);
 		} else {
 			http_set_error(resp, 503, "exception", "out of memory");
 		}
@@ -177,13 +217,42 @@ static void export_common(const struct app *app, struct http_request *req, struc
 
 static void get_export(void *ctx, struct http_request *req, struct http_response *resp)
 {
-	/* No store yet: an empty searchset is everything there is to export. */
-	cJSON *empty = cJSON_Parse("{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"total\":0,\"entry\":[]}");
-	if (!empty) {
-		http_set_error(resp, 503, "exception", "out of memory");
+	const struct app *app = ctx;
+	const struct cw_format *f = plugin_host_format(app->plugins, req->params[0], NULL);
+	if (!f) {
+		http_set_error(resp, 404, "not-found", "no plugin maps the format '%s'", req->params[0]);
 		return;
 	}
-	export_common(ctx, req, resp, empty);
+	if (!f->from_fhir) {
+		http_set_error(resp, 405, "not-supported", "format '%s' maps to FHIR only; it cannot be exported",
+			       req->params[0]);
+		return;
+	}
+	if (!answer_media(req, f->media)) {
+		http_set_error(resp, 406, "not-supported", "format '%s' cannot answer in the media type asked for",
+			       req->params[0]);
+		return;
+	}
+	const char *patient = http_query(req, "patient");
+	if (!patient || !*patient) {
+		http_set_error(resp, 400, "required",
+			       "name the person: GET /export/%s?patient=ID (a Patient id in the store)", req->params[0]);
+		return;
+	}
+	if (!strncmp(patient, "Patient/", 8))
+		patient += 8;
+	struct outcome oo = OUTCOME_INIT;
+	int status = 500;
+	cJSON *input = app->store ? api_rest_patient_bundle(app, patient, &oo, &status) : NULL;
+	if (!input) {
+		if (!app->store)
+			outcome_add(&oo, OUTCOME_ERROR, "not-supported", NULL, "no store is configured");
+		http_set_outcome(resp, status, &oo);
+		outcome_release(&oo);
+		return;
+	}
+	outcome_release(&oo);
+	export_common(ctx, req, resp, input);
 }
 
 static cJSON *parse_body(const struct app *app, const struct http_request *req, struct http_response *resp)

@@ -1,6 +1,7 @@
 #include "app.h"
 
 #include "api_fhir.h"
+#include "api_rest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,10 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		snprintf(err, errlen, "too many plugin operations or formats for the CapabilityStatement");
 		return -1;
 	}
-	if (api_system_register(app) != 0 || api_fhir_register(app) != 0 || api_plugins_register(app) != 0) {
+	if (store_open_sqlite(cfg->data_dir, &app->store, err, errlen) != 0)
+		return -1;
+	if (api_system_register(app) != 0 || api_fhir_register(app) != 0 || api_plugins_register(app) != 0 ||
+	    api_rest_register(app) != 0) {
 		snprintf(err, errlen, "cannot register the endpoints (routing table full?)");
 		return -1;
 	}
@@ -86,6 +90,8 @@ void app_dispatch(void *ctx, struct http_request *req, struct http_response *res
 void app_release(struct app *app)
 {
 	plugin_host_free(app->plugins);
+	if (app->store)
+		store_close(app->store);
 	terminology_free(app->terms);
 	for (size_t i = 0; i < app->nowned; i++)
 		free(app->owned[i]);

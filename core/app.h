@@ -14,6 +14,7 @@
 #include "http.h"
 #include "plugin_host.h"
 #include "router.h"
+#include "store.h"
 #include "terminology.h"
 
 struct app {
@@ -23,6 +24,7 @@ struct app {
 	atomic_bool draining; /* set on SIGTERM: /healthz then answers 503 */
 	struct terminology *terms;    /* code systems from cfg->profiles_dir */
 	struct plugin_host *plugins;  /* loaded from cfg->plugin_dir (+ cfg->plugin_dir_extra) */
+	struct store *store;          /* the embedded store under cfg->data_dir */
 	void **owned;                 /* allocations that live as long as the routes */
 	size_t nowned;
 };

@@ -65,10 +65,19 @@ void router_dispatch(const struct router *r, struct http_request *req, struct ht
 	const struct router_route *hit = NULL;
 	char allow[256] = "";
 	size_t best_np = 0;
+	/* The most literal pattern that matches the path owns it: a method it
+	 * lacks answers 405 even when a capture pattern would take the method
+	 * (DELETE /fhir/metadata is not a delete of a "metadata" resource). */
+	int top = -1;
+	for (size_t i = 0; i < r->n; i++) {
+		int s = match(r->routes[i].pattern, req->path, params, &np, store, sizeof store);
+		if (s > top)
+			top = s;
+	}
 	for (size_t i = 0; i < r->n; i++) {
 		const struct router_route *rt = &r->routes[i];
 		int s = match(rt->pattern, req->path, params, &np, store, sizeof store);
-		if (s < 0)
+		if (s < 0 || s < top)
 			continue;
 		if (strcmp(rt->method, req->method) != 0 &&
 		    !(strcmp(rt->method, "GET") == 0 && strcmp(req->method, "HEAD") == 0)) {

@@ -109,7 +109,7 @@ static const char *s_(const cJSON *o, const char *k)
 static char *ingest_text(const char *doc)
 {
 	struct resp r;
-	assert_int_equal(http_do(&g, "POST", "/ingest/outcomes", json_ct, doc, strlen(doc), &r), 0);
+	assert_int_equal(http_do(&g, "POST", "/ingest/outcomes?preview=true", json_ct, doc, strlen(doc), &r), 0);
 	assert_int_equal(r.status, 200);
 	char *s = strdup(r.body);
 	resp_free(&r);
@@ -119,7 +119,7 @@ static char *ingest_text(const char *doc)
 static cJSON *ingest(const char *doc, long want)
 {
 	struct resp r;
-	assert_int_equal(http_do(&g, "POST", "/ingest/outcomes", json_ct, doc, strlen(doc), &r), 0);
+	assert_int_equal(http_do(&g, "POST", "/ingest/outcomes?preview=true", json_ct, doc, strlen(doc), &r), 0);
 	if (r.status != want)
 		fprintf(stderr, "# status %ld: %s\n", r.status, r.body);
 	assert_int_equal(r.status, want);
@@ -309,13 +309,75 @@ static void every_example_round_trips_byte_for_byte(void **state)
 	}
 }
 
-static void empty_export(void **state)
+/* Every example stored through POST /ingest (201, a transaction-response),
+ * then read back per person with GET /export/outcomes?patient=ID from the
+ * store: each person's part of the document comes back. Pushing the same
+ * document again creates no new resources (every entry answers 200). */
+static void store_round_trip(void **state)
 {
 	(void)state;
+	const char *names[] = {"outcomes-phq9-gad7.json", "outcomes-all-instruments.json", "outcomes-edge-cases.json"};
+	for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+		char *doc = read_example(names[k]);
+		struct resp r;
+		for (int pass = 0; pass < 2; pass++) {
+			assert_int_equal(http_do(&g, "POST", "/ingest/outcomes", json_ct, doc, strlen(doc), &r), 0);
+			assert_int_equal(r.status, 201);
+			cJSON *tr = body_json(&r);
+			resp_free(&r);
+			assert_string_equal(s_(tr, "type"), "transaction-response");
+			cJSON *e;
+			cJSON_ArrayForEach(e, get_(tr, "entry"))
+			{
+				assert_string_equal(s_(get_(e, "response"), "status"), pass ? "200" : "201");
+			}
+			if (pass == 1) {
+				cJSON_Delete(tr);
+				break;
+			}
+			cJSON *want = cJSON_Parse(doc);
+			size_t person = 0;
+			cJSON_ArrayForEach(e, get_(tr, "entry"))
+			{
+				const char *loc = s_(get_(e, "response"), "location");
+				const char *p = loc ? strstr(loc, "/Patient/") : NULL;
+				if (!p)
+					continue;
+				char id[80], path[160];
+				snprintf(id, sizeof id, "%.*s", (int)strcspn(p + 9, "/"), p + 9);
+				snprintf(path, sizeof path, "/export/outcomes?patient=%s", id);
+				assert_int_equal(http_do(&g, "GET", path, NULL, NULL, 0, &r), 0);
+				if (r.status != 200)
+					fprintf(stderr, "# %s: %ld %s\n", path, r.status, r.body);
+				assert_int_equal(r.status, 200);
+				cJSON *got = body_json(&r);
+				resp_free(&r);
+				cJSON *people = cJSON_GetObjectItem(want, "people");
+				cJSON *exp = cJSON_Duplicate(want, 1);
+				cJSON *only = cJSON_CreateArray();
+				cJSON_AddItemToArray(only, cJSON_Duplicate(cJSON_GetArrayItem(people, (int)person), 1));
+				cJSON_ReplaceItemInObject(exp, "people", only);
+				cJSON_DeleteItemFromObject(got, "warnings");
+				if (!cJSON_Compare(got, exp, true)) {
+					char *a = cJSON_PrintUnformatted(got), *b = cJSON_PrintUnformatted(exp);
+					fprintf(stderr, "# got  %s\n# want %s\n", a, b);
+					free(a);
+					free(b);
+				}
+				assert_true(cJSON_Compare(got, exp, true));
+				cJSON_Delete(got);
+				cJSON_Delete(exp);
+				person++;
+			}
+			assert_int_equal(person, (size_t)cJSON_GetArraySize(cJSON_GetObjectItem(want, "people")));
+			cJSON_Delete(want);
+			cJSON_Delete(tr);
+		}
+		free(doc);
+	}
 	struct resp r;
-	assert_int_equal(http_do(&g, "GET", "/export/outcomes", NULL, NULL, 0, &r), 0);
-	assert_int_equal(r.status, 200);
-	assert_string_equal(r.body, "{\"format\":\"outcomes\",\"version\":1,\"people\":[]}");
+	assert_int_equal(http_do(&g, "GET", "/export/outcomes?patient=no-such-person", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 404);
 	resp_free(&r);
 }
 
@@ -585,7 +647,7 @@ static void canonical_base_is_configurable(void **state)
 	assert_int_equal(gw_start(&own, "\"plugins\":{\"outcomes\":{\"canonical_base\":\"https://fhir.example.net/r4/\"}}"), 0);
 	char *doc = read_example("outcomes-phq9-gad7.json");
 	struct resp r;
-	assert_int_equal(http_do(&own, "POST", "/ingest/outcomes", json_ct, doc, strlen(doc), &r), 0);
+	assert_int_equal(http_do(&own, "POST", "/ingest/outcomes?preview=true", json_ct, doc, strlen(doc), &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "\"questionnaire\":\"https://fhir.example.net/r4/Questionnaire/phq-9\""));
 	assert_non_null(strstr(r.body, "https://fhir.example.net/r4/StructureDefinition/outcomes-phq-9"));
@@ -607,7 +669,7 @@ int main(void)
 		cmocka_unit_test(phq9_and_gad7_map_to_loinc_panels_and_totals),
 		cmocka_unit_test(goal_attainment_ras_and_qol),
 		cmocka_unit_test(every_example_round_trips_byte_for_byte),
-		cmocka_unit_test(empty_export),
+		cmocka_unit_test(store_round_trip),
 		cmocka_unit_test(refuses_missing_required_fields),
 		cmocka_unit_test(refuses_unknown_instrument),
 		cmocka_unit_test(refuses_item_scores_out_of_range),

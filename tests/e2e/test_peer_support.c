@@ -668,11 +668,11 @@ static void http_ingest_is_idempotent(void **state)
 	char *doc = slurp(EXAMPLES "/peer-support-group.json", &len);
 	const char *json[] = {"Content-Type: application/json", NULL};
 	struct resp r1, r2;
-	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", json, doc, len, &r1), 0);
+	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support?preview=true", json, doc, len, &r1), 0);
 	if (r1.status != 200)
 		fprintf(stderr, "# %s\n", r1.body);
 	assert_int_equal(r1.status, 200);
-	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", json, doc, len, &r2), 0);
+	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support?preview=true", json, doc, len, &r2), 0);
 	assert_int_equal(r2.status, 200);
 	assert_string_equal(r1.body, r2.body); /* pushing the same log twice changes nothing */
 	cJSON *b = cJSON_Parse(r1.body);
@@ -704,7 +704,7 @@ static void http_ingest_is_idempotent(void **state)
 	/* CSV in, CSV out, byte for byte. */
 	doc = slurp(EXAMPLES "/peer-support-several.csv", &len);
 	const char *csv[] = {"Content-Type: text/csv; charset=utf-8", NULL};
-	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", csv, doc, len, &r1), 0);
+	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support?preview=true", csv, doc, len, &r1), 0);
 	assert_int_equal(r1.status, 200);
 	assert_int_equal(http_do(&g, "POST", "/export/peer-support", to_csv, r1.body, r1.len, &r2), 0);
 	assert_int_equal(r2.status, 200);
@@ -741,18 +741,71 @@ static void http_refusal_is_an_outcome(void **state)
 	resp_free(&r);
 }
 
-static void http_get_export_is_empty(void **state)
+/* The first Patient id in a transaction-response (from its location). */
+static bool first_patient(const cJSON *tr, char *id, size_t n)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, get(tr, "entry"))
+	{
+		const char *loc = sget(get(e, "response"), "location");
+		const char *p = loc ? strstr(loc, "/Patient/") : NULL;
+		if (p) {
+			snprintf(id, n, "%.*s", (int)strcspn(p + 9, "/"), p + 9);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Stored through POST /ingest (201), read back from the store with GET
+ * /export/peer-support?patient=ID, in JSON and CSV. */
+static void http_store_round_trip(void **state)
 {
 	(void)state;
+	size_t len;
+	char *doc = slurp(EXAMPLES "/peer-support-individual.json", &len);
+	const char *json[] = {"Content-Type: application/json", NULL};
 	struct resp r;
-	assert_int_equal(http_do(&g, "GET", "/export/peer-support?_format=json", NULL, NULL, 0, &r), 0);
-	assert_int_equal(r.status, 200);
-	assert_string_equal(r.body, "[]");
+	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", json, doc, len, &r), 0);
+	if (r.status != 201)
+		fprintf(stderr, "# %s\n", r.body);
+	assert_int_equal(r.status, 201);
+	cJSON *tr = cJSON_Parse(r.body);
 	resp_free(&r);
-	const char *acc[] = {"Accept: text/csv", NULL};
-	assert_int_equal(http_do(&g, "GET", "/export/peer-support", acc, NULL, 0, &r), 0);
+	assert_string_equal(sget(tr, "type"), "transaction-response");
+	char id[80], path[200];
+	assert_true(first_patient(tr, id, sizeof id));
+	cJSON_Delete(tr);
+	snprintf(path, sizeof path, "/export/peer-support?patient=%s&_format=json", id);
+	assert_int_equal(http_do(&g, "GET", path, NULL, NULL, 0, &r), 0);
 	assert_int_equal(r.status, 200);
-	assert_string_equal(r.body, good_header);
+	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(r.body);
+	if (!cJSON_Compare(want, got, true))
+		fprintf(stderr, "# got %s\n", r.body);
+	assert_true(cJSON_Compare(want, got, true));
+	cJSON_Delete(want);
+	cJSON_Delete(got);
+	resp_free(&r);
+	free(doc);
+
+	doc = slurp(EXAMPLES "/peer-support-minimal.csv", &len);
+	const char *csv[] = {"Content-Type: text/csv", NULL};
+	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", csv, doc, len, &r), 0);
+	assert_int_equal(r.status, 201);
+	tr = cJSON_Parse(r.body);
+	resp_free(&r);
+	assert_true(first_patient(tr, id, sizeof id));
+	cJSON_Delete(tr);
+	snprintf(path, sizeof path, "/export/peer-support?patient=%s", id);
+	const char *acc[] = {"Accept: text/csv", NULL};
+	assert_int_equal(http_do(&g, "GET", path, acc, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, doc);
+	resp_free(&r);
+	free(doc);
+
+	assert_int_equal(http_do(&g, "GET", "/export/peer-support?patient=nobody", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 404);
 	resp_free(&r);
 }
 
@@ -771,7 +824,7 @@ int main(void)
 	const struct CMUnitTest served[] = {
 		cmocka_unit_test(http_ingest_is_idempotent),
 		cmocka_unit_test(http_refusal_is_an_outcome),
-		cmocka_unit_test(http_get_export_is_empty),
+		cmocka_unit_test(http_store_round_trip),
 	};
 	int rc = cmocka_run_group_tests_name("peer-support mapping", mapping, host_up, host_down);
 	rc += cmocka_run_group_tests_name("peer-support served", served, gw_up, gw_down);

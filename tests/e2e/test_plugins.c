@@ -344,7 +344,7 @@ static void ingest_runs_store_hooks_in_order(void **state)
 	(void)state;
 	const char *doc = "{\"id\":\"a1\",\"text\":\"hello\",\"date\":\"03/15/2024\"}";
 	struct resp r;
-	assert_int_equal(http_do(&g, "POST", "/ingest/echo", json_ct, doc, strlen(doc), &r), 0);
+	assert_int_equal(http_do(&g, "POST", "/ingest/echo?preview=true", json_ct, doc, strlen(doc), &r), 0);
 	assert_int_equal(r.status, 200);
 	cJSON *b = body_json(&r);
 	assert_string_equal(cJSON_GetObjectItem(b, "resourceType")->valuestring, "Bundle");
@@ -365,6 +365,37 @@ static void ingest_runs_store_hooks_in_order(void **state)
 	for (int i = 0; i < 4; i++)
 		assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(tags, i), "code")->valuestring, want[i]);
 	cJSON_Delete(b);
+	resp_free(&r);
+
+	/* Without preview the Bundle is stored as a transaction: the hooks' changes
+	 * are what the store holds. */
+	assert_int_equal(http_do(&g, "POST", "/ingest/echo", json_ct, doc, strlen(doc), &r), 0);
+	assert_int_equal(r.status, 201);
+	b = body_json(&r);
+	assert_string_equal(cJSON_GetObjectItem(b, "type")->valuestring, "transaction-response");
+	cJSON_Delete(b);
+	resp_free(&r);
+	assert_int_equal(http_do(&g, "GET", "/fhir/Basic/fc48c23a-ef3e-5389-9da0-e01c5f8333b2", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	res = body_json(&r);
+	tags = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "meta"), "tag");
+	assert_int_equal(cJSON_GetArraySize(tags), 4);
+	for (int i = 0; i < 4; i++)
+		assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(tags, i), "code")->valuestring, want[i]);
+	cJSON_Delete(res);
+	resp_free(&r);
+
+	/* The same hooks run on a plain FHIR create and update. */
+	const char *basic = "{\"resourceType\":\"Basic\",\"code\":{\"text\":\"direct\"}}";
+	const char *fj[] = {"Content-Type: application/fhir+json", NULL};
+	assert_int_equal(http_do(&g, "POST", "/fhir/Basic", fj, basic, strlen(basic), &r), 0);
+	assert_int_equal(r.status, 201);
+	res = body_json(&r);
+	tags = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "meta"), "tag");
+	assert_int_equal(cJSON_GetArraySize(tags), 3); /* echo's hook acts on its own format only */
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(tags, i), "code")->valuestring, want[i]);
+	cJSON_Delete(res);
 	resp_free(&r);
 }
 
@@ -429,12 +460,19 @@ static void export_runs_export_hooks_in_order(void **state)
 	assert_string_equal(r.body, "id\nabc.c5.s10\n");
 	resp_free(&r);
 
-	assert_int_equal(http_do(&g, "GET", "/export/slow?_format=json", NULL, NULL, 0, &r), 0);
+	const char *empty = "{\"resourceType\":\"Bundle\",\"type\":\"collection\"}";
+	assert_int_equal(http_do(&g, "POST", "/export/slow?_format=json", json_ct, empty, strlen(empty), &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, "[]");
 	resp_free(&r);
+	assert_int_equal(http_do(&g, "GET", "/export/slow", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 400); /* GET names the person */
+	resp_free(&r);
+	assert_int_equal(http_do(&g, "GET", "/export/slow?patient=nobody", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 404);
+	resp_free(&r);
 	const char *xml[] = {"Accept: application/xml", NULL};
-	assert_int_equal(http_do(&g, "GET", "/export/slow", xml, NULL, 0, &r), 0);
+	assert_int_equal(http_do(&g, "GET", "/export/slow?patient=nobody", xml, NULL, 0, &r), 0);
 	assert_int_equal(r.status, 406);
 	resp_free(&r);
 	assert_int_equal(http_do(&g, "GET", "/export/issues", NULL, NULL, 0, &r), 0);
@@ -450,11 +488,11 @@ static void echo_round_trip(void **state)
 	(void)state;
 	const char *doc = "{\"id\":\"r-7\",\"text\":\"in my own words\",\"date\":\"2024-02-29\"}";
 	struct resp r;
-	assert_int_equal(http_do(&g, "POST", "/ingest/echo", json_ct, doc, strlen(doc), &r), 0);
+	assert_int_equal(http_do(&g, "POST", "/ingest/echo?preview=true", json_ct, doc, strlen(doc), &r), 0);
 	assert_int_equal(r.status, 200);
 	cJSON *b = body_json(&r);
 	resp_free(&r);
-	/* Export the ingested resource straight back (no store yet). */
+	/* Export the mapped resource straight back. */
 	cJSON *res = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(b, "entry"), 0), "resource");
 	char *text = cJSON_PrintUnformatted(res);
 	cJSON_Delete(b);
@@ -639,15 +677,16 @@ static void *work(void *arg)
 			snprintf(body, sizeof body, "{\"key\":\"%s\"}", key);
 		const char *h[] = {csv ? "Content-Type: text/csv" : "Content-Type: application/json", NULL};
 		struct resp r;
-		if (http_do(&g, "POST", "/ingest/slow", h, body, strlen(body), &r) != 0 || r.status != 200 ||
+		if (http_do(&g, "POST", "/ingest/slow?preview=true", h, body, strlen(body), &r) != 0 || r.status != 200 ||
 		    !strstr(r.body, want) || !strstr(r.body, "tp_change:20")) {
 			w->failures++;
 			resp_free(&r);
 			continue;
 		}
 		resp_free(&r);
-		const char *acc[] = {"Accept: text/csv", NULL};
-		if (http_do(&g, "GET", "/export/slow", acc, NULL, 0, &r) != 0 || r.status != 200 ||
+		const char *acc[] = {"Accept: text/csv", "Content-Type: application/fhir+json", NULL};
+		const char *empty = "{\"resourceType\":\"Bundle\",\"type\":\"collection\"}";
+		if (http_do(&g, "POST", "/export/slow", acc, empty, strlen(empty), &r) != 0 || r.status != 200 ||
 		    strcmp(r.body, "id\n") != 0)
 			w->failures++;
 		resp_free(&r);
@@ -683,7 +722,7 @@ static void echo_configuration_is_used(void **state)
 	assert_int_equal(gw_start(&own, "\"plugins\":{\"echo\":{\"system\":\"urn:example:records\"}}"), 0);
 	const char *doc = "{\"id\":\"z\",\"text\":\"t\"}";
 	struct resp r;
-	assert_int_equal(http_do(&own, "POST", "/ingest/echo", json_ct, doc, strlen(doc), &r), 0);
+	assert_int_equal(http_do(&own, "POST", "/ingest/echo?preview=true", json_ct, doc, strlen(doc), &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "\"system\":\"urn:example:records\",\"value\":\"z\""));
 	resp_free(&r);

@@ -1,0 +1,1490 @@
+#include "api_rest.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api_fhir.h"
+#include "arena.h"
+#include "fjson.h"
+#include "model.h"
+#include "plugin_host.h"
+#include "search_params.h"
+#include "store.h"
+#include "validate.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static bool valid_id(const char *id) { return id && validate_primitive_text("id", id); }
+
+/* The base URL links and Locations use: from Host when it is a plain
+ * host[:port], else the configured listen address. */
+static void base_url(const struct app *app, const struct http_request *req, char *buf, size_t n)
+{
+	const char *host = req ? http_header(req, "Host") : NULL;
+	bool ok = host && *host && strlen(host) < 200;
+	for (const char *p = host; ok && *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(".-:[]", *p))
+			ok = false;
+	snprintf(buf, n, "http://%s/fhir", ok ? host : app->cfg->listen);
+}
+
+static void add_header(struct http_response *resp, const char *name, const char *value)
+{
+	http_add_header(resp, name, value);
+}
+
+/* RFC 7231 date from a FHIR instant "YYYY-MM-DDThh:mm:ss(.sss)Z". */
+static bool http_date(const char *instant, char *out, size_t n)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	if (!instant || sscanf(instant, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+			       &tm.tm_min, &tm.tm_sec) != 6)
+		return false;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	time_t t = timegm(&tm);
+	struct tm g;
+	gmtime_r(&t, &g);
+	return strftime(out, n, "%a, %d %b %Y %H:%M:%S GMT", &g) > 0;
+}
+
+static const char *meta_str(const cJSON *res, const char *key)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(res, "meta");
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const char *str_member(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void set_version_headers(struct http_response *resp, const cJSON *res)
+{
+	const char *vid = meta_str(res, "versionId");
+	char buf[128];
+	if (vid) {
+		snprintf(buf, sizeof buf, "W/\"%s\"", vid);
+		add_header(resp, "ETag", buf);
+	}
+	if (http_date(meta_str(res, "lastUpdated"), buf, sizeof buf))
+		add_header(resp, "Last-Modified", buf);
+}
+
+static void store_answer(const struct http_request *req, struct http_response *resp, enum store_status st,
+			 const struct store_error *err)
+{
+	struct outcome oo = OUTCOME_INIT;
+	const char *code = st == STORE_NOT_FOUND ? "not-found"
+			   : st == STORE_GONE ? "deleted"
+			   : st == STORE_VERSION_MISMATCH || st == STORE_CONFLICT ? "conflict"
+			   : st == STORE_INVALID ? "invalid"
+			   : st == STORE_BUSY ? "transient"
+					      : "exception";
+	outcome_add(&oo, OUTCOME_ERROR, code, NULL, "%s", err->message[0] ? err->message : store_status_text(st));
+	api_fhir_send(req, resp, store_status_http(st), outcome_to_json(&oo));
+	outcome_release(&oo);
+}
+
+enum prefer { PREFER_REPRESENTATION, PREFER_MINIMAL, PREFER_OUTCOME };
+
+static enum prefer prefer_of(const struct http_request *req)
+{
+	const char *p = http_header(req, "Prefer");
+	if (!p)
+		return PREFER_REPRESENTATION;
+	if (strstr(p, "return=minimal"))
+		return PREFER_MINIMAL;
+	if (strstr(p, "return=OperationOutcome"))
+		return PREFER_OUTCOME;
+	return PREFER_REPRESENTATION;
+}
+
+/* Answers a written resource (taken over) per Prefer. */
+static void send_written(const struct app *app, const struct http_request *req, struct http_response *resp,
+			 int status, cJSON *res, bool location)
+{
+	char loc[512], base[256];
+	base_url(app, req, base, sizeof base);
+	if (location)
+		snprintf(loc, sizeof loc, "%s/%s/%s/_history/%s", base, str_member(res, "resourceType"),
+			 str_member(res, "id"), meta_str(res, "versionId") ? meta_str(res, "versionId") : "1");
+	enum prefer pf = prefer_of(req);
+	if (pf == PREFER_MINIMAL) {
+		http_set_body(resp, status, NULL, NULL, 0);
+	} else if (pf == PREFER_OUTCOME) {
+		struct outcome oo = OUTCOME_INIT;
+		outcome_add(&oo, OUTCOME_INFORMATION, "informational", NULL, "%s/%s version %s stored",
+			    str_member(res, "resourceType"), str_member(res, "id"), meta_str(res, "versionId"));
+		api_fhir_send(req, resp, status, outcome_to_json(&oo));
+		outcome_release(&oo);
+	}
+	set_version_headers(resp, res);
+	if (location)
+		add_header(resp, "Location", loc);
+	if (pf == PREFER_REPRESENTATION)
+		api_fhir_send(req, resp, status, res);
+	else
+		cJSON_Delete(res);
+}
+
+/* Validates res structurally and against the URL's type. */
+static bool check_resource(const cJSON *res, const char *type, struct outcome *oo)
+{
+	const char *rt = str_member(res, "resourceType");
+	if (type && (!rt || strcmp(rt, type) != 0)) {
+		outcome_add(oo, OUTCOME_ERROR, "invalid", "resourceType", "the resource is a %.64s, not a %.64s",
+			    rt ? rt : "(none)", type);
+		return false;
+	}
+	return validate_resource(res, oo) == 0;
+}
+
+/* Runs the before-store hooks over *res. Returns 0, or the HTTP status to
+ * answer with the hooks' issues in oo. */
+static int before_store(const struct app *app, const struct http_request *req, cJSON **res, struct outcome *oo)
+{
+	if (!plugin_host_hook_count(app->plugins, CW_HOOK_BEFORE_STORE))
+		return 0;
+	struct arena arena;
+	arena_init(&arena, 0);
+	struct cw_ctx ctx;
+	plugin_host_ctx(&ctx, app->plugins, &arena, oo, req);
+	struct cw_hook_args args = {.point = CW_HOOK_BEFORE_STORE,
+				    .method = req ? req->method : NULL,
+				    .path = req ? req->path : NULL,
+				    .type = str_member(*res, "resourceType")};
+	enum cw_hook_result r = plugin_host_run_hooks(app->plugins, &ctx, &args, res);
+	int status = r == CW_HOOK_STOP ? (ctx.status ? ctx.status : 422) : 0;
+	arena_release(&arena);
+	return status;
+}
+
+static void send_outcome(const struct http_request *req, struct http_response *resp, int status,
+			 struct outcome *oo)
+{
+	api_fhir_send(req, resp, status, outcome_to_json(oo));
+	outcome_release(oo);
+}
+
+static bool check_type_id(const struct http_request *req, struct http_response *resp, const char *type,
+			  const char *id)
+{
+	if (!model_resource(type)) {
+		http_set_error(resp, 404, "not-supported", "'%.64s' is not a FHIR R4 resource type", type);
+		return false;
+	}
+	if (id && id[0] == '$') {
+		http_set_error(resp, 404, "not-supported", "no operation %.64s on %s", id, type);
+		return false;
+	}
+	if (id && !valid_id(id)) {
+		http_set_error(resp, 400, "value", "'%.80s' is not a valid FHIR id ([A-Za-z0-9-.]{1,64})", id);
+		return false;
+	}
+	(void)req;
+	return true;
+}
+
+/* ------------------------------------------------------------ search */
+
+struct query {
+	struct store_search_param params[64];
+	size_t n;
+	size_t count, offset;
+	bool count_given;
+	const char *sort;
+	bool summary_count;
+	const char *elements;
+	const char *includes[8];
+	size_t ninc;
+	const char *revincludes[8];
+	size_t nrev;
+	char *owned[200]; /* strings split off for modifiers */
+	size_t nowned;
+	char error[200];
+};
+
+static const char *qkeep(struct query *q, const char *s, size_t n)
+{
+	if (q->nowned == sizeof q->owned / sizeof *q->owned)
+		return NULL;
+	char *c = strndup(s, n);
+	if (c)
+		q->owned[q->nowned++] = c;
+	return c;
+}
+
+static void query_release(struct query *q)
+{
+	for (size_t i = 0; i < q->nowned; i++)
+		free(q->owned[i]);
+}
+
+static int query_add(void *ctx, const char *name, const char *value)
+{
+	struct query *q = ctx;
+	if (!value)
+		value = "";
+	if (!strcmp(name, "_format") || !strcmp(name, "_pretty") || !strcmp(name, "_total"))
+		return 0;
+	if (!strcmp(name, "_count") || !strcmp(name, "_offset") || !strcmp(name, "_getpagesoffset")) {
+		char *end;
+		long v = strtol(value, &end, 10);
+		if (!*value || *end || v < 0) {
+			snprintf(q->error, sizeof q->error, "%s must be a non-negative integer", name);
+			return -1;
+		}
+		if (!strcmp(name, "_count")) {
+			q->count = (size_t)v > STORE_MAX_COUNT ? STORE_MAX_COUNT : (size_t)v;
+			q->count_given = true;
+		} else {
+			q->offset = (size_t)v;
+		}
+		return 0;
+	}
+	if (!strcmp(name, "_sort")) {
+		q->sort = qkeep(q, value, strlen(value));
+		return 0;
+	}
+	if (!strcmp(name, "_summary")) {
+		if (!strcmp(value, "count"))
+			q->summary_count = true;
+		else if (strcmp(value, "false") != 0) {
+			snprintf(q->error, sizeof q->error, "_summary=%.40s is not supported (count, false)", value);
+			return -1;
+		}
+		return 0;
+	}
+	if (!strcmp(name, "_elements")) {
+		q->elements = qkeep(q, value, strlen(value));
+		return 0;
+	}
+	if (!strcmp(name, "_include") || !strcmp(name, "_revinclude")) {
+		bool inc = name[1] == 'i';
+		size_t *n = inc ? &q->ninc : &q->nrev;
+		if (*n == 8) {
+			snprintf(q->error, sizeof q->error, "at most 8 %s", name);
+			return -1;
+		}
+		(inc ? q->includes : q->revincludes)[(*n)++] = qkeep(q, value, strlen(value));
+		return 0;
+	}
+	if (q->n == sizeof q->params / sizeof *q->params) {
+		snprintf(q->error, sizeof q->error, "too many search parameters");
+		return -1;
+	}
+	const char *colon = strchr(name, ':');
+	struct store_search_param *p = &q->params[q->n++];
+	p->name = colon ? qkeep(q, name, (size_t)(colon - name)) : qkeep(q, name, strlen(name));
+	p->modifier = colon ? qkeep(q, colon + 1, strlen(colon + 1)) : NULL;
+	p->value = qkeep(q, value, strlen(value));
+	if (!p->name || !p->value || (colon && !p->modifier)) {
+		snprintf(q->error, sizeof q->error, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Decodes application/x-www-form-urlencoded text into q. */
+static int query_from_form(struct query *q, const char *body, size_t len)
+{
+	char *copy = strndup(body, len);
+	if (!copy)
+		return -1;
+	int rc = 0;
+	char *save = NULL;
+	for (char *pair = strtok_r(copy, "&", &save); pair && rc == 0; pair = strtok_r(NULL, "&", &save)) {
+		for (char *p = pair; *p; p++)
+			if (*p == '+')
+				*p = ' ';
+		/* percent-decoding in place */
+		char *w = pair;
+		for (char *r = pair; *r; r++) {
+			if (*r == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+				char hex[3] = {r[1], r[2], 0};
+				*w++ = (char)strtol(hex, NULL, 16);
+				r += 2;
+			} else {
+				*w++ = *r;
+			}
+		}
+		*w = '\0';
+		char *eq = strchr(pair, '=');
+		if (eq)
+			*eq = '\0';
+		rc = query_add(q, pair, eq ? eq + 1 : "");
+	}
+	free(copy);
+	return rc;
+}
+
+/* Parses "a=b&c=d" (already in a URL) into q. */
+static int query_from_string(struct query *q, const char *qs)
+{
+	return query_from_form(q, qs, strlen(qs));
+}
+
+static cJSON *elements_only(cJSON *res, const char *elements)
+{
+	cJSON *keep = cJSON_CreateObject();
+	if (!keep)
+		return res;
+	for (cJSON *m = res->child; m;) {
+		cJSON *next = m->next;
+		const char *k = m->string;
+		const char *base = k[0] == '_' ? k + 1 : k;
+		bool wanted = !strcmp(k, "resourceType") || !strcmp(k, "id") || !strcmp(k, "meta");
+		for (const char *e = elements; !wanted && e && *e;) {
+			size_t n = strcspn(e, ",");
+			if (n == strlen(base) && !strncmp(e, base, n))
+				wanted = true;
+			e += n;
+			if (*e == ',')
+				e++;
+		}
+		if (!wanted)
+			cJSON_Delete(cJSON_DetachItemViaPointer(res, m));
+		m = next;
+	}
+	cJSON_Delete(keep);
+	/* mark the result as a subset */
+	cJSON *meta = cJSON_GetObjectItemCaseSensitive(res, "meta");
+	if (!meta)
+		meta = cJSON_AddObjectToObject(res, "meta");
+	cJSON *tags = meta ? cJSON_GetObjectItemCaseSensitive(meta, "tag") : NULL;
+	if (meta && !tags)
+		tags = cJSON_AddArrayToObject(meta, "tag");
+	cJSON *tag = tags ? cJSON_CreateObject() : NULL;
+	if (tag) {
+		cJSON_AddStringToObject(tag, "system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue");
+		cJSON_AddStringToObject(tag, "code", "SUBSETTED");
+		cJSON_AddItemToArray(tags, tag);
+	}
+	return res;
+}
+
+static cJSON *bundle_new(const char *type)
+{
+	cJSON *b = cJSON_CreateObject();
+	if (!b)
+		return NULL;
+	cJSON_AddStringToObject(b, "resourceType", "Bundle");
+	char id[STORE_ID_SIZE];
+	if (store_new_id(id) == 0)
+		cJSON_AddStringToObject(b, "id", id);
+	char now[STORE_TIME_SIZE];
+	store_now(now, NULL);
+	cJSON *meta = cJSON_AddObjectToObject(b, "meta");
+	if (meta)
+		cJSON_AddStringToObject(meta, "lastUpdated", now);
+	cJSON_AddStringToObject(b, "type", type);
+	return b;
+}
+
+static void add_link(cJSON *links, const char *rel, const char *url)
+{
+	cJSON *l = cJSON_CreateObject();
+	if (!l)
+		return;
+	cJSON_AddStringToObject(l, "relation", rel);
+	cJSON_AddStringToObject(l, "url", url);
+	cJSON_AddItemToArray(links, l);
+}
+
+static bool bundle_has(const cJSON *entries, const char *type, const char *id)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, entries)
+	{
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "resource");
+		const char *rt = str_member(r, "resourceType"), *rid = str_member(r, "id");
+		if (rt && rid && !strcmp(rt, type) && !strcmp(rid, id))
+			return true;
+	}
+	return false;
+}
+
+static void add_entry(cJSON *entries, const char *base, cJSON *res, const char *mode)
+{
+	cJSON *e = cJSON_CreateObject();
+	if (!e) {
+		cJSON_Delete(res);
+		return;
+	}
+	char url[512];
+	snprintf(url, sizeof url, "%s/%s/%s", base, str_member(res, "resourceType"), str_member(res, "id"));
+	cJSON_AddStringToObject(e, "fullUrl", url);
+	cJSON_AddItemToObject(e, "resource", res);
+	if (mode) {
+		cJSON *s = cJSON_AddObjectToObject(e, "search");
+		if (s)
+			cJSON_AddStringToObject(s, "mode", mode);
+	}
+	cJSON_AddItemToArray(entries, e);
+}
+
+struct ref_collect {
+	const char *param;
+	char refs[64][160];
+	size_t n;
+};
+
+static int collect_ref(void *ctx, const struct search_index_value *v)
+{
+	struct ref_collect *rc = ctx;
+	if (v->kind != SEARCH_PARAM_REFERENCE || strcmp(v->param, rc->param) != 0 || rc->n == 64 || !v->val)
+		return 0;
+	snprintf(rc->refs[rc->n++], sizeof rc->refs[0], "%s", v->val);
+	return 0;
+}
+
+/* _include=Type:param[:Target] */
+static void do_includes(const struct app *app, const struct query *q, const char *type, cJSON *entries,
+			const char *base)
+{
+	(void)app;
+	size_t nmatch = (size_t)cJSON_GetArraySize(entries);
+	for (size_t k = 0; k < q->ninc; k++) {
+		char spec[160];
+		snprintf(spec, sizeof spec, "%s", q->includes[k] ? q->includes[k] : "");
+		char *p1 = strchr(spec, ':');
+		if (!p1)
+			continue;
+		*p1++ = '\0';
+		char *p2 = strchr(p1, ':');
+		if (p2)
+			*p2++ = '\0';
+		if (strcmp(spec, type) != 0)
+			continue;
+		for (size_t i = 0; i < nmatch; i++) {
+			const cJSON *res = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource");
+			struct ref_collect rc = {.param = p1};
+			search_params_extract(type, res, collect_ref, &rc);
+			for (size_t j = 0; j < rc.n; j++) {
+				char rt[65], rid[65];
+				if (!search_params_split_reference(rc.refs[j], rt, sizeof rt, rid, sizeof rid))
+					continue;
+				if ((p2 && strcmp(rt, p2) != 0) || bundle_has(entries, rt, rid))
+					continue;
+				cJSON *got = NULL;
+				struct store_error err;
+				if (store_read(app->store, rt, rid, &got, &err) == STORE_OK)
+					add_entry(entries, base, got, "include");
+			}
+		}
+	}
+}
+
+/* _revinclude=Type:param */
+static void do_revincludes(const struct app *app, const struct query *q, const char *type, cJSON *entries,
+			   const char *base)
+{
+	size_t nmatch = (size_t)cJSON_GetArraySize(entries);
+	for (size_t k = 0; k < q->nrev; k++) {
+		char spec[160];
+		snprintf(spec, sizeof spec, "%s", q->revincludes[k] ? q->revincludes[k] : "");
+		char *p1 = strchr(spec, ':');
+		if (!p1)
+			continue;
+		*p1++ = '\0';
+		char *p2 = strchr(p1, ':');
+		if (p2)
+			*p2 = '\0';
+		if (!model_resource(spec))
+			continue;
+		for (size_t i = 0; i < nmatch; i++) {
+			const cJSON *res = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource");
+			char ref[200];
+			snprintf(ref, sizeof ref, "%s/%s", type, str_member(res, "id"));
+			struct store_search_param sp = {p1, NULL, ref};
+			struct store_search sq = {.params = &sp, .n_params = 1, .count = STORE_MAX_COUNT};
+			struct store_page page = {0};
+			struct store_error err;
+			if (store_search(app->store, spec, &sq, &page, &err) != STORE_OK)
+				continue;
+			for (size_t j = 0; j < page.n; j++) {
+				cJSON *r = page.items[j].resource;
+				if (!r || bundle_has(entries, spec, page.items[j].id))
+					continue;
+				page.items[j].resource = NULL;
+				add_entry(entries, base, r, "include");
+			}
+			store_page_release(&page);
+		}
+	}
+}
+
+static void self_link(char *buf, size_t n, const char *base, const char *type, const struct query *q, size_t offset)
+{
+	size_t pos = (size_t)snprintf(buf, n, "%s/%s?", base, type);
+	for (size_t i = 0; i < q->n && pos < n; i++)
+		pos += (size_t)snprintf(buf + pos, n - pos, "%s%s%s=%s&", q->params[i].name,
+					q->params[i].modifier ? ":" : "", q->params[i].modifier ? q->params[i].modifier : "",
+					q->params[i].value);
+	if (pos < n)
+		snprintf(buf + pos, n - pos, "_count=%zu&_offset=%zu", q->count, offset);
+}
+
+static void run_search(const struct app *app, const struct http_request *req, struct http_response *resp,
+		       const char *type, struct query *q)
+{
+	if (!q->count_given)
+		q->count = 20;
+	struct store_search sq = {.params = q->params,
+				  .n_params = q->n,
+				  .count = q->summary_count ? 0 : q->count,
+				  .offset = q->offset,
+				  .sort = q->sort};
+	struct store_page page = {0};
+	struct store_error err = {0};
+	enum store_status st = store_search(app->store, type, &sq, &page, &err);
+	if (st != STORE_OK) {
+		store_answer(req, resp, st, &err);
+		return;
+	}
+	char base[256];
+	base_url(app, req, base, sizeof base);
+	cJSON *b = bundle_new("searchset");
+	if (!b) {
+		store_page_release(&page);
+		http_set_error(resp, 500, "exception", "out of memory");
+		return;
+	}
+	cJSON_AddNumberToObject(b, "total", (double)page.total);
+	cJSON *links = cJSON_AddArrayToObject(b, "link");
+	char url[2048];
+	self_link(url, sizeof url, base, type, q, q->offset);
+	add_link(links, "self", url);
+	if (!q->summary_count && q->offset + page.n < page.total) {
+		self_link(url, sizeof url, base, type, q, q->offset + q->count);
+		add_link(links, "next", url);
+	}
+	if (!q->summary_count && q->offset > 0) {
+		self_link(url, sizeof url, base, type, q, q->offset > q->count ? q->offset - q->count : 0);
+		add_link(links, "previous", url);
+	}
+	if (!q->summary_count) {
+		cJSON *entries = cJSON_AddArrayToObject(b, "entry");
+		for (size_t i = 0; i < page.n; i++) {
+			cJSON *r = page.items[i].resource;
+			if (!r)
+				continue;
+			page.items[i].resource = NULL;
+			if (q->elements)
+				r = elements_only(r, q->elements);
+			add_entry(entries, base, r, "match");
+		}
+		do_includes(app, q, type, entries, base);
+		do_revincludes(app, q, type, entries, base);
+		if (!cJSON_GetArraySize(entries))
+			cJSON_DeleteItemFromObjectCaseSensitive(b, "entry");
+	}
+	store_page_release(&page);
+	api_fhir_send(req, resp, 200, b);
+}
+
+static void get_search(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	const char *type = req->params[0];
+	if (!check_type_id(req, resp, type, NULL))
+		return;
+	struct query q;
+	memset(&q, 0, sizeof q);
+	if (http_query_each(req, query_add, &q) != 0) {
+		http_set_error(resp, 400, "invalid", "%s", q.error[0] ? q.error : "bad query");
+		query_release(&q);
+		return;
+	}
+	run_search(app, req, resp, type, &q);
+	query_release(&q);
+}
+
+static void post_search(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	const char *type = req->params[0];
+	if (!check_type_id(req, resp, type, NULL))
+		return;
+	const char *ct = http_header(req, "Content-Type");
+	if (req->body_len && (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0)) {
+		http_set_error(resp, 415, "not-supported", "_search takes application/x-www-form-urlencoded");
+		return;
+	}
+	struct query q;
+	memset(&q, 0, sizeof q);
+	if (http_query_each(req, query_add, &q) != 0 || query_from_form(&q, req->body, req->body_len) != 0) {
+		http_set_error(resp, 400, "invalid", "%s", q.error[0] ? q.error : "bad query");
+		query_release(&q);
+		return;
+	}
+	run_search(app, req, resp, type, &q);
+	query_release(&q);
+}
+
+/* ------------------------------------------------------------ read, history */
+
+static bool not_modified(const struct http_request *req, const cJSON *res)
+{
+	const char *inm = http_header(req, "If-None-Match");
+	const char *vid = meta_str(res, "versionId");
+	if (!inm || !vid)
+		return false;
+	char want[80];
+	snprintf(want, sizeof want, "W/\"%s\"", vid);
+	return !strcmp(inm, want) || !strcmp(inm, want + 2) || !strcmp(inm, "*");
+}
+
+static void read_common(const struct app *app, struct http_request *req, struct http_response *resp, const char *vid)
+{
+	const char *type = req->params[0], *id = req->params[1];
+	if (!check_type_id(req, resp, type, id))
+		return;
+	cJSON *res = NULL;
+	struct store_error err = {0};
+	enum store_status st = vid ? store_vread(app->store, type, id, vid, &res, &err)
+				   : store_read(app->store, type, id, &res, &err);
+	if (st != STORE_OK) {
+		store_answer(req, resp, st, &err);
+		return;
+	}
+	if (!vid && not_modified(req, res)) {
+		http_set_body(resp, 304, NULL, NULL, 0);
+		set_version_headers(resp, res);
+		cJSON_Delete(res);
+		return;
+	}
+	const char *elements = http_query(req, "_elements");
+	if (elements)
+		res = elements_only(res, elements);
+	set_version_headers(resp, res);
+	api_fhir_send(req, resp, 200, res);
+}
+
+static void get_read(void *ctx, struct http_request *req, struct http_response *resp) { read_common(ctx, req, resp, NULL); }
+
+static void get_vread(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	read_common(ctx, req, resp, req->params[2]);
+}
+
+static void history_common(const struct app *app, struct http_request *req, struct http_response *resp,
+			   const char *type, const char *id)
+{
+	struct query q;
+	memset(&q, 0, sizeof q);
+	if (http_query_each(req, query_add, &q) != 0) {
+		http_set_error(resp, 400, "invalid", "%s", q.error);
+		query_release(&q);
+		return;
+	}
+	size_t count = q.count_given ? q.count : 20, offset = q.offset;
+	query_release(&q);
+	struct store_page page = {0};
+	struct store_error err = {0};
+	enum store_status st = store_history(app->store, type, id, count, offset, &page, &err);
+	if (st != STORE_OK) {
+		store_answer(req, resp, st, &err);
+		return;
+	}
+	char base[256];
+	base_url(app, req, base, sizeof base);
+	cJSON *b = bundle_new("history");
+	if (!b) {
+		store_page_release(&page);
+		http_set_error(resp, 500, "exception", "out of memory");
+		return;
+	}
+	cJSON_AddNumberToObject(b, "total", (double)page.total);
+	cJSON *entries = cJSON_AddArrayToObject(b, "entry");
+	for (size_t i = 0; i < page.n; i++) {
+		struct store_entry *it = &page.items[i];
+		cJSON *e = cJSON_CreateObject();
+		if (!e)
+			break;
+		char url[512];
+		snprintf(url, sizeof url, "%s/%s/%s", base, it->type, it->id);
+		cJSON_AddStringToObject(e, "fullUrl", url);
+		if (it->resource) {
+			cJSON_AddItemToObject(e, "resource", it->resource);
+			it->resource = NULL;
+		}
+		cJSON *rq = cJSON_AddObjectToObject(e, "request");
+		cJSON *rs = cJSON_AddObjectToObject(e, "response");
+		const char *method = it->deleted ? "DELETE" : it->op == STORE_OP_CREATE ? "POST" : "PUT";
+		char path[200];
+		if (it->op == STORE_OP_CREATE && !it->deleted)
+			snprintf(path, sizeof path, "%s", it->type);
+		else
+			snprintf(path, sizeof path, "%s/%s", it->type, it->id);
+		if (rq) {
+			cJSON_AddStringToObject(rq, "method", method);
+			cJSON_AddStringToObject(rq, "url", path);
+		}
+		if (rs) {
+			cJSON_AddStringToObject(rs, "status", it->deleted ? "204" : it->version == 1 ? "201" : "200");
+			char etag[64];
+			snprintf(etag, sizeof etag, "W/\"%lld\"", (long long)it->version);
+			cJSON_AddStringToObject(rs, "etag", etag);
+			cJSON_AddStringToObject(rs, "lastModified", it->last_updated);
+		}
+		cJSON_AddItemToArray(entries, e);
+	}
+	if (!cJSON_GetArraySize(entries))
+		cJSON_DeleteItemFromObjectCaseSensitive(b, "entry");
+	store_page_release(&page);
+	api_fhir_send(req, resp, 200, b);
+}
+
+static void get_history_instance(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	if (check_type_id(req, resp, req->params[0], req->params[1]))
+		history_common(ctx, req, resp, req->params[0], req->params[1]);
+}
+
+static void get_history_type(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	if (check_type_id(req, resp, req->params[0], NULL))
+		history_common(ctx, req, resp, req->params[0], NULL);
+}
+
+static void get_history_system(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	history_common(ctx, req, resp, NULL, NULL);
+}
+
+/* ------------------------------------------------------------ writes */
+
+/* Searches type with a query string; returns the match count (0, 1, 2 = many)
+ * and the id of a single match. -1 with an answer on a bad query. */
+static int conditional_match(const struct app *app, const char *type, const char *qs, char id[STORE_ID_SIZE],
+			     struct outcome *oo)
+{
+	struct query q;
+	memset(&q, 0, sizeof q);
+	if (query_from_string(&q, qs) != 0 || q.n == 0) {
+		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "conditional criteria '%.100s': %s", qs,
+			    q.error[0] ? q.error : "no search parameter");
+		query_release(&q);
+		return -1;
+	}
+	struct store_search sq = {.params = q.params, .n_params = q.n, .count = 2};
+	struct store_page page = {0};
+	struct store_error err = {0};
+	enum store_status st = store_search(app->store, type, &sq, &page, &err);
+	query_release(&q);
+	if (st != STORE_OK) {
+		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "%s", err.message);
+		return -1;
+	}
+	int n = page.total > 1 ? 2 : (int)page.total;
+	if (n == 1 && page.n == 1)
+		snprintf(id, STORE_ID_SIZE, "%s", page.items[0].id);
+	store_page_release(&page);
+	return n;
+}
+
+static cJSON *read_body(const struct app *app, const struct http_request *req, struct http_response *resp,
+			const char *type)
+{
+	cJSON *res = api_fhir_read_body(app, req, resp);
+	if (!res)
+		return NULL;
+	struct outcome oo = OUTCOME_INIT;
+	if (!check_resource(res, type, &oo)) {
+		cJSON_Delete(res);
+		send_outcome(req, resp, 400, &oo);
+		return NULL;
+	}
+	outcome_release(&oo);
+	return res;
+}
+
+static void post_create(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	const char *type = req->params[0];
+	if (!check_type_id(req, resp, type, NULL))
+		return;
+	cJSON *res = read_body(app, req, resp, type);
+	if (!res)
+		return;
+	struct outcome oo = OUTCOME_INIT;
+	const char *ine = http_header(req, "If-None-Exist");
+	if (ine) {
+		char id[STORE_ID_SIZE] = "";
+		int n = conditional_match(app, type, ine, id, &oo);
+		if (n != 0) {
+			cJSON_Delete(res);
+			if (n < 0) {
+				send_outcome(req, resp, 400, &oo);
+				return;
+			}
+			if (n > 1) {
+				outcome_add(&oo, OUTCOME_ERROR, "duplicate", NULL, "If-None-Exist matches more than one resource");
+				send_outcome(req, resp, 412, &oo);
+				return;
+			}
+			outcome_release(&oo);
+			cJSON *found = NULL;
+			struct store_error err = {0};
+			enum store_status st = store_read(app->store, type, id, &found, &err);
+			if (st != STORE_OK)
+				store_answer(req, resp, st, &err);
+			else
+				send_written(app, req, resp, 200, found, false);
+			return;
+		}
+	}
+	int hs = before_store(app, req, &res, &oo);
+	if (hs) {
+		cJSON_Delete(res);
+		send_outcome(req, resp, hs, &oo);
+		return;
+	}
+	outcome_release(&oo);
+	cJSON *out = NULL;
+	struct store_error err = {0};
+	enum store_status st = store_create(app->store, type, res, NULL, &out, &err);
+	cJSON_Delete(res);
+	if (st != STORE_OK) {
+		store_answer(req, resp, st, &err);
+		return;
+	}
+	send_written(app, req, resp, 201, out, true);
+}
+
+static void put_update(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	const char *type = req->params[0];
+	const char *id = req->nparams > 1 ? req->params[1] : NULL;
+	if (!check_type_id(req, resp, type, id))
+		return;
+	cJSON *res = read_body(app, req, resp, type);
+	if (!res)
+		return;
+	struct outcome oo = OUTCOME_INIT;
+	char found[STORE_ID_SIZE] = "";
+	if (!id) {
+		/* conditional update: PUT /fhir/Type?criteria */
+		struct query q;
+		memset(&q, 0, sizeof q);
+		if (http_query_each(req, query_add, &q) != 0 || q.n == 0) {
+			query_release(&q);
+			cJSON_Delete(res);
+			http_set_error(resp, 400, "invalid", "a conditional update needs search criteria");
+			return;
+		}
+		struct store_search sq = {.params = q.params, .n_params = q.n, .count = 2};
+		struct store_page page = {0};
+		struct store_error err = {0};
+		enum store_status st = store_search(app->store, type, &sq, &page, &err);
+		query_release(&q);
+		if (st != STORE_OK) {
+			cJSON_Delete(res);
+			store_answer(req, resp, st, &err);
+			return;
+		}
+		size_t total = page.total;
+		if (total == 1 && page.n == 1)
+			snprintf(found, sizeof found, "%s", page.items[0].id);
+		store_page_release(&page);
+		if (total > 1) {
+			cJSON_Delete(res);
+			http_set_error(resp, 412, "duplicate", "the criteria match %zu resources", total);
+			return;
+		}
+		const char *bid = str_member(res, "id");
+		if (total == 1 && bid && strcmp(bid, found) != 0) {
+			cJSON_Delete(res);
+			http_set_error(resp, 400, "invalid", "the resource id '%.64s' is not the matched '%s'", bid, found);
+			return;
+		}
+		if (total == 0) {
+			if (bid && valid_id(bid))
+				snprintf(found, sizeof found, "%s", bid);
+			else if (store_new_id(found) != 0) {
+				cJSON_Delete(res);
+				http_set_error(resp, 500, "exception", "no id");
+				return;
+			}
+		}
+		id = found;
+		cJSON_DeleteItemFromObjectCaseSensitive(res, "id");
+		cJSON_AddStringToObject(res, "id", id);
+	} else {
+		const char *bid = str_member(res, "id");
+		if (!bid || strcmp(bid, id) != 0) {
+			cJSON_Delete(res);
+			http_set_error(resp, 400, "invalid", "the resource id must be present and equal '%s' (the URL's)", id);
+			return;
+		}
+	}
+	int hs = before_store(app, req, &res, &oo);
+	if (hs) {
+		cJSON_Delete(res);
+		send_outcome(req, resp, hs, &oo);
+		return;
+	}
+	outcome_release(&oo);
+	bool created = false;
+	cJSON *out = NULL;
+	struct store_error err = {0};
+	enum store_status st = store_update(app->store, type, id, res, http_header(req, "If-Match"), &created, &out, &err);
+	cJSON_Delete(res);
+	if (st != STORE_OK) {
+		store_answer(req, resp, st, &err);
+		return;
+	}
+	send_written(app, req, resp, created ? 201 : 200, out, created);
+}
+
+static void delete_resource(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	const char *type = req->params[0], *id = req->params[1];
+	if (!check_type_id(req, resp, type, id))
+		return;
+	int64_t version = 0;
+	struct store_error err = {0};
+	enum store_status st = store_delete(app->store, type, id, &version, &err);
+	if (st == STORE_GONE)
+		st = STORE_OK; /* deleting twice is not an error */
+	if (st != STORE_OK) {
+		store_answer(req, resp, st, &err);
+		return;
+	}
+	if (version > 0) {
+		char etag[64];
+		snprintf(etag, sizeof etag, "W/\"%lld\"", (long long)version);
+		add_header(resp, "ETag", etag);
+	}
+	struct outcome oo = OUTCOME_INIT;
+	outcome_add(&oo, OUTCOME_INFORMATION, "informational", NULL, "%s/%s deleted", type, id);
+	send_outcome(req, resp, 200, &oo);
+}
+
+/* ------------------------------------------------------------ batch, transaction */
+
+struct entry_plan {
+	const cJSON *entry;
+	const char *method;
+	char type[STORE_TYPE_SIZE];
+	char id[STORE_ID_SIZE];
+	char url[512];
+	const char *query; /* after '?' in url, or NULL */
+	cJSON *resource;   /* owned copy, references rewritten */
+	cJSON *response;   /* the response entry */
+	int order;
+};
+
+struct urn_map {
+	const char *urn;
+	char ref[STORE_TYPE_SIZE + STORE_ID_SIZE + 2];
+};
+
+static void rewrite_refs(cJSON *node, const struct urn_map *map, size_t n)
+{
+	for (cJSON *c = node ? node->child : NULL; c; c = c->next) {
+		if (cJSON_IsString(c) && c->string && !strcmp(c->string, "reference")) {
+			for (size_t i = 0; i < n; i++) {
+				if (map[i].urn && !strcmp(c->valuestring, map[i].urn)) {
+					cJSON_SetValuestring(c, map[i].ref);
+					break;
+				}
+			}
+		} else if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
+			rewrite_refs(c, map, n);
+		}
+	}
+}
+
+static cJSON *response_entry(const char *status, const char *location, const cJSON *res, bool include_resource)
+{
+	cJSON *e = cJSON_CreateObject();
+	cJSON *r = e ? cJSON_AddObjectToObject(e, "response") : NULL;
+	if (!r)
+		return e;
+	cJSON_AddStringToObject(r, "status", status);
+	if (location)
+		cJSON_AddStringToObject(r, "location", location);
+	if (res) {
+		const char *vid = meta_str(res, "versionId"), *lu = meta_str(res, "lastUpdated");
+		if (vid) {
+			char etag[64];
+			snprintf(etag, sizeof etag, "W/\"%s\"", vid);
+			cJSON_AddStringToObject(r, "etag", etag);
+		}
+		if (lu)
+			cJSON_AddStringToObject(r, "lastModified", lu);
+		if (include_resource) {
+			cJSON *copy = cJSON_Duplicate(res, 1);
+			if (copy)
+				cJSON_AddItemToObject(e, "resource", copy);
+		}
+	}
+	return e;
+}
+
+static cJSON *outcome_entry(const char *status, struct outcome *oo)
+{
+	cJSON *e = cJSON_CreateObject();
+	cJSON *r = e ? cJSON_AddObjectToObject(e, "response") : NULL;
+	if (r) {
+		cJSON_AddStringToObject(r, "status", status);
+		cJSON *o = outcome_to_json(oo);
+		if (o)
+			cJSON_AddItemToObject(r, "outcome", o);
+	}
+	return e;
+}
+
+static int method_order(const char *m)
+{
+	return !strcmp(m, "DELETE") ? 0 : !strcmp(m, "POST") ? 1 : !strcmp(m, "PUT") ? 2 : 3;
+}
+
+/* Runs one planned entry. Returns 0 and fills p->response, or the HTTP
+ * status of its failure with issues in oo. */
+static int run_entry(const struct app *app, const struct http_request *req, struct entry_plan *p, bool hooks_done,
+		     const char *base, struct outcome *oo)
+{
+	struct store_error err = {0};
+	enum store_status st;
+	char loc[700];
+	if (!strcmp(p->method, "GET")) {
+		if (!p->id[0]) {
+			outcome_add(oo, OUTCOME_ERROR, "not-supported", NULL, "GET entries read one resource (Type/id)");
+			return 400;
+		}
+		cJSON *res = NULL;
+		st = store_read(app->store, p->type, p->id, &res, &err);
+		if (st != STORE_OK) {
+			outcome_add(oo, OUTCOME_ERROR, "not-found", NULL, "%s", err.message);
+			return store_status_http(st);
+		}
+		p->response = response_entry("200", NULL, res, true);
+		cJSON_Delete(res);
+		return 0;
+	}
+	if (!strcmp(p->method, "DELETE")) {
+		int64_t v = 0;
+		st = store_delete(app->store, p->type, p->id, &v, &err);
+		if (st != STORE_OK && st != STORE_GONE && st != STORE_NOT_FOUND) {
+			outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
+			return store_status_http(st);
+		}
+		p->response = response_entry("204", NULL, NULL, false);
+		return 0;
+	}
+	if (!hooks_done) {
+		int hs = before_store(app, req, &p->resource, oo);
+		if (hs)
+			return hs;
+	}
+	if (!check_resource(p->resource, p->type, oo))
+		return 400;
+	cJSON *out = NULL;
+	bool created = true;
+	if (!strcmp(p->method, "POST")) {
+		const cJSON *rq = cJSON_GetObjectItemCaseSensitive(p->entry, "request");
+		const char *ine = str_member(rq, "ifNoneExist");
+		if (ine) {
+			char found[STORE_ID_SIZE] = "";
+			int n = conditional_match(app, p->type, ine, found, oo);
+			if (n < 0)
+				return 400;
+			if (n > 1) {
+				outcome_add(oo, OUTCOME_ERROR, "duplicate", NULL, "ifNoneExist matches more than one resource");
+				return 412;
+			}
+			if (n == 1) {
+				cJSON *res = NULL;
+				if (store_read(app->store, p->type, found, &res, &err) != STORE_OK) {
+					outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
+					return 500;
+				}
+				snprintf(loc, sizeof loc, "%s/%s/%s/_history/%s", base, p->type, found, meta_str(res, "versionId"));
+				p->response = response_entry("200", loc, res, false);
+				cJSON_Delete(res);
+				return 0;
+			}
+		}
+		st = store_create(app->store, p->type, p->resource, p->id, &out, &err);
+	} else {
+		const cJSON *rq = cJSON_GetObjectItemCaseSensitive(p->entry, "request");
+		st = store_update(app->store, p->type, p->id, p->resource, str_member(rq, "ifMatch"), &created, &out, &err);
+	}
+	if (st != STORE_OK) {
+		outcome_add(oo, OUTCOME_ERROR, st == STORE_VERSION_MISMATCH ? "conflict" : "exception", NULL, "%s",
+			    err.message);
+		return store_status_http(st);
+	}
+	snprintf(loc, sizeof loc, "%s/%s/%s/_history/%s", base, p->type, str_member(out, "id"), meta_str(out, "versionId"));
+	p->response = response_entry(created ? "201" : "200", loc, out, false);
+	cJSON_Delete(out);
+	return 0;
+}
+
+static int plan_cmp(const void *a, const void *b)
+{
+	const struct entry_plan *x = a, *y = b;
+	if (x->order != y->order)
+		return x->order - y->order;
+	return x < y ? -1 : x > y;
+}
+
+cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, const cJSON *bundle, bool hooks_done,
+		       struct outcome *oo, int *status)
+{
+	*status = 400;
+	const char *btype = str_member(bundle, "type");
+	bool tx = btype && !strcmp(btype, "transaction");
+	if (!btype || (!tx && strcmp(btype, "batch") != 0)) {
+		outcome_add(oo, OUTCOME_ERROR, "invalid", "Bundle.type", "POST /fhir takes a batch or transaction Bundle");
+		return NULL;
+	}
+	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(bundle, "entry");
+	size_t n = (size_t)cJSON_GetArraySize(entries);
+	struct entry_plan *plans = calloc(n ? n : 1, sizeof *plans);
+	struct urn_map *map = calloc(n ? n : 1, sizeof *map);
+	if (!plans || !map) {
+		free(plans);
+		free(map);
+		*status = 500;
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		return NULL;
+	}
+	char base[256];
+	base_url(app, req, base, sizeof base);
+	size_t nmap = 0;
+	bool ok = true;
+	/* plan: method, url, ids; urn:uuid fullUrls get their ids now */
+	for (size_t i = 0; i < n && ok; i++) {
+		struct entry_plan *p = &plans[i];
+		p->entry = cJSON_GetArrayItem(entries, (int)i);
+		const cJSON *rq = cJSON_GetObjectItemCaseSensitive(p->entry, "request");
+		p->method = str_member(rq, "method");
+		const char *url = str_member(rq, "url");
+		char where[64];
+		snprintf(where, sizeof where, "Bundle.entry[%zu].request", i);
+		if (!p->method || !url || method_order(p->method) > 3 ||
+		    (strcmp(p->method, "GET") && strcmp(p->method, "POST") && strcmp(p->method, "PUT") &&
+		     strcmp(p->method, "DELETE"))) {
+			outcome_add(oo, OUTCOME_ERROR, "required", where, "each entry needs request.method (GET, POST, PUT, DELETE) and url");
+			ok = false;
+			break;
+		}
+		if (!strncmp(url, base, strlen(base)) && url[strlen(base)] == '/')
+			url += strlen(base) + 1;
+		snprintf(p->url, sizeof p->url, "%s", url);
+		char *qm = strchr(p->url, '?');
+		if (qm) {
+			*qm = '\0';
+			p->query = qm + 1;
+		}
+		char *slash = strchr(p->url, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(p->id, sizeof p->id, "%s", slash + 1);
+		}
+		snprintf(p->type, sizeof p->type, "%s", p->url);
+		if (!model_resource(p->type) || (p->id[0] && !valid_id(p->id)) || strchr(p->id, '/')) {
+			outcome_add(oo, OUTCOME_ERROR, "invalid", where, "request.url '%.100s' is not Type or Type/id", url);
+			ok = false;
+			break;
+		}
+		if ((!strcmp(p->method, "PUT") || !strcmp(p->method, "DELETE")) && !p->id[0]) {
+			outcome_add(oo, OUTCOME_ERROR, "not-supported", where, "%s needs Type/id", p->method);
+			ok = false;
+			break;
+		}
+		p->order = method_order(p->method);
+		if (!strcmp(p->method, "POST") || !strcmp(p->method, "PUT")) {
+			const cJSON *res = cJSON_GetObjectItemCaseSensitive(p->entry, "resource");
+			if (!cJSON_IsObject(res)) {
+				outcome_add(oo, OUTCOME_ERROR, "required", where, "%s needs a resource", p->method);
+				ok = false;
+				break;
+			}
+			p->resource = cJSON_Duplicate(res, 1);
+			if (!p->resource) {
+				*status = 500;
+				ok = false;
+				break;
+			}
+			if (!strcmp(p->method, "POST") && store_new_id(p->id) != 0) {
+				*status = 500;
+				ok = false;
+				break;
+			}
+			if (!strcmp(p->method, "POST")) {
+				cJSON_DeleteItemFromObjectCaseSensitive(p->resource, "id");
+				cJSON_AddStringToObject(p->resource, "id", p->id);
+			}
+			const char *full = str_member(p->entry, "fullUrl");
+			if (full && !strncmp(full, "urn:uuid:", 9)) {
+				map[nmap].urn = full;
+				snprintf(map[nmap].ref, sizeof map[nmap].ref, "%s/%s", p->type, p->id);
+				nmap++;
+			}
+		}
+	}
+	cJSON *out = NULL;
+	if (ok) {
+		for (size_t i = 0; i < n; i++)
+			if (plans[i].resource)
+				rewrite_refs(plans[i].resource, map, nmap);
+		/* ifNoneExist matches resolve to existing ids: handled in run_entry */
+		struct entry_plan **order = calloc(n ? n : 1, sizeof *order);
+		if (!order) {
+			ok = false;
+			*status = 500;
+		}
+		for (size_t i = 0; ok && i < n; i++)
+			order[i] = &plans[i];
+		/* stable by method order */
+		for (size_t i = 1; ok && i < n; i++)
+			for (size_t j = i; j > 0 && plan_cmp(order[j - 1], order[j]) > 0; j--) {
+				struct entry_plan *t = order[j];
+				order[j] = order[j - 1];
+				order[j - 1] = t;
+			}
+		struct store_error err = {0};
+		if (ok && tx && store_begin(app->store, &err) != STORE_OK) {
+			outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
+			*status = 500;
+			ok = false;
+		}
+		for (size_t i = 0; ok && i < n; i++) {
+			struct entry_plan *p = order[i];
+			struct outcome eo = OUTCOME_INIT;
+			int st = run_entry(app, req, p, hooks_done, base, tx ? oo : &eo);
+			if (st && tx) {
+				char where[64];
+				snprintf(where, sizeof where, "Bundle.entry[%zu]", (size_t)(p - plans));
+				outcome_add(oo, OUTCOME_ERROR, "processing", where, "the transaction failed at this entry; nothing was stored");
+				*status = st;
+				ok = false;
+			} else if (st) {
+				char code[8];
+				snprintf(code, sizeof code, "%d", st);
+				p->response = outcome_entry(code, &eo);
+			}
+			outcome_release(&eo);
+		}
+		if (tx) {
+			if (ok && store_commit(app->store, &err) != STORE_OK) {
+				outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "commit failed: %s", err.message);
+				*status = 500;
+				ok = false;
+			}
+			if (!ok)
+				store_rollback(app->store, &err);
+		}
+		free(order);
+		if (ok) {
+			out = bundle_new(tx ? "transaction-response" : "batch-response");
+			cJSON *es = out ? cJSON_AddArrayToObject(out, "entry") : NULL;
+			for (size_t i = 0; es && i < n; i++) {
+				cJSON_AddItemToArray(es, plans[i].response ? plans[i].response : cJSON_CreateObject());
+				plans[i].response = NULL;
+			}
+			if (!out) {
+				*status = 500;
+				outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+			} else if (!n) {
+				cJSON_DeleteItemFromObjectCaseSensitive(out, "entry");
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		cJSON_Delete(plans[i].resource);
+		cJSON_Delete(plans[i].response);
+	}
+	free(plans);
+	free(map);
+	if (out)
+		*status = 200;
+	return out;
+}
+
+static void post_bundle(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	cJSON *b = api_fhir_read_body(app, req, resp);
+	if (!b)
+		return;
+	struct outcome oo = OUTCOME_INIT;
+	if (strcmp(str_member(b, "resourceType"), "Bundle") != 0) {
+		outcome_add(&oo, OUTCOME_ERROR, "invalid", "resourceType", "POST /fhir takes a Bundle");
+		cJSON_Delete(b);
+		send_outcome(req, resp, 400, &oo);
+		return;
+	}
+	int status = 400;
+	cJSON *out = api_rest_bundle(app, req, b, false, &oo, &status);
+	cJSON_Delete(b);
+	if (!out) {
+		send_outcome(req, resp, status, &oo);
+		return;
+	}
+	outcome_release(&oo);
+	api_fhir_send(req, resp, 200, out);
+}
+
+/* ------------------------------------------------------------ compartment */
+
+static bool gather_add(cJSON *entries, const char *base, cJSON *res)
+{
+	const char *rt = str_member(res, "resourceType"), *id = str_member(res, "id");
+	if (!rt || !id || bundle_has(entries, rt, id)) {
+		cJSON_Delete(res);
+		return false;
+	}
+	add_entry(entries, base, res, NULL);
+	return true;
+}
+
+static void gather_refs(const struct app *app, cJSON *node, cJSON *entries, const char *base, size_t depth)
+{
+	if (depth > 64)
+		return;
+	for (cJSON *c = node ? node->child : NULL; c; c = c->next) {
+		if (cJSON_IsString(c) && c->string && !strcmp(c->string, "reference")) {
+			char rt[65], rid[65];
+			if (!search_params_split_reference(c->valuestring, rt, sizeof rt, rid, sizeof rid))
+				continue;
+			if (!model_resource(rt) || bundle_has(entries, rt, rid))
+				continue;
+			cJSON *got = NULL;
+			struct store_error err;
+			if (store_read(app->store, rt, rid, &got, &err) == STORE_OK)
+				gather_add(entries, base, got);
+		} else if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
+			gather_refs(app, c, entries, base, depth + 1);
+		}
+	}
+}
+
+cJSON *api_rest_patient_bundle(const struct app *app, const char *patient_id, struct outcome *oo, int *status)
+{
+	*status = 400;
+	if (!valid_id(patient_id)) {
+		outcome_add(oo, OUTCOME_ERROR, "value", "patient", "'%.80s' is not a valid FHIR id", patient_id);
+		return NULL;
+	}
+	cJSON *pat = NULL;
+	struct store_error err = {0};
+	enum store_status st = store_read(app->store, "Patient", patient_id, &pat, &err);
+	if (st != STORE_OK) {
+		*status = store_status_http(st);
+		outcome_add(oo, OUTCOME_ERROR, st == STORE_GONE ? "deleted" : "not-found", "patient", "Patient/%s: %s",
+			    patient_id, err.message);
+		return NULL;
+	}
+	char base[256];
+	snprintf(base, sizeof base, "http://%s/fhir", app->cfg->listen);
+	cJSON *b = bundle_new("collection");
+	cJSON *entries = b ? cJSON_AddArrayToObject(b, "entry") : NULL;
+	if (!entries) {
+		cJSON_Delete(pat);
+		cJSON_Delete(b);
+		*status = 500;
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		return NULL;
+	}
+	gather_add(entries, base, pat);
+	char ref[128];
+	snprintf(ref, sizeof ref, "Patient/%s", patient_id);
+	/* every indexed type with a patient or subject parameter */
+	const char *seen[64];
+	size_t nseen = 0;
+	for (size_t i = 0; i < search_params_count; i++) {
+		const struct search_param_def *d = &search_params_data[i];
+		if (d->kind != SEARCH_PARAM_REFERENCE || (strcmp(d->code, "patient") && strcmp(d->code, "subject")))
+			continue;
+		if (!model_resource(d->type))
+			continue;
+		bool dup = false;
+		for (size_t k = 0; k < nseen; k++)
+			if (!strcmp(seen[k], d->type))
+				dup = true;
+		if (dup || nseen == 64)
+			continue;
+		seen[nseen++] = d->type;
+		for (int pass = 0; pass < 2; pass++) {
+			struct store_search_param sp = {pass ? "subject" : "patient", NULL, ref};
+			struct store_search sq = {.params = &sp, .n_params = 1, .count = STORE_MAX_COUNT};
+			struct store_page page = {0};
+			if (store_search(app->store, d->type, &sq, &page, &err) != STORE_OK)
+				continue;
+			for (size_t j = 0; j < page.n; j++) {
+				cJSON *r = page.items[j].resource;
+				page.items[j].resource = NULL;
+				if (r)
+					gather_add(entries, base, r);
+			}
+			store_page_release(&page);
+		}
+	}
+	size_t n = (size_t)cJSON_GetArraySize(entries);
+	for (size_t i = 0; i < n; i++)
+		gather_refs(app, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource"), entries,
+			    base, 0);
+	*status = 200;
+	return b;
+}
+
+/* ------------------------------------------------------------ routes */
+
+static const char *const interactions[] = {"read",   "vread",          "update",       "delete",
+					   "history-instance", "history-type", "create", "search-type", NULL};
+
+int api_rest_register(struct app *app)
+{
+	int rc = 0;
+	struct router *r = &app->router;
+	rc |= router_add(r, "POST", "/fhir", post_bundle, app);
+	rc |= router_add(r, "GET", "/fhir/_history", get_history_system, app);
+	rc |= router_add(r, "GET", "/fhir/{type}", get_search, app);
+	rc |= router_add(r, "POST", "/fhir/{type}", post_create, app);
+	rc |= router_add(r, "PUT", "/fhir/{type}", put_update, app);
+	rc |= router_add(r, "POST", "/fhir/{type}/_search", post_search, app);
+	rc |= router_add(r, "GET", "/fhir/{type}/_history", get_history_type, app);
+	rc |= router_add(r, "GET", "/fhir/{type}/{id}", get_read, app);
+	rc |= router_add(r, "PUT", "/fhir/{type}/{id}", put_update, app);
+	rc |= router_add(r, "DELETE", "/fhir/{type}/{id}", delete_resource, app);
+	rc |= router_add(r, "GET", "/fhir/{type}/{id}/_history", get_history_instance, app);
+	rc |= router_add(r, "GET", "/fhir/{type}/{id}/_history/{vid}", get_vread, app);
+	/* the CapabilityStatement lists the types the store indexes */
+	const char *types[64];
+	size_t nt = 0;
+	for (size_t i = 0; i < search_params_count; i++) {
+		const char *t = search_params_data[i].type;
+		if (!model_resource(t))
+			continue;
+		bool dup = false;
+		for (size_t k = 0; k < nt; k++)
+			if (!strcmp(types[k], t))
+				dup = true;
+		if (!dup && nt < 64)
+			types[nt++] = t;
+	}
+	for (size_t i = 0; i < nt; i++) {
+		struct capability_resource cr = {.type = types[i]};
+		for (size_t k = 0; interactions[k]; k++)
+			cr.interactions[k] = interactions[k];
+		rc |= capability_add_resource(&app->cap, &cr);
+	}
+	return rc ? -1 : 0;
+}

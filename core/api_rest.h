@@ -1,0 +1,36 @@
+/* api_rest — the FHIR RESTful API over the store (core/store.h).
+ *
+ * Interactions (FHIR R4 http.html): read, vread, search (GET and POST
+ * _search), create (with If-None-Exist), update (PUT, update-as-create with a
+ * client id, conditional update), delete (then 410 on read), history
+ * (instance, type, system), batch and transaction (POST /fhir with a Bundle;
+ * a transaction is atomic in the store and resolves urn:uuid references).
+ * Headers: ETag W/"n", If-Match (412), If-None-Match (304), Location,
+ * Last-Modified, Prefer: return=minimal|representation|OperationOutcome.
+ * Every resource written passes the structural validation (400 otherwise)
+ * and the plugins' before-store hooks (which may change it or stop it).
+ *
+ * Threads: handlers run on worker threads; the store gives each thread its
+ * own connection, so a transaction stays on the thread that runs it. */
+#ifndef CW_API_REST_H
+#define CW_API_REST_H
+
+#include <cjson/cJSON.h>
+
+#include "app.h"
+#include "outcome.h"
+
+int api_rest_register(struct app *app);
+
+/* Runs a batch or transaction Bundle (not consumed) against the store and
+ * returns the response Bundle, or NULL with issues in oo and *status set.
+ * hooks_done: the before-store hooks already ran over the entries (ingest). */
+cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, const cJSON *bundle, bool hooks_done,
+		       struct outcome *oo, int *status);
+
+/* A collection Bundle of everything stored about one patient: the Patient,
+ * every resource whose patient or subject is that Patient, and the
+ * resources those reference (one level). NULL with issues in oo. */
+cJSON *api_rest_patient_bundle(const struct app *app, const char *patient_id, struct outcome *oo, int *status);
+
+#endif
