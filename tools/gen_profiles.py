@@ -215,6 +215,30 @@ def some_of(system, codes):
 # ------------------------------------------------------------ profiles
 
 
+R4_PACKAGE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fhir-r4", "package")
+
+
+def in_r4_order(rtype, elements):
+    """Sorts differential elements into the base type's element order (as
+    FHIR requires); slices keep their place after their slicing element."""
+    path = os.path.join(R4_PACKAGE, "StructureDefinition-%s.json" % rtype)
+    if not os.path.exists(path):
+        return elements
+    with open(path, encoding="utf-8") as f:
+        order = {e["path"]: i for i, e in enumerate(json.load(f)["snapshot"]["element"])}
+
+    def key(e):
+        # Children of a data type (description.text) are not in the
+        # snapshot: they sort with their element, in the order written.
+        p = e["path"]
+        while p not in order and "." in p:
+            p = p.rsplit(".", 1)[0]
+        if p == rtype:
+            raise SystemExit("%s: %s is not an element of R4 %s" % (rtype, e["path"], rtype))
+        return order[p]
+    return sorted(elements, key=key)
+
+
 def profile(x, rid, title, description, rtype, elements, base=None, purpose=None):
     sd = x.header("StructureDefinition", rid, pascal(rid), title, description)
     if purpose:
@@ -226,7 +250,8 @@ def profile(x, rid, title, description, rtype, elements, base=None, purpose=None
         "type": rtype,
         "baseDefinition": base or R4 + rtype,
         "derivation": "constraint",
-        "differential": {"element": [el(rtype, short=title, definition=description)] + elements},
+        "differential": {"element": [el(rtype, short=title, definition=description)]
+                         + in_r4_order(rtype, elements)},
     })
     x.add(sd)
     return sd

@@ -147,6 +147,49 @@ static size_t count_type(const char *type)
 	return n;
 }
 
+/* The position of an element path in its type's definition order, one rank
+ * per path segment (inherited elements rank before the type's own); false
+ * when the path is not an R4 element. */
+#define MAX_DEPTH 8
+static bool order_key(const char *path, long key[MAX_DEPTH], size_t *n)
+{
+	char prefix[300];
+	const char *dot = strchr(path, '.');
+	*n = 0;
+	if (!dot || (size_t)(dot - path) >= sizeof prefix)
+		return dot == NULL && model_type(path) != NULL;
+	memcpy(prefix, path, (size_t)(dot - path));
+	prefix[dot - path] = '\0';
+	const struct model_type *walked = model_type(prefix);
+	while (dot && *n < MAX_DEPTH) {
+		const char *next = strchr(dot + 1, '.');
+		size_t len = next ? (size_t)(next - path) : strlen(path);
+		if (len >= sizeof prefix)
+			return false;
+		memcpy(prefix, path, len);
+		prefix[len] = '\0';
+		const struct model_type *owner = NULL, *chosen = NULL;
+		const struct model_elem *e = model_resolve_path(prefix, &owner, &chosen);
+		if (!e || !owner)
+			return false;
+		long distance = 0;
+		for (const struct model_type *t = walked; t && t != owner; distance++)
+			t = t->base != MODEL_NONE ? &model_types[t->base] : NULL;
+		key[(*n)++] = -distance * 1000 + (long)(e - model_elems) - (long)owner->elems;
+		walked = chosen;
+		dot = next;
+	}
+	return true;
+}
+
+static int cmp_keys(const long *a, size_t na, const long *b, size_t nb)
+{
+	for (size_t i = 0; i < na && i < nb; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return na < nb ? -1 : na > nb;
+}
+
 /* ---------------------------------------------------------------- checks */
 
 static void every_file_is_structurally_valid(void **state)
@@ -233,9 +276,18 @@ static void structure_definitions_constrain_r4_types(void **state)
 		const cJSON *els = get(get(r, "differential"), "element"), *e;
 		if (!cJSON_GetArraySize(els))
 			bad++, print_message("# %s: no differential\n", f);
-		size_t tl = strlen(type);
+		size_t tl = strlen(type), nprev = 0;
+		long prev[MAX_DEPTH];
 		cJSON_ArrayForEach(e, els) {
 			const char *p = str(e, "path"), *id = str(e, "id");
+			long k[MAX_DEPTH];
+			size_t nk = 0;
+			if (p && !order_key(p, k, &nk))
+				bad++, print_message("# %s: %s is not an R4 element\n", f, p);
+			else if (p && cmp_keys(k, nk, prev, nprev) < 0)
+				bad++, print_message("# %s: %s is out of the R4 element order\n", f, p);
+			else if (p)
+				memcpy(prev, k, sizeof k), nprev = nk;
 			if (!p || strncmp(p, type, tl) != 0 || (p[tl] && p[tl] != '.'))
 				bad++, print_message("# %s: element path %s outside %s\n", f, p ? p : "(none)", type);
 			if (!id || strncmp(id, p ? p : "", strlen(p ? p : "")) != 0)
