@@ -595,14 +595,21 @@ SDOHCC_MAP = {
     "home": [("housing-instability", "narrower", "Housing instability is one part of having a stable home."),
              ("homelessness", "narrower", "Homelessness is the absence of the home the dimension names."),
              ("inadequate-housing", "narrower", "Safety and quality of housing, one part of home."),
-             ("utility-insecurity", "narrower", "Utilities are one condition of a safe home.")],
+             ("utility-insecurity", "narrower", "Utilities are one condition of a safe home."),
+             ("food-insecurity", "related",
+              "Listed with home in the domain reference; food security overlaps with a stable home but is "
+              "not part of the dimension's definition.")],
     "purpose": [("employment-status", "narrower", "Work is one of the meaningful activities of purpose."),
                 ("educational-attainment", "narrower", "School is one of the meaningful activities of purpose."),
                 ("financial-insecurity", "related",
                  "Income and resources to take part in society are part of purpose; financial insecurity "
                  "is their lack.")],
     "community": [("social-connection", "narrower",
-                   "Relationships and social networks, the core of community.")],
+                   "Relationships and social networks, the core of community."),
+                  ("incarceration-status", "related",
+                   "Incarceration cuts a person off from community; a barrier, not the dimension itself."),
+                  ("language-access", "related",
+                   "Language access affects taking part in community networks; a barrier, not the dimension.")],
 }
 SDOHCC_UNMAPPED = {
     "health": "No SDOH Clinical Care category covers health or symptom management; map to no target.",
