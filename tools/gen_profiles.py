@@ -1,0 +1,683 @@
+#!/usr/bin/env python3
+"""Writes the conformance resources in profiles/ (FHIR R4 JSON).
+
+    python3 tools/gen_profiles.py [--base URL] [--date YYYY-MM-DD] [OUT_DIR]
+
+The files are committed; this script is their single source, so that url,
+id, name, version, date and publisher stay consistent and the canonical base
+can be changed in one place (--base). OUT_DIR defaults to profiles/.
+
+Codes and displays of the local CodeSystems are the ones the plugins emit
+(plugins/peer_support/peer_support.c, plugins/outcomes/outcomes.c); keep
+them in step when a plugin changes. tests/unit/test_profiles.c checks the
+result (structure, urls, bases, ValueSet systems, the URLs plugins use).
+"""
+import argparse
+import json
+import os
+
+DEFAULT_BASE = "https://crosswalk.example.org/fhir"
+VERSION = "0.1.0"
+PUBLISHER = "Crosswalk"
+R4 = "http://hl7.org/fhir/StructureDefinition/"
+
+LOINC = "http://loinc.org"
+NUCC = "http://nucc.org/provider-taxonomy"
+UCUM = "http://unitsofmeasure.org"
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+OBS_CAT = "http://terminology.hl7.org/CodeSystem/observation-category"
+PART_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+SDOHCC_CS = "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
+PCO_DOMAINS_CS = "http://hl7.org/fhir/us/pco/CodeSystem/pco-goal-domains-temporary"
+
+# ------------------------------------------------------------ helpers
+
+
+class Ctx:
+    def __init__(self, base, date):
+        self.base = base.rstrip("/")
+        self.date = date
+        self.out = []  # (file name, resource)
+
+    def url(self, kind, rid):
+        return "%s/%s/%s" % (self.base, kind, rid)
+
+    def header(self, rtype, rid, name, title, description):
+        return {
+            "resourceType": rtype,
+            "id": rid,
+            "url": self.url(rtype, rid),
+            "version": VERSION,
+            "name": name,
+            "title": title,
+            "status": "draft",
+            "experimental": False,
+            "date": self.date,
+            "publisher": PUBLISHER,
+            "description": description,
+        }
+
+    def add(self, res):
+        self.out.append(("%s-%s.json" % (res["resourceType"], res["id"]), res))
+
+
+def pascal(rid):
+    return "".join(p[:1].upper() + p[1:] for p in rid.replace("_", "-").split("-") if p)
+
+
+def el(path, **kw):
+    """An ElementDefinition of the differential; id = path unless sliced."""
+    e = {"id": kw.pop("id", path), "path": path}
+    e.update(kw)
+    return e
+
+
+def ref(*targets):
+    return [{"code": "Reference", "targetProfile": list(targets)}]
+
+
+def cc(system, code, display=None):
+    c = {"system": system, "code": code}
+    if display:
+        c["display"] = display
+    return {"coding": [c]}
+
+
+# ------------------------------------------------------------ code systems
+
+RECOVERY_DIMENSIONS = [
+    ("health", "Health",
+     "Overcoming or managing one's illness(es) or symptoms and making informed, healthy choices "
+     "that support physical and emotional well-being (for people in recovery from substance use, "
+     "this includes abstaining from or reducing non-prescribed substance use)."),
+    ("home", "Home",
+     "Having a stable and safe place to live."),
+    ("purpose", "Purpose",
+     "Conducting meaningful daily activities (such as a job, school, volunteering, caring for "
+     "family or creative work) and having the independence, income and resources to take part "
+     "in society."),
+    ("community", "Community",
+     "Having relationships and social networks that provide support, friendship, love and hope."),
+]
+
+STRENGTH_CATEGORIES = [
+    ("personal", "Personal",
+     "A quality, attitude or capacity of the person themself (for example determination, humour, "
+     "insight)."),
+    ("interpersonal", "Interpersonal",
+     "A relationship or the ability to build and keep one: family, friends, peers, mentors."),
+    ("community", "Community",
+     "A connection to a place, group or network outside the person's closest relationships: "
+     "neighbourhood, associations, mutual-aid groups."),
+    ("cultural-spiritual", "Cultural and spiritual",
+     "Cultural identity, traditions, faith, spiritual practice or a sense of meaning the person "
+     "draws on."),
+    ("skills-talents", "Skills and talents",
+     "Something the person knows how to do or does well: work skills, creative talents, hobbies, "
+     "practical abilities."),
+    ("resources", "Resources",
+     "Material and practical assets the person can use: income, housing, transport, benefits, "
+     "access to services."),
+]
+
+# Exactly as plugins/peer_support/peer_support.c (code, display); the
+# definitions are the meanings docs/formats/peer-support.md gives.
+PEER_ACTIVITIES = [
+    ("goal-planning", "Goal planning", "Setting or reviewing the person's own recovery goals."),
+    ("system-navigation", "System navigation", "Finding a way through services, benefits and appointments."),
+    ("crisis-support", "Crisis support", "Support during or right after a crisis."),
+    ("community-connection", "Community connection", "Linking with community groups, places and people."),
+    ("wellness-tools", "Wellness tools", "Working on self-care and wellness tools."),
+    ("advocacy", "Advocacy", "Speaking up with or for the person."),
+    ("recovery-story", "Sharing recovery experience",
+     "Purposeful sharing of the specialist's own lived experience."),
+    ("skill-building", "Skill building", "Practising everyday or coping skills."),
+    ("group-facilitation", "Group facilitation", "Leading a peer group."),
+    ("follow-up", "Follow-up contact", "A short contact to follow up earlier work."),
+]
+
+PEER_MODES = [
+    ("individual", "Individual peer support", "One peer specialist with one person."),
+    ("group", "Group peer support", "A peer specialist with a group of people."),
+]
+
+# Exactly as plugins/outcomes/outcomes.c (instruments[], domains[], raters[]).
+RAS_DOMAINS = [
+    ("personal-confidence-and-hope", "RAS personal confidence and hope"),
+    ("willingness-to-ask-for-help", "RAS willingness to ask for help"),
+    ("goal-and-success-orientation", "RAS goal and success orientation"),
+    ("reliance-on-others", "RAS reliance on others"),
+    ("no-domination-by-symptoms", "RAS no domination by symptoms"),
+]
+
+
+def outcomes_concepts():
+    c = [{"code": "ras-total", "display": "Recovery Assessment Scale total score",
+          "definition": "Sum of the item scores of the Recovery Assessment Scale (24- or 41-item version)."}]
+    for key, disp in RAS_DOMAINS:
+        c.append({"code": "ras-" + key, "display": disp,
+                  "definition": "Mean of the items of this Recovery Assessment Scale domain (factor of the "
+                                "24-item version; the item-to-domain key is not verified here)."})
+    c.append({"code": "qol-score", "display": "Quality of life score",
+              "definition": "The score of a quality-of-life instrument; the instrument is named in "
+                            "Observation.code.text."})
+    c.append({"code": "rater", "display": "Goal attainment rater",
+              "definition": "Who rated the attainment of goals in a goal attainment scaling administration.",
+              "concept": [
+                  {"code": "person", "display": "Person",
+                   "definition": "The person rated the attainment of their own goals."},
+                  {"code": "practitioner", "display": "Practitioner",
+                   "definition": "A practitioner rated the goals."},
+                  {"code": "caregiver", "display": "Caregiver",
+                   "definition": "A caregiver rated the goals."}]})
+    return c
+
+
+def codesystem(x, rid, title, description, concepts, hierarchical=False, vs_id=None):
+    cs = x.header("CodeSystem", rid, pascal(rid), title, description)
+    cs.update({
+        "caseSensitive": True,
+        "valueSet": x.url("ValueSet", vs_id or rid),
+        "content": "complete",
+    })
+    if hierarchical:
+        cs["hierarchyMeaning"] = "grouped-by"
+    cs["count"] = count_concepts(concepts)
+    cs["concept"] = concepts
+    x.add(cs)
+    return cs
+
+
+def count_concepts(cs):
+    return sum(1 + count_concepts(c.get("concept", [])) for c in cs)
+
+
+def simple_concepts(rows):
+    return [{"code": c, "display": d, "definition": df} for c, d, df in rows]
+
+
+def valueset(x, rid, title, description, includes):
+    vs = x.header("ValueSet", rid, pascal(rid), title, description)
+    vs["immutable"] = False
+    vs["compose"] = {"include": includes}
+    x.add(vs)
+    return vs
+
+
+def all_of(system):
+    return {"system": system}
+
+
+def some_of(system, codes):
+    return {"system": system, "concept": [{"code": c, "display": d} for c, d in codes]}
+
+
+# ------------------------------------------------------------ profiles
+
+
+R4_PACKAGE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fhir-r4", "package")
+
+
+def in_r4_order(rtype, elements):
+    """Sorts differential elements into the base type's element order (as
+    FHIR requires); slices keep their place after their slicing element."""
+    path = os.path.join(R4_PACKAGE, "StructureDefinition-%s.json" % rtype)
+    if not os.path.exists(path):
+        return elements
+    with open(path, encoding="utf-8") as f:
+        order = {e["path"]: i for i, e in enumerate(json.load(f)["snapshot"]["element"])}
+
+    def key(e):
+        # Children of a data type (description.text) are not in the
+        # snapshot: they sort with their element, in the order written.
+        p = e["path"]
+        while p not in order and "." in p:
+            p = p.rsplit(".", 1)[0]
+        if p == rtype:
+            raise SystemExit("%s: %s is not an element of R4 %s" % (rtype, e["path"], rtype))
+        return order[p]
+    return sorted(elements, key=key)
+
+
+def profile(x, rid, title, description, rtype, elements, base=None, purpose=None):
+    sd = x.header("StructureDefinition", rid, pascal(rid), title, description)
+    if purpose:
+        sd["purpose"] = purpose
+    sd.update({
+        "fhirVersion": "4.0.1",
+        "kind": "resource",
+        "abstract": False,
+        "type": rtype,
+        "baseDefinition": base or R4 + rtype,
+        "derivation": "constraint",
+        "differential": {"element": [el(rtype, short=title, definition=description)]
+                         + in_r4_order(rtype, elements)},
+    })
+    x.add(sd)
+    return sd
+
+
+def extension(x, rid, title, description, contexts, value_type, short):
+    sd = x.header("StructureDefinition", rid, pascal(rid), title, description)
+    url = x.url("StructureDefinition", rid)
+    sd.update({
+        "fhirVersion": "4.0.1",
+        "kind": "complex-type",
+        "abstract": False,
+        "context": [{"type": "element", "expression": c} for c in contexts],
+        "type": "Extension",
+        "baseDefinition": R4 + "Extension",
+        "derivation": "constraint",
+        "differential": {"element": [
+            el("Extension", short=short, definition=description, min=0, max="1"),
+            el("Extension.extension", max="0"),
+            el("Extension.url", fixedUri=url),
+            el("Extension.value[x]", min=1, type=[{"code": value_type}]),
+        ]},
+    })
+    x.add(sd)
+    return sd
+
+
+def pattern_slicing(path, description):
+    return el(path, slicing={"discriminator": [{"type": "pattern", "path": "$this"}],
+                             "description": description, "rules": "open"})
+
+
+def slice_(path, name, **kw):
+    return el(path, id="%s:%s" % (path, name), sliceName=name, **kw)
+
+
+def build(x):
+    b = x.base
+    sd = lambda rid: x.url("StructureDefinition", rid)  # noqa: E731
+    vs = lambda rid: x.url("ValueSet", rid)  # noqa: E731
+    cs = lambda rid: x.url("CodeSystem", rid)  # noqa: E731
+
+    # --- terminology: recovery dimensions, strengths, local plugin codes
+    codesystem(x, "recovery-dimension", "Recovery dimensions",
+               "The four dimensions that support a life in recovery in SAMHSA's working definition of "
+               "recovery (2012): health, home, purpose and community. No HL7, LOINC or SNOMED CT code "
+               "system for them was found, so Crosswalk defines this local one; use it alongside the "
+               "SDOH Clinical Care and Person-Centered Outcomes codes of the ConceptMaps here. The "
+               "definitions are short paraphrases of SAMHSA's; check them against the publication "
+               "before showing them to people.",
+               simple_concepts(RECOVERY_DIMENSIONS))
+    valueset(x, "recovery-dimension", "Recovery dimensions",
+             "All four recovery dimensions (health, home, purpose, community). Bound to Goal.category "
+             "in the recovery-goal profile.",
+             [all_of(cs("recovery-dimension"))])
+
+    codesystem(x, "strength-category", "Strength categories",
+               "Kinds of strengths (assets, protective factors) a person names in a person-centred "
+               "recovery plan. Local to Crosswalk: no standard code system for kinds of strengths was "
+               "found. The list is the project's own; no strengths plugin exists on this branch yet, so "
+               "no plugin emits these codes so far.",
+               simple_concepts(STRENGTH_CATEGORIES))
+    valueset(x, "strength-category", "Strength categories",
+             "All strength categories. Bound to the strength-category slice of Observation.category "
+             "in the recovery-strength profile.",
+             [all_of(cs("strength-category"))])
+
+    codesystem(x, "recovery-observation", "Recovery observation codes",
+               "Observation codes Crosswalk needs where no LOINC or SNOMED CT code was found. "
+               "'strength' follows the eLTSS pattern (an Observation whose value is the person's own "
+               "words); eLTSS uses a temporary code 'strength' in its own code system for the same "
+               "purpose.",
+               [{"code": "strength", "display": "Strength",
+                 "definition": "A favourable attribute of the person, of their support network, of their "
+                               "environment or of other parts of their life, in the person's own words."}])
+    valueset(x, "recovery-observation", "Recovery observation codes",
+             "All codes of the recovery-observation code system.",
+             [all_of(cs("recovery-observation"))])
+
+    codesystem(x, "peer-support-activity", "Peer-support activities",
+               "What a certified peer specialist did in an encounter, as the peer-support format "
+               "records it (docs/formats/peer-support.md). The peer_support plugin writes one "
+               "Procedure per activity with Procedure.code from this system.",
+               simple_concepts(PEER_ACTIVITIES))
+    valueset(x, "peer-support-activity", "Peer-support activities",
+             "All peer-support activity codes. Bound (required) to Procedure.code in the "
+             "peer-support-procedure profile.",
+             [all_of(cs("peer-support-activity"))])
+
+    codesystem(x, "peer-support-mode", "Peer-support session modes",
+               "Whether a peer-support encounter was individual or in a group. The peer_support plugin "
+               "writes it as Encounter.type.",
+               simple_concepts(PEER_MODES))
+    valueset(x, "peer-support-mode", "Peer-support session modes",
+             "Both session modes. Bound (required) to the mode slice of Encounter.type in the "
+             "peer-support-encounter profile.",
+             [all_of(cs("peer-support-mode"))])
+
+    codesystem(x, "outcomes", "Outcome measure local codes",
+               "Codes the outcomes plugin needs where no LOINC code was found: the Recovery Assessment "
+               "Scale total and domain scores, a generic quality-of-life score, and who rated a goal "
+               "attainment scaling administration. Codes and displays are the ones the plugin writes "
+               "(plugins/outcomes/outcomes.c). The plugin writes the rater codes without a display; "
+               "the gateway fills it in from this CodeSystem.",
+               outcomes_concepts(), hierarchical=True)
+    valueset(x, "outcomes", "Outcome measure local codes",
+             "All codes of the outcomes code system.",
+             [all_of(cs("outcomes"))])
+
+    # Observation codes per outcome instrument (bound in the outcomes-* profiles).
+    valueset(x, "outcomes-phq-9-codes", "PHQ-9 observation codes",
+             "The PHQ-9 panel and total score codes the outcomes plugin writes.",
+             [some_of(LOINC, [("44249-1", "PHQ-9 quick depression assessment panel [Reported.PHQ]"),
+                              ("44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]")])])
+    valueset(x, "outcomes-gad-7-codes", "GAD-7 observation codes",
+             "The GAD-7 panel and total score codes the outcomes plugin writes.",
+             [some_of(LOINC, [("69737-5", "Generalized anxiety disorder 7 item (GAD-7) panel"),
+                              ("70274-6", "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]")])])
+    valueset(x, "outcomes-goal-attainment-codes", "Goal attainment scaling observation codes",
+             "The follow-up goal attainment scaling score codes, one per rater (person, practitioner, "
+             "caregiver).",
+             [some_of(LOINC, [("107334-5", "Patient follow-up goal attainment scaling score"),
+                              ("107333-7", "Practitioner follow-up goal attainment scaling score"),
+                              ("107331-1", "Caregiver follow-up goal attainment scaling score")])])
+    valueset(x, "outcomes-goal-attainment-levels", "Goal attainment levels",
+             "The five goal attainment levels (+2 to -2) of LOINC answer list LL6900-6.",
+             [some_of(LOINC, [("LA34479-8", "Much better than expected"),
+                              ("LA34480-6", "Better than expected"),
+                              ("LA34481-4", "Expected outcome"),
+                              ("LA34483-0", "Less than expected"),
+                              ("LA34484-8", "Much less than expected")])])
+    valueset(x, "outcomes-ras-domains", "Recovery Assessment Scale domains",
+             "The five RAS domain score codes used as Observation.component.code.",
+             [some_of(cs("outcomes"), [("ras-" + k, d) for k, d in RAS_DOMAINS])])
+
+    # --- ConceptMaps: recovery dimensions to SDOHCC and PCO domains
+    conceptmaps(x)
+
+    # --- extension
+    extension(x, "peer-support-note", "Peer-support note",
+              "A free-text note on a peer-support encounter, as the peer specialist wrote it. R4 "
+              "Encounter has no note element; the peer_support plugin writes the format's 'notes' "
+              "field here.",
+              ["Encounter"], "string", "Free-text note on the encounter")
+
+    # --- recovery goal
+    profile(x, "recovery-goal", "Recovery goal",
+            "A goal the person sets for their own recovery, in their own words, filed under one or more "
+            "recovery dimensions.", "Goal", [
+                el("Goal.lifecycleStatus", mustSupport=True),
+                pattern_slicing("Goal.category", "One category from the recovery dimensions; other "
+                                "categories (SDOH Clinical Care, Person-Centered Outcomes) may follow."),
+                slice_("Goal.category", "recoveryDimension", min=1, max="*",
+                       short="Recovery dimension(s) the goal serves",
+                       patternCodeableConcept={"coding": [{"system": cs("recovery-dimension")}]},
+                       binding={"strength": "required", "valueSet": vs("recovery-dimension")}),
+                el("Goal.description", mustSupport=True,
+                   comment="Person-driven goals are often only free text; description.text holds the "
+                           "person's own wording."),
+                el("Goal.description.text", min=1, mustSupport=True,
+                   short="The goal in the person's own words"),
+                el("Goal.subject", type=ref(R4 + "Patient"), mustSupport=True),
+                el("Goal.expressedBy", min=1, mustSupport=True,
+                   comment="The Patient for a person-driven goal."),
+            ])
+
+    # --- recovery strength (eLTSS pattern)
+    profile(x, "recovery-strength", "Recovery strength",
+            "A strength of the person, kept in the person's own words (the eLTSS Observation pattern): "
+            "code 'strength', category social-history plus a strength category, valueString the "
+            "person's words. Referenced from CarePlan.supportingInfo.", "Observation", [
+                el("Observation.status", mustSupport=True),
+                pattern_slicing("Observation.category", "social-history and a strength category."),
+                slice_("Observation.category", "socialHistory", min=1, max="1",
+                       patternCodeableConcept=cc(OBS_CAT, "social-history")),
+                slice_("Observation.category", "strengthCategory", min=0, max="1",
+                       patternCodeableConcept={"coding": [{"system": cs("strength-category")}]},
+                       binding={"strength": "required", "valueSet": vs("strength-category")}),
+                el("Observation.code", patternCodeableConcept=cc(cs("recovery-observation"), "strength")),
+                el("Observation.subject", min=1, type=ref(R4 + "Patient"), mustSupport=True),
+                el("Observation.value[x]", min=1, type=[{"code": "string"}],
+                   short="The strength in the person's own words", mustSupport=True),
+            ])
+
+    # --- recovery outcome observation (generic) and the outcomes profiles
+    profile(x, "recovery-outcome-observation", "Recovery outcome observation",
+            "A score or panel of an outcome measure, derived from the QuestionnaireResponse of the "
+            "administration it comes from.", "Observation", [
+                el("Observation.status", mustSupport=True),
+                pattern_slicing("Observation.category", "survey, plus any other category."),
+                slice_("Observation.category", "survey", min=1, max="1",
+                       patternCodeableConcept=cc(OBS_CAT, "survey")),
+                el("Observation.subject", min=1, type=ref(R4 + "Patient"), mustSupport=True),
+                el("Observation.effective[x]", min=1, type=[{"code": "dateTime"}, {"code": "Period"}],
+                   mustSupport=True),
+                el("Observation.derivedFrom", min=1, type=ref(R4 + "QuestionnaireResponse"),
+                   short="The QuestionnaireResponse of the administration", mustSupport=True),
+            ])
+    outcome_base = sd("recovery-outcome-observation")
+    profile(x, "outcomes-questionnaireresponse", "Outcome measure administration",
+            "One completed administration of an outcome measure as the outcomes plugin writes it: it "
+            "carries every field of the native administration, so it alone gives the administration "
+            "back.", "QuestionnaireResponse", [
+                el("QuestionnaireResponse.identifier", min=1, mustSupport=True),
+                el("QuestionnaireResponse.questionnaire", min=1,
+                   comment="%s/Questionnaire/{instrument}; the Questionnaires are not published yet." % b),
+                el("QuestionnaireResponse.subject", min=1, type=ref(R4 + "Patient")),
+                el("QuestionnaireResponse.authored", min=1),
+                el("QuestionnaireResponse.item", min=1),
+            ])
+    qr_profile = sd("outcomes-questionnaireresponse")
+
+    def outcome_profile(rid, title, desc, code, extra):
+        code_el = (el("Observation.code", patternCodeableConcept=code) if isinstance(code, dict)
+                   else el("Observation.code", binding={"strength": "required", "valueSet": code}))
+        profile(x, rid, title, desc, "Observation", [
+            code_el,
+            el("Observation.derivedFrom", type=ref(qr_profile)),
+        ] + extra, base=outcome_base)
+
+    outcome_profile("outcomes-phq-9", "PHQ-9 observation",
+                    "The PHQ-9 panel (no value, hasMember the total) or its total score (valueInteger "
+                    "0..27).", vs("outcomes-phq-9-codes"),
+                    [el("Observation.value[x]", type=[{"code": "integer"}])])
+    outcome_profile("outcomes-gad-7", "GAD-7 observation",
+                    "The GAD-7 panel (no value, hasMember the total) or its total score (valueInteger "
+                    "0..21).", vs("outcomes-gad-7-codes"),
+                    [el("Observation.value[x]", type=[{"code": "integer"}])])
+    outcome_profile("outcomes-goal-attainment", "Goal attainment observation",
+                    "The attainment of one goal, rated by the person, a practitioner or a caregiver, as a "
+                    "LOINC answer from LL6900-6.", vs("outcomes-goal-attainment-codes"),
+                    [el("Observation.focus", min=1, max="1", type=ref(R4 + "Goal")),
+                     el("Observation.value[x]", min=1, type=[{"code": "CodeableConcept"}],
+                        binding={"strength": "required", "valueSet": vs("outcomes-goal-attainment-levels")})])
+    outcome_profile("outcomes-ras", "Recovery Assessment Scale observation",
+                    "The RAS total score (valueInteger) with optional domain scores as components.",
+                    cc(cs("outcomes"), "ras-total"),
+                    [el("Observation.value[x]", min=1, type=[{"code": "integer"}]),
+                     el("Observation.component.code",
+                        binding={"strength": "required", "valueSet": vs("outcomes-ras-domains")}),
+                     el("Observation.component.value[x]", type=[{"code": "Quantity"}])])
+    outcome_profile("outcomes-qol", "Quality of life observation",
+                    "A quality-of-life score (valueQuantity); the instrument's name is in code.text.",
+                    cc(cs("outcomes"), "qol-score"),
+                    [el("Observation.value[x]", min=1, type=[{"code": "Quantity"}])])
+
+    # --- peer support
+    profile(x, "peer-support-patient", "Peer-support person",
+            "The person a peer specialist met, as the peer_support plugin writes it: identified by the "
+            "sending program's id, named as they go by.", "Patient", [
+                el("Patient.identifier", min=1, mustSupport=True),
+                el("Patient.name", mustSupport=True),
+                el("Patient.name.text", mustSupport=True),
+            ])
+    profile(x, "peer-support-practitioner", "Peer specialist",
+            "A certified peer specialist: staff identifier, optional NPI, name, peer certification as "
+            "text.", "Practitioner", [
+                el("Practitioner.identifier", min=1, mustSupport=True),
+                el("Practitioner.name", min=1, mustSupport=True),
+                el("Practitioner.name.text", min=1),
+                el("Practitioner.qualification.code.text", short="Peer certification, e.g. CPS"),
+            ])
+    profile(x, "peer-support-practitionerrole", "Peer specialist role",
+            "The role of a peer specialist: NUCC provider taxonomy 175T00000X Peer Specialist.",
+            "PractitionerRole", [
+                el("PractitionerRole.practitioner", min=1, type=ref(sd("peer-support-practitioner"))),
+                pattern_slicing("PractitionerRole.code", "The peer specialist taxonomy code, plus others."),
+                slice_("PractitionerRole.code", "peerSpecialist", min=1, max="1",
+                       patternCodeableConcept=cc(NUCC, "175T00000X")),
+            ])
+    profile(x, "peer-support-encounter", "Peer-support encounter",
+            "One encounter between a certified peer specialist and a person: who took part, when, for "
+            "how long (in minutes), individual or group, and H0038 when it is billed as peer support.",
+            "Encounter", [
+                el("Encounter.extension", slicing={"discriminator": [{"type": "value", "path": "url"}],
+                                                   "rules": "open"}),
+                slice_("Encounter.extension", "note", min=0, max="1",
+                       type=[{"code": "Extension", "profile": [sd("peer-support-note")]}]),
+                el("Encounter.identifier", min=1, mustSupport=True),
+                el("Encounter.status", mustSupport=True),
+                el("Encounter.class", comment="AMB (clinic), FLD (community), HH (home) or VR (telehealth)."),
+                dict(pattern_slicing("Encounter.type", "The session mode and, when billable, H0038."), min=1),
+                slice_("Encounter.type", "mode", min=1, max="1",
+                       patternCodeableConcept={"coding": [{"system": cs("peer-support-mode")}]},
+                       binding={"strength": "required", "valueSet": vs("peer-support-mode")}),
+                slice_("Encounter.type", "billing", min=0, max="1",
+                       short="HCPCS H0038 Self-help/peer services, per 15 minutes, when billable",
+                       comment="Present only when the encounter is billed as peer support. The plugin's "
+                               "hcpcs_system setting may write the https:// form CARIN uses instead.",
+                       patternCodeableConcept=cc(HCPCS, "H0038")),
+                el("Encounter.subject", min=1, type=ref(sd("peer-support-patient")), mustSupport=True),
+                el("Encounter.participant", min=1, mustSupport=True),
+                el("Encounter.participant.type", min=1),
+                el("Encounter.participant.individual", min=1,
+                   type=ref(sd("peer-support-practitioner"), sd("peer-support-practitionerrole"))),
+                el("Encounter.period", min=1),
+                el("Encounter.period.start", min=1),
+                el("Encounter.length", min=1, short="Length in minutes", mustSupport=True),
+                el("Encounter.length.system", min=1, fixedUri=UCUM),
+                el("Encounter.length.code", min=1, fixedCode="min"),
+                el("Encounter.reasonReference",
+                   comment="The plugin lists the recovery goals the encounter served here as "
+                           "Reference(Goal), which R4 does not allow (targets: Condition, Procedure, "
+                           "Observation, ImmunizationRecommendation); an open point of the plugin."),
+            ])
+    profile(x, "peer-support-procedure", "Peer-support activity",
+            "One activity a peer specialist carried out in an encounter.", "Procedure", [
+                el("Procedure.status", mustSupport=True),
+                el("Procedure.code", min=1, binding={"strength": "required",
+                                                     "valueSet": vs("peer-support-activity")}),
+                el("Procedure.subject", type=ref(sd("peer-support-patient"))),
+                el("Procedure.encounter", min=1, type=ref(sd("peer-support-encounter"))),
+                el("Procedure.performed[x]", min=1, type=[{"code": "Period"}]),
+                el("Procedure.performer", min=1),
+                el("Procedure.performer.function", patternCodeableConcept=cc(NUCC, "175T00000X")),
+            ])
+
+    # --- recovery plan
+    profile(x, "recovery-plan", "Recovery plan",
+            "A person's recovery plan: the goals they set, their strengths as supporting information, "
+            "written with or by the person.", "CarePlan", [
+                el("CarePlan.status", mustSupport=True),
+                el("CarePlan.intent", fixedCode="plan"),
+                el("CarePlan.subject", type=ref(R4 + "Patient"), mustSupport=True),
+                el("CarePlan.author", mustSupport=True,
+                   comment="The person, when they wrote the plan themself; else put them in contributor."),
+                el("CarePlan.supportingInfo", mustSupport=True,
+                   comment="Strengths (recovery-strength Observations) and other context."),
+                el("CarePlan.goal", min=1, type=ref(sd("recovery-goal")), mustSupport=True),
+                el("CarePlan.activity.reference", mustSupport=True),
+                el("CarePlan.activity.detail",
+                   comment="Prefer activity.reference; detail was removed in R5."),
+            ])
+
+
+# Recovery dimension -> SDOHCC category codes (domain.md §1.8, §2.1) and PCO
+# goal domains (§1.8, §2.2). Equivalence is read from the target: narrower =
+# the target means less than the dimension.
+SDOHCC_MAP = {
+    "health": [],
+    "home": [("housing-instability", "narrower", "Housing instability is one part of having a stable home."),
+             ("homelessness", "narrower", "Homelessness is the absence of the home the dimension names."),
+             ("inadequate-housing", "narrower", "Safety and quality of housing, one part of home."),
+             ("utility-insecurity", "narrower", "Utilities are one condition of a safe home."),
+             ("food-insecurity", "related",
+              "Listed with home in the domain reference; food security overlaps with a stable home but is "
+              "not part of the dimension's definition.")],
+    "purpose": [("employment-status", "narrower", "Work is one of the meaningful activities of purpose."),
+                ("educational-attainment", "narrower", "School is one of the meaningful activities of purpose."),
+                ("financial-insecurity", "related",
+                 "Income and resources to take part in society are part of purpose; financial insecurity "
+                 "is their lack.")],
+    "community": [("social-connection", "narrower",
+                   "Relationships and social networks, the core of community."),
+                  ("incarceration-status", "related",
+                   "Incarceration cuts a person off from community; a barrier, not the dimension itself."),
+                  ("language-access", "related",
+                   "Language access affects taking part in community networks; a barrier, not the dimension.")],
+}
+SDOHCC_UNMAPPED = {
+    "health": "No SDOH Clinical Care category covers health or symptom management; map to no target.",
+}
+PCO_MAP = {
+    "health": [("emotional-and-mental-health", "narrower", "Emotional and mental health, one part of health."),
+               ("managing-conditions", "narrower", "Managing conditions and symptoms, one part of health."),
+               ("improving-health-and-wellness", "narrower", "Healthy choices, one part of health."),
+               ("medication-management", "narrower", "One part of managing one's health."),
+               ("physical-function", "narrower", "Physical well-being, one part of health.")],
+    "home": [("housing", "narrower", "Housing, the centre of the home dimension.")],
+    "purpose": [("independence", "related", "Independence is named in purpose; PCO uses it for daily "
+                                            "living, which overlaps only partly.")],
+    "community": [("social-functioning", "narrower", "Social functioning, one part of community.")],
+}
+
+
+def conceptmaps(x):
+    src_vs = x.url("ValueSet", "recovery-dimension")
+    src_cs = x.url("CodeSystem", "recovery-dimension")
+    disp = {c: d for c, d, _ in RECOVERY_DIMENSIONS}
+
+    def group(target, mapping, unmapped):
+        elements = []
+        for code, _, _ in RECOVERY_DIMENSIONS:
+            targets = [{"code": t, "equivalence": eq, "comment": cm} for t, eq, cm in mapping.get(code, [])]
+            if not targets:
+                targets = [{"equivalence": "unmatched", "comment": unmapped.get(code, "No target.")}]
+            elements.append({"code": code, "display": disp[code], "target": targets})
+        return {"source": src_cs, "target": target, "element": elements}
+
+    cm = x.header("ConceptMap", "recovery-dimension-to-sdohcc",
+                  "RecoveryDimensionToSdohcc", "Recovery dimensions to SDOH Clinical Care categories",
+                  "Maps each recovery dimension to the nearest SDOH Clinical Care (Gravity) category codes, "
+                  "so that SDOH-aware receivers can read goals and observations filed under a dimension. "
+                  "Target codes are from the SDOHCC category value set (STU 3 build, version 3.0.0 at the "
+                  "time of writing; pin the version you exchange with). Several targets per dimension: a "
+                  "receiver may add any of them as extra codings.")
+    cm["sourceCanonical"] = src_vs
+    cm["targetCanonical"] = "http://hl7.org/fhir/us/sdoh-clinicalcare/ValueSet/SDOHCC-ValueSetSDOHCategory"
+    cm["group"] = [group(SDOHCC_CS, SDOHCC_MAP, SDOHCC_UNMAPPED)]
+    x.add(cm)
+
+    cm = x.header("ConceptMap", "recovery-dimension-to-pco",
+                  "RecoveryDimensionToPco", "Recovery dimensions to Person-Centered Outcomes goal domains",
+                  "Maps each recovery dimension to the nearest Person-Centered Outcomes goal-domain codes. "
+                  "The code Ids are from the PCO IG source; the code-system URL is built from the IG's "
+                  "canonical base and the code system's Id (not read from a published page), and the code "
+                  "system is 'temporary' in the IG: check both before relying on this map.")
+    cm["sourceCanonical"] = src_vs
+    cm["group"] = [group(PCO_DOMAINS_CS, PCO_MAP, {})]
+    x.add(cm)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", default=DEFAULT_BASE)
+    ap.add_argument("--date", default="2026-11-30")
+    ap.add_argument("out", nargs="?", default=os.path.join(os.path.dirname(__file__), "..", "profiles"))
+    a = ap.parse_args()
+    x = Ctx(a.base, a.date)
+    build(x)
+    for name, res in x.out:
+        with open(os.path.join(a.out, name), "w", encoding="utf-8") as f:
+            json.dump(res, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+    print("%d resources written to %s" % (len(x.out), os.path.normpath(a.out)))
+
+
+if __name__ == "__main__":
+    main()
