@@ -442,7 +442,11 @@ static int collect_ref(void *ctx, const struct search_index_value *v)
 	struct ref_collect *rc = ctx;
 	if (v->kind != SEARCH_PARAM_REFERENCE || strcmp(v->param, rc->param) != 0 || rc->n == 64 || !v->val)
 		return 0;
-	snprintf(rc->refs[rc->n++], sizeof rc->refs[0], "%s", v->val);
+	/* references index as (type, id) */
+	if (v->sys)
+		snprintf(rc->refs[rc->n++], sizeof rc->refs[0], "%s/%s", v->sys, v->val);
+	else
+		snprintf(rc->refs[rc->n++], sizeof rc->refs[0], "%s", v->val);
 	return 0;
 }
 

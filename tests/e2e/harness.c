@@ -52,13 +52,23 @@ static int write_conf(struct gw *gw, const char *extra_json)
 		return -1;
 	bool own_plugins = extra_json && strstr(extra_json, "\"plugin_dir\"");
 	bool own_listen = extra_json && strstr(extra_json, "\"listen\"");
-	fprintf(f, "{\"data_dir\":\"%s/var\"", gw->dir);
-	if (!own_listen)
-		fprintf(f, ",\"listen\":\"127.0.0.1:0\"");
-	if (!own_plugins)
-		fprintf(f, ",\"plugin_dir\":\"%s\"", env_or("CW_PLUGIN_DIR", "lib/crosswalk/plugins"));
+	bool own_data = extra_json && strstr(extra_json, "\"data_dir\"");
+	const char *sep = "";
+	fputc('{', f);
+	if (!own_data) {
+		fprintf(f, "%s\"data_dir\":\"%s/var\"", sep, gw->dir);
+		sep = ",";
+	}
+	if (!own_listen) {
+		fprintf(f, "%s\"listen\":\"127.0.0.1:0\"", sep);
+		sep = ",";
+	}
+	if (!own_plugins) {
+		fprintf(f, "%s\"plugin_dir\":\"%s\"", sep, env_or("CW_PLUGIN_DIR", "lib/crosswalk/plugins"));
+		sep = ",";
+	}
 	if (extra_json && *extra_json)
-		fprintf(f, ",%s", extra_json);
+		fprintf(f, "%s%s", sep, extra_json);
 	fprintf(f, "}\n");
 	fclose(f);
 	return 0;

@@ -21,8 +21,8 @@ struct gw {
 
 /* Starts a gateway. extra_json is spliced into the top-level configuration
  * object (e.g. "\"limits\":{\"max_body_bytes\":2048}") and may be NULL;
- * listen, data_dir and (unless given in extra_json) plugin_dir are set by the
- * harness. Returns 0 once the gateway logs that it listens, else -1. */
+ * listen, data_dir and plugin_dir are set by the harness unless extra_json
+ * gives them. Returns 0 once the gateway logs that it listens, else -1. */
 int gw_start(struct gw *gw, const char *extra_json);
 
 /* As gw_start, with extra arguments after "serve -c FILE" (NULL-terminated,

@@ -1,0 +1,505 @@
+/* End-to-end tests of the FHIR REST API over the embedded SQLite store, on a
+ * real gateway: every interaction, its headers and its errors, in JSON and
+ * XML; transactions (atomic, urn:uuid resolution) and batches; durability
+ * across a restart. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+
+#include "e2e/harness.h"
+#include "fhir_xml.h"
+
+static struct gw gw;
+static const char *fj[] = {"Content-Type: application/fhir+json", NULL};
+
+static int setup(void **state)
+{
+	(void)state;
+	return gw_start(&gw, NULL);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return gw_stop(&gw, 5000);
+}
+
+static struct resp call(const char *method, const char *path, const char *const *headers, const char *body)
+{
+	struct resp r;
+	memset(&r, 0, sizeof r);
+	assert_int_equal(http_do(&gw, method, path, headers, body, body ? strlen(body) : 0, &r), 0);
+	return r;
+}
+
+static cJSON *json_of(const struct resp *r)
+{
+	cJSON *j = cJSON_Parse(r->body);
+	if (!j)
+		print_message("# not JSON (%ld): %s\n", r->status, r->body);
+	assert_non_null(j);
+	return j;
+}
+
+static const char *s(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const cJSON *g(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+
+static void header_is(const struct resp *r, const char *name, const char *want)
+{
+	char buf[512];
+	assert_non_null(resp_header(r, name, buf, sizeof buf));
+	if (strcmp(buf, want) != 0)
+		print_message("# %s: %s (want %s)\n", name, buf, want);
+	assert_string_equal(buf, want);
+}
+
+/* Creates a resource; returns its id (static buffer). */
+static const char *create(const char *type, const char *body)
+{
+	static char id[80];
+	char path[128];
+	snprintf(path, sizeof path, "/fhir/%s", type);
+	struct resp r = call("POST", path, fj, body);
+	if (r.status != 201)
+		print_message("# create %s: %ld %s\n", type, r.status, r.body);
+	assert_int_equal(r.status, 201);
+	cJSON *j = json_of(&r);
+	snprintf(id, sizeof id, "%s", s(j, "id"));
+	cJSON_Delete(j);
+	resp_free(&r);
+	return id;
+}
+
+static void create_read_update_delete(void **state)
+{
+	(void)state;
+	struct resp r = call("POST", "/fhir/Patient", fj,
+			     "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:t\",\"value\":\"crud\"}],"
+			     "\"birthDate\":\"1980-05-06\",\"name\":[{\"family\":\"Crud\"}]}");
+	assert_int_equal(r.status, 201);
+	cJSON *p = json_of(&r);
+	char id[80], loc[300], want[300];
+	snprintf(id, sizeof id, "%s", s(p, "id"));
+	assert_string_equal(s(g(p, "meta"), "versionId"), "1");
+	assert_non_null(s(g(p, "meta"), "lastUpdated"));
+	header_is(&r, "ETag", "W/\"1\"");
+	assert_non_null(resp_header(&r, "Last-Modified", loc, sizeof loc));
+	assert_non_null(strstr(loc, "GMT"));
+	assert_non_null(resp_header(&r, "Location", loc, sizeof loc));
+	snprintf(want, sizeof want, "/fhir/Patient/%s/_history/1", id);
+	assert_non_null(strstr(loc, want));
+	cJSON_Delete(p);
+	resp_free(&r);
+
+	char path[200];
+	snprintf(path, sizeof path, "/fhir/Patient/%s", id);
+	r = call("GET", path, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	header_is(&r, "ETag", "W/\"1\"");
+	resp_free(&r);
+	const char *inm[] = {"If-None-Match: W/\"1\"", NULL};
+	r = call("GET", path, inm, NULL);
+	assert_int_equal(r.status, 304);
+	resp_free(&r);
+
+	/* update with the right and the wrong version */
+	char body[400];
+	snprintf(body, sizeof body, "{\"resourceType\":\"Patient\",\"id\":\"%s\",\"active\":true,\"birthDate\":\"1980-05-06\"}", id);
+	const char *m1[] = {"Content-Type: application/fhir+json", "If-Match: W/\"1\"", NULL};
+	r = call("PUT", path, m1, body);
+	assert_int_equal(r.status, 200);
+	header_is(&r, "ETag", "W/\"2\"");
+	resp_free(&r);
+	r = call("PUT", path, m1, body);
+	assert_int_equal(r.status, 412);
+	resp_free(&r);
+	/* the body's id must be the URL's */
+	r = call("PUT", path, fj, "{\"resourceType\":\"Patient\",\"id\":\"other\"}");
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+
+	/* vread and history */
+	snprintf(path, sizeof path, "/fhir/Patient/%s/_history/1", id);
+	r = call("GET", path, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	p = json_of(&r);
+	assert_null(g(p, "active"));
+	cJSON_Delete(p);
+	resp_free(&r);
+	snprintf(path, sizeof path, "/fhir/Patient/%s/_history", id);
+	r = call("GET", path, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	p = json_of(&r);
+	assert_string_equal(s(p, "type"), "history");
+	assert_int_equal(cJSON_GetObjectItem(p, "total")->valueint, 2);
+	cJSON *first = cJSON_GetArrayItem(g(p, "entry"), 0);
+	assert_string_equal(s(g(first, "resource"), "id"), id);
+	assert_string_equal(s(g(g(first, "resource"), "meta"), "versionId"), "2");
+	assert_string_equal(s(g(first, "request"), "method"), "PUT");
+	cJSON_Delete(p);
+	resp_free(&r);
+
+	/* delete, then 410; deleting again is fine; history shows the deletion */
+	snprintf(path, sizeof path, "/fhir/Patient/%s", id);
+	r = call("DELETE", path, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	r = call("GET", path, NULL, NULL);
+	assert_int_equal(r.status, 410);
+	resp_free(&r);
+	r = call("DELETE", path, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	snprintf(path, sizeof path, "/fhir/Patient/%s/_history", id);
+	r = call("GET", path, NULL, NULL);
+	p = json_of(&r);
+	assert_int_equal(cJSON_GetObjectItem(p, "total")->valueint, 3);
+	assert_string_equal(s(g(cJSON_GetArrayItem(g(p, "entry"), 0), "request"), "method"), "DELETE");
+	cJSON_Delete(p);
+	resp_free(&r);
+
+	/* update-as-create with a client id */
+	r = call("PUT", "/fhir/Patient/client-chosen-1", fj, "{\"resourceType\":\"Patient\",\"id\":\"client-chosen-1\"}");
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient/client-chosen-1", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+}
+
+static void errors_are_outcomes(void **state)
+{
+	(void)state;
+	struct resp r = call("GET", "/fhir/Patient/does-not-exist", NULL, NULL);
+	assert_int_equal(r.status, 404);
+	assert_non_null(strstr(r.body, "OperationOutcome"));
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient/bad_id!", NULL, NULL);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	r = call("GET", "/fhir/Golem/1", NULL, NULL);
+	assert_int_equal(r.status, 404);
+	resp_free(&r);
+	/* invalid resources are refused and nothing is stored */
+	r = call("POST", "/fhir/Patient", fj, "{\"resourceType\":\"Patient\",\"birthDate\":\"1980-13-01\",\"foo\":1}");
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "Patient.birthDate"));
+	assert_non_null(strstr(r.body, "Patient.foo"));
+	resp_free(&r);
+	r = call("POST", "/fhir/Observation", fj, "{\"resourceType\":\"Patient\"}");
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	r = call("POST", "/fhir/Patient", fj, "{\"resourceType\":\"Patient\",");
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	const char *plain[] = {"Content-Type: text/plain", NULL};
+	r = call("POST", "/fhir/Patient", plain, "{\"resourceType\":\"Patient\"}");
+	assert_int_equal(r.status, 415);
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient?nonsense-param=1", NULL, NULL);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "nonsense-param"));
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient?_count=abc", NULL, NULL);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+}
+
+static void search_and_paging(void **state)
+{
+	(void)state;
+	char body[600];
+	for (int i = 0; i < 5; i++) {
+		snprintf(body, sizeof body,
+			 "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:page\",\"value\":\"v%d\"}],"
+			 "\"name\":[{\"family\":\"Pager%d\"}],\"birthDate\":\"199%d-01-01\",\"gender\":\"%s\"}",
+			 i, i, i, i % 2 ? "male" : "female");
+		create("Patient", body);
+	}
+	struct resp r = call("GET", "/fhir/Patient?identifier=urn:page|v3", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	cJSON *b = json_of(&r);
+	assert_string_equal(s(b, "type"), "searchset");
+	assert_int_equal(cJSON_GetObjectItem(b, "total")->valueint, 1);
+	assert_string_equal(s(g(cJSON_GetArrayItem(g(b, "entry"), 0), "search"), "mode"), "match");
+	cJSON_Delete(b);
+	resp_free(&r);
+
+	r = call("GET", "/fhir/Patient?birthdate=ge1992-01-01&birthdate=lt1994&_sort=birthdate", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	b = json_of(&r);
+	assert_int_equal(cJSON_GetObjectItem(b, "total")->valueint, 2);
+	assert_string_equal(s(g(cJSON_GetArrayItem(g(b, "entry"), 0), "resource"), "birthDate"), "1992-01-01");
+	cJSON_Delete(b);
+	resp_free(&r);
+
+	r = call("GET", "/fhir/Patient?name=pager&_count=2&_sort=-birthdate", NULL, NULL);
+	b = json_of(&r);
+	assert_int_equal(cJSON_GetObjectItem(b, "total")->valueint, 5);
+	assert_int_equal(cJSON_GetArraySize(g(b, "entry")), 2);
+	assert_string_equal(s(g(cJSON_GetArrayItem(g(b, "entry"), 0), "resource"), "birthDate"), "1994-01-01");
+	const char *next = NULL;
+	const cJSON *l;
+	cJSON_ArrayForEach(l, g(b, "link"))
+	{
+		if (!strcmp(s(l, "relation"), "next"))
+			next = s(l, "url");
+	}
+	assert_non_null(next);
+	const char *path = strstr(next, "/fhir/");
+	assert_non_null(path);
+	char nextp[1024];
+	snprintf(nextp, sizeof nextp, "%s", path);
+	cJSON_Delete(b);
+	resp_free(&r);
+	r = call("GET", nextp, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	b = json_of(&r);
+	assert_string_equal(s(g(cJSON_GetArrayItem(g(b, "entry"), 0), "resource"), "birthDate"), "1992-01-01");
+	cJSON_Delete(b);
+	resp_free(&r);
+
+	r = call("GET", "/fhir/Patient?name=pager&_summary=count", NULL, NULL);
+	b = json_of(&r);
+	assert_int_equal(cJSON_GetObjectItem(b, "total")->valueint, 5);
+	assert_null(g(b, "entry"));
+	cJSON_Delete(b);
+	resp_free(&r);
+
+	r = call("GET", "/fhir/Patient?identifier=urn:page|v1&_elements=gender", NULL, NULL);
+	b = json_of(&r);
+	const cJSON *res = g(cJSON_GetArrayItem(g(b, "entry"), 0), "resource");
+	assert_string_equal(s(res, "gender"), "male");
+	assert_null(g(res, "name"));
+	assert_non_null(strstr(r.body, "SUBSETTED"));
+	cJSON_Delete(b);
+	resp_free(&r);
+
+	/* POST _search with a form body */
+	const char *form[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+	r = call("POST", "/fhir/Patient/_search", form, "identifier=urn%3Apage%7Cv2&gender=female");
+	assert_int_equal(r.status, 200);
+	b = json_of(&r);
+	assert_int_equal(cJSON_GetObjectItem(b, "total")->valueint, 1);
+	cJSON_Delete(b);
+	resp_free(&r);
+
+	/* XML searchset */
+	r = call("GET", "/fhir/Patient?identifier=urn:page|v4&_format=xml", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "<Bundle xmlns=\"http://hl7.org/fhir\">"));
+	resp_free(&r);
+}
+
+static void include_and_revinclude(void **state)
+{
+	(void)state;
+	char pid[80], body[600];
+	snprintf(pid, sizeof pid, "%s", create("Patient", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Incl\"}]}"));
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"coding\":[{\"system\":\"http://loinc.org\","
+		 "\"code\":\"44261-6\"}]},\"subject\":{\"reference\":\"Patient/%s\"},\"valueInteger\":7}",
+		 pid);
+	create("Observation", body);
+	char path[300];
+	snprintf(path, sizeof path, "/fhir/Observation?subject=Patient/%s&_include=Observation:subject", pid);
+	struct resp r = call("GET", path, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	cJSON *b = json_of(&r);
+	assert_int_equal(cJSON_GetObjectItem(b, "total")->valueint, 1);
+	assert_int_equal(cJSON_GetArraySize(g(b, "entry")), 2);
+	cJSON *inc = cJSON_GetArrayItem(g(b, "entry"), 1);
+	assert_string_equal(s(g(inc, "search"), "mode"), "include");
+	assert_string_equal(s(g(inc, "resource"), "id"), pid);
+	cJSON_Delete(b);
+	resp_free(&r);
+
+	snprintf(path, sizeof path, "/fhir/Patient?_id=%s&_revinclude=Observation:subject", pid);
+	r = call("GET", path, NULL, NULL);
+	b = json_of(&r);
+	if (cJSON_GetArraySize(g(b, "entry")) != 2)
+		print_message("# %s -> %s\n", path, r.body);
+	assert_int_equal(cJSON_GetArraySize(g(b, "entry")), 2);
+	assert_string_equal(s(g(cJSON_GetArrayItem(g(b, "entry"), 1), "resource"), "resourceType"), "Observation");
+	cJSON_Delete(b);
+	resp_free(&r);
+
+	r = call("GET", "/fhir/Observation?code=http://loinc.org|44261-6", NULL, NULL);
+	b = json_of(&r);
+	assert_true(cJSON_GetObjectItem(b, "total")->valueint >= 1);
+	cJSON_Delete(b);
+	resp_free(&r);
+}
+
+static void conditional_create_and_update(void **state)
+{
+	(void)state;
+	const char *h[] = {"Content-Type: application/fhir+json", "If-None-Exist: identifier=urn:cond|1", NULL};
+	const char *body = "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:cond\",\"value\":\"1\"}]}";
+	struct resp r = call("POST", "/fhir/Patient", h, body);
+	assert_int_equal(r.status, 201);
+	cJSON *a = json_of(&r);
+	resp_free(&r);
+	r = call("POST", "/fhir/Patient", h, body);
+	assert_int_equal(r.status, 200); /* matched: nothing new */
+	cJSON *b = json_of(&r);
+	assert_string_equal(s(a, "id"), s(b, "id"));
+	cJSON_Delete(b);
+	resp_free(&r);
+
+	r = call("PUT", "/fhir/Patient?identifier=urn:cond|1", fj,
+		 "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:cond\",\"value\":\"1\"}],\"active\":false}");
+	assert_int_equal(r.status, 200);
+	b = json_of(&r);
+	assert_string_equal(s(a, "id"), s(b, "id"));
+	assert_string_equal(s(g(b, "meta"), "versionId"), "2");
+	cJSON_Delete(b);
+	resp_free(&r);
+	r = call("PUT", "/fhir/Patient?identifier=urn:cond|2", fj,
+		 "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:cond\",\"value\":\"2\"}]}");
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	cJSON_Delete(a);
+}
+
+static void prefer_header(void **state)
+{
+	(void)state;
+	const char *min[] = {"Content-Type: application/fhir+json", "Prefer: return=minimal", NULL};
+	struct resp r = call("POST", "/fhir/Patient", min, "{\"resourceType\":\"Patient\"}");
+	assert_int_equal(r.status, 201);
+	assert_int_equal(r.len, 0);
+	char loc[300];
+	assert_non_null(resp_header(&r, "Location", loc, sizeof loc));
+	resp_free(&r);
+	const char *oo[] = {"Content-Type: application/fhir+json", "Prefer: return=OperationOutcome", NULL};
+	r = call("POST", "/fhir/Patient", oo, "{\"resourceType\":\"Patient\"}");
+	assert_int_equal(r.status, 201);
+	assert_non_null(strstr(r.body, "OperationOutcome"));
+	resp_free(&r);
+	/* XML in, XML out */
+	const char *x[] = {"Content-Type: application/fhir+xml", "Accept: application/fhir+xml", NULL};
+	r = call("POST", "/fhir/Patient", x,
+		 "<Patient xmlns=\"http://hl7.org/fhir\"><name><family value=\"Xml\"/></name></Patient>");
+	assert_int_equal(r.status, 201);
+	assert_non_null(strstr(r.body, "<versionId value=\"1\"/>"));
+	resp_free(&r);
+}
+
+static void transaction_is_atomic_and_resolves_urns(void **state)
+{
+	(void)state;
+	const char *tx =
+		"{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+		"{\"fullUrl\":\"urn:uuid:0b1e7c3a-6f3e-4f57-9a7e-0c4b0f9d2a11\",\"resource\":{\"resourceType\":\"Patient\","
+		"\"identifier\":[{\"system\":\"urn:tx\",\"value\":\"1\"}]},\"request\":{\"method\":\"POST\",\"url\":\"Patient\"}},"
+		"{\"resource\":{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"tx\"},"
+		"\"subject\":{\"reference\":\"urn:uuid:0b1e7c3a-6f3e-4f57-9a7e-0c4b0f9d2a11\"}},"
+		"\"request\":{\"method\":\"POST\",\"url\":\"Observation\"}},"
+		"{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"tx-put\"},\"request\":{\"method\":\"PUT\",\"url\":\"Patient/tx-put\"}}]}";
+	struct resp r = call("POST", "/fhir", fj, tx);
+	if (r.status != 200)
+		print_message("# %s\n", r.body);
+	assert_int_equal(r.status, 200);
+	cJSON *b = json_of(&r);
+	assert_string_equal(s(b, "type"), "transaction-response");
+	assert_int_equal(cJSON_GetArraySize(g(b, "entry")), 3);
+	const char *l0 = s(g(cJSON_GetArrayItem(g(b, "entry"), 0), "response"), "location");
+	const char *l1 = s(g(cJSON_GetArrayItem(g(b, "entry"), 1), "response"), "location");
+	assert_non_null(l0);
+	assert_non_null(l1);
+	char pid[80], opath[300];
+	const char *pp = strstr(l0, "/Patient/") + 9;
+	snprintf(pid, sizeof pid, "%.*s", (int)strcspn(pp, "/"), pp);
+	const char *op = strstr(l1, "/fhir/");
+	snprintf(opath, sizeof opath, "%.*s", (int)(strstr(op, "/_history") - op), op);
+	cJSON_Delete(b);
+	resp_free(&r);
+	r = call("GET", opath, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	b = json_of(&r);
+	char want[120];
+	snprintf(want, sizeof want, "Patient/%s", pid);
+	assert_string_equal(s(g(b, "subject"), "reference"), want);
+	cJSON_Delete(b);
+	resp_free(&r);
+
+	/* one bad entry: nothing of the transaction is stored */
+	const char *bad =
+		"{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+		"{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"atomic-1\"},\"request\":{\"method\":\"PUT\",\"url\":\"Patient/atomic-1\"}},"
+		"{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"atomic-2\",\"birthDate\":\"not a date\"},"
+		"\"request\":{\"method\":\"PUT\",\"url\":\"Patient/atomic-2\"}}]}";
+	r = call("POST", "/fhir", fj, bad);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "nothing was stored"));
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient/atomic-1", NULL, NULL);
+	assert_int_equal(r.status, 404);
+	resp_free(&r);
+
+	/* a batch: entries independent */
+	const char *batch =
+		"{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":["
+		"{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"batch-1\"},\"request\":{\"method\":\"PUT\",\"url\":\"Patient/batch-1\"}},"
+		"{\"request\":{\"method\":\"GET\",\"url\":\"Patient/none-such\"}}]}";
+	r = call("POST", "/fhir", fj, batch);
+	assert_int_equal(r.status, 200);
+	b = json_of(&r);
+	assert_string_equal(s(b, "type"), "batch-response");
+	assert_string_equal(s(g(cJSON_GetArrayItem(g(b, "entry"), 0), "response"), "status"), "201");
+	assert_string_equal(s(g(cJSON_GetArrayItem(g(b, "entry"), 1), "response"), "status"), "404");
+	cJSON_Delete(b);
+	resp_free(&r);
+	r = call("POST", "/fhir", fj, "{\"resourceType\":\"Bundle\",\"type\":\"collection\"}");
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+}
+
+static void acknowledged_writes_survive_kill_9(void **state)
+{
+	(void)state;
+	struct resp r = call("PUT", "/fhir/Patient/durable-1", fj,
+			     "{\"resourceType\":\"Patient\",\"id\":\"durable-1\",\"name\":[{\"family\":\"Kept\"}]}");
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	/* kill -9 right after the acknowledgement, then a new gateway on the same
+	 * data directory */
+	char extra[400];
+	snprintf(extra, sizeof extra, "\"data_dir\":\"%s/var\"", gw.dir);
+	kill(gw.pid, SIGKILL);
+	gw_stop(&gw, 5000);
+	assert_int_equal(gw_start(&gw, extra), 0);
+	r = call("GET", "/fhir/Patient/durable-1", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "Kept"));
+	resp_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(create_read_update_delete),
+		cmocka_unit_test(errors_are_outcomes),
+		cmocka_unit_test(search_and_paging),
+		cmocka_unit_test(include_and_revinclude),
+		cmocka_unit_test(conditional_create_and_update),
+		cmocka_unit_test(prefer_header),
+		cmocka_unit_test(transaction_is_atomic_and_resolves_urns),
+		cmocka_unit_test(acknowledged_writes_survive_kill_9),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
