@@ -124,13 +124,16 @@ static void post_ingest(void *ctx, struct http_request *req, struct http_respons
 		http_set_error(resp, 415, "not-supported", "send application/json or text/csv");
 		return;
 	}
+	const char *preview = http_query(req, "preview");
+	bool storing = app->store && !(preview && !strcmp(preview, "true"));
+	if (storing && api_rest_outbox_full(app, resp))
+		return;
 	struct call c;
 	call_begin(&c, app, req);
 	cJSON *bundle = NULL;
 	int status = plugin_host_ingest(app->plugins, &c.ctx, format, media, req->body, req->body_len, req->method,
 					req->path, &bundle);
-	const char *preview = http_query(req, "preview");
-	if (status == 200 && (!app->store || (preview && !strcmp(preview, "true")))) {
+	if (status == 200 && !storing) {
 		http_set_json(resp, 200, bundle);
 	} else if (status == 200) {
 		/* store the transaction; the hooks already ran inside ingest */

@@ -10,6 +10,7 @@
 #include "api_fhir.h"
 #include "arena.h"
 #include "fjson.h"
+#include "metrics.h"
 #include "model.h"
 #include "plugin_host.h"
 #include "search_params.h"
@@ -190,6 +191,186 @@ static bool check_type_id(const struct http_request *req, struct http_response *
 		return false;
 	}
 	(void)req;
+	return true;
+}
+
+/* ------------------------------------------------------------ upstream */
+
+static bool url_safe(unsigned char c)
+{
+	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == ':' || c == ',' || c == '|' || c == '/';
+}
+
+static void url_encode(char *out, size_t n, size_t *pos, const char *s)
+{
+	for (; *s && *pos + 4 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (url_safe(c))
+			out[(*pos)++] = (char)c;
+		else
+			*pos += (size_t)snprintf(out + *pos, n - *pos, "%%%02X", c);
+	}
+	out[*pos] = '\0';
+}
+
+struct qs {
+	char buf[4096];
+	size_t pos;
+	bool overflow;
+};
+
+static int qs_add(void *ctx, const char *name, const char *value)
+{
+	struct qs *q = ctx;
+	if (!strcmp(name, "_format") || !strcmp(name, "_pretty"))
+		return 0;
+	if (q->pos + strlen(name) * 3 + (value ? strlen(value) * 3 : 0) + 4 >= sizeof q->buf) {
+		q->overflow = true;
+		return -1;
+	}
+	char sep = q->pos ? '&' : '?';
+	q->buf[q->pos++] = sep;
+	url_encode(q->buf, sizeof q->buf, &q->pos, name);
+	q->buf[q->pos++] = '=';
+	url_encode(q->buf, sizeof q->buf, &q->pos, value ? value : "");
+	return 0;
+}
+
+/* Copies a client header the upstream may see, when its value is clean. */
+static void pass_header(const struct http_request *req, const char *name, char lines[][1100], size_t *n,
+			const char **h)
+{
+	const char *v = http_header(req, name);
+	if (!v || strlen(v) > 1024 || strpbrk(v, "\r\n"))
+		return;
+	snprintf(lines[*n], sizeof lines[0], "%s: %s", name, v);
+	h[*n] = lines[*n];
+	(*n)++;
+}
+
+/* Sends the request on to the upstream and answers with what comes back,
+ * URLs rewritten to the gateway. The body (JSON or XML) is read and checked
+ * like any write, then sent as JSON. */
+static void forward(const struct app *app, struct http_request *req, struct http_response *resp)
+{
+	char path[8192];
+	struct qs q = {.pos = 0};
+	if (http_query_each(req, qs_add, &q) != 0 || q.overflow) {
+		http_set_error(resp, 414, "too-costly", "the query is too long to pass on");
+		return;
+	}
+	const char *rel = req->path + 5; /* after "/fhir" */
+	while (*rel == '/')
+		rel++;
+	snprintf(path, sizeof path, "%s%s", rel, q.buf);
+	char *body = NULL;
+	size_t blen = 0;
+	char lines[8][1100];
+	const char *h[10];
+	size_t nh = 0;
+	snprintf(lines[nh], sizeof lines[0], "Accept: application/fhir+json");
+	h[nh] = lines[nh];
+	nh++;
+	bool form = !strcmp(req->method, "POST") && strstr(req->path, "/_search");
+	if (form && req->body_len) {
+		body = strndup(req->body, req->body_len);
+		blen = req->body_len;
+		snprintf(lines[nh], sizeof lines[0], "Content-Type: application/x-www-form-urlencoded");
+		h[nh] = lines[nh];
+		nh++;
+	} else if (!strcmp(req->method, "POST") || !strcmp(req->method, "PUT")) {
+		cJSON *res = api_fhir_read_body(app, req, resp);
+		if (!res)
+			return;
+		struct outcome oo = OUTCOME_INIT;
+		if (validate_resource(res, &oo) != 0) {
+			cJSON_Delete(res);
+			send_outcome(req, resp, 400, &oo);
+			return;
+		}
+		outcome_release(&oo);
+		body = fjson_print(res, false, &blen);
+		cJSON_Delete(res);
+		if (!body) {
+			http_set_error(resp, 500, "exception", "out of memory");
+			return;
+		}
+		snprintf(lines[nh], sizeof lines[0], "Content-Type: application/fhir+json");
+		h[nh] = lines[nh];
+		nh++;
+	}
+	pass_header(req, "If-Match", lines, &nh, h);
+	pass_header(req, "If-None-Match", lines, &nh, h);
+	pass_header(req, "If-None-Exist", lines, &nh, h);
+	pass_header(req, "Prefer", lines, &nh, h);
+	h[nh] = NULL;
+	struct upstream_response ur;
+	int rc = upstream_request(app->upstream, req->method, path, h, body, blen, &ur);
+	free(body);
+	if (rc != 0) {
+		metrics_counter_add(METRICS_UPSTREAM_FAILED, 1);
+		http_set_error(resp, ur.timed_out ? 504 : 502, ur.timed_out ? "timeout" : "transient",
+			       "the upstream FHIR server did not answer: %s", ur.error);
+		return;
+	}
+	char base[256], url[1200];
+	base_url(app, req, base, sizeof base);
+	if (ur.body && ur.len) {
+		cJSON *tree = fjson_parse(ur.body, ur.len, NULL, NULL);
+		if (!tree) {
+			upstream_response_release(&ur);
+			http_set_error(resp, 502, "transient", "the upstream answered %ld with a body that is not FHIR JSON",
+				       ur.status);
+			return;
+		}
+		upstream_rewrite_urls(app->upstream, tree, base);
+		http_set_json(resp, (int)ur.status, tree);
+	} else {
+		http_set_body(resp, (int)ur.status, NULL, NULL, 0);
+	}
+	if (ur.etag[0])
+		add_header(resp, "ETag", ur.etag);
+	if (ur.last_modified[0])
+		add_header(resp, "Last-Modified", ur.last_modified);
+	if (ur.location[0])
+		add_header(resp, "Location", upstream_rewrite_url(app->upstream, ur.location, base, url, sizeof url));
+	if (ur.retry_after_s >= 0) {
+		char ra[24];
+		snprintf(ra, sizeof ra, "%ld", ur.retry_after_s);
+		add_header(resp, "Retry-After", ra);
+	}
+	upstream_response_release(&ur);
+}
+
+/* Pass-through types go upstream; true when the request was answered. */
+static bool pass_through(const struct app *app, struct http_request *req, struct http_response *resp,
+			 const char *type)
+{
+	if (!app->upstream || strcmp(config_route(app->cfg, type), "pass-through") != 0)
+		return false;
+	forward(app, req, resp);
+	return true;
+}
+
+/* Writes of this type are recorded for delivery upstream. */
+static bool forwards(const struct app *app, const char *type, bool ingest)
+{
+	if (!app->outbox)
+		return false;
+	const char *route = config_route(app->cfg, type);
+	return ingest || !strcmp(route, "store-and-forward");
+}
+
+/* 503 with Retry-After when the outbox is over its high-water mark. */
+static bool outbox_refuses(const struct app *app, struct http_response *resp)
+{
+	long ra = 0;
+	if (!outbox_full(app->outbox, &ra))
+		return false;
+	char v[24];
+	snprintf(v, sizeof v, "%ld", ra);
+	http_set_error(resp, 503, "transient", "the delivery queue to the upstream is full; try again later");
+	add_header(resp, "Retry-After", v);
 	return true;
 }
 
@@ -599,7 +780,7 @@ static void get_search(void *ctx, struct http_request *req, struct http_response
 {
 	const struct app *app = ctx;
 	const char *type = req->params[0];
-	if (!check_type_id(req, resp, type, NULL))
+	if (!check_type_id(req, resp, type, NULL) || pass_through(app, req, resp, type))
 		return;
 	struct query q;
 	memset(&q, 0, sizeof q);
@@ -616,7 +797,7 @@ static void post_search(void *ctx, struct http_request *req, struct http_respons
 {
 	const struct app *app = ctx;
 	const char *type = req->params[0];
-	if (!check_type_id(req, resp, type, NULL))
+	if (!check_type_id(req, resp, type, NULL) || pass_through(app, req, resp, type))
 		return;
 	const char *ct = http_header(req, "Content-Type");
 	if (req->body_len && (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0)) {
@@ -650,7 +831,7 @@ static bool not_modified(const struct http_request *req, const cJSON *res)
 static void read_common(const struct app *app, struct http_request *req, struct http_response *resp, const char *vid)
 {
 	const char *type = req->params[0], *id = req->params[1];
-	if (!check_type_id(req, resp, type, id))
+	if (!check_type_id(req, resp, type, id) || pass_through(app, req, resp, type))
 		return;
 	cJSON *res = NULL;
 	struct store_error err = {0};
@@ -750,13 +931,13 @@ static void history_common(const struct app *app, struct http_request *req, stru
 
 static void get_history_instance(void *ctx, struct http_request *req, struct http_response *resp)
 {
-	if (check_type_id(req, resp, req->params[0], req->params[1]))
+	if (check_type_id(req, resp, req->params[0], req->params[1]) && !pass_through(ctx, req, resp, req->params[0]))
 		history_common(ctx, req, resp, req->params[0], req->params[1]);
 }
 
 static void get_history_type(void *ctx, struct http_request *req, struct http_response *resp)
 {
-	if (check_type_id(req, resp, req->params[0], NULL))
+	if (check_type_id(req, resp, req->params[0], NULL) && !pass_through(ctx, req, resp, req->params[0]))
 		history_common(ctx, req, resp, req->params[0], NULL);
 }
 
@@ -766,6 +947,34 @@ static void get_history_system(void *ctx, struct http_request *req, struct http_
 }
 
 /* ------------------------------------------------------------ writes */
+
+/* Records a written resource (its id and version) in the outbox. */
+static enum store_status enqueue(const struct app *app, const cJSON *written, bool deleted, struct store_error *err)
+{
+	const char *type = str_member(written, "resourceType"), *id = str_member(written, "id");
+	const char *vid = meta_str(written, "versionId");
+	long long v = vid ? strtoll(vid, NULL, 10) : 0;
+	if (!type || !id || v < 1)
+		return store_fail(err, STORE_IO, "the written resource has no id or version");
+	return store_outbox_add(app->store, type, id, v, deleted, err);
+}
+
+/* Commits the caller's transaction when st is OK (else rolls back) and wakes
+ * the delivery worker. Returns the final status. */
+static enum store_status finish_txn(const struct app *app, enum store_status st, struct store_error *err)
+{
+	struct store_error e2;
+	if (st != STORE_OK) {
+		store_rollback(app->store, &e2);
+		return st;
+	}
+	st = store_commit(app->store, err);
+	if (st == STORE_OK)
+		outbox_kick(app->outbox);
+	else
+		store_rollback(app->store, &e2);
+	return st;
+}
 
 /* Searches type with a query string; returns the match count (0, 1, 2 = many)
  * and the id of a single match. -1 with an answer on a bad query. */
@@ -816,7 +1025,10 @@ static void post_create(void *ctx, struct http_request *req, struct http_respons
 {
 	const struct app *app = ctx;
 	const char *type = req->params[0];
-	if (!check_type_id(req, resp, type, NULL))
+	if (!check_type_id(req, resp, type, NULL) || pass_through(app, req, resp, type))
+		return;
+	bool fwd = forwards(app, type, false);
+	if (fwd && outbox_refuses(app, resp))
 		return;
 	cJSON *res = read_body(app, req, resp, type);
 	if (!res)
@@ -857,9 +1069,16 @@ static void post_create(void *ctx, struct http_request *req, struct http_respons
 	outcome_release(&oo);
 	cJSON *out = NULL;
 	struct store_error err = {0};
-	enum store_status st = store_create(app->store, type, res, NULL, &out, &err);
+	enum store_status st = fwd ? store_begin(app->store, &err) : STORE_OK;
+	if (st == STORE_OK)
+		st = store_create(app->store, type, res, NULL, &out, &err);
+	if (st == STORE_OK && fwd)
+		st = enqueue(app, out, false, &err);
+	if (fwd)
+		st = finish_txn(app, st, &err);
 	cJSON_Delete(res);
 	if (st != STORE_OK) {
+		cJSON_Delete(out);
 		store_answer(req, resp, st, &err);
 		return;
 	}
@@ -871,7 +1090,10 @@ static void put_update(void *ctx, struct http_request *req, struct http_response
 	const struct app *app = ctx;
 	const char *type = req->params[0];
 	const char *id = req->nparams > 1 ? req->params[1] : NULL;
-	if (!check_type_id(req, resp, type, id))
+	if (!check_type_id(req, resp, type, id) || pass_through(app, req, resp, type))
+		return;
+	bool fwd = forwards(app, type, false);
+	if (fwd && outbox_refuses(app, resp))
 		return;
 	cJSON *res = read_body(app, req, resp, type);
 	if (!res)
@@ -943,9 +1165,16 @@ static void put_update(void *ctx, struct http_request *req, struct http_response
 	bool created = false;
 	cJSON *out = NULL;
 	struct store_error err = {0};
-	enum store_status st = store_update(app->store, type, id, res, http_header(req, "If-Match"), &created, &out, &err);
+	enum store_status st = fwd ? store_begin(app->store, &err) : STORE_OK;
+	if (st == STORE_OK)
+		st = store_update(app->store, type, id, res, http_header(req, "If-Match"), &created, &out, &err);
+	if (st == STORE_OK && fwd)
+		st = enqueue(app, out, false, &err);
+	if (fwd)
+		st = finish_txn(app, st, &err);
 	cJSON_Delete(res);
 	if (st != STORE_OK) {
+		cJSON_Delete(out);
 		store_answer(req, resp, st, &err);
 		return;
 	}
@@ -956,13 +1185,23 @@ static void delete_resource(void *ctx, struct http_request *req, struct http_res
 {
 	const struct app *app = ctx;
 	const char *type = req->params[0], *id = req->params[1];
-	if (!check_type_id(req, resp, type, id))
+	if (!check_type_id(req, resp, type, id) || pass_through(app, req, resp, type))
+		return;
+	bool fwd = forwards(app, type, false);
+	if (fwd && outbox_refuses(app, resp))
 		return;
 	int64_t version = 0;
 	struct store_error err = {0};
-	enum store_status st = store_delete(app->store, type, id, &version, &err);
-	if (st == STORE_GONE)
+	enum store_status st = fwd ? store_begin(app->store, &err) : STORE_OK;
+	if (st == STORE_OK)
+		st = store_delete(app->store, type, id, &version, &err);
+	bool gone = st == STORE_GONE;
+	if (gone)
 		st = STORE_OK; /* deleting twice is not an error */
+	if (st == STORE_OK && fwd && !gone)
+		st = store_outbox_add(app->store, type, id, version, true, &err);
+	if (fwd)
+		st = finish_txn(app, st, &err);
 	if (st != STORE_OK) {
 		store_answer(req, resp, st, &err);
 		return;
@@ -989,7 +1228,14 @@ struct entry_plan {
 	cJSON *resource;   /* owned copy, references rewritten */
 	cJSON *response;   /* the response entry */
 	int order;
+	bool written;      /* the store changed: outbox material */
+	bool written_deleted;
+	char written_id[STORE_ID_SIZE];
+	int64_t written_version;
 };
+
+static int run_entry_write(const struct app *app, const struct http_request *req, struct entry_plan *p,
+			   bool hooks_done, const char *base, struct outcome *oo);
 
 struct urn_map {
 	const char *urn;
@@ -1062,6 +1308,21 @@ static int method_order(const char *m)
 static int run_entry(const struct app *app, const struct http_request *req, struct entry_plan *p, bool hooks_done,
 		     const char *base, struct outcome *oo)
 {
+	int st = run_entry_write(app, req, p, hooks_done, base, oo);
+	if (st || !p->written || !forwards(app, p->type, hooks_done))
+		return st;
+	struct store_error err = {0};
+	if (store_outbox_add(app->store, p->type, p->written_id, p->written_version, p->written_deleted, &err) !=
+	    STORE_OK) {
+		outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
+		return 500;
+	}
+	return 0;
+}
+
+static int run_entry_write(const struct app *app, const struct http_request *req, struct entry_plan *p,
+			   bool hooks_done, const char *base, struct outcome *oo)
+{
 	struct store_error err = {0};
 	enum store_status st;
 	char loc[700];
@@ -1086,6 +1347,11 @@ static int run_entry(const struct app *app, const struct http_request *req, stru
 		if (st != STORE_OK && st != STORE_GONE && st != STORE_NOT_FOUND) {
 			outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
 			return store_status_http(st);
+		}
+		if (st == STORE_OK) {
+			p->written = p->written_deleted = true;
+			snprintf(p->written_id, sizeof p->written_id, "%s", p->id);
+			p->written_version = v;
 		}
 		p->response = response_entry("204", NULL, NULL, false);
 		return 0;
@@ -1135,6 +1401,9 @@ static int run_entry(const struct app *app, const struct http_request *req, stru
 	}
 	snprintf(loc, sizeof loc, "%s/%s/%s/_history/%s", base, p->type, str_member(out, "id"), meta_str(out, "versionId"));
 	p->response = response_entry(created ? "201" : "200", loc, out, false);
+	p->written = true;
+	snprintf(p->written_id, sizeof p->written_id, "%s", str_member(out, "id"));
+	p->written_version = strtoll(meta_str(out, "versionId") ? meta_str(out, "versionId") : "0", NULL, 10);
 	cJSON_Delete(out);
 	return 0;
 }
@@ -1272,7 +1541,19 @@ cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, co
 		for (size_t i = 0; ok && i < n; i++) {
 			struct entry_plan *p = order[i];
 			struct outcome eo = OUTCOME_INIT;
-			int st = run_entry(app, req, p, hooks_done, base, tx ? oo : &eo);
+			/* a batch entry that is delivered upstream commits with its outbox record */
+			bool own = !tx && strcmp(p->method, "GET") != 0 && forwards(app, p->type, hooks_done);
+			int st = 0;
+			if (own && store_begin(app->store, &err) != STORE_OK) {
+				outcome_add(&eo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
+				st = 500;
+			}
+			if (!st)
+				st = run_entry(app, req, p, hooks_done, base, tx ? oo : &eo);
+			if (own && finish_txn(app, st ? STORE_IO : STORE_OK, &err) != STORE_OK && !st) {
+				outcome_add(&eo, OUTCOME_ERROR, "exception", NULL, "commit failed: %s", err.message);
+				st = 500;
+			}
 			if (st && tx) {
 				char where[64];
 				snprintf(where, sizeof where, "Bundle.entry[%zu]", (size_t)(p - plans));
@@ -1294,6 +1575,8 @@ cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, co
 			}
 			if (!ok)
 				store_rollback(app->store, &err);
+			else
+				outbox_kick(app->outbox);
 		}
 		free(order);
 		if (ok) {
@@ -1322,9 +1605,16 @@ cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, co
 	return out;
 }
 
+bool api_rest_outbox_full(const struct app *app, struct http_response *resp)
+{
+	return outbox_refuses(app, resp);
+}
+
 static void post_bundle(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	const struct app *app = ctx;
+	if (app->outbox && outbox_refuses(app, resp))
+		return;
 	cJSON *b = api_fhir_read_body(app, req, resp);
 	if (!b)
 		return;

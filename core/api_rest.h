@@ -24,9 +24,15 @@ int api_rest_register(struct app *app);
 
 /* Runs a batch or transaction Bundle (not consumed) against the store and
  * returns the response Bundle, or NULL with issues in oo and *status set.
- * hooks_done: the before-store hooks already ran over the entries (ingest). */
+ * hooks_done: the Bundle comes from ingest: the before-store hooks already
+ * ran over its entries, and with an upstream every write is also recorded
+ * for delivery (else only store-and-forward types are). */
 cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, const cJSON *bundle, bool hooks_done,
 		       struct outcome *oo, int *status);
+
+/* When pushes must wait (the outbox is over its high-water mark): answers
+ * 503 with Retry-After and returns true. */
+bool api_rest_outbox_full(const struct app *app, struct http_response *resp);
 
 /* A collection Bundle of everything stored about one patient: the Patient,
  * every resource whose patient or subject is that Patient, and the

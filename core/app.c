@@ -2,6 +2,7 @@
 
 #include "api_fhir.h"
 #include "api_rest.h"
+#include "api_outbox.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,8 +70,18 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 	}
 	if (store_open_sqlite(cfg->data_dir, &app->store, err, errlen) != 0)
 		return -1;
+	if (cfg->upstream.base_url) {
+		app->upstream = upstream_new(cfg, err, errlen);
+		if (!app->upstream)
+			return -1;
+		app->outbox = outbox_start(app->store, app->upstream, cfg);
+		if (!app->outbox) {
+			snprintf(err, errlen, "cannot start the outbox worker");
+			return -1;
+		}
+	}
 	if (api_system_register(app) != 0 || api_fhir_register(app) != 0 || api_plugins_register(app) != 0 ||
-	    api_rest_register(app) != 0) {
+	    api_rest_register(app) != 0 || api_outbox_register(app) != 0) {
 		snprintf(err, errlen, "cannot register the endpoints (routing table full?)");
 		return -1;
 	}
@@ -90,6 +101,8 @@ void app_dispatch(void *ctx, struct http_request *req, struct http_response *res
 void app_release(struct app *app)
 {
 	plugin_host_free(app->plugins);
+	outbox_stop(app->outbox);
+	upstream_free(app->upstream);
 	if (app->store)
 		store_close(app->store);
 	terminology_free(app->terms);

@@ -14,7 +14,9 @@
 #include "http.h"
 #include "plugin_host.h"
 #include "router.h"
+#include "outbox.h"
 #include "store.h"
+#include "upstream.h"
 #include "terminology.h"
 
 struct app {
@@ -25,6 +27,8 @@ struct app {
 	struct terminology *terms;    /* code systems from cfg->profiles_dir */
 	struct plugin_host *plugins;  /* loaded from cfg->plugin_dir (+ cfg->plugin_dir_extra) */
 	struct store *store;          /* the embedded store under cfg->data_dir */
+	struct upstream *upstream;    /* the upstream FHIR server, or NULL */
+	struct outbox *outbox;        /* delivery to the upstream, or NULL */
 	void **owned;                 /* allocations that live as long as the routes */
 	size_t nowned;
 };

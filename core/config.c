@@ -9,8 +9,9 @@
 #include <sys/stat.h>
 
 #include "fjson.h"
+#include "model.h"
 
-enum key_type { KEY_STRING, KEY_UINT, KEY_OBJECT, KEY_LEVEL, KEY_LISTEN };
+enum key_type { KEY_STRING, KEY_UINT, KEY_OBJECT, KEY_LEVEL, KEY_LISTEN, KEY_ROUTES };
 
 struct key {
 	const char *name;
@@ -37,6 +38,79 @@ static const struct key limit_keys[] = {
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
+#define UP(field) offsetof(struct config, upstream) + offsetof(struct config_upstream, field)
+
+static const struct key upstream_keys[] = {
+	{"base_url", KEY_STRING, UP(base_url), 8, 2048, NULL},
+	{"bearer_token_env", KEY_STRING, UP(bearer_token_env), 1, 128, NULL},
+	{"basic_user", KEY_STRING, UP(basic_user), 1, 256, NULL},
+	{"basic_password_env", KEY_STRING, UP(basic_password_env), 1, 128, NULL},
+	{"ca_file", KEY_STRING, UP(ca_file), 1, 4096, NULL},
+	{"client_cert", KEY_STRING, UP(client_cert), 1, 4096, NULL},
+	{"client_key", KEY_STRING, UP(client_key), 1, 4096, NULL},
+	{"connect_timeout_ms", KEY_UINT, UP(connect_timeout_ms), 100, 600000, NULL},
+	{"timeout_ms", KEY_UINT, UP(timeout_ms), 100, 3600000, NULL},
+	{"max_response_bytes", KEY_UINT, UP(max_response_bytes), 1024, 1ULL << 32, NULL},
+	{"routes", KEY_ROUTES, UP(routes), 0, 0, NULL},
+	{"max_attempts", KEY_UINT, UP(max_attempts), 1, 1000, NULL},
+	{"retry_base_ms", KEY_UINT, UP(retry_base_ms), 1, 3600000, NULL},
+	{"retry_max_ms", KEY_UINT, UP(retry_max_ms), 1, 86400000, NULL},
+	{"high_water", KEY_UINT, UP(high_water), 1, 100000000, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
+static const char *const route_names[] = {"local", "pass-through", "store-and-forward"};
+
+bool config_upstream_url_ok(const char *url, char *why, size_t whylen)
+{
+	bool https = !strncmp(url, "https://", 8), http = !strncmp(url, "http://", 7);
+	if (!https && !http) {
+		snprintf(why, whylen, "must start with https:// (or http:// for a loopback address)");
+		return false;
+	}
+	const char *h = url + (https ? 8 : 7);
+	char host[256];
+	size_t n;
+	if (*h == '[') {
+		n = strcspn(h + 1, "]");
+		if (h[1 + n] != ']' || n == 0 || n >= sizeof host) {
+			snprintf(why, whylen, "bad IPv6 host");
+			return false;
+		}
+		memcpy(host, h + 1, n);
+	} else {
+		n = strcspn(h, ":/?#");
+		if (n == 0 || n >= sizeof host) {
+			snprintf(why, whylen, "no host");
+			return false;
+		}
+		memcpy(host, h, n);
+	}
+	host[n] = '\0';
+	if (strpbrk(url, " \t\r\n\\@?#")) {
+		snprintf(why, whylen, "must be a plain base URL without credentials, query or fragment");
+		return false;
+	}
+	if (http && !config_host_is_loopback(host)) {
+		snprintf(why, whylen, "plain http is allowed only to a loopback address; use https for %s", host);
+		return false;
+	}
+	return true;
+}
+
+const char *config_route(const struct config *cfg, const char *type)
+{
+	if (!cfg->upstream.base_url || !cfg->upstream.routes)
+		return route_names[0];
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(cfg->upstream.routes, type);
+	if (!cJSON_IsString(r))
+		r = cJSON_GetObjectItemCaseSensitive(cfg->upstream.routes, "*");
+	for (size_t i = 0; cJSON_IsString(r) && i < 3; i++)
+		if (!strcmp(r->valuestring, route_names[i]))
+			return route_names[i];
+	return route_names[0];
+}
+
 static const struct key top_keys[] = {
 	{"listen", KEY_LISTEN, offsetof(struct config, listen), 0, 0, NULL},
 	{"data_dir", KEY_STRING, offsetof(struct config, data_dir), 1, 4096, NULL},
@@ -46,6 +120,7 @@ static const struct key top_keys[] = {
 	{"log_level", KEY_LEVEL, offsetof(struct config, log_level), 0, 0, NULL},
 	{"limits", KEY_OBJECT, 0, 0, 0, limit_keys},
 	{"plugins", KEY_OBJECT, offsetof(struct config, plugins), 0, 0, NULL},
+	{"upstream", KEY_OBJECT, 0, 0, 0, upstream_keys},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -72,6 +147,15 @@ int config_defaults(struct config *cfg)
 		.json_max_members = 10000,
 		.json_max_array_items = 100000,
 		.json_memory_budget_bytes = 64ULL << 20,
+	};
+	cfg->upstream = (struct config_upstream){
+		.connect_timeout_ms = 5000,
+		.timeout_ms = 30000,
+		.max_response_bytes = 64ULL << 20,
+		.max_attempts = 12,
+		.retry_base_ms = 500,
+		.retry_max_ms = 300000,
+		.high_water = 100000,
 	};
 	if (!cfg->listen || !cfg->data_dir || !cfg->plugin_dir || !cfg->profiles_dir || !cfg->plugins)
 		return -1;
@@ -227,6 +311,27 @@ static int apply(struct config *cfg, const struct key *schema, const cJSON *obj,
 			*(enum log_level *)base = (enum log_level)found;
 			break;
 		}
+		case KEY_ROUTES: {
+			if (!cJSON_IsObject(m))
+				return fail(err, errlen, file, key, "must be an object: resource type or \"*\" → route");
+			for (const cJSON *c = m->child; c; c = c->next) {
+				char sub[320];
+				snprintf(sub, sizeof sub, "%s.%s", key, c->string);
+				if (strcmp(c->string, "*") != 0 && !model_resource(c->string))
+					return fail(err, errlen, file, sub, "not a FHIR R4 resource type (or \"*\")");
+				bool known = false;
+				for (size_t i = 0; cJSON_IsString(c) && i < 3; i++)
+					known |= !strcmp(c->valuestring, route_names[i]);
+				if (!known)
+					return fail(err, errlen, file, sub, "must be local, pass-through or store-and-forward");
+			}
+			cJSON *dup = cJSON_Duplicate(m, 1);
+			if (!dup)
+				return fail(err, errlen, file, key, "out of memory");
+			cJSON_Delete(*(cJSON **)base);
+			*(cJSON **)base = dup;
+			break;
+		}
 		case KEY_OBJECT:
 			if (!cJSON_IsObject(m))
 				return fail(err, errlen, file, key, "must be an object");
@@ -313,6 +418,17 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	const char *env = getenv("CROSSWALK_LISTEN");
 	if (rc == 0 && env && config_set_listen(cfg, env, why, sizeof why) != 0)
 		rc = fail(err, errlen, "environment", "CROSSWALK_LISTEN", "%s", why);
+	const char *up = getenv("CROSSWALK_UPSTREAM");
+	if (rc == 0 && up && *up) {
+		char *dup = strdup(up);
+		if (!dup)
+			rc = fail(err, errlen, "environment", "CROSSWALK_UPSTREAM", "out of memory");
+		free(cfg->upstream.base_url);
+		cfg->upstream.base_url = dup;
+	}
+	if (rc == 0 && cfg->upstream.base_url && !config_upstream_url_ok(cfg->upstream.base_url, why, sizeof why))
+		rc = fail(err, errlen, up && *up ? "environment" : path, up && *up ? "CROSSWALK_UPSTREAM" : "upstream.base_url",
+			  "%s", why);
 	if (rc != 0)
 		config_release(cfg);
 	return rc;
@@ -338,5 +454,14 @@ void config_release(struct config *cfg)
 	free(cfg->plugin_dir_extra);
 	free(cfg->profiles_dir);
 	cJSON_Delete(cfg->plugins);
+	struct config_upstream *u = &cfg->upstream;
+	free(u->base_url);
+	free(u->bearer_token_env);
+	free(u->basic_user);
+	free(u->basic_password_env);
+	free(u->ca_file);
+	free(u->client_cert);
+	free(u->client_key);
+	cJSON_Delete(u->routes);
 	memset(cfg, 0, sizeof *cfg);
 }

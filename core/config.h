@@ -7,6 +7,7 @@
  *
  * Environment overrides (applied by config_load after the file):
  *   CROSSWALK_LISTEN   replaces "listen" (host:port)
+ *   CROSSWALK_UPSTREAM replaces "upstream.base_url"
  * (CROSSWALK_CONFIG, the file to load, is read by the CLI.)
  *
  * Ownership: struct config owns all its strings and the plugins tree; release
@@ -36,6 +37,26 @@ struct config_limits {
 	uint64_t json_memory_budget_bytes;
 };
 
+/* The upstream FHIR server and how resource types reach it (core/upstream.h,
+ * core/outbox.h). Absent base_url: no upstream, everything is local. */
+struct config_upstream {
+	char *base_url;           /* https://…, or http:// on a loopback address only */
+	char *bearer_token_env;   /* name of the environment variable holding a bearer token */
+	char *basic_user;         /* HTTP basic user; the password comes from basic_password_env */
+	char *basic_password_env;
+	char *ca_file;            /* extra CA bundle for verifying the server (verification is always on) */
+	char *client_cert;        /* PEM client certificate and key for mutual TLS */
+	char *client_key;
+	uint64_t connect_timeout_ms;
+	uint64_t timeout_ms;          /* whole request, including the body */
+	uint64_t max_response_bytes;  /* larger answers are cut off: 502 */
+	cJSON *routes;            /* object: resource type or "*" → "local" | "pass-through" | "store-and-forward" (owned) */
+	uint64_t max_attempts;    /* outbox: attempts before a record becomes a dead letter */
+	uint64_t retry_base_ms;   /* outbox: first retry delay; doubles per attempt, with jitter */
+	uint64_t retry_max_ms;    /* outbox: cap of the delay */
+	uint64_t high_water;      /* outbox: pending records above which pushes get 503 */
+};
+
 struct config {
 	char *source;         /* file the configuration came from */
 	char *listen;         /* as written, "host:port" */
@@ -50,7 +71,16 @@ struct config {
 	enum log_level log_level;
 	struct config_limits limits;
 	cJSON *plugins;       /* object: plugin name → its own settings (owned) */
+	struct config_upstream upstream;
 };
+
+/* An upstream base URL is https://host[:port]/path, or http:// with a
+ * loopback host; no credentials, query or fragment. */
+bool config_upstream_url_ok(const char *url, char *why, size_t whylen);
+
+/* The route of a resource type: "local", "pass-through" or
+ * "store-and-forward" (a static string). "local" without an upstream. */
+const char *config_route(const struct config *cfg, const char *type);
 
 /* Loads path into cfg (which it initialises). On error returns -1 and writes
  * "FILE: KEY: REASON" into err; cfg is then released. */

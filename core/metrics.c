@@ -207,6 +207,20 @@ char *metrics_render(size_t *len)
 		 "crosswalk_http_body_too_large_total %lu\n",
 	     atomic_load(&counters[METRICS_DEADLINE_CLOSED]), atomic_load(&counters[METRICS_FRAMING_REJECTED]),
 	     atomic_load(&counters[METRICS_BODY_TOO_LARGE]));
+	outf(&o, "# HELP crosswalk_outbox_attempts_total Deliveries to the upstream tried.\n"
+		 "# TYPE crosswalk_outbox_attempts_total counter\n"
+		 "crosswalk_outbox_attempts_total %lu\n"
+		 "# HELP crosswalk_outbox_delivered_total Outbox records delivered upstream.\n"
+		 "# TYPE crosswalk_outbox_delivered_total counter\n"
+		 "crosswalk_outbox_delivered_total %lu\n"
+		 "# HELP crosswalk_outbox_dead_letters_total Outbox records given up after their attempts.\n"
+		 "# TYPE crosswalk_outbox_dead_letters_total counter\n"
+		 "crosswalk_outbox_dead_letters_total %lu\n"
+		 "# HELP crosswalk_upstream_failed_total Pass-through requests that got no upstream answer.\n"
+		 "# TYPE crosswalk_upstream_failed_total counter\n"
+		 "crosswalk_upstream_failed_total %lu\n",
+	     atomic_load(&counters[METRICS_OUTBOX_ATTEMPTS]), atomic_load(&counters[METRICS_OUTBOX_DELIVERED]),
+	     atomic_load(&counters[METRICS_OUTBOX_DEAD]), atomic_load(&counters[METRICS_UPSTREAM_FAILED]));
 	int ne = atomic_load(&n_ext);
 	for (int i = 0; i < ne; i++)
 		outf(&o, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", ext[i].name, ext[i].help, ext[i].name,

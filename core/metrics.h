@@ -18,6 +18,10 @@ enum metrics_counter {
 	METRICS_DEADLINE_CLOSED, /* connections closed by the absolute deadline */
 	METRICS_FRAMING_REJECTED,/* ambiguous Content-Length / Transfer-Encoding */
 	METRICS_BODY_TOO_LARGE,
+	METRICS_OUTBOX_ATTEMPTS,  /* upstream deliveries tried */
+	METRICS_OUTBOX_DELIVERED, /* outbox records delivered */
+	METRICS_OUTBOX_DEAD,      /* outbox records given up (dead letters) */
+	METRICS_UPSTREAM_FAILED,  /* pass-through requests without an upstream answer */
 	METRICS_COUNTER_COUNT
 };
 

@@ -280,3 +280,44 @@ void store_page_release(struct store_page *page)
 	free(page->items);
 	memset(page, 0, sizeof *page);
 }
+
+enum store_status store_outbox_add(struct store *s, const char *type, const char *id, int64_t version, bool deleted,
+				   struct store_error *err)
+{
+	ok(err);
+	CHECK(check_type(type, err));
+	if (!id || !*id || version < 1)
+		return store_fail(err, STORE_INVALID, "an outbox record needs an id and a version");
+	return s->ops->outbox_add(s, type, id, version, deleted, err);
+}
+
+enum store_status store_outbox_next(struct store *s, int64_t now_ms, struct outbox_item *out, struct store_error *err)
+{
+	ok(err);
+	memset(out, 0, sizeof *out);
+	return s->ops->outbox_next(s, now_ms, out, err);
+}
+
+enum store_status store_outbox_settle(struct store *s, int64_t oid, int state, int attempts, int64_t next_at_ms,
+				      const char *error, struct store_error *err)
+{
+	ok(err);
+	if (state != -1 && state != OUTBOX_PENDING && state != OUTBOX_DEAD)
+		return store_fail(err, STORE_INVALID, "bad outbox state %d", state);
+	return s->ops->outbox_settle(s, oid, state, attempts, next_at_ms, error, err);
+}
+
+enum store_status store_outbox_list(struct store *s, int state, size_t count, size_t offset,
+				    struct outbox_item *items, size_t *n, struct store_error *err)
+{
+	ok(err);
+	*n = 0;
+	return s->ops->outbox_list(s, state, count, offset, items, n, err);
+}
+
+enum store_status store_outbox_counts(struct store *s, struct outbox_counts *out, struct store_error *err)
+{
+	ok(err);
+	memset(out, 0, sizeof *out);
+	return s->ops->outbox_counts(s, out, err);
+}

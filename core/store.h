@@ -122,6 +122,27 @@ struct store_search {
 			   * a parameter name with "-" for descending: "-_lastUpdated,_id" */
 };
 
+/* The outbox: records of writes still to be delivered upstream, committed in
+ * the same transaction as the write (core/outbox.h delivers them). */
+enum outbox_state { OUTBOX_PENDING = 0, OUTBOX_DEAD = 2 };
+
+struct outbox_item {
+	int64_t oid;                 /* order of enqueueing */
+	char type[STORE_TYPE_SIZE];
+	char id[STORE_ID_SIZE];
+	int64_t version;             /* the version to deliver */
+	bool deleted;                /* deliver a DELETE */
+	int state;                   /* enum outbox_state */
+	int attempts;
+	int64_t next_at_ms;          /* not before (ms since the epoch) */
+	char last_error[256];
+	char created[STORE_TIME_SIZE];
+};
+
+struct outbox_counts {
+	size_t pending, dead;
+};
+
 struct store;
 
 /* The backend's entry points, with the store_* wrappers' contract; arguments
@@ -145,6 +166,15 @@ struct store_ops {
 				     struct store_page *out, struct store_error *err);
 	enum store_status (*search)(struct store *s, const char *type, const struct store_search *q,
 				    struct store_page *out, struct store_error *err);
+	enum store_status (*outbox_add)(struct store *s, const char *type, const char *id, int64_t version,
+					bool deleted, struct store_error *err);
+	enum store_status (*outbox_next)(struct store *s, int64_t now_ms, struct outbox_item *out,
+					 struct store_error *err);
+	enum store_status (*outbox_settle)(struct store *s, int64_t oid, int state, int attempts, int64_t next_at_ms,
+					   const char *error, struct store_error *err);
+	enum store_status (*outbox_list)(struct store *s, int state, size_t count, size_t offset,
+					 struct outbox_item *items, size_t *n, struct store_error *err);
+	enum store_status (*outbox_counts)(struct store *s, struct outbox_counts *out, struct store_error *err);
 };
 
 struct store {
@@ -230,6 +260,23 @@ enum store_status store_search(struct store *s, const char *type, const struct s
 
 /* Frees the entries and their resources; the page may be reused. */
 void store_page_release(struct store_page *page);
+
+/* Outbox. outbox_add records that (type, id, version) is to be delivered; call
+ * it inside the transaction of the write so both commit together.
+ * outbox_next gives the oldest pending record due at now_ms whose resource has
+ * no older pending record (delivery in order per resource); NOT_FOUND when
+ * none is due. outbox_settle ends an attempt: state PENDING with a later
+ * next_at_ms to retry, DEAD with the error to give up, or -1 to delete the
+ * record (delivered). outbox_list pages through records of a state (-1: all),
+ * oldest first, into items (room for count); outbox_counts counts them. */
+enum store_status store_outbox_add(struct store *s, const char *type, const char *id, int64_t version, bool deleted,
+				   struct store_error *err);
+enum store_status store_outbox_next(struct store *s, int64_t now_ms, struct outbox_item *out, struct store_error *err);
+enum store_status store_outbox_settle(struct store *s, int64_t oid, int state, int attempts, int64_t next_at_ms,
+				      const char *error, struct store_error *err);
+enum store_status store_outbox_list(struct store *s, int state, size_t count, size_t offset,
+				    struct outbox_item *items, size_t *n, struct store_error *err);
+enum store_status store_outbox_counts(struct store *s, struct outbox_counts *out, struct store_error *err);
 
 const char *store_status_text(enum store_status st);
 int store_status_http(enum store_status st);

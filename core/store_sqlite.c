@@ -41,6 +41,15 @@ static const char schema_sql[] =
 	"CREATE INDEX idx_rid ON idx(rid, param);"
 	"INSERT INTO schema_version(version) VALUES(1);";
 
+/* Added without a schema version bump: created when missing. */
+static const char outbox_sql[] =
+	"CREATE TABLE IF NOT EXISTS outbox(oid INTEGER PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL,"
+	" version INTEGER NOT NULL, deleted INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
+	" attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
+	" created TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
+	"CREATE INDEX IF NOT EXISTS outbox_res ON outbox(type, id, oid);";
+
 enum stmt_id {
 	S_BEGIN_WRITE,
 	S_BEGIN_READ,
@@ -62,8 +71,17 @@ enum stmt_id {
 	S_HIST_TYPE_N,
 	S_HIST_ALL,
 	S_HIST_ALL_N,
+	S_OB_ADD,
+	S_OB_NEXT,
+	S_OB_DELETE,
+	S_OB_SETTLE,
+	S_OB_LIST,
+	S_OB_LIST_ALL,
+	S_OB_COUNTS,
 	S_COUNT
 };
+
+#define OB_COLS "SELECT oid, type, id, version, deleted, state, attempts, next_at, last_error, created FROM outbox "
 
 #define HIST_COLS "SELECT type, id, version, op, last_updated, body FROM version "
 
@@ -92,6 +110,15 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_HIST_TYPE_N] = "SELECT count(*) FROM version WHERE type = ?1",
 	[S_HIST_ALL] = HIST_COLS "ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
 	[S_HIST_ALL_N] = "SELECT count(*) FROM version",
+	[S_OB_ADD] = "INSERT INTO outbox(type, id, version, deleted, created) VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_OB_NEXT] = OB_COLS "o WHERE state = 0 AND next_at <= ?1 AND NOT EXISTS (SELECT 1 FROM outbox p"
+			      " WHERE p.type = o.type AND p.id = o.id AND p.oid < o.oid AND p.state = 0)"
+			      " ORDER BY oid LIMIT 1",
+	[S_OB_DELETE] = "DELETE FROM outbox WHERE oid = ?1",
+	[S_OB_SETTLE] = "UPDATE outbox SET state = ?2, attempts = ?3, next_at = ?4, last_error = ?5 WHERE oid = ?1",
+	[S_OB_LIST] = OB_COLS "WHERE state = ?1 ORDER BY oid LIMIT ?2 OFFSET ?3",
+	[S_OB_LIST_ALL] = OB_COLS "ORDER BY oid LIMIT ?2 OFFSET ?3",
+	[S_OB_COUNTS] = "SELECT coalesce(sum(state = 0), 0), coalesce(sum(state = 2), 0) FROM outbox",
 };
 
 struct sqlite_store;
@@ -348,6 +375,10 @@ static int setup_schema(struct conn *c, char *err, size_t errlen)
 				SCHEMA_VERSION);
 			goto fail;
 		}
+	}
+	if (sqlite3_exec(c->db, outbox_sql, NULL, NULL, NULL) != SQLITE_OK) {
+		set_err(err, errlen, "creating the outbox: %s", sqlite3_errmsg(c->db));
+		goto fail;
 	}
 	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		set_err(err, errlen, "committing the schema: %s", sqlite3_errmsg(c->db));
@@ -1458,6 +1489,119 @@ out:
 	return st;
 }
 
+/* --- outbox ------------------------------------------------------------------------- */
+
+static enum store_status sqlite_outbox_add(struct store *s, const char *type, const char *id, int64_t version,
+					   bool deleted, struct store_error *err)
+{
+	GET_CONN(c, s, err);
+	sqlite3_stmt *st = stmt(c, S_OB_ADD, err);
+	if (!st)
+		return err ? err->status : STORE_IO;
+	char now[STORE_TIME_SIZE];
+	store_now(now, NULL);
+	bind_text(st, 1, type);
+	bind_text(st, 2, id);
+	sqlite3_bind_int64(st, 3, version);
+	sqlite3_bind_int(st, 4, deleted ? 1 : 0);
+	bind_text(st, 5, now);
+	int rc = sqlite3_step(st);
+	done(st);
+	return rc == SQLITE_DONE ? STORE_OK : db_fail(c, err, rc, "recording the outbox");
+}
+
+static void outbox_row(sqlite3_stmt *st, struct outbox_item *it)
+{
+	memset(it, 0, sizeof *it);
+	it->oid = sqlite3_column_int64(st, 0);
+	copy_text(it->type, sizeof it->type, sqlite3_column_text(st, 1));
+	copy_text(it->id, sizeof it->id, sqlite3_column_text(st, 2));
+	it->version = sqlite3_column_int64(st, 3);
+	it->deleted = sqlite3_column_int(st, 4) != 0;
+	it->state = sqlite3_column_int(st, 5);
+	it->attempts = sqlite3_column_int(st, 6);
+	it->next_at_ms = sqlite3_column_int64(st, 7);
+	copy_text(it->last_error, sizeof it->last_error, sqlite3_column_text(st, 8));
+	copy_text(it->created, sizeof it->created, sqlite3_column_text(st, 9));
+}
+
+static enum store_status sqlite_outbox_next(struct store *s, int64_t now_ms, struct outbox_item *out,
+					    struct store_error *err)
+{
+	GET_CONN(c, s, err);
+	sqlite3_stmt *st = stmt(c, S_OB_NEXT, err);
+	if (!st)
+		return err ? err->status : STORE_IO;
+	sqlite3_bind_int64(st, 1, now_ms);
+	int rc = sqlite3_step(st);
+	enum store_status res = STORE_OK;
+	if (rc == SQLITE_ROW)
+		outbox_row(st, out);
+	else if (rc == SQLITE_DONE)
+		res = store_fail(err, STORE_NOT_FOUND, "nothing due");
+	else
+		res = db_fail(c, err, rc, "reading the outbox");
+	done(st);
+	return res;
+}
+
+static enum store_status sqlite_outbox_settle(struct store *s, int64_t oid, int state, int attempts,
+					      int64_t next_at_ms, const char *error, struct store_error *err)
+{
+	GET_CONN(c, s, err);
+	sqlite3_stmt *st = stmt(c, state < 0 ? S_OB_DELETE : S_OB_SETTLE, err);
+	if (!st)
+		return err ? err->status : STORE_IO;
+	sqlite3_bind_int64(st, 1, oid);
+	if (state >= 0) {
+		sqlite3_bind_int(st, 2, state);
+		sqlite3_bind_int(st, 3, attempts);
+		sqlite3_bind_int64(st, 4, next_at_ms);
+		if (error)
+			bind_text(st, 5, error);
+		else
+			sqlite3_bind_null(st, 5);
+	}
+	int rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(c, err, rc, "updating the outbox");
+	return sqlite3_changes(c->db) ? STORE_OK
+				      : store_fail(err, STORE_NOT_FOUND, "no outbox record %lld", (long long)oid);
+}
+
+static enum store_status sqlite_outbox_list(struct store *s, int state, size_t count, size_t offset,
+					    struct outbox_item *items, size_t *n, struct store_error *err)
+{
+	GET_CONN(c, s, err);
+	sqlite3_stmt *st = stmt(c, state < 0 ? S_OB_LIST_ALL : S_OB_LIST, err);
+	if (!st)
+		return err ? err->status : STORE_IO;
+	if (state >= 0)
+		sqlite3_bind_int(st, 1, state);
+	sqlite3_bind_int64(st, 2, (int64_t)count);
+	sqlite3_bind_int64(st, 3, (int64_t)offset);
+	while (*n < count && sqlite3_step(st) == SQLITE_ROW)
+		outbox_row(st, &items[(*n)++]);
+	done(st);
+	return STORE_OK;
+}
+
+static enum store_status sqlite_outbox_counts(struct store *s, struct outbox_counts *out, struct store_error *err)
+{
+	GET_CONN(c, s, err);
+	sqlite3_stmt *st = stmt(c, S_OB_COUNTS, err);
+	if (!st)
+		return err ? err->status : STORE_IO;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->pending = (size_t)sqlite3_column_int64(st, 0);
+		out->dead = (size_t)sqlite3_column_int64(st, 1);
+	}
+	done(st);
+	return rc == SQLITE_ROW ? STORE_OK : db_fail(c, err, rc, "counting the outbox");
+}
+
 static const struct store_ops sqlite_ops = {
 	.close = sqlite_close,
 	.begin = sqlite_begin,
@@ -1469,4 +1613,9 @@ static const struct store_ops sqlite_ops = {
 	.del = sqlite_delete,
 	.history = sqlite_history,
 	.search = sqlite_search,
+	.outbox_add = sqlite_outbox_add,
+	.outbox_next = sqlite_outbox_next,
+	.outbox_settle = sqlite_outbox_settle,
+	.outbox_list = sqlite_outbox_list,
+	.outbox_counts = sqlite_outbox_counts,
 };
