@@ -342,7 +342,7 @@ static void unmapped(struct in *in, size_t k, const char *const *known)
 		bool ok = strcmp(m->string, "resourceType") == 0 || strcmp(m->string, "id") == 0;
 		for (const char *const *s = known; *s && !ok; s++)
 			ok = strcmp(*s, m->string) == 0;
-		if (!ok && strcmp(m->string, "meta") == 0) {
+		if (!ok && strcmp(m->string, "meta") == 0 && cJSON_IsObject(m)) {
 			const cJSON *mm;
 			cJSON_ArrayForEach(mm, m) {
 				if (strcmp(mm->string, "profile") && strcmp(mm->string, "versionId") &&
@@ -363,6 +363,10 @@ static void unmapped(struct in *in, size_t k, const char *const *known)
 static void unmapped_in(struct in *in, size_t k, const cJSON *o, const char *at, const char *const *known)
 {
 	const cJSON *m;
+	if (!cJSON_IsObject(o)) {
+		warn(in, path(in, k, "%s", at), "%s is not a JSON object; left out", at);
+		return;
+	}
 	cJSON_ArrayForEach(m, o) {
 		bool ok = false;
 		for (const char *const *s = known; *s && !ok; s++)
