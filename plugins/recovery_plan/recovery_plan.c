@@ -1,0 +1,294 @@
+/* recovery_plan — the "recovery-plan" native format (version 1): a person's
+ * recovery plan in their own words (goals by SAMHSA dimension, steps,
+ * supports, wellness tools, a crisis plan), mapped to a FHIR R4 transaction
+ * Bundle (Patient, one Goal per goal, one CarePlan) and back.
+ * docs/formats/recovery-plan.md is the format; this file holds the
+ * descriptor, the code tables, the setting and small helpers.
+ *
+ * Setting ({"plugins":{"recovery_plan":{…}}}): canonical_base, an absolute
+ * URI (default https://crosswalk.example.org/fhir) under which the local
+ * profiles, extensions and code systems live. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recovery_plan.h"
+
+const struct cw_host *rp_host; /* set in init; read-only afterwards */
+struct rp_config rp_cfg;
+
+const struct rp_dimension rp_dimensions[RP_DIMENSION_COUNT] = {
+	{"health", "Health", RP_PCO_DOMAINS, "improving-health-and-wellness", "Improving Health and Wellness"},
+	{"home", "Home", RP_PCO_DOMAINS, "housing", "Housing"},
+	{"purpose", "Purpose", NULL, NULL, NULL},
+	{"community", "Community", RP_SDOHCC, "social-connection", "Social Connection"},
+};
+
+const struct rp_code rp_goal_status[] = {
+	{"proposed", "Proposed"}, {"planned", "Planned"},     {"accepted", "Accepted"},
+	{"active", "Active"},     {"on-hold", "On Hold"},     {"completed", "Completed"},
+	{"cancelled", "Cancelled"}, {"rejected", "Rejected"},
+};
+const size_t rp_goal_status_count = sizeof rp_goal_status / sizeof rp_goal_status[0];
+
+const struct rp_code rp_progress[] = {
+	{"in-progress", "In Progress"}, {"improving", "Improving"},       {"worsening", "Worsening"},
+	{"no-change", "No Change"},     {"achieved", "Achieved"},         {"sustaining", "Sustaining"},
+	{"not-achieved", "Not Achieved"}, {"no-progress", "No Progress"}, {"not-attainable", "Not Attainable"},
+};
+const size_t rp_progress_count = sizeof rp_progress / sizeof rp_progress[0];
+
+const struct rp_code rp_plan_status[] = {
+	{"draft", "Draft"}, {"active", "Active"}, {"on-hold", "On Hold"}, {"revoked", "Revoked"},
+	{"completed", "Completed"},
+};
+const size_t rp_plan_status_count = sizeof rp_plan_status / sizeof rp_plan_status[0];
+
+const struct rp_code rp_step_status[] = {
+	{"not-started", "Not Started"}, {"scheduled", "Scheduled"}, {"in-progress", "In Progress"},
+	{"on-hold", "On Hold"},         {"completed", "Completed"}, {"cancelled", "Cancelled"},
+	{"stopped", "Stopped"},
+};
+const size_t rp_step_status_count = sizeof rp_step_status / sizeof rp_step_status[0];
+
+const struct rp_code rp_support_kind[] = {
+	{"person", "RelatedPerson"},
+	{"peer", "PractitionerRole"},
+	{"service", "HealthcareService"},
+};
+const size_t rp_support_kind_count = sizeof rp_support_kind / sizeof rp_support_kind[0];
+
+const struct rp_section_def rp_sections[RP_SECTION_COUNT] = {
+	[RP_WELLNESS] = {"wellness_tools", "wellness-tool", "Wellness tool", "in-progress", false},
+	[RP_WARNING_SIGNS] = {"warning_signs", "crisis-warning-sign", "Crisis plan: warning sign", "not-started", true},
+	[RP_WHAT_HELPS] = {"what_helps", "crisis-what-helps", "Crisis plan: what helps", "not-started", true},
+	[RP_CONTACTS] = {"contacts", "crisis-contact", "Crisis plan: who to contact", "not-started", true},
+};
+
+/* ------------------------------------------------------------ helpers */
+
+void *rp_grow(struct cw_ctx *ctx, void *old, size_t n, size_t *cap, size_t size)
+{
+	if (n < *cap)
+		return old;
+	size_t ncap = *cap ? *cap * 2 : 8;
+	if (ncap > ((size_t)-1) / size)
+		return NULL;
+	void *p = rp_host->alloc(ctx, ncap * size);
+	if (!p)
+		return NULL;
+	if (old && n)
+		memcpy(p, old, n * size);
+	*cap = ncap;
+	return p;
+}
+
+struct rp_doc *rp_add_doc(struct cw_ctx *ctx, struct rp_set *set)
+{
+	struct rp_doc *d = rp_grow(ctx, set->docs, set->n, &set->cap, sizeof *d);
+	if (!d)
+		return NULL;
+	set->docs = d;
+	d = &set->docs[set->n++];
+	memset(d, 0, sizeof *d);
+	return d;
+}
+
+struct rp_goal *rp_add_goal(struct cw_ctx *ctx, struct rp_doc *doc)
+{
+	struct rp_goal *g = rp_grow(ctx, doc->goals, doc->n_goals, &doc->cap_goals, sizeof *g);
+	if (!g)
+		return NULL;
+	doc->goals = g;
+	g = &doc->goals[doc->n_goals++];
+	memset(g, 0, sizeof *g);
+	g->progress = RP_NONE;
+	return g;
+}
+
+int rp_lookup(const struct rp_code *list, size_t n, const char *code)
+{
+	for (size_t i = 0; code && i < n; i++)
+		if (strcmp(list[i].code, code) == 0)
+			return (int)i;
+	return RP_NONE;
+}
+
+int rp_dimension(const char *code)
+{
+	for (int i = 0; code && i < RP_DIMENSION_COUNT; i++)
+		if (strcmp(rp_dimensions[i].code, code) == 0)
+			return i;
+	return RP_NONE;
+}
+
+bool rp_eq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+bool rp_is_text(const char *s)
+{
+	if (!s || !*s)
+		return false;
+	size_t n = strlen(s);
+	return !is_space(s[0]) && !is_space(s[n - 1]);
+}
+
+/* scheme ":" rest, no space or control character: the rule the host's
+ * make_identifier applies, so that what passes here maps. */
+bool rp_is_uri(const char *s)
+{
+	if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+		return false;
+	const char *p = s + 1;
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '+' ||
+	       *p == '-' || *p == '.')
+		p++;
+	if (*p != ':' || !p[1])
+		return false;
+	for (p++; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static int digits(const char *s, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+bool rp_is_date(const char *s)
+{
+	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	int y = digits(s, 4), m = digits(s + 5, 2), d = digits(s + 8, 2);
+	if (y < 1900 || m < 1 || m > 12 || d < 1)
+		return false;
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return d <= (m == 2 && leap ? 29 : days[m - 1]);
+}
+
+static bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static bool alnum(char c) { return alpha(c) || (c >= '0' && c <= '9'); }
+
+bool rp_is_language(const char *s)
+{
+	if (!s)
+		return false;
+	size_t n = 0;
+	while (alpha(s[n]))
+		n++;
+	if (n < 2 || n > 8)
+		return false;
+	s += n;
+	while (*s == '-') {
+		s++;
+		for (n = 0; alnum(s[n]); n++)
+			;
+		if (n < 1 || n > 8)
+			return false;
+		s += n;
+	}
+	return *s == '\0';
+}
+
+/* -------------------------------------------------------------- mappers */
+
+static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, enum cw_media media, cJSON **out)
+{
+	(void)media;
+	struct rp_set set;
+	memset(&set, 0, sizeof set);
+	enum cw_status st = rp_read_json(ctx, data, len, &set);
+	if (st != CW_OK)
+		return st;
+	return rp_to_bundle(ctx, &set, out);
+}
+
+static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw_media media, char **out,
+				size_t *len)
+{
+	(void)media;
+	struct rp_set set;
+	memset(&set, 0, sizeof set);
+	enum cw_status st = rp_from_bundle(ctx, bundle, &set);
+	if (st != CW_OK)
+		return st;
+	return rp_write_json(ctx, &set, out, len);
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+static bool url(char *out, size_t cap, const char *kind, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s/%s", rp_cfg.base, kind, name);
+	return n > 0 && (size_t)n < cap;
+}
+
+static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
+{
+	if (h->struct_size < sizeof *h)
+		return CW_UNSUPPORTED;
+	rp_host = h;
+	const cJSON *conf = h->config(ctx), *m;
+	bool ok = true;
+	cJSON_ArrayForEach(m, conf) {
+		if (strcmp(m->string, "canonical_base") != 0) {
+			h->issue(ctx, CW_SEV_ERROR, "not-supported", "plugins.recovery_plan", "unknown setting '%s'",
+				 m->string);
+			ok = false;
+		}
+	}
+	const char *b = h->config_string(ctx, "canonical_base", RP_DEFAULT_BASE);
+	size_t n = strlen(b);
+	while (n > 0 && b[n - 1] == '/')
+		n--;
+	if (!rp_is_uri(b) || n == 0 || n >= sizeof rp_cfg.base) {
+		h->issue(ctx, CW_SEV_ERROR, "value", "plugins.recovery_plan.canonical_base",
+			 "canonical_base must be an absolute URI of at most %zu characters", sizeof rp_cfg.base - 1);
+		return CW_CONFIG;
+	}
+	memcpy(rp_cfg.base, b, n);
+	rp_cfg.base[n] = '\0';
+	ok &= url(rp_cfg.profile_patient, sizeof rp_cfg.profile_patient, "StructureDefinition", "recovery-patient");
+	ok &= url(rp_cfg.profile_goal, sizeof rp_cfg.profile_goal, "StructureDefinition", "recovery-goal");
+	ok &= url(rp_cfg.profile_plan, sizeof rp_cfg.profile_plan, "StructureDefinition", "recovery-plan");
+	ok &= url(rp_cfg.ext_pronouns, sizeof rp_cfg.ext_pronouns, "StructureDefinition", "recovery-pronouns");
+	ok &= url(rp_cfg.ext_identity, sizeof rp_cfg.ext_identity, "StructureDefinition", "recovery-identity");
+	ok &= url(rp_cfg.ext_set_with, sizeof rp_cfg.ext_set_with, "StructureDefinition", "recovery-goal-set-with");
+	ok &= url(rp_cfg.ext_support_for, sizeof rp_cfg.ext_support_for, "StructureDefinition",
+		  "recovery-support-for");
+	ok &= url(rp_cfg.cs_dimension, sizeof rp_cfg.cs_dimension, "CodeSystem", "recovery-dimension");
+	ok &= url(rp_cfg.cs_activity, sizeof rp_cfg.cs_activity, "CodeSystem", "recovery-plan-activity");
+	return ok ? CW_OK : CW_CONFIG;
+}
+
+static const struct cw_format formats[] = {
+	{.name = "recovery-plan",
+	 .summary = "a person's recovery plan (v1): goals by SAMHSA dimension, steps, supports, crisis plan, "
+		    "as Patient, Goal, CarePlan",
+	 .media = CW_MEDIA_JSON,
+	 .to_fhir = to_fhir,
+	 .from_fhir = from_fhir},
+	{0}};
+
+static const struct cw_plugin plugin = {
+	CW_PLUGIN_HEADER,
+	.name = "recovery_plan",
+	.version = "1.0.0",
+	.summary = "The recovery-plan document (JSON) to and from FHIR R4",
+	.formats = formats,
+	.hooks = NULL,
+	.operations = NULL,
+	.init = init,
+	.fini = NULL,
+};
+
+const struct cw_plugin *cw_plugin_entry(void) { return &plugin; }

@@ -1,0 +1,148 @@
+/* recovery_plan — internal interface of the recovery-plan plugin: the native
+ * model the JSON reader fills and every writer reads, the code tables, and
+ * the halves (native JSON in and out, FHIR in and out). Nothing here is
+ * exported: the build hides every symbol but cw_plugin_entry. The format is
+ * described in docs/formats/recovery-plan.md.
+ *
+ * Memory: everything in a struct rp_set lives in the call's arena
+ * (host->alloc), so nothing is ever freed by the plugin. */
+#ifndef RECOVERY_PLAN_H
+#define RECOVERY_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <crosswalk/plugin.h>
+
+#define RP_DEFAULT_BASE "https://crosswalk.example.org/fhir"
+#define RP_FALLBACK_SYSTEM "urn:crosswalk:fhir-reference" /* identifiers of resources that had none */
+#define RP_BCP47 "urn:ietf:bcp:47"
+#define RP_GOAL_ACHIEVEMENT "http://terminology.hl7.org/CodeSystem/goal-achievement"
+#define RP_PCO_DOMAINS "http://hl7.org/fhir/us/pco/CodeSystem/pco-goal-domains-temporary"
+#define RP_SDOHCC "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
+#define RP_NONE (-1) /* an optional code that is absent, or an unknown one while reading */
+
+struct rp_code {
+	const char *code, *display;
+};
+
+/* SAMHSA's four dimensions of recovery, with the nearest SDOH/PCO category
+ * (system NULL where none fits). */
+struct rp_dimension {
+	const char *code, *display;
+	const char *near_system, *near_code, *near_display;
+};
+enum { RP_DIMENSION_COUNT = 4 };
+extern const struct rp_dimension rp_dimensions[RP_DIMENSION_COUNT];
+
+extern const struct rp_code rp_goal_status[];   /* Goal.lifecycleStatus (no entered-in-error) */
+extern const size_t rp_goal_status_count;
+extern const struct rp_code rp_progress[];      /* Goal.achievementStatus, goal-achievement */
+extern const size_t rp_progress_count;
+extern const struct rp_code rp_plan_status[];   /* CarePlan.status (request-status subset) */
+extern const size_t rp_plan_status_count;
+extern const struct rp_code rp_step_status[];   /* CarePlan.activity.detail.status subset */
+extern const size_t rp_step_status_count;
+/* Supports: native kind → the resource type named in Reference.type. */
+extern const struct rp_code rp_support_kind[];
+extern const size_t rp_support_kind_count;
+
+/* Lists the plan keeps as activities of their own kind; index = section. */
+enum rp_section { RP_WELLNESS, RP_WARNING_SIGNS, RP_WHAT_HELPS, RP_CONTACTS, RP_SECTION_COUNT };
+struct rp_section_def {
+	const char *key;    /* native member (under plan, or plan.crisis_plan) */
+	const char *code, *display; /* activity code in {base}/CodeSystem/recovery-plan-activity */
+	const char *status; /* the CarePlan.activity.detail.status written */
+	bool crisis;        /* inside plan.crisis_plan */
+};
+extern const struct rp_section_def rp_sections[RP_SECTION_COUNT];
+#define RP_STEP_CODE "step"
+#define RP_STEP_DISPLAY "Step toward a goal"
+
+struct rp_ident {
+	const char *system, *value;
+};
+
+struct rp_step {
+	const char *text;
+	int status; /* index into rp_step_status */
+};
+
+struct rp_support {
+	int kind; /* index into rp_support_kind */
+	const char *name;
+};
+
+struct rp_strings {
+	const char **v;
+	size_t n;
+};
+
+struct rp_goal {
+	struct rp_ident id;
+	int dimension, status, progress; /* progress may be RP_NONE */
+	const char *words, *why, *target, *set_with;
+	struct rp_strings addresses;
+	struct rp_step *steps;
+	size_t n_steps;
+	struct rp_support *supports;
+	size_t n_supports;
+	const char *where; /* JSON pointer it was read at; NULL from FHIR */
+};
+
+struct rp_plan {
+	struct rp_ident id;
+	const char *title, *created;
+	int status;
+	struct rp_strings items[RP_SECTION_COUNT];
+};
+
+struct rp_doc {
+	struct rp_ident person;
+	const char *name, *pronouns, *language, *identity;
+	bool has_plan;
+	struct rp_plan plan;
+	struct rp_goal *goals;
+	size_t n_goals, cap_goals;
+	const char *where;
+};
+
+struct rp_set {
+	struct rp_doc *docs;
+	size_t n, cap;
+	bool array; /* the document was an array of plans */
+};
+
+/* Settings, read once in init. */
+struct rp_config {
+	char base[256];
+	char profile_patient[320], profile_goal[320], profile_plan[320];
+	char ext_pronouns[320], ext_identity[320], ext_set_with[320], ext_support_for[320];
+	char cs_dimension[320], cs_activity[320];
+};
+
+extern const struct cw_host *rp_host;
+extern struct rp_config rp_cfg;
+
+/* --- helpers (recovery_plan.c) */
+void *rp_grow(struct cw_ctx *ctx, void *old, size_t n, size_t *cap, size_t size);
+struct rp_doc *rp_add_doc(struct cw_ctx *ctx, struct rp_set *set);
+struct rp_goal *rp_add_goal(struct cw_ctx *ctx, struct rp_doc *doc);
+int rp_lookup(const struct rp_code *list, size_t n, const char *code);
+int rp_dimension(const char *code);
+bool rp_is_uri(const char *s);
+bool rp_is_text(const char *s); /* non-empty, no white space at either end */
+bool rp_is_date(const char *s); /* YYYY-MM-DD, a real calendar date */
+bool rp_is_language(const char *s); /* a BCP 47 tag, by its shape */
+bool rp_eq(const char *a, const char *b);
+
+/* --- native (rp_native.c): read reports every problem, CW_OK only when
+ * none was found; write gives text in the arena. */
+enum cw_status rp_read_json(struct cw_ctx *ctx, const char *data, size_t len, struct rp_set *set);
+enum cw_status rp_write_json(struct cw_ctx *ctx, const struct rp_set *set, char **out, size_t *len);
+
+/* --- FHIR (rp_fhir.c) */
+enum cw_status rp_to_bundle(struct cw_ctx *ctx, const struct rp_set *set, cJSON **out);
+enum cw_status rp_from_bundle(struct cw_ctx *ctx, const cJSON *bundle, struct rp_set *set);
+
+#endif

@@ -1,0 +1,900 @@
+/* Tests of the recovery_plan plugin (the "recovery-plan" native format,
+ * docs/formats/recovery-plan.md).
+ *
+ * Through the plugin host, with the built recovery_plan.so loaded from the
+ * plugin directory: native → FHIR details, every emitted resource through
+ * the core's structural validator, native → FHIR → native byte for byte for
+ * every example in docs/formats/examples, idempotent ids, every refusal with
+ * its JSON-pointer location, and FHIR → native of resources Crosswalk did
+ * not make (the official R4 Goal and CarePlan examples), whose unmappable
+ * parts must come back as warnings — the host API is used there because an
+ * HTTP export answers only the document.
+ *
+ * Through the real gateway over loopback: POST /ingest/recovery-plan twice,
+ * POST /fhir/$validate of what it answered, POST /export/recovery-plan, a
+ * refusal as a 422 OperationOutcome, and the canonical_base setting. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "e2e/harness.h"
+#include "plugin_host.h"
+#include "validate.h"
+
+#define EXAMPLES "docs/formats/examples/"
+#define BASE "https://crosswalk.example.org/fhir"
+#define FORMAT "recovery-plan"
+
+static const char *const example_names[] = {"recovery-plan-four-dimensions.json", "recovery-plan-several.json",
+					    "recovery-plan-edge-cases.json"};
+#define N_EXAMPLES (sizeof example_names / sizeof example_names[0])
+
+static const char *env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : dflt;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fprintf(stderr, "# cannot open %s\n", path);
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	long n = ftell(f);
+	assert_true(n >= 0);
+	rewind(f);
+	char *buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static char *example(const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof path, EXAMPLES "%s", name);
+	return slurp(path);
+}
+
+static char *r4(const char *name)
+{
+	char path[1024];
+	snprintf(path, sizeof path, "%s/fhir-r4/examples-json-xml/json/%s", env_or("CW_SHARED", "../shared"), name);
+	return slurp(path);
+}
+
+/* The JSON text without white space outside strings (in place). */
+static char *minify(char *s)
+{
+	char *w = s;
+	bool in = false, esc = false;
+	for (char *r = s; *r; r++) {
+		if (in) {
+			*w++ = *r;
+			if (esc)
+				esc = false;
+			else if (*r == '\\')
+				esc = true;
+			else if (*r == '"')
+				in = false;
+		} else if (!strchr(" \t\r\n", *r)) {
+			*w++ = *r;
+			in = *r == '"';
+		}
+	}
+	*w = '\0';
+	return s;
+}
+
+static const cJSON *get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
+static const char *sget(const cJSON *o, const char *key)
+{
+	const cJSON *v = get(o, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+static const cJSON *at(const cJSON *a, int i) { return cJSON_GetArrayItem(a, i); }
+
+/* The n-th resource (0-based) of type in the Bundle. */
+static const cJSON *nth(const cJSON *bundle, const char *type, int n)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, get(bundle, "entry")) {
+		const cJSON *r = get(e, "resource");
+		if (strcmp(sget(r, "resourceType"), type) == 0 && n-- == 0)
+			return r;
+	}
+	return NULL;
+}
+
+static int count_type(const cJSON *bundle, const char *type)
+{
+	int n = 0;
+	while (nth(bundle, type, n))
+		n++;
+	return n;
+}
+
+/* ------------------------------------------------ through the host API */
+
+static struct plugin_host *host;
+
+static int host_up(void **state)
+{
+	(void)state;
+	host = plugin_host_new(NULL, NULL);
+	if (!host || plugin_host_scan(host, env_or("CW_PLUGIN_DIR", "lib/crosswalk/plugins")) != 0 ||
+	    plugin_host_start(host) != 0)
+		return -1;
+	return plugin_host_format(host, FORMAT, NULL) ? 0 : -1;
+}
+
+static int host_down(void **state)
+{
+	(void)state;
+	plugin_host_free(host);
+	return 0;
+}
+
+struct call {
+	struct arena arena;
+	struct outcome oo;
+	struct cw_ctx ctx;
+};
+
+static void call_begin(struct call *c)
+{
+	memset(c, 0, sizeof *c);
+	arena_init(&c->arena, 0);
+	plugin_host_ctx(&c->ctx, host, &c->arena, &c->oo, NULL);
+}
+
+static void call_end(struct call *c)
+{
+	outcome_release(&c->oo);
+	arena_release(&c->arena);
+}
+
+static void dump(const struct outcome *oo)
+{
+	for (size_t i = 0; i < oo->n; i++)
+		fprintf(stderr, "#   %s %s [%s] %s\n", outcome_severity_name(oo->issues[i].severity), oo->issues[i].code,
+			oo->issues[i].expression ? oo->issues[i].expression : "", oo->issues[i].diagnostics);
+}
+
+static cJSON *to_fhir(struct call *c, const char *text)
+{
+	cJSON *b = NULL;
+	int st = plugin_host_ingest(host, &c->ctx, FORMAT, CW_MEDIA_JSON, text, strlen(text), "POST",
+				    "/ingest/" FORMAT, &b);
+	assert_int_equal(st == 200, b != NULL);
+	return b;
+}
+
+/* Maps a FHIR tree (consumed) to native text (malloc'd), or NULL. */
+static char *from_fhir(struct call *c, cJSON *in)
+{
+	char *out = NULL;
+	size_t len = 0;
+	if (plugin_host_export(host, &c->ctx, FORMAT, CW_MEDIA_JSON, in, "POST", "/export/" FORMAT, &out, &len) != 200)
+		return NULL;
+	char *copy = malloc(len + 1);
+	assert_non_null(copy);
+	memcpy(copy, out, len);
+	copy[len] = '\0';
+	return copy;
+}
+
+static bool has_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
+		      const char *text)
+{
+	for (size_t i = 0; i < oo->n; i++) {
+		const struct outcome_issue *is = &oo->issues[i];
+		if (is->severity == sev && (!code || strcmp(is->code, code) == 0) &&
+		    (!where || (is->expression && strcmp(is->expression, where) == 0)) &&
+		    (!text || strstr(is->diagnostics, text)))
+			return true;
+	}
+	return false;
+}
+
+static void expect_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
+			 const char *text)
+{
+	if (!has_issue(oo, sev, code, where, text)) {
+		fprintf(stderr, "# missing %s issue %s at [%s] (%s); got:\n", outcome_severity_name(sev),
+			code ? code : "*", where ? where : "*", text ? text : "");
+		dump(oo);
+		fail();
+	}
+}
+
+static size_t count_severity(const struct outcome *oo, enum outcome_severity sev)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < oo->n; i++)
+		n += oo->issues[i].severity == sev;
+	return n;
+}
+
+static cJSON *map_example(const char *name)
+{
+	char *doc = example(name);
+	struct call c;
+	call_begin(&c);
+	cJSON *b = to_fhir(&c, doc);
+	if (!b || c.oo.n)
+		dump(&c.oo);
+	assert_non_null(b);
+	assert_int_equal(c.oo.n, 0);
+	call_end(&c);
+	free(doc);
+	return b;
+}
+
+static void check_ref(const cJSON *reference, const char *type, const cJSON *target)
+{
+	char want[128];
+	snprintf(want, sizeof want, "%s/%s", type, sget(target, "id"));
+	assert_string_equal(sget(reference, "reference"), want);
+}
+
+static const char *coding(const cJSON *cc, int i, const char *key)
+{
+	return sget(at(get(cc, "coding"), i), key);
+}
+
+static void maps_the_four_dimensions_example(void **state)
+{
+	(void)state;
+	cJSON *b = map_example("recovery-plan-four-dimensions.json");
+	assert_string_equal(sget(b, "type"), "transaction");
+	assert_int_equal(count_type(b, "Patient"), 1);
+	assert_int_equal(count_type(b, "Goal"), 4);
+	assert_int_equal(count_type(b, "CarePlan"), 1);
+
+	const cJSON *p = nth(b, "Patient", 0);
+	assert_string_equal(at(get(get(p, "meta"), "profile"), 0)->valuestring, BASE "/StructureDefinition/recovery-patient");
+	assert_string_equal(sget(at(get(p, "identifier"), 0), "value"), "P-2001");
+	assert_string_equal(sget(at(get(p, "name"), 0), "text"), "Sample Person One");
+	const cJSON *x = at(get(p, "extension"), 0);
+	assert_string_equal(sget(x, "url"), BASE "/StructureDefinition/recovery-pronouns");
+	assert_string_equal(sget(x, "valueString"), "she/her");
+	x = at(get(p, "extension"), 1);
+	assert_string_equal(sget(x, "url"), BASE "/StructureDefinition/recovery-identity");
+	const cJSON *comm = at(get(p, "communication"), 0);
+	assert_string_equal(coding(get(comm, "language"), 0, "system"), "urn:ietf:bcp:47");
+	assert_string_equal(coding(get(comm, "language"), 0, "code"), "en");
+	assert_true(cJSON_IsTrue(get(comm, "preferred")));
+
+	/* Goal 1: health, the person's words, why it matters, progress. */
+	const cJSON *g = nth(b, "Goal", 0);
+	assert_string_equal(at(get(get(g, "meta"), "profile"), 0)->valuestring, BASE "/StructureDefinition/recovery-goal");
+	assert_string_equal(sget(at(get(g, "identifier"), 0), "value"), "G-1");
+	assert_string_equal(sget(g, "lifecycleStatus"), "active");
+	assert_string_equal(coding(get(g, "achievementStatus"), 0, "system"),
+			    "http://terminology.hl7.org/CodeSystem/goal-achievement");
+	assert_string_equal(coding(get(g, "achievementStatus"), 0, "code"), "improving");
+	const cJSON *cat = get(g, "category");
+	assert_string_equal(coding(at(cat, 0), 0, "system"), BASE "/CodeSystem/recovery-dimension");
+	assert_string_equal(coding(at(cat, 0), 0, "code"), "health");
+	assert_string_equal(coding(at(cat, 1), 0, "system"),
+			    "http://hl7.org/fhir/us/pco/CodeSystem/pco-goal-domains-temporary");
+	assert_string_equal(coding(at(cat, 1), 0, "code"), "improving-health-and-wellness");
+	assert_null(get(get(g, "description"), "coding")); /* the words are never replaced by a code */
+	assert_string_equal(sget(get(g, "description"), "text"), "I want to sleep through the night most nights.");
+	check_ref(get(g, "subject"), "Patient", p);
+	check_ref(get(g, "expressedBy"), "Patient", p);
+	assert_string_equal(sget(at(get(g, "target"), 0), "dueDate"), "2024-06-30");
+	assert_string_equal(sget(at(get(g, "note"), 0), "text"), "When I sleep I can handle my days and my moods.");
+	assert_string_equal(sget(at(get(g, "addresses"), 0), "display"), "trouble sleeping");
+	assert_string_equal(sget(at(get(g, "extension"), 0), "valueString"), "my peer specialist");
+	/* The other dimensions: home → PCO housing, purpose alone, community → SDOHCC social-connection. */
+	assert_string_equal(coding(at(get(nth(b, "Goal", 1), "category"), 1), 0, "code"), "housing");
+	assert_int_equal(cJSON_GetArraySize(get(nth(b, "Goal", 2), "category")), 1);
+	assert_string_equal(coding(at(get(nth(b, "Goal", 2), "category"), 0), 0, "code"), "purpose");
+	assert_string_equal(coding(at(get(nth(b, "Goal", 3), "category"), 1), 0, "system"),
+			    "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes");
+	assert_string_equal(coding(at(get(nth(b, "Goal", 3), "category"), 1), 0, "code"), "social-connection");
+
+	/* The CarePlan. */
+	const cJSON *cp = nth(b, "CarePlan", 0);
+	assert_string_equal(at(get(get(cp, "meta"), "profile"), 0)->valuestring, BASE "/StructureDefinition/recovery-plan");
+	assert_string_equal(sget(cp, "status"), "active");
+	assert_string_equal(sget(cp, "intent"), "plan");
+	assert_string_equal(sget(cp, "title"), "My recovery plan");
+	assert_string_equal(sget(cp, "created"), "2024-03-05");
+	check_ref(get(cp, "subject"), "Patient", p);
+	check_ref(get(cp, "author"), "Patient", p);
+	assert_int_equal(cJSON_GetArraySize(get(cp, "goal")), 4);
+	check_ref(at(get(cp, "goal"), 3), "Goal", nth(b, "Goal", 3));
+	const cJSON *acts = get(cp, "activity");
+	assert_int_equal(cJSON_GetArraySize(acts), 5 + 3 + 2 + 2 + 2); /* steps, wellness tools, crisis plan */
+	const cJSON *d = get(at(acts, 0), "detail");
+	assert_string_equal(sget(d, "description"), "Keep a sleep diary for two weeks");
+	assert_string_equal(sget(d, "status"), "completed");
+	assert_string_equal(coding(get(d, "code"), 0, "code"), "step");
+	check_ref(at(get(d, "goal"), 0), "Goal", nth(b, "Goal", 0));
+	d = get(at(acts, 4), "detail");
+	check_ref(at(get(d, "goal"), 0), "Goal", nth(b, "Goal", 2));
+	d = get(at(acts, 5), "detail");
+	assert_string_equal(coding(get(d, "code"), 0, "system"), BASE "/CodeSystem/recovery-plan-activity");
+	assert_string_equal(coding(get(d, "code"), 0, "code"), "wellness-tool");
+	assert_null(get(d, "goal"));
+	assert_string_equal(coding(get(get(at(acts, 8), "detail"), "code"), 0, "code"), "crisis-warning-sign");
+	assert_string_equal(coding(get(get(at(acts, 10), "detail"), "code"), 0, "code"), "crisis-what-helps");
+	assert_string_equal(sget(get(at(acts, 13), "detail"), "description"), "Warm line: 988");
+	const cJSON *info = get(cp, "supportingInfo");
+	assert_int_equal(cJSON_GetArraySize(info), 5);
+	assert_string_equal(sget(at(info, 0), "type"), "PractitionerRole");
+	assert_string_equal(sget(at(info, 0), "display"), "Peer specialist at the drop-in centre");
+	assert_string_equal(sget(at(info, 1), "type"), "HealthcareService");
+	assert_string_equal(sget(at(info, 3), "type"), "RelatedPerson");
+	x = at(get(at(info, 3), "extension"), 0);
+	assert_string_equal(sget(x, "url"), BASE "/StructureDefinition/recovery-support-for");
+	check_ref(get(x, "valueReference"), "Goal", nth(b, "Goal", 1));
+	cJSON_Delete(b);
+}
+
+static void ingest_is_a_transaction_of_puts_with_stable_ids(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N_EXAMPLES; i++) {
+		cJSON *a = map_example(example_names[i]), *b = map_example(example_names[i]);
+		assert_true(cJSON_Compare(a, b, true)); /* the same document twice changes nothing */
+		const cJSON *e;
+		cJSON_ArrayForEach(e, get(a, "entry")) {
+			const cJSON *r = get(e, "resource"), *req = get(e, "request");
+			char url[200];
+			snprintf(url, sizeof url, "%s/%s", sget(r, "resourceType"), sget(r, "id"));
+			assert_string_equal(sget(req, "method"), "PUT");
+			assert_string_equal(sget(req, "url"), url);
+			assert_int_equal(strlen(sget(r, "id")), 36);
+			assert_non_null(get(r, "identifier")); /* a business identifier on each */
+		}
+		cJSON_Delete(a);
+		cJSON_Delete(b);
+	}
+	/* Goal ids are those peer-support uses for the same goal identifier. */
+	cJSON *b = map_example("recovery-plan-four-dimensions.json");
+	struct call c;
+	call_begin(&c);
+	cJSON *ps = NULL;
+	const char *log = "{\"version\":1,\"person\":{\"identifier\":{\"system\":\"https://recovery.example.org/people\","
+			  "\"value\":\"P-2001\"}},\"encounters\":[{\"id\":\"E-1\",\"specialist\":{\"identifier\":{\"system\":"
+			  "\"urn:s\",\"value\":\"1\"},\"name\":\"Specialist\"},\"start\":\"2024-03-05T10:00:00Z\","
+			  "\"duration_minutes\":30,\"mode\":\"individual\",\"setting\":\"clinic\",\"activities\":[\"goal-planning\"],"
+			  "\"goals\":[\"G-1\"],\"billable\":false}]}";
+	if (plugin_host_format(host, "peer-support", NULL) &&
+	    plugin_host_ingest(host, &c.ctx, "peer-support", CW_MEDIA_JSON, log, strlen(log), "POST",
+			       "/ingest/peer-support", &ps) == 200) {
+		assert_string_equal(sget(nth(ps, "Patient", 0), "id"), sget(nth(b, "Patient", 0), "id"));
+		const cJSON *reason = at(get(nth(ps, "Encounter", 0), "reasonReference"), 0);
+		check_ref(reason, "Goal", nth(b, "Goal", 0));
+	}
+	cJSON_Delete(ps);
+	call_end(&c);
+	cJSON_Delete(b);
+}
+
+static void emitted_resources_pass_structural_validation(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N_EXAMPLES; i++) {
+		cJSON *b = map_example(example_names[i]);
+		struct outcome oo = OUTCOME_INIT;
+		assert_int_equal(validate_resource(b, &oo), 0);
+		const cJSON *e;
+		cJSON_ArrayForEach(e, get(b, "entry")) {
+			size_t errs = validate_resource(get(e, "resource"), &oo);
+			if (errs)
+				dump(&oo);
+			assert_int_equal(errs, 0);
+		}
+		assert_int_equal(outcome_errors(&oo), 0);
+		outcome_release(&oo);
+		cJSON_Delete(b);
+	}
+}
+
+static void every_example_round_trips_byte_for_byte(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N_EXAMPLES; i++) {
+		char *doc = minify(example(example_names[i]));
+		cJSON *b = map_example(example_names[i]);
+		struct call c;
+		call_begin(&c);
+		char *back = from_fhir(&c, b);
+		assert_non_null(back);
+		if (c.oo.n || strcmp(back, doc) != 0) {
+			fprintf(stderr, "# %s\n# want %s\n# got  %s\n", example_names[i], doc, back);
+			dump(&c.oo);
+		}
+		assert_int_equal(c.oo.n, 0); /* our own Bundle maps back without a warning */
+		assert_string_equal(back, doc);
+		call_end(&c);
+		free(back);
+		free(doc);
+	}
+}
+
+/* ------------------------------------------------------------ refusals */
+
+struct want {
+	const char *code, *location;
+};
+
+/* Maps doc, expects a refusal with exactly the error issues listed. */
+static void refused(const char *doc, const struct want *want, size_t n)
+{
+	struct call c;
+	call_begin(&c);
+	assert_null(to_fhir(&c, doc));
+	if (count_severity(&c.oo, OUTCOME_ERROR) != n) {
+		fprintf(stderr, "# want %zu errors, got:\n", n);
+		dump(&c.oo);
+	}
+	assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), n);
+	for (size_t i = 0; i < n; i++)
+		expect_issue(&c.oo, OUTCOME_ERROR, want[i].code, want[i].location, NULL);
+	call_end(&c);
+}
+
+#define PERSON "\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}}"
+#define GOAL(v) "{\"identifier\":{\"system\":\"urn:g\",\"value\":\"" v "\"},"
+
+static void refuses_missing_required_fields(void **state)
+{
+	(void)state;
+	const struct want w[] = {
+		{"required", "/version"},
+		{"required", "/person/identifier/system"},
+		{"required", "/plan/identifier"},
+		{"required", "/plan/status"},
+		{"required", "/goals/0/identifier"},
+		{"required", "/goals/0/dimension"},
+		{"required", "/goals/0/words"},
+		{"required", "/goals/0/status"},
+		{"required", "/goals/1/steps/0/status"},
+		{"required", "/goals/1/supports/0/kind"},
+		{"required", "/goals/1/supports/0/name"},
+	};
+	refused("{\"person\":{\"identifier\":{\"value\":\"1\"}},\"plan\":{\"title\":\"t\"},\"goals\":[{},"
+		GOAL("2") "\"dimension\":\"home\",\"words\":\"w\",\"status\":\"active\","
+		"\"steps\":[{\"text\":\"s\"}],\"supports\":[{}]}]}",
+		w, sizeof w / sizeof w[0]);
+	const struct want w2[] = {{"required", "/person"}, {"required", "/goals"}};
+	refused("{\"version\":1}", w2, 2);
+}
+
+static void refuses_unknown_dimension_and_bad_statuses(void **state)
+{
+	(void)state;
+	const struct want w[] = {
+		{"code-invalid", "/plan/status"},
+		{"code-invalid", "/goals/0/dimension"},
+		{"code-invalid", "/goals/0/status"},
+		{"code-invalid", "/goals/0/progress"},
+		{"code-invalid", "/goals/1/dimension"},
+		{"code-invalid", "/goals/1/status"},
+		{"code-invalid", "/goals/1/steps/0/status"},
+		{"code-invalid", "/goals/1/supports/0/kind"},
+	};
+	refused("{\"version\":1," PERSON ",\"plan\":{\"identifier\":{\"system\":\"urn:x\",\"value\":\"1\"},"
+		"\"status\":\"entered-in-error\"},\"goals\":["
+		GOAL("1") "\"dimension\":\"wealth\",\"words\":\"w\",\"status\":\"done\",\"progress\":\"great\"},"
+		GOAL("2") "\"dimension\":\"Health\",\"words\":\"w\",\"status\":\"entered-in-error\","
+		"\"steps\":[{\"text\":\"s\",\"status\":\"draft\"}],\"supports\":[{\"kind\":\"doctor\",\"name\":\"n\"}]}]}",
+		w, sizeof w / sizeof w[0]);
+}
+
+static void refuses_malformed_dates(void **state)
+{
+	(void)state;
+	const struct want w[] = {
+		{"value", "/plan/created"},
+		{"value", "/goals/0/target_date"},
+		{"value", "/goals/1/target_date"},
+		{"value", "/goals/2/target_date"},
+		{"structure", "/goals/3/target_date"},
+		{"value", "/goals/4/target_date"},
+	};
+	refused("{\"version\":1," PERSON ",\"plan\":{\"identifier\":{\"system\":\"urn:x\",\"value\":\"1\"},"
+		"\"status\":\"active\",\"created\":\"2023-02-29\"},\"goals\":["
+		GOAL("1") "\"dimension\":\"home\",\"words\":\"w\",\"status\":\"active\",\"target_date\":\"2024-13-01\"},"
+		GOAL("2") "\"dimension\":\"home\",\"words\":\"w\",\"status\":\"active\",\"target_date\":\"06/30/2024\"},"
+		GOAL("3") "\"dimension\":\"home\",\"words\":\"w\",\"status\":\"active\",\"target_date\":\"2024-06-30T10:00:00Z\"},"
+		GOAL("4") "\"dimension\":\"home\",\"words\":\"w\",\"status\":\"active\",\"target_date\":20240630},"
+		GOAL("5") "\"dimension\":\"home\",\"words\":\"w\",\"status\":\"active\",\"target_date\":\"1899-12-31\"}]}",
+		w, sizeof w / sizeof w[0]);
+}
+
+static void refuses_structure_values_and_duplicates(void **state)
+{
+	(void)state;
+	const struct want w[] = {
+		{"not-supported", "/0/version"},
+		{"structure", "/0/colour"},
+		{"value", "/0/person/identifier/system"},
+		{"value", "/0/person/name"},
+		{"value", "/0/person/language"},
+		{"structure", "/0/person/pronouns"},
+		{"structure", "/0/plan/a~1b~0c"},
+		{"required", "/0/plan/crisis_plan"},
+		{"structure", "/0/plan/wellness_tools"},
+		{"structure", "/0/goals/0/addresses/1"},
+		{"structure", "/0/goals/0/steps/0"},
+		{"value", "/0/goals/0/words"},
+		{"required", "/1/goals/0"},
+		{"duplicate", "/3/person"},
+		{"duplicate", "/1/goals/0/identifier"},
+		{"duplicate", "/1/goals/1/identifier"},
+		{"structure", "/2"},
+	};
+	refused("[{\"version\":2,\"colour\":\"blue\",\"person\":{\"identifier\":{\"system\":\"not a uri\",\"value\":\"1\"},"
+		"\"name\":\" padded\",\"language\":\"english please\",\"pronouns\":7},"
+		"\"plan\":{\"identifier\":{\"system\":\"urn:x\",\"value\":\"1\"},\"status\":\"active\",\"a/b~c\":1,"
+		"\"crisis_plan\":{},\"wellness_tools\":[]},"
+		"\"goals\":[" GOAL("1") "\"dimension\":\"home\",\"words\":\"\",\"status\":\"active\","
+		"\"addresses\":[\"ok\",3],\"steps\":[\"a string\"]}]},"
+		"{\"version\":1," PERSON ",\"goals\":[" GOAL("1") "\"dimension\":\"home\",\"words\":\"w\",\"status\":\"active\","
+		"\"steps\":[{\"text\":\"s\",\"status\":\"scheduled\"}]}," GOAL("1") "\"dimension\":\"home\",\"words\":\"w\","
+		"\"status\":\"active\"}]},"
+		"\"not a plan\",{\"version\":1," PERSON ",\"goals\":[]}]",
+		w, sizeof w / sizeof w[0]);
+}
+
+static void refuses_what_is_not_a_plan(void **state)
+{
+	(void)state;
+	struct call c;
+	call_begin(&c);
+	assert_null(to_fhir(&c, "{\"version\":1,"));
+	assert_true(count_severity(&c.oo, OUTCOME_ERROR) >= 1); /* not JSON */
+	call_end(&c);
+	const struct want empty[] = {{"required", NULL}};
+	refused("[]", empty, 1);
+	const struct want text[] = {{"structure", NULL}};
+	refused("\"text\"", text, 1);
+}
+
+/* ------------------------------------------------- FHIR made elsewhere */
+
+static void official_goal_examples_give_warnings(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"goal-example.json", "goal-example-stop-smoking.json"};
+	for (size_t i = 0; i < 2; i++) {
+		char *text = r4(names[i]);
+		struct call c;
+		call_begin(&c);
+		char *out = from_fhir(&c, cJSON_Parse(text));
+		assert_non_null(out);
+		assert_string_equal(out, "[]"); /* no Patient in the input: nothing to export */
+		assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 0);
+		expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource.subject", "Goal left out");
+		free(out);
+		call_end(&c);
+		free(text);
+	}
+}
+
+static void official_careplan_examples_give_warnings(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"careplan-example.json",          "careplan-example-GPVisit.json",
+					    "careplan-example-f001-heart.json", "careplan-example-f002-lung.json",
+					    "careplan-example-f003-pharynx.json", "careplan-example-f202-malignancy.json",
+					    "careplan-example-f203-sepsis.json", "careplan-example-obesity-narrative.json"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char *text = r4(names[i]);
+		struct call c;
+		call_begin(&c);
+		char *out = from_fhir(&c, cJSON_Parse(text));
+		assert_non_null(out);
+		assert_string_equal(out, "[]");
+		assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 0);
+		assert_true(count_severity(&c.oo, OUTCOME_WARNING) >= 1);
+		expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource.subject",
+			     "CarePlan left out");
+		free(out);
+		call_end(&c);
+		free(text);
+	}
+}
+
+/* The official Patient, Goal and CarePlan examples in one Bundle: the
+ * subject references now resolve, so a document comes out, and every part
+ * that has no place in the format is named in a warning. */
+static void official_examples_together(void **state)
+{
+	(void)state;
+	char *pt = r4("patient-example.json"), *g1 = r4("goal-example.json"), *g2 = r4("goal-example-stop-smoking.json"),
+	     *cp = r4("careplan-example.json");
+	cJSON *b = cJSON_Parse("{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[]}");
+	cJSON *entries = (cJSON *)get(b, "entry");
+	const char *texts[] = {pt, g1, g2, cp};
+	for (int i = 0; i < 4; i++) {
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddItemToObject(e, "resource", cJSON_Parse(texts[i]));
+		cJSON_AddItemToArray(entries, e);
+	}
+	/* The stop-smoking goal gains a recovery dimension, by the SDOH/PCO
+	 * category only: the dimension is taken from it, with a warning. */
+	cJSON *smoke = (cJSON *)get(at(entries, 2), "resource");
+	cJSON_AddItemToObject(smoke, "category",
+			      cJSON_Parse("[{\"coding\":[{\"system\":\"http://hl7.org/fhir/us/pco/CodeSystem/"
+					  "pco-goal-domains-temporary\",\"code\":\"improving-health-and-wellness\"}]}]"));
+	struct call c;
+	call_begin(&c);
+	char *out = from_fhir(&c, b);
+	assert_non_null(out);
+	assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 0);
+	cJSON *doc = cJSON_Parse(out);
+	assert_non_null(doc);
+	const cJSON *person = get(doc, "person");
+	assert_string_equal(sget(get(person, "identifier"), "system"), "urn:oid:1.2.36.146.595.217.0.1");
+	assert_string_equal(sget(get(person, "identifier"), "value"), "12345");
+	assert_string_equal(sget(person, "name"), "Peter James Chalmers");
+	const cJSON *plan = get(doc, "plan");
+	assert_string_equal(sget(get(plan, "identifier"), "system"), "urn:crosswalk:fhir-reference");
+	assert_string_equal(sget(get(plan, "identifier"), "value"), "CarePlan/example");
+	assert_string_equal(sget(plan, "status"), "active");
+	assert_string_equal(sget(plan, "created"), "2016-01-01");
+	const cJSON *goals = get(doc, "goals");
+	assert_int_equal(cJSON_GetArraySize(goals), 1);
+	const cJSON *g = at(goals, 0);
+	assert_string_equal(sget(g, "dimension"), "health");
+	assert_string_equal(sget(g, "words"), "Stop smoking");
+	assert_string_equal(sget(g, "status"), "completed");
+	assert_string_equal(sget(g, "progress"), "achieved");
+	assert_string_equal(sget(get(g, "identifier"), "value"), "Goal/stop-smoking");
+
+	const char *P = "Bundle.entry[0].resource.", *G1 = "Bundle.entry[1].resource.", *G2 = "Bundle.entry[2].resource.",
+		   *C = "Bundle.entry[3].resource.";
+	char w[160];
+#define WARN(prefix, rest, text)                                         \
+	do {                                                             \
+		snprintf(w, sizeof w, "%s%s", prefix, rest);             \
+		expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", w, text); \
+	} while (0)
+	WARN(P, "gender", "left out");
+	WARN(P, "birthDate", "left out");
+	WARN(P, "name[1]", "only the first name");
+	WARN(P, "identifier[0].period", "left out");
+	WARN(P, "identifier[0].assigner", "left out");
+	WARN(G1, "category", "no recovery dimension");
+	WARN(G1, "category[0].coding[0]", "dietary");
+	WARN(G1, "priority", "left out");
+	WARN(G1, "target[0].measure", "left out");
+	WARN(G1, "target[0].detailRange", "left out");
+	WARN(G1, "statusReason", "left out");
+	WARN(G1, "outcomeReference", "left out");
+	WARN(G2, "category[0].coding[0]", "taken from this category");
+	WARN(G2, "identifier", "stands in");
+	WARN(G2, "identifier[0]", "lacks an absolute system");
+	WARN(G2, "expressedBy", "no expressedBy");
+	WARN(G2, "outcomeCode", "left out");
+	WARN(G2, "startDate", "left out");
+	WARN(C, "identifier", "stands in");
+	WARN(C, "contained", "left out");
+	WARN(C, "category", "left out");
+	WARN(C, "description", "left out");
+	WARN(C, "author", "written by the person");
+	WARN(C, "goal[0]", "goal reference left out");
+	WARN(C, "activity[0].outcomeCodeableConcept", "left out");
+	WARN(C, "activity[0].detail.scheduledTiming", "left out");
+	WARN(C, "activity[0].detail", "no description");
+#undef WARN
+	cJSON_Delete(doc);
+
+	/* What came out reads back in. */
+	struct call c2;
+	call_begin(&c2);
+	cJSON *again = to_fhir(&c2, out);
+	if (!again)
+		dump(&c2.oo);
+	assert_non_null(again);
+	cJSON_Delete(again);
+	call_end(&c2);
+	free(out);
+	call_end(&c);
+	free(pt);
+	free(g1);
+	free(g2);
+	free(cp);
+}
+
+/* A Bundle made by Crosswalk, then changed elsewhere: what was added is
+ * reported, everything the format holds still comes out. */
+static void foreign_additions_are_reported(void **state)
+{
+	(void)state;
+	char *doc = minify(example("recovery-plan-four-dimensions.json"));
+	cJSON *b = map_example("recovery-plan-four-dimensions.json");
+	cJSON *entries = (cJSON *)get(b, "entry");
+	cJSON *goal = (cJSON *)get(at(entries, 1), "resource"), *cp = (cJSON *)get(at(entries, 5), "resource");
+	assert_string_equal(sget(cp, "resourceType"), "CarePlan");
+	cJSON_AddStringToObject(goal, "startDate", "2024-03-05");
+	cJSON_AddItemToArray((cJSON *)get(goal, "note"), cJSON_Parse("{\"text\":\"a second note\"}"));
+	cJSON_AddItemToArray((cJSON *)get(cp, "activity"),
+			     cJSON_Parse("{\"reference\":{\"reference\":\"ServiceRequest/sr\"}}"));
+	cJSON_AddItemToArray((cJSON *)get(cp, "supportingInfo"), cJSON_Parse("{\"reference\":\"Observation/o\"}"));
+	cJSON_AddItemToArray(entries, cJSON_Parse("{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"o\","
+						  "\"status\":\"final\",\"code\":{\"text\":\"x\"}}}"));
+	struct call c;
+	call_begin(&c);
+	char *out = from_fhir(&c, b);
+	assert_non_null(out);
+	assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 0);
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.startDate", "left out");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.note[1]", "only the first note");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[5].resource.activity[14].reference", "left out");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[5].resource.activity[14]", "detail");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[5].resource.supportingInfo[5]", "support left out");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[6].resource", "Observation/o");
+	assert_string_equal(out, doc);
+	free(out);
+	call_end(&c);
+	free(doc);
+}
+
+/* ------------------------------------------------------ over HTTP */
+
+static struct gw g;
+
+static int gw_up(void **state)
+{
+	(void)state;
+	return gw_start(&g, NULL);
+}
+
+static int gw_down(void **state)
+{
+	(void)state;
+	return gw_stop(&g, 15000) == 0 ? 0 : -1;
+}
+
+static const char *const json_ct[] = {"Content-Type: application/json", NULL};
+static const char *const fhir_ct[] = {"Content-Type: application/fhir+json", NULL};
+
+static void http_ingest_validate_export(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N_EXAMPLES; i++) {
+		char *doc = example(example_names[i]);
+		struct resp r1, r2, r3;
+		assert_int_equal(http_do(&g, "POST", "/ingest/" FORMAT, json_ct, doc, strlen(doc), &r1), 0);
+		if (r1.status != 200)
+			fprintf(stderr, "# %s\n", r1.body);
+		assert_int_equal(r1.status, 200);
+		assert_int_equal(http_do(&g, "POST", "/ingest/" FORMAT, json_ct, doc, strlen(doc), &r2), 0);
+		assert_string_equal(r1.body, r2.body); /* pushing the same plan twice creates nothing new */
+		resp_free(&r2);
+
+		/* Every resource through the gateway's own $validate. */
+		cJSON *b = cJSON_Parse(r1.body);
+		const cJSON *e;
+		cJSON_ArrayForEach(e, get(b, "entry")) {
+			char *res = cJSON_PrintUnformatted(get(e, "resource"));
+			assert_int_equal(http_do(&g, "POST", "/fhir/$validate", fhir_ct, res, strlen(res), &r3), 0);
+			assert_int_equal(r3.status, 200);
+			cJSON *oo = cJSON_Parse(r3.body);
+			const cJSON *is;
+			cJSON_ArrayForEach(is, get(oo, "issue")) {
+				if (strcmp(sget(is, "severity"), "error") == 0 || strcmp(sget(is, "severity"), "fatal") == 0) {
+					fprintf(stderr, "# %s\n# %s\n", res, r3.body);
+					fail();
+				}
+			}
+			cJSON_Delete(oo);
+			resp_free(&r3);
+			free(res);
+		}
+		cJSON_Delete(b);
+
+		assert_int_equal(http_do(&g, "POST", "/export/" FORMAT, fhir_ct, r1.body, r1.len, &r3), 0);
+		assert_int_equal(r3.status, 200);
+		assert_string_equal(r3.body, minify(doc));
+		resp_free(&r3);
+		resp_free(&r1);
+		free(doc);
+	}
+	struct resp r;
+	assert_int_equal(http_do(&g, "GET", "/export/" FORMAT, NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "[]");
+	resp_free(&r);
+}
+
+static void http_refusal_is_an_outcome(void **state)
+{
+	(void)state;
+	const char *doc = "{\"version\":1," PERSON ",\"goals\":[" GOAL("1") "\"dimension\":\"wealth\",\"words\":\"w\","
+			  "\"status\":\"active\",\"target_date\":\"2024-02-30\"}]}";
+	struct resp r;
+	assert_int_equal(http_do(&g, "POST", "/ingest/" FORMAT, json_ct, doc, strlen(doc), &r), 0);
+	assert_int_equal(r.status, 422);
+	cJSON *oo = cJSON_Parse(r.body);
+	assert_string_equal(sget(oo, "resourceType"), "OperationOutcome");
+	const cJSON *issues = get(oo, "issue");
+	assert_int_equal(cJSON_GetArraySize(issues), 2);
+	assert_string_equal(at(get(at(issues, 0), "expression"), 0)->valuestring, "/goals/0/dimension");
+	assert_string_equal(at(get(at(issues, 1), "expression"), 0)->valuestring, "/goals/0/target_date");
+	cJSON_Delete(oo);
+	resp_free(&r);
+}
+
+static void canonical_base_is_configurable(void **state)
+{
+	(void)state;
+	struct gw own;
+	assert_int_equal(gw_start(&own, "\"plugins\":{\"recovery_plan\":{\"canonical_base\":\"https://fhir.example.net/r4/\"}}"), 0);
+	char *doc = example("recovery-plan-four-dimensions.json");
+	struct resp r;
+	assert_int_equal(http_do(&own, "POST", "/ingest/" FORMAT, json_ct, doc, strlen(doc), &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "https://fhir.example.net/r4/StructureDefinition/recovery-goal\""));
+	assert_non_null(strstr(r.body, "https://fhir.example.net/r4/CodeSystem/recovery-dimension\""));
+	assert_null(strstr(r.body, BASE "/StructureDefinition"));
+	assert_null(strstr(r.body, BASE "/CodeSystem"));
+	/* and back, under the same base */
+	struct resp r2;
+	assert_int_equal(http_do(&own, "POST", "/export/" FORMAT, fhir_ct, r.body, r.len, &r2), 0);
+	assert_int_equal(r2.status, 200);
+	assert_string_equal(r2.body, minify(doc));
+	resp_free(&r2);
+	resp_free(&r);
+	free(doc);
+	assert_int_equal(gw_stop(&own, 15000), 0);
+
+	static char out[65536];
+	int rc = gw_run_expect_exit("\"plugins\":{\"recovery_plan\":{\"canonical_base\":\"not a uri\"}}", NULL, 15000,
+				    out, sizeof out);
+	assert_int_equal(rc, 2);
+	assert_non_null(strstr(out, "canonical_base"));
+	rc = gw_run_expect_exit("\"plugins\":{\"recovery_plan\":{\"colour\":\"blue\"}}", NULL, 15000, out, sizeof out);
+	assert_int_equal(rc, 2);
+	assert_non_null(strstr(out, "colour"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest mapping[] = {
+		cmocka_unit_test(maps_the_four_dimensions_example),
+		cmocka_unit_test(ingest_is_a_transaction_of_puts_with_stable_ids),
+		cmocka_unit_test(emitted_resources_pass_structural_validation),
+		cmocka_unit_test(every_example_round_trips_byte_for_byte),
+		cmocka_unit_test(refuses_missing_required_fields),
+		cmocka_unit_test(refuses_unknown_dimension_and_bad_statuses),
+		cmocka_unit_test(refuses_malformed_dates),
+		cmocka_unit_test(refuses_structure_values_and_duplicates),
+		cmocka_unit_test(refuses_what_is_not_a_plan),
+		cmocka_unit_test(official_goal_examples_give_warnings),
+		cmocka_unit_test(official_careplan_examples_give_warnings),
+		cmocka_unit_test(official_examples_together),
+		cmocka_unit_test(foreign_additions_are_reported),
+	};
+	const struct CMUnitTest served[] = {
+		cmocka_unit_test(http_ingest_validate_export),
+		cmocka_unit_test(http_refusal_is_an_outcome),
+	};
+	const struct CMUnitTest standalone[] = {
+		cmocka_unit_test(canonical_base_is_configurable),
+	};
+	int rc = cmocka_run_group_tests_name("recovery-plan mapping", mapping, host_up, host_down);
+	rc += cmocka_run_group_tests_name("recovery-plan served", served, gw_up, gw_down);
+	rc += cmocka_run_group_tests_name("recovery-plan", standalone, NULL, NULL);
+	return rc;
+}
