@@ -42,13 +42,14 @@ static bool same(const char *a, const char *b) { return (!a && !b) || (a && b &&
 static void check_text(struct rd *r, const char *s, const char *where)
 {
 	if (!st_is_text(s))
-		bad(r, "value", where, "must not be empty nor start or end with white space");
+		bad(r, "value", where,
+		    "must not be empty nor start or end with white space, and must be UTF-8 without control characters");
 }
 
 static void check_system(struct rd *r, const char *s, const char *where)
 {
 	if (!st_is_uri(s))
-		bad(r, "value", where, "an identifier system must be an absolute URI");
+		bad(r, "value", where, "an identifier system must be an absolute URI (UTF-8, no white space)");
 }
 
 static void check_date(struct rd *r, const char *s, const char *where)

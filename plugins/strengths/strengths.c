@@ -90,12 +90,43 @@ int st_lookup(const struct st_code *list, size_t n, const char *code)
 
 static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
+/* Well-formed UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF) without control characters other than tab, CR and LF: what a
+ * FHIR string may hold. */
+static bool fhir_chars(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	while (*s) {
+		unsigned c = *s;
+		if (c < 0x80) {
+			if (c < 0x20 && c != '\t' && c != '\r' && c != '\n')
+				return false;
+			s++;
+			continue;
+		}
+		size_t n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+		if (n == 0 || c > 0xF4)
+			return false;
+		unsigned cp = c & (0x3Fu >> n);
+		for (size_t i = 1; i <= n; i++) {
+			if ((s[i] & 0xC0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i] & 0x3Fu);
+		}
+		static const unsigned min[] = {0, 0x80, 0x800, 0x10000};
+		if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return false;
+		s += n + 1;
+	}
+	return true;
+}
+
 bool st_is_text(const char *s)
 {
 	if (!s || !*s)
 		return false;
 	size_t n = strlen(s);
-	return !is_space(s[0]) && !is_space(s[n - 1]);
+	return !is_space(s[0]) && !is_space(s[n - 1]) && fhir_chars(s);
 }
 
 /* The same rule as the host's identifier check: a scheme, ':', then no
@@ -113,7 +144,7 @@ bool st_is_uri(const char *s)
 	for (p++; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			return false;
-	return true;
+	return fhir_chars(s);
 }
 
 bool st_is_date(struct cw_ctx *ctx, const char *s)

@@ -497,6 +497,8 @@ static void refuses_each_bad_json_field(void **state)
 		{"personal", " Kind.", "{\"role\":\"self\"}", "2024-01-01", "value", "/strengths/0/description",
 		 "white space"},
 		{"personal", "", "{\"role\":\"self\"}", "2024-01-01", "value", "/strengths/0/description", "empty"},
+		{"personal", "a\\u000bb", "{\"role\":\"self\"}", "2024-01-01", "value", "/strengths/0/description",
+		 "control characters"},
 		{"personal", "Kind.", "{\"role\":\"friend\"}", "2024-01-01", "code-invalid",
 		 "/strengths/0/identified_by/role", "unknown role 'friend'"},
 		{"personal", "Kind.", "{\"role\":\"self\",\"name\":\"N\"}", "2024-01-01", "value",
