@@ -1,0 +1,991 @@
+/* Tests of the strengths plugin (the "strengths" native format).
+ *
+ * Through the plugin host, with the built strengths.so loaded from the
+ * plugin directory, once in each mode (Observation, the default, and
+ * "resource": "condition"): native → FHIR details, native → FHIR → native
+ * for every example in docs/formats/examples (byte for byte for CSV, equal
+ * JSON), idempotent ids, structural validity of every emitted resource
+ * (core/validate.c, the check behind POST /fhir/$validate), every refusal
+ * with its location, and FHIR → native of resources Crosswalk did not make
+ * (the official R4 Observation and Condition examples, a foreign
+ * protective-factor Condition), whose unmappable parts come back as warnings.
+ *
+ * Through the real gateway over loopback: POST /ingest/strengths (JSON and
+ * CSV, twice), a refusal as a 422 OperationOutcome, POST /export/strengths
+ * in both media types, POST /fhir/$validate of what was ingested, and the
+ * plugin's settings. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "e2e/harness.h"
+#include "plugin_host.h"
+#include "validate.h"
+
+#define EXAMPLES "docs/formats/examples"
+#define BASE "https://crosswalk.example.org/fhir"
+
+static const char *env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : dflt;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fprintf(stderr, "# cannot open %s\n", path);
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	long n = ftell(f);
+	assert_true(n >= 0);
+	rewind(f);
+	char *buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	if (len)
+		*len = (size_t)n;
+	return buf;
+}
+
+/* ------------------------------------------------ through the host API */
+
+static struct plugin_host *host;
+static struct config cfg;
+static bool condition_mode;
+
+/* One host at a time: the plugin is dlopen'ed once per process, so its
+ * settings belong to the host that initialised it last. */
+static int host_up_with(const char *settings)
+{
+	if (config_defaults(&cfg) != 0)
+		return -1;
+	cJSON_Delete(cfg.plugins);
+	cfg.plugins = cJSON_Parse(settings);
+	host = plugin_host_new(&cfg, NULL);
+	if (!host || plugin_host_scan(host, env_or("CW_PLUGIN_DIR", "lib/crosswalk/plugins")) != 0 ||
+	    plugin_host_start(host) != 0)
+		return -1;
+	return plugin_host_format(host, "strengths", NULL) ? 0 : -1;
+}
+
+static int host_up_observation(void **state)
+{
+	(void)state;
+	condition_mode = false;
+	return host_up_with("{}");
+}
+
+static int host_up_condition(void **state)
+{
+	(void)state;
+	condition_mode = true;
+	return host_up_with("{\"strengths\":{\"resource\":\"condition\"}}");
+}
+
+static int host_down(void **state)
+{
+	(void)state;
+	plugin_host_free(host);
+	host = NULL;
+	config_release(&cfg);
+	return 0;
+}
+
+struct call {
+	struct arena arena;
+	struct outcome oo;
+	struct cw_ctx ctx;
+};
+
+static void call_begin(struct call *c)
+{
+	memset(c, 0, sizeof *c);
+	arena_init(&c->arena, 0);
+	plugin_host_ctx(&c->ctx, host, &c->arena, &c->oo, NULL);
+}
+
+static void call_end(struct call *c)
+{
+	outcome_release(&c->oo);
+	arena_release(&c->arena);
+}
+
+static void dump(const struct outcome *oo)
+{
+	for (size_t i = 0; i < oo->n; i++)
+		fprintf(stderr, "#   %s %s [%s] %s\n", outcome_severity_name(oo->issues[i].severity), oo->issues[i].code,
+			oo->issues[i].expression ? oo->issues[i].expression : "", oo->issues[i].diagnostics);
+}
+
+static cJSON *to_fhir(struct call *c, enum cw_media media, const char *text)
+{
+	cJSON *b = NULL;
+	int st = plugin_host_ingest(host, &c->ctx, "strengths", media, text, strlen(text), "POST", "/ingest/strengths",
+				    &b);
+	assert_int_equal(st == 200, b != NULL);
+	return b;
+}
+
+/* FHIR (consumed) to native text (malloc'd), or NULL. */
+static char *from_fhir(struct call *c, enum cw_media media, cJSON *in)
+{
+	char *out = NULL;
+	size_t len = 0;
+	if (plugin_host_export(host, &c->ctx, "strengths", media, in, "POST", "/export/strengths", &out, &len) != 200)
+		return NULL;
+	char *copy = malloc(len + 1);
+	assert_non_null(copy);
+	memcpy(copy, out, len);
+	copy[len] = '\0';
+	return copy;
+}
+
+static bool has_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
+		      const char *text)
+{
+	for (size_t i = 0; i < oo->n; i++) {
+		const struct outcome_issue *is = &oo->issues[i];
+		if (is->severity == sev && (!code || strcmp(is->code, code) == 0) &&
+		    (!where || (is->expression && strcmp(is->expression, where) == 0)) &&
+		    (!text || strstr(is->diagnostics, text)))
+			return true;
+	}
+	return false;
+}
+
+static void expect_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
+			 const char *text)
+{
+	if (!has_issue(oo, sev, code, where, text)) {
+		fprintf(stderr, "# missing %s issue %s at [%s] (%s); got:\n", outcome_severity_name(sev),
+			code ? code : "*", where ? where : "*", text ? text : "");
+		dump(oo);
+		fail();
+	}
+}
+
+static size_t count_severity(const struct outcome *oo, enum outcome_severity sev)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < oo->n; i++)
+		n += oo->issues[i].severity == sev;
+	return n;
+}
+
+static const cJSON *get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
+static const char *sget(const cJSON *o, const char *key)
+{
+	const cJSON *v = get(o, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+static cJSON *mget(cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
+static const cJSON *at(const cJSON *a, int i) { return cJSON_GetArrayItem(a, i); }
+
+static const cJSON *nth(const cJSON *bundle, const char *type, int n)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, get(bundle, "entry")) {
+		const cJSON *r = get(e, "resource");
+		if (strcmp(sget(r, "resourceType"), type) == 0 && n-- == 0)
+			return r;
+	}
+	return NULL;
+}
+
+static int count_type(const cJSON *bundle, const char *type)
+{
+	int n = 0;
+	while (nth(bundle, type, n))
+		n++;
+	return n;
+}
+
+/* Every resource of the Bundle passes the core's structural validation. */
+static void expect_valid(const cJSON *bundle)
+{
+	struct outcome oo = OUTCOME_INIT;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, get(bundle, "entry")) {
+		size_t errors = validate_resource(get(e, "resource"), &oo);
+		if (errors) {
+			fprintf(stderr, "# %s/%s is not valid:\n", sget(get(e, "resource"), "resourceType"),
+				sget(get(e, "resource"), "id"));
+			dump(&oo);
+		}
+		assert_int_equal(errors, 0);
+	}
+	assert_int_equal(validate_resource(bundle, &oo), 0);
+	outcome_release(&oo);
+}
+
+static const char *strength_type(void) { return condition_mode ? "Condition" : "Observation"; }
+
+static void maps_one_person(void **state)
+{
+	(void)state;
+	char *doc = slurp(EXAMPLES "/strengths-one-person.json", NULL);
+	struct call c;
+	call_begin(&c);
+	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
+	if (!b)
+		dump(&c.oo);
+	assert_non_null(b);
+	assert_int_equal(c.oo.n, 0);
+	expect_valid(b);
+	assert_string_equal(sget(b, "type"), "transaction");
+	assert_int_equal(count_type(b, "Patient"), 1);
+	assert_int_equal(count_type(b, strength_type()), 3);
+	assert_int_equal(cJSON_GetArraySize(get(b, "entry")), 4);
+
+	const cJSON *e;
+	cJSON_ArrayForEach(e, get(b, "entry")) {
+		const cJSON *r = get(e, "resource");
+		char url[128];
+		snprintf(url, sizeof url, "%s/%s", sget(r, "resourceType"), sget(r, "id"));
+		assert_string_equal(sget(get(e, "request"), "method"), "PUT");
+		assert_string_equal(sget(get(e, "request"), "url"), url);
+		assert_non_null(strstr(at(get(get(r, "meta"), "profile"), 0)->valuestring,
+				       BASE "/StructureDefinition/recovery-strength"));
+	}
+	const cJSON *pat = nth(b, "Patient", 0);
+	assert_string_equal(sget(at(get(pat, "identifier"), 0), "value"), "P-1001");
+	assert_string_equal(sget(at(get(pat, "name"), 0), "text"), "Sample Person One");
+	char patref[128];
+	snprintf(patref, sizeof patref, "Patient/%s", sget(pat, "id"));
+
+	const cJSON *s1 = nth(b, strength_type(), 0), *s2 = nth(b, strength_type(), 1);
+	const cJSON *id = at(get(s1, "identifier"), 0);
+	assert_string_equal(sget(id, "system"), BASE "/NamingSystem/recovery-strength");
+	assert_string_equal(sget(id, "value"), "ST-1001-1");
+	assert_string_equal(sget(get(s1, "subject"), "reference"), patref);
+	/* Who identified it: an extension, and performer/asserter. */
+	const cJSON *x0 = at(get(s2, "extension"), 0), *x1 = at(get(s2, "extension"), 1), *x2 = at(get(s2, "extension"), 2);
+	assert_string_equal(sget(x0, "url"), BASE "/StructureDefinition/strength-identified-by");
+	assert_string_equal(sget(x0, "valueCode"), "peer");
+	assert_string_equal(sget(x1, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal");
+	assert_string_equal(sget(get(get(x1, "valueReference"), "identifier"), "value"), "G-1");
+	assert_string_equal(sget(get(get(x1, "valueReference"), "identifier"), "system"), BASE "/NamingSystem/recovery-goal");
+	assert_non_null(strstr(sget(get(x1, "valueReference"), "reference"), "Goal/"));
+	assert_string_equal(sget(get(get(x2, "valueReference"), "identifier"), "value"), "G-2");
+	/* The same goal from two strengths is the same Goal id. */
+	assert_string_equal(sget(get(at(get(s1, "extension"), 1), "valueReference"), "reference"),
+			    sget(get(x1, "valueReference"), "reference"));
+
+	const cJSON *who1, *who2;
+	if (condition_mode) {
+		who1 = get(s1, "asserter");
+		who2 = get(s2, "asserter");
+		assert_true(has_issue(&c.oo, OUTCOME_ERROR, NULL, NULL, NULL) == false);
+		const cJSON *cats = get(s1, "category");
+		assert_int_equal(cJSON_GetArraySize(cats), 3);
+		assert_string_equal(sget(at(get(at(cats, 0), "coding"), 0), "system"),
+				    "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes");
+		assert_string_equal(sget(at(get(at(cats, 0), "coding"), 0), "code"), "protective-factor");
+		assert_string_equal(sget(at(get(at(cats, 1), "coding"), 0), "code"), "health-concern");
+		assert_string_equal(sget(at(get(at(cats, 2), "coding"), 0), "system"), BASE "/CodeSystem/strength-category");
+		assert_string_equal(sget(at(get(at(cats, 2), "coding"), 0), "code"), "personal");
+		assert_string_equal(sget(get(s1, "code"), "text"), "I don't give up, even on the hard days.");
+		assert_null(get(get(s1, "code"), "coding")); /* the words are never replaced by a code */
+		assert_string_equal(sget(at(get(get(s1, "clinicalStatus"), "coding"), 0), "code"), "active");
+		assert_string_equal(sget(s1, "recordedDate"), "2024-03-05");
+	} else {
+		who1 = at(get(s1, "performer"), 0);
+		who2 = at(get(s2, "performer"), 0);
+		assert_string_equal(sget(s1, "status"), "final");
+		const cJSON *cats = get(s1, "category");
+		assert_int_equal(cJSON_GetArraySize(cats), 2);
+		assert_string_equal(sget(at(get(at(cats, 0), "coding"), 0), "system"),
+				    "http://terminology.hl7.org/CodeSystem/observation-category");
+		assert_string_equal(sget(at(get(at(cats, 0), "coding"), 0), "code"), "social-history");
+		assert_string_equal(sget(at(get(at(get(s2, "category"), 1), "coding"), 0), "code"), "interpersonal");
+		const cJSON *code = at(get(get(s1, "code"), "coding"), 0);
+		assert_string_equal(sget(code, "system"), BASE "/CodeSystem/strength-observation");
+		assert_string_equal(sget(code, "code"), "strength");
+		assert_string_equal(sget(s1, "valueString"), "I don't give up, even on the hard days.");
+		assert_string_equal(sget(s1, "effectiveDateTime"), "2024-03-05");
+	}
+	assert_string_equal(sget(who1, "reference"), patref); /* self */
+	assert_string_equal(sget(who2, "type"), "Practitioner");
+	assert_string_equal(sget(who2, "display"), "Sample Specialist A");
+	assert_string_equal(sget(get(who2, "identifier"), "value"), "S-17");
+	cJSON_Delete(b);
+	call_end(&c);
+	free(doc);
+}
+
+static bool is_example(const char *name)
+{
+	size_t n = strlen(name);
+	return strncmp(name, "strengths-", 10) == 0 &&
+	       ((n > 5 && strcmp(name + n - 5, ".json") == 0) || (n > 4 && strcmp(name + n - 4, ".csv") == 0));
+}
+
+/* native → FHIR → native gives back what went in; the Bundle is the same
+ * on every run and passes validation. */
+static void every_example_round_trips(void **state)
+{
+	(void)state;
+	DIR *d = opendir(EXAMPLES);
+	assert_non_null(d);
+	struct dirent *de;
+	int seen = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!is_example(de->d_name))
+			continue;
+		char path[512];
+		snprintf(path, sizeof path, "%s/%s", EXAMPLES, de->d_name);
+		bool csv = strstr(de->d_name, ".csv") != NULL;
+		enum cw_media media = csv ? CW_MEDIA_CSV : CW_MEDIA_JSON;
+		char *doc = slurp(path, NULL);
+		struct call c;
+		call_begin(&c);
+		cJSON *b = to_fhir(&c, media, doc);
+		if (!b) {
+			fprintf(stderr, "# %s refused:\n", path);
+			dump(&c.oo);
+		}
+		assert_non_null(b);
+		expect_valid(b);
+		assert_int_equal(count_type(b, condition_mode ? "Observation" : "Condition"), 0);
+		cJSON *again = to_fhir(&c, media, doc);
+		assert_true(cJSON_Compare(b, again, true));
+		cJSON_Delete(again);
+		char *out = from_fhir(&c, media, b);
+		assert_non_null(out);
+		if (c.oo.n) {
+			fprintf(stderr, "# %s: issues on the way back\n", path);
+			dump(&c.oo);
+		}
+		assert_int_equal(c.oo.n, 0);
+		if (csv) {
+			if (strcmp(out, doc) != 0)
+				fprintf(stderr, "# %s came back as:\n%s\n", path, out);
+			assert_string_equal(out, doc);
+		} else {
+			cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(out);
+			assert_non_null(want);
+			assert_non_null(got);
+			if (!cJSON_Compare(want, got, true))
+				fprintf(stderr, "# %s came back as:\n%s\n", path, out);
+			assert_true(cJSON_Compare(want, got, true));
+			cJSON_Delete(want);
+			cJSON_Delete(got);
+		}
+		free(out);
+		call_end(&c);
+		free(doc);
+		seen++;
+	}
+	closedir(d);
+	assert_true(seen >= 5);
+}
+
+/* CSV and JSON of the same strengths make the same resources. */
+static void csv_and_json_make_the_same_fhir(void **state)
+{
+	(void)state;
+	char *csv = slurp(EXAMPLES "/strengths-several.csv", NULL);
+	struct call c;
+	call_begin(&c);
+	cJSON *b = to_fhir(&c, CW_MEDIA_CSV, csv);
+	assert_non_null(b);
+	char *json = from_fhir(&c, CW_MEDIA_JSON, cJSON_Duplicate(b, 1));
+	assert_non_null(json);
+	cJSON *b2 = to_fhir(&c, CW_MEDIA_JSON, json);
+	assert_non_null(b2);
+	assert_int_equal(cJSON_GetArraySize(get(b, "entry")), cJSON_GetArraySize(get(b2, "entry")));
+	const cJSON *e, *f;
+	cJSON_ArrayForEach(e, get(b, "entry")) {
+		bool found = false;
+		cJSON_ArrayForEach(f, get(b2, "entry")) found |= cJSON_Compare(e, f, true);
+		assert_true(found);
+	}
+	cJSON_Delete(b);
+	cJSON_Delete(b2);
+	free(json);
+	free(csv);
+	call_end(&c);
+}
+
+/* A Bundle made in the other mode maps back just the same. */
+static void the_other_resource_maps_back_too(void **state)
+{
+	(void)state;
+	char *doc = slurp(EXAMPLES "/strengths-one-person.json", NULL);
+	struct call c;
+	call_begin(&c);
+	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
+	assert_non_null(b);
+	/* Rewrite each strength as the other resource, as the other mode would. */
+	const cJSON *e;
+	cJSON_ArrayForEach(e, get(b, "entry")) {
+		const cJSON *r = get(e, "resource");
+		if (strcmp(sget(r, "resourceType"), "Patient") == 0)
+			continue;
+		cJSON *n = cJSON_CreateObject();
+		cJSON_AddStringToObject(n, "resourceType", condition_mode ? "Observation" : "Condition");
+		cJSON_AddItemToObject(n, "id", cJSON_Duplicate(get(r, "id"), 1));
+		cJSON_AddItemToObject(n, "extension", cJSON_Duplicate(get(r, "extension"), 1));
+		cJSON_AddItemToObject(n, "identifier", cJSON_Duplicate(get(r, "identifier"), 1));
+		cJSON_AddItemToObject(n, "subject", cJSON_Duplicate(get(r, "subject"), 1));
+		const cJSON *cat = at(get(r, "category"), condition_mode ? 2 : 1);
+		cJSON *cats = cJSON_AddArrayToObject(n, "category");
+		cJSON_AddItemToArray(cats, cJSON_Duplicate(cat, 1));
+		if (condition_mode) {
+			cJSON_AddStringToObject(n, "status", "final");
+			cJSON_AddItemToObject(n, "code", cJSON_Parse("{\"coding\":[{\"system\":\"" BASE
+								     "/CodeSystem/strength-observation\",\"code\":\"strength\"}]}"));
+			cJSON_AddItemToObject(n, "effectiveDateTime", cJSON_Duplicate(get(r, "recordedDate"), 1));
+			cJSON_AddItemToArray(cJSON_AddArrayToObject(n, "performer"), cJSON_Duplicate(get(r, "asserter"), 1));
+			cJSON_AddItemToObject(n, "valueString", cJSON_Duplicate(get(get(r, "code"), "text"), 1));
+		} else {
+			cJSON_AddItemToObject(n, "code", cJSON_Parse("{}"));
+			cJSON_AddItemToObject(mget(n, "code"), "text", cJSON_Duplicate(get(r, "valueString"), 1));
+			cJSON_AddItemToObject(n, "recordedDate", cJSON_Duplicate(get(r, "effectiveDateTime"), 1));
+			cJSON_AddItemToObject(n, "asserter", cJSON_Duplicate(at(get(r, "performer"), 0), 1));
+		}
+		cJSON_ReplaceItemInObjectCaseSensitive((cJSON *)e, "resource", n);
+	}
+	expect_valid(b);
+	char *out = from_fhir(&c, CW_MEDIA_JSON, b);
+	assert_non_null(out);
+	if (c.oo.n)
+		dump(&c.oo);
+	assert_int_equal(c.oo.n, 0);
+	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(out);
+	assert_true(cJSON_Compare(want, got, true));
+	cJSON_Delete(want);
+	cJSON_Delete(got);
+	free(out);
+	call_end(&c);
+	free(doc);
+}
+
+/* ------------------------------------------------------------ refusals */
+
+static const char *const good_header =
+	"version,person_system,person_value,person_name,strength_id,category,description,identified_by,"
+	"identified_by_name,identified_by_system,identified_by_value,date,goals\n";
+
+static void refuses_each_bad_json_field(void **state)
+{
+	(void)state;
+#define ONE                                                                                            \
+	"{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},"               \
+	"\"strengths\":[{\"id\":\"S1\",\"category\":\"%s\",\"description\":\"%s\",\"identified_by\":%s," \
+	"\"date\":\"%s\"}]}"
+	struct {
+		const char *cat, *desc, *by, *date;
+		const char *code, *where, *text;
+	} cases[] = {
+		{"personal", "Kind.", "{\"role\":\"self\"}", "2024-01-01", NULL, NULL, NULL},
+		{"bravery", "Kind.", "{\"role\":\"self\"}", "2024-01-01", "code-invalid", "/strengths/0/category",
+		 "unknown category 'bravery'"},
+		{"personal", " Kind.", "{\"role\":\"self\"}", "2024-01-01", "value", "/strengths/0/description",
+		 "white space"},
+		{"personal", "", "{\"role\":\"self\"}", "2024-01-01", "value", "/strengths/0/description", "empty"},
+		{"personal", "a\\u000bb", "{\"role\":\"self\"}", "2024-01-01", "value", "/strengths/0/description",
+		 "control characters"},
+		{"personal", "Kind.", "{\"role\":\"friend\"}", "2024-01-01", "code-invalid",
+		 "/strengths/0/identified_by/role", "unknown role 'friend'"},
+		{"personal", "Kind.", "{\"role\":\"self\",\"name\":\"N\"}", "2024-01-01", "value",
+		 "/strengths/0/identified_by", "self"},
+		{"personal", "Kind.", "{\"role\":\"peer\",\"identifier\":{\"system\":\"x y\",\"value\":\"1\"}}", "2024-01-01",
+		 "value", "/strengths/0/identified_by/identifier/system", "absolute URI"},
+		{"personal", "Kind.", "{\"name\":\"N\"}", "2024-01-01", "required", "/strengths/0/identified_by/role",
+		 "required"},
+		{"personal", "Kind.", "{\"role\":\"self\"}", "2023-02-29", "value", "/strengths/0/date", "YYYY-MM-DD"},
+		{"personal", "Kind.", "{\"role\":\"self\"}", "2024-01-01T10:00:00Z", "value", "/strengths/0/date",
+		 "YYYY-MM-DD"},
+		{"personal", "Kind.", "{\"role\":\"self\"}", "01/02/2024", "value", "/strengths/0/date", "YYYY-MM-DD"},
+		{"personal", "Kind.", "{\"role\":\"self\"}", "20240101", "value", "/strengths/0/date", "YYYY-MM-DD"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char doc[1024];
+		snprintf(doc, sizeof doc, ONE, cases[i].cat, cases[i].desc, cases[i].by, cases[i].date);
+		struct call c;
+		call_begin(&c);
+		cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
+		if (!cases[i].code) {
+			assert_non_null(b);
+			cJSON_Delete(b);
+		} else {
+			assert_null(b);
+			expect_issue(&c.oo, OUTCOME_ERROR, cases[i].code, cases[i].where, cases[i].text);
+			if (count_severity(&c.oo, OUTCOME_ERROR) != 1)
+				dump(&c.oo);
+			assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 1);
+		}
+		call_end(&c);
+	}
+#undef ONE
+}
+
+static void refuses_json(const char *doc, size_t n_expected, const char *const (*expected)[3])
+{
+	struct call c;
+	call_begin(&c);
+	assert_null(to_fhir(&c, CW_MEDIA_JSON, doc));
+	for (size_t i = 0; i < n_expected; i++)
+		expect_issue(&c.oo, OUTCOME_ERROR, expected[i][0], expected[i][1], expected[i][2]);
+	assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), n_expected);
+	call_end(&c);
+}
+
+static void refuses_json_listing_every_problem(void **state)
+{
+	(void)state;
+	const char *doc =
+		"{\"version\":2,\"person\":{\"identifier\":{\"system\":\"not a uri\",\"value\":\"\"},\"nick\":\"x\"},"
+		"\"strengths\":["
+		"{\"id\":\"S1\",\"category\":\"luck\",\"description\":\"Kind.\",\"identified_by\":{\"role\":\"self\","
+		"\"identifier\":{\"system\":\"urn:x\",\"value\":\"v\"}},\"date\":\"2024-13-01\",\"goals\":[\"a;b\",\"g\",\"g\"]},"
+		"{\"id\":\"S1\",\"category\":\"personal\",\"description\":7,\"identified_by\":\"self\","
+		"\"date\":\"2024-01-01\",\"goals\":[],\"extra\":true},"
+		"{}]}";
+	static const char *const expected[][3] = {
+		{"not-supported", "/version", "version 1"},
+		{"structure", "/person/nick", "unknown member"},
+		{"value", "/person/identifier/value", NULL},
+		{"value", "/person/identifier/system", "absolute URI"},
+		{"code-invalid", "/strengths/0/category", "luck"},
+		{"value", "/strengths/0/identified_by", "self"},
+		{"value", "/strengths/0/date", "YYYY-MM-DD"},
+		{"value", "/strengths/0/goals/0", "goal identifier"},
+		{"duplicate", "/strengths/0/goals/2", "twice"},
+		{"structure", "/strengths/1/extra", "unknown member"},
+		{"structure", "/strengths/1/description", "string"},
+		{"structure", "/strengths/1/identified_by", "object"},
+		{"structure", "/strengths/1/goals", "non-empty"},
+		{"duplicate", "/strengths/1/id", "already given at /strengths/0"},
+		{"required", "/strengths/2/id", NULL},
+		{"required", "/strengths/2/category", NULL},
+		{"required", "/strengths/2/description", NULL},
+		{"required", "/strengths/2/identified_by", NULL},
+		{"required", "/strengths/2/date", NULL},
+	};
+	refuses_json(doc, sizeof expected / sizeof expected[0], expected);
+
+	static const char *const not_object[][3] = {{"structure", "/", "JSON object"}};
+	refuses_json("\"text\"", 1, not_object);
+	static const char *const empty[][3] = {{"required", "/", "at least one"}};
+	refuses_json("[]", 1, empty);
+	static const char *const missing[][3] = {
+		{"required", "/version", NULL}, {"required", "/person", NULL}, {"required", "/strengths", NULL}};
+	refuses_json("{}", 3, missing);
+	static const char *const twice[][3] = {{"duplicate", "/1/person", "already given at /0"}};
+	refuses_json("[{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},\"strengths\":[]},"
+		     "{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},\"strengths\":[]}]",
+		     1, twice);
+}
+
+static void refuses_csv_listing_every_problem(void **state)
+{
+	(void)state;
+	struct call c;
+	call_begin(&c);
+	/* A wrong header (column 6 renamed), then rows with faults. */
+	const char *doc =
+		"version,person_system,person_value,person_name,strength_id,kind,description,identified_by,"
+		"identified_by_name,identified_by_system,identified_by_value,date,goals\n"
+		"1,urn:p,1,,S1,bravery,Kind.,self,Name,,,2024-02-30,\n"
+		"1,urn:p,1\n"
+		"2,urn:p,1,,,personal, Kind.,cousin,,urn:s,,2024-01-01,g;g\n"
+		"1,urn:p,1,,S1,personal,Kind.,peer,,,,2024-01-01,\n"
+		"1,urn:p,1,,S9,personal,\"Kind\"x,self,,,,2024-01-01,\n";
+	assert_null(to_fhir(&c, CW_MEDIA_CSV, doc));
+	expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1, column 6", "'category'");
+	expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 2, column 6", "'bravery'");
+	expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 8", "self");
+	expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 12", "YYYY-MM-DD");
+	expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 3", "3 columns");
+	expect_issue(&c.oo, OUTCOME_ERROR, "not-supported", "line 4, column 1", "version 1");
+	expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 5", "strength_id");
+	expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 4, column 7", "white space");
+	expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 4, column 8", "'cousin'");
+	expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 11", "go together");
+	expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 4, column 13", "twice");
+	expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 5, column 5", "line 2");
+	expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 6", "malformed");
+	assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 13);
+	call_end(&c);
+
+	/* A short header; an empty body; a header alone; a name conflict. */
+	call_begin(&c);
+	assert_null(to_fhir(&c, CW_MEDIA_CSV, "version,person_system\n1,urn:p\n"));
+	expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1", "2 columns");
+	expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 2", "2 columns");
+	call_end(&c);
+	call_begin(&c);
+	assert_null(to_fhir(&c, CW_MEDIA_CSV, ""));
+	expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 1", "header");
+	call_end(&c);
+	call_begin(&c);
+	assert_null(to_fhir(&c, CW_MEDIA_CSV, good_header));
+	expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 2", "no strength rows");
+	call_end(&c);
+	call_begin(&c);
+	char two[1024];
+	snprintf(two, sizeof two, "%s%s%s", good_header, "1,urn:p,1,Name A,S1,personal,Kind.,self,,,,2024-01-01,\n",
+		 "1,urn:p,1,Name B,S2,personal,Brave.,self,,,,2024-01-01,\n");
+	assert_null(to_fhir(&c, CW_MEDIA_CSV, two));
+	expect_issue(&c.oo, OUTCOME_ERROR, "conflict", "line 3, column 4", "line 2");
+	call_end(&c);
+}
+
+/* ------------------------------------------------- FHIR made elsewhere */
+
+static void official_examples_give_warnings(void **state)
+{
+	(void)state;
+	char dir[512];
+	snprintf(dir, sizeof dir, "%s/fhir-r4/examples-json-xml/json", env_or("CW_SHARED", "../shared"));
+	DIR *d = opendir(dir);
+	if (!d) {
+		fprintf(stderr, "# %s missing\n", dir);
+		skip();
+	}
+	struct dirent *de;
+	int seen = 0;
+	while ((de = readdir(d)) != NULL) {
+		bool obs = strncmp(de->d_name, "observation-example", 19) == 0;
+		if (!obs && strncmp(de->d_name, "condition-example", 17) != 0)
+			continue;
+		char path[1024];
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		char *text = slurp(path, NULL);
+		cJSON *res = cJSON_Parse(text);
+		assert_non_null(res);
+		for (int csv = 0; csv < 2; csv++) {
+			struct call c;
+			call_begin(&c);
+			char *out = from_fhir(&c, csv ? CW_MEDIA_CSV : CW_MEDIA_JSON, cJSON_Duplicate(res, 1));
+			if (!out)
+				dump(&c.oo);
+			assert_non_null(out);
+			assert_string_equal(out, csv ? good_header : "[]");
+			assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 0);
+			expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource", "not a strength");
+			free(out);
+			call_end(&c);
+		}
+		cJSON_Delete(res);
+		free(text);
+		seen++;
+	}
+	closedir(d);
+	assert_true(seen >= 20);
+
+	/* The official Patient example in a Bundle with the Condition example
+	 * retyped as a protective factor: mapped, with everything else reported. */
+	char path[1024];
+	snprintf(path, sizeof path, "%s/condition-example.json", dir);
+	char *text = slurp(path, NULL);
+	cJSON *cond = cJSON_Parse(text);
+	free(text);
+	snprintf(path, sizeof path, "%s/patient-example.json", dir);
+	text = slurp(path, NULL);
+	cJSON *pat = cJSON_Parse(text);
+	free(text);
+	assert_non_null(cond);
+	assert_non_null(pat);
+	cJSON_AddItemToArray(mget(cond, "category"),
+			     cJSON_Parse("{\"coding\":[{\"system\":\"" BASE "/CodeSystem/strength-category\","
+					 "\"code\":\"resources\"}]}"));
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(cond, "identifier"),
+			     cJSON_Parse("{\"system\":\"" BASE "/NamingSystem/recovery-strength\",\"value\":\"F-1\"}"));
+	cJSON_ReplaceItemInObjectCaseSensitive(mget(cond, "code"), "text", cJSON_CreateString("Stably housed."));
+	cJSON_AddStringToObject(cond, "recordedDate", "2024-05-06T10:00:00Z");
+	cJSON_AddItemToObject(cond, "asserter", cJSON_Parse("{\"reference\":\"Practitioner/f201\",\"display\":\"Sample Clinician\"}"));
+	cJSON_ReplaceItemInObjectCaseSensitive(mget(cond, "subject"), "reference", cJSON_CreateString("Patient/example"));
+	cJSON *b = cJSON_Parse("{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[]}");
+	cJSON *e1 = cJSON_CreateObject(), *e2 = cJSON_CreateObject();
+	cJSON_AddItemToObject(e1, "resource", pat);
+	cJSON_AddItemToObject(e2, "resource", cond);
+	cJSON_AddItemToArray(mget(b, "entry"), e1);
+	cJSON_AddItemToArray(mget(b, "entry"), e2);
+	struct call c;
+	call_begin(&c);
+	char *out = from_fhir(&c, CW_MEDIA_JSON, b);
+	assert_non_null(out);
+	assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 0);
+	/* The asserter, Practitioner/f201, is not in the Bundle: its reference goes. */
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.asserter.reference", "left out");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.severity", "left out");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.category[0].coding[0]", "left out");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.code.coding[0]", "own words");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.recordedDate", "time of day");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.birthDate", "left out");
+	cJSON *doc = cJSON_Parse(out);
+	assert_non_null(doc);
+	const cJSON *s = at(get(doc, "strengths"), 0);
+	if (!s)
+		dump(&c.oo);
+	assert_non_null(s);
+	assert_string_equal(sget(s, "id"), "F-1");
+	assert_string_equal(sget(s, "category"), "resources");
+	assert_string_equal(sget(s, "description"), "Stably housed.");
+	assert_string_equal(sget(s, "date"), "2024-05-06");
+	assert_string_equal(sget(get(s, "identified_by"), "role"), "provider");
+	assert_string_equal(sget(get(s, "identified_by"), "name"), "Sample Clinician");
+	cJSON_Delete(doc);
+	free(out);
+	call_end(&c);
+}
+
+/* A Bundle made by Crosswalk, then changed elsewhere: additions reported,
+ * the strengths themselves still come out. */
+static void foreign_additions_are_reported(void **state)
+{
+	(void)state;
+	char *doc = slurp(EXAMPLES "/strengths-one-person.json", NULL);
+	struct call c;
+	call_begin(&c);
+	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
+	assert_non_null(b);
+	cJSON *pat = (cJSON *)nth(b, "Patient", 0), *s = (cJSON *)nth(b, strength_type(), 1);
+	cJSON_AddStringToObject(pat, "gender", "unknown");
+	cJSON_AddItemToObject(s, "note", cJSON_Parse("[{\"text\":\"n\"}]"));
+	cJSON_AddItemToArray(mget(s, "identifier"), cJSON_Parse("{\"system\":\"urn:other\",\"value\":\"v\"}"));
+	cJSON_AddItemToArray(mget(s, "extension"), cJSON_Parse("{\"url\":\"urn:x\",\"valueString\":\"y\"}"));
+	cJSON_AddItemToArray(mget(b, "entry"),
+			     cJSON_Parse("{\"resource\":{\"resourceType\":\"Goal\",\"id\":\"g1\",\"lifecycleStatus\":\"active\","
+					 "\"description\":{\"text\":\"d\"},\"subject\":{\"reference\":\"Patient/x\"}}}"));
+	char *out = from_fhir(&c, CW_MEDIA_JSON, b);
+	assert_non_null(out);
+	assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 0);
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.gender", "left out");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.note", "left out");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.identifier[1]", "left out");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.extension[3]", "urn:x");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[4].resource", "Goal/g1");
+	assert_int_equal(count_severity(&c.oo, OUTCOME_WARNING), 5);
+	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(out);
+	assert_true(cJSON_Compare(want, got, true));
+	cJSON_Delete(want);
+	cJSON_Delete(got);
+	free(out);
+	call_end(&c);
+	free(doc);
+}
+
+/* What a strength needs and lacks: left out, one warning per reason. */
+static void incomplete_strengths_are_left_out(void **state)
+{
+	(void)state;
+	const char *bundle =
+		"{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
+		"{\"fullUrl\":\"urn:uuid:9b1f0c62-7d2e-4f7e-9b0e-4c6f1f0a0001\",\"resource\":{\"resourceType\":\"Patient\","
+		"\"identifier\":[{\"system\":\"urn:p\",\"value\":\"1\"}]}},"
+		"{\"resource\":{\"resourceType\":\"Observation\",\"status\":\"preliminary\","
+		"\"code\":{\"coding\":[{\"system\":\"http://hl7.org/fhir/us/eltss/CodeSystem/eltss-observation-codes-temporary\","
+		"\"code\":\"strength\"}]},\"subject\":{\"reference\":\"urn:uuid:9b1f0c62-7d2e-4f7e-9b0e-4c6f1f0a0001\"},"
+		"\"valueString\":\"Able to manage bills.\"}},"
+		"{\"resource\":{\"resourceType\":\"Condition\",\"clinicalStatus\":{\"coding\":[{\"system\":"
+		"\"http://terminology.hl7.org/CodeSystem/condition-clinical\",\"code\":\"resolved\"}]},"
+		"\"category\":[{\"coding\":[{\"system\":\"http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/"
+		"SDOHCC-CodeSystemTemporaryCodes\",\"code\":\"protective-factor\"}]}],"
+		"\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"1137434003\"}]},"
+		"\"subject\":{\"reference\":\"Patient/elsewhere\"}}}]}";
+	struct call c;
+	call_begin(&c);
+	char *out = from_fhir(&c, CW_MEDIA_JSON, cJSON_Parse(bundle));
+	assert_non_null(out);
+	assert_string_equal(out, "{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},"
+				 "\"strengths\":[]}");
+	assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 0);
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.identifier", "not exported");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.status", "not exported");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.category", "not exported");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.effectiveDateTime", "not exported");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.performer[0]", "who identified");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.clinicalStatus", "not active");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.code.coding[0]", "1137434003");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.code.text", "person's words");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.subject", "not exported");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.recordedDate", "not exported");
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.asserter", "who identified");
+	free(out);
+	call_end(&c);
+}
+
+/* ------------------------------------------------------ over HTTP */
+
+static struct gw g;
+
+static int gw_up(void **state)
+{
+	(void)state;
+	return gw_start(&g, NULL);
+}
+
+static int gw_down(void **state)
+{
+	(void)state;
+	return gw_stop(&g, 15000) == 0 ? 0 : -1;
+}
+
+static void validate_over_http(const struct gw *gw, const cJSON *bundle)
+{
+	const char *fhir[] = {"Content-Type: application/fhir+json", NULL};
+	const cJSON *e;
+	cJSON_ArrayForEach(e, get(bundle, "entry")) {
+		char *text = cJSON_PrintUnformatted(get(e, "resource"));
+		struct resp r;
+		assert_int_equal(http_do(gw, "POST", "/fhir/$validate", fhir, text, strlen(text), &r), 0);
+		assert_int_equal(r.status, 200);
+		if (strstr(r.body, "\"error\""))
+			fprintf(stderr, "# %s\n", r.body);
+		assert_null(strstr(r.body, "\"error\""));
+		resp_free(&r);
+		free(text);
+	}
+}
+
+static void http_ingest_is_idempotent(void **state)
+{
+	(void)state;
+	size_t len;
+	char *doc = slurp(EXAMPLES "/strengths-several.json", &len);
+	const char *json[] = {"Content-Type: application/json", NULL};
+	struct resp r1, r2;
+	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", json, doc, len, &r1), 0);
+	if (r1.status != 200)
+		fprintf(stderr, "# %s\n", r1.body);
+	assert_int_equal(r1.status, 200);
+	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", json, doc, len, &r2), 0);
+	assert_int_equal(r2.status, 200);
+	assert_string_equal(r1.body, r2.body);
+	cJSON *b = cJSON_Parse(r1.body);
+	assert_int_equal(count_type(b, "Patient"), 3);
+	assert_int_equal(count_type(b, "Observation"), 5);
+	validate_over_http(&g, b);
+
+	const char *to_json[] = {"Content-Type: application/fhir+json", "Accept: application/json", NULL};
+	struct resp r3;
+	assert_int_equal(http_do(&g, "POST", "/export/strengths", to_json, r1.body, r1.len, &r3), 0);
+	assert_int_equal(r3.status, 200);
+	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(r3.body);
+	assert_true(cJSON_Compare(want, got, true));
+	cJSON_Delete(want);
+	cJSON_Delete(got);
+	resp_free(&r3);
+	cJSON_Delete(b);
+	resp_free(&r1);
+	resp_free(&r2);
+	free(doc);
+
+	doc = slurp(EXAMPLES "/strengths-several.csv", &len);
+	const char *csv[] = {"Content-Type: text/csv; charset=utf-8", NULL};
+	const char *to_csv[] = {"Content-Type: application/fhir+json", "Accept: text/csv", NULL};
+	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", csv, doc, len, &r1), 0);
+	assert_int_equal(r1.status, 200);
+	assert_int_equal(http_do(&g, "POST", "/export/strengths", to_csv, r1.body, r1.len, &r2), 0);
+	assert_int_equal(r2.status, 200);
+	assert_string_equal(r2.body, doc);
+	resp_free(&r1);
+	resp_free(&r2);
+	free(doc);
+}
+
+static void http_refusal_is_an_outcome(void **state)
+{
+	(void)state;
+	char doc[2048];
+	snprintf(doc, sizeof doc, "%s%s", good_header, "1,urn:p,1,,S1,grit,Kind.,self,,,,2024-02-30,\n");
+	const char *csv[] = {"Content-Type: text/csv", NULL};
+	struct resp r;
+	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", csv, doc, strlen(doc), &r), 0);
+	assert_int_equal(r.status, 422);
+	cJSON *oo = cJSON_Parse(r.body);
+	assert_string_equal(sget(oo, "resourceType"), "OperationOutcome");
+	const cJSON *issues = get(oo, "issue");
+	assert_int_equal(cJSON_GetArraySize(issues), 2);
+	assert_string_equal(at(get(at(issues, 0), "expression"), 0)->valuestring, "line 2, column 6");
+	assert_string_equal(at(get(at(issues, 1), "expression"), 0)->valuestring, "line 2, column 12");
+	cJSON_Delete(oo);
+	resp_free(&r);
+}
+
+/* The settings: Condition mode and another base over HTTP; bad settings
+ * stop the gateway. */
+static void settings_are_checked_and_used(void **state)
+{
+	(void)state;
+	struct gw own;
+	assert_int_equal(gw_start(&own, "\"plugins\":{\"strengths\":{\"resource\":\"condition\","
+					"\"canonical_base\":\"https://fhir.example.net/r4/\"}}"),
+			 0);
+	size_t len;
+	char *doc = slurp(EXAMPLES "/strengths-edge-cases.json", &len);
+	const char *json[] = {"Content-Type: application/json", NULL};
+	struct resp r;
+	assert_int_equal(http_do(&own, "POST", "/ingest/strengths", json, doc, len, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "https://fhir.example.net/r4/StructureDefinition/recovery-strength-condition"));
+	assert_non_null(strstr(r.body, "https://fhir.example.net/r4/CodeSystem/strength-category"));
+	assert_null(strstr(r.body, "crosswalk.example.org"));
+	cJSON *b = cJSON_Parse(r.body);
+	assert_int_equal(count_type(b, "Condition"), 3);
+	assert_int_equal(count_type(b, "Observation"), 0);
+	validate_over_http(&own, b);
+	cJSON_Delete(b);
+	resp_free(&r);
+	free(doc);
+	assert_int_equal(gw_stop(&own, 15000), 0);
+
+	static char out[65536];
+	const char *bad[] = {"\"plugins\":{\"strengths\":{\"resource\":\"procedure\"}}",
+			     "\"plugins\":{\"strengths\":{\"canonical_base\":\"not a uri\"}}",
+			     "\"plugins\":{\"strengths\":{\"goal_system\":\"\"}}",
+			     "\"plugins\":{\"strengths\":{\"colour\":\"blue\"}}"};
+	const char *why[] = {"resource", "canonical_base", "goal_system", "colour"};
+	for (size_t i = 0; i < 4; i++) {
+		int rc = gw_run_expect_exit(bad[i], NULL, 15000, out, sizeof out);
+		assert_int_equal(rc, 2);
+		if (!strstr(out, why[i]))
+			fprintf(stderr, "# %s\n", out);
+		assert_non_null(strstr(out, why[i]));
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest mapping[] = {
+		cmocka_unit_test(maps_one_person),
+		cmocka_unit_test(every_example_round_trips),
+		cmocka_unit_test(csv_and_json_make_the_same_fhir),
+		cmocka_unit_test(the_other_resource_maps_back_too),
+		cmocka_unit_test(refuses_each_bad_json_field),
+		cmocka_unit_test(refuses_json_listing_every_problem),
+		cmocka_unit_test(refuses_csv_listing_every_problem),
+		cmocka_unit_test(official_examples_give_warnings),
+		cmocka_unit_test(foreign_additions_are_reported),
+		cmocka_unit_test(incomplete_strengths_are_left_out),
+	};
+	const struct CMUnitTest served[] = {
+		cmocka_unit_test(http_ingest_is_idempotent),
+		cmocka_unit_test(http_refusal_is_an_outcome),
+	};
+	const struct CMUnitTest standalone[] = {
+		cmocka_unit_test(settings_are_checked_and_used),
+	};
+	int rc = cmocka_run_group_tests_name("strengths as Observation", mapping, host_up_observation, host_down);
+	rc += cmocka_run_group_tests_name("strengths as Condition", mapping, host_up_condition, host_down);
+	rc += cmocka_run_group_tests_name("strengths served", served, gw_up, gw_down);
+	rc += cmocka_run_group_tests_name("strengths settings", standalone, NULL, NULL);
+	return rc;
+}

@@ -1,0 +1,122 @@
+/* libFuzzer harness for the strengths plugin, through the real plugin host,
+ * in both modes (Observation, then "resource": "condition"): native → FHIR
+ * (ingest), FHIR → native (export, same media type) and native → FHIR again
+ * must give the same Bundle, the second export the same text as the first,
+ * and every emitted resource must pass the core's structural validation. An
+ * input that starts with '{' or '[' (after white space) is JSON, anything
+ * else CSV. A refusal must come with an error issue. The plugin is linked in
+ * (its sources are included) as a built-in, so the same harness runs under
+ * libFuzzer and in the corpus replay of `make test`. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "plugin_host.h"
+#include "validate.h"
+
+#include "../../plugins/strengths/st_fhir.c"
+#include "../../plugins/strengths/st_native.c"
+#include "../../plugins/strengths/strengths.c"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static cJSON *ingest(struct plugin_host *h, enum cw_media media, const char *text, size_t len)
+{
+	struct arena arena;
+	struct outcome oo = OUTCOME_INIT;
+	struct cw_ctx ctx;
+	arena_init(&arena, 0);
+	plugin_host_ctx(&ctx, h, &arena, &oo, NULL);
+	cJSON *bundle = NULL;
+	int status = plugin_host_ingest(h, &ctx, "strengths", media, text, len, "POST", "/ingest/strengths", &bundle);
+	if ((status == 200) != (bundle != NULL) || (status != 200 && outcome_errors(&oo) == 0))
+		abort(); /* a failure must say why; a success must give a Bundle */
+	outcome_release(&oo);
+	arena_release(&arena);
+	return bundle;
+}
+
+static char *export(struct plugin_host *h, enum cw_media media, const cJSON *bundle, size_t *len)
+{
+	struct arena arena;
+	struct outcome oo = OUTCOME_INIT;
+	struct cw_ctx ctx;
+	arena_init(&arena, 0);
+	plugin_host_ctx(&ctx, h, &arena, &oo, NULL);
+	char *out = NULL;
+	if (plugin_host_export(h, &ctx, "strengths", media, cJSON_Duplicate(bundle, 1), "GET", "/export/strengths", &out,
+			       len) != 200)
+		abort();
+	if (oo.n != 0)
+		abort(); /* our own Bundle maps back without a warning (a CSV
+			  * document never has a person without strengths) */
+	char *copy = malloc(*len + 1);
+	if (!copy)
+		abort();
+	memcpy(copy, out, *len);
+	copy[*len] = '\0';
+	outcome_release(&oo);
+	arena_release(&arena);
+	return copy;
+}
+
+static void check_valid(const cJSON *bundle)
+{
+	struct outcome oo = OUTCOME_INIT;
+	if (validate_resource(bundle, &oo) != 0)
+		abort();
+	outcome_release(&oo);
+}
+
+static void one_mode(const char *settings, const char *text, size_t size)
+{
+	struct config cfg;
+	if (config_defaults(&cfg) != 0)
+		return;
+	cJSON_Delete(cfg.plugins);
+	cfg.plugins = cJSON_Parse(settings);
+	struct plugin_host *h = plugin_host_new(&cfg, NULL);
+	if (!h || !cfg.plugins) {
+		plugin_host_free(h);
+		config_release(&cfg);
+		return;
+	}
+	if (plugin_host_add_builtin(h, cw_plugin_entry(), "strengths (built in)") != 0 || plugin_host_start(h) != 0)
+		abort();
+	size_t i = 0;
+	while (i < size && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t'))
+		i++;
+	enum cw_media media = i < size && (text[i] == '{' || text[i] == '[') ? CW_MEDIA_JSON : CW_MEDIA_CSV;
+	cJSON *first = ingest(h, media, text, size);
+	if (first) {
+		check_valid(first);
+		size_t len1 = 0, len2 = 0;
+		char *native = export(h, media, first, &len1);
+		cJSON *second = ingest(h, media, native, len1);
+		if (!second || !cJSON_Compare(first, second, true))
+			abort(); /* native → FHIR → native → FHIR must be stable */
+		char *again = export(h, media, second, &len2);
+		if (len1 != len2 || memcmp(native, again, len1) != 0)
+			abort();
+		free(again);
+		free(native);
+		cJSON_Delete(second);
+		cJSON_Delete(first);
+	}
+	plugin_host_free(h);
+	config_release(&cfg);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *text = malloc(size + 1); /* the host hands mappers NUL-terminated bodies */
+	if (!text)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	one_mode("{}", text, size);
+	one_mode("{\"strengths\":{\"resource\":\"condition\"}}", text, size);
+	free(text);
+	return 0;
+}
