@@ -775,11 +775,11 @@ static void http_ingest_validate_export(void **state)
 	for (size_t i = 0; i < N_EXAMPLES; i++) {
 		char *doc = example(example_names[i]);
 		struct resp r1, r2, r3;
-		assert_int_equal(http_do(&g, "POST", "/ingest/" FORMAT, json_ct, doc, strlen(doc), &r1), 0);
+		assert_int_equal(http_do(&g, "POST", "/ingest/" FORMAT "?preview=true", json_ct, doc, strlen(doc), &r1), 0);
 		if (r1.status != 200)
 			fprintf(stderr, "# %s\n", r1.body);
 		assert_int_equal(r1.status, 200);
-		assert_int_equal(http_do(&g, "POST", "/ingest/" FORMAT, json_ct, doc, strlen(doc), &r2), 0);
+		assert_int_equal(http_do(&g, "POST", "/ingest/" FORMAT "?preview=true", json_ct, doc, strlen(doc), &r2), 0);
 		assert_string_equal(r1.body, r2.body); /* pushing the same plan twice creates nothing new */
 		resp_free(&r2);
 
@@ -809,12 +809,40 @@ static void http_ingest_validate_export(void **state)
 		assert_string_equal(r3.body, minify(doc));
 		resp_free(&r3);
 		resp_free(&r1);
+
+		/* Stored for real (201), then read back from the store by patient. */
+		assert_int_equal(http_do(&g, "POST", "/ingest/" FORMAT, json_ct, doc, strlen(doc), &r1), 0);
+		assert_int_equal(r1.status, 201);
+		cJSON *tr = cJSON_Parse(r1.body);
+		assert_string_equal(sget(tr, "type"), "transaction-response");
+		char pid[80] = "";
+		cJSON_ArrayForEach(e, get(tr, "entry")) {
+			const char *loc = sget(get(e, "response"), "location");
+			const char *p = loc ? strstr(loc, "/Patient/") : NULL;
+			if (p && !pid[0])
+				snprintf(pid, sizeof pid, "%.*s", (int)strcspn(p + 9, "/"), p + 9);
+		}
+		cJSON_Delete(tr);
+		resp_free(&r1);
+		assert_true(pid[0] != '\0');
+		char path[200];
+		snprintf(path, sizeof path, "/export/" FORMAT "?patient=%s", pid);
+		assert_int_equal(http_do(&g, "GET", path, NULL, NULL, 0, &r3), 0);
+		assert_int_equal(r3.status, 200);
+		cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(r3.body);
+		/* the document is a list of people or one person: compare that person */
+		const cJSON *w1 = cJSON_IsArray(want) ? at(want, 0) : want, *g1 = cJSON_IsArray(got) ? at(got, 0) : got;
+		if (!cJSON_Compare(w1, g1, true))
+			fprintf(stderr, "# got %s\n", r3.body);
+		assert_true(cJSON_Compare(w1, g1, true));
+		cJSON_Delete(want);
+		cJSON_Delete(got);
+		resp_free(&r3);
 		free(doc);
 	}
 	struct resp r;
-	assert_int_equal(http_do(&g, "GET", "/export/" FORMAT, NULL, NULL, 0, &r), 0);
-	assert_int_equal(r.status, 200);
-	assert_string_equal(r.body, "[]");
+	assert_int_equal(http_do(&g, "GET", "/export/" FORMAT "?patient=nobody", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 404);
 	resp_free(&r);
 }
 
@@ -843,7 +871,7 @@ static void canonical_base_is_configurable(void **state)
 	assert_int_equal(gw_start(&own, "\"plugins\":{\"recovery_plan\":{\"canonical_base\":\"https://fhir.example.net/r4/\"}}"), 0);
 	char *doc = example("recovery-plan-four-dimensions.json");
 	struct resp r;
-	assert_int_equal(http_do(&own, "POST", "/ingest/" FORMAT, json_ct, doc, strlen(doc), &r), 0);
+	assert_int_equal(http_do(&own, "POST", "/ingest/" FORMAT "?preview=true", json_ct, doc, strlen(doc), &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "https://fhir.example.net/r4/StructureDefinition/recovery-goal\""));
 	assert_non_null(strstr(r.body, "https://fhir.example.net/r4/CodeSystem/recovery-dimension\""));

@@ -862,11 +862,11 @@ static void http_ingest_is_idempotent(void **state)
 	char *doc = slurp(EXAMPLES "/strengths-several.json", &len);
 	const char *json[] = {"Content-Type: application/json", NULL};
 	struct resp r1, r2;
-	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", json, doc, len, &r1), 0);
+	assert_int_equal(http_do(&g, "POST", "/ingest/strengths?preview=true", json, doc, len, &r1), 0);
 	if (r1.status != 200)
 		fprintf(stderr, "# %s\n", r1.body);
 	assert_int_equal(r1.status, 200);
-	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", json, doc, len, &r2), 0);
+	assert_int_equal(http_do(&g, "POST", "/ingest/strengths?preview=true", json, doc, len, &r2), 0);
 	assert_int_equal(r2.status, 200);
 	assert_string_equal(r1.body, r2.body);
 	cJSON *b = cJSON_Parse(r1.body);
@@ -891,12 +891,40 @@ static void http_ingest_is_idempotent(void **state)
 	doc = slurp(EXAMPLES "/strengths-several.csv", &len);
 	const char *csv[] = {"Content-Type: text/csv; charset=utf-8", NULL};
 	const char *to_csv[] = {"Content-Type: application/fhir+json", "Accept: text/csv", NULL};
-	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", csv, doc, len, &r1), 0);
+	assert_int_equal(http_do(&g, "POST", "/ingest/strengths?preview=true", csv, doc, len, &r1), 0);
 	assert_int_equal(r1.status, 200);
 	assert_int_equal(http_do(&g, "POST", "/export/strengths", to_csv, r1.body, r1.len, &r2), 0);
 	assert_int_equal(r2.status, 200);
 	assert_string_equal(r2.body, doc);
 	resp_free(&r1);
+	resp_free(&r2);
+	free(doc);
+
+	/* Stored for real (201), then read back from the store by patient. */
+	doc = slurp(EXAMPLES "/strengths-one-person.json", &len);
+	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", json, doc, len, &r1), 0);
+	assert_int_equal(r1.status, 201);
+	cJSON *tr = cJSON_Parse(r1.body);
+	assert_string_equal(sget(tr, "type"), "transaction-response");
+	char pid[80] = "", path[200];
+	const cJSON *e;
+	cJSON_ArrayForEach(e, get(tr, "entry")) {
+		const char *loc = sget(get(e, "response"), "location");
+		const char *p = loc ? strstr(loc, "/Patient/") : NULL;
+		if (p && !pid[0])
+			snprintf(pid, sizeof pid, "%.*s", (int)strcspn(p + 9, "/"), p + 9);
+	}
+	cJSON_Delete(tr);
+	resp_free(&r1);
+	snprintf(path, sizeof path, "/export/strengths?patient=%s&_format=json", pid);
+	assert_int_equal(http_do(&g, "GET", path, NULL, NULL, 0, &r2), 0);
+	assert_int_equal(r2.status, 200);
+	cJSON *w2 = cJSON_Parse(doc), *g2 = cJSON_Parse(r2.body);
+	if (!cJSON_Compare(w2, g2, true))
+		fprintf(stderr, "# got %s\n", r2.body);
+	assert_true(cJSON_Compare(w2, g2, true));
+	cJSON_Delete(w2);
+	cJSON_Delete(g2);
 	resp_free(&r2);
 	free(doc);
 }
@@ -933,7 +961,7 @@ static void settings_are_checked_and_used(void **state)
 	char *doc = slurp(EXAMPLES "/strengths-edge-cases.json", &len);
 	const char *json[] = {"Content-Type: application/json", NULL};
 	struct resp r;
-	assert_int_equal(http_do(&own, "POST", "/ingest/strengths", json, doc, len, &r), 0);
+	assert_int_equal(http_do(&own, "POST", "/ingest/strengths?preview=true", json, doc, len, &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "https://fhir.example.net/r4/StructureDefinition/recovery-strength-condition"));
 	assert_non_null(strstr(r.body, "https://fhir.example.net/r4/CodeSystem/strength-category"));
