@@ -10,6 +10,7 @@
 #include "api_fhir.h"
 #include "arena.h"
 #include "fjson.h"
+#include "format.h"
 #include "metrics.h"
 #include "model.h"
 #include "plugin_host.h"
@@ -833,8 +834,31 @@ static void read_common(const struct app *app, struct http_request *req, struct 
 	const char *type = req->params[0], *id = req->params[1];
 	if (!check_type_id(req, resp, type, id) || pass_through(app, req, resp, type))
 		return;
-	cJSON *res = NULL;
 	struct store_error err = {0};
+	if (req->format == FORMAT_JSON && !req->pretty && !http_query(req, "_elements")) {
+		/* the common case: the stored JSON text goes out as it is */
+		struct store_text t;
+		enum store_status st = store_read_text(app->store, type, id, vid, &t, &err);
+		if (st != STORE_OK) {
+			store_answer(req, resp, st, &err);
+			return;
+		}
+		char etag[64], lm[64];
+		snprintf(etag, sizeof etag, "W/\"%lld\"", (long long)t.version);
+		const char *inm = http_header(req, "If-None-Match");
+		bool same = !vid && inm && (!strcmp(inm, etag) || !strcmp(inm, etag + 2) || !strcmp(inm, "*"));
+		if (same) {
+			free(t.text);
+			http_set_body(resp, 304, NULL, NULL, 0);
+		} else {
+			http_set_body(resp, 200, "application/fhir+json; charset=utf-8", t.text, t.len);
+		}
+		add_header(resp, "ETag", etag);
+		if (http_date(t.last_updated, lm, sizeof lm))
+			add_header(resp, "Last-Modified", lm);
+		return;
+	}
+	cJSON *res = NULL;
 	enum store_status st = vid ? store_vread(app->store, type, id, vid, &res, &err)
 				   : store_read(app->store, type, id, &res, &err);
 	if (st != STORE_OK) {

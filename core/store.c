@@ -321,3 +321,22 @@ enum store_status store_outbox_counts(struct store *s, struct outbox_counts *out
 	memset(out, 0, sizeof *out);
 	return s->ops->outbox_counts(s, out, err);
 }
+
+enum store_status store_read_text(struct store *s, const char *type, const char *id, const char *vid,
+				  struct store_text *out, struct store_error *err)
+{
+	memset(out, 0, sizeof *out);
+	ok(err);
+	CHECK(check_type(type, err));
+	if (!id || !fhir_is_id(id))
+		return store_fail(err, STORE_NOT_FOUND, "no %s with that id", type);
+	int64_t v = 0;
+	if (vid) {
+		char *end;
+		long long n = strtoll(vid, &end, 10);
+		if (!*vid || *end || n < 1)
+			return store_fail(err, STORE_NOT_FOUND, "no version '%.32s' of %s/%s", vid, type, id);
+		v = n;
+	}
+	return s->ops->read_text(s, type, id, v, out, err);
+}

@@ -143,6 +143,14 @@ struct outbox_counts {
 	size_t pending, dead;
 };
 
+/* A stored version as the JSON text the store keeps (meta stamped). */
+struct store_text {
+	char *text; /* malloc'd, NUL-terminated; caller frees */
+	size_t len;
+	int64_t version;
+	char last_updated[STORE_TIME_SIZE];
+};
+
 struct store;
 
 /* The backend's entry points, with the store_* wrappers' contract; arguments
@@ -166,6 +174,8 @@ struct store_ops {
 				     struct store_page *out, struct store_error *err);
 	enum store_status (*search)(struct store *s, const char *type, const struct store_search *q,
 				    struct store_page *out, struct store_error *err);
+	enum store_status (*read_text)(struct store *s, const char *type, const char *id, int64_t version,
+				       struct store_text *out, struct store_error *err);
 	enum store_status (*outbox_add)(struct store *s, const char *type, const char *id, int64_t version,
 					bool deleted, struct store_error *err);
 	enum store_status (*outbox_next)(struct store *s, int64_t now_ms, struct outbox_item *out,
@@ -269,6 +279,12 @@ void store_page_release(struct store_page *page);
  * next_at_ms to retry, DEAD with the error to give up, or -1 to delete the
  * record (delivered). outbox_list pages through records of a state (-1: all),
  * oldest first, into items (room for count); outbox_counts counts them. */
+/* read without parsing: the stored JSON text of the current version (vid
+ * NULL) or of version vid, for answering reads verbatim. Same statuses as
+ * store_read/store_vread. */
+enum store_status store_read_text(struct store *s, const char *type, const char *id, const char *vid,
+				  struct store_text *out, struct store_error *err);
+
 enum store_status store_outbox_add(struct store *s, const char *type, const char *id, int64_t version, bool deleted,
 				   struct store_error *err);
 enum store_status store_outbox_next(struct store *s, int64_t now_ms, struct outbox_item *out, struct store_error *err);

@@ -100,7 +100,7 @@ static const char *const stmt_sql[S_COUNT] = {
 		      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_DEL_IDX] = "DELETE FROM idx WHERE rid = ?1",
 	[S_INS_IDX] = "INSERT INTO idx(rid, param, sys, val, lo, hi) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-	[S_READ] = "SELECT v.version, v.body FROM resource r JOIN version v ON v.rid = r.rid"
+	[S_READ] = "SELECT v.version, v.body, v.last_updated FROM resource r JOIN version v ON v.rid = r.rid"
 		   " AND v.version = (CASE WHEN ?3 > 0 THEN ?3 ELSE r.version END)"
 		   " WHERE r.type = ?1 AND r.id = ?2",
 	[S_HIST_ID] = HIST_COLS "WHERE rid = (SELECT rid FROM resource WHERE type = ?1 AND id = ?2)"
@@ -867,6 +867,44 @@ static enum store_status parse_body(const char *text, int len, cJSON **out, stru
 	return STORE_OK;
 }
 
+static void copy_text(char *dst, size_t size, const unsigned char *src);
+
+static enum store_status sqlite_read_text(struct store *s, const char *type, const char *id, int64_t version,
+					  struct store_text *out, struct store_error *err)
+{
+	GET_CONN(c, s, err);
+	sqlite3_stmt *q = stmt(c, S_READ, err);
+	if (!q)
+		return err ? err->status : STORE_IO;
+	bind_text(q, 1, type);
+	bind_text(q, 2, id);
+	sqlite3_bind_int64(q, 3, version);
+	int rc = sqlite3_step(q);
+	enum store_status st = STORE_OK;
+	if (rc == SQLITE_ROW) {
+		const char *body = (const char *)sqlite3_column_text(q, 1);
+		int n = sqlite3_column_bytes(q, 1);
+		if (!body) {
+			st = store_fail(err, STORE_GONE, "%s/%s was deleted", type, id);
+		} else if (!(out->text = malloc((size_t)n + 1))) {
+			st = store_fail(err, STORE_NO_MEMORY, "out of memory");
+		} else {
+			memcpy(out->text, body, (size_t)n);
+			out->text[n] = '\0';
+			out->len = (size_t)n;
+			out->version = sqlite3_column_int64(q, 0);
+			copy_text(out->last_updated, sizeof out->last_updated, sqlite3_column_text(q, 2));
+		}
+	} else if (rc == SQLITE_DONE) {
+		st = store_fail(err, STORE_NOT_FOUND, version ? "no such version of %s/%s" : "no %s with id %s",
+				type, id);
+	} else {
+		st = db_fail(c, err, rc, "reading the resource");
+	}
+	done(q);
+	return st;
+}
+
 static enum store_status sqlite_read(struct store *s, const char *type, const char *id, int64_t version,
 				     cJSON **out, struct store_error *err)
 {
@@ -1313,14 +1351,15 @@ static enum store_status criterion_sql(const char *type, const struct store_sear
 			missing = false;
 		else
 			return store_fail(err, STORE_INVALID, "%.64s:missing takes true or false", p->name);
-		sb_add(sql, missing ? " AND NOT EXISTS" : " AND EXISTS");
-		sb_add(sql, " (SELECT 1 FROM idx i WHERE i.rid = r.rid AND i.param = ?)");
+		/* "rid IN (…)" lets SQLite drive the search from the idx indexes */
+		sb_add(sql, missing ? " AND r.rid NOT IN" : " AND r.rid IN");
+		sb_add(sql, " (SELECT i.rid FROM idx i WHERE i.param = ?)");
 		bind_str(b, k.def->code);
 		return STORE_OK;
 	}
 	bool negate = k.modifier && strcmp(k.modifier, "not") == 0;
-	sb_add(sql, negate ? " AND NOT EXISTS" : " AND EXISTS");
-	sb_add(sql, " (SELECT 1 FROM idx i WHERE i.rid = r.rid AND i.param = ? AND (");
+	sb_add(sql, negate ? " AND r.rid NOT IN" : " AND r.rid IN");
+	sb_add(sql, " (SELECT i.rid FROM idx i WHERE i.param = ? AND (");
 	bind_str(b, k.def->code);
 	const char *v = p->value;
 	size_t len = strlen(v), start = 0;
@@ -1613,6 +1652,7 @@ static const struct store_ops sqlite_ops = {
 	.del = sqlite_delete,
 	.history = sqlite_history,
 	.search = sqlite_search,
+	.read_text = sqlite_read_text,
 	.outbox_add = sqlite_outbox_add,
 	.outbox_next = sqlite_outbox_next,
 	.outbox_settle = sqlite_outbox_settle,

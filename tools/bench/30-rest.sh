@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# FHIR REST over the embedded store, and pass-through, with wrk on 127.0.0.1,
+# beside the ceiling (a minimal libmicrohttpd server with a fixed body) and the
+# upstream read directly — all in this one run. The upstream is a second
+# Crosswalk on loopback serving from its own store (the Medplum upstream of the
+# e2e tests is a Node process, far slower than either and so a poor yardstick
+# for the gateway's added latency).
+set -euo pipefail
+command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk"; exit 0; }
+cc -std=c11 -D_GNU_SOURCE -O2 tests/bench/ceiling.c $(pkg-config --cflags --libs libmicrohttpd) -o "$BENCH_DIR/ceiling"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+rm -rf "$BENCH_DIR/rest-var" "$BENCH_DIR/up-var"
+"$BENCH_DIR/ceiling" 18941 & pids+=($!)
+cat > "$BENCH_DIR/up.json" <<JSON
+{"listen":"127.0.0.1:18943","data_dir":"$BENCH_DIR/up-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn"}
+JSON
+cat > "$BENCH_DIR/rest.json" <<JSON
+{"listen":"127.0.0.1:18942","data_dir":"$BENCH_DIR/rest-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn",
+ "upstream":{"base_url":"http://127.0.0.1:18943/fhir","routes":{"Practitioner":"pass-through"}}}
+JSON
+"$CW_BIN" serve -c "$BENCH_DIR/up.json" 2>"$BENCH_DIR/up.log" & pids+=($!)
+"$CW_BIN" serve -c "$BENCH_DIR/rest.json" 2>"$BENCH_DIR/rest.log" & pids+=($!)
+sleep 1
+H='Content-Type: application/fhir+json'
+curl -sf -XPUT -H "$H" http://127.0.0.1:18942/fhir/Patient/bench-1 \
+  -d '{"resourceType":"Patient","id":"bench-1","identifier":[{"system":"urn:bench","value":"1"}],"name":[{"family":"Bench"}],"birthDate":"1980-01-01"}' >/dev/null
+for i in $(seq 1 200); do
+  curl -sf -XPOST -H "$H" http://127.0.0.1:18942/fhir/Observation \
+    -d "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"b$i\"},\"subject\":{\"reference\":\"Patient/bench-1\"},\"valueInteger\":$i}" >/dev/null
+done
+curl -sf -XPUT -H "$H" http://127.0.0.1:18943/fhir/Practitioner/bench-p \
+  -d '{"resourceType":"Practitioner","id":"bench-p","name":[{"family":"Up"}]}' >/dev/null
+cat > "$BENCH_DIR/create.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/fhir+json"
+wrk.body = '{"resourceType":"Observation","status":"final","code":{"text":"created"},"subject":{"reference":"Patient/bench-1"},"valueInteger":1}'
+LUA
+run() { # name url [script]
+  local out rps p50 p99
+  out=$(wrk -t2 -c32 -d5s --latency ${3:+-s "$3"} "$2" 2>&1)
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  printf '%-40s %10s req/s   p50 %-8s p99 %s\n' "$1" "$rps" "$p50" "$p99" >&2
+  echo "$rps $p99"
+}
+ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) print v/1000; else if (v ~ /ms$/) print v+0; else if (v ~ /s$/) print v*1000; else print v }'; }
+read -r c _ <<<"$(run "ceiling (fixed body)" http://127.0.0.1:18941/)"
+read -r r _ <<<"$(run "read Patient/bench-1" http://127.0.0.1:18942/fhir/Patient/bench-1)"
+read -r s _ <<<"$(run "search Observation?subject=…&_count=10" "http://127.0.0.1:18942/fhir/Observation?subject=Patient/bench-1&_count=10")"
+read -r w _ <<<"$(run "create Observation (durable)" http://127.0.0.1:18942/fhir/Observation "$BENCH_DIR/create.lua")"
+read -r u up99 <<<"$(run "upstream read (direct)" http://127.0.0.1:18943/fhir/Practitioner/bench-p)"
+read -r p pp99 <<<"$(run "pass-through read via gateway" http://127.0.0.1:18942/fhir/Practitioner/bench-p)"
+awk -v c="$c" -v r="$r" -v s="$s" -v w="$w" -v u="$u" -v p="$p" -v a="$(ms "$up99")" -v b="$(ms "$pp99")" 'BEGIN {
+  printf "ratio read / ceiling: %.2f (target >= 0.50)   search / ceiling: %.2f\n", r/c, s/c;
+  printf "create: %.0f resources/s durable (target >= 5000)\n", w;
+  printf "pass-through p99 added over the direct upstream read: %.3f ms (target < 1 ms); throughput ratio %.2f\n", b-a, p/u }'
