@@ -8,6 +8,7 @@
 
 #include "api_plugins.h"
 #include "api_system.h"
+#include "api_terminology.h"
 
 void *app_keep(struct app *app, void *p)
 {
@@ -31,6 +32,15 @@ static int load_plugins(struct app *app, const struct config *cfg, char *err, si
 		return -1;
 	}
 	if (cfg->profiles_dir && terminology_load_dir(app->terms, cfg->profiles_dir, err, errlen) < 0)
+		return -1;
+	if (cfg->profiles_dir) {
+		char dir[4096];
+		snprintf(dir, sizeof dir, "%s/codes", cfg->profiles_dir);
+		if (terminology_load_packs(app->terms, dir, err, errlen) < 0)
+			return -1;
+	}
+	/* CPT is licensed: never shipped, loaded only from the site's own file. */
+	if (cfg->cpt_file && terminology_load_pack(app->terms, cfg->cpt_file, TERMINOLOGY_CPT, err, errlen) != 0)
 		return -1;
 	terminology_seal(app->terms);
 	app->plugins = plugin_host_new(cfg, app->terms);
@@ -66,7 +76,8 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		snprintf(err, errlen, "too many plugin operations or formats for the CapabilityStatement");
 		return -1;
 	}
-	if (api_system_register(app) != 0 || api_fhir_register(app) != 0 || api_plugins_register(app) != 0) {
+	if (api_system_register(app) != 0 || api_fhir_register(app) != 0 || api_terminology_register(app) != 0 ||
+	    api_plugins_register(app) != 0) {
 		snprintf(err, errlen, "cannot register the endpoints (routing table full?)");
 		return -1;
 	}
