@@ -9,6 +9,7 @@
 #include "api_plugins.h"
 #include "api_system.h"
 #include "api_terminology.h"
+#include "log.h"
 
 void *app_keep(struct app *app, void *p)
 {
@@ -24,25 +25,43 @@ void *app_keep(struct app *app, void *p)
 	return p;
 }
 
-static int load_plugins(struct app *app, const struct config *cfg, char *err, size_t errlen)
+struct terminology *app_load_terminology(const struct config *cfg, char *err, size_t errlen)
 {
-	app->terms = terminology_new();
-	if (!app->terms) {
+	struct terminology *t = terminology_new();
+	if (!t) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
-	if (cfg->profiles_dir && terminology_load_dir(app->terms, cfg->profiles_dir, err, errlen) < 0)
-		return -1;
+	int rc = 0;
 	if (cfg->profiles_dir) {
 		char dir[4096];
 		snprintf(dir, sizeof dir, "%s/codes", cfg->profiles_dir);
-		if (terminology_load_packs(app->terms, dir, err, errlen) < 0)
-			return -1;
+		rc = terminology_load_dir(t, cfg->profiles_dir, err, errlen) < 0 ||
+		     terminology_load_packs(t, dir, err, errlen) < 0;
 	}
 	/* CPT is licensed: never shipped, loaded only from the site's own file. */
-	if (cfg->cpt_file && terminology_load_pack(app->terms, cfg->cpt_file, TERMINOLOGY_CPT, err, errlen) != 0)
+	if (!rc && cfg->cpt_file)
+		rc = terminology_load_pack(t, cfg->cpt_file, TERMINOLOGY_CPT, err, errlen) != 0;
+	if (rc) {
+		terminology_free(t);
+		return NULL;
+	}
+	terminology_seal(t);
+	return t;
+}
+
+static int load_plugins(struct app *app, const struct config *cfg, char *err, size_t errlen)
+{
+	if (!(app->terms = app_load_terminology(cfg, err, errlen)))
 		return -1;
-	terminology_seal(app->terms);
+	struct terminology_system_info si;
+	for (size_t i = 0; terminology_system_at(app->terms, i, &si); i++) {
+		char count[32];
+		snprintf(count, sizeof count, "%zu", si.count);
+		if (si.pack)
+			log_event(LOG_INFO, "codes", "code pack loaded", "system", si.url, "version", si.version, "codes",
+				  count, "file", si.source, (const char *)NULL);
+	}
 	app->plugins = plugin_host_new(cfg, app->terms);
 	if (!app->plugins) {
 		snprintf(err, errlen, "out of memory");
