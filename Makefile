@@ -8,6 +8,7 @@
 #   make check-abi  prove plugins export nothing but cw_plugin_entry
 #   make fuzz       build libFuzzer harnesses (clang) into build/fuzz/
 #   make model      regenerate core/model_data.c from ../shared/fhir-r4/package
+#   make codes      regenerate the code packs profiles/codes/*.tsv from ../shared/codes
 #   make install PREFIX=/usr/local DESTDIR=
 #   make clean
 
@@ -80,7 +81,7 @@ FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES:= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 REPLAY_BINS := $(FUZZ_NAMES:%=$(TESTDIR)/fuzz/replay_%)
 
-.PHONY: all deps run test check-abi fuzz model install uninstall clean bench tests-build
+.PHONY: all deps run test check-abi fuzz model codes install uninstall clean bench tests-build
 
 all: $(BINDIR)/crosswalk $(PLUGIN_SOS)
 
@@ -163,6 +164,9 @@ fuzz: deps
 
 model:
 	python3 tools/gen_model.py $(SHARED)/fhir-r4/package core/model_data.c
+
+codes:
+	python3 tools/gen_codes.py $(SHARED)/codes profiles/codes
 
 bench: deps
 	@$(MAKE) --no-print-directory all

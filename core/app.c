@@ -10,6 +10,8 @@
 
 #include "api_plugins.h"
 #include "api_system.h"
+#include "api_terminology.h"
+#include "log.h"
 
 void *app_keep(struct app *app, void *p)
 {
@@ -25,16 +27,43 @@ void *app_keep(struct app *app, void *p)
 	return p;
 }
 
+struct terminology *app_load_terminology(const struct config *cfg, char *err, size_t errlen)
+{
+	struct terminology *t = terminology_new();
+	if (!t) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	int rc = 0;
+	if (cfg->profiles_dir) {
+		char dir[4096];
+		snprintf(dir, sizeof dir, "%s/codes", cfg->profiles_dir);
+		rc = terminology_load_dir(t, cfg->profiles_dir, err, errlen) < 0 ||
+		     terminology_load_packs(t, dir, err, errlen) < 0;
+	}
+	/* CPT is licensed: never shipped, loaded only from the site's own file. */
+	if (!rc && cfg->cpt_file)
+		rc = terminology_load_pack(t, cfg->cpt_file, TERMINOLOGY_CPT, err, errlen) != 0;
+	if (rc) {
+		terminology_free(t);
+		return NULL;
+	}
+	terminology_seal(t);
+	return t;
+}
+
 static int load_plugins(struct app *app, const struct config *cfg, char *err, size_t errlen)
 {
-	app->terms = terminology_new();
-	if (!app->terms) {
-		snprintf(err, errlen, "out of memory");
+	if (!(app->terms = app_load_terminology(cfg, err, errlen)))
 		return -1;
+	struct terminology_system_info si;
+	for (size_t i = 0; terminology_system_at(app->terms, i, &si); i++) {
+		char count[32];
+		snprintf(count, sizeof count, "%zu", si.count);
+		if (si.pack)
+			log_event(LOG_INFO, "codes", "code pack loaded", "system", si.url, "version", si.version, "codes",
+				  count, "file", si.source, (const char *)NULL);
 	}
-	if (cfg->profiles_dir && terminology_load_dir(app->terms, cfg->profiles_dir, err, errlen) < 0)
-		return -1;
-	terminology_seal(app->terms);
 	app->plugins = plugin_host_new(cfg, app->terms);
 	if (!app->plugins) {
 		snprintf(err, errlen, "out of memory");
@@ -81,6 +110,7 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		}
 	}
 	if (api_system_register(app) != 0 || api_fhir_register(app) != 0 || api_plugins_register(app) != 0 ||
+	    api_terminology_register(app) != 0 ||
 	    api_rest_register(app) != 0 || api_outbox_register(app) != 0) {
 		snprintf(err, errlen, "cannot register the endpoints (routing table full?)");
 		return -1;

@@ -38,6 +38,10 @@ struct app {
  * (plugin refusals: one "plugin refused: FILE: REASON" line each; the caller
  * exits 2). */
 int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen);
+/* The code systems of cfg: CodeSystems under profiles_dir, the code packs of
+ * profiles_dir/codes and codes.cpt_file; sealed. NULL with "FILE: reason"
+ * in err. Caller frees with terminology_free. */
+struct terminology *app_load_terminology(const struct config *cfg, char *err, size_t errlen);
 /* Runs the on-request hooks, then routes. */
 void app_dispatch(void *ctx, struct http_request *req, struct http_response *resp);
 /* Calls every plugin's fini (reverse order) and frees. After serving only. */

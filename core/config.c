@@ -111,6 +111,11 @@ const char *config_route(const struct config *cfg, const char *type)
 	return route_names[0];
 }
 
+static const struct key codes_keys[] = {
+	{"cpt_file", KEY_STRING, offsetof(struct config, cpt_file), 1, 4096, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
 static const struct key top_keys[] = {
 	{"listen", KEY_LISTEN, offsetof(struct config, listen), 0, 0, NULL},
 	{"data_dir", KEY_STRING, offsetof(struct config, data_dir), 1, 4096, NULL},
@@ -119,6 +124,7 @@ static const struct key top_keys[] = {
 	{"threads", KEY_UINT, offsetof(struct config, threads), 0, 256, NULL},
 	{"log_level", KEY_LEVEL, offsetof(struct config, log_level), 0, 0, NULL},
 	{"limits", KEY_OBJECT, 0, 0, 0, limit_keys},
+	{"codes", KEY_OBJECT, 0, 0, 0, codes_keys},
 	{"plugins", KEY_OBJECT, offsetof(struct config, plugins), 0, 0, NULL},
 	{"upstream", KEY_OBJECT, 0, 0, 0, upstream_keys},
 	{NULL, 0, 0, 0, 0, NULL},
@@ -453,6 +459,7 @@ void config_release(struct config *cfg)
 	free(cfg->plugin_dir);
 	free(cfg->plugin_dir_extra);
 	free(cfg->profiles_dir);
+	free(cfg->cpt_file);
 	cJSON_Delete(cfg->plugins);
 	struct config_upstream *u = &cfg->upstream;
 	free(u->base_url);

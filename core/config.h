@@ -67,6 +67,7 @@ struct config {
 	char *plugin_dir;
 	char *plugin_dir_extra; /* --plugins DIR from the command line, or NULL (not a file key) */
 	char *profiles_dir;     /* CodeSystems etc. loaded at start when it exists */
+	char *cpt_file;         /* codes.cpt_file: the site's CPT code pack, or NULL */
 	unsigned threads;     /* HTTP worker threads; 0 in the file = one per core */
 	enum log_level log_level;
 	struct config_limits limits;

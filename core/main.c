@@ -274,14 +274,10 @@ out_app:
 static struct plugin_host *open_plugins(const struct config *cfg, struct terminology **terms)
 {
 	char err[1024];
-	*terms = terminology_new();
-	if (!*terms || terminology_load_dir(*terms, cfg->profiles_dir, err, sizeof err) < 0) {
-		fprintf(stderr, "crosswalk: configuration error: %s\n", *terms ? err : "out of memory");
-		terminology_free(*terms);
-		*terms = NULL;
+	if (!(*terms = app_load_terminology(cfg, err, sizeof err))) {
+		fprintf(stderr, "crosswalk: configuration error: %s\n", err);
 		return NULL;
 	}
-	terminology_seal(*terms);
 	struct plugin_host *h = plugin_host_new(cfg, *terms);
 	if (!h) {
 		fprintf(stderr, "crosswalk: out of memory\n");

@@ -66,6 +66,10 @@ static void values_and_defaults(void **state)
 	assert_int_equal(cfg.limits.max_connections_per_ip, 7);
 	assert_int_equal(cfg.limits.max_connections, 512); /* default kept */
 	assert_non_null(cJSON_GetObjectItem(cfg.plugins, "echo"));
+	assert_null(cfg.cpt_file);
+	config_release(&cfg);
+	assert_int_equal(load("{\"codes\":{\"cpt_file\":\"/srv/cpt-2025.tsv\"}}", &cfg, err, sizeof err), 0);
+	assert_string_equal(cfg.cpt_file, "/srv/cpt-2025.tsv");
 	config_release(&cfg);
 }
 
@@ -91,6 +95,10 @@ static void refusals_name_file_key_reason(void **state)
 		{"{\"data_dir\":\"\"}", "data_dir: must be 1 to"},
 		{"{\"plugins\":{\"echo\":3}}", "plugins.echo: must be an object"},
 		{"{\"plugins\":[]}", "plugins: must be an object"},
+		{"{\"codes\":{\"cpt_file\":\"\"}}", "codes.cpt_file: must be 1 to"},
+		{"{\"codes\":{\"cpt_file\":7}}", "codes.cpt_file: must be a string"},
+		{"{\"codes\":{\"icd_file\":\"x\"}}", "codes.icd_file: unknown key"},
+		{"{\"codes\":\"x\"}", "codes: must be an object"},
 		{"[]", "must be a JSON object"},
 		{"{\"threads\":1,\"threads\":2}", "line 1"},
 		{"{\"threads\":1", "line 1"},

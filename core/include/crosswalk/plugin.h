@@ -298,9 +298,11 @@ struct cw_host {
 	bool (*model_type_known)(struct cw_ctx *ctx, const char *type);
 
 	/* --- code systems loaded by the core (CodeSystem resources under the
-	 * configured profiles_dir, and code packs). code_display returns the
-	 * display of code in system (a string valid until fini), or NULL when
-	 * the code is unknown. */
+	 * configured profiles_dir, and the code packs of profiles_dir/codes and
+	 * codes.cpt_file: ICD-10-CM, HCPCS Level II, a site's CPT). code_display
+	 * returns the display of code in system (a string valid until fini), or
+	 * NULL when the code is unknown. Both accept the HCPCS URI aliases
+	 * (https://www.cms.gov/…, terminology.hl7.org HCPCS-all-codes). */
 	const char *(*code_display)(struct cw_ctx *ctx, const char *system, const char *code);
 	bool (*code_system_known)(struct cw_ctx *ctx, const char *system);
 
