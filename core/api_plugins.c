@@ -237,16 +237,21 @@ static void get_export(void *ctx, struct http_request *req, struct http_response
 		return;
 	}
 	const char *patient = http_query(req, "patient");
-	if (!patient || !*patient) {
+	const char *from = http_query(req, "from"), *to = http_query(req, "to");
+	if ((!patient || !*patient) && !(from && to)) {
 		http_set_error(resp, 400, "required",
-			       "name the person: GET /export/%s?patient=ID (a Patient id in the store)", req->params[0]);
+			       "name the person (GET /export/%s?patient=ID, a Patient id in the store) or a period "
+			       "(?from=YYYY-MM-DD&to=YYYY-MM-DD)",
+			       req->params[0]);
 		return;
 	}
-	if (!strncmp(patient, "Patient/", 8))
+	if (patient && !strncmp(patient, "Patient/", 8))
 		patient += 8;
 	struct outcome oo = OUTCOME_INIT;
 	int status = 500;
-	cJSON *input = app->store ? api_rest_patient_bundle(app, patient, &oo, &status) : NULL;
+	cJSON *input = !app->store	  ? NULL
+		       : patient && *patient ? api_rest_patient_bundle(app, patient, &oo, &status)
+					     : api_rest_period_bundle(app, from, to, &oo, &status);
 	if (!input) {
 		if (!app->store)
 			outcome_add(&oo, OUTCOME_ERROR, "not-supported", NULL, "no store is configured");

@@ -1763,6 +1763,75 @@ cJSON *api_rest_patient_bundle(const struct app *app, const char *patient_id, st
 	return b;
 }
 
+/* Adds every page of Type?param=value to entries. */
+static void gather_search(const struct app *app, const char *type, const struct store_search_param *sp, size_t n,
+			  cJSON *entries, const char *base)
+{
+	for (size_t offset = 0;; offset += STORE_MAX_COUNT) {
+		struct store_search sq = {.params = sp, .n_params = n, .count = STORE_MAX_COUNT, .offset = offset};
+		struct store_page page = {0};
+		struct store_error err;
+		if (store_search(app->store, type, &sq, &page, &err) != STORE_OK)
+			return;
+		for (size_t j = 0; j < page.n; j++) {
+			cJSON *r = page.items[j].resource;
+			page.items[j].resource = NULL;
+			if (r)
+				gather_add(entries, base, r);
+		}
+		size_t got = page.n, total = page.total;
+		store_page_release(&page);
+		if (got < STORE_MAX_COUNT || offset + got >= total)
+			return;
+	}
+}
+
+cJSON *api_rest_period_bundle(const struct app *app, const char *from, const char *to, struct outcome *oo,
+			      int *status)
+{
+	*status = 400;
+	int64_t lo, hi;
+	if (!from || !to || !search_params_date_range(from, &lo, &hi) || !search_params_date_range(to, &lo, &hi)) {
+		outcome_add(oo, OUTCOME_ERROR, "value", NULL, "from and to must be FHIR dates (YYYY-MM-DD)");
+		return NULL;
+	}
+	char ge[64], le[64], base[256];
+	snprintf(ge, sizeof ge, "ge%s", from);
+	snprintf(le, sizeof le, "le%s", to);
+	snprintf(base, sizeof base, "http://%s/fhir", app->cfg->listen);
+	cJSON *b = bundle_new("collection");
+	cJSON *entries = b ? cJSON_AddArrayToObject(b, "entry") : NULL;
+	if (!entries) {
+		cJSON_Delete(b);
+		*status = 500;
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		return NULL;
+	}
+	struct store_search_param period[2] = {{"date", NULL, ge}, {"date", NULL, le}};
+	gather_search(app, "Encounter", period, 2, entries, base);
+	size_t nenc = (size_t)cJSON_GetArraySize(entries);
+	/* per encounter: the Conditions recorded for it; per patient: Coverage */
+	for (size_t i = 0; i < nenc; i++) {
+		const cJSON *enc = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource");
+		char ref[160];
+		snprintf(ref, sizeof ref, "Encounter/%s", str_member(enc, "id"));
+		struct store_search_param sp = {"encounter", NULL, ref};
+		gather_search(app, "Condition", &sp, 1, entries, base);
+		const char *subject = str_member(cJSON_GetObjectItemCaseSensitive(enc, "subject"), "reference");
+		if (subject) {
+			struct store_search_param cp = {"beneficiary", NULL, subject};
+			gather_search(app, "Coverage", &cp, 1, entries, base);
+		}
+	}
+	/* and what they reference (patients, practitioners, diagnoses, payers) */
+	size_t n = (size_t)cJSON_GetArraySize(entries);
+	for (size_t i = 0; i < n; i++)
+		gather_refs(app, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource"), entries,
+			    base, 0);
+	*status = 200;
+	return b;
+}
+
 /* ------------------------------------------------------------ routes */
 
 static const char *const interactions[] = {"read",   "vread",          "update",       "delete",
