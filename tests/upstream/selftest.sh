@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Self-test of the upstream FHIR test server: installs it, starts it on a free
+# port, checks the FHIR interactions and every fault with curl, and stops it by
+# its PID. Ends with "selftest: N passed, N failed"; exits 0 only if all pass.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+"$here/install.sh" || exit 1
+
+work=$(mktemp -d)
+pid=
+cleanup() {
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+node "$here/server.mjs" --port 0 >"$work/out" 2>"$work/err" &
+pid=$!
+for _ in $(seq 1 300); do
+    grep -q '^listening ' "$work/out" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+done
+line=$(head -n 1 "$work/out")
+case "$line" in
+    "listening 127.0.0.1:"*) ;;
+    *) echo "server did not start: '$line'"; cat "$work/err"; exit 1 ;;
+esac
+port=${line##*:}
+B="http://127.0.0.1:$port/fhir/R4"
+A="http://127.0.0.1:$port/_admin"
+
+pass=0; fail=0
+ok()   { pass=$((pass + 1)); echo "ok   $1"; }
+bad()  { fail=$((fail + 1)); echo "FAIL $1${2:+: $2}"; }
+check() { # name expected actual
+    if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
+}
+# json EXPR < file: evaluate a JS expression over the parsed body `r`
+json() {
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);const v=eval(process.argv[1]);console.log(typeof v==="object"?JSON.stringify(v):String(v))})' "$1"
+}
+# req METHOD URL [BODY] [extra curl args...]: body in $work/body, headers in $work/hdr, prints status
+req() {
+    local m=$1 u=$2 d=${3-}
+    shift 2; [ $# -gt 0 ] && shift
+    if [ -n "$d" ]; then
+        curl -s -o "$work/body" -D "$work/hdr" -w '%{http_code}' -X "$m" -H 'Content-Type: application/fhir+json' --data-binary "$d" "$@" "$u"
+    else
+        curl -s -o "$work/body" -D "$work/hdr" -w '%{http_code}' -X "$m" "$@" "$u"
+    fi
+}
+hdr() { grep -i "^$1:" "$work/hdr" | head -n 1 | cut -d' ' -f2- | tr -d '\r'; }
+count() { curl -s "$A/count?type=$1&$2" | json 'r.count'; }
+
+# ---- FHIR interactions
+check "metadata" 200 "$(req GET "$B/metadata")"
+check "metadata is a CapabilityStatement" CapabilityStatement "$(json r.resourceType <"$work/body")"
+
+pat='{"resourceType":"Patient","id":"client-chosen","identifier":[{"system":"urn:test","value":"p-1"}],"name":[{"family":"Doe"}]}'
+check "create" 201 "$(req POST "$B/Patient" "$pat")"
+pid1=$(json r.id <"$work/body")
+vid1=$(json r.meta.versionId <"$work/body")
+[ "$pid1" != client-chosen ] && ok "create ignores the client id" || bad "create ignores the client id"
+check "create Location" "$B/Patient/$pid1/_history/$vid1" "$(hdr Location)"
+check "create ETag" "W/\"$vid1\"" "$(hdr ETag)"
+case "$(hdr Content-Type)" in application/fhir+json*) ok "content type";; *) bad "content type" "$(hdr Content-Type)";; esac
+
+check "read" 200 "$(req GET "$B/Patient/$pid1")"
+check "read body" "$pid1" "$(json r.id <"$work/body")"
+check "vread" 200 "$(req GET "$B/Patient/$pid1/_history/$vid1")"
+check "read unknown" 404 "$(req GET "$B/Patient/nope")"
+
+check "search" 200 "$(req GET "$B/Patient?identifier=urn:test|p-1")"
+check "search total" 1 "$(json r.total <"$work/body")"
+check "search by name" 1 "$(req GET "$B/Patient?family=doe" >/dev/null; json r.total <"$work/body")"
+
+check "conditional create, match" 200 "$(req POST "$B/Patient" "$pat" -H 'If-None-Exist: identifier=urn:test|p-1')"
+check "conditional create returns the match" "$pid1" "$(json r.id <"$work/body")"
+check "conditional create, no match" 201 "$(req POST "$B/Patient" '{"resourceType":"Patient","identifier":[{"system":"urn:test","value":"p-2"}]}' -H 'If-None-Exist: identifier=urn:test|p-2')"
+check "exactly one p-1" 1 "$(count Patient 'identifier=urn:test|p-1')"
+
+check "update-as-create" 201 "$(req PUT "$B/Patient/pc-1" '{"resourceType":"Patient","id":"pc-1"}')"
+check "update" 200 "$(req PUT "$B/Patient/pc-1" '{"resourceType":"Patient","id":"pc-1","active":true}')"
+vid2=$(json r.meta.versionId <"$work/body")
+check "update with stale If-Match" 412 "$(req PUT "$B/Patient/pc-1" '{"resourceType":"Patient","id":"pc-1"}' -H 'If-Match: W/"stale"')"
+check "update with current If-Match" 200 "$(req PUT "$B/Patient/pc-1" '{"resourceType":"Patient","id":"pc-1"}' -H "If-Match: W/\"$vid2\"")"
+check "history" 200 "$(req GET "$B/Patient/pc-1/_history")"
+check "history has 3 versions" 3 "$(json r.total <"$work/body")"
+check "history newest first" true "$(json 'r.entry[0].resource.meta.lastUpdated >= r.entry[2].resource.meta.lastUpdated' <"$work/body")"
+check "Prefer: return=minimal" "0" "$(req POST "$B/Patient" '{"resourceType":"Patient"}' -H 'Prefer: return=minimal' >/dev/null; wc -c <"$work/body" | tr -d ' ')"
+
+tx='{"resourceType":"Bundle","type":"transaction","entry":[
+ {"fullUrl":"urn:uuid:11111111-1111-4111-8111-111111111111","resource":{"resourceType":"Patient","identifier":[{"system":"urn:test","value":"tx-1"}]},"request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=urn:test|tx-1"}},
+ {"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"urn:uuid:11111111-1111-4111-8111-111111111111"}},"request":{"method":"POST","url":"Observation"}}]}'
+check "transaction" 200 "$(req POST "$B" "$tx")"
+check "transaction-response" transaction-response "$(json r.type <"$work/body")"
+check "transaction entry statuses" '["201","201"]' "$(json 'r.entry.map(e=>e.response.status)' <"$work/body")"
+check "urn:uuid reference rewritten" true "$(json 'r.entry[1].resource.subject.reference===("Patient/"+r.entry[0].resource.id)' <"$work/body")"
+check "transaction replay matches" '["200","201"]' "$(req POST "$B" "$tx" >/dev/null; json 'r.entry.map(e=>e.response.status)' <"$work/body")"
+check "one tx-1 after replay" 1 "$(count Patient 'identifier=urn:test|tx-1')"
+
+badtx='{"resourceType":"Bundle","type":"transaction","entry":[
+ {"resource":{"resourceType":"Patient","identifier":[{"system":"urn:test","value":"rollback"}]},"request":{"method":"POST","url":"Patient"}},
+ {"resource":{"resourceType":"Patient","id":"other"},"request":{"method":"PUT","url":"Patient/mismatch"}}]}'
+check "failing transaction" 400 "$(req POST "$B" "$badtx")"
+check "failing transaction rolled back" 0 "$(count Patient 'identifier=urn:test|rollback')"
+
+batch='{"resourceType":"Bundle","type":"batch","entry":[
+ {"resource":{"resourceType":"Patient","identifier":[{"system":"urn:test","value":"b-1"}]},"request":{"method":"POST","url":"Patient"}},
+ {"request":{"method":"GET","url":"Patient/nope"}}]}'
+check "batch" 200 "$(req POST "$B" "$batch")"
+check "batch entry statuses" '["201","404"]' "$(json 'r.entry.map(e=>e.response.status)' <"$work/body")"
+
+check "delete" 200 "$(req DELETE "$B/Patient/pc-1")"
+check "read deleted" 410 "$(req GET "$B/Patient/pc-1")"
+
+# ---- faults
+fault() { curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary "$1" "$A/faults"; }
+check "add 503 x2" 200 "$(fault '{"fault":"status","status":503,"count":2}')"
+check "503 #1" 503 "$(req GET "$B/Patient/$pid1")"
+check "503 #2" 503 "$(req GET "$B/Patient/$pid1")"
+check "after 503s" 200 "$(req GET "$B/Patient/$pid1")"
+
+fault '{"fault":"status","status":500}' >/dev/null
+check "500 before commit" 500 "$(req POST "$B/Patient" '{"resourceType":"Patient","identifier":[{"system":"urn:test","value":"f-500"}]}')"
+check "500 before commit stored nothing" 0 "$(count Patient 'identifier=urn:test|f-500')"
+fault '{"fault":"status","status":500,"afterCommit":true}' >/dev/null
+check "500 after commit" 500 "$(req POST "$B/Patient" '{"resourceType":"Patient","identifier":[{"system":"urn:test","value":"f-500c"}]}')"
+check "500 after commit stored it" 1 "$(count Patient 'identifier=urn:test|f-500c')"
+
+fault '{"fault":"status","status":429,"retryAfter":3}' >/dev/null
+check "429" 429 "$(req GET "$B/Patient/$pid1")"
+check "Retry-After" 3 "$(hdr Retry-After)"
+
+fault '{"fault":"status","status":503,"method":"POST","path":"Observation"}' >/dev/null
+check "filtered fault spares GET" 200 "$(req GET "$B/Observation")"
+check "filtered fault hits POST Observation" 503 "$(req POST "$B/Observation" '{"resourceType":"Observation","status":"final","code":{"text":"y"}}')"
+
+fault '{"fault":"stall","seconds":2}' >/dev/null
+start=$(date +%s%N)
+curl -s -o /dev/null -m 1 "$B/Patient/$pid1"; rc=$?
+check "stall: client times out" 28 "$rc"
+start=$(date +%s%N)
+fault '{"fault":"stall","seconds":1}' >/dev/null
+curl -s -o /dev/null -m 10 "$B/Patient/$pid1"; rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "stall: connection closed without a response" 52 "$rc"
+[ "$ms" -ge 900 ] && ok "stall lasted ${ms} ms" || bad "stall lasted ${ms} ms"
+
+fault '{"fault":"reset"}' >/dev/null
+curl -s -o /dev/null -m 5 "$B/Patient/$pid1"; rc=$?
+[ "$rc" = 52 ] || [ "$rc" = 56 ] && ok "reset" || bad "reset" "curl exit $rc"
+
+fault '{"fault":"oversize","mb":50}' >/dev/null
+out=$(curl -s -o /dev/null -D "$work/hdr" -w '%{http_code} %{size_download}' -m 60 "$B/Patient")
+check "oversize status" 200 "${out%% *}"
+[ "${out##* }" -ge $((50 * 1024 * 1024)) ] && ok "oversize body ${out##* } bytes" || bad "oversize body" "${out##* } bytes"
+check "oversize is chunked" chunked "$(hdr Transfer-Encoding)"
+fault '{"fault":"oversize","mb":50}' >/dev/null
+curl -s -m 60 "$B/Patient" | head -c 100000 >/dev/null; rc=${PIPESTATUS[0]}
+[ "$rc" != 0 ] && ok "oversize aborted by client" || bad "oversize aborted by client" "curl exit $rc"
+check "server alive after aborted oversize" 200 "$(req GET "$B/Patient/$pid1")"
+
+fault '{"fault":"delay","ms":400}' >/dev/null
+t=$(curl -s -o /dev/null -w '%{time_total}' "$B/Patient/$pid1")
+node -e 'process.exit(Number(process.argv[1]) >= 0.38 ? 0 : 1)' "$t" && ok "delay ${t}s" || bad "delay" "${t}s"
+check "delay persists until cleared" 1 "$(curl -s "$A/faults" | json 'r.faults.length')"
+check "clear faults" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$A/faults")"
+t=$(curl -s -o /dev/null -w '%{time_total}' "$B/Patient/$pid1")
+node -e 'process.exit(Number(process.argv[1]) < 0.3 ? 0 : 1)' "$t" && ok "no delay after clear" || bad "no delay after clear" "${t}s"
+
+check "bad fault rejected" 400 "$(fault '{"fault":"nonsense"}')"
+
+curl -s "$A/stats" >"$work/stats"
+[ "$(json 'r.received.GET' <"$work/stats")" -gt 10 ] && ok "stats count GETs" || bad "stats count GETs" "$(cat "$work/stats")"
+check "stats count injected 503s" 3 "$(json 'r.faultsInjected["503"]' <"$work/stats")"
+
+check "reset" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$A/reset")"
+check "reset empties data" 0 "$(count Patient '')"
+check "reset zeroes stats" 0 "$(curl -s "$A/stats" | json r.total)"
+
+# ---- stop by PID
+kill -TERM "$pid"
+for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then bad "exits on SIGTERM"; else wait "$pid"; check "exits 0 on SIGTERM" 0 "$?"; fi
+check "one line on stdout" 1 "$(wc -l <"$work/out" | tr -d ' ')"
+
+echo "selftest: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
