@@ -291,14 +291,15 @@ function decorateBundle(bundle, rel, url) {
     }
   }
   if (bundle.type === 'searchset' && url) {
-    const self = `${base}/${rel}${url.search}`;
+    const path = rel ? `${base}/${rel}` : base;
+    const self = `${path}${url.search}`;
     bundle.link = [{ relation: 'self', url: self }];
     const count = Number.parseInt(url.searchParams.get('_count') ?? '', 10);
     const offset = Number.parseInt(url.searchParams.get('_offset') ?? '0', 10) || 0;
     if (count > 0 && typeof bundle.total === 'number' && offset + count < bundle.total) {
       const next = new URLSearchParams(url.searchParams);
       next.set('_offset', String(offset + count));
-      bundle.link.push({ relation: 'next', url: `${base}/${rel}?${next}` });
+      bundle.link.push({ relation: 'next', url: `${path}?${next}` });
     }
   }
   return bundle;
