@@ -106,6 +106,21 @@ badtx='{"resourceType":"Bundle","type":"transaction","entry":[
 check "failing transaction" 400 "$(req POST "$B" "$badtx")"
 check "failing transaction rolled back" 0 "$(count Patient 'identifier=urn:test|rollback')"
 
+# more than 8 entries with conditional creates: beyond Medplum's own limit, run over a snapshot
+bigtx() { # $1 = entry count, $2 = "bad" to make the last entry fail
+    node -e 'const n=+process.argv[1], e=[];
+for(let i=0;i<n;i++)e.push({fullUrl:"urn:uuid:00000000-0000-4000-8000-"+String(i).padStart(12,"0"),resource:{resourceType:"Patient",identifier:[{system:"urn:big",value:"v"+i}]},request:{method:"POST",url:"Patient",ifNoneExist:"identifier=urn:big|v"+i}});
+if(process.argv[2]==="bad")e.push({resource:{resourceType:"Patient",id:"a"},request:{method:"PUT",url:"Patient/b"}});
+console.log(JSON.stringify({resourceType:"Bundle",type:"transaction",entry:e}))' "$@"
+}
+check "12-entry conditional transaction" 200 "$(req POST "$B" "$(bigtx 12)")"
+check "12-entry transaction-response" 'transaction-response 12' "$(json 'r.type+" "+r.entry.length' <"$work/body")"
+check "12-entry replay matches all" '200' "$(req POST "$B" "$(bigtx 12)" >/dev/null; json '[...new Set(r.entry.map(e=>e.response.status))].join()' <"$work/body")"
+check "12 resources once each" 12 "$(count Patient 'identifier=urn:big|')"
+check "failing 16-entry transaction" 400 "$(req POST "$B" "$(bigtx 15 bad | sed 's/urn:big/urn:big2/g')")"
+check "failing 16-entry transaction rolled back" 0 "$(count Patient 'identifier=urn:big2|')"
+check "system history not supported" 404 "$(req GET "$B/_history")"
+
 batch='{"resourceType":"Bundle","type":"batch","entry":[
  {"resource":{"resourceType":"Patient","identifier":[{"system":"urn:test","value":"b-1"}]},"request":{"method":"POST","url":"Patient"}},
  {"request":{"method":"GET","url":"Patient/nope"}}]}'

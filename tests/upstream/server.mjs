@@ -291,14 +291,15 @@ function decorateBundle(bundle, rel, url) {
     }
   }
   if (bundle.type === 'searchset' && url) {
-    const self = `${base}/${rel}${url.search}`;
+    const path = rel ? `${base}/${rel}` : base;
+    const self = `${path}${url.search}`;
     bundle.link = [{ relation: 'self', url: self }];
     const count = Number.parseInt(url.searchParams.get('_count') ?? '', 10);
     const offset = Number.parseInt(url.searchParams.get('_offset') ?? '0', 10) || 0;
     if (count > 0 && typeof bundle.total === 'number' && offset + count < bundle.total) {
       const next = new URLSearchParams(url.searchParams);
       next.set('_offset', String(offset + count));
-      bundle.link.push({ relation: 'next', url: `${base}/${rel}?${next}` });
+      bundle.link.push({ relation: 'next', url: `${path}?${next}` });
     }
   }
   return bundle;
@@ -336,6 +337,13 @@ async function handleFhir(req, res, url, rel, raw) {
   // Update-as-create: MemoryRepository creates on PUT to an unknown id; report 201 for it.
   const putCreates = method === 'PUT' && segs.length === 2 && !hasQuery && !repo.exists(segs[0], segs[1]);
 
+  if (method === 'GET' && segs[0] === '_history') {
+    return { status: 404, body: outcome('not-supported', 'system-level history is not supported') };
+  }
+  if (method === 'POST' && segs.length === 0 && isLargeTransaction(body)) {
+    return largeTransaction(req, url, body);
+  }
+
   const [oo, resource] = await router.handleRequest(
     {
       method,
@@ -368,6 +376,35 @@ async function handleFhir(req, res, url, rel, raw) {
     else if (/return=OperationOutcome/i.test(prefer)) out = oo;
   }
   return { status, body: out, headers };
+}
+
+// Medplum refuses a transaction with more than 8 entries when any is conditional
+// (its "strict isolation" limit) and one with more than 50 updates. Requests run one
+// at a time here, so such a transaction is run as a batch over a snapshot instead: if
+// any entry fails, the snapshot is restored and that entry's error is the answer.
+// (Not done: the duplicate-identity check Medplum makes for transactions.)
+function isLargeTransaction(body) {
+  if (body?.resourceType !== 'Bundle' || body.type !== 'transaction' || !Array.isArray(body.entry)) return false;
+  const conditional = body.entry.some((e) => e?.request?.ifNoneExist || (e?.request?.url ?? '').includes('?'));
+  const updates = body.entry.filter((e) => e?.request?.method === 'PUT').length;
+  return (conditional && body.entry.length > 8) || updates > 50;
+}
+
+async function largeTransaction(req, url, body) {
+  const snap = repo.snapshot();
+  body.type = 'batch';
+  const [oo, result] = await router.handleRequest(
+    { method: 'POST', url: '', pathname: '', body, params: {}, query: {}, headers: req.headers, config: { transactions: true } },
+    repo
+  );
+  const failed = result?.entry?.find((e) => !e?.response || Number(e.response.status) >= 400);
+  if (getStatus(oo) >= 400 || !result || failed) {
+    repo.restore(snap);
+    const status = result && failed ? Number(failed.response?.status ?? 400) : getStatus(oo);
+    return { status, body: failed?.response?.outcome ?? oo };
+  }
+  result.type = 'transaction-response';
+  return { status: 200, body: decorateBundle(result, '', undefined) };
 }
 
 async function onFhir(req, res, url) {
