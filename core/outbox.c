@@ -230,6 +230,8 @@ bool outbox_full(struct outbox *o, long *retry_after_s)
 {
 	if (!o)
 		return false;
+	/* counted in the store: exact even right after a burst of pushes */
+	refresh_pending(o);
 	long p = atomic_load(&o->pending);
 	if ((uint64_t)p < o->cfg->upstream.high_water)
 		return false;

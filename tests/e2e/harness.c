@@ -417,3 +417,98 @@ bool raw_closed_within(int fd, int timeout_ms)
 			return true;
 	}
 }
+
+/* ------------------------------------------------------------- upstream */
+
+int upstream_install(void)
+{
+	int rc = system("bash tests/upstream/install.sh >/dev/null 2>build/upstream-install.log");
+	return rc == 0 ? 0 : -1;
+}
+
+unsigned free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof sa;
+	unsigned port = 0;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+int upstream_start(struct upstream_srv *u, unsigned port)
+{
+	memset(u, 0, sizeof *u);
+	char tmpl[] = "/tmp/cw-up-XXXXXX";
+	if (!mkdtemp(tmpl))
+		return -1;
+	snprintf(u->log, sizeof u->log, "%s/upstream.log", tmpl);
+	char out[320];
+	snprintf(out, sizeof out, "%s/stdout", tmpl);
+	char portarg[16];
+	snprintf(portarg, sizeof portarg, "%u", port);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(u->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			close(fd);
+		}
+		if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0) {
+			dup2(fd, 1);
+			close(fd);
+		}
+		execlp("node", "node", "tests/upstream/server.mjs", "--port", portarg, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0)
+		return -1;
+	u->pid = pid;
+	long deadline = now_ms() + 30000;
+	while (now_ms() < deadline) {
+		FILE *f = fopen(out, "r");
+		char line[128] = "";
+		if (f) {
+			if (!fgets(line, sizeof line, f))
+				line[0] = '\0';
+			fclose(f);
+		}
+		unsigned p = 0;
+		if (sscanf(line, "listening 127.0.0.1:%u", &p) == 1 && p > 0) {
+			u->port = p;
+			snprintf(u->base, sizeof u->base, "http://127.0.0.1:%u/fhir/R4", p);
+			return 0;
+		}
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			u->pid = 0;
+			return -1;
+		}
+		sleep_ms(50);
+	}
+	upstream_stop(u);
+	return -1;
+}
+
+void upstream_stop(struct upstream_srv *u)
+{
+	if (u->pid <= 0)
+		return;
+	kill(u->pid, SIGTERM);
+	wait_exit(u->pid, 5000); /* SIGKILLs when it does not stop */
+	u->pid = 0;
+}
+
+int upstream_do(const struct upstream_srv *u, const char *method, const char *path, const char *body,
+		struct resp *out)
+{
+	struct gw fake;
+	memset(&fake, 0, sizeof fake);
+	fake.port = u->port;
+	const char *h[] = {"Content-Type: application/json", NULL};
+	return http_do(&fake, method, path, body ? h : NULL, body, body ? strlen(body) : 0, out);
+}

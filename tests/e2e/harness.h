@@ -75,4 +75,28 @@ bool raw_closed_within(int fd, int timeout_ms);
 long now_ms(void);
 void sleep_ms(long ms);
 
+/* ------------------------------------------------------------ upstream */
+
+/* The independent upstream FHIR server of tests/upstream (Medplum's FHIR
+ * router over its in-memory repository, in Node). */
+struct upstream_srv {
+	pid_t pid;
+	unsigned port;
+	char base[128]; /* http://127.0.0.1:PORT/fhir/R4 */
+	char log[300];
+};
+
+/* Installs the Node packages once (tests/upstream/install.sh); 0 when ready. */
+int upstream_install(void);
+/* Starts the server on port (0: any free one) and waits for its "listening"
+ * line; 0 on success. */
+int upstream_start(struct upstream_srv *u, unsigned port);
+/* Stops it by its PID (SIGTERM, then SIGKILL). */
+void upstream_stop(struct upstream_srv *u);
+/* A free loopback port (bound and released). */
+unsigned free_port(void);
+/* One request to the upstream server itself (admin API or FHIR). */
+int upstream_do(const struct upstream_srv *u, const char *method, const char *path, const char *body,
+		struct resp *out);
+
 #endif
