@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "api_rest.h"
 #include "app.h"
 #include "config.h"
 #include "fhir_io.h"
@@ -32,6 +33,7 @@ static const char usage_main[] =
 	"  plugins [-c FILE] [--plugins DIR]   list the plugins, or why they are refused\n"
 	"  map --from|--to FORMAT [FILE|-]     map a document through a plugin\n"
 	"  convert [--to json|xml] [FILE|-]    convert a FHIR resource between JSON and XML\n"
+	"  billing --from DATE --to DATE [--csv]  print the billing extract of a period\n"
 	"  version                             print the version\n"
 	"\n"
 	"Run 'crosswalk COMMAND --help' for a command's options.\n"
@@ -108,6 +110,26 @@ static const char usage_convert[] =
 	"  -c FILE         configuration file\n"
 	"\n"
 	"exit codes: 0 converted, 1 the input is not valid FHIR, 2 usage error\n";
+
+static const char usage_billing[] =
+	"usage: crosswalk billing --from DATE --to DATE [--csv] [-c FILE] [--plugins DIR]\n"
+	"\n"
+	"Prints the billing extract (docs/formats/billing.md) of the Encounters whose\n"
+	"period overlaps DATE..DATE (YYYY-MM-DD), read from the store under the\n"
+	"configured data_dir: the same Bundle GET /export/billing?from=&to= maps,\n"
+	"through the billing plugin, after the before-export hooks. The store is\n"
+	"only read; a data_dir without a store is an error. Errors are printed as an\n"
+	"OperationOutcome on standard error.\n"
+	"\n"
+	"options:\n"
+	"  --from DATE, --to DATE   the period (both required)\n"
+	"  --csv                    CSV instead of JSON\n"
+	"  -c, --config FILE        configuration file (as for serve)\n"
+	"  --plugins DIR            also load the plugins in DIR\n"
+	"  -h, --help               this help\n"
+	"\n"
+	"exit codes: 0 printed, 1 the store or the mapping failed, 2 usage or\n"
+	"configuration error\n";
 
 static const char usage_version[] =
 	"usage: crosswalk version\n"
@@ -542,6 +564,121 @@ out:
 	return rc;
 }
 
+static void print_outcome(struct outcome *oo, const char *fallback)
+{
+	cJSON *oj = outcome_to_json(oo);
+	size_t tlen = 0;
+	char *text = oj ? fjson_print(oj, true, &tlen) : NULL;
+	if (text)
+		fprintf(stderr, "%.*s\n", (int)tlen, text);
+	else
+		fprintf(stderr, "%s\n", fallback);
+	free(text);
+	cJSON_Delete(oj);
+}
+
+/* The billing extract of a period, from the store. It gathers with the
+ * function GET /export uses (api_rest_period_bundle), which reads only
+ * app->cfg and app->store: so a struct app with those two (and the plugin
+ * host) is enough, without app_init's routes, listener or outbox worker. */
+static int cmd_billing(int argc, char **argv)
+{
+	const char *path = NULL, *plugins_dir = NULL, *from = NULL, *to = NULL;
+	bool csv = false;
+	for (int i = 1; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(usage_billing, stdout);
+			return 0;
+		} else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+			path = argv[++i];
+		} else if (strcmp(argv[i], "--plugins") == 0 && i + 1 < argc && !plugins_dir) {
+			plugins_dir = argv[++i];
+		} else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc && !from) {
+			from = argv[++i];
+		} else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc && !to) {
+			to = argv[++i];
+		} else if (strcmp(argv[i], "--csv") == 0) {
+			csv = true;
+		} else {
+			fprintf(stderr, "crosswalk billing: unexpected argument '%s'\n\n%s", argv[i], usage_billing);
+			return EXIT_USAGE;
+		}
+	}
+	if (!from || !to) {
+		fprintf(stderr, "crosswalk billing: --from and --to are required\n\n%s", usage_billing);
+		return EXIT_USAGE;
+	}
+	struct config cfg;
+	int rc = load_config(&cfg, path, plugins_dir);
+	if (rc != 0)
+		return rc;
+	char err[1024], db[4200];
+	struct stat st;
+	snprintf(db, sizeof db, "%s/store.db", cfg.data_dir);
+	if (stat(db, &st) != 0) {
+		fprintf(stderr, "crosswalk billing: no store in %s (data_dir)\n", cfg.data_dir);
+		config_release(&cfg);
+		return EXIT_RUNTIME;
+	}
+	struct terminology *terms = NULL;
+	struct plugin_host *h = open_plugins(&cfg, &terms);
+	struct app app;
+	memset(&app, 0, sizeof app);
+	if (!h || plugin_host_refusals(h)) {
+		plugin_host_print_refusals(h, stderr);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (!plugin_host_format(h, "billing", NULL)) {
+		fprintf(stderr, "crosswalk billing: no plugin maps the format 'billing'\n");
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (store_open_sqlite(cfg.data_dir, &app.store, err, sizeof err) != 0) {
+		fprintf(stderr, "crosswalk billing: %s\n", err);
+		rc = EXIT_RUNTIME;
+		goto out;
+	}
+	app.cfg = &cfg;
+	app.terms = terms;
+	app.plugins = h;
+	struct outcome oo = OUTCOME_INIT;
+	int status = 500;
+	cJSON *input = api_rest_period_bundle(&app, from, to, &oo, &status);
+	if (!input) {
+		print_outcome(&oo, "crosswalk billing: cannot read the period");
+		rc = status == 400 ? EXIT_USAGE : EXIT_RUNTIME;
+		outcome_release(&oo);
+		goto out;
+	}
+	struct arena arena;
+	struct cw_ctx ctx;
+	arena_init(&arena, 0);
+	plugin_host_ctx(&ctx, h, &arena, &oo, NULL);
+	char *out = NULL;
+	size_t olen = 0;
+	status = plugin_host_export(h, &ctx, "billing", csv ? CW_MEDIA_CSV : CW_MEDIA_JSON, input, NULL, NULL, &out,
+				    &olen);
+	if (status == 200) {
+		fwrite(out, 1, olen, stdout);
+		if (olen == 0 || out[olen - 1] != '\n')
+			putchar('\n');
+	} else {
+		print_outcome(&oo, "crosswalk billing: failed");
+		rc = EXIT_RUNTIME;
+	}
+	outcome_release(&oo);
+	arena_release(&arena);
+out:
+	fflush(stdout);
+	if (app.store)
+		store_close(app.store);
+	plugin_host_free(h);
+	terminology_free(terms);
+	config_release(&cfg);
+	return rc;
+}
+
 static int cmd_convert(int argc, char **argv)
 {
 	const char *path = NULL, *file = NULL, *to_s = NULL;
@@ -647,6 +784,8 @@ int main(int argc, char **argv)
 		return cmd_convert(argc - 1, argv + 1);
 	if (strcmp(cmd, "map") == 0)
 		return cmd_map(argc - 1, argv + 1);
+	if (strcmp(cmd, "billing") == 0)
+		return cmd_billing(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
 		return cmd_version(argc - 1, argv + 1);
 	fprintf(stderr, "crosswalk: unknown command '%s'\n\n%s", cmd, usage_main);

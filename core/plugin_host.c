@@ -208,6 +208,16 @@ static bool host_code_system_known(struct cw_ctx *ctx, const char *system)
 	return ctx && ctx->host && terminology_system_known(ctx->host->terms, system);
 }
 
+static unsigned host_code_flags(struct cw_ctx *ctx, const char *system, const char *code)
+{
+	struct terminology_concept c;
+	if (!ctx || !ctx->host || !system || !code ||
+	    terminology_find(ctx->host->terms, system, code, &c) != TERMINOLOGY_FOUND)
+		return 0;
+	return CW_CODE_KNOWN | (c.billable_known ? CW_CODE_BILLABLE_KNOWN : 0u) | (c.billable ? CW_CODE_BILLABLE : 0u) |
+	       (c.inactive ? CW_CODE_INACTIVE : 0u) | (c.modifier ? CW_CODE_MODIFIER : 0u);
+}
+
 static cJSON *built(struct cw_ctx *ctx, cJSON *made, const char *why)
 {
 	if (!made)
@@ -320,6 +330,7 @@ static void fill_table(struct cw_host *t)
 		.iso_date = host_iso_date,
 		.parse_json = host_parse_json,
 		.print_json = host_print_json,
+		.code_flags = host_code_flags,
 	};
 }
 

@@ -66,7 +66,7 @@ extern "C" {
 
 #define CW_PLUGIN_ABI_MAJOR 1u
 /* Minor: members appended since the major began; informational only. */
-#define CW_PLUGIN_ABI_MINOR 0u
+#define CW_PLUGIN_ABI_MINOR 1u
 
 /* Status codes: one list gives the enum and its text; numbers never reused. */
 #define CW_STATUS_MAP(X)                                                 \
@@ -339,7 +339,22 @@ struct cw_host {
 	char *(*print_json)(struct cw_ctx *ctx, const cJSON *tree, size_t *len);
 
 	/* ABI 1.0 ends here; later members are appended below. */
+
+	/* --- ABI 1.1: what the loaded code systems record about one code, as
+	 * CW_CODE_* bits (0 when the code or its system is unknown). Billing
+	 * reads CW_CODE_BILLABLE only when CW_CODE_BILLABLE_KNOWN is set (the
+	 * ICD-10-CM pack records it; a category header such as Z59.0 is known
+	 * but not billable). Accepts the HCPCS URI aliases as code_display does.
+	 * Check CW_HOST_HAS(host, code_flags) before calling. */
+	unsigned (*code_flags)(struct cw_ctx *ctx, const char *system, const char *code);
 };
+
+/* Bits of cw_host.code_flags. Numbers never reused. */
+#define CW_CODE_KNOWN (1u << 0)          /* the code is in the system */
+#define CW_CODE_BILLABLE_KNOWN (1u << 1) /* the system records billability */
+#define CW_CODE_BILLABLE (1u << 2)       /* valid for claims (with BILLABLE_KNOWN) */
+#define CW_CODE_INACTIVE (1u << 3)       /* terminated (HCPCS with a termination date) */
+#define CW_CODE_MODIFIER (1u << 4)       /* a modifier rather than a procedure (HCPCS) */
 
 /* True when the running host provides member (a member of struct cw_host). */
 #define CW_HOST_HAS(host, member) \
