@@ -131,12 +131,29 @@ struct conn {
 	struct sqlite_store *owner;
 };
 
+struct write_req;
+
+/* A single write waiting for the group commit (see do_write). */
+struct gc_req {
+	struct write_req *w;
+	struct store_error *err;
+	enum store_status st;
+	bool done;
+	struct gc_req *next;
+};
+
 struct sqlite_store {
 	struct store base;
 	char *path;
 	pthread_mutex_t mu; /* guards all and free_list */
 	pthread_key_t key;  /* this thread's struct conn */
 	struct conn *all, *free_list;
+	/* group commit: single writes from many threads share one transaction
+	 * and one fsync; the first waiting writer leads, the rest wait */
+	pthread_mutex_t gc_mu;
+	pthread_cond_t gc_cv;
+	struct gc_req *gc_head, *gc_tail;
+	bool gc_leading;
 };
 
 static struct sqlite_store *ss_of(struct store *s)
@@ -336,6 +353,8 @@ static void sqlite_close(struct store *s)
 		conn_free(c);
 	}
 	pthread_mutex_destroy(&ss->mu);
+	pthread_mutex_destroy(&ss->gc_mu);
+	pthread_cond_destroy(&ss->gc_cv);
 	free(ss->path);
 	free(ss);
 }
@@ -437,6 +456,8 @@ int store_open_sqlite(const char *data_dir, struct store **out, char *err, size_
 		free(ss);
 		return -1;
 	}
+	pthread_mutex_init(&ss->gc_mu, NULL);
+	pthread_cond_init(&ss->gc_cv, NULL);
 	if (pthread_key_create(&ss->key, conn_release) != 0) {
 		set_err(err, errlen, "cannot create a thread-specific key");
 		pthread_mutex_destroy(&ss->mu);
@@ -789,12 +810,95 @@ out:
 	return st;
 }
 
+/* Runs a batch of queued single writes on c in one transaction: each in its
+ * own savepoint (a failing write fails alone), one COMMIT (one fsync) for all.
+ * A failed COMMIT fails every write of the batch. */
+static void run_batch(struct conn *c, struct gc_req *batch)
+{
+	struct store_error berr;
+	enum store_status st = run(c, S_BEGIN_WRITE, &berr);
+	for (struct gc_req *r = batch; r; r = r->next) {
+		if (st != STORE_OK) {
+			r->st = st;
+			if (r->err)
+				*r->err = berr;
+			continue;
+		}
+		enum store_status ws = run(c, S_SAVEPOINT, r->err);
+		if (ws == STORE_OK)
+			ws = write_body(c, r->w, r->err);
+		if (ws == STORE_OK) {
+			ws = run(c, S_RELEASE, r->err);
+		} else if (!sqlite3_get_autocommit(c->db)) {
+			run(c, S_ROLLBACK_TO, NULL);
+			run(c, S_RELEASE, NULL);
+		}
+		r->st = ws;
+	}
+	if (st != STORE_OK)
+		return;
+	if (sqlite3_get_autocommit(c->db)) {
+		/* the database ended the transaction itself: nothing is durable */
+		for (struct gc_req *r = batch; r; r = r->next)
+			if (r->st == STORE_OK)
+				r->st = store_fail(r->err, STORE_IO, "the database rolled the transaction back");
+		return;
+	}
+	enum store_status cs = run(c, S_COMMIT, &berr);
+	if (cs != STORE_OK) {
+		if (!sqlite3_get_autocommit(c->db))
+			run(c, S_ROLLBACK, NULL);
+		for (struct gc_req *r = batch; r; r = r->next) {
+			if (r->st == STORE_OK) {
+				r->st = cs;
+				if (r->err)
+					*r->err = berr;
+			}
+		}
+	}
+}
+
 static enum store_status do_write(struct store *s, struct write_req *w, struct store_error *err)
 {
 	GET_CONN(c, s, err);
-	enum store_status st = write_begin(c, err);
-	if (st == STORE_OK)
-		st = write_end(c, write_body(c, w, err), err);
+	enum store_status st;
+	sync_txn(c);
+	if (c->in_txn) {
+		/* inside the caller's transaction: a savepoint there */
+		st = write_begin(c, err);
+		if (st == STORE_OK)
+			st = write_end(c, write_body(c, w, err), err);
+	} else {
+		struct sqlite_store *ss = ss_of(s);
+		struct gc_req me = {.w = w, .err = err, .st = STORE_OK};
+		pthread_mutex_lock(&ss->gc_mu);
+		if (ss->gc_tail)
+			ss->gc_tail->next = &me;
+		else
+			ss->gc_head = &me;
+		ss->gc_tail = &me;
+		while (!me.done) {
+			if (!ss->gc_leading) {
+				/* lead: take everything queued so far, including me */
+				ss->gc_leading = true;
+				struct gc_req *batch = ss->gc_head;
+				ss->gc_head = ss->gc_tail = NULL;
+				pthread_mutex_unlock(&ss->gc_mu);
+				run_batch(c, batch);
+				pthread_mutex_lock(&ss->gc_mu);
+				for (struct gc_req *r = batch, *next; r; r = next) {
+					next = r->next;
+					r->done = true;
+				}
+				ss->gc_leading = false;
+				pthread_cond_broadcast(&ss->gc_cv);
+			} else {
+				pthread_cond_wait(&ss->gc_cv, &ss->gc_mu);
+			}
+		}
+		pthread_mutex_unlock(&ss->gc_mu);
+		st = me.st;
+	}
 	if (st != STORE_OK) {
 		cJSON_Delete(w->stored);
 		w->stored = NULL;
