@@ -187,6 +187,21 @@ static void convert_official_examples(void **state)
 	resp_free(&r);
 }
 
+/* Resident memory of a process, in kB (Linux /proc). */
+static long rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	long kb = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
 static void expect_400(const char *content_type, const char *body, size_t len, const char *needle)
 {
 	char ct[128];
@@ -270,6 +285,25 @@ static void hostile_input_is_refused(void **state)
 	expect_400(x, xdeep, (size_t)(p - xdeep), NULL);
 	free(xdeep);
 	free(deep);
+
+	/* no memory growth: the whole hostile set again, twenty times */
+	long before = rss_kb(gw.pid);
+	for (int round = 0; round < 20; round++) {
+		expect_400(x, "<!DOCTYPE p [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><Patient xmlns=\"http://hl7.org/fhir\"/>",
+			   (size_t)-1, "DOCTYPE");
+		expect_400(j, "{\"resourceType\":\"Patient\",\"id\":\"a\",\"id\":\"b\"}", (size_t)-1, "duplicate");
+		char *d2 = malloc(depth * 2 + 1);
+		assert_non_null(d2);
+		memset(d2, '[', depth);
+		memset(d2 + depth, ']', depth);
+		d2[2 * depth] = '\0';
+		expect_400(j, d2, 2 * depth, NULL);
+		free(d2);
+	}
+	long after = rss_kb(gw.pid);
+	if (after - before > 5 * 1024)
+		print_message("# RSS %ld kB -> %ld kB\n", before, after);
+	assert_true(before > 0 && after - before <= 5 * 1024);
 
 	int fl = fcntl(ls, F_GETFL);
 	assert_int_equal(fcntl(ls, F_SETFL, fl | O_NONBLOCK), 0);
