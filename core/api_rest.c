@@ -151,15 +151,16 @@ static bool check_resource(const cJSON *res, const char *type, struct outcome *o
 
 /* Runs the before-store hooks over *res. Returns 0, or the HTTP status to
  * answer with the hooks' issues in oo. */
-static int before_store(const struct app *app, const struct http_request *req, cJSON **res, struct outcome *oo)
+static int run_hooks(const struct app *app, const struct http_request *req, enum cw_hook_point point, cJSON **res,
+		     struct outcome *oo)
 {
-	if (!plugin_host_hook_count(app->plugins, CW_HOOK_BEFORE_STORE))
+	if (!plugin_host_hook_count(app->plugins, point))
 		return 0;
 	struct arena arena;
 	arena_init(&arena, 0);
 	struct cw_ctx ctx;
 	plugin_host_ctx(&ctx, app->plugins, &arena, oo, req);
-	struct cw_hook_args args = {.point = CW_HOOK_BEFORE_STORE,
+	struct cw_hook_args args = {.point = point,
 				    .method = req ? req->method : NULL,
 				    .path = req ? req->path : NULL,
 				    .type = str_member(*res, "resourceType")};
@@ -167,6 +168,35 @@ static int before_store(const struct app *app, const struct http_request *req, c
 	int status = r == CW_HOOK_STOP ? (ctx.status ? ctx.status : 422) : 0;
 	arena_release(&arena);
 	return status;
+}
+
+static int before_store(const struct app *app, const struct http_request *req, cJSON **res, struct outcome *oo)
+{
+	return run_hooks(app, req, CW_HOOK_BEFORE_STORE, res, oo);
+}
+
+/* after-response hooks over what came back: the resource, or each entry of a
+ * Bundle. Returns 0 or the status of a hook that stopped. */
+static int after_response(const struct app *app, const struct http_request *req, cJSON **tree, struct outcome *oo)
+{
+	if (!plugin_host_hook_count(app->plugins, CW_HOOK_AFTER_RESPONSE) || !str_member(*tree, "resourceType"))
+		return 0;
+	if (strcmp(str_member(*tree, "resourceType"), "Bundle") != 0)
+		return run_hooks(app, req, CW_HOOK_AFTER_RESPONSE, tree, oo);
+	cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(*tree, "entry"))
+	{
+		if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(e, "resource")))
+			continue;
+		/* detached while the hooks run: a hook may replace (and the host free) it */
+		cJSON *cur = cJSON_DetachItemFromObjectCaseSensitive(e, "resource");
+		int st = run_hooks(app, req, CW_HOOK_AFTER_RESPONSE, &cur, oo);
+		if (cur)
+			cJSON_AddItemToObject(e, "resource", cur);
+		if (st)
+			return st;
+	}
+	return 0;
 }
 
 static void send_outcome(const struct http_request *req, struct http_response *resp, int status,
@@ -289,6 +319,12 @@ static void forward(const struct app *app, struct http_request *req, struct http
 			send_outcome(req, resp, 400, &oo);
 			return;
 		}
+		int hs = run_hooks(app, req, CW_HOOK_BEFORE_UPSTREAM, &res, &oo);
+		if (hs) {
+			cJSON_Delete(res);
+			send_outcome(req, resp, hs, &oo);
+			return;
+		}
 		outcome_release(&oo);
 		body = fjson_print(res, false, &blen);
 		cJSON_Delete(res);
@@ -325,6 +361,15 @@ static void forward(const struct app *app, struct http_request *req, struct http
 			return;
 		}
 		upstream_rewrite_urls(app->upstream, tree, base);
+		struct outcome ho = OUTCOME_INIT;
+		int hs = after_response(app, req, &tree, &ho);
+		if (hs) {
+			cJSON_Delete(tree);
+			upstream_response_release(&ur);
+			send_outcome(req, resp, hs, &ho);
+			return;
+		}
+		outcome_release(&ho);
 		http_set_json(resp, (int)ur.status, tree);
 	} else {
 		http_set_body(resp, (int)ur.status, NULL, NULL, 0);

@@ -103,7 +103,7 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		app->upstream = upstream_new(cfg, err, errlen);
 		if (!app->upstream)
 			return -1;
-		app->outbox = outbox_start(app->store, app->upstream, cfg);
+		app->outbox = outbox_start(app->store, app->upstream, cfg, app->plugins);
 		if (!app->outbox) {
 			snprintf(err, errlen, "cannot start the outbox worker");
 			return -1;

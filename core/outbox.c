@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "fjson.h"
+#include "arena.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -17,6 +18,7 @@ struct outbox {
 	struct store *st;
 	struct upstream *up;
 	const struct config *cfg;
+	const struct plugin_host *plugins;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -94,6 +96,26 @@ static void deliver(struct outbox *o, const struct outbox_item *it)
 		}
 		/* the upstream assigns its own meta */
 		cJSON_DeleteItemFromObjectCaseSensitive(res, "meta");
+		if (o->plugins && plugin_host_hook_count(o->plugins, CW_HOOK_BEFORE_UPSTREAM)) {
+			struct arena arena;
+			arena_init(&arena, 0);
+			struct outcome oo = OUTCOME_INIT;
+			struct cw_ctx ctx;
+			plugin_host_ctx(&ctx, o->plugins, &arena, &oo, NULL);
+			struct cw_hook_args args = {.point = CW_HOOK_BEFORE_UPSTREAM, .type = it->type};
+			enum cw_hook_result hr = plugin_host_run_hooks(o->plugins, &ctx, &args, &res);
+			if (hr == CW_HOOK_STOP) {
+				snprintf(why, sizeof why, "stopped by a before-upstream hook: %s",
+					 oo.n && oo.issues[0].diagnostics ? oo.issues[0].diagnostics : "(no reason given)");
+				store_outbox_settle(o->st, it->oid, OUTBOX_DEAD, it->attempts + 1, 0, why, &err);
+				metrics_counter_add(METRICS_OUTBOX_DEAD, 1);
+				cJSON_Delete(res);
+			}
+			outcome_release(&oo);
+			arena_release(&arena);
+			if (hr == CW_HOOK_STOP)
+				return;
+		}
 		size_t len = 0;
 		char *body = fjson_print(res, false, &len);
 		cJSON_Delete(res);
@@ -178,7 +200,8 @@ static double gauge_dead(void *ctx)
 	return store_outbox_counts(o->st, &c, &err) == STORE_OK ? (double)c.dead : 0;
 }
 
-struct outbox *outbox_start(struct store *st, struct upstream *up, const struct config *cfg)
+struct outbox *outbox_start(struct store *st, struct upstream *up, const struct config *cfg,
+			    const struct plugin_host *plugins)
 {
 	struct outbox *o = calloc(1, sizeof *o);
 	if (!o)
@@ -186,6 +209,7 @@ struct outbox *outbox_start(struct store *st, struct upstream *up, const struct 
 	o->st = st;
 	o->up = up;
 	o->cfg = cfg;
+	o->plugins = plugins;
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
 	refresh_pending(o);

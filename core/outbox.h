@@ -20,13 +20,17 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "plugin_host.h"
 #include "store.h"
 #include "upstream.h"
 
 struct outbox;
 
-/* Starts the worker; NULL on failure. */
-struct outbox *outbox_start(struct store *st, struct upstream *up, const struct config *cfg);
+/* Starts the worker; NULL on failure. Each resource runs through the
+ * plugins' before-upstream hooks (plugins may be NULL) before it is sent; a
+ * hook that stops it makes the record a dead letter with the hook's message. */
+struct outbox *outbox_start(struct store *st, struct upstream *up, const struct config *cfg,
+			    const struct plugin_host *plugins);
 /* Stops the worker (an attempt in flight finishes first) and frees. */
 void outbox_stop(struct outbox *o);
 /* Wakes the worker after a commit that added records. */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "e2e/harness.h"
 
@@ -303,7 +304,8 @@ static void upstream_down_during_a_push_of_1000(void **state)
 	assert_int_equal(upstream_start(&u, port), 0);
 	upstream_stop(&u); /* down before the push */
 	char extra[1024];
-	gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", NULL);
+	/* short retry delays for the test, so attempts must not run out while it is down */
+	gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"max_attempts\":1000");
 	struct gw g;
 	assert_int_equal(gw_start(&g, extra), 0);
 	for (int k = 0; k < 10; k++)
@@ -313,8 +315,8 @@ static void upstream_down_during_a_push_of_1000(void **state)
 	/* back up on the same port: everything arrives, exactly once */
 	assert_int_equal(upstream_start(&u, port), 0);
 	assert_true(drained(&g, 120000));
-	every_identifier_once(&u, 0, 1000);
 	assert_int_equal(outbox_number(&g, "dead"), 0);
+	every_identifier_once(&u, 0, 1000);
 	struct resp r;
 	assert_int_equal(http_do(&g, "GET", "/metrics", NULL, NULL, 0, &r), 0);
 	assert_non_null(strstr(r.body, "crosswalk_outbox_delivered_total 1000"));
@@ -332,7 +334,7 @@ static void kill_9_during_delivery(void **state)
 	/* slow deliveries so the kill lands mid-way */
 	fault(&u, "{\"fault\":\"delay\",\"ms\":15,\"count\":-1}");
 	char extra[1024];
-	gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", NULL);
+	gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"max_attempts\":1000");
 	struct gw g;
 	assert_int_equal(gw_start(&g, extra), 0);
 	for (int k = 0; k < 3; k++)
@@ -451,6 +453,105 @@ static void high_water_answers_503(void **state)
 	assert_int_equal(gw_stop(&g, 10000), 0);
 }
 
+/* A private 0755 directory holding the built tp_upstream test plugin. */
+static void test_plugin_dir(char *dir, size_t n)
+{
+	snprintf(dir, n, "/tmp/cw-tpup-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0755), 0);
+	const char *src = getenv("CW_TEST_PLUGIN_DIR");
+	char from[512], to[512];
+	snprintf(from, sizeof from, "%s/tp_upstream.so", src && *src ? src : "build/default/test-plugins");
+	snprintf(to, sizeof to, "%s/tp_upstream.so", dir);
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	assert_non_null(in);
+	assert_non_null(out);
+	char buf[65536];
+	size_t k;
+	while ((k = fread(buf, 1, sizeof buf, in)) > 0)
+		assert_int_equal(fwrite(buf, 1, k, out), k);
+	fclose(in);
+	fclose(out);
+	assert_int_equal(chmod(to, 0755), 0);
+}
+
+static bool has_tag(const cJSON *res, const char *code)
+{
+	const cJSON *t;
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res, "meta"), "tag"))
+	{
+		if (s(t, "code") && !strcmp(s(t, "code"), code))
+			return true;
+	}
+	return false;
+}
+
+static void upstream_hooks_run_on_both_paths(void **state)
+{
+	(void)state;
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	char extra[1024], dir[256];
+	gw_config(extra, sizeof extra, &u, "\"Practitioner\":\"pass-through\",\"*\":\"store-and-forward\"", NULL);
+	test_plugin_dir(dir, sizeof dir);
+	const char *args[] = {"--plugins", dir, NULL};
+	struct gw g;
+	assert_int_equal(gw_start_args(&g, extra, args), 0);
+
+	/* pass-through: before-upstream on the way out, after-response on the way back */
+	const char *pr = "{\"resourceType\":\"Practitioner\",\"identifier\":[{\"system\":\"urn:h\",\"value\":\"p1\"}]}";
+	struct resp r;
+	assert_int_equal(http_do(&g, "POST", "/fhir/Practitioner", fj, pr, strlen(pr), &r), 0);
+	assert_int_equal(r.status, 201);
+	cJSON *back = cJSON_Parse(r.body);
+	assert_true(has_tag(back, "tp_upstream:before")); /* the upstream stored what the hook made */
+	assert_true(has_tag(back, "tp_upstream:after"));
+	cJSON_Delete(back);
+	resp_free(&r);
+	assert_int_equal(http_do(&g, "GET", "/fhir/Practitioner?identifier=urn:h|p1", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	cJSON *b = cJSON_Parse(r.body);
+	assert_true(has_tag(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "entry"), 0),
+							     "resource"),
+			    "tp_upstream:after"));
+	cJSON_Delete(b);
+	resp_free(&r);
+	const char *blocked = "{\"resourceType\":\"Practitioner\",\"identifier\":[{\"system\":\"urn:h\",\"value\":\"block-upstream\"}]}";
+	assert_int_equal(http_do(&g, "POST", "/fhir/Practitioner", fj, blocked, strlen(blocked), &r), 0);
+	assert_int_equal(r.status, 451);
+	assert_non_null(strstr(r.body, "may not leave"));
+	resp_free(&r);
+	assert_int_equal(upstream_count(&u, "Practitioner", "urn:h|block-upstream"), 0);
+
+	/* store-and-forward: the delivered copy carries the hook's change; a stopped
+	 * one becomes a dead letter with the hook's reason */
+	push(&g, 8000, 1);
+	assert_true(drained(&g, 30000));
+	struct resp q;
+	assert_int_equal(upstream_do(&u, "GET", "/fhir/R4/Observation?identifier=urn:push|8000", NULL, &q), 0);
+	b = cJSON_Parse(q.body);
+	assert_true(has_tag(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "entry"), 0),
+							     "resource"),
+			    "tp_upstream:before"));
+	cJSON_Delete(b);
+	resp_free(&q);
+	const char *tx = "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[{\"resource\":{\"resourceType\":"
+			 "\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},\"identifier\":[{\"system\":\"urn:h\","
+			 "\"value\":\"block-upstream\"}]},\"request\":{\"method\":\"POST\",\"url\":\"Observation\"}}]}";
+	assert_int_equal(http_do(&g, "POST", "/fhir", fj, tx, strlen(tx), &r), 0);
+	assert_int_equal(r.status, 200); /* stored locally */
+	resp_free(&r);
+	long until = now_ms() + 10000;
+	while (outbox_number(&g, "dead") != 1 && now_ms() < until)
+		sleep_ms(50);
+	assert_int_equal(outbox_number(&g, "dead"), 1);
+	assert_int_equal(http_do(&g, "GET", "/outbox?state=dead", NULL, NULL, 0, &r), 0);
+	assert_non_null(strstr(r.body, "before-upstream hook"));
+	resp_free(&r);
+	assert_int_equal(gw_stop(&g, 10000), 0);
+	upstream_stop(&u);
+}
+
 static void refused_upstream_configurations(void **state)
 {
 	(void)state;
@@ -482,6 +583,7 @@ int main(void)
 		cmocka_unit_test(kill_9_during_delivery),
 		cmocka_unit_test(faults_are_retried_or_dead_lettered),
 		cmocka_unit_test(high_water_answers_503),
+		cmocka_unit_test(upstream_hooks_run_on_both_paths),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
