@@ -13,6 +13,15 @@ for p in "${pkgs[@]}"; do
     missing+=("$p")
   fi
 done
+# The upstream tests run a Node FHIR server (tests/upstream); a machine that
+# already has node and npm (any source) keeps them, else Debian's are added.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
+# wrk measures the HTTP benchmarks (make bench)
+if ! dpkg-query -W -f='${Status}' wrk 2>/dev/null | grep -q 'install ok installed'; then
+  missing+=(wrk)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "crosswalk: missing Debian packages. Run as root:" >&2
