@@ -239,6 +239,14 @@ int gw_stop(struct gw *gw, int timeout_ms)
 	kill(gw->pid, SIGTERM);
 	int rc = wait_exit(gw->pid, timeout_ms);
 	gw->pid = 0;
+	if (rc != 0) {
+		/* say why in the test log: the exit status and the end of the gateway's log */
+		char *log = gw_log(gw);
+		size_t n = log ? strlen(log) : 0;
+		fprintf(stderr, "# gateway stopped with %d (-1: did not stop in %d ms); log tail:\n%s\n", rc, timeout_ms,
+			log ? log + (n > 2000 ? n - 2000 : 0) : "");
+		free(log);
+	}
 	return rc;
 }
 

@@ -28,6 +28,17 @@ static struct gw gw;
 static int setup(void **state)
 {
 	(void)state;
+	/* Under AddressSanitizer freed memory waits in a quarantine (up to 256 MB),
+	 * which would read as growth: keep it small for this gateway so the memory
+	 * check measures what the gateway keeps. */
+	const char *san = getenv("CW_SANITIZE");
+	if (san && strstr(san, "address")) {
+		const char *old = getenv("ASAN_OPTIONS");
+		char opts[512];
+		snprintf(opts, sizeof opts, "%s%squarantine_size_mb=1:thread_local_quarantine_size_kb=64", old ? old : "",
+			 old && *old ? ":" : "");
+		setenv("ASAN_OPTIONS", opts, 1);
+	}
 	return gw_start(&gw, NULL);
 }
 
@@ -286,9 +297,12 @@ static void hostile_input_is_refused(void **state)
 	free(xdeep);
 	free(deep);
 
-	/* no memory growth: the whole hostile set again, twenty times */
-	long before = rss_kb(gw.pid);
-	for (int round = 0; round < 20; round++) {
+	/* no memory growth: the hostile set again, twenty times after a warm-up
+	 * round (allocator arenas and caches settle in the first) */
+	long before = 0;
+	for (int round = 0; round < 21; round++) {
+		if (round == 1)
+			before = rss_kb(gw.pid);
 		expect_400(x, "<!DOCTYPE p [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><Patient xmlns=\"http://hl7.org/fhir\"/>",
 			   (size_t)-1, "DOCTYPE");
 		expect_400(j, "{\"resourceType\":\"Patient\",\"id\":\"a\",\"id\":\"b\"}", (size_t)-1, "duplicate");
