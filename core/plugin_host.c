@@ -60,7 +60,7 @@ bool plugin_host_valid_name(const char *s)
 const char *plugin_host_point_name(enum cw_hook_point p)
 {
 	static const char *const names[] = {"on-request", "before-store", "before-upstream", "after-response",
-					    "before-export"};
+					    "before-export", "export-bundle"};
 	return (unsigned)p < CW_HOOK_POINT_COUNT ? names[p] : "unknown";
 }
 
@@ -1131,6 +1131,20 @@ int plugin_host_export(const struct plugin_host *h, struct cw_ctx *ctx, const ch
 	cJSON *bundle = strcmp(type, "Bundle") == 0 ? input : wrap(input, "collection", false);
 	if (!bundle)
 		return core_error(ctx, 503, "exception", "out of memory");
+	if (h->nhooks[CW_HOOK_EXPORT_BUNDLE]) {
+		struct cw_hook_args args = {.point = CW_HOOK_EXPORT_BUNDLE, .method = method, .path = path,
+					    .format = format};
+		enum cw_hook_result r = plugin_host_run_hooks(h, ctx, &args, &bundle);
+		if (r == CW_HOOK_STOP) {
+			cJSON_Delete(bundle);
+			return ctx->status ? ctx->status : 422;
+		}
+		const char *bt = type_of(bundle);
+		if (!bt || strcmp(bt, "Bundle") != 0) {
+			cJSON_Delete(bundle);
+			return core_error(ctx, 500, "exception", "an export-bundle hook replaced the Bundle with no Bundle");
+		}
+	}
 	if (hooks_over_entries(h, ctx, CW_HOOK_BEFORE_EXPORT, bundle, format, method, path) != 0) {
 		cJSON_Delete(bundle);
 		return ctx->status ? ctx->status : 422;

@@ -299,7 +299,7 @@ static enum cw_hook_result a_ten_again(struct cw_ctx *c, const struct cw_hook_ar
 
 #define ALL_POINTS(fn, order)                                                                             \
 	{CW_HOOK_ON_REQUEST, order, fn}, {CW_HOOK_BEFORE_STORE, order, fn}, {CW_HOOK_BEFORE_UPSTREAM, order, fn}, \
-		{CW_HOOK_AFTER_RESPONSE, order, fn}, {CW_HOOK_BEFORE_EXPORT, order, fn}
+		{CW_HOOK_AFTER_RESPONSE, order, fn}, {CW_HOOK_BEFORE_EXPORT, order, fn}, {CW_HOOK_EXPORT_BUNDLE, order, fn}
 
 static const struct cw_hook hooks_a[] = {ALL_POINTS(a_any_30, 30), ALL_POINTS(a_any_10, 10),
 					 ALL_POINTS(a_ten_again, 10), {0}};

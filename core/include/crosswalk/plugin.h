@@ -66,7 +66,7 @@ extern "C" {
 
 #define CW_PLUGIN_ABI_MAJOR 1u
 /* Minor: members appended since the major began; informational only. */
-#define CW_PLUGIN_ABI_MINOR 1u
+#define CW_PLUGIN_ABI_MINOR 2u
 
 /* Status codes: one list gives the enum and its text; numbers never reused. */
 #define CW_STATUS_MAP(X)                                                 \
@@ -149,6 +149,13 @@ enum cw_hook_point {
 	CW_HOOK_BEFORE_UPSTREAM = 2, /* each resource about to be sent to the upstream server */
 	CW_HOOK_AFTER_RESPONSE = 3,  /* each resource that came back from the upstream server */
 	CW_HOOK_BEFORE_EXPORT = 4,   /* each resource about to be mapped out by GET /export/{format} */
+	/* ABI 1.2: once per export, before the before-export hooks; the
+	 * resource is the whole Bundle (searchset or collection) about to be
+	 * mapped out. A hook may change or remove entries in place; a
+	 * replacement must be a Bundle. A 1.1 core refuses a plugin with this
+	 * point ("hook point 5 is unknown"), so a plugin that must withhold
+	 * resources never loads where it could not. */
+	CW_HOOK_EXPORT_BUNDLE = 5,
 	CW_HOOK_POINT_COUNT
 };
 
