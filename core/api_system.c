@@ -9,12 +9,13 @@ static void get_metadata(void *ctx, struct http_request *req, struct http_respon
 {
 	(void)req;
 	const struct app *app = ctx;
-	cJSON *cs = capability_build(&app->cap);
-	if (!cs) {
+	char *copy = app->metadata ? malloc(app->metadata_len + 1) : NULL;
+	if (!copy) {
 		http_set_error(resp, 500, "exception", "out of memory");
 		return;
 	}
-	http_set_json(resp, 200, cs);
+	memcpy(copy, app->metadata, app->metadata_len + 1);
+	http_set_body(resp, 200, "application/fhir+json; charset=utf-8", copy, app->metadata_len);
 }
 
 static void get_healthz(void *ctx, struct http_request *req, struct http_response *resp)

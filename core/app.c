@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api_plugins.h"
+#include "fjson.h"
 #include "api_system.h"
 #include "api_terminology.h"
 #include "log.h"
@@ -115,6 +116,14 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		snprintf(err, errlen, "cannot register the endpoints (routing table full?)");
 		return -1;
 	}
+	/* everything is registered: the CapabilityStatement no longer changes */
+	cJSON *cs = capability_build(&app->cap);
+	app->metadata = cs ? fjson_print(cs, false, &app->metadata_len) : NULL;
+	cJSON_Delete(cs);
+	if (!app->metadata) {
+		snprintf(err, errlen, "out of memory building the CapabilityStatement");
+		return -1;
+	}
 	return 0;
 }
 
@@ -131,6 +140,7 @@ void app_dispatch(void *ctx, struct http_request *req, struct http_response *res
 void app_release(struct app *app)
 {
 	plugin_host_free(app->plugins);
+	free(app->metadata);
 	outbox_stop(app->outbox);
 	upstream_free(app->upstream);
 	if (app->store)

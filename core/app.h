@@ -29,6 +29,8 @@ struct app {
 	struct store *store;          /* the embedded store under cfg->data_dir */
 	struct upstream *upstream;    /* the upstream FHIR server, or NULL */
 	struct outbox *outbox;        /* delivery to the upstream, or NULL */
+	char *metadata;               /* the CapabilityStatement as JSON text, built once after registration */
+	size_t metadata_len;
 	void **owned;                 /* allocations that live as long as the routes */
 	size_t nowned;
 };
