@@ -104,6 +104,23 @@ cJSON *api_fhir_read_body(const struct app *app, const struct http_request *req,
 
 static void post_convert(void *ctx, struct http_request *req, struct http_response *resp)
 {
+	const struct app *app = ctx;
+	enum format in = format_of_body(http_header(req, "Content-Type"), req->body, req->body_len);
+	if (in == FORMAT_XML && req->format == FORMAT_JSON && !req->pretty && req->body_len) {
+		/* XML to JSON text directly, no tree */
+		struct fjson_limits lim;
+		config_json_limits(app->cfg, &lim);
+		struct outcome oo = OUTCOME_INIT;
+		int st = 400;
+		size_t len = 0;
+		char *text = fhir_io_convert(FORMAT_XML, FORMAT_JSON, req->body, req->body_len, false, &lim, &len, &oo, &st);
+		if (text)
+			http_set_body(resp, 200, format_media_type(FORMAT_JSON), text, len);
+		else
+			http_set_outcome(resp, st, &oo);
+		outcome_release(&oo);
+		return;
+	}
 	cJSON *t = api_fhir_read_body(ctx, req, resp);
 	if (t)
 		api_fhir_send(req, resp, 200, t);

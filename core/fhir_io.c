@@ -68,3 +68,16 @@ char *fhir_io_write(enum format f, const cJSON *resource, bool pretty, size_t *o
 		*status = st;
 	return out;
 }
+
+char *fhir_io_convert(enum format from, enum format to, const char *buf, size_t len, bool pretty,
+		      const struct fjson_limits *lim, size_t *out_len, struct outcome *oo, int *status)
+{
+	if (from == FORMAT_XML && to == FORMAT_JSON && !pretty)
+		return fhir_xml_to_json_text(buf, len, lim, out_len, oo, status);
+	cJSON *t = fhir_io_read(from, buf, len, lim, oo, status);
+	if (!t)
+		return NULL;
+	char *out = fhir_io_write(to, t, pretty, out_len, oo, status);
+	cJSON_Delete(t);
+	return out;
+}

@@ -30,4 +30,10 @@ cJSON *fhir_io_read(enum format f, const char *buf, size_t len, const struct fjs
 char *fhir_io_write(enum format f, const cJSON *resource, bool pretty, size_t *out_len, struct outcome *oo,
 		    int *status);
 
+/* Converts a resource from one format to another: XML to compact JSON goes
+ * straight to text (fhir_xml_to_json_text), every other pair through a tree.
+ * Returns malloc'd text and *out_len, or NULL with issues and *status. */
+char *fhir_io_convert(enum format from, enum format to, const char *buf, size_t len, bool pretty,
+		      const struct fjson_limits *lim, size_t *out_len, struct outcome *oo, int *status);
+
 #endif

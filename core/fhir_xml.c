@@ -22,6 +22,7 @@
 /* ------------------------------------------------------------ hardening */
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static const struct model_type *type_xhtml, *type_resource; /* set once in init_libxml */
 
 static xmlParserInputPtr no_external(const char *url, const char *id, xmlParserCtxtPtr ctxt)
 {
@@ -35,6 +36,8 @@ static void init_libxml(void)
 {
 	xmlInitParser();
 	xmlSetExternalEntityLoader(no_external);
+	type_xhtml = model_type("xhtml");
+	type_resource = model_type("Resource");
 }
 
 void fhir_xml_init(void) { pthread_once(&init_once, init_libxml); }
@@ -396,6 +399,13 @@ struct frame {
 	struct slots ss;
 };
 
+/* The narrative div, re-serialised from the SAX events. */
+struct divcap {
+	struct strbuf buf;
+	size_t depth; /* > 0 while inside the div */
+	bool open;    /* a start tag awaits its '>' (or "/>" if the element stays empty) */
+};
+
 struct sax {
 	struct rd r;
 	xmlParserCtxtPtr ctxt;
@@ -403,13 +413,10 @@ struct sax {
 	size_t depth, cap;
 	cJSON *root;
 	bool doctype;
-	/* narrative capture */
-	struct strbuf div;
-	size_t div_depth;   /* > 0 while inside the div */
+	struct divcap div; /* narrative capture */
 	struct slot *div_slot;
 	size_t div_mark;
 	bool div_array;
-	bool div_open; /* a start tag awaits its '>' (or "/>" if the element stays empty) */
 };
 
 static void sax_fail(struct sax *s)
@@ -518,18 +525,42 @@ static void esc_n(struct strbuf *b, const char *s, size_t n, bool attr)
 	}
 }
 
-static void div_close_pending(struct sax *s)
+static void div_close_pending(struct divcap *d)
 {
-	if (s->div_open) {
-		strbuf_addc(&s->div, '>');
-		s->div_open = false;
+	if (d->open) {
+		strbuf_addc(&d->buf, '>');
+		d->open = false;
 	}
 }
 
-static void div_start_tag(struct sax *s, const xmlChar *local, const xmlChar *prefix, int nns, const xmlChar **ns,
+static void div_end_tag(struct divcap *d, const xmlChar *local, const xmlChar *prefix)
+{
+	if (d->open) {
+		strbuf_add(&d->buf, "/>", 2);
+		d->open = false;
+		return;
+	}
+	strbuf_add(&d->buf, "</", 2);
+	if (prefix) {
+		strbuf_adds(&d->buf, (const char *)prefix);
+		strbuf_addc(&d->buf, ':');
+	}
+	strbuf_adds(&d->buf, (const char *)local);
+	strbuf_addc(&d->buf, '>');
+}
+
+static void div_comment(struct divcap *d, const xmlChar *text)
+{
+	div_close_pending(d);
+	strbuf_add(&d->buf, "<!--", 4);
+	strbuf_adds(&d->buf, (const char *)text);
+	strbuf_add(&d->buf, "-->", 3);
+}
+
+static void div_start_tag(struct divcap *d, const xmlChar *local, const xmlChar *prefix, int nns, const xmlChar **ns,
 			  int nattr, const xmlChar **attrs, bool root)
 {
-	struct strbuf *b = &s->div;
+	struct strbuf *b = &d->buf;
 	strbuf_addc(b, '<');
 	if (prefix) {
 		strbuf_adds(b, (const char *)prefix);
@@ -570,7 +601,7 @@ static void div_start_tag(struct sax *s, const xmlChar *local, const xmlChar *pr
 			free(v);
 		strbuf_addc(b, '"');
 	}
-	s->div_open = true;
+	d->open = true;
 }
 
 static void on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri, int nns,
@@ -582,13 +613,13 @@ static void on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, co
 	if (s->r.failed)
 		return;
 	const char *name = (const char *)local;
-	if (s->div_depth) {
-		if (++s->div_depth > 256) {
+	if (s->div.depth) {
+		if (++s->div.depth > 256) {
 			rd_fail(&s->r, 400, "too-costly", "the narrative is nested too deep");
 			return sax_fail(s);
 		}
-		div_close_pending(s);
-		div_start_tag(s, local, prefix, nns, ns, nattr, attrs, false);
+		div_close_pending(&s->div);
+		div_start_tag(&s->div, local, prefix, nns, ns, nattr, attrs, false);
 		return;
 	}
 	struct frame *p = top(s);
@@ -673,14 +704,14 @@ static void on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, co
 	path_pop(&s->r.path, mark);
 	mark = path_push(&s->r.path, name, array ? (long)sl->count : -1);
 	if (xhtml) {
-		s->div_depth = 1;
+		s->div.depth = 1;
 		s->div_slot = sl;
 		s->div_array = array;
-		s->div.len = 0;
-		s->div.oom = false;
-		s->div_open = false;
+		s->div.buf.len = 0;
+		s->div.buf.oom = false;
+		s->div.open = false;
 		s->div_mark = mark; /* the path stays pushed until the div ends */
-		div_start_tag(s, local, prefix, nns, ns, nattr, attrs, true);
+		div_start_tag(&s->div, local, prefix, nns, ns, nattr, attrs, true);
 		return;
 	}
 	enum frame_kind kind = ct->kind == MODEL_PRIMITIVE ? FR_PRIMITIVE
@@ -748,28 +779,17 @@ static void on_end(void *vctx, const xmlChar *local, const xmlChar *prefix, cons
 	struct sax *s = ctxt->_private;
 	if (s->r.failed)
 		return;
-	if (s->div_depth) {
-		if (s->div_open) {
-			strbuf_add(&s->div, "/>", 2);
-			s->div_open = false;
-		} else {
-			strbuf_add(&s->div, "</", 2);
-			if (prefix) {
-				strbuf_adds(&s->div, (const char *)prefix);
-				strbuf_addc(&s->div, ':');
-			}
-			strbuf_adds(&s->div, (const char *)local);
-			strbuf_addc(&s->div, '>');
-		}
-		if (--s->div_depth > 0)
+	if (s->div.depth) {
+		div_end_tag(&s->div, local, prefix);
+		if (--s->div.depth > 0)
 			return;
-		if (s->div.oom || !charge(&s->r, s->div.len)) {
+		if (s->div.buf.oom || !charge(&s->r, s->div.buf.len)) {
 			if (!s->r.failed)
 				rd_fail(&s->r, 500, "exception", "out of memory");
 			return sax_fail(s);
 		}
-		strbuf_addc(&s->div, '\0');
-		cJSON *str = s->div.oom ? NULL : cJSON_CreateString(s->div.buf);
+		strbuf_addc(&s->div.buf, '\0');
+		cJSON *str = s->div.buf.oom ? NULL : cJSON_CreateString(s->div.buf.buf);
 		if (!str || !rd_add(s->div_slot, s->div_array, str, NULL)) {
 			rd_fail(&s->r, 500, "exception", "out of memory");
 			return sax_fail(s);
@@ -853,9 +873,9 @@ static void on_chars(void *vctx, const xmlChar *ch, int len)
 	struct sax *s = ctxt->_private;
 	if (s->r.failed)
 		return;
-	if (s->div_depth) {
-		div_close_pending(s);
-		esc_n(&s->div, (const char *)ch, (size_t)len, false);
+	if (s->div.depth) {
+		div_close_pending(&s->div);
+		esc_n(&s->div.buf, (const char *)ch, (size_t)len, false);
 		return;
 	}
 	for (int i = 0; i < len; i++) {
@@ -870,12 +890,8 @@ static void on_comment(void *vctx, const xmlChar *text)
 {
 	xmlParserCtxtPtr ctxt = vctx;
 	struct sax *s = ctxt->_private;
-	if (s->div_depth && !s->r.failed) {
-		div_close_pending(s);
-		strbuf_add(&s->div, "<!--", 4);
-		strbuf_adds(&s->div, (const char *)text);
-		strbuf_add(&s->div, "-->", 3);
-	}
+	if (s->div.depth && !s->r.failed)
+		div_comment(&s->div, text);
 }
 
 static void on_doctype(void *vctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys)
@@ -968,7 +984,7 @@ cJSON *fhir_xml_to_json(const char *buf, size_t len, const struct fjson_limits *
 	for (size_t i = 0; i < s.cap; i++)
 		free(s.frames[i]);
 	free(s.frames);
-	strbuf_release(&s.div);
+	strbuf_release(&s.div.buf);
 	if (ctxt->myDoc)
 		xmlFreeDoc(ctxt->myDoc);
 	xmlFreeParserCtxt(ctxt);
@@ -979,6 +995,600 @@ cJSON *fhir_xml_to_json(const char *buf, size_t len, const struct fjson_limits *
 		return NULL;
 	}
 	return s.root;
+}
+
+/* ------------------------------------------------------------ XML → JSON text */
+
+/* The streaming reader writes FHIR JSON text straight from the SAX events,
+ * with no tree: the $convert and CLI path. FHIR XML lists an element's
+ * repetitions together and in model order, so each JSON member is complete
+ * when the next sibling name starts; a repetition that comes back later is
+ * refused (the tree reader merges it). A primitive's values and its "_"
+ * siblings are buffered per member, since "_name" follows "name". */
+
+struct js_member {
+	const struct model_elem *e;
+	char name[72];
+	bool array, primitive;
+	size_t count;
+	bool any_val, any_under;
+	struct strbuf vals, unders; /* primitive members only */
+};
+
+struct js_frame {
+	enum frame_kind kind;
+	const struct model_type *t;
+	struct strbuf *out;      /* where this frame's object text goes */
+	struct strbuf own;       /* primitives: the "_" object's members */
+	struct js_member cur;    /* the member being written */
+	bool has_cur;
+	bool wrote;              /* a member was written (commas; empty objects) */
+	const struct model_elem *done[96];
+	size_t ndone;
+	size_t members, path_mark;
+	bool has_value, has_resource;
+	struct strbuf value;     /* primitives: the value's JSON text */
+};
+
+struct js {
+	struct rd r;
+	xmlParserCtxtPtr ctxt;
+	struct js_frame **frames;
+	size_t depth, cap;
+	struct strbuf out;
+	bool doctype, finished;
+	struct divcap div;
+	size_t div_mark;
+};
+
+static void js_str(struct strbuf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	strbuf_addc(b, '"');
+	const char *run = s;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		strbuf_add(b, run, (size_t)(s + i - run));
+		char e[7] = {'\\', 0, 0, 0, 0, 0, 0};
+		size_t el = 2;
+		switch (c) {
+		case '"': e[1] = '"'; break;
+		case '\\': e[1] = '\\'; break;
+		case '\n': e[1] = 'n'; break;
+		case '\r': e[1] = 'r'; break;
+		case '\t': e[1] = 't'; break;
+		default:
+			e[1] = 'u';
+			e[2] = '0';
+			e[3] = '0';
+			e[4] = hex[c >> 4];
+			e[5] = hex[c & 15];
+			el = 6;
+		}
+		strbuf_add(b, e, el);
+		run = s + i + 1;
+	}
+	strbuf_add(b, run, (size_t)(s + n - run));
+	strbuf_addc(b, '"');
+}
+
+static void js_fail(struct js *s)
+{
+	if (s->ctxt)
+		xmlStopParser(s->ctxt);
+}
+
+static struct js_frame *js_top(struct js *s) { return s->depth ? s->frames[s->depth - 1] : NULL; }
+
+static struct js_frame *js_push(struct js *s, enum frame_kind kind, const struct model_type *t, struct strbuf *out)
+{
+	if (s->depth > s->r.lim.max_depth) {
+		rd_fail(&s->r, 400, "too-costly", "nesting too deep");
+		return NULL;
+	}
+	if (s->depth == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		struct js_frame **fs = realloc(s->frames, cap * sizeof *fs);
+		if (!fs) {
+			rd_fail(&s->r, 500, "exception", "out of memory");
+			return NULL;
+		}
+		for (size_t i = s->cap; i < cap; i++)
+			fs[i] = NULL;
+		s->frames = fs;
+		s->cap = cap;
+	}
+	if (!s->frames[s->depth] && !(s->frames[s->depth] = calloc(1, sizeof(struct js_frame)))) {
+		rd_fail(&s->r, 500, "exception", "out of memory");
+		return NULL;
+	}
+	struct js_frame *f = s->frames[s->depth++];
+	/* reset what a frame uses; the buffers keep their memory for reuse */
+	f->own.len = f->value.len = f->cur.vals.len = f->cur.unders.len = 0;
+	f->own.oom = f->value.oom = f->cur.vals.oom = f->cur.unders.oom = false;
+	f->has_cur = f->wrote = f->has_value = f->has_resource = false;
+	f->ndone = f->members = f->path_mark = 0;
+	f->kind = kind;
+	f->t = t;
+	f->out = kind == FR_PRIMITIVE ? &f->own : out;
+	return f;
+}
+
+static void js_key(struct js_frame *f, struct strbuf *out, const char *name, bool under)
+{
+	if (f->wrote)
+		strbuf_addc(out, ',');
+	strbuf_addc(out, '"');
+	if (under)
+		strbuf_addc(out, '_');
+	strbuf_adds(out, name);
+	strbuf_add(out, "\":", 2);
+	f->wrote = true;
+}
+
+/* Ends the member being written in f. */
+static void js_close_member(struct js_frame *f)
+{
+	if (!f->has_cur)
+		return;
+	struct js_member *m = &f->cur;
+	if (m->primitive) {
+		if (m->any_val) {
+			js_key(f, f->out, m->name, false);
+			if (m->array)
+				strbuf_addc(f->out, '[');
+			strbuf_add(f->out, m->vals.buf ? m->vals.buf : "", m->vals.len);
+			if (m->array)
+				strbuf_addc(f->out, ']');
+		}
+		if (m->any_under) {
+			js_key(f, f->out, m->name, true);
+			if (m->array)
+				strbuf_addc(f->out, '[');
+			strbuf_add(f->out, m->unders.buf ? m->unders.buf : "", m->unders.len);
+			if (m->array)
+				strbuf_addc(f->out, ']');
+		}
+	} else if (m->array) {
+		strbuf_addc(f->out, ']');
+	}
+	if (f->ndone < sizeof f->done / sizeof *f->done)
+		f->done[f->ndone++] = m->e;
+	f->has_cur = false;
+}
+
+static bool js_charge(struct js *s)
+{
+	if (s->out.len > s->r.lim.memory_budget) {
+		if (!s->r.failed)
+			rd_fail(&s->r, 413, "too-costly", "the document exceeds the memory budget for one request");
+		s->r.status = 413;
+		return false;
+	}
+	return true;
+}
+
+/* The JSON text of a primitive value, checked against its type's JSON kind. */
+static bool js_value(struct js *s, const struct model_type *t, const char *v, size_t n, struct strbuf *out)
+{
+	switch (t->json) {
+	case MODEL_JSON_BOOL:
+		if (!(n == 4 && !memcmp(v, "true", 4)) && !(n == 5 && !memcmp(v, "false", 5))) {
+			rd_fail(&s->r, 400, "value", "not a valid boolean: \"%.*s\"", (int)(n > 80 ? 80 : n), v);
+			return false;
+		}
+		strbuf_add(out, v, n);
+		return true;
+	case MODEL_JSON_NUMBER:
+		if (!fjson_valid_number(v, n)) {
+			rd_fail(&s->r, 400, "value", "not a valid number: \"%.*s\"", (int)(n > 80 ? 80 : n), v);
+			return false;
+		}
+		strbuf_add(out, v, n);
+		return true;
+	default:
+		js_str(out, v, n);
+		return true;
+	}
+}
+
+static void js_on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri, int nns,
+			const xmlChar **ns, int nattr, int ndefaulted, const xmlChar **attrs)
+{
+	(void)ndefaulted;
+	xmlParserCtxtPtr ctxt = vctx;
+	struct js *s = ctxt->_private;
+	if (s->r.failed)
+		return;
+	const char *name = (const char *)local;
+	if (s->div.depth) {
+		if (++s->div.depth > 256) {
+			rd_fail(&s->r, 400, "too-costly", "the narrative is nested too deep");
+			return js_fail(s);
+		}
+		div_close_pending(&s->div);
+		div_start_tag(&s->div, local, prefix, nns, ns, nattr, attrs, false);
+		return;
+	}
+	struct js_frame *p = js_top(s);
+	if (!p || p->kind == FR_HOLDER) {
+		const struct model_type *t = model_resource(name);
+		if (!ns_is(uri, FHIR_XML_NS)) {
+			rd_fail(&s->r, 400, "structure", "element \"%s\" is not in the FHIR namespace http://hl7.org/fhir", name);
+			return js_fail(s);
+		}
+		if (!t) {
+			rd_fail(&s->r, 400, "structure", "\"%s\" is not a FHIR R4 resource type", name);
+			return js_fail(s);
+		}
+		if ((p && p->has_resource) || (!p && s->finished)) {
+			rd_fail(&s->r, 400, "structure", "more than one resource in one element");
+			return js_fail(s);
+		}
+		if (nattr > 0) {
+			rd_fail(&s->r, 400, "structure", "unexpected attribute \"%s\"", (const char *)attrs[0]);
+			return js_fail(s);
+		}
+		size_t mark = p ? s->r.path.len : path_push(&s->r.path, name, -1);
+		struct strbuf *out = p ? p->out : &s->out;
+		if (p)
+			p->has_resource = true;
+		struct js_frame *f = js_push(s, FR_RESOURCE, t, out);
+		if (!f)
+			return js_fail(s);
+		f->path_mark = mark;
+		strbuf_add(out, "{\"resourceType\":", 16);
+		js_str(out, t->name, strlen(t->name));
+		f->wrote = true;
+		return;
+	}
+	if (p->kind == FR_PRIMITIVE && strcmp(name, "extension") != 0) {
+		size_t mk = path_push(&s->r.path, name, -1);
+		rd_fail(&s->r, 400, "structure", "unknown element \"%s\"", name);
+		path_pop(&s->r.path, mk);
+		return js_fail(s);
+	}
+	const struct model_type *ct = NULL;
+	const struct model_elem *e = model_find_elem(p->t, name, strlen(name), &ct);
+	size_t mark = path_push(&s->r.path, name, -1);
+	if (!e || (e->flags & MODEL_F_ATTR)) {
+		rd_fail(&s->r, 400, "structure", "unknown element \"%s\"", name);
+		return js_fail(s);
+	}
+	bool xhtml = ct == type_xhtml;
+	if (!ns_is(uri, xhtml ? FHIR_XHTML_NS : FHIR_XML_NS)) {
+		rd_fail(&s->r, 400, "structure", "element \"%s\" is in the wrong namespace", name);
+		return js_fail(s);
+	}
+	if (++p->members > s->r.lim.max_members) {
+		rd_fail(&s->r, 400, "too-costly", "too many child elements");
+		return js_fail(s);
+	}
+	bool array = e->max != 1;
+	if (p->has_cur && p->cur.e == e && strcmp(p->cur.name, name) != 0) {
+		rd_fail(&s->r, 400, "structure", "%s[x] is given as both %s and %s", e->name, p->cur.name, name);
+		return js_fail(s);
+	}
+	if (!(p->has_cur && p->cur.e == e)) {
+		js_close_member(p);
+		for (size_t i = 0; i < p->ndone; i++) {
+			if (p->done[i] == e) {
+				rd_fail(&s->r, 400, "structure",
+					"element \"%s\" comes again after other elements (FHIR XML keeps the model's order)",
+					name);
+				return js_fail(s);
+			}
+		}
+		struct js_member *m = &p->cur;
+		m->vals.len = m->unders.len = 0;
+		m->count = 0;
+		m->any_val = m->any_under = false;
+		m->e = e;
+		size_t nl = strlen(name);
+		if (nl >= sizeof m->name)
+			nl = sizeof m->name - 1;
+		memcpy(m->name, name, nl);
+		m->name[nl] = '\0';
+		m->array = array;
+		m->primitive = ct->kind == MODEL_PRIMITIVE;
+		p->has_cur = true;
+		if (!m->primitive) {
+			js_key(p, p->out, name, false);
+			if (array)
+				strbuf_addc(p->out, '[');
+		}
+	} else if (!array) {
+		rd_fail(&s->r, 400, "structure", "element \"%s\" repeats but allows one value", name);
+		return js_fail(s);
+	}
+	struct js_member *m = &p->cur;
+	if (array && m->count >= s->r.lim.max_array_items) {
+		rd_fail(&s->r, 400, "too-costly", "more than %zu repetitions of one element", s->r.lim.max_array_items);
+		return js_fail(s);
+	}
+	path_pop(&s->r.path, mark);
+	mark = path_push(&s->r.path, name, array ? (long)m->count : -1);
+	if (xhtml) {
+		s->div.depth = 1;
+		s->div.buf.len = 0;
+		s->div.buf.oom = false;
+		s->div.open = false;
+		s->div_mark = mark;
+		div_start_tag(&s->div, local, prefix, nns, ns, nattr, attrs, true);
+		return;
+	}
+	enum frame_kind kind = m->primitive ? FR_PRIMITIVE : ct == type_resource ? FR_HOLDER : FR_OBJECT;
+	if (!m->primitive && array && m->count > 0)
+		strbuf_addc(p->out, ',');
+	struct js_frame *f = js_push(s, kind, ct, p->out);
+	if (!f)
+		return js_fail(s);
+	f->path_mark = mark;
+	if (kind == FR_OBJECT)
+		strbuf_addc(f->out, '{');
+	for (int i = 0; i < nattr; i++) {
+		const xmlChar **a = attrs + 5 * i;
+		const char *an = (const char *)a[0];
+		if (a[2]) {
+			rd_fail(&s->r, 400, "structure", "unexpected attribute \"%s\"", an);
+			return js_fail(s);
+		}
+		bool is_value = kind == FR_PRIMITIVE && !strcmp(an, "value");
+		const struct model_elem *ae = is_value || kind == FR_HOLDER ? NULL : model_find_elem(ct, an, strlen(an), NULL);
+		if (!is_value && (!ae || !(ae->flags & MODEL_F_ATTR))) {
+			rd_fail(&s->r, 400, "structure", "unexpected attribute \"%s\"", an);
+			return js_fail(s);
+		}
+		/* the value as SAX2 hands it over; only '&' needs decoding (see attr_value) */
+		size_t vl = (size_t)(a[4] - a[3]);
+		const char *v = (const char *)a[3];
+		char sb[512], *copy = NULL;
+		if (memchr(v, '&', vl)) {
+			copy = attr_value(a[3], a[4], sb, sizeof sb);
+			if (!copy) {
+				rd_fail(&s->r, 500, "exception", "out of memory");
+				return js_fail(s);
+			}
+			v = copy;
+			vl = strlen(copy);
+		}
+		bool ok;
+		if (is_value) {
+			ok = js_value(s, ct, v, vl, &f->value);
+			f->has_value = ok;
+		} else {
+			js_key(f, f->out, an, false);
+			js_str(f->out, v, vl);
+			ok = true;
+		}
+		if (copy && copy != sb)
+			free(copy);
+		if (!ok)
+			return js_fail(s);
+	}
+	if (!js_charge(s))
+		return js_fail(s);
+}
+
+static void js_on_end(void *vctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri)
+{
+	(void)uri;
+	xmlParserCtxtPtr ctxt = vctx;
+	struct js *s = ctxt->_private;
+	if (s->r.failed)
+		return;
+	if (s->div.depth) {
+		div_end_tag(&s->div, local, prefix);
+		if (--s->div.depth > 0)
+			return;
+		struct js_frame *p = js_top(s);
+		if (s->div.buf.oom || !p) {
+			rd_fail(&s->r, 500, "exception", "out of memory");
+			return js_fail(s);
+		}
+		js_str(&p->cur.vals, s->div.buf.buf ? s->div.buf.buf : "", s->div.buf.len);
+		p->cur.any_val = true;
+		p->cur.count = 1;
+		path_pop(&s->r.path, s->div_mark);
+		return;
+	}
+	struct js_frame *f = js_top(s);
+	if (!f)
+		return;
+	s->depth--;
+	js_close_member(f);
+	bool ok = true;
+	struct js_frame *p = js_top(s);
+	switch (f->kind) {
+	case FR_RESOURCE:
+		strbuf_addc(f->out, '}');
+		if (!p)
+			s->finished = true;
+		break;
+	case FR_OBJECT:
+		if (!f->wrote) {
+			rd_fail(&s->r, 400, "required", "element is empty");
+			ok = false;
+		}
+		strbuf_addc(f->out, '}');
+		break;
+	case FR_HOLDER:
+		if (!f->has_resource) {
+			rd_fail(&s->r, 400, "required", "the element holds no resource");
+			ok = false;
+		}
+		break;
+	case FR_PRIMITIVE: {
+		bool under = f->own.len > 0;
+		if (!f->has_value && !under) {
+			rd_fail(&s->r, 400, "required", "element has neither a value nor extensions");
+			ok = false;
+			break;
+		}
+		struct js_member *m = &p->cur;
+		if (m->count > 0) {
+			strbuf_addc(&m->vals, ',');
+			strbuf_addc(&m->unders, ',');
+		}
+		if (f->has_value) {
+			strbuf_add(&m->vals, f->value.buf, f->value.len);
+			m->any_val = true;
+		} else {
+			strbuf_add(&m->vals, "null", 4);
+		}
+		if (under) {
+			strbuf_addc(&m->unders, '{');
+			strbuf_add(&m->unders, f->own.buf, f->own.len);
+			strbuf_addc(&m->unders, '}');
+			m->any_under = true;
+		} else {
+			strbuf_add(&m->unders, "null", 4);
+		}
+		break;
+	}
+	}
+	path_pop(&s->r.path, f->path_mark);
+	if (!ok)
+		return js_fail(s);
+	if (p && p->kind != FR_HOLDER)
+		p->cur.count++;
+	if (!js_charge(s))
+		return js_fail(s);
+}
+
+static void js_on_chars(void *vctx, const xmlChar *ch, int len)
+{
+	xmlParserCtxtPtr ctxt = vctx;
+	struct js *s = ctxt->_private;
+	if (s->r.failed)
+		return;
+	if (s->div.depth) {
+		div_close_pending(&s->div);
+		esc_n(&s->div.buf, (const char *)ch, (size_t)len, false);
+		return;
+	}
+	for (int i = 0; i < len; i++) {
+		if (ch[i] != ' ' && ch[i] != '\t' && ch[i] != '\n' && ch[i] != '\r') {
+			rd_fail(&s->r, 400, "structure", "text is not allowed here (FHIR data goes in value attributes)");
+			return js_fail(s);
+		}
+	}
+}
+
+static void js_on_comment(void *vctx, const xmlChar *text)
+{
+	xmlParserCtxtPtr ctxt = vctx;
+	struct js *s = ctxt->_private;
+	if (s->div.depth && !s->r.failed)
+		div_comment(&s->div, text);
+}
+
+static void js_on_doctype(void *vctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys)
+{
+	(void)name;
+	(void)ext;
+	(void)sys;
+	xmlParserCtxtPtr ctxt = vctx;
+	struct js *s = ctxt->_private;
+	s->doctype = true;
+	xmlStopParser(ctxt);
+}
+
+char *fhir_xml_to_json_text(const char *buf, size_t len, const struct fjson_limits *lim, size_t *out_len,
+			    struct outcome *oo, int *status)
+{
+	fhir_xml_init();
+	struct js s;
+	memset(&s, 0, sizeof s);
+	s.r.oo = oo;
+	s.r.status = 400;
+	if (lim)
+		s.r.lim = *lim;
+	else
+		fjson_limits_default(&s.r.lim);
+	const char *early = NULL;
+	if (len > INT_MAX)
+		early = "XML document too large";
+	else if (bad_encoding_prefix((const unsigned char *)buf, len))
+		early = "XML must be encoded in UTF-8";
+	if (early) {
+		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "%s", early);
+		if (status)
+			*status = 400;
+		return NULL;
+	}
+	xmlSAXHandler h;
+	memset(&h, 0, sizeof h);
+	h.initialized = XML_SAX2_MAGIC;
+	h.startElementNs = js_on_start;
+	h.endElementNs = js_on_end;
+	h.characters = js_on_chars;
+	h.ignorableWhitespace = js_on_chars;
+	h.comment = js_on_comment;
+	h.internalSubset = js_on_doctype;
+	h.externalSubset = js_on_doctype;
+	h.getEntity = on_entity;
+	xmlSetGenericErrorFunc(NULL, silent);
+	xmlSetStructuredErrorFunc(NULL, NULL);
+	xmlParserCtxtPtr ctxt = xmlCreatePushParserCtxt(&h, NULL, NULL, 0, NULL);
+	if (!ctxt) {
+		outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "cannot create an XML parser");
+		if (status)
+			*status = 500;
+		return NULL;
+	}
+	ctxt->_private = &s;
+	s.ctxt = ctxt;
+	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+	xmlParseChunk(ctxt, buf, (int)len, 1);
+	const char *declared = ctxt->input && ctxt->input->encoding ? (const char *)ctxt->input->encoding : NULL;
+	if (!declared && ctxt->encoding)
+		declared = (const char *)ctxt->encoding;
+	if (s.doctype) {
+		s.r.failed = true;
+		s.r.status = 400;
+		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "a DOCTYPE is not allowed in FHIR XML");
+	} else if (!s.r.failed && declared && strcasecmp(declared, "UTF-8") != 0) {
+		s.r.failed = true;
+		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "XML must be encoded in UTF-8, not %.40s", declared);
+	} else if (!s.r.failed && (!ctxt->wellFormed || !s.finished)) {
+		const xmlError *e = &ctxt->lastError;
+		char text[200];
+		snprintf(text, sizeof text, "%s", e->message ? e->message : "not well-formed");
+		size_t tl = strlen(text);
+		while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == ' '))
+			text[--tl] = '\0';
+		s.r.failed = true;
+		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "XML is not well-formed at line %d column %d: %s", e->line,
+			    e->int2, text);
+	} else if (!s.r.failed && s.out.oom) {
+		s.r.failed = true;
+		s.r.status = 500;
+		outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "out of memory");
+	}
+	for (size_t i = 0; i < s.cap; i++) {
+		if (!s.frames[i])
+			continue;
+		strbuf_release(&s.frames[i]->own);
+		strbuf_release(&s.frames[i]->value);
+		strbuf_release(&s.frames[i]->cur.vals);
+		strbuf_release(&s.frames[i]->cur.unders);
+		free(s.frames[i]);
+	}
+	free(s.frames);
+	strbuf_release(&s.div.buf);
+	if (ctxt->myDoc)
+		xmlFreeDoc(ctxt->myDoc);
+	xmlFreeParserCtxt(ctxt);
+	if (s.r.failed) {
+		strbuf_release(&s.out);
+		if (status)
+			*status = s.r.status;
+		return NULL;
+	}
+	return strbuf_take(&s.out, out_len);
 }
 
 /* ------------------------------------------------------------ JSON → XML */

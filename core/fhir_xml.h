@@ -44,6 +44,14 @@ void fhir_xml_init(void);
 cJSON *fhir_xml_to_json(const char *buf, size_t len, const struct fjson_limits *lim, struct outcome *oo,
 			int *status);
 
+/* The same conversion straight to FHIR JSON text (compact), with no tree:
+ * for converting. Stricter in one way: an element's repetitions must be
+ * together, as FHIR XML requires (the tree reader merges them). Returns
+ * malloc'd text (caller frees) and *out_len, or NULL as above; the memory
+ * budget bounds the output. */
+char *fhir_xml_to_json_text(const char *buf, size_t len, const struct fjson_limits *lim, size_t *out_len,
+			    struct outcome *oo, int *status);
+
 /* Writes a JSON resource tree as FHIR XML; returns malloc'd text (caller
  * frees), *out_len its length. pretty indents by two spaces per level (the
  * narrative div is written verbatim either way). */

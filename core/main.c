@@ -739,11 +739,10 @@ static int cmd_convert(int argc, char **argv)
 	config_json_limits(&cfg, &lim);
 	struct outcome oo = OUTCOME_INIT;
 	int status = 0;
-	cJSON *res = from == FORMAT_NONE ? NULL : fhir_io_read(from, data, len, &lim, &oo, &status);
+	size_t olen = 0;
+	char *out = from == FORMAT_NONE ? NULL : fhir_io_convert(from, to, data, len, pretty, &lim, &olen, &oo, &status);
 	if (from == FORMAT_NONE)
 		outcome_add(&oo, OUTCOME_ERROR, "structure", NULL, "the input is neither FHIR JSON nor FHIR XML");
-	size_t olen = 0;
-	char *out = res ? fhir_io_write(to, res, pretty, &olen, &oo, &status) : NULL;
 	if (out) {
 		fwrite(out, 1, olen, stdout);
 		if (to == FORMAT_JSON)
@@ -758,7 +757,6 @@ static int cmd_convert(int argc, char **argv)
 		rc = EXIT_RUNTIME;
 	}
 	free(out);
-	cJSON_Delete(res);
 	outcome_release(&oo);
 	free(data);
 	config_release(&cfg);

@@ -37,7 +37,7 @@ void strbuf_add(struct strbuf *b, const char *s, size_t n)
 
 void strbuf_adds(struct strbuf *b, const char *s) { strbuf_add(b, s, strlen(s)); }
 
-void strbuf_addc(struct strbuf *b, char c) { strbuf_add(b, &c, 1); }
+void strbuf_add_slow(struct strbuf *b, const char *s, size_t n) { strbuf_add(b, s, n); }
 
 char *strbuf_take(struct strbuf *b, size_t *len)
 {

@@ -19,7 +19,15 @@ struct strbuf {
 
 void strbuf_add(struct strbuf *b, const char *s, size_t n);
 void strbuf_adds(struct strbuf *b, const char *s);
-void strbuf_addc(struct strbuf *b, char c);
+void strbuf_add_slow(struct strbuf *b, const char *s, size_t n);
+/* One byte; inline when there is room. */
+static inline void strbuf_addc(struct strbuf *b, char c)
+{
+	if (b->buf && b->len + 2 <= b->cap && !b->oom)
+		b->buf[b->len++] = c;
+	else
+		strbuf_add_slow(b, &c, 1);
+}
 /* NUL-terminates and returns the bytes (caller frees), *len without the NUL;
  * NULL on out of memory (the buffer is released either way). */
 char *strbuf_take(struct strbuf *b, size_t *len);

@@ -128,6 +128,28 @@ static bool same_xml(const char *a, size_t al, const char *b, size_t bl, char *w
 	return same;
 }
 
+/* The streaming reader's JSON text parses to the tree the tree reader built. */
+static bool same_stream(const char *xml, size_t xl, const cJSON *tree, char *where, size_t wl)
+{
+	struct outcome oo = OUTCOME_INIT;
+	int st = 0;
+	size_t n = 0;
+	char *text = fhir_xml_to_json_text(xml, xl, NULL, &n, &oo, &st);
+	bool same = false;
+	if (!text) {
+		snprintf(where, wl, "stream refused: %s", oo.n ? oo.issues[0].diagnostics : "?");
+	} else {
+		cJSON *j = fjson_parse(text, n, NULL, NULL);
+		same = j && same_json(j, tree, "", where, wl);
+		if (!j)
+			snprintf(where, wl, "stream text is not JSON: %.200s", text);
+		cJSON_Delete(j);
+	}
+	free(text);
+	outcome_release(&oo);
+	return same;
+}
+
 /* Names of official examples that are themselves wrong, with the reason. */
 static bool is_exception(const char *name)
 {
@@ -179,6 +201,8 @@ static const char *check_pair(const char *name, const char *jtext, size_t jlen, 
 		fail = "JSON→XML→JSON is not identical";
 	else if (!same_xml(x2, x2len, xtext, xlen, where, wl))
 		fail = "XML→JSON→XML is not identical";
+	else if (!same_stream(xtext, xlen, j1, where, wl))
+		fail = "the streaming XML→JSON text differs from the tree reader";
 	else if (!same_xml(x1, x1len, xtext, xlen, where, wl))
 		fail = *official = "JSON→XML differs from the official XML";
 	else if (!same_json(j1, j, "", where, wl))
@@ -291,6 +315,11 @@ static void synthea_bundles_round_trip(void **state)
 		assert_non_null(x);
 		cJSON *j2 = fhir_xml_to_json(x, xl, NULL, &oo, &st);
 		assert_non_null(j2);
+		char swhere[400] = "";
+		bool ssame = same_stream(x, xl, j2, swhere, sizeof swhere);
+		if (!ssame)
+			print_message("# %s stream: %s\n", de->d_name, swhere);
+		assert_true(ssame);
 		char where[400] = "";
 		bool same = same_json(j2, j, "", where, sizeof where);
 		if (!same)
@@ -327,6 +356,14 @@ static int refused(const char *xml, const char *needle)
 	}
 	cJSON_Delete(j);
 	outcome_release(&oo);
+	/* the streaming reader refuses it too */
+	struct outcome o2 = OUTCOME_INIT;
+	int st2 = 0;
+	char *t = fhir_xml_to_json_text(xml, strlen(xml), NULL, NULL, &o2, &st2);
+	if (t || st2 != 400 || o2.n == 0)
+		ok = 0;
+	free(t);
+	outcome_release(&o2);
 	return ok;
 }
 
