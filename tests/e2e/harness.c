@@ -33,6 +33,34 @@ void sleep_ms(long ms)
 		;
 }
 
+/* Temporary directories made here go when the test program exits, unless
+ * CW_KEEP_TMP is set (a failing stop prints the gateway's log tail first). */
+static char *tmp_dirs[512];
+static size_t n_tmp_dirs;
+
+static void remove_tmp_dirs(void)
+{
+	const char *keep = getenv("CW_KEEP_TMP");
+	if (keep && *keep)
+		return;
+	for (size_t i = 0; i < n_tmp_dirs; i++) {
+		char cmd[600];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dirs[i]);
+		if (system(cmd) != 0)
+			fprintf(stderr, "# could not remove %s\n", tmp_dirs[i]);
+		free(tmp_dirs[i]);
+	}
+	n_tmp_dirs = 0;
+}
+
+void harness_remove_at_exit(const char *dir)
+{
+	if (n_tmp_dirs == 0)
+		atexit(remove_tmp_dirs);
+	if (n_tmp_dirs < sizeof tmp_dirs / sizeof *tmp_dirs && strncmp(dir, "/tmp/cw-", 8) == 0)
+		tmp_dirs[n_tmp_dirs++] = strdup(dir);
+}
+
 static const char *env_or(const char *name, const char *dflt)
 {
 	const char *v = getenv(name);
@@ -44,6 +72,7 @@ static int write_conf(struct gw *gw, const char *extra_json)
 	char tmpl[] = "/tmp/cw-e2e-XXXXXX";
 	if (!mkdtemp(tmpl))
 		return -1;
+	harness_remove_at_exit(tmpl);
 	snprintf(gw->dir, sizeof gw->dir, "%s", tmpl);
 	snprintf(gw->conf, sizeof gw->conf, "%s/crosswalk.json", gw->dir);
 	snprintf(gw->log, sizeof gw->log, "%s/stderr.log", gw->dir);
@@ -454,6 +483,7 @@ int upstream_start(struct upstream_srv *u, unsigned port)
 	char tmpl[] = "/tmp/cw-up-XXXXXX";
 	if (!mkdtemp(tmpl))
 		return -1;
+	harness_remove_at_exit(tmpl);
 	snprintf(u->log, sizeof u->log, "%s/upstream.log", tmpl);
 	char out[320];
 	snprintf(out, sizeof out, "%s/stdout", tmpl);

@@ -99,4 +99,8 @@ unsigned free_port(void);
 int upstream_do(const struct upstream_srv *u, const char *method, const char *path, const char *body,
 		struct resp *out);
 
+/* Removes dir (a /tmp/cw-… directory) when the test program exits, unless
+ * CW_KEEP_TMP is set. */
+void harness_remove_at_exit(const char *dir);
+
 #endif

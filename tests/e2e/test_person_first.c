@@ -38,6 +38,7 @@ static const char *test_plugins(void)
 		return tdir;
 	snprintf(tdir, sizeof tdir, "/tmp/cw-pf-XXXXXX");
 	assert_non_null(mkdtemp(tdir));
+	harness_remove_at_exit(tdir);
 	assert_int_equal(chmod(tdir, 0755), 0);
 	char from[512], to[512];
 	snprintf(from, sizeof from, "%s/tp_bundle.so", env_or("CW_TEST_PLUGIN_DIR", "build/default/test-plugins"));

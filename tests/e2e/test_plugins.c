@@ -36,6 +36,7 @@ static const char *new_dir(char *buf, size_t cap)
 {
 	snprintf(buf, cap, "/tmp/cw-plug-XXXXXX");
 	assert_non_null(mkdtemp(buf));
+	harness_remove_at_exit(buf);
 	assert_int_equal(chmod(buf, 0755), 0);
 	return buf;
 }

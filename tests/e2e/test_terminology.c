@@ -355,6 +355,7 @@ static void profile_codesystem_and_cpt_file(void **state)
 	(void)state;
 	char dir[] = "/tmp/cw-e2e-tx-XXXXXX";
 	assert_non_null(mkdtemp(dir));
+	harness_remove_at_exit(dir);
 	char prof[300], cs[400], cpt[300], extra[1024];
 	snprintf(prof, sizeof prof, "%s/profiles", dir);
 	assert_int_equal(mkdir(prof, 0700), 0);

@@ -458,6 +458,7 @@ static void test_plugin_dir(char *dir, size_t n)
 {
 	snprintf(dir, n, "/tmp/cw-tpup-XXXXXX");
 	assert_non_null(mkdtemp(dir));
+	harness_remove_at_exit(dir);
 	assert_int_equal(chmod(dir, 0755), 0);
 	const char *src = getenv("CW_TEST_PLUGIN_DIR");
 	char from[512], to[512];
