@@ -71,8 +71,7 @@ struct http_server {
 	atomic_bool stopping;
 	atomic_uint inflight;
 	atomic_uint connections;
-	bool quiesced;
-	MHD_socket listen_fd; /* returned by quiesce; closed after stop */
+	atomic_bool quiesced; /* draining: new connections are closed on accept */
 };
 
 static int64_t now_ms(void)
@@ -451,6 +450,15 @@ static void *watchdog_main(void *arg)
 	return NULL;
 }
 
+/* Accept policy: while draining, every new connection is closed at once. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	(void)addr;
+	(void)addrlen;
+	struct http_server *srv = cls;
+	return atomic_load(&srv->quiesced) ? MHD_NO : MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
@@ -620,7 +628,7 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 	/* Idle timeout as a backstop; the watchdog enforces the real deadlines. */
 	unsigned idle_s = (unsigned)((cfg->limits.request_timeout_ms + 999) / 1000);
 	srv->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, sa,
+		flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_SOCK_ADDR, sa,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->limits.max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->limits.max_connections_per_ip,
@@ -657,12 +665,11 @@ unsigned http_server_port(const struct http_server *srv) { return srv->port; }
 
 void http_server_quiesce(struct http_server *srv)
 {
-	if (srv->quiesced)
-		return;
-	srv->quiesced = true;
-	/* The library's threads may still touch the listening socket until
-	 * the daemon stops, so it is closed only in http_server_stop. */
-	srv->listen_fd = MHD_quiesce_daemon(srv->daemon);
+	/* Not MHD_quiesce_daemon: in libmicrohttpd 0.9.75 with epoll and a
+	 * thread pool it races the worker threads removing the listening socket
+	 * from their epoll sets and aborts the process ("Failed to remove listen
+	 * FD from epoll set"). The accept policy closes new connections instead. */
+	atomic_store(&srv->quiesced, true);
 }
 
 unsigned http_server_inflight(const struct http_server *srv) { return atomic_load(&srv->inflight); }
@@ -677,8 +684,6 @@ void http_server_stop(struct http_server *srv)
 	if (srv->watchdog_running)
 		pthread_join(srv->watchdog, NULL);
 	MHD_stop_daemon(srv->daemon);
-	if (srv->quiesced && srv->listen_fd != MHD_INVALID_SOCKET)
-		close(srv->listen_fd);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }
