@@ -4,7 +4,7 @@
 # upstream read directly — all in this one run. The upstream is a second
 # Crosswalk on loopback serving from its own store (the Medplum upstream of the
 # e2e tests is a Node process, far slower than either and so a poor yardstick
-# for the gateway's added latency). The gateway runs 16 worker threads: durable
+# for the gateway's added latency). The gateway runs 32 worker threads: durable
 # creates are committed in groups (one fsync for all writes waiting), and a
 # group can only be as large as the number of requests in flight.
 set -euo pipefail
@@ -19,7 +19,7 @@ cat > "$BENCH_DIR/up.json" <<JSON
 {"listen":"127.0.0.1:18943","data_dir":"$BENCH_DIR/up-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn"}
 JSON
 cat > "$BENCH_DIR/rest.json" <<JSON
-{"listen":"127.0.0.1:18942","data_dir":"$BENCH_DIR/rest-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn","threads":16,
+{"listen":"127.0.0.1:18942","data_dir":"$BENCH_DIR/rest-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn","threads":32,
  "upstream":{"base_url":"http://127.0.0.1:18943/fhir","routes":{"Practitioner":"pass-through"}}}
 JSON
 "$CW_BIN" serve -c "$BENCH_DIR/up.json" 2>"$BENCH_DIR/up.log" & pids+=($!)
