@@ -39,20 +39,42 @@ static void add_header(struct http_response *resp, const char *name, const char 
 	http_add_header(resp, name, value);
 }
 
-/* RFC 7231 date from a FHIR instant "YYYY-MM-DDThh:mm:ss(.sss)Z". */
+/* RFC 7231 date from a FHIR instant "YYYY-MM-DDThh:mm:ss(.sss)Z" (UTC, as
+ * the store writes it), without the C library's time zone machinery. */
 static bool http_date(const char *instant, char *out, size_t n)
 {
-	struct tm tm;
-	memset(&tm, 0, sizeof tm);
-	if (!instant || sscanf(instant, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-			       &tm.tm_min, &tm.tm_sec) != 6)
+	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	static const int shift[] = {0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4};
+	if (!instant || strlen(instant) < 19 || n < 30)
 		return false;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	time_t t = timegm(&tm);
-	struct tm g;
-	gmtime_r(&t, &g);
-	return strftime(out, n, "%a, %d %b %Y %H:%M:%S GMT", &g) > 0;
+	const char *f = instant;
+	for (int k = 0; k < 19; k++) {
+		bool digit = f[k] >= '0' && f[k] <= '9';
+		bool sep = k == 4 || k == 7 || k == 10 || k == 13 || k == 16;
+		if (sep ? digit : !digit)
+			return false;
+	}
+	int y = (f[0] - '0') * 1000 + (f[1] - '0') * 100 + (f[2] - '0') * 10 + (f[3] - '0');
+	int mo = (f[5] - '0') * 10 + (f[6] - '0'), d = (f[8] - '0') * 10 + (f[9] - '0');
+	if (mo < 1 || mo > 12 || d < 1 || d > 31)
+		return false;
+	int yy = mo < 3 ? y - 1 : y;
+	int wd = (yy + yy / 4 - yy / 100 + yy / 400 + shift[mo - 1] + d) % 7;
+	memcpy(out, days[wd], 3);
+	out[3] = ',';
+	out[4] = ' ';
+	out[5] = f[8];
+	out[6] = f[9];
+	out[7] = ' ';
+	memcpy(out + 8, months[mo - 1], 3);
+	out[11] = ' ';
+	memcpy(out + 12, f, 4);
+	out[16] = ' ';
+	memcpy(out + 17, f + 11, 8);
+	memcpy(out + 25, " GMT", 5);
+	return true;
 }
 
 static const char *meta_str(const cJSON *res, const char *key)

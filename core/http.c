@@ -365,9 +365,12 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	struct timespec end;
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	double secs = (double)(end.tv_sec - rq->start_ts.tv_sec) + (double)(end.tv_nsec - rq->start_ts.tv_nsec) / 1e9;
-	char status[8], dur[32];
-	snprintf(status, sizeof status, "%d", rq->status);
-	snprintf(dur, sizeof dur, "%.3f", secs * 1000.0);
+	char status[8] = "", dur[32] = "";
+	bool logged = log_enabled(LOG_INFO);
+	if (logged) {
+		snprintf(status, sizeof status, "%d", rq->status);
+		snprintf(dur, sizeof dur, "%.3f", secs * 1000.0);
+	}
 	const char *how = NULL;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		how = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
@@ -376,7 +379,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 		      : toe == MHD_REQUEST_TERMINATED_READ_ERROR     ? "read-error"
 								     : "error";
 	if (rq->request_id[0] || rq->status) {
-		log_event(LOG_INFO, "request", NULL, "request_id", rq->request_id, "method", rq->method,
+		if (logged)
+			log_event(LOG_INFO, "request", NULL, "request_id", rq->request_id, "method", rq->method,
 			  "route", rq->route ? rq->route : "(unmatched)", "status", status, "duration_ms", dur,
 			  "client", rq->client, "termination", how, (const char *)NULL);
 		if (rq->status)

@@ -69,16 +69,19 @@ void router_dispatch(const struct router *r, struct http_request *req, struct ht
 	 * lacks answers 405 even when a capture pattern would take the method
 	 * (DELETE /fhir/metadata is not a delete of a "metadata" resource). */
 	int top = -1;
-	for (size_t i = 0; i < r->n; i++) {
-		int s = match(r->routes[i].pattern, req->path, params, &np, store, sizeof store);
-		if (s > top)
-			top = s;
-	}
+	/* One pass: whenever a more literal match shows, what was found so far
+	 * (a handler of a less literal pattern, an allow list) no longer counts. */
 	for (size_t i = 0; i < r->n; i++) {
 		const struct router_route *rt = &r->routes[i];
 		int s = match(rt->pattern, req->path, params, &np, store, sizeof store);
 		if (s < 0 || s < top)
 			continue;
+		if (s > top) {
+			top = s;
+			allow[0] = '\0';
+			hit = NULL;
+			best = -1;
+		}
 		if (strcmp(rt->method, req->method) != 0 &&
 		    !(strcmp(rt->method, "GET") == 0 && strcmp(req->method, "HEAD") == 0)) {
 			if (!strstr(allow, rt->method) && strlen(allow) + strlen(rt->method) + 3 < sizeof allow) {

@@ -4,26 +4,32 @@
 # upstream read directly — all in this one run. The upstream is a second
 # Crosswalk on loopback serving from its own store (the Medplum upstream of the
 # e2e tests is a Node process, far slower than either and so a poor yardstick
-# for the gateway's added latency). The gateway runs 32 worker threads: durable
-# creates are committed in groups (one fsync for all writes waiting), and a
-# group can only be as large as the number of requests in flight.
+# for the gateway's added latency). Reads, searches and pass-through run on a
+# gateway with the default configuration (one worker thread per core); durable
+# creates on a second one with 32 worker threads: writes are committed in
+# groups (one fsync for all writes waiting), and a group can only be as large
+# as the number of requests in flight.
 set -euo pipefail
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk"; exit 0; }
 cc -std=c11 -D_GNU_SOURCE -O2 tests/bench/ceiling.c $(pkg-config --cflags --libs libmicrohttpd) -o "$BENCH_DIR/ceiling"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-rm -rf "$BENCH_DIR/rest-var" "$BENCH_DIR/up-var"
+rm -rf "$BENCH_DIR/rest-var" "$BENCH_DIR/up-var" "$BENCH_DIR/write-var"
 "$BENCH_DIR/ceiling" 18941 & pids+=($!)
 cat > "$BENCH_DIR/up.json" <<JSON
 {"listen":"127.0.0.1:18943","data_dir":"$BENCH_DIR/up-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn"}
 JSON
 cat > "$BENCH_DIR/rest.json" <<JSON
-{"listen":"127.0.0.1:18942","data_dir":"$BENCH_DIR/rest-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn","threads":32,
+{"listen":"127.0.0.1:18942","data_dir":"$BENCH_DIR/rest-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn",
  "upstream":{"base_url":"http://127.0.0.1:18943/fhir","routes":{"Practitioner":"pass-through"}}}
 JSON
 "$CW_BIN" serve -c "$BENCH_DIR/up.json" 2>"$BENCH_DIR/up.log" & pids+=($!)
+cat > "$BENCH_DIR/write.json" <<JSON
+{"listen":"127.0.0.1:18944","data_dir":"$BENCH_DIR/write-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn","threads":32}
+JSON
 "$CW_BIN" serve -c "$BENCH_DIR/rest.json" 2>"$BENCH_DIR/rest.log" & pids+=($!)
+"$CW_BIN" serve -c "$BENCH_DIR/write.json" 2>"$BENCH_DIR/write.log" & pids+=($!)
 sleep 1
 H='Content-Type: application/fhir+json'
 curl -sf -XPUT -H "$H" http://127.0.0.1:18942/fhir/Patient/bench-1 \
@@ -52,7 +58,7 @@ ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) print v/1000; else if (v ~ /ms$/) p
 read -r c _ <<<"$(run "ceiling (fixed body)" http://127.0.0.1:18941/)"
 read -r r _ <<<"$(run "read Patient/bench-1" http://127.0.0.1:18942/fhir/Patient/bench-1)"
 read -r s _ <<<"$(run "search Observation?subject=…&_count=10" "http://127.0.0.1:18942/fhir/Observation?subject=Patient/bench-1&_count=10")"
-read -r w _ <<<"$(run "create Observation (durable)" http://127.0.0.1:18942/fhir/Observation "$BENCH_DIR/create.lua")"
+read -r w _ <<<"$(run "create Observation (durable, 32 threads)" http://127.0.0.1:18944/fhir/Observation "$BENCH_DIR/create.lua")"
 read -r u up99 <<<"$(run "upstream read (direct)" http://127.0.0.1:18943/fhir/Practitioner/bench-p)"
 read -r p pp99 <<<"$(run "pass-through read via gateway" http://127.0.0.1:18942/fhir/Practitioner/bench-p)"
 # Added latency is read at one request at a time: under 32 connections on two
