@@ -1567,6 +1567,14 @@ cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, co
 			ok = false;
 			break;
 		}
+		if (!hooks_done && app->upstream && !strcmp(config_route(app->cfg, p->type), "pass-through")) {
+			outcome_add(oo, OUTCOME_ERROR, "not-supported", where,
+				    "%s is passed through to the upstream server and cannot be part of a local %s; send it "
+				    "to /fhir/%s",
+				    p->type, tx ? "transaction" : "batch", p->type);
+			ok = false;
+			break;
+		}
 		if ((!strcmp(p->method, "PUT") || !strcmp(p->method, "DELETE")) && !p->id[0]) {
 			outcome_add(oo, OUTCOME_ERROR, "not-supported", where, "%s needs Type/id", p->method);
 			ok = false;

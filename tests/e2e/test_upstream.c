@@ -195,8 +195,14 @@ static void pass_through_every_interaction(void **state)
 	assert_true(r.status == 410 || r.status == 404);
 	resp_free(&r);
 
-	/* a header with CR/LF never reaches the upstream; the client's own
-	 * headers are not forwarded */
+	/* a local batch or transaction cannot carry a pass-through type */
+	const char *tx = "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[{\"resource\":"
+			 "{\"resourceType\":\"Patient\"},\"request\":{\"method\":\"POST\",\"url\":\"Patient\"}}]}";
+	assert_int_equal(http_do(&g, "POST", "/fhir", fj, tx, strlen(tx), &r), 0);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "passed through"));
+	resp_free(&r);
+
 	/* an oversized answer is cut off: 502, the gateway stays up */
 	fault(&u, "{\"fault\":\"oversize\",\"mb\":20,\"method\":\"GET\"}");
 	assert_int_equal(http_do(&g, "GET", "/fhir/Patient?name=x", NULL, NULL, 0, &r), 0);
