@@ -58,7 +58,8 @@ static int match(const char *pattern, const char *path, const char **params, siz
 void router_dispatch(const struct router *r, struct http_request *req, struct http_response *resp)
 {
 	/* Captures live in this frame's buffer for the handler call. */
-	char store[1024], best_store[1024];
+	char bufs[2][1024]; /* captures: the best match's buffer and a scratch one, swapped on a hit */
+	int scratch = 0;
 	const char *params[HTTP_MAX_PARAMS];
 	size_t np = 0;
 	int best = -1;
@@ -73,7 +74,7 @@ void router_dispatch(const struct router *r, struct http_request *req, struct ht
 	 * (a handler of a less literal pattern, an allow list) no longer counts. */
 	for (size_t i = 0; i < r->n; i++) {
 		const struct router_route *rt = &r->routes[i];
-		int s = match(rt->pattern, req->path, params, &np, store, sizeof store);
+		int s = match(rt->pattern, req->path, params, &np, bufs[scratch], sizeof bufs[0]);
 		if (s < 0 || s < top)
 			continue;
 		if (s > top) {
@@ -95,9 +96,9 @@ void router_dispatch(const struct router *r, struct http_request *req, struct ht
 			best = s;
 			hit = rt;
 			best_np = np;
-			memcpy(best_store, store, sizeof store);
 			for (size_t k = 0; k < np; k++)
-				req->params[k] = best_store + (params[k] - store);
+				req->params[k] = params[k];
+			scratch ^= 1; /* keep these captures; match the next route elsewhere */
 		}
 	}
 	if (hit) {
