@@ -42,6 +42,8 @@ static void init_libxml(void)
 
 void fhir_xml_init(void) { pthread_once(&init_once, init_libxml); }
 
+/* Set when a DOCTYPE shows; the first member of every parse's private state,
+ * so on_subset reaches it through ctxt->_private. */
 struct guard {
 	bool doctype;
 };
@@ -74,16 +76,34 @@ static void silent(void *ctx, const char *msg, ...)
 	(void)msg;
 }
 
+/* What every parse refuses before libxml2 sees the bytes, or NULL. */
+static const char *early_refusal(const char *buf, size_t len)
+{
+	if (len > INT_MAX)
+		return "XML document too large";
+	if (bad_encoding_prefix((const unsigned char *)buf, len))
+		return "XML must be encoded in UTF-8";
+	return NULL;
+}
+
+/* libxml2's well-formedness error as one line with its position. */
+static void error_text(const xmlError *e, char *msg, size_t n)
+{
+	char text[200];
+	snprintf(text, sizeof text, "%s", e->message ? e->message : "not well-formed");
+	size_t tl = strlen(text);
+	while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == ' '))
+		text[--tl] = '\0';
+	snprintf(msg, n, "XML is not well-formed at line %d column %d: %s", e->line, e->int2, text);
+}
+
 /* Parses with the hardening described in the header; NULL with a message. */
 static xmlDocPtr safe_parse(const char *buf, size_t len, char *msg, size_t msglen)
 {
 	fhir_xml_init();
-	if (len > INT_MAX) {
-		snprintf(msg, msglen, "XML document too large");
-		return NULL;
-	}
-	if (bad_encoding_prefix((const unsigned char *)buf, len)) {
-		snprintf(msg, msglen, "XML must be encoded in UTF-8");
+	const char *early = early_refusal(buf, len);
+	if (early) {
+		snprintf(msg, msglen, "%s", early);
 		return NULL;
 	}
 	xmlSetGenericErrorFunc(NULL, silent);
@@ -104,13 +124,7 @@ static xmlDocPtr safe_parse(const char *buf, size_t len, char *msg, size_t msgle
 	if (g.doctype) {
 		snprintf(msg, msglen, "a DOCTYPE is not allowed in FHIR XML");
 	} else if (!ctxt->wellFormed || !doc) {
-		const xmlError *e = &ctxt->lastError;
-		char text[200];
-		snprintf(text, sizeof text, "%s", e->message ? e->message : "not well-formed");
-		size_t tl = strlen(text);
-		while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == ' '))
-			text[--tl] = '\0';
-		snprintf(msg, msglen, "XML is not well-formed at line %d column %d: %s", e->line, e->int2, text);
+		error_text(&ctxt->lastError, msg, msglen);
 	} else if (doc->encoding && strcasecmp((const char *)doc->encoding, "UTF-8") != 0) {
 		snprintf(msg, msglen, "XML must be encoded in UTF-8, not %s", (const char *)doc->encoding);
 	} else {
@@ -199,6 +213,16 @@ struct rd {
 	int status;
 	bool failed;
 };
+
+static void rd_init(struct rd *r, struct outcome *oo, const struct fjson_limits *lim)
+{
+	r->oo = oo;
+	r->status = 400;
+	if (lim)
+		r->lim = *lim;
+	else
+		fjson_limits_default(&r->lim);
+}
 
 static void rd_fail(struct rd *r, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -407,12 +431,13 @@ struct divcap {
 };
 
 struct sax {
+	struct guard guard; /* first: see struct guard */
 	struct rd r;
 	xmlParserCtxtPtr ctxt;
 	struct frame **frames; /* each frame allocated once: slot pointers into it stay valid */
 	size_t depth, cap;
 	cJSON *root;
-	bool doctype;
+	bool finished; /* root is a whole resource */
 	struct divcap div; /* narrative capture */
 	struct slot *div_slot;
 	size_t div_mark;
@@ -557,6 +582,26 @@ static void div_comment(struct divcap *d, const xmlChar *text)
 	strbuf_add(&d->buf, "-->", 3);
 }
 
+/* Text between elements, for both readers: kept inside the narrative;
+ * anywhere else only whitespace may stand. */
+static void text_event(struct rd *r, struct divcap *div, xmlParserCtxtPtr ctxt, const xmlChar *ch, int len)
+{
+	if (r->failed)
+		return;
+	if (div->depth) {
+		div_close_pending(div);
+		esc_n(&div->buf, (const char *)ch, (size_t)len, false);
+		return;
+	}
+	for (int i = 0; i < len; i++) {
+		if (ch[i] != ' ' && ch[i] != '\t' && ch[i] != '\n' && ch[i] != '\r') {
+			rd_fail(r, 400, "structure", "text is not allowed here (FHIR data goes in value attributes)");
+			xmlStopParser(ctxt);
+			return;
+		}
+	}
+}
+
 static void div_start_tag(struct divcap *d, const xmlChar *local, const xmlChar *prefix, int nns, const xmlChar **ns,
 			  int nattr, const xmlChar **attrs, bool root)
 {
@@ -604,6 +649,107 @@ static void div_start_tag(struct divcap *d, const xmlChar *local, const xmlChar 
 	d->open = true;
 }
 
+/* --- checks both readers make on a start tag; each reports through rd_fail
+ * and returns a failure value, and the caller stops the parser --- */
+
+/* A start tag inside the narrative: re-serialised, nesting bounded. */
+static bool div_nested(struct rd *r, struct divcap *d, const xmlChar *local, const xmlChar *prefix, int nns,
+		       const xmlChar **ns, int nattr, const xmlChar **attrs)
+{
+	if (++d->depth > 256) {
+		rd_fail(r, 400, "too-costly", "the narrative is nested too deep");
+		return false;
+	}
+	div_close_pending(d);
+	div_start_tag(d, local, prefix, nns, ns, nattr, attrs, false);
+	return true;
+}
+
+/* The narrative's own <div>: the capture starts. */
+static void div_begin(struct divcap *d, const xmlChar *local, const xmlChar *prefix, int nns, const xmlChar **ns,
+		      int nattr, const xmlChar **attrs)
+{
+	d->depth = 1;
+	d->buf.len = 0;
+	d->buf.oom = false;
+	d->open = false;
+	div_start_tag(d, local, prefix, nns, ns, nattr, attrs, true);
+}
+
+/* An element where a resource must stand (the root, contained, entry.resource…);
+ * taken: that place already holds one. Its type, or NULL. */
+static const struct model_type *resource_start(struct rd *r, const char *name, const xmlChar *uri, bool taken,
+					       int nattr, const xmlChar **attrs)
+{
+	const struct model_type *t = model_resource(name);
+	if (!ns_is(uri, FHIR_XML_NS)) {
+		rd_fail(r, 400, "structure", "element \"%s\" is not in the FHIR namespace http://hl7.org/fhir", name);
+		return NULL;
+	}
+	if (!t) {
+		rd_fail(r, 400, "structure", "\"%s\" is not a FHIR R4 resource type", name);
+		return NULL;
+	}
+	if (taken) {
+		rd_fail(r, 400, "structure", "more than one resource in one element");
+		return NULL;
+	}
+	if (nattr > 0) {
+		rd_fail(r, 400, "structure", "unexpected attribute \"%s\"", (const char *)attrs[0]);
+		return NULL;
+	}
+	return t;
+}
+
+/* A child element of an element of type t (a primitive when in_primitive):
+ * its definition, with *ct its chosen type and *xhtml whether it is the
+ * narrative; the element's name is pushed on the path (*mark undoes it).
+ * NULL when unknown, in the wrong namespace, or one child too many. */
+static const struct model_elem *child_start(struct rd *r, const struct model_type *t, bool in_primitive,
+					    const char *name, const xmlChar *uri, size_t *members,
+					    const struct model_type **ct, bool *xhtml, size_t *mark)
+{
+	if (in_primitive && strcmp(name, "extension") != 0) {
+		size_t mk = path_push(&r->path, name, -1);
+		rd_fail(r, 400, "structure", "unknown element \"%s\"", name);
+		path_pop(&r->path, mk);
+		return NULL;
+	}
+	const struct model_elem *e = model_find_elem(t, name, strlen(name), ct);
+	*mark = path_push(&r->path, name, -1);
+	if (!e || (e->flags & MODEL_F_ATTR)) {
+		rd_fail(r, 400, "structure", "unknown element \"%s\"", name);
+		return NULL;
+	}
+	*xhtml = *ct == type_xhtml;
+	if (!ns_is(uri, *xhtml ? FHIR_XHTML_NS : FHIR_XML_NS)) {
+		rd_fail(r, 400, "structure", "element \"%s\" is in the wrong namespace", name);
+		return NULL;
+	}
+	if (++*members > r->lim.max_members) {
+		rd_fail(r, 400, "too-costly", "too many child elements");
+		return NULL;
+	}
+	return e;
+}
+
+/* An attribute a (a SAX2 5-tuple) of an element of type ct read as kind: 1
+ * for the value of a primitive, 0 for an element written as an attribute
+ * (id, url), -1 when not allowed. */
+static int attr_start(struct rd *r, enum frame_kind kind, const struct model_type *ct, const xmlChar **a)
+{
+	const char *an = (const char *)a[0];
+	if (!a[2]) {
+		if (kind == FR_PRIMITIVE && !strcmp(an, "value"))
+			return 1;
+		const struct model_elem *ae = kind == FR_HOLDER ? NULL : model_find_elem(ct, an, strlen(an), NULL);
+		if (ae && (ae->flags & MODEL_F_ATTR))
+			return 0;
+	}
+	rd_fail(r, 400, "structure", "unexpected attribute \"%s\"", an);
+	return -1;
+}
+
 static void on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri, int nns,
 		     const xmlChar **ns, int nattr, int ndefaulted, const xmlChar **attrs)
 {
@@ -614,34 +760,16 @@ static void on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, co
 		return;
 	const char *name = (const char *)local;
 	if (s->div.depth) {
-		if (++s->div.depth > 256) {
-			rd_fail(&s->r, 400, "too-costly", "the narrative is nested too deep");
+		if (!div_nested(&s->r, &s->div, local, prefix, nns, ns, nattr, attrs))
 			return sax_fail(s);
-		}
-		div_close_pending(&s->div);
-		div_start_tag(&s->div, local, prefix, nns, ns, nattr, attrs, false);
 		return;
 	}
 	struct frame *p = top(s);
 	if (!p || p->kind == FR_HOLDER) {
 		/* a resource: the root, or inside contained / entry.resource / … */
-		const struct model_type *t = model_resource(name);
-		if (!ns_is(uri, FHIR_XML_NS)) {
-			rd_fail(&s->r, 400, "structure", "element \"%s\" is not in the FHIR namespace http://hl7.org/fhir", name);
+		const struct model_type *t = resource_start(&s->r, name, uri, p && p->val, nattr, attrs);
+		if (!t)
 			return sax_fail(s);
-		}
-		if (!t) {
-			rd_fail(&s->r, 400, "structure", "\"%s\" is not a FHIR R4 resource type", name);
-			return sax_fail(s);
-		}
-		if (p && p->val) {
-			rd_fail(&s->r, 400, "structure", "more than one resource in one element");
-			return sax_fail(s);
-		}
-		if (nattr > 0) {
-			rd_fail(&s->r, 400, "structure", "unexpected attribute \"%s\"", (const char *)attrs[0]);
-			return sax_fail(s);
-		}
 		size_t mark = p ? s->r.path.len : path_push(&s->r.path, name, -1);
 		struct frame *f = push_frame(s, FR_RESOURCE, t);
 		if (!f)
@@ -658,28 +786,13 @@ static void on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, co
 		}
 		return;
 	}
-	if (p->kind == FR_PRIMITIVE && strcmp(name, "extension") != 0) {
-		size_t mk = path_push(&s->r.path, name, -1);
-		rd_fail(&s->r, 400, "structure", "unknown element \"%s\"", name);
-		path_pop(&s->r.path, mk);
-		return sax_fail(s);
-	}
 	const struct model_type *ct = NULL;
-	const struct model_elem *e = model_find_elem(p->t, name, strlen(name), &ct);
-	size_t mark = path_push(&s->r.path, name, -1);
-	if (!e || (e->flags & MODEL_F_ATTR)) {
-		rd_fail(&s->r, 400, "structure", "unknown element \"%s\"", name);
+	bool xhtml = false;
+	size_t mark = 0;
+	const struct model_elem *e =
+		child_start(&s->r, p->t, p->kind == FR_PRIMITIVE, name, uri, &p->members, &ct, &xhtml, &mark);
+	if (!e)
 		return sax_fail(s);
-	}
-	bool xhtml = !strcmp(ct->name, "xhtml");
-	if (!ns_is(uri, xhtml ? FHIR_XHTML_NS : FHIR_XML_NS)) {
-		rd_fail(&s->r, 400, "structure", "element \"%s\" is in the wrong namespace", name);
-		return sax_fail(s);
-	}
-	if (++p->members > s->r.lim.max_members) {
-		rd_fail(&s->r, 400, "too-costly", "too many child elements");
-		return sax_fail(s);
-	}
 	if (e->flags & MODEL_F_CHOICE) {
 		for (size_t i = 0; i < p->ss.n; i++) {
 			if (p->ss.s[i].e == e && strcmp(p->ss.s[i].name, name) != 0) {
@@ -704,19 +817,13 @@ static void on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, co
 	path_pop(&s->r.path, mark);
 	mark = path_push(&s->r.path, name, array ? (long)sl->count : -1);
 	if (xhtml) {
-		s->div.depth = 1;
 		s->div_slot = sl;
 		s->div_array = array;
-		s->div.buf.len = 0;
-		s->div.buf.oom = false;
-		s->div.open = false;
 		s->div_mark = mark; /* the path stays pushed until the div ends */
-		div_start_tag(&s->div, local, prefix, nns, ns, nattr, attrs, true);
+		div_begin(&s->div, local, prefix, nns, ns, nattr, attrs);
 		return;
 	}
-	enum frame_kind kind = ct->kind == MODEL_PRIMITIVE ? FR_PRIMITIVE
-			       : !strcmp(ct->name, "Resource") ? FR_HOLDER
-							       : FR_OBJECT;
+	enum frame_kind kind = ct->kind == MODEL_PRIMITIVE ? FR_PRIMITIVE : ct == type_resource ? FR_HOLDER : FR_OBJECT;
 	struct frame *f = push_frame(s, kind, ct);
 	if (!f)
 		return sax_fail(s);
@@ -726,16 +833,9 @@ static void on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, co
 	for (int i = 0; i < nattr; i++) {
 		const xmlChar **a = attrs + 5 * i;
 		const char *an = (const char *)a[0];
-		if (a[2]) {
-			rd_fail(&s->r, 400, "structure", "unexpected attribute \"%s\"", an);
+		int is_value = attr_start(&s->r, kind, ct, a);
+		if (is_value < 0)
 			return sax_fail(s);
-		}
-		bool is_value = kind == FR_PRIMITIVE && !strcmp(an, "value");
-		const struct model_elem *ae = is_value || kind == FR_HOLDER ? NULL : model_find_elem(ct, an, strlen(an), NULL);
-		if (!is_value && (!ae || !(ae->flags & MODEL_F_ATTR))) {
-			rd_fail(&s->r, 400, "structure", "unexpected attribute \"%s\"", an);
-			return sax_fail(s);
-		}
 		char sb[512];
 		char *v = attr_value(a[3], a[4], sb, sizeof sb);
 		if (!v) {
@@ -855,6 +955,7 @@ static void on_end(void *vctx, const xmlChar *local, const xmlChar *prefix, cons
 	struct frame *p = top(s);
 	if (!p) {
 		s->root = val;
+		s->finished = true;
 		return;
 	}
 	if (p->kind == FR_HOLDER) {
@@ -871,19 +972,7 @@ static void on_chars(void *vctx, const xmlChar *ch, int len)
 {
 	xmlParserCtxtPtr ctxt = vctx;
 	struct sax *s = ctxt->_private;
-	if (s->r.failed)
-		return;
-	if (s->div.depth) {
-		div_close_pending(&s->div);
-		esc_n(&s->div.buf, (const char *)ch, (size_t)len, false);
-		return;
-	}
-	for (int i = 0; i < len; i++) {
-		if (ch[i] != ' ' && ch[i] != '\t' && ch[i] != '\n' && ch[i] != '\r') {
-			rd_fail(&s->r, 400, "structure", "text is not allowed here (FHIR data goes in value attributes)");
-			return sax_fail(s);
-		}
-	}
+	text_event(&s->r, &s->div, ctxt, ch, len);
 }
 
 static void on_comment(void *vctx, const xmlChar *text)
@@ -894,100 +983,89 @@ static void on_comment(void *vctx, const xmlChar *text)
 		div_comment(&s->div, text);
 }
 
-static void on_doctype(void *vctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys)
-{
-	(void)name;
-	(void)ext;
-	(void)sys;
-	xmlParserCtxtPtr ctxt = vctx;
-	struct sax *s = ctxt->_private;
-	s->doctype = true;
-	xmlStopParser(ctxt);
-}
-
 static xmlEntityPtr on_entity(void *vctx, const xmlChar *name)
 {
 	(void)vctx;
 	return xmlGetPredefinedEntity(name);
 }
 
-cJSON *fhir_xml_to_json(const char *buf, size_t len, const struct fjson_limits *lim, struct outcome *oo, int *status)
+/* Runs a hardened SAX2 parse of buf for one of the readers: h holds its
+ * element, text and comment callbacks (the guard callbacks are added here);
+ * state, which begins with struct guard, is their ctxt->_private, and
+ * *ctxt_slot holds the parser while it runs so they can stop it. Afterwards
+ * r reports, unless it already failed: a refusal before parsing, a DOCTYPE, a
+ * declared encoding other than UTF-8, or libxml2's well-formedness error —
+ * also when the reader did not see a whole resource (*complete false). */
+static void sax_parse(struct rd *r, void *state, xmlParserCtxtPtr *ctxt_slot, xmlSAXHandler *h, const char *buf,
+		      size_t len, const bool *complete)
 {
 	fhir_xml_init();
-	struct sax s;
-	memset(&s, 0, sizeof s);
-	s.r.oo = oo;
-	s.r.status = 400;
-	if (lim)
-		s.r.lim = *lim;
-	else
-		fjson_limits_default(&s.r.lim);
-	const char *early = NULL;
-	if (len > INT_MAX)
-		early = "XML document too large";
-	else if (bad_encoding_prefix((const unsigned char *)buf, len))
-		early = "XML must be encoded in UTF-8";
+	struct guard *g = state;
+	const char *early = early_refusal(buf, len);
 	if (early) {
-		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "%s", early);
-		if (status)
-			*status = 400;
-		return NULL;
+		r->failed = true;
+		r->status = 400;
+		outcome_add(r->oo, OUTCOME_ERROR, "invalid", NULL, "%s", early);
+		return;
 	}
-	xmlSAXHandler h;
-	memset(&h, 0, sizeof h);
-	h.initialized = XML_SAX2_MAGIC;
-	h.startElementNs = on_start;
-	h.endElementNs = on_end;
-	h.characters = on_chars;
-	h.ignorableWhitespace = on_chars;
-	h.comment = on_comment;
-	h.internalSubset = on_doctype;
-	h.externalSubset = on_doctype;
-	h.getEntity = on_entity;
-	h.serror = NULL;
+	h->initialized = XML_SAX2_MAGIC;
+	h->internalSubset = on_subset;
+	h->externalSubset = on_subset;
+	h->getEntity = on_entity;
 	xmlSetGenericErrorFunc(NULL, silent);
 	xmlSetStructuredErrorFunc(NULL, NULL);
-	xmlParserCtxtPtr ctxt = xmlCreatePushParserCtxt(&h, NULL, NULL, 0, NULL);
+	xmlParserCtxtPtr ctxt = xmlCreatePushParserCtxt(h, NULL, NULL, 0, NULL);
 	if (!ctxt) {
-		outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "cannot create an XML parser");
-		if (status)
-			*status = 500;
-		return NULL;
+		r->failed = true;
+		r->status = 500;
+		outcome_add(r->oo, OUTCOME_ERROR, "exception", NULL, "cannot create an XML parser");
+		return;
 	}
-	ctxt->_private = &s;
-	s.ctxt = ctxt;
+	ctxt->_private = state;
+	*ctxt_slot = ctxt;
 	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
 	xmlParseChunk(ctxt, buf, (int)len, 1);
 	const char *declared = ctxt->input && ctxt->input->encoding ? (const char *)ctxt->input->encoding : NULL;
 	if (!declared && ctxt->encoding)
 		declared = (const char *)ctxt->encoding;
-	if (s.doctype) {
-		s.r.failed = true;
-		s.r.status = 400;
-		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "a DOCTYPE is not allowed in FHIR XML");
-	} else if (!s.r.failed && declared && strcasecmp(declared, "UTF-8") != 0) {
-		s.r.failed = true;
-		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "XML must be encoded in UTF-8, not %.40s", declared);
-	} else if (!s.r.failed && (!ctxt->wellFormed || !s.root)) {
-		const xmlError *e = &ctxt->lastError;
-		char text[200];
-		snprintf(text, sizeof text, "%s", e->message ? e->message : "not well-formed");
-		size_t tl = strlen(text);
-		while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == ' '))
-			text[--tl] = '\0';
-		s.r.failed = true;
-		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "XML is not well-formed at line %d column %d: %s", e->line,
-			    e->int2, text);
+	if (g->doctype) {
+		r->failed = true;
+		r->status = 400;
+		outcome_add(r->oo, OUTCOME_ERROR, "invalid", NULL, "a DOCTYPE is not allowed in FHIR XML");
+	} else if (!r->failed && declared && strcasecmp(declared, "UTF-8") != 0) {
+		r->failed = true;
+		outcome_add(r->oo, OUTCOME_ERROR, "invalid", NULL, "XML must be encoded in UTF-8, not %.40s", declared);
+	} else if (!r->failed && (!ctxt->wellFormed || !*complete)) {
+		char msg[300];
+		error_text(&ctxt->lastError, msg, sizeof msg);
+		r->failed = true;
+		outcome_add(r->oo, OUTCOME_ERROR, "invalid", NULL, "%s", msg);
 	}
+	if (ctxt->myDoc)
+		xmlFreeDoc(ctxt->myDoc);
+	xmlFreeParserCtxt(ctxt);
+	*ctxt_slot = NULL;
+}
+
+cJSON *fhir_xml_to_json(const char *buf, size_t len, const struct fjson_limits *lim, struct outcome *oo, int *status)
+{
+	struct sax s;
+	memset(&s, 0, sizeof s);
+	rd_init(&s.r, oo, lim);
+	xmlSAXHandler h;
+	memset(&h, 0, sizeof h);
+	h.startElementNs = on_start;
+	h.endElementNs = on_end;
+	h.characters = on_chars;
+	h.ignorableWhitespace = on_chars;
+	h.comment = on_comment;
+	sax_parse(&s.r, &s, &s.ctxt, &h, buf, len, &s.finished);
 	while (s.depth > 0)
 		frame_discard(s.frames[--s.depth]);
 	for (size_t i = 0; i < s.cap; i++)
 		free(s.frames[i]);
 	free(s.frames);
 	strbuf_release(&s.div.buf);
-	if (ctxt->myDoc)
-		xmlFreeDoc(ctxt->myDoc);
-	xmlFreeParserCtxt(ctxt);
 	if (s.r.failed) {
 		cJSON_Delete(s.root);
 		if (status)
@@ -1031,12 +1109,13 @@ struct js_frame {
 };
 
 struct js {
+	struct guard guard; /* first: see struct guard */
 	struct rd r;
 	xmlParserCtxtPtr ctxt;
 	struct js_frame **frames;
 	size_t depth, cap;
 	struct strbuf out;
-	bool doctype, finished;
+	bool finished; /* the root resource has ended */
 	struct divcap div;
 	size_t div_mark;
 };
@@ -1204,33 +1283,16 @@ static void js_on_start(void *vctx, const xmlChar *local, const xmlChar *prefix,
 		return;
 	const char *name = (const char *)local;
 	if (s->div.depth) {
-		if (++s->div.depth > 256) {
-			rd_fail(&s->r, 400, "too-costly", "the narrative is nested too deep");
+		if (!div_nested(&s->r, &s->div, local, prefix, nns, ns, nattr, attrs))
 			return js_fail(s);
-		}
-		div_close_pending(&s->div);
-		div_start_tag(&s->div, local, prefix, nns, ns, nattr, attrs, false);
 		return;
 	}
 	struct js_frame *p = js_top(s);
 	if (!p || p->kind == FR_HOLDER) {
-		const struct model_type *t = model_resource(name);
-		if (!ns_is(uri, FHIR_XML_NS)) {
-			rd_fail(&s->r, 400, "structure", "element \"%s\" is not in the FHIR namespace http://hl7.org/fhir", name);
+		bool taken = p ? p->has_resource : s->finished;
+		const struct model_type *t = resource_start(&s->r, name, uri, taken, nattr, attrs);
+		if (!t)
 			return js_fail(s);
-		}
-		if (!t) {
-			rd_fail(&s->r, 400, "structure", "\"%s\" is not a FHIR R4 resource type", name);
-			return js_fail(s);
-		}
-		if ((p && p->has_resource) || (!p && s->finished)) {
-			rd_fail(&s->r, 400, "structure", "more than one resource in one element");
-			return js_fail(s);
-		}
-		if (nattr > 0) {
-			rd_fail(&s->r, 400, "structure", "unexpected attribute \"%s\"", (const char *)attrs[0]);
-			return js_fail(s);
-		}
 		size_t mark = p ? s->r.path.len : path_push(&s->r.path, name, -1);
 		struct strbuf *out = p ? p->out : &s->out;
 		if (p)
@@ -1244,28 +1306,13 @@ static void js_on_start(void *vctx, const xmlChar *local, const xmlChar *prefix,
 		f->wrote = true;
 		return;
 	}
-	if (p->kind == FR_PRIMITIVE && strcmp(name, "extension") != 0) {
-		size_t mk = path_push(&s->r.path, name, -1);
-		rd_fail(&s->r, 400, "structure", "unknown element \"%s\"", name);
-		path_pop(&s->r.path, mk);
-		return js_fail(s);
-	}
 	const struct model_type *ct = NULL;
-	const struct model_elem *e = model_find_elem(p->t, name, strlen(name), &ct);
-	size_t mark = path_push(&s->r.path, name, -1);
-	if (!e || (e->flags & MODEL_F_ATTR)) {
-		rd_fail(&s->r, 400, "structure", "unknown element \"%s\"", name);
+	bool xhtml = false;
+	size_t mark = 0;
+	const struct model_elem *e =
+		child_start(&s->r, p->t, p->kind == FR_PRIMITIVE, name, uri, &p->members, &ct, &xhtml, &mark);
+	if (!e)
 		return js_fail(s);
-	}
-	bool xhtml = ct == type_xhtml;
-	if (!ns_is(uri, xhtml ? FHIR_XHTML_NS : FHIR_XML_NS)) {
-		rd_fail(&s->r, 400, "structure", "element \"%s\" is in the wrong namespace", name);
-		return js_fail(s);
-	}
-	if (++p->members > s->r.lim.max_members) {
-		rd_fail(&s->r, 400, "too-costly", "too many child elements");
-		return js_fail(s);
-	}
 	bool array = e->max != 1;
 	if (p->has_cur && p->cur.e == e && strcmp(p->cur.name, name) != 0) {
 		rd_fail(&s->r, 400, "structure", "%s[x] is given as both %s and %s", e->name, p->cur.name, name);
@@ -1311,12 +1358,8 @@ static void js_on_start(void *vctx, const xmlChar *local, const xmlChar *prefix,
 	path_pop(&s->r.path, mark);
 	mark = path_push(&s->r.path, name, array ? (long)m->count : -1);
 	if (xhtml) {
-		s->div.depth = 1;
-		s->div.buf.len = 0;
-		s->div.buf.oom = false;
-		s->div.open = false;
 		s->div_mark = mark;
-		div_start_tag(&s->div, local, prefix, nns, ns, nattr, attrs, true);
+		div_begin(&s->div, local, prefix, nns, ns, nattr, attrs);
 		return;
 	}
 	enum frame_kind kind = m->primitive ? FR_PRIMITIVE : ct == type_resource ? FR_HOLDER : FR_OBJECT;
@@ -1331,16 +1374,9 @@ static void js_on_start(void *vctx, const xmlChar *local, const xmlChar *prefix,
 	for (int i = 0; i < nattr; i++) {
 		const xmlChar **a = attrs + 5 * i;
 		const char *an = (const char *)a[0];
-		if (a[2]) {
-			rd_fail(&s->r, 400, "structure", "unexpected attribute \"%s\"", an);
+		int is_value = attr_start(&s->r, kind, ct, a);
+		if (is_value < 0)
 			return js_fail(s);
-		}
-		bool is_value = kind == FR_PRIMITIVE && !strcmp(an, "value");
-		const struct model_elem *ae = is_value || kind == FR_HOLDER ? NULL : model_find_elem(ct, an, strlen(an), NULL);
-		if (!is_value && (!ae || !(ae->flags & MODEL_F_ATTR))) {
-			rd_fail(&s->r, 400, "structure", "unexpected attribute \"%s\"", an);
-			return js_fail(s);
-		}
 		/* the value as SAX2 hands it over; only '&' needs decoding (see attr_value) */
 		size_t vl = (size_t)(a[4] - a[3]);
 		const char *v = (const char *)a[3];
@@ -1462,19 +1498,7 @@ static void js_on_chars(void *vctx, const xmlChar *ch, int len)
 {
 	xmlParserCtxtPtr ctxt = vctx;
 	struct js *s = ctxt->_private;
-	if (s->r.failed)
-		return;
-	if (s->div.depth) {
-		div_close_pending(&s->div);
-		esc_n(&s->div.buf, (const char *)ch, (size_t)len, false);
-		return;
-	}
-	for (int i = 0; i < len; i++) {
-		if (ch[i] != ' ' && ch[i] != '\t' && ch[i] != '\n' && ch[i] != '\r') {
-			rd_fail(&s->r, 400, "structure", "text is not allowed here (FHIR data goes in value attributes)");
-			return js_fail(s);
-		}
-	}
+	text_event(&s->r, &s->div, ctxt, ch, len);
 }
 
 static void js_on_comment(void *vctx, const xmlChar *text)
@@ -1485,85 +1509,21 @@ static void js_on_comment(void *vctx, const xmlChar *text)
 		div_comment(&s->div, text);
 }
 
-static void js_on_doctype(void *vctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys)
-{
-	(void)name;
-	(void)ext;
-	(void)sys;
-	xmlParserCtxtPtr ctxt = vctx;
-	struct js *s = ctxt->_private;
-	s->doctype = true;
-	xmlStopParser(ctxt);
-}
-
 char *fhir_xml_to_json_text(const char *buf, size_t len, const struct fjson_limits *lim, size_t *out_len,
 			    struct outcome *oo, int *status)
 {
-	fhir_xml_init();
 	struct js s;
 	memset(&s, 0, sizeof s);
-	s.r.oo = oo;
-	s.r.status = 400;
-	if (lim)
-		s.r.lim = *lim;
-	else
-		fjson_limits_default(&s.r.lim);
-	const char *early = NULL;
-	if (len > INT_MAX)
-		early = "XML document too large";
-	else if (bad_encoding_prefix((const unsigned char *)buf, len))
-		early = "XML must be encoded in UTF-8";
-	if (early) {
-		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "%s", early);
-		if (status)
-			*status = 400;
-		return NULL;
-	}
+	rd_init(&s.r, oo, lim);
 	xmlSAXHandler h;
 	memset(&h, 0, sizeof h);
-	h.initialized = XML_SAX2_MAGIC;
 	h.startElementNs = js_on_start;
 	h.endElementNs = js_on_end;
 	h.characters = js_on_chars;
 	h.ignorableWhitespace = js_on_chars;
 	h.comment = js_on_comment;
-	h.internalSubset = js_on_doctype;
-	h.externalSubset = js_on_doctype;
-	h.getEntity = on_entity;
-	xmlSetGenericErrorFunc(NULL, silent);
-	xmlSetStructuredErrorFunc(NULL, NULL);
-	xmlParserCtxtPtr ctxt = xmlCreatePushParserCtxt(&h, NULL, NULL, 0, NULL);
-	if (!ctxt) {
-		outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "cannot create an XML parser");
-		if (status)
-			*status = 500;
-		return NULL;
-	}
-	ctxt->_private = &s;
-	s.ctxt = ctxt;
-	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
-	xmlParseChunk(ctxt, buf, (int)len, 1);
-	const char *declared = ctxt->input && ctxt->input->encoding ? (const char *)ctxt->input->encoding : NULL;
-	if (!declared && ctxt->encoding)
-		declared = (const char *)ctxt->encoding;
-	if (s.doctype) {
-		s.r.failed = true;
-		s.r.status = 400;
-		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "a DOCTYPE is not allowed in FHIR XML");
-	} else if (!s.r.failed && declared && strcasecmp(declared, "UTF-8") != 0) {
-		s.r.failed = true;
-		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "XML must be encoded in UTF-8, not %.40s", declared);
-	} else if (!s.r.failed && (!ctxt->wellFormed || !s.finished)) {
-		const xmlError *e = &ctxt->lastError;
-		char text[200];
-		snprintf(text, sizeof text, "%s", e->message ? e->message : "not well-formed");
-		size_t tl = strlen(text);
-		while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == ' '))
-			text[--tl] = '\0';
-		s.r.failed = true;
-		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "XML is not well-formed at line %d column %d: %s", e->line,
-			    e->int2, text);
-	} else if (!s.r.failed && s.out.oom) {
+	sax_parse(&s.r, &s, &s.ctxt, &h, buf, len, &s.finished);
+	if (!s.r.failed && s.out.oom) {
 		s.r.failed = true;
 		s.r.status = 500;
 		outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "out of memory");
@@ -1579,9 +1539,6 @@ char *fhir_xml_to_json_text(const char *buf, size_t len, const struct fjson_limi
 	}
 	free(s.frames);
 	strbuf_release(&s.div.buf);
-	if (ctxt->myDoc)
-		xmlFreeDoc(ctxt->myDoc);
-	xmlFreeParserCtxt(ctxt);
 	if (s.r.failed) {
 		strbuf_release(&s.out);
 		if (status)
