@@ -885,10 +885,10 @@ static void post_search(void *ctx, struct http_request *req, struct http_respons
 
 /* ------------------------------------------------------------ read, history */
 
-static bool not_modified(const struct http_request *req, const cJSON *res)
+/* If-None-Match names version vid (or "*"). */
+static bool not_modified(const struct http_request *req, const char *vid)
 {
 	const char *inm = http_header(req, "If-None-Match");
-	const char *vid = meta_str(res, "versionId");
 	if (!inm || !vid)
 		return false;
 	char want[80];
@@ -910,11 +910,10 @@ static void read_common(const struct app *app, struct http_request *req, struct 
 			store_answer(req, resp, st, &err);
 			return;
 		}
-		char etag[64], lm[64];
-		snprintf(etag, sizeof etag, "W/\"%lld\"", (long long)t.version);
-		const char *inm = http_header(req, "If-None-Match");
-		bool same = !vid && inm && (!strcmp(inm, etag) || !strcmp(inm, etag + 2) || !strcmp(inm, "*"));
-		if (same) {
+		char version[24], etag[64], lm[64];
+		snprintf(version, sizeof version, "%lld", (long long)t.version);
+		snprintf(etag, sizeof etag, "W/\"%s\"", version);
+		if (!vid && not_modified(req, version)) {
 			free(t.text);
 			http_set_body(resp, 304, NULL, NULL, 0);
 		} else {
@@ -932,7 +931,7 @@ static void read_common(const struct app *app, struct http_request *req, struct 
 		store_answer(req, resp, st, &err);
 		return;
 	}
-	if (!vid && not_modified(req, res)) {
+	if (!vid && not_modified(req, meta_str(res, "versionId"))) {
 		http_set_body(resp, 304, NULL, NULL, 0);
 		set_version_headers(resp, res);
 		cJSON_Delete(res);
@@ -1069,8 +1068,33 @@ static enum store_status finish_txn(const struct app *app, enum store_status st,
 
 /* Searches type with a query string; returns the match count (0, 1, 2 = many)
  * and the id of a single match. -1 with an answer on a bad query. */
-static int conditional_match(const struct app *app, const char *type, const char *qs, char id[STORE_ID_SIZE],
-			     struct outcome *oo)
+/* How many resources of type match parsed criteria q (released here), and
+ * the id of a single match; -1 with an issue in oo and *status the HTTP
+ * status when the search fails. */
+static long conditional_search(const struct app *app, const char *type, struct query *q, char id[STORE_ID_SIZE],
+			       struct outcome *oo, int *status)
+{
+	struct store_search sq = {.params = q->params, .n_params = q->n, .count = 2};
+	struct store_page page = {0};
+	struct store_error err = {0};
+	enum store_status st = store_search(app->store, type, &sq, &page, &err);
+	query_release(q);
+	if (st != STORE_OK) {
+		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "%s", err.message);
+		*status = store_status_http(st);
+		return -1;
+	}
+	long n = (long)page.total;
+	if (n == 1 && page.n == 1)
+		snprintf(id, STORE_ID_SIZE, "%s", page.items[0].id);
+	store_page_release(&page);
+	return n;
+}
+
+/* The same for criteria given as a query string (If-None-Exist,
+ * request.ifNoneExist). */
+static long conditional_match(const struct app *app, const char *type, const char *qs, char id[STORE_ID_SIZE],
+			      struct outcome *oo, int *status)
 {
 	struct query q;
 	memset(&q, 0, sizeof q);
@@ -1078,22 +1102,10 @@ static int conditional_match(const struct app *app, const char *type, const char
 		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "conditional criteria '%.100s': %s", qs,
 			    q.error[0] ? q.error : "no search parameter");
 		query_release(&q);
+		*status = 400;
 		return -1;
 	}
-	struct store_search sq = {.params = q.params, .n_params = q.n, .count = 2};
-	struct store_page page = {0};
-	struct store_error err = {0};
-	enum store_status st = store_search(app->store, type, &sq, &page, &err);
-	query_release(&q);
-	if (st != STORE_OK) {
-		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "%s", err.message);
-		return -1;
-	}
-	int n = page.total > 1 ? 2 : (int)page.total;
-	if (n == 1 && page.n == 1)
-		snprintf(id, STORE_ID_SIZE, "%s", page.items[0].id);
-	store_page_release(&page);
-	return n;
+	return conditional_search(app, type, &q, id, oo, status);
 }
 
 static cJSON *read_body(const struct app *app, const struct http_request *req, struct http_response *resp,
@@ -1128,11 +1140,12 @@ static void post_create(void *ctx, struct http_request *req, struct http_respons
 	const char *ine = http_header(req, "If-None-Exist");
 	if (ine) {
 		char id[STORE_ID_SIZE] = "";
-		int n = conditional_match(app, type, ine, id, &oo);
+		int cst = 400;
+		long n = conditional_match(app, type, ine, id, &oo, &cst);
 		if (n != 0) {
 			cJSON_Delete(res);
 			if (n < 0) {
-				send_outcome(req, resp, 400, &oo);
+				send_outcome(req, resp, cst, &oo);
 				return;
 			}
 			if (n > 1) {
@@ -1201,23 +1214,16 @@ static void put_update(void *ctx, struct http_request *req, struct http_response
 			http_set_error(resp, 400, "invalid", "a conditional update needs search criteria");
 			return;
 		}
-		struct store_search sq = {.params = q.params, .n_params = q.n, .count = 2};
-		struct store_page page = {0};
-		struct store_error err = {0};
-		enum store_status st = store_search(app->store, type, &sq, &page, &err);
-		query_release(&q);
-		if (st != STORE_OK) {
+		int cst = 400;
+		long total = conditional_search(app, type, &q, found, &oo, &cst);
+		if (total < 0) {
 			cJSON_Delete(res);
-			store_answer(req, resp, st, &err);
+			send_outcome(req, resp, cst, &oo);
 			return;
 		}
-		size_t total = page.total;
-		if (total == 1 && page.n == 1)
-			snprintf(found, sizeof found, "%s", page.items[0].id);
-		store_page_release(&page);
 		if (total > 1) {
 			cJSON_Delete(res);
-			http_set_error(resp, 412, "duplicate", "the criteria match %zu resources", total);
+			http_set_error(resp, 412, "duplicate", "the criteria match %ld resources", total);
 			return;
 		}
 		const char *bid = str_member(res, "id");
@@ -1461,9 +1467,10 @@ static int run_entry_write(const struct app *app, const struct http_request *req
 		const char *ine = str_member(rq, "ifNoneExist");
 		if (ine) {
 			char found[STORE_ID_SIZE] = "";
-			int n = conditional_match(app, p->type, ine, found, oo);
+			int cst = 400;
+			long n = conditional_match(app, p->type, ine, found, oo, &cst);
 			if (n < 0)
-				return 400;
+				return cst;
 			if (n > 1) {
 				outcome_add(oo, OUTCOME_ERROR, "duplicate", NULL, "ifNoneExist matches more than one resource");
 				return 412;
@@ -1769,6 +1776,29 @@ static void gather_refs(const struct app *app, cJSON *node, cJSON *entries, cons
 	}
 }
 
+/* Adds every page of Type?param=value to entries. */
+static void gather_search(const struct app *app, const char *type, const struct store_search_param *sp, size_t n,
+			  cJSON *entries, const char *base)
+{
+	for (size_t offset = 0;; offset += STORE_MAX_COUNT) {
+		struct store_search sq = {.params = sp, .n_params = n, .count = STORE_MAX_COUNT, .offset = offset};
+		struct store_page page = {0};
+		struct store_error err;
+		if (store_search(app->store, type, &sq, &page, &err) != STORE_OK)
+			return;
+		for (size_t j = 0; j < page.n; j++) {
+			cJSON *r = page.items[j].resource;
+			page.items[j].resource = NULL;
+			if (r)
+				gather_add(entries, base, r);
+		}
+		size_t got = page.n, total = page.total;
+		store_page_release(&page);
+		if (got < STORE_MAX_COUNT || offset + got >= total)
+			return;
+	}
+}
+
 cJSON *api_rest_patient_bundle(const struct app *app, const char *patient_id, struct outcome *oo, int *status)
 {
 	*status = 400;
@@ -1786,7 +1816,7 @@ cJSON *api_rest_patient_bundle(const struct app *app, const char *patient_id, st
 		return NULL;
 	}
 	char base[256];
-	snprintf(base, sizeof base, "http://%s/fhir", app->cfg->listen);
+	base_url(app, NULL, base, sizeof base);
 	cJSON *b = bundle_new("collection");
 	cJSON *entries = b ? cJSON_AddArrayToObject(b, "entry") : NULL;
 	if (!entries) {
@@ -1817,17 +1847,7 @@ cJSON *api_rest_patient_bundle(const struct app *app, const char *patient_id, st
 		seen[nseen++] = d->type;
 		for (int pass = 0; pass < 2; pass++) {
 			struct store_search_param sp = {pass ? "subject" : "patient", NULL, ref};
-			struct store_search sq = {.params = &sp, .n_params = 1, .count = STORE_MAX_COUNT};
-			struct store_page page = {0};
-			if (store_search(app->store, d->type, &sq, &page, &err) != STORE_OK)
-				continue;
-			for (size_t j = 0; j < page.n; j++) {
-				cJSON *r = page.items[j].resource;
-				page.items[j].resource = NULL;
-				if (r)
-					gather_add(entries, base, r);
-			}
-			store_page_release(&page);
+			gather_search(app, d->type, &sp, 1, entries, base);
 		}
 	}
 	size_t n = (size_t)cJSON_GetArraySize(entries);
@@ -1836,29 +1856,6 @@ cJSON *api_rest_patient_bundle(const struct app *app, const char *patient_id, st
 			    base, 0);
 	*status = 200;
 	return b;
-}
-
-/* Adds every page of Type?param=value to entries. */
-static void gather_search(const struct app *app, const char *type, const struct store_search_param *sp, size_t n,
-			  cJSON *entries, const char *base)
-{
-	for (size_t offset = 0;; offset += STORE_MAX_COUNT) {
-		struct store_search sq = {.params = sp, .n_params = n, .count = STORE_MAX_COUNT, .offset = offset};
-		struct store_page page = {0};
-		struct store_error err;
-		if (store_search(app->store, type, &sq, &page, &err) != STORE_OK)
-			return;
-		for (size_t j = 0; j < page.n; j++) {
-			cJSON *r = page.items[j].resource;
-			page.items[j].resource = NULL;
-			if (r)
-				gather_add(entries, base, r);
-		}
-		size_t got = page.n, total = page.total;
-		store_page_release(&page);
-		if (got < STORE_MAX_COUNT || offset + got >= total)
-			return;
-	}
 }
 
 cJSON *api_rest_period_bundle(const struct app *app, const char *from, const char *to, struct outcome *oo,
@@ -1873,7 +1870,7 @@ cJSON *api_rest_period_bundle(const struct app *app, const char *from, const cha
 	char ge[64], le[64], base[256];
 	snprintf(ge, sizeof ge, "ge%s", from);
 	snprintf(le, sizeof le, "le%s", to);
-	snprintf(base, sizeof base, "http://%s/fhir", app->cfg->listen);
+	base_url(app, NULL, base, sizeof base);
 	cJSON *b = bundle_new("collection");
 	cJSON *entries = b ? cJSON_AddArrayToObject(b, "entry") : NULL;
 	if (!entries) {
