@@ -23,7 +23,7 @@ struct outbox {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop, kicked;
-	atomic_long pending; /* sampled after each attempt and at kicks */
+	atomic_long pending; /* counted in the store after each attempt and at each high-water check */
 };
 
 static int64_t now_ms(void)
@@ -243,7 +243,6 @@ void outbox_kick(struct outbox *o)
 {
 	if (!o)
 		return;
-	atomic_fetch_add(&o->pending, 1);
 	pthread_mutex_lock(&o->mu);
 	o->kicked = true;
 	pthread_cond_signal(&o->cv);
