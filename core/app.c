@@ -98,7 +98,7 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		snprintf(err, errlen, "too many plugin operations or formats for the CapabilityStatement");
 		return -1;
 	}
-	if (store_open_sqlite(cfg->data_dir, &app->store, err, errlen) != 0)
+	if (store_open_sqlite(cfg->data_dir, 0, (size_t)cfg->limits.read_cache_bytes, &app->store, err, errlen) != 0)
 		return -1;
 	if (cfg->upstream.base_url) {
 		app->upstream = upstream_new(cfg, err, errlen);

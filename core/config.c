@@ -35,6 +35,7 @@ static const struct key limit_keys[] = {
 	{"json_max_members", KEY_UINT, LIM(json_max_members), 16, 1000000, NULL},
 	{"json_max_array_items", KEY_UINT, LIM(json_max_array_items), 16, 10000000, NULL},
 	{"json_memory_budget_bytes", KEY_UINT, LIM(json_memory_budget_bytes), 1ULL << 20, 1ULL << 34, NULL},
+	{"read_cache_bytes", KEY_UINT, LIM(read_cache_bytes), 0, 1ULL << 34, NULL},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -153,6 +154,7 @@ int config_defaults(struct config *cfg)
 		.json_max_members = 10000,
 		.json_max_array_items = 100000,
 		.json_memory_budget_bytes = 64ULL << 20,
+		.read_cache_bytes = 64ULL << 20, /* STORE_CACHE_DEFAULT_BYTES */
 	};
 	cfg->upstream = (struct config_upstream){
 		.connect_timeout_ms = 5000,

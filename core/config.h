@@ -35,6 +35,7 @@ struct config_limits {
 	uint64_t json_max_members;
 	uint64_t json_max_array_items;
 	uint64_t json_memory_budget_bytes;
+	uint64_t read_cache_bytes;    /* current versions kept in memory for reads; 0 = none */
 };
 
 /* The upstream FHIR server and how resource types reach it (core/upstream.h,

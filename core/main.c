@@ -634,7 +634,7 @@ static int cmd_billing(int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	if (store_open_sqlite(cfg.data_dir, &app.store, err, sizeof err) != 0) {
+	if (store_open_sqlite(cfg.data_dir, STORE_OPEN_SHARED, 0, &app.store, err, sizeof err) != 0) {
 		fprintf(stderr, "crosswalk billing: %s\n", err);
 		rc = EXIT_RUNTIME;
 		goto out;

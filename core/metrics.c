@@ -221,6 +221,11 @@ char *metrics_render(size_t *len)
 		 "crosswalk_upstream_failed_total %lu\n",
 	     atomic_load(&counters[METRICS_OUTBOX_ATTEMPTS]), atomic_load(&counters[METRICS_OUTBOX_DELIVERED]),
 	     atomic_load(&counters[METRICS_OUTBOX_DEAD]), atomic_load(&counters[METRICS_UPSTREAM_FAILED]));
+	outf(&o, "# HELP crosswalk_store_read_cache_total Reads of a current version, by where they were answered from.\n"
+		 "# TYPE crosswalk_store_read_cache_total counter\n"
+		 "crosswalk_store_read_cache_total{result=\"hit\"} %lu\n"
+		 "crosswalk_store_read_cache_total{result=\"miss\"} %lu\n",
+	     atomic_load(&counters[METRICS_READ_CACHE_HIT]), atomic_load(&counters[METRICS_READ_CACHE_MISS]));
 	int ne = atomic_load(&n_ext);
 	for (int i = 0; i < ne; i++)
 		outf(&o, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", ext[i].name, ext[i].help, ext[i].name,

@@ -22,6 +22,8 @@ enum metrics_counter {
 	METRICS_OUTBOX_DELIVERED, /* outbox records delivered */
 	METRICS_OUTBOX_DEAD,      /* outbox records given up (dead letters) */
 	METRICS_UPSTREAM_FAILED,  /* pass-through requests without an upstream answer */
+	METRICS_READ_CACHE_HIT,   /* reads of a current version answered from the cache */
+	METRICS_READ_CACHE_MISS,  /* reads of a current version that went to the database */
 	METRICS_COUNTER_COUNT
 };
 

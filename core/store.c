@@ -12,7 +12,9 @@
 
 #include "crypto.h"
 #include "fhir_helpers.h"
+#include "metrics.h"
 #include "model_query.h"
+#include "rcache.h"
 
 const char *store_status_text(enum store_status st)
 {
@@ -154,22 +156,108 @@ void store_close(struct store *s)
 		s->ops->close(s);
 }
 
+/* --- cache coherence (rcache.h) ------------------------------------------------------------
+ * A write outside a transaction is committed when the backend returns, so its
+ * resource is invalidated right then; writes inside this thread's transaction
+ * are remembered and invalidated when it ends, whichever way. Reads inside a
+ * transaction bypass the cache. */
+
+struct txn_keys {
+	const struct store *s; /* the store with a transaction open on this thread */
+	char **keys;           /* "type\0id" */
+	size_t n, cap;
+	bool lost;             /* a key could not be remembered: clear the cache at the end */
+};
+
+static _Thread_local struct txn_keys tk;
+
+static bool in_txn(const struct store *s)
+{
+	return tk.s == s;
+}
+
+static void txn_flush(struct store *s)
+{
+	for (size_t i = 0; i < tk.n; i++) {
+		if (s->cache)
+			rcache_invalidate(s->cache, tk.keys[i], tk.keys[i] + strlen(tk.keys[i]) + 1);
+		free(tk.keys[i]);
+	}
+	free(tk.keys);
+	memset(&tk, 0, sizeof tk);
+}
+
+/* After a write of type/id returned (whatever its status). */
+static void written(struct store *s, const char *type, const char *id)
+{
+	if (!s->cache || !id)
+		return;
+	if (!in_txn(s)) {
+		rcache_invalidate(s->cache, type, id);
+		return;
+	}
+	if (tk.lost)
+		goto now;
+	if (tk.n == tk.cap) {
+		size_t cap = tk.cap ? tk.cap * 2 : 16;
+		char **k = realloc(tk.keys, cap * sizeof *k);
+		if (!k)
+			goto now;
+		tk.keys = k;
+		tk.cap = cap;
+	}
+	size_t tl = strlen(type), il = strlen(id);
+	char *key = malloc(tl + il + 2);
+	if (!key)
+		goto now;
+	memcpy(key, type, tl + 1);
+	memcpy(key + tl + 1, id, il + 1);
+	tk.keys[tk.n++] = key;
+	return;
+now:
+	/* no memory to remember it: invalidating early is still safe against
+	 * readers outside the transaction (they read committed versions), and the
+	 * end of the transaction flushes the whole cache instead */
+	rcache_invalidate(s->cache, type, id);
+	tk.lost = true;
+}
+
 enum store_status store_begin(struct store *s, struct store_error *err)
 {
 	ok(err);
-	return s->ops->begin(s, err);
+	if (s->readonly)
+		return store_fail(err, STORE_INVALID, "the store is open read-only");
+	enum store_status st = s->ops->begin(s, err);
+	if (st == STORE_OK) {
+		txn_flush(s);
+		tk.s = s;
+	}
+	return st;
+}
+
+static void txn_end(struct store *s)
+{
+	if (!in_txn(s))
+		return;
+	if (tk.lost && s->cache)
+		rcache_clear(s->cache);
+	txn_flush(s);
 }
 
 enum store_status store_commit(struct store *s, struct store_error *err)
 {
 	ok(err);
-	return s->ops->commit(s, err);
+	enum store_status st = s->ops->commit(s, err);
+	txn_end(s);
+	return st;
 }
 
 enum store_status store_rollback(struct store *s, struct store_error *err)
 {
 	ok(err);
-	return s->ops->rollback(s, err);
+	enum store_status st = s->ops->rollback(s, err);
+	txn_end(s);
+	return st;
 }
 
 enum store_status store_create(struct store *s, const char *type, const cJSON *resource, const char *id,
@@ -182,7 +270,12 @@ enum store_status store_create(struct store *s, const char *type, const cJSON *r
 	CHECK(check_body(type, resource, err));
 	if (id)
 		CHECK(check_id(id, err));
-	return s->ops->create(s, type, resource, id, out, err);
+	if (s->readonly)
+		return store_fail(err, STORE_INVALID, "the store is open read-only");
+	/* a fresh id was never read, so only a client id can be cached */
+	enum store_status st = s->ops->create(s, type, resource, id, out, err);
+	written(s, type, id);
+	return st;
 }
 
 enum store_status store_update(struct store *s, const char *type, const char *id, const cJSON *resource,
@@ -205,7 +298,11 @@ enum store_status store_update(struct store *s, const char *type, const char *id
 		if (want <= 0)
 			return store_fail(err, STORE_INVALID, "'%.32s' is not a version id", if_match);
 	}
-	return s->ops->update(s, type, id, resource, want, created, out, err);
+	if (s->readonly)
+		return store_fail(err, STORE_INVALID, "the store is open read-only");
+	enum store_status st = s->ops->update(s, type, id, resource, want, created, out, err);
+	written(s, type, id);
+	return st;
 }
 
 enum store_status store_read(struct store *s, const char *type, const char *id, cJSON **out,
@@ -240,7 +337,11 @@ enum store_status store_delete(struct store *s, const char *type, const char *id
 	CHECK(check_type(type, err));
 	if (!id || !fhir_is_id(id))
 		return store_fail(err, STORE_NOT_FOUND, "no %s with that id", type);
-	return s->ops->del(s, type, id, version, err);
+	if (s->readonly)
+		return store_fail(err, STORE_INVALID, "the store is open read-only");
+	enum store_status st = s->ops->del(s, type, id, version, err);
+	written(s, type, id);
+	return st;
 }
 
 enum store_status store_history(struct store *s, const char *type, const char *id, size_t count, size_t offset,
@@ -288,6 +389,8 @@ enum store_status store_outbox_add(struct store *s, const char *type, const char
 	CHECK(check_type(type, err));
 	if (!id || !*id || version < 1)
 		return store_fail(err, STORE_INVALID, "an outbox record needs an id and a version");
+	if (s->readonly)
+		return store_fail(err, STORE_INVALID, "the store is open read-only");
 	return s->ops->outbox_add(s, type, id, version, deleted, err);
 }
 
@@ -304,6 +407,8 @@ enum store_status store_outbox_settle(struct store *s, int64_t oid, int state, i
 	ok(err);
 	if (state != -1 && state != OUTBOX_PENDING && state != OUTBOX_DEAD)
 		return store_fail(err, STORE_INVALID, "bad outbox state %d", state);
+	if (s->readonly)
+		return store_fail(err, STORE_INVALID, "the store is open read-only");
 	return s->ops->outbox_settle(s, oid, state, attempts, next_at_ms, error, err);
 }
 
@@ -338,5 +443,16 @@ enum store_status store_read_text(struct store *s, const char *type, const char 
 			return store_fail(err, STORE_NOT_FOUND, "no version '%.32s' of %s/%s", vid, type, id);
 		v = n;
 	}
-	return s->ops->read_text(s, type, id, v, out, err);
+	if (v || !s->cache || in_txn(s))
+		return s->ops->read_text(s, type, id, v, out, err);
+	uint64_t ticket;
+	if (rcache_get(s->cache, type, id, out, &ticket)) {
+		metrics_counter_add(METRICS_READ_CACHE_HIT, 1);
+		return STORE_OK;
+	}
+	metrics_counter_add(METRICS_READ_CACHE_MISS, 1);
+	enum store_status st = s->ops->read_text(s, type, id, 0, out, err);
+	if (st == STORE_OK)
+		rcache_put(s->cache, type, id, ticket, out);
+	return st;
 }

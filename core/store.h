@@ -187,17 +187,36 @@ struct store_ops {
 	enum store_status (*outbox_counts)(struct store *s, struct outbox_counts *out, struct store_error *err);
 };
 
+struct rcache;
+
 struct store {
 	const struct store_ops *ops;
+	/* Set by the backend at open. cache: current versions for
+	 * store_read_text (rcache.h), only when this process is the database's
+	 * only writer; readonly: every write answers STORE_INVALID. */
+	struct rcache *cache;
+	bool readonly;
 };
+
+/* store_open_sqlite flags. */
+#define STORE_OPEN_SHARED 1u /* read-only beside a running gateway: no lock, no cache */
+
+#define STORE_CACHE_DEFAULT_BYTES (64u << 20)
 
 /* Opens (creating when missing) the SQLite store in data_dir: the directory
  * is created with mode 0700 when missing, the database is data_dir/store.db
  * (mode 0600) in WAL mode with synchronous=FULL, a busy timeout of 10 s and a
  * schema version table; a database written by a newer schema is refused.
+ * The opener becomes the directory's only writer: an exclusive lock on
+ * data_dir/store.lock (held until store_close; a second opener is refused
+ * with the reason), which lets reads of current versions be served from a
+ * cache of cache_bytes (0: none; rcache.h). With STORE_OPEN_SHARED in flags
+ * the store is opened read-only without the lock and without a cache (a
+ * command reading beside a running gateway).
  * Returns 0 and *out (close with store_close), or -1 with the reason in err
  * (errlen bytes, may be 0). */
-int store_open_sqlite(const char *data_dir, struct store **out, char *err, size_t errlen);
+int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, struct store **out, char *err,
+		      size_t errlen);
 
 /* Closes every connection and frees s (NULL is fine). No other thread may be
  * using s; a transaction still open is rolled back. */

@@ -14,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "fjson.h"
+#include "rcache.h"
 #include "search_params.h"
 
 #define SCHEMA_VERSION 1
@@ -145,6 +147,7 @@ struct gc_req {
 struct sqlite_store {
 	struct store base;
 	char *path;
+	int lock_fd;        /* holds data_dir/store.lock; -1 when shared */
 	pthread_mutex_t mu; /* guards all and free_list */
 	pthread_key_t key;  /* this thread's struct conn */
 	struct conn *all, *free_list;
@@ -358,6 +361,9 @@ static void sqlite_close(struct store *s)
 	pthread_mutex_destroy(&ss->mu);
 	pthread_mutex_destroy(&ss->gc_mu);
 	pthread_cond_destroy(&ss->gc_cv);
+	rcache_free(ss->base.cache);
+	if (ss->lock_fd >= 0)
+		close(ss->lock_fd); /* releases the directory */
 	free(ss->path);
 	free(ss);
 }
@@ -414,7 +420,32 @@ fail:
 
 static const struct store_ops sqlite_ops;
 
-int store_open_sqlite(const char *data_dir, struct store **out, char *err, size_t errlen)
+/* The directory's only writer: an exclusive lock on data_dir/store.lock,
+ * held by the returned descriptor (released when it closes, also when the
+ * process dies). -1 with the reason when another process holds it. */
+static int take_lock(const char *data_dir, char *err, size_t errlen)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/store.lock", data_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		close(fd);
+		if (e == EWOULDBLOCK)
+			set_err(err, errlen, "%s is in use by another process (it holds %s)", data_dir, path);
+		else
+			set_err(err, errlen, "%s: cannot lock: %s", path, strerror(e));
+		return -1;
+	}
+	return fd;
+}
+
+int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, struct store **out, char *err,
+		      size_t errlen)
 {
 	*out = NULL;
 	if (!sqlite3_threadsafe()) {
@@ -434,55 +465,65 @@ int store_open_sqlite(const char *data_dir, struct store **out, char *err, size_
 		set_err(err, errlen, "%s: not a directory", data_dir);
 		return -1;
 	}
+	bool shared = flags & STORE_OPEN_SHARED;
+	int lock_fd = shared ? -1 : take_lock(data_dir, err, errlen);
+	if (!shared && lock_fd < 0)
+		return -1;
 	struct sqlite_store *ss = calloc(1, sizeof *ss);
 	size_t plen = strlen(data_dir) + sizeof "/" DB_NAME;
 	if (!ss || !(ss->path = malloc(plen))) {
+		if (lock_fd >= 0)
+			close(lock_fd);
 		free(ss);
 		set_err(err, errlen, "out of memory");
 		return -1;
 	}
+	ss->lock_fd = lock_fd;
 	snprintf(ss->path, plen, "%s/%s", data_dir, DB_NAME);
 	ss->base.ops = &sqlite_ops;
+	ss->base.readonly = shared;
 	/* Created here so it gets 0600 whatever the umask; SQLite gives the WAL
 	 * and shared-memory files the same mode. */
 	int fd = open(ss->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		set_err(err, errlen, "%s: %s", ss->path, strerror(errno));
-		free(ss->path);
-		free(ss);
-		return -1;
+		goto fail;
 	}
 	close(fd);
 	if (pthread_mutex_init(&ss->mu, NULL) != 0) {
 		set_err(err, errlen, "cannot create a mutex");
-		free(ss->path);
-		free(ss);
-		return -1;
+		goto fail;
 	}
 	pthread_mutex_init(&ss->gc_mu, NULL);
 	pthread_cond_init(&ss->gc_cv, NULL);
 	if (pthread_key_create(&ss->key, conn_release) != 0) {
 		set_err(err, errlen, "cannot create a thread-specific key");
-		pthread_mutex_destroy(&ss->mu);
-		free(ss->path);
-		free(ss);
-		return -1;
+		goto fail_mutex;
 	}
 	struct conn *c = conn_open(ss, err, errlen);
 	if (!c || setup_schema(c, err, errlen) != 0) {
 		conn_free(c);
 		pthread_key_delete(ss->key);
-		pthread_mutex_destroy(&ss->mu);
-		free(ss->path);
-		free(ss);
-		return -1;
+		goto fail_mutex;
 	}
 	c->next_all = ss->all;
 	ss->all = c;
 	c->next_free = ss->free_list;
 	ss->free_list = c;
+	if (!shared)
+		ss->base.cache = rcache_new(cache_bytes); /* none without memory: reads still work */
 	*out = &ss->base;
 	return 0;
+fail_mutex:
+	pthread_mutex_destroy(&ss->mu);
+	pthread_mutex_destroy(&ss->gc_mu);
+	pthread_cond_destroy(&ss->gc_cv);
+fail:
+	if (ss->lock_fd >= 0)
+		close(ss->lock_fd);
+	free(ss->path);
+	free(ss);
+	return -1;
 }
 
 /* --- transactions ----------------------------------------------------------------------- */

@@ -489,6 +489,22 @@ static void acknowledged_writes_survive_kill_9(void **state)
 	resp_free(&r);
 }
 
+/* One gateway per data directory: the read cache relies on it. */
+static void second_gateway_on_the_same_store_is_refused(void **state)
+{
+	(void)state;
+	char extra[400];
+	snprintf(extra, sizeof extra, "\"data_dir\":\"%s/var\"", gw.dir);
+	const char *args[] = {"serve", NULL};
+	static char out[8192];
+	assert_int_equal(gw_run_command(extra, args, 10000, out, sizeof out), 2);
+	assert_non_null(strstr(out, "in use by another process"));
+	/* the running one is unaffected */
+	struct resp r = call("GET", "/fhir/metadata", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -499,6 +515,7 @@ int main(void)
 		cmocka_unit_test(conditional_create_and_update),
 		cmocka_unit_test(prefer_header),
 		cmocka_unit_test(transaction_is_atomic_and_resolves_urns),
+		cmocka_unit_test(second_gateway_on_the_same_store_is_refused),
 		cmocka_unit_test(acknowledged_writes_survive_kill_9),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,8 @@
 
 #include "fhir_helpers.h"
 #include "fjson.h"
+#include "metrics.h"
+#include "rcache.h"
 #include "search_params.h"
 #include "store.h"
 
@@ -52,7 +55,7 @@ static int setup(void **state)
 		return -1;
 	snprintf(f->data, sizeof f->data, "%s/data", f->dir);
 	char err[256];
-	if (store_open_sqlite(f->data, &f->s, err, sizeof err) != 0) {
+	if (store_open_sqlite(f->data, 0, STORE_CACHE_DEFAULT_BYTES, &f->s, err, sizeof err) != 0) {
 		fprintf(stderr, "open: %s\n", err);
 		return -1;
 	}
@@ -724,7 +727,7 @@ static void reopen_keeps_data(void **state)
 	store_close(f->s);
 	f->s = NULL;
 	char msg[256];
-	assert_int_equal(store_open_sqlite(f->data, &f->s, msg, sizeof msg), 0);
+	assert_int_equal(store_open_sqlite(f->data, 0, STORE_CACHE_DEFAULT_BYTES, &f->s, msg, sizeof msg), 0);
 	cJSON *out = NULL;
 	assert_int_equal(store_read(f->s, "Coverage", "cov", &out, &err), STORE_OK);
 	assert_string_equal(str_at(out, "status", NULL), "cancelled");
@@ -743,7 +746,7 @@ static void reopen_keeps_data(void **state)
 	assert_non_null(fp);
 	fclose(fp);
 	struct store *bad = NULL;
-	assert_int_equal(store_open_sqlite(file, &bad, msg, sizeof msg), -1);
+	assert_int_equal(store_open_sqlite(file, 0, STORE_CACHE_DEFAULT_BYTES, &bad, msg, sizeof msg), -1);
 	assert_null(bad);
 	assert_true(strstr(msg, "not a directory") != NULL);
 }
@@ -879,6 +882,261 @@ static void concurrent_writers_lose_nothing(void **state)
 	cJSON_Delete(out);
 }
 
+/* --- the read cache (rcache.h) and the directory lock --------------------------------------- */
+
+/* The version store_read_text answers for type/id, or -1 (status in *st). */
+static int64_t text_version(struct store *s, const char *type, const char *id, enum store_status *st)
+{
+	struct store_text t;
+	struct store_error err;
+	*st = store_read_text(s, type, id, NULL, &t, &err);
+	if (*st != STORE_OK)
+		return -1;
+	if (!strstr(t.text, "\"resourceType\""))
+		fail_msg("read_text gave something else: %s", t.text);
+	free(t.text);
+	return t.version;
+}
+
+static void read_cache_follows_writes(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	enum store_status st;
+	put(f->s, "Patient", "c1", "{\"resourceType\":\"Patient\",\"gender\":\"female\"}");
+	unsigned long hits = metrics_counter_get(METRICS_READ_CACHE_HIT);
+	unsigned long misses = metrics_counter_get(METRICS_READ_CACHE_MISS);
+	assert_int_equal(text_version(f->s, "Patient", "c1", &st), 1);
+	assert_int_equal(text_version(f->s, "Patient", "c1", &st), 1);
+	assert_int_equal(metrics_counter_get(METRICS_READ_CACHE_MISS), misses + 1);
+	assert_int_equal(metrics_counter_get(METRICS_READ_CACHE_HIT), hits + 1);
+
+	/* every kind of write is seen by the next read */
+	cJSON *r = J("{\"resourceType\":\"Patient\",\"gender\":\"male\"}");
+	assert_int_equal(store_update(f->s, "Patient", "c1", r, NULL, NULL, NULL, &err), STORE_OK);
+	assert_int_equal(text_version(f->s, "Patient", "c1", &st), 2);
+	struct store_text t;
+	assert_int_equal(store_read_text(f->s, "Patient", "c1", NULL, &t, &err), STORE_OK);
+	assert_non_null(strstr(t.text, "\"male\""));
+	assert_int_equal(strlen(t.last_updated), 24);
+	assert_int_equal(t.last_updated[23], 'Z');
+	free(t.text);
+	assert_int_equal(store_delete(f->s, "Patient", "c1", NULL, &err), STORE_OK);
+	assert_int_equal(text_version(f->s, "Patient", "c1", &st), -1);
+	assert_int_equal(st, STORE_GONE);
+	assert_int_equal(store_create(f->s, "Patient", r, "c1", NULL, &err), STORE_OK);
+	assert_int_equal(text_version(f->s, "Patient", "c1", &st), 4);
+	/* a vread of an older version is not the cached current one */
+	assert_int_equal(store_read_text(f->s, "Patient", "c1", "2", &t, &err), STORE_OK);
+	assert_int_equal(t.version, 2);
+	free(t.text);
+
+	/* a transaction: its own reads see its writes, nobody keeps them after a
+	 * rollback, and a commit is seen at once */
+	assert_int_equal(store_begin(f->s, &err), STORE_OK);
+	assert_int_equal(store_update(f->s, "Patient", "c1", r, NULL, NULL, NULL, &err), STORE_OK);
+	assert_int_equal(text_version(f->s, "Patient", "c1", &st), 5);
+	assert_int_equal(store_rollback(f->s, &err), STORE_OK);
+	assert_int_equal(text_version(f->s, "Patient", "c1", &st), 4);
+	assert_int_equal(store_begin(f->s, &err), STORE_OK);
+	assert_int_equal(store_update(f->s, "Patient", "c1", r, NULL, NULL, NULL, &err), STORE_OK);
+	assert_int_equal(store_update(f->s, "Patient", "c1", r, NULL, NULL, NULL, &err), STORE_OK);
+	assert_int_equal(store_commit(f->s, &err), STORE_OK);
+	assert_int_equal(text_version(f->s, "Patient", "c1", &st), 6);
+	cJSON_Delete(r);
+}
+
+struct reader_peek {
+	struct store *s;
+	int64_t version;
+};
+
+static void *peek_text(void *p)
+{
+	struct reader_peek *k = p;
+	enum store_status st;
+	k->version = text_version(k->s, "Patient", "c2", &st);
+	return NULL;
+}
+
+static void read_cache_and_open_transactions(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	put(f->s, "Patient", "c2", "{\"resourceType\":\"Patient\"}");
+	cJSON *r = J("{\"resourceType\":\"Patient\",\"active\":true}");
+	assert_int_equal(store_begin(f->s, &err), STORE_OK);
+	assert_int_equal(store_update(f->s, "Patient", "c2", r, NULL, NULL, NULL, &err), STORE_OK);
+	/* another thread reads (and caches) the committed version meanwhile */
+	struct reader_peek k = {.s = f->s};
+	pthread_t t;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pthread_create(&t, NULL, peek_text, &k), 0);
+		pthread_join(t, NULL);
+		assert_int_equal(k.version, 1);
+	}
+	assert_int_equal(store_commit(f->s, &err), STORE_OK);
+	assert_int_equal(pthread_create(&t, NULL, peek_text, &k), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(k.version, 2);
+	cJSON_Delete(r);
+}
+
+#define CACHE_WRITERS 3
+#define CACHE_READERS 3
+#define CACHE_WRITES 150
+
+struct coherence {
+	struct store *s;
+	_Atomic int64_t acked;   /* highest version whose write returned */
+	_Atomic int writers_left;
+	_Atomic long stale, reads, failures;
+};
+
+static void *cache_writer(void *p)
+{
+	struct coherence *c = p;
+	cJSON *r = J("{\"resourceType\":\"Goal\",\"lifecycleStatus\":\"active\"}");
+	for (int i = 0; i < CACHE_WRITES; i++) {
+		cJSON *out = NULL;
+		struct store_error err;
+		if (store_update(c->s, "Goal", "hot", r, NULL, NULL, &out, &err) != STORE_OK) {
+			c->failures++;
+			continue;
+		}
+		int64_t v = strtoll(str_at(out, "meta", "versionId"), NULL, 10);
+		cJSON_Delete(out);
+		int64_t cur = c->acked;
+		while (v > cur && !atomic_compare_exchange_weak(&c->acked, &cur, v))
+			;
+	}
+	cJSON_Delete(r);
+	c->writers_left--;
+	return NULL;
+}
+
+static void *cache_reader(void *p)
+{
+	struct coherence *c = p;
+	while (c->writers_left > 0) {
+		int64_t floor = c->acked;
+		enum store_status st;
+		int64_t v = text_version(c->s, "Goal", "hot", &st);
+		c->reads++;
+		if (v < floor)
+			c->stale++;
+	}
+	return NULL;
+}
+
+/* A read that starts after a write was acknowledged never answers an older
+ * version, whatever the interleaving of cache fills and invalidations. */
+static void read_cache_never_goes_back(void **state)
+{
+	struct fixture *f = *state;
+	put(f->s, "Goal", "hot", "{\"resourceType\":\"Goal\",\"lifecycleStatus\":\"proposed\"}");
+	struct coherence c = {.s = f->s, .acked = 1, .writers_left = CACHE_WRITERS};
+	pthread_t t[CACHE_WRITERS + CACHE_READERS];
+	for (int i = 0; i < CACHE_WRITERS + CACHE_READERS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, i < CACHE_WRITERS ? cache_writer : cache_reader, &c), 0);
+	for (int i = 0; i < CACHE_WRITERS + CACHE_READERS; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(c.failures, 0);
+	assert_int_equal(c.stale, 0);
+	assert_true(c.reads > 0);
+	enum store_status st;
+	assert_int_equal(text_version(f->s, "Goal", "hot", &st), 1 + CACHE_WRITERS * CACHE_WRITES);
+}
+
+static void rcache_bounds_and_tickets(void **state)
+{
+	(void)state;
+	assert_null(rcache_new(0));
+	struct rcache *c = rcache_new(256 * 1024);
+	assert_non_null(c);
+	char body[600];
+	memset(body, 'x', sizeof body - 1);
+	body[sizeof body - 1] = '\0';
+	struct store_text t = {.text = body, .len = sizeof body - 1, .version = 7};
+	snprintf(t.last_updated, sizeof t.last_updated, "2026-01-01T00:00:00.000Z");
+	uint64_t ticket;
+	struct store_text got;
+	char id[32];
+	for (int i = 0; i < 2000; i++) {
+		snprintf(id, sizeof id, "r%d", i);
+		assert_false(rcache_get(c, "Basic", id, &got, &ticket));
+		rcache_put(c, "Basic", id, ticket, &t);
+	}
+	struct rcache_stats stats;
+	rcache_stats(c, &stats);
+	assert_true(stats.bytes <= 256 * 1024);
+	assert_true(stats.entries > 100 && stats.entries < 2000);
+	/* the most recent survive, the oldest went first */
+	assert_true(rcache_get(c, "Basic", "r1999", &got, &ticket));
+	assert_int_equal(got.version, 7);
+	assert_int_equal(got.len, sizeof body - 1);
+	assert_string_equal(got.last_updated, "2026-01-01T00:00:00.000Z");
+	free(got.text);
+	assert_false(rcache_get(c, "Basic", "r0", &got, &ticket));
+	/* keys are type and id, not their concatenation */
+	assert_false(rcache_get(c, "Basicr", "1999", &got, &ticket));
+	/* an invalidation voids the tickets taken before it */
+	assert_false(rcache_get(c, "Basic", "late", &got, &ticket));
+	rcache_invalidate(c, "Basic", "late");
+	rcache_put(c, "Basic", "late", ticket, &t);
+	assert_false(rcache_get(c, "Basic", "late", &got, &ticket));
+	rcache_put(c, "Basic", "late", ticket, &t);
+	assert_true(rcache_get(c, "Basic", "late", &got, &ticket));
+	free(got.text);
+	rcache_invalidate(c, "Basic", "late");
+	assert_false(rcache_get(c, "Basic", "late", &got, &ticket));
+	/* a text larger than a 64th of the cache is never kept */
+	size_t big = 256 * 1024 / 64 + 1;
+	char *large = malloc(big + 1);
+	memset(large, 'y', big);
+	large[big] = '\0';
+	struct store_text tl = {.text = large, .len = big, .version = 1};
+	rcache_put(c, "Basic", "large", ticket, &tl);
+	assert_false(rcache_get(c, "Basic", "large", &got, &ticket));
+	free(large);
+	rcache_clear(c);
+	rcache_stats(c, &stats);
+	assert_int_equal(stats.entries, 0);
+	assert_int_equal(stats.bytes, 0);
+	rcache_free(c);
+}
+
+static void one_writer_per_directory(void **state)
+{
+	struct fixture *f = *state;
+	char msg[256];
+	struct store *second = NULL;
+	assert_int_equal(store_open_sqlite(f->data, 0, 0, &second, msg, sizeof msg), -1);
+	assert_null(second);
+	assert_non_null(strstr(msg, "in use by another process"));
+	/* a shared opener reads beside it and cannot write */
+	put(f->s, "Patient", "p1", "{\"resourceType\":\"Patient\"}");
+	assert_int_equal(store_open_sqlite(f->data, STORE_OPEN_SHARED, 0, &second, msg, sizeof msg), 0);
+	assert_null(second->cache);
+	struct store_error err;
+	enum store_status st;
+	assert_int_equal(text_version(second, "Patient", "p1", &st), 1);
+	cJSON *r = J("{\"resourceType\":\"Patient\"}");
+	assert_int_equal(store_create(second, "Patient", r, "p2", NULL, &err), STORE_INVALID);
+	assert_int_equal(store_update(second, "Patient", "p1", r, NULL, NULL, NULL, &err), STORE_INVALID);
+	assert_int_equal(store_delete(second, "Patient", "p1", NULL, &err), STORE_INVALID);
+	assert_int_equal(store_begin(second, &err), STORE_INVALID);
+	assert_int_equal(store_outbox_add(second, "Patient", "p1", 1, false, &err), STORE_INVALID);
+	store_close(second);
+	cJSON_Delete(r);
+	/* once the writer closes, the directory can be opened again */
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), 0);
+	assert_null(f->s->cache);
+	assert_int_equal(text_version(f->s, "Patient", "p1", &st), 1);
+}
+
 /* --- the parameter table and its helpers -------------------------------------------------- */
 
 static void parameter_table_and_dates(void **state)
@@ -963,6 +1221,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(decimal_literals_survive, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(read_cache_follows_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(read_cache_and_open_transactions, setup, teardown),
+		cmocka_unit_test_setup_teardown(read_cache_never_goes_back, setup, teardown),
+		cmocka_unit_test(rcache_bounds_and_tickets),
+		cmocka_unit_test_setup_teardown(one_writer_per_directory, setup, teardown),
 		cmocka_unit_test(parameter_table_and_dates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
