@@ -155,6 +155,10 @@ struct sqlite_store {
 	 * and one fsync; the first waiting writer leads, the rest wait */
 	pthread_mutex_t gc_mu;
 	pthread_cond_t gc_cv;
+	/* the connection every group runs on, used by one leader at a time: as
+	 * the only connection writing outside callers' transactions, its page
+	 * cache stays valid from one group to the next */
+	struct conn *writer;
 	struct gc_req *gc_head, *gc_tail;
 	bool gc_leading;
 };
@@ -287,7 +291,11 @@ static struct conn *conn_open(struct sqlite_store *ss, char *err, size_t errlen)
 	    exec_pragma(c->db, "PRAGMA foreign_keys=ON", NULL, err, errlen) ||
 	    /* fewer, larger checkpoints under write load; a 16 MB page cache */
 	    exec_pragma(c->db, "PRAGMA wal_autocheckpoint=8000", NULL, err, errlen) ||
-	    exec_pragma(c->db, "PRAGMA cache_size=-16000", NULL, err, errlen)) {
+	    exec_pragma(c->db, "PRAGMA cache_size=-16000", NULL, err, errlen) ||
+	    /* savepoint (statement) journals in memory: each write of a group
+	     * runs in a savepoint, and a file journal would copy every page it
+	     * touches through the kernel first */
+	    exec_pragma(c->db, "PRAGMA temp_store=MEMORY", NULL, err, errlen)) {
 		conn_free(c);
 		return NULL;
 	}
@@ -510,10 +518,17 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 	ss->all = c;
 	c->next_free = ss->free_list;
 	ss->free_list = c;
+	if (!(ss->writer = conn_open(ss, err, errlen)))
+		goto fail_conns;
+	ss->writer->next_all = ss->all;
+	ss->all = ss->writer;
 	if (!shared)
 		ss->base.cache = rcache_new(cache_bytes); /* none without memory: reads still work */
 	*out = &ss->base;
 	return 0;
+fail_conns:
+	conn_free(c);
+	pthread_key_delete(ss->key);
 fail_mutex:
 	pthread_mutex_destroy(&ss->mu);
 	pthread_mutex_destroy(&ss->gc_mu);
@@ -687,9 +702,18 @@ struct index_ctx {
 	int rc;
 };
 
+/* _id is searched on the resource table itself (see criterion_sql): its
+ * index row would only cost a random page per write. */
+static bool is_id_param(const char *param)
+{
+	return param[0] == '_' && strcmp(param, "_id") == 0;
+}
+
 static int index_row(void *p, const struct search_index_value *v)
 {
 	struct index_ctx *x = p;
+	if (is_id_param(v->param))
+		return 0;
 	sqlite3_stmt *s = x->ins;
 	sqlite3_bind_int64(s, 1, x->rid);
 	bind_text(s, 2, v->param);
@@ -741,6 +765,8 @@ struct write_req {
 static int collect_row(void *p, const struct search_index_value *v)
 {
 	struct write_req *w = p;
+	if (is_id_param(v->param))
+		return 0;
 	if (w->nrows == w->caprows) {
 		size_t cap = w->caprows ? w->caprows * 2 : 32;
 		struct pre_row *r = realloc(w->rows, cap * sizeof *r);
@@ -1035,7 +1061,7 @@ static enum store_status do_write(struct store *s, struct write_req *w, struct s
 				struct gc_req *batch = ss->gc_head;
 				ss->gc_head = ss->gc_tail = NULL;
 				pthread_mutex_unlock(&ss->gc_mu);
-				run_batch(c, batch);
+				run_batch(ss->writer, batch);
 				pthread_mutex_lock(&ss->gc_mu);
 				for (struct gc_req *r = batch, *next; r; r = next) {
 					next = r->next;
@@ -1589,6 +1615,35 @@ static bool modifier_ok(const struct criterion *k)
 	return false;
 }
 
+/* _id=a,b (a token: "|a" and "sys|a" name a too) on the resource table. */
+static enum store_status id_sql(const char *v, bool negate, struct sqlbuf *sql, struct binds *b,
+			       struct store_error *err)
+{
+	sb_add(sql, negate ? " AND r.id NOT IN (" : " AND r.id IN (");
+	size_t len = strlen(v), start = 0;
+	for (bool first = true;; first = false) {
+		size_t comma = start + find_unescaped(v + start, len - start, ',');
+		const char *alt = v + start;
+		size_t alen = comma - start, bar = find_unescaped(alt, alen, '|');
+		if (bar < alen) {
+			alt += bar + 1;
+			alen -= bar + 1;
+		}
+		char *one = malloc(alen + 1);
+		if (!one)
+			return store_fail(err, STORE_NO_MEMORY, "out of memory");
+		unescape(alt, alen, one);
+		sb_add(sql, first ? "?" : ", ?");
+		bind_str(b, one);
+		free(one);
+		if (comma >= len)
+			break;
+		start = comma + 1;
+	}
+	sb_add(sql, ")");
+	return STORE_OK;
+}
+
 static enum store_status criterion_sql(const char *type, const struct store_search_param *p, struct sqlbuf *sql,
 				       struct binds *b, struct store_error *err)
 {
@@ -1607,6 +1662,11 @@ static enum store_status criterion_sql(const char *type, const struct store_sear
 			missing = false;
 		else
 			return store_fail(err, STORE_INVALID, "%.64s:missing takes true or false", p->name);
+		if (is_id_param(k.def->code)) { /* every resource has one */
+			if (missing)
+				sb_add(sql, " AND 0");
+			return STORE_OK;
+		}
 		/* "rid IN (…)" lets SQLite drive the search from the idx indexes */
 		sb_add(sql, missing ? " AND r.rid NOT IN" : " AND r.rid IN");
 		sb_add(sql, " (SELECT i.rid FROM idx i WHERE i.param = ?)");
@@ -1614,6 +1674,8 @@ static enum store_status criterion_sql(const char *type, const struct store_sear
 		return STORE_OK;
 	}
 	bool negate = k.modifier && strcmp(k.modifier, "not") == 0;
+	if (is_id_param(k.def->code))
+		return id_sql(p->value, negate, sql, b, err);
 	sb_add(sql, negate ? " AND r.rid NOT IN" : " AND r.rid IN");
 	sb_add(sql, " (SELECT i.rid FROM idx i WHERE i.param = ? AND (");
 	bind_str(b, k.def->code);

@@ -422,6 +422,10 @@ static void search_tokens(void **state)
 	expect_ids(f->s, "Patient", "identifier", NULL, "M1", "p1,p2");
 	expect_ids(f->s, "Patient", "identifier", NULL, "|X9", "p2");
 	expect_ids(f->s, "Patient", "_id", NULL, "p2,p3", "p2,p3");
+	expect_ids(f->s, "Observation", "_id", NULL, "o2,nosuch,|o4", "o2,o4");
+	expect_ids(f->s, "Observation", "_id", "not", "o1,o2", "o3,o4");
+	expect_ids(f->s, "Observation", "_id", "missing", "true", "");
+	expect_ids(f->s, "Observation", "_id", "missing", "false", "o1,o2,o3,o4");
 	char got[64];
 	assert_int_equal(find(f->s, "Observation", "colour", NULL, "x", got, sizeof got), STORE_INVALID);
 	assert_int_equal(find(f->s, "Observation", "status", "exact", "x", got, sizeof got), STORE_INVALID);
