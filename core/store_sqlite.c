@@ -1644,8 +1644,11 @@ static enum store_status id_sql(const char *v, bool negate, struct sqlbuf *sql, 
 	return STORE_OK;
 }
 
+/* What the criteria offer the query plan (see sqlite_search). */
+enum { DRIVE_IDX = 1, DRIVE_ID = 2 };
+
 static enum store_status criterion_sql(const char *type, const struct store_search_param *p, struct sqlbuf *sql,
-				       struct binds *b, struct store_error *err)
+				       struct binds *b, unsigned *drive, struct store_error *err)
 {
 	struct criterion k = {.name = p->name, .modifier = p->modifier};
 	k.def = search_params_find(type, p->name, NULL);
@@ -1674,8 +1677,13 @@ static enum store_status criterion_sql(const char *type, const struct store_sear
 		return STORE_OK;
 	}
 	bool negate = k.modifier && strcmp(k.modifier, "not") == 0;
-	if (is_id_param(k.def->code))
+	if (is_id_param(k.def->code)) {
+		if (!negate)
+			*drive |= DRIVE_ID;
 		return id_sql(p->value, negate, sql, b, err);
+	}
+	if (!negate)
+		*drive |= DRIVE_IDX;
 	sb_add(sql, negate ? " AND r.rid NOT IN" : " AND r.rid IN");
 	sb_add(sql, " (SELECT i.rid FROM idx i WHERE i.param = ? AND (");
 	bind_str(b, k.def->code);
@@ -1766,14 +1774,23 @@ static enum store_status sqlite_search(struct store *s, const char *type, const 
 	enum store_status st = STORE_OK;
 
 	bind_str(&wb, type);
+	unsigned drive = 0;
 	for (size_t i = 0; i < q->n_params && st == STORE_OK; i++)
-		st = criterion_sql(type, &q->params[i], &where, &wb, err);
+		st = criterion_sql(type, &q->params[i], &where, &wb, &drive, err);
+	/* Which index finds the rows: with a positive criterion on the search
+	 * index, its rid list (looked up by primary key); "+r.type" keeps the
+	 * planner from scanning every resource of the type instead, which it
+	 * would otherwise pick, having no statistics. With an _id criterion or
+	 * none, the (type, id) index. */
+	const char *type_test = drive == DRIVE_IDX ? "+r.type = ?" : "r.type = ?";
 	if (st == STORE_OK && q->count > 0)
 		st = sort_sql(type, q->sort, &page_sql, &sb, err); /* ORDER BY, appended below */
 	if (st != STORE_OK)
 		goto out;
 	sb_add(&where, ""); /* an empty WHERE tail is still a string */
-	sb_add(&count_sql, "SELECT count(*) FROM resource r WHERE r.type = ? AND r.deleted = 0");
+	sb_add(&count_sql, "SELECT count(*) FROM resource r WHERE ");
+	sb_add(&count_sql, type_test);
+	sb_add(&count_sql, " AND r.deleted = 0");
 	sb_add(&count_sql, where.p ? where.p : "");
 	if (where.oom || count_sql.oom || page_sql.oom || wb.oom || sb.oom) {
 		st = store_fail(err, STORE_NO_MEMORY, "out of memory");
@@ -1794,7 +1811,9 @@ static enum store_status sqlite_search(struct store *s, const char *type, const 
 
 	struct sqlbuf full = {0};
 	sb_add(&full, "SELECT r.id, r.version, r.last_updated, v.body, v.op FROM resource r JOIN version v"
-		      " ON v.rid = r.rid AND v.version = r.version WHERE r.type = ? AND r.deleted = 0");
+		      " ON v.rid = r.rid AND v.version = r.version WHERE ");
+	sb_add(&full, type_test);
+	sb_add(&full, " AND r.deleted = 0");
 	sb_add(&full, where.p);
 	sb_add(&full, page_sql.p);
 	sb_add(&full, " LIMIT ? OFFSET ?");
