@@ -48,6 +48,20 @@ for i in $(seq 1 200); do
   curl -sf -XPOST -H "$H" http://127.0.0.1:18942/fhir/Observation \
     -d "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"b$i\"},\"subject\":{\"reference\":\"Patient/bench-1\"},\"valueInteger\":$i}" >/dev/null
 done
+# 20,000 more Observations over 100 other patients, so searches run on a
+# store where the type has many resources (in transactions of 1,000)
+for b in $(seq 0 19); do
+  {
+    printf '{"resourceType":"Bundle","type":"transaction","entry":['
+    for i in $(seq 0 999); do
+      n=$((b * 1000 + i))
+      [ "$i" -gt 0 ] && printf ','
+      printf '{"request":{"method":"POST","url":"Observation"},"resource":{"resourceType":"Observation","status":"final","code":{"text":"m%d"},"subject":{"reference":"Patient/many-%d"},"valueInteger":%d}}' "$n" $((n % 100)) "$n"
+    done
+    printf ']}'
+  } > "$BENCH_DIR/tx.json"
+  curl -sf -XPOST -H "$H" http://127.0.0.1:18942/fhir --data-binary @"$BENCH_DIR/tx.json" >/dev/null
+done
 curl -sf -XPUT -H "$H" http://127.0.0.1:18943/fhir/Practitioner/bench-p \
   -d '{"resourceType":"Practitioner","id":"bench-p","name":[{"family":"Up"}]}' >/dev/null
 cat > "$BENCH_DIR/create.lua" <<'LUA'
@@ -68,7 +82,7 @@ ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) print v/1000; else if (v ~ /ms$/) p
 read -r c _ <<<"$(run "ceiling (fixed body)" http://127.0.0.1:18941/)"
 read -r r _ <<<"$(run "read Patient/bench-1" http://127.0.0.1:18942/fhir/Patient/bench-1)"
 read -r rn _ <<<"$(run "read Patient/bench-1 (read cache off)" http://127.0.0.1:18945/fhir/Patient/bench-1)"
-read -r s _ <<<"$(run "search Observation?subject=…&_count=10" "http://127.0.0.1:18942/fhir/Observation?subject=Patient/bench-1&_count=10")"
+read -r s _ <<<"$(run "search subject= (200 of 20,200), 10/page" "http://127.0.0.1:18942/fhir/Observation?subject=Patient/bench-1&_count=10")"
 read -r w _ <<<"$(run "create Observation (durable, 32 threads)" http://127.0.0.1:18944/fhir/Observation "$BENCH_DIR/create.lua")"
 read -r u up99 <<<"$(run "upstream read (direct)" http://127.0.0.1:18943/fhir/Practitioner/bench-p)"
 read -r p pp99 <<<"$(run "pass-through read via gateway" http://127.0.0.1:18942/fhir/Practitioner/bench-p)"
