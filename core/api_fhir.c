@@ -51,29 +51,44 @@ void api_fhir_send(const struct http_request *req, struct http_response *resp, i
 	outcome_release(&oo);
 }
 
-void api_fhir_finish(const struct http_request *req, struct http_response *resp)
+/* Rewrites a FHIR JSON answer in the negotiated format. false (with the
+ * reason in oo) when the resource cannot be written in it. */
+static bool rewrite_answer(const struct http_request *req, struct http_response *resp, struct outcome *oo)
 {
 	if (req->format != FORMAT_XML && !req->pretty)
-		return;
+		return true;
 	if (!resp->body || !resp->content_type || strncmp(resp->content_type, "application/fhir+json", 21) != 0)
-		return;
-	struct outcome oo = OUTCOME_INIT;
+		return true;
+	struct outcome ignored = OUTCOME_INIT;
 	int st = 0;
-	cJSON *tree = fhir_io_read(FORMAT_JSON, resp->body, resp->body_len, NULL, &oo, &st);
-	outcome_release(&oo);
+	cJSON *tree = fhir_io_read(FORMAT_JSON, resp->body, resp->body_len, NULL, &ignored, &st);
+	outcome_release(&ignored);
 	if (!tree)
-		return; /* not a resource: leave as it is */
+		return true; /* not a resource: leave as it is */
 	enum format f = req->format == FORMAT_XML ? FORMAT_XML : FORMAT_JSON;
 	size_t len = 0;
-	char *text = fhir_io_write(f, tree, req->pretty, &len, &oo, &st);
+	char *text = fhir_io_write(f, tree, req->pretty, &len, oo, &st);
 	cJSON_Delete(tree);
-	outcome_release(&oo);
 	if (!text)
-		return;
+		return false;
 	free(resp->body);
 	resp->body = text;
 	resp->body_len = len;
 	resp->content_type = format_media_type(f);
+	return true;
+}
+
+void api_fhir_finish(const struct http_request *req, struct http_response *resp)
+{
+	struct outcome oo = OUTCOME_INIT;
+	if (!rewrite_answer(req, resp, &oo)) {
+		/* an answer the server made but cannot write as asked is its own
+		 * fault: say so, in the asked format, rather than send another */
+		http_set_outcome(resp, 500, &oo);
+		outcome_release(&oo);
+		rewrite_answer(req, resp, &oo);
+	}
+	outcome_release(&oo);
 }
 
 cJSON *api_fhir_read_body(const struct app *app, const struct http_request *req, struct http_response *resp)

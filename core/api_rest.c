@@ -1909,6 +1909,82 @@ cJSON *api_rest_period_bundle(const struct app *app, const char *from, const cha
 static const char *const interactions[] = {"read",   "vread",          "update",       "delete",
 					   "history-instance", "history-type", "create", "search-type", NULL};
 
+static bool in_array_of_strings(const cJSON *arr, const char *s)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, arr)
+	{
+		if (cJSON_IsString(e) && !strcmp(e->valuestring, s))
+			return true;
+	}
+	return false;
+}
+
+/* Adds "Type:param" to arr unless it is there already. */
+static void add_include(cJSON *arr, const char *type, const char *code)
+{
+	char v[160];
+	snprintf(v, sizeof v, "%s:%s", type, code);
+	if (!in_array_of_strings(arr, v))
+		cJSON_AddItemToArray(arr, cJSON_CreateString(v));
+}
+
+/* The search parameters of one indexed type (its own rows, then the
+ * resource-level rows), as CapabilityStatement.rest.resource.searchParam. */
+static void add_search_params(cJSON *res, const char *type)
+{
+	cJSON *sp = cJSON_AddArrayToObject(res, "searchParam");
+	for (int pass = 0; sp && pass < 2; pass++) {
+		const char *of = pass ? "Resource" : type;
+		for (size_t i = 0; i < search_params_count; i++) {
+			const struct search_param_def *d = &search_params_data[i];
+			if (strcmp(d->type, of) != 0 || (i > 0 && !strcmp(search_params_data[i - 1].type, of) &&
+							 !strcmp(search_params_data[i - 1].code, d->code)))
+				continue;
+			cJSON *o = cJSON_CreateObject();
+			if (!o)
+				return;
+			cJSON_AddStringToObject(o, "name", d->code);
+			cJSON_AddStringToObject(o, "definition", d->url);
+			cJSON_AddStringToObject(o, "type", search_params_kind_name(d->kind));
+			cJSON_AddItemToArray(sp, o);
+		}
+	}
+}
+
+/* CapabilityStatement detail for the types the store indexes: their search
+ * parameters, and which _include and _revinclude values they accept. */
+static void describe_search(void *ctx, cJSON *cs)
+{
+	(void)ctx;
+	const cJSON *rest = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cs, "rest"), 0);
+	cJSON *res;
+	cJSON_ArrayForEach(res, cJSON_GetObjectItemCaseSensitive(rest, "resource"))
+	{
+		const char *type = str_member(res, "type");
+		if (!type || !search_params_find(type, "_id", NULL) || !model_resource(type) ||
+		    !cJSON_GetObjectItemCaseSensitive(res, "interaction"))
+			continue;
+		add_search_params(res, type);
+		cJSON *inc = cJSON_AddArrayToObject(res, "searchInclude");
+		cJSON *rev = cJSON_AddArrayToObject(res, "searchRevInclude");
+		for (size_t i = 0; inc && rev && i < search_params_count; i++) {
+			const struct search_param_def *d = &search_params_data[i];
+			if (d->kind != SEARCH_PARAM_REFERENCE || !model_resource(d->type))
+				continue;
+			if (!strcmp(d->type, type))
+				add_include(inc, d->type, d->code);
+			if (!d->target || !strcmp(d->target, type))
+				add_include(rev, d->type, d->code);
+		}
+		/* FHIR has no empty arrays */
+		if (!cJSON_GetArraySize(inc))
+			cJSON_DeleteItemFromObjectCaseSensitive(res, "searchInclude");
+		if (!cJSON_GetArraySize(rev))
+			cJSON_DeleteItemFromObjectCaseSensitive(res, "searchRevInclude");
+	}
+}
+
 int api_rest_register(struct app *app)
 {
 	int rc = 0;
@@ -1945,5 +2021,6 @@ int api_rest_register(struct app *app)
 			cr.interactions[k] = interactions[k];
 		rc |= capability_add_resource(&app->cap, &cr);
 	}
+	rc |= capability_add_decorator(&app->cap, (struct capability_decorator){describe_search, NULL});
 	return rc ? -1 : 0;
 }

@@ -47,6 +47,14 @@ int capability_add_native_format(struct capability *cap, const char *name)
 	return 0;
 }
 
+int capability_add_decorator(struct capability *cap, struct capability_decorator d)
+{
+	if (cap->ndecorators >= sizeof cap->decorators / sizeof cap->decorators[0])
+		return -1;
+	cap->decorators[cap->ndecorators++] = d;
+	return 0;
+}
+
 static cJSON *operation_json(const struct capability_operation *op)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -179,5 +187,7 @@ cJSON *capability_build(const struct capability *cap)
 		if (ops)
 			cJSON_AddItemToArray(ops, operation_json(&cap->ops[k]));
 	}
+	for (size_t k = 0; k < cap->ndecorators; k++)
+		cap->decorators[k].fn(cap->decorators[k].ctx, cs);
 	return cs;
 }

@@ -26,6 +26,14 @@ struct capability_resource {
 	const char *profile;          /* may be NULL */
 };
 
+/* Adds detail a module knows best to a rendered statement (e.g. the search
+ * parameters of the types it serves); called at the end of capability_build
+ * with the finished statement, which it may extend. */
+struct capability_decorator {
+	void (*fn)(void *ctx, cJSON *statement);
+	void *ctx;
+};
+
 struct capability {
 	const char *software_version;
 	char date[32]; /* ISO 8601, set by capability_init */
@@ -37,6 +45,8 @@ struct capability {
 	size_t nresources;
 	const char *native_formats[CAPABILITY_MAX]; /* recovery-side formats from plugins */
 	size_t nnative;
+	struct capability_decorator decorators[8];
+	size_t ndecorators;
 };
 
 void capability_init(struct capability *cap, const char *software_version);
@@ -44,6 +54,7 @@ int capability_add_format(struct capability *cap, const char *mime);
 int capability_add_operation(struct capability *cap, struct capability_operation op);
 int capability_add_resource(struct capability *cap, const struct capability_resource *res);
 int capability_add_native_format(struct capability *cap, const char *name);
+int capability_add_decorator(struct capability *cap, struct capability_decorator d);
 
 /* Renders a new CapabilityStatement (caller frees). NULL on OOM. */
 cJSON *capability_build(const struct capability *cap);

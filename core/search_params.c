@@ -2,6 +2,7 @@
  * The table itself is generated (search_params_data.c). */
 #include "search_params.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,6 +215,35 @@ static int emit(struct walk *w, const char *sys, const char *val, int64_t lo, in
 	return w->emit(w->ctx, &v);
 }
 
+static int emit_num(struct walk *w, const char *sys, const char *val, double lo, double hi)
+{
+	struct search_index_value v = {
+		.param = w->def->code, .kind = w->def->kind, .sys = sys, .val = val, .num_lo = lo, .num_hi = hi,
+	};
+	return w->emit(w->ctx, &v);
+}
+
+const char *search_params_kind_name(enum search_param_kind kind)
+{
+	switch (kind) {
+	case SEARCH_PARAM_TOKEN:
+		return "token";
+	case SEARCH_PARAM_REFERENCE:
+		return "reference";
+	case SEARCH_PARAM_DATE:
+		return "date";
+	case SEARCH_PARAM_STRING:
+		return "string";
+	case SEARCH_PARAM_NUMBER:
+		return "number";
+	case SEARCH_PARAM_QUANTITY:
+		return "quantity";
+	case SEARCH_PARAM_URI:
+		return "uri";
+	}
+	return "special";
+}
+
 static const char *str_member(const cJSON *o, const char *name)
 {
 	const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, name);
@@ -331,9 +361,60 @@ static int visit_string(struct walk *w, const cJSON *v)
 	return 0;
 }
 
+/* The value of a Quantity-shaped object, if it has a finite one. */
+static bool quantity_value(const cJSON *q, double *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(q, "value");
+	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+		return false;
+	*out = v->valuedouble;
+	return true;
+}
+
+/* One Quantity (or a Range from low to high) with its units, or a plain
+ * number for number parameters. */
+static int visit_numeric(struct walk *w, const cJSON *v)
+{
+	bool quantity = w->def->kind == SEARCH_PARAM_QUANTITY;
+	if (cJSON_IsNumber(v))
+		return !quantity && isfinite(v->valuedouble) ? emit_num(w, NULL, NULL, v->valuedouble, v->valuedouble)
+							     : 0;
+	if (!cJSON_IsObject(v))
+		return 0;
+	const cJSON *unit_of = v;
+	double lo, hi;
+	if (quantity_value(v, &lo)) {
+		hi = lo;
+	} else {
+		/* Range: either end may be open */
+		const cJSON *low = cJSON_GetObjectItemCaseSensitive(v, "low"),
+			    *high = cJSON_GetObjectItemCaseSensitive(v, "high");
+		bool has_lo = quantity_value(low, &lo), has_hi = quantity_value(high, &hi);
+		if (!has_lo && !has_hi)
+			return 0;
+		if (!has_lo)
+			lo = -HUGE_VAL;
+		if (!has_hi)
+			hi = HUGE_VAL;
+		unit_of = has_lo ? low : high;
+	}
+	if (!quantity)
+		return emit_num(w, NULL, NULL, lo, hi);
+	const char *code = str_member(unit_of, "code"), *unit = str_member(unit_of, "unit");
+	int rc = emit_num(w, str_member(unit_of, "system"), code, lo, hi);
+	if (!rc && unit && (!code || strcmp(unit, code) != 0))
+		rc = emit_num(w, NULL, unit, lo, hi);
+	return rc;
+}
+
 static int visit(struct walk *w, const cJSON *v)
 {
 	switch (w->def->kind) {
+	case SEARCH_PARAM_NUMBER:
+	case SEARCH_PARAM_QUANTITY:
+		return visit_numeric(w, v);
+	case SEARCH_PARAM_URI:
+		return cJSON_IsString(v) && v->valuestring[0] ? emit(w, NULL, v->valuestring, 0, 0) : 0;
 	case SEARCH_PARAM_TOKEN:
 		return visit_token(w, v);
 	case SEARCH_PARAM_REFERENCE:

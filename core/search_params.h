@@ -6,10 +6,10 @@
  * SearchParameter definitions (../shared/fhir-r4/package) for Patient,
  * Observation, Condition, Goal, CarePlan, Encounter, Procedure,
  * QuestionnaireResponse, Practitioner, PractitionerRole, Claim and Coverage,
- * plus the resource-level _id, _lastUpdated, _tag and _security (rows of type
- * "Resource", which apply to every type). Parameters of kind token,
- * reference, date and string are indexed; number, quantity, uri, composite
- * and special parameters are not offered.
+ * plus the resource-level _id, _lastUpdated, _tag, _security, _profile and
+ * _source (rows of type "Resource", which apply to every type). Parameters of
+ * kind token, reference, date, string, number, quantity and uri are indexed;
+ * composite and special parameters are not offered.
  *
  * Index values (what search_params_extract emits), by kind:
  *   token      sys = system or NULL, val = code. From code/string/id/uri,
@@ -29,6 +29,13 @@
  *              written (for :exact). HumanName gives text, family, each given,
  *              prefix and suffix; Address gives text, each line, city,
  *              district, state, postalCode and country.
+ *   number     num_lo = num_hi = the value (a decimal or integer). A Range
+ *              (low/high, either open) gives its bounds.
+ *   quantity   as number, from the Quantity's value (Quantity, Age,
+ *              Duration, Money and other Quantity shapes; a Range's low and
+ *              high), with sys = system and val = code; when the unit
+ *              differs from the code a second row has sys = NULL, val = unit.
+ *   uri        val = the URI as written.
  *
  * Pure functions over static data: safe from any thread. */
 #ifndef CW_SEARCH_PARAMS_H
@@ -40,7 +47,18 @@
 
 #include <cjson/cJSON.h>
 
-enum search_param_kind { SEARCH_PARAM_TOKEN, SEARCH_PARAM_REFERENCE, SEARCH_PARAM_DATE, SEARCH_PARAM_STRING };
+enum search_param_kind {
+	SEARCH_PARAM_TOKEN,
+	SEARCH_PARAM_REFERENCE,
+	SEARCH_PARAM_DATE,
+	SEARCH_PARAM_STRING,
+	SEARCH_PARAM_NUMBER,
+	SEARCH_PARAM_QUANTITY,
+	SEARCH_PARAM_URI,
+};
+
+/* The FHIR name of a kind ("token", "quantity", …). */
+const char *search_params_kind_name(enum search_param_kind kind);
 
 struct search_param_def {
 	const char *type;   /* resource type, or "Resource" for every type */
@@ -49,6 +67,7 @@ struct search_param_def {
 	const char *path;   /* JSON path below the resource: "a.b"; "x[x]" = any choice xFoo */
 	const char *target; /* reference rows: only references to this type, else NULL */
 	const char *filter; /* "name=value": only elements whose member name is value, else NULL */
+	const char *url;    /* the SearchParameter's canonical URL */
 };
 
 extern const struct search_param_def search_params_data[];
@@ -65,7 +84,8 @@ struct search_index_value {
 	enum search_param_kind kind;
 	const char *sys;
 	const char *val;
-	int64_t lo, hi;
+	int64_t lo, hi;         /* date */
+	double num_lo, num_hi; /* number, quantity (-/+HUGE_VAL: open) */
 };
 
 /* Calls emit once per index value of resource (of type type) for every

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,7 +25,9 @@
 #include "rcache.h"
 #include "search_params.h"
 
-#define SCHEMA_VERSION 1
+/* 1: first; 2: number, quantity and uri parameters indexed, _id no longer
+ * (a version 1 database is reindexed when opened) */
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 10000
 #define DB_NAME "store.db"
 
@@ -41,7 +44,7 @@ static const char schema_sql[] =
 	"CREATE INDEX idx_val ON idx(param, val);"
 	"CREATE INDEX idx_date ON idx(param, lo);"
 	"CREATE INDEX idx_rid ON idx(rid, param);"
-	"INSERT INTO schema_version(version) VALUES(1);";
+	"INSERT INTO schema_version(version) VALUES(2);";
 
 /* Added without a schema version bump: created when missing. */
 static const char outbox_sql[] =
@@ -376,6 +379,55 @@ static void sqlite_close(struct store *s)
 	free(ss);
 }
 
+struct index_ctx {
+	struct conn *c;
+	sqlite3_stmt *ins;
+	int64_t rid;
+	int rc;
+};
+
+static int index_row(void *p, const struct search_index_value *v);
+
+/* Rebuilds the search index of every live resource from its current
+ * version (a schema upgrade that indexes more parameters), inside the
+ * caller's transaction. */
+static int reindex_all(struct conn *c, char *err, size_t errlen)
+{
+	struct store_error se = {0};
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_exec(c->db, "DELETE FROM idx", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(c->db,
+					"SELECT r.rid, r.type, v.body FROM resource r JOIN version v"
+					" ON v.rid = r.rid AND v.version = r.version WHERE r.deleted = 0",
+					-1, &q, NULL);
+	struct index_ctx x = {.c = c, .ins = rc == SQLITE_OK ? stmt(c, S_INS_IDX, &se) : NULL};
+	while (rc == SQLITE_OK && x.ins && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *body = (const char *)sqlite3_column_text(q, 2);
+		cJSON *res = body ? fjson_parse(body, (size_t)sqlite3_column_bytes(q, 2), NULL, NULL) : NULL;
+		if (!res) {
+			set_err(err, errlen, "reindexing: a stored resource cannot be read back");
+			sqlite3_finalize(q);
+			return -1;
+		}
+		x.rid = sqlite3_column_int64(q, 0);
+		int r = search_params_extract((const char *)sqlite3_column_text(q, 1), res, index_row, &x);
+		cJSON_Delete(res);
+		if (r != 0) {
+			set_err(err, errlen, "reindexing: %s", x.rc ? sqlite3_errmsg(c->db) : "out of memory");
+			sqlite3_finalize(q);
+			return -1;
+		}
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE || !x.ins) {
+		set_err(err, errlen, "reindexing: %s", x.ins ? sqlite3_errmsg(c->db) : se.message);
+		return -1;
+	}
+	return 0;
+}
+
 static int setup_schema(struct conn *c, char *err, size_t errlen)
 {
 	int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -406,6 +458,15 @@ static int setup_schema(struct conn *c, char *err, size_t errlen)
 		    sqlite3_step(s) == SQLITE_ROW)
 			version = sqlite3_column_int(s, 0);
 		sqlite3_finalize(s);
+		if (version == 1) {
+			if (reindex_all(c, err, errlen) != 0)
+				goto fail;
+			if (sqlite3_exec(c->db, "UPDATE schema_version SET version = 2", NULL, NULL, NULL) != SQLITE_OK) {
+				set_err(err, errlen, "upgrading the schema: %s", sqlite3_errmsg(c->db));
+				goto fail;
+			}
+			version = 2;
+		}
 		if (version != SCHEMA_VERSION) {
 			set_err(err, errlen, "the database has schema version %d; this build reads version %d", version,
 				SCHEMA_VERSION);
@@ -695,12 +756,6 @@ oom:
 	return store_fail(err, STORE_NO_MEMORY, "out of memory");
 }
 
-struct index_ctx {
-	struct conn *c;
-	sqlite3_stmt *ins;
-	int64_t rid;
-	int rc;
-};
 
 /* _id is searched on the resource table itself (see criterion_sql): its
  * index row would only cost a random page per write. */
@@ -722,6 +777,10 @@ static int index_row(void *p, const struct search_index_value *v)
 	if (v->kind == SEARCH_PARAM_DATE) {
 		sqlite3_bind_int64(s, 5, v->lo);
 		sqlite3_bind_int64(s, 6, v->hi);
+	} else if (v->kind == SEARCH_PARAM_NUMBER || v->kind == SEARCH_PARAM_QUANTITY) {
+		/* the same columns, holding reals (an open end as -/+Inf) */
+		sqlite3_bind_double(s, 5, v->num_lo);
+		sqlite3_bind_double(s, 6, v->num_hi);
 	}
 	int rc = sqlite3_step(s);
 	done(s);
@@ -740,6 +799,7 @@ struct pre_row {
 	enum search_param_kind kind;
 	char *sys, *val;
 	int64_t lo, hi;
+	double num_lo, num_hi;
 };
 
 struct write_req {
@@ -784,6 +844,8 @@ static int collect_row(void *p, const struct search_index_value *v)
 	r->val = v->val ? strdup(v->val) : NULL;
 	r->lo = v->lo;
 	r->hi = v->hi;
+	r->num_lo = v->num_lo;
+	r->num_hi = v->num_hi;
 	if ((v->sys && !r->sys) || (v->val && !r->val)) {
 		free(r->sys);
 		free(r->val);
@@ -955,7 +1017,8 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 			goto io;
 		for (size_t i = 0; i < w->nrows; i++) {
 			const struct pre_row *pr = &w->rows[i];
-			struct search_index_value v = {pr->param, pr->kind, pr->sys, pr->val, pr->lo, pr->hi};
+			struct search_index_value v = {pr->param, pr->kind, pr->sys, pr->val,
+						       pr->lo,    pr->hi,   pr->num_lo, pr->num_hi};
 			if (index_row(&x, &v) != 0) {
 				rc = x.rc;
 				goto fail;
@@ -1331,9 +1394,12 @@ static void sb_add(struct sqlbuf *b, const char *s)
 	b->len += n;
 }
 
+enum bind_kind { BIND_TEXT, BIND_INT, BIND_REAL };
+
 struct bind {
-	bool is_int;
+	enum bind_kind kind;
 	int64_t i;
+	double d;
 	char *s; /* owned */
 };
 
@@ -1343,7 +1409,8 @@ struct binds {
 	bool oom;
 };
 
-static void bind_push(struct binds *b, bool is_int, int64_t i, const char *s, size_t slen)
+/* Appends a copy of x (its text duplicated). */
+static void bind_push(struct binds *b, const struct bind *x)
 {
 	if (b->oom)
 		return;
@@ -1357,30 +1424,28 @@ static void bind_push(struct binds *b, bool is_int, int64_t i, const char *s, si
 		b->v = nv;
 		b->cap = ncap;
 	}
-	struct bind *x = &b->v[b->n];
-	x->is_int = is_int;
-	x->i = i;
-	x->s = NULL;
-	if (!is_int) {
-		x->s = malloc(slen + 1);
-		if (!x->s) {
-			b->oom = true;
-			return;
-		}
-		memcpy(x->s, s, slen);
-		x->s[slen] = '\0';
+	struct bind *y = &b->v[b->n];
+	*y = *x;
+	if (x->kind == BIND_TEXT && !(y->s = strdup(x->s))) {
+		b->oom = true;
+		return;
 	}
 	b->n++;
 }
 
 static void bind_str(struct binds *b, const char *s)
 {
-	bind_push(b, false, 0, s, strlen(s));
+	bind_push(b, &(struct bind){.kind = BIND_TEXT, .s = (char *)s});
 }
 
 static void bind_int(struct binds *b, int64_t i)
 {
-	bind_push(b, true, i, NULL, 0);
+	bind_push(b, &(struct bind){.kind = BIND_INT, .i = i});
+}
+
+static void bind_real(struct binds *b, double d)
+{
+	bind_push(b, &(struct bind){.kind = BIND_REAL, .d = d});
 }
 
 static void binds_release(struct binds *b)
@@ -1421,6 +1486,129 @@ struct criterion {
 };
 
 /* One alternative of one criterion: an SQL condition on idx row i. */
+/* Search prefixes (FHIR R4 search, 3.1.1.4.6), in this order. */
+enum { PFX_EQ, PFX_NE, PFX_LT, PFX_GT, PFX_LE, PFX_GE, PFX_SA, PFX_EB, PFX_AP };
+
+/* The text after the prefix of val (eq when none), the prefix in *pfx; NULL
+ * when val starts with letters that are no prefix. */
+static const char *search_prefix(const char *val, size_t *pfx)
+{
+	static const char prefixes[][3] = {"eq", "ne", "lt", "gt", "le", "ge", "sa", "eb", "ap"};
+	*pfx = PFX_EQ;
+	if (!(val[0] >= 'a' && val[0] <= 'z'))
+		return val;
+	for (size_t j = 0; j < sizeof prefixes / sizeof prefixes[0]; j++) {
+		if (strncmp(val, prefixes[j], 2) == 0) {
+			*pfx = j;
+			return val + 2;
+		}
+	}
+	return NULL;
+}
+
+/* A search number: [-]digits[.digits][e[+-]digits]. *v is its value, *half
+ * half a unit of its last digit (100 → 0.5, 1.50 → 0.005, 2e3 → 500): the
+ * implicit range of "eq" is [v - half, v + half). */
+static bool search_number(const char *text, double *v, double *half)
+{
+	const char *p = text;
+	if (*p == '-')
+		p++;
+	size_t ints = strspn(p, "0123456789"), decimals = 0;
+	p += ints;
+	if (*p == '.') {
+		decimals = strspn(p + 1, "0123456789");
+		if (!decimals)
+			return false;
+		p += 1 + decimals;
+	}
+	long exp = 0;
+	if (*p == 'e' || *p == 'E') {
+		char *end;
+		const char *e = p + 1;
+		if (!((e[0] >= '0' && e[0] <= '9') || ((e[0] == '+' || e[0] == '-') && e[1] >= '0' && e[1] <= '9')))
+			return false;
+		exp = strtol(e, &end, 10);
+		if (exp < -300 || exp > 300)
+			return false;
+		p = end;
+	}
+	if (!ints || *p)
+		return false;
+	*v = strtod(text, NULL);
+	*half = pow(10.0, (double)(exp - (long)decimals)) / 2;
+	return isfinite(*v);
+}
+
+/* number and quantity: [prefix]number, and for quantities |system|code or
+ * ||code (code or unit), on the real-valued lo/hi of the index rows. */
+static enum store_status numeric_sql(const struct criterion *k, char *val, struct sqlbuf *sql, struct binds *b,
+				     struct store_error *err)
+{
+	char *sys = NULL, *code = NULL;
+	char *bar = strchr(val, '|');
+	if (bar) {
+		if (k->def->kind != SEARCH_PARAM_QUANTITY)
+			return store_fail(err, STORE_INVALID, "%s: a number takes no unit", k->name);
+		*bar = '\0';
+		sys = bar + 1;
+		char *bar2 = strchr(sys, '|');
+		if (!bar2)
+			return store_fail(err, STORE_INVALID, "%s: a unit is given as |system|code or ||code", k->name);
+		*bar2 = '\0';
+		code = bar2 + 1;
+		if (!code[0])
+			return store_fail(err, STORE_INVALID, "%s: the unit code is empty", k->name);
+	}
+	size_t pfx;
+	double v, half;
+	const char *text = search_prefix(val, &pfx);
+	if (!text || !search_number(text, &v, &half))
+		return store_fail(err, STORE_INVALID, "%s: '%.40s' is not a [prefix]number", k->name, val);
+	sb_add(sql, "(");
+	switch (pfx) {
+	case PFX_EQ: /* the value's range lies within the search range */
+	case PFX_NE:
+		sb_add(sql, pfx == PFX_NE ? "NOT (i.lo >= ? AND i.hi < ?)" : "(i.lo >= ? AND i.hi < ?)");
+		bind_real(b, v - half);
+		bind_real(b, v + half);
+		break;
+	case PFX_LT:
+	case PFX_EB:
+		sb_add(sql, pfx == PFX_LT ? "i.lo < ?" : "i.hi < ?");
+		bind_real(b, v);
+		break;
+	case PFX_GT:
+	case PFX_SA:
+		sb_add(sql, pfx == PFX_GT ? "i.hi > ?" : "i.lo > ?");
+		bind_real(b, v);
+		break;
+	case PFX_LE:
+		sb_add(sql, "i.lo <= ?");
+		bind_real(b, v);
+		break;
+	case PFX_GE:
+		sb_add(sql, "i.hi >= ?");
+		bind_real(b, v);
+		break;
+	default: /* ap: overlaps the value give or take 10% */
+		sb_add(sql, "i.lo <= ? AND i.hi >= ?");
+		bind_real(b, v + fabs(v) * 0.1 + half);
+		bind_real(b, v - fabs(v) * 0.1 - half);
+		break;
+	}
+	if (code && sys[0]) {
+		sb_add(sql, " AND i.sys = ? AND i.val = ?");
+		bind_str(b, sys);
+		bind_str(b, code);
+	} else if (code) {
+		sb_add(sql, " AND i.val = ?");
+		bind_str(b, code);
+	}
+	sb_add(sql, ")");
+	return STORE_OK;
+}
+
 static enum store_status alternative(const struct criterion *k, const char *raw, size_t rawlen,
 				     struct sqlbuf *sql, struct binds *b, struct store_error *err)
 {
@@ -1488,22 +1676,36 @@ static enum store_status alternative(const struct criterion *k, const char *raw,
 		}
 		break;
 	}
+	case SEARCH_PARAM_NUMBER:
+	case SEARCH_PARAM_QUANTITY:
+		unescape(raw, rawlen, val);
+		st = numeric_sql(k, val, sql, b, err);
+		break;
+	case SEARCH_PARAM_URI:
+		unescape(raw, rawlen, val);
+		if (!val[0]) {
+			st = store_fail(err, STORE_INVALID, "%s: empty value", k->name);
+		} else if (k->modifier && strcmp(k->modifier, "below") == 0) {
+			/* the stored URI starts with the value */
+			sb_add(sql, "(substr(i.val, 1, length(?)) = ?)");
+			bind_str(b, val);
+			bind_str(b, val);
+		} else if (k->modifier && strcmp(k->modifier, "above") == 0) {
+			/* the value starts with the stored URI */
+			sb_add(sql, "(i.val <> '' AND substr(?, 1, length(i.val)) = i.val)");
+			bind_str(b, val);
+		} else {
+			sb_add(sql, "(i.val = ?)");
+			bind_str(b, val);
+		}
+		break;
 	case SEARCH_PARAM_DATE: {
 		unescape(raw, rawlen, val);
-		static const char *const prefixes[] = {"eq", "ne", "lt", "gt", "le", "ge", "sa", "eb"};
-		size_t pfx = 0; /* eq */
-		const char *text = val;
-		if (val[0] >= 'a' && val[0] <= 'z') {
-			pfx = sizeof prefixes / sizeof prefixes[0];
-			for (size_t j = 0; j < sizeof prefixes / sizeof prefixes[0]; j++)
-				if (strncmp(val, prefixes[j], 2) == 0)
-					pfx = j;
-			if (pfx == sizeof prefixes / sizeof prefixes[0]) {
-				st = store_fail(err, STORE_INVALID, "%s: unsupported date prefix in '%.40s'", k->name,
-						val);
-				break;
-			}
-			text += 2;
+		size_t pfx;
+		const char *text = search_prefix(val, &pfx);
+		if (!text || pfx == PFX_AP) {
+			st = store_fail(err, STORE_INVALID, "%s: unsupported date prefix in '%.40s'", k->name, val);
+			break;
 		}
 		int64_t lo, hi;
 		if (!search_params_date_range(text, &lo, &hi)) {
@@ -1609,7 +1811,11 @@ static bool modifier_ok(const struct criterion *k)
 		return strlen(m) < STORE_TYPE_SIZE && m[0] >= 'A' && m[0] <= 'Z';
 	case SEARCH_PARAM_STRING:
 		return strcmp(m, "exact") == 0 || strcmp(m, "contains") == 0;
+	case SEARCH_PARAM_URI:
+		return strcmp(m, "below") == 0 || strcmp(m, "above") == 0;
 	case SEARCH_PARAM_DATE:
+	case SEARCH_PARAM_NUMBER:
+	case SEARCH_PARAM_QUANTITY:
 		return false;
 	}
 	return false;
@@ -1727,7 +1933,8 @@ static enum store_status sort_sql(const char *type, const char *sort, struct sql
 			const struct search_param_def *d = search_params_find(type, name, NULL);
 			if (!d)
 				return store_fail(err, STORE_INVALID, "unknown _sort parameter '%s' for %s", name, type);
-			if (d->kind == SEARCH_PARAM_DATE)
+			if (d->kind == SEARCH_PARAM_DATE || d->kind == SEARCH_PARAM_NUMBER ||
+			    d->kind == SEARCH_PARAM_QUANTITY)
 				sb_add(sql, desc ? "(SELECT max(hi) FROM idx i WHERE i.rid = r.rid AND i.param = ?)"
 						 : "(SELECT min(lo) FROM idx i WHERE i.rid = r.rid AND i.param = ?)");
 			else
@@ -1752,8 +1959,10 @@ static enum store_status prepare_bound(struct conn *c, const struct sqlbuf *sql,
 		return db_fail(c, err, rc, "preparing the search");
 	for (size_t i = 0; i < b->n; i++) {
 		int idx = (int)i + 1;
-		rc = b->v[i].is_int ? sqlite3_bind_int64(*out, idx, b->v[i].i)
-				    : sqlite3_bind_text(*out, idx, b->v[i].s, -1, SQLITE_STATIC);
+		const struct bind *x = &b->v[i];
+		rc = x->kind == BIND_INT    ? sqlite3_bind_int64(*out, idx, x->i)
+		     : x->kind == BIND_REAL ? sqlite3_bind_double(*out, idx, x->d)
+					    : sqlite3_bind_text(*out, idx, x->s, -1, SQLITE_STATIC);
 		if (rc != SQLITE_OK) {
 			sqlite3_finalize(*out);
 			*out = NULL;
@@ -1819,7 +2028,7 @@ static enum store_status sqlite_search(struct store *s, const char *type, const 
 	sb_add(&full, " LIMIT ? OFFSET ?");
 	/* all binds in order: where, sort, limit, offset */
 	for (size_t i = 0; i < sb.n; i++)
-		bind_push(&wb, sb.v[i].is_int, sb.v[i].i, sb.v[i].s, sb.v[i].s ? strlen(sb.v[i].s) : 0);
+		bind_push(&wb, &sb.v[i]);
 	bind_int(&wb, (int64_t)q->count);
 	bind_int(&wb, (int64_t)q->offset);
 	if (full.oom || wb.oom) {

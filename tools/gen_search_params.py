@@ -24,10 +24,12 @@ TYPES = ["Patient", "Observation", "Condition", "Goal", "CarePlan", "Encounter",
          "Procedure", "QuestionnaireResponse", "Practitioner", "PractitionerRole",
          "Claim", "Coverage"]
 KINDS = {"token": "SEARCH_PARAM_TOKEN", "reference": "SEARCH_PARAM_REFERENCE",
-         "date": "SEARCH_PARAM_DATE", "string": "SEARCH_PARAM_STRING"}
+         "date": "SEARCH_PARAM_DATE", "string": "SEARCH_PARAM_STRING",
+         "number": "SEARCH_PARAM_NUMBER", "quantity": "SEARCH_PARAM_QUANTITY",
+         "uri": "SEARCH_PARAM_URI"}
 # Resource-level parameters every type gets (others such as _content need
 # more than an index and are not offered).
-RESOURCE_PARAMS = {"_id", "_lastUpdated", "_tag", "_security"}
+RESOURCE_PARAMS = {"_id", "_lastUpdated", "_tag", "_security", "_profile", "_source"}
 
 IDENT = r"[A-Za-z][A-Za-z0-9]*"
 
@@ -109,7 +111,7 @@ def main():
                     continue
                 parsed = parse_branch("Resource", b, set())
                 if parsed:
-                    rows.append(("Resource", sp["code"], kind) + parsed)
+                    rows.append(("Resource", sp["code"], kind) + parsed + (sp["url"],))
             continue
         for t in bases:
             if t not in TYPES:
@@ -121,7 +123,7 @@ def main():
                 if parsed is None:
                     print("skipped %s %s: %s" % (t, sp["code"], b), file=sys.stderr)
                     continue
-                rows.append((t, sp["code"], kind) + parsed)
+                rows.append((t, sp["code"], kind) + parsed + (sp["url"],))
     rows = sorted(set(rows), key=lambda r: (r[0], r[1], r[3], r[4] or "", r[5] or ""))
 
     def q(s):
@@ -134,7 +136,8 @@ def main():
         f.write('#include "search_params.h"\n\n')
         f.write("const struct search_param_def search_params_data[] = {\n")
         for r in rows:
-            f.write("\t{%s, %s, %s, %s, %s, %s},\n" % (q(r[0]), q(r[1]), r[2], q(r[3]), q(r[4]), q(r[5])))
+            f.write("\t{%s, %s, %s, %s, %s, %s,\n\t %s},\n" % (q(r[0]), q(r[1]), r[2], q(r[3]), q(r[4]), q(r[5]),
+                                                          q(r[6])))
         f.write("};\n\nconst size_t search_params_count = sizeof search_params_data / sizeof search_params_data[0];\n")
     print("%d rows written to %s" % (len(rows), out_path), file=sys.stderr)
 

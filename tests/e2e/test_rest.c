@@ -489,6 +489,68 @@ static void acknowledged_writes_survive_kill_9(void **state)
 	resp_free(&r);
 }
 
+/* Quantity and uri parameters over HTTP, and the CapabilityStatement listing
+ * exactly the parameters, includes and revincludes the store answers. */
+static void quantities_and_the_capability_statement(void **state)
+{
+	(void)state;
+	create("Observation", "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"phq\"},"
+			      "\"subject\":{\"reference\":\"Patient/qp\"},\"meta\":{\"source\":\"urn:qty\"},"
+			      "\"valueQuantity\":{\"value\":14,\"system\":\"http://unitsofmeasure.org\",\"code\":\"{score}\"}}");
+	create("Observation", "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"phq\"},"
+			      "\"subject\":{\"reference\":\"Patient/qp\"},\"meta\":{\"source\":\"urn:qty\"},"
+			      "\"valueQuantity\":{\"value\":6,\"system\":\"http://unitsofmeasure.org\",\"code\":\"{score}\"}}");
+	struct resp r = call("GET", "/fhir/Observation?_source=urn:qty&value-quantity=ge10%7C%7C%7Bscore%7D", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	cJSON *b = json_of(&r);
+	assert_int_equal(cJSON_GetObjectItem(b, "total")->valueint, 1);
+	assert_int_equal(g(g(g(cJSON_GetArrayItem(g(b, "entry"), 0), "resource"), "valueQuantity"), "value")->valueint, 14);
+	cJSON_Delete(b);
+	resp_free(&r);
+	r = call("GET", "/fhir/Observation?value-quantity=ten", NULL, NULL);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "OperationOutcome"));
+	resp_free(&r);
+
+	r = call("GET", "/fhir/metadata", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	b = json_of(&r);
+	const cJSON *res, *obs = NULL, *goal = NULL;
+	cJSON_ArrayForEach(res, g(cJSON_GetArrayItem(g(b, "rest"), 0), "resource"))
+	{
+		if (!strcmp(s(res, "type"), "Observation"))
+			obs = res;
+		if (!strcmp(s(res, "type"), "Goal"))
+			goal = res;
+	}
+	assert_non_null(obs);
+	assert_non_null(goal);
+	bool quantity = false, source = false;
+	const cJSON *p;
+	cJSON_ArrayForEach(p, g(obs, "searchParam"))
+	{
+		if (!strcmp(s(p, "name"), "value-quantity")) {
+			quantity = true;
+			assert_string_equal(s(p, "type"), "quantity");
+			assert_string_equal(s(p, "definition"), "http://hl7.org/fhir/SearchParameter/Observation-value-quantity");
+		}
+		if (!strcmp(s(p, "name"), "_source"))
+			source = !strcmp(s(p, "type"), "uri");
+	}
+	assert_true(quantity);
+	assert_true(source);
+	char *inc = cJSON_PrintUnformatted(g(obs, "searchInclude"));
+	char *rev = cJSON_PrintUnformatted(g(goal, "searchRevInclude"));
+	assert_non_null(strstr(inc, "\"Observation:subject\""));
+	assert_null(strstr(inc, "Goal:"));
+	assert_non_null(strstr(rev, "\"CarePlan:goal\""));
+	assert_null(strstr(rev, "\"Observation:patient\"")); /* only ever points at a Patient */
+	free(inc);
+	free(rev);
+	cJSON_Delete(b);
+	resp_free(&r);
+}
+
 /* One gateway per data directory: the read cache relies on it. */
 static void second_gateway_on_the_same_store_is_refused(void **state)
 {
@@ -515,6 +577,7 @@ int main(void)
 		cmocka_unit_test(conditional_create_and_update),
 		cmocka_unit_test(prefer_header),
 		cmocka_unit_test(transaction_is_atomic_and_resolves_urns),
+		cmocka_unit_test(quantities_and_the_capability_statement),
 		cmocka_unit_test(second_gateway_on_the_same_store_is_refused),
 		cmocka_unit_test(acknowledged_writes_survive_kill_9),
 	};

@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "fhir_helpers.h"
 #include "fjson.h"
 #include "metrics.h"
@@ -886,6 +888,126 @@ static void concurrent_writers_lose_nothing(void **state)
 	cJSON_Delete(out);
 }
 
+#define UCUM "http://unitsofmeasure.org"
+
+static void load_quantities(struct store *s)
+{
+	put(s, "Observation", "q1",
+	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"weight\"},"
+	    "\"valueQuantity\":{\"value\":5.4,\"unit\":\"milligram\",\"system\":\"" UCUM "\",\"code\":\"mg\"}}");
+	put(s, "Observation", "q2",
+	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"glucose\"},"
+	    "\"valueQuantity\":{\"value\":100,\"unit\":\"mg/dL\",\"system\":\"" UCUM "\",\"code\":\"mg/dL\"}}");
+	put(s, "Observation", "q3",
+	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"score\"},"
+	    "\"valueQuantity\":{\"value\":-2.25,\"unit\":\"points\"},"
+	    "\"meta\":{\"profile\":[\"http://example.org/fhir/StructureDefinition/score|1.0\"],"
+	    "\"source\":\"urn:program:peer\"}}");
+	put(s, "Observation", "q4",
+	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"panel\"},"
+	    "\"component\":[{\"code\":{\"text\":\"a\"},\"valueQuantity\":{\"value\":12,\"system\":\"" UCUM
+	    "\",\"code\":\"mg\"}}]}");
+	put(s, "Condition", "c1",
+	    "{\"resourceType\":\"Condition\",\"subject\":{\"reference\":\"Patient/p1\"},"
+	    "\"onsetRange\":{\"low\":{\"value\":18,\"system\":\"" UCUM "\",\"code\":\"a\"},"
+	    "\"high\":{\"value\":24,\"system\":\"" UCUM "\",\"code\":\"a\"}}}");
+	put(s, "Condition", "c2",
+	    "{\"resourceType\":\"Condition\",\"subject\":{\"reference\":\"Patient/p1\"},"
+	    "\"onsetAge\":{\"value\":40,\"system\":\"" UCUM "\",\"code\":\"a\"}}");
+}
+
+static void search_quantities_and_uris(void **state)
+{
+	struct fixture *f = *state;
+	load_quantities(f->s);
+	/* eq takes the precision of the value: 5.4 is [5.35, 5.45), 5 is [4.5, 5.5) */
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "5.4", "q1");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "5", "q1");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "5.40", "q1");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "5.41", "");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "1e2", "q2");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "ne5.4", "q2,q3");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "gt5.4", "q2");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "ge5.4", "q1,q2");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "lt0", "q3");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "le-2.25", "q3");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "ap95", "q2");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "ap80", "");
+	/* units: system and code, or code (or unit) alone */
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "5.4|" UCUM "|mg", "q1");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "5.4|urn:other|mg", "");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "gt0||mg", "q1");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "gt-10||milligram", "q1");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "lt0||points", "q3");
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "gt0||mg,lt0", "q1,q3");
+	expect_ids(f->s, "Observation", "component-value-quantity", NULL, "12||mg", "q4");
+	expect_ids(f->s, "Observation", "combo-value-quantity", NULL, "gt10||mg", "q4");
+	expect_ids(f->s, "Observation", "value-quantity", "missing", "true", "q4");
+	/* a Range: contained in the search range for eq, overlapping for gt/lt */
+	expect_ids(f->s, "Condition", "onset-age", NULL, "2e1", "c1");
+	expect_ids(f->s, "Condition", "onset-age", NULL, "gt20", "c1,c2");
+	expect_ids(f->s, "Condition", "onset-age", NULL, "lt20", "c1");
+	expect_ids(f->s, "Condition", "onset-age", NULL, "sa30||a", "c2");
+	expect_ids(f->s, "Condition", "onset-age", NULL, "eb30", "c1");
+	/* uri, with :below and :above */
+	expect_ids(f->s, "Observation", "_profile", NULL, "http://example.org/fhir/StructureDefinition/score|1.0", "q3");
+	expect_ids(f->s, "Observation", "_profile", NULL, "http://example.org/fhir/StructureDefinition/score", "");
+	expect_ids(f->s, "Observation", "_profile", "below", "http://example.org/fhir/", "q3");
+	expect_ids(f->s, "Observation", "_source", "above", "urn:program:peer:group-7", "q3");
+	expect_ids(f->s, "Observation", "_source", "above", "urn:program:pe", "");
+	expect_ids(f->s, "Observation", "_source", NULL, "urn:program:peer", "q3");
+	/* sorting by a quantity orders by value */
+	struct store_search_param p = {.name = "value-quantity", .modifier = "missing", .value = "false"};
+	struct store_search q = {.params = &p, .n_params = 1, .count = 10, .sort = "-value-quantity"};
+	struct store_page page;
+	struct store_error err;
+	assert_int_equal(store_search(f->s, "Observation", &q, &page, &err), STORE_OK);
+	assert_int_equal(page.n, 3);
+	assert_string_equal(page.items[0].id, "q2");
+	assert_string_equal(page.items[1].id, "q1");
+	assert_string_equal(page.items[2].id, "q3");
+	store_page_release(&page);
+	/* malformed values are refused, not matched */
+	char got[64];
+	const char *bad[] = {"abc", "gt", "5.", ".5", "5e", "5|mg", "5|" UCUM "|", "zz5", "1e999"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (find(f->s, "Observation", "value-quantity", NULL, bad[i], got, sizeof got) != STORE_INVALID)
+			fail_msg("value-quantity=%s was accepted", bad[i]);
+	}
+	assert_int_equal(find(f->s, "Observation", "value-quantity", "exact", "5", got, sizeof got), STORE_INVALID);
+	assert_int_equal(find(f->s, "Observation", "_profile", "contains", "x", got, sizeof got), STORE_INVALID);
+}
+
+/* A database of schema version 1 (no number/quantity/uri rows) is reindexed
+ * when opened. */
+static void version_1_database_is_reindexed(void **state)
+{
+	struct fixture *f = *state;
+	load_quantities(f->s);
+	store_close(f->s);
+	f->s = NULL;
+	char path[200];
+	snprintf(path, sizeof path, "%s/store.db", f->data);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM idx; UPDATE schema_version SET version = 1", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	char msg[256];
+	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), 0);
+	expect_ids(f->s, "Observation", "value-quantity", NULL, "5.4", "q1");
+	expect_ids(f->s, "Observation", "status", NULL, "final", "q1,q2,q3,q4");
+	expect_ids(f->s, "Condition", "subject", NULL, "Patient/p1", "c1,c2");
+	/* and a newer schema is still refused */
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), -1);
+	assert_non_null(strstr(msg, "schema version 99"));
+}
+
 /* --- the read cache (rcache.h) and the directory lock --------------------------------------- */
 
 /* The version store_read_text answers for type/id, or -1 (status in *st). */
@@ -1225,6 +1347,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(decimal_literals_survive, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_quantities_and_uris, setup, teardown),
+		cmocka_unit_test_setup_teardown(version_1_database_is_reindexed, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_follows_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_and_open_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_never_goes_back, setup, teardown),
