@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "plugin_host.h"
+#include "json_patch.h"
 #include "search_params.h"
 #include "store.h"
 #include "validate.h"
@@ -325,10 +326,14 @@ static void forward(const struct app *app, struct http_request *req, struct http
 	h[nh] = lines[nh];
 	nh++;
 	bool form = !strcmp(req->method, "POST") && strstr(req->path, "/_search");
-	if (form && req->body_len) {
+	bool patch = !strcmp(req->method, "PATCH");
+	if ((form || patch) && req->body_len) {
+		/* a search form or a JSON Patch goes on as it came (the upstream
+		 * checks it); not a resource the hooks could see */
 		body = strndup(req->body, req->body_len);
 		blen = req->body_len;
-		snprintf(lines[nh], sizeof lines[0], "Content-Type: application/x-www-form-urlencoded");
+		snprintf(lines[nh], sizeof lines[0], "Content-Type: %s",
+			 form ? "application/x-www-form-urlencoded" : "application/json-patch+json");
 		h[nh] = lines[nh];
 		nh++;
 	} else if (!strcmp(req->method, "POST") || !strcmp(req->method, "PUT")) {
@@ -1189,6 +1194,10 @@ static void post_create(void *ctx, struct http_request *req, struct http_respons
 	send_written(app, req, resp, 201, out, true);
 }
 
+static enum store_status write_version(const struct app *app, const struct http_request *req,
+				       struct http_response *resp, const char *type, const char *id, cJSON *res,
+				       const char *if_match, bool quiet_mismatch);
+
 static void put_update(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	const struct app *app = ctx;
@@ -1252,19 +1261,34 @@ static void put_update(void *ctx, struct http_request *req, struct http_response
 			return;
 		}
 	}
+	outcome_release(&oo);
+	write_version(app, req, resp, type, id, res, http_header(req, "If-Match"), false);
+}
+
+/* Stores res (consumed) as the new version of type/id — through the
+ * before-store hooks, with its outbox record when the type is forwarded —
+ * and answers. if_match: the expected current version, or NULL. With
+ * quiet_mismatch a version mismatch is returned without an answer (the
+ * caller retries); every other outcome is answered. */
+static enum store_status write_version(const struct app *app, const struct http_request *req,
+				       struct http_response *resp, const char *type, const char *id, cJSON *res,
+				       const char *if_match, bool quiet_mismatch)
+{
+	struct outcome oo = OUTCOME_INIT;
 	int hs = before_store(app, req, &res, &oo);
 	if (hs) {
 		cJSON_Delete(res);
 		send_outcome(req, resp, hs, &oo);
-		return;
+		return STORE_INVALID;
 	}
 	outcome_release(&oo);
+	bool fwd = forwards(app, type, false);
 	bool created = false;
 	cJSON *out = NULL;
 	struct store_error err = {0};
 	enum store_status st = fwd ? store_begin(app->store, &err) : STORE_OK;
 	if (st == STORE_OK)
-		st = store_update(app->store, type, id, res, http_header(req, "If-Match"), &created, &out, &err);
+		st = store_update(app->store, type, id, res, if_match, &created, &out, &err);
 	if (st == STORE_OK && fwd)
 		st = enqueue(app, out, false, &err);
 	if (fwd)
@@ -1272,10 +1296,84 @@ static void put_update(void *ctx, struct http_request *req, struct http_response
 	cJSON_Delete(res);
 	if (st != STORE_OK) {
 		cJSON_Delete(out);
-		store_answer(req, resp, st, &err);
-		return;
+		if (!(quiet_mismatch && st == STORE_VERSION_MISMATCH))
+			store_answer(req, resp, st, &err);
+		return st;
 	}
 	send_written(app, req, resp, created ? 201 : 200, out, created);
+	return STORE_OK;
+}
+
+/* PATCH /fhir/Type/id with a JSON Patch (RFC 6902). The patch applies to
+ * the current version and the result is stored as the next one, checked as
+ * any update. Without If-Match a concurrent write between reading and
+ * writing makes the patch apply again to the newer version (a few times);
+ * with If-Match a different current version is 412. */
+static void patch_resource(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	const char *type = req->params[0], *id = req->params[1];
+	if (!check_type_id(req, resp, type, id) || pass_through(app, req, resp, type))
+		return;
+	const char *ct = http_header(req, "Content-Type");
+	if (!ct || strncasecmp(ct, "application/json-patch+json", 27) != 0 ||
+	    (ct[27] && ct[27] != ';' && ct[27] != ' ')) {
+		http_set_error(resp, 415, "not-supported",
+			       "PATCH takes a JSON Patch (Content-Type application/json-patch+json), not '%.80s'",
+			       ct ? ct : "(none)");
+		return;
+	}
+	if (forwards(app, type, false) && outbox_refuses(app, resp))
+		return;
+	struct fjson_limits lim;
+	config_json_limits(app->cfg, &lim);
+	struct fjson_error fe;
+	cJSON *patch = req->body_len ? fjson_parse(req->body, req->body_len, &lim, &fe) : NULL;
+	if (!patch) {
+		http_set_error(resp, req->body_len ? fe.status : 400, req->body_len ? "structure" : "required", "%s",
+			       req->body_len ? fe.message : "the request has no body");
+		return;
+	}
+	const char *if_match = http_header(req, "If-Match");
+	for (int attempt = 0; attempt < 5; attempt++) {
+		cJSON *res = NULL;
+		struct store_error err = {0};
+		enum store_status st = store_read(app->store, type, id, &res, &err);
+		if (st != STORE_OK) {
+			store_answer(req, resp, st, &err);
+			break;
+		}
+		char version[40];
+		snprintf(version, sizeof version, "%s", meta_str(res, "versionId") ? meta_str(res, "versionId") : "");
+		char msg[256];
+		enum json_patch_status ps = json_patch_apply(res, patch, msg, sizeof msg);
+		if (ps != JSON_PATCH_OK) {
+			cJSON_Delete(res);
+			http_set_error(resp, ps == JSON_PATCH_MALFORMED ? 400 : ps == JSON_PATCH_FAILED ? 422 : 500,
+				       ps == JSON_PATCH_FAILED ? "processing" : ps == JSON_PATCH_MALFORMED ? "invalid" : "exception",
+				       "the patch cannot be applied: %s", msg);
+			break;
+		}
+		struct outcome oo = OUTCOME_INIT;
+		const char *rid = str_member(res, "id");
+		if (!rid || strcmp(rid, id) != 0) {
+			outcome_add(&oo, OUTCOME_ERROR, "processing", "id", "a patch cannot change or remove the id");
+		} else if (!check_resource(res, type, &oo)) {
+			/* the patch was well formed; the resource it makes is not valid */
+		} else {
+			outcome_release(&oo);
+			st = write_version(app, req, resp, type, id, res, if_match ? if_match : version, !if_match);
+			if (st == STORE_VERSION_MISMATCH && !if_match)
+				continue; /* written meanwhile: apply to the newer version */
+			break;
+		}
+		cJSON_Delete(res);
+		send_outcome(req, resp, 422, &oo);
+		break;
+	}
+	if (!resp->status)
+		http_set_error(resp, 409, "conflict", "the resource kept changing while the patch was applied; try again");
+	cJSON_Delete(patch);
 }
 
 static void delete_resource(void *ctx, struct http_request *req, struct http_response *resp)
@@ -1906,7 +2004,7 @@ cJSON *api_rest_period_bundle(const struct app *app, const char *from, const cha
 
 /* ------------------------------------------------------------ routes */
 
-static const char *const interactions[] = {"read",   "vread",          "update",       "delete",
+static const char *const interactions[] = {"read",   "vread",          "update",       "patch",  "delete",
 					   "history-instance", "history-type", "create", "search-type", NULL};
 
 static bool in_array_of_strings(const cJSON *arr, const char *s)
@@ -1999,6 +2097,7 @@ int api_rest_register(struct app *app)
 	rc |= router_add(r, "GET", "/fhir/{type}/{id}", get_read, app);
 	rc |= router_add(r, "PUT", "/fhir/{type}/{id}", put_update, app);
 	rc |= router_add(r, "DELETE", "/fhir/{type}/{id}", delete_resource, app);
+	rc |= router_add(r, "PATCH", "/fhir/{type}/{id}", patch_resource, app);
 	rc |= router_add(r, "GET", "/fhir/{type}/{id}/_history", get_history_instance, app);
 	rc |= router_add(r, "GET", "/fhir/{type}/{id}/_history/{vid}", get_vread, app);
 	/* the CapabilityStatement lists the types the store indexes */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <signal.h>
 
 #include "e2e/harness.h"
@@ -489,6 +490,111 @@ static void acknowledged_writes_survive_kill_9(void **state)
 	resp_free(&r);
 }
 
+static const char *jp[] = {"Content-Type: application/json-patch+json", NULL};
+
+struct patcher {
+	int n, ok;
+};
+
+static void *patch_many(void *p)
+{
+	struct patcher *w = p;
+	for (int i = 0; i < 5; i++) {
+		char body[200];
+		snprintf(body, sizeof body, "[{\"op\":\"add\",\"path\":\"/name/0/given/-\",\"value\":\"t%d-%d\"}]", w->n, i);
+		struct resp r;
+		memset(&r, 0, sizeof r);
+		if (http_do(&gw, "PATCH", "/fhir/Patient/patched", jp, body, strlen(body), &r) == 0 && r.status == 200)
+			w->ok++;
+		resp_free(&r);
+	}
+	return NULL;
+}
+
+/* PATCH with a JSON Patch: applied to the current version and stored as the
+ * next, all or nothing, checked like any update. */
+static void patch_interaction(void **state)
+{
+	(void)state;
+	struct resp r = call("PUT", "/fhir/Patient/patched", fj,
+			     "{\"resourceType\":\"Patient\",\"id\":\"patched\",\"active\":true,"
+			     "\"name\":[{\"family\":\"Patch\",\"given\":[\"First\"]}]}");
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	r = call("PATCH", "/fhir/Patient/patched", jp,
+		 "[{\"op\":\"test\",\"path\":\"/active\",\"value\":true},"
+		 "{\"op\":\"replace\",\"path\":\"/active\",\"value\":false},"
+		 "{\"op\":\"add\",\"path\":\"/birthDate\",\"value\":\"1990-02-03\"}]");
+	assert_int_equal(r.status, 200);
+	header_is(&r, "ETag", "W/\"2\"");
+	cJSON *b = json_of(&r);
+	assert_true(cJSON_IsFalse(g(b, "active")));
+	assert_string_equal(s(b, "birthDate"), "1990-02-03");
+	assert_string_equal(s(g(b, "meta"), "versionId"), "2");
+	cJSON_Delete(b);
+	resp_free(&r);
+
+	/* failures leave the resource as it was */
+	struct {
+		const char *const *headers;
+		const char *body;
+		long status;
+		const char *says;
+	} bad[] = {
+		{jp, "[{\"op\":\"test\",\"path\":\"/active\",\"value\":true}]", 422, "test failed"},
+		{jp, "[{\"op\":\"remove\",\"path\":\"/deceasedBoolean\"}]", 422, "does not exist"},
+		{jp, "[{\"op\":\"add\",\"path\":\"/colour\",\"value\":\"red\"}]", 422, "Patient.colour"},
+		{jp, "[{\"op\":\"replace\",\"path\":\"/id\",\"value\":\"other\"}]", 422, "id"},
+		{jp, "[{\"op\":\"replace\",\"path\":\"/resourceType\",\"value\":\"Group\"}]", 422, "not a Patient"},
+		{jp, "[{\"op\":\"frobnicate\",\"path\":\"/a\"}]", 400, "not a JSON Patch operation"},
+		{jp, "{\"op\":\"remove\",\"path\":\"/active\"}", 400, "array of operations"},
+		{jp, "[{\"op\":", 400, "OperationOutcome"},
+		{fj, "[]", 415, "application/json-patch+json"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		r = call("PATCH", "/fhir/Patient/patched", bad[i].headers, bad[i].body);
+		if (r.status != bad[i].status || !strstr(r.body, bad[i].says))
+			fail_msg("patch %zu: %ld %s", i, r.status, r.body);
+		assert_non_null(strstr(r.body, "OperationOutcome"));
+		resp_free(&r);
+	}
+	const char *stale[] = {"Content-Type: application/json-patch+json", "If-Match: W/\"1\"", NULL};
+	r = call("PATCH", "/fhir/Patient/patched", stale, "[{\"op\":\"remove\",\"path\":\"/birthDate\"}]");
+	assert_int_equal(r.status, 412);
+	resp_free(&r);
+	r = call("PATCH", "/fhir/Patient/no-such", jp, "[]");
+	assert_int_equal(r.status, 404);
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient/patched", NULL, NULL);
+	b = json_of(&r);
+	assert_string_equal(s(g(b, "meta"), "versionId"), "2");
+	assert_string_equal(s(b, "birthDate"), "1990-02-03");
+	cJSON_Delete(b);
+	resp_free(&r);
+
+	/* concurrent patches without If-Match: each applies to the version it
+	 * finds current, none is lost */
+	pthread_t t[4];
+	struct patcher w[4];
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct patcher){.n = i};
+		assert_int_equal(pthread_create(&t[i], NULL, patch_many, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].ok, 5);
+	}
+	r = call("GET", "/fhir/Patient/patched", NULL, NULL);
+	b = json_of(&r);
+	assert_int_equal(cJSON_GetArraySize(g(cJSON_GetArrayItem(g(b, "name"), 0), "given")), 1 + 4 * 5);
+	assert_string_equal(s(g(b, "meta"), "versionId"), "22");
+	cJSON_Delete(b);
+	resp_free(&r);
+	r = call("GET", "/fhir/metadata", NULL, NULL);
+	assert_non_null(strstr(r.body, "{\"code\":\"patch\"}"));
+	resp_free(&r);
+}
+
 /* Quantity and uri parameters over HTTP, and the CapabilityStatement listing
  * exactly the parameters, includes and revincludes the store answers. */
 static void quantities_and_the_capability_statement(void **state)
@@ -577,6 +683,7 @@ int main(void)
 		cmocka_unit_test(conditional_create_and_update),
 		cmocka_unit_test(prefer_header),
 		cmocka_unit_test(transaction_is_atomic_and_resolves_urns),
+		cmocka_unit_test(patch_interaction),
 		cmocka_unit_test(quantities_and_the_capability_statement),
 		cmocka_unit_test(second_gateway_on_the_same_store_is_refused),
 		cmocka_unit_test(acknowledged_writes_survive_kill_9),
