@@ -796,6 +796,24 @@ static void run_search(const struct app *app, const struct http_request *req, st
 {
 	if (!q->count_given)
 		q->count = 20;
+	/* Prefer: handling=lenient — parameters this server does not know for
+	 * the type are left out (and said so in an outcome entry) instead of
+	 * refusing the search */
+	struct outcome ignored = OUTCOME_INIT;
+	const char *prefer = http_header(req, "Prefer");
+	if (prefer && strstr(prefer, "handling=lenient")) {
+		size_t keep = 0;
+		for (size_t i = 0; i < q->n; i++) {
+			if (search_params_find(type, q->params[i].name, NULL)) {
+				q->params[keep++] = q->params[i];
+				continue;
+			}
+			outcome_add(&ignored, OUTCOME_WARNING, "not-supported", NULL,
+				    "the search parameter '%.64s' is not supported for %s and was ignored",
+				    q->params[i].name, type);
+		}
+		q->n = keep;
+	}
 	struct store_search sq = {.params = q->params,
 				  .n_params = q->n,
 				  .count = q->summary_count ? 0 : q->count,
@@ -805,6 +823,7 @@ static void run_search(const struct app *app, const struct http_request *req, st
 	struct store_error err = {0};
 	enum store_status st = store_search(app->store, type, &sq, &page, &err);
 	if (st != STORE_OK) {
+		outcome_release(&ignored);
 		store_answer(req, resp, st, &err);
 		return;
 	}
@@ -812,6 +831,7 @@ static void run_search(const struct app *app, const struct http_request *req, st
 	base_url(app, req, base, sizeof base);
 	cJSON *b = bundle_new("searchset");
 	if (!b) {
+		outcome_release(&ignored);
 		store_page_release(&page);
 		http_set_error(resp, 500, "exception", "out of memory");
 		return;
@@ -842,9 +862,17 @@ static void run_search(const struct app *app, const struct http_request *req, st
 		}
 		do_includes(app, q, type, entries, base);
 		do_revincludes(app, q, type, entries, base);
+		if (ignored.n) {
+			cJSON *e = cJSON_CreateObject();
+			cJSON_AddItemToArray(entries, e);
+			cJSON_AddItemToObject(e, "resource", outcome_to_json(&ignored));
+			cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "search"), "mode", "outcome");
+		}
 		if (!cJSON_GetArraySize(entries))
 			cJSON_DeleteItemFromObjectCaseSensitive(b, "entry");
 	}
+	outcome_release(&ignored);
+	outcome_release(&ignored);
 	store_page_release(&page);
 	api_fhir_send(req, resp, 200, b);
 }

@@ -247,6 +247,26 @@ static void search_and_paging(void **state)
 	cJSON_Delete(b);
 	resp_free(&r);
 
+	/* an unknown parameter: refused by default, left out when lenient */
+	r = call("GET", "/fhir/Patient?name=pager&colour=red", NULL, NULL);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "colour"));
+	resp_free(&r);
+	const char *lenient[] = {"Prefer: handling=lenient", NULL};
+	r = call("GET", "/fhir/Patient?name=pager&colour=red", lenient, NULL);
+	assert_int_equal(r.status, 200);
+	b = json_of(&r);
+	assert_int_equal(cJSON_GetObjectItem(b, "total")->valueint, 5);
+	const cJSON *last = cJSON_GetArrayItem(g(b, "entry"), 5);
+	assert_string_equal(s(g(last, "search"), "mode"), "outcome");
+	assert_string_equal(s(g(last, "resource"), "resourceType"), "OperationOutcome");
+	assert_non_null(strstr(s(cJSON_GetArrayItem(g(g(last, "resource"), "issue"), 0), "diagnostics"), "'colour'"));
+	const char *self = s(cJSON_GetArrayItem(g(b, "link"), 0), "url");
+	assert_non_null(strstr(self, "name=pager"));
+	assert_null(strstr(self, "colour"));
+	cJSON_Delete(b);
+	resp_free(&r);
+
 	r = call("GET", "/fhir/Patient?name=pager&_count=2&_sort=-birthdate", NULL, NULL);
 	b = json_of(&r);
 	assert_int_equal(cJSON_GetObjectItem(b, "total")->valueint, 5);
