@@ -783,12 +783,39 @@ static void do_revincludes(const struct app *app, const struct query *q, const c
 static void self_link(char *buf, size_t n, const char *base, const char *type, const struct query *q, size_t offset)
 {
 	size_t pos = (size_t)snprintf(buf, n, "%s/%s?", base, type);
-	for (size_t i = 0; i < q->n && pos < n; i++)
-		pos += (size_t)snprintf(buf + pos, n - pos, "%s%s%s=%s&", q->params[i].name,
-					q->params[i].modifier ? ":" : "", q->params[i].modifier ? q->params[i].modifier : "",
-					q->params[i].value);
+	for (size_t i = 0; i < q->n && pos + 8 < n; i++) {
+		url_encode(buf, n, &pos, q->params[i].name);
+		if (q->params[i].modifier) {
+			buf[pos++] = ':';
+			url_encode(buf, n, &pos, q->params[i].modifier);
+		}
+		buf[pos++] = '=';
+		url_encode(buf, n, &pos, q->params[i].value);
+		if (pos + 1 < n) {
+			buf[pos++] = '&';
+			buf[pos] = '\0';
+		}
+	}
 	if (pos < n)
 		snprintf(buf + pos, n - pos, "_count=%zu&_offset=%zu", q->count, offset);
+}
+
+/* A page of a history: base[/Type[/id]]/_history?… */
+static void history_link(char *buf, size_t n, const char *base, const char *type, const char *id,
+			 const char *since, size_t count, size_t offset)
+{
+	size_t pos = (size_t)snprintf(buf, n, "%s%s%s%s%s/_history?", base, type ? "/" : "", type ? type : "",
+				      id ? "/" : "", id ? id : "");
+	if (since[0] && pos + 8 < n) {
+		pos += (size_t)snprintf(buf + pos, n - pos, "_since=");
+		url_encode(buf, n, &pos, since);
+		if (pos + 1 < n) {
+			buf[pos++] = '&';
+			buf[pos] = '\0';
+		}
+	}
+	if (pos < n)
+		snprintf(buf + pos, n - pos, "_count=%zu&_offset=%zu", count, offset);
 }
 
 static void run_search(const struct app *app, const struct http_request *req, struct http_response *resp,
@@ -994,11 +1021,33 @@ static void history_common(const struct app *app, struct http_request *req, stru
 		query_release(&q);
 		return;
 	}
+	/* _since (an instant, or any date/dateTime: its start) is the only
+	 * filter history takes; anything else is refused rather than ignored */
+	int64_t since = STORE_ALL_TIME;
+	for (size_t i = 0; i < q.n; i++) {
+		const struct store_search_param *p = &q.params[i];
+		int64_t lo, hi;
+		if (strcmp(p->name, "_since") == 0 && !p->modifier && search_params_date_range(p->value, &lo, &hi)) {
+			since = lo;
+			continue;
+		}
+		http_set_error(resp, 400, strcmp(p->name, "_since") == 0 ? "invalid" : "not-supported",
+			       strcmp(p->name, "_since") == 0 ? "_since takes an instant, such as 2024-05-01T09:30:00Z"
+							    : "history takes _count, _offset and _since, not '%.64s'",
+			       p->name);
+		query_release(&q);
+		return;
+	}
+	if (q.sort || q.summary_count || q.elements || q.ninc || q.nrev) {
+		http_set_error(resp, 400, "not-supported", "history takes _count, _offset and _since");
+		query_release(&q);
+		return;
+	}
 	size_t count = q.count_given ? q.count : 20, offset = q.offset;
 	query_release(&q);
 	struct store_page page = {0};
 	struct store_error err = {0};
-	enum store_status st = store_history(app->store, type, id, count, offset, &page, &err);
+	enum store_status st = store_history(app->store, type, id, since, count, offset, &page, &err);
 	if (st != STORE_OK) {
 		store_answer(req, resp, st, &err);
 		return;
@@ -1012,6 +1061,20 @@ static void history_common(const struct app *app, struct http_request *req, stru
 		return;
 	}
 	cJSON_AddNumberToObject(b, "total", (double)page.total);
+	char since_text[STORE_TIME_SIZE] = "", page_url[1024];
+	if (since != STORE_ALL_TIME)
+		store_time_text(since, since_text);
+	cJSON *links = cJSON_AddArrayToObject(b, "link");
+	history_link(page_url, sizeof page_url, base, type, id, since_text, count, offset);
+	add_link(links, "self", page_url);
+	if (offset + page.n < page.total) {
+		history_link(page_url, sizeof page_url, base, type, id, since_text, count, offset + count);
+		add_link(links, "next", page_url);
+	}
+	if (offset > 0) {
+		history_link(page_url, sizeof page_url, base, type, id, since_text, count, offset > count ? offset - count : 0);
+		add_link(links, "previous", page_url);
+	}
 	cJSON *entries = cJSON_AddArrayToObject(b, "entry");
 	for (size_t i = 0; i < page.n; i++) {
 		struct store_entry *it = &page.items[i];

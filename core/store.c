@@ -82,6 +82,22 @@ int store_new_id(char out[STORE_ID_SIZE])
 	return 0;
 }
 
+void store_time_text(int64_t ms, char out[STORE_TIME_SIZE])
+{
+	int64_t milli = ms % 1000;
+	if (milli < 0)
+		milli += 1000;
+	time_t secs = (time_t)((ms - milli) / 1000);
+	struct tm tm;
+	if (!gmtime_r(&secs, &tm) || tm.tm_year + 1900 < 1 || tm.tm_year + 1900 > 9999) {
+		/* out of the instant range: the nearest end */
+		snprintf(out, STORE_TIME_SIZE, "%s", ms < 0 ? "0001-01-01T00:00:00.000Z" : "9999-12-31T23:59:59.999Z");
+		return;
+	}
+	size_t n = strftime(out, STORE_TIME_SIZE, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, STORE_TIME_SIZE - n, ".%03lldZ", (long long)milli);
+}
+
 void store_now(char out[STORE_TIME_SIZE], int64_t *ms)
 {
 	struct timespec ts;
@@ -344,8 +360,8 @@ enum store_status store_delete(struct store *s, const char *type, const char *id
 	return st;
 }
 
-enum store_status store_history(struct store *s, const char *type, const char *id, size_t count, size_t offset,
-				struct store_page *out, struct store_error *err)
+enum store_status store_history(struct store *s, const char *type, const char *id, int64_t since_ms, size_t count,
+				size_t offset, struct store_page *out, struct store_error *err)
 {
 	memset(out, 0, sizeof *out);
 	ok(err);
@@ -355,7 +371,10 @@ enum store_status store_history(struct store *s, const char *type, const char *i
 		return store_fail(err, STORE_NOT_FOUND, "no such resource");
 	if (count > STORE_MAX_COUNT)
 		return store_fail(err, STORE_INVALID, "count must be at most %d", STORE_MAX_COUNT);
-	return s->ops->history(s, type, id, count, offset, out, err);
+	char since[STORE_TIME_SIZE] = "";
+	if (since_ms != STORE_ALL_TIME)
+		store_time_text(since_ms, since);
+	return s->ops->history(s, type, id, since, count, offset, out, err);
 }
 
 enum store_status store_search(struct store *s, const char *type, const struct store_search *q,

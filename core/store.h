@@ -170,8 +170,9 @@ struct store_ops {
 				  struct store_error *err);
 	enum store_status (*del)(struct store *s, const char *type, const char *id, int64_t *version,
 				 struct store_error *err);
-	enum store_status (*history)(struct store *s, const char *type, const char *id, size_t count, size_t offset,
-				     struct store_page *out, struct store_error *err);
+	/* since: lastUpdated lower bound as the store writes it ("" = all) */
+	enum store_status (*history)(struct store *s, const char *type, const char *id, const char *since,
+				     size_t count, size_t offset, struct store_page *out, struct store_error *err);
 	enum store_status (*search)(struct store *s, const char *type, const struct store_search *q,
 				    struct store_page *out, struct store_error *err);
 	enum store_status (*read_text)(struct store *s, const char *type, const char *id, int64_t version,
@@ -271,12 +272,15 @@ enum store_status store_delete(struct store *s, const char *type, const char *id
 			       struct store_error *err);
 
 /* History newest first: of type/id when id is given, else of every resource
- * of type, else (type NULL) of the whole store. count (1..STORE_MAX_COUNT;
- * 0 = total only) and offset page through it; out->total counts all. An
- * unknown id is STORE_NOT_FOUND. The page is filled even when empty;
+ * of type, else (type NULL) of the whole store; only versions written at or
+ * after since_ms (ms since the epoch; STORE_ALL_TIME for all). count
+ * (1..STORE_MAX_COUNT; 0 = total only) and offset page through it;
+ * out->total counts all. An unknown id is STORE_NOT_FOUND (a known one with
+ * nothing since is an empty page). The page is filled even when empty;
  * release it with store_page_release whatever the status. */
-enum store_status store_history(struct store *s, const char *type, const char *id, size_t count, size_t offset,
-				struct store_page *out, struct store_error *err);
+#define STORE_ALL_TIME INT64_MIN
+enum store_status store_history(struct store *s, const char *type, const char *id, int64_t since_ms, size_t count,
+				size_t offset, struct store_page *out, struct store_error *err);
 
 /* Live resources of type matching every criterion of q (AND across
  * criteria, OR across a criterion's comma-separated values), sorted, one
@@ -325,5 +329,7 @@ int store_new_id(char out[STORE_ID_SIZE]);
 /* For backends: the current UTC time as a FHIR instant with milliseconds,
  * and the same instant in ms since the epoch. */
 void store_now(char out[STORE_TIME_SIZE], int64_t *ms);
+/* ms since the epoch as the store writes times ("…T…:…:….sssZ", UTC). */
+void store_time_text(int64_t ms, char out[STORE_TIME_SIZE]);
 
 #endif

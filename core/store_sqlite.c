@@ -108,13 +108,15 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_READ] = "SELECT v.version, v.body, v.last_updated FROM resource r JOIN version v ON v.rid = r.rid"
 		   " AND v.version = (CASE WHEN ?3 > 0 THEN ?3 ELSE r.version END)"
 		   " WHERE r.type = ?1 AND r.id = ?2",
+	/* ?5: lastUpdated lower bound ("" for all: fixed-width UTC text sorts as time) */
 	[S_HIST_ID] = HIST_COLS "WHERE rid = (SELECT rid FROM resource WHERE type = ?1 AND id = ?2)"
-				" ORDER BY version DESC LIMIT ?3 OFFSET ?4",
-	[S_HIST_ID_N] = "SELECT count(*) FROM version WHERE rid = (SELECT rid FROM resource WHERE type = ?1 AND id = ?2)",
-	[S_HIST_TYPE] = HIST_COLS "WHERE type = ?1 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
-	[S_HIST_TYPE_N] = "SELECT count(*) FROM version WHERE type = ?1",
-	[S_HIST_ALL] = HIST_COLS "ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
-	[S_HIST_ALL_N] = "SELECT count(*) FROM version",
+				" AND last_updated >= ?5 ORDER BY version DESC LIMIT ?3 OFFSET ?4",
+	[S_HIST_ID_N] = "SELECT count(*) FROM version WHERE rid = (SELECT rid FROM resource WHERE type = ?1 AND id = ?2)"
+			" AND last_updated >= ?5",
+	[S_HIST_TYPE] = HIST_COLS "WHERE type = ?1 AND last_updated >= ?5 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
+	[S_HIST_TYPE_N] = "SELECT count(*) FROM version WHERE type = ?1 AND last_updated >= ?5",
+	[S_HIST_ALL] = HIST_COLS "WHERE last_updated >= ?5 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
+	[S_HIST_ALL_N] = "SELECT count(*) FROM version WHERE last_updated >= ?5",
 	[S_OB_ADD] = "INSERT INTO outbox(type, id, version, deleted, created) VALUES(?1, ?2, ?3, ?4, ?5)",
 	[S_OB_NEXT] = OB_COLS "o WHERE state = 0 AND next_at <= ?1 AND NOT EXISTS (SELECT 1 FROM outbox p"
 			      " WHERE p.type = o.type AND p.id = o.id AND p.oid < o.oid AND p.state = 0)"
@@ -1296,8 +1298,25 @@ static void copy_text(char *dst, size_t size, const unsigned char *src)
 	snprintf(dst, size, "%s", src ? (const char *)src : "");
 }
 
-static enum store_status sqlite_history(struct store *s, const char *type, const char *id, size_t count,
-					size_t offset, struct store_page *out, struct store_error *err)
+/* STORE_OK when type/id has any version, else STORE_NOT_FOUND. */
+static enum store_status exists(struct conn *c, const char *type, const char *id, struct store_error *err)
+{
+	sqlite3_stmt *q = stmt(c, S_GET_RES, err);
+	if (!q)
+		return err ? err->status : STORE_IO;
+	bind_text(q, 1, type);
+	bind_text(q, 2, id);
+	int rc = sqlite3_step(q);
+	done(q);
+	if (rc == SQLITE_ROW)
+		return STORE_OK;
+	if (rc == SQLITE_DONE)
+		return store_fail(err, STORE_NOT_FOUND, "no %s with id %s", type, id);
+	return db_fail(c, err, rc, "looking up the resource");
+}
+
+static enum store_status sqlite_history(struct store *s, const char *type, const char *id, const char *since,
+					size_t count, size_t offset, struct store_page *out, struct store_error *err)
 {
 	GET_CONN(c, s, err);
 	enum stmt_id nq = id ? S_HIST_ID_N : type ? S_HIST_TYPE_N : S_HIST_ALL_N;
@@ -1315,6 +1334,7 @@ static enum store_status sqlite_history(struct store *s, const char *type, const
 		bind_text(q, 1, type);
 	if (id)
 		bind_text(q, 2, id);
+	bind_text(q, 5, since);
 	int rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		out->total = (size_t)sqlite3_column_int64(q, 0);
@@ -1323,10 +1343,8 @@ static enum store_status sqlite_history(struct store *s, const char *type, const
 		st = db_fail(c, err, rc, "counting history");
 		goto out;
 	}
-	if (id && out->total == 0) {
-		st = store_fail(err, STORE_NOT_FOUND, "no %s with id %s", type, id);
+	if (id && out->total == 0 && (st = exists(c, type, id, err)) != STORE_OK)
 		goto out;
-	}
 	if (count == 0)
 		goto out;
 	q = stmt(c, pq, err);
@@ -1340,6 +1358,7 @@ static enum store_status sqlite_history(struct store *s, const char *type, const
 		bind_text(q, 2, id);
 	sqlite3_bind_int64(q, 3, (int64_t)count);
 	sqlite3_bind_int64(q, 4, offset > INT64_MAX ? INT64_MAX : (int64_t)offset);
+	bind_text(q, 5, since);
 	size_t cap = 0;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		if ((st = grow(out, &cap, err)) != STORE_OK)

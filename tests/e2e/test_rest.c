@@ -172,6 +172,62 @@ static void create_read_update_delete(void **state)
 	cJSON_Delete(p);
 	resp_free(&r);
 
+	/* history pages with links; _since keeps only later versions; other
+	 * parameters are refused rather than ignored */
+	snprintf(path, sizeof path, "/fhir/Patient/%s/_history?_count=2", id);
+	r = call("GET", path, NULL, NULL);
+	p = json_of(&r);
+	assert_int_equal(cJSON_GetArraySize(g(p, "entry")), 2);
+	const char *next = NULL;
+	const cJSON *l;
+	cJSON_ArrayForEach(l, g(p, "link"))
+	{
+		if (!strcmp(s(l, "relation"), "next"))
+			next = s(l, "url");
+	}
+	assert_non_null(next);
+	assert_non_null(strstr(next, "/_history?_count=2&_offset=2"));
+	cJSON_Delete(p);
+	resp_free(&r);
+	snprintf(path, sizeof path, "/fhir/Patient/%s/_history?_count=2&_offset=2", id);
+	r = call("GET", path, NULL, NULL);
+	p = json_of(&r);
+	assert_int_equal(cJSON_GetArraySize(g(p, "entry")), 1);
+	assert_string_equal(s(g(g(cJSON_GetArrayItem(g(p, "entry"), 0), "resource"), "meta"), "versionId"), "1");
+	cJSON_Delete(p);
+	resp_free(&r);
+	snprintf(path, sizeof path, "/fhir/Patient/%s/_history?_since=2999-01-01T00:00:00Z", id);
+	r = call("GET", path, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	p = json_of(&r);
+	assert_int_equal(cJSON_GetObjectItem(p, "total")->valueint, 0);
+	cJSON_Delete(p);
+	resp_free(&r);
+	snprintf(path, sizeof path, "/fhir/Patient/%s/_history?_since=2000-01-01", id);
+	r = call("GET", path, NULL, NULL);
+	p = json_of(&r);
+	assert_int_equal(cJSON_GetObjectItem(p, "total")->valueint, 3);
+	assert_non_null(strstr(s(cJSON_GetArrayItem(g(p, "link"), 0), "url"), "_since=2000-01-01T00"));
+	cJSON_Delete(p);
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient/_history?_since=2999-01-01", NULL, NULL);
+	p = json_of(&r);
+	assert_int_equal(cJSON_GetObjectItem(p, "total")->valueint, 0);
+	cJSON_Delete(p);
+	resp_free(&r);
+	const char *refused[] = {"?_since=yesterday", "?name=x", "?_sort=_id", "?_at=2020"};
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof path, "/fhir/Patient/_history%s", refused[i]);
+		r = call("GET", path, NULL, NULL);
+		if (r.status != 400)
+			fail_msg("%s: %ld", path, r.status);
+		assert_non_null(strstr(r.body, "OperationOutcome"));
+		resp_free(&r);
+	}
+	r = call("GET", "/fhir/Patient/never-was/_history?_since=2000-01-01", NULL, NULL);
+	assert_int_equal(r.status, 404);
+	resp_free(&r);
+
 	/* update-as-create with a client id */
 	r = call("PUT", "/fhir/Patient/client-chosen-1", fj, "{\"resourceType\":\"Patient\",\"id\":\"client-chosen-1\"}");
 	assert_int_equal(r.status, 201);
