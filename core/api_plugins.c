@@ -138,7 +138,7 @@ static void post_ingest(void *ctx, struct http_request *req, struct http_respons
 	} else if (status == 200) {
 		/* store the transaction; the hooks already ran inside ingest */
 		int st = 500;
-		cJSON *result = api_rest_bundle(app, req, bundle, true, &c.oo, &st);
+		cJSON *result = api_rest_bundle(app, req, bundle, &c.oo, &st);
 		cJSON_Delete(bundle);
 		if (result)
 			http_set_json(resp, 201, result);

@@ -199,13 +199,17 @@ static int before_store(const struct app *app, const struct http_request *req, c
 }
 
 /* after-response hooks over what came back: the resource, or each entry of a
- * Bundle. Returns 0 or the status of a hook that stopped. */
+ * Bundle; the resources of a batch or transaction response are answers in
+ * turn (a search's Bundle among them: each of its entries). Returns 0 or the
+ * status of a hook that stopped. */
 static int after_response(const struct app *app, const struct http_request *req, cJSON **tree, struct outcome *oo)
 {
 	if (!plugin_host_hook_count(app->plugins, CW_HOOK_AFTER_RESPONSE) || !str_member(*tree, "resourceType"))
 		return 0;
 	if (strcmp(str_member(*tree, "resourceType"), "Bundle") != 0)
 		return run_hooks(app, req, CW_HOOK_AFTER_RESPONSE, tree, oo);
+	const char *bt = str_member(*tree, "type");
+	bool answers = bt && (!strcmp(bt, "batch-response") || !strcmp(bt, "transaction-response"));
 	cJSON *e;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(*tree, "entry"))
 	{
@@ -213,7 +217,7 @@ static int after_response(const struct app *app, const struct http_request *req,
 			continue;
 		/* detached while the hooks run: a hook may replace (and the host free) it */
 		cJSON *cur = cJSON_DetachItemFromObjectCaseSensitive(e, "resource");
-		int st = run_hooks(app, req, CW_HOOK_AFTER_RESPONSE, &cur, oo);
+		int st = answers ? after_response(app, req, &cur, oo) : run_hooks(app, req, CW_HOOK_AFTER_RESPONSE, &cur, oo);
 		if (cur)
 			cJSON_AddItemToObject(e, "resource", cur);
 		if (st)
@@ -290,16 +294,126 @@ static int qs_add(void *ctx, const char *name, const char *value)
 	return 0;
 }
 
+/* The headers of a request to the upstream. */
+struct up_headers {
+	char lines[8][1100];
+	const char *h[10];
+	size_t n;
+};
+
 /* Copies a client header the upstream may see, when its value is clean. */
-static void pass_header(const struct http_request *req, const char *name, char lines[][1100], size_t *n,
-			const char **h)
+static void pass_header(const struct http_request *req, const char *name, struct up_headers *uh)
 {
 	const char *v = http_header(req, name);
 	if (!v || strlen(v) > 1024 || strpbrk(v, "\r\n"))
 		return;
-	snprintf(lines[*n], sizeof lines[0], "%s: %s", name, v);
-	h[*n] = lines[*n];
-	(*n)++;
+	snprintf(uh->lines[uh->n], sizeof uh->lines[0], "%s: %s", name, v);
+	uh->h[uh->n] = uh->lines[uh->n];
+	uh->n++;
+}
+
+/* Accept, the body's Content-Type (NULL: no body), and the client's
+ * conditional and Prefer headers. */
+static void upstream_headers(const struct http_request *req, const char *content_type, struct up_headers *uh)
+{
+	uh->n = 0;
+	snprintf(uh->lines[uh->n], sizeof uh->lines[0], "Accept: application/fhir+json");
+	uh->h[uh->n] = uh->lines[uh->n];
+	uh->n++;
+	if (content_type) {
+		snprintf(uh->lines[uh->n], sizeof uh->lines[0], "Content-Type: %s", content_type);
+		uh->h[uh->n] = uh->lines[uh->n];
+		uh->n++;
+	}
+	pass_header(req, "If-Match", uh);
+	pass_header(req, "If-None-Match", uh);
+	pass_header(req, "If-None-Exist", uh);
+	pass_header(req, "Prefer", uh);
+	uh->h[uh->n] = NULL;
+}
+
+/* Readies a resource for the upstream: the structural validation, then the
+ * before-upstream hooks (which may change or replace *res). Returns 0, or the
+ * status to answer with the issues in oo. */
+static int upstream_ready(const struct app *app, const struct http_request *req, cJSON **res, struct outcome *oo)
+{
+	if (validate_resource(*res, oo) != 0)
+		return 400;
+	return run_hooks(app, req, CW_HOOK_BEFORE_UPSTREAM, res, oo);
+}
+
+/* One exchange with the upstream: body (NULL: none) sent as content_type;
+ * a JSON answer parsed, its URLs rewritten to the gateway's and the
+ * after-response hooks run over it. Returns 0 with ur filled and *tree the
+ * answer (NULL when empty), or the status to answer with issues in oo: 502
+ * or 504 when the upstream did not answer, 502 when its body is not FHIR
+ * JSON, a hook's. The caller releases ur either way. */
+static int upstream_call(const struct app *app, const struct http_request *req, const char *method, const char *path,
+			 const char *body, size_t blen, const char *content_type, struct upstream_response *ur,
+			 cJSON **tree, struct outcome *oo)
+{
+	*tree = NULL;
+	struct up_headers uh;
+	upstream_headers(req, content_type, &uh);
+	if (upstream_request(app->upstream, method, path, uh.h, body, blen, ur) != 0) {
+		metrics_counter_add(METRICS_UPSTREAM_FAILED, 1);
+		outcome_add(oo, OUTCOME_FATAL, ur->timed_out ? "timeout" : "transient", NULL,
+			    "the upstream FHIR server did not answer: %s", ur->error);
+		return ur->timed_out ? 504 : 502;
+	}
+	if (!ur->body || !ur->len)
+		return 0;
+	*tree = fjson_parse(ur->body, ur->len, NULL, NULL);
+	if (!*tree) {
+		outcome_add(oo, OUTCOME_FATAL, "transient", NULL, "the upstream answered %ld with a body that is not FHIR JSON",
+			    ur->status);
+		return 502;
+	}
+	char base[256];
+	base_url(app, req, base, sizeof base);
+	upstream_rewrite_urls(app->upstream, *tree, base);
+	int hs = after_response(app, req, tree, oo);
+	if (hs) {
+		cJSON_Delete(*tree);
+		*tree = NULL;
+	}
+	return hs;
+}
+
+/* Answers with the upstream's answer to method path: its status, its body
+ * (see upstream_call) and its ETag, Last-Modified, Location and Retry-After. */
+static void upstream_answer(const struct app *app, const struct http_request *req, struct http_response *resp,
+			    const char *method, const char *path, const char *body, size_t blen,
+			    const char *content_type)
+{
+	struct upstream_response ur;
+	struct outcome oo = OUTCOME_INIT;
+	cJSON *tree = NULL;
+	int st = upstream_call(app, req, method, path, body, blen, content_type, &ur, &tree, &oo);
+	if (st) {
+		upstream_response_release(&ur);
+		send_outcome(req, resp, st, &oo);
+		return;
+	}
+	outcome_release(&oo);
+	if (tree)
+		http_set_json(resp, (int)ur.status, tree);
+	else
+		http_set_body(resp, (int)ur.status, NULL, NULL, 0);
+	char base[256], url[1200];
+	base_url(app, req, base, sizeof base);
+	if (ur.etag[0])
+		add_header(resp, "ETag", ur.etag);
+	if (ur.last_modified[0])
+		add_header(resp, "Last-Modified", ur.last_modified);
+	if (ur.location[0])
+		add_header(resp, "Location", upstream_rewrite_location(app->upstream, ur.location, base, url, sizeof url));
+	if (ur.retry_after_s >= 0) {
+		char ra[24];
+		snprintf(ra, sizeof ra, "%ld", ur.retry_after_s);
+		add_header(resp, "Retry-After", ra);
+	}
+	upstream_response_release(&ur);
 }
 
 /* Sends the request on to the upstream and answers with what comes back,
@@ -319,12 +433,7 @@ static void forward(const struct app *app, struct http_request *req, struct http
 	snprintf(path, sizeof path, "%s%s", rel, q.buf);
 	char *body = NULL;
 	size_t blen = 0;
-	char lines[8][1100];
-	const char *h[10];
-	size_t nh = 0;
-	snprintf(lines[nh], sizeof lines[0], "Accept: application/fhir+json");
-	h[nh] = lines[nh];
-	nh++;
+	const char *ct = NULL;
 	bool form = !strcmp(req->method, "POST") && strstr(req->path, "/_search");
 	bool patch = !strcmp(req->method, "PATCH");
 	if ((form || patch) && req->body_len) {
@@ -332,24 +441,16 @@ static void forward(const struct app *app, struct http_request *req, struct http
 		 * checks it); not a resource the hooks could see */
 		body = strndup(req->body, req->body_len);
 		blen = req->body_len;
-		snprintf(lines[nh], sizeof lines[0], "Content-Type: %s",
-			 form ? "application/x-www-form-urlencoded" : "application/json-patch+json");
-		h[nh] = lines[nh];
-		nh++;
+		ct = form ? "application/x-www-form-urlencoded" : "application/json-patch+json";
 	} else if (!strcmp(req->method, "POST") || !strcmp(req->method, "PUT")) {
 		cJSON *res = api_fhir_read_body(app, req, resp);
 		if (!res)
 			return;
 		struct outcome oo = OUTCOME_INIT;
-		if (validate_resource(res, &oo) != 0) {
+		int st = upstream_ready(app, req, &res, &oo);
+		if (st) {
 			cJSON_Delete(res);
-			send_outcome(req, resp, 400, &oo);
-			return;
-		}
-		int hs = run_hooks(app, req, CW_HOOK_BEFORE_UPSTREAM, &res, &oo);
-		if (hs) {
-			cJSON_Delete(res);
-			send_outcome(req, resp, hs, &oo);
+			send_outcome(req, resp, st, &oo);
 			return;
 		}
 		outcome_release(&oo);
@@ -359,67 +460,23 @@ static void forward(const struct app *app, struct http_request *req, struct http
 			http_set_error(resp, 500, "exception", "out of memory");
 			return;
 		}
-		snprintf(lines[nh], sizeof lines[0], "Content-Type: application/fhir+json");
-		h[nh] = lines[nh];
-		nh++;
+		ct = "application/fhir+json";
 	}
-	pass_header(req, "If-Match", lines, &nh, h);
-	pass_header(req, "If-None-Match", lines, &nh, h);
-	pass_header(req, "If-None-Exist", lines, &nh, h);
-	pass_header(req, "Prefer", lines, &nh, h);
-	h[nh] = NULL;
-	struct upstream_response ur;
-	int rc = upstream_request(app->upstream, req->method, path, h, body, blen, &ur);
+	upstream_answer(app, req, resp, req->method, path, body, blen, ct);
 	free(body);
-	if (rc != 0) {
-		metrics_counter_add(METRICS_UPSTREAM_FAILED, 1);
-		http_set_error(resp, ur.timed_out ? 504 : 502, ur.timed_out ? "timeout" : "transient",
-			       "the upstream FHIR server did not answer: %s", ur.error);
-		return;
-	}
-	char base[256], url[1200];
-	base_url(app, req, base, sizeof base);
-	if (ur.body && ur.len) {
-		cJSON *tree = fjson_parse(ur.body, ur.len, NULL, NULL);
-		if (!tree) {
-			upstream_response_release(&ur);
-			http_set_error(resp, 502, "transient", "the upstream answered %ld with a body that is not FHIR JSON",
-				       ur.status);
-			return;
-		}
-		upstream_rewrite_urls(app->upstream, tree, base);
-		struct outcome ho = OUTCOME_INIT;
-		int hs = after_response(app, req, &tree, &ho);
-		if (hs) {
-			cJSON_Delete(tree);
-			upstream_response_release(&ur);
-			send_outcome(req, resp, hs, &ho);
-			return;
-		}
-		outcome_release(&ho);
-		http_set_json(resp, (int)ur.status, tree);
-	} else {
-		http_set_body(resp, (int)ur.status, NULL, NULL, 0);
-	}
-	if (ur.etag[0])
-		add_header(resp, "ETag", ur.etag);
-	if (ur.last_modified[0])
-		add_header(resp, "Last-Modified", ur.last_modified);
-	if (ur.location[0])
-		add_header(resp, "Location", upstream_rewrite_url(app->upstream, ur.location, base, url, sizeof url));
-	if (ur.retry_after_s >= 0) {
-		char ra[24];
-		snprintf(ra, sizeof ra, "%ld", ur.retry_after_s);
-		add_header(resp, "Retry-After", ra);
-	}
-	upstream_response_release(&ur);
+}
+
+/* Types whose every request goes to the upstream as it is. */
+static bool routed_upstream(const struct app *app, const char *type)
+{
+	return app->upstream && !strcmp(config_route(app->cfg, type), "pass-through");
 }
 
 /* Pass-through types go upstream; true when the request was answered. */
 static bool pass_through(const struct app *app, struct http_request *req, struct http_response *resp,
 			 const char *type)
 {
-	if (!app->upstream || strcmp(config_route(app->cfg, type), "pass-through") != 0)
+	if (!routed_upstream(app, type))
 		return false;
 	forward(app, req, resp);
 	return true;
@@ -1514,6 +1571,7 @@ struct entry_plan {
 	cJSON *resource;   /* owned copy, references rewritten */
 	cJSON *response;   /* the response entry */
 	int order;
+	bool upstream;     /* a pass-through type: goes to the upstream */
 	bool written;      /* the store changed: outbox material */
 	bool written_deleted;
 	char written_id[STORE_ID_SIZE];
@@ -1571,22 +1629,147 @@ static cJSON *response_entry(const char *status, const char *location, const cJS
 	return e;
 }
 
-static cJSON *outcome_entry(const char *status, struct outcome *oo)
+/* A failed entry's response: its status and outcome (taken over). */
+static cJSON *status_entry(int status, cJSON *outcome)
 {
+	char code[16];
+	snprintf(code, sizeof code, "%d", status);
 	cJSON *e = cJSON_CreateObject();
 	cJSON *r = e ? cJSON_AddObjectToObject(e, "response") : NULL;
 	if (r) {
-		cJSON_AddStringToObject(r, "status", status);
-		cJSON *o = outcome_to_json(oo);
-		if (o)
-			cJSON_AddItemToObject(r, "outcome", o);
+		cJSON_AddStringToObject(r, "status", code);
+		if (outcome && cJSON_AddItemToObject(r, "outcome", outcome))
+			outcome = NULL;
 	}
+	cJSON_Delete(outcome);
 	return e;
+}
+
+static cJSON *outcome_entry(int status, struct outcome *oo)
+{
+	return status_entry(status, outcome_to_json(oo));
 }
 
 static int method_order(const char *m)
 {
 	return !strcmp(m, "DELETE") ? 0 : !strcmp(m, "POST") ? 1 : !strcmp(m, "PUT") ? 2 : 3;
+}
+
+static bool known_method(const char *m)
+{
+	return m && (!strcmp(m, "GET") || !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "DELETE"));
+}
+
+/* An entry's request.url, without the gateway's own base when it names it. */
+static const char *entry_url(const cJSON *entry, const char *base)
+{
+	const char *url = str_member(cJSON_GetObjectItemCaseSensitive(entry, "request"), "url");
+	size_t bl = strlen(base);
+	if (url && !strncmp(url, base, bl) && url[bl] == '/')
+		url += bl + 1;
+	return url;
+}
+
+/* The resource type a relative URL starts with, into type; false when it
+ * names none. */
+static bool url_type(const char *url, char type[STORE_TYPE_SIZE])
+{
+	size_t n = strcspn(url, "/?");
+	if (n >= STORE_TYPE_SIZE)
+		n = 0;
+	memcpy(type, url, n);
+	type[n] = '\0';
+	return n && model_resource(type);
+}
+
+/* Readies an entry of a Bundle for the upstream, in place: request.url
+ * without the gateway's base, a POST or PUT resource through upstream_ready.
+ * Returns 0, or the status with issues in oo. */
+static int ready_entry(const struct app *app, const struct http_request *req, cJSON *entry, const char *base,
+		       struct outcome *oo)
+{
+	cJSON *rq = cJSON_GetObjectItemCaseSensitive(entry, "request");
+	const char *method = str_member(rq, "method"), *url = str_member(rq, "url"), *rel = entry_url(entry, base);
+	if (rel != url && !cJSON_ReplaceItemInObjectCaseSensitive(rq, "url", cJSON_CreateString(rel))) {
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		return 500;
+	}
+	if (strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0)
+		return 0;
+	cJSON *res = cJSON_DetachItemFromObjectCaseSensitive(entry, "resource");
+	int st = upstream_ready(app, req, &res, oo);
+	if (res)
+		cJSON_AddItemToObject(entry, "resource", res);
+	return st;
+}
+
+/* The entries of a batch for pass-through types go to the upstream together,
+ * as one batch; each gets the upstream's answer to it, or its own refusal,
+ * or the failure of the exchange as its response. */
+static void upstream_batch(const struct app *app, const struct http_request *req, struct entry_plan *plans, size_t n,
+			   const char *base)
+{
+	cJSON *sub = bundle_new("batch");
+	cJSON *list = sub ? cJSON_AddArrayToObject(sub, "entry") : NULL;
+	size_t sent = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct entry_plan *p = &plans[i];
+		if (!p->upstream)
+			continue;
+		struct outcome eo = OUTCOME_INIT;
+		cJSON *copy = list ? cJSON_Duplicate(p->entry, 1) : NULL;
+		int st = copy ? ready_entry(app, req, copy, base, &eo) : 500;
+		if (!copy)
+			outcome_add(&eo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		if (st) {
+			cJSON_Delete(copy);
+			p->response = outcome_entry(st, &eo);
+		} else {
+			cJSON_AddItemToArray(list, copy);
+			sent++;
+		}
+		outcome_release(&eo);
+	}
+	size_t blen = 0;
+	char *body = sent ? fjson_print(sub, false, &blen) : NULL;
+	cJSON_Delete(sub);
+	if (!sent)
+		return;
+	struct upstream_response ur = {0};
+	struct outcome oo = OUTCOME_INIT;
+	cJSON *tree = NULL;
+	int st = body ? upstream_call(app, req, "POST", "", body, blen, "application/fhir+json", &ur, &tree, &oo) : 500;
+	if (!body)
+		outcome_add(&oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+	free(body);
+	cJSON *answers = cJSON_GetObjectItemCaseSensitive(tree, "entry");
+	cJSON *failure = NULL; /* the outcome each entry gets when the batch as a whole failed */
+	const char *bt = str_member(tree, "type");
+	if (st) {
+		failure = outcome_to_json(&oo);
+	} else if (ur.status != 200 || !bt || strcmp(bt, "batch-response") != 0 ||
+		   (size_t)cJSON_GetArraySize(answers) != sent) {
+		st = ur.status >= 400 ? (int)ur.status : 502;
+		if (str_member(tree, "resourceType") && !strcmp(str_member(tree, "resourceType"), "OperationOutcome")) {
+			failure = tree;
+			tree = NULL;
+		} else {
+			outcome_add(&oo, OUTCOME_ERROR, st == 502 ? "transient" : "exception", NULL,
+				    "the upstream answered %ld without a batch-response for the %zu entries sent", ur.status,
+				    sent);
+			failure = outcome_to_json(&oo);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct entry_plan *p = &plans[i];
+		if (!p->upstream || p->response)
+			continue;
+		p->response = st ? status_entry(st, cJSON_Duplicate(failure, 1)) : cJSON_DetachItemFromArray(answers, 0);
+	}
+	cJSON_Delete(failure);
+	cJSON_Delete(tree);
+	outcome_release(&oo);
+	upstream_response_release(&ur);
 }
 
 /* Runs one planned entry. Returns 0 and fills p->response, or the HTTP
@@ -1703,49 +1886,74 @@ static int plan_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, const cJSON *bundle, bool hooks_done,
-		       struct outcome *oo, int *status)
+/* A batch or transaction, planned. */
+struct bundle_plan {
+	bool tx;
+	size_t n, nmap, nup; /* entries, urn:uuid mappings, entries for pass-through types */
+	struct entry_plan *plans;
+	struct urn_map *map;
+	char base[256];
+};
+
+static void plan_release(struct bundle_plan *bp)
 {
+	for (size_t i = 0; bp->plans && i < bp->n; i++) {
+		cJSON_Delete(bp->plans[i].resource);
+		cJSON_Delete(bp->plans[i].response);
+	}
+	free(bp->plans);
+	free(bp->map);
+	bp->plans = NULL;
+	bp->map = NULL;
+}
+
+/* Plans a batch or transaction Bundle (not consumed; bp points into it):
+ * each entry's method, type and id; a local write gets an owned copy of its
+ * resource, its id now and its urn:uuid references resolved. Entries for
+ * pass-through types are marked upstream (unless hooks_done: ingest stores
+ * every type); a transaction cannot mix them with local ones. false with
+ * issues in oo and *status set; bp is released by the caller either way. */
+static bool plan_bundle(const struct app *app, const struct http_request *req, const cJSON *bundle, bool hooks_done,
+			struct bundle_plan *bp, struct outcome *oo, int *status)
+{
+	memset(bp, 0, sizeof *bp);
 	*status = 400;
 	const char *btype = str_member(bundle, "type");
-	bool tx = btype && !strcmp(btype, "transaction");
-	if (!btype || (!tx && strcmp(btype, "batch") != 0)) {
+	bp->tx = btype && !strcmp(btype, "transaction");
+	if (!btype || (!bp->tx && strcmp(btype, "batch") != 0)) {
 		outcome_add(oo, OUTCOME_ERROR, "invalid", "Bundle.type", "POST /fhir takes a batch or transaction Bundle");
-		return NULL;
+		return false;
 	}
 	const cJSON *entries = cJSON_GetObjectItemCaseSensitive(bundle, "entry");
 	size_t n = (size_t)cJSON_GetArraySize(entries);
-	struct entry_plan *plans = calloc(n ? n : 1, sizeof *plans);
-	struct urn_map *map = calloc(n ? n : 1, sizeof *map);
-	if (!plans || !map) {
-		free(plans);
-		free(map);
+	bp->plans = calloc(n ? n : 1, sizeof *bp->plans);
+	bp->map = calloc(n ? n : 1, sizeof *bp->map);
+	if (!bp->plans || !bp->map) {
 		*status = 500;
 		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
-		return NULL;
+		return false;
 	}
-	char base[256];
-	base_url(app, req, base, sizeof base);
-	size_t nmap = 0;
+	bp->n = n;
+	struct entry_plan *plans = bp->plans;
+	struct urn_map *map = bp->map;
+	base_url(app, req, bp->base, sizeof bp->base);
 	bool ok = true;
+	size_t first_up = 0;
 	/* plan: method, url, ids; urn:uuid fullUrls get their ids now */
 	for (size_t i = 0; i < n && ok; i++) {
 		struct entry_plan *p = &plans[i];
 		p->entry = cJSON_GetArrayItem(entries, (int)i);
-		const cJSON *rq = cJSON_GetObjectItemCaseSensitive(p->entry, "request");
-		p->method = str_member(rq, "method");
-		const char *url = str_member(rq, "url");
+		p->method = str_member(cJSON_GetObjectItemCaseSensitive(p->entry, "request"), "method");
+		const char *url = entry_url(p->entry, bp->base);
 		char where[64];
 		snprintf(where, sizeof where, "Bundle.entry[%zu].request", i);
-		if (!p->method || !url || method_order(p->method) > 3 ||
-		    (strcmp(p->method, "GET") && strcmp(p->method, "POST") && strcmp(p->method, "PUT") &&
-		     strcmp(p->method, "DELETE"))) {
+		if (!known_method(p->method) || !url) {
 			outcome_add(oo, OUTCOME_ERROR, "required", where, "each entry needs request.method (GET, POST, PUT, DELETE) and url");
 			ok = false;
 			break;
 		}
-		if (!strncmp(url, base, strlen(base)) && url[strlen(base)] == '/')
-			url += strlen(base) + 1;
+		bool typed = url_type(url, p->type);
+		p->upstream = typed && !hooks_done && routed_upstream(app, p->type);
 		snprintf(p->url, sizeof p->url, "%s", url);
 		char *qm = strchr(p->url, '?');
 		if (qm) {
@@ -1753,37 +1961,33 @@ cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, co
 			p->query = qm + 1;
 		}
 		char *slash = strchr(p->url, '/');
-		if (slash) {
-			*slash = '\0';
-			snprintf(p->id, sizeof p->id, "%s", slash + 1);
-		}
-		snprintf(p->type, sizeof p->type, "%s", p->url);
-		if (!model_resource(p->type) || (p->id[0] && !valid_id(p->id)) || strchr(p->id, '/')) {
+		const char *id = slash ? slash + 1 : "";
+		/* locally Type or Type/id; a pass-through entry may name whatever the
+		 * upstream serves (searches, conditional writes) */
+		if (!p->upstream && (!typed || (*id && !valid_id(id)))) {
 			outcome_add(oo, OUTCOME_ERROR, "invalid", where, "request.url '%.100s' is not Type or Type/id", url);
 			ok = false;
 			break;
 		}
-		if (!hooks_done && app->upstream && !strcmp(config_route(app->cfg, p->type), "pass-through")) {
-			outcome_add(oo, OUTCOME_ERROR, "not-supported", where,
-				    "%s is passed through to the upstream server and cannot be part of a local %s; send it "
-				    "to /fhir/%s",
-				    p->type, tx ? "transaction" : "batch", p->type);
-			ok = false;
-			break;
-		}
-		if ((!strcmp(p->method, "PUT") || !strcmp(p->method, "DELETE")) && !p->id[0]) {
+		snprintf(p->id, sizeof p->id, "%s", id);
+		if (!p->upstream && (!strcmp(p->method, "PUT") || !strcmp(p->method, "DELETE")) && !p->id[0]) {
 			outcome_add(oo, OUTCOME_ERROR, "not-supported", where, "%s needs Type/id", p->method);
 			ok = false;
 			break;
 		}
 		p->order = method_order(p->method);
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(p->entry, "resource");
+		if ((!strcmp(p->method, "POST") || !strcmp(p->method, "PUT")) && !cJSON_IsObject(res)) {
+			outcome_add(oo, OUTCOME_ERROR, "required", where, "%s needs a resource", p->method);
+			ok = false;
+			break;
+		}
+		if (p->upstream) {
+			if (!bp->nup++)
+				first_up = i;
+			continue;
+		}
 		if (!strcmp(p->method, "POST") || !strcmp(p->method, "PUT")) {
-			const cJSON *res = cJSON_GetObjectItemCaseSensitive(p->entry, "resource");
-			if (!cJSON_IsObject(res)) {
-				outcome_add(oo, OUTCOME_ERROR, "required", where, "%s needs a resource", p->method);
-				ok = false;
-				break;
-			}
 			p->resource = cJSON_Duplicate(res, 1);
 			if (!p->resource) {
 				*status = 500;
@@ -1801,102 +2005,129 @@ cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, co
 			}
 			const char *full = str_member(p->entry, "fullUrl");
 			if (full && !strncmp(full, "urn:uuid:", 9)) {
-				map[nmap].urn = full;
-				snprintf(map[nmap].ref, sizeof map[nmap].ref, "%s/%s", p->type, p->id);
-				nmap++;
+				map[bp->nmap].urn = full;
+				snprintf(map[bp->nmap].ref, sizeof map[bp->nmap].ref, "%s/%s", p->type, p->id);
+				bp->nmap++;
 			}
 		}
 	}
+	if (ok && bp->tx && bp->nup && bp->nup < n) {
+		char where[64];
+		snprintf(where, sizeof where, "Bundle.entry[%zu].request", first_up);
+		outcome_add(oo, OUTCOME_ERROR, "not-supported", where,
+			    "%s is passed through to the upstream server, and a transaction cannot mix it with types stored "
+			    "here: the two servers cannot commit atomically together. Send the pass-through entries as "
+			    "their own transaction",
+			    plans[first_up].type);
+		ok = false;
+	}
+	for (size_t i = 0; ok && i < n; i++)
+		if (plans[i].resource)
+			rewrite_refs(plans[i].resource, map, bp->nmap);
+	return ok;
+}
+
+/* Runs a planned batch or transaction: the local entries against the store
+ * (a transaction atomically), a batch's pass-through entries on the upstream
+ * (upstream_batch). Returns the response Bundle, or NULL with issues in oo
+ * and *status set. */
+static cJSON *run_plan(const struct app *app, const struct http_request *req, struct bundle_plan *bp, bool hooks_done,
+		       struct outcome *oo, int *status)
+{
+	size_t n = bp->n;
+	struct entry_plan *plans = bp->plans;
+	bool tx = bp->tx, ok = true;
+	const char *base = bp->base;
 	cJSON *out = NULL;
+	/* ifNoneExist matches resolve to existing ids: handled in run_entry */
+	struct entry_plan **order = calloc(n ? n : 1, sizeof *order);
+	if (!order) {
+		ok = false;
+		*status = 500;
+	}
+	for (size_t i = 0; ok && i < n; i++)
+		order[i] = &plans[i];
+	/* stable by method order */
+	for (size_t i = 1; ok && i < n; i++)
+		for (size_t j = i; j > 0 && plan_cmp(order[j - 1], order[j]) > 0; j--) {
+			struct entry_plan *t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	struct store_error err = {0};
+	if (ok && tx && store_begin(app->store, &err) != STORE_OK) {
+		outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
+		*status = 500;
+		ok = false;
+	}
+	for (size_t i = 0; ok && i < n; i++) {
+		struct entry_plan *p = order[i];
+		if (p->upstream)
+			continue;
+		struct outcome eo = OUTCOME_INIT;
+		/* a batch entry that is delivered upstream commits with its outbox record */
+		bool own = !tx && strcmp(p->method, "GET") != 0 && forwards(app, p->type, hooks_done);
+		int st = 0;
+		if (own && store_begin(app->store, &err) != STORE_OK) {
+			outcome_add(&eo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
+			st = 500;
+		}
+		if (!st)
+			st = run_entry(app, req, p, hooks_done, base, tx ? oo : &eo);
+		if (own && finish_txn(app, st ? STORE_IO : STORE_OK, &err) != STORE_OK && !st) {
+			outcome_add(&eo, OUTCOME_ERROR, "exception", NULL, "commit failed: %s", err.message);
+			st = 500;
+		}
+		if (st && tx) {
+			char where[64];
+			snprintf(where, sizeof where, "Bundle.entry[%zu]", (size_t)(p - plans));
+			outcome_add(oo, OUTCOME_ERROR, "processing", where, "the transaction failed at this entry; nothing was stored");
+			*status = st;
+			ok = false;
+		} else if (st) {
+			p->response = outcome_entry(st, &eo);
+		}
+		outcome_release(&eo);
+	}
+	if (tx) {
+		if (ok && store_commit(app->store, &err) != STORE_OK) {
+			outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "commit failed: %s", err.message);
+			*status = 500;
+			ok = false;
+		}
+		if (!ok)
+			store_rollback(app->store, &err);
+		else
+			outbox_kick(app->outbox);
+	}
+	free(order);
+	if (ok && bp->nup)
+		upstream_batch(app, req, plans, n, base);
 	if (ok) {
-		for (size_t i = 0; i < n; i++)
-			if (plans[i].resource)
-				rewrite_refs(plans[i].resource, map, nmap);
-		/* ifNoneExist matches resolve to existing ids: handled in run_entry */
-		struct entry_plan **order = calloc(n ? n : 1, sizeof *order);
-		if (!order) {
-			ok = false;
+		out = bundle_new(tx ? "transaction-response" : "batch-response");
+		cJSON *es = out ? cJSON_AddArrayToObject(out, "entry") : NULL;
+		for (size_t i = 0; es && i < n; i++) {
+			cJSON_AddItemToArray(es, plans[i].response ? plans[i].response : cJSON_CreateObject());
+			plans[i].response = NULL;
+		}
+		if (!out) {
 			*status = 500;
-		}
-		for (size_t i = 0; ok && i < n; i++)
-			order[i] = &plans[i];
-		/* stable by method order */
-		for (size_t i = 1; ok && i < n; i++)
-			for (size_t j = i; j > 0 && plan_cmp(order[j - 1], order[j]) > 0; j--) {
-				struct entry_plan *t = order[j];
-				order[j] = order[j - 1];
-				order[j - 1] = t;
-			}
-		struct store_error err = {0};
-		if (ok && tx && store_begin(app->store, &err) != STORE_OK) {
-			outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
-			*status = 500;
-			ok = false;
-		}
-		for (size_t i = 0; ok && i < n; i++) {
-			struct entry_plan *p = order[i];
-			struct outcome eo = OUTCOME_INIT;
-			/* a batch entry that is delivered upstream commits with its outbox record */
-			bool own = !tx && strcmp(p->method, "GET") != 0 && forwards(app, p->type, hooks_done);
-			int st = 0;
-			if (own && store_begin(app->store, &err) != STORE_OK) {
-				outcome_add(&eo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
-				st = 500;
-			}
-			if (!st)
-				st = run_entry(app, req, p, hooks_done, base, tx ? oo : &eo);
-			if (own && finish_txn(app, st ? STORE_IO : STORE_OK, &err) != STORE_OK && !st) {
-				outcome_add(&eo, OUTCOME_ERROR, "exception", NULL, "commit failed: %s", err.message);
-				st = 500;
-			}
-			if (st && tx) {
-				char where[64];
-				snprintf(where, sizeof where, "Bundle.entry[%zu]", (size_t)(p - plans));
-				outcome_add(oo, OUTCOME_ERROR, "processing", where, "the transaction failed at this entry; nothing was stored");
-				*status = st;
-				ok = false;
-			} else if (st) {
-				char code[8];
-				snprintf(code, sizeof code, "%d", st);
-				p->response = outcome_entry(code, &eo);
-			}
-			outcome_release(&eo);
-		}
-		if (tx) {
-			if (ok && store_commit(app->store, &err) != STORE_OK) {
-				outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "commit failed: %s", err.message);
-				*status = 500;
-				ok = false;
-			}
-			if (!ok)
-				store_rollback(app->store, &err);
-			else
-				outbox_kick(app->outbox);
-		}
-		free(order);
-		if (ok) {
-			out = bundle_new(tx ? "transaction-response" : "batch-response");
-			cJSON *es = out ? cJSON_AddArrayToObject(out, "entry") : NULL;
-			for (size_t i = 0; es && i < n; i++) {
-				cJSON_AddItemToArray(es, plans[i].response ? plans[i].response : cJSON_CreateObject());
-				plans[i].response = NULL;
-			}
-			if (!out) {
-				*status = 500;
-				outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
-			} else if (!n) {
-				cJSON_DeleteItemFromObjectCaseSensitive(out, "entry");
-			}
+			outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		} else if (!n) {
+			cJSON_DeleteItemFromObjectCaseSensitive(out, "entry");
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		cJSON_Delete(plans[i].resource);
-		cJSON_Delete(plans[i].response);
-	}
-	free(plans);
-	free(map);
 	if (out)
 		*status = 200;
+	return out;
+}
+
+cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, const cJSON *bundle, struct outcome *oo,
+		       int *status)
+{
+	struct bundle_plan bp;
+	cJSON *out = plan_bundle(app, req, bundle, true, &bp, oo, status) ? run_plan(app, req, &bp, true, oo, status) : NULL;
+	plan_release(&bp);
 	return out;
 }
 
@@ -1905,11 +2136,43 @@ bool api_rest_outbox_full(const struct app *app, struct http_response *resp)
 	return outbox_refuses(app, resp);
 }
 
+/* A batch or transaction whose every entry is for a pass-through type goes to
+ * the upstream whole: each entry readied as a single write is (ready_entry),
+ * then one POST to the upstream's base; its answer is the answer. A refused
+ * entry refuses the Bundle, and nothing is sent. */
+static void forward_bundle(const struct app *app, const struct http_request *req, struct http_response *resp,
+			   cJSON *bundle, const char *base)
+{
+	struct outcome oo = OUTCOME_INIT;
+	size_t i = 0;
+	cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(bundle, "entry"))
+	{
+		int st = ready_entry(app, req, e, base, &oo);
+		if (st) {
+			char where[64];
+			snprintf(where, sizeof where, "Bundle.entry[%zu]", i);
+			outcome_add(&oo, OUTCOME_ERROR, "processing", where,
+				    "this entry was refused; nothing was sent to the upstream server");
+			send_outcome(req, resp, st, &oo);
+			return;
+		}
+		i++;
+	}
+	outcome_release(&oo);
+	size_t blen = 0;
+	char *body = fjson_print(bundle, false, &blen);
+	if (!body) {
+		http_set_error(resp, 500, "exception", "out of memory");
+		return;
+	}
+	upstream_answer(app, req, resp, "POST", "", body, blen, "application/fhir+json");
+	free(body);
+}
+
 static void post_bundle(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	const struct app *app = ctx;
-	if (app->outbox && outbox_refuses(app, resp))
-		return;
 	cJSON *b = api_fhir_read_body(app, req, resp);
 	if (!b)
 		return;
@@ -1920,15 +2183,20 @@ static void post_bundle(void *ctx, struct http_request *req, struct http_respons
 		send_outcome(req, resp, 400, &oo);
 		return;
 	}
+	struct bundle_plan bp;
 	int status = 400;
-	cJSON *out = api_rest_bundle(app, req, b, false, &oo, &status);
-	cJSON_Delete(b);
-	if (!out) {
+	cJSON *out = NULL;
+	if (!plan_bundle(app, req, b, false, &bp, &oo, &status))
 		send_outcome(req, resp, status, &oo);
-		return;
-	}
+	else if (bp.n && bp.nup == bp.n)
+		forward_bundle(app, req, resp, b, bp.base);
+	else if (!(app->outbox && outbox_refuses(app, resp)) && !(out = run_plan(app, req, &bp, false, &oo, &status)))
+		send_outcome(req, resp, status, &oo);
+	if (out)
+		api_fhir_send(req, resp, 200, out);
 	outcome_release(&oo);
-	api_fhir_send(req, resp, 200, out);
+	plan_release(&bp);
+	cJSON_Delete(b);
 }
 
 /* ------------------------------------------------------------ compartment */
@@ -2191,6 +2459,21 @@ int api_rest_register(struct app *app)
 	rc |= router_add(r, "PATCH", "/fhir/{type}/{id}", patch_resource, app);
 	rc |= router_add(r, "GET", "/fhir/{type}/{id}/_history", get_history_instance, app);
 	rc |= router_add(r, "GET", "/fhir/{type}/{id}/_history/{vid}", get_vread, app);
+	/* batches and transactions, with what post_bundle does with pass-through types */
+	static const struct {
+		const char *code, *local, *upstream;
+	} system[] = {
+		{"transaction", "Atomic in the embedded store, resolving urn:uuid references.",
+		 "Atomic in the embedded store, resolving urn:uuid references. A transaction of only pass-through types "
+		 "is sent to the upstream server whole and answered by it; one that mixes pass-through and local types "
+		 "is refused (400): the two servers cannot commit it atomically."},
+		{"batch", "Each entry on its own, in the embedded store.",
+		 "Each entry on its own. Entries for pass-through types are sent to the upstream server together as one "
+		 "batch and its answers put back in place; the others run in the embedded store."},
+	};
+	for (size_t i = 0; i < sizeof system / sizeof *system; i++)
+		rc |= capability_add_system_interaction(&app->cap, system[i].code,
+							app->upstream ? system[i].upstream : system[i].local);
 	/* the CapabilityStatement lists the types the store indexes */
 	const char *types[64];
 	size_t nt = 0;

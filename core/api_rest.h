@@ -5,6 +5,11 @@
  * client id, conditional update), delete (then 410 on read), history
  * (instance, type, system), batch and transaction (POST /fhir with a Bundle;
  * a transaction is atomic in the store and resolves urn:uuid references).
+ * Types routed pass-through go to the upstream server instead: each request
+ * as it is; a batch or transaction of only such types as one request; the
+ * pass-through entries of a mixed batch together as one batch, their answers
+ * put back in place. A transaction mixing them with local types is refused
+ * (400): the two servers cannot commit it atomically.
  * Headers: ETag W/"n", If-Match (412), If-None-Match (304), Location,
  * Last-Modified, Prefer: return=minimal|representation|OperationOutcome.
  * Every resource written passes the structural validation (400 otherwise)
@@ -22,13 +27,13 @@
 
 int api_rest_register(struct app *app);
 
-/* Runs a batch or transaction Bundle (not consumed) against the store and
+/* Stores a batch or transaction Bundle made by ingest (not consumed) and
  * returns the response Bundle, or NULL with issues in oo and *status set.
- * hooks_done: the Bundle comes from ingest: the before-store hooks already
- * ran over its entries, and with an upstream every write is also recorded
- * for delivery (else only store-and-forward types are). */
-cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, const cJSON *bundle, bool hooks_done,
-		       struct outcome *oo, int *status);
+ * The before-store hooks already ran over its entries; with an upstream
+ * every write is also recorded for delivery, pass-through types included
+ * (they are stored, then delivered by the outbox, not sent at once). */
+cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, const cJSON *bundle, struct outcome *oo,
+		       int *status);
 
 /* When pushes must wait (the outbox is over its high-water mark): answers
  * 503 with Retry-After and returns true. */

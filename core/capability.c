@@ -55,6 +55,14 @@ int capability_add_decorator(struct capability *cap, struct capability_decorator
 	return 0;
 }
 
+int capability_add_system_interaction(struct capability *cap, const char *code, const char *documentation)
+{
+	if (cap->nsystem >= sizeof cap->system / sizeof cap->system[0])
+		return -1;
+	cap->system[cap->nsystem++] = (struct capability_interaction){code, documentation};
+	return 0;
+}
+
 static cJSON *operation_json(const struct capability_operation *op)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -177,6 +185,16 @@ cJSON *capability_build(const struct capability *cap)
 			cJSON_AddStringToObject(o, "type", t);
 			add_type_ops(cap, o, t);
 		}
+	}
+	cJSON *inter = cap->nsystem ? cJSON_AddArrayToObject(server, "interaction") : NULL;
+	for (size_t k = 0; inter && k < cap->nsystem; k++) {
+		cJSON *it = cJSON_CreateObject();
+		if (!it)
+			break;
+		cJSON_AddStringToObject(it, "code", cap->system[k].code);
+		if (cap->system[k].documentation)
+			cJSON_AddStringToObject(it, "documentation", cap->system[k].documentation);
+		cJSON_AddItemToArray(inter, it);
 	}
 	cJSON *ops = NULL;
 	for (size_t k = 0; k < cap->nops; k++) {

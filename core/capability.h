@@ -34,6 +34,13 @@ struct capability_decorator {
 	void *ctx;
 };
 
+/* A system-level interaction (rest.interaction): transaction, batch,
+ * search-system, history-system. */
+struct capability_interaction {
+	const char *code;
+	const char *documentation; /* may be NULL */
+};
+
 struct capability {
 	const char *software_version;
 	char date[32]; /* ISO 8601, set by capability_init */
@@ -43,6 +50,8 @@ struct capability {
 	size_t nops;
 	struct capability_resource resources[CAPABILITY_MAX];
 	size_t nresources;
+	struct capability_interaction system[8];
+	size_t nsystem;
 	const char *native_formats[CAPABILITY_MAX]; /* recovery-side formats from plugins */
 	size_t nnative;
 	struct capability_decorator decorators[8];
@@ -55,6 +64,7 @@ int capability_add_operation(struct capability *cap, struct capability_operation
 int capability_add_resource(struct capability *cap, const struct capability_resource *res);
 int capability_add_native_format(struct capability *cap, const char *name);
 int capability_add_decorator(struct capability *cap, struct capability_decorator d);
+int capability_add_system_interaction(struct capability *cap, const char *code, const char *documentation);
 
 /* Renders a new CapabilityStatement (caller frees). NULL on OOM. */
 cJSON *capability_build(const struct capability *cap);

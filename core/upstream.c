@@ -221,7 +221,7 @@ int upstream_request(struct upstream *u, const char *method, const char *path, c
 		snprintf(out->error, sizeof out->error, "out of memory");
 		return -1;
 	}
-	snprintf(url, ul, "%s/%s", u->base, path);
+	snprintf(url, ul, "%s%s%s", u->base, *path ? "/" : "", path); /* "": the base itself */
 	if (strpbrk(url, " \r\n\t")) {
 		free(url);
 		snprintf(out->error, sizeof out->error, "refusing a URL with whitespace");
@@ -326,6 +326,17 @@ void upstream_response_release(struct upstream_response *r)
 	r->len = 0;
 }
 
+/* A URL reference with a scheme ("https:", "urn:"): letters, digits, + - . then ':'. */
+static bool has_scheme(const char *url)
+{
+	if (!isalpha((unsigned char)url[0]))
+		return false;
+	const char *p = url + 1;
+	while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
+		p++;
+	return *p == ':';
+}
+
 const char *upstream_rewrite_url(const struct upstream *u, const char *url, const char *gateway_base, char *out,
 				 size_t n)
 {
@@ -335,6 +346,26 @@ const char *upstream_rewrite_url(const struct upstream *u, const char *url, cons
 		return out;
 	}
 	snprintf(out, n, "%s", url ? url : "");
+	return out;
+}
+
+const char *upstream_rewrite_location(const struct upstream *u, const char *loc, const char *gateway_base, char *out,
+				      size_t n)
+{
+	if (!loc || !*loc || has_scheme(loc))
+		return upstream_rewrite_url(u, loc, gateway_base, out, n);
+	/* the base's path ("/fhir/R4" of "https://host/fhir/R4") */
+	const char *sep = strstr(u->base, "://");
+	const char *path = sep ? strchr(sep + 3, '/') : NULL;
+	size_t pl = path ? u->base_len - (size_t)(path - u->base) : 0;
+	if (loc[0] != '/')
+		snprintf(out, n, "%s/%s", gateway_base, loc);
+	else if (pl && !strncmp(loc, path, pl) && loc[pl] == '/')
+		snprintf(out, n, "%s%s", gateway_base, loc + pl);
+	else if (!pl)
+		snprintf(out, n, "%s%s", gateway_base, loc);
+	else
+		snprintf(out, n, "%s", loc);
 	return out;
 }
 
@@ -353,7 +384,34 @@ static void rewrite(const struct upstream *u, cJSON *node, const char *gateway_b
 	}
 }
 
+/* entry.response.location of the Bundles a server answers with (batch and
+ * transaction responses, histories; and the Bundles among a batch's answers),
+ * where relative ones are relative to the upstream's base. */
+static void rewrite_locations(const struct upstream *u, cJSON *bundle, const char *gateway_base, size_t depth)
+{
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(bundle, "resourceType");
+	const cJSON *bt = cJSON_GetObjectItemCaseSensitive(bundle, "type");
+	if (depth > 8 || !cJSON_IsString(rt) || strcmp(rt->valuestring, "Bundle") != 0 || !cJSON_IsString(bt))
+		return;
+	bool answers = !strcmp(bt->valuestring, "batch-response") || !strcmp(bt->valuestring, "transaction-response");
+	if (!answers && strcmp(bt->valuestring, "history") != 0)
+		return;
+	cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(bundle, "entry"))
+	{
+		cJSON *loc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "response"), "location");
+		if (cJSON_IsString(loc)) {
+			char buf[4096];
+			upstream_rewrite_location(u, loc->valuestring, gateway_base, buf, sizeof buf);
+			cJSON_SetValuestring(loc, buf);
+		}
+		if (answers)
+			rewrite_locations(u, cJSON_GetObjectItemCaseSensitive(e, "resource"), gateway_base, depth + 1);
+	}
+}
+
 void upstream_rewrite_urls(const struct upstream *u, cJSON *tree, const char *gateway_base)
 {
 	rewrite(u, tree, gateway_base, 0);
+	rewrite_locations(u, tree, gateway_base, 0);
 }

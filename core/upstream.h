@@ -48,18 +48,29 @@ void upstream_free(struct upstream *u);
 const char *upstream_base(const struct upstream *u);
 
 /* method GET/POST/PUT/DELETE; path relative to the base ("Patient/1",
- * "Patient?name=x"); headers: NULL-terminated "Name: value" lines (each
- * refused if it holds CR or LF); body may be NULL. */
+ * "Patient?name=x"; "" is the base itself, where batches go); headers:
+ * NULL-terminated "Name: value" lines (each refused if it holds CR or LF);
+ * body may be NULL. */
 int upstream_request(struct upstream *u, const char *method, const char *path, const char *const *headers,
 		     const char *body, size_t len, struct upstream_response *out);
 void upstream_response_release(struct upstream_response *r);
 
 /* Replaces every string in tree that starts with the upstream base by the
- * same string on gateway_base (Bundle links, fullUrl, references). */
+ * same string on gateway_base (Bundle links, fullUrl, references), and makes
+ * each entry.response.location of a batch or transaction response or a
+ * history (and of such Bundles among a batch's answers) a URL on
+ * gateway_base, as upstream_rewrite_location does. */
 void upstream_rewrite_urls(const struct upstream *u, cJSON *tree, const char *gateway_base);
 
 /* The same for one URL; writes into out (returns out), or copies it unchanged. */
 const char *upstream_rewrite_url(const struct upstream *u, const char *url, const char *gateway_base, char *out,
 				 size_t n);
+
+/* A location the upstream answered (a Location header, a batch entry's
+ * response.location) on gateway_base: absolute on the upstream base,
+ * relative to it ("Patient/1/_history/2"), or a path under the base's path
+ * ("/fhir/R4/Patient/1"); any other is copied unchanged. */
+const char *upstream_rewrite_location(const struct upstream *u, const char *loc, const char *gateway_base,
+				      char *out, size_t n);
 
 #endif

@@ -1,7 +1,9 @@
 /* End-to-end tests of the bridge to an upstream FHIR server, against a real,
  * independent one (tests/upstream: Medplum's FHIR router over its in-memory
  * repository, started here on 127.0.0.1 and stopped by its PID):
- * pass-through of every interaction with URL rewriting; store-and-forward
+ * pass-through of every interaction with URL rewriting; batches and
+ * transactions of pass-through types, and batches mixing them with local
+ * ones (a mixed transaction refused); store-and-forward
  * with the upstream down during a push of 1,000 resources, then back; kill -9
  * of the gateway during delivery; 5xx, 429 with Retry-After, stalls, refusals
  * (dead letter, then $retry) and oversized answers. */
@@ -195,9 +197,11 @@ static void pass_through_every_interaction(void **state)
 	assert_true(r.status == 410 || r.status == 404);
 	resp_free(&r);
 
-	/* a local batch or transaction cannot carry a pass-through type */
+	/* a local transaction cannot carry a pass-through type */
 	const char *tx = "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[{\"resource\":"
-			 "{\"resourceType\":\"Patient\"},\"request\":{\"method\":\"POST\",\"url\":\"Patient\"}}]}";
+			 "{\"resourceType\":\"Basic\",\"code\":{\"text\":\"x\"}},\"request\":{\"method\":\"POST\",\"url\":"
+			 "\"Basic\"}},{\"resource\":{\"resourceType\":\"Patient\"},\"request\":{\"method\":\"POST\",\"url\":"
+			 "\"Patient\"}}]}";
 	assert_int_equal(http_do(&g, "POST", "/fhir", fj, tx, strlen(tx), &r), 0);
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(r.body, "passed through"));
@@ -223,6 +227,399 @@ static void pass_through_every_interaction(void **state)
 	assert_int_equal(http_do(&g, "GET", "/healthz", NULL, NULL, 0, &r), 0);
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
+	assert_int_equal(gw_stop(&g, 10000), 0);
+}
+
+/* How many POST requests the upstream has received. */
+static long upstream_posts(const struct upstream_srv *u)
+{
+	struct resp r;
+	if (upstream_do(u, "GET", "/_admin/stats", NULL, &r) != 0 || r.status != 200) {
+		resp_free(&r);
+		return -1;
+	}
+	cJSON *j = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "received"), "POST");
+	long n = cJSON_IsNumber(v) ? (long)v->valuedouble : 0;
+	cJSON_Delete(j);
+	return n;
+}
+
+/* The first type?identifier=ident the upstream itself finds (a new tree), or NULL. */
+static cJSON *upstream_find(const struct upstream_srv *u, const char *type, const char *ident)
+{
+	char path[300];
+	snprintf(path, sizeof path, "/fhir/R4/%s?identifier=%s", type, ident);
+	struct resp r;
+	assert_int_equal(upstream_do(u, "GET", path, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	cJSON *b = cJSON_Parse(r.body);
+	resp_free(&r);
+	cJSON *res = cJSON_DetachItemFromObject(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "entry"), 0),
+						"resource");
+	cJSON_Delete(b);
+	return res;
+}
+
+static const cJSON *entry_at(const cJSON *b, int i)
+{
+	return cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "entry"), i);
+}
+
+static const char *entry_response(const cJSON *b, int i, const char *key)
+{
+	return s(cJSON_GetObjectItemCaseSensitive(entry_at(b, i), "response"), key);
+}
+
+/* POSTs a Bundle to the gateway's /fhir; the answer parsed (status in *status). */
+static cJSON *post_bundle(const struct gw *g, const char *bundle, long *status, char **text)
+{
+	struct resp r;
+	assert_int_equal(http_do(g, "POST", "/fhir", fj, bundle, strlen(bundle), &r), 0);
+	*status = r.status;
+	cJSON *j = cJSON_Parse(r.body);
+	if (text)
+		*text = strdup(r.body ? r.body : "");
+	resp_free(&r);
+	assert_non_null(j);
+	return j;
+}
+
+/* Nothing in the answer names the upstream, and every fullUrl and
+ * response.location is a URL on the gateway. */
+static void urls_on_gateway(const cJSON *b, const char *text, const struct upstream_srv *u, const char *gwbase)
+{
+	assert_null(strstr(text, u->base));
+	char host[64];
+	snprintf(host, sizeof host, "127.0.0.1:%u", u->port);
+	assert_null(strstr(text, host));
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(b, "entry"))
+	{
+		const char *full = s(e, "fullUrl"), *loc = s(cJSON_GetObjectItemCaseSensitive(e, "response"), "location");
+		if (full)
+			assert_true(strncmp(full, gwbase, strlen(gwbase)) == 0);
+		if (loc)
+			assert_true(strncmp(loc, gwbase, strlen(gwbase)) == 0);
+	}
+}
+
+/* The id in a location ".../Type/id/_history/v" (or ".../Type/id"). */
+static void location_id(const char *loc, const char *type, char *id, size_t n)
+{
+	char key[80];
+	snprintf(key, sizeof key, "/%s/", type);
+	const char *p = loc ? strstr(loc, key) : NULL;
+	assert_non_null(p);
+	p += strlen(key);
+	snprintf(id, n, "%.*s", (int)strcspn(p, "/"), p);
+}
+
+/* How many resources of type with identifier ident the gateway's own store has. */
+static long local_count(const struct gw *g, const char *type, const char *ident)
+{
+	char path[300];
+	snprintf(path, sizeof path, "/fhir/%s?identifier=%s", type, ident);
+	struct resp r;
+	assert_int_equal(http_do(g, "GET", path, NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	cJSON *j = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "total");
+	long n = cJSON_IsNumber(t) ? (long)t->valuedouble : -1;
+	cJSON_Delete(j);
+	return n;
+}
+
+/* A batch entry creating a Practitioner with identifier sys|value. */
+static void practitioner_post(char *buf, size_t n, const char *sys, const char *value)
+{
+	snprintf(buf, n,
+		 "{\"resource\":{\"resourceType\":\"Practitioner\",\"identifier\":[{\"system\":\"%s\",\"value\":"
+		 "\"%s\"}]},\"request\":{\"method\":\"POST\",\"url\":\"Practitioner\"}}",
+		 sys, value);
+}
+
+/* An entry for a pass-through type that the gateway refuses before sending
+ * (status, why in the outcome): after a good pass-through entry in a batch,
+ * it refuses the whole batch and nothing is sent; between a local entry and
+ * a good pass-through entry, only it fails and the others land. Identifiers
+ * sys|refused-…; returns the second answer for more checks. */
+static cJSON *refused_before_sending(const struct gw *g, const struct upstream_srv *u, const char *sys, const char *bad,
+				     long status, const char *why)
+{
+	char body[4096], ident[120];
+	char ok1[400], ok2[400], local[400];
+	practitioner_post(ok1, sizeof ok1, sys, "refused-ok1");
+	practitioner_post(ok2, sizeof ok2, sys, "refused-ok2");
+	snprintf(local, sizeof local,
+		 "{\"resource\":{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		 "\"identifier\":[{\"system\":\"%s\",\"value\":\"refused-local\"}]},\"request\":{\"method\":"
+		 "\"POST\",\"url\":\"Observation\"}}",
+		 sys);
+	snprintf(body, sizeof body, "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[%s,%s]}", ok1, bad);
+	long posts = upstream_posts(u), st;
+	char *text;
+	cJSON *b = post_bundle(g, body, &st, &text);
+	assert_int_equal(st, status);
+	assert_string_equal(s(b, "resourceType"), "OperationOutcome");
+	assert_non_null(strstr(text, why));
+	assert_non_null(strstr(text, "Bundle.entry[1]"));
+	assert_non_null(strstr(text, "nothing was sent"));
+	cJSON_Delete(b);
+	free(text);
+	assert_int_equal(upstream_posts(u), posts);
+	snprintf(ident, sizeof ident, "%s|refused-ok1", sys);
+	assert_int_equal(upstream_count(u, "Practitioner", ident), 0);
+
+	snprintf(body, sizeof body, "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[%s,%s,%s]}", local,
+		 bad, ok2);
+	b = post_bundle(g, body, &st, &text);
+	assert_int_equal(st, 200);
+	assert_string_equal(entry_response(b, 0, "status"), "201");
+	char code[16];
+	snprintf(code, sizeof code, "%ld", status);
+	assert_string_equal(entry_response(b, 1, "status"), code);
+	assert_non_null(strstr(text, why));
+	assert_string_equal(entry_response(b, 2, "status"), "201");
+	free(text);
+	snprintf(ident, sizeof ident, "%s|refused-ok2", sys);
+	assert_int_equal(upstream_count(u, "Practitioner", ident), 1);
+	snprintf(ident, sizeof ident, "%s|refused-local", sys);
+	assert_int_equal(local_count(g, "Observation", ident), 1);
+	return b;
+}
+
+static void batches_and_transactions_through_the_upstream(void **state)
+{
+	(void)state;
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	char extra[1024];
+	gw_config(extra, sizeof extra, &u, "\"Practitioner\":\"pass-through\",\"PractitionerRole\":\"pass-through\"", NULL);
+	struct gw g;
+	assert_int_equal(gw_start(&g, extra), 0);
+	char gwbase[64], body[4096];
+	snprintf(gwbase, sizeof gwbase, "http://127.0.0.1:%u/fhir/", g.port);
+	long st;
+	char *text;
+
+	/* the CapabilityStatement says what happens to them */
+	struct resp r;
+	assert_int_equal(http_do(&g, "GET", "/fhir/metadata", NULL, NULL, 0, &r), 0);
+	cJSON *cs = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *it, *sys = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cs, "rest"), 0),
+								   "interaction");
+	int seen = 0;
+	cJSON_ArrayForEach(it, sys)
+	{
+		if (!strcmp(s(it, "code"), "transaction") || !strcmp(s(it, "code"), "batch")) {
+			assert_non_null(strstr(s(it, "documentation"), "upstream"));
+			seen++;
+		}
+	}
+	assert_int_equal(seen, 2);
+	cJSON_Delete(cs);
+
+	/* a transaction of pass-through types goes upstream whole: the upstream
+	 * resolves the urn:uuid reference; a request.url on the gateway's base is
+	 * made relative */
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+		 "{\"fullUrl\":\"urn:uuid:5f0c2a8e-0d6b-4c59-9d1e-2b7f3a6c9e01\",\"resource\":{\"resourceType\":"
+		 "\"Practitioner\",\"identifier\":[{\"system\":\"urn:btx\",\"value\":\"pr1\"}],\"name\":[{\"family\":"
+		 "\"Batchwell\"}]},\"request\":{\"method\":\"POST\",\"url\":\"Practitioner\"}},"
+		 "{\"fullUrl\":\"urn:uuid:5f0c2a8e-0d6b-4c59-9d1e-2b7f3a6c9e02\",\"resource\":{\"resourceType\":"
+		 "\"PractitionerRole\",\"identifier\":[{\"system\":\"urn:btx\",\"value\":\"role1\"}],\"practitioner\":"
+		 "{\"reference\":\"urn:uuid:5f0c2a8e-0d6b-4c59-9d1e-2b7f3a6c9e01\"}},\"request\":{\"method\":\"POST\","
+		 "\"url\":\"%sPractitionerRole\"}}]}",
+		 gwbase);
+	cJSON *b = post_bundle(&g, body, &st, &text);
+	if (st != 200)
+		fprintf(stderr, "# %s\n", text);
+	assert_int_equal(st, 200);
+	assert_string_equal(s(b, "type"), "transaction-response");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(b, "entry")), 2);
+	assert_string_equal(entry_response(b, 0, "status"), "201");
+	assert_string_equal(entry_response(b, 1, "status"), "201");
+	urls_on_gateway(b, text, &u, gwbase);
+	char prid[80], roleid[80];
+	location_id(entry_response(b, 0, "location"), "Practitioner", prid, sizeof prid);
+	location_id(entry_response(b, 1, "location"), "PractitionerRole", roleid, sizeof roleid);
+	cJSON_Delete(b);
+	free(text);
+	cJSON *pr = upstream_find(&u, "Practitioner", "urn:btx|pr1"), *role = upstream_find(&u, "PractitionerRole", "urn:btx|role1");
+	assert_non_null(pr);
+	assert_non_null(role);
+	assert_string_equal(s(pr, "id"), prid);
+	assert_string_equal(s(role, "id"), roleid);
+	char want[120];
+	snprintf(want, sizeof want, "Practitioner/%s", prid);
+	assert_string_equal(s(cJSON_GetObjectItemCaseSensitive(role, "practitioner"), "reference"), want);
+	cJSON_Delete(pr);
+	cJSON_Delete(role);
+
+	/* the upstream's refusal of such a transaction is passed on, status included */
+	char pr_rb[400];
+	practitioner_post(pr_rb, sizeof pr_rb, "urn:btx", "pr-rollback");
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[%s,{\"request\":{\"method\":"
+		 "\"GET\",\"url\":\"Practitioner/no-such-one\"}}]}",
+		 pr_rb);
+	b = post_bundle(&g, body, &st, &text);
+	assert_int_equal(st, 404);
+	assert_string_equal(s(b, "resourceType"), "OperationOutcome");
+	cJSON_Delete(b);
+	free(text);
+	assert_int_equal(upstream_count(&u, "Practitioner", "urn:btx|pr-rollback"), 0);
+
+	/* a batch of pass-through types, reads included, answered in order */
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":["
+		 "{\"request\":{\"method\":\"GET\",\"url\":\"Practitioner/%s\"}},"
+		 "{\"resource\":{\"resourceType\":\"Practitioner\",\"identifier\":[{\"system\":\"urn:btx\",\"value\":"
+		 "\"pr2\"}]},\"request\":{\"method\":\"POST\",\"url\":\"Practitioner\"}},"
+		 "{\"request\":{\"method\":\"GET\",\"url\":\"Practitioner/no-such-one\"}}]}",
+		 prid);
+	b = post_bundle(&g, body, &st, &text);
+	assert_int_equal(st, 200);
+	assert_string_equal(s(b, "type"), "batch-response");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(b, "entry")), 3);
+	assert_string_equal(entry_response(b, 0, "status"), "200");
+	const cJSON *got = cJSON_GetObjectItemCaseSensitive(entry_at(b, 0), "resource");
+	assert_string_equal(s(got, "id"), prid);
+	assert_string_equal(s(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(got, "name"), 0), "family"), "Batchwell");
+	assert_string_equal(entry_response(b, 1, "status"), "201");
+	assert_string_equal(entry_response(b, 2, "status"), "404");
+	urls_on_gateway(b, text, &u, gwbase);
+	cJSON_Delete(b);
+	free(text);
+	assert_int_equal(upstream_count(&u, "Practitioner", "urn:btx|pr2"), 1);
+
+	/* a transaction mixing local and pass-through types: refused, nothing
+	 * written on either side */
+	long posts = upstream_posts(&u);
+	const char *mixed_tx =
+		"{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+		"{\"resource\":{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"m\"},"
+		"\"identifier\":[{\"system\":\"urn:btx\",\"value\":\"obs-tx\"}]},\"request\":{\"method\":\"POST\","
+		"\"url\":\"Observation\"}},"
+		"{\"resource\":{\"resourceType\":\"Practitioner\",\"identifier\":[{\"system\":\"urn:btx\",\"value\":"
+		"\"pr-tx\"}]},\"request\":{\"method\":\"POST\",\"url\":\"Practitioner\"}}]}";
+	b = post_bundle(&g, mixed_tx, &st, &text);
+	assert_int_equal(st, 400);
+	assert_string_equal(s(b, "resourceType"), "OperationOutcome");
+	const cJSON *issue = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "issue"), 0);
+	assert_string_equal(s(issue, "code"), "not-supported");
+	assert_non_null(strstr(s(issue, "diagnostics"), "cannot commit atomically"));
+	assert_non_null(strstr(s(issue, "diagnostics"), "own transaction"));
+	const cJSON *expr = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(issue, "expression"), 0);
+	assert_true(cJSON_IsString(expr));
+	assert_string_equal(expr->valuestring, "Bundle.entry[1].request");
+	cJSON_Delete(b);
+	free(text);
+	assert_int_equal(upstream_posts(&u), posts);
+	assert_int_equal(upstream_count(&u, "Practitioner", "urn:btx|pr-tx"), 0);
+	assert_int_equal(local_count(&g, "Observation", "urn:btx|obs-tx"), 0);
+
+	/* a mixed batch: each entry lands where it belongs, answers in order */
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":["
+		 "{\"resource\":{\"resourceType\":\"Practitioner\",\"identifier\":[{\"system\":\"urn:btx\",\"value\":"
+		 "\"pr-mixed\"}]},\"request\":{\"method\":\"POST\",\"url\":\"Practitioner\"}},"
+		 "{\"resource\":{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"m\"},"
+		 "\"identifier\":[{\"system\":\"urn:btx\",\"value\":\"obs-mixed\"}]},\"request\":{\"method\":\"POST\","
+		 "\"url\":\"Observation\"}},"
+		 "{\"request\":{\"method\":\"GET\",\"url\":\"Observation/no-such-one\"}},"
+		 "{\"request\":{\"method\":\"GET\",\"url\":\"Practitioner/%s\"}}]}",
+		 prid);
+	b = post_bundle(&g, body, &st, &text);
+	assert_int_equal(st, 200);
+	assert_string_equal(s(b, "type"), "batch-response");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(b, "entry")), 4);
+	assert_string_equal(entry_response(b, 0, "status"), "201");
+	assert_string_equal(entry_response(b, 1, "status"), "201");
+	assert_string_equal(entry_response(b, 2, "status"), "404");
+	assert_string_equal(entry_response(b, 3, "status"), "200");
+	assert_string_equal(s(cJSON_GetObjectItemCaseSensitive(entry_at(b, 3), "resource"), "id"), prid);
+	urls_on_gateway(b, text, &u, gwbase);
+	char mprid[80], obsid[80];
+	location_id(entry_response(b, 0, "location"), "Practitioner", mprid, sizeof mprid);
+	location_id(entry_response(b, 1, "location"), "Observation", obsid, sizeof obsid);
+	cJSON_Delete(b);
+	free(text);
+	pr = upstream_find(&u, "Practitioner", "urn:btx|pr-mixed");
+	assert_non_null(pr);
+	assert_string_equal(s(pr, "id"), mprid);
+	cJSON_Delete(pr);
+	assert_int_equal(upstream_count(&u, "Observation", "urn:btx|obs-mixed"), 0);
+	assert_int_equal(local_count(&g, "Observation", "urn:btx|obs-mixed"), 1);
+	char path[200];
+	snprintf(path, sizeof path, "/fhir/Observation/%s", obsid);
+	assert_int_equal(http_do(&g, "GET", path, NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+
+	/* an invalid pass-through resource */
+	const char *bad_entry = "{\"resource\":{\"resourceType\":\"Practitioner\",\"identifier\":[{\"system\":"
+				"\"urn:btx\",\"value\":\"pr-bad\"}],\"birthDate\":\"not a date\"},\"request\":{\"method\":"
+				"\"POST\",\"url\":\"Practitioner\"}}";
+	cJSON_Delete(refused_before_sending(&g, &u, "urn:btx", bad_entry, 400, "birthDate"));
+	assert_int_equal(upstream_count(&u, "Practitioner", "urn:btx|pr-bad"), 0);
+
+	/* a stalled upstream: a batch of pass-through types answers 504, a mixed
+	 * batch keeps its local entry and reports 504 on the other; the upstream
+	 * down: the same with 502 */
+	char stalled[1600], pr_stall[400];
+	practitioner_post(pr_stall, sizeof pr_stall, "urn:btx", "pr-stall");
+	snprintf(stalled, sizeof stalled,
+		 "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[{\"resource\":{\"resourceType\":"
+		 "\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"m\"},\"identifier\":[{\"system\":"
+		 "\"urn:btx\",\"value\":\"obs-stall\"}]},\"request\":{\"method\":\"POST\",\"url\":\"Observation\"}},%s]}",
+		 pr_stall);
+	fault(&u, "{\"fault\":\"stall\",\"seconds\":10,\"method\":\"POST\",\"count\":2}");
+	snprintf(body, sizeof body, "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[%s]}", pr_stall);
+	b = post_bundle(&g, body, &st, NULL);
+	assert_int_equal(st, 504);
+	assert_string_equal(s(b, "resourceType"), "OperationOutcome");
+	cJSON_Delete(b);
+	b = post_bundle(&g, stalled, &st, NULL);
+	assert_int_equal(st, 200);
+	assert_string_equal(entry_response(b, 0, "status"), "201");
+	assert_string_equal(entry_response(b, 1, "status"), "504");
+	cJSON_Delete(b);
+	assert_int_equal(local_count(&g, "Observation", "urn:btx|obs-stall"), 1);
+	upstream_stop(&u);
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":["
+		 "{\"request\":{\"method\":\"GET\",\"url\":\"Practitioner/%s\"}}]}",
+		 prid);
+	b = post_bundle(&g, body, &st, &text);
+	assert_int_equal(st, 502);
+	assert_string_equal(s(b, "resourceType"), "OperationOutcome");
+	assert_non_null(strstr(text, "did not answer"));
+	cJSON_Delete(b);
+	free(text);
+	const char *down =
+		"{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":["
+		"{\"resource\":{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"m\"},"
+		"\"identifier\":[{\"system\":\"urn:btx\",\"value\":\"obs-down\"}]},\"request\":{\"method\":\"POST\","
+		"\"url\":\"Observation\"}},"
+		"{\"resource\":{\"resourceType\":\"Practitioner\",\"identifier\":[{\"system\":\"urn:btx\",\"value\":"
+		"\"pr-down\"}]},\"request\":{\"method\":\"POST\",\"url\":\"Practitioner\"}}]}";
+	b = post_bundle(&g, down, &st, &text);
+	assert_int_equal(st, 200);
+	assert_string_equal(entry_response(b, 0, "status"), "201");
+	assert_string_equal(entry_response(b, 1, "status"), "502");
+	const cJSON *oc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(entry_at(b, 1), "response"), "outcome");
+	assert_string_equal(s(oc, "resourceType"), "OperationOutcome");
+	assert_non_null(strstr(s(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(oc, "issue"), 0), "diagnostics"),
+			       "did not answer"));
+	cJSON_Delete(b);
+	free(text);
+	assert_int_equal(local_count(&g, "Observation", "urn:btx|obs-down"), 1);
 	assert_int_equal(gw_stop(&g, 10000), 0);
 }
 
@@ -555,6 +952,54 @@ static void upstream_hooks_run_on_both_paths(void **state)
 	assert_int_equal(http_do(&g, "GET", "/outbox?state=dead", NULL, NULL, 0, &r), 0);
 	assert_non_null(strstr(r.body, "before-upstream hook"));
 	resp_free(&r);
+
+	/* a transaction of pass-through types: the before-upstream hooks see each
+	 * entry, the after-response hooks each resource that comes back */
+	const char *ptx = "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+			  "{\"resource\":{\"resourceType\":\"Practitioner\",\"identifier\":[{\"system\":\"urn:h\","
+			  "\"value\":\"tx1\"}]},\"request\":{\"method\":\"POST\",\"url\":\"Practitioner\"}},"
+			  "{\"resource\":{\"resourceType\":\"Practitioner\",\"identifier\":[{\"system\":\"urn:h\","
+			  "\"value\":\"tx2\"}]},\"request\":{\"method\":\"PUT\",\"url\":\"Practitioner?identifier=urn:h|tx2\"}}]}";
+	long st;
+	b = post_bundle(&g, ptx, &st, NULL);
+	assert_int_equal(st, 200);
+	for (int i = 0; i < 2; i++) {
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(entry_at(b, i), "resource");
+		assert_true(has_tag(res, "tp_upstream:before"));
+		assert_true(has_tag(res, "tp_upstream:after"));
+	}
+	cJSON_Delete(b);
+	const char *idents[] = {"urn:h|tx1", "urn:h|tx2"};
+	for (int i = 0; i < 2; i++) {
+		cJSON *up = upstream_find(&u, "Practitioner", idents[i]);
+		assert_non_null(up);
+		assert_true(has_tag(up, "tp_upstream:before"));
+		assert_false(has_tag(up, "tp_upstream:after"));
+		cJSON_Delete(up);
+	}
+	/* a search in a batch: the hooks see the resources found, not the searchset */
+	const char *search = "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[{\"request\":"
+			     "{\"method\":\"GET\",\"url\":\"Practitioner?identifier=urn:h|tx1\"}}]}";
+	b = post_bundle(&g, search, &st, NULL);
+	assert_int_equal(st, 200);
+	const cJSON *set = cJSON_GetObjectItemCaseSensitive(entry_at(b, 0), "resource");
+	assert_string_equal(s(set, "type"), "searchset");
+	assert_false(has_tag(set, "tp_upstream:after"));
+	assert_true(has_tag(cJSON_GetObjectItemCaseSensitive(entry_at(set, 0), "resource"), "tp_upstream:after"));
+	cJSON_Delete(b);
+
+	/* a hook that stops one entry */
+	const char *stopped = "{\"resource\":{\"resourceType\":\"Practitioner\",\"identifier\":[{\"system\":"
+			      "\"urn:h\",\"value\":\"block-upstream\"}]},\"request\":{\"method\":\"POST\",\"url\":"
+			      "\"Practitioner\"}}";
+	b = refused_before_sending(&g, &u, "urn:h", stopped, 451, "may not leave");
+	assert_true(has_tag(cJSON_GetObjectItemCaseSensitive(entry_at(b, 2), "resource"), "tp_upstream:after"));
+	cJSON_Delete(b);
+	assert_int_equal(upstream_count(&u, "Practitioner", "urn:h|block-upstream"), 0);
+	cJSON *up = upstream_find(&u, "Practitioner", "urn:h|refused-ok2");
+	assert_non_null(up);
+	assert_true(has_tag(up, "tp_upstream:before"));
+	cJSON_Delete(up);
 	assert_int_equal(gw_stop(&g, 10000), 0);
 	upstream_stop(&u);
 }
@@ -586,6 +1031,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(refused_upstream_configurations),
 		cmocka_unit_test(pass_through_every_interaction),
+		cmocka_unit_test(batches_and_transactions_through_the_upstream),
 		cmocka_unit_test(upstream_down_during_a_push_of_1000),
 		cmocka_unit_test(kill_9_during_delivery),
 		cmocka_unit_test(faults_are_retried_or_dead_lettered),

@@ -56,6 +56,8 @@ static void capability_from_registrations(void **state)
 	struct capability_resource res = {.type = "Goal", .interactions = {"read", "create"}};
 	capability_add_resource(&cap, &res);
 	capability_add_operation(&cap, (struct capability_operation){"validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate", "Goal", "core"});
+	assert_int_equal(capability_add_system_interaction(&cap, "transaction", "atomic"), 0);
+	assert_int_equal(capability_add_system_interaction(&cap, "batch", NULL), 0);
 	cJSON *cs = capability_build(&cap);
 	assert_string_equal(cJSON_GetObjectItem(cs, "fhirVersion")->valuestring, "4.0.1");
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(cs, "software"), "version")->valuestring, "9.9.9");
@@ -65,6 +67,12 @@ static void capability_from_registrations(void **state)
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(goal, "interaction")), 2);
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(goal, "operation"), 0), "name")->valuestring, "validate");
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(server, "operation"), 0), "name")->valuestring, "convert");
+	cJSON *sys = cJSON_GetObjectItem(server, "interaction");
+	assert_int_equal(cJSON_GetArraySize(sys), 2);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(sys, 0), "code")->valuestring, "transaction");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(sys, 0), "documentation")->valuestring, "atomic");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(sys, 1), "code")->valuestring, "batch");
+	assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(sys, 1), "documentation"));
 	cJSON_Delete(cs);
 }
 
