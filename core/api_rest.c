@@ -302,8 +302,8 @@ static void pass_header(const struct http_request *req, const char *name, char l
 }
 
 /* Sends the request on to the upstream and answers with what comes back,
- * URLs rewritten to the gateway. The body (JSON or XML) is read and checked
- * like any write, then sent as JSON. */
+ * URLs rewritten to the gateway; a redirect, never followed, is a 502. The
+ * body (JSON or XML) is read and checked like any write, then sent as JSON. */
 static void forward(const struct app *app, struct http_request *req, struct http_response *resp)
 {
 	char path[8192];
@@ -370,6 +370,13 @@ static void forward(const struct app *app, struct http_request *req, struct http
 		metrics_counter_add(METRICS_UPSTREAM_FAILED, 1);
 		http_set_error(resp, ur.timed_out ? 504 : 502, ur.timed_out ? "timeout" : "transient",
 			       "the upstream FHIR server did not answer: %s", ur.error);
+		return;
+	}
+	if (ur.status >= 300 && ur.status < 400 && ur.status != 304) {
+		/* not followed, and its Location (perhaps another host) is not passed on */
+		http_set_error(resp, 502, "not-supported", "the upstream answered %ld, a redirect, which is not followed",
+			       ur.status);
+		upstream_response_release(&ur);
 		return;
 	}
 	char base[256], url[1200];
