@@ -361,6 +361,12 @@ static int upstream_call(const struct app *app, const struct http_request *req, 
 			    "the upstream FHIR server did not answer: %s", ur->error);
 		return ur->timed_out ? 504 : 502;
 	}
+	if (ur->status >= 300 && ur->status < 400 && ur->status != 304) {
+		/* not followed, and its Location (perhaps another host) is not passed on */
+		outcome_add(oo, OUTCOME_ERROR, "not-supported", NULL,
+			    "the upstream answered %ld, a redirect, which is not followed", ur->status);
+		return 502;
+	}
 	if (!ur->body || !ur->len)
 		return 0;
 	*tree = fjson_parse(ur->body, ur->len, NULL, NULL);
@@ -417,8 +423,8 @@ static void upstream_answer(const struct app *app, const struct http_request *re
 }
 
 /* Sends the request on to the upstream and answers with what comes back,
- * URLs rewritten to the gateway. The body (JSON or XML) is read and checked
- * like any write, then sent as JSON. */
+ * URLs rewritten to the gateway; a redirect, never followed, is a 502. The
+ * body (JSON or XML) is read and checked like any write, then sent as JSON. */
 static void forward(const struct app *app, struct http_request *req, struct http_response *resp)
 {
 	char path[8192];

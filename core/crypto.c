@@ -1,8 +1,13 @@
 #include "crypto.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 const uint8_t crypto_ns_dns[16] = {0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1,
 				   0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8};
@@ -85,4 +90,65 @@ bool crypto_uuid_parse(const char *t, uint8_t out[16])
 		i += 2;
 	}
 	return b == 16;
+}
+
+/* An encrypted key fails instead of prompting on the terminal. */
+static int no_passphrase(char *buf, int size, int rwflag, void *ud)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)ud;
+	return -1;
+}
+
+static FILE *open_pem(const char *file, char *why, size_t whylen)
+{
+	FILE *f = fopen(file, "r");
+	char msg[128];
+	if (!f)
+		snprintf(why, whylen, "cannot read %s: %s", file, strerror_r(errno, msg, sizeof msg));
+	return f;
+}
+
+static X509 *read_certificate(const char *file, char *why, size_t whylen)
+{
+	FILE *f = open_pem(file, why, whylen);
+	if (!f)
+		return NULL;
+	X509 *x = PEM_read_X509(f, NULL, no_passphrase, NULL);
+	fclose(f);
+	ERR_clear_error();
+	if (!x)
+		snprintf(why, whylen, "%s holds no PEM certificate", file);
+	return x;
+}
+
+int crypto_check_certificate(const char *file, char *why, size_t whylen)
+{
+	X509 *x = read_certificate(file, why, whylen);
+	X509_free(x);
+	return x ? 0 : -1;
+}
+
+int crypto_check_private_key(const char *cert_file, const char *key_file, char *why, size_t whylen)
+{
+	X509 *x = read_certificate(cert_file, why, whylen);
+	if (!x)
+		return -1;
+	FILE *f = open_pem(key_file, why, whylen);
+	EVP_PKEY *k = f ? PEM_read_PrivateKey(f, NULL, no_passphrase, NULL) : NULL;
+	if (f)
+		fclose(f);
+	int rc = -1;
+	if (f && !k)
+		snprintf(why, whylen, "%s holds no unencrypted PEM private key", key_file);
+	else if (k && X509_check_private_key(x, k) != 1)
+		snprintf(why, whylen, "the key in %s does not match the certificate in %s", key_file, cert_file);
+	else if (k)
+		rc = 0;
+	ERR_clear_error();
+	EVP_PKEY_free(k);
+	X509_free(x);
+	return rc;
 }

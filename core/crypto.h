@@ -1,5 +1,5 @@
-/* crypto — digests and name-based UUIDs. The only module that includes
- * OpenSSL.
+/* crypto — digests, name-based UUIDs, and checks of PEM certificate and key
+ * files. The only module that includes OpenSSL.
  *
  * Pure functions: no global state, safe from any thread. */
 #ifndef CW_CRYPTO_H
@@ -24,6 +24,13 @@ int crypto_uuid5(const uint8_t ns[16], const void *name, size_t len, uint8_t out
 void crypto_uuid_format(const uint8_t uuid[16], char out[CRYPTO_UUID_TEXT]);
 /* Parses the text form (either case); false when text is not a UUID. */
 bool crypto_uuid_parse(const char *text, uint8_t out[16]);
+
+/* 0 when file holds a PEM certificate; else -1 with why ("cannot read F: …",
+ * "F holds no PEM certificate"). */
+int crypto_check_certificate(const char *file, char *why, size_t whylen);
+/* 0 when key_file holds an unencrypted PEM private key matching the first
+ * certificate in cert_file; else -1 with why. Never asks for a passphrase. */
+int crypto_check_private_key(const char *cert_file, const char *key_file, char *why, size_t whylen);
 
 /* The RFC 4122 namespaces. */
 extern const uint8_t crypto_ns_dns[16];

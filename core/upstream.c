@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 
+#include "crypto.h"
 #include "log.h"
 
 struct upstream {
@@ -32,6 +33,33 @@ static void handle_free(void *h) { curl_easy_cleanup(h); }
 
 static bool clean_value(const char *v) { return v && !strpbrk(v, "\r\n"); }
 
+/* The TLS files are checked once at start, so a missing or mismatched one
+ * stops the gateway instead of failing every request. Without client_key,
+ * the key is read from client_cert's file (as libcurl does). */
+static bool tls_files_ok(const struct config_upstream *c, char *err, size_t errlen)
+{
+	char why[1024];
+	if (c->client_key && !c->client_cert) {
+		snprintf(err, errlen, "upstream.client_key needs upstream.client_cert");
+		return false;
+	}
+	if (c->ca_file && crypto_check_certificate(c->ca_file, why, sizeof why) != 0) {
+		snprintf(err, errlen, "upstream.ca_file: %s", why);
+		return false;
+	}
+	if (c->client_cert && crypto_check_certificate(c->client_cert, why, sizeof why) != 0) {
+		snprintf(err, errlen, "upstream.client_cert: %s", why);
+		return false;
+	}
+	if (c->client_cert &&
+	    crypto_check_private_key(c->client_cert, c->client_key ? c->client_key : c->client_cert, why, sizeof why) != 0) {
+		snprintf(err, errlen, "%s: %s", c->client_key ? "upstream.client_key" : "upstream.client_cert (no client_key)",
+			 why);
+		return false;
+	}
+	return true;
+}
+
 struct upstream *upstream_new(const struct config *cfg, char *err, size_t errlen)
 {
 	const struct config_upstream *c = &cfg->upstream;
@@ -39,6 +67,8 @@ struct upstream *upstream_new(const struct config *cfg, char *err, size_t errlen
 		snprintf(err, errlen, "no upstream is configured");
 		return NULL;
 	}
+	if (!tls_files_ok(c, err, errlen))
+		return NULL;
 	pthread_once(&global_once, global_init);
 	if (!global_ok) {
 		snprintf(err, errlen, "libcurl could not start");
@@ -258,6 +288,8 @@ int upstream_request(struct upstream *u, const char *method, const char *path, c
 		return -1;
 	}
 	struct sink sink = {.r = out, .max = u->max_bytes};
+	char detail[CURL_ERROR_SIZE] = "";
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, u->loopback_http ? "http" : "https");
 	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
@@ -299,6 +331,7 @@ int upstream_request(struct upstream *u, const char *method, const char *path, c
 		}
 	}
 	CURLcode rc = curl_easy_perform(h);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL); /* detail is about to go out of scope */
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
 	curl_slist_free_all(list);
 	free(url);
@@ -306,8 +339,8 @@ int upstream_request(struct upstream *u, const char *method, const char *path, c
 		out->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
 		if (rc == CURLE_FILESIZE_EXCEEDED)
 			out->too_large = true;
-		snprintf(out->error, sizeof out->error, "%s", out->too_large ? "the upstream answer is too large"
-								: curl_easy_strerror(rc));
+		snprintf(out->error, sizeof out->error, "%s",
+			 out->too_large ? "the upstream answer is too large" : *detail ? detail : curl_easy_strerror(rc));
 		free(out->body);
 		out->body = NULL;
 		out->len = 0;

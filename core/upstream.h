@@ -9,7 +9,9 @@
  * timeout_ms plus a low-speed limit; only headers the gateway builds itself
  * are sent, each checked for CR/LF. Credentials: a bearer token read from the
  * environment variable the configuration names, or HTTP basic with the
- * password from the environment; read once at start.
+ * password from the environment; read once at start. TLS files are checked
+ * by upstream_new: ca_file and client_cert must hold a PEM certificate, and
+ * client_key (else client_cert's file) an unencrypted PEM key matching it.
  *
  * Threads: upstream_request is safe from many threads; each thread keeps its
  * own connection (reused between requests).

@@ -3,10 +3,11 @@
 # As root: installs what is missing with apt-get, naming each package.
 # Otherwise: prints the one apt-get command to run and stops (exit 1).
 set -euo pipefail
+# (openssl, the command: the upstream TLS tests make a throw-away PKI with it)
 pkgs=(gcc make pkg-config libc6-dev binutils
       libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev libxml2-dev libxml2-utils
       libsqlite3-dev libssl-dev libpq-dev libcmocka-dev
-      clang python3 curl ca-certificates)
+      clang python3 curl ca-certificates openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 
 long now_ms(void)
@@ -306,15 +307,15 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
 	return add;
 }
 
-int http_do(const struct gw *gw, const char *method, const char *path, const char *const *headers,
-	    const char *body, size_t body_len, struct resp *out)
+/* One request to url; over https, tls (not NULL) says whom to trust and
+ * which client certificate to show. */
+static int curl_do(const char *url, const struct upstream_srv *tls, const char *method, const char *const *headers,
+		   const char *body, size_t body_len, struct resp *out)
 {
 	memset(out, 0, sizeof *out);
 	CURL *c = curl_easy_init();
 	if (!c)
 		return -1;
-	char url[2048];
-	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", gw->port, path);
 	struct curl_slist *hl = NULL;
 	for (size_t i = 0; headers && headers[i]; i++)
 		hl = curl_slist_append(hl, headers[i]);
@@ -329,6 +330,12 @@ int http_do(const struct gw *gw, const char *method, const char *path, const cha
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	if (tls && tls->ca_file[0])
+		curl_easy_setopt(c, CURLOPT_CAINFO, tls->ca_file);
+	if (tls && tls->client_cert[0])
+		curl_easy_setopt(c, CURLOPT_SSLCERT, tls->client_cert);
+	if (tls && tls->client_key[0])
+		curl_easy_setopt(c, CURLOPT_SSLKEY, tls->client_key);
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	if (body) {
@@ -343,6 +350,14 @@ int http_do(const struct gw *gw, const char *method, const char *path, const cha
 	if (!out->body)
 		out->body = calloc(1, 1);
 	return rc == CURLE_OK ? 0 : -1;
+}
+
+int http_do(const struct gw *gw, const char *method, const char *path, const char *const *headers,
+	    const char *body, size_t body_len, struct resp *out)
+{
+	char url[2048];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", gw->port, path);
+	return curl_do(url, NULL, method, headers, body, body_len, out);
 }
 
 void resp_free(struct resp *r)
@@ -477,9 +492,19 @@ unsigned free_port(void)
 	return port;
 }
 
-int upstream_start(struct upstream_srv *u, unsigned port)
+int upstream_start(struct upstream_srv *u, unsigned port) { return upstream_start_args(u, port, NULL); }
+
+int upstream_start_args(struct upstream_srv *u, unsigned port, const char *const *args)
 {
 	memset(u, 0, sizeof *u);
+	const char *argv[32] = {"node", "tests/upstream/server.mjs", "--port", NULL};
+	size_t argc = 4;
+	bool tls = false;
+	for (size_t i = 0; args && args[i] && argc < 31; i++) {
+		tls = tls || !strcmp(args[i], "--tls-cert");
+		argv[argc++] = args[i];
+	}
+	argv[argc] = NULL;
 	char tmpl[] = "/tmp/cw-up-XXXXXX";
 	if (!mkdtemp(tmpl))
 		return -1;
@@ -489,6 +514,7 @@ int upstream_start(struct upstream_srv *u, unsigned port)
 	snprintf(out, sizeof out, "%s/stdout", tmpl);
 	char portarg[16];
 	snprintf(portarg, sizeof portarg, "%u", port);
+	argv[3] = portarg;
 	pid_t pid = fork();
 	if (pid == 0) {
 		int fd = open(u->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -500,7 +526,7 @@ int upstream_start(struct upstream_srv *u, unsigned port)
 			dup2(fd, 1);
 			close(fd);
 		}
-		execlp("node", "node", "tests/upstream/server.mjs", "--port", portarg, (char *)NULL);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	if (pid < 0)
@@ -518,7 +544,7 @@ int upstream_start(struct upstream_srv *u, unsigned port)
 		unsigned p = 0;
 		if (sscanf(line, "listening 127.0.0.1:%u", &p) == 1 && p > 0) {
 			u->port = p;
-			snprintf(u->base, sizeof u->base, "http://127.0.0.1:%u/fhir/R4", p);
+			snprintf(u->base, sizeof u->base, "%s://127.0.0.1:%u/fhir/R4", tls ? "https" : "http", p);
 			return 0;
 		}
 		int st;
@@ -544,9 +570,46 @@ void upstream_stop(struct upstream_srv *u)
 int upstream_do(const struct upstream_srv *u, const char *method, const char *path, const char *body,
 		struct resp *out)
 {
-	struct gw fake;
-	memset(&fake, 0, sizeof fake);
-	fake.port = u->port;
+	char url[2048];
+	const char *host = strstr(u->base, "://");
+	int origin = host ? (int)(host + 3 - u->base) + (int)strcspn(host + 3, "/") : 0; /* scheme://host:port */
+	snprintf(url, sizeof url, "%.*s%s", origin, u->base, path);
 	const char *h[] = {"Content-Type: application/json", NULL};
-	return http_do(&fake, method, path, body ? h : NULL, body, body ? strlen(body) : 0, out);
+	return curl_do(url, u, method, body ? h : NULL, body, body ? strlen(body) : 0, out);
+}
+
+void upstream_gw_config(char *buf, size_t n, const struct upstream_srv *u, const char *routes, const char *extra)
+{
+	snprintf(buf, n,
+		 "\"upstream\":{\"base_url\":\"%s\",\"routes\":{%s},\"retry_base_ms\":50,\"retry_max_ms\":400,"
+		 "\"timeout_ms\":1500,\"connect_timeout_ms\":500,\"max_response_bytes\":1048576%s}",
+		 u->base, routes, extra ? extra : "");
+}
+
+long upstream_count(const struct upstream_srv *u, const char *type, const char *ident)
+{
+	char path[300];
+	snprintf(path, sizeof path, "/_admin/count?type=%s&identifier=%s&_count=5000", type, ident);
+	struct resp r;
+	if (upstream_do(u, "GET", path, NULL, &r) != 0 || r.status != 200) {
+		resp_free(&r);
+		return -1;
+	}
+	cJSON *j = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "count");
+	long n = cJSON_IsNumber(c) ? (long)c->valuedouble : -1;
+	cJSON_Delete(j);
+	return n;
+}
+
+int upstream_fault(const struct upstream_srv *u, const char *json)
+{
+	struct resp r;
+	int rc = upstream_do(u, "POST", "/_admin/faults", json, &r);
+	if (rc == 0 && r.status != 200)
+		fprintf(stderr, "# fault %s: %s\n", json, r.body);
+	rc = rc == 0 && r.status == 200 ? 0 : -1;
+	resp_free(&r);
+	return rc;
 }

@@ -19,10 +19,12 @@ struct gw {
 	char log[300];  /* its stderr */
 };
 
-/* Starts a gateway. extra_json is spliced into the top-level configuration
- * object (e.g. "\"limits\":{\"max_body_bytes\":2048}") and may be NULL;
- * listen, data_dir and plugin_dir are set by the harness unless extra_json
- * gives them. Returns 0 once the gateway logs that it listens, else -1. */
+/* Starts a gateway, which inherits the test program's environment (setenv
+ * first, e.g. for upstream.bearer_token_env). extra_json is spliced into the
+ * top-level configuration object (e.g. "\"limits\":{\"max_body_bytes\":2048}")
+ * and may be NULL; listen, data_dir and plugin_dir are set by the harness
+ * unless extra_json gives them. Returns 0 once the gateway logs that it
+ * listens, else -1. */
 int gw_start(struct gw *gw, const char *extra_json);
 
 /* As gw_start, with extra arguments after "serve -c FILE" (NULL-terminated,
@@ -82,8 +84,12 @@ void sleep_ms(long ms);
 struct upstream_srv {
 	pid_t pid;
 	unsigned port;
-	char base[128]; /* http://127.0.0.1:PORT/fhir/R4 */
+	char base[128]; /* http://127.0.0.1:PORT/fhir/R4 (https:// when started with --tls-cert) */
 	char log[300];
+	/* For upstream_do over https, set after starting: the CA to trust and,
+	 * when the server asks for one (--client-ca), a client certificate and
+	 * its key. Empty: the system's CAs, no client certificate. */
+	char ca_file[300], client_cert[300], client_key[300];
 };
 
 /* Installs the Node packages once (tests/upstream/install.sh); 0 when ready. */
@@ -91,6 +97,9 @@ int upstream_install(void);
 /* Starts the server on port (0: any free one) and waits for its "listening"
  * line; 0 on success. */
 int upstream_start(struct upstream_srv *u, unsigned port);
+/* The same with extra arguments for server.mjs (NULL-terminated, e.g.
+ * {"--tls-cert", file, "--tls-key", file, NULL}; see tests/upstream/README.md). */
+int upstream_start_args(struct upstream_srv *u, unsigned port, const char *const *args);
 /* Stops it by its PID (SIGTERM, then SIGKILL). */
 void upstream_stop(struct upstream_srv *u);
 /* A free loopback port (bound and released). */
@@ -98,6 +107,16 @@ unsigned free_port(void);
 /* One request to the upstream server itself (admin API or FHIR). */
 int upstream_do(const struct upstream_srv *u, const char *method, const char *path, const char *body,
 		struct resp *out);
+
+/* The "upstream" member of a gateway configuration for u: routes (the
+ * members of upstream.routes), short retry delays and timeouts for tests,
+ * then extra (members starting with a comma, or NULL). */
+void upstream_gw_config(char *buf, size_t n, const struct upstream_srv *u, const char *routes, const char *extra);
+/* How many resources of type with identifier system|value the upstream has
+ * (admin count); -1 when it cannot tell. */
+long upstream_count(const struct upstream_srv *u, const char *type, const char *ident);
+/* Adds a fault (admin API, a JSON object or array); 0 when accepted. */
+int upstream_fault(const struct upstream_srv *u, const char *json);
 
 /* Removes dir (a /tmp/cw-… directory) when the test program exits, unless
  * CW_KEEP_TMP is set. */

@@ -40,14 +40,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static void gw_config(char *buf, size_t n, const struct upstream_srv *u, const char *routes, const char *extra)
-{
-	snprintf(buf, n,
-		 "\"upstream\":{\"base_url\":\"%s\",\"routes\":{%s},\"retry_base_ms\":50,\"retry_max_ms\":400,"
-		 "\"timeout_ms\":1500,\"connect_timeout_ms\":500,\"max_response_bytes\":1048576%s}",
-		 u->base, routes, extra ? extra : "");
-}
-
 static long outbox_number(const struct gw *g, const char *key)
 {
 	struct resp r;
@@ -75,33 +67,7 @@ static bool drained(const struct gw *g, long timeout_ms)
 	return false;
 }
 
-/* How many resources of type with identifier system|value the upstream has. */
-static long upstream_count(const struct upstream_srv *u, const char *type, const char *ident)
-{
-	char path[300];
-	snprintf(path, sizeof path, "/_admin/count?type=%s&identifier=%s&_count=5000", type, ident);
-	struct resp r;
-	if (upstream_do(u, "GET", path, NULL, &r) != 0 || r.status != 200) {
-		resp_free(&r);
-		return -1;
-	}
-	cJSON *j = cJSON_Parse(r.body);
-	resp_free(&r);
-	const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "count");
-	long n = cJSON_IsNumber(c) ? (long)c->valuedouble : -1;
-	cJSON_Delete(j);
-	return n;
-}
-
-static void fault(const struct upstream_srv *u, const char *json)
-{
-	struct resp r;
-	assert_int_equal(upstream_do(u, "POST", "/_admin/faults", json, &r), 0);
-	if (r.status != 200)
-		fprintf(stderr, "# fault %s: %s\n", json, r.body);
-	assert_int_equal(r.status, 200);
-	resp_free(&r);
-}
+static void fault(const struct upstream_srv *u, const char *json) { assert_int_equal(upstream_fault(u, json), 0); }
 
 static void pass_through_every_interaction(void **state)
 {
@@ -109,7 +75,7 @@ static void pass_through_every_interaction(void **state)
 	struct upstream_srv u;
 	assert_int_equal(upstream_start(&u, 0), 0);
 	char extra[1024];
-	gw_config(extra, sizeof extra, &u, "\"Patient\":\"pass-through\"", NULL);
+	upstream_gw_config(extra, sizeof extra, &u, "\"Patient\":\"pass-through\"", NULL);
 	struct gw g;
 	assert_int_equal(gw_start(&g, extra), 0);
 	char gwbase[64];
@@ -397,7 +363,7 @@ static void batches_and_transactions_through_the_upstream(void **state)
 	struct upstream_srv u;
 	assert_int_equal(upstream_start(&u, 0), 0);
 	char extra[1024];
-	gw_config(extra, sizeof extra, &u, "\"Practitioner\":\"pass-through\",\"PractitionerRole\":\"pass-through\"", NULL);
+	upstream_gw_config(extra, sizeof extra, &u, "\"Practitioner\":\"pass-through\",\"PractitionerRole\":\"pass-through\"", NULL);
 	struct gw g;
 	assert_int_equal(gw_start(&g, extra), 0);
 	char gwbase[64], body[4096];
@@ -708,7 +674,7 @@ static void upstream_down_during_a_push_of_1000(void **state)
 	upstream_stop(&u); /* down before the push */
 	char extra[1024];
 	/* short retry delays for the test, so attempts must not run out while it is down */
-	gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"max_attempts\":1000");
+	upstream_gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"max_attempts\":1000");
 	struct gw g;
 	assert_int_equal(gw_start(&g, extra), 0);
 	for (int k = 0; k < 10; k++)
@@ -737,7 +703,7 @@ static void kill_9_during_delivery(void **state)
 	/* slow deliveries so the kill lands mid-way */
 	fault(&u, "{\"fault\":\"delay\",\"ms\":15,\"count\":-1}");
 	char extra[1024];
-	gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"max_attempts\":1000");
+	upstream_gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"max_attempts\":1000");
 	struct gw g;
 	assert_int_equal(gw_start(&g, extra), 0);
 	for (int k = 0; k < 3; k++)
@@ -763,7 +729,7 @@ static void faults_are_retried_or_dead_lettered(void **state)
 	struct upstream_srv u;
 	assert_int_equal(upstream_start(&u, 0), 0);
 	char extra[1024];
-	gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"max_attempts\":6");
+	upstream_gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"max_attempts\":6");
 	struct gw g;
 	assert_int_equal(gw_start(&g, extra), 0);
 
@@ -840,7 +806,7 @@ static void high_water_answers_503(void **state)
 	struct upstream_srv u = {.port = port};
 	snprintf(u.base, sizeof u.base, "http://127.0.0.1:%u/fhir/R4", port); /* never started */
 	char extra[1024];
-	gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"high_water\":5");
+	upstream_gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"high_water\":5");
 	struct gw g;
 	assert_int_equal(gw_start(&g, extra), 0);
 	push(&g, 9000, 5);
@@ -896,7 +862,7 @@ static void upstream_hooks_run_on_both_paths(void **state)
 	struct upstream_srv u;
 	assert_int_equal(upstream_start(&u, 0), 0);
 	char extra[1024], dir[256];
-	gw_config(extra, sizeof extra, &u, "\"Practitioner\":\"pass-through\",\"*\":\"store-and-forward\"", NULL);
+	upstream_gw_config(extra, sizeof extra, &u, "\"Practitioner\":\"pass-through\",\"*\":\"store-and-forward\"", NULL);
 	test_plugin_dir(dir, sizeof dir);
 	const char *args[] = {"--plugins", dir, NULL};
 	struct gw g;

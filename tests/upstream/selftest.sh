@@ -8,23 +8,34 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 work=$(mktemp -d)
 pid=
+pid2=
 cleanup() {
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null; fi
+    for p in $pid $pid2; do
+        if kill -0 "$p" 2>/dev/null; then kill -TERM "$p" 2>/dev/null; fi
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-node "$here/server.mjs" --port 0 >"$work/out" 2>"$work/err" &
-pid=$!
-for _ in $(seq 1 300); do
-    grep -q '^listening ' "$work/out" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-done
+# start NAME ARGS...: starts a server with ARGS, stdout in $work/NAME, stderr in
+# $work/NAME.err; waits for its "listening" line; sets started (the PID)
+start() {
+    local out=$work/$1
+    shift
+    node "$here/server.mjs" --port 0 "$@" >"$out" 2>"$out.err" &
+    started=$!
+    for _ in $(seq 1 300); do
+        grep -q '^listening ' "$out" 2>/dev/null && break
+        kill -0 "$started" 2>/dev/null || break
+        sleep 0.1
+    done
+}
+start out
+pid=$started
 line=$(head -n 1 "$work/out")
 case "$line" in
     "listening 127.0.0.1:"*) ;;
-    *) echo "server did not start: '$line'"; cat "$work/err"; exit 1 ;;
+    *) echo "server did not start: '$line'"; cat "$work/out.err"; exit 1 ;;
 esac
 port=${line##*:}
 B="http://127.0.0.1:$port/fhir/R4"
@@ -187,6 +198,22 @@ node -e 'process.exit(Number(process.argv[1]) < 0.3 ? 0 : 1)' "$t" && ok "no del
 
 check "bad fault rejected" 400 "$(fault '{"fault":"nonsense"}')"
 
+# ---- redirect fault: the Location is outside the FHIR base and counted when requested
+fault '{"fault":"redirect","status":307,"method":"GET"}' >/dev/null
+check "redirect" 307 "$(req GET "$B/Patient/$pid1")"
+loc=$(hdr Location)
+check "redirect Location" "http://127.0.0.1:$port/_redirected/Patient/$pid1" "$loc"
+check "redirect target not requested yet" 0 "$(curl -s "$A/stats" | json r.redirectTargets)"
+check "redirect target answers" 200 "$(req GET "$loc")"
+check "redirect target counted" 1 "$(curl -s "$A/stats" | json r.redirectTargets)"
+check "redirect status must be 3xx" 400 "$(fault '{"fault":"redirect","status":200}')"
+req GET "$B/Patient/$pid1" '' -H 'X-Probe: 1' >/dev/null
+check "header names counted" 1 "$(curl -s "$A/stats" | json 'r.headers["x-probe"]')"
+printf 'GET /fhir/R4/Patient HTTP/1.1\r\nHost: x\r\nA: 1\rX-Smuggled: 1\r\n\r\n' >"$work/badreq"
+curl -s -o /dev/null --max-time 5 "telnet://127.0.0.1:$port" <"$work/badreq"
+check "malformed request counted" 1 "$(curl -s "$A/stats" | json r.badRequests)"
+check "its header names counted" 1 "$(curl -s "$A/stats" | json 'r.headers["x-smuggled"]')"
+
 curl -s "$A/stats" >"$work/stats"
 [ "$(json 'r.received.GET' <"$work/stats")" -gt 10 ] && ok "stats count GETs" || bad "stats count GETs" "$(cat "$work/stats")"
 check "stats count injected 503s" 3 "$(json 'r.faultsInjected["503"]' <"$work/stats")"
@@ -200,6 +227,44 @@ kill -TERM "$pid"
 for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$pid" 2>/dev/null; then bad "exits on SIGTERM"; else wait "$pid"; check "exits 0 on SIGTERM" 0 "$?"; fi
 check "one line on stdout" 1 "$(wc -l <"$work/out" | tr -d ' ')"
+
+# ---- HTTPS with a required client certificate and bearer token; basic credentials
+# start2 ARGS...: a second server; sets pid2 and port2
+start2() {
+    start out2 "$@"
+    pid2=$started
+    port2=$(sed -n 's/^listening 127.0.0.1://p' "$work/out2")
+}
+stop2() { kill -TERM "$pid2"; wait "$pid2"; }
+if "$here/pki.sh" "$work"; then ok "pki.sh"; else bad "pki.sh"; fi
+P=$work
+start2 --tls-cert "$P/server.pem" --tls-key "$P/server.key" --client-ca "$P/client-ca.pem" --require-bearer s3cret
+check "https listening line" "listening 127.0.0.1:$port2" "$(head -n 1 "$work/out2")"
+S="https://127.0.0.1:$port2"
+tls=(--cacert "$P/ca.pem" --cert "$P/client.pem" --key "$P/client.key")
+curl -s -o /dev/null --cacert "$P/other-ca.pem" "${tls[@]:2}" "$S/fhir/R4/metadata"; rc=$?
+check "server certificate from another CA refused" 60 "$rc"
+curl -s -o /dev/null --cacert "$P/ca.pem" "$S/fhir/R4/metadata"; rc=$?
+[ "$rc" != 0 ] && ok "no client certificate: handshake fails (curl exit $rc)" || bad "no client certificate: handshake fails"
+check "no token" 401 "$(req GET "$S/fhir/R4/metadata" '' "${tls[@]}")"
+check "401 is an OperationOutcome" OperationOutcome "$(json r.resourceType <"$work/body")"
+check "WWW-Authenticate" 'Bearer realm="fhir"' "$(hdr WWW-Authenticate)"
+check "wrong token" 401 "$(req GET "$S/fhir/R4/metadata" '' "${tls[@]}" -H 'Authorization: Bearer nope')"
+check "right token" 200 "$(req GET "$S/fhir/R4/metadata" '' "${tls[@]}" -H 'Authorization: Bearer s3cret')"
+check "https URLs" "$S/fhir/R4" "$(json r.implementation.url <"$work/body")"
+curl -s "${tls[@]}" "$S/_admin/stats" >"$work/stats2"
+check "admin API open, 401s counted" 2 "$(json r.unauthorized <"$work/stats2")"
+check "failed handshakes counted (wrong CA, no certificate)" 2 "$(json r.tlsClientErrors <"$work/stats2")"
+stop2
+
+start2 --require-basic 'user:pa55 word'
+H="http://127.0.0.1:$port2/fhir/R4"
+check "basic: no credentials" 401 "$(req GET "$H/metadata")"
+check "basic: wrong password" 401 "$(req GET "$H/metadata" '' -u 'user:nope')"
+check "basic: right password" 200 "$(req GET "$H/metadata" '' -u 'user:pa55 word')"
+stop2
+node "$here/server.mjs" --port 0 --tls-cert "$P/server.pem" >/dev/null 2>&1; rc=$?
+check "--tls-cert without --tls-key is a usage error" 2 "$rc"
 
 echo "selftest: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

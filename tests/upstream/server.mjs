@@ -7,10 +7,14 @@
 // counting. See README.md beside this file.
 //
 //   node server.mjs --port N     (0 = any free port)
+//        [--tls-cert FILE --tls-key FILE [--client-ca FILE]]
+//        [--require-bearer TOKEN | --require-basic USER:PASSWORD]
 //
 // Prints exactly one line "listening 127.0.0.1:PORT" on stdout when ready.
 
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 
 // @medplum/core touches the WebSocket global while loading (for subscriptions,
 // which this server never uses). Node 22 has it; Node 20 does not without a
@@ -34,26 +38,47 @@ const BASE = '/fhir/R4';
 const HOST = '127.0.0.1';
 
 // ---------------------------------------------------------------- arguments
+const USAGE =
+  'usage: node server.mjs --port N [--verbose] [--tls-cert FILE --tls-key FILE [--client-ca FILE]]\n' +
+  '                       [--require-bearer TOKEN | --require-basic USER:PASSWORD]\n';
+const VALUED = { '--port': 'port', '--tls-cert': 'tlsCert', '--tls-key': 'tlsKey', '--client-ca': 'clientCa', '--require-bearer': 'bearer', '--require-basic': 'basic' };
+
+function usage(why) {
+  process.stderr.write(why ? `server: ${why}\n` : USAGE);
+  process.exit(2);
+}
+
 function parseArgs(argv) {
   const opts = { port: 0, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--port' && i + 1 < argv.length) opts.port = Number(argv[++i]);
-    else if (a.startsWith('--port=')) opts.port = Number(a.slice(7));
-    else if (a === '--verbose' || a === '-v') opts.verbose = true;
-    else {
-      process.stderr.write(`usage: node server.mjs --port N [--verbose]\n`);
-      process.exit(2);
-    }
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(0, eq) : a;
+    if (VALUED[name]) {
+      if (eq < 0 && i + 1 >= argv.length) usage();
+      opts[VALUED[name]] = eq > 0 ? a.slice(eq + 1) : argv[++i];
+    } else if (a === '--verbose' || a === '-v') opts.verbose = true;
+    else usage();
   }
-  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
-    process.stderr.write('server: --port must be an integer 0..65535\n');
-    process.exit(2);
-  }
+  opts.port = Number(opts.port);
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage('--port must be an integer 0..65535');
+  if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) usage('--tls-cert and --tls-key go together');
+  if (opts.clientCa && !opts.tlsCert) usage('--client-ca needs --tls-cert and --tls-key');
+  if (opts.bearer !== undefined && opts.basic !== undefined) usage('--require-bearer and --require-basic exclude each other');
+  if (opts.bearer !== undefined && !opts.bearer) usage('--require-bearer needs a token');
+  if (opts.basic !== undefined && !/^[^:]+:/.test(opts.basic)) usage('--require-basic needs USER:PASSWORD');
   return opts;
 }
 const opts = parseArgs(process.argv.slice(2));
 const log = opts.verbose ? (...a) => process.stderr.write(a.join(' ') + '\n') : () => {};
+
+// The one Authorization header every FHIR request must carry, when one is required.
+const requiredAuth =
+  opts.bearer !== undefined
+    ? `Bearer ${opts.bearer}`
+    : opts.basic !== undefined
+      ? `Basic ${Buffer.from(opts.basic, 'utf8').toString('base64')}`
+      : undefined;
 
 // ---------------------------------------------------------------- FHIR R4 definitions
 for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) {
@@ -164,13 +189,26 @@ function serial(fn) {
 let faults = [];
 let stats = newStats();
 function newStats() {
-  return { total: 0, received: {}, responses: {}, faultsInjected: {}, admin: 0 };
+  return {
+    total: 0,
+    received: {},
+    responses: {},
+    faultsInjected: {},
+    admin: 0,
+    unauthorized: 0, // FHIR requests refused with 401 (--require-bearer / --require-basic)
+    headers: {}, // lower-case header name -> requests that carried it (FHIR ones and refused ones)
+    badRequests: 0, // requests Node's HTTP parser refused (e.g. a bare CR in a header)
+    redirectTargets: 0, // requests for a Location a redirect fault sent
+    tlsClientErrors: 0, // TLS connections that failed, e.g. without a client certificate
+  };
 }
 function bump(obj, key) {
   obj[key] = (obj[key] ?? 0) + 1;
 }
 
-const FAULT_KINDS = new Set(['status', 'stall', 'oversize', 'delay', 'reset']);
+const FAULT_KINDS = new Set(['status', 'stall', 'oversize', 'delay', 'reset', 'redirect']);
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const REDIRECTED = '/_redirected'; // where redirect faults point: outside the FHIR base, counted
 function normalizeFault(f) {
   if (!f || typeof f !== 'object') throw new Error('a fault must be a JSON object');
   const kind = f.fault;
@@ -198,6 +236,10 @@ function normalizeFault(f) {
       break;
     case 'reset':
       break;
+    case 'redirect':
+      out.status = f.status ?? 302;
+      if (!REDIRECT_STATUSES.has(out.status)) throw new Error(`redirect status must be one of ${[...REDIRECT_STATUSES].join(', ')}`);
+      break;
   }
   return out;
 }
@@ -209,7 +251,7 @@ function matches(f, method, rel) {
 function consume(f) {
   if (f.count > 0) f.count--;
   if (f.count === 0) faults = faults.filter((x) => x !== f);
-  bump(stats.faultsInjected, f.fault === 'status' ? String(f.status) : f.fault);
+  bump(stats.faultsInjected, f.fault === 'status' || f.fault === 'redirect' ? String(f.status) : f.fault);
 }
 
 // ---------------------------------------------------------------- HTTP helpers
@@ -241,8 +283,12 @@ function readBody(req) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+function origin() {
+  return `${opts.tlsCert ? 'https' : 'http'}://${HOST}:${server.address().port}`;
+}
+
 function baseUrl() {
-  return `http://${HOST}:${server.address().port}${BASE}`;
+  return origin() + BASE;
 }
 
 function capabilityStatement() {
@@ -412,7 +458,15 @@ async function onFhir(req, res, url) {
   const rel = url.pathname.slice(BASE.length).replace(/^\/+/, '');
   stats.total++;
   bump(stats.received, method);
+  for (const name of Object.keys(req.headers)) bump(stats.headers, name);
   const raw = await readBody(req);
+
+  if (requiredAuth !== undefined && req.headers.authorization !== requiredAuth) {
+    stats.unauthorized++;
+    const scheme = opts.bearer !== undefined ? 'Bearer' : 'Basic';
+    const why = req.headers.authorization === undefined ? 'no Authorization header' : 'wrong credentials';
+    return finish(res, { status: 401, body: outcome('login', `authentication required: ${why}`), headers: { 'WWW-Authenticate': `${scheme} realm="fhir"` } });
+  }
 
   for (const f of faults.filter((x) => x.fault === 'delay' && matches(x, method, rel))) {
     consume(f);
@@ -434,6 +488,10 @@ async function onFhir(req, res, url) {
     if (f.fault === 'oversize') {
       await sendOversize(res, f.mb);
       return;
+    }
+    if (f.fault === 'redirect') {
+      const to = `${origin()}${REDIRECTED}/${rel}${url.search}`;
+      return finish(res, { status: f.status, body: outcome('informational', `moved to ${to}`, 'information'), headers: { Location: to } });
     }
     if (f.fault === 'status' && !f.afterCommit) {
       return finish(res, errorReply(f));
@@ -478,6 +536,14 @@ async function sendOversize(res, mb) {
     if (!res.write(piece)) await new Promise((r) => (res.once('drain', r), res.once('close', r)));
   }
   if (!closed) res.end('"}');
+}
+
+// A client that followed a redirect fault lands here: counted, and answered
+// with something no FHIR read would return.
+async function onRedirected(req, res) {
+  stats.redirectTargets++;
+  await readBody(req);
+  send(res, 200, outcome('informational', 'redirect target reached', 'information'));
 }
 
 // ---------------------------------------------------------------- admin API
@@ -537,7 +603,24 @@ async function onAdmin(req, res, url) {
 }
 
 // ---------------------------------------------------------------- server
-const server = http.createServer((req, res) => {
+// Plain HTTP, or HTTPS with --tls-cert/--tls-key; --client-ca makes a client
+// certificate signed by that CA mandatory: without one the TLS handshake fails.
+function readPem(flag, file) {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    return usage(`${flag} ${file}: ${err.message}`);
+  }
+}
+const tlsOptions = opts.tlsCert
+  ? {
+      cert: readPem('--tls-cert', opts.tlsCert),
+      key: readPem('--tls-key', opts.tlsKey),
+      ...(opts.clientCa ? { ca: readPem('--client-ca', opts.clientCa), requestCert: true, rejectUnauthorized: true } : {}),
+    }
+  : undefined;
+
+function onRequest(req, res) {
   let url;
   try {
     url = new URL(req.url, `http://${HOST}`);
@@ -549,11 +632,41 @@ const server = http.createServer((req, res) => {
     ? onAdmin(req, res, url)
     : p === BASE || p.startsWith(BASE + '/')
       ? onFhir(req, res, url)
-      : Promise.resolve(send(res, 404, outcome('not-found', `FHIR base is ${BASE}`)));
+      : p.startsWith(REDIRECTED + '/')
+        ? onRedirected(req, res)
+        : Promise.resolve(send(res, 404, outcome('not-found', `FHIR base is ${BASE}`)));
   handler.catch((err) => {
     log('error', err?.stack ?? err);
     send(res, 500, outcome('exception', String(err?.message ?? err)));
   });
+}
+
+let server;
+try {
+  server = tlsOptions ? https.createServer(tlsOptions, onRequest) : http.createServer(onRequest);
+} catch (err) {
+  usage(`TLS: ${err.message}`);
+}
+// A request the HTTP parser refuses never reaches onRequest: count it, and
+// record the header names its raw bytes hold, split at any CR or LF, so an
+// injected header line is seen even when it made the request malformed.
+server.on('clientError', (err, socket) => {
+  if (!String(err?.code ?? '').startsWith('HPE_')) return socket.destroy(); // a reset or timeout, not a parse error
+  stats.badRequests++;
+  const raw = err?.rawPacket ? err.rawPacket.toString('latin1') : '';
+  const names = new Set();
+  for (const line of raw.split(/\r\n|\r|\n/).slice(1)) {
+    const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):/.exec(line);
+    if (m) names.add(m[1].toLowerCase());
+  }
+  for (const name of names) bump(stats.headers, name);
+  log('bad request', err?.code ?? err?.message ?? err);
+  if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  else socket.destroy();
+});
+server.on('tlsClientError', (err) => {
+  stats.tlsClientErrors++;
+  log('tls client error', err?.code ?? err?.message ?? err);
 });
 server.keepAliveTimeout = 5000;
 server.requestTimeout = 0;
