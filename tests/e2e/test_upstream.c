@@ -123,6 +123,19 @@ static void pass_through_every_interaction(void **state)
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
 
+	/* PATCH goes on as it came and lands upstream */
+	const char *jp[] = {"Content-Type: application/json-patch+json", NULL};
+	const char *patch = "[{\"op\":\"add\",\"path\":\"/gender\",\"value\":\"other\"}]";
+	assert_int_equal(http_do(&g, "PATCH", path, jp, patch, strlen(patch), &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"other\""));
+	resp_free(&r);
+	char upath[200];
+	snprintf(upath, sizeof upath, "/fhir/R4/Patient/%s", id);
+	assert_int_equal(upstream_do(&u, "GET", upath, NULL, &r), 0);
+	assert_non_null(strstr(r.body, "\"gender\":\"other\""));
+	resp_free(&r);
+
 	assert_int_equal(http_do(&g, "GET", "/fhir/Patient?identifier=urn:pt|1", NULL, NULL, 0, &r), 0);
 	assert_int_equal(r.status, 200);
 	cJSON *b = cJSON_Parse(r.body);
