@@ -530,6 +530,13 @@ def build(x):
                                                    "rules": "open"}),
                 slice_("Encounter.extension", "note", min=0, max="1",
                        type=[{"code": "Extension", "profile": [sd("peer-support-note")]}]),
+                slice_("Encounter.extension", "goal", min=0, max="*",
+                       short="A recovery goal the encounter served",
+                       comment="The R4 core extension resource-pertainsToGoal, valueReference to the Goal "
+                               "(with its identifier in the goal naming system): R4 allows no Goal in "
+                               "Encounter.reasonReference.",
+                       type=[{"code": "Extension",
+                              "profile": ["http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal"]}]),
                 el("Encounter.identifier", min=1, mustSupport=True),
                 el("Encounter.status", mustSupport=True),
                 el("Encounter.class", comment="AMB (clinic), FLD (community), HH (home) or VR (telehealth)."),
@@ -552,10 +559,6 @@ def build(x):
                 el("Encounter.length", min=1, short="Length in minutes", mustSupport=True),
                 el("Encounter.length.system", min=1, fixedUri=UCUM),
                 el("Encounter.length.code", min=1, fixedCode="min"),
-                el("Encounter.reasonReference",
-                   comment="The plugin lists the recovery goals the encounter served here as "
-                           "Reference(Goal), which R4 does not allow (targets: Condition, Procedure, "
-                           "Observation, ImmunizationRecommendation); an open point of the plugin."),
             ])
     profile(x, "peer-support-procedure", "Peer-support activity",
             "One activity a peer specialist carried out in an encounter.", "Procedure", [

@@ -18,6 +18,9 @@
 #define PS_ACTIVITY_SYSTEM PS_BASE "/CodeSystem/peer-support-activity"
 #define PS_MODE_SYSTEM PS_BASE "/CodeSystem/peer-support-mode"
 #define PS_NOTE_URL PS_BASE "/StructureDefinition/peer-support-note"
+/* R4 core extension linking any resource to the goals it serves (Goal is no
+ * target of Encounter.reasonReference) */
+#define PS_PERTAINS_TO_GOAL "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal"
 #define PS_PROFILE(name) PS_BASE "/StructureDefinition/peer-support-" name
 #define PS_NPI_SYSTEM "http://hl7.org/fhir/sid/us-npi"
 #define PS_NUCC_SYSTEM "http://nucc.org/provider-taxonomy"

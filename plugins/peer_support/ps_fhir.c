@@ -155,11 +155,28 @@ static void emit_encounter(struct out *o, const struct ps_encounter *e, const ch
 		return;
 	}
 	cJSON *r = resource("Encounter", id, PS_PROFILE("encounter"));
+	cJSON *ext = e->notes || e->n_goals ? cJSON_AddArrayToObject(r, "extension") : NULL;
 	if (e->notes) {
 		cJSON *x = cJSON_CreateObject();
 		cJSON_AddStringToObject(x, "url", PS_NOTE_URL);
 		cJSON_AddStringToObject(x, "valueString", e->notes);
-		cJSON_AddItemToArray(cJSON_AddArrayToObject(r, "extension"), x);
+		cJSON_AddItemToArray(ext, x);
+	}
+	for (size_t i = 0; i < e->n_goals; i++) {
+		char gid[CW_ID_SIZE];
+		if (!make_id(o, ps_cfg.goal_system, e->goals[i], NULL, gid))
+			return;
+		cJSON *ref = ps_host->make_reference(o->ctx, "Goal", gid, NULL);
+		if (!ref) {
+			o->failed = true;
+			return;
+		}
+		cJSON_AddStringToObject(ref, "type", "Goal");
+		put_item(o, ref, "identifier", ps_host->make_identifier(o->ctx, ps_cfg.goal_system, e->goals[i]));
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "url", PS_PERTAINS_TO_GOAL);
+		cJSON_AddItemToObject(x, "valueReference", ref);
+		cJSON_AddItemToArray(ext, x);
 	}
 	put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
 		 ps_host->make_identifier(o->ctx, ps_cfg.encounter_system, e->id));
@@ -184,21 +201,6 @@ static void emit_encounter(struct out *o, const struct ps_encounter *e, const ch
 	cJSON_AddStringToObject(len, "unit", "min");
 	cJSON_AddStringToObject(len, "system", PS_UCUM);
 	cJSON_AddStringToObject(len, "code", "min");
-	if (e->n_goals) {
-		cJSON *reasons = cJSON_AddArrayToObject(r, "reasonReference");
-		for (size_t i = 0; i < e->n_goals; i++) {
-			char gid[CW_ID_SIZE];
-			if (!make_id(o, ps_cfg.goal_system, e->goals[i], NULL, gid))
-				return;
-			cJSON *ref = ps_host->make_reference(o->ctx, "Goal", gid, NULL);
-			put_item(o, reasons, NULL, ref);
-			if (ref) {
-				cJSON_AddStringToObject(ref, "type", "Goal");
-				put_item(o, ref, "identifier",
-					 ps_host->make_identifier(o->ctx, ps_cfg.goal_system, e->goals[i]));
-			}
-		}
-	}
 	add(o, r, "Encounter", id);
 
 	for (size_t i = 0; i < e->n_acts; i++) {
@@ -499,6 +501,28 @@ static void fhir_roles(struct in *in, size_t p)
 	}
 }
 
+/* A reference to a goal of Encounter entry k (at where): kept when it
+ * names a goal identified in the goal system, once; else a warning. */
+static void take_goal(struct in *in, size_t k, struct ps_encounter *e, const cJSON *ref, const char *where)
+{
+	const cJSON *ident = cJSON_GetObjectItemCaseSensitive(ref, "identifier");
+	long g = resolve(in, ref, "Goal");
+	if (!ident && g >= 0) {
+		in->v[g].used = true;
+		ident = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(in->v[g].r, "identifier"), 0);
+		warn(in, path(in, g, ""), "Goal resources are not part of the format; only the identifier is kept");
+	}
+	const char *gv = str(ident, "value");
+	bool dup = false;
+	for (size_t x = 0; e->goals && gv && x < e->n_goals; x++)
+		dup |= strcmp(e->goals[x], gv) == 0;
+	if (e->goals && str(ident, "system") && !strcmp(str(ident, "system"), ps_cfg.goal_system) && usable(gv) &&
+	    !strchr(gv, ';') && !dup)
+		e->goals[e->n_goals++] = gv;
+	else if (!dup)
+		warn(in, path(in, k, where), "goal left out: only goals identified in %s are kept", ps_cfg.goal_system);
+}
+
 /* Encounter entry k; *e filled, false when it cannot be exported (each
  * reason a warning). */
 static bool fhir_encounter(struct in *in, size_t k, struct ps_doc *doc, struct ps_encounter *e)
@@ -644,36 +668,29 @@ static bool fhir_encounter(struct in *in, size_t k, struct ps_doc *doc, struct p
 	}
 	e->minutes = minutes;
 
-	size_t n_reasons = (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "reasonReference"));
-	e->goals = ps_host->alloc(in->ctx, (n_reasons + 1) * sizeof *e->goals);
+	/* goals: resource-pertainsToGoal extensions (and, as earlier versions
+	 * of this plugin wrote them, Goal references in reasonReference) */
+	size_t n_links = (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "reasonReference")) +
+			 (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "extension"));
+	e->goals = ps_host->alloc(in->ctx, (n_links + 1) * sizeof *e->goals);
 	in->nomem |= !e->goals;
-	i = 0;
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "reasonReference")) {
-		char w[48];
-		snprintf(w, sizeof w, "reasonReference[%zu]", i++);
-		const cJSON *ident = cJSON_GetObjectItemCaseSensitive(it, "identifier");
-		long g = resolve(in, it, "Goal");
-		if (!ident && g >= 0) {
-			in->v[g].used = true;
-			ident = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(in->v[g].r, "identifier"), 0);
-			warn(in, path(in, g, ""), "Goal resources are not part of the format; only the identifier is kept");
-		}
-		const char *gv = str(ident, "value");
-		if (e->goals && str(ident, "system") && !strcmp(str(ident, "system"), ps_cfg.goal_system) && usable(gv) &&
-		    !strchr(gv, ';'))
-			e->goals[e->n_goals++] = gv;
-		else
-			warn(in, path(in, k, w), "reason left out: only goals identified in %s are kept", ps_cfg.goal_system);
-	}
-
 	i = 0;
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "extension")) {
 		char w[48];
 		snprintf(w, sizeof w, "extension[%zu]", i++);
-		if (!e->notes && str(it, "url") && !strcmp(str(it, "url"), PS_NOTE_URL) && usable(str(it, "valueString")))
+		const char *url = str(it, "url");
+		if (url && !strcmp(url, PS_PERTAINS_TO_GOAL))
+			take_goal(in, k, e, cJSON_GetObjectItemCaseSensitive(it, "valueReference"), w);
+		else if (!e->notes && url && !strcmp(url, PS_NOTE_URL) && usable(str(it, "valueString")))
 			e->notes = str(it, "valueString");
 		else
-			warn(in, path(in, k, w), "extension %s is left out", str(it, "url") ? str(it, "url") : "");
+			warn(in, path(in, k, w), "extension %s is left out", url ? url : "");
+	}
+	i = 0;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "reasonReference")) {
+		char w[48];
+		snprintf(w, sizeof w, "reasonReference[%zu]", i++);
+		take_goal(in, k, e, it, w);
 	}
 
 	/* Activities: the Procedures of this encounter, in Bundle order. */

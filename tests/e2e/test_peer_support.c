@@ -258,10 +258,22 @@ static void maps_the_individual_example_to_fhir(void **state)
 	assert_string_equal(sget(get(e1, "subject"), "reference"), want);
 	snprintf(want, sizeof want, "Practitioner/%s", sget(pr, "id"));
 	assert_string_equal(sget(get(cJSON_GetArrayItem(get(e1, "participant"), 0), "individual"), "reference"), want);
-	const cJSON *goal = cJSON_GetArrayItem(get(e1, "reasonReference"), 1);
+	/* goals: R4 allows no Goal in reasonReference; the core extension links them */
+	assert_null(get(e1, "reasonReference"));
+	const cJSON *goal = NULL, *x;
+	int n_goal_links = 0;
+	cJSON_ArrayForEach(x, get(e1, "extension"))
+	{
+		if (strcmp(sget(x, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal") != 0)
+			continue;
+		if (++n_goal_links == 2)
+			goal = get(x, "valueReference");
+	}
+	assert_int_equal(n_goal_links, 2);
 	assert_string_equal(sget(get(goal, "identifier"), "value"), "G-2");
 	assert_non_null(strstr(sget(goal, "reference"), "Goal/"));
-	assert_null(get(e2, "reasonReference"));
+	assert_string_equal(sget(goal, "type"), "Goal");
+	assert_null(get(e2, "extension"));
 
 	const cJSON *p1 = nth(b, "Procedure", 0);
 	assert_string_equal(sget(p1, "status"), "completed");
@@ -645,6 +657,41 @@ static void foreign_additions_are_reported(void **state)
 	free(doc);
 }
 
+/* Goal links as earlier versions of the plugin wrote them (Goal references
+ * in Encounter.reasonReference) are still read; a reason that is no goal of
+ * the goal system is reported and left out. */
+static void goal_links_in_reason_reference_are_read(void **state)
+{
+	(void)state;
+	char *doc = slurp(EXAMPLES "/peer-support-individual.json", NULL);
+	struct call c;
+	call_begin(&c);
+	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
+	assert_non_null(b);
+	cJSON *enc = (cJSON *)nth(b, "Encounter", 0);
+	cJSON *ext = cJSON_GetObjectItem(enc, "extension"), *reasons = cJSON_AddArrayToObject(enc, "reasonReference");
+	for (cJSON *x = ext ? ext->child : NULL, *next; x; x = next) {
+		next = x->next;
+		if (strcmp(sget(x, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal") == 0)
+			cJSON_AddItemToArray(reasons,
+					     cJSON_DetachItemFromObject(cJSON_DetachItemViaPointer(ext, x), "valueReference"));
+	}
+	assert_int_equal(cJSON_GetArraySize(reasons), 2);
+	cJSON_AddItemToArray(reasons, cJSON_Parse("{\"reference\":\"Condition/c9\"}"));
+	char *out = from_fhir(&c, CW_MEDIA_JSON, b);
+	assert_non_null(out);
+	assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 0);
+	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[3].resource.reasonReference[2]", "goal left out");
+	assert_int_equal(count_severity(&c.oo, OUTCOME_WARNING), 1);
+	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(out);
+	assert_true(cJSON_Compare(want, got, true));
+	cJSON_Delete(want);
+	cJSON_Delete(got);
+	free(out);
+	call_end(&c);
+	free(doc);
+}
+
 /* ------------------------------------------------------ over HTTP */
 
 static struct gw g;
@@ -820,6 +867,7 @@ int main(void)
 		cmocka_unit_test(refuses_csv_listing_every_problem),
 		cmocka_unit_test(official_encounter_examples_give_warnings),
 		cmocka_unit_test(foreign_additions_are_reported),
+		cmocka_unit_test(goal_links_in_reason_reference_are_read),
 	};
 	const struct CMUnitTest served[] = {
 		cmocka_unit_test(http_ingest_is_idempotent),

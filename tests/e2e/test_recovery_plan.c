@@ -379,8 +379,15 @@ static void ingest_is_a_transaction_of_puts_with_stable_ids(void **state)
 	    plugin_host_ingest(host, &c.ctx, "peer-support", CW_MEDIA_JSON, log, strlen(log), "POST",
 			       "/ingest/peer-support", &ps) == 200) {
 		assert_string_equal(sget(nth(ps, "Patient", 0), "id"), sget(nth(b, "Patient", 0), "id"));
-		const cJSON *reason = at(get(nth(ps, "Encounter", 0), "reasonReference"), 0);
-		check_ref(reason, "Goal", nth(b, "Goal", 0));
+		/* the Encounter's goal link (resource-pertainsToGoal) is this plan's Goal */
+		const cJSON *link = NULL, *x;
+		cJSON_ArrayForEach(x, get(nth(ps, "Encounter", 0), "extension"))
+		{
+			if (!strcmp(sget(x, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal"))
+				link = get(x, "valueReference");
+		}
+		assert_non_null(link);
+		check_ref(link, "Goal", nth(b, "Goal", 0));
 	}
 	cJSON_Delete(ps);
 	call_end(&c);
