@@ -1,6 +1,7 @@
 #include "model.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 static int cmp_name(const char *a, const char *b, size_t blen)
@@ -46,6 +47,27 @@ const struct model_type *model_elem_type(const struct model_elem *e, size_t i)
 	if (i >= e->ntypes)
 		return NULL;
 	return &model_types[model_elem_types[e->types + i]];
+}
+
+bool model_ref_target_ok(const struct model_elem *e, const char *type)
+{
+	uint16_t k = model_elem_refs[e - model_elems];
+	if (k == MODEL_NONE)
+		return true;
+	for (; model_ref_targets[k] != MODEL_NONE; k++)
+		if (strcmp(model_types[model_ref_targets[k]].name, type) == 0)
+			return true;
+	return false;
+}
+
+void model_ref_targets_text(const struct model_elem *e, char *out, size_t n)
+{
+	size_t pos = 0;
+	if (n)
+		out[0] = '\0';
+	uint16_t k = model_elem_refs[e - model_elems];
+	for (; k != MODEL_NONE && model_ref_targets[k] != MODEL_NONE && pos < n; k++)
+		pos += (size_t)snprintf(out + pos, n - pos, "%s%s", pos ? ", " : "", model_types[model_ref_targets[k]].name);
 }
 
 /* Does suffix[0..len) equal the type name with its first letter upper-cased? */

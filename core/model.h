@@ -57,6 +57,9 @@ extern const struct model_elem model_elems[];
 extern const size_t model_nelems;
 extern const uint16_t model_elem_types[];
 extern const size_t model_nelem_types;
+extern const uint16_t model_elem_refs[];   /* per element: start in model_ref_targets, or MODEL_NONE */
+extern const uint16_t model_ref_targets[]; /* type indexes, each list ended by MODEL_NONE */
+extern const size_t model_nref_targets;
 
 /* The type named name[0..len) (len may be (size_t)-1 for a NUL-terminated
  * name), or NULL. Backbone types are found by their path. */
@@ -64,6 +67,13 @@ const struct model_type *model_type_n(const char *name, size_t len);
 const struct model_type *model_type(const char *name);
 /* A concrete (non-abstract) resource type, or NULL. */
 const struct model_type *model_resource(const char *name);
+
+/* Whether a Reference in element e may point at a resource of type type
+ * (true when the element allows any resource, or holds no Reference). */
+bool model_ref_target_ok(const struct model_elem *e, const char *type);
+/* The resource types e's References may point at, comma-separated, into out
+ * (size n); "" when any. */
+void model_ref_targets_text(const struct model_elem *e, char *out, size_t n);
 
 /* The i-th allowed type of an element. */
 const struct model_type *model_elem_type(const struct model_elem *e, size_t i);

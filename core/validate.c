@@ -12,6 +12,7 @@
 #include "fhir_xml.h"
 #include "fjson.h"
 #include "model.h"
+#include "search_params.h"
 
 /* ------------------------------------------------------------ primitives */
 
@@ -292,10 +293,46 @@ static void check_array(struct v *v, const cJSON *m, const char *name, const str
 		s->count = n;
 }
 
+/* The resource type a Reference names — by its "reference" (Type/id, an
+ * absolute URL ending in Type/id, either with /_history/n) or its "type" (a
+ * type name or its StructureDefinition URL) — or NULL when it names none
+ * (contained "#id", urn:uuid:…, a logical reference by identifier). */
+static const char *reference_type(const cJSON *ref, char *buf, size_t n)
+{
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(ref, "reference");
+	char id[65];
+	if (cJSON_IsString(r) && search_params_split_reference(r->valuestring, buf, n, id, sizeof id) &&
+	    model_resource(buf))
+		return buf;
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(ref, "type");
+	if (!cJSON_IsString(t))
+		return NULL;
+	static const char sd[] = "http://hl7.org/fhir/StructureDefinition/";
+	const char *name = strncmp(t->valuestring, sd, sizeof sd - 1) == 0 ? t->valuestring + sizeof sd - 1
+									   : t->valuestring;
+	if (!model_resource(name) || strlen(name) >= n)
+		return NULL;
+	snprintf(buf, n, "%s", name);
+	return buf;
+}
+
+/* A Reference (at the current path) must name a resource type element e
+ * allows (R4 targetProfile): a Goal is no Encounter.reasonReference. */
+static void check_target(struct v *v, const cJSON *ref, const struct model_elem *e)
+{
+	char type[65];
+	if (!cJSON_IsObject(ref) || !reference_type(ref, type, sizeof type) || model_ref_target_ok(e, type))
+		return;
+	char allowed[300];
+	model_ref_targets_text(e, allowed, sizeof allowed);
+	verr(v, "invalid", "a reference to a %s is not allowed here (only %s)", type, allowed);
+}
+
 static void check_member(struct v *v, const cJSON *m, const char *name, const struct model_elem *e,
 			 const struct model_type *ct, bool under, struct seen *s, size_t depth)
 {
 	bool array = e->max != 1;
+	bool reference = !under && !strcmp(ct->name, "Reference");
 	if (array != cJSON_IsArray(m) || !array) {
 		size_t mark = push(v, name, -1);
 		if (array != cJSON_IsArray(m))
@@ -303,10 +340,18 @@ static void check_member(struct v *v, const cJSON *m, const char *name, const st
 						   : "the element allows one value, not an array");
 		else
 			check_single(v, m, ct, under, s, depth);
+		if (reference && !array)
+			check_target(v, m, e);
 		pop(v, mark);
 		return;
 	}
 	check_array(v, m, name, ct, under, s, depth);
+	long i = 0;
+	for (const cJSON *it = reference ? m->child : NULL; it; it = it->next, i++) {
+		size_t mark = push(v, name, i);
+		check_target(v, it, e);
+		pop(v, mark);
+	}
 }
 
 static void check_object(struct v *v, const cJSON *obj, const struct model_type *t, bool resource, size_t depth)

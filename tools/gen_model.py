@@ -13,6 +13,10 @@ complex types, resources; abstract bases included) and writes:
   model_elems[]       every type's child elements in definition order
   model_elem_types[]  the allowed types of each element (several for a
                       choice element "value[x]")
+  model_elem_refs[]   per element, where its Reference targets start in
+  model_ref_targets[] (resource type indexes, each list ended by
+                      MODEL_NONE), or MODEL_NONE when any resource may be
+                      referenced (or the element holds no Reference)
 
 The output is deterministic and committed; an ordinary build needs neither
 this script nor the package. `make model` reruns it.
@@ -103,7 +107,14 @@ def main():
             mx = e["max"]
             if parent not in types:
                 raise SystemExit("parent %s of %s not defined first" % (parent, path))
+            targets = None  # None: any resource
+            for t in e.get("type", []):
+                if t.get("code") == "Reference" and t.get("targetProfile"):
+                    names_ = [tp.rsplit("/", 1)[-1] for tp in t["targetProfile"]]
+                    if "Resource" not in names_:
+                        targets = sorted(set(names_))
             types[parent]["elems"].append({
+                "targets": targets,
                 "name": last,
                 "types": tcodes,
                 "min": e["min"],
@@ -129,6 +140,7 @@ def main():
     w('#include "model.h"')
     w("")
     elem_rows, etype_rows, type_rows = [], [], []
+    ref_rows, ref_targets, ref_lists = [], [], {}
     for n in names:
         t = types[n]
         first = len(elem_rows)
@@ -145,6 +157,18 @@ def main():
                 flags.append("MODEL_F_SUMMARY")
             if el["modifier"]:
                 flags.append("MODEL_F_MODIFIER")
+            if el["targets"]:
+                key = tuple(el["targets"])
+                if key not in ref_lists:
+                    ref_lists[key] = len(ref_targets)
+                    for tn in key:
+                        if tn not in index:
+                            raise SystemExit("unknown reference target %s in %s.%s" % (tn, n, el["name"]))
+                        ref_targets.append(index[tn])
+                    ref_targets.append(0xFFFF)
+                ref_rows.append(ref_lists[key])
+            else:
+                ref_rows.append(0xFFFF)
             elem_rows.append("\t{%s, %d, %d, %d, %d, %s, %d}," % (
                 c_str(el["name"]), tfirst, len(el["types"]), el["min"], el["max"],
                 "|".join(flags) or "0", len(el["name"])))
@@ -172,6 +196,16 @@ def main():
         w("\t" + ", ".join(str(x) for x in etype_rows[i:i + 16]) + ",")
     w("};")
     w("const size_t model_nelem_types = %d;" % len(etype_rows))
+    w("")
+    w("const uint16_t model_elem_refs[] = {")
+    for i in range(0, len(ref_rows), 16):
+        w("\t" + ", ".join(str(x) for x in ref_rows[i:i + 16]) + ",")
+    w("};")
+    w("const uint16_t model_ref_targets[] = {")
+    for i in range(0, len(ref_targets), 16):
+        w("\t" + ", ".join(str(x) for x in ref_targets[i:i + 16]) + ",")
+    w("};")
+    w("const size_t model_nref_targets = %d;" % len(ref_targets))
     with open(out, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     print("%s: %d types, %d elements, %d element types" % (out, len(type_rows), len(elem_rows), len(etype_rows)))
