@@ -28,202 +28,61 @@
 
 #include "config.h"
 #include "e2e/harness.h"
-#include "plugin_host.h"
+#include "e2e/plugin_kit.h"
 #include "validate.h"
 
 #define EXAMPLES "docs/formats/examples"
 #define BASE "https://crosswalk.example.org/fhir"
 
-static const char *env_or(const char *name, const char *dflt)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : dflt;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		fprintf(stderr, "# cannot open %s\n", path);
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	long n = ftell(f);
-	assert_true(n >= 0);
-	rewind(f);
-	char *buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	if (len)
-		*len = (size_t)n;
-	return buf;
-}
-
 /* ------------------------------------------------ through the host API */
 
-static struct plugin_host *host;
-static struct config cfg;
 static bool condition_mode;
-
-/* One host at a time: the plugin is dlopen'ed once per process, so its
- * settings belong to the host that initialised it last. */
-static int host_up_with(const char *settings)
-{
-	if (config_defaults(&cfg) != 0)
-		return -1;
-	cJSON_Delete(cfg.plugins);
-	cfg.plugins = cJSON_Parse(settings);
-	host = plugin_host_new(&cfg, NULL);
-	if (!host || plugin_host_scan(host, env_or("CW_PLUGIN_DIR", "lib/crosswalk/plugins")) != 0 ||
-	    plugin_host_start(host) != 0)
-		return -1;
-	return plugin_host_format(host, "strengths", NULL) ? 0 : -1;
-}
 
 static int host_up_observation(void **state)
 {
 	(void)state;
 	condition_mode = false;
-	return host_up_with("{}");
+	return pk_host_up("strengths", "{}");
 }
 
 static int host_up_condition(void **state)
 {
 	(void)state;
 	condition_mode = true;
-	return host_up_with("{\"strengths\":{\"resource\":\"condition\"}}");
+	return pk_host_up("strengths", "{\"strengths\":{\"resource\":\"condition\"}}");
 }
 
 static int host_down(void **state)
 {
 	(void)state;
-	plugin_host_free(host);
-	host = NULL;
-	config_release(&cfg);
+	pk_host_down();
 	return 0;
 }
 
-struct call {
-	struct arena arena;
-	struct outcome oo;
-	struct cw_ctx ctx;
-};
-
-static void call_begin(struct call *c)
+static cJSON *to_fhir(struct pk_call *c, enum cw_media media, const char *text)
 {
-	memset(c, 0, sizeof *c);
-	arena_init(&c->arena, 0);
-	plugin_host_ctx(&c->ctx, host, &c->arena, &c->oo, NULL);
+	return pk_to_fhir(c, "strengths", media, text);
 }
 
-static void call_end(struct call *c)
+static char *from_fhir(struct pk_call *c, enum cw_media media, cJSON *in)
 {
-	outcome_release(&c->oo);
-	arena_release(&c->arena);
+	return pk_from_fhir(c, "strengths", media, in);
 }
 
-static void dump(const struct outcome *oo)
-{
-	for (size_t i = 0; i < oo->n; i++)
-		fprintf(stderr, "#   %s %s [%s] %s\n", outcome_severity_name(oo->issues[i].severity), oo->issues[i].code,
-			oo->issues[i].expression ? oo->issues[i].expression : "", oo->issues[i].diagnostics);
-}
-
-static cJSON *to_fhir(struct call *c, enum cw_media media, const char *text)
-{
-	cJSON *b = NULL;
-	int st = plugin_host_ingest(host, &c->ctx, "strengths", media, text, strlen(text), "POST", "/ingest/strengths",
-				    &b);
-	assert_int_equal(st == 200, b != NULL);
-	return b;
-}
-
-/* FHIR (consumed) to native text (malloc'd), or NULL. */
-static char *from_fhir(struct call *c, enum cw_media media, cJSON *in)
-{
-	char *out = NULL;
-	size_t len = 0;
-	if (plugin_host_export(host, &c->ctx, "strengths", media, in, "POST", "/export/strengths", &out, &len) != 200)
-		return NULL;
-	char *copy = malloc(len + 1);
-	assert_non_null(copy);
-	memcpy(copy, out, len);
-	copy[len] = '\0';
-	return copy;
-}
-
-static bool has_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
-		      const char *text)
-{
-	for (size_t i = 0; i < oo->n; i++) {
-		const struct outcome_issue *is = &oo->issues[i];
-		if (is->severity == sev && (!code || strcmp(is->code, code) == 0) &&
-		    (!where || (is->expression && strcmp(is->expression, where) == 0)) &&
-		    (!text || strstr(is->diagnostics, text)))
-			return true;
-	}
-	return false;
-}
-
-static void expect_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
-			 const char *text)
-{
-	if (!has_issue(oo, sev, code, where, text)) {
-		fprintf(stderr, "# missing %s issue %s at [%s] (%s); got:\n", outcome_severity_name(sev),
-			code ? code : "*", where ? where : "*", text ? text : "");
-		dump(oo);
-		fail();
-	}
-}
-
-static size_t count_severity(const struct outcome *oo, enum outcome_severity sev)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < oo->n; i++)
-		n += oo->issues[i].severity == sev;
-	return n;
-}
-
-static const cJSON *get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
-static const char *sget(const cJSON *o, const char *key)
-{
-	const cJSON *v = get(o, key);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 static cJSON *mget(cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
 static const cJSON *at(const cJSON *a, int i) { return cJSON_GetArrayItem(a, i); }
-
-static const cJSON *nth(const cJSON *bundle, const char *type, int n)
-{
-	const cJSON *e;
-	cJSON_ArrayForEach(e, get(bundle, "entry")) {
-		const cJSON *r = get(e, "resource");
-		if (strcmp(sget(r, "resourceType"), type) == 0 && n-- == 0)
-			return r;
-	}
-	return NULL;
-}
-
-static int count_type(const cJSON *bundle, const char *type)
-{
-	int n = 0;
-	while (nth(bundle, type, n))
-		n++;
-	return n;
-}
 
 /* Every resource of the Bundle passes the core's structural validation. */
 static void expect_valid(const cJSON *bundle)
 {
 	struct outcome oo = OUTCOME_INIT;
 	const cJSON *e;
-	cJSON_ArrayForEach(e, get(bundle, "entry")) {
-		size_t errors = validate_resource(get(e, "resource"), &oo);
+	cJSON_ArrayForEach(e, pk_get(bundle, "entry")) {
+		size_t errors = validate_resource(pk_get(e, "resource"), &oo);
 		if (errors) {
-			fprintf(stderr, "# %s/%s is not valid:\n", sget(get(e, "resource"), "resourceType"),
-				sget(get(e, "resource"), "id"));
-			dump(&oo);
+			fprintf(stderr, "# %s/%s is not valid:\n", pk_sget(pk_get(e, "resource"), "resourceType"),
+				pk_sget(pk_get(e, "resource"), "id"));
+			pk_dump(&oo);
 		}
 		assert_int_equal(errors, 0);
 	}
@@ -236,93 +95,93 @@ static const char *strength_type(void) { return condition_mode ? "Condition" : "
 static void maps_one_person(void **state)
 {
 	(void)state;
-	char *doc = slurp(EXAMPLES "/strengths-one-person.json", NULL);
-	struct call c;
-	call_begin(&c);
+	char *doc = pk_slurp(EXAMPLES "/strengths-one-person.json", NULL);
+	struct pk_call c;
+	pk_call_begin(&c);
 	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
 	if (!b)
-		dump(&c.oo);
+		pk_dump(&c.oo);
 	assert_non_null(b);
 	assert_int_equal(c.oo.n, 0);
 	expect_valid(b);
-	assert_string_equal(sget(b, "type"), "transaction");
-	assert_int_equal(count_type(b, "Patient"), 1);
-	assert_int_equal(count_type(b, strength_type()), 3);
-	assert_int_equal(cJSON_GetArraySize(get(b, "entry")), 4);
+	assert_string_equal(pk_sget(b, "type"), "transaction");
+	assert_int_equal(pk_count_type(b, "Patient"), 1);
+	assert_int_equal(pk_count_type(b, strength_type()), 3);
+	assert_int_equal(cJSON_GetArraySize(pk_get(b, "entry")), 4);
 
 	const cJSON *e;
-	cJSON_ArrayForEach(e, get(b, "entry")) {
-		const cJSON *r = get(e, "resource");
+	cJSON_ArrayForEach(e, pk_get(b, "entry")) {
+		const cJSON *r = pk_get(e, "resource");
 		char url[128];
-		snprintf(url, sizeof url, "%s/%s", sget(r, "resourceType"), sget(r, "id"));
-		assert_string_equal(sget(get(e, "request"), "method"), "PUT");
-		assert_string_equal(sget(get(e, "request"), "url"), url);
-		assert_non_null(strstr(at(get(get(r, "meta"), "profile"), 0)->valuestring,
+		snprintf(url, sizeof url, "%s/%s", pk_sget(r, "resourceType"), pk_sget(r, "id"));
+		assert_string_equal(pk_sget(pk_get(e, "request"), "method"), "PUT");
+		assert_string_equal(pk_sget(pk_get(e, "request"), "url"), url);
+		assert_non_null(strstr(at(pk_get(pk_get(r, "meta"), "profile"), 0)->valuestring,
 				       BASE "/StructureDefinition/recovery-strength"));
 	}
-	const cJSON *pat = nth(b, "Patient", 0);
-	assert_string_equal(sget(at(get(pat, "identifier"), 0), "value"), "P-1001");
-	assert_string_equal(sget(at(get(pat, "name"), 0), "text"), "Sample Person One");
+	const cJSON *pat = pk_nth(b, "Patient", 0);
+	assert_string_equal(pk_sget(at(pk_get(pat, "identifier"), 0), "value"), "P-1001");
+	assert_string_equal(pk_sget(at(pk_get(pat, "name"), 0), "text"), "Sample Person One");
 	char patref[128];
-	snprintf(patref, sizeof patref, "Patient/%s", sget(pat, "id"));
+	snprintf(patref, sizeof patref, "Patient/%s", pk_sget(pat, "id"));
 
-	const cJSON *s1 = nth(b, strength_type(), 0), *s2 = nth(b, strength_type(), 1);
-	const cJSON *id = at(get(s1, "identifier"), 0);
-	assert_string_equal(sget(id, "system"), BASE "/NamingSystem/recovery-strength");
-	assert_string_equal(sget(id, "value"), "ST-1001-1");
-	assert_string_equal(sget(get(s1, "subject"), "reference"), patref);
+	const cJSON *s1 = pk_nth(b, strength_type(), 0), *s2 = pk_nth(b, strength_type(), 1);
+	const cJSON *id = at(pk_get(s1, "identifier"), 0);
+	assert_string_equal(pk_sget(id, "system"), BASE "/NamingSystem/recovery-strength");
+	assert_string_equal(pk_sget(id, "value"), "ST-1001-1");
+	assert_string_equal(pk_sget(pk_get(s1, "subject"), "reference"), patref);
 	/* Who identified it: an extension, and performer/asserter. */
-	const cJSON *x0 = at(get(s2, "extension"), 0), *x1 = at(get(s2, "extension"), 1), *x2 = at(get(s2, "extension"), 2);
-	assert_string_equal(sget(x0, "url"), BASE "/StructureDefinition/strength-identified-by");
-	assert_string_equal(sget(x0, "valueCode"), "peer");
-	assert_string_equal(sget(x1, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal");
-	assert_string_equal(sget(get(get(x1, "valueReference"), "identifier"), "value"), "G-1");
-	assert_string_equal(sget(get(get(x1, "valueReference"), "identifier"), "system"), BASE "/NamingSystem/recovery-goal");
-	assert_non_null(strstr(sget(get(x1, "valueReference"), "reference"), "Goal/"));
-	assert_string_equal(sget(get(get(x2, "valueReference"), "identifier"), "value"), "G-2");
+	const cJSON *x0 = at(pk_get(s2, "extension"), 0), *x1 = at(pk_get(s2, "extension"), 1), *x2 = at(pk_get(s2, "extension"), 2);
+	assert_string_equal(pk_sget(x0, "url"), BASE "/StructureDefinition/strength-identified-by");
+	assert_string_equal(pk_sget(x0, "valueCode"), "peer");
+	assert_string_equal(pk_sget(x1, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal");
+	assert_string_equal(pk_sget(pk_get(pk_get(x1, "valueReference"), "identifier"), "value"), "G-1");
+	assert_string_equal(pk_sget(pk_get(pk_get(x1, "valueReference"), "identifier"), "system"), BASE "/NamingSystem/recovery-goal");
+	assert_non_null(strstr(pk_sget(pk_get(x1, "valueReference"), "reference"), "Goal/"));
+	assert_string_equal(pk_sget(pk_get(pk_get(x2, "valueReference"), "identifier"), "value"), "G-2");
 	/* The same goal from two strengths is the same Goal id. */
-	assert_string_equal(sget(get(at(get(s1, "extension"), 1), "valueReference"), "reference"),
-			    sget(get(x1, "valueReference"), "reference"));
+	assert_string_equal(pk_sget(pk_get(at(pk_get(s1, "extension"), 1), "valueReference"), "reference"),
+			    pk_sget(pk_get(x1, "valueReference"), "reference"));
 
 	const cJSON *who1, *who2;
 	if (condition_mode) {
-		who1 = get(s1, "asserter");
-		who2 = get(s2, "asserter");
-		assert_true(has_issue(&c.oo, OUTCOME_ERROR, NULL, NULL, NULL) == false);
-		const cJSON *cats = get(s1, "category");
+		who1 = pk_get(s1, "asserter");
+		who2 = pk_get(s2, "asserter");
+		assert_true(pk_has_issue(&c.oo, OUTCOME_ERROR, NULL, NULL, NULL) == false);
+		const cJSON *cats = pk_get(s1, "category");
 		assert_int_equal(cJSON_GetArraySize(cats), 3);
-		assert_string_equal(sget(at(get(at(cats, 0), "coding"), 0), "system"),
+		assert_string_equal(pk_sget(at(pk_get(at(cats, 0), "coding"), 0), "system"),
 				    "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes");
-		assert_string_equal(sget(at(get(at(cats, 0), "coding"), 0), "code"), "protective-factor");
-		assert_string_equal(sget(at(get(at(cats, 1), "coding"), 0), "code"), "health-concern");
-		assert_string_equal(sget(at(get(at(cats, 2), "coding"), 0), "system"), BASE "/CodeSystem/strength-category");
-		assert_string_equal(sget(at(get(at(cats, 2), "coding"), 0), "code"), "personal");
-		assert_string_equal(sget(get(s1, "code"), "text"), "I don't give up, even on the hard days.");
-		assert_null(get(get(s1, "code"), "coding")); /* the words are never replaced by a code */
-		assert_string_equal(sget(at(get(get(s1, "clinicalStatus"), "coding"), 0), "code"), "active");
-		assert_string_equal(sget(s1, "recordedDate"), "2024-03-05");
+		assert_string_equal(pk_sget(at(pk_get(at(cats, 0), "coding"), 0), "code"), "protective-factor");
+		assert_string_equal(pk_sget(at(pk_get(at(cats, 1), "coding"), 0), "code"), "health-concern");
+		assert_string_equal(pk_sget(at(pk_get(at(cats, 2), "coding"), 0), "system"), BASE "/CodeSystem/strength-category");
+		assert_string_equal(pk_sget(at(pk_get(at(cats, 2), "coding"), 0), "code"), "personal");
+		assert_string_equal(pk_sget(pk_get(s1, "code"), "text"), "I don't give up, even on the hard days.");
+		assert_null(pk_get(pk_get(s1, "code"), "coding")); /* the words are never replaced by a code */
+		assert_string_equal(pk_sget(at(pk_get(pk_get(s1, "clinicalStatus"), "coding"), 0), "code"), "active");
+		assert_string_equal(pk_sget(s1, "recordedDate"), "2024-03-05");
 	} else {
-		who1 = at(get(s1, "performer"), 0);
-		who2 = at(get(s2, "performer"), 0);
-		assert_string_equal(sget(s1, "status"), "final");
-		const cJSON *cats = get(s1, "category");
+		who1 = at(pk_get(s1, "performer"), 0);
+		who2 = at(pk_get(s2, "performer"), 0);
+		assert_string_equal(pk_sget(s1, "status"), "final");
+		const cJSON *cats = pk_get(s1, "category");
 		assert_int_equal(cJSON_GetArraySize(cats), 2);
-		assert_string_equal(sget(at(get(at(cats, 0), "coding"), 0), "system"),
+		assert_string_equal(pk_sget(at(pk_get(at(cats, 0), "coding"), 0), "system"),
 				    "http://terminology.hl7.org/CodeSystem/observation-category");
-		assert_string_equal(sget(at(get(at(cats, 0), "coding"), 0), "code"), "social-history");
-		assert_string_equal(sget(at(get(at(get(s2, "category"), 1), "coding"), 0), "code"), "interpersonal");
-		const cJSON *code = at(get(get(s1, "code"), "coding"), 0);
-		assert_string_equal(sget(code, "system"), BASE "/CodeSystem/strength-observation");
-		assert_string_equal(sget(code, "code"), "strength");
-		assert_string_equal(sget(s1, "valueString"), "I don't give up, even on the hard days.");
-		assert_string_equal(sget(s1, "effectiveDateTime"), "2024-03-05");
+		assert_string_equal(pk_sget(at(pk_get(at(cats, 0), "coding"), 0), "code"), "social-history");
+		assert_string_equal(pk_sget(at(pk_get(at(pk_get(s2, "category"), 1), "coding"), 0), "code"), "interpersonal");
+		const cJSON *code = at(pk_get(pk_get(s1, "code"), "coding"), 0);
+		assert_string_equal(pk_sget(code, "system"), BASE "/CodeSystem/strength-observation");
+		assert_string_equal(pk_sget(code, "code"), "strength");
+		assert_string_equal(pk_sget(s1, "valueString"), "I don't give up, even on the hard days.");
+		assert_string_equal(pk_sget(s1, "effectiveDateTime"), "2024-03-05");
 	}
-	assert_string_equal(sget(who1, "reference"), patref); /* self */
-	assert_string_equal(sget(who2, "type"), "Practitioner");
-	assert_string_equal(sget(who2, "display"), "Sample Specialist A");
-	assert_string_equal(sget(get(who2, "identifier"), "value"), "S-17");
+	assert_string_equal(pk_sget(who1, "reference"), patref); /* self */
+	assert_string_equal(pk_sget(who2, "type"), "Practitioner");
+	assert_string_equal(pk_sget(who2, "display"), "Sample Specialist A");
+	assert_string_equal(pk_sget(pk_get(who2, "identifier"), "value"), "S-17");
 	cJSON_Delete(b);
-	call_end(&c);
+	pk_call_end(&c);
 	free(doc);
 }
 
@@ -349,17 +208,17 @@ static void every_example_round_trips(void **state)
 		snprintf(path, sizeof path, "%s/%s", EXAMPLES, de->d_name);
 		bool csv = strstr(de->d_name, ".csv") != NULL;
 		enum cw_media media = csv ? CW_MEDIA_CSV : CW_MEDIA_JSON;
-		char *doc = slurp(path, NULL);
-		struct call c;
-		call_begin(&c);
+		char *doc = pk_slurp(path, NULL);
+		struct pk_call c;
+		pk_call_begin(&c);
 		cJSON *b = to_fhir(&c, media, doc);
 		if (!b) {
 			fprintf(stderr, "# %s refused:\n", path);
-			dump(&c.oo);
+			pk_dump(&c.oo);
 		}
 		assert_non_null(b);
 		expect_valid(b);
-		assert_int_equal(count_type(b, condition_mode ? "Observation" : "Condition"), 0);
+		assert_int_equal(pk_count_type(b, condition_mode ? "Observation" : "Condition"), 0);
 		cJSON *again = to_fhir(&c, media, doc);
 		assert_true(cJSON_Compare(b, again, true));
 		cJSON_Delete(again);
@@ -367,25 +226,12 @@ static void every_example_round_trips(void **state)
 		assert_non_null(out);
 		if (c.oo.n) {
 			fprintf(stderr, "# %s: issues on the way back\n", path);
-			dump(&c.oo);
+			pk_dump(&c.oo);
 		}
 		assert_int_equal(c.oo.n, 0);
-		if (csv) {
-			if (strcmp(out, doc) != 0)
-				fprintf(stderr, "# %s came back as:\n%s\n", path, out);
-			assert_string_equal(out, doc);
-		} else {
-			cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(out);
-			assert_non_null(want);
-			assert_non_null(got);
-			if (!cJSON_Compare(want, got, true))
-				fprintf(stderr, "# %s came back as:\n%s\n", path, out);
-			assert_true(cJSON_Compare(want, got, true));
-			cJSON_Delete(want);
-			cJSON_Delete(got);
-		}
+		pk_expect_same_document(path, csv, doc, out);
 		free(out);
-		call_end(&c);
+		pk_call_end(&c);
 		free(doc);
 		seen++;
 	}
@@ -397,65 +243,65 @@ static void every_example_round_trips(void **state)
 static void csv_and_json_make_the_same_fhir(void **state)
 {
 	(void)state;
-	char *csv = slurp(EXAMPLES "/strengths-several.csv", NULL);
-	struct call c;
-	call_begin(&c);
+	char *csv = pk_slurp(EXAMPLES "/strengths-several.csv", NULL);
+	struct pk_call c;
+	pk_call_begin(&c);
 	cJSON *b = to_fhir(&c, CW_MEDIA_CSV, csv);
 	assert_non_null(b);
 	char *json = from_fhir(&c, CW_MEDIA_JSON, cJSON_Duplicate(b, 1));
 	assert_non_null(json);
 	cJSON *b2 = to_fhir(&c, CW_MEDIA_JSON, json);
 	assert_non_null(b2);
-	assert_int_equal(cJSON_GetArraySize(get(b, "entry")), cJSON_GetArraySize(get(b2, "entry")));
+	assert_int_equal(cJSON_GetArraySize(pk_get(b, "entry")), cJSON_GetArraySize(pk_get(b2, "entry")));
 	const cJSON *e, *f;
-	cJSON_ArrayForEach(e, get(b, "entry")) {
+	cJSON_ArrayForEach(e, pk_get(b, "entry")) {
 		bool found = false;
-		cJSON_ArrayForEach(f, get(b2, "entry")) found |= cJSON_Compare(e, f, true);
+		cJSON_ArrayForEach(f, pk_get(b2, "entry")) found |= cJSON_Compare(e, f, true);
 		assert_true(found);
 	}
 	cJSON_Delete(b);
 	cJSON_Delete(b2);
 	free(json);
 	free(csv);
-	call_end(&c);
+	pk_call_end(&c);
 }
 
 /* A Bundle made in the other mode maps back just the same. */
 static void the_other_resource_maps_back_too(void **state)
 {
 	(void)state;
-	char *doc = slurp(EXAMPLES "/strengths-one-person.json", NULL);
-	struct call c;
-	call_begin(&c);
+	char *doc = pk_slurp(EXAMPLES "/strengths-one-person.json", NULL);
+	struct pk_call c;
+	pk_call_begin(&c);
 	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
 	assert_non_null(b);
 	/* Rewrite each strength as the other resource, as the other mode would. */
 	const cJSON *e;
-	cJSON_ArrayForEach(e, get(b, "entry")) {
-		const cJSON *r = get(e, "resource");
-		if (strcmp(sget(r, "resourceType"), "Patient") == 0)
+	cJSON_ArrayForEach(e, pk_get(b, "entry")) {
+		const cJSON *r = pk_get(e, "resource");
+		if (strcmp(pk_sget(r, "resourceType"), "Patient") == 0)
 			continue;
 		cJSON *n = cJSON_CreateObject();
 		cJSON_AddStringToObject(n, "resourceType", condition_mode ? "Observation" : "Condition");
-		cJSON_AddItemToObject(n, "id", cJSON_Duplicate(get(r, "id"), 1));
-		cJSON_AddItemToObject(n, "extension", cJSON_Duplicate(get(r, "extension"), 1));
-		cJSON_AddItemToObject(n, "identifier", cJSON_Duplicate(get(r, "identifier"), 1));
-		cJSON_AddItemToObject(n, "subject", cJSON_Duplicate(get(r, "subject"), 1));
-		const cJSON *cat = at(get(r, "category"), condition_mode ? 2 : 1);
+		cJSON_AddItemToObject(n, "id", cJSON_Duplicate(pk_get(r, "id"), 1));
+		cJSON_AddItemToObject(n, "extension", cJSON_Duplicate(pk_get(r, "extension"), 1));
+		cJSON_AddItemToObject(n, "identifier", cJSON_Duplicate(pk_get(r, "identifier"), 1));
+		cJSON_AddItemToObject(n, "subject", cJSON_Duplicate(pk_get(r, "subject"), 1));
+		const cJSON *cat = at(pk_get(r, "category"), condition_mode ? 2 : 1);
 		cJSON *cats = cJSON_AddArrayToObject(n, "category");
 		cJSON_AddItemToArray(cats, cJSON_Duplicate(cat, 1));
 		if (condition_mode) {
 			cJSON_AddStringToObject(n, "status", "final");
 			cJSON_AddItemToObject(n, "code", cJSON_Parse("{\"coding\":[{\"system\":\"" BASE
 								     "/CodeSystem/strength-observation\",\"code\":\"strength\"}]}"));
-			cJSON_AddItemToObject(n, "effectiveDateTime", cJSON_Duplicate(get(r, "recordedDate"), 1));
-			cJSON_AddItemToArray(cJSON_AddArrayToObject(n, "performer"), cJSON_Duplicate(get(r, "asserter"), 1));
-			cJSON_AddItemToObject(n, "valueString", cJSON_Duplicate(get(get(r, "code"), "text"), 1));
+			cJSON_AddItemToObject(n, "effectiveDateTime", cJSON_Duplicate(pk_get(r, "recordedDate"), 1));
+			cJSON_AddItemToArray(cJSON_AddArrayToObject(n, "performer"), cJSON_Duplicate(pk_get(r, "asserter"), 1));
+			cJSON_AddItemToObject(n, "valueString", cJSON_Duplicate(pk_get(pk_get(r, "code"), "text"), 1));
 		} else {
 			cJSON_AddItemToObject(n, "code", cJSON_Parse("{}"));
-			cJSON_AddItemToObject(mget(n, "code"), "text", cJSON_Duplicate(get(r, "valueString"), 1));
-			cJSON_AddItemToObject(n, "recordedDate", cJSON_Duplicate(get(r, "effectiveDateTime"), 1));
-			cJSON_AddItemToObject(n, "asserter", cJSON_Duplicate(at(get(r, "performer"), 0), 1));
+			cJSON_AddItemToObject(mget(n, "code"), "text", cJSON_Duplicate(pk_get(r, "valueString"), 1));
+			cJSON_AddItemToObject(n, "recordedDate", cJSON_Duplicate(pk_get(r, "effectiveDateTime"), 1));
+			cJSON_AddItemToObject(n, "asserter", cJSON_Duplicate(at(pk_get(r, "performer"), 0), 1));
 		}
 		cJSON_ReplaceItemInObjectCaseSensitive((cJSON *)e, "resource", n);
 	}
@@ -463,14 +309,14 @@ static void the_other_resource_maps_back_too(void **state)
 	char *out = from_fhir(&c, CW_MEDIA_JSON, b);
 	assert_non_null(out);
 	if (c.oo.n)
-		dump(&c.oo);
+		pk_dump(&c.oo);
 	assert_int_equal(c.oo.n, 0);
 	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(out);
 	assert_true(cJSON_Compare(want, got, true));
 	cJSON_Delete(want);
 	cJSON_Delete(got);
 	free(out);
-	call_end(&c);
+	pk_call_end(&c);
 	free(doc);
 }
 
@@ -516,33 +362,33 @@ static void refuses_each_bad_json_field(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char doc[1024];
 		snprintf(doc, sizeof doc, ONE, cases[i].cat, cases[i].desc, cases[i].by, cases[i].date);
-		struct call c;
-		call_begin(&c);
+		struct pk_call c;
+		pk_call_begin(&c);
 		cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
 		if (!cases[i].code) {
 			assert_non_null(b);
 			cJSON_Delete(b);
 		} else {
 			assert_null(b);
-			expect_issue(&c.oo, OUTCOME_ERROR, cases[i].code, cases[i].where, cases[i].text);
-			if (count_severity(&c.oo, OUTCOME_ERROR) != 1)
-				dump(&c.oo);
-			assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 1);
+			pk_expect_issue(&c.oo, OUTCOME_ERROR, cases[i].code, cases[i].where, cases[i].text);
+			if (pk_count_severity(&c.oo, OUTCOME_ERROR) != 1)
+				pk_dump(&c.oo);
+			assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 1);
 		}
-		call_end(&c);
+		pk_call_end(&c);
 	}
 #undef ONE
 }
 
 static void refuses_json(const char *doc, size_t n_expected, const char *const (*expected)[3])
 {
-	struct call c;
-	call_begin(&c);
+	struct pk_call c;
+	pk_call_begin(&c);
 	assert_null(to_fhir(&c, CW_MEDIA_JSON, doc));
 	for (size_t i = 0; i < n_expected; i++)
-		expect_issue(&c.oo, OUTCOME_ERROR, expected[i][0], expected[i][1], expected[i][2]);
-	assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), n_expected);
-	call_end(&c);
+		pk_expect_issue(&c.oo, OUTCOME_ERROR, expected[i][0], expected[i][1], expected[i][2]);
+	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), n_expected);
+	pk_call_end(&c);
 }
 
 static void refuses_json_listing_every_problem(void **state)
@@ -595,8 +441,8 @@ static void refuses_json_listing_every_problem(void **state)
 static void refuses_csv_listing_every_problem(void **state)
 {
 	(void)state;
-	struct call c;
-	call_begin(&c);
+	struct pk_call c;
+	pk_call_begin(&c);
 	/* A wrong header (column 6 renamed), then rows with faults. */
 	const char *doc =
 		"version,person_system,person_value,person_name,strength_id,kind,description,identified_by,"
@@ -607,43 +453,43 @@ static void refuses_csv_listing_every_problem(void **state)
 		"1,urn:p,1,,S1,personal,Kind.,peer,,,,2024-01-01,\n"
 		"1,urn:p,1,,S9,personal,\"Kind\"x,self,,,,2024-01-01,\n";
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, doc));
-	expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1, column 6", "'category'");
-	expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 2, column 6", "'bravery'");
-	expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 8", "self");
-	expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 12", "YYYY-MM-DD");
-	expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 3", "3 columns");
-	expect_issue(&c.oo, OUTCOME_ERROR, "not-supported", "line 4, column 1", "version 1");
-	expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 5", "strength_id");
-	expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 4, column 7", "white space");
-	expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 4, column 8", "'cousin'");
-	expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 11", "go together");
-	expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 4, column 13", "twice");
-	expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 5, column 5", "line 2");
-	expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 6", "malformed");
-	assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 13);
-	call_end(&c);
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1, column 6", "'category'");
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 2, column 6", "'bravery'");
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 8", "self");
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 12", "YYYY-MM-DD");
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 3", "3 columns");
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "not-supported", "line 4, column 1", "version 1");
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 5", "strength_id");
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 4, column 7", "white space");
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 4, column 8", "'cousin'");
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 11", "go together");
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 4, column 13", "twice");
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 5, column 5", "line 2");
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 6", "malformed");
+	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 13);
+	pk_call_end(&c);
 
 	/* A short header; an empty body; a header alone; a name conflict. */
-	call_begin(&c);
+	pk_call_begin(&c);
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, "version,person_system\n1,urn:p\n"));
-	expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1", "2 columns");
-	expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 2", "2 columns");
-	call_end(&c);
-	call_begin(&c);
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1", "2 columns");
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 2", "2 columns");
+	pk_call_end(&c);
+	pk_call_begin(&c);
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, ""));
-	expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 1", "header");
-	call_end(&c);
-	call_begin(&c);
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 1", "header");
+	pk_call_end(&c);
+	pk_call_begin(&c);
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, good_header));
-	expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 2", "no strength rows");
-	call_end(&c);
-	call_begin(&c);
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 2", "no strength rows");
+	pk_call_end(&c);
+	pk_call_begin(&c);
 	char two[1024];
 	snprintf(two, sizeof two, "%s%s%s", good_header, "1,urn:p,1,Name A,S1,personal,Kind.,self,,,,2024-01-01,\n",
 		 "1,urn:p,1,Name B,S2,personal,Brave.,self,,,,2024-01-01,\n");
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, two));
-	expect_issue(&c.oo, OUTCOME_ERROR, "conflict", "line 3, column 4", "line 2");
-	call_end(&c);
+	pk_expect_issue(&c.oo, OUTCOME_ERROR, "conflict", "line 3, column 4", "line 2");
+	pk_call_end(&c);
 }
 
 /* ------------------------------------------------- FHIR made elsewhere */
@@ -652,7 +498,7 @@ static void official_examples_give_warnings(void **state)
 {
 	(void)state;
 	char dir[512];
-	snprintf(dir, sizeof dir, "%s/fhir-r4/examples-json-xml/json", env_or("CW_SHARED", "../shared"));
+	snprintf(dir, sizeof dir, "%s/fhir-r4/examples-json-xml/json", pk_env_or("CW_SHARED", "../shared"));
 	DIR *d = opendir(dir);
 	if (!d) {
 		fprintf(stderr, "# %s missing\n", dir);
@@ -666,21 +512,21 @@ static void official_examples_give_warnings(void **state)
 			continue;
 		char path[1024];
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		char *text = slurp(path, NULL);
+		char *text = pk_slurp(path, NULL);
 		cJSON *res = cJSON_Parse(text);
 		assert_non_null(res);
 		for (int csv = 0; csv < 2; csv++) {
-			struct call c;
-			call_begin(&c);
+			struct pk_call c;
+			pk_call_begin(&c);
 			char *out = from_fhir(&c, csv ? CW_MEDIA_CSV : CW_MEDIA_JSON, cJSON_Duplicate(res, 1));
 			if (!out)
-				dump(&c.oo);
+				pk_dump(&c.oo);
 			assert_non_null(out);
 			assert_string_equal(out, csv ? good_header : "[]");
-			assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 0);
-			expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource", "not a strength");
+			assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
+			pk_expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource", "not a strength");
 			free(out);
-			call_end(&c);
+			pk_call_end(&c);
 		}
 		cJSON_Delete(res);
 		free(text);
@@ -693,11 +539,11 @@ static void official_examples_give_warnings(void **state)
 	 * retyped as a protective factor: mapped, with everything else reported. */
 	char path[1024];
 	snprintf(path, sizeof path, "%s/condition-example.json", dir);
-	char *text = slurp(path, NULL);
+	char *text = pk_slurp(path, NULL);
 	cJSON *cond = cJSON_Parse(text);
 	free(text);
 	snprintf(path, sizeof path, "%s/patient-example.json", dir);
-	text = slurp(path, NULL);
+	text = pk_slurp(path, NULL);
 	cJSON *pat = cJSON_Parse(text);
 	free(text);
 	assert_non_null(cond);
@@ -717,33 +563,33 @@ static void official_examples_give_warnings(void **state)
 	cJSON_AddItemToObject(e2, "resource", cond);
 	cJSON_AddItemToArray(mget(b, "entry"), e1);
 	cJSON_AddItemToArray(mget(b, "entry"), e2);
-	struct call c;
-	call_begin(&c);
+	struct pk_call c;
+	pk_call_begin(&c);
 	char *out = from_fhir(&c, CW_MEDIA_JSON, b);
 	assert_non_null(out);
-	assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 0);
+	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
 	/* The asserter, Practitioner/f201, is not in the Bundle: its reference goes. */
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.asserter.reference", "left out");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.severity", "left out");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.category[0].coding[0]", "left out");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.code.coding[0]", "own words");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.recordedDate", "time of day");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.birthDate", "left out");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.asserter.reference", "left out");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.severity", "left out");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.category[0].coding[0]", "left out");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.code.coding[0]", "own words");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.recordedDate", "time of day");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.birthDate", "left out");
 	cJSON *doc = cJSON_Parse(out);
 	assert_non_null(doc);
-	const cJSON *s = at(get(doc, "strengths"), 0);
+	const cJSON *s = at(pk_get(doc, "strengths"), 0);
 	if (!s)
-		dump(&c.oo);
+		pk_dump(&c.oo);
 	assert_non_null(s);
-	assert_string_equal(sget(s, "id"), "F-1");
-	assert_string_equal(sget(s, "category"), "resources");
-	assert_string_equal(sget(s, "description"), "Stably housed.");
-	assert_string_equal(sget(s, "date"), "2024-05-06");
-	assert_string_equal(sget(get(s, "identified_by"), "role"), "provider");
-	assert_string_equal(sget(get(s, "identified_by"), "name"), "Sample Clinician");
+	assert_string_equal(pk_sget(s, "id"), "F-1");
+	assert_string_equal(pk_sget(s, "category"), "resources");
+	assert_string_equal(pk_sget(s, "description"), "Stably housed.");
+	assert_string_equal(pk_sget(s, "date"), "2024-05-06");
+	assert_string_equal(pk_sget(pk_get(s, "identified_by"), "role"), "provider");
+	assert_string_equal(pk_sget(pk_get(s, "identified_by"), "name"), "Sample Clinician");
 	cJSON_Delete(doc);
 	free(out);
-	call_end(&c);
+	pk_call_end(&c);
 }
 
 /* A Bundle made by Crosswalk, then changed elsewhere: additions reported,
@@ -751,12 +597,12 @@ static void official_examples_give_warnings(void **state)
 static void foreign_additions_are_reported(void **state)
 {
 	(void)state;
-	char *doc = slurp(EXAMPLES "/strengths-one-person.json", NULL);
-	struct call c;
-	call_begin(&c);
+	char *doc = pk_slurp(EXAMPLES "/strengths-one-person.json", NULL);
+	struct pk_call c;
+	pk_call_begin(&c);
 	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
 	assert_non_null(b);
-	cJSON *pat = (cJSON *)nth(b, "Patient", 0), *s = (cJSON *)nth(b, strength_type(), 1);
+	cJSON *pat = (cJSON *)pk_nth(b, "Patient", 0), *s = (cJSON *)pk_nth(b, strength_type(), 1);
 	cJSON_AddStringToObject(pat, "gender", "unknown");
 	cJSON_AddItemToObject(s, "note", cJSON_Parse("[{\"text\":\"n\"}]"));
 	cJSON_AddItemToArray(mget(s, "identifier"), cJSON_Parse("{\"system\":\"urn:other\",\"value\":\"v\"}"));
@@ -766,19 +612,19 @@ static void foreign_additions_are_reported(void **state)
 					 "\"description\":{\"text\":\"d\"},\"subject\":{\"reference\":\"Patient/x\"}}}"));
 	char *out = from_fhir(&c, CW_MEDIA_JSON, b);
 	assert_non_null(out);
-	assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 0);
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.gender", "left out");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.note", "left out");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.identifier[1]", "left out");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.extension[3]", "urn:x");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[4].resource", "Goal/g1");
-	assert_int_equal(count_severity(&c.oo, OUTCOME_WARNING), 5);
+	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.gender", "left out");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.note", "left out");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.identifier[1]", "left out");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.extension[3]", "urn:x");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[4].resource", "Goal/g1");
+	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_WARNING), 5);
 	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(out);
 	assert_true(cJSON_Compare(want, got, true));
 	cJSON_Delete(want);
 	cJSON_Delete(got);
 	free(out);
-	call_end(&c);
+	pk_call_end(&c);
 	free(doc);
 }
 
@@ -800,26 +646,26 @@ static void incomplete_strengths_are_left_out(void **state)
 		"SDOHCC-CodeSystemTemporaryCodes\",\"code\":\"protective-factor\"}]}],"
 		"\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"1137434003\"}]},"
 		"\"subject\":{\"reference\":\"Patient/elsewhere\"}}}]}";
-	struct call c;
-	call_begin(&c);
+	struct pk_call c;
+	pk_call_begin(&c);
 	char *out = from_fhir(&c, CW_MEDIA_JSON, cJSON_Parse(bundle));
 	assert_non_null(out);
 	assert_string_equal(out, "{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},"
 				 "\"strengths\":[]}");
-	assert_int_equal(count_severity(&c.oo, OUTCOME_ERROR), 0);
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.identifier", "not exported");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.status", "not exported");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.category", "not exported");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.effectiveDateTime", "not exported");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.performer[0]", "who identified");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.clinicalStatus", "not active");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.code.coding[0]", "1137434003");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.code.text", "person's words");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.subject", "not exported");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.recordedDate", "not exported");
-	expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.asserter", "who identified");
+	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.identifier", "not exported");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.status", "not exported");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.category", "not exported");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.effectiveDateTime", "not exported");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.performer[0]", "who identified");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.clinicalStatus", "not active");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.code.coding[0]", "1137434003");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.code.text", "person's words");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.subject", "not exported");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.recordedDate", "not exported");
+	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.asserter", "who identified");
 	free(out);
-	call_end(&c);
+	pk_call_end(&c);
 }
 
 /* ------------------------------------------------------ over HTTP */
@@ -842,8 +688,8 @@ static void validate_over_http(const struct gw *gw, const cJSON *bundle)
 {
 	const char *fhir[] = {"Content-Type: application/fhir+json", NULL};
 	const cJSON *e;
-	cJSON_ArrayForEach(e, get(bundle, "entry")) {
-		char *text = cJSON_PrintUnformatted(get(e, "resource"));
+	cJSON_ArrayForEach(e, pk_get(bundle, "entry")) {
+		char *text = cJSON_PrintUnformatted(pk_get(e, "resource"));
 		struct resp r;
 		assert_int_equal(http_do(gw, "POST", "/fhir/$validate", fhir, text, strlen(text), &r), 0);
 		assert_int_equal(r.status, 200);
@@ -859,7 +705,7 @@ static void http_ingest_is_idempotent(void **state)
 {
 	(void)state;
 	size_t len;
-	char *doc = slurp(EXAMPLES "/strengths-several.json", &len);
+	char *doc = pk_slurp(EXAMPLES "/strengths-several.json", &len);
 	const char *json[] = {"Content-Type: application/json", NULL};
 	struct resp r1, r2;
 	assert_int_equal(http_do(&g, "POST", "/ingest/strengths?preview=true", json, doc, len, &r1), 0);
@@ -870,8 +716,8 @@ static void http_ingest_is_idempotent(void **state)
 	assert_int_equal(r2.status, 200);
 	assert_string_equal(r1.body, r2.body);
 	cJSON *b = cJSON_Parse(r1.body);
-	assert_int_equal(count_type(b, "Patient"), 3);
-	assert_int_equal(count_type(b, "Observation"), 5);
+	assert_int_equal(pk_count_type(b, "Patient"), 3);
+	assert_int_equal(pk_count_type(b, "Observation"), 5);
 	validate_over_http(&g, b);
 
 	const char *to_json[] = {"Content-Type: application/fhir+json", "Accept: application/json", NULL};
@@ -888,7 +734,7 @@ static void http_ingest_is_idempotent(void **state)
 	resp_free(&r2);
 	free(doc);
 
-	doc = slurp(EXAMPLES "/strengths-several.csv", &len);
+	doc = pk_slurp(EXAMPLES "/strengths-several.csv", &len);
 	const char *csv[] = {"Content-Type: text/csv; charset=utf-8", NULL};
 	const char *to_csv[] = {"Content-Type: application/fhir+json", "Accept: text/csv", NULL};
 	assert_int_equal(http_do(&g, "POST", "/ingest/strengths?preview=true", csv, doc, len, &r1), 0);
@@ -901,15 +747,15 @@ static void http_ingest_is_idempotent(void **state)
 	free(doc);
 
 	/* Stored for real (201), then read back from the store by patient. */
-	doc = slurp(EXAMPLES "/strengths-one-person.json", &len);
+	doc = pk_slurp(EXAMPLES "/strengths-one-person.json", &len);
 	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", json, doc, len, &r1), 0);
 	assert_int_equal(r1.status, 201);
 	cJSON *tr = cJSON_Parse(r1.body);
-	assert_string_equal(sget(tr, "type"), "transaction-response");
+	assert_string_equal(pk_sget(tr, "type"), "transaction-response");
 	char pid[80] = "", path[200];
 	const cJSON *e;
-	cJSON_ArrayForEach(e, get(tr, "entry")) {
-		const char *loc = sget(get(e, "response"), "location");
+	cJSON_ArrayForEach(e, pk_get(tr, "entry")) {
+		const char *loc = pk_sget(pk_get(e, "response"), "location");
 		const char *p = loc ? strstr(loc, "/Patient/") : NULL;
 		if (p && !pid[0])
 			snprintf(pid, sizeof pid, "%.*s", (int)strcspn(p + 9, "/"), p + 9);
@@ -939,11 +785,11 @@ static void http_refusal_is_an_outcome(void **state)
 	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", csv, doc, strlen(doc), &r), 0);
 	assert_int_equal(r.status, 422);
 	cJSON *oo = cJSON_Parse(r.body);
-	assert_string_equal(sget(oo, "resourceType"), "OperationOutcome");
-	const cJSON *issues = get(oo, "issue");
+	assert_string_equal(pk_sget(oo, "resourceType"), "OperationOutcome");
+	const cJSON *issues = pk_get(oo, "issue");
 	assert_int_equal(cJSON_GetArraySize(issues), 2);
-	assert_string_equal(at(get(at(issues, 0), "expression"), 0)->valuestring, "line 2, column 6");
-	assert_string_equal(at(get(at(issues, 1), "expression"), 0)->valuestring, "line 2, column 12");
+	assert_string_equal(at(pk_get(at(issues, 0), "expression"), 0)->valuestring, "line 2, column 6");
+	assert_string_equal(at(pk_get(at(issues, 1), "expression"), 0)->valuestring, "line 2, column 12");
 	cJSON_Delete(oo);
 	resp_free(&r);
 }
@@ -958,7 +804,7 @@ static void settings_are_checked_and_used(void **state)
 					"\"canonical_base\":\"https://fhir.example.net/r4/\"}}"),
 			 0);
 	size_t len;
-	char *doc = slurp(EXAMPLES "/strengths-edge-cases.json", &len);
+	char *doc = pk_slurp(EXAMPLES "/strengths-edge-cases.json", &len);
 	const char *json[] = {"Content-Type: application/json", NULL};
 	struct resp r;
 	assert_int_equal(http_do(&own, "POST", "/ingest/strengths?preview=true", json, doc, len, &r), 0);
@@ -967,8 +813,8 @@ static void settings_are_checked_and_used(void **state)
 	assert_non_null(strstr(r.body, "https://fhir.example.net/r4/CodeSystem/strength-category"));
 	assert_null(strstr(r.body, "crosswalk.example.org"));
 	cJSON *b = cJSON_Parse(r.body);
-	assert_int_equal(count_type(b, "Condition"), 3);
-	assert_int_equal(count_type(b, "Observation"), 0);
+	assert_int_equal(pk_count_type(b, "Condition"), 3);
+	assert_int_equal(pk_count_type(b, "Observation"), 0);
 	validate_over_http(&own, b);
 	cJSON_Delete(b);
 	resp_free(&r);

@@ -1,0 +1,195 @@
+/* plugin_kit — see plugin_kit.h. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "e2e/plugin_kit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+struct plugin_host *pk_host;
+static struct config pk_cfg;
+static bool pk_cfg_set;
+
+const char *pk_env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : dflt;
+}
+
+char *pk_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fprintf(stderr, "# cannot open %s\n", path);
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	long n = ftell(f);
+	assert_true(n >= 0);
+	rewind(f);
+	char *buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	if (len)
+		*len = (size_t)n;
+	return buf;
+}
+
+int pk_host_up(const char *format, const char *settings)
+{
+	const struct config *cfg = NULL;
+	if (settings) {
+		if (config_defaults(&pk_cfg) != 0)
+			return -1;
+		pk_cfg_set = true;
+		cJSON_Delete(pk_cfg.plugins);
+		pk_cfg.plugins = cJSON_Parse(settings);
+		cfg = &pk_cfg;
+	}
+	pk_host = plugin_host_new(cfg, NULL);
+	if (!pk_host || plugin_host_scan(pk_host, pk_env_or("CW_PLUGIN_DIR", "lib/crosswalk/plugins")) != 0 ||
+	    plugin_host_start(pk_host) != 0)
+		return -1;
+	return plugin_host_format(pk_host, format, NULL) ? 0 : -1;
+}
+
+void pk_host_down(void)
+{
+	plugin_host_free(pk_host);
+	pk_host = NULL;
+	if (pk_cfg_set)
+		config_release(&pk_cfg);
+	pk_cfg_set = false;
+}
+
+void pk_call_begin(struct pk_call *c)
+{
+	memset(c, 0, sizeof *c);
+	arena_init(&c->arena, 0);
+	plugin_host_ctx(&c->ctx, pk_host, &c->arena, &c->oo, NULL);
+}
+
+void pk_call_end(struct pk_call *c)
+{
+	outcome_release(&c->oo);
+	arena_release(&c->arena);
+}
+
+cJSON *pk_to_fhir(struct pk_call *c, const char *format, enum cw_media media, const char *text)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/ingest/%s", format);
+	cJSON *b = NULL;
+	int st = plugin_host_ingest(pk_host, &c->ctx, format, media, text, strlen(text), "POST", path, &b);
+	assert_int_equal(st == 200, b != NULL);
+	return b;
+}
+
+char *pk_from_fhir(struct pk_call *c, const char *format, enum cw_media media, cJSON *in)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/export/%s", format);
+	char *out = NULL;
+	size_t len = 0;
+	if (plugin_host_export(pk_host, &c->ctx, format, media, in, "POST", path, &out, &len) != 200)
+		return NULL;
+	char *copy = malloc(len + 1);
+	assert_non_null(copy);
+	memcpy(copy, out, len);
+	copy[len] = '\0';
+	return copy;
+}
+
+void pk_expect_same_document(const char *path, bool csv, const char *doc, const char *out)
+{
+	if (csv) {
+		if (strcmp(out, doc) != 0)
+			fprintf(stderr, "# %s came back as:\n%s\n", path, out);
+		assert_string_equal(out, doc);
+		return;
+	}
+	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(out);
+	assert_non_null(want);
+	assert_non_null(got);
+	if (!cJSON_Compare(want, got, true))
+		fprintf(stderr, "# %s came back as:\n%s\n", path, out);
+	assert_true(cJSON_Compare(want, got, true));
+	cJSON_Delete(want);
+	cJSON_Delete(got);
+}
+
+void pk_dump(const struct outcome *oo)
+{
+	for (size_t i = 0; i < oo->n; i++)
+		fprintf(stderr, "#   %s %s [%s] %s\n", outcome_severity_name(oo->issues[i].severity), oo->issues[i].code,
+			oo->issues[i].expression ? oo->issues[i].expression : "", oo->issues[i].diagnostics);
+}
+
+bool pk_has_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
+		  const char *text)
+{
+	for (size_t i = 0; i < oo->n; i++) {
+		const struct outcome_issue *is = &oo->issues[i];
+		if (is->severity == sev && (!code || strcmp(is->code, code) == 0) &&
+		    (!where || (is->expression && strcmp(is->expression, where) == 0)) &&
+		    (!text || strstr(is->diagnostics, text)))
+			return true;
+	}
+	return false;
+}
+
+void pk_expect_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
+		     const char *text)
+{
+	if (!pk_has_issue(oo, sev, code, where, text)) {
+		fprintf(stderr, "# missing %s issue %s at [%s] (%s); got:\n", outcome_severity_name(sev),
+			code ? code : "*", where ? where : "*", text ? text : "");
+		pk_dump(oo);
+		fail();
+	}
+}
+
+size_t pk_count_severity(const struct outcome *oo, enum outcome_severity sev)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < oo->n; i++)
+		n += oo->issues[i].severity == sev;
+	return n;
+}
+
+const cJSON *pk_get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
+
+const char *pk_sget(const cJSON *o, const char *key)
+{
+	const cJSON *v = pk_get(o, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+const cJSON *pk_nth(const cJSON *bundle, const char *type, int n)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, pk_get(bundle, "entry"))
+	{
+		const cJSON *r = pk_get(e, "resource");
+		const char *rt = pk_sget(r, "resourceType");
+		if (rt && strcmp(rt, type) == 0 && n-- == 0)
+			return r;
+	}
+	return NULL;
+}
+
+int pk_count_type(const cJSON *bundle, const char *type)
+{
+	int n = 0;
+	while (pk_nth(bundle, type, n))
+		n++;
+	return n;
+}
