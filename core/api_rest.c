@@ -512,6 +512,20 @@ static bool outbox_refuses(const struct app *app, struct http_response *resp)
 
 /* ------------------------------------------------------------ search */
 
+enum summary { SUMMARY_FALSE, SUMMARY_TRUE, SUMMARY_TEXT, SUMMARY_DATA };
+
+static int summary_of(const char *value, enum summary *out)
+{
+	static const char *const names[] = {"false", "true", "text", "data"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (!strcmp(value, names[i])) {
+			*out = (enum summary)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 struct query {
 	struct store_search_param params[64];
 	size_t n;
@@ -519,6 +533,8 @@ struct query {
 	bool count_given;
 	const char *sort;
 	bool summary_count;
+	enum summary summary; /* _summary=true|text|data */
+	bool no_total;        /* _total=none */
 	const char *elements;
 	const char *includes[8];
 	size_t ninc;
@@ -550,7 +566,7 @@ static int query_add(void *ctx, const char *name, const char *value)
 	struct query *q = ctx;
 	if (!value)
 		value = "";
-	if (!strcmp(name, "_format") || !strcmp(name, "_pretty") || !strcmp(name, "_total"))
+	if (!strcmp(name, "_format") || !strcmp(name, "_pretty"))
 		return 0;
 	if (!strcmp(name, "_count") || !strcmp(name, "_offset") || !strcmp(name, "_getpagesoffset")) {
 		char *end;
@@ -574,10 +590,19 @@ static int query_add(void *ctx, const char *name, const char *value)
 	if (!strcmp(name, "_summary")) {
 		if (!strcmp(value, "count"))
 			q->summary_count = true;
-		else if (strcmp(value, "false") != 0) {
-			snprintf(q->error, sizeof q->error, "_summary=%.40s is not supported (count, false)", value);
+		else if (summary_of(value, &q->summary) != 0) {
+			snprintf(q->error, sizeof q->error, "_summary=%.40s is not one of true, text, data, count, false",
+				 value);
 			return -1;
 		}
+		return 0;
+	}
+	if (!strcmp(name, "_total")) {
+		if (strcmp(value, "none") && strcmp(value, "estimate") && strcmp(value, "accurate")) {
+			snprintf(q->error, sizeof q->error, "_total=%.40s is not one of none, estimate, accurate", value);
+			return -1;
+		}
+		q->no_total = !strcmp(value, "none");
 		return 0;
 	}
 	if (!strcmp(name, "_elements")) {
@@ -649,6 +674,49 @@ static int query_from_string(struct query *q, const char *qs)
 	return query_from_form(q, qs, strlen(qs));
 }
 
+/* Tags res as a subset of the resource (meta.tag SUBSETTED). */
+static void mark_subsetted(cJSON *res)
+{
+	cJSON *meta = cJSON_GetObjectItemCaseSensitive(res, "meta");
+	if (!meta)
+		meta = cJSON_AddObjectToObject(res, "meta");
+	cJSON *tags = meta ? cJSON_GetObjectItemCaseSensitive(meta, "tag") : NULL;
+	if (meta && !tags)
+		tags = cJSON_AddArrayToObject(meta, "tag");
+	cJSON *tag = tags ? cJSON_CreateObject() : NULL;
+	if (tag) {
+		cJSON_AddStringToObject(tag, "system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue");
+		cJSON_AddStringToObject(tag, "code", "SUBSETTED");
+		cJSON_AddItemToArray(tags, tag);
+	}
+}
+
+/* _summary: true keeps the elements the specification marks as summary,
+ * text keeps text, id, meta and the mandatory elements, data drops text
+ * (all at the top level of the resource). false leaves res whole. */
+static cJSON *summary_only(cJSON *res, enum summary mode)
+{
+	if (mode == SUMMARY_FALSE)
+		return res;
+	const struct model_type *t = model_resource(str_member(res, "resourceType"));
+	for (cJSON *m = res->child; m && t;) {
+		cJSON *next = m->next;
+		const char *k = m->string, *base = k[0] == '_' ? k + 1 : k;
+		const struct model_type *chosen;
+		const struct model_elem *e = model_find_elem(t, base, strlen(base), &chosen);
+		bool keep = !strcmp(k, "resourceType") || !strcmp(k, "id") || !strcmp(k, "meta");
+		if (!keep && e)
+			keep = mode == SUMMARY_TRUE   ? (e->flags & MODEL_F_SUMMARY) != 0
+			       : mode == SUMMARY_TEXT ? !strcmp(base, "text") || e->min > 0
+						      : strcmp(base, "text") != 0;
+		if (!keep)
+			cJSON_Delete(cJSON_DetachItemViaPointer(res, m));
+		m = next;
+	}
+	mark_subsetted(res);
+	return res;
+}
+
 static cJSON *elements_only(cJSON *res, const char *elements)
 {
 	cJSON *keep = cJSON_CreateObject();
@@ -672,19 +740,7 @@ static cJSON *elements_only(cJSON *res, const char *elements)
 		m = next;
 	}
 	cJSON_Delete(keep);
-	/* mark the result as a subset */
-	cJSON *meta = cJSON_GetObjectItemCaseSensitive(res, "meta");
-	if (!meta)
-		meta = cJSON_AddObjectToObject(res, "meta");
-	cJSON *tags = meta ? cJSON_GetObjectItemCaseSensitive(meta, "tag") : NULL;
-	if (meta && !tags)
-		tags = cJSON_AddArrayToObject(meta, "tag");
-	cJSON *tag = tags ? cJSON_CreateObject() : NULL;
-	if (tag) {
-		cJSON_AddStringToObject(tag, "system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue");
-		cJSON_AddStringToObject(tag, "code", "SUBSETTED");
-		cJSON_AddItemToArray(tags, tag);
-	}
+	mark_subsetted(res);
 	return res;
 }
 
@@ -907,6 +963,7 @@ static void run_search(const struct app *app, const struct http_request *req, st
 	struct store_search sq = {.params = q->params,
 				  .n_params = q->n,
 				  .count = q->summary_count ? 0 : q->count,
+				  .no_total = q->no_total,
 				  .offset = q->offset,
 				  .sort = q->sort};
 	struct store_page page = {0};
@@ -926,12 +983,15 @@ static void run_search(const struct app *app, const struct http_request *req, st
 		http_set_error(resp, 500, "exception", "out of memory");
 		return;
 	}
-	cJSON_AddNumberToObject(b, "total", (double)page.total);
+	if (page.total != STORE_NO_TOTAL)
+		cJSON_AddNumberToObject(b, "total", (double)page.total);
 	cJSON *links = cJSON_AddArrayToObject(b, "link");
 	char url[2048];
 	self_link(url, sizeof url, base, type, q, q->offset);
 	add_link(links, "self", url);
-	if (!q->summary_count && q->offset + page.n < page.total) {
+	/* without a total, a full page may have more behind it */
+	bool more = page.total == STORE_NO_TOTAL ? page.n == q->count && q->count > 0 : q->offset + page.n < page.total;
+	if (!q->summary_count && more) {
 		self_link(url, sizeof url, base, type, q, q->offset + q->count);
 		add_link(links, "next", url);
 	}
@@ -948,6 +1008,8 @@ static void run_search(const struct app *app, const struct http_request *req, st
 			page.items[i].resource = NULL;
 			if (q->elements)
 				r = elements_only(r, q->elements);
+			else
+				r = summary_only(r, q->summary);
 			add_entry(entries, base, r, "match");
 		}
 		do_includes(app, q, type, entries, base);
@@ -1019,13 +1081,33 @@ static bool not_modified(const struct http_request *req, const char *vid)
 	return !strcmp(inm, want) || !strcmp(inm, want + 2) || !strcmp(inm, "*");
 }
 
+/* If-Modified-Since (an HTTP date) is at or after lastUpdated, to the second. */
+static bool not_modified_since(const struct http_request *req, const char *last_updated)
+{
+	const char *ims = http_header(req, "If-Modified-Since");
+	char lm[64];
+	if (!ims || !last_updated || !http_date(last_updated, lm, sizeof lm))
+		return false;
+	struct tm a = {0}, b = {0};
+	const char *fmt = "%a, %d %b %Y %H:%M:%S GMT";
+	if (!strptime(ims, fmt, &a) || !strptime(lm, fmt, &b))
+		return false;
+	return timegm(&b) <= timegm(&a);
+}
+
 static void read_common(const struct app *app, struct http_request *req, struct http_response *resp, const char *vid)
 {
 	const char *type = req->params[0], *id = req->params[1];
 	if (!check_type_id(req, resp, type, id) || pass_through(app, req, resp, type))
 		return;
 	struct store_error err = {0};
-	if (req->format == FORMAT_JSON && !req->pretty && !http_query(req, "_elements")) {
+	enum summary summary = SUMMARY_FALSE;
+	const char *sv = http_query(req, "_summary");
+	if (sv && summary_of(sv, &summary) != 0) {
+		http_set_error(resp, 400, "invalid", "_summary=%.40s is not one of true, text, data, false on a read", sv);
+		return;
+	}
+	if (req->format == FORMAT_JSON && !req->pretty && !http_query(req, "_elements") && summary == SUMMARY_FALSE) {
 		/* the common case: the stored JSON text goes out as it is */
 		struct store_text t;
 		enum store_status st = store_read_text(app->store, type, id, vid, &t, &err);
@@ -1036,7 +1118,7 @@ static void read_common(const struct app *app, struct http_request *req, struct 
 		char version[24], etag[64], lm[64];
 		snprintf(version, sizeof version, "%lld", (long long)t.version);
 		snprintf(etag, sizeof etag, "W/\"%s\"", version);
-		if (!vid && not_modified(req, version)) {
+		if (!vid && (not_modified(req, version) || not_modified_since(req, t.last_updated))) {
 			free(t.text);
 			http_set_body(resp, 304, NULL, NULL, 0);
 		} else {
@@ -1054,7 +1136,7 @@ static void read_common(const struct app *app, struct http_request *req, struct 
 		store_answer(req, resp, st, &err);
 		return;
 	}
-	if (!vid && not_modified(req, meta_str(res, "versionId"))) {
+	if (!vid && (not_modified(req, meta_str(res, "versionId")) || not_modified_since(req, meta_str(res, "lastUpdated")))) {
 		http_set_body(resp, 304, NULL, NULL, 0);
 		set_version_headers(resp, res);
 		cJSON_Delete(res);
@@ -1063,6 +1145,8 @@ static void read_common(const struct app *app, struct http_request *req, struct 
 	const char *elements = http_query(req, "_elements");
 	if (elements)
 		res = elements_only(res, elements);
+	else
+		res = summary_only(res, summary);
 	set_version_headers(resp, res);
 	api_fhir_send(req, resp, 200, res);
 }
@@ -1101,7 +1185,7 @@ static void history_common(const struct app *app, struct http_request *req, stru
 		query_release(&q);
 		return;
 	}
-	if (q.sort || q.summary_count || q.elements || q.ninc || q.nrev) {
+	if (q.sort || q.summary_count || q.summary != SUMMARY_FALSE || q.no_total || q.elements || q.ninc || q.nrev) {
 		http_set_error(resp, 400, "not-supported", "history takes _count, _offset and _since");
 		query_release(&q);
 		return;

@@ -120,7 +120,10 @@ struct store_search {
 	size_t offset;    /* matches skipped before the page */
 	const char *sort; /* NULL (order of creation), or comma-separated keys, each
 			   * a parameter name with "-" for descending: "-_lastUpdated,_id" */
+	bool no_total;    /* skip counting the matches: total is then STORE_NO_TOTAL */
 };
+
+#define STORE_NO_TOTAL SIZE_MAX
 
 /* The outbox: records of writes still to be delivered upstream, committed in
  * the same transaction as the write (core/outbox.h delivers them). */

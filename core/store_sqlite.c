@@ -2026,16 +2026,21 @@ static enum store_status sqlite_search(struct store *s, const char *type, const 
 	}
 	if ((st = read_begin(c, &opened, err)) != STORE_OK)
 		goto out;
-	if ((st = prepare_bound(c, &count_sql, &wb, &st_count, err)) != STORE_OK)
-		goto out;
-	int rc = sqlite3_step(st_count);
-	if (rc != SQLITE_ROW) {
-		st = db_fail(c, err, rc, "counting matches");
-		goto out;
+	int rc;
+	if (q->no_total && q->count > 0) {
+		out->total = STORE_NO_TOTAL;
+	} else {
+		if ((st = prepare_bound(c, &count_sql, &wb, &st_count, err)) != STORE_OK)
+			goto out;
+		rc = sqlite3_step(st_count);
+		if (rc != SQLITE_ROW) {
+			st = db_fail(c, err, rc, "counting matches");
+			goto out;
+		}
+		out->total = (size_t)sqlite3_column_int64(st_count, 0);
+		if (q->count == 0 || q->offset >= out->total)
+			goto out;
 	}
-	out->total = (size_t)sqlite3_column_int64(st_count, 0);
-	if (q->count == 0 || q->offset >= out->total)
-		goto out;
 
 	struct sqlbuf full = {0};
 	sb_add(&full, "SELECT r.id, r.version, r.last_updated, v.body, v.op FROM resource r JOIN version v"

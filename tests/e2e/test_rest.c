@@ -671,6 +671,91 @@ static void patch_interaction(void **state)
 	resp_free(&r);
 }
 
+/* _summary on reads and searches, _total=none, If-Modified-Since. */
+static void summaries_totals_and_conditional_reads(void **state)
+{
+	(void)state;
+	struct resp r = call("PUT", "/fhir/Patient/summed", fj,
+			     "{\"resourceType\":\"Patient\",\"id\":\"summed\",\"text\":{\"status\":\"generated\","
+			     "\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">Sum</div>\"},"
+			     "\"name\":[{\"family\":\"Summed\"}],\"maritalStatus\":{\"text\":\"M\"},\"birthDate\":\"1970\"}");
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient/summed?_summary=true", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	cJSON *p = json_of(&r);
+	assert_non_null(g(p, "name"));
+	assert_non_null(g(p, "birthDate"));
+	assert_null(g(p, "maritalStatus")); /* not a summary element */
+	assert_null(g(p, "text"));
+	assert_non_null(strstr(r.body, "SUBSETTED"));
+	cJSON_Delete(p);
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient/summed?_summary=text", NULL, NULL);
+	p = json_of(&r);
+	assert_non_null(g(p, "text"));
+	assert_null(g(p, "name"));
+	cJSON_Delete(p);
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient/summed?_summary=data", NULL, NULL);
+	p = json_of(&r);
+	assert_null(g(p, "text"));
+	assert_non_null(g(p, "maritalStatus"));
+	cJSON_Delete(p);
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient/summed?_summary=false", NULL, NULL);
+	assert_null(strstr(r.body, "SUBSETTED"));
+	assert_non_null(strstr(r.body, "maritalStatus"));
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient/summed?_summary=most", NULL, NULL);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient?_id=summed&_summary=true", NULL, NULL);
+	p = json_of(&r);
+	const cJSON *res = g(cJSON_GetArrayItem(g(p, "entry"), 0), "resource");
+	assert_non_null(g(res, "name"));
+	assert_null(g(res, "maritalStatus"));
+	cJSON_Delete(p);
+	resp_free(&r);
+
+	/* _total=none: no count, and a full page links to the next */
+	r = call("GET", "/fhir/Patient?_total=none&_count=1", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	p = json_of(&r);
+	assert_null(g(p, "total"));
+	bool next = false;
+	const cJSON *l;
+	cJSON_ArrayForEach(l, g(p, "link"))
+	{
+		next |= !strcmp(s(l, "relation"), "next");
+	}
+	assert_true(next);
+	cJSON_Delete(p);
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient?_total=accurate&_count=1", NULL, NULL);
+	p = json_of(&r);
+	assert_true(cJSON_GetObjectItem(p, "total")->valueint > 1);
+	cJSON_Delete(p);
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient?_total=some", NULL, NULL);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+
+	/* If-Modified-Since: 304 when nothing changed since, else the resource */
+	const char *later[] = {"If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT", NULL};
+	const char *earlier[] = {"If-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT", NULL};
+	const char *later_xml[] = {"If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT", "Accept: application/fhir+xml", NULL};
+	r = call("GET", "/fhir/Patient/summed", later, NULL);
+	assert_int_equal(r.status, 304);
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient/summed", later_xml, NULL);
+	assert_int_equal(r.status, 304);
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient/summed", earlier, NULL);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+}
+
 /* Quantity and uri parameters over HTTP, and the CapabilityStatement listing
  * exactly the parameters, includes and revincludes the store answers. */
 static void quantities_and_the_capability_statement(void **state)
@@ -760,6 +845,7 @@ int main(void)
 		cmocka_unit_test(prefer_header),
 		cmocka_unit_test(transaction_is_atomic_and_resolves_urns),
 		cmocka_unit_test(patch_interaction),
+		cmocka_unit_test(summaries_totals_and_conditional_reads),
 		cmocka_unit_test(quantities_and_the_capability_statement),
 		cmocka_unit_test(second_gateway_on_the_same_store_is_refused),
 		cmocka_unit_test(acknowledged_writes_survive_kill_9),
