@@ -555,10 +555,12 @@ static const char *qkeep(struct query *q, const char *s, size_t n)
 	return c;
 }
 
+/* Frees what q owns; a second call does nothing. */
 static void query_release(struct query *q)
 {
 	for (size_t i = 0; i < q->nowned; i++)
 		free(q->owned[i]);
+	q->nowned = 0;
 }
 
 static int query_add(void *ctx, const char *name, const char *value)
@@ -1617,12 +1619,43 @@ static void patch_resource(void *ctx, struct http_request *req, struct http_resp
 static void delete_resource(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	const struct app *app = ctx;
-	const char *type = req->params[0], *id = req->params[1];
+	const char *type = req->params[0], *id = req->nparams > 1 ? req->params[1] : NULL;
 	if (!check_type_id(req, resp, type, id) || pass_through(app, req, resp, type))
 		return;
 	bool fwd = forwards(app, type, false);
 	if (fwd && outbox_refuses(app, resp))
 		return;
+	char found[STORE_ID_SIZE] = "";
+	if (!id) {
+		/* conditional delete, DELETE /fhir/Type?criteria: one match is
+		 * deleted; none is not an error; several are 412 (one at a time) */
+		struct query q;
+		memset(&q, 0, sizeof q);
+		if (http_query_each(req, query_add, &q) != 0 || q.n == 0) {
+			query_release(&q);
+			http_set_error(resp, 400, "invalid", "a conditional delete needs search criteria");
+			return;
+		}
+		struct outcome oo = OUTCOME_INIT;
+		int cst = 400;
+		long total = conditional_search(app, type, &q, found, &oo, &cst); /* releases q */
+		if (total < 0) {
+			send_outcome(req, resp, cst, &oo);
+			return;
+		}
+		outcome_release(&oo);
+		if (total > 1) {
+			http_set_error(resp, 412, "multiple-matches", "the criteria match %ld resources; delete them one by one",
+				       total);
+			return;
+		}
+		if (total == 0) {
+			outcome_add(&oo, OUTCOME_INFORMATION, "informational", NULL, "nothing matched: nothing was deleted");
+			send_outcome(req, resp, 200, &oo);
+			return;
+		}
+		id = found;
+	}
 	int64_t version = 0;
 	struct store_error err = {0};
 	enum store_status st = fwd ? store_begin(app->store, &err) : STORE_OK;
@@ -2513,6 +2546,10 @@ static void describe_search(void *ctx, cJSON *cs)
 		    !cJSON_GetObjectItemCaseSensitive(res, "interaction"))
 			continue;
 		add_search_params(res, type);
+		cJSON_AddBoolToObject(res, "updateCreate", true);
+		cJSON_AddBoolToObject(res, "conditionalCreate", true);
+		cJSON_AddBoolToObject(res, "conditionalUpdate", true);
+		cJSON_AddStringToObject(res, "conditionalDelete", "single");
 		cJSON *inc = cJSON_AddArrayToObject(res, "searchInclude");
 		cJSON *rev = cJSON_AddArrayToObject(res, "searchRevInclude");
 		for (size_t i = 0; inc && rev && i < search_params_count; i++) {
@@ -2546,6 +2583,7 @@ int api_rest_register(struct app *app)
 	rc |= router_add(r, "GET", "/fhir/{type}/{id}", get_read, app);
 	rc |= router_add(r, "PUT", "/fhir/{type}/{id}", put_update, app);
 	rc |= router_add(r, "DELETE", "/fhir/{type}/{id}", delete_resource, app);
+	rc |= router_add(r, "DELETE", "/fhir/{type}", delete_resource, app);
 	rc |= router_add(r, "PATCH", "/fhir/{type}/{id}", patch_resource, app);
 	rc |= router_add(r, "GET", "/fhir/{type}/{id}/_history", get_history_instance, app);
 	rc |= router_add(r, "GET", "/fhir/{type}/{id}/_history/{vid}", get_vread, app);

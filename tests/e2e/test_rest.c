@@ -671,6 +671,50 @@ static void patch_interaction(void **state)
 	resp_free(&r);
 }
 
+/* DELETE /fhir/Type?criteria: one match deleted, none fine, several 412. */
+static void conditional_delete(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		char body[300];
+		snprintf(body, sizeof body,
+			 "{\"resourceType\":\"Goal\",\"lifecycleStatus\":\"active\",\"description\":{\"text\":\"d\"},"
+			 "\"subject\":{\"reference\":\"Patient/cd\"},\"identifier\":[{\"system\":\"urn:cd\",\"value\":\"%s\"}]}",
+			 i < 2 ? "shared" : "only");
+		create("Goal", body);
+	}
+	struct resp r = call("DELETE", "/fhir/Goal?identifier=urn:cd|only", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "deleted"));
+	resp_free(&r);
+	r = call("GET", "/fhir/Goal?identifier=urn:cd|only", NULL, NULL);
+	cJSON *b = json_of(&r);
+	assert_int_equal(cJSON_GetObjectItem(b, "total")->valueint, 0);
+	cJSON_Delete(b);
+	resp_free(&r);
+	r = call("DELETE", "/fhir/Goal?identifier=urn:cd|only", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "nothing"));
+	resp_free(&r);
+	r = call("DELETE", "/fhir/Goal?identifier=urn:cd|shared", NULL, NULL);
+	assert_int_equal(r.status, 412);
+	resp_free(&r);
+	r = call("GET", "/fhir/Goal?identifier=urn:cd|shared", NULL, NULL);
+	b = json_of(&r);
+	assert_int_equal(cJSON_GetObjectItem(b, "total")->valueint, 2); /* nothing deleted */
+	cJSON_Delete(b);
+	resp_free(&r);
+	r = call("DELETE", "/fhir/Goal", NULL, NULL);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	r = call("DELETE", "/fhir/Goal?colour=red", NULL, NULL);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	r = call("GET", "/fhir/metadata", NULL, NULL);
+	assert_non_null(strstr(r.body, "\"conditionalDelete\":\"single\""));
+	resp_free(&r);
+}
+
 /* _summary on reads and searches, _total=none, If-Modified-Since. */
 static void summaries_totals_and_conditional_reads(void **state)
 {
@@ -846,6 +890,7 @@ int main(void)
 		cmocka_unit_test(transaction_is_atomic_and_resolves_urns),
 		cmocka_unit_test(patch_interaction),
 		cmocka_unit_test(summaries_totals_and_conditional_reads),
+		cmocka_unit_test(conditional_delete),
 		cmocka_unit_test(quantities_and_the_capability_statement),
 		cmocka_unit_test(second_gateway_on_the_same_store_is_refused),
 		cmocka_unit_test(acknowledged_writes_survive_kill_9),
