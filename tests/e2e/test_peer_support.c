@@ -526,9 +526,11 @@ static void goal_links_in_reason_reference_are_read(void **state)
 	cJSON *ext = cJSON_GetObjectItem(enc, "extension"), *reasons = cJSON_AddArrayToObject(enc, "reasonReference");
 	for (cJSON *x = ext ? ext->child : NULL, *next; x; x = next) {
 		next = x->next;
-		if (strcmp(pk_sget(x, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal") == 0)
-			cJSON_AddItemToArray(reasons,
-					     cJSON_DetachItemFromObject(cJSON_DetachItemViaPointer(ext, x), "valueReference"));
+		if (strcmp(pk_sget(x, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal") == 0) {
+			cJSON *link = cJSON_DetachItemViaPointer(ext, x);
+			cJSON_AddItemToArray(reasons, cJSON_DetachItemFromObject(link, "valueReference"));
+			cJSON_Delete(link);
+		}
 	}
 	assert_int_equal(cJSON_GetArraySize(reasons), 2);
 	cJSON_AddItemToArray(reasons, cJSON_Parse("{\"reference\":\"Condition/c9\"}"));
