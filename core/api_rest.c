@@ -537,8 +537,10 @@ struct query {
 	bool no_total;        /* _total=none */
 	const char *elements;
 	const char *includes[8];
+	bool inc_iterate[8]; /* _include:iterate */
 	size_t ninc;
 	const char *revincludes[8];
+	bool rev_iterate[8];
 	size_t nrev;
 	char *owned[200]; /* strings split off for modifiers */
 	size_t nowned;
@@ -611,13 +613,20 @@ static int query_add(void *ctx, const char *name, const char *value)
 		q->elements = qkeep(q, value, strlen(value));
 		return 0;
 	}
-	if (!strcmp(name, "_include") || !strcmp(name, "_revinclude")) {
+	if (!strncmp(name, "_include", 8) || !strncmp(name, "_revinclude", 11)) {
 		bool inc = name[1] == 'i';
-		size_t *n = inc ? &q->ninc : &q->nrev;
-		if (*n == 8) {
-			snprintf(q->error, sizeof q->error, "at most 8 %s", name);
+		const char *mod = name + (inc ? 8 : 11);
+		bool iterate = !strcmp(mod, ":iterate") || !strcmp(mod, ":recurse");
+		if (*mod && !iterate) {
+			snprintf(q->error, sizeof q->error, "%.40s: the only modifier is :iterate", name);
 			return -1;
 		}
+		size_t *n = inc ? &q->ninc : &q->nrev;
+		if (*n == 8) {
+			snprintf(q->error, sizeof q->error, "at most 8 %s", inc ? "_include" : "_revinclude");
+			return -1;
+		}
+		(inc ? q->inc_iterate : q->rev_iterate)[*n] = iterate;
 		(inc ? q->includes : q->revincludes)[(*n)++] = qkeep(q, value, strlen(value));
 		return 0;
 	}
@@ -825,80 +834,130 @@ static int collect_ref(void *ctx, const struct search_index_value *v)
 	return 0;
 }
 
-/* _include=Type:param[:Target] */
-static void do_includes(const struct app *app, const struct query *q, const char *type, cJSON *entries,
-			const char *base)
+/* Splits "Type:param[:Target]" into its parts (in buf); false when malformed. */
+static bool include_spec(const char *text, char *buf, size_t n, const char **type, const char **param,
+			 const char **target)
 {
-	(void)app;
-	size_t nmatch = (size_t)cJSON_GetArraySize(entries);
-	for (size_t k = 0; k < q->ninc; k++) {
-		char spec[160];
-		snprintf(spec, sizeof spec, "%s", q->includes[k] ? q->includes[k] : "");
-		char *p1 = strchr(spec, ':');
-		if (!p1)
-			continue;
-		*p1++ = '\0';
-		char *p2 = strchr(p1, ':');
-		if (p2)
-			*p2++ = '\0';
-		if (strcmp(spec, type) != 0)
-			continue;
-		for (size_t i = 0; i < nmatch; i++) {
-			const cJSON *res = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource");
-			struct ref_collect rc = {.param = p1};
-			search_params_extract(type, res, collect_ref, &rc);
-			for (size_t j = 0; j < rc.n; j++) {
-				char rt[65], rid[65];
-				if (!search_params_split_reference(rc.refs[j], rt, sizeof rt, rid, sizeof rid))
-					continue;
-				if ((p2 && strcmp(rt, p2) != 0) || bundle_has(entries, rt, rid))
-					continue;
-				cJSON *got = NULL;
-				struct store_error err;
-				if (store_read(app->store, rt, rid, &got, &err) == STORE_OK)
-					add_entry(entries, base, got, "include");
-			}
-		}
-	}
+	snprintf(buf, n, "%s", text ? text : "");
+	char *p1 = strchr(buf, ':');
+	if (!p1)
+		return false;
+	*p1++ = '\0';
+	char *p2 = strchr(p1, ':');
+	if (p2)
+		*p2++ = '\0';
+	*type = buf;
+	*param = p1;
+	*target = p2;
+	return model_resource(buf) && *p1;
 }
 
-/* _revinclude=Type:param */
-static void do_revincludes(const struct app *app, const struct query *q, const char *type, cJSON *entries,
-			   const char *base)
+#define INCLUDE_MAX 1000 /* resources _include/_revinclude may add to one page */
+#define INCLUDE_ROUNDS 8 /* rounds of :iterate */
+
+/* _include=Type:param[:Target] for the entries [from, to) of Type: the
+ * resources they reference. Returns false when INCLUDE_MAX was reached. */
+static bool include_round(const struct app *app, const char *text, cJSON *entries, const char *base, size_t from,
+			  size_t to, size_t *added)
 {
-	size_t nmatch = (size_t)cJSON_GetArraySize(entries);
-	for (size_t k = 0; k < q->nrev; k++) {
-		char spec[160];
-		snprintf(spec, sizeof spec, "%s", q->revincludes[k] ? q->revincludes[k] : "");
-		char *p1 = strchr(spec, ':');
-		if (!p1)
+	char buf[160];
+	const char *type, *param, *target;
+	if (!include_spec(text, buf, sizeof buf, &type, &param, &target))
+		return true;
+	for (size_t i = from; i < to; i++) {
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource");
+		if (strcmp(str_member(res, "resourceType") ? str_member(res, "resourceType") : "", type) != 0)
 			continue;
-		*p1++ = '\0';
-		char *p2 = strchr(p1, ':');
-		if (p2)
-			*p2 = '\0';
-		if (!model_resource(spec))
-			continue;
-		for (size_t i = 0; i < nmatch; i++) {
-			const cJSON *res = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource");
-			char ref[200];
-			snprintf(ref, sizeof ref, "%s/%s", type, str_member(res, "id"));
-			struct store_search_param sp = {p1, NULL, ref};
-			struct store_search sq = {.params = &sp, .n_params = 1, .count = STORE_MAX_COUNT};
-			struct store_page page = {0};
-			struct store_error err;
-			if (store_search(app->store, spec, &sq, &page, &err) != STORE_OK)
+		struct ref_collect rc = {.param = param};
+		search_params_extract(type, res, collect_ref, &rc);
+		for (size_t j = 0; j < rc.n; j++) {
+			char rt[65], rid[65];
+			if (!search_params_split_reference(rc.refs[j], rt, sizeof rt, rid, sizeof rid))
 				continue;
-			for (size_t j = 0; j < page.n; j++) {
-				cJSON *r = page.items[j].resource;
-				if (!r || bundle_has(entries, spec, page.items[j].id))
-					continue;
-				page.items[j].resource = NULL;
-				add_entry(entries, base, r, "include");
+			if ((target && strcmp(rt, target) != 0) || bundle_has(entries, rt, rid))
+				continue;
+			if (*added >= INCLUDE_MAX)
+				return false;
+			cJSON *got = NULL;
+			struct store_error err;
+			if (store_read(app->store, rt, rid, &got, &err) == STORE_OK) {
+				add_entry(entries, base, got, "include");
+				(*added)++;
 			}
-			store_page_release(&page);
 		}
 	}
+	return true;
+}
+
+/* _revinclude=Type:param[:Target] for the entries [from, to): the
+ * resources of Type whose param references one of them. */
+static bool revinclude_round(const struct app *app, const char *text, cJSON *entries, const char *base, size_t from,
+			     size_t to, size_t *added)
+{
+	char buf[160];
+	const char *type, *param, *target;
+	if (!include_spec(text, buf, sizeof buf, &type, &param, &target))
+		return true;
+	for (size_t i = from; i < to; i++) {
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource");
+		const char *rt = str_member(res, "resourceType"), *rid = str_member(res, "id");
+		if (!rt || !rid || (target && strcmp(rt, target) != 0))
+			continue;
+		char ref[200];
+		snprintf(ref, sizeof ref, "%s/%s", rt, rid);
+		struct store_search_param sp = {param, NULL, ref};
+		struct store_search sq = {.params = &sp, .n_params = 1, .count = STORE_MAX_COUNT, .no_total = true};
+		struct store_page page = {0};
+		struct store_error err;
+		if (store_search(app->store, type, &sq, &page, &err) != STORE_OK)
+			continue;
+		bool room = true;
+		for (size_t j = 0; j < page.n && room; j++) {
+			cJSON *r = page.items[j].resource;
+			if (!r || bundle_has(entries, type, page.items[j].id))
+				continue;
+			if (*added >= INCLUDE_MAX) {
+				room = false;
+				break;
+			}
+			page.items[j].resource = NULL;
+			add_entry(entries, base, r, "include");
+			(*added)++;
+		}
+		store_page_release(&page);
+		if (!room)
+			return false;
+	}
+	return true;
+}
+
+/* _include and _revinclude for the matches [0, nmatch) of entries, then
+ * the :iterate ones again for what the previous round added, until a
+ * round adds nothing (at most INCLUDE_ROUNDS rounds and INCLUDE_MAX
+ * resources; reaching either is said in oo). */
+static void do_includes(const struct app *app, const struct query *q, cJSON *entries, const char *base,
+			struct outcome *oo)
+{
+	size_t from = 0, to = (size_t)cJSON_GetArraySize(entries), added = 0;
+	bool room = true;
+	for (int round = 0; room && from < to; round++) {
+		if (round == INCLUDE_ROUNDS) {
+			outcome_add(oo, OUTCOME_WARNING, "too-costly", NULL,
+				    "_include:iterate stopped after %d rounds", INCLUDE_ROUNDS);
+			break;
+		}
+		for (size_t k = 0; room && k < q->ninc; k++)
+			if (round == 0 || q->inc_iterate[k])
+				room = include_round(app, q->includes[k], entries, base, from, to, &added);
+		for (size_t k = 0; room && k < q->nrev; k++)
+			if (round == 0 || q->rev_iterate[k])
+				room = revinclude_round(app, q->revincludes[k], entries, base, from, to, &added);
+		from = to;
+		to = (size_t)cJSON_GetArraySize(entries);
+	}
+	if (!room)
+		outcome_add(oo, OUTCOME_WARNING, "too-costly", NULL,
+			    "_include and _revinclude stopped at %d added resources", INCLUDE_MAX);
 }
 
 static void self_link(char *buf, size_t n, const char *base, const char *type, const struct query *q, size_t offset)
@@ -947,7 +1006,7 @@ static void run_search(const struct app *app, const struct http_request *req, st
 	/* Prefer: handling=lenient — parameters this server does not know for
 	 * the type are left out (and said so in an outcome entry) instead of
 	 * refusing the search */
-	struct outcome ignored = OUTCOME_INIT;
+	struct outcome notes = OUTCOME_INIT;
 	const char *prefer = http_header(req, "Prefer");
 	if (prefer && strstr(prefer, "handling=lenient")) {
 		size_t keep = 0;
@@ -956,8 +1015,8 @@ static void run_search(const struct app *app, const struct http_request *req, st
 				q->params[keep++] = q->params[i];
 				continue;
 			}
-			outcome_add(&ignored, OUTCOME_WARNING, "not-supported", NULL,
-				    "the search parameter '%.64s' is not supported for %s and was ignored",
+			outcome_add(&notes, OUTCOME_WARNING, "not-supported", NULL,
+				    "the search parameter '%.64s' is not supported for %s and was notes",
 				    q->params[i].name, type);
 		}
 		q->n = keep;
@@ -972,7 +1031,7 @@ static void run_search(const struct app *app, const struct http_request *req, st
 	struct store_error err = {0};
 	enum store_status st = store_search(app->store, type, &sq, &page, &err);
 	if (st != STORE_OK) {
-		outcome_release(&ignored);
+		outcome_release(&notes);
 		store_answer(req, resp, st, &err);
 		return;
 	}
@@ -980,7 +1039,7 @@ static void run_search(const struct app *app, const struct http_request *req, st
 	base_url(app, req, base, sizeof base);
 	cJSON *b = bundle_new("searchset");
 	if (!b) {
-		outcome_release(&ignored);
+		outcome_release(&notes);
 		store_page_release(&page);
 		http_set_error(resp, 500, "exception", "out of memory");
 		return;
@@ -1014,19 +1073,18 @@ static void run_search(const struct app *app, const struct http_request *req, st
 				r = summary_only(r, q->summary);
 			add_entry(entries, base, r, "match");
 		}
-		do_includes(app, q, type, entries, base);
-		do_revincludes(app, q, type, entries, base);
-		if (ignored.n) {
+		do_includes(app, q, entries, base, &notes);
+		if (notes.n) {
 			cJSON *e = cJSON_CreateObject();
 			cJSON_AddItemToArray(entries, e);
-			cJSON_AddItemToObject(e, "resource", outcome_to_json(&ignored));
+			cJSON_AddItemToObject(e, "resource", outcome_to_json(&notes));
 			cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "search"), "mode", "outcome");
 		}
 		if (!cJSON_GetArraySize(entries))
 			cJSON_DeleteItemFromObjectCaseSensitive(b, "entry");
 	}
-	outcome_release(&ignored);
-	outcome_release(&ignored);
+	outcome_release(&notes);
+	outcome_release(&notes);
 	store_page_release(&page);
 	api_fhir_send(req, resp, 200, b);
 }

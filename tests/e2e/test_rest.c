@@ -419,6 +419,44 @@ static void include_and_revinclude(void **state)
 	assert_true(cJSON_GetObjectItem(b, "total")->valueint >= 1);
 	cJSON_Delete(b);
 	resp_free(&r);
+
+	/* :iterate follows what the previous round included: CarePlan → its
+	 * Goals → their Patient; and Patient ← Goals ← CarePlans */
+	char gid[80], cpid[80];
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Goal\",\"lifecycleStatus\":\"active\",\"description\":{\"text\":\"walk\"},"
+		 "\"subject\":{\"reference\":\"Patient/%s\"}}", pid);
+	snprintf(gid, sizeof gid, "%s", create("Goal", body));
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"CarePlan\",\"status\":\"active\",\"intent\":\"plan\","
+		 "\"subject\":{\"reference\":\"Patient/%s\"},\"goal\":[{\"reference\":\"Goal/%s\"}]}", pid, gid);
+	snprintf(cpid, sizeof cpid, "%s", create("CarePlan", body));
+	const char *types_of[2][4] = {{"CarePlan", "Goal", NULL}, {"CarePlan", "Goal", "Patient", NULL}};
+	for (int iterate = 0; iterate < 2; iterate++) {
+		snprintf(path, sizeof path, "/fhir/CarePlan?_id=%s&_include=CarePlan:goal&_include%s=Goal:subject", cpid,
+			 iterate ? ":iterate" : "");
+		r = call("GET", path, NULL, NULL);
+		assert_int_equal(r.status, 200);
+		b = json_of(&r);
+		int n = 0;
+		for (; types_of[iterate][n]; n++)
+			assert_string_equal(s(g(cJSON_GetArrayItem(g(b, "entry"), n), "resource"), "resourceType"),
+					    types_of[iterate][n]);
+		assert_int_equal(cJSON_GetArraySize(g(b, "entry")), n);
+		cJSON_Delete(b);
+		resp_free(&r);
+	}
+	snprintf(path, sizeof path, "/fhir/Patient?_id=%s&_revinclude=Goal:subject&_revinclude:iterate=CarePlan:goal", pid);
+	r = call("GET", path, NULL, NULL);
+	b = json_of(&r);
+	assert_int_equal(cJSON_GetArraySize(g(b, "entry")), 3);
+	assert_string_equal(s(g(cJSON_GetArrayItem(g(b, "entry"), 1), "resource"), "id"), gid);
+	assert_string_equal(s(g(cJSON_GetArrayItem(g(b, "entry"), 2), "resource"), "id"), cpid);
+	cJSON_Delete(b);
+	resp_free(&r);
+	r = call("GET", "/fhir/CarePlan?_include:deep=CarePlan:goal", NULL, NULL);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
 }
 
 static void conditional_create_and_update(void **state)
