@@ -1011,7 +1011,10 @@ static void run_search(const struct app *app, const struct http_request *req, st
 	if (prefer && strstr(prefer, "handling=lenient")) {
 		size_t keep = 0;
 		for (size_t i = 0; i < q->n; i++) {
-			if (search_params_find(type, q->params[i].name, NULL)) {
+			/* a chain (subject.name) is judged by its first parameter */
+			char first[65];
+			snprintf(first, sizeof first, "%.*s", (int)strcspn(q->params[i].name, "."), q->params[i].name);
+			if (search_params_find(type, first, NULL)) {
 				q->params[keep++] = q->params[i];
 				continue;
 			}

@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "fjson.h"
+#include "model.h"
 #include "rcache.h"
 #include "search_params.h"
 
@@ -1873,8 +1874,67 @@ static enum store_status id_sql(const char *v, bool negate, struct sqlbuf *sql, 
 enum { DRIVE_IDX = 1, DRIVE_ID = 2 };
 
 static enum store_status criterion_sql(const char *type, const struct store_search_param *p, struct sqlbuf *sql,
+				       struct binds *b, unsigned *drive, struct store_error *err);
+
+/* A chained parameter: subject:Patient.name=x (or patient.name=x
+ * when the reference parameter has one target type): the resources whose
+ * reference points at a live resource of that type matching name=x. The
+ * inner criterion is the ordinary one, written inside a subquery that
+ * names its own "r" (SQL resolves r to the nearest scope). */
+static enum store_status chain_sql(const char *type, const struct store_search_param *p, struct sqlbuf *sql,
+				   struct binds *b, unsigned *drive, struct store_error *err)
+{
+	char ref[65], target[65] = "", inner[130];
+	const char *dot_mod = p->modifier ? strchr(p->modifier, '.') : NULL;
+	const char *rest;
+	if (dot_mod) {
+		snprintf(ref, sizeof ref, "%s", p->name);
+		snprintf(target, sizeof target, "%.*s", (int)(dot_mod - p->modifier), p->modifier);
+		rest = dot_mod + 1;
+		snprintf(inner, sizeof inner, "%s", rest);
+	} else {
+		const char *dot = strchr(p->name, '.');
+		snprintf(ref, sizeof ref, "%.*s", (int)(dot - p->name), p->name);
+		rest = dot + 1;
+		/* the modifier belongs to the chained parameter */
+		snprintf(inner, sizeof inner, "%s%s%s", rest, p->modifier ? ":" : "", p->modifier ? p->modifier : "");
+	}
+	const struct search_param_def *def = search_params_find(type, ref, NULL);
+	if (!def || def->kind != SEARCH_PARAM_REFERENCE)
+		return store_fail(err, STORE_INVALID, "'%.64s' is no reference parameter of %s to chain from", ref, type);
+	if (!target[0] && def->target)
+		snprintf(target, sizeof target, "%s", def->target);
+	if (!target[0])
+		return store_fail(err, STORE_INVALID, "chain from '%s' with a type: %s:Type.%.64s", ref, ref, rest);
+	if (!model_resource(target) || (def->target && strcmp(def->target, target) != 0))
+		return store_fail(err, STORE_INVALID, "'%s' does not point at %.64s", ref, target);
+	/* the rest may chain again (organization.name): criterion_sql recurses,
+	 * bounded by the length of the name */
+	char *colon = strchr(inner, ':');
+	if (colon && !strchr(inner, '.'))
+		*colon++ = '\0';
+	else if (colon && colon < strchr(inner, '.'))
+		*colon++ = '\0';
+	else
+		colon = NULL;
+	struct store_search_param in = {.name = inner, .modifier = colon, .value = p->value};
+	*drive |= DRIVE_IDX;
+	sb_add(sql, " AND r.rid IN (SELECT i.rid FROM idx i WHERE i.param = ? AND i.sys = ? AND i.val IN"
+		    " (SELECT r.id FROM resource r WHERE r.type = ? AND r.deleted = 0");
+	bind_str(b, def->code);
+	bind_str(b, target);
+	bind_str(b, target);
+	unsigned inner_drive = 0;
+	enum store_status st = criterion_sql(target, &in, sql, b, &inner_drive, err);
+	sb_add(sql, "))");
+	return st;
+}
+
+static enum store_status criterion_sql(const char *type, const struct store_search_param *p, struct sqlbuf *sql,
 				       struct binds *b, unsigned *drive, struct store_error *err)
 {
+	if (strchr(p->name, '.') || (p->modifier && strchr(p->modifier, '.')))
+		return chain_sql(type, p, sql, b, drive, err);
 	struct criterion k = {.name = p->name, .modifier = p->modifier};
 	k.def = search_params_find(type, p->name, NULL);
 	if (!k.def)

@@ -420,6 +420,19 @@ static void include_and_revinclude(void **state)
 	cJSON_Delete(b);
 	resp_free(&r);
 
+	/* chained: Observations of the Patient named Incl */
+	r = call("GET", "/fhir/Observation?subject:Patient.name=incl&_include=Observation:subject", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	b = json_of(&r);
+	assert_int_equal(cJSON_GetObjectItem(b, "total")->valueint, 1);
+	assert_string_equal(s(g(cJSON_GetArrayItem(g(b, "entry"), 1), "resource"), "id"), pid);
+	cJSON_Delete(b);
+	resp_free(&r);
+	r = call("GET", "/fhir/Observation?subject.name=incl", NULL, NULL);
+	assert_int_equal(r.status, 400); /* subject may point at several types: say which */
+	assert_non_null(strstr(r.body, "subject:Type.name"));
+	resp_free(&r);
+
 	/* :iterate follows what the previous round included: CarePlan → its
 	 * Goals → their Patient; and Patient ← Goals ← CarePlans */
 	char gid[80], cpid[80];

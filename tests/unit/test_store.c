@@ -424,6 +424,14 @@ static void search_tokens(void **state)
 	expect_ids(f->s, "Patient", "identifier", NULL, "M1", "p1,p2");
 	expect_ids(f->s, "Patient", "identifier", NULL, "|X9", "p2");
 	expect_ids(f->s, "Patient", "_id", NULL, "p2,p3", "p2,p3");
+	/* chained: references to a Patient that matches */
+	expect_ids(f->s, "Observation", "subject", "Patient.name", "smith", "o1,o2,o4"); /* Smith, Smithers */
+	expect_ids(f->s, "Observation", "subject", "Patient.name:exact", "Smith", "o1,o4");
+	expect_ids(f->s, "Observation", "patient.identifier", NULL, "urn:mrn|M1", "o1,o4");
+	expect_ids(f->s, "Observation", "patient.identifier", NULL, "urn:other|M1", "o2");
+	expect_ids(f->s, "Observation", "patient.birthdate", NULL, "lt1980", "o2");
+	expect_ids(f->s, "Observation", "patient.birthdate", NULL, "ge1980", "o1,o4");
+	expect_ids(f->s, "Observation", "patient.name", "exact", "Smith", "o1,o4");
 	expect_ids(f->s, "Observation", "_id", NULL, "o2,nosuch,|o4", "o2,o4");
 	expect_ids(f->s, "Observation", "_id", "not", "o1,o2", "o3,o4");
 	expect_ids(f->s, "Observation", "_id", "missing", "true", "");
@@ -432,6 +440,13 @@ static void search_tokens(void **state)
 	assert_int_equal(find(f->s, "Observation", "colour", NULL, "x", got, sizeof got), STORE_INVALID);
 	assert_int_equal(find(f->s, "Observation", "status", "exact", "x", got, sizeof got), STORE_INVALID);
 	assert_int_equal(find(f->s, "Observation", "code", NULL, "|", got, sizeof got), STORE_INVALID);
+	/* chains need a reference parameter, a type when it could be several, and known parameters */
+	assert_int_equal(find(f->s, "Observation", "subject.name", NULL, "x", got, sizeof got), STORE_INVALID);
+	assert_int_equal(find(f->s, "Observation", "code.name", NULL, "x", got, sizeof got), STORE_INVALID);
+	assert_int_equal(find(f->s, "Observation", "subject", "Patient.colour", "x", got, sizeof got), STORE_INVALID);
+	assert_int_equal(find(f->s, "Observation", "subject", "Golem.name", "x", got, sizeof got), STORE_INVALID);
+	assert_int_equal(find(f->s, "Observation", "patient", "Group.name", "x", got, sizeof got), STORE_INVALID);
+	assert_int_equal(find(f->s, "Observation", "subject", "Group.name", "x", got, sizeof got), STORE_INVALID);
 }
 
 static void search_references(void **state)
