@@ -1613,9 +1613,34 @@ static enum store_status write_version(const struct app *app, const struct http_
 static void patch_resource(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	const struct app *app = ctx;
-	const char *type = req->params[0], *id = req->params[1];
+	const char *type = req->params[0], *id = req->nparams > 1 ? req->params[1] : NULL;
 	if (!check_type_id(req, resp, type, id) || pass_through(app, req, resp, type))
 		return;
+	char found[STORE_ID_SIZE] = "";
+	if (!id) {
+		/* conditional patch, PATCH /fhir/Type?criteria: exactly one match */
+		struct query q;
+		memset(&q, 0, sizeof q);
+		if (http_query_each(req, query_add, &q) != 0 || q.n == 0) {
+			query_release(&q);
+			http_set_error(resp, 400, "invalid", "a conditional patch needs search criteria");
+			return;
+		}
+		struct outcome oo = OUTCOME_INIT;
+		int cst = 400;
+		long total = conditional_search(app, type, &q, found, &oo, &cst); /* releases q */
+		if (total < 0) {
+			send_outcome(req, resp, cst, &oo);
+			return;
+		}
+		outcome_release(&oo);
+		if (total != 1) {
+			http_set_error(resp, total ? 412 : 404, total ? "multiple-matches" : "not-found",
+				       "the criteria match %ld resources; a conditional patch needs exactly one", total);
+			return;
+		}
+		id = found;
+	}
 	const char *ct = http_header(req, "Content-Type");
 	if (!ct || strncasecmp(ct, "application/json-patch+json", 27) != 0 ||
 	    (ct[27] && ct[27] != ';' && ct[27] != ' ')) {
@@ -2646,6 +2671,7 @@ int api_rest_register(struct app *app)
 	rc |= router_add(r, "DELETE", "/fhir/{type}/{id}", delete_resource, app);
 	rc |= router_add(r, "DELETE", "/fhir/{type}", delete_resource, app);
 	rc |= router_add(r, "PATCH", "/fhir/{type}/{id}", patch_resource, app);
+	rc |= router_add(r, "PATCH", "/fhir/{type}", patch_resource, app);
 	rc |= router_add(r, "GET", "/fhir/{type}/{id}/_history", get_history_instance, app);
 	rc |= router_add(r, "GET", "/fhir/{type}/{id}/_history/{vid}", get_vread, app);
 	/* batches and transactions, with what post_bundle does with pass-through types */

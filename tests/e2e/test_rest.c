@@ -692,10 +692,29 @@ static void patch_interaction(void **state)
 	r = call("PATCH", "/fhir/Patient/no-such", jp, "[]");
 	assert_int_equal(r.status, 404);
 	resp_free(&r);
+	/* conditional patch: exactly one match */
+	r = call("PATCH", "/fhir/Patient?_id=patched", jp, "[{\"op\":\"add\",\"path\":\"/gender\",\"value\":\"other\"}]");
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"gender\":\"other\""));
+	header_is(&r, "ETag", "W/\"3\"");
+	resp_free(&r);
+	r = call("PATCH", "/fhir/Patient?_id=nope", jp, "[]");
+	assert_int_equal(r.status, 404);
+	resp_free(&r);
+	r = call("PATCH", "/fhir/Patient?name=pager", jp, "[]");
+	assert_int_equal(r.status, 412);
+	resp_free(&r);
+	r = call("PATCH", "/fhir/Patient", jp, "[]");
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	r = call("PATCH", "/fhir/Patient?_id=patched", jp, "[{\"op\":\"remove\",\"path\":\"/gender\"}]");
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
 	r = call("GET", "/fhir/Patient/patched", NULL, NULL);
 	b = json_of(&r);
-	assert_string_equal(s(g(b, "meta"), "versionId"), "2");
+	assert_string_equal(s(g(b, "meta"), "versionId"), "4");
 	assert_string_equal(s(b, "birthDate"), "1990-02-03");
+	assert_null(g(b, "gender"));
 	cJSON_Delete(b);
 	resp_free(&r);
 
@@ -714,7 +733,7 @@ static void patch_interaction(void **state)
 	r = call("GET", "/fhir/Patient/patched", NULL, NULL);
 	b = json_of(&r);
 	assert_int_equal(cJSON_GetArraySize(g(cJSON_GetArrayItem(g(b, "name"), 0), "given")), 1 + 4 * 5);
-	assert_string_equal(s(g(b, "meta"), "versionId"), "22");
+	assert_string_equal(s(g(b, "meta"), "versionId"), "24");
 	cJSON_Delete(b);
 	resp_free(&r);
 	r = call("GET", "/fhir/metadata", NULL, NULL);
