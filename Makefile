@@ -65,10 +65,14 @@ CORE_SRC := $(sort $(filter-out core/main.c,$(wildcard core/*.c)))
 CORE_OBJ := $(CORE_SRC:%.c=$(OBJ)/%.o)
 MAIN_OBJ := $(OBJ)/core/main.o
 
-PLUGINS      := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c)))))
+# plugins/common/ is no plugin: it is plugkit, the helpers the plugins share,
+# a static library linked into each plugin (hidden symbols, not part of the ABI).
+PLUGINS      := $(filter-out common,$(sort $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))))
 PLUGIN_SOS   := $(PLUGINS:%=$(PLUGDIR)/%.so)
 TPLUGINS     := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard tests/plugins/*/*.c)))))
 TPLUGIN_SOS  := $(TPLUGINS:%=$(TPLUGDIR)/%.so)
+PLUGKIT_SRC  := $(sort $(wildcard plugins/common/*.c))
+PLUGKIT      := build/$(VARIANT)/libcwplugkit.a
 PLUGIN_CFLAGS = -fPIC -fvisibility=hidden
 PLUGIN_LDFLAGS = -shared -Wl,-z,defs -Wl,-z,relro,-z,now -Wl,--version-script=core/include/crosswalk/plugin.map
 
@@ -114,20 +118,25 @@ $(BINDIR)/crosswalk: $(MAIN_OBJ) $(LIBCORE)
 	$(CC) $(ALL_CFLAGS) $(EXE_LDFLAGS) $^ $(PKG_LIBS) -ldl -lpthread -lm -o $@
 
 # --- plugins: one folder each, linked alone, exporting one symbol ---------
+# Each links plugkit ($(PLUGKIT)); the linker takes only what it uses.
 # (No "%" inside the prerequisite functions: make substitutes the stem there.)
 $(OBJ)/plugin/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CJSON_CFLAGS) $(PLUGIN_CFLAGS) -c $< -o $@
 
-.SECONDEXPANSION:
-$(PLUGDIR)/%.so: $$(addprefix $(OBJ)/plugin/,$$(addsuffix .o,$$(basename $$(wildcard plugins/$$*/*.c)))) core/include/crosswalk/plugin.map
+$(PLUGKIT): $(PLUGKIT_SRC:%.c=$(OBJ)/plugin/%.o)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(PLUGIN_LDFLAGS) $(filter %.o,$^) $(CJSON_LIBS) -o $@
+	rm -f $@ && $(AR) rcs $@ $^
+
+.SECONDEXPANSION:
+$(PLUGDIR)/%.so: $$(addprefix $(OBJ)/plugin/,$$(addsuffix .o,$$(basename $$(wildcard plugins/$$*/*.c)))) $(PLUGKIT) core/include/crosswalk/plugin.map
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(PLUGIN_LDFLAGS) $(filter %.o,$^) $(PLUGKIT) $(CJSON_LIBS) -o $@
 	@chmod 0755 $@ && chmod go-w $(@D) $(OUT)/lib/crosswalk
 
-$(TPLUGDIR)/%.so: $$(addprefix $(OBJ)/plugin/,$$(addsuffix .o,$$(basename $$(wildcard tests/plugins/$$*/*.c)))) core/include/crosswalk/plugin.map
+$(TPLUGDIR)/%.so: $$(addprefix $(OBJ)/plugin/,$$(addsuffix .o,$$(basename $$(wildcard tests/plugins/$$*/*.c)))) $(PLUGKIT) core/include/crosswalk/plugin.map
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(PLUGIN_LDFLAGS) $(filter %.o,$^) $(CJSON_LIBS) -o $@
+	$(CC) $(ALL_CFLAGS) $(PLUGIN_LDFLAGS) $(filter %.o,$^) $(PLUGKIT) $(CJSON_LIBS) -o $@
 	@chmod 0755 $@ && chmod go-w $(@D)
 
 # --- tests ----------------------------------------------------------------
@@ -135,15 +144,17 @@ $(OBJ)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) $(CMOCKA_CFLAGS) -Itests -c $< -o $@
 
-$(TESTDIR)/unit/%: $(OBJ)/tests/unit/%.o $(LIBCORE)
+# Unit tests, end-to-end tests and fuzz harnesses may include plugin sources
+# (or test plugkit itself): plugkit is linked after the core.
+$(TESTDIR)/unit/%: $(OBJ)/tests/unit/%.o $(LIBCORE) $(PLUGKIT)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $^ $(PKG_LIBS) $(CMOCKA_LIBS) -ldl -lpthread -lm -o $@
 
-$(TESTDIR)/e2e/%: $(OBJ)/tests/e2e/%.o $(E2E_LIB:tests/%.c=$(OBJ)/tests/%.o) $(LIBCORE)
+$(TESTDIR)/e2e/%: $(OBJ)/tests/e2e/%.o $(E2E_LIB:tests/%.c=$(OBJ)/tests/%.o) $(LIBCORE) $(PLUGKIT)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $^ $(PKG_LIBS) $(CURL_LIBS) $(CMOCKA_LIBS) -ldl -lpthread -lm -o $@
 
-$(TESTDIR)/fuzz/replay_%: $(OBJ)/tests/fuzz/fuzz_%.o $(OBJ)/tests/fuzz/replay_main.o $(LIBCORE)
+$(TESTDIR)/fuzz/replay_%: $(OBJ)/tests/fuzz/fuzz_%.o $(OBJ)/tests/fuzz/replay_main.o $(LIBCORE) $(PLUGKIT)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $^ $(PKG_LIBS) -ldl -lpthread -lm -o $@
 
@@ -157,7 +168,7 @@ fuzz: deps
 	@for n in $(FUZZ_NAMES); do \
 	  echo "  FUZZ build/fuzz/fuzz_$$n"; \
 	  $(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Icore -Icore/include \
-	    $(PKG_CFLAGS) -DCW_VERSION='"$(VERSION)"' tests/fuzz/fuzz_$$n.c $(CORE_SRC) $(PKG_LIBS) -ldl -lpthread -lm \
+	    $(PKG_CFLAGS) -DCW_VERSION='"$(VERSION)"' tests/fuzz/fuzz_$$n.c $(CORE_SRC) $(PLUGKIT_SRC) $(PKG_LIBS) -ldl -lpthread -lm \
 	    -o build/fuzz/fuzz_$$n || exit 1; \
 	done
 	@echo "run: build/fuzz/fuzz_NAME tests/fuzz/corpus/NAME"

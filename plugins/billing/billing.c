@@ -47,23 +47,6 @@ bool bl_is_hcpcs(const char *s)
 		     !strcmp(s, "http://terminology.hl7.org/CodeSystem/HCPCS-all-codes"));
 }
 
-/* 10 digits; the Luhn check over "80840" + the first nine gives the tenth. */
-bool bl_npi_valid(const char *s)
-{
-	if (!s || strlen(s) != 10)
-		return false;
-	int sum = 24; /* the digits of the 80840 prefix, doubled as Luhn asks */
-	for (int i = 0; i < 10; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		int d = s[i] - '0';
-		if (i % 2 == 0 && i < 9 && (d *= 2) > 9)
-			d -= 9;
-		sum += d;
-	}
-	return sum % 10 == 0;
-}
-
 /* ----------------------------------------------------------- settings */
 
 struct cfgread {
@@ -407,7 +390,7 @@ static void read_provider(struct cfgread *c, const cJSON *o)
 	const char *where = "plugins.billing.billing_provider";
 	if (!o)
 		return;
-	if (!cJSON_IsObject(o) || !only_members(c, o, members, where) || !bl_npi_valid(bl_str(o, "npi"))) {
+	if (!cJSON_IsObject(o) || !only_members(c, o, members, where) || !pk_npi_valid(bl_str(o, "npi"))) {
 		bad(c, where, "must be {\"npi\": a valid 10-digit NPI, \"name\": optional text}");
 		return;
 	}

@@ -15,6 +15,8 @@
 
 #include <crosswalk/plugin.h>
 
+#include "../common/plugkit.h"
+
 #define BL_BASE "https://crosswalk.example.org/fhir"
 #define BL_ICD10CM "http://hl7.org/fhir/sid/icd-10-cm"
 #define BL_HCPCS "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
@@ -131,8 +133,7 @@ enum cw_status bl_write_csv(struct cw_ctx *ctx, const struct bl_result *r, char 
 /* A collection Bundle of Claims and one OperationOutcome (handed over). */
 enum cw_status bl_build_claims(struct cw_ctx *ctx, const struct bl_result *r, cJSON **out);
 
-/* Helpers shared by the files. */
-bool bl_npi_valid(const char *s);
+/* Helpers shared by the files (and plugkit's). */
 bool bl_is_hcpcs(const char *system);
 const char *bl_str(const cJSON *o, const char *key);
 

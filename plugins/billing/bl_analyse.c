@@ -78,17 +78,6 @@ static void reason(struct cw_ctx *ctx, struct bl_enc *e, const char *code, const
 
 /* ------------------------------------------------------------- time */
 
-static int digits(const char *s, int n)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + s[i] - '0';
-	}
-	return v;
-}
-
 static long long day_number(int y, int m, int d)
 {
 	/* days since a fixed epoch (proleptic Gregorian, March-based years) */
@@ -104,13 +93,13 @@ static bool abs_minutes(const char *s, long long *out)
 {
 	if (!s || strlen(s) < 17 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':')
 		return false;
-	int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2), h = digits(s + 11, 2),
-	    mi = digits(s + 14, 2);
+	int y = pk_digits(s, 4), mo = pk_digits(s + 5, 2), d = pk_digits(s + 8, 2), h = pk_digits(s + 11, 2),
+	    mi = pk_digits(s + 14, 2);
 	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59)
 		return false;
 	const char *z = s + 16;
 	if (*z == ':') { /* seconds and a fraction */
-		if (digits(z + 1, 2) < 0)
+		if (pk_digits(z + 1, 2) < 0)
 			return false;
 		z += 3;
 		if (*z == '.')
@@ -120,9 +109,9 @@ static bool abs_minutes(const char *s, long long *out)
 	int off = 0;
 	if (*z == 'Z' && !z[1]) {
 		off = 0;
-	} else if ((*z == '+' || *z == '-') && strlen(z) == 6 && z[3] == ':' && digits(z + 1, 2) >= 0 &&
-		   digits(z + 4, 2) >= 0) {
-		off = (digits(z + 1, 2) * 60 + digits(z + 4, 2)) * (*z == '-' ? -1 : 1);
+	} else if ((*z == '+' || *z == '-') && strlen(z) == 6 && z[3] == ':' && pk_digits(z + 1, 2) >= 0 &&
+		   pk_digits(z + 4, 2) >= 0) {
+		off = (pk_digits(z + 1, 2) * 60 + pk_digits(z + 4, 2)) * (*z == '-' ? -1 : 1);
 	} else {
 		return false;
 	}
@@ -199,7 +188,7 @@ static void provider_of(struct cw_ctx *ctx, const struct index *ix, const cJSON 
 			pr = role ? find(ix, "Practitioner", get(role, "practitioner")) : NULL;
 		}
 		const char *npi = npi_of(pr);
-		if (npi && bl_npi_valid(npi)) {
+		if (npi && pk_npi_valid(npi)) {
 			e->practitioner_id = bl_str(pr, "id");
 			e->npi = npi;
 			return;

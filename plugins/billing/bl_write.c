@@ -79,52 +79,13 @@ enum cw_status bl_write_json(struct cw_ctx *ctx, const struct bl_result *r, char
 
 /* ---------------------------------------------------------------- CSV */
 
-struct buf {
-	struct cw_ctx *ctx;
-	char *p;
-	size_t n, cap;
-	bool oom;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
+/* One cell (plugkit's); a leading = + - @ gets a leading apostrophe so a
+ * spreadsheet never runs it. */
+static void cell(struct pk_buf *b, const char *s, bool last)
 {
-	if (b->oom)
-		return;
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		char *np = bl_host->alloc(b->ctx, cap);
-		if (!np) {
-			b->oom = true;
-			return;
-		}
-		if (b->n)
-			memcpy(np, b->p, b->n);
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-}
-
-/* One cell: quoted when it holds a comma, quote, CR or LF; a leading
- * = + - @ gets a leading apostrophe so a spreadsheet never runs it. */
-static void cell(struct buf *b, const char *s, bool last)
-{
-	s = s ? s : "";
-	if (*s == '=' || *s == '+' || *s == '-' || *s == '@')
-		put(b, "'", 1);
-	if (strpbrk(s, ",\"\r\n")) {
-		put(b, "\"", 1);
-		for (const char *p = s; *p; p++)
-			put(b, *p == '"' ? "\"\"" : p, *p == '"' ? 2 : 1);
-		put(b, "\"", 1);
-	} else {
-		put(b, s, strlen(s));
-	}
-	put(b, last ? "\n" : ",", 1);
+	if (s && (*s == '=' || *s == '+' || *s == '-' || *s == '@'))
+		pk_put(b, "'", 1);
+	pk_csv_cell(b, s, last);
 }
 
 static const char *joined(struct cw_ctx *ctx, const char *const *list, size_t n)
@@ -149,8 +110,8 @@ static const char csv_header[] = "status,encounter,patient_system,patient_id,ser
 
 enum cw_status bl_write_csv(struct cw_ctx *ctx, const struct bl_result *r, char **out, size_t *len)
 {
-	struct buf b = {.ctx = ctx};
-	put(&b, csv_header, sizeof csv_header - 1);
+	struct pk_buf b = {.host = bl_host, .ctx = ctx, .in_arena = true};
+	pk_put(&b, csv_header, sizeof csv_header - 1);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct bl_enc *e = &r->enc[i];
 		bool billed = !e->n_reasons;
@@ -180,11 +141,7 @@ enum cw_status bl_write_csv(struct cw_ctx *ctx, const struct bl_result *r, char 
 		cell(&b, billed ? e->member_id : NULL, false);
 		cell(&b, joined(ctx, reasons, e->n_reasons), true);
 	}
-	if (b.oom)
-		return CW_NOMEM;
-	*out = b.p;
-	*len = b.n;
-	return CW_OK;
+	return pk_buf_finish(&b, out, len) ? CW_OK : CW_NOMEM;
 }
 
 /* ------------------------------------------------------------- Claims */
@@ -216,8 +173,6 @@ static cJSON *npi_identifier(const char *npi)
 	return i;
 }
 
-static bool same(const char *a, const char *b) { return a && b && !strcmp(a, b); }
-
 /* Lines go on one Claim per person, rendering provider and Coverage, while
  * the Claim has room for their diagnoses and lines. */
 struct claim {
@@ -239,8 +194,8 @@ static size_t dx_index(const struct claim *c, const char *code)
 
 static bool fits(const struct claim *c, const struct bl_enc *e)
 {
-	if (!same(c->first->patient_ref, e->patient_ref) || !same(c->first->npi, e->npi) ||
-	    !same(c->first->coverage_id, e->coverage_id) || c->n_items >= BL_MAX_ITEMS)
+	if (!pk_eq(c->first->patient_ref, e->patient_ref) || !pk_eq(c->first->npi, e->npi) ||
+	    !pk_eq(c->first->coverage_id, e->coverage_id) || c->n_items >= BL_MAX_ITEMS)
 		return false;
 	size_t extra = 0;
 	for (size_t i = 0; i < e->n_dx; i++)

@@ -20,6 +20,8 @@
 
 #include <crosswalk/plugin.h>
 
+#include "../common/plugkit.h"
+
 #define LOINC "http://loinc.org"
 #define FALLBACK_SYSTEM "urn:crosswalk:fhir-reference"
 #define DEFAULT_BASE "https://crosswalk.example.org/fhir"
@@ -92,16 +94,6 @@ static const struct domain {
 
 /* ------------------------------------------------------------ small helpers */
 
-static const cJSON *get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
-
-static const char *str(const cJSON *o, const char *key)
-{
-	const cJSON *v = get(o, key);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static bool eq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
-
 /* snprintf for locations and keys, where a cut is acceptable. */
 static void at(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void at(char *out, size_t cap, const char *fmt, ...)
@@ -110,19 +102,6 @@ static void at(char *out, size_t cap, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(out, cap, fmt, ap);
 	va_end(ap);
-}
-
-static void problem(struct cw_ctx *ctx, enum cw_severity sev, const char *code, const char *loc, const char *fmt,
-		    ...) __attribute__((format(printf, 5, 6)));
-static void problem(struct cw_ctx *ctx, enum cw_severity sev, const char *code, const char *loc, const char *fmt,
-		    ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	host->issue(ctx, sev, code, loc, "%s", msg);
 }
 
 /* A JSON number's text: the literal the strict reader kept, else printed. */
@@ -158,40 +137,6 @@ static cJSON *num_copy(const cJSON *src)
 		return NULL;
 	}
 	return n;
-}
-
-/* scheme ":" rest, with no space or control character: the rule the host's
- * make_identifier and make_coding apply, so that what passes here maps. */
-static bool absolute_uri(const char *s)
-{
-	if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-		return false;
-	const char *p = s + 1;
-	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '+' ||
-	       *p == '-' || *p == '.')
-		p++;
-	if (*p != ':' || !p[1])
-		return false;
-	for (p++; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return false;
-	return true;
-}
-
-/* JSON pointer escaping of one key (~ → ~0, / → ~1). */
-static void ptr_key(char *out, size_t cap, const char *prefix, const char *key)
-{
-	size_t n = (size_t)snprintf(out, cap, "%s/", prefix);
-	for (const char *k = key; *k && n + 3 < cap; k++) {
-		if (*k == '~' || *k == '/') {
-			out[n++] = '~';
-			out[n++] = *k == '~' ? '0' : '1';
-		} else {
-			out[n++] = *k;
-		}
-	}
-	if (n < cap)
-		out[n] = '\0';
 }
 
 /* ------------------------------------------------------------ checking native */
@@ -230,10 +175,10 @@ static void only(struct check *c, const cJSON *o, const char *loc, const char *c
 	cJSON_ArrayForEach(m, o) {
 		bool ok = false;
 		for (const char *const *a = allowed; *a && !ok; a++)
-			ok = eq(m->string, *a);
+			ok = pk_eq(m->string, *a);
 		if (!ok) {
 			char l[300];
-			ptr_key(l, sizeof l, loc, m->string);
+			pk_ptr(l, sizeof l, loc, m->string);
 			bad(c, "structure", l, "unknown member \"%s\" in %s", m->string, what);
 		}
 	}
@@ -277,15 +222,15 @@ static bool check_identifier(struct check *c, const cJSON *id, const char *loc, 
 	}
 	static const char *const allowed[] = {"system", "value", NULL};
 	only(c, id, loc, allowed, "an identifier");
-	const char *sys = str(id, "system"), *val = str(id, "value");
+	const char *sys = pk_str(id, "system"), *val = pk_str(id, "value");
 	bool ok = true;
 	at(l, sizeof l, "%s/system", loc);
-	if (!get(id, "system"))
+	if (!pk_get(id, "system"))
 		ok = false, bad(c, "required", l, "the identifier's system is required");
-	else if (!absolute_uri(sys))
+	else if (!pk_is_uri(sys, false))
 		ok = false, bad(c, "value", l, "the identifier's system must be an absolute URI");
 	at(l, sizeof l, "%s/value", loc);
-	if (!get(id, "value"))
+	if (!pk_get(id, "value"))
 		ok = false, bad(c, "required", l, "the identifier's value is required");
 	else if (!val || !*val)
 		ok = false, bad(c, "value", l, "the identifier's value must be a non-empty string");
@@ -324,7 +269,7 @@ static const char *const *allowed_for(enum kind k)
 static int kind_of(const char *name)
 {
 	for (int k = 0; k < N_KINDS; k++)
-		if (eq(name, instruments[k].name))
+		if (pk_eq(name, instruments[k].name))
 			return k;
 	return -1;
 }
@@ -333,7 +278,7 @@ static int kind_of(const char *name)
 static void check_scored(struct check *c, const cJSON *a, const char *loc, enum kind k)
 {
 	const struct instrument *in = &instruments[k];
-	const cJSON *items = get(a, "items"), *total = get(a, "total");
+	const cJSON *items = pk_get(a, "items"), *total = pk_get(a, "total");
 	char l[300];
 	int sum = 0;
 	bool sum_ok = false;
@@ -397,10 +342,10 @@ static void check_domains(struct check *c, const cJSON *d, const char *loc)
 	const cJSON *m;
 	cJSON_ArrayForEach(m, d) {
 		char ml[300];
-		ptr_key(ml, sizeof ml, l, m->string);
+		pk_ptr(ml, sizeof ml, l, m->string);
 		bool known = false;
 		for (size_t i = 0; i < N_DOMAINS && !known; i++)
-			known = eq(m->string, domains[i].key);
+			known = pk_eq(m->string, domains[i].key);
 		if (!known)
 			bad(c, "code-invalid", ml, "\"%s\" is not a RAS domain", m->string);
 		else if (!cJSON_IsNumber(m) || m->valuedouble < 1 || m->valuedouble > 5)
@@ -411,18 +356,18 @@ static void check_domains(struct check *c, const cJSON *d, const char *loc)
 static void check_goals(struct check *c, const cJSON *a, const char *loc)
 {
 	char l[300];
-	const char *rater = str(a, "rater");
+	const char *rater = pk_str(a, "rater");
 	at(l, sizeof l, "%s/rater", loc);
-	if (!get(a, "rater")) {
+	if (!pk_get(a, "rater")) {
 		bad(c, "required", l, "goal-attainment needs rater (person, practitioner or caregiver)");
 	} else {
 		bool ok = false;
 		for (size_t i = 0; i < N_RATERS && !ok; i++)
-			ok = eq(rater, raters[i].name);
+			ok = pk_eq(rater, raters[i].name);
 		if (!ok)
 			bad(c, "code-invalid", l, "rater must be person, practitioner or caregiver");
 	}
-	const cJSON *goals = get(a, "goals");
+	const cJSON *goals = pk_get(a, "goals");
 	at(l, sizeof l, "%s/goals", loc);
 	if (!goals) {
 		bad(c, "required", l, "goal-attainment needs goals");
@@ -446,14 +391,14 @@ static void check_goals(struct check *c, const cJSON *a, const char *loc)
 		static const char *const allowed[] = {"goal", "score", NULL};
 		only(c, g, gl, allowed, "a goal");
 		at(il, sizeof il, "%s/goal", gl);
-		if (check_identifier(c, get(g, "goal"), il, true, key, sizeof key) &&
+		if (check_identifier(c, pk_get(g, "goal"), il, true, key, sizeof key) &&
 		    !remember(c, &seen, &n, &cap, key))
 			bad(c, "duplicate", il, "this goal is scored twice in one administration");
 		at(sl, sizeof sl, "%s/score", gl);
 		int v;
-		if (!get(g, "score"))
+		if (!pk_get(g, "score"))
 			bad(c, "required", sl, "the goal's score is required");
-		else if (!whole(get(g, "score"), &v) || v < -2 || v > 2)
+		else if (!whole(pk_get(g, "score"), &v) || v < -2 || v > 2)
 			bad(c, "value", sl, "a goal attainment score is a whole number from -2 to 2");
 	}
 }
@@ -466,28 +411,28 @@ static void check_administration(struct check *c, const cJSON *a, const char *lo
 		return;
 	}
 	at(l, sizeof l, "%s/identifier", loc);
-	if (check_identifier(c, get(a, "identifier"), l, true, key, sizeof key) &&
+	if (check_identifier(c, pk_get(a, "identifier"), l, true, key, sizeof key) &&
 	    !remember(c, &c->seen, &c->n_seen, &c->cap_seen, key))
 		bad(c, "duplicate", l, "another administration has the same identifier");
 
 	at(l, sizeof l, "%s/instrument", loc);
-	const char *name = str(a, "instrument");
+	const char *name = pk_str(a, "instrument");
 	int k = kind_of(name);
-	if (!get(a, "instrument"))
+	if (!pk_get(a, "instrument"))
 		bad(c, "required", l, "the instrument is required");
 	else if (k < 0)
 		bad(c, "code-invalid", l, "unknown instrument%s%s%s; known: phq-9, gad-7, goal-attainment, ras, qol",
 		    name ? " \"" : "", name ? name : "", name ? "\"" : "");
 
 	at(l, sizeof l, "%s/date", loc);
-	const char *date = str(a, "date");
+	const char *date = pk_str(a, "date");
 	char day[CW_DATE_SIZE];
-	if (!get(a, "date"))
+	if (!pk_get(a, "date"))
 		bad(c, "required", l, "the date is required");
 	else if (!date || strlen(date) != 10 || host->iso_date(c->ctx, date, day) != CW_OK || strcmp(day, date) != 0)
 		bad(c, "value", l, "the date must be a calendar date written YYYY-MM-DD");
 
-	const cJSON *by = get(a, "administered_by");
+	const cJSON *by = pk_get(a, "administered_by");
 	if (by) {
 		at(l, sizeof l, "%s/administered_by", loc);
 		if (!cJSON_IsObject(by)) {
@@ -497,13 +442,13 @@ static void check_administration(struct check *c, const cJSON *a, const char *lo
 			only(c, by, l, allowed, "administered_by");
 			char nl[320], il[320];
 			at(nl, sizeof nl, "%s/name", l);
-			const char *nm = str(by, "name");
-			if (!get(by, "name"))
+			const char *nm = pk_str(by, "name");
+			if (!pk_get(by, "name"))
 				bad(c, "required", nl, "administered_by needs a name");
 			else if (!nm || !*nm)
 				bad(c, "value", nl, "the name must be a non-empty string");
 			at(il, sizeof il, "%s/identifier", l);
-			check_identifier(c, get(by, "identifier"), il, false, NULL, 0);
+			check_identifier(c, pk_get(by, "identifier"), il, false, NULL, 0);
 		}
 	}
 	if (k < 0)
@@ -514,14 +459,14 @@ static void check_administration(struct check *c, const cJSON *a, const char *lo
 	case GAD7:
 	case RAS:
 		check_scored(c, a, loc, (enum kind)k);
-		if (k == RAS && get(a, "domains"))
-			check_domains(c, get(a, "domains"), loc);
+		if (k == RAS && pk_get(a, "domains"))
+			check_domains(c, pk_get(a, "domains"), loc);
 		break;
 	case GAS:
 		check_goals(c, a, loc);
 		break;
 	case QOL: {
-		const cJSON *score = get(a, "score"), *scale = get(a, "scale");
+		const cJSON *score = pk_get(a, "score"), *scale = pk_get(a, "scale");
 		at(l, sizeof l, "%s/score", loc);
 		if (!score)
 			bad(c, "required", l, "qol needs its score");
@@ -547,14 +492,14 @@ static void check_person(struct check *c, const cJSON *p, const char *loc)
 	static const char *const allowed[] = {"identifier", "name", "administrations", NULL};
 	only(c, p, loc, allowed, "a person");
 	at(l, sizeof l, "%s/identifier", loc);
-	if (check_identifier(c, get(p, "identifier"), l, true, key, sizeof key) &&
+	if (check_identifier(c, pk_get(p, "identifier"), l, true, key, sizeof key) &&
 	    !remember(c, &c->people, &c->n_people, &c->cap_people, key))
 		bad(c, "duplicate", l, "another person has the same identifier");
-	const cJSON *name = get(p, "name");
+	const cJSON *name = pk_get(p, "name");
 	at(l, sizeof l, "%s/name", loc);
 	if (name && (!cJSON_IsString(name) || !*name->valuestring))
 		bad(c, "value", l, "the name must be a non-empty string");
-	const cJSON *adms = get(p, "administrations");
+	const cJSON *adms = pk_get(p, "administrations");
 	at(l, sizeof l, "%s/administrations", loc);
 	if (!adms) {
 		bad(c, "required", l, "administrations is required (it may be empty)");
@@ -582,15 +527,15 @@ static int check_document(struct cw_ctx *ctx, const cJSON *doc)
 	static const char *const allowed[] = {"format", "version", "people", "warnings", NULL};
 	only(&c, doc, "", allowed, "the document");
 	int v;
-	if (!get(doc, "format"))
+	if (!pk_get(doc, "format"))
 		bad(&c, "required", "/format", "format is required (\"outcomes\")");
-	else if (!eq(str(doc, "format"), "outcomes"))
+	else if (!pk_eq(pk_str(doc, "format"), "outcomes"))
 		bad(&c, "value", "/format", "format must be \"outcomes\"");
-	if (!get(doc, "version"))
+	if (!pk_get(doc, "version"))
 		bad(&c, "required", "/version", "version is required (1)");
-	else if (!whole(get(doc, "version"), &v) || v != 1)
+	else if (!whole(pk_get(doc, "version"), &v) || v != 1)
 		bad(&c, "not-supported", "/version", "only version 1 of the outcomes format is known");
-	const cJSON *people = get(doc, "people");
+	const cJSON *people = pk_get(doc, "people");
 	if (!people) {
 		bad(&c, "required", "/people", "people is required");
 	} else if (!cJSON_IsArray(people)) {
@@ -701,7 +646,7 @@ static void profile(struct build *b, cJSON *r, const char *name)
 
 static cJSON *identifier(struct build *b, const cJSON *id)
 {
-	cJSON *i = host->make_identifier(b->ctx, str(id, "system"), str(id, "value"));
+	cJSON *i = host->make_identifier(b->ctx, pk_str(id, "system"), pk_str(id, "value"));
 	if (!i)
 		b->oom = true;
 	return i;
@@ -749,8 +694,8 @@ static cJSON *concept(struct build *b, const char *system, const char *code, con
 
 static cJSON *performer(struct build *b, const cJSON *adm)
 {
-	const cJSON *by = get(adm, "administered_by");
-	return by ? logical(b, "Practitioner", get(by, "identifier"), str(by, "name")) : NULL;
+	const cJSON *by = pk_get(adm, "administered_by");
+	return by ? logical(b, "Practitioner", pk_get(by, "identifier"), pk_str(by, "name")) : NULL;
 }
 
 /* QuestionnaireResponse.item: one question with one answer. */
@@ -792,7 +737,7 @@ static cJSON *observation(struct build *b, const char *id, const cJSON *adm, con
 				       "Survey"));
 	add(b, o, "code", code);
 	add(b, o, "subject", reference(b, "Patient", subject));
-	add_str(b, o, "effectiveDateTime", str(adm, "date"));
+	add_str(b, o, "effectiveDateTime", pk_str(adm, "date"));
 	cJSON *perf = performer(b, adm);
 	if (perf)
 		push(b, arr_add(b, o, "performer"), perf);
@@ -802,10 +747,10 @@ static cJSON *observation(struct build *b, const char *id, const cJSON *adm, con
 
 static void map_administration(struct build *b, const cJSON *adm, const char *patient_id)
 {
-	enum kind k = (enum kind)kind_of(str(adm, "instrument"));
+	enum kind k = (enum kind)kind_of(pk_str(adm, "instrument"));
 	const struct instrument *in = &instruments[k];
-	const cJSON *aid = get(adm, "identifier");
-	const char *asys = str(aid, "system"), *aval = str(aid, "value");
+	const cJSON *aid = pk_get(adm, "identifier");
+	const char *asys = pk_str(aid, "system"), *aval = pk_str(aid, "value");
 	char qr_id[CW_ID_SIZE], q[400], prof[64];
 	if (!make_id(b, qr_id, "QuestionnaireResponse|%s|%s", asys, aval))
 		return;
@@ -818,7 +763,7 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 	add_str(b, qr, "questionnaire", q);
 	add_str(b, qr, "status", "completed");
 	add(b, qr, "subject", reference(b, "Patient", patient_id));
-	add_str(b, qr, "authored", str(adm, "date"));
+	add_str(b, qr, "authored", pk_str(adm, "date"));
 	cJSON *perf = performer(b, adm);
 	if (perf)
 		add(b, qr, "author", perf);
@@ -826,7 +771,7 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 	if (b->oom)
 		return;
 
-	const cJSON *it, *list = get(adm, "items"), *total = get(adm, "total");
+	const cJSON *it, *list = pk_get(adm, "items"), *total = pk_get(adm, "total");
 	int n = 0, sum = 0, v = 0;
 	cJSON_ArrayForEach(it, list) {
 		char link[16];
@@ -854,7 +799,7 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 				       concept(b, in->total_system, in->total, in->total_display, NULL));
 		add(b, t, "valueInteger", cJSON_CreateNumber(sum));
 	} else if (k == RAS) {
-		const cJSON *d = get(adm, "domains");
+		const cJSON *d = pk_get(adm, "domains");
 		cJSON_ArrayForEach(it, d) {
 			char link[80];
 			at(link, sizeof link, "domain/%s", it->string);
@@ -870,7 +815,7 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 		cJSON_ArrayForEach(it, d) {
 			const struct domain *dm = NULL;
 			for (size_t i = 0; i < N_DOMAINS; i++)
-				if (eq(it->string, domains[i].key))
+				if (pk_eq(it->string, domains[i].key))
 					dm = &domains[i];
 			char code[80];
 			at(code, sizeof code, "ras-%s", dm->key);
@@ -884,17 +829,17 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 			add_str(b, qty, "unit", "score");
 		}
 	} else if (k == GAS) {
-		const char *rname = str(adm, "rater");
+		const char *rname = pk_str(adm, "rater");
 		const struct rater *r = &raters[0];
 		for (size_t i = 0; i < N_RATERS; i++)
-			if (eq(rname, raters[i].name))
+			if (pk_eq(rname, raters[i].name))
 				r = &raters[i];
 		qr_item(b, items, "rater", "valueCoding", host->make_coding(b->ctx, cs_local, r->name, NULL));
 		int gi = 0;
-		cJSON_ArrayForEach(it, get(adm, "goals")) {
-			const cJSON *goal = get(it, "goal");
+		cJSON_ArrayForEach(it, pk_get(adm, "goals")) {
+			const cJSON *goal = pk_get(it, "goal");
 			int score = 0;
-			whole(get(it, "score"), &score);
+			whole(pk_get(it, "score"), &score);
 			const struct level *lv = &levels[0];
 			for (size_t i = 0; i < N_LEVELS; i++)
 				if (levels[i].score == score)
@@ -913,8 +858,8 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 			qr_item(b, sub_items, sub, "valueInteger", cJSON_CreateNumber(score));
 
 			char oid[CW_ID_SIZE];
-			if (!make_id(b, oid, "Observation|%s|%s|goal|%s|%s", asys, aval, str(goal, "system"),
-				     str(goal, "value")))
+			if (!make_id(b, oid, "Observation|%s|%s|goal|%s|%s", asys, aval, pk_str(goal, "system"),
+				     pk_str(goal, "value")))
 				return;
 			cJSON *o = observation(b, oid, adm, patient_id, qr_id, prof,
 					       concept(b, LOINC, r->code, r->display, NULL));
@@ -922,8 +867,8 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 			add(b, o, "valueCodeableConcept", concept(b, LOINC, lv->code, lv->display, NULL));
 		}
 	} else if (k == QOL) {
-		const cJSON *score = get(adm, "score");
-		const char *scale = str(adm, "scale");
+		const cJSON *score = pk_get(adm, "score");
+		const char *scale = pk_str(adm, "scale");
 		qr_item(b, items, "score", "valueDecimal", num_copy(score));
 		if (scale)
 			qr_item(b, items, "scale", "valueString", cJSON_CreateString(scale));
@@ -955,25 +900,25 @@ static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, 
 	add_str(&b, bundle, "type", "transaction");
 	b.entries = arr_add(&b, bundle, "entry");
 	const cJSON *p;
-	cJSON_ArrayForEach(p, get(doc, "people")) {
+	cJSON_ArrayForEach(p, pk_get(doc, "people")) {
 		if (b.oom)
 			break;
-		const cJSON *pid = get(p, "identifier");
+		const cJSON *pid = pk_get(p, "identifier");
 		char id[CW_ID_SIZE];
-		if (!make_id(&b, id, "Patient|%s|%s", str(pid, "system"), str(pid, "value")))
+		if (!make_id(&b, id, "Patient|%s|%s", pk_str(pid, "system"), pk_str(pid, "value")))
 			break;
 		cJSON *pat = resource(&b, "Patient", id);
 		if (!pat)
 			break;
 		push(&b, arr_add(&b, pat, "identifier"), identifier(&b, pid));
-		if (str(p, "name")) {
+		if (pk_str(p, "name")) {
 			cJSON *nm = cJSON_CreateObject();
 			push(&b, arr_add(&b, pat, "name"), nm);
 			if (!b.oom)
-				add_str(&b, nm, "text", str(p, "name"));
+				add_str(&b, nm, "text", pk_str(p, "name"));
 		}
 		const cJSON *a;
-		cJSON_ArrayForEach(a, get(p, "administrations")) {
+		cJSON_ArrayForEach(a, pk_get(p, "administrations")) {
 			if (b.oom)
 				break;
 			map_administration(&b, a, id);
@@ -982,7 +927,7 @@ static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, 
 	cJSON_Delete(doc);
 	if (b.oom) {
 		cJSON_Delete(bundle);
-		problem(ctx, CW_SEV_ERROR, "exception", NULL, "out of memory while mapping");
+		host->issue(ctx, CW_SEV_ERROR, "exception", NULL, "out of memory while mapping");
 		return CW_NOMEM;
 	}
 	*out = bundle;
@@ -1018,9 +963,8 @@ static void warn(struct exporter *x, const char *loc, const char *fmt, ...)
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	pk_vissue(host, x->ctx, CW_SEV_WARNING, "informational", loc, msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	host->issue(x->ctx, CW_SEV_WARNING, "informational", loc, "%s", msg);
 	cJSON *w = cJSON_CreateObject();
 	if (!w || !cJSON_AddItemToArray(x->warnings, w)) {
 		cJSON_Delete(w);
@@ -1043,8 +987,8 @@ static void xadd(struct exporter *x, cJSON *obj, const char *key, cJSON *item)
 static const char *ref_of(struct exporter *x, const cJSON *r)
 {
 	char buf[200];
-	at(buf, sizeof buf, "%s/%s", str(r, "resourceType") ? str(r, "resourceType") : "?",
-		 str(r, "id") ? str(r, "id") : "(no id)");
+	at(buf, sizeof buf, "%s/%s", pk_str(r, "resourceType") ? pk_str(r, "resourceType") : "?",
+		 pk_str(r, "id") ? pk_str(r, "id") : "(no id)");
 	const char *s = host->copy_string(x->ctx, buf);
 	if (!s)
 		x->oom = true;
@@ -1058,7 +1002,7 @@ static void unmapped(struct exporter *x, const cJSON *r, const char *where, cons
 	cJSON_ArrayForEach(m, r) {
 		bool ok = false;
 		for (const char *const *k = known; *k && !ok; k++)
-			ok = eq(m->string, *k);
+			ok = pk_eq(m->string, *k);
 		if (!ok) {
 			char loc[300];
 			at(loc, sizeof loc, "%s.%s", where, m->string);
@@ -1070,8 +1014,8 @@ static void unmapped(struct exporter *x, const cJSON *r, const char *where, cons
 static cJSON *native_identifier(const cJSON *id)
 {
 	cJSON *o = cJSON_CreateObject();
-	if (o && (!cJSON_AddStringToObject(o, "system", str(id, "system")) ||
-		  !cJSON_AddStringToObject(o, "value", str(id, "value")))) {
+	if (o && (!cJSON_AddStringToObject(o, "system", pk_str(id, "system")) ||
+		  !cJSON_AddStringToObject(o, "value", pk_str(id, "value")))) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -1090,8 +1034,8 @@ static cJSON *fallback_identifier(const char *value)
 
 static bool usable_identifier(const cJSON *id)
 {
-	const char *v = str(id, "value");
-	return absolute_uri(str(id, "system")) && v && *v;
+	const char *v = pk_str(id, "value");
+	return pk_is_uri(pk_str(id, "system"), false) && v && *v;
 }
 
 /* The person with identifier id (or, without one, the fallback reference),
@@ -1102,12 +1046,12 @@ static struct person *new_person(struct exporter *x, const char *ref, const char
 	char key[1200];
 	bool has_id = usable_identifier(id);
 	if (has_id)
-		at(key, sizeof key, "%s|%s", str(id, "system"), str(id, "value"));
+		at(key, sizeof key, "%s|%s", pk_str(id, "system"), pk_str(id, "value"));
 	else
 		at(key, sizeof key, "%s|%s", FALLBACK_SYSTEM, fallback);
 	struct person *same = NULL;
 	for (size_t i = 0; i < x->n_people && !same; i++)
-		if (eq(key, x->people[i].key))
+		if (pk_eq(key, x->people[i].key))
 			same = &x->people[i];
 	if (x->n_people == x->cap_people) {
 		size_t nc = x->cap_people ? x->cap_people * 2 : 8;
@@ -1152,7 +1096,7 @@ static struct person *new_person(struct exporter *x, const char *ref, const char
 static void map_patient(struct exporter *x, const cJSON *r, const char *full_url)
 {
 	const char *where = ref_of(x, r);
-	const cJSON *ids = get(r, "identifier"), *id = NULL, *it;
+	const cJSON *ids = pk_get(r, "identifier"), *id = NULL, *it;
 	int i = 0;
 	cJSON_ArrayForEach(it, ids) {
 		char loc[300];
@@ -1164,27 +1108,19 @@ static void map_patient(struct exporter *x, const cJSON *r, const char *full_url
 	}
 	if (!id)
 		warn(x, where, "the Patient has no identifier with system and value; its reference is the person's identifier");
-	const cJSON *names = get(r, "name"), *n0 = cJSON_GetArrayItem(names, 0);
+	const cJSON *names = pk_get(r, "name"), *n0 = cJSON_GetArrayItem(names, 0);
 	char text[512] = "";
 	if (n0) {
-		if (str(n0, "text")) {
-			at(text, sizeof text, "%s", str(n0, "text"));
-		} else {
-			const cJSON *g;
-			size_t len = 0;
-			cJSON_ArrayForEach(g, get(n0, "given"))
-				if (cJSON_IsString(g) && len < sizeof text)
-					len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", len ? " " : "",
-								g->valuestring);
-			if (str(n0, "family") && len < sizeof text)
-				at(text + len, sizeof text - len, "%s%s", len ? " " : "", str(n0, "family"));
-		}
+		if (pk_str(n0, "text"))
+			at(text, sizeof text, "%s", pk_str(n0, "text"));
+		else
+			pk_join_name(n0, text, sizeof text);
 		static const char *const by_text[] = {"text", NULL}, *const by_parts[] = {"given", "family", NULL};
 		char loc[300];
 		at(loc, sizeof loc, "%s.name[0]", where);
-		if (!str(n0, "text") && *text)
+		if (!pk_str(n0, "text") && *text)
 			warn(x, loc, "given and family names were joined into one name text");
-		unmapped(x, n0, loc, str(n0, "text") ? by_text : by_parts);
+		unmapped(x, n0, loc, pk_str(n0, "text") ? by_text : by_parts);
 		for (int j = 1; j < cJSON_GetArraySize(names); j++) {
 			at(loc, sizeof loc, "%s.name[%d]", where, j);
 			warn(x, loc, "only the first name is carried; not exported");
@@ -1202,17 +1138,17 @@ static void map_patient(struct exporter *x, const cJSON *r, const char *full_url
  * not in the input. */
 static struct person *person_for(struct exporter *x, const cJSON *subject, const char *where)
 {
-	const char *ref = str(subject, "reference");
+	const char *ref = pk_str(subject, "reference");
 	for (size_t i = 0; ref && i < x->n_people; i++)
-		if (eq(ref, x->people[i].ref) || eq(ref, x->people[i].full_url))
+		if (pk_eq(ref, x->people[i].ref) || pk_eq(ref, x->people[i].full_url))
 			return &x->people[i];
-	const cJSON *id = get(subject, "identifier");
+	const cJSON *id = pk_get(subject, "identifier");
 	if (!usable_identifier(id) && !ref)
 		return NULL;
 	if (!usable_identifier(id))
 		warn(x, where, "the subject %s is not in the input; its reference is the person's identifier", ref);
 	bool alias;
-	const char *display = str(subject, "display");
+	const char *display = pk_str(subject, "display");
 	return new_person(x, ref ? host->copy_string(x->ctx, ref) : NULL, NULL, id, ref, display, &alias);
 }
 
@@ -1221,7 +1157,7 @@ static void map_by(struct exporter *x, cJSON *adm, const cJSON *ref, const char 
 {
 	if (!ref)
 		return;
-	const char *name = str(ref, "display");
+	const char *name = pk_str(ref, "display");
 	if (!name || !*name) {
 		warn(x, loc, "who administered it is carried with a display name only; not exported");
 		return;
@@ -1231,10 +1167,10 @@ static void map_by(struct exporter *x, cJSON *adm, const cJSON *ref, const char 
 	if (x->oom)
 		return;
 	xadd(x, by, "name", cJSON_CreateString(name));
-	if (usable_identifier(get(ref, "identifier")))
-		xadd(x, by, "identifier", native_identifier(get(ref, "identifier")));
-	if (str(ref, "reference"))
-		warn(x, loc, "the reference %s is not carried, only the name and identifier", str(ref, "reference"));
+	if (usable_identifier(pk_get(ref, "identifier")))
+		xadd(x, by, "identifier", native_identifier(pk_get(ref, "identifier")));
+	if (pk_str(ref, "reference"))
+		warn(x, loc, "the reference %s is not carried, only the name and identifier", pk_str(ref, "reference"));
 }
 
 /* date from a FHIR date or dateTime; warns when a time is dropped. */
@@ -1274,13 +1210,13 @@ static void keep_administration(struct exporter *x, struct person *p, cJSON *adm
 	}
 }
 
-static const cJSON *answer0(const cJSON *item) { return cJSON_GetArrayItem(get(item, "answer"), 0); }
+static const cJSON *answer0(const cJSON *item) { return cJSON_GetArrayItem(pk_get(item, "answer"), 0); }
 
 /* A QuestionnaireResponse for one of our instruments → one administration. */
 static void map_qr(struct exporter *x, const cJSON *r, const char *full_url)
 {
 	const char *where = ref_of(x, r);
-	const char *q = str(r, "questionnaire");
+	const char *q = pk_str(r, "questionnaire");
 	char prefix[320];
 	at(prefix, sizeof prefix, "%s/Questionnaire/", base);
 	int k = q && strncmp(q, prefix, strlen(prefix)) == 0 ? kind_of(q + strlen(prefix)) : -1;
@@ -1289,10 +1225,10 @@ static void map_qr(struct exporter *x, const cJSON *r, const char *full_url)
 		     q ? q : "(none)");
 		return;
 	}
-	if (!eq(str(r, "status"), "completed"))
+	if (!pk_eq(pk_str(r, "status"), "completed"))
 		warn(x, where, "status %s is not carried (an administration is a completed response)",
-		     str(r, "status") ? str(r, "status") : "(none)");
-	struct person *p = person_for(x, get(r, "subject"), where);
+		     pk_str(r, "status") ? pk_str(r, "status") : "(none)");
+	struct person *p = person_for(x, pk_get(r, "subject"), where);
 	if (!p) {
 		warn(x, where, "the response has no subject; not exported");
 		return;
@@ -1300,58 +1236,58 @@ static void map_qr(struct exporter *x, const cJSON *r, const char *full_url)
 	cJSON *adm = cJSON_CreateObject();
 	if (!adm)
 		return (void)(x->oom = true);
-	const cJSON *id = get(r, "identifier");
+	const cJSON *id = pk_get(r, "identifier");
 	xadd(x, adm, "identifier", usable_identifier(id) ? native_identifier(id) : fallback_identifier(full_url ? full_url : where));
 	xadd(x, adm, "instrument", cJSON_CreateString(instruments[k].name));
 	char loc[300];
 	at(loc, sizeof loc, "%s.authored", where);
-	if (!map_date(x, adm, str(r, "authored"), loc)) {
+	if (!map_date(x, adm, pk_str(r, "authored"), loc)) {
 		cJSON_Delete(adm);
 		return;
 	}
 	at(loc, sizeof loc, "%s.author", where);
-	map_by(x, adm, get(r, "author"), loc);
+	map_by(x, adm, pk_get(r, "author"), loc);
 
 	cJSON *items = NULL, *goals = NULL, *doms = NULL;
 	const cJSON *total = NULL, *score = NULL, *scale = NULL, *rater = NULL, *it;
 	int i = 0, expect = 1;
-	cJSON_ArrayForEach(it, get(r, "item")) {
-		const char *link = str(it, "linkId");
+	cJSON_ArrayForEach(it, pk_get(r, "item")) {
+		const char *link = pk_str(it, "linkId");
 		const cJSON *a = answer0(it), *v;
 		at(loc, sizeof loc, "%s.item[%d]", where, i++);
 		char num[16];
 		at(num, sizeof num, "%d", expect);
-		if ((k == PHQ9 || k == GAD7 || k == RAS) && eq(link, num) && (v = get(a, "valueInteger"))) {
+		if ((k == PHQ9 || k == GAD7 || k == RAS) && pk_eq(link, num) && (v = pk_get(a, "valueInteger"))) {
 			if (!items && !(items = cJSON_CreateArray()))
 				return (void)(x->oom = true, cJSON_Delete(adm));
 			cJSON *n = num_copy(v);
 			if (!n || !cJSON_AddItemToArray(items, n))
 				x->oom = true, cJSON_Delete(n);
 			expect++;
-		} else if ((k == PHQ9 || k == GAD7 || k == RAS) && eq(link, "total") && get(a, "valueInteger")) {
-			total = get(a, "valueInteger");
-		} else if (k == RAS && link && strncmp(link, "domain/", 7) == 0 && get(a, "valueDecimal")) {
+		} else if ((k == PHQ9 || k == GAD7 || k == RAS) && pk_eq(link, "total") && pk_get(a, "valueInteger")) {
+			total = pk_get(a, "valueInteger");
+		} else if (k == RAS && link && strncmp(link, "domain/", 7) == 0 && pk_get(a, "valueDecimal")) {
 			if (!doms && !(doms = cJSON_CreateObject()))
 				return (void)(x->oom = true, cJSON_Delete(adm), cJSON_Delete(items));
-			if (get(doms, link + 7))
+			if (pk_get(doms, link + 7))
 				warn(x, loc, "a second answer for %s; not exported", link);
 			else
-				xadd(x, doms, link + 7, num_copy(get(a, "valueDecimal")));
-		} else if (k == QOL && eq(link, "score") && get(a, "valueDecimal")) {
-			score = get(a, "valueDecimal");
-		} else if (k == QOL && eq(link, "scale") && str(a, "valueString")) {
-			scale = get(a, "valueString");
-		} else if (k == GAS && eq(link, "rater") && get(a, "valueCoding")) {
-			rater = get(get(a, "valueCoding"), "code");
+				xadd(x, doms, link + 7, num_copy(pk_get(a, "valueDecimal")));
+		} else if (k == QOL && pk_eq(link, "score") && pk_get(a, "valueDecimal")) {
+			score = pk_get(a, "valueDecimal");
+		} else if (k == QOL && pk_eq(link, "scale") && pk_str(a, "valueString")) {
+			scale = pk_get(a, "valueString");
+		} else if (k == GAS && pk_eq(link, "rater") && pk_get(a, "valueCoding")) {
+			rater = pk_get(pk_get(a, "valueCoding"), "code");
 		} else if (k == GAS && link && strncmp(link, "goal/", 5) == 0) {
 			const cJSON *sub, *goal = NULL, *sc = NULL;
-			cJSON_ArrayForEach(sub, get(it, "item")) {
-				const char *sl = str(sub, "linkId");
+			cJSON_ArrayForEach(sub, pk_get(it, "item")) {
+				const char *sl = pk_str(sub, "linkId");
 				size_t ll = strlen(link);
-				if (sl && strncmp(sl, link, ll) == 0 && eq(sl + ll, "/goal"))
-					goal = get(get(answer0(sub), "valueReference"), "identifier");
-				else if (sl && strncmp(sl, link, ll) == 0 && eq(sl + ll, "/score"))
-					sc = get(answer0(sub), "valueInteger");
+				if (sl && strncmp(sl, link, ll) == 0 && pk_eq(sl + ll, "/goal"))
+					goal = pk_get(pk_get(answer0(sub), "valueReference"), "identifier");
+				else if (sl && strncmp(sl, link, ll) == 0 && pk_eq(sl + ll, "/score"))
+					sc = pk_get(answer0(sub), "valueInteger");
 			}
 			if (!usable_identifier(goal) || !sc) {
 				warn(x, loc, "a goal without its identifier or score; not exported");
@@ -1400,9 +1336,9 @@ static void map_qr(struct exporter *x, const cJSON *r, const char *full_url)
 static bool derived_from_mapped(const struct exporter *x, const cJSON *r)
 {
 	const cJSON *d;
-	cJSON_ArrayForEach(d, get(r, "derivedFrom"))
+	cJSON_ArrayForEach(d, pk_get(r, "derivedFrom"))
 		for (size_t i = 0; i < x->n_qr; i++)
-			if (eq(str(d, "reference"), x->mapped_qr[i]))
+			if (pk_eq(pk_str(d, "reference"), x->mapped_qr[i]))
 				return true;
 	return false;
 }
@@ -1410,8 +1346,8 @@ static bool derived_from_mapped(const struct exporter *x, const cJSON *r)
 static const cJSON *loinc_code(const cJSON *r)
 {
 	const cJSON *c;
-	cJSON_ArrayForEach(c, get(get(r, "code"), "coding"))
-		if (eq(str(c, "system"), LOINC) && str(c, "code"))
+	cJSON_ArrayForEach(c, pk_get(pk_get(r, "code"), "coding"))
+		if (pk_eq(pk_str(c, "system"), LOINC) && pk_str(c, "code"))
 			return c;
 	return NULL;
 }
@@ -1419,10 +1355,10 @@ static const cJSON *loinc_code(const cJSON *r)
 /* A whole-number value from valueInteger or valueQuantity.value. */
 static const cJSON *int_value(const cJSON *r)
 {
-	const cJSON *v = get(r, "valueInteger");
+	const cJSON *v = pk_get(r, "valueInteger");
 	int n;
 	if (!v)
-		v = get(get(r, "valueQuantity"), "value");
+		v = pk_get(pk_get(r, "valueQuantity"), "value");
 	return v && whole(v, &n) ? v : NULL;
 }
 
@@ -1434,26 +1370,28 @@ static void map_observation(struct exporter *x, const cJSON *r, const char *full
 	if (derived_from_mapped(x, r))
 		return; /* ours: everything it says is in the response it came from */
 	const cJSON *c = loinc_code(r);
-	const char *code = str(c, "code");
+	const char *code = pk_str(c, "code");
 	int k = -1;
 	const struct rater *rt = NULL;
-	if (eq(code, instruments[PHQ9].total))
+	if (pk_eq(code, instruments[PHQ9].total))
 		k = PHQ9;
-	else if (eq(code, instruments[GAD7].total))
+	else if (pk_eq(code, instruments[GAD7].total))
 		k = GAD7;
 	for (size_t i = 0; i < N_RATERS; i++)
-		if (eq(code, raters[i].code))
+		if (pk_eq(code, raters[i].code))
 			k = GAS, rt = &raters[i];
 	if (k < 0) {
-		if (eq(code, instruments[PHQ9].panel) || eq(code, instruments[GAD7].panel))
+		if (pk_eq(code, instruments[PHQ9].panel) || pk_eq(code, instruments[GAD7].panel))
 			warn(x, where, "a panel carries nothing of its own; its total score Observation is exported when present");
 		else
 			warn(x, where, "%s%s is not an outcome measure the outcomes format carries; not exported",
 			     code ? "LOINC " : "the code", code ? code : "");
 		return;
 	}
-	if (!eq(str(r, "status"), "final") && !eq(str(r, "status"), "amended") && !eq(str(r, "status"), "corrected")) {
-		warn(x, where, "status %s: only final results are exported", str(r, "status") ? str(r, "status") : "(none)");
+	if (!pk_eq(pk_str(r, "status"), "final") && !pk_eq(pk_str(r, "status"), "amended") &&
+	    !pk_eq(pk_str(r, "status"), "corrected")) {
+		warn(x, where, "status %s: only final results are exported",
+		     pk_str(r, "status") ? pk_str(r, "status") : "(none)");
 		return;
 	}
 	char loc[300];
@@ -1461,15 +1399,15 @@ static void map_observation(struct exporter *x, const cJSON *r, const char *full
 	const struct level *lv = NULL;
 	const cJSON *goal = NULL;
 	if (k == GAS) {
-		const cJSON *cc, *v = get(r, "valueCodeableConcept");
-		cJSON_ArrayForEach(cc, get(v, "coding"))
+		const cJSON *cc, *v = pk_get(r, "valueCodeableConcept");
+		cJSON_ArrayForEach(cc, pk_get(v, "coding"))
 			for (size_t i = 0; i < N_LEVELS; i++)
-				if (eq(str(cc, "system"), LOINC) && eq(str(cc, "code"), levels[i].code))
+				if (pk_eq(pk_str(cc, "system"), LOINC) && pk_eq(pk_str(cc, "code"), levels[i].code))
 					lv = &levels[i];
 		const cJSON *f;
-		cJSON_ArrayForEach(f, get(r, "focus"))
-			if (!goal && usable_identifier(get(f, "identifier")))
-				goal = get(f, "identifier");
+		cJSON_ArrayForEach(f, pk_get(r, "focus"))
+			if (!goal && usable_identifier(pk_get(f, "identifier")))
+				goal = pk_get(f, "identifier");
 		if (!lv || !goal) {
 			warn(x, where, "a goal attainment score needs a LOINC answer (LL6900-6) and a focus Goal identifier; not exported");
 			return;
@@ -1482,7 +1420,7 @@ static void map_observation(struct exporter *x, const cJSON *r, const char *full
 			return;
 		}
 	}
-	const cJSON *subject = get(r, "subject");
+	const cJSON *subject = pk_get(r, "subject");
 	struct person *p = person_for(x, subject, where);
 	if (!p) {
 		warn(x, where, "the Observation has no subject; not exported");
@@ -1491,16 +1429,16 @@ static void map_observation(struct exporter *x, const cJSON *r, const char *full
 	cJSON *adm = cJSON_CreateObject();
 	if (!adm)
 		return (void)(x->oom = true);
-	const cJSON *ids = get(r, "identifier"), *id = cJSON_GetArrayItem(ids, 0);
+	const cJSON *ids = pk_get(r, "identifier"), *id = cJSON_GetArrayItem(ids, 0);
 	xadd(x, adm, "identifier",
 	     usable_identifier(id) ? native_identifier(id) : fallback_identifier(full_url ? full_url : where));
 	xadd(x, adm, "instrument", cJSON_CreateString(instruments[k].name));
 	at(loc, sizeof loc, "%s.effective", where);
-	if (!map_date(x, adm, str(r, "effectiveDateTime"), loc)) {
+	if (!map_date(x, adm, pk_str(r, "effectiveDateTime"), loc)) {
 		cJSON_Delete(adm);
 		return;
 	}
-	const cJSON *perf = get(r, "performer");
+	const cJSON *perf = pk_get(r, "performer");
 	at(loc, sizeof loc, "%s.performer", where);
 	map_by(x, adm, cJSON_GetArrayItem(perf, 0), loc);
 	for (int j = 1; j < cJSON_GetArraySize(perf); j++) {
@@ -1561,27 +1499,27 @@ static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw
 		cJSON_Delete(x.warnings);
 		return CW_NOMEM;
 	}
-	const cJSON *entries = get(bundle, "entry"), *e;
+	const cJSON *entries = pk_get(bundle, "entry"), *e;
 	/* Patients first, so that references resolve whatever the order. */
 	cJSON_ArrayForEach(e, entries) {
-		const cJSON *r = get(e, "resource");
-		if (eq(str(r, "resourceType"), "Patient"))
-			map_patient(&x, r, str(e, "fullUrl"));
+		const cJSON *r = pk_get(e, "resource");
+		if (pk_eq(pk_str(r, "resourceType"), "Patient"))
+			map_patient(&x, r, pk_str(e, "fullUrl"));
 	}
 	cJSON_ArrayForEach(e, entries) {
-		const cJSON *r = get(e, "resource");
-		if (eq(str(r, "resourceType"), "QuestionnaireResponse"))
-			map_qr(&x, r, str(e, "fullUrl"));
+		const cJSON *r = pk_get(e, "resource");
+		if (pk_eq(pk_str(r, "resourceType"), "QuestionnaireResponse"))
+			map_qr(&x, r, pk_str(e, "fullUrl"));
 	}
 	int i = 0;
 	cJSON_ArrayForEach(e, entries) {
-		const cJSON *r = get(e, "resource");
-		const char *type = str(r, "resourceType");
+		const cJSON *r = pk_get(e, "resource");
+		const char *type = pk_str(r, "resourceType");
 		char loc[64];
 		at(loc, sizeof loc, "Bundle.entry[%d]", i++);
-		if (eq(type, "Observation"))
-			map_observation(&x, r, str(e, "fullUrl"));
-		else if (!eq(type, "Patient") && !eq(type, "QuestionnaireResponse"))
+		if (pk_eq(type, "Observation"))
+			map_observation(&x, r, pk_str(e, "fullUrl"));
+		else if (!pk_eq(type, "Patient") && !pk_eq(type, "QuestionnaireResponse"))
 			warn(&x, type ? ref_of(&x, r) : loc, "%s is not carried by the outcomes format; not exported",
 			     type ? type : "an entry without a resource");
 	}
@@ -1607,7 +1545,7 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 	size_t n = strlen(b);
 	while (n > 0 && b[n - 1] == '/')
 		n--;
-	if (!absolute_uri(b) || n == 0 || n >= sizeof base - 64) {
+	if (!pk_is_uri(b, false) || n == 0 || n >= sizeof base - 64) {
 		host->issue(ctx, CW_SEV_ERROR, "value", "plugins.outcomes.canonical_base",
 			    "canonical_base must be an absolute URI of at most %zu characters", sizeof base - 64);
 		return CW_CONFIG;

@@ -15,23 +15,23 @@
 const struct cw_host *ps_host; /* set in init; read-only afterwards */
 struct ps_config ps_cfg;
 
-const struct ps_code ps_settings[PS_SETTING_COUNT] = {
+const struct pk_code ps_settings[PS_SETTING_COUNT] = {
 	[PS_CLINIC] = {"clinic", "AMB"},
 	[PS_COMMUNITY] = {"community", "FLD"},
 	[PS_HOME] = {"home", "HH"},
 	[PS_TELEHEALTH] = {"telehealth", "VR"},
 };
-const struct ps_code ps_class_display[PS_SETTING_COUNT] = {
+const struct pk_code ps_class_display[PS_SETTING_COUNT] = {
 	[PS_CLINIC] = {"AMB", "ambulatory"},
 	[PS_COMMUNITY] = {"FLD", "field"},
 	[PS_HOME] = {"HH", "home health"},
 	[PS_TELEHEALTH] = {"VR", "virtual"},
 };
-const struct ps_code ps_modes[PS_MODE_COUNT] = {
+const struct pk_code ps_modes[PS_MODE_COUNT] = {
 	[PS_INDIVIDUAL] = {"individual", "Individual peer support"},
 	[PS_GROUP] = {"group", "Group peer support"},
 };
-const struct ps_code ps_activities[] = {
+const struct pk_code ps_activities[] = {
 	{"goal-planning", "Goal planning"},
 	{"system-navigation", "System navigation"},
 	{"crisis-support", "Crisis support"},
@@ -52,109 +52,7 @@ const char *const ps_csv_header[PS_CSV_COLUMNS] = {
 
 /* ------------------------------------------------------------ helpers */
 
-void *ps_grow(struct cw_ctx *ctx, void *old, size_t n, size_t *cap, size_t size)
-{
-	if (n < *cap)
-		return old;
-	size_t ncap = *cap ? *cap * 2 : 8;
-	if (ncap > ((size_t)-1) / size)
-		return NULL;
-	void *p = ps_host->alloc(ctx, ncap * size);
-	if (!p)
-		return NULL;
-	if (old && n)
-		memcpy(p, old, n * size);
-	*cap = ncap;
-	return p;
-}
-
-struct ps_person *ps_add_person(struct cw_ctx *ctx, struct ps_doc *doc)
-{
-	struct ps_person *p = ps_grow(ctx, doc->people, doc->n_people, &doc->cap_people, sizeof *p);
-	if (!p)
-		return NULL;
-	doc->people = p;
-	p = &doc->people[doc->n_people++];
-	memset(p, 0, sizeof *p);
-	return p;
-}
-
-struct ps_encounter *ps_add_encounter(struct cw_ctx *ctx, struct ps_doc *doc)
-{
-	struct ps_encounter *e = ps_grow(ctx, doc->encs, doc->n_encs, &doc->cap_encs, sizeof *e);
-	if (!e)
-		return NULL;
-	doc->encs = e;
-	e = &doc->encs[doc->n_encs++];
-	memset(e, 0, sizeof *e);
-	return e;
-}
-
-int ps_lookup(const struct ps_code *list, size_t n, const char *code)
-{
-	for (size_t i = 0; code && i < n; i++)
-		if (strcmp(list[i].code, code) == 0)
-			return (int)i;
-	return -1;
-}
-
-static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-bool ps_is_token(const char *s)
-{
-	if (!s || !*s)
-		return false;
-	size_t n = strlen(s);
-	return !is_space(s[0]) && !is_space(s[n - 1]);
-}
-
-bool ps_is_uri(const char *s)
-{
-	if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-		return false;
-	const char *p = s;
-	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '+' ||
-	       *p == '-' || *p == '.')
-		p++;
-	if (*p != ':' || !p[1])
-		return false;
-	for (; *p; p++)
-		if ((unsigned char)*p <= ' ')
-			return false;
-	return true;
-}
-
-/* NPI: 10 digits whose Luhn check (with the 80840 prefix, i.e. + 24)
- * holds. */
-bool ps_npi_valid(const char *s)
-{
-	if (!s || strlen(s) != 10)
-		return false;
-	int sum = 24;
-	for (int i = 0; i < 10; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		int d = s[i] - '0';
-		if (i % 2 == 0 && i < 9) { /* digits 1,3,5,7,9 from the left are doubled */
-			d *= 2;
-			if (d > 9)
-				d -= 9;
-		}
-		sum += d;
-	}
-	return sum % 10 == 0;
-}
-
-static int digits(const char *s, int n)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
+bool ps_is_uri(const char *s) { return pk_is_uri(s, true); }
 
 static bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
@@ -196,8 +94,8 @@ bool ps_datetime(const char *s, long long *abs_min, int *sec, int *offset)
 	size_t n = strlen(s);
 	if ((n != 20 && n != 25) || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':')
 		return false;
-	int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
-	int h = digits(s + 11, 2), mi = digits(s + 14, 2), se = digits(s + 17, 2);
+	int y = pk_digits(s, 4), mo = pk_digits(s + 5, 2), d = pk_digits(s + 8, 2);
+	int h = pk_digits(s + 11, 2), mi = pk_digits(s + 14, 2), se = pk_digits(s + 17, 2);
 	if (y < 1900 || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h < 0 || h > 23 || mi < 0 ||
 	    mi > 59 || se < 0 || se > 59)
 		return false;
@@ -206,7 +104,7 @@ bool ps_datetime(const char *s, long long *abs_min, int *sec, int *offset)
 		if (s[19] != 'Z')
 			return false;
 	} else {
-		int oh = digits(s + 20, 2), om = digits(s + 23, 2);
+		int oh = pk_digits(s + 20, 2), om = pk_digits(s + 23, 2);
 		if ((s[19] != '+' && s[19] != '-') || s[22] != ':' || oh < 0 || om < 0 || om > 59 || oh > 14 ||
 		    (oh == 14 && om != 0))
 			return false;
@@ -243,24 +141,13 @@ bool ps_add_minutes(const char *start, long minutes, char *out, size_t cap)
 
 static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, enum cw_media media, cJSON **out)
 {
-	struct ps_doc doc;
-	memset(&doc, 0, sizeof doc);
-	enum cw_status st = media == CW_MEDIA_CSV ? ps_read_csv(ctx, data, len, &doc)
-						  : ps_read_json(ctx, data, len, &doc);
-	if (st != CW_OK)
-		return st;
-	return ps_to_bundle(ctx, &doc, out);
+	return pk_records_to_fhir(&ps_records, ps_host, ctx, data, len, media, out);
 }
 
 static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw_media media, char **out,
 				size_t *len)
 {
-	struct ps_doc doc;
-	memset(&doc, 0, sizeof doc);
-	enum cw_status st = ps_from_bundle(ctx, bundle, &doc);
-	if (st != CW_OK)
-		return st;
-	return media == CW_MEDIA_CSV ? ps_write_csv(ctx, &doc, out, len) : ps_write_json(ctx, &doc, out, len);
+	return pk_records_from_fhir(&ps_records, ps_host, ctx, bundle, media, out, len);
 }
 
 /* ---------------------------------------------------------- lifecycle */
@@ -281,16 +168,8 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 	if (h->struct_size < sizeof *h)
 		return CW_UNSUPPORTED;
 	ps_host = h;
-	const cJSON *conf = h->config(ctx), *m;
-	bool ok = true;
-	cJSON_ArrayForEach(m, conf) {
-		if (strcmp(m->string, "encounter_system") && strcmp(m->string, "goal_system") &&
-		    strcmp(m->string, "hcpcs_system")) {
-			h->issue(ctx, CW_SEV_ERROR, "not-supported", "plugins.peer_support", "unknown setting '%s'",
-				 m->string);
-			ok = false;
-		}
-	}
+	static const char *const known[] = {"encounter_system", "goal_system", "hcpcs_system", NULL};
+	bool ok = pk_settings(h, ctx, "peer_support", known, false);
 	ok &= setting(ctx, "encounter_system", PS_BASE "/NamingSystem/peer-support-encounter",
 		      &ps_cfg.encounter_system);
 	ok &= setting(ctx, "goal_system", PS_BASE "/NamingSystem/recovery-goal", &ps_cfg.goal_system);

@@ -1,10 +1,11 @@
-/* peer_support — internal interface of the peer-support plugin: the native
- * model every reader fills and every writer reads, and the four halves
- * (native JSON/CSV in and out, FHIR in and out). Nothing here is exported:
- * the build hides every symbol but cw_plugin_entry. The format is described
- * in docs/formats/peer-support.md.
+/* peer_support — internal interface of the peer-support plugin: the
+ * encounter (an item of the plugkit record document that the native reader
+ * fills and every writer reads), the record format (native JSON/CSV in and
+ * out) and the FHIR halves. Nothing here is exported: the build hides every
+ * symbol but cw_plugin_entry. The format is described in
+ * docs/formats/peer-support.md.
  *
- * Memory: everything in a struct ps_doc lives in the call's arena
+ * Memory: everything in a struct pk_doc lives in the call's arena
  * (host->alloc), so nothing is ever freed by the plugin. */
 #ifndef PEER_SUPPORT_H
 #define PEER_SUPPORT_H
@@ -14,13 +15,14 @@
 
 #include <crosswalk/plugin.h>
 
+#include "../common/plugkit.h"
+
 #define PS_BASE "https://crosswalk.example.org/fhir"
 #define PS_ACTIVITY_SYSTEM PS_BASE "/CodeSystem/peer-support-activity"
 #define PS_MODE_SYSTEM PS_BASE "/CodeSystem/peer-support-mode"
 #define PS_NOTE_URL PS_BASE "/StructureDefinition/peer-support-note"
-/* R4 core extension linking any resource to the goals it serves (Goal is no
- * target of Encounter.reasonReference) */
-#define PS_PERTAINS_TO_GOAL "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal"
+/* Goals an encounter served: PK_PERTAINS_TO_GOAL (Goal is no target of
+ * Encounter.reasonReference). */
 #define PS_PROFILE(name) PS_BASE "/StructureDefinition/peer-support-" name
 #define PS_NPI_SYSTEM "http://hl7.org/fhir/sid/us-npi"
 #define PS_NUCC_SYSTEM "http://nucc.org/provider-taxonomy"
@@ -36,35 +38,23 @@
 enum ps_setting { PS_CLINIC, PS_COMMUNITY, PS_HOME, PS_TELEHEALTH, PS_SETTING_COUNT };
 enum ps_mode { PS_INDIVIDUAL, PS_GROUP, PS_MODE_COUNT };
 
-struct ps_code {
-	const char *code, *display;
-};
-extern const struct ps_code ps_settings[PS_SETTING_COUNT]; /* code = setting, display = class code */
-extern const struct ps_code ps_class_display[PS_SETTING_COUNT];
-extern const struct ps_code ps_modes[PS_MODE_COUNT];
-extern const struct ps_code ps_activities[];
+extern const struct pk_code ps_settings[PS_SETTING_COUNT]; /* code = setting, display = class code */
+extern const struct pk_code ps_class_display[PS_SETTING_COUNT];
+extern const struct pk_code ps_modes[PS_MODE_COUNT];
+extern const struct pk_code ps_activities[];
 extern const size_t ps_activity_count;
 extern const char *const ps_csv_header[PS_CSV_COLUMNS];
 
-struct ps_ident {
-	const char *system, *value;
-};
-
-struct ps_person {
-	struct ps_ident id;
-	const char *name; /* may be NULL */
-	const char *where; /* where it was first read (for conflicts); NULL from FHIR */
-};
-
 struct ps_specialist {
-	struct ps_ident id;
+	struct pk_ident id;
 	const char *name;
 	const char *credential; /* may be NULL */
 	const char *npi;        /* may be NULL */
 };
 
+/* An item of the record format (plugkit's struct pk_doc holds them). */
 struct ps_encounter {
-	size_t person; /* index into ps_doc.people */
+	struct pk_item it; /* its person, and where it was read */
 	const char *id;
 	struct ps_specialist sp;
 	const char *start; /* YYYY-MM-DDThh:mm:ss(Z|±hh:mm), kept verbatim */
@@ -77,16 +67,13 @@ struct ps_encounter {
 	size_t n_goals;
 	bool billable;
 	const char *notes; /* may be NULL */
-	const char *where; /* JSON pointer or "line N" it came from; NULL from FHIR */
 };
 
-struct ps_doc {
-	struct ps_person *people;
-	size_t n_people, cap_people;
-	struct ps_encounter *encs;
-	size_t n_encs, cap_encs;
-	bool array; /* the JSON document was an array of logs */
-};
+/* Encounter i of a document. */
+static inline const struct ps_encounter *ps_enc(const struct pk_doc *doc, size_t i)
+{
+	return (const struct ps_encounter *)(const void *)pk_doc_item(doc, sizeof(struct ps_encounter), i);
+}
 
 /* The plugin's settings, read once in init. */
 struct ps_config {
@@ -98,30 +85,21 @@ struct ps_config {
 extern const struct cw_host *ps_host;
 extern struct ps_config ps_cfg;
 
-/* --- shared helpers (peer_support.c) */
-void *ps_grow(struct cw_ctx *ctx, void *old, size_t n, size_t *cap, size_t size);
-struct ps_person *ps_add_person(struct cw_ctx *ctx, struct ps_doc *doc);
-struct ps_encounter *ps_add_encounter(struct cw_ctx *ctx, struct ps_doc *doc);
-int ps_lookup(const struct ps_code *list, size_t n, const char *code);
+/* --- shared helpers (peer_support.c; the others are plugkit's) */
+/* An absolute URI (pk_is_uri; the format lets DEL through). */
 bool ps_is_uri(const char *s);
-bool ps_is_token(const char *s); /* non-empty, no leading/trailing whitespace */
-bool ps_npi_valid(const char *s);
 /* Parses YYYY-MM-DDThh:mm:ss(Z|±hh:mm); *abs is minutes since 0000-03-01
  * in UTC (seconds in *sec), *offset the zone offset in minutes. */
 bool ps_datetime(const char *s, long long *abs_min, int *sec, int *offset);
 /* start + minutes, in start's own zone, written into out (>= 26 bytes). */
 bool ps_add_minutes(const char *start, long minutes, char *out, size_t cap);
 
-/* --- native in (ps_native.c): report every problem, return CW_OK only
- * when none was found. */
-enum cw_status ps_read_json(struct cw_ctx *ctx, const char *data, size_t len, struct ps_doc *doc);
-enum cw_status ps_read_csv(struct cw_ctx *ctx, const char *data, size_t len, struct ps_doc *doc);
-/* --- native out (ps_native.c): text in the arena. */
-enum cw_status ps_write_json(struct cw_ctx *ctx, const struct ps_doc *doc, char **out, size_t *len);
-enum cw_status ps_write_csv(struct cw_ctx *ctx, const struct ps_doc *doc, char **out, size_t *len);
+/* --- native JSON and CSV, in and out (ps_native.c): a plugkit record
+ * format; its documents hold struct ps_encounter items. */
+extern const struct pk_records ps_records;
 
 /* --- FHIR (ps_fhir.c) */
-enum cw_status ps_to_bundle(struct cw_ctx *ctx, const struct ps_doc *doc, cJSON **out);
-enum cw_status ps_from_bundle(struct cw_ctx *ctx, const cJSON *bundle, struct ps_doc *doc);
+enum cw_status ps_to_bundle(struct cw_ctx *ctx, const struct pk_doc *doc, cJSON **out);
+enum cw_status ps_from_bundle(struct cw_ctx *ctx, const cJSON *bundle, struct pk_doc *doc);
 
 #endif

@@ -24,34 +24,34 @@ const struct rp_dimension rp_dimensions[RP_DIMENSION_COUNT] = {
 	{"community", "Community", RP_SDOHCC, "social-connection", "Social Connection"},
 };
 
-const struct rp_code rp_goal_status[] = {
+const struct pk_code rp_goal_status[] = {
 	{"proposed", "Proposed"}, {"planned", "Planned"},     {"accepted", "Accepted"},
 	{"active", "Active"},     {"on-hold", "On Hold"},     {"completed", "Completed"},
 	{"cancelled", "Cancelled"}, {"rejected", "Rejected"},
 };
 const size_t rp_goal_status_count = sizeof rp_goal_status / sizeof rp_goal_status[0];
 
-const struct rp_code rp_progress[] = {
+const struct pk_code rp_progress[] = {
 	{"in-progress", "In Progress"}, {"improving", "Improving"},       {"worsening", "Worsening"},
 	{"no-change", "No Change"},     {"achieved", "Achieved"},         {"sustaining", "Sustaining"},
 	{"not-achieved", "Not Achieved"}, {"no-progress", "No Progress"}, {"not-attainable", "Not Attainable"},
 };
 const size_t rp_progress_count = sizeof rp_progress / sizeof rp_progress[0];
 
-const struct rp_code rp_plan_status[] = {
+const struct pk_code rp_plan_status[] = {
 	{"draft", "Draft"}, {"active", "Active"}, {"on-hold", "On Hold"}, {"revoked", "Revoked"},
 	{"completed", "Completed"},
 };
 const size_t rp_plan_status_count = sizeof rp_plan_status / sizeof rp_plan_status[0];
 
-const struct rp_code rp_step_status[] = {
+const struct pk_code rp_step_status[] = {
 	{"not-started", "Not Started"}, {"scheduled", "Scheduled"}, {"in-progress", "In Progress"},
 	{"on-hold", "On Hold"},         {"completed", "Completed"}, {"cancelled", "Cancelled"},
 	{"stopped", "Stopped"},
 };
 const size_t rp_step_status_count = sizeof rp_step_status / sizeof rp_step_status[0];
 
-const struct rp_code rp_support_kind[] = {
+const struct pk_code rp_support_kind[] = {
 	{"person", "RelatedPerson"},
 	{"peer", "PractitionerRole"},
 	{"service", "HealthcareService"},
@@ -67,51 +67,17 @@ const struct rp_section_def rp_sections[RP_SECTION_COUNT] = {
 
 /* ------------------------------------------------------------ helpers */
 
-void *rp_grow(struct cw_ctx *ctx, void *old, size_t n, size_t *cap, size_t size)
-{
-	if (n < *cap)
-		return old;
-	size_t ncap = *cap ? *cap * 2 : 8;
-	if (ncap > ((size_t)-1) / size)
-		return NULL;
-	void *p = rp_host->alloc(ctx, ncap * size);
-	if (!p)
-		return NULL;
-	if (old && n)
-		memcpy(p, old, n * size);
-	*cap = ncap;
-	return p;
-}
-
 struct rp_doc *rp_add_doc(struct cw_ctx *ctx, struct rp_set *set)
 {
-	struct rp_doc *d = rp_grow(ctx, set->docs, set->n, &set->cap, sizeof *d);
-	if (!d)
-		return NULL;
-	set->docs = d;
-	d = &set->docs[set->n++];
-	memset(d, 0, sizeof *d);
-	return d;
+	return pk_append(rp_host, ctx, &set->docs, &set->n, &set->cap, sizeof *set->docs);
 }
 
 struct rp_goal *rp_add_goal(struct cw_ctx *ctx, struct rp_doc *doc)
 {
-	struct rp_goal *g = rp_grow(ctx, doc->goals, doc->n_goals, &doc->cap_goals, sizeof *g);
-	if (!g)
-		return NULL;
-	doc->goals = g;
-	g = &doc->goals[doc->n_goals++];
-	memset(g, 0, sizeof *g);
-	g->progress = RP_NONE;
+	struct rp_goal *g = pk_append(rp_host, ctx, &doc->goals, &doc->n_goals, &doc->cap_goals, sizeof *doc->goals);
+	if (g)
+		g->progress = RP_NONE;
 	return g;
-}
-
-int rp_lookup(const struct rp_code *list, size_t n, const char *code)
-{
-	for (size_t i = 0; code && i < n; i++)
-		if (strcmp(list[i].code, code) == 0)
-			return (int)i;
-	return RP_NONE;
 }
 
 int rp_dimension(const char *code)
@@ -122,53 +88,12 @@ int rp_dimension(const char *code)
 	return RP_NONE;
 }
 
-bool rp_eq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
-
-static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-bool rp_is_text(const char *s)
-{
-	if (!s || !*s)
-		return false;
-	size_t n = strlen(s);
-	return !is_space(s[0]) && !is_space(s[n - 1]);
-}
-
-/* scheme ":" rest, no space or control character: the rule the host's
- * make_identifier applies, so that what passes here maps. */
-bool rp_is_uri(const char *s)
-{
-	if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-		return false;
-	const char *p = s + 1;
-	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '+' ||
-	       *p == '-' || *p == '.')
-		p++;
-	if (*p != ':' || !p[1])
-		return false;
-	for (p++; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return false;
-	return true;
-}
-
-static int digits(const char *s, int n)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
 bool rp_is_date(const char *s)
 {
 	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
 		return false;
-	int y = digits(s, 4), m = digits(s + 5, 2), d = digits(s + 8, 2);
+	int y = pk_digits(s, 4), m = pk_digits(s + 5, 2), d = pk_digits(s + 8, 2);
 	if (y < 1900 || m < 1 || m > 12 || d < 1)
 		return false;
 	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -237,20 +162,13 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 	if (h->struct_size < sizeof *h)
 		return CW_UNSUPPORTED;
 	rp_host = h;
-	const cJSON *conf = h->config(ctx), *m;
-	bool ok = true;
-	cJSON_ArrayForEach(m, conf) {
-		if (strcmp(m->string, "canonical_base") != 0) {
-			h->issue(ctx, CW_SEV_ERROR, "not-supported", "plugins.recovery_plan", "unknown setting '%s'",
-				 m->string);
-			ok = false;
-		}
-	}
+	static const char *const known[] = {"canonical_base", NULL};
+	bool ok = pk_settings(h, ctx, "recovery_plan", known, false);
 	const char *b = h->config_string(ctx, "canonical_base", RP_DEFAULT_BASE);
 	size_t n = strlen(b);
 	while (n > 0 && b[n - 1] == '/')
 		n--;
-	if (!rp_is_uri(b) || n == 0 || n >= sizeof rp_cfg.base) {
+	if (!pk_is_uri(b, false) || n == 0 || n >= sizeof rp_cfg.base) {
 		h->issue(ctx, CW_SEV_ERROR, "value", "plugins.recovery_plan.canonical_base",
 			 "canonical_base must be an absolute URI of at most %zu characters", sizeof rp_cfg.base - 1);
 		return CW_CONFIG;

@@ -14,6 +14,8 @@
 
 #include <crosswalk/plugin.h>
 
+#include "../common/plugkit.h"
+
 #define RP_DEFAULT_BASE "https://crosswalk.example.org/fhir"
 #define RP_FALLBACK_SYSTEM "urn:crosswalk:fhir-reference" /* identifiers of resources that had none */
 #define RP_BCP47 "urn:ietf:bcp:47"
@@ -21,10 +23,6 @@
 #define RP_PCO_DOMAINS "http://hl7.org/fhir/us/pco/CodeSystem/pco-goal-domains-temporary"
 #define RP_SDOHCC "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
 #define RP_NONE (-1) /* an optional code that is absent, or an unknown one while reading */
-
-struct rp_code {
-	const char *code, *display;
-};
 
 /* SAMHSA's four dimensions of recovery, with the nearest SDOH/PCO category
  * (system NULL where none fits). */
@@ -35,16 +33,16 @@ struct rp_dimension {
 enum { RP_DIMENSION_COUNT = 4 };
 extern const struct rp_dimension rp_dimensions[RP_DIMENSION_COUNT];
 
-extern const struct rp_code rp_goal_status[];   /* Goal.lifecycleStatus (no entered-in-error) */
+extern const struct pk_code rp_goal_status[];   /* Goal.lifecycleStatus (no entered-in-error) */
 extern const size_t rp_goal_status_count;
-extern const struct rp_code rp_progress[];      /* Goal.achievementStatus, goal-achievement */
+extern const struct pk_code rp_progress[];      /* Goal.achievementStatus, goal-achievement */
 extern const size_t rp_progress_count;
-extern const struct rp_code rp_plan_status[];   /* CarePlan.status (request-status subset) */
+extern const struct pk_code rp_plan_status[];   /* CarePlan.status (request-status subset) */
 extern const size_t rp_plan_status_count;
-extern const struct rp_code rp_step_status[];   /* CarePlan.activity.detail.status subset */
+extern const struct pk_code rp_step_status[];   /* CarePlan.activity.detail.status subset */
 extern const size_t rp_step_status_count;
 /* Supports: native kind → the resource type named in Reference.type. */
-extern const struct rp_code rp_support_kind[];
+extern const struct pk_code rp_support_kind[];
 extern const size_t rp_support_kind_count;
 
 /* Lists the plan keeps as activities of their own kind; index = section. */
@@ -58,10 +56,6 @@ struct rp_section_def {
 extern const struct rp_section_def rp_sections[RP_SECTION_COUNT];
 #define RP_STEP_CODE "step"
 #define RP_STEP_DISPLAY "Step toward a goal"
-
-struct rp_ident {
-	const char *system, *value;
-};
 
 struct rp_step {
 	const char *text;
@@ -79,7 +73,7 @@ struct rp_strings {
 };
 
 struct rp_goal {
-	struct rp_ident id;
+	struct pk_ident id;
 	int dimension, status, progress; /* progress may be RP_NONE */
 	const char *words, *why, *target, *set_with;
 	struct rp_strings addresses;
@@ -91,14 +85,14 @@ struct rp_goal {
 };
 
 struct rp_plan {
-	struct rp_ident id;
+	struct pk_ident id;
 	const char *title, *created;
 	int status;
 	struct rp_strings items[RP_SECTION_COUNT];
 };
 
 struct rp_doc {
-	struct rp_ident person;
+	struct pk_ident person;
 	const char *name, *pronouns, *language, *identity;
 	bool has_plan;
 	struct rp_plan plan;
@@ -124,17 +118,12 @@ struct rp_config {
 extern const struct cw_host *rp_host;
 extern struct rp_config rp_cfg;
 
-/* --- helpers (recovery_plan.c) */
-void *rp_grow(struct cw_ctx *ctx, void *old, size_t n, size_t *cap, size_t size);
+/* --- helpers (recovery_plan.c; the others are plugkit's) */
 struct rp_doc *rp_add_doc(struct cw_ctx *ctx, struct rp_set *set);
 struct rp_goal *rp_add_goal(struct cw_ctx *ctx, struct rp_doc *doc);
-int rp_lookup(const struct rp_code *list, size_t n, const char *code);
 int rp_dimension(const char *code);
-bool rp_is_uri(const char *s);
-bool rp_is_text(const char *s); /* non-empty, no white space at either end */
 bool rp_is_date(const char *s); /* YYYY-MM-DD, a real calendar date */
 bool rp_is_language(const char *s); /* a BCP 47 tag, by its shape */
-bool rp_eq(const char *a, const char *b);
 
 /* --- native (rp_native.c): read reports every problem, CW_OK only when
  * none was found; write gives text in the arena. */

@@ -1,4 +1,4 @@
-/* st_fhir — a struct st_doc to a FHIR R4 transaction Bundle and back.
+/* st_fhir — a struct pk_doc to a FHIR R4 transaction Bundle and back.
  *
  * To FHIR: per person a Patient; per strength an Observation (eLTSS pattern:
  * the person's own words in valueString) or, with "resource": "condition",
@@ -10,7 +10,6 @@
  * location (Bundle.entry[N].resource…), never dropped in silence; a strength
  * that lacks what the format requires is left out with one warning per
  * reason. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,54 +18,7 @@
 
 /* ---------------------------------------------------------- to FHIR */
 
-struct out {
-	struct cw_ctx *ctx;
-	cJSON *entries;
-	bool failed;
-};
-
-static void put_item(struct out *o, cJSON *into, const char *key, cJSON *item)
-{
-	if (!item) {
-		o->failed = true; /* the host reported why */
-		return;
-	}
-	if (key)
-		cJSON_AddItemToObject(into, key, item);
-	else
-		cJSON_AddItemToArray(into, item);
-}
-
-static cJSON *resource(const char *type, const char *id, const char *profile)
-{
-	cJSON *r = cJSON_CreateObject();
-	cJSON_AddStringToObject(r, "resourceType", type);
-	cJSON_AddStringToObject(r, "id", id);
-	cJSON *meta = cJSON_AddObjectToObject(r, "meta");
-	cJSON_AddItemToArray(cJSON_AddArrayToObject(meta, "profile"), cJSON_CreateString(profile));
-	return r;
-}
-
-static void add_entry(struct out *o, cJSON *res, const char *type, const char *id)
-{
-	cJSON *e = cJSON_CreateObject(), *rq;
-	char u[96];
-	snprintf(u, sizeof u, "%s/%s", type, id);
-	cJSON_AddItemToObject(e, "resource", res);
-	rq = cJSON_AddObjectToObject(e, "request");
-	cJSON_AddStringToObject(rq, "method", "PUT");
-	cJSON_AddStringToObject(rq, "url", u);
-	cJSON_AddItemToArray(o->entries, e);
-}
-
-static cJSON *concept(struct out *o, const char *system, const char *code, const char *display)
-{
-	cJSON *cc = cJSON_CreateObject();
-	put_item(o, cJSON_AddArrayToObject(cc, "coding"), NULL, st_host->make_coding(o->ctx, system, code, display));
-	return cc;
-}
-
-static bool make_id(struct out *o, const char *ns, const char *key, char id[CW_ID_SIZE])
+static bool make_id(struct pk_out *o, const char *ns, const char *key, char id[CW_ID_SIZE])
 {
 	if (st_host->make_id(o->ctx, ns, key, id) == CW_OK)
 		return true;
@@ -75,39 +27,28 @@ static bool make_id(struct out *o, const char *ns, const char *key, char id[CW_I
 	return false;
 }
 
-static void emit_patient(struct out *o, const struct st_person *p, const char *id)
+static void emit_patient(struct pk_out *o, const struct pk_person *p, const char *id)
 {
-	cJSON *r = resource("Patient", id, st_cfg.profile_patient);
-	put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
-		 st_host->make_identifier(o->ctx, p->id.system, p->id.value));
-	if (p->name) {
-		cJSON *n = cJSON_CreateObject();
-		cJSON_AddStringToObject(n, "text", p->name);
-		cJSON_AddItemToArray(cJSON_AddArrayToObject(r, "name"), n);
-	}
-	add_entry(o, r, "Patient", id);
+	pk_patient(o, id, st_cfg.profile_patient, &p->id, p->name);
 }
 
 /* Who identified the strength: the Patient itself, or a logical reference
  * (type, identifier, display) to a RelatedPerson or Practitioner that the
  * format does not describe further. */
-static cJSON *who(struct out *o, const struct st_strength *s, const char *pid)
+static cJSON *who(struct pk_out *o, const struct st_strength *s, const char *pid)
 {
-	if (s->role == ST_SELF) {
-		cJSON *ref = st_host->make_reference(o->ctx, "Patient", pid, NULL);
-		o->failed |= !ref;
-		return ref;
-	}
+	if (s->role == ST_SELF)
+		return pk_reference(o, "Patient", pid);
 	cJSON *ref = cJSON_CreateObject();
 	cJSON_AddStringToObject(ref, "type", s->role == ST_FAMILY ? "RelatedPerson" : "Practitioner");
 	if (s->by_id.system && s->by_id.value)
-		put_item(o, ref, "identifier", st_host->make_identifier(o->ctx, s->by_id.system, s->by_id.value));
+		pk_put_item(o, ref, "identifier", st_host->make_identifier(o->ctx, s->by_id.system, s->by_id.value));
 	if (s->by_name)
 		cJSON_AddStringToObject(ref, "display", s->by_name);
 	return ref;
 }
 
-static void extensions(struct out *o, cJSON *r, const struct st_strength *s)
+static void extensions(struct pk_out *o, cJSON *r, const struct st_strength *s)
 {
 	cJSON *ext = cJSON_AddArrayToObject(r, "extension"), *x = cJSON_CreateObject();
 	cJSON_AddItemToArray(ext, x);
@@ -115,163 +56,109 @@ static void extensions(struct out *o, cJSON *r, const struct st_strength *s)
 	cJSON_AddStringToObject(x, "valueCode", st_roles[s->role].code);
 	for (size_t i = 0; i < s->n_goals; i++) {
 		char gid[CW_ID_SIZE];
-		if (!make_id(o, st_cfg.goal_system, s->goals[i], gid))
+		const struct pk_ident goal = {st_cfg.goal_system, s->goals[i]};
+		if (!make_id(o, goal.system, goal.value, gid) || !pk_goal_link(o, ext, gid, &goal))
 			return;
-		cJSON *ref = st_host->make_reference(o->ctx, "Goal", gid, NULL);
-		if (!ref) {
-			o->failed = true;
-			return;
-		}
-		cJSON_AddStringToObject(ref, "type", "Goal");
-		put_item(o, ref, "identifier", st_host->make_identifier(o->ctx, st_cfg.goal_system, s->goals[i]));
-		x = cJSON_CreateObject();
-		cJSON_AddStringToObject(x, "url", ST_PERTAINS_TO_GOAL);
-		cJSON_AddItemToObject(x, "valueReference", ref);
-		cJSON_AddItemToArray(ext, x);
 	}
 }
 
-static void emit_strength(struct out *o, const struct st_strength *s, const char *pid)
+static void emit_strength(struct pk_out *o, const struct st_strength *s, const char *pid)
 {
 	char id[CW_ID_SIZE];
 	if (!make_id(o, st_cfg.strength_system, s->id, id))
 		return;
-	const struct st_code *cat = &st_categories[s->category];
+	const struct pk_code *cat = &st_categories[s->category];
 	const char *type = st_cfg.condition ? "Condition" : "Observation";
-	cJSON *r = resource(type, id, st_cfg.condition ? st_cfg.profile_cond : st_cfg.profile_obs);
+	cJSON *r = pk_resource(type, id, st_cfg.condition ? st_cfg.profile_cond : st_cfg.profile_obs);
 	extensions(o, r, s);
-	put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
+	pk_put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
 		 st_host->make_identifier(o->ctx, st_cfg.strength_system, s->id));
 	if (st_cfg.condition) {
-		cJSON_AddItemToObject(r, "clinicalStatus", concept(o, ST_CLINICAL_SYSTEM, "active", "Active"));
+		cJSON_AddItemToObject(r, "clinicalStatus", pk_concept(o, ST_CLINICAL_SYSTEM, "active", "Active"));
 		cJSON *cats = cJSON_AddArrayToObject(r, "category");
-		cJSON_AddItemToArray(cats, concept(o, ST_SDOHCC_SYSTEM, "protective-factor", "Protective Factor"));
-		cJSON_AddItemToArray(cats, concept(o, ST_USCORE_CONDCAT_SYSTEM, "health-concern", "Health Concern"));
-		cJSON_AddItemToArray(cats, concept(o, st_cfg.category_system, cat->code, cat->display));
+		cJSON_AddItemToArray(cats, pk_concept(o, ST_SDOHCC_SYSTEM, "protective-factor", "Protective Factor"));
+		cJSON_AddItemToArray(cats, pk_concept(o, ST_USCORE_CONDCAT_SYSTEM, "health-concern", "Health Concern"));
+		cJSON_AddItemToArray(cats, pk_concept(o, st_cfg.category_system, cat->code, cat->display));
 		cJSON_AddStringToObject(cJSON_AddObjectToObject(r, "code"), "text", s->description);
-		put_item(o, r, "subject", st_host->make_reference(o->ctx, "Patient", pid, NULL));
+		pk_put_item(o, r, "subject", st_host->make_reference(o->ctx, "Patient", pid, NULL));
 		cJSON_AddStringToObject(r, "recordedDate", s->date);
-		put_item(o, r, "asserter", who(o, s, pid));
+		pk_put_item(o, r, "asserter", who(o, s, pid));
 	} else {
 		cJSON_AddStringToObject(r, "status", "final");
 		cJSON *cats = cJSON_AddArrayToObject(r, "category");
-		cJSON_AddItemToArray(cats, concept(o, ST_OBS_CATEGORY_SYSTEM, "social-history", "Social History"));
-		cJSON_AddItemToArray(cats, concept(o, st_cfg.category_system, cat->code, cat->display));
-		cJSON_AddItemToObject(r, "code", concept(o, st_cfg.code_system, "strength", "Strength"));
-		put_item(o, r, "subject", st_host->make_reference(o->ctx, "Patient", pid, NULL));
+		cJSON_AddItemToArray(cats, pk_concept(o, ST_OBS_CATEGORY_SYSTEM, "social-history", "Social History"));
+		cJSON_AddItemToArray(cats, pk_concept(o, st_cfg.category_system, cat->code, cat->display));
+		cJSON_AddItemToObject(r, "code", pk_concept(o, st_cfg.code_system, "strength", "Strength"));
+		pk_put_item(o, r, "subject", st_host->make_reference(o->ctx, "Patient", pid, NULL));
 		cJSON_AddStringToObject(r, "effectiveDateTime", s->date);
-		put_item(o, cJSON_AddArrayToObject(r, "performer"), NULL, who(o, s, pid));
+		pk_put_item(o, cJSON_AddArrayToObject(r, "performer"), NULL, who(o, s, pid));
 		cJSON_AddStringToObject(r, "valueString", s->description);
 	}
-	add_entry(o, r, type, id);
+	pk_add_put(o, r, type, id);
 }
 
-enum cw_status st_to_bundle(struct cw_ctx *ctx, const struct st_doc *doc, cJSON **out)
+enum cw_status st_to_bundle(struct cw_ctx *ctx, const struct pk_doc *doc, cJSON **out)
 {
-	struct out o = {.ctx = ctx};
-	char (*pids)[CW_ID_SIZE] = st_host->alloc(ctx, (doc->n_people + 1) * sizeof *pids);
-	bool *done = st_host->alloc(ctx, doc->n_people + 1);
-	cJSON *b = cJSON_CreateObject();
+	struct pk_out o = {.host = st_host, .ctx = ctx};
+	char (*pids)[CW_ID_SIZE] = st_host->alloc(ctx, (doc->people.n + 1) * sizeof *pids);
+	bool *done = st_host->alloc(ctx, doc->people.n + 1);
+	cJSON *b = pk_transaction(&o);
 	if (!pids || !done || !b) {
 		cJSON_Delete(b);
 		st_host->issue(ctx, CW_SEV_ERROR, "exception", NULL, "out of memory");
 		return CW_NOMEM;
 	}
-	cJSON_AddStringToObject(b, "resourceType", "Bundle");
-	cJSON_AddStringToObject(b, "type", "transaction");
-	o.entries = cJSON_AddArrayToObject(b, "entry");
-	for (size_t p = 0; p < doc->n_people && !o.failed; p++)
-		make_id(&o, doc->people[p].id.system, doc->people[p].id.value, pids[p]);
+	for (size_t p = 0; p < doc->people.n && !o.failed; p++)
+		make_id(&o, doc->people.v[p].id.system, doc->people.v[p].id.value, pids[p]);
 	/* A Patient comes before its first strength; people before it without
 	 * strengths keep their place. */
 	size_t next = 0;
-	for (size_t i = 0; i < doc->n_items && !o.failed; i++) {
-		const struct st_strength *s = &doc->items[i];
-		for (; next <= s->person; next++)
+	for (size_t i = 0; i < doc->n && !o.failed; i++) {
+		const struct st_strength *s = st_item(doc, i);
+		for (; next <= s->it.person; next++)
 			if (!done[next]) {
-				emit_patient(&o, &doc->people[next], pids[next]);
+				emit_patient(&o, &doc->people.v[next], pids[next]);
 				done[next] = true;
 			}
-		emit_strength(&o, s, pids[s->person]);
+		emit_strength(&o, s, pids[s->it.person]);
 	}
-	for (size_t p = 0; p < doc->n_people && !o.failed; p++)
+	for (size_t p = 0; p < doc->people.n && !o.failed; p++)
 		if (!done[p])
-			emit_patient(&o, &doc->people[p], pids[p]);
-	if (o.failed) {
-		cJSON_Delete(b);
-		return CW_INVALID;
-	}
-	*out = b;
-	return CW_OK;
+			emit_patient(&o, &doc->people.v[p], pids[p]);
+	return pk_close(&o, b, out);
 }
 
 /* -------------------------------------------------------- from FHIR */
 
 struct res {
-	const cJSON *r;
-	const char *type, *id, *full;
-	bool used;   /* mapped, or reported */
+	struct pk_entry e;
 	long person; /* index into doc->people for a mapped Patient, else -1 */
 };
 
 struct in {
-	struct cw_ctx *ctx;
-	struct res *v;
-	size_t n;
-	bool nomem;
+	struct pk_in pk;
+	struct res *v; /* pk.entries */
 };
-
-static const cJSON *get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
-
-static const char *str(const cJSON *o, const char *key)
-{
-	const cJSON *v = get(o, key);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static bool eq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
-
-static void warn(struct in *in, const char *where, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void warn(struct in *in, const char *where, const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	st_host->issue(in->ctx, CW_SEV_WARNING, "not-supported", where, "%s", msg);
-}
-
-/* "Bundle.entry[k].resource" + "." + suffix, in the arena. */
-static const char *path(struct in *in, size_t k, const char *suffix)
-{
-	char buf[300];
-	snprintf(buf, sizeof buf, "Bundle.entry[%zu].resource%s%s", k, suffix && *suffix ? "." : "",
-		 suffix ? suffix : "");
-	char *c = st_host->copy_string(in->ctx, buf);
-	in->nomem |= !c;
-	return c ? c : "Bundle";
-}
 
 /* The entry a reference points to (of type, when type is not NULL), or -1:
  * by fullUrl, else by "Type/id" at the end of the reference. */
 static long resolve(const struct in *in, const cJSON *ref, const char *type)
 {
-	const char *s = str(ref, "reference");
+	const char *s = pk_str(ref, "reference");
 	if (!s)
 		return -1;
-	for (size_t i = 0; i < in->n; i++)
-		if (eq(in->v[i].full, s))
-			return !type || strcmp(in->v[i].type, type) == 0 ? (long)i : -1;
-	for (size_t i = 0; i < in->n; i++) {
-		if (!in->v[i].id || !*in->v[i].type || (type && strcmp(in->v[i].type, type) != 0))
+	for (size_t i = 0; i < in->pk.n; i++)
+		if (pk_eq(in->v[i].e.full, s))
+			return !type || strcmp(in->v[i].e.type, type) == 0 ? (long)i : -1;
+	for (size_t i = 0; i < in->pk.n; i++) {
+		if (!in->v[i].e.id || !*in->v[i].e.type || (type && strcmp(in->v[i].e.type, type) != 0))
 			continue;
-		size_t tl = strlen(in->v[i].type), il = strlen(in->v[i].id), sl = strlen(s);
+		size_t tl = strlen(in->v[i].e.type), il = strlen(in->v[i].e.id), sl = strlen(s);
 		if (sl < tl + il + 1)
 			continue;
 		const char *tail = s + sl - (tl + il + 1);
-		if (strncmp(tail, in->v[i].type, tl) == 0 && tail[tl] == '/' && strcmp(tail + tl + 1, in->v[i].id) == 0 &&
-		    (tail == s || tail[-1] == '/'))
+		if (strncmp(tail, in->v[i].e.type, tl) == 0 && tail[tl] == '/' &&
+		    strcmp(tail + tl + 1, in->v[i].e.id) == 0 && (tail == s || tail[-1] == '/'))
 			return (long)i;
 	}
 	return -1;
@@ -280,9 +167,9 @@ static long resolve(const struct in *in, const cJSON *ref, const char *type)
 /* The resource type a reference names: its "type", else "Type/id". */
 static const char *ref_type(struct in *in, const cJSON *ref)
 {
-	if (str(ref, "type"))
-		return str(ref, "type");
-	const char *s = str(ref, "reference");
+	if (pk_str(ref, "type"))
+		return pk_str(ref, "type");
+	const char *s = pk_str(ref, "reference");
 	if (!s)
 		return NULL;
 	const char *slash = strrchr(s, '/');
@@ -292,89 +179,60 @@ static const char *ref_type(struct in *in, const cJSON *ref)
 	while (start > s && start[-1] != '/')
 		start--;
 	size_t n = (size_t)(slash - start);
-	char *t = st_host->alloc(in->ctx, n + 1);
+	char *t = st_host->alloc(in->pk.ctx, n + 1);
 	if (!t) {
-		in->nomem = true;
+		in->pk.nomem = true;
 		return NULL;
 	}
 	memcpy(t, start, n);
 	return t;
 }
 
-/* Warns about every member of entry k outside known (NULL-terminated). */
-static void unmapped(struct in *in, size_t k, const char *const *known)
-{
-	const cJSON *m;
-	cJSON_ArrayForEach(m, in->v[k].r) {
-		bool ok = strcmp(m->string, "resourceType") == 0 || strcmp(m->string, "id") == 0;
-		for (const char *const *s = known; *s && !ok; s++)
-			ok = strcmp(*s, m->string) == 0;
-		if (!ok && strcmp(m->string, "meta") == 0) {
-			const cJSON *mm;
-			cJSON_ArrayForEach(mm, m) {
-				if (strcmp(mm->string, "profile") && strcmp(mm->string, "versionId") &&
-				    strcmp(mm->string, "lastUpdated") && strcmp(mm->string, "source")) {
-					char w[80];
-					snprintf(w, sizeof w, "meta.%s", mm->string);
-					warn(in, path(in, k, w), "%s.meta.%s is not carried by the strengths format",
-					     in->v[k].type, mm->string);
-				}
-			}
-			ok = true;
-		}
-		if (!ok)
-			warn(in, path(in, k, m->string), "%s.%s has no place in the strengths format; left out",
-			     in->v[k].type, m->string);
-	}
-}
-
-static void fhir_patient(struct in *in, size_t k, struct st_doc *doc)
+static void fhir_patient(struct in *in, size_t k, struct pk_doc *doc)
 {
 	static const char *const known[] = {"identifier", "name", NULL};
-	const cJSON *r = in->v[k].r, *it;
-	struct st_ident id = {0};
-	in->v[k].used = true;
-	unmapped(in, k, known);
+	const cJSON *r = in->v[k].e.r, *it;
+	struct pk_ident id = {0};
+	in->v[k].e.used = true;
+	pk_unmapped(&in->pk, k, known);
 	size_t i = 0;
-	cJSON_ArrayForEach(it, get(r, "identifier")) {
+	cJSON_ArrayForEach(it, pk_get(r, "identifier")) {
 		char w[48];
 		snprintf(w, sizeof w, "identifier[%zu]", i++);
-		if (!id.value && st_is_uri(str(it, "system")) && st_is_text(str(it, "value"))) {
-			id.system = str(it, "system");
-			id.value = str(it, "value");
+		if (!id.value && st_is_uri(pk_str(it, "system")) && st_is_text(pk_str(it, "value"))) {
+			id.system = pk_str(it, "system");
+			id.value = pk_str(it, "value");
 		} else {
-			warn(in, path(in, k, w), "Patient identifier left out: the format keeps one");
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
+				"Patient identifier left out: the format keeps one");
 		}
 	}
 	if (!id.value) {
-		warn(in, path(in, k, "identifier"), "Patient left out: it has no identifier with a system and value");
+		pk_warn(&in->pk, pk_path(&in->pk, k, "identifier"),
+			"Patient left out: it has no identifier with a system and value");
 		return;
 	}
 	const char *name = NULL;
-	const cJSON *names = get(r, "name"), *n = cJSON_GetArrayItem(names, 0);
+	const cJSON *names = pk_get(r, "name"), *n = cJSON_GetArrayItem(names, 0);
 	if (cJSON_GetArraySize(names) > 1)
-		warn(in, path(in, k, "name[1]"), "Patient: only the first name is kept");
-	if (n && st_is_text(str(n, "text"))) {
-		name = str(n, "text");
+		pk_warn(&in->pk, pk_path(&in->pk, k, "name[1]"), "Patient: only the first name is kept");
+	if (n && st_is_text(pk_str(n, "text"))) {
+		name = pk_str(n, "text");
 		const cJSON *m;
 		cJSON_ArrayForEach(m, n) if (strcmp(m->string, "text") != 0)
 		{
 			char w[48];
 			snprintf(w, sizeof w, "name[0].%s", m->string);
-			warn(in, path(in, k, w), "Patient name parts beside the text are left out");
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
+				"Patient name parts beside the text are left out");
 		}
 	} else if (n) {
 		/* given names then family, joined by spaces; the rest reported */
-		char buf[512] = "";
-		size_t used = 0;
-		const cJSON *g;
-		cJSON_ArrayForEach(g, get(n, "given")) if (cJSON_IsString(g) && used < sizeof buf) used +=
-			(size_t)snprintf(buf + used, sizeof buf - used, "%s%s", used ? " " : "", g->valuestring);
-		if (str(n, "family") && used < sizeof buf)
-			used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s", used ? " " : "", str(n, "family"));
+		char buf[512];
+		pk_join_name(n, buf, sizeof buf);
 		if (st_is_text(buf)) {
-			char *c = st_host->copy_string(in->ctx, buf);
-			in->nomem |= !c;
+			char *c = st_host->copy_string(in->pk.ctx, buf);
+			in->pk.nomem |= !c;
 			name = c;
 		}
 		const cJSON *m;
@@ -382,23 +240,26 @@ static void fhir_patient(struct in *in, size_t k, struct st_doc *doc)
 		{
 			char w[48];
 			snprintf(w, sizeof w, "name[0].%s", m->string);
-			warn(in, path(in, k, w), "Patient name: only given and family names are kept");
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
+				"Patient name: only given and family names are kept");
 		}
 	}
-	struct st_person *p = st_add_person(in->ctx, doc);
+	struct pk_person *p = pk_add_person(st_host, in->pk.ctx, &doc->people);
 	if (!p) {
-		in->nomem = true;
+		in->pk.nomem = true;
 		return;
 	}
 	p->id = id;
 	p->name = name;
-	in->v[k].person = (long)(doc->n_people - 1);
+	in->v[k].person = (long)(doc->people.n - 1);
 }
 
 static bool has_coding(const cJSON *cc, const char *system, const char *code)
 {
 	const cJSON *c;
-	cJSON_ArrayForEach(c, get(cc, "coding")) if (eq(str(c, "system"), system) && eq(str(c, "code"), code)) return true;
+	cJSON_ArrayForEach(c, pk_get(cc, "coding"))
+		if (pk_eq(pk_str(c, "system"), system) && pk_eq(pk_str(c, "code"), code))
+			return true;
 	return false;
 }
 
@@ -412,7 +273,10 @@ static bool any_has_coding(const cJSON *list, const char *system, const char *co
 static bool has_local_category(const cJSON *list)
 {
 	const cJSON *cc, *c;
-	cJSON_ArrayForEach(cc, list) cJSON_ArrayForEach(c, get(cc, "coding")) if (eq(str(c, "system"), st_cfg.category_system)) return true;
+	cJSON_ArrayForEach(cc, list)
+		cJSON_ArrayForEach(c, pk_get(cc, "coding"))
+			if (pk_eq(pk_str(c, "system"), st_cfg.category_system))
+				return true;
 	return false;
 }
 
@@ -421,14 +285,14 @@ static bool has_local_category(const cJSON *list)
  * strength category. */
 static bool is_strength(const struct res *v)
 {
-	const cJSON *r = v->r;
-	if (has_local_category(get(r, "category")))
+	const cJSON *r = v->e.r;
+	if (has_local_category(pk_get(r, "category")))
 		return true;
-	if (strcmp(v->type, "Observation") == 0)
-		return has_coding(get(r, "code"), st_cfg.code_system, "strength") ||
-		       has_coding(get(r, "code"), ST_ELTSS_SYSTEM, "strength") ||
-		       has_coding(get(r, "code"), ST_ELTSS_SYSTEM_TEMP, "strength");
-	return any_has_coding(get(r, "category"), ST_SDOHCC_SYSTEM, "protective-factor");
+	if (strcmp(v->e.type, "Observation") == 0)
+		return has_coding(pk_get(r, "code"), st_cfg.code_system, "strength") ||
+		       has_coding(pk_get(r, "code"), ST_ELTSS_SYSTEM, "strength") ||
+		       has_coding(pk_get(r, "code"), ST_ELTSS_SYSTEM_TEMP, "strength");
+	return any_has_coding(pk_get(r, "category"), ST_SDOHCC_SYSTEM, "protective-factor");
 }
 
 /* The category codings: ours gives the category; the ones this plugin
@@ -437,63 +301,69 @@ static void read_categories(struct in *in, size_t k, bool condition, struct st_s
 {
 	const cJSON *cc;
 	size_t i = 0;
-	cJSON_ArrayForEach(cc, get(in->v[k].r, "category")) {
+	cJSON_ArrayForEach(cc, pk_get(in->v[k].e.r, "category")) {
 		const cJSON *c, *m;
 		size_t j = 0;
-		cJSON_ArrayForEach(c, get(cc, "coding")) {
+		cJSON_ArrayForEach(c, pk_get(cc, "coding")) {
 			char w[64];
 			snprintf(w, sizeof w, "category[%zu].coding[%zu]", i, j++);
-			const char *sys = str(c, "system"), *code = str(c, "code");
-			int cat = eq(sys, st_cfg.category_system) ? st_lookup(st_categories, st_category_count, code) : -1;
+			const char *sys = pk_str(c, "system"), *code = pk_str(c, "code");
+			int cat = pk_eq(sys, st_cfg.category_system) ? pk_lookup(st_categories, st_category_count, code)
+								     : -1;
 			if (cat >= 0 && s->category == ST_NO_CATEGORY)
 				s->category = cat;
-			else if (!condition && eq(sys, ST_OBS_CATEGORY_SYSTEM) && eq(code, "social-history"))
+			else if (!condition && pk_eq(sys, ST_OBS_CATEGORY_SYSTEM) && pk_eq(code, "social-history"))
 				;
-			else if (condition && ((eq(sys, ST_SDOHCC_SYSTEM) && eq(code, "protective-factor")) ||
-					       (eq(sys, ST_USCORE_CONDCAT_SYSTEM) && eq(code, "health-concern"))))
+			else if (condition && ((pk_eq(sys, ST_SDOHCC_SYSTEM) && pk_eq(code, "protective-factor")) ||
+					       (pk_eq(sys, ST_USCORE_CONDCAT_SYSTEM) && pk_eq(code, "health-concern"))))
 				;
 			else
-				warn(in, path(in, k, w), "category %s|%s left out: the format keeps one strength category",
-				     sys ? sys : "", code ? code : "");
+				pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
+					"category %s|%s left out: the format keeps one strength category",
+					sys ? sys : "", code ? code : "");
 		}
 		cJSON_ArrayForEach(m, cc) if (strcmp(m->string, "coding") != 0)
 		{
 			char w[64];
 			snprintf(w, sizeof w, "category[%zu].%s", i, m->string);
-			warn(in, path(in, k, w), "category %s is left out", m->string);
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w), "category %s is left out", m->string);
 		}
 		i++;
 	}
 	if (s->category == ST_NO_CATEGORY)
-		warn(in, path(in, k, "category"), "strength not exported: no category from %s", st_cfg.category_system);
+		pk_warn(&in->pk, pk_path(&in->pk, k, "category"), "strength not exported: no category from %s",
+			st_cfg.category_system);
 }
 
 /* A date from a dateTime: the day, with a warning when a time is dropped. */
 static const char *day_of(struct in *in, size_t k, const char *element, const char *v)
 {
 	if (!v || strlen(v) < 10) {
-		warn(in, path(in, k, element), "strength not exported: no %s with a date", element);
+		pk_warn(&in->pk, pk_path(&in->pk, k, "%s", element), "strength not exported: no %s with a date",
+			element);
 		return NULL;
 	}
 	char d[11];
 	memcpy(d, v, 10);
 	d[10] = '\0';
-	if (!st_is_date(in->ctx, d)) {
-		warn(in, path(in, k, element), "strength not exported: %s is not a date from 1000 to 9999", element);
+	if (!st_is_date(in->pk.ctx, d)) {
+		pk_warn(&in->pk, pk_path(&in->pk, k, "%s", element),
+			"strength not exported: %s is not a date from 1000 to 9999", element);
 		return NULL;
 	}
 	if (v[10])
-		warn(in, path(in, k, element), "the time of day in %s is left out; the format keeps the date", element);
-	char *c = st_host->copy_string(in->ctx, d);
-	in->nomem |= !c;
+		pk_warn(&in->pk, pk_path(&in->pk, k, "%s", element),
+			"the time of day in %s is left out; the format keeps the date", element);
+	char *c = st_host->copy_string(in->pk.ctx, d);
+	in->pk.nomem |= !c;
 	return c;
 }
 
 static int role_of_type(const char *type)
 {
-	if (eq(type, "RelatedPerson"))
+	if (pk_eq(type, "RelatedPerson"))
 		return ST_FAMILY;
-	if (eq(type, "Practitioner") || eq(type, "PractitionerRole"))
+	if (pk_eq(type, "Practitioner") || pk_eq(type, "PractitionerRole"))
 		return ST_PROVIDER;
 	return -1;
 }
@@ -506,7 +376,8 @@ static bool read_who(struct in *in, size_t k, const char *element, const cJSON *
 {
 	if (!ref) {
 		if (ext_role < 0) {
-			warn(in, path(in, k, element), "strength not exported: nothing says who identified it");
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", element),
+				"strength not exported: nothing says who identified it");
 			return false;
 		}
 		s->role = (enum st_role)ext_role;
@@ -515,9 +386,10 @@ static bool read_who(struct in *in, size_t k, const char *element, const cJSON *
 	const char *type = ref_type(in, ref);
 	long target = resolve(in, ref, NULL);
 	int role;
-	if (eq(type, "Patient")) {
+	if (pk_eq(type, "Patient")) {
 		if (subject < 0 || target != subject) {
-			warn(in, path(in, k, element), "strength not exported: identified by a Patient other than its subject");
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", element),
+				"strength not exported: identified by a Patient other than its subject");
 			return false;
 		}
 		role = ST_SELF;
@@ -527,15 +399,17 @@ static bool read_who(struct in *in, size_t k, const char *element, const cJSON *
 			role = ST_PEER;
 	}
 	if (ext_role >= 0 && role >= 0 && role != ext_role) {
-		warn(in, path(in, k, element), "%s says %s, the extension %s; the extension is kept", element,
-		     type ? type : "nobody", st_roles[ext_role].code);
+		pk_warn(&in->pk, pk_path(&in->pk, k, "%s", element),
+			"%s says %s, the extension %s; the extension is kept", element, type ? type : "nobody",
+			st_roles[ext_role].code);
 		role = ext_role;
 	} else if (role < 0 && ext_role >= 0) {
 		role = ext_role;
 	}
 	if (role < 0) {
-		warn(in, path(in, k, element), "strength not exported: a %s cannot have identified a strength",
-		     type ? type : "reference without a type");
+		pk_warn(&in->pk, pk_path(&in->pk, k, "%s", element),
+			"strength not exported: a %s cannot have identified a strength",
+			type ? type : "reference without a type");
 		return false;
 	}
 	s->role = (enum st_role)role;
@@ -548,24 +422,25 @@ static bool read_who(struct in *in, size_t k, const char *element, const cJSON *
 			continue;
 		if (strcmp(m->string, "type") == 0)
 			continue;
-		if (!self && strcmp(m->string, "display") == 0 && st_is_text(str(ref, "display"))) {
-			s->by_name = str(ref, "display");
+		if (!self && strcmp(m->string, "display") == 0 && st_is_text(pk_str(ref, "display"))) {
+			s->by_name = pk_str(ref, "display");
 			continue;
 		}
-		const cJSON *idf = get(ref, "identifier");
-		if (!self && strcmp(m->string, "identifier") == 0 && st_is_uri(str(idf, "system")) &&
-		    st_is_text(str(idf, "value"))) {
-			s->by_id.system = str(idf, "system");
-			s->by_id.value = str(idf, "value");
+		const cJSON *idf = pk_get(ref, "identifier");
+		if (!self && strcmp(m->string, "identifier") == 0 && st_is_uri(pk_str(idf, "system")) &&
+		    st_is_text(pk_str(idf, "value"))) {
+			s->by_id.system = pk_str(idf, "system");
+			s->by_id.value = pk_str(idf, "value");
 			continue;
 		}
 		if (!self && strcmp(m->string, "reference") == 0 && target >= 0) {
-			in->v[target].used = true;
-			warn(in, path(in, target, ""), "%s/%s is not part of the format; who identified the strength "
-				 "keeps a name and an identifier only", in->v[target].type,
-				 in->v[target].id ? in->v[target].id : "");
+			in->v[target].e.used = true;
+			pk_warn(&in->pk, pk_path(&in->pk, target, "%s", ""),
+				"%s/%s is not part of the format; who identified the strength "
+				"keeps a name and an identifier only",
+				in->v[target].e.type, in->v[target].e.id ? in->v[target].e.id : "");
 		}
-		warn(in, path(in, k, w), "%s is left out", w);
+		pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w), "%s is left out", w);
 	}
 	return true;
 }
@@ -573,49 +448,50 @@ static bool read_who(struct in *in, size_t k, const char *element, const cJSON *
 static void read_extensions(struct in *in, size_t k, struct st_strength *s, int *ext_role)
 {
 	const cJSON *it;
-	size_t i = 0, n = (size_t)cJSON_GetArraySize(get(in->v[k].r, "extension"));
-	s->goals = st_host->alloc(in->ctx, (n + 1) * sizeof *s->goals);
-	in->nomem |= !s->goals;
-	cJSON_ArrayForEach(it, get(in->v[k].r, "extension")) {
+	size_t i = 0, n = (size_t)cJSON_GetArraySize(pk_get(in->v[k].e.r, "extension"));
+	s->goals = st_host->alloc(in->pk.ctx, (n + 1) * sizeof *s->goals);
+	in->pk.nomem |= !s->goals;
+	cJSON_ArrayForEach(it, pk_get(in->v[k].e.r, "extension")) {
 		char w[48];
 		snprintf(w, sizeof w, "extension[%zu]", i++);
-		const char *u = str(it, "url");
-		if (eq(u, st_cfg.role_url)) {
-			int role = st_lookup(st_roles, ST_ROLE_COUNT, str(it, "valueCode"));
+		const char *u = pk_str(it, "url");
+		if (pk_eq(u, st_cfg.role_url)) {
+			int role = pk_lookup(st_roles, ST_ROLE_COUNT, pk_str(it, "valueCode"));
 			if (role >= 0 && *ext_role < 0)
 				*ext_role = role;
 			else
-				warn(in, path(in, k, w), "identified-by extension left out: %s",
-				     role < 0 ? "not one of self, peer, family, provider" : "the format keeps one");
+				pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w), "identified-by extension left out: %s",
+					role < 0 ? "not one of self, peer, family, provider" : "the format keeps one");
 			continue;
 		}
-		if (!eq(u, ST_PERTAINS_TO_GOAL) || !s->goals) {
-			warn(in, path(in, k, w), "extension %s is left out", u ? u : "(no url)");
+		if (!pk_eq(u, PK_PERTAINS_TO_GOAL) || !s->goals) {
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w), "extension %s is left out", u ? u : "(no url)");
 			continue;
 		}
-		const cJSON *ref = get(it, "valueReference"), *idf = get(ref, "identifier");
+		const cJSON *ref = pk_get(it, "valueReference"), *idf = pk_get(ref, "identifier");
 		long g = resolve(in, ref, "Goal");
 		if (!idf && g >= 0) {
 			const cJSON *gi;
-			cJSON_ArrayForEach(gi, get(in->v[g].r, "identifier")) if (eq(str(gi, "system"), st_cfg.goal_system))
-			{
-				idf = gi;
-				break;
-			}
-			if (!in->v[g].used)
-				warn(in, path(in, g, ""), "Goal resources are not part of the format; only the identifier of "
-					 "a linked goal is kept");
-			in->v[g].used = true;
+			cJSON_ArrayForEach(gi, pk_get(in->v[g].e.r, "identifier"))
+				if (pk_eq(pk_str(gi, "system"), st_cfg.goal_system)) {
+					idf = gi;
+					break;
+				}
+			if (!in->v[g].e.used)
+				pk_warn(&in->pk, pk_path(&in->pk, g, "%s", ""),
+					"Goal resources are not part of the format; only the identifier of "
+					"a linked goal is kept");
+			in->v[g].e.used = true;
 		}
-		const char *gv = str(idf, "value");
+		const char *gv = pk_str(idf, "value");
 		bool dup = false;
 		for (size_t x = 0; x < s->n_goals && gv; x++)
 			dup |= strcmp(s->goals[x], gv) == 0;
-		if (eq(str(idf, "system"), st_cfg.goal_system) && st_is_text(gv) && !strchr(gv, ';') && !dup)
+		if (pk_eq(pk_str(idf, "system"), st_cfg.goal_system) && st_is_text(gv) && !strchr(gv, ';') && !dup)
 			s->goals[s->n_goals++] = gv;
 		else
-			warn(in, path(in, k, w), "linked goal left out: %s", dup ? "it is listed twice"
-				 : "only goals identified in the goal system are kept");
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w), "linked goal left out: %s",
+				dup ? "it is listed twice" : "only goals identified in the goal system are kept");
 	}
 }
 
@@ -626,47 +502,52 @@ static bool fhir_strength(struct in *in, size_t k, struct st_strength *s)
 						"effectiveDateTime", "performer", "valueString", NULL};
 	static const char *const cond_known[] = {"extension", "identifier", "clinicalStatus", "verificationStatus",
 						 "category", "code", "subject", "recordedDate", "asserter", NULL};
-	const cJSON *r = in->v[k].r, *it;
-	bool cond = strcmp(in->v[k].type, "Condition") == 0, ok = true;
-	in->v[k].used = true;
-	unmapped(in, k, cond ? cond_known : obs_known);
+	const cJSON *r = in->v[k].e.r, *it;
+	bool cond = strcmp(in->v[k].e.type, "Condition") == 0, ok = true;
+	in->v[k].e.used = true;
+	pk_unmapped(&in->pk, k, cond ? cond_known : obs_known);
 
 	size_t i = 0;
-	cJSON_ArrayForEach(it, get(r, "identifier")) {
+	cJSON_ArrayForEach(it, pk_get(r, "identifier")) {
 		char w[48];
 		snprintf(w, sizeof w, "identifier[%zu]", i++);
-		if (!s->id && eq(str(it, "system"), st_cfg.strength_system) && st_is_text(str(it, "value")))
-			s->id = str(it, "value");
+		if (!s->id && pk_eq(pk_str(it, "system"), st_cfg.strength_system) && st_is_text(pk_str(it, "value")))
+			s->id = pk_str(it, "value");
 		else
-			warn(in, path(in, k, w), "identifier left out: the format keeps the one in %s",
-			     st_cfg.strength_system);
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
+				"identifier left out: the format keeps the one in %s", st_cfg.strength_system);
 	}
 	if (!s->id) {
-		warn(in, path(in, k, "identifier"), "strength not exported: no identifier in %s", st_cfg.strength_system);
+		pk_warn(&in->pk, pk_path(&in->pk, k, "identifier"), "strength not exported: no identifier in %s",
+			st_cfg.strength_system);
 		ok = false;
 	}
 
 	if (cond) {
-		const cJSON *cs = get(r, "clinicalStatus");
+		const cJSON *cs = pk_get(r, "clinicalStatus");
 		if (cs && !has_coding(cs, ST_CLINICAL_SYSTEM, "active")) {
-			warn(in, path(in, k, "clinicalStatus"), "strength not exported: its clinicalStatus is not active");
+			pk_warn(&in->pk, pk_path(&in->pk, k, "clinicalStatus"),
+				"strength not exported: its clinicalStatus is not active");
 			ok = false;
 		}
-		const cJSON *vs = get(r, "verificationStatus");
+		const cJSON *vs = pk_get(r, "verificationStatus");
 		if (has_coding(vs, ST_VERIFICATION_SYSTEM, "refuted") ||
 		    has_coding(vs, ST_VERIFICATION_SYSTEM, "entered-in-error")) {
-			warn(in, path(in, k, "verificationStatus"), "strength not exported: refuted or entered in error");
+			pk_warn(&in->pk, pk_path(&in->pk, k, "verificationStatus"),
+				"strength not exported: refuted or entered in error");
 			ok = false;
 		} else if (vs) {
-			warn(in, path(in, k, "verificationStatus"), "verificationStatus is not carried by the format");
+			pk_warn(&in->pk, pk_path(&in->pk, k, "verificationStatus"),
+				"verificationStatus is not carried by the format");
 		}
 	} else {
-		const char *st = str(r, "status");
-		if (!eq(st, "final") && !eq(st, "amended") && !eq(st, "corrected")) {
-			warn(in, path(in, k, "status"), "strength not exported: status '%s' is not final", st ? st : "");
+		const char *st = pk_str(r, "status");
+		if (!pk_eq(st, "final") && !pk_eq(st, "amended") && !pk_eq(st, "corrected")) {
+			pk_warn(&in->pk, pk_path(&in->pk, k, "status"),
+				"strength not exported: status '%s' is not final", st ? st : "");
 			ok = false;
-		} else if (!eq(st, "final")) {
-			warn(in, path(in, k, "status"), "status '%s' is not carried by the format", st);
+		} else if (!pk_eq(st, "final")) {
+			pk_warn(&in->pk, pk_path(&in->pk, k, "status"), "status '%s' is not carried by the format", st);
 		}
 	}
 
@@ -674,89 +555,83 @@ static bool fhir_strength(struct in *in, size_t k, struct st_strength *s)
 	ok &= s->category != ST_NO_CATEGORY;
 
 	/* The person's own words: Observation.valueString or Condition.code.text. */
-	const cJSON *code = get(r, "code"), *c;
+	const cJSON *code = pk_get(r, "code"), *c;
 	size_t j = 0;
-	cJSON_ArrayForEach(c, get(code, "coding")) {
+	cJSON_ArrayForEach(c, pk_get(code, "coding")) {
 		char w[48];
 		snprintf(w, sizeof w, "code.coding[%zu]", j++);
-		const char *sys = str(c, "system");
-		bool ours = !cond && eq(str(c, "code"), "strength") &&
-			    (eq(sys, st_cfg.code_system) || eq(sys, ST_ELTSS_SYSTEM) || eq(sys, ST_ELTSS_SYSTEM_TEMP));
+		const char *sys = pk_str(c, "system");
+		bool ours = !cond && pk_eq(pk_str(c, "code"), "strength") &&
+			    (pk_eq(sys, st_cfg.code_system) || pk_eq(sys, ST_ELTSS_SYSTEM) ||
+			     pk_eq(sys, ST_ELTSS_SYSTEM_TEMP));
 		if (!ours)
-			warn(in, path(in, k, w), "code %s|%s left out: the format keeps the person's own words",
-			     sys ? sys : "", str(c, "code") ? str(c, "code") : "");
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
+				"code %s|%s left out: the format keeps the person's own words", sys ? sys : "",
+				pk_str(c, "code") ? pk_str(c, "code") : "");
 	}
 	const cJSON *m;
 	cJSON_ArrayForEach(m, code) if (strcmp(m->string, "coding") && (!cond || strcmp(m->string, "text")))
 	{
 		char w[48];
 		snprintf(w, sizeof w, "code.%s", m->string);
-		warn(in, path(in, k, w), "code.%s is left out", m->string);
+		pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w), "code.%s is left out", m->string);
 	}
-	s->description = cond ? str(code, "text") : str(r, "valueString");
+	s->description = cond ? pk_str(code, "text") : pk_str(r, "valueString");
 	if (!st_is_text(s->description)) {
-		warn(in, path(in, k, cond ? "code.text" : "valueString"),
-		     "strength not exported: no description in the person's words (text without white space at "
-		     "either end)");
+		pk_warn(&in->pk, pk_path(&in->pk, k, "%s", cond ? "code.text" : "valueString"),
+			"strength not exported: no description in the person's words (text without white space at "
+			"either end)");
 		ok = false;
 	}
 
-	long pk = resolve(in, get(r, "subject"), "Patient");
+	long pk = resolve(in, pk_get(r, "subject"), "Patient");
 	if (pk < 0 || in->v[pk].person < 0) {
-		warn(in, path(in, k, "subject"), "strength not exported: its subject is not a Patient in the Bundle with "
-			 "an identifier");
+		pk_warn(&in->pk, pk_path(&in->pk, k, "subject"),
+			"strength not exported: its subject is not a Patient in the Bundle with an identifier");
 		ok = false;
 	} else {
-		s->person = (size_t)in->v[pk].person;
+		s->it.person = (size_t)in->v[pk].person;
 	}
 
 	const char *date_el = cond ? "recordedDate" : "effectiveDateTime";
-	if (!(s->date = day_of(in, k, date_el, str(r, date_el))))
+	if (!(s->date = day_of(in, k, date_el, pk_str(r, date_el))))
 		ok = false;
 
 	int ext_role = -1;
 	read_extensions(in, k, s, &ext_role);
-	const cJSON *ref = cond ? get(r, "asserter") : cJSON_GetArrayItem(get(r, "performer"), 0);
-	if (!cond && cJSON_GetArraySize(get(r, "performer")) > 1)
-		for (int x = 1; x < cJSON_GetArraySize(get(r, "performer")); x++) {
+	const cJSON *ref = cond ? pk_get(r, "asserter") : cJSON_GetArrayItem(pk_get(r, "performer"), 0);
+	if (!cond && cJSON_GetArraySize(pk_get(r, "performer")) > 1)
+		for (int x = 1; x < cJSON_GetArraySize(pk_get(r, "performer")); x++) {
 			char w[48];
 			snprintf(w, sizeof w, "performer[%d]", x);
-			warn(in, path(in, k, w), "performer left out: the format keeps who identified the strength");
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
+				"performer left out: the format keeps who identified the strength");
 		}
 	ok &= read_who(in, k, cond ? "asserter" : "performer[0]", ref, pk, ext_role, s);
 	return ok;
 }
 
-enum cw_status st_from_bundle(struct cw_ctx *ctx, const cJSON *bundle, struct st_doc *doc)
+enum cw_status st_from_bundle(struct cw_ctx *ctx, const cJSON *bundle, struct pk_doc *doc)
 {
-	struct in in = {.ctx = ctx};
-	const cJSON *entries = get(bundle, "entry"), *e;
-	size_t n = (size_t)cJSON_GetArraySize(entries);
-	in.v = st_host->alloc(ctx, (n + 1) * sizeof *in.v);
-	if (!in.v) {
-		st_host->issue(ctx, CW_SEV_ERROR, "exception", NULL, "out of memory");
+	struct in in = {.pk = {.host = st_host, .ctx = ctx, .format = "strengths", .message = 600, .path = 300,
+			       .sub = 300, .meta = 80}};
+	static const struct res blank = {.person = -1};
+	if (pk_in_open(&in.pk, bundle, &blank, sizeof blank) != CW_OK)
 		return CW_NOMEM;
-	}
-	cJSON_ArrayForEach(e, entries) {
-		struct res *r = &in.v[in.n++];
-		r->r = get(e, "resource");
-		r->type = str(r->r, "resourceType") ? str(r->r, "resourceType") : "";
-		r->id = str(r->r, "id");
-		r->full = str(e, "fullUrl");
-		r->person = -1;
-	}
-	for (size_t k = 0; k < in.n && !in.nomem; k++)
-		if (strcmp(in.v[k].type, "Patient") == 0)
+	in.v = in.pk.entries;
+	for (size_t k = 0; k < in.pk.n && !in.pk.nomem; k++)
+		if (strcmp(in.v[k].e.type, "Patient") == 0)
 			fhir_patient(&in, k, doc);
-	for (size_t k = 0; k < in.n && !in.nomem; k++) {
-		bool obs = strcmp(in.v[k].type, "Observation") == 0, cond = strcmp(in.v[k].type, "Condition") == 0;
+	for (size_t k = 0; k < in.pk.n && !in.pk.nomem; k++) {
+		bool obs = strcmp(in.v[k].e.type, "Observation") == 0, cond = strcmp(in.v[k].e.type, "Condition") == 0;
 		if (!obs && !cond)
 			continue;
 		if (!is_strength(&in.v[k])) {
-			in.v[k].used = true;
-			warn(&in, path(&in, k, ""), "%s%s%s is not a strength (%s); left out", in.v[k].type,
-			     in.v[k].id ? "/" : "", in.v[k].id ? in.v[k].id : "",
-			     obs ? "no strength code or strength category" : "no protective-factor or strength category");
+			in.v[k].e.used = true;
+			pk_warn(&in.pk, pk_path(&in.pk, k, "%s", ""), "%s%s%s is not a strength (%s); left out",
+				in.v[k].e.type, in.v[k].e.id ? "/" : "", in.v[k].e.id ? in.v[k].e.id : "",
+				obs ? "no strength code or strength category"
+				    : "no protective-factor or strength category");
 			continue;
 		}
 		struct st_strength s;
@@ -765,28 +640,20 @@ enum cw_status st_from_bundle(struct cw_ctx *ctx, const cJSON *bundle, struct st
 		if (!fhir_strength(&in, k, &s))
 			continue;
 		bool dup = false;
-		for (size_t x = 0; x < doc->n_items && !dup; x++)
-			dup = strcmp(doc->items[x].id, s.id) == 0;
+		for (size_t x = 0; x < doc->n && !dup; x++)
+			dup = strcmp(st_item(doc, x)->id, s.id) == 0;
 		if (dup) {
-			warn(&in, path(&in, k, "identifier"), "strength not exported: strength '%s' was already exported", s.id);
+			pk_warn(&in.pk, pk_path(&in.pk, k, "identifier"),
+				"strength not exported: strength '%s' was already exported", s.id);
 			continue;
 		}
-		struct st_strength *slot = st_add_strength(ctx, doc);
+		struct st_strength *slot = pk_doc_add(st_host, ctx, doc, sizeof *slot);
 		if (!slot) {
-			in.nomem = true;
+			in.pk.nomem = true;
 			break;
 		}
 		*slot = s;
 	}
-	for (size_t k = 0; k < in.n && !in.nomem; k++)
-		if (!in.v[k].used)
-			warn(&in, path(&in, k, ""), "%s%s%s is not part of the strengths format; left out",
-			     *in.v[k].type ? in.v[k].type : "an entry without a resource", in.v[k].id ? "/" : "",
-			     in.v[k].id ? in.v[k].id : "");
-	if (in.nomem) {
-		st_host->issue(ctx, CW_SEV_ERROR, "exception", NULL, "out of memory");
-		return CW_NOMEM;
-	}
-	doc->array = doc->n_people != 1;
-	return CW_OK;
+	doc->array = doc->people.n != 1;
+	return pk_in_close(&in.pk, "the strengths format", false);
 }

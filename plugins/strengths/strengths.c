@@ -16,7 +16,7 @@
 const struct cw_host *st_host; /* set in init; read-only afterwards */
 struct st_config st_cfg;
 
-const struct st_code st_categories[] = {
+const struct pk_code st_categories[] = {
 	{"personal", "Personal quality"},
 	{"interpersonal", "Relationships and support"},
 	{"community", "Community connection"},
@@ -26,7 +26,7 @@ const struct st_code st_categories[] = {
 };
 const size_t st_category_count = sizeof st_categories / sizeof st_categories[0];
 
-const struct st_code st_roles[ST_ROLE_COUNT] = {
+const struct pk_code st_roles[ST_ROLE_COUNT] = {
 	[ST_SELF] = {"self", "The person"},
 	[ST_PEER] = {"peer", "A peer supporter"},
 	[ST_FAMILY] = {"family", "Family or a friend"},
@@ -40,55 +40,6 @@ const char *const st_csv_header[ST_CSV_COLUMNS] = {
 	"goals"};
 
 /* ------------------------------------------------------------ helpers */
-
-void *st_grow(struct cw_ctx *ctx, void *old, size_t n, size_t *cap, size_t size)
-{
-	if (n < *cap)
-		return old;
-	size_t ncap = *cap ? *cap * 2 : 8;
-	if (ncap > ((size_t)-1) / size)
-		return NULL;
-	void *p = st_host->alloc(ctx, ncap * size);
-	if (!p)
-		return NULL;
-	if (old && n)
-		memcpy(p, old, n * size);
-	*cap = ncap;
-	return p;
-}
-
-struct st_person *st_add_person(struct cw_ctx *ctx, struct st_doc *doc)
-{
-	struct st_person *p = st_grow(ctx, doc->people, doc->n_people, &doc->cap_people, sizeof *p);
-	if (!p)
-		return NULL;
-	doc->people = p;
-	p = &doc->people[doc->n_people++];
-	memset(p, 0, sizeof *p);
-	return p;
-}
-
-struct st_strength *st_add_strength(struct cw_ctx *ctx, struct st_doc *doc)
-{
-	struct st_strength *s = st_grow(ctx, doc->items, doc->n_items, &doc->cap_items, sizeof *s);
-	if (!s)
-		return NULL;
-	doc->items = s;
-	s = &doc->items[doc->n_items++];
-	memset(s, 0, sizeof *s);
-	s->category = ST_NO_CATEGORY;
-	return s;
-}
-
-int st_lookup(const struct st_code *list, size_t n, const char *code)
-{
-	for (size_t i = 0; code && i < n; i++)
-		if (strcmp(list[i].code, code) == 0)
-			return (int)i;
-	return -1;
-}
-
-static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 /* Well-formed UTF-8 (no overlong forms, surrogates or code points past
  * U+10FFFF) without control characters other than tab, CR and LF: what a
@@ -121,31 +72,11 @@ static bool fhir_chars(const char *str)
 	return true;
 }
 
-bool st_is_text(const char *s)
-{
-	if (!s || !*s)
-		return false;
-	size_t n = strlen(s);
-	return !is_space(s[0]) && !is_space(s[n - 1]) && fhir_chars(s);
-}
+bool st_is_text(const char *s) { return pk_is_text(s) && fhir_chars(s); }
 
 /* The same rule as the host's identifier check: a scheme, ':', then no
  * control character or space. */
-bool st_is_uri(const char *s)
-{
-	if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-		return false;
-	const char *p = s + 1;
-	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '+' ||
-	       *p == '-' || *p == '.')
-		p++;
-	if (*p != ':' || !p[1])
-		return false;
-	for (p++; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return false;
-	return fhir_chars(s);
-}
+bool st_is_uri(const char *s) { return pk_is_uri(s, false) && fhir_chars(s); }
 
 bool st_is_date(struct cw_ctx *ctx, const char *s)
 {
@@ -161,24 +92,13 @@ bool st_is_date(struct cw_ctx *ctx, const char *s)
 
 static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, enum cw_media media, cJSON **out)
 {
-	struct st_doc doc;
-	memset(&doc, 0, sizeof doc);
-	enum cw_status st = media == CW_MEDIA_CSV ? st_read_csv(ctx, data, len, &doc)
-						  : st_read_json(ctx, data, len, &doc);
-	if (st != CW_OK)
-		return st;
-	return st_to_bundle(ctx, &doc, out);
+	return pk_records_to_fhir(&st_records, st_host, ctx, data, len, media, out);
 }
 
 static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw_media media, char **out,
 				size_t *len)
 {
-	struct st_doc doc;
-	memset(&doc, 0, sizeof doc);
-	enum cw_status st = st_from_bundle(ctx, bundle, &doc);
-	if (st != CW_OK)
-		return st;
-	return media == CW_MEDIA_CSV ? st_write_csv(ctx, &doc, out, len) : st_write_json(ctx, &doc, out, len);
+	return pk_records_from_fhir(&st_records, st_host, ctx, bundle, media, out, len);
 }
 
 /* ---------------------------------------------------------- lifecycle */
@@ -210,23 +130,7 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 	st_host = h;
 	memset(&st_cfg, 0, sizeof st_cfg);
 	static const char *const known[] = {"canonical_base", "resource", "strength_system", "goal_system", NULL};
-	const cJSON *conf = h->config(ctx), *m;
-	bool ok = true;
-	cJSON_ArrayForEach(m, conf) {
-		bool found = false;
-		for (const char *const *k = known; *k && !found; k++)
-			found = strcmp(*k, m->string) == 0;
-		if (!found) {
-			h->issue(ctx, CW_SEV_ERROR, "not-supported", "plugins.strengths", "unknown setting '%s'",
-				 m->string);
-			ok = false;
-		} else if (!cJSON_IsString(m)) {
-			char where[64];
-			snprintf(where, sizeof where, "plugins.strengths.%s", m->string);
-			h->issue(ctx, CW_SEV_ERROR, "structure", where, "must be a string");
-			ok = false;
-		}
-	}
+	bool ok = pk_settings(h, ctx, "strengths", known, true);
 	const char *res = h->config_string(ctx, "resource", "observation");
 	if (strcmp(res, "condition") == 0) {
 		st_cfg.condition = true;

@@ -1,10 +1,10 @@
-/* strengths — internal interface of the strengths plugin: the native model
- * that the readers fill and the writers read, and the four halves (native
- * JSON/CSV in and out, FHIR in and out). Nothing here is exported: the build
- * hides every symbol but cw_plugin_entry. The format is described in
- * docs/formats/strengths.md.
+/* strengths — internal interface of the strengths plugin: the strength (an
+ * item of the plugkit record document that the native reader fills and
+ * every writer reads), the record format (native JSON/CSV in and out) and
+ * the FHIR halves. Nothing here is exported: the build hides every symbol
+ * but cw_plugin_entry. The format is described in docs/formats/strengths.md.
  *
- * Memory: everything in a struct st_doc lives in the call's arena
+ * Memory: everything in a struct pk_doc lives in the call's arena
  * (host->alloc); the plugin frees nothing of it. */
 #ifndef STRENGTHS_H
 #define STRENGTHS_H
@@ -13,6 +13,8 @@
 #include <stddef.h>
 
 #include <crosswalk/plugin.h>
+
+#include "../common/plugkit.h"
 
 #define ST_DEFAULT_BASE "https://crosswalk.example.org/fhir"
 #define ST_URL_SIZE 512 /* room for a configured base plus a path */
@@ -24,7 +26,6 @@
 #define ST_VERIFICATION_SYSTEM "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 #define ST_SDOHCC_SYSTEM "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
 #define ST_USCORE_CONDCAT_SYSTEM "http://hl7.org/fhir/us/core/CodeSystem/condition-category"
-#define ST_PERTAINS_TO_GOAL "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal"
 /* eLTSS "strength" codes, read but never written: both code-system URLs are
  * derived from the IG's canonical and the Ids in its sources. */
 #define ST_ELTSS_SYSTEM_TEMP "http://hl7.org/fhir/us/eltss/CodeSystem/eltss-observation-codes-temporary"
@@ -34,45 +35,30 @@
 enum st_role { ST_SELF, ST_PEER, ST_FAMILY, ST_PROVIDER, ST_ROLE_COUNT };
 #define ST_NO_CATEGORY (-1)
 
-struct st_code {
-	const char *code, *display;
-};
-extern const struct st_code st_categories[];
+extern const struct pk_code st_categories[];
 extern const size_t st_category_count;
-extern const struct st_code st_roles[ST_ROLE_COUNT];
+extern const struct pk_code st_roles[ST_ROLE_COUNT];
 extern const char *const st_csv_header[ST_CSV_COLUMNS];
 
-struct st_ident {
-	const char *system, *value;
-};
-
-struct st_person {
-	struct st_ident id;
-	const char *name;  /* may be NULL */
-	const char *where; /* where it was first read; NULL from FHIR */
-};
-
+/* An item of the record format (plugkit's struct pk_doc holds them). */
 struct st_strength {
-	size_t person; /* index into st_doc.people */
+	struct pk_item it; /* its person, and where it was read */
 	const char *id;
 	int category; /* index into st_categories */
 	const char *description;
 	enum st_role role;
 	const char *by_name;  /* may be NULL; never for self */
-	struct st_ident by_id; /* both NULL when absent; never for self */
+	struct pk_ident by_id; /* both NULL when absent; never for self */
 	const char *date;     /* YYYY-MM-DD */
 	const char **goals;
 	size_t n_goals;
-	const char *where; /* JSON pointer or "line N"; NULL from FHIR */
 };
 
-struct st_doc {
-	struct st_person *people;
-	size_t n_people, cap_people;
-	struct st_strength *items;
-	size_t n_items, cap_items;
-	bool array; /* the JSON document was an array of records */
-};
+/* Strength i of a document. */
+static inline const struct st_strength *st_item(const struct pk_doc *doc, size_t i)
+{
+	return (const struct st_strength *)(const void *)pk_doc_item(doc, sizeof(struct st_strength), i);
+}
 
 /* Settings, read once in init. */
 struct st_config {
@@ -91,25 +77,18 @@ struct st_config {
 extern const struct cw_host *st_host;
 extern struct st_config st_cfg;
 
-/* --- helpers (strengths.c) */
-void *st_grow(struct cw_ctx *ctx, void *old, size_t n, size_t *cap, size_t size);
-struct st_person *st_add_person(struct cw_ctx *ctx, struct st_doc *doc);
-struct st_strength *st_add_strength(struct cw_ctx *ctx, struct st_doc *doc);
-int st_lookup(const struct st_code *list, size_t n, const char *code);
-bool st_is_uri(const char *s);
-bool st_is_text(const char *s); /* non-empty, no white space at either end */
+/* --- helpers (strengths.c; the others are plugkit's) */
+bool st_is_uri(const char *s);  /* pk_is_uri, in UTF-8 a FHIR string may hold */
+bool st_is_text(const char *s); /* pk_is_text, likewise */
 /* A calendar date written YYYY-MM-DD (years 1000–9999). */
 bool st_is_date(struct cw_ctx *ctx, const char *s);
 
-/* --- native in (st_native.c): report every problem; CW_OK only when none. */
-enum cw_status st_read_json(struct cw_ctx *ctx, const char *data, size_t len, struct st_doc *doc);
-enum cw_status st_read_csv(struct cw_ctx *ctx, const char *data, size_t len, struct st_doc *doc);
-/* --- native out (st_native.c): text in the arena. */
-enum cw_status st_write_json(struct cw_ctx *ctx, const struct st_doc *doc, char **out, size_t *len);
-enum cw_status st_write_csv(struct cw_ctx *ctx, const struct st_doc *doc, char **out, size_t *len);
+/* --- native JSON and CSV, in and out (st_native.c): a plugkit record
+ * format; its documents hold struct st_strength items. */
+extern const struct pk_records st_records;
 
 /* --- FHIR (st_fhir.c) */
-enum cw_status st_to_bundle(struct cw_ctx *ctx, const struct st_doc *doc, cJSON **out);
-enum cw_status st_from_bundle(struct cw_ctx *ctx, const cJSON *bundle, struct st_doc *doc);
+enum cw_status st_to_bundle(struct cw_ctx *ctx, const struct pk_doc *doc, cJSON **out);
+enum cw_status st_from_bundle(struct cw_ctx *ctx, const cJSON *bundle, struct pk_doc *doc);
 
 #endif
