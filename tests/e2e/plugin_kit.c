@@ -13,17 +13,17 @@
 
 #include "config.h"
 
-struct plugin_host *pk_host;
-static struct config pk_cfg;
-static bool pk_cfg_set;
+struct plugin_host *tk_host;
+static struct config tk_cfg;
+static bool tk_cfg_set;
 
-const char *pk_env_or(const char *name, const char *dflt)
+const char *tk_env_or(const char *name, const char *dflt)
 {
 	const char *v = getenv(name);
 	return v && *v ? v : dflt;
 }
 
-char *pk_slurp(const char *path, size_t *len)
+char *tk_slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
@@ -43,63 +43,63 @@ char *pk_slurp(const char *path, size_t *len)
 	return buf;
 }
 
-int pk_host_up(const char *format, const char *settings)
+int tk_host_up(const char *format, const char *settings)
 {
 	const struct config *cfg = NULL;
 	if (settings) {
-		if (config_defaults(&pk_cfg) != 0)
+		if (config_defaults(&tk_cfg) != 0)
 			return -1;
-		pk_cfg_set = true;
-		cJSON_Delete(pk_cfg.plugins);
-		pk_cfg.plugins = cJSON_Parse(settings);
-		cfg = &pk_cfg;
+		tk_cfg_set = true;
+		cJSON_Delete(tk_cfg.plugins);
+		tk_cfg.plugins = cJSON_Parse(settings);
+		cfg = &tk_cfg;
 	}
-	pk_host = plugin_host_new(cfg, NULL);
-	if (!pk_host || plugin_host_scan(pk_host, pk_env_or("CW_PLUGIN_DIR", "lib/crosswalk/plugins")) != 0 ||
-	    plugin_host_start(pk_host) != 0)
+	tk_host = plugin_host_new(cfg, NULL);
+	if (!tk_host || plugin_host_scan(tk_host, tk_env_or("CW_PLUGIN_DIR", "lib/crosswalk/plugins")) != 0 ||
+	    plugin_host_start(tk_host) != 0)
 		return -1;
-	return plugin_host_format(pk_host, format, NULL) ? 0 : -1;
+	return plugin_host_format(tk_host, format, NULL) ? 0 : -1;
 }
 
-void pk_host_down(void)
+void tk_host_down(void)
 {
-	plugin_host_free(pk_host);
-	pk_host = NULL;
-	if (pk_cfg_set)
-		config_release(&pk_cfg);
-	pk_cfg_set = false;
+	plugin_host_free(tk_host);
+	tk_host = NULL;
+	if (tk_cfg_set)
+		config_release(&tk_cfg);
+	tk_cfg_set = false;
 }
 
-void pk_call_begin(struct pk_call *c)
+void tk_call_begin(struct tk_call *c)
 {
 	memset(c, 0, sizeof *c);
 	arena_init(&c->arena, 0);
-	plugin_host_ctx(&c->ctx, pk_host, &c->arena, &c->oo, NULL);
+	plugin_host_ctx(&c->ctx, tk_host, &c->arena, &c->oo, NULL);
 }
 
-void pk_call_end(struct pk_call *c)
+void tk_call_end(struct tk_call *c)
 {
 	outcome_release(&c->oo);
 	arena_release(&c->arena);
 }
 
-cJSON *pk_to_fhir(struct pk_call *c, const char *format, enum cw_media media, const char *text)
+cJSON *tk_to_fhir(struct tk_call *c, const char *format, enum cw_media media, const char *text)
 {
 	char path[128];
 	snprintf(path, sizeof path, "/ingest/%s", format);
 	cJSON *b = NULL;
-	int st = plugin_host_ingest(pk_host, &c->ctx, format, media, text, strlen(text), "POST", path, &b);
+	int st = plugin_host_ingest(tk_host, &c->ctx, format, media, text, strlen(text), "POST", path, &b);
 	assert_int_equal(st == 200, b != NULL);
 	return b;
 }
 
-char *pk_from_fhir(struct pk_call *c, const char *format, enum cw_media media, cJSON *in)
+char *tk_from_fhir(struct tk_call *c, const char *format, enum cw_media media, cJSON *in)
 {
 	char path[128];
 	snprintf(path, sizeof path, "/export/%s", format);
 	char *out = NULL;
 	size_t len = 0;
-	if (plugin_host_export(pk_host, &c->ctx, format, media, in, "POST", path, &out, &len) != 200)
+	if (plugin_host_export(tk_host, &c->ctx, format, media, in, "POST", path, &out, &len) != 200)
 		return NULL;
 	char *copy = malloc(len + 1);
 	assert_non_null(copy);
@@ -108,7 +108,7 @@ char *pk_from_fhir(struct pk_call *c, const char *format, enum cw_media media, c
 	return copy;
 }
 
-void pk_expect_same_document(const char *path, bool csv, const char *doc, const char *out)
+void tk_expect_same_document(const char *path, bool csv, const char *doc, const char *out)
 {
 	if (csv) {
 		if (strcmp(out, doc) != 0)
@@ -126,14 +126,14 @@ void pk_expect_same_document(const char *path, bool csv, const char *doc, const 
 	cJSON_Delete(got);
 }
 
-void pk_dump(const struct outcome *oo)
+void tk_dump(const struct outcome *oo)
 {
 	for (size_t i = 0; i < oo->n; i++)
 		fprintf(stderr, "#   %s %s [%s] %s\n", outcome_severity_name(oo->issues[i].severity), oo->issues[i].code,
 			oo->issues[i].expression ? oo->issues[i].expression : "", oo->issues[i].diagnostics);
 }
 
-bool pk_has_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
+bool tk_has_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
 		  const char *text)
 {
 	for (size_t i = 0; i < oo->n; i++) {
@@ -146,18 +146,18 @@ bool pk_has_issue(const struct outcome *oo, enum outcome_severity sev, const cha
 	return false;
 }
 
-void pk_expect_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
+void tk_expect_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
 		     const char *text)
 {
-	if (!pk_has_issue(oo, sev, code, where, text)) {
+	if (!tk_has_issue(oo, sev, code, where, text)) {
 		fprintf(stderr, "# missing %s issue %s at [%s] (%s); got:\n", outcome_severity_name(sev),
 			code ? code : "*", where ? where : "*", text ? text : "");
-		pk_dump(oo);
+		tk_dump(oo);
 		fail();
 	}
 }
 
-size_t pk_count_severity(const struct outcome *oo, enum outcome_severity sev)
+size_t tk_count_severity(const struct outcome *oo, enum outcome_severity sev)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < oo->n; i++)
@@ -165,31 +165,31 @@ size_t pk_count_severity(const struct outcome *oo, enum outcome_severity sev)
 	return n;
 }
 
-const cJSON *pk_get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
+const cJSON *tk_get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
 
-const char *pk_sget(const cJSON *o, const char *key)
+const char *tk_sget(const cJSON *o, const char *key)
 {
-	const cJSON *v = pk_get(o, key);
+	const cJSON *v = tk_get(o, key);
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-const cJSON *pk_nth(const cJSON *bundle, const char *type, int n)
+const cJSON *tk_nth(const cJSON *bundle, const char *type, int n)
 {
 	const cJSON *e;
-	cJSON_ArrayForEach(e, pk_get(bundle, "entry"))
+	cJSON_ArrayForEach(e, tk_get(bundle, "entry"))
 	{
-		const cJSON *r = pk_get(e, "resource");
-		const char *rt = pk_sget(r, "resourceType");
+		const cJSON *r = tk_get(e, "resource");
+		const char *rt = tk_sget(r, "resourceType");
 		if (rt && strcmp(rt, type) == 0 && n-- == 0)
 			return r;
 	}
 	return NULL;
 }
 
-int pk_count_type(const cJSON *bundle, const char *type)
+int tk_count_type(const cJSON *bundle, const char *type)
 {
 	int n = 0;
-	while (pk_nth(bundle, type, n))
+	while (tk_nth(bundle, type, n))
 		n++;
 	return n;
 }

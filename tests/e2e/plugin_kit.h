@@ -1,4 +1,4 @@
-/* plugin_kit — what the plugin tests share: a plugin host loaded from the
+/* plugin_kit (prefix tk_) — what the plugin tests share: a plugin host loaded from the
  * built plugin directory (with optional plugin settings), one call's context
  * with the issues it gathers, mapping a format through the host in both
  * directions, issue checks, lookups in Bundles, and reading files.
@@ -6,8 +6,8 @@
  * One host per process at a time (a plugin is dlopen'ed once per process,
  * so its settings belong to the host that started it last). Failures end
  * the current cmocka test. */
-#ifndef CW_TEST_PLUGIN_KIT_H
-#define CW_TEST_PLUGIN_KIT_H
+#ifndef CW_TEST_TK_PLUGIN_KIT_H
+#define CW_TEST_TK_PLUGIN_KIT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,55 +18,55 @@
 #include "outcome.h"
 #include "plugin_host.h"
 
-extern struct plugin_host *pk_host;
+extern struct plugin_host *tk_host;
 
-/* Starts pk_host with the plugins of CW_PLUGIN_DIR (default
+/* Starts tk_host with the plugins of CW_PLUGIN_DIR (default
  * lib/crosswalk/plugins) and settings (the configuration's "plugins"
  * object as JSON text, or NULL); 0 when a plugin maps format. */
-int pk_host_up(const char *format, const char *settings);
-void pk_host_down(void);
+int tk_host_up(const char *format, const char *settings);
+void tk_host_down(void);
 
 /* One call's context, and the issues it gathered. */
-struct pk_call {
+struct tk_call {
 	struct arena arena;
 	struct outcome oo;
 	struct cw_ctx ctx;
 };
 
-void pk_call_begin(struct pk_call *c);
-void pk_call_end(struct pk_call *c);
+void tk_call_begin(struct tk_call *c);
+void tk_call_end(struct tk_call *c);
 
 /* Maps text in format to FHIR: the Bundle, or NULL with the issues in c. */
-cJSON *pk_to_fhir(struct pk_call *c, const char *format, enum cw_media media, const char *text);
+cJSON *tk_to_fhir(struct tk_call *c, const char *format, enum cw_media media, const char *text);
 /* Maps a FHIR tree (consumed) to native text (malloc'd), or NULL. */
-char *pk_from_fhir(struct pk_call *c, const char *format, enum cw_media media, cJSON *in);
+char *tk_from_fhir(struct tk_call *c, const char *format, enum cw_media media, cJSON *in);
 
 /* A document that came back (out) is the one that went in (doc): byte for
  * byte for CSV, the same JSON otherwise; path names it in the failure. */
-void pk_expect_same_document(const char *path, bool csv, const char *doc, const char *out);
+void tk_expect_same_document(const char *path, bool csv, const char *doc, const char *out);
 
 /* Prints every issue to stderr as a TAP comment. */
-void pk_dump(const struct outcome *oo);
+void tk_dump(const struct outcome *oo);
 /* Is there an issue of severity sev with code, at where (exactly) and whose
  * diagnostics contain text? NULL matches anything. */
-bool pk_has_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
+bool tk_has_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
 		  const char *text);
 /* The same, failing the test (with every issue printed) when there is none. */
-void pk_expect_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
+void tk_expect_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
 		     const char *text);
-size_t pk_count_severity(const struct outcome *oo, enum outcome_severity sev);
+size_t tk_count_severity(const struct outcome *oo, enum outcome_severity sev);
 
-const cJSON *pk_get(const cJSON *o, const char *key);
+const cJSON *tk_get(const cJSON *o, const char *key);
 /* A member's string, or NULL. */
-const char *pk_sget(const cJSON *o, const char *key);
+const char *tk_sget(const cJSON *o, const char *key);
 /* The n-th resource (0-based) of type in a Bundle, or NULL. */
-const cJSON *pk_nth(const cJSON *bundle, const char *type, int n);
-int pk_count_type(const cJSON *bundle, const char *type);
+const cJSON *tk_nth(const cJSON *bundle, const char *type, int n);
+int tk_count_type(const cJSON *bundle, const char *type);
 
 /* The whole file (malloc'd, NUL-terminated); its length in *len when not
  * NULL. Fails the test when it cannot be read. */
-char *pk_slurp(const char *path, size_t *len);
+char *tk_slurp(const char *path, size_t *len);
 /* getenv(name), or dflt when unset or empty. */
-const char *pk_env_or(const char *name, const char *dflt);
+const char *tk_env_or(const char *name, const char *dflt);
 
 #endif

@@ -33,129 +33,129 @@
 static int host_up(void **state)
 {
 	(void)state;
-	return pk_host_up(FORMAT, NULL);
+	return tk_host_up(FORMAT, NULL);
 }
 
 static int host_down(void **state)
 {
 	(void)state;
-	pk_host_down();
+	tk_host_down();
 	return 0;
 }
 
-static cJSON *to_fhir(struct pk_call *c, enum cw_media media, const char *text)
+static cJSON *to_fhir(struct tk_call *c, enum cw_media media, const char *text)
 {
-	return pk_to_fhir(c, FORMAT, media, text);
+	return tk_to_fhir(c, FORMAT, media, text);
 }
 
-static char *from_fhir(struct pk_call *c, enum cw_media media, cJSON *in)
+static char *from_fhir(struct tk_call *c, enum cw_media media, cJSON *in)
 {
-	return pk_from_fhir(c, FORMAT, media, in);
+	return tk_from_fhir(c, FORMAT, media, in);
 }
 
 static void maps_the_individual_example_to_fhir(void **state)
 {
 	(void)state;
-	char *doc = pk_slurp(EXAMPLES "/peer-support-individual.json", NULL);
-	struct pk_call c;
-	pk_call_begin(&c);
+	char *doc = tk_slurp(EXAMPLES "/peer-support-individual.json", NULL);
+	struct tk_call c;
+	tk_call_begin(&c);
 	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
 	if (!b)
-		pk_dump(&c.oo);
+		tk_dump(&c.oo);
 	assert_non_null(b);
 	assert_int_equal(c.oo.n, 0);
-	assert_string_equal(pk_sget(b, "type"), "transaction");
-	assert_int_equal(pk_count_type(b, "Patient"), 1);
-	assert_int_equal(pk_count_type(b, "Practitioner"), 1); /* one specialist, two encounters */
-	assert_int_equal(pk_count_type(b, "PractitionerRole"), 1);
-	assert_int_equal(pk_count_type(b, "Encounter"), 2);
-	assert_int_equal(pk_count_type(b, "Procedure"), 4);
+	assert_string_equal(tk_sget(b, "type"), "transaction");
+	assert_int_equal(tk_count_type(b, "Patient"), 1);
+	assert_int_equal(tk_count_type(b, "Practitioner"), 1); /* one specialist, two encounters */
+	assert_int_equal(tk_count_type(b, "PractitionerRole"), 1);
+	assert_int_equal(tk_count_type(b, "Encounter"), 2);
+	assert_int_equal(tk_count_type(b, "Procedure"), 4);
 
 	/* Every entry is a PUT to its own deterministic id; no id twice. */
 	const cJSON *e;
 	int n = 0;
-	cJSON_ArrayForEach(e, pk_get(b, "entry")) {
-		const cJSON *r = pk_get(e, "resource");
+	cJSON_ArrayForEach(e, tk_get(b, "entry")) {
+		const cJSON *r = tk_get(e, "resource");
 		char url[128];
-		snprintf(url, sizeof url, "%s/%s", pk_sget(r, "resourceType"), pk_sget(r, "id"));
-		assert_string_equal(pk_sget(pk_get(e, "request"), "method"), "PUT");
-		assert_string_equal(pk_sget(pk_get(e, "request"), "url"), url);
-		assert_non_null(strstr(cJSON_GetArrayItem(pk_get(pk_get(r, "meta"), "profile"), 0)->valuestring,
+		snprintf(url, sizeof url, "%s/%s", tk_sget(r, "resourceType"), tk_sget(r, "id"));
+		assert_string_equal(tk_sget(tk_get(e, "request"), "method"), "PUT");
+		assert_string_equal(tk_sget(tk_get(e, "request"), "url"), url);
+		assert_non_null(strstr(cJSON_GetArrayItem(tk_get(tk_get(r, "meta"), "profile"), 0)->valuestring,
 				       "https://crosswalk.example.org/fhir/StructureDefinition/peer-support-"));
 		const cJSON *o;
 		int m = 0;
-		cJSON_ArrayForEach(o, pk_get(b, "entry")) if (m++ < n) assert_string_not_equal(
-			pk_sget(pk_get(o, "resource"), "id"), pk_sget(r, "id"));
+		cJSON_ArrayForEach(o, tk_get(b, "entry")) if (m++ < n) assert_string_not_equal(
+			tk_sget(tk_get(o, "resource"), "id"), tk_sget(r, "id"));
 		n++;
 	}
 
-	const cJSON *pat = pk_nth(b, "Patient", 0);
-	assert_string_equal(pk_sget(cJSON_GetArrayItem(pk_get(pat, "identifier"), 0), "value"), "P-1001");
-	const cJSON *pr = pk_nth(b, "Practitioner", 0);
-	const cJSON *npi = cJSON_GetArrayItem(pk_get(pr, "identifier"), 1);
-	assert_string_equal(pk_sget(npi, "system"), "http://hl7.org/fhir/sid/us-npi");
-	assert_string_equal(pk_sget(npi, "value"), "1234567893");
-	assert_string_equal(pk_sget(pk_get(cJSON_GetArrayItem(pk_get(pr, "qualification"), 0), "code"), "text"), "CPS");
-	const cJSON *role = pk_nth(b, "PractitionerRole", 0);
-	const cJSON *nucc = cJSON_GetArrayItem(pk_get(cJSON_GetArrayItem(pk_get(role, "code"), 0), "coding"), 0);
-	assert_string_equal(pk_sget(nucc, "system"), "http://nucc.org/provider-taxonomy");
-	assert_string_equal(pk_sget(nucc, "code"), "175T00000X");
+	const cJSON *pat = tk_nth(b, "Patient", 0);
+	assert_string_equal(tk_sget(cJSON_GetArrayItem(tk_get(pat, "identifier"), 0), "value"), "P-1001");
+	const cJSON *pr = tk_nth(b, "Practitioner", 0);
+	const cJSON *npi = cJSON_GetArrayItem(tk_get(pr, "identifier"), 1);
+	assert_string_equal(tk_sget(npi, "system"), "http://hl7.org/fhir/sid/us-npi");
+	assert_string_equal(tk_sget(npi, "value"), "1234567893");
+	assert_string_equal(tk_sget(tk_get(cJSON_GetArrayItem(tk_get(pr, "qualification"), 0), "code"), "text"), "CPS");
+	const cJSON *role = tk_nth(b, "PractitionerRole", 0);
+	const cJSON *nucc = cJSON_GetArrayItem(tk_get(cJSON_GetArrayItem(tk_get(role, "code"), 0), "coding"), 0);
+	assert_string_equal(tk_sget(nucc, "system"), "http://nucc.org/provider-taxonomy");
+	assert_string_equal(tk_sget(nucc, "code"), "175T00000X");
 	char want[160];
-	snprintf(want, sizeof want, "Practitioner/%s", pk_sget(pr, "id"));
-	assert_string_equal(pk_sget(pk_get(role, "practitioner"), "reference"), want);
+	snprintf(want, sizeof want, "Practitioner/%s", tk_sget(pr, "id"));
+	assert_string_equal(tk_sget(tk_get(role, "practitioner"), "reference"), want);
 
-	const cJSON *e1 = pk_nth(b, "Encounter", 0), *e2 = pk_nth(b, "Encounter", 1);
-	assert_string_equal(pk_sget(e1, "status"), "finished");
-	assert_string_equal(pk_sget(pk_get(e1, "class"), "system"), "http://terminology.hl7.org/CodeSystem/v3-ActCode");
-	assert_string_equal(pk_sget(pk_get(e1, "class"), "code"), "FLD"); /* community */
-	assert_string_equal(pk_sget(pk_get(e2, "class"), "code"), "VR");  /* telehealth */
+	const cJSON *e1 = tk_nth(b, "Encounter", 0), *e2 = tk_nth(b, "Encounter", 1);
+	assert_string_equal(tk_sget(e1, "status"), "finished");
+	assert_string_equal(tk_sget(tk_get(e1, "class"), "system"), "http://terminology.hl7.org/CodeSystem/v3-ActCode");
+	assert_string_equal(tk_sget(tk_get(e1, "class"), "code"), "FLD"); /* community */
+	assert_string_equal(tk_sget(tk_get(e2, "class"), "code"), "VR");  /* telehealth */
 	/* H0038 only when billable: e1 is, e2 is not. */
-	assert_int_equal(cJSON_GetArraySize(pk_get(e1, "type")), 2);
-	assert_int_equal(cJSON_GetArraySize(pk_get(e2, "type")), 1);
-	const cJSON *h = cJSON_GetArrayItem(pk_get(cJSON_GetArrayItem(pk_get(e1, "type"), 1), "coding"), 0);
-	assert_string_equal(pk_sget(h, "code"), "H0038");
-	assert_non_null(strstr(pk_sget(h, "system"), "www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"));
-	assert_string_equal(pk_sget(pk_get(e1, "period"), "start"), "2024-03-05T14:30:00-05:00");
-	assert_string_equal(pk_sget(pk_get(e1, "period"), "end"), "2024-03-05T15:15:00-05:00");
-	assert_string_equal(pk_sget(pk_get(e2, "period"), "end"), "2024-03-13T00:10:00-05:00"); /* past midnight */
-	assert_int_equal(pk_get(pk_get(e1, "length"), "value")->valueint, 45);
-	assert_string_equal(pk_sget(pk_get(e1, "length"), "system"), "http://unitsofmeasure.org");
-	assert_string_equal(pk_sget(pk_get(e1, "length"), "code"), "min");
-	snprintf(want, sizeof want, "Patient/%s", pk_sget(pat, "id"));
-	assert_string_equal(pk_sget(pk_get(e1, "subject"), "reference"), want);
-	snprintf(want, sizeof want, "Practitioner/%s", pk_sget(pr, "id"));
-	assert_string_equal(pk_sget(pk_get(cJSON_GetArrayItem(pk_get(e1, "participant"), 0), "individual"), "reference"), want);
+	assert_int_equal(cJSON_GetArraySize(tk_get(e1, "type")), 2);
+	assert_int_equal(cJSON_GetArraySize(tk_get(e2, "type")), 1);
+	const cJSON *h = cJSON_GetArrayItem(tk_get(cJSON_GetArrayItem(tk_get(e1, "type"), 1), "coding"), 0);
+	assert_string_equal(tk_sget(h, "code"), "H0038");
+	assert_non_null(strstr(tk_sget(h, "system"), "www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"));
+	assert_string_equal(tk_sget(tk_get(e1, "period"), "start"), "2024-03-05T14:30:00-05:00");
+	assert_string_equal(tk_sget(tk_get(e1, "period"), "end"), "2024-03-05T15:15:00-05:00");
+	assert_string_equal(tk_sget(tk_get(e2, "period"), "end"), "2024-03-13T00:10:00-05:00"); /* past midnight */
+	assert_int_equal(tk_get(tk_get(e1, "length"), "value")->valueint, 45);
+	assert_string_equal(tk_sget(tk_get(e1, "length"), "system"), "http://unitsofmeasure.org");
+	assert_string_equal(tk_sget(tk_get(e1, "length"), "code"), "min");
+	snprintf(want, sizeof want, "Patient/%s", tk_sget(pat, "id"));
+	assert_string_equal(tk_sget(tk_get(e1, "subject"), "reference"), want);
+	snprintf(want, sizeof want, "Practitioner/%s", tk_sget(pr, "id"));
+	assert_string_equal(tk_sget(tk_get(cJSON_GetArrayItem(tk_get(e1, "participant"), 0), "individual"), "reference"), want);
 	/* goals: R4 allows no Goal in reasonReference; the core extension links them */
-	assert_null(pk_get(e1, "reasonReference"));
+	assert_null(tk_get(e1, "reasonReference"));
 	const cJSON *goal = NULL, *x;
 	int n_goal_links = 0;
-	cJSON_ArrayForEach(x, pk_get(e1, "extension"))
+	cJSON_ArrayForEach(x, tk_get(e1, "extension"))
 	{
-		if (strcmp(pk_sget(x, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal") != 0)
+		if (strcmp(tk_sget(x, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal") != 0)
 			continue;
 		if (++n_goal_links == 2)
-			goal = pk_get(x, "valueReference");
+			goal = tk_get(x, "valueReference");
 	}
 	assert_int_equal(n_goal_links, 2);
-	assert_string_equal(pk_sget(pk_get(goal, "identifier"), "value"), "G-2");
-	assert_non_null(strstr(pk_sget(goal, "reference"), "Goal/"));
-	assert_string_equal(pk_sget(goal, "type"), "Goal");
-	assert_null(pk_get(e2, "extension"));
+	assert_string_equal(tk_sget(tk_get(goal, "identifier"), "value"), "G-2");
+	assert_non_null(strstr(tk_sget(goal, "reference"), "Goal/"));
+	assert_string_equal(tk_sget(goal, "type"), "Goal");
+	assert_null(tk_get(e2, "extension"));
 
-	const cJSON *p1 = pk_nth(b, "Procedure", 0);
-	assert_string_equal(pk_sget(p1, "status"), "completed");
-	const cJSON *code = cJSON_GetArrayItem(pk_get(pk_get(p1, "code"), "coding"), 0);
-	assert_string_equal(pk_sget(code, "system"), "https://crosswalk.example.org/fhir/CodeSystem/peer-support-activity");
-	assert_string_equal(pk_sget(code, "code"), "goal-planning");
-	snprintf(want, sizeof want, "Encounter/%s", pk_sget(e1, "id"));
-	assert_string_equal(pk_sget(pk_get(p1, "encounter"), "reference"), want);
-	assert_string_equal(pk_sget(pk_get(p1, "subject"), "reference"), pk_sget(pk_get(e1, "subject"), "reference"));
-	assert_string_equal(pk_sget(pk_get(cJSON_GetArrayItem(pk_get(p1, "performer"), 0), "actor"), "reference"),
-			    pk_sget(pk_get(cJSON_GetArrayItem(pk_get(e1, "participant"), 0), "individual"), "reference"));
-	assert_string_equal(pk_sget(cJSON_GetArrayItem(pk_get(pk_get(pk_nth(b, "Procedure", 3), "code"), "coding"), 0), "code"),
+	const cJSON *p1 = tk_nth(b, "Procedure", 0);
+	assert_string_equal(tk_sget(p1, "status"), "completed");
+	const cJSON *code = cJSON_GetArrayItem(tk_get(tk_get(p1, "code"), "coding"), 0);
+	assert_string_equal(tk_sget(code, "system"), "https://crosswalk.example.org/fhir/CodeSystem/peer-support-activity");
+	assert_string_equal(tk_sget(code, "code"), "goal-planning");
+	snprintf(want, sizeof want, "Encounter/%s", tk_sget(e1, "id"));
+	assert_string_equal(tk_sget(tk_get(p1, "encounter"), "reference"), want);
+	assert_string_equal(tk_sget(tk_get(p1, "subject"), "reference"), tk_sget(tk_get(e1, "subject"), "reference"));
+	assert_string_equal(tk_sget(tk_get(cJSON_GetArrayItem(tk_get(p1, "performer"), 0), "actor"), "reference"),
+			    tk_sget(tk_get(cJSON_GetArrayItem(tk_get(e1, "participant"), 0), "individual"), "reference"));
+	assert_string_equal(tk_sget(cJSON_GetArrayItem(tk_get(tk_get(tk_nth(b, "Procedure", 3), "code"), "coding"), 0), "code"),
 			    "wellness-tools");
 	cJSON_Delete(b);
-	pk_call_end(&c);
+	tk_call_end(&c);
 	free(doc);
 }
 
@@ -182,13 +182,13 @@ static void every_example_round_trips(void **state)
 		snprintf(path, sizeof path, "%s/%s", EXAMPLES, de->d_name);
 		bool csv = strstr(de->d_name, ".csv") != NULL;
 		enum cw_media media = csv ? CW_MEDIA_CSV : CW_MEDIA_JSON;
-		char *doc = pk_slurp(path, NULL);
-		struct pk_call c;
-		pk_call_begin(&c);
+		char *doc = tk_slurp(path, NULL);
+		struct tk_call c;
+		tk_call_begin(&c);
 		cJSON *b = to_fhir(&c, media, doc);
 		if (!b) {
 			fprintf(stderr, "# %s refused:\n", path);
-			pk_dump(&c.oo);
+			tk_dump(&c.oo);
 		}
 		assert_non_null(b);
 		cJSON *again = to_fhir(&c, media, doc);
@@ -198,12 +198,12 @@ static void every_example_round_trips(void **state)
 		assert_non_null(out);
 		if (c.oo.n) {
 			fprintf(stderr, "# %s: issues on the way back\n", path);
-			pk_dump(&c.oo);
+			tk_dump(&c.oo);
 		}
 		assert_int_equal(c.oo.n, 0);
-		pk_expect_same_document(path, csv, doc, out);
+		tk_expect_same_document(path, csv, doc, out);
 		free(out);
-		pk_call_end(&c);
+		tk_call_end(&c);
 		free(doc);
 		seen++;
 	}
@@ -215,9 +215,9 @@ static void every_example_round_trips(void **state)
 static void csv_and_json_make_the_same_fhir(void **state)
 {
 	(void)state;
-	char *csv = pk_slurp(EXAMPLES "/peer-support-several.csv", NULL);
-	struct pk_call c;
-	pk_call_begin(&c);
+	char *csv = tk_slurp(EXAMPLES "/peer-support-several.csv", NULL);
+	struct tk_call c;
+	tk_call_begin(&c);
 	cJSON *b = to_fhir(&c, CW_MEDIA_CSV, csv);
 	assert_non_null(b);
 	char *json = from_fhir(&c, CW_MEDIA_JSON, cJSON_Duplicate(b, 1));
@@ -225,18 +225,18 @@ static void csv_and_json_make_the_same_fhir(void **state)
 	cJSON *b2 = to_fhir(&c, CW_MEDIA_JSON, json);
 	assert_non_null(b2);
 	/* Same resources; the JSON groups encounters by person, so compare as sets. */
-	assert_int_equal(cJSON_GetArraySize(pk_get(b, "entry")), cJSON_GetArraySize(pk_get(b2, "entry")));
+	assert_int_equal(cJSON_GetArraySize(tk_get(b, "entry")), cJSON_GetArraySize(tk_get(b2, "entry")));
 	const cJSON *e, *f;
-	cJSON_ArrayForEach(e, pk_get(b, "entry")) {
+	cJSON_ArrayForEach(e, tk_get(b, "entry")) {
 		bool found = false;
-		cJSON_ArrayForEach(f, pk_get(b2, "entry")) found |= cJSON_Compare(e, f, true);
+		cJSON_ArrayForEach(f, tk_get(b2, "entry")) found |= cJSON_Compare(e, f, true);
 		assert_true(found);
 	}
 	cJSON_Delete(b);
 	cJSON_Delete(b2);
 	free(json);
 	free(csv);
-	pk_call_end(&c);
+	tk_call_end(&c);
 }
 
 /* ------------------------------------------------------------ refusals */
@@ -247,13 +247,13 @@ static const char *const good_header =
 
 static void refuses_json(const char *doc, size_t n_expected, const char *const (*expected)[3])
 {
-	struct pk_call c;
-	pk_call_begin(&c);
+	struct tk_call c;
+	tk_call_begin(&c);
 	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
 	assert_null(b);
 	for (size_t i = 0; i < n_expected; i++)
-		pk_expect_issue(&c.oo, OUTCOME_ERROR, expected[i][0], expected[i][1], expected[i][2]);
-	pk_call_end(&c);
+		tk_expect_issue(&c.oo, OUTCOME_ERROR, expected[i][0], expected[i][1], expected[i][2]);
+	tk_call_end(&c);
 }
 
 static void refuses_each_bad_json_field(void **state)
@@ -285,18 +285,18 @@ static void refuses_each_bad_json_field(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char doc[1024];
 		snprintf(doc, sizeof doc, ENC, cases[i].npi, cases[i].start, cases[i].minutes, cases[i].activity);
-		struct pk_call c;
-		pk_call_begin(&c);
+		struct tk_call c;
+		tk_call_begin(&c);
 		cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
 		if (!cases[i].code) {
 			assert_non_null(b); /* the control case maps */
 			cJSON_Delete(b);
 		} else {
 			assert_null(b);
-			pk_expect_issue(&c.oo, OUTCOME_ERROR, cases[i].code, cases[i].where, cases[i].text);
-			assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 1);
+			tk_expect_issue(&c.oo, OUTCOME_ERROR, cases[i].code, cases[i].where, cases[i].text);
+			assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 1);
 		}
-		pk_call_end(&c);
+		tk_call_end(&c);
 	}
 }
 
@@ -359,8 +359,8 @@ static void refuses_json_listing_every_problem(void **state)
 static void refuses_csv_listing_every_problem(void **state)
 {
 	(void)state;
-	struct pk_call c;
-	pk_call_begin(&c);
+	struct tk_call c;
+	tk_call_begin(&c);
 	/* Wrong header (column 12 renamed), then rows with faults. */
 	char doc[4096];
 	snprintf(doc, sizeof doc, "%s",
@@ -371,45 +371,45 @@ static void refuses_csv_listing_every_problem(void **state)
 		 "1,urn:p,1,,,urn:s,1,N,,,2024-13-01T00:00:00Z,10,solo,clinic,advocacy,,true,\n"
 		 "\"unterminated\n");
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, doc));
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1, column 12", "'duration_minutes'");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 10", "NPI");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 12", "negative");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 2, column 15", "'dance'");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 17", "true or false");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 3", "3 columns");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 5", "encounter_id");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 4, column 11", "date-time");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 4, column 13", "'solo'");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 5", "malformed");
-	pk_call_end(&c);
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1, column 12", "'duration_minutes'");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 10", "NPI");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 12", "negative");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 2, column 15", "'dance'");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 17", "true or false");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 3", "3 columns");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 5", "encounter_id");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 4, column 11", "date-time");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 4, column 13", "'solo'");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 5", "malformed");
+	tk_call_end(&c);
 
 	/* A header with a column too few; an empty body; a header alone. */
-	pk_call_begin(&c);
+	tk_call_begin(&c);
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, "version,person_system\n1,urn:p\n"));
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1", "2 columns");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 2", "2 columns");
-	pk_call_end(&c);
-	pk_call_begin(&c);
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1", "2 columns");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 2", "2 columns");
+	tk_call_end(&c);
+	tk_call_begin(&c);
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, ""));
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 1", "header");
-	pk_call_end(&c);
-	pk_call_begin(&c);
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 1", "header");
+	tk_call_end(&c);
+	tk_call_begin(&c);
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, good_header));
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 2", "no encounter rows");
-	pk_call_end(&c);
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 2", "no encounter rows");
+	tk_call_end(&c);
 
 	/* Conflicts between rows: the same person with another name, the
 	 * same specialist with another NPI, an encounter id twice. */
-	pk_call_begin(&c);
+	tk_call_begin(&c);
 	snprintf(doc, sizeof doc, "%s%s%s", good_header,
 		 "1,urn:p,1,Name A,E1,urn:s,1,N,,1234567893,2024-01-01T00:00:00Z,10,individual,clinic,advocacy,,true,\n",
 		 "1,urn:p,1,Name B,E1,urn:s,1,N,,,2024-01-01T00:00:00Z,10,individual,clinic,advocacy;advocacy,,true,\n");
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, doc));
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "conflict", "line 3, column 4", "line 2");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "conflict", "line 3", "line 2");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 3, column 5", "line 2");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 3, column 15", "twice");
-	pk_call_end(&c);
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "conflict", "line 3, column 4", "line 2");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "conflict", "line 3", "line 2");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 3, column 5", "line 2");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 3, column 15", "twice");
+	tk_call_end(&c);
 }
 
 /* ------------------------------------------------- FHIR made elsewhere */
@@ -418,7 +418,7 @@ static void official_encounter_examples_give_warnings(void **state)
 {
 	(void)state;
 	char dir[512];
-	snprintf(dir, sizeof dir, "%s/fhir-r4/examples-json-xml/json", pk_env_or("CW_SHARED", "../shared"));
+	snprintf(dir, sizeof dir, "%s/fhir-r4/examples-json-xml/json", tk_env_or("CW_SHARED", "../shared"));
 	DIR *d = opendir(dir);
 	if (!d) {
 		fprintf(stderr, "# %s missing\n", dir);
@@ -431,36 +431,36 @@ static void official_encounter_examples_give_warnings(void **state)
 			continue;
 		char path[1024];
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		char *text = pk_slurp(path, NULL);
+		char *text = tk_slurp(path, NULL);
 		cJSON *enc = cJSON_Parse(text);
 		assert_non_null(enc);
 		for (int csv = 0; csv < 2; csv++) {
-			struct pk_call c;
-			pk_call_begin(&c);
+			struct tk_call c;
+			tk_call_begin(&c);
 			char *out = from_fhir(&c, csv ? CW_MEDIA_CSV : CW_MEDIA_JSON, cJSON_Duplicate(enc, 1));
 			assert_non_null(out);
 			/* No subject Patient in the input: nothing exported, every reason a warning. */
 			assert_string_equal(out, csv ? good_header : "[]");
-			assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
-			pk_expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource.subject",
+			assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 0);
+			tk_expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource.subject",
 				     "not exported");
-			pk_expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource.identifier",
+			tk_expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource.identifier",
 				     "not exported");
 			free(out);
-			pk_call_end(&c);
+			tk_call_end(&c);
 		}
 		if (strcmp(de->d_name, "encounter-example-f001-heart.json") == 0) {
-			struct pk_call c;
-			pk_call_begin(&c);
+			struct tk_call c;
+			tk_call_begin(&c);
 			free(from_fhir(&c, CW_MEDIA_JSON, cJSON_Duplicate(enc, 1)));
-			pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.hospitalization", "left out");
-			pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.priority", "left out");
-			pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.reasonCode", "left out");
-			pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.serviceProvider", "left out");
-			pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.type[0].coding[0]",
+			tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.hospitalization", "left out");
+			tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.priority", "left out");
+			tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.reasonCode", "left out");
+			tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.serviceProvider", "left out");
+			tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.type[0].coding[0]",
 				     "270427003");
-			pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.participant", "not exported");
-			pk_call_end(&c);
+			tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.participant", "not exported");
+			tk_call_end(&c);
 		}
 		cJSON_Delete(enc);
 		free(text);
@@ -475,12 +475,12 @@ static void official_encounter_examples_give_warnings(void **state)
 static void foreign_additions_are_reported(void **state)
 {
 	(void)state;
-	char *doc = pk_slurp(EXAMPLES "/peer-support-individual.json", NULL);
-	struct pk_call c;
-	pk_call_begin(&c);
+	char *doc = tk_slurp(EXAMPLES "/peer-support-individual.json", NULL);
+	struct tk_call c;
+	tk_call_begin(&c);
 	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
 	assert_non_null(b);
-	cJSON *pat = (cJSON *)pk_nth(b, "Patient", 0), *enc = (cJSON *)pk_nth(b, "Encounter", 1);
+	cJSON *pat = (cJSON *)tk_nth(b, "Patient", 0), *enc = (cJSON *)tk_nth(b, "Encounter", 1);
 	cJSON_AddStringToObject(pat, "birthDate", "1990-01-01");
 	cJSON_AddItemToObject(enc, "serviceProvider", cJSON_Parse("{\"reference\":\"Organization/x\"}"));
 	cJSON_AddItemToArray(cJSON_GetObjectItem(enc, "participant"),
@@ -494,20 +494,20 @@ static void foreign_additions_are_reported(void **state)
 	assert_ptr_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(b, "entry"), 6), "resource"), enc);
 	char *out = from_fhir(&c, CW_MEDIA_JSON, b);
 	assert_non_null(out);
-	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.birthDate", "left out");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[6].resource.serviceProvider", "left out");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[6].resource.participant[1]", "participant left out");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[6].resource.identifier[1]", "identifier left out");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[9].resource", "Observation/o1");
-	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_WARNING), 5);
+	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 0);
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.birthDate", "left out");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[6].resource.serviceProvider", "left out");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[6].resource.participant[1]", "participant left out");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[6].resource.identifier[1]", "identifier left out");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[9].resource", "Observation/o1");
+	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_WARNING), 5);
 	/* Everything the format holds is still there. */
 	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(out);
 	assert_true(cJSON_Compare(want, got, true));
 	cJSON_Delete(want);
 	cJSON_Delete(got);
 	free(out);
-	pk_call_end(&c);
+	tk_call_end(&c);
 	free(doc);
 }
 
@@ -517,16 +517,16 @@ static void foreign_additions_are_reported(void **state)
 static void goal_links_in_reason_reference_are_read(void **state)
 {
 	(void)state;
-	char *doc = pk_slurp(EXAMPLES "/peer-support-individual.json", NULL);
-	struct pk_call c;
-	pk_call_begin(&c);
+	char *doc = tk_slurp(EXAMPLES "/peer-support-individual.json", NULL);
+	struct tk_call c;
+	tk_call_begin(&c);
 	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
 	assert_non_null(b);
-	cJSON *enc = (cJSON *)pk_nth(b, "Encounter", 0);
+	cJSON *enc = (cJSON *)tk_nth(b, "Encounter", 0);
 	cJSON *ext = cJSON_GetObjectItem(enc, "extension"), *reasons = cJSON_AddArrayToObject(enc, "reasonReference");
 	for (cJSON *x = ext ? ext->child : NULL, *next; x; x = next) {
 		next = x->next;
-		if (strcmp(pk_sget(x, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal") == 0) {
+		if (strcmp(tk_sget(x, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal") == 0) {
 			cJSON *link = cJSON_DetachItemViaPointer(ext, x);
 			cJSON_AddItemToArray(reasons, cJSON_DetachItemFromObject(link, "valueReference"));
 			cJSON_Delete(link);
@@ -536,15 +536,15 @@ static void goal_links_in_reason_reference_are_read(void **state)
 	cJSON_AddItemToArray(reasons, cJSON_Parse("{\"reference\":\"Condition/c9\"}"));
 	char *out = from_fhir(&c, CW_MEDIA_JSON, b);
 	assert_non_null(out);
-	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[3].resource.reasonReference[2]", "goal left out");
-	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_WARNING), 1);
+	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 0);
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[3].resource.reasonReference[2]", "goal left out");
+	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_WARNING), 1);
 	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(out);
 	assert_true(cJSON_Compare(want, got, true));
 	cJSON_Delete(want);
 	cJSON_Delete(got);
 	free(out);
-	pk_call_end(&c);
+	tk_call_end(&c);
 	free(doc);
 }
 
@@ -568,7 +568,7 @@ static void http_ingest_is_idempotent(void **state)
 {
 	(void)state;
 	size_t len;
-	char *doc = pk_slurp(EXAMPLES "/peer-support-group.json", &len);
+	char *doc = tk_slurp(EXAMPLES "/peer-support-group.json", &len);
 	const char *json[] = {"Content-Type: application/json", NULL};
 	struct resp r1, r2;
 	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support?preview=true", json, doc, len, &r1), 0);
@@ -579,9 +579,9 @@ static void http_ingest_is_idempotent(void **state)
 	assert_int_equal(r2.status, 200);
 	assert_string_equal(r1.body, r2.body); /* pushing the same log twice changes nothing */
 	cJSON *b = cJSON_Parse(r1.body);
-	assert_string_equal(pk_sget(b, "type"), "transaction");
-	assert_int_equal(pk_count_type(b, "Patient"), 3);
-	assert_int_equal(pk_count_type(b, "Encounter"), 3);
+	assert_string_equal(tk_sget(b, "type"), "transaction");
+	assert_int_equal(tk_count_type(b, "Patient"), 3);
+	assert_int_equal(tk_count_type(b, "Encounter"), 3);
 
 	/* Export that Bundle back, as JSON and as CSV. */
 	const char *to_json[] = {"Content-Type: application/fhir+json", "Accept: application/json", NULL};
@@ -605,7 +605,7 @@ static void http_ingest_is_idempotent(void **state)
 	free(doc);
 
 	/* CSV in, CSV out, byte for byte. */
-	doc = pk_slurp(EXAMPLES "/peer-support-several.csv", &len);
+	doc = tk_slurp(EXAMPLES "/peer-support-several.csv", &len);
 	const char *csv[] = {"Content-Type: text/csv; charset=utf-8", NULL};
 	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support?preview=true", csv, doc, len, &r1), 0);
 	assert_int_equal(r1.status, 200);
@@ -628,12 +628,12 @@ static void http_refusal_is_an_outcome(void **state)
 	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", csv, doc, strlen(doc), &r), 0);
 	assert_int_equal(r.status, 422);
 	cJSON *oo = cJSON_Parse(r.body);
-	assert_string_equal(pk_sget(oo, "resourceType"), "OperationOutcome");
-	const cJSON *issues = pk_get(oo, "issue");
+	assert_string_equal(tk_sget(oo, "resourceType"), "OperationOutcome");
+	const cJSON *issues = tk_get(oo, "issue");
 	assert_int_equal(cJSON_GetArraySize(issues), 2);
-	assert_string_equal(cJSON_GetArrayItem(pk_get(cJSON_GetArrayItem(issues, 0), "expression"), 0)->valuestring,
+	assert_string_equal(cJSON_GetArrayItem(tk_get(cJSON_GetArrayItem(issues, 0), "expression"), 0)->valuestring,
 			    "line 2, column 10");
-	assert_string_equal(cJSON_GetArrayItem(pk_get(cJSON_GetArrayItem(issues, 1), "expression"), 0)->valuestring,
+	assert_string_equal(cJSON_GetArrayItem(tk_get(cJSON_GetArrayItem(issues, 1), "expression"), 0)->valuestring,
 			    "line 2, column 12");
 	cJSON_Delete(oo);
 	resp_free(&r);
@@ -648,9 +648,9 @@ static void http_refusal_is_an_outcome(void **state)
 static bool first_patient(const cJSON *tr, char *id, size_t n)
 {
 	const cJSON *e;
-	cJSON_ArrayForEach(e, pk_get(tr, "entry"))
+	cJSON_ArrayForEach(e, tk_get(tr, "entry"))
 	{
-		const char *loc = pk_sget(pk_get(e, "response"), "location");
+		const char *loc = tk_sget(tk_get(e, "response"), "location");
 		const char *p = loc ? strstr(loc, "/Patient/") : NULL;
 		if (p) {
 			snprintf(id, n, "%.*s", (int)strcspn(p + 9, "/"), p + 9);
@@ -666,7 +666,7 @@ static void http_store_round_trip(void **state)
 {
 	(void)state;
 	size_t len;
-	char *doc = pk_slurp(EXAMPLES "/peer-support-individual.json", &len);
+	char *doc = tk_slurp(EXAMPLES "/peer-support-individual.json", &len);
 	const char *json[] = {"Content-Type: application/json", NULL};
 	struct resp r;
 	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", json, doc, len, &r), 0);
@@ -675,7 +675,7 @@ static void http_store_round_trip(void **state)
 	assert_int_equal(r.status, 201);
 	cJSON *tr = cJSON_Parse(r.body);
 	resp_free(&r);
-	assert_string_equal(pk_sget(tr, "type"), "transaction-response");
+	assert_string_equal(tk_sget(tr, "type"), "transaction-response");
 	char id[80], path[200];
 	assert_true(first_patient(tr, id, sizeof id));
 	cJSON_Delete(tr);
@@ -691,7 +691,7 @@ static void http_store_round_trip(void **state)
 	resp_free(&r);
 	free(doc);
 
-	doc = pk_slurp(EXAMPLES "/peer-support-minimal.csv", &len);
+	doc = tk_slurp(EXAMPLES "/peer-support-minimal.csv", &len);
 	const char *csv[] = {"Content-Type: text/csv", NULL};
 	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", csv, doc, len, &r), 0);
 	assert_int_equal(r.status, 201);

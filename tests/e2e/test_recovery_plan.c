@@ -1,7 +1,7 @@
 /* Tests of the recovery_plan plugin (the "recovery-plan" native format,
  * docs/formats/recovery-plan.md).
  *
- * Through the plugin pk_host, with the built recovery_plan.so loaded from the
+ * Through the plugin tk_host, with the built recovery_plan.so loaded from the
  * plugin directory: native → FHIR details, every emitted resource through
  * the core's structural validator, native → FHIR → native byte for byte for
  * every example in docs/formats/examples, idempotent ids, every refusal with
@@ -41,14 +41,14 @@ static char *example(const char *name)
 {
 	char path[512];
 	snprintf(path, sizeof path, EXAMPLES "%s", name);
-	return pk_slurp(path, NULL);
+	return tk_slurp(path, NULL);
 }
 
 static char *r4(const char *name)
 {
 	char path[1024];
-	snprintf(path, sizeof path, "%s/fhir-r4/examples-json-xml/json/%s", pk_env_or("CW_SHARED", "../shared"), name);
-	return pk_slurp(path, NULL);
+	snprintf(path, sizeof path, "%s/fhir-r4/examples-json-xml/json/%s", tk_env_or("CW_SHARED", "../shared"), name);
+	return tk_slurp(path, NULL);
 }
 
 /* The JSON text without white space outside strings (in place). */
@@ -81,31 +81,31 @@ static const cJSON *at(const cJSON *a, int i) { return cJSON_GetArrayItem(a, i);
 static int host_up(void **state)
 {
 	(void)state;
-	return pk_host_up(FORMAT, NULL);
+	return tk_host_up(FORMAT, NULL);
 }
 
 static int host_down(void **state)
 {
 	(void)state;
-	pk_host_down();
+	tk_host_down();
 	return 0;
 }
 
-static cJSON *to_fhir(struct pk_call *c, const char *text) { return pk_to_fhir(c, FORMAT, CW_MEDIA_JSON, text); }
+static cJSON *to_fhir(struct tk_call *c, const char *text) { return tk_to_fhir(c, FORMAT, CW_MEDIA_JSON, text); }
 
-static char *from_fhir(struct pk_call *c, cJSON *in) { return pk_from_fhir(c, FORMAT, CW_MEDIA_JSON, in); }
+static char *from_fhir(struct tk_call *c, cJSON *in) { return tk_from_fhir(c, FORMAT, CW_MEDIA_JSON, in); }
 
 static cJSON *map_example(const char *name)
 {
 	char *doc = example(name);
-	struct pk_call c;
-	pk_call_begin(&c);
+	struct tk_call c;
+	tk_call_begin(&c);
 	cJSON *b = to_fhir(&c, doc);
 	if (!b || c.oo.n)
-		pk_dump(&c.oo);
+		tk_dump(&c.oo);
 	assert_non_null(b);
 	assert_int_equal(c.oo.n, 0);
-	pk_call_end(&c);
+	tk_call_end(&c);
 	free(doc);
 	return b;
 }
@@ -113,104 +113,104 @@ static cJSON *map_example(const char *name)
 static void check_ref(const cJSON *reference, const char *type, const cJSON *target)
 {
 	char want[128];
-	snprintf(want, sizeof want, "%s/%s", type, pk_sget(target, "id"));
-	assert_string_equal(pk_sget(reference, "reference"), want);
+	snprintf(want, sizeof want, "%s/%s", type, tk_sget(target, "id"));
+	assert_string_equal(tk_sget(reference, "reference"), want);
 }
 
 static const char *coding(const cJSON *cc, int i, const char *key)
 {
-	return pk_sget(at(pk_get(cc, "coding"), i), key);
+	return tk_sget(at(tk_get(cc, "coding"), i), key);
 }
 
 static void maps_the_four_dimensions_example(void **state)
 {
 	(void)state;
 	cJSON *b = map_example("recovery-plan-four-dimensions.json");
-	assert_string_equal(pk_sget(b, "type"), "transaction");
-	assert_int_equal(pk_count_type(b, "Patient"), 1);
-	assert_int_equal(pk_count_type(b, "Goal"), 4);
-	assert_int_equal(pk_count_type(b, "CarePlan"), 1);
+	assert_string_equal(tk_sget(b, "type"), "transaction");
+	assert_int_equal(tk_count_type(b, "Patient"), 1);
+	assert_int_equal(tk_count_type(b, "Goal"), 4);
+	assert_int_equal(tk_count_type(b, "CarePlan"), 1);
 
-	const cJSON *p = pk_nth(b, "Patient", 0);
-	assert_string_equal(at(pk_get(pk_get(p, "meta"), "profile"), 0)->valuestring, BASE "/StructureDefinition/recovery-patient");
-	assert_string_equal(pk_sget(at(pk_get(p, "identifier"), 0), "value"), "P-2001");
-	assert_string_equal(pk_sget(at(pk_get(p, "name"), 0), "text"), "Sample Person One");
-	const cJSON *x = at(pk_get(p, "extension"), 0);
-	assert_string_equal(pk_sget(x, "url"), BASE "/StructureDefinition/recovery-pronouns");
-	assert_string_equal(pk_sget(x, "valueString"), "she/her");
-	x = at(pk_get(p, "extension"), 1);
-	assert_string_equal(pk_sget(x, "url"), BASE "/StructureDefinition/recovery-identity");
-	const cJSON *comm = at(pk_get(p, "communication"), 0);
-	assert_string_equal(coding(pk_get(comm, "language"), 0, "system"), "urn:ietf:bcp:47");
-	assert_string_equal(coding(pk_get(comm, "language"), 0, "code"), "en");
-	assert_true(cJSON_IsTrue(pk_get(comm, "preferred")));
+	const cJSON *p = tk_nth(b, "Patient", 0);
+	assert_string_equal(at(tk_get(tk_get(p, "meta"), "profile"), 0)->valuestring, BASE "/StructureDefinition/recovery-patient");
+	assert_string_equal(tk_sget(at(tk_get(p, "identifier"), 0), "value"), "P-2001");
+	assert_string_equal(tk_sget(at(tk_get(p, "name"), 0), "text"), "Sample Person One");
+	const cJSON *x = at(tk_get(p, "extension"), 0);
+	assert_string_equal(tk_sget(x, "url"), BASE "/StructureDefinition/recovery-pronouns");
+	assert_string_equal(tk_sget(x, "valueString"), "she/her");
+	x = at(tk_get(p, "extension"), 1);
+	assert_string_equal(tk_sget(x, "url"), BASE "/StructureDefinition/recovery-identity");
+	const cJSON *comm = at(tk_get(p, "communication"), 0);
+	assert_string_equal(coding(tk_get(comm, "language"), 0, "system"), "urn:ietf:bcp:47");
+	assert_string_equal(coding(tk_get(comm, "language"), 0, "code"), "en");
+	assert_true(cJSON_IsTrue(tk_get(comm, "preferred")));
 
 	/* Goal 1: health, the person's words, why it matters, progress. */
-	const cJSON *g = pk_nth(b, "Goal", 0);
-	assert_string_equal(at(pk_get(pk_get(g, "meta"), "profile"), 0)->valuestring, BASE "/StructureDefinition/recovery-goal");
-	assert_string_equal(pk_sget(at(pk_get(g, "identifier"), 0), "value"), "G-1");
-	assert_string_equal(pk_sget(g, "lifecycleStatus"), "active");
-	assert_string_equal(coding(pk_get(g, "achievementStatus"), 0, "system"),
+	const cJSON *g = tk_nth(b, "Goal", 0);
+	assert_string_equal(at(tk_get(tk_get(g, "meta"), "profile"), 0)->valuestring, BASE "/StructureDefinition/recovery-goal");
+	assert_string_equal(tk_sget(at(tk_get(g, "identifier"), 0), "value"), "G-1");
+	assert_string_equal(tk_sget(g, "lifecycleStatus"), "active");
+	assert_string_equal(coding(tk_get(g, "achievementStatus"), 0, "system"),
 			    "http://terminology.hl7.org/CodeSystem/goal-achievement");
-	assert_string_equal(coding(pk_get(g, "achievementStatus"), 0, "code"), "improving");
-	const cJSON *cat = pk_get(g, "category");
+	assert_string_equal(coding(tk_get(g, "achievementStatus"), 0, "code"), "improving");
+	const cJSON *cat = tk_get(g, "category");
 	assert_string_equal(coding(at(cat, 0), 0, "system"), BASE "/CodeSystem/recovery-dimension");
 	assert_string_equal(coding(at(cat, 0), 0, "code"), "health");
 	assert_string_equal(coding(at(cat, 1), 0, "system"),
 			    "http://hl7.org/fhir/us/pco/CodeSystem/pco-goal-domains-temporary");
 	assert_string_equal(coding(at(cat, 1), 0, "code"), "improving-health-and-wellness");
-	assert_null(pk_get(pk_get(g, "description"), "coding")); /* the words are never replaced by a code */
-	assert_string_equal(pk_sget(pk_get(g, "description"), "text"), "I want to sleep through the night most nights.");
-	check_ref(pk_get(g, "subject"), "Patient", p);
-	check_ref(pk_get(g, "expressedBy"), "Patient", p);
-	assert_string_equal(pk_sget(at(pk_get(g, "target"), 0), "dueDate"), "2024-06-30");
-	assert_string_equal(pk_sget(at(pk_get(g, "note"), 0), "text"), "When I sleep I can handle my days and my moods.");
-	assert_string_equal(pk_sget(at(pk_get(g, "addresses"), 0), "display"), "trouble sleeping");
-	assert_string_equal(pk_sget(at(pk_get(g, "extension"), 0), "valueString"), "my peer specialist");
+	assert_null(tk_get(tk_get(g, "description"), "coding")); /* the words are never replaced by a code */
+	assert_string_equal(tk_sget(tk_get(g, "description"), "text"), "I want to sleep through the night most nights.");
+	check_ref(tk_get(g, "subject"), "Patient", p);
+	check_ref(tk_get(g, "expressedBy"), "Patient", p);
+	assert_string_equal(tk_sget(at(tk_get(g, "target"), 0), "dueDate"), "2024-06-30");
+	assert_string_equal(tk_sget(at(tk_get(g, "note"), 0), "text"), "When I sleep I can handle my days and my moods.");
+	assert_string_equal(tk_sget(at(tk_get(g, "addresses"), 0), "display"), "trouble sleeping");
+	assert_string_equal(tk_sget(at(tk_get(g, "extension"), 0), "valueString"), "my peer specialist");
 	/* The other dimensions: home → PCO housing, purpose alone, community → SDOHCC social-connection. */
-	assert_string_equal(coding(at(pk_get(pk_nth(b, "Goal", 1), "category"), 1), 0, "code"), "housing");
-	assert_int_equal(cJSON_GetArraySize(pk_get(pk_nth(b, "Goal", 2), "category")), 1);
-	assert_string_equal(coding(at(pk_get(pk_nth(b, "Goal", 2), "category"), 0), 0, "code"), "purpose");
-	assert_string_equal(coding(at(pk_get(pk_nth(b, "Goal", 3), "category"), 1), 0, "system"),
+	assert_string_equal(coding(at(tk_get(tk_nth(b, "Goal", 1), "category"), 1), 0, "code"), "housing");
+	assert_int_equal(cJSON_GetArraySize(tk_get(tk_nth(b, "Goal", 2), "category")), 1);
+	assert_string_equal(coding(at(tk_get(tk_nth(b, "Goal", 2), "category"), 0), 0, "code"), "purpose");
+	assert_string_equal(coding(at(tk_get(tk_nth(b, "Goal", 3), "category"), 1), 0, "system"),
 			    "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes");
-	assert_string_equal(coding(at(pk_get(pk_nth(b, "Goal", 3), "category"), 1), 0, "code"), "social-connection");
+	assert_string_equal(coding(at(tk_get(tk_nth(b, "Goal", 3), "category"), 1), 0, "code"), "social-connection");
 
 	/* The CarePlan. */
-	const cJSON *cp = pk_nth(b, "CarePlan", 0);
-	assert_string_equal(at(pk_get(pk_get(cp, "meta"), "profile"), 0)->valuestring, BASE "/StructureDefinition/recovery-plan");
-	assert_string_equal(pk_sget(cp, "status"), "active");
-	assert_string_equal(pk_sget(cp, "intent"), "plan");
-	assert_string_equal(pk_sget(cp, "title"), "My recovery plan");
-	assert_string_equal(pk_sget(cp, "created"), "2024-03-05");
-	check_ref(pk_get(cp, "subject"), "Patient", p);
-	check_ref(pk_get(cp, "author"), "Patient", p);
-	assert_int_equal(cJSON_GetArraySize(pk_get(cp, "goal")), 4);
-	check_ref(at(pk_get(cp, "goal"), 3), "Goal", pk_nth(b, "Goal", 3));
-	const cJSON *acts = pk_get(cp, "activity");
+	const cJSON *cp = tk_nth(b, "CarePlan", 0);
+	assert_string_equal(at(tk_get(tk_get(cp, "meta"), "profile"), 0)->valuestring, BASE "/StructureDefinition/recovery-plan");
+	assert_string_equal(tk_sget(cp, "status"), "active");
+	assert_string_equal(tk_sget(cp, "intent"), "plan");
+	assert_string_equal(tk_sget(cp, "title"), "My recovery plan");
+	assert_string_equal(tk_sget(cp, "created"), "2024-03-05");
+	check_ref(tk_get(cp, "subject"), "Patient", p);
+	check_ref(tk_get(cp, "author"), "Patient", p);
+	assert_int_equal(cJSON_GetArraySize(tk_get(cp, "goal")), 4);
+	check_ref(at(tk_get(cp, "goal"), 3), "Goal", tk_nth(b, "Goal", 3));
+	const cJSON *acts = tk_get(cp, "activity");
 	assert_int_equal(cJSON_GetArraySize(acts), 5 + 3 + 2 + 2 + 2); /* steps, wellness tools, crisis plan */
-	const cJSON *d = pk_get(at(acts, 0), "detail");
-	assert_string_equal(pk_sget(d, "description"), "Keep a sleep diary for two weeks");
-	assert_string_equal(pk_sget(d, "status"), "completed");
-	assert_string_equal(coding(pk_get(d, "code"), 0, "code"), "step");
-	check_ref(at(pk_get(d, "goal"), 0), "Goal", pk_nth(b, "Goal", 0));
-	d = pk_get(at(acts, 4), "detail");
-	check_ref(at(pk_get(d, "goal"), 0), "Goal", pk_nth(b, "Goal", 2));
-	d = pk_get(at(acts, 5), "detail");
-	assert_string_equal(coding(pk_get(d, "code"), 0, "system"), BASE "/CodeSystem/recovery-plan-activity");
-	assert_string_equal(coding(pk_get(d, "code"), 0, "code"), "wellness-tool");
-	assert_null(pk_get(d, "goal"));
-	assert_string_equal(coding(pk_get(pk_get(at(acts, 8), "detail"), "code"), 0, "code"), "crisis-warning-sign");
-	assert_string_equal(coding(pk_get(pk_get(at(acts, 10), "detail"), "code"), 0, "code"), "crisis-what-helps");
-	assert_string_equal(pk_sget(pk_get(at(acts, 13), "detail"), "description"), "Warm line: 988");
-	const cJSON *info = pk_get(cp, "supportingInfo");
+	const cJSON *d = tk_get(at(acts, 0), "detail");
+	assert_string_equal(tk_sget(d, "description"), "Keep a sleep diary for two weeks");
+	assert_string_equal(tk_sget(d, "status"), "completed");
+	assert_string_equal(coding(tk_get(d, "code"), 0, "code"), "step");
+	check_ref(at(tk_get(d, "goal"), 0), "Goal", tk_nth(b, "Goal", 0));
+	d = tk_get(at(acts, 4), "detail");
+	check_ref(at(tk_get(d, "goal"), 0), "Goal", tk_nth(b, "Goal", 2));
+	d = tk_get(at(acts, 5), "detail");
+	assert_string_equal(coding(tk_get(d, "code"), 0, "system"), BASE "/CodeSystem/recovery-plan-activity");
+	assert_string_equal(coding(tk_get(d, "code"), 0, "code"), "wellness-tool");
+	assert_null(tk_get(d, "goal"));
+	assert_string_equal(coding(tk_get(tk_get(at(acts, 8), "detail"), "code"), 0, "code"), "crisis-warning-sign");
+	assert_string_equal(coding(tk_get(tk_get(at(acts, 10), "detail"), "code"), 0, "code"), "crisis-what-helps");
+	assert_string_equal(tk_sget(tk_get(at(acts, 13), "detail"), "description"), "Warm line: 988");
+	const cJSON *info = tk_get(cp, "supportingInfo");
 	assert_int_equal(cJSON_GetArraySize(info), 5);
-	assert_string_equal(pk_sget(at(info, 0), "type"), "PractitionerRole");
-	assert_string_equal(pk_sget(at(info, 0), "display"), "Peer specialist at the drop-in centre");
-	assert_string_equal(pk_sget(at(info, 1), "type"), "HealthcareService");
-	assert_string_equal(pk_sget(at(info, 3), "type"), "RelatedPerson");
-	x = at(pk_get(at(info, 3), "extension"), 0);
-	assert_string_equal(pk_sget(x, "url"), BASE "/StructureDefinition/recovery-support-for");
-	check_ref(pk_get(x, "valueReference"), "Goal", pk_nth(b, "Goal", 1));
+	assert_string_equal(tk_sget(at(info, 0), "type"), "PractitionerRole");
+	assert_string_equal(tk_sget(at(info, 0), "display"), "Peer specialist at the drop-in centre");
+	assert_string_equal(tk_sget(at(info, 1), "type"), "HealthcareService");
+	assert_string_equal(tk_sget(at(info, 3), "type"), "RelatedPerson");
+	x = at(tk_get(at(info, 3), "extension"), 0);
+	assert_string_equal(tk_sget(x, "url"), BASE "/StructureDefinition/recovery-support-for");
+	check_ref(tk_get(x, "valueReference"), "Goal", tk_nth(b, "Goal", 1));
 	cJSON_Delete(b);
 }
 
@@ -221,44 +221,44 @@ static void ingest_is_a_transaction_of_puts_with_stable_ids(void **state)
 		cJSON *a = map_example(example_names[i]), *b = map_example(example_names[i]);
 		assert_true(cJSON_Compare(a, b, true)); /* the same document twice changes nothing */
 		const cJSON *e;
-		cJSON_ArrayForEach(e, pk_get(a, "entry")) {
-			const cJSON *r = pk_get(e, "resource"), *req = pk_get(e, "request");
+		cJSON_ArrayForEach(e, tk_get(a, "entry")) {
+			const cJSON *r = tk_get(e, "resource"), *req = tk_get(e, "request");
 			char url[200];
-			snprintf(url, sizeof url, "%s/%s", pk_sget(r, "resourceType"), pk_sget(r, "id"));
-			assert_string_equal(pk_sget(req, "method"), "PUT");
-			assert_string_equal(pk_sget(req, "url"), url);
-			assert_int_equal(strlen(pk_sget(r, "id")), 36);
-			assert_non_null(pk_get(r, "identifier")); /* a business identifier on each */
+			snprintf(url, sizeof url, "%s/%s", tk_sget(r, "resourceType"), tk_sget(r, "id"));
+			assert_string_equal(tk_sget(req, "method"), "PUT");
+			assert_string_equal(tk_sget(req, "url"), url);
+			assert_int_equal(strlen(tk_sget(r, "id")), 36);
+			assert_non_null(tk_get(r, "identifier")); /* a business identifier on each */
 		}
 		cJSON_Delete(a);
 		cJSON_Delete(b);
 	}
 	/* Goal ids are those peer-support uses for the same goal identifier. */
 	cJSON *b = map_example("recovery-plan-four-dimensions.json");
-	struct pk_call c;
-	pk_call_begin(&c);
+	struct tk_call c;
+	tk_call_begin(&c);
 	cJSON *ps = NULL;
 	const char *log = "{\"version\":1,\"person\":{\"identifier\":{\"system\":\"https://recovery.example.org/people\","
 			  "\"value\":\"P-2001\"}},\"encounters\":[{\"id\":\"E-1\",\"specialist\":{\"identifier\":{\"system\":"
 			  "\"urn:s\",\"value\":\"1\"},\"name\":\"Specialist\"},\"start\":\"2024-03-05T10:00:00Z\","
 			  "\"duration_minutes\":30,\"mode\":\"individual\",\"setting\":\"clinic\",\"activities\":[\"goal-planning\"],"
 			  "\"goals\":[\"G-1\"],\"billable\":false}]}";
-	if (plugin_host_format(pk_host, "peer-support", NULL) &&
-	    plugin_host_ingest(pk_host, &c.ctx, "peer-support", CW_MEDIA_JSON, log, strlen(log), "POST",
+	if (plugin_host_format(tk_host, "peer-support", NULL) &&
+	    plugin_host_ingest(tk_host, &c.ctx, "peer-support", CW_MEDIA_JSON, log, strlen(log), "POST",
 			       "/ingest/peer-support", &ps) == 200) {
-		assert_string_equal(pk_sget(pk_nth(ps, "Patient", 0), "id"), pk_sget(pk_nth(b, "Patient", 0), "id"));
+		assert_string_equal(tk_sget(tk_nth(ps, "Patient", 0), "id"), tk_sget(tk_nth(b, "Patient", 0), "id"));
 		/* the Encounter's goal link (resource-pertainsToGoal) is this plan's Goal */
 		const cJSON *link = NULL, *x;
-		cJSON_ArrayForEach(x, pk_get(pk_nth(ps, "Encounter", 0), "extension"))
+		cJSON_ArrayForEach(x, tk_get(tk_nth(ps, "Encounter", 0), "extension"))
 		{
-			if (!strcmp(pk_sget(x, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal"))
-				link = pk_get(x, "valueReference");
+			if (!strcmp(tk_sget(x, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal"))
+				link = tk_get(x, "valueReference");
 		}
 		assert_non_null(link);
-		check_ref(link, "Goal", pk_nth(b, "Goal", 0));
+		check_ref(link, "Goal", tk_nth(b, "Goal", 0));
 	}
 	cJSON_Delete(ps);
-	pk_call_end(&c);
+	tk_call_end(&c);
 	cJSON_Delete(b);
 }
 
@@ -270,10 +270,10 @@ static void emitted_resources_pass_structural_validation(void **state)
 		struct outcome oo = OUTCOME_INIT;
 		assert_int_equal(validate_resource(b, &oo), 0);
 		const cJSON *e;
-		cJSON_ArrayForEach(e, pk_get(b, "entry")) {
-			size_t errs = validate_resource(pk_get(e, "resource"), &oo);
+		cJSON_ArrayForEach(e, tk_get(b, "entry")) {
+			size_t errs = validate_resource(tk_get(e, "resource"), &oo);
 			if (errs)
-				pk_dump(&oo);
+				tk_dump(&oo);
 			assert_int_equal(errs, 0);
 		}
 		assert_int_equal(outcome_errors(&oo), 0);
@@ -288,17 +288,17 @@ static void every_example_round_trips_byte_for_byte(void **state)
 	for (size_t i = 0; i < N_EXAMPLES; i++) {
 		char *doc = minify(example(example_names[i]));
 		cJSON *b = map_example(example_names[i]);
-		struct pk_call c;
-		pk_call_begin(&c);
+		struct tk_call c;
+		tk_call_begin(&c);
 		char *back = from_fhir(&c, b);
 		assert_non_null(back);
 		if (c.oo.n || strcmp(back, doc) != 0) {
 			fprintf(stderr, "# %s\n# want %s\n# got  %s\n", example_names[i], doc, back);
-			pk_dump(&c.oo);
+			tk_dump(&c.oo);
 		}
 		assert_int_equal(c.oo.n, 0); /* our own Bundle maps back without a warning */
 		assert_string_equal(back, doc);
-		pk_call_end(&c);
+		tk_call_end(&c);
 		free(back);
 		free(doc);
 	}
@@ -313,17 +313,17 @@ struct want {
 /* Maps doc, expects a refusal with exactly the error issues listed. */
 static void refused(const char *doc, const struct want *want, size_t n)
 {
-	struct pk_call c;
-	pk_call_begin(&c);
+	struct tk_call c;
+	tk_call_begin(&c);
 	assert_null(to_fhir(&c, doc));
-	if (pk_count_severity(&c.oo, OUTCOME_ERROR) != n) {
+	if (tk_count_severity(&c.oo, OUTCOME_ERROR) != n) {
 		fprintf(stderr, "# want %zu errors, got:\n", n);
-		pk_dump(&c.oo);
+		tk_dump(&c.oo);
 	}
-	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), n);
+	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), n);
 	for (size_t i = 0; i < n; i++)
-		pk_expect_issue(&c.oo, OUTCOME_ERROR, want[i].code, want[i].location, NULL);
-	pk_call_end(&c);
+		tk_expect_issue(&c.oo, OUTCOME_ERROR, want[i].code, want[i].location, NULL);
+	tk_call_end(&c);
 }
 
 #define PERSON "\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}}"
@@ -433,11 +433,11 @@ static void refuses_structure_values_and_duplicates(void **state)
 static void refuses_what_is_not_a_plan(void **state)
 {
 	(void)state;
-	struct pk_call c;
-	pk_call_begin(&c);
+	struct tk_call c;
+	tk_call_begin(&c);
 	assert_null(to_fhir(&c, "{\"version\":1,"));
-	assert_true(pk_count_severity(&c.oo, OUTCOME_ERROR) >= 1); /* not JSON */
-	pk_call_end(&c);
+	assert_true(tk_count_severity(&c.oo, OUTCOME_ERROR) >= 1); /* not JSON */
+	tk_call_end(&c);
 	const struct want empty[] = {{"required", NULL}};
 	refused("[]", empty, 1);
 	const struct want text[] = {{"structure", NULL}};
@@ -452,15 +452,15 @@ static void official_goal_examples_give_warnings(void **state)
 	static const char *const names[] = {"goal-example.json", "goal-example-stop-smoking.json"};
 	for (size_t i = 0; i < 2; i++) {
 		char *text = r4(names[i]);
-		struct pk_call c;
-		pk_call_begin(&c);
+		struct tk_call c;
+		tk_call_begin(&c);
 		char *out = from_fhir(&c, cJSON_Parse(text));
 		assert_non_null(out);
 		assert_string_equal(out, "[]"); /* no Patient in the input: nothing to export */
-		assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
-		pk_expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource.subject", "Goal left out");
+		assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 0);
+		tk_expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource.subject", "Goal left out");
 		free(out);
-		pk_call_end(&c);
+		tk_call_end(&c);
 		free(text);
 	}
 }
@@ -474,17 +474,17 @@ static void official_careplan_examples_give_warnings(void **state)
 					    "careplan-example-f203-sepsis.json", "careplan-example-obesity-narrative.json"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		char *text = r4(names[i]);
-		struct pk_call c;
-		pk_call_begin(&c);
+		struct tk_call c;
+		tk_call_begin(&c);
 		char *out = from_fhir(&c, cJSON_Parse(text));
 		assert_non_null(out);
 		assert_string_equal(out, "[]");
-		assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
-		assert_true(pk_count_severity(&c.oo, OUTCOME_WARNING) >= 1);
-		pk_expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource.subject",
+		assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 0);
+		assert_true(tk_count_severity(&c.oo, OUTCOME_WARNING) >= 1);
+		tk_expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource.subject",
 			     "CarePlan left out");
 		free(out);
-		pk_call_end(&c);
+		tk_call_end(&c);
 		free(text);
 	}
 }
@@ -498,7 +498,7 @@ static void official_examples_together(void **state)
 	char *pt = r4("patient-example.json"), *g1 = r4("goal-example.json"), *g2 = r4("goal-example-stop-smoking.json"),
 	     *cp = r4("careplan-example.json");
 	cJSON *b = cJSON_Parse("{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[]}");
-	cJSON *entries = (cJSON *)pk_get(b, "entry");
+	cJSON *entries = (cJSON *)tk_get(b, "entry");
 	const char *texts[] = {pt, g1, g2, cp};
 	for (int i = 0; i < 4; i++) {
 		cJSON *e = cJSON_CreateObject();
@@ -507,34 +507,34 @@ static void official_examples_together(void **state)
 	}
 	/* The stop-smoking goal gains a recovery dimension, by the SDOH/PCO
 	 * category only: the dimension is taken from it, with a warning. */
-	cJSON *smoke = (cJSON *)pk_get(at(entries, 2), "resource");
+	cJSON *smoke = (cJSON *)tk_get(at(entries, 2), "resource");
 	cJSON_AddItemToObject(smoke, "category",
 			      cJSON_Parse("[{\"coding\":[{\"system\":\"http://hl7.org/fhir/us/pco/CodeSystem/"
 					  "pco-goal-domains-temporary\",\"code\":\"improving-health-and-wellness\"}]}]"));
-	struct pk_call c;
-	pk_call_begin(&c);
+	struct tk_call c;
+	tk_call_begin(&c);
 	char *out = from_fhir(&c, b);
 	assert_non_null(out);
-	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
+	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 0);
 	cJSON *doc = cJSON_Parse(out);
 	assert_non_null(doc);
-	const cJSON *person = pk_get(doc, "person");
-	assert_string_equal(pk_sget(pk_get(person, "identifier"), "system"), "urn:oid:1.2.36.146.595.217.0.1");
-	assert_string_equal(pk_sget(pk_get(person, "identifier"), "value"), "12345");
-	assert_string_equal(pk_sget(person, "name"), "Peter James Chalmers");
-	const cJSON *plan = pk_get(doc, "plan");
-	assert_string_equal(pk_sget(pk_get(plan, "identifier"), "system"), "urn:crosswalk:fhir-reference");
-	assert_string_equal(pk_sget(pk_get(plan, "identifier"), "value"), "CarePlan/example");
-	assert_string_equal(pk_sget(plan, "status"), "active");
-	assert_string_equal(pk_sget(plan, "created"), "2016-01-01");
-	const cJSON *goals = pk_get(doc, "goals");
+	const cJSON *person = tk_get(doc, "person");
+	assert_string_equal(tk_sget(tk_get(person, "identifier"), "system"), "urn:oid:1.2.36.146.595.217.0.1");
+	assert_string_equal(tk_sget(tk_get(person, "identifier"), "value"), "12345");
+	assert_string_equal(tk_sget(person, "name"), "Peter James Chalmers");
+	const cJSON *plan = tk_get(doc, "plan");
+	assert_string_equal(tk_sget(tk_get(plan, "identifier"), "system"), "urn:crosswalk:fhir-reference");
+	assert_string_equal(tk_sget(tk_get(plan, "identifier"), "value"), "CarePlan/example");
+	assert_string_equal(tk_sget(plan, "status"), "active");
+	assert_string_equal(tk_sget(plan, "created"), "2016-01-01");
+	const cJSON *goals = tk_get(doc, "goals");
 	assert_int_equal(cJSON_GetArraySize(goals), 1);
 	const cJSON *g = at(goals, 0);
-	assert_string_equal(pk_sget(g, "dimension"), "health");
-	assert_string_equal(pk_sget(g, "words"), "Stop smoking");
-	assert_string_equal(pk_sget(g, "status"), "completed");
-	assert_string_equal(pk_sget(g, "progress"), "achieved");
-	assert_string_equal(pk_sget(pk_get(g, "identifier"), "value"), "Goal/stop-smoking");
+	assert_string_equal(tk_sget(g, "dimension"), "health");
+	assert_string_equal(tk_sget(g, "words"), "Stop smoking");
+	assert_string_equal(tk_sget(g, "status"), "completed");
+	assert_string_equal(tk_sget(g, "progress"), "achieved");
+	assert_string_equal(tk_sget(tk_get(g, "identifier"), "value"), "Goal/stop-smoking");
 
 	const char *P = "Bundle.entry[0].resource.", *G1 = "Bundle.entry[1].resource.", *G2 = "Bundle.entry[2].resource.",
 		   *C = "Bundle.entry[3].resource.";
@@ -542,7 +542,7 @@ static void official_examples_together(void **state)
 #define WARN(prefix, rest, text)                                         \
 	do {                                                             \
 		snprintf(w, sizeof w, "%s%s", prefix, rest);             \
-		pk_expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", w, text); \
+		tk_expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", w, text); \
 	} while (0)
 	WARN(P, "gender", "left out");
 	WARN(P, "birthDate", "left out");
@@ -575,16 +575,16 @@ static void official_examples_together(void **state)
 	cJSON_Delete(doc);
 
 	/* What came out reads back in. */
-	struct pk_call c2;
-	pk_call_begin(&c2);
+	struct tk_call c2;
+	tk_call_begin(&c2);
 	cJSON *again = to_fhir(&c2, out);
 	if (!again)
-		pk_dump(&c2.oo);
+		tk_dump(&c2.oo);
 	assert_non_null(again);
 	cJSON_Delete(again);
-	pk_call_end(&c2);
+	tk_call_end(&c2);
 	free(out);
-	pk_call_end(&c);
+	tk_call_end(&c);
 	free(pt);
 	free(g1);
 	free(g2);
@@ -598,30 +598,30 @@ static void foreign_additions_are_reported(void **state)
 	(void)state;
 	char *doc = minify(example("recovery-plan-four-dimensions.json"));
 	cJSON *b = map_example("recovery-plan-four-dimensions.json");
-	cJSON *entries = (cJSON *)pk_get(b, "entry");
-	cJSON *goal = (cJSON *)pk_get(at(entries, 1), "resource"), *cp = (cJSON *)pk_get(at(entries, 5), "resource");
-	assert_string_equal(pk_sget(cp, "resourceType"), "CarePlan");
+	cJSON *entries = (cJSON *)tk_get(b, "entry");
+	cJSON *goal = (cJSON *)tk_get(at(entries, 1), "resource"), *cp = (cJSON *)tk_get(at(entries, 5), "resource");
+	assert_string_equal(tk_sget(cp, "resourceType"), "CarePlan");
 	cJSON_AddStringToObject(goal, "startDate", "2024-03-05");
-	cJSON_AddItemToArray((cJSON *)pk_get(goal, "note"), cJSON_Parse("{\"text\":\"a second note\"}"));
-	cJSON_AddItemToArray((cJSON *)pk_get(cp, "activity"),
+	cJSON_AddItemToArray((cJSON *)tk_get(goal, "note"), cJSON_Parse("{\"text\":\"a second note\"}"));
+	cJSON_AddItemToArray((cJSON *)tk_get(cp, "activity"),
 			     cJSON_Parse("{\"reference\":{\"reference\":\"ServiceRequest/sr\"}}"));
-	cJSON_AddItemToArray((cJSON *)pk_get(cp, "supportingInfo"), cJSON_Parse("{\"reference\":\"Observation/o\"}"));
+	cJSON_AddItemToArray((cJSON *)tk_get(cp, "supportingInfo"), cJSON_Parse("{\"reference\":\"Observation/o\"}"));
 	cJSON_AddItemToArray(entries, cJSON_Parse("{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"o\","
 						  "\"status\":\"final\",\"code\":{\"text\":\"x\"}}}"));
-	struct pk_call c;
-	pk_call_begin(&c);
+	struct tk_call c;
+	tk_call_begin(&c);
 	char *out = from_fhir(&c, b);
 	assert_non_null(out);
-	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.startDate", "left out");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.note[1]", "only the first note");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[5].resource.activity[14].reference", "left out");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[5].resource.activity[14]", "detail");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[5].resource.supportingInfo[5]", "support left out");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[6].resource", "Observation/o");
+	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 0);
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.startDate", "left out");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.note[1]", "only the first note");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[5].resource.activity[14].reference", "left out");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[5].resource.activity[14]", "detail");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[5].resource.supportingInfo[5]", "support left out");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[6].resource", "Observation/o");
 	assert_string_equal(out, doc);
 	free(out);
-	pk_call_end(&c);
+	tk_call_end(&c);
 	free(doc);
 }
 
@@ -661,14 +661,14 @@ static void http_ingest_validate_export(void **state)
 		/* Every resource through the gateway's own $validate. */
 		cJSON *b = cJSON_Parse(r1.body);
 		const cJSON *e;
-		cJSON_ArrayForEach(e, pk_get(b, "entry")) {
-			char *res = cJSON_PrintUnformatted(pk_get(e, "resource"));
+		cJSON_ArrayForEach(e, tk_get(b, "entry")) {
+			char *res = cJSON_PrintUnformatted(tk_get(e, "resource"));
 			assert_int_equal(http_do(&g, "POST", "/fhir/$validate", fhir_ct, res, strlen(res), &r3), 0);
 			assert_int_equal(r3.status, 200);
 			cJSON *oo = cJSON_Parse(r3.body);
 			const cJSON *is;
-			cJSON_ArrayForEach(is, pk_get(oo, "issue")) {
-				if (strcmp(pk_sget(is, "severity"), "error") == 0 || strcmp(pk_sget(is, "severity"), "fatal") == 0) {
+			cJSON_ArrayForEach(is, tk_get(oo, "issue")) {
+				if (strcmp(tk_sget(is, "severity"), "error") == 0 || strcmp(tk_sget(is, "severity"), "fatal") == 0) {
 					fprintf(stderr, "# %s\n# %s\n", res, r3.body);
 					fail();
 				}
@@ -689,10 +689,10 @@ static void http_ingest_validate_export(void **state)
 		assert_int_equal(http_do(&g, "POST", "/ingest/" FORMAT, json_ct, doc, strlen(doc), &r1), 0);
 		assert_int_equal(r1.status, 201);
 		cJSON *tr = cJSON_Parse(r1.body);
-		assert_string_equal(pk_sget(tr, "type"), "transaction-response");
+		assert_string_equal(tk_sget(tr, "type"), "transaction-response");
 		char pid[80] = "";
-		cJSON_ArrayForEach(e, pk_get(tr, "entry")) {
-			const char *loc = pk_sget(pk_get(e, "response"), "location");
+		cJSON_ArrayForEach(e, tk_get(tr, "entry")) {
+			const char *loc = tk_sget(tk_get(e, "response"), "location");
 			const char *p = loc ? strstr(loc, "/Patient/") : NULL;
 			if (p && !pid[0])
 				snprintf(pid, sizeof pid, "%.*s", (int)strcspn(p + 9, "/"), p + 9);
@@ -730,11 +730,11 @@ static void http_refusal_is_an_outcome(void **state)
 	assert_int_equal(http_do(&g, "POST", "/ingest/" FORMAT, json_ct, doc, strlen(doc), &r), 0);
 	assert_int_equal(r.status, 422);
 	cJSON *oo = cJSON_Parse(r.body);
-	assert_string_equal(pk_sget(oo, "resourceType"), "OperationOutcome");
-	const cJSON *issues = pk_get(oo, "issue");
+	assert_string_equal(tk_sget(oo, "resourceType"), "OperationOutcome");
+	const cJSON *issues = tk_get(oo, "issue");
 	assert_int_equal(cJSON_GetArraySize(issues), 2);
-	assert_string_equal(at(pk_get(at(issues, 0), "expression"), 0)->valuestring, "/goals/0/dimension");
-	assert_string_equal(at(pk_get(at(issues, 1), "expression"), 0)->valuestring, "/goals/0/target_date");
+	assert_string_equal(at(tk_get(at(issues, 0), "expression"), 0)->valuestring, "/goals/0/dimension");
+	assert_string_equal(at(tk_get(at(issues, 1), "expression"), 0)->valuestring, "/goals/0/target_date");
 	cJSON_Delete(oo);
 	resp_free(&r);
 }

@@ -42,31 +42,31 @@ static int host_up_observation(void **state)
 {
 	(void)state;
 	condition_mode = false;
-	return pk_host_up("strengths", "{}");
+	return tk_host_up("strengths", "{}");
 }
 
 static int host_up_condition(void **state)
 {
 	(void)state;
 	condition_mode = true;
-	return pk_host_up("strengths", "{\"strengths\":{\"resource\":\"condition\"}}");
+	return tk_host_up("strengths", "{\"strengths\":{\"resource\":\"condition\"}}");
 }
 
 static int host_down(void **state)
 {
 	(void)state;
-	pk_host_down();
+	tk_host_down();
 	return 0;
 }
 
-static cJSON *to_fhir(struct pk_call *c, enum cw_media media, const char *text)
+static cJSON *to_fhir(struct tk_call *c, enum cw_media media, const char *text)
 {
-	return pk_to_fhir(c, "strengths", media, text);
+	return tk_to_fhir(c, "strengths", media, text);
 }
 
-static char *from_fhir(struct pk_call *c, enum cw_media media, cJSON *in)
+static char *from_fhir(struct tk_call *c, enum cw_media media, cJSON *in)
 {
-	return pk_from_fhir(c, "strengths", media, in);
+	return tk_from_fhir(c, "strengths", media, in);
 }
 
 static cJSON *mget(cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
@@ -77,12 +77,12 @@ static void expect_valid(const cJSON *bundle)
 {
 	struct outcome oo = OUTCOME_INIT;
 	const cJSON *e;
-	cJSON_ArrayForEach(e, pk_get(bundle, "entry")) {
-		size_t errors = validate_resource(pk_get(e, "resource"), &oo);
+	cJSON_ArrayForEach(e, tk_get(bundle, "entry")) {
+		size_t errors = validate_resource(tk_get(e, "resource"), &oo);
 		if (errors) {
-			fprintf(stderr, "# %s/%s is not valid:\n", pk_sget(pk_get(e, "resource"), "resourceType"),
-				pk_sget(pk_get(e, "resource"), "id"));
-			pk_dump(&oo);
+			fprintf(stderr, "# %s/%s is not valid:\n", tk_sget(tk_get(e, "resource"), "resourceType"),
+				tk_sget(tk_get(e, "resource"), "id"));
+			tk_dump(&oo);
 		}
 		assert_int_equal(errors, 0);
 	}
@@ -95,93 +95,93 @@ static const char *strength_type(void) { return condition_mode ? "Condition" : "
 static void maps_one_person(void **state)
 {
 	(void)state;
-	char *doc = pk_slurp(EXAMPLES "/strengths-one-person.json", NULL);
-	struct pk_call c;
-	pk_call_begin(&c);
+	char *doc = tk_slurp(EXAMPLES "/strengths-one-person.json", NULL);
+	struct tk_call c;
+	tk_call_begin(&c);
 	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
 	if (!b)
-		pk_dump(&c.oo);
+		tk_dump(&c.oo);
 	assert_non_null(b);
 	assert_int_equal(c.oo.n, 0);
 	expect_valid(b);
-	assert_string_equal(pk_sget(b, "type"), "transaction");
-	assert_int_equal(pk_count_type(b, "Patient"), 1);
-	assert_int_equal(pk_count_type(b, strength_type()), 3);
-	assert_int_equal(cJSON_GetArraySize(pk_get(b, "entry")), 4);
+	assert_string_equal(tk_sget(b, "type"), "transaction");
+	assert_int_equal(tk_count_type(b, "Patient"), 1);
+	assert_int_equal(tk_count_type(b, strength_type()), 3);
+	assert_int_equal(cJSON_GetArraySize(tk_get(b, "entry")), 4);
 
 	const cJSON *e;
-	cJSON_ArrayForEach(e, pk_get(b, "entry")) {
-		const cJSON *r = pk_get(e, "resource");
+	cJSON_ArrayForEach(e, tk_get(b, "entry")) {
+		const cJSON *r = tk_get(e, "resource");
 		char url[128];
-		snprintf(url, sizeof url, "%s/%s", pk_sget(r, "resourceType"), pk_sget(r, "id"));
-		assert_string_equal(pk_sget(pk_get(e, "request"), "method"), "PUT");
-		assert_string_equal(pk_sget(pk_get(e, "request"), "url"), url);
-		assert_non_null(strstr(at(pk_get(pk_get(r, "meta"), "profile"), 0)->valuestring,
+		snprintf(url, sizeof url, "%s/%s", tk_sget(r, "resourceType"), tk_sget(r, "id"));
+		assert_string_equal(tk_sget(tk_get(e, "request"), "method"), "PUT");
+		assert_string_equal(tk_sget(tk_get(e, "request"), "url"), url);
+		assert_non_null(strstr(at(tk_get(tk_get(r, "meta"), "profile"), 0)->valuestring,
 				       BASE "/StructureDefinition/recovery-strength"));
 	}
-	const cJSON *pat = pk_nth(b, "Patient", 0);
-	assert_string_equal(pk_sget(at(pk_get(pat, "identifier"), 0), "value"), "P-1001");
-	assert_string_equal(pk_sget(at(pk_get(pat, "name"), 0), "text"), "Sample Person One");
+	const cJSON *pat = tk_nth(b, "Patient", 0);
+	assert_string_equal(tk_sget(at(tk_get(pat, "identifier"), 0), "value"), "P-1001");
+	assert_string_equal(tk_sget(at(tk_get(pat, "name"), 0), "text"), "Sample Person One");
 	char patref[128];
-	snprintf(patref, sizeof patref, "Patient/%s", pk_sget(pat, "id"));
+	snprintf(patref, sizeof patref, "Patient/%s", tk_sget(pat, "id"));
 
-	const cJSON *s1 = pk_nth(b, strength_type(), 0), *s2 = pk_nth(b, strength_type(), 1);
-	const cJSON *id = at(pk_get(s1, "identifier"), 0);
-	assert_string_equal(pk_sget(id, "system"), BASE "/NamingSystem/recovery-strength");
-	assert_string_equal(pk_sget(id, "value"), "ST-1001-1");
-	assert_string_equal(pk_sget(pk_get(s1, "subject"), "reference"), patref);
+	const cJSON *s1 = tk_nth(b, strength_type(), 0), *s2 = tk_nth(b, strength_type(), 1);
+	const cJSON *id = at(tk_get(s1, "identifier"), 0);
+	assert_string_equal(tk_sget(id, "system"), BASE "/NamingSystem/recovery-strength");
+	assert_string_equal(tk_sget(id, "value"), "ST-1001-1");
+	assert_string_equal(tk_sget(tk_get(s1, "subject"), "reference"), patref);
 	/* Who identified it: an extension, and performer/asserter. */
-	const cJSON *x0 = at(pk_get(s2, "extension"), 0), *x1 = at(pk_get(s2, "extension"), 1), *x2 = at(pk_get(s2, "extension"), 2);
-	assert_string_equal(pk_sget(x0, "url"), BASE "/StructureDefinition/strength-identified-by");
-	assert_string_equal(pk_sget(x0, "valueCode"), "peer");
-	assert_string_equal(pk_sget(x1, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal");
-	assert_string_equal(pk_sget(pk_get(pk_get(x1, "valueReference"), "identifier"), "value"), "G-1");
-	assert_string_equal(pk_sget(pk_get(pk_get(x1, "valueReference"), "identifier"), "system"), BASE "/NamingSystem/recovery-goal");
-	assert_non_null(strstr(pk_sget(pk_get(x1, "valueReference"), "reference"), "Goal/"));
-	assert_string_equal(pk_sget(pk_get(pk_get(x2, "valueReference"), "identifier"), "value"), "G-2");
+	const cJSON *x0 = at(tk_get(s2, "extension"), 0), *x1 = at(tk_get(s2, "extension"), 1), *x2 = at(tk_get(s2, "extension"), 2);
+	assert_string_equal(tk_sget(x0, "url"), BASE "/StructureDefinition/strength-identified-by");
+	assert_string_equal(tk_sget(x0, "valueCode"), "peer");
+	assert_string_equal(tk_sget(x1, "url"), "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal");
+	assert_string_equal(tk_sget(tk_get(tk_get(x1, "valueReference"), "identifier"), "value"), "G-1");
+	assert_string_equal(tk_sget(tk_get(tk_get(x1, "valueReference"), "identifier"), "system"), BASE "/NamingSystem/recovery-goal");
+	assert_non_null(strstr(tk_sget(tk_get(x1, "valueReference"), "reference"), "Goal/"));
+	assert_string_equal(tk_sget(tk_get(tk_get(x2, "valueReference"), "identifier"), "value"), "G-2");
 	/* The same goal from two strengths is the same Goal id. */
-	assert_string_equal(pk_sget(pk_get(at(pk_get(s1, "extension"), 1), "valueReference"), "reference"),
-			    pk_sget(pk_get(x1, "valueReference"), "reference"));
+	assert_string_equal(tk_sget(tk_get(at(tk_get(s1, "extension"), 1), "valueReference"), "reference"),
+			    tk_sget(tk_get(x1, "valueReference"), "reference"));
 
 	const cJSON *who1, *who2;
 	if (condition_mode) {
-		who1 = pk_get(s1, "asserter");
-		who2 = pk_get(s2, "asserter");
-		assert_true(pk_has_issue(&c.oo, OUTCOME_ERROR, NULL, NULL, NULL) == false);
-		const cJSON *cats = pk_get(s1, "category");
+		who1 = tk_get(s1, "asserter");
+		who2 = tk_get(s2, "asserter");
+		assert_true(tk_has_issue(&c.oo, OUTCOME_ERROR, NULL, NULL, NULL) == false);
+		const cJSON *cats = tk_get(s1, "category");
 		assert_int_equal(cJSON_GetArraySize(cats), 3);
-		assert_string_equal(pk_sget(at(pk_get(at(cats, 0), "coding"), 0), "system"),
+		assert_string_equal(tk_sget(at(tk_get(at(cats, 0), "coding"), 0), "system"),
 				    "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes");
-		assert_string_equal(pk_sget(at(pk_get(at(cats, 0), "coding"), 0), "code"), "protective-factor");
-		assert_string_equal(pk_sget(at(pk_get(at(cats, 1), "coding"), 0), "code"), "health-concern");
-		assert_string_equal(pk_sget(at(pk_get(at(cats, 2), "coding"), 0), "system"), BASE "/CodeSystem/strength-category");
-		assert_string_equal(pk_sget(at(pk_get(at(cats, 2), "coding"), 0), "code"), "personal");
-		assert_string_equal(pk_sget(pk_get(s1, "code"), "text"), "I don't give up, even on the hard days.");
-		assert_null(pk_get(pk_get(s1, "code"), "coding")); /* the words are never replaced by a code */
-		assert_string_equal(pk_sget(at(pk_get(pk_get(s1, "clinicalStatus"), "coding"), 0), "code"), "active");
-		assert_string_equal(pk_sget(s1, "recordedDate"), "2024-03-05");
+		assert_string_equal(tk_sget(at(tk_get(at(cats, 0), "coding"), 0), "code"), "protective-factor");
+		assert_string_equal(tk_sget(at(tk_get(at(cats, 1), "coding"), 0), "code"), "health-concern");
+		assert_string_equal(tk_sget(at(tk_get(at(cats, 2), "coding"), 0), "system"), BASE "/CodeSystem/strength-category");
+		assert_string_equal(tk_sget(at(tk_get(at(cats, 2), "coding"), 0), "code"), "personal");
+		assert_string_equal(tk_sget(tk_get(s1, "code"), "text"), "I don't give up, even on the hard days.");
+		assert_null(tk_get(tk_get(s1, "code"), "coding")); /* the words are never replaced by a code */
+		assert_string_equal(tk_sget(at(tk_get(tk_get(s1, "clinicalStatus"), "coding"), 0), "code"), "active");
+		assert_string_equal(tk_sget(s1, "recordedDate"), "2024-03-05");
 	} else {
-		who1 = at(pk_get(s1, "performer"), 0);
-		who2 = at(pk_get(s2, "performer"), 0);
-		assert_string_equal(pk_sget(s1, "status"), "final");
-		const cJSON *cats = pk_get(s1, "category");
+		who1 = at(tk_get(s1, "performer"), 0);
+		who2 = at(tk_get(s2, "performer"), 0);
+		assert_string_equal(tk_sget(s1, "status"), "final");
+		const cJSON *cats = tk_get(s1, "category");
 		assert_int_equal(cJSON_GetArraySize(cats), 2);
-		assert_string_equal(pk_sget(at(pk_get(at(cats, 0), "coding"), 0), "system"),
+		assert_string_equal(tk_sget(at(tk_get(at(cats, 0), "coding"), 0), "system"),
 				    "http://terminology.hl7.org/CodeSystem/observation-category");
-		assert_string_equal(pk_sget(at(pk_get(at(cats, 0), "coding"), 0), "code"), "social-history");
-		assert_string_equal(pk_sget(at(pk_get(at(pk_get(s2, "category"), 1), "coding"), 0), "code"), "interpersonal");
-		const cJSON *code = at(pk_get(pk_get(s1, "code"), "coding"), 0);
-		assert_string_equal(pk_sget(code, "system"), BASE "/CodeSystem/strength-observation");
-		assert_string_equal(pk_sget(code, "code"), "strength");
-		assert_string_equal(pk_sget(s1, "valueString"), "I don't give up, even on the hard days.");
-		assert_string_equal(pk_sget(s1, "effectiveDateTime"), "2024-03-05");
+		assert_string_equal(tk_sget(at(tk_get(at(cats, 0), "coding"), 0), "code"), "social-history");
+		assert_string_equal(tk_sget(at(tk_get(at(tk_get(s2, "category"), 1), "coding"), 0), "code"), "interpersonal");
+		const cJSON *code = at(tk_get(tk_get(s1, "code"), "coding"), 0);
+		assert_string_equal(tk_sget(code, "system"), BASE "/CodeSystem/strength-observation");
+		assert_string_equal(tk_sget(code, "code"), "strength");
+		assert_string_equal(tk_sget(s1, "valueString"), "I don't give up, even on the hard days.");
+		assert_string_equal(tk_sget(s1, "effectiveDateTime"), "2024-03-05");
 	}
-	assert_string_equal(pk_sget(who1, "reference"), patref); /* self */
-	assert_string_equal(pk_sget(who2, "type"), "Practitioner");
-	assert_string_equal(pk_sget(who2, "display"), "Sample Specialist A");
-	assert_string_equal(pk_sget(pk_get(who2, "identifier"), "value"), "S-17");
+	assert_string_equal(tk_sget(who1, "reference"), patref); /* self */
+	assert_string_equal(tk_sget(who2, "type"), "Practitioner");
+	assert_string_equal(tk_sget(who2, "display"), "Sample Specialist A");
+	assert_string_equal(tk_sget(tk_get(who2, "identifier"), "value"), "S-17");
 	cJSON_Delete(b);
-	pk_call_end(&c);
+	tk_call_end(&c);
 	free(doc);
 }
 
@@ -208,17 +208,17 @@ static void every_example_round_trips(void **state)
 		snprintf(path, sizeof path, "%s/%s", EXAMPLES, de->d_name);
 		bool csv = strstr(de->d_name, ".csv") != NULL;
 		enum cw_media media = csv ? CW_MEDIA_CSV : CW_MEDIA_JSON;
-		char *doc = pk_slurp(path, NULL);
-		struct pk_call c;
-		pk_call_begin(&c);
+		char *doc = tk_slurp(path, NULL);
+		struct tk_call c;
+		tk_call_begin(&c);
 		cJSON *b = to_fhir(&c, media, doc);
 		if (!b) {
 			fprintf(stderr, "# %s refused:\n", path);
-			pk_dump(&c.oo);
+			tk_dump(&c.oo);
 		}
 		assert_non_null(b);
 		expect_valid(b);
-		assert_int_equal(pk_count_type(b, condition_mode ? "Observation" : "Condition"), 0);
+		assert_int_equal(tk_count_type(b, condition_mode ? "Observation" : "Condition"), 0);
 		cJSON *again = to_fhir(&c, media, doc);
 		assert_true(cJSON_Compare(b, again, true));
 		cJSON_Delete(again);
@@ -226,12 +226,12 @@ static void every_example_round_trips(void **state)
 		assert_non_null(out);
 		if (c.oo.n) {
 			fprintf(stderr, "# %s: issues on the way back\n", path);
-			pk_dump(&c.oo);
+			tk_dump(&c.oo);
 		}
 		assert_int_equal(c.oo.n, 0);
-		pk_expect_same_document(path, csv, doc, out);
+		tk_expect_same_document(path, csv, doc, out);
 		free(out);
-		pk_call_end(&c);
+		tk_call_end(&c);
 		free(doc);
 		seen++;
 	}
@@ -243,65 +243,65 @@ static void every_example_round_trips(void **state)
 static void csv_and_json_make_the_same_fhir(void **state)
 {
 	(void)state;
-	char *csv = pk_slurp(EXAMPLES "/strengths-several.csv", NULL);
-	struct pk_call c;
-	pk_call_begin(&c);
+	char *csv = tk_slurp(EXAMPLES "/strengths-several.csv", NULL);
+	struct tk_call c;
+	tk_call_begin(&c);
 	cJSON *b = to_fhir(&c, CW_MEDIA_CSV, csv);
 	assert_non_null(b);
 	char *json = from_fhir(&c, CW_MEDIA_JSON, cJSON_Duplicate(b, 1));
 	assert_non_null(json);
 	cJSON *b2 = to_fhir(&c, CW_MEDIA_JSON, json);
 	assert_non_null(b2);
-	assert_int_equal(cJSON_GetArraySize(pk_get(b, "entry")), cJSON_GetArraySize(pk_get(b2, "entry")));
+	assert_int_equal(cJSON_GetArraySize(tk_get(b, "entry")), cJSON_GetArraySize(tk_get(b2, "entry")));
 	const cJSON *e, *f;
-	cJSON_ArrayForEach(e, pk_get(b, "entry")) {
+	cJSON_ArrayForEach(e, tk_get(b, "entry")) {
 		bool found = false;
-		cJSON_ArrayForEach(f, pk_get(b2, "entry")) found |= cJSON_Compare(e, f, true);
+		cJSON_ArrayForEach(f, tk_get(b2, "entry")) found |= cJSON_Compare(e, f, true);
 		assert_true(found);
 	}
 	cJSON_Delete(b);
 	cJSON_Delete(b2);
 	free(json);
 	free(csv);
-	pk_call_end(&c);
+	tk_call_end(&c);
 }
 
 /* A Bundle made in the other mode maps back just the same. */
 static void the_other_resource_maps_back_too(void **state)
 {
 	(void)state;
-	char *doc = pk_slurp(EXAMPLES "/strengths-one-person.json", NULL);
-	struct pk_call c;
-	pk_call_begin(&c);
+	char *doc = tk_slurp(EXAMPLES "/strengths-one-person.json", NULL);
+	struct tk_call c;
+	tk_call_begin(&c);
 	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
 	assert_non_null(b);
 	/* Rewrite each strength as the other resource, as the other mode would. */
 	const cJSON *e;
-	cJSON_ArrayForEach(e, pk_get(b, "entry")) {
-		const cJSON *r = pk_get(e, "resource");
-		if (strcmp(pk_sget(r, "resourceType"), "Patient") == 0)
+	cJSON_ArrayForEach(e, tk_get(b, "entry")) {
+		const cJSON *r = tk_get(e, "resource");
+		if (strcmp(tk_sget(r, "resourceType"), "Patient") == 0)
 			continue;
 		cJSON *n = cJSON_CreateObject();
 		cJSON_AddStringToObject(n, "resourceType", condition_mode ? "Observation" : "Condition");
-		cJSON_AddItemToObject(n, "id", cJSON_Duplicate(pk_get(r, "id"), 1));
-		cJSON_AddItemToObject(n, "extension", cJSON_Duplicate(pk_get(r, "extension"), 1));
-		cJSON_AddItemToObject(n, "identifier", cJSON_Duplicate(pk_get(r, "identifier"), 1));
-		cJSON_AddItemToObject(n, "subject", cJSON_Duplicate(pk_get(r, "subject"), 1));
-		const cJSON *cat = at(pk_get(r, "category"), condition_mode ? 2 : 1);
+		cJSON_AddItemToObject(n, "id", cJSON_Duplicate(tk_get(r, "id"), 1));
+		cJSON_AddItemToObject(n, "extension", cJSON_Duplicate(tk_get(r, "extension"), 1));
+		cJSON_AddItemToObject(n, "identifier", cJSON_Duplicate(tk_get(r, "identifier"), 1));
+		cJSON_AddItemToObject(n, "subject", cJSON_Duplicate(tk_get(r, "subject"), 1));
+		const cJSON *cat = at(tk_get(r, "category"), condition_mode ? 2 : 1);
 		cJSON *cats = cJSON_AddArrayToObject(n, "category");
 		cJSON_AddItemToArray(cats, cJSON_Duplicate(cat, 1));
 		if (condition_mode) {
 			cJSON_AddStringToObject(n, "status", "final");
 			cJSON_AddItemToObject(n, "code", cJSON_Parse("{\"coding\":[{\"system\":\"" BASE
 								     "/CodeSystem/strength-observation\",\"code\":\"strength\"}]}"));
-			cJSON_AddItemToObject(n, "effectiveDateTime", cJSON_Duplicate(pk_get(r, "recordedDate"), 1));
-			cJSON_AddItemToArray(cJSON_AddArrayToObject(n, "performer"), cJSON_Duplicate(pk_get(r, "asserter"), 1));
-			cJSON_AddItemToObject(n, "valueString", cJSON_Duplicate(pk_get(pk_get(r, "code"), "text"), 1));
+			cJSON_AddItemToObject(n, "effectiveDateTime", cJSON_Duplicate(tk_get(r, "recordedDate"), 1));
+			cJSON_AddItemToArray(cJSON_AddArrayToObject(n, "performer"), cJSON_Duplicate(tk_get(r, "asserter"), 1));
+			cJSON_AddItemToObject(n, "valueString", cJSON_Duplicate(tk_get(tk_get(r, "code"), "text"), 1));
 		} else {
 			cJSON_AddItemToObject(n, "code", cJSON_Parse("{}"));
-			cJSON_AddItemToObject(mget(n, "code"), "text", cJSON_Duplicate(pk_get(r, "valueString"), 1));
-			cJSON_AddItemToObject(n, "recordedDate", cJSON_Duplicate(pk_get(r, "effectiveDateTime"), 1));
-			cJSON_AddItemToObject(n, "asserter", cJSON_Duplicate(at(pk_get(r, "performer"), 0), 1));
+			cJSON_AddItemToObject(mget(n, "code"), "text", cJSON_Duplicate(tk_get(r, "valueString"), 1));
+			cJSON_AddItemToObject(n, "recordedDate", cJSON_Duplicate(tk_get(r, "effectiveDateTime"), 1));
+			cJSON_AddItemToObject(n, "asserter", cJSON_Duplicate(at(tk_get(r, "performer"), 0), 1));
 		}
 		cJSON_ReplaceItemInObjectCaseSensitive((cJSON *)e, "resource", n);
 	}
@@ -309,14 +309,14 @@ static void the_other_resource_maps_back_too(void **state)
 	char *out = from_fhir(&c, CW_MEDIA_JSON, b);
 	assert_non_null(out);
 	if (c.oo.n)
-		pk_dump(&c.oo);
+		tk_dump(&c.oo);
 	assert_int_equal(c.oo.n, 0);
 	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(out);
 	assert_true(cJSON_Compare(want, got, true));
 	cJSON_Delete(want);
 	cJSON_Delete(got);
 	free(out);
-	pk_call_end(&c);
+	tk_call_end(&c);
 	free(doc);
 }
 
@@ -362,33 +362,33 @@ static void refuses_each_bad_json_field(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char doc[1024];
 		snprintf(doc, sizeof doc, ONE, cases[i].cat, cases[i].desc, cases[i].by, cases[i].date);
-		struct pk_call c;
-		pk_call_begin(&c);
+		struct tk_call c;
+		tk_call_begin(&c);
 		cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
 		if (!cases[i].code) {
 			assert_non_null(b);
 			cJSON_Delete(b);
 		} else {
 			assert_null(b);
-			pk_expect_issue(&c.oo, OUTCOME_ERROR, cases[i].code, cases[i].where, cases[i].text);
-			if (pk_count_severity(&c.oo, OUTCOME_ERROR) != 1)
-				pk_dump(&c.oo);
-			assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 1);
+			tk_expect_issue(&c.oo, OUTCOME_ERROR, cases[i].code, cases[i].where, cases[i].text);
+			if (tk_count_severity(&c.oo, OUTCOME_ERROR) != 1)
+				tk_dump(&c.oo);
+			assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 1);
 		}
-		pk_call_end(&c);
+		tk_call_end(&c);
 	}
 #undef ONE
 }
 
 static void refuses_json(const char *doc, size_t n_expected, const char *const (*expected)[3])
 {
-	struct pk_call c;
-	pk_call_begin(&c);
+	struct tk_call c;
+	tk_call_begin(&c);
 	assert_null(to_fhir(&c, CW_MEDIA_JSON, doc));
 	for (size_t i = 0; i < n_expected; i++)
-		pk_expect_issue(&c.oo, OUTCOME_ERROR, expected[i][0], expected[i][1], expected[i][2]);
-	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), n_expected);
-	pk_call_end(&c);
+		tk_expect_issue(&c.oo, OUTCOME_ERROR, expected[i][0], expected[i][1], expected[i][2]);
+	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), n_expected);
+	tk_call_end(&c);
 }
 
 static void refuses_json_listing_every_problem(void **state)
@@ -441,8 +441,8 @@ static void refuses_json_listing_every_problem(void **state)
 static void refuses_csv_listing_every_problem(void **state)
 {
 	(void)state;
-	struct pk_call c;
-	pk_call_begin(&c);
+	struct tk_call c;
+	tk_call_begin(&c);
 	/* A wrong header (column 6 renamed), then rows with faults. */
 	const char *doc =
 		"version,person_system,person_value,person_name,strength_id,kind,description,identified_by,"
@@ -453,43 +453,43 @@ static void refuses_csv_listing_every_problem(void **state)
 		"1,urn:p,1,,S1,personal,Kind.,peer,,,,2024-01-01,\n"
 		"1,urn:p,1,,S9,personal,\"Kind\"x,self,,,,2024-01-01,\n";
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, doc));
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1, column 6", "'category'");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 2, column 6", "'bravery'");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 8", "self");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 12", "YYYY-MM-DD");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 3", "3 columns");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "not-supported", "line 4, column 1", "version 1");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 5", "strength_id");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 4, column 7", "white space");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 4, column 8", "'cousin'");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 11", "go together");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 4, column 13", "twice");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 5, column 5", "line 2");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 6", "malformed");
-	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 13);
-	pk_call_end(&c);
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1, column 6", "'category'");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 2, column 6", "'bravery'");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 8", "self");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 12", "YYYY-MM-DD");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 3", "3 columns");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "not-supported", "line 4, column 1", "version 1");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 5", "strength_id");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 4, column 7", "white space");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 4, column 8", "'cousin'");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 11", "go together");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 4, column 13", "twice");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 5, column 5", "line 2");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 6", "malformed");
+	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 13);
+	tk_call_end(&c);
 
 	/* A short header; an empty body; a header alone; a name conflict. */
-	pk_call_begin(&c);
+	tk_call_begin(&c);
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, "version,person_system\n1,urn:p\n"));
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1", "2 columns");
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 2", "2 columns");
-	pk_call_end(&c);
-	pk_call_begin(&c);
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1", "2 columns");
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 2", "2 columns");
+	tk_call_end(&c);
+	tk_call_begin(&c);
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, ""));
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 1", "header");
-	pk_call_end(&c);
-	pk_call_begin(&c);
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 1", "header");
+	tk_call_end(&c);
+	tk_call_begin(&c);
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, good_header));
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 2", "no strength rows");
-	pk_call_end(&c);
-	pk_call_begin(&c);
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 2", "no strength rows");
+	tk_call_end(&c);
+	tk_call_begin(&c);
 	char two[1024];
 	snprintf(two, sizeof two, "%s%s%s", good_header, "1,urn:p,1,Name A,S1,personal,Kind.,self,,,,2024-01-01,\n",
 		 "1,urn:p,1,Name B,S2,personal,Brave.,self,,,,2024-01-01,\n");
 	assert_null(to_fhir(&c, CW_MEDIA_CSV, two));
-	pk_expect_issue(&c.oo, OUTCOME_ERROR, "conflict", "line 3, column 4", "line 2");
-	pk_call_end(&c);
+	tk_expect_issue(&c.oo, OUTCOME_ERROR, "conflict", "line 3, column 4", "line 2");
+	tk_call_end(&c);
 }
 
 /* ------------------------------------------------- FHIR made elsewhere */
@@ -498,7 +498,7 @@ static void official_examples_give_warnings(void **state)
 {
 	(void)state;
 	char dir[512];
-	snprintf(dir, sizeof dir, "%s/fhir-r4/examples-json-xml/json", pk_env_or("CW_SHARED", "../shared"));
+	snprintf(dir, sizeof dir, "%s/fhir-r4/examples-json-xml/json", tk_env_or("CW_SHARED", "../shared"));
 	DIR *d = opendir(dir);
 	if (!d) {
 		fprintf(stderr, "# %s missing\n", dir);
@@ -512,21 +512,21 @@ static void official_examples_give_warnings(void **state)
 			continue;
 		char path[1024];
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		char *text = pk_slurp(path, NULL);
+		char *text = tk_slurp(path, NULL);
 		cJSON *res = cJSON_Parse(text);
 		assert_non_null(res);
 		for (int csv = 0; csv < 2; csv++) {
-			struct pk_call c;
-			pk_call_begin(&c);
+			struct tk_call c;
+			tk_call_begin(&c);
 			char *out = from_fhir(&c, csv ? CW_MEDIA_CSV : CW_MEDIA_JSON, cJSON_Duplicate(res, 1));
 			if (!out)
-				pk_dump(&c.oo);
+				tk_dump(&c.oo);
 			assert_non_null(out);
 			assert_string_equal(out, csv ? good_header : "[]");
-			assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
-			pk_expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource", "not a strength");
+			assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 0);
+			tk_expect_issue(&c.oo, OUTCOME_WARNING, "not-supported", "Bundle.entry[0].resource", "not a strength");
 			free(out);
-			pk_call_end(&c);
+			tk_call_end(&c);
 		}
 		cJSON_Delete(res);
 		free(text);
@@ -539,11 +539,11 @@ static void official_examples_give_warnings(void **state)
 	 * retyped as a protective factor: mapped, with everything else reported. */
 	char path[1024];
 	snprintf(path, sizeof path, "%s/condition-example.json", dir);
-	char *text = pk_slurp(path, NULL);
+	char *text = tk_slurp(path, NULL);
 	cJSON *cond = cJSON_Parse(text);
 	free(text);
 	snprintf(path, sizeof path, "%s/patient-example.json", dir);
-	text = pk_slurp(path, NULL);
+	text = tk_slurp(path, NULL);
 	cJSON *pat = cJSON_Parse(text);
 	free(text);
 	assert_non_null(cond);
@@ -563,33 +563,33 @@ static void official_examples_give_warnings(void **state)
 	cJSON_AddItemToObject(e2, "resource", cond);
 	cJSON_AddItemToArray(mget(b, "entry"), e1);
 	cJSON_AddItemToArray(mget(b, "entry"), e2);
-	struct pk_call c;
-	pk_call_begin(&c);
+	struct tk_call c;
+	tk_call_begin(&c);
 	char *out = from_fhir(&c, CW_MEDIA_JSON, b);
 	assert_non_null(out);
-	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
+	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 0);
 	/* The asserter, Practitioner/f201, is not in the Bundle: its reference goes. */
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.asserter.reference", "left out");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.severity", "left out");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.category[0].coding[0]", "left out");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.code.coding[0]", "own words");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.recordedDate", "time of day");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.birthDate", "left out");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.asserter.reference", "left out");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.severity", "left out");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.category[0].coding[0]", "left out");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.code.coding[0]", "own words");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.recordedDate", "time of day");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.birthDate", "left out");
 	cJSON *doc = cJSON_Parse(out);
 	assert_non_null(doc);
-	const cJSON *s = at(pk_get(doc, "strengths"), 0);
+	const cJSON *s = at(tk_get(doc, "strengths"), 0);
 	if (!s)
-		pk_dump(&c.oo);
+		tk_dump(&c.oo);
 	assert_non_null(s);
-	assert_string_equal(pk_sget(s, "id"), "F-1");
-	assert_string_equal(pk_sget(s, "category"), "resources");
-	assert_string_equal(pk_sget(s, "description"), "Stably housed.");
-	assert_string_equal(pk_sget(s, "date"), "2024-05-06");
-	assert_string_equal(pk_sget(pk_get(s, "identified_by"), "role"), "provider");
-	assert_string_equal(pk_sget(pk_get(s, "identified_by"), "name"), "Sample Clinician");
+	assert_string_equal(tk_sget(s, "id"), "F-1");
+	assert_string_equal(tk_sget(s, "category"), "resources");
+	assert_string_equal(tk_sget(s, "description"), "Stably housed.");
+	assert_string_equal(tk_sget(s, "date"), "2024-05-06");
+	assert_string_equal(tk_sget(tk_get(s, "identified_by"), "role"), "provider");
+	assert_string_equal(tk_sget(tk_get(s, "identified_by"), "name"), "Sample Clinician");
 	cJSON_Delete(doc);
 	free(out);
-	pk_call_end(&c);
+	tk_call_end(&c);
 }
 
 /* A Bundle made by Crosswalk, then changed elsewhere: additions reported,
@@ -597,12 +597,12 @@ static void official_examples_give_warnings(void **state)
 static void foreign_additions_are_reported(void **state)
 {
 	(void)state;
-	char *doc = pk_slurp(EXAMPLES "/strengths-one-person.json", NULL);
-	struct pk_call c;
-	pk_call_begin(&c);
+	char *doc = tk_slurp(EXAMPLES "/strengths-one-person.json", NULL);
+	struct tk_call c;
+	tk_call_begin(&c);
 	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
 	assert_non_null(b);
-	cJSON *pat = (cJSON *)pk_nth(b, "Patient", 0), *s = (cJSON *)pk_nth(b, strength_type(), 1);
+	cJSON *pat = (cJSON *)tk_nth(b, "Patient", 0), *s = (cJSON *)tk_nth(b, strength_type(), 1);
 	cJSON_AddStringToObject(pat, "gender", "unknown");
 	cJSON_AddItemToObject(s, "note", cJSON_Parse("[{\"text\":\"n\"}]"));
 	cJSON_AddItemToArray(mget(s, "identifier"), cJSON_Parse("{\"system\":\"urn:other\",\"value\":\"v\"}"));
@@ -612,19 +612,19 @@ static void foreign_additions_are_reported(void **state)
 					 "\"description\":{\"text\":\"d\"},\"subject\":{\"reference\":\"Patient/x\"}}}"));
 	char *out = from_fhir(&c, CW_MEDIA_JSON, b);
 	assert_non_null(out);
-	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.gender", "left out");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.note", "left out");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.identifier[1]", "left out");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.extension[3]", "urn:x");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[4].resource", "Goal/g1");
-	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_WARNING), 5);
+	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 0);
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[0].resource.gender", "left out");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.note", "left out");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.identifier[1]", "left out");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.extension[3]", "urn:x");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[4].resource", "Goal/g1");
+	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_WARNING), 5);
 	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(out);
 	assert_true(cJSON_Compare(want, got, true));
 	cJSON_Delete(want);
 	cJSON_Delete(got);
 	free(out);
-	pk_call_end(&c);
+	tk_call_end(&c);
 	free(doc);
 }
 
@@ -646,26 +646,26 @@ static void incomplete_strengths_are_left_out(void **state)
 		"SDOHCC-CodeSystemTemporaryCodes\",\"code\":\"protective-factor\"}]}],"
 		"\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"1137434003\"}]},"
 		"\"subject\":{\"reference\":\"Patient/elsewhere\"}}}]}";
-	struct pk_call c;
-	pk_call_begin(&c);
+	struct tk_call c;
+	tk_call_begin(&c);
 	char *out = from_fhir(&c, CW_MEDIA_JSON, cJSON_Parse(bundle));
 	assert_non_null(out);
 	assert_string_equal(out, "{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},"
 				 "\"strengths\":[]}");
-	assert_int_equal(pk_count_severity(&c.oo, OUTCOME_ERROR), 0);
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.identifier", "not exported");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.status", "not exported");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.category", "not exported");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.effectiveDateTime", "not exported");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.performer[0]", "who identified");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.clinicalStatus", "not active");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.code.coding[0]", "1137434003");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.code.text", "person's words");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.subject", "not exported");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.recordedDate", "not exported");
-	pk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.asserter", "who identified");
+	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 0);
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.identifier", "not exported");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.status", "not exported");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.category", "not exported");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.effectiveDateTime", "not exported");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[1].resource.performer[0]", "who identified");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.clinicalStatus", "not active");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.code.coding[0]", "1137434003");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.code.text", "person's words");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.subject", "not exported");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.recordedDate", "not exported");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.asserter", "who identified");
 	free(out);
-	pk_call_end(&c);
+	tk_call_end(&c);
 }
 
 /* ------------------------------------------------------ over HTTP */
@@ -688,8 +688,8 @@ static void validate_over_http(const struct gw *gw, const cJSON *bundle)
 {
 	const char *fhir[] = {"Content-Type: application/fhir+json", NULL};
 	const cJSON *e;
-	cJSON_ArrayForEach(e, pk_get(bundle, "entry")) {
-		char *text = cJSON_PrintUnformatted(pk_get(e, "resource"));
+	cJSON_ArrayForEach(e, tk_get(bundle, "entry")) {
+		char *text = cJSON_PrintUnformatted(tk_get(e, "resource"));
 		struct resp r;
 		assert_int_equal(http_do(gw, "POST", "/fhir/$validate", fhir, text, strlen(text), &r), 0);
 		assert_int_equal(r.status, 200);
@@ -705,7 +705,7 @@ static void http_ingest_is_idempotent(void **state)
 {
 	(void)state;
 	size_t len;
-	char *doc = pk_slurp(EXAMPLES "/strengths-several.json", &len);
+	char *doc = tk_slurp(EXAMPLES "/strengths-several.json", &len);
 	const char *json[] = {"Content-Type: application/json", NULL};
 	struct resp r1, r2;
 	assert_int_equal(http_do(&g, "POST", "/ingest/strengths?preview=true", json, doc, len, &r1), 0);
@@ -716,8 +716,8 @@ static void http_ingest_is_idempotent(void **state)
 	assert_int_equal(r2.status, 200);
 	assert_string_equal(r1.body, r2.body);
 	cJSON *b = cJSON_Parse(r1.body);
-	assert_int_equal(pk_count_type(b, "Patient"), 3);
-	assert_int_equal(pk_count_type(b, "Observation"), 5);
+	assert_int_equal(tk_count_type(b, "Patient"), 3);
+	assert_int_equal(tk_count_type(b, "Observation"), 5);
 	validate_over_http(&g, b);
 
 	const char *to_json[] = {"Content-Type: application/fhir+json", "Accept: application/json", NULL};
@@ -734,7 +734,7 @@ static void http_ingest_is_idempotent(void **state)
 	resp_free(&r2);
 	free(doc);
 
-	doc = pk_slurp(EXAMPLES "/strengths-several.csv", &len);
+	doc = tk_slurp(EXAMPLES "/strengths-several.csv", &len);
 	const char *csv[] = {"Content-Type: text/csv; charset=utf-8", NULL};
 	const char *to_csv[] = {"Content-Type: application/fhir+json", "Accept: text/csv", NULL};
 	assert_int_equal(http_do(&g, "POST", "/ingest/strengths?preview=true", csv, doc, len, &r1), 0);
@@ -747,15 +747,15 @@ static void http_ingest_is_idempotent(void **state)
 	free(doc);
 
 	/* Stored for real (201), then read back from the store by patient. */
-	doc = pk_slurp(EXAMPLES "/strengths-one-person.json", &len);
+	doc = tk_slurp(EXAMPLES "/strengths-one-person.json", &len);
 	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", json, doc, len, &r1), 0);
 	assert_int_equal(r1.status, 201);
 	cJSON *tr = cJSON_Parse(r1.body);
-	assert_string_equal(pk_sget(tr, "type"), "transaction-response");
+	assert_string_equal(tk_sget(tr, "type"), "transaction-response");
 	char pid[80] = "", path[200];
 	const cJSON *e;
-	cJSON_ArrayForEach(e, pk_get(tr, "entry")) {
-		const char *loc = pk_sget(pk_get(e, "response"), "location");
+	cJSON_ArrayForEach(e, tk_get(tr, "entry")) {
+		const char *loc = tk_sget(tk_get(e, "response"), "location");
 		const char *p = loc ? strstr(loc, "/Patient/") : NULL;
 		if (p && !pid[0])
 			snprintf(pid, sizeof pid, "%.*s", (int)strcspn(p + 9, "/"), p + 9);
@@ -785,11 +785,11 @@ static void http_refusal_is_an_outcome(void **state)
 	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", csv, doc, strlen(doc), &r), 0);
 	assert_int_equal(r.status, 422);
 	cJSON *oo = cJSON_Parse(r.body);
-	assert_string_equal(pk_sget(oo, "resourceType"), "OperationOutcome");
-	const cJSON *issues = pk_get(oo, "issue");
+	assert_string_equal(tk_sget(oo, "resourceType"), "OperationOutcome");
+	const cJSON *issues = tk_get(oo, "issue");
 	assert_int_equal(cJSON_GetArraySize(issues), 2);
-	assert_string_equal(at(pk_get(at(issues, 0), "expression"), 0)->valuestring, "line 2, column 6");
-	assert_string_equal(at(pk_get(at(issues, 1), "expression"), 0)->valuestring, "line 2, column 12");
+	assert_string_equal(at(tk_get(at(issues, 0), "expression"), 0)->valuestring, "line 2, column 6");
+	assert_string_equal(at(tk_get(at(issues, 1), "expression"), 0)->valuestring, "line 2, column 12");
 	cJSON_Delete(oo);
 	resp_free(&r);
 }
@@ -804,7 +804,7 @@ static void settings_are_checked_and_used(void **state)
 					"\"canonical_base\":\"https://fhir.example.net/r4/\"}}"),
 			 0);
 	size_t len;
-	char *doc = pk_slurp(EXAMPLES "/strengths-edge-cases.json", &len);
+	char *doc = tk_slurp(EXAMPLES "/strengths-edge-cases.json", &len);
 	const char *json[] = {"Content-Type: application/json", NULL};
 	struct resp r;
 	assert_int_equal(http_do(&own, "POST", "/ingest/strengths?preview=true", json, doc, len, &r), 0);
@@ -813,8 +813,8 @@ static void settings_are_checked_and_used(void **state)
 	assert_non_null(strstr(r.body, "https://fhir.example.net/r4/CodeSystem/strength-category"));
 	assert_null(strstr(r.body, "crosswalk.example.org"));
 	cJSON *b = cJSON_Parse(r.body);
-	assert_int_equal(pk_count_type(b, "Condition"), 3);
-	assert_int_equal(pk_count_type(b, "Observation"), 0);
+	assert_int_equal(tk_count_type(b, "Condition"), 3);
+	assert_int_equal(tk_count_type(b, "Observation"), 0);
 	validate_over_http(&own, b);
 	cJSON_Delete(b);
 	resp_free(&r);
