@@ -1397,6 +1397,28 @@ static long conditional_search(const struct app *app, const char *type, struct q
 	return n;
 }
 
+/* Conditional update, patch and delete: the request's query is the
+ * criteria. The number of matches (the one match's id in id), or -1 when
+ * it was answered already (no criteria: 400; bad criteria: their status). */
+static long request_matches(const struct app *app, const struct http_request *req, struct http_response *resp,
+			    const char *type, const char *what, char id[STORE_ID_SIZE])
+{
+	struct query q;
+	memset(&q, 0, sizeof q);
+	if (http_query_each(req, query_add, &q) != 0 || q.n == 0) {
+		query_release(&q);
+		http_set_error(resp, 400, "invalid", "a conditional %s needs search criteria", what);
+		return -1;
+	}
+	struct outcome oo = OUTCOME_INIT;
+	int cst = 400;
+	long total = conditional_search(app, type, &q, id, &oo, &cst); /* releases q */
+	if (total < 0)
+		send_outcome(req, resp, cst, &oo);
+	outcome_release(&oo);
+	return total;
+}
+
 /* The same for criteria given as a query string (If-None-Exist,
  * request.ifNoneExist). */
 static long conditional_match(const struct app *app, const char *type, const char *qs, char id[STORE_ID_SIZE],
@@ -1516,19 +1538,9 @@ static void put_update(void *ctx, struct http_request *req, struct http_response
 	char found[STORE_ID_SIZE] = "";
 	if (!id) {
 		/* conditional update: PUT /fhir/Type?criteria */
-		struct query q;
-		memset(&q, 0, sizeof q);
-		if (http_query_each(req, query_add, &q) != 0 || q.n == 0) {
-			query_release(&q);
-			cJSON_Delete(res);
-			http_set_error(resp, 400, "invalid", "a conditional update needs search criteria");
-			return;
-		}
-		int cst = 400;
-		long total = conditional_search(app, type, &q, found, &oo, &cst);
+		long total = request_matches(app, req, resp, type, "update", found);
 		if (total < 0) {
 			cJSON_Delete(res);
-			send_outcome(req, resp, cst, &oo);
 			return;
 		}
 		if (total > 1) {
@@ -1619,21 +1631,9 @@ static void patch_resource(void *ctx, struct http_request *req, struct http_resp
 	char found[STORE_ID_SIZE] = "";
 	if (!id) {
 		/* conditional patch, PATCH /fhir/Type?criteria: exactly one match */
-		struct query q;
-		memset(&q, 0, sizeof q);
-		if (http_query_each(req, query_add, &q) != 0 || q.n == 0) {
-			query_release(&q);
-			http_set_error(resp, 400, "invalid", "a conditional patch needs search criteria");
+		long total = request_matches(app, req, resp, type, "patch", found);
+		if (total < 0)
 			return;
-		}
-		struct outcome oo = OUTCOME_INIT;
-		int cst = 400;
-		long total = conditional_search(app, type, &q, found, &oo, &cst); /* releases q */
-		if (total < 0) {
-			send_outcome(req, resp, cst, &oo);
-			return;
-		}
-		outcome_release(&oo);
 		if (total != 1) {
 			http_set_error(resp, total ? 412 : 404, total ? "multiple-matches" : "not-found",
 				       "the criteria match %ld resources; a conditional patch needs exactly one", total);
@@ -1715,27 +1715,16 @@ static void delete_resource(void *ctx, struct http_request *req, struct http_res
 	if (!id) {
 		/* conditional delete, DELETE /fhir/Type?criteria: one match is
 		 * deleted; none is not an error; several are 412 (one at a time) */
-		struct query q;
-		memset(&q, 0, sizeof q);
-		if (http_query_each(req, query_add, &q) != 0 || q.n == 0) {
-			query_release(&q);
-			http_set_error(resp, 400, "invalid", "a conditional delete needs search criteria");
+		long total = request_matches(app, req, resp, type, "delete", found);
+		if (total < 0)
 			return;
-		}
-		struct outcome oo = OUTCOME_INIT;
-		int cst = 400;
-		long total = conditional_search(app, type, &q, found, &oo, &cst); /* releases q */
-		if (total < 0) {
-			send_outcome(req, resp, cst, &oo);
-			return;
-		}
-		outcome_release(&oo);
 		if (total > 1) {
 			http_set_error(resp, 412, "multiple-matches", "the criteria match %ld resources; delete them one by one",
 				       total);
 			return;
 		}
 		if (total == 0) {
+			struct outcome oo = OUTCOME_INIT;
 			outcome_add(&oo, OUTCOME_INFORMATION, "informational", NULL, "nothing matched: nothing was deleted");
 			send_outcome(req, resp, 200, &oo);
 			return;

@@ -7,6 +7,7 @@
 
 #include "e2e/plugin_kit.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,83 @@ void tk_expect_same_document(const char *path, bool csv, const char *doc, const 
 	assert_true(cJSON_Compare(want, got, true));
 	cJSON_Delete(want);
 	cJSON_Delete(got);
+}
+
+static bool is_example_of(const char *name, const char *format)
+{
+	size_t n = strlen(name), fl = strlen(format);
+	return strncmp(name, format, fl) == 0 && name[fl] == '-' &&
+	       ((n > 5 && strcmp(name + n - 5, ".json") == 0) || (n > 4 && strcmp(name + n - 4, ".csv") == 0));
+}
+
+int tk_round_trip_examples(const char *dir, const char *format, void (*check)(const cJSON *bundle))
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	int seen = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!is_example_of(de->d_name, format))
+			continue;
+		char path[512];
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		bool csv = strstr(de->d_name, ".csv") != NULL;
+		enum cw_media media = csv ? CW_MEDIA_CSV : CW_MEDIA_JSON;
+		char *doc = tk_slurp(path, NULL);
+		struct tk_call c;
+		tk_call_begin(&c);
+		cJSON *b = tk_to_fhir(&c, format, media, doc);
+		if (!b) {
+			fprintf(stderr, "# %s refused:\n", path);
+			tk_dump(&c.oo);
+		}
+		assert_non_null(b);
+		if (check)
+			check(b);
+		cJSON *again = tk_to_fhir(&c, format, media, doc);
+		assert_true(cJSON_Compare(b, again, true)); /* same document, same Bundle */
+		cJSON_Delete(again);
+		char *out = tk_from_fhir(&c, format, media, b);
+		assert_non_null(out);
+		if (c.oo.n) {
+			fprintf(stderr, "# %s: issues on the way back\n", path);
+			tk_dump(&c.oo);
+		}
+		assert_int_equal(c.oo.n, 0);
+		tk_expect_same_document(path, csv, doc, out);
+		free(out);
+		tk_call_end(&c);
+		free(doc);
+		seen++;
+	}
+	closedir(d);
+	return seen;
+}
+
+void tk_expect_csv_and_json_agree(const char *format, const char *csv_path)
+{
+	char *csv = tk_slurp(csv_path, NULL);
+	struct tk_call c;
+	tk_call_begin(&c);
+	cJSON *b = tk_to_fhir(&c, format, CW_MEDIA_CSV, csv);
+	assert_non_null(b);
+	char *json = tk_from_fhir(&c, format, CW_MEDIA_JSON, cJSON_Duplicate(b, 1));
+	assert_non_null(json);
+	cJSON *b2 = tk_to_fhir(&c, format, CW_MEDIA_JSON, json);
+	assert_non_null(b2);
+	assert_int_equal(cJSON_GetArraySize(tk_get(b, "entry")), cJSON_GetArraySize(tk_get(b2, "entry")));
+	const cJSON *e, *f;
+	cJSON_ArrayForEach(e, tk_get(b, "entry"))
+	{
+		bool found = false;
+		cJSON_ArrayForEach(f, tk_get(b2, "entry")) found |= cJSON_Compare(e, f, true);
+		assert_true(found);
+	}
+	cJSON_Delete(b);
+	cJSON_Delete(b2);
+	free(json);
+	free(csv);
+	tk_call_end(&c);
 }
 
 void tk_dump(const struct outcome *oo)

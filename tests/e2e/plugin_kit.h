@@ -45,6 +45,15 @@ char *tk_from_fhir(struct tk_call *c, const char *format, enum cw_media media, c
  * byte for CSV, the same JSON otherwise; path names it in the failure. */
 void tk_expect_same_document(const char *path, bool csv, const char *doc, const char *out);
 
+/* Every example of format in dir ("<format>-*.json" and "-*.csv") goes to
+ * FHIR twice (the same Bundle both times), then back to the same document
+ * without an issue; check (may be NULL) sees each Bundle first. Returns
+ * how many examples there were. */
+int tk_round_trip_examples(const char *dir, const char *format, void (*check)(const cJSON *bundle));
+/* The CSV document at csv_path and its JSON form (made by the plugin) map
+ * to the same resources (compared as sets: JSON groups by person). */
+void tk_expect_csv_and_json_agree(const char *format, const char *csv_path);
+
 /* Prints every issue to stderr as a TAP comment. */
 void tk_dump(const struct outcome *oo);
 /* Is there an issue of severity sev with code, at where (exactly) and whose

@@ -185,11 +185,11 @@ static void maps_one_person(void **state)
 	free(doc);
 }
 
-static bool is_example(const char *name)
+/* Each Bundle passes validation and holds only the configured resource type. */
+static void valid_in_its_mode(const cJSON *b)
 {
-	size_t n = strlen(name);
-	return strncmp(name, "strengths-", 10) == 0 &&
-	       ((n > 5 && strcmp(name + n - 5, ".json") == 0) || (n > 4 && strcmp(name + n - 4, ".csv") == 0));
+	expect_valid(b);
+	assert_int_equal(tk_count_type(b, condition_mode ? "Observation" : "Condition"), 0);
 }
 
 /* native → FHIR → native gives back what went in; the Bundle is the same
@@ -197,73 +197,14 @@ static bool is_example(const char *name)
 static void every_example_round_trips(void **state)
 {
 	(void)state;
-	DIR *d = opendir(EXAMPLES);
-	assert_non_null(d);
-	struct dirent *de;
-	int seen = 0;
-	while ((de = readdir(d)) != NULL) {
-		if (!is_example(de->d_name))
-			continue;
-		char path[512];
-		snprintf(path, sizeof path, "%s/%s", EXAMPLES, de->d_name);
-		bool csv = strstr(de->d_name, ".csv") != NULL;
-		enum cw_media media = csv ? CW_MEDIA_CSV : CW_MEDIA_JSON;
-		char *doc = tk_slurp(path, NULL);
-		struct tk_call c;
-		tk_call_begin(&c);
-		cJSON *b = to_fhir(&c, media, doc);
-		if (!b) {
-			fprintf(stderr, "# %s refused:\n", path);
-			tk_dump(&c.oo);
-		}
-		assert_non_null(b);
-		expect_valid(b);
-		assert_int_equal(tk_count_type(b, condition_mode ? "Observation" : "Condition"), 0);
-		cJSON *again = to_fhir(&c, media, doc);
-		assert_true(cJSON_Compare(b, again, true));
-		cJSON_Delete(again);
-		char *out = from_fhir(&c, media, b);
-		assert_non_null(out);
-		if (c.oo.n) {
-			fprintf(stderr, "# %s: issues on the way back\n", path);
-			tk_dump(&c.oo);
-		}
-		assert_int_equal(c.oo.n, 0);
-		tk_expect_same_document(path, csv, doc, out);
-		free(out);
-		tk_call_end(&c);
-		free(doc);
-		seen++;
-	}
-	closedir(d);
-	assert_true(seen >= 5);
+	assert_true(tk_round_trip_examples(EXAMPLES, "strengths", valid_in_its_mode) >= 5);
 }
 
 /* CSV and JSON of the same strengths make the same resources. */
 static void csv_and_json_make_the_same_fhir(void **state)
 {
 	(void)state;
-	char *csv = tk_slurp(EXAMPLES "/strengths-several.csv", NULL);
-	struct tk_call c;
-	tk_call_begin(&c);
-	cJSON *b = to_fhir(&c, CW_MEDIA_CSV, csv);
-	assert_non_null(b);
-	char *json = from_fhir(&c, CW_MEDIA_JSON, cJSON_Duplicate(b, 1));
-	assert_non_null(json);
-	cJSON *b2 = to_fhir(&c, CW_MEDIA_JSON, json);
-	assert_non_null(b2);
-	assert_int_equal(cJSON_GetArraySize(tk_get(b, "entry")), cJSON_GetArraySize(tk_get(b2, "entry")));
-	const cJSON *e, *f;
-	cJSON_ArrayForEach(e, tk_get(b, "entry")) {
-		bool found = false;
-		cJSON_ArrayForEach(f, tk_get(b2, "entry")) found |= cJSON_Compare(e, f, true);
-		assert_true(found);
-	}
-	cJSON_Delete(b);
-	cJSON_Delete(b2);
-	free(json);
-	free(csv);
-	tk_call_end(&c);
+	tk_expect_csv_and_json_agree("strengths", EXAMPLES "/strengths-several.csv");
 }
 
 /* A Bundle made in the other mode maps back just the same. */
