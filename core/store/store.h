@@ -32,6 +32,21 @@
  * threads' calls are not (they wait for the write lock).
  * store_close must not run while another thread uses the store.
  *
+ * Conditional writes (If-None-Exist, PUT/batch by criteria): the REST layer
+ * decides on a search, then writes inside one transaction that searches
+ * again first and writes only when the criteria still match the same. The
+ * transaction holds the writer lock from store_begin on, so the second
+ * search and the write are one atomic step and parallel conditional writes
+ * make one resource. A backend shared by several gateways (PostgreSQL) must
+ * give store_begin the same meaning across processes: take a
+ * transaction-scoped lock at BEGIN (pg_advisory_xact_lock on a fixed key, or
+ * per resource type) so a search inside the transaction sees every write
+ * committed before it and none can commit in between — or run the
+ * transaction SERIALIZABLE with the search inside it and answer a
+ * serialisation failure as STORE_BUSY (the caller retries). A uniqueness
+ * constraint on the criteria alone would not do: criteria are arbitrary
+ * searches.
+ *
  * Ownership: arguments are borrowed, never kept. Resources returned through
  * `cJSON **out` belong to the caller (cJSON_Delete); a struct store_page is
  * released with store_page_release.
