@@ -145,6 +145,17 @@ static void conditional_writes_under_concurrency_make_one_resource(void **state)
 		r = call("PUT", query, fj, body);
 		assert_int_equal(r.status, 200);
 		resp_free(&r);
+
+		/* a batch entry with ifNoneExist */
+		char bundle[512];
+		snprintf(bundle, sizeof bundle,
+			 "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[{\"resource\":{\"resourceType\":"
+			 "\"Patient\",\"identifier\":[{\"system\":\"urn:race\",\"value\":\"b%d\"}]},\"request\":{"
+			 "\"method\":\"POST\",\"url\":\"Patient\",\"ifNoneExist\":\"identifier=urn:race|b%d\"}}]}",
+			 round, round);
+		assert_int_equal(run_race("POST", "/fhir", bundle, NULL, 200, 200), RACERS);
+		snprintf(query, sizeof query, "/fhir/Patient?identifier=urn:race|b%d", round);
+		assert_int_equal(total_of(query), 1);
 	}
 }
 
