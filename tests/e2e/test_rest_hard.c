@@ -159,10 +159,109 @@ static void conditional_writes_under_concurrency_make_one_resource(void **state)
 	}
 }
 
+/* ------------------------------------------------------------ transactions */
+
+/* POSTs a transaction; expects 400 with an OperationOutcome whose text
+ * contains what. */
+static void tx_refused(const char *bundle, const char *what)
+{
+	struct resp r = call("POST", "/fhir", fj, bundle);
+	if (r.status != 400)
+		print_message("# %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 400);
+	cJSON *b = json_of(&r);
+	assert_string_equal(cJSON_GetStringValue(g(b, "resourceType")), "OperationOutcome");
+	if (!strstr(r.body, what))
+		print_message("# %s\n", r.body);
+	assert_non_null(strstr(r.body, what));
+	cJSON_Delete(b);
+	resp_free(&r);
+}
+
+#define TXP "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+#define PAT(ident) "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:tx\",\"value\":\"" ident "\"}]}"
+
+/* A transaction that would store a urn:uuid reference no entry defines,
+ * that names two entries with one fullUrl, or that touches one resource
+ * twice is refused whole: 400, nothing stored. A batch refuses only the
+ * entry with the dangling reference. */
+static void transaction_refuses_dangling_urns_and_duplicates(void **state)
+{
+	(void)state;
+	/* a dangling urn:uuid reference beside a valid entry */
+	tx_refused(TXP "{\"fullUrl\":\"urn:uuid:8a0c2f52-0000-4000-8000-000000000001\",\"resource\":" PAT("d1")
+		       ",\"request\":{\"method\":\"POST\",\"url\":\"Patient\"}},"
+		       "{\"resource\":{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		       "\"identifier\":[{\"system\":\"urn:tx\",\"value\":\"d1\"}],"
+		       "\"subject\":{\"reference\":\"urn:uuid:8a0c2f52-0000-4000-8000-0000000000ff\"}},"
+		       "\"request\":{\"method\":\"POST\",\"url\":\"Observation\"}}]}",
+		   "urn:uuid:8a0c2f52-0000-4000-8000-0000000000ff");
+	assert_int_equal(total_of("/fhir/Patient?identifier=urn:tx|d1"), 0);
+	assert_int_equal(total_of("/fhir/Observation?identifier=urn:tx|d1"), 0);
+	/* the same reference resolved by an entry is stored resolved */
+	struct resp r = call("POST", "/fhir", fj,
+			     TXP "{\"fullUrl\":\"urn:uuid:8a0c2f52-0000-4000-8000-0000000000ff\",\"resource\":" PAT("d2")
+				 ",\"request\":{\"method\":\"POST\",\"url\":\"Patient\"}},"
+				 "{\"resource\":{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":"
+				 "\"x\"},\"identifier\":[{\"system\":\"urn:tx\",\"value\":\"d2\"}],"
+				 "\"subject\":{\"reference\":\"urn:uuid:8a0c2f52-0000-4000-8000-0000000000ff\"}},"
+				 "\"request\":{\"method\":\"POST\",\"url\":\"Observation\"}}]}");
+	assert_int_equal(r.status, 200);
+	assert_null(strstr(r.body, "urn:uuid"));
+	resp_free(&r);
+	assert_int_equal(total_of("/fhir/Observation?identifier=urn:tx|d2"), 1);
+
+	/* two entries with one fullUrl */
+	tx_refused(TXP "{\"fullUrl\":\"urn:uuid:8a0c2f52-0000-4000-8000-000000000002\",\"resource\":" PAT("f1")
+		       ",\"request\":{\"method\":\"POST\",\"url\":\"Patient\"}},"
+		       "{\"fullUrl\":\"urn:uuid:8a0c2f52-0000-4000-8000-000000000002\",\"resource\":" PAT("f1")
+		       ",\"request\":{\"method\":\"POST\",\"url\":\"Patient\"}}]}",
+		   "Bundle.entry[1].fullUrl");
+	assert_int_equal(total_of("/fhir/Patient?identifier=urn:tx|f1"), 0);
+
+	/* one resource written twice, or written and deleted */
+	tx_refused(TXP "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"twice\",\"gender\":\"male\"},"
+		       "\"request\":{\"method\":\"PUT\",\"url\":\"Patient/twice\"}},"
+		       "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"twice\",\"gender\":\"female\"},"
+		       "\"request\":{\"method\":\"PUT\",\"url\":\"Patient/twice\"}}]}",
+		   "touches each resource once");
+	tx_refused(TXP "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"twice\",\"gender\":\"male\"},"
+		       "\"request\":{\"method\":\"PUT\",\"url\":\"Patient/twice\"}},"
+		       "{\"request\":{\"method\":\"DELETE\",\"url\":\"Patient/twice\"}}]}",
+		   "Patient/twice");
+	r = call("GET", "/fhir/Patient/twice", NULL, NULL);
+	assert_int_equal(r.status, 404);
+	resp_free(&r);
+	/* reading it beside writing it is fine */
+	r = call("POST", "/fhir", fj,
+		 TXP "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"twice\",\"gender\":\"male\"},"
+		     "\"request\":{\"method\":\"PUT\",\"url\":\"Patient/twice\"}},"
+		     "{\"request\":{\"method\":\"GET\",\"url\":\"Patient/twice\"}}]}");
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+
+	/* a batch: the entry with the dangling reference fails alone */
+	r = call("POST", "/fhir", fj,
+		 "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[{\"resource\":" PAT("b1")
+		 ",\"request\":{\"method\":\"POST\",\"url\":\"Patient\"}},"
+		 "{\"resource\":{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		 "\"identifier\":[{\"system\":\"urn:tx\",\"value\":\"b1\"}],"
+		 "\"subject\":{\"reference\":\"urn:uuid:8a0c2f52-0000-4000-8000-0000000000ee\"}},"
+		 "\"request\":{\"method\":\"POST\",\"url\":\"Observation\"}}]}");
+	assert_int_equal(r.status, 200);
+	cJSON *b = json_of(&r);
+	assert_string_equal(cJSON_GetStringValue(g(g(cJSON_GetArrayItem(g(b, "entry"), 1), "response"), "status")), "400");
+	cJSON_Delete(b);
+	resp_free(&r);
+	assert_int_equal(total_of("/fhir/Patient?identifier=urn:tx|b1"), 1);
+	assert_int_equal(total_of("/fhir/Observation?identifier=urn:tx|b1"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(conditional_writes_under_concurrency_make_one_resource),
+		cmocka_unit_test(transaction_refuses_dangling_urns_and_duplicates),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
