@@ -535,7 +535,7 @@ struct query {
 	bool summary_count;
 	enum summary summary; /* _summary=true|text|data */
 	bool no_total;        /* _total=none */
-	const char *elements;
+	char *elements;
 	const char *includes[8];
 	bool inc_iterate[8]; /* _include:iterate */
 	size_t ninc;
@@ -547,7 +547,7 @@ struct query {
 	char error[200];
 };
 
-static const char *qkeep(struct query *q, const char *s, size_t n)
+static char *qkeep(struct query *q, const char *s, size_t n)
 {
 	if (q->nowned == sizeof q->owned / sizeof *q->owned)
 		return NULL;
@@ -728,19 +728,68 @@ static cJSON *summary_only(cJSON *res, enum summary mode)
 	return res;
 }
 
+/* Whether name[0..len) is an element of resource type t for _elements: a
+ * JSON property name (valueQuantity) or a choice's name (value). */
+static bool elements_known(const struct model_type *t, const char *name, size_t len)
+{
+	if (len == 12 && !strncmp(name, "resourceType", 12))
+		return true;
+	if (model_find_elem(t, name, len, NULL))
+		return true;
+	for (size_t i = 0; t && i < t->nelems; i++) {
+		const struct model_elem *e = &model_elems[t->elems + i];
+		if ((e->flags & MODEL_F_CHOICE) && e->namelen == len && !memcmp(e->name, name, len))
+			return true;
+	}
+	return false;
+}
+
+/* _elements names of type that are no elements of it: refused (false, the
+ * first named in oo) or, when lenient, removed from the list in place with
+ * a note in oo each. */
+static bool elements_check(const char *type, char *elements, bool lenient, struct outcome *oo)
+{
+	const struct model_type *t = model_resource(type);
+	char *w = elements;
+	for (const char *e = elements; *e;) {
+		size_t n = strcspn(e, ",");
+		if (n && !elements_known(t, e, n)) {
+			outcome_add(oo, lenient ? OUTCOME_WARNING : OUTCOME_ERROR, "not-supported", NULL,
+				    "_elements: '%.*s' is not an element of %s%s", (int)(n > 64 ? 64 : n), e, type,
+				    lenient ? " and was left out" : "");
+			if (!lenient)
+				return false;
+		} else if (n) {
+			if (w != elements)
+				*w++ = ',';
+			memmove(w, e, n);
+			w += n;
+		}
+		e += n;
+		if (*e == ',')
+			e++;
+	}
+	*w = '\0';
+	return true;
+}
+
 static cJSON *elements_only(cJSON *res, const char *elements)
 {
 	cJSON *keep = cJSON_CreateObject();
 	if (!keep)
 		return res;
+	const struct model_type *t = model_resource(str_member(res, "resourceType") ? str_member(res, "resourceType") : "");
 	for (cJSON *m = res->child; m;) {
 		cJSON *next = m->next;
 		const char *k = m->string;
 		const char *base = k[0] == '_' ? k + 1 : k;
 		bool wanted = !strcmp(k, "resourceType") || !strcmp(k, "id") || !strcmp(k, "meta");
+		/* a choice (valueQuantity) is also asked for by its name (value) */
+		const struct model_elem *el = model_find_elem(t, base, strlen(base), NULL);
+		size_t chl = el && (el->flags & MODEL_F_CHOICE) ? el->namelen : 0;
 		for (const char *e = elements; !wanted && e && *e;) {
 			size_t n = strcspn(e, ",");
-			if (n == strlen(base) && !strncmp(e, base, n))
+			if ((n == strlen(base) && !strncmp(e, base, n)) || (chl && n == chl && !strncmp(e, el->name, n)))
 				wanted = true;
 			e += n;
 			if (*e == ',')
@@ -850,6 +899,64 @@ static bool include_spec(const char *text, char *buf, size_t n, const char **typ
 	*param = p1;
 	*target = p2;
 	return model_resource(buf) && *p1;
+}
+
+/* Whether an _include/_revinclude value names a reference parameter of a
+ * resource type (and, when given, a resource type as target); else false
+ * with the reason in oo (an error, or a note when lenient). */
+static bool include_known(const char *name, const char *text, bool lenient, struct outcome *oo)
+{
+	char buf[160];
+	const char *type = NULL, *param = NULL, *target = NULL;
+	const struct search_param_def *def = NULL;
+	const char *why = NULL;
+	if (!text || strlen(text) >= sizeof buf || !include_spec(text, buf, sizeof buf, &type, &param, &target))
+		why = "is not Type:parameter[:TargetType] with a resource type";
+	else if (!(def = search_params_find(type, param, NULL)))
+		why = "names no search parameter of the type";
+	else if (def->kind != SEARCH_PARAM_REFERENCE)
+		why = "names a search parameter that is not a reference";
+	else if (target && !model_resource(target))
+		why = "names a target that is not a resource type";
+	if (!why)
+		return true;
+	outcome_add(oo, lenient ? OUTCOME_WARNING : OUTCOME_ERROR, "not-supported", NULL, "%s=%.100s %s%s", name,
+		    text ? text : "", why, lenient ? " and was left out" : "");
+	return false;
+}
+
+/* Checks q's _include, _revinclude and _elements values: an unknown one is
+ * refused (false, issues in oo) unless lenient, then it is left out with a
+ * note in oo. */
+static bool result_params_check(const char *type, struct query *q, bool lenient, struct outcome *oo)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < q->ninc; i++) {
+		if (!include_known("_include", q->includes[i], lenient, oo)) {
+			if (!lenient)
+				return false;
+			continue;
+		}
+		q->inc_iterate[keep] = q->inc_iterate[i];
+		q->includes[keep++] = q->includes[i];
+	}
+	q->ninc = keep;
+	keep = 0;
+	for (size_t i = 0; i < q->nrev; i++) {
+		if (!include_known("_revinclude", q->revincludes[i], lenient, oo)) {
+			if (!lenient)
+				return false;
+			continue;
+		}
+		q->rev_iterate[keep] = q->rev_iterate[i];
+		q->revincludes[keep++] = q->revincludes[i];
+	}
+	q->nrev = keep;
+	if (q->elements && !elements_check(type, q->elements, lenient, oo))
+		return false;
+	if (q->elements && !*q->elements)
+		q->elements = NULL; /* every name was left out */
+	return true;
 }
 
 #define INCLUDE_MAX 1000 /* resources _include/_revinclude may add to one page */
@@ -1019,10 +1126,14 @@ static void run_search(const struct app *app, const struct http_request *req, st
 				continue;
 			}
 			outcome_add(&notes, OUTCOME_WARNING, "not-supported", NULL,
-				    "the search parameter '%.64s' is not supported for %s and was notes",
+				    "the search parameter '%.64s' is not supported for %s and was left out",
 				    q->params[i].name, type);
 		}
 		q->n = keep;
+	}
+	if (!result_params_check(type, q, prefer && strstr(prefer, "handling=lenient"), &notes)) {
+		send_outcome(req, resp, 400, &notes);
+		return;
 	}
 	struct store_search sq = {.params = q->params,
 				  .n_params = q->n,
@@ -1070,13 +1181,19 @@ static void run_search(const struct app *app, const struct http_request *req, st
 			if (!r)
 				continue;
 			page.items[i].resource = NULL;
-			if (q->elements)
-				r = elements_only(r, q->elements);
-			else
-				r = summary_only(r, q->summary);
 			add_entry(entries, base, r, "match");
 		}
+		/* includes follow the matches' references before _elements or
+		 * _summary leave them out */
+		size_t nmatch = (size_t)cJSON_GetArraySize(entries);
 		do_includes(app, q, entries, base, &notes);
+		for (size_t i = 0; i < nmatch; i++) {
+			cJSON *r = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource");
+			if (q->elements)
+				elements_only(r, q->elements);
+			else
+				summary_only(r, q->summary);
+		}
 		if (notes.n) {
 			cJSON *e = cJSON_CreateObject();
 			cJSON_AddItemToArray(entries, e);
@@ -1086,7 +1203,6 @@ static void run_search(const struct app *app, const struct http_request *req, st
 		if (!cJSON_GetArraySize(entries))
 			cJSON_DeleteItemFromObjectCaseSensitive(b, "entry");
 	}
-	outcome_release(&notes);
 	outcome_release(&notes);
 	store_page_release(&page);
 	api_fhir_send(req, resp, 200, b);
@@ -1158,19 +1274,46 @@ static bool not_modified_since(const struct http_request *req, const char *last_
 	return timegm(&b) <= timegm(&a);
 }
 
+static void read_elements(const struct app *app, struct http_request *req, struct http_response *resp,
+			  const char *type, const char *id, const char *vid, enum summary summary, const char *elements);
+
 static void read_common(const struct app *app, struct http_request *req, struct http_response *resp, const char *vid)
 {
 	const char *type = req->params[0], *id = req->params[1];
 	if (!check_type_id(req, resp, type, id) || pass_through(app, req, resp, type))
 		return;
-	struct store_error err = {0};
 	enum summary summary = SUMMARY_FALSE;
 	const char *sv = http_query(req, "_summary");
 	if (sv && summary_of(sv, &summary) != 0) {
 		http_set_error(resp, 400, "invalid", "_summary=%.40s is not one of true, text, data, false on a read", sv);
 		return;
 	}
-	if (req->format == FORMAT_JSON && !req->pretty && !http_query(req, "_elements") && summary == SUMMARY_FALSE) {
+	char *elements = http_query(req, "_elements") ? strdup(http_query(req, "_elements")) : NULL;
+	if (http_query(req, "_elements") && !elements) {
+		http_set_error(resp, 500, "exception", "out of memory");
+		return;
+	}
+	if (elements) {
+		struct outcome oo = OUTCOME_INIT;
+		const char *prefer = http_header(req, "Prefer");
+		if (!elements_check(type, elements, prefer && strstr(prefer, "handling=lenient"), &oo)) {
+			free(elements);
+			send_outcome(req, resp, 400, &oo);
+			return;
+		}
+		outcome_release(&oo);
+	}
+	read_elements(app, req, resp, type, id, vid, summary, elements && *elements ? elements : NULL);
+	free(elements);
+}
+
+/* read_common once the parameters are checked: elements NULL or the
+ * _elements list. */
+static void read_elements(const struct app *app, struct http_request *req, struct http_response *resp,
+			  const char *type, const char *id, const char *vid, enum summary summary, const char *elements)
+{
+	struct store_error err = {0};
+	if (req->format == FORMAT_JSON && !req->pretty && !elements && summary == SUMMARY_FALSE) {
 		/* the common case: the stored JSON text goes out as it is */
 		struct store_text t;
 		enum store_status st = store_read_text(app->store, type, id, vid, &t, &err);
@@ -1205,7 +1348,6 @@ static void read_common(const struct app *app, struct http_request *req, struct 
 		cJSON_Delete(res);
 		return;
 	}
-	const char *elements = http_query(req, "_elements");
 	if (elements)
 		res = elements_only(res, elements);
 	else

@@ -257,11 +257,88 @@ static void transaction_refuses_dangling_urns_and_duplicates(void **state)
 	assert_int_equal(total_of("/fhir/Observation?identifier=urn:tx|b1"), 0);
 }
 
+/* ------------------------------------------------------------ _include, _revinclude, _elements */
+
+static void refused_400(const char *path, const char *what)
+{
+	struct resp r = call("GET", path, NULL, NULL);
+	if (r.status != 400 || !strstr(r.body, what))
+		print_message("# %s: %ld %s\n", path, r.status, r.body);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "OperationOutcome"));
+	assert_non_null(strstr(r.body, what));
+	resp_free(&r);
+}
+
+/* Unknown _include, _revinclude and _elements values are refused like any
+ * unknown parameter; with Prefer: handling=lenient they are left out and an
+ * outcome entry says so, while the known ones still apply. */
+static void unknown_result_parameters_are_refused(void **state)
+{
+	(void)state;
+	struct resp r = call("PUT", "/fhir/Patient/incp", fj,
+			     "{\"resourceType\":\"Patient\",\"id\":\"incp\",\"gender\":\"female\",\"birthDate\":\"1970\"}");
+	assert_true(r.status == 201 || r.status == 200);
+	resp_free(&r);
+	r = call("PUT", "/fhir/Observation/inco", fj,
+		 "{\"resourceType\":\"Observation\",\"id\":\"inco\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		 "\"subject\":{\"reference\":\"Patient/incp\"},\"valueString\":\"v\"}");
+	assert_true(r.status == 201 || r.status == 200);
+	resp_free(&r);
+
+	refused_400("/fhir/Observation?_id=inco&_include=Observation:nope", "Observation:nope");
+	refused_400("/fhir/Observation?_id=inco&_include=Nope:subject", "Nope:subject");
+	refused_400("/fhir/Observation?_id=inco&_include=Observation:code", "not a reference");
+	refused_400("/fhir/Observation?_id=inco&_include=Observation:subject:Nope", "Observation:subject:Nope");
+	refused_400("/fhir/Observation?_id=inco&_include=subject", "_include=subject");
+	refused_400("/fhir/Patient?_id=incp&_revinclude=Observation:nope", "Observation:nope");
+	refused_400("/fhir/Patient?_id=incp&_revinclude:iterate=Observation:nope", "Observation:nope");
+	refused_400("/fhir/Patient?_id=incp&_elements=gender,nope", "'nope'");
+	refused_400("/fhir/Patient/incp?_elements=nope", "'nope'");
+
+	/* the known ones work */
+	r = call("GET", "/fhir/Observation?_id=inco&_include=Observation:subject:Patient&_elements=status,value", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"valueString\":\"v\""));
+	assert_null(strstr(r.body, "\"code\":{\"text\""));
+	assert_non_null(strstr(r.body, "\"id\":\"incp\""));
+	resp_free(&r);
+
+	/* lenient: left out, said in an outcome entry; the rest applies */
+	const char *lenient[] = {"Prefer: handling=lenient", NULL};
+	r = call("GET", "/fhir/Observation?_id=inco&_include=Observation:nope&_include=Observation:subject&_elements=status,nope",
+		 lenient, NULL);
+	assert_int_equal(r.status, 200);
+	cJSON *b = json_of(&r);
+	int outcomes = 0, patients = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, g(b, "entry"))
+	{
+		const char *mode = cJSON_GetStringValue(g(g(e, "search"), "mode"));
+		const char *rt = cJSON_GetStringValue(g(g(e, "resource"), "resourceType"));
+		outcomes += mode && !strcmp(mode, "outcome");
+		patients += rt && !strcmp(rt, "Patient");
+	}
+	assert_int_equal(outcomes, 1);
+	assert_int_equal(patients, 1);
+	assert_non_null(strstr(r.body, "Observation:nope"));
+	assert_non_null(strstr(r.body, "'nope'"));
+	assert_null(strstr(r.body, "\"valueString\""));
+	cJSON_Delete(b);
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient/incp?_elements=nope,gender", lenient, NULL);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"gender\""));
+	assert_null(strstr(r.body, "\"birthDate\""));
+	resp_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(conditional_writes_under_concurrency_make_one_resource),
 		cmocka_unit_test(transaction_refuses_dangling_urns_and_duplicates),
+		cmocka_unit_test(unknown_result_parameters_are_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
