@@ -183,6 +183,8 @@ static int run_hooks(const struct app *app, const struct http_request *req, enum
 	arena_init(&arena, 0);
 	struct cw_ctx ctx;
 	plugin_host_ctx(&ctx, app->plugins, &arena, oo, req);
+	if (point == CW_HOOK_BEFORE_STORE)
+		ctx.check = validate_ok; /* what a hook hands on is valid FHIR, or refused */
 	struct cw_hook_args args = {.point = point,
 				    .method = req ? req->method : NULL,
 				    .path = req ? req->path : NULL,

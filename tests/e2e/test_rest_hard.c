@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "e2e/harness.h"
 
@@ -34,12 +36,18 @@ static int teardown(void **state)
 	return gw_stop(&gw, 5000);
 }
 
-static struct resp call(const char *method, const char *path, const char *const *headers, const char *body)
+static struct resp call_on(const struct gw *on, const char *method, const char *path, const char *const *headers,
+			   const char *body)
 {
 	struct resp r;
 	memset(&r, 0, sizeof r);
-	assert_int_equal(http_do(&gw, method, path, headers, body, body ? strlen(body) : 0, &r), 0);
+	assert_int_equal(http_do(on, method, path, headers, body, body ? strlen(body) : 0, &r), 0);
 	return r;
+}
+
+static struct resp call(const char *method, const char *path, const char *const *headers, const char *body)
+{
+	return call_on(&gw, method, path, headers, body);
 }
 
 static cJSON *json_of(const struct resp *r)
@@ -333,12 +341,101 @@ static void unknown_result_parameters_are_refused(void **state)
 	resp_free(&r);
 }
 
+/* ------------------------------------------------------------ plugins' output */
+
+/* A gateway whose plugin directory holds the test plugin name. */
+static void start_with_test_plugin(struct gw *on, const char *name)
+{
+	const char *src = getenv("CW_TEST_PLUGIN_DIR");
+	char dir[256], from[512], to[512], cmd[1600];
+	snprintf(dir, sizeof dir, "/tmp/cw-plug-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	harness_remove_at_exit(dir);
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(from, sizeof from, "%s/%s.so", src && *src ? src : "build/default/test-plugins", name);
+	snprintf(to, sizeof to, "%s/%s.so", dir, name);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chmod 0755 '%s'", from, to, to);
+	assert_int_equal(system(cmd), 0);
+	const char *args[] = {"--plugins", dir, NULL};
+	assert_int_equal(gw_start_args(on, NULL, args), 0);
+}
+
+/* What a before-store hook, a mapper or an operation hands on is checked
+ * like what a client sends: a hook that adds an unknown element and an
+ * impossible date makes the write fail (500, the plugin named, nothing
+ * stored), on create, update, transaction and ingest; a mapper's invalid
+ * resource is 422 naming it; an operation answering non-FHIR JSON is 500
+ * naming it. */
+static void plugins_cannot_store_what_validation_refuses(void **state)
+{
+	(void)state;
+	struct gw pg;
+	start_with_test_plugin(&pg, "tp_corrupt");
+	const char *bad[] = {"Content-Type: application/fhir+json", "X-Test-Corrupt: 1", NULL};
+	const char *pat = "{\"resourceType\":\"Patient\",\"id\":\"hooked\",\"birthDate\":\"1970-01-01\"}";
+
+	struct resp r = call_on(&pg, "POST", "/fhir/Patient", bad, pat);
+	if (r.status != 500)
+		print_message("# %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 500);
+	assert_non_null(strstr(r.body, "OperationOutcome"));
+	assert_non_null(strstr(r.body, "tp_corrupt"));
+	assert_non_null(strstr(r.body, "notAnElement"));
+	resp_free(&r);
+	r = call_on(&pg, "PUT", "/fhir/Patient/hooked", bad, pat);
+	assert_int_equal(r.status, 500);
+	assert_non_null(strstr(r.body, "tp_corrupt"));
+	resp_free(&r);
+	r = call_on(&pg, "POST", "/fhir", bad,
+		    "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[{\"resource\":{\"resourceType\":"
+		    "\"Patient\",\"id\":\"hooked\"},\"request\":{\"method\":\"PUT\",\"url\":\"Patient/hooked\"}}]}");
+	assert_int_equal(r.status, 500);
+	assert_non_null(strstr(r.body, "tp_corrupt"));
+	resp_free(&r);
+	r = call_on(&pg, "GET", "/fhir/Patient?_summary=count", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"total\":0"));
+	resp_free(&r);
+	/* without the header the hook leaves it alone */
+	r = call_on(&pg, "PUT", "/fhir/Patient/hooked", fj, pat);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+
+	/* the mapper */
+	const char *json[] = {"Content-Type: application/json", NULL};
+	r = call_on(&pg, "POST", "/ingest/corrupt", json, "{}");
+	if (r.status != 422)
+		print_message("# %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 422);
+	assert_non_null(strstr(r.body, "tp_corrupt"));
+	assert_non_null(strstr(r.body, "notAnElement"));
+	resp_free(&r);
+	r = call_on(&pg, "POST", "/ingest/corrupt?preview=true", json, "{}");
+	assert_int_equal(r.status, 422);
+	resp_free(&r);
+
+	/* the operation */
+	r = call_on(&pg, "POST", "/fhir/$corrupt", fj, "{\"resourceType\":\"Parameters\"}");
+	if (r.status != 500)
+		print_message("# %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 500);
+	assert_non_null(strstr(r.body, "tp_corrupt"));
+	assert_null(strstr(r.body, "not FHIR"));
+	resp_free(&r);
+
+	r = call_on(&pg, "GET", "/fhir/Patient?_summary=count", NULL, NULL);
+	assert_non_null(strstr(r.body, "\"total\":1"));
+	resp_free(&r);
+	assert_int_equal(gw_stop(&pg, 5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(conditional_writes_under_concurrency_make_one_resource),
 		cmocka_unit_test(transaction_refuses_dangling_urns_and_duplicates),
 		cmocka_unit_test(unknown_result_parameters_are_refused),
+		cmocka_unit_test(plugins_cannot_store_what_validation_refuses),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
