@@ -35,6 +35,33 @@ static void base_url(const struct app *app, const struct http_request *req, char
 	snprintf(buf, n, "http://%s/fhir", ok ? host : app->cfg->listen);
 }
 
+/* ref without the gateway's own base ("BASE/Type/id" → "Type/id"), or
+ * ref itself when it does not start with it. */
+static const char *local_ref(const char *ref, const char *base)
+{
+	size_t bl = strlen(base);
+	return !strncmp(ref, base, bl) && ref[bl] == '/' && ref[bl + 1] ? ref + bl + 1 : ref;
+}
+
+/* Makes every reference in node that names the gateway's own base relative,
+ * so that it is indexed and matched as the local resource it is. */
+static void localize_refs(cJSON *node, const char *base, size_t depth)
+{
+	for (cJSON *c = node && depth < 64 ? node->child : NULL; c; c = c->next) {
+		if (cJSON_IsString(c) && c->string && !strcmp(c->string, "reference")) {
+			const char *rel = local_ref(c->valuestring, base);
+			if (rel != c->valuestring) {
+				char *copy = strdup(rel);
+				if (copy)
+					cJSON_SetValuestring(c, copy);
+				free(copy);
+			}
+		} else if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
+			localize_refs(c, base, depth + 1);
+		}
+	}
+}
+
 static void add_header(struct http_response *resp, const char *name, const char *value)
 {
 	http_add_header(resp, name, value);
@@ -875,7 +902,8 @@ struct ref_collect {
 static int collect_ref(void *ctx, const struct search_index_value *v)
 {
 	struct ref_collect *rc = ctx;
-	if (v->kind != SEARCH_PARAM_REFERENCE || strcmp(v->param, rc->param) != 0 || rc->n == 64 || !v->val)
+	/* sys NULL: an absolute reference, another server's resource */
+	if (v->kind != SEARCH_PARAM_REFERENCE || strcmp(v->param, rc->param) != 0 || rc->n == 64 || !v->val || !v->sys)
 		return 0;
 	/* references index as (type, id) */
 	if (v->sys)
@@ -1132,6 +1160,15 @@ static void run_search(const struct app *app, const struct http_request *req, st
 				    q->params[i].name, type);
 		}
 		q->n = keep;
+	}
+	char own[256];
+	base_url(app, req, own, sizeof own);
+	for (size_t i = 0; i < q->n; i++) {
+		/* a search for BASE/Type/id is one for the local Type/id */
+		const struct search_param_def *def = search_params_find(type, q->params[i].name, NULL);
+		if (def && def->kind == SEARCH_PARAM_REFERENCE && strchr(q->params[i].value, '/') &&
+		    !strchr(q->params[i].value, ',') && local_ref(q->params[i].value, own) != q->params[i].value)
+			q->params[i].value = local_ref(q->params[i].value, own);
 	}
 	if (!result_params_check(type, q, prefer && strstr(prefer, "handling=lenient"), &notes)) {
 		send_outcome(req, resp, 400, &notes);
@@ -1776,6 +1813,9 @@ static enum store_status write_resource(const struct app *app, const struct http
 					const char *if_match, bool quiet_mismatch, struct cond *cond)
 {
 	struct outcome oo = OUTCOME_INIT;
+	char base[256];
+	base_url(app, req, base, sizeof base);
+	localize_refs(res, base, 0);
 	int hs = before_store(app, req, &res, &oo);
 	if (hs) {
 		cJSON_Delete(res);
@@ -2509,8 +2549,10 @@ static bool plan_bundle(const struct app *app, const struct http_request *req, c
 	if (ok && bp->tx && !tx_distinct(bp, oo))
 		ok = false;
 	for (size_t i = 0; ok && i < n; i++)
-		if (plans[i].resource)
+		if (plans[i].resource) {
 			rewrite_refs(plans[i].resource, map, bp->nmap);
+			localize_refs(plans[i].resource, bp->base, 0);
+		}
 	return ok;
 }
 
@@ -2709,8 +2751,9 @@ static void gather_refs(const struct app *app, cJSON *node, cJSON *entries, cons
 	for (cJSON *c = node ? node->child : NULL; c; c = c->next) {
 		if (cJSON_IsString(c) && c->string && !strcmp(c->string, "reference")) {
 			char rt[65], rid[65];
-			if (!search_params_split_reference(c->valuestring, rt, sizeof rt, rid, sizeof rid))
-				continue;
+			if (search_params_reference_absolute(c->valuestring) ||
+			    !search_params_split_reference(c->valuestring, rt, sizeof rt, rid, sizeof rid))
+				continue; /* another server's, or no Type/id */
 			if (!model_resource(rt) || bundle_has(entries, rt, rid))
 				continue;
 			cJSON *got = NULL;

@@ -26,9 +26,10 @@
 #include "store/rcache.h"
 #include "fhir/search_params.h"
 
-/* 1: first; 2: number, quantity and uri parameters indexed, _id no longer
- * (a version 1 database is reindexed when opened) */
-#define SCHEMA_VERSION 2
+/* 1: first; 2: number, quantity and uri parameters indexed, _id no longer;
+ * 3: absolute references indexed as written, not as a local Type/id (a
+ * version 1 or 2 database is reindexed when opened) */
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_MS 10000
 #define DB_NAME "store.db"
 
@@ -45,7 +46,7 @@ static const char schema_sql[] =
 	"CREATE INDEX idx_val ON idx(param, val);"
 	"CREATE INDEX idx_date ON idx(param, lo);"
 	"CREATE INDEX idx_rid ON idx(rid, param);"
-	"INSERT INTO schema_version(version) VALUES(2);";
+	"INSERT INTO schema_version(version) VALUES(3);";
 
 /* Added without a schema version bump: created when missing. */
 static const char outbox_sql[] =
@@ -461,14 +462,14 @@ static int setup_schema(struct conn *c, char *err, size_t errlen)
 		    sqlite3_step(s) == SQLITE_ROW)
 			version = sqlite3_column_int(s, 0);
 		sqlite3_finalize(s);
-		if (version == 1) {
+		if (version == 1 || version == 2) {
 			if (reindex_all(c, err, errlen) != 0)
 				goto fail;
-			if (sqlite3_exec(c->db, "UPDATE schema_version SET version = 2", NULL, NULL, NULL) != SQLITE_OK) {
+			if (sqlite3_exec(c->db, "UPDATE schema_version SET version = 3", NULL, NULL, NULL) != SQLITE_OK) {
 				set_err(err, errlen, "upgrading the schema: %s", sqlite3_errmsg(c->db));
 				goto fail;
 			}
-			version = 2;
+			version = 3;
 		}
 		if (version != SCHEMA_VERSION) {
 			set_err(err, errlen, "the database has schema version %d; this build reads version %d", version,
@@ -1676,7 +1677,16 @@ static enum store_status alternative(const struct criterion *k, const char *raw,
 		unescape(raw, rawlen, val);
 		char rtype[STORE_TYPE_SIZE], rid[STORE_ID_SIZE];
 		const char *want_type = k->modifier && k->modifier[0] ? k->modifier : NULL;
-		if (search_params_split_reference(val, rtype, sizeof rtype, rid, sizeof rid)) {
+		bool split = search_params_split_reference(val, rtype, sizeof rtype, rid, sizeof rid);
+		if (search_params_reference_absolute(val)) {
+			/* another server's resource: the reference exactly as stored */
+			if (want_type && (!split || strcmp(want_type, rtype) != 0)) {
+				sb_add(sql, "(0)");
+				break;
+			}
+			sb_add(sql, "(i.sys IS NULL AND i.val = ?)");
+			bind_str(b, val);
+		} else if (split) {
 			if (want_type && strcmp(want_type, rtype) != 0) {
 				sb_add(sql, "(0)");
 				break;

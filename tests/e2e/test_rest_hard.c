@@ -429,6 +429,83 @@ static void plugins_cannot_store_what_validation_refuses(void **state)
 	assert_int_equal(gw_stop(&pg, 5000), 0);
 }
 
+/* ------------------------------------------------------------ references to other servers */
+
+/* The ids of a searchset's entries (resourceType/id, comma-separated, in order) into buf. */
+static const char *ids_of(const char *path, char *buf, size_t n)
+{
+	struct resp r = call("GET", path, NULL, NULL);
+	if (r.status != 200)
+		print_message("# %s: %ld %s\n", path, r.status, r.body);
+	assert_int_equal(r.status, 200);
+	cJSON *b = json_of(&r);
+	buf[0] = '\0';
+	size_t pos = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, g(b, "entry"))
+	{
+		const cJSON *res = g(e, "resource");
+		if (!strcmp(cJSON_GetStringValue(g(res, "resourceType")), "OperationOutcome"))
+			continue;
+		pos += (size_t)snprintf(buf + pos, n - pos, "%s%s", pos ? "," : "", cJSON_GetStringValue(g(res, "id")));
+	}
+	cJSON_Delete(b);
+	resp_free(&r);
+	return buf;
+}
+
+static void put_obs(const char *id, const char *subject)
+{
+	char body[512], path[64];
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Observation\",\"id\":\"%s\",\"status\":\"final\",\"code\":{\"text\":\"ref\"},"
+		 "\"subject\":{\"reference\":\"%s\"}}",
+		 id, subject);
+	snprintf(path, sizeof path, "/fhir/Observation/%s", id);
+	struct resp r = call("PUT", path, fj, body);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+}
+
+/* A reference is to a local resource only when it is relative or names the
+ * gateway's own base; another server's Patient/fr1 is not the local
+ * Patient/fr1 for search, _include or _revinclude, and a search by the
+ * absolute URL matches it exactly. */
+static void references_to_other_servers_are_not_local(void **state)
+{
+	(void)state;
+	char own[128], buf[512], path[300];
+	snprintf(own, sizeof own, "http://127.0.0.1:%u/fhir/Patient/fr1", gw.port);
+	struct resp r = call("PUT", "/fhir/Patient/fr1", fj, "{\"resourceType\":\"Patient\",\"id\":\"fr1\"}");
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	put_obs("fr-local", "Patient/fr1");
+	put_obs("fr-own", own);
+	put_obs("fr-far", "http://other.example/fhir/Patient/fr1");
+	put_obs("fr-far-v", "https://other.example/fhir/Patient/fr1/_history/2");
+
+	assert_string_equal(ids_of("/fhir/Observation?subject=Patient/fr1", buf, sizeof buf), "fr-local,fr-own");
+	assert_string_equal(ids_of("/fhir/Observation?patient=fr1", buf, sizeof buf), "fr-local,fr-own");
+	assert_string_equal(ids_of("/fhir/Observation?subject:Patient=fr1", buf, sizeof buf), "fr-local,fr-own");
+	snprintf(path, sizeof path, "/fhir/Observation?subject=%s", own);
+	assert_string_equal(ids_of(path, buf, sizeof buf), "fr-local,fr-own");
+	assert_string_equal(ids_of("/fhir/Observation?subject=http://other.example/fhir/Patient/fr1", buf, sizeof buf),
+			    "fr-far");
+	assert_string_equal(ids_of("/fhir/Observation?_id=fr-far,fr-far-v&subject=http://other.example/fhir/Patient/fr2",
+				   buf, sizeof buf),
+			    "");
+	assert_string_equal(ids_of("/fhir/Patient?_id=fr1&_revinclude=Observation:subject", buf, sizeof buf),
+			    "fr1,fr-local,fr-own");
+	assert_string_equal(ids_of("/fhir/Observation?_id=fr-far,fr-far-v&_include=Observation:subject", buf, sizeof buf),
+			    "fr-far,fr-far-v");
+	assert_string_equal(ids_of("/fhir/Observation?_id=fr-own&_include=Observation:subject", buf, sizeof buf),
+			    "fr-own,fr1");
+	/* the own base was made relative when stored */
+	r = call("GET", "/fhir/Observation/fr-own", NULL, NULL);
+	assert_non_null(strstr(r.body, "\"reference\":\"Patient/fr1\""));
+	resp_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -436,6 +513,7 @@ int main(void)
 		cmocka_unit_test(transaction_refuses_dangling_urns_and_duplicates),
 		cmocka_unit_test(unknown_result_parameters_are_refused),
 		cmocka_unit_test(plugins_cannot_store_what_validation_refuses),
+		cmocka_unit_test(references_to_other_servers_are_not_local),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

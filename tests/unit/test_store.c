@@ -396,7 +396,7 @@ static void load_observations(struct store *s)
 	put(s, "Observation", "o2",
 	    "{\"resourceType\":\"Observation\",\"status\":\"preliminary\",\"code\":{\"coding\":[{\"system\":\"" LOINC
 	    "\",\"code\":\"69737-5\"},{\"system\":\"urn:local\",\"code\":\"gad\"}]},"
-	    "\"subject\":{\"reference\":\"https://ehr.example/fhir/Patient/p2/_history/4\"},"
+	    "\"subject\":{\"reference\":\"Patient/p2/_history/4\"},"
 	    "\"effectivePeriod\":{\"start\":\"2024-03-01\",\"end\":\"2024-03-31\"}}");
 	put(s, "Observation", "o3",
 	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"coding\":[{\"code\":\"44249-1\"}]},"
@@ -455,8 +455,22 @@ static void search_references(void **state)
 	load_observations(f->s);
 	expect_ids(f->s, "Observation", "patient", NULL, "Patient/p1", "o1,o4");
 	expect_ids(f->s, "Observation", "patient", NULL, "p1", "o1,o4");
-	expect_ids(f->s, "Observation", "subject", NULL, "Patient/p2", "o2"); /* absolute, versioned */
-	expect_ids(f->s, "Observation", "subject", NULL, "https://other.example/Patient/p2", "o2");
+	expect_ids(f->s, "Observation", "subject", NULL, "Patient/p2", "o2"); /* versioned */
+	/* a reference to another server's Patient/p9 is not the local one, and
+	 * is found by its absolute URL exactly */
+	put(f->s, "Observation", "of1",
+	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+	    "\"subject\":{\"reference\":\"https://ehr.example/fhir/Patient/p9\"}}");
+	put(f->s, "Patient", "p9", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Nine\"}]}");
+	expect_ids(f->s, "Observation", "subject", NULL, "Patient/p9", "");
+	expect_ids(f->s, "Observation", "patient", NULL, "p9", "");
+	expect_ids(f->s, "Observation", "subject", "Patient", "p9", "");
+	expect_ids(f->s, "Observation", "subject", "Patient.name", "nine", "");
+	expect_ids(f->s, "Observation", "subject", NULL, "https://ehr.example/fhir/Patient/p9", "of1");
+	expect_ids(f->s, "Observation", "patient", NULL, "https://ehr.example/fhir/Patient/p9", "of1");
+	expect_ids(f->s, "Observation", "subject", "Patient", "https://ehr.example/fhir/Patient/p9", "of1");
+	expect_ids(f->s, "Observation", "subject", "Group", "https://ehr.example/fhir/Patient/p9", "");
+	expect_ids(f->s, "Observation", "subject", NULL, "https://other.example/fhir/Patient/p9", "");
 	expect_ids(f->s, "Observation", "subject", NULL, "Group/g1", "o3");
 	expect_ids(f->s, "Observation", "patient", NULL, "g1", "");      /* patient means Patient only */
 	expect_ids(f->s, "Observation", "subject", "Group", "g1", "o3");
@@ -1013,6 +1027,22 @@ static void version_1_database_is_reindexed(void **state)
 	expect_ids(f->s, "Observation", "value-quantity", NULL, "5.4", "q1");
 	expect_ids(f->s, "Observation", "status", NULL, "final", "q1,q2,q3,q4");
 	expect_ids(f->s, "Condition", "subject", NULL, "Patient/p1", "c1,c2");
+	/* version 2 indexed another server's Patient/p1 as the local one */
+	put(f->s, "Observation", "far",
+	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+	    "\"subject\":{\"reference\":\"https://ehr.example/fhir/Patient/p1\"}}");
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "INSERT INTO idx(rid, param, sys, val) SELECT rid, 'subject', 'Patient', 'p1' FROM resource"
+				      " WHERE id = 'far'; UPDATE schema_version SET version = 2",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), 0);
+	expect_ids(f->s, "Observation", "subject", NULL, "https://ehr.example/fhir/Patient/p1", "far");
+	expect_ids(f->s, "Observation", "subject", NULL, "Patient/p1", "");
 	/* and a newer schema is still refused */
 	store_close(f->s);
 	f->s = NULL;
