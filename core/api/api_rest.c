@@ -1310,6 +1310,9 @@ static bool not_modified_since(const struct http_request *req, const char *last_
 	const char *fmt = "%a, %d %b %Y %H:%M:%S GMT";
 	if (!strptime(ims, fmt, &a) || !strptime(lm, fmt, &b))
 		return false;
+	/* a date later than the server's clock is invalid: ignored (RFC 9110 13.1.3) */
+	if (timegm(&a) > time(NULL))
+		return false;
 	return timegm(&b) <= timegm(&a);
 }
 

@@ -506,6 +506,34 @@ static void references_to_other_servers_are_not_local(void **state)
 	resp_free(&r);
 }
 
+/* ------------------------------------------------------------ conditional reads */
+
+/* If-Modified-Since later than the server's clock is invalid and ignored
+ * (200 with the resource); one at or after the last change is 304. */
+static void if_modified_since_in_the_future_is_ignored(void **state)
+{
+	(void)state;
+	struct resp r = call("PUT", "/fhir/Patient/ims", fj, "{\"resourceType\":\"Patient\",\"id\":\"ims\"}");
+	assert_true(r.status == 201 || r.status == 200);
+	char lm[128];
+	assert_non_null(resp_header(&r, "Last-Modified", lm, sizeof lm));
+	resp_free(&r);
+	char h[200];
+	snprintf(h, sizeof h, "If-Modified-Since: %s", lm);
+	const char *now[] = {h, NULL};
+	r = call("GET", "/fhir/Patient/ims", now, NULL);
+	assert_int_equal(r.status, 304);
+	resp_free(&r);
+	const char *future[] = {"If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT", NULL};
+	r = call("GET", "/fhir/Patient/ims", future, NULL);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"id\":\"ims\""));
+	resp_free(&r);
+	r = call("GET", "/fhir/Patient/ims?_summary=true", future, NULL);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -514,6 +542,7 @@ int main(void)
 		cmocka_unit_test(unknown_result_parameters_are_refused),
 		cmocka_unit_test(plugins_cannot_store_what_validation_refuses),
 		cmocka_unit_test(references_to_other_servers_are_not_local),
+		cmocka_unit_test(if_modified_since_in_the_future_is_ignored),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
