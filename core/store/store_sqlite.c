@@ -90,7 +90,7 @@ enum stmt_id {
 
 #define OB_COLS "SELECT oid, type, id, version, deleted, state, attempts, next_at, last_error, created FROM outbox "
 
-#define HIST_COLS "SELECT type, id, version, op, last_updated, body FROM version "
+#define HIST_COLS "SELECT type, id, version, op, last_updated, body, seq FROM version "
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN_WRITE] = "BEGIN IMMEDIATE",
@@ -112,12 +112,12 @@ static const char *const stmt_sql[S_COUNT] = {
 		   " WHERE r.type = ?1 AND r.id = ?2",
 	/* ?5: lastUpdated lower bound ("" for all: fixed-width UTC text sorts as time) */
 	[S_HIST_ID] = HIST_COLS "WHERE rid = (SELECT rid FROM resource WHERE type = ?1 AND id = ?2)"
-				" AND last_updated >= ?5 ORDER BY version DESC LIMIT ?3 OFFSET ?4",
+				" AND last_updated >= ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
 	[S_HIST_ID_N] = "SELECT count(*) FROM version WHERE rid = (SELECT rid FROM resource WHERE type = ?1 AND id = ?2)"
 			" AND last_updated >= ?5",
-	[S_HIST_TYPE] = HIST_COLS "WHERE type = ?1 AND last_updated >= ?5 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
+	[S_HIST_TYPE] = HIST_COLS "WHERE type = ?1 AND last_updated >= ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
 	[S_HIST_TYPE_N] = "SELECT count(*) FROM version WHERE type = ?1 AND last_updated >= ?5",
-	[S_HIST_ALL] = HIST_COLS "WHERE last_updated >= ?5 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
+	[S_HIST_ALL] = HIST_COLS "WHERE last_updated >= ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
 	[S_HIST_ALL_N] = "SELECT count(*) FROM version WHERE last_updated >= ?5",
 	[S_OB_ADD] = "INSERT INTO outbox(type, id, version, deleted, created) VALUES(?1, ?2, ?3, ?4, ?5)",
 	[S_OB_NEXT] = OB_COLS "o WHERE state = 0 AND next_at <= ?1 AND NOT EXISTS (SELECT 1 FROM outbox p"
@@ -1318,7 +1318,8 @@ static enum store_status exists(struct conn *c, const char *type, const char *id
 }
 
 static enum store_status sqlite_history(struct store *s, const char *type, const char *id, const char *since,
-					size_t count, size_t offset, struct store_page *out, struct store_error *err)
+					size_t count, size_t offset, int64_t before, struct store_page *out,
+					struct store_error *err)
 {
 	GET_CONN(c, s, err);
 	enum stmt_id nq = id ? S_HIST_ID_N : type ? S_HIST_TYPE_N : S_HIST_ALL_N;
@@ -1358,11 +1359,16 @@ static enum store_status sqlite_history(struct store *s, const char *type, const
 		bind_text(q, 1, type);
 	if (id)
 		bind_text(q, 2, id);
-	sqlite3_bind_int64(q, 3, (int64_t)count);
+	sqlite3_bind_int64(q, 3, (int64_t)count + 1); /* one more: whether older ones follow */
 	sqlite3_bind_int64(q, 4, offset > INT64_MAX ? INT64_MAX : (int64_t)offset);
 	bind_text(q, 5, since);
+	sqlite3_bind_int64(q, 6, before);
 	size_t cap = 0;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (out->n == count) {
+			out->more = true;
+			continue;
+		}
 		if ((st = grow(out, &cap, err)) != STORE_OK)
 			break;
 		struct store_entry *e = &out->items[out->n];
@@ -1374,6 +1380,7 @@ static enum store_status sqlite_history(struct store *s, const char *type, const
 		copy_text(e->last_updated, sizeof e->last_updated, sqlite3_column_text(q, 4));
 		const char *body = (const char *)sqlite3_column_text(q, 5);
 		e->deleted = body == NULL;
+		e->seq = sqlite3_column_int64(q, 6);
 		out->n++;
 		if (body && (st = parse_body(body, sqlite3_column_bytes(q, 5), &e->resource, err)) != STORE_OK)
 			break;

@@ -534,6 +534,97 @@ static void if_modified_since_in_the_future_is_ignored(void **state)
 	resp_free(&r);
 }
 
+/* ------------------------------------------------------------ history paging */
+
+#define HIST_START 40
+
+struct hist_writer {
+	int n;
+	volatile int *stop;
+	int written;
+};
+
+static void *hist_write(void *arg)
+{
+	struct hist_writer *w = arg;
+	for (int i = 0; !*w->stop && i < 400; i++) {
+		char body[160];
+		snprintf(body, sizeof body, "{\"resourceType\":\"Patient\",\"id\":\"hist\",\"gender\":\"%s\"}",
+			 (w->n + i) % 2 ? "male" : "female");
+		struct resp r;
+		memset(&r, 0, sizeof r);
+		if (http_do(&gw, "PUT", "/fhir/Patient/hist", fj, body, strlen(body), &r) == 0 && r.status == 200)
+			w->written++;
+		resp_free(&r);
+	}
+	return NULL;
+}
+
+/* Paging a history by its next links while writers add versions reaches
+ * every version that existed when paging began exactly once, in order,
+ * newest first: the next link is a cursor, not an offset. */
+static void history_paging_is_stable_under_concurrent_writes(void **state)
+{
+	(void)state;
+	for (int i = 0; i < HIST_START; i++) {
+		char body[160];
+		snprintf(body, sizeof body, "{\"resourceType\":\"Patient\",\"id\":\"hist\",\"birthDate\":\"19%02d\"}", 50 + i);
+		struct resp r = call("PUT", "/fhir/Patient/hist", fj, body);
+		assert_true(r.status == 201 || r.status == 200);
+		resp_free(&r);
+	}
+	volatile int stop = 0;
+	pthread_t t[2];
+	struct hist_writer w[2];
+	for (int i = 0; i < 2; i++) {
+		w[i] = (struct hist_writer){.n = i, .stop = &stop};
+		assert_int_equal(pthread_create(&t[i], NULL, hist_write, &w[i]), 0);
+	}
+	static int seen[4000];
+	memset(seen, 0, sizeof seen);
+	char path[512];
+	snprintf(path, sizeof path, "/fhir/Patient/hist/_history?_count=1");
+	long first = 0, last = 0;
+	int pages = 0;
+	for (; path[0] && pages < 2000; pages++) {
+		struct resp r = call("GET", path, NULL, NULL);
+		assert_int_equal(r.status, 200);
+		cJSON *b = json_of(&r);
+		const cJSON *e;
+		cJSON_ArrayForEach(e, g(b, "entry"))
+		{
+			long v = strtol(cJSON_GetStringValue(g(g(g(e, "resource"), "meta"), "versionId")), NULL, 10);
+			assert_true(v > 0 && v < 4000);
+			if (!first)
+				first = v;
+			else
+				assert_true(v < last); /* newest first, never repeated */
+			last = v;
+			seen[v]++;
+		}
+		path[0] = '\0';
+		const cJSON *l;
+		cJSON_ArrayForEach(l, g(b, "link"))
+		{
+			if (!strcmp(cJSON_GetStringValue(g(l, "relation")), "next"))
+				snprintf(path, sizeof path, "%s", strstr(cJSON_GetStringValue(g(l, "url")), "/fhir/"));
+		}
+		cJSON_Delete(b);
+		resp_free(&r);
+	}
+	stop = 1;
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	print_message("# %d pages while %d versions were written\n", pages, w[0].written + w[1].written);
+	assert_true(first >= HIST_START);
+	for (long v = 1; v <= first; v++) {
+		if (seen[v] != 1)
+			print_message("# version %ld reached %d times\n", v, seen[v]);
+		assert_int_equal(seen[v], 1);
+	}
+	assert_true(w[0].written + w[1].written > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -543,6 +634,7 @@ int main(void)
 		cmocka_unit_test(plugins_cannot_store_what_validation_refuses),
 		cmocka_unit_test(references_to_other_servers_are_not_local),
 		cmocka_unit_test(if_modified_since_in_the_future_is_ignored),
+		cmocka_unit_test(history_paging_is_stable_under_concurrent_writes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -277,7 +277,7 @@ static void version_mismatch(void **state)
 	cJSON *other = J("{\"resourceType\":\"Goal\",\"id\":\"h\"}");
 	assert_int_equal(store_update(f->s, "Goal", "g", other, NULL, NULL, NULL, &err), STORE_INVALID);
 	struct store_page page;
-	assert_int_equal(store_history(f->s, "Goal", "g", STORE_ALL_TIME, 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Goal", "g", STORE_ALL_TIME, 10, 0, 0, &page, &err), STORE_OK);
 	assert_int_equal(page.total, 4);
 	store_page_release(&page);
 	cJSON_Delete(other);
@@ -327,7 +327,7 @@ static void history_newest_first_with_paging(void **state)
 	put(f->s, "Patient", "p", "{\"resourceType\":\"Patient\"}");
 
 	struct store_page page;
-	assert_int_equal(store_history(f->s, "Goal", "a", STORE_ALL_TIME, 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Goal", "a", STORE_ALL_TIME, 10, 0, 0, &page, &err), STORE_OK);
 	assert_int_equal(page.total, 3);
 	assert_int_equal(page.n, 3);
 	assert_int_equal(page.items[0].version, 3);
@@ -342,34 +342,52 @@ static void history_newest_first_with_paging(void **state)
 	assert_true(strcmp(page.items[0].last_updated, page.items[2].last_updated) >= 0);
 	store_page_release(&page);
 
-	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 10, 0, 0, &page, &err), STORE_OK);
 	assert_int_equal(page.total, 4);
 	assert_string_equal(page.items[0].id, "b");
 	assert_string_equal(page.items[1].id, "a");
 	assert_int_equal(page.items[1].version, 3);
 	store_page_release(&page);
 
-	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 2, 1, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 2, 1, 0, &page, &err), STORE_OK);
 	assert_int_equal(page.total, 4);
 	assert_int_equal(page.n, 2);
 	assert_string_equal(page.items[0].id, "a");
 	assert_int_equal(page.items[0].version, 3);
 	assert_int_equal(page.items[1].version, 2);
+	assert_true(page.more);
+	/* the cursor: the versions before a's version 2, whatever is written meanwhile */
+	int64_t cursor = page.items[1].seq;
 	store_page_release(&page);
-
-	assert_int_equal(store_history(f->s, NULL, NULL, STORE_ALL_TIME, 1, 0, &page, &err), STORE_OK);
+	put(f->s, "Goal", "later", "{\"resourceType\":\"Goal\",\"lifecycleStatus\":\"proposed\"}");
+	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 2, 0, cursor, &page, &err), STORE_OK);
 	assert_int_equal(page.total, 5);
-	assert_string_equal(page.items[0].type, "Patient");
+	assert_int_equal(page.n, 1);
+	assert_string_equal(page.items[0].id, "a");
+	assert_int_equal(page.items[0].version, 1);
+	assert_false(page.more);
+	store_page_release(&page);
+	assert_int_equal(store_history(f->s, "Goal", "a", STORE_ALL_TIME, 5, 0, cursor, &page, &err), STORE_OK);
+	assert_int_equal(page.n, 1);
+	assert_int_equal(page.items[0].version, 1);
+	store_page_release(&page);
+	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 2, 0, -1, &page, &err), STORE_INVALID);
 	store_page_release(&page);
 
-	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 0, 0, &page, &err), STORE_OK);
-	assert_int_equal(page.total, 4);
+	assert_int_equal(store_history(f->s, NULL, NULL, STORE_ALL_TIME, 1, 0, 0, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 6);
+	assert_string_equal(page.items[0].type, "Goal"); /* the newest: "later" */
+	assert_string_equal(page.items[0].id, "later");
+	store_page_release(&page);
+
+	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 0, 0, 0, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 5);
 	assert_int_equal(page.n, 0);
 	store_page_release(&page);
 
-	assert_int_equal(store_history(f->s, "Goal", "zz", STORE_ALL_TIME, 10, 0, &page, &err), STORE_NOT_FOUND);
+	assert_int_equal(store_history(f->s, "Goal", "zz", STORE_ALL_TIME, 10, 0, 0, &page, &err), STORE_NOT_FOUND);
 	store_page_release(&page);
-	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, STORE_MAX_COUNT + 1, 0, &page, &err), STORE_INVALID);
+	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, STORE_MAX_COUNT + 1, 0, 0, &page, &err), STORE_INVALID);
 	store_page_release(&page);
 	cJSON_Delete(r);
 }
@@ -689,7 +707,7 @@ static void transaction_rollback_leaves_nothing(void **state)
 	assert_string_equal(str_at(out, "meta", "versionId"), "1");
 	cJSON_Delete(out);
 	struct store_page page;
-	assert_int_equal(store_history(f->s, "Encounter", NULL, STORE_ALL_TIME, 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Encounter", NULL, STORE_ALL_TIME, 10, 0, 0, &page, &err), STORE_OK);
 	assert_int_equal(page.total, 1);
 	store_page_release(&page);
 	expect_ids(f->s, "Encounter", "status", NULL, "finished", "");
@@ -705,7 +723,7 @@ static void transaction_rollback_leaves_nothing(void **state)
 	assert_int_equal(store_read(f->s, "Encounter", "e1", &out, &err), STORE_OK);
 	assert_string_equal(str_at(out, "meta", "versionId"), "1");
 	cJSON_Delete(out);
-	assert_int_equal(store_history(f->s, "Encounter", NULL, STORE_ALL_TIME, 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Encounter", NULL, STORE_ALL_TIME, 10, 0, 0, &page, &err), STORE_OK);
 	assert_int_equal(page.total, 2);
 	store_page_release(&page);
 	cJSON_Delete(r);
@@ -802,7 +820,7 @@ static void decimal_literals_survive(void **state)
 	free(text);
 	cJSON_Delete(out);
 	struct store_page page;
-	assert_int_equal(store_history(f->s, "Observation", "d", STORE_ALL_TIME, 1, 0, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Observation", "d", STORE_ALL_TIME, 1, 0, 0, &page, &err), STORE_OK);
 	text = fjson_print(page.items[0].resource, false, NULL);
 	assert_non_null(strstr(text, "\"value\":1.10,"));
 	free(text);
@@ -890,7 +908,7 @@ static void concurrent_writers_lose_nothing(void **state)
 	assert_string_equal(str_at(out, "meta", "versionId"), want);
 	cJSON_Delete(out);
 	struct store_page page;
-	assert_int_equal(store_history(f->s, "Goal", "shared", STORE_ALL_TIME, STORE_MAX_COUNT, 0, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Goal", "shared", STORE_ALL_TIME, STORE_MAX_COUNT, 0, 0, &page, &err), STORE_OK);
 	assert_int_equal(page.total, WRITERS * WRITES);
 	for (size_t i = 0; i < page.n; i++) /* every version once, newest first */
 		assert_int_equal(page.items[i].version, (int64_t)(WRITERS * WRITES - i));
