@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "api/api_rest.h"
+#include "api/gather.h"
 #include "app.h"
 #include "config/config.h"
 #include "fhir/fhir_io.h"
@@ -578,7 +578,7 @@ static void print_outcome(struct outcome *oo, const char *fallback)
 }
 
 /* The billing extract of a period, from the store. It gathers with the
- * function GET /export uses (api_rest_period_bundle), which reads only
+ * function GET /export uses (gather_period_bundle), which reads only
  * app->cfg and app->store: so a struct app with those two (and the plugin
  * host) is enough, without app_init's routes, listener or outbox worker. */
 static int cmd_billing(int argc, char **argv)
@@ -644,7 +644,7 @@ static int cmd_billing(int argc, char **argv)
 	app.plugins = h;
 	struct outcome oo = OUTCOME_INIT;
 	int status = 500;
-	cJSON *input = api_rest_period_bundle(&app, from, to, &oo, &status);
+	cJSON *input = gather_period_bundle(&app, from, to, &oo, &status);
 	if (!input) {
 		print_outcome(&oo, "crosswalk billing: cannot read the period");
 		rc = status == 400 ? EXIT_USAGE : EXIT_RUNTIME;
