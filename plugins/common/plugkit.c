@@ -955,7 +955,8 @@ bool pk_item_id(struct pk_out *o, const char *pid, const char *type, const struc
 
 bool pk_first_ident(const cJSON *r, struct pk_ident *id)
 {
-	const cJSON *first = cJSON_GetArrayItem(pk_get(r, "identifier"), 0);
+	const cJSON *ids = pk_get(r, "identifier");
+	const cJSON *first = cJSON_IsArray(ids) ? cJSON_GetArrayItem(ids, 0) : ids; /* 0..1 in some types */
 	id->system = pk_str(first, "system");
 	id->value = pk_str(first, "value");
 	return id->system && id->value;

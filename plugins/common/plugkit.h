@@ -375,7 +375,8 @@ bool pk_item_id(struct pk_out *o, const char *pid, const char *type, const struc
 		char out[CW_ID_SIZE]);
 
 /* Upgrading what rule 1 stored (cw_plugin.upgrade). */
-/* r.identifier[0] as {system, value} (borrowed from r); false when absent. */
+/* r.identifier[0] (or r.identifier, where it is a single Identifier) as
+ * {system, value}, borrowed from r; false when absent. */
 bool pk_first_ident(const cJSON *r, struct pk_ident *id);
 /* The id of r.key when it is a reference "type/id", else NULL. */
 const char *pk_ref_id(const cJSON *r, const char *key, const char *type);
