@@ -1,6 +1,7 @@
 /* plugkit — the helpers the plugins share (plugkit.h). */
 #include "plugkit.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,6 +405,8 @@ static bool csv_record(struct pk_reader *r, const char **p, const char *end, siz
 			}
 		}
 		*buf++ = '\0';
+		if (*start == '\'' && pk_csv_guarded(start + 1))
+			start++; /* the writer's guard (pk_csv_cell) */
 		if (row->n < PK_CSV_CELLS)
 			row->cell[row->n] = start;
 		row->n++;
@@ -466,13 +469,38 @@ void pk_put(struct pk_buf *b, const char *s, size_t n)
 	b->p[b->n] = '\0';
 }
 
+/* -?digits(.digits)? */
+static bool negative_number(const char *s)
+{
+	if (*s++ != '-' || !isdigit((unsigned char)*s))
+		return false;
+	while (isdigit((unsigned char)*s))
+		s++;
+	if (*s == '.' && isdigit((unsigned char)s[1]))
+		for (s++; isdigit((unsigned char)*s); s++)
+			;
+	return !*s;
+}
+
+bool pk_csv_guarded(const char *s)
+{
+	const char *t = s + strspn(s, "'");
+	if (!*t || !strchr("=+-@\t\r", *t))
+		return false;
+	return t != s || !negative_number(s);
+}
+
 void pk_csv_cell(struct pk_buf *b, const char *s, bool last)
 {
 	s = s ? s : "";
-	if (!strpbrk(s, ",\"\r\n")) {
-		pk_put(b, s, strlen(s));
-	} else { /* quoted, a character at a time, quotes doubled */
+	bool quoted = strpbrk(s, ",\"\r\n") != NULL;
+	if (quoted)
 		pk_put(b, "\"", 1);
+	if (pk_csv_guarded(s))
+		pk_put(b, "'", 1);
+	if (!quoted) {
+		pk_put(b, s, strlen(s));
+	} else { /* a character at a time, quotes doubled */
 		for (const char *q = s; *q; q++)
 			pk_put(b, *q == '"' ? "\"\"" : q, *q == '"' ? 2 : 1);
 		pk_put(b, "\"", 1);

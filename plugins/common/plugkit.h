@@ -191,8 +191,18 @@ struct pk_buf {
 };
 
 void pk_put(struct pk_buf *b, const char *s, size_t n);
+/* The guard against formula injection (OWASP "CSV injection"): true when a
+ * spreadsheet could run s as a formula, i.e. s begins, after any
+ * apostrophes, with '=', '+', '-', '@', a tab or a CR — except a plain
+ * negative number (-12, -3.5), which a spreadsheet reads as a number and
+ * which is written as it is. */
+bool pk_csv_guarded(const char *s);
 /* One cell and its separator (',' or, after the last, '\n'); quoted, with
- * quotes doubled, only when it holds a comma, quote, CR or LF. NULL is "". */
+ * quotes doubled, only when it holds a comma, quote, CR or LF. NULL is "".
+ * A guarded cell (pk_csv_guarded) gets an apostrophe before its text, inside
+ * the quotes when quoted; the CSV reader of record formats takes one such
+ * apostrophe away again, so what is written reads back unchanged. Every
+ * plugin's CSV goes through here. */
 void pk_csv_cell(struct pk_buf *b, const char *s, bool last);
 /* One cell holding items joined by ';'. */
 void pk_csv_list(struct pk_buf *b, const char *const *items, size_t n, bool last);
