@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "plugin_host.h"
+#include "fuzz_upgrade.h"
 #include "fjson.h"
 #include "validate.h"
 
@@ -78,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 	cJSON *first = ingest(h, text, size);
 	if (first) {
+		fuzz_upgrade_finds_nothing(h, first);
 		struct outcome oo = OUTCOME_INIT;
 		if (validate_resource(first, &oo) != 0)
 			abort(); /* what the plugin emits is valid FHIR R4 structure */
