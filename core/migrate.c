@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "log.h"
-#include "model.h"
-#include "outcome.h"
+#include "base/arena.h"
+#include "base/log.h"
+#include "fhir/model.h"
+#include "fhir/outcome.h"
 
 /* ------------------------------------------------------------ the moves */
 

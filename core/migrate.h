@@ -26,8 +26,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "plugin_host.h"
-#include "store.h"
+#include "plugin/plugin_host.h"
+#include "store/store.h"
 
 struct migrate_counts {
 	size_t moved;     /* resources written under a new id (old id deleted) */

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "e2e/harness.h"
-#include "fhir_helpers.h"
+#include "fhir/fhir_helpers.h"
 
 #define PEOPLE "https://recovery.example.org/people"
 

@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 
 #include "e2e/harness.h"
-#include "fhir_helpers.h"
+#include "fhir/fhir_helpers.h"
 
 #define BASE "https://crosswalk.example.org/fhir"
 #define PEOPLE "https://recovery.example.org/people"

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "e2e/harness.h"
-#include "fhir_helpers.h"
+#include "fhir/fhir_helpers.h"
 
 #define PEOPLE "https://recovery.example.org/people"
 #define GOALS "https://crosswalk.example.org/fhir/NamingSystem/recovery-goal"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plugin_host.h"
+#include "plugin/plugin_host.h"
 #include "fuzz_upgrade.h"
 
 #include "../../plugins/peer_support/peer_support.c"

@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plugin_host.h"
+#include "plugin/plugin_host.h"
+#include "base/fjson.h"
+#include "fhir/validate.h"
 #include "fuzz_upgrade.h"
-#include "fjson.h"
-#include "validate.h"
 
 #include "../../plugins/recovery_plan/recovery_plan.c"
 #include "../../plugins/recovery_plan/rp_fhir.c"

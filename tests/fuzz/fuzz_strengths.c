@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "plugin_host.h"
+#include "config/config.h"
+#include "plugin/plugin_host.h"
+#include "fhir/validate.h"
 #include "fuzz_upgrade.h"
-#include "validate.h"
 
 #include "../../plugins/strengths/st_fhir.c"
 #include "../../plugins/strengths/st_native.c"

@@ -9,9 +9,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "arena.h"
-#include "outcome.h"
-#include "plugin_host.h"
+#include "base/arena.h"
+#include "fhir/outcome.h"
+#include "plugin/plugin_host.h"
 
 static inline void fuzz_upgrade_finds_nothing(struct plugin_host *h, const cJSON *bundle)
 {
