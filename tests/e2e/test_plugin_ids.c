@@ -10,7 +10,8 @@
  *     through the REST API by a gateway without plugins, is upgraded when a
  *     gateway with the plugins starts on it: ids moved, references
  *     rewritten, the old ids deleted with their history kept, and a second
- *     start changes nothing. */
+ *     start changes nothing; in store-and-forward mode the Medplum upstream
+ *     of tests/upstream loses the old ids and gets the new ones. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -235,116 +236,146 @@ static void expect_ref(const char *got, const char *type, const char *id)
 	assert_string_equal(got, want);
 }
 
-static void old_rule_store_is_upgraded(void **state)
-{
-	(void)state;
-	/* a gateway without plugins writes what the older plugins wrote */
-	char dir[] = "/tmp/cw-ids-XXXXXX", data[300], none[300], extra[800];
-	assert_non_null(mkdtemp(dir));
-	harness_remove_at_exit(dir);
-	snprintf(data, sizeof data, "%s/data", dir);
-	snprintf(none, sizeof none, "%s/no-plugins", dir);
-	assert_int_equal(mkdir(none, 0755), 0);
-	snprintf(extra, sizeof extra, "\"data_dir\":\"%s\",\"plugin_dir\":\"%s\"", data, none);
-	struct gw g;
-	assert_int_equal(gw_start(&g, extra), 0);
-
+/* The ids of rule 1 and of the current rule, for person P-1. */
+struct ids {
 	char pid[FHIR_ID_SIZE], goal[FHIR_ID_SIZE], plan[FHIR_ID_SIZE], enc[FHIR_ID_SIZE], proc[FHIR_ID_SIZE];
-	char opid[FHIR_ID_SIZE], qr[FHIR_ID_SIZE], obs[FHIR_ID_SIZE];
-	snprintf(pid, sizeof pid, "%s", uuid5(PEOPLE, "P-1"));
-	snprintf(goal, sizeof goal, "%s", uuid5(GOALS, "G-1"));
-	snprintf(plan, sizeof plan, "%s", uuid5(PLANS, "RP-1"));
-	snprintf(enc, sizeof enc, "%s", uuid5(ENCOUNTERS, "E-1"));
-	snprintf(proc, sizeof proc, "%s", uuid5(BASE "/peer-support/Procedure", "%s|goal-planning", enc));
-	snprintf(opid, sizeof opid, "%s", uuid5(BASE "/outcomes", "Patient|" PEOPLE "|P-1"));
-	snprintf(qr, sizeof qr, "%s", uuid5(BASE "/outcomes", "QuestionnaireResponse|" ADMINS "|A-1"));
-	snprintf(obs, sizeof obs, "%s", uuid5(BASE "/outcomes", "Observation|" ADMINS "|A-1|total"));
+	char opid[FHIR_ID_SIZE], qr[FHIR_ID_SIZE], obs[FHIR_ID_SIZE], flag[FHIR_ID_SIZE];
+	char ngoal[FHIR_ID_SIZE], nplan[FHIR_ID_SIZE], nenc[FHIR_ID_SIZE], nproc[FHIR_ID_SIZE];
+	char nqr[FHIR_ID_SIZE], nobs[FHIR_ID_SIZE];
+};
 
-	put(&g, "Patient", pid, "\"identifier\":[{\"system\":\"" PEOPLE "\",\"value\":\"P-1\"}]}");
-	put(&g, "Goal", goal,
+static void make_ids(struct ids *d)
+{
+	snprintf(d->pid, sizeof d->pid, "%s", uuid5(PEOPLE, "P-1")); /* the Patient every plugin derives */
+	snprintf(d->goal, sizeof d->goal, "%s", uuid5(GOALS, "G-1"));
+	snprintf(d->plan, sizeof d->plan, "%s", uuid5(PLANS, "RP-1"));
+	snprintf(d->enc, sizeof d->enc, "%s", uuid5(ENCOUNTERS, "E-1"));
+	snprintf(d->proc, sizeof d->proc, "%s", uuid5(BASE "/peer-support/Procedure", "%s|goal-planning", d->enc));
+	snprintf(d->opid, sizeof d->opid, "%s", uuid5(BASE "/outcomes", "Patient|" PEOPLE "|P-1"));
+	snprintf(d->qr, sizeof d->qr, "%s", uuid5(BASE "/outcomes", "QuestionnaireResponse|" ADMINS "|A-1"));
+	snprintf(d->obs, sizeof d->obs, "%s", uuid5(BASE "/outcomes", "Observation|" ADMINS "|A-1|total"));
+	snprintf(d->flag, sizeof d->flag, "%s", uuid5("urn:test:flag", "1"));
+	snprintf(d->ngoal, sizeof d->ngoal, "%s", uuid5(d->pid, "Goal|" GOALS "|G-1"));
+	snprintf(d->nplan, sizeof d->nplan, "%s", uuid5(d->pid, "CarePlan|" PLANS "|RP-1"));
+	snprintf(d->nenc, sizeof d->nenc, "%s", uuid5(d->pid, "Encounter|" ENCOUNTERS "|E-1"));
+	snprintf(d->nproc, sizeof d->nproc, "%s", uuid5(BASE "/peer-support/Procedure", "%s|goal-planning", d->nenc));
+	snprintf(d->nqr, sizeof d->nqr, "%s", uuid5(d->pid, "QuestionnaireResponse|" ADMINS "|A-1"));
+	snprintf(d->nobs, sizeof d->nobs, "%s", uuid5(d->pid, "Observation|" ADMINS "|A-1|total"));
+}
+
+/* Starts a gateway on data_dir: without plugins (what rule 1 wrote is
+ * written through REST) or with them; upstream is the "upstream" member of
+ * the configuration, or "". */
+static void start_on(struct gw *g, const char *dir, bool plugins, const char *upstream)
+{
+	char extra[2048], none[300];
+	snprintf(none, sizeof none, "%s/no-plugins", dir);
+	mkdir(none, 0755);
+	if (plugins)
+		snprintf(extra, sizeof extra, "\"data_dir\":\"%s/data\"%s%s", dir, *upstream ? "," : "", upstream);
+	else
+		snprintf(extra, sizeof extra, "\"data_dir\":\"%s/data\",\"plugin_dir\":\"%s\"%s%s", dir, none,
+			 *upstream ? "," : "", upstream);
+	assert_int_equal(gw_start(g, extra), 0);
+}
+
+/* What the plugins of rule 1 wrote for P-1, and a Flag no plugin made that
+ * refers to what moves. */
+static void write_rule_1(const struct gw *g, const struct ids *d)
+{
+	put(g, "Patient", d->pid, "\"identifier\":[{\"system\":\"" PEOPLE "\",\"value\":\"P-1\"}]}");
+	put(g, "Goal", d->goal,
 	    "\"identifier\":[{\"system\":\"" GOALS "\",\"value\":\"G-1\"}],\"lifecycleStatus\":\"active\","
 	    "\"description\":{\"text\":\"words\"},\"subject\":{\"reference\":\"Patient/%s\"},"
 	    "\"expressedBy\":{\"reference\":\"Patient/%s\"}}",
-	    pid, pid);
-	put(&g, "CarePlan", plan,
+	    d->pid, d->pid);
+	put(g, "CarePlan", d->plan,
 	    "\"identifier\":[{\"system\":\"" PLANS "\",\"value\":\"RP-1\"}],\"status\":\"active\",\"intent\":\"plan\","
 	    "\"subject\":{\"reference\":\"Patient/%s\"},\"goal\":[{\"reference\":\"Goal/%s\"}]}",
-	    pid, goal);
-	put(&g, "Encounter", enc,
+	    d->pid, d->goal);
+	put(g, "Encounter", d->enc,
 	    "\"extension\":[{\"url\":\"http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal\","
 	    "\"valueReference\":{\"reference\":\"Goal/%s\",\"type\":\"Goal\",\"identifier\":{\"system\":\"" GOALS
 	    "\",\"value\":\"G-1\"}}}],\"identifier\":[{\"system\":\"" ENCOUNTERS "\",\"value\":\"E-1\"}],"
 	    "\"status\":\"finished\",\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\","
 	    "\"code\":\"FLD\"},\"subject\":{\"reference\":\"Patient/%s\"}}",
-	    goal, pid);
-	put(&g, "Procedure", proc,
+	    d->goal, d->pid);
+	put(g, "Procedure", d->proc,
 	    "\"status\":\"completed\",\"subject\":{\"reference\":\"Patient/%s\"},"
 	    "\"encounter\":{\"reference\":\"Encounter/%s\"}}",
-	    pid, enc);
-	put(&g, "Patient", opid, "\"identifier\":[{\"system\":\"" PEOPLE "\",\"value\":\"P-1\"}]}");
-	put(&g, "QuestionnaireResponse", qr,
+	    d->pid, d->enc);
+	put(g, "Patient", d->opid, "\"identifier\":[{\"system\":\"" PEOPLE "\",\"value\":\"P-1\"}]}");
+	put(g, "QuestionnaireResponse", d->qr,
 	    "\"identifier\":{\"system\":\"" ADMINS "\",\"value\":\"A-1\"},\"status\":\"completed\","
 	    "\"subject\":{\"reference\":\"Patient/%s\"}}",
-	    opid);
-	put(&g, "Observation", obs,
+	    d->opid);
+	put(g, "Observation", d->obs,
 	    "\"status\":\"final\",\"code\":{\"text\":\"total\"},\"subject\":{\"reference\":\"Patient/%s\"},"
 	    "\"derivedFrom\":[{\"reference\":\"QuestionnaireResponse/%s\"}],\"valueInteger\":10}",
-	    opid, qr);
-	/* something no plugin made, referring to what moves */
-	put(&g, "Flag", "flag-1",
+	    d->opid, d->qr);
+	put(g, "Flag", d->flag,
 	    "\"status\":\"active\",\"code\":{\"text\":\"see the goal\"},\"subject\":{\"reference\":\"Patient/%s\"},"
 	    "\"encounter\":{\"reference\":\"Encounter/%s\"}}",
-	    opid, enc);
+	    d->opid, d->enc);
+}
+
+static char *tmp_dir(void)
+{
+	static char dir[64];
+	snprintf(dir, sizeof dir, "/tmp/cw-ids-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	harness_remove_at_exit(dir);
+	return dir;
+}
+
+static void old_rule_store_is_upgraded(void **state)
+{
+	(void)state;
+	struct ids d;
+	make_ids(&d);
+	const char *dir = tmp_dir();
+	struct gw g;
+	start_on(&g, dir, false, "");
+	write_rule_1(&g, &d);
 	assert_int_equal(gw_stop(&g, 15000), 0);
 
 	/* the gateway with its plugins upgrades the store as it starts */
-	snprintf(extra, sizeof extra, "\"data_dir\":\"%s\"", data);
-	assert_int_equal(gw_start(&g, extra), 0);
-	char npid[FHIR_ID_SIZE], ngoal[FHIR_ID_SIZE], nplan[FHIR_ID_SIZE], nenc[FHIR_ID_SIZE], nproc[FHIR_ID_SIZE];
-	char nqr[FHIR_ID_SIZE], nobs[FHIR_ID_SIZE];
-	snprintf(npid, sizeof npid, "%s", pid); /* the Patient every plugin derives */
-	snprintf(ngoal, sizeof ngoal, "%s", uuid5(pid, "Goal|" GOALS "|G-1"));
-	snprintf(nplan, sizeof nplan, "%s", uuid5(pid, "CarePlan|" PLANS "|RP-1"));
-	snprintf(nenc, sizeof nenc, "%s", uuid5(pid, "Encounter|" ENCOUNTERS "|E-1"));
-	snprintf(nproc, sizeof nproc, "%s", uuid5(BASE "/peer-support/Procedure", "%s|goal-planning", nenc));
-	snprintf(nqr, sizeof nqr, "%s", uuid5(pid, "QuestionnaireResponse|" ADMINS "|A-1"));
-	snprintf(nobs, sizeof nobs, "%s", uuid5(pid, "Observation|" ADMINS "|A-1|total"));
-
+	start_on(&g, dir, true, "");
 	/* old ids: deleted, history kept (the write and the deletion) */
 	const char *types[] = {"Goal", "CarePlan", "Encounter", "Procedure", "Patient", "QuestionnaireResponse",
 			       "Observation"};
-	const char *olds[] = {goal, plan, enc, proc, opid, qr, obs};
+	const char *olds[] = {d.goal, d.plan, d.enc, d.proc, d.opid, d.qr, d.obs};
 	for (size_t i = 0; i < sizeof olds / sizeof olds[0]; i++) {
 		cJSON_Delete(read_res(&g, types[i], olds[i], 410));
 		assert_int_equal(versions(&g, types[i], olds[i]), 2);
 	}
 	/* new ids, references rewritten */
-	cJSON *r = read_res(&g, "Goal", ngoal, 200);
-	expect_ref(ref(r, "subject"), "Patient", npid);
+	cJSON *r = read_res(&g, "Goal", d.ngoal, 200);
+	expect_ref(ref(r, "subject"), "Patient", d.pid);
 	assert_string_equal(sget(get(r, "description"), "text"), "words");
 	cJSON_Delete(r);
-	r = read_res(&g, "CarePlan", nplan, 200);
-	expect_ref(sget(cJSON_GetArrayItem(get(r, "goal"), 0), "reference"), "Goal", ngoal);
+	r = read_res(&g, "CarePlan", d.nplan, 200);
+	expect_ref(sget(cJSON_GetArrayItem(get(r, "goal"), 0), "reference"), "Goal", d.ngoal);
 	cJSON_Delete(r);
-	r = read_res(&g, "Encounter", nenc, 200);
-	expect_ref(sget(get(cJSON_GetArrayItem(get(r, "extension"), 0), "valueReference"), "reference"), "Goal", ngoal);
+	r = read_res(&g, "Encounter", d.nenc, 200);
+	expect_ref(sget(get(cJSON_GetArrayItem(get(r, "extension"), 0), "valueReference"), "reference"), "Goal", d.ngoal);
 	cJSON_Delete(r);
-	r = read_res(&g, "Procedure", nproc, 200);
-	expect_ref(ref(r, "encounter"), "Encounter", nenc);
+	r = read_res(&g, "Procedure", d.nproc, 200);
+	expect_ref(ref(r, "encounter"), "Encounter", d.nenc);
 	cJSON_Delete(r);
-	r = read_res(&g, "QuestionnaireResponse", nqr, 200);
-	expect_ref(ref(r, "subject"), "Patient", npid);
+	r = read_res(&g, "QuestionnaireResponse", d.nqr, 200);
+	expect_ref(ref(r, "subject"), "Patient", d.pid);
 	cJSON_Delete(r);
-	r = read_res(&g, "Observation", nobs, 200);
-	expect_ref(ref(r, "subject"), "Patient", npid);
-	expect_ref(sget(cJSON_GetArrayItem(get(r, "derivedFrom"), 0), "reference"), "QuestionnaireResponse", nqr);
+	r = read_res(&g, "Observation", d.nobs, 200);
+	expect_ref(ref(r, "subject"), "Patient", d.pid);
+	expect_ref(sget(cJSON_GetArrayItem(get(r, "derivedFrom"), 0), "reference"), "QuestionnaireResponse", d.nqr);
 	cJSON_Delete(r);
-	r = read_res(&g, "Flag", "flag-1", 200);
-	expect_ref(ref(r, "subject"), "Patient", npid);
-	expect_ref(ref(r, "encounter"), "Encounter", nenc);
+	r = read_res(&g, "Flag", d.flag, 200);
+	expect_ref(ref(r, "subject"), "Patient", d.pid);
+	expect_ref(ref(r, "encounter"), "Encounter", d.nenc);
 	cJSON_Delete(r);
-	assert_int_equal(versions(&g, "Flag", "flag-1"), 2);
-	assert_int_equal(versions(&g, "Patient", npid), 1); /* the Patient already there is kept */
+	assert_int_equal(versions(&g, "Flag", d.flag), 2);
+	assert_int_equal(versions(&g, "Patient", d.pid), 1); /* the Patient already there is kept */
 	cJSON *res = NULL;
 	assert_int_equal(call(&g, "GET", "/fhir/Patient?identifier=" PEOPLE "%7CP-1", NULL, NULL, &res), 200);
 	assert_int_equal(cJSON_GetObjectItem(res, "total")->valueint, 1);
@@ -352,11 +383,92 @@ static void old_rule_store_is_upgraded(void **state)
 	assert_int_equal(gw_stop(&g, 15000), 0);
 
 	/* a second start changes nothing */
-	assert_int_equal(gw_start(&g, extra), 0);
-	assert_int_equal(versions(&g, "Flag", "flag-1"), 2);
-	assert_int_equal(versions(&g, "Goal", ngoal), 1);
-	assert_int_equal(versions(&g, "Goal", goal), 2);
+	start_on(&g, dir, true, "");
+	assert_int_equal(versions(&g, "Flag", d.flag), 2);
+	assert_int_equal(versions(&g, "Goal", d.ngoal), 1);
+	assert_int_equal(versions(&g, "Goal", d.goal), 2);
 	assert_int_equal(gw_stop(&g, 15000), 0);
+}
+
+static bool drained(const struct gw *g, long timeout_ms)
+{
+	long until = now_ms() + timeout_ms;
+	while (now_ms() < until) {
+		cJSON *o = NULL;
+		if (call(g, "GET", "/outbox?_count=0", NULL, NULL, &o) == 200) {
+			const cJSON *p = get(o, "pending"), *dead = get(o, "dead");
+			bool done = cJSON_IsNumber(p) && p->valuedouble == 0;
+			assert_true(!cJSON_IsNumber(dead) || dead->valuedouble == 0);
+			cJSON_Delete(o);
+			if (done)
+				return true;
+		}
+		sleep_ms(100);
+	}
+	return false;
+}
+
+static long upstream_status(const struct upstream_srv *u, const char *type, const char *id, cJSON **out)
+{
+	char path[200];
+	snprintf(path, sizeof path, "/fhir/R4/%s/%s", type, id);
+	struct resp r;
+	assert_int_equal(upstream_do(u, "GET", path, NULL, &r), 0);
+	long st = r.status;
+	if (out)
+		*out = cJSON_Parse(r.body ? r.body : "");
+	resp_free(&r);
+	return st;
+}
+
+/* In store-and-forward mode the upgrade is delivered like any write: the
+ * upstream loses the old ids and gets the new ones, references rewritten. */
+static void old_rule_upgrade_reaches_the_upstream(void **state)
+{
+	(void)state;
+	if (upstream_install() != 0) {
+		fprintf(stderr, "# npm install of tests/upstream failed (see build/upstream-install.log)\n");
+		fail();
+	}
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	char up[2048];
+	upstream_gw_config(up, sizeof up, &u,
+			   "\"Patient\":\"store-and-forward\",\"Goal\":\"store-and-forward\",\"CarePlan\":\"store-and-forward\","
+			   "\"Encounter\":\"store-and-forward\",\"Procedure\":\"store-and-forward\","
+			   "\"QuestionnaireResponse\":\"store-and-forward\",\"Observation\":\"store-and-forward\","
+			   "\"Flag\":\"store-and-forward\"",
+			   NULL);
+	struct ids d;
+	make_ids(&d);
+	const char *dir = tmp_dir();
+	struct gw g;
+	start_on(&g, dir, false, up);
+	write_rule_1(&g, &d);
+	assert_true(drained(&g, 20000));
+	assert_int_equal(upstream_status(&u, "Goal", d.goal, NULL), 200);
+	assert_int_equal(gw_stop(&g, 15000), 0);
+
+	start_on(&g, dir, true, up);
+	assert_true(drained(&g, 20000));
+	const char *types[] = {"Goal", "CarePlan", "Encounter", "Procedure", "Patient", "QuestionnaireResponse",
+			       "Observation"};
+	const char *olds[] = {d.goal, d.plan, d.enc, d.proc, d.opid, d.qr, d.obs};
+	const char *news[] = {d.ngoal, d.nplan, d.nenc, d.nproc, d.pid, d.nqr, d.nobs};
+	for (size_t i = 0; i < sizeof olds / sizeof olds[0]; i++) {
+		long st = upstream_status(&u, types[i], olds[i], NULL);
+		assert_true(st == 404 || st == 410);
+		assert_int_equal(upstream_status(&u, types[i], news[i], NULL), 200);
+	}
+	cJSON *r = NULL;
+	assert_int_equal(upstream_status(&u, "CarePlan", d.nplan, &r), 200);
+	expect_ref(sget(cJSON_GetArrayItem(get(r, "goal"), 0), "reference"), "Goal", d.ngoal);
+	cJSON_Delete(r);
+	assert_int_equal(upstream_status(&u, "Flag", d.flag, &r), 200);
+	expect_ref(ref(r, "encounter"), "Encounter", d.nenc);
+	cJSON_Delete(r);
+	assert_int_equal(gw_stop(&g, 15000), 0);
+	upstream_stop(&u);
 }
 
 int main(void)
@@ -365,6 +477,7 @@ int main(void)
 		cmocka_unit_test(two_people_each_keep_goal_g1),
 		cmocka_unit_test(one_identifier_is_one_patient_in_every_plugin),
 		cmocka_unit_test(old_rule_store_is_upgraded),
+		cmocka_unit_test(old_rule_upgrade_reaches_the_upstream),
 	};
 	return cmocka_run_group_tests_name("plugin ids", tests, NULL, NULL);
 }
