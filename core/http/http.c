@@ -90,6 +90,7 @@ struct http_server {
 	struct http_dispatch dispatch;
 	struct config_limits limits;
 	unsigned port;
+	char authority[300]; /* listen host and bound port */
 	pthread_mutex_t lock; /* guards the connection list and deadlines */
 	struct conn_ctx conns; /* list head */
 	pthread_t watchdog;
@@ -642,7 +643,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		}
 		if (f.n_te > 1) {
 			metrics_counter_add(METRICS_FRAMING_REJECTED, 1);
-			return refuse(mc, rq, 400, "invalid", "more than one Transfer-Encoding");
+			return refuse(mc, rq, 400, "invalid",
+				      "more than one Transfer-Encoding header (one \"chunked\" is the only coding accepted)");
 		}
 		if (f.te) {
 			status = wire_transfer_encoding(f.te, f.te_len, &why);
@@ -734,6 +736,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		.body_len = rq->len,
 		.request_id = rq->request_id,
 		.client = rq->client,
+		.authority = srv->authority,
 		.impl = rq,
 	};
 	if (rq->body)
@@ -823,6 +826,8 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = di ? di->port : cfg->listen_port;
+	snprintf(srv->authority, sizeof srv->authority, cfg->listen_ipv6 ? "[%s]:%u" : "%s:%u", cfg->listen_host,
+		 srv->port);
 	if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) {
 		snprintf(err, errlen, "cannot start the deadline watchdog thread");
 		MHD_stop_daemon(srv->daemon);

@@ -31,6 +31,8 @@ struct http_request {
 	size_t body_len;
 	const char *request_id;  /* validated X-Request-Id, or generated */
 	const char *client;      /* client IP address as text */
+	const char *authority;   /* the address the server listens on, "host:port" with the bound port
+				  * ("[v6]:port"); links are never built from the Host header */
 	const char *params[HTTP_MAX_PARAMS]; /* path captures, filled by the router */
 	size_t nparams;
 	int format;              /* FHIR output format (enum format), set by the app before routing */

@@ -163,7 +163,7 @@ int wire_transfer_encoding(const char *v, size_t n, const char **why)
 		*why = "Transfer-Encoding must name \"chunked\" once, as the last coding";
 		return 400;
 	}
-	*why = "only the \"chunked\" transfer coding is implemented";
+	*why = "only the \"chunked\" transfer coding is implemented (Transfer-Encoding)";
 	return 501;
 }
 
