@@ -258,6 +258,21 @@ static void target_nul_slash_and_dots_refused(void **state)
 	get_status("GET", "/fhir/Patient?name=Vic+x&identifier=urn:x|1", 200);
 	get_status("GET", "/fhir/Patient/nu%6C1", 200);
 	get_status("GET", "/fhir/Patient?family=Vic&&", 200);
+	/* The same decoding for a form-encoded _search body and for the
+	 * criteria of a conditional create. */
+	const char *form[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+	assert_int_equal(http_do(&shared_gw, "POST", "/fhir/Patient/_search", form, "family=Vic%00tim", 16, &r), 0);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "encoded NUL"));
+	resp_free(&r);
+	assert_int_equal(http_do(&shared_gw, "POST", "/fhir/Patient/_search", form, "family=V%69c", 12, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"total\":1"));
+	resp_free(&r);
+	const char *ine[] = {"Content-Type: application/fhir+json", "If-None-Exist: family=Vic%00tim", NULL};
+	assert_int_equal(http_do(&shared_gw, "POST", "/fhir/Patient", ine, pat, strlen(pat), &r), 0);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
 	assert_int_equal(http_do(&shared_gw, "GET", "/fhir/Patient?family=V%69c", NULL, NULL, 0, &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "\"total\":1"));

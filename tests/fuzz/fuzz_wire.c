@@ -180,7 +180,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_framing(b + f[i].value_off, f[i].value_len);
 		}
 		const char *why = wire_walk_end(&w);
-		if (!why && !field_err) {
+		int status;
+		check_target(target, target_len);
+		if (!why && !field_err && !wire_check_target(target, target_len, &status)) {
 			/* Accepted: the raw head is clean. */
 			if (!wire_is_token(raw, method_len))
 				abort();
@@ -193,7 +195,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (size_t i = 0; i < nf; i++)
 				if (!wire_is_token(raw + f[i].name_off, f[i].name_len) || raw[f[i].name_off + f[i].name_len] != ':')
 					abort();
-			check_target(target, target_len);
 		}
 	}
 	free(target);
