@@ -761,6 +761,43 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* --------------------------------------------------------------- server */
 
+/* The listening socket, bound here rather than by the library: with
+ * SO_REUSEADDR alone (a restart can bind while old connections linger), never
+ * SO_REUSEPORT, which would let a second gateway start on the same port and
+ * share its connections. Sets *port to the bound port. */
+static int open_listener(const struct config *cfg, unsigned *port, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t sl;
+	if (cfg->listen_ipv6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)cfg->listen_port);
+		inet_pton(AF_INET6, cfg->listen_host, &s6->sin6_addr);
+		sl = sizeof *s6;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)cfg->listen_port);
+		inet_pton(AF_INET, cfg->listen_host, &s4->sin_addr);
+		sl = sizeof *s4;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    (cfg->listen_ipv6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+	    bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, SOMAXCONN) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(cfg->listen_ipv6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+				       : ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}
+
 struct http_server *http_server_start(const struct config *cfg, struct http_dispatch dispatch, char *err,
 				      size_t errlen)
 {
@@ -774,22 +811,18 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 	srv->conns.next = srv->conns.prev = &srv->conns;
 	pthread_mutex_init(&srv->lock, NULL);
 
-	struct sockaddr_in sin = {0};
-	struct sockaddr_in6 sin6 = {0};
-	const struct sockaddr *sa;
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	if (cfg->listen_ipv6) {
-		sin6.sin6_family = AF_INET6;
-		sin6.sin6_port = htons((uint16_t)cfg->listen_port);
-		inet_pton(AF_INET6, cfg->listen_host, &sin6.sin6_addr);
-		sa = (const struct sockaddr *)&sin6;
+	if (cfg->listen_ipv6)
 		flags |= MHD_USE_IPv6;
-	} else {
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((uint16_t)cfg->listen_port);
-		inet_pton(AF_INET, cfg->listen_host, &sin.sin_addr);
-		sa = (const struct sockaddr *)&sin;
+	int lfd = open_listener(cfg, &srv->port, err, errlen);
+	if (lfd < 0) {
+		pthread_mutex_destroy(&srv->lock);
+		free(srv);
+		return NULL;
 	}
+	/* Known before the first request arrives: handlers only read it. */
+	snprintf(srv->authority, sizeof srv->authority, cfg->listen_ipv6 ? "[%s]:%u" : "%s:%u", cfg->listen_host,
+		 srv->port);
 	unsigned threads = cfg->threads;
 	if (threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -798,7 +831,7 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 	/* Idle timeout as a backstop; the watchdog enforces the real deadlines. */
 	unsigned idle_s = (unsigned)((cfg->limits.request_timeout_ms + 999) / 1000);
 	srv->daemon = MHD_start_daemon(
-		flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_SOCK_ADDR, sa,
+		flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_LISTEN_SOCKET, lfd,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->limits.max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->limits.max_connections_per_ip,
@@ -808,26 +841,18 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 		 * the target) answer with the header block written twice, or not
 		 * at all; the gateway's own checks refuse both. */
 		MHD_OPTION_STRICT_FOR_CLIENT, 0,
-		/* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it sets SO_REUSEPORT, and
-		 * a second gateway on the same port would then start and share
-		 * the connections. The library's default is SO_REUSEADDR alone,
-		 * which only lets a restart bind while old connections linger. */
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
-		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
-			 errno ? strerror(errno) : "the HTTP library refused the settings");
+		snprintf(err, errlen, "cannot serve on %s: the HTTP library refused the settings", cfg->listen);
+		close(lfd);
 		pthread_mutex_destroy(&srv->lock);
 		free(srv);
 		return NULL;
 	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	srv->port = di ? di->port : cfg->listen_port;
-	snprintf(srv->authority, sizeof srv->authority, cfg->listen_ipv6 ? "[%s]:%u" : "%s:%u", cfg->listen_host,
-		 srv->port);
 	if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) {
 		snprintf(err, errlen, "cannot start the deadline watchdog thread");
 		MHD_stop_daemon(srv->daemon);

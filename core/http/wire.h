@@ -36,7 +36,7 @@ const char *wire_check_field(const char *name, size_t name_len, const char *valu
  * walker proves that the request line and the fields it was told about
  * cover the whole block with nothing hidden between them: every byte that
  * no field accounts for must be a separator the library wrote. (A NUL right
- * before a bare LF looks like the library's CRLF; it hides nothing.)
+ * before a line end looks like the library's own; it hides nothing.)
  *
  * Offsets are into block (the method's first byte) of block_len bytes (the
  * library's header size: request line, fields and the empty line). All
