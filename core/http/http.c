@@ -44,11 +44,14 @@
 #include "base/metrics.h"
 #include "http/wire.h"
 
-/* MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE and the in-place parsing the
- * header block check relies on (verified by tests/e2e/test_http_framing.c). */
+/* The header block check relies on MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE
+ * and on how 0.9.75 parses the block in place; another version must pass
+ * tests/e2e/test_http_framing.c before it is used (a layout the walker does
+ * not recognise is refused, never read past). */
 #if MHD_VERSION < 0x00097500
 #error "libmicrohttpd 0.9.75 or later is required"
 #endif
+
 /* One per connection, registered for the watchdog. */
 struct conn_ctx {
 	struct conn_ctx *prev, *next;
