@@ -195,7 +195,7 @@ codes:
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@tools/bench.sh
+	@tools/bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/crosswalk/plugins \
