@@ -1,8 +1,9 @@
 # Crosswalk — plain Makefile.
 #
 #   make            build bin/crosswalk and lib/crosswalk/plugins/*.so
-#   make run        install missing Debian packages, build, serve on 127.0.0.1:8080
-#   make test       install missing Debian packages, build, run the whole suite
+#   make run        install missing run packages, build, serve on 127.0.0.1:8080
+#   make test       install missing test packages, build, run the whole suite
+#                   (corpora from tests/fixtures/corpus, unpacked into build/corpus)
 #   make SANITIZE=address,undefined test   the same under ASan+UBSan (own build dir)
 #   make SANITIZE=thread test              the same under TSan
 #   make check-abi  prove plugins export nothing but cw_plugin_entry
@@ -14,6 +15,7 @@
 
 .DELETE_ON_ERROR:
 .SUFFIXES:
+.SECONDARY:
 SHELL := /bin/bash
 
 VERSION := 0.1.0
@@ -84,25 +86,43 @@ E2E_BINS  := $(E2E_SRC:tests/e2e/%.c=$(TESTDIR)/e2e/%)
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES:= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 REPLAY_BINS := $(FUZZ_NAMES:%=$(TESTDIR)/fuzz/replay_%)
+SCRIPT_TESTS := $(sort $(wildcard tests/scripts/test_*.sh))
 
-.PHONY: all deps run test check-abi fuzz model codes install uninstall clean bench tests-build
+# The test corpora travel with the repository (tests/fixtures/corpus/*.tar.xz,
+# sources and licences in SOURCES.md there) and are unpacked into build/corpus,
+# handed to the tests as CW_CORPUS. No test reads anything beside the clone.
+CORPUS_TARS  := $(sort $(wildcard tests/fixtures/corpus/*.tar.xz))
+CORPUS       := build/corpus
+CORPUS_STAMP := $(CORPUS)/.unpacked
+
+.PHONY: all deps deps-test deps-bench run test check-abi fuzz model codes install uninstall clean bench tests-build
 
 all: $(BINDIR)/crosswalk $(PLUGIN_SOS)
 
+# Each command installs only what it needs (tools/deps.sh names the groups).
 deps:
-	@tools/deps.sh
+	@tools/deps.sh run
+deps-test:
+	@tools/deps.sh test
+deps-bench:
+	@tools/deps.sh bench
 
 run: deps
 	@$(MAKE) --no-print-directory all
 	exec $(BINDIR)/crosswalk serve -c conf/crosswalk.json
 
-test: deps
+test: deps-test
 	@$(MAKE) --no-print-directory tests-build
 	@CW_BIN=$(BINDIR)/crosswalk CW_PLUGIN_DIR=$(PLUGDIR) CW_TEST_PLUGIN_DIR=$(TPLUGDIR) \
-	  CW_SHARED=$(SHARED) CW_SANITIZE=$(SANITIZE) \
-	  tests/run.sh $(UNIT_BINS) $(E2E_BINS) $(REPLAY_BINS)
+	  CW_CORPUS=$(CORPUS) CW_SANITIZE=$(SANITIZE) \
+	  tests/run.sh $(UNIT_BINS) $(E2E_BINS) $(REPLAY_BINS) $(SCRIPT_TESTS)
 
-tests-build: all $(TPLUGIN_SOS) $(UNIT_BINS) $(E2E_BINS) $(REPLAY_BINS)
+tests-build: all $(TPLUGIN_SOS) $(UNIT_BINS) $(E2E_BINS) $(REPLAY_BINS) $(CORPUS_STAMP)
+
+$(CORPUS_STAMP): $(CORPUS_TARS)
+	rm -rf $(CORPUS) $(CORPUS).tmp && mkdir -p $(CORPUS).tmp
+	for t in $^; do xz -dc "$$t" | tar -xf - -C $(CORPUS).tmp || exit 1; done
+	mv $(CORPUS).tmp $(CORPUS) && touch $@
 
 # --- core ---------------------------------------------------------------
 $(OBJ)/%.o: %.c
@@ -163,7 +183,8 @@ check-abi: $(PLUGIN_SOS) $(TPLUGIN_SOS)
 	@tools/check-abi.sh $^
 
 FUZZ_CC ?= clang
-fuzz: deps
+fuzz:
+	@tools/deps.sh fuzz
 	@mkdir -p build/fuzz
 	@for n in $(FUZZ_NAMES); do \
 	  echo "  FUZZ build/fuzz/fuzz_$$n"; \
@@ -174,14 +195,16 @@ fuzz: deps
 	@echo "run: build/fuzz/fuzz_NAME tests/fuzz/corpus/NAME"
 
 model:
+	@tools/deps.sh gen
 	python3 tools/gen_model.py $(SHARED)/fhir-r4/package core/model_data.c
 
 codes:
+	@tools/deps.sh gen
 	python3 tools/gen_codes.py $(SHARED)/codes profiles/codes
 
-bench: deps
-	@$(MAKE) --no-print-directory all
-	@tools/bench.sh
+bench: deps-bench
+	@$(MAKE) --no-print-directory all $(CORPUS_STAMP)
+	@SHARED=$(SHARED) tools/bench.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/crosswalk/plugins \

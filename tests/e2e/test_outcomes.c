@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "e2e/harness.h"
+#include "testenv.h"
 #include "plugin_host.h"
 
 #include "../../plugins/outcomes/outcomes.c"
@@ -59,10 +60,8 @@ static char *read_example(const char *name)
 
 static char *read_r4(const char *name)
 {
-	const char *shared = getenv("CW_SHARED");
 	char path[1024];
-	snprintf(path, sizeof path, "%s/fhir-r4/examples-json-xml/json/%s", shared && *shared ? shared : "../shared",
-		 name);
+	snprintf(path, sizeof path, "%s/fhir-r4/examples-json-xml/json/%s", corpus_dir(), name);
 	return read_file(path);
 }
 

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "e2e/harness.h"
+#include "testenv.h"
 #include "e2e/plugin_kit.h"
 #include "validate.h"
 
@@ -47,7 +48,7 @@ static char *example(const char *name)
 static char *r4(const char *name)
 {
 	char path[1024];
-	snprintf(path, sizeof path, "%s/fhir-r4/examples-json-xml/json/%s", tk_env_or("CW_SHARED", "../shared"), name);
+	snprintf(path, sizeof path, "%s/fhir-r4/examples-json-xml/json/%s", corpus_dir(), name);
 	return tk_slurp(path, NULL);
 }
 
