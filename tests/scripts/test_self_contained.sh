@@ -7,7 +7,8 @@ tap_plan 3
 
 hits=$(grep -rnE '\.\./shared|CW_SHARED' tests .ci tools/deps.sh \
   --include='*.c' --include='*.h' --include='*.sh' --include='*.mjs' --include='*.js' --include=run \
-  --exclude-dir=node_modules --exclude=test_self_contained.sh 2>&1)
+  --exclude-dir=node_modules --exclude=test_self_contained.sh 2>&1 |
+  grep -vE '^[^:]+:[0-9]+:[[:space:]]*(#|/?\*|unset )')  # comments, and CI unsetting them
 if [ -z "$hits" ]; then tap_ok "no test reads ../shared"; else tap_fail "no test reads ../shared" "$hits"; fi
 
 rule=$(make -pRrq -f Makefile : 2>/dev/null | awk '/^test: /{p=1} p&&/^$/{exit} p' | grep -nE 'shared|SHARED')
