@@ -10,7 +10,7 @@
 #   make fuzz       build libFuzzer harnesses (clang) into build/fuzz/
 #   make model      regenerate core/model_data.c from ../shared/fhir-r4/package
 #   make codes      regenerate the code packs profiles/codes/*.tsv from ../shared/codes
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR= [SYSCONFDIR=] [STATEDIR=] [WITH_ECHO=1]
 #   make clean
 
 .DELETE_ON_ERROR:
@@ -206,20 +206,59 @@ bench: deps-bench
 	@$(MAKE) --no-print-directory all $(CORPUS_STAMP)
 	@SHARED=$(SHARED) tools/bench.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/crosswalk/plugins \
-	  $(DESTDIR)$(PREFIX)/etc/crosswalk $(DESTDIR)$(PREFIX)/share/crosswalk
-	install -m 0755 $(BINDIR)/crosswalk $(DESTDIR)$(PREFIX)/bin/crosswalk
-	$(if $(PLUGIN_SOS),install -m 0755 $(PLUGIN_SOS) $(DESTDIR)$(PREFIX)/lib/crosswalk/plugins/)
-	sed -e 's|"lib/crosswalk/plugins"|"$(PREFIX)/lib/crosswalk/plugins"|' \
-	    -e 's|"profiles"|"$(PREFIX)/share/crosswalk/profiles"|' \
-	    -e 's|"var"|"/var/lib/crosswalk"|' conf/crosswalk.json > $(DESTDIR)$(PREFIX)/etc/crosswalk/crosswalk.json
-	chmod 0644 $(DESTDIR)$(PREFIX)/etc/crosswalk/crosswalk.json
-	cp -R profiles $(DESTDIR)$(PREFIX)/share/crosswalk/
+# --- install ---------------------------------------------------------------
+# The installed program is the same build with the paths under PREFIX compiled
+# in (core/paths.c compiled again, linked ahead of the core library), so it
+# finds its configuration, plugins and profiles from any directory:
+#   SYSCONFDIR/crosswalk.json    the configuration (kept when it exists)
+#   PREFIX/lib/crosswalk/plugins the plugins
+#   PREFIX/share/crosswalk       profiles/, and examples/ (configurations)
+#   STATEDIR                     the data directory, created 0700 at start
+# The demonstration plugin echo is installed only with WITH_ECHO=1, into
+# PREFIX/lib/crosswalk/demo-plugins, which no configuration loads by default
+# (crosswalk serve --plugins PREFIX/lib/crosswalk/demo-plugins).
+SYSCONFDIR ?= $(PREFIX)/etc/crosswalk
+STATEDIR   ?= /var/lib/crosswalk
+WITH_ECHO  ?=
+INST_PLUGDIR  = $(PREFIX)/lib/crosswalk/plugins
+INST_DEMODIR  = $(PREFIX)/lib/crosswalk/demo-plugins
+INST_SHAREDIR = $(PREFIX)/share/crosswalk
+INST_PATHS = -DCW_CONFIG_FILE='"$(SYSCONFDIR)/crosswalk.json"' -DCW_DATA_DIR='"$(STATEDIR)"' \
+             -DCW_PLUGIN_DIR='"$(INST_PLUGDIR)"' -DCW_PROFILES_DIR='"$(INST_SHAREDIR)/profiles"'
+INST_BIN := build/$(VARIANT)/install/crosswalk
+DEMO_PLUGINS := echo
 
+.PHONY: FORCE
+FORCE:
+# Rebuilt on every install: PREFIX may have changed since the last one.
+$(INST_BIN): $(MAIN_OBJ) $(LIBCORE) FORCE
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fPIE $(INST_PATHS) -c core/paths.c -o $(@D)/paths.o
+	$(CC) $(ALL_CFLAGS) $(EXE_LDFLAGS) $(MAIN_OBJ) $(@D)/paths.o $(LIBCORE) $(PKG_LIBS) -ldl -lpthread -lm -o $@
+
+install: all $(INST_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(INST_PLUGDIR) $(DESTDIR)$(SYSCONFDIR) \
+	  $(DESTDIR)$(INST_SHAREDIR)/examples
+	install -m 0755 $(INST_BIN) $(DESTDIR)$(PREFIX)/bin/crosswalk
+	$(if $(filter-out $(DEMO_PLUGINS:%=$(PLUGDIR)/%.so),$(PLUGIN_SOS)),install -m 0755 \
+	  $(filter-out $(DEMO_PLUGINS:%=$(PLUGDIR)/%.so),$(PLUGIN_SOS)) $(DESTDIR)$(INST_PLUGDIR)/)
+	$(if $(WITH_ECHO),install -d $(DESTDIR)$(INST_DEMODIR) && \
+	  install -m 0755 $(DEMO_PLUGINS:%=$(PLUGDIR)/%.so) $(DESTDIR)$(INST_DEMODIR)/)
+	rm -rf $(DESTDIR)$(INST_SHAREDIR)/profiles && cp -R profiles $(DESTDIR)$(INST_SHAREDIR)/
+	chmod -R go-w $(DESTDIR)$(INST_SHAREDIR)/profiles
+	install -m 0644 $(wildcard conf/examples/*.json) conf/examples/README.md $(DESTDIR)$(INST_SHAREDIR)/examples/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/crosswalk.json ]; then \
+	  echo "kept $(DESTDIR)$(SYSCONFDIR)/crosswalk.json (the new default is in $(INST_SHAREDIR)/examples/)"; \
+	else \
+	  echo "install $(DESTDIR)$(SYSCONFDIR)/crosswalk.json"; \
+	  sed -e 's|"lib/crosswalk/plugins"|"$(INST_PLUGDIR)"|' -e 's|"profiles"|"$(INST_SHAREDIR)/profiles"|' \
+	      -e 's|"var"|"$(STATEDIR)"|' conf/crosswalk.json > $(DESTDIR)$(SYSCONFDIR)/crosswalk.json && \
+	  chmod 0644 $(DESTDIR)$(SYSCONFDIR)/crosswalk.json; \
+	fi
+
+# Leaves SYSCONFDIR/crosswalk.json (edited by its owner) and STATEDIR (data).
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/bin/crosswalk $(DESTDIR)$(PREFIX)/lib/crosswalk \
-	  $(DESTDIR)$(PREFIX)/etc/crosswalk $(DESTDIR)$(PREFIX)/share/crosswalk
+	rm -rf $(DESTDIR)$(PREFIX)/bin/crosswalk $(DESTDIR)$(PREFIX)/lib/crosswalk $(DESTDIR)$(INST_SHAREDIR)
 
 clean:
 	rm -rf build bin lib

@@ -17,6 +17,7 @@
 #include "fjson.h"
 #include "http.h"
 #include "log.h"
+#include "paths.h"
 #include "plugin_host.h"
 #include "terminology.h"
 
@@ -34,7 +35,7 @@ static const char usage_main[] =
 	"  map --from|--to FORMAT [FILE|-]     map a document through a plugin\n"
 	"  convert [--to json|xml] [FILE|-]    convert a FHIR resource between JSON and XML\n"
 	"  billing --from DATE --to DATE [--csv]  print the billing extract of a period\n"
-	"  version                             print the version\n"
+	"  version                             print the version and the default paths\n"
 	"\n"
 	"Run 'crosswalk COMMAND --help' for a command's options.\n"
 	"\n"
@@ -49,7 +50,7 @@ static const char usage_serve[] =
 	"\n"
 	"options:\n"
 	"  -c, --config FILE   configuration file (default: $CROSSWALK_CONFIG,\n"
-	"                      else conf/crosswalk.json)\n"
+	"                      else the one 'crosswalk version' names)\n"
 	"  --plugins DIR       also load the plugins in DIR (after plugin_dir)\n"
 	"  -h, --help          this help\n"
 	"\n"
@@ -134,7 +135,10 @@ static const char usage_billing[] =
 static const char usage_version[] =
 	"usage: crosswalk version\n"
 	"\n"
-	"Prints the version of Crosswalk and the FHIR version it speaks.\n"
+	"Prints the version of Crosswalk, the FHIR version it speaks, and the\n"
+	"defaults compiled in: the configuration file read when neither -c nor\n"
+	"CROSSWALK_CONFIG names one, and the directories a configuration without\n"
+	"plugin_dir, profiles_dir or data_dir uses.\n"
 	"\n"
 	"exit codes: 0 success, 2 usage error\n";
 
@@ -150,10 +154,17 @@ static int cmd_version(int argc, char **argv)
 		fputs(usage_version, stderr);
 		return EXIT_USAGE;
 	}
+	const struct cw_paths *paths = paths_default();
 	printf("crosswalk %s (FHIR 4.0.1)\n", CW_VERSION);
+	printf("default configuration: %s\n", paths->config_file);
+	printf("default plugin_dir: %s\ndefault profiles_dir: %s\ndefault data_dir: %s\n", paths->plugin_dir,
+	       paths->profiles_dir, paths->data_dir);
 	return 0;
 }
 
+/* Creates path and its missing parents, each 0700: the data directory holds
+ * health records, for the gateway's user alone. An existing directory keeps
+ * the mode its owner gave it. */
 static int make_dirs(const char *path)
 {
 	char buf[4096];
@@ -163,11 +174,11 @@ static int make_dirs(const char *path)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
 			return -1;
 		*p = '/';
 	}
-	if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+	if (mkdir(buf, 0700) != 0 && errno != EEXIST)
 		return -1;
 	return 0;
 }
@@ -186,7 +197,7 @@ static int load_config(struct config *cfg, const char *path, const char *plugins
 	if (!path)
 		path = getenv("CROSSWALK_CONFIG");
 	if (!path || !*path)
-		path = "conf/crosswalk.json";
+		path = paths_default()->config_file;
 	char err[1024];
 	if (config_load(cfg, path, err, sizeof err) != 0) {
 		fprintf(stderr, "crosswalk: configuration error: %s\n", err);

@@ -21,6 +21,10 @@ for bin in "$@"; do
   p=$(grep -E '^ok ' "$log" | grep -vc '# SKIP')
   f=$(grep -E '^not ok ' "$log" | grep -vc '# SKIP')
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  # Cases a plan ("1..N") announced but that never reported count as failed.
+  planned=$(grep -E '^1\.\.[0-9]+' "$log" | sed 's/^1\.\.\([0-9]*\).*/\1/' | awk '{n += $1} END {print n + 0}')
+  missing=$((planned - p - f - s))
+  if [ "$missing" -gt 0 ]; then f=$((f + missing)); echo "# $missing planned cases never reported" >>"$log"; fi
   pass=$((pass + p)); fail=$((fail + f)); skipped=$((skipped + s))
   extra=""
   [ "$s" -gt 0 ] && extra=$(printf ' %3d skipped' "$s")

@@ -25,3 +25,38 @@ tap_check() {
 tap_skip() { tap_i=$((tap_i + 1)); echo "# skipped: $2"; echo "ok $tap_i # SKIP $1"; }
 tap_done() { [ "$tap_failed" -eq 0 ]; exit $?; }
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
+
+# A gateway for a script test: gw_serve LOG CMD... starts CMD (a 'crosswalk
+# serve' command line; CROSSWALK_LISTEN=127.0.0.1:0 is set, so it takes a free
+# port) in the background with its standard error in LOG, waits up to 20 s for
+# the "listening" line and sets GW_PID and GW_URL (http://127.0.0.1:PORT).
+# Returns 1 when it exits or does not listen in time. gw_stop stops it by its
+# PID (SIGTERM, then SIGKILL after 15 s) and returns its exit status.
+gw_serve() {
+  local log=$1 i port; shift
+  CROSSWALK_LISTEN=127.0.0.1:0 "$@" 2>"$log" >/dev/null &
+  GW_PID=$!; GW_URL=""
+  for i in $(seq 1 200); do
+    port=$(grep -o '"event":"listening".*"port":"[0-9]*"' "$log" 2>/dev/null | grep -o '"port":"[0-9]*"' | grep -o '[0-9]\+')
+    if [ -n "$port" ]; then GW_URL="http://127.0.0.1:$port"; return 0; fi
+    kill -0 "$GW_PID" 2>/dev/null || { wait "$GW_PID"; GW_PID=""; return 1; }
+    sleep 0.1
+  done
+  gw_stop; return 1
+}
+gw_stop() {
+  local i rc
+  [ -n "${GW_PID:-}" ] || return 0
+  kill -TERM "$GW_PID" 2>/dev/null
+  for i in $(seq 1 150); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$GW_PID" 2>/dev/null && kill -KILL "$GW_PID"
+  wait "$GW_PID"; rc=$?
+  GW_PID=""
+  return $rc
+}
+# A temporary directory removed when the script ends (CW_KEEP_TMP=1 keeps it),
+# and any gateway still running stopped.
+tap_tmpdir() {
+  TAP_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cw-script-XXXXXX")
+  trap 'gw_stop; [ -n "${CW_KEEP_TMP:-}" ] || rm -rf "$TAP_TMP"' EXIT
+}
