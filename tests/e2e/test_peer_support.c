@@ -433,7 +433,8 @@ static void foreign_additions_are_reported(void **state)
 	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[6].resource.serviceProvider", "left out");
 	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[6].resource.participant[1]", "participant left out");
 	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[6].resource.identifier[1]", "identifier left out");
-	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[9].resource", "Observation/o1");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[9].resource",
+			"1 Observation resource is not part of any peer-support encounter; left out");
 	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_WARNING), 5);
 	/* Everything the format holds is still there. */
 	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(out);

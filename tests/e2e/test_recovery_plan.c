@@ -619,7 +619,8 @@ static void foreign_additions_are_reported(void **state)
 	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[5].resource.activity[14].reference", "left out");
 	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[5].resource.activity[14]", "detail");
 	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[5].resource.supportingInfo[5]", "support left out");
-	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[6].resource", "Observation/o");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[6].resource",
+			"1 Observation resource is not part of a recovery plan; left out");
 	assert_string_equal(out, doc);
 	free(out);
 	tk_call_end(&c);
