@@ -9,7 +9,8 @@
 #   make check-abi  prove plugins export nothing but cw_plugin_entry
 #   make fuzz       build libFuzzer harnesses (clang) into build/fuzz/
 #   make model      regenerate core/model_data.c from ../shared/fhir-r4/package
-#   make codes      regenerate the code packs profiles/codes/*.tsv from ../shared/codes
+#   make codes      regenerate the code packs profiles/codes/*.tsv from SHARED/codes
+#                   (SHARED=build/corpus: the source lists the tests unpack)
 #   make install PREFIX=/usr/local DESTDIR= [SYSCONFDIR=] [STATEDIR=] [WITH_ECHO=1]
 #   make clean
 
