@@ -8,7 +8,9 @@
 #   make SANITIZE=thread test              the same under TSan
 #   make check-abi  prove plugins export nothing but cw_plugin_entry
 #   make fuzz       build libFuzzer harnesses (clang) into build/fuzz/
-#   make model      regenerate core/model_data.c from ../shared/fhir-r4/package
+#   make model      regenerate core/fhir/gen/model_data.c from SHARED/fhir-r4/package
+#   make search-params  regenerate core/fhir/gen/search_params_data.c from the same package
+#   make profiles   regenerate the conformance resources in profiles/
 #   make codes      regenerate the code packs profiles/codes/*.tsv from SHARED/codes
 #                   (SHARED=build/corpus: the source lists the tests unpack)
 #   make install PREFIX=/usr/local DESTDIR= [SYSCONFDIR=] [STATEDIR=] [WITH_ECHO=1]
@@ -64,7 +66,8 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(CFLAGS) -MMD -MP 
              -Icore -Icore/include -DCW_VERSION='"$(VERSION)"'
 EXE_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
-CORE_SRC := $(sort $(filter-out core/main.c,$(wildcard core/*.c)))
+# core/ is one folder per subsystem (each has a README); main.c stays apart.
+CORE_SRC := $(sort $(filter-out core/main.c,$(wildcard core/*.c core/*/*.c core/*/*/*.c)))
 CORE_OBJ := $(CORE_SRC:%.c=$(OBJ)/%.o)
 MAIN_OBJ := $(OBJ)/core/main.o
 
@@ -96,7 +99,8 @@ CORPUS_TARS  := $(sort $(wildcard tests/fixtures/corpus/*.tar.xz))
 CORPUS       := build/corpus
 CORPUS_STAMP := $(CORPUS)/.unpacked
 
-.PHONY: all deps deps-test deps-bench run test check-abi fuzz model codes install uninstall clean bench tests-build
+.PHONY: all deps deps-test deps-bench run test check-abi fuzz model search-params profiles codes install uninstall \
+        clean bench tests-build
 
 all: $(BINDIR)/crosswalk $(PLUGIN_SOS)
 
@@ -197,7 +201,15 @@ fuzz:
 
 model:
 	@tools/deps.sh gen
-	python3 tools/gen_model.py $(SHARED)/fhir-r4/package core/model_data.c
+	python3 tools/gen_model.py $(SHARED)/fhir-r4/package core/fhir/gen/model_data.c
+
+search-params:
+	@tools/deps.sh gen
+	python3 tools/gen_search_params.py $(SHARED)/fhir-r4/package core/fhir/gen/search_params_data.c
+
+profiles:
+	@tools/deps.sh gen
+	python3 tools/gen_profiles.py profiles
 
 codes:
 	@tools/deps.sh gen
@@ -209,7 +221,7 @@ bench: deps-bench
 
 # --- install ---------------------------------------------------------------
 # The installed program is the same build with the paths under PREFIX compiled
-# in (core/paths.c compiled again, linked ahead of the core library), so it
+# in (core/config/paths.c compiled again, linked ahead of the core library), so it
 # finds its configuration, plugins and profiles from any directory:
 #   SYSCONFDIR/crosswalk.json    the configuration (kept when it exists)
 #   PREFIX/lib/crosswalk/plugins the plugins
@@ -234,7 +246,7 @@ FORCE:
 # Rebuilt on every install: PREFIX may have changed since the last one.
 $(INST_BIN): $(MAIN_OBJ) $(LIBCORE) FORCE
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -fPIE $(INST_PATHS) -c core/paths.c -o $(@D)/paths.o
+	$(CC) $(ALL_CFLAGS) -fPIE $(INST_PATHS) -c core/config/paths.c -o $(@D)/paths.o
 	$(CC) $(ALL_CFLAGS) $(EXE_LDFLAGS) $(MAIN_OBJ) $(@D)/paths.o $(LIBCORE) $(PKG_LIBS) -ldl -lpthread -lm -o $@
 
 install: all $(INST_BIN)

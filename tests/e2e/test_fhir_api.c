@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 #include "e2e/harness.h"
-#include "fhir_xml.h"
+#include "fhir/fhir_xml.h"
+#include "base/fjson.h"
 #include "testenv.h"
-#include "fjson.h"
 
 static struct gw gw;
 

@@ -17,8 +17,8 @@
 #include <string.h>
 
 #include "e2e/harness.h"
+#include "plugin/plugin_host.h"
 #include "testenv.h"
-#include "plugin_host.h"
 
 #include "../../plugins/outcomes/outcomes.c"
 
