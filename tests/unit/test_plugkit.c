@@ -541,7 +541,7 @@ static void left_out_by_type(void **state)
 
 	struct pk_tally t;
 	memset(&t, 0, sizeof t);
-	char name[PK_TALLY_TYPES + 1][8], buf[64];
+	char name[PK_TALLY_TYPES + 1][16], buf[64];
 	for (int i = 0; i <= PK_TALLY_TYPES; i++) {
 		snprintf(name[i], sizeof name[i], "T%d", i);
 		struct pk_tally_type *s = pk_tally_add(&t, name[i]);
