@@ -38,6 +38,7 @@ BINDIR   := $(OUT)/bin
 PLUGDIR  := $(OUT)/lib/crosswalk/plugins
 TESTDIR  := build/$(VARIANT)/tests
 TPLUGDIR := build/$(VARIANT)/test-plugins
+TSHIMDIR := build/$(VARIANT)/test-shims
 LIBCORE  := build/$(VARIANT)/libcwcore.a
 
 # Every library through pkg-config. Evaluated once per make invocation; the
@@ -71,6 +72,9 @@ PLUGINS      := $(filter-out common,$(sort $(notdir $(patsubst %/,%,$(dir $(wild
 PLUGIN_SOS   := $(PLUGINS:%=$(PLUGDIR)/%.so)
 TPLUGINS     := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard tests/plugins/*/*.c)))))
 TPLUGIN_SOS  := $(TPLUGINS:%=$(TPLUGDIR)/%.so)
+# tests/shims/NAME/: LD_PRELOAD libraries the e2e tests put under the gateway
+TSHIMS       := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard tests/shims/*/*.c)))))
+TSHIM_SOS    := $(TSHIMS:%=$(TSHIMDIR)/%.so)
 PLUGKIT_SRC  := $(sort $(wildcard plugins/common/*.c))
 PLUGKIT      := build/$(VARIANT)/libcwplugkit.a
 PLUGIN_CFLAGS = -fPIC -fvisibility=hidden
@@ -99,10 +103,10 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory tests-build
 	@CW_BIN=$(BINDIR)/crosswalk CW_PLUGIN_DIR=$(PLUGDIR) CW_TEST_PLUGIN_DIR=$(TPLUGDIR) \
-	  CW_SHARED=$(SHARED) CW_SANITIZE=$(SANITIZE) \
+	  CW_TEST_SHIM_DIR=$(TSHIMDIR) CW_SHARED=$(SHARED) CW_SANITIZE=$(SANITIZE) \
 	  tests/run.sh $(UNIT_BINS) $(E2E_BINS) $(REPLAY_BINS)
 
-tests-build: all $(TPLUGIN_SOS) $(UNIT_BINS) $(E2E_BINS) $(REPLAY_BINS)
+tests-build: all $(TPLUGIN_SOS) $(TSHIM_SOS) $(UNIT_BINS) $(E2E_BINS) $(REPLAY_BINS)
 
 # --- core ---------------------------------------------------------------
 $(OBJ)/%.o: %.c
@@ -138,6 +142,12 @@ $(TPLUGDIR)/%.so: $$(addprefix $(OBJ)/plugin/,$$(addsuffix .o,$$(basename $$(wil
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(PLUGIN_LDFLAGS) $(filter %.o,$^) $(PLUGKIT) $(CJSON_LIBS) -o $@
 	@chmod 0755 $@ && chmod go-w $(@D)
+
+# Test shims are preloaded into the gateway, sanitized or not: built without
+# the sanitizers (the gateway's runtime intercepts what they call).
+$(TSHIMDIR)/%.so: $$(wildcard tests/shims/$$*/*.c)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WARN) $(HARDEN) $(CFLAGS) -fPIC -shared -Wl,-z,defs $(filter %.c,$^) -ldl -o $@
 
 # --- tests ----------------------------------------------------------------
 $(OBJ)/tests/%.o: tests/%.c
