@@ -6,6 +6,9 @@
 #   make SANITIZE=address,undefined test   the same under ASan+UBSan (own build dir)
 #   make SANITIZE=thread test              the same under TSan
 #   make check-abi  prove plugins export nothing but cw_plugin_entry
+#   make mutate     mutation testing of the store, outbox and HTTP framing checks:
+#                   each line of tests/mutations.txt put into a scratch copy, rebuilt,
+#                   its tests run; prints killed/survived (MUTATE="store/ http/" selects)
 #   make fuzz       build libFuzzer harnesses (clang) into build/fuzz/
 #   make model      regenerate core/model_data.c from ../shared/fhir-r4/package
 #   make codes      regenerate the code packs profiles/codes/*.tsv from ../shared/codes
@@ -89,7 +92,7 @@ FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES:= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 REPLAY_BINS := $(FUZZ_NAMES:%=$(TESTDIR)/fuzz/replay_%)
 
-.PHONY: all deps run test check-abi fuzz model codes install uninstall clean bench tests-build
+.PHONY: all deps run test mutate check-abi fuzz model codes install uninstall clean bench tests-build
 
 all: $(BINDIR)/crosswalk $(PLUGIN_SOS)
 
@@ -169,6 +172,11 @@ $(TESTDIR)/fuzz/replay_%: $(OBJ)/tests/fuzz/fuzz_%.o $(OBJ)/tests/fuzz/replay_ma
 	$(CC) $(ALL_CFLAGS) $^ $(PKG_LIBS) -ldl -lpthread -lm -o $@
 
 # --- checks and tools -------------------------------------------------------
+# Not part of `make test`: several minutes per module (see tests/mutations.txt).
+mutate: deps
+	@$(MAKE) --no-print-directory tests-build
+	@tools/mutate.sh $(MUTATE)
+
 check-abi: $(PLUGIN_SOS) $(TPLUGIN_SOS)
 	@tools/check-abi.sh $^
 
