@@ -21,7 +21,7 @@
 
 #include "crosswalk/plugin.h"
 #include "e2e/harness.h"
-#include "fhir_helpers.h"
+#include "fhir/fhir_helpers.h"
 
 static const char *env_or(const char *name, const char *dflt)
 {
