@@ -29,7 +29,19 @@ timeout_s=${MUTANT_TIMEOUT:-600}
 shared=$(cd "$root/${SHARED:-../shared}" 2>/dev/null && pwd || echo "$root/../shared")
 
 scratch=$(mktemp -d /tmp/cw-mutate-XXXXXX) || exit 1
-cleanup() { rm -rf "$scratch"; }
+tpid=
+# Tests run in their own process group (timeout makes one); whatever they
+# leave running (a gateway a failing test did not stop) goes with it.
+reap() { [ -n "$tpid" ] && kill -KILL -- "-$tpid" 2>/dev/null; tpid=; }
+run_tests() { # log binaries...
+  local log=$1; shift
+  timeout -k 10 "$timeout_s" tests/run.sh "$@" >"$log" 2>&1 &
+  tpid=$!
+  wait "$tpid"; local rc=$?
+  reap
+  return $rc
+}
+cleanup() { reap; rm -rf "$scratch"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -68,7 +80,7 @@ echo "mutate: baseline build and tests ($all_bins)"
 if ! make -j"$jobs" SHARED="$shared" tests-build >build-baseline.log 2>&1; then
   tail -20 build-baseline.log; echo "mutate: the unmutated tree does not build" >&2; exit 2
 fi
-if ! tests/run.sh $(bins_of "$all_bins") >tests-baseline.log 2>&1; then
+if ! run_tests tests-baseline.log $(bins_of "$all_bins"); then
   tail -20 tests-baseline.log; echo "mutate: the unmutated tree fails its tests" >&2; exit 2
 fi
 
@@ -99,7 +111,7 @@ PY
     echo "ERROR     $id: the mutant does not build: $(grep -m1 'error:' build-mutant.log)"
     errors=$((errors + 1))
   else
-    timeout -k 10 "$timeout_s" tests/run.sh $bins >tests-mutant.log 2>&1
+    run_tests tests-mutant.log $bins
     rc=$?
     secs=$(( $(date +%s) - t0 ))
     if [ $rc -ne 0 ]; then
