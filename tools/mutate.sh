@@ -23,7 +23,6 @@
 set -u
 export LC_ALL=C
 root=$(cd "$(dirname "$0")/.." && pwd)
-list="$root/tests/mutations.txt"
 jobs=${JOBS:-2}
 timeout_s=${MUTANT_TIMEOUT:-600}
 shared=$(cd "$root/${SHARED:-../shared}" 2>/dev/null && pwd || echo "$root/../shared")
@@ -33,12 +32,21 @@ tpid=
 # Tests run in their own process group (timeout makes one); whatever they
 # leave running (a gateway a failing test did not stop) goes with it.
 reap() { [ -n "$tpid" ] && kill -KILL -- "-$tpid" 2>/dev/null; tpid=; }
-run_tests() { # log binaries...
-  local log=$1; shift
-  timeout -k 10 "$timeout_s" tests/run.sh "$@" >"$log" 2>&1 &
-  tpid=$!
-  wait "$tpid"; local rc=$?
-  reap
+# run_tests LOG SPEC...: each SPEC is a test binary as named under
+# build/default/tests/, optionally with ":pattern" (CW_TEST_FILTER, cmocka's
+# '*' and '?': only those test cases); stops at the first failing one.
+run_tests() {
+  local log=$1 spec rc=0; shift
+  : >"$log"
+  for spec in "$@"; do
+    local bin=${spec%%:*} filter=
+    [ "$bin" != "$spec" ] && filter=${spec#*:}
+    CW_TEST_FILTER="$filter" timeout -k 10 "$timeout_s" tests/run.sh "build/default/tests/$bin" >>"$log" 2>&1 &
+    tpid=$!
+    wait "$tpid"; rc=$?
+    reap
+    [ $rc -eq 0 ] || break
+  done
   return $rc
 }
 cleanup() { reap; rm -rf "$scratch"; }
@@ -54,6 +62,7 @@ if [ -d "$root/build/default" ]; then
 fi
 [ -d "$root/tests/upstream/node_modules" ] && ln -s "$root/tests/upstream/node_modules" "$scratch/tests/upstream/node_modules"
 cd "$scratch" || exit 1
+list=tests/mutations.txt # the copy's, so the list and the code agree
 export CW_BIN=bin/crosswalk CW_PLUGIN_DIR=lib/crosswalk/plugins CW_TEST_PLUGIN_DIR=build/default/test-plugins \
   CW_TEST_SHIM_DIR=build/default/test-shims CW_SHARED="$shared" CW_SANITIZE=
 
@@ -72,7 +81,7 @@ done < "$list"
 n=${#ids[@]}
 if [ "$n" -eq 0 ]; then echo "mutate: no mutation selected" >&2; exit 2; fi
 
-bins_of() { local b out=(); for b in $1; do out+=("build/default/tests/$b"); done; echo "${out[@]}"; }
+bins_of() { local b out=(); for b in $1; do out+=("build/default/tests/${b%%:*}"); done; echo "${out[@]}"; }
 
 # Baseline: the unmutated tree builds and every test binary used passes.
 all_bins=$(for i in "${!ids[@]}"; do echo "${tests[$i]}"; done | tr ' ' '\n' | sort -u | tr '\n' ' ')
@@ -80,7 +89,7 @@ echo "mutate: baseline build and tests ($all_bins)"
 if ! make -j"$jobs" SHARED="$shared" tests-build >build-baseline.log 2>&1; then
   tail -20 build-baseline.log; echo "mutate: the unmutated tree does not build" >&2; exit 2
 fi
-if ! run_tests tests-baseline.log $(bins_of "$all_bins"); then
+if ! run_tests tests-baseline.log $all_bins; then
   tail -20 tests-baseline.log; echo "mutate: the unmutated tree fails its tests" >&2; exit 2
 fi
 
@@ -111,7 +120,7 @@ PY
     echo "ERROR     $id: the mutant does not build: $(grep -m1 'error:' build-mutant.log)"
     errors=$((errors + 1))
   else
-    run_tests tests-mutant.log $bins
+    run_tests tests-mutant.log ${tests[$i]}
     rc=$?
     secs=$(( $(date +%s) - t0 ))
     if [ $rc -ne 0 ]; then
