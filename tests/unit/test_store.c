@@ -1317,8 +1317,15 @@ static void rcache_bounds_and_tickets(void **state)
 	memset(large, 'y', big);
 	large[big] = '\0';
 	struct store_text tl = {.text = large, .len = big, .version = 1};
+	assert_false(rcache_get(c, "Basic", "large", &got, &ticket)); /* a valid ticket for it */
 	rcache_put(c, "Basic", "large", ticket, &tl);
 	assert_false(rcache_get(c, "Basic", "large", &got, &ticket));
+	/* while a smaller one with the same ticket is kept */
+	tl.len = 1000;
+	rcache_put(c, "Basic", "large", ticket, &tl);
+	assert_true(rcache_get(c, "Basic", "large", &got, &ticket));
+	assert_int_equal(got.len, 1000);
+	free(got.text);
 	free(large);
 	rcache_clear(c);
 	rcache_stats(c, &stats);
