@@ -72,11 +72,11 @@ static int load_plugins(struct app *app, const struct config *cfg, char *err, si
 	return -1;
 }
 
-/* Writes of type are delivered upstream (the migration's writes too). */
+/* The migration's writes of type are delivered upstream by the same rule
+ * as every other stored write (config_delivers). */
 static bool forwarded(void *ud, const char *type)
 {
-	const struct config *cfg = ud;
-	return cfg->upstream.base_url && strcmp(config_route(cfg, type), "store-and-forward") == 0;
+	return config_delivers(ud, type);
 }
 
 int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen)

@@ -226,7 +226,7 @@ static int run_entry(const struct app *app, const struct http_request *req, stru
 		     const char *base, struct outcome *oo)
 {
 	int st = run_entry_write(app, req, p, hooks_done, base, oo);
-	if (st || !p->written || !rest_forwards(app, p->type, hooks_done))
+	if (st || !p->written || !rest_forwards(app, p->type))
 		return st;
 	struct store_error err = {0};
 	if (store_outbox_add(app->store, p->type, p->written_id, p->written_version, p->written_deleted, &err) !=
@@ -559,7 +559,7 @@ static cJSON *run_plan(const struct app *app, const struct http_request *req, st
 			continue;
 		struct outcome eo = OUTCOME_INIT;
 		/* a batch entry that is delivered upstream commits with its outbox record */
-		bool own = !tx && strcmp(p->method, "GET") != 0 && rest_forwards(app, p->type, hooks_done);
+		bool own = !tx && strcmp(p->method, "GET") != 0 && rest_forwards(app, p->type);
 		int st = 0;
 		if (own && store_begin(app->store, &err) != STORE_OK) {
 			outcome_add(&eo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
