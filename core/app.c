@@ -135,9 +135,10 @@ void app_dispatch(void *ctx, struct http_request *req, struct http_response *res
 
 void app_release(struct app *app)
 {
+	/* the delivery worker runs the plugins' hooks: stop it before they go */
+	outbox_stop(app->outbox);
 	plugin_host_free(app->plugins);
 	free(app->metadata);
-	outbox_stop(app->outbox);
 	upstream_free(app->upstream);
 	if (app->store)
 		store_close(app->store);
