@@ -6,6 +6,7 @@
 #   make SANITIZE=address,undefined test   the same under ASan+UBSan (own build dir)
 #   make SANITIZE=thread test              the same under TSan
 #   make check-abi  prove plugins export nothing but cw_plugin_entry
+#   make check-format  no C file drifts further from .clang-format (tools/check-format.sh)
 #   make fuzz       build libFuzzer harnesses (clang) into build/fuzz/
 #   make model      regenerate core/fhir/gen/model_data.c from ../shared/fhir-r4/package
 #   make search-params  regenerate core/fhir/gen/search_params_data.c from the same package
@@ -77,6 +78,7 @@ TPLUGIN_SOS  := $(TPLUGINS:%=$(TPLUGDIR)/%.so)
 PLUGKIT_SRC  := $(sort $(wildcard plugins/common/*.c))
 PLUGKIT      := build/$(VARIANT)/libcwplugkit.a
 PLUGIN_CFLAGS = -fPIC -fvisibility=hidden
+PLUGKIT_INC   = -Iplugins/common
 PLUGIN_LDFLAGS = -shared -Wl,-z,defs -Wl,-z,relro,-z,now -Wl,--version-script=core/include/crosswalk/plugin.map
 
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -88,7 +90,7 @@ FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES:= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 REPLAY_BINS := $(FUZZ_NAMES:%=$(TESTDIR)/fuzz/replay_%)
 
-.PHONY: all deps run test check-abi fuzz model search-params profiles codes install uninstall clean bench tests-build
+.PHONY: all deps run test check-abi check-format fuzz model search-params profiles codes install uninstall clean bench tests-build
 
 all: $(BINDIR)/crosswalk $(PLUGIN_SOS)
 
@@ -125,7 +127,7 @@ $(BINDIR)/crosswalk: $(MAIN_OBJ) $(LIBCORE)
 # (No "%" inside the prerequisite functions: make substitutes the stem there.)
 $(OBJ)/plugin/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(CJSON_CFLAGS) $(PLUGIN_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(CJSON_CFLAGS) $(PLUGIN_CFLAGS) $(PLUGKIT_INC) -c $< -o $@
 
 $(PLUGKIT): $(PLUGKIT_SRC:%.c=$(OBJ)/plugin/%.o)
 	@mkdir -p $(@D)
@@ -145,7 +147,7 @@ $(TPLUGDIR)/%.so: $$(addprefix $(OBJ)/plugin/,$$(addsuffix .o,$$(basename $$(wil
 # --- tests ----------------------------------------------------------------
 $(OBJ)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) $(CMOCKA_CFLAGS) -Itests -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) $(CMOCKA_CFLAGS) -Itests $(PLUGKIT_INC) -c $< -o $@
 
 # Unit tests, end-to-end tests and fuzz harnesses may include plugin sources
 # (or test plugkit itself): plugkit is linked after the core.
@@ -165,12 +167,15 @@ $(TESTDIR)/fuzz/replay_%: $(OBJ)/tests/fuzz/fuzz_%.o $(OBJ)/tests/fuzz/replay_ma
 check-abi: $(PLUGIN_SOS) $(TPLUGIN_SOS)
 	@tools/check-abi.sh $^
 
+check-format:
+	@tools/check-format.sh
+
 FUZZ_CC ?= clang
 fuzz: deps
 	@mkdir -p build/fuzz
 	@for n in $(FUZZ_NAMES); do \
 	  echo "  FUZZ build/fuzz/fuzz_$$n"; \
-	  $(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Icore -Icore/include \
+	  $(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Icore -Icore/include $(PLUGKIT_INC) \
 	    $(PKG_CFLAGS) -DCW_VERSION='"$(VERSION)"' tests/fuzz/fuzz_$$n.c $(CORE_SRC) $(PLUGKIT_SRC) $(PKG_LIBS) -ldl -lpthread -lm \
 	    -o build/fuzz/fuzz_$$n || exit 1; \
 	done
@@ -190,7 +195,7 @@ codes:
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@tools/bench.sh
+	@tools/bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/crosswalk/plugins \

@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(gcc make pkg-config libc6-dev binutils
       libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev libxml2-dev libxml2-utils
       libsqlite3-dev libssl-dev libpq-dev libcmocka-dev
-      clang python3 curl ca-certificates openssl)
+      clang clang-format python3 curl ca-certificates openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -20,7 +20,7 @@
 
 #include <crosswalk/plugin.h>
 
-#include "../common/plugkit.h"
+#include "plugkit.h"
 
 #define LOINC "http://loinc.org"
 #define FALLBACK_SYSTEM "urn:crosswalk:fhir-reference"
@@ -1560,8 +1560,7 @@ static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw
 
 static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 {
-	if (h->struct_size < sizeof *h)
-		return CW_UNSUPPORTED;
+	CW_HOST_REQUIRE(h, print_json); /* ABI 1.0 members only */
 	host = h;
 	const char *b = host->config_string(ctx, "canonical_base", DEFAULT_BASE);
 	size_t n = strlen(b);

@@ -14,7 +14,7 @@
 
 #include <crosswalk/plugin.h>
 
-#include "../common/plugkit.h"
+#include "plugkit.h"
 
 #define ST_DEFAULT_BASE "https://crosswalk.example.org/fhir"
 #define ST_URL_SIZE 512 /* room for a configured base plus a path */

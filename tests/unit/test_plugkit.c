@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../plugins/common/plugkit.h"
+#include "plugkit.h"
 
 /* ------------------------------------------------------------ fake host */
 

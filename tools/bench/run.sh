@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# make bench: runs every section in tools/bench/*.sh in name order, each
+# make bench: runs every section in tools/bench/[0-9]*.sh in name order, each
 # printing its own measurements and ratios, all in this one run so the ratios
 # compare numbers taken on the same machine at the same time.
 # Sections get: CW_BIN (the gateway), CW_PLUGIN_DIR, CW_SHARED, BENCH_DIR (a
 # scratch directory under build/bench).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export CW_BIN=${CW_BIN:-bin/crosswalk}
 export CW_PLUGIN_DIR=${CW_PLUGIN_DIR:-lib/crosswalk/plugins}
 export CW_SHARED=${CW_SHARED:-../shared}
@@ -13,9 +13,9 @@ export BENCH_DIR=build/bench
 mkdir -p "$BENCH_DIR"
 echo "Crosswalk benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores"
 shopt -s nullglob
-sections=(tools/bench/*.sh)
+sections=(tools/bench/[0-9]*.sh)
 if [ ${#sections[@]} -eq 0 ]; then
-  echo "no benchmark sections yet (tools/bench/*.sh)"
+  echo "no benchmark sections yet (tools/bench/[0-9]*.sh)"
   exit 0
 fi
 for s in "${sections[@]}"; do
