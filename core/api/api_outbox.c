@@ -164,7 +164,8 @@ static void post_retry_dead(void *ctx, struct http_request *req, struct http_res
 		return;
 	}
 	if ((f.since && !time_bound_ok(f.since)) || (f.until && !time_bound_ok(f.until))) {
-		http_set_error(resp, 400, "value", "since and until are UTC times such as 2026-01-02 or 2026-01-02T03:04:05Z");
+		http_set_error(resp, 400, "value",
+			       "since and until are UTC times such as 2026-01-02 or 2026-01-02T03:04:05Z");
 		return;
 	}
 	size_t n = 0;

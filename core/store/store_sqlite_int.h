@@ -182,7 +182,7 @@ enum store_status sqlite_outbox_list(struct store *s, int state, size_t count, s
 					    struct outbox_item *items, size_t *n, struct store_error *err);
 
 enum store_status sqlite_outbox_retry_dead(struct store *s, const struct outbox_filter *f, size_t *n,
-						struct store_error *err);
+					   struct store_error *err);
 enum store_status sqlite_outbox_counts(struct store *s, struct outbox_counts *out, struct store_error *err);
 
 #endif

@@ -181,7 +181,8 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 	const char *notes = h->config_string(ctx, "notes_upstream", "withhold");
 	ps_cfg.notes_upstream = notes && !strcmp(notes, "send");
 	if (!notes || (!ps_cfg.notes_upstream && strcmp(notes, "withhold") != 0)) {
-		h->issue(ctx, CW_SEV_ERROR, "value", "plugins.peer_support.notes_upstream", "must be \"withhold\" or \"send\"");
+		h->issue(ctx, CW_SEV_ERROR, "value", "plugins.peer_support.notes_upstream",
+			 "must be \"withhold\" or \"send\"");
 		ok = false;
 	}
 	return ok ? CW_OK : CW_CONFIG;

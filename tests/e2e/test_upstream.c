@@ -1005,7 +1005,6 @@ static void refused_upstream_configurations(void **state)
 	}
 }
 
-
 /* One peer-support log of one person: a Patient, a Practitioner and
  * PractitionerRole, an Encounter with a free-text note, a Procedure per
  * activity (each refers to the Encounter, which refers to the Patient). */
@@ -1194,7 +1193,8 @@ static void dead_letters_retried_by_filter(void **state)
 	char stamp[64] = "";
 	assert_int_equal(http_do(&g, "GET", "/outbox?state=dead&_count=1", NULL, NULL, 0, &r), 0);
 	cJSON *j = cJSON_Parse(r.body);
-	snprintf(stamp, sizeof stamp, "%s", s(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "records"), 0), "created"));
+	const cJSON *oldest = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "records"), 0);
+	snprintf(stamp, sizeof stamp, "%s", s(oldest, "created"));
 	cJSON_Delete(j);
 	resp_free(&r);
 	assert_true(strlen(stamp) >= 20);
