@@ -1214,6 +1214,232 @@ static void refused_upstream_configurations(void **state)
 	}
 }
 
+/* One peer-support log of one person: a Patient, a Practitioner and
+ * PractitionerRole, an Encounter with a free-text note, a Procedure per
+ * activity (each refers to the Encounter, which refers to the Patient). */
+#define PEER_LOG_FMT \
+	"{\"version\":1,\"person\":{\"identifier\":{\"system\":\"https://recovery.example.org/people\",\"value\":\"P-%d\"}," \
+	"\"name\":\"Sample Person %d\"},\"encounters\":[{\"id\":\"E-2024-%d\",\"specialist\":{\"identifier\":{\"system\":" \
+	"\"https://recovery.example.org/staff\",\"value\":\"S-17\"},\"name\":\"Sample Specialist A\",\"credential\":\"CPS\"," \
+	"\"npi\":\"1234567893\"},\"start\":\"2024-03-05T14:30:00-05:00\",\"duration_minutes\":45,\"mode\":\"individual\"," \
+	"\"setting\":\"community\",\"activities\":[\"goal-planning\",\"community-connection\"],\"billable\":true," \
+	"\"notes\":\"Met at the library; planned the first visit to the food co-op.\"}]}"
+
+/* How many resources of type the upstream holds; *body gets the search
+ * answer when body is not NULL (the caller frees it). */
+static long upstream_total(const struct upstream_srv *u, const char *type, char **body)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/fhir/R4/%s?_count=1000", type);
+	struct resp r;
+	if (upstream_do(u, "GET", path, NULL, &r) != 0 || r.status != 200) {
+		resp_free(&r);
+		return -1;
+	}
+	cJSON *b = cJSON_Parse(r.body);
+	long n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(b, "entry"));
+	cJSON_Delete(b);
+	if (body)
+		*body = strdup(r.body);
+	resp_free(&r);
+	return n;
+}
+
+/* Ingests the log of person k (the specialist is the same for every k). */
+static void ingest_peer_log(const struct gw *g, int k)
+{
+	const char *js[] = {"Content-Type: application/json", NULL};
+	char log[2048];
+	snprintf(log, sizeof log, PEER_LOG_FMT, 1000 + k, k, k);
+	struct resp r;
+	assert_int_equal(http_do(g, "POST", "/ingest/peer-support", js, log, strlen(log), &r), 0);
+	if (r.status != 201)
+		fprintf(stderr, "# ingest: %ld %s\n", (long)r.status, r.body);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+}
+
+/* /ingest delivers what the routes say (store-and-forward and pass-through
+ * types), nothing routed local; the peer-support note stays home unless the
+ * site chose to send it (notes_upstream). */
+static void ingest_delivers_what_the_routes_say(void **state)
+{
+	(void)state;
+	for (int send = 0; send < 2; send++) {
+		struct upstream_srv u;
+		assert_int_equal(upstream_start(&u, 0), 0);
+		char up[1024], extra[1200];
+		upstream_gw_config(up, sizeof up, &u,
+				   "\"*\":\"local\",\"Patient\":\"store-and-forward\",\"Encounter\":\"store-and-forward\","
+				   "\"PractitionerRole\":\"pass-through\"",
+				   NULL);
+		snprintf(extra, sizeof extra, "%s%s", up,
+			 send ? ",\"plugins\":{\"peer_support\":{\"notes_upstream\":\"send\"}}" : "");
+		struct gw g;
+		assert_int_equal(gw_start(&g, extra), 0);
+		ingest_peer_log(&g, 1);
+		assert_true(drained(&g, 20000));
+		assert_int_equal(outbox_number(&g, "dead"), 0);
+		char *enc = NULL;
+		assert_int_equal(upstream_total(&u, "Patient", NULL), 1);
+		assert_int_equal(upstream_total(&u, "Encounter", &enc), 1);
+		/* routed local: stored here, never sent */
+		assert_int_equal(upstream_total(&u, "Procedure", NULL), 0);
+		assert_int_equal(upstream_total(&u, "Practitioner", NULL), 0);
+		/* pass-through: ingest stores it with the push, then delivers it */
+		assert_int_equal(upstream_total(&u, "PractitionerRole", NULL), 1);
+		struct resp r;
+		assert_int_equal(http_do(&g, "GET", "/fhir/Procedure", NULL, NULL, 0, &r), 0);
+		assert_non_null(strstr(r.body, "\"total\":2"));
+		resp_free(&r);
+		/* the note: in the gateway's store always, upstream only when sent */
+		assert_int_equal(http_do(&g, "GET", "/fhir/Encounter", NULL, NULL, 0, &r), 0);
+		assert_non_null(strstr(r.body, "food co-op"));
+		resp_free(&r);
+		if (send)
+			assert_non_null(strstr(enc, "food co-op"));
+		else
+			assert_null(strstr(enc, "food co-op"));
+		free(enc);
+		assert_int_equal(gw_stop(&g, 10000), 0);
+		upstream_stop(&u);
+	}
+}
+
+/* The upstream's count of writes it refused for an unresolved reference. */
+static long references_refused(const struct upstream_srv *u)
+{
+	struct resp r;
+	if (upstream_do(u, "GET", "/_admin/stats", NULL, &r) != 0 || r.status != 200) {
+		resp_free(&r);
+		return -1;
+	}
+	cJSON *j = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "referencesRefused");
+	long n = cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+	cJSON_Delete(j);
+	return n;
+}
+
+/* Pushes made while the upstream is down reach a reference-checking upstream
+ * in the order written once it is back: every Patient before its Encounter,
+ * every Encounter before its Procedures, the shared specialist (written by
+ * the first push only) before the later pushes that refer to it. */
+static void outage_delivers_in_dependency_order(void **state)
+{
+	(void)state;
+	unsigned port = free_port();
+	const char *args[] = {"--check-references", NULL};
+	struct upstream_srv u;
+	assert_int_equal(upstream_start_args(&u, port, args), 0);
+	upstream_stop(&u); /* down during the pushes */
+	char extra[1024];
+	upstream_gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"max_attempts\":1000");
+	struct gw g;
+	assert_int_equal(gw_start(&g, extra), 0);
+	enum { PEOPLE = 12 };
+	for (int k = 0; k < PEOPLE; k++)
+		ingest_peer_log(&g, k);
+	/* Patient, Encounter, 2 Procedures each; the Practitioner and role once */
+	assert_int_equal(outbox_number(&g, "pending"), 4 * PEOPLE + 2);
+	sleep_ms(1200); /* several failed attempts each, with their own backoff */
+	assert_int_equal(upstream_start_args(&u, port, args), 0);
+	assert_true(drained(&g, 60000));
+	assert_int_equal(references_refused(&u), 0);
+	assert_int_equal(outbox_number(&g, "dead"), 0);
+	assert_int_equal(upstream_total(&u, "Patient", NULL), PEOPLE);
+	assert_int_equal(upstream_total(&u, "Encounter", NULL), PEOPLE);
+	assert_int_equal(upstream_total(&u, "Procedure", NULL), 2 * PEOPLE);
+	assert_int_equal(upstream_total(&u, "PractitionerRole", NULL), 1);
+	assert_int_equal(gw_stop(&g, 10000), 0);
+	upstream_stop(&u);
+}
+
+static long retried(const struct gw *g, const char *query)
+{
+	char path[512];
+	snprintf(path, sizeof path, "/outbox/$retry%s", query);
+	struct resp r;
+	assert_int_equal(http_do(g, "POST", path, NULL, NULL, 0, &r), 0);
+	if (r.status != 200) {
+		long st = -r.status;
+		resp_free(&r);
+		return st;
+	}
+	cJSON *j = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "retried");
+	long n = cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+	cJSON_Delete(j);
+	return n;
+}
+
+/* POST /outbox/$retry puts back every dead letter matching the filters, in
+ * one call, and they are then delivered. */
+static void dead_letters_retried_by_filter(void **state)
+{
+	(void)state;
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	char extra[1024];
+	upstream_gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"max_attempts\":1000");
+	struct gw g;
+	assert_int_equal(gw_start(&g, extra), 0);
+	/* refusals: 6 Observations with one error, 3 with another, 2 Patients */
+	fault(&u, "{\"fault\":\"status\",\"status\":422,\"method\":\"PUT\",\"path\":\"Observation\",\"count\":6}");
+	push(&g, 9000, 6);
+	long until = now_ms() + 20000;
+	while (outbox_number(&g, "dead") != 6 && now_ms() < until)
+		sleep_ms(50);
+	fault(&u, "{\"fault\":\"status\",\"status\":400,\"method\":\"PUT\",\"path\":\"Observation\",\"count\":3}");
+	push(&g, 9100, 3);
+	until = now_ms() + 20000;
+	while (outbox_number(&g, "dead") != 9 && now_ms() < until)
+		sleep_ms(50);
+	assert_int_equal(outbox_number(&g, "dead"), 9);
+	struct resp r;
+	char stamp[64] = "";
+	assert_int_equal(http_do(&g, "GET", "/outbox?state=dead&_count=1", NULL, NULL, 0, &r), 0);
+	cJSON *j = cJSON_Parse(r.body);
+	const cJSON *oldest = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "records"), 0);
+	snprintf(stamp, sizeof stamp, "%s", s(oldest, "created"));
+	cJSON_Delete(j);
+	resp_free(&r);
+	assert_true(strlen(stamp) >= 20);
+
+	/* bad filters: 400, nothing retried */
+	assert_int_equal(retried(&g, "?typ=Observation"), -400);
+	assert_int_equal(retried(&g, "?type=Nonsense"), -400);
+	assert_int_equal(retried(&g, "?since=yesterday"), -400);
+	assert_int_equal(retried(&g, "?type=Observation&type=Patient"), -400);
+	assert_int_equal(outbox_number(&g, "dead"), 9);
+	/* no match */
+	assert_int_equal(retried(&g, "?type=Patient"), 0);
+	assert_int_equal(retried(&g, "?until=2000-01-01"), 0);
+	assert_int_equal(retried(&g, "?since=2999"), 0);
+	/* by error text and type: the three 400s only */
+	assert_int_equal(retried(&g, "?type=Observation&error=HTTP%20400"), 3);
+	until = now_ms() + 20000;
+	while (outbox_number(&g, "pending") != 0 && now_ms() < until)
+		sleep_ms(50);
+	assert_int_equal(outbox_number(&g, "dead"), 6);
+	assert_int_equal(upstream_count(&u, "Observation", "urn:push|9100"), 1);
+	/* by time range: the first dead letter's creation onwards, the rest */
+	char q[160];
+	snprintf(q, sizeof q, "?since=%s&until=2999-01-01", stamp);
+	assert_int_equal(retried(&g, q), 6);
+	assert_true(drained(&g, 20000));
+	assert_int_equal(outbox_number(&g, "dead"), 0);
+	for (int k = 0; k < 6; k++) {
+		char ident[64];
+		snprintf(ident, sizeof ident, "urn:push|%d", 9000 + k);
+		assert_int_equal(upstream_count(&u, "Observation", ident), 1);
+	}
+	assert_int_equal(gw_stop(&g, 10000), 0);
+	upstream_stop(&u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1228,6 +1454,9 @@ int main(void)
 		cmocka_unit_test(deleting_what_is_gone_upstream_is_delivered),
 		cmocka_unit_test(high_water_answers_503),
 		cmocka_unit_test(upstream_hooks_run_on_both_paths),
+		cmocka_unit_test(ingest_delivers_what_the_routes_say),
+		cmocka_unit_test(outage_delivers_in_dependency_order),
+		cmocka_unit_test(dead_letters_retried_by_filter),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
