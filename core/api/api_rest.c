@@ -342,20 +342,25 @@ static int upstream_ready(const struct app *app, const struct http_request *req,
 	return run_hooks(app, req, CW_HOOK_BEFORE_UPSTREAM, res, oo);
 }
 
-/* One exchange with the upstream: body (NULL: none) sent as content_type;
- * a JSON answer parsed, its URLs rewritten to the gateway's and the
- * after-response hooks run over it. Returns 0 with ur filled and *tree the
- * answer (NULL when empty), or the status to answer with issues in oo: 502
- * or 504 when the upstream did not answer, 502 when its body is not FHIR
- * JSON, a hook's. The caller releases ur either way. */
-static int upstream_call(const struct app *app, const struct http_request *req, const char *method, const char *path,
-			 const char *body, size_t blen, const char *content_type, struct upstream_response *ur,
-			 cJSON **tree, struct outcome *oo)
+/* What came back from one exchange with the upstream: a JSON answer parsed,
+ * the upstream's own text scrubbed from its OperationOutcomes, its URLs
+ * rewritten to the gateway's and the after-response hooks run over it.
+ * Returns 0 with *tree the answer (NULL when empty), or the status to answer
+ * with issues in oo: 503 when too many calls were in flight, 502 or 504 when
+ * the upstream did not answer, 502 when its body is not FHIR JSON, a hook's.
+ * The caller releases ur either way. */
+static int upstream_received(const struct app *app, const struct http_request *req, struct upstream_response *ur,
+			     cJSON **tree, struct outcome *oo)
 {
 	*tree = NULL;
-	struct up_headers uh;
-	upstream_headers(req, content_type, &uh);
-	if (upstream_request(app->upstream, method, path, uh.h, body, blen, ur) != 0) {
+	if (ur->busy) {
+		metrics_counter_add(METRICS_UPSTREAM_FAILED, 1);
+		outcome_add(oo, OUTCOME_ERROR, "transient", NULL,
+			    "%u calls to the upstream FHIR server are in flight, the most allowed; try again later",
+			    (unsigned)app->cfg->upstream.max_concurrent);
+		return 503;
+	}
+	if (!ur->answered) {
 		metrics_counter_add(METRICS_UPSTREAM_FAILED, 1);
 		outcome_add(oo, OUTCOME_FATAL, ur->timed_out ? "timeout" : "transient", NULL,
 			    "the upstream FHIR server did not answer: %s", ur->error);
@@ -375,6 +380,7 @@ static int upstream_call(const struct app *app, const struct http_request *req, 
 			    ur->status);
 		return 502;
 	}
+	upstream_scrub_outcomes(*tree);
 	char base[256];
 	base_url(app, req, base, sizeof base);
 	upstream_rewrite_urls(app->upstream, *tree, base);
@@ -386,40 +392,109 @@ static int upstream_call(const struct app *app, const struct http_request *req, 
 	return hs;
 }
 
-/* Answers with the upstream's answer to method path: its status, its body
- * (see upstream_call) and its ETag, Last-Modified, Location and Retry-After. */
-static void upstream_answer(const struct app *app, const struct http_request *req, struct http_response *resp,
-			    const char *method, const char *path, const char *body, size_t blen,
-			    const char *content_type)
-{
+/* The Retry-After of a 503 for too many calls in flight. */
+#define BUSY_RETRY_AFTER "1"
+
+/* One exchange with the upstream waiting for its answer while its request is
+ * deferred (http_defer): no worker thread waits. */
+struct pending {
+	const struct app *app;
+	struct http_request *req;
 	struct upstream_response ur;
+	/* makes the answer from ur; then the pending is freed */
+	void (*answer)(struct pending *pd, struct http_request *req, struct http_response *resp);
+	void *data; /* the answer's own state, freed by it */
+};
+
+static void pending_done(void *ctx)
+{
+	struct pending *pd = ctx;
+	http_wake(pd->req);
+}
+
+static void pending_resume(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	struct pending *pd = ctx;
+	pd->answer(pd, req, resp);
+	upstream_response_release(&pd->ur);
+	free(pd);
+}
+
+/* Sends body (NULL: none) as content_type to method path and defers the
+ * request: answer makes its answer from pd->ur once it is in (also when the
+ * call could not start: pd->ur says why). Returns false (nothing deferred,
+ * data untouched) only when out of memory. */
+static bool upstream_defer(const struct app *app, struct http_request *req, const char *method, const char *path,
+			   const char *body, size_t blen, const char *content_type,
+			   void (*answer)(struct pending *, struct http_request *, struct http_response *), void *data)
+{
+	struct pending *pd = calloc(1, sizeof *pd);
+	if (!pd)
+		return false;
+	*pd = (struct pending){.app = app, .req = req, .answer = answer, .data = data};
+	struct up_headers uh;
+	upstream_headers(req, content_type, &uh);
+	http_defer(req, pending_resume, pd);
+	if (upstream_start(app->upstream, method, path, uh.h, body, blen, &pd->ur, pending_done, pd) != 0)
+		http_wake(req); /* answered at once from pd->ur */
+	return true;
+}
+
+/* Answers with the upstream's answer: its status, its body (see
+ * upstream_received) and its ETag, Last-Modified, Location and Retry-After. */
+static void answer_upstream(struct pending *pd, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = pd->app;
+	struct upstream_response *ur = &pd->ur;
 	struct outcome oo = OUTCOME_INIT;
 	cJSON *tree = NULL;
-	int st = upstream_call(app, req, method, path, body, blen, content_type, &ur, &tree, &oo);
+	int st = upstream_received(app, req, ur, &tree, &oo);
 	if (st) {
-		upstream_response_release(&ur);
 		send_outcome(req, resp, st, &oo);
+		if (ur->busy)
+			add_header(resp, "Retry-After", BUSY_RETRY_AFTER);
 		return;
 	}
 	outcome_release(&oo);
 	if (tree)
-		http_set_json(resp, (int)ur.status, tree);
+		http_set_json(resp, (int)ur->status, tree);
 	else
-		http_set_body(resp, (int)ur.status, NULL, NULL, 0);
+		http_set_body(resp, (int)ur->status, NULL, NULL, 0);
 	char base[256], url[1200];
 	base_url(app, req, base, sizeof base);
-	if (ur.etag[0])
-		add_header(resp, "ETag", ur.etag);
-	if (ur.last_modified[0])
-		add_header(resp, "Last-Modified", ur.last_modified);
-	if (ur.location[0])
-		add_header(resp, "Location", upstream_rewrite_location(app->upstream, ur.location, base, url, sizeof url));
-	if (ur.retry_after_s >= 0) {
+	if (ur->etag[0])
+		add_header(resp, "ETag", ur->etag);
+	if (ur->last_modified[0])
+		add_header(resp, "Last-Modified", ur->last_modified);
+	if (ur->location[0])
+		add_header(resp, "Location", upstream_rewrite_location(app->upstream, ur->location, base, url, sizeof url));
+	if (ur->retry_after_ms >= 0) {
 		char ra[24];
-		snprintf(ra, sizeof ra, "%ld", ur.retry_after_s);
+		snprintf(ra, sizeof ra, "%lld", (long long)((ur->retry_after_ms + 999) / 1000));
 		add_header(resp, "Retry-After", ra);
 	}
-	upstream_response_release(&ur);
+}
+
+/* Defers the request until the upstream answers method path (see
+ * answer_upstream). */
+static void upstream_answer(const struct app *app, struct http_request *req, struct http_response *resp,
+			    const char *method, const char *path, const char *body, size_t blen,
+			    const char *content_type)
+{
+	if (!upstream_defer(app, req, method, path, body, blen, content_type, answer_upstream, NULL))
+		http_set_error(resp, 500, "exception", "out of memory");
+}
+
+/* One exchange with the upstream on this thread (a batch mixing pass-through
+ * and local entries): as upstream_received, after upstream_request. */
+static int upstream_call(const struct app *app, const struct http_request *req, const char *method, const char *path,
+			 const char *body, size_t blen, const char *content_type, struct upstream_response *ur,
+			 cJSON **tree, struct outcome *oo)
+{
+	struct up_headers uh;
+	upstream_headers(req, content_type, &uh);
+	upstream_request(app->upstream, method, path, uh.h, body, blen, ur);
+	return upstream_received(app, req, ur, tree, oo);
 }
 
 /* Sends the request on to the upstream and answers with what comes back,
@@ -2338,7 +2413,7 @@ bool api_rest_outbox_full(const struct app *app, struct http_response *resp)
  * the upstream whole: each entry readied as a single write is (ready_entry),
  * then one POST to the upstream's base; its answer is the answer. A refused
  * entry refuses the Bundle, and nothing is sent. */
-static void forward_bundle(const struct app *app, const struct http_request *req, struct http_response *resp,
+static void forward_bundle(const struct app *app, struct http_request *req, struct http_response *resp,
 			   cJSON *bundle, const char *base)
 {
 	struct outcome oo = OUTCOME_INIT;

@@ -48,7 +48,7 @@ struct req_ctx {
 	struct conn_ctx *conn;
 	int64_t start_ms;
 	struct timespec start_ts;
-	int phase; /* 0: headers not yet seen by handler; 1: reading body; 2: answered */
+	int phase; /* 0: headers not yet seen by handler; 1: reading body; 2: answered; 3: deferred */
 	char *body;
 	size_t len, cap;
 	bool too_large;
@@ -57,6 +57,12 @@ struct req_ctx {
 	char method[16];
 	char request_id[65];
 	char client[INET6_ADDRSTRLEN];
+	struct MHD_Connection *mc;
+	struct http_request req; /* lives as long as the request: a deferred answer uses it later */
+	/* a deferred answer (http_defer); guarded by srv->defer_lock */
+	void (*resume)(void *ctx, struct http_request *req, struct http_response *resp);
+	void *resume_ctx;
+	bool woken, suspended;
 };
 
 struct http_server {
@@ -72,6 +78,8 @@ struct http_server {
 	atomic_uint inflight;
 	atomic_uint connections;
 	atomic_bool quiesced; /* draining: new connections are closed on accept */
+	pthread_mutex_t defer_lock; /* guards each request's deferral state */
+	atomic_uint deferred;       /* requests deferred whose answer is not yet made */
 };
 
 static int64_t now_ms(void)
@@ -130,7 +138,7 @@ const char *http_reason(int status)
 
 static struct MHD_Connection *conn_of(const struct http_request *req)
 {
-	return (struct MHD_Connection *)req->impl;
+	return ((struct req_ctx *)req->impl)->mc;
 }
 
 const char *http_header(const struct http_request *req, const char *name)
@@ -221,6 +229,30 @@ bool http_add_header(struct http_response *resp, const char *name, const char *v
 	}
 	resp->headers[resp->nheaders++] = (struct http_header_pair){n, v};
 	return true;
+}
+
+void http_defer(struct http_request *req, void (*resume)(void *ctx, struct http_request *req, struct http_response *resp),
+		void *ctx)
+{
+	struct req_ctx *rq = req->impl;
+	pthread_mutex_lock(&rq->srv->defer_lock);
+	rq->resume = resume;
+	rq->resume_ctx = ctx;
+	rq->woken = rq->suspended = false;
+	pthread_mutex_unlock(&rq->srv->defer_lock);
+	atomic_fetch_add(&rq->srv->deferred, 1);
+}
+
+void http_wake(struct http_request *req)
+{
+	struct req_ctx *rq = req->impl;
+	pthread_mutex_lock(&rq->srv->defer_lock);
+	rq->woken = true;
+	if (rq->suspended) {
+		rq->suspended = false;
+		MHD_resume_connection(rq->mc);
+	}
+	pthread_mutex_unlock(&rq->srv->defer_lock);
 }
 
 static void response_release(struct http_response *resp)
@@ -326,6 +358,8 @@ static void new_request_id(char out[65])
 
 /* ---------------------------------------------------- libmicrohttpd hooks */
 
+static bool run_resume(struct req_ctx *rq, struct http_response *resp);
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 {
 	(void)uri; /* never logged: it may carry identifiers */
@@ -334,6 +368,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	if (!rq)
 		return NULL;
 	rq->srv = srv;
+	rq->mc = mc;
 	rq->start_ms = now_ms();
 	clock_gettime(CLOCK_MONOTONIC, &rq->start_ts);
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -362,6 +397,18 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	if (!rq)
 		return;
 	*con_cls = NULL;
+	if (rq->resume) {
+		/* closed while deferred (the server stopping): the answer is made
+		 * and dropped once woken; never woken, whatever is awaited still
+		 * holds rq, which is then left alone */
+		struct http_response dropped = {0};
+		if (!run_resume(rq, &dropped)) {
+			log_event(LOG_WARN, "deferred_lost", "a deferred request was closed before its answer came",
+				  "request_id", rq->request_id, (const char *)NULL);
+			return;
+		}
+		response_release(&dropped);
+	}
 	struct timespec end;
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	double secs = (double)(end.tv_sec - rq->start_ts.tv_sec) + (double)(end.tv_nsec - rq->start_ts.tv_nsec) / 1e9;
@@ -463,6 +510,23 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 	return atomic_load(&srv->quiesced) ? MHD_NO : MHD_YES;
 }
 
+/* Makes a deferred request's answer once it is woken; false when it is not
+ * (yet). */
+static bool run_resume(struct req_ctx *rq, struct http_response *resp)
+{
+	pthread_mutex_lock(&rq->srv->defer_lock);
+	bool woken = rq->woken;
+	void (*resume)(void *, struct http_request *, struct http_response *) = rq->resume;
+	if (woken)
+		rq->resume = NULL;
+	pthread_mutex_unlock(&rq->srv->defer_lock);
+	if (!woken || !resume)
+		return false;
+	resume(rq->resume_ctx, &rq->req, resp);
+	atomic_fetch_sub(&rq->srv->deferred, 1);
+	return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
@@ -561,24 +625,47 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		return MHD_YES;
 	}
 
-	/* The whole request is here: dispatch. Processing time is ours, not the
-	 * client's, so no deadline runs while the handler works. */
-	set_deadline(srv, rq->conn, 0, "processing");
-	struct http_request req = {
-		.method = method,
-		.path = url,
-		.body = rq->body ? rq->body : "",
-		.body_len = rq->len,
-		.request_id = rq->request_id,
-		.client = rq->client,
-		.impl = mc,
-	};
-	if (rq->body)
-		rq->body[rq->len] = '\0';
 	struct http_response resp = {0};
-	srv->dispatch.fn(srv->dispatch.ctx, &req, &resp);
+	if (rq->phase == 3) {
+		/* resumed: the awaited thing is ready */
+		if (!run_resume(rq, &resp))
+			return MHD_YES;
+	} else {
+		/* The whole request is here: dispatch. Processing time is ours, not
+		 * the client's, so no deadline runs while the handler works. */
+		set_deadline(srv, rq->conn, 0, "processing");
+		rq->req = (struct http_request){
+			.method = method,
+			.path = url,
+			.body = rq->body ? rq->body : "",
+			.body_len = rq->len,
+			.request_id = rq->request_id,
+			.client = rq->client,
+			.impl = rq,
+		};
+		if (rq->body)
+			rq->body[rq->len] = '\0';
+		srv->dispatch.fn(srv->dispatch.ctx, &rq->req, &resp);
+		if (rq->resume) {
+			/* deferred: the worker goes back to serving others */
+			response_release(&resp);
+			rq->phase = 3;
+			rq->req.nparams = 0; /* the router's captures are gone */
+			pthread_mutex_lock(&srv->defer_lock);
+			bool woken = rq->woken;
+			if (!woken) {
+				MHD_suspend_connection(mc);
+				rq->suspended = true;
+			}
+			pthread_mutex_unlock(&srv->defer_lock);
+			if (!woken || !run_resume(rq, &resp))
+				return MHD_YES;
+		}
+	}
 	if (resp.status == 0)
 		http_set_error(&resp, 500, "exception", "no response was produced");
+	if (srv->dispatch.finish)
+		srv->dispatch.finish(srv->dispatch.ctx, &rq->req, &resp);
 	return send_response(mc, rq, &resp, false);
 }
 
@@ -607,11 +694,12 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 	srv->limits = cfg->limits;
 	srv->conns.next = srv->conns.prev = &srv->conns;
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->defer_lock, NULL);
 
 	struct sockaddr_in sin = {0};
 	struct sockaddr_in6 sin6 = {0};
 	const struct sockaddr *sa;
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (cfg->listen_ipv6) {
 		sin6.sin6_family = AF_INET6;
 		sin6.sin6_port = htons((uint16_t)cfg->listen_port);
@@ -649,6 +737,7 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
 			 errno ? strerror(errno) : "the HTTP library refused the settings");
 		pthread_mutex_destroy(&srv->lock);
+		pthread_mutex_destroy(&srv->defer_lock);
 		free(srv);
 		return NULL;
 	}
@@ -658,6 +747,7 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 		snprintf(err, errlen, "cannot start the deadline watchdog thread");
 		MHD_stop_daemon(srv->daemon);
 		pthread_mutex_destroy(&srv->lock);
+		pthread_mutex_destroy(&srv->defer_lock);
 		free(srv);
 		return NULL;
 	}
@@ -684,10 +774,18 @@ void http_server_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
+	/* Deferred requests were woken by now (whatever they awaited was ended
+	 * first, see http_server_stop in http.h); give the workers a moment to
+	 * answer them, as the library must not stop with connections suspended. */
+	for (int i = 0; i < 500 && atomic_load(&srv->deferred) > 0; i++) {
+		struct timespec ts = {0, 10 * 1000000};
+		nanosleep(&ts, NULL);
+	}
 	atomic_store(&srv->stopping, true);
 	if (srv->watchdog_running)
 		pthread_join(srv->watchdog, NULL);
 	MHD_stop_daemon(srv->daemon);
 	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->defer_lock);
 	free(srv);
 }
