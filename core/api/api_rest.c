@@ -440,8 +440,64 @@ static bool upstream_defer(const struct app *app, struct http_request *req, cons
 	return true;
 }
 
+/* What a successful pass-through answer must be: an OperationOutcome, or a
+ * resource of this type ("": any) with this id ("": any). */
+struct expect {
+	char type[STORE_TYPE_SIZE];
+	char id[STORE_ID_SIZE];
+};
+
+/* The answer method rel (a path after the base, no query) must give. */
+static void expect_of(const char *method, const char *rel, struct expect *x)
+{
+	memset(x, 0, sizeof *x);
+	char seg[4][STORE_ID_SIZE];
+	size_t n = 0;
+	for (const char *p = rel; *p && n < 4; n++) {
+		size_t l = strcspn(p, "/");
+		if (l >= sizeof seg[0] || p[0] == '$')
+			return; /* an operation answers what it likes */
+		memcpy(seg[n], p, l);
+		seg[n][l] = '\0';
+		p += l;
+		p += *p == '/';
+	}
+	bool get = !strcmp(method, "GET");
+	bool bundle = (n == 1 && get) || (n == 2 && (!strcmp(seg[1], "_search") || !strcmp(seg[1], "_history"))) ||
+		      (n == 3 && !strcmp(seg[2], "_history")) || (n == 0 && get);
+	if (bundle) {
+		snprintf(x->type, sizeof x->type, "Bundle");
+		return;
+	}
+	if (n == 1 && !strcmp(method, "POST"))
+		snprintf(x->type, sizeof x->type, "%s", seg[0]); /* create */
+	else if ((n == 2 && strcmp(method, "DELETE") != 0) || (n == 4 && get && !strcmp(seg[2], "_history"))) {
+		snprintf(x->type, sizeof x->type, "%s", seg[0]); /* read, vread, update, patch */
+		snprintf(x->id, sizeof x->id, "%s", seg[1]);
+	}
+}
+
+/* 0 when tree is what x asks for, else 502 with the issue in oo. */
+static int expected(const struct expect *x, const struct upstream_response *ur, const cJSON *tree, struct outcome *oo)
+{
+	if (!x || !tree || ur->status < 200 || ur->status >= 300)
+		return 0;
+	const char *rt = str_member(tree, "resourceType"), *id = str_member(tree, "id");
+	if (rt && !strcmp(rt, "OperationOutcome"))
+		return 0;
+	if ((x->type[0] && (!rt || strcmp(rt, x->type) != 0)) || (x->id[0] && (!id || strcmp(id, x->id) != 0))) {
+		outcome_add(oo, OUTCOME_ERROR, "processing", NULL,
+			    "the upstream answered %ld with a %.64s%s%.64s where a %s%s%s was asked for", ur->status,
+			    rt ? rt : "body without resourceType", id ? "/" : "", id ? id : "", x->type, x->id[0] ? "/" : "",
+			    x->id);
+		return 502;
+	}
+	return 0;
+}
+
 /* Answers with the upstream's answer: its status, its body (see
- * upstream_received) and its ETag, Last-Modified, Location and Retry-After. */
+ * upstream_received; of the shape pd->data, a struct expect, asks for, else
+ * 502) and its ETag, Last-Modified, Location and Retry-After. */
 static void answer_upstream(struct pending *pd, struct http_request *req, struct http_response *resp)
 {
 	const struct app *app = pd->app;
@@ -449,6 +505,11 @@ static void answer_upstream(struct pending *pd, struct http_request *req, struct
 	struct outcome oo = OUTCOME_INIT;
 	cJSON *tree = NULL;
 	int st = upstream_received(app, req, ur, &tree, &oo);
+	if (!st && (st = expected(pd->data, ur, tree, &oo)) != 0) {
+		cJSON_Delete(tree);
+		tree = NULL;
+	}
+	free(pd->data);
 	if (st) {
 		send_outcome(req, resp, st, &oo);
 		if (ur->busy)
@@ -466,8 +527,10 @@ static void answer_upstream(struct pending *pd, struct http_request *req, struct
 		add_header(resp, "ETag", ur->etag);
 	if (ur->last_modified[0])
 		add_header(resp, "Last-Modified", ur->last_modified);
-	if (ur->location[0])
-		add_header(resp, "Location", upstream_rewrite_location(app->upstream, ur->location, base, url, sizeof url));
+	const char *loc = ur->location[0] ? upstream_rewrite_location(app->upstream, ur->location, base, url, sizeof url)
+					  : NULL;
+	if (loc) /* one on another host is not passed on */
+		add_header(resp, "Location", loc);
 	if (ur->retry_after_ms >= 0) {
 		char ra[24];
 		snprintf(ra, sizeof ra, "%lld", (long long)((ur->retry_after_ms + 999) / 1000));
@@ -476,13 +539,18 @@ static void answer_upstream(struct pending *pd, struct http_request *req, struct
 }
 
 /* Defers the request until the upstream answers method path (see
- * answer_upstream). */
+ * answer_upstream), whose answer must be as x asks (copied). */
 static void upstream_answer(const struct app *app, struct http_request *req, struct http_response *resp,
 			    const char *method, const char *path, const char *body, size_t blen,
-			    const char *content_type)
+			    const char *content_type, const struct expect *x)
 {
-	if (!upstream_defer(app, req, method, path, body, blen, content_type, answer_upstream, NULL))
+	struct expect *copy = malloc(sizeof *copy);
+	if (copy)
+		*copy = *x;
+	if (!copy || !upstream_defer(app, req, method, path, body, blen, content_type, answer_upstream, copy)) {
+		free(copy);
 		http_set_error(resp, 500, "exception", "out of memory");
+	}
 }
 
 /* One exchange with the upstream on this thread (a batch mixing pass-through
@@ -543,7 +611,9 @@ static void forward(const struct app *app, struct http_request *req, struct http
 		}
 		ct = "application/fhir+json";
 	}
-	upstream_answer(app, req, resp, req->method, path, body, blen, ct);
+	struct expect x;
+	expect_of(req->method, rel, &x);
+	upstream_answer(app, req, resp, req->method, path, body, blen, ct, &x);
 	free(body);
 }
 
@@ -2439,7 +2509,8 @@ static void forward_bundle(const struct app *app, struct http_request *req, stru
 		http_set_error(resp, 500, "exception", "out of memory");
 		return;
 	}
-	upstream_answer(app, req, resp, "POST", "", body, blen, "application/fhir+json");
+	struct expect x = {.type = "Bundle"};
+	upstream_answer(app, req, resp, "POST", "", body, blen, "application/fhir+json", &x);
 	free(body);
 }
 

@@ -786,15 +786,31 @@ const char *upstream_rewrite_url(const struct upstream *u, const char *url, cons
 	return out;
 }
 
+/* An absolute URL that names a host (a scheme, not "urn:"). */
+static bool names_host(const char *url) { return has_scheme(url) && strncasecmp(url, "urn:", 4) != 0; }
+
 const char *upstream_rewrite_location(const struct upstream *u, const char *loc, const char *gateway_base, char *out,
 				      size_t n)
 {
-	if (!loc || !*loc || has_scheme(loc))
-		return upstream_rewrite_url(u, loc, gateway_base, out, n);
+	if (!loc || !*loc)
+		return NULL;
+	if (has_scheme(loc)) {
+		if (!strncmp(loc, u->base, u->base_len) &&
+		    (loc[u->base_len] == '/' || loc[u->base_len] == '?' || loc[u->base_len] == '\0'))
+			return upstream_rewrite_url(u, loc, gateway_base, out, n);
+		size_t gl = strlen(gateway_base);
+		bool ours = !strncmp(loc, gateway_base, gl) && (loc[gl] == '/' || loc[gl] == '?' || loc[gl] == '\0');
+		if (names_host(loc) && !ours)
+			return NULL; /* another host, or outside the base */
+		snprintf(out, n, "%s", loc);
+		return out;
+	}
 	/* the base's path ("/fhir/R4" of "https://host/fhir/R4") */
 	const char *sep = strstr(u->base, "://");
 	const char *path = sep ? strchr(sep + 3, '/') : NULL;
 	size_t pl = path ? u->base_len - (size_t)(path - u->base) : 0;
+	if (loc[0] == '/' && loc[1] == '/')
+		return NULL; /* scheme-relative: another host */
 	if (loc[0] != '/')
 		snprintf(out, n, "%s/%s", gateway_base, loc);
 	else if (pl && !strncmp(loc, path, pl) && loc[pl] == '/')
@@ -802,7 +818,7 @@ const char *upstream_rewrite_location(const struct upstream *u, const char *loc,
 	else if (!pl)
 		snprintf(out, n, "%s%s", gateway_base, loc);
 	else
-		snprintf(out, n, "%s", loc);
+		return NULL; /* on the upstream's host, outside its FHIR base */
 	return out;
 }
 
@@ -836,14 +852,44 @@ static void rewrite_locations(const struct upstream *u, cJSON *bundle, const cha
 	cJSON *e;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(bundle, "entry"))
 	{
-		cJSON *loc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "response"), "location");
+		cJSON *resp = cJSON_GetObjectItemCaseSensitive(e, "response");
+		cJSON *loc = cJSON_GetObjectItemCaseSensitive(resp, "location");
 		if (cJSON_IsString(loc)) {
 			char buf[4096];
-			upstream_rewrite_location(u, loc->valuestring, gateway_base, buf, sizeof buf);
-			cJSON_SetValuestring(loc, buf);
+			const char *to = upstream_rewrite_location(u, loc->valuestring, gateway_base, buf, sizeof buf);
+			if (to)
+				cJSON_SetValuestring(loc, to);
+			else
+				cJSON_DeleteItemFromObjectCaseSensitive(resp, "location");
 		}
 		if (answers)
 			rewrite_locations(u, cJSON_GetObjectItemCaseSensitive(e, "resource"), gateway_base, depth + 1);
+	}
+}
+
+/* After rewrite: a Bundle's links and its entries' fullUrl that name
+ * another host than the gateway's go (and so in the Bundles among its
+ * entries). */
+static void drop_foreign(cJSON *bundle, const char *gateway_base, size_t depth)
+{
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(bundle, "resourceType");
+	if (depth > 8 || !cJSON_IsString(rt) || strcmp(rt->valuestring, "Bundle") != 0)
+		return;
+	size_t gl = strlen(gateway_base);
+	cJSON *links = cJSON_GetObjectItemCaseSensitive(bundle, "link");
+	for (cJSON *l = links ? links->child : NULL, *next; l; l = next) {
+		next = l->next;
+		const cJSON *url = cJSON_GetObjectItemCaseSensitive(l, "url");
+		if (cJSON_IsString(url) && names_host(url->valuestring) && strncmp(url->valuestring, gateway_base, gl) != 0)
+			cJSON_Delete(cJSON_DetachItemViaPointer(links, l));
+	}
+	cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(bundle, "entry"))
+	{
+		const cJSON *fu = cJSON_GetObjectItemCaseSensitive(e, "fullUrl");
+		if (cJSON_IsString(fu) && names_host(fu->valuestring) && strncmp(fu->valuestring, gateway_base, gl) != 0)
+			cJSON_DeleteItemFromObjectCaseSensitive(e, "fullUrl");
+		drop_foreign(cJSON_GetObjectItemCaseSensitive(e, "resource"), gateway_base, depth + 1);
 	}
 }
 
@@ -851,6 +897,7 @@ void upstream_rewrite_urls(const struct upstream *u, cJSON *tree, const char *ga
 {
 	rewrite(u, tree, gateway_base, 0);
 	rewrite_locations(u, tree, gateway_base, 0);
+	drop_foreign(tree, gateway_base, 0);
 }
 
 /* ------------------------------------------------------------ the upstream's words */

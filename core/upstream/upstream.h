@@ -110,7 +110,10 @@ int64_t upstream_retry_after_ms(const char *value, int64_t now_unix_s, int64_t c
  * same string on gateway_base (Bundle links, fullUrl, references), and makes
  * each entry.response.location of a batch or transaction response or a
  * history (and of such Bundles among a batch's answers) a URL on
- * gateway_base, as upstream_rewrite_location does. */
+ * gateway_base, as upstream_rewrite_location does (a location it cannot make
+ * one goes). Then a Bundle's link and its entries' fullUrl that still name
+ * another host go too (and so in the Bundles among its entries): the client
+ * never gets a URL to a host it did not ask. */
 void upstream_rewrite_urls(const struct upstream *u, cJSON *tree, const char *gateway_base);
 
 /* The same for one URL; writes into out (returns out), or copies it unchanged. */
@@ -120,7 +123,8 @@ const char *upstream_rewrite_url(const struct upstream *u, const char *url, cons
 /* A location the upstream answered (a Location header, a batch entry's
  * response.location) on gateway_base: absolute on the upstream base,
  * relative to it ("Patient/1/_history/2"), or a path under the base's path
- * ("/fhir/R4/Patient/1"); any other is copied unchanged. */
+ * ("/fhir/R4/Patient/1"). NULL for one on another host or outside the base
+ * (it is then not passed on); a URN is copied unchanged. */
 const char *upstream_rewrite_location(const struct upstream *u, const char *loc, const char *gateway_base,
 				      char *out, size_t n);
 

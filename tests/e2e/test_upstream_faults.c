@@ -391,6 +391,85 @@ static void upstream_text_stays_upstream(void **state)
 	upstream_stop(&u);
 }
 
+/* GET path through the gateway while the upstream answers 200 with body. */
+static long answered_with(const struct upstream_srv *u, const struct gw *g, const char *method, const char *path,
+			  const char *body_fault, struct resp *r)
+{
+	char f[2048];
+	snprintf(f, sizeof f, "{\"fault\":\"body\",\"count\":1,\"method\":\"%s\",%s}", method, body_fault);
+	fault(u, f);
+	const char *pat = "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"New\"}]}";
+	bool post = !strcmp(method, "POST");
+	assert_int_equal(http_do(g, method, path, post ? fj : NULL, post ? pat : NULL, post ? strlen(pat) : 0, r), 0);
+	return r->status;
+}
+
+static void wrong_or_foreign_answers(void **state)
+{
+	(void)state;
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	struct gw g;
+	start_gw(&g, &u, "\"Patient\":\"pass-through\"", 400, "");
+	struct resp r;
+
+	/* another type, or another id, for a read: 502 */
+	assert_int_equal(answered_with(&u, &g, "GET", "/fhir/Patient/p1",
+				       "\"status\":200,\"body\":{\"resourceType\":\"Observation\",\"id\":\"p1\","
+				       "\"status\":\"final\",\"code\":{\"text\":\"x\"}}", &r), 502);
+	assert_null(strstr(r.body, "\"final\""));
+	resp_free(&r);
+	assert_int_equal(answered_with(&u, &g, "GET", "/fhir/Patient/p1",
+				       "\"status\":200,\"body\":{\"resourceType\":\"Patient\",\"id\":\"p2\"}", &r), 502);
+	resp_free(&r);
+	assert_int_equal(answered_with(&u, &g, "GET", "/fhir/Patient/p1/_history/1",
+				       "\"status\":200,\"body\":{\"resourceType\":\"Patient\",\"id\":\"p2\"}", &r), 502);
+	resp_free(&r);
+	/* a search answered with anything but a Bundle: 502 */
+	assert_int_equal(answered_with(&u, &g, "GET", "/fhir/Patient?name=x",
+				       "\"status\":200,\"body\":{\"resourceType\":\"Patient\",\"id\":\"p1\"}", &r), 502);
+	resp_free(&r);
+	/* the right one passes */
+	assert_int_equal(answered_with(&u, &g, "GET", "/fhir/Patient/p1",
+				       "\"status\":200,\"body\":{\"resourceType\":\"Patient\",\"id\":\"p1\"}", &r), 200);
+	resp_free(&r);
+
+	/* a Location on another host is not passed on */
+	assert_int_equal(answered_with(&u, &g, "POST", "/fhir/Patient",
+				       "\"status\":201,\"headers\":{\"Location\":\"https://evil.example/fhir/Patient/9/_history/1\"},"
+				       "\"body\":{\"resourceType\":\"Patient\",\"id\":\"9\"}", &r), 201);
+	char loc[256];
+	assert_null(resp_header(&r, "Location", loc, sizeof loc));
+	resp_free(&r);
+	/* one on the upstream's base is rewritten to the gateway */
+	char f[600];
+	snprintf(f, sizeof f, "\"status\":201,\"headers\":{\"Location\":\"%s/Patient/9/_history/1\"},"
+		 "\"body\":{\"resourceType\":\"Patient\",\"id\":\"9\"}", u.base);
+	assert_int_equal(answered_with(&u, &g, "POST", "/fhir/Patient", f, &r), 201);
+	assert_non_null(resp_header(&r, "Location", loc, sizeof loc));
+	char want[128];
+	snprintf(want, sizeof want, "http://127.0.0.1:%u/fhir/Patient/9/_history/1", g.port);
+	assert_string_equal(loc, want);
+	resp_free(&r);
+
+	/* Bundle links and fullUrl on another host go; the entries stay */
+	snprintf(f, sizeof f,
+		 "\"status\":200,\"body\":{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"link\":["
+		 "{\"relation\":\"self\",\"url\":\"https://evil.example/fhir/Patient?name=x\"},"
+		 "{\"relation\":\"next\",\"url\":\"%s/Patient?name=x&page=2\"}],"
+		 "\"entry\":[{\"fullUrl\":\"https://evil.example/fhir/Patient/p1\",\"resource\":"
+		 "{\"resourceType\":\"Patient\",\"id\":\"p1\"}}]}",
+		 u.base);
+	assert_int_equal(answered_with(&u, &g, "GET", "/fhir/Patient?name=x", f, &r), 200);
+	assert_null(strstr(r.body, "evil.example"));
+	assert_non_null(strstr(r.body, "\"id\":\"p1\""));
+	snprintf(want, sizeof want, "\"url\":\"http://127.0.0.1:%u/fhir/Patient?name=x&page=2\"", g.port);
+	assert_non_null(strstr(r.body, want));
+	resp_free(&r);
+	assert_int_equal(gw_stop(&g, 10000), 0);
+	upstream_stop(&u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +477,7 @@ int main(void)
 		cmocka_unit_test(retry_after_is_bounded_in_the_outbox),
 		cmocka_unit_test(retry_after_passed_through_is_bounded),
 		cmocka_unit_test(upstream_text_stays_upstream),
+		cmocka_unit_test(wrong_or_foreign_answers),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
