@@ -149,6 +149,22 @@ static void a_hanging_upstream_holds_no_worker(void **state)
 	assert_true(atoi(ra) >= 1);
 	assert_non_null(strstr(r.body, "OperationOutcome"));
 	resp_free(&r);
+	/* so is the pass-through part of a batch mixing local and pass-through
+	 * entries: its local entry is done, the other answers 503 */
+	const char *mixed =
+		"{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":["
+		"{\"resource\":{\"resourceType\":\"Organization\",\"name\":\"Mixed\"},\"request\":{\"method\":\"POST\",\"url\":\"Organization\"}},"
+		"{\"request\":{\"method\":\"GET\",\"url\":\"Patient/mixed\"}}]}";
+	long t_mixed = now_ms();
+	assert_int_equal(http_do(&g, "POST", "/fhir", fj, mixed, strlen(mixed), &r), 0);
+	assert_true(now_ms() - t_mixed < UP_TIMEOUT / 2);
+	assert_int_equal(r.status, 200);
+	cJSON *mb = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *me = cJSON_GetObjectItemCaseSensitive(mb, "entry");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(me, 0), "response"), "status")->valuestring, "201");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(me, 1), "response"), "status")->valuestring, "503");
+	cJSON_Delete(mb);
 	assert_true(now_ms() - t_hung < UP_TIMEOUT); /* all of it while the calls still hung */
 
 	/* the hanging calls end at the upstream's timeout: 504 */
