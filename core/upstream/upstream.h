@@ -123,8 +123,9 @@ const char *upstream_rewrite_url(const struct upstream *u, const char *url, cons
 /* A location the upstream answered (a Location header, a batch entry's
  * response.location) on gateway_base: absolute on the upstream base,
  * relative to it ("Patient/1/_history/2"), or a path under the base's path
- * ("/fhir/R4/Patient/1"). NULL for one on another host or outside the base
- * (it is then not passed on); a URN is copied unchanged. */
+ * ("/fhir/R4/Patient/1"); one already on gateway_base, or a URN, is copied
+ * unchanged. NULL for one on another host or outside the base (it is then
+ * not passed on). */
 const char *upstream_rewrite_location(const struct upstream *u, const char *loc, const char *gateway_base,
 				      char *out, size_t n);
 
