@@ -354,7 +354,6 @@ static int upstream_received(const struct app *app, const struct http_request *r
 {
 	*tree = NULL;
 	if (ur->busy) {
-		metrics_counter_add(METRICS_UPSTREAM_FAILED, 1);
 		outcome_add(oo, OUTCOME_ERROR, "transient", NULL,
 			    "%u calls to the upstream FHIR server are in flight, the most allowed; try again later",
 			    (unsigned)app->cfg->upstream.max_concurrent);

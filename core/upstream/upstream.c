@@ -13,6 +13,7 @@
 #include "base/crypto.h"
 #include "base/fjson.h"
 #include "base/log.h"
+#include "base/metrics.h"
 
 struct upstream {
 	char *base;      /* without trailing slash */
@@ -632,6 +633,7 @@ static void call_done(struct call *c, CURLcode rc)
 	pthread_mutex_lock(&u->mu);
 	u->in_flight--;
 	pthread_mutex_unlock(&u->mu);
+	metrics_gauge_add(METRICS_UPSTREAM_INFLIGHT, -1);
 	done(ctx);
 }
 
@@ -718,10 +720,13 @@ int upstream_start(struct upstream *u, const char *method, const char *path, con
 			u->refused_busy++;
 	} else {
 		u->in_flight++;
+		metrics_gauge_add(METRICS_UPSTREAM_INFLIGHT, 1);
 		c->next = u->queue;
 		u->queue = c;
 	}
 	pthread_mutex_unlock(&u->mu);
+	if (out->busy)
+		metrics_counter_add(METRICS_UPSTREAM_BUSY, 1);
 	if (refused) {
 		snprintf(out->error, sizeof out->error, "%s",
 			 out->busy ? "too many calls to the upstream are in flight" : "the upstream client is stopping");

@@ -132,6 +132,9 @@ static void a_hanging_upstream_holds_no_worker(void **state)
 	cJSON_Delete(h);
 	assert_int_equal(timed_get(&g, "/metrics", &ms, &r), 200);
 	assert_true(ms < UP_TIMEOUT / 2);
+	char gauge[64];
+	snprintf(gauge, sizeof gauge, "\ncrosswalk_upstream_in_flight %d\n", HANGS);
+	assert_non_null(strstr(r.body, gauge));
 	resp_free(&r);
 	assert_int_equal(timed_get(&g, "/fhir/Organization/local-1", &ms, &r), 200);
 	assert_true(ms < UP_TIMEOUT / 2);
