@@ -379,7 +379,7 @@ static int upstream_received(const struct app *app, const struct http_request *r
 			    ur->status);
 		return 502;
 	}
-	upstream_scrub_outcomes(*tree);
+	upstream_scrub_outcomes(*tree, ur->status);
 	char base[256];
 	base_url(app, req, base, sizeof base);
 	upstream_rewrite_urls(app->upstream, *tree, base);

@@ -933,19 +933,84 @@ void upstream_describe(const struct upstream_response *r, char *out, size_t n)
 	cJSON_Delete(j);
 }
 
-/* Scrubs one OperationOutcome: each issue keeps its severity, code (when it
- * is one) and the codes of its details; its text goes. */
-static void scrub_outcome(cJSON *oo, const char *what)
+#define SCRUBBED "as the upstream FHIR server reported it"
+#define TEXT_MAX 200
+
+/* A token that names a file: an absolute path of two segments or more
+ * ("/srv/app/x.js", not "http://host/x", whose slashes follow a ':' or a
+ * host), a Windows path, or the marks of a stack trace. */
+static bool names_file(const char *s)
 {
+	static const char *const marks[] = {"node_modules", "file:", ".js:", ".ts:", ".mjs:", ".py\"", ".py:", ".java:",
+					    ".c:", ".go:", ".rb:", ".php", "Traceback", "\tat ", "    at ", NULL};
+	for (size_t i = 0; marks[i]; i++)
+		if (strstr(s, marks[i]))
+			return true;
+	for (const char *p = s; *p; p++) {
+		bool start = p == s || p[-1] == ' ' || p[-1] == '(' || p[-1] == '"' || p[-1] == '\'' || p[-1] == '=';
+		if (start && *p == '/' && (isalnum((unsigned char)p[1]) || p[1] == '.' || p[1] == '_')) {
+			size_t seg = 1 + strspn(p + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+			if (p[seg] == '/')
+				return true;
+		}
+		if (start && isalpha((unsigned char)*p) && p[1] == ':' && p[2] == '\\')
+			return true;
+	}
+	return false;
+}
+
+/* text as it may reach a client: its first line, at most TEXT_MAX bytes (cut
+ * at a character boundary), nothing that names a file. false when nothing
+ * of it may. */
+static bool clean_text(const char *text, char *out, size_t n)
+{
+	size_t len = strcspn(text, "\r\n");
+	if (len >= n)
+		len = n - 1;
+	if (len > TEXT_MAX)
+		len = TEXT_MAX;
+	while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
+		len--; /* not inside a UTF-8 sequence */
+	memcpy(out, text, len);
+	out[len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			out[i] = ' ';
+	return len > 0 && !names_file(out);
+}
+
+/* A text member of obj as it may reach a client: cleaned (a 4xx's words
+ * are meant for the client), or (a 5xx's words are the server's own)
+ * replaced by with, or removed when with is NULL. */
+static void scrub_text(cJSON *obj, const char *key, bool keep, const char *with)
+{
+	cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!t)
+		return;
+	char buf[TEXT_MAX + 8];
+	bool ok = keep && cJSON_IsString(t) && clean_text(t->valuestring, buf, sizeof buf);
+	if (ok)
+		cJSON_SetValuestring(t, buf);
+	else if (with)
+		cJSON_ReplaceItemInObjectCaseSensitive(obj, key, cJSON_CreateString(with));
+	else
+		cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+}
+
+/* Scrubs one OperationOutcome that came with status: each issue keeps its
+ * severity, its code (when it is one) and the codes of its details; its
+ * text is cleaned, or replaced when the status is a 5xx. */
+static void scrub_outcome(cJSON *oo, long status)
+{
+	bool keep = status < 500;
 	cJSON *issue;
 	cJSON_ArrayForEach(issue, cJSON_GetObjectItemCaseSensitive(oo, "issue"))
 	{
-		cJSON_DeleteItemFromObjectCaseSensitive(issue, "diagnostics");
-		cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(issue, "details"), "text");
+		scrub_text(issue, "diagnostics", keep, SCRUBBED);
+		scrub_text(cJSON_GetObjectItemCaseSensitive(issue, "details"), "text", keep, NULL);
 		const cJSON *code = cJSON_GetObjectItemCaseSensitive(issue, "code");
 		if (!cJSON_IsString(code) || !issue_code_ok(code->valuestring))
 			cJSON_ReplaceItemInObjectCaseSensitive(issue, "code", cJSON_CreateString("exception"));
-		cJSON_AddStringToObject(issue, "diagnostics", what);
 	}
 }
 
@@ -955,12 +1020,12 @@ static bool is_type(const cJSON *node, const char *type)
 	return cJSON_IsString(rt) && !strcmp(rt->valuestring, type);
 }
 
-static void scrub(cJSON *node, size_t depth)
+static void scrub(cJSON *node, long status, size_t depth)
 {
 	if (depth > 8 || !cJSON_IsObject(node))
 		return;
 	if (is_type(node, "OperationOutcome")) {
-		scrub_outcome(node, "as the upstream FHIR server reported it");
+		scrub_outcome(node, status);
 		return;
 	}
 	if (!is_type(node, "Bundle"))
@@ -968,10 +1033,12 @@ static void scrub(cJSON *node, size_t depth)
 	cJSON *e;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(node, "entry"))
 	{
-		scrub(cJSON_GetObjectItemCaseSensitive(e, "resource"), depth + 1);
-		scrub(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "response"), "outcome"),
-		      depth + 1);
+		cJSON *resp = cJSON_GetObjectItemCaseSensitive(e, "response");
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(resp, "status");
+		long est = cJSON_IsString(st) ? strtol(st->valuestring, NULL, 10) : status;
+		scrub(cJSON_GetObjectItemCaseSensitive(e, "resource"), est, depth + 1);
+		scrub(cJSON_GetObjectItemCaseSensitive(resp, "outcome"), est, depth + 1);
 	}
 }
 
-void upstream_scrub_outcomes(cJSON *tree) { scrub(tree, 0); }
+void upstream_scrub_outcomes(cJSON *tree, long status) { scrub(tree, status, 0); }

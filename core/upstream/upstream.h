@@ -134,10 +134,14 @@ const char *upstream_rewrite_location(const struct upstream *u, const char *loc,
  * IssueType codes of its OperationOutcome, never the upstream's own text. */
 void upstream_describe(const struct upstream_response *r, char *out, size_t n);
 
-/* Removes the upstream's own text from the OperationOutcomes in an answer (the
- * answer itself, the resources and response.outcome of a Bundle's entries):
- * each issue keeps its severity, its IssueType code and the codes of its
- * details; diagnostics and details.text are replaced by a fixed phrase. */
-void upstream_scrub_outcomes(cJSON *tree);
+/* Keeps the upstream's internals out of the OperationOutcomes of an answer
+ * that came with status (the answer itself, the resources and
+ * response.outcome of a Bundle's entries, each with its own status): each
+ * issue keeps its severity, IssueType code and the codes of its details.
+ * Under a 5xx, diagnostics is replaced by a fixed phrase and details.text
+ * goes (the server's own words: stack traces, file paths); under another
+ * status they are meant for the client and kept, cleaned: the first line, at
+ * most 200 bytes, and replaced or dropped when they name a file. */
+void upstream_scrub_outcomes(cJSON *tree, long status);
 
 #endif

@@ -388,6 +388,22 @@ static void upstream_text_stays_upstream(void **state)
 	assert_non_null(strstr(r.body, "\"E42\""));
 	resp_free(&r);
 
+	/* a 4xx's words are for the client: kept, cleaned; a file path is not */
+	fault(&u, "{\"fault\":\"body\",\"status\":422,\"count\":1,\"method\":\"GET\",\"body\":"
+		  "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"required\","
+		  "\"diagnostics\":\"Patient.name is required\\nsecond line\"}]}}");
+	assert_int_equal(http_do(&g, "GET", "/fhir/Patient/x", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 422);
+	assert_non_null(strstr(r.body, "\"diagnostics\":\"Patient.name is required\""));
+	assert_null(strstr(r.body, "second line"));
+	resp_free(&r);
+	fault(&u, "{\"fault\":\"body\",\"status\":422,\"count\":1,\"method\":\"GET\",\"body\":" LEAKY_OO "}");
+	assert_int_equal(http_do(&g, "GET", "/fhir/Patient/x", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 422);
+	assert_null(strstr(r.body, "/srv/secret"));
+	assert_non_null(strstr(r.body, "\"processing\""));
+	resp_free(&r);
+
 	/* the outbox's last_error: the status and the codes, not the text */
 	fault(&u, "{\"fault\":\"body\",\"status\":400,\"count\":1,\"method\":\"PUT\",\"body\":" LEAKY_OO "}");
 	const char *org = "{\"resourceType\":\"Organization\",\"id\":\"o1\",\"name\":\"Refused\"}";
