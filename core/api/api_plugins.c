@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "api/api_rest.h"
+#include "api/gather.h"
 #include "base/fjson.h"
 
 /* One request's plugin context: arena and issues, released together. */
@@ -250,8 +251,8 @@ static void get_export(void *ctx, struct http_request *req, struct http_response
 	struct outcome oo = OUTCOME_INIT;
 	int status = 500;
 	cJSON *input = !app->store	  ? NULL
-		       : patient && *patient ? api_rest_patient_bundle(app, patient, &oo, &status)
-					     : api_rest_period_bundle(app, from, to, &oo, &status);
+		       : patient && *patient ? gather_patient_bundle(app, patient, &oo, &status)
+					     : gather_period_bundle(app, from, to, &oo, &status);
 	if (!input) {
 		if (!app->store)
 			outcome_add(&oo, OUTCOME_ERROR, "not-supported", NULL, "no store is configured");

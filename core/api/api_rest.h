@@ -39,16 +39,4 @@ cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, co
  * 503 with Retry-After and returns true. */
 bool api_rest_outbox_full(const struct app *app, struct http_response *resp);
 
-/* A collection Bundle of everything stored about one patient: the Patient,
- * every resource whose patient or subject is that Patient, and the
- * resources those reference (one level). NULL with issues in oo. */
-cJSON *api_rest_patient_bundle(const struct app *app, const char *patient_id, struct outcome *oo, int *status);
-
-/* A collection Bundle for a period: every Encounter whose period overlaps
- * [from, to] (FHIR dates), the Conditions recorded for each, the Coverage of
- * each patient, and the resources those reference (one level). NULL with
- * issues in oo. */
-cJSON *api_rest_period_bundle(const struct app *app, const char *from, const char *to, struct outcome *oo,
-			      int *status);
-
 #endif
