@@ -655,27 +655,62 @@ static void loads_the_built_test_plugins(void **state)
 	struct plugin_host *h = plugin_host_new(NULL, NULL);
 	int refused = plugin_host_scan(h, dir);
 	plugin_host_start(h);
-	bool slow = false, bad_major = false, small = false, fail_init = false;
+	bool slow = false, bad_major = false, old_major = false, zero_major = false, small = false, fail_init = false;
 	for (size_t i = 0; i < plugin_host_count(h); i++) {
 		const struct plugin *p = plugin_host_at(h, i);
 		if (strcmp(p->name, "tp_slow") == 0)
 			slow = p->refused == NULL && p->initialised;
 		if (strcmp(p->name, "tp_bad_major") == 0)
 			bad_major = p->refused && strstr(p->refused, "ABI major");
+		if (strcmp(p->name, "tp_old_major") == 0)
+			old_major = p->refused && strstr(p->refused, "ABI major") && !p->initialised;
+		if (strcmp(p->name, "tp_zero_major") == 0)
+			zero_major = p->refused && strstr(p->refused, "ABI major 0,") && !p->initialised;
 		if (strcmp(p->name, "tp_small_desc") == 0)
 			small = p->refused && strstr(p->refused, "smaller than");
 		if (strcmp(p->name, "tp_fail_init") == 0)
 			fail_init = p->refused && strstr(p->refused, "init failed") && !p->initialised;
 	}
-	assert_true(refused >= 2);
+	assert_true(refused >= 4); /* the majors and the small descriptor; init fails later */
 	assert_true(slow);
 	assert_true(bad_major);
+	assert_true(old_major);
+	assert_true(zero_major);
 	assert_true(small);
 	assert_true(fail_init);
 	assert_non_null(plugin_host_format(h, "slow", NULL));
 	assert_non_null(plugin_host_operation(h, "ping", "Patient", NULL));
 	assert_null(plugin_host_operation(h, "ping", NULL, NULL));
 	plugin_host_free(h);
+}
+
+/* A plugin checks the host per member (CW_HOST_REQUIRE), so one that needs
+ * only ABI 1.0 members loads on a 1.0 host whatever header it was built
+ * with, and one that needs a 1.1 member is refused there. */
+static enum cw_status needs_1_0(const struct cw_host *h)
+{
+	CW_HOST_REQUIRE(h, print_json);
+	return CW_OK;
+}
+
+static enum cw_status needs_1_1(const struct cw_host *h)
+{
+	CW_HOST_REQUIRE(h, code_flags);
+	return CW_OK;
+}
+
+static void host_checked_per_member(void **state)
+{
+	(void)state;
+	struct cw_host older = {.abi_major = CW_PLUGIN_ABI_MAJOR, .struct_size = (uint32_t)CW_HOST_SIZE_1_0};
+	assert_true(CW_HOST_SIZE_1_0 < sizeof(struct cw_host));
+	assert_int_equal(needs_1_0(&older), CW_OK);
+	assert_int_equal(needs_1_1(&older), CW_UNSUPPORTED);
+	older.struct_size = (uint32_t)CW_HOST_SIZE_1_0 - 1;
+	assert_int_equal(needs_1_0(&older), CW_UNSUPPORTED);
+	struct cw_host now = {.abi_major = CW_PLUGIN_ABI_MAJOR, .struct_size = sizeof(struct cw_host)};
+	assert_int_equal(needs_1_0(&now), CW_OK);
+	assert_int_equal(needs_1_1(&now), CW_OK);
 }
 
 int main(void)
@@ -689,6 +724,7 @@ int main(void)
 		cmocka_unit_test(terminology_registry),
 		cmocka_unit_test(terminology_loads_a_directory),
 		cmocka_unit_test(init_once_and_fini_in_reverse),
+		cmocka_unit_test(host_checked_per_member),
 		cmocka_unit_test(hooks_run_in_order_at_every_point),
 		cmocka_unit_test(hooks_stop_replace_and_fail),
 		cmocka_unit_test(host_table_services),
