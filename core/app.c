@@ -130,7 +130,17 @@ void app_dispatch(void *ctx, struct http_request *req, struct http_response *res
 		return;
 	if (!(plugin_host_hook_count(app->plugins, CW_HOOK_ON_REQUEST) && api_plugins_on_request(app, req, resp)))
 		router_dispatch(&app->router, req, resp);
+}
+
+void app_finish(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	(void)ctx;
 	api_fhir_finish(req, resp);
+}
+
+void app_stop_calls(struct app *app)
+{
+	upstream_shutdown(app->upstream);
 }
 
 void app_release(struct app *app)

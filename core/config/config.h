@@ -53,6 +53,7 @@ struct config_upstream {
 	uint64_t connect_timeout_ms;
 	uint64_t timeout_ms;          /* whole request, including the body */
 	uint64_t max_response_bytes;  /* larger answers are cut off: 502 */
+	uint64_t max_concurrent;      /* pass-through calls in flight at once; more get 503 + Retry-After */
 	cJSON *routes;            /* object: resource type or "*" → "local" | "pass-through" | "store-and-forward" (owned) */
 	uint64_t max_attempts;    /* outbox: attempts before a record becomes a dead letter */
 	uint64_t retry_base_ms;   /* outbox: first retry delay; doubles per attempt, with jitter */

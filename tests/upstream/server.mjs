@@ -209,7 +209,7 @@ function bump(obj, key) {
   obj[key] = (obj[key] ?? 0) + 1;
 }
 
-const FAULT_KINDS = new Set(['status', 'stall', 'oversize', 'delay', 'reset', 'redirect']);
+const FAULT_KINDS = new Set(['status', 'stall', 'hang', 'oversize', 'delay', 'reset', 'redirect', 'body']);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const REDIRECTED = '/_redirected'; // where redirect faults point: outside the FHIR base, counted
 function normalizeFault(f) {
@@ -224,15 +224,26 @@ function normalizeFault(f) {
     case 'status':
       out.status = f.status ?? 500;
       if (!Number.isInteger(out.status) || out.status < 400 || out.status > 599) throw new Error('status must be 400..599');
-      if (f.retryAfter !== undefined) out.retryAfter = Number(f.retryAfter);
+      // a string goes out verbatim (an HTTP-date, or digits beyond a double's precision)
+      if (f.retryAfter !== undefined) out.retryAfter = typeof f.retryAfter === 'string' ? f.retryAfter : Number(f.retryAfter);
       else if (out.status === 429) out.retryAfter = 1;
       out.afterCommit = Boolean(f.afterCommit);
       break;
     case 'stall':
       out.seconds = Number(f.seconds ?? 30);
       break;
+    case 'hang':
+      break;
     case 'oversize':
       out.mb = Number(f.mb ?? 50);
+      break;
+    case 'body':
+      // answers this status and JSON body (and headers) instead of the real answer
+      out.status = f.status ?? 200;
+      if (!Number.isInteger(out.status) || out.status < 200 || out.status > 599) throw new Error('status must be 200..599');
+      if (f.body === undefined) throw new Error('a body fault needs a body');
+      out.body = f.body;
+      out.headers = f.headers && typeof f.headers === 'object' ? Object.fromEntries(Object.entries(f.headers).map(([k, v]) => [k, String(v)])) : {};
       break;
     case 'delay':
       out.ms = Number(f.ms ?? 1000);
@@ -523,9 +534,16 @@ async function onFhir(req, res, url) {
       req.socket.once('close', () => clearTimeout(timer));
       return;
     }
+    if (f.fault === 'hang') {
+      // never answers: the connection stays open until the client gives up
+      return;
+    }
     if (f.fault === 'oversize') {
       await sendOversize(res, f.mb);
       return;
+    }
+    if (f.fault === 'body') {
+      return finish(res, { status: f.status, body: f.body, headers: f.headers });
     }
     if (f.fault === 'redirect') {
       const to = `${origin()}${REDIRECTED}/${rel}${url.search}`;
