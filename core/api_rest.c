@@ -2513,18 +2513,10 @@ cJSON *api_rest_patient_bundle(const struct app *app, const char *patient_id, st
 	return b;
 }
 
-cJSON *api_rest_period_bundle(const struct app *app, const char *from, const char *to, struct outcome *oo,
-			      int *status)
+cJSON *api_rest_encounter_bundle(const struct app *app, const char *const *ids, size_t n_ids, const char *from,
+				 const char *to, const char *patient_id, struct outcome *oo, int *status)
 {
-	*status = 400;
-	int64_t lo, hi;
-	if (!from || !to || !search_params_date_range(from, &lo, &hi) || !search_params_date_range(to, &lo, &hi)) {
-		outcome_add(oo, OUTCOME_ERROR, "value", NULL, "from and to must be FHIR dates (YYYY-MM-DD)");
-		return NULL;
-	}
-	char ge[64], le[64], base[256];
-	snprintf(ge, sizeof ge, "ge%s", from);
-	snprintf(le, sizeof le, "le%s", to);
+	char base[256];
 	base_url(app, NULL, base, sizeof base);
 	cJSON *b = bundle_new("collection");
 	cJSON *entries = b ? cJSON_AddArrayToObject(b, "entry") : NULL;
@@ -2534,8 +2526,31 @@ cJSON *api_rest_period_bundle(const struct app *app, const char *from, const cha
 		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
 		return NULL;
 	}
-	struct store_search_param period[2] = {{"date", NULL, ge}, {"date", NULL, le}};
-	gather_search(app, "Encounter", period, 2, entries, base);
+	for (size_t i = 0; i < n_ids; i++) {
+		if (bundle_has(entries, "Encounter", ids[i]))
+			continue;
+		cJSON *enc = NULL;
+		struct store_error err = {0};
+		enum store_status st = store_read(app->store, "Encounter", ids[i], &enc, &err);
+		if (st != STORE_OK) {
+			*status = store_status_http(st);
+			char where[48];
+			snprintf(where, sizeof where, "encounter[%zu]", i);
+			outcome_add(oo, OUTCOME_ERROR, st == STORE_GONE ? "deleted" : "not-found", where, "Encounter/%s: %s",
+				    ids[i], err.message);
+			cJSON_Delete(b);
+			return NULL;
+		}
+		gather_add(entries, base, enc);
+	}
+	if (!n_ids) {
+		char ge[64], le[64], subject[160];
+		snprintf(ge, sizeof ge, "ge%s", from);
+		snprintf(le, sizeof le, "le%s", to);
+		snprintf(subject, sizeof subject, "Patient/%s", patient_id ? patient_id : "");
+		struct store_search_param period[3] = {{"date", NULL, ge}, {"date", NULL, le}, {"subject", NULL, subject}};
+		gather_search(app, "Encounter", period, patient_id ? 3 : 2, entries, base);
+	}
 	size_t nenc = (size_t)cJSON_GetArraySize(entries);
 	/* per encounter: the Conditions recorded for it; per patient: Coverage */
 	for (size_t i = 0; i < nenc; i++) {
