@@ -8,14 +8,21 @@
  *                                 store module, when it lands, commits the
  *                                 Bundle before answering.
  *   GET  /export/{format}         the stored resources → before-export hooks
- *                                 → native document. Until the store lands
- *                                 the source is an empty searchset.
+ *                                 → native document. ?patient= (a Patient id
+ *                                 or identifier system|value), ?from=&to=
+ *                                 (YYYY-MM-DD), or both, gathered by
+ *                                 core/gather.h; with _format, each at most
+ *                                 once and nothing else (400 otherwise).
  *   POST /export/{format}         the same for a FHIR resource or Bundle sent
- *                                 in the body (stateless conversion).
+ *                                 in the body (stateless conversion); only
+ *                                 _format, at most once.
  *   GET|POST /fhir/$op, /fhir/{Type}/$op   plugin operations
  *
  * The media type of a native document is chosen by Content-Type (ingest) or
  * _format / Accept (export): application/json or text/csv.
+ *
+ * Registering also serves the plugins' host->store_gather (gather_parameters
+ * over app's store).
  *
  * Threads: handlers run on many worker threads; each request has its own
  * arena, outcome and plugin context. */

@@ -58,6 +58,14 @@ static bool read_ref_text(const char *text, const char *type, struct gather_ref 
 	return fhir_is_id(text);
 }
 
+/* r names an id, or an identifier of the sizes allowed. */
+static bool ref_fits(const struct gather_ref *r)
+{
+	if (r->id)
+		return fhir_is_id(r->id);
+	return r->value && *r->value && strlen(r->value) <= GATHER_MAX_TEXT && r->system_len <= GATHER_MAX_TEXT;
+}
+
 /* The id of the one resource of type with the identifier of r (r->id when
  * it names an id). */
 static bool resolve(const struct app *app, const char *type, const struct gather_ref *r, const char *where,
@@ -69,8 +77,7 @@ static bool resolve(const struct app *app, const char *type, const struct gather
 	}
 	size_t vlen = strlen(r->value);
 	char token[2 * (2 * GATHER_MAX_TEXT + 1) + 2];
-	if (r->system_len > GATHER_MAX_TEXT || vlen > GATHER_MAX_TEXT || vlen == 0 ||
-	    !escape_token(r->system ? r->system : "", r->system_len, token, sizeof token)) {
+	if (!escape_token(r->system ? r->system : "", r->system_len, token, sizeof token)) {
 		refuse(oo, status, 400, "value", where, "an identifier is system|value, each at most 1024 characters");
 		return false;
 	}
@@ -107,15 +114,13 @@ cJSON *gather_bundle(const struct app *app, const struct gather_query *q, struct
 	const char *wp = q->where_patient ? q->where_patient : "patient";
 	const char *wf = q->where_from ? q->where_from : "from", *wt = q->where_to ? q->where_to : "to";
 	*status = 400;
-	if (!app->store)
-		return refuse(oo, status, 501, "not-supported", NULL, "no store is configured");
-	bool period = q->from || q->to;
-	if (q->n_encounters && (period || q->patient))
+	bool period = q->from || q->to, person = q->patient || q->patient_ref;
+	if (q->n_encounters && (period || person))
 		return refuse(oo, status, 400, "invalid", NULL,
 			      "name Encounters, or a person and/or a period, not both");
 	if (q->n_encounters > GATHER_MAX_ENCOUNTERS)
 		return refuse(oo, status, 400, "too-costly", NULL, "at most 1000 Encounters at once");
-	if (!q->n_encounters && !period && !q->patient)
+	if (!q->n_encounters && !period && !person)
 		return refuse(oo, status, 400, "required", NULL,
 			      "name a person (patient), a period (from and to) or Encounters");
 	if (period) {
@@ -128,19 +133,33 @@ cJSON *gather_bundle(const struct app *app, const struct gather_query *q, struct
 		if (strcmp(q->from, q->to) > 0)
 			return refuse(oo, status, 400, "value", wf, "from is after to");
 	}
+	struct gather_ref r = {0};
+	if (q->patient_ref)
+		r = *q->patient_ref;
+	if ((q->patient && !read_ref_text(q->patient, "Patient", &r)) || (person && !ref_fits(&r)))
+		return refuse(oo, status, 400, "value", wp,
+			      "patient is a Patient id or the person's identifier system|value (each at most 1024 "
+			      "characters)");
+	for (size_t i = 0; i < q->n_encounters; i++) {
+		if (!ref_fits(&q->encounters[i])) {
+			char where[48];
+			snprintf(where, sizeof where, "encounter[%zu]", i);
+			return refuse(oo, status, 400, "value", where,
+				      "an encounter is an id or an identifier of at most 1024 characters each");
+		}
+	}
+	/* the query is well formed; from here on it is read */
+	if (!app->store)
+		return refuse(oo, status, 501, "not-supported", NULL, "no store is configured");
 	char pid[STORE_ID_SIZE];
-	if (q->patient) {
-		struct gather_ref r;
-		if (!read_ref_text(q->patient, "Patient", &r))
-			return refuse(oo, status, 400, "value", wp,
-				      "patient is a Patient id or the person's identifier system|value");
+	if (person) {
 		if (!resolve(app, "Patient", &r, wp, pid, oo, status))
 			return NULL;
 		if (!period)
 			return api_rest_patient_bundle(app, pid, oo, status);
 	}
 	if (period)
-		return api_rest_encounter_bundle(app, NULL, 0, q->from, q->to, q->patient ? pid : NULL, oo, status);
+		return api_rest_encounter_bundle(app, NULL, 0, q->from, q->to, person ? pid : NULL, oo, status);
 	char(*ids)[STORE_ID_SIZE] = calloc(q->n_encounters, sizeof *ids);
 	const char **idp = calloc(q->n_encounters, sizeof *idp);
 	cJSON *b = NULL;
@@ -197,8 +216,7 @@ cJSON *gather_parameters(const struct app *app, const cJSON *parameters, struct 
 	size_t n = (size_t)cJSON_GetArraySize(list);
 	struct gather_ref *enc = calloc(n ? n : 1, sizeof *enc), patient_ref;
 	struct gather_query q = {.encounters = enc};
-	char where[64], wpatient[64], wfrom[64], wto[64], pid[STORE_ID_SIZE];
-	bool by_reference = false;
+	char where[64], wpatient[64], wfrom[64], wto[64];
 	cJSON *b = NULL;
 	if (!enc)
 		return refuse(oo, status, 500, "exception", NULL, "out of memory");
@@ -224,7 +242,7 @@ cJSON *gather_parameters(const struct app *app, const cJSON *parameters, struct 
 			}
 			q.n_encounters++;
 		} else if (!strcmp(name, "patient")) {
-			if (q.patient || by_reference) {
+			if (q.patient || q.patient_ref) {
 				refuse(oo, status, 400, "invalid", where, "patient is given more than once");
 				goto out;
 			}
@@ -233,7 +251,7 @@ cJSON *gather_parameters(const struct app *app, const cJSON *parameters, struct 
 			if (two && vstr)
 				q.patient = vstr;
 			else if (two && read_reference(vref, "Patient", &patient_ref))
-				by_reference = true;
+				q.patient_ref = &patient_ref;
 			else {
 				refuse(oo, status, 400, "value", where,
 				       "patient is a valueString (a Patient id or system|value) or a valueReference");
@@ -258,15 +276,6 @@ cJSON *gather_parameters(const struct app *app, const cJSON *parameters, struct 
 			       "unknown parameter (known: encounter, patient, from, to)");
 			goto out;
 		}
-	}
-	if (by_reference) { /* resolved here; gather_bundle then reads the id */
-		if (!app->store) {
-			refuse(oo, status, 501, "not-supported", NULL, "no store is configured");
-			goto out;
-		}
-		if (!resolve(app, "Patient", &patient_ref, wpatient, pid, oo, status))
-			goto out;
-		q.patient = pid;
 	}
 	b = gather_bundle(app, &q, oo, status);
 out:

@@ -17,7 +17,9 @@
  * than one 400 (multiple-matches).
  *
  * Errors: NULL with issues in oo and *status set (400 for a bad query, 404
- * or 410 for a person or encounter not stored, 500/503 for the store).
+ * or 410 for a person or encounter not stored, 500/503 for the store). The
+ * whole query is checked before the store is read: with no store (app->store
+ * NULL) a well-formed query is 501, a malformed one 400.
  * Outcomes never repeat identifier values.
  *
  * Threads: any; reads the store only. The module keeps no state. */
@@ -46,6 +48,7 @@ struct gather_ref {
 
 struct gather_query {
 	const char *patient;          /* as written (see above); NULL: none */
+	const struct gather_ref *patient_ref; /* or this, instead of patient */
 	const char *from, *to;        /* as written; NULL: none */
 	const struct gather_ref *encounters;
 	size_t n_encounters;
