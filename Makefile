@@ -7,7 +7,9 @@
 #   make SANITIZE=thread test              the same under TSan
 #   make check-abi  prove plugins export nothing but cw_plugin_entry
 #   make fuzz       build libFuzzer harnesses (clang) into build/fuzz/
-#   make model      regenerate core/model_data.c from ../shared/fhir-r4/package
+#   make model      regenerate core/fhir/gen/model_data.c from ../shared/fhir-r4/package
+#   make search-params  regenerate core/fhir/gen/search_params_data.c from the same package
+#   make profiles   regenerate the conformance resources in profiles/
 #   make codes      regenerate the code packs profiles/codes/*.tsv from ../shared/codes
 #   make install PREFIX=/usr/local DESTDIR=
 #   make clean
@@ -61,7 +63,8 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(CFLAGS) -MMD -MP 
              -Icore -Icore/include -DCW_VERSION='"$(VERSION)"'
 EXE_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
-CORE_SRC := $(sort $(filter-out core/main.c,$(wildcard core/*.c)))
+# core/ is one folder per subsystem (each has a README); main.c stays apart.
+CORE_SRC := $(sort $(filter-out core/main.c,$(wildcard core/*.c core/*/*.c core/*/*/*.c)))
 CORE_OBJ := $(CORE_SRC:%.c=$(OBJ)/%.o)
 MAIN_OBJ := $(OBJ)/core/main.o
 
@@ -85,7 +88,7 @@ FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES:= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 REPLAY_BINS := $(FUZZ_NAMES:%=$(TESTDIR)/fuzz/replay_%)
 
-.PHONY: all deps run test check-abi fuzz model codes install uninstall clean bench tests-build
+.PHONY: all deps run test check-abi fuzz model search-params profiles codes install uninstall clean bench tests-build
 
 all: $(BINDIR)/crosswalk $(PLUGIN_SOS)
 
@@ -174,7 +177,13 @@ fuzz: deps
 	@echo "run: build/fuzz/fuzz_NAME tests/fuzz/corpus/NAME"
 
 model:
-	python3 tools/gen_model.py $(SHARED)/fhir-r4/package core/model_data.c
+	python3 tools/gen_model.py $(SHARED)/fhir-r4/package core/fhir/gen/model_data.c
+
+search-params:
+	python3 tools/gen_search_params.py $(SHARED)/fhir-r4/package core/fhir/gen/search_params_data.c
+
+profiles:
+	python3 tools/gen_profiles.py profiles
 
 codes:
 	python3 tools/gen_codes.py $(SHARED)/codes profiles/codes

@@ -1,32 +1,17 @@
 #include "app.h"
 
-#include "api_fhir.h"
-#include "api_rest.h"
-#include "api_outbox.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_plugins.h"
-#include "fjson.h"
-#include "api_system.h"
-#include "api_terminology.h"
-#include "log.h"
-
-void *app_keep(struct app *app, void *p)
-{
-	if (!p)
-		return NULL;
-	void **n = realloc(app->owned, (app->nowned + 1) * sizeof *n);
-	if (!n) {
-		free(p);
-		return NULL;
-	}
-	app->owned = n;
-	app->owned[app->nowned++] = p;
-	return p;
-}
+#include "api/api_fhir.h"
+#include "api/api_outbox.h"
+#include "api/api_plugins.h"
+#include "api/api_rest.h"
+#include "api/api_system.h"
+#include "api/api_terminology.h"
+#include "base/fjson.h"
+#include "base/log.h"
 
 struct terminology *app_load_terminology(const struct config *cfg, char *err, size_t errlen)
 {

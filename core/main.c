@@ -10,15 +10,15 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "api/gather.h"
 #include "app.h"
-#include "config.h"
-#include "fhir_io.h"
-#include "fjson.h"
-#include "gather.h"
-#include "http.h"
-#include "log.h"
-#include "plugin_host.h"
-#include "terminology.h"
+#include "config/config.h"
+#include "fhir/fhir_io.h"
+#include "base/fjson.h"
+#include "http/http.h"
+#include "base/log.h"
+#include "plugin/plugin_host.h"
+#include "fhir/terminology.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2

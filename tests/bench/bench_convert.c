@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "fhir_xml.h"
-#include "fjson.h"
+#include "fhir/fhir_xml.h"
+#include "base/fjson.h"
 
 static double now(void)
 {

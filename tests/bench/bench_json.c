@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "fjson.h"
+#include "base/fjson.h"
 
 static double now(void)
 {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "config/config.h"
 
 struct plugin_host *tk_host;
 static struct config tk_cfg;

@@ -14,9 +14,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "arena.h"
-#include "outcome.h"
-#include "plugin_host.h"
+#include "base/arena.h"
+#include "fhir/outcome.h"
+#include "plugin/plugin_host.h"
 
 extern struct plugin_host *tk_host;
 

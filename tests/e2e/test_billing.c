@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "e2e/harness.h"
-#include "fhir_helpers.h"
+#include "fhir/fhir_helpers.h"
 
 #define FIXTURE "tests/fixtures/billing/peer-support-november.json"
 #define ENC_NS "https://crosswalk.example.org/fhir/NamingSystem/peer-support-encounter"

@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "e2e/harness.h"
-#include "fhir_xml.h"
-#include "fjson.h"
+#include "fhir/fhir_xml.h"
+#include "base/fjson.h"
 
 static struct gw gw;
 

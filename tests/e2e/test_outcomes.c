@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "e2e/harness.h"
-#include "plugin_host.h"
+#include "plugin/plugin_host.h"
 
 #include "../../plugins/outcomes/outcomes.c"
 

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "e2e/harness.h"
-#include "fhir_helpers.h"
+#include "fhir/fhir_helpers.h"
 
 static const char *env_or(const char *name, const char *dflt)
 {

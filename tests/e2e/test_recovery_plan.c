@@ -26,7 +26,7 @@
 
 #include "e2e/harness.h"
 #include "e2e/plugin_kit.h"
-#include "validate.h"
+#include "fhir/validate.h"
 
 #define EXAMPLES "docs/formats/examples/"
 #define BASE "https://crosswalk.example.org/fhir"

@@ -16,7 +16,7 @@
 #include <signal.h>
 
 #include "e2e/harness.h"
-#include "fhir_xml.h"
+#include "fhir/fhir_xml.h"
 
 static struct gw gw;
 static const char *fj[] = {"Content-Type: application/fhir+json", NULL};

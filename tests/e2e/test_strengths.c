@@ -5,7 +5,7 @@
  * "resource": "condition"): native → FHIR details, native → FHIR → native
  * for every example in docs/formats/examples (byte for byte for CSV, equal
  * JSON), idempotent ids, structural validity of every emitted resource
- * (core/validate.c, the check behind POST /fhir/$validate), every refusal
+ * (core/fhir/validate.c, the check behind POST /fhir/$validate), every refusal
  * with its location, and FHIR → native of resources Crosswalk did not make
  * (the official R4 Observation and Condition examples, a foreign
  * protective-factor Condition), whose unmappable parts come back as warnings.
@@ -26,10 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "e2e/harness.h"
 #include "e2e/plugin_kit.h"
-#include "validate.h"
+#include "fhir/validate.h"
 
 #define EXAMPLES "docs/formats/examples"
 #define BASE "https://crosswalk.example.org/fhir"

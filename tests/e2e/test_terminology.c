@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "e2e/harness.h"
-#include "fhir_xml.h"
-#include "fjson.h"
+#include "fhir/fhir_xml.h"
+#include "base/fjson.h"
 
 #define ICD "http://hl7.org/fhir/sid/icd-10-cm"
 #define HCPCS "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fjson.h"
-#include "plugin_host.h"
-#include "terminology.h"
+#include "base/fjson.h"
+#include "plugin/plugin_host.h"
+#include "fhir/terminology.h"
 
 #include "../../plugins/billing/billing.c"
 #include "../../plugins/billing/bl_analyse.c"

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fhir_xml.h"
-#include "validate.h"
+#include "fhir/fhir_xml.h"
+#include "fhir/validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

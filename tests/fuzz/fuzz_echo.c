@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plugin_host.h"
+#include "plugin/plugin_host.h"
 
 #include "../../plugins/echo/echo.c"
 

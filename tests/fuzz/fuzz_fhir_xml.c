@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fhir_xml.h"
+#include "fhir/fhir_xml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

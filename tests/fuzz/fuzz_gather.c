@@ -1,4 +1,4 @@
-/* libFuzzer harness: the queries of core/gather.h. The input is JSON: a
+/* libFuzzer harness: the queries of core/api/gather.h. The input is JSON: a
  * Parameters resource (as $build and host->store_gather take it), or an
  * object whose string members patient, from and to are the query string of
  * GET /export/{format}. Without a store every query must be refused with one
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fjson.h"
-#include "gather.h"
+#include "base/fjson.h"
+#include "api/gather.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

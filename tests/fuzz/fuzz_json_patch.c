@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fjson.h"
-#include "json_patch.h"
+#include "base/fjson.h"
+#include "base/json_patch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

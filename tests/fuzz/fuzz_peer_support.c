@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plugin_host.h"
+#include "plugin/plugin_host.h"
 
 #include "../../plugins/peer_support/peer_support.c"
 #include "../../plugins/peer_support/ps_fhir.c"

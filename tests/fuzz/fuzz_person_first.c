@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fjson.h"
-#include "plugin_host.h"
+#include "base/fjson.h"
+#include "plugin/plugin_host.h"
 
 #include "../../plugins/person_first/person_first.c"
 

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plugin_host.h"
-#include "fjson.h"
-#include "validate.h"
+#include "plugin/plugin_host.h"
+#include "base/fjson.h"
+#include "fhir/validate.h"
 
 #include "../../plugins/recovery_plan/recovery_plan.c"
 #include "../../plugins/recovery_plan/rp_fhir.c"

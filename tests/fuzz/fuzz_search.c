@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fjson.h"
-#include "store.h"
+#include "base/fjson.h"
+#include "store/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

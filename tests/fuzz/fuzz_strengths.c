@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "plugin_host.h"
-#include "validate.h"
+#include "config/config.h"
+#include "plugin/plugin_host.h"
+#include "fhir/validate.h"
 
 #include "../../plugins/strengths/st_fhir.c"
 #include "../../plugins/strengths/st_native.c"

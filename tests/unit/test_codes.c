@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "terminology.h"
+#include "fhir/terminology.h"
 
 static const char *const hcpcs_uris[] = {
 	"http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",

@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fhir_xml.h"
-#include "fjson.h"
+#include "fhir/fhir_xml.h"
+#include "base/fjson.h"
 
 static const char *shared_dir(void)
 {

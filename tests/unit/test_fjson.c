@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fjson.h"
+#include "base/fjson.h"
 
 static cJSON *parse(const char *s, struct fjson_error *err)
 {

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "format.h"
+#include "fhir/format.h"
 
 static void format_parameter(void **state)
 {

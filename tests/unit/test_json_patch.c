@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fjson.h"
-#include "json_patch.h"
+#include "base/fjson.h"
+#include "base/json_patch.h"
 
 static cJSON *J(const char *text)
 {

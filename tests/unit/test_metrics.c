@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "capability.h"
-#include "metrics.h"
+#include "fhir/capability.h"
+#include "base/metrics.h"
 
 static double seven(void *ctx)
 {

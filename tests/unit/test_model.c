@@ -7,8 +7,8 @@
 
 #include <string.h>
 
-#include "model.h"
-#include "model_query.h"
+#include "fhir/model.h"
+#include "fhir/model_query.h"
 
 static void types_are_complete_and_sorted(void **state)
 {

@@ -15,11 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "arena.h"
-#include "crypto.h"
-#include "fhir_helpers.h"
-#include "plugin_host.h"
-#include "terminology.h"
+#include "base/arena.h"
+#include "base/crypto.h"
+#include "fhir/fhir_helpers.h"
+#include "plugin/plugin_host.h"
+#include "fhir/terminology.h"
 
 /* ---------------------------------------------------------------- arena */
 

@@ -26,10 +26,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fjson.h"
-#include "model.h"
-#include "terminology.h"
-#include "validate.h"
+#include "base/fjson.h"
+#include "fhir/model.h"
+#include "fhir/terminology.h"
+#include "fhir/validate.h"
 
 #define BASE "https://crosswalk.example.org/fhir"
 #define R4_SD "http://hl7.org/fhir/StructureDefinition/"

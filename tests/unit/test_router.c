@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "outcome.h"
-#include "router.h"
+#include "fhir/outcome.h"
+#include "http/router.h"
 
 static const char *last;
 static char cap0[64], cap1[64];

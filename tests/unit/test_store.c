@@ -17,12 +17,12 @@
 
 #include <sqlite3.h>
 
-#include "fhir_helpers.h"
-#include "fjson.h"
-#include "metrics.h"
-#include "rcache.h"
-#include "search_params.h"
-#include "store.h"
+#include "fhir/fhir_helpers.h"
+#include "base/fjson.h"
+#include "base/metrics.h"
+#include "store/rcache.h"
+#include "fhir/search_params.h"
+#include "store/store.h"
 
 struct fixture {
 	char dir[64];

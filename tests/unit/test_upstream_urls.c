@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "upstream.h"
+#include "upstream/upstream.h"
 
 #define GW "http://gw.example:8080/fhir"
 

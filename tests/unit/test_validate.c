@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fjson.h"
-#include "validate.h"
+#include "base/fjson.h"
+#include "fhir/validate.h"
 
 static char *slurp(const char *path, size_t *len)
 {

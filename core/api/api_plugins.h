@@ -1,0 +1,42 @@
+/* api_plugins — the endpoints plugins serve:
+ *
+ *   GET  /plugins                 the loaded plugins, as `crosswalk plugins --json`
+ *   POST /ingest/{format}         native document → the plugin's mapping →
+ *                                 before-store hooks → 200 with the
+ *                                 transaction Bundle (422 OperationOutcome on
+ *                                 mapping errors). Nothing is stored yet: the
+ *                                 store module, when it lands, commits the
+ *                                 Bundle before answering.
+ *   GET  /export/{format}         the stored resources → before-export hooks
+ *                                 → native document. ?patient= (a Patient id
+ *                                 or identifier system|value), ?from=&to=
+ *                                 (YYYY-MM-DD), or both, gathered by
+ *                                 core/api/gather.h; with _format, each at most
+ *                                 once and nothing else (400 otherwise).
+ *   POST /export/{format}         the same for a FHIR resource or Bundle sent
+ *                                 in the body (stateless conversion); only
+ *                                 _format, at most once.
+ *   GET|POST /fhir/$op, /fhir/{Type}/$op   plugin operations
+ *
+ * The media type of a native document is chosen by Content-Type (ingest) or
+ * _format / Accept (export): application/json or text/csv.
+ *
+ * Registering also serves the plugins' host->store_gather (gather_parameters
+ * over app's store).
+ *
+ * Threads: handlers run on many worker threads; each request has its own
+ * arena, outcome and plugin context. */
+#ifndef CW_API_PLUGINS_H
+#define CW_API_PLUGINS_H
+
+#include <stdbool.h>
+
+#include "api/context.h"
+
+int api_plugins_register(struct app *app);
+
+/* Runs the on-request hooks; true when one stopped the request (resp then
+ * holds its OperationOutcome). */
+bool api_plugins_on_request(const struct app *app, struct http_request *req, struct http_response *resp);
+
+#endif

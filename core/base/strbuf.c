@@ -1,0 +1,63 @@
+#include "base/strbuf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool grow(struct strbuf *b, size_t n)
+{
+	if (b->oom)
+		return false;
+	if (n <= b->cap - b->len && b->buf)
+		return true;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap - b->len < n + 1) {
+		if (cap > ((size_t)-1) / 2) {
+			b->oom = true;
+			return false;
+		}
+		cap *= 2;
+	}
+	char *p = realloc(b->buf, cap);
+	if (!p) {
+		b->oom = true;
+		return false;
+	}
+	b->buf = p;
+	b->cap = cap;
+	return true;
+}
+
+void strbuf_add(struct strbuf *b, const char *s, size_t n)
+{
+	if (!grow(b, n + 1))
+		return;
+	memcpy(b->buf + b->len, s, n);
+	b->len += n;
+}
+
+void strbuf_adds(struct strbuf *b, const char *s) { strbuf_add(b, s, strlen(s)); }
+
+void strbuf_add_slow(struct strbuf *b, const char *s, size_t n) { strbuf_add(b, s, n); }
+
+char *strbuf_take(struct strbuf *b, size_t *len)
+{
+	if (!grow(b, 1)) {
+		strbuf_release(b);
+		return NULL;
+	}
+	b->buf[b->len] = '\0';
+	char *p = b->buf;
+	if (len)
+		*len = b->len;
+	b->buf = NULL;
+	b->len = b->cap = 0;
+	return p;
+}
+
+void strbuf_release(struct strbuf *b)
+{
+	free(b->buf);
+	b->buf = NULL;
+	b->len = b->cap = 0;
+	b->oom = false;
+}

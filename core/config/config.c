@@ -1,0 +1,476 @@
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/fjson.h"
+#include "fhir/model.h"
+
+enum key_type { KEY_STRING, KEY_UINT, KEY_OBJECT, KEY_LEVEL, KEY_LISTEN, KEY_ROUTES };
+
+struct key {
+	const char *name;
+	enum key_type type;
+	size_t offset; /* into struct config */
+	uint64_t min, max;
+	const struct key *children; /* for KEY_OBJECT with a fixed schema */
+};
+
+#define LIM(field) offsetof(struct config, limits) + offsetof(struct config_limits, field)
+
+static const struct key limit_keys[] = {
+	{"max_body_bytes", KEY_UINT, LIM(max_body_bytes), 1024, 1ULL << 30, NULL},
+	{"max_header_bytes", KEY_UINT, LIM(max_header_bytes), 4096, 1ULL << 20, NULL},
+	{"max_connections", KEY_UINT, LIM(max_connections), 1, 65536, NULL},
+	{"max_connections_per_ip", KEY_UINT, LIM(max_connections_per_ip), 1, 65536, NULL},
+	{"header_timeout_ms", KEY_UINT, LIM(header_timeout_ms), 100, 600000, NULL},
+	{"request_timeout_ms", KEY_UINT, LIM(request_timeout_ms), 100, 3600000, NULL},
+	{"shutdown_grace_ms", KEY_UINT, LIM(shutdown_grace_ms), 0, 600000, NULL},
+	{"json_max_depth", KEY_UINT, LIM(json_max_depth), 8, 1000, NULL},
+	{"json_max_members", KEY_UINT, LIM(json_max_members), 16, 1000000, NULL},
+	{"json_max_array_items", KEY_UINT, LIM(json_max_array_items), 16, 10000000, NULL},
+	{"json_memory_budget_bytes", KEY_UINT, LIM(json_memory_budget_bytes), 1ULL << 20, 1ULL << 34, NULL},
+	{"read_cache_bytes", KEY_UINT, LIM(read_cache_bytes), 0, 1ULL << 34, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
+#define UP(field) offsetof(struct config, upstream) + offsetof(struct config_upstream, field)
+
+static const struct key upstream_keys[] = {
+	{"base_url", KEY_STRING, UP(base_url), 8, 2048, NULL},
+	{"bearer_token_env", KEY_STRING, UP(bearer_token_env), 1, 128, NULL},
+	{"basic_user", KEY_STRING, UP(basic_user), 1, 256, NULL},
+	{"basic_password_env", KEY_STRING, UP(basic_password_env), 1, 128, NULL},
+	{"ca_file", KEY_STRING, UP(ca_file), 1, 4096, NULL},
+	{"client_cert", KEY_STRING, UP(client_cert), 1, 4096, NULL},
+	{"client_key", KEY_STRING, UP(client_key), 1, 4096, NULL},
+	{"connect_timeout_ms", KEY_UINT, UP(connect_timeout_ms), 100, 600000, NULL},
+	{"timeout_ms", KEY_UINT, UP(timeout_ms), 100, 3600000, NULL},
+	{"max_response_bytes", KEY_UINT, UP(max_response_bytes), 1024, 1ULL << 32, NULL},
+	{"routes", KEY_ROUTES, UP(routes), 0, 0, NULL},
+	{"max_attempts", KEY_UINT, UP(max_attempts), 1, 1000, NULL},
+	{"retry_base_ms", KEY_UINT, UP(retry_base_ms), 1, 3600000, NULL},
+	{"retry_max_ms", KEY_UINT, UP(retry_max_ms), 1, 86400000, NULL},
+	{"high_water", KEY_UINT, UP(high_water), 1, 100000000, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
+static const char *const route_names[] = {"local", "pass-through", "store-and-forward"};
+
+bool config_upstream_url_ok(const char *url, char *why, size_t whylen)
+{
+	bool https = !strncmp(url, "https://", 8), http = !strncmp(url, "http://", 7);
+	if (!https && !http) {
+		snprintf(why, whylen, "must start with https:// (or http:// for a loopback address)");
+		return false;
+	}
+	const char *h = url + (https ? 8 : 7);
+	char host[256];
+	size_t n;
+	if (*h == '[') {
+		n = strcspn(h + 1, "]");
+		if (h[1 + n] != ']' || n == 0 || n >= sizeof host) {
+			snprintf(why, whylen, "bad IPv6 host");
+			return false;
+		}
+		memcpy(host, h + 1, n);
+	} else {
+		n = strcspn(h, ":/?#");
+		if (n == 0 || n >= sizeof host) {
+			snprintf(why, whylen, "no host");
+			return false;
+		}
+		memcpy(host, h, n);
+	}
+	host[n] = '\0';
+	if (strpbrk(url, " \t\r\n\\@?#")) {
+		snprintf(why, whylen, "must be a plain base URL without credentials, query or fragment");
+		return false;
+	}
+	if (http && !config_host_is_loopback(host)) {
+		snprintf(why, whylen, "plain http is allowed only to a loopback address; use https for %s", host);
+		return false;
+	}
+	return true;
+}
+
+const char *config_route(const struct config *cfg, const char *type)
+{
+	if (!cfg->upstream.base_url || !cfg->upstream.routes)
+		return route_names[0];
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(cfg->upstream.routes, type);
+	if (!cJSON_IsString(r))
+		r = cJSON_GetObjectItemCaseSensitive(cfg->upstream.routes, "*");
+	for (size_t i = 0; cJSON_IsString(r) && i < 3; i++)
+		if (!strcmp(r->valuestring, route_names[i]))
+			return route_names[i];
+	return route_names[0];
+}
+
+static const struct key codes_keys[] = {
+	{"cpt_file", KEY_STRING, offsetof(struct config, cpt_file), 1, 4096, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
+static const struct key top_keys[] = {
+	{"listen", KEY_LISTEN, offsetof(struct config, listen), 0, 0, NULL},
+	{"data_dir", KEY_STRING, offsetof(struct config, data_dir), 1, 4096, NULL},
+	{"plugin_dir", KEY_STRING, offsetof(struct config, plugin_dir), 1, 4096, NULL},
+	{"profiles_dir", KEY_STRING, offsetof(struct config, profiles_dir), 1, 4096, NULL},
+	{"threads", KEY_UINT, offsetof(struct config, threads), 0, 256, NULL},
+	{"log_level", KEY_LEVEL, offsetof(struct config, log_level), 0, 0, NULL},
+	{"limits", KEY_OBJECT, 0, 0, 0, limit_keys},
+	{"codes", KEY_OBJECT, 0, 0, 0, codes_keys},
+	{"plugins", KEY_OBJECT, offsetof(struct config, plugins), 0, 0, NULL},
+	{"upstream", KEY_OBJECT, 0, 0, 0, upstream_keys},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+int config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->listen = strdup("127.0.0.1:8080");
+	cfg->data_dir = strdup("var");
+	cfg->plugin_dir = strdup("lib/crosswalk/plugins");
+	cfg->profiles_dir = strdup("profiles");
+	cfg->plugins = cJSON_CreateObject();
+	cfg->log_level = LOG_INFO;
+	cfg->limits = (struct config_limits){
+		.max_body_bytes = 16ULL << 20,
+		.max_header_bytes = 32768,
+		.max_connections = 512,
+		.max_connections_per_ip = 64,
+		.header_timeout_ms = 10000,
+		.request_timeout_ms = 30000,
+		.shutdown_grace_ms = 10000,
+		.json_max_depth = 1000,
+		.json_max_members = 10000,
+		.json_max_array_items = 100000,
+		.json_memory_budget_bytes = 64ULL << 20,
+		.read_cache_bytes = 64ULL << 20, /* STORE_CACHE_DEFAULT_BYTES */
+	};
+	cfg->upstream = (struct config_upstream){
+		.connect_timeout_ms = 5000,
+		.timeout_ms = 30000,
+		.max_response_bytes = 64ULL << 20,
+		.max_attempts = 12,
+		.retry_base_ms = 500,
+		.retry_max_ms = 300000,
+		.high_water = 100000,
+	};
+	if (!cfg->listen || !cfg->data_dir || !cfg->plugin_dir || !cfg->profiles_dir || !cfg->plugins)
+		return -1;
+	char err[64];
+	return config_set_listen(cfg, cfg->listen, err, sizeof err);
+}
+
+bool config_host_is_loopback(const char *host)
+{
+	if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0)
+		return true;
+	struct in_addr a;
+	if (inet_pton(AF_INET, host, &a) == 1)
+		return (ntohl(a.s_addr) >> 24) == 127;
+	return false;
+}
+
+int config_set_listen(struct config *cfg, const char *value, char *err, size_t errlen)
+{
+	const char *colon;
+	char host[256];
+	bool v6 = false;
+	if (value[0] == '[') {
+		const char *close = strchr(value, ']');
+		if (!close || close[1] != ':') {
+			snprintf(err, errlen, "expected \"[ipv6]:port\"");
+			return -1;
+		}
+		size_t hl = (size_t)(close - value - 1);
+		if (hl == 0 || hl >= sizeof host) {
+			snprintf(err, errlen, "bad IPv6 address");
+			return -1;
+		}
+		memcpy(host, value + 1, hl);
+		host[hl] = '\0';
+		colon = close + 1;
+		v6 = true;
+		struct in6_addr a6;
+		if (inet_pton(AF_INET6, host, &a6) != 1) {
+			snprintf(err, errlen, "\"%s\" is not an IPv6 address", host);
+			return -1;
+		}
+	} else {
+		colon = strrchr(value, ':');
+		if (!colon || colon == value || (size_t)(colon - value) >= sizeof host) {
+			snprintf(err, errlen, "expected \"host:port\"");
+			return -1;
+		}
+		memcpy(host, value, (size_t)(colon - value));
+		host[colon - value] = '\0';
+		struct in_addr a;
+		if (strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, &a) != 1) {
+			snprintf(err, errlen, "\"%s\" is not an IPv4 address or localhost", host);
+			return -1;
+		}
+	}
+	const char *ps = colon + 1;
+	char *end;
+	errno = 0;
+	unsigned long port = strtoul(ps, &end, 10);
+	if (!*ps || *end || errno || port > 65535 || *ps == '-' || *ps == '+') {
+		snprintf(err, errlen, "port must be a number from 0 to 65535");
+		return -1;
+	}
+	snprintf(cfg->listen_host, sizeof cfg->listen_host, "%s",
+		 strcmp(host, "localhost") == 0 ? "127.0.0.1" : host);
+	cfg->listen_port = (unsigned)port;
+	cfg->listen_ipv6 = v6;
+	if (cfg->listen != value) {
+		char *dup = strdup(value);
+		if (!dup) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		free(cfg->listen);
+		cfg->listen = dup;
+	}
+	return 0;
+}
+
+static int fail(char *err, size_t errlen, const char *file, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static int fail(char *err, size_t errlen, const char *file, const char *key, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	snprintf(err, errlen, "%s: %s: %s", file, key, reason);
+	return -1;
+}
+
+static int apply(struct config *cfg, const struct key *schema, const cJSON *obj, const char *prefix,
+		 const char *file, char *err, size_t errlen)
+{
+	for (const cJSON *m = obj->child; m; m = m->next) {
+		char key[256];
+		snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "", m->string);
+		const struct key *k = schema;
+		while (k->name && strcmp(k->name, m->string) != 0)
+			k++;
+		if (!k->name)
+			return fail(err, errlen, file, key, "unknown key");
+		char *base = (char *)cfg + k->offset;
+		switch (k->type) {
+		case KEY_STRING: {
+			if (!cJSON_IsString(m))
+				return fail(err, errlen, file, key, "must be a string");
+			size_t len = strlen(m->valuestring);
+			if (len < k->min || len > k->max)
+				return fail(err, errlen, file, key, "must be %llu to %llu characters",
+					    (unsigned long long)k->min, (unsigned long long)k->max);
+			char *dup = strdup(m->valuestring);
+			if (!dup)
+				return fail(err, errlen, file, key, "out of memory");
+			free(*(char **)base);
+			*(char **)base = dup;
+			break;
+		}
+		case KEY_LISTEN: {
+			if (!cJSON_IsString(m))
+				return fail(err, errlen, file, key, "must be a string \"host:port\"");
+			char why[256];
+			if (config_set_listen(cfg, m->valuestring, why, sizeof why) != 0)
+				return fail(err, errlen, file, key, "%s", why);
+			break;
+		}
+		case KEY_UINT: {
+			const char *lit = fjson_number_literal(m);
+			if (!cJSON_IsNumber(m) || !lit || strpbrk(lit, ".eE-"))
+				return fail(err, errlen, file, key, "must be a whole number from %llu to %llu",
+					    (unsigned long long)k->min, (unsigned long long)k->max);
+			errno = 0;
+			unsigned long long v = strtoull(lit, NULL, 10);
+			if (errno || v < k->min || v > k->max)
+				return fail(err, errlen, file, key, "must be a whole number from %llu to %llu",
+					    (unsigned long long)k->min, (unsigned long long)k->max);
+			if (k->offset == offsetof(struct config, threads))
+				*(unsigned *)base = (unsigned)v;
+			else
+				*(uint64_t *)base = v;
+			break;
+		}
+		case KEY_LEVEL: {
+			int found = -1;
+			for (int i = 0; cJSON_IsString(m) && i < 4; i++)
+				if (strcmp(m->valuestring, level_names[i]) == 0)
+					found = i;
+			if (found < 0)
+				return fail(err, errlen, file, key, "must be one of debug, info, warn, error");
+			*(enum log_level *)base = (enum log_level)found;
+			break;
+		}
+		case KEY_ROUTES: {
+			if (!cJSON_IsObject(m))
+				return fail(err, errlen, file, key, "must be an object: resource type or \"*\" → route");
+			for (const cJSON *c = m->child; c; c = c->next) {
+				char sub[320];
+				snprintf(sub, sizeof sub, "%s.%s", key, c->string);
+				if (strcmp(c->string, "*") != 0 && !model_resource(c->string))
+					return fail(err, errlen, file, sub, "not a FHIR R4 resource type (or \"*\")");
+				bool known = false;
+				for (size_t i = 0; cJSON_IsString(c) && i < 3; i++)
+					known |= !strcmp(c->valuestring, route_names[i]);
+				if (!known)
+					return fail(err, errlen, file, sub, "must be local, pass-through or store-and-forward");
+			}
+			cJSON *dup = cJSON_Duplicate(m, 1);
+			if (!dup)
+				return fail(err, errlen, file, key, "out of memory");
+			cJSON_Delete(*(cJSON **)base);
+			*(cJSON **)base = dup;
+			break;
+		}
+		case KEY_OBJECT:
+			if (!cJSON_IsObject(m))
+				return fail(err, errlen, file, key, "must be an object");
+			if (k->children) {
+				if (apply(cfg, k->children, m, key, file, err, errlen) != 0)
+					return -1;
+			} else {
+				for (const cJSON *c = m->child; c; c = c->next)
+					if (!cJSON_IsObject(c)) {
+						char sub[320];
+						snprintf(sub, sizeof sub, "%s.%s", key, c->string);
+						return fail(err, errlen, file, sub, "must be an object");
+					}
+				cJSON *dup = cJSON_Duplicate(m, 1);
+				if (!dup)
+					return fail(err, errlen, file, key, "out of memory");
+				cJSON_Delete(*(cJSON **)base);
+				*(cJSON **)base = dup;
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+static char *read_file(const char *path, size_t max, size_t *len, char *why, size_t whylen)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+		snprintf(why, whylen, "not a regular file of at most %zu bytes", max);
+		fclose(f);
+		return NULL;
+	}
+	char *buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		snprintf(why, whylen, "out of memory");
+		fclose(f);
+		return NULL;
+	}
+	*len = fread(buf, 1, (size_t)st.st_size, f);
+	buf[*len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	if (config_defaults(cfg) != 0) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		config_release(cfg);
+		return -1;
+	}
+	free(cfg->source);
+	cfg->source = strdup(path);
+	size_t len = 0;
+	char why[256];
+	char *text = read_file(path, 1 << 20, &len, why, sizeof why);
+	if (!text) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, why);
+		config_release(cfg);
+		return -1;
+	}
+	struct fjson_limits lim;
+	fjson_limits_default(&lim);
+	struct fjson_error jerr;
+	cJSON *root = fjson_parse(text, len, &lim, &jerr);
+	free(text);
+	if (!root) {
+		snprintf(err, errlen, "%s: line %d column %d: %s", path, jerr.line, jerr.column, jerr.message);
+		config_release(cfg);
+		return -1;
+	}
+	int rc = 0;
+	if (!cJSON_IsObject(root))
+		rc = fail(err, errlen, path, "(top level)", "must be a JSON object");
+	else
+		rc = apply(cfg, top_keys, root, "", path, err, errlen);
+	cJSON_Delete(root);
+	const char *env = getenv("CROSSWALK_LISTEN");
+	if (rc == 0 && env && config_set_listen(cfg, env, why, sizeof why) != 0)
+		rc = fail(err, errlen, "environment", "CROSSWALK_LISTEN", "%s", why);
+	const char *up = getenv("CROSSWALK_UPSTREAM");
+	if (rc == 0 && up && *up) {
+		char *dup = strdup(up);
+		if (!dup)
+			rc = fail(err, errlen, "environment", "CROSSWALK_UPSTREAM", "out of memory");
+		free(cfg->upstream.base_url);
+		cfg->upstream.base_url = dup;
+	}
+	if (rc == 0 && cfg->upstream.base_url && !config_upstream_url_ok(cfg->upstream.base_url, why, sizeof why))
+		rc = fail(err, errlen, up && *up ? "environment" : path, up && *up ? "CROSSWALK_UPSTREAM" : "upstream.base_url",
+			  "%s", why);
+	if (rc != 0)
+		config_release(cfg);
+	return rc;
+}
+
+void config_json_limits(const struct config *cfg, struct fjson_limits *out)
+{
+	fjson_limits_default(out);
+	if (!cfg)
+		return;
+	out->max_depth = (size_t)cfg->limits.json_max_depth;
+	out->max_members = (size_t)cfg->limits.json_max_members;
+	out->max_array_items = (size_t)cfg->limits.json_max_array_items;
+	out->memory_budget = (size_t)cfg->limits.json_memory_budget_bytes;
+}
+
+void config_release(struct config *cfg)
+{
+	free(cfg->source);
+	free(cfg->listen);
+	free(cfg->data_dir);
+	free(cfg->plugin_dir);
+	free(cfg->plugin_dir_extra);
+	free(cfg->profiles_dir);
+	free(cfg->cpt_file);
+	cJSON_Delete(cfg->plugins);
+	struct config_upstream *u = &cfg->upstream;
+	free(u->base_url);
+	free(u->bearer_token_env);
+	free(u->basic_user);
+	free(u->basic_password_env);
+	free(u->ca_file);
+	free(u->client_cert);
+	free(u->client_key);
+	cJSON_Delete(u->routes);
+	memset(cfg, 0, sizeof *cfg);
+}

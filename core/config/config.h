@@ -1,0 +1,107 @@
+/* config — the gateway's configuration: load, check, override.
+ *
+ * The file is JSON (conf/crosswalk.json is the embedded default). Every key is
+ * declared in a table in config.c with its type and range; an unknown key, a
+ * wrong type or an out-of-range value is refused with the file, the key and
+ * the reason. Relative paths are taken relative to the working directory.
+ *
+ * Environment overrides (applied by config_load after the file):
+ *   CROSSWALK_LISTEN   replaces "listen" (host:port)
+ *   CROSSWALK_UPSTREAM replaces "upstream.base_url"
+ * (CROSSWALK_CONFIG, the file to load, is read by the CLI.)
+ *
+ * Ownership: struct config owns all its strings and the plugins tree; release
+ * with config_release. Threads: loaded once before serving, read-only after. */
+#ifndef CW_CONFIG_H
+#define CW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/log.h"
+
+struct config_limits {
+	uint64_t max_body_bytes;      /* request body; larger → 413 */
+	uint64_t max_header_bytes;    /* per-connection header memory; larger → 431 */
+	uint64_t max_connections;     /* total open connections */
+	uint64_t max_connections_per_ip;
+	uint64_t header_timeout_ms;   /* absolute: accept (or end of last reply) → headers complete */
+	uint64_t request_timeout_ms;  /* absolute: request start → body complete; also reply send */
+	uint64_t shutdown_grace_ms;   /* SIGTERM: how long in-flight requests may finish */
+	uint64_t json_max_depth;
+	uint64_t json_max_members;
+	uint64_t json_max_array_items;
+	uint64_t json_memory_budget_bytes;
+	uint64_t read_cache_bytes;    /* current versions kept in memory for reads; 0 = none */
+};
+
+/* The upstream FHIR server and how resource types reach it (core/upstream/upstream.h,
+ * core/upstream/outbox.h). Absent base_url: no upstream, everything is local. */
+struct config_upstream {
+	char *base_url;           /* https://…, or http:// on a loopback address only */
+	char *bearer_token_env;   /* name of the environment variable holding a bearer token */
+	char *basic_user;         /* HTTP basic user; the password comes from basic_password_env */
+	char *basic_password_env;
+	char *ca_file;            /* extra CA bundle for verifying the server (verification is always on) */
+	char *client_cert;        /* PEM client certificate and key for mutual TLS */
+	char *client_key;
+	uint64_t connect_timeout_ms;
+	uint64_t timeout_ms;          /* whole request, including the body */
+	uint64_t max_response_bytes;  /* larger answers are cut off: 502 */
+	cJSON *routes;            /* object: resource type or "*" → "local" | "pass-through" | "store-and-forward" (owned) */
+	uint64_t max_attempts;    /* outbox: attempts before a record becomes a dead letter */
+	uint64_t retry_base_ms;   /* outbox: first retry delay; doubles per attempt, with jitter */
+	uint64_t retry_max_ms;    /* outbox: cap of the delay */
+	uint64_t high_water;      /* outbox: pending records above which pushes get 503 */
+};
+
+struct config {
+	char *source;         /* file the configuration came from */
+	char *listen;         /* as written, "host:port" */
+	char listen_host[256];
+	unsigned listen_port; /* 0 = ephemeral, reported in the "listening" log line */
+	bool listen_ipv6;
+	char *data_dir;
+	char *plugin_dir;
+	char *plugin_dir_extra; /* --plugins DIR from the command line, or NULL (not a file key) */
+	char *profiles_dir;     /* CodeSystems etc. loaded at start when it exists */
+	char *cpt_file;         /* codes.cpt_file: the site's CPT code pack, or NULL */
+	unsigned threads;     /* HTTP worker threads; 0 in the file = one per core */
+	enum log_level log_level;
+	struct config_limits limits;
+	cJSON *plugins;       /* object: plugin name → its own settings (owned) */
+	struct config_upstream upstream;
+};
+
+/* An upstream base URL is https://host[:port]/path, or http:// with a
+ * loopback host; no credentials, query or fragment. */
+bool config_upstream_url_ok(const char *url, char *why, size_t whylen);
+
+/* The route of a resource type: "local", "pass-through" or
+ * "store-and-forward" (a static string). "local" without an upstream. */
+const char *config_route(const struct config *cfg, const char *type);
+
+/* Loads path into cfg (which it initialises). On error returns -1 and writes
+ * "FILE: KEY: REASON" into err; cfg is then released. */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* Fills cfg with the built-in defaults (no file). Returns -1 on OOM. */
+int config_defaults(struct config *cfg);
+
+/* True when host is a loopback address (127.0.0.0/8, ::1, localhost). */
+bool config_host_is_loopback(const char *host);
+
+/* Parses "host:port" / "[v6]:port" into cfg's listen fields; -1 with reason. */
+int config_set_listen(struct config *cfg, const char *value, char *err, size_t errlen);
+
+/* The JSON limits of cfg->limits (defaults when cfg is NULL), as the strict
+ * JSON reader takes them. */
+struct fjson_limits;
+void config_json_limits(const struct config *cfg, struct fjson_limits *out);
+
+void config_release(struct config *cfg);
+
+#endif

@@ -1,0 +1,70 @@
+/* fhir_xml — FHIR R4 XML ⇄ JSON, driven by the model (core/fhir/model.h).
+ *
+ * The only file that includes libxml2. Reading is hardened for hostile input:
+ * any DOCTYPE is refused before a single entity is declared (FHIR: "there SHALL
+ * be no DTD"), no entity substitution, no DTD loading, no network, no XInclude,
+ * a failing external-entity loader, libxml2's own depth limit (256) plus
+ * lim->max_depth, and only UTF-8 (a BOM for UTF-16/32 or another declared
+ * encoding is refused).
+ *
+ * Conversion rules (R4 xml.html and json.html): namespace http://hl7.org/fhir;
+ * elements in model order; primitives as value attributes, their id and
+ * extensions in "_name" siblings (arrays aligned with null); choice elements
+ * named name+Type; Element.id and Extension.url as attributes; resources inside
+ * contained, Bundle.entry.resource, Parameters.parameter.resource and other
+ * Resource-typed elements; the narrative div carried verbatim in the XHTML
+ * namespace; numbers keep their exact literal (core/base/fjson.h).
+ *
+ * Threads: all functions are reentrant; fhir_xml_init (called by the others on
+ * first use) sets libxml2's process-wide state once.
+ * Errors: every function reports problems as OperationOutcome issues in oo
+ * with a FHIRPath-style location (or line:column for XML syntax), and returns
+ * NULL. *status (may be NULL) receives the HTTP status to answer: 400 for
+ * malformed or non-conformant input, 413 when the memory budget is exceeded,
+ * 500 on out of memory. */
+#ifndef CW_FHIR_XML_H
+#define CW_FHIR_XML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/fjson.h"
+#include "fhir/outcome.h"
+
+#define FHIR_XML_NS "http://hl7.org/fhir"
+#define FHIR_XHTML_NS "http://www.w3.org/1999/xhtml"
+
+void fhir_xml_init(void);
+
+/* Parses FHIR XML (len bytes) into a new JSON resource tree (caller frees with
+ * cJSON_Delete). lim bounds depth, members per object, items per array and the
+ * memory the tree may take (NULL: the defaults). */
+cJSON *fhir_xml_to_json(const char *buf, size_t len, const struct fjson_limits *lim, struct outcome *oo,
+			int *status);
+
+/* The same conversion straight to FHIR JSON text (compact), with no tree:
+ * for converting. Stricter in one way: an element's repetitions must be
+ * together, as FHIR XML requires (the tree reader merges them). Returns
+ * malloc'd text (caller frees) and *out_len, or NULL as above; the memory
+ * budget bounds the output. */
+char *fhir_xml_to_json_text(const char *buf, size_t len, const struct fjson_limits *lim, size_t *out_len,
+			    struct outcome *oo, int *status);
+
+/* Writes a JSON resource tree as FHIR XML; returns malloc'd text (caller
+ * frees), *out_len its length. pretty indents by two spaces per level (the
+ * narrative div is written verbatim either way). */
+char *fhir_json_to_xml(const cJSON *resource, bool pretty, size_t *out_len, struct outcome *oo, int *status);
+
+/* True when s is a well-formed XML document whose root is <div> in the
+ * XHTML namespace (the FHIR narrative), parsed with the same hardening. */
+bool fhir_xml_valid_div(const char *s, size_t len);
+
+/* A canonical serialisation of any well-formed XML (same hardening as
+ * above) for comparing documents by infoset: namespace-qualified names,
+ * attributes sorted, namespace declarations dropped, whitespace-only text
+ * dropped except inside XHTML. NULL if not well-formed. Caller frees. */
+char *fhir_xml_canonical(const char *buf, size_t len, size_t *out_len);
+
+#endif

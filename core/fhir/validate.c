@@ -1,0 +1,484 @@
+#include "fhir/validate.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fhir/fhir_xml.h"
+#include "base/fjson.h"
+#include "fhir/model.h"
+#include "fhir/search_params.h"
+
+/* ------------------------------------------------------------ primitives */
+
+static const char *const regex_types[] = {"date",  "dateTime", "instant", "time", "integer", "unsignedInt",
+					  "positiveInt", "decimal", "boolean", "oid", "uuid"};
+#define NREGEX (sizeof regex_types / sizeof *regex_types)
+static regex_t regexes[NREGEX];
+static bool regex_ok[NREGEX];
+static pthread_once_t regex_once = PTHREAD_ONCE_INIT;
+
+static void compile_regexes(void)
+{
+	for (size_t i = 0; i < NREGEX; i++) {
+		const struct model_type *t = model_type(regex_types[i]);
+		if (!t || !t->regex)
+			continue;
+		size_t n = strlen(t->regex) + 5;
+		char *anchored = malloc(n);
+		if (!anchored)
+			continue;
+		snprintf(anchored, n, "^(%s)$", t->regex);
+		regex_ok[i] = regcomp(&regexes[i], anchored, REG_EXTENDED | REG_NOSUB) == 0;
+		free(anchored);
+	}
+}
+
+static bool is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+static bool check_id(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+			return false;
+	}
+	return n >= 1 && n <= 64;
+}
+
+static bool check_code(const char *s)
+{
+	/* [^\s]+(\s[^\s]+)* : no leading, trailing or doubled whitespace */
+	if (!*s || is_ws((unsigned char)*s))
+		return false;
+	for (; *s; s++)
+		if (is_ws((unsigned char)*s) && (!s[1] || is_ws((unsigned char)s[1])))
+			return false;
+	return true;
+}
+
+static bool check_string(const char *s)
+{
+	/* [ \r\n\t\S]+ : non-empty, no whitespace other than space, CR, LF, tab */
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s == '\v' || *s == '\f')
+			return false;
+	return true;
+}
+
+static bool check_uri(const char *s)
+{
+	/* \S* ; FHIR JSON forbids the empty string, so at least one character */
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (is_ws((unsigned char)*s))
+			return false;
+	return true;
+}
+
+static bool check_base64(const char *s)
+{
+	/* (\s*([0-9a-zA-Z\+/=]){4}\s*)+ : groups of four alphabet characters */
+	size_t n = 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (is_ws(c))
+			continue;
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+		      c == '/' || c == '='))
+			return false;
+		n++;
+	}
+	return n > 0 && n % 4 == 0;
+}
+
+static bool in_int_range(const char *type, const char *s)
+{
+	errno = 0;
+	long long v = strtoll(s, NULL, 10);
+	if (errno == ERANGE)
+		return false;
+	if (!strcmp(type, "integer"))
+		return v >= INT32_MIN && v <= INT32_MAX;
+	return v >= 0 && v <= INT32_MAX;
+}
+
+bool validate_primitive_text(const char *type, const char *text)
+{
+	if (!type || !text)
+		return false;
+	if (!strcmp(type, "id"))
+		return check_id(text);
+	if (!strcmp(type, "code"))
+		return check_code(text);
+	if (!strcmp(type, "string") || !strcmp(type, "markdown"))
+		return check_string(text);
+	if (!strcmp(type, "uri") || !strcmp(type, "url") || !strcmp(type, "canonical"))
+		return check_uri(text);
+	if (!strcmp(type, "base64Binary"))
+		return check_base64(text);
+	pthread_once(&regex_once, compile_regexes);
+	for (size_t i = 0; i < NREGEX; i++) {
+		if (strcmp(type, regex_types[i]) != 0)
+			continue;
+		if (!regex_ok[i] || regexec(&regexes[i], text, 0, NULL, 0) != 0)
+			return false;
+		if (!strcmp(type, "integer") || !strcmp(type, "unsignedInt") || !strcmp(type, "positiveInt"))
+			return in_int_range(type, text);
+		return true;
+	}
+	return check_string(text);
+}
+
+/* ------------------------------------------------------------ tree walk */
+
+struct v {
+	struct outcome *oo;
+	size_t errors;
+	char path[512];
+	size_t len;
+};
+
+static void verr(struct v *v, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void verr(struct v *v, const char *code, const char *fmt, ...)
+{
+	v->errors++;
+	if (v->errors > VALIDATE_MAX_ISSUES)
+		return;
+	if (v->errors == VALIDATE_MAX_ISSUES) {
+		outcome_add(v->oo, OUTCOME_ERROR, "too-costly", NULL,
+			    "more than %d problems; the rest are not listed", VALIDATE_MAX_ISSUES - 1);
+		return;
+	}
+	char msg[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	outcome_add(v->oo, OUTCOME_ERROR, code, v->len ? v->path : NULL, "%s", msg);
+}
+
+static size_t push(struct v *v, const char *name, long index)
+{
+	size_t mark = v->len;
+	int n = index >= 0 ? snprintf(v->path + v->len, sizeof v->path - v->len, "%s%s[%ld]", v->len ? "." : "", name,
+				      index)
+			   : snprintf(v->path + v->len, sizeof v->path - v->len, "%s%s", v->len ? "." : "", name);
+	if (n < 0 || (size_t)n >= sizeof v->path - v->len)
+		v->path[mark] = '\0';
+	else
+		v->len += (size_t)n;
+	return mark;
+}
+
+static void pop(struct v *v, size_t mark)
+{
+	v->len = mark;
+	v->path[mark] = '\0';
+}
+
+static void check_object(struct v *v, const cJSON *obj, const struct model_type *t, bool resource, size_t depth);
+static void check_resource(struct v *v, const cJSON *res, size_t depth);
+
+static void check_primitive(struct v *v, const cJSON *val, const struct model_type *t)
+{
+	switch (t->json) {
+	case MODEL_JSON_BOOL:
+		if (!cJSON_IsBool(val))
+			verr(v, "value", "expected true or false for a %s", t->name);
+		return;
+	case MODEL_JSON_NUMBER: {
+		if (!cJSON_IsNumber(val)) {
+			verr(v, "value", "expected a JSON number for a %s", t->name);
+			return;
+		}
+		const char *lit = fjson_number_literal(val);
+		char buf[64];
+		if (!lit) {
+			snprintf(buf, sizeof buf, "%.17g", val->valuedouble);
+			lit = buf;
+		}
+		if (!validate_primitive_text(t->name, lit))
+			verr(v, "value", "%s is not a valid %s", lit, t->name);
+		return;
+	}
+	default:
+		break;
+	}
+	if (!cJSON_IsString(val)) {
+		verr(v, "value", "expected a JSON string for a %s", t->name);
+		return;
+	}
+	if (!strcmp(t->name, "xhtml")) {
+		if (!fhir_xml_valid_div(val->valuestring, strlen(val->valuestring)))
+			verr(v, "value", "the narrative must be a well-formed <div> in the XHTML namespace");
+		return;
+	}
+	if (!validate_primitive_text(t->name, val->valuestring))
+		verr(v, "value", "\"%.80s\" is not a valid %s", val->valuestring, t->name);
+}
+
+static void check_value(struct v *v, const cJSON *val, const struct model_type *t, size_t depth)
+{
+	if (t->kind == MODEL_PRIMITIVE)
+		check_primitive(v, val, t);
+	else if (!strcmp(t->name, "Resource"))
+		check_resource(v, val, depth + 1);
+	else if (!cJSON_IsObject(val))
+		verr(v, "structure", "expected a JSON object for a %s", t->name);
+	else
+		check_object(v, val, t, false, depth + 1);
+}
+
+struct seen {
+	const struct model_type *chosen;
+	const char *name; /* the JSON name first used */
+	size_t count;
+};
+
+static void check_single(struct v *v, const cJSON *m, const struct model_type *ct, bool under, struct seen *s,
+			 size_t depth)
+{
+	if (cJSON_IsNull(m)) {
+		verr(v, "structure", "null is not a value");
+		return;
+	}
+	if (under) {
+		if (!cJSON_IsObject(m))
+			verr(v, "structure", "the \"_\" sibling of a primitive must be an object");
+		else
+			check_object(v, m, ct, false, depth + 1);
+	} else {
+		check_value(v, m, ct, depth);
+	}
+	if (s->count < 1)
+		s->count = 1;
+}
+
+static void check_array(struct v *v, const cJSON *m, const char *name, const struct model_type *ct, bool under,
+			struct seen *s, size_t depth)
+{
+	size_t n = (size_t)cJSON_GetArraySize(m);
+	if (n == 0) {
+		verr(v, "structure", "an array must not be empty");
+		return;
+	}
+	long i = 0;
+	for (const cJSON *it = m->child; it; it = it->next, i++) {
+		size_t mark = push(v, name, i);
+		if (cJSON_IsNull(it)) {
+			if (ct->kind != MODEL_PRIMITIVE)
+				verr(v, "structure", "null is not a value");
+		} else if (under) {
+			if (!cJSON_IsObject(it))
+				verr(v, "structure", "the \"_\" sibling of a primitive must be an object");
+			else
+				check_object(v, it, ct, false, depth + 1);
+		} else {
+			check_value(v, it, ct, depth);
+		}
+		pop(v, mark);
+	}
+	if (n > s->count)
+		s->count = n;
+}
+
+/* The resource type a Reference names — by its "reference" (Type/id, an
+ * absolute URL ending in Type/id, either with /_history/n) or its "type" (a
+ * type name or its StructureDefinition URL) — or NULL when it names none
+ * (contained "#id", urn:uuid:…, a logical reference by identifier). */
+static const char *reference_type(const cJSON *ref, char *buf, size_t n)
+{
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(ref, "reference");
+	char id[65];
+	if (cJSON_IsString(r) && search_params_split_reference(r->valuestring, buf, n, id, sizeof id) &&
+	    model_resource(buf))
+		return buf;
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(ref, "type");
+	if (!cJSON_IsString(t))
+		return NULL;
+	static const char sd[] = "http://hl7.org/fhir/StructureDefinition/";
+	const char *name = strncmp(t->valuestring, sd, sizeof sd - 1) == 0 ? t->valuestring + sizeof sd - 1
+									   : t->valuestring;
+	if (!model_resource(name) || strlen(name) >= n)
+		return NULL;
+	snprintf(buf, n, "%s", name);
+	return buf;
+}
+
+/* A Reference (at the current path) must name a resource type element e
+ * allows (R4 targetProfile): a Goal is no Encounter.reasonReference. */
+static void check_target(struct v *v, const cJSON *ref, const struct model_elem *e)
+{
+	char type[65];
+	if (!cJSON_IsObject(ref) || !reference_type(ref, type, sizeof type) || model_ref_target_ok(e, type))
+		return;
+	char allowed[300];
+	model_ref_targets_text(e, allowed, sizeof allowed);
+	verr(v, "invalid", "a reference to a %s is not allowed here (only %s)", type, allowed);
+}
+
+static void check_member(struct v *v, const cJSON *m, const char *name, const struct model_elem *e,
+			 const struct model_type *ct, bool under, struct seen *s, size_t depth)
+{
+	bool array = e->max != 1;
+	bool reference = !under && !strcmp(ct->name, "Reference");
+	if (array != cJSON_IsArray(m) || !array) {
+		size_t mark = push(v, name, -1);
+		if (array != cJSON_IsArray(m))
+			verr(v, "structure", array ? "the element repeats: expected an array"
+						   : "the element allows one value, not an array");
+		else
+			check_single(v, m, ct, under, s, depth);
+		if (reference && !array)
+			check_target(v, m, e);
+		pop(v, mark);
+		return;
+	}
+	check_array(v, m, name, ct, under, s, depth);
+	long i = 0;
+	for (const cJSON *it = reference ? m->child : NULL; it; it = it->next, i++) {
+		size_t mark = push(v, name, i);
+		check_target(v, it, e);
+		pop(v, mark);
+	}
+}
+
+static void check_object(struct v *v, const cJSON *obj, const struct model_type *t, bool resource, size_t depth)
+{
+	if (depth > 1000) {
+		verr(v, "too-costly", "nesting too deep");
+		return;
+	}
+	if (!obj->child) {
+		verr(v, "structure", "an object must not be empty");
+		return;
+	}
+	struct seen *seen = calloc(t->nelems ? t->nelems : 1, sizeof *seen);
+	if (!seen) {
+		verr(v, "exception", "out of memory");
+		return;
+	}
+	/* value arrays and their "_name" arrays must align */
+	for (const cJSON *m = obj->child; m; m = m->next) {
+		const char *name = m->string;
+		if (resource && !strcmp(name, "resourceType"))
+			continue;
+		bool under = name[0] == '_';
+		const char *base = under ? name + 1 : name;
+		const struct model_type *ct = NULL;
+		const struct model_elem *e = model_find_elem(t, base, strlen(base), &ct);
+		size_t mark = push(v, base, -1);
+		if (!e) {
+			const struct model_elem *choice = NULL;
+			for (size_t i = 0; i < t->nelems; i++) {
+				const struct model_elem *c = &model_elems[t->elems + i];
+				if ((c->flags & MODEL_F_CHOICE) && !strncmp(base, c->name, strlen(c->name)))
+					choice = c;
+			}
+			if (choice)
+				verr(v, "structure", "\"%s\" names a type that %s.%s[x] does not allow", name, t->name,
+				     choice->name);
+			else
+				verr(v, "structure", "unknown element \"%s\" in %s", name, t->name);
+			pop(v, mark);
+			continue;
+		}
+		size_t idx = (size_t)(e - &model_elems[t->elems]);
+		struct seen *s = &seen[idx];
+		if (s->chosen && s->chosen != ct) {
+			verr(v, "structure", "%s[x] is given as both %s and %s", e->name, s->name, base);
+			pop(v, mark);
+			continue;
+		}
+		s->chosen = ct;
+		if (!s->name)
+			s->name = base;
+		if (e->flags & MODEL_F_ATTR) {
+			if (under)
+				verr(v, "structure", "unknown element \"%s\" in %s", name, t->name);
+			else
+				check_primitive(v, m, ct);
+			s->count = 1;
+			pop(v, mark);
+			continue;
+		}
+		if (under && ct->kind != MODEL_PRIMITIVE) {
+			verr(v, "structure", "\"%s\": only primitives have a \"_\" sibling", name);
+			pop(v, mark);
+			continue;
+		}
+		if (!under && cJSON_IsArray(m) && ct->kind == MODEL_PRIMITIVE) {
+			char uname[80];
+			snprintf(uname, sizeof uname, "_%s", name);
+			const cJSON *u = cJSON_GetObjectItemCaseSensitive(obj, uname);
+			if (u && cJSON_IsArray(u) && cJSON_GetArraySize(u) != cJSON_GetArraySize(m))
+				verr(v, "structure", "\"%s\" and \"%s\" differ in length", name, uname);
+			long i = 0;
+			for (const cJSON *it = m->child; it; it = it->next, i++) {
+				const cJSON *ui = u && cJSON_IsArray(u) ? cJSON_GetArrayItem(u, (int)i) : NULL;
+				if (cJSON_IsNull(it) && (!ui || cJSON_IsNull(ui)))
+					verr(v, "structure", "%s[%ld] is null without a \"_\" entry", name, i);
+			}
+		}
+		pop(v, mark);
+		check_member(v, m, base, e, ct, under, s, depth);
+	}
+	for (size_t i = 0; i < t->nelems; i++) {
+		const struct model_elem *e = &model_elems[t->elems + i];
+		char nb[80];
+		snprintf(nb, sizeof nb, "%s%s", e->name, (e->flags & MODEL_F_CHOICE) ? "[x]" : "");
+		if (e->min > 0 && seen[i].count < e->min) {
+			size_t mark = push(v, nb, -1);
+			verr(v, "required", "%s.%s is required (minimum %u)", t->name, nb, (unsigned)e->min);
+			pop(v, mark);
+		}
+		if (e->max != MODEL_UNBOUNDED && e->max > 1 && seen[i].count > e->max) {
+			size_t mark = push(v, nb, -1);
+			verr(v, "structure", "%s.%s allows at most %u values", t->name, nb, (unsigned)e->max);
+			pop(v, mark);
+		}
+	}
+	free(seen);
+}
+
+static void check_resource(struct v *v, const cJSON *res, size_t depth)
+{
+	if (!cJSON_IsObject(res)) {
+		verr(v, "structure", "expected a resource (a JSON object)");
+		return;
+	}
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(res, "resourceType");
+	if (!rt) {
+		verr(v, "required", "the resource has no resourceType");
+		return;
+	}
+	const struct model_type *t = cJSON_IsString(rt) ? model_resource(rt->valuestring) : NULL;
+	if (!t) {
+		verr(v, "structure", "resourceType \"%.64s\" is not a FHIR R4 resource type",
+		     cJSON_IsString(rt) ? rt->valuestring : "?");
+		return;
+	}
+	size_t mark = v->len;
+	if (v->len == 0)
+		mark = push(v, t->name, -1);
+	check_object(v, res, t, true, depth);
+	pop(v, mark);
+}
+
+size_t validate_resource(const cJSON *resource, struct outcome *oo)
+{
+	struct v v = {.oo = oo};
+	check_resource(&v, resource, 0);
+	return v.errors;
+}

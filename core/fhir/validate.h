@@ -1,0 +1,43 @@
+/* validate — structural validation of a FHIR R4 resource against the model.
+ *
+ * Checks, at every level including contained resources and resources inside
+ * Bundle entries and Parameters: a known resourceType; no unknown elements; no
+ * "_name" sibling except for primitives; arrays exactly where the element
+ * repeats; minimum and maximum cardinality; one type per choice element and
+ * only a type the choice allows; no empty object, array or string; no null
+ * except as an array placeholder aligned with a "_name" entry; each primitive
+ * value of the right JSON kind and matching its type: date, dateTime,
+ * instant, time, integer, unsignedInt, positiveInt, decimal, boolean, oid and
+ * uuid by the regex the specification gives (core/fhir/model.h, POSIX ERE), with
+ * 32-bit ranges for the integer types; id, code, string, markdown, uri, url,
+ * canonical and base64Binary by equivalent hand-written checks (the R4
+ * regexes for those use \s and \S, which POSIX lacks); the narrative div as
+ * well-formed XHTML rooted at <div>.
+ *
+ * Profiles, invariants (FHIRPath constraints) and terminology bindings are
+ * not checked here; the profile validator builds on this.
+ *
+ * Threads: reentrant (compiled regexes are shared read-only after a
+ * pthread_once). Errors: issues go to oo with FHIRPath-style locations
+ * ("Patient.name[0].given[1]"); at most VALIDATE_MAX_ISSUES are reported, then
+ * one more saying the list was cut. */
+#ifndef CW_VALIDATE_H
+#define CW_VALIDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "fhir/outcome.h"
+
+#define VALIDATE_MAX_ISSUES 100
+
+/* Validates resource; returns the number of errors found (0: valid). */
+size_t validate_resource(const cJSON *resource, struct outcome *oo);
+
+/* Checks one primitive value given as text against its type name ("date",
+ * "id", …). Returns true when it conforms. */
+bool validate_primitive_text(const char *type, const char *text);
+
+#endif

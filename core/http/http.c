@@ -1,0 +1,693 @@
+/* The HTTP front door on libmicrohttpd 0.9.75.
+ *
+ * libmicrohttpd leaves several defences to the application (measured in
+ * ../shared/reference/reliability.md): its connection timeout is idle-only, it
+ * accepts Content-Length together with Transfer-Encoding and two differing
+ * Content-Length headers. This module closes those gaps:
+ *  - a watchdog thread enforces an absolute deadline per connection phase
+ *    (headers complete; whole request read; reply sent) by shutting the socket
+ *    down, which makes the library close the connection itself;
+ *  - framing is checked on the first handler call, before any body is read;
+ *  - the body is counted against the limit as it arrives.
+ * Responses are queued on a later handler call, never the first, except for
+ * refusals, where closing the connection is the point. */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/fjson.h"
+#include "base/log.h"
+#include "base/metrics.h"
+
+/* One per connection, registered for the watchdog. */
+struct conn_ctx {
+	struct conn_ctx *prev, *next;
+	int fd;
+	int64_t deadline_ms; /* 0 = none; guarded by srv->lock */
+	const char *phase;   /* what the deadline is for */
+	bool closed_by_deadline;
+};
+
+/* One per request (MHD's con_cls). */
+struct req_ctx {
+	struct http_server *srv;
+	struct conn_ctx *conn;
+	int64_t start_ms;
+	struct timespec start_ts;
+	int phase; /* 0: headers not yet seen by handler; 1: reading body; 2: answered */
+	char *body;
+	size_t len, cap;
+	bool too_large;
+	int status;
+	const char *route;
+	char method[16];
+	char request_id[65];
+	char client[INET6_ADDRSTRLEN];
+};
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct http_dispatch dispatch;
+	struct config_limits limits;
+	unsigned port;
+	pthread_mutex_t lock; /* guards the connection list and deadlines */
+	struct conn_ctx conns; /* list head */
+	pthread_t watchdog;
+	bool watchdog_running;
+	atomic_bool stopping;
+	atomic_uint inflight;
+	atomic_uint connections;
+	atomic_bool quiesced; /* draining: new connections are closed on accept */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_deadline(struct http_server *srv, struct conn_ctx *c, int64_t when, const char *phase)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&srv->lock);
+	c->deadline_ms = when;
+	c->phase = phase;
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* ---------------------------------------------------------------- reasons */
+
+const char *http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 411: return "Length Required";
+	case 412: return "Precondition Failed";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Unknown";
+	}
+}
+
+/* --------------------------------------------------------- request access */
+
+static struct MHD_Connection *conn_of(const struct http_request *req)
+{
+	return (struct MHD_Connection *)req->impl;
+}
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(conn_of(req), MHD_HEADER_KIND, name);
+}
+
+const char *http_query(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(conn_of(req), MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct each_ctx {
+	int (*fn)(void *, const char *, const char *);
+	void *ctx;
+	int rc;
+};
+
+static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	struct each_ctx *e = cls;
+	e->rc = e->fn(e->ctx, key, value ? value : "");
+	return e->rc ? MHD_NO : MHD_YES;
+}
+
+int http_query_each(const struct http_request *req,
+		    int (*fn)(void *ctx, const char *name, const char *value), void *ctx)
+{
+	struct each_ctx e = {fn, ctx, 0};
+	MHD_get_connection_values(conn_of(req), MHD_GET_ARGUMENT_KIND, each_arg, &e);
+	return e.rc;
+}
+
+/* ------------------------------------------------------------- responses */
+
+void http_set_body(struct http_response *resp, int status, const char *content_type, char *body,
+		   size_t len)
+{
+	free(resp->body);
+	resp->status = status;
+	resp->content_type = content_type;
+	resp->body = body;
+	resp->body_len = body ? len : 0;
+}
+
+void http_set_json(struct http_response *resp, int status, cJSON *tree)
+{
+	size_t len = 0;
+	char *text = tree ? fjson_print(tree, false, &len) : NULL;
+	cJSON_Delete(tree);
+	if (!text) {
+		static const char oom[] =
+			"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"fatal\","
+			"\"code\":\"exception\",\"diagnostics\":\"out of memory\"}]}";
+		text = strdup(oom);
+		len = text ? sizeof oom - 1 : 0;
+		status = 500;
+	}
+	http_set_body(resp, status, "application/fhir+json; charset=utf-8", text, len);
+}
+
+void http_set_outcome(struct http_response *resp, int status, const struct outcome *oo)
+{
+	http_set_json(resp, status, outcome_to_json(oo));
+}
+
+void http_set_error(struct http_response *resp, int status, const char *code, const char *fmt, ...)
+{
+	char diag[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(diag, sizeof diag, fmt, ap);
+	va_end(ap);
+	enum outcome_severity sev = status >= 500 ? OUTCOME_FATAL : OUTCOME_ERROR;
+	http_set_json(resp, status, outcome_single(sev, code, diag, NULL));
+}
+
+bool http_add_header(struct http_response *resp, const char *name, const char *value)
+{
+	if (resp->nheaders >= HTTP_MAX_HEADERS || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+		return false;
+	char *n = strdup(name), *v = strdup(value);
+	if (!n || !v) {
+		free(n);
+		free(v);
+		return false;
+	}
+	resp->headers[resp->nheaders++] = (struct http_header_pair){n, v};
+	return true;
+}
+
+static void response_release(struct http_response *resp)
+{
+	free(resp->body);
+	for (size_t i = 0; i < resp->nheaders; i++) {
+		free(resp->headers[i].name);
+		free(resp->headers[i].value);
+	}
+	memset(resp, 0, sizeof *resp);
+}
+
+/* Sends resp (consumed). close_after forces "Connection: close". */
+static enum MHD_Result send_response(struct MHD_Connection *mc, struct req_ctx *rq,
+				     struct http_response *resp, bool close_after)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(
+		resp->body_len, resp->body ? resp->body : (char *)"", resp->body ? free : NULL);
+	if (!r) {
+		response_release(resp);
+		return MHD_NO;
+	}
+	resp->body = NULL; /* now owned by r */
+	if (resp->content_type)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+	MHD_add_response_header(r, "X-Request-Id", rq->request_id);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	for (size_t i = 0; i < resp->nheaders; i++)
+		MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+	if (close_after)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	rq->status = resp->status;
+	rq->route = resp->route ? resp->route : rq->route;
+	rq->phase = 2;
+	enum MHD_Result ret = MHD_queue_response(mc, (unsigned)resp->status, r);
+	MHD_destroy_response(r);
+	response_release(resp);
+	set_deadline(rq->srv, rq->conn, now_ms() + (int64_t)rq->srv->limits.request_timeout_ms, "reply");
+	return ret;
+}
+
+static enum MHD_Result refuse(struct MHD_Connection *mc, struct req_ctx *rq, int status, const char *code,
+			      const char *diag)
+{
+	struct http_response resp = {0};
+	resp.route = rq->route ? rq->route : "(refused)";
+	http_set_error(&resp, status, code, "%s", diag);
+	return send_response(mc, rq, &resp, true);
+}
+
+/* ------------------------------------------------------- framing checks */
+
+struct framing {
+	int n_cl, n_te;
+	bool cl_list;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	struct framing *f = cls;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		f->n_cl++;
+		if (value && strchr(value, ','))
+			f->cl_list = true;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->n_te++;
+	}
+	return MHD_YES;
+}
+
+static bool valid_request_id(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		if (n >= 64 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+				 c == '-' || c == '_' || c == '.' || c == ':'))
+			return false;
+	}
+	return n > 0;
+}
+
+static void new_request_id(char out[65])
+{
+	unsigned char raw[16];
+	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+		/* Fall back to time and address entropy; ids need uniqueness only. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t a = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20), b = (uint64_t)(uintptr_t)out;
+		memcpy(raw, &a, 8);
+		memcpy(raw + 8, &b, 8);
+	}
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < sizeof raw; i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[32] = '\0';
+}
+
+/* ---------------------------------------------------- libmicrohttpd hooks */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
+{
+	(void)uri; /* never logged: it may carry identifiers */
+	struct http_server *srv = cls;
+	struct req_ctx *rq = calloc(1, sizeof *rq);
+	if (!rq)
+		return NULL;
+	rq->srv = srv;
+	rq->start_ms = now_ms();
+	clock_gettime(CLOCK_MONOTONIC, &rq->start_ts);
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	rq->conn = ci ? ci->socket_context : NULL;
+	const union MHD_ConnectionInfo *ai = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ai && ai->client_addr) {
+		const struct sockaddr *sa = ai->client_addr;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, rq->client,
+				  sizeof rq->client);
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+				  rq->client, sizeof rq->client);
+	}
+	atomic_fetch_add(&srv->inflight, 1);
+	metrics_gauge_add(METRICS_INFLIGHT, 1);
+	return rq;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)mc;
+	struct http_server *srv = cls;
+	struct req_ctx *rq = *con_cls;
+	if (!rq)
+		return;
+	*con_cls = NULL;
+	struct timespec end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	double secs = (double)(end.tv_sec - rq->start_ts.tv_sec) + (double)(end.tv_nsec - rq->start_ts.tv_nsec) / 1e9;
+	char status[8] = "", dur[32] = "";
+	bool logged = log_enabled(LOG_INFO);
+	if (logged) {
+		snprintf(status, sizeof status, "%d", rq->status);
+		snprintf(dur, sizeof dur, "%.3f", secs * 1000.0);
+	}
+	const char *how = NULL;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		how = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
+		      : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT  ? "client-abort"
+		      : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown"
+		      : toe == MHD_REQUEST_TERMINATED_READ_ERROR     ? "read-error"
+								     : "error";
+	if (rq->request_id[0] || rq->status) {
+		if (logged)
+			log_event(LOG_INFO, "request", NULL, "request_id", rq->request_id, "method", rq->method,
+			  "route", rq->route ? rq->route : "(unmatched)", "status", status, "duration_ms", dur,
+			  "client", rq->client, "termination", how, (const char *)NULL);
+		if (rq->status)
+			metrics_request_done(rq->route, rq->status, secs);
+	}
+	free(rq->body);
+	if (rq->conn && !atomic_load(&srv->stopping))
+		set_deadline(srv, rq->conn, now_ms() + (int64_t)srv->limits.header_timeout_ms, "headers");
+	free(rq);
+	atomic_fetch_sub(&srv->inflight, 1);
+	metrics_gauge_add(METRICS_INFLIGHT, -1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *srv = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct conn_ctx *c = calloc(1, sizeof *c);
+		if (!c)
+			return;
+		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+		c->fd = fi ? fi->connect_fd : -1;
+		c->deadline_ms = now_ms() + (int64_t)srv->limits.header_timeout_ms;
+		c->phase = "headers";
+		pthread_mutex_lock(&srv->lock);
+		c->next = srv->conns.next;
+		c->prev = &srv->conns;
+		srv->conns.next->prev = c;
+		srv->conns.next = c;
+		pthread_mutex_unlock(&srv->lock);
+		*socket_context = c;
+		atomic_fetch_add(&srv->connections, 1);
+		metrics_gauge_add(METRICS_CONNECTIONS, 1);
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		struct conn_ctx *c = *socket_context;
+		if (!c)
+			return;
+		/* The library closes the descriptor only after this returns, so
+		 * the watchdog never shuts down a reused descriptor. */
+		pthread_mutex_lock(&srv->lock);
+		c->prev->next = c->next;
+		c->next->prev = c->prev;
+		pthread_mutex_unlock(&srv->lock);
+		free(c);
+		*socket_context = NULL;
+		atomic_fetch_sub(&srv->connections, 1);
+		metrics_gauge_add(METRICS_CONNECTIONS, -1);
+	}
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct http_server *srv = arg;
+	while (!atomic_load(&srv->stopping)) {
+		struct timespec ts = {0, 100 * 1000000};
+		nanosleep(&ts, NULL);
+		int64_t now = now_ms();
+		pthread_mutex_lock(&srv->lock);
+		for (struct conn_ctx *c = srv->conns.next; c != &srv->conns; c = c->next) {
+			if (c->deadline_ms && now >= c->deadline_ms && !c->closed_by_deadline && c->fd >= 0) {
+				c->closed_by_deadline = true;
+				shutdown(c->fd, SHUT_RDWR);
+				metrics_counter_add(METRICS_DEADLINE_CLOSED, 1);
+				log_event(LOG_INFO, "connection_deadline", "connection closed at its deadline",
+					  "phase", c->phase, (const char *)NULL);
+			}
+		}
+		pthread_mutex_unlock(&srv->lock);
+	}
+	return NULL;
+}
+
+/* Accept policy: while draining, every new connection is closed at once. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	(void)addr;
+	(void)addrlen;
+	struct http_server *srv = cls;
+	return atomic_load(&srv->quiesced) ? MHD_NO : MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	(void)version;
+	struct http_server *srv = cls;
+	struct req_ctx *rq = *con_cls;
+	if (!rq)
+		return MHD_NO; /* allocation failed in on_uri: drop the connection */
+
+	if (rq->phase == 0) {
+		/* Headers are complete. Framing and size are judged here, before
+		 * any body byte is read. */
+		rq->phase = 1;
+		snprintf(rq->method, sizeof rq->method, "%s", method);
+		const char *rid = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "X-Request-Id");
+		if (rid && valid_request_id(rid))
+			snprintf(rq->request_id, sizeof rq->request_id, "%s", rid);
+		else
+			new_request_id(rq->request_id);
+		set_deadline(srv, rq->conn, rq->start_ms + (int64_t)srv->limits.request_timeout_ms, "request");
+
+		struct framing f = {0};
+		MHD_get_connection_values(mc, MHD_HEADER_KIND, count_framing, &f);
+		if (f.n_cl > 0 && f.n_te > 0) {
+			metrics_counter_add(METRICS_FRAMING_REJECTED, 1);
+			return refuse(mc, rq, 400, "invalid",
+				      "a request may not carry both Content-Length and Transfer-Encoding");
+		}
+		if (f.n_cl > 1 || f.cl_list) {
+			metrics_counter_add(METRICS_FRAMING_REJECTED, 1);
+			return refuse(mc, rq, 400, "invalid", "more than one Content-Length");
+		}
+		const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl) {
+			char *end;
+			errno = 0;
+			unsigned long long n = strtoull(cl, &end, 10);
+			if (errno || end == cl || *end || *cl == '-' || *cl == '+') {
+				metrics_counter_add(METRICS_FRAMING_REJECTED, 1);
+				return refuse(mc, rq, 400, "invalid", "Content-Length is not a number");
+			}
+			if (n > srv->limits.max_body_bytes) {
+				metrics_counter_add(METRICS_BODY_TOO_LARGE, 1);
+				char diag[160];
+				snprintf(diag, sizeof diag, "request body of %llu bytes exceeds the limit of %llu bytes",
+					 n, (unsigned long long)srv->limits.max_body_bytes);
+				return refuse(mc, rq, 413, "too-long", diag);
+			}
+			if (n > 0) {
+				rq->cap = (size_t)n + 1;
+				rq->body = malloc(rq->cap);
+				if (!rq->body)
+					return refuse(mc, rq, 503, "transient", "out of memory");
+			}
+		}
+		return MHD_YES;
+	}
+
+	if (rq->phase == 2) {
+		/* Already answered (a refusal while the body was arriving):
+		 * discard whatever else comes. */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (rq->len + n > srv->limits.max_body_bytes) {
+			metrics_counter_add(METRICS_BODY_TOO_LARGE, 1);
+			rq->too_large = true;
+			rq->status = 413;
+			free(rq->body);
+			rq->body = NULL;
+			/* The library cannot queue a reply in the middle of a
+			 * body; cut the connection off at the limit. */
+			log_event(LOG_INFO, "body_limit", "request body cut off at the limit", "request_id",
+				  rq->request_id, (const char *)NULL);
+			return MHD_NO;
+		}
+		if (rq->len + n + 1 > rq->cap) {
+			size_t ncap = rq->cap ? rq->cap : 4096;
+			while (ncap < rq->len + n + 1)
+				ncap *= 2;
+			if (ncap > srv->limits.max_body_bytes + 1)
+				ncap = (size_t)srv->limits.max_body_bytes + 1;
+			char *nb = realloc(rq->body, ncap);
+			if (!nb)
+				return MHD_NO;
+			rq->body = nb;
+			rq->cap = ncap;
+		}
+		memcpy(rq->body + rq->len, upload_data, n);
+		rq->len += n;
+		return MHD_YES;
+	}
+
+	/* The whole request is here: dispatch. Processing time is ours, not the
+	 * client's, so no deadline runs while the handler works. */
+	set_deadline(srv, rq->conn, 0, "processing");
+	struct http_request req = {
+		.method = method,
+		.path = url,
+		.body = rq->body ? rq->body : "",
+		.body_len = rq->len,
+		.request_id = rq->request_id,
+		.client = rq->client,
+		.impl = mc,
+	};
+	if (rq->body)
+		rq->body[rq->len] = '\0';
+	struct http_response resp = {0};
+	srv->dispatch.fn(srv->dispatch.ctx, &req, &resp);
+	if (resp.status == 0)
+		http_set_error(&resp, 500, "exception", "no response was produced");
+	return send_response(mc, rq, &resp, false);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_event(LOG_DEBUG, "http_library", msg, (const char *)NULL);
+}
+
+/* --------------------------------------------------------------- server */
+
+struct http_server *http_server_start(const struct config *cfg, struct http_dispatch dispatch, char *err,
+				      size_t errlen)
+{
+	struct http_server *srv = calloc(1, sizeof *srv);
+	if (!srv) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	srv->dispatch = dispatch;
+	srv->limits = cfg->limits;
+	srv->conns.next = srv->conns.prev = &srv->conns;
+	pthread_mutex_init(&srv->lock, NULL);
+
+	struct sockaddr_in sin = {0};
+	struct sockaddr_in6 sin6 = {0};
+	const struct sockaddr *sa;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	if (cfg->listen_ipv6) {
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_port = htons((uint16_t)cfg->listen_port);
+		inet_pton(AF_INET6, cfg->listen_host, &sin6.sin6_addr);
+		sa = (const struct sockaddr *)&sin6;
+		flags |= MHD_USE_IPv6;
+	} else {
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)cfg->listen_port);
+		inet_pton(AF_INET, cfg->listen_host, &sin.sin_addr);
+		sa = (const struct sockaddr *)&sin;
+	}
+	unsigned threads = cfg->threads;
+	if (threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (unsigned)n : 1;
+	}
+	/* Idle timeout as a backstop; the watchdog enforces the real deadlines. */
+	unsigned idle_s = (unsigned)((cfg->limits.request_timeout_ms + 999) / 1000);
+	srv->daemon = MHD_start_daemon(
+		flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_SOCK_ADDR, sa,
+		MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->limits.max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->limits.max_connections_per_ip,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->limits.max_header_bytes,
+		MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
+		MHD_OPTION_STRICT_FOR_CLIENT, 1,
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_END);
+	if (!srv->daemon) {
+		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
+			 errno ? strerror(errno) : "the HTTP library refused the settings");
+		pthread_mutex_destroy(&srv->lock);
+		free(srv);
+		return NULL;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = di ? di->port : cfg->listen_port;
+	if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) {
+		snprintf(err, errlen, "cannot start the deadline watchdog thread");
+		MHD_stop_daemon(srv->daemon);
+		pthread_mutex_destroy(&srv->lock);
+		free(srv);
+		return NULL;
+	}
+	srv->watchdog_running = true;
+	return srv;
+}
+
+unsigned http_server_port(const struct http_server *srv) { return srv->port; }
+
+void http_server_quiesce(struct http_server *srv)
+{
+	/* Not MHD_quiesce_daemon: in libmicrohttpd 0.9.75 with epoll and a
+	 * thread pool it races the worker threads removing the listening socket
+	 * from their epoll sets and aborts the process ("Failed to remove listen
+	 * FD from epoll set"). The accept policy closes new connections instead. */
+	atomic_store(&srv->quiesced, true);
+}
+
+unsigned http_server_inflight(const struct http_server *srv) { return atomic_load(&srv->inflight); }
+
+unsigned http_server_connections(const struct http_server *srv) { return atomic_load(&srv->connections); }
+
+void http_server_stop(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	atomic_store(&srv->stopping, true);
+	if (srv->watchdog_running)
+		pthread_join(srv->watchdog, NULL);
+	MHD_stop_daemon(srv->daemon);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+}

@@ -1,0 +1,102 @@
+/* http — the HTTP front door (the only module that includes libmicrohttpd).
+ *
+ * It accepts connections, enforces the limits (body, headers, connections in
+ * all and per client address, an absolute deadline for headers and for the
+ * whole request), rejects ambiguous framing, reads the body, then hands one
+ * complete request to the dispatch function and sends what it answers. It logs
+ * one JSON line per request and feeds the metrics module.
+ *
+ * Threads: dispatch runs on the server's worker threads, many at once; a
+ * request and its response belong to one thread. Ownership: the request and
+ * everything it points to is borrowed for the duration of dispatch; bodies
+ * set on a response are owned by the response and freed by this module. */
+#ifndef CW_HTTP_H
+#define CW_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "config/config.h"
+#include "fhir/outcome.h"
+
+#define HTTP_MAX_PARAMS 8
+#define HTTP_MAX_HEADERS 16
+
+struct http_request {
+	const char *method;
+	const char *path;        /* decoded path, no query string */
+	const char *body;        /* NUL-terminated copy of the body ("" when none) */
+	size_t body_len;
+	const char *request_id;  /* validated X-Request-Id, or generated */
+	const char *client;      /* client IP address as text */
+	const char *params[HTTP_MAX_PARAMS]; /* path captures, filled by the router */
+	size_t nparams;
+	int format;              /* FHIR output format (enum format), set by the app before routing */
+	bool pretty;             /* _pretty=true was asked for */
+	void *impl;              /* private to http.c */
+};
+
+struct http_header_pair {
+	char *name, *value;
+};
+
+struct http_response {
+	int status;
+	char *body; /* owned, malloc'd */
+	size_t body_len;
+	const char *content_type; /* static string */
+	const char *route;        /* static route label for logs and metrics */
+	struct http_header_pair headers[HTTP_MAX_HEADERS];
+	size_t nheaders;
+};
+
+/* Request accessors: header names are case-insensitive; query names exact.
+ * Return NULL when absent. */
+const char *http_header(const struct http_request *req, const char *name);
+const char *http_query(const struct http_request *req, const char *name);
+/* Calls fn for every query argument in order (repeats included); stops when
+ * fn returns non-zero and returns that value. */
+int http_query_each(const struct http_request *req,
+		    int (*fn)(void *ctx, const char *name, const char *value), void *ctx);
+
+/* Response setters. Each replaces any body already set. */
+void http_set_body(struct http_response *resp, int status, const char *content_type, char *body,
+		   size_t len);
+/* Serialises tree (consumed) as FHIR JSON. */
+void http_set_json(struct http_response *resp, int status, cJSON *tree);
+/* An OperationOutcome with one issue. */
+void http_set_error(struct http_response *resp, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* An OperationOutcome from collected issues. */
+void http_set_outcome(struct http_response *resp, int status, const struct outcome *oo);
+/* Adds a response header (copied). Returns false when full or invalid. */
+bool http_add_header(struct http_response *resp, const char *name, const char *value);
+
+/* The dispatcher answers one complete request. */
+struct http_dispatch {
+	void (*fn)(void *ctx, struct http_request *req, struct http_response *resp);
+	void *ctx;
+};
+
+struct http_server;
+
+/* Starts listening and serving per cfg. Returns NULL with a reason in err. */
+struct http_server *http_server_start(const struct config *cfg, struct http_dispatch dispatch,
+				      char *err, size_t errlen);
+/* The bound port (useful when the configuration asked for port 0). */
+unsigned http_server_port(const struct http_server *srv);
+/* Stops accepting new connections; connections already open carry on. */
+void http_server_quiesce(struct http_server *srv);
+/* Requests received but not yet answered and completed. */
+unsigned http_server_inflight(const struct http_server *srv);
+/* Open connections. */
+unsigned http_server_connections(const struct http_server *srv);
+/* Stops everything and frees srv. */
+void http_server_stop(struct http_server *srv);
+
+/* Status reason phrase ("Not Found"). */
+const char *http_reason(int status);
+
+#endif

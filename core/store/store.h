@@ -1,0 +1,338 @@
+/* store — the local FHIR resource store: versioned resources, history,
+ * search over an index extracted at write time, and transactions.
+ *
+ * A struct store is an ops table plus the backend's state, so a second
+ * backend (PostgreSQL) can follow without changing callers; callers use the
+ * store_* functions below, which check their arguments and dispatch. The
+ * embedded backend is SQLite (store_open_sqlite, core/store/store_sqlite.c, the only
+ * file that includes <sqlite3.h>).
+ *
+ * Resources are cJSON trees. They are stored as text written by fjson_print
+ * and read back with fjson_parse, so decimal literals survive exactly (1.10
+ * stays 1.10).
+ *
+ * Versions: every create, update and delete adds one version to the
+ * resource's history; versionId is "1", "2", … per resource; lastUpdated is
+ * the server's UTC time with milliseconds ("2024-05-01T09:30:00.123Z").
+ * A deletion is a version without a body: read then answers STORE_GONE.
+ *
+ * Search: which element a parameter points at comes from the table in
+ * search_params.h (generated from the R4 SearchParameter definitions; see
+ * there for the types and kinds covered). The index holds the current
+ * version of every live resource and is rewritten in the same database
+ * transaction as the write.
+ *
+ * Threads (SQLite backend): one database connection per thread. Each thread
+ * that calls into a store gets its own connection the first time (kept in a
+ * thread-specific slot, returned to the store's pool when the thread exits),
+ * so reads run in parallel (WAL) and writes are serialised by SQLite's write
+ * lock, waited for up to a busy timeout (then STORE_BUSY). A transaction
+ * (store_begin … store_commit/store_rollback) belongs to the thread that began
+ * it: the store_* writes that thread makes in between are part of it, other
+ * threads' calls are not (they wait for the write lock).
+ * store_close must not run while another thread uses the store.
+ *
+ * Ownership: arguments are borrowed, never kept. Resources returned through
+ * `cJSON **out` belong to the caller (cJSON_Delete); a struct store_page is
+ * released with store_page_release.
+ *
+ * Errors: every function returns an enum store_status and, when err is not
+ * NULL, fills err->status and err->message (a human sentence without
+ * resource contents). Nothing aborts; a failed write leaves no trace. */
+#ifndef CW_STORE_H
+#define CW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+/* Status codes; numbers are never reused. The HTTP status is what the FHIR
+ * REST layer answers for it (store_status_http). */
+#define STORE_STATUSES(X)                                                   \
+	X(STORE_OK, 0, 200, "ok")                                           \
+	X(STORE_NOT_FOUND, 1, 404, "not found")                             \
+	X(STORE_GONE, 2, 410, "deleted")                                    \
+	X(STORE_CONFLICT, 3, 409, "conflict")                               \
+	X(STORE_VERSION_MISMATCH, 4, 412, "version mismatch")               \
+	X(STORE_INVALID, 5, 400, "invalid request")                         \
+	X(STORE_IO, 6, 500, "storage failure")                              \
+	X(STORE_NO_MEMORY, 7, 500, "out of memory")                         \
+	X(STORE_BUSY, 8, 503, "store busy")
+
+enum store_status {
+#define STORE_ENUM(name, num, http, text) name = num,
+	STORE_STATUSES(STORE_ENUM)
+#undef STORE_ENUM
+};
+
+struct store_error {
+	enum store_status status;
+	char message[256];
+};
+
+#define STORE_TYPE_SIZE 65   /* resource type name + NUL */
+#define STORE_ID_SIZE 65     /* FHIR id ([A-Za-z0-9\-.]{1,64}) + NUL */
+#define STORE_TIME_SIZE 32   /* "YYYY-MM-DDThh:mm:ss.sssZ" + NUL */
+#define STORE_MAX_COUNT 1000 /* largest page a history or search returns */
+
+enum store_op { STORE_OP_CREATE, STORE_OP_UPDATE, STORE_OP_DELETE };
+
+/* One version of one resource, as history and search return it. */
+struct store_entry {
+	char type[STORE_TYPE_SIZE];
+	char id[STORE_ID_SIZE];
+	int64_t version;
+	enum store_op op;   /* what made this version; a create with a client id is STORE_OP_UPDATE */
+	bool deleted;       /* a deletion: resource is NULL */
+	char last_updated[STORE_TIME_SIZE];
+	cJSON *resource;    /* owned by the page */
+};
+
+struct store_page {
+	struct store_entry *items;
+	size_t n;
+	size_t total;       /* matches (search) or versions (history) in all pages */
+};
+
+/* One search criterion, as in name:modifier=value. value may hold several
+ * alternatives separated by commas (any matches); "\," is a literal comma.
+ *   token      [system]|code, |code (no system), system|, code;
+ *              modifiers :not, :missing
+ *   reference  Type/id, id, absolute URL; modifiers :Type, :missing
+ *   date       prefix eq (default) ne lt gt le ge sa eb + date/dateTime of any
+ *              precision, compared as ranges (FHIR R4 search, 3.1.1.5.2);
+ *              modifier :missing
+ *   string     starts with, ignoring ASCII case; modifiers :exact, :contains,
+ *              :missing
+ * :missing takes "true" or "false". */
+struct store_search_param {
+	const char *name;
+	const char *modifier; /* NULL or "" for none */
+	const char *value;
+};
+
+struct store_search {
+	const struct store_search_param *params;
+	size_t n_params;
+	size_t count;     /* page size, at most STORE_MAX_COUNT; 0 = only the total */
+	size_t offset;    /* matches skipped before the page */
+	const char *sort; /* NULL (order of creation), or comma-separated keys, each
+			   * a parameter name with "-" for descending: "-_lastUpdated,_id" */
+	bool no_total;    /* skip counting the matches: total is then STORE_NO_TOTAL */
+};
+
+#define STORE_NO_TOTAL SIZE_MAX
+
+/* The outbox: records of writes still to be delivered upstream, committed in
+ * the same transaction as the write (core/upstream/outbox.h delivers them). */
+enum outbox_state { OUTBOX_PENDING = 0, OUTBOX_DEAD = 2 };
+
+struct outbox_item {
+	int64_t oid;                 /* order of enqueueing */
+	char type[STORE_TYPE_SIZE];
+	char id[STORE_ID_SIZE];
+	int64_t version;             /* the version to deliver */
+	bool deleted;                /* deliver a DELETE */
+	int state;                   /* enum outbox_state */
+	int attempts;
+	int64_t next_at_ms;          /* not before (ms since the epoch) */
+	char last_error[256];
+	char created[STORE_TIME_SIZE];
+};
+
+struct outbox_counts {
+	size_t pending, dead;
+};
+
+/* A stored version as the JSON text the store keeps (meta stamped). */
+struct store_text {
+	char *text; /* malloc'd, NUL-terminated; caller frees */
+	size_t len;
+	int64_t version;
+	char last_updated[STORE_TIME_SIZE];
+};
+
+struct store;
+
+/* The backend's entry points, with the store_* wrappers' contract; arguments
+ * are checked by the wrappers before a backend sees them. Differences: update
+ * gets if_match as a number (0 = none); read serves both store_read
+ * (version 0 = current) and store_vread; del is store_delete. */
+struct store_ops {
+	void (*close)(struct store *s);
+	enum store_status (*begin)(struct store *s, struct store_error *err);
+	enum store_status (*commit)(struct store *s, struct store_error *err);
+	enum store_status (*rollback)(struct store *s, struct store_error *err);
+	enum store_status (*create)(struct store *s, const char *type, const cJSON *resource, const char *id,
+				    cJSON **out, struct store_error *err);
+	enum store_status (*update)(struct store *s, const char *type, const char *id, const cJSON *resource,
+				    int64_t if_match, bool *created, cJSON **out, struct store_error *err);
+	enum store_status (*read)(struct store *s, const char *type, const char *id, int64_t version, cJSON **out,
+				  struct store_error *err);
+	enum store_status (*del)(struct store *s, const char *type, const char *id, int64_t *version,
+				 struct store_error *err);
+	/* since: lastUpdated lower bound as the store writes it ("" = all) */
+	enum store_status (*history)(struct store *s, const char *type, const char *id, const char *since,
+				     size_t count, size_t offset, struct store_page *out, struct store_error *err);
+	enum store_status (*search)(struct store *s, const char *type, const struct store_search *q,
+				    struct store_page *out, struct store_error *err);
+	enum store_status (*read_text)(struct store *s, const char *type, const char *id, int64_t version,
+				       struct store_text *out, struct store_error *err);
+	enum store_status (*outbox_add)(struct store *s, const char *type, const char *id, int64_t version,
+					bool deleted, struct store_error *err);
+	enum store_status (*outbox_next)(struct store *s, int64_t now_ms, struct outbox_item *out,
+					 struct store_error *err);
+	enum store_status (*outbox_settle)(struct store *s, int64_t oid, int state, int attempts, int64_t next_at_ms,
+					   const char *error, struct store_error *err);
+	enum store_status (*outbox_list)(struct store *s, int state, size_t count, size_t offset,
+					 struct outbox_item *items, size_t *n, struct store_error *err);
+	enum store_status (*outbox_counts)(struct store *s, struct outbox_counts *out, struct store_error *err);
+};
+
+struct rcache;
+
+struct store {
+	const struct store_ops *ops;
+	/* Set by the backend at open. cache: current versions for
+	 * store_read_text (rcache.h), only when this process is the database's
+	 * only writer; readonly: every write answers STORE_INVALID. */
+	struct rcache *cache;
+	bool readonly;
+};
+
+/* store_open_sqlite flags. */
+#define STORE_OPEN_SHARED 1u /* read-only beside a running gateway: no lock, no cache */
+
+#define STORE_CACHE_DEFAULT_BYTES (64u << 20)
+
+/* Opens (creating when missing) the SQLite store in data_dir: the directory
+ * is created with mode 0700 when missing, the database is data_dir/store.db
+ * (mode 0600) in WAL mode with synchronous=FULL, a busy timeout of 10 s and a
+ * schema version table; a database written by a newer schema is refused.
+ * The opener becomes the directory's only writer: an exclusive lock on
+ * data_dir/store.lock (held until store_close; a second opener is refused
+ * with the reason), which lets reads of current versions be served from a
+ * cache of cache_bytes (0: none; rcache.h). With STORE_OPEN_SHARED in flags
+ * the store is opened read-only without the lock and without a cache (a
+ * command reading beside a running gateway).
+ * Returns 0 and *out (close with store_close), or -1 with the reason in err
+ * (errlen bytes, may be 0). */
+int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, struct store **out, char *err,
+		      size_t errlen);
+
+/* Closes every connection and frees s (NULL is fine). No other thread may be
+ * using s; a transaction still open is rolled back. */
+void store_close(struct store *s);
+
+/* Starts a transaction on the calling thread's connection, taking the write
+ * lock at once (waiting up to the busy timeout: STORE_BUSY). Until commit or
+ * rollback, this thread's writes join it; a write that fails inside it is
+ * undone alone (the transaction stays open for the caller to decide).
+ * STORE_CONFLICT when this thread already has one open. */
+enum store_status store_begin(struct store *s, struct store_error *err);
+/* Makes the transaction durable (fsync'd) before returning STORE_OK; on any
+ * failure it is rolled back. STORE_INVALID when none is open. */
+enum store_status store_commit(struct store *s, struct store_error *err);
+/* Undoes every write since store_begin. STORE_INVALID when none is open. */
+enum store_status store_rollback(struct store *s, struct store_error *err);
+
+/* Stores a new resource of type type (resource.resourceType must equal it;
+ * resource is not modified). The id is id when given (update-as-create: a
+ * client-assigned id; STORE_CONFLICT when a live resource already has it, a
+ * deleted one gets a new version), else a new random UUID; any id in the
+ * body is ignored. Sets meta.versionId and meta.lastUpdated, keeps the rest
+ * of meta. *out (may be NULL) receives the stored resource. */
+enum store_status store_create(struct store *s, const char *type, const cJSON *resource, const char *id,
+			       cJSON **out, struct store_error *err);
+
+/* Writes a new version of type/id (the body's id, when present, must be id:
+ * else STORE_INVALID). if_match: NULL, or the expected current versionId as
+ * "3" or an ETag W/"3"; a different current version, or no resource at all,
+ * is STORE_VERSION_MISMATCH. Creates the resource when absent (version 1)
+ * and writes over a deleted one; *created (may be NULL) tells which.
+ * *out (may be NULL) receives the stored resource. */
+enum store_status store_update(struct store *s, const char *type, const char *id, const cJSON *resource,
+			       const char *if_match, bool *created, cJSON **out, struct store_error *err);
+
+/* The current version of type/id into *out. STORE_NOT_FOUND when it never
+ * existed, STORE_GONE when its current version is a deletion. */
+enum store_status store_read(struct store *s, const char *type, const char *id, cJSON **out,
+			     struct store_error *err);
+
+/* Version vid ("1", "2", …) of type/id. STORE_NOT_FOUND for an unknown
+ * resource or version (or a vid that is not a version number), STORE_GONE
+ * when that version is the deletion. */
+enum store_status store_vread(struct store *s, const char *type, const char *id, const char *vid, cJSON **out,
+			      struct store_error *err);
+
+/* Deletes type/id by adding a deletion version; *version (may be NULL) gets
+ * its number. Deleting an already deleted resource changes nothing and
+ * answers STORE_OK with the existing deletion's version; STORE_NOT_FOUND when
+ * it never existed. */
+enum store_status store_delete(struct store *s, const char *type, const char *id, int64_t *version,
+			       struct store_error *err);
+
+/* History newest first: of type/id when id is given, else of every resource
+ * of type, else (type NULL) of the whole store; only versions written at or
+ * after since_ms (ms since the epoch; STORE_ALL_TIME for all). count
+ * (1..STORE_MAX_COUNT; 0 = total only) and offset page through it;
+ * out->total counts all. An unknown id is STORE_NOT_FOUND (a known one with
+ * nothing since is an empty page). The page is filled even when empty;
+ * release it with store_page_release whatever the status. */
+#define STORE_ALL_TIME INT64_MIN
+enum store_status store_history(struct store *s, const char *type, const char *id, int64_t since_ms, size_t count,
+				size_t offset, struct store_page *out, struct store_error *err);
+
+/* Live resources of type matching every criterion of q (AND across
+ * criteria, OR across a criterion's comma-separated values), sorted, one
+ * page of them in out (entries with resource set) and out->total counting all
+ * matches. An unknown parameter, modifier or malformed value is
+ * STORE_INVALID naming it. Release out with store_page_release whatever the
+ * status. */
+enum store_status store_search(struct store *s, const char *type, const struct store_search *q,
+			       struct store_page *out, struct store_error *err);
+
+/* Frees the entries and their resources; the page may be reused. */
+void store_page_release(struct store_page *page);
+
+/* Outbox. outbox_add records that (type, id, version) is to be delivered; call
+ * it inside the transaction of the write so both commit together.
+ * outbox_next gives the oldest pending record due at now_ms whose resource has
+ * no older pending record (delivery in order per resource); NOT_FOUND when
+ * none is due. outbox_settle ends an attempt: state PENDING with a later
+ * next_at_ms to retry, DEAD with the error to give up, or -1 to delete the
+ * record (delivered). outbox_list pages through records of a state (-1: all),
+ * oldest first, into items (room for count); outbox_counts counts them. */
+/* read without parsing: the stored JSON text of the current version (vid
+ * NULL) or of version vid, for answering reads verbatim. Same statuses as
+ * store_read/store_vread. */
+enum store_status store_read_text(struct store *s, const char *type, const char *id, const char *vid,
+				  struct store_text *out, struct store_error *err);
+
+enum store_status store_outbox_add(struct store *s, const char *type, const char *id, int64_t version, bool deleted,
+				   struct store_error *err);
+enum store_status store_outbox_next(struct store *s, int64_t now_ms, struct outbox_item *out, struct store_error *err);
+enum store_status store_outbox_settle(struct store *s, int64_t oid, int state, int attempts, int64_t next_at_ms,
+				      const char *error, struct store_error *err);
+enum store_status store_outbox_list(struct store *s, int state, size_t count, size_t offset,
+				    struct outbox_item *items, size_t *n, struct store_error *err);
+enum store_status store_outbox_counts(struct store *s, struct outbox_counts *out, struct store_error *err);
+
+const char *store_status_text(enum store_status st);
+int store_status_http(enum store_status st);
+
+/* For backends: sets err (may be NULL) and returns st. */
+enum store_status store_fail(struct store_error *err, enum store_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* For backends: a new random id (UUID text, version 4); -1 when the system
+ * has no randomness to give. */
+int store_new_id(char out[STORE_ID_SIZE]);
+/* For backends: the current UTC time as a FHIR instant with milliseconds,
+ * and the same instant in ms since the epoch. */
+void store_now(char out[STORE_TIME_SIZE], int64_t *ms);
+/* ms since the epoch as the store writes times ("…T…:…:….sssZ", UTC). */
+void store_time_text(int64_t ms, char out[STORE_TIME_SIZE]);
+
+#endif

@@ -1,0 +1,263 @@
+#include "upstream/outbox.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "base/fjson.h"
+#include "base/arena.h"
+#include "base/log.h"
+#include "base/metrics.h"
+
+struct outbox {
+	struct store *st;
+	struct upstream *up;
+	const struct config *cfg;
+	const struct plugin_host *plugins;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop, kicked;
+	atomic_long pending; /* counted in the store after each attempt and at each high-water check */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void refresh_pending(struct outbox *o)
+{
+	struct outbox_counts c;
+	struct store_error err;
+	if (store_outbox_counts(o->st, &c, &err) == STORE_OK)
+		atomic_store(&o->pending, (long)c.pending);
+}
+
+/* Backoff for the attempt just failed (attempts counts it). */
+static int64_t backoff_ms(const struct config_upstream *c, int attempts)
+{
+	uint64_t d = c->retry_base_ms;
+	for (int i = 1; i < attempts && d < c->retry_max_ms; i++)
+		d *= 2;
+	if (d > c->retry_max_ms)
+		d = c->retry_max_ms;
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+		r = (uint32_t)now_ms();
+	/* full jitter over the upper half: [d/2, d] */
+	return (int64_t)(d / 2 + (r % (d / 2 + 1)));
+}
+
+/* The first diagnostics of an OperationOutcome body, else the status. */
+static void describe(const struct upstream_response *r, char *out, size_t n)
+{
+	snprintf(out, n, "HTTP %ld", r->status);
+	if (!r->body)
+		return;
+	cJSON *j = fjson_parse(r->body, r->len, NULL, NULL);
+	const cJSON *issue = j ? cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "issue"), 0) : NULL;
+	const cJSON *d = issue ? cJSON_GetObjectItemCaseSensitive(issue, "diagnostics") : NULL;
+	if (cJSON_IsString(d))
+		snprintf(out, n, "HTTP %ld: %.200s", r->status, d->valuestring);
+	cJSON_Delete(j);
+}
+
+static void deliver(struct outbox *o, const struct outbox_item *it)
+{
+	const struct config_upstream *c = &o->cfg->upstream;
+	char path[STORE_TYPE_SIZE + STORE_ID_SIZE + 2];
+	snprintf(path, sizeof path, "%s/%s", it->type, it->id);
+	struct upstream_response r;
+	int rc;
+	char why[320];
+	struct store_error err;
+	metrics_counter_add(METRICS_OUTBOX_ATTEMPTS, 1);
+	if (it->deleted) {
+		const char *h[] = {"Accept: application/fhir+json", NULL};
+		rc = upstream_request(o->up, "DELETE", path, h, NULL, 0, &r);
+	} else {
+		char vid[24];
+		snprintf(vid, sizeof vid, "%lld", (long long)it->version);
+		cJSON *res = NULL;
+		enum store_status st = store_vread(o->st, it->type, it->id, vid, &res, &err);
+		if (st != STORE_OK) {
+			snprintf(why, sizeof why, "the stored version is unreadable: %s", err.message);
+			store_outbox_settle(o->st, it->oid, OUTBOX_DEAD, it->attempts + 1, 0, why, &err);
+			metrics_counter_add(METRICS_OUTBOX_DEAD, 1);
+			return;
+		}
+		/* the upstream assigns its own meta */
+		cJSON_DeleteItemFromObjectCaseSensitive(res, "meta");
+		if (o->plugins && plugin_host_hook_count(o->plugins, CW_HOOK_BEFORE_UPSTREAM)) {
+			struct arena arena;
+			arena_init(&arena, 0);
+			struct outcome oo = OUTCOME_INIT;
+			struct cw_ctx ctx;
+			plugin_host_ctx(&ctx, o->plugins, &arena, &oo, NULL);
+			struct cw_hook_args args = {.point = CW_HOOK_BEFORE_UPSTREAM, .type = it->type};
+			enum cw_hook_result hr = plugin_host_run_hooks(o->plugins, &ctx, &args, &res);
+			if (hr == CW_HOOK_STOP) {
+				snprintf(why, sizeof why, "stopped by a before-upstream hook: %s",
+					 oo.n && oo.issues[0].diagnostics ? oo.issues[0].diagnostics : "(no reason given)");
+				store_outbox_settle(o->st, it->oid, OUTBOX_DEAD, it->attempts + 1, 0, why, &err);
+				metrics_counter_add(METRICS_OUTBOX_DEAD, 1);
+				cJSON_Delete(res);
+			}
+			outcome_release(&oo);
+			arena_release(&arena);
+			if (hr == CW_HOOK_STOP)
+				return;
+		}
+		size_t len = 0;
+		char *body = fjson_print(res, false, &len);
+		cJSON_Delete(res);
+		if (!body)
+			return; /* out of memory: the record stays and is tried again */
+		const char *h[] = {"Content-Type: application/fhir+json", "Accept: application/fhir+json", NULL};
+		rc = upstream_request(o->up, "PUT", path, h, body, len, &r);
+		free(body);
+	}
+	bool ok = rc == 0 && r.status >= 200 && r.status < 300;
+	if (rc == 0 && it->deleted && (r.status == 404 || r.status == 410))
+		ok = true; /* already gone there */
+	int attempts = it->attempts + 1;
+	if (ok) {
+		store_outbox_settle(o->st, it->oid, -1, attempts, 0, NULL, &err);
+		metrics_counter_add(METRICS_OUTBOX_DELIVERED, 1);
+		upstream_response_release(&r);
+		return;
+	}
+	if (rc != 0)
+		snprintf(why, sizeof why, "%s", r.error);
+	else
+		describe(&r, why, sizeof why);
+	bool transient = rc != 0 || r.status >= 500 || r.status == 408 || r.status == 429 || r.status == 409;
+	int64_t delay = backoff_ms(c, attempts);
+	if (rc == 0 && (r.status == 429 || r.status == 503) && r.retry_after_s >= 0)
+		delay = r.retry_after_s * 1000;
+	upstream_response_release(&r);
+	if (!transient || (uint64_t)attempts >= c->max_attempts) {
+		store_outbox_settle(o->st, it->oid, OUTBOX_DEAD, attempts, 0, why, &err);
+		metrics_counter_add(METRICS_OUTBOX_DEAD, 1);
+		log_msgf(LOG_WARN, "outbox", "dead letter %s/%s version %lld after %d attempts: %s", it->type, it->id,
+			(long long)it->version, attempts, why);
+		return;
+	}
+	store_outbox_settle(o->st, it->oid, OUTBOX_PENDING, attempts, now_ms() + delay, why, &err);
+}
+
+static void *worker(void *arg)
+{
+	struct outbox *o = arg;
+	for (;;) {
+		pthread_mutex_lock(&o->mu);
+		bool stop = o->stop;
+		o->kicked = false;
+		pthread_mutex_unlock(&o->mu);
+		if (stop)
+			break;
+		struct outbox_item it;
+		struct store_error err;
+		enum store_status st = store_outbox_next(o->st, now_ms(), &it, &err);
+		if (st == STORE_OK) {
+			deliver(o, &it);
+			refresh_pending(o);
+			continue;
+		}
+		refresh_pending(o);
+		/* nothing due: sleep until kicked or a short poll (retries come due) */
+		pthread_mutex_lock(&o->mu);
+		if (!o->stop && !o->kicked) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100 * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&o->cv, &o->mu, &ts);
+		}
+		pthread_mutex_unlock(&o->mu);
+	}
+	return NULL;
+}
+
+static double gauge_pending(void *ctx) { return (double)atomic_load(&((struct outbox *)ctx)->pending); }
+
+static double gauge_dead(void *ctx)
+{
+	struct outbox *o = ctx;
+	struct outbox_counts c;
+	struct store_error err;
+	return store_outbox_counts(o->st, &c, &err) == STORE_OK ? (double)c.dead : 0;
+}
+
+struct outbox *outbox_start(struct store *st, struct upstream *up, const struct config *cfg,
+			    const struct plugin_host *plugins)
+{
+	struct outbox *o = calloc(1, sizeof *o);
+	if (!o)
+		return NULL;
+	o->st = st;
+	o->up = up;
+	o->cfg = cfg;
+	o->plugins = plugins;
+	pthread_mutex_init(&o->mu, NULL);
+	pthread_cond_init(&o->cv, NULL);
+	refresh_pending(o);
+	if (pthread_create(&o->thread, NULL, worker, o) != 0) {
+		pthread_mutex_destroy(&o->mu);
+		pthread_cond_destroy(&o->cv);
+		free(o);
+		return NULL;
+	}
+	metrics_register_gauge("crosswalk_outbox_pending", "Outbox records waiting for delivery.", gauge_pending, o);
+	metrics_register_gauge("crosswalk_outbox_dead", "Outbox records given up (dead letters) still kept.",
+			       gauge_dead, o);
+	return o;
+}
+
+void outbox_stop(struct outbox *o)
+{
+	if (!o)
+		return;
+	pthread_mutex_lock(&o->mu);
+	o->stop = true;
+	pthread_cond_signal(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+	pthread_join(o->thread, NULL);
+	pthread_mutex_destroy(&o->mu);
+	pthread_cond_destroy(&o->cv);
+	free(o);
+}
+
+void outbox_kick(struct outbox *o)
+{
+	if (!o)
+		return;
+	pthread_mutex_lock(&o->mu);
+	o->kicked = true;
+	pthread_cond_signal(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+}
+
+bool outbox_full(struct outbox *o, long *retry_after_s)
+{
+	if (!o)
+		return false;
+	/* counted in the store: exact even right after a burst of pushes */
+	refresh_pending(o);
+	long p = atomic_load(&o->pending);
+	if ((uint64_t)p < o->cfg->upstream.high_water)
+		return false;
+	*retry_after_s = 5;
+	return true;
+}

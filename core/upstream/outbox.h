@@ -1,0 +1,42 @@
+/* outbox — durable delivery of stored writes to the upstream FHIR server.
+ *
+ * A write that must reach the upstream is committed in the store together
+ * with an outbox record (store_outbox_add in the same transaction), and only
+ * then acknowledged. One worker thread delivers the records: the recorded
+ * version with PUT {type}/{id} (ids are the gateway's or the client's, so a
+ * repeated delivery overwrites rather than duplicates), or DELETE; in order
+ * per resource; on a 5xx, 408, timeout or refused connection it retries with
+ * capped exponential backoff and jitter (retry_base_ms doubling up to
+ * retry_max_ms), on 429/503 with Retry-After it waits as told; another 4xx,
+ * or max_attempts used up, makes the record a dead letter with the last
+ * error. Dead letters stay until POST /outbox/{oid}/$retry puts them back.
+ * Nothing is lost across a crash: records leave the store only once the
+ * upstream answered 2xx.
+ *
+ * Threads: outbox_kick and outbox_full are safe from any thread. */
+#ifndef CW_OUTBOX_H
+#define CW_OUTBOX_H
+
+#include <stdbool.h>
+
+#include "config/config.h"
+#include "plugin/plugin_host.h"
+#include "store/store.h"
+#include "upstream/upstream.h"
+
+struct outbox;
+
+/* Starts the worker; NULL on failure. Each resource runs through the
+ * plugins' before-upstream hooks (plugins may be NULL) before it is sent; a
+ * hook that stops it makes the record a dead letter with the hook's message. */
+struct outbox *outbox_start(struct store *st, struct upstream *up, const struct config *cfg,
+			    const struct plugin_host *plugins);
+/* Stops the worker (an attempt in flight finishes first) and frees. */
+void outbox_stop(struct outbox *o);
+/* Wakes the worker after a commit that added records. */
+void outbox_kick(struct outbox *o);
+/* True when pending records reached the high-water mark: new pushes are
+ * answered 503 with Retry-After *retry_after_s. */
+bool outbox_full(struct outbox *o, long *retry_after_s);
+
+#endif
