@@ -39,19 +39,4 @@ cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, co
  * 503 with Retry-After and returns true. */
 bool api_rest_outbox_full(const struct app *app, struct http_response *resp);
 
-/* A collection Bundle of everything stored about one patient: the Patient,
- * every resource whose patient or subject is that Patient, and the
- * resources those reference (one level). NULL with issues in oo. */
-cJSON *api_rest_patient_bundle(const struct app *app, const char *patient_id, struct outcome *oo, int *status);
-
-/* A collection Bundle of Encounters and their context: the Encounters with
- * the ids given (n_ids > 0; each must be stored: 404 or 410 otherwise), or
- * else every Encounter whose period overlaps [from, to] (FHIR dates, checked
- * by the caller: core/api/gather.c) and, when patient_id is not NULL, whose
- * subject is that Patient; then the Conditions recorded for each, the
- * Coverage of each patient, and the resources those reference (one level).
- * NULL with issues in oo. The queries reach it through core/api/gather.h. */
-cJSON *api_rest_encounter_bundle(const struct app *app, const char *const *ids, size_t n_ids, const char *from,
-				 const char *to, const char *patient_id, struct outcome *oo, int *status);
-
 #endif

@@ -1,15 +1,19 @@
-/* gather — what the exports, `crosswalk billing` and the plugins'
- * store_gather read from the store, asked for strictly.
+/* gather — what the exports (api_plugins), `crosswalk billing` (cmd/) and
+ * the plugins' store_gather read from the store, asked for strictly, as
+ * collection Bundles. The REST layer lends it its Bundle helpers
+ * (rest_int.h) and holds no gathering of its own.
  *
  * A query names one of:
  *   - a person: patient is a Patient id, "Patient/id", or the person's
  *     identifier "system|value" (the first '|' separates them; "|value" is
  *     an identifier without a system). The answer is everything stored
- *     about that Patient (api_rest_patient_bundle);
+ *     about that Patient: the Patient, every resource whose patient or
+ *     subject is that Patient, and the resources those reference;
  *   - a period: from and to, both YYYY-MM-DD exactly (a real calendar date),
  *     from not after to; with patient, only that person's Encounters. The
- *     answer is the Encounters whose period overlaps it with their context
- *     (api_rest_encounter_bundle);
+ *     answer is the Encounters whose period overlaps it with their context:
+ *     the Conditions recorded for each, the Coverage of each patient, and
+ *     the resources those reference (one level);
  *   - Encounters: up to GATHER_MAX_ENCOUNTERS, each by id ("Encounter/id")
  *     or by the program's own identifier (system|value); not with a person
  *     or a period. The answer is those Encounters with their context.

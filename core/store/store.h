@@ -4,8 +4,8 @@
  * A struct store is an ops table plus the backend's state, so a second
  * backend (PostgreSQL) can follow without changing callers; callers use the
  * store_* functions below, which check their arguments and dispatch. The
- * embedded backend is SQLite (store_open_sqlite, core/store/store_sqlite.c, the only
- * file that includes <sqlite3.h>).
+ * embedded backend is SQLite (store_open_sqlite, core/store/store_sqlite*.c;
+ * store_sqlite_int.h is the only file that includes <sqlite3.h>).
  *
  * Resources are cJSON trees. They are stored as text written by fjson_print
  * and read back with fjson_parse, so decimal literals survive exactly (1.10

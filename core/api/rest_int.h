@@ -1,0 +1,206 @@
+/* rest_int — what the files of the FHIR REST API share (core/api/rest_*.c
+ * and api_rest.c); internal to them and to gather.c, never included
+ * elsewhere. The public face is api/api_rest.h.
+ *
+ *   api_rest.c       shared helpers (ids, base URL, headers, Prefer, hooks,
+ *                    outcomes) and the route table with the
+ *                    CapabilityStatement detail
+ *   rest_upstream.c  pass-through to the upstream server
+ *   rest_search.c    search (GET and POST _search), query parsing,
+ *                    _summary/_elements, _include/_revinclude, Bundle pages
+ *   rest_read.c      read and vread
+ *   rest_history.c   history (instance, type, system)
+ *   rest_write.c     create, update, patch, delete, conditional forms
+ *   rest_bundle.c    batch and transaction
+ *
+ * Threads: as api_rest.h; nothing here keeps state. */
+#ifndef CW_REST_INT_H
+#define CW_REST_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "api/api_rest.h"
+#include "api/api_fhir.h"
+#include "base/arena.h"
+#include "base/fjson.h"
+#include "fhir/format.h"
+#include "base/metrics.h"
+#include "fhir/model.h"
+#include "plugin/plugin_host.h"
+#include "base/json_patch.h"
+#include "fhir/search_params.h"
+#include "store/store.h"
+#include "fhir/validate.h"
+
+enum summary { SUMMARY_FALSE, SUMMARY_TRUE, SUMMARY_TEXT, SUMMARY_DATA };
+struct query {
+	struct store_search_param params[64];
+	size_t n;
+	size_t count, offset;
+	bool count_given;
+	const char *sort;
+	bool summary_count;
+	enum summary summary; /* _summary=true|text|data */
+	bool no_total;        /* _total=none */
+	const char *elements;
+	const char *includes[8];
+	bool inc_iterate[8]; /* _include:iterate */
+	size_t ninc;
+	const char *revincludes[8];
+	bool rev_iterate[8];
+	size_t nrev;
+	char *owned[200]; /* strings split off for modifiers */
+	size_t nowned;
+	char error[200];
+};
+
+bool rest_valid_id(const char *id);
+
+/* The base URL links and Locations use: from Host when it is a plain
+ * host[:port], else the configured listen address. */
+void rest_base_url(const struct app *app, const struct http_request *req, char *buf, size_t n);
+
+void rest_add_header(struct http_response *resp, const char *name, const char *value);
+
+/* RFC 7231 date from a FHIR instant "YYYY-MM-DDThh:mm:ss(.sss)Z" (UTC, as
+ * the store writes it), without the C library's time zone machinery. */
+bool rest_http_date(const char *instant, char *out, size_t n);
+
+const char *rest_meta_str(const cJSON *res, const char *key);
+
+const char *rest_str_member(const cJSON *o, const char *key);
+
+void rest_set_version_headers(struct http_response *resp, const cJSON *res);
+
+void rest_store_answer(const struct http_request *req, struct http_response *resp, enum store_status st,
+			 const struct store_error *err);
+
+/* Answers a written resource (taken over) per Prefer. */
+void rest_send_written(const struct app *app, const struct http_request *req, struct http_response *resp,
+			 int status, cJSON *res, bool location);
+
+/* Validates res structurally and against the URL's type. */
+bool rest_check_resource(const cJSON *res, const char *type, struct outcome *oo);
+
+/* Runs the before-store hooks over *res. Returns 0, or the HTTP status to
+ * answer with the hooks' issues in oo. */
+int rest_run_hooks(const struct app *app, const struct http_request *req, enum cw_hook_point point, cJSON **res,
+		     struct outcome *oo);
+
+int rest_before_store(const struct app *app, const struct http_request *req, cJSON **res, struct outcome *oo);
+
+/* after-response hooks over what came back: the resource, or each entry of a
+ * Bundle; the resources of a batch or transaction response are answers in
+ * turn (a search's Bundle among them: each of its entries). Returns 0 or the
+ * status of a hook that stopped. */
+int rest_after_response(const struct app *app, const struct http_request *req, cJSON **tree, struct outcome *oo);
+
+void rest_send_outcome(const struct http_request *req, struct http_response *resp, int status,
+			 struct outcome *oo);
+
+bool rest_check_type_id(const struct http_request *req, struct http_response *resp, const char *type,
+			  const char *id);
+
+void rest_url_encode(char *out, size_t n, size_t *pos, const char *s);
+
+/* Readies a resource for the upstream: the structural validation, then the
+ * before-upstream hooks (which may change or replace *res). Returns 0, or the
+ * status to answer with the issues in oo. */
+int rest_upstream_ready(const struct app *app, const struct http_request *req, cJSON **res, struct outcome *oo);
+
+/* One exchange with the upstream: body (NULL: none) sent as content_type;
+ * a JSON answer parsed, its URLs rewritten to the gateway's and the
+ * after-response hooks run over it. Returns 0 with ur filled and *tree the
+ * answer (NULL when empty), or the status to answer with issues in oo: 502
+ * or 504 when the upstream did not answer, 502 when its body is not FHIR
+ * JSON, a hook's. The caller releases ur either way. */
+int rest_upstream_call(const struct app *app, const struct http_request *req, const char *method, const char *path,
+			 const char *body, size_t blen, const char *content_type, struct upstream_response *ur,
+			 cJSON **tree, struct outcome *oo);
+
+/* Answers with the upstream's answer to method path: its status, its body
+ * (see upstream_call) and its ETag, Last-Modified, Location and Retry-After. */
+void rest_upstream_answer(const struct app *app, const struct http_request *req, struct http_response *resp,
+			    const char *method, const char *path, const char *body, size_t blen,
+			    const char *content_type);
+
+/* Types whose every request goes to the upstream as it is. */
+bool rest_routed_upstream(const struct app *app, const char *type);
+
+/* Pass-through types go upstream; true when the request was answered. */
+bool rest_pass_through(const struct app *app, struct http_request *req, struct http_response *resp,
+			 const char *type);
+
+/* Writes of this type are recorded for delivery upstream. */
+bool rest_forwards(const struct app *app, const char *type, bool ingest);
+
+/* 503 with Retry-After when the outbox is over its high-water mark. */
+bool rest_outbox_refuses(const struct app *app, struct http_response *resp);
+
+int rest_summary_of(const char *value, enum summary *out);
+
+/* Frees what q owns; a second call does nothing. */
+void rest_query_release(struct query *q);
+
+int rest_query_add(void *ctx, const char *name, const char *value);
+
+/* Parses "a=b&c=d" (already in a URL) into q. */
+int rest_query_from_string(struct query *q, const char *qs);
+
+/* _summary: true keeps the elements the specification marks as summary,
+ * text keeps text, id, meta and the mandatory elements, data drops text
+ * (all at the top level of the resource). false leaves res whole. */
+cJSON *rest_summary_only(cJSON *res, enum summary mode);
+
+cJSON *rest_elements_only(cJSON *res, const char *elements);
+
+cJSON *rest_bundle_new(const char *type);
+
+void rest_add_link(cJSON *links, const char *rel, const char *url);
+
+bool rest_bundle_has(const cJSON *entries, const char *type, const char *id);
+
+void rest_add_entry(cJSON *entries, const char *base, cJSON *res, const char *mode);
+
+void rest_get_search(void *ctx, struct http_request *req, struct http_response *resp);
+
+void rest_post_search(void *ctx, struct http_request *req, struct http_response *resp);
+
+void rest_get_read(void *ctx, struct http_request *req, struct http_response *resp);
+
+void rest_get_vread(void *ctx, struct http_request *req, struct http_response *resp);
+
+void rest_get_history_instance(void *ctx, struct http_request *req, struct http_response *resp);
+
+void rest_get_history_type(void *ctx, struct http_request *req, struct http_response *resp);
+
+void rest_get_history_system(void *ctx, struct http_request *req, struct http_response *resp);
+
+/* Commits the caller's transaction when st is OK (else rolls back) and wakes
+ * the delivery worker. Returns the final status. */
+enum store_status rest_finish_txn(const struct app *app, enum store_status st, struct store_error *err);
+
+/* The same for criteria given as a query string (If-None-Exist,
+ * request.ifNoneExist). */
+long rest_conditional_match(const struct app *app, const char *type, const char *qs, char id[STORE_ID_SIZE],
+			      struct outcome *oo, int *status);
+
+void rest_post_create(void *ctx, struct http_request *req, struct http_response *resp);
+
+void rest_put_update(void *ctx, struct http_request *req, struct http_response *resp);
+
+/* PATCH /fhir/Type/id with a JSON Patch (RFC 6902). The patch applies to
+ * the current version and the result is stored as the next one, checked as
+ * any update. Without If-Match a concurrent write between reading and
+ * writing makes the patch apply again to the newer version (a few times);
+ * with If-Match a different current version is 412. */
+void rest_patch_resource(void *ctx, struct http_request *req, struct http_response *resp);
+
+void rest_delete_resource(void *ctx, struct http_request *req, struct http_response *resp);
+
+void rest_post_bundle(void *ctx, struct http_request *req, struct http_response *resp);
+
+#endif

@@ -1,0 +1,98 @@
+#include "api/rest_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ------------------------------------------------------------ read, history */
+
+/* If-None-Match names version vid (or "*"). */
+static bool not_modified(const struct http_request *req, const char *vid)
+{
+	const char *inm = http_header(req, "If-None-Match");
+	if (!inm || !vid)
+		return false;
+	char want[80];
+	snprintf(want, sizeof want, "W/\"%s\"", vid);
+	return !strcmp(inm, want) || !strcmp(inm, want + 2) || !strcmp(inm, "*");
+}
+
+/* If-Modified-Since (an HTTP date) is at or after lastUpdated, to the second. */
+static bool not_modified_since(const struct http_request *req, const char *last_updated)
+{
+	const char *ims = http_header(req, "If-Modified-Since");
+	char lm[64];
+	if (!ims || !last_updated || !rest_http_date(last_updated, lm, sizeof lm))
+		return false;
+	struct tm a = {0}, b = {0};
+	const char *fmt = "%a, %d %b %Y %H:%M:%S GMT";
+	if (!strptime(ims, fmt, &a) || !strptime(lm, fmt, &b))
+		return false;
+	return timegm(&b) <= timegm(&a);
+}
+
+static void read_common(const struct app *app, struct http_request *req, struct http_response *resp, const char *vid)
+{
+	const char *type = req->params[0], *id = req->params[1];
+	if (!rest_check_type_id(req, resp, type, id) || rest_pass_through(app, req, resp, type))
+		return;
+	struct store_error err = {0};
+	enum summary summary = SUMMARY_FALSE;
+	const char *sv = http_query(req, "_summary");
+	if (sv && rest_summary_of(sv, &summary) != 0) {
+		http_set_error(resp, 400, "invalid", "_summary=%.40s is not one of true, text, data, false on a read", sv);
+		return;
+	}
+	if (req->format == FORMAT_JSON && !req->pretty && !http_query(req, "_elements") && summary == SUMMARY_FALSE) {
+		/* the common case: the stored JSON text goes out as it is */
+		struct store_text t;
+		enum store_status st = store_read_text(app->store, type, id, vid, &t, &err);
+		if (st != STORE_OK) {
+			rest_store_answer(req, resp, st, &err);
+			return;
+		}
+		char version[24], etag[64], lm[64];
+		snprintf(version, sizeof version, "%lld", (long long)t.version);
+		snprintf(etag, sizeof etag, "W/\"%s\"", version);
+		if (!vid && (not_modified(req, version) || not_modified_since(req, t.last_updated))) {
+			free(t.text);
+			http_set_body(resp, 304, NULL, NULL, 0);
+		} else {
+			http_set_body(resp, 200, "application/fhir+json; charset=utf-8", t.text, t.len);
+		}
+		rest_add_header(resp, "ETag", etag);
+		if (rest_http_date(t.last_updated, lm, sizeof lm))
+			rest_add_header(resp, "Last-Modified", lm);
+		return;
+	}
+	cJSON *res = NULL;
+	enum store_status st = vid ? store_vread(app->store, type, id, vid, &res, &err)
+				   : store_read(app->store, type, id, &res, &err);
+	if (st != STORE_OK) {
+		rest_store_answer(req, resp, st, &err);
+		return;
+	}
+	if (!vid && (not_modified(req, rest_meta_str(res, "versionId")) || not_modified_since(req, rest_meta_str(res, "lastUpdated")))) {
+		http_set_body(resp, 304, NULL, NULL, 0);
+		rest_set_version_headers(resp, res);
+		cJSON_Delete(res);
+		return;
+	}
+	const char *elements = http_query(req, "_elements");
+	if (elements)
+		res = rest_elements_only(res, elements);
+	else
+		res = rest_summary_only(res, summary);
+	rest_set_version_headers(resp, res);
+	api_fhir_send(req, resp, 200, res);
+}
+
+void rest_get_read(void *ctx, struct http_request *req, struct http_response *resp) { read_common(ctx, req, resp, NULL); }
+
+void rest_get_vread(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	read_common(ctx, req, resp, req->params[2]);
+}

@@ -1,0 +1,588 @@
+#include "api/rest_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ------------------------------------------------------------ search */
+
+int rest_summary_of(const char *value, enum summary *out)
+{
+	static const char *const names[] = {"false", "true", "text", "data"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (!strcmp(value, names[i])) {
+			*out = (enum summary)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static const char *qkeep(struct query *q, const char *s, size_t n)
+{
+	if (q->nowned == sizeof q->owned / sizeof *q->owned)
+		return NULL;
+	char *c = strndup(s, n);
+	if (c)
+		q->owned[q->nowned++] = c;
+	return c;
+}
+
+/* Frees what q owns; a second call does nothing. */
+void rest_query_release(struct query *q)
+{
+	for (size_t i = 0; i < q->nowned; i++)
+		free(q->owned[i]);
+	q->nowned = 0;
+}
+
+int rest_query_add(void *ctx, const char *name, const char *value)
+{
+	struct query *q = ctx;
+	if (!value)
+		value = "";
+	if (!strcmp(name, "_format") || !strcmp(name, "_pretty"))
+		return 0;
+	if (!strcmp(name, "_count") || !strcmp(name, "_offset") || !strcmp(name, "_getpagesoffset")) {
+		char *end;
+		long v = strtol(value, &end, 10);
+		if (!*value || *end || v < 0) {
+			snprintf(q->error, sizeof q->error, "%s must be a non-negative integer", name);
+			return -1;
+		}
+		if (!strcmp(name, "_count")) {
+			q->count = (size_t)v > STORE_MAX_COUNT ? STORE_MAX_COUNT : (size_t)v;
+			q->count_given = true;
+		} else {
+			q->offset = (size_t)v;
+		}
+		return 0;
+	}
+	if (!strcmp(name, "_sort")) {
+		q->sort = qkeep(q, value, strlen(value));
+		return 0;
+	}
+	if (!strcmp(name, "_summary")) {
+		if (!strcmp(value, "count"))
+			q->summary_count = true;
+		else if (rest_summary_of(value, &q->summary) != 0) {
+			snprintf(q->error, sizeof q->error, "_summary=%.40s is not one of true, text, data, count, false",
+				 value);
+			return -1;
+		}
+		return 0;
+	}
+	if (!strcmp(name, "_total")) {
+		if (strcmp(value, "none") && strcmp(value, "estimate") && strcmp(value, "accurate")) {
+			snprintf(q->error, sizeof q->error, "_total=%.40s is not one of none, estimate, accurate", value);
+			return -1;
+		}
+		q->no_total = !strcmp(value, "none");
+		return 0;
+	}
+	if (!strcmp(name, "_elements")) {
+		q->elements = qkeep(q, value, strlen(value));
+		return 0;
+	}
+	if (!strncmp(name, "_include", 8) || !strncmp(name, "_revinclude", 11)) {
+		bool inc = name[1] == 'i';
+		const char *mod = name + (inc ? 8 : 11);
+		bool iterate = !strcmp(mod, ":iterate") || !strcmp(mod, ":recurse");
+		if (*mod && !iterate) {
+			snprintf(q->error, sizeof q->error, "%.40s: the only modifier is :iterate", name);
+			return -1;
+		}
+		size_t *n = inc ? &q->ninc : &q->nrev;
+		if (*n == 8) {
+			snprintf(q->error, sizeof q->error, "at most 8 %s", inc ? "_include" : "_revinclude");
+			return -1;
+		}
+		(inc ? q->inc_iterate : q->rev_iterate)[*n] = iterate;
+		(inc ? q->includes : q->revincludes)[(*n)++] = qkeep(q, value, strlen(value));
+		return 0;
+	}
+	if (q->n == sizeof q->params / sizeof *q->params) {
+		snprintf(q->error, sizeof q->error, "too many search parameters");
+		return -1;
+	}
+	const char *colon = strchr(name, ':');
+	struct store_search_param *p = &q->params[q->n++];
+	p->name = colon ? qkeep(q, name, (size_t)(colon - name)) : qkeep(q, name, strlen(name));
+	p->modifier = colon ? qkeep(q, colon + 1, strlen(colon + 1)) : NULL;
+	p->value = qkeep(q, value, strlen(value));
+	if (!p->name || !p->value || (colon && !p->modifier)) {
+		snprintf(q->error, sizeof q->error, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Decodes application/x-www-form-urlencoded text into q. */
+static int query_from_form(struct query *q, const char *body, size_t len)
+{
+	char *copy = strndup(body, len);
+	if (!copy)
+		return -1;
+	int rc = 0;
+	char *save = NULL;
+	for (char *pair = strtok_r(copy, "&", &save); pair && rc == 0; pair = strtok_r(NULL, "&", &save)) {
+		for (char *p = pair; *p; p++)
+			if (*p == '+')
+				*p = ' ';
+		/* percent-decoding in place */
+		char *w = pair;
+		for (char *r = pair; *r; r++) {
+			if (*r == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+				char hex[3] = {r[1], r[2], 0};
+				*w++ = (char)strtol(hex, NULL, 16);
+				r += 2;
+			} else {
+				*w++ = *r;
+			}
+		}
+		*w = '\0';
+		char *eq = strchr(pair, '=');
+		if (eq)
+			*eq = '\0';
+		rc = rest_query_add(q, pair, eq ? eq + 1 : "");
+	}
+	free(copy);
+	return rc;
+}
+
+/* Parses "a=b&c=d" (already in a URL) into q. */
+int rest_query_from_string(struct query *q, const char *qs)
+{
+	return query_from_form(q, qs, strlen(qs));
+}
+
+/* Tags res as a subset of the resource (meta.tag SUBSETTED). */
+static void mark_subsetted(cJSON *res)
+{
+	cJSON *meta = cJSON_GetObjectItemCaseSensitive(res, "meta");
+	if (!meta)
+		meta = cJSON_AddObjectToObject(res, "meta");
+	cJSON *tags = meta ? cJSON_GetObjectItemCaseSensitive(meta, "tag") : NULL;
+	if (meta && !tags)
+		tags = cJSON_AddArrayToObject(meta, "tag");
+	cJSON *tag = tags ? cJSON_CreateObject() : NULL;
+	if (tag) {
+		cJSON_AddStringToObject(tag, "system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue");
+		cJSON_AddStringToObject(tag, "code", "SUBSETTED");
+		cJSON_AddItemToArray(tags, tag);
+	}
+}
+
+/* _summary: true keeps the elements the specification marks as summary,
+ * text keeps text, id, meta and the mandatory elements, data drops text
+ * (all at the top level of the resource). false leaves res whole. */
+cJSON *rest_summary_only(cJSON *res, enum summary mode)
+{
+	if (mode == SUMMARY_FALSE)
+		return res;
+	const struct model_type *t = model_resource(rest_str_member(res, "resourceType"));
+	for (cJSON *m = res->child; m && t;) {
+		cJSON *next = m->next;
+		const char *k = m->string, *base = k[0] == '_' ? k + 1 : k;
+		const struct model_type *chosen;
+		const struct model_elem *e = model_find_elem(t, base, strlen(base), &chosen);
+		bool keep = !strcmp(k, "resourceType") || !strcmp(k, "id") || !strcmp(k, "meta");
+		if (!keep && e)
+			keep = mode == SUMMARY_TRUE   ? (e->flags & MODEL_F_SUMMARY) != 0
+			       : mode == SUMMARY_TEXT ? !strcmp(base, "text") || e->min > 0
+						      : strcmp(base, "text") != 0;
+		if (!keep)
+			cJSON_Delete(cJSON_DetachItemViaPointer(res, m));
+		m = next;
+	}
+	mark_subsetted(res);
+	return res;
+}
+
+cJSON *rest_elements_only(cJSON *res, const char *elements)
+{
+	cJSON *keep = cJSON_CreateObject();
+	if (!keep)
+		return res;
+	for (cJSON *m = res->child; m;) {
+		cJSON *next = m->next;
+		const char *k = m->string;
+		const char *base = k[0] == '_' ? k + 1 : k;
+		bool wanted = !strcmp(k, "resourceType") || !strcmp(k, "id") || !strcmp(k, "meta");
+		for (const char *e = elements; !wanted && e && *e;) {
+			size_t n = strcspn(e, ",");
+			if (n == strlen(base) && !strncmp(e, base, n))
+				wanted = true;
+			e += n;
+			if (*e == ',')
+				e++;
+		}
+		if (!wanted)
+			cJSON_Delete(cJSON_DetachItemViaPointer(res, m));
+		m = next;
+	}
+	cJSON_Delete(keep);
+	mark_subsetted(res);
+	return res;
+}
+
+cJSON *rest_bundle_new(const char *type)
+{
+	cJSON *b = cJSON_CreateObject();
+	if (!b)
+		return NULL;
+	cJSON_AddStringToObject(b, "resourceType", "Bundle");
+	char id[STORE_ID_SIZE];
+	if (store_new_id(id) == 0)
+		cJSON_AddStringToObject(b, "id", id);
+	char now[STORE_TIME_SIZE];
+	store_now(now, NULL);
+	cJSON *meta = cJSON_AddObjectToObject(b, "meta");
+	if (meta)
+		cJSON_AddStringToObject(meta, "lastUpdated", now);
+	cJSON_AddStringToObject(b, "type", type);
+	return b;
+}
+
+void rest_add_link(cJSON *links, const char *rel, const char *url)
+{
+	cJSON *l = cJSON_CreateObject();
+	if (!l)
+		return;
+	cJSON_AddStringToObject(l, "relation", rel);
+	cJSON_AddStringToObject(l, "url", url);
+	cJSON_AddItemToArray(links, l);
+}
+
+bool rest_bundle_has(const cJSON *entries, const char *type, const char *id)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, entries)
+	{
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "resource");
+		const char *rt = rest_str_member(r, "resourceType"), *rid = rest_str_member(r, "id");
+		if (rt && rid && !strcmp(rt, type) && !strcmp(rid, id))
+			return true;
+	}
+	return false;
+}
+
+void rest_add_entry(cJSON *entries, const char *base, cJSON *res, const char *mode)
+{
+	cJSON *e = cJSON_CreateObject();
+	if (!e) {
+		cJSON_Delete(res);
+		return;
+	}
+	char url[512];
+	snprintf(url, sizeof url, "%s/%s/%s", base, rest_str_member(res, "resourceType"), rest_str_member(res, "id"));
+	cJSON_AddStringToObject(e, "fullUrl", url);
+	cJSON_AddItemToObject(e, "resource", res);
+	if (mode) {
+		cJSON *s = cJSON_AddObjectToObject(e, "search");
+		if (s)
+			cJSON_AddStringToObject(s, "mode", mode);
+	}
+	cJSON_AddItemToArray(entries, e);
+}
+
+struct ref_collect {
+	const char *param;
+	char refs[64][160];
+	size_t n;
+};
+
+static int collect_ref(void *ctx, const struct search_index_value *v)
+{
+	struct ref_collect *rc = ctx;
+	if (v->kind != SEARCH_PARAM_REFERENCE || strcmp(v->param, rc->param) != 0 || rc->n == 64 || !v->val)
+		return 0;
+	/* references index as (type, id) */
+	if (v->sys)
+		snprintf(rc->refs[rc->n++], sizeof rc->refs[0], "%s/%s", v->sys, v->val);
+	else
+		snprintf(rc->refs[rc->n++], sizeof rc->refs[0], "%s", v->val);
+	return 0;
+}
+
+/* Splits "Type:param[:Target]" into its parts (in buf); false when malformed. */
+static bool include_spec(const char *text, char *buf, size_t n, const char **type, const char **param,
+			 const char **target)
+{
+	snprintf(buf, n, "%s", text ? text : "");
+	char *p1 = strchr(buf, ':');
+	if (!p1)
+		return false;
+	*p1++ = '\0';
+	char *p2 = strchr(p1, ':');
+	if (p2)
+		*p2++ = '\0';
+	*type = buf;
+	*param = p1;
+	*target = p2;
+	return model_resource(buf) && *p1;
+}
+
+#define INCLUDE_MAX 1000 /* resources _include/_revinclude may add to one page */
+#define INCLUDE_ROUNDS 8 /* rounds of :iterate */
+
+/* _include=Type:param[:Target] for the entries [from, to) of Type: the
+ * resources they reference. Returns false when INCLUDE_MAX was reached. */
+static bool include_round(const struct app *app, const char *text, cJSON *entries, const char *base, size_t from,
+			  size_t to, size_t *added)
+{
+	char buf[160];
+	const char *type, *param, *target;
+	if (!include_spec(text, buf, sizeof buf, &type, &param, &target))
+		return true;
+	for (size_t i = from; i < to; i++) {
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource");
+		if (strcmp(rest_str_member(res, "resourceType") ? rest_str_member(res, "resourceType") : "", type) != 0)
+			continue;
+		struct ref_collect rc = {.param = param};
+		search_params_extract(type, res, collect_ref, &rc);
+		for (size_t j = 0; j < rc.n; j++) {
+			char rt[65], rid[65];
+			if (!search_params_split_reference(rc.refs[j], rt, sizeof rt, rid, sizeof rid))
+				continue;
+			if ((target && strcmp(rt, target) != 0) || rest_bundle_has(entries, rt, rid))
+				continue;
+			if (*added >= INCLUDE_MAX)
+				return false;
+			cJSON *got = NULL;
+			struct store_error err;
+			if (store_read(app->store, rt, rid, &got, &err) == STORE_OK) {
+				rest_add_entry(entries, base, got, "include");
+				(*added)++;
+			}
+		}
+	}
+	return true;
+}
+
+/* _revinclude=Type:param[:Target] for the entries [from, to): the
+ * resources of Type whose param references one of them. */
+static bool revinclude_round(const struct app *app, const char *text, cJSON *entries, const char *base, size_t from,
+			     size_t to, size_t *added)
+{
+	char buf[160];
+	const char *type, *param, *target;
+	if (!include_spec(text, buf, sizeof buf, &type, &param, &target))
+		return true;
+	for (size_t i = from; i < to; i++) {
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource");
+		const char *rt = rest_str_member(res, "resourceType"), *rid = rest_str_member(res, "id");
+		if (!rt || !rid || (target && strcmp(rt, target) != 0))
+			continue;
+		char ref[200];
+		snprintf(ref, sizeof ref, "%s/%s", rt, rid);
+		struct store_search_param sp = {param, NULL, ref};
+		struct store_search sq = {.params = &sp, .n_params = 1, .count = STORE_MAX_COUNT, .no_total = true};
+		struct store_page page = {0};
+		struct store_error err;
+		if (store_search(app->store, type, &sq, &page, &err) != STORE_OK)
+			continue;
+		bool room = true;
+		for (size_t j = 0; j < page.n && room; j++) {
+			cJSON *r = page.items[j].resource;
+			if (!r || rest_bundle_has(entries, type, page.items[j].id))
+				continue;
+			if (*added >= INCLUDE_MAX) {
+				room = false;
+				break;
+			}
+			page.items[j].resource = NULL;
+			rest_add_entry(entries, base, r, "include");
+			(*added)++;
+		}
+		store_page_release(&page);
+		if (!room)
+			return false;
+	}
+	return true;
+}
+
+/* _include and _revinclude for the matches [0, nmatch) of entries, then
+ * the :iterate ones again for what the previous round added, until a
+ * round adds nothing (at most INCLUDE_ROUNDS rounds and INCLUDE_MAX
+ * resources; reaching either is said in oo). */
+static void do_includes(const struct app *app, const struct query *q, cJSON *entries, const char *base,
+			struct outcome *oo)
+{
+	size_t from = 0, to = (size_t)cJSON_GetArraySize(entries), added = 0;
+	bool room = true;
+	for (int round = 0; room && from < to; round++) {
+		if (round == INCLUDE_ROUNDS) {
+			outcome_add(oo, OUTCOME_WARNING, "too-costly", NULL,
+				    "_include:iterate stopped after %d rounds", INCLUDE_ROUNDS);
+			break;
+		}
+		for (size_t k = 0; room && k < q->ninc; k++)
+			if (round == 0 || q->inc_iterate[k])
+				room = include_round(app, q->includes[k], entries, base, from, to, &added);
+		for (size_t k = 0; room && k < q->nrev; k++)
+			if (round == 0 || q->rev_iterate[k])
+				room = revinclude_round(app, q->revincludes[k], entries, base, from, to, &added);
+		from = to;
+		to = (size_t)cJSON_GetArraySize(entries);
+	}
+	if (!room)
+		outcome_add(oo, OUTCOME_WARNING, "too-costly", NULL,
+			    "_include and _revinclude stopped at %d added resources", INCLUDE_MAX);
+}
+
+static void self_link(char *buf, size_t n, const char *base, const char *type, const struct query *q, size_t offset)
+{
+	size_t pos = (size_t)snprintf(buf, n, "%s/%s?", base, type);
+	for (size_t i = 0; i < q->n && pos + 8 < n; i++) {
+		rest_url_encode(buf, n, &pos, q->params[i].name);
+		if (q->params[i].modifier) {
+			buf[pos++] = ':';
+			rest_url_encode(buf, n, &pos, q->params[i].modifier);
+		}
+		buf[pos++] = '=';
+		rest_url_encode(buf, n, &pos, q->params[i].value);
+		if (pos + 1 < n) {
+			buf[pos++] = '&';
+			buf[pos] = '\0';
+		}
+	}
+	if (pos < n)
+		snprintf(buf + pos, n - pos, "_count=%zu&_offset=%zu", q->count, offset);
+}
+
+static void run_search(const struct app *app, const struct http_request *req, struct http_response *resp,
+		       const char *type, struct query *q)
+{
+	if (!q->count_given)
+		q->count = 20;
+	/* Prefer: handling=lenient — parameters this server does not know for
+	 * the type are left out (and said so in an outcome entry) instead of
+	 * refusing the search */
+	struct outcome notes = OUTCOME_INIT;
+	const char *prefer = http_header(req, "Prefer");
+	if (prefer && strstr(prefer, "handling=lenient")) {
+		size_t keep = 0;
+		for (size_t i = 0; i < q->n; i++) {
+			/* a chain (subject.name) is judged by its first parameter */
+			char first[65];
+			snprintf(first, sizeof first, "%.*s", (int)strcspn(q->params[i].name, "."), q->params[i].name);
+			if (search_params_find(type, first, NULL)) {
+				q->params[keep++] = q->params[i];
+				continue;
+			}
+			outcome_add(&notes, OUTCOME_WARNING, "not-supported", NULL,
+				    "the search parameter '%.64s' is not supported for %s and was notes",
+				    q->params[i].name, type);
+		}
+		q->n = keep;
+	}
+	struct store_search sq = {.params = q->params,
+				  .n_params = q->n,
+				  .count = q->summary_count ? 0 : q->count,
+				  .no_total = q->no_total,
+				  .offset = q->offset,
+				  .sort = q->sort};
+	struct store_page page = {0};
+	struct store_error err = {0};
+	enum store_status st = store_search(app->store, type, &sq, &page, &err);
+	if (st != STORE_OK) {
+		outcome_release(&notes);
+		rest_store_answer(req, resp, st, &err);
+		return;
+	}
+	char base[256];
+	rest_base_url(app, req, base, sizeof base);
+	cJSON *b = rest_bundle_new("searchset");
+	if (!b) {
+		outcome_release(&notes);
+		store_page_release(&page);
+		http_set_error(resp, 500, "exception", "out of memory");
+		return;
+	}
+	if (page.total != STORE_NO_TOTAL)
+		cJSON_AddNumberToObject(b, "total", (double)page.total);
+	cJSON *links = cJSON_AddArrayToObject(b, "link");
+	char url[2048];
+	self_link(url, sizeof url, base, type, q, q->offset);
+	rest_add_link(links, "self", url);
+	/* without a total, a full page may have more behind it */
+	bool more = page.total == STORE_NO_TOTAL ? page.n == q->count && q->count > 0 : q->offset + page.n < page.total;
+	if (!q->summary_count && more) {
+		self_link(url, sizeof url, base, type, q, q->offset + q->count);
+		rest_add_link(links, "next", url);
+	}
+	if (!q->summary_count && q->offset > 0) {
+		self_link(url, sizeof url, base, type, q, q->offset > q->count ? q->offset - q->count : 0);
+		rest_add_link(links, "previous", url);
+	}
+	if (!q->summary_count) {
+		cJSON *entries = cJSON_AddArrayToObject(b, "entry");
+		for (size_t i = 0; i < page.n; i++) {
+			cJSON *r = page.items[i].resource;
+			if (!r)
+				continue;
+			page.items[i].resource = NULL;
+			if (q->elements)
+				r = rest_elements_only(r, q->elements);
+			else
+				r = rest_summary_only(r, q->summary);
+			rest_add_entry(entries, base, r, "match");
+		}
+		do_includes(app, q, entries, base, &notes);
+		if (notes.n) {
+			cJSON *e = cJSON_CreateObject();
+			cJSON_AddItemToArray(entries, e);
+			cJSON_AddItemToObject(e, "resource", outcome_to_json(&notes));
+			cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "search"), "mode", "outcome");
+		}
+		if (!cJSON_GetArraySize(entries))
+			cJSON_DeleteItemFromObjectCaseSensitive(b, "entry");
+	}
+	outcome_release(&notes);
+	outcome_release(&notes);
+	store_page_release(&page);
+	api_fhir_send(req, resp, 200, b);
+}
+
+void rest_get_search(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	const char *type = req->params[0];
+	if (!rest_check_type_id(req, resp, type, NULL) || rest_pass_through(app, req, resp, type))
+		return;
+	struct query q;
+	memset(&q, 0, sizeof q);
+	if (http_query_each(req, rest_query_add, &q) != 0) {
+		http_set_error(resp, 400, "invalid", "%s", q.error[0] ? q.error : "bad query");
+		rest_query_release(&q);
+		return;
+	}
+	run_search(app, req, resp, type, &q);
+	rest_query_release(&q);
+}
+
+void rest_post_search(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	const char *type = req->params[0];
+	if (!rest_check_type_id(req, resp, type, NULL) || rest_pass_through(app, req, resp, type))
+		return;
+	const char *ct = http_header(req, "Content-Type");
+	if (req->body_len && (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0)) {
+		http_set_error(resp, 415, "not-supported", "_search takes application/x-www-form-urlencoded");
+		return;
+	}
+	struct query q;
+	memset(&q, 0, sizeof q);
+	if (http_query_each(req, rest_query_add, &q) != 0 || query_from_form(&q, req->body, req->body_len) != 0) {
+		http_set_error(resp, 400, "invalid", "%s", q.error[0] ? q.error : "bad query");
+		rest_query_release(&q);
+		return;
+	}
+	run_search(app, req, resp, type, &q);
+	rest_query_release(&q);
+}

@@ -1,0 +1,266 @@
+#include "api/rest_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ------------------------------------------------------------ upstream */
+
+static bool url_safe(unsigned char c)
+{
+	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == ':' || c == ',' || c == '|' || c == '/';
+}
+
+void rest_url_encode(char *out, size_t n, size_t *pos, const char *s)
+{
+	for (; *s && *pos + 4 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (url_safe(c))
+			out[(*pos)++] = (char)c;
+		else
+			*pos += (size_t)snprintf(out + *pos, n - *pos, "%%%02X", c);
+	}
+	out[*pos] = '\0';
+}
+
+struct qs {
+	char buf[4096];
+	size_t pos;
+	bool overflow;
+};
+
+static int qs_add(void *ctx, const char *name, const char *value)
+{
+	struct qs *q = ctx;
+	if (!strcmp(name, "_format") || !strcmp(name, "_pretty"))
+		return 0;
+	if (q->pos + strlen(name) * 3 + (value ? strlen(value) * 3 : 0) + 4 >= sizeof q->buf) {
+		q->overflow = true;
+		return -1;
+	}
+	char sep = q->pos ? '&' : '?';
+	q->buf[q->pos++] = sep;
+	rest_url_encode(q->buf, sizeof q->buf, &q->pos, name);
+	q->buf[q->pos++] = '=';
+	rest_url_encode(q->buf, sizeof q->buf, &q->pos, value ? value : "");
+	return 0;
+}
+
+/* The headers of a request to the upstream. */
+struct up_headers {
+	char lines[8][1100];
+	const char *h[10];
+	size_t n;
+};
+
+/* Copies a client header the upstream may see, when its value is clean. */
+static void pass_header(const struct http_request *req, const char *name, struct up_headers *uh)
+{
+	const char *v = http_header(req, name);
+	if (!v || strlen(v) > 1024 || strpbrk(v, "\r\n"))
+		return;
+	snprintf(uh->lines[uh->n], sizeof uh->lines[0], "%s: %s", name, v);
+	uh->h[uh->n] = uh->lines[uh->n];
+	uh->n++;
+}
+
+/* Accept, the body's Content-Type (NULL: no body), and the client's
+ * conditional and Prefer headers. */
+static void upstream_headers(const struct http_request *req, const char *content_type, struct up_headers *uh)
+{
+	uh->n = 0;
+	snprintf(uh->lines[uh->n], sizeof uh->lines[0], "Accept: application/fhir+json");
+	uh->h[uh->n] = uh->lines[uh->n];
+	uh->n++;
+	if (content_type) {
+		snprintf(uh->lines[uh->n], sizeof uh->lines[0], "Content-Type: %s", content_type);
+		uh->h[uh->n] = uh->lines[uh->n];
+		uh->n++;
+	}
+	pass_header(req, "If-Match", uh);
+	pass_header(req, "If-None-Match", uh);
+	pass_header(req, "If-None-Exist", uh);
+	pass_header(req, "Prefer", uh);
+	uh->h[uh->n] = NULL;
+}
+
+/* Readies a resource for the upstream: the structural validation, then the
+ * before-upstream hooks (which may change or replace *res). Returns 0, or the
+ * status to answer with the issues in oo. */
+int rest_upstream_ready(const struct app *app, const struct http_request *req, cJSON **res, struct outcome *oo)
+{
+	if (validate_resource(*res, oo) != 0)
+		return 400;
+	return rest_run_hooks(app, req, CW_HOOK_BEFORE_UPSTREAM, res, oo);
+}
+
+/* One exchange with the upstream: body (NULL: none) sent as content_type;
+ * a JSON answer parsed, its URLs rewritten to the gateway's and the
+ * after-response hooks run over it. Returns 0 with ur filled and *tree the
+ * answer (NULL when empty), or the status to answer with issues in oo: 502
+ * or 504 when the upstream did not answer, 502 when its body is not FHIR
+ * JSON, a hook's. The caller releases ur either way. */
+int rest_upstream_call(const struct app *app, const struct http_request *req, const char *method, const char *path,
+			 const char *body, size_t blen, const char *content_type, struct upstream_response *ur,
+			 cJSON **tree, struct outcome *oo)
+{
+	*tree = NULL;
+	struct up_headers uh;
+	upstream_headers(req, content_type, &uh);
+	if (upstream_request(app->upstream, method, path, uh.h, body, blen, ur) != 0) {
+		metrics_counter_add(METRICS_UPSTREAM_FAILED, 1);
+		outcome_add(oo, OUTCOME_FATAL, ur->timed_out ? "timeout" : "transient", NULL,
+			    "the upstream FHIR server did not answer: %s", ur->error);
+		return ur->timed_out ? 504 : 502;
+	}
+	if (ur->status >= 300 && ur->status < 400 && ur->status != 304) {
+		/* not followed, and its Location (perhaps another host) is not passed on */
+		outcome_add(oo, OUTCOME_ERROR, "not-supported", NULL,
+			    "the upstream answered %ld, a redirect, which is not followed", ur->status);
+		return 502;
+	}
+	if (!ur->body || !ur->len)
+		return 0;
+	*tree = fjson_parse(ur->body, ur->len, NULL, NULL);
+	if (!*tree) {
+		outcome_add(oo, OUTCOME_FATAL, "transient", NULL, "the upstream answered %ld with a body that is not FHIR JSON",
+			    ur->status);
+		return 502;
+	}
+	char base[256];
+	rest_base_url(app, req, base, sizeof base);
+	upstream_rewrite_urls(app->upstream, *tree, base);
+	int hs = rest_after_response(app, req, tree, oo);
+	if (hs) {
+		cJSON_Delete(*tree);
+		*tree = NULL;
+	}
+	return hs;
+}
+
+/* Answers with the upstream's answer to method path: its status, its body
+ * (see upstream_call) and its ETag, Last-Modified, Location and Retry-After. */
+void rest_upstream_answer(const struct app *app, const struct http_request *req, struct http_response *resp,
+			    const char *method, const char *path, const char *body, size_t blen,
+			    const char *content_type)
+{
+	struct upstream_response ur;
+	struct outcome oo = OUTCOME_INIT;
+	cJSON *tree = NULL;
+	int st = rest_upstream_call(app, req, method, path, body, blen, content_type, &ur, &tree, &oo);
+	if (st) {
+		upstream_response_release(&ur);
+		rest_send_outcome(req, resp, st, &oo);
+		return;
+	}
+	outcome_release(&oo);
+	if (tree)
+		http_set_json(resp, (int)ur.status, tree);
+	else
+		http_set_body(resp, (int)ur.status, NULL, NULL, 0);
+	char base[256], url[1200];
+	rest_base_url(app, req, base, sizeof base);
+	if (ur.etag[0])
+		rest_add_header(resp, "ETag", ur.etag);
+	if (ur.last_modified[0])
+		rest_add_header(resp, "Last-Modified", ur.last_modified);
+	if (ur.location[0])
+		rest_add_header(resp, "Location", upstream_rewrite_location(app->upstream, ur.location, base, url, sizeof url));
+	if (ur.retry_after_s >= 0) {
+		char ra[24];
+		snprintf(ra, sizeof ra, "%ld", ur.retry_after_s);
+		rest_add_header(resp, "Retry-After", ra);
+	}
+	upstream_response_release(&ur);
+}
+
+/* Sends the request on to the upstream and answers with what comes back,
+ * URLs rewritten to the gateway; a redirect, never followed, is a 502. The
+ * body (JSON or XML) is read and checked like any write, then sent as JSON. */
+static void forward(const struct app *app, struct http_request *req, struct http_response *resp)
+{
+	char path[8192];
+	struct qs q = {.pos = 0};
+	if (http_query_each(req, qs_add, &q) != 0 || q.overflow) {
+		http_set_error(resp, 414, "too-costly", "the query is too long to pass on");
+		return;
+	}
+	const char *rel = req->path + 5; /* after "/fhir" */
+	while (*rel == '/')
+		rel++;
+	snprintf(path, sizeof path, "%s%s", rel, q.buf);
+	char *body = NULL;
+	size_t blen = 0;
+	const char *ct = NULL;
+	bool form = !strcmp(req->method, "POST") && strstr(req->path, "/_search");
+	bool patch = !strcmp(req->method, "PATCH");
+	if ((form || patch) && req->body_len) {
+		/* a search form or a JSON Patch goes on as it came (the upstream
+		 * checks it); not a resource the hooks could see */
+		body = strndup(req->body, req->body_len);
+		blen = req->body_len;
+		ct = form ? "application/x-www-form-urlencoded" : "application/json-patch+json";
+	} else if (!strcmp(req->method, "POST") || !strcmp(req->method, "PUT")) {
+		cJSON *res = api_fhir_read_body(app, req, resp);
+		if (!res)
+			return;
+		struct outcome oo = OUTCOME_INIT;
+		int st = rest_upstream_ready(app, req, &res, &oo);
+		if (st) {
+			cJSON_Delete(res);
+			rest_send_outcome(req, resp, st, &oo);
+			return;
+		}
+		outcome_release(&oo);
+		body = fjson_print(res, false, &blen);
+		cJSON_Delete(res);
+		if (!body) {
+			http_set_error(resp, 500, "exception", "out of memory");
+			return;
+		}
+		ct = "application/fhir+json";
+	}
+	rest_upstream_answer(app, req, resp, req->method, path, body, blen, ct);
+	free(body);
+}
+
+/* Types whose every request goes to the upstream as it is. */
+bool rest_routed_upstream(const struct app *app, const char *type)
+{
+	return app->upstream && !strcmp(config_route(app->cfg, type), "pass-through");
+}
+
+/* Pass-through types go upstream; true when the request was answered. */
+bool rest_pass_through(const struct app *app, struct http_request *req, struct http_response *resp,
+			 const char *type)
+{
+	if (!rest_routed_upstream(app, type))
+		return false;
+	forward(app, req, resp);
+	return true;
+}
+
+/* Writes of this type are recorded for delivery upstream. */
+bool rest_forwards(const struct app *app, const char *type, bool ingest)
+{
+	if (!app->outbox)
+		return false;
+	const char *route = config_route(app->cfg, type);
+	return ingest || !strcmp(route, "store-and-forward");
+}
+
+/* 503 with Retry-After when the outbox is over its high-water mark. */
+bool rest_outbox_refuses(const struct app *app, struct http_response *resp)
+{
+	long ra = 0;
+	if (!outbox_full(app->outbox, &ra))
+		return false;
+	char v[24];
+	snprintf(v, sizeof v, "%ld", ra);
+	http_set_error(resp, 503, "transient", "the delivery queue to the upstream is full; try again later");
+	rest_add_header(resp, "Retry-After", v);
+	return true;
+}

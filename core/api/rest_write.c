@@ -1,0 +1,423 @@
+#include "api/rest_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ------------------------------------------------------------ writes */
+
+/* Records a written resource (its id and version) in the outbox. */
+static enum store_status enqueue(const struct app *app, const cJSON *written, bool deleted, struct store_error *err)
+{
+	const char *type = rest_str_member(written, "resourceType"), *id = rest_str_member(written, "id");
+	const char *vid = rest_meta_str(written, "versionId");
+	long long v = vid ? strtoll(vid, NULL, 10) : 0;
+	if (!type || !id || v < 1)
+		return store_fail(err, STORE_IO, "the written resource has no id or version");
+	return store_outbox_add(app->store, type, id, v, deleted, err);
+}
+
+/* Commits the caller's transaction when st is OK (else rolls back) and wakes
+ * the delivery worker. Returns the final status. */
+enum store_status rest_finish_txn(const struct app *app, enum store_status st, struct store_error *err)
+{
+	struct store_error e2;
+	if (st != STORE_OK) {
+		store_rollback(app->store, &e2);
+		return st;
+	}
+	st = store_commit(app->store, err);
+	if (st == STORE_OK)
+		outbox_kick(app->outbox);
+	else
+		store_rollback(app->store, &e2);
+	return st;
+}
+
+/* Searches type with a query string; returns the match count (0, 1, 2 = many)
+ * and the id of a single match. -1 with an answer on a bad query. */
+/* How many resources of type match parsed criteria q (released here), and
+ * the id of a single match; -1 with an issue in oo and *status the HTTP
+ * status when the search fails. */
+static long conditional_search(const struct app *app, const char *type, struct query *q, char id[STORE_ID_SIZE],
+			       struct outcome *oo, int *status)
+{
+	struct store_search sq = {.params = q->params, .n_params = q->n, .count = 2};
+	struct store_page page = {0};
+	struct store_error err = {0};
+	enum store_status st = store_search(app->store, type, &sq, &page, &err);
+	rest_query_release(q);
+	if (st != STORE_OK) {
+		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "%s", err.message);
+		*status = store_status_http(st);
+		return -1;
+	}
+	long n = (long)page.total;
+	if (n == 1 && page.n == 1)
+		snprintf(id, STORE_ID_SIZE, "%s", page.items[0].id);
+	store_page_release(&page);
+	return n;
+}
+
+/* Conditional update, patch and delete: the request's query is the
+ * criteria. The number of matches (the one match's id in id), or -1 when
+ * it was answered already (no criteria: 400; bad criteria: their status). */
+static long request_matches(const struct app *app, const struct http_request *req, struct http_response *resp,
+			    const char *type, const char *what, char id[STORE_ID_SIZE])
+{
+	struct query q;
+	memset(&q, 0, sizeof q);
+	if (http_query_each(req, rest_query_add, &q) != 0 || q.n == 0) {
+		rest_query_release(&q);
+		http_set_error(resp, 400, "invalid", "a conditional %s needs search criteria", what);
+		return -1;
+	}
+	struct outcome oo = OUTCOME_INIT;
+	int cst = 400;
+	long total = conditional_search(app, type, &q, id, &oo, &cst); /* releases q */
+	if (total < 0)
+		rest_send_outcome(req, resp, cst, &oo);
+	outcome_release(&oo);
+	return total;
+}
+
+/* The same for criteria given as a query string (If-None-Exist,
+ * request.ifNoneExist). */
+long rest_conditional_match(const struct app *app, const char *type, const char *qs, char id[STORE_ID_SIZE],
+			      struct outcome *oo, int *status)
+{
+	struct query q;
+	memset(&q, 0, sizeof q);
+	if (rest_query_from_string(&q, qs) != 0 || q.n == 0) {
+		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "conditional criteria '%.100s': %s", qs,
+			    q.error[0] ? q.error : "no search parameter");
+		rest_query_release(&q);
+		*status = 400;
+		return -1;
+	}
+	return conditional_search(app, type, &q, id, oo, status);
+}
+
+static cJSON *read_body(const struct app *app, const struct http_request *req, struct http_response *resp,
+			const char *type)
+{
+	cJSON *res = api_fhir_read_body(app, req, resp);
+	if (!res)
+		return NULL;
+	struct outcome oo = OUTCOME_INIT;
+	if (!rest_check_resource(res, type, &oo)) {
+		cJSON_Delete(res);
+		rest_send_outcome(req, resp, 400, &oo);
+		return NULL;
+	}
+	outcome_release(&oo);
+	return res;
+}
+
+void rest_post_create(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	const char *type = req->params[0];
+	if (!rest_check_type_id(req, resp, type, NULL) || rest_pass_through(app, req, resp, type))
+		return;
+	bool fwd = rest_forwards(app, type, false);
+	if (fwd && rest_outbox_refuses(app, resp))
+		return;
+	cJSON *res = read_body(app, req, resp, type);
+	if (!res)
+		return;
+	struct outcome oo = OUTCOME_INIT;
+	const char *ine = http_header(req, "If-None-Exist");
+	if (ine) {
+		char id[STORE_ID_SIZE] = "";
+		int cst = 400;
+		long n = rest_conditional_match(app, type, ine, id, &oo, &cst);
+		if (n != 0) {
+			cJSON_Delete(res);
+			if (n < 0) {
+				rest_send_outcome(req, resp, cst, &oo);
+				return;
+			}
+			if (n > 1) {
+				outcome_add(&oo, OUTCOME_ERROR, "duplicate", NULL, "If-None-Exist matches more than one resource");
+				rest_send_outcome(req, resp, 412, &oo);
+				return;
+			}
+			outcome_release(&oo);
+			cJSON *found = NULL;
+			struct store_error err = {0};
+			enum store_status st = store_read(app->store, type, id, &found, &err);
+			if (st != STORE_OK)
+				rest_store_answer(req, resp, st, &err);
+			else
+				rest_send_written(app, req, resp, 200, found, false);
+			return;
+		}
+	}
+	int hs = rest_before_store(app, req, &res, &oo);
+	if (hs) {
+		cJSON_Delete(res);
+		rest_send_outcome(req, resp, hs, &oo);
+		return;
+	}
+	outcome_release(&oo);
+	cJSON *out = NULL;
+	struct store_error err = {0};
+	enum store_status st = fwd ? store_begin(app->store, &err) : STORE_OK;
+	if (st == STORE_OK)
+		st = store_create(app->store, type, res, NULL, &out, &err);
+	if (st == STORE_OK && fwd)
+		st = enqueue(app, out, false, &err);
+	if (fwd)
+		st = rest_finish_txn(app, st, &err);
+	cJSON_Delete(res);
+	if (st != STORE_OK) {
+		cJSON_Delete(out);
+		rest_store_answer(req, resp, st, &err);
+		return;
+	}
+	rest_send_written(app, req, resp, 201, out, true);
+}
+
+static enum store_status write_version(const struct app *app, const struct http_request *req,
+				       struct http_response *resp, const char *type, const char *id, cJSON *res,
+				       const char *if_match, bool quiet_mismatch);
+
+void rest_put_update(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	const char *type = req->params[0];
+	const char *id = req->nparams > 1 ? req->params[1] : NULL;
+	if (!rest_check_type_id(req, resp, type, id) || rest_pass_through(app, req, resp, type))
+		return;
+	bool fwd = rest_forwards(app, type, false);
+	if (fwd && rest_outbox_refuses(app, resp))
+		return;
+	cJSON *res = read_body(app, req, resp, type);
+	if (!res)
+		return;
+	struct outcome oo = OUTCOME_INIT;
+	char found[STORE_ID_SIZE] = "";
+	if (!id) {
+		/* conditional update: PUT /fhir/Type?criteria */
+		long total = request_matches(app, req, resp, type, "update", found);
+		if (total < 0) {
+			cJSON_Delete(res);
+			return;
+		}
+		if (total > 1) {
+			cJSON_Delete(res);
+			http_set_error(resp, 412, "duplicate", "the criteria match %ld resources", total);
+			return;
+		}
+		const char *bid = rest_str_member(res, "id");
+		if (total == 1 && bid && strcmp(bid, found) != 0) {
+			cJSON_Delete(res);
+			http_set_error(resp, 400, "invalid", "the resource id '%.64s' is not the matched '%s'", bid, found);
+			return;
+		}
+		if (total == 0) {
+			if (bid && rest_valid_id(bid))
+				snprintf(found, sizeof found, "%s", bid);
+			else if (store_new_id(found) != 0) {
+				cJSON_Delete(res);
+				http_set_error(resp, 500, "exception", "no id");
+				return;
+			}
+		}
+		id = found;
+		cJSON_DeleteItemFromObjectCaseSensitive(res, "id");
+		cJSON_AddStringToObject(res, "id", id);
+	} else {
+		const char *bid = rest_str_member(res, "id");
+		if (!bid || strcmp(bid, id) != 0) {
+			cJSON_Delete(res);
+			http_set_error(resp, 400, "invalid", "the resource id must be present and equal '%s' (the URL's)", id);
+			return;
+		}
+	}
+	outcome_release(&oo);
+	write_version(app, req, resp, type, id, res, http_header(req, "If-Match"), false);
+}
+
+/* Stores res (consumed) as the new version of type/id — through the
+ * before-store hooks, with its outbox record when the type is forwarded —
+ * and answers. if_match: the expected current version, or NULL. With
+ * quiet_mismatch a version mismatch is returned without an answer (the
+ * caller retries); every other outcome is answered. */
+static enum store_status write_version(const struct app *app, const struct http_request *req,
+				       struct http_response *resp, const char *type, const char *id, cJSON *res,
+				       const char *if_match, bool quiet_mismatch)
+{
+	struct outcome oo = OUTCOME_INIT;
+	int hs = rest_before_store(app, req, &res, &oo);
+	if (hs) {
+		cJSON_Delete(res);
+		rest_send_outcome(req, resp, hs, &oo);
+		return STORE_INVALID;
+	}
+	outcome_release(&oo);
+	bool fwd = rest_forwards(app, type, false);
+	bool created = false;
+	cJSON *out = NULL;
+	struct store_error err = {0};
+	enum store_status st = fwd ? store_begin(app->store, &err) : STORE_OK;
+	if (st == STORE_OK)
+		st = store_update(app->store, type, id, res, if_match, &created, &out, &err);
+	if (st == STORE_OK && fwd)
+		st = enqueue(app, out, false, &err);
+	if (fwd)
+		st = rest_finish_txn(app, st, &err);
+	cJSON_Delete(res);
+	if (st != STORE_OK) {
+		cJSON_Delete(out);
+		if (!(quiet_mismatch && st == STORE_VERSION_MISMATCH))
+			rest_store_answer(req, resp, st, &err);
+		return st;
+	}
+	rest_send_written(app, req, resp, created ? 201 : 200, out, created);
+	return STORE_OK;
+}
+
+/* PATCH /fhir/Type/id with a JSON Patch (RFC 6902). The patch applies to
+ * the current version and the result is stored as the next one, checked as
+ * any update. Without If-Match a concurrent write between reading and
+ * writing makes the patch apply again to the newer version (a few times);
+ * with If-Match a different current version is 412. */
+void rest_patch_resource(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	const char *type = req->params[0], *id = req->nparams > 1 ? req->params[1] : NULL;
+	if (!rest_check_type_id(req, resp, type, id) || rest_pass_through(app, req, resp, type))
+		return;
+	char found[STORE_ID_SIZE] = "";
+	if (!id) {
+		/* conditional patch, PATCH /fhir/Type?criteria: exactly one match */
+		long total = request_matches(app, req, resp, type, "patch", found);
+		if (total < 0)
+			return;
+		if (total != 1) {
+			http_set_error(resp, total ? 412 : 404, total ? "multiple-matches" : "not-found",
+				       "the criteria match %ld resources; a conditional patch needs exactly one", total);
+			return;
+		}
+		id = found;
+	}
+	const char *ct = http_header(req, "Content-Type");
+	if (!ct || strncasecmp(ct, "application/json-patch+json", 27) != 0 ||
+	    (ct[27] && ct[27] != ';' && ct[27] != ' ')) {
+		http_set_error(resp, 415, "not-supported",
+			       "PATCH takes a JSON Patch (Content-Type application/json-patch+json), not '%.80s'",
+			       ct ? ct : "(none)");
+		return;
+	}
+	if (rest_forwards(app, type, false) && rest_outbox_refuses(app, resp))
+		return;
+	struct fjson_limits lim;
+	config_json_limits(app->cfg, &lim);
+	struct fjson_error fe;
+	cJSON *patch = req->body_len ? fjson_parse(req->body, req->body_len, &lim, &fe) : NULL;
+	if (!patch) {
+		http_set_error(resp, req->body_len ? fe.status : 400, req->body_len ? "structure" : "required", "%s",
+			       req->body_len ? fe.message : "the request has no body");
+		return;
+	}
+	const char *if_match = http_header(req, "If-Match");
+	for (int attempt = 0; attempt < 5; attempt++) {
+		cJSON *res = NULL;
+		struct store_error err = {0};
+		enum store_status st = store_read(app->store, type, id, &res, &err);
+		if (st != STORE_OK) {
+			rest_store_answer(req, resp, st, &err);
+			break;
+		}
+		char version[40];
+		snprintf(version, sizeof version, "%s", rest_meta_str(res, "versionId") ? rest_meta_str(res, "versionId") : "");
+		char msg[256];
+		enum json_patch_status ps = json_patch_apply(res, patch, msg, sizeof msg);
+		if (ps != JSON_PATCH_OK) {
+			cJSON_Delete(res);
+			http_set_error(resp, ps == JSON_PATCH_MALFORMED ? 400 : ps == JSON_PATCH_FAILED ? 422 : 500,
+				       ps == JSON_PATCH_FAILED ? "processing" : ps == JSON_PATCH_MALFORMED ? "invalid" : "exception",
+				       "the patch cannot be applied: %s", msg);
+			break;
+		}
+		struct outcome oo = OUTCOME_INIT;
+		const char *rid = rest_str_member(res, "id");
+		if (!rid || strcmp(rid, id) != 0) {
+			outcome_add(&oo, OUTCOME_ERROR, "processing", "id", "a patch cannot change or remove the id");
+		} else if (!rest_check_resource(res, type, &oo)) {
+			/* the patch was well formed; the resource it makes is not valid */
+		} else {
+			outcome_release(&oo);
+			st = write_version(app, req, resp, type, id, res, if_match ? if_match : version, !if_match);
+			if (st == STORE_VERSION_MISMATCH && !if_match)
+				continue; /* written meanwhile: apply to the newer version */
+			break;
+		}
+		cJSON_Delete(res);
+		rest_send_outcome(req, resp, 422, &oo);
+		break;
+	}
+	if (!resp->status)
+		http_set_error(resp, 409, "conflict", "the resource kept changing while the patch was applied; try again");
+	cJSON_Delete(patch);
+}
+
+void rest_delete_resource(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	const char *type = req->params[0], *id = req->nparams > 1 ? req->params[1] : NULL;
+	if (!rest_check_type_id(req, resp, type, id) || rest_pass_through(app, req, resp, type))
+		return;
+	bool fwd = rest_forwards(app, type, false);
+	if (fwd && rest_outbox_refuses(app, resp))
+		return;
+	char found[STORE_ID_SIZE] = "";
+	if (!id) {
+		/* conditional delete, DELETE /fhir/Type?criteria: one match is
+		 * deleted; none is not an error; several are 412 (one at a time) */
+		long total = request_matches(app, req, resp, type, "delete", found);
+		if (total < 0)
+			return;
+		if (total > 1) {
+			http_set_error(resp, 412, "multiple-matches", "the criteria match %ld resources; delete them one by one",
+				       total);
+			return;
+		}
+		if (total == 0) {
+			struct outcome oo = OUTCOME_INIT;
+			outcome_add(&oo, OUTCOME_INFORMATION, "informational", NULL, "nothing matched: nothing was deleted");
+			rest_send_outcome(req, resp, 200, &oo);
+			return;
+		}
+		id = found;
+	}
+	int64_t version = 0;
+	struct store_error err = {0};
+	enum store_status st = fwd ? store_begin(app->store, &err) : STORE_OK;
+	if (st == STORE_OK)
+		st = store_delete(app->store, type, id, &version, &err);
+	bool gone = st == STORE_GONE;
+	if (gone)
+		st = STORE_OK; /* deleting twice is not an error */
+	if (st == STORE_OK && fwd && !gone)
+		st = store_outbox_add(app->store, type, id, version, true, &err);
+	if (fwd)
+		st = rest_finish_txn(app, st, &err);
+	if (st != STORE_OK) {
+		rest_store_answer(req, resp, st, &err);
+		return;
+	}
+	if (version > 0) {
+		char etag[64];
+		snprintf(etag, sizeof etag, "W/\"%lld\"", (long long)version);
+		rest_add_header(resp, "ETag", etag);
+	}
+	struct outcome oo = OUTCOME_INIT;
+	outcome_add(&oo, OUTCOME_INFORMATION, "informational", NULL, "%s/%s deleted", type, id);
+	rest_send_outcome(req, resp, 200, &oo);
+}

@@ -1,0 +1,51 @@
+/* cmd — the commands of the crosswalk command line, one file each
+ * (serve.c, plugins.c, map.c, convert.c, billing.c, version.c), and what
+ * they share (common.c). main.c only looks a command up in its table and
+ * runs it.
+ *
+ * A command is int cmd_NAME(int argc, char **argv) with argv[0] the
+ * command's name; it prints its own help on -h/--help (stdout, exit 0) and
+ * returns the process's exit code: 0 success, EXIT_RUNTIME (1) a runtime
+ * failure, EXIT_USAGE (2) a usage or configuration error. */
+#ifndef CW_CMD_H
+#define CW_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "config/config.h"
+#include "fhir/terminology.h"
+#include "plugin/plugin_host.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+/* The commands (see the file comment). */
+int cmd_serve(int argc, char **argv);
+int cmd_plugins(int argc, char **argv);
+int cmd_map(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+/* The billing extract of a period, from the store. It gathers with the
+ * function GET /export uses (gather_bundle), which reads only
+ * app->cfg and app->store: so a struct app with those two (and the plugin
+ * host) is enough, without app_init's routes, listener or outbox worker. */
+int cmd_billing(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+/* -h or --help. */
+bool cmd_is_help(const char *a);
+
+/* Loads the configuration named by -c / $CROSSWALK_CONFIG / the default,
+ * with --plugins DIR recorded in it. Returns 0 or EXIT_USAGE. */
+int cmd_load_config(struct config *cfg, const char *path, const char *plugins_dir);
+
+/* Loads code systems and plugins as serve does. Returns NULL after printing
+ * why when the profiles cannot be loaded. */
+struct plugin_host *cmd_open_plugins(const struct config *cfg, struct terminology **terms);
+
+/* Reads f to its end, NUL-terminated (caller frees); *len the length.
+ * NULL when it holds max bytes or more, or when out of memory. */
+char *cmd_read_all(FILE *f, size_t max, size_t *len);
+
+#endif

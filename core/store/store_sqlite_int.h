@@ -1,0 +1,184 @@
+/* store_sqlite_int — what the files of the SQLite backend share; internal
+ * to them, never included elsewhere. The backend is one store_ops (see
+ * store/store.h) split by concern, the shape another backend copies:
+ *
+ *   store_sqlite.c         errors, prepared statements, connections (one per
+ *                          thread), open/close, schema and its upgrades,
+ *                          transactions, and the ops table
+ *   store_sqlite_write.c   create, update, delete: stamping, indexing, the
+ *                          group commit of single writes
+ *   store_sqlite_read.c    read, vread and history
+ *   store_sqlite_search.c  search: criteria to SQL, chains, _sort, paging
+ *   store_sqlite_outbox.c  the outbox table
+ *
+ * The sqlite_* functions are the ops; ss_* are shared internals.
+ * This header is the one place <sqlite3.h> is included from.
+ * Threads: as store.h; a struct conn belongs to one thread at a time. */
+#ifndef CW_STORE_SQLITE_INT_H
+#define CW_STORE_SQLITE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "fhir/search_params.h"
+
+struct sqlite_store;
+struct write_req;
+
+enum stmt_id {
+	S_BEGIN_WRITE,
+	S_BEGIN_READ,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
+	S_GET_RES,
+	S_INS_RES,
+	S_UPD_RES,
+	S_INS_VER,
+	S_DEL_IDX,
+	S_INS_IDX,
+	S_READ,
+	S_HIST_ID,
+	S_HIST_ID_N,
+	S_HIST_TYPE,
+	S_HIST_TYPE_N,
+	S_HIST_ALL,
+	S_HIST_ALL_N,
+	S_OB_ADD,
+	S_OB_NEXT,
+	S_OB_DELETE,
+	S_OB_SETTLE,
+	S_OB_LIST,
+	S_OB_LIST_ALL,
+	S_OB_COUNTS,
+	S_COUNT
+};
+struct conn {
+	sqlite3 *db;
+	sqlite3_stmt *st[S_COUNT];
+	bool in_txn; /* a caller's store_begin is open */
+	struct conn *next_all, *next_free;
+	struct sqlite_store *owner;
+};
+/* A single write waiting for the group commit (see do_write). */
+struct gc_req {
+	struct write_req *w;
+	struct store_error *err;
+	enum store_status st;
+	bool done;
+	struct gc_req *next;
+};
+struct sqlite_store {
+	struct store base;
+	char *path;
+	int lock_fd;        /* holds data_dir/store.lock; -1 when shared */
+	pthread_mutex_t mu; /* guards all and free_list */
+	pthread_key_t key;  /* this thread's struct conn */
+	struct conn *all, *free_list;
+	/* group commit: single writes from many threads share one transaction
+	 * and one fsync; the first waiting writer leads, the rest wait */
+	pthread_mutex_t gc_mu;
+	pthread_cond_t gc_cv;
+	/* the connection every group runs on, used by one leader at a time: as
+	 * the only connection writing outside callers' transactions, its page
+	 * cache stays valid from one group to the next */
+	struct conn *writer;
+	struct gc_req *gc_head, *gc_tail;
+	bool gc_leading;
+};
+#define GET_CONN(c, s, err)                                   \
+	struct conn *c = ss_get_conn(ss_of(s), err);          \
+	if (!c)                                               \
+		return err ? err->status : STORE_IO
+struct index_ctx {
+	struct conn *c;
+	sqlite3_stmt *ins;
+	int64_t rid;
+	int rc;
+};
+
+struct sqlite_store *ss_of(struct store *s);
+
+enum store_status ss_db_fail(struct conn *c, struct store_error *err, int rc, const char *what);
+
+sqlite3_stmt *ss_stmt(struct conn *c, enum stmt_id id, struct store_error *err);
+
+void ss_done(sqlite3_stmt *s);
+
+/* Runs a statement that returns no rows. */
+enum store_status ss_run(struct conn *c, enum stmt_id id, struct store_error *err);
+
+int ss_bind_text(sqlite3_stmt *s, int i, const char *v);
+
+struct conn *ss_get_conn(struct sqlite_store *ss, struct store_error *err);
+
+/* If the database rolled the caller's transaction back by itself (it does on
+ * some I/O and memory errors), forget it. */
+void ss_sync_txn(struct conn *c);
+
+/* A write runs in its own transaction, or in a savepoint inside the caller's. */
+enum store_status ss_write_begin(struct conn *c, struct store_error *err);
+
+enum store_status ss_write_end(struct conn *c, enum store_status st, struct store_error *err);
+
+/* Read-only work sees one snapshot (count and page agree). */
+enum store_status ss_read_begin(struct conn *c, bool *opened, struct store_error *err);
+
+void ss_read_end(struct conn *c, bool opened);
+
+/* _id is searched on the resource table itself (see criterion_sql): its
+ * index row would only cost a random page per write. */
+bool ss_is_id_param(const char *param);
+
+int ss_index_row(void *p, const struct search_index_value *v);
+
+enum store_status sqlite_create(struct store *s, const char *type, const cJSON *resource, const char *id,
+				       cJSON **out, struct store_error *err);
+
+enum store_status sqlite_update(struct store *s, const char *type, const char *id, const cJSON *resource,
+				       int64_t if_match, bool *created, cJSON **out, struct store_error *err);
+
+enum store_status sqlite_delete(struct store *s, const char *type, const char *id, int64_t *version,
+				       struct store_error *err);
+
+enum store_status ss_parse_body(const char *text, int len, cJSON **out, struct store_error *err);
+
+enum store_status sqlite_read_text(struct store *s, const char *type, const char *id, int64_t version,
+					  struct store_text *out, struct store_error *err);
+
+enum store_status sqlite_read(struct store *s, const char *type, const char *id, int64_t version,
+				     cJSON **out, struct store_error *err);
+
+enum store_status ss_grow(struct store_page *p, size_t *cap, struct store_error *err);
+
+void ss_copy_text(char *dst, size_t size, const unsigned char *src);
+
+/* STORE_OK when type/id has any version, else STORE_NOT_FOUND. */
+enum store_status sqlite_history(struct store *s, const char *type, const char *id, const char *since,
+					size_t count, size_t offset, struct store_page *out, struct store_error *err);
+
+enum store_status sqlite_search(struct store *s, const char *type, const struct store_search *q,
+				       struct store_page *out, struct store_error *err);
+
+enum store_status sqlite_outbox_add(struct store *s, const char *type, const char *id, int64_t version,
+					   bool deleted, struct store_error *err);
+
+enum store_status sqlite_outbox_next(struct store *s, int64_t now_ms, struct outbox_item *out,
+					    struct store_error *err);
+
+enum store_status sqlite_outbox_settle(struct store *s, int64_t oid, int state, int attempts,
+					      int64_t next_at_ms, const char *error, struct store_error *err);
+
+enum store_status sqlite_outbox_list(struct store *s, int state, size_t count, size_t offset,
+					    struct outbox_item *items, size_t *n, struct store_error *err);
+
+enum store_status sqlite_outbox_counts(struct store *s, struct outbox_counts *out, struct store_error *err);
+
+#endif

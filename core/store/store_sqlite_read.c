@@ -1,0 +1,197 @@
+#include "store/store_sqlite_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/fjson.h"
+#include "fhir/model.h"
+#include "store/rcache.h"
+
+/* --- reads --------------------------------------------------------------------------------------- */
+
+enum store_status ss_parse_body(const char *text, int len, cJSON **out, struct store_error *err)
+{
+	struct fjson_limits lim;
+	fjson_limits_default(&lim);
+	/* It was accepted once under the configured limits; only depth stays
+	 * bounded, as cJSON frees recursively. */
+	lim.max_members = lim.max_array_items = lim.memory_budget = SIZE_MAX;
+	struct fjson_error fe;
+	*out = fjson_parse(text, (size_t)len, &lim, &fe);
+	if (!*out)
+		return store_fail(err, fe.code == FJSON_NO_MEMORY ? STORE_NO_MEMORY : STORE_IO,
+				  "a stored resource cannot be read back: %s", fjson_code_text(fe.code));
+	return STORE_OK;
+}
+
+enum store_status sqlite_read_text(struct store *s, const char *type, const char *id, int64_t version,
+					  struct store_text *out, struct store_error *err)
+{
+	GET_CONN(c, s, err);
+	sqlite3_stmt *q = ss_stmt(c, S_READ, err);
+	if (!q)
+		return err ? err->status : STORE_IO;
+	ss_bind_text(q, 1, type);
+	ss_bind_text(q, 2, id);
+	sqlite3_bind_int64(q, 3, version);
+	int rc = sqlite3_step(q);
+	enum store_status st = STORE_OK;
+	if (rc == SQLITE_ROW) {
+		const char *body = (const char *)sqlite3_column_text(q, 1);
+		int n = sqlite3_column_bytes(q, 1);
+		if (!body) {
+			st = store_fail(err, STORE_GONE, "%s/%s was deleted", type, id);
+		} else if (!(out->text = malloc((size_t)n + 1))) {
+			st = store_fail(err, STORE_NO_MEMORY, "out of memory");
+		} else {
+			memcpy(out->text, body, (size_t)n);
+			out->text[n] = '\0';
+			out->len = (size_t)n;
+			out->version = sqlite3_column_int64(q, 0);
+			ss_copy_text(out->last_updated, sizeof out->last_updated, sqlite3_column_text(q, 2));
+		}
+	} else if (rc == SQLITE_DONE) {
+		st = store_fail(err, STORE_NOT_FOUND, version ? "no such version of %s/%s" : "no %s with id %s",
+				type, id);
+	} else {
+		st = ss_db_fail(c, err, rc, "reading the resource");
+	}
+	ss_done(q);
+	return st;
+}
+
+enum store_status sqlite_read(struct store *s, const char *type, const char *id, int64_t version,
+				     cJSON **out, struct store_error *err)
+{
+	GET_CONN(c, s, err);
+	sqlite3_stmt *q = ss_stmt(c, S_READ, err);
+	if (!q)
+		return err ? err->status : STORE_IO;
+	ss_bind_text(q, 1, type);
+	ss_bind_text(q, 2, id);
+	sqlite3_bind_int64(q, 3, version);
+	int rc = sqlite3_step(q);
+	enum store_status st;
+	if (rc == SQLITE_ROW) {
+		const char *body = (const char *)sqlite3_column_text(q, 1);
+		if (!body)
+			st = store_fail(err, STORE_GONE, "%s/%s was deleted", type, id);
+		else
+			st = ss_parse_body(body, sqlite3_column_bytes(q, 1), out, err);
+	} else if (rc == SQLITE_DONE) {
+		st = store_fail(err, STORE_NOT_FOUND, version ? "no such version of %s/%s" : "no %s with id %s",
+				type, id);
+	} else {
+		st = ss_db_fail(c, err, rc, "reading the resource");
+	}
+	ss_done(q);
+	return st;
+}
+
+enum store_status ss_grow(struct store_page *p, size_t *cap, struct store_error *err)
+{
+	if (p->n < *cap)
+		return STORE_OK;
+	size_t ncap = *cap ? *cap * 2 : 16;
+	struct store_entry *n = realloc(p->items, ncap * sizeof *n);
+	if (!n)
+		return store_fail(err, STORE_NO_MEMORY, "out of memory");
+	p->items = n;
+	*cap = ncap;
+	return STORE_OK;
+}
+
+void ss_copy_text(char *dst, size_t size, const unsigned char *src)
+{
+	snprintf(dst, size, "%s", src ? (const char *)src : "");
+}
+
+/* STORE_OK when type/id has any version, else STORE_NOT_FOUND. */
+static enum store_status exists(struct conn *c, const char *type, const char *id, struct store_error *err)
+{
+	sqlite3_stmt *q = ss_stmt(c, S_GET_RES, err);
+	if (!q)
+		return err ? err->status : STORE_IO;
+	ss_bind_text(q, 1, type);
+	ss_bind_text(q, 2, id);
+	int rc = sqlite3_step(q);
+	ss_done(q);
+	if (rc == SQLITE_ROW)
+		return STORE_OK;
+	if (rc == SQLITE_DONE)
+		return store_fail(err, STORE_NOT_FOUND, "no %s with id %s", type, id);
+	return ss_db_fail(c, err, rc, "looking up the resource");
+}
+
+enum store_status sqlite_history(struct store *s, const char *type, const char *id, const char *since,
+					size_t count, size_t offset, struct store_page *out, struct store_error *err)
+{
+	GET_CONN(c, s, err);
+	enum stmt_id nq = id ? S_HIST_ID_N : type ? S_HIST_TYPE_N : S_HIST_ALL_N;
+	enum stmt_id pq = id ? S_HIST_ID : type ? S_HIST_TYPE : S_HIST_ALL;
+	bool opened;
+	enum store_status st = ss_read_begin(c, &opened, err);
+	if (st != STORE_OK)
+		return st;
+	sqlite3_stmt *q = ss_stmt(c, nq, err);
+	if (!q) {
+		st = err ? err->status : STORE_IO;
+		goto out;
+	}
+	if (type)
+		ss_bind_text(q, 1, type);
+	if (id)
+		ss_bind_text(q, 2, id);
+	ss_bind_text(q, 5, since);
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		out->total = (size_t)sqlite3_column_int64(q, 0);
+	ss_done(q);
+	if (rc != SQLITE_ROW) {
+		st = ss_db_fail(c, err, rc, "counting history");
+		goto out;
+	}
+	if (id && out->total == 0 && (st = exists(c, type, id, err)) != STORE_OK)
+		goto out;
+	if (count == 0)
+		goto out;
+	q = ss_stmt(c, pq, err);
+	if (!q) {
+		st = err ? err->status : STORE_IO;
+		goto out;
+	}
+	if (type)
+		ss_bind_text(q, 1, type);
+	if (id)
+		ss_bind_text(q, 2, id);
+	sqlite3_bind_int64(q, 3, (int64_t)count);
+	sqlite3_bind_int64(q, 4, offset > INT64_MAX ? INT64_MAX : (int64_t)offset);
+	ss_bind_text(q, 5, since);
+	size_t cap = 0;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if ((st = ss_grow(out, &cap, err)) != STORE_OK)
+			break;
+		struct store_entry *e = &out->items[out->n];
+		memset(e, 0, sizeof *e);
+		ss_copy_text(e->type, sizeof e->type, sqlite3_column_text(q, 0));
+		ss_copy_text(e->id, sizeof e->id, sqlite3_column_text(q, 1));
+		e->version = sqlite3_column_int64(q, 2);
+		e->op = (enum store_op)sqlite3_column_int(q, 3);
+		ss_copy_text(e->last_updated, sizeof e->last_updated, sqlite3_column_text(q, 4));
+		const char *body = (const char *)sqlite3_column_text(q, 5);
+		e->deleted = body == NULL;
+		out->n++;
+		if (body && (st = ss_parse_body(body, sqlite3_column_bytes(q, 5), &e->resource, err)) != STORE_OK)
+			break;
+	}
+	if (st == STORE_OK && rc != SQLITE_DONE)
+		st = ss_db_fail(c, err, rc, "reading history");
+	ss_done(q);
+out:
+	ss_read_end(c, opened);
+	return st;
+}

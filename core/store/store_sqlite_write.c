@@ -1,0 +1,512 @@
+#include "store/store_sqlite_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/fjson.h"
+#include "fhir/model.h"
+#include "store/rcache.h"
+
+/* --- writes ---------------------------------------------------------------------------------- */
+
+/* Moves every member of src to the end of dst, names kept. (cJSON's
+ * InsertItemInArray refuses objects, so order is built by appending.) */
+static void move_members(cJSON *dst, cJSON *src)
+{
+	while (src->child)
+		cJSON_AddItemToArray(dst, cJSON_DetachItemViaPointer(src, src->child));
+}
+
+static bool add_member(cJSON *obj, const char *name, cJSON *item)
+{
+	if (!item)
+		return false;
+	if (!cJSON_AddItemToObject(obj, name, item)) {
+		cJSON_Delete(item);
+		return false;
+	}
+	return true;
+}
+
+/* A copy of resource with id and meta.versionId / meta.lastUpdated set, in
+ * the order a reader expects: resourceType, id, meta, the rest. */
+static enum store_status stamp(const cJSON *resource, const char *id, int64_t version, const char *when,
+			       cJSON **out, struct store_error *err)
+{
+	char vtext[24];
+	snprintf(vtext, sizeof vtext, "%lld", (long long)version);
+	cJSON *copy = cJSON_Duplicate(resource, true);
+	cJSON *res = cJSON_CreateObject(), *meta = cJSON_CreateObject();
+	if (!copy || !res || !meta)
+		goto oom;
+	cJSON_DeleteItemFromObjectCaseSensitive(copy, "id");
+	cJSON *rt = cJSON_DetachItemFromObjectCaseSensitive(copy, "resourceType");
+	if (rt)
+		cJSON_AddItemToArray(res, rt);
+	if (!add_member(res, "id", cJSON_CreateString(id)) ||
+	    !add_member(meta, "versionId", cJSON_CreateString(vtext)) ||
+	    !add_member(meta, "lastUpdated", cJSON_CreateString(when)))
+		goto oom;
+	cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(copy, "meta");
+	if (old) {
+		cJSON_DeleteItemFromObjectCaseSensitive(old, "versionId");
+		cJSON_DeleteItemFromObjectCaseSensitive(old, "lastUpdated");
+		move_members(meta, old);
+		cJSON_Delete(old);
+	}
+	if (!add_member(res, "meta", meta)) {
+		meta = NULL; /* freed by add_member */
+		goto oom;
+	}
+	move_members(res, copy);
+	cJSON_Delete(copy);
+	*out = res;
+	return STORE_OK;
+oom:
+	cJSON_Delete(copy);
+	cJSON_Delete(res);
+	cJSON_Delete(meta);
+	return store_fail(err, STORE_NO_MEMORY, "out of memory");
+}
+
+/* _id is searched on the resource table itself (see criterion_sql): its
+ * index row would only cost a random page per write. */
+bool ss_is_id_param(const char *param)
+{
+	return param[0] == '_' && strcmp(param, "_id") == 0;
+}
+
+int ss_index_row(void *p, const struct search_index_value *v)
+{
+	struct index_ctx *x = p;
+	if (ss_is_id_param(v->param))
+		return 0;
+	sqlite3_stmt *s = x->ins;
+	sqlite3_bind_int64(s, 1, x->rid);
+	ss_bind_text(s, 2, v->param);
+	ss_bind_text(s, 3, v->sys);
+	ss_bind_text(s, 4, v->val);
+	if (v->kind == SEARCH_PARAM_DATE) {
+		sqlite3_bind_int64(s, 5, v->lo);
+		sqlite3_bind_int64(s, 6, v->hi);
+	} else if (v->kind == SEARCH_PARAM_NUMBER || v->kind == SEARCH_PARAM_QUANTITY) {
+		/* the same columns, holding reals (an open end as -/+Inf) */
+		sqlite3_bind_double(s, 5, v->num_lo);
+		sqlite3_bind_double(s, 6, v->num_hi);
+	}
+	int rc = sqlite3_step(s);
+	ss_done(s);
+	if (rc != SQLITE_DONE) {
+		x->rc = rc;
+		return 1;
+	}
+	return 0;
+}
+
+enum write_kind { W_CREATE, W_UPDATE, W_DELETE };
+
+/* An index row worked out before the write (see prepare_create). */
+struct pre_row {
+	const char *param; /* static: from the search parameter table */
+	enum search_param_kind kind;
+	char *sys, *val;
+	int64_t lo, hi;
+	double num_lo, num_hi;
+};
+
+struct write_req {
+	enum write_kind kind;
+	const char *type, *id;
+	const cJSON *resource; /* NULL for W_DELETE */
+	int64_t if_match;      /* 0 = none */
+	enum store_op op;
+	bool created;          /* out: a new resource */
+	int64_t version;       /* out */
+	cJSON *stored;         /* out */
+	/* a create with a fresh id is version 1 whatever else happens, so the
+	 * writer thread stamps, prints and indexes it before the group commit;
+	 * the group's leader then only runs the statements */
+	bool pre;
+	char *pre_text;
+	char pre_when[STORE_TIME_SIZE];
+	struct pre_row *rows;
+	size_t nrows, caprows;
+	bool rows_oom;
+};
+
+static int collect_row(void *p, const struct search_index_value *v)
+{
+	struct write_req *w = p;
+	if (ss_is_id_param(v->param))
+		return 0;
+	if (w->nrows == w->caprows) {
+		size_t cap = w->caprows ? w->caprows * 2 : 32;
+		struct pre_row *r = realloc(w->rows, cap * sizeof *r);
+		if (!r) {
+			w->rows_oom = true;
+			return 1;
+		}
+		w->rows = r;
+		w->caprows = cap;
+	}
+	struct pre_row *r = &w->rows[w->nrows];
+	r->param = v->param;
+	r->kind = v->kind;
+	r->sys = v->sys ? strdup(v->sys) : NULL;
+	r->val = v->val ? strdup(v->val) : NULL;
+	r->lo = v->lo;
+	r->hi = v->hi;
+	r->num_lo = v->num_lo;
+	r->num_hi = v->num_hi;
+	if ((v->sys && !r->sys) || (v->val && !r->val)) {
+		free(r->sys);
+		free(r->val);
+		w->rows_oom = true;
+		return 1;
+	}
+	w->nrows++;
+	return 0;
+}
+
+static void release_pre(struct write_req *w)
+{
+	for (size_t i = 0; i < w->nrows; i++) {
+		free(w->rows[i].sys);
+		free(w->rows[i].val);
+	}
+	free(w->rows);
+	free(w->pre_text);
+	w->rows = NULL;
+	w->pre_text = NULL;
+	w->nrows = w->caprows = 0;
+	w->pre = false;
+}
+
+static enum store_status stamp(const cJSON *resource, const char *id, int64_t version, const char *when,
+			       cJSON **out, struct store_error *err);
+
+/* Stamps, prints and indexes a fresh create as version 1 (see write_req). */
+static void prepare_create(struct write_req *w)
+{
+	if (w->kind != W_CREATE || w->op != STORE_OP_CREATE || !w->resource)
+		return;
+	store_now(w->pre_when, NULL);
+	if (stamp(w->resource, w->id, 1, w->pre_when, &w->stored, NULL) != STORE_OK)
+		return;
+	w->pre_text = fjson_print(w->stored, false, NULL);
+	if (w->pre_text && search_params_extract(w->type, w->stored, collect_row, w) == 0 && !w->rows_oom) {
+		w->pre = true;
+		return;
+	}
+	release_pre(w);
+	cJSON_Delete(w->stored);
+	w->stored = NULL;
+}
+
+static enum store_status write_body(struct conn *c, struct write_req *w, struct store_error *err)
+{
+	sqlite3_stmt *s = ss_stmt(c, S_GET_RES, err);
+	if (!s)
+		return err ? err->status : STORE_IO;
+	ss_bind_text(s, 1, w->type);
+	ss_bind_text(s, 2, w->id);
+	int rc = sqlite3_step(s);
+	bool exists = rc == SQLITE_ROW, deleted = false;
+	int64_t rid = 0, cur = 0;
+	if (exists) {
+		rid = sqlite3_column_int64(s, 0);
+		cur = sqlite3_column_int64(s, 1);
+		deleted = sqlite3_column_int(s, 2) != 0;
+	}
+	ss_done(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return ss_db_fail(c, err, rc, "looking up the resource");
+
+	switch (w->kind) {
+	case W_CREATE:
+		if (exists && !deleted)
+			return store_fail(err, STORE_CONFLICT, "%s/%s already exists", w->type, w->id);
+		break;
+	case W_UPDATE:
+		if (w->if_match && !exists)
+			return store_fail(err, STORE_VERSION_MISMATCH, "%s/%s: expected version %lld, but it does not exist",
+					  w->type, w->id, (long long)w->if_match);
+		if (w->if_match && cur != w->if_match)
+			return store_fail(err, STORE_VERSION_MISMATCH,
+					  "%s/%s: expected version %lld, the current version is %lld", w->type, w->id,
+					  (long long)w->if_match, (long long)cur);
+		break;
+	case W_DELETE:
+		if (!exists)
+			return store_fail(err, STORE_NOT_FOUND, "no %s with that id", w->type);
+		if (deleted) {
+			w->version = cur;
+			return STORE_OK;
+		}
+		break;
+	}
+	w->created = !exists || deleted;
+	w->version = cur + 1;
+	char when[STORE_TIME_SIZE];
+	bool use_pre = w->pre && w->version == 1;
+	if (use_pre) {
+		memcpy(when, w->pre_when, sizeof when);
+	} else {
+		store_now(when, NULL);
+		if (w->stored) { /* prepared for a version this is not */
+			cJSON_Delete(w->stored);
+			w->stored = NULL;
+		}
+	}
+
+	char *text = NULL;
+	enum store_status st = STORE_OK;
+	if (use_pre) {
+		text = w->pre_text;
+		w->pre_text = NULL;
+	} else if (w->resource) {
+		st = stamp(w->resource, w->id, w->version, when, &w->stored, err);
+		if (st != STORE_OK)
+			return st;
+		text = fjson_print(w->stored, false, NULL);
+		if (!text)
+			return store_fail(err, STORE_NO_MEMORY, "out of memory");
+	}
+
+	bool del = w->kind == W_DELETE;
+	if (exists) {
+		s = ss_stmt(c, S_UPD_RES, err);
+		if (!s)
+			goto io;
+		sqlite3_bind_int64(s, 1, rid);
+		sqlite3_bind_int64(s, 2, w->version);
+		sqlite3_bind_int(s, 3, del);
+		ss_bind_text(s, 4, when);
+	} else {
+		s = ss_stmt(c, S_INS_RES, err);
+		if (!s)
+			goto io;
+		ss_bind_text(s, 1, w->type);
+		ss_bind_text(s, 2, w->id);
+		sqlite3_bind_int64(s, 3, w->version);
+		sqlite3_bind_int(s, 4, del);
+		ss_bind_text(s, 5, when);
+	}
+	rc = sqlite3_step(s);
+	ss_done(s);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	if (!exists)
+		rid = sqlite3_last_insert_rowid(c->db);
+
+	s = ss_stmt(c, S_INS_VER, err);
+	if (!s)
+		goto io;
+	sqlite3_bind_int64(s, 1, rid);
+	ss_bind_text(s, 2, w->type);
+	ss_bind_text(s, 3, w->id);
+	sqlite3_bind_int64(s, 4, w->version);
+	sqlite3_bind_int(s, 5, (int)w->op);
+	ss_bind_text(s, 6, when);
+	ss_bind_text(s, 7, text);
+	rc = sqlite3_step(s);
+	ss_done(s);
+	if (rc != SQLITE_DONE)
+		goto fail;
+
+	s = ss_stmt(c, S_DEL_IDX, err);
+	if (!s)
+		goto io;
+	sqlite3_bind_int64(s, 1, rid);
+	rc = sqlite3_step(s);
+	ss_done(s);
+	if (rc != SQLITE_DONE)
+		goto fail;
+
+	if (use_pre) {
+		struct index_ctx x = {.c = c, .ins = ss_stmt(c, S_INS_IDX, err), .rid = rid};
+		if (!x.ins)
+			goto io;
+		for (size_t i = 0; i < w->nrows; i++) {
+			const struct pre_row *pr = &w->rows[i];
+			struct search_index_value v = {pr->param, pr->kind, pr->sys, pr->val,
+						       pr->lo,    pr->hi,   pr->num_lo, pr->num_hi};
+			if (ss_index_row(&x, &v) != 0) {
+				rc = x.rc;
+				goto fail;
+			}
+		}
+	} else if (w->stored) {
+		struct index_ctx x = {.c = c, .ins = ss_stmt(c, S_INS_IDX, err), .rid = rid};
+		if (!x.ins)
+			goto io;
+		int r = search_params_extract(w->type, w->stored, ss_index_row, &x);
+		if (r != 0) {
+			if (x.rc) {
+				rc = x.rc;
+				goto fail;
+			}
+			st = store_fail(err, STORE_NO_MEMORY, "out of memory while indexing");
+			goto out;
+		}
+	}
+	goto out;
+fail:
+	st = ss_db_fail(c, err, rc, "writing the resource");
+	goto out;
+io:
+	st = err ? err->status : STORE_IO;
+out:
+	free(text);
+	return st;
+}
+
+/* Runs a batch of queued single writes on c in one transaction: each in its
+ * own savepoint (a failing write fails alone), one COMMIT (one fsync) for all.
+ * A failed COMMIT fails every write of the batch. */
+static void run_batch(struct conn *c, struct gc_req *batch)
+{
+	struct store_error berr;
+	enum store_status st = ss_run(c, S_BEGIN_WRITE, &berr);
+	for (struct gc_req *r = batch; r; r = r->next) {
+		if (st != STORE_OK) {
+			r->st = st;
+			if (r->err)
+				*r->err = berr;
+			continue;
+		}
+		enum store_status ws = ss_run(c, S_SAVEPOINT, r->err);
+		if (ws == STORE_OK)
+			ws = write_body(c, r->w, r->err);
+		if (ws == STORE_OK) {
+			ws = ss_run(c, S_RELEASE, r->err);
+		} else if (!sqlite3_get_autocommit(c->db)) {
+			ss_run(c, S_ROLLBACK_TO, NULL);
+			ss_run(c, S_RELEASE, NULL);
+		}
+		r->st = ws;
+	}
+	if (st != STORE_OK)
+		return;
+	if (sqlite3_get_autocommit(c->db)) {
+		/* the database ended the transaction itself: nothing is durable */
+		for (struct gc_req *r = batch; r; r = r->next)
+			if (r->st == STORE_OK)
+				r->st = store_fail(r->err, STORE_IO, "the database rolled the transaction back");
+		return;
+	}
+	enum store_status cs = ss_run(c, S_COMMIT, &berr);
+	if (cs != STORE_OK) {
+		if (!sqlite3_get_autocommit(c->db))
+			ss_run(c, S_ROLLBACK, NULL);
+		for (struct gc_req *r = batch; r; r = r->next) {
+			if (r->st == STORE_OK) {
+				r->st = cs;
+				if (r->err)
+					*r->err = berr;
+			}
+		}
+	}
+}
+
+static enum store_status do_write(struct store *s, struct write_req *w, struct store_error *err)
+{
+	GET_CONN(c, s, err);
+	enum store_status st;
+	ss_sync_txn(c);
+	if (c->in_txn) {
+		/* inside the caller's transaction: a savepoint there */
+		st = ss_write_begin(c, err);
+		if (st == STORE_OK)
+			st = ss_write_end(c, write_body(c, w, err), err);
+	} else {
+		struct sqlite_store *ss = ss_of(s);
+		prepare_create(w);
+		struct gc_req me = {.w = w, .err = err, .st = STORE_OK};
+		pthread_mutex_lock(&ss->gc_mu);
+		if (ss->gc_tail)
+			ss->gc_tail->next = &me;
+		else
+			ss->gc_head = &me;
+		ss->gc_tail = &me;
+		while (!me.done) {
+			if (!ss->gc_leading) {
+				/* lead: take everything queued so far, including me */
+				ss->gc_leading = true;
+				struct gc_req *batch = ss->gc_head;
+				ss->gc_head = ss->gc_tail = NULL;
+				pthread_mutex_unlock(&ss->gc_mu);
+				run_batch(ss->writer, batch);
+				pthread_mutex_lock(&ss->gc_mu);
+				for (struct gc_req *r = batch, *next; r; r = next) {
+					next = r->next;
+					r->done = true;
+				}
+				ss->gc_leading = false;
+				pthread_cond_broadcast(&ss->gc_cv);
+			} else {
+				pthread_cond_wait(&ss->gc_cv, &ss->gc_mu);
+			}
+		}
+		pthread_mutex_unlock(&ss->gc_mu);
+		st = me.st;
+		release_pre(w);
+	}
+	if (st != STORE_OK) {
+		cJSON_Delete(w->stored);
+		w->stored = NULL;
+	}
+	return st;
+}
+
+enum store_status sqlite_create(struct store *s, const char *type, const cJSON *resource, const char *id,
+				       cJSON **out, struct store_error *err)
+{
+	char fresh[STORE_ID_SIZE];
+	if (!id) {
+		if (store_new_id(fresh) != 0)
+			return store_fail(err, STORE_IO, "no randomness for a new id");
+		id = fresh;
+	}
+	struct write_req w = {
+		.kind = W_CREATE, .type = type, .id = id, .resource = resource,
+		.op = id == fresh ? STORE_OP_CREATE : STORE_OP_UPDATE,
+	};
+	enum store_status st = do_write(s, &w, err);
+	if (out)
+		*out = w.stored;
+	else
+		cJSON_Delete(w.stored);
+	return st;
+}
+
+enum store_status sqlite_update(struct store *s, const char *type, const char *id, const cJSON *resource,
+				       int64_t if_match, bool *created, cJSON **out, struct store_error *err)
+{
+	struct write_req w = {
+		.kind = W_UPDATE, .type = type, .id = id, .resource = resource, .if_match = if_match,
+		.op = STORE_OP_UPDATE,
+	};
+	enum store_status st = do_write(s, &w, err);
+	if (created)
+		*created = st == STORE_OK && w.created;
+	if (out)
+		*out = w.stored;
+	else
+		cJSON_Delete(w.stored);
+	return st;
+}
+
+enum store_status sqlite_delete(struct store *s, const char *type, const char *id, int64_t *version,
+				       struct store_error *err)
+{
+	struct write_req w = {.kind = W_DELETE, .type = type, .id = id, .op = STORE_OP_DELETE};
+	enum store_status st = do_write(s, &w, err);
+	if (version && st == STORE_OK)
+		*version = w.version;
+	return st;
+}
