@@ -12,6 +12,7 @@
 #include "api/api_terminology.h"
 #include "base/fjson.h"
 #include "base/log.h"
+#include "migrate.h"
 
 struct terminology *app_load_terminology(const struct config *cfg, char *err, size_t errlen)
 {
@@ -71,6 +72,13 @@ static int load_plugins(struct app *app, const struct config *cfg, char *err, si
 	return -1;
 }
 
+/* Writes of type are delivered upstream (the migration's writes too). */
+static bool forwarded(void *ud, const char *type)
+{
+	const struct config *cfg = ud;
+	return cfg->upstream.base_url && strcmp(config_route(cfg, type), "store-and-forward") == 0;
+}
+
 int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen)
 {
 	memset(app, 0, sizeof *app);
@@ -84,6 +92,9 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		return -1;
 	}
 	if (store_open_sqlite(cfg->data_dir, 0, (size_t)cfg->limits.read_cache_bytes, &app->store, err, errlen) != 0)
+		return -1;
+	/* before anything is served or delivered: ids of an older plugin rule */
+	if (migrate_plugin_ids(app->store, app->plugins, forwarded, (void *)cfg, NULL, err, errlen) != 0)
 		return -1;
 	if (cfg->upstream.base_url) {
 		app->upstream = upstream_new(cfg, err, errlen);

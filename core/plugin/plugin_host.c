@@ -1207,3 +1207,35 @@ int plugin_host_invoke(const struct plugin_host *h, struct cw_ctx *ctx, const st
 	*output = res;
 	return 200;
 }
+
+/* A descriptor member the plugin's descriptor is large enough to have. */
+#define DESC_HAS(d, member) ((d)->struct_size >= offsetof(struct cw_plugin, member) + sizeof((d)->member))
+
+uint32_t plugin_host_id_rule(const struct plugin *p)
+{
+	if (!p || !p->initialised || !p->desc || !DESC_HAS(p->desc, upgrade) || !p->desc->upgrade)
+		return 0;
+	return p->desc->id_rule;
+}
+
+enum cw_status plugin_host_upgrade(struct cw_ctx *ctx, const struct plugin *p, const cJSON *resource, cJSON **out,
+				   cJSON **moved)
+{
+	*out = *moved = NULL;
+	if (!plugin_host_id_rule(p))
+		return CW_OK;
+	ctx->plugin = p;
+	size_t errs = outcome_errors(ctx->oo);
+	enum cw_status st = p->desc->upgrade(ctx, resource, out, moved);
+	ctx->plugin = NULL;
+	if (st == CW_OK && outcome_errors(ctx->oo) > errs)
+		st = CW_INTERNAL;
+	if (st != CW_OK || (*out && !cJSON_IsObject(*out)) || (*moved && !cJSON_IsObject(*moved))) {
+		cJSON_Delete(*out);
+		cJSON_Delete(*moved);
+		*out = *moved = NULL;
+		if (st == CW_OK)
+			st = CW_INTERNAL;
+	}
+	return st;
+}

@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
@@ -155,6 +156,15 @@ int plugin_host_export(const struct plugin_host *h, struct cw_ctx *ctx, const ch
  * or an error status with the issues in ctx->oo. */
 int plugin_host_invoke(const struct plugin_host *h, struct cw_ctx *ctx, const struct cw_operation *op,
 		       const struct plugin *owner, const char *type, const cJSON *input, cJSON **output);
+
+/* The id rule of an initialised plugin whose descriptor has the ABI 1.3
+ * upgrade members and an upgrade function; 0 otherwise (nothing to run). */
+uint32_t plugin_host_id_rule(const struct plugin *p);
+/* Runs p's upgrade over resource (see struct cw_plugin): CW_OK with *out
+ * and *moved (each may stay NULL; the caller frees them), or the failure
+ * with its issues in ctx->oo. Only for a plugin with an id rule. */
+enum cw_status plugin_host_upgrade(struct cw_ctx *ctx, const struct plugin *p, const cJSON *resource, cJSON **out,
+				   cJSON **moved);
 
 /* ^[a-z0-9_-]{1,64}$ */
 bool plugin_host_valid_name(const char *s);

@@ -475,3 +475,24 @@ enum store_status store_read_text(struct store *s, const char *type, const char 
 		rcache_put(s->cache, type, id, ticket, out);
 	return st;
 }
+
+static enum store_status check_mark(const char *name, struct store_error *err)
+{
+	if (!name || !*name || strlen(name) > 200)
+		return store_fail(err, STORE_INVALID, "a mark name is 1 to 200 bytes");
+	return STORE_OK;
+}
+
+enum store_status store_mark_get(struct store *s, const char *name, int64_t *value, struct store_error *err)
+{
+	ok(err);
+	enum store_status st = check_mark(name, err);
+	return st ? st : s->ops->mark_get(s, name, value, err);
+}
+
+enum store_status store_mark_set(struct store *s, const char *name, int64_t value, struct store_error *err)
+{
+	ok(err);
+	enum store_status st = check_mark(name, err);
+	return st ? st : s->ops->mark_set(s, name, value, err);
+}

@@ -189,6 +189,8 @@ struct store_ops {
 	enum store_status (*outbox_list)(struct store *s, int state, size_t count, size_t offset,
 					 struct outbox_item *items, size_t *n, struct store_error *err);
 	enum store_status (*outbox_counts)(struct store *s, struct outbox_counts *out, struct store_error *err);
+	enum store_status (*mark_get)(struct store *s, const char *name, int64_t *value, struct store_error *err);
+	enum store_status (*mark_set)(struct store *s, const char *name, int64_t value, struct store_error *err);
 };
 
 struct rcache;
@@ -319,6 +321,14 @@ enum store_status store_outbox_settle(struct store *s, int64_t oid, int state, i
 enum store_status store_outbox_list(struct store *s, int state, size_t count, size_t offset,
 				    struct outbox_item *items, size_t *n, struct store_error *err);
 enum store_status store_outbox_counts(struct store *s, struct outbox_counts *out, struct store_error *err);
+
+/* Marks: named numbers the gateway keeps about the data itself (e.g. the
+ * rule a plugin's ids were last upgraded to, migrate.h). mark_get gives
+ * STORE_NOT_FOUND for a name never set; mark_set (inside the caller's
+ * transaction when one is open) creates or replaces. name is at most 200
+ * bytes. */
+enum store_status store_mark_get(struct store *s, const char *name, int64_t *value, struct store_error *err);
+enum store_status store_mark_set(struct store *s, const char *name, int64_t value, struct store_error *err);
 
 const char *store_status_text(enum store_status st);
 int store_status_http(enum store_status st);

@@ -54,6 +54,9 @@ static const char outbox_sql[] =
 	"CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
 	"CREATE INDEX IF NOT EXISTS outbox_res ON outbox(type, id, oid);";
 
+/* Added without a schema version bump: created when missing. */
+static const char mark_sql[] = "CREATE TABLE IF NOT EXISTS mark(name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+
 #define OB_COLS "SELECT oid, type, id, version, deleted, state, attempts, next_at, last_error, created FROM outbox "
 
 #define HIST_COLS "SELECT type, id, version, op, last_updated, body FROM version "
@@ -393,6 +396,10 @@ static int setup_schema(struct conn *c, char *err, size_t errlen)
 		set_err(err, errlen, "creating the outbox: %s", sqlite3_errmsg(c->db));
 		goto fail;
 	}
+	if (sqlite3_exec(c->db, mark_sql, NULL, NULL, NULL) != SQLITE_OK) {
+		set_err(err, errlen, "creating the marks: %s", sqlite3_errmsg(c->db));
+		goto fail;
+	}
 	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		set_err(err, errlen, "committing the schema: %s", sqlite3_errmsg(c->db));
 		goto fail;
@@ -610,6 +617,39 @@ void ss_read_end(struct conn *c, bool opened)
 		ss_run(c, S_ROLLBACK, NULL);
 }
 
+static enum store_status sqlite_mark_get(struct store *s, const char *name, int64_t *value, struct store_error *err)
+{
+	GET_CONN(c, s, err);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(c->db, "SELECT value FROM mark WHERE name = ?1", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		ss_bind_text(st, 1, name);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			*value = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return store_fail(err, STORE_NOT_FOUND, "no mark %s", name);
+	return rc == SQLITE_ROW ? STORE_OK : ss_db_fail(c, err, rc, "reading a mark");
+}
+
+static enum store_status sqlite_mark_set(struct store *s, const char *name, int64_t value, struct store_error *err)
+{
+	if (s->readonly)
+		return store_fail(err, STORE_INVALID, "the store is open read-only");
+	GET_CONN(c, s, err);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO mark(name, value) VALUES(?1, ?2)", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		ss_bind_text(st, 1, name);
+		sqlite3_bind_int64(st, 2, value);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? STORE_OK : ss_db_fail(c, err, rc, "writing a mark");
+}
+
 static const struct store_ops sqlite_ops = {
 	.close = sqlite_close,
 	.begin = sqlite_begin,
@@ -627,4 +667,6 @@ static const struct store_ops sqlite_ops = {
 	.outbox_settle = sqlite_outbox_settle,
 	.outbox_list = sqlite_outbox_list,
 	.outbox_counts = sqlite_outbox_counts,
+	.mark_get = sqlite_mark_get,
+	.mark_set = sqlite_mark_set,
 };

@@ -84,14 +84,6 @@ enum cw_status bl_write_json(struct cw_ctx *ctx, const struct bl_result *r, char
 
 /* ---------------------------------------------------------------- CSV */
 
-/* One cell (plugkit's); a leading = + - @ gets a leading apostrophe so a
- * spreadsheet never runs it. */
-static void cell(struct pk_buf *b, const char *s, bool last)
-{
-	if (s && (*s == '=' || *s == '+' || *s == '-' || *s == '@'))
-		pk_put(b, "'", 1);
-	pk_csv_cell(b, s, last);
-}
 
 static const char *joined(struct cw_ctx *ctx, const char *const *list, size_t n)
 {
@@ -129,25 +121,25 @@ enum cw_status bl_write_csv(struct cw_ctx *ctx, const struct bl_result *r, char 
 		const char *reasons[BL_MAX_REASONS];
 		for (size_t k = 0; k < e->n_reasons; k++)
 			reasons[k] = e->reasons[k].code;
-		cell(&b, billed ? "billed" : "not-billed", false);
-		cell(&b, e->id, false);
-		cell(&b, e->enc_system, false);
-		cell(&b, e->enc_value, false);
-		cell(&b, e->patient_system, false);
-		cell(&b, e->patient_value, false);
-		cell(&b, e->date, false);
-		cell(&b, billed ? e->npi : NULL, false);
-		cell(&b, billed ? e->code_system : NULL, false);
-		cell(&b, billed ? e->code : NULL, false);
-		cell(&b, billed ? joined(ctx, e->mods, e->n_mods) : NULL, false);
-		cell(&b, minutes, false);
-		cell(&b, units, false);
-		cell(&b, billed ? joined(ctx, e->dx, e->n_dx) : NULL, false);
-		cell(&b, billed ? e->pos : NULL, false);
-		cell(&b, billed ? e->payer_id : NULL, false);
-		cell(&b, billed ? e->payer_name : NULL, false);
-		cell(&b, billed ? e->member_id : NULL, false);
-		cell(&b, joined(ctx, reasons, e->n_reasons), true);
+		pk_csv_cell(&b, billed ? "billed" : "not-billed", false);
+		pk_csv_cell(&b, e->id, false);
+		pk_csv_cell(&b, e->enc_system, false);
+		pk_csv_cell(&b, e->enc_value, false);
+		pk_csv_cell(&b, e->patient_system, false);
+		pk_csv_cell(&b, e->patient_value, false);
+		pk_csv_cell(&b, e->date, false);
+		pk_csv_cell(&b, billed ? e->npi : NULL, false);
+		pk_csv_cell(&b, billed ? e->code_system : NULL, false);
+		pk_csv_cell(&b, billed ? e->code : NULL, false);
+		pk_csv_cell(&b, billed ? joined(ctx, e->mods, e->n_mods) : NULL, false);
+		pk_csv_cell(&b, minutes, false);
+		pk_csv_cell(&b, units, false);
+		pk_csv_cell(&b, billed ? joined(ctx, e->dx, e->n_dx) : NULL, false);
+		pk_csv_cell(&b, billed ? e->pos : NULL, false);
+		pk_csv_cell(&b, billed ? e->payer_id : NULL, false);
+		pk_csv_cell(&b, billed ? e->payer_name : NULL, false);
+		pk_csv_cell(&b, billed ? e->member_id : NULL, false);
+		pk_csv_cell(&b, joined(ctx, reasons, e->n_reasons), true);
 	}
 	return pk_buf_finish(&b, out, len) ? CW_OK : CW_NOMEM;
 }

@@ -1,6 +1,7 @@
 /* plugkit — the helpers the plugins share (plugkit.h). */
 #include "plugkit.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,6 +405,8 @@ static bool csv_record(struct pk_reader *r, const char **p, const char *end, siz
 			}
 		}
 		*buf++ = '\0';
+		if (*start == '\'' && pk_csv_guarded(start + 1))
+			start++; /* the writer's guard (pk_csv_cell) */
 		if (row->n < PK_CSV_CELLS)
 			row->cell[row->n] = start;
 		row->n++;
@@ -466,13 +469,38 @@ void pk_put(struct pk_buf *b, const char *s, size_t n)
 	b->p[b->n] = '\0';
 }
 
+/* -?digits(.digits)? */
+static bool negative_number(const char *s)
+{
+	if (*s++ != '-' || !isdigit((unsigned char)*s))
+		return false;
+	while (isdigit((unsigned char)*s))
+		s++;
+	if (*s == '.' && isdigit((unsigned char)s[1]))
+		for (s++; isdigit((unsigned char)*s); s++)
+			;
+	return !*s;
+}
+
+bool pk_csv_guarded(const char *s)
+{
+	const char *t = s + strspn(s, "'");
+	if (!*t || !strchr("=+-@\t\r", *t))
+		return false;
+	return t != s || !negative_number(s);
+}
+
 void pk_csv_cell(struct pk_buf *b, const char *s, bool last)
 {
 	s = s ? s : "";
-	if (!strpbrk(s, ",\"\r\n")) {
-		pk_put(b, s, strlen(s));
-	} else { /* quoted, a character at a time, quotes doubled */
+	bool quoted = strpbrk(s, ",\"\r\n") != NULL;
+	if (quoted)
 		pk_put(b, "\"", 1);
+	if (pk_csv_guarded(s))
+		pk_put(b, "'", 1);
+	if (!quoted) {
+		pk_put(b, s, strlen(s));
+	} else { /* a character at a time, quotes doubled */
 		for (const char *q = s; *q; q++)
 			pk_put(b, *q == '"' ? "\"\"" : q, *q == '"' ? 2 : 1);
 		pk_put(b, "\"", 1);
@@ -916,6 +944,124 @@ bool pk_goal_link(struct pk_out *o, cJSON *ext, const char *goal_id, const struc
 	cJSON_AddItemToObject(x, "valueReference", ref);
 	cJSON_AddItemToArray(ext, x);
 	return true;
+}
+
+/* ----------------------------------------------------------------- ids */
+
+static bool host_id(struct pk_out *o, const char *ns, const char *key, char out[CW_ID_SIZE])
+{
+	if (o->host->make_id(o->ctx, ns, key, out) == CW_OK)
+		return true;
+	o->host->issue(o->ctx, CW_SEV_ERROR, "exception", NULL, "no id could be made");
+	o->failed = true;
+	return false;
+}
+
+bool pk_patient_id(struct pk_out *o, const struct pk_ident *person, char out[CW_ID_SIZE])
+{
+	return host_id(o, person->system, person->value, out);
+}
+
+bool pk_owned_id(struct pk_out *o, const char *pid, const char *key, char out[CW_ID_SIZE])
+{
+	return host_id(o, pid, key, out);
+}
+
+bool pk_item_id(struct pk_out *o, const char *pid, const char *type, const struct pk_ident *item,
+		char out[CW_ID_SIZE])
+{
+	size_t n = strlen(type) + strlen(item->system) + strlen(item->value) + 3;
+	char *key = o->host->alloc(o->ctx, n);
+	if (!key) {
+		o->host->issue(o->ctx, CW_SEV_ERROR, "exception", NULL, "out of memory");
+		o->failed = true;
+		return false;
+	}
+	snprintf(key, n, "%s|%s|%s", type, item->system, item->value);
+	return host_id(o, pid, key, out);
+}
+
+bool pk_first_ident(const cJSON *r, struct pk_ident *id)
+{
+	const cJSON *ids = pk_get(r, "identifier");
+	const cJSON *first = cJSON_IsArray(ids) ? cJSON_GetArrayItem(ids, 0) : ids; /* 0..1 in some types */
+	id->system = pk_str(first, "system");
+	id->value = pk_str(first, "value");
+	return id->system && id->value;
+}
+
+const char *pk_ref_id(const cJSON *r, const char *key, const char *type)
+{
+	const char *ref = pk_str(pk_get(r, key), "reference");
+	size_t n = strlen(type);
+	if (!ref || strncmp(ref, type, n) != 0 || ref[n] != '/' || !ref[n + 1] || strchr(ref + n + 1, '/'))
+		return NULL;
+	return ref + n + 1;
+}
+
+bool pk_add_move(cJSON **moved, const char *type, const char *old, const char *new_id)
+{
+	char key[160];
+	snprintf(key, sizeof key, "%s/%s", type, old);
+	if (!*moved && !(*moved = cJSON_CreateObject()))
+		return false;
+	if (pk_get(*moved, key))
+		return true;
+	return cJSON_AddStringToObject(*moved, key, new_id) != NULL;
+}
+
+/* Moves r's goal links of rule 1 to pid's Goals. */
+static bool upgrade_goal_links(struct pk_out *o, cJSON *r, const char *pid)
+{
+	cJSON *x;
+	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "extension")) {
+		cJSON *ref = cJSON_GetObjectItemCaseSensitive(x, "valueReference");
+		if (!pk_eq(pk_str(x, "url"), PK_PERTAINS_TO_GOAL) || !ref)
+			continue;
+		struct pk_ident goal = {pk_str(pk_get(ref, "identifier"), "system"),
+					pk_str(pk_get(ref, "identifier"), "value")};
+		const char *gid = pk_ref_id(x, "valueReference", "Goal");
+		char old[CW_ID_SIZE], now[CW_ID_SIZE];
+		if (!goal.system || !goal.value || !gid || o->host->make_id(o->ctx, goal.system, goal.value, old) != CW_OK ||
+		    strcmp(old, gid) != 0)
+			continue;
+		char text[CW_ID_SIZE + 8];
+		if (!pk_item_id(o, pid, "Goal", &goal, now))
+			return false;
+		snprintf(text, sizeof text, "Goal/%s", now);
+		if (!cJSON_ReplaceItemInObjectCaseSensitive(ref, "reference", cJSON_CreateString(text)))
+			return false;
+	}
+	return true;
+}
+
+enum cw_status pk_upgrade_item(const struct cw_host *host, struct cw_ctx *ctx, const cJSON *r,
+			       const char *const *types, const char *only_system, cJSON **out)
+{
+	struct pk_out o = {.host = host, .ctx = ctx};
+	const char *type = pk_str(r, "resourceType"), *id = pk_str(r, "id");
+	const char *pid = pk_ref_id(r, "subject", "Patient");
+	struct pk_ident ident;
+	bool known = false;
+	for (const char *const *t = types; *t && !known; t++)
+		known = pk_eq(*t, type);
+	char old[CW_ID_SIZE], now[CW_ID_SIZE];
+	*out = NULL;
+	if (!known || !id || !pid || !pk_first_ident(r, &ident) || (only_system && !pk_eq(ident.system, only_system)))
+		return CW_OK;
+	if (host->make_id(ctx, ident.system, ident.value, old) != CW_OK || strcmp(old, id) != 0)
+		return CW_OK;
+	if (!pk_item_id(&o, pid, type, &ident, now))
+		return CW_INVALID;
+	cJSON *copy = cJSON_Duplicate(r, true);
+	if (!copy || !cJSON_ReplaceItemInObjectCaseSensitive(copy, "id", cJSON_CreateString(now)) ||
+	    !upgrade_goal_links(&o, copy, pid)) {
+		cJSON_Delete(copy);
+		host->issue(ctx, CW_SEV_ERROR, "exception", NULL, "out of memory");
+		return CW_NOMEM;
+	}
+	*out = copy;
+	return CW_OK;
 }
 
 /* ----------------------------------------------------------- from FHIR */

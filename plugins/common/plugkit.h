@@ -191,8 +191,18 @@ struct pk_buf {
 };
 
 void pk_put(struct pk_buf *b, const char *s, size_t n);
+/* The guard against formula injection (OWASP "CSV injection"): true when a
+ * spreadsheet could run s as a formula, i.e. s begins, after any
+ * apostrophes, with '=', '+', '-', '@', a tab or a CR — except a plain
+ * negative number (-12, -3.5), which a spreadsheet reads as a number and
+ * which is written as it is. */
+bool pk_csv_guarded(const char *s);
 /* One cell and its separator (',' or, after the last, '\n'); quoted, with
- * quotes doubled, only when it holds a comma, quote, CR or LF. NULL is "". */
+ * quotes doubled, only when it holds a comma, quote, CR or LF. NULL is "".
+ * A guarded cell (pk_csv_guarded) gets an apostrophe before its text, inside
+ * the quotes when quoted; the CSV reader of record formats takes one such
+ * apostrophe away again, so what is written reads back unchanged. Every
+ * plugin's CSV goes through here. */
 void pk_csv_cell(struct pk_buf *b, const char *s, bool last);
 /* One cell holding items joined by ';'. */
 void pk_csv_list(struct pk_buf *b, const char *const *items, size_t n, bool last);
@@ -350,6 +360,48 @@ void pk_patient(struct pk_out *o, const char *id, const char *profile, const str
 /* Appends to ext a resource-pertainsToGoal extension: a reference to Goal
  * goal_id typed Goal, with the goal's identifier. False when it failed. */
 bool pk_goal_link(struct pk_out *o, cJSON *ext, const char *goal_id, const struct pk_ident *goal);
+
+/* ----------------------------------------------------------------- ids */
+
+/* Every id the plugins derive (docs/plugins.md, "Deterministic ids"):
+ *   - a person's Patient: uuid5(ns = the person identifier's system,
+ *     name = its value) — the same Patient in every plugin for the same
+ *     identifier;
+ *   - what belongs to a person (a goal, a plan, an encounter, a strength,
+ *     an administration…): uuid5(ns = that Patient's id, name =
+ *     "Type|system|value" of the item's identifier, with more "|" parts
+ *     where one item gives several resources), so two people with the same
+ *     item identifier get two resources, and so do two programs (their
+ *     person identifier systems differ).
+ * PK_ID_RULE is that rule's number (a plugin's cw_plugin.id_rule); rule 1
+ * derived an item's id from its identifier alone, uuid5(system, value).
+ * Each function sets o->failed (the host reported why) when no id could be
+ * made; o->entries may be NULL (upgrading). */
+#define PK_ID_RULE 2u
+bool pk_patient_id(struct pk_out *o, const struct pk_ident *person, char out[CW_ID_SIZE]);
+bool pk_owned_id(struct pk_out *o, const char *pid, const char *key, char out[CW_ID_SIZE]);
+/* pk_owned_id with the key "type|system|value". */
+bool pk_item_id(struct pk_out *o, const char *pid, const char *type, const struct pk_ident *item,
+		char out[CW_ID_SIZE]);
+
+/* Upgrading what rule 1 stored (cw_plugin.upgrade). */
+/* r.identifier[0] (or r.identifier, where it is a single Identifier) as
+ * {system, value}, borrowed from r; false when absent. */
+bool pk_first_ident(const cJSON *r, struct pk_ident *id);
+/* The id of r.key when it is a reference "type/id", else NULL. */
+const char *pk_ref_id(const cJSON *r, const char *key, const char *type);
+/* Adds {"type/old": new_id} to *moved (created when NULL). */
+bool pk_add_move(cJSON **moved, const char *type, const char *old, const char *new_id);
+/* r (borrowed) when it is a resource of rule 1: of one of types
+ * (NULL-terminated), its id uuid5(identifier[0].system, value) — with
+ * only_system (may be NULL) that system alone — and r.subject a Patient.
+ * *out is then a copy under the id pk_item_id gives (its type, that
+ * Patient, that identifier), with every resource-pertainsToGoal link of
+ * rule 1 (uuid5(goal system, value)) moved to the Patient's Goal. *out
+ * stays NULL when r is no such resource. CW_NOMEM (reported) when memory
+ * ran out. */
+enum cw_status pk_upgrade_item(const struct cw_host *host, struct cw_ctx *ctx, const cJSON *r,
+			       const char *const *types, const char *only_system, cJSON **out);
 
 /* ----------------------------------------------------------- from FHIR */
 

@@ -557,6 +557,7 @@ static int check_document(struct cw_ctx *ctx, const cJSON *doc)
 struct build {
 	struct cw_ctx *ctx;
 	cJSON *entries;
+	const char *pid; /* the Patient whose administrations are mapped: the namespace of their ids */
 	bool oom;
 };
 
@@ -599,6 +600,21 @@ static cJSON *obj_add(struct build *b, cJSON *obj, const char *key)
 	return b->oom ? NULL : o;
 }
 
+/* uuid5(ns, the formatted key). */
+static bool key_id(struct cw_ctx *ctx, const char *ns, char out[CW_ID_SIZE], const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static bool key_id(struct cw_ctx *ctx, const char *ns, char out[CW_ID_SIZE], const char *fmt, ...)
+{
+	char key[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(key, sizeof key, fmt, ap);
+	va_end(ap);
+	return host->make_id(ctx, ns, key, out) == CW_OK;
+}
+
+/* An id of what belongs to the person b maps: plugkit's rule, uuid5(the
+ * Patient's id, "Type|system|value|…"). */
 static bool make_id(struct build *b, char out[CW_ID_SIZE], const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static bool make_id(struct build *b, char out[CW_ID_SIZE], const char *fmt, ...)
 {
@@ -607,7 +623,8 @@ static bool make_id(struct build *b, char out[CW_ID_SIZE], const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(key, sizeof key, fmt, ap);
 	va_end(ap);
-	if (host->make_id(b->ctx, id_ns, key, out) != CW_OK) {
+	struct pk_out o = {.host = host, .ctx = b->ctx};
+	if (!pk_owned_id(&o, b->pid, key, out)) {
 		b->oom = true;
 		return false;
 	}
@@ -904,9 +921,14 @@ static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, 
 		if (b.oom)
 			break;
 		const cJSON *pid = pk_get(p, "identifier");
+		const struct pk_ident person = {pk_str(pid, "system"), pk_str(pid, "value")};
 		char id[CW_ID_SIZE];
-		if (!make_id(&b, id, "Patient|%s|%s", pk_str(pid, "system"), pk_str(pid, "value")))
+		struct pk_out po = {.host = host, .ctx = ctx};
+		if (!pk_patient_id(&po, &person, id)) {
+			b.oom = true;
 			break;
+		}
+		b.pid = id;
 		cJSON *pat = resource(&b, "Patient", id);
 		if (!pat)
 			break;
@@ -1565,6 +1587,62 @@ static const struct cw_format formats[] = {
 	 .from_fhir = from_fhir},
 	{0}};
 
+/* ------------------------------------------------------------ upgrade */
+
+/* Rule 1 derived every id in {base}/outcomes from "Type|system|value|…"
+ * alone (Patients too): a Patient moves to the id every plugin gives it,
+ * an administration's QuestionnaireResponse to its Patient's id, and the
+ * Observations made from it with it. */
+static enum cw_status upgrade(struct cw_ctx *ctx, const cJSON *r, cJSON **out, cJSON **moved)
+{
+	const char *type = pk_str(r, "resourceType"), *id = pk_str(r, "id");
+	struct pk_ident ident;
+	char old[CW_ID_SIZE], now[CW_ID_SIZE];
+	struct pk_out o = {.host = host, .ctx = ctx};
+	if (!id || !pk_first_ident(r, &ident))
+		return CW_OK;
+	bool patient = pk_eq(type, "Patient");
+	const char *pid = patient ? NULL : pk_ref_id(r, "subject", "Patient");
+	if (!(patient || (pk_eq(type, "QuestionnaireResponse") && pid)) ||
+	    !key_id(ctx, id_ns, old, "%s|%s|%s", type, ident.system, ident.value) || strcmp(old, id) != 0)
+		return CW_OK;
+	if (patient ? !pk_patient_id(&o, &ident, now)
+		    : !key_id(ctx, pid, now, "%s|%s|%s", type, ident.system, ident.value)) {
+		host->issue(ctx, CW_SEV_ERROR, "exception", NULL, "no id could be made");
+		return CW_INVALID;
+	}
+	cJSON *copy = cJSON_Duplicate(r, true);
+	bool ok = copy && cJSON_ReplaceItemInObjectCaseSensitive(copy, "id", cJSON_CreateString(now));
+	*out = copy;
+	if (ok && !patient) {
+		static const char *const parts[] = {"panel", "total", "score"};
+		char a[CW_ID_SIZE], b[CW_ID_SIZE];
+		for (size_t i = 0; ok && i < sizeof parts / sizeof parts[0]; i++)
+			ok = key_id(ctx, id_ns, a, "Observation|%s|%s|%s", ident.system, ident.value, parts[i]) &&
+			     key_id(ctx, pid, b, "Observation|%s|%s|%s", ident.system, ident.value, parts[i]) &&
+			     pk_add_move(moved, "Observation", a, b);
+		const cJSON *grp, *it;
+		cJSON_ArrayForEach(grp, pk_get(r, "item")) {
+			cJSON_ArrayForEach(it, pk_get(grp, "item")) {
+				const cJSON *g = pk_get(pk_get(cJSON_GetArrayItem(pk_get(it, "answer"), 0), "valueReference"),
+							"identifier");
+				if (!ok || !pk_str(g, "system") || !pk_str(g, "value"))
+					continue;
+				ok = key_id(ctx, id_ns, a, "Observation|%s|%s|goal|%s|%s", ident.system, ident.value,
+					    pk_str(g, "system"), pk_str(g, "value")) &&
+				     key_id(ctx, pid, b, "Observation|%s|%s|goal|%s|%s", ident.system, ident.value,
+					    pk_str(g, "system"), pk_str(g, "value")) &&
+				     pk_add_move(moved, "Observation", a, b);
+			}
+		}
+	}
+	if (!ok) {
+		host->issue(ctx, CW_SEV_ERROR, "exception", NULL, "out of memory");
+		return CW_NOMEM;
+	}
+	return CW_OK;
+}
+
 static const struct cw_plugin plugin = {
 	CW_PLUGIN_HEADER,
 	.name = "outcomes",
@@ -1572,6 +1650,8 @@ static const struct cw_plugin plugin = {
 	.summary = "Outcome measures for a person, to and from FHIR R4",
 	.formats = formats,
 	.init = init,
+	.id_rule = PK_ID_RULE,
+	.upgrade = upgrade,
 };
 
 const struct cw_plugin *cw_plugin_entry(void) { return &plugin; }

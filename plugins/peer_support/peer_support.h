@@ -101,5 +101,7 @@ extern const struct pk_records ps_records;
 /* --- FHIR (ps_fhir.c) */
 enum cw_status ps_to_bundle(struct cw_ctx *ctx, const struct pk_doc *doc, cJSON **out);
 enum cw_status ps_from_bundle(struct cw_ctx *ctx, const cJSON *bundle, struct pk_doc *doc);
+/* cw_plugin.upgrade: Encounters (and their Procedures) of rule 1. */
+enum cw_status ps_upgrade(struct cw_ctx *ctx, const cJSON *resource, cJSON **out, cJSON **moved);
 
 #endif

@@ -2,8 +2,9 @@
  *
  * To FHIR: per person a Patient, per specialist a Practitioner and a
  * PractitionerRole (NUCC 175T00000X), per encounter an Encounter and one
- * Procedure per activity; each PUT under a deterministic id, so sending the
- * same log twice changes nothing.
+ * Procedure per activity; each PUT under a deterministic id (plugkit's
+ * rule: an Encounter's from its Patient and its identifier, a Procedure's
+ * from its Encounter's), so sending the same log twice changes nothing.
  *
  * From FHIR: any Bundle. What the format cannot hold is reported as a
  * warning with its location (Bundle.entry[N].resource…), never dropped in
@@ -87,7 +88,8 @@ static void emit_specialist(struct pk_out *o, const struct ps_specialist *sp, co
 static void emit_encounter(struct pk_out *o, const struct ps_encounter *e, const char *pid, const char *spid)
 {
 	char id[CW_ID_SIZE], end[32];
-	if (!make_id(o, ps_cfg.encounter_system, e->id, NULL, id))
+	const struct pk_ident enc = {ps_cfg.encounter_system, e->id};
+	if (!pk_item_id(o, pid, "Encounter", &enc, id))
 		return;
 	if (!ps_add_minutes(e->start, e->minutes, end, sizeof end)) {
 		ps_host->issue(o->ctx, CW_SEV_ERROR, "value", e->it.where, "the encounter ends after the year 9999");
@@ -105,7 +107,7 @@ static void emit_encounter(struct pk_out *o, const struct ps_encounter *e, const
 	for (size_t i = 0; i < e->n_goals; i++) {
 		char gid[CW_ID_SIZE];
 		const struct pk_ident goal = {ps_cfg.goal_system, e->goals[i]};
-		if (!make_id(o, goal.system, goal.value, NULL, gid) || !pk_goal_link(o, ext, gid, &goal))
+		if (!pk_item_id(o, pid, "Goal", &goal, gid) || !pk_goal_link(o, ext, gid, &goal))
 			return;
 	}
 	pk_put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
@@ -168,7 +170,7 @@ enum cw_status ps_to_bundle(struct cw_ctx *ctx, const struct pk_doc *doc, cJSON 
 		return CW_NOMEM;
 	}
 	for (size_t p = 0; p < doc->people.n; p++)
-		make_id(&o, doc->people.v[p].id.system, doc->people.v[p].id.value, NULL, pids[p]);
+		pk_patient_id(&o, &doc->people.v[p].id, pids[p]);
 	size_t next_person = 0; /* people without encounters keep their place */
 	for (size_t i = 0; i < doc->n && !o.failed; i++) {
 		const struct ps_encounter *e = ps_enc(doc, i);
@@ -193,6 +195,29 @@ enum cw_status ps_to_bundle(struct cw_ctx *ctx, const struct pk_doc *doc, cJSON 
 		if (!person_done[p])
 			emit_patient(&o, &doc->people.v[p], pids[p]);
 	return pk_close(&o, b, out);
+}
+
+/* Rule 1 → plugkit's rule: an Encounter moves to its Patient's id (its goal
+ * links too), and the Procedures of its activities move with it. */
+enum cw_status ps_upgrade(struct cw_ctx *ctx, const cJSON *resource, cJSON **out, cJSON **moved)
+{
+	static const char *const types[] = {"Encounter", NULL};
+	enum cw_status st = pk_upgrade_item(ps_host, ctx, resource, types, ps_cfg.encounter_system, out);
+	if (st != CW_OK || !*out)
+		return st;
+	const char *old = pk_str(resource, "id"), *now = pk_str(*out, "id");
+	for (size_t i = 0; i < ps_activity_count; i++) {
+		char a[CW_ID_SIZE], b[CW_ID_SIZE], key[CW_ID_SIZE + 80];
+		snprintf(key, sizeof key, "%s|%s", old, ps_activities[i].code);
+		bool ok = ps_host->make_id(ctx, PS_PROCEDURE_NS, key, a) == CW_OK;
+		snprintf(key, sizeof key, "%s|%s", now, ps_activities[i].code);
+		ok = ok && ps_host->make_id(ctx, PS_PROCEDURE_NS, key, b) == CW_OK && pk_add_move(moved, "Procedure", a, b);
+		if (!ok) {
+			ps_host->issue(ctx, CW_SEV_ERROR, "exception", NULL, "out of memory");
+			return CW_NOMEM;
+		}
+	}
+	return CW_OK;
 }
 
 /* -------------------------------------------------------- from FHIR */

@@ -197,6 +197,15 @@ static const struct cw_format formats[] = {
 	 .from_fhir = from_fhir},
 	{0}};
 
+/* Goals and plans stored under rule 1 (uuid5 of their identifier alone)
+ * move to their Patient's ids (plugkit). */
+static enum cw_status upgrade(struct cw_ctx *ctx, const cJSON *resource, cJSON **out, cJSON **moved)
+{
+	static const char *const types[] = {"Goal", "CarePlan", NULL};
+	(void)moved;
+	return pk_upgrade_item(rp_host, ctx, resource, types, NULL, out);
+}
+
 static const struct cw_plugin plugin = {
 	CW_PLUGIN_HEADER,
 	.name = "recovery_plan",
@@ -207,6 +216,8 @@ static const struct cw_plugin plugin = {
 	.operations = NULL,
 	.init = init,
 	.fini = NULL,
+	.id_rule = PK_ID_RULE,
+	.upgrade = upgrade,
 };
 
 const struct cw_plugin *cw_plugin_entry(void) { return &plugin; }

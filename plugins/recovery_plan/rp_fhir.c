@@ -1,8 +1,10 @@
 /* rp_fhir — a struct rp_set to a FHIR R4 transaction Bundle and back.
  *
  * To FHIR: per person a Patient, per goal a Goal, per plan a CarePlan; each
- * PUT under a deterministic id (uuid5 of the business identifier), so the
- * same document sent twice changes nothing.
+ * PUT under a deterministic id (plugkit's rule: the Patient's from the
+ * person's identifier, the others' from that Patient and their business
+ * identifier), so the same document sent twice changes nothing and two
+ * people's goal G-1 stay two Goals.
  *
  * From FHIR: any Bundle (or one resource, which the core wraps). Each
  * Patient with an identity becomes a document; Goals join the document of
@@ -26,15 +28,6 @@ static void extension(cJSON *r, const char *url, const char *value)
 	cJSON_AddStringToObject(x, "url", url);
 	cJSON_AddStringToObject(x, "valueString", value);
 	cJSON_AddItemToArray(arr, x);
-}
-
-static bool ident_id(struct pk_out *o, const struct pk_ident *id, char out[CW_ID_SIZE])
-{
-	if (rp_host->make_id(o->ctx, id->system, id->value, out) != CW_OK) {
-		o->failed = true;
-		return false;
-	}
-	return true;
 }
 
 static void emit_patient(struct pk_out *o, const struct rp_doc *d, const char *pid)
@@ -107,7 +100,7 @@ static cJSON *activity(struct pk_out *o, const char *code, const char *display, 
 static void emit_plan(struct pk_out *o, const struct rp_doc *d, const char *pid, char (*gids)[CW_ID_SIZE])
 {
 	char id[CW_ID_SIZE];
-	if (!ident_id(o, &d->plan.id, id))
+	if (!pk_item_id(o, pid, "CarePlan", &d->plan.id, id))
 		return;
 	cJSON *r = pk_resource("CarePlan", id, rp_cfg.profile_plan);
 	pk_put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
@@ -177,11 +170,11 @@ enum cw_status rp_to_bundle(struct cw_ctx *ctx, const struct rp_set *set, cJSON 
 			rp_host->issue(ctx, CW_SEV_ERROR, "exception", NULL, "out of memory");
 			return CW_NOMEM;
 		}
-		if (!ident_id(&o, &d->person, pid))
+		if (!pk_patient_id(&o, &d->person, pid))
 			break;
 		emit_patient(&o, d, pid);
 		for (size_t k = 0; k < d->n_goals && !o.failed; k++)
-			if (ident_id(&o, &d->goals[k].id, gids[k]))
+			if (pk_item_id(&o, pid, "Goal", &d->goals[k].id, gids[k]))
 				emit_goal(&o, &d->goals[k], gids[k], pid);
 		if (d->has_plan && !o.failed)
 			emit_plan(&o, d, pid, gids);

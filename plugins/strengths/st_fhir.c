@@ -3,7 +3,8 @@
  * To FHIR: per person a Patient; per strength an Observation (eLTSS pattern:
  * the person's own words in valueString) or, with "resource": "condition",
  * a Condition carrying the SDOHCC protective-factor category (the words in
- * code.text). Each entry is a PUT under a deterministic id.
+ * code.text). Each entry is a PUT under a deterministic id (plugkit's rule:
+ * a strength's from its Patient and its identifier).
  *
  * From FHIR: any Bundle, Observations and Conditions alike whatever the
  * setting. What the format cannot hold is reported as a warning with its
@@ -17,15 +18,6 @@
 #include "strengths.h"
 
 /* ---------------------------------------------------------- to FHIR */
-
-static bool make_id(struct pk_out *o, const char *ns, const char *key, char id[CW_ID_SIZE])
-{
-	if (st_host->make_id(o->ctx, ns, key, id) == CW_OK)
-		return true;
-	st_host->issue(o->ctx, CW_SEV_ERROR, "exception", NULL, "no id could be made");
-	o->failed = true;
-	return false;
-}
 
 static void emit_patient(struct pk_out *o, const struct pk_person *p, const char *id)
 {
@@ -48,7 +40,7 @@ static cJSON *who(struct pk_out *o, const struct st_strength *s, const char *pid
 	return ref;
 }
 
-static void extensions(struct pk_out *o, cJSON *r, const struct st_strength *s)
+static void extensions(struct pk_out *o, cJSON *r, const struct st_strength *s, const char *pid)
 {
 	cJSON *ext = cJSON_AddArrayToObject(r, "extension"), *x = cJSON_CreateObject();
 	cJSON_AddItemToArray(ext, x);
@@ -57,7 +49,7 @@ static void extensions(struct pk_out *o, cJSON *r, const struct st_strength *s)
 	for (size_t i = 0; i < s->n_goals; i++) {
 		char gid[CW_ID_SIZE];
 		const struct pk_ident goal = {st_cfg.goal_system, s->goals[i]};
-		if (!make_id(o, goal.system, goal.value, gid) || !pk_goal_link(o, ext, gid, &goal))
+		if (!pk_item_id(o, pid, "Goal", &goal, gid) || !pk_goal_link(o, ext, gid, &goal))
 			return;
 	}
 }
@@ -65,12 +57,13 @@ static void extensions(struct pk_out *o, cJSON *r, const struct st_strength *s)
 static void emit_strength(struct pk_out *o, const struct st_strength *s, const char *pid)
 {
 	char id[CW_ID_SIZE];
-	if (!make_id(o, st_cfg.strength_system, s->id, id))
+	const char *type = st_cfg.condition ? "Condition" : "Observation";
+	const struct pk_ident ident = {st_cfg.strength_system, s->id};
+	if (!pk_item_id(o, pid, type, &ident, id))
 		return;
 	const struct pk_code *cat = &st_categories[s->category];
-	const char *type = st_cfg.condition ? "Condition" : "Observation";
 	cJSON *r = pk_resource(type, id, st_cfg.condition ? st_cfg.profile_cond : st_cfg.profile_obs);
-	extensions(o, r, s);
+	extensions(o, r, s, pid);
 	pk_put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
 		 st_host->make_identifier(o->ctx, st_cfg.strength_system, s->id));
 	if (st_cfg.condition) {
@@ -109,7 +102,7 @@ enum cw_status st_to_bundle(struct cw_ctx *ctx, const struct pk_doc *doc, cJSON 
 		return CW_NOMEM;
 	}
 	for (size_t p = 0; p < doc->people.n && !o.failed; p++)
-		make_id(&o, doc->people.v[p].id.system, doc->people.v[p].id.value, pids[p]);
+		pk_patient_id(&o, &doc->people.v[p].id, pids[p]);
 	/* A Patient comes before its first strength; people before it without
 	 * strengths keep their place. */
 	size_t next = 0;
@@ -126,6 +119,15 @@ enum cw_status st_to_bundle(struct cw_ctx *ctx, const struct pk_doc *doc, cJSON 
 		if (!done[p])
 			emit_patient(&o, &doc->people.v[p], pids[p]);
 	return pk_close(&o, b, out);
+}
+
+/* Rule 1 → plugkit's rule: a strength (either resource) moves to its
+ * Patient's id, its goal links too. */
+enum cw_status st_upgrade(struct cw_ctx *ctx, const cJSON *resource, cJSON **out, cJSON **moved)
+{
+	static const char *const types[] = {"Observation", "Condition", NULL};
+	(void)moved;
+	return pk_upgrade_item(st_host, ctx, resource, types, st_cfg.strength_system, out);
 }
 
 /* -------------------------------------------------------- from FHIR */

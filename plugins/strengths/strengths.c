@@ -189,6 +189,8 @@ static const struct cw_plugin plugin = {
 	.operations = NULL,
 	.init = init,
 	.fini = NULL,
+	.id_rule = PK_ID_RULE,
+	.upgrade = st_upgrade,
 };
 
 const struct cw_plugin *cw_plugin_entry(void) { return &plugin; }

@@ -90,5 +90,7 @@ extern const struct pk_records st_records;
 /* --- FHIR (st_fhir.c) */
 enum cw_status st_to_bundle(struct cw_ctx *ctx, const struct pk_doc *doc, cJSON **out);
 enum cw_status st_from_bundle(struct cw_ctx *ctx, const cJSON *bundle, struct pk_doc *doc);
+/* cw_plugin.upgrade: strengths of rule 1. */
+enum cw_status st_upgrade(struct cw_ctx *ctx, const cJSON *resource, cJSON **out, cJSON **moved);
 
 #endif

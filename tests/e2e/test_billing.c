@@ -66,25 +66,30 @@ static const char *sget(const cJSON *o, const char *k)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* The FHIR id of an encounter key: peer-support ids are uuid5 of the key;
- * the psychotherapy encounters were written with their own ids. */
-static const char *enc_id(const char *key)
-{
-	static char ids[64][FHIR_ID_SIZE];
-	static int next;
-	if (!strncmp(key, "pt-", 3))
-		return key;
-	char *out = ids[next++ % 64];
-	assert_int_equal(fhir_make_id(ENC_NS, key, out), 0);
-	return out;
-}
-
 static const char *person_id(const char *value)
 {
 	static char ids[8][FHIR_ID_SIZE];
 	static int next;
 	char *out = ids[next++ % 8];
 	assert_int_equal(fhir_make_id(PEOPLE, value, out), 0);
+	return out;
+}
+
+/* The FHIR id of an encounter key: peer-support ids are uuid5(the person's
+ * Patient id, "Encounter|system|key"), the person P-2001 … P-2004 for keys
+ * A-… to D-… (the fixture's people); the psychotherapy encounters were
+ * written with their own ids. */
+static const char *enc_id(const char *key)
+{
+	static char ids[64][FHIR_ID_SIZE];
+	static int next;
+	if (!strncmp(key, "pt-", 3))
+		return key;
+	char person[16], name[200];
+	snprintf(person, sizeof person, "P-200%d", key[0] - 'A' + 1);
+	snprintf(name, sizeof name, "Encounter|" ENC_NS "|%s", key);
+	char *out = ids[next++ % 64];
+	assert_int_equal(fhir_make_id(person_id(person), name, out), 0);
 	return out;
 }
 

@@ -14,6 +14,7 @@
 
 #include "base/fjson.h"
 #include "plugin/plugin_host.h"
+#include "fuzz_upgrade.h"
 
 #include "../../plugins/outcomes/outcomes.c"
 
@@ -68,6 +69,7 @@ static void native_round_trip(struct plugin_host *h, const char *text, size_t le
 	cJSON *first = ingest(h, text, len);
 	if (!first)
 		return;
+	fuzz_upgrade_finds_nothing(h, first);
 	size_t issues = 0;
 	char *doc = export(h, cJSON_Duplicate(first, 1), &issues);
 	if (!doc || issues != 0)

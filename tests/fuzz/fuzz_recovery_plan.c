@@ -15,6 +15,7 @@
 #include "plugin/plugin_host.h"
 #include "base/fjson.h"
 #include "fhir/validate.h"
+#include "fuzz_upgrade.h"
 
 #include "../../plugins/recovery_plan/recovery_plan.c"
 #include "../../plugins/recovery_plan/rp_fhir.c"
@@ -78,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 	cJSON *first = ingest(h, text, size);
 	if (first) {
+		fuzz_upgrade_finds_nothing(h, first);
 		struct outcome oo = OUTCOME_INIT;
 		if (validate_resource(first, &oo) != 0)
 			abort(); /* what the plugin emits is valid FHIR R4 structure */

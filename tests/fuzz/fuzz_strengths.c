@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "plugin/plugin_host.h"
 #include "fhir/validate.h"
+#include "fuzz_upgrade.h"
 
 #include "../../plugins/strengths/st_fhir.c"
 #include "../../plugins/strengths/st_native.c"
@@ -90,6 +91,7 @@ static void one_mode(const char *settings, const char *text, size_t size)
 	enum cw_media media = i < size && (text[i] == '{' || text[i] == '[') ? CW_MEDIA_JSON : CW_MEDIA_CSV;
 	cJSON *first = ingest(h, media, text, size);
 	if (first) {
+		fuzz_upgrade_finds_nothing(h, first);
 		check_valid(first);
 		size_t len1 = 0, len2 = 0;
 		char *native = export(h, media, first, &len1);

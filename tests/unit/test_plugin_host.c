@@ -547,6 +547,45 @@ static void refuses_bad_descriptors(void **state)
 	refuse_one(NULL, "x", "no descriptor");
 }
 
+static enum cw_status upgrade_to_array(struct cw_ctx *ctx, const cJSON *resource, cJSON **out, cJSON **moved)
+{
+	(void)ctx;
+	(void)moved;
+	*out = strcmp(cJSON_GetObjectItem(resource, "id")->valuestring, "array") == 0 ? cJSON_CreateArray() : cJSON_Duplicate(resource, 1);
+	return CW_OK;
+}
+
+/* The ABI 1.3 members are read only from a descriptor that has them. */
+static void upgrade_is_read_from_1_3_descriptors(void **state)
+{
+	(void)state;
+	struct cw_plugin p = {CW_PLUGIN_HEADER, .name = "u", .version = "1", .id_rule = 2, .upgrade = upgrade_to_array};
+	for (int old = 0; old < 2; old++) {
+		p.struct_size = old ? (uint32_t)offsetof(struct cw_plugin, id_rule) : (uint32_t)sizeof p;
+		struct plugin_host *h = plugin_host_new(NULL, NULL);
+		assert_int_equal(plugin_host_add_builtin(h, &p, "u"), 0);
+		assert_int_equal(plugin_host_id_rule(plugin_host_at(h, 0)), 0); /* not initialised yet */
+		assert_int_equal(plugin_host_start(h), 0);
+		assert_int_equal(plugin_host_id_rule(plugin_host_at(h, 0)), old ? 0 : 2);
+		struct arena arena;
+		struct outcome oo = OUTCOME_INIT;
+		struct cw_ctx ctx;
+		arena_init(&arena, 0);
+		plugin_host_ctx(&ctx, h, &arena, &oo, NULL);
+		cJSON *r = cJSON_Parse("{\"resourceType\":\"Basic\",\"id\":\"x\"}"), *out = NULL, *moved = NULL;
+		assert_int_equal(plugin_host_upgrade(&ctx, plugin_host_at(h, 0), r, &out, &moved), CW_OK);
+		assert_true(old ? out == NULL : cJSON_Compare(out, r, 1));
+		cJSON_Delete(out);
+		cJSON_ReplaceItemInObject(r, "id", cJSON_CreateString("array"));
+		assert_int_equal(plugin_host_upgrade(&ctx, plugin_host_at(h, 0), r, &out, &moved), old ? CW_OK : CW_INTERNAL);
+		assert_null(out); /* what is not a resource is refused */
+		cJSON_Delete(r);
+		outcome_release(&oo);
+		arena_release(&arena);
+		plugin_host_free(h);
+	}
+}
+
 static void refuses_conflicts_and_unknown_configuration(void **state)
 {
 	(void)state;
@@ -654,6 +693,7 @@ int main(void)
 		cmocka_unit_test(hooks_stop_replace_and_fail),
 		cmocka_unit_test(host_table_services),
 		cmocka_unit_test(refuses_bad_descriptors),
+		cmocka_unit_test(upgrade_is_read_from_1_3_descriptors),
 		cmocka_unit_test(refuses_conflicts_and_unknown_configuration),
 		cmocka_unit_test(ingest_wraps_and_runs_store_hooks),
 		cmocka_unit_test(loads_the_built_test_plugins),

@@ -426,6 +426,33 @@ static void writing(void **state)
 	assert_true(pk_buf_finish(&b, &out, &len));
 	assert_string_equal(out, "plain,\"x;y,z\"\n");
 	assert_int_equal(len, 14);
+
+	/* the guard against formula injection: an apostrophe before a cell a
+	 * spreadsheet would run, inside the quotes when quoted; plain negative
+	 * numbers and ordinary cells as they are */
+	static const char *const cells[][2] = {
+		{"plain text", "plain text"},   {"", ""},
+		{"a=b", "a=b"},                 {"=1+1", "'=1+1"},
+		{"+1", "'+1"},                  {"-x", "'-x"},
+		{"@SUM(A1)", "'@SUM(A1)"},      {"\tx", "'\tx"},
+		{"\rx", "\"'\rx\""},          {"=HYPERLINK(\"u\",\"v\")", "\"'=HYPERLINK(\"\"u\"\",\"\"v\"\")\""},
+		{"-12", "-12"},                 {"-3.5", "-3.5"},
+		{"-1e5", "'-1e5"},              {"-", "'-"},
+		{"-3.", "'-3."},                {"'=x", "''=x"},
+		{"'-12", "''-12"},              {"'plain", "'plain"},
+		{"12", "12"},
+	};
+	for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
+		struct pk_buf c = {.host = &host};
+		pk_csv_cell(&c, cells[i][0], true);
+		assert_true(pk_buf_finish(&c, &out, &len));
+		char want[128];
+		snprintf(want, sizeof want, "%s\n", cells[i][1]);
+		assert_string_equal(out, want);
+		bool quoted = cells[i][1][0] == '"';
+		assert_int_equal(pk_csv_guarded(cells[i][0]),
+				 cells[i][1][quoted] == '\'' && strcmp(cells[i][0], cells[i][1]) != 0);
+	}
 	struct pk_buf a = {.host = &host, .in_arena = true};
 	pk_put(&a, "abc", 3);
 	assert_true(pk_buf_finish(&a, &out, &len));

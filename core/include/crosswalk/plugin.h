@@ -232,6 +232,31 @@ struct cw_plugin {
 	 * May be NULL. */
 	void (*fini)(struct cw_ctx *ctx);
 	/* ABI 1.0 ends here; later members are appended below. */
+
+	/* --- ABI 1.3: moving what an older version of the plugin stored under
+	 * ids it no longer derives (docs/plugins.md, "Deterministic ids").
+	 * id_rule numbers the plugin's rule for ids (0: it derives none, or
+	 * has never changed it). The store records, per plugin name, the rule
+	 * its resources were last upgraded to; when a plugin's id_rule is
+	 * higher, `crosswalk serve` runs upgrade over every live resource of
+	 * the store once, before it listens, and records the new rule.
+	 *
+	 * upgrade: resource is the current version of one live resource
+	 * (borrowed), as stored except that references to Patients that moved
+	 * are already rewritten (Patients are upgraded first, then the rest).
+	 * On CW_OK with *out set, *out (handed over) is the resource as the
+	 * plugin writes it now: when its id differs, the core moves it (the
+	 * old id gets a deletion, its history kept; the new id gets the
+	 * resource, unless a live one is there already, which is kept), and
+	 * references "Type/old" anywhere in the store are rewritten to the new
+	 * id. *moved (may be set, handed over) is a JSON object
+	 * {"Type/old-id": "new-id", …} of further resources derived from this
+	 * one that move with it (the core moves the ones it finds). CW_OK with
+	 * both left NULL: nothing to change (not the plugin's, or already
+	 * current). A failure stops the upgrade: the store is left as it was
+	 * and the gateway does not start. May be NULL. */
+	uint32_t id_rule;
+	enum cw_status (*upgrade)(struct cw_ctx *ctx, const cJSON *resource, cJSON **out, cJSON **moved);
 };
 
 /* The size of the ABI 1.0 descriptor: the smallest the host accepts. */
