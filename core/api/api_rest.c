@@ -13,16 +13,15 @@
 
 bool rest_valid_id(const char *id) { return id && validate_primitive_text("id", id); }
 
-/* The base URL links and Locations use: from Host when it is a plain
- * host[:port], else the configured listen address. */
+/* The base URL links and Locations use: the configured public one, else the
+ * address the server listens on. Never the Host header, which the client
+ * chooses. */
 void rest_base_url(const struct app *app, const struct http_request *req, char *buf, size_t n)
 {
-	const char *host = req ? http_header(req, "Host") : NULL;
-	bool ok = host && *host && strlen(host) < 200;
-	for (const char *p = host; ok && *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr(".-:[]", *p))
-			ok = false;
-	snprintf(buf, n, "http://%s/fhir", ok ? host : app->cfg->listen);
+	if (app->cfg->public_base_url)
+		snprintf(buf, n, "%s", app->cfg->public_base_url);
+	else
+		snprintf(buf, n, "http://%s/fhir", req && req->authority ? req->authority : app->cfg->listen);
 }
 
 void rest_add_header(struct http_response *resp, const char *name, const char *value)

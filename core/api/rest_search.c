@@ -1,4 +1,5 @@
 #include "api/rest_int.h"
+#include "http/wire.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -129,24 +130,20 @@ static int query_from_form(struct query *q, const char *body, size_t len)
 	int rc = 0;
 	char *save = NULL;
 	for (char *pair = strtok_r(copy, "&", &save); pair && rc == 0; pair = strtok_r(NULL, "&", &save)) {
-		for (char *p = pair; *p; p++)
-			if (*p == '+')
-				*p = ' ';
-		/* percent-decoding in place */
-		char *w = pair;
-		for (char *r = pair; *r; r++) {
-			if (*r == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
-				char hex[3] = {r[1], r[2], 0};
-				*w++ = (char)strtol(hex, NULL, 16);
-				r += 2;
-			} else {
-				*w++ = *r;
-			}
-		}
-		*w = '\0';
+		/* The same decoding as the request target's query (wire.h), in
+		 * place: a bad escape or an encoded NUL is refused, not cut. */
 		char *eq = strchr(pair, '=');
+		size_t nlen = eq ? (size_t)(eq - pair) : strlen(pair);
+		long kn = wire_pct_decode(pair, nlen, pair, true);
+		long vn = eq ? wire_pct_decode(eq + 1, strlen(eq + 1), eq + 1, true) : 0;
+		if (kn < 0 || vn < 0 || memchr(pair, 0, (size_t)kn) || (eq && memchr(eq + 1, 0, (size_t)vn))) {
+			snprintf(q->error, sizeof q->error, "a form parameter holds a bad %%-escape or an encoded NUL");
+			rc = -1;
+			break;
+		}
+		pair[kn] = '\0';
 		if (eq)
-			*eq = '\0';
+			eq[1 + vn] = '\0';
 		rc = rest_query_add(q, pair, eq ? eq + 1 : "");
 	}
 	free(copy);

@@ -62,26 +62,28 @@ static const struct key upstream_keys[] = {
 
 static const char *const route_names[] = {"local", "pass-through", "store-and-forward"};
 
-bool config_upstream_url_ok(const char *url, char *why, size_t whylen)
+/* A base URL: http(s)://host[:port][/path], no credentials, query, fragment
+ * or whitespace. The host goes to host (for the loopback rule). */
+static bool base_url_ok(const char *url, bool *http, char host[256], char *why, size_t whylen)
 {
-	bool https = !strncmp(url, "https://", 8), http = !strncmp(url, "http://", 7);
-	if (!https && !http) {
+	bool https = !strncmp(url, "https://", 8);
+	*http = !strncmp(url, "http://", 7);
+	if (!https && !*http) {
 		snprintf(why, whylen, "must start with https:// (or http:// for a loopback address)");
 		return false;
 	}
 	const char *h = url + (https ? 8 : 7);
-	char host[256];
 	size_t n;
 	if (*h == '[') {
 		n = strcspn(h + 1, "]");
-		if (h[1 + n] != ']' || n == 0 || n >= sizeof host) {
+		if (h[1 + n] != ']' || n == 0 || n >= 256) {
 			snprintf(why, whylen, "bad IPv6 host");
 			return false;
 		}
 		memcpy(host, h + 1, n);
 	} else {
 		n = strcspn(h, ":/?#");
-		if (n == 0 || n >= sizeof host) {
+		if (n == 0 || n >= 256) {
 			snprintf(why, whylen, "no host");
 			return false;
 		}
@@ -92,8 +94,35 @@ bool config_upstream_url_ok(const char *url, char *why, size_t whylen)
 		snprintf(why, whylen, "must be a plain base URL without credentials, query or fragment");
 		return false;
 	}
+	return true;
+}
+
+bool config_upstream_url_ok(const char *url, char *why, size_t whylen)
+{
+	bool http;
+	char host[256];
+	if (!base_url_ok(url, &http, host, why, whylen))
+		return false;
 	if (http && !config_host_is_loopback(host)) {
 		snprintf(why, whylen, "plain http is allowed only to a loopback address; use https for %s", host);
+		return false;
+	}
+	return true;
+}
+
+bool config_public_url_ok(const char *url, char *why, size_t whylen)
+{
+	bool http;
+	char host[256];
+	if (!base_url_ok(url, &http, host, why, whylen))
+		return false;
+	for (const char *p = url; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '<' || *p == '>') {
+			snprintf(why, whylen, "must be printable ASCII without quotes or angle brackets");
+			return false;
+		}
+	if (url[strlen(url) - 1] == '/') {
+		snprintf(why, whylen, "must not end with '/' (links are written as BASE/Type/id)");
 		return false;
 	}
 	return true;
@@ -123,6 +152,7 @@ static const struct key top_keys[] = {
 	{"plugin_dir", KEY_STRING, offsetof(struct config, plugin_dir), 1, 4096, NULL},
 	{"profiles_dir", KEY_STRING, offsetof(struct config, profiles_dir), 1, 4096, NULL},
 	{"threads", KEY_UINT, offsetof(struct config, threads), 0, 256, NULL},
+	{"public_base_url", KEY_STRING, offsetof(struct config, public_base_url), 8, 200, NULL},
 	{"log_level", KEY_LEVEL, offsetof(struct config, log_level), 0, 0, NULL},
 	{"limits", KEY_OBJECT, 0, 0, 0, limit_keys},
 	{"codes", KEY_OBJECT, 0, 0, 0, codes_keys},
@@ -437,6 +467,8 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	if (rc == 0 && cfg->upstream.base_url && !config_upstream_url_ok(cfg->upstream.base_url, why, sizeof why))
 		rc = fail(err, errlen, up && *up ? "environment" : path, up && *up ? "CROSSWALK_UPSTREAM" : "upstream.base_url",
 			  "%s", why);
+	if (rc == 0 && cfg->public_base_url && !config_public_url_ok(cfg->public_base_url, why, sizeof why))
+		rc = fail(err, errlen, path, "public_base_url", "%s", why);
 	if (rc != 0)
 		config_release(cfg);
 	return rc;
@@ -457,6 +489,7 @@ void config_release(struct config *cfg)
 {
 	free(cfg->source);
 	free(cfg->listen);
+	free(cfg->public_base_url);
 	free(cfg->data_dir);
 	free(cfg->plugin_dir);
 	free(cfg->plugin_dir_extra);

@@ -64,6 +64,8 @@ struct config {
 	char listen_host[256];
 	unsigned listen_port; /* 0 = ephemeral, reported in the "listening" log line */
 	bool listen_ipv6;
+	char *public_base_url; /* the FHIR base clients reach ("https://host/fhir"): links, Location and
+				* fullUrl start with it; NULL: http://LISTEN-ADDRESS/fhir. Never taken from Host */
 	char *data_dir;
 	char *plugin_dir;
 	char *plugin_dir_extra; /* --plugins DIR from the command line, or NULL (not a file key) */
@@ -79,6 +81,10 @@ struct config {
 /* An upstream base URL is https://host[:port]/path, or http:// with a
  * loopback host; no credentials, query or fragment. */
 bool config_upstream_url_ok(const char *url, char *why, size_t whylen);
+
+/* A public base URL is http(s)://host[:port][/path], printable, without
+ * credentials, query, fragment or a trailing '/'. */
+bool config_public_url_ok(const char *url, char *why, size_t whylen);
 
 /* The route of a resource type: "local", "pass-through" or
  * "store-and-forward" (a static string). "local" without an upstream. */

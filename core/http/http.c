@@ -8,6 +8,15 @@
  *    (headers complete; whole request read; reply sent) by shutting the socket
  *    down, which makes the library close the connection itself;
  *  - framing is checked on the first handler call, before any body is read;
+ *  - the header block is proved to be what the library says it is (the wire
+ *    module's walker): it accepts a space before a header's colon, a bare CR
+ *    inside a line and a NUL that silently ends a value, and keeps several
+ *    Host headers; each of these is refused here;
+ *  - the request target is parsed here, strictly, from the raw form the URI
+ *    log callback sees: the library decodes %00 and %2F before routing and
+ *    would allocate a record per query parameter from the connection's small
+ *    memory pool, and in 0.9.75 a pool that runs out there leaves the
+ *    connection hanging without an answer;
  *  - the body is counted against the limit as it arrives.
  * Responses are queued on a later handler call, never the first, except for
  * refusals, where closing the connection is the point. */
@@ -20,6 +29,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +42,15 @@
 #include "base/fjson.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "http/wire.h"
+
+/* The header block check relies on MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE
+ * and on how 0.9.75 parses the block in place; another version must pass
+ * tests/e2e/test_http_framing.c before it is used (a layout the walker does
+ * not recognise is refused, never read past). */
+#if MHD_VERSION < 0x00097500
+#error "libmicrohttpd 0.9.75 or later is required"
+#endif
 
 /* One per connection, registered for the watchdog. */
 struct conn_ctx {
@@ -42,10 +61,20 @@ struct conn_ctx {
 	bool closed_by_deadline;
 };
 
+/* One query parameter, decoded; value NULL when the parameter has no '='. */
+struct query_param {
+	char *name, *value;
+};
+
 /* One per request (MHD's con_cls). */
 struct req_ctx {
 	struct http_server *srv;
 	struct conn_ctx *conn;
+	struct MHD_Connection *mc;
+	char *target;       /* the request target as sent (raw, owned) */
+	char *path;         /* its path, decoded (owned) */
+	struct query_param *params; /* the query, decoded (owned, one allocation with the strings) */
+	size_t nparams;
 	int64_t start_ms;
 	struct timespec start_ts;
 	int phase; /* 0: headers not yet seen by handler; 1: reading body; 2: answered */
@@ -64,6 +93,7 @@ struct http_server {
 	struct http_dispatch dispatch;
 	struct config_limits limits;
 	unsigned port;
+	char authority[300]; /* listen host and bound port */
 	pthread_mutex_t lock; /* guards the connection list and deadlines */
 	struct conn_ctx conns; /* list head */
 	pthread_t watchdog;
@@ -128,41 +158,35 @@ const char *http_reason(int status)
 
 /* --------------------------------------------------------- request access */
 
-static struct MHD_Connection *conn_of(const struct http_request *req)
+static const struct req_ctx *rq_of(const struct http_request *req)
 {
-	return (struct MHD_Connection *)req->impl;
+	return (const struct req_ctx *)req->impl;
 }
 
 const char *http_header(const struct http_request *req, const char *name)
 {
-	return MHD_lookup_connection_value(conn_of(req), MHD_HEADER_KIND, name);
+	return MHD_lookup_connection_value(rq_of(req)->mc, MHD_HEADER_KIND, name);
 }
 
 const char *http_query(const struct http_request *req, const char *name)
 {
-	return MHD_lookup_connection_value(conn_of(req), MHD_GET_ARGUMENT_KIND, name);
-}
-
-struct each_ctx {
-	int (*fn)(void *, const char *, const char *);
-	void *ctx;
-	int rc;
-};
-
-static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-	(void)kind;
-	struct each_ctx *e = cls;
-	e->rc = e->fn(e->ctx, key, value ? value : "");
-	return e->rc ? MHD_NO : MHD_YES;
+	const struct req_ctx *rq = rq_of(req);
+	for (size_t i = 0; i < rq->nparams; i++)
+		if (strcmp(rq->params[i].name, name) == 0)
+			return rq->params[i].value;
+	return NULL;
 }
 
 int http_query_each(const struct http_request *req,
 		    int (*fn)(void *ctx, const char *name, const char *value), void *ctx)
 {
-	struct each_ctx e = {fn, ctx, 0};
-	MHD_get_connection_values(conn_of(req), MHD_GET_ARGUMENT_KIND, each_arg, &e);
-	return e.rc;
+	const struct req_ctx *rq = rq_of(req);
+	for (size_t i = 0; i < rq->nparams; i++) {
+		int rc = fn(ctx, rq->params[i].name, rq->params[i].value ? rq->params[i].value : "");
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------- responses */
@@ -274,23 +298,126 @@ static enum MHD_Result refuse(struct MHD_Connection *mc, struct req_ctx *rq, int
 
 /* ------------------------------------------------------- framing checks */
 
+/* What the header walk found: the first problem, and the framing headers. */
 struct framing {
-	int n_cl, n_te;
-	bool cl_list;
+	struct wire_walk walk;
+	const char *field_err;
+	int n_cl, n_te, n_host;
+	const char *te, *host;
+	size_t te_len, host_len;
 };
 
-static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+/* The offset of p in the header block, or SIZE_MAX when p lies outside it
+ * (the walker then refuses the block; p is never read). */
+static size_t block_off(const struct framing *f, const char *p)
+{
+	uintptr_t b = (uintptr_t)f->walk.block, q = (uintptr_t)p;
+	return q >= b && q - b <= f->walk.len ? (size_t)(q - b) : SIZE_MAX;
+}
+
+static enum MHD_Result walk_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+				  const char *value, size_t value_size)
 {
 	(void)kind;
 	struct framing *f = cls;
+	if (!value) {
+		value = "";
+		value_size = 0;
+	}
+	wire_walk_field(&f->walk, block_off(f, key), key_size, block_off(f, value), value_size);
+	if (!f->field_err)
+		f->field_err = wire_check_field(key, key_size, value, value_size);
 	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
 		f->n_cl++;
-		if (value && strchr(value, ','))
-			f->cl_list = true;
 	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
 		f->n_te++;
+		f->te = value;
+		f->te_len = value_size;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
+		f->n_host++;
+		f->host = value;
+		f->host_len = value_size;
 	}
 	return MHD_YES;
+}
+
+/* Splits the (already checked) query of rq->target into rq->params. */
+static int parse_query(struct req_ctx *rq)
+{
+	const char *q = strchr(rq->target, '?');
+	if (!q || !q[1])
+		return 0;
+	q++;
+	size_t n = strlen(q), count = 1;
+	for (size_t i = 0; i < n; i++)
+		count += q[i] == '&';
+	/* One block: the array, then each name and value NUL-terminated. */
+	size_t size = count * sizeof *rq->params + 2 * n + 2 * count;
+	rq->params = malloc(size);
+	if (!rq->params)
+		return -1;
+	char *out = (char *)(rq->params + count);
+	for (const char *p = q; p <= q + n;) {
+		size_t len = strcspn(p, "&");
+		if (len > 0) {
+			const char *eq = memchr(p, '=', len);
+			size_t nlen = eq ? (size_t)(eq - p) : len;
+			struct query_param *qp = &rq->params[rq->nparams++];
+			qp->name = out;
+			out += wire_pct_decode(p, nlen, out, true);
+			*out++ = '\0';
+			qp->value = NULL;
+			if (eq) {
+				qp->value = out;
+				out += wire_pct_decode(eq + 1, len - nlen - 1, out, true);
+				*out++ = '\0';
+			}
+		}
+		p += len + 1;
+	}
+	return 0;
+}
+
+/* Checks what the library parsed against the raw header block, then the
+ * header fields, Host and the target. Returns NULL or a reason for a 400
+ * (*status may be raised to 414). */
+static const char *check_request(struct MHD_Connection *mc, struct req_ctx *rq, const char *url,
+				 const char *method, const char *version, struct framing *f, int *status)
+{
+	*status = 400;
+	const union MHD_ConnectionInfo *hs = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	if (!hs || !rq->target)
+		return "the request could not be read";
+	f->walk.block = method;
+	f->walk.len = hs->header_size;
+	size_t target_off = block_off(f, url), version_off = block_off(f, version);
+	wire_walk_start(&f->walk, method, hs->header_size, strlen(method), target_off, strlen(rq->target),
+			version_off, strlen(version));
+	MHD_get_connection_values_n(mc, MHD_HEADER_KIND, walk_field, f);
+	const char *why = wire_walk_end(&f->walk);
+	if (why)
+		return why;
+	if (f->field_err)
+		return f->field_err;
+	bool http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
+	if (f->n_host > 1)
+		return "more than one Host header";
+	if (http11 && f->n_host == 0)
+		return "an HTTP/1.1 request must carry a Host header";
+	if (f->host && !wire_host_ok(f->host, f->host_len))
+		return "the Host header is not a host name or address with an optional port";
+	why = wire_check_target(rq->target, strlen(rq->target), status);
+	if (why)
+		return why;
+	const char *q = strchr(rq->target, '?');
+	size_t plen = q ? (size_t)(q - rq->target) : strlen(rq->target);
+	rq->path = malloc(plen + 1);
+	if (!rq->path || parse_query(rq) != 0) {
+		*status = 503;
+		return "out of memory";
+	}
+	rq->path[wire_pct_decode(rq->target, plen, rq->path, false)] = '\0';
+	return NULL;
 }
 
 static bool valid_request_id(const char *s)
@@ -328,11 +455,23 @@ static void new_request_id(char out[65])
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 {
-	(void)uri; /* never logged: it may carry identifiers */
+	/* The URI is never logged: it may carry identifiers. */
 	struct http_server *srv = cls;
 	struct req_ctx *rq = calloc(1, sizeof *rq);
 	if (!rq)
 		return NULL;
+	rq->target = strdup(uri ? uri : "");
+	if (!rq->target) {
+		free(rq);
+		return NULL;
+	}
+	/* The gateway parses the query itself (parse_query). The library has
+	 * found the '?' already and parses what follows it once this returns:
+	 * ending the string right after the '?' leaves it nothing to parse.
+	 * The byte is the library's own read buffer; it is not read again. */
+	char *qm = uri ? strchr(uri, '?') : NULL;
+	if (qm)
+		qm[1] = '\0';
 	rq->srv = srv;
 	rq->start_ms = now_ms();
 	clock_gettime(CLOCK_MONOTONIC, &rq->start_ts);
@@ -387,6 +526,9 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 			metrics_request_done(rq->route, rq->status, secs);
 	}
 	free(rq->body);
+	free(rq->target);
+	free(rq->path);
+	free(rq->params);
 	if (rq->conn && !atomic_load(&srv->stopping))
 		set_deadline(srv, rq->conn, now_ms() + (int64_t)srv->limits.header_timeout_ms, "headers");
 	free(rq);
@@ -467,7 +609,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 				  const char *version, const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
 {
-	(void)version;
 	struct http_server *srv = cls;
 	struct req_ctx *rq = *con_cls;
 	if (!rq)
@@ -485,31 +626,58 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 			new_request_id(rq->request_id);
 		set_deadline(srv, rq->conn, rq->start_ms + (int64_t)srv->limits.request_timeout_ms, "request");
 
+		/* Every refusal closes the connection: after a request the
+		 * gateway did not understand, nothing behind it on the
+		 * connection can be trusted to start where it seems to. */
+		rq->mc = mc;
 		struct framing f = {0};
-		MHD_get_connection_values(mc, MHD_HEADER_KIND, count_framing, &f);
+		int status = 400;
+		const char *why = check_request(mc, rq, url, method, version, &f, &status);
+		if (why) {
+			if (status == 400)
+				metrics_counter_add(METRICS_FRAMING_REJECTED, 1);
+			return refuse(mc, rq, status, status == 503 ? "transient" : status == 414 ? "too-long" : "invalid",
+				      why);
+		}
 		if (f.n_cl > 0 && f.n_te > 0) {
 			metrics_counter_add(METRICS_FRAMING_REJECTED, 1);
 			return refuse(mc, rq, 400, "invalid",
 				      "a request may not carry both Content-Length and Transfer-Encoding");
 		}
-		if (f.n_cl > 1 || f.cl_list) {
+		if (f.n_te > 1) {
+			metrics_counter_add(METRICS_FRAMING_REJECTED, 1);
+			return refuse(mc, rq, 400, "invalid",
+				      "more than one Transfer-Encoding header (one \"chunked\" is the only coding accepted)");
+		}
+		if (f.te) {
+			status = wire_transfer_encoding(f.te, f.te_len, &why);
+			if (status) {
+				metrics_counter_add(METRICS_FRAMING_REJECTED, 1);
+				return refuse(mc, rq, status, status == 501 ? "not-supported" : "invalid", why);
+			}
+		}
+		if (f.n_cl > 1) {
 			metrics_counter_add(METRICS_FRAMING_REJECTED, 1);
 			return refuse(mc, rq, 400, "invalid", "more than one Content-Length");
 		}
-		const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *cl = NULL;
+		size_t cl_len = 0;
+		if (f.n_cl == 1 &&
+		    MHD_lookup_connection_value_n(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH,
+						  strlen(MHD_HTTP_HEADER_CONTENT_LENGTH), &cl, &cl_len) != MHD_YES)
+			cl = NULL;
 		if (cl) {
-			char *end;
-			errno = 0;
-			unsigned long long n = strtoull(cl, &end, 10);
-			if (errno || end == cl || *end || *cl == '-' || *cl == '+') {
+			uint64_t n = 0;
+			why = wire_content_length(cl, cl_len, &n);
+			if (why) {
 				metrics_counter_add(METRICS_FRAMING_REJECTED, 1);
-				return refuse(mc, rq, 400, "invalid", "Content-Length is not a number");
+				return refuse(mc, rq, 400, "invalid", why);
 			}
 			if (n > srv->limits.max_body_bytes) {
 				metrics_counter_add(METRICS_BODY_TOO_LARGE, 1);
 				char diag[160];
 				snprintf(diag, sizeof diag, "request body of %llu bytes exceeds the limit of %llu bytes",
-					 n, (unsigned long long)srv->limits.max_body_bytes);
+					 (unsigned long long)n, (unsigned long long)srv->limits.max_body_bytes);
 				return refuse(mc, rq, 413, "too-long", diag);
 			}
 			if (n > 0) {
@@ -566,12 +734,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	set_deadline(srv, rq->conn, 0, "processing");
 	struct http_request req = {
 		.method = method,
-		.path = url,
+		.path = rq->path,
 		.body = rq->body ? rq->body : "",
 		.body_len = rq->len,
 		.request_id = rq->request_id,
 		.client = rq->client,
-		.impl = mc,
+		.authority = srv->authority,
+		.impl = rq,
 	};
 	if (rq->body)
 		rq->body[rq->len] = '\0';
@@ -595,6 +764,43 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* --------------------------------------------------------------- server */
 
+/* The listening socket, bound here rather than by the library: with
+ * SO_REUSEADDR alone (a restart can bind while old connections linger), never
+ * SO_REUSEPORT, which would let a second gateway start on the same port and
+ * share its connections. Sets *port to the bound port. */
+static int open_listener(const struct config *cfg, unsigned *port, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t sl;
+	if (cfg->listen_ipv6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)cfg->listen_port);
+		inet_pton(AF_INET6, cfg->listen_host, &s6->sin6_addr);
+		sl = sizeof *s6;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)cfg->listen_port);
+		inet_pton(AF_INET, cfg->listen_host, &s4->sin_addr);
+		sl = sizeof *s4;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    (cfg->listen_ipv6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+	    bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, SOMAXCONN) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(cfg->listen_ipv6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+				       : ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}
+
 struct http_server *http_server_start(const struct config *cfg, struct http_dispatch dispatch, char *err,
 				      size_t errlen)
 {
@@ -608,22 +814,18 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 	srv->conns.next = srv->conns.prev = &srv->conns;
 	pthread_mutex_init(&srv->lock, NULL);
 
-	struct sockaddr_in sin = {0};
-	struct sockaddr_in6 sin6 = {0};
-	const struct sockaddr *sa;
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	if (cfg->listen_ipv6) {
-		sin6.sin6_family = AF_INET6;
-		sin6.sin6_port = htons((uint16_t)cfg->listen_port);
-		inet_pton(AF_INET6, cfg->listen_host, &sin6.sin6_addr);
-		sa = (const struct sockaddr *)&sin6;
+	if (cfg->listen_ipv6)
 		flags |= MHD_USE_IPv6;
-	} else {
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((uint16_t)cfg->listen_port);
-		inet_pton(AF_INET, cfg->listen_host, &sin.sin_addr);
-		sa = (const struct sockaddr *)&sin;
+	int lfd = open_listener(cfg, &srv->port, err, errlen);
+	if (lfd < 0) {
+		pthread_mutex_destroy(&srv->lock);
+		free(srv);
+		return NULL;
 	}
+	/* Known before the first request arrives: handlers only read it. */
+	snprintf(srv->authority, sizeof srv->authority, cfg->listen_ipv6 ? "[%s]:%u" : "%s:%u", cfg->listen_host,
+		 srv->port);
 	unsigned threads = cfg->threads;
 	if (threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -632,28 +834,28 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 	/* Idle timeout as a backstop; the watchdog enforces the real deadlines. */
 	unsigned idle_s = (unsigned)((cfg->limits.request_timeout_ms + 999) / 1000);
 	srv->daemon = MHD_start_daemon(
-		flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_SOCK_ADDR, sa,
+		flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_LISTEN_SOCKET, lfd,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->limits.max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->limits.max_connections_per_ip,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->limits.max_header_bytes,
 		MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
-		MHD_OPTION_STRICT_FOR_CLIENT, 1,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+		/* Not strict: in 0.9.75 its strict refusals (no Host, a space in
+		 * the target) answer with the header block written twice, or not
+		 * at all; the gateway's own checks refuse both. */
+		MHD_OPTION_STRICT_FOR_CLIENT, 0,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
-		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
-			 errno ? strerror(errno) : "the HTTP library refused the settings");
+		snprintf(err, errlen, "cannot serve on %s: the HTTP library refused the settings", cfg->listen);
+		close(lfd);
 		pthread_mutex_destroy(&srv->lock);
 		free(srv);
 		return NULL;
 	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	srv->port = di ? di->port : cfg->listen_port;
 	if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) {
 		snprintf(err, errlen, "cannot start the deadline watchdog thread");
 		MHD_stop_daemon(srv->daemon);

@@ -2,7 +2,10 @@
  *
  * It accepts connections, enforces the limits (body, headers, connections in
  * all and per client address, an absolute deadline for headers and for the
- * whole request), rejects ambiguous framing, reads the body, then hands one
+ * whole request), rejects ambiguous framing, header fields and request
+ * targets (see wire.h; each refusal is a 400, 414 or 501 OperationOutcome and
+ * closes the connection), parses the query itself (at most
+ * WIRE_MAX_QUERY_PARAMS parameters), reads the body, then hands one
  * complete request to the dispatch function and sends what it answers. It logs
  * one JSON line per request and feeds the metrics module.
  *
@@ -26,11 +29,13 @@
 
 struct http_request {
 	const char *method;
-	const char *path;        /* decoded path, no query string */
+	const char *path;        /* decoded path, no query string (never holds NUL, an encoded '/' or a dot segment) */
 	const char *body;        /* NUL-terminated copy of the body ("" when none) */
 	size_t body_len;
 	const char *request_id;  /* validated X-Request-Id, or generated */
 	const char *client;      /* client IP address as text */
+	const char *authority;   /* the address the server listens on, "host:port" with the bound port
+				  * ("[v6]:port"); links are never built from the Host header */
 	const char *params[HTTP_MAX_PARAMS]; /* path captures, filled by the router */
 	size_t nparams;
 	int format;              /* FHIR output format (enum format), set by the app before routing */
