@@ -482,3 +482,8 @@ size_t validate_resource(const cJSON *resource, struct outcome *oo)
 	check_resource(&v, resource, 0);
 	return v.errors;
 }
+
+bool validate_ok(const cJSON *resource, struct outcome *oo)
+{
+	return validate_resource(resource, oo) == 0;
+}

@@ -59,6 +59,14 @@ struct cw_ctx {
 	struct outcome *oo;
 	int status; /* HTTP status asked for with set_status; 0 = default */
 	const struct http_request *req; /* NULL outside HTTP */
+	/* Set by the caller (NULL: none): the check a resource must pass once a
+	 * plugin made or changed it (the structural validation); false with
+	 * the problems in its oo. plugin_host_run_hooks runs it after every
+	 * hook that changes the resource, plugin_host_ingest over every
+	 * resource the mapper makes; a failure stops the call with the plugin
+	 * named (a hook's: status 500, the plugin is at fault; a mapper's: 422,
+	 * what was sent maps to no valid resource). */
+	bool (*check)(const cJSON *res, struct outcome *oo);
 };
 
 struct plugin_host;

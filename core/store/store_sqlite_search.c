@@ -302,7 +302,16 @@ static enum store_status alternative(const struct criterion *k, const char *raw,
 		unescape(raw, rawlen, val);
 		char rtype[STORE_TYPE_SIZE], rid[STORE_ID_SIZE];
 		const char *want_type = k->modifier && k->modifier[0] ? k->modifier : NULL;
-		if (search_params_split_reference(val, rtype, sizeof rtype, rid, sizeof rid)) {
+		bool split = search_params_split_reference(val, rtype, sizeof rtype, rid, sizeof rid);
+		if (search_params_reference_absolute(val)) {
+			/* another server's resource: the reference exactly as stored */
+			if (want_type && (!split || strcmp(want_type, rtype) != 0)) {
+				sb_add(sql, "(0)");
+				break;
+			}
+			sb_add(sql, "(i.sys IS NULL AND i.val = ?)");
+			bind_str(b, val);
+		} else if (split) {
 			if (want_type && strcmp(want_type, rtype) != 0) {
 				sb_add(sql, "(0)");
 				break;
