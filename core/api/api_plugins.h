@@ -2,17 +2,19 @@
  *
  *   GET  /plugins                 the loaded plugins, as `crosswalk plugins --json`
  *   POST /ingest/{format}         native document → the plugin's mapping →
- *                                 before-store hooks → 200 with the
- *                                 transaction Bundle (422 OperationOutcome on
- *                                 mapping errors). Nothing is stored yet: the
- *                                 store module, when it lands, commits the
- *                                 Bundle before answering.
- *   GET  /export/{format}         the stored resources → before-export hooks
- *                                 → native document. ?patient= (a Patient id
- *                                 or identifier system|value), ?from=&to=
- *                                 (YYYY-MM-DD), or both, gathered by
- *                                 core/api/gather.h; with _format, each at most
- *                                 once and nothing else (400 otherwise).
+ *                                 before-store hooks → the transaction Bundle
+ *                                 stored (201 with the transaction-response;
+ *                                 ?preview=true, or no store, answers 200 with the Bundle
+ *                                 and stores nothing; 422 OperationOutcome
+ *                                 on mapping errors; 503 while the outbox is
+ *                                 full)
+ *   GET  /export/{format}         the stored resources of one person
+ *                                 (?patient=, a Patient id or identifier
+ *                                 system|value), one period (?from=&to=,
+ *                                 YYYY-MM-DD) or both, gathered by
+ *                                 api/gather → before-export hooks → native
+ *                                 document; with _format, each parameter at
+ *                                 most once and nothing else (400 otherwise)
  *   POST /export/{format}         the same for a FHIR resource or Bundle sent
  *                                 in the body (stateless conversion); only
  *                                 _format, at most once.
