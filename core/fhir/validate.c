@@ -112,9 +112,19 @@ static bool in_int_range(const char *type, const char *s)
 	return v >= 0 && v <= INT32_MAX;
 }
 
+/* The first control character (U+0001..U+001F other than tab, CR and LF)
+ * in s, or 0: FHIR strings forbid them, and XML cannot carry them. */
+static unsigned char control_char(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\r' && *s != '\n')
+			return (unsigned char)*s;
+	return 0;
+}
+
 bool validate_primitive_text(const char *type, const char *text)
 {
-	if (!type || !text)
+	if (!type || !text || control_char(text))
 		return false;
 	if (!strcmp(type, "id"))
 		return check_id(text);
@@ -220,11 +230,15 @@ static void check_primitive(struct v *v, const cJSON *val, const struct model_ty
 		return;
 	}
 	if (!strcmp(t->name, "xhtml")) {
-		if (!fhir_xml_valid_div(val->valuestring, strlen(val->valuestring)))
-			verr(v, "value", "the narrative must be a well-formed <div> in the XHTML namespace");
+		char why[200];
+		if (!fhir_xml_check_div(val->valuestring, strlen(val->valuestring), why, sizeof why))
+			verr(v, !strncmp(why, "txt-", 4) ? "invariant" : "value", "%s", why);
 		return;
 	}
-	if (!validate_primitive_text(t->name, val->valuestring))
+	unsigned char cc = control_char(val->valuestring);
+	if (cc)
+		verr(v, "value", "a %s must not contain the control character U+%04X", t->name, cc);
+	else if (!validate_primitive_text(t->name, val->valuestring))
 		verr(v, "value", "\"%.80s\" is not a valid %s", val->valuestring, t->name);
 }
 
@@ -481,4 +495,42 @@ size_t validate_resource(const cJSON *resource, struct outcome *oo)
 	struct v v = {.oo = oo};
 	check_resource(&v, resource, 0);
 	return v.errors;
+}
+
+/* ------------------------------------------------------------ neutralising */
+
+#define WITHHELD_DIV                                                                                   \
+	"<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>The narrative was withheld: it broke the FHIR " \
+	"narrative rules (txt-1, txt-2).</p></div>"
+
+static size_t neutralise(cJSON *node, size_t depth)
+{
+	if (depth > 1000)
+		return 0;
+	size_t n = 0;
+	for (cJSON *m = node ? node->child : NULL; m; m = m->next) {
+		if (m->string && !strcmp(m->string, "text") && cJSON_IsObject(m)) {
+			cJSON *div = cJSON_GetObjectItemCaseSensitive(m, "div");
+			char why[200];
+			if (cJSON_IsString(div) && !fhir_xml_check_div(div->valuestring, strlen(div->valuestring), why,
+								       sizeof why)) {
+				cJSON *safe = cJSON_CreateString(WITHHELD_DIV);
+				if (safe && cJSON_ReplaceItemInObjectCaseSensitive(m, "div", safe))
+					n++;
+				else
+					cJSON_Delete(safe);
+				cJSON *st = cJSON_CreateString("empty");
+				if (st && !cJSON_ReplaceItemInObjectCaseSensitive(m, "status", st))
+					cJSON_Delete(st);
+			}
+		}
+		if (cJSON_IsObject(m) || cJSON_IsArray(m))
+			n += neutralise(m, depth + 1);
+	}
+	return n;
+}
+
+size_t validate_neutralise_narrative(cJSON *tree)
+{
+	return neutralise(tree, 0);
 }

@@ -226,6 +226,91 @@ static void reference_targets(void **state)
 	}
 }
 
+/* txt-1/txt-2: the narrative holds basic XHTML only; every kind of active
+ * content is refused with the rule and the location. */
+static void narrative_active_content(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"<script>alert(1)</script>",
+		"<p onclick=\\\"x()\\\">a</p>",
+		"<img src=\\\"x\\\" onerror=\\\"x()\\\"/>",
+		"<p ONLOAD=\\\"x()\\\">a</p>",
+		"<a href=\\\"javascript:alert(1)\\\">a</a>",
+		"<a href=\\\"JaVaScRiPt:alert(1)\\\">a</a>",
+		"<a href=\\\"&#106;avascript:alert(1)\\\">a</a>",
+		"<a href=\\\"java&#9;script:alert(1)\\\">a</a>",
+		"<a href=\\\" java&#x0A;script:alert(1)\\\">a</a>",
+		"<a href=\\\"java&#127;script:alert(1)\\\">a</a>",
+		"<a href=\\\"vbscript:x\\\">a</a>",
+		"<img src=\\\"data:image/svg+xml;base64,AAAA\\\"/>",
+		"<a href=\\\"data:text/html,x\\\">a</a>",
+		"<iframe src=\\\"http://e.example\\\"></iframe>",
+		"<form action=\\\"http://e.example\\\"><p>a</p></form>",
+		"<style>p{color:red}</style><p>a</p>",
+		"<object data=\\\"x\\\"></object>",
+		"<embed src=\\\"x\\\"/>",
+		"<svg xmlns=\\\"http://www.w3.org/2000/svg\\\" onload=\\\"x()\\\"/>",
+		"<p style=\\\"background:url(javascript:x)\\\">a</p>",
+		"<p style=\\\"width:expression(alert(1))\\\">a</p>",
+		"<p xmlns:x=\\\"urn:x\\\" x:href=\\\"javascript:x\\\">a</p>",
+		"<base href=\\\"http://e.example/\\\"/><p>a</p>",
+		"<?php x ?><p>a</p>",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char json[600];
+		snprintf(json, sizeof json,
+			 "{\"resourceType\":\"Patient\",\"text\":{\"status\":\"generated\",\"div\":"
+			 "\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">%s</div>\"}}",
+			 bad[i]);
+		expect_error(json, "txt-1");
+		expect_error(json, "@ Patient.text.div");
+	}
+	/* txt-2: some content */
+	expect_error("{\"resourceType\":\"Patient\",\"text\":{\"status\":\"generated\",\"div\":"
+		     "\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\"> <p/> </div>\"}}",
+		     "txt-2");
+	/* the same rule inside contained resources and Bundle entries */
+	expect_error("{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[{\"resource\":"
+		     "{\"resourceType\":\"Patient\",\"text\":{\"status\":\"generated\",\"div\":"
+		     "\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\"><script>x</script></div>\"}}}]}",
+		     "txt-1: the element <script> is not allowed in the narrative (only basic XHTML) @ "
+		     "Bundle.entry[0].resource.text.div");
+	/* basic XHTML with links, images, tables and inline layout passes */
+	char first[512];
+	const char *ok = "{\"resourceType\":\"Patient\",\"text\":{\"status\":\"generated\",\"div\":"
+			 "\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\"><p style=\\\"color: red\\\" class=\\\"c\\\">a "
+			 "<a href=\\\"https://e.example/x?y#z\\\">l</a> <a href=\\\"#frag\\\">f</a> "
+			 "<a href=\\\"Patient/1\\\">r</a> <a href=\\\"mailto:a@e.example\\\">m</a></p>"
+			 "<img src=\\\"data:image/png;base64,AAAA\\\" alt=\\\"i\\\"/>"
+			 "<table border=\\\"1\\\"><tr><td colspan=\\\"2\\\" xml:lang=\\\"en\\\">t</td></tr></table>"
+			 "<!-- note --></div>\"}}";
+	if (check(ok, first, sizeof first) != 0)
+		fail_msg("%s", first);
+}
+
+/* Control characters other than tab, CR and LF are refused in every
+ * primitive, with the element's path; tab, CR and LF are kept. */
+static void control_characters(void **state)
+{
+	(void)state;
+	expect_error("{\"resourceType\":\"Patient\",\"name\":[{\"given\":[\"a\",\"b\\u0001c\"]}]}",
+		     "a string must not contain the control character U+0001 @ Patient.name[0].given[1]");
+	expect_error("{\"resourceType\":\"Patient\",\"gender\":\"male\\u001f\"}", "U+001F @ Patient.gender");
+	expect_error("{\"resourceType\":\"Patient\",\"id\":\"a\\u0002\"}", "@ Patient.id");
+	expect_error("{\"resourceType\":\"Patient\",\"extension\":[{\"url\":\"urn:x\\u001b\",\"valueMarkdown\":\"m\"}]}",
+		     "U+001B @ Patient.extension[0].url");
+	expect_error("{\"resourceType\":\"Patient\",\"extension\":[{\"url\":\"urn:x\",\"valueMarkdown\":\"m\\u0007\"}]}",
+		     "a markdown must not contain the control character U+0007 @ Patient.extension[0].valueMarkdown");
+	expect_error("{\"resourceType\":\"Patient\",\"text\":{\"status\":\"generated\",\"div\":"
+		     "\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">a\\u0001b</div>\"}}",
+		     "@ Patient.text.div");
+	char first[512];
+	const char *ok = "{\"resourceType\":\"Patient\",\"name\":[{\"text\":\"a\\tb\\r\\nc\"}]}";
+	if (check(ok, first, sizeof first) != 0)
+		fail_msg("%s", first);
+}
+
 static void official_examples_are_valid(void **state)
 {
 	(void)state;
@@ -245,6 +330,8 @@ int main(void)
 		cmocka_unit_test(structural_errors_with_locations),
 		cmocka_unit_test(valid_resources_pass),
 		cmocka_unit_test(reference_targets),
+		cmocka_unit_test(narrative_active_content),
+		cmocka_unit_test(control_characters),
 		cmocka_unit_test(official_examples_are_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
