@@ -1,6 +1,7 @@
 #include "fhir/validate.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -122,6 +123,22 @@ static unsigned char control_char(const char *s)
 	return 0;
 }
 
+/* A decimal literal (already matching the R4 regex) must be within IEEE
+ * double range: not overflowing to infinity, and not a non-zero literal that
+ * underflows to 0 (subnormals are in range). The literal itself is kept. */
+static bool decimal_in_range(const char *s)
+{
+	double d = strtod(s, NULL);
+	if (isinf(d))
+		return false;
+	if (d != 0)
+		return true;
+	for (; *s && *s != 'e' && *s != 'E'; s++)
+		if (*s >= '1' && *s <= '9')
+			return false;
+	return true;
+}
+
 bool validate_primitive_text(const char *type, const char *text)
 {
 	if (!type || !text || control_char(text))
@@ -144,6 +161,13 @@ bool validate_primitive_text(const char *type, const char *text)
 			return false;
 		if (!strcmp(type, "integer") || !strcmp(type, "unsignedInt") || !strcmp(type, "positiveInt"))
 			return in_int_range(type, text);
+		if (!strcmp(type, "decimal"))
+			return decimal_in_range(text);
+		if (!strcmp(type, "date") || !strcmp(type, "dateTime") || !strcmp(type, "instant")) {
+			/* a real calendar day (no 2023-02-29): the search parser's check */
+			int64_t lo, hi;
+			return search_params_date_range(text, &lo, &hi);
+		}
 		return true;
 	}
 	return check_string(text);
@@ -219,7 +243,10 @@ static void check_primitive(struct v *v, const cJSON *val, const struct model_ty
 			lit = buf;
 		}
 		if (!validate_primitive_text(t->name, lit))
-			verr(v, "value", "%s is not a valid %s", lit, t->name);
+			verr(v, "value", "%.60s is not a valid %s%s", lit, t->name,
+			     !strcmp(t->name, "decimal") && validate_primitive_text("string", lit)
+				     ? " (outside the range of an IEEE double, or not a decimal)"
+				     : "");
 		return;
 	}
 	default:

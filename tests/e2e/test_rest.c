@@ -990,8 +990,32 @@ static void content_rules_on_every_write(void **state)
 	refused("PUT", "/fhir/Patient/cv1", fj,
 		"{\"resourceType\":\"Patient\",\"id\":\"cv1\",\"name\":[{\"given\":[\"x\",\"a\\u001fb\"]}]}", "U+001F",
 		"Patient.name[0].given[1]");
+	/* decimals outside IEEE double range */
+	refused("POST", "/fhir/Observation", fj,
+		"{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		"\"valueQuantity\":{\"value\":1e400}}",
+		"IEEE double", "Observation.valueQuantity.value");
+	refused("POST", "/fhir/Observation", xj,
+		"<Observation xmlns=\"http://hl7.org/fhir\"><status value=\"final\"/><code><text value=\"x\"/></code>"
+		"<valueQuantity><value value=\"1e-400\"/></valueQuantity></Observation>",
+		"IEEE double", "Observation.valueQuantity.value");
+	/* impossible calendar days */
+	refused("PUT", "/fhir/Patient/cv1", fj, "{\"resourceType\":\"Patient\",\"id\":\"cv1\",\"birthDate\":\"2023-02-29\"}",
+		"2023-02-29", "Patient.birthDate");
+	refused("POST", "/fhir/Patient", xj,
+		"<Patient xmlns=\"http://hl7.org/fhir\"><birthDate value=\"1900-02-29\"/></Patient>", "1900-02-29",
+		"Patient.birthDate");
 	struct resp r = call("GET", "/fhir/Patient/cv1", NULL, NULL);
 	assert_int_equal(r.status, 404); /* nothing was stored */
+	resp_free(&r);
+	/* in range, the literal is kept exactly */
+	r = call("PUT", "/fhir/Observation/cv2", fj,
+		 "{\"resourceType\":\"Observation\",\"id\":\"cv2\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		 "\"valueQuantity\":{\"value\":1.7976931348623157e308}}");
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	r = call("GET", "/fhir/Observation/cv2", NULL, NULL);
+	assert_non_null(strstr(r.body, "1.7976931348623157e308"));
 	resp_free(&r);
 }
 

@@ -311,6 +311,59 @@ static void control_characters(void **state)
 		fail_msg("%s", first);
 }
 
+/* Decimals outside IEEE double range are refused, naming the element;
+ * every literal in range passes as written. */
+static void decimal_range(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {"1e400", "1E+99999999999", "1e-400", "-1e400", "0.000001e-330",
+					  "2e308", "-1.8e308"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char json[600];
+		snprintf(json, sizeof json,
+			 "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+			 "\"valueQuantity\":{\"value\":%s}}",
+			 bad[i]);
+		expect_error(json, "outside the range of an IEEE double");
+		expect_error(json, "@ Observation.valueQuantity.value");
+	}
+	static const char *const ok[] = {"0", "-0", "0e400", "0.0e-400", "1.7976931348623157e308", "5e-324",
+					 "2.2250738585072014e-308", "1e-300", "123456789012345678901234567890.5", "-3.14"};
+	char first[512];
+	for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+		char json[600];
+		snprintf(json, sizeof json,
+			 "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+			 "\"valueQuantity\":{\"value\":%s}}",
+			 ok[i]);
+		if (check(json, first, sizeof first) != 0)
+			fail_msg("%s: %s", ok[i], first);
+	}
+}
+
+/* Impossible calendar days are refused in date, dateTime and instant, as
+ * the search parser refuses them. */
+static void calendar_dates(void **state)
+{
+	(void)state;
+	expect_error("{\"resourceType\":\"Patient\",\"birthDate\":\"2024-02-30\"}", "@ Patient.birthDate");
+	expect_error("{\"resourceType\":\"Patient\",\"birthDate\":\"2023-02-29\"}", "@ Patient.birthDate");
+	expect_error("{\"resourceType\":\"Patient\",\"birthDate\":\"1900-02-29\"}", "@ Patient.birthDate");
+	expect_error("{\"resourceType\":\"Patient\",\"deceasedDateTime\":\"2024-04-31T10:00:00Z\"}",
+		     "@ Patient.deceasedDateTime");
+	expect_error("{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		     "\"issued\":\"2023-02-29T00:00:00.000+01:00\"}",
+		     "@ Observation.issued");
+	static const char *const ok[] = {"2024-02-29", "2000-02-29", "2023-02-28", "2024-04-30", "2024", "2024-02"};
+	char first[512];
+	for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+		char json[200];
+		snprintf(json, sizeof json, "{\"resourceType\":\"Patient\",\"birthDate\":\"%s\"}", ok[i]);
+		if (check(json, first, sizeof first) != 0)
+			fail_msg("%s: %s", ok[i], first);
+	}
+}
+
 static void official_examples_are_valid(void **state)
 {
 	(void)state;
@@ -332,6 +385,8 @@ int main(void)
 		cmocka_unit_test(reference_targets),
 		cmocka_unit_test(narrative_active_content),
 		cmocka_unit_test(control_characters),
+		cmocka_unit_test(decimal_range),
+		cmocka_unit_test(calendar_dates),
 		cmocka_unit_test(official_examples_are_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
