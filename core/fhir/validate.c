@@ -176,6 +176,7 @@ bool validate_primitive_text(const char *type, const char *text)
 /* ------------------------------------------------------------ tree walk */
 
 struct v {
+	const cJSON *contained; /* the "contained" array being checked, if any */
 	struct outcome *oo;
 	size_t errors;
 	char path[512];
@@ -473,7 +474,11 @@ static void check_object(struct v *v, const cJSON *obj, const struct model_type 
 			}
 		}
 		pop(v, mark);
+		const cJSON *outer = v->contained;
+		if (resource && !strcmp(name, "contained"))
+			v->contained = m;
 		check_member(v, m, base, e, ct, under, s, depth);
+		v->contained = outer;
 	}
 	for (size_t i = 0; i < t->nelems; i++) {
 		const struct model_elem *e = &model_elems[t->elems + i];
@@ -493,8 +498,112 @@ static void check_object(struct v *v, const cJSON *obj, const struct model_type 
 	free(seen);
 }
 
+/* ---- contained resources: dom-2, dom-3 and "#id" references */
+
+struct dom {
+	const cJSON *contained;
+	size_t n;
+	bool *used;
+};
+
+static long contained_index(const struct dom *d, const char *ref)
+{
+	long i = 0;
+	for (const cJSON *c = d->contained ? d->contained->child : NULL; c; c = c->next, i++) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
+		if (cJSON_IsString(id) && !strcmp(id->valuestring, ref + 1))
+			return i;
+	}
+	return -1;
+}
+
+/* Walks the values of one resource (not into other resources nested in it,
+ * such as Bundle entries, but into its contained ones, own index in self):
+ * marks which contained resources are referred to, and refuses a
+ * "reference" to "#id" that no contained resource has. */
+static void dom_walk(struct v *v, struct dom *d, const cJSON *node, long self, size_t depth)
+{
+	if (depth > 1000)
+		return;
+	long i = 0;
+	for (const cJSON *m = node->child; m; m = m->next, i++) {
+		const char *name = cJSON_IsArray(node) ? NULL : m->string;
+		size_t mark = v->len;
+		if (name) {
+			mark = push(v, name, -1);
+		} else {
+			int k = snprintf(v->path + v->len, sizeof v->path - v->len, "[%ld]", i);
+			if (k > 0 && (size_t)k < sizeof v->path - v->len)
+				v->len += (size_t)k;
+			else
+				v->path[mark] = '\0';
+		}
+		if (cJSON_IsString(m) && m->valuestring[0] == '#') {
+			const char *ref = m->valuestring;
+			long c = ref[1] ? contained_index(d, ref) : self; /* "#": the container */
+			if (c >= 0 && (size_t)c < d->n && (ref[1] || c == self))
+				d->used[c] = true;
+			if (c < 0 && ref[1] && name && !strcmp(name, "reference"))
+				verr(v, "invalid", "the reference \"%.64s\" names no contained resource", ref);
+		} else if (cJSON_IsObject(m) || cJSON_IsArray(m)) {
+			if (!(cJSON_IsObject(m) && cJSON_GetObjectItemCaseSensitive(m, "resourceType")))
+				dom_walk(v, d, m, self, depth + 1);
+		}
+		pop(v, mark);
+	}
+}
+
+static void check_contained(struct v *v, const cJSON *res)
+{
+	struct dom d = {.contained = cJSON_GetObjectItemCaseSensitive(res, "contained")};
+	if (d.contained && !cJSON_IsArray(d.contained))
+		d.contained = NULL;
+	d.n = d.contained ? (size_t)cJSON_GetArraySize(d.contained) : 0;
+	d.used = calloc(d.n ? d.n : 1, sizeof *d.used);
+	if (!d.used) {
+		verr(v, "exception", "out of memory");
+		return;
+	}
+	for (const cJSON *m = res->child; m; m = m->next) {
+		if (!strcmp(m->string, "contained"))
+			continue;
+		size_t mark = push(v, m->string, -1);
+		if (cJSON_IsString(m) && m->valuestring[0] == '#') {
+			long c = contained_index(&d, m->valuestring);
+			if (c >= 0)
+				d.used[c] = true;
+		} else if (cJSON_IsObject(m) || cJSON_IsArray(m)) {
+			dom_walk(v, &d, m, -1, 0);
+		}
+		pop(v, mark);
+	}
+	long i = 0;
+	for (const cJSON *c = d.contained ? d.contained->child : NULL; c; c = c->next, i++) {
+		if (!cJSON_IsObject(c))
+			continue;
+		size_t mark = push(v, "contained", i);
+		if (cJSON_GetObjectItemCaseSensitive(c, "contained"))
+			verr(v, "invariant", "dom-2: a contained resource must not contain resources");
+		dom_walk(v, &d, c, i, 0);
+		pop(v, mark);
+	}
+	i = 0;
+	for (const cJSON *c = d.contained ? d.contained->child : NULL; c; c = c->next, i++) {
+		if (d.used[i] || !cJSON_IsObject(c))
+			continue;
+		size_t mark = push(v, "contained", i);
+		verr(v, "invariant",
+		     "dom-3: the contained resource is not referred to from elsewhere in the resource, nor refers to it");
+		pop(v, mark);
+	}
+	free(d.used);
+}
+
 static void check_resource(struct v *v, const cJSON *res, size_t depth)
 {
+	bool contained = false;
+	for (const cJSON *c = v->contained ? v->contained->child : NULL; c && !contained; c = c->next)
+		contained = c == res;
 	if (!cJSON_IsObject(res)) {
 		verr(v, "structure", "expected a resource (a JSON object)");
 		return;
@@ -514,6 +623,8 @@ static void check_resource(struct v *v, const cJSON *res, size_t depth)
 	if (v->len == 0)
 		mark = push(v, t->name, -1);
 	check_object(v, res, t, true, depth);
+	if (!contained)
+		check_contained(v, res);
 	pop(v, mark);
 }
 

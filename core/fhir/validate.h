@@ -15,7 +15,10 @@
  * well-formed XHTML rooted at <div> that keeps the narrative rules txt-1
  * (basic XHTML only, by allow-list: no active content) and txt-2 (some
  * content), see fhir_xml_check_div; no control character (U+0001..U+001F
- * but tab, CR, LF) in any primitive.
+ * but tab, CR, LF) in any primitive; decimals within IEEE double range;
+ * date, dateTime and instant on real calendar days (the search parser's
+ * check); contained resources by dom-2 and dom-3, and every "#id"
+ * reference naming one.
  *
  * Profiles, invariants (FHIRPath constraints) and terminology bindings are
  * not checked here; the profile validator builds on this.

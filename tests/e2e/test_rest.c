@@ -1005,6 +1005,18 @@ static void content_rules_on_every_write(void **state)
 	refused("POST", "/fhir/Patient", xj,
 		"<Patient xmlns=\"http://hl7.org/fhir\"><birthDate value=\"1900-02-29\"/></Patient>", "1900-02-29",
 		"Patient.birthDate");
+	/* contained resources: dom-2, dom-3, "#id" that resolves to nothing */
+	refused("POST", "/fhir/Patient", fj,
+		"{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o\",\"name\":\"x\"}]}",
+		"dom-3", "Patient.contained[0]");
+	refused("POST", "/fhir/Patient", xj,
+		"<Patient xmlns=\"http://hl7.org/fhir\"><contained><Organization><id value=\"o\"/><contained><Organization>"
+		"<id value=\"o2\"/><name value=\"y\"/></Organization></contained><name value=\"x\"/></Organization></contained>"
+		"<managingOrganization><reference value=\"#o\"/></managingOrganization></Patient>",
+		"dom-2", "Patient.contained[0]");
+	refused("PUT", "/fhir/Patient/cv1", fj,
+		"{\"resourceType\":\"Patient\",\"id\":\"cv1\",\"managingOrganization\":{\"reference\":\"#gone\"}}",
+		"names no contained resource", "Patient.managingOrganization.reference");
 	struct resp r = call("GET", "/fhir/Patient/cv1", NULL, NULL);
 	assert_int_equal(r.status, 404); /* nothing was stored */
 	resp_free(&r);

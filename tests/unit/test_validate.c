@@ -209,7 +209,8 @@ static void reference_targets(void **state)
 		     "Observation.subject");
 	/* allowed, or not checkable: contained, urn:uuid, logical, unknown types, any-resource elements */
 	const char *ok[] = {
-		"{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		"{\"resourceType\":\"Observation\",\"contained\":[{\"resourceType\":\"Practitioner\",\"id\":\"c1\"}],"
+		"\"status\":\"final\",\"code\":{\"text\":\"x\"},"
 		"\"subject\":{\"reference\":\"Patient/p\",\"type\":\"Patient\"},"
 		"\"focus\":[{\"reference\":\"Goal/g\"}],\"derivedFrom\":[{\"reference\":\"urn:uuid:1\"}],"
 		"\"performer\":[{\"reference\":\"#c1\"},{\"identifier\":{\"value\":\"x\"}},"
@@ -364,6 +365,43 @@ static void calendar_dates(void **state)
 	}
 }
 
+/* dom-2, dom-3 and "#id" references that resolve to nothing. */
+static void contained_resources(void **state)
+{
+	(void)state;
+	expect_error("{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o\","
+		     "\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o2\",\"name\":\"n\"}],\"name\":\"x\"}],"
+		     "\"managingOrganization\":{\"reference\":\"#o\"}}",
+		     "dom-2: a contained resource must not contain resources @ Patient.contained[0]");
+	expect_error("{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o\","
+		     "\"name\":\"x\"}],\"active\":true}",
+		     "dom-3: the contained resource is not referred to from elsewhere in the resource, nor refers to it "
+		     "@ Patient.contained[0]");
+	expect_error("{\"resourceType\":\"Patient\",\"generalPractitioner\":[{\"reference\":\"Practitioner/1\"},"
+		     "{\"reference\":\"#nope\"}]}",
+		     "the reference \"#nope\" names no contained resource @ Patient.generalPractitioner[1].reference");
+	expect_error("{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o\","
+		     "\"name\":\"x\"}],\"managingOrganization\":{\"reference\":\"#o\"},"
+		     "\"link\":[{\"other\":{\"reference\":\"#p\"},\"type\":\"seealso\"}]}",
+		     "@ Patient.link[0].other.reference");
+	/* referred to from the resource, from another contained one, or
+	 * referring to the container ("#") */
+	const char *ok[] = {
+		"{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o\",\"name\":\"x\"}],"
+		"\"managingOrganization\":{\"reference\":\"#o\"}}",
+		"{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o\",\"name\":\"x\","
+		"\"partOf\":{\"reference\":\"#o2\"}},{\"resourceType\":\"Organization\",\"id\":\"o2\",\"name\":\"y\"}],"
+		"\"managingOrganization\":{\"reference\":\"#o\"}}",
+		"{\"resourceType\":\"Patient\",\"id\":\"p\",\"contained\":[{\"resourceType\":\"Provenance\",\"id\":\"v\","
+		"\"target\":[{\"reference\":\"#\"}],\"recorded\":\"2024-01-01T00:00:00Z\","
+		"\"agent\":[{\"who\":{\"reference\":\"Practitioner/1\"}}]}]}",
+	};
+	char first[512];
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		if (check(ok[i], first, sizeof first) != 0)
+			fail_msg("%s: %s", ok[i], first);
+}
+
 static void official_examples_are_valid(void **state)
 {
 	(void)state;
@@ -387,6 +425,7 @@ int main(void)
 		cmocka_unit_test(control_characters),
 		cmocka_unit_test(decimal_range),
 		cmocka_unit_test(calendar_dates),
+		cmocka_unit_test(contained_resources),
 		cmocka_unit_test(official_examples_are_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
