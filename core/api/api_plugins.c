@@ -8,6 +8,7 @@
 #include "api/api_rest.h"
 #include "api/gather.h"
 #include "base/fjson.h"
+#include "fhir/validate.h"
 
 /* One request's plugin context: arena and issues, released together. */
 struct call {
@@ -77,10 +78,7 @@ static enum cw_media body_media(const struct http_request *req, unsigned accepte
 	}
 	if (accepted == CW_MEDIA_JSON || accepted == CW_MEDIA_CSV)
 		return (enum cw_media)accepted;
-	const char *p = req->body;
-	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-		p++;
-	return *p == '{' || *p == '[' ? CW_MEDIA_JSON : CW_MEDIA_CSV;
+	return plugin_host_guess_media(NULL, req->body, req->body_len);
 }
 
 /* The media an export should answer in; 0 when the client accepts none the
@@ -131,6 +129,7 @@ static void post_ingest(void *ctx, struct http_request *req, struct http_respons
 		return;
 	struct call c;
 	call_begin(&c, app, req);
+	c.ctx.check = validate_ok; /* the mapper's and the hooks' resources are valid FHIR, or refused */
 	cJSON *bundle = NULL;
 	int status = plugin_host_ingest(app->plugins, &c.ctx, format, media, req->body, req->body_len, req->method,
 					req->path, &bundle);
@@ -308,6 +307,15 @@ static void invoke_op(void *ctx, struct http_request *req, struct http_response 
 	cJSON *output = NULL;
 	int status = plugin_host_invoke(r->app->plugins, &c.ctx, r->op, r->owner, r->op->type, input, &output);
 	cJSON_Delete(input);
+	if (status == 200 && output && !validate_ok(output, &c.oo)) {
+		/* an operation answers FHIR: anything else is the plugin's fault */
+		outcome_add(&c.oo, OUTCOME_ERROR, "exception", NULL,
+			    "plugin %s: its operation $%s answered something that is not a valid FHIR resource, refused",
+			    r->owner->name, r->op->name);
+		cJSON_Delete(output);
+		output = NULL;
+		status = 500;
+	}
 	if (status != 200)
 		http_set_outcome(resp, status, &c.oo);
 	else if (output)

@@ -24,6 +24,29 @@ void rest_base_url(const struct app *app, const struct http_request *req, char *
 		snprintf(buf, n, "http://%s/fhir", req && req->authority ? req->authority : app->cfg->listen);
 }
 
+const char *rest_local_ref(const char *ref, const char *base)
+{
+	size_t bl = strlen(base);
+	return !strncmp(ref, base, bl) && ref[bl] == '/' && ref[bl + 1] ? ref + bl + 1 : ref;
+}
+
+void rest_localize_refs(cJSON *node, const char *base, size_t depth)
+{
+	for (cJSON *c = node && depth < 64 ? node->child : NULL; c; c = c->next) {
+		if (cJSON_IsString(c) && c->string && !strcmp(c->string, "reference")) {
+			const char *rel = rest_local_ref(c->valuestring, base);
+			if (rel != c->valuestring) {
+				char *copy = strdup(rel);
+				if (copy)
+					cJSON_SetValuestring(c, copy);
+				free(copy);
+			}
+		} else if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
+			rest_localize_refs(c, base, depth + 1);
+		}
+	}
+}
+
 void rest_add_header(struct http_response *resp, const char *name, const char *value)
 {
 	http_add_header(resp, name, value);
@@ -172,6 +195,8 @@ int rest_run_hooks(const struct app *app, const struct http_request *req, enum c
 	arena_init(&arena, 0);
 	struct cw_ctx ctx;
 	plugin_host_ctx(&ctx, app->plugins, &arena, oo, req);
+	if (point == CW_HOOK_BEFORE_STORE)
+		ctx.check = validate_ok; /* what a hook hands on is valid FHIR, or refused */
 	struct cw_hook_args args = {.point = point,
 				    .method = req ? req->method : NULL,
 				    .path = req ? req->path : NULL,

@@ -29,8 +29,9 @@ static void gather_refs(const struct app *app, cJSON *node, cJSON *entries, cons
 	for (cJSON *c = node ? node->child : NULL; c; c = c->next) {
 		if (cJSON_IsString(c) && c->string && !strcmp(c->string, "reference")) {
 			char rt[65], rid[65];
-			if (!search_params_split_reference(c->valuestring, rt, sizeof rt, rid, sizeof rid))
-				continue;
+			if (search_params_reference_absolute(c->valuestring) ||
+			    !search_params_split_reference(c->valuestring, rt, sizeof rt, rid, sizeof rid))
+				continue; /* another server's, or no Type/id */
 			if (!model_resource(rt) || rest_bundle_has(entries, rt, rid))
 				continue;
 			cJSON *got = NULL;

@@ -50,6 +50,24 @@ static void rewrite_refs(cJSON *node, const struct urn_map *map, size_t n)
 	}
 }
 
+/* The first "reference" in res still naming a bundle-local identity
+ * (urn:uuid: or urn:oid:) once the entries' fullUrls are resolved, or NULL:
+ * no entry defines it, so it would be stored dangling. */
+static const char *unresolved_urn(const cJSON *node)
+{
+	for (const cJSON *c = node ? node->child : NULL; c; c = c->next) {
+		if (cJSON_IsString(c) && c->string && !strcmp(c->string, "reference")) {
+			if (!strncmp(c->valuestring, "urn:uuid:", 9) || !strncmp(c->valuestring, "urn:oid:", 8))
+				return c->valuestring;
+		} else if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
+			const char *u = unresolved_urn(c);
+			if (u)
+				return u;
+		}
+	}
+	return NULL;
+}
+
 static cJSON *response_entry(const char *status, const char *location, const cJSON *res, bool include_resource)
 {
 	cJSON *e = cJSON_CreateObject();
@@ -316,6 +334,12 @@ static int run_entry_write(const struct app *app, const struct http_request *req
 	}
 	if (!rest_check_resource(p->resource, p->type, oo))
 		return 400;
+	const char *urn = unresolved_urn(p->resource);
+	if (urn) {
+		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL,
+			    "the reference '%.100s' names no entry of the Bundle (no entry has it as fullUrl)", urn);
+		return 400;
+	}
 	cJSON *out = NULL;
 	bool created = true;
 	if (!strcmp(p->method, "POST")) {
@@ -398,6 +422,65 @@ static void plan_release(struct bundle_plan *bp)
 	free(bp->map);
 	bp->plans = NULL;
 	bp->map = NULL;
+}
+
+/* One entry's key for finding duplicates: its fullUrl, or the resource a
+ * write touches ("Type/id"). */
+struct entry_key {
+	char key[STORE_TYPE_SIZE + STORE_ID_SIZE + 520];
+	size_t entry;
+};
+
+static int entry_key_cmp(const void *a, const void *b)
+{
+	const struct entry_key *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	return c ? c : (x->entry > y->entry) - (x->entry < y->entry);
+}
+
+/* A transaction names each entry once (fullUrl) and touches each resource
+ * once (DELETE, POST, PUT: FHIR R4 http 3.1.0.11.2): false with the issue
+ * in oo when two entries share a fullUrl or write the same Type/id. */
+static bool tx_distinct(const struct bundle_plan *bp, struct outcome *oo)
+{
+	struct entry_key *keys = calloc(bp->n ? 2 * bp->n : 1, sizeof *keys);
+	if (!keys) {
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		return false;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < bp->n; i++) {
+		const struct entry_plan *p = &bp->plans[i];
+		const char *full = rest_str_member(p->entry, "fullUrl");
+		if (full) {
+			snprintf(keys[k].key, sizeof keys[k].key, "F%s", full);
+			keys[k++].entry = i;
+		}
+		if (strcmp(p->method, "GET") != 0 && p->id[0]) {
+			snprintf(keys[k].key, sizeof keys[k].key, "R%s/%s", p->type, p->id);
+			keys[k++].entry = i;
+		}
+	}
+	qsort(keys, k, sizeof *keys, entry_key_cmp);
+	bool ok = true;
+	for (size_t i = 1; ok && i < k; i++) {
+		if (strcmp(keys[i].key, keys[i - 1].key) != 0)
+			continue;
+		char where[64];
+		bool full = keys[i].key[0] == 'F';
+		snprintf(where, sizeof where, "Bundle.entry[%zu]%s", keys[i].entry, full ? ".fullUrl" : ".request");
+		if (full)
+			outcome_add(oo, OUTCOME_ERROR, "invalid", where,
+				    "fullUrl '%.200s' is also entry %zu's: a transaction names each entry once", keys[i].key + 1,
+				    keys[i - 1].entry);
+		else
+			outcome_add(oo, OUTCOME_ERROR, "invalid", where,
+				    "entry %zu writes %.140s too: a transaction touches each resource once",
+				    keys[i - 1].entry, keys[i].key + 1);
+		ok = false;
+	}
+	free(keys);
+	return ok;
 }
 
 /* Plans a batch or transaction Bundle (not consumed; bp points into it):
@@ -514,9 +597,13 @@ static bool plan_bundle(const struct app *app, const struct http_request *req, c
 			    plans[first_up].type);
 		ok = false;
 	}
+	if (ok && bp->tx && !tx_distinct(bp, oo))
+		ok = false;
 	for (size_t i = 0; ok && i < n; i++)
-		if (plans[i].resource)
+		if (plans[i].resource) {
 			rewrite_refs(plans[i].resource, map, bp->nmap);
+			rest_localize_refs(plans[i].resource, bp->base, 0);
+		}
 	return ok;
 }
 
@@ -558,8 +645,11 @@ static cJSON *run_plan(const struct app *app, const struct http_request *req, st
 		if (p->upstream)
 			continue;
 		struct outcome eo = OUTCOME_INIT;
-		/* a batch entry that is delivered upstream commits with its outbox record */
-		bool own = !tx && strcmp(p->method, "GET") != 0 && rest_forwards(app, p->type, hooks_done);
+		/* a batch entry that is delivered upstream commits with its outbox
+		 * record; a conditional create decides inside its transaction */
+		bool own = !tx && strcmp(p->method, "GET") != 0 &&
+			   (rest_forwards(app, p->type, hooks_done) ||
+			    rest_str_member(cJSON_GetObjectItemCaseSensitive(p->entry, "request"), "ifNoneExist"));
 		int st = 0;
 		if (own && store_begin(app->store, &err) != STORE_OK) {
 			outcome_add(&eo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);

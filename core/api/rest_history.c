@@ -8,8 +8,10 @@
 #include <time.h>
 
 /* A page of a history: base[/Type[/id]]/_history?… */
+/* A page of a history: base[/Type[/id]]/_history?… — from the cursor (a
+ * version's seq: the versions before it) when cursor > 0, else from offset. */
 static void history_link(char *buf, size_t n, const char *base, const char *type, const char *id,
-			 const char *since, size_t count, size_t offset)
+			 const char *since, size_t count, size_t offset, int64_t cursor)
 {
 	size_t pos = (size_t)snprintf(buf, n, "%s%s%s%s%s/_history?", base, type ? "/" : "", type ? type : "",
 				      id ? "/" : "", id ? id : "");
@@ -21,7 +23,9 @@ static void history_link(char *buf, size_t n, const char *base, const char *type
 			buf[pos] = '\0';
 		}
 	}
-	if (pos < n)
+	if (pos < n && cursor > 0)
+		snprintf(buf + pos, n - pos, "_count=%zu&_cursor=%lld", count, (long long)cursor);
+	else if (pos < n)
 		snprintf(buf + pos, n - pos, "_count=%zu&_offset=%zu", count, offset);
 }
 
@@ -37,7 +41,7 @@ static void history_common(const struct app *app, struct http_request *req, stru
 	}
 	/* _since (an instant, or any date/dateTime: its start) is the only
 	 * filter history takes; anything else is refused rather than ignored */
-	int64_t since = STORE_ALL_TIME;
+	int64_t since = STORE_ALL_TIME, cursor = 0;
 	for (size_t i = 0; i < q.n; i++) {
 		const struct store_search_param *p = &q.params[i];
 		int64_t lo, hi;
@@ -45,9 +49,21 @@ static void history_common(const struct app *app, struct http_request *req, stru
 			since = lo;
 			continue;
 		}
+		if (strcmp(p->name, "_cursor") == 0 && !p->modifier) {
+			/* the next pages: the versions written before the one numbered cursor */
+			char *end;
+			long long v = strtoll(p->value, &end, 10);
+			if (p->value[0] >= '1' && p->value[0] <= '9' && !*end && v > 0 && v < INT64_MAX) {
+				cursor = v;
+				continue;
+			}
+			http_set_error(resp, 400, "invalid", "_cursor takes the number from a next link");
+			rest_query_release(&q);
+			return;
+		}
 		http_set_error(resp, 400, strcmp(p->name, "_since") == 0 ? "invalid" : "not-supported",
 			       strcmp(p->name, "_since") == 0 ? "_since takes an instant, such as 2024-05-01T09:30:00Z"
-							    : "history takes _count, _offset and _since, not '%.64s'",
+							    : "history takes _count, _offset, _cursor and _since, not '%.64s'",
 			       p->name);
 		rest_query_release(&q);
 		return;
@@ -61,7 +77,7 @@ static void history_common(const struct app *app, struct http_request *req, stru
 	rest_query_release(&q);
 	struct store_page page = {0};
 	struct store_error err = {0};
-	enum store_status st = store_history(app->store, type, id, since, count, offset, &page, &err);
+	enum store_status st = store_history(app->store, type, id, since, count, offset, cursor, &page, &err);
 	if (st != STORE_OK) {
 		rest_store_answer(req, resp, st, &err);
 		return;
@@ -79,14 +95,17 @@ static void history_common(const struct app *app, struct http_request *req, stru
 	if (since != STORE_ALL_TIME)
 		store_time_text(since, since_text);
 	cJSON *links = cJSON_AddArrayToObject(b, "link");
-	history_link(page_url, sizeof page_url, base, type, id, since_text, count, offset);
+	history_link(page_url, sizeof page_url, base, type, id, since_text, count, offset, cursor);
 	rest_add_link(links, "self", page_url);
-	if (offset + page.n < page.total) {
-		history_link(page_url, sizeof page_url, base, type, id, since_text, count, offset + count);
+	/* the next page continues before this page's oldest version: writes
+	 * made meanwhile do not shift it */
+	if (page.more && page.n) {
+		history_link(page_url, sizeof page_url, base, type, id, since_text, count, 0, page.items[page.n - 1].seq);
 		rest_add_link(links, "next", page_url);
 	}
-	if (offset > 0) {
-		history_link(page_url, sizeof page_url, base, type, id, since_text, count, offset > count ? offset - count : 0);
+	if (offset > 0 && !cursor) {
+		history_link(page_url, sizeof page_url, base, type, id, since_text, count,
+			     offset > count ? offset - count : 0, 0);
 		rest_add_link(links, "previous", page_url);
 	}
 	cJSON *entries = cJSON_AddArrayToObject(b, "entry");

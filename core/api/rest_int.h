@@ -45,7 +45,7 @@ struct query {
 	bool summary_count;
 	enum summary summary; /* _summary=true|text|data */
 	bool no_total;        /* _total=none */
-	const char *elements;
+	char *elements;
 	const char *includes[8];
 	bool inc_iterate[8]; /* _include:iterate */
 	size_t ninc;
@@ -64,6 +64,13 @@ bool rest_valid_id(const char *id);
 void rest_base_url(const struct app *app, const struct http_request *req, char *buf, size_t n);
 
 void rest_add_header(struct http_response *resp, const char *name, const char *value);
+/* ref without the gateway's own base ("BASE/Type/id" → "Type/id"), or ref
+ * itself when it does not start with it. */
+const char *rest_local_ref(const char *ref, const char *base);
+/* Makes every reference in node (depth: 0) that names the gateway's own
+ * base relative, so that it is indexed and matched as the local resource it
+ * is. */
+void rest_localize_refs(cJSON *node, const char *base, size_t depth);
 
 /* RFC 7231 date from a FHIR instant "YYYY-MM-DDThh:mm:ss(.sss)Z" (UTC, as
  * the store writes it), without the C library's time zone machinery. */
@@ -156,6 +163,10 @@ int rest_query_from_string(struct query *q, const char *qs);
 cJSON *rest_summary_only(cJSON *res, enum summary mode);
 
 cJSON *rest_elements_only(cJSON *res, const char *elements);
+/* _elements names of type that are no elements of it: refused (false, the
+ * first named in oo) or, when lenient, removed from the list in place with
+ * a note in oo each. */
+bool rest_elements_check(const char *type, char *elements, bool lenient, struct outcome *oo);
 
 cJSON *rest_bundle_new(const char *type);
 

@@ -31,22 +31,52 @@ static bool not_modified_since(const struct http_request *req, const char *last_
 	const char *fmt = "%a, %d %b %Y %H:%M:%S GMT";
 	if (!strptime(ims, fmt, &a) || !strptime(lm, fmt, &b))
 		return false;
+	/* a date later than the server's clock is invalid: ignored (RFC 9110 13.1.3) */
+	if (timegm(&a) > time(NULL))
+		return false;
 	return timegm(&b) <= timegm(&a);
 }
+
+static void read_elements(const struct app *app, struct http_request *req, struct http_response *resp,
+			  const char *type, const char *id, const char *vid, enum summary summary, const char *elements);
 
 static void read_common(const struct app *app, struct http_request *req, struct http_response *resp, const char *vid)
 {
 	const char *type = req->params[0], *id = req->params[1];
 	if (!rest_check_type_id(req, resp, type, id) || rest_pass_through(app, req, resp, type))
 		return;
-	struct store_error err = {0};
 	enum summary summary = SUMMARY_FALSE;
 	const char *sv = http_query(req, "_summary");
 	if (sv && rest_summary_of(sv, &summary) != 0) {
 		http_set_error(resp, 400, "invalid", "_summary=%.40s is not one of true, text, data, false on a read", sv);
 		return;
 	}
-	if (req->format == FORMAT_JSON && !req->pretty && !http_query(req, "_elements") && summary == SUMMARY_FALSE) {
+	char *elements = http_query(req, "_elements") ? strdup(http_query(req, "_elements")) : NULL;
+	if (http_query(req, "_elements") && !elements) {
+		http_set_error(resp, 500, "exception", "out of memory");
+		return;
+	}
+	if (elements) {
+		struct outcome oo = OUTCOME_INIT;
+		const char *prefer = http_header(req, "Prefer");
+		if (!rest_elements_check(type, elements, prefer && strstr(prefer, "handling=lenient"), &oo)) {
+			free(elements);
+			rest_send_outcome(req, resp, 400, &oo);
+			return;
+		}
+		outcome_release(&oo);
+	}
+	read_elements(app, req, resp, type, id, vid, summary, elements && *elements ? elements : NULL);
+	free(elements);
+}
+
+/* read_common once the parameters are checked: elements NULL or the
+ * _elements list. */
+static void read_elements(const struct app *app, struct http_request *req, struct http_response *resp,
+			  const char *type, const char *id, const char *vid, enum summary summary, const char *elements)
+{
+	struct store_error err = {0};
+	if (req->format == FORMAT_JSON && !req->pretty && !elements && summary == SUMMARY_FALSE) {
 		/* the common case: the stored JSON text goes out as it is */
 		struct store_text t;
 		enum store_status st = store_read_text(app->store, type, id, vid, &t, &err);
@@ -81,7 +111,6 @@ static void read_common(const struct app *app, struct http_request *req, struct 
 		cJSON_Delete(res);
 		return;
 	}
-	const char *elements = http_query(req, "_elements");
 	if (elements)
 		res = rest_elements_only(res, elements);
 	else

@@ -22,7 +22,7 @@ int rest_summary_of(const char *value, enum summary *out)
 	return -1;
 }
 
-static const char *qkeep(struct query *q, const char *s, size_t n)
+static char *qkeep(struct query *q, const char *s, size_t n)
 {
 	if (q->nowned == sizeof q->owned / sizeof *q->owned)
 		return NULL;
@@ -199,19 +199,65 @@ cJSON *rest_summary_only(cJSON *res, enum summary mode)
 	return res;
 }
 
+/* Whether name[0..len) is an element of resource type t for _elements: a
+ * JSON property name (valueQuantity) or a choice's name (value). */
+static bool elements_known(const struct model_type *t, const char *name, size_t len)
+{
+	if (len == 12 && !strncmp(name, "resourceType", 12))
+		return true;
+	if (model_find_elem(t, name, len, NULL))
+		return true;
+	for (size_t i = 0; t && i < t->nelems; i++) {
+		const struct model_elem *e = &model_elems[t->elems + i];
+		if ((e->flags & MODEL_F_CHOICE) && e->namelen == len && !memcmp(e->name, name, len))
+			return true;
+	}
+	return false;
+}
+
+bool rest_elements_check(const char *type, char *elements, bool lenient, struct outcome *oo)
+{
+	const struct model_type *t = model_resource(type);
+	char *w = elements;
+	for (const char *e = elements; *e;) {
+		size_t n = strcspn(e, ",");
+		if (n && !elements_known(t, e, n)) {
+			outcome_add(oo, lenient ? OUTCOME_WARNING : OUTCOME_ERROR, "not-supported", NULL,
+				    "_elements: '%.*s' is not an element of %s%s", (int)(n > 64 ? 64 : n), e, type,
+				    lenient ? " and was left out" : "");
+			if (!lenient)
+				return false;
+		} else if (n) {
+			if (w != elements)
+				*w++ = ',';
+			memmove(w, e, n);
+			w += n;
+		}
+		e += n;
+		if (*e == ',')
+			e++;
+	}
+	*w = '\0';
+	return true;
+}
+
 cJSON *rest_elements_only(cJSON *res, const char *elements)
 {
 	cJSON *keep = cJSON_CreateObject();
 	if (!keep)
 		return res;
+	const struct model_type *t = model_resource(rest_str_member(res, "resourceType") ? rest_str_member(res, "resourceType") : "");
 	for (cJSON *m = res->child; m;) {
 		cJSON *next = m->next;
 		const char *k = m->string;
 		const char *base = k[0] == '_' ? k + 1 : k;
 		bool wanted = !strcmp(k, "resourceType") || !strcmp(k, "id") || !strcmp(k, "meta");
+		/* a choice (valueQuantity) is also asked for by its name (value) */
+		const struct model_elem *el = model_find_elem(t, base, strlen(base), NULL);
+		size_t chl = el && (el->flags & MODEL_F_CHOICE) ? el->namelen : 0;
 		for (const char *e = elements; !wanted && e && *e;) {
 			size_t n = strcspn(e, ",");
-			if (n == strlen(base) && !strncmp(e, base, n))
+			if ((n == strlen(base) && !strncmp(e, base, n)) || (chl && n == chl && !strncmp(e, el->name, n)))
 				wanted = true;
 			e += n;
 			if (*e == ',')
@@ -295,7 +341,8 @@ struct ref_collect {
 static int collect_ref(void *ctx, const struct search_index_value *v)
 {
 	struct ref_collect *rc = ctx;
-	if (v->kind != SEARCH_PARAM_REFERENCE || strcmp(v->param, rc->param) != 0 || rc->n == 64 || !v->val)
+	/* sys NULL: an absolute reference, another server's resource */
+	if (v->kind != SEARCH_PARAM_REFERENCE || strcmp(v->param, rc->param) != 0 || rc->n == 64 || !v->val || !v->sys)
 		return 0;
 	/* references index as (type, id) */
 	if (v->sys)
@@ -321,6 +368,64 @@ static bool include_spec(const char *text, char *buf, size_t n, const char **typ
 	*param = p1;
 	*target = p2;
 	return model_resource(buf) && *p1;
+}
+
+/* Whether an _include/_revinclude value names a reference parameter of a
+ * resource type (and, when given, a resource type as target); else false
+ * with the reason in oo (an error, or a note when lenient). */
+static bool include_known(const char *name, const char *text, bool lenient, struct outcome *oo)
+{
+	char buf[160];
+	const char *type = NULL, *param = NULL, *target = NULL;
+	const struct search_param_def *def = NULL;
+	const char *why = NULL;
+	if (!text || strlen(text) >= sizeof buf || !include_spec(text, buf, sizeof buf, &type, &param, &target))
+		why = "is not Type:parameter[:TargetType] with a resource type";
+	else if (!(def = search_params_find(type, param, NULL)))
+		why = "names no search parameter of the type";
+	else if (def->kind != SEARCH_PARAM_REFERENCE)
+		why = "names a search parameter that is not a reference";
+	else if (target && !model_resource(target))
+		why = "names a target that is not a resource type";
+	if (!why)
+		return true;
+	outcome_add(oo, lenient ? OUTCOME_WARNING : OUTCOME_ERROR, "not-supported", NULL, "%s=%.100s %s%s", name,
+		    text ? text : "", why, lenient ? " and was left out" : "");
+	return false;
+}
+
+/* Checks q's _include, _revinclude and _elements values: an unknown one is
+ * refused (false, issues in oo) unless lenient, then it is left out with a
+ * note in oo. */
+static bool result_params_check(const char *type, struct query *q, bool lenient, struct outcome *oo)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < q->ninc; i++) {
+		if (!include_known("_include", q->includes[i], lenient, oo)) {
+			if (!lenient)
+				return false;
+			continue;
+		}
+		q->inc_iterate[keep] = q->inc_iterate[i];
+		q->includes[keep++] = q->includes[i];
+	}
+	q->ninc = keep;
+	keep = 0;
+	for (size_t i = 0; i < q->nrev; i++) {
+		if (!include_known("_revinclude", q->revincludes[i], lenient, oo)) {
+			if (!lenient)
+				return false;
+			continue;
+		}
+		q->rev_iterate[keep] = q->rev_iterate[i];
+		q->revincludes[keep++] = q->revincludes[i];
+	}
+	q->nrev = keep;
+	if (q->elements && !rest_elements_check(type, q->elements, lenient, oo))
+		return false;
+	if (q->elements && !*q->elements)
+		q->elements = NULL; /* every name was left out */
+	return true;
 }
 
 #define INCLUDE_MAX 1000 /* resources _include/_revinclude may add to one page */
@@ -472,10 +577,23 @@ static void run_search(const struct app *app, const struct http_request *req, st
 				continue;
 			}
 			outcome_add(&notes, OUTCOME_WARNING, "not-supported", NULL,
-				    "the search parameter '%.64s' is not supported for %s and was notes",
+				    "the search parameter '%.64s' is not supported for %s and was left out",
 				    q->params[i].name, type);
 		}
 		q->n = keep;
+	}
+	char own[256];
+	rest_base_url(app, req, own, sizeof own);
+	for (size_t i = 0; i < q->n; i++) {
+		/* a search for BASE/Type/id is one for the local Type/id */
+		const struct search_param_def *def = search_params_find(type, q->params[i].name, NULL);
+		if (def && def->kind == SEARCH_PARAM_REFERENCE && strchr(q->params[i].value, '/') &&
+		    !strchr(q->params[i].value, ',') && rest_local_ref(q->params[i].value, own) != q->params[i].value)
+			q->params[i].value = rest_local_ref(q->params[i].value, own);
+	}
+	if (!result_params_check(type, q, prefer && strstr(prefer, "handling=lenient"), &notes)) {
+		rest_send_outcome(req, resp, 400, &notes);
+		return;
 	}
 	struct store_search sq = {.params = q->params,
 				  .n_params = q->n,
@@ -523,13 +641,19 @@ static void run_search(const struct app *app, const struct http_request *req, st
 			if (!r)
 				continue;
 			page.items[i].resource = NULL;
-			if (q->elements)
-				r = rest_elements_only(r, q->elements);
-			else
-				r = rest_summary_only(r, q->summary);
 			rest_add_entry(entries, base, r, "match");
 		}
+		/* includes follow the matches' references before _elements or
+		 * _summary leave them out */
+		size_t nmatch = (size_t)cJSON_GetArraySize(entries);
 		do_includes(app, q, entries, base, &notes);
+		for (size_t i = 0; i < nmatch; i++) {
+			cJSON *r = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource");
+			if (q->elements)
+				rest_elements_only(r, q->elements);
+			else
+				rest_summary_only(r, q->summary);
+		}
 		if (notes.n) {
 			cJSON *e = cJSON_CreateObject();
 			cJSON_AddItemToArray(entries, e);
@@ -539,7 +663,6 @@ static void run_search(const struct app *app, const struct http_request *req, st
 		if (!cJSON_GetArraySize(entries))
 			cJSON_DeleteItemFromObjectCaseSensitive(b, "entry");
 	}
-	outcome_release(&notes);
 	outcome_release(&notes);
 	store_page_release(&page);
 	api_fhir_send(req, resp, 200, b);

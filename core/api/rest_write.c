@@ -62,24 +62,43 @@ static long conditional_search(const struct app *app, const char *type, struct q
 	return n;
 }
 
+/* How many resources of type match the criteria of req's query (req set)
+ * or of the query string qs, and the id of a single match; -1 with issues
+ * in oo and *status set when there are none or they are refused (an empty
+ * outcome with 400: no criteria at all). */
+static long criteria_match(const struct app *app, const char *type, const struct http_request *req, const char *qs,
+			   char id[STORE_ID_SIZE], struct outcome *oo, int *status)
+{
+	struct query q;
+	memset(&q, 0, sizeof q);
+	int rc = req ? http_query_each(req, rest_query_add, &q) : rest_query_from_string(&q, qs);
+	if (rc != 0 || q.n == 0) {
+		if (!req)
+			outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "conditional criteria '%.100s': %s", qs,
+				    q.error[0] ? q.error : "no search parameter");
+		else if (q.error[0])
+			outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "conditional criteria: %s", q.error);
+		rest_query_release(&q);
+		*status = 400;
+		return -1;
+	}
+	return conditional_search(app, type, &q, id, oo, status);
+}
+
 /* Conditional update, patch and delete: the request's query is the
  * criteria. The number of matches (the one match's id in id), or -1 when
  * it was answered already (no criteria: 400; bad criteria: their status). */
 static long request_matches(const struct app *app, const struct http_request *req, struct http_response *resp,
 			    const char *type, const char *what, char id[STORE_ID_SIZE])
 {
-	struct query q;
-	memset(&q, 0, sizeof q);
-	if (http_query_each(req, rest_query_add, &q) != 0 || q.n == 0) {
-		rest_query_release(&q);
-		http_set_error(resp, 400, "invalid", "a conditional %s needs search criteria", what);
-		return -1;
-	}
 	struct outcome oo = OUTCOME_INIT;
 	int cst = 400;
-	long total = conditional_search(app, type, &q, id, &oo, &cst); /* releases q */
-	if (total < 0)
+	long total = criteria_match(app, type, req, NULL, id, &oo, &cst);
+	if (total < 0) {
+		if (cst == 400 && !outcome_errors(&oo))
+			outcome_add(&oo, OUTCOME_ERROR, "invalid", NULL, "a conditional %s needs search criteria", what);
 		rest_send_outcome(req, resp, cst, &oo);
+	}
 	outcome_release(&oo);
 	return total;
 }
@@ -89,16 +108,34 @@ static long request_matches(const struct app *app, const struct http_request *re
 long rest_conditional_match(const struct app *app, const char *type, const char *qs, char id[STORE_ID_SIZE],
 			      struct outcome *oo, int *status)
 {
-	struct query q;
-	memset(&q, 0, sizeof q);
-	if (rest_query_from_string(&q, qs) != 0 || q.n == 0) {
-		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "conditional criteria '%.100s': %s", qs,
-			    q.error[0] ? q.error : "no search parameter");
-		rest_query_release(&q);
-		*status = 400;
+	return criteria_match(app, type, NULL, qs, id, oo, status);
+}
+
+/* A conditional write's criteria and what they matched when the write was
+ * decided. The write checks them again inside its own store transaction,
+ * which holds the store's write lock from its start (store_begin), and
+ * writes only when they still match the same (no resource, or the same
+ * one): the decision and the write are one atomic step, so parallel
+ * conditional writes make one resource, not one each (store.h, "Conditional
+ * writes"). */
+struct cond {
+	const char *type;
+	const struct http_request *req; /* criteria: the request's query, or */
+	const char *qs;                 /* a query string (If-None-Exist) */
+	long n;                         /* matches when decided: 0 or 1 */
+	char id[STORE_ID_SIZE];         /* the single match's id */
+	bool changed;                   /* set by the write: they match otherwise now */
+};
+
+/* Inside the write's transaction: 1 when c still matches what it matched,
+ * 0 when not, -1 with issues in oo and *status when the search fails. */
+static int cond_holds(const struct app *app, const struct cond *c, struct outcome *oo, int *status)
+{
+	char id[STORE_ID_SIZE] = "";
+	long n = criteria_match(app, c->type, c->req, c->qs, id, oo, status);
+	if (n < 0)
 		return -1;
-	}
-	return conditional_search(app, type, &q, id, oo, status);
+	return n == c->n && (n == 0 || !strcmp(id, c->id));
 }
 
 static cJSON *read_body(const struct app *app, const struct http_request *req, struct http_response *resp,
@@ -117,6 +154,14 @@ static cJSON *read_body(const struct app *app, const struct http_request *req, s
 	return res;
 }
 
+static enum store_status write_resource(const struct app *app, const struct http_request *req,
+					struct http_response *resp, const char *type, const char *id, cJSON *res,
+					const char *if_match, bool quiet_mismatch, struct cond *cond);
+
+/* How often a conditional write decides again when its criteria came to
+ * match otherwise before it could write (another writer won the race). */
+#define COND_ATTEMPTS 5
+
 void rest_post_create(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	const struct app *app = ctx;
@@ -129,62 +174,50 @@ void rest_post_create(void *ctx, struct http_request *req, struct http_response 
 	cJSON *res = read_body(app, req, resp, type);
 	if (!res)
 		return;
-	struct outcome oo = OUTCOME_INIT;
 	const char *ine = http_header(req, "If-None-Exist");
-	if (ine) {
-		char id[STORE_ID_SIZE] = "";
+	if (!ine) {
+		write_resource(app, req, resp, type, NULL, res, NULL, false, NULL);
+		return;
+	}
+	/* conditional create: decided on a search, written only when the
+	 * search still finds nothing inside the write's transaction */
+	for (int attempt = 0; attempt < COND_ATTEMPTS && !resp->status; attempt++) {
+		struct outcome oo = OUTCOME_INIT;
+		struct cond c = {.type = type, .qs = ine};
 		int cst = 400;
-		long n = rest_conditional_match(app, type, ine, id, &oo, &cst);
-		if (n != 0) {
-			cJSON_Delete(res);
-			if (n < 0) {
-				rest_send_outcome(req, resp, cst, &oo);
-				return;
-			}
-			if (n > 1) {
-				outcome_add(&oo, OUTCOME_ERROR, "duplicate", NULL, "If-None-Exist matches more than one resource");
-				rest_send_outcome(req, resp, 412, &oo);
-				return;
-			}
-			outcome_release(&oo);
+		c.n = rest_conditional_match(app, type, ine, c.id, &oo, &cst);
+		if (c.n < 0) {
+			rest_send_outcome(req, resp, cst, &oo);
+			break;
+		}
+		if (c.n > 1) {
+			outcome_add(&oo, OUTCOME_ERROR, "duplicate", NULL, "If-None-Exist matches more than one resource");
+			rest_send_outcome(req, resp, 412, &oo);
+			break;
+		}
+		outcome_release(&oo);
+		if (c.n == 1) {
 			cJSON *found = NULL;
 			struct store_error err = {0};
-			enum store_status st = store_read(app->store, type, id, &found, &err);
-			if (st != STORE_OK)
-				rest_store_answer(req, resp, st, &err);
-			else
+			enum store_status st = store_read(app->store, type, c.id, &found, &err);
+			if (st == STORE_OK)
 				rest_send_written(app, req, resp, 200, found, false);
-			return;
+			else if (st != STORE_GONE && st != STORE_NOT_FOUND)
+				rest_store_answer(req, resp, st, &err);
+			continue; /* deleted meanwhile: decide again */
 		}
+		cJSON *copy = cJSON_Duplicate(res, 1);
+		if (!copy) {
+			http_set_error(resp, 500, "exception", "out of memory");
+			break;
+		}
+		write_resource(app, req, resp, type, NULL, copy, NULL, false, &c);
 	}
-	int hs = rest_before_store(app, req, &res, &oo);
-	if (hs) {
-		cJSON_Delete(res);
-		rest_send_outcome(req, resp, hs, &oo);
-		return;
-	}
-	outcome_release(&oo);
-	cJSON *out = NULL;
-	struct store_error err = {0};
-	enum store_status st = fwd ? store_begin(app->store, &err) : STORE_OK;
-	if (st == STORE_OK)
-		st = store_create(app->store, type, res, NULL, &out, &err);
-	if (st == STORE_OK && fwd)
-		st = enqueue(app, out, false, &err);
-	if (fwd)
-		st = rest_finish_txn(app, st, &err);
+	if (!resp->status)
+		http_set_error(resp, 409, "conflict",
+			       "what If-None-Exist matches kept changing while the resource was created; try again");
 	cJSON_Delete(res);
-	if (st != STORE_OK) {
-		cJSON_Delete(out);
-		rest_store_answer(req, resp, st, &err);
-		return;
-	}
-	rest_send_written(app, req, resp, 201, out, true);
 }
-
-static enum store_status write_version(const struct app *app, const struct http_request *req,
-				       struct http_response *resp, const char *type, const char *id, cJSON *res,
-				       const char *if_match, bool quiet_mismatch);
 
 void rest_put_update(void *ctx, struct http_request *req, struct http_response *resp)
 {
@@ -199,79 +232,109 @@ void rest_put_update(void *ctx, struct http_request *req, struct http_response *
 	cJSON *res = read_body(app, req, resp, type);
 	if (!res)
 		return;
-	struct outcome oo = OUTCOME_INIT;
-	char found[STORE_ID_SIZE] = "";
-	if (!id) {
-		/* conditional update: PUT /fhir/Type?criteria */
-		long total = request_matches(app, req, resp, type, "update", found);
-		if (total < 0) {
-			cJSON_Delete(res);
-			return;
-		}
-		if (total > 1) {
-			cJSON_Delete(res);
-			http_set_error(resp, 412, "duplicate", "the criteria match %ld resources", total);
-			return;
-		}
-		const char *bid = rest_str_member(res, "id");
-		if (total == 1 && bid && strcmp(bid, found) != 0) {
-			cJSON_Delete(res);
-			http_set_error(resp, 400, "invalid", "the resource id '%.64s' is not the matched '%s'", bid, found);
-			return;
-		}
-		if (total == 0) {
-			if (bid && rest_valid_id(bid))
-				snprintf(found, sizeof found, "%s", bid);
-			else if (store_new_id(found) != 0) {
-				cJSON_Delete(res);
-				http_set_error(resp, 500, "exception", "no id");
-				return;
-			}
-		}
-		id = found;
-		cJSON_DeleteItemFromObjectCaseSensitive(res, "id");
-		cJSON_AddStringToObject(res, "id", id);
-	} else {
+	if (id) {
 		const char *bid = rest_str_member(res, "id");
 		if (!bid || strcmp(bid, id) != 0) {
 			cJSON_Delete(res);
 			http_set_error(resp, 400, "invalid", "the resource id must be present and equal '%s' (the URL's)", id);
 			return;
 		}
+		write_resource(app, req, resp, type, id, res, http_header(req, "If-Match"), false, NULL);
+		return;
 	}
-	outcome_release(&oo);
-	write_version(app, req, resp, type, id, res, http_header(req, "If-Match"), false);
+	/* conditional update, PUT /fhir/Type?criteria: decided on a search,
+	 * written only when the search still matches the same inside the
+	 * write's transaction */
+	const char *bid = rest_str_member(res, "id");
+	for (int attempt = 0; attempt < COND_ATTEMPTS && !resp->status; attempt++) {
+		struct cond c = {.type = type, .req = req};
+		c.n = request_matches(app, req, resp, type, "update", c.id);
+		if (c.n < 0)
+			break;
+		if (c.n > 1) {
+			http_set_error(resp, 412, "duplicate", "the criteria match %ld resources", c.n);
+			break;
+		}
+		if (c.n == 1 && bid && strcmp(bid, c.id) != 0) {
+			http_set_error(resp, 400, "invalid", "the resource id '%.64s' is not the matched '%s'", bid, c.id);
+			break;
+		}
+		char found[STORE_ID_SIZE];
+		if (c.n == 1)
+			snprintf(found, sizeof found, "%s", c.id);
+		else if (bid && rest_valid_id(bid))
+			snprintf(found, sizeof found, "%s", bid);
+		else if (store_new_id(found) != 0) {
+			http_set_error(resp, 500, "exception", "no id");
+			break;
+		}
+		cJSON *copy = cJSON_Duplicate(res, 1);
+		if (!copy) {
+			http_set_error(resp, 500, "exception", "out of memory");
+			break;
+		}
+		cJSON_DeleteItemFromObjectCaseSensitive(copy, "id");
+		cJSON_AddStringToObject(copy, "id", found);
+		write_resource(app, req, resp, type, found, copy, http_header(req, "If-Match"), false, &c);
+	}
+	if (!resp->status)
+		http_set_error(resp, 409, "conflict", "what the criteria match kept changing during the update; try again");
+	cJSON_Delete(res);
 }
 
-/* Stores res (consumed) as the new version of type/id — through the
- * before-store hooks, with its outbox record when the type is forwarded —
- * and answers. if_match: the expected current version, or NULL. With
+/* Stores res (consumed) — through the before-store hooks, with its outbox
+ * record when the type is forwarded — as a new resource (id NULL: a new
+ * id; answered 201 with Location) or as the new version of type/id, and
+ * answers. if_match: the expected current version, or NULL. With
  * quiet_mismatch a version mismatch is returned without an answer (the
- * caller retries); every other outcome is answered. */
-static enum store_status write_version(const struct app *app, const struct http_request *req,
-				       struct http_response *resp, const char *type, const char *id, cJSON *res,
-				       const char *if_match, bool quiet_mismatch)
+ * caller retries). cond (NULL for an unconditional write): the criteria the
+ * write was decided on, checked again in its transaction; when they match
+ * otherwise now nothing is written or answered, cond->changed is set and
+ * STORE_CONFLICT returned (the caller decides again). Every other outcome
+ * is answered. */
+static enum store_status write_resource(const struct app *app, const struct http_request *req,
+					struct http_response *resp, const char *type, const char *id, cJSON *res,
+					const char *if_match, bool quiet_mismatch, struct cond *cond)
 {
 	struct outcome oo = OUTCOME_INIT;
+	char base[256];
+	rest_base_url(app, req, base, sizeof base);
+	rest_localize_refs(res, base, 0);
 	int hs = rest_before_store(app, req, &res, &oo);
 	if (hs) {
 		cJSON_Delete(res);
 		rest_send_outcome(req, resp, hs, &oo);
 		return STORE_INVALID;
 	}
-	outcome_release(&oo);
 	bool fwd = rest_forwards(app, type, false);
-	bool created = false;
+	bool created = !id;
 	cJSON *out = NULL;
 	struct store_error err = {0};
-	enum store_status st = fwd ? store_begin(app->store, &err) : STORE_OK;
-	if (st == STORE_OK)
+	enum store_status st = fwd || cond ? store_begin(app->store, &err) : STORE_OK;
+	int holds = 1, cst = 500;
+	if (st == STORE_OK && cond) {
+		holds = cond_holds(app, cond, &oo, &cst);
+		if (holds != 1)
+			st = STORE_CONFLICT;
+	}
+	if (st == STORE_OK && id)
 		st = store_update(app->store, type, id, res, if_match, &created, &out, &err);
+	else if (st == STORE_OK)
+		st = store_create(app->store, type, res, NULL, &out, &err);
 	if (st == STORE_OK && fwd)
 		st = enqueue(app, out, false, &err);
-	if (fwd)
+	if (fwd || cond)
 		st = rest_finish_txn(app, st, &err);
 	cJSON_Delete(res);
+	if (holds < 0) {
+		rest_send_outcome(req, resp, cst, &oo);
+		return STORE_INVALID;
+	}
+	outcome_release(&oo);
+	if (!holds) {
+		cond->changed = true;
+		return STORE_CONFLICT;
+	}
 	if (st != STORE_OK) {
 		cJSON_Delete(out);
 		if (!(quiet_mismatch && st == STORE_VERSION_MISMATCH))
@@ -353,7 +416,7 @@ void rest_patch_resource(void *ctx, struct http_request *req, struct http_respon
 			/* the patch was well formed; the resource it makes is not valid */
 		} else {
 			outcome_release(&oo);
-			st = write_version(app, req, resp, type, id, res, if_match ? if_match : version, !if_match);
+			st = write_resource(app, req, resp, type, id, res, if_match ? if_match : version, !if_match, NULL);
 			if (st == STORE_VERSION_MISMATCH && !if_match)
 				continue; /* written meanwhile: apply to the newer version */
 			break;

@@ -186,6 +186,15 @@ bool search_params_split_reference(const char *ref, char *type, size_t typelen, 
 	return true;
 }
 
+bool search_params_reference_absolute(const char *ref)
+{
+	/* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":" (RFC 3986) */
+	if (!ref || !((ref[0] >= 'a' && ref[0] <= 'z') || (ref[0] >= 'A' && ref[0] <= 'Z')))
+		return false;
+	size_t n = strspn(ref, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+	return ref[n] == ':';
+}
+
 char *search_params_normalize(const char *s)
 {
 	size_t n = strlen(s);
@@ -281,12 +290,13 @@ static int visit_reference(struct walk *w, const cJSON *v)
 	if (!ref || !ref[0])
 		return 0;
 	char type[65], id[65];
-	if (search_params_split_reference(ref, type, sizeof type, id, sizeof id)) {
-		if (w->def->target && strcmp(type, w->def->target) != 0)
-			return 0;
+	bool split = search_params_split_reference(ref, type, sizeof type, id, sizeof id);
+	if (w->def->target && (!split || strcmp(type, w->def->target) != 0))
+		return 0;
+	/* relative: a local resource; absolute: another server's, matched exactly */
+	if (split && !search_params_reference_absolute(ref))
 		return emit(w, type, id, 0, 0);
-	}
-	return w->def->target ? 0 : emit(w, NULL, ref, 0, 0);
+	return emit(w, NULL, ref, 0, 0);
 }
 
 static int emit_date(struct walk *w, const char *text)

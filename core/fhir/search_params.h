@@ -15,11 +15,15 @@
  *   token      sys = system or NULL, val = code. From code/string/id/uri,
  *              boolean ("true"/"false"), Coding, every Coding of a
  *              CodeableConcept, Identifier (system|value), ContactPoint.
- *   reference  sys = resource type, val = id, for "Type/id", an absolute URL
- *              ending in Type/id, with any "/_history/n" removed; otherwise
- *              sys = NULL and val = the reference as written (urn:uuid:…,
- *              canonical URLs). A row with a target keeps only references
- *              to that type.
+ *   reference  sys = resource type, val = id, for a relative "Type/id",
+ *              with any "/_history/n" removed: a local resource. An absolute
+ *              reference (http://other/fhir/Patient/p1, urn:uuid:…,
+ *              canonical URLs) names a resource elsewhere: sys = NULL and
+ *              val = the reference as written, matched only exactly (the
+ *              REST layer makes a reference with the gateway's own base
+ *              relative before it is stored or searched for). A row with a
+ *              target keeps only references to that type (an absolute URL:
+ *              ending in Type/id of that type).
  *   date       lo (inclusive) and hi (exclusive) in milliseconds since the
  *              epoch, from the precision of the value (a day is the whole
  *              day); a Period's missing start or end is open (INT64_MIN /
@@ -102,6 +106,11 @@ bool search_params_date_range(const char *text, int64_t *lo, int64_t *hi);
 /* Splits a reference ("Type/id", absolute URL, "Type/id/_history/n") into its
  * type and id. false (out untouched) when it has no Type/id form. */
 bool search_params_split_reference(const char *ref, char *type, size_t typelen, char *id, size_t idlen);
+
+/* Whether a reference is absolute (starts with a URI scheme: "http:",
+ * "urn:"), i.e. names a resource of another server unless its base is this
+ * one's. */
+bool search_params_reference_absolute(const char *ref);
 
 /* A copy of s with ASCII letters lower-cased (caller frees); NULL on OOM. */
 char *search_params_normalize(const char *s);

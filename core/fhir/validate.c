@@ -635,6 +635,11 @@ size_t validate_resource(const cJSON *resource, struct outcome *oo)
 	return v.errors;
 }
 
+bool validate_ok(const cJSON *resource, struct outcome *oo)
+{
+	return validate_resource(resource, oo) == 0;
+}
+
 /* ------------------------------------------------------------ neutralising */
 
 #define WITHHELD_DIV                                                                                   \

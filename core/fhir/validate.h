@@ -41,6 +41,9 @@
 
 /* Validates resource; returns the number of errors found (0: valid). */
 size_t validate_resource(const cJSON *resource, struct outcome *oo);
+/* The same as a yes/no check (the shape of struct cw_ctx's check): true
+ * when resource is valid, else false with the problems in oo. */
+bool validate_ok(const cJSON *resource, struct outcome *oo);
 
 /* Checks one primitive value given as text against its type name ("date",
  * "id", …). Returns true when it conforms. */

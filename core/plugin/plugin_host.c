@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "fhir/fhir_helpers.h"
@@ -62,6 +63,21 @@ const char *plugin_host_point_name(enum cw_hook_point p)
 	static const char *const names[] = {"on-request", "before-store", "before-upstream", "after-response",
 					    "before-export", "export-bundle"};
 	return (unsigned)p < CW_HOOK_POINT_COUNT ? names[p] : "unknown";
+}
+
+enum cw_media plugin_host_guess_media(const char *name, const char *data, size_t len)
+{
+	const char *dot = name ? strrchr(name, '.') : NULL;
+	if (dot && !strchr(dot, '/')) {
+		if (strcasecmp(dot, ".json") == 0)
+			return CW_MEDIA_JSON;
+		if (strcasecmp(dot, ".csv") == 0)
+			return CW_MEDIA_CSV;
+	}
+	size_t i = 0;
+	while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+		i++;
+	return i < len && (data[i] == '{' || data[i] == '[') ? CW_MEDIA_JSON : CW_MEDIA_CSV;
 }
 
 const char *plugin_host_media_name(enum cw_media m)
@@ -917,6 +933,27 @@ static const char *type_of(const cJSON *res)
 	return cJSON_IsString(rt) ? rt->valuestring : NULL;
 }
 
+/* Runs ctx->check over res, which the plugin ctx->plugin just made (as
+ * "the WHAT of its ROLE"); on failure its issues go to ctx->oo, each
+ * naming the plugin. */
+static bool checked(struct cw_ctx *ctx, const cJSON *res, const char *role, const char *what)
+{
+	struct outcome found = OUTCOME_INIT;
+	bool ok = res && ctx->check(res, &found);
+	if (!res)
+		outcome_add(&found, OUTCOME_ERROR, "required", NULL, "no resource");
+	for (size_t i = 0; !ok && i < found.n; i++) {
+		const struct outcome_issue *is = &found.issues[i];
+		if (is->severity > OUTCOME_ERROR)
+			continue;
+		outcome_add(ctx->oo, is->severity, is->code, is->expression,
+			    "plugin %s: its %s %s made a resource that is not valid FHIR, refused: %s", plugin_label(ctx),
+			    what, role, is->diagnostics ? is->diagnostics : "");
+	}
+	outcome_release(&found);
+	return ok;
+}
+
 enum cw_hook_result plugin_host_run_hooks(const struct plugin_host *h, struct cw_ctx *ctx,
 					  const struct cw_hook_args *args, cJSON **resource)
 {
@@ -945,8 +982,14 @@ enum cw_hook_result plugin_host_run_hooks(const struct plugin_host *h, struct cw
 			ctx->plugin = saved;
 			return CW_HOOK_STOP;
 		}
-		if (r == CW_HOOK_CHANGED)
+		if (r == CW_HOOK_CHANGED) {
 			result = CW_HOOK_CHANGED;
+			if (ctx->check && !checked(ctx, *res, "hook", plugin_host_point_name(args->point))) {
+				ctx->status = 500;
+				ctx->plugin = saved;
+				return CW_HOOK_STOP;
+			}
+		}
 	}
 	ctx->plugin = saved;
 	return result;
@@ -1093,6 +1136,23 @@ int plugin_host_ingest(const struct plugin_host *h, struct cw_ctx *ctx, const ch
 		}
 	} else if (!(out = wrap(out, "transaction", true))) {
 		return core_error(ctx, 503, "exception", "out of memory");
+	}
+	const cJSON *e, *mapped = ctx->check ? cJSON_GetObjectItemCaseSensitive(out, "entry") : NULL;
+	cJSON_ArrayForEach(e, mapped)
+	{
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(e, "resource");
+		const cJSON *method_of = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "request"),
+									  "method");
+		if (!res && cJSON_IsString(method_of) && strcmp(method_of->valuestring, "POST") != 0 &&
+		    strcmp(method_of->valuestring, "PUT") != 0)
+			continue; /* GET, DELETE carry none */
+		ctx->plugin = owner;
+		bool ok = checked(ctx, res, "mapper", format);
+		ctx->plugin = NULL;
+		if (!ok) {
+			cJSON_Delete(out);
+			return 422;
+		}
 	}
 	if (hooks_over_entries(h, ctx, CW_HOOK_BEFORE_STORE, out, format, method, path) != 0) {
 		cJSON_Delete(out);

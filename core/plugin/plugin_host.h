@@ -59,6 +59,14 @@ struct cw_ctx {
 	struct outcome *oo;
 	int status; /* HTTP status asked for with set_status; 0 = default */
 	const struct http_request *req; /* NULL outside HTTP */
+	/* Set by the caller (NULL: none): the check a resource must pass once a
+	 * plugin made or changed it (the structural validation); false with
+	 * the problems in its oo. plugin_host_run_hooks runs it after every
+	 * hook that changes the resource, plugin_host_ingest over every
+	 * resource the mapper makes; a failure stops the call with the plugin
+	 * named (a hook's: status 500, the plugin is at fault; a mapper's: 422,
+	 * what was sent maps to no valid resource). */
+	bool (*check)(const cJSON *res, struct outcome *oo);
 };
 
 struct plugin_host;
@@ -164,5 +172,10 @@ bool plugin_host_valid_name(const char *s);
 
 const char *plugin_host_point_name(enum cw_hook_point p);
 const char *plugin_host_media_name(enum cw_media m);
+/* The media of a native document nothing else names: by the file name's
+ * extension (.json, .csv, any case) when name has one of them, else by its
+ * first byte after white space ('{' or '[': JSON, anything else CSV). name
+ * may be NULL; data need not be terminated. */
+enum cw_media plugin_host_guess_media(const char *name, const char *data, size_t len);
 
 #endif

@@ -361,7 +361,7 @@ enum store_status store_delete(struct store *s, const char *type, const char *id
 }
 
 enum store_status store_history(struct store *s, const char *type, const char *id, int64_t since_ms, size_t count,
-				size_t offset, struct store_page *out, struct store_error *err)
+				size_t offset, int64_t before, struct store_page *out, struct store_error *err)
 {
 	memset(out, 0, sizeof *out);
 	ok(err);
@@ -374,7 +374,9 @@ enum store_status store_history(struct store *s, const char *type, const char *i
 	char since[STORE_TIME_SIZE] = "";
 	if (since_ms != STORE_ALL_TIME)
 		store_time_text(since_ms, since);
-	return s->ops->history(s, type, id, since, count, offset, out, err);
+	if (before < 0)
+		return store_fail(err, STORE_INVALID, "the history cursor must be a positive number");
+	return s->ops->history(s, type, id, since, count, offset, before > 0 ? before : INT64_MAX, out, err);
 }
 
 enum store_status store_search(struct store *s, const char *type, const struct store_search *q,

@@ -32,6 +32,21 @@
  * threads' calls are not (they wait for the write lock).
  * store_close must not run while another thread uses the store.
  *
+ * Conditional writes (If-None-Exist, PUT/batch by criteria): the REST layer
+ * decides on a search, then writes inside one transaction that searches
+ * again first and writes only when the criteria still match the same. The
+ * transaction holds the writer lock from store_begin on, so the second
+ * search and the write are one atomic step and parallel conditional writes
+ * make one resource. A backend shared by several gateways (PostgreSQL) must
+ * give store_begin the same meaning across processes: take a
+ * transaction-scoped lock at BEGIN (pg_advisory_xact_lock on a fixed key, or
+ * per resource type) so a search inside the transaction sees every write
+ * committed before it and none can commit in between — or run the
+ * transaction SERIALIZABLE with the search inside it and answer a
+ * serialisation failure as STORE_BUSY (the caller retries). A uniqueness
+ * constraint on the criteria alone would not do: criteria are arbitrary
+ * searches.
+ *
  * Ownership: arguments are borrowed, never kept. Resources returned through
  * `cJSON **out` belong to the caller (cJSON_Delete); a struct store_page is
  * released with store_page_release.
@@ -88,12 +103,15 @@ struct store_entry {
 	bool deleted;       /* a deletion: resource is NULL */
 	char last_updated[STORE_TIME_SIZE];
 	cJSON *resource;    /* owned by the page */
+	int64_t seq;        /* history: the version's place in the store's order of writes
+			     * (grows with every write; a cursor for paging) */
 };
 
 struct store_page {
 	struct store_entry *items;
 	size_t n;
 	size_t total;       /* matches (search) or versions (history) in all pages */
+	bool more;          /* history: older versions follow this page */
 };
 
 /* One search criterion, as in name:modifier=value. value may hold several
@@ -175,7 +193,8 @@ struct store_ops {
 				 struct store_error *err);
 	/* since: lastUpdated lower bound as the store writes it ("" = all) */
 	enum store_status (*history)(struct store *s, const char *type, const char *id, const char *since,
-				     size_t count, size_t offset, struct store_page *out, struct store_error *err);
+				     size_t count, size_t offset, int64_t before, struct store_page *out,
+				     struct store_error *err);
 	enum store_status (*search)(struct store *s, const char *type, const struct store_search *q,
 				    struct store_page *out, struct store_error *err);
 	enum store_status (*read_text)(struct store *s, const char *type, const char *id, int64_t version,
@@ -276,16 +295,21 @@ enum store_status store_vread(struct store *s, const char *type, const char *id,
 enum store_status store_delete(struct store *s, const char *type, const char *id, int64_t *version,
 			       struct store_error *err);
 
-/* History newest first: of type/id when id is given, else of every resource
- * of type, else (type NULL) of the whole store; only versions written at or
- * after since_ms (ms since the epoch; STORE_ALL_TIME for all). count
- * (1..STORE_MAX_COUNT; 0 = total only) and offset page through it;
- * out->total counts all. An unknown id is STORE_NOT_FOUND (a known one with
- * nothing since is an empty page). The page is filled even when empty;
- * release it with store_page_release whatever the status. */
+/* History newest first (by seq): of type/id when id is given, else of every
+ * resource of type, else (type NULL) of the whole store; only versions
+ * written at or after since_ms (ms since the epoch; STORE_ALL_TIME for all).
+ * count (1..STORE_MAX_COUNT; 0 = total only) is the page size; before (> 0)
+ * keeps only versions with a seq below it: the next page starts before the
+ * last entry's seq, a stable cursor that writes made meanwhile (higher seqs)
+ * do not shift, so paging reaches every version once; offset skips entries
+ * (after before). out->total counts all versions since since_ms, out->more
+ * says whether older ones follow the page. An unknown id is STORE_NOT_FOUND
+ * (a known one with nothing since is an empty page). The page is filled
+ * even when empty; release it with store_page_release whatever the
+ * status. */
 #define STORE_ALL_TIME INT64_MIN
 enum store_status store_history(struct store *s, const char *type, const char *id, int64_t since_ms, size_t count,
-				size_t offset, struct store_page *out, struct store_error *err);
+				size_t offset, int64_t before, struct store_page *out, struct store_error *err);
 
 /* Live resources of type matching every criterion of q (AND across
  * criteria, OR across a criterion's comma-separated values), sorted, one

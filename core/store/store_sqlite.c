@@ -24,9 +24,10 @@
 #include "store/rcache.h"
 #include "store/store_sqlite_int.h"
 
-/* 1: first; 2: number, quantity and uri parameters indexed, _id no longer
- * (a version 1 database is reindexed when opened) */
-#define SCHEMA_VERSION 2
+/* 1: first; 2: number, quantity and uri parameters indexed, _id no longer;
+ * 3: absolute references indexed as written, not as a local Type/id (a
+ * version 1 or 2 database is reindexed when opened) */
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_MS 10000
 #define DB_NAME "store.db"
 
@@ -43,7 +44,7 @@ static const char schema_sql[] =
 	"CREATE INDEX idx_val ON idx(param, val);"
 	"CREATE INDEX idx_date ON idx(param, lo);"
 	"CREATE INDEX idx_rid ON idx(rid, param);"
-	"INSERT INTO schema_version(version) VALUES(2);";
+	"INSERT INTO schema_version(version) VALUES(3);";
 
 /* Added without a schema version bump: created when missing. */
 static const char outbox_sql[] =
@@ -59,7 +60,7 @@ static const char mark_sql[] = "CREATE TABLE IF NOT EXISTS mark(name TEXT PRIMAR
 
 #define OB_COLS "SELECT oid, type, id, version, deleted, state, attempts, next_at, last_error, created FROM outbox "
 
-#define HIST_COLS "SELECT type, id, version, op, last_updated, body FROM version "
+#define HIST_COLS "SELECT type, id, version, op, last_updated, body, seq FROM version "
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN_WRITE] = "BEGIN IMMEDIATE",
@@ -81,12 +82,12 @@ static const char *const stmt_sql[S_COUNT] = {
 		   " WHERE r.type = ?1 AND r.id = ?2",
 	/* ?5: lastUpdated lower bound ("" for all: fixed-width UTC text sorts as time) */
 	[S_HIST_ID] = HIST_COLS "WHERE rid = (SELECT rid FROM resource WHERE type = ?1 AND id = ?2)"
-				" AND last_updated >= ?5 ORDER BY version DESC LIMIT ?3 OFFSET ?4",
+				" AND last_updated >= ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
 	[S_HIST_ID_N] = "SELECT count(*) FROM version WHERE rid = (SELECT rid FROM resource WHERE type = ?1 AND id = ?2)"
 			" AND last_updated >= ?5",
-	[S_HIST_TYPE] = HIST_COLS "WHERE type = ?1 AND last_updated >= ?5 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
+	[S_HIST_TYPE] = HIST_COLS "WHERE type = ?1 AND last_updated >= ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
 	[S_HIST_TYPE_N] = "SELECT count(*) FROM version WHERE type = ?1 AND last_updated >= ?5",
-	[S_HIST_ALL] = HIST_COLS "WHERE last_updated >= ?5 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
+	[S_HIST_ALL] = HIST_COLS "WHERE last_updated >= ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
 	[S_HIST_ALL_N] = "SELECT count(*) FROM version WHERE last_updated >= ?5",
 	[S_OB_ADD] = "INSERT INTO outbox(type, id, version, deleted, created) VALUES(?1, ?2, ?3, ?4, ?5)",
 	[S_OB_NEXT] = OB_COLS "o WHERE state = 0 AND next_at <= ?1 AND NOT EXISTS (SELECT 1 FROM outbox p"
@@ -377,14 +378,14 @@ static int setup_schema(struct conn *c, char *err, size_t errlen)
 		    sqlite3_step(s) == SQLITE_ROW)
 			version = sqlite3_column_int(s, 0);
 		sqlite3_finalize(s);
-		if (version == 1) {
+		if (version == 1 || version == 2) {
 			if (reindex_all(c, err, errlen) != 0)
 				goto fail;
-			if (sqlite3_exec(c->db, "UPDATE schema_version SET version = 2", NULL, NULL, NULL) != SQLITE_OK) {
+			if (sqlite3_exec(c->db, "UPDATE schema_version SET version = 3", NULL, NULL, NULL) != SQLITE_OK) {
 				set_err(err, errlen, "upgrading the schema: %s", sqlite3_errmsg(c->db));
 				goto fail;
 			}
-			version = 2;
+			version = 3;
 		}
 		if (version != SCHEMA_VERSION) {
 			set_err(err, errlen, "the database has schema version %d; this build reads version %d", version,

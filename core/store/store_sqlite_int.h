@@ -162,7 +162,8 @@ void ss_copy_text(char *dst, size_t size, const unsigned char *src);
 
 /* STORE_OK when type/id has any version, else STORE_NOT_FOUND. */
 enum store_status sqlite_history(struct store *s, const char *type, const char *id, const char *since,
-					size_t count, size_t offset, struct store_page *out, struct store_error *err);
+					size_t count, size_t offset, int64_t before, struct store_page *out,
+					struct store_error *err);
 
 enum store_status sqlite_search(struct store *s, const char *type, const struct store_search *q,
 				       struct store_page *out, struct store_error *err);

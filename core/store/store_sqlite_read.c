@@ -128,7 +128,8 @@ static enum store_status exists(struct conn *c, const char *type, const char *id
 }
 
 enum store_status sqlite_history(struct store *s, const char *type, const char *id, const char *since,
-					size_t count, size_t offset, struct store_page *out, struct store_error *err)
+					size_t count, size_t offset, int64_t before, struct store_page *out,
+					struct store_error *err)
 {
 	GET_CONN(c, s, err);
 	enum stmt_id nq = id ? S_HIST_ID_N : type ? S_HIST_TYPE_N : S_HIST_ALL_N;
@@ -168,11 +169,16 @@ enum store_status sqlite_history(struct store *s, const char *type, const char *
 		ss_bind_text(q, 1, type);
 	if (id)
 		ss_bind_text(q, 2, id);
-	sqlite3_bind_int64(q, 3, (int64_t)count);
+	sqlite3_bind_int64(q, 3, (int64_t)count + 1); /* one more: whether older ones follow */
 	sqlite3_bind_int64(q, 4, offset > INT64_MAX ? INT64_MAX : (int64_t)offset);
 	ss_bind_text(q, 5, since);
+	sqlite3_bind_int64(q, 6, before);
 	size_t cap = 0;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (out->n == count) {
+			out->more = true;
+			continue;
+		}
 		if ((st = ss_grow(out, &cap, err)) != STORE_OK)
 			break;
 		struct store_entry *e = &out->items[out->n];
@@ -184,6 +190,7 @@ enum store_status sqlite_history(struct store *s, const char *type, const char *
 		ss_copy_text(e->last_updated, sizeof e->last_updated, sqlite3_column_text(q, 4));
 		const char *body = (const char *)sqlite3_column_text(q, 5);
 		e->deleted = body == NULL;
+		e->seq = sqlite3_column_int64(q, 6);
 		out->n++;
 		if (body && (st = ss_parse_body(body, sqlite3_column_bytes(q, 5), &e->resource, err)) != STORE_OK)
 			break;

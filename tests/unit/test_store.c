@@ -277,7 +277,7 @@ static void version_mismatch(void **state)
 	cJSON *other = J("{\"resourceType\":\"Goal\",\"id\":\"h\"}");
 	assert_int_equal(store_update(f->s, "Goal", "g", other, NULL, NULL, NULL, &err), STORE_INVALID);
 	struct store_page page;
-	assert_int_equal(store_history(f->s, "Goal", "g", STORE_ALL_TIME, 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Goal", "g", STORE_ALL_TIME, 10, 0, 0, &page, &err), STORE_OK);
 	assert_int_equal(page.total, 4);
 	store_page_release(&page);
 	cJSON_Delete(other);
@@ -327,7 +327,7 @@ static void history_newest_first_with_paging(void **state)
 	put(f->s, "Patient", "p", "{\"resourceType\":\"Patient\"}");
 
 	struct store_page page;
-	assert_int_equal(store_history(f->s, "Goal", "a", STORE_ALL_TIME, 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Goal", "a", STORE_ALL_TIME, 10, 0, 0, &page, &err), STORE_OK);
 	assert_int_equal(page.total, 3);
 	assert_int_equal(page.n, 3);
 	assert_int_equal(page.items[0].version, 3);
@@ -342,34 +342,52 @@ static void history_newest_first_with_paging(void **state)
 	assert_true(strcmp(page.items[0].last_updated, page.items[2].last_updated) >= 0);
 	store_page_release(&page);
 
-	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 10, 0, 0, &page, &err), STORE_OK);
 	assert_int_equal(page.total, 4);
 	assert_string_equal(page.items[0].id, "b");
 	assert_string_equal(page.items[1].id, "a");
 	assert_int_equal(page.items[1].version, 3);
 	store_page_release(&page);
 
-	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 2, 1, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 2, 1, 0, &page, &err), STORE_OK);
 	assert_int_equal(page.total, 4);
 	assert_int_equal(page.n, 2);
 	assert_string_equal(page.items[0].id, "a");
 	assert_int_equal(page.items[0].version, 3);
 	assert_int_equal(page.items[1].version, 2);
+	assert_true(page.more);
+	/* the cursor: the versions before a's version 2, whatever is written meanwhile */
+	int64_t cursor = page.items[1].seq;
 	store_page_release(&page);
-
-	assert_int_equal(store_history(f->s, NULL, NULL, STORE_ALL_TIME, 1, 0, &page, &err), STORE_OK);
+	put(f->s, "Goal", "later", "{\"resourceType\":\"Goal\",\"lifecycleStatus\":\"proposed\"}");
+	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 2, 0, cursor, &page, &err), STORE_OK);
 	assert_int_equal(page.total, 5);
-	assert_string_equal(page.items[0].type, "Patient");
+	assert_int_equal(page.n, 1);
+	assert_string_equal(page.items[0].id, "a");
+	assert_int_equal(page.items[0].version, 1);
+	assert_false(page.more);
+	store_page_release(&page);
+	assert_int_equal(store_history(f->s, "Goal", "a", STORE_ALL_TIME, 5, 0, cursor, &page, &err), STORE_OK);
+	assert_int_equal(page.n, 1);
+	assert_int_equal(page.items[0].version, 1);
+	store_page_release(&page);
+	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 2, 0, -1, &page, &err), STORE_INVALID);
 	store_page_release(&page);
 
-	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 0, 0, &page, &err), STORE_OK);
-	assert_int_equal(page.total, 4);
+	assert_int_equal(store_history(f->s, NULL, NULL, STORE_ALL_TIME, 1, 0, 0, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 6);
+	assert_string_equal(page.items[0].type, "Goal"); /* the newest: "later" */
+	assert_string_equal(page.items[0].id, "later");
+	store_page_release(&page);
+
+	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, 0, 0, 0, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 5);
 	assert_int_equal(page.n, 0);
 	store_page_release(&page);
 
-	assert_int_equal(store_history(f->s, "Goal", "zz", STORE_ALL_TIME, 10, 0, &page, &err), STORE_NOT_FOUND);
+	assert_int_equal(store_history(f->s, "Goal", "zz", STORE_ALL_TIME, 10, 0, 0, &page, &err), STORE_NOT_FOUND);
 	store_page_release(&page);
-	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, STORE_MAX_COUNT + 1, 0, &page, &err), STORE_INVALID);
+	assert_int_equal(store_history(f->s, "Goal", NULL, STORE_ALL_TIME, STORE_MAX_COUNT + 1, 0, 0, &page, &err), STORE_INVALID);
 	store_page_release(&page);
 	cJSON_Delete(r);
 }
@@ -396,7 +414,7 @@ static void load_observations(struct store *s)
 	put(s, "Observation", "o2",
 	    "{\"resourceType\":\"Observation\",\"status\":\"preliminary\",\"code\":{\"coding\":[{\"system\":\"" LOINC
 	    "\",\"code\":\"69737-5\"},{\"system\":\"urn:local\",\"code\":\"gad\"}]},"
-	    "\"subject\":{\"reference\":\"https://ehr.example/fhir/Patient/p2/_history/4\"},"
+	    "\"subject\":{\"reference\":\"Patient/p2/_history/4\"},"
 	    "\"effectivePeriod\":{\"start\":\"2024-03-01\",\"end\":\"2024-03-31\"}}");
 	put(s, "Observation", "o3",
 	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"coding\":[{\"code\":\"44249-1\"}]},"
@@ -455,8 +473,22 @@ static void search_references(void **state)
 	load_observations(f->s);
 	expect_ids(f->s, "Observation", "patient", NULL, "Patient/p1", "o1,o4");
 	expect_ids(f->s, "Observation", "patient", NULL, "p1", "o1,o4");
-	expect_ids(f->s, "Observation", "subject", NULL, "Patient/p2", "o2"); /* absolute, versioned */
-	expect_ids(f->s, "Observation", "subject", NULL, "https://other.example/Patient/p2", "o2");
+	expect_ids(f->s, "Observation", "subject", NULL, "Patient/p2", "o2"); /* versioned */
+	/* a reference to another server's Patient/p9 is not the local one, and
+	 * is found by its absolute URL exactly */
+	put(f->s, "Observation", "of1",
+	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+	    "\"subject\":{\"reference\":\"https://ehr.example/fhir/Patient/p9\"}}");
+	put(f->s, "Patient", "p9", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Nine\"}]}");
+	expect_ids(f->s, "Observation", "subject", NULL, "Patient/p9", "");
+	expect_ids(f->s, "Observation", "patient", NULL, "p9", "");
+	expect_ids(f->s, "Observation", "subject", "Patient", "p9", "");
+	expect_ids(f->s, "Observation", "subject", "Patient.name", "nine", "");
+	expect_ids(f->s, "Observation", "subject", NULL, "https://ehr.example/fhir/Patient/p9", "of1");
+	expect_ids(f->s, "Observation", "patient", NULL, "https://ehr.example/fhir/Patient/p9", "of1");
+	expect_ids(f->s, "Observation", "subject", "Patient", "https://ehr.example/fhir/Patient/p9", "of1");
+	expect_ids(f->s, "Observation", "subject", "Group", "https://ehr.example/fhir/Patient/p9", "");
+	expect_ids(f->s, "Observation", "subject", NULL, "https://other.example/fhir/Patient/p9", "");
 	expect_ids(f->s, "Observation", "subject", NULL, "Group/g1", "o3");
 	expect_ids(f->s, "Observation", "patient", NULL, "g1", "");      /* patient means Patient only */
 	expect_ids(f->s, "Observation", "subject", "Group", "g1", "o3");
@@ -675,7 +707,7 @@ static void transaction_rollback_leaves_nothing(void **state)
 	assert_string_equal(str_at(out, "meta", "versionId"), "1");
 	cJSON_Delete(out);
 	struct store_page page;
-	assert_int_equal(store_history(f->s, "Encounter", NULL, STORE_ALL_TIME, 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Encounter", NULL, STORE_ALL_TIME, 10, 0, 0, &page, &err), STORE_OK);
 	assert_int_equal(page.total, 1);
 	store_page_release(&page);
 	expect_ids(f->s, "Encounter", "status", NULL, "finished", "");
@@ -691,7 +723,7 @@ static void transaction_rollback_leaves_nothing(void **state)
 	assert_int_equal(store_read(f->s, "Encounter", "e1", &out, &err), STORE_OK);
 	assert_string_equal(str_at(out, "meta", "versionId"), "1");
 	cJSON_Delete(out);
-	assert_int_equal(store_history(f->s, "Encounter", NULL, STORE_ALL_TIME, 10, 0, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Encounter", NULL, STORE_ALL_TIME, 10, 0, 0, &page, &err), STORE_OK);
 	assert_int_equal(page.total, 2);
 	store_page_release(&page);
 	cJSON_Delete(r);
@@ -788,7 +820,7 @@ static void decimal_literals_survive(void **state)
 	free(text);
 	cJSON_Delete(out);
 	struct store_page page;
-	assert_int_equal(store_history(f->s, "Observation", "d", STORE_ALL_TIME, 1, 0, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Observation", "d", STORE_ALL_TIME, 1, 0, 0, &page, &err), STORE_OK);
 	text = fjson_print(page.items[0].resource, false, NULL);
 	assert_non_null(strstr(text, "\"value\":1.10,"));
 	free(text);
@@ -876,7 +908,7 @@ static void concurrent_writers_lose_nothing(void **state)
 	assert_string_equal(str_at(out, "meta", "versionId"), want);
 	cJSON_Delete(out);
 	struct store_page page;
-	assert_int_equal(store_history(f->s, "Goal", "shared", STORE_ALL_TIME, STORE_MAX_COUNT, 0, &page, &err), STORE_OK);
+	assert_int_equal(store_history(f->s, "Goal", "shared", STORE_ALL_TIME, STORE_MAX_COUNT, 0, 0, &page, &err), STORE_OK);
 	assert_int_equal(page.total, WRITERS * WRITES);
 	for (size_t i = 0; i < page.n; i++) /* every version once, newest first */
 		assert_int_equal(page.items[i].version, (int64_t)(WRITERS * WRITES - i));
@@ -1013,6 +1045,22 @@ static void version_1_database_is_reindexed(void **state)
 	expect_ids(f->s, "Observation", "value-quantity", NULL, "5.4", "q1");
 	expect_ids(f->s, "Observation", "status", NULL, "final", "q1,q2,q3,q4");
 	expect_ids(f->s, "Condition", "subject", NULL, "Patient/p1", "c1,c2");
+	/* version 2 indexed another server's Patient/p1 as the local one */
+	put(f->s, "Observation", "far",
+	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+	    "\"subject\":{\"reference\":\"https://ehr.example/fhir/Patient/p1\"}}");
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "INSERT INTO idx(rid, param, sys, val) SELECT rid, 'subject', 'Patient', 'p1' FROM resource"
+				      " WHERE id = 'far'; UPDATE schema_version SET version = 2",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), 0);
+	expect_ids(f->s, "Observation", "subject", NULL, "https://ehr.example/fhir/Patient/p1", "far");
+	expect_ids(f->s, "Observation", "subject", NULL, "Patient/p1", "");
 	/* and a newer schema is still refused */
 	store_close(f->s);
 	f->s = NULL;

@@ -54,6 +54,7 @@ static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, 
 	cJSON_AddStringToObject(r, "resourceType", "Basic");
 	cJSON_AddStringToObject(r, "id", id);
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(r, "identifier"), host->make_identifier(ctx, "urn:test:slow", key));
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(r, "code"), "text", "slow"); /* Basic.code is required */
 	*out = r;
 	return r ? CW_OK : CW_NOMEM;
 }
