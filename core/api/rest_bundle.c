@@ -244,7 +244,7 @@ static int run_entry(const struct app *app, const struct http_request *req, stru
 		     const char *base, struct outcome *oo)
 {
 	int st = run_entry_write(app, req, p, hooks_done, base, oo);
-	if (st || !p->written || !rest_forwards(app, p->type, hooks_done))
+	if (st || !p->written || !rest_forwards(app, p->type))
 		return st;
 	struct store_error err = {0};
 	if (store_outbox_add(app->store, p->type, p->written_id, p->written_version, p->written_deleted, &err) !=
@@ -648,7 +648,7 @@ static cJSON *run_plan(const struct app *app, const struct http_request *req, st
 		/* a batch entry that is delivered upstream commits with its outbox
 		 * record; a conditional create decides inside its transaction */
 		bool own = !tx && strcmp(p->method, "GET") != 0 &&
-			   (rest_forwards(app, p->type, hooks_done) ||
+			   (rest_forwards(app, p->type) ||
 			    rest_str_member(cJSON_GetObjectItemCaseSensitive(p->entry, "request"), "ifNoneExist"));
 		int st = 0;
 		if (own && store_begin(app->store, &err) != STORE_OK) {

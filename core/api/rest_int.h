@@ -141,8 +141,9 @@ bool rest_routed_upstream(const struct app *app, const char *type);
 bool rest_pass_through(const struct app *app, struct http_request *req, struct http_response *resp,
 			 const char *type);
 
-/* Writes of this type are recorded for delivery upstream. */
-bool rest_forwards(const struct app *app, const char *type, bool ingest);
+/* Stored writes of this type are recorded for delivery upstream: the route
+ * is not local (config_delivers), however they were written. */
+bool rest_forwards(const struct app *app, const char *type);
 
 /* 503 with Retry-After when the outbox is over its high-water mark. */
 bool rest_outbox_refuses(const struct app *app, struct http_response *resp);

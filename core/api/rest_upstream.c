@@ -250,13 +250,12 @@ bool rest_pass_through(const struct app *app, struct http_request *req, struct h
 	return true;
 }
 
-/* Writes of this type are recorded for delivery upstream. */
-bool rest_forwards(const struct app *app, const char *type, bool ingest)
+/* Stored writes of this type are recorded for delivery upstream
+ * (config_delivers: the same rule for REST writes, /ingest and the id
+ * upgrade). */
+bool rest_forwards(const struct app *app, const char *type)
 {
-	if (!app->outbox)
-		return false;
-	const char *route = config_route(app->cfg, type);
-	return ingest || !strcmp(route, "store-and-forward");
+	return app->outbox && config_delivers(app->cfg, type);
 }
 
 /* 503 with Retry-After when the outbox is over its high-water mark. */

@@ -142,6 +142,11 @@ const char *config_route(const struct config *cfg, const char *type)
 	return route_names[0];
 }
 
+bool config_delivers(const struct config *cfg, const char *type)
+{
+	return cfg->upstream.base_url && strcmp(config_route(cfg, type), "local") != 0;
+}
+
 static const struct key codes_keys[] = {
 	{"cpt_file", KEY_STRING, offsetof(struct config, cpt_file), 1, 4096, NULL},
 	{NULL, 0, 0, 0, 0, NULL},

@@ -92,6 +92,13 @@ bool config_public_url_ok(const char *url, char *why, size_t whylen);
  * "store-and-forward" (a static string). "local" without an upstream. */
 const char *config_route(const struct config *cfg, const char *type);
 
+/* The one delivery rule: a write of type that is stored here is recorded
+ * for delivery upstream only when an upstream is configured and the type is
+ * not routed "local" — whichever way it was written (REST, /ingest, the
+ * plugin id upgrade). ("pass-through" writes reach the store only through
+ * /ingest and the upgrade; REST sends them upstream at once.) */
+bool config_delivers(const struct config *cfg, const char *type);
+
 /* Loads path into cfg (which it initialises). On error returns -1 and writes
  * "FILE: KEY: REASON" into err; cfg is then released. */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
