@@ -1,5 +1,7 @@
 #include "api/rest_int.h"
 
+#include "base/log.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +137,11 @@ int rest_upstream_received(const struct app *app, const struct http_request *req
 		return 502;
 	}
 	upstream_scrub_outcomes(*tree, ur->status);
+	/* an upstream's narrative reaches clients only if it is basic XHTML */
+	size_t withheld = validate_neutralise_narrative(*tree);
+	if (withheld)
+		log_msgf(LOG_WARN, "upstream_narrative_withheld",
+			 "%zu narrative div(s) in an upstream answer broke txt-1/txt-2 and were withheld", withheld);
 	char base[256];
 	rest_base_url(app, req, base, sizeof base);
 	upstream_rewrite_urls(app->upstream, *tree, base);

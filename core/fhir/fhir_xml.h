@@ -61,6 +61,14 @@ char *fhir_json_to_xml(const cJSON *resource, bool pretty, size_t *out_len, stru
  * XHTML namespace (the FHIR narrative), parsed with the same hardening. */
 bool fhir_xml_valid_div(const char *s, size_t len);
 
+/* The R4 narrative rules on top: txt-1, only basic XHTML (an allow-list of
+ * elements and attributes; no script, style, form, frame, object, event
+ * attribute, or URL other than http, https, mailto, tel, urn, ftp, relative,
+ * or data:image/ in <img>; inline style that loads or runs nothing) and
+ * txt-2, some non-whitespace content. True when s passes; else false with
+ * the rule broken, in why (wl bytes). Reentrant. */
+bool fhir_xml_check_div(const char *s, size_t len, char *why, size_t wl);
+
 /* A canonical serialisation of any well-formed XML (same hardening as
  * above) for comparing documents by infoset: namespace-qualified names,
  * attributes sorted, namespace declarations dropped, whitespace-only text

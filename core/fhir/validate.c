@@ -1,6 +1,7 @@
 #include "fhir/validate.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -112,9 +113,35 @@ static bool in_int_range(const char *type, const char *s)
 	return v >= 0 && v <= INT32_MAX;
 }
 
+/* The first control character (U+0001..U+001F other than tab, CR and LF)
+ * in s, or 0: FHIR strings forbid them, and XML cannot carry them. */
+static unsigned char control_char(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\r' && *s != '\n')
+			return (unsigned char)*s;
+	return 0;
+}
+
+/* A decimal literal (already matching the R4 regex) must be within IEEE
+ * double range: not overflowing to infinity, and not a non-zero literal that
+ * underflows to 0 (subnormals are in range). The literal itself is kept. */
+static bool decimal_in_range(const char *s)
+{
+	double d = strtod(s, NULL);
+	if (isinf(d))
+		return false;
+	if (d != 0)
+		return true;
+	for (; *s && *s != 'e' && *s != 'E'; s++)
+		if (*s >= '1' && *s <= '9')
+			return false;
+	return true;
+}
+
 bool validate_primitive_text(const char *type, const char *text)
 {
-	if (!type || !text)
+	if (!type || !text || control_char(text))
 		return false;
 	if (!strcmp(type, "id"))
 		return check_id(text);
@@ -134,6 +161,13 @@ bool validate_primitive_text(const char *type, const char *text)
 			return false;
 		if (!strcmp(type, "integer") || !strcmp(type, "unsignedInt") || !strcmp(type, "positiveInt"))
 			return in_int_range(type, text);
+		if (!strcmp(type, "decimal"))
+			return decimal_in_range(text);
+		if (!strcmp(type, "date") || !strcmp(type, "dateTime") || !strcmp(type, "instant")) {
+			/* a real calendar day (no 2023-02-29): the search parser's check */
+			int64_t lo, hi;
+			return search_params_date_range(text, &lo, &hi);
+		}
 		return true;
 	}
 	return check_string(text);
@@ -142,6 +176,7 @@ bool validate_primitive_text(const char *type, const char *text)
 /* ------------------------------------------------------------ tree walk */
 
 struct v {
+	const cJSON *contained; /* the "contained" array being checked, if any */
 	struct outcome *oo;
 	size_t errors;
 	char path[512];
@@ -209,7 +244,10 @@ static void check_primitive(struct v *v, const cJSON *val, const struct model_ty
 			lit = buf;
 		}
 		if (!validate_primitive_text(t->name, lit))
-			verr(v, "value", "%s is not a valid %s", lit, t->name);
+			verr(v, "value", "%.60s is not a valid %s%s", lit, t->name,
+			     !strcmp(t->name, "decimal") && validate_primitive_text("string", lit)
+				     ? " (outside the range of an IEEE double, or not a decimal)"
+				     : "");
 		return;
 	}
 	default:
@@ -220,11 +258,15 @@ static void check_primitive(struct v *v, const cJSON *val, const struct model_ty
 		return;
 	}
 	if (!strcmp(t->name, "xhtml")) {
-		if (!fhir_xml_valid_div(val->valuestring, strlen(val->valuestring)))
-			verr(v, "value", "the narrative must be a well-formed <div> in the XHTML namespace");
+		char why[200];
+		if (!fhir_xml_check_div(val->valuestring, strlen(val->valuestring), why, sizeof why))
+			verr(v, !strncmp(why, "txt-", 4) ? "invariant" : "value", "%s", why);
 		return;
 	}
-	if (!validate_primitive_text(t->name, val->valuestring))
+	unsigned char cc = control_char(val->valuestring);
+	if (cc)
+		verr(v, "value", "a %s must not contain the control character U+%04X", t->name, cc);
+	else if (!validate_primitive_text(t->name, val->valuestring))
 		verr(v, "value", "\"%.80s\" is not a valid %s", val->valuestring, t->name);
 }
 
@@ -432,7 +474,11 @@ static void check_object(struct v *v, const cJSON *obj, const struct model_type 
 			}
 		}
 		pop(v, mark);
+		const cJSON *outer = v->contained;
+		if (resource && !strcmp(name, "contained"))
+			v->contained = m;
 		check_member(v, m, base, e, ct, under, s, depth);
+		v->contained = outer;
 	}
 	for (size_t i = 0; i < t->nelems; i++) {
 		const struct model_elem *e = &model_elems[t->elems + i];
@@ -454,8 +500,112 @@ static void check_object(struct v *v, const cJSON *obj, const struct model_type 
 	free(seen);
 }
 
+/* ---- contained resources: dom-2, dom-3 and "#id" references */
+
+struct dom {
+	const cJSON *contained;
+	size_t n;
+	bool *used;
+};
+
+static long contained_index(const struct dom *d, const char *ref)
+{
+	long i = 0;
+	for (const cJSON *c = d->contained ? d->contained->child : NULL; c; c = c->next, i++) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
+		if (cJSON_IsString(id) && !strcmp(id->valuestring, ref + 1))
+			return i;
+	}
+	return -1;
+}
+
+/* Walks the values of one resource (not into other resources nested in it,
+ * such as Bundle entries, but into its contained ones, own index in self):
+ * marks which contained resources are referred to, and refuses a
+ * "reference" to "#id" that no contained resource has. */
+static void dom_walk(struct v *v, struct dom *d, const cJSON *node, long self, size_t depth)
+{
+	if (depth > 1000)
+		return;
+	long i = 0;
+	for (const cJSON *m = node->child; m; m = m->next, i++) {
+		const char *name = cJSON_IsArray(node) ? NULL : m->string;
+		size_t mark = v->len;
+		if (name) {
+			mark = push(v, name, -1);
+		} else {
+			int k = snprintf(v->path + v->len, sizeof v->path - v->len, "[%ld]", i);
+			if (k > 0 && (size_t)k < sizeof v->path - v->len)
+				v->len += (size_t)k;
+			else
+				v->path[mark] = '\0';
+		}
+		if (cJSON_IsString(m) && m->valuestring[0] == '#') {
+			const char *ref = m->valuestring;
+			long c = ref[1] ? contained_index(d, ref) : self; /* "#": the container */
+			if (c >= 0 && (size_t)c < d->n && (ref[1] || c == self))
+				d->used[c] = true;
+			if (c < 0 && ref[1] && name && !strcmp(name, "reference"))
+				verr(v, "invalid", "the reference \"%.64s\" names no contained resource", ref);
+		} else if (cJSON_IsObject(m) || cJSON_IsArray(m)) {
+			if (!(cJSON_IsObject(m) && cJSON_GetObjectItemCaseSensitive(m, "resourceType")))
+				dom_walk(v, d, m, self, depth + 1);
+		}
+		pop(v, mark);
+	}
+}
+
+static void check_contained(struct v *v, const cJSON *res)
+{
+	struct dom d = {.contained = cJSON_GetObjectItemCaseSensitive(res, "contained")};
+	if (d.contained && !cJSON_IsArray(d.contained))
+		d.contained = NULL;
+	d.n = d.contained ? (size_t)cJSON_GetArraySize(d.contained) : 0;
+	d.used = calloc(d.n ? d.n : 1, sizeof *d.used);
+	if (!d.used) {
+		verr(v, "exception", "out of memory");
+		return;
+	}
+	for (const cJSON *m = res->child; m; m = m->next) {
+		if (!strcmp(m->string, "contained"))
+			continue;
+		size_t mark = push(v, m->string, -1);
+		if (cJSON_IsString(m) && m->valuestring[0] == '#') {
+			long c = contained_index(&d, m->valuestring);
+			if (c >= 0)
+				d.used[c] = true;
+		} else if (cJSON_IsObject(m) || cJSON_IsArray(m)) {
+			dom_walk(v, &d, m, -1, 0);
+		}
+		pop(v, mark);
+	}
+	long i = 0;
+	for (const cJSON *c = d.contained ? d.contained->child : NULL; c; c = c->next, i++) {
+		if (!cJSON_IsObject(c))
+			continue;
+		size_t mark = push(v, "contained", i);
+		if (cJSON_GetObjectItemCaseSensitive(c, "contained"))
+			verr(v, "invariant", "dom-2: a contained resource must not contain resources");
+		dom_walk(v, &d, c, i, 0);
+		pop(v, mark);
+	}
+	i = 0;
+	for (const cJSON *c = d.contained ? d.contained->child : NULL; c; c = c->next, i++) {
+		if (d.used[i] || !cJSON_IsObject(c))
+			continue;
+		size_t mark = push(v, "contained", i);
+		verr(v, "invariant",
+		     "dom-3: the contained resource is not referred to from elsewhere in the resource, nor refers to it");
+		pop(v, mark);
+	}
+	free(d.used);
+}
+
 static void check_resource(struct v *v, const cJSON *res, size_t depth)
 {
+	bool contained = false;
+	for (const cJSON *c = v->contained ? v->contained->child : NULL; c && !contained; c = c->next)
+		contained = c == res;
 	if (!cJSON_IsObject(res)) {
 		verr(v, "structure", "expected a resource (a JSON object)");
 		return;
@@ -475,6 +625,8 @@ static void check_resource(struct v *v, const cJSON *res, size_t depth)
 	if (v->len == 0)
 		mark = push(v, t->name, -1);
 	check_object(v, res, t, true, depth);
+	if (!contained)
+		check_contained(v, res);
 	pop(v, mark);
 }
 
@@ -488,4 +640,42 @@ size_t validate_resource(const cJSON *resource, struct outcome *oo)
 bool validate_ok(const cJSON *resource, struct outcome *oo)
 {
 	return validate_resource(resource, oo) == 0;
+}
+
+/* ------------------------------------------------------------ neutralising */
+
+#define WITHHELD_DIV                                                                                   \
+	"<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>The narrative was withheld: it broke the FHIR " \
+	"narrative rules (txt-1, txt-2).</p></div>"
+
+static size_t neutralise(cJSON *node, size_t depth)
+{
+	if (depth > 1000)
+		return 0;
+	size_t n = 0;
+	for (cJSON *m = node ? node->child : NULL; m; m = m->next) {
+		if (m->string && !strcmp(m->string, "text") && cJSON_IsObject(m)) {
+			cJSON *div = cJSON_GetObjectItemCaseSensitive(m, "div");
+			char why[200];
+			if (cJSON_IsString(div) && !fhir_xml_check_div(div->valuestring, strlen(div->valuestring), why,
+								       sizeof why)) {
+				cJSON *safe = cJSON_CreateString(WITHHELD_DIV);
+				if (safe && cJSON_ReplaceItemInObjectCaseSensitive(m, "div", safe))
+					n++;
+				else
+					cJSON_Delete(safe);
+				cJSON *st = cJSON_CreateString("empty");
+				if (st && !cJSON_ReplaceItemInObjectCaseSensitive(m, "status", st))
+					cJSON_Delete(st);
+			}
+		}
+		if (cJSON_IsObject(m) || cJSON_IsArray(m))
+			n += neutralise(m, depth + 1);
+	}
+	return n;
+}
+
+size_t validate_neutralise_narrative(cJSON *tree)
+{
+	return neutralise(tree, 0);
 }

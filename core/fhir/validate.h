@@ -15,7 +15,13 @@
  * 32-bit ranges for the integer types; id, code, string, markdown, uri, url,
  * canonical and base64Binary by equivalent hand-written checks (the R4
  * regexes for those use \s and \S, which POSIX lacks); the narrative div as
- * well-formed XHTML rooted at <div>.
+ * well-formed XHTML rooted at <div> that keeps the narrative rules txt-1
+ * (basic XHTML only, by allow-list: no active content) and txt-2 (some
+ * content), see fhir_xml_check_div; no control character (U+0001..U+001F
+ * but tab, CR, LF) in any primitive; decimals within IEEE double range;
+ * date, dateTime and instant on real calendar days (the search parser's
+ * check); contained resources by dom-2 and dom-3, and every "#id"
+ * reference naming one.
  *
  * Profiles, invariants (FHIRPath constraints) and terminology bindings are
  * not checked here; the profile validator builds on this.
@@ -45,5 +51,12 @@ bool validate_ok(const cJSON *resource, struct outcome *oo);
 /* Checks one primitive value given as text against its type name ("date",
  * "id", …). Returns true when it conforms. */
 bool validate_primitive_text(const char *type, const char *text);
+
+/* Neutralises, in a tree that came from elsewhere (an upstream answer), every
+ * narrative div ("text": {"div": …}, at any depth) that breaks txt-1 or
+ * txt-2: the div is replaced by a fixed one saying it was withheld, and the
+ * narrative status becomes "empty". Nothing else changes. Returns the number
+ * of divs replaced. Not thread-safe on the same tree. */
+size_t validate_neutralise_narrative(cJSON *tree);
 
 #endif

@@ -965,6 +965,89 @@ static void second_gateway_on_the_same_store_is_refused(void **state)
 	resp_free(&r);
 }
 
+/* A write the content rules refuse: 400, an OperationOutcome naming what
+ * and where, and nothing stored. */
+static void refused(const char *method, const char *path, const char *const *headers, const char *body,
+		    const char *what, const char *where)
+{
+	struct resp r = call(method, path, headers, body);
+	if (r.status != 400 || !strstr(r.body, what) || !strstr(r.body, where))
+		print_message("# %s %s -> %ld %s\n", method, path, r.status, r.body);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "OperationOutcome"));
+	assert_non_null(strstr(r.body, what));
+	assert_non_null(strstr(r.body, where));
+	resp_free(&r);
+}
+
+/* The content rules hold on every write path, in JSON and XML. */
+static void content_rules_on_every_write(void **state)
+{
+	(void)state;
+	const char *xj[] = {"Content-Type: application/fhir+xml", NULL};
+	/* narrative: txt-1 */
+	const char *nar = "{\"resourceType\":\"Patient\",\"id\":\"cv1\",\"text\":{\"status\":\"generated\",\"div\":"
+			  "\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\"><a href=\\\"&#x6A;avascript:x()\\\">a</a>"
+			  "</div>\"}}";
+	refused("POST", "/fhir/Patient", fj, nar, "txt-1", "Patient.text.div");
+	refused("PUT", "/fhir/Patient/cv1", fj, nar, "txt-1", "Patient.text.div");
+	refused("POST", "/fhir/Patient", xj,
+		"<Patient xmlns=\"http://hl7.org/fhir\"><text><status value=\"generated\"/>"
+		"<div xmlns=\"http://www.w3.org/1999/xhtml\"><img src=\"x\" onerror=\"x()\"/></div></text></Patient>",
+		"txt-1", "Patient.text.div");
+	refused("POST", "/fhir", fj,
+		"{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[{\"resource\":"
+		"{\"resourceType\":\"Patient\",\"text\":{\"status\":\"generated\",\"div\":"
+		"\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\"><iframe src=\\\"x\\\"/></div>\"}},"
+		"\"request\":{\"method\":\"POST\",\"url\":\"Patient\"}}]}",
+		"txt-1", "text.div");
+	/* control characters in strings */
+	refused("POST", "/fhir/Patient", fj, "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"a\\u0001b\"}]}",
+		"U+0001", "Patient.name[0].family");
+	refused("PUT", "/fhir/Patient/cv1", fj,
+		"{\"resourceType\":\"Patient\",\"id\":\"cv1\",\"name\":[{\"given\":[\"x\",\"a\\u001fb\"]}]}", "U+001F",
+		"Patient.name[0].given[1]");
+	/* decimals outside IEEE double range */
+	refused("POST", "/fhir/Observation", fj,
+		"{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		"\"valueQuantity\":{\"value\":1e400}}",
+		"IEEE double", "Observation.valueQuantity.value");
+	refused("POST", "/fhir/Observation", xj,
+		"<Observation xmlns=\"http://hl7.org/fhir\"><status value=\"final\"/><code><text value=\"x\"/></code>"
+		"<valueQuantity><value value=\"1e-400\"/></valueQuantity></Observation>",
+		"IEEE double", "Observation.valueQuantity.value");
+	/* impossible calendar days */
+	refused("PUT", "/fhir/Patient/cv1", fj, "{\"resourceType\":\"Patient\",\"id\":\"cv1\",\"birthDate\":\"2023-02-29\"}",
+		"2023-02-29", "Patient.birthDate");
+	refused("POST", "/fhir/Patient", xj,
+		"<Patient xmlns=\"http://hl7.org/fhir\"><birthDate value=\"1900-02-29\"/></Patient>", "1900-02-29",
+		"Patient.birthDate");
+	/* contained resources: dom-2, dom-3, "#id" that resolves to nothing */
+	refused("POST", "/fhir/Patient", fj,
+		"{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o\",\"name\":\"x\"}]}",
+		"dom-3", "Patient.contained[0]");
+	refused("POST", "/fhir/Patient", xj,
+		"<Patient xmlns=\"http://hl7.org/fhir\"><contained><Organization><id value=\"o\"/><contained><Organization>"
+		"<id value=\"o2\"/><name value=\"y\"/></Organization></contained><name value=\"x\"/></Organization></contained>"
+		"<managingOrganization><reference value=\"#o\"/></managingOrganization></Patient>",
+		"dom-2", "Patient.contained[0]");
+	refused("PUT", "/fhir/Patient/cv1", fj,
+		"{\"resourceType\":\"Patient\",\"id\":\"cv1\",\"managingOrganization\":{\"reference\":\"#gone\"}}",
+		"names no contained resource", "Patient.managingOrganization.reference");
+	struct resp r = call("GET", "/fhir/Patient/cv1", NULL, NULL);
+	assert_int_equal(r.status, 404); /* nothing was stored */
+	resp_free(&r);
+	/* in range, the literal is kept exactly */
+	r = call("PUT", "/fhir/Observation/cv2", fj,
+		 "{\"resourceType\":\"Observation\",\"id\":\"cv2\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		 "\"valueQuantity\":{\"value\":1.7976931348623157e308}}");
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	r = call("GET", "/fhir/Observation/cv2", NULL, NULL);
+	assert_non_null(strstr(r.body, "1.7976931348623157e308"));
+	resp_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -974,6 +1057,7 @@ int main(void)
 		cmocka_unit_test(include_and_revinclude),
 		cmocka_unit_test(conditional_create_and_update),
 		cmocka_unit_test(prefer_header),
+		cmocka_unit_test(content_rules_on_every_write),
 		cmocka_unit_test(transaction_is_atomic_and_resolves_urns),
 		cmocka_unit_test(patch_interaction),
 		cmocka_unit_test(summaries_totals_and_conditional_reads),

@@ -1193,6 +1193,50 @@ static void upstream_hooks_run_on_both_paths(void **state)
 	upstream_stop(&u);
 }
 
+/* Active content an upstream holds never reaches a client: each narrative
+ * that breaks txt-1/txt-2 is replaced by a fixed one on every answer; a
+ * write carrying it is refused before it reaches the upstream. */
+static void upstream_narrative_is_neutralised(void **state)
+{
+	(void)state;
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	char extra[1024];
+	upstream_gw_config(extra, sizeof extra, &u, "\"Patient\":\"pass-through\"", NULL);
+	struct gw g;
+	assert_int_equal(gw_start(&g, extra), 0);
+	struct resp r;
+	const char *evil = "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:nar\",\"value\":\"1\"}],"
+			   "\"text\":{\"status\":\"generated\",\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">"
+			   "<p onclick=\\\"steal()\\\">hi</p><script>steal()</script></div>\"}}";
+	assert_int_equal(upstream_do(&u, "POST", "/fhir/R4/Patient", evil, &r), 0);
+	assert_int_equal(r.status, 201);
+	cJSON *p = cJSON_Parse(r.body);
+	char path[200];
+	snprintf(path, sizeof path, "/fhir/Patient/%s", s(p, "id"));
+	cJSON_Delete(p);
+	resp_free(&r);
+	const char *reads[] = {path, "/fhir/Patient?identifier=urn:nar|1"};
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(http_do(&g, "GET", reads[i], NULL, NULL, 0, &r), 0);
+		assert_int_equal(r.status, 200);
+		assert_null(strstr(r.body, "script"));
+		assert_null(strstr(r.body, "onclick"));
+		assert_non_null(strstr(r.body, "withheld"));
+		assert_non_null(strstr(r.body, "urn:nar")); /* the rest is passed on */
+		resp_free(&r);
+	}
+	/* writes with active content do not reach the upstream */
+	assert_int_equal(http_do(&g, "POST", "/fhir/Patient", fj, evil, strlen(evil), &r), 0);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "txt-1"));
+	assert_non_null(strstr(r.body, "Patient.text.div"));
+	resp_free(&r);
+	assert_int_equal(upstream_count(&u, "Patient", "urn:nar|1"), 1);
+	gw_stop(&g, 5000);
+	upstream_stop(&u);
+}
+
 static void refused_upstream_configurations(void **state)
 {
 	(void)state;
@@ -1446,6 +1490,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(refused_upstream_configurations),
 		cmocka_unit_test(pass_through_every_interaction),
+		cmocka_unit_test(upstream_narrative_is_neutralised),
 		cmocka_unit_test(batches_and_transactions_through_the_upstream),
 		cmocka_unit_test(upstream_down_during_a_push_of_1000),
 		cmocka_unit_test(kill_9_during_delivery),

@@ -215,7 +215,8 @@ static void reference_targets(void **state)
 		     "Observation.subject");
 	/* allowed, or not checkable: contained, urn:uuid, logical, unknown types, any-resource elements */
 	const char *ok[] = {
-		"{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		"{\"resourceType\":\"Observation\",\"contained\":[{\"resourceType\":\"Practitioner\",\"id\":\"c1\"}],"
+		"\"status\":\"final\",\"code\":{\"text\":\"x\"},"
 		"\"subject\":{\"reference\":\"Patient/p\",\"type\":\"Patient\"},"
 		"\"focus\":[{\"reference\":\"Goal/g\"}],\"derivedFrom\":[{\"reference\":\"urn:uuid:1\"}],"
 		"\"performer\":[{\"reference\":\"#c1\"},{\"identifier\":{\"value\":\"x\"}},"
@@ -230,6 +231,181 @@ static void reference_targets(void **state)
 		if (check(ok[i], first, sizeof first) != 0)
 			fail_msg("%s: %s", ok[i], first);
 	}
+}
+
+/* txt-1/txt-2: the narrative holds basic XHTML only; every kind of active
+ * content is refused with the rule and the location. */
+static void narrative_active_content(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"<script>alert(1)</script>",
+		"<p onclick=\\\"x()\\\">a</p>",
+		"<img src=\\\"x\\\" onerror=\\\"x()\\\"/>",
+		"<p ONLOAD=\\\"x()\\\">a</p>",
+		"<a href=\\\"javascript:alert(1)\\\">a</a>",
+		"<a href=\\\"JaVaScRiPt:alert(1)\\\">a</a>",
+		"<a href=\\\"&#106;avascript:alert(1)\\\">a</a>",
+		"<a href=\\\"java&#9;script:alert(1)\\\">a</a>",
+		"<a href=\\\" java&#x0A;script:alert(1)\\\">a</a>",
+		"<a href=\\\"java&#127;script:alert(1)\\\">a</a>",
+		"<a href=\\\"vbscript:x\\\">a</a>",
+		"<img src=\\\"data:image/svg+xml;base64,AAAA\\\"/>",
+		"<a href=\\\"data:text/html,x\\\">a</a>",
+		"<iframe src=\\\"http://e.example\\\"></iframe>",
+		"<form action=\\\"http://e.example\\\"><p>a</p></form>",
+		"<style>p{color:red}</style><p>a</p>",
+		"<object data=\\\"x\\\"></object>",
+		"<embed src=\\\"x\\\"/>",
+		"<svg xmlns=\\\"http://www.w3.org/2000/svg\\\" onload=\\\"x()\\\"/>",
+		"<p style=\\\"background:url(javascript:x)\\\">a</p>",
+		"<p style=\\\"width:expression(alert(1))\\\">a</p>",
+		"<p xmlns:x=\\\"urn:x\\\" x:href=\\\"javascript:x\\\">a</p>",
+		"<base href=\\\"http://e.example/\\\"/><p>a</p>",
+		"<?php x ?><p>a</p>",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char json[600];
+		snprintf(json, sizeof json,
+			 "{\"resourceType\":\"Patient\",\"text\":{\"status\":\"generated\",\"div\":"
+			 "\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">%s</div>\"}}",
+			 bad[i]);
+		expect_error(json, "txt-1");
+		expect_error(json, "@ Patient.text.div");
+	}
+	/* txt-2: some content */
+	expect_error("{\"resourceType\":\"Patient\",\"text\":{\"status\":\"generated\",\"div\":"
+		     "\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\"> <p/> </div>\"}}",
+		     "txt-2");
+	/* the same rule inside contained resources and Bundle entries */
+	expect_error("{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[{\"resource\":"
+		     "{\"resourceType\":\"Patient\",\"text\":{\"status\":\"generated\",\"div\":"
+		     "\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\"><script>x</script></div>\"}}}]}",
+		     "txt-1: the element <script> is not allowed in the narrative (only basic XHTML) @ "
+		     "Bundle.entry[0].resource.text.div");
+	/* basic XHTML with links, images, tables and inline layout passes */
+	char first[512];
+	const char *ok = "{\"resourceType\":\"Patient\",\"text\":{\"status\":\"generated\",\"div\":"
+			 "\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\"><p style=\\\"color: red\\\" class=\\\"c\\\">a "
+			 "<a href=\\\"https://e.example/x?y#z\\\">l</a> <a href=\\\"#frag\\\">f</a> "
+			 "<a href=\\\"Patient/1\\\">r</a> <a href=\\\"mailto:a@e.example\\\">m</a></p>"
+			 "<img src=\\\"data:image/png;base64,AAAA\\\" alt=\\\"i\\\"/>"
+			 "<table border=\\\"1\\\"><tr><td colspan=\\\"2\\\" xml:lang=\\\"en\\\">t</td></tr></table>"
+			 "<!-- note --></div>\"}}";
+	if (check(ok, first, sizeof first) != 0)
+		fail_msg("%s", first);
+}
+
+/* Control characters other than tab, CR and LF are refused in every
+ * primitive, with the element's path; tab, CR and LF are kept. */
+static void control_characters(void **state)
+{
+	(void)state;
+	expect_error("{\"resourceType\":\"Patient\",\"name\":[{\"given\":[\"a\",\"b\\u0001c\"]}]}",
+		     "a string must not contain the control character U+0001 @ Patient.name[0].given[1]");
+	expect_error("{\"resourceType\":\"Patient\",\"gender\":\"male\\u001f\"}", "U+001F @ Patient.gender");
+	expect_error("{\"resourceType\":\"Patient\",\"id\":\"a\\u0002\"}", "@ Patient.id");
+	expect_error("{\"resourceType\":\"Patient\",\"extension\":[{\"url\":\"urn:x\\u001b\",\"valueMarkdown\":\"m\"}]}",
+		     "U+001B @ Patient.extension[0].url");
+	expect_error("{\"resourceType\":\"Patient\",\"extension\":[{\"url\":\"urn:x\",\"valueMarkdown\":\"m\\u0007\"}]}",
+		     "a markdown must not contain the control character U+0007 @ Patient.extension[0].valueMarkdown");
+	expect_error("{\"resourceType\":\"Patient\",\"text\":{\"status\":\"generated\",\"div\":"
+		     "\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">a\\u0001b</div>\"}}",
+		     "@ Patient.text.div");
+	char first[512];
+	const char *ok = "{\"resourceType\":\"Patient\",\"name\":[{\"text\":\"a\\tb\\r\\nc\"}]}";
+	if (check(ok, first, sizeof first) != 0)
+		fail_msg("%s", first);
+}
+
+/* Decimals outside IEEE double range are refused, naming the element;
+ * every literal in range passes as written. */
+static void decimal_range(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {"1e400", "1E+99999999999", "1e-400", "-1e400", "0.000001e-330",
+					  "2e308", "-1.8e308"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char json[600];
+		snprintf(json, sizeof json,
+			 "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+			 "\"valueQuantity\":{\"value\":%s}}",
+			 bad[i]);
+		expect_error(json, "outside the range of an IEEE double");
+		expect_error(json, "@ Observation.valueQuantity.value");
+	}
+	static const char *const ok[] = {"0", "-0", "0e400", "0.0e-400", "1.7976931348623157e308", "5e-324",
+					 "2.2250738585072014e-308", "1e-300", "123456789012345678901234567890.5", "-3.14"};
+	char first[512];
+	for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+		char json[600];
+		snprintf(json, sizeof json,
+			 "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+			 "\"valueQuantity\":{\"value\":%s}}",
+			 ok[i]);
+		if (check(json, first, sizeof first) != 0)
+			fail_msg("%s: %s", ok[i], first);
+	}
+}
+
+/* Impossible calendar days are refused in date, dateTime and instant, as
+ * the search parser refuses them. */
+static void calendar_dates(void **state)
+{
+	(void)state;
+	expect_error("{\"resourceType\":\"Patient\",\"birthDate\":\"2024-02-30\"}", "@ Patient.birthDate");
+	expect_error("{\"resourceType\":\"Patient\",\"birthDate\":\"2023-02-29\"}", "@ Patient.birthDate");
+	expect_error("{\"resourceType\":\"Patient\",\"birthDate\":\"1900-02-29\"}", "@ Patient.birthDate");
+	expect_error("{\"resourceType\":\"Patient\",\"deceasedDateTime\":\"2024-04-31T10:00:00Z\"}",
+		     "@ Patient.deceasedDateTime");
+	expect_error("{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		     "\"issued\":\"2023-02-29T00:00:00.000+01:00\"}",
+		     "@ Observation.issued");
+	static const char *const ok[] = {"2024-02-29", "2000-02-29", "2023-02-28", "2024-04-30", "2024", "2024-02"};
+	char first[512];
+	for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+		char json[200];
+		snprintf(json, sizeof json, "{\"resourceType\":\"Patient\",\"birthDate\":\"%s\"}", ok[i]);
+		if (check(json, first, sizeof first) != 0)
+			fail_msg("%s: %s", ok[i], first);
+	}
+}
+
+/* dom-2, dom-3 and "#id" references that resolve to nothing. */
+static void contained_resources(void **state)
+{
+	(void)state;
+	expect_error("{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o\","
+		     "\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o2\",\"name\":\"n\"}],\"name\":\"x\"}],"
+		     "\"managingOrganization\":{\"reference\":\"#o\"}}",
+		     "dom-2: a contained resource must not contain resources @ Patient.contained[0]");
+	expect_error("{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o\","
+		     "\"name\":\"x\"}],\"active\":true}",
+		     "dom-3: the contained resource is not referred to from elsewhere in the resource, nor refers to it "
+		     "@ Patient.contained[0]");
+	expect_error("{\"resourceType\":\"Patient\",\"generalPractitioner\":[{\"reference\":\"Practitioner/1\"},"
+		     "{\"reference\":\"#nope\"}]}",
+		     "the reference \"#nope\" names no contained resource @ Patient.generalPractitioner[1].reference");
+	expect_error("{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o\","
+		     "\"name\":\"x\"}],\"managingOrganization\":{\"reference\":\"#o\"},"
+		     "\"link\":[{\"other\":{\"reference\":\"#p\"},\"type\":\"seealso\"}]}",
+		     "@ Patient.link[0].other.reference");
+	/* referred to from the resource, from another contained one, or
+	 * referring to the container ("#") */
+	const char *ok[] = {
+		"{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o\",\"name\":\"x\"}],"
+		"\"managingOrganization\":{\"reference\":\"#o\"}}",
+		"{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o\",\"name\":\"x\","
+		"\"partOf\":{\"reference\":\"#o2\"}},{\"resourceType\":\"Organization\",\"id\":\"o2\",\"name\":\"y\"}],"
+		"\"managingOrganization\":{\"reference\":\"#o\"}}",
+		"{\"resourceType\":\"Patient\",\"id\":\"p\",\"contained\":[{\"resourceType\":\"Provenance\",\"id\":\"v\","
+		"\"target\":[{\"reference\":\"#\"}],\"recorded\":\"2024-01-01T00:00:00Z\","
+		"\"agent\":[{\"who\":{\"reference\":\"Practitioner/1\"}}]}]}",
+	};
+	char first[512];
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		if (check(ok[i], first, sizeof first) != 0)
+			fail_msg("%s: %s", ok[i], first);
 }
 
 static void official_examples_are_valid(void **state)
@@ -248,6 +424,11 @@ int main(void)
 		cmocka_unit_test(structural_errors_with_locations),
 		cmocka_unit_test(valid_resources_pass),
 		cmocka_unit_test(reference_targets),
+		cmocka_unit_test(narrative_active_content),
+		cmocka_unit_test(control_characters),
+		cmocka_unit_test(decimal_range),
+		cmocka_unit_test(calendar_dates),
+		cmocka_unit_test(contained_resources),
 		cmocka_unit_test(official_examples_are_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
