@@ -59,6 +59,7 @@ struct conn_ctx {
 	int64_t deadline_ms; /* 0 = none; guarded by srv->lock */
 	const char *phase;   /* what the deadline is for */
 	bool closed_by_deadline;
+	const struct req_ctx *busy; /* the request the handler is working on; guarded by srv->lock */
 };
 
 /* One query parameter, decoded; value NULL when the parameter has no '='. */
@@ -596,6 +597,17 @@ static void *watchdog_main(void *arg)
 	return NULL;
 }
 
+/* Records on the connection which request the handler works on, for
+ * http_server_each_busy. */
+static void set_busy(struct http_server *srv, const struct req_ctx *rq, bool busy)
+{
+	if (!rq->conn)
+		return;
+	pthread_mutex_lock(&srv->lock);
+	rq->conn->busy = busy ? rq : NULL;
+	pthread_mutex_unlock(&srv->lock);
+}
+
 /* Accept policy: while draining, every new connection is closed at once. */
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
@@ -745,7 +757,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	if (rq->body)
 		rq->body[rq->len] = '\0';
 	struct http_response resp = {0};
+	set_busy(srv, rq, true);
 	srv->dispatch.fn(srv->dispatch.ctx, &req, &resp);
+	set_busy(srv, rq, false);
 	if (resp.status == 0)
 		http_set_error(&resp, 500, "exception", "no response was produced");
 	return send_response(mc, rq, &resp, false);
@@ -879,6 +893,22 @@ void http_server_quiesce(struct http_server *srv)
 }
 
 unsigned http_server_inflight(const struct http_server *srv) { return atomic_load(&srv->inflight); }
+
+unsigned http_server_each_busy(struct http_server *srv,
+				void (*fn)(void *ctx, const char *method, const char *path, const char *request_id),
+				void *ctx)
+{
+	unsigned n = 0;
+	pthread_mutex_lock(&srv->lock);
+	for (struct conn_ctx *c = srv->conns.next; c != &srv->conns; c = c->next) {
+		if (!c->busy)
+			continue;
+		fn(ctx, c->busy->method, c->busy->path ? c->busy->path : "", c->busy->request_id);
+		n++;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return n;
+}
 
 unsigned http_server_connections(const struct http_server *srv) { return atomic_load(&srv->connections); }
 
