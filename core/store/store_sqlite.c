@@ -458,6 +458,14 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 		set_err(err, errlen, "%s: not a directory", data_dir);
 		return -1;
 	}
+	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+		/* Anyone who may write there may swap the database or its journal. */
+		set_err(err, errlen,
+			"%s: data directory is writable by group or others (mode %04o); make it private to the "
+			"gateway's user, e.g. chmod 0700 %s",
+			data_dir, (unsigned)(sb.st_mode & 07777), data_dir);
+		return -1;
+	}
 	bool shared = flags & STORE_OPEN_SHARED;
 	int lock_fd = shared ? -1 : take_lock(data_dir, err, errlen);
 	if (!shared && lock_fd < 0)

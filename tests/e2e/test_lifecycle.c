@@ -104,11 +104,61 @@ static void sighup_is_ignored(void **state)
 	assert_int_equal(gw_stop(&gw, 10000), 0);
 }
 
+/* A data directory others may write to is refused at start (exit 2) with
+ * what is wrong and how to fix it. */
+static void data_dir_writable_by_others_refused(void **state)
+{
+	(void)state;
+	char dir[256], data[300], conf[400], out[4096];
+	snprintf(dir, sizeof dir, "/tmp/cw-life-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	harness_remove_at_exit(dir);
+	snprintf(data, sizeof data, "%s/data", dir);
+	assert_int_equal(mkdir(data, 0700), 0);
+	assert_int_equal(chmod(data, 0777), 0);
+	snprintf(conf, sizeof conf, "\"data_dir\":\"%s\"", data);
+	assert_int_equal(gw_run_expect_exit(conf, NULL, 10000, out, sizeof out), 2);
+	assert_non_null(strstr(out, "writable by group or others (mode 0777)"));
+	assert_non_null(strstr(out, "chmod 0700"));
+	/* made private, the same directory serves */
+	assert_int_equal(chmod(data, 0700), 0);
+	struct gw gw;
+	assert_int_equal(gw_start(&gw, conf), 0);
+	assert_int_equal(gw_stop(&gw, 10000), 0);
+}
+
+/* A plugin directory inside a world-writable parent without the sticky bit
+ * is refused at start (exit 2); with the sticky bit it is used. */
+static void plugin_dir_in_world_writable_parent_refused(void **state)
+{
+	(void)state;
+	char dir[256], plugins[300], out[4096];
+	slow_plugin_dir(dir, sizeof dir);
+	snprintf(plugins, sizeof plugins, "%s/plugins", dir);
+	assert_int_equal(mkdir(plugins, 0755), 0);
+	char from[400], to[400];
+	snprintf(from, sizeof from, "%s/tp_slow.so", dir);
+	snprintf(to, sizeof to, "%s/tp_slow.so", plugins);
+	assert_int_equal(rename(from, to), 0);
+	const char *args[] = {"--plugins", plugins, NULL};
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(gw_run_expect_exit(NULL, args, 10000, out, sizeof out), 2);
+	assert_non_null(strstr(out, "writable by others without the sticky bit"));
+	assert_non_null(strstr(out, dir));
+	assert_int_equal(chmod(dir, 01777), 0);
+	struct gw gw;
+	assert_int_equal(gw_start_args(&gw, NULL, args), 0);
+	assert_int_equal(gw_stop(&gw, 10000), 0);
+	assert_int_equal(chmod(dir, 0700), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(shutdown_cuts_off_a_stuck_request),
 		cmocka_unit_test(sighup_is_ignored),
+		cmocka_unit_test(data_dir_writable_by_others_refused),
+		cmocka_unit_test(plugin_dir_in_world_writable_parent_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
