@@ -23,7 +23,11 @@ static void get_healthz(void *ctx, struct http_request *req, struct http_respons
 	(void)req;
 	struct app *app = ctx;
 	bool draining = atomic_load(&app->draining);
-	const char *body = draining ? "{\"status\":\"draining\"}" : "{\"status\":\"ok\"}";
+	/* Full storage still serves reads and must stay reachable for the write
+	 * that shows space is back: 200, but not "ok". */
+	const char *body = draining	   ? "{\"status\":\"draining\"}"
+			   : store_full() ? "{\"status\":\"degraded\",\"reason\":\"storage full\"}"
+					  : "{\"status\":\"ok\"}";
 	char *copy = strdup(body);
 	http_set_body(resp, draining ? 503 : 200, "application/json", copy, copy ? strlen(copy) : 0);
 }

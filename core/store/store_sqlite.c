@@ -117,6 +117,13 @@ enum store_status ss_db_fail(struct conn *c, struct store_error *err, int rc, co
 		st = STORE_NO_MEMORY;
 	else if (prim == SQLITE_CONSTRAINT)
 		st = STORE_CONFLICT;
+	else if (prim == SQLITE_FULL) {
+		/* The library's wording names its statement, not the cause the
+		 * client and the operator can act on. */
+		store_note_full(true);
+		return store_fail(err, STORE_FULL,
+				  "the gateway's storage is full: nothing was stored; retry once space is freed");
+	}
 	return store_fail(err, st, "%s: %s", what, c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
 }
 
@@ -162,6 +169,8 @@ enum store_status ss_run(struct conn *c, enum stmt_id id, struct store_error *er
 	ss_done(s);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return ss_db_fail(c, err, rc, stmt_sql[id]);
+	if (id == S_COMMIT)
+		store_note_full(false);
 	return STORE_OK;
 }
 

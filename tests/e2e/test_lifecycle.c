@@ -5,10 +5,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -152,6 +155,101 @@ static void plugin_dir_in_world_writable_parent_refused(void **state)
 	assert_int_equal(chmod(dir, 0700), 0);
 }
 
+static char full_mnt[300];
+
+static int unmount_full(void **state)
+{
+	(void)state;
+	if (full_mnt[0])
+		umount2(full_mnt, MNT_DETACH);
+	full_mnt[0] = '\0';
+	return 0;
+}
+
+/* Writes until the data directory (a 2 MiB tmpfs) is full; returns the
+ * status of the first refused one. */
+static long fill(const struct gw *gw, const char *path, bool ingest, struct resp *last)
+{
+	const char *ct[] = {"Content-Type: application/fhir+json", NULL};
+	const char *jct[] = {"Content-Type: application/json", NULL};
+	size_t big = 200000;
+	char *text = malloc(big + 1);
+	assert_non_null(text);
+	for (size_t i = 0; i < big; i++)
+		text[i] = (char)('a' + (i * 7 + i / 13) % 26);
+	text[big] = '\0';
+	char *body = malloc(big + 512);
+	assert_non_null(body);
+	long status = 0;
+	for (int i = 0; i < 100; i++) {
+		if (ingest)
+			snprintf(body, big + 512, "{\"id\":\"f%d\",\"text\":\"%s\",\"date\":\"03/15/2024\"}", i, text);
+		else
+			snprintf(body, big + 512, "{\"resourceType\":\"Basic\",\"code\":{\"text\":\"%d %s\"}}", i, text);
+		assert_int_equal(http_do(gw, "POST", path, ingest ? jct : ct, body, strlen(body), last), 0);
+		status = last->status;
+		if (status != 201)
+			break;
+		resp_free(last);
+	}
+	free(text);
+	free(body);
+	return status;
+}
+
+/* Full storage: writes (REST and /ingest) answer 507 with an
+ * OperationOutcome in the gateway's words, /healthz says "degraded" and
+ * /metrics counts it; once space is back, a write succeeds and /healthz is
+ * "ok" again. The data directory is a 2 MiB tmpfs. */
+static void full_storage_answers_507(void **state)
+{
+	(void)state;
+	char dir[256], conf[400];
+	snprintf(dir, sizeof dir, "/tmp/cw-life-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	harness_remove_at_exit(dir);
+	snprintf(full_mnt, sizeof full_mnt, "%s/data", dir);
+	assert_int_equal(mkdir(full_mnt, 0700), 0);
+	if (mount("tmpfs", full_mnt, "tmpfs", 0, "size=2m,mode=0700") != 0) {
+		full_mnt[0] = '\0';
+		fprintf(stderr, "# skipped: cannot mount a small tmpfs here (%s); needs root\n", strerror(errno));
+		skip();
+	}
+	snprintf(conf, sizeof conf, "\"data_dir\":\"%s\"", full_mnt);
+	struct gw gw;
+	assert_int_equal(gw_start(&gw, conf), 0);
+	struct resp r;
+	assert_int_equal(fill(&gw, "/fhir/Basic", false, &r), 507);
+	assert_non_null(strstr(r.body, "\"OperationOutcome\""));
+	assert_non_null(strstr(r.body, "storage is full"));
+	assert_null(strstr(r.body, "disk is full")); /* not the library's wording */
+	resp_free(&r);
+	assert_int_equal(fill(&gw, "/ingest/echo", true, &r), 507);
+	assert_non_null(strstr(r.body, "\"OperationOutcome\""));
+	assert_non_null(strstr(r.body, "storage is full"));
+	resp_free(&r);
+	assert_int_equal(http_do(&gw, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"degraded\""));
+	assert_non_null(strstr(r.body, "storage full"));
+	resp_free(&r);
+	assert_int_equal(http_do(&gw, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+	assert_non_null(strstr(r.body, "\ncrosswalk_store_full_total 1\n"));
+	resp_free(&r);
+	/* space comes back: the next write succeeds and health is ok again */
+	assert_int_equal(mount("tmpfs", full_mnt, "tmpfs", MS_REMOUNT, "size=64m,mode=0700"), 0);
+	const char *ct[] = {"Content-Type: application/fhir+json", NULL};
+	const char *small = "{\"resourceType\":\"Basic\",\"code\":{\"text\":\"after\"}}";
+	assert_int_equal(http_do(&gw, "POST", "/fhir/Basic", ct, small, strlen(small), &r), 0);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	assert_int_equal(http_do(&gw, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"ok\""));
+	resp_free(&r);
+	assert_int_equal(gw_stop(&gw, 10000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +257,7 @@ int main(void)
 		cmocka_unit_test(sighup_is_ignored),
 		cmocka_unit_test(data_dir_writable_by_others_refused),
 		cmocka_unit_test(plugin_dir_in_world_writable_parent_refused),
+		cmocka_unit_test_teardown(full_storage_answers_507, unmount_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
