@@ -357,6 +357,27 @@ static int reindex_all(struct conn *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* PRAGMA quick_check (O(size), no index-content cross-check): a damaged
+ * file is refused before anything is written to it. */
+static int check_quick(struct conn *c, const char *path, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_prepare_v2(c->db, "PRAGMA quick_check(1)", -1, &q, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(q);
+	const char *first = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
+	if (first && strcmp(first, "ok") == 0) {
+		sqlite3_finalize(q);
+		return 0;
+	}
+	set_err(err, errlen,
+		"%s is damaged (%s); the gateway will not use it. Restore the data directory from a "
+		"backup (a copy taken while the gateway was stopped, with its -wal file if present)",
+		path, first ? first : sqlite3_errmsg(c->db));
+	sqlite3_finalize(q);
+	return -1;
+}
+
 static int setup_schema(struct conn *c, char *err, size_t errlen)
 {
 	int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -511,7 +532,7 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 		goto fail_mutex;
 	}
 	struct conn *c = conn_open(ss, err, errlen);
-	if (!c || setup_schema(c, err, errlen) != 0) {
+	if (!c || check_quick(c, ss->path, err, errlen) != 0 || setup_schema(c, err, errlen) != 0) {
 		conn_free(c);
 		pthread_key_delete(ss->key);
 		goto fail_mutex;

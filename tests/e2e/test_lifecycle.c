@@ -250,6 +250,50 @@ static void full_storage_answers_507(void **state)
 	assert_int_equal(gw_stop(&gw, 10000), 0);
 }
 
+/* A damaged store (a flipped page-type byte in a copy of a real store) is
+ * refused at start, exit 2, with a message that says what to do. */
+static void damaged_store_refused(void **state)
+{
+	(void)state;
+	char dir[256], data[300], conf[400], out[4096];
+	snprintf(dir, sizeof dir, "/tmp/cw-life-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	harness_remove_at_exit(dir);
+	snprintf(data, sizeof data, "%s/data", dir);
+	snprintf(conf, sizeof conf, "\"data_dir\":\"%s\"", data);
+	struct gw gw;
+	assert_int_equal(gw_start(&gw, conf), 0);
+	const char *ct[] = {"Content-Type: application/fhir+json", NULL};
+	for (int i = 0; i < 40; i++) {
+		char body[256];
+		snprintf(body, sizeof body, "{\"resourceType\":\"Basic\",\"code\":{\"text\":\"record %d\"}}", i);
+		struct resp r;
+		assert_int_equal(http_do(&gw, "POST", "/fhir/Basic", ct, body, strlen(body), &r), 0);
+		assert_int_equal(r.status, 201);
+		resp_free(&r);
+	}
+	assert_int_equal(gw_stop(&gw, 10000), 0);
+	/* the clean store starts */
+	assert_int_equal(gw_start(&gw, conf), 0);
+	assert_int_equal(gw_stop(&gw, 10000), 0);
+	char db[400];
+	snprintf(db, sizeof db, "%s/store.db", data);
+	FILE *f = fopen(db, "r+b");
+	assert_non_null(f);
+	unsigned char hdr[100];
+	assert_int_equal(fread(hdr, 1, sizeof hdr, f), sizeof hdr);
+	long page = (long)hdr[16] << 8 | hdr[17];
+	if (page == 1)
+		page = 65536;
+	/* page 2 is a b-tree page; 0x55 is no b-tree page type */
+	assert_int_equal(fseek(f, page, SEEK_SET), 0);
+	assert_int_equal(fputc(0x55, f), 0x55);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(gw_run_expect_exit(conf, NULL, 10000, out, sizeof out), 2);
+	assert_non_null(strstr(out, "is damaged"));
+	assert_non_null(strstr(out, "restore the data directory from a backup"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +302,7 @@ int main(void)
 		cmocka_unit_test(data_dir_writable_by_others_refused),
 		cmocka_unit_test(plugin_dir_in_world_writable_parent_refused),
 		cmocka_unit_test_teardown(full_storage_answers_507, unmount_full),
+		cmocka_unit_test(damaged_store_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
