@@ -1,21 +1,25 @@
 # Crosswalk — plain Makefile.
 #
 #   make            build bin/crosswalk and lib/crosswalk/plugins/*.so
-#   make run        install missing Debian packages, build, serve on 127.0.0.1:8080
-#   make test       install missing Debian packages, build, run the whole suite
+#   make run        install missing run packages, build, serve on 127.0.0.1:8080
+#   make test       install missing test packages, build, run the whole suite
+#                   (corpora from tests/fixtures/corpus, unpacked into build/corpus)
 #   make SANITIZE=address,undefined test   the same under ASan+UBSan (own build dir)
 #   make SANITIZE=thread test              the same under TSan
 #   make check-abi  prove plugins export nothing but cw_plugin_entry
+#   make check-format  no C file drifts further from .clang-format (tools/check-format.sh)
 #   make fuzz       build libFuzzer harnesses (clang) into build/fuzz/
-#   make model      regenerate core/fhir/gen/model_data.c from ../shared/fhir-r4/package
+#   make model      regenerate core/fhir/gen/model_data.c from SHARED/fhir-r4/package
 #   make search-params  regenerate core/fhir/gen/search_params_data.c from the same package
 #   make profiles   regenerate the conformance resources in profiles/
-#   make codes      regenerate the code packs profiles/codes/*.tsv from ../shared/codes
-#   make install PREFIX=/usr/local DESTDIR=
+#   make codes      regenerate the code packs profiles/codes/*.tsv from SHARED/codes
+#                   (SHARED=build/corpus: the source lists the tests unpack)
+#   make install PREFIX=/usr/local DESTDIR= [SYSCONFDIR=] [STATEDIR=] [WITH_ECHO=1]
 #   make clean
 
 .DELETE_ON_ERROR:
 .SUFFIXES:
+.SECONDARY:
 SHELL := /bin/bash
 
 VERSION := 0.1.0
@@ -77,6 +81,7 @@ TPLUGIN_SOS  := $(TPLUGINS:%=$(TPLUGDIR)/%.so)
 PLUGKIT_SRC  := $(sort $(wildcard plugins/common/*.c))
 PLUGKIT      := build/$(VARIANT)/libcwplugkit.a
 PLUGIN_CFLAGS = -fPIC -fvisibility=hidden
+PLUGKIT_INC   = -Iplugins/common
 PLUGIN_LDFLAGS = -shared -Wl,-z,defs -Wl,-z,relro,-z,now -Wl,--version-script=core/include/crosswalk/plugin.map
 
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -87,25 +92,44 @@ E2E_BINS  := $(E2E_SRC:tests/e2e/%.c=$(TESTDIR)/e2e/%)
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES:= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 REPLAY_BINS := $(FUZZ_NAMES:%=$(TESTDIR)/fuzz/replay_%)
+SCRIPT_TESTS := $(sort $(wildcard tests/scripts/test_*.sh))
 
-.PHONY: all deps run test check-abi fuzz model search-params profiles codes install uninstall clean bench tests-build
+# The test corpora travel with the repository (tests/fixtures/corpus/*.tar.xz,
+# sources and licences in SOURCES.md there) and are unpacked into build/corpus,
+# handed to the tests as CW_CORPUS. No test reads anything beside the clone.
+CORPUS_TARS  := $(sort $(wildcard tests/fixtures/corpus/*.tar.xz))
+CORPUS       := build/corpus
+CORPUS_STAMP := $(CORPUS)/.unpacked
+
+.PHONY: all deps deps-test deps-bench run test check-abi check-format fuzz model search-params profiles codes install uninstall \
+        clean bench tests-build
 
 all: $(BINDIR)/crosswalk $(PLUGIN_SOS)
 
+# Each command installs only what it needs (tools/deps.sh names the groups).
 deps:
-	@tools/deps.sh
+	@tools/deps.sh run
+deps-test:
+	@tools/deps.sh test
+deps-bench:
+	@tools/deps.sh bench
 
 run: deps
 	@$(MAKE) --no-print-directory all
 	exec $(BINDIR)/crosswalk serve -c conf/crosswalk.json
 
-test: deps
+test: deps-test
 	@$(MAKE) --no-print-directory tests-build
 	@CW_BIN=$(BINDIR)/crosswalk CW_PLUGIN_DIR=$(PLUGDIR) CW_TEST_PLUGIN_DIR=$(TPLUGDIR) \
-	  CW_SHARED=$(SHARED) CW_SANITIZE=$(SANITIZE) \
-	  tests/run.sh $(UNIT_BINS) $(E2E_BINS) $(REPLAY_BINS)
+	  CW_CORPUS=$(CORPUS) CW_SANITIZE=$(SANITIZE) \
+	  tests/run.sh $(UNIT_BINS) $(E2E_BINS) $(REPLAY_BINS) $(SCRIPT_TESTS)
 
-tests-build: all $(TPLUGIN_SOS) $(UNIT_BINS) $(E2E_BINS) $(REPLAY_BINS)
+tests-build: all $(TPLUGIN_SOS) $(UNIT_BINS) $(E2E_BINS) $(REPLAY_BINS) $(CORPUS_STAMP)
+
+$(CORPUS_STAMP): $(CORPUS_TARS)
+	rm -rf $(CORPUS) $(CORPUS).tmp && mkdir -p $(CORPUS).tmp
+	for t in $^; do xz -dc "$$t" | tar -xf - -C $(CORPUS).tmp || exit 1; done
+	mv $(CORPUS).tmp $(CORPUS) && touch $@
 
 # --- core ---------------------------------------------------------------
 $(OBJ)/%.o: %.c
@@ -125,7 +149,7 @@ $(BINDIR)/crosswalk: $(MAIN_OBJ) $(LIBCORE)
 # (No "%" inside the prerequisite functions: make substitutes the stem there.)
 $(OBJ)/plugin/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(CJSON_CFLAGS) $(PLUGIN_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(CJSON_CFLAGS) $(PLUGIN_CFLAGS) $(PLUGKIT_INC) -c $< -o $@
 
 $(PLUGKIT): $(PLUGKIT_SRC:%.c=$(OBJ)/plugin/%.o)
 	@mkdir -p $(@D)
@@ -145,7 +169,7 @@ $(TPLUGDIR)/%.so: $$(addprefix $(OBJ)/plugin/,$$(addsuffix .o,$$(basename $$(wil
 # --- tests ----------------------------------------------------------------
 $(OBJ)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) $(CMOCKA_CFLAGS) -Itests -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) $(CMOCKA_CFLAGS) -Itests $(PLUGKIT_INC) -c $< -o $@
 
 # Unit tests, end-to-end tests and fuzz harnesses may include plugin sources
 # (or test plugkit itself): plugkit is linked after the core.
@@ -165,47 +189,94 @@ $(TESTDIR)/fuzz/replay_%: $(OBJ)/tests/fuzz/fuzz_%.o $(OBJ)/tests/fuzz/replay_ma
 check-abi: $(PLUGIN_SOS) $(TPLUGIN_SOS)
 	@tools/check-abi.sh $^
 
+check-format:
+	@tools/check-format.sh
+
 FUZZ_CC ?= clang
-fuzz: deps
+fuzz:
+	@tools/deps.sh fuzz
 	@mkdir -p build/fuzz
 	@for n in $(FUZZ_NAMES); do \
 	  echo "  FUZZ build/fuzz/fuzz_$$n"; \
-	  $(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Icore -Icore/include \
+	  $(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Icore -Icore/include $(PLUGKIT_INC) \
 	    $(PKG_CFLAGS) -DCW_VERSION='"$(VERSION)"' tests/fuzz/fuzz_$$n.c $(CORE_SRC) $(PLUGKIT_SRC) $(PKG_LIBS) -ldl -lpthread -lm \
 	    -o build/fuzz/fuzz_$$n || exit 1; \
 	done
 	@echo "run: build/fuzz/fuzz_NAME tests/fuzz/corpus/NAME"
 
 model:
+	@tools/deps.sh gen
 	python3 tools/gen_model.py $(SHARED)/fhir-r4/package core/fhir/gen/model_data.c
 
 search-params:
+	@tools/deps.sh gen
 	python3 tools/gen_search_params.py $(SHARED)/fhir-r4/package core/fhir/gen/search_params_data.c
 
 profiles:
+	@tools/deps.sh gen
 	python3 tools/gen_profiles.py profiles
 
 codes:
+	@tools/deps.sh gen
 	python3 tools/gen_codes.py $(SHARED)/codes profiles/codes
 
-bench: deps
-	@$(MAKE) --no-print-directory all
-	@tools/bench.sh
+bench: deps-bench
+	@$(MAKE) --no-print-directory all $(CORPUS_STAMP)
+	@SHARED=$(SHARED) tools/bench/run.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/crosswalk/plugins \
-	  $(DESTDIR)$(PREFIX)/etc/crosswalk $(DESTDIR)$(PREFIX)/share/crosswalk
-	install -m 0755 $(BINDIR)/crosswalk $(DESTDIR)$(PREFIX)/bin/crosswalk
-	$(if $(PLUGIN_SOS),install -m 0755 $(PLUGIN_SOS) $(DESTDIR)$(PREFIX)/lib/crosswalk/plugins/)
-	sed -e 's|"lib/crosswalk/plugins"|"$(PREFIX)/lib/crosswalk/plugins"|' \
-	    -e 's|"profiles"|"$(PREFIX)/share/crosswalk/profiles"|' \
-	    -e 's|"var"|"/var/lib/crosswalk"|' conf/crosswalk.json > $(DESTDIR)$(PREFIX)/etc/crosswalk/crosswalk.json
-	chmod 0644 $(DESTDIR)$(PREFIX)/etc/crosswalk/crosswalk.json
-	cp -R profiles $(DESTDIR)$(PREFIX)/share/crosswalk/
+# --- install ---------------------------------------------------------------
+# The installed program is the same build with the paths under PREFIX compiled
+# in (core/config/paths.c compiled again, linked ahead of the core library), so it
+# finds its configuration, plugins and profiles from any directory:
+#   SYSCONFDIR/crosswalk.json    the configuration (kept when it exists)
+#   PREFIX/lib/crosswalk/plugins the plugins
+#   PREFIX/share/crosswalk       profiles/, and examples/ (configurations)
+#   STATEDIR                     the data directory, created 0700 at start
+# The demonstration plugin echo is installed only with WITH_ECHO=1, into
+# PREFIX/lib/crosswalk/demo-plugins, which no configuration loads by default
+# (crosswalk serve --plugins PREFIX/lib/crosswalk/demo-plugins).
+SYSCONFDIR ?= $(PREFIX)/etc/crosswalk
+STATEDIR   ?= /var/lib/crosswalk
+WITH_ECHO  ?=
+INST_PLUGDIR  = $(PREFIX)/lib/crosswalk/plugins
+INST_DEMODIR  = $(PREFIX)/lib/crosswalk/demo-plugins
+INST_SHAREDIR = $(PREFIX)/share/crosswalk
+INST_PATHS = -DCW_CONFIG_FILE='"$(SYSCONFDIR)/crosswalk.json"' -DCW_DATA_DIR='"$(STATEDIR)"' \
+             -DCW_PLUGIN_DIR='"$(INST_PLUGDIR)"' -DCW_PROFILES_DIR='"$(INST_SHAREDIR)/profiles"'
+INST_BIN := build/$(VARIANT)/install/crosswalk
+DEMO_PLUGINS := echo
 
+.PHONY: FORCE
+FORCE:
+# Rebuilt on every install: PREFIX may have changed since the last one.
+$(INST_BIN): $(MAIN_OBJ) $(LIBCORE) FORCE
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fPIE $(INST_PATHS) -c core/config/paths.c -o $(@D)/paths.o
+	$(CC) $(ALL_CFLAGS) $(EXE_LDFLAGS) $(MAIN_OBJ) $(@D)/paths.o $(LIBCORE) $(PKG_LIBS) -ldl -lpthread -lm -o $@
+
+install: all $(INST_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(INST_PLUGDIR) $(DESTDIR)$(SYSCONFDIR) \
+	  $(DESTDIR)$(INST_SHAREDIR)/examples
+	install -m 0755 $(INST_BIN) $(DESTDIR)$(PREFIX)/bin/crosswalk
+	$(if $(filter-out $(DEMO_PLUGINS:%=$(PLUGDIR)/%.so),$(PLUGIN_SOS)),install -m 0755 \
+	  $(filter-out $(DEMO_PLUGINS:%=$(PLUGDIR)/%.so),$(PLUGIN_SOS)) $(DESTDIR)$(INST_PLUGDIR)/)
+	$(if $(WITH_ECHO),install -d $(DESTDIR)$(INST_DEMODIR) && \
+	  install -m 0755 $(DEMO_PLUGINS:%=$(PLUGDIR)/%.so) $(DESTDIR)$(INST_DEMODIR)/)
+	rm -rf $(DESTDIR)$(INST_SHAREDIR)/profiles && cp -R profiles $(DESTDIR)$(INST_SHAREDIR)/
+	chmod -R go-w $(DESTDIR)$(INST_SHAREDIR)/profiles
+	install -m 0644 $(wildcard conf/examples/*.json) conf/examples/README.md $(DESTDIR)$(INST_SHAREDIR)/examples/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/crosswalk.json ]; then \
+	  echo "kept $(DESTDIR)$(SYSCONFDIR)/crosswalk.json (the new default is in $(INST_SHAREDIR)/examples/)"; \
+	else \
+	  echo "install $(DESTDIR)$(SYSCONFDIR)/crosswalk.json"; \
+	  sed -e 's|"lib/crosswalk/plugins"|"$(INST_PLUGDIR)"|' -e 's|"profiles"|"$(INST_SHAREDIR)/profiles"|' \
+	      -e 's|"var"|"$(STATEDIR)"|' conf/crosswalk.json > $(DESTDIR)$(SYSCONFDIR)/crosswalk.json && \
+	  chmod 0644 $(DESTDIR)$(SYSCONFDIR)/crosswalk.json; \
+	fi
+
+# Leaves SYSCONFDIR/crosswalk.json (edited by its owner) and STATEDIR (data).
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/bin/crosswalk $(DESTDIR)$(PREFIX)/lib/crosswalk \
-	  $(DESTDIR)$(PREFIX)/etc/crosswalk $(DESTDIR)$(PREFIX)/share/crosswalk
+	rm -rf $(DESTDIR)$(PREFIX)/bin/crosswalk $(DESTDIR)$(PREFIX)/lib/crosswalk $(DESTDIR)$(INST_SHAREDIR)
 
 clean:
 	rm -rf build bin lib

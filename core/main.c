@@ -16,7 +16,7 @@ static const char usage_main[] =
 	"  map --from|--to FORMAT [FILE|-]     map a document through a plugin\n"
 	"  convert [--to json|xml] [FILE|-]    convert a FHIR resource between JSON and XML\n"
 	"  billing --from DATE --to DATE [--csv]  print the billing extract of a period\n"
-	"  version                             print the version\n"
+	"  version                             print the version and the default paths\n"
 	"\n"
 	"Run 'crosswalk COMMAND --help' for a command's options.\n"
 	"\n"

@@ -1,35 +1,82 @@
 #!/usr/bin/env bash
-# Install the Debian 12 packages Crosswalk needs to build, run and test.
-# As root: installs what is missing with apt-get, naming each package.
-# Otherwise: prints the one apt-get command to run and stops (exit 1).
+# Installs the Debian 12 packages one use of Crosswalk needs, and nothing more:
+#
+#   tools/deps.sh run     build and run the gateway            (make, make run)
+#   tools/deps.sh test    run + what the test suite needs      (make test)
+#   tools/deps.sh bench   run + what the benchmarks need       (make bench)
+#   tools/deps.sh fuzz    run + clang for the libFuzzer builds (make fuzz)
+#   tools/deps.sh gen     run + python3 for the generators     (make model, make codes)
+#   tools/deps.sh check   run + clang-format for the layout check (make check-format)
+#
+# Several groups may be named. Each group has required packages and optional
+# ones (tools whose tests or sections skip, saying why, when they are absent).
+# As root: installs whatever is missing with apt-get, naming each package.
+# Otherwise: when a required package is missing, prints the one apt-get
+# command to run and stops (exit 1); missing optional ones are only named.
 set -euo pipefail
-# (openssl, the command: the upstream TLS tests make a throw-away PKI with it)
-pkgs=(gcc make pkg-config libc6-dev binutils
-      libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev libxml2-dev libxml2-utils
-      libsqlite3-dev libssl-dev libpq-dev libcmocka-dev
-      clang python3 curl ca-certificates openssl)
-missing=()
-for p in "${pkgs[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-    missing+=("$p")
+
+declare -A required optional
+required[run]="gcc make pkg-config libc6-dev binutils libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev
+  libxml2-dev libsqlite3-dev libssl-dev ca-certificates"
+optional[run]=""
+# cmocka builds the tests; xz-utils unpacks the test corpora
+# (tests/fixtures/corpus); curl drives the script tests (tests/scripts).
+required[test]="libcmocka-dev xz-utils curl"
+# xmllint checks written XML against the official schema; the openssl command
+# makes the throw-away PKI of the upstream TLS tests; node and npm run the
+# upstream test server (tests/upstream).
+optional[test]="libxml2-utils openssl node"
+# wrk measures the HTTP benchmarks; node and npm run the comparison tools.
+required[bench]="wrk xz-utils"
+optional[bench]="node"
+required[fuzz]="clang"
+optional[fuzz]=""
+required[gen]="python3"
+optional[gen]=""
+required[check]="clang-format"
+optional[check]=""
+
+groups=("$@")
+[ ${#groups[@]} -eq 0 ] && groups=(run)
+want_req=(${required[run]}); want_opt=()
+for g in "${groups[@]}"; do
+  if [ -z "${required[$g]+set}" ]; then
+    echo "tools/deps.sh: unknown group '$g' (run, test, bench, fuzz, gen, check)" >&2
+    exit 2
   fi
+  want_req+=(${required[$g]}); want_opt+=(${optional[$g]})
 done
-# The upstream tests run a Node FHIR server (tests/upstream); a machine that
-# already has node and npm (any source) keeps them, else Debian's are added.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  missing+=(nodejs npm)
-fi
-# wrk measures the HTTP benchmarks (make bench)
-if ! dpkg-query -W -f='${Status}' wrk 2>/dev/null | grep -q 'install ok installed'; then
-  missing+=(wrk)
-fi
-[ ${#missing[@]} -eq 0 ] && exit 0
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+# "node" stands for node and npm from any source (a machine that already has
+# them keeps them); otherwise Debian's nodejs and npm.
+missing_of() {
+  local p
+  for p in "$@"; do
+    if [ "$p" = node ]; then
+      if ! command -v node >/dev/null || ! command -v npm >/dev/null; then echo nodejs npm; fi
+    elif ! installed "$p"; then
+      echo "$p"
+    fi
+  done | tr ' ' '\n' | awk 'NF && !seen[$0]++'
+}
+mapfile -t miss_req < <(missing_of "${want_req[@]}")
+mapfile -t miss_opt < <(missing_of "${want_opt[@]+"${want_opt[@]}"}")
+[ ${#miss_req[@]} -eq 0 ] && [ ${#miss_opt[@]} -eq 0 ] && exit 0
+
 if [ "$(id -u)" -ne 0 ]; then
-  echo "crosswalk: missing Debian packages. Run as root:" >&2
-  echo "  apt-get update && apt-get install -y ${missing[*]}" >&2
-  exit 1
+  if [ ${#miss_opt[@]} -gt 0 ]; then
+    echo "crosswalk: optional packages missing (their tests skip, saying why): ${miss_opt[*]}" >&2
+  fi
+  if [ ${#miss_req[@]} -gt 0 ]; then
+    echo "crosswalk: missing Debian packages. Run as root:" >&2
+    echo "  apt-get update && apt-get install -y ${miss_req[*]} ${miss_opt[*]+${miss_opt[*]}}" >&2
+    exit 1
+  fi
+  exit 0
 fi
-echo "crosswalk: installing missing Debian packages: ${missing[*]}"
+all=("${miss_req[@]+"${miss_req[@]}"}" "${miss_opt[@]+"${miss_opt[@]}"}")
+echo "crosswalk: installing missing Debian packages: ${all[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+apt-get install -y -qq --no-install-recommends "${all[@]}"

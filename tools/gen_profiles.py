@@ -600,7 +600,7 @@ SDOHCC_MAP = {
              ("inadequate-housing", "narrower", "Safety and quality of housing, one part of home."),
              ("utility-insecurity", "narrower", "Utilities are one condition of a safe home."),
              ("food-insecurity", "related",
-              "Listed with home in the domain reference; food security overlaps with a stable home but is "
+              "Often listed with home among the SDOH categories; food security overlaps with a stable home but is "
               "not part of the dimension's definition.")],
     "purpose": [("employment-status", "narrower", "Work is one of the meaningful activities of purpose."),
                 ("educational-attainment", "narrower", "School is one of the meaningful activities of purpose."),

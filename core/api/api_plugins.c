@@ -78,10 +78,7 @@ static enum cw_media body_media(const struct http_request *req, unsigned accepte
 	}
 	if (accepted == CW_MEDIA_JSON || accepted == CW_MEDIA_CSV)
 		return (enum cw_media)accepted;
-	const char *p = req->body;
-	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-		p++;
-	return *p == '{' || *p == '[' ? CW_MEDIA_JSON : CW_MEDIA_CSV;
+	return plugin_host_guess_media(NULL, req->body, req->body_len);
 }
 
 /* The media an export should answer in; 0 when the client accepts none the

@@ -2,14 +2,16 @@
  *
  *   GET  /plugins                 the loaded plugins, as `crosswalk plugins --json`
  *   POST /ingest/{format}         native document → the plugin's mapping →
- *                                 before-store hooks → 200 with the
- *                                 transaction Bundle (422 OperationOutcome on
- *                                 mapping errors). Nothing is stored yet: the
- *                                 store module, when it lands, commits the
- *                                 Bundle before answering.
- *   GET  /export/{format}         the stored resources → before-export hooks
- *                                 → native document. Until the store lands
- *                                 the source is an empty searchset.
+ *                                 before-store hooks → the transaction Bundle
+ *                                 stored (201 with the transaction-response;
+ *                                 ?preview=true, or no store, answers 200 with the Bundle
+ *                                 and stores nothing; 422 OperationOutcome
+ *                                 on mapping errors; 503 while the outbox is
+ *                                 full)
+ *   GET  /export/{format}         the stored resources of one person
+ *                                 (?patient=ID) or one period
+ *                                 (?from=&to=, gathered by api/gather) →
+ *                                 before-export hooks → native document
  *   POST /export/{format}         the same for a FHIR resource or Bundle sent
  *                                 in the body (stateless conversion).
  *   GET|POST /fhir/$op, /fhir/{Type}/$op   plugin operations

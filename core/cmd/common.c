@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "config/paths.h"
 
 bool cmd_is_help(const char *a) { return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0; }
 /* Loads the configuration named by -c / $CROSSWALK_CONFIG / the default,
@@ -15,7 +16,7 @@ int cmd_load_config(struct config *cfg, const char *path, const char *plugins_di
 	if (!path)
 		path = getenv("CROSSWALK_CONFIG");
 	if (!path || !*path)
-		path = "conf/crosswalk.json";
+		path = paths_default()->config_file;
 	char err[1024];
 	if (config_load(cfg, path, err, sizeof err) != 0) {
 		fprintf(stderr, "crosswalk: configuration error: %s\n", err);

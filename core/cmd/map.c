@@ -20,7 +20,10 @@ static const char usage_map[] =
 	"options:\n"
 	"  -c, --config FILE   configuration file (as for serve)\n"
 	"  --plugins DIR       also load the plugins in DIR\n"
-	"  --media json|csv    the native media type (default: the format's first)\n"
+	"  --media json|csv    the native media type (default: --from reads the file's\n"
+	"                      extension, .json or .csv, else its first character:\n"
+	"                      '{' or '[' is JSON, anything else CSV; --to writes the\n"
+	"                      format's first media type)\n"
 	"  -h, --help          this help\n"
 	"\n"
 	"exit codes: 0 mapped, 1 the mapping failed, 2 usage or configuration error\n";
@@ -86,8 +89,11 @@ int cmd_map(int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto out;
 	}
+	/* --from reads what the file is (--media, else its extension, else its
+	 * content); --to writes the format's first media unless --media says. */
 	enum cw_media media = media_s ? (strcmp(media_s, "csv") == 0 ? CW_MEDIA_CSV : CW_MEDIA_JSON)
-				      : (f->media & CW_MEDIA_JSON ? CW_MEDIA_JSON : CW_MEDIA_CSV);
+			      : from  ? plugin_host_guess_media(file && strcmp(file, "-") ? file : NULL, data, len)
+			      : (f->media & CW_MEDIA_JSON ? CW_MEDIA_JSON : CW_MEDIA_CSV);
 	struct arena arena;
 	struct outcome oo = OUTCOME_INIT;
 	struct cw_ctx ctx;

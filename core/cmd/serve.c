@@ -21,7 +21,7 @@ static const char usage_serve[] =
 	"\n"
 	"options:\n"
 	"  -c, --config FILE   configuration file (default: $CROSSWALK_CONFIG,\n"
-	"                      else conf/crosswalk.json)\n"
+	"                      else the one 'crosswalk version' names)\n"
 	"  --plugins DIR       also load the plugins in DIR (after plugin_dir)\n"
 	"  -h, --help          this help\n"
 	"\n"
@@ -32,6 +32,9 @@ static const char usage_serve[] =
 	"exit codes: 0 stopped cleanly, 1 runtime failure, 2 usage or configuration error\n"
 	"(a refused plugin is a configuration error), 3 stopped with requests cut off\n";
 
+/* Creates path and its missing parents, each 0700: the data directory holds
+ * health records, for the gateway's user alone. An existing directory keeps
+ * the mode its owner gave it. */
 static int make_dirs(const char *path)
 {
 	char buf[4096];
@@ -41,11 +44,11 @@ static int make_dirs(const char *path)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
 			return -1;
 		*p = '/';
 	}
-	if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+	if (mkdir(buf, 0700) != 0 && errno != EEXIST)
 		return -1;
 	return 0;
 }

@@ -1,10 +1,15 @@
-/* version — print the version. */
+/* version — print the version and the paths compiled in. */
 #include "cmd/cmd.h"
+
+#include "config/paths.h"
 
 static const char usage_version[] =
 	"usage: crosswalk version\n"
 	"\n"
-	"Prints the version of Crosswalk and the FHIR version it speaks.\n"
+	"Prints the version of Crosswalk, the FHIR version it speaks, and the\n"
+	"defaults compiled in: the configuration file read when neither -c nor\n"
+	"CROSSWALK_CONFIG names one, and the directories a configuration without\n"
+	"plugin_dir, profiles_dir or data_dir uses.\n"
 	"\n"
 	"exit codes: 0 success, 2 usage error\n";
 
@@ -18,6 +23,10 @@ int cmd_version(int argc, char **argv)
 		fputs(usage_version, stderr);
 		return EXIT_USAGE;
 	}
+	const struct cw_paths *paths = paths_default();
 	printf("crosswalk %s (FHIR 4.0.1)\n", CW_VERSION);
+	printf("default configuration: %s\n", paths->config_file);
+	printf("default plugin_dir: %s\ndefault profiles_dir: %s\ndefault data_dir: %s\n", paths->plugin_dir,
+	       paths->profiles_dir, paths->data_dir);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "base/fjson.h"
+#include "config/paths.h"
 #include "fhir/model.h"
 
 enum key_type { KEY_STRING, KEY_UINT, KEY_OBJECT, KEY_LEVEL, KEY_LISTEN, KEY_ROUTES };
@@ -167,9 +168,10 @@ int config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->listen = strdup("127.0.0.1:8080");
-	cfg->data_dir = strdup("var");
-	cfg->plugin_dir = strdup("lib/crosswalk/plugins");
-	cfg->profiles_dir = strdup("profiles");
+	const struct cw_paths *paths = paths_default();
+	cfg->data_dir = strdup(paths->data_dir);
+	cfg->plugin_dir = strdup(paths->plugin_dir);
+	cfg->profiles_dir = strdup(paths->profiles_dir);
 	cfg->plugins = cJSON_CreateObject();
 	cfg->log_level = LOG_INFO;
 	cfg->limits = (struct config_limits){

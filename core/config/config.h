@@ -4,6 +4,8 @@
  * declared in a table in config.c with its type and range; an unknown key, a
  * wrong type or an out-of-range value is refused with the file, the key and
  * the reason. Relative paths are taken relative to the working directory.
+ * Absent keys take their defaults; the directories' defaults are config/paths.h's
+ * (the source tree's, or the installed prefix's).
  *
  * Environment overrides (applied by config_load after the file):
  *   CROSSWALK_LISTEN   replaces "listen" (host:port)

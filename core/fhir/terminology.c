@@ -39,8 +39,9 @@ struct terminology {
 	size_t n, cap;
 };
 
-/* Aliases seen in the wild → the URI HL7 prefers (reference: domain.md §3.1;
- * THO CodeSystem hcpcs-Level-II and US Core use the http://www.cms.gov form). */
+/* Aliases seen in the wild → the URI HL7 prefers (THO CodeSystem
+ * hcpcs-Level-II and US Core use the http://www.cms.gov form; CARIN uses
+ * https://, older guides HCPCS-all-codes). */
 static const struct {
 	const char *alias, *preferred;
 } system_aliases[] = {

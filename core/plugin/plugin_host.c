@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "fhir/fhir_helpers.h"
@@ -62,6 +63,21 @@ const char *plugin_host_point_name(enum cw_hook_point p)
 	static const char *const names[] = {"on-request", "before-store", "before-upstream", "after-response",
 					    "before-export", "export-bundle"};
 	return (unsigned)p < CW_HOOK_POINT_COUNT ? names[p] : "unknown";
+}
+
+enum cw_media plugin_host_guess_media(const char *name, const char *data, size_t len)
+{
+	const char *dot = name ? strrchr(name, '.') : NULL;
+	if (dot && !strchr(dot, '/')) {
+		if (strcasecmp(dot, ".json") == 0)
+			return CW_MEDIA_JSON;
+		if (strcasecmp(dot, ".csv") == 0)
+			return CW_MEDIA_CSV;
+	}
+	size_t i = 0;
+	while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+		i++;
+	return i < len && (data[i] == '{' || data[i] == '[') ? CW_MEDIA_JSON : CW_MEDIA_CSV;
 }
 
 const char *plugin_host_media_name(enum cw_media m)

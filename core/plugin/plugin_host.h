@@ -172,5 +172,10 @@ bool plugin_host_valid_name(const char *s);
 
 const char *plugin_host_point_name(enum cw_hook_point p);
 const char *plugin_host_media_name(enum cw_media m);
+/* The media of a native document nothing else names: by the file name's
+ * extension (.json, .csv, any case) when name has one of them, else by its
+ * first byte after white space ('{' or '[': JSON, anything else CSV). name
+ * may be NULL; data need not be terminated. */
+enum cw_media plugin_host_guess_media(const char *name, const char *data, size_t len);
 
 #endif

@@ -255,6 +255,193 @@ static enum store_status numeric_sql(const struct criterion *k, char *val, struc
 	return STORE_OK;
 }
 
+/* One builder per parameter kind: each adds one parenthesised condition on
+ * the index row i (and its binds) for one alternative value. val holds the
+ * value unescaped (token: room for it; the builder splits system|code). */
+
+static enum store_status token_sql(const struct criterion *k, const char *raw, size_t rawlen, char *val,
+				   struct sqlbuf *sql, struct binds *b, struct store_error *err)
+{
+	size_t bar = find_unescaped(raw, rawlen, '|');
+	if (bar == rawlen) {
+		unescape(raw, rawlen, val);
+		if (!val[0])
+			return store_fail(err, STORE_INVALID, "%s: empty value", k->name);
+		sb_add(sql, "(i.val = ?)");
+		bind_str(b, val);
+		return STORE_OK;
+	}
+	char *code = malloc(rawlen - bar);
+	if (!code)
+		return store_fail(err, STORE_NO_MEMORY, "out of memory");
+	enum store_status st = STORE_OK;
+	unescape(raw, bar, val);
+	unescape(raw + bar + 1, rawlen - bar - 1, code);
+	if (!val[0] && !code[0]) {
+		st = store_fail(err, STORE_INVALID, "%s: '|' alone is no token", k->name);
+	} else if (!val[0]) {
+		sb_add(sql, "(i.sys IS NULL AND i.val = ?)");
+		bind_str(b, code);
+	} else if (!code[0]) {
+		sb_add(sql, "(i.sys = ?)");
+		bind_str(b, val);
+	} else {
+		sb_add(sql, "(i.sys = ? AND i.val = ?)");
+		bind_str(b, val);
+		bind_str(b, code);
+	}
+	free(code);
+	return st;
+}
+
+static enum store_status reference_sql(const struct criterion *k, const char *val, struct sqlbuf *sql,
+				       struct binds *b, struct store_error *err)
+{
+	char rtype[STORE_TYPE_SIZE], rid[STORE_ID_SIZE];
+	const char *want_type = k->modifier && k->modifier[0] ? k->modifier : NULL;
+	bool split = search_params_split_reference(val, rtype, sizeof rtype, rid, sizeof rid);
+	if (search_params_reference_absolute(val)) {
+		/* another server's resource: the reference exactly as stored */
+		if (want_type && (!split || strcmp(want_type, rtype) != 0)) {
+			sb_add(sql, "(0)");
+			return STORE_OK;
+		}
+		sb_add(sql, "(i.sys IS NULL AND i.val = ?)");
+		bind_str(b, val);
+	} else if (split) {
+		if (want_type && strcmp(want_type, rtype) != 0) {
+			sb_add(sql, "(0)");
+			return STORE_OK;
+		}
+		sb_add(sql, "(i.sys = ? AND i.val = ?)");
+		bind_str(b, rtype);
+		bind_str(b, rid);
+	} else if (want_type) {
+		sb_add(sql, "(i.sys = ? AND i.val = ?)");
+		bind_str(b, want_type);
+		bind_str(b, val);
+	} else if (val[0]) {
+		sb_add(sql, "(i.val = ?)");
+		bind_str(b, val);
+	} else {
+		return store_fail(err, STORE_INVALID, "%s: empty reference", k->name);
+	}
+	return STORE_OK;
+}
+
+static enum store_status uri_sql(const struct criterion *k, const char *val, struct sqlbuf *sql, struct binds *b,
+				 struct store_error *err)
+{
+	if (!val[0]) {
+		return store_fail(err, STORE_INVALID, "%s: empty value", k->name);
+	} else if (k->modifier && strcmp(k->modifier, "below") == 0) {
+		/* the stored URI starts with the value */
+		sb_add(sql, "(substr(i.val, 1, length(?)) = ?)");
+		bind_str(b, val);
+		bind_str(b, val);
+	} else if (k->modifier && strcmp(k->modifier, "above") == 0) {
+		/* the value starts with the stored URI */
+		sb_add(sql, "(i.val <> '' AND substr(?, 1, length(i.val)) = i.val)");
+		bind_str(b, val);
+	} else {
+		sb_add(sql, "(i.val = ?)");
+		bind_str(b, val);
+	}
+	return STORE_OK;
+}
+
+static enum store_status date_sql(const struct criterion *k, const char *val, struct sqlbuf *sql, struct binds *b,
+				  struct store_error *err)
+{
+	size_t pfx;
+	const char *text = search_prefix(val, &pfx);
+	if (!text || pfx == PFX_AP)
+		return store_fail(err, STORE_INVALID, "%s: unsupported date prefix in '%.40s'", k->name, val);
+	int64_t lo, hi;
+	if (!search_params_date_range(text, &lo, &hi))
+		return store_fail(err, STORE_INVALID, "%s: '%.40s' is not a date", k->name, val);
+	static const char *const eq = "(i.lo >= ? AND i.hi <= ?)";
+	switch (pfx) {
+	case 0: /* eq: the value's range lies within the search range */
+		sb_add(sql, eq);
+		bind_int(b, lo);
+		bind_int(b, hi);
+		break;
+	case 1: /* ne */
+		sb_add(sql, "(NOT (i.lo >= ? AND i.hi <= ?))");
+		bind_int(b, lo);
+		bind_int(b, hi);
+		break;
+	case 2: /* lt: something of the value lies before the search range */
+		sb_add(sql, "(i.lo < ?)");
+		bind_int(b, lo);
+		break;
+	case 3: /* gt: something of the value lies after it */
+		sb_add(sql, "(i.hi > ?)");
+		bind_int(b, hi);
+		break;
+	case 4: /* le: lt or eq */
+		sb_add(sql, "(i.lo < ? OR (i.lo >= ? AND i.hi <= ?))");
+		bind_int(b, lo);
+		bind_int(b, lo);
+		bind_int(b, hi);
+		break;
+	case 5: /* ge: gt or eq */
+		sb_add(sql, "(i.hi > ? OR (i.lo >= ? AND i.hi <= ?))");
+		bind_int(b, hi);
+		bind_int(b, lo);
+		bind_int(b, hi);
+		break;
+	case 6: /* sa: the value starts after the search range */
+		sb_add(sql, "(i.lo >= ?)");
+		bind_int(b, hi);
+		break;
+	default: /* eb: the value ends before it */
+		sb_add(sql, "(i.hi <= ?)");
+		bind_int(b, lo);
+		break;
+	}
+	return STORE_OK;
+}
+
+static enum store_status string_sql(const struct criterion *k, const char *val, struct sqlbuf *sql,
+				    struct binds *b, struct store_error *err)
+{
+	if (!val[0])
+		return store_fail(err, STORE_INVALID, "%s: empty value", k->name);
+	if (k->modifier && strcmp(k->modifier, "exact") == 0) {
+		sb_add(sql, "(i.sys = ?)");
+		bind_str(b, val);
+		return STORE_OK;
+	}
+	char *norm = search_params_normalize(val);
+	if (!norm)
+		return store_fail(err, STORE_NO_MEMORY, "out of memory");
+	enum store_status st = STORE_OK;
+	if (k->modifier && strcmp(k->modifier, "contains") == 0) {
+		sb_add(sql, "(instr(i.val, ?) > 0)");
+		bind_str(b, norm);
+	} else {
+		/* starts with: norm <= val < norm + 0xFF (no UTF-8 byte is 0xFF) */
+		size_t n = strlen(norm);
+		sb_add(sql, "(i.val >= ? AND i.val < ?)");
+		bind_str(b, norm);
+		char *upper = malloc(n + 2);
+		if (upper) {
+			memcpy(upper, norm, n);
+			upper[n] = (char)0xFF;
+			upper[n + 1] = '\0';
+			bind_str(b, upper);
+			free(upper);
+		} else {
+			st = store_fail(err, STORE_NO_MEMORY, "out of memory");
+		}
+	}
+	free(norm);
+	return st;
+}
+
+/* The SQL condition of one alternative value (raw, escapes kept) of k. */
 static enum store_status alternative(const struct criterion *k, const char *raw, size_t rawlen,
 				     struct sqlbuf *sql, struct binds *b, struct store_error *err)
 {
@@ -262,193 +449,31 @@ static enum store_status alternative(const struct criterion *k, const char *raw,
 	if (!val)
 		return store_fail(err, STORE_NO_MEMORY, "out of memory");
 	enum store_status st = STORE_OK;
+	if (k->def->kind == SEARCH_PARAM_TOKEN) {
+		st = token_sql(k, raw, rawlen, val, sql, b, err);
+		free(val);
+		return st;
+	}
+	unescape(raw, rawlen, val);
 	switch (k->def->kind) {
-	case SEARCH_PARAM_TOKEN: {
-		size_t bar = find_unescaped(raw, rawlen, '|');
-		if (bar == rawlen) {
-			unescape(raw, rawlen, val);
-			if (!val[0]) {
-				st = store_fail(err, STORE_INVALID, "%s: empty value", k->name);
-				break;
-			}
-			sb_add(sql, "(i.val = ?)");
-			bind_str(b, val);
-			break;
-		}
-		char *code = malloc(rawlen - bar);
-		if (!code) {
-			st = store_fail(err, STORE_NO_MEMORY, "out of memory");
-			break;
-		}
-		unescape(raw, bar, val);
-		unescape(raw + bar + 1, rawlen - bar - 1, code);
-		if (!val[0] && !code[0]) {
-			st = store_fail(err, STORE_INVALID, "%s: '|' alone is no token", k->name);
-		} else if (!val[0]) {
-			sb_add(sql, "(i.sys IS NULL AND i.val = ?)");
-			bind_str(b, code);
-		} else if (!code[0]) {
-			sb_add(sql, "(i.sys = ?)");
-			bind_str(b, val);
-		} else {
-			sb_add(sql, "(i.sys = ? AND i.val = ?)");
-			bind_str(b, val);
-			bind_str(b, code);
-		}
-		free(code);
+	case SEARCH_PARAM_REFERENCE:
+		st = reference_sql(k, val, sql, b, err);
 		break;
-	}
-	case SEARCH_PARAM_REFERENCE: {
-		unescape(raw, rawlen, val);
-		char rtype[STORE_TYPE_SIZE], rid[STORE_ID_SIZE];
-		const char *want_type = k->modifier && k->modifier[0] ? k->modifier : NULL;
-		bool split = search_params_split_reference(val, rtype, sizeof rtype, rid, sizeof rid);
-		if (search_params_reference_absolute(val)) {
-			/* another server's resource: the reference exactly as stored */
-			if (want_type && (!split || strcmp(want_type, rtype) != 0)) {
-				sb_add(sql, "(0)");
-				break;
-			}
-			sb_add(sql, "(i.sys IS NULL AND i.val = ?)");
-			bind_str(b, val);
-		} else if (split) {
-			if (want_type && strcmp(want_type, rtype) != 0) {
-				sb_add(sql, "(0)");
-				break;
-			}
-			sb_add(sql, "(i.sys = ? AND i.val = ?)");
-			bind_str(b, rtype);
-			bind_str(b, rid);
-		} else if (want_type) {
-			sb_add(sql, "(i.sys = ? AND i.val = ?)");
-			bind_str(b, want_type);
-			bind_str(b, val);
-		} else if (val[0]) {
-			sb_add(sql, "(i.val = ?)");
-			bind_str(b, val);
-		} else {
-			st = store_fail(err, STORE_INVALID, "%s: empty reference", k->name);
-		}
-		break;
-	}
 	case SEARCH_PARAM_NUMBER:
 	case SEARCH_PARAM_QUANTITY:
-		unescape(raw, rawlen, val);
 		st = numeric_sql(k, val, sql, b, err);
 		break;
 	case SEARCH_PARAM_URI:
-		unescape(raw, rawlen, val);
-		if (!val[0]) {
-			st = store_fail(err, STORE_INVALID, "%s: empty value", k->name);
-		} else if (k->modifier && strcmp(k->modifier, "below") == 0) {
-			/* the stored URI starts with the value */
-			sb_add(sql, "(substr(i.val, 1, length(?)) = ?)");
-			bind_str(b, val);
-			bind_str(b, val);
-		} else if (k->modifier && strcmp(k->modifier, "above") == 0) {
-			/* the value starts with the stored URI */
-			sb_add(sql, "(i.val <> '' AND substr(?, 1, length(i.val)) = i.val)");
-			bind_str(b, val);
-		} else {
-			sb_add(sql, "(i.val = ?)");
-			bind_str(b, val);
-		}
+		st = uri_sql(k, val, sql, b, err);
 		break;
-	case SEARCH_PARAM_DATE: {
-		unescape(raw, rawlen, val);
-		size_t pfx;
-		const char *text = search_prefix(val, &pfx);
-		if (!text || pfx == PFX_AP) {
-			st = store_fail(err, STORE_INVALID, "%s: unsupported date prefix in '%.40s'", k->name, val);
-			break;
-		}
-		int64_t lo, hi;
-		if (!search_params_date_range(text, &lo, &hi)) {
-			st = store_fail(err, STORE_INVALID, "%s: '%.40s' is not a date", k->name, val);
-			break;
-		}
-		static const char *const eq = "(i.lo >= ? AND i.hi <= ?)";
-		switch (pfx) {
-		case 0: /* eq: the value's range lies within the search range */
-			sb_add(sql, eq);
-			bind_int(b, lo);
-			bind_int(b, hi);
-			break;
-		case 1: /* ne */
-			sb_add(sql, "(NOT (i.lo >= ? AND i.hi <= ?))");
-			bind_int(b, lo);
-			bind_int(b, hi);
-			break;
-		case 2: /* lt: something of the value lies before the search range */
-			sb_add(sql, "(i.lo < ?)");
-			bind_int(b, lo);
-			break;
-		case 3: /* gt: something of the value lies after it */
-			sb_add(sql, "(i.hi > ?)");
-			bind_int(b, hi);
-			break;
-		case 4: /* le: lt or eq */
-			sb_add(sql, "(i.lo < ? OR (i.lo >= ? AND i.hi <= ?))");
-			bind_int(b, lo);
-			bind_int(b, lo);
-			bind_int(b, hi);
-			break;
-		case 5: /* ge: gt or eq */
-			sb_add(sql, "(i.hi > ? OR (i.lo >= ? AND i.hi <= ?))");
-			bind_int(b, hi);
-			bind_int(b, lo);
-			bind_int(b, hi);
-			break;
-		case 6: /* sa: the value starts after the search range */
-			sb_add(sql, "(i.lo >= ?)");
-			bind_int(b, hi);
-			break;
-		default: /* eb: the value ends before it */
-			sb_add(sql, "(i.hi <= ?)");
-			bind_int(b, lo);
-			break;
-		}
+	case SEARCH_PARAM_DATE:
+		st = date_sql(k, val, sql, b, err);
 		break;
-	}
-	case SEARCH_PARAM_STRING: {
-		unescape(raw, rawlen, val);
-		if (!val[0]) {
-			st = store_fail(err, STORE_INVALID, "%s: empty value", k->name);
-			break;
-		}
-		if (k->modifier && strcmp(k->modifier, "exact") == 0) {
-			sb_add(sql, "(i.sys = ?)");
-			bind_str(b, val);
-			break;
-		}
-		char *norm = search_params_normalize(val);
-		if (!norm) {
-			st = store_fail(err, STORE_NO_MEMORY, "out of memory");
-			break;
-		}
-		if (k->modifier && strcmp(k->modifier, "contains") == 0) {
-			sb_add(sql, "(instr(i.val, ?) > 0)");
-			bind_str(b, norm);
-		} else {
-			/* starts with: norm <= val < norm + 0xFF (no UTF-8 byte is 0xFF) */
-			size_t n = strlen(norm);
-			sb_add(sql, "(i.val >= ? AND i.val < ?)");
-			bind_str(b, norm);
-			char *upper = malloc(n + 2);
-			if (!upper) {
-				free(norm);
-				st = store_fail(err, STORE_NO_MEMORY, "out of memory");
-				break;
-			}
-			memcpy(upper, norm, n);
-			upper[n] = (char)0xFF;
-			upper[n + 1] = '\0';
-			bind_str(b, upper);
-			free(upper);
-		}
-		free(norm);
+	case SEARCH_PARAM_STRING:
+		st = string_sql(k, val, sql, b, err);
 		break;
-	}
+	case SEARCH_PARAM_TOKEN:
+		break;
 	}
 	free(val);
 	return st;

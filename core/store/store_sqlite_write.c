@@ -207,6 +207,90 @@ static void prepare_create(struct write_req *w)
 	w->stored = NULL;
 }
 
+/* The resource row (inserted, or updated to the new version; *rid set for a
+ * new one) and the version row with its body text (NULL for a deletion). */
+static enum store_status write_rows(struct conn *c, struct write_req *w, bool exists, int64_t *rid,
+				    const char *when, const char *text, struct store_error *err)
+{
+	sqlite3_stmt *s;
+	bool del = w->kind == W_DELETE;
+	if (exists) {
+		s = ss_stmt(c, S_UPD_RES, err);
+		if (!s)
+			return err ? err->status : STORE_IO;
+		sqlite3_bind_int64(s, 1, *rid);
+		sqlite3_bind_int64(s, 2, w->version);
+		sqlite3_bind_int(s, 3, del);
+		ss_bind_text(s, 4, when);
+	} else {
+		s = ss_stmt(c, S_INS_RES, err);
+		if (!s)
+			return err ? err->status : STORE_IO;
+		ss_bind_text(s, 1, w->type);
+		ss_bind_text(s, 2, w->id);
+		sqlite3_bind_int64(s, 3, w->version);
+		sqlite3_bind_int(s, 4, del);
+		ss_bind_text(s, 5, when);
+	}
+	int rc = sqlite3_step(s);
+	ss_done(s);
+	if (rc != SQLITE_DONE)
+		return ss_db_fail(c, err, rc, "writing the resource");
+	if (!exists)
+		*rid = sqlite3_last_insert_rowid(c->db);
+
+	s = ss_stmt(c, S_INS_VER, err);
+	if (!s)
+		return err ? err->status : STORE_IO;
+	sqlite3_bind_int64(s, 1, *rid);
+	ss_bind_text(s, 2, w->type);
+	ss_bind_text(s, 3, w->id);
+	sqlite3_bind_int64(s, 4, w->version);
+	sqlite3_bind_int(s, 5, (int)w->op);
+	ss_bind_text(s, 6, when);
+	ss_bind_text(s, 7, text);
+	rc = sqlite3_step(s);
+	ss_done(s);
+	return rc == SQLITE_DONE ? STORE_OK : ss_db_fail(c, err, rc, "writing the resource");
+}
+
+/* Replaces the search index rows of rid: from the rows computed before the
+ * transaction (use_pre), else extracted from the stored version (none for a
+ * deletion). */
+static enum store_status write_index(struct conn *c, struct write_req *w, int64_t rid, bool use_pre,
+				     struct store_error *err)
+{
+	sqlite3_stmt *s = ss_stmt(c, S_DEL_IDX, err);
+	if (!s)
+		return err ? err->status : STORE_IO;
+	sqlite3_bind_int64(s, 1, rid);
+	int rc = sqlite3_step(s);
+	ss_done(s);
+	if (rc != SQLITE_DONE)
+		return ss_db_fail(c, err, rc, "writing the resource");
+	if (!use_pre && !w->stored)
+		return STORE_OK;
+	struct index_ctx x = {.c = c, .ins = ss_stmt(c, S_INS_IDX, err), .rid = rid};
+	if (!x.ins)
+		return err ? err->status : STORE_IO;
+	if (use_pre) {
+		for (size_t i = 0; i < w->nrows; i++) {
+			const struct pre_row *pr = &w->rows[i];
+			struct search_index_value v = {pr->param, pr->kind, pr->sys, pr->val,
+						       pr->lo,    pr->hi,   pr->num_lo, pr->num_hi};
+			if (ss_index_row(&x, &v) != 0)
+				return ss_db_fail(c, err, x.rc, "writing the resource");
+		}
+		return STORE_OK;
+	}
+	if (search_params_extract(w->type, w->stored, ss_index_row, &x) != 0) {
+		if (x.rc)
+			return ss_db_fail(c, err, x.rc, "writing the resource");
+		return store_fail(err, STORE_NO_MEMORY, "out of memory while indexing");
+	}
+	return STORE_OK;
+}
+
 static enum store_status write_body(struct conn *c, struct write_req *w, struct store_error *err)
 {
 	sqlite3_stmt *s = ss_stmt(c, S_GET_RES, err);
@@ -277,90 +361,9 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 			return store_fail(err, STORE_NO_MEMORY, "out of memory");
 	}
 
-	bool del = w->kind == W_DELETE;
-	if (exists) {
-		s = ss_stmt(c, S_UPD_RES, err);
-		if (!s)
-			goto io;
-		sqlite3_bind_int64(s, 1, rid);
-		sqlite3_bind_int64(s, 2, w->version);
-		sqlite3_bind_int(s, 3, del);
-		ss_bind_text(s, 4, when);
-	} else {
-		s = ss_stmt(c, S_INS_RES, err);
-		if (!s)
-			goto io;
-		ss_bind_text(s, 1, w->type);
-		ss_bind_text(s, 2, w->id);
-		sqlite3_bind_int64(s, 3, w->version);
-		sqlite3_bind_int(s, 4, del);
-		ss_bind_text(s, 5, when);
-	}
-	rc = sqlite3_step(s);
-	ss_done(s);
-	if (rc != SQLITE_DONE)
-		goto fail;
-	if (!exists)
-		rid = sqlite3_last_insert_rowid(c->db);
-
-	s = ss_stmt(c, S_INS_VER, err);
-	if (!s)
-		goto io;
-	sqlite3_bind_int64(s, 1, rid);
-	ss_bind_text(s, 2, w->type);
-	ss_bind_text(s, 3, w->id);
-	sqlite3_bind_int64(s, 4, w->version);
-	sqlite3_bind_int(s, 5, (int)w->op);
-	ss_bind_text(s, 6, when);
-	ss_bind_text(s, 7, text);
-	rc = sqlite3_step(s);
-	ss_done(s);
-	if (rc != SQLITE_DONE)
-		goto fail;
-
-	s = ss_stmt(c, S_DEL_IDX, err);
-	if (!s)
-		goto io;
-	sqlite3_bind_int64(s, 1, rid);
-	rc = sqlite3_step(s);
-	ss_done(s);
-	if (rc != SQLITE_DONE)
-		goto fail;
-
-	if (use_pre) {
-		struct index_ctx x = {.c = c, .ins = ss_stmt(c, S_INS_IDX, err), .rid = rid};
-		if (!x.ins)
-			goto io;
-		for (size_t i = 0; i < w->nrows; i++) {
-			const struct pre_row *pr = &w->rows[i];
-			struct search_index_value v = {pr->param, pr->kind, pr->sys, pr->val,
-						       pr->lo,    pr->hi,   pr->num_lo, pr->num_hi};
-			if (ss_index_row(&x, &v) != 0) {
-				rc = x.rc;
-				goto fail;
-			}
-		}
-	} else if (w->stored) {
-		struct index_ctx x = {.c = c, .ins = ss_stmt(c, S_INS_IDX, err), .rid = rid};
-		if (!x.ins)
-			goto io;
-		int r = search_params_extract(w->type, w->stored, ss_index_row, &x);
-		if (r != 0) {
-			if (x.rc) {
-				rc = x.rc;
-				goto fail;
-			}
-			st = store_fail(err, STORE_NO_MEMORY, "out of memory while indexing");
-			goto out;
-		}
-	}
-	goto out;
-fail:
-	st = ss_db_fail(c, err, rc, "writing the resource");
-	goto out;
-io:
-	st = err ? err->status : STORE_IO;
-out:
+	st = write_rows(c, w, exists, &rid, when, text, err);
+	if (st == STORE_OK)
+		st = write_index(c, w, rid, use_pre, err);
 	free(text);
 	return st;
 }

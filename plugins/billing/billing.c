@@ -405,8 +405,7 @@ static void read_provider(struct cfgread *c, const cJSON *o)
 
 static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 {
-	if (h->struct_size < sizeof *h || !CW_HOST_HAS(h, code_flags))
-		return CW_UNSUPPORTED;
+	CW_HOST_REQUIRE(h, code_flags); /* ABI 1.1: the code packs' flags */
 	bl_host = h;
 	memset(&bl_cfg, 0, sizeof bl_cfg);
 	defaults = h->parse_json(ctx, bl_defaults, sizeof bl_defaults - 1);

@@ -15,7 +15,7 @@
 
 #include <crosswalk/plugin.h>
 
-#include "../common/plugkit.h"
+#include "plugkit.h"
 
 #define BL_BASE "https://crosswalk.example.org/fhir"
 #define BL_ICD10CM "http://hl7.org/fhir/sid/icd-10-cm"

@@ -1156,15 +1156,49 @@ void pk_unmapped(struct pk_in *in, size_t k, const char *const *known)
 	}
 }
 
+struct pk_tally_type *pk_tally_add(struct pk_tally *t, const char *type)
+{
+	if (!type)
+		type = "";
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->by[i].type, type) == 0) {
+			t->by[i].count++;
+			return &t->by[i];
+		}
+	if (t->n == PK_TALLY_TYPES) {
+		t->more++;
+		return NULL;
+	}
+	t->by[t->n] = (struct pk_tally_type){.type = type, .count = 1};
+	return &t->by[t->n++];
+}
+
+int pk_tally_subject(const struct pk_tally_type *s, char *buf, size_t size)
+{
+	bool one = s->count == 1;
+	if (!*s->type)
+		return snprintf(buf, size, "%zu %s without a resource %s", s->count, one ? "entry" : "entries",
+				one ? "is" : "are");
+	return snprintf(buf, size, "%zu %s resource%s %s", s->count, s->type, one ? "" : "s", one ? "is" : "are");
+}
+
 enum cw_status pk_in_close(struct pk_in *in, const char *what, bool all)
 {
+	struct pk_tally t;
+	memset(&t, 0, sizeof t);
 	for (size_t k = 0; k < in->n && (all || !in->nomem); k++) {
 		const struct pk_entry *x = pk_entry(in, k);
-		if (!x->used)
-			pk_warn(in, pk_path(in, k, "%s", ""), "%s%s%s is not part of %s; left out",
-				*x->type ? x->type : "an entry without a resource", x->id ? "/" : "",
-				x->id ? x->id : "", what);
+		struct pk_tally_type *s = x->used ? NULL : pk_tally_add(&t, x->type);
+		if (s && s->count == 1)
+			s->first = pk_path(in, k, "%s", "");
 	}
+	char subject[PK_TEXT_MAX];
+	for (size_t i = 0; i < t.n; i++) {
+		pk_tally_subject(&t.by[i], subject, sizeof subject);
+		pk_warn(in, t.by[i].first, "%s not part of %s; left out", subject, what);
+	}
+	if (t.more)
+		pk_warn(in, "Bundle", "%zu resources of further types are not part of %s; left out", t.more, what);
 	if (in->nomem) {
 		in->host->issue(in->ctx, CW_SEV_ERROR, "exception", NULL, out_of_memory);
 		return CW_NOMEM;

@@ -450,9 +450,34 @@ long pk_resolve(const struct pk_in *in, const cJSON *ref, const char *type);
  * resourceType and id always belong, and of meta only profile, versionId,
  * lastUpdated and source. */
 void pk_unmapped(struct pk_in *in, size_t k, const char *const *known);
-/* Warns "… is not part of what" about every entry neither mapped nor
- * reported (all: also after the arena ran out), then gives the verdict:
- * CW_NOMEM (reported) or CW_OK. */
+/* Warns about the entries neither mapped nor reported (all: also after the
+ * arena ran out) — one warning per resource type, "2 Encounter resources
+ * are not part of what; left out", at the first of them (pk_tally) — then
+ * gives the verdict: CW_NOMEM (reported) or CW_OK. */
 enum cw_status pk_in_close(struct pk_in *in, const char *what, bool all);
+
+/* What an export leaves out whole, counted by resource type, so that a
+ * person's record exported to one format gives one line per type outside the
+ * format rather than one per resource, and the warnings about what was in
+ * scope but could not be mapped stay visible. The caller owns the struct
+ * (zero it to start); types and locations are borrowed and must outlive it.
+ * Beyond PK_TALLY_TYPES types, the rest are counted in more. */
+#define PK_TALLY_TYPES 48
+struct pk_tally_type {
+	const char *type;  /* "" for an entry without a resource */
+	const char *first; /* where the first one is, set by the caller */
+	size_t count;
+};
+struct pk_tally {
+	size_t n, more;
+	struct pk_tally_type by[PK_TALLY_TYPES];
+};
+/* Counts one resource of type (NULL: an entry without a resource); its
+ * slot, whose count is 1 the first time (set first then), or NULL when the
+ * resource went to more. */
+struct pk_tally_type *pk_tally_add(struct pk_tally *t, const char *type);
+/* "2 Encounter resources are", "1 Goal resource is", "1 entry without a
+ * resource is" for slot s, into buf (snprintf's result). */
+int pk_tally_subject(const struct pk_tally_type *s, char *buf, size_t size);
 
 #endif

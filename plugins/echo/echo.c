@@ -12,8 +12,7 @@ static const char *sys;            /* identifier system, from the configuration 
 
 static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 {
-	if (h->struct_size < sizeof *h) /* a core older than this plugin */
-		return CW_UNSUPPORTED;
+	CW_HOST_REQUIRE(h, print_json); /* the newest host member it calls: ABI 1.0 */
 	host = h;
 	sys = host->config_string(ctx, "system", "urn:crosswalk:echo");
 	if (!strchr(sys, ':')) {

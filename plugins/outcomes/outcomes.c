@@ -20,7 +20,7 @@
 
 #include <crosswalk/plugin.h>
 
-#include "../common/plugkit.h"
+#include "plugkit.h"
 
 #define LOINC "http://loinc.org"
 #define FALLBACK_SYSTEM "urn:crosswalk:fhir-reference"
@@ -1533,18 +1533,32 @@ static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw
 		if (pk_eq(pk_str(r, "resourceType"), "QuestionnaireResponse"))
 			map_qr(&x, r, pk_str(e, "fullUrl"));
 	}
+	/* What the format does not carry at all: one warning per type. */
+	struct pk_tally left;
+	memset(&left, 0, sizeof left);
 	int i = 0;
 	cJSON_ArrayForEach(e, entries) {
 		const cJSON *r = pk_get(e, "resource");
 		const char *type = pk_str(r, "resourceType");
-		char loc[64];
-		at(loc, sizeof loc, "Bundle.entry[%d]", i++);
-		if (pk_eq(type, "Observation"))
+		i++;
+		if (pk_eq(type, "Observation")) {
 			map_observation(&x, r, pk_str(e, "fullUrl"));
-		else if (!pk_eq(type, "Patient") && !pk_eq(type, "QuestionnaireResponse"))
-			warn(&x, type ? ref_of(&x, r) : loc, "%s is not carried by the outcomes format; not exported",
-			     type ? type : "an entry without a resource");
+		} else if (!pk_eq(type, "Patient") && !pk_eq(type, "QuestionnaireResponse")) {
+			struct pk_tally_type *t = pk_tally_add(&left, type);
+			char loc[64];
+			at(loc, sizeof loc, "Bundle.entry[%d]", i - 1);
+			if (t && t->count == 1 && !(t->first = type ? ref_of(&x, r) : host->copy_string(ctx, loc)))
+				x.oom = true;
+		}
 	}
+	for (size_t k = 0; k < left.n; k++) {
+		char subject[128];
+		pk_tally_subject(&left.by[k], subject, sizeof subject);
+		warn(&x, left.by[k].first, "%s not carried by the outcomes format; not exported", subject);
+	}
+	if (left.more)
+		warn(&x, "Bundle", "%zu resources of further types are not carried by the outcomes format; not exported",
+		     left.more);
 	if (cJSON_GetArraySize(x.warnings) > 0) {
 		cJSON_AddItemToObject(doc, "warnings", x.warnings);
 		x.warnings = NULL;
@@ -1560,8 +1574,7 @@ static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw
 
 static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 {
-	if (h->struct_size < sizeof *h)
-		return CW_UNSUPPORTED;
+	CW_HOST_REQUIRE(h, print_json); /* ABI 1.0 members only */
 	host = h;
 	const char *b = host->config_string(ctx, "canonical_base", DEFAULT_BASE);
 	size_t n = strlen(b);

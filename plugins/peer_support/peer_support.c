@@ -165,8 +165,7 @@ static bool setting(struct cw_ctx *ctx, const char *key, const char *dflt, const
 
 static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 {
-	if (h->struct_size < sizeof *h)
-		return CW_UNSUPPORTED;
+	CW_HOST_REQUIRE(h, print_json); /* ABI 1.0 members only */
 	ps_host = h;
 	static const char *const known[] = {"encounter_system", "goal_system", "hcpcs_system", NULL};
 	bool ok = pk_settings(h, ctx, "peer_support", known, false);

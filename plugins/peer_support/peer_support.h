@@ -15,7 +15,7 @@
 
 #include <crosswalk/plugin.h>
 
-#include "../common/plugkit.h"
+#include "plugkit.h"
 
 #define PS_BASE "https://crosswalk.example.org/fhir"
 #define PS_ACTIVITY_SYSTEM PS_BASE "/CodeSystem/peer-support-activity"

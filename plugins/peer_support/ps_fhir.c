@@ -394,6 +394,208 @@ static void take_goal(struct in *in, size_t k, struct ps_encounter *e, const cJS
 			"goal left out: only goals identified in %s are kept", ps_cfg.goal_system);
 }
 
+/* Encounter.type: the mode (individual or group) and whether it is billable
+ * (HCPCS H0038); every other coding a warning. */
+static void encounter_type(struct in *in, size_t k, const cJSON *r, struct ps_encounter *e)
+{
+	const cJSON *it;
+	size_t i = 0;
+	bool mode = false;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "type")) {
+		const cJSON *c;
+		size_t j = 0;
+		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(it, "coding")) {
+			char w[64];
+			snprintf(w, sizeof w, "type[%zu].coding[%zu]", i, j++);
+			const char *sys = pk_str(c, "system"), *code = pk_str(c, "code");
+			int m = sys && !strcmp(sys, PS_MODE_SYSTEM) ? pk_lookup(ps_modes, PS_MODE_COUNT, code) : -1;
+			if (m >= 0 && !mode) {
+				e->mode = (enum ps_mode)m;
+				mode = true;
+			} else if (is_hcpcs(sys) && code && !strcmp(code, PS_H0038)) {
+				e->billable = true;
+			} else {
+				pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
+					"Encounter type %s|%s has no place in the format; left out", sys ? sys : "",
+					code ? code : "");
+			}
+		}
+		if (pk_str(it, "text")) {
+			char w[48];
+			snprintf(w, sizeof w, "type[%zu].text", i);
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w), "Encounter type text is left out");
+		}
+		i++;
+	}
+	if (!mode)
+		pk_warn(&in->pk, pk_path(&in->pk, k, "type"),
+			"Encounter does not say individual or group; individual assumed");
+
+}
+
+/* Encounter.participant: the one peer specialist (a Practitioner, or a
+ * PractitionerRole's); false when none takes part. */
+static bool encounter_specialist(struct in *in, size_t k, const cJSON *r, struct ps_encounter *e)
+{
+	const cJSON *it;
+	size_t i = 0;
+	bool ok = true;
+	long sk = -1;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "participant")) {
+		char w[48];
+		snprintf(w, sizeof w, "participant[%zu]", i++);
+		const cJSON *ind = cJSON_GetObjectItemCaseSensitive(it, "individual");
+		long p = pk_resolve(&in->pk, ind, "Practitioner");
+		if (p < 0) {
+			long role = pk_resolve(&in->pk, ind, "PractitionerRole");
+			if (role >= 0)
+				p = pk_resolve(&in->pk,
+					       cJSON_GetObjectItemCaseSensitive(in->v[role].e.r, "practitioner"),
+					       "Practitioner");
+		}
+		if (p >= 0 && sk < 0) {
+			sk = p;
+			if (cJSON_GetObjectItemCaseSensitive(it, "period"))
+				pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
+					"the participant's own period is left out");
+		} else {
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
+				"Encounter participant left out: the format keeps one peer specialist%s",
+				p < 0 ? " (this one is not a Practitioner in the Bundle)" : "");
+		}
+	}
+	if (sk < 0) {
+		pk_warn(&in->pk, pk_path(&in->pk, k, "participant"),
+			"Encounter not exported: no Practitioner in the Bundle takes part");
+		ok = false;
+	} else {
+		ok &= fhir_practitioner(in, (size_t)sk, &e->sp);
+		fhir_roles(in, (size_t)sk);
+	}
+
+	return ok;
+}
+
+/* The start and the duration in minutes, from length or from period;
+ * false when either is missing or out of range. */
+static bool encounter_duration(struct in *in, size_t k, const cJSON *r, struct ps_encounter *e)
+{
+	bool ok = true;
+	const cJSON *period = cJSON_GetObjectItemCaseSensitive(r, "period");
+	const char *start = pk_str(period, "start"), *end = pk_str(period, "end");
+	long long a = 0, b = 0;
+	if (!ps_datetime(start, &a, NULL, NULL)) {
+		pk_warn(&in->pk, pk_path(&in->pk, k, "period.start"),
+			"Encounter not exported: period.start is not a date-time with seconds and a time zone");
+		ok = false;
+	}
+	e->start = start;
+	const cJSON *len = cJSON_GetObjectItemCaseSensitive(r, "length");
+	const cJSON *lv = cJSON_GetObjectItemCaseSensitive(len, "value");
+	const char *unit = pk_str(len, "code") ? pk_str(len, "code") : pk_str(len, "unit");
+	long minutes = -1;
+	if (cJSON_IsNumber(lv) && unit && lv->valuedouble >= 1 && lv->valuedouble <= PS_MAX_MINUTES * 1.0 &&
+	    lv->valuedouble == (double)(long)lv->valuedouble) {
+		if (!strcmp(unit, "min"))
+			minutes = (long)lv->valuedouble;
+		else if (!strcmp(unit, "h") && lv->valuedouble * 60 <= PS_MAX_MINUTES)
+			minutes = (long)lv->valuedouble * 60;
+	}
+	if (len && minutes < 0)
+		pk_warn(&in->pk, pk_path(&in->pk, k, "length"),
+			"Encounter length is not 1 to %d whole minutes; left out", PS_MAX_MINUTES);
+	bool have_end = end && ps_datetime(start, &a, NULL, NULL) && ps_datetime(end, &b, NULL, NULL);
+	if (minutes < 0 && have_end && b - a >= 1 && b - a <= PS_MAX_MINUTES)
+		minutes = (long)(b - a);
+	else if (minutes >= 0 && end && (!have_end || b - a != minutes))
+		pk_warn(&in->pk, pk_path(&in->pk, k, "period.end"),
+			"period.end does not match the length; the length is kept");
+	if (minutes < 0) {
+		pk_warn(&in->pk, pk_path(&in->pk, k, "length"),
+			"Encounter not exported: no duration (length or period) of 1 to %d minutes", PS_MAX_MINUTES);
+		ok = false;
+	}
+	e->minutes = minutes;
+
+	return ok;
+}
+
+/* The goals the encounter served: resource-pertainsToGoal extensions (and,
+ * as earlier versions of this plugin wrote them, Goal references in
+ * reasonReference); the notes extension. */
+static void encounter_goals(struct in *in, size_t k, const cJSON *r, struct ps_encounter *e)
+{
+	const cJSON *it;
+	size_t i;
+	size_t n_links = (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "reasonReference")) +
+			 (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "extension"));
+	e->goals = ps_host->alloc(in->pk.ctx, (n_links + 1) * sizeof *e->goals);
+	in->pk.nomem |= !e->goals;
+	i = 0;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "extension")) {
+		char w[48];
+		snprintf(w, sizeof w, "extension[%zu]", i++);
+		const char *url = pk_str(it, "url");
+		if (url && !strcmp(url, PK_PERTAINS_TO_GOAL))
+			take_goal(in, k, e, cJSON_GetObjectItemCaseSensitive(it, "valueReference"), w);
+		else if (!e->notes && url && !strcmp(url, PS_NOTE_URL) && pk_is_text(pk_str(it, "valueString")))
+			e->notes = pk_str(it, "valueString");
+		else
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w), "extension %s is left out", url ? url : "");
+	}
+	i = 0;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "reasonReference")) {
+		char w[48];
+		snprintf(w, sizeof w, "reasonReference[%zu]", i++);
+		take_goal(in, k, e, it, w);
+	}
+
+}
+
+/* Activities: the completed Procedures of this encounter with a
+ * peer-support activity code, in Bundle order; false when there is none. */
+static bool encounter_activities(struct in *in, size_t k, struct ps_encounter *e)
+{
+	bool ok = true;
+	static const char *const proc_known[] = {"status", "code", "subject", "encounter", "performer",
+						 "performedPeriod", NULL};
+	e->acts = ps_host->alloc(in->pk.ctx, (ps_activity_count + 1) * sizeof *e->acts);
+	in->pk.nomem |= !e->acts;
+	for (size_t q = 0; q < in->pk.n && e->acts; q++) {
+		if (strcmp(in->v[q].e.type, "Procedure") != 0 ||
+		    pk_resolve(&in->pk, cJSON_GetObjectItemCaseSensitive(in->v[q].e.r, "encounter"), "Encounter") !=
+			    (long)k)
+			continue;
+		in->v[q].e.used = true;
+		pk_unmapped(&in->pk, q, proc_known);
+		const cJSON *c =
+			cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+						   cJSON_GetObjectItemCaseSensitive(in->v[q].e.r, "code"), "coding"),
+					   0);
+		int act = pk_str(c, "system") && !strcmp(pk_str(c, "system"), PS_ACTIVITY_SYSTEM)
+				  ? pk_lookup(ps_activities, ps_activity_count, pk_str(c, "code"))
+				  : -1;
+		bool dup = false;
+		for (size_t x = 0; act >= 0 && x < e->n_acts; x++)
+			dup |= e->acts[x] == (size_t)act;
+		const char *pst = pk_str(in->v[q].e.r, "status");
+		if (act < 0 || dup)
+			pk_warn(&in->pk, pk_path(&in->pk, q, "code"),
+				"Procedure left out: its code is not a%s peer-support activity", dup ? "nother" : "");
+		else if (!pst || strcmp(pst, "completed") != 0)
+			pk_warn(&in->pk, pk_path(&in->pk, q, "status"),
+				"Procedure left out: status '%s' is not completed", pst ? pst : "");
+		else
+			e->acts[e->n_acts++] = (size_t)act;
+	}
+	if (!e->n_acts) {
+		pk_warn(&in->pk, pk_path(&in->pk, k, "%s", ""),
+			"Encounter not exported: no completed Procedure with a peer-support activity refers to it");
+		ok = false;
+	}
+	return ok;
+}
+
 /* Encounter entry k; *e filled, false when it cannot be exported (each
  * reason a warning). */
 static bool fhir_encounter(struct in *in, size_t k, struct pk_doc *doc, struct ps_encounter *e)
@@ -439,37 +641,7 @@ static bool fhir_encounter(struct in *in, size_t k, struct pk_doc *doc, struct p
 	}
 	e->setting = s < 0 ? PS_CLINIC : (enum ps_setting)s;
 
-	bool mode = false;
-	i = 0;
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "type")) {
-		const cJSON *c;
-		size_t j = 0;
-		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(it, "coding")) {
-			char w[64];
-			snprintf(w, sizeof w, "type[%zu].coding[%zu]", i, j++);
-			const char *sys = pk_str(c, "system"), *code = pk_str(c, "code");
-			int m = sys && !strcmp(sys, PS_MODE_SYSTEM) ? pk_lookup(ps_modes, PS_MODE_COUNT, code) : -1;
-			if (m >= 0 && !mode) {
-				e->mode = (enum ps_mode)m;
-				mode = true;
-			} else if (is_hcpcs(sys) && code && !strcmp(code, PS_H0038)) {
-				e->billable = true;
-			} else {
-				pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
-					"Encounter type %s|%s has no place in the format; left out", sys ? sys : "",
-					code ? code : "");
-			}
-		}
-		if (pk_str(it, "text")) {
-			char w[48];
-			snprintf(w, sizeof w, "type[%zu].text", i);
-			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w), "Encounter type text is left out");
-		}
-		i++;
-	}
-	if (!mode)
-		pk_warn(&in->pk, pk_path(&in->pk, k, "type"),
-			"Encounter does not say individual or group; individual assumed");
+	encounter_type(in, k, r, e);
 
 	long pk = pk_resolve(&in->pk, cJSON_GetObjectItemCaseSensitive(r, "subject"), "Patient");
 	if (pk < 0 || in->v[pk].person < 0) {
@@ -480,138 +652,10 @@ static bool fhir_encounter(struct in *in, size_t k, struct pk_doc *doc, struct p
 		e->it.person = (size_t)in->v[pk].person;
 	}
 
-	long sk = -1;
-	i = 0;
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "participant")) {
-		char w[48];
-		snprintf(w, sizeof w, "participant[%zu]", i++);
-		const cJSON *ind = cJSON_GetObjectItemCaseSensitive(it, "individual");
-		long p = pk_resolve(&in->pk, ind, "Practitioner");
-		if (p < 0) {
-			long role = pk_resolve(&in->pk, ind, "PractitionerRole");
-			if (role >= 0)
-				p = pk_resolve(&in->pk,
-					       cJSON_GetObjectItemCaseSensitive(in->v[role].e.r, "practitioner"),
-					       "Practitioner");
-		}
-		if (p >= 0 && sk < 0) {
-			sk = p;
-			if (cJSON_GetObjectItemCaseSensitive(it, "period"))
-				pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
-					"the participant's own period is left out");
-		} else {
-			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
-				"Encounter participant left out: the format keeps one peer specialist%s",
-				p < 0 ? " (this one is not a Practitioner in the Bundle)" : "");
-		}
-	}
-	if (sk < 0) {
-		pk_warn(&in->pk, pk_path(&in->pk, k, "participant"),
-			"Encounter not exported: no Practitioner in the Bundle takes part");
-		ok = false;
-	} else {
-		ok &= fhir_practitioner(in, (size_t)sk, &e->sp);
-		fhir_roles(in, (size_t)sk);
-	}
-
-	const cJSON *period = cJSON_GetObjectItemCaseSensitive(r, "period");
-	const char *start = pk_str(period, "start"), *end = pk_str(period, "end");
-	long long a = 0, b = 0;
-	if (!ps_datetime(start, &a, NULL, NULL)) {
-		pk_warn(&in->pk, pk_path(&in->pk, k, "period.start"),
-			"Encounter not exported: period.start is not a date-time with seconds and a time zone");
-		ok = false;
-	}
-	e->start = start;
-	const cJSON *len = cJSON_GetObjectItemCaseSensitive(r, "length");
-	const cJSON *lv = cJSON_GetObjectItemCaseSensitive(len, "value");
-	const char *unit = pk_str(len, "code") ? pk_str(len, "code") : pk_str(len, "unit");
-	long minutes = -1;
-	if (cJSON_IsNumber(lv) && unit && lv->valuedouble >= 1 && lv->valuedouble <= PS_MAX_MINUTES * 1.0 &&
-	    lv->valuedouble == (double)(long)lv->valuedouble) {
-		if (!strcmp(unit, "min"))
-			minutes = (long)lv->valuedouble;
-		else if (!strcmp(unit, "h") && lv->valuedouble * 60 <= PS_MAX_MINUTES)
-			minutes = (long)lv->valuedouble * 60;
-	}
-	if (len && minutes < 0)
-		pk_warn(&in->pk, pk_path(&in->pk, k, "length"),
-			"Encounter length is not 1 to %d whole minutes; left out", PS_MAX_MINUTES);
-	bool have_end = end && ps_datetime(start, &a, NULL, NULL) && ps_datetime(end, &b, NULL, NULL);
-	if (minutes < 0 && have_end && b - a >= 1 && b - a <= PS_MAX_MINUTES)
-		minutes = (long)(b - a);
-	else if (minutes >= 0 && end && (!have_end || b - a != minutes))
-		pk_warn(&in->pk, pk_path(&in->pk, k, "period.end"),
-			"period.end does not match the length; the length is kept");
-	if (minutes < 0) {
-		pk_warn(&in->pk, pk_path(&in->pk, k, "length"),
-			"Encounter not exported: no duration (length or period) of 1 to %d minutes", PS_MAX_MINUTES);
-		ok = false;
-	}
-	e->minutes = minutes;
-
-	/* goals: resource-pertainsToGoal extensions (and, as earlier versions
-	 * of this plugin wrote them, Goal references in reasonReference) */
-	size_t n_links = (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "reasonReference")) +
-			 (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "extension"));
-	e->goals = ps_host->alloc(in->pk.ctx, (n_links + 1) * sizeof *e->goals);
-	in->pk.nomem |= !e->goals;
-	i = 0;
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "extension")) {
-		char w[48];
-		snprintf(w, sizeof w, "extension[%zu]", i++);
-		const char *url = pk_str(it, "url");
-		if (url && !strcmp(url, PK_PERTAINS_TO_GOAL))
-			take_goal(in, k, e, cJSON_GetObjectItemCaseSensitive(it, "valueReference"), w);
-		else if (!e->notes && url && !strcmp(url, PS_NOTE_URL) && pk_is_text(pk_str(it, "valueString")))
-			e->notes = pk_str(it, "valueString");
-		else
-			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w), "extension %s is left out", url ? url : "");
-	}
-	i = 0;
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, "reasonReference")) {
-		char w[48];
-		snprintf(w, sizeof w, "reasonReference[%zu]", i++);
-		take_goal(in, k, e, it, w);
-	}
-
-	/* Activities: the Procedures of this encounter, in Bundle order. */
-	static const char *const proc_known[] = {"status", "code", "subject", "encounter", "performer",
-						 "performedPeriod", NULL};
-	e->acts = ps_host->alloc(in->pk.ctx, (ps_activity_count + 1) * sizeof *e->acts);
-	in->pk.nomem |= !e->acts;
-	for (size_t q = 0; q < in->pk.n && e->acts; q++) {
-		if (strcmp(in->v[q].e.type, "Procedure") != 0 ||
-		    pk_resolve(&in->pk, cJSON_GetObjectItemCaseSensitive(in->v[q].e.r, "encounter"), "Encounter") !=
-			    (long)k)
-			continue;
-		in->v[q].e.used = true;
-		pk_unmapped(&in->pk, q, proc_known);
-		const cJSON *c =
-			cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
-						   cJSON_GetObjectItemCaseSensitive(in->v[q].e.r, "code"), "coding"),
-					   0);
-		int act = pk_str(c, "system") && !strcmp(pk_str(c, "system"), PS_ACTIVITY_SYSTEM)
-				  ? pk_lookup(ps_activities, ps_activity_count, pk_str(c, "code"))
-				  : -1;
-		bool dup = false;
-		for (size_t x = 0; act >= 0 && x < e->n_acts; x++)
-			dup |= e->acts[x] == (size_t)act;
-		const char *pst = pk_str(in->v[q].e.r, "status");
-		if (act < 0 || dup)
-			pk_warn(&in->pk, pk_path(&in->pk, q, "code"),
-				"Procedure left out: its code is not a%s peer-support activity", dup ? "nother" : "");
-		else if (!pst || strcmp(pst, "completed") != 0)
-			pk_warn(&in->pk, pk_path(&in->pk, q, "status"),
-				"Procedure left out: status '%s' is not completed", pst ? pst : "");
-		else
-			e->acts[e->n_acts++] = (size_t)act;
-	}
-	if (!e->n_acts) {
-		pk_warn(&in->pk, pk_path(&in->pk, k, "%s", ""),
-			"Encounter not exported: no completed Procedure with a peer-support activity refers to it");
-		ok = false;
-	}
+	ok &= encounter_specialist(in, k, r, e);
+	ok &= encounter_duration(in, k, r, e);
+	encounter_goals(in, k, r, e);
+	ok &= encounter_activities(in, k, e);
 	(void)doc;
 	return ok;
 }

@@ -153,8 +153,7 @@ static enum cw_status read_overrides(struct cw_ctx *ctx, const cJSON *obj)
 
 static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 {
-	if (h->struct_size < offsetof(struct cw_host, code_flags)) /* needs ABI 1.0 members only */
-		return CW_UNSUPPORTED;
+	CW_HOST_REQUIRE(h, print_json); /* ABI 1.0 members only */
 	host = h;
 	global_mode = PF_CODES;
 	nformats = noverrides = 0;

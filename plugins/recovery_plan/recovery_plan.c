@@ -159,8 +159,7 @@ static bool url(char *out, size_t cap, const char *kind, const char *name)
 
 static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 {
-	if (h->struct_size < sizeof *h)
-		return CW_UNSUPPORTED;
+	CW_HOST_REQUIRE(h, print_json); /* ABI 1.0 members only */
 	rp_host = h;
 	static const char *const known[] = {"canonical_base", NULL};
 	bool ok = pk_settings(h, ctx, "recovery_plan", known, false);

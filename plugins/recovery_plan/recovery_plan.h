@@ -14,7 +14,7 @@
 
 #include <crosswalk/plugin.h>
 
-#include "../common/plugkit.h"
+#include "plugkit.h"
 
 #define RP_DEFAULT_BASE "https://crosswalk.example.org/fhir"
 #define RP_FALLBACK_SYSTEM "urn:crosswalk:fhir-reference" /* identifiers of resources that had none */

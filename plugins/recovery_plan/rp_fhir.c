@@ -363,12 +363,107 @@ static int category_dimension(const cJSON *coding, bool *near)
 	return RP_NONE;
 }
 
+/* achievementStatus: one code of the format's achievement system. */
+static void goal_progress(struct in *in, size_t k, const cJSON *r, struct rp_goal *g)
+{
+	const cJSON *it;
+	const cJSON *ach = pk_get(r, "achievementStatus");
+	if (ach) {
+		size_t i = 0;
+		cJSON_ArrayForEach(it, pk_get(ach, "coding")) {
+			int p = pk_eq(pk_str(it, "system"), RP_GOAL_ACHIEVEMENT)
+					? pk_lookup(rp_progress, rp_progress_count, pk_str(it, "code"))
+					: RP_NONE;
+			if (p != RP_NONE && g->progress == RP_NONE)
+				g->progress = p;
+			else
+				pk_warn(&in->pk, pk_path(&in->pk, k, "achievementStatus.coding[%zu]", i),
+					"achievement coding left out: the format keeps one code of %s",
+					RP_GOAL_ACHIEVEMENT);
+			i++;
+		}
+		const char *t = pk_str(ach, "text");
+		if (t && !(g->progress != RP_NONE && strcmp(t, rp_progress[g->progress].display) == 0))
+			pk_warn(&in->pk, pk_path(&in->pk, k, "achievementStatus.text"),
+				"achievement text '%s' is left out", t);
+	}
+}
+
+/* The recovery dimension, from the categories (a near match is taken, and
+ * said, only when no exact one is there); false when there is none. */
+static bool goal_dimension(struct in *in, size_t k, const cJSON *r, struct rp_goal *g)
+{
+	const cJSON *it;
+	bool ok = true;
+	size_t i = 0;
+	bool inferred = false;
+	const char *inferred_from = NULL;
+	cJSON_ArrayForEach(it, pk_get(r, "category")) {
+		const cJSON *c;
+		size_t j = 0;
+		cJSON_ArrayForEach(c, pk_get(it, "coding")) {
+			bool near;
+			int dim = category_dimension(c, &near);
+			if (dim != RP_NONE && !near && (g->dimension == RP_NONE || inferred)) {
+				g->dimension = dim;
+				inferred = false;
+			} else if (dim != RP_NONE && near && g->dimension == RP_NONE) {
+				g->dimension = dim;
+				inferred = true;
+				inferred_from = pk_path(&in->pk, k, "category[%zu].coding[%zu]", i, j);
+			} else if (dim == RP_NONE || dim != g->dimension) {
+				pk_warn(&in->pk, pk_path(&in->pk, k, "category[%zu].coding[%zu]", i, j),
+					"category %s|%s has no place in the format; left out",
+					pk_str(c, "system") ? pk_str(c, "system") : "",
+					pk_str(c, "code") ? pk_str(c, "code") : "");
+			}
+			j++;
+		}
+		if (pk_str(it, "text"))
+			pk_warn(&in->pk, pk_path(&in->pk, k, "category[%zu].text", i), "category text is left out");
+		i++;
+	}
+	if (g->dimension == RP_NONE) {
+		pk_warn(&in->pk, pk_path(&in->pk, k, "category"),
+			"Goal left out: no recovery dimension (%s) among its categories", rp_cfg.cs_dimension);
+		ok = false;
+	} else if (inferred) {
+		pk_warn(&in->pk, inferred_from, "the recovery dimension '%s' is taken from this category",
+			rp_dimensions[g->dimension].code);
+	}
+	return ok;
+}
+
+/* addresses: the displays of what the goal addresses. */
+static void goal_addresses(struct in *in, size_t k, const cJSON *r, struct rp_goal *g)
+{
+	const cJSON *it;
+	size_t i = 0;
+	const cJSON *addr = pk_get(r, "addresses");
+	size_t n_addr = (size_t)cJSON_GetArraySize(addr);
+	g->addresses.v = rp_host->alloc(in->pk.ctx, (n_addr + 1) * sizeof *g->addresses.v);
+	in->pk.nomem |= !g->addresses.v;
+	cJSON_ArrayForEach(it, addr) {
+		const char *disp = pk_str(it, "display");
+		if (pk_is_text(disp) && g->addresses.v) {
+			g->addresses.v[g->addresses.n++] = disp;
+			if (pk_get(it, "reference") || pk_get(it, "identifier"))
+				pk_warn(&in->pk, pk_path(&in->pk, k, "addresses[%zu]", i),
+					"only the display of what the goal addresses is kept");
+		} else {
+			pk_warn(&in->pk, pk_path(&in->pk, k, "addresses[%zu]", i),
+				"addresses entry without a display; left out");
+		}
+		i++;
+	}
+}
+
 static void fhir_goal(struct in *in, size_t k)
 {
 	static const char *const known[] = {"identifier", "lifecycleStatus", "achievementStatus", "category",
 					    "description", "subject", "target", "expressedBy", "addresses",
 					    "note", "extension", NULL};
-	const cJSON *r = in->v[k].e.r, *it;
+	const cJSON *r = in->v[k].e.r;
 	in->v[k].e.used = true;
 	long pk = pk_resolve(&in->pk, pk_get(r, "subject"), "Patient");
 	if (pk < 0 || in->v[pk].doc < 0) {
@@ -394,63 +489,9 @@ static void fhir_goal(struct in *in, size_t k)
 		ok = false;
 	}
 
-	const cJSON *ach = pk_get(r, "achievementStatus");
-	if (ach) {
-		size_t i = 0;
-		cJSON_ArrayForEach(it, pk_get(ach, "coding")) {
-			int p = pk_eq(pk_str(it, "system"), RP_GOAL_ACHIEVEMENT)
-					? pk_lookup(rp_progress, rp_progress_count, pk_str(it, "code"))
-					: RP_NONE;
-			if (p != RP_NONE && g.progress == RP_NONE)
-				g.progress = p;
-			else
-				pk_warn(&in->pk, pk_path(&in->pk, k, "achievementStatus.coding[%zu]", i),
-					"achievement coding left out: the format keeps one code of %s",
-					RP_GOAL_ACHIEVEMENT);
-			i++;
-		}
-		const char *t = pk_str(ach, "text");
-		if (t && !(g.progress != RP_NONE && strcmp(t, rp_progress[g.progress].display) == 0))
-			pk_warn(&in->pk, pk_path(&in->pk, k, "achievementStatus.text"),
-				"achievement text '%s' is left out", t);
-	}
+	goal_progress(in, k, r, &g);
 
-	size_t i = 0;
-	bool inferred = false;
-	const char *inferred_from = NULL;
-	cJSON_ArrayForEach(it, pk_get(r, "category")) {
-		const cJSON *c;
-		size_t j = 0;
-		cJSON_ArrayForEach(c, pk_get(it, "coding")) {
-			bool near;
-			int dim = category_dimension(c, &near);
-			if (dim != RP_NONE && !near && (g.dimension == RP_NONE || inferred)) {
-				g.dimension = dim;
-				inferred = false;
-			} else if (dim != RP_NONE && near && g.dimension == RP_NONE) {
-				g.dimension = dim;
-				inferred = true;
-				inferred_from = pk_path(&in->pk, k, "category[%zu].coding[%zu]", i, j);
-			} else if (dim == RP_NONE || dim != g.dimension) {
-				pk_warn(&in->pk, pk_path(&in->pk, k, "category[%zu].coding[%zu]", i, j),
-					"category %s|%s has no place in the format; left out",
-					pk_str(c, "system") ? pk_str(c, "system") : "",
-					pk_str(c, "code") ? pk_str(c, "code") : "");
-			}
-			j++;
-		}
-		if (pk_str(it, "text"))
-			pk_warn(&in->pk, pk_path(&in->pk, k, "category[%zu].text", i), "category text is left out");
-		i++;
-	}
-	if (g.dimension == RP_NONE) {
-		pk_warn(&in->pk, pk_path(&in->pk, k, "category"),
-			"Goal left out: no recovery dimension (%s) among its categories", rp_cfg.cs_dimension);
-		ok = false;
-	} else if (inferred) {
-		pk_warn(&in->pk, inferred_from, "the recovery dimension '%s' is taken from this category",
-			rp_dimensions[g.dimension].code);
-	}
+	ok &= goal_dimension(in, k, r, &g);
 
 	const cJSON *desc = pk_get(r, "description");
 	g.words = pk_str(desc, "text");
@@ -483,24 +524,7 @@ static void fhir_goal(struct in *in, size_t k)
 				"dueDate '%s' is not a full date; left out", due);
 	}
 
-	const cJSON *addr = pk_get(r, "addresses");
-	size_t n_addr = (size_t)cJSON_GetArraySize(addr);
-	g.addresses.v = rp_host->alloc(in->pk.ctx, (n_addr + 1) * sizeof *g.addresses.v);
-	in->pk.nomem |= !g.addresses.v;
-	i = 0;
-	cJSON_ArrayForEach(it, addr) {
-		const char *disp = pk_str(it, "display");
-		if (pk_is_text(disp) && g.addresses.v) {
-			g.addresses.v[g.addresses.n++] = disp;
-			if (pk_get(it, "reference") || pk_get(it, "identifier"))
-				pk_warn(&in->pk, pk_path(&in->pk, k, "addresses[%zu]", i),
-					"only the display of what the goal addresses is kept");
-		} else {
-			pk_warn(&in->pk, pk_path(&in->pk, k, "addresses[%zu]", i),
-				"addresses entry without a display; left out");
-		}
-		i++;
-	}
+	goal_addresses(in, k, r, &g);
 
 	const cJSON *notes = pk_get(r, "note"), *n0 = cJSON_GetArrayItem(notes, 0);
 	if (cJSON_GetArraySize(notes) > 1)

@@ -125,8 +125,7 @@ static bool uri_setting(struct cw_ctx *ctx, const char *key, const char *dflt, c
 
 static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 {
-	if (h->struct_size < sizeof *h)
-		return CW_UNSUPPORTED;
+	CW_HOST_REQUIRE(h, print_json); /* ABI 1.0 members only */
 	st_host = h;
 	memset(&st_cfg, 0, sizeof st_cfg);
 	static const char *const known[] = {"canonical_base", "resource", "strength_system", "goal_system", NULL};

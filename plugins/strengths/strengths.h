@@ -14,13 +14,13 @@
 
 #include <crosswalk/plugin.h>
 
-#include "../common/plugkit.h"
+#include "plugkit.h"
 
 #define ST_DEFAULT_BASE "https://crosswalk.example.org/fhir"
 #define ST_URL_SIZE 512 /* room for a configured base plus a path */
 #define ST_CSV_COLUMNS 13
 
-/* Vocabularies from outside the plugin (domain reference §1.2, §3.9). */
+/* Vocabularies from outside the plugin (HL7 terminology, US Core, SDOH Clinical Care). */
 #define ST_OBS_CATEGORY_SYSTEM "http://terminology.hl7.org/CodeSystem/observation-category"
 #define ST_CLINICAL_SYSTEM "http://terminology.hl7.org/CodeSystem/condition-clinical"
 #define ST_VERIFICATION_SYSTEM "http://terminology.hl7.org/CodeSystem/condition-ver-status"

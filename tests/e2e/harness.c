@@ -472,6 +472,13 @@ bool raw_closed_within(int fd, int timeout_ms)
 
 /* ------------------------------------------------------------- upstream */
 
+const char *upstream_missing(void)
+{
+	if (!have_tool("node") || !have_tool("npm"))
+		return "node and npm are not installed (the upstream test server runs on Node; tools/deps.sh test)";
+	return NULL;
+}
+
 int upstream_install(void)
 {
 	int rc = system("bash tests/upstream/install.sh >/dev/null 2>build/upstream-install.log");

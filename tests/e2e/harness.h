@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "testenv.h"
+
 struct gw {
 	pid_t pid;
 	unsigned port;
@@ -92,6 +94,16 @@ struct upstream_srv {
 	char ca_file[300], client_cert[300], client_key[300];
 };
 
+/* NULL when the tools the upstream test server needs (node and npm, both
+ * optional for the suite) are on PATH, else the reason its tests skip. */
+const char *upstream_missing(void);
+/* At the top of a test that needs the upstream test server: skips the test
+ * (tests/testenv.h, skip_because) when upstream_missing() says why. */
+#define UPSTREAM_NEEDED()                                                                                              \
+	do {                                                                                                           \
+		if (upstream_missing())                                                                                \
+			skip_because(upstream_missing());                                                              \
+	} while (0)
 /* Installs the Node packages once (tests/upstream/install.sh); 0 when ready. */
 int upstream_install(void);
 /* Starts the server on port (0: any free one) and waits for its "listening"

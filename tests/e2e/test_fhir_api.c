@@ -22,6 +22,7 @@
 #include "e2e/harness.h"
 #include "fhir/fhir_xml.h"
 #include "base/fjson.h"
+#include "testenv.h"
 
 static struct gw gw;
 
@@ -61,12 +62,6 @@ static char *slurp(const char *path, size_t *len)
 	if (buf)
 		buf[*len] = '\0';
 	return buf;
-}
-
-static const char *shared(void)
-{
-	const char *s = getenv("CW_SHARED");
-	return s && *s ? s : "../shared";
 }
 
 static void req(const char *method, const char *path, const char *const *headers, const char *body, struct resp *r)
@@ -147,9 +142,9 @@ static void convert_official_examples(void **state)
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		char p[1024];
 		size_t jl = 0, xl = 0;
-		snprintf(p, sizeof p, "%s/fhir-r4/examples-json-xml/json/%s.json", shared(), names[i]);
+		snprintf(p, sizeof p, "%s/fhir-r4/examples-json-xml/json/%s.json", corpus_dir(), names[i]);
 		char *json = slurp(p, &jl);
-		snprintf(p, sizeof p, "%s/fhir-r4/examples-json-xml/xml/%s.xml", shared(), names[i]);
+		snprintf(p, sizeof p, "%s/fhir-r4/examples-json-xml/xml/%s.xml", corpus_dir(), names[i]);
 		char *xml = slurp(p, &xl);
 		assert_non_null(json);
 		assert_non_null(xml);

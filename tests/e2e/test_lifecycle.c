@@ -291,7 +291,7 @@ static void damaged_store_refused(void **state)
 	assert_int_equal(fclose(f), 0);
 	assert_int_equal(gw_run_expect_exit(conf, NULL, 10000, out, sizeof out), 2);
 	assert_non_null(strstr(out, "is damaged"));
-	assert_non_null(strstr(out, "restore the data directory from a backup"));
+	assert_non_null(strstr(out, "Restore the data directory from a backup"));
 }
 
 int main(void)

@@ -18,6 +18,7 @@
 
 #include "e2e/harness.h"
 #include "plugin/plugin_host.h"
+#include "testenv.h"
 
 #include "../../plugins/outcomes/outcomes.c"
 
@@ -59,10 +60,8 @@ static char *read_example(const char *name)
 
 static char *read_r4(const char *name)
 {
-	const char *shared = getenv("CW_SHARED");
 	char path[1024];
-	snprintf(path, sizeof path, "%s/fhir-r4/examples-json-xml/json/%s", shared && *shared ? shared : "../shared",
-		 name);
+	snprintf(path, sizeof path, "%s/fhir-r4/examples-json-xml/json/%s", corpus_dir(), name);
 	return read_file(path);
 }
 
@@ -586,6 +585,33 @@ static void official_r4_examples_export_with_warnings(void **state)
 	free(pat);
 }
 
+/* Resources the format does not carry at all give one warning per type, at
+ * the first of them, not one per resource. */
+static void what_the_format_leaves_out_is_summarised_by_type(void **state)
+{
+	(void)state;
+	char *out = export_text("{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
+				"{\"resource\":{\"resourceType\":\"Encounter\",\"id\":\"e1\",\"status\":\"finished\","
+				"\"class\":{\"code\":\"AMB\"}}},"
+				"{\"resource\":{\"resourceType\":\"Goal\",\"id\":\"g1\"}},"
+				"{\"resource\":{\"resourceType\":\"Encounter\",\"id\":\"e2\",\"status\":\"finished\","
+				"\"class\":{\"code\":\"AMB\"}}},"
+				"{\"request\":{\"method\":\"GET\",\"url\":\"Patient\"}},"
+				"{\"resource\":{\"resourceType\":\"Encounter\",\"id\":\"e3\",\"status\":\"finished\","
+				"\"class\":{\"code\":\"AMB\"}}}]}");
+	cJSON *doc = cJSON_Parse(out);
+	assert_non_null(doc);
+	assert_int_equal(cJSON_GetArraySize(get_(doc, "warnings")), 3);
+	assert_string_equal(warning_at(doc, "Encounter/e1"),
+			    "3 Encounter resources are not carried by the outcomes format; not exported");
+	assert_string_equal(warning_at(doc, "Goal/g1"), "1 Goal resource is not carried by the outcomes format; not exported");
+	assert_string_equal(warning_at(doc, "Bundle.entry[3]"),
+			    "1 entry without a resource is not carried by the outcomes format; not exported");
+	assert_null(warning_at(doc, "Encounter/e2"));
+	cJSON_Delete(doc);
+	free(out);
+}
+
 static void foreign_scores_become_administrations(void **state)
 {
 	(void)state;
@@ -679,6 +705,7 @@ int main(void)
 		cmocka_unit_test(refuses_structure_and_duplicates),
 		cmocka_unit_test(refuses_what_is_not_json),
 		cmocka_unit_test(official_r4_examples_export_with_warnings),
+		cmocka_unit_test(what_the_format_leaves_out_is_summarised_by_type),
 		cmocka_unit_test(foreign_scores_become_administrations),
 	};
 	const struct CMUnitTest standalone[] = {

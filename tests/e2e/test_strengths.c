@@ -28,6 +28,7 @@
 
 #include "config/config.h"
 #include "e2e/harness.h"
+#include "testenv.h"
 #include "e2e/plugin_kit.h"
 #include "fhir/validate.h"
 
@@ -439,12 +440,10 @@ static void official_examples_give_warnings(void **state)
 {
 	(void)state;
 	char dir[512];
-	snprintf(dir, sizeof dir, "%s/fhir-r4/examples-json-xml/json", tk_env_or("CW_SHARED", "../shared"));
-	DIR *d = opendir(dir);
-	if (!d) {
-		fprintf(stderr, "# %s missing\n", dir);
-		skip();
-	}
+	DIR *d = opendir(corpus_path(dir, sizeof dir, "fhir-r4/examples-json-xml/json"));
+	if (!d)
+		fprintf(stderr, "# %s missing (the corpus is unpacked by make tests-build)\n", dir);
+	assert_non_null(d);
 	struct dirent *de;
 	int seen = 0;
 	while ((de = readdir(d)) != NULL) {
@@ -558,7 +557,8 @@ static void foreign_additions_are_reported(void **state)
 	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.note", "left out");
 	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.identifier[1]", "left out");
 	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[2].resource.extension[3]", "urn:x");
-	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[4].resource", "Goal/g1");
+	tk_expect_issue(&c.oo, OUTCOME_WARNING, NULL, "Bundle.entry[4].resource",
+			"1 Goal resource is not part of the strengths format; left out");
 	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_WARNING), 5);
 	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(out);
 	assert_true(cJSON_Compare(want, got, true));
@@ -716,6 +716,88 @@ static void http_ingest_is_idempotent(void **state)
 	free(doc);
 }
 
+/* The X-Crosswalk-Warning header lines of r that contain needle. */
+static int warning_lines(const struct resp *r, const char *needle)
+{
+	int n = 0;
+	for (const char *p = r->headers; (p = strstr(p, "X-Crosswalk-Warning: ")) != NULL; p++) {
+		const char *eol = strstr(p, "\r\n");
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		const char *hit = strstr(p, needle);
+		n += hit && hit < p + len;
+	}
+	return n;
+}
+
+/* A person's record holds more than one format: exporting the strengths
+ * says what it leaves out in one warning per resource type, while what was
+ * in scope and could not be mapped keeps its own warning. */
+static void export_summarises_what_other_formats_hold(void **state)
+{
+	(void)state;
+	const char *json[] = {"Content-Type: application/json", NULL};
+	const char *fhir[] = {"Content-Type: application/fhir+json", NULL};
+	struct resp r;
+	size_t len;
+	char *doc = tk_slurp(EXAMPLES "/peer-support-individual.json", &len);
+	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", json, doc, len, &r), 0);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	free(doc);
+	doc = tk_slurp(EXAMPLES "/strengths-one-person.json", &len);
+	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", json, doc, len, &r), 0);
+	assert_int_equal(r.status, 201);
+	free(doc);
+	char pid[80] = "", oid[80] = "", path[200];
+	cJSON *tr = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *e;
+	cJSON_ArrayForEach(e, tk_get(tr, "entry")) {
+		const char *loc = tk_sget(tk_get(e, "response"), "location");
+		const char *p = loc ? strstr(loc, "/Patient/") : NULL, *o = loc ? strstr(loc, "/Observation/") : NULL;
+		if (p && !pid[0])
+			snprintf(pid, sizeof pid, "%.*s", (int)strcspn(p + 9, "/"), p + 9);
+		if (o && !oid[0])
+			snprintf(oid, sizeof oid, "%.*s", (int)strcspn(o + 13, "/"), o + 13);
+	}
+	cJSON_Delete(tr);
+	assert_true(pid[0] && oid[0]);
+	/* In scope but not mappable: a note on one strength. */
+	snprintf(path, sizeof path, "/fhir/Observation/%s", oid);
+	assert_int_equal(http_do(&g, "GET", path, NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	cJSON *obs = cJSON_Parse(r.body);
+	resp_free(&r);
+	cJSON *note = cJSON_AddArrayToObject(obs, "note"), *n1 = cJSON_CreateObject();
+	cJSON_AddStringToObject(n1, "text", "said at the second meeting");
+	cJSON_AddItemToArray(note, n1);
+	char *text = cJSON_PrintUnformatted(obs);
+	cJSON_Delete(obs);
+	assert_int_equal(http_do(&g, "PUT", path, fhir, text, strlen(text), &r), 0);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	free(text);
+
+	snprintf(path, sizeof path, "/export/strengths?patient=%s", pid);
+	assert_int_equal(http_do(&g, "GET", path, NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	char count[16];
+	assert_non_null(resp_header(&r, "X-Crosswalk-Warnings", count, sizeof count));
+	/* peer-support left Encounters, Procedures and the specialist: one line
+	 * per type, counted; the note keeps its own line. */
+	if (warning_lines(&r, "") != 4 || warning_lines(&r, "2 Encounter resources are not part of the strengths format") != 1 ||
+	    warning_lines(&r, "Procedure resources are not part of the strengths format") != 1)
+		fprintf(stderr, "# %s\n", r.headers);
+	assert_string_equal(count, "4");
+	assert_int_equal(warning_lines(&r, ""), 4);
+	assert_int_equal(warning_lines(&r, "2 Encounter resources are not part of the strengths format; left out"), 1);
+	assert_int_equal(warning_lines(&r, "Procedure resources are not part of the strengths format; left out"), 1);
+	assert_int_equal(warning_lines(&r, "1 Practitioner resource is not part of the strengths format; left out"), 1);
+	assert_int_equal(warning_lines(&r, "Encounter/"), 0);
+	assert_int_equal(warning_lines(&r, ".note: strengths: Observation.note has no place in the strengths format"), 1);
+	resp_free(&r);
+}
+
 static void http_refusal_is_an_outcome(void **state)
 {
 	(void)state;
@@ -737,6 +819,59 @@ static void http_refusal_is_an_outcome(void **state)
 
 /* The settings: Condition mode and another base over HTTP; bad settings
  * stop the gateway. */
+/* Writes text to dir/name; the path into path. */
+static void write_as(const char *dir, const char *name, const char *text, char *path, size_t size)
+{
+	snprintf(path, size, "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+	fclose(f);
+}
+
+/* crosswalk map --from reads the media from the file's extension, else from
+ * its content; --media still decides when given. */
+static void map_command_tells_csv_from_json(void **state)
+{
+	(void)state;
+	static char out[1 << 17], want[1 << 17];
+	char dir[] = "/tmp/cw-map-XXXXXX", path[512];
+	assert_non_null(mkdtemp(dir));
+	harness_remove_at_exit(dir);
+	char *csv = tk_slurp(EXAMPLES "/strengths-several.csv", NULL);
+	char *json = tk_slurp(EXAMPLES "/strengths-several.json", NULL);
+
+	const char *with_media[] = {"map", "--from", "strengths", "--media", "csv", EXAMPLES "/strengths-several.csv", NULL};
+	assert_int_equal(gw_run_command(NULL, with_media, 15000, want, sizeof want), 0);
+	assert_non_null(strstr(want, "\"transaction\""));
+	const char *by_name[] = {"map", "--from", "strengths", EXAMPLES "/strengths-several.csv", NULL};
+	assert_int_equal(gw_run_command(NULL, by_name, 15000, out, sizeof out), 0);
+	assert_string_equal(out, want);
+	write_as(dir, "PEOPLE.CSV", csv, path, sizeof path);
+	const char *upper[] = {"map", "--from", "strengths", path, NULL};
+	assert_int_equal(gw_run_command(NULL, upper, 15000, out, sizeof out), 0);
+	assert_string_equal(out, want);
+	write_as(dir, "people", csv, path, sizeof path);
+	const char *by_content[] = {"map", "--from", "strengths", path, NULL};
+	assert_int_equal(gw_run_command(NULL, by_content, 15000, out, sizeof out), 0);
+	assert_string_equal(out, want);
+
+	const char *json_media[] = {"map", "--from", "strengths", "--media", "json", EXAMPLES "/strengths-several.json", NULL};
+	assert_int_equal(gw_run_command(NULL, json_media, 15000, want, sizeof want), 0);
+	write_as(dir, "people.txt", json, path, sizeof path);
+	const char *json_content[] = {"map", "--from", "strengths", path, NULL};
+	assert_int_equal(gw_run_command(NULL, json_content, 15000, out, sizeof out), 0);
+	assert_string_equal(out, want);
+
+	/* The extension wins over the content: CSV text named .json is refused. */
+	write_as(dir, "people.json", csv, path, sizeof path);
+	const char *wrong[] = {"map", "--from", "strengths", path, NULL};
+	assert_int_equal(gw_run_command(NULL, wrong, 15000, out, sizeof out), 1);
+	assert_non_null(strstr(out, "OperationOutcome"));
+	free(csv);
+	free(json);
+}
+
 static void settings_are_checked_and_used(void **state)
 {
 	(void)state;
@@ -794,9 +929,11 @@ int main(void)
 	const struct CMUnitTest served[] = {
 		cmocka_unit_test(http_ingest_is_idempotent),
 		cmocka_unit_test(http_refusal_is_an_outcome),
+		cmocka_unit_test(export_summarises_what_other_formats_hold),
 	};
 	const struct CMUnitTest standalone[] = {
 		cmocka_unit_test(settings_are_checked_and_used),
+		cmocka_unit_test(map_command_tells_csv_from_json),
 	};
 	int rc = cmocka_run_group_tests_name("strengths as Observation", mapping, host_up_observation, host_down);
 	rc += cmocka_run_group_tests_name("strengths as Condition", mapping, host_up_condition, host_down);

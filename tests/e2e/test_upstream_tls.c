@@ -76,10 +76,12 @@ static struct upstream_srv *upstream(enum up_kind kind)
 static int setup(void **state)
 {
 	(void)state;
-	if (upstream_install() != 0) {
+	if (!upstream_missing() && upstream_install() != 0) {
 		fprintf(stderr, "# npm install of tests/upstream failed (see build/upstream-install.log)\n");
 		return -1;
 	}
+	if (!have_tool("openssl"))
+		return 0; /* no PKI: the tests that need it skip */
 	snprintf(pki, sizeof pki, "/tmp/cw-pki-XXXXXX");
 	if (!mkdtemp(pki))
 		return -1;
@@ -99,6 +101,16 @@ static int teardown(void **state)
 	for (size_t i = 0; i < UP_KINDS; i++)
 		upstream_stop(&ups[i]);
 	return 0;
+}
+
+/* At the top of every test: the test PKI (made by the openssl command) and,
+ * unless only_pki, the upstream test server must be at hand, else it skips. */
+static void needs(bool only_pki)
+{
+	if (!pki[0])
+		skip_because("the openssl command is not installed (tests/upstream/pki.sh makes the test PKI with it)");
+	if (!only_pki)
+		UPSTREAM_NEEDED();
 }
 
 /* A number from the upstream's admin stats: stats[key], or stats[key][sub];
@@ -200,6 +212,7 @@ static void read_back(const struct gw *g, const char *id, char *path, size_t n)
 static void server_certificate_from_an_untrusted_ca_is_refused(void **state)
 {
 	(void)state;
+	needs(false);
 	struct upstream_srv *u = upstream(UP_TLS);
 	char ca[256];
 	/* no ca_file: the system's CAs, which never signed the test server's certificate */
@@ -227,6 +240,7 @@ static void server_certificate_from_an_untrusted_ca_is_refused(void **state)
 static void pass_through_over_tls_with_the_right_ca(void **state)
 {
 	(void)state;
+	needs(false);
 	struct upstream_srv *u = upstream(UP_TLS);
 	char id[80], path[200], loc[512], gwbase[64];
 	struct gw g;
@@ -267,6 +281,7 @@ static void pass_through_over_tls_with_the_right_ca(void **state)
 static void mutual_tls(void **state)
 {
 	(void)state;
+	needs(false);
 	struct upstream_srv *u = upstream(UP_MTLS);
 	char extra[1024], id[80];
 	/* no client certificate: the server ends the handshake; nothing arrives */
@@ -304,6 +319,7 @@ static void tls_conf(char *buf, size_t n, const char *ca, const char *cert, cons
 static void tls_files_are_checked_at_start(void **state)
 {
 	(void)state;
+	needs(true);
 	static char out[65536];
 	struct {
 		const char *ca, *cert, *key; /* files in the PKI directory, or NULL */
@@ -370,6 +386,7 @@ static void credentials_on_the_wire(const struct upstream_srv *u, const char *ex
 static void bearer_token(void **state)
 {
 	(void)state;
+	needs(false);
 	struct upstream_srv *u = upstream(UP_BEARER);
 	credentials_on_the_wire(u, ",\"bearer_token_env\":\"" TOKEN_ENV "\"", TOKEN_ENV, "s3cret", "s3cret2");
 	assert_int_equal(stat_of(u, "headers", "authorization"), 4);
@@ -388,6 +405,7 @@ static void bearer_token(void **state)
 static void basic_credentials(void **state)
 {
 	(void)state;
+	needs(false);
 	struct upstream_srv *u = upstream(UP_BASIC);
 	credentials_on_the_wire(u, ",\"basic_user\":\"crosswalk\",\"basic_password_env\":\"" PASSWORD_ENV "\"",
 				PASSWORD_ENV, "pa55 word", "pa55 w0rd");
@@ -426,6 +444,7 @@ static void store_observation(const struct gw *g, const char *value)
 static void store_and_forward_over_tls_with_a_bearer_token(void **state)
 {
 	(void)state;
+	needs(false);
 	struct upstream_srv *u = upstream(UP_BEARER);
 	char extra[1024];
 	snprintf(extra, sizeof extra,
@@ -458,6 +477,7 @@ static void store_and_forward_over_tls_with_a_bearer_token(void **state)
 static void redirects_are_not_followed(void **state)
 {
 	(void)state;
+	needs(false);
 	struct upstream_srv *u = upstream(UP_TLS);
 	char loc[512];
 	struct gw g;
@@ -493,6 +513,7 @@ static void raw_request(const struct gw *g, const char *req)
 static void client_headers_with_cr_or_lf_are_never_forwarded(void **state)
 {
 	(void)state;
+	needs(false);
 	struct upstream_srv *u = upstream(UP_TLS);
 	struct gw g;
 	trusting_gw(&g, u, NULL);

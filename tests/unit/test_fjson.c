@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/fjson.h"
+#include "testenv.h"
 
 static cJSON *parse(const char *s, struct fjson_error *err)
 {
@@ -309,12 +310,9 @@ static int check_dir(const char *dir)
 static void official_examples_round_trip(void **state)
 {
 	(void)state;
-	const char *shared = getenv("CW_SHARED");
 	char dir[512];
-	snprintf(dir, sizeof dir, "%s/fhir-r4/examples-json-xml/json", shared ? shared : "../shared");
-	assert_true(check_dir(dir) >= 700);
-	snprintf(dir, sizeof dir, "%s/fhir-r4/synthea", shared ? shared : "../shared");
-	assert_true(check_dir(dir) >= 13);
+	assert_true(check_dir(corpus_path(dir, sizeof dir, "fhir-r4/examples-json-xml/json")) >= 700);
+	assert_true(check_dir(corpus_path(dir, sizeof dir, "fhir-r4/synthea")) >= 13);
 }
 
 int main(void)

@@ -678,6 +678,35 @@ static void loads_the_built_test_plugins(void **state)
 	plugin_host_free(h);
 }
 
+/* A plugin checks the host per member (CW_HOST_REQUIRE), so one that needs
+ * only ABI 1.0 members loads on a 1.0 host whatever header it was built
+ * with, and one that needs a 1.1 member is refused there. */
+static enum cw_status needs_1_0(const struct cw_host *h)
+{
+	CW_HOST_REQUIRE(h, print_json);
+	return CW_OK;
+}
+
+static enum cw_status needs_1_1(const struct cw_host *h)
+{
+	CW_HOST_REQUIRE(h, code_flags);
+	return CW_OK;
+}
+
+static void host_checked_per_member(void **state)
+{
+	(void)state;
+	struct cw_host older = {.abi_major = CW_PLUGIN_ABI_MAJOR, .struct_size = (uint32_t)CW_HOST_SIZE_1_0};
+	assert_true(CW_HOST_SIZE_1_0 < sizeof(struct cw_host));
+	assert_int_equal(needs_1_0(&older), CW_OK);
+	assert_int_equal(needs_1_1(&older), CW_UNSUPPORTED);
+	older.struct_size = (uint32_t)CW_HOST_SIZE_1_0 - 1;
+	assert_int_equal(needs_1_0(&older), CW_UNSUPPORTED);
+	struct cw_host now = {.abi_major = CW_PLUGIN_ABI_MAJOR, .struct_size = sizeof(struct cw_host)};
+	assert_int_equal(needs_1_0(&now), CW_OK);
+	assert_int_equal(needs_1_1(&now), CW_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -689,6 +718,7 @@ int main(void)
 		cmocka_unit_test(terminology_registry),
 		cmocka_unit_test(terminology_loads_a_directory),
 		cmocka_unit_test(init_once_and_fini_in_reverse),
+		cmocka_unit_test(host_checked_per_member),
 		cmocka_unit_test(hooks_run_in_order_at_every_point),
 		cmocka_unit_test(hooks_stop_replace_and_fail),
 		cmocka_unit_test(host_table_services),

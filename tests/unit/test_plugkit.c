@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../plugins/common/plugkit.h"
+#include "plugkit.h"
 
 /* ------------------------------------------------------------ fake host */
 
@@ -538,11 +538,47 @@ static void from_fhir(void **state)
 				    "test format; left out\n"
 				    "warning not-supported @Bundle.entry[1].resource.meta: Goal.meta has no place in the "
 				    "test format; left out\n"
-				    "warning not-supported @Bundle.entry[1].resource: Goal/g is not part of a test; left "
-				    "out\n"
-				    "warning not-supported @Bundle.entry[2].resource: an entry without a resource is not "
+				    "warning not-supported @Bundle.entry[1].resource: 1 Goal resource is not part of a "
+				    "test; left out\n"
+				    "warning not-supported @Bundle.entry[2].resource: 1 entry without a resource is not "
 				    "part of a test; left out\n");
 	cJSON_Delete(bundle);
+}
+
+/* Entries outside the format: one warning per type, at the first of each,
+ * with the count; the entries used give none. */
+static void left_out_by_type(void **state)
+{
+	(void)state;
+	cJSON *bundle = cJSON_Parse("{\"entry\":[{\"resource\":{\"resourceType\":\"Encounter\",\"id\":\"e1\"}},"
+				    "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"p\"}},"
+				    "{\"resource\":{\"resourceType\":\"Goal\",\"id\":\"g\"}},"
+				    "{\"resource\":{\"resourceType\":\"Encounter\",\"id\":\"e2\"}},"
+				    "{\"resource\":{\"resourceType\":\"Encounter\"}}]}");
+	struct pk_in in = {.host = &host, .format = "test", .message = 512, .path = 64, .sub = 12, .meta = 8};
+	static const struct rec blank = {.mark = -1};
+	assert_int_equal(pk_in_open(&in, bundle, &blank, sizeof blank), CW_OK);
+	pk_entry(&in, 1)->used = true;
+	assert_int_equal(pk_in_close(&in, "the test format", false), CW_OK);
+	assert_string_equal(issues, "warning not-supported @Bundle.entry[0].resource: 3 Encounter resources are not "
+				    "part of the test format; left out\n"
+				    "warning not-supported @Bundle.entry[2].resource: 1 Goal resource is not part of the "
+				    "test format; left out\n");
+	cJSON_Delete(bundle);
+
+	struct pk_tally t;
+	memset(&t, 0, sizeof t);
+	char name[PK_TALLY_TYPES + 1][16], buf[64];
+	for (int i = 0; i <= PK_TALLY_TYPES; i++) {
+		snprintf(name[i], sizeof name[i], "T%d", i);
+		struct pk_tally_type *s = pk_tally_add(&t, name[i]);
+		assert_true(i < PK_TALLY_TYPES ? s != NULL && s->count == 1 : s == NULL);
+	}
+	assert_int_equal(t.n, PK_TALLY_TYPES);
+	assert_int_equal(t.more, 1);
+	assert_int_equal(pk_tally_add(&t, "T0")->count, 2);
+	pk_tally_subject(&t.by[0], buf, sizeof buf);
+	assert_string_equal(buf, "2 T0 resources are");
 }
 
 static void plugin_settings(void **state)
@@ -568,6 +604,7 @@ int main(void)
 		cmocka_unit_test_teardown(writing, reset),
 		cmocka_unit_test_teardown(to_fhir, reset),
 		cmocka_unit_test_teardown(from_fhir, reset),
+		cmocka_unit_test_teardown(left_out_by_type, reset),
 		cmocka_unit_test_teardown(plugin_settings, reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

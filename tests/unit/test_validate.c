@@ -13,6 +13,7 @@
 
 #include "base/fjson.h"
 #include "fhir/validate.h"
+#include "testenv.h"
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -229,13 +230,10 @@ static void reference_targets(void **state)
 static void official_examples_are_valid(void **state)
 {
 	(void)state;
-	const char *shared = getenv("CW_SHARED");
 	char dir[512];
 	int invalid = 0;
-	snprintf(dir, sizeof dir, "%s/fhir-r4/examples-json-xml/json", shared ? shared : "../shared");
-	assert_true(validate_dir(dir, &invalid) >= 700);
-	snprintf(dir, sizeof dir, "%s/fhir-r4/synthea", shared ? shared : "../shared");
-	assert_int_equal(validate_dir(dir, &invalid), 13);
+	assert_true(validate_dir(corpus_path(dir, sizeof dir, "fhir-r4/examples-json-xml/json"), &invalid) >= 700);
+	assert_int_equal(validate_dir(corpus_path(dir, sizeof dir, "fhir-r4/synthea"), &invalid), 13);
 	assert_int_equal(invalid, 0);
 }
 

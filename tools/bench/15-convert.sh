@@ -6,10 +6,10 @@ out="$BENCH_DIR/convert"
 mkdir -p "$out"
 bin="$BENCH_DIR/bench_convert"
 make -s build/default/libcwcore.a >/dev/null
-cc -std=c11 -D_GNU_SOURCE -O2 -Icore $(pkg-config --cflags libcjson libxml-2.0) tests/bench/bench_convert.c \
+cc -std=c11 -D_GNU_SOURCE -O2 -Icore $(pkg-config --cflags libcjson libxml-2.0) tools/bench/bench_convert.c \
   build/default/libcwcore.a $(pkg-config --libs libmicrohttpd libcjson libcurl libxml-2.0 sqlite3 openssl) \
   -ldl -lpthread -lm -o "$bin"
-files=("$CW_SHARED"/fhir-r4/synthea/*.json)
+files=("$BENCH_CORPUS"/fhir-r4/synthea/*.json)
 node_dir="$BENCH_DIR/node"
 if [ ! -d "$node_dir/node_modules/fhir" ]; then
   mkdir -p "$node_dir"

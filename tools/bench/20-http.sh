@@ -5,7 +5,7 @@ set -euo pipefail
 if ! command -v wrk >/dev/null; then
   if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else echo "wrk missing: apt-get install wrk"; exit 0; fi
 fi
-cc -std=c11 -D_GNU_SOURCE -O2 tests/bench/ceiling.c $(pkg-config --cflags --libs libmicrohttpd) -o "$BENCH_DIR/ceiling"
+cc -std=c11 -D_GNU_SOURCE -O2 tools/bench/ceiling.c $(pkg-config --cflags --libs libmicrohttpd) -o "$BENCH_DIR/ceiling"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT

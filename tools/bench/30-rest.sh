@@ -14,7 +14,7 @@
 # in flight.
 set -euo pipefail
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk"; exit 0; }
-cc -std=c11 -D_GNU_SOURCE -O2 tests/bench/ceiling.c $(pkg-config --cflags --libs libmicrohttpd) -o "$BENCH_DIR/ceiling"
+cc -std=c11 -D_GNU_SOURCE -O2 tools/bench/ceiling.c $(pkg-config --cflags --libs libmicrohttpd) -o "$BENCH_DIR/ceiling"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT

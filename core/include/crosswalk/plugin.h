@@ -19,9 +19,11 @@
  *   meaning or layout; the host refuses a plugin whose major differs. Both
  *   struct cw_plugin and struct cw_host start with (abi_major, struct_size)
  *   and grow at the end only. The host reads a descriptor member only when
- *   struct_size covers it; a plugin must check host->struct_size (use
- *   CW_HOST_HAS) before calling a member added after the one it was built
- *   against. The element structs (cw_format, cw_hook, cw_operation) are frozen
+ *   struct_size covers it. A plugin checks the host per member, not by
+ *   size: in init, CW_HOST_REQUIRE(host, m) with m the newest member it
+ *   calls (print_json when it calls ABI 1.0 members only), so a plugin built
+ *   against 1.2 that needs only 1.0 members still loads on a 1.0 host; a
+ *   member it uses only when present is tested with CW_HOST_HAS. The element structs (cw_format, cw_hook, cw_operation) are frozen
  *   for a major version. Enum numbers are never reused.
  *
  * OWNERSHIP
@@ -391,6 +393,20 @@ struct cw_host {
 /* True when the running host provides member (a member of struct cw_host). */
 #define CW_HOST_HAS(host, member) \
 	((host)->struct_size >= offsetof(struct cw_host, member) + sizeof((host)->member))
+
+/* The size of the ABI 1.0 host table (print_json is its last member). */
+#define CW_HOST_SIZE_1_0 (offsetof(struct cw_host, print_json) + sizeof(void (*)(void)))
+
+/* For init: returns CW_UNSUPPORTED (the host then refuses the plugin as
+ * needing a newer core) unless the running host provides member. Name the
+ * newest member the plugin calls:
+ *	CW_HOST_REQUIRE(h, print_json);   (ABI 1.0 members only)
+ *	CW_HOST_REQUIRE(h, code_flags);   (ABI 1.1) */
+#define CW_HOST_REQUIRE(host, member)              \
+	do {                                       \
+		if (!CW_HOST_HAS(host, member))    \
+			return CW_UNSUPPORTED;     \
+	} while (0)
 
 #ifdef __cplusplus
 }
