@@ -8,6 +8,9 @@
 #   make SANITIZE=thread test              the same under TSan
 #   make check-abi  prove plugins export nothing but cw_plugin_entry
 #   make check-format  no C file drifts further from .clang-format (tools/check-format.sh)
+#   make mutate     mutation testing of the store, outbox and HTTP framing checks:
+#                   each line of tests/mutations.txt put into a scratch copy, rebuilt,
+#                   its tests run; prints killed/survived (MUTATE="store/ http/" selects)
 #   make fuzz       build libFuzzer harnesses (clang) into build/fuzz/
 #   make model      regenerate core/fhir/gen/model_data.c from SHARED/fhir-r4/package
 #   make search-params  regenerate core/fhir/gen/search_params_data.c from the same package
@@ -44,6 +47,7 @@ BINDIR   := $(OUT)/bin
 PLUGDIR  := $(OUT)/lib/crosswalk/plugins
 TESTDIR  := build/$(VARIANT)/tests
 TPLUGDIR := build/$(VARIANT)/test-plugins
+TSHIMDIR := build/$(VARIANT)/test-shims
 LIBCORE  := build/$(VARIANT)/libcwcore.a
 
 # Every library through pkg-config. Evaluated once per make invocation; the
@@ -78,6 +82,9 @@ PLUGINS      := $(filter-out common,$(sort $(notdir $(patsubst %/,%,$(dir $(wild
 PLUGIN_SOS   := $(PLUGINS:%=$(PLUGDIR)/%.so)
 TPLUGINS     := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard tests/plugins/*/*.c)))))
 TPLUGIN_SOS  := $(TPLUGINS:%=$(TPLUGDIR)/%.so)
+# tests/shims/NAME/: LD_PRELOAD libraries the e2e tests put under the gateway
+TSHIMS       := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard tests/shims/*/*.c)))))
+TSHIM_SOS    := $(TSHIMS:%=$(TSHIMDIR)/%.so)
 PLUGKIT_SRC  := $(sort $(wildcard plugins/common/*.c))
 PLUGKIT      := build/$(VARIANT)/libcwplugkit.a
 PLUGIN_CFLAGS = -fPIC -fvisibility=hidden
@@ -101,8 +108,8 @@ CORPUS_TARS  := $(sort $(wildcard tests/fixtures/corpus/*.tar.xz))
 CORPUS       := build/corpus
 CORPUS_STAMP := $(CORPUS)/.unpacked
 
-.PHONY: all deps deps-test deps-bench run test check-abi check-format fuzz model search-params profiles codes install uninstall \
-        clean bench tests-build
+.PHONY: all deps deps-test deps-bench run test mutate check-abi check-format fuzz model search-params profiles codes install \
+        uninstall clean bench tests-build
 
 all: $(BINDIR)/crosswalk $(PLUGIN_SOS)
 
@@ -121,10 +128,10 @@ run: deps
 test: deps-test
 	@$(MAKE) --no-print-directory tests-build
 	@CW_BIN=$(BINDIR)/crosswalk CW_PLUGIN_DIR=$(PLUGDIR) CW_TEST_PLUGIN_DIR=$(TPLUGDIR) \
-	  CW_CORPUS=$(CORPUS) CW_SANITIZE=$(SANITIZE) \
+	  CW_TEST_SHIM_DIR=$(TSHIMDIR) CW_CORPUS=$(CORPUS) CW_SANITIZE=$(SANITIZE) \
 	  tests/run.sh $(UNIT_BINS) $(E2E_BINS) $(REPLAY_BINS) $(SCRIPT_TESTS)
 
-tests-build: all $(TPLUGIN_SOS) $(UNIT_BINS) $(E2E_BINS) $(REPLAY_BINS) $(CORPUS_STAMP)
+tests-build: all $(TPLUGIN_SOS) $(TSHIM_SOS) $(UNIT_BINS) $(E2E_BINS) $(REPLAY_BINS) $(CORPUS_STAMP)
 
 $(CORPUS_STAMP): $(CORPUS_TARS)
 	rm -rf $(CORPUS) $(CORPUS).tmp && mkdir -p $(CORPUS).tmp
@@ -166,6 +173,12 @@ $(TPLUGDIR)/%.so: $$(addprefix $(OBJ)/plugin/,$$(addsuffix .o,$$(basename $$(wil
 	$(CC) $(ALL_CFLAGS) $(PLUGIN_LDFLAGS) $(filter %.o,$^) $(PLUGKIT) $(CJSON_LIBS) -o $@
 	@chmod 0755 $@ && chmod go-w $(@D)
 
+# Test shims are preloaded into the gateway, sanitized or not: built without
+# the sanitizers (the gateway's runtime intercepts what they call).
+$(TSHIMDIR)/%.so: $$(wildcard tests/shims/$$*/*.c)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WARN) $(HARDEN) $(CFLAGS) -fPIC -shared -Wl,-z,defs $(filter %.c,$^) -ldl -o $@
+
 # --- tests ----------------------------------------------------------------
 $(OBJ)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
@@ -186,6 +199,11 @@ $(TESTDIR)/fuzz/replay_%: $(OBJ)/tests/fuzz/fuzz_%.o $(OBJ)/tests/fuzz/replay_ma
 	$(CC) $(ALL_CFLAGS) $^ $(PKG_LIBS) -ldl -lpthread -lm -o $@
 
 # --- checks and tools -------------------------------------------------------
+# Not part of `make test`: several minutes per module (see tests/mutations.txt).
+mutate: deps-test
+	@$(MAKE) --no-print-directory tests-build
+	@tools/mutate.sh $(MUTATE)
+
 check-abi: $(PLUGIN_SOS) $(TPLUGIN_SOS)
 	@tools/check-abi.sh $^
 

@@ -72,11 +72,11 @@ static int load_plugins(struct app *app, const struct config *cfg, char *err, si
 	return -1;
 }
 
-/* Writes of type are delivered upstream (the migration's writes too). */
+/* The migration's writes of type are delivered upstream by the same rule
+ * as every other stored write (config_delivers). */
 static bool forwarded(void *ud, const char *type)
 {
-	const struct config *cfg = ud;
-	return cfg->upstream.base_url && strcmp(config_route(cfg, type), "store-and-forward") == 0;
+	return config_delivers(ud, type);
 }
 
 int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen)
@@ -130,14 +130,25 @@ void app_dispatch(void *ctx, struct http_request *req, struct http_response *res
 		return;
 	if (!(plugin_host_hook_count(app->plugins, CW_HOOK_ON_REQUEST) && api_plugins_on_request(app, req, resp)))
 		router_dispatch(&app->router, req, resp);
+}
+
+void app_finish(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	(void)ctx;
 	api_fhir_finish(req, resp);
+}
+
+void app_stop_calls(struct app *app)
+{
+	upstream_shutdown(app->upstream);
 }
 
 void app_release(struct app *app)
 {
+	/* the delivery worker runs the plugins' hooks: stop it before they go */
+	outbox_stop(app->outbox);
 	plugin_host_free(app->plugins);
 	free(app->metadata);
-	outbox_stop(app->outbox);
 	upstream_free(app->upstream);
 	if (app->store)
 		store_close(app->store);

@@ -21,6 +21,11 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 struct terminology *app_load_terminology(const struct config *cfg, char *err, size_t errlen);
 /* Runs the on-request hooks, then routes. */
 void app_dispatch(void *ctx, struct http_request *req, struct http_response *resp);
+/* Over every answer, deferred ones too: the negotiated format. */
+void app_finish(void *ctx, struct http_request *req, struct http_response *resp);
+/* Ends the calls to the upstream still in flight (their requests answer at
+ * once) and refuses new ones: before the HTTP server stops. */
+void app_stop_calls(struct app *app);
 /* Calls every plugin's fini (reverse order) and frees. After serving only. */
 void app_release(struct app *app);
 

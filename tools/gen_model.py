@@ -105,6 +105,9 @@ def main():
                 types[path] = {"kind": "MODEL_BACKBONE", "elems": [], "regex": None, "base": None,
                                "abstract": False}
             mx = e["max"]
+            if mx not in ("0", "1", "*"):
+                # core/validate.c checks the maximum as 0, "single" or "array"
+                raise SystemExit("%s: max %s is not 0, 1 or *" % (path, mx))
             if parent not in types:
                 raise SystemExit("parent %s of %s not defined first" % (parent, path))
             targets = None  # None: any resource

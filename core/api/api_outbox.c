@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/fjson.h"
+#include "fhir/model.h"
 
 static bool have_outbox(const struct app *app, struct http_response *resp)
 {
@@ -117,10 +118,77 @@ static void post_retry(void *ctx, struct http_request *req, struct http_response
 	http_set_body(resp, 202, "application/json; charset=utf-8", body, body ? strlen(body) : 0);
 }
 
+/* Query arguments of POST /outbox/$retry: each one known, given once. */
+static int retry_arg(void *ctx, const char *name, const char *value)
+{
+	struct outbox_filter *f = ctx;
+	const char **slot = !strcmp(name, "type")    ? &f->type
+			    : !strcmp(name, "error") ? &f->error
+			    : !strcmp(name, "since") ? &f->since
+			    : !strcmp(name, "until") ? &f->until
+						     : NULL;
+	if (!slot || *slot || !*value)
+		return 1;
+	*slot = value;
+	return 0;
+}
+
+/* A time bound: a prefix of YYYY-MM-DDThh:mm:ss.sssZ, at least the year. */
+static bool time_bound_ok(const char *t)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	size_t n = strlen(t);
+	if (n < 4 || n >= sizeof shape)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (shape[i] == 'd' ? (t[i] < '0' || t[i] > '9') : t[i] != shape[i])
+			return false;
+	return true;
+}
+
+/* POST /outbox/$retry?type=&error=&since=&until=: every dead letter that
+ * matches all the given filters goes back to pending; answers how many. */
+static void post_retry_dead(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	if (!have_outbox(app, resp))
+		return;
+	struct outbox_filter f = {0};
+	if (http_query_each(req, retry_arg, &f)) {
+		http_set_error(resp, 400, "value",
+			       "the filters are type, error, since and until, each at most once and not empty");
+		return;
+	}
+	if (f.type && !model_resource(f.type)) {
+		http_set_error(resp, 400, "value", "'%.64s' is not a FHIR R4 resource type", f.type);
+		return;
+	}
+	if ((f.since && !time_bound_ok(f.since)) || (f.until && !time_bound_ok(f.until))) {
+		http_set_error(resp, 400, "value",
+			       "since and until are UTC times such as 2026-01-02 or 2026-01-02T03:04:05Z");
+		return;
+	}
+	size_t n = 0;
+	struct store_error err;
+	if (store_outbox_retry_dead(app->store, &f, &n, &err) != STORE_OK) {
+		http_set_error(resp, 500, "exception", "%s", err.message);
+		return;
+	}
+	if (n)
+		outbox_kick(app->outbox);
+	struct outbox_counts c = {0};
+	store_outbox_counts(app->store, &c, &err);
+	char *body = malloc(128);
+	if (body)
+		snprintf(body, 128, "{\"retried\":%zu,\"pending\":%zu,\"dead\":%zu}", n, c.pending, c.dead);
+	http_set_body(resp, 200, "application/json; charset=utf-8", body, body ? strlen(body) : 0);
+}
+
 int api_outbox_register(struct app *app)
 {
 	int rc = 0;
 	rc |= router_add(&app->router, "GET", "/outbox", get_outbox, app);
 	rc |= router_add(&app->router, "POST", "/outbox/{oid}/$retry", post_retry, app);
+	rc |= router_add(&app->router, "POST", "/outbox/$retry", post_retry_dead, app);
 	return rc ? -1 : 0;
 }

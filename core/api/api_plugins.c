@@ -177,6 +177,47 @@ static void warning_headers(struct http_response *resp, const struct outcome *oo
 	}
 }
 
+struct query_check {
+	const char *const *known;
+	unsigned seen; /* bit i: known[i] was given */
+	const char *bad, *why;
+};
+
+static int check_query_arg(void *ctx, const char *name, const char *value)
+{
+	(void)value;
+	struct query_check *qc = ctx;
+	for (unsigned i = 0; qc->known[i]; i++) {
+		if (strcmp(name, qc->known[i]) != 0)
+			continue;
+		if (qc->seen & (1u << i)) {
+			qc->bad = qc->known[i];
+			qc->why = "is given more than once";
+			return 1;
+		}
+		qc->seen |= 1u << i;
+		return 0;
+	}
+	qc->bad = name;
+	qc->why = "is not a parameter of this endpoint";
+	return 1;
+}
+
+/* Every query parameter known (NULL-terminated list) and given at most once;
+ * else answers 400 naming it and returns false. */
+static bool query_strict(const struct http_request *req, struct http_response *resp, const char *const *known)
+{
+	struct query_check qc = {.known = known};
+	if (!http_query_each(req, check_query_arg, &qc))
+		return true;
+	struct outcome oo = OUTCOME_INIT;
+	outcome_add(&oo, OUTCOME_ERROR, strstr(qc.why, "once") ? "invalid" : "not-supported", qc.bad,
+		    "the parameter '%.64s' %s", qc.bad, qc.why);
+	http_set_outcome(resp, 400, &oo);
+	outcome_release(&oo);
+	return false;
+}
+
 static void export_common(const struct app *app, struct http_request *req, struct http_response *resp,
 			  cJSON *input)
 {
@@ -231,30 +272,28 @@ static void get_export(void *ctx, struct http_request *req, struct http_response
 			       req->params[0]);
 		return;
 	}
+	static const char *const known[] = {"patient", "from", "to", "_format", NULL};
+	if (!query_strict(req, resp, known))
+		return;
 	if (!answer_media(req, f->media)) {
 		http_set_error(resp, 406, "not-supported", "format '%s' cannot answer in the media type asked for",
 			       req->params[0]);
 		return;
 	}
-	const char *patient = http_query(req, "patient");
-	const char *from = http_query(req, "from"), *to = http_query(req, "to");
-	if ((!patient || !*patient) && !(from && to)) {
+	struct gather_query q = {.patient = http_query(req, "patient"),
+				 .from = http_query(req, "from"),
+				 .to = http_query(req, "to")};
+	if (!q.patient && !q.from && !q.to) {
 		http_set_error(resp, 400, "required",
-			       "name the person (GET /export/%s?patient=ID, a Patient id in the store) or a period "
-			       "(?from=YYYY-MM-DD&to=YYYY-MM-DD)",
+			       "name the person (GET /export/%s?patient=ID, a Patient id in the store, or the person's "
+			       "identifier system|value) or a period (?from=YYYY-MM-DD&to=YYYY-MM-DD)",
 			       req->params[0]);
 		return;
 	}
-	if (patient && !strncmp(patient, "Patient/", 8))
-		patient += 8;
 	struct outcome oo = OUTCOME_INIT;
 	int status = 500;
-	cJSON *input = !app->store	  ? NULL
-		       : patient && *patient ? gather_patient_bundle(app, patient, &oo, &status)
-					     : gather_period_bundle(app, from, to, &oo, &status);
+	cJSON *input = gather_bundle(app, &q, &oo, &status);
 	if (!input) {
-		if (!app->store)
-			outcome_add(&oo, OUTCOME_ERROR, "not-supported", NULL, "no store is configured");
 		http_set_outcome(resp, status, &oo);
 		outcome_release(&oo);
 		return;
@@ -284,6 +323,9 @@ static cJSON *parse_body(const struct app *app, const struct http_request *req, 
 static void post_export(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	const struct app *app = ctx;
+	static const char *const known[] = {"_format", NULL};
+	if (!query_strict(req, resp, known))
+		return;
 	cJSON *input = parse_body(app, req, resp);
 	if (input)
 		export_common(app, req, resp, input);
@@ -347,9 +389,16 @@ static void register_op(void *ud, const struct plugin *p, const struct cw_operat
 	g->rc |= router_add(&g->app->router, "GET", r->pattern, invoke_op, r);
 }
 
+/* host->store_gather: the plugins gather as the exports do. */
+static cJSON *gather_for_plugins(void *ud, const cJSON *parameters, struct outcome *oo, int *status)
+{
+	return gather_parameters(ud, parameters, oo, status);
+}
+
 int api_plugins_register(struct app *app)
 {
 	int rc = 0;
+	plugin_host_set_gather(app->plugins, gather_for_plugins, app);
 	rc |= router_add(&app->router, "GET", "/plugins", get_plugins, app);
 	rc |= router_add(&app->router, "POST", "/ingest/{format}", post_ingest, app);
 	rc |= router_add(&app->router, "GET", "/export/{format}", get_export, app);

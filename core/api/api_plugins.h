@@ -9,15 +9,22 @@
  *                                 on mapping errors; 503 while the outbox is
  *                                 full)
  *   GET  /export/{format}         the stored resources of one person
- *                                 (?patient=ID) or one period
- *                                 (?from=&to=, gathered by api/gather) →
- *                                 before-export hooks → native document
+ *                                 (?patient=, a Patient id or identifier
+ *                                 system|value), one period (?from=&to=,
+ *                                 YYYY-MM-DD) or both, gathered by
+ *                                 api/gather → before-export hooks → native
+ *                                 document; with _format, each parameter at
+ *                                 most once and nothing else (400 otherwise)
  *   POST /export/{format}         the same for a FHIR resource or Bundle sent
- *                                 in the body (stateless conversion).
+ *                                 in the body (stateless conversion); only
+ *                                 _format, at most once.
  *   GET|POST /fhir/$op, /fhir/{Type}/$op   plugin operations
  *
  * The media type of a native document is chosen by Content-Type (ingest) or
  * _format / Accept (export): application/json or text/csv.
+ *
+ * Registering also serves the plugins' host->store_gather (gather_parameters
+ * over app's store).
  *
  * Threads: handlers run on many worker threads; each request has its own
  * arena, outcome and plugin context. */

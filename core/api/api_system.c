@@ -1,7 +1,11 @@
 #include "api/api_system.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include "base/fjson.h"
 
 #include "base/metrics.h"
 
@@ -18,18 +22,64 @@ static void get_metadata(void *ctx, struct http_request *req, struct http_respon
 	http_set_body(resp, 200, "application/fhir+json; charset=utf-8", copy, app->metadata_len);
 }
 
+/* Unix ms as an instant ("2026-01-02T03:04:05.678Z"), or JSON null. */
+static void add_instant(cJSON *o, const char *key, int64_t ms)
+{
+	if (ms <= 0) {
+		cJSON_AddNullToObject(o, key);
+		return;
+	}
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char buf[40];
+	gmtime_r(&t, &tm);
+	size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
+	cJSON_AddStringToObject(o, key, buf);
+}
+
+/* The upstream as last seen (never called from here): "ok" when the last
+ * exchange went well, "failing" when it did not, "unknown" before any. */
+static void add_upstream(cJSON *out, struct upstream *up)
+{
+	struct upstream_health h;
+	upstream_health(up, &h);
+	cJSON *o = cJSON_AddObjectToObject(out, "upstream");
+	if (!o)
+		return;
+	const char *state = !h.last_success_ms && !h.last_failure_ms ? "unknown"
+			    : h.last_failure_ms > h.last_success_ms  ? "failing"
+								     : "ok";
+	cJSON_AddStringToObject(o, "state", state);
+	cJSON_AddNumberToObject(o, "in_flight", h.in_flight);
+	cJSON_AddNumberToObject(o, "max_concurrent", h.max_concurrent);
+	cJSON_AddNumberToObject(o, "refused_busy", (double)h.refused_busy);
+	add_instant(o, "last_success", h.last_success_ms);
+	add_instant(o, "last_failure", h.last_failure_ms);
+	if (h.last_error[0])
+		cJSON_AddStringToObject(o, "last_error", h.last_error);
+}
+
 static void get_healthz(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	(void)req;
 	struct app *app = ctx;
 	bool draining = atomic_load(&app->draining);
+	cJSON *out = cJSON_CreateObject();
 	/* Full storage still serves reads and must stay reachable for the write
 	 * that shows space is back: 200, but not "ok". */
-	const char *body = draining	   ? "{\"status\":\"draining\"}"
-			   : store_full() ? "{\"status\":\"degraded\",\"reason\":\"storage full\"}"
-					  : "{\"status\":\"ok\"}";
-	char *copy = strdup(body);
-	http_set_body(resp, draining ? 503 : 200, "application/json", copy, copy ? strlen(copy) : 0);
+	bool full = !draining && store_full();
+	if (out && cJSON_AddStringToObject(out, "status", draining ? "draining" : full ? "degraded" : "ok") &&
+	    (!full || cJSON_AddStringToObject(out, "reason", "storage full")) && app->upstream)
+		add_upstream(out, app->upstream);
+	size_t len = 0;
+	char *text = out ? fjson_print(out, false, &len) : NULL;
+	cJSON_Delete(out);
+	if (!text) {
+		http_set_error(resp, 500, "exception", "out of memory");
+		return;
+	}
+	http_set_body(resp, draining ? 503 : 200, "application/json", text, len);
 }
 
 static void get_metrics(void *ctx, struct http_request *req, struct http_response *resp)

@@ -171,13 +171,17 @@ static int ready_entry(const struct app *app, const struct http_request *req, cJ
 
 /* The entries of a batch for pass-through types go to the upstream together,
  * as one batch; each gets the upstream's answer to it, or its own refusal,
- * or the failure of the exchange as its response. */
-static void upstream_batch(const struct app *app, const struct http_request *req, struct entry_plan *plans, size_t n,
-			   const char *base)
+ * or the failure of the exchange as its response. This readies that batch:
+ * an entry refused here gets its response now. Returns the body to send
+ * (*sent entries) or NULL when none is left to send (or out of memory:
+ * *oom). */
+static char *upstream_batch_body(const struct app *app, const struct http_request *req, struct entry_plan *plans,
+				 size_t n, const char *base, size_t *sent, size_t *blen, bool *oom)
 {
 	cJSON *sub = rest_bundle_new("batch");
 	cJSON *list = sub ? cJSON_AddArrayToObject(sub, "entry") : NULL;
-	size_t sent = 0;
+	*sent = 0;
+	*oom = false;
 	for (size_t i = 0; i < n; i++) {
 		struct entry_plan *p = &plans[i];
 		if (!p->upstream)
@@ -192,38 +196,36 @@ static void upstream_batch(const struct app *app, const struct http_request *req
 			p->response = outcome_entry(st, &eo);
 		} else {
 			cJSON_AddItemToArray(list, copy);
-			sent++;
+			(*sent)++;
 		}
 		outcome_release(&eo);
 	}
-	size_t blen = 0;
-	char *body = sent ? fjson_print(sub, false, &blen) : NULL;
+	char *body = *sent ? fjson_print(sub, false, blen) : NULL;
 	cJSON_Delete(sub);
-	if (!sent)
-		return;
-	struct upstream_response ur = {0};
-	struct outcome oo = OUTCOME_INIT;
-	cJSON *tree = NULL;
-	int st = body ? rest_upstream_call(app, req, "POST", "", body, blen, "application/fhir+json", &ur, &tree, &oo) : 500;
-	if (!body)
-		outcome_add(&oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
-	free(body);
+	*oom = *sent && !body;
+	return body;
+}
+
+/* Gives each entry sent (upstream_batch_body) its answer from the
+ * upstream's batch-response, or the failure of the exchange (st, with oo). */
+static void upstream_batch_answers(struct entry_plan *plans, size_t n, size_t sent, int st,
+				   const struct upstream_response *ur, cJSON *tree, struct outcome *oo)
+{
 	cJSON *answers = cJSON_GetObjectItemCaseSensitive(tree, "entry");
 	cJSON *failure = NULL; /* the outcome each entry gets when the batch as a whole failed */
 	const char *bt = rest_str_member(tree, "type");
 	if (st) {
-		failure = outcome_to_json(&oo);
-	} else if (ur.status != 200 || !bt || strcmp(bt, "batch-response") != 0 ||
+		failure = outcome_to_json(oo);
+	} else if (ur->status != 200 || !bt || strcmp(bt, "batch-response") != 0 ||
 		   (size_t)cJSON_GetArraySize(answers) != sent) {
-		st = ur.status >= 400 ? (int)ur.status : 502;
+		st = ur->status >= 400 ? (int)ur->status : 502;
 		if (rest_str_member(tree, "resourceType") && !strcmp(rest_str_member(tree, "resourceType"), "OperationOutcome")) {
-			failure = tree;
-			tree = NULL;
+			failure = cJSON_Duplicate(tree, 1);
 		} else {
-			outcome_add(&oo, OUTCOME_ERROR, st == 502 ? "transient" : "exception", NULL,
-				    "the upstream answered %ld without a batch-response for the %zu entries sent", ur.status,
+			outcome_add(oo, OUTCOME_ERROR, st == 502 ? "transient" : "exception", NULL,
+				    "the upstream answered %ld without a batch-response for the %zu entries sent", ur->status,
 				    sent);
-			failure = outcome_to_json(&oo);
+			failure = outcome_to_json(oo);
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -233,9 +235,6 @@ static void upstream_batch(const struct app *app, const struct http_request *req
 		p->response = st ? status_entry(st, cJSON_Duplicate(failure, 1)) : cJSON_DetachItemFromArray(answers, 0);
 	}
 	cJSON_Delete(failure);
-	cJSON_Delete(tree);
-	outcome_release(&oo);
-	upstream_response_release(&ur);
 }
 
 /* Runs one planned entry. Returns 0 and fills p->response, or the HTTP
@@ -244,7 +243,7 @@ static int run_entry(const struct app *app, const struct http_request *req, stru
 		     const char *base, struct outcome *oo)
 {
 	int st = run_entry_write(app, req, p, hooks_done, base, oo);
-	if (st || !p->written || !rest_forwards(app, p->type, hooks_done))
+	if (st || !p->written || !rest_forwards(app, p->type))
 		return st;
 	struct store_error err = {0};
 	if (store_outbox_add(app->store, p->type, p->written_id, p->written_version, p->written_deleted, &err) !=
@@ -607,18 +606,17 @@ static bool plan_bundle(const struct app *app, const struct http_request *req, c
 	return ok;
 }
 
-/* Runs a planned batch or transaction: the local entries against the store
- * (a transaction atomically), a batch's pass-through entries on the upstream
- * (upstream_batch). Returns the response Bundle, or NULL with issues in oo
+/* Runs the local entries of a planned batch or transaction against the store
+ * (a transaction atomically); a batch's pass-through entries are the
+ * caller's (upstream_batch_body). Returns true, or false with issues in oo
  * and *status set. */
-static cJSON *run_plan(const struct app *app, const struct http_request *req, struct bundle_plan *bp, bool hooks_done,
-		       struct outcome *oo, int *status)
+static bool run_plan(const struct app *app, const struct http_request *req, struct bundle_plan *bp, bool hooks_done,
+		     struct outcome *oo, int *status)
 {
 	size_t n = bp->n;
 	struct entry_plan *plans = bp->plans;
 	bool tx = bp->tx, ok = true;
 	const char *base = bp->base;
-	cJSON *out = NULL;
 	/* ifNoneExist matches resolve to existing ids: handled in run_entry */
 	struct entry_plan **order = calloc(n ? n : 1, sizeof *order);
 	if (!order) {
@@ -648,7 +646,7 @@ static cJSON *run_plan(const struct app *app, const struct http_request *req, st
 		/* a batch entry that is delivered upstream commits with its outbox
 		 * record; a conditional create decides inside its transaction */
 		bool own = !tx && strcmp(p->method, "GET") != 0 &&
-			   (rest_forwards(app, p->type, hooks_done) ||
+			   (rest_forwards(app, p->type) ||
 			    rest_str_member(cJSON_GetObjectItemCaseSensitive(p->entry, "request"), "ifNoneExist"));
 		int st = 0;
 		if (own && store_begin(app->store, &err) != STORE_OK) {
@@ -684,24 +682,29 @@ static cJSON *run_plan(const struct app *app, const struct http_request *req, st
 			outbox_kick(app->outbox);
 	}
 	free(order);
-	if (ok && bp->nup)
-		upstream_batch(app, req, plans, n, base);
-	if (ok) {
-		out = rest_bundle_new(tx ? "transaction-response" : "batch-response");
-		cJSON *es = out ? cJSON_AddArrayToObject(out, "entry") : NULL;
-		for (size_t i = 0; es && i < n; i++) {
-			cJSON_AddItemToArray(es, plans[i].response ? plans[i].response : cJSON_CreateObject());
-			plans[i].response = NULL;
-		}
-		if (!out) {
-			*status = 500;
-			outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
-		} else if (!n) {
-			cJSON_DeleteItemFromObjectCaseSensitive(out, "entry");
-		}
+	return ok;
+}
+
+/* The response Bundle of a planned batch or transaction whose entries all
+ * have their responses. NULL with issues in oo and *status set. */
+static cJSON *plan_answer(struct bundle_plan *bp, struct outcome *oo, int *status)
+{
+	size_t n = bp->n;
+	struct entry_plan *plans = bp->plans;
+	cJSON *out = rest_bundle_new(bp->tx ? "transaction-response" : "batch-response");
+	cJSON *es = out ? cJSON_AddArrayToObject(out, "entry") : NULL;
+	for (size_t i = 0; es && i < n; i++) {
+		cJSON_AddItemToArray(es, plans[i].response ? plans[i].response : cJSON_CreateObject());
+		plans[i].response = NULL;
 	}
-	if (out)
+	if (!out) {
+		*status = 500;
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+	} else {
+		if (!n)
+			cJSON_DeleteItemFromObjectCaseSensitive(out, "entry");
 		*status = 200;
+	}
 	return out;
 }
 
@@ -709,7 +712,10 @@ cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, co
 		       int *status)
 {
 	struct bundle_plan bp;
-	cJSON *out = plan_bundle(app, req, bundle, true, &bp, oo, status) ? run_plan(app, req, &bp, true, oo, status) : NULL;
+	/* hooks_done: no entry is planned for the upstream */
+	cJSON *out = plan_bundle(app, req, bundle, true, &bp, oo, status) && run_plan(app, req, &bp, true, oo, status)
+			     ? plan_answer(&bp, oo, status)
+			     : NULL;
 	plan_release(&bp);
 	return out;
 }
@@ -723,7 +729,7 @@ bool api_rest_outbox_full(const struct app *app, struct http_response *resp)
  * the upstream whole: each entry readied as a single write is (ready_entry),
  * then one POST to the upstream's base; its answer is the answer. A refused
  * entry refuses the Bundle, and nothing is sent. */
-static void forward_bundle(const struct app *app, const struct http_request *req, struct http_response *resp,
+static void forward_bundle(const struct app *app, struct http_request *req, struct http_response *resp,
 			   cJSON *bundle, const char *base)
 {
 	struct outcome oo = OUTCOME_INIT;
@@ -749,8 +755,38 @@ static void forward_bundle(const struct app *app, const struct http_request *req
 		http_set_error(resp, 500, "exception", "out of memory");
 		return;
 	}
-	rest_upstream_answer(app, req, resp, "POST", "", body, blen, "application/fhir+json");
+	struct rest_expect x = {.type = "Bundle"};
+	rest_upstream_answer(app, req, resp, "POST", "", body, blen, "application/fhir+json", &x);
 	free(body);
+}
+
+/* A batch mixing local and pass-through entries, its local entries run,
+ * waiting for the upstream's answer to its pass-through ones. */
+struct batch_wait {
+	cJSON *bundle; /* the request's Bundle: the plans point into it */
+	struct bundle_plan bp;
+	size_t sent;
+};
+
+static void answer_batch(struct rest_pending *pd, struct http_request *req, struct http_response *resp)
+{
+	struct batch_wait *bw = pd->data;
+	struct outcome oo = OUTCOME_INIT;
+	cJSON *tree = NULL;
+	int st = rest_upstream_received(pd->app, req, &pd->ur, &tree, &oo);
+	upstream_batch_answers(bw->bp.plans, bw->bp.n, bw->sent, st, &pd->ur, tree, &oo);
+	cJSON_Delete(tree);
+	outcome_release(&oo);
+	int status = 500;
+	cJSON *out = plan_answer(&bw->bp, &oo, &status);
+	if (out)
+		api_fhir_send(req, resp, 200, out);
+	else
+		rest_send_outcome(req, resp, status, &oo);
+	outcome_release(&oo);
+	plan_release(&bw->bp);
+	cJSON_Delete(bw->bundle);
+	free(bw);
 }
 
 void rest_post_bundle(void *ctx, struct http_request *req, struct http_response *resp)
@@ -769,12 +805,42 @@ void rest_post_bundle(void *ctx, struct http_request *req, struct http_response 
 	struct bundle_plan bp;
 	int status = 400;
 	cJSON *out = NULL;
-	if (!plan_bundle(app, req, b, false, &bp, &oo, &status))
+	if (!plan_bundle(app, req, b, false, &bp, &oo, &status)) {
 		rest_send_outcome(req, resp, status, &oo);
-	else if (bp.n && bp.nup == bp.n)
+	} else if (bp.n && bp.nup == bp.n) {
 		forward_bundle(app, req, resp, b, bp.base);
-	else if (!(app->outbox && rest_outbox_refuses(app, resp)) && !(out = run_plan(app, req, &bp, false, &oo, &status)))
+	} else if (app->outbox && rest_outbox_refuses(app, resp)) {
+		/* answered */
+	} else if (!run_plan(app, req, &bp, false, &oo, &status)) {
 		rest_send_outcome(req, resp, status, &oo);
+	} else if (bp.nup) {
+		/* the local entries are done; the pass-through ones go to the
+		 * upstream as one batch while the request waits, deferred */
+		size_t sent = 0, blen = 0;
+		bool oom = false;
+		char *body = upstream_batch_body(app, req, bp.plans, bp.n, bp.base, &sent, &blen, &oom);
+		struct batch_wait *bw = body ? malloc(sizeof *bw) : NULL;
+		bool deferred = false;
+		if (bw) {
+			*bw = (struct batch_wait){.bundle = b, .bp = bp, .sent = sent};
+			deferred = rest_upstream_defer(app, req, "POST", "", body, blen, "application/fhir+json", answer_batch, bw);
+			if (!deferred)
+				free(bw);
+		}
+		bool had_body = body != NULL;
+		free(body);
+		if (deferred) {
+			outcome_release(&oo);
+			return; /* b and bp are bw's now */
+		}
+		if (oom || had_body) {
+			http_set_error(resp, 500, "exception", "out of memory");
+		} else if ((out = plan_answer(&bp, &oo, &status)) == NULL) {
+			rest_send_outcome(req, resp, status, &oo);
+		}
+	} else if (!(out = plan_answer(&bp, &oo, &status))) {
+		rest_send_outcome(req, resp, status, &oo);
+	}
 	if (out)
 		api_fhir_send(req, resp, 200, out);
 	outcome_release(&oo);

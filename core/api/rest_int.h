@@ -118,21 +118,51 @@ void rest_url_encode(char *out, size_t n, size_t *pos, const char *s);
  * status to answer with the issues in oo. */
 int rest_upstream_ready(const struct app *app, const struct http_request *req, cJSON **res, struct outcome *oo);
 
-/* One exchange with the upstream: body (NULL: none) sent as content_type;
- * a JSON answer parsed, its URLs rewritten to the gateway's and the
- * after-response hooks run over it. Returns 0 with ur filled and *tree the
- * answer (NULL when empty), or the status to answer with issues in oo: 502
- * or 504 when the upstream did not answer, 502 when its body is not FHIR
- * JSON, a hook's. The caller releases ur either way. */
-int rest_upstream_call(const struct app *app, const struct http_request *req, const char *method, const char *path,
-			 const char *body, size_t blen, const char *content_type, struct upstream_response *ur,
-			 cJSON **tree, struct outcome *oo);
+/* One exchange with the upstream waiting for its answer while its request is
+ * deferred (http_defer): no worker thread waits. */
+struct rest_pending {
+	const struct app *app;
+	struct http_request *req;
+	struct upstream_response ur;
+	/* makes the answer from ur; then the pending is freed */
+	void (*answer)(struct rest_pending *pd, struct http_request *req, struct http_response *resp);
+	void *data; /* the answer's own state, freed by it */
+};
 
-/* Answers with the upstream's answer to method path: its status, its body
- * (see upstream_call) and its ETag, Last-Modified, Location and Retry-After. */
-void rest_upstream_answer(const struct app *app, const struct http_request *req, struct http_response *resp,
-			    const char *method, const char *path, const char *body, size_t blen,
-			    const char *content_type);
+/* What a successful pass-through answer must be: an OperationOutcome, or a
+ * resource of this type ("": any) with this id ("": any). */
+struct rest_expect {
+	char type[STORE_TYPE_SIZE];
+	char id[STORE_ID_SIZE];
+};
+
+/* What came back from one exchange with the upstream: a JSON answer parsed,
+ * the upstream's internals scrubbed from its OperationOutcomes, its URLs
+ * rewritten to the gateway's and the after-response hooks run over it.
+ * Returns 0 with *tree the answer (NULL when empty), or the status to answer
+ * with issues in oo: 503 when too many calls were in flight, 502 or 504 when
+ * the upstream did not answer, 502 when its body is not FHIR JSON, a hook's.
+ * The caller releases ur either way. */
+int rest_upstream_received(const struct app *app, const struct http_request *req, struct upstream_response *ur,
+			   cJSON **tree, struct outcome *oo);
+
+/* Sends body (NULL: none) as content_type to method path and defers the
+ * request (http_defer): answer makes its answer from pd->ur once it is in
+ * (also when the call could not start: pd->ur says why), then pd is freed;
+ * data is answer's to free. Returns false (nothing deferred, data untouched)
+ * only when out of memory. No worker thread waits for the upstream. */
+bool rest_upstream_defer(const struct app *app, struct http_request *req, const char *method, const char *path,
+			 const char *body, size_t blen, const char *content_type,
+			 void (*answer)(struct rest_pending *, struct http_request *, struct http_response *), void *data);
+
+/* Defers the request until the upstream answers method path, then answers
+ * with the upstream's answer: its status, its body (see
+ * rest_upstream_received; of the shape x asks for, else 502) and its ETag,
+ * Last-Modified, Location (not one on another host) and Retry-After (at most
+ * retry_max_ms). */
+void rest_upstream_answer(const struct app *app, struct http_request *req, struct http_response *resp,
+			  const char *method, const char *path, const char *body, size_t blen, const char *content_type,
+			  const struct rest_expect *x);
 
 /* Types whose every request goes to the upstream as it is. */
 bool rest_routed_upstream(const struct app *app, const char *type);
@@ -141,8 +171,9 @@ bool rest_routed_upstream(const struct app *app, const char *type);
 bool rest_pass_through(const struct app *app, struct http_request *req, struct http_response *resp,
 			 const char *type);
 
-/* Writes of this type are recorded for delivery upstream. */
-bool rest_forwards(const struct app *app, const char *type, bool ingest);
+/* Stored writes of this type are recorded for delivery upstream: the route
+ * is not local (config_delivers), however they were written. */
+bool rest_forwards(const struct app *app, const char *type);
 
 /* 503 with Retry-After when the outbox is over its high-water mark. */
 bool rest_outbox_refuses(const struct app *app, struct http_response *resp);

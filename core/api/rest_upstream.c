@@ -97,20 +97,24 @@ int rest_upstream_ready(const struct app *app, const struct http_request *req, c
 	return rest_run_hooks(app, req, CW_HOOK_BEFORE_UPSTREAM, res, oo);
 }
 
-/* One exchange with the upstream: body (NULL: none) sent as content_type;
- * a JSON answer parsed, its URLs rewritten to the gateway's and the
- * after-response hooks run over it. Returns 0 with ur filled and *tree the
- * answer (NULL when empty), or the status to answer with issues in oo: 502
- * or 504 when the upstream did not answer, 502 when its body is not FHIR
- * JSON, a hook's. The caller releases ur either way. */
-int rest_upstream_call(const struct app *app, const struct http_request *req, const char *method, const char *path,
-			 const char *body, size_t blen, const char *content_type, struct upstream_response *ur,
-			 cJSON **tree, struct outcome *oo)
+/* What came back from one exchange with the upstream: a JSON answer parsed,
+ * the upstream's own text scrubbed from its OperationOutcomes, its URLs
+ * rewritten to the gateway's and the after-response hooks run over it.
+ * Returns 0 with *tree the answer (NULL when empty), or the status to answer
+ * with issues in oo: 503 when too many calls were in flight, 502 or 504 when
+ * the upstream did not answer, 502 when its body is not FHIR JSON, a hook's.
+ * The caller releases ur either way. */
+int rest_upstream_received(const struct app *app, const struct http_request *req, struct upstream_response *ur,
+			     cJSON **tree, struct outcome *oo)
 {
 	*tree = NULL;
-	struct up_headers uh;
-	upstream_headers(req, content_type, &uh);
-	if (upstream_request(app->upstream, method, path, uh.h, body, blen, ur) != 0) {
+	if (ur->busy) {
+		outcome_add(oo, OUTCOME_ERROR, "transient", NULL,
+			    "%u calls to the upstream FHIR server are in flight, the most allowed; try again later",
+			    (unsigned)app->cfg->upstream.max_concurrent);
+		return 503;
+	}
+	if (!ur->answered) {
 		metrics_counter_add(METRICS_UPSTREAM_FAILED, 1);
 		outcome_add(oo, OUTCOME_FATAL, ur->timed_out ? "timeout" : "transient", NULL,
 			    "the upstream FHIR server did not answer: %s", ur->error);
@@ -130,6 +134,7 @@ int rest_upstream_call(const struct app *app, const struct http_request *req, co
 			    ur->status);
 		return 502;
 	}
+	upstream_scrub_outcomes(*tree, ur->status);
 	char base[256];
 	rest_base_url(app, req, base, sizeof base);
 	upstream_rewrite_urls(app->upstream, *tree, base);
@@ -141,40 +146,147 @@ int rest_upstream_call(const struct app *app, const struct http_request *req, co
 	return hs;
 }
 
-/* Answers with the upstream's answer to method path: its status, its body
- * (see upstream_call) and its ETag, Last-Modified, Location and Retry-After. */
-void rest_upstream_answer(const struct app *app, const struct http_request *req, struct http_response *resp,
-			    const char *method, const char *path, const char *body, size_t blen,
-			    const char *content_type)
+/* The Retry-After of a 503 for too many calls in flight. */
+#define BUSY_RETRY_AFTER "1"
+
+static void pending_done(void *ctx)
 {
-	struct upstream_response ur;
+	struct rest_pending *pd = ctx;
+	http_wake(pd->req);
+}
+
+static void pending_resume(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	struct rest_pending *pd = ctx;
+	pd->answer(pd, req, resp);
+	upstream_response_release(&pd->ur);
+	free(pd);
+}
+
+/* Sends body (NULL: none) as content_type to method path and defers the
+ * request: answer makes its answer from pd->ur once it is in (also when the
+ * call could not start: pd->ur says why). Returns false (nothing deferred,
+ * data untouched) only when out of memory. */
+bool rest_upstream_defer(const struct app *app, struct http_request *req, const char *method, const char *path,
+			   const char *body, size_t blen, const char *content_type,
+			   void (*answer)(struct rest_pending *, struct http_request *, struct http_response *), void *data)
+{
+	struct rest_pending *pd = calloc(1, sizeof *pd);
+	if (!pd)
+		return false;
+	*pd = (struct rest_pending){.app = app, .req = req, .answer = answer, .data = data};
+	struct up_headers uh;
+	upstream_headers(req, content_type, &uh);
+	http_defer(req, pending_resume, pd);
+	if (upstream_start(app->upstream, method, path, uh.h, body, blen, &pd->ur, pending_done, pd) != 0)
+		http_wake(req); /* answered at once from pd->ur */
+	return true;
+}
+
+/* The answer method rel (a path after the base, no query) must give. */
+static void expect_of(const char *method, const char *rel, struct rest_expect *x)
+{
+	memset(x, 0, sizeof *x);
+	char seg[4][STORE_ID_SIZE];
+	size_t n = 0;
+	for (const char *p = rel; *p && n < 4; n++) {
+		size_t l = strcspn(p, "/");
+		if (l >= sizeof seg[0] || p[0] == '$')
+			return; /* an operation answers what it likes */
+		memcpy(seg[n], p, l);
+		seg[n][l] = '\0';
+		p += l;
+		p += *p == '/';
+	}
+	bool get = !strcmp(method, "GET");
+	bool bundle = (n == 1 && get) || (n == 2 && (!strcmp(seg[1], "_search") || !strcmp(seg[1], "_history"))) ||
+		      (n == 3 && !strcmp(seg[2], "_history")) || (n == 0 && get);
+	if (bundle) {
+		snprintf(x->type, sizeof x->type, "Bundle");
+		return;
+	}
+	if (n == 1 && !strcmp(method, "POST"))
+		snprintf(x->type, sizeof x->type, "%s", seg[0]); /* create */
+	else if ((n == 2 && strcmp(method, "DELETE") != 0) || (n == 4 && get && !strcmp(seg[2], "_history"))) {
+		snprintf(x->type, sizeof x->type, "%s", seg[0]); /* read, vread, update, patch */
+		snprintf(x->id, sizeof x->id, "%s", seg[1]);
+	}
+}
+
+/* 0 when tree is what x asks for, else 502 with the issue in oo. */
+static int expected(const struct rest_expect *x, const struct upstream_response *ur, const cJSON *tree, struct outcome *oo)
+{
+	if (!x || !tree || ur->status < 200 || ur->status >= 300)
+		return 0;
+	const char *rt = rest_str_member(tree, "resourceType"), *id = rest_str_member(tree, "id");
+	if (rt && !strcmp(rt, "OperationOutcome"))
+		return 0;
+	if ((x->type[0] && (!rt || strcmp(rt, x->type) != 0)) || (x->id[0] && (!id || strcmp(id, x->id) != 0))) {
+		outcome_add(oo, OUTCOME_ERROR, "processing", NULL,
+			    "the upstream answered %ld with a %.64s%s%.64s where a %s%s%s was asked for", ur->status,
+			    rt ? rt : "body without resourceType", id ? "/" : "", id ? id : "", x->type, x->id[0] ? "/" : "",
+			    x->id);
+		return 502;
+	}
+	return 0;
+}
+
+/* Answers with the upstream's answer: its status, its body (see
+ * upstream_received; of the shape pd->data, a struct rest_expect, asks for, else
+ * 502) and its ETag, Last-Modified, Location and Retry-After. */
+static void answer_upstream(struct rest_pending *pd, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = pd->app;
+	struct upstream_response *ur = &pd->ur;
 	struct outcome oo = OUTCOME_INIT;
 	cJSON *tree = NULL;
-	int st = rest_upstream_call(app, req, method, path, body, blen, content_type, &ur, &tree, &oo);
+	int st = rest_upstream_received(app, req, ur, &tree, &oo);
+	if (!st && (st = expected(pd->data, ur, tree, &oo)) != 0) {
+		cJSON_Delete(tree);
+		tree = NULL;
+	}
+	free(pd->data);
 	if (st) {
-		upstream_response_release(&ur);
 		rest_send_outcome(req, resp, st, &oo);
+		if (ur->busy)
+			rest_add_header(resp, "Retry-After", BUSY_RETRY_AFTER);
 		return;
 	}
 	outcome_release(&oo);
 	if (tree)
-		http_set_json(resp, (int)ur.status, tree);
+		http_set_json(resp, (int)ur->status, tree);
 	else
-		http_set_body(resp, (int)ur.status, NULL, NULL, 0);
+		http_set_body(resp, (int)ur->status, NULL, NULL, 0);
 	char base[256], url[1200];
 	rest_base_url(app, req, base, sizeof base);
-	if (ur.etag[0])
-		rest_add_header(resp, "ETag", ur.etag);
-	if (ur.last_modified[0])
-		rest_add_header(resp, "Last-Modified", ur.last_modified);
-	if (ur.location[0])
-		rest_add_header(resp, "Location", upstream_rewrite_location(app->upstream, ur.location, base, url, sizeof url));
-	if (ur.retry_after_s >= 0) {
+	if (ur->etag[0])
+		rest_add_header(resp, "ETag", ur->etag);
+	if (ur->last_modified[0])
+		rest_add_header(resp, "Last-Modified", ur->last_modified);
+	const char *loc = ur->location[0] ? upstream_rewrite_location(app->upstream, ur->location, base, url, sizeof url)
+					  : NULL;
+	if (loc) /* one on another host is not passed on */
+		rest_add_header(resp, "Location", loc);
+	if (ur->retry_after_ms >= 0) {
 		char ra[24];
-		snprintf(ra, sizeof ra, "%ld", ur.retry_after_s);
+		snprintf(ra, sizeof ra, "%lld", (long long)((ur->retry_after_ms + 999) / 1000));
 		rest_add_header(resp, "Retry-After", ra);
 	}
-	upstream_response_release(&ur);
+}
+
+/* Defers the request until the upstream answers method path (see
+ * answer_upstream), whose answer must be as x asks (copied). */
+void rest_upstream_answer(const struct app *app, struct http_request *req, struct http_response *resp,
+			    const char *method, const char *path, const char *body, size_t blen,
+			    const char *content_type, const struct rest_expect *x)
+{
+	struct rest_expect *copy = malloc(sizeof *copy);
+	if (copy)
+		*copy = *x;
+	if (!copy || !rest_upstream_defer(app, req, method, path, body, blen, content_type, answer_upstream, copy)) {
+		free(copy);
+		http_set_error(resp, 500, "exception", "out of memory");
+	}
 }
 
 /* Sends the request on to the upstream and answers with what comes back,
@@ -223,7 +335,9 @@ static void forward(const struct app *app, struct http_request *req, struct http
 		}
 		ct = "application/fhir+json";
 	}
-	rest_upstream_answer(app, req, resp, req->method, path, body, blen, ct);
+	struct rest_expect x;
+	expect_of(req->method, rel, &x);
+	rest_upstream_answer(app, req, resp, req->method, path, body, blen, ct, &x);
 	free(body);
 }
 
@@ -243,13 +357,12 @@ bool rest_pass_through(const struct app *app, struct http_request *req, struct h
 	return true;
 }
 
-/* Writes of this type are recorded for delivery upstream. */
-bool rest_forwards(const struct app *app, const char *type, bool ingest)
+/* Stored writes of this type are recorded for delivery upstream
+ * (config_delivers: the same rule for REST writes, /ingest and the id
+ * upgrade). */
+bool rest_forwards(const struct app *app, const char *type)
 {
-	if (!app->outbox)
-		return false;
-	const char *route = config_route(app->cfg, type);
-	return ingest || !strcmp(route, "store-and-forward");
+	return app->outbox && config_delivers(app->cfg, type);
 }
 
 /* 503 with Retry-After when the outbox is over its high-water mark. */

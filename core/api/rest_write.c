@@ -168,7 +168,7 @@ void rest_post_create(void *ctx, struct http_request *req, struct http_response 
 	const char *type = req->params[0];
 	if (!rest_check_type_id(req, resp, type, NULL) || rest_pass_through(app, req, resp, type))
 		return;
-	bool fwd = rest_forwards(app, type, false);
+	bool fwd = rest_forwards(app, type);
 	if (fwd && rest_outbox_refuses(app, resp))
 		return;
 	cJSON *res = read_body(app, req, resp, type);
@@ -226,7 +226,7 @@ void rest_put_update(void *ctx, struct http_request *req, struct http_response *
 	const char *id = req->nparams > 1 ? req->params[1] : NULL;
 	if (!rest_check_type_id(req, resp, type, id) || rest_pass_through(app, req, resp, type))
 		return;
-	bool fwd = rest_forwards(app, type, false);
+	bool fwd = rest_forwards(app, type);
 	if (fwd && rest_outbox_refuses(app, resp))
 		return;
 	cJSON *res = read_body(app, req, resp, type);
@@ -306,7 +306,7 @@ static enum store_status write_resource(const struct app *app, const struct http
 		rest_send_outcome(req, resp, hs, &oo);
 		return STORE_INVALID;
 	}
-	bool fwd = rest_forwards(app, type, false);
+	bool fwd = rest_forwards(app, type);
 	bool created = !id;
 	cJSON *out = NULL;
 	struct store_error err = {0};
@@ -377,7 +377,7 @@ void rest_patch_resource(void *ctx, struct http_request *req, struct http_respon
 			       ct ? ct : "(none)");
 		return;
 	}
-	if (rest_forwards(app, type, false) && rest_outbox_refuses(app, resp))
+	if (rest_forwards(app, type) && rest_outbox_refuses(app, resp))
 		return;
 	struct fjson_limits lim;
 	config_json_limits(app->cfg, &lim);
@@ -436,7 +436,7 @@ void rest_delete_resource(void *ctx, struct http_request *req, struct http_respo
 	const char *type = req->params[0], *id = req->nparams > 1 ? req->params[1] : NULL;
 	if (!rest_check_type_id(req, resp, type, id) || rest_pass_through(app, req, resp, type))
 		return;
-	bool fwd = rest_forwards(app, type, false);
+	bool fwd = rest_forwards(app, type);
 	if (fwd && rest_outbox_refuses(app, resp))
 		return;
 	char found[STORE_ID_SIZE] = "";

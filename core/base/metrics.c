@@ -218,9 +218,16 @@ char *metrics_render(size_t *len)
 		 "crosswalk_outbox_dead_letters_total %lu\n"
 		 "# HELP crosswalk_upstream_failed_total Pass-through requests that got no upstream answer.\n"
 		 "# TYPE crosswalk_upstream_failed_total counter\n"
-		 "crosswalk_upstream_failed_total %lu\n",
+		 "crosswalk_upstream_failed_total %lu\n"
+		 "# HELP crosswalk_upstream_busy_total Pass-through calls refused because upstream.max_concurrent were in flight.\n"
+		 "# TYPE crosswalk_upstream_busy_total counter\n"
+		 "crosswalk_upstream_busy_total %lu\n"
+		 "# HELP crosswalk_upstream_in_flight Pass-through calls to the upstream in flight.\n"
+		 "# TYPE crosswalk_upstream_in_flight gauge\n"
+		 "crosswalk_upstream_in_flight %ld\n",
 	     atomic_load(&counters[METRICS_OUTBOX_ATTEMPTS]), atomic_load(&counters[METRICS_OUTBOX_DELIVERED]),
-	     atomic_load(&counters[METRICS_OUTBOX_DEAD]), atomic_load(&counters[METRICS_UPSTREAM_FAILED]));
+	     atomic_load(&counters[METRICS_OUTBOX_DEAD]), atomic_load(&counters[METRICS_UPSTREAM_FAILED]),
+	     atomic_load(&counters[METRICS_UPSTREAM_BUSY]), atomic_load(&gauges[METRICS_UPSTREAM_INFLIGHT]));
 	outf(&o, "# HELP crosswalk_store_read_cache_total Reads of a current version, by where they were answered from.\n"
 		 "# TYPE crosswalk_store_read_cache_total counter\n"
 		 "crosswalk_store_read_cache_total{result=\"hit\"} %lu\n"

@@ -12,7 +12,12 @@
 
 #define METRICS_MAX_ROUTES 128
 
-enum metrics_gauge { METRICS_INFLIGHT, METRICS_CONNECTIONS, METRICS_GAUGE_COUNT };
+enum metrics_gauge {
+	METRICS_INFLIGHT,
+	METRICS_CONNECTIONS,
+	METRICS_UPSTREAM_INFLIGHT, /* pass-through calls to the upstream in flight */
+	METRICS_GAUGE_COUNT
+};
 
 enum metrics_counter {
 	METRICS_DEADLINE_CLOSED, /* connections closed by the absolute deadline */
@@ -22,6 +27,7 @@ enum metrics_counter {
 	METRICS_OUTBOX_DELIVERED, /* outbox records delivered */
 	METRICS_OUTBOX_DEAD,      /* outbox records given up (dead letters) */
 	METRICS_UPSTREAM_FAILED,  /* pass-through requests without an upstream answer */
+	METRICS_UPSTREAM_BUSY,    /* pass-through calls refused: upstream.max_concurrent in flight */
 	METRICS_READ_CACHE_HIT,   /* reads of a current version answered from the cache */
 	METRICS_READ_CACHE_MISS,  /* reads of a current version that went to the database */
 	METRICS_STORE_FULL,       /* times the store went from writable to full */

@@ -42,7 +42,7 @@ static void print_outcome(struct outcome *oo, const char *fallback)
 }
 
 /* The billing extract of a period, from the store. It gathers with the
- * function GET /export uses (gather_period_bundle), which reads only
+ * function GET /export uses (gather_bundle), which reads only
  * app->cfg and app->store: so a struct app with those two (and the plugin
  * host) is enough, without app_init's routes, listener or outbox worker. */
 int cmd_billing(int argc, char **argv)
@@ -108,7 +108,8 @@ int cmd_billing(int argc, char **argv)
 	app.plugins = h;
 	struct outcome oo = OUTCOME_INIT;
 	int status = 500;
-	cJSON *input = gather_period_bundle(&app, from, to, &oo, &status);
+	struct gather_query q = {.from = from, .to = to, .where_from = "--from", .where_to = "--to"};
+	cJSON *input = gather_bundle(&app, &q, &oo, &status);
 	if (!input) {
 		print_outcome(&oo, "crosswalk billing: cannot read the period");
 		rc = status == 400 ? EXIT_USAGE : EXIT_RUNTIME;

@@ -29,7 +29,7 @@ int cmd_plugins(int argc, char **argv);
 int cmd_map(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 /* The billing extract of a period, from the store. It gathers with the
- * function GET /export uses (gather_period_bundle), which reads only
+ * function GET /export uses (gather_bundle), which reads only
  * app->cfg and app->store: so a struct app with those two (and the plugin
  * host) is enough, without app_init's routes, listener or outbox worker. */
 int cmd_billing(int argc, char **argv);

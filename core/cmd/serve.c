@@ -118,7 +118,7 @@ int cmd_serve(int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto out_app;
 	}
-	struct http_server *srv = http_server_start(&cfg, (struct http_dispatch){app_dispatch, &app}, err,
+	struct http_server *srv = http_server_start(&cfg, (struct http_dispatch){app_dispatch, app_finish, &app}, err,
 						    sizeof err);
 	if (!srv) {
 		fprintf(stderr, "crosswalk: %s\n", err);
@@ -169,6 +169,7 @@ int cmd_serve(int argc, char **argv)
 	}
 	char lefts[16];
 	snprintf(lefts, sizeof lefts, "%u", left);
+	app_stop_calls(&app);
 	http_server_stop(srv);
 	log_event(LOG_INFO, "stopped", "Crosswalk stopped", "unfinished_requests", lefts, (const char *)NULL);
 out_app:

@@ -53,6 +53,7 @@ static const struct key upstream_keys[] = {
 	{"connect_timeout_ms", KEY_UINT, UP(connect_timeout_ms), 100, 600000, NULL},
 	{"timeout_ms", KEY_UINT, UP(timeout_ms), 100, 3600000, NULL},
 	{"max_response_bytes", KEY_UINT, UP(max_response_bytes), 1024, 1ULL << 32, NULL},
+	{"max_concurrent", KEY_UINT, UP(max_concurrent), 1, 10000, NULL},
 	{"routes", KEY_ROUTES, UP(routes), 0, 0, NULL},
 	{"max_attempts", KEY_UINT, UP(max_attempts), 1, 1000, NULL},
 	{"retry_base_ms", KEY_UINT, UP(retry_base_ms), 1, 3600000, NULL},
@@ -142,6 +143,11 @@ const char *config_route(const struct config *cfg, const char *type)
 	return route_names[0];
 }
 
+bool config_delivers(const struct config *cfg, const char *type)
+{
+	return cfg->upstream.base_url && strcmp(config_route(cfg, type), "local") != 0;
+}
+
 static const struct key codes_keys[] = {
 	{"cpt_file", KEY_STRING, offsetof(struct config, cpt_file), 1, 4096, NULL},
 	{NULL, 0, 0, 0, 0, NULL},
@@ -192,6 +198,7 @@ int config_defaults(struct config *cfg)
 		.connect_timeout_ms = 5000,
 		.timeout_ms = 30000,
 		.max_response_bytes = 64ULL << 20,
+		.max_concurrent = 64,
 		.max_attempts = 12,
 		.retry_base_ms = 500,
 		.retry_max_ms = 300000,

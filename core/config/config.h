@@ -53,6 +53,7 @@ struct config_upstream {
 	uint64_t connect_timeout_ms;
 	uint64_t timeout_ms;          /* whole request, including the body */
 	uint64_t max_response_bytes;  /* larger answers are cut off: 502 */
+	uint64_t max_concurrent;      /* pass-through calls in flight at once; more get 503 + Retry-After */
 	cJSON *routes;            /* object: resource type or "*" → "local" | "pass-through" | "store-and-forward" (owned) */
 	uint64_t max_attempts;    /* outbox: attempts before a record becomes a dead letter */
 	uint64_t retry_base_ms;   /* outbox: first retry delay; doubles per attempt, with jitter */
@@ -91,6 +92,13 @@ bool config_public_url_ok(const char *url, char *why, size_t whylen);
 /* The route of a resource type: "local", "pass-through" or
  * "store-and-forward" (a static string). "local" without an upstream. */
 const char *config_route(const struct config *cfg, const char *type);
+
+/* The one delivery rule: a write of type that is stored here is recorded
+ * for delivery upstream only when an upstream is configured and the type is
+ * not routed "local" — whichever way it was written (REST, /ingest, the
+ * plugin id upgrade). ("pass-through" writes reach the store only through
+ * /ingest and the upgrade; REST sends them upstream at once.) */
+bool config_delivers(const struct config *cfg, const char *type);
 
 /* Loads path into cfg (which it initialises). On error returns -1 and writes
  * "FILE: KEY: REASON" into err; cfg is then released. */

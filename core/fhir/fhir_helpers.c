@@ -110,6 +110,12 @@ int fhir_iso_date(const char *text, char out[FHIR_DATE_SIZE])
 	return 0;
 }
 
+bool fhir_is_date(const char *s)
+{
+	char out[FHIR_DATE_SIZE];
+	return s && strlen(s) == 10 && s[4] == '-' && s[7] == '-' && fhir_iso_date(s, out) == 0;
+}
+
 static cJSON *fail(char *why, size_t whylen, const char *msg)
 {
 	if (why && whylen)

@@ -32,6 +32,8 @@ int fhir_make_id(const char *ns, const char *key, char out[FHIR_ID_SIZE]);
 /* A FHIR date from YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY (a real calendar date
  * from year 1000 to 9999), or today in UTC when text is NULL. 0 or -1. */
 int fhir_iso_date(const char *text, char out[FHIR_DATE_SIZE]);
+/* True when s is exactly YYYY-MM-DD and a real calendar date (as above). */
+bool fhir_is_date(const char *s);
 
 cJSON *fhir_reference(const char *type, const char *id, const char *display, char *why, size_t whylen);
 cJSON *fhir_coding(const char *system, const char *code, const char *display, char *why, size_t whylen);

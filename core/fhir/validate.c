@@ -443,9 +443,11 @@ static void check_object(struct v *v, const cJSON *obj, const struct model_type 
 			verr(v, "required", "%s.%s is required (minimum %u)", t->name, nb, (unsigned)e->min);
 			pop(v, mark);
 		}
-		if (e->max != MODEL_UNBOUNDED && e->max > 1 && seen[i].count > e->max) {
+		/* max is 0, 1 or * (tools/gen_model.py); 1 and * are the array
+		 * check of check_member */
+		if (e->max == 0 && seen[i].count > 0) {
 			size_t mark = push(v, nb, -1);
-			verr(v, "structure", "%s.%s allows at most %u values", t->name, nb, (unsigned)e->max);
+			verr(v, "structure", "%s.%s is not allowed (maximum 0)", t->name, nb);
 			pop(v, mark);
 		}
 	}

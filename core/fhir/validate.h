@@ -3,7 +3,10 @@
  * Checks, at every level including contained resources and resources inside
  * Bundle entries and Parameters: a known resourceType; no unknown elements; no
  * "_name" sibling except for primitives; arrays exactly where the element
- * repeats; minimum and maximum cardinality; one type per choice element and
+ * repeats and none where the maximum is 0 (every R4 element allows 0, 1 or
+ * any number of values, which tools/gen_model.py enforces; the one max 0 is
+ * xhtml.extension: no extension on a narrative div); minimum cardinality; one
+ * type per choice element and
  * only a type the choice allows; no empty object, array or string; no null
  * except as an array placeholder aligned with a "_name" entry; each primitive
  * value of the right JSON kind and matching its type: date, dateTime,

@@ -78,7 +78,7 @@ struct req_ctx {
 	size_t nparams;
 	int64_t start_ms;
 	struct timespec start_ts;
-	int phase; /* 0: headers not yet seen by handler; 1: reading body; 2: answered */
+	int phase; /* 0: headers not yet seen by handler; 1: reading body; 2: answered; 3: deferred */
 	char *body;
 	size_t len, cap;
 	bool too_large;
@@ -87,6 +87,11 @@ struct req_ctx {
 	char method[16];
 	char request_id[65];
 	char client[INET6_ADDRSTRLEN];
+	struct http_request req; /* lives as long as the request: a deferred answer uses it later */
+	/* a deferred answer (http_defer); guarded by srv->defer_lock */
+	void (*resume)(void *ctx, struct http_request *req, struct http_response *resp);
+	void *resume_ctx;
+	bool woken, suspended;
 };
 
 struct http_server {
@@ -103,6 +108,8 @@ struct http_server {
 	atomic_uint inflight;
 	atomic_uint connections;
 	atomic_bool quiesced; /* draining: new connections are closed on accept */
+	pthread_mutex_t defer_lock; /* guards each request's deferral state */
+	atomic_uint deferred;       /* requests deferred whose answer is not yet made */
 };
 
 static int64_t now_ms(void)
@@ -247,6 +254,30 @@ bool http_add_header(struct http_response *resp, const char *name, const char *v
 	}
 	resp->headers[resp->nheaders++] = (struct http_header_pair){n, v};
 	return true;
+}
+
+void http_defer(struct http_request *req, void (*resume)(void *ctx, struct http_request *req, struct http_response *resp),
+		void *ctx)
+{
+	struct req_ctx *rq = req->impl;
+	pthread_mutex_lock(&rq->srv->defer_lock);
+	rq->resume = resume;
+	rq->resume_ctx = ctx;
+	rq->woken = rq->suspended = false;
+	pthread_mutex_unlock(&rq->srv->defer_lock);
+	atomic_fetch_add(&rq->srv->deferred, 1);
+}
+
+void http_wake(struct http_request *req)
+{
+	struct req_ctx *rq = req->impl;
+	pthread_mutex_lock(&rq->srv->defer_lock);
+	rq->woken = true;
+	if (rq->suspended) {
+		rq->suspended = false;
+		MHD_resume_connection(rq->mc);
+	}
+	pthread_mutex_unlock(&rq->srv->defer_lock);
 }
 
 static void response_release(struct http_response *resp)
@@ -455,6 +486,8 @@ static void new_request_id(char out[65])
 
 /* ---------------------------------------------------- libmicrohttpd hooks */
 
+static bool run_resume(struct req_ctx *rq, struct http_response *resp);
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 {
 	/* The URI is never logged: it may carry identifiers. */
@@ -503,6 +536,18 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	if (!rq)
 		return;
 	*con_cls = NULL;
+	if (rq->resume) {
+		/* closed while deferred (the server stopping): the answer is made
+		 * and dropped once woken; never woken, whatever is awaited still
+		 * holds rq, which is then left alone */
+		struct http_response dropped = {0};
+		if (!run_resume(rq, &dropped)) {
+			log_event(LOG_WARN, "deferred_lost", "a deferred request was closed before its answer came",
+				  "request_id", rq->request_id, (const char *)NULL);
+			return;
+		}
+		response_release(&dropped);
+	}
 	struct timespec end;
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	double secs = (double)(end.tv_sec - rq->start_ts.tv_sec) + (double)(end.tv_nsec - rq->start_ts.tv_nsec) / 1e9;
@@ -616,6 +661,23 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 	(void)addrlen;
 	struct http_server *srv = cls;
 	return atomic_load(&srv->quiesced) ? MHD_NO : MHD_YES;
+}
+
+/* Makes a deferred request's answer once it is woken; false when it is not
+ * (yet). */
+static bool run_resume(struct req_ctx *rq, struct http_response *resp)
+{
+	pthread_mutex_lock(&rq->srv->defer_lock);
+	bool woken = rq->woken;
+	void (*resume)(void *, struct http_request *, struct http_response *) = rq->resume;
+	if (woken)
+		rq->resume = NULL;
+	pthread_mutex_unlock(&rq->srv->defer_lock);
+	if (!woken || !resume)
+		return false;
+	resume(rq->resume_ctx, &rq->req, resp);
+	atomic_fetch_sub(&rq->srv->deferred, 1);
+	return true;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
@@ -742,27 +804,58 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		return MHD_YES;
 	}
 
-	/* The whole request is here: dispatch. Processing time is ours, not the
-	 * client's, so no deadline runs while the handler works. */
-	set_deadline(srv, rq->conn, 0, "processing");
-	struct http_request req = {
-		.method = method,
-		.path = rq->path,
-		.body = rq->body ? rq->body : "",
-		.body_len = rq->len,
-		.request_id = rq->request_id,
-		.client = rq->client,
-		.authority = srv->authority,
-		.impl = rq,
-	};
-	if (rq->body)
-		rq->body[rq->len] = '\0';
 	struct http_response resp = {0};
-	set_busy(srv, rq, true);
-	srv->dispatch.fn(srv->dispatch.ctx, &req, &resp);
-	set_busy(srv, rq, false);
+	if (rq->phase == 3) {
+		/* resumed: the awaited thing is ready */
+		set_busy(srv, rq, true);
+		bool answered = run_resume(rq, &resp);
+		set_busy(srv, rq, false);
+		if (!answered)
+			return MHD_YES;
+	} else {
+		/* The whole request is here: dispatch. Processing time is ours, not
+		 * the client's, so no deadline runs while the handler works. */
+		set_deadline(srv, rq->conn, 0, "processing");
+		rq->req = (struct http_request){
+			.method = method,
+			.path = rq->path,
+			.body = rq->body ? rq->body : "",
+			.body_len = rq->len,
+			.request_id = rq->request_id,
+			.client = rq->client,
+			.authority = srv->authority,
+			.impl = rq,
+		};
+		if (rq->body)
+			rq->body[rq->len] = '\0';
+		set_busy(srv, rq, true);
+		srv->dispatch.fn(srv->dispatch.ctx, &rq->req, &resp);
+		set_busy(srv, rq, false);
+		if (rq->resume) {
+			/* deferred: the worker goes back to serving others */
+			response_release(&resp);
+			rq->phase = 3;
+			rq->req.nparams = 0; /* the router's captures are gone */
+			pthread_mutex_lock(&srv->defer_lock);
+			bool woken = rq->woken;
+			if (!woken) {
+				MHD_suspend_connection(mc);
+				rq->suspended = true;
+			}
+			pthread_mutex_unlock(&srv->defer_lock);
+			if (!woken)
+				return MHD_YES;
+			set_busy(srv, rq, true);
+			bool answered = run_resume(rq, &resp);
+			set_busy(srv, rq, false);
+			if (!answered)
+				return MHD_YES;
+		}
+	}
 	if (resp.status == 0)
 		http_set_error(&resp, 500, "exception", "no response was produced");
+	if (srv->dispatch.finish)
+		srv->dispatch.finish(srv->dispatch.ctx, &rq->req, &resp);
 	return send_response(mc, rq, &resp, false);
 }
 
@@ -828,13 +921,15 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 	srv->limits = cfg->limits;
 	srv->conns.next = srv->conns.prev = &srv->conns;
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->defer_lock, NULL);
 
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (cfg->listen_ipv6)
 		flags |= MHD_USE_IPv6;
 	int lfd = open_listener(cfg, &srv->port, err, errlen);
 	if (lfd < 0) {
 		pthread_mutex_destroy(&srv->lock);
+		pthread_mutex_destroy(&srv->defer_lock);
 		free(srv);
 		return NULL;
 	}
@@ -868,6 +963,7 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 		snprintf(err, errlen, "cannot serve on %s: the HTTP library refused the settings", cfg->listen);
 		close(lfd);
 		pthread_mutex_destroy(&srv->lock);
+		pthread_mutex_destroy(&srv->defer_lock);
 		free(srv);
 		return NULL;
 	}
@@ -875,6 +971,7 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 		snprintf(err, errlen, "cannot start the deadline watchdog thread");
 		MHD_stop_daemon(srv->daemon);
 		pthread_mutex_destroy(&srv->lock);
+		pthread_mutex_destroy(&srv->defer_lock);
 		free(srv);
 		return NULL;
 	}
@@ -917,10 +1014,18 @@ void http_server_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
+	/* Deferred requests were woken by now (whatever they awaited was ended
+	 * first, see http_server_stop in http.h); give the workers a moment to
+	 * answer them, as the library must not stop with connections suspended. */
+	for (int i = 0; i < 500 && atomic_load(&srv->deferred) > 0; i++) {
+		struct timespec ts = {0, 10 * 1000000};
+		nanosleep(&ts, NULL);
+	}
 	atomic_store(&srv->stopping, true);
 	if (srv->watchdog_running)
 		pthread_join(srv->watchdog, NULL);
 	MHD_stop_daemon(srv->daemon);
 	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->defer_lock);
 	free(srv);
 }

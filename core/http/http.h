@@ -9,8 +9,13 @@
  * complete request to the dispatch function and sends what it answers. It logs
  * one JSON line per request and feeds the metrics module.
  *
+ * A handler that waits for something slow (an upstream answer) defers
+ * (http_defer): the worker thread goes back to serving other connections, the
+ * connection is suspended, and the answer is made on a worker thread once the
+ * awaited thing wakes the request (http_wake).
+ *
  * Threads: dispatch runs on the server's worker threads, many at once; a
- * request and its response belong to one thread. Ownership: the request and
+ * request and its response belong to one thread at a time. Ownership: the request and
  * everything it points to is borrowed for the duration of dispatch; bodies
  * set on a response are owned by the response and freed by this module. */
 #ifndef CW_HTTP_H
@@ -79,11 +84,27 @@ void http_set_outcome(struct http_response *resp, int status, const struct outco
 /* Adds a response header (copied). Returns false when full or invalid. */
 bool http_add_header(struct http_response *resp, const char *name, const char *value);
 
-/* The dispatcher answers one complete request. */
+/* The dispatcher answers one complete request; finish (may be NULL) then
+ * runs over every answer, also a deferred one, before it is sent. */
 struct http_dispatch {
 	void (*fn)(void *ctx, struct http_request *req, struct http_response *resp);
+	void (*finish)(void *ctx, struct http_request *req, struct http_response *resp);
 	void *ctx;
 };
+
+/* Deferred answers. Called by a handler, before it starts what will wake
+ * the request, then the handler returns without an answer (anything set on
+ * resp is dropped). Some thread later calls http_wake(req) exactly once;
+ * resume(ctx, req, resp) then runs once on a worker thread and answers as a
+ * handler would (it may run on the handler's own thread right after it
+ * returns, when the wake came first). req and what it points to stay valid
+ * until resume returns, except params (the router's captures: nparams is 0).
+ * Whatever is awaited must wake every deferred request before
+ * http_server_stop, or the request is lost with its context. */
+void http_defer(struct http_request *req, void (*resume)(void *ctx, struct http_request *req, struct http_response *resp),
+		void *ctx);
+/* Safe from any thread; never blocks for long. */
+void http_wake(struct http_request *req);
 
 struct http_server;
 
@@ -105,8 +126,9 @@ unsigned http_server_each_busy(struct http_server *srv,
 				void *ctx);
 /* Open connections. */
 unsigned http_server_connections(const struct http_server *srv);
-/* Stops everything and frees srv. Waits for the handlers still running:
- * with a handler that never returns it never returns either. */
+/* Stops everything and frees srv: waits up to 5 s for woken deferred
+ * requests to be answered first, and for the handlers still running: with a
+ * handler that never returns it never returns either. */
 void http_server_stop(struct http_server *srv);
 
 /* Status reason phrase ("Not Found"). */

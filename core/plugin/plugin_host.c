@@ -42,6 +42,8 @@ struct plugin_host {
 	char **owned;    /* strings made for capability registration */
 	size_t nowned;
 	bool started, stopped;
+	plugin_host_gather_fn *gather; /* serves store_gather; NULL: no store */
+	void *gather_ud;
 	struct cw_host table;
 };
 
@@ -319,6 +321,29 @@ static char *host_print_json(struct cw_ctx *ctx, const cJSON *tree, size_t *len)
 	return copy;
 }
 
+static cJSON *host_store_gather(struct cw_ctx *ctx, const cJSON *parameters)
+{
+	if (!ctx || !ctx->host || !ctx->oo)
+		return NULL;
+	const struct plugin_host *h = ctx->host;
+	if (!h->gather) {
+		add_issue(ctx, CW_SEV_ERROR, "not-supported", NULL, "this gateway has no store to gather from");
+		ctx->status = 501;
+		return NULL;
+	}
+	int status = 500;
+	cJSON *b = h->gather(h->gather_ud, parameters, ctx->oo, &status);
+	if (!b)
+		ctx->status = status;
+	return b;
+}
+
+void plugin_host_set_gather(struct plugin_host *h, plugin_host_gather_fn *fn, void *ud)
+{
+	h->gather = fn;
+	h->gather_ud = ud;
+}
+
 static void fill_table(struct cw_host *t)
 {
 	*t = (struct cw_host){
@@ -347,6 +372,7 @@ static void fill_table(struct cw_host *t)
 		.parse_json = host_parse_json,
 		.print_json = host_print_json,
 		.code_flags = host_code_flags,
+		.store_gather = host_store_gather,
 	};
 }
 

@@ -118,6 +118,13 @@ size_t plugin_host_hook_count(const struct plugin_host *h, enum cw_hook_point po
 void plugin_host_each_operation(const struct plugin_host *h,
 				void (*fn)(void *ud, const struct plugin *p, const struct cw_operation *op), void *ud);
 
+/* What serves host->store_gather (ABI 1.3): fn returns a collection Bundle
+ * for a FHIR Parameters resource, or NULL with issues in oo and *status set
+ * (core/api/gather.h, gather_parameters). Set once before serving; ud is passed
+ * back. Without one, store_gather answers 501. */
+typedef cJSON *plugin_host_gather_fn(void *ud, const cJSON *parameters, struct outcome *oo, int *status);
+void plugin_host_set_gather(struct plugin_host *h, plugin_host_gather_fn *fn, void *ud);
+
 /* The host table handed to plugins. */
 const struct cw_host *plugin_host_table(const struct plugin_host *h);
 

@@ -428,6 +428,16 @@ enum store_status store_outbox_add(struct store *s, const char *type, const char
 	return s->ops->outbox_add(s, type, id, version, deleted, err);
 }
 
+enum store_status store_outbox_retry_dead(struct store *s, const struct outbox_filter *f, size_t *n,
+					  struct store_error *err)
+{
+	ok(err);
+	*n = 0;
+	if (s->readonly)
+		return store_fail(err, STORE_INVALID, "the store is open read-only");
+	return s->ops->outbox_retry_dead(s, f, n, err);
+}
+
 enum store_status store_outbox_next(struct store *s, int64_t now_ms, struct outbox_item *out, struct store_error *err)
 {
 	ok(err);

@@ -165,6 +165,16 @@ struct outbox_counts {
 	size_t pending, dead;
 };
 
+/* Which dead letters store_outbox_retry_dead puts back; a NULL member does
+ * not filter. since/until compare with the record's created time (the write
+ * it delivers), as text: a prefix such as "2026-01-02" or a full
+ * "2026-01-02T03:04:05.678Z"; since inclusive, until exclusive. */
+struct outbox_filter {
+	const char *type;  /* resource type, exact */
+	const char *error; /* text the last error contains (case-sensitive) */
+	const char *since, *until;
+};
+
 /* A stored version as the JSON text the store keeps (meta stamped). */
 struct store_text {
 	char *text; /* malloc'd, NUL-terminated; caller frees */
@@ -209,6 +219,8 @@ struct store_ops {
 	enum store_status (*outbox_list)(struct store *s, int state, size_t count, size_t offset,
 					 struct outbox_item *items, size_t *n, struct store_error *err);
 	enum store_status (*outbox_counts)(struct store *s, struct outbox_counts *out, struct store_error *err);
+	enum store_status (*outbox_retry_dead)(struct store *s, const struct outbox_filter *f, size_t *n,
+					       struct store_error *err);
 	enum store_status (*mark_get)(struct store *s, const char *name, int64_t *value, struct store_error *err);
 	enum store_status (*mark_set)(struct store *s, const char *name, int64_t value, struct store_error *err);
 };
@@ -326,9 +338,12 @@ void store_page_release(struct store_page *page);
 
 /* Outbox. outbox_add records that (type, id, version) is to be delivered; call
  * it inside the transaction of the write so both commit together.
- * outbox_next gives the oldest pending record due at now_ms whose resource has
- * no older pending record (delivery in order per resource); NOT_FOUND when
- * none is due. outbox_settle ends an attempt: state PENDING with a later
+ * outbox_next gives the oldest pending record when it is due at now_ms, and
+ * NOT_FOUND when there is none or the oldest is not due yet: records are
+ * delivered in the order they were written, so a Patient written before its
+ * Encounter (in one push or an earlier one) reaches the upstream first, also
+ * after an outage; a record waiting for a retry holds back the ones written
+ * after it, a dead letter does not. outbox_settle ends an attempt: state PENDING with a later
  * next_at_ms to retry, DEAD with the error to give up, or -1 to delete the
  * record (delivered). outbox_list pages through records of a state (-1: all),
  * oldest first, into items (room for count); outbox_counts counts them. */
@@ -346,6 +361,10 @@ enum store_status store_outbox_settle(struct store *s, int64_t oid, int state, i
 enum store_status store_outbox_list(struct store *s, int state, size_t count, size_t offset,
 				    struct outbox_item *items, size_t *n, struct store_error *err);
 enum store_status store_outbox_counts(struct store *s, struct outbox_counts *out, struct store_error *err);
+/* Puts every dead letter matching f back to pending (attempts 0, due now, its
+ * error cleared) in one statement; *n is how many. */
+enum store_status store_outbox_retry_dead(struct store *s, const struct outbox_filter *f, size_t *n,
+					  struct store_error *err);
 
 /* Marks: named numbers the gateway keeps about the data itself (e.g. the
  * rule a plugin's ids were last upgraded to, migrate.h). mark_get gives

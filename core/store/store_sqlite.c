@@ -53,7 +53,8 @@ static const char outbox_sql[] =
 	" attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
 	" created TEXT NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
-	"CREATE INDEX IF NOT EXISTS outbox_res ON outbox(type, id, oid);";
+	"CREATE INDEX IF NOT EXISTS outbox_res ON outbox(type, id, oid);"
+	"CREATE INDEX IF NOT EXISTS outbox_order ON outbox(state, oid);";
 
 /* Added without a schema version bump: created when missing. */
 static const char mark_sql[] = "CREATE TABLE IF NOT EXISTS mark(name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
@@ -90,14 +91,16 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_HIST_ALL] = HIST_COLS "WHERE last_updated >= ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
 	[S_HIST_ALL_N] = "SELECT count(*) FROM version WHERE last_updated >= ?5",
 	[S_OB_ADD] = "INSERT INTO outbox(type, id, version, deleted, created) VALUES(?1, ?2, ?3, ?4, ?5)",
-	[S_OB_NEXT] = OB_COLS "o WHERE state = 0 AND next_at <= ?1 AND NOT EXISTS (SELECT 1 FROM outbox p"
-			      " WHERE p.type = o.type AND p.id = o.id AND p.oid < o.oid AND p.state = 0)"
-			      " ORDER BY oid LIMIT 1",
+	/* the oldest pending record, when due: delivery in the order written */
+	[S_OB_NEXT] = OB_COLS "WHERE oid = (SELECT min(oid) FROM outbox WHERE state = 0) AND next_at <= ?1",
 	[S_OB_DELETE] = "DELETE FROM outbox WHERE oid = ?1",
 	[S_OB_SETTLE] = "UPDATE outbox SET state = ?2, attempts = ?3, next_at = ?4, last_error = ?5 WHERE oid = ?1",
 	[S_OB_LIST] = OB_COLS "WHERE state = ?1 ORDER BY oid LIMIT ?2 OFFSET ?3",
 	[S_OB_LIST_ALL] = OB_COLS "ORDER BY oid LIMIT ?2 OFFSET ?3",
 	[S_OB_COUNTS] = "SELECT coalesce(sum(state = 0), 0), coalesce(sum(state = 2), 0) FROM outbox",
+	[S_OB_RETRY_DEAD] = "UPDATE outbox SET state = 0, attempts = 0, next_at = 0, last_error = NULL WHERE state = 2"
+			    " AND (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR instr(last_error, ?2) > 0)"
+			    " AND (?3 IS NULL OR created >= ?3) AND (?4 IS NULL OR created < ?4)",
 };
 
 struct sqlite_store *ss_of(struct store *s)
@@ -706,6 +709,7 @@ static const struct store_ops sqlite_ops = {
 	.outbox_settle = sqlite_outbox_settle,
 	.outbox_list = sqlite_outbox_list,
 	.outbox_counts = sqlite_outbox_counts,
+	.outbox_retry_dead = sqlite_outbox_retry_dead,
 	.mark_get = sqlite_mark_get,
 	.mark_set = sqlite_mark_set,
 };

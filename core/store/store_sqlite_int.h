@@ -58,6 +58,7 @@ enum stmt_id {
 	S_OB_LIST,
 	S_OB_LIST_ALL,
 	S_OB_COUNTS,
+	S_OB_RETRY_DEAD,
 	S_COUNT
 };
 struct conn {
@@ -180,6 +181,8 @@ enum store_status sqlite_outbox_settle(struct store *s, int64_t oid, int state, 
 enum store_status sqlite_outbox_list(struct store *s, int state, size_t count, size_t offset,
 					    struct outbox_item *items, size_t *n, struct store_error *err);
 
+enum store_status sqlite_outbox_retry_dead(struct store *s, const struct outbox_filter *f, size_t *n,
+					   struct store_error *err);
 enum store_status sqlite_outbox_counts(struct store *s, struct outbox_counts *out, struct store_error *err);
 
 #endif

@@ -123,3 +123,24 @@ enum store_status sqlite_outbox_counts(struct store *s, struct outbox_counts *ou
 	ss_done(st);
 	return rc == SQLITE_ROW ? STORE_OK : ss_db_fail(c, err, rc, "counting the outbox");
 }
+
+enum store_status sqlite_outbox_retry_dead(struct store *s, const struct outbox_filter *f, size_t *n,
+					   struct store_error *err)
+{
+	GET_CONN(c, s, err);
+	sqlite3_stmt *st = ss_stmt(c, S_OB_RETRY_DEAD, err);
+	if (!st)
+		return err ? err->status : STORE_IO;
+	const char *v[4] = {f->type, f->error, f->since, f->until};
+	for (int i = 0; i < 4; i++)
+		if (v[i])
+			ss_bind_text(st, i + 1, v[i]);
+		else
+			sqlite3_bind_null(st, i + 1);
+	int rc = sqlite3_step(st);
+	ss_done(st);
+	if (rc != SQLITE_DONE)
+		return ss_db_fail(c, err, rc, "retrying dead letters");
+	*n = (size_t)sqlite3_changes(c->db);
+	return STORE_OK;
+}

@@ -57,19 +57,6 @@ static int64_t backoff_ms(const struct config_upstream *c, int attempts)
 }
 
 /* The first diagnostics of an OperationOutcome body, else the status. */
-static void describe(const struct upstream_response *r, char *out, size_t n)
-{
-	snprintf(out, n, "HTTP %ld", r->status);
-	if (!r->body)
-		return;
-	cJSON *j = fjson_parse(r->body, r->len, NULL, NULL);
-	const cJSON *issue = j ? cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "issue"), 0) : NULL;
-	const cJSON *d = issue ? cJSON_GetObjectItemCaseSensitive(issue, "diagnostics") : NULL;
-	if (cJSON_IsString(d))
-		snprintf(out, n, "HTTP %ld: %.200s", r->status, d->valuestring);
-	cJSON_Delete(j);
-}
-
 static void deliver(struct outbox *o, const struct outbox_item *it)
 {
 	const struct config_upstream *c = &o->cfg->upstream;
@@ -138,11 +125,11 @@ static void deliver(struct outbox *o, const struct outbox_item *it)
 	if (rc != 0)
 		snprintf(why, sizeof why, "%s", r.error);
 	else
-		describe(&r, why, sizeof why);
+		upstream_describe(&r, why, sizeof why);
 	bool transient = rc != 0 || r.status >= 500 || r.status == 408 || r.status == 429 || r.status == 409;
 	int64_t delay = backoff_ms(c, attempts);
-	if (rc == 0 && (r.status == 429 || r.status == 503) && r.retry_after_s >= 0)
-		delay = r.retry_after_s * 1000;
+	if (rc == 0 && (r.status == 429 || r.status == 503) && r.retry_after_ms >= 0)
+		delay = r.retry_after_ms; /* already clamped to retry_max_ms */
 	upstream_response_release(&r);
 	if (!transient || (uint64_t)attempts >= c->max_attempts) {
 		store_outbox_settle(o->st, it->oid, OUTBOX_DEAD, attempts, 0, why, &err);

@@ -4,8 +4,10 @@
  * with an outbox record (store_outbox_add in the same transaction), and only
  * then acknowledged. One worker thread delivers the records: the recorded
  * version with PUT {type}/{id} (ids are the gateway's or the client's, so a
- * repeated delivery overwrites rather than duplicates), or DELETE; in order
- * per resource; on a 5xx, 408, timeout or refused connection it retries with
+ * repeated delivery overwrites rather than duplicates), or DELETE; in the
+ * order the writes were committed (the oldest pending record first, and
+ * nothing after it while it waits for a retry: a push's Patient reaches the
+ * upstream before its Encounter, also after an outage); on a 5xx, 408, timeout or refused connection it retries with
  * capped exponential backoff and jitter (retry_base_ms doubling up to
  * retry_max_ms), on 429/503 with Retry-After it waits as told; another 4xx,
  * or max_attempts used up, makes the record a dead letter with the last

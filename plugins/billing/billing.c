@@ -451,22 +451,40 @@ static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw
 	return media == CW_MEDIA_CSV ? bl_write_csv(ctx, &r, out, len) : bl_write_json(ctx, &r, out, len);
 }
 
+/* Claim/$build: a Bundle of Encounters and their context, or a Parameters
+ * naming stored Encounters (or a period, or a person and a period) that the
+ * core gathers from its store as GET /export/billing does. */
 static enum cw_status build(struct cw_ctx *ctx, const char *type, const cJSON *input, cJSON **output)
 {
 	(void)type;
 	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(input, "resourceType");
-	if (!cJSON_IsString(rt) || strcmp(rt->valuestring, "Bundle") != 0) {
+	bool params = cJSON_IsString(rt) && !strcmp(rt->valuestring, "Parameters");
+	if (!params && !(cJSON_IsString(rt) && !strcmp(rt->valuestring, "Bundle"))) {
 		bl_host->issue(ctx, CW_SEV_ERROR, "required", NULL,
-			       "post a Bundle (collection) of Encounters and their context: Patient, Practitioner, "
-			       "Condition, Coverage, Organization");
+			       "post a Bundle (collection) of Encounters and their context (Patient, Practitioner, "
+			       "Condition, Coverage, Organization), or a Parameters naming stored Encounters "
+			       "(encounter) or a period (from, to, and optionally patient)");
 		bl_host->set_status(ctx, 400);
 		return CW_INVALID;
 	}
+	cJSON *gathered = NULL;
+	if (params) {
+		if (!CW_HOST_HAS(bl_host, store_gather)) {
+			bl_host->issue(ctx, CW_SEV_ERROR, "not-supported", NULL,
+				       "this gateway cannot gather from its store (ABI 1.3); post a Bundle");
+			bl_host->set_status(ctx, 501);
+			return CW_UNSUPPORTED;
+		}
+		if (!(gathered = bl_host->store_gather(ctx, input)))
+			return CW_INVALID; /* the host reported why and set the status */
+	}
 	struct bl_result r;
-	enum cw_status st = bl_analyse(ctx, input, &r);
-	if (st != CW_OK)
-		return st;
-	return bl_build_claims(ctx, &r, output);
+	enum cw_status st = bl_analyse(ctx, gathered ? gathered : input, &r);
+	r.gathered = gathered != NULL;
+	if (st == CW_OK)
+		st = bl_build_claims(ctx, &r, output); /* copies what it keeps */
+	cJSON_Delete(gathered);
+	return st;
 }
 
 static const struct cw_format formats[] = {

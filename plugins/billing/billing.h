@@ -99,6 +99,7 @@ struct bl_reason {
 struct bl_enc {
 	size_t entry;              /* index in Bundle.entry */
 	const char *id;            /* Encounter.id */
+	const char *enc_system, *enc_value; /* its first identifier with a value (the program's own) */
 	const char *start;         /* period.start as written (sorting) */
 	long long start_min;       /* absolute minutes of start, for sorting */
 	const char *patient_ref;   /* "Patient/id" */
@@ -121,6 +122,7 @@ struct bl_enc {
 struct bl_result {
 	struct bl_enc *enc; /* sorted: service start, then id */
 	size_t n;
+	bool gathered;      /* the input was gathered from the store, not posted */
 };
 
 /* Reads the Bundle (borrowed). CW_INVALID with an issue when it is not a

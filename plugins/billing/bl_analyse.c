@@ -566,6 +566,14 @@ enum cw_status bl_analyse(struct cw_ctx *ctx, const cJSON *bundle, struct bl_res
 		memset(e, 0, sizeof *e);
 		e->entry = i;
 		e->id = bl_str(enc, "id") ? bl_str(enc, "id") : "";
+		const cJSON *idf;
+		cJSON_ArrayForEach(idf, get(enc, "identifier")) {
+			if (bl_str(idf, "value")) {
+				e->enc_system = bl_str(idf, "system");
+				e->enc_value = bl_str(idf, "value");
+				break;
+			}
+		}
 		e->start = bl_str(get(enc, "period"), "start");
 		if (!abs_minutes(e->start, &e->start_min))
 			e->start_min = 0;

@@ -43,6 +43,11 @@ enum cw_status bl_write_json(struct cw_ctx *ctx, const struct bl_result *r, char
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddItemToArray(e->n_reasons ? nb : lines, o);
 		add_str(o, "encounter", e->id);
+		if (e->enc_value) {
+			cJSON *ei = cJSON_AddObjectToObject(o, "encounter_identifier");
+			add_str(ei, "system", e->enc_system);
+			add_str(ei, "value", e->enc_value);
+		}
 		cJSON_AddItemToObject(o, "patient", patient_json(e));
 		add_str(o, "service_date", e->date[0] ? e->date : NULL);
 		if (e->n_reasons) {
@@ -96,7 +101,8 @@ static const char *joined(struct cw_ctx *ctx, const char *const *list, size_t n)
 	return s;
 }
 
-static const char csv_header[] = "status,encounter,patient_system,patient_id,service_date,provider_npi,code_system,"
+static const char csv_header[] = "status,encounter,encounter_identifier_system,encounter_identifier_value,"
+				 "patient_system,patient_id,service_date,provider_npi,code_system,"
 				 "code,modifiers,minutes,units,diagnoses,place_of_service,payer_id,payer_name,"
 				 "member_id,reasons\n";
 
@@ -117,6 +123,8 @@ enum cw_status bl_write_csv(struct cw_ctx *ctx, const struct bl_result *r, char 
 			reasons[k] = e->reasons[k].code;
 		pk_csv_cell(&b, billed ? "billed" : "not-billed", false);
 		pk_csv_cell(&b, e->id, false);
+		pk_csv_cell(&b, e->enc_system, false);
+		pk_csv_cell(&b, e->enc_value, false);
 		pk_csv_cell(&b, e->patient_system, false);
 		pk_csv_cell(&b, e->patient_value, false);
 		pk_csv_cell(&b, e->date, false);
@@ -294,7 +302,13 @@ static cJSON *claim_json(struct cw_ctx *ctx, const struct claim *c, const char *
 		cJSON_AddItemToObject(it, "locationCodeableConcept", concept(BL_POS, e->pos, false));
 		cJSON *q = cJSON_AddObjectToObject(it, "quantity");
 		cJSON_AddNumberToObject(q, "value", (double)e->units);
-		cJSON_AddItemToArray(cJSON_AddArrayToObject(it, "encounter"), reference("Encounter", e->id));
+		cJSON *er = reference("Encounter", e->id);
+		if (e->enc_value) {
+			cJSON *ei = cJSON_AddObjectToObject(er, "identifier");
+			add_str(ei, "system", e->enc_system);
+			add_str(ei, "value", e->enc_value);
+		}
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(it, "encounter"), er);
 		cJSON_AddItemToArray(items, it);
 	}
 	return cl;
@@ -323,9 +337,11 @@ static cJSON *outcome_json(struct cw_ctx *ctx, const struct bl_result *r, size_t
 			char text[400];
 			snprintf(text, sizeof text, "Encounter/%s not billed: %s", e->id, e->reasons[k].detail);
 			cJSON_AddStringToObject(is, "diagnostics", text);
-			char where[64];
-			snprintf(where, sizeof where, "Bundle.entry[%zu].resource", e->entry);
-			cJSON_AddItemToArray(cJSON_AddArrayToObject(is, "expression"), cJSON_CreateString(where));
+			if (!r->gathered) { /* a place in the Bundle the client sent */
+				char where[64];
+				snprintf(where, sizeof where, "Bundle.entry[%zu].resource", e->entry);
+				cJSON_AddItemToArray(cJSON_AddArrayToObject(is, "expression"), cJSON_CreateString(where));
+			}
 			cJSON_AddItemToArray(issues, is);
 		}
 	}

@@ -4,8 +4,12 @@
  * one Procedure per activity) and back. docs/formats/peer-support.md is the
  * format; this file holds the descriptor, the settings and small helpers.
  *
- * Settings ({"plugins":{"peer_support":{…}}}, all optional absolute URIs):
- * encounter_system, goal_system, hcpcs_system. */
+ * Settings ({"plugins":{"peer_support":{…}}}, all optional): absolute URIs
+ * encounter_system, goal_system, hcpcs_system; notes_upstream "withhold"
+ * (default) or "send" — whether the encounter's free-text note (the
+ * peer-support-note extension) leaves for the upstream server. Withheld, the
+ * note stays in the gateway's store and its exports; the before-upstream
+ * hook takes it out of the copy sent (docs/delivery.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,15 +171,50 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 {
 	CW_HOST_REQUIRE(h, print_json); /* ABI 1.0 members only */
 	ps_host = h;
-	static const char *const known[] = {"encounter_system", "goal_system", "hcpcs_system", NULL};
+	static const char *const known[] = {"encounter_system", "goal_system", "hcpcs_system", "notes_upstream", NULL};
 	bool ok = pk_settings(h, ctx, "peer_support", known, false);
 	ok &= setting(ctx, "encounter_system", PS_BASE "/NamingSystem/peer-support-encounter",
 		      &ps_cfg.encounter_system);
 	ok &= setting(ctx, "goal_system", PS_BASE "/NamingSystem/recovery-goal", &ps_cfg.goal_system);
 	ok &= setting(ctx, "hcpcs_system", "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
 		      &ps_cfg.hcpcs_system);
+	const char *notes = h->config_string(ctx, "notes_upstream", "withhold");
+	ps_cfg.notes_upstream = notes && !strcmp(notes, "send");
+	if (!notes || (!ps_cfg.notes_upstream && strcmp(notes, "withhold") != 0)) {
+		h->issue(ctx, CW_SEV_ERROR, "value", "plugins.peer_support.notes_upstream",
+			 "must be \"withhold\" or \"send\"");
+		ok = false;
+	}
 	return ok ? CW_OK : CW_CONFIG;
 }
+
+/* Before-upstream: the copy of an Encounter sent upstream loses its
+ * free-text notes unless notes_upstream is "send" (the stored one keeps
+ * them). Runs for every Encounter, whichever format wrote it. */
+static enum cw_hook_result before_upstream(struct cw_ctx *ctx, const struct cw_hook_args *args, cJSON **res)
+{
+	(void)ctx;
+	if (ps_cfg.notes_upstream || !*res || !args->type || strcmp(args->type, "Encounter") != 0)
+		return CW_HOOK_CONTINUE;
+	cJSON *ext = cJSON_GetObjectItemCaseSensitive(*res, "extension");
+	bool changed = false;
+	for (cJSON *x = cJSON_IsArray(ext) ? ext->child : NULL, *next; x; x = next) {
+		next = x->next;
+		const cJSON *url = cJSON_GetObjectItemCaseSensitive(x, "url");
+		if (cJSON_IsString(url) && !strcmp(url->valuestring, PS_NOTE_URL)) {
+			cJSON_Delete(cJSON_DetachItemViaPointer(ext, x));
+			changed = true;
+		}
+	}
+	if (changed && !ext->child)
+		cJSON_DeleteItemFromObjectCaseSensitive(*res, "extension");
+	return changed ? CW_HOOK_CHANGED : CW_HOOK_CONTINUE;
+}
+
+static const struct cw_hook hooks[] = {
+	/* early: nothing another hook does with the Encounter sees the note */
+	{.point = CW_HOOK_BEFORE_UPSTREAM, .order = 10, .fn = before_upstream},
+	{0}};
 
 static const struct cw_format formats[] = {
 	{.name = "peer-support",
@@ -191,7 +230,7 @@ static const struct cw_plugin plugin = {
 	.version = "1.0.0",
 	.summary = "The peer-support encounter log (JSON, CSV) to and from FHIR R4",
 	.formats = formats,
-	.hooks = NULL,
+	.hooks = hooks,
 	.operations = NULL,
 	.init = init,
 	.fini = NULL,

@@ -80,6 +80,7 @@ struct ps_config {
 	const char *encounter_system; /* Encounter.identifier.system */
 	const char *goal_system;      /* Goal identifiers of linked goals */
 	const char *hcpcs_system;     /* system emitted for H0038 */
+	bool notes_upstream;          /* notes_upstream: "send"; default "withhold" */
 };
 
 extern const struct cw_host *ps_host;

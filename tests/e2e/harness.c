@@ -1,5 +1,11 @@
 #include "harness.h"
 
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +25,15 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+
+/* CW_TEST_FILTER: only the test cases whose name matches (cmocka's pattern,
+ * '*' and '?'), set before main runs them (tools/mutate.sh uses it). */
+__attribute__((constructor)) static void test_filter(void)
+{
+	const char *f = getenv("CW_TEST_FILTER");
+	if (f && *f)
+		cmocka_set_test_filter(f);
+}
 
 long now_ms(void)
 {

@@ -3,7 +3,9 @@
  * with libcurl or raw sockets, and stops it by its own PID.
  *
  * Environment (set by `make test`): CW_BIN, the gateway binary;
- * CW_PLUGIN_DIR, the built plugins; CW_TEST_PLUGIN_DIR, the test plugins. */
+ * CW_PLUGIN_DIR, the built plugins; CW_TEST_PLUGIN_DIR, the test plugins;
+ * CW_TEST_SHIM_DIR, the test shims (tests/shims). Optional: CW_TEST_FILTER,
+ * a cmocka name pattern ('*', '?'): only the matching test cases run. */
 #ifndef CW_TEST_HARNESS_H
 #define CW_TEST_HARNESS_H
 

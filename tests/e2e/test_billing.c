@@ -4,7 +4,10 @@
  * the FHIR REST API, then GET /export/billing?from=&to= (JSON and CSV),
  * POST /fhir/Claim/$build (every Claim checked by POST /fhir/$validate),
  * `crosswalk billing` on the same store, the minimum-necessary allow-lists,
- * and the settings refused at start. */
+ * the settings refused at start; $build and GET /export gathering stored
+ * encounters (by period, person identifier, encounter id or identifier) and
+ * refusing bad parameters; and the example of docs/billing.md, step by step
+ * on a gateway with the default settings. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -334,16 +337,18 @@ static void paths_allowed(const cJSON *node, const char *prefix, const char *con
 }
 
 static const char *const extract_allowed[] = {
-	"version", "lines.encounter", "lines.patient.system", "lines.patient.value", "lines.service_date",
+	"version", "lines.encounter", "lines.encounter_identifier.system", "lines.encounter_identifier.value",
+	"lines.patient.system", "lines.patient.value", "lines.service_date",
 	"lines.provider_npi", "lines.code.system", "lines.code.code", "lines.modifiers", "lines.minutes",
 	"lines.units", "lines.diagnoses", "lines.place_of_service", "lines.payer.id", "lines.payer.name",
-	"lines.payer.member_id", "not_billed.encounter", "not_billed.patient.system", "not_billed.patient.value",
+	"lines.payer.member_id", "not_billed.encounter", "not_billed.encounter_identifier.system",
+	"not_billed.encounter_identifier.value", "not_billed.patient.system", "not_billed.patient.value",
 	"not_billed.service_date", "not_billed.reasons.reason", "not_billed.reasons.detail", NULL};
 
 static const char *const claim_allowed[] = {
 	"resourceType", "id", "status", "type.coding.system", "type.coding.code", "use", "patient.reference",
 	"patient.identifier.system", "patient.identifier.value", "billablePeriod.start", "billablePeriod.end",
-	"created", "insurer.reference", "provider.type", "provider.identifier.system", "provider.identifier.value",
+	"created", "insurer.reference", "provider.reference", "provider.type", "provider.identifier.system", "provider.identifier.value",
 	"provider.display", "priority.coding.system", "priority.coding.code", "careTeam.sequence",
 	"careTeam.provider.reference", "careTeam.provider.identifier.system", "careTeam.provider.identifier.value",
 	"careTeam.role.coding.system", "careTeam.role.coding.code", "diagnosis.sequence",
@@ -352,7 +357,8 @@ static const char *const claim_allowed[] = {
 	"item.careTeamSequence", "item.diagnosisSequence", "item.productOrService.coding.system",
 	"item.productOrService.coding.code", "item.modifier.coding.system", "item.modifier.coding.code",
 	"item.servicedDate", "item.locationCodeableConcept.coding.system", "item.locationCodeableConcept.coding.code",
-	"item.quantity.value", "item.encounter.reference", NULL};
+	"item.quantity.value", "item.encounter.reference", "item.encounter.identifier.system",
+	"item.encounter.identifier.value", NULL};
 
 /* -------------------------------------------------------------- tests */
 
@@ -377,6 +383,14 @@ static void export_json_rows_units_and_reasons(void **state)
 		if (strcmp(sget(o, "encounter"), enc_id(w->key)) != 0)
 			fprintf(stderr, "# row %zu: expected %s\n", i, w->key);
 		assert_string_equal(sget(o, "encounter"), enc_id(w->key));
+		/* the program's own identifier beside the server id (the
+		 * psychotherapy encounters were written without one) */
+		if (strncmp(w->key, "pt-", 3) != 0) {
+			assert_string_equal(sget(get(o, "encounter_identifier"), "system"), ENC_NS);
+			assert_string_equal(sget(get(o, "encounter_identifier"), "value"), w->key);
+		} else {
+			assert_null(get(o, "encounter_identifier"));
+		}
 		assert_string_equal(sget(get(o, "patient"), "value"), w->person);
 		assert_string_equal(sget(get(o, "patient"), "system"), PEOPLE);
 		assert_string_equal(sget(o, "service_date"), w->date);
@@ -413,7 +427,8 @@ static void export_csv_rows(void **state)
 	(void)state;
 	char *text = get_text("/export/billing?" PERIOD, "Accept: text/csv", 200);
 	no_leak(text);
-	const char *header = "status,encounter,patient_system,patient_id,service_date,provider_npi,code_system,code,"
+	const char *header = "status,encounter,encounter_identifier_system,encounter_identifier_value,"
+			     "patient_system,patient_id,service_date,provider_npi,code_system,code,"
 			     "modifiers,minutes,units,diagnoses,place_of_service,payer_id,payer_name,member_id,reasons\n";
 	assert_int_equal(strncmp(text, header, strlen(header)), 0);
 	size_t rows = 0;
@@ -422,21 +437,22 @@ static void export_csv_rows(void **state)
 	assert_int_equal(rows, N_EXPECTED + 1);
 	char want[600];
 	snprintf(want, sizeof want,
-		 "\nbilled,%s," PEOPLE ",P-2001,2025-11-13,1234567893," HCPCS ",H0038,HQ,60,4,F33.1,11,MCD-01,"
-		 "State Medicaid Plan,M-2001,\n",
+		 "\nbilled,%s," ENC_NS ",A-G60," PEOPLE ",P-2001,2025-11-13,1234567893," HCPCS ",H0038,HQ,60,4,F33.1,11,"
+		 "MCD-01,State Medicaid Plan,M-2001,\n",
 		 enc_id("A-G60"));
 	if (!strstr(text, want))
 		fprintf(stderr, "# %s\n", text);
 	assert_non_null(strstr(text, want));
 	snprintf(want, sizeof want,
-		 "\nbilled,%s," PEOPLE ",P-2002,2025-11-03,1987654328," HCPCS ",H0038,,45,3,F41.1;Z59.00,99,MCD-01,"
-		 "State Medicaid Plan,M-2002,\n",
+		 "\nbilled,%s," ENC_NS ",B-1," PEOPLE ",P-2002,2025-11-03,1987654328," HCPCS ",H0038,,45,3,F41.1;Z59.00,99,"
+		 "MCD-01,State Medicaid Plan,M-2002,\n",
 		 enc_id("B-1"));
 	assert_non_null(strstr(text, want));
-	snprintf(want, sizeof want, "\nnot-billed,%s," PEOPLE ",P-2003,2025-11-05,,,,,,,,,,,,no-provider-npi;no-coverage\n",
+	snprintf(want, sizeof want,
+		 "\nnot-billed,%s," ENC_NS ",C-1," PEOPLE ",P-2003,2025-11-05,,,,,,,,,,,,no-provider-npi;no-coverage\n",
 		 enc_id("C-1"));
 	assert_non_null(strstr(text, want));
-	snprintf(want, sizeof want, "\nbilled,pt-30," PEOPLE ",P-2001,2025-11-20,1234567893," CPT ",90832,,30,1,"
+	snprintf(want, sizeof want, "\nbilled,pt-30,,," PEOPLE ",P-2001,2025-11-20,1234567893," CPT ",90832,,30,1,"
 				    "F41.1;F33.1,11,MCD-01,State Medicaid Plan,M-2001,\n");
 	assert_non_null(strstr(text, want));
 	free(text);
@@ -527,6 +543,9 @@ static void build_claims(void **state)
 	assert_string_equal(sget(cJSON_GetArrayItem(get(cJSON_GetArrayItem(get(group, "modifier"), 0), "coding"), 0), "code"), "HQ");
 	assert_string_equal(sget(cJSON_GetArrayItem(get(get(group, "locationCodeableConcept"), "coding"), 0), "code"), "11");
 	assert_string_equal(sget(group, "servicedDate"), "2025-11-13");
+	const cJSON *gref = cJSON_GetArrayItem(get(group, "encounter"), 0);
+	assert_string_equal(sget(get(gref, "identifier"), "system"), ENC_NS);
+	assert_string_equal(sget(get(gref, "identifier"), "value"), "A-G60");
 	assert_int_equal(cJSON_GetArraySize(get(pt, "diagnosisSequence")), 2);
 	assert_int_equal(cJSON_GetArrayItem(get(pt, "diagnosisSequence"), 0)->valueint, 2); /* F41.1 ranked first */
 	assert_int_equal(cJSON_GetArrayItem(get(pt, "diagnosisSequence"), 1)->valueint, 1);
@@ -608,6 +627,241 @@ static void build_refuses_what_is_not_a_bundle(void **state)
 	resp_free(&r);
 }
 
+/* ------------------------------------------------ gathering from the store */
+
+static cJSON *post_build(const char *body, long want)
+{
+	const char *ct[] = {"Content-Type: application/fhir+json", NULL};
+	struct resp r;
+	assert_int_equal(http_do(&g, "POST", "/fhir/Claim/$build", ct, body, strlen(body), &r), 0);
+	if (r.status != want)
+		fprintf(stderr, "# $build: %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, want);
+	cJSON *b = cJSON_Parse(r.body);
+	assert_non_null(b);
+	if (want != 200)
+		assert_string_equal(sget(b, "resourceType"), "OperationOutcome");
+	resp_free(&r);
+	return b;
+}
+
+/* "id;id;…" of the Claims of a $build answer, in order. */
+static void claim_ids(const cJSON *bundle, char *out, size_t cap)
+{
+	out[0] = '\0';
+	const cJSON *e;
+	cJSON_ArrayForEach(e, get(bundle, "entry")) {
+		const cJSON *r = get(e, "resource");
+		if (!strcmp(sget(r, "resourceType"), "Claim"))
+			snprintf(out + strlen(out), cap - strlen(out), "%s%s", out[0] ? ";" : "", sget(r, "id"));
+	}
+}
+
+/* $build with a period gathers the stored month itself: the same Claims
+ * (same deterministic ids, same lines) as the Bundle the client gathered. */
+static void build_gathers_a_period(void **state)
+{
+	(void)state;
+	char *in = build_input();
+	cJSON *posted = post_build(in, 200);
+	free(in);
+	cJSON *gathered = post_build("{\"resourceType\":\"Parameters\",\"parameter\":["
+				     "{\"name\":\"from\",\"valueDate\":\"2025-11-01\"},"
+				     "{\"name\":\"to\",\"valueDate\":\"2025-11-30\"}]}",
+				     200);
+	char *gt = cJSON_PrintUnformatted(gathered);
+	no_leak(gt);
+	free(gt);
+	char a[1024], b[1024], codes[512], qty[256];
+	claim_ids(posted, a, sizeof a);
+	claim_ids(gathered, b, sizeof b);
+	assert_int_equal(cJSON_GetArraySize(get(gathered, "entry")), 4);
+	assert_string_equal(a, b);
+	item_codes(claim_of(gathered, "P-2001"), codes, qty, sizeof codes);
+	assert_string_equal(codes, "H0038;H0038;H0038;H0038;H0038;H0038;H0038;H0038;90834;90832;90837");
+	assert_string_equal(qty, "1;1;2;2;3;3;4;4;1;1;1");
+	/* the reasons of the month, without pt-sep (September), and no place in
+	 * a Bundle the client never saw */
+	const cJSON *oo = get(cJSON_GetArrayItem(get(gathered, "entry"), 3), "resource");
+	assert_string_equal(sget(oo, "resourceType"), "OperationOutcome");
+	assert_int_equal(cJSON_GetArraySize(get(oo, "issue")), 10);
+	assert_null(get(cJSON_GetArrayItem(get(oo, "issue"), 0), "expression"));
+	cJSON_Delete(posted);
+	cJSON_Delete(gathered);
+
+	/* one person's month, named by the person's identifier */
+	gathered = post_build("{\"resourceType\":\"Parameters\",\"parameter\":["
+			      "{\"name\":\"patient\",\"valueString\":\"" PEOPLE "|P-2004\"},"
+			      "{\"name\":\"from\",\"valueDate\":\"2025-11-01\"},"
+			      "{\"name\":\"to\",\"valueDate\":\"2025-11-30\"}]}",
+			      200);
+	assert_int_equal(cJSON_GetArraySize(get(gathered, "entry")), 2);
+	item_codes(claim_of(gathered, "P-2004"), codes, qty, sizeof codes);
+	assert_string_equal(qty, "3;1;1");
+	cJSON_Delete(gathered);
+}
+
+/* $build with Encounters named by the program's own identifier or by id. */
+static void build_gathers_named_encounters(void **state)
+{
+	(void)state;
+	char body[1024];
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Parameters\",\"parameter\":["
+		 "{\"name\":\"encounter\",\"valueReference\":{\"identifier\":{\"system\":\"" ENC_NS "\",\"value\":\"A-G60\"}}},"
+		 "{\"name\":\"encounter\",\"valueReference\":{\"reference\":\"Encounter/pt-40\"}},"
+		 "{\"name\":\"encounter\",\"valueReference\":{\"identifier\":{\"system\":\"" ENC_NS "\",\"value\":\"C-1\"}}}]}");
+	cJSON *b = post_build(body, 200);
+	assert_int_equal(cJSON_GetArraySize(get(b, "entry")), 2);
+	char codes[256], qty[128];
+	const cJSON *a = claim_of(b, "P-2001");
+	item_codes(a, codes, qty, sizeof codes);
+	assert_string_equal(codes, "H0038;90834");
+	assert_string_equal(qty, "4;1");
+	const cJSON *oo = get(cJSON_GetArrayItem(get(b, "entry"), 1), "resource");
+	char *oot = cJSON_PrintUnformatted(oo);
+	char want[160];
+	snprintf(want, sizeof want, "Encounter/%s not billed", enc_id("C-1"));
+	assert_non_null(strstr(oot, want));
+	free(oot);
+	cJSON_Delete(b);
+
+	/* a stored Encounter that is not there, by id or by identifier: 404 */
+	cJSON_Delete(post_build("{\"resourceType\":\"Parameters\",\"parameter\":[{\"name\":\"encounter\","
+				"\"valueReference\":{\"reference\":\"Encounter/no-such-visit\"}}]}",
+				404));
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Parameters\",\"parameter\":[{\"name\":\"encounter\",\"valueReference\":"
+		 "{\"identifier\":{\"system\":\"" ENC_NS "\",\"value\":\"Z-99\"}}}]}");
+	cJSON_Delete(post_build(body, 404));
+
+	/* parameters that are not what $build takes: 400 */
+	static const char *const bad[] = {
+		"{\"resourceType\":\"Parameters\",\"parameter\":[{\"name\":\"from\",\"valueDate\":\"2025-11-30\"},"
+		"{\"name\":\"to\",\"valueDate\":\"2025-11-01\"}]}",
+		"{\"resourceType\":\"Parameters\",\"parameter\":[{\"name\":\"from\",\"valueDate\":\"2025-11-01\"},"
+		"{\"name\":\"from\",\"valueDate\":\"2025-11-02\"},{\"name\":\"to\",\"valueDate\":\"2025-11-30\"}]}",
+		"{\"resourceType\":\"Parameters\",\"parameter\":[{\"name\":\"from\",\"valueString\":\"2025-11-01\"},"
+		"{\"name\":\"to\",\"valueDate\":\"2025-11-30\"}]}",
+		"{\"resourceType\":\"Parameters\",\"parameter\":[{\"name\":\"from\",\"valueDate\":\"2025-11\"},"
+		"{\"name\":\"to\",\"valueDate\":\"2025-11-30\"}]}",
+		"{\"resourceType\":\"Parameters\",\"parameter\":[{\"name\":\"from\",\"valueDate\":\"2025-11-01\"}]}",
+		"{\"resourceType\":\"Parameters\",\"parameter\":[{\"name\":\"since\",\"valueDate\":\"2025-11-01\"}]}",
+		"{\"resourceType\":\"Parameters\",\"parameter\":[{\"name\":\"encounter\",\"valueReference\":"
+		"{\"reference\":\"Encounter/pt-40\"}},{\"name\":\"from\",\"valueDate\":\"2025-11-01\"},"
+		"{\"name\":\"to\",\"valueDate\":\"2025-11-30\"}]}",
+		"{\"resourceType\":\"Parameters\",\"parameter\":[{\"name\":\"encounter\",\"valueReference\":"
+		"{\"reference\":\"Patient/pt-40\"}}]}",
+		"{\"resourceType\":\"Parameters\"}",
+		NULL};
+	for (size_t i = 0; bad[i]; i++)
+		cJSON_Delete(post_build(bad[i], 400));
+}
+
+/* GET /export/{format}?patient= takes the person's identifier as well as
+ * the server id, alone or with a period. */
+static void export_by_person_identifier(void **state)
+{
+	(void)state;
+	char path[512];
+	snprintf(path, sizeof path, "/export/billing?patient=%s&_format=json", person_id("P-2004"));
+	char *by_id = get_text(path, NULL, 200);
+	char *by_ident = get_text("/export/billing?patient=https%3A%2F%2Frecovery.example.org%2Fpeople%7CP-2004"
+				  "&_format=json",
+				  NULL, 200);
+	assert_string_equal(by_id, by_ident);
+	cJSON *doc = cJSON_Parse(by_ident);
+	assert_int_equal(cJSON_GetArraySize(get(doc, "lines")) + cJSON_GetArraySize(get(doc, "not_billed")), 5);
+	cJSON_Delete(doc);
+	free(by_id);
+	free(by_ident);
+	/* with a period: that person's encounters in it only */
+	char *day = get_text("/export/billing?patient=" PEOPLE "|P-2004&from=2025-11-24&to=2025-11-24&_format=csv", NULL,
+			     200);
+	size_t rows = 0;
+	for (const char *p = day; *p; p++)
+		rows += *p == '\n';
+	assert_int_equal(rows, 1 + 3); /* D-1, D-2, D-3 */
+	assert_non_null(strstr(day, ",D-3,"));
+	assert_null(strstr(day, ",D-4,"));
+	free(day);
+	/* nobody has it: 404; two people have it: 400, never a guess */
+	free(get_text("/export/billing?patient=" PEOPLE "|P-9999", NULL, 404));
+	cJSON *b = cJSON_CreateObject();
+	cJSON_AddStringToObject(b, "resourceType", "Bundle");
+	cJSON_AddStringToObject(b, "type", "transaction");
+	cJSON *entries = cJSON_AddArrayToObject(b, "entry");
+	put_entry(entries, parse("{\"resourceType\":\"Patient\",\"id\":\"twin-1\",\"identifier\":[{\"system\":"
+				 "\"urn:example:twins\",\"value\":\"T,1\"}]}"));
+	put_entry(entries, parse("{\"resourceType\":\"Patient\",\"id\":\"twin-2\",\"identifier\":[{\"system\":"
+				 "\"urn:example:twins\",\"value\":\"T,1\"}]}"));
+	char *text = cJSON_PrintUnformatted(b);
+	cJSON_Delete(b);
+	const char *ct[] = {"Content-Type: application/fhir+json", NULL};
+	struct resp r;
+	assert_int_equal(http_do(&g, "POST", "/fhir", ct, text, strlen(text), &r), 0);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	free(text);
+	char *two = get_text("/export/billing?patient=urn:example:twins%7CT%2C1", NULL, 400);
+	assert_non_null(strstr(two, "multiple-matches"));
+	free(two);
+}
+
+/* Every parameter of GET and POST /export/{format}: dates YYYY-MM-DD and a
+ * real day, from not after to, each at most once, nothing unknown. */
+static void export_refuses_bad_parameters(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *query, *says;
+	} cases[] = {
+		{"/export/billing?from=2025-11-30&to=2025-11-01", "from is after to"},
+		{"/export/billing?from=2025-11&to=2025-11-30", "YYYY-MM-DD"},
+		{"/export/billing?from=2025-11-01&to=2025-11-31", "YYYY-MM-DD"},
+		{"/export/billing?from=2025-02-29&to=2025-03-01", "YYYY-MM-DD"},
+		{"/export/billing?from=2025-11-01T00:00:00Z&to=2025-11-30", "YYYY-MM-DD"},
+		{"/export/billing?from=20251101&to=2025-11-30", "YYYY-MM-DD"},
+		{"/export/billing?from=2025-11-01&from=2025-11-02&to=2025-11-30", "more than once"},
+		{"/export/billing?from=2025-11-01&to=2025-11-30&to=2025-11-29", "more than once"},
+		{"/export/billing?patient=a&patient=b", "more than once"},
+		{"/export/billing?" PERIOD "&_format=json&_format=csv", "more than once"},
+		{"/export/billing?" PERIOD "&page=2", "not a parameter"},
+		{"/export/billing?patient=x&from=2025-11-01", "go together"},
+		{"/export/billing?to=2025-11-01", "go together"},
+		{"/export/billing?patient=", "Patient id"},
+		{"/export/billing?patient=%7C", "Patient id"},
+		{"/export/peer-support?patient=a&patient=b", "more than once"},
+		{"/export/peer-support?from=2025-11-30&to=2025-11-01", "from is after to"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct resp r;
+		assert_int_equal(http_do(&g, "GET", cases[i].query, NULL, NULL, 0, &r), 0);
+		if (r.status != 400 || !strstr(r.body, cases[i].says))
+			fprintf(stderr, "# %s: %ld %s\n", cases[i].query, r.status, r.body);
+		assert_int_equal(r.status, 400);
+		assert_non_null(strstr(r.body, "\"OperationOutcome\""));
+		assert_non_null(strstr(r.body, cases[i].says));
+		resp_free(&r);
+	}
+	/* POST /export/{format}: its one parameter, once */
+	const char *ct[] = {"Content-Type: application/fhir+json", NULL};
+	const char *empty = "{\"resourceType\":\"Bundle\",\"type\":\"collection\"}";
+	struct resp r;
+	assert_int_equal(http_do(&g, "POST", "/export/billing?_format=json&_format=csv", ct, empty, strlen(empty), &r), 0);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "more than once"));
+	resp_free(&r);
+	assert_int_equal(http_do(&g, "POST", "/export/billing?from=2025-11-01", ct, empty, strlen(empty), &r), 0);
+	assert_int_equal(r.status, 400);
+	resp_free(&r);
+	assert_int_equal(http_do(&g, "POST", "/export/billing?_format=json", ct, empty, strlen(empty), &r), 0);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	/* one day (from equal to to) is a period */
+	free(get_text("/export/billing?from=2025-11-24&to=2025-11-24", NULL, 200));
+}
+
 static void cli_prints_the_same_extract(void **state)
 {
 	(void)state;
@@ -630,6 +884,11 @@ static void cli_prints_the_same_extract(void **state)
 	assert_int_equal(gw_run_command(extra, bad, 15000, out, sizeof out), 2);
 	const char *baddate[] = {"billing", "--from", "November", "--to", "2025-11-30", NULL};
 	assert_int_equal(gw_run_command(extra, baddate, 15000, out, sizeof out), 2);
+	const char *reversed[] = {"billing", "--from", "2025-11-30", "--to", "2025-11-01", NULL};
+	assert_int_equal(gw_run_command(extra, reversed, 15000, out, sizeof out), 2);
+	assert_non_null(strstr(out, "from is after to"));
+	const char *partial[] = {"billing", "--from", "2025-11", "--to", "2025-11-30", NULL};
+	assert_int_equal(gw_run_command(extra, partial, 15000, out, sizeof out), 2);
 }
 
 static void refuses_bad_settings(void **state)
@@ -663,6 +922,153 @@ static void refuses_bad_settings(void **state)
 	}
 }
 
+/* ---------------------------------------------------- the documented example */
+
+#define EXAMPLE "docs/examples/billing/"
+#define EX_ENCS "https://recovery.example.org/encounters"
+
+static struct gw ex;
+
+static int ex_up(void **state)
+{
+	(void)state;
+	return gw_start(&ex, NULL); /* the default settings, as `make run` has them */
+}
+
+static int ex_down(void **state)
+{
+	(void)state;
+	return gw_stop(&ex, 15000) == 0 ? 0 : -1;
+}
+
+/* One step of docs/billing.md: the command the page shows, and the request
+ * it makes. */
+struct step {
+	const char *command;
+	const char *method, *path, *header, *file;
+};
+
+static const struct step steps[] = {
+	{"curl -sS -X POST http://127.0.0.1:8080/fhir -H 'Content-Type: application/fhir+json' --data-binary "
+	 "@docs/examples/billing/load.json",
+	 "POST", "/fhir", "Content-Type: application/fhir+json", EXAMPLE "load.json"},
+	{"curl -sS 'http://127.0.0.1:8080/export/billing?from=2025-11-01&to=2025-11-30' -H 'Accept: text/csv'", "GET",
+	 "/export/billing?from=2025-11-01&to=2025-11-30", "Accept: text/csv", NULL},
+	/* what curl -G --data-urlencode sends */
+	{"curl -sS -G http://127.0.0.1:8080/export/billing --data-urlencode "
+	 "'patient=https://recovery.example.org/people|P-3002' --data-urlencode '_format=json'",
+	 "GET", "/export/billing?patient=https%3A%2F%2Frecovery.example.org%2Fpeople%7CP-3002&_format=json", NULL, NULL},
+	{"curl -sS -X POST 'http://127.0.0.1:8080/fhir/Claim/$build' -H 'Content-Type: application/fhir+json' "
+	 "--data-binary @docs/examples/billing/build-period.json",
+	 "POST", "/fhir/Claim/$build", "Content-Type: application/fhir+json", EXAMPLE "build-period.json"},
+	{"curl -sS -X POST 'http://127.0.0.1:8080/fhir/Claim/$build' -H 'Content-Type: application/fhir+json' "
+	 "--data-binary @docs/examples/billing/build-encounters.json",
+	 "POST", "/fhir/Claim/$build", "Content-Type: application/fhir+json", EXAMPLE "build-encounters.json"},
+};
+
+static char *run_step(const struct step *st)
+{
+	char *body = st->file ? slurp(st->file) : NULL;
+	const char *h[] = {st->header, NULL};
+	struct resp r;
+	assert_int_equal(http_do(&ex, st->method, st->path, st->header ? h : NULL, body, body ? strlen(body) : 0, &r), 0);
+	if (r.status != 200)
+		fprintf(stderr, "# %s %s: %ld %s\n", st->method, st->path, r.status, r.body);
+	assert_int_equal(r.status, 200);
+	free(body);
+	char *out = strdup(r.body);
+	resp_free(&r);
+	return out;
+}
+
+/* "V-…;V-…" of the Claims' lines, Claim by Claim ("|" between Claims), and
+ * every Claim structurally valid. */
+static void claim_visits(const cJSON *bundle, char *out, size_t cap)
+{
+	out[0] = '\0';
+	const cJSON *e;
+	cJSON_ArrayForEach(e, get(bundle, "entry")) {
+		const cJSON *res = get(e, "resource"), *it;
+		if (strcmp(sget(res, "resourceType"), "Claim") != 0)
+			continue;
+		paths_allowed(res, "", claim_allowed);
+		if (out[0])
+			snprintf(out + strlen(out), cap - strlen(out), "|");
+		bool first = true;
+		cJSON_ArrayForEach(it, get(res, "item")) {
+			const cJSON *idf = get(cJSON_GetArrayItem(get(it, "encounter"), 0), "identifier");
+			assert_string_equal(sget(idf, "system"), EX_ENCS);
+			snprintf(out + strlen(out), cap - strlen(out), "%s%s", first ? "" : ";", sget(idf, "value"));
+			first = false;
+		}
+		char *t = cJSON_PrintUnformatted(res);
+		const char *ct[] = {"Content-Type: application/fhir+json", NULL};
+		struct resp v;
+		assert_int_equal(http_do(&ex, "POST", "/fhir/$validate", ct, t, strlen(t), &v), 0);
+		assert_int_equal(v.status, 200);
+		assert_null(strstr(v.body, "\"severity\":\"error\""));
+		resp_free(&v);
+		free(t);
+	}
+}
+
+static void example_runs_as_documented(void **state)
+{
+	(void)state;
+	char *page = slurp("docs/billing.md");
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		if (!strstr(page, steps[i].command))
+			fprintf(stderr, "# docs/billing.md no longer shows: %s\n", steps[i].command);
+		assert_non_null(strstr(page, steps[i].command));
+	}
+	free(page);
+
+	free(run_step(&steps[0]));
+
+	/* 2: the period's extract is the file the page points to, byte for byte */
+	char *csv = run_step(&steps[1]), *want = slurp(EXAMPLE "extract.csv");
+	if (strcmp(csv, want) != 0)
+		fprintf(stderr, "# got:\n%s# want:\n%s", csv, want);
+	assert_string_equal(csv, want);
+	free(want);
+	free(csv);
+
+	/* 3: one person by identifier: V-1003 billed, V-1004 not */
+	char *text = run_step(&steps[2]);
+	cJSON *doc = cJSON_Parse(text);
+	free(text);
+	assert_int_equal(cJSON_GetArraySize(get(doc, "lines")), 1);
+	assert_int_equal(cJSON_GetArraySize(get(doc, "not_billed")), 1);
+	const cJSON *line = cJSON_GetArrayItem(get(doc, "lines"), 0), *nb = cJSON_GetArrayItem(get(doc, "not_billed"), 0);
+	assert_string_equal(sget(line, "encounter"), "visit-3");
+	assert_string_equal(sget(get(line, "encounter_identifier"), "value"), "V-1003");
+	assert_string_equal(sget(get(line, "patient"), "value"), "P-3002");
+	assert_string_equal(sget(get(nb, "encounter_identifier"), "value"), "V-1004");
+	assert_string_equal(sget(cJSON_GetArrayItem(get(nb, "reasons"), 0), "reason"), "below-one-unit");
+	cJSON_Delete(doc);
+
+	/* 4: Claims of the month from the stored encounters */
+	char visits[256];
+	text = run_step(&steps[3]);
+	doc = cJSON_Parse(text);
+	free(text);
+	claim_visits(doc, visits, sizeof visits);
+	assert_string_equal(visits, "V-1001;V-1002|V-1003");
+	const cJSON *oo = get(cJSON_GetArrayItem(get(doc, "entry"), 2), "resource");
+	assert_string_equal(sget(oo, "resourceType"), "OperationOutcome");
+	assert_int_equal(cJSON_GetArraySize(get(oo, "issue")), 1);
+	assert_non_null(strstr(sget(cJSON_GetArrayItem(get(oo, "issue"), 0), "diagnostics"), "Encounter/visit-4"));
+	cJSON_Delete(doc);
+
+	/* 5: two encounters, by visit number and by server id */
+	text = run_step(&steps[4]);
+	doc = cJSON_Parse(text);
+	free(text);
+	claim_visits(doc, visits, sizeof visits);
+	assert_string_equal(visits, "V-1001|V-1003");
+	cJSON_Delete(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest served[] = {
@@ -670,12 +1076,20 @@ int main(void)
 		cmocka_unit_test(export_csv_rows),
 		cmocka_unit_test(build_claims),
 		cmocka_unit_test(build_refuses_what_is_not_a_bundle),
+		cmocka_unit_test(build_gathers_a_period),
+		cmocka_unit_test(build_gathers_named_encounters),
+		cmocka_unit_test(export_by_person_identifier),
+		cmocka_unit_test(export_refuses_bad_parameters),
 		cmocka_unit_test(cli_prints_the_same_extract),
 	};
 	const struct CMUnitTest settings[] = {
 		cmocka_unit_test(refuses_bad_settings),
 	};
+	const struct CMUnitTest example[] = {
+		cmocka_unit_test(example_runs_as_documented),
+	};
 	int rc = cmocka_run_group_tests_name("billing served", served, gw_up, gw_down);
 	rc += cmocka_run_group_tests_name("billing settings", settings, NULL, NULL);
+	rc += cmocka_run_group_tests_name("billing example (docs/billing.md)", example, ex_up, ex_down);
 	return rc;
 }

@@ -126,6 +126,29 @@ static void request_id_echoed_validated_generated(void **state)
 	resp_free(&r);
 }
 
+/* A request id of 64 characters is kept; one of 65 is replaced. */
+static void request_id_length_bound(void **state)
+{
+	(void)state;
+	char id[80], h[100], v[128];
+	memset(id, 'r', 65);
+	id[64] = '\0';
+	snprintf(h, sizeof h, "X-Request-Id: %s", id);
+	const char *at64[] = {h, NULL};
+	struct resp r;
+	assert_int_equal(http_do(&shared_gw, "GET", "/healthz", at64, NULL, 0, &r), 0);
+	assert_string_equal(resp_header(&r, "X-Request-Id", v, sizeof v), id);
+	resp_free(&r);
+	id[64] = 'r';
+	id[65] = '\0';
+	snprintf(h, sizeof h, "X-Request-Id: %s", id);
+	const char *at65[] = {h, NULL};
+	assert_int_equal(http_do(&shared_gw, "GET", "/healthz", at65, NULL, 0, &r), 0);
+	assert_non_null(resp_header(&r, "X-Request-Id", v, sizeof v));
+	assert_int_equal(strlen(v), 32);
+	resp_free(&r);
+}
+
 static void log_lines_are_json_without_query_values(void **state)
 {
 	(void)state;
@@ -264,6 +287,84 @@ static void duplicate_content_length_refused(void **state)
 			assert_non_null(strstr(buf, "OperationOutcome"));
 		close(fd);
 	}
+}
+
+/* A signed Content-Length is no number: 400, nothing smuggled behind it. */
+static void signed_content_length_refused(void **state)
+{
+	(void)state;
+	const char *req = "POST /fhir/metadata HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n"
+			  "abcGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	int fd = raw_connect(&shared_gw, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(raw_send(fd, req, strlen(req)), 0);
+	char buf[8192];
+	long n = raw_recv_all(fd, buf, sizeof buf, 3000);
+	assert_true(n > 0);
+	assert_non_null(strstr(buf, "HTTP/1.1 400"));
+	assert_null(strstr(buf, "HTTP/1.1 200"));
+	assert_null(strstr(buf, "\"status\":\"ok\""));
+	close(fd);
+}
+
+/* One raw request with a body of len bytes ('a'), declared (Content-Length)
+ * or chunked (in 1000-byte chunks); what came back, up to cap, in buf. */
+static long send_body(const struct gw *gw, size_t len, bool chunked, char *buf, size_t cap)
+{
+	int fd = raw_connect(gw, NULL);
+	assert_true(fd >= 0);
+	char hdr[200];
+	if (chunked)
+		snprintf(hdr, sizeof hdr, "POST /fhir/metadata HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+					  "Transfer-Encoding: chunked\r\n\r\n");
+	else
+		snprintf(hdr, sizeof hdr, "POST /fhir/metadata HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+					  "Content-Length: %zu\r\n\r\n", len);
+	assert_int_equal(raw_send(fd, hdr, strlen(hdr)), 0);
+	char chunk[1100];
+	for (size_t done = 0; done < len;) {
+		size_t k = len - done < 1000 ? len - done : 1000;
+		int hl = chunked ? snprintf(chunk, sizeof chunk, "%zx\r\n", k) : 0;
+		memset(chunk + hl, 'a', k);
+		size_t cl = (size_t)hl + k;
+		if (chunked) {
+			memcpy(chunk + cl, "\r\n", 2);
+			cl += 2;
+		}
+		if (raw_send(fd, chunk, cl) != 0)
+			break; /* cut off */
+		done += k;
+	}
+	if (chunked)
+		raw_send(fd, "0\r\n\r\n", 5);
+	long n = raw_recv_all(fd, buf, cap - 1, 3000);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return n;
+}
+
+/* The body limit is inclusive: exactly max_body_bytes is read and answered
+ * (405: metadata takes no POST), one byte more is refused, declared (413)
+ * or chunked (cut off, no answer). */
+static void body_limit_bounds(void **state)
+{
+	(void)state;
+	struct gw gw;
+	assert_int_equal(gw_start(&gw, "\"limits\":{\"max_body_bytes\":2048}"), 0);
+	char buf[8192];
+	assert_true(send_body(&gw, 2048, false, buf, sizeof buf) > 0);
+	assert_non_null(strstr(buf, "HTTP/1.1 405"));
+	assert_true(send_body(&gw, 2049, false, buf, sizeof buf) > 0);
+	assert_non_null(strstr(buf, "HTTP/1.1 413"));
+	assert_true(send_body(&gw, 2048, true, buf, sizeof buf) > 0);
+	assert_non_null(strstr(buf, "HTTP/1.1 405"));
+	send_body(&gw, 2049, true, buf, sizeof buf);
+	assert_null(strstr(buf, "HTTP/1.1 405"));
+	struct resp r;
+	assert_int_equal(http_do(&gw, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+	assert_non_null(strstr(r.body, "crosswalk_http_body_too_large_total 2"));
+	resp_free(&r);
+	assert_int_equal(gw_stop(&gw, 10000), 0);
 }
 
 static void oversized_header_gets_431(void **state)
@@ -493,14 +594,17 @@ int main(void)
 		cmocka_unit_test(healthz_and_metrics),
 		cmocka_unit_test(unknown_route_and_wrong_method),
 		cmocka_unit_test(request_id_echoed_validated_generated),
+		cmocka_unit_test(request_id_length_bound),
 		cmocka_unit_test(log_lines_are_json_without_query_values),
 		cmocka_unit_test(cl_and_te_refused),
 		cmocka_unit_test(duplicate_content_length_refused),
+		cmocka_unit_test(signed_content_length_refused),
 		cmocka_unit_test(oversized_header_gets_431),
 	};
 	const struct CMUnitTest own[] = {
 		cmocka_unit_test(oversized_content_length_gets_413_before_body),
 		cmocka_unit_test(chunked_body_cut_off_at_limit),
+		cmocka_unit_test(body_limit_bounds),
 		cmocka_unit_test(header_trickle_closed_at_deadline),
 		cmocka_unit_test(body_trickle_closed_at_request_deadline),
 		cmocka_unit_test(per_ip_connection_cap),

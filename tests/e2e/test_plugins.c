@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crosswalk/plugin.h"
 #include "e2e/harness.h"
 #include "fhir/fhir_helpers.h"
 
@@ -109,6 +110,24 @@ static void refuses_wrong_abi_major(void **state)
 	char d[256];
 	put(new_dir(d, sizeof d), test_plugin_dir(), "tp_bad_major", NULL, 0755);
 	expect_refused(d, NULL, "tp_bad_major.so", "ABI major 99, but this core speaks 1");
+}
+
+/* An older major (the previous one, and 0) is refused as a newer one is. */
+static void refuses_older_abi_major(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name;
+		unsigned major;
+	} older[] = {{"tp_old_major", CW_PLUGIN_ABI_MAJOR - 1}, {"tp_zero_major", 0}};
+	for (size_t i = 0; i < sizeof older / sizeof older[0]; i++) {
+		char d[256], file[64], reason[128];
+		put(new_dir(d, sizeof d), test_plugin_dir(), older[i].name, NULL, 0755);
+		snprintf(file, sizeof file, "%s.so", older[i].name);
+		snprintf(reason, sizeof reason, "ABI major %u, but this core speaks %u", older[i].major,
+			 (unsigned)CW_PLUGIN_ABI_MAJOR);
+		expect_refused(d, NULL, file, reason);
+	}
 }
 
 static void refuses_small_descriptor(void **state)
@@ -762,6 +781,7 @@ int main(void)
 {
 	const struct CMUnitTest standalone[] = {
 		cmocka_unit_test(refuses_wrong_abi_major),
+		cmocka_unit_test(refuses_older_abi_major),
 		cmocka_unit_test(refuses_small_descriptor),
 		cmocka_unit_test(refuses_failing_init),
 		cmocka_unit_test(refuses_missing_entry_point),

@@ -759,12 +759,13 @@ static void faults_are_retried_or_dead_lettered(void **state)
 	assert_true(drained(&g, 30000));
 	every_identifier_once(&u, 7000, 1);
 
-	/* 429 with Retry-After: 1 — the next attempt waits that long */
+	/* 429 with Retry-After: 1 — the next attempt waits that long, but no
+	 * longer than retry_max_ms (400 here; test_upstream_faults.c has more) */
 	fault(&u, "{\"fault\":\"status\",\"status\":429,\"retryAfter\":1,\"count\":1,\"method\":\"PUT\"}");
 	long t0 = now_ms();
 	push(&g, 7001, 1);
 	assert_true(drained(&g, 30000));
-	assert_true(now_ms() - t0 >= 900);
+	assert_true(now_ms() - t0 >= 380);
 	every_identifier_once(&u, 7001, 1);
 
 	/* a stall longer than the timeout is retried */
@@ -811,9 +812,209 @@ static void faults_are_retried_or_dead_lettered(void **state)
 	while (outbox_number(&g, "dead") != 1 && now_ms() < until)
 		sleep_ms(50);
 	assert_int_equal(outbox_number(&g, "dead"), 1);
+	/* given up after exactly max_attempts attempts, not one more */
+	assert_int_equal(http_do(&g, "GET", "/outbox?state=dead", NULL, NULL, 0, &r), 0);
+	j = cJSON_Parse(r.body);
+	resp_free(&r);
+	rec = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "records"), 0);
+	assert_non_null(rec);
+	assert_int_equal((long)cJSON_GetObjectItemCaseSensitive(rec, "attempts")->valuedouble, 6);
+	cJSON_Delete(j);
 	struct resp m;
 	assert_int_equal(http_do(&g, "GET", "/metrics", NULL, NULL, 0, &m), 0);
 	assert_non_null(strstr(m.body, "crosswalk_outbox_dead 1"));
+	resp_free(&m);
+	assert_int_equal(gw_stop(&g, 10000), 0);
+	upstream_stop(&u);
+}
+
+/* One read of Observation/id at the upstream: its HTTP status, and its
+ * valueInteger when it answered 200 (else -1). */
+static long upstream_value(const struct upstream_srv *u, const char *id, long *value)
+{
+	char path[200];
+	snprintf(path, sizeof path, "/fhir/R4/Observation/%s", id);
+	struct resp r;
+	assert_int_equal(upstream_do(u, "GET", path, NULL, &r), 0);
+	long status = r.status;
+	*value = -1;
+	if (status == 200) {
+		cJSON *j = cJSON_Parse(r.body);
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "valueInteger");
+		if (cJSON_IsNumber(v))
+			*value = (long)v->valuedouble;
+		cJSON_Delete(j);
+	}
+	resp_free(&r);
+	return status;
+}
+
+/* How many versions (the DELETE included) the upstream's history of
+ * Observation/id holds. */
+static int upstream_versions(const struct upstream_srv *u, const char *id)
+{
+	char path[200];
+	snprintf(path, sizeof path, "/fhir/R4/Observation/%s/_history", id);
+	struct resp r;
+	assert_int_equal(upstream_do(u, "GET", path, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	cJSON *j = cJSON_Parse(r.body);
+	resp_free(&r);
+	int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "entry"));
+	cJSON_Delete(j);
+	return n;
+}
+
+/* Waits until the upstream shows what the gateway acknowledged: the
+ * outbox drained, then Observation/id answering status (with valueInteger
+ * value when 200) and versions versions in its history. */
+static void upstream_shows(const struct gw *g, const struct upstream_srv *u, const char *id, long status, long value,
+			   int versions)
+{
+	assert_true(drained(g, 30000));
+	long got = -1;
+	long st = upstream_value(u, id, &got);
+	int nv = upstream_versions(u, id);
+	if (st != status || got != value || nv != versions)
+		fprintf(stderr, "# upstream Observation/%s: %ld value %ld, %d versions; want %ld value %ld, %d versions\n",
+			id, st, got, nv, status, value, versions);
+	assert_int_equal(st, status);
+	assert_int_equal(got, value);
+	assert_int_equal(nv, versions);
+}
+
+/* Store-and-forward delivers every write, not only creates: an update
+ * (PUT), a patch and a delete of a resource already delivered each reach
+ * the upstream as its next version. */
+static void updates_patches_and_deletes_are_forwarded(void **state)
+{
+	(void)state;
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	char extra[1024];
+	upstream_gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", NULL);
+	struct gw g;
+	assert_int_equal(gw_start(&g, extra), 0);
+	static const char obs[] = "{\"resourceType\":\"Observation\",%s\"status\":\"final\","
+				  "\"identifier\":[{\"system\":\"urn:saf\",\"value\":\"1\"}],"
+				  "\"code\":{\"text\":\"saf\"},\"valueInteger\":%d}";
+	char body[512], id[80], path[160], idm[120];
+
+	/* create → delivered as version 1 */
+	snprintf(body, sizeof body, obs, "", 1);
+	struct resp r;
+	assert_int_equal(http_do(&g, "POST", "/fhir/Observation", fj, body, strlen(body), &r), 0);
+	assert_int_equal(r.status, 201);
+	char loc[300];
+	assert_non_null(resp_header(&r, "Location", loc, sizeof loc));
+	resp_free(&r);
+	location_id(loc, "Observation", id, sizeof id);
+	upstream_shows(&g, &u, id, 200, 1, 1);
+
+	/* update (PUT of an existing resource) → version 2 with the new value */
+	snprintf(path, sizeof path, "/fhir/Observation/%s", id);
+	snprintf(idm, sizeof idm, "\"id\":\"%s\",", id);
+	snprintf(body, sizeof body, obs, idm, 2);
+	assert_int_equal(http_do(&g, "PUT", path, fj, body, strlen(body), &r), 0);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	upstream_shows(&g, &u, id, 200, 2, 2);
+
+	/* patch → version 3 */
+	static const char *jp[] = {"Content-Type: application/json-patch+json", NULL};
+	static const char patch[] = "[{\"op\":\"replace\",\"path\":\"/valueInteger\",\"value\":3}]";
+	assert_int_equal(http_do(&g, "PATCH", path, jp, patch, strlen(patch), &r), 0);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	upstream_shows(&g, &u, id, 200, 3, 3);
+
+	/* delete → gone at the upstream too, its deletion the fourth entry */
+	assert_int_equal(http_do(&g, "DELETE", path, NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	upstream_shows(&g, &u, id, 410, -1, 4);
+
+	assert_int_equal(outbox_number(&g, "dead"), 0);
+	assert_int_equal(gw_stop(&g, 10000), 0);
+	upstream_stop(&u);
+}
+
+/* A later version of a resource is not delivered before an earlier one that
+ * waits for its retry: else the older content would arrive last and stay. */
+static void later_versions_wait_for_earlier_ones(void **state)
+{
+	(void)state;
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	char extra[1024];
+	upstream_gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"max_attempts\":100");
+	struct gw g;
+	assert_int_equal(gw_start(&g, extra), 0);
+	/* version 1's first delivery is told to come back in 2 s */
+	fault(&u, "{\"fault\":\"status\",\"status\":503,\"retryAfter\":2,\"count\":1,\"method\":\"PUT\"}");
+	static const char obs[] = "{\"resourceType\":\"Observation\",\"id\":\"ordered\",\"status\":\"final\","
+				  "\"code\":{\"text\":\"order\"},\"valueInteger\":%d}";
+	char body[256];
+	struct resp r;
+	snprintf(body, sizeof body, obs, 1);
+	assert_int_equal(http_do(&g, "PUT", "/fhir/Observation/ordered", fj, body, strlen(body), &r), 0);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	/* wait for that refused attempt, then write version 2, due at once */
+	long until = now_ms() + 10000;
+	for (;;) {
+		assert_int_equal(http_do(&g, "GET", "/outbox", NULL, NULL, 0, &r), 0);
+		bool tried = r.body && strstr(r.body, "\"attempts\":1");
+		resp_free(&r);
+		if (tried)
+			break;
+		assert_true(now_ms() < until);
+		sleep_ms(20);
+	}
+	snprintf(body, sizeof body, obs, 2);
+	assert_int_equal(http_do(&g, "PUT", "/fhir/Observation/ordered", fj, body, strlen(body), &r), 0);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	upstream_shows(&g, &u, "ordered", 200, 2, 2);
+	assert_int_equal(gw_stop(&g, 10000), 0);
+	upstream_stop(&u);
+}
+
+/* A delete the upstream answers 404 or 410 (already gone there) is
+ * delivered, not a dead letter. */
+static void deleting_what_is_gone_upstream_is_delivered(void **state)
+{
+	(void)state;
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	char extra[1024];
+	upstream_gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"max_attempts\":100");
+	struct gw g;
+	assert_int_equal(gw_start(&g, extra), 0);
+	static const int gone[] = {404, 410};
+	for (int i = 0; i < 2; i++) {
+		char body[256], path[80], f[160];
+		snprintf(path, sizeof path, "/fhir/Observation/gone-%d", gone[i]);
+		snprintf(body, sizeof body,
+			 "{\"resourceType\":\"Observation\",\"id\":\"gone-%d\",\"status\":\"final\","
+			 "\"code\":{\"text\":\"gone\"}}",
+			 gone[i]);
+		struct resp r;
+		assert_int_equal(http_do(&g, "PUT", path, fj, body, strlen(body), &r), 0);
+		assert_int_equal(r.status, 201);
+		resp_free(&r);
+		assert_true(drained(&g, 30000));
+		snprintf(f, sizeof f, "{\"fault\":\"status\",\"status\":%d,\"count\":1,\"method\":\"DELETE\"}", gone[i]);
+		fault(&u, f);
+		assert_int_equal(http_do(&g, "DELETE", path, NULL, NULL, 0, &r), 0);
+		assert_int_equal(r.status, 200);
+		resp_free(&r);
+		assert_true(drained(&g, 30000));
+		assert_int_equal(outbox_number(&g, "dead"), 0);
+	}
+	struct resp m;
+	assert_int_equal(http_do(&g, "GET", "/metrics", NULL, NULL, 0, &m), 0);
+	assert_non_null(strstr(m.body, "crosswalk_outbox_delivered_total 4"));
 	resp_free(&m);
 	assert_int_equal(gw_stop(&g, 10000), 0);
 	upstream_stop(&u);
@@ -1014,6 +1215,232 @@ static void refused_upstream_configurations(void **state)
 	}
 }
 
+/* One peer-support log of one person: a Patient, a Practitioner and
+ * PractitionerRole, an Encounter with a free-text note, a Procedure per
+ * activity (each refers to the Encounter, which refers to the Patient). */
+#define PEER_LOG_FMT \
+	"{\"version\":1,\"person\":{\"identifier\":{\"system\":\"https://recovery.example.org/people\",\"value\":\"P-%d\"}," \
+	"\"name\":\"Sample Person %d\"},\"encounters\":[{\"id\":\"E-2024-%d\",\"specialist\":{\"identifier\":{\"system\":" \
+	"\"https://recovery.example.org/staff\",\"value\":\"S-17\"},\"name\":\"Sample Specialist A\",\"credential\":\"CPS\"," \
+	"\"npi\":\"1234567893\"},\"start\":\"2024-03-05T14:30:00-05:00\",\"duration_minutes\":45,\"mode\":\"individual\"," \
+	"\"setting\":\"community\",\"activities\":[\"goal-planning\",\"community-connection\"],\"billable\":true," \
+	"\"notes\":\"Met at the library; planned the first visit to the food co-op.\"}]}"
+
+/* How many resources of type the upstream holds; *body gets the search
+ * answer when body is not NULL (the caller frees it). */
+static long upstream_total(const struct upstream_srv *u, const char *type, char **body)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/fhir/R4/%s?_count=1000", type);
+	struct resp r;
+	if (upstream_do(u, "GET", path, NULL, &r) != 0 || r.status != 200) {
+		resp_free(&r);
+		return -1;
+	}
+	cJSON *b = cJSON_Parse(r.body);
+	long n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(b, "entry"));
+	cJSON_Delete(b);
+	if (body)
+		*body = strdup(r.body);
+	resp_free(&r);
+	return n;
+}
+
+/* Ingests the log of person k (the specialist is the same for every k). */
+static void ingest_peer_log(const struct gw *g, int k)
+{
+	const char *js[] = {"Content-Type: application/json", NULL};
+	char log[2048];
+	snprintf(log, sizeof log, PEER_LOG_FMT, 1000 + k, k, k);
+	struct resp r;
+	assert_int_equal(http_do(g, "POST", "/ingest/peer-support", js, log, strlen(log), &r), 0);
+	if (r.status != 201)
+		fprintf(stderr, "# ingest: %ld %s\n", (long)r.status, r.body);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+}
+
+/* /ingest delivers what the routes say (store-and-forward and pass-through
+ * types), nothing routed local; the peer-support note stays home unless the
+ * site chose to send it (notes_upstream). */
+static void ingest_delivers_what_the_routes_say(void **state)
+{
+	(void)state;
+	for (int send = 0; send < 2; send++) {
+		struct upstream_srv u;
+		assert_int_equal(upstream_start(&u, 0), 0);
+		char up[1024], extra[1200];
+		upstream_gw_config(up, sizeof up, &u,
+				   "\"*\":\"local\",\"Patient\":\"store-and-forward\",\"Encounter\":\"store-and-forward\","
+				   "\"PractitionerRole\":\"pass-through\"",
+				   NULL);
+		snprintf(extra, sizeof extra, "%s%s", up,
+			 send ? ",\"plugins\":{\"peer_support\":{\"notes_upstream\":\"send\"}}" : "");
+		struct gw g;
+		assert_int_equal(gw_start(&g, extra), 0);
+		ingest_peer_log(&g, 1);
+		assert_true(drained(&g, 20000));
+		assert_int_equal(outbox_number(&g, "dead"), 0);
+		char *enc = NULL;
+		assert_int_equal(upstream_total(&u, "Patient", NULL), 1);
+		assert_int_equal(upstream_total(&u, "Encounter", &enc), 1);
+		/* routed local: stored here, never sent */
+		assert_int_equal(upstream_total(&u, "Procedure", NULL), 0);
+		assert_int_equal(upstream_total(&u, "Practitioner", NULL), 0);
+		/* pass-through: ingest stores it with the push, then delivers it */
+		assert_int_equal(upstream_total(&u, "PractitionerRole", NULL), 1);
+		struct resp r;
+		assert_int_equal(http_do(&g, "GET", "/fhir/Procedure", NULL, NULL, 0, &r), 0);
+		assert_non_null(strstr(r.body, "\"total\":2"));
+		resp_free(&r);
+		/* the note: in the gateway's store always, upstream only when sent */
+		assert_int_equal(http_do(&g, "GET", "/fhir/Encounter", NULL, NULL, 0, &r), 0);
+		assert_non_null(strstr(r.body, "food co-op"));
+		resp_free(&r);
+		if (send)
+			assert_non_null(strstr(enc, "food co-op"));
+		else
+			assert_null(strstr(enc, "food co-op"));
+		free(enc);
+		assert_int_equal(gw_stop(&g, 10000), 0);
+		upstream_stop(&u);
+	}
+}
+
+/* The upstream's count of writes it refused for an unresolved reference. */
+static long references_refused(const struct upstream_srv *u)
+{
+	struct resp r;
+	if (upstream_do(u, "GET", "/_admin/stats", NULL, &r) != 0 || r.status != 200) {
+		resp_free(&r);
+		return -1;
+	}
+	cJSON *j = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "referencesRefused");
+	long n = cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+	cJSON_Delete(j);
+	return n;
+}
+
+/* Pushes made while the upstream is down reach a reference-checking upstream
+ * in the order written once it is back: every Patient before its Encounter,
+ * every Encounter before its Procedures, the shared specialist (written by
+ * the first push only) before the later pushes that refer to it. */
+static void outage_delivers_in_dependency_order(void **state)
+{
+	(void)state;
+	unsigned port = free_port();
+	const char *args[] = {"--check-references", NULL};
+	struct upstream_srv u;
+	assert_int_equal(upstream_start_args(&u, port, args), 0);
+	upstream_stop(&u); /* down during the pushes */
+	char extra[1024];
+	upstream_gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"max_attempts\":1000");
+	struct gw g;
+	assert_int_equal(gw_start(&g, extra), 0);
+	enum { PEOPLE = 12 };
+	for (int k = 0; k < PEOPLE; k++)
+		ingest_peer_log(&g, k);
+	/* Patient, Encounter, 2 Procedures each; the Practitioner and role once */
+	assert_int_equal(outbox_number(&g, "pending"), 4 * PEOPLE + 2);
+	sleep_ms(1200); /* several failed attempts each, with their own backoff */
+	assert_int_equal(upstream_start_args(&u, port, args), 0);
+	assert_true(drained(&g, 60000));
+	assert_int_equal(references_refused(&u), 0);
+	assert_int_equal(outbox_number(&g, "dead"), 0);
+	assert_int_equal(upstream_total(&u, "Patient", NULL), PEOPLE);
+	assert_int_equal(upstream_total(&u, "Encounter", NULL), PEOPLE);
+	assert_int_equal(upstream_total(&u, "Procedure", NULL), 2 * PEOPLE);
+	assert_int_equal(upstream_total(&u, "PractitionerRole", NULL), 1);
+	assert_int_equal(gw_stop(&g, 10000), 0);
+	upstream_stop(&u);
+}
+
+static long retried(const struct gw *g, const char *query)
+{
+	char path[512];
+	snprintf(path, sizeof path, "/outbox/$retry%s", query);
+	struct resp r;
+	assert_int_equal(http_do(g, "POST", path, NULL, NULL, 0, &r), 0);
+	if (r.status != 200) {
+		long st = -r.status;
+		resp_free(&r);
+		return st;
+	}
+	cJSON *j = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "retried");
+	long n = cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+	cJSON_Delete(j);
+	return n;
+}
+
+/* POST /outbox/$retry puts back every dead letter matching the filters, in
+ * one call, and they are then delivered. */
+static void dead_letters_retried_by_filter(void **state)
+{
+	(void)state;
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	char extra[1024];
+	upstream_gw_config(extra, sizeof extra, &u, "\"*\":\"store-and-forward\"", ",\"max_attempts\":1000");
+	struct gw g;
+	assert_int_equal(gw_start(&g, extra), 0);
+	/* refusals: 6 Observations with one error, 3 with another, 2 Patients */
+	fault(&u, "{\"fault\":\"status\",\"status\":422,\"method\":\"PUT\",\"path\":\"Observation\",\"count\":6}");
+	push(&g, 9000, 6);
+	long until = now_ms() + 20000;
+	while (outbox_number(&g, "dead") != 6 && now_ms() < until)
+		sleep_ms(50);
+	fault(&u, "{\"fault\":\"status\",\"status\":400,\"method\":\"PUT\",\"path\":\"Observation\",\"count\":3}");
+	push(&g, 9100, 3);
+	until = now_ms() + 20000;
+	while (outbox_number(&g, "dead") != 9 && now_ms() < until)
+		sleep_ms(50);
+	assert_int_equal(outbox_number(&g, "dead"), 9);
+	struct resp r;
+	char stamp[64] = "";
+	assert_int_equal(http_do(&g, "GET", "/outbox?state=dead&_count=1", NULL, NULL, 0, &r), 0);
+	cJSON *j = cJSON_Parse(r.body);
+	const cJSON *oldest = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "records"), 0);
+	snprintf(stamp, sizeof stamp, "%s", s(oldest, "created"));
+	cJSON_Delete(j);
+	resp_free(&r);
+	assert_true(strlen(stamp) >= 20);
+
+	/* bad filters: 400, nothing retried */
+	assert_int_equal(retried(&g, "?typ=Observation"), -400);
+	assert_int_equal(retried(&g, "?type=Nonsense"), -400);
+	assert_int_equal(retried(&g, "?since=yesterday"), -400);
+	assert_int_equal(retried(&g, "?type=Observation&type=Patient"), -400);
+	assert_int_equal(outbox_number(&g, "dead"), 9);
+	/* no match */
+	assert_int_equal(retried(&g, "?type=Patient"), 0);
+	assert_int_equal(retried(&g, "?until=2000-01-01"), 0);
+	assert_int_equal(retried(&g, "?since=2999"), 0);
+	/* by error text and type: the three 400s only */
+	assert_int_equal(retried(&g, "?type=Observation&error=HTTP%20400"), 3);
+	until = now_ms() + 20000;
+	while (outbox_number(&g, "pending") != 0 && now_ms() < until)
+		sleep_ms(50);
+	assert_int_equal(outbox_number(&g, "dead"), 6);
+	assert_int_equal(upstream_count(&u, "Observation", "urn:push|9100"), 1);
+	/* by time range: the first dead letter's creation onwards, the rest */
+	char q[160];
+	snprintf(q, sizeof q, "?since=%s&until=2999-01-01", stamp);
+	assert_int_equal(retried(&g, q), 6);
+	assert_true(drained(&g, 20000));
+	assert_int_equal(outbox_number(&g, "dead"), 0);
+	for (int k = 0; k < 6; k++) {
+		char ident[64];
+		snprintf(ident, sizeof ident, "urn:push|%d", 9000 + k);
+		assert_int_equal(upstream_count(&u, "Observation", ident), 1);
+	}
+	assert_int_equal(gw_stop(&g, 10000), 0);
+	upstream_stop(&u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1023,8 +1450,14 @@ int main(void)
 		cmocka_unit_test(upstream_down_during_a_push_of_1000),
 		cmocka_unit_test(kill_9_during_delivery),
 		cmocka_unit_test(faults_are_retried_or_dead_lettered),
+		cmocka_unit_test(updates_patches_and_deletes_are_forwarded),
+		cmocka_unit_test(later_versions_wait_for_earlier_ones),
+		cmocka_unit_test(deleting_what_is_gone_upstream_is_delivered),
 		cmocka_unit_test(high_water_answers_503),
 		cmocka_unit_test(upstream_hooks_run_on_both_paths),
+		cmocka_unit_test(ingest_delivers_what_the_routes_say),
+		cmocka_unit_test(outage_delivers_in_dependency_order),
+		cmocka_unit_test(dead_letters_retried_by_filter),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -74,6 +74,23 @@ static void elements_in_definition_order(void **state)
 	assert_string_equal(chosen->name, "id");
 }
 
+/* validate.c checks the maximum cardinality as "none", "single value" or
+ * "array" only: that is complete while every element allows 0, 1 or any
+ * number of values. */
+static void every_max_is_0_1_or_unbounded(void **state)
+{
+	(void)state;
+	assert_true(model_nelems > 0);
+	size_t zero = 0;
+	for (size_t i = 0; i < model_nelems; i++) {
+		unsigned max = model_elems[i].max;
+		if (max != 0 && max != 1 && max != MODEL_UNBOUNDED)
+			fail_msg("element %s has max %u", model_elems[i].name, max);
+		zero += max == 0;
+	}
+	assert_int_equal(zero, 1); /* xhtml.extension */
+}
+
 static void choices_and_backbones(void **state)
 {
 	(void)state;
@@ -145,6 +162,7 @@ int main(void)
 		cmocka_unit_test(types_are_complete_and_sorted),
 		cmocka_unit_test(primitives_carry_regex_and_json_kind),
 		cmocka_unit_test(elements_in_definition_order),
+		cmocka_unit_test(every_max_is_0_1_or_unbounded),
 		cmocka_unit_test(choices_and_backbones),
 		cmocka_unit_test(plugin_queries),
 	};

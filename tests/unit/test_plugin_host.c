@@ -655,21 +655,27 @@ static void loads_the_built_test_plugins(void **state)
 	struct plugin_host *h = plugin_host_new(NULL, NULL);
 	int refused = plugin_host_scan(h, dir);
 	plugin_host_start(h);
-	bool slow = false, bad_major = false, small = false, fail_init = false;
+	bool slow = false, bad_major = false, old_major = false, zero_major = false, small = false, fail_init = false;
 	for (size_t i = 0; i < plugin_host_count(h); i++) {
 		const struct plugin *p = plugin_host_at(h, i);
 		if (strcmp(p->name, "tp_slow") == 0)
 			slow = p->refused == NULL && p->initialised;
 		if (strcmp(p->name, "tp_bad_major") == 0)
 			bad_major = p->refused && strstr(p->refused, "ABI major");
+		if (strcmp(p->name, "tp_old_major") == 0)
+			old_major = p->refused && strstr(p->refused, "ABI major") && !p->initialised;
+		if (strcmp(p->name, "tp_zero_major") == 0)
+			zero_major = p->refused && strstr(p->refused, "ABI major 0,") && !p->initialised;
 		if (strcmp(p->name, "tp_small_desc") == 0)
 			small = p->refused && strstr(p->refused, "smaller than");
 		if (strcmp(p->name, "tp_fail_init") == 0)
 			fail_init = p->refused && strstr(p->refused, "init failed") && !p->initialised;
 	}
-	assert_true(refused >= 2);
+	assert_true(refused >= 4); /* the majors and the small descriptor; init fails later */
 	assert_true(slow);
 	assert_true(bad_major);
+	assert_true(old_major);
+	assert_true(zero_major);
 	assert_true(small);
 	assert_true(fail_init);
 	assert_non_null(plugin_host_format(h, "slow", NULL));

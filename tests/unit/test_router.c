@@ -1,4 +1,5 @@
-/* Unit tests: routing table, captures, 404/405, outcome rendering. */
+/* Unit tests: routing table, captures, 404/405, outcome rendering, response
+ * headers. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "fhir/outcome.h"
+#include "http/http.h"
 #include "http/router.h"
 
 static const char *last;
@@ -134,12 +136,34 @@ static void outcome_rendering(void **state)
 	assert_int_equal(oo.n, 0);
 }
 
+/* No header line can be injected into a response: a CR or LF in a value,
+ * or a CR, LF or colon in a name, is refused; a full table too. */
+static void response_headers_refuse_injection(void **state)
+{
+	(void)state;
+	struct http_response resp;
+	memset(&resp, 0, sizeof resp);
+	assert_true(http_add_header(&resp, "X-Fine", "a value: with colon"));
+	assert_false(http_add_header(&resp, "X-Bad", "a\nSet-Cookie: x=1"));
+	assert_false(http_add_header(&resp, "X-Bad", "a\rSet-Cookie: x=1"));
+	assert_false(http_add_header(&resp, "X-Bad\nSet-Cookie", "1"));
+	assert_false(http_add_header(&resp, "X-Bad\r", "1"));
+	assert_false(http_add_header(&resp, "X-Bad:", "1"));
+	assert_int_equal(resp.nheaders, 1);
+	assert_string_equal(resp.headers[0].name, "X-Fine");
+	while (resp.nheaders < HTTP_MAX_HEADERS)
+		assert_true(http_add_header(&resp, "X-More", "1"));
+	assert_false(http_add_header(&resp, "X-One-Too-Many", "1"));
+	release(&resp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(matching_and_priority),
 		cmocka_unit_test(not_found_and_not_allowed),
 		cmocka_unit_test(outcome_rendering),
+		cmocka_unit_test(response_headers_refuse_injection),
 	};
 	return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }

@@ -530,6 +530,86 @@ static void search_dates(void **state)
 	expect_ids(f->s, "Patient", "_lastUpdated", NULL, "lt2000-01-01", "");
 }
 
+/* Every prefix at every precision, on the bounds. Values are ranges
+ * [lo, hi) (FHIR R4 search 3.1.1.5.2):
+ *   d1 Period 2024-03-01..2024-03-31     [2024-03-01, 2024-04-01)
+ *   d2 dateTime 2024-03 (month)          [2024-03-01, 2024-04-01)
+ *   d3 dateTime 2024-03-01 (day)         [2024-03-01, 2024-03-02)
+ *   d4 dateTime 2024-03-31T23:59:59Z     the last second before April
+ *   d5 instant 2024-04-01T00:00:00.000Z  the first millisecond of April
+ *   d6 dateTime 2024-02-29T23:59:59.999Z the last millisecond before March
+ *   d7 Period 2024-01-01..2024-12-31     the year 2024 exactly
+ *   d8 dateTime 2025-01-01T00:00:00Z     the first second after it
+ * Columns: eq ne lt gt le ge sa eb; ap is refused at every precision. */
+static const struct {
+	const char *value;
+	const char *want[8];
+} date_bounds[] = {
+	{"2024", {"d1,d2,d3,d4,d5,d6,d7", "d8", "", "d8", "d1,d2,d3,d4,d5,d6,d7", "d1,d2,d3,d4,d5,d6,d7,d8", "d8", ""}},
+	{"2024-03", {"d1,d2,d3,d4", "d5,d6,d7,d8", "d6,d7", "d5,d7,d8", "d1,d2,d3,d4,d6,d7", "d1,d2,d3,d4,d5,d7,d8", "d5,d8", "d6"}},
+	{"2024-03-01", {"d3", "d1,d2,d4,d5,d6,d7,d8", "d6,d7", "d1,d2,d4,d5,d7,d8", "d3,d6,d7", "d1,d2,d3,d4,d5,d7,d8", "d4,d5,d8", "d6"}},
+	{"2024-03-31", {"d4", "d1,d2,d3,d5,d6,d7,d8", "d1,d2,d3,d6,d7", "d5,d7,d8", "d1,d2,d3,d4,d6,d7", "d4,d5,d7,d8", "d5,d8", "d3,d6"}},
+	{"2024-04-01", {"d5", "d1,d2,d3,d4,d6,d7,d8", "d1,d2,d3,d4,d6,d7", "d7,d8", "d1,d2,d3,d4,d5,d6,d7", "d5,d7,d8", "d8", "d1,d2,d3,d4,d6"}},
+	{"2024-03-31T23:59Z", {"d4", "d1,d2,d3,d5,d6,d7,d8", "d1,d2,d3,d6,d7", "d5,d7,d8", "d1,d2,d3,d4,d6,d7", "d4,d5,d7,d8", "d5,d8", "d3,d6"}},
+	{"2024-03-31T23:59:59Z", {"d4", "d1,d2,d3,d5,d6,d7,d8", "d1,d2,d3,d6,d7", "d5,d7,d8", "d1,d2,d3,d4,d6,d7", "d4,d5,d7,d8", "d5,d8", "d3,d6"}},
+	{"2024-04-01T00:00:00.000Z", {"d5", "d1,d2,d3,d4,d6,d7,d8", "d1,d2,d3,d4,d6,d7", "d7,d8", "d1,d2,d3,d4,d5,d6,d7", "d5,d7,d8", "d8", "d1,d2,d3,d4,d6"}},
+	{"2024-02-29T23:59:59.999Z", {"d6", "d1,d2,d3,d4,d5,d7,d8", "d7", "d1,d2,d3,d4,d5,d7,d8", "d6,d7", "d1,d2,d3,d4,d5,d6,d7,d8", "d1,d2,d3,d4,d5,d8", ""}},
+	{"2025", {"d8", "d1,d2,d3,d4,d5,d6,d7", "d1,d2,d3,d4,d5,d6,d7", "", "d1,d2,d3,d4,d5,d6,d7,d8", "d8", "", "d1,d2,d3,d4,d5,d6,d7"}},
+};
+
+static void search_date_boundaries(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const obs[][2] = {
+		{"d1", "\"effectivePeriod\":{\"start\":\"2024-03-01\",\"end\":\"2024-03-31\"}"},
+		{"d2", "\"effectiveDateTime\":\"2024-03\""},
+		{"d3", "\"effectiveDateTime\":\"2024-03-01\""},
+		{"d4", "\"effectiveDateTime\":\"2024-03-31T23:59:59Z\""},
+		{"d5", "\"effectiveInstant\":\"2024-04-01T00:00:00.000Z\""},
+		{"d6", "\"effectiveDateTime\":\"2024-02-29T23:59:59.999Z\""},
+		{"d7", "\"effectivePeriod\":{\"start\":\"2024-01-01\",\"end\":\"2024-12-31\"}"},
+		{"d8", "\"effectiveDateTime\":\"2025-01-01T00:00:00Z\""},
+	};
+	for (size_t i = 0; i < sizeof obs / sizeof obs[0]; i++) {
+		char json[256];
+		snprintf(json, sizeof json,
+			 "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},%s}",
+			 obs[i][1]);
+		put(f->s, "Observation", obs[i][0], json);
+	}
+	static const char *const prefixes[] = {"eq", "ne", "lt", "gt", "le", "ge", "sa", "eb"};
+	char value[64], got[256];
+	for (size_t i = 0; i < sizeof date_bounds / sizeof date_bounds[0]; i++) {
+		for (size_t p = 0; p < 8; p++) {
+			snprintf(value, sizeof value, "%s%s", prefixes[p], date_bounds[i].value);
+			expect_ids(f->s, "Observation", "date", NULL, value, date_bounds[i].want[p]);
+		}
+		/* no prefix is eq */
+		expect_ids(f->s, "Observation", "date", NULL, date_bounds[i].value, date_bounds[i].want[0]);
+		snprintf(value, sizeof value, "ap%s", date_bounds[i].value);
+		assert_int_equal(find(f->s, "Observation", "date", NULL, value, got, sizeof got), STORE_INVALID);
+	}
+	/* a date element (Patient.birthDate) on the bounds of a month and a day */
+	put(f->s, "Patient", "q1", "{\"resourceType\":\"Patient\",\"birthDate\":\"2024-03-31\"}");
+	put(f->s, "Patient", "q2", "{\"resourceType\":\"Patient\",\"birthDate\":\"2024-04-01\"}");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "eq2024-03", "q1");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "le2024-03", "q1");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "lt2024-03", "");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "ge2024-04", "q2");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "gt2024-04", "");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "le2024-03-31", "q1");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "lt2024-04-01", "q1");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "ge2024-04-01", "q2");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "gt2024-03-31", "q2");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "eb2024-04-01", "q1");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "sa2024-03-31", "q2");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "ne2024-03-31", "q2");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "eq2024-04-01T00:00:00Z", "");  /* a day is wider */
+	expect_ids(f->s, "Patient", "birthdate", NULL, "le2024-03-31T23:59:59Z", "q1"); /* starts before */
+	expect_ids(f->s, "Patient", "birthdate", NULL, "eb2024-04-01T00:00:00Z", "q1");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "sa2024-03-31T23:59:59Z", "q2");
+}
+
 static void search_strings(void **state)
 {
 	struct fixture *f = *state;
@@ -1285,8 +1365,15 @@ static void rcache_bounds_and_tickets(void **state)
 	memset(large, 'y', big);
 	large[big] = '\0';
 	struct store_text tl = {.text = large, .len = big, .version = 1};
+	assert_false(rcache_get(c, "Basic", "large", &got, &ticket)); /* a valid ticket for it */
 	rcache_put(c, "Basic", "large", ticket, &tl);
 	assert_false(rcache_get(c, "Basic", "large", &got, &ticket));
+	/* while a smaller one with the same ticket is kept */
+	tl.len = 1000;
+	rcache_put(c, "Basic", "large", ticket, &tl);
+	assert_true(rcache_get(c, "Basic", "large", &got, &ticket));
+	assert_int_equal(got.len, 1000);
+	free(got.text);
 	free(large);
 	rcache_clear(c);
 	rcache_stats(c, &stats);
@@ -1400,6 +1487,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(search_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_references, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_dates, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_date_boundaries, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_strings, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_filtered_and_resource_params, setup, teardown),

@@ -38,14 +38,18 @@ static void locations(void **state)
 		{"https://ehr.example/fhir/R4/Patient/1/_history/2", GW "/Patient/1/_history/2"},
 		{"Patient/1/_history/2", GW "/Patient/1/_history/2"},
 		{"/fhir/R4/Patient/1", GW "/Patient/1"},
-		{"/elsewhere/Patient/1", "/elsewhere/Patient/1"},
-		{"/fhir/R4x/Patient/1", "/fhir/R4x/Patient/1"},
-		{"https://other.example/fhir/Patient/1", "https://other.example/fhir/Patient/1"},
-		{"https://ehr.example/fhir/R4x/Patient/1", "https://ehr.example/fhir/R4x/Patient/1"},
 		{"urn:uuid:5f0c2a8e-0d6b-4c59-9d1e-2b7f3a6c9e01", "urn:uuid:5f0c2a8e-0d6b-4c59-9d1e-2b7f3a6c9e01"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
 		assert_string_equal(upstream_rewrite_location(u, cases[i].in, GW, out, sizeof out), cases[i].want);
+	/* another host, or outside the base: not passed on */
+	const char *foreign[] = {
+		"/elsewhere/Patient/1", "/fhir/R4x/Patient/1", "https://other.example/fhir/Patient/1",
+		"https://ehr.example/fhir/R4x/Patient/1", "//other.example/fhir/R4/Patient/1", "HTTPS://other.example/x",
+		"ftp://ehr.example/fhir/R4/Patient/1",
+	};
+	for (size_t i = 0; i < sizeof foreign / sizeof *foreign; i++)
+		assert_null(upstream_rewrite_location(u, foreign[i], GW, out, sizeof out));
 	upstream_free(u);
 
 	u = make("https://ehr.example"); /* no path: a rooted path is under the base */
@@ -86,6 +90,25 @@ static void bundle_urls(void **state)
 	assert_string_equal(
 		cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(e, 3), "resource"), "valueString")->valuestring,
 		"Patient/9");
+	cJSON_Delete(b);
+
+	/* links, fullUrl and locations on another host go */
+	b = cJSON_Parse(
+		"{\"resourceType\":\"Bundle\",\"type\":\"batch-response\",\"link\":[{\"relation\":\"self\",\"url\":"
+		"\"https://evil.example/fhir?x=1\"},{\"relation\":\"next\",\"url\":\"https://ehr.example/fhir/R4?page=2\"}],"
+		"\"entry\":[{\"fullUrl\":\"https://evil.example/fhir/Patient/1\",\"response\":{\"status\":\"201\","
+		"\"location\":\"https://evil.example/fhir/Patient/1\"}},"
+		"{\"fullUrl\":\"urn:uuid:5f0c2a8e-0d6b-4c59-9d1e-2b7f3a6c9e01\",\"resource\":{\"resourceType\":\"Bundle\","
+		"\"type\":\"searchset\",\"link\":[{\"relation\":\"self\",\"url\":\"http://evil.example/s\"}],"
+		"\"entry\":[{\"fullUrl\":\"https://evil.example/fhir/Patient/3\"}]},\"response\":{\"status\":\"200\"}}]}");
+	assert_non_null(b);
+	upstream_rewrite_urls(u, b, GW);
+	char *text = cJSON_PrintUnformatted(b);
+	assert_null(strstr(text, "evil.example"));
+	assert_non_null(strstr(text, "\"url\":\"" GW "?page=2\""));
+	assert_non_null(strstr(text, "urn:uuid:5f0c2a8e"));
+	assert_non_null(strstr(text, "\"status\":\"201\""));
+	cJSON_free(text);
 	cJSON_Delete(b);
 
 	/* a Bundle that is data (a stored collection) keeps its relative locations */

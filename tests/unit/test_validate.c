@@ -86,6 +86,11 @@ static void structural_errors_with_locations(void **state)
 	expect_error("{\"resourceType\":\"Patient\",\"_active\":{\"id\":\"a\",\"foo\":1}}", "@ Patient.active.foo");
 	expect_error("{\"resourceType\":\"Patient\",\"text\":{\"status\":\"generated\",\"div\":\"<p>x</p>\"}}",
 		     "@ Patient.text.div");
+	/* xhtml.extension has max 0: no extension on a narrative div */
+	expect_error("{\"resourceType\":\"Patient\",\"text\":{\"status\":\"generated\",\"div\":"
+		     "\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">x</div>\",\"_div\":{\"extension\":"
+		     "[{\"url\":\"urn:x\",\"valueString\":\"y\"}]}}}",
+		     "not allowed (maximum 0) @ Patient.text.div.extension");
 	expect_error("{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Organization\",\"name\":1}]}",
 		     "@ Patient.contained[0].name");
 	expect_error("{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[{\"resource\":"

@@ -9,6 +9,7 @@
 //   node server.mjs --port N     (0 = any free port)
 //        [--tls-cert FILE --tls-key FILE [--client-ca FILE]]
 //        [--require-bearer TOKEN | --require-basic USER:PASSWORD]
+//        [--check-references]
 //
 // Prints exactly one line "listening 127.0.0.1:PORT" on stdout when ready.
 
@@ -40,7 +41,7 @@ const HOST = '127.0.0.1';
 // ---------------------------------------------------------------- arguments
 const USAGE =
   'usage: node server.mjs --port N [--verbose] [--tls-cert FILE --tls-key FILE [--client-ca FILE]]\n' +
-  '                       [--require-bearer TOKEN | --require-basic USER:PASSWORD]\n';
+  '                       [--require-bearer TOKEN | --require-basic USER:PASSWORD] [--check-references]\n';
 const VALUED = { '--port': 'port', '--tls-cert': 'tlsCert', '--tls-key': 'tlsKey', '--client-ca': 'clientCa', '--require-bearer': 'bearer', '--require-basic': 'basic' };
 
 function usage(why) {
@@ -58,6 +59,7 @@ function parseArgs(argv) {
       if (eq < 0 && i + 1 >= argv.length) usage();
       opts[VALUED[name]] = eq > 0 ? a.slice(eq + 1) : argv[++i];
     } else if (a === '--verbose' || a === '-v') opts.verbose = true;
+    else if (a === '--check-references') opts.checkReferences = true;
     else usage();
   }
   opts.port = Number(opts.port);
@@ -196,6 +198,7 @@ function newStats() {
     faultsInjected: {},
     admin: 0,
     unauthorized: 0, // FHIR requests refused with 401 (--require-bearer / --require-basic)
+    referencesRefused: 0, // writes refused with 400 for a reference that did not resolve (--check-references)
     headers: {}, // lower-case header name -> requests that carried it (FHIR ones and refused ones)
     badRequests: 0, // requests Node's HTTP parser refused (e.g. a bare CR in a header)
     redirectTargets: 0, // requests for a Location a redirect fault sent
@@ -206,7 +209,7 @@ function bump(obj, key) {
   obj[key] = (obj[key] ?? 0) + 1;
 }
 
-const FAULT_KINDS = new Set(['status', 'stall', 'oversize', 'delay', 'reset', 'redirect']);
+const FAULT_KINDS = new Set(['status', 'stall', 'hang', 'oversize', 'delay', 'reset', 'redirect', 'body']);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const REDIRECTED = '/_redirected'; // where redirect faults point: outside the FHIR base, counted
 function normalizeFault(f) {
@@ -221,15 +224,26 @@ function normalizeFault(f) {
     case 'status':
       out.status = f.status ?? 500;
       if (!Number.isInteger(out.status) || out.status < 400 || out.status > 599) throw new Error('status must be 400..599');
-      if (f.retryAfter !== undefined) out.retryAfter = Number(f.retryAfter);
+      // a string goes out verbatim (an HTTP-date, or digits beyond a double's precision)
+      if (f.retryAfter !== undefined) out.retryAfter = typeof f.retryAfter === 'string' ? f.retryAfter : Number(f.retryAfter);
       else if (out.status === 429) out.retryAfter = 1;
       out.afterCommit = Boolean(f.afterCommit);
       break;
     case 'stall':
       out.seconds = Number(f.seconds ?? 30);
       break;
+    case 'hang':
+      break;
     case 'oversize':
       out.mb = Number(f.mb ?? 50);
+      break;
+    case 'body':
+      // answers this status and JSON body (and headers) instead of the real answer
+      out.status = f.status ?? 200;
+      if (!Number.isInteger(out.status) || out.status < 200 || out.status > 599) throw new Error('status must be 200..599');
+      if (f.body === undefined) throw new Error('a body fault needs a body');
+      out.body = f.body;
+      out.headers = f.headers && typeof f.headers === 'object' ? Object.fromEntries(Object.entries(f.headers).map(([k, v]) => [k, String(v)])) : {};
       break;
     case 'delay':
       out.ms = Number(f.ms ?? 1000);
@@ -352,6 +366,30 @@ function decorateBundle(bundle, rel, url) {
 }
 
 // ---------------------------------------------------------------- FHIR requests
+// The first relative reference (Type/id) in resource that names no resource
+// held here, or undefined. Contained (#…), absolute and urn: references are
+// not checked.
+function unresolvedReference(node) {
+  if (Array.isArray(node)) {
+    for (const x of node) {
+      const m = unresolvedReference(x);
+      if (m) return m;
+    }
+    return undefined;
+  }
+  if (!node || typeof node !== 'object') return undefined;
+  for (const [k, v] of Object.entries(node)) {
+    if (k === 'reference' && typeof v === 'string') {
+      const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(v);
+      if (m && !repo.exists(m[1], m[2])) return v;
+    } else {
+      const r = unresolvedReference(v);
+      if (r) return r;
+    }
+  }
+  return undefined;
+}
+
 async function handleFhir(req, res, url, rel, raw) {
   const method = req.method;
   if (rel === 'metadata' && method === 'GET') return { status: 200, body: capabilityStatement() };
@@ -375,6 +413,17 @@ async function handleFhir(req, res, url, rel, raw) {
 
   const segs = rel.split('/').filter(Boolean);
   const hasQuery = url.search.length > 1;
+  // --check-references: a create or update whose relative references do not
+  // resolve to a resource held here is refused (400), as a server that keeps
+  // referential integrity would.
+  if (opts.checkReferences && (method === 'POST' || method === 'PUT') && segs.length >= 1 && segs.length <= 2 &&
+      !segs[0].startsWith('$') && body?.resourceType && body.resourceType !== 'Bundle') {
+    const missing = unresolvedReference(body);
+    if (missing) {
+      stats.referencesRefused++;
+      return { status: 400, body: outcome('invalid', `Invalid reference: ${missing} not found`) };
+    }
+  }
   // Plain create: the server assigns the id (FHIR says a client id in a POST is ignored;
   // MemoryRepository alone would keep it).
   if (method === 'POST' && segs.length === 1 && !segs[0].startsWith('$') && body && typeof body === 'object') {
@@ -485,9 +534,16 @@ async function onFhir(req, res, url) {
       req.socket.once('close', () => clearTimeout(timer));
       return;
     }
+    if (f.fault === 'hang') {
+      // never answers: the connection stays open until the client gives up
+      return;
+    }
     if (f.fault === 'oversize') {
       await sendOversize(res, f.mb);
       return;
+    }
+    if (f.fault === 'body') {
+      return finish(res, { status: f.status, body: f.body, headers: f.headers });
     }
     if (f.fault === 'redirect') {
       const to = `${origin()}${REDIRECTED}/${rel}${url.search}`;

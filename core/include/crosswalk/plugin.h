@@ -381,6 +381,24 @@ struct cw_host {
 	 * but not billable). Accepts the HCPCS URI aliases as code_display does.
 	 * Check CW_HOST_HAS(host, code_flags) before calling. */
 	unsigned (*code_flags)(struct cw_ctx *ctx, const char *system, const char *code);
+
+	/* --- ABI 1.3: resources from the gateway's store, gathered as
+	 * GET /export/{format} gathers them. parameters is a FHIR Parameters
+	 * resource (borrowed) naming either Encounters — "encounter",
+	 * valueReference {"reference": "Encounter/id"} or {"identifier":
+	 * {system, value}}, repeating, at most 1000 — or a period, "from" and
+	 * "to" (valueDate, YYYY-MM-DD, from not after to), with or without a
+	 * person, "patient" (valueString: a Patient id or the person's
+	 * identifier "system|value"; or a valueReference), or a person alone.
+	 * Returns a collection Bundle the caller owns (cJSON_Delete): for
+	 * Encounters or a period, the Encounters with the Conditions recorded
+	 * for them, their patients' Coverage and the resources those reference;
+	 * for a person alone, everything stored about that Patient. NULL with
+	 * issues reported and the HTTP status set (400 bad parameters — unknown,
+	 * repeated or malformed —, 404 or 410 for a person or Encounter not
+	 * stored, 501 where the core has no store). Check
+	 * CW_HOST_HAS(host, store_gather) before calling. */
+	cJSON *(*store_gather)(struct cw_ctx *ctx, const cJSON *parameters);
 };
 
 /* Bits of cw_host.code_flags. Numbers never reused. */
