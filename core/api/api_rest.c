@@ -123,7 +123,7 @@ void rest_store_answer(const struct http_request *req, struct http_response *res
 			   : st == STORE_GONE ? "deleted"
 			   : st == STORE_VERSION_MISMATCH || st == STORE_CONFLICT ? "conflict"
 			   : st == STORE_INVALID ? "invalid"
-			   : st == STORE_BUSY ? "transient"
+			   : st == STORE_BUSY || st == STORE_FULL ? "transient"
 					      : "exception";
 	outcome_add(&oo, OUTCOME_ERROR, code, NULL, "%s", err->message[0] ? err->message : store_status_text(st));
 	api_fhir_send(req, resp, store_status_http(st), outcome_to_json(&oo));

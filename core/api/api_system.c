@@ -66,7 +66,11 @@ static void get_healthz(void *ctx, struct http_request *req, struct http_respons
 	struct app *app = ctx;
 	bool draining = atomic_load(&app->draining);
 	cJSON *out = cJSON_CreateObject();
-	if (out && cJSON_AddStringToObject(out, "status", draining ? "draining" : "ok") && app->upstream)
+	/* Full storage still serves reads and must stay reachable for the write
+	 * that shows space is back: 200, but not "ok". */
+	bool full = !draining && store_full();
+	if (out && cJSON_AddStringToObject(out, "status", draining ? "draining" : full ? "degraded" : "ok") &&
+	    (!full || cJSON_AddStringToObject(out, "reason", "storage full")) && app->upstream)
 		add_upstream(out, app->upstream);
 	size_t len = 0;
 	char *text = out ? fjson_print(out, false, &len) : NULL;

@@ -657,7 +657,7 @@ static bool run_plan(const struct app *app, const struct http_request *req, stru
 			st = run_entry(app, req, p, hooks_done, base, tx ? oo : &eo);
 		if (own && rest_finish_txn(app, st ? STORE_IO : STORE_OK, &err) != STORE_OK && !st) {
 			outcome_add(&eo, OUTCOME_ERROR, "exception", NULL, "commit failed: %s", err.message);
-			st = 500;
+			st = store_status_http(err.status);
 		}
 		if (st && tx) {
 			char where[64];
@@ -673,7 +673,7 @@ static bool run_plan(const struct app *app, const struct http_request *req, stru
 	if (tx) {
 		if (ok && store_commit(app->store, &err) != STORE_OK) {
 			outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "commit failed: %s", err.message);
-			*status = 500;
+			*status = store_status_http(err.status);
 			ok = false;
 		}
 		if (!ok)

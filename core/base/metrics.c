@@ -233,6 +233,10 @@ char *metrics_render(size_t *len)
 		 "crosswalk_store_read_cache_total{result=\"hit\"} %lu\n"
 		 "crosswalk_store_read_cache_total{result=\"miss\"} %lu\n",
 	     atomic_load(&counters[METRICS_READ_CACHE_HIT]), atomic_load(&counters[METRICS_READ_CACHE_MISS]));
+	outf(&o, "# HELP crosswalk_store_full_total Times a write found the storage full (counted once until a write succeeds again).\n"
+		 "# TYPE crosswalk_store_full_total counter\n"
+		 "crosswalk_store_full_total %lu\n",
+	     atomic_load(&counters[METRICS_STORE_FULL]));
 	int ne = atomic_load(&n_ext);
 	for (int i = 0; i < ne; i++)
 		outf(&o, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", ext[i].name, ext[i].help, ext[i].name,

@@ -30,6 +30,7 @@ enum metrics_counter {
 	METRICS_UPSTREAM_BUSY,    /* pass-through calls refused: upstream.max_concurrent in flight */
 	METRICS_READ_CACHE_HIT,   /* reads of a current version answered from the cache */
 	METRICS_READ_CACHE_MISS,  /* reads of a current version that went to the database */
+	METRICS_STORE_FULL,       /* times the store went from writable to full */
 	METRICS_COUNTER_COUNT
 };
 

@@ -6,7 +6,8 @@
  * A command is int cmd_NAME(int argc, char **argv) with argv[0] the
  * command's name; it prints its own help on -h/--help (stdout, exit 0) and
  * returns the process's exit code: 0 success, EXIT_RUNTIME (1) a runtime
- * failure, EXIT_USAGE (2) a usage or configuration error. */
+ * failure, EXIT_USAGE (2) a usage or configuration error, EXIT_CUT_OFF (3)
+ * serve stopped with requests cut off. */
 #ifndef CW_CMD_H
 #define CW_CMD_H
 
@@ -20,6 +21,7 @@
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
+#define EXIT_CUT_OFF 3 /* serve: stopped with requests still running (cut off) */
 
 /* The commands (see the file comment). */
 int cmd_serve(int argc, char **argv);

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "app.h"
 
@@ -14,7 +15,9 @@ static const char usage_serve[] =
 	"\n"
 	"Runs the gateway in the foreground until SIGTERM or SIGINT, then stops\n"
 	"accepting connections, lets requests in flight finish (up to\n"
-	"limits.shutdown_grace_ms) and exits 0.\n"
+	"limits.shutdown_grace_ms, or until a second signal) and exits 0. Requests\n"
+	"still running then are cut off: each is logged and the exit code is 3.\n"
+	"SIGHUP is logged and ignored.\n"
 	"\n"
 	"options:\n"
 	"  -c, --config FILE   configuration file (default: $CROSSWALK_CONFIG,\n"
@@ -27,7 +30,7 @@ static const char usage_serve[] =
 	"  CROSSWALK_LISTEN    overrides \"listen\" (host:port; port 0 = any free port)\n"
 	"\n"
 	"exit codes: 0 stopped cleanly, 1 runtime failure, 2 usage or configuration error\n"
-	"(a refused plugin is a configuration error)\n";
+	"(a refused plugin is a configuration error), 3 stopped with requests cut off\n";
 
 /* Creates path and its missing parents, each 0700: the data directory holds
  * health records, for the gateway's user alone. An existing directory keeps
@@ -55,6 +58,13 @@ static int64_t mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void log_cut_off(void *ctx, const char *method, const char *path, const char *request_id)
+{
+	(void)ctx;
+	log_event(LOG_ERROR, "request_cut_off", "request still running at the end of the shutdown grace; cut off",
+		  "request_id", request_id, "method", method, "path", path, (const char *)NULL);
 }
 
 int cmd_serve(int argc, char **argv)
@@ -97,6 +107,7 @@ int cmd_serve(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -121,8 +132,12 @@ int cmd_serve(int argc, char **argv)
 		  CW_VERSION, (const char *)NULL);
 
 	int sig = 0;
-	while (sigwait(&sigs, &sig) != 0)
-		;
+	while (sigwait(&sigs, &sig) != 0 || sig == SIGHUP)
+		if (sig == SIGHUP) {
+			log_event(LOG_INFO, "signal_ignored", "SIGHUP ignored: the configuration is read at start only",
+				  (const char *)NULL);
+			sig = 0;
+		}
 	log_event(LOG_INFO, "shutdown", "stopping: no new connections; waiting for requests in flight",
 		  "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", (const char *)NULL);
 	atomic_store(&app.draining, true);
@@ -131,12 +146,27 @@ int cmd_serve(int argc, char **argv)
 	while (http_server_inflight(srv) > 0 && mono_ms() < until) {
 		struct timespec ts = {0, 20 * 1000000};
 		siginfo_t si;
-		if (sigtimedwait(&sigs, &si, &ts) > 0) {
+		int got = sigtimedwait(&sigs, &si, &ts);
+		if (got == SIGHUP) {
+			log_event(LOG_INFO, "signal_ignored", "SIGHUP ignored while stopping", (const char *)NULL);
+		} else if (got > 0) {
 			log_event(LOG_WARN, "shutdown", "second signal: stopping now", (const char *)NULL);
 			break;
 		}
 	}
 	unsigned left = http_server_inflight(srv);
+	if (http_server_each_busy(srv, log_cut_off, NULL) > 0) {
+		/* A handler that does not return would keep the server's threads,
+		 * and so the process, alive for ever. The store is consistent at
+		 * every commit, so leave without waiting: an open transaction is
+		 * rolled back when the store is next opened. */
+		char lefts[16];
+		snprintf(lefts, sizeof lefts, "%u", left);
+		log_event(LOG_ERROR, "stopped", "Crosswalk stopped with requests cut off", "unfinished_requests",
+			  lefts, (const char *)NULL);
+		fflush(NULL);
+		_exit(EXIT_CUT_OFF);
+	}
 	char lefts[16];
 	snprintf(lefts, sizeof lefts, "%u", left);
 	app_stop_calls(&app);

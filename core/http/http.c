@@ -59,6 +59,7 @@ struct conn_ctx {
 	int64_t deadline_ms; /* 0 = none; guarded by srv->lock */
 	const char *phase;   /* what the deadline is for */
 	bool closed_by_deadline;
+	const struct req_ctx *busy; /* the request the handler is working on; guarded by srv->lock */
 };
 
 /* One query parameter, decoded; value NULL when the parameter has no '='. */
@@ -159,6 +160,7 @@ const char *http_reason(int status)
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
+	case 507: return "Insufficient Storage";
 	default: return "Unknown";
 	}
 }
@@ -641,6 +643,17 @@ static void *watchdog_main(void *arg)
 	return NULL;
 }
 
+/* Records on the connection which request the handler works on, for
+ * http_server_each_busy. */
+static void set_busy(struct http_server *srv, const struct req_ctx *rq, bool busy)
+{
+	if (!rq->conn)
+		return;
+	pthread_mutex_lock(&srv->lock);
+	rq->conn->busy = busy ? rq : NULL;
+	pthread_mutex_unlock(&srv->lock);
+}
+
 /* Accept policy: while draining, every new connection is closed at once. */
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
@@ -794,7 +807,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	struct http_response resp = {0};
 	if (rq->phase == 3) {
 		/* resumed: the awaited thing is ready */
-		if (!run_resume(rq, &resp))
+		set_busy(srv, rq, true);
+		bool answered = run_resume(rq, &resp);
+		set_busy(srv, rq, false);
+		if (!answered)
 			return MHD_YES;
 	} else {
 		/* The whole request is here: dispatch. Processing time is ours, not
@@ -812,7 +828,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		};
 		if (rq->body)
 			rq->body[rq->len] = '\0';
+		set_busy(srv, rq, true);
 		srv->dispatch.fn(srv->dispatch.ctx, &rq->req, &resp);
+		set_busy(srv, rq, false);
 		if (rq->resume) {
 			/* deferred: the worker goes back to serving others */
 			response_release(&resp);
@@ -825,7 +843,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 				rq->suspended = true;
 			}
 			pthread_mutex_unlock(&srv->defer_lock);
-			if (!woken || !run_resume(rq, &resp))
+			if (!woken)
+				return MHD_YES;
+			set_busy(srv, rq, true);
+			bool answered = run_resume(rq, &resp);
+			set_busy(srv, rq, false);
+			if (!answered)
 				return MHD_YES;
 		}
 	}
@@ -968,6 +991,22 @@ void http_server_quiesce(struct http_server *srv)
 }
 
 unsigned http_server_inflight(const struct http_server *srv) { return atomic_load(&srv->inflight); }
+
+unsigned http_server_each_busy(struct http_server *srv,
+				void (*fn)(void *ctx, const char *method, const char *path, const char *request_id),
+				void *ctx)
+{
+	unsigned n = 0;
+	pthread_mutex_lock(&srv->lock);
+	for (struct conn_ctx *c = srv->conns.next; c != &srv->conns; c = c->next) {
+		if (!c->busy)
+			continue;
+		fn(ctx, c->busy->method, c->busy->path ? c->busy->path : "", c->busy->request_id);
+		n++;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return n;
+}
 
 unsigned http_server_connections(const struct http_server *srv) { return atomic_load(&srv->connections); }
 

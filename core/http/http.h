@@ -117,10 +117,18 @@ unsigned http_server_port(const struct http_server *srv);
 void http_server_quiesce(struct http_server *srv);
 /* Requests received but not yet answered and completed. */
 unsigned http_server_inflight(const struct http_server *srv);
+/* Calls fn, under the server's lock, for each request whose handler is
+ * running (method, decoded path without the query, request id; the strings
+ * are valid during the call only; fn must not call back into the server).
+ * Returns how many. Any thread. */
+unsigned http_server_each_busy(struct http_server *srv,
+				void (*fn)(void *ctx, const char *method, const char *path, const char *request_id),
+				void *ctx);
 /* Open connections. */
 unsigned http_server_connections(const struct http_server *srv);
 /* Stops everything and frees srv: waits up to 5 s for woken deferred
- * requests to be answered first. */
+ * requests to be answered first, and for the handlers still running: with a
+ * handler that never returns it never returns either. */
 void http_server_stop(struct http_server *srv);
 
 /* Status reason phrase ("Not Found"). */

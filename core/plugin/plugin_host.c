@@ -586,6 +586,22 @@ int plugin_host_scan(struct plugin_host *h, const char *dir)
 		return refuse_path(h, dir, "plugin directory is writable by group or others (mode %04o)",
 				   (unsigned)(st.st_mode & 07777)),
 		       1;
+	/* A world-writable parent without the sticky bit lets anyone rename
+	 * the plugin directory away and put their own in its place. */
+	char up[PATH_MAX];
+	snprintf(up, sizeof up, "%s", rdir);
+	for (char *slash = strrchr(up, '/'); slash; slash = strrchr(up, '/')) {
+		slash[slash == up ? 1 : 0] = '\0';
+		struct stat ps;
+		if (stat(up, &ps) == 0 && (ps.st_mode & S_IWOTH) && !(ps.st_mode & S_ISVTX))
+			return refuse_path(h, dir,
+					   "plugin directory is inside %s, which is writable by others without the "
+					   "sticky bit (mode %04o); move the plugins elsewhere or chmod o-w %s",
+					   up, (unsigned)(ps.st_mode & 07777), up),
+			       1;
+		if (slash == up)
+			break;
+	}
 	DIR *d = opendir(rdir);
 	if (!d)
 		return refuse_path(h, dir, "plugin directory: %s", strerror(errno)), 1;

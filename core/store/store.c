@@ -3,6 +3,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,18 @@
 #include "base/metrics.h"
 #include "fhir/model_query.h"
 #include "store/rcache.h"
+
+static atomic_bool full_flag;
+
+bool store_full(void) { return atomic_load(&full_flag); }
+
+void store_note_full(bool full)
+{
+	if (full && !atomic_exchange(&full_flag, true))
+		metrics_counter_add(METRICS_STORE_FULL, 1);
+	else if (!full)
+		atomic_store(&full_flag, false);
+}
 
 const char *store_status_text(enum store_status st)
 {

@@ -74,7 +74,8 @@
 	X(STORE_INVALID, 5, 400, "invalid request")                         \
 	X(STORE_IO, 6, 500, "storage failure")                              \
 	X(STORE_NO_MEMORY, 7, 500, "out of memory")                         \
-	X(STORE_BUSY, 8, 503, "store busy")
+	X(STORE_BUSY, 8, 503, "store busy")                                \
+	X(STORE_FULL, 9, 507, "storage full")
 
 enum store_status {
 #define STORE_ENUM(name, num, http, text) name = num,
@@ -375,6 +376,11 @@ enum store_status store_mark_set(struct store *s, const char *name, int64_t valu
 
 const char *store_status_text(enum store_status st);
 int store_status_http(enum store_status st);
+/* Whether the last write failed because the disk (or the store's size
+ * limit) was full: set by a backend on such a failure, cleared by the next
+ * committed write. Process-wide; any thread. */
+bool store_full(void);
+void store_note_full(bool full);
 
 /* For backends: sets err (may be NULL) and returns st. */
 enum store_status store_fail(struct store_error *err, enum store_status st, const char *fmt, ...)

@@ -120,6 +120,13 @@ enum store_status ss_db_fail(struct conn *c, struct store_error *err, int rc, co
 		st = STORE_NO_MEMORY;
 	else if (prim == SQLITE_CONSTRAINT)
 		st = STORE_CONFLICT;
+	else if (prim == SQLITE_FULL) {
+		/* The library's wording names its statement, not the cause the
+		 * client and the operator can act on. */
+		store_note_full(true);
+		return store_fail(err, STORE_FULL,
+				  "the gateway's storage is full: nothing was stored; retry once space is freed");
+	}
 	return store_fail(err, st, "%s: %s", what, c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
 }
 
@@ -165,6 +172,8 @@ enum store_status ss_run(struct conn *c, enum stmt_id id, struct store_error *er
 	ss_done(s);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return ss_db_fail(c, err, rc, stmt_sql[id]);
+	if (id == S_COMMIT)
+		store_note_full(false);
 	return STORE_OK;
 }
 
@@ -351,6 +360,27 @@ static int reindex_all(struct conn *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* PRAGMA quick_check (O(size), no index-content cross-check): a damaged
+ * file is refused before anything is written to it. */
+static int check_quick(struct conn *c, const char *path, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_prepare_v2(c->db, "PRAGMA quick_check(1)", -1, &q, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(q);
+	const char *first = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
+	if (first && strcmp(first, "ok") == 0) {
+		sqlite3_finalize(q);
+		return 0;
+	}
+	set_err(err, errlen,
+		"%s is damaged (%s); the gateway will not use it. Restore the data directory from a "
+		"backup (a copy taken while the gateway was stopped, with its -wal file if present)",
+		path, first ? first : sqlite3_errmsg(c->db));
+	sqlite3_finalize(q);
+	return -1;
+}
+
 static int setup_schema(struct conn *c, char *err, size_t errlen)
 {
 	int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -461,6 +491,14 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 		set_err(err, errlen, "%s: not a directory", data_dir);
 		return -1;
 	}
+	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+		/* Anyone who may write there may swap the database or its journal. */
+		set_err(err, errlen,
+			"%s: data directory is writable by group or others (mode %04o); make it private to the "
+			"gateway's user, e.g. chmod 0700 %s",
+			data_dir, (unsigned)(sb.st_mode & 07777), data_dir);
+		return -1;
+	}
 	bool shared = flags & STORE_OPEN_SHARED;
 	int lock_fd = shared ? -1 : take_lock(data_dir, err, errlen);
 	if (!shared && lock_fd < 0)
@@ -497,7 +535,7 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 		goto fail_mutex;
 	}
 	struct conn *c = conn_open(ss, err, errlen);
-	if (!c || setup_schema(c, err, errlen) != 0) {
+	if (!c || check_quick(c, ss->path, err, errlen) != 0 || setup_schema(c, err, errlen) != 0) {
 		conn_free(c);
 		pthread_key_delete(ss->key);
 		goto fail_mutex;

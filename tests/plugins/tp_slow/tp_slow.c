@@ -2,10 +2,13 @@
  *   JSON {"key": K} or CSV "key\nK" → Basic with the deterministic id of K
  *   (namespace "urn:test:slow") after sleeping a millisecond;
  *   back: CSV "id\n<id>\n…" or JSON ["<id>", …], built in the arena.
+ * A key "hang:PATH" makes the mapping wait until the file PATH exists (a
+ * request stuck in a plugin, for the shutdown tests).
  * Also $ping on Patient, answering a Parameters with the request id header. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <crosswalk/plugin.h>
 
@@ -47,6 +50,9 @@ static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, 
 		key[len - 4] = '\0';
 		key[strcspn(key, "\r\n")] = '\0';
 	}
+	if (strncmp(key, "hang:", 5) == 0)
+		while (access(key + 5, F_OK) != 0)
+			nap();
 	char id[CW_ID_SIZE];
 	if (host->make_id(ctx, "urn:test:slow", key, id) != CW_OK)
 		return CW_INTERNAL;
