@@ -49,6 +49,32 @@ void sleep_ms(long ms)
 		;
 }
 
+long gw_outbox_number(const struct gw *g, const char *key)
+{
+	struct resp r;
+	if (http_do(g, "GET", "/outbox?_count=0", NULL, NULL, 0, &r) != 0 || r.status != 200) {
+		resp_free(&r);
+		return -1;
+	}
+	cJSON *j = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+	long n = cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+	cJSON_Delete(j);
+	return n;
+}
+
+bool gw_outbox_drained(const struct gw *g, long timeout_ms)
+{
+	long until = now_ms() + timeout_ms;
+	while (now_ms() < until) {
+		if (gw_outbox_number(g, "pending") == 0)
+			return true;
+		sleep_ms(50);
+	}
+	return false;
+}
+
 /* Temporary directories made here go when the test program exits, unless
  * CW_KEEP_TMP is set (a failing stop prints the gateway's log tail first). */
 static char *tmp_dirs[512];

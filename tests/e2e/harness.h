@@ -81,6 +81,12 @@ bool raw_closed_within(int fd, int timeout_ms);
 long now_ms(void);
 void sleep_ms(long ms);
 
+/* The number the gateway's GET /outbox summary gives for key ("pending",
+ * "dead", ...); -1 when it cannot be read. */
+long gw_outbox_number(const struct gw *g, const char *key);
+/* Waits until the outbox has nothing pending; false after timeout_ms. */
+bool gw_outbox_drained(const struct gw *g, long timeout_ms);
+
 /* ------------------------------------------------------------ upstream */
 
 /* The independent upstream FHIR server of tests/upstream (Medplum's FHIR

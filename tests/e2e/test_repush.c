@@ -100,32 +100,6 @@ static void unchanged_push_makes_no_version(void **state)
 	assert_int_equal(gw_stop(&g, 15000), 0);
 }
 
-static long outbox_number(const struct gw *g, const char *key)
-{
-	struct resp r;
-	if (http_do(g, "GET", "/outbox?_count=0", NULL, NULL, 0, &r) != 0 || r.status != 200) {
-		resp_free(&r);
-		return -1;
-	}
-	cJSON *j = cJSON_Parse(r.body);
-	resp_free(&r);
-	const cJSON *v = get(j, key);
-	long n = cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
-	cJSON_Delete(j);
-	return n;
-}
-
-static bool drained(const struct gw *g, long timeout_ms)
-{
-	long until = now_ms() + timeout_ms;
-	while (now_ms() < until) {
-		if (outbox_number(g, "pending") == 0)
-			return true;
-		sleep_ms(100);
-	}
-	return false;
-}
-
 /* The upstream's count of FHIR requests with method. */
 static long received(const struct upstream_srv *u, const char *method)
 {
@@ -159,18 +133,18 @@ static void unchanged_push_sends_nothing_upstream(void **state)
 	char doc[2048], st[200];
 	plan(doc, sizeof doc, "A home of my own.");
 	push(&g, doc, st, sizeof st);
-	assert_true(drained(&g, 20000));
+	assert_true(gw_outbox_drained(&g, 20000));
 	long puts = received(&u, "PUT") + received(&u, "POST");
 	assert_true(puts >= 3);
 
 	push(&g, doc, st, sizeof st); /* unchanged: nothing queued */
 	assert_string_equal(st, "200,200,200");
-	assert_int_equal(outbox_number(&g, "pending"), 0);
+	assert_int_equal(gw_outbox_number(&g, "pending"), 0);
 	/* a changed push after it: what is delivered is what changed alone,
 	 * and the unchanged push would have been delivered before it */
 	plan(doc, sizeof doc, "A home of my own, near my sister.");
 	push(&g, doc, st, sizeof st);
-	assert_true(drained(&g, 20000));
+	assert_true(gw_outbox_drained(&g, 20000));
 	assert_int_equal(received(&u, "PUT") + received(&u, "POST"), puts + 1);
 	assert_int_equal(gw_stop(&g, 15000), 0);
 	upstream_stop(&u);

@@ -42,33 +42,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static long outbox_number(const struct gw *g, const char *key)
-{
-	struct resp r;
-	if (http_do(g, "GET", "/outbox?_count=0", NULL, NULL, 0, &r) != 0 || r.status != 200) {
-		resp_free(&r);
-		return -1;
-	}
-	cJSON *j = cJSON_Parse(r.body);
-	resp_free(&r);
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-	long n = cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
-	cJSON_Delete(j);
-	return n;
-}
-
-/* Waits until the outbox has nothing pending; false on timeout. */
-static bool drained(const struct gw *g, long timeout_ms)
-{
-	long until = now_ms() + timeout_ms;
-	while (now_ms() < until) {
-		if (outbox_number(g, "pending") == 0)
-			return true;
-		sleep_ms(100);
-	}
-	return false;
-}
-
 static void fault(const struct upstream_srv *u, const char *json) { assert_int_equal(upstream_fault(u, json), 0); }
 
 static void pass_through_every_interaction(void **state)
@@ -698,11 +671,11 @@ static void upstream_down_during_a_push_of_1000(void **state)
 	for (int k = 0; k < 10; k++)
 		push(&g, k * 100, 100);
 	sleep_ms(300);
-	assert_int_equal(outbox_number(&g, "pending"), 1000);
+	assert_int_equal(gw_outbox_number(&g, "pending"), 1000);
 	/* back up on the same port: everything arrives, exactly once */
 	assert_int_equal(upstream_start(&u, port), 0);
-	assert_true(drained(&g, 120000));
-	assert_int_equal(outbox_number(&g, "dead"), 0);
+	assert_true(gw_outbox_drained(&g, 120000));
+	assert_int_equal(gw_outbox_number(&g, "dead"), 0);
 	every_identifier_once(&u, 0, 1000);
 	struct resp r;
 	assert_int_equal(http_do(&g, "GET", "/metrics", NULL, NULL, 0, &r), 0);
@@ -728,7 +701,7 @@ static void kill_9_during_delivery(void **state)
 	for (int k = 0; k < 3; k++)
 		push(&g, 5000 + k * 100, 100);
 	sleep_ms(800);
-	long left = outbox_number(&g, "pending");
+	long left = gw_outbox_number(&g, "pending");
 	assert_true(left > 0 && left < 300); /* some delivered, some not */
 	char dir[256], again[1400];
 	snprintf(dir, sizeof dir, "%s", g.dir);
@@ -736,7 +709,7 @@ static void kill_9_during_delivery(void **state)
 	gw_stop(&g, 5000);
 	snprintf(again, sizeof again, "%s,\"data_dir\":\"%s/var\"", extra, dir);
 	assert_int_equal(gw_start(&g, again), 0);
-	assert_true(drained(&g, 120000));
+	assert_true(gw_outbox_drained(&g, 120000));
 	every_identifier_once(&u, 5000, 300);
 	assert_int_equal(gw_stop(&g, 10000), 0);
 	upstream_stop(&u);
@@ -756,7 +729,7 @@ static void faults_are_retried_or_dead_lettered(void **state)
 	/* three 500s, then success */
 	fault(&u, "{\"fault\":\"status\",\"status\":500,\"count\":3,\"method\":\"PUT\"}");
 	push(&g, 7000, 1);
-	assert_true(drained(&g, 30000));
+	assert_true(gw_outbox_drained(&g, 30000));
 	every_identifier_once(&u, 7000, 1);
 
 	/* 429 with Retry-After: 1 — the next attempt waits that long, but no
@@ -764,29 +737,29 @@ static void faults_are_retried_or_dead_lettered(void **state)
 	fault(&u, "{\"fault\":\"status\",\"status\":429,\"retryAfter\":1,\"count\":1,\"method\":\"PUT\"}");
 	long t0 = now_ms();
 	push(&g, 7001, 1);
-	assert_true(drained(&g, 30000));
+	assert_true(gw_outbox_drained(&g, 30000));
 	assert_true(now_ms() - t0 >= 380);
 	every_identifier_once(&u, 7001, 1);
 
 	/* a stall longer than the timeout is retried */
 	fault(&u, "{\"fault\":\"stall\",\"seconds\":5,\"count\":1,\"method\":\"PUT\"}");
 	push(&g, 7002, 1);
-	assert_true(drained(&g, 30000));
+	assert_true(gw_outbox_drained(&g, 30000));
 	every_identifier_once(&u, 7002, 1);
 
 	/* the answer lost after the upstream committed: the retry overwrites */
 	fault(&u, "{\"fault\":\"status\",\"status\":503,\"afterCommit\":true,\"count\":1,\"method\":\"PUT\"}");
 	push(&g, 7003, 1);
-	assert_true(drained(&g, 30000));
+	assert_true(gw_outbox_drained(&g, 30000));
 	every_identifier_once(&u, 7003, 1);
 
 	/* a refusal (400) is a dead letter with its error; $retry resends it */
 	fault(&u, "{\"fault\":\"status\",\"status\":400,\"count\":1,\"method\":\"PUT\"}");
 	push(&g, 7004, 1);
 	long until = now_ms() + 10000;
-	while (outbox_number(&g, "dead") != 1 && now_ms() < until)
+	while (gw_outbox_number(&g, "dead") != 1 && now_ms() < until)
 		sleep_ms(50);
-	assert_int_equal(outbox_number(&g, "dead"), 1);
+	assert_int_equal(gw_outbox_number(&g, "dead"), 1);
 	struct resp r;
 	assert_int_equal(http_do(&g, "GET", "/outbox?state=dead", NULL, NULL, 0, &r), 0);
 	cJSON *j = cJSON_Parse(r.body);
@@ -801,17 +774,17 @@ static void faults_are_retried_or_dead_lettered(void **state)
 	assert_int_equal(http_do(&g, "POST", path, NULL, NULL, 0, &r), 0);
 	assert_int_equal(r.status, 202);
 	resp_free(&r);
-	assert_true(drained(&g, 30000));
+	assert_true(gw_outbox_drained(&g, 30000));
 	every_identifier_once(&u, 7004, 1);
-	assert_int_equal(outbox_number(&g, "dead"), 0);
+	assert_int_equal(gw_outbox_number(&g, "dead"), 0);
 
 	/* attempts used up: a dead letter too */
 	fault(&u, "{\"fault\":\"status\",\"status\":500,\"count\":50,\"method\":\"PUT\"}");
 	push(&g, 7005, 1);
 	until = now_ms() + 20000;
-	while (outbox_number(&g, "dead") != 1 && now_ms() < until)
+	while (gw_outbox_number(&g, "dead") != 1 && now_ms() < until)
 		sleep_ms(50);
-	assert_int_equal(outbox_number(&g, "dead"), 1);
+	assert_int_equal(gw_outbox_number(&g, "dead"), 1);
 	/* given up after exactly max_attempts attempts, not one more */
 	assert_int_equal(http_do(&g, "GET", "/outbox?state=dead", NULL, NULL, 0, &r), 0);
 	j = cJSON_Parse(r.body);
@@ -871,7 +844,7 @@ static int upstream_versions(const struct upstream_srv *u, const char *id)
 static void upstream_shows(const struct gw *g, const struct upstream_srv *u, const char *id, long status, long value,
 			   int versions)
 {
-	assert_true(drained(g, 30000));
+	assert_true(gw_outbox_drained(g, 30000));
 	long got = -1;
 	long st = upstream_value(u, id, &got);
 	int nv = upstream_versions(u, id);
@@ -934,7 +907,7 @@ static void updates_patches_and_deletes_are_forwarded(void **state)
 	resp_free(&r);
 	upstream_shows(&g, &u, id, 410, -1, 4);
 
-	assert_int_equal(outbox_number(&g, "dead"), 0);
+	assert_int_equal(gw_outbox_number(&g, "dead"), 0);
 	assert_int_equal(gw_stop(&g, 10000), 0);
 	upstream_stop(&u);
 }
@@ -1003,14 +976,14 @@ static void deleting_what_is_gone_upstream_is_delivered(void **state)
 		assert_int_equal(http_do(&g, "PUT", path, fj, body, strlen(body), &r), 0);
 		assert_int_equal(r.status, 201);
 		resp_free(&r);
-		assert_true(drained(&g, 30000));
+		assert_true(gw_outbox_drained(&g, 30000));
 		snprintf(f, sizeof f, "{\"fault\":\"status\",\"status\":%d,\"count\":1,\"method\":\"DELETE\"}", gone[i]);
 		fault(&u, f);
 		assert_int_equal(http_do(&g, "DELETE", path, NULL, NULL, 0, &r), 0);
 		assert_int_equal(r.status, 200);
 		resp_free(&r);
-		assert_true(drained(&g, 30000));
-		assert_int_equal(outbox_number(&g, "dead"), 0);
+		assert_true(gw_outbox_drained(&g, 30000));
+		assert_int_equal(gw_outbox_number(&g, "dead"), 0);
 	}
 	struct resp m;
 	assert_int_equal(http_do(&g, "GET", "/metrics", NULL, NULL, 0, &m), 0);
@@ -1040,7 +1013,7 @@ static void high_water_answers_503(void **state)
 	assert_non_null(resp_header(&r, "Retry-After", ra, sizeof ra));
 	resp_free(&r);
 	free(b);
-	assert_int_equal(outbox_number(&g, "pending"), 5); /* nothing half-stored */
+	assert_int_equal(gw_outbox_number(&g, "pending"), 5); /* nothing half-stored */
 	assert_int_equal(gw_stop(&g, 10000), 0);
 }
 
@@ -1119,7 +1092,7 @@ static void upstream_hooks_run_on_both_paths(void **state)
 	/* store-and-forward: the delivered copy carries the hook's change; a stopped
 	 * one becomes a dead letter with the hook's reason */
 	push(&g, 8000, 1);
-	assert_true(drained(&g, 30000));
+	assert_true(gw_outbox_drained(&g, 30000));
 	struct resp q;
 	assert_int_equal(upstream_do(&u, "GET", "/fhir/R4/Observation?identifier=urn:push|8000", NULL, &q), 0);
 	b = cJSON_Parse(q.body);
@@ -1135,9 +1108,9 @@ static void upstream_hooks_run_on_both_paths(void **state)
 	assert_int_equal(r.status, 200); /* stored locally */
 	resp_free(&r);
 	long until = now_ms() + 10000;
-	while (outbox_number(&g, "dead") != 1 && now_ms() < until)
+	while (gw_outbox_number(&g, "dead") != 1 && now_ms() < until)
 		sleep_ms(50);
-	assert_int_equal(outbox_number(&g, "dead"), 1);
+	assert_int_equal(gw_outbox_number(&g, "dead"), 1);
 	assert_int_equal(http_do(&g, "GET", "/outbox?state=dead", NULL, NULL, 0, &r), 0);
 	assert_non_null(strstr(r.body, "before-upstream hook"));
 	resp_free(&r);
@@ -1323,8 +1296,8 @@ static void ingest_delivers_what_the_routes_say(void **state)
 		struct gw g;
 		assert_int_equal(gw_start(&g, extra), 0);
 		ingest_peer_log(&g, 1);
-		assert_true(drained(&g, 20000));
-		assert_int_equal(outbox_number(&g, "dead"), 0);
+		assert_true(gw_outbox_drained(&g, 20000));
+		assert_int_equal(gw_outbox_number(&g, "dead"), 0);
 		char *enc = NULL;
 		assert_int_equal(upstream_total(&u, "Patient", NULL), 1);
 		assert_int_equal(upstream_total(&u, "Encounter", &enc), 1);
@@ -1387,12 +1360,12 @@ static void outage_delivers_in_dependency_order(void **state)
 	for (int k = 0; k < PEOPLE; k++)
 		ingest_peer_log(&g, k);
 	/* Patient, Encounter, 2 Procedures each; the Practitioner and role once */
-	assert_int_equal(outbox_number(&g, "pending"), 4 * PEOPLE + 2);
+	assert_int_equal(gw_outbox_number(&g, "pending"), 4 * PEOPLE + 2);
 	sleep_ms(1200); /* several failed attempts each, with their own backoff */
 	assert_int_equal(upstream_start_args(&u, port, args), 0);
-	assert_true(drained(&g, 60000));
+	assert_true(gw_outbox_drained(&g, 60000));
 	assert_int_equal(references_refused(&u), 0);
-	assert_int_equal(outbox_number(&g, "dead"), 0);
+	assert_int_equal(gw_outbox_number(&g, "dead"), 0);
 	assert_int_equal(upstream_total(&u, "Patient", NULL), PEOPLE);
 	assert_int_equal(upstream_total(&u, "Encounter", NULL), PEOPLE);
 	assert_int_equal(upstream_total(&u, "Procedure", NULL), 2 * PEOPLE);
@@ -1435,14 +1408,14 @@ static void dead_letters_retried_by_filter(void **state)
 	fault(&u, "{\"fault\":\"status\",\"status\":422,\"method\":\"PUT\",\"path\":\"Observation\",\"count\":6}");
 	push(&g, 9000, 6);
 	long until = now_ms() + 20000;
-	while (outbox_number(&g, "dead") != 6 && now_ms() < until)
+	while (gw_outbox_number(&g, "dead") != 6 && now_ms() < until)
 		sleep_ms(50);
 	fault(&u, "{\"fault\":\"status\",\"status\":400,\"method\":\"PUT\",\"path\":\"Observation\",\"count\":3}");
 	push(&g, 9100, 3);
 	until = now_ms() + 20000;
-	while (outbox_number(&g, "dead") != 9 && now_ms() < until)
+	while (gw_outbox_number(&g, "dead") != 9 && now_ms() < until)
 		sleep_ms(50);
-	assert_int_equal(outbox_number(&g, "dead"), 9);
+	assert_int_equal(gw_outbox_number(&g, "dead"), 9);
 	struct resp r;
 	char stamp[64] = "";
 	assert_int_equal(http_do(&g, "GET", "/outbox?state=dead&_count=1", NULL, NULL, 0, &r), 0);
@@ -1458,7 +1431,7 @@ static void dead_letters_retried_by_filter(void **state)
 	assert_int_equal(retried(&g, "?type=Nonsense"), -400);
 	assert_int_equal(retried(&g, "?since=yesterday"), -400);
 	assert_int_equal(retried(&g, "?type=Observation&type=Patient"), -400);
-	assert_int_equal(outbox_number(&g, "dead"), 9);
+	assert_int_equal(gw_outbox_number(&g, "dead"), 9);
 	/* no match */
 	assert_int_equal(retried(&g, "?type=Patient"), 0);
 	assert_int_equal(retried(&g, "?until=2000-01-01"), 0);
@@ -1466,16 +1439,16 @@ static void dead_letters_retried_by_filter(void **state)
 	/* by error text and type: the three 400s only */
 	assert_int_equal(retried(&g, "?type=Observation&error=HTTP%20400"), 3);
 	until = now_ms() + 20000;
-	while (outbox_number(&g, "pending") != 0 && now_ms() < until)
+	while (gw_outbox_number(&g, "pending") != 0 && now_ms() < until)
 		sleep_ms(50);
-	assert_int_equal(outbox_number(&g, "dead"), 6);
+	assert_int_equal(gw_outbox_number(&g, "dead"), 6);
 	assert_int_equal(upstream_count(&u, "Observation", "urn:push|9100"), 1);
 	/* by time range: the first dead letter's creation onwards, the rest */
 	char q[160];
 	snprintf(q, sizeof q, "?since=%s&until=2999-01-01", stamp);
 	assert_int_equal(retried(&g, q), 6);
-	assert_true(drained(&g, 20000));
-	assert_int_equal(outbox_number(&g, "dead"), 0);
+	assert_true(gw_outbox_drained(&g, 20000));
+	assert_int_equal(gw_outbox_number(&g, "dead"), 0);
 	for (int k = 0; k < 6; k++) {
 		char ident[64];
 		snprintf(ident, sizeof ident, "urn:push|%d", 9000 + k);

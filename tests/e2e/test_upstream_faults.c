@@ -214,7 +214,6 @@ static void a_hanging_upstream_holds_no_worker(void **state)
 	upstream_stop(&u);
 }
 
-
 /* A gateway on u: routes (members of upstream.routes), retry_max_ms, then
  * more members of "upstream" (starting with a comma, or ""). */
 static void start_gw(struct gw *g, const struct upstream_srv *u, const char *routes, int retry_max_ms, const char *more)
@@ -225,33 +224,6 @@ static void start_gw(struct gw *g, const struct upstream_srv *u, const char *rou
 		 "\"timeout_ms\":3000,\"connect_timeout_ms\":500,\"max_attempts\":4%s}",
 		 u->base, routes, retry_max_ms, more);
 	assert_int_equal(gw_start(g, cfg), 0);
-}
-
-static long outbox_number(const struct gw *g, const char *key)
-{
-	struct resp r;
-	if (http_do(g, "GET", "/outbox?_count=0", NULL, NULL, 0, &r) != 0 || r.status != 200) {
-		resp_free(&r);
-		return -1;
-	}
-	cJSON *j = cJSON_Parse(r.body);
-	resp_free(&r);
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-	long n = cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
-	cJSON_Delete(j);
-	return n;
-}
-
-/* Waits until the outbox has nothing pending; false on timeout. */
-static bool drained(const struct gw *g, long timeout_ms)
-{
-	long until = now_ms() + timeout_ms;
-	while (now_ms() < until) {
-		if (outbox_number(g, "pending") == 0)
-			return true;
-		sleep_ms(50);
-	}
-	return false;
 }
 
 /* PUT Patient/id, acknowledged (stored, queued for the upstream). */
@@ -289,14 +261,14 @@ static void retry_after_is_bounded_in_the_outbox(void **state)
 	fault(&u, "{\"fault\":\"status\",\"status\":429,\"retryAfter\":1,\"count\":1,\"method\":\"PUT\"}");
 	long t0 = now_ms();
 	put_patient(&g, "ra-1");
-	assert_true(drained(&g, 20000));
+	assert_true(gw_outbox_drained(&g, 20000));
 	assert_true(now_ms() - t0 >= 900);
 	assert_true(upstream_has(&u, "ra-1"));
 
 	/* 10^12 seconds: clamped to retry_max_ms, not parked for millennia */
 	fault(&u, "{\"fault\":\"status\",\"status\":503,\"retryAfter\":\"1000000000000\",\"count\":1,\"method\":\"PUT\"}");
 	put_patient(&g, "ra-2");
-	assert_true(drained(&g, 10000));
+	assert_true(gw_outbox_drained(&g, 10000));
 	assert_true(upstream_has(&u, "ra-2"));
 
 	/* 10^20 seconds (beyond 64 bits): twice the cap, not retried at once and
@@ -304,19 +276,19 @@ static void retry_after_is_bounded_in_the_outbox(void **state)
 	fault(&u, "{\"fault\":\"status\",\"status\":429,\"retryAfter\":\"100000000000000000000\",\"count\":2,\"method\":\"PUT\"}");
 	t0 = now_ms();
 	put_patient(&g, "ra-3");
-	assert_true(drained(&g, 10000));
+	assert_true(gw_outbox_drained(&g, 10000));
 	assert_true(now_ms() - t0 >= 1800);
 	assert_true(upstream_has(&u, "ra-3"));
 
 	/* an HTTP-date in the past: at once; one years ahead: the cap */
 	fault(&u, "{\"fault\":\"status\",\"status\":503,\"retryAfter\":\"Sun, 06 Nov 1994 08:49:37 GMT\",\"count\":1,\"method\":\"PUT\"}");
 	put_patient(&g, "ra-4");
-	assert_true(drained(&g, 10000));
+	assert_true(gw_outbox_drained(&g, 10000));
 	fault(&u, "{\"fault\":\"status\",\"status\":503,\"retryAfter\":\"Fri, 31 Dec 9999 23:59:59 GMT\",\"count\":1,\"method\":\"PUT\"}");
 	put_patient(&g, "ra-5");
-	assert_true(drained(&g, 10000));
+	assert_true(gw_outbox_drained(&g, 10000));
 	assert_true(upstream_has(&u, "ra-4") && upstream_has(&u, "ra-5"));
-	assert_int_equal(outbox_number(&g, "dead"), 0);
+	assert_int_equal(gw_outbox_number(&g, "dead"), 0);
 	assert_int_equal(gw_stop(&g, 10000), 0);
 	upstream_stop(&u);
 }
@@ -411,7 +383,7 @@ static void upstream_text_stays_upstream(void **state)
 	assert_true(r.status == 201 || r.status == 200);
 	resp_free(&r);
 	long until = now_ms() + 10000;
-	while (outbox_number(&g, "dead") < 1 && now_ms() < until)
+	while (gw_outbox_number(&g, "dead") < 1 && now_ms() < until)
 		sleep_ms(50);
 	assert_int_equal(http_do(&g, "GET", "/outbox?state=dead", NULL, NULL, 0, &r), 0);
 	assert_int_equal(r.status, 200);
