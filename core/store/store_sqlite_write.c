@@ -254,20 +254,22 @@ static enum store_status write_rows(struct conn *c, struct write_req *w, bool ex
 	return rc == SQLITE_DONE ? STORE_OK : ss_db_fail(c, err, rc, "writing the resource");
 }
 
-/* Replaces the search index rows of rid: from the rows computed before the
- * transaction (use_pre), else extracted from the stored version (none for a
- * deletion). */
-static enum store_status write_index(struct conn *c, struct write_req *w, int64_t rid, bool use_pre,
+/* Replaces the search index rows of rid (existed: a resource row was there
+ * before this write): from the rows computed before the transaction
+ * (use_pre), else extracted from the stored version (none for a deletion). */
+static enum store_status write_index(struct conn *c, struct write_req *w, int64_t rid, bool existed, bool use_pre,
 				     struct store_error *err)
 {
-	sqlite3_stmt *s = ss_stmt(c, S_DEL_IDX, err);
-	if (!s)
-		return err ? err->status : STORE_IO;
-	sqlite3_bind_int64(s, 1, rid);
-	int rc = sqlite3_step(s);
-	ss_done(s);
-	if (rc != SQLITE_DONE)
-		return ss_db_fail(c, err, rc, "writing the resource");
+	if (existed) { /* a new rid has no rows yet */
+		sqlite3_stmt *s = ss_stmt(c, S_DEL_IDX, err);
+		if (!s)
+			return err ? err->status : STORE_IO;
+		sqlite3_bind_int64(s, 1, rid);
+		int rc = sqlite3_step(s);
+		ss_done(s);
+		if (rc != SQLITE_DONE)
+			return ss_db_fail(c, err, rc, "writing the resource");
+	}
 	if (!use_pre && !w->stored)
 		return STORE_OK;
 	struct index_ctx x = {.c = c, .ins = ss_stmt(c, S_INS_IDX, err), .rid = rid};
@@ -293,22 +295,27 @@ static enum store_status write_index(struct conn *c, struct write_req *w, int64_
 
 static enum store_status write_body(struct conn *c, struct write_req *w, struct store_error *err)
 {
-	sqlite3_stmt *s = ss_stmt(c, S_GET_RES, err);
-	if (!s)
-		return err ? err->status : STORE_IO;
-	ss_bind_text(s, 1, w->type);
-	ss_bind_text(s, 2, w->id);
-	int rc = sqlite3_step(s);
-	bool exists = rc == SQLITE_ROW, deleted = false;
+	bool exists = false, deleted = false;
 	int64_t rid = 0, cur = 0;
-	if (exists) {
-		rid = sqlite3_column_int64(s, 0);
-		cur = sqlite3_column_int64(s, 1);
-		deleted = sqlite3_column_int(s, 2) != 0;
+	/* a prepared create has a fresh random id: no lookup (the resource
+	 * table's uniqueness still refuses a collision, as a conflict) */
+	if (!w->pre) {
+		sqlite3_stmt *s = ss_stmt(c, S_GET_RES, err);
+		if (!s)
+			return err ? err->status : STORE_IO;
+		ss_bind_text(s, 1, w->type);
+		ss_bind_text(s, 2, w->id);
+		int rc = sqlite3_step(s);
+		exists = rc == SQLITE_ROW;
+		if (exists) {
+			rid = sqlite3_column_int64(s, 0);
+			cur = sqlite3_column_int64(s, 1);
+			deleted = sqlite3_column_int(s, 2) != 0;
+		}
+		ss_done(s);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return ss_db_fail(c, err, rc, "looking up the resource");
 	}
-	ss_done(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return ss_db_fail(c, err, rc, "looking up the resource");
 
 	switch (w->kind) {
 	case W_CREATE:
@@ -363,7 +370,7 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 
 	st = write_rows(c, w, exists, &rid, when, text, err);
 	if (st == STORE_OK)
-		st = write_index(c, w, rid, use_pre, err);
+		st = write_index(c, w, rid, exists, use_pre, err);
 	free(text);
 	return st;
 }
