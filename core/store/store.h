@@ -328,16 +328,16 @@ struct store_write {
 	/* in */
 	enum store_write_kind kind;
 	char type[STORE_TYPE_SIZE];
-	char id[STORE_ID_SIZE];  /* "" = a create with a new id; set to it on success */
-	cJSON *resource;         /* owned by w; NULL for a delete */
+	char id[STORE_ID_SIZE]; /* "" = a create with a new id; set to it on success */
+	cJSON *resource;        /* owned by w; NULL for a delete */
 	void (*done)(void *ctx);
 	void *ctx;
 	/* out, once done ran */
 	enum store_status status;
 	struct store_error err;
-	cJSON *stored;           /* the stored resource (create, update); owned by w */
-	bool created;            /* a new resource (or one written over its deletion) */
-	int64_t version;         /* the version written (delete: the deletion's) */
+	cJSON *stored;   /* the stored resource (create, update); owned by w */
+	bool created;    /* a new resource (or one written over its deletion) */
+	int64_t version; /* the version written (delete: the deletion's) */
 	/* for the store */
 	int64_t if_match_version; /* 0 = none */
 	void *impl;

@@ -546,13 +546,22 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 		free(a);
 		return store_fail(&sw->err, STORE_IO, "no randomness for a new id");
 	}
+	enum write_kind kind = W_DELETE;
+	enum store_op op = STORE_OP_DELETE;
+	if (sw->kind == STORE_WRITE_CREATE) {
+		kind = W_CREATE;
+		op = fresh ? STORE_OP_CREATE : STORE_OP_UPDATE;
+	} else if (sw->kind == STORE_WRITE_UPDATE) {
+		kind = W_UPDATE;
+		op = STORE_OP_UPDATE;
+	}
 	a->w = (struct write_req){
-		.kind = sw->kind == STORE_WRITE_CREATE ? W_CREATE : sw->kind == STORE_WRITE_UPDATE ? W_UPDATE : W_DELETE,
+		.kind = kind,
 		.type = sw->type,
 		.id = sw->id,
 		.resource = sw->resource,
 		.if_match = sw->if_match_version,
-		.op = sw->kind == STORE_WRITE_DELETE ? STORE_OP_DELETE : fresh ? STORE_OP_CREATE : STORE_OP_UPDATE,
+		.op = op,
 	};
 	a->r = (struct gc_req){.w = &a->w, .err = &sw->err, .st = STORE_OK, .async = sw};
 	/* stamped, printed and indexed here, on the submitting thread */

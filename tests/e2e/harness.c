@@ -350,8 +350,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
 
 /* One request to url; over https, tls (not NULL) says whom to trust and
  * which client certificate to show. */
-static int curl_do(const char *url, const struct upstream_srv *tls, long timeout_ms, const char *method, const char *const *headers,
-		   const char *body, size_t body_len, struct resp *out)
+static int curl_do(const char *url, const struct upstream_srv *tls, long timeout_ms, const char *method,
+		   const char *const *headers, const char *body, size_t body_len, struct resp *out)
 {
 	memset(out, 0, sizeof *out);
 	CURL *c = curl_easy_init();

@@ -107,7 +107,8 @@ static void *write_main(void *p)
 			 "\"valueInteger\":%d}",
 			 w->n, i, w->n * 10 + i);
 		struct resp r;
-		w->status[i] = http_do(w->g, "POST", "/fhir/Observation", fj, body, strlen(body), &r) == 0 ? r.status : -1;
+		w->status[i] =
+			http_do(w->g, "POST", "/fhir/Observation", fj, body, strlen(body), &r) == 0 ? r.status : -1;
 		char loc[300] = "";
 		const char *o = w->status[i] == 201 ? resp_header(&r, "Location", loc, sizeof loc) : NULL;
 		const char *s = o ? strstr(o, "/Observation/") : NULL;

@@ -29,10 +29,7 @@ ssize_t write(int fd, const void *buf, size_t n);
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off);
 ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off);
 
-static bool exists(const char *path)
-{
-	return path && *path && access(path, F_OK) == 0;
-}
+static bool exists(const char *path) { return path && *path && access(path, F_OK) == 0; }
 
 static bool is_wal(int fd)
 {
@@ -45,10 +42,7 @@ static bool is_wal(int fd)
 	return strcmp(path + n - 4, "-wal") == 0;
 }
 
-static void *next(const char *name)
-{
-	return dlsym(RTLD_NEXT, name);
-}
+static void *next(const char *name) { return dlsym(RTLD_NEXT, name); }
 
 static void hold(int fd)
 {
@@ -67,10 +61,7 @@ static void hold(int fd)
 	unlink(mark);
 }
 
-static bool full(int fd)
-{
-	return exists(getenv("CW_DISK_FULL")) && is_wal(fd);
-}
+static bool full(int fd) { return exists(getenv("CW_DISK_FULL")) && is_wal(fd); }
 
 typedef int (*sync_fn)(int);
 typedef ssize_t (*write_fn)(int, const void *, size_t);
