@@ -410,6 +410,11 @@ static enum store_status write_resource(const struct app *app, struct http_reque
 	return STORE_OK;
 }
 
+/* How often a patch without If-Match applies again when the resource was
+ * written between its read and its commit (the commit queue's group may
+ * hold another write of it). */
+#define PATCH_ATTEMPTS 10
+
 /* PATCH /fhir/Type/id with a JSON Patch (RFC 6902). The patch applies to
  * the current version and the result is stored as the next one, checked as
  * any update. Without If-Match a concurrent write between reading and
@@ -454,7 +459,7 @@ void rest_patch_resource(void *ctx, struct http_request *req, struct http_respon
 		return;
 	}
 	const char *if_match = http_header(req, "If-Match");
-	for (int attempt = 0; attempt < 5; attempt++) {
+	for (int attempt = 0; attempt < PATCH_ATTEMPTS; attempt++) {
 		cJSON *res = NULL;
 		struct store_error err = {0};
 		enum store_status st = store_read(app->store, type, id, &res, &err);

@@ -403,10 +403,12 @@ enum store_status store_submit(struct store *s, struct store_write *w, const cha
 		st = store_fail(&w->err, STORE_INVALID, "a queued write cannot join this thread's transaction");
 	if (st == STORE_OK && !s->ops->submit)
 		st = store_fail(&w->err, STORE_INVALID, "this store does not queue writes");
-	if (st == STORE_OK)
-		st = s->ops->submit(s, w);
-	w->status = st;
-	return st;
+	if (st != STORE_OK) {
+		w->status = st;
+		return st;
+	}
+	/* once queued, w is done's: it may have run, and w be gone, already */
+	return s->ops->submit(s, w);
 }
 
 void store_write_release(struct store_write *w)

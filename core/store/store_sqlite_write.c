@@ -540,11 +540,11 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 	struct sqlite_store *ss = ss_of(s);
 	struct async_req *a = calloc(1, sizeof *a);
 	if (!a)
-		return store_fail(&sw->err, STORE_NO_MEMORY, "out of memory");
+		return sw->status = store_fail(&sw->err, STORE_NO_MEMORY, "out of memory");
 	bool fresh = sw->kind == STORE_WRITE_CREATE && !sw->id[0];
 	if (fresh && store_new_id(sw->id) != 0) {
 		free(a);
-		return store_fail(&sw->err, STORE_IO, "no randomness for a new id");
+		return sw->status = store_fail(&sw->err, STORE_IO, "no randomness for a new id");
 	}
 	enum write_kind kind = W_DELETE;
 	enum store_op op = STORE_OP_DELETE;
@@ -572,7 +572,8 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 		free(a);
 		if (fresh)
 			sw->id[0] = '\0';
-		return store_fail(&sw->err, STORE_BUSY, "the store is stopping: nothing was written");
+		sw->status = store_fail(&sw->err, STORE_BUSY, "the store is stopping: nothing was written");
+		return sw->status;
 	}
 	return STORE_OK;
 }
