@@ -758,10 +758,13 @@ struct fp_coll fp_one(struct fp_ctx *c, const struct fp_item *it)
 	return (struct fp_coll){v, 1};
 }
 
+/* Collections are never written through: the two Booleans are shared. */
+static struct fp_item bool_items[2] = {{.kind = FP_BOOLEAN, .u.b = false}, {.kind = FP_BOOLEAN, .u.b = true}};
+
 struct fp_coll fp_bool(struct fp_ctx *c, bool b)
 {
-	struct fp_item it = {.kind = FP_BOOLEAN, .u.b = b};
-	return fp_one(c, &it);
+	(void)c;
+	return (struct fp_coll){&bool_items[b], 1};
 }
 
 struct fp_coll fp_int(struct fp_ctx *c, int64_t i)
@@ -778,7 +781,7 @@ struct fp_coll fp_str(struct fp_ctx *c, const char *s, size_t len)
 
 /* --- FHIR nodes ------------------------------------------------------------------ */
 
-static const struct model_type *t_resource, *t_quantity;
+static const struct model_type *t_resource, *t_quantity, *t_date, *t_datetime, *t_instant, *t_time, *t_decimal;
 
 const struct model_type *fp_resource_type(const cJSON *j)
 {
@@ -860,7 +863,6 @@ bool fp_value(struct fp_ctx *c, const struct fp_item *it, struct fp_item *out)
 		}
 		return false;
 	}
-	const char *tn = t ? t->name : NULL;
 	if (cJSON_IsBool(j)) {
 		out->kind = FP_BOOLEAN;
 		out->u.b = cJSON_IsTrue(j);
@@ -873,7 +875,7 @@ bool fp_value(struct fp_ctx *c, const struct fp_item *it, struct fp_item *out)
 			snprintf(buf, sizeof buf, "%.17g", j->valuedouble);
 			lit = buf;
 		}
-		bool isint = tn ? strcmp(tn, "decimal") != 0 : !strpbrk(lit, ".eE");
+		bool isint = t ? t != t_decimal : !strpbrk(lit, ".eE");
 		if (isint) {
 			out->kind = FP_INTEGER;
 			out->u.i = (int64_t)j->valuedouble;
@@ -884,17 +886,16 @@ bool fp_value(struct fp_ctx *c, const struct fp_item *it, struct fp_item *out)
 	}
 	if (cJSON_IsString(j)) {
 		const char *s = j->valuestring;
-		if (tn &&
-		    (!strcmp(tn, "date") || !strcmp(tn, "dateTime") || !strcmp(tn, "instant") || !strcmp(tn, "time"))) {
+		if (t && (t == t_date || t == t_datetime || t == t_instant || t == t_time)) {
 			enum fp_kind k;
 			char tb[64];
 			const char *src = s;
-			if (!strcmp(tn, "time")) {
+			if (t == t_time) {
 				snprintf(tb, sizeof tb, "T%s", s);
 				src = tb;
 			}
 			if (fp_dt_parse(src, strlen(src), &out->u.dt, &k)) {
-				if (k == FP_DATE && strcmp(tn, "date"))
+				if (k == FP_DATE && t != t_date)
 					k = FP_DATETIME;
 				out->kind = (uint8_t)k;
 				return true;
@@ -934,19 +935,28 @@ static void push_value(struct fp_ctx *c, struct fp_buf *out, const cJSON *v, con
 	}
 }
 
+/* The members name and _name of obj, in one pass. */
+static void get_keys(const cJSON *obj, const char *k, size_t kl, const cJSON **v, const cJSON **x)
+{
+	*v = *x = NULL;
+	for (const cJSON *m = obj->child; m; m = m->next) {
+		const char *s = m->string;
+		bool under = s[0] == '_';
+		s += under;
+		if (s[0] == k[0] && !strncmp(s, k, kl) && s[kl] == '\0') {
+			if (under)
+				*x = m;
+			else
+				*v = m;
+		}
+	}
+}
+
 static const cJSON *get_key(const cJSON *obj, const char *k, size_t kl, bool under)
 {
-	for (const cJSON *x = obj->child; x; x = x->next) {
-		const char *s = x->string;
-		if (under) {
-			if (s[0] != '_')
-				continue;
-			s++;
-		}
-		if (!strncmp(s, k, kl) && s[kl] == '\0')
-			return x;
-	}
-	return NULL;
+	const cJSON *v, *x;
+	get_keys(obj, k, kl, &v, &x);
+	return under ? x : v;
 }
 
 static const struct model_elem *elem_exact(const struct model_type *t, const char *name, size_t len)
@@ -981,15 +991,22 @@ int fp_children(struct fp_ctx *c, const struct fp_item *it, const char *name, si
 	const struct model_elem *e = t ? elem_exact(t, name, len) : NULL;
 	int known = !t ? FP_CHILD_UNTYPED : e ? FP_CHILD_KNOWN : FP_CHILD_UNKNOWN;
 	if (e && (e->flags & MODEL_F_CHOICE)) {
-		for (size_t k = 0; obj && k < e->ntypes; k++) {
-			const struct model_type *ct = model_elem_type(e, k);
-			char key[128];
-			size_t kl = model_elem_json_name(e, ct, key, sizeof key);
-			if (!kl)
+		/* one pass over the members: name + Type (or _name + Type) */
+		for (const cJSON *m = obj ? obj->child : NULL; m; m = m->next) {
+			const char *k = m->string;
+			bool under = k[0] == '_';
+			k += under;
+			if (strncmp(k, name, len) || !isupper((unsigned char)k[len]))
 				continue;
-			const cJSON *v = get_key(obj, key, kl, false), *x = get_key(obj, key, kl, true);
-			if (v || x)
-				push_value(c, out, v, x, ct);
+			const struct model_type *ct = NULL;
+			if (!model_find_elem(t, k, strlen(k), &ct) || !ct)
+				continue;
+			/* the value and its _ sibling are taken together, from the first seen */
+			const cJSON *v, *x;
+			get_keys(obj, k, strlen(k), &v, &x);
+			if ((under && v) || (!under && !v))
+				continue;
+			push_value(c, out, v, x, ct);
 		}
 		return known;
 	}
@@ -999,7 +1016,8 @@ int fp_children(struct fp_ctx *c, const struct fp_item *it, const char *name, si
 		known = FP_CHILD_SUFFIXED;
 	if (!obj)
 		return known;
-	const cJSON *v = get_key(obj, name, len, false), *x = get_key(obj, name, len, true);
+	const cJSON *v, *x;
+	get_keys(obj, name, len, &v, &x);
 	if (!v && !x)
 		return known;
 	push_value(c, out, v, x, e ? chosen : NULL);
@@ -1737,8 +1755,12 @@ static struct fp_coll variable(struct fp_ctx *c, const struct fp_node *n)
 	const char *v = n->name;
 	if (!strcmp(v, "resource"))
 		return c->has_resource ? fp_one(c, &c->resource) : FP_EMPTY;
-	if (!strcmp(v, "rootResource"))
-		return c->has_root ? fp_one(c, &c->root) : FP_EMPTY;
+	if (!strcmp(v, "rootResource")) {
+		if (!c->has_root)
+			return FP_EMPTY;
+		struct fp_item r = fp_node_item(c->root.u.node.j, NULL, fp_resource_type(c->root.u.node.j));
+		return fp_one(c, &r);
+	}
 	if (!strcmp(v, "context"))
 		return c->has_context ? fp_one(c, &c->context) : FP_EMPTY;
 	struct fp_item it;
@@ -1868,7 +1890,13 @@ int fp_eval(const struct fp_expr *e, const struct fp_env *env, struct arena *a, 
 	    struct fp_error *err)
 {
 	if (!t_resource) {
+		/* static tables: every thread computes the same pointers */
 		t_quantity = model_type("Quantity");
+		t_date = model_type("date");
+		t_datetime = model_type("dateTime");
+		t_instant = model_type("instant");
+		t_time = model_type("time");
+		t_decimal = model_type("decimal");
 		t_resource = model_type("Resource");
 	}
 	struct fp_ctx *c = arena_alloc(a, sizeof *c);
@@ -1891,7 +1919,8 @@ int fp_eval(const struct fp_expr *e, const struct fp_env *env, struct arena *a, 
 	}
 	const cJSON *root = env ? (env->root ? env->root : env->resource) : NULL;
 	if (root) {
-		c->root = fp_node_item(root, NULL, fp_resource_type(root));
+		/* typed on use (%rootResource): resolve() needs only the tree */
+		c->root = root == env->resource ? c->resource : fp_node_item(root, NULL, NULL);
 		c->has_root = true;
 	}
 	if (env && env->context) {

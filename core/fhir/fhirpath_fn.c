@@ -26,18 +26,24 @@ static struct fp_coll arg(struct fp_ctx *c, const struct fp_node *n, size_t i, c
 	return r;
 }
 
-/* A lambda argument, evaluated with $this = it and $index = idx. */
-static struct fp_coll lambda(struct fp_ctx *c, const struct fp_node *n, size_t i, const struct fp_item *it, size_t idx)
+/* An expression evaluated with $this = it and $index = idx. */
+static struct fp_coll lambda_node(struct fp_ctx *c, const struct fp_node *x, const struct fp_item *it, size_t idx)
 {
 	const struct fp_item *save = c->this_item;
 	int64_t sidx = c->index;
 	c->this_item = it;
 	c->index = (int64_t)idx;
 	struct fp_coll one = {(struct fp_item *)it, 1};
-	struct fp_coll r = fp_eval_node(c, n->args[i], &one);
+	struct fp_coll r = fp_eval_node(c, x, &one);
 	c->this_item = save;
 	c->index = sidx;
 	return r;
+}
+
+/* A lambda argument. */
+static struct fp_coll lambda(struct fp_ctx *c, const struct fp_node *n, size_t i, const struct fp_item *it, size_t idx)
+{
+	return lambda_node(c, n->args[i], it, idx);
 }
 
 static bool arg_value(struct fp_ctx *c, const struct fp_node *n, size_t i, const struct fp_coll *outer,
@@ -1179,10 +1185,15 @@ static struct fp_coll dbl_fn(struct fp_ctx *c, const struct fp_node *n, const st
 		if (!arg_value(c, n, 0, outer, &e))
 			return FP_EMPTY;
 		if (v.kind == FP_INTEGER && e.kind == FP_INTEGER && e.u.i >= 0) {
-			int64_t acc = 1;
-			for (int64_t i = 0; i < e.u.i; i++)
-				if (__builtin_mul_overflow(acc, v.u.i, &acc))
+			/* by squaring: the exponent may be huge when the base is 0 or ±1 */
+			int64_t acc = 1, base = v.u.i, ex = e.u.i;
+			while (ex > 0) {
+				if ((ex & 1) && __builtin_mul_overflow(acc, base, &acc))
 					return FP_EMPTY;
+				ex >>= 1;
+				if (ex && __builtin_mul_overflow(base, base, &base))
+					return FP_EMPTY;
+			}
 			return fp_int(c, acc);
 		}
 		double ex = e.kind == FP_INTEGER ? (double)e.u.i : fp_dec_to_double(e.u.d);
@@ -1781,12 +1792,9 @@ FN(sort)
 				keys[i * nk + k] = (struct fp_coll){&in->v[i], 1};
 				continue;
 			}
+			/* a key written -expr sorts descending */
 			const struct fp_node *a = n->args[k];
-			const struct fp_node *save = n->args[k];
-			if (a->kind == N_NEG)
-				((struct fp_node *)n)->args[k] = a->args[0];
-			keys[i * nk + k] = lambda(c, n, k, &in->v[i], i);
-			((struct fp_node *)n)->args[k] = (struct fp_node *)save;
+			keys[i * nk + k] = lambda_node(c, a->kind == N_NEG ? a->args[0] : a, &in->v[i], i);
 		}
 	}
 	/* insertion sort: stable, collections are small */

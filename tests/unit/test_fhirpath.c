@@ -381,10 +381,175 @@ static void suite(void **state)
 	assert_true(passed >= 900);
 }
 
+/* --- the engine's own contract ------------------------------------------------------------ */
+
+static cJSON *json(const char *s)
+{
+	cJSON *j = fjson_parse(s, strlen(s), NULL, NULL);
+	assert_non_null(j);
+	return j;
+}
+
+static const char *eval1(struct arena *a, const char *expr, const cJSON *res, struct fp_error *err)
+{
+	struct fp_expr *e = fp_compile(expr, strlen(expr), err);
+	if (!e)
+		return NULL;
+	struct fp_env env = {.resource = res};
+	struct fp_coll r;
+	const char *out = NULL;
+	if (fp_eval(e, &env, a, &r, err) == 0)
+		out = r.n == 1 ? fp_item_string(a, &r.v[0]) : r.n == 0 ? "{}" : "many";
+	fp_free(e);
+	return out;
+}
+
+static void errors(void **state)
+{
+	(void)state;
+	struct fp_error err;
+	struct arena a;
+	arena_init(&a, 1u << 20);
+	assert_null(fp_compile("Patient.name.", 13, &err));
+	assert_int_equal(err.code, FP_ERR_SYNTAX);
+	assert_int_equal(err.offset, 13);
+	assert_null(fp_compile("name.nosuchfunction()", 21, &err));
+	assert_int_equal(err.code, FP_ERR_SEMANTIC);
+	assert_int_equal(err.offset, 5);
+	assert_null(fp_compile("'unterminated", 13, &err));
+	assert_int_equal(err.code, FP_ERR_SYNTAX);
+	cJSON *p = json("{\"resourceType\":\"Patient\",\"name\":[{\"given\":[\"A\",\"B\"]}]}");
+	/* a collection where one item is needed */
+	assert_null(eval1(&a, "Patient.name.given + 'x'", p, &err));
+	assert_int_equal(err.code, FP_ERR_EVAL);
+	/* an element the model does not know on a path of names */
+	assert_null(eval1(&a, "Patient.name.given1", p, &err));
+	assert_int_equal(err.code, FP_ERR_SEMANTIC);
+	assert_null(eval1(&a, "%nosuchvariable", p, &err));
+	assert_int_equal(err.code, FP_ERR_EVAL);
+	/* nesting beyond the bound is refused, not a stack overflow */
+	char deep[2 * FP_MAX_DEPTH + 8];
+	size_t k = 0;
+	for (int i = 0; i < FP_MAX_DEPTH + 2; i++)
+		deep[k++] = '(';
+	deep[k++] = '1';
+	for (int i = 0; i < FP_MAX_DEPTH + 2; i++)
+		deep[k++] = ')';
+	assert_null(fp_compile(deep, k, &err));
+	assert_int_equal(err.code, FP_ERR_SYNTAX);
+	/* an arena budget bounds an evaluation */
+	struct arena small;
+	arena_init(&small, 4096);
+	const char *big = "(1|2|3|4|5|6|7|8|9).select((1|2|3|4|5|6|7|8|9).select($this.toString()))";
+	struct fp_expr *e = fp_compile(big, strlen(big), &err);
+	assert_non_null(e);
+	struct fp_env env = {.resource = p};
+	struct fp_coll r;
+	assert_int_equal(fp_eval(e, &env, &small, &r, &err), -1);
+	assert_int_equal(err.code, FP_ERR_LIMIT);
+	fp_free(e);
+	arena_release(&small);
+	cJSON_Delete(p);
+	arena_release(&a);
+}
+
+static void values(void **state)
+{
+	(void)state;
+	struct fp_error err;
+	struct arena a;
+	arena_init(&a, 1u << 20);
+	cJSON *o = json("{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+			"\"valueQuantity\":{\"value\":0.10000000000000000001,\"unit\":\"mg\",\"code\":\"mg\","
+			"\"system\":\"http://unitsofmeasure.org\"}}");
+	/* decimals stay exact where a double would not */
+	assert_string_equal(eval1(&a, "Observation.value.value", o, &err), "0.10000000000000000001");
+	assert_string_equal(eval1(&a, "Observation.value.value + 0.1 = 0.20000000000000000001", o, &err), "true");
+	assert_string_equal(eval1(&a, "0.1 + 0.2 = 0.3", o, &err), "true");
+	assert_string_equal(eval1(&a, "Observation.value is Quantity", o, &err), "true");
+	assert_string_equal(eval1(&a, "Observation.value.ofType(Quantity).unit", o, &err), "mg");
+	assert_string_equal(eval1(&a, "Observation.value > 0.05 'mg'", o, &err), "true");
+	assert_string_equal(eval1(&a, "Observation.value < 1 'g'", o, &err), "true");
+	assert_string_equal(eval1(&a, "@2019-01-31 + 1 month", o, &err), "2019-02-28");
+	assert_string_equal(eval1(&a, "@2019-01-01T10:00:00Z = @2019-01-01T12:00:00+02:00", o, &err), "true");
+	assert_string_equal(eval1(&a, "@2019-01 = @2019-01-01", o, &err), "{}");
+	assert_string_equal(eval1(&a, "%ucum", o, &err), "http://unitsofmeasure.org");
+	cJSON_Delete(o);
+	arena_release(&a);
+}
+
+static void bundle_resolve(void **state)
+{
+	(void)state;
+	struct fp_error err;
+	struct arena a;
+	arena_init(&a, 1u << 20);
+	cJSON *b =
+		json("{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
+		     "{\"fullUrl\":\"urn:uuid:1\",\"resource\":{\"resourceType\":\"Patient\",\"id\":\"p1\","
+		     "\"gender\":\"female\"}},"
+		     "{\"fullUrl\":\"http://x/Observation/o1\",\"resource\":{\"resourceType\":\"Observation\","
+		     "\"id\":\"o1\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		     "\"subject\":{\"reference\":\"urn:uuid:1\"},\"performer\":[{\"reference\":\"Patient/p1\"}]}}]}");
+	assert_string_equal(eval1(&a, "Bundle.entry.resource.ofType(Observation).subject.resolve().gender", b, &err),
+			    "female");
+	assert_string_equal(eval1(&a, "Bundle.entry.resource.ofType(Observation).performer.resolve().id", b, &err),
+			    "p1");
+	/* %resource and %rootResource seen from a resource in the Bundle */
+	cJSON *obs = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(b, "entry"), 1), "resource");
+	const char *x = "subject.resolve().gender = 'female' and %rootResource.type = 'collection'";
+	struct fp_expr *e = fp_compile(x, strlen(x), &err);
+	assert_non_null(e);
+	struct fp_env env = {.resource = obs, .root = b};
+	assert_int_equal(fp_eval_bool(e, &env, &a, &err), 1);
+	fp_free(e);
+	cJSON_Delete(b);
+	arena_release(&a);
+}
+
+/* Evaluations in a loop reuse one arena chunk (arena_reset). */
+static void arena_reuse(void **state)
+{
+	(void)state;
+	struct arena a;
+	arena_init(&a, 1u << 20);
+	struct fp_error err;
+	const struct fp_expr *e = fp_cached("(1 | 2 | 3).select($this * 2).count()", &err);
+	assert_non_null(e);
+	struct fp_env env = {0};
+	struct fp_coll r;
+	assert_int_equal(fp_eval(e, &env, &a, &r, &err), 0);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.v[0].u.i, 3);
+	size_t used = a.used;
+	void *first = a.head;
+	for (int i = 0; i < 1000; i++) {
+		arena_reset(&a);
+		assert_int_equal(fp_eval(e, &env, &a, &r, &err), 0);
+	}
+	assert_ptr_equal(a.head, first);
+	assert_true(a.used <= used);
+	arena_release(&a);
+}
+
+static void cache(void **state)
+{
+	(void)state;
+	struct fp_error err;
+	const struct fp_expr *a = fp_cached("name.given.first()", &err);
+	const struct fp_expr *b = fp_cached("name.given.first()", &err);
+	assert_non_null(a);
+	assert_ptr_equal(a, b);
+	assert_string_equal(fp_source(a), "name.given.first()");
+	assert_null(fp_cached("name.(", &err));
+	assert_int_equal(err.code, FP_ERR_SYNTAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(suite),
+		cmocka_unit_test(suite),          cmocka_unit_test(errors),      cmocka_unit_test(values),
+		cmocka_unit_test(bundle_resolve), cmocka_unit_test(arena_reuse), cmocka_unit_test(cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
