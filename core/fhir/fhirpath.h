@@ -17,7 +17,9 @@
  * Limits: an expression is at most FP_MAX_EXPR bytes and nests at most
  * FP_MAX_DEPTH levels (a syntax error beyond); an evaluation takes memory
  * only from the caller's arena, so the arena's budget bounds it (FP_ERR_LIMIT
- * when exceeded); the cache holds at most FP_CACHE_MAX expressions.
+ * when exceeded); the cache holds at most FP_CACHE_MAX expressions; a regular
+ * expression (matches, replaceMatches) is at most FP_MAX_REGEX bytes and may
+ * not stack quantifiers ("a+*"), which POSIX regcomp compiles in exponential time.
  *
  * Threads: compiled expressions are immutable and may be evaluated from any
  * number of threads at once; fp_cached is thread-safe. One evaluation uses
@@ -42,6 +44,7 @@
 #define FP_MAX_EXPR 65536
 #define FP_MAX_DEPTH 200
 #define FP_CACHE_MAX 8192
+#define FP_MAX_REGEX 1024
 
 enum fp_errcode {
 	FP_OK = 0,

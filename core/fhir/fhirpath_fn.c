@@ -826,6 +826,13 @@ FN(replace)
 /* Translates the FHIRPath (PCRE-like) classes POSIX lacks. */
 static char *posix_re(struct fp_ctx *c, const char *p, size_t pl)
 {
+	/* glibc's regcomp takes exponential time on stacked quantifiers ("a++++"):
+	 * such patterns, and very long ones, are refused */
+	if (pl > FP_MAX_REGEX)
+		fp_fail(c, FP_ERR_LIMIT, 0, "regular expression longer than %d bytes", FP_MAX_REGEX);
+	for (size_t i = 1; i < pl; i++)
+		if (strchr("*+?{", p[i]) && strchr("*+?}", p[i - 1]) && (i < 2 || p[i - 2] != '\\'))
+			fp_fail(c, FP_ERR_EVAL, 0, "regular expression with stacked quantifiers");
 	char *o = fp_alloc(c, pl * 12 + 1);
 	size_t k = 0;
 	for (size_t i = 0; i < pl; i++) {
