@@ -1810,8 +1810,10 @@ FN(sort)
 		while (j > 0) {
 			int r = 0;
 			for (size_t k = 0; k < nk && !r; k++) {
-				r = key_cmp(c, &keys[idx[j - 1] * nk + k], &keys[cur * nk + k]);
-				if (n->nargs && n->args[k]->kind == N_NEG)
+				const struct fp_coll *x = &keys[idx[j - 1] * nk + k], *y = &keys[cur * nk + k];
+				r = key_cmp(c, x, y);
+				/* an empty key comes first either way */
+				if (n->nargs && n->args[k]->kind == N_NEG && x->n && y->n)
 					r = -r;
 			}
 			if (r <= 0)

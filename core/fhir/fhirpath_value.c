@@ -493,20 +493,14 @@ bool fp_dt_add(struct fp_datetime *dt, enum fp_kind kind, struct fp_dec v, const
 		return false;
 	struct fp_dec t = v;
 	int64_t n;
-	if (field >= 6) {
-		/* seconds may carry a fraction: work in milliseconds */
-		struct fp_dec ms = fp_dec_round(v, field == 6 ? 3 : 0);
-		n = (int64_t)ms.m * (field == 6 ? 1 : 1);
-		if (field == 6)
-			n = (int64_t)ms.m; /* scale 3 → already ms */
-		field = 7;
-	} else {
-		while (t.scale > 0) { /* whole units only: the fraction is dropped */
-			t.m /= 10;
-			t.scale--;
-		}
-		n = (int64_t)t.m;
+	/* whole units of the quantity's unit only: the fraction is dropped (0.1 's' adds nothing) */
+	while (t.scale > 0) {
+		t.m /= 10;
+		t.scale--;
 	}
+	if (t.m > 1000000000 || t.m < -1000000000)
+		return false; /* far beyond year 9999 in any unit: no overflow below */
+	n = (int64_t)t.m;
 	n *= sign;
 	if (kind == FP_TIME) {
 		int64_t ms = ((int64_t)dt->hour * 3600 + dt->minute * 60 + dt->second) * 1000 + dt->ms;
