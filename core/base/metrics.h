@@ -31,7 +31,7 @@ enum metrics_counter {
 	METRICS_READ_CACHE_HIT,   /* reads of a current version answered from the cache */
 	METRICS_READ_CACHE_MISS,  /* reads of a current version that went to the database */
 	METRICS_STORE_FULL,       /* times the store went from writable to full */
-	METRICS_STORE_CORRUPT,    /* reads refused: stored content failed its integrity check */
+	METRICS_STORE_CORRUPT,    /* stored versions found failing their integrity check */
 	METRICS_COUNTER_COUNT
 };
 
