@@ -497,8 +497,10 @@ static bool revinclude_round(const struct app *app, const char *text, cJSON *ent
 			store_page_release(&page);
 			return false;
 		}
-		if (st != STORE_OK)
+		if (st != STORE_OK) {
+			store_page_release(&page);
 			continue;
+		}
 		bool room = true;
 		for (size_t j = 0; j < page.n && room; j++) {
 			cJSON *r = page.items[j].resource;
@@ -618,6 +620,7 @@ static void run_search(const struct app *app, const struct http_request *req, st
 	enum store_status st = store_search(app->store, type, &sq, &page, &err);
 	if (st != STORE_OK) {
 		outcome_release(&notes);
+		store_page_release(&page); /* a page may be partly filled */
 		rest_store_answer(req, resp, st, &err);
 		return;
 	}
