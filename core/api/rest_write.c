@@ -489,8 +489,16 @@ void rest_patch_resource(void *ctx, struct http_request *req, struct http_respon
 			outcome_release(&oo);
 			st = write_resource(app, req, resp, type, id, res, if_match ? if_match : version,
 					    if_match ? 0 : WRITE_QUIET_MISMATCH, NULL);
-			if (st == STORE_VERSION_MISMATCH && !if_match)
-				continue; /* written meanwhile: apply to the newer version */
+			if (st == STORE_VERSION_MISMATCH && !if_match) {
+				/* written meanwhile: apply to the newer version, after a
+				 * short random pause so that patches racing for one
+				 * resource do not meet in every commit group again */
+				struct timespec now;
+				clock_gettime(CLOCK_MONOTONIC, &now);
+				struct timespec pause = {0, (long)(now.tv_nsec % 1000000) * (attempt + 1)};
+				nanosleep(&pause, NULL);
+				continue;
+			}
 			break;
 		}
 		cJSON_Delete(res);
