@@ -141,6 +141,8 @@ void app_finish(void *ctx, struct http_request *req, struct http_response *resp)
 void app_stop_calls(struct app *app)
 {
 	upstream_shutdown(app->upstream);
+	/* every write waiting in the commit queue is committed and answered */
+	store_drain(app->store);
 }
 
 void app_release(struct app *app)

@@ -24,7 +24,9 @@ void app_dispatch(void *ctx, struct http_request *req, struct http_response *res
 /* Over every answer, deferred ones too: the negotiated format. */
 void app_finish(void *ctx, struct http_request *req, struct http_response *resp);
 /* Ends the calls to the upstream still in flight (their requests answer at
- * once) and refuses new ones: before the HTTP server stops. */
+ * once) and refuses new ones, and commits the writes still queued in the
+ * store (their requests answer; new ones are refused): before the HTTP
+ * server stops. */
 void app_stop_calls(struct app *app);
 /* Calls every plugin's fini (reverse order) and frees. After serving only. */
 void app_release(struct app *app);

@@ -155,9 +155,15 @@ static cJSON *read_body(const struct app *app, const struct http_request *req, s
 	return res;
 }
 
-static enum store_status write_resource(const struct app *app, const struct http_request *req,
-					struct http_response *resp, const char *type, const char *id, cJSON *res,
-					const char *if_match, bool quiet_mismatch, struct cond *cond);
+static enum store_status write_resource(const struct app *app, struct http_request *req, struct http_response *resp,
+					const char *type, const char *id, cJSON *res, const char *if_match,
+					unsigned how, struct cond *cond);
+
+/* write_resource's how: a version mismatch is returned unanswered (the
+ * caller retries); or the write may be queued (the request deferred until
+ * its commit: the handler answers nothing after it) */
+#define WRITE_QUIET_MISMATCH 1u
+#define WRITE_MAY_QUEUE 2u
 
 /* How often a conditional write decides again when its criteria came to
  * match otherwise before it could write (another writer won the race). */
@@ -177,7 +183,7 @@ void rest_post_create(void *ctx, struct http_request *req, struct http_response 
 		return;
 	const char *ine = http_header(req, "If-None-Exist");
 	if (!ine) {
-		write_resource(app, req, resp, type, NULL, res, NULL, false, NULL);
+		write_resource(app, req, resp, type, NULL, res, NULL, WRITE_MAY_QUEUE, NULL);
 		return;
 	}
 	/* conditional create: decided on a search, written only when the
@@ -212,7 +218,7 @@ void rest_post_create(void *ctx, struct http_request *req, struct http_response 
 			http_set_error(resp, 500, "exception", "out of memory");
 			break;
 		}
-		write_resource(app, req, resp, type, NULL, copy, NULL, false, &c);
+		write_resource(app, req, resp, type, NULL, copy, NULL, 0, &c);
 	}
 	if (!resp->status)
 		http_set_error(resp, 409, "conflict",
@@ -240,7 +246,7 @@ void rest_put_update(void *ctx, struct http_request *req, struct http_response *
 			http_set_error(resp, 400, "invalid", "the resource id must be present and equal '%s' (the URL's)", id);
 			return;
 		}
-		write_resource(app, req, resp, type, id, res, http_header(req, "If-Match"), false, NULL);
+		write_resource(app, req, resp, type, id, res, http_header(req, "If-Match"), WRITE_MAY_QUEUE, NULL);
 		return;
 	}
 	/* conditional update, PUT /fhir/Type?criteria: decided on a search,
@@ -276,26 +282,79 @@ void rest_put_update(void *ctx, struct http_request *req, struct http_response *
 		}
 		cJSON_DeleteItemFromObjectCaseSensitive(copy, "id");
 		cJSON_AddStringToObject(copy, "id", found);
-		write_resource(app, req, resp, type, found, copy, http_header(req, "If-Match"), false, &c);
+		write_resource(app, req, resp, type, found, copy, http_header(req, "If-Match"), 0, &c);
 	}
 	if (!resp->status)
 		http_set_error(resp, 409, "conflict", "what the criteria match kept changing during the update; try again");
 	cJSON_Delete(res);
 }
 
+/* A write queued in the store's commit queue (store_submit) while its
+ * request is deferred: no worker thread waits for the commit. */
+struct queued_write {
+	const struct app *app;
+	struct http_request *req;
+	struct store_write w;
+};
+
+static void queued_done(void *ctx)
+{
+	struct queued_write *q = ctx;
+	http_wake(q->req);
+}
+
+static void queued_resume(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	struct queued_write *q = ctx;
+	if (q->w.status == STORE_OK) {
+		bool created = q->w.kind == STORE_WRITE_CREATE || q->w.created;
+		rest_send_written(q->app, req, resp, created ? 201 : 200, q->w.stored, created);
+		q->w.stored = NULL;
+	} else {
+		rest_store_answer(req, resp, q->w.status, &q->w.err);
+	}
+	store_write_release(&q->w);
+	free(q);
+}
+
+/* Queues res (consumed) as a create (id NULL) or an update of type/id and
+ * defers req until its commit ends; answered then as write_resource
+ * answers. STORE_OK when queued; anything else has been answered. */
+static enum store_status queue_write(const struct app *app, struct http_request *req, struct http_response *resp,
+				     const char *type, const char *id, cJSON *res, const char *if_match)
+{
+	struct queued_write *q = calloc(1, sizeof *q);
+	if (!q) {
+		cJSON_Delete(res);
+		http_set_error(resp, 500, "exception", "out of memory");
+		return STORE_NO_MEMORY;
+	}
+	q->app = app;
+	q->req = req;
+	q->w.kind = id ? STORE_WRITE_UPDATE : STORE_WRITE_CREATE;
+	snprintf(q->w.type, sizeof q->w.type, "%s", type);
+	snprintf(q->w.id, sizeof q->w.id, "%s", id ? id : "");
+	q->w.resource = res;
+	q->w.done = queued_done;
+	q->w.ctx = q;
+	http_defer(req, queued_resume, q);
+	if (store_submit(app->store, &q->w, if_match) != STORE_OK)
+		http_wake(req); /* refused: answered at once from q->w */
+	return STORE_OK;
+}
+
 /* Stores res (consumed) — through the before-store hooks, with its outbox
  * record when the type is forwarded — as a new resource (id NULL: a new
  * id; answered 201 with Location) or as the new version of type/id, and
- * answers. if_match: the expected current version, or NULL. With
- * quiet_mismatch a version mismatch is returned without an answer (the
- * caller retries). cond (NULL for an unconditional write): the criteria the
+ * answers. if_match: the expected current version, or NULL. how: see
+ * WRITE_QUIET_MISMATCH and WRITE_MAY_QUEUE. cond (NULL for an unconditional write): the criteria the
  * write was decided on, checked again in its transaction; when they match
  * otherwise now nothing is written or answered, cond->changed is set and
  * STORE_CONFLICT returned (the caller decides again). Every other outcome
  * is answered. */
-static enum store_status write_resource(const struct app *app, const struct http_request *req,
-					struct http_response *resp, const char *type, const char *id, cJSON *res,
-					const char *if_match, bool quiet_mismatch, struct cond *cond)
+static enum store_status write_resource(const struct app *app, struct http_request *req, struct http_response *resp,
+					const char *type, const char *id, cJSON *res, const char *if_match,
+					unsigned how, struct cond *cond)
 {
 	struct outcome oo = OUTCOME_INIT;
 	char base[256];
@@ -308,6 +367,12 @@ static enum store_status write_resource(const struct app *app, const struct http
 		return STORE_INVALID;
 	}
 	bool fwd = rest_forwards(app, type);
+	if (!fwd && !cond && (how & WRITE_MAY_QUEUE)) {
+		/* a single write on its own: committed with others in the store's
+		 * next group while the request waits without a worker thread */
+		outcome_release(&oo);
+		return queue_write(app, req, resp, type, id, res, if_match);
+	}
 	bool created = !id;
 	cJSON *out = NULL;
 	struct store_error err = {0};
@@ -338,13 +403,18 @@ static enum store_status write_resource(const struct app *app, const struct http
 	}
 	if (st != STORE_OK) {
 		cJSON_Delete(out);
-		if (!(quiet_mismatch && st == STORE_VERSION_MISMATCH))
+		if (!((how & WRITE_QUIET_MISMATCH) && st == STORE_VERSION_MISMATCH))
 			rest_store_answer(req, resp, st, &err);
 		return st;
 	}
 	rest_send_written(app, req, resp, created ? 201 : 200, out, created);
 	return STORE_OK;
 }
+
+/* How often a patch without If-Match applies again when the resource was
+ * written between its read and its commit (the commit queue's group may
+ * hold another write of it). */
+#define PATCH_ATTEMPTS 10
 
 /* PATCH /fhir/Type/id with a JSON Patch (RFC 6902). The patch applies to
  * the current version and the result is stored as the next one, checked as
@@ -390,7 +460,7 @@ void rest_patch_resource(void *ctx, struct http_request *req, struct http_respon
 		return;
 	}
 	const char *if_match = http_header(req, "If-Match");
-	for (int attempt = 0; attempt < 5; attempt++) {
+	for (int attempt = 0; attempt < PATCH_ATTEMPTS; attempt++) {
 		cJSON *res = NULL;
 		struct store_error err = {0};
 		enum store_status st = store_read(app->store, type, id, &res, &err);
@@ -417,9 +487,18 @@ void rest_patch_resource(void *ctx, struct http_request *req, struct http_respon
 			/* the patch was well formed; the resource it makes is not valid */
 		} else {
 			outcome_release(&oo);
-			st = write_resource(app, req, resp, type, id, res, if_match ? if_match : version, !if_match, NULL);
-			if (st == STORE_VERSION_MISMATCH && !if_match)
-				continue; /* written meanwhile: apply to the newer version */
+			st = write_resource(app, req, resp, type, id, res, if_match ? if_match : version,
+					    if_match ? 0 : WRITE_QUIET_MISMATCH, NULL);
+			if (st == STORE_VERSION_MISMATCH && !if_match) {
+				/* written meanwhile: apply to the newer version, after a
+				 * short random pause so that patches racing for one
+				 * resource do not meet in every commit group again */
+				struct timespec now;
+				clock_gettime(CLOCK_MONOTONIC, &now);
+				struct timespec pause = {0, (long)(now.tv_nsec % 1000000) * (attempt + 1)};
+				nanosleep(&pause, NULL);
+				continue;
+			}
 			break;
 		}
 		cJSON_Delete(res);

@@ -832,7 +832,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		srv->dispatch.fn(srv->dispatch.ctx, &rq->req, &resp);
 		set_busy(srv, rq, false);
 		if (rq->resume) {
-			/* deferred: the worker goes back to serving others */
+			/* deferred: the worker goes back to serving others (the
+			 * route label stays for the log and the metrics) */
+			if (resp.route)
+				rq->route = resp.route;
 			response_release(&resp);
 			rq->phase = 3;
 			rq->req.nparams = 0; /* the router's captures are gone */

@@ -393,6 +393,64 @@ enum store_status store_delete(struct store *s, const char *type, const char *id
 	return st;
 }
 
+enum store_status store_submit(struct store *s, struct store_write *w, const char *if_match)
+{
+	w->status = STORE_OK;
+	w->stored = NULL;
+	w->created = false;
+	w->version = 0;
+	w->if_match_version = 0;
+	w->impl = NULL;
+	ok(&w->err);
+	enum store_status st = check_type(w->type, &w->err);
+	if (st == STORE_OK && w->kind != STORE_WRITE_DELETE)
+		st = check_body(w->type, w->resource, &w->err);
+	if (st == STORE_OK && (w->id[0] || w->kind != STORE_WRITE_CREATE))
+		st = check_id(w->id, &w->err);
+	if (st == STORE_OK && w->kind == STORE_WRITE_UPDATE) {
+		const cJSON *body_id = cJSON_GetObjectItemCaseSensitive(w->resource, "id");
+		if (body_id && (!cJSON_IsString(body_id) || strcmp(body_id->valuestring, w->id) != 0))
+			st = store_fail(&w->err, STORE_INVALID, "the resource's id does not match the id '%s'", w->id);
+		if (st == STORE_OK && if_match) {
+			w->if_match_version = parse_version(if_match);
+			if (w->if_match_version <= 0)
+				st = store_fail(&w->err, STORE_INVALID, "'%.32s' is not a version id", if_match);
+		}
+	}
+	if (st == STORE_OK && s->readonly)
+		st = store_fail(&w->err, STORE_INVALID, "the store is open read-only");
+	if (st == STORE_OK && in_txn(s))
+		st = store_fail(&w->err, STORE_INVALID, "a queued write cannot join this thread's transaction");
+	if (st == STORE_OK && !s->ops->submit)
+		st = store_fail(&w->err, STORE_INVALID, "this store does not queue writes");
+	if (st != STORE_OK) {
+		w->status = st;
+		return st;
+	}
+	/* once queued, w is done's: it may have run, and w be gone, already */
+	return s->ops->submit(s, w);
+}
+
+void store_write_release(struct store_write *w)
+{
+	cJSON_Delete(w->resource);
+	cJSON_Delete(w->stored);
+	w->resource = w->stored = NULL;
+}
+
+void store_drain(struct store *s)
+{
+	if (s && s->ops->drain)
+		s->ops->drain(s);
+}
+
+void store_write_finished(struct store *s, struct store_write *w)
+{
+	if (s->cache && w->id[0])
+		rcache_invalidate(s->cache, w->type, w->id);
+	w->done(w->ctx);
+}
+
 enum store_status store_history(struct store *s, const char *type, const char *id, int64_t since_ms, size_t count,
 				size_t offset, int64_t before, struct store_page *out, struct store_error *err)
 {

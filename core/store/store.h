@@ -192,6 +192,7 @@ struct store_text {
 };
 
 struct store;
+struct store_write;
 
 /* The backend's entry points, with the store_* wrappers' contract; arguments
  * are checked by the wrappers before a backend sees them. Differences: update
@@ -231,6 +232,10 @@ struct store_ops {
 					       struct store_error *err);
 	enum store_status (*mark_get)(struct store *s, const char *name, int64_t *value, struct store_error *err);
 	enum store_status (*mark_set)(struct store *s, const char *name, int64_t value, struct store_error *err);
+	/* store_submit after the wrapper's checks (if_match parsed into
+	 * w->if_match_version); drain as store_drain */
+	enum store_status (*submit)(struct store *s, struct store_write *w);
+	void (*drain)(struct store *s);
 };
 
 struct rcache;
@@ -302,6 +307,60 @@ enum store_status store_update(struct store *s, const char *type, const char *id
  * existed, STORE_GONE when its current version is a deletion. */
 enum store_status store_read(struct store *s, const char *type, const char *id, cJSON **out,
 			     struct store_error *err);
+
+/* Queued single writes (the commit queue). A create, update or delete
+ * outside any transaction may be handed to the store instead of waited for:
+ * the caller fills a struct store_write, submits it and its thread is free
+ * at once; the backend commits queued writes in groups — one transaction,
+ * each write in its own savepoint (a failing write fails alone), one durable
+ * commit for the group — and then calls w->done(w->ctx) once for the write,
+ * from a thread of its own, when the write's commit is durable (status
+ * STORE_OK) or has failed (every write of a failed commit gets its status,
+ * e.g. STORE_FULL, and none of them is stored). The synchronous
+ * store_create/update/delete outside a transaction join the same groups.
+ * Semantics are those of store_create (kind CREATE, id "" for a new id, a
+ * client id otherwise), store_update (if_match as there) and store_delete;
+ * a transaction of the caller's thread is never joined (STORE_INVALID when
+ * one is open): transactions and conditional writes stay synchronous.
+ *
+ * Ownership: w belongs to the caller (allocate it anywhere) and must stay
+ * valid until done has run; the store takes w->resource (freed by
+ * store_write_release) and sets the outputs. done must not block (wake the
+ * waiting request and return); it may run before store_submit returns.
+ * store_submit returns STORE_OK when the write is queued (done will run), or
+ * the refusal (argument checks, a read-only store, a stopping store:
+ * STORE_BUSY) with w->status and w->err set — done then never runs. */
+enum store_write_kind { STORE_WRITE_CREATE, STORE_WRITE_UPDATE, STORE_WRITE_DELETE };
+
+struct store_write {
+	/* in */
+	enum store_write_kind kind;
+	char type[STORE_TYPE_SIZE];
+	char id[STORE_ID_SIZE]; /* "" = a create with a new id; set to it on success */
+	cJSON *resource;        /* owned by w; NULL for a delete */
+	void (*done)(void *ctx);
+	void *ctx;
+	/* out, once done ran */
+	enum store_status status;
+	struct store_error err;
+	cJSON *stored;   /* the stored resource (create, update); owned by w */
+	bool created;    /* a new resource (or one written over its deletion) */
+	int64_t version; /* the version written (delete: the deletion's) */
+	/* for the store */
+	int64_t if_match_version; /* 0 = none */
+	void *impl;
+};
+
+enum store_status store_submit(struct store *s, struct store_write *w, const char *if_match);
+/* Frees what w owns (resource, stored) — not w itself. */
+void store_write_release(struct store_write *w);
+/* Stops taking queued writes (store_submit then answers STORE_BUSY) and
+ * returns once every write queued before has been committed and its done
+ * has run. Any thread; before the server that waits for the answers stops. */
+void store_drain(struct store *s);
+/* For backends: ends a queued write (w->status and outputs set): keeps the
+ * read cache coherent, then runs w->done. */
+void store_write_finished(struct store *s, struct store_write *w);
 
 /* Version vid ("1", "2", …) of type/id. STORE_NOT_FOUND for an unknown
  * resource or version (or a vid that is not a version number), STORE_GONE

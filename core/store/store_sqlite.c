@@ -341,6 +341,14 @@ struct conn *ss_get_conn(struct sqlite_store *ss, struct store_error *err)
 static void sqlite_close(struct store *s)
 {
 	struct sqlite_store *ss = ss_of(s);
+	if (ss->gc_started) {
+		/* the committer empties the queue (every write answered), then ends */
+		pthread_mutex_lock(&ss->gc_mu);
+		ss->gc_stop = true;
+		pthread_cond_signal(&ss->gc_work);
+		pthread_mutex_unlock(&ss->gc_mu);
+		pthread_join(ss->gc_thread, NULL);
+	}
 	pthread_setspecific(ss->key, NULL);
 	pthread_key_delete(ss->key);
 	for (struct conn *c = ss->all, *next; c; c = next) {
@@ -352,6 +360,7 @@ static void sqlite_close(struct store *s)
 	pthread_mutex_destroy(&ss->mu);
 	pthread_mutex_destroy(&ss->gc_mu);
 	pthread_cond_destroy(&ss->gc_cv);
+	pthread_cond_destroy(&ss->gc_work);
 	rcache_free(ss->base.cache);
 	if (ss->lock_fd >= 0)
 		close(ss->lock_fd); /* releases the directory */
@@ -687,6 +696,7 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 	}
 	pthread_mutex_init(&ss->gc_mu, NULL);
 	pthread_cond_init(&ss->gc_cv, NULL);
+	pthread_cond_init(&ss->gc_work, NULL);
 	if (pthread_key_create(&ss->key, conn_release) != 0) {
 		set_err(err, errlen, "cannot create a thread-specific key");
 		goto fail_mutex;
@@ -706,17 +716,25 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 		goto fail_conns;
 	ss->writer->next_all = ss->all;
 	ss->all = ss->writer;
-	if (!shared)
+	if (!shared) {
+		if (pthread_create(&ss->gc_thread, NULL, ss_committer_main, ss) != 0) {
+			set_err(err, errlen, "cannot start the store's committer thread");
+			goto fail_conns;
+		}
+		ss->gc_started = true;
 		ss->base.cache = rcache_new(cache_bytes); /* none without memory: reads still work */
+	}
 	*out = &ss->base;
 	return 0;
 fail_conns:
+	conn_free(ss->writer);
 	conn_free(c);
 	pthread_key_delete(ss->key);
 fail_mutex:
 	pthread_mutex_destroy(&ss->mu);
 	pthread_mutex_destroy(&ss->gc_mu);
 	pthread_cond_destroy(&ss->gc_cv);
+	pthread_cond_destroy(&ss->gc_work);
 fail:
 	if (ss->lock_fd >= 0)
 		close(ss->lock_fd);
@@ -870,4 +888,6 @@ static const struct store_ops sqlite_ops = {
 	.outbox_retry_dead = sqlite_outbox_retry_dead,
 	.mark_get = sqlite_mark_get,
 	.mark_set = sqlite_mark_set,
+	.submit = sqlite_submit,
+	.drain = sqlite_drain,
 };

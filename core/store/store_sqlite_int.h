@@ -69,12 +69,14 @@ struct conn {
 	struct conn *next_all, *next_free;
 	struct sqlite_store *owner;
 };
-/* A single write waiting for the group commit (see do_write). */
+/* A single write queued for the committer (see store_sqlite_write.c):
+ * a thread waiting in do_write (async NULL), or a store_submit (async set). */
 struct gc_req {
 	struct write_req *w;
 	struct store_error *err;
 	enum store_status st;
 	bool done;
+	struct store_write *async;
 	struct gc_req *next;
 };
 struct sqlite_store {
@@ -84,16 +86,23 @@ struct sqlite_store {
 	pthread_mutex_t mu; /* guards all and free_list */
 	pthread_key_t key;  /* this thread's struct conn */
 	struct conn *all, *free_list;
-	/* group commit: single writes from many threads share one transaction
-	 * and one fsync; the first waiting writer leads, the rest wait */
+	/* group commit: single writes from any thread are queued for one
+	 * committer thread, which takes everything queued as one group (one
+	 * transaction, one fsync) while the next group gathers; a synchronous
+	 * writer waits on gc_cv, a queued one (store_submit) is called back */
 	pthread_mutex_t gc_mu;
-	pthread_cond_t gc_cv;
-	/* the connection every group runs on, used by one leader at a time: as
-	 * the only connection writing outside callers' transactions, its page
-	 * cache stays valid from one group to the next */
+	pthread_cond_t gc_cv;   /* a group ended (synchronous writers, drain) */
+	pthread_cond_t gc_work; /* something was queued, or stop (committer) */
+	/* the connection every group runs on, the committer's alone: as the
+	 * only connection writing outside callers' transactions, its page cache
+	 * stays valid from one group to the next */
 	struct conn *writer;
 	struct gc_req *gc_head, *gc_tail;
-	bool gc_leading;
+	bool gc_running;  /* the committer holds a group */
+	bool gc_stop;     /* close: the committer ends once the queue is empty */
+	bool gc_draining; /* store_drain: submissions are refused */
+	bool gc_started;  /* the committer thread exists (not for a shared store) */
+	pthread_t gc_thread;
 };
 #define GET_CONN(c, s, err)                                   \
 	struct conn *c = ss_get_conn(ss_of(s), err);          \
@@ -178,6 +187,14 @@ enum store_status sqlite_update(struct store *s, const char *type, const char *i
 
 enum store_status sqlite_delete(struct store *s, const char *type, const char *id, int64_t *version,
 				       struct store_error *err);
+
+enum store_status sqlite_submit(struct store *s, struct store_write *w);
+
+void sqlite_drain(struct store *s);
+
+/* The committer thread (started by store_open_sqlite for a writing store;
+ * stopped by sqlite_close after it has emptied the queue). */
+void *ss_committer_main(void *arg);
 
 enum store_status ss_parse_body(const char *text, int len, cJSON **out, struct store_error *err);
 

@@ -258,20 +258,22 @@ static enum store_status write_rows(struct conn *c, struct write_req *w, bool ex
 	return rc == SQLITE_DONE ? STORE_OK : ss_db_fail(c, err, rc, "writing the resource");
 }
 
-/* Replaces the search index rows of rid: from the rows computed before the
- * transaction (use_pre), else extracted from the stored version (none for a
- * deletion). */
-static enum store_status write_index(struct conn *c, struct write_req *w, int64_t rid, bool use_pre,
+/* Replaces the search index rows of rid (existed: a resource row was there
+ * before this write): from the rows computed before the transaction
+ * (use_pre), else extracted from the stored version (none for a deletion). */
+static enum store_status write_index(struct conn *c, struct write_req *w, int64_t rid, bool existed, bool use_pre,
 				     struct store_error *err)
 {
-	sqlite3_stmt *s = ss_stmt(c, S_DEL_IDX, err);
-	if (!s)
-		return err ? err->status : STORE_IO;
-	sqlite3_bind_int64(s, 1, rid);
-	int rc = sqlite3_step(s);
-	ss_done(s);
-	if (rc != SQLITE_DONE)
-		return ss_db_fail(c, err, rc, "writing the resource");
+	if (existed) { /* a new rid has no rows yet */
+		sqlite3_stmt *s = ss_stmt(c, S_DEL_IDX, err);
+		if (!s)
+			return err ? err->status : STORE_IO;
+		sqlite3_bind_int64(s, 1, rid);
+		int rc = sqlite3_step(s);
+		ss_done(s);
+		if (rc != SQLITE_DONE)
+			return ss_db_fail(c, err, rc, "writing the resource");
+	}
 	if (!use_pre && !w->stored)
 		return STORE_OK;
 	struct index_ctx x = {.c = c, .ins = ss_stmt(c, S_INS_IDX, err), .rid = rid};
@@ -297,22 +299,27 @@ static enum store_status write_index(struct conn *c, struct write_req *w, int64_
 
 static enum store_status write_body(struct conn *c, struct write_req *w, struct store_error *err)
 {
-	sqlite3_stmt *s = ss_stmt(c, S_GET_RES, err);
-	if (!s)
-		return err ? err->status : STORE_IO;
-	ss_bind_text(s, 1, w->type);
-	ss_bind_text(s, 2, w->id);
-	int rc = sqlite3_step(s);
-	bool exists = rc == SQLITE_ROW, deleted = false;
+	bool exists = false, deleted = false;
 	int64_t rid = 0, cur = 0;
-	if (exists) {
-		rid = sqlite3_column_int64(s, 0);
-		cur = sqlite3_column_int64(s, 1);
-		deleted = sqlite3_column_int(s, 2) != 0;
+	/* a prepared create has a fresh random id: no lookup (the resource
+	 * table's uniqueness still refuses a collision, as a conflict) */
+	if (!w->pre) {
+		sqlite3_stmt *s = ss_stmt(c, S_GET_RES, err);
+		if (!s)
+			return err ? err->status : STORE_IO;
+		ss_bind_text(s, 1, w->type);
+		ss_bind_text(s, 2, w->id);
+		int rc = sqlite3_step(s);
+		exists = rc == SQLITE_ROW;
+		if (exists) {
+			rid = sqlite3_column_int64(s, 0);
+			cur = sqlite3_column_int64(s, 1);
+			deleted = sqlite3_column_int(s, 2) != 0;
+		}
+		ss_done(s);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return ss_db_fail(c, err, rc, "looking up the resource");
 	}
-	ss_done(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return ss_db_fail(c, err, rc, "looking up the resource");
 
 	switch (w->kind) {
 	case W_CREATE:
@@ -376,7 +383,7 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 
 	st = write_rows(c, w, exists, &rid, when, text, sum, err);
 	if (st == STORE_OK)
-		st = write_index(c, w, rid, use_pre, err);
+		st = write_index(c, w, rid, exists, use_pre, err);
 	free(text);
 	return st;
 }
@@ -429,6 +436,86 @@ static void run_batch(struct conn *c, struct gc_req *batch)
 	}
 }
 
+/* Queues r for the committer; false when the store is stopping. */
+static bool gc_enqueue(struct sqlite_store *ss, struct gc_req *r, bool refuse_when_draining)
+{
+	pthread_mutex_lock(&ss->gc_mu);
+	if (!ss->gc_started || ss->gc_stop || (refuse_when_draining && ss->gc_draining)) {
+		pthread_mutex_unlock(&ss->gc_mu);
+		return false;
+	}
+	r->next = NULL;
+	if (ss->gc_tail)
+		ss->gc_tail->next = r;
+	else
+		ss->gc_head = r;
+	ss->gc_tail = r;
+	pthread_cond_signal(&ss->gc_work);
+	pthread_mutex_unlock(&ss->gc_mu);
+	return true;
+}
+
+/* A queued write's outputs into its struct store_write; the request is freed. */
+struct async_req {
+	struct gc_req r;
+	struct write_req w;
+};
+
+static void finish_async(struct sqlite_store *ss, struct async_req *a)
+{
+	struct store_write *sw = a->r.async;
+	sw->status = a->r.st;
+	release_pre(&a->w);
+	if (a->r.st == STORE_OK) {
+		sw->stored = a->w.stored;
+		sw->created = a->w.created;
+		sw->version = a->w.version;
+	} else {
+		cJSON_Delete(a->w.stored);
+	}
+	free(a);
+	store_write_finished(&ss->base, sw);
+}
+
+void *ss_committer_main(void *arg)
+{
+	struct sqlite_store *ss = arg;
+	pthread_mutex_lock(&ss->gc_mu);
+	for (;;) {
+		while (!ss->gc_head && !ss->gc_stop)
+			pthread_cond_wait(&ss->gc_work, &ss->gc_mu);
+		if (!ss->gc_head)
+			break; /* stopping, and nothing is left */
+		struct gc_req *batch = ss->gc_head;
+		ss->gc_head = ss->gc_tail = NULL;
+		ss->gc_running = true;
+		pthread_mutex_unlock(&ss->gc_mu);
+		run_batch(ss->writer, batch);
+		/* queued writes are called back; waiting threads are released
+		 * together below (a waiter's request lives on its stack: it is not
+		 * touched once marked done) */
+		struct gc_req *waiting = NULL;
+		for (struct gc_req *r = batch, *next; r; r = next) {
+			next = r->next;
+			if (r->async) {
+				finish_async(ss, (struct async_req *)r);
+			} else {
+				r->next = waiting;
+				waiting = r;
+			}
+		}
+		pthread_mutex_lock(&ss->gc_mu);
+		for (struct gc_req *r = waiting, *next; r; r = next) {
+			next = r->next;
+			r->done = true;
+		}
+		ss->gc_running = false;
+		pthread_cond_broadcast(&ss->gc_cv);
+	}
+	pthread_mutex_unlock(&ss->gc_mu);
+	return NULL;
+}
+
 static enum store_status do_write(struct store *s, struct write_req *w, struct store_error *err)
 {
 	GET_CONN(c, s, err);
@@ -443,33 +530,15 @@ static enum store_status do_write(struct store *s, struct write_req *w, struct s
 		struct sqlite_store *ss = ss_of(s);
 		prepare_create(w);
 		struct gc_req me = {.w = w, .err = err, .st = STORE_OK};
-		pthread_mutex_lock(&ss->gc_mu);
-		if (ss->gc_tail)
-			ss->gc_tail->next = &me;
-		else
-			ss->gc_head = &me;
-		ss->gc_tail = &me;
-		while (!me.done) {
-			if (!ss->gc_leading) {
-				/* lead: take everything queued so far, including me */
-				ss->gc_leading = true;
-				struct gc_req *batch = ss->gc_head;
-				ss->gc_head = ss->gc_tail = NULL;
-				pthread_mutex_unlock(&ss->gc_mu);
-				run_batch(ss->writer, batch);
-				pthread_mutex_lock(&ss->gc_mu);
-				for (struct gc_req *r = batch, *next; r; r = next) {
-					next = r->next;
-					r->done = true;
-				}
-				ss->gc_leading = false;
-				pthread_cond_broadcast(&ss->gc_cv);
-			} else {
+		if (gc_enqueue(ss, &me, false)) {
+			pthread_mutex_lock(&ss->gc_mu);
+			while (!me.done)
 				pthread_cond_wait(&ss->gc_cv, &ss->gc_mu);
-			}
+			pthread_mutex_unlock(&ss->gc_mu);
+			st = me.st;
+		} else {
+			st = store_fail(err, STORE_BUSY, "the store is closing");
 		}
-		pthread_mutex_unlock(&ss->gc_mu);
-		st = me.st;
 		release_pre(w);
 	}
 	if (st != STORE_OK) {
@@ -477,6 +546,59 @@ static enum store_status do_write(struct store *s, struct write_req *w, struct s
 		w->stored = NULL;
 	}
 	return st;
+}
+
+enum store_status sqlite_submit(struct store *s, struct store_write *sw)
+{
+	struct sqlite_store *ss = ss_of(s);
+	struct async_req *a = calloc(1, sizeof *a);
+	if (!a)
+		return sw->status = store_fail(&sw->err, STORE_NO_MEMORY, "out of memory");
+	bool fresh = sw->kind == STORE_WRITE_CREATE && !sw->id[0];
+	if (fresh && store_new_id(sw->id) != 0) {
+		free(a);
+		return sw->status = store_fail(&sw->err, STORE_IO, "no randomness for a new id");
+	}
+	enum write_kind kind = W_DELETE;
+	enum store_op op = STORE_OP_DELETE;
+	if (sw->kind == STORE_WRITE_CREATE) {
+		kind = W_CREATE;
+		op = fresh ? STORE_OP_CREATE : STORE_OP_UPDATE;
+	} else if (sw->kind == STORE_WRITE_UPDATE) {
+		kind = W_UPDATE;
+		op = STORE_OP_UPDATE;
+	}
+	a->w = (struct write_req){
+		.kind = kind,
+		.type = sw->type,
+		.id = sw->id,
+		.resource = sw->resource,
+		.if_match = sw->if_match_version,
+		.op = op,
+	};
+	a->r = (struct gc_req){.w = &a->w, .err = &sw->err, .st = STORE_OK, .async = sw};
+	/* stamped, printed and indexed here, on the submitting thread */
+	prepare_create(&a->w);
+	if (!gc_enqueue(ss, &a->r, true)) {
+		release_pre(&a->w);
+		cJSON_Delete(a->w.stored);
+		free(a);
+		if (fresh)
+			sw->id[0] = '\0';
+		sw->status = store_fail(&sw->err, STORE_BUSY, "the store is stopping: nothing was written");
+		return sw->status;
+	}
+	return STORE_OK;
+}
+
+void sqlite_drain(struct store *s)
+{
+	struct sqlite_store *ss = ss_of(s);
+	pthread_mutex_lock(&ss->gc_mu);
+	ss->gc_draining = true;
+	while (ss->gc_head || ss->gc_running)
+		pthread_cond_wait(&ss->gc_cv, &ss->gc_mu);
+	pthread_mutex_unlock(&ss->gc_mu);
 }
 
 enum store_status sqlite_create(struct store *s, const char *type, const cJSON *resource, const char *id,

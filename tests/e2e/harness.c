@@ -350,8 +350,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
 
 /* One request to url; over https, tls (not NULL) says whom to trust and
  * which client certificate to show. */
-static int curl_do(const char *url, const struct upstream_srv *tls, const char *method, const char *const *headers,
-		   const char *body, size_t body_len, struct resp *out)
+static int curl_do(const char *url, const struct upstream_srv *tls, long timeout_ms, const char *method,
+		   const char *const *headers, const char *body, size_t body_len, struct resp *out)
 {
 	memset(out, 0, sizeof *out);
 	CURL *c = curl_easy_init();
@@ -368,7 +368,7 @@ static int curl_do(const char *url, const struct upstream_srv *tls, const char *
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROXY, "");
 	if (tls && tls->ca_file[0])
@@ -398,7 +398,15 @@ int http_do(const struct gw *gw, const char *method, const char *path, const cha
 {
 	char url[2048];
 	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", gw->port, path);
-	return curl_do(url, NULL, method, headers, body, body_len, out);
+	return curl_do(url, NULL, 30000L, method, headers, body, body_len, out);
+}
+
+int http_do_within(const struct gw *gw, long timeout_ms, const char *method, const char *path,
+		   const char *const *headers, const char *body, size_t body_len, struct resp *out)
+{
+	char url[2048];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", gw->port, path);
+	return curl_do(url, NULL, timeout_ms, method, headers, body, body_len, out);
 }
 
 void resp_free(struct resp *r)
@@ -623,7 +631,7 @@ int upstream_do(const struct upstream_srv *u, const char *method, const char *pa
 	int origin = host ? (int)(host + 3 - u->base) + (int)strcspn(host + 3, "/") : 0; /* scheme://host:port */
 	snprintf(url, sizeof url, "%.*s%s", origin, u->base, path);
 	const char *h[] = {"Content-Type: application/json", NULL};
-	return curl_do(url, u, method, body ? h : NULL, body, body ? strlen(body) : 0, out);
+	return curl_do(url, u, 30000L, method, body ? h : NULL, body, body ? strlen(body) : 0, out);
 }
 
 void upstream_gw_config(char *buf, size_t n, const struct upstream_srv *u, const char *routes, const char *extra)

@@ -65,6 +65,10 @@ struct resp {
  * lines or NULL. body may be NULL. Returns 0 if an HTTP answer came back. */
 int http_do(const struct gw *gw, const char *method, const char *path, const char *const *headers,
 	    const char *body, size_t body_len, struct resp *out);
+/* The same, given up (-1) when no answer came within timeout_ms (http_do
+ * waits 30 s): for a test that an answer comes while something else waits. */
+int http_do_within(const struct gw *gw, long timeout_ms, const char *method, const char *path,
+		   const char *const *headers, const char *body, size_t body_len, struct resp *out);
 void resp_free(struct resp *r);
 /* Header value from a response (case-insensitive name), copied into buf. */
 const char *resp_header(const struct resp *r, const char *name, char *buf, size_t cap);

@@ -1540,6 +1540,82 @@ static void parameter_table_and_dates(void **state)
 	assert_false(search_params_split_reference("patient/a1", t, sizeof t, id, sizeof id));
 }
 
+/* Queued writes (store_submit): each one's done runs once, after which its
+ * outputs hold; a failing write of a group fails alone; one inside this
+ * thread's transaction is refused; after store_drain a submission is
+ * refused with STORE_BUSY and done never runs. */
+struct queued {
+	struct store_write w;
+	atomic_int *calls;
+};
+
+static void queued_done(void *ctx)
+{
+	struct queued *q = ctx;
+	atomic_fetch_add(q->calls, 1);
+}
+
+static void queued_writes_are_called_back(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	cJSON *p1 = J("{\"resourceType\":\"Patient\",\"id\":\"q1\"}");
+	assert_int_equal(store_update(f->s, "Patient", "q1", p1, NULL, NULL, NULL, &err), STORE_OK);
+	cJSON_Delete(p1);
+	enum { N = 40 };
+	static struct queued q[N];
+	atomic_int calls = 0;
+	for (int i = 0; i < N; i++) {
+		memset(&q[i], 0, sizeof q[i]);
+		q[i].calls = &calls;
+		q[i].w.done = queued_done;
+		q[i].w.ctx = &q[i];
+		snprintf(q[i].w.type, sizeof q[i].w.type, "Patient");
+		if (i == 7) { /* expects version 5 of q1: fails alone */
+			q[i].w.kind = STORE_WRITE_UPDATE;
+			snprintf(q[i].w.id, sizeof q[i].w.id, "q1");
+			q[i].w.resource = J("{\"resourceType\":\"Patient\",\"id\":\"q1\",\"active\":true}");
+			assert_int_equal(store_submit(f->s, &q[i].w, "5"), STORE_OK);
+		} else {
+			q[i].w.kind = STORE_WRITE_CREATE;
+			q[i].w.resource = J("{\"resourceType\":\"Patient\",\"active\":false}");
+			assert_int_equal(store_submit(f->s, &q[i].w, NULL), STORE_OK);
+		}
+	}
+	for (int i = 0; i < 2000 && atomic_load(&calls) < N; i++)
+		usleep(5000);
+	assert_int_equal(atomic_load(&calls), N);
+	for (int i = 0; i < N; i++) {
+		if (i == 7) {
+			assert_int_equal(q[i].w.status, STORE_VERSION_MISMATCH);
+			assert_null(q[i].w.stored);
+		} else {
+			assert_int_equal(q[i].w.status, STORE_OK);
+			assert_true(q[i].w.created);
+			assert_int_equal(q[i].w.version, 1);
+			assert_non_null(q[i].w.stored);
+			cJSON *got = NULL;
+			assert_int_equal(store_read(f->s, "Patient", q[i].w.id, &got, &err), STORE_OK);
+			cJSON_Delete(got);
+		}
+		store_write_release(&q[i].w);
+	}
+	/* not inside this thread's transaction */
+	struct queued t = {.calls = &calls};
+	t.w = (struct store_write){.kind = STORE_WRITE_CREATE, .done = queued_done, .ctx = &t};
+	snprintf(t.w.type, sizeof t.w.type, "Patient");
+	t.w.resource = J("{\"resourceType\":\"Patient\"}");
+	assert_int_equal(store_begin(f->s, &err), STORE_OK);
+	assert_int_equal(store_submit(f->s, &t.w, NULL), STORE_INVALID);
+	assert_int_equal(store_rollback(f->s, &err), STORE_OK);
+	/* drained: refused, never called back */
+	store_drain(f->s);
+	assert_int_equal(store_submit(f->s, &t.w, NULL), STORE_BUSY);
+	assert_int_equal(t.w.status, STORE_BUSY);
+	store_write_release(&t.w);
+	assert_int_equal(atomic_load(&calls), N);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1572,6 +1648,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(read_cache_never_goes_back, setup, teardown),
 		cmocka_unit_test(rcache_bounds_and_tickets),
 		cmocka_unit_test_setup_teardown(one_writer_per_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(queued_writes_are_called_back, setup, teardown),
 		cmocka_unit_test(parameter_table_and_dates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
