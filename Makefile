@@ -14,6 +14,7 @@
 #   make fuzz       build libFuzzer harnesses (clang) into build/fuzz/
 #   make model      regenerate core/fhir/gen/model_data.c from SHARED/fhir-r4/package
 #   make search-params  regenerate core/fhir/gen/search_params_data.c from the same package
+#                   and the string-search folding table core/fhir/gen/fold_data.c
 #   make profiles   regenerate the conformance resources in profiles/
 #   make codes      regenerate the code packs profiles/codes/*.tsv from SHARED/codes
 #                   (SHARED=build/corpus: the source lists the tests unpack)
@@ -229,6 +230,7 @@ model:
 search-params:
 	@tools/deps.sh gen
 	python3 tools/gen_search_params.py $(SHARED)/fhir-r4/package core/fhir/gen/search_params_data.c
+	python3 tools/gen_fold.py core/fhir/gen/fold_data.c
 
 profiles:
 	@tools/deps.sh gen

@@ -340,7 +340,7 @@ static void describe_search(void *ctx, cJSON *cs)
 				continue;
 			if (!strcmp(d->type, type))
 				add_include(inc, d->type, d->code);
-			if (!d->target || !strcmp(d->target, type))
+			if (search_params_targets_has(d, type))
 				add_include(rev, d->type, d->code);
 		}
 		/* FHIR has no empty arrays */
@@ -386,7 +386,7 @@ int api_rest_register(struct app *app)
 		rc |= capability_add_system_interaction(&app->cap, system[i].code,
 							app->upstream ? system[i].upstream : system[i].local);
 	/* the CapabilityStatement lists the types the store indexes */
-	const char *types[64];
+	const char *types[256]; /* R4 has 146 resource types */
 	size_t nt = 0;
 	for (size_t i = 0; i < search_params_count; i++) {
 		const char *t = search_params_data[i].type;
@@ -396,7 +396,7 @@ int api_rest_register(struct app *app)
 		for (size_t k = 0; k < nt; k++)
 			if (!strcmp(types[k], t))
 				dup = true;
-		if (!dup && nt < 64)
+		if (!dup && nt < sizeof types / sizeof types[0])
 			types[nt++] = t;
 	}
 	for (size_t i = 0; i < nt; i++) {

@@ -562,11 +562,28 @@ static enum store_status chain_sql(const char *type, const struct store_search_p
 	const struct search_param_def *def = search_params_find(type, ref, NULL);
 	if (!def || def->kind != SEARCH_PARAM_REFERENCE)
 		return store_fail(err, STORE_INVALID, "'%.64s' is no reference parameter of %s to chain from", ref, type);
-	if (!target[0] && def->target)
-		snprintf(target, sizeof target, "%s", def->target);
+	/* without :Type, the one type the parameter may point at */
+	if (!target[0] && search_params_targets_count(def) == 1)
+		snprintf(target, sizeof target, "%s", def->targets);
+	if (!target[0] && def->targets) {
+		char types[512];
+		size_t o = 0;
+		for (const char *t = def->targets; *t && o + 3 < sizeof types; t++) {
+			if (*t == '|') {
+				types[o++] = ',';
+				types[o++] = ' ';
+			} else {
+				types[o++] = *t;
+			}
+		}
+		types[o] = '\0';
+		return store_fail(err, STORE_INVALID,
+				  "'%s' points at several types (%s): chain through one of them as %s:Type.%.64s", ref,
+				  types, ref, rest);
+	}
 	if (!target[0])
 		return store_fail(err, STORE_INVALID, "chain from '%s' with a type: %s:Type.%.64s", ref, ref, rest);
-	if (!model_resource(target) || (def->target && strcmp(def->target, target) != 0))
+	if (!model_resource(target) || !search_params_targets_has(def, target))
 		return store_fail(err, STORE_INVALID, "'%s' does not point at %.64s", ref, target);
 	/* the rest may chain again (organization.name): criterion_sql recurses,
 	 * bounded by the length of the name */
