@@ -689,13 +689,14 @@ static enum store_status sort_sql(const char *type, const char *sort, struct sql
 			const struct search_param_def *d = search_params_find(type, name, NULL);
 			if (!d)
 				return store_fail(err, STORE_INVALID, "unknown _sort parameter '%s' for %s", name, type);
-			if (d->kind == SEARCH_PARAM_DATE || d->kind == SEARCH_PARAM_NUMBER ||
-			    d->kind == SEARCH_PARAM_QUANTITY)
-				sb_add(sql, desc ? "(SELECT max(hi) FROM idx i WHERE i.rid = r.rid AND i.param = ?)"
-						 : "(SELECT min(lo) FROM idx i WHERE i.rid = r.rid AND i.param = ?)");
-			else
-				sb_add(sql, desc ? "(SELECT max(val) FROM idx i WHERE i.rid = r.rid AND i.param = ?)"
-						 : "(SELECT min(val) FROM idx i WHERE i.rid = r.rid AND i.param = ?)");
+			/* the resource's own rows (idx_rid): the planner would
+			 * otherwise scan every row of the parameter, of every
+			 * type, for each resource sorted */
+			bool range = d->kind == SEARCH_PARAM_DATE || d->kind == SEARCH_PARAM_NUMBER ||
+				     d->kind == SEARCH_PARAM_QUANTITY;
+			sb_add(sql, desc ? (range ? "(SELECT max(hi)" : "(SELECT max(val)")
+					 : (range ? "(SELECT min(lo)" : "(SELECT min(val)"));
+			sb_add(sql, " FROM idx i INDEXED BY idx_rid WHERE i.rid = r.rid AND i.param = ?)");
 			bind_str(b, d->code);
 		}
 		sb_add(sql, desc ? " DESC, " : " ASC, ");
