@@ -54,6 +54,24 @@ def choice_paths(pkg, rtype):
     return out
 
 
+def reference_targets(pkg, rtype):
+    """Element path (as the table writes it, below the type) -> the resource
+    types its Reference may point at, from the StructureDefinition."""
+    with open(os.path.join(pkg, "StructureDefinition-%s.json" % rtype)) as f:
+        sd = json.load(f)
+    out = {}
+    for e in sd["snapshot"]["element"]:
+        names = set()
+        for t in e.get("type", []):
+            if t.get("code") != "Reference":
+                continue
+            for prof in t.get("targetProfile", []):
+                names.add(prof.rsplit("/", 1)[-1])
+        if names and "." in e["path"]:
+            out[e["path"].split(".", 1)[1]] = names
+    return out
+
+
 def mark_choices(rtype, segs, choices):
     out = []
     for i, s in enumerate(segs):
@@ -98,15 +116,20 @@ def parse_branch(rtype, expr, choices):
     return None
 
 
-def targets_of(sp, target):
+def targets_of(sp, target, allowed=None):
     """The resource types a reference parameter may point at, "A|B" sorted:
     the branch's own `resolve() is Type`, else the definition's target list
-    (NULL when it has none, or for other kinds)."""
+    (shared by all its base types) narrowed to what the element itself may
+    reference (allowed, from the StructureDefinition, when known and not
+    Resource); NULL when it has none, or for other kinds."""
     if sp.get("type") != "reference":
         return None
     if target:
         return target
-    return "|".join(sorted(set(sp.get("target", [])))) or None
+    types = set(sp.get("target", []))
+    if allowed and "Resource" not in allowed and types & allowed:
+        types &= allowed
+    return "|".join(sorted(types)) or None
 
 
 def main():
@@ -115,6 +138,7 @@ def main():
     pkg, out_path = sys.argv[1], sys.argv[2]
     types = resource_types(pkg)
     choices = {t: choice_paths(pkg, t) for t in types}
+    refs = {t: reference_targets(pkg, t) for t in types}
     rows = []
     for fn in sorted(glob.glob(os.path.join(pkg, "SearchParameter-*.json"))):
         with open(fn) as f:
@@ -144,7 +168,8 @@ def main():
                 if parsed is None:
                     print("skipped %s %s: %s" % (t, sp["code"], b), file=sys.stderr)
                     continue
-                rows.append((t, sp["code"], kind) + parsed + (sp["url"], targets_of(sp, parsed[1])))
+                rows.append((t, sp["code"], kind) + parsed +
+                            (sp["url"], targets_of(sp, parsed[1], refs[t].get(parsed[0]))))
     rows = sorted(set(rows), key=lambda r: (r[0], r[1], r[3], r[4] or "", r[5] or ""))
 
     def q(s):
