@@ -387,6 +387,8 @@ static bool include_known(const char *name, const char *text, bool lenient, stru
 		why = "names a search parameter that is not a reference";
 	else if (target && !model_resource(target))
 		why = "names a target that is not a resource type";
+	else if (target && !search_params_targets_has(def, target))
+		why = "names a target type the parameter cannot point at";
 	if (!why)
 		return true;
 	outcome_add(oo, lenient ? OUTCOME_WARNING : OUTCOME_ERROR, "not-supported", NULL, "%s=%.100s %s%s", name,
