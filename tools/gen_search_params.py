@@ -144,8 +144,8 @@ def main():
         with open(fn) as f:
             sp = json.load(f)
         kind = KINDS.get(sp.get("type"))
-        if not kind or not sp.get("expression"):
-            continue
+        if not kind or not sp.get("expression") or sp.get("experimental"):
+            continue  # (the package's example definitions are experimental)
         bases = sp.get("base", [])
         branches = [b.strip() for b in sp["expression"].split(" | ")]
         if "Resource" in bases:
@@ -170,7 +170,7 @@ def main():
                     continue
                 rows.append((t, sp["code"], kind) + parsed +
                             (sp["url"], targets_of(sp, parsed[1], refs[t].get(parsed[0]))))
-    rows = sorted(set(rows), key=lambda r: (r[0], r[1], r[3], r[4] or "", r[5] or ""))
+    rows = sorted(set(rows), key=lambda r: tuple("" if x is None else x for x in r))
 
     def q(s):
         return "NULL" if s is None else '"%s"' % s

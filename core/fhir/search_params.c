@@ -196,10 +196,7 @@ bool search_params_reference_absolute(const char *ref)
 	return ref[n] == ':';
 }
 
-char *search_params_normalize(const char *s)
-{
-	return fold_text(s);
-}
+char *search_params_normalize(const char *s) { return fold_text(s); }
 
 bool search_params_targets_has(const struct search_param_def *def, const char *type)
 {

@@ -67,13 +67,13 @@ enum search_param_kind {
 const char *search_params_kind_name(enum search_param_kind kind);
 
 struct search_param_def {
-	const char *type;   /* resource type, or "Resource" for every type */
-	const char *code;   /* the parameter's name in a query */
+	const char *type; /* resource type, or "Resource" for every type */
+	const char *code; /* the parameter's name in a query */
 	enum search_param_kind kind;
-	const char *path;   /* JSON path below the resource: "a.b"; "x[x]" = any choice xFoo */
-	const char *target; /* reference rows: only references to this type, else NULL */
-	const char *filter; /* "name=value": only elements whose member name is value, else NULL */
-	const char *url;    /* the SearchParameter's canonical URL */
+	const char *path;    /* JSON path below the resource: "a.b"; "x[x]" = any choice xFoo */
+	const char *target;  /* reference rows: only references to this type, else NULL */
+	const char *filter;  /* "name=value": only elements whose member name is value, else NULL */
+	const char *url;     /* the SearchParameter's canonical URL */
 	const char *targets; /* reference rows: the types it may point at, "A|B" sorted; NULL: any */
 };
 
@@ -91,7 +91,7 @@ struct search_index_value {
 	enum search_param_kind kind;
 	const char *sys;
 	const char *val;
-	int64_t lo, hi;         /* date */
+	int64_t lo, hi;        /* date */
 	double num_lo, num_hi; /* number, quantity (-/+HUGE_VAL: open) */
 };
 

@@ -189,10 +189,7 @@ static char *link_path(const cJSON *b, const char *rel)
 	return NULL;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Walks every page of query at page size count, forwards along next and
  * then back along previous, and compares both with the unpaged answer:
@@ -498,7 +495,7 @@ static void every_type_answers_searches(void **state)
 	 * found by the patient parameter of that type */
 	static const struct {
 		const char *type, *ref;
-	} kinds[] = {{"Immunization", "patient"},        {"MedicationRequest", "subject"},
+	} kinds[] = {{"Immunization", "patient"},         {"MedicationRequest", "subject"},
 		     {"ExplanationOfBenefit", "patient"}, {"DiagnosticReport", "subject"},
 		     {"AllergyIntolerance", "patient"},   {"ImagingStudy", "subject"}};
 	int seen[6] = {0};
@@ -551,10 +548,7 @@ static void every_type_answers_searches(void **state)
 		if (strcmp(s(res, "type"), "ExplanationOfBenefit") != 0)
 			continue;
 		const cJSON *sp;
-		cJSON_ArrayForEach(sp, g(res, "searchParam"))
-		{
-			eob_patient |= !strcmp(s(sp, "name"), "patient");
-		}
+		cJSON_ArrayForEach(sp, g(res, "searchParam")) { eob_patient |= !strcmp(s(sp, "name"), "patient"); }
 	}
 	assert_int_equal(n, 146);
 	assert_true(eob_patient);

@@ -635,7 +635,8 @@ static void search_strings(void **state)
 static void search_strings_fold_case_and_accents(void **state)
 {
 	struct fixture *f = *state;
-	put(f->s, "Patient", "z1", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Núñez\",\"given\":[\"Zoë\"]}]}");
+	put(f->s, "Patient", "z1",
+	    "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Núñez\",\"given\":[\"Zoë\"]}]}");
 	put(f->s, "Patient", "z2", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Padberg\"}]}");
 	put(f->s, "Patient", "z3",
 	    "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Straße\",\"given\":[\"ΣΩΚΡΆΤΗΣ\"]}]}");
@@ -647,7 +648,10 @@ static void search_strings_fold_case_and_accents(void **state)
 	expect_ids(f->s, "Patient", "family", NULL, "STRASSE", "z3");
 	expect_ids(f->s, "Patient", "given", NULL, "σωκράτης", "z3");
 	/* the accents written as combining marks (u + U+0301, n + U+0303) */
-	expect_ids(f->s, "Patient", "family", NULL, "Nu\xcc\x81n\xcc\x83" "ez", "z1");
+	expect_ids(f->s, "Patient", "family", NULL,
+		   "Nu\xcc\x81n\xcc\x83"
+		   "ez",
+		   "z1");
 	expect_ids(f->s, "Patient", "name", "contains", "ÑE", "z1");
 	expect_ids(f->s, "Patient", "name", "contains", "adb", "z2");
 	expect_ids(f->s, "Patient", "family", "exact", "Núñez", "z1");
@@ -1194,12 +1198,13 @@ static void version_3_database_is_reindexed(void **state)
 	sqlite3 *db = NULL;
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	/* what a version 3 build wrote */
-	assert_int_equal(sqlite3_exec(db,
-				      "DELETE FROM idx WHERE rid IN (SELECT rid FROM resource WHERE type = 'Immunization');"
-				      "UPDATE idx SET val = 'núñez' WHERE val = 'nunez';"
-				      "UPDATE schema_version SET version = 3",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db,
+			     "DELETE FROM idx WHERE rid IN (SELECT rid FROM resource WHERE type = 'Immunization');"
+			     "UPDATE idx SET val = 'núñez' WHERE val = 'nunez';"
+			     "UPDATE schema_version SET version = 3",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
 	sqlite3_close(db);
 	char msg[256];
 	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), 0);
@@ -1515,7 +1520,8 @@ static void parameter_table_and_dates(void **state)
 	for (size_t i = 1; i < search_params_count; i++) {
 		int c = strcmp(search_params_data[i - 1].type, search_params_data[i].type);
 		if (c > 0 || (c == 0 && strcmp(search_params_data[i - 1].code, search_params_data[i].code) > 0))
-			fail_msg("row %zu (%s %s) is out of order", i, search_params_data[i].type, search_params_data[i].code);
+			fail_msg("row %zu (%s %s) is out of order", i, search_params_data[i].type,
+				 search_params_data[i].code);
 	}
 	size_t nres = 0, own = 0;
 	for (size_t i = 0; i < model_ntypes; i++) {
@@ -1532,7 +1538,7 @@ static void parameter_table_and_dates(void **state)
 	}
 	assert_int_equal(nres, 146);
 	assert_true(own >= 130);
-	static const char *const patient_of[] = {"Immunization", "MedicationRequest", "ExplanationOfBenefit",
+	static const char *const patient_of[] = {"Immunization",     "MedicationRequest",  "ExplanationOfBenefit",
 						 "DiagnosticReport", "AllergyIntolerance", "ImagingStudy"};
 	for (size_t i = 0; i < sizeof patient_of / sizeof patient_of[0]; i++) {
 		d = search_params_find(patient_of[i], "patient", &n);
@@ -1554,9 +1560,15 @@ static void parameter_table_and_dates(void **state)
 
 	/* the folding of string search */
 	static const char *const folds[][2] = {
-		{"Zoë Núñez", "zoe nunez"}, {"STRASSE Straße", "strasse strasse"}, {"Ἀθῆναι", "αθηναι"},
-		{"İstanbul", "istanbul"},   {"a\xcc\x81", "a"},                   {"bad \xff\xc3", "bad \xff\xc3"},
-		{"東京", "東京"},            {"ǅ", "ǆ"},                             {"", ""},
+		{"Zoë Núñez", "zoe nunez"},
+		{"STRASSE Straße", "strasse strasse"},
+		{"Ἀθῆναι", "αθηναι"},
+		{"İstanbul", "istanbul"},
+		{"a\xcc\x81", "a"},
+		{"bad \xff\xc3", "bad \xff\xc3"},
+		{"東京", "東京"},
+		{"ǅ", "ǆ"},
+		{"", ""},
 	};
 	for (size_t i = 0; i < sizeof folds / sizeof folds[0]; i++) {
 		char *got = fold_text(folds[i][0]);
@@ -1619,7 +1631,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(search_combined_paging_sort, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_follows_updates, setup, teardown),
 		cmocka_unit_test_setup_teardown(transaction_rollback_leaves_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(transaction_is_invisible_to_other_threads_until_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(transaction_is_invisible_to_other_threads_until_commit, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(decimal_literals_survive, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup, teardown),

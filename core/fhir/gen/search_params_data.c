@@ -727,8 +727,6 @@ const struct search_param_def search_params_data[] = {
 	{"Condition", "stage", SEARCH_PARAM_TOKEN, "stage.summary", NULL, NULL,
 	 "http://hl7.org/fhir/SearchParameter/Condition-stage", NULL},
 	{"Condition", "subject", SEARCH_PARAM_REFERENCE, "subject", NULL, NULL,
-	 "http://hl7.org/fhir/SearchParameter/example-reference", "Organization"},
-	{"Condition", "subject", SEARCH_PARAM_REFERENCE, "subject", NULL, NULL,
 	 "http://hl7.org/fhir/SearchParameter/Condition-subject", "Group|Patient"},
 	{"Condition", "verification-status", SEARCH_PARAM_TOKEN, "verificationStatus", NULL, NULL,
 	 "http://hl7.org/fhir/SearchParameter/Condition-verification-status", NULL},
