@@ -488,7 +488,8 @@ static bool modifier_ok(const struct criterion *k)
 	case SEARCH_PARAM_TOKEN:
 		return strcmp(m, "not") == 0;
 	case SEARCH_PARAM_REFERENCE: /* :Type, one the parameter may point at */
-		return strlen(m) < STORE_TYPE_SIZE && m[0] >= 'A' && m[0] <= 'Z' && search_params_targets_has(k->def, m);
+		return strlen(m) < STORE_TYPE_SIZE && m[0] >= 'A' && m[0] <= 'Z' &&
+		       search_params_targets_has(k->def, m);
 	case SEARCH_PARAM_STRING:
 		return strcmp(m, "exact") == 0 || strcmp(m, "contains") == 0;
 	case SEARCH_PARAM_URI:
