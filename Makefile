@@ -15,6 +15,7 @@
 #   make model      regenerate core/fhir/gen/model_data.c from SHARED/fhir-r4/package
 #   make search-params  regenerate core/fhir/gen/search_params_data.c from the same package
 #                   and the string-search folding table core/fhir/gen/fold_data.c
+#   make invariants regenerate core/fhir/gen/invariants_data.c (R4 core invariants) from the same package
 #   make profiles   regenerate the conformance resources in profiles/
 #   make codes      regenerate the code packs profiles/codes/*.tsv from SHARED/codes
 #                   (SHARED=build/corpus: the source lists the tests unpack)
@@ -109,7 +110,7 @@ CORPUS_TARS  := $(sort $(wildcard tests/fixtures/corpus/*.tar.xz))
 CORPUS       := build/corpus
 CORPUS_STAMP := $(CORPUS)/.unpacked
 
-.PHONY: all deps deps-test deps-bench run test mutate check-abi check-format fuzz model search-params profiles codes install \
+.PHONY: all deps deps-test deps-bench run test mutate check-abi check-format fuzz model search-params invariants profiles codes install \
         uninstall clean bench tests-build
 
 all: $(BINDIR)/crosswalk $(PLUGIN_SOS)
@@ -231,6 +232,10 @@ search-params:
 	@tools/deps.sh gen
 	python3 tools/gen_search_params.py $(SHARED)/fhir-r4/package core/fhir/gen/search_params_data.c
 	python3 tools/gen_fold.py core/fhir/gen/fold_data.c
+
+invariants:
+	@tools/deps.sh gen
+	python3 tools/gen_invariants.py $(SHARED)/fhir-r4/package core/fhir/gen/invariants_data.c
 
 profiles:
 	@tools/deps.sh gen
