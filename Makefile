@@ -14,6 +14,7 @@
 #   make fuzz       build libFuzzer harnesses (clang) into build/fuzz/
 #   make model      regenerate core/fhir/gen/model_data.c from SHARED/fhir-r4/package
 #   make search-params  regenerate core/fhir/gen/search_params_data.c from the same package
+#                   and the string-search folding table core/fhir/gen/fold_data.c
 #   make invariants regenerate core/fhir/gen/invariants_data.c (R4 core invariants) from the same package
 #   make profiles   regenerate the conformance resources in profiles/
 #   make codes      regenerate the code packs profiles/codes/*.tsv from SHARED/codes
@@ -230,6 +231,7 @@ model:
 search-params:
 	@tools/deps.sh gen
 	python3 tools/gen_search_params.py $(SHARED)/fhir-r4/package core/fhir/gen/search_params_data.c
+	python3 tools/gen_fold.py core/fhir/gen/fold_data.c
 
 invariants:
 	@tools/deps.sh gen

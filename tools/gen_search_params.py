@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Generate core/fhir/gen/search_params_data.c from the FHIR R4 SearchParameter
-definitions (their FHIRPath `expression`) for the resource types the store
-indexes.
+definitions (their FHIRPath `expression`) for every R4 resource type (the
+StructureDefinitions of kind resource that are not abstract).
 
     python3 tools/gen_search_params.py ../shared/fhir-r4/package core/fhir/gen/search_params_data.c
 
-Only the FHIRPath forms the definitions use for these types are understood:
+Only these FHIRPath forms are understood:
 a dotted path, `.where(resolve() is Type)` (the reference must point at Type),
 `.as(Type)` and `(path as Type)` (one branch of a choice element),
 `.where(name='value')` on the last element (only values whose member `name`
@@ -20,9 +20,6 @@ import os
 import re
 import sys
 
-TYPES = ["Patient", "Observation", "Condition", "Goal", "CarePlan", "Encounter",
-         "Procedure", "QuestionnaireResponse", "Practitioner", "PractitionerRole",
-         "Claim", "Coverage"]
 KINDS = {"token": "SEARCH_PARAM_TOKEN", "reference": "SEARCH_PARAM_REFERENCE",
          "date": "SEARCH_PARAM_DATE", "string": "SEARCH_PARAM_STRING",
          "number": "SEARCH_PARAM_NUMBER", "quantity": "SEARCH_PARAM_QUANTITY",
@@ -34,6 +31,18 @@ RESOURCE_PARAMS = {"_id", "_lastUpdated", "_tag", "_security", "_profile", "_sou
 IDENT = r"[A-Za-z][A-Za-z0-9]*"
 
 
+def resource_types(pkg):
+    """Every concrete R4 resource type (its StructureDefinition a
+    specialization of kind resource that is not abstract)."""
+    out = []
+    for fn in glob.glob(os.path.join(pkg, "StructureDefinition-*.json")):
+        with open(fn) as f:
+            sd = json.load(f)
+        if sd.get("kind") == "resource" and not sd.get("abstract") and sd.get("derivation") == "specialization":
+            out.append(sd["type"])
+    return sorted(out)
+
+
 def choice_paths(pkg, rtype):
     with open(os.path.join(pkg, "StructureDefinition-%s.json" % rtype)) as f:
         sd = json.load(f)
@@ -42,6 +51,24 @@ def choice_paths(pkg, rtype):
         p = e["path"]
         if p.endswith("[x]"):
             out.add(p[: -3])
+    return out
+
+
+def reference_targets(pkg, rtype):
+    """Element path (as the table writes it, below the type) -> the resource
+    types its Reference may point at, from the StructureDefinition."""
+    with open(os.path.join(pkg, "StructureDefinition-%s.json" % rtype)) as f:
+        sd = json.load(f)
+    out = {}
+    for e in sd["snapshot"]["element"]:
+        names = set()
+        for t in e.get("type", []):
+            if t.get("code") != "Reference":
+                continue
+            for prof in t.get("targetProfile", []):
+                names.add(prof.rsplit("/", 1)[-1])
+        if names and "." in e["path"]:
+            out[e["path"].split(".", 1)[1]] = names
     return out
 
 
@@ -89,18 +116,36 @@ def parse_branch(rtype, expr, choices):
     return None
 
 
+def targets_of(sp, target, allowed=None):
+    """The resource types a reference parameter may point at, "A|B" sorted:
+    the branch's own `resolve() is Type`, else the definition's target list
+    (shared by all its base types) narrowed to what the element itself may
+    reference (allowed, from the StructureDefinition, when known and not
+    Resource); NULL when it has none, or for other kinds."""
+    if sp.get("type") != "reference":
+        return None
+    if target:
+        return target
+    types = set(sp.get("target", []))
+    if allowed and "Resource" not in allowed and types & allowed:
+        types &= allowed
+    return "|".join(sorted(types)) or None
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: gen_search_params.py PACKAGE_DIR OUT.c")
     pkg, out_path = sys.argv[1], sys.argv[2]
-    choices = {t: choice_paths(pkg, t) for t in TYPES}
+    types = resource_types(pkg)
+    choices = {t: choice_paths(pkg, t) for t in types}
+    refs = {t: reference_targets(pkg, t) for t in types}
     rows = []
     for fn in sorted(glob.glob(os.path.join(pkg, "SearchParameter-*.json"))):
         with open(fn) as f:
             sp = json.load(f)
         kind = KINDS.get(sp.get("type"))
-        if not kind or not sp.get("expression"):
-            continue
+        if not kind or not sp.get("expression") or sp.get("experimental"):
+            continue  # (the package's example definitions are experimental)
         bases = sp.get("base", [])
         branches = [b.strip() for b in sp["expression"].split(" | ")]
         if "Resource" in bases:
@@ -111,10 +156,10 @@ def main():
                     continue
                 parsed = parse_branch("Resource", b, set())
                 if parsed:
-                    rows.append(("Resource", sp["code"], kind) + parsed + (sp["url"],))
+                    rows.append(("Resource", sp["code"], kind) + parsed + (sp["url"], targets_of(sp, parsed[1])))
             continue
         for t in bases:
-            if t not in TYPES:
+            if t not in choices:
                 continue
             for b in branches:
                 if not (b.startswith(t + ".") or b.startswith("(" + t + ".")):
@@ -123,8 +168,9 @@ def main():
                 if parsed is None:
                     print("skipped %s %s: %s" % (t, sp["code"], b), file=sys.stderr)
                     continue
-                rows.append((t, sp["code"], kind) + parsed + (sp["url"],))
-    rows = sorted(set(rows), key=lambda r: (r[0], r[1], r[3], r[4] or "", r[5] or ""))
+                rows.append((t, sp["code"], kind) + parsed +
+                            (sp["url"], targets_of(sp, parsed[1], refs[t].get(parsed[0]))))
+    rows = sorted(set(rows), key=lambda r: tuple("" if x is None else x for x in r))
 
     def q(s):
         return "NULL" if s is None else '"%s"' % s
@@ -136,8 +182,8 @@ def main():
         f.write('#include "fhir/search_params.h"\n\n')
         f.write("const struct search_param_def search_params_data[] = {\n")
         for r in rows:
-            f.write("\t{%s, %s, %s, %s, %s, %s,\n\t %s},\n" % (q(r[0]), q(r[1]), r[2], q(r[3]), q(r[4]), q(r[5]),
-                                                          q(r[6])))
+            f.write("\t{%s, %s, %s, %s, %s, %s,\n\t %s, %s},\n" % (q(r[0]), q(r[1]), r[2], q(r[3]), q(r[4]),
+                                                              q(r[5]), q(r[6]), q(r[7])))
         f.write("};\n\nconst size_t search_params_count = sizeof search_params_data / sizeof search_params_data[0];\n")
     print("%d rows written to %s" % (len(rows), out_path), file=sys.stderr)
 

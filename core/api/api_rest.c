@@ -340,7 +340,7 @@ static void describe_search(void *ctx, cJSON *cs)
 				continue;
 			if (!strcmp(d->type, type))
 				add_include(inc, d->type, d->code);
-			if (!d->target || !strcmp(d->target, type))
+			if (search_params_targets_has(d, type))
 				add_include(rev, d->type, d->code);
 		}
 		/* FHIR has no empty arrays */
@@ -385,22 +385,14 @@ int api_rest_register(struct app *app)
 	for (size_t i = 0; i < sizeof system / sizeof *system; i++)
 		rc |= capability_add_system_interaction(&app->cap, system[i].code,
 							app->upstream ? system[i].upstream : system[i].local);
-	/* the CapabilityStatement lists the types the store indexes */
-	const char *types[64];
-	size_t nt = 0;
-	for (size_t i = 0; i < search_params_count; i++) {
-		const char *t = search_params_data[i].type;
-		if (!model_resource(t))
+	/* the CapabilityStatement lists every R4 resource type: the store keeps
+	 * and searches them all (each by its own parameters and the
+	 * resource-level ones) */
+	for (size_t i = 0; i < model_ntypes; i++) {
+		const struct model_type *t = &model_types[i];
+		if (t->kind != MODEL_RESOURCE || t->abstract)
 			continue;
-		bool dup = false;
-		for (size_t k = 0; k < nt; k++)
-			if (!strcmp(types[k], t))
-				dup = true;
-		if (!dup && nt < 64)
-			types[nt++] = t;
-	}
-	for (size_t i = 0; i < nt; i++) {
-		struct capability_resource cr = {.type = types[i]};
+		struct capability_resource cr = {.type = t->name};
 		for (size_t k = 0; interactions[k]; k++)
 			cr.interactions[k] = interactions[k];
 		rc |= capability_add_resource(&app->cap, &cr);

@@ -131,7 +131,7 @@ static cJSON *patient_bundle(const struct app *app, const char *patient_id, stru
 	char ref[128];
 	snprintf(ref, sizeof ref, "Patient/%s", patient_id);
 	/* every indexed type with a patient or subject parameter */
-	const char *seen[64];
+	const char *seen[256]; /* R4 has 146 resource types */
 	size_t nseen = 0;
 	for (size_t i = 0; i < search_params_count; i++) {
 		const struct search_param_def *d = &search_params_data[i];
@@ -143,7 +143,7 @@ static cJSON *patient_bundle(const struct app *app, const char *patient_id, stru
 		for (size_t k = 0; k < nseen; k++)
 			if (!strcmp(seen[k], d->type))
 				dup = true;
-		if (dup || nseen == 64)
+		if (dup || nseen == sizeof seen / sizeof seen[0])
 			continue;
 		seen[nseen++] = d->type;
 		for (int pass = 0; pass < 2; pass++) {

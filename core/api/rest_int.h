@@ -26,6 +26,7 @@
 #include "api/api_fhir.h"
 #include "base/arena.h"
 #include "base/fjson.h"
+#include "base/strbuf.h"
 #include "fhir/format.h"
 #include "base/metrics.h"
 #include "fhir/model.h"
@@ -112,6 +113,8 @@ bool rest_check_type_id(const struct http_request *req, struct http_response *re
 			  const char *id);
 
 void rest_url_encode(char *out, size_t n, size_t *pos, const char *s);
+/* The same encoding, appended to b (no limit but memory: b->oom). */
+void rest_url_encode_sb(struct strbuf *b, const char *s);
 
 /* Readies a resource for the upstream: the structural validation, then the
  * before-upstream hooks (which may change or replace *res). Returns 0, or the

@@ -387,6 +387,8 @@ static bool include_known(const char *name, const char *text, bool lenient, stru
 		why = "names a search parameter that is not a reference";
 	else if (target && !model_resource(target))
 		why = "names a target that is not a resource type";
+	else if (target && !search_params_targets_has(def, target))
+		why = "names a target type the parameter cannot point at";
 	if (!why)
 		return true;
 	outcome_add(oo, lenient ? OUTCOME_WARNING : OUTCOME_ERROR, "not-supported", NULL, "%s=%.100s %s%s", name,
@@ -550,24 +552,51 @@ static void do_includes(const struct app *app, const struct query *q, cJSON *ent
 			    "_include and _revinclude stopped at %d added resources", INCLUDE_MAX);
 }
 
-static void self_link(char *buf, size_t n, const char *base, const char *type, const struct query *q, size_t offset)
+/* One name=value pair of a link, URL-encoded, with its '&'. */
+static void link_param(struct strbuf *b, const char *name, const char *modifier, const char *value)
 {
-	size_t pos = (size_t)snprintf(buf, n, "%s/%s?", base, type);
-	for (size_t i = 0; i < q->n && pos + 8 < n; i++) {
-		rest_url_encode(buf, n, &pos, q->params[i].name);
-		if (q->params[i].modifier) {
-			buf[pos++] = ':';
-			rest_url_encode(buf, n, &pos, q->params[i].modifier);
-		}
-		buf[pos++] = '=';
-		rest_url_encode(buf, n, &pos, q->params[i].value);
-		if (pos + 1 < n) {
-			buf[pos++] = '&';
-			buf[pos] = '\0';
-		}
+	rest_url_encode_sb(b, name);
+	if (modifier) {
+		strbuf_addc(b, ':');
+		rest_url_encode_sb(b, modifier);
 	}
-	if (pos < n)
-		snprintf(buf + pos, n - pos, "_count=%zu&_offset=%zu", q->count, offset);
+	strbuf_addc(b, '=');
+	rest_url_encode_sb(b, value);
+	strbuf_addc(b, '&');
+}
+
+/* The link to the page of q's search at offset: every parameter that shapes
+ * the answer (criteria, _sort, _include, _revinclude, _elements, _summary,
+ * _total) with _count and _offset, so that following it continues the same
+ * search. Returns a new string (caller frees), NULL on OOM. */
+static char *page_link(const char *base, const char *type, const struct query *q, size_t offset)
+{
+	static const char *const summaries[] = {"false", "true", "text", "data"};
+	struct strbuf b = STRBUF_INIT;
+	strbuf_adds(&b, base);
+	strbuf_addc(&b, '/');
+	strbuf_adds(&b, type);
+	strbuf_addc(&b, '?');
+	for (size_t i = 0; i < q->n; i++)
+		link_param(&b, q->params[i].name, q->params[i].modifier, q->params[i].value);
+	if (q->sort)
+		link_param(&b, "_sort", NULL, q->sort);
+	for (size_t i = 0; i < q->ninc; i++)
+		link_param(&b, "_include", q->inc_iterate[i] ? "iterate" : NULL, q->includes[i]);
+	for (size_t i = 0; i < q->nrev; i++)
+		link_param(&b, "_revinclude", q->rev_iterate[i] ? "iterate" : NULL, q->revincludes[i]);
+	if (q->elements)
+		link_param(&b, "_elements", NULL, q->elements);
+	if (q->summary_count)
+		link_param(&b, "_summary", NULL, "count");
+	else if (q->summary != SUMMARY_FALSE)
+		link_param(&b, "_summary", NULL, summaries[q->summary]);
+	if (q->no_total)
+		link_param(&b, "_total", NULL, "none");
+	char tail[64];
+	snprintf(tail, sizeof tail, "_count=%zu&_offset=%zu", q->count, offset);
+	strbuf_adds(&b, tail);
+	return strbuf_take(&b, NULL);
 }
 
 static void run_search(const struct app *app, const struct http_request *req, struct http_response *resp,
@@ -636,18 +665,22 @@ static void run_search(const struct app *app, const struct http_request *req, st
 	if (page.total != STORE_NO_TOTAL)
 		cJSON_AddNumberToObject(b, "total", (double)page.total);
 	cJSON *links = cJSON_AddArrayToObject(b, "link");
-	char url[2048];
-	self_link(url, sizeof url, base, type, q, q->offset);
-	rest_add_link(links, "self", url);
 	/* without a total, a full page may have more behind it */
 	bool more = page.total == STORE_NO_TOTAL ? page.n == q->count && q->count > 0 : q->offset + page.n < page.total;
-	if (!q->summary_count && more) {
-		self_link(url, sizeof url, base, type, q, q->offset + q->count);
-		rest_add_link(links, "next", url);
-	}
-	if (!q->summary_count && q->offset > 0) {
-		self_link(url, sizeof url, base, type, q, q->offset > q->count ? q->offset - q->count : 0);
-		rest_add_link(links, "previous", url);
+	struct {
+		const char *rel;
+		bool want;
+		size_t offset;
+	} rels[] = {
+		{"self", true, q->offset},
+		{"next", !q->summary_count && more, q->offset + q->count},
+		{"previous", !q->summary_count && q->offset > 0, q->offset > q->count ? q->offset - q->count : 0},
+	};
+	for (size_t i = 0; i < sizeof rels / sizeof rels[0]; i++) {
+		char *url = rels[i].want ? page_link(base, type, q, rels[i].offset) : NULL;
+		if (url)
+			rest_add_link(links, rels[i].rel, url);
+		free(url);
 	}
 	if (!q->summary_count) {
 		cJSON *entries = cJSON_AddArrayToObject(b, "entry");

@@ -11,7 +11,7 @@
 
 #include <cjson/cJSON.h>
 
-#define CAPABILITY_MAX 128
+#define CAPABILITY_MAX 256 /* R4 has 146 resource types */
 
 struct capability_operation {
 	const char *name;       /* without "$" */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fhir/fhir_helpers.h"
+#include "fhir/fold.h"
 
 static int cmp_row(const char *type, const char *code, const struct search_param_def *d)
 {
@@ -195,17 +196,30 @@ bool search_params_reference_absolute(const char *ref)
 	return ref[n] == ':';
 }
 
-char *search_params_normalize(const char *s)
+char *search_params_normalize(const char *s) { return fold_text(s); }
+
+bool search_params_targets_has(const struct search_param_def *def, const char *type)
 {
-	size_t n = strlen(s);
-	char *out = malloc(n + 1);
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i <= n; i++) {
-		char c = s[i];
-		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	if (!def->targets)
+		return true;
+	size_t n = strlen(type);
+	for (const char *p = def->targets; *p;) {
+		size_t k = strcspn(p, "|");
+		if (k == n && memcmp(p, type, n) == 0)
+			return true;
+		p += k + (p[k] == '|');
 	}
-	return out;
+	return false;
+}
+
+size_t search_params_targets_count(const struct search_param_def *def)
+{
+	if (!def->targets)
+		return 0;
+	size_t n = 1;
+	for (const char *p = def->targets; *p; p++)
+		n += *p == '|';
+	return n;
 }
 
 /* --- extraction ------------------------------------------------------------ */
@@ -491,10 +505,16 @@ static int walk_path(struct walk *w, const cJSON *node, const char *path)
 static int extract_rows(const char *type, const cJSON *resource,
 			int (*emitfn)(void *ctx, const struct search_index_value *v), void *ctx)
 {
-	for (size_t i = 0; i < search_params_count; i++) {
+	size_t lo = 0, hi = search_params_count;
+	while (lo < hi) { /* the type's first row */
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(search_params_data[mid].type, type) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < search_params_count && strcmp(search_params_data[i].type, type) == 0; i++) {
 		const struct search_param_def *d = &search_params_data[i];
-		if (strcmp(d->type, type) != 0)
-			continue;
 		struct walk w = {.def = d, .emit = emitfn, .ctx = ctx};
 		int rc = walk_path(&w, resource, d->path);
 		if (rc)

@@ -26,11 +26,13 @@
 #include "store/store_sqlite_int.h"
 
 /* 1: first; 2: number, quantity and uri parameters indexed, _id no longer;
- * 3: absolute references indexed as written, not as a local Type/id (a
- * version 1 or 2 database is reindexed when opened); 4: every version row
- * carries its checksum (sum, see ss_sum; computed for every row of an older
- * database when opened) */
-#define SCHEMA_VERSION 4
+ * 3: absolute references indexed as written, not as a local Type/id;
+ * 4: every version row carries its checksum (sum, see ss_sum; computed for
+ * every row of an older database when opened); 5: every R4 resource type
+ * indexed, strings folded beyond ASCII (case and accents). An older
+ * database is upgraded when opened, step by step in version order
+ * (upgrade_schema). */
+#define SCHEMA_VERSION 5
 #define BUSY_TIMEOUT_MS 10000
 #define DB_NAME "store.db"
 
@@ -47,7 +49,7 @@ static const char schema_sql[] =
 	"CREATE INDEX idx_val ON idx(param, val);"
 	"CREATE INDEX idx_date ON idx(param, lo);"
 	"CREATE INDEX idx_rid ON idx(rid, param);"
-	"INSERT INTO schema_version(version) VALUES(4);";
+	"INSERT INTO schema_version(version) VALUES(5);";
 
 /* Added without a schema version bump: created when missing. */
 static const char outbox_sql[] =
@@ -536,6 +538,30 @@ int ss_schema_create(sqlite3 *db)
 	return rc;
 }
 
+/* Brings a database of version from (1 .. SCHEMA_VERSION - 1) to
+ * SCHEMA_VERSION inside the caller's transaction: the steps in version
+ * order, then the new version recorded. Steps that only need the search
+ * index rebuilt share one rebuild at the end. */
+static int upgrade_schema(struct conn *c, int from, char *err, size_t errlen)
+{
+	bool reindex = false;
+	if (from < 3) /* absolute references indexed as written */
+		reindex = true;
+	if (from < 4 && add_sums(c, err, errlen) != 0) /* checksums */
+		return -1;
+	if (from < 5) /* every resource type, strings folded */
+		reindex = true;
+	if (reindex && reindex_all(c, err, errlen) != 0)
+		return -1;
+	char sql[64];
+	snprintf(sql, sizeof sql, "UPDATE schema_version SET version = %d", SCHEMA_VERSION);
+	if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		set_err(err, errlen, "upgrading the schema: %s", sqlite3_errmsg(c->db));
+		return -1;
+	}
+	return 0;
+}
+
 static int setup_schema(struct conn *c, char *err, size_t errlen)
 {
 	int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -566,24 +592,10 @@ static int setup_schema(struct conn *c, char *err, size_t errlen)
 		    sqlite3_step(s) == SQLITE_ROW)
 			version = sqlite3_column_int(s, 0);
 		sqlite3_finalize(s);
-		if (version == 1 || version == 2) {
-			if (reindex_all(c, err, errlen) != 0)
+		if (version >= 1 && version < SCHEMA_VERSION) {
+			if (upgrade_schema(c, version, err, errlen) != 0)
 				goto fail;
-			if (sqlite3_exec(c->db, "UPDATE schema_version SET version = 3", NULL, NULL, NULL) != SQLITE_OK) {
-				set_err(err, errlen, "upgrading the schema: %s", sqlite3_errmsg(c->db));
-				goto fail;
-			}
-			version = 3;
-		}
-		if (version == 3) {
-			if (add_sums(c, err, errlen) != 0)
-				goto fail;
-			if (sqlite3_exec(c->db, "UPDATE schema_version SET version = 4", NULL, NULL, NULL) !=
-			    SQLITE_OK) {
-				set_err(err, errlen, "upgrading the schema: %s", sqlite3_errmsg(c->db));
-				goto fail;
-			}
-			version = 4;
+			version = SCHEMA_VERSION;
 		}
 		if (version != SCHEMA_VERSION) {
 			set_err(err, errlen, "the database has schema version %d; this build reads version %d", version,

@@ -487,8 +487,9 @@ static bool modifier_ok(const struct criterion *k)
 	switch (k->def->kind) {
 	case SEARCH_PARAM_TOKEN:
 		return strcmp(m, "not") == 0;
-	case SEARCH_PARAM_REFERENCE:
-		return strlen(m) < STORE_TYPE_SIZE && m[0] >= 'A' && m[0] <= 'Z';
+	case SEARCH_PARAM_REFERENCE: /* :Type, one the parameter may point at */
+		return strlen(m) < STORE_TYPE_SIZE && m[0] >= 'A' && m[0] <= 'Z' &&
+		       search_params_targets_has(k->def, m);
 	case SEARCH_PARAM_STRING:
 		return strcmp(m, "exact") == 0 || strcmp(m, "contains") == 0;
 	case SEARCH_PARAM_URI:
@@ -562,11 +563,28 @@ static enum store_status chain_sql(const char *type, const struct store_search_p
 	const struct search_param_def *def = search_params_find(type, ref, NULL);
 	if (!def || def->kind != SEARCH_PARAM_REFERENCE)
 		return store_fail(err, STORE_INVALID, "'%.64s' is no reference parameter of %s to chain from", ref, type);
-	if (!target[0] && def->target)
-		snprintf(target, sizeof target, "%s", def->target);
+	/* without :Type, the one type the parameter may point at */
+	if (!target[0] && search_params_targets_count(def) == 1)
+		snprintf(target, sizeof target, "%s", def->targets);
+	if (!target[0] && def->targets) {
+		char types[512];
+		size_t o = 0;
+		for (const char *t = def->targets; *t && o + 3 < sizeof types; t++) {
+			if (*t == '|') {
+				types[o++] = ',';
+				types[o++] = ' ';
+			} else {
+				types[o++] = *t;
+			}
+		}
+		types[o] = '\0';
+		return store_fail(err, STORE_INVALID,
+				  "'%s' points at several types (%s): chain through one of them as %s:Type.%.64s", ref,
+				  types, ref, rest);
+	}
 	if (!target[0])
 		return store_fail(err, STORE_INVALID, "chain from '%s' with a type: %s:Type.%.64s", ref, ref, rest);
-	if (!model_resource(target) || (def->target && strcmp(def->target, target) != 0))
+	if (!model_resource(target) || !search_params_targets_has(def, target))
 		return store_fail(err, STORE_INVALID, "'%s' does not point at %.64s", ref, target);
 	/* the rest may chain again (organization.name): criterion_sql recurses,
 	 * bounded by the length of the name */
@@ -672,13 +690,14 @@ static enum store_status sort_sql(const char *type, const char *sort, struct sql
 			const struct search_param_def *d = search_params_find(type, name, NULL);
 			if (!d)
 				return store_fail(err, STORE_INVALID, "unknown _sort parameter '%s' for %s", name, type);
-			if (d->kind == SEARCH_PARAM_DATE || d->kind == SEARCH_PARAM_NUMBER ||
-			    d->kind == SEARCH_PARAM_QUANTITY)
-				sb_add(sql, desc ? "(SELECT max(hi) FROM idx i WHERE i.rid = r.rid AND i.param = ?)"
-						 : "(SELECT min(lo) FROM idx i WHERE i.rid = r.rid AND i.param = ?)");
-			else
-				sb_add(sql, desc ? "(SELECT max(val) FROM idx i WHERE i.rid = r.rid AND i.param = ?)"
-						 : "(SELECT min(val) FROM idx i WHERE i.rid = r.rid AND i.param = ?)");
+			/* the resource's own rows (idx_rid): the planner would
+			 * otherwise scan every row of the parameter, of every
+			 * type, for each resource sorted */
+			bool range = d->kind == SEARCH_PARAM_DATE || d->kind == SEARCH_PARAM_NUMBER ||
+				     d->kind == SEARCH_PARAM_QUANTITY;
+			sb_add(sql, desc ? (range ? "(SELECT max(hi)" : "(SELECT max(val)")
+					 : (range ? "(SELECT min(lo)" : "(SELECT min(val)"));
+			sb_add(sql, " FROM idx i INDEXED BY idx_rid WHERE i.rid = r.rid AND i.param = ?)");
 			bind_str(b, d->code);
 		}
 		sb_add(sql, desc ? " DESC, " : " ASC, ");

@@ -299,6 +299,8 @@ static void unknown_result_parameters_are_refused(void **state)
 	refused_400("/fhir/Observation?_id=inco&_include=Observation:code", "not a reference");
 	refused_400("/fhir/Observation?_id=inco&_include=Observation:subject:Nope", "Observation:subject:Nope");
 	refused_400("/fhir/Observation?_id=inco&_include=subject", "_include=subject");
+	refused_400("/fhir/Observation?_id=inco&_include=Observation:subject:Practitioner", "cannot point at");
+	refused_400("/fhir/Patient?_id=incp&_revinclude=Observation:subject:Practitioner", "cannot point at");
 	refused_400("/fhir/Patient?_id=incp&_revinclude=Observation:nope", "Observation:nope");
 	refused_400("/fhir/Patient?_id=incp&_revinclude:iterate=Observation:nope", "Observation:nope");
 	refused_400("/fhir/Patient?_id=incp&_elements=gender,nope", "'nope'");

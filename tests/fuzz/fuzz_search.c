@@ -58,6 +58,10 @@ static void init(void)
 	    "{\"resourceType\":\"Observation\",\"status\":\"preliminary\",\"code\":{\"text\":\"x\"},"
 	    "\"effectivePeriod\":{\"start\":\"2024-03-01\"},\"valueQuantity\":{\"value\":-0.5,\"unit\":\"kg\"},"
 	    "\"component\":[{\"code\":{\"text\":\"c\"},\"valueQuantity\":{\"value\":1e3}}]}");
+	put("Patient", "p3", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Núñez\",\"given\":[\"Zoë\"]}]}");
+	put("Immunization", "i1",
+	    "{\"resourceType\":\"Immunization\",\"status\":\"completed\",\"vaccineCode\":{\"text\":\"v\"},"
+	    "\"patient\":{\"reference\":\"Patient/p3\"},\"occurrenceDateTime\":\"2021-06\"}");
 	put("Condition", "c1",
 	    "{\"resourceType\":\"Condition\",\"subject\":{\"reference\":\"Patient/p2\"},"
 	    "\"onsetRange\":{\"low\":{\"value\":18},\"high\":{\"value\":24}}}");

@@ -18,6 +18,8 @@
 #include <sqlite3.h>
 
 #include "fhir/fhir_helpers.h"
+#include "fhir/fold.h"
+#include "fhir/model.h"
 #include "base/fjson.h"
 #include "base/metrics.h"
 #include "store/rcache.h"
@@ -628,6 +630,35 @@ static void search_strings(void **state)
 	expect_ids(f->s, "Patient", "address-city", NULL, "spring", "p1");
 }
 
+/* R4 string search ignores case and accents beyond ASCII, on the stored
+ * and the searched side; :exact stays exact. */
+static void search_strings_fold_case_and_accents(void **state)
+{
+	struct fixture *f = *state;
+	put(f->s, "Patient", "z1",
+	    "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Núñez\",\"given\":[\"Zoë\"]}]}");
+	put(f->s, "Patient", "z2", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Padberg\"}]}");
+	put(f->s, "Patient", "z3",
+	    "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Straße\",\"given\":[\"ΣΩΚΡΆΤΗΣ\"]}]}");
+	expect_ids(f->s, "Patient", "family", NULL, "nunez", "z1");
+	expect_ids(f->s, "Patient", "family", NULL, "NÚÑ", "z1");
+	expect_ids(f->s, "Patient", "given", NULL, "ZOË", "z1");
+	expect_ids(f->s, "Patient", "given", NULL, "zoe", "z1");
+	expect_ids(f->s, "Patient", "name", NULL, "Pádberg", "z2");
+	expect_ids(f->s, "Patient", "family", NULL, "STRASSE", "z3");
+	expect_ids(f->s, "Patient", "given", NULL, "σωκράτης", "z3");
+	/* the accents written as combining marks (u + U+0301, n + U+0303) */
+	expect_ids(f->s, "Patient", "family", NULL,
+		   "Nu\xcc\x81n\xcc\x83"
+		   "ez",
+		   "z1");
+	expect_ids(f->s, "Patient", "name", "contains", "ÑE", "z1");
+	expect_ids(f->s, "Patient", "name", "contains", "adb", "z2");
+	expect_ids(f->s, "Patient", "family", "exact", "Núñez", "z1");
+	expect_ids(f->s, "Patient", "family", "exact", "Nunez", "");
+	expect_ids(f->s, "Patient", "family", "exact", "núñez", "");
+}
+
 static void search_filtered_and_resource_params(void **state)
 {
 	struct fixture *f = *state;
@@ -1151,6 +1182,47 @@ static void version_1_database_is_reindexed(void **state)
 	assert_non_null(strstr(msg, "schema version 99"));
 }
 
+/* A database of schema version 3 (only twelve types indexed, strings
+ * lower-cased in ASCII only) is reindexed when opened. */
+static void version_3_database_is_reindexed(void **state)
+{
+	struct fixture *f = *state;
+	put(f->s, "Patient", "v3", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Núñez\"}]}");
+	put(f->s, "Immunization", "im1",
+	    "{\"resourceType\":\"Immunization\",\"status\":\"completed\",\"vaccineCode\":{\"text\":\"x\"},"
+	    "\"patient\":{\"reference\":\"Patient/v3\"},\"occurrenceDateTime\":\"2020-01-01\"}");
+	store_close(f->s);
+	f->s = NULL;
+	char path[200];
+	snprintf(path, sizeof path, "%s/store.db", f->data);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	/* what a version 3 build wrote */
+	assert_int_equal(
+		sqlite3_exec(db,
+			     "DELETE FROM idx WHERE rid IN (SELECT rid FROM resource WHERE type = 'Immunization');"
+			     "UPDATE idx SET val = 'núñez' WHERE val = 'nunez';"
+			     "UPDATE schema_version SET version = 3",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	char msg[256];
+	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), 0);
+	expect_ids(f->s, "Immunization", "patient", NULL, "Patient/v3", "im1");
+	expect_ids(f->s, "Immunization", "date", NULL, "2020", "im1");
+	expect_ids(f->s, "Patient", "family", NULL, "nunez", "v3");
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_stmt *q = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 5);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), 0);
+}
+
 /* --- the read cache (rcache.h) and the directory lock --------------------------------------- */
 
 /* The version store_read_text answers for type/id, or -1 (status in *st). */
@@ -1507,6 +1579,70 @@ static void parameter_table_and_dates(void **state)
 		    !search_params_find(types[i], "name", &n))
 			fail_msg("%s has no identifier, status or name parameter", types[i]);
 
+	/* every R4 resource type: the table is sorted (the lookups search it
+	 * by halves) and each type has the resource-level parameters, most
+	 * their own */
+	for (size_t i = 1; i < search_params_count; i++) {
+		int c = strcmp(search_params_data[i - 1].type, search_params_data[i].type);
+		if (c > 0 || (c == 0 && strcmp(search_params_data[i - 1].code, search_params_data[i].code) > 0))
+			fail_msg("row %zu (%s %s) is out of order", i, search_params_data[i].type,
+				 search_params_data[i].code);
+	}
+	size_t nres = 0, own = 0;
+	for (size_t i = 0; i < model_ntypes; i++) {
+		const struct model_type *t = &model_types[i];
+		if (t->kind != MODEL_RESOURCE || t->abstract)
+			continue;
+		nres++;
+		assert_non_null(search_params_find(t->name, "_lastUpdated", &n));
+		for (size_t k = 0; k < search_params_count; k++)
+			if (!strcmp(search_params_data[k].type, t->name)) {
+				own++;
+				break;
+			}
+	}
+	assert_int_equal(nres, 146);
+	assert_true(own >= 130);
+	static const char *const patient_of[] = {"Immunization",     "MedicationRequest",  "ExplanationOfBenefit",
+						 "DiagnosticReport", "AllergyIntolerance", "ImagingStudy"};
+	for (size_t i = 0; i < sizeof patient_of / sizeof patient_of[0]; i++) {
+		d = search_params_find(patient_of[i], "patient", &n);
+		if (!d || d->kind != SEARCH_PARAM_REFERENCE)
+			fail_msg("%s has no patient parameter", patient_of[i]);
+		assert_true(search_params_targets_has(d, "Patient"));
+		assert_int_equal(search_params_targets_count(d), 1);
+	}
+	/* targets from the definition's target list */
+	d = search_params_find("Claim", "patient", &n);
+	assert_null(d->target); /* no resolve() in the expression */
+	assert_string_equal(d->targets, "Patient");
+	d = search_params_find("Observation", "subject", &n);
+	assert_string_equal(d->targets, "Device|Group|Location|Patient");
+	assert_int_equal(search_params_targets_count(d), 4);
+	assert_false(search_params_targets_has(d, "Practitioner"));
+	assert_true(search_params_targets_has(d, "Group"));
+	assert_false(search_params_targets_has(d, "Grou"));
+
+	/* the folding of string search */
+	static const char *const folds[][2] = {
+		{"Zoë Núñez", "zoe nunez"},
+		{"STRASSE Straße", "strasse strasse"},
+		{"Ἀθῆναι", "αθηναι"},
+		{"İstanbul", "istanbul"},
+		{"a\xcc\x81", "a"},
+		{"bad \xff\xc3", "bad \xff\xc3"},
+		{"東京", "東京"},
+		{"ǅ", "ǆ"},
+		{"", ""},
+	};
+	for (size_t i = 0; i < sizeof folds / sizeof folds[0]; i++) {
+		char *got = fold_text(folds[i][0]);
+		assert_non_null(got);
+		if (strcmp(got, folds[i][1]) != 0)
+			fail_msg("fold_text(%s) = %s, want %s", folds[i][0], got, folds[i][1]);
+		free(got);
+	}
+
 	int64_t lo, hi;
 	assert_true(search_params_date_range("1970-01-01", &lo, &hi));
 	assert_int_equal(lo, 0);
@@ -1630,6 +1766,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(search_dates, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_date_boundaries, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_strings, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_strings_fold_case_and_accents, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_filtered_and_resource_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_combined_paging_sort, setup, teardown),
@@ -1643,6 +1780,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(search_quantities_and_uris, setup, teardown),
 		cmocka_unit_test_setup_teardown(version_1_database_is_reindexed, setup, teardown),
 		cmocka_unit_test_setup_teardown(version_3_database_gets_checksums, setup, teardown),
+		cmocka_unit_test_setup_teardown(version_3_database_is_reindexed, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_follows_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_and_open_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_never_goes_back, setup, teardown),
