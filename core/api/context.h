@@ -25,6 +25,8 @@
 #include "upstream/outbox.h"
 #include "upstream/upstream.h"
 
+struct bulk;
+
 struct app {
 	const struct config *cfg;
 	struct router router;
@@ -35,6 +37,7 @@ struct app {
 	struct store *store;          /* the embedded store under cfg->data_dir */
 	struct upstream *upstream;    /* the upstream FHIR server, or NULL */
 	struct outbox *outbox;        /* delivery to the upstream, or NULL */
+	struct bulk *bulk;            /* bulk export jobs (api/bulk.h) under cfg->data_dir/bulk */
 	char *metadata;               /* the CapabilityStatement as JSON text, built once after registration */
 	size_t metadata_len;
 	void **owned;                 /* allocations that live as long as the routes */

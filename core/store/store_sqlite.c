@@ -712,4 +712,7 @@ static const struct store_ops sqlite_ops = {
 	.outbox_retry_dead = sqlite_outbox_retry_dead,
 	.mark_get = sqlite_mark_get,
 	.mark_set = sqlite_mark_set,
+	.snapshot = sqlite_snapshot,
+	.export_types = sqlite_export_types,
+	.export_scan = sqlite_export_scan,
 };
