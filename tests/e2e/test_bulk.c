@@ -471,6 +471,7 @@ static void restart_during_an_export(void **state)
 	cJSON_Delete(m);
 	m = wait_manifest(&g, st2);
 	cJSON_Delete(m);
+	patient(&g, "r-after", "After"); /* after the snapshot: never in this export */
 	kill(g.pid, SIGKILL);
 	gw_stop(&g, 5000);
 	/* as the disk looks when the kill comes half way: the record says
@@ -485,7 +486,6 @@ static void restart_during_an_export(void **state)
 	set_state(dir2, "\"snapshot\"", "\"snapsh0t\"");
 
 	assert_int_equal(gw_start(&g, extra), 0);
-	patient(&g, "r-after", "After"); /* after the snapshot: not exported */
 	m = wait_manifest(&g, st);
 	cJSON *pats = download(&g, m, "Patient");
 	assert_int_equal(cJSON_GetArraySize(pats), 50);
