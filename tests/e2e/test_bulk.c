@@ -501,6 +501,46 @@ static void restart_during_an_export(void **state)
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
+/* A consumer's own client, plain HTTP from Node: the flow as it sees it. */
+static void node_client_runs_the_flow(void **state)
+{
+	(void)state;
+	const char *script = "tests/e2e/node/bulk_client.js";
+	if (access(script, R_OK) != 0 || system("node --version >/dev/null 2>&1") != 0)
+		skip();
+	struct gw g;
+	assert_int_equal(gw_start(&g, "\"bulk\":{\"file_max_bytes\":1024}"), 0);
+	char id[32];
+	for (int i = 0; i < 12; i++) {
+		snprintf(id, sizeof id, "n%d", i);
+		patient(&g, id, "Node");
+		snprintf(id, sizeof id, "no%d", i);
+		observation(&g, id, "n0", "final");
+	}
+	char cmd[600], out[4096] = "";
+	snprintf(cmd, sizeof cmd, "node %s http://127.0.0.1:%u '/fhir/$export?_type=Patient,Observation' 2>&1", script,
+		 g.port);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, sizeof out - 1, p);
+	out[n] = '\0';
+	int rc = pclose(p);
+	if (rc != 0)
+		fprintf(stderr, "# node: %s\n", out);
+	assert_int_equal(rc, 0);
+	cJSON *r = cJSON_Parse(out);
+	assert_non_null(r);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "counts"), "Patient")->valueint, 12);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "lines"), "Patient")->valueint, 12);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "lines"), "Observation")->valueint, 12);
+	assert_int_equal(cJSON_GetObjectItem(r, "deleted")->valueint, 202);
+	cJSON *ct = cJSON_GetObjectItem(r, "contentTypes");
+	assert_int_equal(cJSON_GetArraySize(ct), 1);
+	assert_string_equal(cJSON_GetArrayItem(ct, 0)->valuestring, "application/fhir+ndjson");
+	cJSON_Delete(r);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -511,6 +551,7 @@ int main(void)
 		cmocka_unit_test(cancel_removes_the_export),
 		cmocka_unit_test(finished_exports_expire),
 		cmocka_unit_test(restart_during_an_export),
+		cmocka_unit_test(node_client_runs_the_flow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
