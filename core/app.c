@@ -113,8 +113,8 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		}
 	}
 	if (api_system_register(app) != 0 || api_fhir_register(app) != 0 || api_plugins_register(app) != 0 ||
-	    api_terminology_register(app) != 0 ||
-	    api_rest_register(app) != 0 || api_outbox_register(app) != 0 || api_bulk_register(app) != 0) {
+	    api_terminology_register(app) != 0 || api_rest_register(app) != 0 || api_outbox_register(app) != 0 ||
+	    api_bulk_register(app) != 0) {
 		snprintf(err, errlen, "cannot register the endpoints (routing table full?)");
 		return -1;
 	}

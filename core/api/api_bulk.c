@@ -184,7 +184,8 @@ static void kickoff(const struct app *app, struct http_request *req, struct http
 			continue;
 		} else if (!strcmp(n, "_outputFormat")) {
 			if (!format_ok(v))
-				snprintf(why, sizeof why, "_outputFormat '%.80s' is not offered: application/fhir+ndjson", v);
+				snprintf(why, sizeof why,
+					 "_outputFormat '%.80s' is not offered: application/fhir+ndjson", v);
 		} else if (!strcmp(n, "_since")) {
 			int64_t lo, hi;
 			char t[STORE_TIME_SIZE];
@@ -205,7 +206,8 @@ static void kickoff(const struct app *app, struct http_request *req, struct http
 			{
 				if (!model_resource(t->valuestring)) {
 					if (!lenient) {
-						snprintf(why, sizeof why, "_type: '%.64s' is not a resource type", t->valuestring);
+						snprintf(why, sizeof why, "_type: '%.64s' is not a resource type",
+							 t->valuestring);
 						break;
 					}
 				} else if (!in_array(types, t->valuestring)) {
@@ -236,12 +238,14 @@ static void kickoff(const struct app *app, struct http_request *req, struct http
 			 * for something this server does not give */
 			if (!lenient)
 				snprintf(why, sizeof why,
-					 "includeAssociatedData '%.64s' is not supported (send Prefer: handling=lenient to "
+					 "includeAssociatedData '%.64s' is not supported (send Prefer: "
+					 "handling=lenient to "
 					 "export without it)",
 					 v);
 		} else if (!lenient) {
 			snprintf(why, sizeof why,
-				 "$export does not support the parameter '%.64s' (send Prefer: handling=lenient to leave it "
+				 "$export does not support the parameter '%.64s' (send Prefer: handling=lenient to "
+				 "leave it "
 				 "out)",
 				 n);
 		}
@@ -328,7 +332,8 @@ static void kickoff(const struct app *app, struct http_request *req, struct http
 	snprintf(loc, sizeof loc, "%s%s/%s", base, STATUS_PATH, id);
 	http_add_header(resp, "Content-Location", loc);
 	struct outcome oo = {0};
-	outcome_add(&oo, OUTCOME_INFORMATION, "informational", NULL, "the export has started; its status is at %s", loc);
+	outcome_add(&oo, OUTCOME_INFORMATION, "informational", NULL, "the export has started; its status is at %s",
+		    loc);
 	http_set_outcome(resp, 202, &oo);
 	outcome_release(&oo);
 }
@@ -357,8 +362,8 @@ static void get_status(void *ctx, struct http_request *req, struct http_response
 	cJSON *m = NULL;
 	enum bulk_state state;
 	if (bulk_status(app->bulk, req->params[0], files, progress, sizeof progress, &m, &state) != 0) {
-		http_set_error(resp, 404, "not-found", "no export %.64s (finished exports expire; deleted ones are gone)",
-			       req->params[0]);
+		http_set_error(resp, 404, "not-found",
+			       "no export %.64s (finished exports expire; deleted ones are gone)", req->params[0]);
 		return;
 	}
 	switch (state) {

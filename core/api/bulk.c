@@ -224,8 +224,7 @@ static struct job *job_load(const struct bulk *b, const char *id)
  * per-client rules (the client's scopes, its labels and consent, a
  * purpose's minimum-necessary view) apply here, from the job's record
  * ("client"), as they apply to REST answers. Today every resource leaves. */
-static int bulk_egress(const cJSON *rec, const char *type, const char *id, const char **text, size_t *len,
-		       char **owned)
+static int bulk_egress(const cJSON *rec, const char *type, const char *id, const char **text, size_t *len, char **owned)
 {
 	(void)rec;
 	(void)type;
@@ -395,7 +394,10 @@ static void filters_release(struct filters *fs)
 
 static int hexval(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
 }
 
 static void pct_decode(char *s)
@@ -537,6 +539,7 @@ static void set_progress(struct bulk *b, struct job *j, const char *type, size_t
  * was stopped or cancelled). */
 static void run_job(struct bulk *b, struct job *j)
 {
+	int64_t t0 = now_ms();
 	job_remove_files(b, j->id, true);
 	atomic_store(&j->written, 0);
 	const cJSON *snap = cJSON_GetObjectItemCaseSensitive(j->rec, "snapshot");
@@ -600,6 +603,8 @@ static void run_job(struct bulk *b, struct job *j)
 			output = NULL;
 		}
 		j->finished_ms = now_ms();
+		log_msgf(LOG_INFO, "bulk", "export %s %s: %lld resources in %lld ms", j->id, state_names[j->state],
+			 (long long)atomic_load(&j->written), (long long)(j->finished_ms - t0));
 		set_member(j->rec, "finished", cJSON_CreateNumber((double)j->finished_ms));
 		if (job_save(b, j) != 0)
 			log_msgf(LOG_ERROR, "bulk", "export %s: cannot record its end in %s", j->id, b->dir);

@@ -73,8 +73,8 @@ int bulk_check(struct bulk *b, const cJSON *desc, char *why, size_t wl);
  * *manifest (may be NULL) a new tree of the manifest, its file URLs being
  * files_base "/" id "/" file; for BULK_FAILED, progress gets the reason.
  * -1 for an unknown (or expired, or cancelled) id. */
-int bulk_status(struct bulk *b, const char *id, const char *files_base, char *progress, size_t plen,
-		cJSON **manifest, enum bulk_state *state);
+int bulk_status(struct bulk *b, const char *id, const char *files_base, char *progress, size_t plen, cJSON **manifest,
+		enum bulk_state *state);
 
 /* Cancels a queued or running job or releases a finished one: its files
  * are removed. -1 for an unknown id. */

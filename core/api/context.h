@@ -37,11 +37,12 @@ struct app {
 	struct store *store;          /* the embedded store under cfg->data_dir */
 	struct upstream *upstream;    /* the upstream FHIR server, or NULL */
 	struct outbox *outbox;        /* delivery to the upstream, or NULL */
-	struct bulk *bulk;            /* bulk export jobs (api/bulk.h) under cfg->data_dir/bulk */
 	char *metadata;               /* the CapabilityStatement as JSON text, built once after registration */
 	size_t metadata_len;
 	void **owned;                 /* allocations that live as long as the routes */
 	size_t nowned;
+	/* bulk export jobs (api/bulk.h) under cfg->data_dir/bulk */
+	struct bulk *bulk;
 };
 
 /* Keeps p (malloc'd) until app_release; returns p, or NULL (p freed) on OOM. */

@@ -306,10 +306,10 @@ static void response_release(struct http_response *resp)
 static enum MHD_Result send_response(struct MHD_Connection *mc, struct req_ctx *rq,
 				     struct http_response *resp, bool close_after)
 {
-	struct MHD_Response *r =
-		resp->file_fd > 0 ? MHD_create_response_from_fd64(resp->file_size, resp->file_fd)
-				  : MHD_create_response_from_buffer_with_free_callback(
-					    resp->body_len, resp->body ? resp->body : (char *)"", resp->body ? free : NULL);
+	struct MHD_Response *r = resp->file_fd > 0 ? MHD_create_response_from_fd64(resp->file_size, resp->file_fd)
+						   : MHD_create_response_from_buffer_with_free_callback(
+							     resp->body_len, resp->body ? resp->body : (char *)"",
+							     resp->body ? free : NULL);
 	if (!r) {
 		response_release(resp);
 		return MHD_NO;

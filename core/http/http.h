@@ -60,7 +60,7 @@ struct http_response {
 	const char *route;        /* static route label for logs and metrics */
 	struct http_header_pair headers[HTTP_MAX_HEADERS];
 	size_t nheaders;
-	int file_fd;              /* http_set_file: an open file sent as the body, owned; 0 = none */
+	int file_fd; /* http_set_file: an open file sent as the body, owned; 0 = none */
 	size_t file_size;
 };
 

@@ -536,8 +536,8 @@ enum store_status store_export_types(struct store *s, int64_t upto_seq, store_ty
 	return s->ops->export_types(s, upto_seq, fn, ctx, err);
 }
 
-enum store_status store_export_scan(struct store *s, const struct store_export_query *q, store_export_fn *fn,
-				    void *ctx, struct store_error *err)
+enum store_status store_export_scan(struct store *s, const struct store_export_query *q, store_export_fn *fn, void *ctx,
+				    struct store_error *err)
 {
 	ok(err);
 	CHECK(check_type(q->type, err));

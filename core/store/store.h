@@ -208,7 +208,7 @@ struct store_export_filter {
 struct store_export_query {
 	const char *type;
 	int64_t upto_seq;
-	const char *since;  /* NULL, or only versions with lastUpdated at or after it (store time text) */
+	const char *since; /* NULL, or only versions with lastUpdated at or after it (store time text) */
 	const struct store_export_filter *filters; /* any of them matches (OR); n_filters 0: no filter */
 	size_t n_filters;
 	/* The Patient compartment: NULL for none; "*" for any Patient; else a
@@ -426,8 +426,8 @@ enum store_status store_mark_set(struct store *s, const char *name, int64_t valu
 enum store_status store_snapshot(struct store *s, struct store_snapshot *out, struct store_error *err);
 enum store_status store_export_types(struct store *s, int64_t upto_seq, store_type_fn *fn, void *ctx,
 				     struct store_error *err);
-enum store_status store_export_scan(struct store *s, const struct store_export_query *q, store_export_fn *fn,
-				    void *ctx, struct store_error *err);
+enum store_status store_export_scan(struct store *s, const struct store_export_query *q, store_export_fn *fn, void *ctx,
+				    struct store_error *err);
 
 const char *store_status_text(enum store_status st);
 int store_status_http(enum store_status st);

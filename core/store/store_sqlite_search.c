@@ -852,9 +852,8 @@ enum store_status sqlite_export_types(struct store *s, int64_t upto_seq, store_t
 {
 	GET_CONN(c, s, err);
 	sqlite3_stmt *q = NULL;
-	int rc = sqlite3_prepare_v2(c->db,
-				    "SELECT DISTINCT type FROM version WHERE seq <= ?1 AND body IS NOT NULL ORDER BY type",
-				    -1, &q, NULL);
+	int rc = sqlite3_prepare_v2(c->db, "SELECT DISTINCT type FROM version WHERE seq <= ?1 ORDER BY type", -1, &q,
+				    NULL);
 	if (rc != SQLITE_OK)
 		return ss_db_fail(c, err, rc, "listing the types");
 	sqlite3_bind_int64(q, 1, upto_seq);

@@ -339,8 +339,7 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 	char when[STORE_TIME_SIZE];
 	/* a stamp taken before a bulk export's snapshot would put this write
 	 * before the snapshot's time although the snapshot does not hold it */
-	bool use_pre = w->pre && w->version == 1 &&
-		       w->pre_ms >= atomic_load(&c->owner->snapshot_ms);
+	bool use_pre = w->pre && w->version == 1 && w->pre_ms >= atomic_load(&c->owner->snapshot_ms);
 	if (use_pre) {
 		memcpy(when, w->pre_when, sizeof when);
 	} else {

@@ -53,8 +53,10 @@ static void patient(const struct gw *g, const char *id, const char *family)
 {
 	char path[128], body[256];
 	snprintf(path, sizeof path, "/fhir/Patient/%s", id);
-	snprintf(body, sizeof body, "{\"resourceType\":\"Patient\",\"id\":\"%s\",\"name\":[{\"family\":\"%s\"}],"
-		 "\"gender\":\"female\"}", id, family);
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Patient\",\"id\":\"%s\",\"name\":[{\"family\":\"%s\"}],"
+		 "\"gender\":\"female\"}",
+		 id, family);
 	put(g, path, body);
 }
 
@@ -62,8 +64,10 @@ static void observation(const struct gw *g, const char *id, const char *pid, con
 {
 	char path[128], body[400];
 	snprintf(path, sizeof path, "/fhir/Observation/%s", id);
-	snprintf(body, sizeof body, "{\"resourceType\":\"Observation\",\"id\":\"%s\",\"status\":\"%s\","
-		 "\"code\":{\"text\":\"weight\"},\"subject\":{\"reference\":\"Patient/%s\"}}", id, status, pid);
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Observation\",\"id\":\"%s\",\"status\":\"%s\","
+		 "\"code\":{\"text\":\"weight\"},\"subject\":{\"reference\":\"Patient/%s\"}}",
+		 id, status, pid);
 	put(g, path, body);
 }
 
@@ -169,7 +173,8 @@ static int files_of(const cJSON *m, const char *type)
 {
 	int n = 0;
 	const cJSON *o;
-	cJSON_ArrayForEach(o, cJSON_GetObjectItem(m, "output")) n += !strcmp(cJSON_GetObjectItem(o, "type")->valuestring, type);
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(m, "output")) n +=
+		!strcmp(cJSON_GetObjectItem(o, "type")->valuestring, type);
 	return n;
 }
 
@@ -303,9 +308,10 @@ static void since_after_updates_and_deletes(void **state)
 	cJSON *pats = download(&g, m, "Patient");
 	assert_int_equal(cJSON_GetArraySize(pats), 2);
 	assert_true(has_id(pats, "a") && has_id(pats, "d"));
-	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(by_id(pats, "a"), "name"), 0),
-						"family")->valuestring,
-			    "Second");
+	assert_string_equal(
+		cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(by_id(pats, "a"), "name"), 0), "family")
+			->valuestring,
+		"Second");
 	cJSON_Delete(pats);
 	cJSON_Delete(m);
 	free(st);
@@ -335,7 +341,8 @@ static void group_and_patient_export(void **state)
 	observation(&g, "og2", "g2", "final");
 	observation(&g, "og3", "g3", "final");
 	observation(&g, "og4", "g4", "final");
-	put(&g, "/fhir/Organization/o", "{\"resourceType\":\"Organization\",\"id\":\"o\",\"name\":\"Not a patient's\"}");
+	put(&g, "/fhir/Organization/o",
+	    "{\"resourceType\":\"Organization\",\"id\":\"o\",\"name\":\"Not a patient's\"}");
 	put(&g, "/fhir/Group/aco",
 	    "{\"resourceType\":\"Group\",\"id\":\"aco\",\"type\":\"person\",\"actual\":true,\"member\":["
 	    "{\"entity\":{\"reference\":\"Patient/g1\"}},{\"entity\":{\"reference\":\"Patient/g3\"}},"
@@ -387,7 +394,8 @@ static void cancel_removes_the_export(void **state)
 	patient(&g, "x1", "Gone");
 	char *st = kickoff(&g, "GET", "/fhir/$export", NULL);
 	cJSON *m = wait_manifest(&g, st);
-	const char *url = path_of(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(m, "output"), 0), "url")->valuestring);
+	const char *url = path_of(
+		cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(m, "output"), 0), "url")->valuestring);
 	char file[512], dir[600];
 	snprintf(file, sizeof file, "%s", url);
 	job_dir(&g, st, dir, sizeof dir);
@@ -544,14 +552,10 @@ static void node_client_runs_the_flow(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(async_flow_end_to_end),
-		cmocka_unit_test(kickoff_refusals),
-		cmocka_unit_test(since_after_updates_and_deletes),
-		cmocka_unit_test(group_and_patient_export),
-		cmocka_unit_test(cancel_removes_the_export),
-		cmocka_unit_test(finished_exports_expire),
-		cmocka_unit_test(restart_during_an_export),
-		cmocka_unit_test(node_client_runs_the_flow),
+		cmocka_unit_test(async_flow_end_to_end),           cmocka_unit_test(kickoff_refusals),
+		cmocka_unit_test(since_after_updates_and_deletes), cmocka_unit_test(group_and_patient_export),
+		cmocka_unit_test(cancel_removes_the_export),       cmocka_unit_test(finished_exports_expire),
+		cmocka_unit_test(restart_during_an_export),        cmocka_unit_test(node_client_runs_the_flow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
