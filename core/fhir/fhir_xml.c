@@ -95,7 +95,8 @@ static const char *error_words(int code)
 	case XML_ERR_DOCUMENT_EMPTY:
 		return "the document is empty";
 	case XML_ERR_DOCUMENT_END:
-		return "the document does not end right after its root element (an end tag missing, or content after it)";
+		return "the document does not end right after its root element (an end tag missing, or content after "
+		       "it)";
 	case XML_ERR_TAG_NAME_MISMATCH:
 		return "an end tag does not match its start tag";
 	case XML_ERR_TAG_NOT_FINISHED:
@@ -1088,7 +1089,8 @@ static void sax_parse(struct rd *r, void *state, xmlParserCtxtPtr *ctxt_slot, xm
 	*ctxt_slot = ctxt;
 	/* HUGE lifts libxml2's own size and depth caps: the readers enforce the
 	 * configured limits themselves, with their own messages */
-	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA | XML_PARSE_HUGE);
+	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA |
+					XML_PARSE_HUGE);
 	feed(ctxt, buf, len);
 	const char *declared = ctxt->input && ctxt->input->encoding ? (const char *)ctxt->input->encoding : NULL;
 	if (!declared && ctxt->encoding)

@@ -768,7 +768,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 			if (n > srv->limits.max_body_bytes) {
 				metrics_counter_add(METRICS_BODY_TOO_LARGE, 1);
 				char diag[160];
-				snprintf(diag, sizeof diag, "request body of %llu bytes exceeds the limit of %llu bytes (limits.max_body_bytes)",
+				snprintf(diag, sizeof diag,
+					 "request body of %llu bytes exceeds the limit of %llu bytes "
+					 "(limits.max_body_bytes)",
 					 (unsigned long long)n, (unsigned long long)srv->limits.max_body_bytes);
 				return refuse(mc, rq, 413, "too-long", diag);
 			}
