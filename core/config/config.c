@@ -37,6 +37,7 @@ static const struct key limit_keys[] = {
 	{"json_max_array_items", KEY_UINT, LIM(json_max_array_items), 16, 10000000, NULL},
 	{"json_memory_budget_bytes", KEY_UINT, LIM(json_memory_budget_bytes), 1ULL << 20, 1ULL << 34, NULL},
 	{"read_cache_bytes", KEY_UINT, LIM(read_cache_bytes), 0, 1ULL << 34, NULL},
+	{"max_file_bytes", KEY_UINT, LIM(max_file_bytes), 1024, 1ULL << 40, NULL},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -203,6 +204,7 @@ int config_defaults(struct config *cfg)
 		.json_max_array_items = 100000,
 		.json_memory_budget_bytes = 64ULL << 20,
 		.read_cache_bytes = 64ULL << 20, /* STORE_CACHE_DEFAULT_BYTES */
+		.max_file_bytes = 2ULL << 30,
 	};
 	cfg->upstream = (struct config_upstream){
 		.connect_timeout_ms = 5000,

@@ -1,17 +1,21 @@
-/* End-to-end tests of documents near the body limit: FHIR XML and JSON just
- * under limits.max_body_bytes (16 MiB by default, above the 10 MB libxml2
- * keeps in view at once) are read whole by POST /fhir/$convert and the REST
- * API; just over it, both get the same 413 naming the limit. No text of the
- * XML library reaches the client. */
+/* End-to-end tests of documents of any size: FHIR XML and JSON just under
+ * limits.max_body_bytes (16 MiB by default, above the 10 MB libxml2 keeps in
+ * view at once) are read whole by POST /fhir/$convert and the REST API; just
+ * over it, both get the same 413 naming the limit. No text of the XML library
+ * reaches the client. The command line reads local files past the HTTP limit
+ * (up to limits.max_file_bytes), converts NDJSON line by line in both
+ * directions, and shows progress on a terminal only. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "e2e/harness.h"
 
@@ -163,6 +167,190 @@ static void malformed_xml_in_own_words(void **state)
 	}
 }
 
+static char tmp[64];
+
+static void tmp_dir(void)
+{
+	if (tmp[0])
+		return;
+	snprintf(tmp, sizeof tmp, "/tmp/cw-big-XXXXXX");
+	assert_non_null(mkdtemp(tmp));
+	harness_remove_at_exit(tmp);
+}
+
+static const char *bin(void)
+{
+	const char *b = getenv("CW_BIN");
+	return b && *b ? b : "bin/crosswalk";
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	rewind(f);
+	char *buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	if (len)
+		*len = (size_t)n;
+	return buf;
+}
+
+/* Runs a shell command line; its exit status. */
+static int run(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	int st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A Bundle of n Observations as JSON. */
+static void write_bundle(const char *path, int n)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[", f);
+	for (int i = 0; i < n; i++)
+		fprintf(f,
+			"%s{\"fullUrl\":\"urn:uuid:00000000-0000-4000-8000-%012d\",\"resource\":{\"resourceType\":"
+			"\"Observation\",\"id\":\"o%d\",\"status\":\"final\",\"code\":{\"coding\":[{\"system\":"
+			"\"http://loinc.org\",\"code\":\"29463-7\",\"display\":\"Body weight\"}]},\"subject\":"
+			"{\"reference\":\"Patient/p%d\"},\"valueQuantity\":{\"value\":%d.50,\"unit\":\"kg\"}}}",
+			i ? "," : "", i, i, i % 100, i % 90 + 10);
+	fputs("]}", f);
+	fclose(f);
+}
+
+/* A 20 MB file converts on the command line with the default
+ * configuration (whose HTTP body limit is 16 MiB), both ways and back to
+ * the same resource; limits.max_file_bytes bounds it, and says so. */
+static void cli_reads_local_files_past_the_body_limit(void **state)
+{
+	(void)state;
+	tmp_dir();
+	char in[128], xml[128], back[128], err[128], conf[128];
+	snprintf(in, sizeof in, "%s/big.json", tmp);
+	snprintf(xml, sizeof xml, "%s/big.xml", tmp);
+	snprintf(back, sizeof back, "%s/back.json", tmp);
+	snprintf(err, sizeof err, "%s/err.txt", tmp);
+	snprintf(conf, sizeof conf, "%s/small.json", tmp);
+	write_bundle(in, 75000);
+	size_t len;
+	free(slurp(in, &len));
+	assert_true(len > 20u << 20);
+	assert_int_equal(run("%s convert %s >%s 2>%s", bin(), in, xml, err), 0);
+	assert_int_equal(run("%s convert %s >%s 2>%s", bin(), xml, back, err), 0);
+	char *a = slurp(in, NULL), *b = slurp(back, NULL);
+	cJSON *ja = cJSON_Parse(a), *jb = cJSON_Parse(b);
+	assert_non_null(ja);
+	assert_non_null(jb);
+	assert_true(cJSON_Compare(ja, jb, true));
+	assert_non_null(strstr(b, "\"value\":10.50")); /* the literal kept */
+	cJSON_Delete(ja);
+	cJSON_Delete(jb);
+	free(a);
+	free(b);
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fputs("{\"limits\":{\"max_file_bytes\":1048576}}", f);
+	fclose(f);
+	assert_int_equal(run("%s convert -c %s %s >/dev/null 2>%s", bin(), conf, in, err), 1);
+	char *e = slurp(err, NULL);
+	assert_non_null(strstr(e, "limits.max_file_bytes (1048576 bytes)"));
+	free(e);
+}
+
+static size_t count_lines(const char *text)
+{
+	size_t n = 0;
+	for (const char *p = text; (p = strchr(p, '\n')); p++)
+		n++;
+	return n;
+}
+
+/* --ndjson: one resource per line in either format, one per line out; a
+ * bad line is reported by number and left out; silent in a pipe; a
+ * progress line on a terminal. */
+static void cli_ndjson_both_ways(void **state)
+{
+	(void)state;
+	tmp_dir();
+	char in[128], xml[128], back[128], err[128];
+	snprintf(in, sizeof in, "%s/in.ndjson", tmp);
+	snprintf(xml, sizeof xml, "%s/out.ndxml", tmp);
+	snprintf(back, sizeof back, "%s/back.ndjson", tmp);
+	snprintf(err, sizeof err, "%s/err.txt", tmp);
+	FILE *f = fopen(in, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 3000; i++) {
+		if (i == 1234)
+			fputs("{\"resourceType\":\"Nonsense\"}\n", f);
+		else
+			fprintf(f,
+				"{\"resourceType\":\"Patient\",\"id\":\"p%d\",\"text\":{\"status\":\"generated\","
+				"\"div\":"
+				"\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">one\\ntwo "
+				"%d</div>\"},\"name\":[{\"family\":"
+				"\"F%d\"}]}\n",
+				i, i, i);
+	}
+	fclose(f);
+	assert_int_equal(run("%s convert --ndjson --to xml %s >%s 2>%s", bin(), in, xml, err), 1);
+	char *e = slurp(err, NULL);
+	assert_non_null(strstr(e, "line 1235:"));
+	assert_non_null(strstr(e, "1 of 3000 lines could not be converted"));
+	assert_null(strstr(e, "/s")); /* no progress line in a pipe */
+	free(e);
+	char *x = slurp(xml, NULL);
+	assert_int_equal(count_lines(x), 2999);
+	assert_non_null(strstr(x, "<Patient xmlns=\"http://hl7.org/fhir\"><id value=\"p0\"/>"));
+	assert_non_null(strstr(x, "one&#10;two 7</div>"));
+	free(x);
+	assert_int_equal(run("%s convert --ndjson %s >%s 2>%s", bin(), xml, back, err), 0);
+	e = slurp(err, NULL);
+	assert_string_equal(e, "");
+	free(e);
+	char *a = slurp(in, NULL), *b = slurp(back, NULL);
+	assert_int_equal(count_lines(b), 2999);
+	char *pa = a, *pb = b;
+	for (int i = 0; i < 3000; i++) {
+		char *na = strchr(pa, '\n');
+		*na = '\0';
+		if (i != 1234) {
+			char *nb = strchr(pb, '\n');
+			*nb = '\0';
+			cJSON *ja = cJSON_Parse(pa), *jb = cJSON_Parse(pb);
+			assert_true(cJSON_Compare(ja, jb, true));
+			cJSON_Delete(ja);
+			cJSON_Delete(jb);
+			pb = nb + 1;
+		}
+		pa = na + 1;
+	}
+	free(a);
+	free(b);
+	/* on a terminal (script gives the command one): the progress line */
+	if (run("command -v script >/dev/null") == 0) {
+		char tty[128];
+		snprintf(tty, sizeof tty, "%s/tty.txt", tmp);
+		assert_int_equal(
+			run("script -qec '%s convert --ndjson %s >/dev/null' %s >/dev/null 2>&1", bin(), xml, tty), 0);
+		e = slurp(tty, NULL);
+		assert_non_null(strstr(e, "2999 resources, "));
+		assert_non_null(strstr(e, "/s"));
+		free(e);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -170,6 +358,8 @@ int main(void)
 		cmocka_unit_test(rest_just_under_the_limit),
 		cmocka_unit_test(just_over_the_limit_is_413_for_both),
 		cmocka_unit_test(malformed_xml_in_own_words),
+		cmocka_unit_test(cli_reads_local_files_past_the_body_limit),
+		cmocka_unit_test(cli_ndjson_both_ways),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
