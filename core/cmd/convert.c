@@ -74,11 +74,15 @@ static int convert_ndjson(FILE *in, enum format to, const struct config *cfg)
 		struct outcome oo = OUTCOME_INIT;
 		int status = 0;
 		size_t olen = 0;
-		char *out = from == FORMAT_NONE ? NULL
-						: fhir_io_convert(from, to == FORMAT_NONE ? (from == FORMAT_XML ? FORMAT_JSON : FORMAT_XML) : to,
-								  line, len, false, &lim, &olen, &oo, &status);
+		char *out = from == FORMAT_NONE
+				    ? NULL
+				    : fhir_io_convert(
+					      from,
+					      to == FORMAT_NONE ? (from == FORMAT_XML ? FORMAT_JSON : FORMAT_XML) : to,
+					      line, len, false, &lim, &olen, &oo, &status);
 		if (from == FORMAT_NONE)
-			outcome_add(&oo, OUTCOME_ERROR, "structure", NULL, "the line is neither FHIR JSON nor FHIR XML");
+			outcome_add(&oo, OUTCOME_ERROR, "structure", NULL,
+				    "the line is neither FHIR JSON nor FHIR XML");
 		if (!out) {
 			char where[64];
 			snprintf(where, sizeof where, "crosswalk convert: line %zu: ", lineno);
@@ -178,7 +182,8 @@ int cmd_convert(int argc, char **argv)
 		fclose(in);
 	if (!data) {
 		fprintf(stderr,
-			"crosswalk convert: cannot read the input: it is larger than limits.max_file_bytes (%llu bytes), "
+			"crosswalk convert: cannot read the input: it is larger than limits.max_file_bytes (%llu "
+			"bytes), "
 			"or memory ran out\n",
 			(unsigned long long)cfg.limits.max_file_bytes);
 		config_release(&cfg);

@@ -76,7 +76,8 @@ int cmd_map(int argc, char **argv)
 	struct plugin_host *h = data ? cmd_open_plugins(&cfg, &terms) : NULL;
 	if (!data)
 		fprintf(stderr,
-			"crosswalk map: cannot read the input: it is larger than limits.max_file_bytes (%llu bytes), or "
+			"crosswalk map: cannot read the input: it is larger than limits.max_file_bytes (%llu bytes), "
+			"or "
 			"memory ran out\n",
 			(unsigned long long)cfg.limits.max_file_bytes);
 	if (!h || plugin_host_refusals(h)) {

@@ -38,7 +38,8 @@ struct config_limits {
 	uint64_t json_max_array_items;
 	uint64_t json_memory_budget_bytes;
 	uint64_t read_cache_bytes;    /* current versions kept in memory for reads; 0 = none */
-	uint64_t max_file_bytes;      /* command line: one local document (convert, map); not the HTTP limit */
+	/* the command line: one local document (convert, map); not the HTTP limit */
+	uint64_t max_file_bytes;
 };
 
 /* The upstream FHIR server and how resource types reach it (core/upstream/upstream.h,
