@@ -68,8 +68,9 @@ static long post(const char *path, bool xml, const char *accept, size_t size, st
 			   NULL};
 	char *body = binary(xml, size);
 	memset(r, 0, sizeof *r);
-	assert_int_equal(http_do(&gw, "POST", path, h, body, size, r), 0);
+	int rc = http_do(&gw, "POST", path, h, body, size, r);
 	free(body);
+	assert_int_equal(rc, 0);
 	return r->status;
 }
 
