@@ -763,7 +763,7 @@ enum store_status sqlite_search(struct store *s, const char *type, const struct 
 	}
 
 	struct sqlbuf full = {0};
-	sb_add(&full, "SELECT r.id, r.version, r.last_updated, v.body, v.op FROM resource r JOIN version v"
+	sb_add(&full, "SELECT r.id, r.version, v.last_updated, v.body, v.op, v.sum FROM resource r JOIN version v"
 		      " ON v.rid = r.rid AND v.version = r.version WHERE ");
 	sb_add(&full, type_test);
 	sb_add(&full, " AND r.deleted = 0");
@@ -797,11 +797,15 @@ enum store_status sqlite_search(struct store *s, const char *type, const struct 
 		e->op = (enum store_op)sqlite3_column_int(st_page, 4);
 		out->n++;
 		const char *body = (const char *)sqlite3_column_text(st_page, 3);
+		int n = sqlite3_column_bytes(st_page, 3);
+		if ((st = ss_verify(st_page, 5, e->type, e->id, e->version, e->last_updated, body, (size_t)n, err)) !=
+		    STORE_OK)
+			break;
 		if (!body) {
 			st = store_fail(err, STORE_IO, "a live resource has no body");
 			break;
 		}
-		if ((st = ss_parse_body(body, sqlite3_column_bytes(st_page, 3), &e->resource, err)) != STORE_OK)
+		if ((st = ss_parse_body(body, n, &e->resource, err)) != STORE_OK)
 			break;
 	}
 	if (st == STORE_OK && rc != SQLITE_DONE)
@@ -877,10 +881,11 @@ enum store_status sqlite_export_scan(struct store *s, const struct store_export_
 	enum store_status st = STORE_OK;
 	/* the version live at the snapshot: no later version of the same
 	 * resource up to it (UNIQUE(rid, version) finds those) */
-	sb_add(&sql, "SELECT v.id, v.body FROM version v JOIN resource r ON r.rid = v.rid"
-		     " WHERE v.type = ? AND v.seq <= ? AND v.body IS NOT NULL"
-		     " AND NOT EXISTS (SELECT 1 FROM version w WHERE w.rid = v.rid AND w.version > v.version"
-		     " AND w.seq <= ?)");
+	sb_add(&sql,
+	       "SELECT v.id, v.body, v.version, v.last_updated, v.sum FROM version v JOIN resource r ON r.rid = v.rid"
+	       " WHERE v.type = ? AND v.seq <= ? AND v.body IS NOT NULL"
+	       " AND NOT EXISTS (SELECT 1 FROM version w WHERE w.rid = v.rid AND w.version > v.version"
+	       " AND w.seq <= ?)");
 	bind_str(&b, q->type);
 	bind_int(&b, q->upto_seq);
 	bind_int(&b, q->upto_seq);
@@ -924,14 +929,23 @@ enum store_status sqlite_export_scan(struct store *s, const struct store_export_
 	if (st == STORE_OK) {
 		int rc;
 		while ((rc = sqlite3_step(st_scan)) == SQLITE_ROW) {
+			const char *id = (const char *)sqlite3_column_text(st_scan, 0);
 			const char *body = (const char *)sqlite3_column_text(st_scan, 1);
-			if (fn(ctx, (const char *)sqlite3_column_text(st_scan, 0), body,
-			       (size_t)sqlite3_column_bytes(st_scan, 1)) != 0) {
+			size_t blen = (size_t)sqlite3_column_bytes(st_scan, 1);
+			/* the checksum every read path verifies: a damaged version
+			 * fails the export rather than leave in it */
+			st = ss_verify(st_scan, 4, q->type, id, sqlite3_column_int64(st_scan, 2),
+				       (const char *)sqlite3_column_text(st_scan, 3), body, blen, err);
+			if (st != STORE_OK) {
+				rc = SQLITE_DONE;
+				break;
+			}
+			if (fn(ctx, id, body, blen) != 0) {
 				rc = SQLITE_DONE;
 				break;
 			}
 		}
-		if (rc != SQLITE_DONE)
+		if (rc != SQLITE_DONE && st == STORE_OK)
 			st = ss_db_fail(c, err, rc, "exporting");
 	}
 	sqlite3_finalize(st_scan);
