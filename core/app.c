@@ -4,12 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api_bulk.h"
 #include "api/api_fhir.h"
 #include "api/api_outbox.h"
 #include "api/api_plugins.h"
 #include "api/api_rest.h"
 #include "api/api_system.h"
 #include "api/api_terminology.h"
+#include "api/bulk.h"
 #include "base/fjson.h"
 #include "base/log.h"
 #include "migrate.h"
@@ -96,6 +98,10 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 	/* before anything is served or delivered: ids of an older plugin rule */
 	if (migrate_plugin_ids(app->store, app->plugins, forwarded, (void *)cfg, NULL, err, errlen) != 0)
 		return -1;
+	char bulk_dir[4200];
+	snprintf(bulk_dir, sizeof bulk_dir, "%s/bulk", cfg->data_dir);
+	if (!(app->bulk = bulk_start(app->store, cfg, bulk_dir, err, errlen)))
+		return -1;
 	if (cfg->upstream.base_url) {
 		app->upstream = upstream_new(cfg, err, errlen);
 		if (!app->upstream)
@@ -107,8 +113,8 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		}
 	}
 	if (api_system_register(app) != 0 || api_fhir_register(app) != 0 || api_plugins_register(app) != 0 ||
-	    api_terminology_register(app) != 0 ||
-	    api_rest_register(app) != 0 || api_outbox_register(app) != 0) {
+	    api_terminology_register(app) != 0 || api_rest_register(app) != 0 || api_outbox_register(app) != 0 ||
+	    api_bulk_register(app) != 0) {
 		snprintf(err, errlen, "cannot register the endpoints (routing table full?)");
 		return -1;
 	}
@@ -149,6 +155,7 @@ void app_release(struct app *app)
 {
 	/* the delivery worker runs the plugins' hooks: stop it before they go */
 	outbox_stop(app->outbox);
+	bulk_stop(app->bulk);
 	plugin_host_free(app->plugins);
 	free(app->metadata);
 	upstream_free(app->upstream);

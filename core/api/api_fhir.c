@@ -1,4 +1,5 @@
 #include "api/api_fhir.h"
+#include "api/api_bulk.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@ static bool is_fhir_path(const char *path) { return !strncmp(path, "/fhir", 5) &
 bool api_fhir_negotiate(struct http_request *req, struct http_response *resp)
 {
 	req->format = FORMAT_JSON;
-	if (!is_fhir_path(req->path))
+	if (!is_fhir_path(req->path) || api_bulk_plain_path(req->path))
 		return false;
 	const char *pretty = http_query(req, "_pretty");
 	req->pretty = pretty && !strcmp(pretty, "true");

@@ -25,6 +25,8 @@
 #include "upstream/outbox.h"
 #include "upstream/upstream.h"
 
+struct bulk;
+
 struct app {
 	const struct config *cfg;
 	struct router router;
@@ -39,6 +41,8 @@ struct app {
 	size_t metadata_len;
 	void **owned;                 /* allocations that live as long as the routes */
 	size_t nowned;
+	/* bulk export jobs (api/bulk.h) under cfg->data_dir/bulk */
+	struct bulk *bulk;
 };
 
 /* Keeps p (malloc'd) until app_release; returns p, or NULL (p freed) on OOM. */

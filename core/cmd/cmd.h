@@ -55,4 +55,23 @@ struct plugin_host *cmd_open_plugins(const struct config *cfg, struct terminolog
  * NULL when it holds max bytes or more, or when out of memory. */
 char *cmd_read_all(FILE *f, size_t max, size_t *len);
 
+/* The JSON limits for a local document of len bytes (the user's own file,
+ * not a request): the configuration's, with the memory budget at least 8
+ * times len and the members and repetitions at least len / 16, so what fits
+ * limits.max_file_bytes is not refused for being large. */
+struct fjson_limits;
+void cmd_file_limits(const struct config *cfg, size_t len, struct fjson_limits *lim);
+
+/* A progress line on standard error ("12,000 resources, 48,000/s") at most
+ * twice a second, only when standard error is a terminal; silent in a pipe. */
+struct cmd_progress {
+	bool on;
+	double start, last;
+	const char *what;
+};
+void cmd_progress_start(struct cmd_progress *p, const char *what);
+void cmd_progress_tick(struct cmd_progress *p, size_t done);
+/* The last line, ended (nothing when silent). */
+void cmd_progress_end(struct cmd_progress *p, size_t done);
+
 #endif

@@ -3,7 +3,12 @@
 #include "cmd/cmd.h"
 
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/fjson.h"
 
 #include "app.h"
 #include "config/paths.h"
@@ -77,4 +82,55 @@ char *cmd_read_all(FILE *f, size_t max, size_t *len)
 	if (buf)
 		buf[*len] = '\0';
 	return buf;
+}
+
+void cmd_file_limits(const struct config *cfg, size_t len, struct fjson_limits *lim)
+{
+	config_json_limits(cfg, lim);
+	if (lim->memory_budget / 8 < len)
+		lim->memory_budget = len > SIZE_MAX / 8 ? SIZE_MAX : len * 8;
+	if (lim->max_members < len / 16)
+		lim->max_members = len / 16;
+	if (lim->max_array_items < len / 16)
+		lim->max_array_items = len / 16;
+}
+
+static double seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void cmd_progress_start(struct cmd_progress *p, const char *what)
+{
+	p->on = isatty(STDERR_FILENO) != 0;
+	p->start = p->last = seconds();
+	p->what = what;
+}
+
+static void progress_line(struct cmd_progress *p, size_t done, double now)
+{
+	double dt = now - p->start;
+	fprintf(stderr, "\r%zu %s, %.0f/s   ", done, p->what, dt > 0 ? (double)done / dt : 0.0);
+	fflush(stderr);
+}
+
+void cmd_progress_tick(struct cmd_progress *p, size_t done)
+{
+	if (!p->on || (done & 255) != 0)
+		return;
+	double now = seconds();
+	if (now - p->last < 0.5)
+		return;
+	p->last = now;
+	progress_line(p, done, now);
+}
+
+void cmd_progress_end(struct cmd_progress *p, size_t done)
+{
+	if (!p->on)
+		return;
+	progress_line(p, done, seconds());
+	fputc('\n', stderr);
 }

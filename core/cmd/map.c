@@ -69,14 +69,17 @@ int cmd_map(int argc, char **argv)
 		return rc;
 	}
 	size_t len = 0;
-	char *data = cmd_read_all(in, (size_t)cfg.limits.max_body_bytes, &len);
+	char *data = cmd_read_all(in, (size_t)cfg.limits.max_file_bytes, &len);
 	if (in != stdin)
 		fclose(in);
 	struct terminology *terms = NULL;
 	struct plugin_host *h = data ? cmd_open_plugins(&cfg, &terms) : NULL;
 	if (!data)
-		fprintf(stderr, "crosswalk map: cannot read the input (at most %llu bytes)\n",
-			(unsigned long long)cfg.limits.max_body_bytes);
+		fprintf(stderr,
+			"crosswalk map: cannot read the input: it is larger than limits.max_file_bytes (%llu bytes), "
+			"or "
+			"memory ran out\n",
+			(unsigned long long)cfg.limits.max_file_bytes);
 	if (!h || plugin_host_refusals(h)) {
 		plugin_host_print_refusals(h, stderr);
 		rc = EXIT_USAGE;

@@ -37,6 +37,7 @@ static const struct key limit_keys[] = {
 	{"json_max_array_items", KEY_UINT, LIM(json_max_array_items), 16, 10000000, NULL},
 	{"json_memory_budget_bytes", KEY_UINT, LIM(json_memory_budget_bytes), 1ULL << 20, 1ULL << 34, NULL},
 	{"read_cache_bytes", KEY_UINT, LIM(read_cache_bytes), 0, 1ULL << 34, NULL},
+	{"max_file_bytes", KEY_UINT, LIM(max_file_bytes), 1024, 1ULL << 40, NULL},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -148,6 +149,15 @@ bool config_delivers(const struct config *cfg, const char *type)
 	return cfg->upstream.base_url && strcmp(config_route(cfg, type), "local") != 0;
 }
 
+#define BULK(field) offsetof(struct config, bulk) + offsetof(struct config_bulk, field)
+
+static const struct key bulk_keys[] = {
+	{"expiry_seconds", KEY_UINT, BULK(expiry_s), 1, 31536000, NULL},
+	{"file_max_bytes", KEY_UINT, BULK(file_max_bytes), 1024, 1ULL << 40, NULL},
+	{"max_jobs", KEY_UINT, BULK(max_jobs), 1, 10000, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
 static const struct key codes_keys[] = {
 	{"cpt_file", KEY_STRING, offsetof(struct config, cpt_file), 1, 4096, NULL},
 	{NULL, 0, 0, 0, 0, NULL},
@@ -165,6 +175,7 @@ static const struct key top_keys[] = {
 	{"codes", KEY_OBJECT, 0, 0, 0, codes_keys},
 	{"plugins", KEY_OBJECT, offsetof(struct config, plugins), 0, 0, NULL},
 	{"upstream", KEY_OBJECT, 0, 0, 0, upstream_keys},
+	{"bulk", KEY_OBJECT, 0, 0, 0, bulk_keys},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -193,6 +204,7 @@ int config_defaults(struct config *cfg)
 		.json_max_array_items = 100000,
 		.json_memory_budget_bytes = 64ULL << 20,
 		.read_cache_bytes = 64ULL << 20, /* STORE_CACHE_DEFAULT_BYTES */
+		.max_file_bytes = 2ULL << 30,
 	};
 	cfg->upstream = (struct config_upstream){
 		.connect_timeout_ms = 5000,
@@ -203,6 +215,11 @@ int config_defaults(struct config *cfg)
 		.retry_base_ms = 500,
 		.retry_max_ms = 300000,
 		.high_water = 100000,
+	};
+	cfg->bulk = (struct config_bulk){
+		.expiry_s = 7 * 86400,
+		.file_max_bytes = 256ULL << 20,
+		.max_jobs = 64,
 	};
 	if (!cfg->listen || !cfg->data_dir || !cfg->plugin_dir || !cfg->profiles_dir || !cfg->plugins)
 		return -1;

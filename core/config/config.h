@@ -38,6 +38,8 @@ struct config_limits {
 	uint64_t json_max_array_items;
 	uint64_t json_memory_budget_bytes;
 	uint64_t read_cache_bytes;    /* current versions kept in memory for reads; 0 = none */
+	/* the command line: one local document (convert, map); not the HTTP limit */
+	uint64_t max_file_bytes;
 };
 
 /* The upstream FHIR server and how resource types reach it (core/upstream/upstream.h,
@@ -61,6 +63,13 @@ struct config_upstream {
 	uint64_t high_water;      /* outbox: pending records above which pushes get 503 */
 };
 
+/* Bulk export (core/api/bulk.h). */
+struct config_bulk {
+	uint64_t expiry_s;       /* a finished export's files are removed this long after it finished */
+	uint64_t file_max_bytes; /* an output file is split into the next one past this size */
+	uint64_t max_jobs;       /* exports kept at once (queued, running or finished); more: 429 */
+};
+
 struct config {
 	char *source;         /* file the configuration came from */
 	char *listen;         /* as written, "host:port" */
@@ -79,6 +88,7 @@ struct config {
 	struct config_limits limits;
 	cJSON *plugins;       /* object: plugin name → its own settings (owned) */
 	struct config_upstream upstream;
+	struct config_bulk bulk;
 };
 
 /* An upstream base URL is https://host[:port]/path, or http:// with a

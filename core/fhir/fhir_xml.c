@@ -86,15 +86,79 @@ static const char *early_refusal(const char *buf, size_t len)
 	return NULL;
 }
 
-/* libxml2's well-formedness error as one line with its position. */
+/* libxml2's well-formedness error as one line with its position, in this
+ * gateway's own words: the library's texts (and its internal limits, which
+ * a document within the configured limits never meets) are not shown. */
+static const char *error_words(int code)
+{
+	switch (code) {
+	case XML_ERR_DOCUMENT_EMPTY:
+		return "the document is empty";
+	case XML_ERR_DOCUMENT_END:
+		return "the document does not end right after its root element (an end tag missing, or content after "
+		       "it)";
+	case XML_ERR_TAG_NAME_MISMATCH:
+		return "an end tag does not match its start tag";
+	case XML_ERR_TAG_NOT_FINISHED:
+	case XML_ERR_LTSLASH_REQUIRED:
+		return "an element is not closed before the document ends";
+	case XML_ERR_GT_REQUIRED:
+		return "a tag does not end with '>'";
+	case XML_ERR_ATTRIBUTE_NOT_STARTED:
+	case XML_ERR_ATTRIBUTE_WITHOUT_VALUE:
+	case XML_ERR_ATTRIBUTE_NOT_FINISHED:
+		return "an attribute has no quoted value";
+	case XML_ERR_ATTRIBUTE_REDEFINED:
+		return "an attribute appears twice in one element";
+	case XML_ERR_LT_IN_ATTRIBUTE:
+		return "'<' inside an attribute value (write &lt;)";
+	case XML_ERR_UNDECLARED_ENTITY:
+	case XML_WAR_UNDECLARED_ENTITY:
+	case XML_ERR_ENTITYREF_SEMICOL_MISSING:
+	case XML_ERR_ENTITYREF_NO_NAME:
+		return "an entity reference other than &lt; &gt; &amp; &quot; &apos; or a character reference";
+	case XML_ERR_INVALID_CHAR:
+	case XML_ERR_INVALID_CHARREF:
+	case XML_ERR_INVALID_DEC_CHARREF:
+	case XML_ERR_INVALID_HEX_CHARREF:
+		return "a character XML does not allow";
+	case XML_ERR_INVALID_ENCODING:
+	case XML_ERR_UNSUPPORTED_ENCODING:
+		return "the text is not valid UTF-8";
+	case XML_ERR_NAME_REQUIRED:
+		return "a tag or name is malformed";
+	case XML_NS_ERR_UNDEFINED_NAMESPACE:
+	case XML_NS_ERR_QNAME:
+		return "a namespace prefix is not declared";
+	case XML_ERR_NO_MEMORY:
+		return "out of memory while reading it";
+	default:
+		return "it does not follow the XML syntax there";
+	}
+}
+
 static void error_text(const xmlError *e, char *msg, size_t n)
 {
-	char text[200];
-	snprintf(text, sizeof text, "%s", e->message ? e->message : "not well-formed");
-	size_t tl = strlen(text);
-	while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == ' '))
-		text[--tl] = '\0';
-	snprintf(msg, n, "XML is not well-formed at line %d column %d: %s", e->line, e->int2, text);
+	snprintf(msg, n, "XML is not well-formed at line %d column %d: %s", e->line, e->int2, error_words(e->code));
+}
+
+/* Feeds the document to a push parser in chunks: the parser then keeps only
+ * a window of the input, so a document of any size (up to the caller's own
+ * limits) parses, where one buffer past libxml2's lookup window (10 MB)
+ * would fail inside the library. Stops when the parser stops. */
+#define FEED_CHUNK (256 * 1024)
+static void feed(xmlParserCtxtPtr ctxt, const char *buf, size_t len)
+{
+	size_t off = 0;
+	do {
+		size_t n = len - off < FEED_CHUNK ? len - off : FEED_CHUNK;
+		int last = off + n == len;
+		if (xmlParseChunk(ctxt, buf + off, (int)n, last) != 0 && !ctxt->wellFormed)
+			break;
+		off += n;
+		if (ctxt->disableSAX && !last) /* stopped by a handler (xmlStopParser) */
+			break;
+	} while (off < len);
 }
 
 /* Parses with the hardening described in the header; NULL with a message. */
@@ -108,7 +172,7 @@ static xmlDocPtr safe_parse(const char *buf, size_t len, char *msg, size_t msgle
 	}
 	xmlSetGenericErrorFunc(NULL, silent);
 	xmlSetStructuredErrorFunc(NULL, NULL);
-	xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt(buf, (int)len);
+	xmlParserCtxtPtr ctxt = xmlCreatePushParserCtxt(NULL, NULL, NULL, 0, NULL);
 	if (!ctxt) {
 		snprintf(msg, msglen, "cannot create an XML parser");
 		return NULL;
@@ -119,7 +183,7 @@ static xmlDocPtr safe_parse(const char *buf, size_t len, char *msg, size_t msgle
 	ctxt->sax->externalSubset = on_subset;
 	ctxt->sax->entityDecl = NULL;
 	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA | XML_PARSE_COMPACT);
-	xmlParseDocument(ctxt);
+	feed(ctxt, buf, len);
 	xmlDocPtr doc = ctxt->myDoc;
 	if (g.doctype) {
 		snprintf(msg, msglen, "a DOCTYPE is not allowed in FHIR XML");
@@ -1023,8 +1087,11 @@ static void sax_parse(struct rd *r, void *state, xmlParserCtxtPtr *ctxt_slot, xm
 	}
 	ctxt->_private = state;
 	*ctxt_slot = ctxt;
-	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
-	xmlParseChunk(ctxt, buf, (int)len, 1);
+	/* HUGE lifts libxml2's own size and depth caps: the readers enforce the
+	 * configured limits themselves, with their own messages */
+	xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA |
+					XML_PARSE_HUGE);
+	feed(ctxt, buf, len);
 	const char *declared = ctxt->input && ctxt->input->encoding ? (const char *)ctxt->input->encoding : NULL;
 	if (!declared && ctxt->encoding)
 		declared = (const char *)ctxt->encoding;

@@ -3,9 +3,15 @@
  * The only file that includes libxml2. Reading is hardened for hostile input:
  * any DOCTYPE is refused before a single entity is declared (FHIR: "there SHALL
  * be no DTD"), no entity substitution, no DTD loading, no network, no XInclude,
- * a failing external-entity loader, libxml2's own depth limit (256) plus
- * lim->max_depth, and only UTF-8 (a BOM for UTF-16/32 or another declared
- * encoding is refused).
+ * a failing external-entity loader, lim->max_depth, and only UTF-8 (a BOM for
+ * UTF-16/32 or another declared encoding is refused).
+ *
+ * Size: the document is fed to libxml2's push parser in chunks, with the
+ * library's own size caps lifted (XML_PARSE_HUGE; its depth cap is then
+ * 2048), so the only limits are the caller's (lim: depth, members,
+ * repetitions, memory; the HTTP body limit before that) with this module's
+ * messages. Syntax errors are described in this module's words with the line
+ * and column, never with the library's text.
  *
  * Conversion rules (R4 xml.html and json.html): namespace http://hl7.org/fhir;
  * elements in model order; primitives as value attributes, their id and

@@ -204,10 +204,20 @@ void http_set_body(struct http_response *resp, int status, const char *content_t
 		   size_t len)
 {
 	free(resp->body);
+	if (resp->file_fd > 0)
+		close(resp->file_fd);
+	resp->file_fd = 0;
 	resp->status = status;
 	resp->content_type = content_type;
 	resp->body = body;
 	resp->body_len = body ? len : 0;
+}
+
+void http_set_file(struct http_response *resp, int status, const char *content_type, int fd, size_t size)
+{
+	http_set_body(resp, status, content_type, NULL, 0);
+	resp->file_fd = fd;
+	resp->file_size = size;
 }
 
 void http_set_json(struct http_response *resp, int status, cJSON *tree)
@@ -283,6 +293,8 @@ void http_wake(struct http_request *req)
 static void response_release(struct http_response *resp)
 {
 	free(resp->body);
+	if (resp->file_fd > 0)
+		close(resp->file_fd);
 	for (size_t i = 0; i < resp->nheaders; i++) {
 		free(resp->headers[i].name);
 		free(resp->headers[i].value);
@@ -294,13 +306,18 @@ static void response_release(struct http_response *resp)
 static enum MHD_Result send_response(struct MHD_Connection *mc, struct req_ctx *rq,
 				     struct http_response *resp, bool close_after)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(
-		resp->body_len, resp->body ? resp->body : (char *)"", resp->body ? free : NULL);
+	struct MHD_Response *r = resp->file_fd > 0 ? MHD_create_response_from_fd64(resp->file_size, resp->file_fd)
+						   : MHD_create_response_from_buffer_with_free_callback(
+							     resp->body_len, resp->body ? resp->body : (char *)"",
+							     resp->body ? free : NULL);
 	if (!r) {
 		response_release(resp);
 		return MHD_NO;
 	}
-	resp->body = NULL; /* now owned by r */
+	if (resp->file_fd > 0)
+		resp->file_fd = 0; /* now owned by r */
+	else
+		resp->body = NULL; /* now owned by r */
 	if (resp->content_type)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
 	MHD_add_response_header(r, "X-Request-Id", rq->request_id);
@@ -751,7 +768,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 			if (n > srv->limits.max_body_bytes) {
 				metrics_counter_add(METRICS_BODY_TOO_LARGE, 1);
 				char diag[160];
-				snprintf(diag, sizeof diag, "request body of %llu bytes exceeds the limit of %llu bytes",
+				snprintf(diag, sizeof diag,
+					 "request body of %llu bytes exceeds the limit of %llu bytes "
+					 "(limits.max_body_bytes)",
 					 (unsigned long long)n, (unsigned long long)srv->limits.max_body_bytes);
 				return refuse(mc, rq, 413, "too-long", diag);
 			}

@@ -60,6 +60,8 @@ struct http_response {
 	const char *route;        /* static route label for logs and metrics */
 	struct http_header_pair headers[HTTP_MAX_HEADERS];
 	size_t nheaders;
+	int file_fd; /* http_set_file: an open file sent as the body, owned; 0 = none */
+	size_t file_size;
 };
 
 /* Request accessors: header names are case-insensitive; query names exact.
@@ -74,6 +76,10 @@ int http_query_each(const struct http_request *req,
 /* Response setters. Each replaces any body already set. */
 void http_set_body(struct http_response *resp, int status, const char *content_type, char *body,
 		   size_t len);
+/* The body is the first size bytes of the open file fd (taken over: closed
+ * by this module once sent, or at once if the answer cannot be made), sent
+ * from the file without copying it into memory. fd must be above 0. */
+void http_set_file(struct http_response *resp, int status, const char *content_type, int fd, size_t size);
 /* Serialises tree (consumed) as FHIR JSON. */
 void http_set_json(struct http_response *resp, int status, cJSON *tree);
 /* An OperationOutcome with one issue. */

@@ -599,3 +599,27 @@ enum store_status store_mark_set(struct store *s, const char *name, int64_t valu
 	enum store_status st = check_mark(name, err);
 	return st ? st : s->ops->mark_set(s, name, value, err);
 }
+
+enum store_status store_snapshot(struct store *s, struct store_snapshot *out, struct store_error *err)
+{
+	ok(err);
+	memset(out, 0, sizeof *out);
+	return s->ops->snapshot(s, out, err);
+}
+
+enum store_status store_export_types(struct store *s, int64_t upto_seq, store_type_fn *fn, void *ctx,
+				     struct store_error *err)
+{
+	ok(err);
+	return s->ops->export_types(s, upto_seq, fn, ctx, err);
+}
+
+enum store_status store_export_scan(struct store *s, const struct store_export_query *q, store_export_fn *fn, void *ctx,
+				    struct store_error *err)
+{
+	ok(err);
+	CHECK(check_type(q->type, err));
+	if (q->since && strlen(q->since) >= STORE_TIME_SIZE)
+		return store_fail(err, STORE_INVALID, "since is no store time");
+	return s->ops->export_scan(s, q, fn, ctx, err);
+}

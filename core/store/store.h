@@ -194,6 +194,44 @@ struct store_text {
 struct store;
 struct store_write;
 
+/* Bulk export (core/api/bulk.h) reads the store as it was at one moment: a
+ * snapshot is the last committed write (seq) and the time it was taken.
+ * Every version written later has a higher seq and a lastUpdated at or after
+ * time (creates stamped before the snapshot but committed after it are
+ * stamped again), so an export of the versions up to seq and a later one
+ * with _since = time together miss nothing. */
+struct store_snapshot {
+	int64_t seq;
+	char time[STORE_TIME_SIZE];
+};
+
+/* One set of criteria of a _typeFilter (all must match). */
+struct store_export_filter {
+	const struct store_search_param *params;
+	size_t n;
+};
+
+/* What store_export_scan reads: the resources of type live at the
+ * snapshot upto_seq (their latest version with a seq up to it, not a
+ * deletion), in the order they were written. */
+struct store_export_query {
+	const char *type;
+	int64_t upto_seq;
+	const char *since; /* NULL, or only versions with lastUpdated at or after it (store time text) */
+	const struct store_export_filter *filters; /* any of them matches (OR); n_filters 0: no filter */
+	size_t n_filters;
+	/* The Patient compartment: NULL for none; "*" for any Patient; else a
+	 * JSON array of Patient ids. A Patient matches by id, any other
+	 * resource by a patient, subject or beneficiary reference to one
+	 * (matched on the search index, which follows current versions). */
+	const char *patients;
+};
+
+typedef int store_type_fn(void *ctx, const char *type);
+/* One resource: its id and its stored JSON text (borrowed for the call).
+ * Returning non-zero stops the scan (the scan then answers STORE_OK). */
+typedef int store_export_fn(void *ctx, const char *id, const char *text, size_t len);
+
 /* The backend's entry points, with the store_* wrappers' contract; arguments
  * are checked by the wrappers before a backend sees them. Differences: update
  * gets if_match as a number (0 = none); read serves both store_read
@@ -236,6 +274,11 @@ struct store_ops {
 	 * w->if_match_version); drain as store_drain */
 	enum store_status (*submit)(struct store *s, struct store_write *w);
 	void (*drain)(struct store *s);
+	enum store_status (*snapshot)(struct store *s, struct store_snapshot *out, struct store_error *err);
+	enum store_status (*export_types)(struct store *s, int64_t upto_seq, store_type_fn *fn, void *ctx,
+					  struct store_error *err);
+	enum store_status (*export_scan)(struct store *s, const struct store_export_query *q, store_export_fn *fn,
+					 void *ctx, struct store_error *err);
 };
 
 struct rcache;
@@ -440,6 +483,18 @@ enum store_status store_outbox_retry_dead(struct store *s, const struct outbox_f
  * bytes. */
 enum store_status store_mark_get(struct store *s, const char *name, int64_t *value, struct store_error *err);
 enum store_status store_mark_set(struct store *s, const char *name, int64_t value, struct store_error *err);
+
+/* Bulk export. store_snapshot takes the write lock for an instant and
+ * fills out (see struct store_snapshot). store_export_types calls fn for
+ * every resource type with a version up to upto_seq (fn non-zero stops).
+ * store_export_scan streams q's resources to fn one at a time without
+ * holding more than one in memory; a criterion the search does not know is
+ * STORE_INVALID naming it. Reads only; any thread. */
+enum store_status store_snapshot(struct store *s, struct store_snapshot *out, struct store_error *err);
+enum store_status store_export_types(struct store *s, int64_t upto_seq, store_type_fn *fn, void *ctx,
+				     struct store_error *err);
+enum store_status store_export_scan(struct store *s, const struct store_export_query *q, store_export_fn *fn, void *ctx,
+				    struct store_error *err);
 
 const char *store_status_text(enum store_status st);
 int store_status_http(enum store_status st);

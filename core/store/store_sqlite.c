@@ -902,4 +902,7 @@ static const struct store_ops sqlite_ops = {
 	.mark_set = sqlite_mark_set,
 	.submit = sqlite_submit,
 	.drain = sqlite_drain,
+	.snapshot = sqlite_snapshot,
+	.export_types = sqlite_export_types,
+	.export_scan = sqlite_export_scan,
 };

@@ -19,6 +19,7 @@
 #define CW_STORE_SQLITE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -103,6 +104,9 @@ struct sqlite_store {
 	bool gc_draining; /* store_drain: submissions are refused */
 	bool gc_started;  /* the committer thread exists (not for a shared store) */
 	pthread_t gc_thread;
+	/* the time of the last bulk export snapshot (ms since the epoch): a
+	 * create stamped before it is stamped again when it commits */
+	_Atomic int64_t snapshot_ms;
 };
 #define GET_CONN(c, s, err)                                   \
 	struct conn *c = ss_get_conn(ss_of(s), err);          \
@@ -215,6 +219,12 @@ enum store_status sqlite_history(struct store *s, const char *type, const char *
 
 enum store_status sqlite_search(struct store *s, const char *type, const struct store_search *q,
 				       struct store_page *out, struct store_error *err);
+
+enum store_status sqlite_snapshot(struct store *s, struct store_snapshot *out, struct store_error *err);
+enum store_status sqlite_export_types(struct store *s, int64_t upto_seq, store_type_fn *fn, void *ctx,
+				      struct store_error *err);
+enum store_status sqlite_export_scan(struct store *s, const struct store_export_query *q, store_export_fn *fn,
+				     void *ctx, struct store_error *err);
 
 enum store_status sqlite_outbox_add(struct store *s, const char *type, const char *id, int64_t version,
 					   bool deleted, struct store_error *err);

@@ -840,3 +840,135 @@ out:
 	binds_release(&sb);
 	return st;
 }
+
+/* --- bulk export ---------------------------------------------------------------------------------- */
+
+enum store_status sqlite_snapshot(struct store *s, struct store_snapshot *out, struct store_error *err)
+{
+	struct sqlite_store *ss = ss_of(s);
+	GET_CONN(c, s, err);
+	if (c->in_txn)
+		return store_fail(err, STORE_CONFLICT, "a transaction is already open on this thread");
+	/* the write lock: no write is half way between its seq and its commit */
+	enum store_status st = ss_run(c, S_BEGIN_WRITE, err);
+	if (st != STORE_OK)
+		return st;
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_prepare_v2(c->db, "SELECT coalesce(max(seq), 0) FROM version", -1, &q, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		out->seq = sqlite3_column_int64(q, 0);
+		int64_t ms;
+		store_now(out->time, &ms);
+		/* creates stamped before now that commit after the lock is
+		 * released are stamped again (see write_body) */
+		atomic_store(&ss->snapshot_ms, ms);
+	} else {
+		st = ss_db_fail(c, err, rc, "taking a snapshot");
+	}
+	sqlite3_finalize(q);
+	ss_run(c, S_ROLLBACK, NULL);
+	return st;
+}
+
+enum store_status sqlite_export_types(struct store *s, int64_t upto_seq, store_type_fn *fn, void *ctx,
+				      struct store_error *err)
+{
+	GET_CONN(c, s, err);
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_prepare_v2(c->db, "SELECT DISTINCT type FROM version WHERE seq <= ?1 ORDER BY type", -1, &q,
+				    NULL);
+	if (rc != SQLITE_OK)
+		return ss_db_fail(c, err, rc, "listing the types");
+	sqlite3_bind_int64(q, 1, upto_seq);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		if (fn(ctx, (const char *)sqlite3_column_text(q, 0)) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	enum store_status st = rc == SQLITE_DONE ? STORE_OK : ss_db_fail(c, err, rc, "listing the types");
+	sqlite3_finalize(q);
+	return st;
+}
+
+enum store_status sqlite_export_scan(struct store *s, const struct store_export_query *q, store_export_fn *fn,
+				     void *ctx, struct store_error *err)
+{
+	GET_CONN(c, s, err);
+	struct sqlbuf sql = {0};
+	struct binds b = {0};
+	sqlite3_stmt *st_scan = NULL;
+	enum store_status st = STORE_OK;
+	/* the version live at the snapshot: no later version of the same
+	 * resource up to it (UNIQUE(rid, version) finds those) */
+	sb_add(&sql,
+	       "SELECT v.id, v.body, v.version, v.last_updated, v.sum FROM version v JOIN resource r ON r.rid = v.rid"
+	       " WHERE v.type = ? AND v.seq <= ? AND v.body IS NOT NULL"
+	       " AND NOT EXISTS (SELECT 1 FROM version w WHERE w.rid = v.rid AND w.version > v.version"
+	       " AND w.seq <= ?)");
+	bind_str(&b, q->type);
+	bind_int(&b, q->upto_seq);
+	bind_int(&b, q->upto_seq);
+	if (q->since && q->since[0]) {
+		sb_add(&sql, " AND v.last_updated >= ?");
+		bind_str(&b, q->since);
+	}
+	if (q->patients) {
+		bool any = strcmp(q->patients, "*") == 0;
+		if (strcmp(q->type, "Patient") == 0) {
+			if (!any) {
+				sb_add(&sql, " AND v.id IN (SELECT value FROM json_each(?))");
+				bind_str(&b, q->patients);
+			}
+		} else {
+			sb_add(&sql, " AND r.rid IN (SELECT i.rid FROM idx i WHERE i.param IN ('patient', 'subject',"
+				     " 'beneficiary') AND i.sys = 'Patient'");
+			if (!any) {
+				sb_add(&sql, " AND i.val IN (SELECT value FROM json_each(?))");
+				bind_str(&b, q->patients);
+			}
+			sb_add(&sql, ")");
+		}
+	}
+	if (q->n_filters) {
+		sb_add(&sql, " AND (0");
+		for (size_t f = 0; f < q->n_filters && st == STORE_OK; f++) {
+			sb_add(&sql, " OR (1");
+			unsigned drive = 0;
+			for (size_t i = 0; i < q->filters[f].n && st == STORE_OK; i++)
+				st = criterion_sql(q->type, &q->filters[f].params[i], &sql, &b, &drive, err);
+			sb_add(&sql, ")");
+		}
+		sb_add(&sql, ")");
+	}
+	sb_add(&sql, " ORDER BY v.seq");
+	if (st == STORE_OK && (sql.oom || b.oom))
+		st = store_fail(err, STORE_NO_MEMORY, "out of memory");
+	if (st == STORE_OK)
+		st = prepare_bound(c, &sql, &b, &st_scan, err);
+	if (st == STORE_OK) {
+		int rc;
+		while ((rc = sqlite3_step(st_scan)) == SQLITE_ROW) {
+			const char *id = (const char *)sqlite3_column_text(st_scan, 0);
+			const char *body = (const char *)sqlite3_column_text(st_scan, 1);
+			size_t blen = (size_t)sqlite3_column_bytes(st_scan, 1);
+			/* the checksum every read path verifies: a damaged version
+			 * fails the export rather than leave in it */
+			st = ss_verify(st_scan, 4, q->type, id, sqlite3_column_int64(st_scan, 2),
+				       (const char *)sqlite3_column_text(st_scan, 3), body, blen, err);
+			if (st != STORE_OK) {
+				rc = SQLITE_DONE;
+				break;
+			}
+			if (fn(ctx, id, body, blen) != 0) {
+				rc = SQLITE_DONE;
+				break;
+			}
+		}
+		if (rc != SQLITE_DONE && st == STORE_OK)
+			st = ss_db_fail(c, err, rc, "exporting");
+	}
+	sqlite3_finalize(st_scan);
+	free(sql.p);
+	binds_release(&b);
+	return st;
+}

@@ -133,6 +133,7 @@ struct write_req {
 	bool pre;
 	char *pre_text;
 	char pre_when[STORE_TIME_SIZE];
+	int64_t pre_ms;
 	uint8_t pre_sum[SS_SUM_LEN];
 	struct pre_row *rows;
 	size_t nrows, caprows;
@@ -195,7 +196,7 @@ static void prepare_create(struct write_req *w)
 {
 	if (w->kind != W_CREATE || w->op != STORE_OP_CREATE || !w->resource)
 		return;
-	store_now(w->pre_when, NULL);
+	store_now(w->pre_when, &w->pre_ms);
 	if (stamp(w->resource, w->id, 1, w->pre_when, &w->stored, NULL) != STORE_OK)
 		return;
 	w->pre_text = fjson_print(w->stored, false, NULL);
@@ -347,7 +348,9 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 	w->created = !exists || deleted;
 	w->version = cur + 1;
 	char when[STORE_TIME_SIZE];
-	bool use_pre = w->pre && w->version == 1;
+	/* a stamp taken before a bulk export's snapshot would put this write
+	 * before the snapshot's time although the snapshot does not hold it */
+	bool use_pre = w->pre && w->version == 1 && w->pre_ms >= atomic_load(&c->owner->snapshot_ms);
 	if (use_pre) {
 		memcpy(when, w->pre_when, sizeof when);
 	} else {

@@ -1,0 +1,87 @@
+/* bulk — bulk export jobs (FHIR Bulk Data Access 2.0): the background
+ * worker that writes NDJSON files, their record on disk, expiry. The HTTP
+ * side (kick-off, status, files) is api_bulk.c.
+ *
+ * A job is described at kick-off by a JSON object (struct bulk_job_desc is
+ * its checked form, kept as the record) and read from the store at one
+ * snapshot (store_snapshot): the resources live at that moment, whatever
+ * is written while the job runs. Its directory is DIR/<job id>/ (DIR is
+ * data_dir/bulk, mode 0700): job.json, the record (written to a temporary
+ * file and renamed, fsync'd), and the output files <Type>-<n>.ndjson, one
+ * resource per line, split into the next file once a file passes
+ * bulk.file_max_bytes.
+ *
+ * Restart: a job queued or running when the gateway stopped is run again
+ * from the start at the same snapshot when the gateway starts (the store
+ * keeps every version, so the files come out the same); a record that
+ * cannot be read becomes a failed job whose status says so. A finished
+ * job's files are removed bulk.expiry_seconds after it finished; a
+ * cancelled job's at once.
+ *
+ * Egress: every resource passes bulk_egress (bulk.c) before it is written;
+ * that is the one place where per-client rules (the client's scopes, labels
+ * and consent, a purpose's minimum-necessary view) apply to exports, with
+ * the client recorded in the job ("client").
+ *
+ * Threads: one worker thread runs the jobs one after another; the other
+ * functions are called from any thread (a mutex guards the job table). */
+#ifndef CW_API_BULK_H
+#define CW_API_BULK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "config/config.h"
+#include "store/store.h"
+
+#define BULK_ID_SIZE STORE_ID_SIZE
+#define BULK_MAX_FILTERS 32
+
+enum bulk_state { BULK_QUEUED, BULK_RUNNING, BULK_COMPLETE, BULK_FAILED };
+
+struct bulk;
+
+/* Opens dir (created with mode 0700 when missing), loads the jobs recorded
+ * there (removing the expired ones) and starts the worker, which resumes
+ * those not finished. NULL with the reason in err. */
+struct bulk *bulk_start(struct store *store, const struct config *cfg, const char *dir, char *err, size_t errlen);
+
+/* Stops the worker (a running job stops between two resources and stays
+ * recorded as running, to run again at the next start) and frees b (NULL is
+ * fine). */
+void bulk_stop(struct bulk *b);
+
+/* Records a new job and queues it. desc (taken over) holds: "request" (the
+ * kick-off URL), "client", "snapshot" {"seq", "time"}, and optionally
+ * "types" (array of resource types), "since" (store time text),
+ * "elements" (the _elements list), "typeFilter" (array of "Type?query"),
+ * "patients" ("*" or an array of Patient ids: the Patient compartment).
+ * Returns 0 with the new id in id, 1 when bulk.max_jobs are kept already,
+ * -1 on a failure to record it. */
+int bulk_submit(struct bulk *b, cJSON *desc, char id[BULK_ID_SIZE]);
+
+/* Checks a description before bulk_submit: its _typeFilter entries are
+ * Type?search, of types _type lists (when it is given), with criteria the
+ * search knows. 0, or -1 with the reason in why. */
+int bulk_check(struct bulk *b, const cJSON *desc, char *why, size_t wl);
+
+/* A job's state. For BULK_QUEUED/RUNNING, progress (may be NULL) gets a
+ * line such as "Observation: 1200 resources written"; for BULK_COMPLETE,
+ * *manifest (may be NULL) a new tree of the manifest, its file URLs being
+ * files_base "/" id "/" file; for BULK_FAILED, progress gets the reason.
+ * -1 for an unknown (or expired, or cancelled) id. */
+int bulk_status(struct bulk *b, const char *id, const char *files_base, char *progress, size_t plen, cJSON **manifest,
+		enum bulk_state *state);
+
+/* Cancels a queued or running job or releases a finished one: its files
+ * are removed. -1 for an unknown id. */
+int bulk_cancel(struct bulk *b, const char *id);
+
+/* Opens an output file of a finished job for reading: 0 with *fd and
+ * *size, -1 when there is no such job or file. */
+int bulk_open_file(struct bulk *b, const char *id, const char *name, int *fd, size_t *size);
+
+#endif

@@ -1,0 +1,564 @@
+/* End-to-end tests of bulk export (FHIR Bulk Data Access 2.0) on a real
+ * gateway over HTTP: the asynchronous flow (kick-off, polling, manifest,
+ * NDJSON files), the refusals of kick-off, _since after updates and
+ * deletes, _typeFilter, _elements, Group and Patient exports, split files,
+ * cancellation, expiry, and a restart in the middle of an export. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "e2e/harness.h"
+
+static const char *fj[] = {"Content-Type: application/fhir+json", NULL};
+static const char *async_h[] = {"Prefer: respond-async", "Accept: application/fhir+json", NULL};
+
+static struct resp call(const struct gw *g, const char *method, const char *path, const char *const *headers,
+			const char *body)
+{
+	struct resp r;
+	memset(&r, 0, sizeof r);
+	assert_int_equal(http_do(g, method, path, headers, body, body ? strlen(body) : 0, &r), 0);
+	return r;
+}
+
+static void put(const struct gw *g, const char *path, const char *body)
+{
+	struct resp r = call(g, "PUT", path, fj, body);
+	if (r.status != 200 && r.status != 201)
+		fprintf(stderr, "# PUT %s: %ld %s\n", path, r.status, r.body ? r.body : "");
+	assert_true(r.status == 200 || r.status == 201);
+	resp_free(&r);
+}
+
+static void del(const struct gw *g, const char *path)
+{
+	struct resp r = call(g, "DELETE", path, NULL, NULL);
+	assert_true(r.status == 200 || r.status == 204);
+	resp_free(&r);
+}
+
+static void patient(const struct gw *g, const char *id, const char *family)
+{
+	char path[128], body[256];
+	snprintf(path, sizeof path, "/fhir/Patient/%s", id);
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Patient\",\"id\":\"%s\",\"name\":[{\"family\":\"%s\"}],"
+		 "\"gender\":\"female\"}",
+		 id, family);
+	put(g, path, body);
+}
+
+static void observation(const struct gw *g, const char *id, const char *pid, const char *status)
+{
+	char path[128], body[400];
+	snprintf(path, sizeof path, "/fhir/Observation/%s", id);
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Observation\",\"id\":\"%s\",\"status\":\"%s\","
+		 "\"code\":{\"text\":\"weight\"},\"subject\":{\"reference\":\"Patient/%s\"}}",
+		 id, status, pid);
+	put(g, path, body);
+}
+
+/* The path of an absolute URL the gateway gave. */
+static const char *path_of(const char *url)
+{
+	const char *p = strstr(url, "://");
+	assert_non_null(p);
+	p = strchr(p + 3, '/');
+	assert_non_null(p);
+	return p;
+}
+
+/* Kick-off; returns the status path (malloc'd). */
+static char *kickoff(const struct gw *g, const char *method, const char *path, const char *body)
+{
+	static const char *post_h[] = {"Prefer: respond-async", "Content-Type: application/fhir+json", NULL};
+	struct resp r = call(g, method, path, body ? post_h : async_h, body);
+	if (r.status != 202)
+		fprintf(stderr, "# kick-off %s: %ld %s\n", path, r.status, r.body ? r.body : "");
+	assert_int_equal(r.status, 202);
+	char loc[1024];
+	assert_non_null(resp_header(&r, "Content-Location", loc, sizeof loc));
+	resp_free(&r);
+	return strdup(path_of(loc));
+}
+
+/* Polls until the export is done (200): returns the manifest. Checks the
+ * 202 answers on the way carry X-Progress and Retry-After. */
+static cJSON *wait_manifest(const struct gw *g, const char *status_path)
+{
+	for (int i = 0; i < 400; i++) {
+		struct resp r = call(g, "GET", status_path, NULL, NULL);
+		if (r.status == 200) {
+			char ct[128];
+			assert_non_null(resp_header(&r, "Content-Type", ct, sizeof ct));
+			assert_non_null(strstr(ct, "application/json"));
+			cJSON *m = cJSON_Parse(r.body);
+			resp_free(&r);
+			assert_non_null(m);
+			return m;
+		}
+		if (r.status != 202)
+			fprintf(stderr, "# status: %ld %s\n", r.status, r.body ? r.body : "");
+		assert_int_equal(r.status, 202);
+		char v[256];
+		assert_non_null(resp_header(&r, "X-Progress", v, sizeof v));
+		assert_non_null(resp_header(&r, "Retry-After", v, sizeof v));
+		resp_free(&r);
+		sleep_ms(50);
+	}
+	fail_msg("the export did not finish");
+	return NULL;
+}
+
+/* Downloads every file of type in the manifest: their resources, in order,
+ * as an array (the counts of the manifest checked against the lines). */
+static cJSON *download(const struct gw *g, const cJSON *manifest, const char *type)
+{
+	cJSON *all = cJSON_CreateArray();
+	const cJSON *o;
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(manifest, "output"))
+	{
+		if (strcmp(cJSON_GetObjectItem(o, "type")->valuestring, type) != 0)
+			continue;
+		struct resp r = call(g, "GET", path_of(cJSON_GetObjectItem(o, "url")->valuestring), NULL, NULL);
+		assert_int_equal(r.status, 200);
+		char ct[128];
+		assert_non_null(resp_header(&r, "Content-Type", ct, sizeof ct));
+		assert_string_equal(ct, "application/fhir+ndjson");
+		int n = 0;
+		for (char *line = r.body, *nl; line && *line; line = nl + 1) {
+			nl = strchr(line, '\n');
+			assert_non_null(nl); /* every line ends */
+			*nl = '\0';
+			cJSON *res = cJSON_Parse(line);
+			assert_non_null(res);
+			assert_string_equal(cJSON_GetObjectItem(res, "resourceType")->valuestring, type);
+			cJSON_AddItemToArray(all, res);
+			n++;
+		}
+		assert_int_equal(n, cJSON_GetObjectItem(o, "count")->valueint);
+		resp_free(&r);
+	}
+	return all;
+}
+
+static bool has_id(const cJSON *arr, const char *id)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, arr) if (!strcmp(cJSON_GetObjectItem(e, "id")->valuestring, id)) return true;
+	return false;
+}
+
+static const cJSON *by_id(const cJSON *arr, const char *id)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, arr) if (!strcmp(cJSON_GetObjectItem(e, "id")->valuestring, id)) return e;
+	return NULL;
+}
+
+static int files_of(const cJSON *m, const char *type)
+{
+	int n = 0;
+	const cJSON *o;
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(m, "output")) n +=
+		!strcmp(cJSON_GetObjectItem(o, "type")->valuestring, type);
+	return n;
+}
+
+/* The whole flow: kick-off with GET and POST, 202 while running, the
+ * manifest, every file as NDJSON with the counts it announces, split files. */
+static void async_flow_end_to_end(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, "\"bulk\":{\"file_max_bytes\":2048}"), 0);
+	char id[32], pid[32];
+	for (int i = 0; i < 30; i++) {
+		snprintf(pid, sizeof pid, "p%d", i);
+		patient(&g, pid, "Family");
+		snprintf(id, sizeof id, "o%d", i);
+		observation(&g, id, pid, "final");
+	}
+	put(&g, "/fhir/Organization/org1", "{\"resourceType\":\"Organization\",\"id\":\"org1\",\"name\":\"Payer\"}");
+	char *st = kickoff(&g, "GET", "/fhir/$export?_outputFormat=application%2Ffhir%2Bndjson", NULL);
+	cJSON *m = wait_manifest(&g, st);
+	assert_non_null(strstr(cJSON_GetObjectItem(m, "request")->valuestring, "/fhir/$export?_outputFormat="));
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(m, "requiresAccessToken")));
+	assert_int_equal(strlen(cJSON_GetObjectItem(m, "transactionTime")->valuestring), 24);
+	assert_true(cJSON_IsArray(cJSON_GetObjectItem(m, "error")));
+	cJSON *pats = download(&g, m, "Patient"), *obs = download(&g, m, "Observation"),
+	      *orgs = download(&g, m, "Organization");
+	assert_int_equal(cJSON_GetArraySize(pats), 30);
+	assert_int_equal(cJSON_GetArraySize(obs), 30);
+	assert_int_equal(cJSON_GetArraySize(orgs), 1);
+	assert_true(files_of(m, "Patient") > 1); /* split at 2048 bytes */
+	assert_true(has_id(pats, "p0") && has_id(pats, "p29") && has_id(obs, "o17"));
+	cJSON_Delete(pats);
+	cJSON_Delete(obs);
+	cJSON_Delete(orgs);
+	cJSON_Delete(m);
+	free(st);
+
+	/* POST with Parameters: _type and _typeFilter */
+	observation(&g, "o-prelim", "p1", "preliminary");
+	st = kickoff(&g, "POST", "/fhir/$export",
+		     "{\"resourceType\":\"Parameters\",\"parameter\":["
+		     "{\"name\":\"_outputFormat\",\"valueString\":\"ndjson\"},"
+		     "{\"name\":\"_type\",\"valueString\":\"Observation\"},"
+		     "{\"name\":\"_typeFilter\",\"valueString\":\"Observation?status=preliminary\"}]}");
+	m = wait_manifest(&g, st);
+	assert_int_equal(files_of(m, "Patient"), 0);
+	obs = download(&g, m, "Observation");
+	assert_int_equal(cJSON_GetArraySize(obs), 1);
+	assert_true(has_id(obs, "o-prelim"));
+	cJSON_Delete(obs);
+	cJSON_Delete(m);
+	free(st);
+
+	/* _elements: the named elements and the mandatory ones, marked */
+	st = kickoff(&g, "GET", "/fhir/$export?_type=Patient&_elements=Patient.gender", NULL);
+	m = wait_manifest(&g, st);
+	pats = download(&g, m, "Patient");
+	const cJSON *p0 = by_id(pats, "p0");
+	assert_non_null(p0);
+	assert_non_null(cJSON_GetObjectItem(p0, "gender"));
+	assert_null(cJSON_GetObjectItem(p0, "name"));
+	char *meta = cJSON_PrintUnformatted(cJSON_GetObjectItem(p0, "meta"));
+	bool subsetted = meta && strstr(meta, "SUBSETTED");
+	free(meta);
+	assert_true(subsetted);
+	cJSON_Delete(pats);
+	cJSON_Delete(m);
+	free(st);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+static void refused(const struct gw *g, const char *const *headers, const char *path, long want, const char *says)
+{
+	struct resp r = call(g, "GET", path, headers, NULL);
+	if (r.status != want)
+		fprintf(stderr, "# %s: %ld %s\n", path, r.status, r.body ? r.body : "");
+	assert_int_equal(r.status, want);
+	if (says) {
+		assert_non_null(strstr(r.body, "OperationOutcome"));
+		assert_non_null(strstr(r.body, says));
+	}
+	resp_free(&r);
+}
+
+/* Kick-off refuses what it cannot do, unless asked to be lenient. */
+static void kickoff_refusals(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	static const char *sync_h[] = {"Accept: application/fhir+json", NULL};
+	static const char *lenient_h[] = {"Prefer: respond-async, handling=lenient", NULL};
+	refused(&g, sync_h, "/fhir/$export", 400, "respond-async");
+	refused(&g, async_h, "/fhir/$export?_outputFormat=text%2Fcsv", 400, "_outputFormat");
+	refused(&g, async_h, "/fhir/$export?_since=yesterday", 400, "_since");
+	refused(&g, async_h, "/fhir/$export?_type=Nonsense", 400, "_type");
+	refused(&g, async_h, "/fhir/$export?_until=2026-01-01T00:00:00Z", 400, "_until");
+	refused(&g, async_h, "/fhir/$export?includeAssociatedData=LatestProvenanceResources", 400,
+		"includeAssociatedData");
+	refused(&g, async_h, "/fhir/$export?_typeFilter=Observation%3Fnosuch%3D1", 400, "nosuch");
+	refused(&g, async_h, "/fhir/$export?_type=Patient&_typeFilter=Observation%3Fstatus%3Dfinal", 400, "_type");
+	refused(&g, async_h, "/fhir/Group/none/$export", 404, "Group");
+	refused(&g, lenient_h, "/fhir/$export?_until=2026-01-01T00:00:00Z&includeAssociatedData=x", 202, NULL);
+	refused(&g, async_h, "/fhir/$export?_outputFormat=application%2Fndjson", 202, NULL);
+	refused(&g, async_h, "/fhir/bulk-status/0000-none", 404, "no export");
+	refused(&g, async_h, "/fhir/bulk-files/0000-none/Patient-1.ndjson", 404, NULL);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* _since from a previous manifest's transactionTime gives exactly what
+ * changed after it: updated and new resources, not deleted ones; a full
+ * export has the current versions and no deleted resource. */
+static void since_after_updates_and_deletes(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	patient(&g, "a", "First");
+	patient(&g, "b", "First");
+	patient(&g, "c", "First");
+	char *st = kickoff(&g, "GET", "/fhir/$export", NULL);
+	cJSON *m = wait_manifest(&g, st);
+	char since[64];
+	snprintf(since, sizeof since, "%s", cJSON_GetObjectItem(m, "transactionTime")->valuestring);
+	cJSON_Delete(m);
+	free(st);
+	patient(&g, "a", "Second");
+	del(&g, "/fhir/Patient/b");
+	patient(&g, "d", "First");
+	char path[200];
+	snprintf(path, sizeof path, "/fhir/$export?_since=%.23s%%2B00:00", since); /* the same instant, +00:00 */
+	st = kickoff(&g, "GET", path, NULL);
+	m = wait_manifest(&g, st);
+	cJSON *pats = download(&g, m, "Patient");
+	assert_int_equal(cJSON_GetArraySize(pats), 2);
+	assert_true(has_id(pats, "a") && has_id(pats, "d"));
+	assert_string_equal(
+		cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(by_id(pats, "a"), "name"), 0), "family")
+			->valuestring,
+		"Second");
+	cJSON_Delete(pats);
+	cJSON_Delete(m);
+	free(st);
+	st = kickoff(&g, "GET", "/fhir/$export", NULL);
+	m = wait_manifest(&g, st);
+	pats = download(&g, m, "Patient");
+	assert_int_equal(cJSON_GetArraySize(pats), 3);
+	assert_false(has_id(pats, "b"));
+	cJSON_Delete(pats);
+	cJSON_Delete(m);
+	free(st);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* A Group export: the Group's active Patient members and what is about
+ * them, nobody else; Patient/$export: every Patient's compartment. */
+static void group_and_patient_export(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	patient(&g, "g1", "In");
+	patient(&g, "g2", "Out");
+	patient(&g, "g3", "In");
+	patient(&g, "g4", "Inactive");
+	observation(&g, "og1", "g1", "final");
+	observation(&g, "og2", "g2", "final");
+	observation(&g, "og3", "g3", "final");
+	observation(&g, "og4", "g4", "final");
+	put(&g, "/fhir/Organization/o",
+	    "{\"resourceType\":\"Organization\",\"id\":\"o\",\"name\":\"Not a patient's\"}");
+	put(&g, "/fhir/Group/aco",
+	    "{\"resourceType\":\"Group\",\"id\":\"aco\",\"type\":\"person\",\"actual\":true,\"member\":["
+	    "{\"entity\":{\"reference\":\"Patient/g1\"}},{\"entity\":{\"reference\":\"Patient/g3\"}},"
+	    "{\"entity\":{\"reference\":\"Patient/g4\"},\"inactive\":true}]}");
+	char *st = kickoff(&g, "GET", "/fhir/Group/aco/$export", NULL);
+	cJSON *m = wait_manifest(&g, st);
+	assert_non_null(strstr(cJSON_GetObjectItem(m, "request")->valuestring, "/fhir/Group/aco/$export"));
+	cJSON *pats = download(&g, m, "Patient"), *obs = download(&g, m, "Observation");
+	assert_int_equal(cJSON_GetArraySize(pats), 2);
+	assert_true(has_id(pats, "g1") && has_id(pats, "g3"));
+	assert_int_equal(cJSON_GetArraySize(obs), 2);
+	assert_true(has_id(obs, "og1") && has_id(obs, "og3"));
+	assert_int_equal(files_of(m, "Organization"), 0);
+	cJSON_Delete(pats);
+	cJSON_Delete(obs);
+	cJSON_Delete(m);
+	free(st);
+	st = kickoff(&g, "GET", "/fhir/Patient/$export", NULL);
+	m = wait_manifest(&g, st);
+	pats = download(&g, m, "Patient");
+	obs = download(&g, m, "Observation");
+	assert_int_equal(cJSON_GetArraySize(pats), 4);
+	assert_int_equal(cJSON_GetArraySize(obs), 4);
+	assert_int_equal(files_of(m, "Organization"), 0);
+	cJSON_Delete(pats);
+	cJSON_Delete(obs);
+	cJSON_Delete(m);
+	free(st);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+static bool dir_exists(const char *p)
+{
+	struct stat sb;
+	return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static void job_dir(const struct gw *g, const char *status_path, char *out, size_t n)
+{
+	snprintf(out, n, "%s/var/bulk/%s", g->dir, strrchr(status_path, '/') + 1);
+}
+
+/* DELETE on the status URL: the export and its files are gone. */
+static void cancel_removes_the_export(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	patient(&g, "x1", "Gone");
+	char *st = kickoff(&g, "GET", "/fhir/$export", NULL);
+	cJSON *m = wait_manifest(&g, st);
+	const char *url = path_of(
+		cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(m, "output"), 0), "url")->valuestring);
+	char file[512], dir[600];
+	snprintf(file, sizeof file, "%s", url);
+	job_dir(&g, st, dir, sizeof dir);
+	assert_true(dir_exists(dir));
+	struct resp r = call(&g, "DELETE", st, NULL, NULL);
+	assert_int_equal(r.status, 202);
+	resp_free(&r);
+	refused(&g, NULL, st, 404, "no export");
+	refused(&g, NULL, file, 404, NULL);
+	assert_false(dir_exists(dir));
+	r = call(&g, "DELETE", st, NULL, NULL);
+	assert_int_equal(r.status, 404);
+	resp_free(&r);
+	cJSON_Delete(m);
+	free(st);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* A finished export's files are removed once bulk.expiry_seconds pass. */
+static void finished_exports_expire(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, "\"bulk\":{\"expiry_seconds\":1}"), 0);
+	patient(&g, "e1", "Brief");
+	char *st = kickoff(&g, "GET", "/fhir/$export", NULL);
+	cJSON *m = wait_manifest(&g, st);
+	char dir[600];
+	job_dir(&g, st, dir, sizeof dir);
+	assert_true(dir_exists(dir));
+	bool gone = false;
+	for (int i = 0; i < 60 && !gone; i++) {
+		sleep_ms(100);
+		gone = !dir_exists(dir);
+	}
+	assert_true(gone);
+	refused(&g, NULL, st, 404, "no export");
+	cJSON_Delete(m);
+	free(st);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+static void set_state(const char *dir, const char *from, const char *to)
+{
+	char path[700];
+	snprintf(path, sizeof path, "%s/job.json", dir);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char buf[8192];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *at = strstr(buf, from);
+	assert_non_null(at);
+	char out[8300];
+	snprintf(out, sizeof out, "%.*s%s%s", (int)(at - buf), buf, to, at + strlen(from));
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(out, f);
+	fclose(f);
+}
+
+/* A gateway killed in the middle of an export: at the next start the job
+ * runs again at its snapshot (writes made meanwhile are not in it) and the
+ * manifest is complete; a record that cannot be read fails visibly. */
+static void restart_during_an_export(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	char extra[400];
+	snprintf(extra, sizeof extra, "\"data_dir\":\"%s/var\"", g.dir);
+	char id[32];
+	for (int i = 0; i < 50; i++) {
+		snprintf(id, sizeof id, "r%d", i);
+		patient(&g, id, "Before");
+	}
+	char *st = kickoff(&g, "GET", "/fhir/$export", NULL);
+	char *st2 = kickoff(&g, "GET", "/fhir/$export?_type=Patient", NULL);
+	cJSON *m = wait_manifest(&g, st);
+	cJSON_Delete(m);
+	m = wait_manifest(&g, st2);
+	cJSON_Delete(m);
+	patient(&g, "r-after", "After"); /* after the snapshot: never in this export */
+	kill(g.pid, SIGKILL);
+	gw_stop(&g, 5000);
+	/* as the disk looks when the kill comes half way: the record says
+	 * running and the files hold part of the resources */
+	char dir[600], file[700];
+	job_dir(&g, st, dir, sizeof dir);
+	set_state(dir, "\"state\":\"complete\"", "\"state\":\"running\"");
+	snprintf(file, sizeof file, "%s/Patient-1.ndjson", dir);
+	assert_int_equal(truncate(file, 100), 0);
+	char dir2[600];
+	job_dir(&g, st2, dir2, sizeof dir2);
+	set_state(dir2, "\"snapshot\"", "\"snapsh0t\"");
+
+	assert_int_equal(gw_start(&g, extra), 0);
+	m = wait_manifest(&g, st);
+	cJSON *pats = download(&g, m, "Patient");
+	assert_int_equal(cJSON_GetArraySize(pats), 50);
+	assert_false(has_id(pats, "r-after"));
+	cJSON_Delete(pats);
+	cJSON_Delete(m);
+	refused(&g, NULL, st2, 500, "start the export again");
+	char *log = gw_log(&g);
+	assert_non_null(strstr(log, "runs again"));
+	free(log);
+	free(st);
+	free(st2);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* A consumer's own client, plain HTTP from Node: the flow as it sees it. */
+static void node_client_runs_the_flow(void **state)
+{
+	(void)state;
+	const char *script = "tests/e2e/node/bulk_client.js";
+	if (access(script, R_OK) != 0 || system("node --version >/dev/null 2>&1") != 0)
+		skip();
+	struct gw g;
+	assert_int_equal(gw_start(&g, "\"bulk\":{\"file_max_bytes\":1024}"), 0);
+	char id[32];
+	for (int i = 0; i < 12; i++) {
+		snprintf(id, sizeof id, "n%d", i);
+		patient(&g, id, "Node");
+		snprintf(id, sizeof id, "no%d", i);
+		observation(&g, id, "n0", "final");
+	}
+	char cmd[600], out[4096] = "";
+	snprintf(cmd, sizeof cmd, "node %s http://127.0.0.1:%u '/fhir/$export?_type=Patient,Observation' 2>&1", script,
+		 g.port);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, sizeof out - 1, p);
+	out[n] = '\0';
+	int rc = pclose(p);
+	if (rc != 0)
+		fprintf(stderr, "# node: %s\n", out);
+	assert_int_equal(rc, 0);
+	cJSON *r = cJSON_Parse(out);
+	assert_non_null(r);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "counts"), "Patient")->valueint, 12);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "lines"), "Patient")->valueint, 12);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "lines"), "Observation")->valueint, 12);
+	assert_int_equal(cJSON_GetObjectItem(r, "deleted")->valueint, 202);
+	cJSON *ct = cJSON_GetObjectItem(r, "contentTypes");
+	assert_int_equal(cJSON_GetArraySize(ct), 1);
+	assert_string_equal(cJSON_GetArrayItem(ct, 0)->valuestring, "application/fhir+ndjson");
+	cJSON_Delete(r);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(async_flow_end_to_end),           cmocka_unit_test(kickoff_refusals),
+		cmocka_unit_test(since_after_updates_and_deletes), cmocka_unit_test(group_and_patient_export),
+		cmocka_unit_test(cancel_removes_the_export),       cmocka_unit_test(finished_exports_expire),
+		cmocka_unit_test(restart_during_an_export),        cmocka_unit_test(node_client_runs_the_flow),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
