@@ -96,6 +96,8 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 	/* before anything is served or delivered: ids of an older plugin rule */
 	if (migrate_plugin_ids(app->store, app->plugins, forwarded, (void *)cfg, NULL, err, errlen) != 0)
 		return -1;
+	if (!(app->auth = auth_new(cfg, err, errlen)))
+		return -1;
 	if (cfg->upstream.base_url) {
 		app->upstream = upstream_new(cfg, err, errlen);
 		if (!app->upstream)
@@ -128,8 +130,14 @@ void app_dispatch(void *ctx, struct http_request *req, struct http_response *res
 	const struct app *app = ctx;
 	if (api_fhir_negotiate(req, resp))
 		return;
+	struct auth_principal who;
+	if (!auth_authenticate(app->auth, req, resp, &who))
+		return;
+	/* handlers decide on it while they run; a deferred answer decides nothing more */
+	req->principal = &who;
 	if (!(plugin_host_hook_count(app->plugins, CW_HOOK_ON_REQUEST) && api_plugins_on_request(app, req, resp)))
 		router_dispatch(&app->router, req, resp);
+	req->principal = NULL;
 }
 
 void app_finish(void *ctx, struct http_request *req, struct http_response *resp)
@@ -150,6 +158,7 @@ void app_release(struct app *app)
 	plugin_host_free(app->plugins);
 	free(app->metadata);
 	upstream_free(app->upstream);
+	auth_free(app->auth);
 	if (app->store)
 		store_close(app->store);
 	terminology_free(app->terms);

@@ -21,7 +21,8 @@ void rest_base_url(const struct app *app, const struct http_request *req, char *
 	if (app->cfg->public_base_url)
 		snprintf(buf, n, "%s", app->cfg->public_base_url);
 	else
-		snprintf(buf, n, "http://%s/fhir", req && req->authority ? req->authority : app->cfg->listen);
+		snprintf(buf, n, "%s://%s/fhir", app->cfg->tls.cert_file ? "https" : "http",
+			 req && req->authority ? req->authority : app->cfg->listen);
 }
 
 const char *rest_local_ref(const char *ref, const char *base)

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "auth/auth.h"
 #include "config/config.h"
 #include "fhir/capability.h"
 #include "fhir/terminology.h"
@@ -39,6 +40,9 @@ struct app {
 	size_t metadata_len;
 	void **owned;                 /* allocations that live as long as the routes */
 	size_t nowned;
+
+	/* identity and access (cfg->auth); always set, maybe disabled */
+	struct auth *auth;
 };
 
 /* Keeps p (malloc'd) until app_release; returns p, or NULL (p freed) on OOM. */

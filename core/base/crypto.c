@@ -152,3 +152,36 @@ int crypto_check_private_key(const char *cert_file, const char *key_file, char *
 	X509_free(x);
 	return rc;
 }
+
+int crypto_cert_identity(const void *der, size_t len, char sha256_hex[65], char *subject, size_t subjectlen)
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	uint8_t md[CRYPTO_SHA256_LEN];
+	if (!x || crypto_sha256(der, len, md) != 0) {
+		X509_free(x);
+		ERR_clear_error();
+		return -1;
+	}
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < sizeof md; i++) {
+		sha256_hex[2 * i] = hex[md[i] >> 4];
+		sha256_hex[2 * i + 1] = hex[md[i] & 15];
+	}
+	sha256_hex[64] = '\0';
+	int rc = -1;
+	BIO *b = BIO_new(BIO_s_mem());
+	if (b && X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+		char *data = NULL;
+		long n = BIO_get_mem_data(b, &data);
+		if (n >= 0 && (size_t)n < subjectlen) {
+			memcpy(subject, data, (size_t)n);
+			subject[n] = '\0';
+			rc = 0;
+		}
+	}
+	BIO_free(b);
+	X509_free(x);
+	ERR_clear_error();
+	return rc;
+}

@@ -32,6 +32,11 @@ int crypto_check_certificate(const char *file, char *why, size_t whylen);
  * certificate in cert_file; else -1 with why. Never asks for a passphrase. */
 int crypto_check_private_key(const char *cert_file, const char *key_file, char *why, size_t whylen);
 
+/* The identity of a DER certificate: its SHA-256 fingerprint as 64
+ * lowercase hex digits and its subject in RFC 2253 form ("CN=a,O=b").
+ * 0, or -1 when der is no certificate. */
+int crypto_cert_identity(const void *der, size_t len, char sha256_hex[65], char *subject, size_t subjectlen);
+
 /* The RFC 4122 namespaces. */
 extern const uint8_t crypto_ns_dns[16];
 extern const uint8_t crypto_ns_url[16];

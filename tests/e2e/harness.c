@@ -350,7 +350,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
 
 /* One request to url; over https, tls (not NULL) says whom to trust and
  * which client certificate to show. */
-static int curl_do(const char *url, const struct upstream_srv *tls, const char *method, const char *const *headers,
+static int curl_do(const char *url, const struct tls_files *tls, const char *method, const char *const *headers,
 		   const char *body, size_t body_len, struct resp *out)
 {
 	memset(out, 0, sizeof *out);
@@ -377,6 +377,12 @@ static int curl_do(const char *url, const struct upstream_srv *tls, const char *
 		curl_easy_setopt(c, CURLOPT_SSLCERT, tls->client_cert);
 	if (tls && tls->client_key[0])
 		curl_easy_setopt(c, CURLOPT_SSLKEY, tls->client_key);
+	if (tls && tls->tls_max) {
+		/* an old version on purpose: the client's own policy must not be
+		 * what refuses it */
+		curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)(tls->tls_min | tls->tls_max));
+		curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST, "DEFAULT@SECLEVEL=0");
+	}
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	if (body) {
@@ -399,6 +405,14 @@ int http_do(const struct gw *gw, const char *method, const char *path, const cha
 	char url[2048];
 	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", gw->port, path);
 	return curl_do(url, NULL, method, headers, body, body_len, out);
+}
+
+int https_do(const struct gw *gw, const struct tls_files *tls, const char *method, const char *path,
+	     const char *const *headers, const char *body, size_t body_len, struct resp *out)
+{
+	char url[2048];
+	snprintf(url, sizeof url, "https://127.0.0.1:%u%s", gw->port, path);
+	return curl_do(url, tls, method, headers, body, body_len, out);
 }
 
 void resp_free(struct resp *r)
@@ -623,7 +637,11 @@ int upstream_do(const struct upstream_srv *u, const char *method, const char *pa
 	int origin = host ? (int)(host + 3 - u->base) + (int)strcspn(host + 3, "/") : 0; /* scheme://host:port */
 	snprintf(url, sizeof url, "%.*s%s", origin, u->base, path);
 	const char *h[] = {"Content-Type: application/json", NULL};
-	return curl_do(url, u, method, body ? h : NULL, body, body ? strlen(body) : 0, out);
+	struct tls_files tls = {0};
+	snprintf(tls.ca_file, sizeof tls.ca_file, "%s", u->ca_file);
+	snprintf(tls.client_cert, sizeof tls.client_cert, "%s", u->client_cert);
+	snprintf(tls.client_key, sizeof tls.client_key, "%s", u->client_key);
+	return curl_do(url, &tls, method, body ? h : NULL, body, body ? strlen(body) : 0, out);
 }
 
 void upstream_gw_config(char *buf, size_t n, const struct upstream_srv *u, const char *routes, const char *extra)

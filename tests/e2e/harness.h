@@ -69,6 +69,19 @@ void resp_free(struct resp *r);
 /* Header value from a response (case-insensitive name), copied into buf. */
 const char *resp_header(const struct resp *r, const char *name, char *buf, size_t cap);
 
+/* What an HTTPS client trusts and shows: a CA file, a client certificate
+ * and its key (empty: the system's CAs, no certificate); tls_min and
+ * tls_max (CURL_SSLVERSION_* and CURL_SSLVERSION_MAX_* values, 0: libcurl's
+ * defaults) pin the protocol version. */
+struct tls_files {
+	char ca_file[300], client_cert[300], client_key[300];
+	long tls_min, tls_max;
+};
+
+/* As http_do, over HTTPS to a gateway serving TLS (https://127.0.0.1:PORT). */
+int https_do(const struct gw *gw, const struct tls_files *tls, const char *method, const char *path,
+	     const char *const *headers, const char *body, size_t body_len, struct resp *out);
+
 /* Raw TCP to the gateway from source address src (NULL = 127.0.0.1). */
 int raw_connect(const struct gw *gw, const char *src);
 int raw_send(int fd, const char *data, size_t len);
