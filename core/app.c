@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api_auth.h"
 #include "api/api_fhir.h"
 #include "api/api_outbox.h"
 #include "api/api_plugins.h"
@@ -108,9 +109,9 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 			return -1;
 		}
 	}
-	if (api_system_register(app) != 0 || api_fhir_register(app) != 0 || api_plugins_register(app) != 0 ||
-	    api_terminology_register(app) != 0 ||
-	    api_rest_register(app) != 0 || api_outbox_register(app) != 0) {
+	if (api_system_register(app) != 0 || api_auth_register(app) != 0 || api_fhir_register(app) != 0 ||
+	    api_plugins_register(app) != 0 || api_terminology_register(app) != 0 || api_rest_register(app) != 0 ||
+	    api_outbox_register(app) != 0) {
 		snprintf(err, errlen, "cannot register the endpoints (routing table full?)");
 		return -1;
 	}

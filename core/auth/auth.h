@@ -26,18 +26,23 @@
 /* What a client's answers are for (auth.clients[].purpose). */
 enum auth_purpose { AUTH_TREATMENT, AUTH_OPERATIONS, AUTH_BILLING, AUTH_RECOVERY };
 
+#define AUTH_SCOPES_MAX 8192
+
 /* The authenticated party of one request. */
 struct auth_principal {
-	const char *client_id; /* configured client id, or the token's subject for an external issuer */
-	const char *scopes;    /* space-separated granted scopes */
+	const char *client_id; /* configured client id (into the auth), or NULL */
 	enum auth_purpose purpose;
-	const char *via; /* "mtls", "token", or "loopback" (an open route from a loopback peer) */
+	const char *via;                  /* "mtls", "token", or "loopback" (an open route from a loopback peer) */
+	char scopes[AUTH_SCOPES_MAX + 1]; /* space-separated granted scopes */
 };
 
 struct auth;
 
-/* Builds the tables from cfg (which must outlive the auth). NULL with a
- * reason in err ("auth.clients[0].purpose: ..."). */
+/* Builds the tables from cfg (which must outlive the auth): the clients'
+ * keys, and with the token endpoint on, the signing key (auth.signing_key_file,
+ * or DATA_DIR/auth-signing-key.pem, generated mode 0600 at the first start)
+ * and the jti replay file (DATA_DIR/auth-jti). NULL with a reason in err
+ * ("auth.clients[0].jwks: keys[1]: ..."). */
 struct auth *auth_new(const struct config *cfg, char *err, size_t errlen);
 void auth_free(struct auth *a);
 
@@ -49,5 +54,21 @@ bool auth_enabled(const struct auth *a);
  * then NULL); false after setting the 401 on resp. */
 bool auth_authenticate(const struct auth *a, const struct http_request *req, struct http_response *resp,
 		       struct auth_principal *out);
+
+/* POST /auth/token: SMART Backend Services client_credentials with a
+ * jwt-bearer client assertion (RFC 7523), answered with an access token
+ * signed by the gateway's key, or an RFC 6749 JSON error (invalid_client
+ * 401; invalid_request, unsupported_grant_type, invalid_grant,
+ * invalid_scope 400). 404 when the token endpoint is off. */
+void auth_token(const struct auth *a, const struct http_request *req, struct http_response *resp);
+
+/* GET /fhir/.well-known/smart-configuration: the SMART discovery document. */
+void auth_smart_configuration(const struct auth *a, const struct http_request *req, struct http_response *resp);
+
+/* GET /auth/jwks: the public key of the gateway's tokens (a JWK Set). */
+void auth_jwks(const struct auth *a, const struct http_request *req, struct http_response *resp);
+
+/* True when the token endpoint is served. */
+bool auth_token_endpoint_on(const struct auth *a);
 
 #endif

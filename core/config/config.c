@@ -658,6 +658,15 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+void config_fhir_base(const struct config *cfg, const char *authority, char *buf, size_t n)
+{
+	if (cfg->public_base_url)
+		snprintf(buf, n, "%s", cfg->public_base_url);
+	else
+		snprintf(buf, n, "%s://%s/fhir", cfg->tls.cert_file ? "https" : "http",
+			 authority ? authority : cfg->listen);
+}
+
 bool config_auth_configured(const struct config *cfg)
 {
 	return (cfg->auth.clients && cJSON_GetArraySize(cfg->auth.clients) > 0) ||

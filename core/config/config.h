@@ -106,6 +106,11 @@ struct config {
 	struct config_auth auth;
 };
 
+/* The FHIR base clients reach: public_base_url, else SCHEME://AUTHORITY/fhir
+ * (https with TLS on; authority the bound "host:port", or listen when NULL).
+ * Never taken from the Host header. */
+void config_fhir_base(const struct config *cfg, const char *authority, char *buf, size_t n);
+
 /* True when auth.clients or auth.issuers holds an entry. */
 bool config_auth_configured(const struct config *cfg);
 
