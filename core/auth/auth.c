@@ -17,11 +17,26 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "http/wire.h"
+#include "upstream/upstream.h"
 
 #define CLOCK_SKEW_S 60     /* exp / nbf leeway */
 #define ASSERTION_MAX_S 300 /* a client assertion's exp at most this far ahead */
 #define TOKEN_CACHE_SLOTS 1024
 #define TOKEN_CACHE_SCOPES 1024
+#define JWKS_REFETCH_S 60 /* an unknown kid refetches a JWKS at most this often */
+#define JWKS_MAX_BYTES (256 * 1024)
+#define JWKS_TIMEOUT_MS 5000
+
+/* A JWK Set fetched from a URL: refetched when a token names a kid it does
+ * not hold, at most once per JWKS_REFETCH_S; the lock is held during the
+ * fetch, so concurrent requests with unknown kids wait for that one fetch
+ * instead of starting their own. */
+struct remote_keys {
+	const char *url; /* into cfg */
+	pthread_mutex_t lock;
+	struct keyset ks;
+	long long last_fetch; /* 0: never */
+};
 
 static const char jwt_bearer[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -29,10 +44,17 @@ struct auth_client {
 	char *client_id;
 	char *scopes;
 	enum auth_purpose purpose;
-	char fingerprint[65];    /* lowercase hex without colons, or "" */
-	const char *tls_subject; /* into cfg, or NULL */
-	const char *jwks_url;    /* into cfg, or NULL */
-	struct keyset keys;      /* inline jwks (empty when none) */
+	char fingerprint[65];      /* lowercase hex without colons, or "" */
+	const char *tls_subject;   /* into cfg, or NULL */
+	const char *jwks_url;      /* into cfg, or NULL */
+	struct keyset keys;        /* inline jwks (empty when none) */
+	struct remote_keys remote; /* from jwks_url */
+};
+
+struct auth_issuer {
+	const char *issuer, *audience; /* into cfg */
+	enum auth_purpose purpose;
+	struct remote_keys remote;
 };
 
 /* A verified access token: its hash, and what it grants until exp. */
@@ -40,13 +62,17 @@ struct cached_token {
 	uint8_t h[CRYPTO_SHA256_LEN];
 	long long exp; /* 0: empty */
 	size_t client;
+	int issuer; /* -1: a client's token; else the index of the external issuer */
 	char scopes[TOKEN_CACHE_SCOPES + 1];
+	char subject[256], patient[128], fhir_user[256];
 };
 
 struct auth {
 	const struct config *cfg;
 	struct auth_client *clients;
 	size_t nclients;
+	struct auth_issuer *issuers;
+	size_t nissuers;
 	bool enabled;
 	bool token_endpoint;
 	struct crypto_key *signing; /* the gateway's own key, or NULL */
@@ -153,6 +179,25 @@ struct auth *auth_new(const struct config *cfg, char *err, size_t errlen)
 			return NULL;
 		}
 	}
+	for (size_t j = 0; j < a->nclients; j++) {
+		a->clients[j].remote.url = a->clients[j].jwks_url;
+		pthread_mutex_init(&a->clients[j].remote.lock, NULL);
+	}
+	size_t ni = cfg->auth.issuers ? (size_t)cJSON_GetArraySize(cfg->auth.issuers) : 0;
+	a->issuers = ni ? calloc(ni, sizeof *a->issuers) : NULL;
+	if (ni && !a->issuers) {
+		snprintf(err, errlen, "out of memory");
+		auth_free(a);
+		return NULL;
+	}
+	for (const cJSON *e = ni ? cfg->auth.issuers->child : NULL; e; e = e->next) {
+		struct auth_issuer *is = &a->issuers[a->nissuers++];
+		is->issuer = string_of(e, "issuer");
+		is->audience = string_of(e, "audience");
+		is->purpose = purpose_of(e);
+		is->remote.url = string_of(e, "jwks_url");
+		pthread_mutex_init(&is->remote.lock, NULL);
+	}
 	if (a->token_endpoint) {
 		char why[512];
 		if (load_signing_key(a, err, errlen) != 0) {
@@ -176,8 +221,15 @@ void auth_free(struct auth *a)
 		free(a->clients[i].client_id);
 		free(a->clients[i].scopes);
 		keyset_release(&a->clients[i].keys);
+		keyset_release(&a->clients[i].remote.ks);
+		pthread_mutex_destroy(&a->clients[i].remote.lock);
 	}
 	free(a->clients);
+	for (size_t i = 0; i < a->nissuers; i++) {
+		keyset_release(&a->issuers[i].remote.ks);
+		pthread_mutex_destroy(&a->issuers[i].remote.lock);
+	}
+	free(a->issuers);
 	crypto_key_free(a->signing);
 	replay_close(a->replay);
 	free(a->cache);
@@ -278,7 +330,17 @@ static bool cache_lookup(const struct auth *a, const uint8_t h[CRYPTO_SHA256_LEN
 	bool hit = false;
 	pthread_mutex_lock(&m->cache_lock);
 	if (e->exp && !memcmp(e->h, h, sizeof e->h) && e->exp > now - CLOCK_SKEW_S) {
-		set_principal(out, &a->clients[e->client], e->scopes, "token");
+		if (e->issuer < 0) {
+			set_principal(out, &a->clients[e->client], e->scopes, "token");
+		} else {
+			snprintf(out->scopes, sizeof out->scopes, "%s", e->scopes);
+			snprintf(out->subject, sizeof out->subject, "%s", e->subject);
+			snprintf(out->patient, sizeof out->patient, "%s", e->patient);
+			snprintf(out->fhir_user, sizeof out->fhir_user, "%s", e->fhir_user);
+			out->client_id = out->subject;
+			out->purpose = a->issuers[e->issuer].purpose;
+			out->via = "token";
+		}
 		hit = true;
 	}
 	pthread_mutex_unlock(&m->cache_lock);
@@ -296,18 +358,142 @@ static void cache_store(const struct auth *a, const uint8_t h[CRYPTO_SHA256_LEN]
 	memcpy(e->h, h, sizeof e->h);
 	e->exp = exp;
 	e->client = client;
+	e->issuer = -1;
 	snprintf(e->scopes, sizeof e->scopes, "%s", scopes);
 	pthread_mutex_unlock(&m->cache_lock);
 }
 
+/* Verifies t with the key of its kid in rk, fetching the set first when it
+ * was never fetched, and again (at most once per JWKS_REFETCH_S) when the
+ * kid is unknown. 0, or -1 with the reason. */
+static int remote_verify(struct remote_keys *rk, const struct jwt *t, enum metrics_auth_refusal *why)
+{
+	pthread_mutex_lock(&rk->lock);
+	bool known = false;
+	const struct crypto_key *k = rk->ks.n ? keyset_find(&rk->ks, t->kid, t->alg, &known) : NULL;
+	long long now = now_s();
+	if (!k && !known && (!rk->last_fetch || now - rk->last_fetch >= JWKS_REFETCH_S)) {
+		rk->last_fetch = now;
+		struct upstream_response r;
+		char why_text[256] = "";
+		if (upstream_fetch(rk->url, NULL, JWKS_MAX_BYTES, JWKS_TIMEOUT_MS, &r) == 0) {
+			struct fjson_limits lim;
+			fjson_limits_default(&lim);
+			struct fjson_error jerr;
+			cJSON *j = r.body ? fjson_parse(r.body, r.len, &lim, &jerr) : NULL;
+			struct keyset fresh;
+			if (j && keyset_from_jwks(j, false, &fresh, why_text, sizeof why_text) == 0) {
+				keyset_release(&rk->ks);
+				rk->ks = fresh;
+			} else if (!why_text[0]) {
+				snprintf(why_text, sizeof why_text, "not a JWK Set");
+			}
+			cJSON_Delete(j);
+		} else {
+			snprintf(why_text, sizeof why_text, "%s",
+				 r.answered ? "the server did not answer 2xx" : r.error);
+		}
+		upstream_response_release(&r);
+		if (why_text[0])
+			log_event(LOG_WARN, "jwks_fetch_failed", why_text, "url", rk->url, (const char *)NULL);
+		else
+			log_event(LOG_INFO, "jwks_fetched", "JWK Set fetched", "url", rk->url, (const char *)NULL);
+		k = rk->ks.n ? keyset_find(&rk->ks, t->kid, t->alg, &known) : NULL;
+	}
+	int rc = -1;
+	if (!k)
+		*why = known ? METRICS_AUTH_BAD_ALG : METRICS_AUTH_UNKNOWN_KID;
+	else if (jwt_verify(t, k) != 0)
+		*why = METRICS_AUTH_BAD_SIGNATURE;
+	else
+		rc = 0;
+	pthread_mutex_unlock(&rk->lock);
+	return rc;
+}
+
+static void copy_claim(const struct jwt *t, const char *name, char *out, size_t cap)
+{
+	const char *v = jwt_string(t, name);
+	snprintf(out, cap, "%s", v ? v : "");
+}
+
+/* The scopes of an external token: "scope" (space-separated) or "scp" (an
+ * array of strings, or one string). false when they do not fit. */
+static bool external_scopes(const struct jwt *t, char *out, size_t cap)
+{
+	const char *scope = jwt_string(t, "scope");
+	if (scope)
+		return (size_t)snprintf(out, cap, "%s", scope) < cap;
+	const cJSON *scp = cJSON_GetObjectItemCaseSensitive(t->claims, "scp");
+	if (cJSON_IsString(scp))
+		return (size_t)snprintf(out, cap, "%s", scp->valuestring) < cap;
+	size_t o = 0;
+	out[0] = '\0';
+	for (const cJSON *s = cJSON_IsArray(scp) ? scp->child : NULL; s; s = s->next) {
+		if (!cJSON_IsString(s))
+			continue;
+		int n = snprintf(out + o, cap - o, "%s%s", o ? " " : "", s->valuestring);
+		if (n < 0 || (size_t)n >= cap - o)
+			return false;
+		o += (size_t)n;
+	}
+	return true;
+}
+
+/* A token of an external issuer: keys from its jwks_url, the algorithm of
+ * the key, iss, aud, exp/nbf with CLOCK_SKEW_S. */
+static bool verify_external_token(const struct auth *a, struct auth_issuer *is, const struct jwt *t, const char *token,
+				  struct auth_principal *out, enum metrics_auth_refusal *why)
+{
+	long long now = now_s(), exp = 0, nbf = 0;
+	if (remote_verify(&is->remote, t, why) != 0)
+		return false;
+	*why = METRICS_AUTH_BAD_AUDIENCE;
+	if (!jwt_audience_is(t, is->audience))
+		return false;
+	*why = METRICS_AUTH_EXPIRED;
+	if (!jwt_time(t, "exp", &exp) || exp <= now - CLOCK_SKEW_S)
+		return false;
+	*why = METRICS_AUTH_NOT_YET_VALID;
+	if (jwt_time(t, "nbf", &nbf) && nbf > now + CLOCK_SKEW_S)
+		return false;
+	*why = METRICS_AUTH_MALFORMED;
+	if (!external_scopes(t, out->scopes, sizeof out->scopes))
+		return false;
+	const char *who = jwt_string(t, "client_id");
+	if (!who)
+		who = jwt_string(t, "azp");
+	if (!who)
+		who = jwt_string(t, "sub");
+	snprintf(out->subject, sizeof out->subject, "%s", who ? who : is->issuer);
+	copy_claim(t, "patient", out->patient, sizeof out->patient);
+	copy_claim(t, "fhirUser", out->fhir_user, sizeof out->fhir_user);
+	out->client_id = out->subject;
+	out->purpose = is->purpose;
+	out->via = "token";
+	uint8_t h[CRYPTO_SHA256_LEN];
+	if (strlen(out->scopes) <= TOKEN_CACHE_SCOPES && crypto_sha256(token, strlen(token), h) == 0) {
+		struct auth *m = (struct auth *)a;
+		struct cached_token *e = &m->cache[((size_t)h[0] | (size_t)h[1] << 8) % TOKEN_CACHE_SLOTS];
+		pthread_mutex_lock(&m->cache_lock);
+		memcpy(e->h, h, sizeof e->h);
+		e->exp = exp;
+		e->issuer = (int)(is - a->issuers);
+		snprintf(e->scopes, sizeof e->scopes, "%s", out->scopes);
+		snprintf(e->subject, sizeof e->subject, "%s", out->subject);
+		snprintf(e->patient, sizeof e->patient, "%s", out->patient);
+		snprintf(e->fhir_user, sizeof e->fhir_user, "%s", out->fhir_user);
+		pthread_mutex_unlock(&m->cache_lock);
+	}
+	return true;
+}
+
 /* Verifies a bearer token issued by this gateway. true with *out filled,
  * or false with the reason. */
-static bool verify_own_token(const struct auth *a, const struct http_request *req, const char *token,
+static bool verify_own_token(const struct auth *a, const struct http_request *req, const char *token, struct jwt *tp,
 			     struct auth_principal *out, enum metrics_auth_refusal *why)
 {
-	struct jwt t;
-	if (jwt_parse(token, &t, why) != 0)
-		return false;
+	struct jwt t = *tp;
 	bool ok = false;
 	long long now = now_s(), exp = 0, nbf = 0;
 	char want[600];
@@ -350,7 +536,6 @@ static bool verify_own_token(const struct auth *a, const struct http_request *re
 		cache_store(a, h, exp, (size_t)(c - a->clients), scope);
 	ok = true;
 out:
-	jwt_release(&t);
 	return ok;
 }
 
@@ -375,7 +560,18 @@ bool auth_authenticate(const struct auth *a, const struct http_request *req, str
 		if (crypto_sha256(token, strlen(token), h) == 0 && cache_lookup(a, h, now, out))
 			return true;
 		enum metrics_auth_refusal why = METRICS_AUTH_MALFORMED;
-		if (verify_own_token(a, req, token, out, &why)) {
+		struct jwt t;
+		if (jwt_parse(token, &t, &why) != 0)
+			return unauthorized(resp, why, true, "the bearer token could not be verified");
+		const char *iss = jwt_string(&t, "iss");
+		struct auth_issuer *ext = NULL;
+		for (size_t i = 0; iss && i < a->nissuers && !ext; i++)
+			if (!strcmp(a->issuers[i].issuer, iss))
+				ext = &a->issuers[i];
+		bool ok = ext ? verify_external_token(a, ext, &t, token, out, &why)
+			      : verify_own_token(a, req, token, &t, out, &why);
+		jwt_release(&t);
+		if (ok) {
 			if (c && out->client_id != c->client_id) {
 				/* the certificate names one client, the token another */
 				return unauthorized(resp, METRICS_AUTH_UNKNOWN_CLIENT, true,
@@ -461,6 +657,18 @@ static void form_release(struct form *f)
 	free(f->scope);
 }
 
+/* Verifies a client assertion with the client's keys: inline, or from its
+ * jwks_url. 0, or -1 with the reason. */
+static int client_verify(const struct auth_client *c, const struct jwt *t, enum metrics_auth_refusal *why)
+{
+	if (c->jwks_url)
+		return remote_verify((struct remote_keys *)&c->remote, t, why);
+	bool known = false;
+	const struct crypto_key *key = keyset_find(&c->keys, t->kid, t->alg, &known);
+	*why = !key ? (known ? METRICS_AUTH_BAD_ALG : METRICS_AUTH_UNKNOWN_KID) : METRICS_AUTH_BAD_SIGNATURE;
+	return key && jwt_verify(t, key) == 0 ? 0 : -1;
+}
+
 void auth_token(const struct auth *a, const struct http_request *req, struct http_response *resp)
 {
 	if (!auth_token_endpoint_on(a)) {
@@ -498,8 +706,6 @@ void auth_token(const struct auth *a, const struct http_request *req, struct htt
 	const char *iss = jwt_string(&t, "iss"), *sub = jwt_string(&t, "sub"), *jti = jwt_string(&t, "jti");
 	const struct auth_client *c = client_by_id(a, iss);
 	const cJSON *jku = cJSON_GetObjectItemCaseSensitive(t.header, "jku");
-	bool kid_known = false;
-	const struct crypto_key *key = c ? keyset_find(&c->keys, t.kid, t.alg, &kid_known) : NULL;
 	token_url(a, req, url, sizeof url);
 	if (!c || !sub || strcmp(iss, sub) != 0)
 		oauth_error(resp, 401, METRICS_AUTH_UNKNOWN_CLIENT, "invalid_client",
@@ -507,12 +713,11 @@ void auth_token(const struct auth *a, const struct http_request *req, struct htt
 	else if (jku && !(cJSON_IsString(jku) && c->jwks_url && !strcmp(jku->valuestring, c->jwks_url)))
 		oauth_error(resp, 401, METRICS_AUTH_UNKNOWN_KID, "invalid_client",
 			    "jku is not the client's registered jwks_url");
-	else if (!key)
-		oauth_error(resp, 401, kid_known ? METRICS_AUTH_BAD_ALG : METRICS_AUTH_UNKNOWN_KID, "invalid_client",
-			    kid_known ? "the key of that kid does not sign with that alg"
-				      : "no key of the client has that kid");
-	else if (jwt_verify(&t, key) != 0)
-		oauth_error(resp, 401, METRICS_AUTH_BAD_SIGNATURE, "invalid_client", "the signature does not verify");
+	else if (client_verify(c, &t, &why) != 0)
+		oauth_error(resp, 401, why, "invalid_client",
+			    why == METRICS_AUTH_UNKNOWN_KID ? "no key of the client has that kid"
+			    : why == METRICS_AUTH_BAD_ALG   ? "the key of that kid does not sign with that alg"
+							    : "the signature does not verify");
 	else if (!jwt_audience_is(&t, url))
 		oauth_error(resp, 401, METRICS_AUTH_BAD_AUDIENCE, "invalid_client",
 			    "aud must be the token endpoint URL");

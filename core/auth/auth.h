@@ -34,6 +34,12 @@ struct auth_principal {
 	enum auth_purpose purpose;
 	const char *via;                  /* "mtls", "token", or "loopback" (an open route from a loopback peer) */
 	char scopes[AUTH_SCOPES_MAX + 1]; /* space-separated granted scopes */
+	/* a token of an external issuer (auth.issuers): client_id points to
+	 * subject (its client_id, azp or sub claim); launch context from its
+	 * patient and fhirUser claims ("" when absent) */
+	char subject[256];
+	char patient[128];
+	char fhir_user[256];
 };
 
 struct auth;

@@ -203,8 +203,11 @@ static const struct member_rule client_members[] = {
 };
 
 static const struct member_rule issuer_members[] = {
-	{"issuer", cJSON_String, 2048}, {"jwks_url", cJSON_String, 2048}, {"audience", cJSON_String, 2048},
-	{"purpose", cJSON_String, 32},  {"scopes", cJSON_String, 8192},   {NULL, 0, 0},
+	{"issuer", cJSON_String, 2048},
+	{"jwks_url", cJSON_String, 2048},
+	{"audience", cJSON_String, 2048},
+	{"purpose", cJSON_String, 32},
+	{NULL, 0, 0},
 };
 
 /* Checks one entry's members against rules; NULL or the reason (member in *which). */

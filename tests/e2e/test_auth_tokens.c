@@ -524,6 +524,100 @@ static void bearer_tokens_are_checked_claim_by_claim(void **state)
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
+/* How many GET /auth/jwks the gateway g answered 200. */
+static long jwks_served(const struct gw *g)
+{
+	struct resp r;
+	assert_int_equal(http_do(g, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+	const char *key = "crosswalk_http_requests_total{route=\"/auth/jwks\",status=\"200\"} ";
+	const char *p = strstr(r.body, key);
+	long n = p ? strtol(p + strlen(key), NULL, 10) : 0;
+	resp_free(&r);
+	return n;
+}
+
+/* A second gateway trusts the first as an external issuer (auth.issuers):
+ * it fetches the issuer's JWK Set over HTTP with libcurl, accepts its
+ * tokens for the configured audience, and an unknown kid does not make it
+ * refetch on every request. */
+static void external_issuer_tokens_verified_through_its_jwks_url(void **state)
+{
+	(void)state;
+	needs_openssl();
+	char data[128];
+	snprintf(data, sizeof data, "%s/issuer", dir);
+	struct gw idp;
+	start(&idp, data);
+	sh("cp %s/auth-signing-key.pem %s/idp.pem", data, dir);
+	char cfg[2048];
+	snprintf(cfg, sizeof cfg,
+		 "\"auth\":{\"issuers\":[{\"issuer\":\"http://127.0.0.1:%u/auth\",\"jwks_url\":\"http://127.0.0.1:%u/"
+		 "auth/jwks\","
+		 "\"audience\":\"http://127.0.0.1:%u/fhir\",\"purpose\":\"operations\"}]}",
+		 idp.port, idp.port, idp.port);
+	struct gw rs;
+	assert_int_equal(gw_start(&rs, cfg), 0);
+	assert_int_equal(jwks_served(&idp), 0);
+
+	char claims[1024];
+	assertion_claims(claims, sizeof claims, &idp, "backend", "backend", now_s() + 120, "ext-1");
+	char *a = sign("RS384", "rsa.pem", "{\"alg\":\"RS384\",\"kid\":\"r1\"}", claims);
+	struct resp r;
+	assert_int_equal(token_request(&idp, a, "system%2FPatient.rs", &r), 200);
+	char *tok = access_token_from(&r);
+	resp_free(&r);
+	free(a);
+	assert_int_equal(get_with(&rs, "/fhir/Patient", tok, &r), 200);
+	resp_free(&r);
+	assert_int_equal(jwks_served(&idp), 1);
+	/* reused: verified once, no second fetch */
+	assert_int_equal(get_with(&rs, "/fhir/Patient", tok, &r), 200);
+	resp_free(&r);
+	assert_int_equal(jwks_served(&idp), 1);
+
+	/* tokens of the issuer's key under kids it does not publish: refused,
+	 * and the set is not fetched again for each of them */
+	char iss[128], aud[128];
+	snprintf(iss, sizeof iss, "http://127.0.0.1:%u/auth", idp.port);
+	snprintf(aud, sizeof aud, "http://127.0.0.1:%u/fhir", idp.port);
+	snprintf(claims, sizeof claims,
+		 "{\"iss\":\"%s\",\"aud\":\"%s\",\"sub\":\"x\",\"scope\":\"system/Patient.rs\",\"exp\":%ld}", iss, aud,
+		 now_s() + 120);
+	char *unknown = sign("ES256", "idp.pem", "{\"alg\":\"ES256\",\"kid\":\"rotated\",\"typ\":\"at+jwt\"}", claims);
+	long before = refused(&rs, "unknown_kid");
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(get_with(&rs, "/fhir/Patient", unknown, &r), 401);
+		resp_free(&r);
+	}
+	assert_int_equal(refused(&rs, "unknown_kid"), before + 200);
+	assert_int_equal(jwks_served(&idp), 1);
+	free(unknown);
+
+	/* the algorithm comes from the key: HS256 keyed with the public key fails */
+	char *hs = sign("HS256", "idp.pem", "{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}", claims);
+	before = refused(&rs, "bad_alg");
+	assert_int_equal(get_with(&rs, "/fhir/Patient", hs, &r), 401);
+	resp_free(&r);
+	assert_int_equal(refused(&rs, "bad_alg"), before + 1);
+	free(hs);
+	/* another audience */
+	struct gw other;
+	snprintf(cfg, sizeof cfg,
+		 "\"auth\":{\"issuers\":[{\"issuer\":\"http://127.0.0.1:%u/auth\",\"jwks_url\":\"http://127.0.0.1:%u/"
+		 "auth/jwks\","
+		 "\"audience\":\"https://somewhere.example/fhir\"}]}",
+		 idp.port, idp.port);
+	assert_int_equal(gw_start(&other, cfg), 0);
+	before = refused(&other, "bad_audience");
+	assert_int_equal(get_with(&other, "/fhir/Patient", tok, &r), 401);
+	resp_free(&r);
+	assert_int_equal(refused(&other, "bad_audience"), before + 1);
+	free(tok);
+	assert_int_equal(gw_stop(&other, 5000), 0);
+	assert_int_equal(gw_stop(&rs, 5000), 0);
+	assert_int_equal(gw_stop(&idp, 5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -531,6 +625,7 @@ int main(void)
 		cmocka_unit_test(client_assertion_negative_matrix),
 		cmocka_unit_test(replayed_assertion_is_refused_also_after_a_restart),
 		cmocka_unit_test(bearer_tokens_are_checked_claim_by_claim),
+		cmocka_unit_test(external_issuer_tokens_verified_through_its_jwks_url),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
