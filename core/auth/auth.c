@@ -500,6 +500,11 @@ static bool verify_own_token(const struct auth *a, const struct http_request *re
 	const char *cid = jwt_string(&t, "client_id");
 	const struct auth_client *c = client_by_id(a, cid);
 	const char *scope = jwt_string(&t, "scope");
+	issuer(a, req, want, sizeof want);
+	*why = METRICS_AUTH_BAD_ISSUER;
+	const char *iss = jwt_string(&t, "iss");
+	if (!iss || strcmp(iss, want) != 0)
+		goto out;
 	*why = METRICS_AUTH_MALFORMED;
 	if (!t.typ || strcasecmp(t.typ, "at+jwt") != 0) /* a client assertion or an ID token is no access token */
 		goto out;
@@ -511,11 +516,6 @@ static bool verify_own_token(const struct auth *a, const struct http_request *re
 		goto out;
 	*why = METRICS_AUTH_BAD_SIGNATURE;
 	if (jwt_verify(&t, a->signing) != 0)
-		goto out;
-	issuer(a, req, want, sizeof want);
-	*why = METRICS_AUTH_BAD_ISSUER;
-	const char *iss = jwt_string(&t, "iss");
-	if (!iss || strcmp(iss, want) != 0)
 		goto out;
 	config_fhir_base(a->cfg, req->authority, want, sizeof want);
 	*why = METRICS_AUTH_BAD_AUDIENCE;

@@ -407,6 +407,12 @@ int http_do(const struct gw *gw, const char *method, const char *path, const cha
 	return curl_do(url, NULL, method, headers, body, body_len, out);
 }
 
+int url_do(const char *url, const char *method, const char *const *headers, const char *body, size_t body_len,
+	   struct resp *out)
+{
+	return curl_do(url, NULL, method, headers, body, body_len, out);
+}
+
 int https_do(const struct gw *gw, const struct tls_files *tls, const char *method, const char *path,
 	     const char *const *headers, const char *body, size_t body_len, struct resp *out)
 {
@@ -558,8 +564,23 @@ int upstream_start(struct upstream_srv *u, unsigned port) { return upstream_star
 
 int upstream_start_args(struct upstream_srv *u, unsigned port, const char *const *args)
 {
+	if (node_server_start(u, "tests/upstream/server.mjs", port, args) != 0)
+		return -1;
+	size_t n = strlen(u->base);
+	snprintf(u->base + n, sizeof u->base - n, "/fhir/R4");
+	return 0;
+}
+
+int idp_install(void)
+{
+	int rc = system("bash tests/upstream/install.sh tests/idp >/dev/null 2>build/idp-install.log");
+	return rc == 0 ? 0 : -1;
+}
+
+int node_server_start(struct upstream_srv *u, const char *script, unsigned port, const char *const *args)
+{
 	memset(u, 0, sizeof *u);
-	const char *argv[32] = {"node", "tests/upstream/server.mjs", "--port", NULL};
+	const char *argv[32] = {"node", script, "--port", NULL};
 	size_t argc = 4;
 	bool tls = false;
 	for (size_t i = 0; args && args[i] && argc < 31; i++) {
@@ -606,7 +627,7 @@ int upstream_start_args(struct upstream_srv *u, unsigned port, const char *const
 		unsigned p = 0;
 		if (sscanf(line, "listening 127.0.0.1:%u", &p) == 1 && p > 0) {
 			u->port = p;
-			snprintf(u->base, sizeof u->base, "%s://127.0.0.1:%u/fhir/R4", tls ? "https" : "http", p);
+			snprintf(u->base, sizeof u->base, "%s://127.0.0.1:%u", tls ? "https" : "http", p);
 			return 0;
 		}
 		int st;
