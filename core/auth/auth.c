@@ -866,3 +866,108 @@ void auth_jwks(const struct auth *a, const struct http_request *req, struct http
 	else
 		http_set_error(resp, 500, "exception", "out of memory");
 }
+
+/* ------------------------------------------------------------- scopes */
+
+static bool forbidden(struct http_response *resp, const char *type, unsigned perms)
+{
+	static const char letters[] = "cruds";
+	char p[8];
+	size_t n = 0;
+	for (unsigned i = 0; i < 5; i++)
+		if (perms & (1u << i))
+			p[n++] = letters[i];
+	p[n] = '\0';
+	metrics_auth_refused(METRICS_AUTH_INSUFFICIENT_SCOPE);
+	resp->route = "(forbidden)";
+	http_set_error(resp, 403, "forbidden", "this request needs the scope system/%s.%s (or user/%s.%s)", type, p,
+		       type, p);
+	http_add_header(resp, "WWW-Authenticate", "Bearer realm=\"crosswalk\", error=\"insufficient_scope\"");
+	return false;
+}
+
+/* True when the query asks for more than the type of the path: includes,
+ * chains and reverse chains. */
+static int reaches_other_types(void *ctx, const char *name, const char *value)
+{
+	(void)ctx;
+	(void)value;
+	return !strncmp(name, "_include", 8) || !strncmp(name, "_revinclude", 11) || !strcmp(name, "_has") ||
+	       !strncmp(name, "_has:", 5) || strchr(name, '.') != NULL;
+}
+
+bool auth_authorize(const struct auth *a, const struct auth_principal *who, const struct http_request *req,
+		    struct http_response *resp)
+{
+	const char *path = req->path;
+	if (!auth_enabled(a) || !who->client_id || route_public(path))
+		return true; /* auth off, a public route, or the loopback operator */
+	const char *scopes = who->scopes;
+	if (route_open_to_loopback(path)) {
+		for (const char *s = scopes; (s = strstr(s, "system/crosswalk.admin")); s += 22)
+			if ((s == scopes || s[-1] == ' ') && (s[22] == ' ' || s[22] == '\0'))
+				return true;
+		metrics_auth_refused(METRICS_AUTH_INSUFFICIENT_SCOPE);
+		resp->route = "(forbidden)";
+		http_set_error(resp, 403, "forbidden", "this request needs the scope system/crosswalk.admin");
+		return false;
+	}
+	const unsigned all = SCOPE_C | SCOPE_R | SCOPE_U | SCOPE_D | SCOPE_S;
+	if (strncmp(path, "/fhir/", 6) != 0)
+		return scope_allows(scopes, "*", all) || forbidden(resp, "*", all); /* /ingest, /export, /plugins */
+	/* /fhir/SEG1[/SEG2[/SEG3[/SEG4]]] */
+	char seg[4][80] = {"", "", "", ""};
+	size_t nseg = 0;
+	for (const char *p = path + 6; *p && nseg < 5;) {
+		size_t n = strcspn(p, "/");
+		if (nseg < 4)
+			snprintf(seg[nseg], sizeof seg[nseg], "%.*s", (int)(n < 79 ? n : 79), p);
+		nseg++;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	const char *m = req->method;
+	bool get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+	/* operations that touch no stored resource: any valid token */
+	if (!strcmp(seg[nseg - 1], "$validate") || !strcmp(seg[nseg - 1], "$convert") ||
+	    (!strcmp(seg[0], "CodeSystem") && (!strcmp(seg[1], "$lookup") || !strcmp(seg[1], "$validate-code"))))
+		return true;
+	bool more_types = http_query_each(req, reaches_other_types, NULL) != 0;
+	const char *type = seg[0];
+	unsigned need = 0;
+	bool other =
+		seg[0][0] == '$' || seg[0][0] == '_' || seg[1][0] == '$' || seg[2][0] == '$' || nseg > 4 || more_types;
+	if (!other) {
+		if (nseg == 1 && get)
+			need = SCOPE_S; /* search */
+		else if (nseg == 1 && !strcmp(m, "POST"))
+			need = SCOPE_C | (http_header(req, "If-None-Exist") ? SCOPE_S : 0);
+		else if (nseg == 1 && (!strcmp(m, "PUT") || !strcmp(m, "PATCH")))
+			need = SCOPE_U | SCOPE_S; /* conditional update or patch */
+		else if (nseg == 1 && !strcmp(m, "DELETE"))
+			need = SCOPE_D | SCOPE_S; /* conditional delete */
+		else if (nseg == 2 && !strcmp(seg[1], "_search") && !strcmp(m, "POST"))
+			need = SCOPE_S;
+		else if (nseg == 2 && !strcmp(seg[1], "_history") && get)
+			need = SCOPE_S;
+		else if (nseg == 2 && get)
+			need = SCOPE_R;
+		else if (nseg == 2 && (!strcmp(m, "PUT") || !strcmp(m, "PATCH")))
+			need = SCOPE_U;
+		else if (nseg == 2 && !strcmp(m, "DELETE"))
+			need = SCOPE_D;
+		else if ((nseg == 3 || nseg == 4) && !strcmp(seg[2], "_history") && get)
+			need = SCOPE_R;
+	} else if (!strcmp(seg[0], "_history") && nseg == 1 && get && !more_types) {
+		type = "*";
+		need = SCOPE_S;
+	}
+	if (!need) {
+		/* Bundles, other operations, includes and chains: not yet checked
+		 * type by type, so they need every permission on every type */
+		type = "*";
+		need = all;
+	}
+	return scope_allows(scopes, type, need) || forbidden(resp, type, need);
+}

@@ -61,6 +61,19 @@ bool auth_enabled(const struct auth *a);
 bool auth_authenticate(const struct auth *a, const struct http_request *req, struct http_response *resp,
 		       struct auth_principal *out);
 
+/* Decides whether who may make req (after auth_authenticate): the
+ * interaction its method and path are (read, vread and instance history: r;
+ * search and type or system history: s; create: c; update and patch: u;
+ * delete: d; conditional forms also s) on its type; /metrics and /outbox
+ * need system/crosswalk.admin (or a loopback peer without credentials);
+ * $validate, $convert and the terminology operations any valid token;
+ * what is not checked entry by entry yet (Bundles at /fhir, _include,
+ * _revinclude, chains and _has, /ingest, /export, /plugins, other
+ * operations) needs a scope on every type with every permission. true, or
+ * false after setting a 403 OperationOutcome naming the missing scope. */
+bool auth_authorize(const struct auth *a, const struct auth_principal *who, const struct http_request *req,
+		    struct http_response *resp);
+
 /* POST /auth/token: SMART Backend Services client_credentials with a
  * jwt-bearer client assertion (RFC 7523), answered with an access token
  * signed by the gateway's key, or an RFC 6749 JSON error (invalid_client

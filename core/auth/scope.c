@@ -107,3 +107,18 @@ long scope_intersect(const char *allowed, const char *asked, char *out, size_t c
 	}
 	return count;
 }
+
+bool scope_allows(const char *granted, const char *type, unsigned perms)
+{
+	for (const char *g = granted; *g;) {
+		while (*g == ' ')
+			g++;
+		size_t n = strcspn(g, " ");
+		struct scope sc;
+		if (n && scope_parse(g, n, &sc) && strcmp(sc.context, "patient") != 0 && !sc.query &&
+		    (!strcmp(sc.type, "*") || !strcmp(sc.type, type)) && (sc.perms & perms) == perms)
+			return true;
+		g += n;
+	}
+	return false;
+}

@@ -29,6 +29,13 @@ bool scope_parse(const char *text, size_t len, struct scope *out);
  * within granted's, and granted without a query or with the same one. */
 bool scope_covers(const char *granted, size_t glen, const char *asked, size_t alen);
 
+/* True when some scope of granted (space-separated) of the system/ or
+ * user/ context, without a query, gives perms on type ("*": a scope on
+ * every type is needed). patient/ scopes and granular scopes (with a
+ * query) grant nothing here: their confinement is not applied yet, so they
+ * are refused rather than widened. */
+bool scope_allows(const char *granted, const char *type, unsigned perms);
+
 /* Writes into out (cap bytes) the scopes of asked (space-separated; every
  * scope of allowed when asked is empty) that some scope of allowed covers.
  * Returns the number written, or -1 when out is too small. */

@@ -618,6 +618,114 @@ static void external_issuer_tokens_verified_through_its_jwks_url(void **state)
 	assert_int_equal(gw_stop(&idp, 5000), 0);
 }
 
+/* A token for client backend with scope (URL-encoded), by an RS384 assertion. */
+static char *token_for(const struct gw *g, const char *scope, const char *jti)
+{
+	char claims[1024];
+	assertion_claims(claims, sizeof claims, g, "backend", "backend", now_s() + 120, jti);
+	char *a = sign("RS384", "rsa.pem", "{\"alg\":\"RS384\",\"kid\":\"r1\"}", claims);
+	struct resp r;
+	assert_int_equal(token_request(g, a, scope, &r), 200);
+	char *tok = access_token_from(&r);
+	resp_free(&r);
+	free(a);
+	return tok;
+}
+
+static long call_with(const struct gw *g, const char *method, const char *path, const char *token, const char *body,
+		      struct resp *r)
+{
+	char h[9000];
+	snprintf(h, sizeof h, "Authorization: Bearer %s", token);
+	const char *hdrs[] = {h, "Content-Type: application/fhir+json", NULL};
+	assert_int_equal(http_do(g, method, path, hdrs, body, body ? strlen(body) : 0, r), 0);
+	return r->status;
+}
+
+/* Each interaction needs its letter of the scope on its type; what is not
+ * checked type by type yet needs every permission on every type; /metrics
+ * and /outbox need system/crosswalk.admin unless asked from loopback
+ * without credentials. */
+static void scopes_are_enforced_per_interaction(void **state)
+{
+	(void)state;
+	needs_openssl();
+	struct gw g;
+	start(&g, NULL);
+	char *tok = token_for(&g, "system%2FPatient.rs+system%2FObservation.rs", "scope-1");
+	static const char pat[] = "{\"resourceType\":\"Patient\",\"id\":\"p1\"}";
+	static const struct {
+		const char *method, *path, *body;
+		long status;
+		const char *names; /* the missing scope the 403 names */
+	} cases[] = {
+		{"GET", "/fhir/Patient", NULL, 200, NULL},
+		{"GET", "/fhir/Patient/nope", NULL, 404, NULL},
+		{"GET", "/fhir/Patient/nope/_history", NULL, 404, NULL},
+		{"GET", "/fhir/Patient/_history", NULL, 200, NULL},
+		{"POST", "/fhir/Patient/_search", "", 200, NULL},
+		{"GET", "/fhir/Observation?code=x", NULL, 200, NULL},
+		{"POST", "/fhir/Patient", pat, 403, "system/Patient.c"},
+		{"PUT", "/fhir/Patient/p1", pat, 403, "system/Patient.u"},
+		{"DELETE", "/fhir/Patient/p1", NULL, 403, "system/Patient.d"},
+		{"PATCH", "/fhir/Patient/p1", "[]", 403, "system/Patient.u"},
+		{"DELETE", "/fhir/Patient?name=x", NULL, 403, "system/Patient.ds"},
+		{"GET", "/fhir/Encounter", NULL, 403, "system/Encounter.s"},
+		{"GET", "/fhir/Encounter/e1", NULL, 403, "system/Encounter.r"},
+		{"GET", "/fhir/_history", NULL, 403, "system/*.s"},
+		{"GET", "/fhir/Patient?_revinclude=Encounter:subject", NULL, 403, "system/*.cruds"},
+		{"GET", "/fhir/Observation?_include=Observation:subject", NULL, 403, "system/*.cruds"},
+		{"GET", "/fhir/Observation?subject.name=x", NULL, 403, "system/*.cruds"},
+		{"POST", "/fhir", "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[]}", 403,
+		 "system/*.cruds"},
+		{"GET", "/export/csv", NULL, 403, "system/*.cruds"},
+		{"GET", "/metrics", NULL, 403, "system/crosswalk.admin"},
+		{"GET", "/outbox", NULL, 403, "system/crosswalk.admin"},
+	};
+	struct resp r;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		long before = refused(&g, "insufficient_scope");
+		long st = call_with(&g, cases[i].method, cases[i].path, tok, cases[i].body, &r);
+		if (st != cases[i].status || (cases[i].names && !strstr(r.body, cases[i].names)))
+			fail_msg("%s %s: %ld %s", cases[i].method, cases[i].path, st, r.body);
+		if (cases[i].status == 403) {
+			assert_non_null(strstr(r.body, "\"forbidden\""));
+			assert_int_equal(refused(&g, "insufficient_scope"), before + 1);
+		}
+		resp_free(&r);
+	}
+	/* nothing was written by the refused requests */
+	assert_int_equal(http_do(&g, "GET", "/fhir/Patient/p1", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 401);
+	resp_free(&r);
+	assert_int_equal(call_with(&g, "GET", "/fhir/Patient/p1", tok, NULL, &r), 404);
+	resp_free(&r);
+	/* $validate needs any valid token */
+	assert_int_equal(call_with(&g, "POST", "/fhir/Patient/$validate", tok, pat, &r), 200);
+	resp_free(&r);
+	free(tok);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+
+	/* a client with every scope and the admin scope */
+	char cfg[4096];
+	snprintf(cfg, sizeof cfg,
+		 "\"auth\":{\"clients\":[{\"client_id\":\"backend\",\"jwks\":{\"keys\":[%s]},"
+		 "\"scopes\":\"system/*.cruds system/crosswalk.admin\"}]}",
+		 rsa_jwk);
+	assert_int_equal(gw_start(&g, cfg), 0);
+	tok = token_for(&g, NULL, "scope-2");
+	assert_int_equal(call_with(&g, "PUT", "/fhir/Patient/p1", tok, pat, &r), 201);
+	resp_free(&r);
+	assert_int_equal(call_with(&g, "GET", "/fhir/Patient?_revinclude=Encounter:subject", tok, NULL, &r), 200);
+	resp_free(&r);
+	assert_int_equal(call_with(&g, "GET", "/metrics", tok, NULL, &r), 200);
+	resp_free(&r);
+	assert_int_equal(call_with(&g, "DELETE", "/fhir/Patient/p1", tok, NULL, &r), 200);
+	resp_free(&r);
+	free(tok);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -626,6 +734,7 @@ int main(void)
 		cmocka_unit_test(replayed_assertion_is_refused_also_after_a_restart),
 		cmocka_unit_test(bearer_tokens_are_checked_claim_by_claim),
 		cmocka_unit_test(external_issuer_tokens_verified_through_its_jwks_url),
+		cmocka_unit_test(scopes_are_enforced_per_interaction),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
