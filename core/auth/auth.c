@@ -479,7 +479,7 @@ static bool verify_external_token(const struct auth *a, struct auth_issuer *is, 
 		memcpy(e->h, h, sizeof e->h);
 		e->exp = exp;
 		e->issuer = (int)(is - a->issuers);
-		snprintf(e->scopes, sizeof e->scopes, "%s", out->scopes);
+		memcpy(e->scopes, out->scopes, strlen(out->scopes) + 1); /* fits: checked above */
 		snprintf(e->subject, sizeof e->subject, "%s", out->subject);
 		snprintf(e->patient, sizeof e->patient, "%s", out->patient);
 		snprintf(e->fhir_user, sizeof e->fhir_user, "%s", out->fhir_user);
