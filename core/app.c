@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api_bulk.h"
+#include "api/api_auth.h"
 #include "api/api_fhir.h"
 #include "api/api_outbox.h"
 #include "api/api_plugins.h"
@@ -102,6 +103,8 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 	snprintf(bulk_dir, sizeof bulk_dir, "%s/bulk", cfg->data_dir);
 	if (!(app->bulk = bulk_start(app->store, cfg, bulk_dir, err, errlen)))
 		return -1;
+	if (!(app->auth = auth_new(cfg, err, errlen)))
+		return -1;
 	if (cfg->upstream.base_url) {
 		app->upstream = upstream_new(cfg, err, errlen);
 		if (!app->upstream)
@@ -112,9 +115,9 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 			return -1;
 		}
 	}
-	if (api_system_register(app) != 0 || api_fhir_register(app) != 0 || api_plugins_register(app) != 0 ||
-	    api_terminology_register(app) != 0 || api_rest_register(app) != 0 || api_outbox_register(app) != 0 ||
-	    api_bulk_register(app) != 0) {
+	if (api_system_register(app) != 0 || api_auth_register(app) != 0 || api_fhir_register(app) != 0 ||
+	    api_plugins_register(app) != 0 || api_terminology_register(app) != 0 || api_rest_register(app) != 0 ||
+	    api_outbox_register(app) != 0 || api_bulk_register(app) != 0) {
 		snprintf(err, errlen, "cannot register the endpoints (routing table full?)");
 		return -1;
 	}
@@ -134,8 +137,14 @@ void app_dispatch(void *ctx, struct http_request *req, struct http_response *res
 	const struct app *app = ctx;
 	if (api_fhir_negotiate(req, resp))
 		return;
+	struct auth_principal who;
+	if (!auth_authenticate(app->auth, req, resp, &who) || !auth_authorize(app->auth, &who, req, resp))
+		return;
+	/* handlers decide on it while they run; a deferred answer decides nothing more */
+	req->principal = &who;
 	if (!(plugin_host_hook_count(app->plugins, CW_HOOK_ON_REQUEST) && api_plugins_on_request(app, req, resp)))
 		router_dispatch(&app->router, req, resp);
+	req->principal = NULL;
 }
 
 void app_finish(void *ctx, struct http_request *req, struct http_response *resp)
@@ -159,6 +168,7 @@ void app_release(struct app *app)
 	plugin_host_free(app->plugins);
 	free(app->metadata);
 	upstream_free(app->upstream);
+	auth_free(app->auth);
 	if (app->store)
 		store_close(app->store);
 	terminology_free(app->terms);

@@ -16,7 +16,7 @@
 set -euo pipefail
 
 declare -A required optional
-required[run]="gcc make pkg-config libc6-dev binutils libmicrohttpd-dev libcjson-dev libcurl4-openssl-dev
+required[run]="gcc make pkg-config libc6-dev binutils libmicrohttpd-dev libgnutls28-dev libcjson-dev libcurl4-openssl-dev
   libxml2-dev libsqlite3-dev libssl-dev ca-certificates"
 optional[run]=""
 # cmocka builds the tests; xz-utils unpacks the test corpora

@@ -18,10 +18,7 @@ bool rest_valid_id(const char *id) { return id && validate_primitive_text("id", 
  * chooses. */
 void rest_base_url(const struct app *app, const struct http_request *req, char *buf, size_t n)
 {
-	if (app->cfg->public_base_url)
-		snprintf(buf, n, "%s", app->cfg->public_base_url);
-	else
-		snprintf(buf, n, "http://%s/fhir", req && req->authority ? req->authority : app->cfg->listen);
+	config_fhir_base(app->cfg, req ? req->authority : NULL, buf, n);
 }
 
 const char *rest_local_ref(const char *ref, const char *base)

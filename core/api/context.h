@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "auth/auth.h"
 #include "config/config.h"
 #include "fhir/capability.h"
 #include "fhir/terminology.h"
@@ -43,6 +44,9 @@ struct app {
 	size_t nowned;
 	/* bulk export jobs (api/bulk.h) under cfg->data_dir/bulk */
 	struct bulk *bulk;
+
+	/* identity and access (cfg->auth); always set, maybe disabled */
+	struct auth *auth;
 };
 
 /* Keeps p (malloc'd) until app_release; returns p, or NULL (p freed) on OOM. */

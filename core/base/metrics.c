@@ -21,6 +21,12 @@ struct route_stats {
 static struct route_stats routes[METRICS_MAX_ROUTES + 1]; /* last = "other" */
 static atomic_long gauges[METRICS_GAUGE_COUNT];
 static atomic_ulong counters[METRICS_COUNTER_COUNT];
+static atomic_ulong auth_refused[METRICS_AUTH_REFUSAL_COUNT];
+static const char *const auth_refusal_names[METRICS_AUTH_REFUSAL_COUNT] = {
+	"no_credentials", "malformed",     "bad_alg",    "unknown_kid",        "bad_signature",
+	"expired",        "not_yet_valid", "bad_issuer", "bad_audience",       "replayed",
+	"unknown_client", "bad_request",   "bad_scope",  "insufficient_scope",
+};
 
 struct ext_gauge {
 	const char *name, *help;
@@ -74,6 +80,13 @@ void metrics_counter_add(enum metrics_counter c, unsigned long n)
 }
 
 unsigned long metrics_counter_get(enum metrics_counter c) { return atomic_load(&counters[c]); }
+
+void metrics_auth_refused(enum metrics_auth_refusal why)
+{
+	atomic_fetch_add_explicit(&auth_refused[why], 1, memory_order_relaxed);
+}
+
+unsigned long metrics_auth_refused_get(enum metrics_auth_refusal why) { return atomic_load(&auth_refused[why]); }
 
 int metrics_register_gauge(const char *name, const char *help, double (*fn)(void *ctx), void *ctx)
 {
@@ -237,6 +250,11 @@ char *metrics_render(size_t *len)
 		 "# TYPE crosswalk_store_full_total counter\n"
 		 "crosswalk_store_full_total %lu\n",
 	     atomic_load(&counters[METRICS_STORE_FULL]));
+	outf(&o, "# HELP crosswalk_auth_refused_total Requests refused by authentication or authorization, by reason.\n"
+		 "# TYPE crosswalk_auth_refused_total counter\n");
+	for (size_t i = 0; i < METRICS_AUTH_REFUSAL_COUNT; i++)
+		outf(&o, "crosswalk_auth_refused_total{reason=\"%s\"} %lu\n", auth_refusal_names[i],
+		     atomic_load(&auth_refused[i]));
 	outf(&o,
 	     "# HELP crosswalk_store_corrupt_total Reads refused because the stored content failed its integrity "
 	     "check.\n"

@@ -35,6 +35,28 @@ enum metrics_counter {
 	METRICS_COUNTER_COUNT
 };
 
+/* Why an authentication or authorization refused a request (the label of
+ * crosswalk_auth_refused_total). */
+enum metrics_auth_refusal {
+	METRICS_AUTH_NO_CREDENTIALS, /* no token and no mapped client certificate */
+	METRICS_AUTH_MALFORMED,      /* not a compact JWS, bad JSON or base64url, too long */
+	METRICS_AUTH_BAD_ALG,        /* none, HMAC, or an algorithm the key does not take */
+	METRICS_AUTH_UNKNOWN_KID,    /* no key of that id, even after a refetch */
+	METRICS_AUTH_BAD_SIGNATURE,
+	METRICS_AUTH_EXPIRED,
+	METRICS_AUTH_NOT_YET_VALID,
+	METRICS_AUTH_BAD_ISSUER,
+	METRICS_AUTH_BAD_AUDIENCE,
+	METRICS_AUTH_REPLAYED,           /* a client assertion's jti seen before */
+	METRICS_AUTH_UNKNOWN_CLIENT,     /* token request or certificate of no configured client */
+	METRICS_AUTH_BAD_REQUEST,        /* token request: grant or assertion type, parameters */
+	METRICS_AUTH_BAD_SCOPE,          /* token request: nothing of what was asked is allowed */
+	METRICS_AUTH_INSUFFICIENT_SCOPE, /* a valid token without the scope the request needs */
+	METRICS_AUTH_REFUSAL_COUNT
+};
+void metrics_auth_refused(enum metrics_auth_refusal why);
+unsigned long metrics_auth_refused_get(enum metrics_auth_refusal why);
+
 void metrics_request_done(const char *route, int status, double seconds);
 void metrics_gauge_add(enum metrics_gauge g, long delta);
 long metrics_gauge_get(enum metrics_gauge g);

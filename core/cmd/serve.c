@@ -88,11 +88,8 @@ int cmd_serve(int argc, char **argv)
 	int lrc = cmd_load_config(&cfg, path, plugins_dir);
 	if (lrc != 0)
 		return lrc;
-	if (!config_host_is_loopback(cfg.listen_host)) {
-		fprintf(stderr,
-			"crosswalk: configuration error: %s: listen: %s is not a loopback address; serving "
-			"beyond loopback requires authentication, and this version has none to configure\n",
-			cfg.source, cfg.listen);
+	if (config_check_exposure(&cfg, err, sizeof err) != 0 || config_check_tls_files(&cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "crosswalk: configuration error: %s\n", err);
 		config_release(&cfg);
 		return EXIT_USAGE;
 	}

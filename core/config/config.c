@@ -8,11 +8,22 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/crypto.h"
 #include "base/fjson.h"
 #include "config/paths.h"
 #include "fhir/model.h"
 
-enum key_type { KEY_STRING, KEY_UINT, KEY_OBJECT, KEY_LEVEL, KEY_LISTEN, KEY_ROUTES };
+enum key_type {
+	KEY_STRING,
+	KEY_UINT,
+	KEY_OBJECT,
+	KEY_LEVEL,
+	KEY_LISTEN,
+	KEY_ROUTES,
+	KEY_BOOL,
+	KEY_CLIENTS,
+	KEY_ISSUERS
+};
 
 struct key {
 	const char *name;
@@ -163,6 +174,145 @@ static const struct key codes_keys[] = {
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
+static int fail(char *err, size_t errlen, const char *file, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+#define TLS(field) offsetof(struct config, tls) + offsetof(struct config_tls, field)
+
+static const struct key tls_keys[] = {
+	{"cert_file", KEY_STRING, TLS(cert_file), 1, 4096, NULL},
+	{"key_file", KEY_STRING, TLS(key_file), 1, 4096, NULL},
+	{"client_ca_file", KEY_STRING, TLS(client_ca_file), 1, 4096, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
+#define AUTH(field) offsetof(struct config, auth) + offsetof(struct config_auth, field)
+
+static const struct key auth_keys[] = {
+	{"token_endpoint", KEY_BOOL, AUTH(token_endpoint), 0, 0, NULL},
+	{"signing_key_file", KEY_STRING, AUTH(signing_key_file), 1, 4096, NULL},
+	{"token_lifetime_s", KEY_UINT, AUTH(token_lifetime_s), 10, 3600, NULL},
+	{"clients", KEY_CLIENTS, AUTH(clients), 0, 0, NULL},
+	{"issuers", KEY_ISSUERS, AUTH(issuers), 0, 0, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
+static const char *const purpose_names[] = {"treatment", "operations", "billing", "recovery"};
+
+/* A member of an auth.clients / auth.issuers entry. */
+struct member_rule {
+	const char *name;
+	int type;   /* cJSON_String or cJSON_Object */
+	size_t max; /* strings: longest length */
+};
+
+static const struct member_rule client_members[] = {
+	{"client_id", cJSON_String, 128},    {"jwks", cJSON_Object, 0},     {"jwks_url", cJSON_String, 2048},
+	{"scopes", cJSON_String, 8192},      {"purpose", cJSON_String, 32}, {"tls_fingerprint", cJSON_String, 128},
+	{"tls_subject", cJSON_String, 1024}, {"plugins", cJSON_Object, 0},  {NULL, 0, 0},
+};
+
+static const struct member_rule issuer_members[] = {
+	{"issuer", cJSON_String, 2048},
+	{"jwks_url", cJSON_String, 2048},
+	{"audience", cJSON_String, 2048},
+	{"purpose", cJSON_String, 32},
+	{NULL, 0, 0},
+};
+
+/* Checks one entry's members against rules; NULL or the reason (member in *which). */
+static const char *entry_members_ok(const cJSON *e, const struct member_rule *rules, const char **which)
+{
+	for (const cJSON *m = e->child; m; m = m->next) {
+		*which = m->string;
+		const struct member_rule *r = rules;
+		while (r->name && strcmp(r->name, m->string) != 0)
+			r++;
+		if (!r->name)
+			return "unknown key";
+		if (r->type == cJSON_String &&
+		    (!cJSON_IsString(m) || !*m->valuestring || strlen(m->valuestring) > r->max))
+			return "must be a non-empty string";
+		if (r->type == cJSON_String && strpbrk(m->valuestring, "\r\n\t\"\\"))
+			return "must not hold control characters, quotes or backslashes";
+		if (r->type == cJSON_Object && !cJSON_IsObject(m))
+			return "must be an object";
+		if (!strcmp(m->string, "purpose")) {
+			bool known = false;
+			for (size_t i = 0; i < 4; i++)
+				known |= !strcmp(m->valuestring, purpose_names[i]);
+			if (!known)
+				return "must be treatment, operations, billing or recovery";
+		}
+		if (!strcmp(m->string, "jwks_url") || !strcmp(m->string, "issuer")) {
+			char w[256];
+			if (!config_upstream_url_ok(m->valuestring, w, sizeof w))
+				return "must be an https:// URL (http:// only to a loopback address)";
+		}
+		if (!strcmp(m->string, "tls_fingerprint")) {
+			size_t hex = 0;
+			for (const char *p = m->valuestring; *p; p++) {
+				if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F'))
+					hex++;
+				else if (*p != ':')
+					return "must be the SHA-256 fingerprint in hex (colons allowed)";
+			}
+			if (hex != 64)
+				return "must be the SHA-256 fingerprint in hex: 64 digits";
+		}
+		if (!strcmp(m->string, "jwks")) {
+			const cJSON *keys = cJSON_GetObjectItemCaseSensitive(m, "keys");
+			if (!cJSON_IsArray(keys) || !cJSON_GetArraySize(keys))
+				return "must be a JWK Set: {\"keys\":[...]} with at least one key";
+		}
+	}
+	*which = NULL;
+	return NULL;
+}
+
+/* auth.clients / auth.issuers: an array of entries, each checked. */
+static int entries_ok(const cJSON *m, bool clients, const char *file, const char *key, char *err, size_t errlen)
+{
+	if (!cJSON_IsArray(m))
+		return fail(err, errlen, file, key, "must be an array of objects");
+	size_t i = 0;
+	for (const cJSON *e = m->child; e; e = e->next, i++) {
+		char sub[320];
+		if (!cJSON_IsObject(e)) {
+			snprintf(sub, sizeof sub, "%s[%zu]", key, i);
+			return fail(err, errlen, file, sub, "must be an object");
+		}
+		const char *which = NULL;
+		const char *why = entry_members_ok(e, clients ? client_members : issuer_members, &which);
+		if (why) {
+			snprintf(sub, sizeof sub, "%s[%zu].%s", key, i, which);
+			return fail(err, errlen, file, sub, "%s", why);
+		}
+		const char *id_key = clients ? "client_id" : "issuer";
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, id_key);
+		snprintf(sub, sizeof sub, "%s[%zu].%s", key, i, id_key);
+		if (!id)
+			return fail(err, errlen, file, sub, "is required");
+		for (const cJSON *o = m->child; o != e; o = o->next)
+			if (!strcmp(cJSON_GetObjectItemCaseSensitive(o, id_key)->valuestring, id->valuestring))
+				return fail(err, errlen, file, sub, "\"%s\" is given twice", id->valuestring);
+		bool jwks = cJSON_GetObjectItemCaseSensitive(e, "jwks") != NULL;
+		bool url = cJSON_GetObjectItemCaseSensitive(e, "jwks_url") != NULL;
+		snprintf(sub, sizeof sub, "%s[%zu]", key, i);
+		if (clients && jwks && url)
+			return fail(err, errlen, file, sub, "give jwks or jwks_url, not both");
+		if (clients && !jwks && !url && !cJSON_GetObjectItemCaseSensitive(e, "tls_fingerprint") &&
+		    !cJSON_GetObjectItemCaseSensitive(e, "tls_subject"))
+			return fail(err, errlen, file, sub,
+				    "needs a way to authenticate: jwks, jwks_url, tls_fingerprint or tls_subject");
+		if (!clients && !url)
+			return fail(err, errlen, file, sub, "jwks_url is required");
+		if (!clients && !cJSON_GetObjectItemCaseSensitive(e, "audience"))
+			return fail(err, errlen, file, sub, "audience is required");
+	}
+	return 0;
+}
+
 static const struct key top_keys[] = {
 	{"listen", KEY_LISTEN, offsetof(struct config, listen), 0, 0, NULL},
 	{"data_dir", KEY_STRING, offsetof(struct config, data_dir), 1, 4096, NULL},
@@ -176,6 +326,8 @@ static const struct key top_keys[] = {
 	{"plugins", KEY_OBJECT, offsetof(struct config, plugins), 0, 0, NULL},
 	{"upstream", KEY_OBJECT, 0, 0, 0, upstream_keys},
 	{"bulk", KEY_OBJECT, 0, 0, 0, bulk_keys},
+	{"tls", KEY_OBJECT, 0, 0, 0, tls_keys},
+	{"auth", KEY_OBJECT, 0, 0, 0, auth_keys},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -221,6 +373,7 @@ int config_defaults(struct config *cfg)
 		.file_max_bytes = 256ULL << 20,
 		.max_jobs = 64,
 	};
+	cfg->auth.token_lifetime_s = 300;
 	if (!cfg->listen || !cfg->data_dir || !cfg->plugin_dir || !cfg->profiles_dir || !cfg->plugins)
 		return -1;
 	char err[64];
@@ -299,9 +452,6 @@ int config_set_listen(struct config *cfg, const char *value, char *err, size_t e
 	}
 	return 0;
 }
-
-static int fail(char *err, size_t errlen, const char *file, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
 
 static int fail(char *err, size_t errlen, const char *file, const char *key, const char *fmt, ...)
 {
@@ -389,6 +539,24 @@ static int apply(struct config *cfg, const struct key *schema, const cJSON *obj,
 				if (!known)
 					return fail(err, errlen, file, sub, "must be local, pass-through or store-and-forward");
 			}
+			cJSON *dup = cJSON_Duplicate(m, 1);
+			if (!dup)
+				return fail(err, errlen, file, key, "out of memory");
+			cJSON_Delete(*(cJSON **)base);
+			*(cJSON **)base = dup;
+			break;
+		}
+		case KEY_BOOL:
+			if (!cJSON_IsBool(m))
+				return fail(err, errlen, file, key, "must be true or false");
+			*(bool *)base = cJSON_IsTrue(m);
+			if (k->offset == AUTH(token_endpoint))
+				cfg->auth.token_endpoint_set = true;
+			break;
+		case KEY_CLIENTS:
+		case KEY_ISSUERS: {
+			if (entries_ok(m, k->type == KEY_CLIENTS, file, key, err, errlen) != 0)
+				return -1;
 			cJSON *dup = cJSON_Duplicate(m, 1);
 			if (!dup)
 				return fail(err, errlen, file, key, "out of memory");
@@ -495,9 +663,62 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			  "%s", why);
 	if (rc == 0 && cfg->public_base_url && !config_public_url_ok(cfg->public_base_url, why, sizeof why))
 		rc = fail(err, errlen, path, "public_base_url", "%s", why);
+	struct config_tls *t = &cfg->tls;
+	if (rc == 0 && !t->cert_file != !t->key_file)
+		rc = fail(err, errlen, path, t->cert_file ? "tls.key_file" : "tls.cert_file",
+			  "is required with %s (TLS needs both a certificate and its key)",
+			  t->cert_file ? "tls.cert_file" : "tls.key_file");
+	if (rc == 0 && t->client_ca_file && !t->cert_file)
+		rc = fail(err, errlen, path, "tls.client_ca_file",
+			  "needs tls.cert_file and tls.key_file (mutual TLS is TLS)");
+	if (rc == 0 && !cfg->auth.token_endpoint_set)
+		cfg->auth.token_endpoint = cfg->auth.clients && cJSON_GetArraySize(cfg->auth.clients) > 0;
 	if (rc != 0)
 		config_release(cfg);
 	return rc;
+}
+
+void config_fhir_base(const struct config *cfg, const char *authority, char *buf, size_t n)
+{
+	if (cfg->public_base_url)
+		snprintf(buf, n, "%s", cfg->public_base_url);
+	else
+		snprintf(buf, n, "%s://%s/fhir", cfg->tls.cert_file ? "https" : "http",
+			 authority ? authority : cfg->listen);
+}
+
+bool config_auth_configured(const struct config *cfg)
+{
+	return (cfg->auth.clients && cJSON_GetArraySize(cfg->auth.clients) > 0) ||
+	       (cfg->auth.issuers && cJSON_GetArraySize(cfg->auth.issuers) > 0);
+}
+
+int config_check_tls_files(const struct config *cfg, char *err, size_t errlen)
+{
+	const struct config_tls *t = &cfg->tls;
+	char why[1024];
+	const char *src = cfg->source ? cfg->source : "(defaults)";
+	if (t->cert_file && crypto_check_certificate(t->cert_file, why, sizeof why) != 0)
+		return fail(err, errlen, src, "tls.cert_file", "%s", why);
+	if (t->key_file && crypto_check_private_key(t->cert_file, t->key_file, why, sizeof why) != 0)
+		return fail(err, errlen, src, "tls.key_file", "%s", why);
+	if (t->client_ca_file && crypto_check_certificate(t->client_ca_file, why, sizeof why) != 0)
+		return fail(err, errlen, src, "tls.client_ca_file", "%s", why);
+	return 0;
+}
+
+int config_check_exposure(const struct config *cfg, char *err, size_t errlen)
+{
+	if (config_host_is_loopback(cfg->listen_host))
+		return 0;
+	const char *src = cfg->source ? cfg->source : "(defaults)";
+	bool auth = config_auth_configured(cfg), tls = cfg->tls.cert_file != NULL;
+	if (!auth || !tls)
+		return fail(err, errlen, src, "listen",
+			    "%s is not a loopback address; serving beyond loopback requires %s%s%s", cfg->listen,
+			    auth ? "" : "authentication (auth.clients or auth.issuers)", !auth && !tls ? " and " : "",
+			    tls ? "" : "TLS (tls.cert_file and tls.key_file)");
+	return 0;
 }
 
 void config_json_limits(const struct config *cfg, struct fjson_limits *out)
@@ -531,5 +752,11 @@ void config_release(struct config *cfg)
 	free(u->client_cert);
 	free(u->client_key);
 	cJSON_Delete(u->routes);
+	free(cfg->tls.cert_file);
+	free(cfg->tls.key_file);
+	free(cfg->tls.client_ca_file);
+	free(cfg->auth.signing_key_file);
+	cJSON_Delete(cfg->auth.clients);
+	cJSON_Delete(cfg->auth.issuers);
 	memset(cfg, 0, sizeof *cfg);
 }

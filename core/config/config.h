@@ -70,6 +70,29 @@ struct config_bulk {
 	uint64_t max_jobs;       /* exports kept at once (queued, running or finished); more: 429 */
 };
 
+/* HTTPS on the front door (core/http/http.c): TLS 1.2 and 1.3 only. All
+ * NULL: plain HTTP, allowed on a loopback address only. client_ca_file asks
+ * clients for a certificate signed by that CA (mutual TLS); a verified one is
+ * mapped to a configured client (auth.clients[].tls_fingerprint / tls_subject). */
+struct config_tls {
+	char *cert_file;      /* PEM certificate (chain) the gateway presents */
+	char *key_file;       /* its unencrypted PEM private key */
+	char *client_ca_file; /* PEM CA(s) client certificates must chain to, or NULL */
+};
+
+/* Identity and access (core/auth/). Configured when clients or issuers are
+ * given: every /fhir (but metadata and .well-known), /ingest, /export,
+ * /outbox and /metrics request must then authenticate. The arrays are kept
+ * as checked JSON; core/auth/ builds its tables from them. */
+struct config_auth {
+	bool token_endpoint;     /* POST /auth/token served (default on when clients are configured) */
+	bool token_endpoint_set; /* token_endpoint was written in the file */
+	char *signing_key_file;  /* the gateway's token signing key (PEM), or NULL: generated into data_dir */
+	uint64_t token_lifetime_s;
+	cJSON *clients; /* array of client objects (owned), or NULL */
+	cJSON *issuers; /* array of issuer objects (owned), or NULL */
+};
+
 struct config {
 	char *source;         /* file the configuration came from */
 	char *listen;         /* as written, "host:port" */
@@ -89,7 +112,26 @@ struct config {
 	cJSON *plugins;       /* object: plugin name → its own settings (owned) */
 	struct config_upstream upstream;
 	struct config_bulk bulk;
+	struct config_tls tls;
+	struct config_auth auth;
 };
+
+/* The FHIR base clients reach: public_base_url, else SCHEME://AUTHORITY/fhir
+ * (https with TLS on; authority the bound "host:port", or listen when NULL).
+ * Never taken from the Host header. */
+void config_fhir_base(const struct config *cfg, const char *authority, char *buf, size_t n);
+
+/* True when auth.clients or auth.issuers holds an entry. */
+bool config_auth_configured(const struct config *cfg);
+
+/* Checks the TLS files at start: the certificate, that the key matches it,
+ * the client CA. 0, or -1 with "FILE: tls.KEY: reason" in err (naming the
+ * offending file). */
+int config_check_tls_files(const struct config *cfg, char *err, size_t errlen);
+
+/* The rule for listening beyond loopback: auth configured and TLS on.
+ * 0, or -1 with the reason in err. */
+int config_check_exposure(const struct config *cfg, char *err, size_t errlen);
 
 /* An upstream base URL is https://host[:port]/path, or http:// with a
  * loopback host; no credentials, query or fragment. */

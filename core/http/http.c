@@ -19,11 +19,15 @@
  *    connection hanging without an answer;
  *  - the body is counted against the limit as it arrives.
  * Responses are queued on a later handler call, never the first, except for
- * refusals, where closing the connection is the point. */
+ * refusals, where closing the connection is the point.
+ *
+ * HTTPS is the library's own (GnuTLS, as Debian builds it); this file is also
+ * the only one that includes GnuTLS, for the client certificate of mutual TLS. */
 #include "http/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -39,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/crypto.h"
 #include "base/fjson.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -60,6 +65,11 @@ struct conn_ctx {
 	const char *phase;   /* what the deadline is for */
 	bool closed_by_deadline;
 	const struct req_ctx *busy; /* the request the handler is working on; guarded by srv->lock */
+	/* mutual TLS: the verified client certificate, looked at once per
+	 * connection by the thread serving it */
+	bool peer_checked;
+	char peer_sha256[65];
+	char peer_subject[512];
 };
 
 /* One query parameter, decoded; value NULL when the parameter has no '='. */
@@ -110,7 +120,12 @@ struct http_server {
 	atomic_bool quiesced; /* draining: new connections are closed on accept */
 	pthread_mutex_t defer_lock; /* guards each request's deferral state */
 	atomic_uint deferred;       /* requests deferred whose answer is not yet made */
+	bool mtls;                  /* clients are asked for a certificate */
+	char *tls_cert, *tls_key, *tls_ca; /* PEM text given to the library, kept while it runs */
 };
+
+/* TLS 1.2 and 1.3 only, GnuTLS's NORMAL cipher suites otherwise. */
+#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 static int64_t now_ms(void)
 {
@@ -697,6 +712,33 @@ static bool run_resume(struct req_ctx *rq, struct http_response *resp)
 	return true;
 }
 
+/* Mutual TLS: once per connection, the client certificate, if one was
+ * shown and it verifies against the configured CA (chain, dates), becomes
+ * the connection's identity. An unverified one is ignored: the request is
+ * then anonymous, and the authorization layer refuses it. */
+static void check_peer(struct MHD_Connection *mc, struct conn_ctx *c)
+{
+	if (c->peer_checked)
+		return;
+	c->peer_checked = true;
+	const union MHD_ConnectionInfo *ti = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	gnutls_session_t s = ti ? (gnutls_session_t)ti->tls_session : NULL;
+	unsigned status = 0, n = 0;
+	if (!s || gnutls_certificate_type_get(s) != GNUTLS_CRT_X509)
+		return;
+	const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
+	if (!certs || n == 0)
+		return;
+	if (gnutls_certificate_verify_peers2(s, &status) != GNUTLS_E_SUCCESS || status != 0) {
+		log_event(LOG_INFO, "tls_client_refused",
+			  "a client certificate did not verify against tls.client_ca_file", (const char *)NULL);
+		return;
+	}
+	if (crypto_cert_identity(certs[0].data, certs[0].size, c->peer_sha256, c->peer_subject,
+				 sizeof c->peer_subject) != 0)
+		c->peer_sha256[0] = c->peer_subject[0] = '\0';
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
@@ -722,6 +764,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		 * gateway did not understand, nothing behind it on the
 		 * connection can be trusted to start where it seems to. */
 		rq->mc = mc;
+		if (srv->mtls && rq->conn)
+			check_peer(mc, rq->conn);
 		struct framing f = {0};
 		int status = 400;
 		const char *why = check_request(mc, rq, url, method, version, &f, &status);
@@ -845,6 +889,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 			.authority = srv->authority,
 			.impl = rq,
 		};
+		if (srv->mtls && rq->conn && rq->conn->peer_sha256[0]) {
+			rq->req.tls_client_sha256 = rq->conn->peer_sha256;
+			rq->req.tls_client_subject = rq->conn->peer_subject;
+		}
 		if (rq->body)
 			rq->body[rq->len] = '\0';
 		set_busy(srv, rq, true);
@@ -931,6 +979,57 @@ static int open_listener(const struct config *cfg, unsigned *port, char *err, si
 	return fd;
 }
 
+static void server_free(struct http_server *srv)
+{
+	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->defer_lock);
+	free(srv->tls_cert);
+	if (srv->tls_key) {
+		explicit_bzero(srv->tls_key, strlen(srv->tls_key));
+		free(srv->tls_key);
+	}
+	free(srv->tls_ca);
+	free(srv);
+}
+
+/* The whole of a (small) PEM file as a string, or NULL with why. */
+static char *read_pem(const char *key, const char *file, char *err, size_t errlen)
+{
+	FILE *f = fopen(file, "rb");
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot read %s: %s", key, file, strerror(errno));
+		return NULL;
+	}
+	size_t cap = 1 << 20, n = 0;
+	char *buf = malloc(cap + 1);
+	if (buf)
+		n = fread(buf, 1, cap + 1, f);
+	fclose(f);
+	if (!buf || n > cap) {
+		snprintf(err, errlen, "%s: %s is larger than 1 MiB", key, file);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static bool tls_load(struct http_server *srv, const struct config_tls *t, char *err, size_t errlen)
+{
+	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+		snprintf(err, errlen, "tls: this libmicrohttpd was built without HTTPS support");
+		return false;
+	}
+	srv->tls_cert = read_pem("tls.cert_file", t->cert_file, err, errlen);
+	srv->tls_key = srv->tls_cert ? read_pem("tls.key_file", t->key_file, err, errlen) : NULL;
+	if (!srv->tls_key)
+		return false;
+	if (t->client_ca_file && !(srv->tls_ca = read_pem("tls.client_ca_file", t->client_ca_file, err, errlen)))
+		return false;
+	srv->mtls = srv->tls_ca != NULL;
+	return true;
+}
+
 struct http_server *http_server_start(const struct config *cfg, struct http_dispatch dispatch, char *err,
 				      size_t errlen)
 {
@@ -948,11 +1047,15 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (cfg->listen_ipv6)
 		flags |= MHD_USE_IPv6;
+	if (cfg->tls.cert_file && !tls_load(srv, &cfg->tls, err, errlen)) {
+		server_free(srv);
+		return NULL;
+	}
+	if (srv->tls_cert)
+		flags |= MHD_USE_TLS;
 	int lfd = open_listener(cfg, &srv->port, err, errlen);
 	if (lfd < 0) {
-		pthread_mutex_destroy(&srv->lock);
-		pthread_mutex_destroy(&srv->defer_lock);
-		free(srv);
+		server_free(srv);
 		return NULL;
 	}
 	/* Known before the first request arrives: handlers only read it. */
@@ -965,36 +1068,34 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 	}
 	/* Idle timeout as a backstop; the watchdog enforces the real deadlines. */
 	unsigned idle_s = (unsigned)((cfg->limits.request_timeout_ms + 999) / 1000);
-	srv->daemon = MHD_start_daemon(
-		flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_LISTEN_SOCKET, lfd,
-		MHD_OPTION_THREAD_POOL_SIZE, threads,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->limits.max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->limits.max_connections_per_ip,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->limits.max_header_bytes,
-		MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
-		/* Not strict: in 0.9.75 its strict refusals (no Host, a space in
+	srv->daemon = MHD_start_daemon(flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_LISTEN_SOCKET, lfd,
+				       MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+				       (unsigned)cfg->limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				       (unsigned)cfg->limits.max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+				       (size_t)cfg->limits.max_header_bytes, MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
+				       /* Not strict: in 0.9.75 its strict refusals (no Host, a space in
 		 * the target) answer with the header block written twice, or not
 		 * at all; the gateway's own checks refuse both. */
-		MHD_OPTION_STRICT_FOR_CLIENT, 0,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_END);
+				       MHD_OPTION_STRICT_FOR_CLIENT, 0, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+				       MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+				       on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				       /* HTTPS (ignored without MHD_USE_TLS); the trust list makes the
+		 * library ask clients for a certificate */
+				       srv->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, srv->tls_cert,
+				       MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key, MHD_OPTION_HTTPS_PRIORITIES,
+				       HTTP_TLS_PRIORITIES, srv->tls_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END,
+				       srv->tls_ca, MHD_OPTION_END);
 	if (!srv->daemon) {
-		snprintf(err, errlen, "cannot serve on %s: the HTTP library refused the settings", cfg->listen);
+		snprintf(err, errlen, "cannot serve on %s: the HTTP library refused the settings%s", cfg->listen,
+			 srv->tls_cert ? " (TLS certificate, key or client CA not usable by GnuTLS)" : "");
 		close(lfd);
-		pthread_mutex_destroy(&srv->lock);
-		pthread_mutex_destroy(&srv->defer_lock);
-		free(srv);
+		server_free(srv);
 		return NULL;
 	}
 	if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) {
 		snprintf(err, errlen, "cannot start the deadline watchdog thread");
 		MHD_stop_daemon(srv->daemon);
-		pthread_mutex_destroy(&srv->lock);
-		pthread_mutex_destroy(&srv->defer_lock);
-		free(srv);
+		server_free(srv);
 		return NULL;
 	}
 	srv->watchdog_running = true;
@@ -1047,7 +1148,5 @@ void http_server_stop(struct http_server *srv)
 	if (srv->watchdog_running)
 		pthread_join(srv->watchdog, NULL);
 	MHD_stop_daemon(srv->daemon);
-	pthread_mutex_destroy(&srv->lock);
-	pthread_mutex_destroy(&srv->defer_lock);
-	free(srv);
+	server_free(srv);
 }

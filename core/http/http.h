@@ -45,6 +45,14 @@ struct http_request {
 	size_t nparams;
 	int format;              /* FHIR output format (enum format), set by the app before routing */
 	bool pretty;             /* _pretty=true was asked for */
+
+	/* the application's record of who sent it (core/auth), set before routing */
+	const void *principal;
+	/* Mutual TLS: the SHA-256 fingerprint (64 lowercase hex digits) and the
+	 * subject (RFC 2253, "CN=x,O=y") of the client certificate, verified
+	 * against tls.client_ca_file; NULL when none was shown or it did not verify. */
+	const char *tls_client_sha256;
+	const char *tls_client_subject;
 	void *impl;              /* private to http.c */
 };
 
@@ -114,7 +122,10 @@ void http_wake(struct http_request *req);
 
 struct http_server;
 
-/* Starts listening and serving per cfg. Returns NULL with a reason in err. */
+/* Starts listening and serving per cfg: over HTTPS when cfg->tls names a
+ * certificate (TLS 1.2 and 1.3 only; with client_ca_file, clients are asked
+ * for a certificate, optional at the TLS level, and a verified one is given
+ * on each request). Returns NULL with a reason in err. */
 struct http_server *http_server_start(const struct config *cfg, struct http_dispatch dispatch,
 				      char *err, size_t errlen);
 /* The bound port (useful when the configuration asked for port 0). */

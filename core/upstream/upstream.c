@@ -1042,3 +1042,47 @@ static void scrub(cJSON *node, long status, size_t depth)
 }
 
 void upstream_scrub_outcomes(cJSON *tree, long status) { scrub(tree, status, 0); }
+
+int upstream_fetch(const char *url, const char *ca_file, size_t max_bytes, long timeout_ms,
+		   struct upstream_response *out)
+{
+	response_init(out);
+	char why[256];
+	if (!config_upstream_url_ok(url, why, sizeof why)) {
+		snprintf(out->error, sizeof out->error, "%s", why);
+		return -1;
+	}
+	pthread_once(&global_once, global_init);
+	CURL *h = global_ok ? curl_easy_init() : NULL;
+	if (!h) {
+		snprintf(out->error, sizeof out->error, "the HTTP client could not start");
+		return -1;
+	}
+	struct sink sink = {.r = out, .max = max_bytes};
+	char detail[CURL_ERROR_SIZE] = "";
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, strncmp(url, "https://", 8) ? "http" : "https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, ca_file);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+	CURLcode rc = curl_easy_perform(h);
+	if (rc == CURLE_OK) {
+		out->answered = true;
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+	} else {
+		out->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+		snprintf(out->error, sizeof out->error, "%s", detail[0] ? detail : curl_easy_strerror(rc));
+	}
+	curl_easy_cleanup(h);
+	return out->answered && out->status >= 200 && out->status < 300 ? 0 : -1;
+}

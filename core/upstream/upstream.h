@@ -72,6 +72,16 @@ int upstream_request(struct upstream *u, const char *method, const char *path, c
 		     const char *body, size_t len, struct upstream_response *out);
 void upstream_response_release(struct upstream_response *r);
 
+/* One GET of a small document from url (https://, or http:// to a loopback
+ * host: config_upstream_url_ok's rule), independent of any upstream: a JWK
+ * Set of an identity provider (core/auth). Server certificates are verified
+ * (the system's CAs, plus ca_file when not NULL); no redirect is followed;
+ * at most max_bytes are read within timeout_ms. Fills out (release with
+ * upstream_response_release): out->answered with the status, or out->error.
+ * Returns 0 on a 2xx answer, else -1. Any thread; blocks. */
+int upstream_fetch(const char *url, const char *ca_file, size_t max_bytes, long timeout_ms,
+		   struct upstream_response *out);
+
 /* Called once on the pump thread when a started exchange has ended (answered
  * or not); it must not block: it wakes whoever waits for the answer. */
 typedef void (*upstream_done_fn)(void *ctx);

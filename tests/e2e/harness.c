@@ -350,7 +350,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
 
 /* One request to url; over https, tls (not NULL) says whom to trust and
  * which client certificate to show. */
-static int curl_do(const char *url, const struct upstream_srv *tls, long timeout_ms, const char *method,
+static int curl_do(const char *url, const struct tls_files *tls, long timeout_ms, const char *method,
 		   const char *const *headers, const char *body, size_t body_len, struct resp *out)
 {
 	memset(out, 0, sizeof *out);
@@ -377,6 +377,12 @@ static int curl_do(const char *url, const struct upstream_srv *tls, long timeout
 		curl_easy_setopt(c, CURLOPT_SSLCERT, tls->client_cert);
 	if (tls && tls->client_key[0])
 		curl_easy_setopt(c, CURLOPT_SSLKEY, tls->client_key);
+	if (tls && tls->tls_max) {
+		/* an old version on purpose: the client's own policy must not be
+		 * what refuses it */
+		curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)(tls->tls_min | tls->tls_max));
+		curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST, "DEFAULT@SECLEVEL=0");
+	}
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	if (body) {
@@ -407,6 +413,20 @@ int http_do_within(const struct gw *gw, long timeout_ms, const char *method, con
 	char url[2048];
 	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", gw->port, path);
 	return curl_do(url, NULL, timeout_ms, method, headers, body, body_len, out);
+}
+
+int url_do(const char *url, const char *method, const char *const *headers, const char *body, size_t body_len,
+	   struct resp *out)
+{
+	return curl_do(url, NULL, 30000L, method, headers, body, body_len, out);
+}
+
+int https_do(const struct gw *gw, const struct tls_files *tls, const char *method, const char *path,
+	     const char *const *headers, const char *body, size_t body_len, struct resp *out)
+{
+	char url[2048];
+	snprintf(url, sizeof url, "https://127.0.0.1:%u%s", gw->port, path);
+	return curl_do(url, tls, 30000L, method, headers, body, body_len, out);
 }
 
 void resp_free(struct resp *r)
@@ -552,8 +572,23 @@ int upstream_start(struct upstream_srv *u, unsigned port) { return upstream_star
 
 int upstream_start_args(struct upstream_srv *u, unsigned port, const char *const *args)
 {
+	if (node_server_start(u, "tests/upstream/server.mjs", port, args) != 0)
+		return -1;
+	size_t n = strlen(u->base);
+	snprintf(u->base + n, sizeof u->base - n, "/fhir/R4");
+	return 0;
+}
+
+int idp_install(void)
+{
+	int rc = system("bash tests/upstream/install.sh tests/idp >/dev/null 2>build/idp-install.log");
+	return rc == 0 ? 0 : -1;
+}
+
+int node_server_start(struct upstream_srv *u, const char *script, unsigned port, const char *const *args)
+{
 	memset(u, 0, sizeof *u);
-	const char *argv[32] = {"node", "tests/upstream/server.mjs", "--port", NULL};
+	const char *argv[32] = {"node", script, "--port", NULL};
 	size_t argc = 4;
 	bool tls = false;
 	for (size_t i = 0; args && args[i] && argc < 31; i++) {
@@ -600,7 +635,7 @@ int upstream_start_args(struct upstream_srv *u, unsigned port, const char *const
 		unsigned p = 0;
 		if (sscanf(line, "listening 127.0.0.1:%u", &p) == 1 && p > 0) {
 			u->port = p;
-			snprintf(u->base, sizeof u->base, "%s://127.0.0.1:%u/fhir/R4", tls ? "https" : "http", p);
+			snprintf(u->base, sizeof u->base, "%s://127.0.0.1:%u", tls ? "https" : "http", p);
 			return 0;
 		}
 		int st;
@@ -631,7 +666,11 @@ int upstream_do(const struct upstream_srv *u, const char *method, const char *pa
 	int origin = host ? (int)(host + 3 - u->base) + (int)strcspn(host + 3, "/") : 0; /* scheme://host:port */
 	snprintf(url, sizeof url, "%.*s%s", origin, u->base, path);
 	const char *h[] = {"Content-Type: application/json", NULL};
-	return curl_do(url, u, 30000L, method, body ? h : NULL, body, body ? strlen(body) : 0, out);
+	struct tls_files tls = {0};
+	snprintf(tls.ca_file, sizeof tls.ca_file, "%s", u->ca_file);
+	snprintf(tls.client_cert, sizeof tls.client_cert, "%s", u->client_cert);
+	snprintf(tls.client_key, sizeof tls.client_key, "%s", u->client_key);
+	return curl_do(url, &tls, 30000L, method, body ? h : NULL, body, body ? strlen(body) : 0, out);
 }
 
 void upstream_gw_config(char *buf, size_t n, const struct upstream_srv *u, const char *routes, const char *extra)

@@ -73,6 +73,23 @@ void resp_free(struct resp *r);
 /* Header value from a response (case-insensitive name), copied into buf. */
 const char *resp_header(const struct resp *r, const char *name, char *buf, size_t cap);
 
+/* What an HTTPS client trusts and shows: a CA file, a client certificate
+ * and its key (empty: the system's CAs, no certificate); tls_min and
+ * tls_max (CURL_SSLVERSION_* and CURL_SSLVERSION_MAX_* values, 0: libcurl's
+ * defaults) pin the protocol version. */
+struct tls_files {
+	char ca_file[300], client_cert[300], client_key[300];
+	long tls_min, tls_max;
+};
+
+/* One request to any loopback URL (a test server of the suite). */
+int url_do(const char *url, const char *method, const char *const *headers, const char *body, size_t body_len,
+	   struct resp *out);
+
+/* As http_do, over HTTPS to a gateway serving TLS (https://127.0.0.1:PORT). */
+int https_do(const struct gw *gw, const struct tls_files *tls, const char *method, const char *path,
+	     const char *const *headers, const char *body, size_t body_len, struct resp *out);
+
 /* Raw TCP to the gateway from source address src (NULL = 127.0.0.1). */
 int raw_connect(const struct gw *gw, const char *src);
 int raw_send(int fd, const char *data, size_t len);
@@ -124,6 +141,13 @@ int upstream_start(struct upstream_srv *u, unsigned port);
 /* The same with extra arguments for server.mjs (NULL-terminated, e.g.
  * {"--tls-cert", file, "--tls-key", file, NULL}; see tests/upstream/README.md). */
 int upstream_start_args(struct upstream_srv *u, unsigned port, const char *const *args);
+/* Any Node test server: runs `node script --port PORT args...` and waits
+ * for its "listening 127.0.0.1:PORT" line; u->base is then
+ * http(s)://127.0.0.1:PORT. Stop it with upstream_stop. */
+int node_server_start(struct upstream_srv *u, const char *script, unsigned port, const char *const *args);
+/* Installs the packages of the independent OpenID provider (tests/idp,
+ * oidc-provider) once; 0 when ready. */
+int idp_install(void);
 /* Stops it by its PID (SIGTERM, then SIGKILL). */
 void upstream_stop(struct upstream_srv *u);
 /* A free loopback port (bound and released). */

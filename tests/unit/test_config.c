@@ -102,6 +102,36 @@ static void refusals_name_file_key_reason(void **state)
 		{"[]", "must be a JSON object"},
 		{"{\"threads\":1,\"threads\":2}", "line 1"},
 		{"{\"threads\":1", "line 1"},
+		{"{\"tls\":{\"cert\":\"x\"}}", "tls.cert: unknown key"},
+		{"{\"tls\":{\"cert_file\":\"a.pem\"}}", "tls.key_file: is required with tls.cert_file"},
+		{"{\"tls\":{\"key_file\":\"a.key\"}}", "tls.cert_file: is required with tls.key_file"},
+		{"{\"tls\":{\"client_ca_file\":\"ca.pem\"}}", "tls.client_ca_file: needs tls.cert_file"},
+		{"{\"auth\":{\"token_endpoint\":1}}", "auth.token_endpoint: must be true or false"},
+		{"{\"auth\":{\"token_lifetime_s\":5}}", "auth.token_lifetime_s: must be a whole number from 10"},
+		{"{\"auth\":{\"clients\":{}}}", "auth.clients: must be an array"},
+		{"{\"auth\":{\"clients\":[{\"scopes\":\"system/*.rs\",\"tls_subject\":\"CN=a\"}]}}",
+		 "auth.clients[0].client_id: is required"},
+		{"{\"auth\":{\"clients\":[{\"client_id\":\"a\",\"colour\":\"x\"}]}}",
+		 "auth.clients[0].colour: unknown key"},
+		{"{\"auth\":{\"clients\":[{\"client_id\":\"a\"}]}}", "auth.clients[0]: needs a way to authenticate"},
+		{"{\"auth\":{\"clients\":[{\"client_id\":\"a\",\"tls_fingerprint\":\"ab:cd\"}]}}",
+		 "auth.clients[0].tls_fingerprint: must be the SHA-256 fingerprint"},
+		{"{\"auth\":{\"clients\":[{\"client_id\":\"a\",\"tls_subject\":\"CN=a\",\"purpose\":\"fun\"}]}}",
+		 "auth.clients[0].purpose: must be treatment"},
+		{"{\"auth\":{\"clients\":[{\"client_id\":\"a\",\"tls_subject\":\"CN=a\"},"
+		 "{\"client_id\":\"a\",\"tls_subject\":\"CN=b\"}]}}",
+		 "auth.clients[1].client_id: \"a\" is given twice"},
+		{"{\"auth\":{\"clients\":[{\"client_id\":\"a\",\"jwks_url\":\"http://example.org/jwks\"}]}}",
+		 "auth.clients[0].jwks_url: must be an https:// URL"},
+		{"{\"auth\":{\"clients\":[{\"client_id\":\"a\",\"jwks\":{\"keys\":[]}}]}}",
+		 "auth.clients[0].jwks: must be a JWK Set"},
+		{"{\"auth\":{\"clients\":[{\"client_id\":\"a\",\"jwks\":{\"keys\":[{}]},\"jwks_url\":\"https://x/"
+		 "j\"}]}}",
+		 "auth.clients[0]: give jwks or jwks_url, not both"},
+		{"{\"auth\":{\"issuers\":[{\"issuer\":\"https://idp.example.org\",\"audience\":\"x\"}]}}",
+		 "auth.issuers[0]: jwks_url is required"},
+		{"{\"auth\":{\"issuers\":[{\"issuer\":\"https://idp.example.org\",\"jwks_url\":\"https://idp/j\"}]}}",
+		 "auth.issuers[0]: audience is required"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct config cfg;
@@ -109,6 +139,40 @@ static void refusals_name_file_key_reason(void **state)
 		assert_int_equal(load(cases[i].text, &cfg, err, sizeof err), -1);
 		if (!strstr(err, cases[i].expect) || !strstr(err, "/tmp/cw-config-"))
 			fail_msg("case %zu: '%s' does not mention '%s'", i, err, cases[i].expect);
+	}
+}
+
+/* Beyond loopback: auth and TLS, both; loopback: neither needed. */
+static void exposure_rule(void **state)
+{
+	(void)state;
+	unsetenv("CROSSWALK_LISTEN");
+	static const struct {
+		const char *text;
+		int rc;
+		const char *expect;
+	} cases[] = {
+		{"{\"listen\":\"127.0.0.1:0\"}", 0, NULL},
+		{"{\"listen\":\"0.0.0.0:0\"}", -1, "requires authentication (auth.clients or auth.issuers) and TLS"},
+		{"{\"listen\":\"0.0.0.0:0\",\"tls\":{\"cert_file\":\"c\",\"key_file\":\"k\"}}", -1,
+		 "requires authentication"},
+		{"{\"listen\":\"0.0.0.0:0\",\"auth\":{\"clients\":[{\"client_id\":\"a\",\"tls_subject\":\"CN=a\"}]}}",
+		 -1, "requires TLS"},
+		{"{\"listen\":\"0.0.0.0:0\",\"tls\":{\"cert_file\":\"c\",\"key_file\":\"k\"},"
+		 "\"auth\":{\"clients\":[{\"client_id\":\"a\",\"tls_subject\":\"CN=a\"}]}}",
+		 0, NULL},
+		{"{\"listen\":\"0.0.0.0:0\",\"tls\":{\"cert_file\":\"c\",\"key_file\":\"k\"},\"auth\":{\"clients\":[]}"
+		 "}",
+		 -1, "requires authentication"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct config cfg;
+		char err[512] = "";
+		assert_int_equal(load(cases[i].text, &cfg, err, sizeof err), 0);
+		int rc = config_check_exposure(&cfg, err, sizeof err);
+		if (rc != cases[i].rc || (cases[i].expect && !strstr(err, cases[i].expect)))
+			fail_msg("case %zu: %d '%s'", i, rc, err);
+		config_release(&cfg);
 	}
 }
 
@@ -159,6 +223,7 @@ int main(void)
 		cmocka_unit_test(missing_file),
 		cmocka_unit_test(environment_overrides_listen),
 		cmocka_unit_test(loopback_detection),
+		cmocka_unit_test(exposure_rule),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

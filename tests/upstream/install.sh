@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs the upstream test server's npm packages into tests/upstream/node_modules,
 # exactly as pinned in package-lock.json. Does nothing when they are already there.
+# With a directory argument (tests/idp), installs that test server's packages instead.
 set -u
-cd "$(dirname "$0")" || exit 1
+cd "${1:-$(dirname "$0")}" || exit 1
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     echo "upstream/install.sh: node and npm are required (node 20 or newer)" >&2

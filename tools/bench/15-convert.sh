@@ -7,7 +7,7 @@ mkdir -p "$out"
 bin="$BENCH_DIR/bench_convert"
 make -s build/default/libcwcore.a >/dev/null
 cc -std=c11 -D_GNU_SOURCE -O2 -Icore $(pkg-config --cflags libcjson libxml-2.0) tools/bench/bench_convert.c \
-  build/default/libcwcore.a $(pkg-config --libs libmicrohttpd libcjson libcurl libxml-2.0 sqlite3 openssl) \
+  build/default/libcwcore.a $(pkg-config --libs libmicrohttpd gnutls libcjson libcurl libxml-2.0 sqlite3 openssl) \
   -ldl -lpthread -lm -o "$bin"
 files=("$BENCH_CORPUS"/fhir-r4/synthea/*.json)
 node_dir="$BENCH_DIR/node"

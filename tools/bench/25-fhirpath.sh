@@ -6,7 +6,7 @@ set -euo pipefail
 bin="$BENCH_DIR/bench_fhirpath"
 make -s build/default/libcwcore.a >/dev/null
 cc -std=c11 -D_GNU_SOURCE -O2 -Icore $(pkg-config --cflags libcjson) tools/bench/bench_fhirpath.c \
-  build/default/libcwcore.a $(pkg-config --libs libmicrohttpd libcjson libcurl libxml-2.0 sqlite3 openssl) \
+  build/default/libcwcore.a $(pkg-config --libs libmicrohttpd gnutls libcjson libcurl libxml-2.0 sqlite3 openssl) \
   -ldl -lpthread -lm -o "$bin"
 files=("$BENCH_CORPUS"/fhir-r4/synthea/*.json)
 exprs=tools/bench/fhirpath-exprs.txt

@@ -1,0 +1,93 @@
+/* auth — who a request comes from, and whether it may come at all.
+ *
+ * Built once from the configuration's auth section (config/config.h): the
+ * configured clients (auth.clients) with their scopes and purpose, and the
+ * way each one proves who it is: a client certificate over mutual TLS
+ * (tls_fingerprint, tls_subject), or a bearer token. When auth is configured
+ * every request must authenticate, except the public routes (/healthz,
+ * /fhir/metadata, /fhir/.well-known/..., /auth/token); /metrics and /outbox
+ * are also open to a loopback peer (the operator on the machine). A refusal
+ * is a 401 OperationOutcome with WWW-Authenticate: Bearer (error="invalid_token"
+ * when a token was sent), counted in crosswalk_auth_refused_total by reason;
+ * no credential is ever logged.
+ *
+ * Ownership: auth owns its tables; a principal points into them (valid while
+ * the auth lives). Threads: built before serving, read-only after;
+ * auth_authenticate is safe from many threads. */
+#ifndef CW_AUTH_H
+#define CW_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config.h"
+#include "http/http.h"
+
+/* What a client's answers are for (auth.clients[].purpose). */
+enum auth_purpose { AUTH_TREATMENT, AUTH_OPERATIONS, AUTH_BILLING, AUTH_RECOVERY };
+
+#define AUTH_SCOPES_MAX 8192
+
+/* The authenticated party of one request. */
+struct auth_principal {
+	const char *client_id; /* configured client id (into the auth), or NULL */
+	enum auth_purpose purpose;
+	const char *via;                  /* "mtls", "token", or "loopback" (an open route from a loopback peer) */
+	char scopes[AUTH_SCOPES_MAX + 1]; /* space-separated granted scopes */
+	/* a token of an external issuer (auth.issuers): client_id points to
+	 * subject (its client_id, azp or sub claim); launch context from its
+	 * patient and fhirUser claims ("" when absent) */
+	char subject[256];
+	char patient[128];
+	char fhir_user[256];
+};
+
+struct auth;
+
+/* Builds the tables from cfg (which must outlive the auth): the clients'
+ * keys, and with the token endpoint on, the signing key (auth.signing_key_file,
+ * or DATA_DIR/auth-signing-key.pem, generated mode 0600 at the first start)
+ * and the jti replay file (DATA_DIR/auth-jti). NULL with a reason in err
+ * ("auth.clients[0].jwks: keys[1]: ..."). */
+struct auth *auth_new(const struct config *cfg, char *err, size_t errlen);
+void auth_free(struct auth *a);
+
+/* True when auth.clients or auth.issuers is configured. */
+bool auth_enabled(const struct auth *a);
+
+/* Decides who sends req. Returns true with *out filled when the request may
+ * proceed (also when auth is off or the route is public: out->client_id is
+ * then NULL); false after setting the 401 on resp. */
+bool auth_authenticate(const struct auth *a, const struct http_request *req, struct http_response *resp,
+		       struct auth_principal *out);
+
+/* Decides whether who may make req (after auth_authenticate): the
+ * interaction its method and path are (read, vread and instance history: r;
+ * search and type or system history: s; create: c; update and patch: u;
+ * delete: d; conditional forms also s) on its type; /metrics and /outbox
+ * need system/crosswalk.admin (or a loopback peer without credentials);
+ * $validate, $convert and the terminology operations any valid token;
+ * what is not checked entry by entry yet (Bundles at /fhir, _include,
+ * _revinclude, chains and _has, /ingest, /export, /plugins, other
+ * operations) needs a scope on every type with every permission. true, or
+ * false after setting a 403 OperationOutcome naming the missing scope. */
+bool auth_authorize(const struct auth *a, const struct auth_principal *who, const struct http_request *req,
+		    struct http_response *resp);
+
+/* POST /auth/token: SMART Backend Services client_credentials with a
+ * jwt-bearer client assertion (RFC 7523), answered with an access token
+ * signed by the gateway's key, or an RFC 6749 JSON error (invalid_client
+ * 401; invalid_request, unsupported_grant_type, invalid_grant,
+ * invalid_scope 400). 404 when the token endpoint is off. */
+void auth_token(const struct auth *a, const struct http_request *req, struct http_response *resp);
+
+/* GET /fhir/.well-known/smart-configuration: the SMART discovery document. */
+void auth_smart_configuration(const struct auth *a, const struct http_request *req, struct http_response *resp);
+
+/* GET /auth/jwks: the public key of the gateway's tokens (a JWK Set). */
+void auth_jwks(const struct auth *a, const struct http_request *req, struct http_response *resp);
+
+/* True when the token endpoint is served. */
+bool auth_token_endpoint_on(const struct auth *a);
+
+#endif
