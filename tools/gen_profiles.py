@@ -151,6 +151,69 @@ RAS_DOMAINS = [
 ]
 
 
+# The person-first phrase table (plugins/person_first, docs/person-first.md),
+# reviewed line by line. Code: an ICD-10-CM code or category (the longest
+# one that begins the diagnosis code wins). For a code outside Z55-Z65 the
+# phrase replaces the display up to and including its first "abuse" or
+# "dependence" (what follows is kept), or the whole display when it has
+# neither; for Z55-Z65 (circumstances) it replaces the whole display. Never
+# "abuse", "abuser", "addict" or "noncompliance"; F1x.1 (ICD "abuse") is a
+# mild use disorder and F1x.2 (ICD "dependence") a moderate or severe one, as
+# DSM-5 maps them; remission is "in recovery from" (the plugin's rule).
+SUBSTANCES = [
+    ("F10", "alcohol"),
+    ("F11", "opioid"),
+    ("F12", "cannabis"),
+    ("F13", "sedative, hypnotic or anxiolytic"),
+    ("F14", "cocaine"),
+    ("F15", "other stimulant"),
+    ("F16", "hallucinogen"),
+    ("F18", "inhalant"),
+    ("F19", "other psychoactive substance"),
+]
+PERSON_FIRST_OTHER = [
+    ("F17", "nicotine use disorder", "Nicotine dependence (category header): a nicotine use disorder."),
+    ("F17.2", "nicotine use disorder, moderate or severe",
+     "ICD-10-CM nicotine dependence: a moderate or severe nicotine use disorder."),
+    ("F55", "harmful use", "ICD-10-CM \"abuse of\" a non-psychoactive substance: harmful use of it."),
+    ("Z59", "housing instability", "Housing circumstances, where no narrower row applies."),
+    ("Z59.0", "homelessness", "Homelessness (sheltered or unsheltered)."),
+    ("Z59.1", "inadequate housing", "Inadequate housing."),
+    ("Z59.4", "food insecurity", "Lack of adequate food."),
+    ("Z59.5", "extreme poverty", "Extreme poverty."),
+    ("Z59.6", "low income", "Low income."),
+    ("Z59.7", "insufficient social insurance or welfare support", "Insufficient social insurance and welfare support."),
+    ("Z59.81", "housing instability", "Housing instability, housed."),
+    ("Z59.82", "transportation insecurity", "Transportation insecurity."),
+    ("Z59.86", "financial insecurity", "Financial insecurity."),
+    ("Z59.87", "material hardship", "Material hardship."),
+    ("Z60.5", "discrimination or persecution", "Target of (perceived) adverse discrimination and persecution."),
+    ("Z62.81", "a history of maltreatment in childhood", "Personal history of abuse in childhood: maltreatment the person lived through."),
+    ("Z62.810", "a history of physical and sexual maltreatment in childhood", "Maltreatment the person lived through."),
+    ("Z62.811", "a history of psychological maltreatment in childhood", "Maltreatment the person lived through."),
+    ("Z62.814", "a history of financial exploitation in childhood", "Child financial abuse: exploitation the person lived through."),
+    ("Z62.815", "a history of intimate partner violence in childhood", "Intimate partner abuse in childhood: violence the person lived through."),
+    ("Z62.819", "a history of maltreatment in childhood", "Unspecified abuse in childhood: maltreatment the person lived through."),
+    ("Z63.72", "alcohol or drug use disorder in the family", "Alcoholism and drug addiction in family, in person-first words."),
+    ("Z65.1", "incarceration", "Imprisonment and other incarceration."),
+    ("Z65.2", "problems after release from prison", "Problems related to release from prison."),
+    ("Z65.4", "crime or terrorism as a victim", "Victim of crime and terrorism."),
+]
+
+
+def person_first_concepts():
+    rows = []
+    for code, name in SUBSTANCES:
+        rows.append((code + ".1", name + " use disorder, mild",
+                     "ICD-10-CM " + code + ".1 (\"abuse\"): a mild " + name + " use disorder (DSM-5)."))
+        rows.append((code + ".2", name + " use disorder, moderate or severe",
+                     "ICD-10-CM " + code + ".2 (\"dependence\"): a moderate or severe " + name +
+                     " use disorder (DSM-5)."))
+    rows += PERSON_FIRST_OTHER
+    rows.sort(key=lambda r: r[0].encode())
+    return simple_concepts(rows)
+
+
 def outcomes_concepts():
     c = [{"code": "ras-total", "display": "Recovery Assessment Scale total score",
           "definition": "Sum of the item scores of the Recovery Assessment Scale (24- or 41-item version)."}]
@@ -279,6 +342,39 @@ def extension(x, rid, title, description, contexts, value_type, short):
     return sd
 
 
+def diagnosis_language(x):
+    """The person's preference for how their diagnoses are named: a complex
+    extension (style; words, each a code and the person's text)."""
+    rid = "diagnosis-language"
+    desc = ("How the person wants their diagnoses named when they leave the gateway: a style "
+            "(person-first or identity-first) and, per diagnosis code, their own words. The recovery-plan "
+            "plugin writes it from person.diagnosis_language; the person_first plugin honours it on every "
+            "export for that person (docs/person-first.md).")
+    sd = x.header("StructureDefinition", rid, pascal(rid), "Diagnosis language", desc)
+    url = x.url("StructureDefinition", rid)
+    E = "Extension.extension"
+    sd.update({
+        "fhirVersion": "4.0.1",
+        "kind": "complex-type",
+        "abstract": False,
+        "context": [{"type": "element", "expression": "Patient"}],
+        "type": "Extension",
+        "baseDefinition": R4 + "Extension",
+        "derivation": "constraint",
+        "differential": {"element": [
+            el("Extension", short="How the person wants their diagnoses named", definition=desc, min=0, max="1"),
+            el(E, min=0, max="*",
+               short="style (valueCode person-first | identity-first, at most once); words (once per code: "
+                     "a sub-extension code with valueCode, the diagnosis code, and text with valueString, "
+                     "the person's words)"),
+            el("Extension.url", fixedUri=url),
+            el("Extension.value[x]", max="0"),
+        ]},
+    })
+    x.add(sd)
+    return sd
+
+
 def pattern_slicing(path, description):
     return el(path, slicing={"discriminator": [{"type": "pattern", "path": "$this"}],
                              "description": description, "rules": "open"})
@@ -350,6 +446,19 @@ def build(x):
              "peer-support-encounter profile.",
              [all_of(cs("peer-support-mode"))])
 
+    codesystem(x, "person-first-phrases", "Person-first phrases for diagnoses",
+               "The table the person_first plugin writes diagnoses with in exports to recovery tools "
+               "(docs/person-first.md). Each code is an ICD-10-CM code or category; its display is the "
+               "phrase that replaces the code's ICD-10-CM display (up to its first 'abuse' or "
+               "'dependence' outside Z55-Z65, whole for the circumstances Z55-Z65), following "
+               "published language guidance: person-first, never 'abuse', 'abuser', 'addict' or "
+               "'noncompliance'; F1x.1 as a mild and F1x.2 as a moderate or severe use disorder. Symptom "
+               "codes (R) and Z-codes outside Z55-Z65 have no phrase.",
+               person_first_concepts())
+    valueset(x, "person-first-phrases", "Person-first phrases for diagnoses",
+             "Every row of the person-first phrase table.",
+             [all_of(cs("person-first-phrases"))])
+
     codesystem(x, "outcomes", "Outcome measure local codes",
                "Codes the outcomes plugin needs where no LOINC code was found: the Recovery Assessment "
                "Scale total and domain scores, a generic quality-of-life score, and who rated a goal "
@@ -391,6 +500,7 @@ def build(x):
     conceptmaps(x)
 
     # --- extension
+    diagnosis_language(x)
     extension(x, "peer-support-note", "Peer-support note",
               "A free-text note on a peer-support encounter, as the peer specialist wrote it. R4 "
               "Encounter has no note element; the peer_support plugin writes the format's 'notes' "

@@ -58,6 +58,12 @@ const struct pk_code rp_support_kind[] = {
 };
 const size_t rp_support_kind_count = sizeof rp_support_kind / sizeof rp_support_kind[0];
 
+const struct pk_code rp_lang_style[] = {
+	{"person-first", "Person-first language (\"person living with …\")"},
+	{"identity-first", "Identity-first language (the condition named, the person's words for themselves)"},
+};
+const size_t rp_lang_style_count = sizeof rp_lang_style / sizeof rp_lang_style[0];
+
 const struct rp_section_def rp_sections[RP_SECTION_COUNT] = {
 	[RP_WELLNESS] = {"wellness_tools", "wellness-tool", "Wellness tool", "in-progress", false},
 	[RP_WARNING_SIGNS] = {"warning_signs", "crisis-warning-sign", "Crisis plan: warning sign", "not-started", true},
@@ -124,6 +130,15 @@ bool rp_is_language(const char *s)
 	return *s == '\0';
 }
 
+bool rp_is_code(const char *s)
+{
+	size_t n = 0;
+	for (; s && s[n]; n++)
+		if (!alnum(s[n]) && s[n] != '.' && s[n] != '-')
+			return false;
+	return n >= 1 && n <= 32;
+}
+
 /* -------------------------------------------------------------- mappers */
 
 static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, enum cw_media media, cJSON **out)
@@ -182,6 +197,8 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 	ok &= url(rp_cfg.ext_set_with, sizeof rp_cfg.ext_set_with, "StructureDefinition", "recovery-goal-set-with");
 	ok &= url(rp_cfg.ext_support_for, sizeof rp_cfg.ext_support_for, "StructureDefinition",
 		  "recovery-support-for");
+	ok &= url(rp_cfg.ext_diagnosis_language, sizeof rp_cfg.ext_diagnosis_language, "StructureDefinition",
+		  "diagnosis-language");
 	ok &= url(rp_cfg.cs_dimension, sizeof rp_cfg.cs_dimension, "CodeSystem", "recovery-dimension");
 	ok &= url(rp_cfg.cs_activity, sizeof rp_cfg.cs_activity, "CodeSystem", "recovery-plan-activity");
 	return ok ? CW_OK : CW_CONFIG;

@@ -91,9 +91,24 @@ struct rp_plan {
 	struct rp_strings items[RP_SECTION_COUNT];
 };
 
+/* The person's own words for a diagnosis, by its code. */
+struct rp_word {
+	const char *code, *text;
+};
+
+/* How the person wants their diagnoses named in exports (person.
+ * diagnosis_language; the diagnosis-language extension the person_first
+ * plugin honours). */
+extern const struct pk_code rp_lang_style[]; /* person-first, identity-first */
+extern const size_t rp_lang_style_count;
+
 struct rp_doc {
 	struct pk_ident person;
 	const char *name, *pronouns, *language, *identity;
+	bool has_lang;  /* diagnosis_language given */
+	int lang_style; /* index into rp_lang_style, or RP_NONE */
+	struct rp_word *words;
+	size_t n_words;
 	bool has_plan;
 	struct rp_plan plan;
 	struct rp_goal *goals;
@@ -112,6 +127,7 @@ struct rp_config {
 	char base[256];
 	char profile_patient[320], profile_goal[320], profile_plan[320];
 	char ext_pronouns[320], ext_identity[320], ext_set_with[320], ext_support_for[320];
+	char ext_diagnosis_language[320];
 	char cs_dimension[320], cs_activity[320];
 };
 
@@ -124,6 +140,7 @@ struct rp_goal *rp_add_goal(struct cw_ctx *ctx, struct rp_doc *doc);
 int rp_dimension(const char *code);
 bool rp_is_date(const char *s); /* YYYY-MM-DD, a real calendar date */
 bool rp_is_language(const char *s); /* a BCP 47 tag, by its shape */
+bool rp_is_code(const char *s);     /* a diagnosis code: 1–32 of [A-Za-z0-9.-] */
 
 /* --- native (rp_native.c): read reports every problem, CW_OK only when
  * none was found; write gives text in the arena. */

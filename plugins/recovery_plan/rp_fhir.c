@@ -30,6 +30,39 @@ static void extension(cJSON *r, const char *url, const char *value)
 	cJSON_AddItemToArray(arr, x);
 }
 
+/* {url, value[type]: v} appended to list. */
+static void sub_ext(cJSON *list, const char *url, const char *type, const char *v)
+{
+	cJSON *x = cJSON_CreateObject();
+	cJSON_AddStringToObject(x, "url", url);
+	cJSON_AddStringToObject(x, type, v);
+	cJSON_AddItemToArray(list, x);
+}
+
+/* The person's diagnosis language as the diagnosis-language extension:
+ * style (valueCode), then words {code (valueCode), text (valueString)}. */
+static void lang_extension(struct pk_out *o, cJSON *r, const struct rp_doc *d)
+{
+	(void)o;
+	cJSON *arr = cJSON_GetObjectItemCaseSensitive(r, "extension");
+	if (!arr)
+		arr = cJSON_AddArrayToObject(r, "extension");
+	cJSON *x = cJSON_CreateObject();
+	cJSON_AddStringToObject(x, "url", rp_cfg.ext_diagnosis_language);
+	cJSON *subs = cJSON_AddArrayToObject(x, "extension");
+	if (d->lang_style != RP_NONE)
+		sub_ext(subs, "style", "valueCode", rp_lang_style[d->lang_style].code);
+	for (size_t i = 0; i < d->n_words; i++) {
+		cJSON *w = cJSON_CreateObject();
+		cJSON_AddStringToObject(w, "url", "words");
+		cJSON *ws = cJSON_AddArrayToObject(w, "extension");
+		sub_ext(ws, "code", "valueCode", d->words[i].code);
+		sub_ext(ws, "text", "valueString", d->words[i].text);
+		cJSON_AddItemToArray(subs, w);
+	}
+	cJSON_AddItemToArray(arr, x);
+}
+
 static void emit_patient(struct pk_out *o, const struct rp_doc *d, const char *pid)
 {
 	cJSON *r = pk_resource("Patient", pid, rp_cfg.profile_patient);
@@ -37,6 +70,8 @@ static void emit_patient(struct pk_out *o, const struct rp_doc *d, const char *p
 		extension(r, rp_cfg.ext_pronouns, d->pronouns);
 	if (d->identity)
 		extension(r, rp_cfg.ext_identity, d->identity);
+	if (d->has_lang)
+		lang_extension(o, r, d);
 	pk_put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
 		 rp_host->make_identifier(o->ctx, d->person.system, d->person.value));
 	if (d->name)
@@ -256,14 +291,66 @@ static bool identity(struct in *in, size_t k, struct pk_ident *id)
 
 /* An extension list: known URLs fill their slot with valueString; the rest
  * is reported. */
+/* The diagnosis-language extension x of entry k (at "extension[i]") into d:
+ * what the format cannot carry is reported, the rest kept. */
+static void fhir_lang(struct in *in, size_t k, const cJSON *x, size_t i, struct rp_doc *d)
+{
+	if (d->has_lang) {
+		pk_warn(&in->pk, pk_path(&in->pk, k, "extension[%zu]", i), "a second diagnosis-language is left out");
+		return;
+	}
+	d->has_lang = true;
+	const cJSON *subs = pk_get(x, "extension"), *y;
+	size_t words = 0, j = 0;
+	cJSON_ArrayForEach(y, subs) words += pk_eq(pk_str(y, "url"), "words");
+	d->words = words ? rp_host->alloc(in->pk.ctx, words * sizeof *d->words) : NULL;
+	in->pk.nomem |= words && !d->words;
+	cJSON_ArrayForEach(y, subs)
+	{
+		const char *u = pk_str(y, "url");
+		int style = pk_lookup(rp_lang_style, rp_lang_style_count, pk_str(y, "valueCode"));
+		if (pk_eq(u, "style") && style >= 0 && d->lang_style == RP_NONE) {
+			d->lang_style = style;
+		} else if (pk_eq(u, "words") && d->words) {
+			const char *code = NULL, *text = NULL;
+			const cJSON *z;
+			cJSON_ArrayForEach(z, pk_get(y, "extension"))
+			{
+				if (pk_eq(pk_str(z, "url"), "code"))
+					code = pk_str(z, "valueCode");
+				else if (pk_eq(pk_str(z, "url"), "text"))
+					text = pk_str(z, "valueString");
+			}
+			bool dup = false;
+			for (size_t w = 0; code && w < d->n_words; w++)
+				dup |= !strcmp(d->words[w].code, code);
+			if (rp_is_code(code) && pk_is_text(text) && strlen(text) <= 200 && !dup)
+				d->words[d->n_words++] = (struct rp_word){code, text};
+			else
+				pk_warn(&in->pk, pk_path(&in->pk, k, "extension[%zu].extension[%zu]", i, j),
+					"diagnosis-language words left out: a code (1 to 32 letters, digits, '.' or "
+					"'-') "
+					"once, and text of 1 to 200 bytes, are needed");
+		} else {
+			pk_warn(&in->pk, pk_path(&in->pk, k, "extension[%zu].extension[%zu]", i, j),
+				"diagnosis-language part %s is left out", u ? u : "(no url)");
+		}
+		j++;
+	}
+}
+
 static void extensions(struct in *in, size_t k, const cJSON *list, const char *at, const char *const *urls,
-		       const char **slots, size_t n)
+		       const char **slots, size_t n, struct rp_doc *d)
 {
 	const cJSON *x;
 	size_t i = 0;
 	cJSON_ArrayForEach(x, list) {
 		const char *u = pk_str(x, "url"), *v = pk_str(x, "valueString");
 		bool taken = false;
+		if (d && pk_eq(u, rp_cfg.ext_diagnosis_language)) {
+			fhir_lang(in, k, x, i++, d);
+			continue;
+		}
 		for (size_t j = 0; j < n && !taken; j++)
 			if (pk_eq(u, urls[j]) && !slots[j] && pk_is_text(v)) {
 				slots[j] = v;
@@ -296,7 +383,8 @@ static void fhir_patient(struct in *in, size_t k)
 	in->v[k].doc = (long)(in->set->n - 1);
 	d->person = id;
 	const char *urls[] = {rp_cfg.ext_pronouns, rp_cfg.ext_identity}, *slots[2] = {NULL, NULL};
-	extensions(in, k, pk_get(r, "extension"), "extension", urls, slots, 2);
+	d->lang_style = RP_NONE;
+	extensions(in, k, pk_get(r, "extension"), "extension", urls, slots, 2, d);
 	d->pronouns = slots[0];
 	d->identity = slots[1];
 
@@ -538,7 +626,7 @@ static void fhir_goal(struct in *in, size_t k)
 	}
 
 	const char *urls[] = {rp_cfg.ext_set_with}, *slots[1] = {NULL};
-	extensions(in, k, pk_get(r, "extension"), "extension", urls, slots, 1);
+	extensions(in, k, pk_get(r, "extension"), "extension", urls, slots, 1, NULL);
 	g.set_with = slots[0];
 
 	if (!ok)

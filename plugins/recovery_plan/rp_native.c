@@ -101,9 +101,64 @@ static void read_ident(struct pk_reader *r, const cJSON *o, const char *base, st
 	}
 }
 
+/* person.diagnosis_language: {"style", "words": [{"code", "text"}…]}, at
+ * least one of the two; a code at most once. */
+static void native_lang(struct pk_reader *r, const cJSON *p, struct rp_doc *d, const char *base)
+{
+	static const char *const allowed[] = {"style", "words", NULL};
+	static const char *const word_allowed[] = {"code", "text", NULL};
+	char where[300], ww[320], w[340];
+	const cJSON *o = pk_object_member(r, p, "diagnosis_language", base, false, where, sizeof where);
+	d->lang_style = RP_NONE;
+	if (!o)
+		return;
+	d->has_lang = true;
+	pk_only_members(r, o, where, allowed);
+	const char *style = text_member(r, o, "style", where, false);
+	if (style) {
+		pk_ptr(w, sizeof w, where, "style");
+		d->lang_style = pk_check_code(r, rp_lang_style, rp_lang_style_count, style, "style", w);
+	}
+	const cJSON *a = pk_array_member(r, o, "words", where, false, false, ww, sizeof ww), *it;
+	if (!style && !a)
+		pk_bad(r, "required", where, "diagnosis_language needs a style, words, or both");
+	if (!a || !(d->words = pk_alloc_for(r, a, sizeof *d->words)))
+		return;
+	size_t i = 0;
+	cJSON_ArrayForEach(it, a)
+	{
+		idx(w, sizeof w, ww, i++);
+		if (!cJSON_IsObject(it)) {
+			pk_bad(r, "structure", w, "each entry of words is an object {code, text}");
+			continue;
+		}
+		pk_only_members(r, it, w, word_allowed);
+		const char *code = text_member(r, it, "code", w, true), *text = text_member(r, it, "text", w, true);
+		char cw[360];
+		pk_ptr(cw, sizeof cw, w, "code");
+		if (code && !rp_is_code(code)) {
+			pk_bad(r, "value", cw, "a code is 1 to 32 letters, digits, '.' or '-'");
+			code = NULL;
+		}
+		for (size_t k = 0; code && k < d->n_words; k++)
+			if (!strcmp(d->words[k].code, code)) {
+				pk_bad(r, "duplicate", cw, "the code '%s' has words already", code);
+				code = NULL;
+			}
+		if (text && strlen(text) > 200) {
+			pk_ptr(cw, sizeof cw, w, "text");
+			pk_bad(r, "value", cw, "the words are at most 200 bytes");
+			text = NULL;
+		}
+		if (code && text)
+			d->words[d->n_words++] = (struct rp_word){code, text};
+	}
+}
+
 static void read_person(struct pk_reader *r, const cJSON *o, struct rp_doc *d, const char *base)
 {
-	static const char *const allowed[] = {"identifier", "name", "pronouns", "language", "identity", NULL};
+	static const char *const allowed[] = {"identifier",         "name", "pronouns", "language", "identity",
+					      "diagnosis_language", NULL};
 	char where[300];
 	const cJSON *p = pk_object_member(r, o, "person", base, true, where, sizeof where);
 	if (!p)
@@ -119,6 +174,7 @@ static void read_person(struct pk_reader *r, const cJSON *o, struct rp_doc *d, c
 		pk_bad(r, "value", w, "'%s' is not a BCP 47 language tag such as 'en' or 'es-MX'", d->language);
 	}
 	d->identity = text_member(r, p, "identity", where, false);
+	native_lang(r, p, d, where);
 }
 
 static void read_plan(struct pk_reader *r, const cJSON *o, struct rp_doc *d, const char *base)
@@ -368,6 +424,20 @@ static cJSON *doc_json(const struct rp_doc *d)
 	opt_string(p, "pronouns", d->pronouns);
 	opt_string(p, "language", d->language);
 	opt_string(p, "identity", d->identity);
+	if (d->has_lang) {
+		cJSON *l = cJSON_AddObjectToObject(p, "diagnosis_language");
+		if (d->lang_style != RP_NONE)
+			cJSON_AddStringToObject(l, "style", rp_lang_style[d->lang_style].code);
+		if (d->n_words) {
+			cJSON *a = cJSON_AddArrayToObject(l, "words");
+			for (size_t i = 0; i < d->n_words; i++) {
+				cJSON *w = cJSON_CreateObject();
+				cJSON_AddStringToObject(w, "code", d->words[i].code);
+				cJSON_AddStringToObject(w, "text", d->words[i].text);
+				cJSON_AddItemToArray(a, w);
+			}
+		}
+	}
 	if (d->has_plan) {
 		const struct rp_plan *pl = &d->plan;
 		cJSON *q = cJSON_AddObjectToObject(o, "plan");
