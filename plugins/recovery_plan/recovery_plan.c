@@ -58,6 +58,33 @@ const struct pk_code rp_support_kind[] = {
 };
 const size_t rp_support_kind_count = sizeof rp_support_kind / sizeof rp_support_kind[0];
 
+const struct pk_code rp_expressed_by[] = {
+	[RP_BY_SELF] = {"self", "Patient"},
+	[RP_BY_PEER] = {"peer", "PractitionerRole"},
+	[RP_BY_PROVIDER] = {"provider", "Practitioner"},
+	[RP_BY_FAMILY] = {"family", "RelatedPerson"},
+	[RP_BY_UNKNOWN] = {"unknown", NULL},
+};
+const size_t rp_expressed_by_count = sizeof rp_expressed_by / sizeof rp_expressed_by[0];
+const char *const rp_expressed_by_display[] = {
+	[RP_BY_SELF] = NULL,           [RP_BY_PEER] = "Peer specialist",
+	[RP_BY_PROVIDER] = "Provider", [RP_BY_FAMILY] = "Family member",
+	[RP_BY_UNKNOWN] = NULL,
+};
+
+const struct pk_code rp_acceptance[] = {
+	{"agree", "Agree"},
+	{"disagree", "Disagree"},
+	{"pending", "Pending"},
+};
+const size_t rp_acceptance_count = sizeof rp_acceptance / sizeof rp_acceptance[0];
+
+const struct rp_gas_level rp_gas_levels[5] = {
+	{-2, "LA34484-8", "Much less than expected"},  {-1, "LA34483-0", "Less than expected"},
+	{0, "LA34481-4", "Expected outcome"},          {1, "LA34480-6", "Better than expected"},
+	{2, "LA34479-8", "Much better than expected"},
+};
+
 const struct pk_code rp_lang_style[] = {
 	{"person-first", "Person-first language (\"person living with …\")"},
 	{"identity-first", "Identity-first language (the condition named, the person's words for themselves)"},

@@ -22,7 +22,12 @@
 #define RP_GOAL_ACHIEVEMENT "http://terminology.hl7.org/CodeSystem/goal-achievement"
 #define RP_PCO_DOMAINS "http://hl7.org/fhir/us/pco/CodeSystem/pco-goal-domains-temporary"
 #define RP_SDOHCC "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
-#define RP_NONE (-1) /* an optional code that is absent, or an unknown one while reading */
+#define RP_NONE (-1)       /* an optional code that is absent, or an unknown one while reading */
+#define RP_UNASSIGNED (-2) /* a goal's dimension: none of the four (a Goal from elsewhere) */
+#define RP_UNASSIGNED_CODE "unassigned"
+#define RP_GOAL_ACCEPTANCE "http://hl7.org/fhir/StructureDefinition/goal-acceptance"
+#define RP_PCO_GAS "http://hl7.org/fhir/us/pco/StructureDefinition/pco-goal-attainment-scaling"
+#define RP_LOINC "http://loinc.org"
 
 /* SAMHSA's four dimensions of recovery, with the nearest SDOH/PCO category
  * (system NULL where none fits). */
@@ -41,6 +46,22 @@ extern const struct pk_code rp_plan_status[];   /* CarePlan.status (request-stat
 extern const size_t rp_plan_status_count;
 extern const struct pk_code rp_step_status[];   /* CarePlan.activity.detail.status subset */
 extern const size_t rp_step_status_count;
+/* Who expressed a goal: native code → the resource type of expressedBy
+ * (self: the person's Patient; unknown: no expressedBy). */
+enum { RP_BY_SELF = 0, RP_BY_PEER, RP_BY_PROVIDER, RP_BY_FAMILY, RP_BY_UNKNOWN };
+extern const struct pk_code rp_expressed_by[];
+extern const size_t rp_expressed_by_count;
+extern const char *const rp_expressed_by_display[];
+/* The person's acceptance of a goal (goal-acceptance status). */
+extern const struct pk_code rp_acceptance[];
+extern const size_t rp_acceptance_count;
+/* Goal attainment scaling levels −2…+2: LOINC answers of LL6900-6. */
+struct rp_gas_level {
+	int level;
+	const char *code, *display;
+};
+extern const struct rp_gas_level rp_gas_levels[5];
+
 /* Supports: native kind → the resource type named in Reference.type. */
 extern const struct pk_code rp_support_kind[];
 extern const size_t rp_support_kind_count;
@@ -72,10 +93,20 @@ struct rp_strings {
 	size_t n;
 };
 
+/* One goal attainment level the person set: level −2…+2 and its words. */
+struct rp_level {
+	int level;
+	const char *text;
+};
+
 struct rp_goal {
 	struct pk_ident id;
-	int dimension, status, progress; /* progress may be RP_NONE */
-	const char *words, *why, *target, *set_with;
+	int dimension, status, progress; /* progress may be RP_NONE; dimension RP_UNASSIGNED */
+	int expressed_by;                /* index into rp_expressed_by (RP_BY_SELF when absent) */
+	int acceptance;                  /* index into rp_acceptance, or RP_NONE */
+	const char *words, *why, *target, *set_with, *start;
+	struct rp_level levels[5];
+	size_t n_levels;
 	struct rp_strings addresses;
 	struct rp_step *steps;
 	size_t n_steps;
