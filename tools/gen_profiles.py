@@ -216,7 +216,13 @@ def person_first_concepts():
 
 def outcomes_concepts():
     c = [{"code": "ras-total", "display": "Recovery Assessment Scale total score",
-          "definition": "Sum of the item scores of the Recovery Assessment Scale (24- or 41-item version)."}]
+          "definition": "Sum of the item scores of the Recovery Assessment Scale when the version is not known "
+                        "(a total given without its items or its form)."},
+         {"code": "ras-24-total", "display": "Recovery Assessment Scale, 24-item version (RAS-24) total score",
+          "definition": "Sum of the 24 item scores of the RAS-24 (24..120). Not comparable with a 41-item total."},
+         {"code": "ras-41-total", "display": "Recovery Assessment Scale, 41-item version total score",
+          "definition": "Sum of the 41 item scores of the original RAS (41..205). Not comparable with a "
+                        "24-item total."}]
     for key, disp in RAS_DOMAINS:
         c.append({"code": "ras-" + key, "display": disp,
                   "definition": "Mean of the items of this Recovery Assessment Scale domain (factor of the "
@@ -492,6 +498,14 @@ def build(x):
                               ("LA34481-4", "Expected outcome"),
                               ("LA34483-0", "Less than expected"),
                               ("LA34484-8", "Much less than expected")])])
+    valueset(x, "outcomes-ras-codes", "Recovery Assessment Scale total codes",
+             "The RAS total codes, one per version: ras-24-total, ras-41-total, and ras-total when the "
+             "version is not known.",
+             [some_of(cs("outcomes"), [("ras-total", "Recovery Assessment Scale total score"),
+                                       ("ras-24-total", "Recovery Assessment Scale, 24-item version (RAS-24) "
+                                                        "total score"),
+                                       ("ras-41-total", "Recovery Assessment Scale, 41-item version total "
+                                                        "score")])])
     valueset(x, "outcomes-ras-domains", "Recovery Assessment Scale domains",
              "The five RAS domain score codes used as Observation.component.code.",
              [some_of(cs("outcomes"), [("ras-" + k, d) for k, d in RAS_DOMAINS])])
@@ -597,8 +611,9 @@ def build(x):
                      el("Observation.value[x]", min=1, type=[{"code": "CodeableConcept"}],
                         binding={"strength": "required", "valueSet": vs("outcomes-goal-attainment-levels")})])
     outcome_profile("outcomes-ras", "Recovery Assessment Scale observation",
-                    "The RAS total score (valueInteger) with optional domain scores as components.",
-                    cc(cs("outcomes"), "ras-total"),
+                    "The RAS total score (valueInteger) with optional domain scores as components; the "
+                    "code says the version (RAS-24, the 41-item RAS, or unknown).",
+                    vs("outcomes-ras-codes"),
                     [el("Observation.value[x]", min=1, type=[{"code": "integer"}]),
                      el("Observation.component.code",
                         binding={"strength": "required", "valueSet": vs("outcomes-ras-domains")}),

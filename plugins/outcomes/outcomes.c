@@ -247,7 +247,7 @@ static const char *const *allowed_for(enum kind k)
 	static const char *const gas[] = {"identifier", "instrument", "date", "administered_by", "rater", "goals",
 					  NULL};
 	static const char *const ras[] = {"identifier", "instrument", "date", "administered_by", "items", "total",
-					  "domains", NULL};
+					  "domains",    "form",       NULL};
 	static const char *const qol[] = {"identifier", "instrument", "date", "administered_by", "score", "scale",
 					  NULL};
 	switch (k) {
@@ -328,6 +328,46 @@ static void check_scored(struct check *c, const cJSON *a, const char *loc, enum 
 			bad(c, "value", l, "total %d is out of range %d..%d", t, lo, hi);
 		else if (sum_ok && t != sum)
 			bad(c, "value", l, "total %d disagrees with the items, which add up to %d", t, sum);
+	}
+}
+
+/* RAS versions: the 24-item and the original 41-item scale, each its own
+ * total code (their totals are not comparable). */
+static const struct ras_form {
+	const char *name, *code, *display;
+	int items;
+} ras_forms[] = {
+	{"ras-24", "ras-24-total", "Recovery Assessment Scale, 24-item version (RAS-24) total score", 24},
+	{"ras-41", "ras-41-total", "Recovery Assessment Scale, 41-item version total score", 41},
+};
+
+/* The form of a RAS administration: the one named, else the one its item
+ * count gives; NULL when neither says (a total alone). */
+static const struct ras_form *ras_form_of(const cJSON *a)
+{
+	const char *name = pk_str(a, "form");
+	int n = cJSON_GetArraySize(pk_get(a, "items"));
+	for (size_t i = 0; i < sizeof ras_forms / sizeof ras_forms[0]; i++)
+		if (name ? pk_eq(name, ras_forms[i].name) : n == ras_forms[i].items)
+			return &ras_forms[i];
+	return NULL;
+}
+
+static void check_ras_form(struct check *c, const cJSON *a, const char *loc)
+{
+	char l[300];
+	at(l, sizeof l, "%s/form", loc);
+	const char *name = pk_str(a, "form");
+	const struct ras_form *f = ras_form_of(a);
+	const cJSON *items = pk_get(a, "items");
+	if (!name || !f)
+		bad(c, "code-invalid", l, "form must be \"ras-24\" or \"ras-41\"");
+	else if (cJSON_IsArray(items) && cJSON_GetArraySize(items) != f->items)
+		bad(c, "value", l, "%s has %d items, not %d", name, f->items, cJSON_GetArraySize(items));
+	int t;
+	if (f && !items && whole(pk_get(a, "total"), &t) && (t < f->items || t > 5 * f->items)) {
+		at(l, sizeof l, "%s/total", loc);
+		bad(c, "value", l, "a %s total is %d..%d, not %d", name, f->items, 5 * f->items, t);
 	}
 }
 
@@ -461,6 +501,8 @@ static void check_administration(struct check *c, const cJSON *a, const char *lo
 		check_scored(c, a, loc, (enum kind)k);
 		if (k == RAS && pk_get(a, "domains"))
 			check_domains(c, pk_get(a, "domains"), loc);
+		if (k == RAS && pk_get(a, "form"))
+			check_ras_form(c, a, loc);
 		break;
 	case GAS:
 		check_goals(c, a, loc);
@@ -685,6 +727,29 @@ static cJSON *logical(struct build *b, const char *type, const cJSON *id, const 
 	return r;
 }
 
+/* The person's Goal with identifier goal, as a literal reference: the id
+ * every plugin gives that Goal (plugkit's rule: uuid5(the Patient's id,
+ * "Goal|system|value")), with its type and identifier, so that a search by
+ * the Goal (Observation?focus=Goal/id) finds what refers to it. */
+static cJSON *goal_ref(struct build *b, const cJSON *goal)
+{
+	const struct pk_ident id = {pk_str(goal, "system"), pk_str(goal, "value")};
+	struct pk_out o = {.host = host, .ctx = b->ctx};
+	char gid[CW_ID_SIZE];
+	if (!pk_item_id(&o, b->pid, "Goal", &id, gid)) {
+		b->oom = true;
+		return NULL;
+	}
+	cJSON *r = host->make_reference(b->ctx, "Goal", gid, NULL);
+	if (!r) {
+		b->oom = true;
+		return NULL;
+	}
+	add_str(b, r, "type", "Goal");
+	add(b, r, "identifier", identifier(b, goal));
+	return r;
+}
+
 static cJSON *reference(struct build *b, const char *type, const char *id)
 {
 	cJSON *r = host->make_reference(b->ctx, type, id, NULL);
@@ -822,11 +887,16 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 			at(link, sizeof link, "domain/%s", it->string);
 			qr_item(b, items, link, "valueDecimal", num_copy(it));
 		}
+		if (pk_str(adm, "form"))
+			qr_item(b, items, "form", "valueString", cJSON_CreateString(pk_str(adm, "form")));
 		char total_id[CW_ID_SIZE];
 		if (!make_id(b, total_id, "Observation|%s|%s|total", asys, aval))
 			return;
+		/* one code per version; the unversioned one only for a total alone */
+		const struct ras_form *form = ras_form_of(adm);
 		cJSON *t = observation(b, total_id, adm, patient_id, qr_id, prof,
-				       concept(b, cs_local, in->total, in->total_display, NULL));
+				       concept(b, cs_local, form ? form->code : in->total,
+					       form ? form->display : in->total_display, NULL));
 		add(b, t, "valueInteger", cJSON_CreateNumber(sum));
 		cJSON *comps = d && cJSON_GetArraySize(d) ? arr_add(b, t, "component") : NULL;
 		cJSON_ArrayForEach(it, d) {
@@ -870,7 +940,7 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 			add_str(b, grp, "linkId", link);
 			cJSON *sub_items = arr_add(b, grp, "item");
 			at(sub, sizeof sub, "%s/goal", link);
-			qr_item(b, sub_items, sub, "valueReference", logical(b, "Goal", goal, NULL));
+			qr_item(b, sub_items, sub, "valueReference", goal_ref(b, goal));
 			at(sub, sizeof sub, "%s/score", link);
 			qr_item(b, sub_items, sub, "valueInteger", cJSON_CreateNumber(score));
 
@@ -880,7 +950,7 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 				return;
 			cJSON *o = observation(b, oid, adm, patient_id, qr_id, prof,
 					       concept(b, LOINC, r->code, r->display, NULL));
-			push(b, arr_add(b, o, "focus"), logical(b, "Goal", goal, NULL));
+			push(b, arr_add(b, o, "focus"), goal_ref(b, goal));
 			add(b, o, "valueCodeableConcept", concept(b, LOINC, lv->code, lv->display, NULL));
 		}
 	} else if (k == QOL) {
@@ -1271,7 +1341,7 @@ static void map_qr(struct exporter *x, const cJSON *r, const char *full_url)
 	map_by(x, adm, pk_get(r, "author"), loc);
 
 	cJSON *items = NULL, *goals = NULL, *doms = NULL;
-	const cJSON *total = NULL, *score = NULL, *scale = NULL, *rater = NULL, *it;
+	const cJSON *total = NULL, *score = NULL, *scale = NULL, *rater = NULL, *form = NULL, *it;
 	int i = 0, expect = 1;
 	cJSON_ArrayForEach(it, pk_get(r, "item")) {
 		const char *link = pk_str(it, "linkId");
@@ -1295,6 +1365,8 @@ static void map_qr(struct exporter *x, const cJSON *r, const char *full_url)
 				warn(x, loc, "a second answer for %s; not exported", link);
 			else
 				xadd(x, doms, link + 7, num_copy(pk_get(a, "valueDecimal")));
+		} else if (k == RAS && pk_eq(link, "form") && pk_str(a, "valueString")) {
+			form = pk_get(a, "valueString");
 		} else if (k == QOL && pk_eq(link, "score") && pk_get(a, "valueDecimal")) {
 			score = pk_get(a, "valueDecimal");
 		} else if (k == QOL && pk_eq(link, "scale") && pk_str(a, "valueString")) {
@@ -1336,6 +1408,8 @@ static void map_qr(struct exporter *x, const cJSON *r, const char *full_url)
 		xadd(x, adm, "total", num_copy(total));
 	if (doms)
 		xadd(x, adm, "domains", doms);
+	if (form)
+		xadd(x, adm, "form", cJSON_Duplicate(form, 1));
 	if (rater)
 		xadd(x, adm, "rater", cJSON_Duplicate(rater, 1));
 	if (goals)

@@ -273,8 +273,11 @@ static void goal_attainment_ras_and_qol(void **state)
 	assert_string_equal(s_(get_(focus, "identifier"), "value"), "G-11");
 	assert_non_null(find(b, "Observation", "107333-7", 0)); /* rated by a practitioner */
 
-	/* RAS: a local code, the total and the domain scores as components. */
-	const cJSON *ras = find(b, "Observation", "ras-total", 0);
+	/* RAS: a local code of its version (24 items: RAS-24), the total and the
+	 * domain scores as components. */
+	assert_null(find(b, "Observation", "ras-total", 0));
+	assert_null(find(b, "Observation", "ras-41-total", 0));
+	const cJSON *ras = find(b, "Observation", "ras-24-total", 0);
 	assert_non_null(ras);
 	assert_string_equal(s_(cJSON_GetArrayItem(get_(get_(ras, "code"), "coding"), 0), "system"),
 			    BASE "/CodeSystem/outcomes");
@@ -287,6 +290,20 @@ static void goal_attainment_ras_and_qol(void **state)
 	const cJSON *qol = find(b, "Observation", "qol-score", 0);
 	assert_string_equal(s_(get_(qol, "code"), "text"), "MANSA");
 	assert_true(get_(get_(qol, "valueQuantity"), "value")->valuedouble == 4.75);
+	cJSON_Delete(b);
+
+	/* a RAS total alone: the form named gives the version's code; without
+	 * one the version is not known, and the code says so */
+	doc = read_example("outcomes-edge-cases.json");
+	b = ingest(doc, 200);
+	free(doc);
+	ras = find(b, "Observation", "ras-41-total", 0);
+	assert_non_null(ras);
+	assert_int_equal(get_(ras, "valueInteger")->valueint, 150);
+	ras = find(b, "Observation", "ras-total", 0);
+	assert_non_null(ras);
+	assert_int_equal(get_(ras, "valueInteger")->valueint, 24);
+	assert_null(find(b, "Observation", "ras-24-total", 0));
 	cJSON_Delete(b);
 }
 

@@ -8,6 +8,8 @@
  *   - a thin Patient (outcomes, peer-support) after a rich one (the
  *     recovery plan's pronouns, identity, language) keeps what the rich
  *     one said: ingest merges Patients by element;
+ *   - a goal attainment score points at the person's Goal (focus
+ *     Goal/<id>), so a search by the Goal finds it;
  *   - a store written under the older rule (item ids from their identifier
  *     alone; outcomes' Patients in a namespace of their own), written here
  *     through the REST API by a gateway without plugins, is upgraded when a
@@ -280,6 +282,41 @@ static void thin_patient_keeps_richer_demographics(void **state)
 	assert_int_equal(call(&g, "GET", path, NULL, NULL, &pat), 200);
 	assert_null(get(pat, "extension"));
 	cJSON_Delete(pat);
+	assert_int_equal(gw_stop(&g, 15000), 0);
+}
+
+/* ----------------------------------- outcomes about the person's Goal */
+
+/* A goal attainment score about goal G-1 points at the Goal the recovery
+ * plan wrote (Goal/<id>, not only its identifier): a search by the Goal
+ * finds the score. */
+static void attainment_scores_point_at_the_goal(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	char doc[2048];
+	plan_doc(doc, sizeof doc, "P-G", "I want to cook for friends.");
+	assert_int_equal(call(&g, "POST", "/ingest/recovery-plan", json_ct, doc, NULL), 201);
+	snprintf(doc, sizeof doc,
+		 "{\"format\":\"outcomes\",\"version\":1,\"people\":[{\"identifier\":{\"system\":\"" PEOPLE
+		 "\",\"value\":\"P-G\"},\"administrations\":[{\"identifier\":{\"system\":\"" ADMINS
+		 "\",\"value\":\"GAS-1\"},\"instrument\":\"goal-attainment\",\"date\":\"2024-04-01\","
+		 "\"rater\":\"person\",\"goals\":[{\"goal\":{\"system\":\"" GOALS
+		 "\",\"value\":\"G-1\"},\"score\":1}]}]}]}");
+	assert_int_equal(call(&g, "POST", "/ingest/outcomes", json_ct, doc, NULL), 201);
+	const char *pid = uuid5(PEOPLE, "P-G");
+	const char *gid = uuid5(pid, "Goal|%s|G-1", GOALS);
+	char path[300];
+	snprintf(path, sizeof path, "/fhir/Goal/%s", gid);
+	assert_int_equal(call(&g, "GET", path, NULL, NULL, NULL), 200); /* the plan's Goal */
+	cJSON *res = NULL;
+	snprintf(path, sizeof path, "/fhir/Observation?focus=Goal/%s", gid);
+	assert_int_equal(call(&g, "GET", path, NULL, NULL, &res), 200);
+	assert_int_equal(cJSON_GetObjectItem(res, "total")->valueint, 1);
+	const cJSON *obs = get(cJSON_GetArrayItem(get(res, "entry"), 0), "resource");
+	assert_string_equal(sget(cJSON_GetArrayItem(get(obs, "focus"), 0), "type"), "Goal");
+	cJSON_Delete(res);
 	assert_int_equal(gw_stop(&g, 15000), 0);
 }
 
@@ -572,6 +609,7 @@ int main(void)
 		cmocka_unit_test(two_people_each_keep_goal_g1),
 		cmocka_unit_test(one_identifier_is_one_patient_in_every_plugin),
 		cmocka_unit_test(thin_patient_keeps_richer_demographics),
+		cmocka_unit_test(attainment_scores_point_at_the_goal),
 		cmocka_unit_test(old_rule_store_is_upgraded),
 		cmocka_unit_test(old_rule_upgrade_reaches_the_upstream),
 	};
