@@ -214,6 +214,16 @@ def person_first_concepts():
     return simple_concepts(rows)
 
 
+QOL_INSTRUMENTS = [
+    ("qol-mansa", "Manchester Short Assessment of Quality of Life (MANSA) score",
+     "Manchester Short Assessment of Quality of Life (MANSA)"),
+    ("qol-whoqol-bref", "WHOQOL-BREF quality of life score", "WHOQOL-BREF"),
+    ("qol-q-les-q-sf", "Quality of Life Enjoyment and Satisfaction Questionnaire, short form, score",
+     "Quality of Life Enjoyment and Satisfaction Questionnaire, short form (Q-LES-Q-SF)"),
+    ("qol-qoli", "Lehman Quality of Life Interview score", "Lehman Quality of Life Interview (QOLI)"),
+]
+
+
 def outcomes_concepts():
     c = [{"code": "ras-total", "display": "Recovery Assessment Scale total score",
           "definition": "Sum of the item scores of the Recovery Assessment Scale when the version is not known "
@@ -228,8 +238,12 @@ def outcomes_concepts():
                   "definition": "Mean of the items of this Recovery Assessment Scale domain (factor of the "
                                 "24-item version; the item-to-domain key is not verified here)."})
     c.append({"code": "qol-score", "display": "Quality of life score",
-              "definition": "The score of a quality-of-life instrument; the instrument is named in "
-                            "Observation.code.text."})
+              "definition": "The score of a quality-of-life instrument without a code of its own here; the "
+                            "instrument is named in Observation.code.text."})
+    for code, disp, what in QOL_INSTRUMENTS:
+        c.append({"code": code, "display": disp,
+                  "definition": "The score of the " + what + " (one code per instrument: scores of different "
+                                "quality-of-life instruments are not comparable)."})
     c.append({"code": "rater", "display": "Goal attainment rater",
               "definition": "Who rated the attainment of goals in a goal attainment scaling administration.",
               "concept": [
@@ -498,6 +512,11 @@ def build(x):
                               ("LA34481-4", "Expected outcome"),
                               ("LA34483-0", "Less than expected"),
                               ("LA34484-8", "Much less than expected")])])
+    valueset(x, "outcomes-qol-codes", "Quality of life score codes",
+             "One code per quality-of-life instrument, and qol-score for an instrument without a code of "
+             "its own.",
+             [some_of(cs("outcomes"), [("qol-score", "Quality of life score")] +
+                      [(c, d) for c, d, _ in QOL_INSTRUMENTS])])
     valueset(x, "outcomes-ras-codes", "Recovery Assessment Scale total codes",
              "The RAS total codes, one per version: ras-24-total, ras-41-total, and ras-total when the "
              "version is not known.",
@@ -619,8 +638,9 @@ def build(x):
                         binding={"strength": "required", "valueSet": vs("outcomes-ras-domains")}),
                      el("Observation.component.value[x]", type=[{"code": "Quantity"}])])
     outcome_profile("outcomes-qol", "Quality of life observation",
-                    "A quality-of-life score (valueQuantity); the instrument's name is in code.text.",
-                    cc(cs("outcomes"), "qol-score"),
+                    "A quality-of-life score (valueQuantity): one code per instrument, qol-score for one "
+                    "without a code of its own; the instrument's name is in code.text.",
+                    vs("outcomes-qol-codes"),
                     [el("Observation.value[x]", min=1, type=[{"code": "Quantity"}])])
 
     # --- peer support

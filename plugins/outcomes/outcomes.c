@@ -92,6 +92,45 @@ static const struct domain {
 };
 #define N_DOMAINS (sizeof domains / sizeof domains[0])
 
+/* Quality-of-life instruments with a code of their own: the scale named
+ * (compared in any case, spaces and hyphens ignored) gives the code; any
+ * other scale keeps the generic qol-score with its name as text. */
+static const struct qol_instrument {
+	const char *name, *code, *display;
+} qol_instruments[] = {
+	{"MANSA", "qol-mansa", "Manchester Short Assessment of Quality of Life (MANSA) score"},
+	{"WHOQOL-BREF", "qol-whoqol-bref", "WHOQOL-BREF quality of life score"},
+	{"Q-LES-Q-SF", "qol-q-les-q-sf", "Quality of Life Enjoyment and Satisfaction Questionnaire, short form, score"},
+	{"QOLI", "qol-qoli", "Lehman Quality of Life Interview score"},
+};
+
+/* a and b equal but for case, spaces and hyphens. */
+static bool same_name(const char *a, const char *b)
+{
+	for (;;) {
+		while (*a == ' ' || *a == '-')
+			a++;
+		while (*b == ' ' || *b == '-')
+			b++;
+		char x = *a >= 'a' && *a <= 'z' ? (char)(*a - 32) : *a,
+		     y = *b >= 'a' && *b <= 'z' ? (char)(*b - 32) : *b;
+		if (x != y)
+			return false;
+		if (!x)
+			return true;
+		a++;
+		b++;
+	}
+}
+
+static const struct qol_instrument *qol_instrument_of(const char *scale)
+{
+	for (size_t i = 0; scale && i < sizeof qol_instruments / sizeof qol_instruments[0]; i++)
+		if (same_name(scale, qol_instruments[i].name))
+			return &qol_instruments[i];
+	return NULL;
+}
+
 /* ------------------------------------------------------------ small helpers */
 
 /* snprintf for locations and keys, where a cut is acceptable. */
@@ -962,8 +1001,11 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 		char oid[CW_ID_SIZE];
 		if (!make_id(b, oid, "Observation|%s|%s|score", asys, aval))
 			return;
-		cJSON *o = observation(b, oid, adm, patient_id, qr_id, prof,
-				       concept(b, cs_local, in->total, in->total_display, scale));
+		/* one code per instrument; the generic one for a scale not known here */
+		const struct qol_instrument *qi = qol_instrument_of(scale);
+		cJSON *o = observation(
+			b, oid, adm, patient_id, qr_id, prof,
+			concept(b, cs_local, qi ? qi->code : in->total, qi ? qi->display : in->total_display, scale));
 		cJSON *qty = obj_add(b, o, "valueQuantity");
 		add(b, qty, "value", num_copy(score));
 		add_str(b, qty, "unit", "score");

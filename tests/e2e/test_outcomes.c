@@ -286,8 +286,11 @@ static void goal_attainment_ras_and_qol(void **state)
 	assert_int_equal(cJSON_GetArraySize(comp), 5);
 	assert_true(get_(get_(cJSON_GetArrayItem(comp, 0), "valueQuantity"), "value")->valuedouble == 3.89);
 
-	/* QoL: the score as a Quantity, the scale's name as the code's text. */
-	const cJSON *qol = find(b, "Observation", "qol-score", 0);
+	/* QoL: the score as a Quantity, the instrument's own code (MANSA), its
+	 * name as the code's text. */
+	const cJSON *qol = find(b, "Observation", "qol-mansa", 0);
+	assert_null(find(b, "Observation", "qol-mansa", 1));
+	assert_null(find(b, "Observation", "qol-score", 1)); /* only the one without a scale */
 	assert_string_equal(s_(get_(qol, "code"), "text"), "MANSA");
 	assert_true(get_(get_(qol, "valueQuantity"), "value")->valuedouble == 4.75);
 	cJSON_Delete(b);
@@ -304,6 +307,8 @@ static void goal_attainment_ras_and_qol(void **state)
 	assert_non_null(ras);
 	assert_int_equal(get_(ras, "valueInteger")->valueint, 24);
 	assert_null(find(b, "Observation", "ras-24-total", 0));
+	/* a QoL score without a scale: the generic code */
+	assert_non_null(find(b, "Observation", "qol-score", 0));
 	cJSON_Delete(b);
 }
 
