@@ -224,6 +224,59 @@ QOL_INSTRUMENTS = [
 ]
 
 
+def questionnaires(x):
+    """The Questionnaires the outcomes plugin names in
+    QuestionnaireResponse.questionnaire ({base}/Questionnaire/{instrument}):
+    the linkIds and answer types it writes. Item texts name the item only:
+    the instruments' wording is their authors' and is not copied here."""
+    def q_item(link, text, typ, **kw):
+        it = {"linkId": link, "text": text, "type": typ}
+        it.update(kw)
+        return it
+
+    def scored(n, lo, hi, total_note):
+        items = [q_item(str(i), "Item %d (%d..%d)" % (i, lo, hi), "integer", required=False)
+                 for i in range(1, n + 1)]
+        items.append(q_item("total", "Total score" + total_note, "integer", required=False))
+        return items
+
+    ras_items = [q_item(str(i), "Item %d (1..5; items 25..41 in the 41-item version only)" % i, "integer",
+                        required=False) for i in range(1, 42)]
+    ras_items.append(q_item("total", "Total score (24..120, or 41..205 for the 41-item version)", "integer",
+                            required=False))
+    ras_items += [q_item("domain/" + k, d + " (mean of its items, 1..5)", "decimal", required=False)
+                  for k, d in RAS_DOMAINS]
+    ras_items.append(q_item("form", "Version: ras-24 or ras-41 (for a total given alone)", "string",
+                            required=False))
+    defs = [
+        ("phq-9", "PHQ-9", "Patient Health Questionnaire, 9 items, each 0..3; the total 0..27.",
+         scored(9, 0, 3, " (0..27)")),
+        ("gad-7", "GAD-7", "Generalized Anxiety Disorder scale, 7 items, each 0..3; the total 0..21.",
+         scored(7, 0, 3, " (0..21)")),
+        ("ras", "Recovery Assessment Scale", "The Recovery Assessment Scale, 24-item (RAS-24) or original "
+         "41-item version, each item 1..5, with optional domain scores.", ras_items),
+        ("goal-attainment", "Goal attainment scaling",
+         "Goal attainment scaling: who rated, then per goal the Goal and its level -2..+2.",
+         [q_item("rater", "Who rated (person, practitioner, caregiver)", "choice",
+                 answerValueSet=x.url("ValueSet", "outcomes")),
+          q_item("goal/N", "One goal (N = 1, 2, ...: one group per goal scored)", "group", repeats=True, item=[
+              q_item("goal/N/goal", "The Goal", "reference"),
+              q_item("goal/N/score", "Attainment level -2..+2", "integer")])]),
+        ("qol", "Quality of life", "A quality-of-life score and the instrument it came from.",
+         [q_item("score", "Score", "decimal"), q_item("scale", "Instrument", "string", required=False)]),
+        ("barc-10", "Brief Assessment of Recovery Capital (BARC-10)",
+         "Brief Assessment of Recovery Capital, 10 items, each 1..6; the total 10..60.",
+         scored(10, 1, 6, " (10..60)")),
+    ]
+    for rid, title, desc, items in defs:
+        q = x.header("Questionnaire", rid, pascal(rid), title,
+                     desc + " Published so that the canonical the outcomes plugin writes in "
+                     "QuestionnaireResponse.questionnaire resolves; the item texts name the items only.")
+        q["subjectType"] = ["Patient"]
+        q["item"] = items
+        x.add(q)
+
+
 def outcomes_concepts():
     c = [{"code": "ras-total", "display": "Recovery Assessment Scale total score",
           "definition": "Sum of the item scores of the Recovery Assessment Scale when the version is not known "
@@ -237,6 +290,8 @@ def outcomes_concepts():
         c.append({"code": "ras-" + key, "display": disp,
                   "definition": "Mean of the items of this Recovery Assessment Scale domain (factor of the "
                                 "24-item version; the item-to-domain key is not verified here)."})
+    c.append({"code": "barc-10-total", "display": "Brief Assessment of Recovery Capital (BARC-10) total score",
+              "definition": "Sum of the ten item scores (each 1..6) of the BARC-10: 10..60."})
     c.append({"code": "qol-score", "display": "Quality of life score",
               "definition": "The score of a quality-of-life instrument without a code of its own here; the "
                             "instrument is named in Observation.code.text."})
@@ -600,7 +655,7 @@ def build(x):
             "back.", "QuestionnaireResponse", [
                 el("QuestionnaireResponse.identifier", min=1, mustSupport=True),
                 el("QuestionnaireResponse.questionnaire", min=1,
-                   comment="%s/Questionnaire/{instrument}; the Questionnaires are not published yet." % b),
+                   comment="%s/Questionnaire/{instrument}, one of the Questionnaires published here." % b),
                 el("QuestionnaireResponse.subject", min=1, type=ref(R4 + "Patient")),
                 el("QuestionnaireResponse.authored", min=1),
                 el("QuestionnaireResponse.item", min=1),
@@ -615,6 +670,11 @@ def build(x):
             el("Observation.derivedFrom", type=ref(qr_profile)),
         ] + extra, base=outcome_base)
 
+    outcome_profile("outcomes-barc-10", "BARC-10 observation",
+                    "The Brief Assessment of Recovery Capital (BARC-10) total score (valueInteger 10..60).",
+                    cc(cs("outcomes"), "barc-10-total"),
+                    [el("Observation.value[x]", min=1, type=[{"code": "integer"}])])
+    questionnaires(x)
     outcome_profile("outcomes-phq-9", "PHQ-9 observation",
                     "The PHQ-9 panel (no value, hasMember the total) or its total score (valueInteger "
                     "0..27).", vs("outcomes-phq-9-codes"),

@@ -1,5 +1,6 @@
-/* outcomes — outcome measures (PHQ-9, GAD-7, goal attainment, RAS, QoL) for
- * a person, to and from FHIR R4. The format is docs/formats/outcomes.md.
+/* outcomes — outcome measures (PHQ-9, GAD-7, goal attainment, RAS, QoL,
+ * BARC-10) for a person, to and from FHIR R4. The format is
+ * docs/formats/outcomes.md.
  *
  * native → FHIR: the whole document is checked first and every problem is
  * reported with a JSON-pointer location; only a clean document is mapped, to
@@ -33,7 +34,7 @@ static char id_ns[320];            /* namespace of the deterministic ids */
 
 /* ------------------------------------------------------------ instruments */
 
-enum kind { PHQ9, GAD7, GAS, RAS, QOL, N_KINDS };
+enum kind { PHQ9, GAD7, GAS, RAS, QOL, BARC, N_KINDS };
 
 struct instrument {
 	const char *name; /* native "instrument" */
@@ -58,6 +59,10 @@ static const struct instrument instruments[N_KINDS] = {
 		 "Recovery Assessment Scale total score", "outcomes-ras"},
 	[QOL] = {"qol", "Quality of life", 0, 0, 0, 0, NULL, NULL, NULL, "qol-score", "Quality of life score",
 		 "outcomes-qol"},
+	/* Brief Assessment of Recovery Capital: ten items on a six-point scale
+	 * (no LOINC code was found: a local one) */
+	[BARC] = {"barc-10", "Brief Assessment of Recovery Capital (BARC-10)", 1, 6, 10, 10, NULL, NULL, NULL,
+		  "barc-10-total", "Brief Assessment of Recovery Capital (BARC-10) total score", "outcomes-barc-10"},
 };
 
 /* Goal attainment: who rated, and the LOINC answer for each level (LL6900-6). */
@@ -297,6 +302,8 @@ static const char *const *allowed_for(enum kind k)
 		return gas;
 	case RAS:
 		return ras;
+	case BARC:
+		return scored;
 	case QOL:
 		return qol;
 	case N_KINDS:
@@ -500,7 +507,8 @@ static void check_administration(struct check *c, const cJSON *a, const char *lo
 	if (!pk_get(a, "instrument"))
 		bad(c, "required", l, "the instrument is required");
 	else if (k < 0)
-		bad(c, "code-invalid", l, "unknown instrument%s%s%s; known: phq-9, gad-7, goal-attainment, ras, qol",
+		bad(c, "code-invalid", l,
+		    "unknown instrument%s%s%s; known: phq-9, gad-7, goal-attainment, ras, qol, barc-10",
 		    name ? " \"" : "", name ? name : "", name ? "\"" : "");
 
 	at(l, sizeof l, "%s/date", loc);
@@ -537,6 +545,7 @@ static void check_administration(struct check *c, const cJSON *a, const char *lo
 	case PHQ9:
 	case GAD7:
 	case RAS:
+	case BARC:
 		check_scored(c, a, loc, (enum kind)k);
 		if (k == RAS && pk_get(a, "domains"))
 			check_domains(c, pk_get(a, "domains"), loc);
@@ -918,6 +927,13 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 		push(b, arr_add(b, p, "hasMember"), reference(b, "Observation", total_id));
 		cJSON *t = observation(b, total_id, adm, patient_id, qr_id, prof,
 				       concept(b, in->total_system, in->total, in->total_display, NULL));
+		add(b, t, "valueInteger", cJSON_CreateNumber(sum));
+	} else if (k == BARC) {
+		char total_id[CW_ID_SIZE];
+		if (!make_id(b, total_id, "Observation|%s|%s|total", asys, aval))
+			return;
+		cJSON *t = observation(b, total_id, adm, patient_id, qr_id, prof,
+				       concept(b, cs_local, in->total, in->total_display, NULL));
 		add(b, t, "valueInteger", cJSON_CreateNumber(sum));
 	} else if (k == RAS) {
 		const cJSON *d = pk_get(adm, "domains");
@@ -1391,14 +1407,16 @@ static void map_qr(struct exporter *x, const cJSON *r, const char *full_url)
 		at(loc, sizeof loc, "%s.item[%d]", where, i++);
 		char num[16];
 		at(num, sizeof num, "%d", expect);
-		if ((k == PHQ9 || k == GAD7 || k == RAS) && pk_eq(link, num) && (v = pk_get(a, "valueInteger"))) {
+		if ((k == PHQ9 || k == GAD7 || k == RAS || k == BARC) && pk_eq(link, num) &&
+		    (v = pk_get(a, "valueInteger"))) {
 			if (!items && !(items = cJSON_CreateArray()))
 				return (void)(x->oom = true, cJSON_Delete(adm));
 			cJSON *n = num_copy(v);
 			if (!n || !cJSON_AddItemToArray(items, n))
 				x->oom = true, cJSON_Delete(n);
 			expect++;
-		} else if ((k == PHQ9 || k == GAD7 || k == RAS) && pk_eq(link, "total") && pk_get(a, "valueInteger")) {
+		} else if ((k == PHQ9 || k == GAD7 || k == RAS || k == BARC) && pk_eq(link, "total") &&
+			   pk_get(a, "valueInteger")) {
 			total = pk_get(a, "valueInteger");
 		} else if (k == RAS && link && strncmp(link, "domain/", 7) == 0 && pk_get(a, "valueDecimal")) {
 			if (!doms && !(doms = cJSON_CreateObject()))
@@ -1710,7 +1728,8 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 
 static const struct cw_format formats[] = {
 	{.name = "outcomes",
-	 .summary = "outcome measures (PHQ-9, GAD-7, goal attainment, RAS, QoL) as QuestionnaireResponse + Observations",
+	 .summary = "outcome measures (PHQ-9, GAD-7, goal attainment, RAS, QoL, BARC-10) as QuestionnaireResponse + "
+		    "Observations",
 	 .media = CW_MEDIA_JSON,
 	 .to_fhir = to_fhir,
 	 .from_fhir = from_fhir},

@@ -309,6 +309,40 @@ static void goal_attainment_ras_and_qol(void **state)
 	assert_null(find(b, "Observation", "ras-24-total", 0));
 	/* a QoL score without a scale: the generic code */
 	assert_non_null(find(b, "Observation", "qol-score", 0));
+	/* BARC-10: ten items 1..6, the total under its own local code */
+	const cJSON *barc = find(b, "Observation", "barc-10-total", 0);
+	assert_non_null(barc);
+	assert_int_equal(get_(barc, "valueInteger")->valueint, 50);
+
+	/* every Questionnaire an administration names is published in profiles/
+	 * under that canonical, and is valid FHIR */
+	const cJSON *e;
+	int qrs = 0;
+	cJSON_ArrayForEach(e, get_(b, "entry"))
+	{
+		const cJSON *r = get_(e, "resource");
+		if (strcmp(s_(r, "resourceType"), "QuestionnaireResponse") != 0)
+			continue;
+		const char *canon = s_(r, "questionnaire");
+		const char *id = strrchr(canon, '/') + 1;
+		char path[300];
+		snprintf(path, sizeof path, "profiles/Questionnaire-%s.json", id);
+		char *text = read_file(path);
+		if (!text)
+			fail_msg("%s is not published (%s)", canon, path);
+		cJSON *q = cJSON_Parse(text);
+		assert_string_equal(s_(q, "url"), canon);
+		struct resp r2;
+		const char *fh[] = {"Content-Type: application/fhir+json", NULL};
+		assert_int_equal(http_do(&g, "POST", "/fhir/$validate", fh, text, strlen(text), &r2), 0);
+		assert_int_equal(r2.status, 200);
+		assert_null(strstr(r2.body, "\"error\""));
+		resp_free(&r2);
+		cJSON_Delete(q);
+		free(text);
+		qrs++;
+	}
+	assert_true(qrs >= 5);
 	cJSON_Delete(b);
 }
 
