@@ -290,6 +290,16 @@ def outcomes_concepts():
         c.append({"code": "ras-" + key, "display": disp,
                   "definition": "Mean of the items of this Recovery Assessment Scale domain (factor of the "
                                 "24-item version; the item-to-domain key is not verified here)."})
+    c.append({"code": "event", "display": "Stability event",
+              "definition": "What the outcomes format's events record, each an Encounter of its own (class EMER "
+                            "or IMP), so that stability and recovery series can be reported side by side.",
+              "concept": [
+                  {"code": "crisis-contact", "display": "Crisis contact",
+                   "definition": "A contact with a crisis service (crisis line, mobile crisis team); class EMER."},
+                  {"code": "emergency-visit", "display": "Emergency visit",
+                   "definition": "A visit to an emergency department; class EMER."},
+                  {"code": "admission", "display": "Admission",
+                   "definition": "An inpatient admission; class IMP."}]})
     c.append({"code": "barc-10-total", "display": "Brief Assessment of Recovery Capital (BARC-10) total score",
               "definition": "Sum of the ten item scores (each 1..6) of the BARC-10: 10..60."})
     c.append({"code": "qol-score", "display": "Quality of life score",

@@ -109,6 +109,27 @@ static const struct qol_instrument {
 	{"QOLI", "qol-qoli", "Lehman Quality of Life Interview score"},
 };
 
+/* Stability events: what happened, as an Encounter of the class that says
+ * it (HL7 v3 ActCode), so that stability and recovery series can be
+ * reported side by side. */
+#define ACT_CODE "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+static const struct event_kind {
+	const char *name, *display, *act, *act_display;
+} event_kinds[] = {
+	{"crisis-contact", "Crisis contact", "EMER", "emergency"},
+	{"emergency-visit", "Emergency visit", "EMER", "emergency"},
+	{"admission", "Admission", "IMP", "inpatient encounter"},
+};
+#define N_EVENT_KINDS (sizeof event_kinds / sizeof event_kinds[0])
+
+static const struct event_kind *event_kind_of(const char *name)
+{
+	for (size_t i = 0; name && i < N_EVENT_KINDS; i++)
+		if (!strcmp(name, event_kinds[i].name))
+			return &event_kinds[i];
+	return NULL;
+}
+
 /* a and b equal but for case, spaces and hyphens. */
 static bool same_name(const char *a, const char *b)
 {
@@ -572,6 +593,61 @@ static void check_administration(struct check *c, const cJSON *a, const char *lo
 	}
 }
 
+/* A calendar date YYYY-MM-DD, exactly. */
+static bool is_day(struct check *c, const char *d)
+{
+	char day[CW_DATE_SIZE];
+	return d && strlen(d) == 10 && host->iso_date(c->ctx, d, day) == CW_OK && !strcmp(day, d);
+}
+
+/* events: [{identifier, kind, start, end?}], identifiers unique among the
+ * document's events. */
+static void check_events(struct check *c, const cJSON *events, const char *loc)
+{
+	static const char *const allowed[] = {"identifier", "kind", "start", "end", NULL};
+	char l[300], el[320], key[1024];
+	at(l, sizeof l, "%s/events", loc);
+	if (!cJSON_IsArray(events)) {
+		bad(c, "structure", l, "events must be an array");
+		return;
+	}
+	int i = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, events)
+	{
+		char base_[300];
+		at(base_, sizeof base_, "%s/%d", l, i++);
+		if (!cJSON_IsObject(e)) {
+			bad(c, "structure", base_, "an event must be an object");
+			continue;
+		}
+		only(c, e, base_, allowed, "an event");
+		at(el, sizeof el, "%s/identifier", base_);
+		char ekey[1100];
+		if (check_identifier(c, pk_get(e, "identifier"), el, true, key, sizeof key)) {
+			at(ekey, sizeof ekey, "event|%s", key);
+			if (!remember(c, &c->seen, &c->n_seen, &c->cap_seen, ekey))
+				bad(c, "duplicate", el, "another event has the same identifier");
+		}
+		at(el, sizeof el, "%s/kind", base_);
+		if (!pk_get(e, "kind"))
+			bad(c, "required", el, "the kind is required (crisis-contact, emergency-visit, admission)");
+		else if (!event_kind_of(pk_str(e, "kind")))
+			bad(c, "code-invalid", el, "unknown kind; known: crisis-contact, emergency-visit, admission");
+		const char *start = pk_str(e, "start"), *end = pk_str(e, "end");
+		at(el, sizeof el, "%s/start", base_);
+		if (!pk_get(e, "start"))
+			bad(c, "required", el, "the start date is required");
+		else if (!is_day(c, start))
+			bad(c, "value", el, "the start must be a calendar date YYYY-MM-DD");
+		at(el, sizeof el, "%s/end", base_);
+		if (pk_get(e, "end") && !is_day(c, end))
+			bad(c, "value", el, "the end must be a calendar date YYYY-MM-DD");
+		else if (end && is_day(c, start) && strcmp(end, start) < 0)
+			bad(c, "value", el, "the end is before the start");
+	}
+}
+
 static void check_person(struct check *c, const cJSON *p, const char *loc)
 {
 	char l[300], key[1024];
@@ -579,8 +655,10 @@ static void check_person(struct check *c, const cJSON *p, const char *loc)
 		bad(c, "structure", loc, "a person must be an object");
 		return;
 	}
-	static const char *const allowed[] = {"identifier", "name", "administrations", NULL};
+	static const char *const allowed[] = {"identifier", "name", "administrations", "events", NULL};
 	only(c, p, loc, allowed, "a person");
+	if (pk_get(p, "events"))
+		check_events(c, pk_get(p, "events"), loc);
 	at(l, sizeof l, "%s/identifier", loc);
 	if (check_identifier(c, pk_get(p, "identifier"), l, true, key, sizeof key) &&
 	    !remember(c, &c->people, &c->n_people, &c->cap_people, key))
@@ -1028,6 +1106,29 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 	}
 }
 
+/* An event as an Encounter: class EMER or IMP, type the local event code,
+ * period from start (and end). */
+static void map_event(struct build *b, const cJSON *ev, const char *patient_id)
+{
+	const struct event_kind *k = event_kind_of(pk_str(ev, "kind"));
+	const cJSON *eid = pk_get(ev, "identifier");
+	char id[CW_ID_SIZE];
+	if (!k || !make_id(b, id, "Encounter|%s|%s", pk_str(eid, "system"), pk_str(eid, "value")))
+		return;
+	cJSON *r = resource(b, "Encounter", id);
+	if (!r)
+		return;
+	push(b, arr_add(b, r, "identifier"), identifier(b, eid));
+	add_str(b, r, "status", "finished");
+	add(b, r, "class", host->make_coding(b->ctx, ACT_CODE, k->act, k->act_display));
+	push(b, arr_add(b, r, "type"), concept(b, cs_local, k->name, k->display, NULL));
+	add(b, r, "subject", reference(b, "Patient", patient_id));
+	cJSON *period = obj_add(b, r, "period");
+	add_str(b, period, "start", pk_str(ev, "start"));
+	if (pk_str(ev, "end"))
+		add_str(b, period, "end", pk_str(ev, "end"));
+}
+
 static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, enum cw_media media, cJSON **out)
 {
 	(void)media;
@@ -1073,6 +1174,12 @@ static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, 
 				break;
 			map_administration(&b, a, id);
 		}
+		cJSON_ArrayForEach(a, pk_get(p, "events"))
+		{
+			if (b.oom)
+				break;
+			map_event(&b, a, id);
+		}
 	}
 	cJSON_Delete(doc);
 	if (b.oom) {
@@ -1092,6 +1199,7 @@ struct person {
 	const char *full_url; /* entry.fullUrl, may be NULL */
 	cJSON *doc;           /* the native person object (owned by the people array) */
 	cJSON *adms;
+	cJSON *events; /* created with the first event */
 };
 
 struct exporter {
@@ -1640,6 +1748,84 @@ static void map_observation(struct exporter *x, const cJSON *r, const char *full
 	unmapped(x, r, where, known);
 }
 
+/* An Encounter that is a stability event: this plugin's (its type the local
+ * event code) or one from elsewhere of class EMER or IMP (the kind taken
+ * from the class, with a warning). False, and nothing reported, for any
+ * other Encounter: it is left out with the other types. */
+static bool map_encounter(struct exporter *x, const cJSON *r)
+{
+	const char *where = ref_of(x, r);
+	const struct event_kind *k = NULL;
+	const cJSON *t, *c;
+	cJSON_ArrayForEach(t, pk_get(r, "type"))
+		cJSON_ArrayForEach(c, pk_get(t, "coding")) if (!k && pk_eq(pk_str(c, "system"), cs_local)) k =
+			event_kind_of(pk_str(c, "code"));
+	const cJSON *cls = pk_get(r, "class");
+	const char *act = pk_eq(pk_str(cls, "system"), ACT_CODE) ? pk_str(cls, "code") : NULL;
+	bool inferred = false;
+	if (!k && (pk_eq(act, "EMER") || pk_eq(act, "IMP") || pk_eq(act, "ACUTE") || pk_eq(act, "NONAC"))) {
+		k = event_kind_of(pk_eq(act, "EMER") ? "emergency-visit" : "admission");
+		inferred = true;
+	}
+	if (!k)
+		return false;
+	struct person *p = person_for(x, pk_get(r, "subject"), where);
+	if (!p) {
+		warn(x, where, "an event without a subject Patient; not exported");
+		return true;
+	}
+	if (inferred)
+		warn(x, where, "the event's kind (%s) is taken from its class %s", k->name, act);
+	const cJSON *id = cJSON_GetArrayItem(pk_get(r, "identifier"), 0);
+	const cJSON *period = pk_get(r, "period");
+	const char *start = pk_str(period, "start"), *end = pk_str(period, "end");
+	cJSON *ev = cJSON_CreateObject();
+	if (!ev) {
+		x->oom = true;
+		return true;
+	}
+	xadd(x, ev, "identifier",
+	     usable_identifier(id) ? native_identifier(id) : fallback_identifier(where ? where : "Encounter"));
+	if (!usable_identifier(id))
+		warn(x, where, "the event has no identifier with system and value; its reference stands in");
+	xadd(x, ev, "kind", cJSON_CreateString(k->name));
+	char day[11];
+	const char *dates[2] = {start, end}, *keys[2] = {"start", "end"};
+	for (int i = 0; i < 2; i++) {
+		if (!dates[i])
+			continue;
+		snprintf(day, sizeof day, "%.10s", dates[i]);
+		xadd(x, ev, keys[i], cJSON_CreateString(day));
+		if (strlen(dates[i]) > 10)
+			warn(x, where, "the time of day of the event's %s is not carried, only the date", keys[i]);
+	}
+	/* what reads back as a native event is kept (identifiers unique
+	 * across the export, as ingest wants them) */
+	int before = x->chk.errors;
+	x->chk.first[0] = '\0';
+	cJSON *one = cJSON_CreateArray();
+	if (!one || !cJSON_AddItemReferenceToArray(one, ev)) {
+		cJSON_Delete(one);
+		cJSON_Delete(ev);
+		x->oom = true;
+		return true;
+	}
+	check_events(&x->chk, one, "");
+	cJSON_Delete(one);
+	if (x->chk.errors > before) {
+		warn(x, where, "the event is not exported: %s", x->chk.first);
+		cJSON_Delete(ev);
+		return true;
+	}
+	if (!p->events && !(p->events = cJSON_AddArrayToObject(p->doc, "events"))) {
+		cJSON_Delete(ev);
+		x->oom = true;
+		return true;
+	}
+	cJSON_AddItemToArray(p->events, ev);
+	return true;
+}
+
 static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw_media media, char **out,
 				size_t *out_len)
 {
@@ -1677,6 +1863,8 @@ static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw
 		i++;
 		if (pk_eq(type, "Observation")) {
 			map_observation(&x, r, pk_str(e, "fullUrl"));
+		} else if (pk_eq(type, "Encounter") && map_encounter(&x, r)) {
+			continue;
 		} else if (!pk_eq(type, "Patient") && !pk_eq(type, "QuestionnaireResponse")) {
 			struct pk_tally_type *t = pk_tally_add(&left, type);
 			char loc[64];

@@ -309,6 +309,29 @@ static void goal_attainment_ras_and_qol(void **state)
 	assert_null(find(b, "Observation", "ras-24-total", 0));
 	/* a QoL score without a scale: the generic code */
 	assert_non_null(find(b, "Observation", "qol-score", 0));
+	/* events: Encounters of class EMER (crisis contact, emergency visit) or
+	 * IMP (admission), typed with the local event code */
+	const cJSON *e0;
+	int emer = 0, imp = 0;
+	cJSON_ArrayForEach(e0, get_(b, "entry"))
+	{
+		const cJSON *r = get_(e0, "resource");
+		if (strcmp(s_(r, "resourceType"), "Encounter") != 0)
+			continue;
+		const char *cls = s_(get_(r, "class"), "code");
+		const char *kind =
+			s_(cJSON_GetArrayItem(get_(cJSON_GetArrayItem(get_(r, "type"), 0), "coding"), 0), "code");
+		if (!strcmp(cls, "EMER"))
+			emer++, assert_true(!strcmp(kind, "crisis-contact") || !strcmp(kind, "emergency-visit"));
+		else if (!strcmp(cls, "IMP"))
+			imp++, assert_string_equal(kind, "admission"),
+				assert_string_equal(s_(get_(r, "period"), "end"), "2024-05-28");
+		else
+			fail_msg("class %s", cls);
+	}
+	assert_int_equal(emer, 2);
+	assert_int_equal(imp, 1);
+
 	/* BARC-10: ten items 1..6, the total under its own local code */
 	const cJSON *barc = find(b, "Observation", "barc-10-total", 0);
 	assert_non_null(barc);
