@@ -41,9 +41,8 @@ static void sub_ext(cJSON *list, const char *url, const char *type, const char *
 
 /* The person's diagnosis language as the diagnosis-language extension:
  * style (valueCode), then words {code (valueCode), text (valueString)}. */
-static void lang_extension(struct pk_out *o, cJSON *r, const struct rp_doc *d)
+static void lang_extension(cJSON *r, const struct rp_doc *d)
 {
-	(void)o;
 	cJSON *arr = cJSON_GetObjectItemCaseSensitive(r, "extension");
 	if (!arr)
 		arr = cJSON_AddArrayToObject(r, "extension");
@@ -71,7 +70,7 @@ static void emit_patient(struct pk_out *o, const struct rp_doc *d, const char *p
 	if (d->identity)
 		extension(r, rp_cfg.ext_identity, d->identity);
 	if (d->has_lang)
-		lang_extension(o, r, d);
+		lang_extension(r, d);
 	pk_put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
 		 rp_host->make_identifier(o->ctx, d->person.system, d->person.value));
 	if (d->name)

@@ -86,12 +86,12 @@ static const char *const BUNDLE =
 	"{\"resource\":{\"resourceType\":\"Observation\",\"id\":\"o1\",\"status\":\"final\",\"code\":{\"coding\":[{"
 	"\"system\":\"" ICD "\",\"code\":\"F20.9\",\"display\":\"Schizophrenia, unspecified\"}]}}}]}";
 
-static cJSON *export(const struct gw *g, const char *format, struct resp *r)
+static cJSON *export_doc(const struct gw *g, const char *format, const char *doc, struct resp *r)
 {
 	const char *h[] = {"Content-Type: application/fhir+json", NULL};
 	char path[100];
 	snprintf(path, sizeof path, "/export/%s", format);
-	assert_int_equal(http_do(g, "POST", path, h, BUNDLE, strlen(BUNDLE), r), 0);
+	assert_int_equal(http_do(g, "POST", path, h, doc, strlen(doc), r), 0);
 	if (r->status != 200)
 		fprintf(stderr, "# %ld %.*s\n", r->status, (int)r->len, r->body);
 	assert_int_equal(r->status, 200);
@@ -99,6 +99,8 @@ static cJSON *export(const struct gw *g, const char *format, struct resp *r)
 	assert_non_null(b);
 	return b;
 }
+
+static cJSON *export(const struct gw *g, const char *format, struct resp *r) { return export_doc(g, format, BUNDLE, r); }
 
 static const cJSON *resource(const cJSON *bundle, const char *id)
 {
@@ -257,20 +259,6 @@ static const char *const CARRIERS =
 	"\"Schizophrenia\"},{\"text\":\"wants company\"}],\"reasonReference\":[{\"reference\":\"Condition/c1\","
 	"\"display\":\"Schizophrenia, unspecified\"}],\"diagnosis\":[{\"condition\":{\"reference\":\"Condition/c1\","
 	"\"display\":\"Schizophrenia, unspecified\"},\"rank\":1}]}}]}";
-
-static cJSON *export_doc(const struct gw *g, const char *format, const char *doc, struct resp *r)
-{
-	const char *h[] = {"Content-Type: application/fhir+json", NULL};
-	char path[100];
-	snprintf(path, sizeof path, "/export/%s", format);
-	assert_int_equal(http_do(g, "POST", path, h, doc, strlen(doc), r), 0);
-	if (r->status != 200)
-		fprintf(stderr, "# %ld %.*s\n", r->status, (int)r->len, r->body);
-	assert_int_equal(r->status, 200);
-	cJSON *b = cJSON_ParseWithLength(r->body, r->len);
-	assert_non_null(b);
-	return b;
-}
 
 static const char *sget(const cJSON *o, const char *k)
 {
