@@ -557,9 +557,12 @@ def build(x):
 
     # Observation codes per outcome instrument (bound in the outcomes-* profiles).
     valueset(x, "outcomes-phq-9-codes", "PHQ-9 observation codes",
-             "The PHQ-9 panel and total score codes the outcomes plugin writes.",
-             [some_of(LOINC, [("44249-1", "PHQ-9 quick depression assessment panel [Reported.PHQ]"),
-                              ("44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]")])])
+             "The PHQ-9 panel and total score codes the outcomes plugin writes, and item 9 (44260-8, "
+             "thoughts of self-harm), written as an Observation of its own when its answer is above 0.",
+             [{"system": LOINC, "concept": [
+                 {"code": "44249-1", "display": "PHQ-9 quick depression assessment panel [Reported.PHQ]"},
+                 {"code": "44261-6", "display": "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]"},
+                 {"code": "44260-8"}]}])
     valueset(x, "outcomes-gad-7-codes", "GAD-7 observation codes",
              "The GAD-7 panel and total score codes the outcomes plugin writes.",
              [some_of(LOINC, [("69737-5", "Generalized anxiety disorder 7 item (GAD-7) panel"),

@@ -24,6 +24,7 @@
 #include "plugkit.h"
 
 #define LOINC "http://loinc.org"
+#define PHQ9_ITEM9 "44260-8" /* PHQ-9 item 9, thoughts of self-harm */
 #define FALLBACK_SYSTEM "urn:crosswalk:fhir-reference"
 #define DEFAULT_BASE "https://crosswalk.example.org/fhir"
 
@@ -1006,6 +1007,19 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 		cJSON *t = observation(b, total_id, adm, patient_id, qr_id, prof,
 				       concept(b, in->total_system, in->total, in->total_display, NULL));
 		add(b, t, "valueInteger", cJSON_CreateNumber(sum));
+		/* PHQ-9 item 9 (thoughts of self-harm) above 0: an Observation of
+		 * its own, a member of the panel, so that a crisis plan sees it
+		 * without reading the response */
+		int item9 = 0;
+		if (k == PHQ9 && whole(cJSON_GetArrayItem(list, 8), &item9) && item9 > 0) {
+			char item_id[CW_ID_SIZE];
+			if (!make_id(b, item_id, "Observation|%s|%s|item9", asys, aval))
+				return;
+			push(b, cJSON_GetObjectItemCaseSensitive(p, "hasMember"), reference(b, "Observation", item_id));
+			cJSON *o9 = observation(b, item_id, adm, patient_id, qr_id, prof,
+						concept(b, LOINC, PHQ9_ITEM9, NULL, NULL));
+			add(b, o9, "valueInteger", cJSON_CreateNumber(item9));
+		}
 	} else if (k == BARC) {
 		char total_id[CW_ID_SIZE];
 		if (!make_id(b, total_id, "Observation|%s|%s|total", asys, aval))

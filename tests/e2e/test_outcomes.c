@@ -307,6 +307,22 @@ static void goal_attainment_ras_and_qol(void **state)
 	assert_non_null(ras);
 	assert_int_equal(get_(ras, "valueInteger")->valueint, 24);
 	assert_null(find(b, "Observation", "ras-24-total", 0));
+	/* PHQ-9 item 9 above 0 (all 3s): its own Observation, a member of the
+	 * panel; the PHQ-9 of all 0s gives none */
+	const cJSON *item9 = find(b, "Observation", "44260-8", 0);
+	assert_non_null(item9);
+	assert_null(find(b, "Observation", "44260-8", 1));
+	assert_int_equal(get_(item9, "valueInteger")->valueint, 3);
+	int member = 0;
+	const cJSON *pe, *m;
+	for (int k = 0; (pe = find(b, "Observation", "44249-1", k)) != NULL; k++)
+		cJSON_ArrayForEach(m, get_(pe, "hasMember"))
+		{
+			char want[80];
+			snprintf(want, sizeof want, "Observation/%s", s_(item9, "id"));
+			member += !strcmp(s_(m, "reference"), want);
+		}
+	assert_int_equal(member, 1);
 	/* a QoL score without a scale: the generic code */
 	assert_non_null(find(b, "Observation", "qol-score", 0));
 	/* events: Encounters of class EMER (crisis contact, emergency visit) or
