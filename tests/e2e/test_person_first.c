@@ -100,7 +100,10 @@ static cJSON *export_doc(const struct gw *g, const char *format, const char *doc
 	return b;
 }
 
-static cJSON *export(const struct gw *g, const char *format, struct resp *r) { return export_doc(g, format, BUNDLE, r); }
+static cJSON *export(const struct gw *g, const char *format, struct resp *r)
+{
+	return export_doc(g, format, BUNDLE, r);
+}
 
 static const cJSON *resource(const cJSON *bundle, const char *id)
 {
