@@ -151,16 +151,164 @@ RAS_DOMAINS = [
 ]
 
 
+# The person-first phrase table (plugins/person_first, docs/person-first.md),
+# reviewed line by line. Code: an ICD-10-CM code or category (the longest
+# one that begins the diagnosis code wins). For a code outside Z55-Z65 the
+# phrase replaces the display up to and including its first "abuse" or
+# "dependence" (what follows is kept), or the whole display when it has
+# neither; for Z55-Z65 (circumstances) it replaces the whole display. Never
+# "abuse", "abuser", "addict" or "noncompliance"; F1x.1 (ICD "abuse") is a
+# mild use disorder and F1x.2 (ICD "dependence") a moderate or severe one, as
+# DSM-5 maps them; remission is "in recovery from" (the plugin's rule).
+SUBSTANCES = [
+    ("F10", "alcohol"),
+    ("F11", "opioid"),
+    ("F12", "cannabis"),
+    ("F13", "sedative, hypnotic or anxiolytic"),
+    ("F14", "cocaine"),
+    ("F15", "other stimulant"),
+    ("F16", "hallucinogen"),
+    ("F18", "inhalant"),
+    ("F19", "other psychoactive substance"),
+]
+PERSON_FIRST_OTHER = [
+    ("F17", "nicotine use disorder", "Nicotine dependence (category header): a nicotine use disorder."),
+    ("F17.2", "nicotine use disorder, moderate or severe",
+     "ICD-10-CM nicotine dependence: a moderate or severe nicotine use disorder."),
+    ("F55", "harmful use", "ICD-10-CM \"abuse of\" a non-psychoactive substance: harmful use of it."),
+    ("Z59", "housing instability", "Housing circumstances, where no narrower row applies."),
+    ("Z59.0", "homelessness", "Homelessness (sheltered or unsheltered)."),
+    ("Z59.1", "inadequate housing", "Inadequate housing."),
+    ("Z59.4", "food insecurity", "Lack of adequate food."),
+    ("Z59.5", "extreme poverty", "Extreme poverty."),
+    ("Z59.6", "low income", "Low income."),
+    ("Z59.7", "insufficient social insurance or welfare support", "Insufficient social insurance and welfare support."),
+    ("Z59.81", "housing instability", "Housing instability, housed."),
+    ("Z59.82", "transportation insecurity", "Transportation insecurity."),
+    ("Z59.86", "financial insecurity", "Financial insecurity."),
+    ("Z59.87", "material hardship", "Material hardship."),
+    ("Z60.5", "discrimination or persecution", "Target of (perceived) adverse discrimination and persecution."),
+    ("Z62.81", "a history of maltreatment in childhood", "Personal history of abuse in childhood: maltreatment the person lived through."),
+    ("Z62.810", "a history of physical and sexual maltreatment in childhood", "Maltreatment the person lived through."),
+    ("Z62.811", "a history of psychological maltreatment in childhood", "Maltreatment the person lived through."),
+    ("Z62.814", "a history of financial exploitation in childhood", "Child financial abuse: exploitation the person lived through."),
+    ("Z62.815", "a history of intimate partner violence in childhood", "Intimate partner abuse in childhood: violence the person lived through."),
+    ("Z62.819", "a history of maltreatment in childhood", "Unspecified abuse in childhood: maltreatment the person lived through."),
+    ("Z63.72", "alcohol or drug use disorder in the family", "Alcoholism and drug addiction in family, in person-first words."),
+    ("Z65.1", "incarceration", "Imprisonment and other incarceration."),
+    ("Z65.2", "problems after release from prison", "Problems related to release from prison."),
+    ("Z65.4", "crime or terrorism as a victim", "Victim of crime and terrorism."),
+]
+
+
+def person_first_concepts():
+    rows = []
+    for code, name in SUBSTANCES:
+        rows.append((code + ".1", name + " use disorder, mild",
+                     "ICD-10-CM " + code + ".1 (\"abuse\"): a mild " + name + " use disorder (DSM-5)."))
+        rows.append((code + ".2", name + " use disorder, moderate or severe",
+                     "ICD-10-CM " + code + ".2 (\"dependence\"): a moderate or severe " + name +
+                     " use disorder (DSM-5)."))
+    rows += PERSON_FIRST_OTHER
+    rows.sort(key=lambda r: r[0].encode())
+    return simple_concepts(rows)
+
+
+QOL_INSTRUMENTS = [
+    ("qol-mansa", "Manchester Short Assessment of Quality of Life (MANSA) score",
+     "Manchester Short Assessment of Quality of Life (MANSA)"),
+    ("qol-whoqol-bref", "WHOQOL-BREF quality of life score", "WHOQOL-BREF"),
+    ("qol-q-les-q-sf", "Quality of Life Enjoyment and Satisfaction Questionnaire, short form, score",
+     "Quality of Life Enjoyment and Satisfaction Questionnaire, short form (Q-LES-Q-SF)"),
+    ("qol-qoli", "Lehman Quality of Life Interview score", "Lehman Quality of Life Interview (QOLI)"),
+]
+
+
+def questionnaires(x):
+    """The Questionnaires the outcomes plugin names in
+    QuestionnaireResponse.questionnaire ({base}/Questionnaire/{instrument}):
+    the linkIds and answer types it writes. Item texts name the item only:
+    the instruments' wording is their authors' and is not copied here."""
+    def q_item(link, text, typ, **kw):
+        it = {"linkId": link, "text": text, "type": typ}
+        it.update(kw)
+        return it
+
+    def scored(n, lo, hi, total_note):
+        items = [q_item(str(i), "Item %d (%d..%d)" % (i, lo, hi), "integer", required=False)
+                 for i in range(1, n + 1)]
+        items.append(q_item("total", "Total score" + total_note, "integer", required=False))
+        return items
+
+    ras_items = [q_item(str(i), "Item %d (1..5; items 25..41 in the 41-item version only)" % i, "integer",
+                        required=False) for i in range(1, 42)]
+    ras_items.append(q_item("total", "Total score (24..120, or 41..205 for the 41-item version)", "integer",
+                            required=False))
+    ras_items += [q_item("domain/" + k, d + " (mean of its items, 1..5)", "decimal", required=False)
+                  for k, d in RAS_DOMAINS]
+    ras_items.append(q_item("form", "Version: ras-24 or ras-41 (for a total given alone)", "string",
+                            required=False))
+    defs = [
+        ("phq-9", "PHQ-9", "Patient Health Questionnaire, 9 items, each 0..3; the total 0..27.",
+         scored(9, 0, 3, " (0..27)")),
+        ("gad-7", "GAD-7", "Generalized Anxiety Disorder scale, 7 items, each 0..3; the total 0..21.",
+         scored(7, 0, 3, " (0..21)")),
+        ("ras", "Recovery Assessment Scale", "The Recovery Assessment Scale, 24-item (RAS-24) or original "
+         "41-item version, each item 1..5, with optional domain scores.", ras_items),
+        ("goal-attainment", "Goal attainment scaling",
+         "Goal attainment scaling: who rated, then per goal the Goal and its level -2..+2.",
+         [q_item("rater", "Who rated (person, practitioner, caregiver)", "choice",
+                 answerValueSet=x.url("ValueSet", "outcomes")),
+          q_item("goal/N", "One goal (N = 1, 2, ...: one group per goal scored)", "group", repeats=True, item=[
+              q_item("goal/N/goal", "The Goal", "reference"),
+              q_item("goal/N/score", "Attainment level -2..+2", "integer")])]),
+        ("qol", "Quality of life", "A quality-of-life score and the instrument it came from.",
+         [q_item("score", "Score", "decimal"), q_item("scale", "Instrument", "string", required=False)]),
+        ("barc-10", "Brief Assessment of Recovery Capital (BARC-10)",
+         "Brief Assessment of Recovery Capital, 10 items, each 1..6; the total 10..60.",
+         scored(10, 1, 6, " (10..60)")),
+    ]
+    for rid, title, desc, items in defs:
+        q = x.header("Questionnaire", rid, pascal(rid), title,
+                     desc + " Published so that the canonical the outcomes plugin writes in "
+                     "QuestionnaireResponse.questionnaire resolves; the item texts name the items only.")
+        q["subjectType"] = ["Patient"]
+        q["item"] = items
+        x.add(q)
+
+
 def outcomes_concepts():
     c = [{"code": "ras-total", "display": "Recovery Assessment Scale total score",
-          "definition": "Sum of the item scores of the Recovery Assessment Scale (24- or 41-item version)."}]
+          "definition": "Sum of the item scores of the Recovery Assessment Scale when the version is not known "
+                        "(a total given without its items or its form)."},
+         {"code": "ras-24-total", "display": "Recovery Assessment Scale, 24-item version (RAS-24) total score",
+          "definition": "Sum of the 24 item scores of the RAS-24 (24..120). Not comparable with a 41-item total."},
+         {"code": "ras-41-total", "display": "Recovery Assessment Scale, 41-item version total score",
+          "definition": "Sum of the 41 item scores of the original RAS (41..205). Not comparable with a "
+                        "24-item total."}]
     for key, disp in RAS_DOMAINS:
         c.append({"code": "ras-" + key, "display": disp,
                   "definition": "Mean of the items of this Recovery Assessment Scale domain (factor of the "
                                 "24-item version; the item-to-domain key is not verified here)."})
+    c.append({"code": "event", "display": "Stability event",
+              "definition": "What the outcomes format's events record, each an Encounter of its own (class EMER "
+                            "or IMP), so that stability and recovery series can be reported side by side.",
+              "concept": [
+                  {"code": "crisis-contact", "display": "Crisis contact",
+                   "definition": "A contact with a crisis service (crisis line, mobile crisis team); class EMER."},
+                  {"code": "emergency-visit", "display": "Emergency visit",
+                   "definition": "A visit to an emergency department; class EMER."},
+                  {"code": "admission", "display": "Admission",
+                   "definition": "An inpatient admission; class IMP."}]})
+    c.append({"code": "barc-10-total", "display": "Brief Assessment of Recovery Capital (BARC-10) total score",
+              "definition": "Sum of the ten item scores (each 1..6) of the BARC-10: 10..60."})
     c.append({"code": "qol-score", "display": "Quality of life score",
-              "definition": "The score of a quality-of-life instrument; the instrument is named in "
-                            "Observation.code.text."})
+              "definition": "The score of a quality-of-life instrument without a code of its own here; the "
+                            "instrument is named in Observation.code.text."})
+    for code, disp, what in QOL_INSTRUMENTS:
+        c.append({"code": code, "display": disp,
+                  "definition": "The score of the " + what + " (one code per instrument: scores of different "
+                                "quality-of-life instruments are not comparable)."})
     c.append({"code": "rater", "display": "Goal attainment rater",
               "definition": "Who rated the attainment of goals in a goal attainment scaling administration.",
               "concept": [
@@ -279,6 +427,39 @@ def extension(x, rid, title, description, contexts, value_type, short):
     return sd
 
 
+def diagnosis_language(x):
+    """The person's preference for how their diagnoses are named: a complex
+    extension (style; words, each a code and the person's text)."""
+    rid = "diagnosis-language"
+    desc = ("How the person wants their diagnoses named when they leave the gateway: a style "
+            "(person-first or identity-first) and, per diagnosis code, their own words. The recovery-plan "
+            "plugin writes it from person.diagnosis_language; the person_first plugin honours it on every "
+            "export for that person (docs/person-first.md).")
+    sd = x.header("StructureDefinition", rid, pascal(rid), "Diagnosis language", desc)
+    url = x.url("StructureDefinition", rid)
+    E = "Extension.extension"
+    sd.update({
+        "fhirVersion": "4.0.1",
+        "kind": "complex-type",
+        "abstract": False,
+        "context": [{"type": "element", "expression": "Patient"}],
+        "type": "Extension",
+        "baseDefinition": R4 + "Extension",
+        "derivation": "constraint",
+        "differential": {"element": [
+            el("Extension", short="How the person wants their diagnoses named", definition=desc, min=0, max="1"),
+            el(E, min=0, max="*",
+               short="style (valueCode person-first | identity-first, at most once); words (once per code: "
+                     "a sub-extension code with valueCode, the diagnosis code, and text with valueString, "
+                     "the person's words)"),
+            el("Extension.url", fixedUri=url),
+            el("Extension.value[x]", max="0"),
+        ]},
+    })
+    x.add(sd)
+    return sd
+
+
 def pattern_slicing(path, description):
     return el(path, slicing={"discriminator": [{"type": "pattern", "path": "$this"}],
                              "description": description, "rules": "open"})
@@ -350,6 +531,19 @@ def build(x):
              "peer-support-encounter profile.",
              [all_of(cs("peer-support-mode"))])
 
+    codesystem(x, "person-first-phrases", "Person-first phrases for diagnoses",
+               "The table the person_first plugin writes diagnoses with in exports to recovery tools "
+               "(docs/person-first.md). Each code is an ICD-10-CM code or category; its display is the "
+               "phrase that replaces the code's ICD-10-CM display (up to its first 'abuse' or "
+               "'dependence' outside Z55-Z65, whole for the circumstances Z55-Z65), following "
+               "published language guidance: person-first, never 'abuse', 'abuser', 'addict' or "
+               "'noncompliance'; F1x.1 as a mild and F1x.2 as a moderate or severe use disorder. Symptom "
+               "codes (R) and Z-codes outside Z55-Z65 have no phrase.",
+               person_first_concepts())
+    valueset(x, "person-first-phrases", "Person-first phrases for diagnoses",
+             "Every row of the person-first phrase table.",
+             [all_of(cs("person-first-phrases"))])
+
     codesystem(x, "outcomes", "Outcome measure local codes",
                "Codes the outcomes plugin needs where no LOINC code was found: the Recovery Assessment "
                "Scale total and domain scores, a generic quality-of-life score, and who rated a goal "
@@ -363,9 +557,12 @@ def build(x):
 
     # Observation codes per outcome instrument (bound in the outcomes-* profiles).
     valueset(x, "outcomes-phq-9-codes", "PHQ-9 observation codes",
-             "The PHQ-9 panel and total score codes the outcomes plugin writes.",
-             [some_of(LOINC, [("44249-1", "PHQ-9 quick depression assessment panel [Reported.PHQ]"),
-                              ("44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]")])])
+             "The PHQ-9 panel and total score codes the outcomes plugin writes, and item 9 (44260-8, "
+             "thoughts of self-harm), written as an Observation of its own when its answer is above 0.",
+             [{"system": LOINC, "concept": [
+                 {"code": "44249-1", "display": "PHQ-9 quick depression assessment panel [Reported.PHQ]"},
+                 {"code": "44261-6", "display": "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]"},
+                 {"code": "44260-8"}]}])
     valueset(x, "outcomes-gad-7-codes", "GAD-7 observation codes",
              "The GAD-7 panel and total score codes the outcomes plugin writes.",
              [some_of(LOINC, [("69737-5", "Generalized anxiety disorder 7 item (GAD-7) panel"),
@@ -383,6 +580,19 @@ def build(x):
                               ("LA34481-4", "Expected outcome"),
                               ("LA34483-0", "Less than expected"),
                               ("LA34484-8", "Much less than expected")])])
+    valueset(x, "outcomes-qol-codes", "Quality of life score codes",
+             "One code per quality-of-life instrument, and qol-score for an instrument without a code of "
+             "its own.",
+             [some_of(cs("outcomes"), [("qol-score", "Quality of life score")] +
+                      [(c, d) for c, d, _ in QOL_INSTRUMENTS])])
+    valueset(x, "outcomes-ras-codes", "Recovery Assessment Scale total codes",
+             "The RAS total codes, one per version: ras-24-total, ras-41-total, and ras-total when the "
+             "version is not known.",
+             [some_of(cs("outcomes"), [("ras-total", "Recovery Assessment Scale total score"),
+                                       ("ras-24-total", "Recovery Assessment Scale, 24-item version (RAS-24) "
+                                                        "total score"),
+                                       ("ras-41-total", "Recovery Assessment Scale, 41-item version total "
+                                                        "score")])])
     valueset(x, "outcomes-ras-domains", "Recovery Assessment Scale domains",
              "The five RAS domain score codes used as Observation.component.code.",
              [some_of(cs("outcomes"), [("ras-" + k, d) for k, d in RAS_DOMAINS])])
@@ -391,6 +601,7 @@ def build(x):
     conceptmaps(x)
 
     # --- extension
+    diagnosis_language(x)
     extension(x, "peer-support-note", "Peer-support note",
               "A free-text note on a peer-support encounter, as the peer specialist wrote it. R4 "
               "Encounter has no note element; the peer_support plugin writes the format's 'notes' "
@@ -457,7 +668,7 @@ def build(x):
             "back.", "QuestionnaireResponse", [
                 el("QuestionnaireResponse.identifier", min=1, mustSupport=True),
                 el("QuestionnaireResponse.questionnaire", min=1,
-                   comment="%s/Questionnaire/{instrument}; the Questionnaires are not published yet." % b),
+                   comment="%s/Questionnaire/{instrument}, one of the Questionnaires published here." % b),
                 el("QuestionnaireResponse.subject", min=1, type=ref(R4 + "Patient")),
                 el("QuestionnaireResponse.authored", min=1),
                 el("QuestionnaireResponse.item", min=1),
@@ -472,6 +683,11 @@ def build(x):
             el("Observation.derivedFrom", type=ref(qr_profile)),
         ] + extra, base=outcome_base)
 
+    outcome_profile("outcomes-barc-10", "BARC-10 observation",
+                    "The Brief Assessment of Recovery Capital (BARC-10) total score (valueInteger 10..60).",
+                    cc(cs("outcomes"), "barc-10-total"),
+                    [el("Observation.value[x]", min=1, type=[{"code": "integer"}])])
+    questionnaires(x)
     outcome_profile("outcomes-phq-9", "PHQ-9 observation",
                     "The PHQ-9 panel (no value, hasMember the total) or its total score (valueInteger "
                     "0..27).", vs("outcomes-phq-9-codes"),
@@ -487,15 +703,17 @@ def build(x):
                      el("Observation.value[x]", min=1, type=[{"code": "CodeableConcept"}],
                         binding={"strength": "required", "valueSet": vs("outcomes-goal-attainment-levels")})])
     outcome_profile("outcomes-ras", "Recovery Assessment Scale observation",
-                    "The RAS total score (valueInteger) with optional domain scores as components.",
-                    cc(cs("outcomes"), "ras-total"),
+                    "The RAS total score (valueInteger) with optional domain scores as components; the "
+                    "code says the version (RAS-24, the 41-item RAS, or unknown).",
+                    vs("outcomes-ras-codes"),
                     [el("Observation.value[x]", min=1, type=[{"code": "integer"}]),
                      el("Observation.component.code",
                         binding={"strength": "required", "valueSet": vs("outcomes-ras-domains")}),
                      el("Observation.component.value[x]", type=[{"code": "Quantity"}])])
     outcome_profile("outcomes-qol", "Quality of life observation",
-                    "A quality-of-life score (valueQuantity); the instrument's name is in code.text.",
-                    cc(cs("outcomes"), "qol-score"),
+                    "A quality-of-life score (valueQuantity): one code per instrument, qol-score for one "
+                    "without a code of its own; the instrument's name is in code.text.",
+                    vs("outcomes-qol-codes"),
                     [el("Observation.value[x]", min=1, type=[{"code": "Quantity"}])])
 
     # --- peer support

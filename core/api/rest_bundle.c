@@ -1,4 +1,5 @@
 #include "api/rest_int.h"
+#include "fhir/fhir_helpers.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -290,6 +291,24 @@ static cJSON *unchanged(const struct app *app, const char *type, const char *id,
 	return cur;
 }
 
+/* An ingested Patient joins the stored one element by element
+ * (fhir_merge_elements): one person pushed through several formats keeps
+ * what each format said, a thin record never erasing a richer one. 0, or
+ * 500 with the issue when memory ran out. */
+static int merge_stored(const struct app *app, struct entry_plan *p, struct outcome *oo)
+{
+	cJSON *cur = NULL;
+	if (store_read(app->store, p->type, p->id, &cur, NULL) != STORE_OK)
+		return 0; /* nothing live to keep */
+	int rc = fhir_merge_elements(p->resource, cur);
+	cJSON_Delete(cur);
+	if (rc) {
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		return 500;
+	}
+	return 0;
+}
+
 static int run_entry_write(const struct app *app, const struct http_request *req, struct entry_plan *p,
 			   bool hooks_done, const char *base, struct outcome *oo)
 {
@@ -330,6 +349,11 @@ static int run_entry_write(const struct app *app, const struct http_request *req
 		int hs = rest_before_store(app, req, &p->resource, oo);
 		if (hs)
 			return hs;
+	}
+	if (hooks_done && !strcmp(p->method, "PUT") && !strcmp(p->type, "Patient")) {
+		int ms = merge_stored(app, p, oo);
+		if (ms)
+			return ms;
 	}
 	if (!rest_check_resource(p->resource, p->type, oo))
 		return 400;

@@ -7,26 +7,25 @@
 
 #include "base/fjson.h"
 
-static const char usage_map[] =
-	"usage: crosswalk map --from FORMAT [FILE|-] [options]\n"
-	"       crosswalk map --to FORMAT [FILE|-] [options]\n"
-	"\n"
-	"--from maps a native document (FILE, or standard input) to FHIR through the\n"
-	"plugin that owns FORMAT, runs the before-store hooks and prints the\n"
-	"transaction Bundle. --to maps a FHIR resource or Bundle to FORMAT, after\n"
-	"the before-export hooks. Errors are printed as an OperationOutcome on\n"
-	"standard error.\n"
-	"\n"
-	"options:\n"
-	"  -c, --config FILE   configuration file (as for serve)\n"
-	"  --plugins DIR       also load the plugins in DIR\n"
-	"  --media json|csv    the native media type (default: --from reads the file's\n"
-	"                      extension, .json or .csv, else its first character:\n"
-	"                      '{' or '[' is JSON, anything else CSV; --to writes the\n"
-	"                      format's first media type)\n"
-	"  -h, --help          this help\n"
-	"\n"
-	"exit codes: 0 mapped, 1 the mapping failed, 2 usage or configuration error\n";
+static const char usage_map[] = "usage: crosswalk map --from FORMAT [FILE|-] [options]\n"
+				"       crosswalk map --to FORMAT [FILE|-] [options]\n"
+				"\n"
+				"--from maps a native document (FILE, or standard input) to FHIR through the\n"
+				"plugin that owns FORMAT, runs the before-store hooks and prints the\n"
+				"transaction Bundle. --to maps a FHIR resource or Bundle to FORMAT, after\n"
+				"the before-export hooks. Errors, and the warnings of a success (what the\n"
+				"mapping left out), are printed as an OperationOutcome on standard error.\n"
+				"\n"
+				"options:\n"
+				"  -c, --config FILE   configuration file (as for serve)\n"
+				"  --plugins DIR       also load the plugins in DIR\n"
+				"  --media json|csv    the native media type (default: --from reads the file's\n"
+				"                      extension, .json or .csv, else its first character:\n"
+				"                      '{' or '[' is JSON, anything else CSV; --to writes the\n"
+				"                      format's first media type)\n"
+				"  -h, --help          this help\n"
+				"\n"
+				"exit codes: 0 mapped, 1 the mapping failed, 2 usage or configuration error\n";
 
 int cmd_map(int argc, char **argv)
 {
@@ -132,7 +131,8 @@ int cmd_map(int argc, char **argv)
 		if (status == 200 && (olen == 0 || out[olen - 1] != '\n'))
 			putchar('\n');
 	}
-	if (status != 200) {
+	if (status != 200 || oo.n) {
+		/* a success prints its warnings (what was left out) the same way */
 		cJSON *oj = outcome_to_json(&oo);
 		size_t tlen = 0;
 		char *text = oj ? fjson_print(oj, true, &tlen) : NULL;
@@ -142,7 +142,8 @@ int cmd_map(int argc, char **argv)
 			fputs("crosswalk map: failed\n", stderr);
 		free(text);
 		cJSON_Delete(oj);
-		rc = EXIT_RUNTIME;
+		if (status != 200)
+			rc = EXIT_RUNTIME;
 	}
 	outcome_release(&oo);
 	arena_release(&arena);

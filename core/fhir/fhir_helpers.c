@@ -172,3 +172,204 @@ cJSON *fhir_identifier(const char *system, const char *value, char *why, size_t 
 	}
 	return o;
 }
+
+/* ------------------------------------------------------------- merging */
+
+enum merge_key { KEY_SYSTEM_VALUE, KEY_URL, KEY_LANGUAGE, KEY_CODING, KEY_VALUE };
+
+static const char *member_str(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool same_str(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+
+static bool same_parts(const cJSON *a, const cJSON *b, const char *k1, const char *k2)
+{
+	return same_str(member_str(a, k1), member_str(b, k1)) && same_str(member_str(a, k2), member_str(b, k2));
+}
+
+static bool same_key(enum merge_key key, const cJSON *a, const cJSON *b)
+{
+	switch (key) {
+	case KEY_SYSTEM_VALUE:
+		return same_parts(a, b, "system", "value");
+	case KEY_URL:
+		return same_str(member_str(a, "url"), member_str(b, "url"));
+	case KEY_CODING:
+		return same_parts(a, b, "system", "code");
+	case KEY_LANGUAGE: {
+		const cJSON *la = cJSON_GetObjectItemCaseSensitive(a, "language"),
+			    *lb = cJSON_GetObjectItemCaseSensitive(b, "language");
+		const cJSON *ca = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(la, "coding"), 0),
+			    *cb = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(lb, "coding"), 0);
+		if (ca || cb)
+			return ca && cb && same_parts(ca, cb, "system", "code");
+		return same_str(member_str(la, "text"), member_str(lb, "text"));
+	}
+	case KEY_VALUE:
+		break;
+	}
+	return cJSON_Compare(a, b, true);
+}
+
+/* Appends to the array into every element of stored no element of into
+ * matches by key. */
+static int unite(cJSON *into, const cJSON *stored, enum merge_key key)
+{
+	const cJSON *s;
+	cJSON_ArrayForEach(s, stored)
+	{
+		bool found = false;
+		const cJSON *i;
+		cJSON_ArrayForEach(i, into)
+		{
+			if (same_key(key, i, s)) {
+				found = true;
+				break;
+			}
+		}
+		cJSON *dup = found ? NULL : cJSON_Duplicate(s, true);
+		if (!found && (!dup || !cJSON_AddItemToArray(into, dup))) {
+			cJSON_Delete(dup);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A HumanName's text, or its given names and family name joined by
+ * spaces, equals text. */
+static bool name_says(const cJSON *name, const char *text)
+{
+	if (same_str(member_str(name, "text"), text))
+		return true;
+	char buf[512];
+	size_t n = 0;
+	const cJSON *g;
+	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(name, "given"))
+	{
+		if (cJSON_IsString(g))
+			n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", n ? " " : "", g->valuestring);
+		if (n >= sizeof buf)
+			return false;
+	}
+	const char *family = member_str(name, "family");
+	if (family)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", n ? " " : "", family);
+	return n > 0 && n < sizeof buf && !strcmp(buf, text);
+}
+
+/* Every name of names is text alone, said by one of stored. */
+static bool names_restate(const cJSON *names, const cJSON *stored)
+{
+	const cJSON *nm;
+	cJSON_ArrayForEach(nm, names)
+	{
+		const char *text = member_str(nm, "text");
+		if (!text || cJSON_GetArraySize(nm) != 1)
+			return false;
+		bool said = false;
+		const cJSON *s;
+		cJSON_ArrayForEach(s, stored)
+		{
+			if (name_says(s, text)) {
+				said = true;
+				break;
+			}
+		}
+		if (!said)
+			return false;
+	}
+	return true;
+}
+
+static enum merge_key array_key(const char *name, bool *united)
+{
+	static const struct {
+		const char *name;
+		enum merge_key key;
+	} keyed[] = {
+		{"identifier", KEY_SYSTEM_VALUE},
+		{"telecom", KEY_SYSTEM_VALUE},
+		{"extension", KEY_URL},
+		{"modifierExtension", KEY_URL},
+		{"communication", KEY_LANGUAGE},
+		{"profile", KEY_VALUE},
+		{"tag", KEY_CODING},
+		{"security", KEY_CODING},
+	};
+	for (size_t i = 0; i < sizeof keyed / sizeof keyed[0]; i++)
+		if (!strcmp(name, keyed[i].name)) {
+			*united = true;
+			return keyed[i].key;
+		}
+	*united = false;
+	return KEY_VALUE;
+}
+
+/* The members of stored into into, as fhir_merge_elements says; skip names
+ * the members left alone at this level. */
+static int merge_members(cJSON *into, const cJSON *stored, const char *const *skip)
+{
+	const cJSON *s;
+	cJSON_ArrayForEach(s, stored)
+	{
+		bool skipped = false;
+		for (size_t k = 0; skip[k]; k++)
+			skipped |= !strcmp(s->string, skip[k]);
+		if (skipped)
+			continue;
+		cJSON *mine = cJSON_GetObjectItemCaseSensitive(into, s->string);
+		if (!mine) {
+			cJSON *dup = cJSON_Duplicate(s, true);
+			if (!dup || !cJSON_AddItemToObject(into, s->string, dup)) {
+				cJSON_Delete(dup);
+				return -1;
+			}
+			continue;
+		}
+		bool united;
+		enum merge_key key = array_key(s->string, &united);
+		if (cJSON_IsArray(mine) && cJSON_IsArray(s) && united) {
+			if (unite(mine, s, key))
+				return -1;
+		} else if (!strcmp(s->string, "name") && cJSON_IsArray(s) && names_restate(mine, s)) {
+			cJSON *dup = cJSON_Duplicate(s, true);
+			if (!dup || !cJSON_ReplaceItemInObjectCaseSensitive(into, "name", dup)) {
+				cJSON_Delete(dup);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+int fhir_merge_elements(cJSON *into, const cJSON *stored)
+{
+	static const char *const top[] = {"resourceType", "id", "text", "meta", NULL};
+	static const char *const meta[] = {"versionId", "lastUpdated", NULL};
+	if (!cJSON_IsObject(into) || !cJSON_IsObject(stored))
+		return 0;
+	if (merge_members(into, stored, top))
+		return -1;
+	const cJSON *sm = cJSON_GetObjectItemCaseSensitive(stored, "meta");
+	if (!cJSON_IsObject(sm))
+		return 0;
+	cJSON *mm = cJSON_GetObjectItemCaseSensitive(into, "meta");
+	if (!mm) {
+		mm = cJSON_CreateObject();
+		if (!mm || !cJSON_AddItemToObject(into, "meta", mm)) {
+			cJSON_Delete(mm);
+			return -1;
+		}
+	}
+	if (!cJSON_IsObject(mm))
+		return 0;
+	if (merge_members(mm, sm, meta))
+		return -1;
+	if (!mm->child)
+		cJSON_DeleteItemFromObjectCaseSensitive(into, "meta");
+	return 0;
+}

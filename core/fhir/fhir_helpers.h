@@ -39,4 +39,22 @@ cJSON *fhir_reference(const char *type, const char *id, const char *display, cha
 cJSON *fhir_coding(const char *system, const char *code, const char *display, char *why, size_t whylen);
 cJSON *fhir_identifier(const char *system, const char *value, char *why, size_t whylen);
 
+/* Merges, element by element, what a stored version of a resource holds
+ * into a new one about to replace it, so that a write carrying fewer
+ * elements never erases what another writer put there:
+ *   - a top-level element only the stored version has is kept (id, meta's
+ *     versionId and lastUpdated, and text — the narrative of the stored
+ *     elements, which the new ones may contradict — excepted);
+ *   - identifier and telecom are united by system and value, extension and
+ *     modifierExtension by url (the new one wins for a url both have),
+ *     communication by its language code, meta.profile, meta.tag and
+ *     meta.security by their value;
+ *   - a name list whose every name is text alone, each the text of a stored
+ *     name (or of its given and family names), gives way to the stored
+ *     names, which say the same with more;
+ *   - any other element both have is the new one's.
+ * into is changed in place (stored is borrowed). Returns 0, or -1 when
+ * memory ran out (into then holds part of the merge: discard it). */
+int fhir_merge_elements(cJSON *into, const cJSON *stored);
+
 #endif

@@ -874,8 +874,10 @@ cJSON *pk_resource(const char *type, const char *id, const char *profile)
 	cJSON *r = cJSON_CreateObject();
 	cJSON_AddStringToObject(r, "resourceType", type);
 	cJSON_AddStringToObject(r, "id", id);
-	cJSON *profiles = cJSON_AddArrayToObject(cJSON_AddObjectToObject(r, "meta"), "profile");
-	cJSON_AddItemToArray(profiles, cJSON_CreateString(profile));
+	if (profile) {
+		cJSON *profiles = cJSON_AddArrayToObject(cJSON_AddObjectToObject(r, "meta"), "profile");
+		cJSON_AddItemToArray(profiles, cJSON_CreateString(profile));
+	}
 	return r;
 }
 

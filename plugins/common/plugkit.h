@@ -341,7 +341,7 @@ cJSON *pk_transaction(struct pk_out *o);
 /* The verdict on bundle (handed over): CW_INVALID (deleted) when a part
  * failed, else CW_OK with *out = bundle. */
 enum cw_status pk_close(struct pk_out *o, cJSON *bundle, cJSON **out);
-/* {resourceType, id, meta.profile[profile]}. */
+/* {resourceType, id, meta.profile[profile]} (no meta when profile is NULL). */
 cJSON *pk_resource(const char *type, const char *id, const char *profile);
 /* Enters res (handed over) as PUT type/id. */
 void pk_add_put(struct pk_out *o, cJSON *res, const char *type, const char *id);

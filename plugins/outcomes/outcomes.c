@@ -1,5 +1,6 @@
-/* outcomes — outcome measures (PHQ-9, GAD-7, goal attainment, RAS, QoL) for
- * a person, to and from FHIR R4. The format is docs/formats/outcomes.md.
+/* outcomes — outcome measures (PHQ-9, GAD-7, goal attainment, RAS, QoL,
+ * BARC-10) for a person, to and from FHIR R4. The format is
+ * docs/formats/outcomes.md.
  *
  * native → FHIR: the whole document is checked first and every problem is
  * reported with a JSON-pointer location; only a clean document is mapped, to
@@ -23,6 +24,7 @@
 #include "plugkit.h"
 
 #define LOINC "http://loinc.org"
+#define PHQ9_ITEM9 "44260-8" /* PHQ-9 item 9, thoughts of self-harm */
 #define FALLBACK_SYSTEM "urn:crosswalk:fhir-reference"
 #define DEFAULT_BASE "https://crosswalk.example.org/fhir"
 
@@ -33,7 +35,7 @@ static char id_ns[320];            /* namespace of the deterministic ids */
 
 /* ------------------------------------------------------------ instruments */
 
-enum kind { PHQ9, GAD7, GAS, RAS, QOL, N_KINDS };
+enum kind { PHQ9, GAD7, GAS, RAS, QOL, BARC, N_KINDS };
 
 struct instrument {
 	const char *name; /* native "instrument" */
@@ -58,6 +60,10 @@ static const struct instrument instruments[N_KINDS] = {
 		 "Recovery Assessment Scale total score", "outcomes-ras"},
 	[QOL] = {"qol", "Quality of life", 0, 0, 0, 0, NULL, NULL, NULL, "qol-score", "Quality of life score",
 		 "outcomes-qol"},
+	/* Brief Assessment of Recovery Capital: ten items on a six-point scale
+	 * (no LOINC code was found: a local one) */
+	[BARC] = {"barc-10", "Brief Assessment of Recovery Capital (BARC-10)", 1, 6, 10, 10, NULL, NULL, NULL,
+		  "barc-10-total", "Brief Assessment of Recovery Capital (BARC-10) total score", "outcomes-barc-10"},
 };
 
 /* Goal attainment: who rated, and the LOINC answer for each level (LL6900-6). */
@@ -91,6 +97,66 @@ static const struct domain {
 	{"no-domination-by-symptoms", "RAS no domination by symptoms"},
 };
 #define N_DOMAINS (sizeof domains / sizeof domains[0])
+
+/* Quality-of-life instruments with a code of their own: the scale named
+ * (compared in any case, spaces and hyphens ignored) gives the code; any
+ * other scale keeps the generic qol-score with its name as text. */
+static const struct qol_instrument {
+	const char *name, *code, *display;
+} qol_instruments[] = {
+	{"MANSA", "qol-mansa", "Manchester Short Assessment of Quality of Life (MANSA) score"},
+	{"WHOQOL-BREF", "qol-whoqol-bref", "WHOQOL-BREF quality of life score"},
+	{"Q-LES-Q-SF", "qol-q-les-q-sf", "Quality of Life Enjoyment and Satisfaction Questionnaire, short form, score"},
+	{"QOLI", "qol-qoli", "Lehman Quality of Life Interview score"},
+};
+
+/* Stability events: what happened, as an Encounter of the class that says
+ * it (HL7 v3 ActCode), so that stability and recovery series can be
+ * reported side by side. */
+#define ACT_CODE "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+static const struct event_kind {
+	const char *name, *display, *act, *act_display;
+} event_kinds[] = {
+	{"crisis-contact", "Crisis contact", "EMER", "emergency"},
+	{"emergency-visit", "Emergency visit", "EMER", "emergency"},
+	{"admission", "Admission", "IMP", "inpatient encounter"},
+};
+#define N_EVENT_KINDS (sizeof event_kinds / sizeof event_kinds[0])
+
+static const struct event_kind *event_kind_of(const char *name)
+{
+	for (size_t i = 0; name && i < N_EVENT_KINDS; i++)
+		if (!strcmp(name, event_kinds[i].name))
+			return &event_kinds[i];
+	return NULL;
+}
+
+/* a and b equal but for case, spaces and hyphens. */
+static bool same_name(const char *a, const char *b)
+{
+	for (;;) {
+		while (*a == ' ' || *a == '-')
+			a++;
+		while (*b == ' ' || *b == '-')
+			b++;
+		char x = *a >= 'a' && *a <= 'z' ? (char)(*a - 32) : *a,
+		     y = *b >= 'a' && *b <= 'z' ? (char)(*b - 32) : *b;
+		if (x != y)
+			return false;
+		if (!x)
+			return true;
+		a++;
+		b++;
+	}
+}
+
+static const struct qol_instrument *qol_instrument_of(const char *scale)
+{
+	for (size_t i = 0; scale && i < sizeof qol_instruments / sizeof qol_instruments[0]; i++)
+		if (same_name(scale, qol_instruments[i].name))
+			return &qol_instruments[i];
+	return NULL;
+}
 
 /* ------------------------------------------------------------ small helpers */
 
@@ -247,7 +313,7 @@ static const char *const *allowed_for(enum kind k)
 	static const char *const gas[] = {"identifier", "instrument", "date", "administered_by", "rater", "goals",
 					  NULL};
 	static const char *const ras[] = {"identifier", "instrument", "date", "administered_by", "items", "total",
-					  "domains", NULL};
+					  "domains",    "form",       NULL};
 	static const char *const qol[] = {"identifier", "instrument", "date", "administered_by", "score", "scale",
 					  NULL};
 	switch (k) {
@@ -258,6 +324,8 @@ static const char *const *allowed_for(enum kind k)
 		return gas;
 	case RAS:
 		return ras;
+	case BARC:
+		return scored;
 	case QOL:
 		return qol;
 	case N_KINDS:
@@ -328,6 +396,46 @@ static void check_scored(struct check *c, const cJSON *a, const char *loc, enum 
 			bad(c, "value", l, "total %d is out of range %d..%d", t, lo, hi);
 		else if (sum_ok && t != sum)
 			bad(c, "value", l, "total %d disagrees with the items, which add up to %d", t, sum);
+	}
+}
+
+/* RAS versions: the 24-item and the original 41-item scale, each its own
+ * total code (their totals are not comparable). */
+static const struct ras_form {
+	const char *name, *code, *display;
+	int items;
+} ras_forms[] = {
+	{"ras-24", "ras-24-total", "Recovery Assessment Scale, 24-item version (RAS-24) total score", 24},
+	{"ras-41", "ras-41-total", "Recovery Assessment Scale, 41-item version total score", 41},
+};
+
+/* The form of a RAS administration: the one named, else the one its item
+ * count gives; NULL when neither says (a total alone). */
+static const struct ras_form *ras_form_of(const cJSON *a)
+{
+	const char *name = pk_str(a, "form");
+	int n = cJSON_GetArraySize(pk_get(a, "items"));
+	for (size_t i = 0; i < sizeof ras_forms / sizeof ras_forms[0]; i++)
+		if (name ? pk_eq(name, ras_forms[i].name) : n == ras_forms[i].items)
+			return &ras_forms[i];
+	return NULL;
+}
+
+static void check_ras_form(struct check *c, const cJSON *a, const char *loc)
+{
+	char l[300];
+	at(l, sizeof l, "%s/form", loc);
+	const char *name = pk_str(a, "form");
+	const struct ras_form *f = ras_form_of(a);
+	const cJSON *items = pk_get(a, "items");
+	if (!name || !f)
+		bad(c, "code-invalid", l, "form must be \"ras-24\" or \"ras-41\"");
+	else if (cJSON_IsArray(items) && cJSON_GetArraySize(items) != f->items)
+		bad(c, "value", l, "%s has %d items, not %d", name, f->items, cJSON_GetArraySize(items));
+	int t;
+	if (f && !items && whole(pk_get(a, "total"), &t) && (t < f->items || t > 5 * f->items)) {
+		at(l, sizeof l, "%s/total", loc);
+		bad(c, "value", l, "a %s total is %d..%d, not %d", name, f->items, 5 * f->items, t);
 	}
 }
 
@@ -421,7 +529,8 @@ static void check_administration(struct check *c, const cJSON *a, const char *lo
 	if (!pk_get(a, "instrument"))
 		bad(c, "required", l, "the instrument is required");
 	else if (k < 0)
-		bad(c, "code-invalid", l, "unknown instrument%s%s%s; known: phq-9, gad-7, goal-attainment, ras, qol",
+		bad(c, "code-invalid", l,
+		    "unknown instrument%s%s%s; known: phq-9, gad-7, goal-attainment, ras, qol, barc-10",
 		    name ? " \"" : "", name ? name : "", name ? "\"" : "");
 
 	at(l, sizeof l, "%s/date", loc);
@@ -458,9 +567,12 @@ static void check_administration(struct check *c, const cJSON *a, const char *lo
 	case PHQ9:
 	case GAD7:
 	case RAS:
+	case BARC:
 		check_scored(c, a, loc, (enum kind)k);
 		if (k == RAS && pk_get(a, "domains"))
 			check_domains(c, pk_get(a, "domains"), loc);
+		if (k == RAS && pk_get(a, "form"))
+			check_ras_form(c, a, loc);
 		break;
 	case GAS:
 		check_goals(c, a, loc);
@@ -482,6 +594,61 @@ static void check_administration(struct check *c, const cJSON *a, const char *lo
 	}
 }
 
+/* A calendar date YYYY-MM-DD, exactly. */
+static bool is_day(struct check *c, const char *d)
+{
+	char day[CW_DATE_SIZE];
+	return d && strlen(d) == 10 && host->iso_date(c->ctx, d, day) == CW_OK && !strcmp(day, d);
+}
+
+/* events: [{identifier, kind, start, end?}], identifiers unique among the
+ * document's events. */
+static void check_events(struct check *c, const cJSON *events, const char *loc)
+{
+	static const char *const allowed[] = {"identifier", "kind", "start", "end", NULL};
+	char l[300], el[320], key[1024];
+	at(l, sizeof l, "%s/events", loc);
+	if (!cJSON_IsArray(events)) {
+		bad(c, "structure", l, "events must be an array");
+		return;
+	}
+	int i = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, events)
+	{
+		char base_[300];
+		at(base_, sizeof base_, "%s/%d", l, i++);
+		if (!cJSON_IsObject(e)) {
+			bad(c, "structure", base_, "an event must be an object");
+			continue;
+		}
+		only(c, e, base_, allowed, "an event");
+		at(el, sizeof el, "%s/identifier", base_);
+		char ekey[1100];
+		if (check_identifier(c, pk_get(e, "identifier"), el, true, key, sizeof key)) {
+			at(ekey, sizeof ekey, "event|%s", key);
+			if (!remember(c, &c->seen, &c->n_seen, &c->cap_seen, ekey))
+				bad(c, "duplicate", el, "another event has the same identifier");
+		}
+		at(el, sizeof el, "%s/kind", base_);
+		if (!pk_get(e, "kind"))
+			bad(c, "required", el, "the kind is required (crisis-contact, emergency-visit, admission)");
+		else if (!event_kind_of(pk_str(e, "kind")))
+			bad(c, "code-invalid", el, "unknown kind; known: crisis-contact, emergency-visit, admission");
+		const char *start = pk_str(e, "start"), *end = pk_str(e, "end");
+		at(el, sizeof el, "%s/start", base_);
+		if (!pk_get(e, "start"))
+			bad(c, "required", el, "the start date is required");
+		else if (!is_day(c, start))
+			bad(c, "value", el, "the start must be a calendar date YYYY-MM-DD");
+		at(el, sizeof el, "%s/end", base_);
+		if (pk_get(e, "end") && !is_day(c, end))
+			bad(c, "value", el, "the end must be a calendar date YYYY-MM-DD");
+		else if (end && is_day(c, start) && strcmp(end, start) < 0)
+			bad(c, "value", el, "the end is before the start");
+	}
+}
+
 static void check_person(struct check *c, const cJSON *p, const char *loc)
 {
 	char l[300], key[1024];
@@ -489,8 +656,10 @@ static void check_person(struct check *c, const cJSON *p, const char *loc)
 		bad(c, "structure", loc, "a person must be an object");
 		return;
 	}
-	static const char *const allowed[] = {"identifier", "name", "administrations", NULL};
+	static const char *const allowed[] = {"identifier", "name", "administrations", "events", NULL};
 	only(c, p, loc, allowed, "a person");
+	if (pk_get(p, "events"))
+		check_events(c, pk_get(p, "events"), loc);
 	at(l, sizeof l, "%s/identifier", loc);
 	if (check_identifier(c, pk_get(p, "identifier"), l, true, key, sizeof key) &&
 	    !remember(c, &c->people, &c->n_people, &c->cap_people, key))
@@ -685,6 +854,29 @@ static cJSON *logical(struct build *b, const char *type, const cJSON *id, const 
 	return r;
 }
 
+/* The person's Goal with identifier goal, as a literal reference: the id
+ * every plugin gives that Goal (plugkit's rule: uuid5(the Patient's id,
+ * "Goal|system|value")), with its type and identifier, so that a search by
+ * the Goal (Observation?focus=Goal/id) finds what refers to it. */
+static cJSON *goal_ref(struct build *b, const cJSON *goal)
+{
+	const struct pk_ident id = {pk_str(goal, "system"), pk_str(goal, "value")};
+	struct pk_out o = {.host = host, .ctx = b->ctx};
+	char gid[CW_ID_SIZE];
+	if (!pk_item_id(&o, b->pid, "Goal", &id, gid)) {
+		b->oom = true;
+		return NULL;
+	}
+	cJSON *r = host->make_reference(b->ctx, "Goal", gid, NULL);
+	if (!r) {
+		b->oom = true;
+		return NULL;
+	}
+	add_str(b, r, "type", "Goal");
+	add(b, r, "identifier", identifier(b, goal));
+	return r;
+}
+
 static cJSON *reference(struct build *b, const char *type, const char *id)
 {
 	cJSON *r = host->make_reference(b->ctx, type, id, NULL);
@@ -815,6 +1007,26 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 		cJSON *t = observation(b, total_id, adm, patient_id, qr_id, prof,
 				       concept(b, in->total_system, in->total, in->total_display, NULL));
 		add(b, t, "valueInteger", cJSON_CreateNumber(sum));
+		/* PHQ-9 item 9 (thoughts of self-harm) above 0: an Observation of
+		 * its own, a member of the panel, so that a crisis plan sees it
+		 * without reading the response */
+		int item9 = 0;
+		if (k == PHQ9 && whole(cJSON_GetArrayItem(list, 8), &item9) && item9 > 0) {
+			char item_id[CW_ID_SIZE];
+			if (!make_id(b, item_id, "Observation|%s|%s|item9", asys, aval))
+				return;
+			push(b, cJSON_GetObjectItemCaseSensitive(p, "hasMember"), reference(b, "Observation", item_id));
+			cJSON *o9 = observation(b, item_id, adm, patient_id, qr_id, prof,
+						concept(b, LOINC, PHQ9_ITEM9, NULL, NULL));
+			add(b, o9, "valueInteger", cJSON_CreateNumber(item9));
+		}
+	} else if (k == BARC) {
+		char total_id[CW_ID_SIZE];
+		if (!make_id(b, total_id, "Observation|%s|%s|total", asys, aval))
+			return;
+		cJSON *t = observation(b, total_id, adm, patient_id, qr_id, prof,
+				       concept(b, cs_local, in->total, in->total_display, NULL));
+		add(b, t, "valueInteger", cJSON_CreateNumber(sum));
 	} else if (k == RAS) {
 		const cJSON *d = pk_get(adm, "domains");
 		cJSON_ArrayForEach(it, d) {
@@ -822,11 +1034,16 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 			at(link, sizeof link, "domain/%s", it->string);
 			qr_item(b, items, link, "valueDecimal", num_copy(it));
 		}
+		if (pk_str(adm, "form"))
+			qr_item(b, items, "form", "valueString", cJSON_CreateString(pk_str(adm, "form")));
 		char total_id[CW_ID_SIZE];
 		if (!make_id(b, total_id, "Observation|%s|%s|total", asys, aval))
 			return;
+		/* one code per version; the unversioned one only for a total alone */
+		const struct ras_form *form = ras_form_of(adm);
 		cJSON *t = observation(b, total_id, adm, patient_id, qr_id, prof,
-				       concept(b, cs_local, in->total, in->total_display, NULL));
+				       concept(b, cs_local, form ? form->code : in->total,
+					       form ? form->display : in->total_display, NULL));
 		add(b, t, "valueInteger", cJSON_CreateNumber(sum));
 		cJSON *comps = d && cJSON_GetArraySize(d) ? arr_add(b, t, "component") : NULL;
 		cJSON_ArrayForEach(it, d) {
@@ -870,7 +1087,7 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 			add_str(b, grp, "linkId", link);
 			cJSON *sub_items = arr_add(b, grp, "item");
 			at(sub, sizeof sub, "%s/goal", link);
-			qr_item(b, sub_items, sub, "valueReference", logical(b, "Goal", goal, NULL));
+			qr_item(b, sub_items, sub, "valueReference", goal_ref(b, goal));
 			at(sub, sizeof sub, "%s/score", link);
 			qr_item(b, sub_items, sub, "valueInteger", cJSON_CreateNumber(score));
 
@@ -880,7 +1097,7 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 				return;
 			cJSON *o = observation(b, oid, adm, patient_id, qr_id, prof,
 					       concept(b, LOINC, r->code, r->display, NULL));
-			push(b, arr_add(b, o, "focus"), logical(b, "Goal", goal, NULL));
+			push(b, arr_add(b, o, "focus"), goal_ref(b, goal));
 			add(b, o, "valueCodeableConcept", concept(b, LOINC, lv->code, lv->display, NULL));
 		}
 	} else if (k == QOL) {
@@ -892,12 +1109,38 @@ static void map_administration(struct build *b, const cJSON *adm, const char *pa
 		char oid[CW_ID_SIZE];
 		if (!make_id(b, oid, "Observation|%s|%s|score", asys, aval))
 			return;
-		cJSON *o = observation(b, oid, adm, patient_id, qr_id, prof,
-				       concept(b, cs_local, in->total, in->total_display, scale));
+		/* one code per instrument; the generic one for a scale not known here */
+		const struct qol_instrument *qi = qol_instrument_of(scale);
+		cJSON *o = observation(
+			b, oid, adm, patient_id, qr_id, prof,
+			concept(b, cs_local, qi ? qi->code : in->total, qi ? qi->display : in->total_display, scale));
 		cJSON *qty = obj_add(b, o, "valueQuantity");
 		add(b, qty, "value", num_copy(score));
 		add_str(b, qty, "unit", "score");
 	}
+}
+
+/* An event as an Encounter: class EMER or IMP, type the local event code,
+ * period from start (and end). */
+static void map_event(struct build *b, const cJSON *ev, const char *patient_id)
+{
+	const struct event_kind *k = event_kind_of(pk_str(ev, "kind"));
+	const cJSON *eid = pk_get(ev, "identifier");
+	char id[CW_ID_SIZE];
+	if (!k || !make_id(b, id, "Encounter|%s|%s", pk_str(eid, "system"), pk_str(eid, "value")))
+		return;
+	cJSON *r = resource(b, "Encounter", id);
+	if (!r)
+		return;
+	push(b, arr_add(b, r, "identifier"), identifier(b, eid));
+	add_str(b, r, "status", "finished");
+	add(b, r, "class", host->make_coding(b->ctx, ACT_CODE, k->act, k->act_display));
+	push(b, arr_add(b, r, "type"), concept(b, cs_local, k->name, k->display, NULL));
+	add(b, r, "subject", reference(b, "Patient", patient_id));
+	cJSON *period = obj_add(b, r, "period");
+	add_str(b, period, "start", pk_str(ev, "start"));
+	if (pk_str(ev, "end"))
+		add_str(b, period, "end", pk_str(ev, "end"));
 }
 
 static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, enum cw_media media, cJSON **out)
@@ -945,6 +1188,12 @@ static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, 
 				break;
 			map_administration(&b, a, id);
 		}
+		cJSON_ArrayForEach(a, pk_get(p, "events"))
+		{
+			if (b.oom)
+				break;
+			map_event(&b, a, id);
+		}
 	}
 	cJSON_Delete(doc);
 	if (b.oom) {
@@ -964,6 +1213,7 @@ struct person {
 	const char *full_url; /* entry.fullUrl, may be NULL */
 	cJSON *doc;           /* the native person object (owned by the people array) */
 	cJSON *adms;
+	cJSON *events; /* created with the first event */
 };
 
 struct exporter {
@@ -1271,7 +1521,7 @@ static void map_qr(struct exporter *x, const cJSON *r, const char *full_url)
 	map_by(x, adm, pk_get(r, "author"), loc);
 
 	cJSON *items = NULL, *goals = NULL, *doms = NULL;
-	const cJSON *total = NULL, *score = NULL, *scale = NULL, *rater = NULL, *it;
+	const cJSON *total = NULL, *score = NULL, *scale = NULL, *rater = NULL, *form = NULL, *it;
 	int i = 0, expect = 1;
 	cJSON_ArrayForEach(it, pk_get(r, "item")) {
 		const char *link = pk_str(it, "linkId");
@@ -1279,14 +1529,16 @@ static void map_qr(struct exporter *x, const cJSON *r, const char *full_url)
 		at(loc, sizeof loc, "%s.item[%d]", where, i++);
 		char num[16];
 		at(num, sizeof num, "%d", expect);
-		if ((k == PHQ9 || k == GAD7 || k == RAS) && pk_eq(link, num) && (v = pk_get(a, "valueInteger"))) {
+		if ((k == PHQ9 || k == GAD7 || k == RAS || k == BARC) && pk_eq(link, num) &&
+		    (v = pk_get(a, "valueInteger"))) {
 			if (!items && !(items = cJSON_CreateArray()))
 				return (void)(x->oom = true, cJSON_Delete(adm));
 			cJSON *n = num_copy(v);
 			if (!n || !cJSON_AddItemToArray(items, n))
 				x->oom = true, cJSON_Delete(n);
 			expect++;
-		} else if ((k == PHQ9 || k == GAD7 || k == RAS) && pk_eq(link, "total") && pk_get(a, "valueInteger")) {
+		} else if ((k == PHQ9 || k == GAD7 || k == RAS || k == BARC) && pk_eq(link, "total") &&
+			   pk_get(a, "valueInteger")) {
 			total = pk_get(a, "valueInteger");
 		} else if (k == RAS && link && strncmp(link, "domain/", 7) == 0 && pk_get(a, "valueDecimal")) {
 			if (!doms && !(doms = cJSON_CreateObject()))
@@ -1295,6 +1547,8 @@ static void map_qr(struct exporter *x, const cJSON *r, const char *full_url)
 				warn(x, loc, "a second answer for %s; not exported", link);
 			else
 				xadd(x, doms, link + 7, num_copy(pk_get(a, "valueDecimal")));
+		} else if (k == RAS && pk_eq(link, "form") && pk_str(a, "valueString")) {
+			form = pk_get(a, "valueString");
 		} else if (k == QOL && pk_eq(link, "score") && pk_get(a, "valueDecimal")) {
 			score = pk_get(a, "valueDecimal");
 		} else if (k == QOL && pk_eq(link, "scale") && pk_str(a, "valueString")) {
@@ -1336,6 +1590,8 @@ static void map_qr(struct exporter *x, const cJSON *r, const char *full_url)
 		xadd(x, adm, "total", num_copy(total));
 	if (doms)
 		xadd(x, adm, "domains", doms);
+	if (form)
+		xadd(x, adm, "form", cJSON_Duplicate(form, 1));
 	if (rater)
 		xadd(x, adm, "rater", cJSON_Duplicate(rater, 1));
 	if (goals)
@@ -1506,6 +1762,84 @@ static void map_observation(struct exporter *x, const cJSON *r, const char *full
 	unmapped(x, r, where, known);
 }
 
+/* An Encounter that is a stability event: this plugin's (its type the local
+ * event code) or one from elsewhere of class EMER or IMP (the kind taken
+ * from the class, with a warning). False, and nothing reported, for any
+ * other Encounter: it is left out with the other types. */
+static bool map_encounter(struct exporter *x, const cJSON *r)
+{
+	const char *where = ref_of(x, r);
+	const struct event_kind *k = NULL;
+	const cJSON *t, *c;
+	cJSON_ArrayForEach(t, pk_get(r, "type"))
+		cJSON_ArrayForEach(c, pk_get(t, "coding")) if (!k && pk_eq(pk_str(c, "system"), cs_local)) k =
+			event_kind_of(pk_str(c, "code"));
+	const cJSON *cls = pk_get(r, "class");
+	const char *act = pk_eq(pk_str(cls, "system"), ACT_CODE) ? pk_str(cls, "code") : NULL;
+	bool inferred = false;
+	if (!k && (pk_eq(act, "EMER") || pk_eq(act, "IMP") || pk_eq(act, "ACUTE") || pk_eq(act, "NONAC"))) {
+		k = event_kind_of(pk_eq(act, "EMER") ? "emergency-visit" : "admission");
+		inferred = true;
+	}
+	if (!k)
+		return false;
+	struct person *p = person_for(x, pk_get(r, "subject"), where);
+	if (!p) {
+		warn(x, where, "an event without a subject Patient; not exported");
+		return true;
+	}
+	if (inferred)
+		warn(x, where, "the event's kind (%s) is taken from its class %s", k->name, act);
+	const cJSON *id = cJSON_GetArrayItem(pk_get(r, "identifier"), 0);
+	const cJSON *period = pk_get(r, "period");
+	const char *start = pk_str(period, "start"), *end = pk_str(period, "end");
+	cJSON *ev = cJSON_CreateObject();
+	if (!ev) {
+		x->oom = true;
+		return true;
+	}
+	xadd(x, ev, "identifier",
+	     usable_identifier(id) ? native_identifier(id) : fallback_identifier(where ? where : "Encounter"));
+	if (!usable_identifier(id))
+		warn(x, where, "the event has no identifier with system and value; its reference stands in");
+	xadd(x, ev, "kind", cJSON_CreateString(k->name));
+	char day[11];
+	const char *dates[2] = {start, end}, *keys[2] = {"start", "end"};
+	for (int i = 0; i < 2; i++) {
+		if (!dates[i])
+			continue;
+		snprintf(day, sizeof day, "%.10s", dates[i]);
+		xadd(x, ev, keys[i], cJSON_CreateString(day));
+		if (strlen(dates[i]) > 10)
+			warn(x, where, "the time of day of the event's %s is not carried, only the date", keys[i]);
+	}
+	/* what reads back as a native event is kept (identifiers unique
+	 * across the export, as ingest wants them) */
+	int before = x->chk.errors;
+	x->chk.first[0] = '\0';
+	cJSON *one = cJSON_CreateArray();
+	if (!one || !cJSON_AddItemReferenceToArray(one, ev)) {
+		cJSON_Delete(one);
+		cJSON_Delete(ev);
+		x->oom = true;
+		return true;
+	}
+	check_events(&x->chk, one, "");
+	cJSON_Delete(one);
+	if (x->chk.errors > before) {
+		warn(x, where, "the event is not exported: %s", x->chk.first);
+		cJSON_Delete(ev);
+		return true;
+	}
+	if (!p->events && !(p->events = cJSON_AddArrayToObject(p->doc, "events"))) {
+		cJSON_Delete(ev);
+		x->oom = true;
+		return true;
+	}
+	cJSON_AddItemToArray(p->events, ev);
+	return true;
+}
+
 static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw_media media, char **out,
 				size_t *out_len)
 {
@@ -1543,6 +1877,8 @@ static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw
 		i++;
 		if (pk_eq(type, "Observation")) {
 			map_observation(&x, r, pk_str(e, "fullUrl"));
+		} else if (pk_eq(type, "Encounter") && map_encounter(&x, r)) {
+			continue;
 		} else if (!pk_eq(type, "Patient") && !pk_eq(type, "QuestionnaireResponse")) {
 			struct pk_tally_type *t = pk_tally_add(&left, type);
 			char loc[64];
@@ -1594,7 +1930,8 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 
 static const struct cw_format formats[] = {
 	{.name = "outcomes",
-	 .summary = "outcome measures (PHQ-9, GAD-7, goal attainment, RAS, QoL) as QuestionnaireResponse + Observations",
+	 .summary = "outcome measures (PHQ-9, GAD-7, goal attainment, RAS, QoL, BARC-10) as QuestionnaireResponse + "
+		    "Observations",
 	 .media = CW_MEDIA_JSON,
 	 .to_fhir = to_fhir,
 	 .from_fhir = from_fhir},

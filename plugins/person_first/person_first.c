@@ -1,23 +1,35 @@
-/* person_first — how diagnoses (Condition resources) appear in exports to
- * recovery tools: the setting diagnosis_display, docs/person-first.md.
+/* person_first — how diagnoses appear in exports to recovery tools: the
+ * setting diagnosis_display, docs/person-first.md.
  *
- *   codes         unchanged (the default);
+ *   codes         unchanged (billing, and formats other than the recovery
+ *                 tools' unless configured);
  *   person-first  Condition.code.text becomes a person-first phrase
  *                 ("Person living with schizophrenia"; Z55–Z65 as
  *                 circumstances: "Person experiencing housing instability";
- *                 per-code overrides from the settings). Coding.display and
- *                 the codes are never changed;
- *   hidden        Condition entries are removed from the exported Bundle, with
- *                 one warning that N diagnoses were withheld.
+ *                 F1x.1/F1x.2 as mild / moderate or severe use disorders;
+ *                 remission as "Person in recovery from …") from the table
+ *                 of profiles/ (CodeSystem person-first-phrases), and every
+ *                 other carrier of the diagnosis (Goal and CarePlan
+ *                 addresses, Encounter diagnosis and reasons, Procedure
+ *                 reasons) says the same; Coding.display and the codes are
+ *                 never changed. The default of the recovery formats;
+ *   hidden        Conditions are removed from the exported Bundle and so is
+ *                 every reference or reason naming one, with one warning.
+ *
+ * Precedence of the phrase: the person's own words for the code (the
+ * diagnosis-language extension of their Patient, which the recovery plan
+ * writes), the settings' overrides, the template (in the person's style:
+ * person-first or identity-first). A resource that carries a diagnosis
+ * loses its narrative, which may name it too.
  *
  * Settings: {"plugins":{"person_first":{"diagnosis_display":MODE,
  * "formats":{FORMAT:MODE,…},"overrides":{CODE:PHRASE,…}}}}. The billing
  * format always keeps codes. Conditions with the SDOHCC protective-factor
  * category (strengths) are not diagnoses and are left alone.
  *
- * Two hooks: export-bundle (removes Conditions when hidden: only a hook that
- * sees the whole Bundle can remove entries and count them) and before-export
- * (writes code.text, one Condition at a time). */
+ * Two hooks: export-bundle (does it all: only a hook that sees the whole
+ * Bundle can resolve references, find the person and remove entries) and
+ * before-export (fails closed when a diagnosis reaches it in hidden mode). */
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +46,7 @@
 #define PF_ICD10 "http://hl7.org/fhir/sid/icd-10"
 #define PF_SNOMED "http://snomed.info/sct"
 #define PF_SDOHCC "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
+#define PF_STRENGTH_CATEGORY PF_BASE "/CodeSystem/strength-category"
 
 struct pf_format {
 	const char *name; /* borrowed from the configuration: valid until fini */
@@ -48,6 +61,7 @@ struct pf_override {
 /* Written in init, read-only afterwards (hooks run on many threads). */
 static const struct cw_host *host;
 static enum pf_mode global_mode = PF_CODES;
+static bool global_set; /* diagnosis_display was given */
 static struct pf_format formats[PF_MAX_FORMATS];
 static size_t nformats;
 static struct pf_override overrides[PF_MAX_OVERRIDES];
@@ -156,6 +170,7 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 	CW_HOST_REQUIRE(h, print_json); /* ABI 1.0 members only */
 	host = h;
 	global_mode = PF_CODES;
+	global_set = false;
 	nformats = noverrides = 0;
 	const cJSON *conf = host->config(ctx), *m;
 	cJSON_ArrayForEach(m, conf) {
@@ -173,6 +188,7 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 			return bad(ctx, "plugins.person_first.diagnosis_display",
 				   "must be \"codes\", \"person-first\" or \"hidden\"");
 		global_mode = (enum pf_mode)mode;
+		global_set = true;
 	}
 	const cJSON *f = cJSON_GetObjectItemCaseSensitive(conf, "formats");
 	if (f && read_formats(ctx, f) != CW_OK)
@@ -183,8 +199,10 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 	return CW_OK;
 }
 
-/* The mode for an export to format (NULL: the global one). Billing keeps
- * codes unless configured otherwise (and it can only be configured to codes). */
+/* The mode for an export to format (NULL: the global one): the format's own
+ * setting, else codes for billing (which can only be configured to codes),
+ * else diagnosis_display, else person-first for the recovery formats and
+ * codes for the others. */
 static enum pf_mode mode_for(const char *format)
 {
 	if (!format)
@@ -192,7 +210,16 @@ static enum pf_mode mode_for(const char *format)
 	for (size_t i = 0; i < nformats; i++)
 		if (!strcmp(formats[i].name, format))
 			return formats[i].mode;
-	return strcmp(format, "billing") ? global_mode : PF_CODES;
+	if (!strcmp(format, "billing"))
+		return PF_CODES;
+	if (global_set)
+		return global_mode;
+	/* unset: person-first for the recovery tools' formats, codes elsewhere */
+	static const char *const recovery[] = {"recovery-plan", "peer-support", "strengths", "outcomes"};
+	for (size_t i = 0; i < sizeof recovery / sizeof *recovery; i++)
+		if (!strcmp(format, recovery[i]))
+			return PF_PERSON_FIRST;
+	return PF_CODES;
 }
 
 /* ---------------------------------------------------------- rendering */
@@ -201,11 +228,21 @@ static bool word_char(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c 
 
 static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c; }
 
-/* Qualifiers dropped from a display (whole words; the first five in any
- * case, the abbreviations in capitals only). */
-static const char *const qualifiers_any_case[] = {"not elsewhere classified", "not otherwise specified",
-						  "without complications", "without complication", "unspecified",
-						  "uncomplicated"};
+/* Qualifiers dropped from a display (whole words; the phrases in any case,
+ * the abbreviations in capitals only). A remission clause goes too: the
+ * phrase says "in recovery from" instead. */
+static const char *const qualifiers_any_case[] = {"not elsewhere classified",
+						  "not otherwise specified",
+						  "without complications",
+						  "without complication",
+						  "unspecified",
+						  "uncomplicated",
+						  "currently in remission",
+						  "in sustained remission",
+						  "in partial remission",
+						  "in early remission",
+						  "in full remission",
+						  "in remission"};
 static const char *const qualifiers_caps[] = {"NEC", "NOS"};
 static const char *const semantic_tags[] = {" (disorder)", " (finding)", " (situation)"};
 
@@ -296,29 +333,6 @@ size_t pf_clean_display(const char *display, char *out, size_t cap)
 	return o;
 }
 
-/* Circumstances (ICD-10-CM Z55–Z65): the longest matching prefix (codes
- * compared without the dot) gives the phrase after "Person experiencing ". */
-static const struct {
-	const char *prefix;
-	const char *phrase;
-} circumstances[] = {
-	{"Z590", "homelessness"},
-	{"Z591", "inadequate housing"},
-	{"Z594", "food insecurity"},
-	{"Z595", "extreme poverty"},
-	{"Z596", "low income"},
-	{"Z597", "insufficient social insurance or welfare support"},
-	{"Z5981", "housing instability"},
-	{"Z5982", "transportation insecurity"},
-	{"Z5986", "financial insecurity"},
-	{"Z5987", "material hardship"},
-	{"Z59", "housing instability"},
-	{"Z651", "incarceration"},
-	{"Z652", "problems after release from prison"},
-	{"Z654", "crime or terrorism as a victim"},
-	{"Z605", "discrimination or persecution"},
-};
-
 /* code without dots, uppercased, in out (PF_MAX_CODE + 1 bytes). */
 static void squash(const char *code, char *out)
 {
@@ -336,30 +350,121 @@ bool pf_is_circumstance(const char *code)
 	return c[0] == 'Z' && ((c[1] == '5' && c[2] >= '5' && c[2] <= '9') || (c[1] == '6' && c[2] >= '0' && c[2] <= '5'));
 }
 
-size_t pf_render(const char *code, const char *display, bool icd10, char *out, size_t cap)
+/* Words the guidance rules out (whole words, any case). */
+static const char *const forbidden[] = {"abuse",          "abuser",        "abusers",       "abusing",
+					"addict",         "addicts",       "noncompliance", "noncompliant",
+					"non-compliance", "non-compliant", "alcoholic",     "alcoholism"};
+
+static bool letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+/* The first whole word w (any case) in s at or after s, or NULL. */
+static const char *find_word(const char *s, const char *w)
 {
+	size_t n = strlen(w);
+	for (const char *p = s; *p; p++) {
+		if (p > s && letter(p[-1]))
+			continue;
+		size_t k = 0;
+		while (k < n && p[k] && lower(p[k]) == w[k])
+			k++;
+		if (k == n && !letter(p[n]) && p[n] != '-')
+			return p;
+	}
+	return NULL;
+}
+
+bool pf_forbidden(const char *text)
+{
+	for (size_t k = 0; text && k < sizeof forbidden / sizeof *forbidden; k++)
+		if (find_word(text, forbidden[k]))
+			return true;
+	return false;
+}
+
+/* The table's phrase for code (ICD-10(-CM)): the longest code or category of
+ * the table that begins it. */
+static const char *table_row(const struct pf_table *t, const char *code)
+{
+	if (!t || !t->row)
+		return NULL;
+	char c[PF_MAX_CODE + 1], dotted[PF_MAX_CODE + 2];
+	squash(code, c);
+	size_t n = strlen(c), o = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i == 3)
+			dotted[o++] = '.';
+		dotted[o++] = c[i];
+	}
+	dotted[o] = '\0';
+	while (o >= 3) {
+		const char *row = t->row(t->ud, dotted);
+		if (row && *row)
+			return row;
+		dotted[--o] = '\0';
+		if (o && dotted[o - 1] == '.')
+			dotted[--o] = '\0';
+	}
+	return NULL;
+}
+
+/* What follows the table's phrase: the display after its first "abuse" or
+ * "dependence" — cleaned, joined by ", " (" " before "of …") — in out.
+ * "" when the display has neither word (the phrase replaces it all). */
+static bool rest_of(const char *display, char *out, size_t cap)
+{
+	const char *a = find_word(display, "abuse"), *d = find_word(display, "dependence");
+	const char *head = a && (!d || a < d) ? a : d;
+	out[0] = '\0';
+	if (!head)
+		return true;
+	const char *rest = head + (head == a ? 5 : 10);
 	char clean[PF_MAX_TEXT];
-	int n = -1;
-	if (icd10 && code && pf_is_circumstance(code)) {
+	if (!pf_clean_display(rest, clean, sizeof clean))
+		return true;
+	int n = snprintf(out, cap, "%s%s", strncmp(clean, "of ", 3) ? ", " : " ", clean);
+	return n > 0 && (size_t)n < cap;
+}
+
+size_t pf_render(const char *code, const char *display, bool icd10, enum pf_style style, const struct pf_table *table,
+		 char *out, size_t cap)
+{
+	char body[PF_MAX_TEXT], rest[PF_MAX_TEXT];
+	const char *row = NULL;
+	bool circumstance = false;
+	if (icd10 && code) {
 		char c[PF_MAX_CODE + 1];
 		squash(code, c);
-		const char *best = NULL;
-		size_t best_len = 0;
-		for (size_t k = 0; k < sizeof circumstances / sizeof *circumstances; k++) {
-			size_t pl = strlen(circumstances[k].prefix);
-			if (pl > best_len && !strncmp(c, circumstances[k].prefix, pl)) {
-				best = circumstances[k].phrase;
-				best_len = pl;
-			}
-		}
-		if (best)
-			n = snprintf(out, cap, "Person experiencing %s", best);
-		else if (display && pf_clean_display(display, clean, sizeof clean))
-			n = snprintf(out, cap, "Person experiencing %s", clean);
-	} else if (display && pf_clean_display(display, clean, sizeof clean)) {
-		n = snprintf(out, cap, "Person living with %s", clean);
+		circumstance = pf_is_circumstance(code);
+		if (c[0] == 'R' || (c[0] == 'Z' && !circumstance))
+			return 0; /* symptoms, and Z-codes that are no circumstance: no template */
+		row = table_row(table, code);
 	}
-	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+	if (row) {
+		if (!circumstance && display && !rest_of(display, rest, sizeof rest))
+			return 0;
+		int n = snprintf(body, sizeof body, "%s%s", row, circumstance || !display ? "" : rest);
+		if (n <= 0 || (size_t)n >= sizeof body)
+			return 0;
+	} else if (!display || !pf_clean_display(display, body, sizeof body)) {
+		return 0;
+	}
+	bool recovery = !circumstance && display && find_word(display, "remission");
+	int n;
+	if (style == PF_STYLE_IDENTITY_FIRST) {
+		char first = body[0] >= 'a' && body[0] <= 'z' ? (char)(body[0] - 'a' + 'A') : body[0];
+		n = snprintf(out, cap, "%c%s%s", first, body + 1, recovery ? ", in recovery" : "");
+	} else {
+		n = snprintf(out, cap, "%s%s",
+			     circumstance ? "Person experiencing "
+			     : recovery   ? "Person in recovery from "
+					  : "Person living with ",
+			     body);
+	}
+	if (n <= 0 || (size_t)n >= cap || pf_forbidden(out)) {
+		out[0] = '\0';
+		return 0;
+	}
+	return (size_t)n;
 }
 
 /* ------------------------------------------------------------- hooks */
@@ -372,19 +477,23 @@ static const char *str(const cJSON *o, const char *key)
 
 static bool eq(const char *a, const char *b) { return a && b && !strcmp(a, b); }
 
-/* A Condition that records a strength (SDOHCC protective factor) is not a
- * diagnosis. */
+/* A Condition that records a strength (SDOHCC protective factor, or a
+ * category of the strength-category CodeSystem the strengths plugin
+ * writes) is not a diagnosis. */
 static bool is_diagnosis(const cJSON *res)
 {
 	const cJSON *cc, *c;
-	cJSON_ArrayForEach(cc, cJSON_GetObjectItemCaseSensitive(res, "category"))
-		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(cc, "coding"))
-			if (eq(str(c, "system"), PF_SDOHCC) && eq(str(c, "code"), "protective-factor"))
-				return false;
+	cJSON_ArrayForEach(cc, cJSON_GetObjectItemCaseSensitive(res, "category")) cJSON_ArrayForEach(
+		c, cJSON_GetObjectItemCaseSensitive(cc, "coding")) if ((eq(str(c, "system"), PF_SDOHCC) &&
+									eq(str(c, "code"), "protective-factor")) ||
+								       eq(str(c, "system"),
+									  PF_STRENGTH_CATEGORY)) return false;
 	return true;
 }
 
 static bool is_condition(const cJSON *res) { return eq(str(res, "resourceType"), "Condition"); }
+
+static cJSON *get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
 
 static const char *override_for(const char *code)
 {
@@ -400,13 +509,57 @@ static const char *override_for(const char *code)
 	return NULL;
 }
 
-/* The phrase for one Condition.code, in out; 0 when there is none (then the
- * Condition is left as it is). */
-static size_t phrase_for(struct cw_ctx *ctx, const cJSON *concept, char *out, size_t cap)
+/* One person's preference: the PF_PREFERENCE extension of their Patient,
+ * {"style": identity-first | person-first, "words": [{"code", "text"}…]}. */
+struct pf_person {
+	enum pf_style style;
+	const cJSON *pref; /* the extension, or NULL */
+};
+
+/* The person's own words for code, or NULL. */
+static const char *person_words(const struct pf_person *p, const char *code)
 {
-	const cJSON *codings = cJSON_GetObjectItemCaseSensitive(concept, "coding"), *c;
+	char a[PF_MAX_CODE + 1], b[PF_MAX_CODE + 1];
+	if (!p->pref || !code || !pf_valid_code(code))
+		return NULL;
+	squash(code, a);
+	const cJSON *w, *y;
+	cJSON_ArrayForEach(w, get(p->pref, "extension"))
+	{
+		if (!eq(str(w, "url"), "words"))
+			continue;
+		const char *c = NULL, *t = NULL;
+		cJSON_ArrayForEach(y, get(w, "extension"))
+		{
+			if (eq(str(y, "url"), "code"))
+				c = str(y, "valueCode");
+			else if (eq(str(y, "url"), "text"))
+				t = str(y, "valueString");
+		}
+		if (c && t && pf_valid_code(c) && pf_valid_phrase(t)) {
+			squash(c, b);
+			if (!strcmp(a, b))
+				return t;
+		}
+	}
+	return NULL;
+}
+
+static const char *table_lookup(void *ud, const char *code)
+{
+	return host->code_display((struct cw_ctx *)ud, PF_PHRASES, code);
+}
+
+/* The phrase for a CodeableConcept of the person's, in out; 0 when there is
+ * none. The person's own words for one of its codes, else an override of
+ * the settings, else the template. */
+static size_t phrase_for(struct cw_ctx *ctx, const cJSON *concept, const struct pf_person *who, char *out, size_t cap)
+{
+	const cJSON *codings = get(concept, "coding"), *c;
 	cJSON_ArrayForEach(c, codings) {
-		const char *o = override_for(str(c, "code"));
+		const char *o = person_words(who, str(c, "code"));
+		if (!o)
+			o = override_for(str(c, "code"));
 		if (o) {
 			int n = snprintf(out, cap, "%s", o);
 			return n > 0 && (size_t)n < cap ? (size_t)n : 0;
@@ -415,6 +568,7 @@ static size_t phrase_for(struct cw_ctx *ctx, const cJSON *concept, char *out, si
 	/* ICD-10-CM first, then ICD-10, then SNOMED CT: the diagnosis code
 	 * systems. Other systems (local codes) have no template. */
 	static const char *const systems[] = {PF_ICD10CM, PF_ICD10, PF_SNOMED};
+	const struct pf_table table = {table_lookup, ctx};
 	for (size_t s = 0; s < sizeof systems / sizeof *systems; s++) {
 		cJSON_ArrayForEach(c, codings) {
 			const char *sys = str(c, "system"), *code = str(c, "code"), *display = str(c, "display");
@@ -422,7 +576,7 @@ static size_t phrase_for(struct cw_ctx *ctx, const cJSON *concept, char *out, si
 				continue;
 			if (!display || !*display)
 				display = host->code_display(ctx, sys, code);
-			size_t n = pf_render(code, display, s < 2, out, cap);
+			size_t n = pf_render(code, display, s < 2, who->style, &table, out, cap);
 			if (n)
 				return n;
 		}
@@ -430,61 +584,266 @@ static size_t phrase_for(struct cw_ctx *ctx, const cJSON *concept, char *out, si
 	return 0;
 }
 
+/* A concept coded in a diagnosis code system. */
+static bool diagnosis_concept(const cJSON *concept)
+{
+	const cJSON *c;
+	cJSON_ArrayForEach(c, get(concept, "coding"))
+	{
+		const char *sys = str(c, "system");
+		if (eq(sys, PF_ICD10CM) || eq(sys, PF_ICD10) || eq(sys, PF_SNOMED))
+			return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------ one export's Bundle */
+
+struct pf_export {
+	struct cw_ctx *ctx;
+	cJSON *bundle;
+	enum pf_mode mode;
+	size_t carriers; /* references and reasons withheld from other resources */
+	bool nomem;
+};
+
+/* The resource of the Bundle ref points at (by fullUrl, or "Type/id" at its
+ * end), or NULL. */
+static cJSON *resolve(const struct pf_export *x, const cJSON *ref)
+{
+	const char *r = str(ref, "reference");
+	if (!r)
+		return NULL;
+	size_t rl = strlen(r);
+	const cJSON *e;
+	cJSON_ArrayForEach(e, get(x->bundle, "entry"))
+	{
+		cJSON *res = get(e, "resource");
+		if (eq(str(e, "fullUrl"), r))
+			return res;
+		const char *t = str(res, "resourceType"), *id = str(res, "id");
+		if (!t || !id)
+			continue;
+		size_t tl = strlen(t), il = strlen(id);
+		if (rl < tl + 1 + il || strcmp(r + rl - il, id) || r[rl - il - 1] != '/' ||
+		    strncmp(r + rl - il - 1 - tl, t, tl))
+			continue;
+		if (rl == tl + 1 + il || r[rl - il - 2 - tl] == '/')
+			return res;
+	}
+	return NULL;
+}
+
+/* ref points at a diagnosis: a Condition of the Bundle that records no
+ * strength, or a Condition the Bundle does not hold (what it says is not
+ * known, so it is taken as one). *target: the Condition when held. */
+static bool diagnosis_ref(const struct pf_export *x, const cJSON *ref, cJSON **target)
+{
+	*target = resolve(x, ref);
+	if (*target)
+		return is_condition(*target) && is_diagnosis(*target);
+	const char *r = str(ref, "reference");
+	return eq(str(ref, "type"), "Condition") || (r && (!strncmp(r, "Condition/", 10) || strstr(r, "/Condition/")));
+}
+
+/* The preference of the Patient res is about (subject or patient). */
+static struct pf_person person_of(const struct pf_export *x, const cJSON *res)
+{
+	struct pf_person p = {PF_STYLE_PERSON_FIRST, NULL};
+	const cJSON *subject = get(res, "subject");
+	const cJSON *pat = resolve(x, subject ? subject : get(res, "patient"));
+	if (!eq(str(pat, "resourceType"), "Patient"))
+		return p;
+	const cJSON *e, *y;
+	cJSON_ArrayForEach(e, get(pat, "extension"))
+	{
+		if (!eq(str(e, "url"), PF_PREFERENCE))
+			continue;
+		p.pref = e;
+		cJSON_ArrayForEach(y, get(e, "extension")) if (eq(str(y, "url"), "style") &&
+							       eq(str(y, "valueCode"), "identity-first")) p.style =
+			PF_STYLE_IDENTITY_FIRST;
+	}
+	return p;
+}
+
+/* Sets o.key to the string v (replacing it); false on OOM. */
+static bool set_string(cJSON *o, const char *key, const char *v)
+{
+	if (eq(str(o, key), v))
+		return true;
+	cJSON *s = cJSON_CreateString(v);
+	if (!s)
+		return false;
+	if (get(o, key))
+		cJSON_ReplaceItemInObjectCaseSensitive(o, key, s);
+	else
+		cJSON_AddItemToObject(o, key, s);
+	return true;
+}
+
+/* Element elem of array arr holds the reference ref to a diagnosis: hidden
+ * withholds elem; person-first writes the Condition's phrase as the
+ * reference's display, or drops the display (a diagnosis label) when there
+ * is no phrase. */
+static void carrier_ref(struct pf_export *x, cJSON *arr, cJSON *elem, cJSON *ref, const cJSON *target,
+			const struct pf_person *who)
+{
+	if (x->mode == PF_HIDDEN) {
+		cJSON_Delete(cJSON_DetachItemViaPointer(arr, elem));
+		x->carriers++;
+		return;
+	}
+	char phrase[PF_MAX_TEXT];
+	if (target && phrase_for(x->ctx, get(target, "code"), who, phrase, sizeof phrase))
+		x->nomem |= !set_string(ref, "display", phrase);
+	else
+		cJSON_DeleteItemFromObjectCaseSensitive(ref, "display");
+}
+
+/* r.key, a list of References (inner NULL) or of elements holding one at
+ * inner (Encounter.diagnosis.condition). True when one is a diagnosis. */
+static bool carrier_refs(struct pf_export *x, cJSON *r, const char *key, const char *inner, const struct pf_person *who)
+{
+	cJSON *arr = get(r, key);
+	bool found = false;
+	for (cJSON *e = cJSON_IsArray(arr) ? arr->child : NULL, *next; e; e = next) {
+		next = e->next;
+		cJSON *ref = inner ? get(e, inner) : e, *target;
+		if (!cJSON_IsObject(ref) || !diagnosis_ref(x, ref, &target))
+			continue;
+		found = true;
+		carrier_ref(x, arr, e, ref, target, who);
+	}
+	if (cJSON_IsArray(arr) && !arr->child)
+		cJSON_DeleteItemFromObjectCaseSensitive(r, key);
+	return found;
+}
+
+/* r.key, a list of CodeableConcepts (reasonCode): a diagnosis among them
+ * is withheld (hidden) or gets the phrase as its text (person-first; the
+ * text is dropped when there is none). True when one is a diagnosis. */
+static bool carrier_concepts(struct pf_export *x, cJSON *r, const char *key, const struct pf_person *who)
+{
+	cJSON *arr = get(r, key);
+	bool found = false;
+	for (cJSON *e = cJSON_IsArray(arr) ? arr->child : NULL, *next; e; e = next) {
+		next = e->next;
+		if (!diagnosis_concept(e))
+			continue;
+		found = true;
+		char phrase[PF_MAX_TEXT];
+		if (x->mode == PF_HIDDEN) {
+			cJSON_Delete(cJSON_DetachItemViaPointer(arr, e));
+			x->carriers++;
+		} else if (phrase_for(x->ctx, e, who, phrase, sizeof phrase)) {
+			x->nomem |= !set_string(e, "text", phrase);
+		} else {
+			cJSON_DeleteItemFromObjectCaseSensitive(e, "text");
+		}
+	}
+	if (cJSON_IsArray(arr) && !arr->child)
+		cJSON_DeleteItemFromObjectCaseSensitive(r, key);
+	return found;
+}
+
+/* Every carrier of a diagnosis in r other than a Condition itself: Goal and
+ * CarePlan addresses, Encounter diagnosis, reasonReference and reasonCode,
+ * Procedure reasonReference and reasonCode. A resource that carries one
+ * loses its narrative, which may name the diagnosis too. */
+static void carriers(struct pf_export *x, cJSON *r)
+{
+	const char *type = str(r, "resourceType");
+	struct pf_person who = person_of(x, r);
+	bool found = false;
+	if (eq(type, "Goal") || eq(type, "CarePlan")) {
+		found |= carrier_refs(x, r, "addresses", NULL, &who);
+	} else if (eq(type, "Encounter") || eq(type, "Procedure")) {
+		if (eq(type, "Encounter"))
+			found |= carrier_refs(x, r, "diagnosis", "condition", &who);
+		found |= carrier_refs(x, r, "reasonReference", NULL, &who);
+		found |= carrier_concepts(x, r, "reasonCode", &who);
+	}
+	if (found)
+		cJSON_DeleteItemFromObjectCaseSensitive(r, "text");
+}
+
+/* A Condition in person-first mode: code.text becomes the phrase (left as
+ * it is when there is none); its narrative goes. */
+static void condition_text(struct pf_export *x, cJSON *r)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(r, "text");
+	cJSON *concept = get(r, "code");
+	struct pf_person who = person_of(x, r);
+	char phrase[PF_MAX_TEXT];
+	if (cJSON_IsObject(concept) && phrase_for(x->ctx, concept, &who, phrase, sizeof phrase))
+		x->nomem |= !set_string(concept, "text", phrase);
+}
+
 static enum cw_hook_result before_export(struct cw_ctx *ctx, const struct cw_hook_args *args, cJSON **res)
 {
-	if (!*res || !is_condition(*res) || !is_diagnosis(*res))
+	if (!*res || !is_condition(*res) || !is_diagnosis(*res) || mode_for(args->format) != PF_HIDDEN)
 		return CW_HOOK_CONTINUE;
-	enum pf_mode mode = mode_for(args->format);
-	if (mode == PF_HIDDEN) {
-		/* Only an export-bundle hook that ran after ours can bring a
-		 * Condition here; fail closed rather than let it out. */
-		host->issue(ctx, CW_SEV_ERROR, "suppressed", "Condition",
-			    "a diagnosis reached the export after diagnoses were withheld by configuration");
-		return CW_HOOK_STOP;
-	}
-	if (mode != PF_PERSON_FIRST)
-		return CW_HOOK_CONTINUE;
-	cJSON *concept = cJSON_GetObjectItemCaseSensitive(*res, "code");
-	char phrase[PF_MAX_TEXT];
-	if (!cJSON_IsObject(concept) || !phrase_for(ctx, concept, phrase, sizeof phrase))
-		return CW_HOOK_CONTINUE;
-	const char *old = str(concept, "text");
-	if (eq(old, phrase))
-		return CW_HOOK_CONTINUE;
-	cJSON *text = cJSON_CreateString(phrase);
-	if (!text) {
-		host->issue(ctx, CW_SEV_FATAL, "exception", "Condition.code.text", "out of memory");
-		return CW_HOOK_STOP;
-	}
-	if (cJSON_GetObjectItemCaseSensitive(concept, "text"))
-		cJSON_ReplaceItemInObjectCaseSensitive(concept, "text", text);
-	else
-		cJSON_AddItemToObject(concept, "text", text);
-	return CW_HOOK_CHANGED;
+	/* Only an export-bundle hook that ran after ours can bring a
+	 * Condition here; fail closed rather than let it out. */
+	host->issue(ctx, CW_SEV_ERROR, "suppressed", "Condition",
+		    "a diagnosis reached the export after diagnoses were withheld by configuration");
+	return CW_HOOK_STOP;
 }
 
 static enum cw_hook_result export_bundle(struct cw_ctx *ctx, const struct cw_hook_args *args, cJSON **bundle)
 {
-	if (!*bundle || mode_for(args->format) != PF_HIDDEN)
+	struct pf_export x = {.ctx = ctx, .bundle = *bundle, .mode = mode_for(args->format)};
+	if (!*bundle || x.mode == PF_CODES)
 		return CW_HOOK_CONTINUE;
-	cJSON *entries = cJSON_GetObjectItemCaseSensitive(*bundle, "entry");
-	size_t n = 0;
-	for (cJSON *e = cJSON_IsArray(entries) ? entries->child : NULL, *next; e; e = next) {
-		next = e->next;
-		const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "resource");
-		if (is_condition(r) && is_diagnosis(r)) {
-			cJSON_Delete(cJSON_DetachItemViaPointer(entries, e));
-			n++;
-		}
+	cJSON *entries = get(*bundle, "entry");
+	if (!cJSON_IsArray(entries))
+		return CW_HOOK_CONTINUE;
+	cJSON *e;
+	/* carriers first, while the Conditions they point at are still there */
+	cJSON_ArrayForEach(e, entries)
+	{
+		cJSON *r = get(e, "resource");
+		if (cJSON_IsObject(r) && !is_condition(r))
+			carriers(&x, r);
 	}
-	if (!n)
-		return CW_HOOK_CONTINUE;
-	cJSON *total = cJSON_GetObjectItemCaseSensitive(*bundle, "total");
-	if (cJSON_IsNumber(total) && total->valuedouble >= (double)n)
+	size_t n = 0;
+	for (e = entries->child; e;) {
+		cJSON *next = e->next, *r = get(e, "resource");
+		if (is_condition(r) && is_diagnosis(r)) {
+			if (x.mode == PF_HIDDEN) {
+				cJSON_Delete(cJSON_DetachItemViaPointer(entries, e));
+				n++;
+			} else {
+				condition_text(&x, r);
+			}
+		}
+		e = next;
+	}
+	if (x.nomem) {
+		host->issue(ctx, CW_SEV_FATAL, "exception", "Bundle", "out of memory");
+		return CW_HOOK_STOP;
+	}
+	if (x.mode != PF_HIDDEN)
+		return CW_HOOK_CHANGED;
+	cJSON *total = get(*bundle, "total");
+	if (n && cJSON_IsNumber(total) && total->valuedouble >= (double)n)
 		cJSON_SetNumberValue(total, total->valuedouble - (double)n);
-	host->issue(ctx, CW_SEV_WARNING, "suppressed", "Bundle.entry",
-		    "%zu %s withheld by configuration (diagnosis_display: hidden)", n,
-		    n == 1 ? "diagnosis (Condition) was" : "diagnoses (Condition) were");
+	if (n && x.carriers)
+		host->issue(ctx, CW_SEV_WARNING, "suppressed", "Bundle.entry",
+			    "%zu %s withheld by configuration (diagnosis_display: hidden), and %zu %s to diagnoses "
+			    "in other resources",
+			    n, n == 1 ? "diagnosis (Condition) was" : "diagnoses (Condition) were", x.carriers,
+			    x.carriers == 1 ? "reference or reason" : "references or reasons");
+	else if (n)
+		host->issue(ctx, CW_SEV_WARNING, "suppressed", "Bundle.entry",
+			    "%zu %s withheld by configuration (diagnosis_display: hidden)", n,
+			    n == 1 ? "diagnosis (Condition) was" : "diagnoses (Condition) were");
+	else if (x.carriers)
+		host->issue(ctx, CW_SEV_WARNING, "suppressed", "Bundle.entry",
+			    "%zu %s to diagnoses %s withheld by configuration (diagnosis_display: hidden)", x.carriers,
+			    x.carriers == 1 ? "reference or reason" : "references or reasons",
+			    x.carriers == 1 ? "was" : "were");
 	return CW_HOOK_CHANGED;
 }
 

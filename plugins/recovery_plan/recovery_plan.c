@@ -58,6 +58,39 @@ const struct pk_code rp_support_kind[] = {
 };
 const size_t rp_support_kind_count = sizeof rp_support_kind / sizeof rp_support_kind[0];
 
+const struct pk_code rp_expressed_by[] = {
+	[RP_BY_SELF] = {"self", "Patient"},
+	[RP_BY_PEER] = {"peer", "PractitionerRole"},
+	[RP_BY_PROVIDER] = {"provider", "Practitioner"},
+	[RP_BY_FAMILY] = {"family", "RelatedPerson"},
+	[RP_BY_UNKNOWN] = {"unknown", NULL},
+};
+const size_t rp_expressed_by_count = sizeof rp_expressed_by / sizeof rp_expressed_by[0];
+const char *const rp_expressed_by_display[] = {
+	[RP_BY_SELF] = NULL,           [RP_BY_PEER] = "Peer specialist",
+	[RP_BY_PROVIDER] = "Provider", [RP_BY_FAMILY] = "Family member",
+	[RP_BY_UNKNOWN] = NULL,
+};
+
+const struct pk_code rp_acceptance[] = {
+	{"agree", "Agree"},
+	{"disagree", "Disagree"},
+	{"pending", "Pending"},
+};
+const size_t rp_acceptance_count = sizeof rp_acceptance / sizeof rp_acceptance[0];
+
+const struct rp_gas_level rp_gas_levels[5] = {
+	{-2, "LA34484-8", "Much less than expected"},  {-1, "LA34483-0", "Less than expected"},
+	{0, "LA34481-4", "Expected outcome"},          {1, "LA34480-6", "Better than expected"},
+	{2, "LA34479-8", "Much better than expected"},
+};
+
+const struct pk_code rp_lang_style[] = {
+	{"person-first", "Person-first language (\"person living with …\")"},
+	{"identity-first", "Identity-first language (the condition named, the person's words for themselves)"},
+};
+const size_t rp_lang_style_count = sizeof rp_lang_style / sizeof rp_lang_style[0];
+
 const struct rp_section_def rp_sections[RP_SECTION_COUNT] = {
 	[RP_WELLNESS] = {"wellness_tools", "wellness-tool", "Wellness tool", "in-progress", false},
 	[RP_WARNING_SIGNS] = {"warning_signs", "crisis-warning-sign", "Crisis plan: warning sign", "not-started", true},
@@ -124,6 +157,15 @@ bool rp_is_language(const char *s)
 	return *s == '\0';
 }
 
+bool rp_is_code(const char *s)
+{
+	size_t n = 0;
+	for (; s && s[n]; n++)
+		if (!alnum(s[n]) && s[n] != '.' && s[n] != '-')
+			return false;
+	return n >= 1 && n <= 32;
+}
+
 /* -------------------------------------------------------------- mappers */
 
 static enum cw_status to_fhir(struct cw_ctx *ctx, const char *data, size_t len, enum cw_media media, cJSON **out)
@@ -182,6 +224,8 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 	ok &= url(rp_cfg.ext_set_with, sizeof rp_cfg.ext_set_with, "StructureDefinition", "recovery-goal-set-with");
 	ok &= url(rp_cfg.ext_support_for, sizeof rp_cfg.ext_support_for, "StructureDefinition",
 		  "recovery-support-for");
+	ok &= url(rp_cfg.ext_diagnosis_language, sizeof rp_cfg.ext_diagnosis_language, "StructureDefinition",
+		  "diagnosis-language");
 	ok &= url(rp_cfg.cs_dimension, sizeof rp_cfg.cs_dimension, "CodeSystem", "recovery-dimension");
 	ok &= url(rp_cfg.cs_activity, sizeof rp_cfg.cs_activity, "CodeSystem", "recovery-plan-activity");
 	return ok ? CW_OK : CW_CONFIG;

@@ -22,7 +22,12 @@
 #define RP_GOAL_ACHIEVEMENT "http://terminology.hl7.org/CodeSystem/goal-achievement"
 #define RP_PCO_DOMAINS "http://hl7.org/fhir/us/pco/CodeSystem/pco-goal-domains-temporary"
 #define RP_SDOHCC "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
-#define RP_NONE (-1) /* an optional code that is absent, or an unknown one while reading */
+#define RP_NONE (-1)       /* an optional code that is absent, or an unknown one while reading */
+#define RP_UNASSIGNED (-2) /* a goal's dimension: none of the four (a Goal from elsewhere) */
+#define RP_UNASSIGNED_CODE "unassigned"
+#define RP_GOAL_ACCEPTANCE "http://hl7.org/fhir/StructureDefinition/goal-acceptance"
+#define RP_PCO_GAS "http://hl7.org/fhir/us/pco/StructureDefinition/pco-goal-attainment-scaling"
+#define RP_LOINC "http://loinc.org"
 
 /* SAMHSA's four dimensions of recovery, with the nearest SDOH/PCO category
  * (system NULL where none fits). */
@@ -41,6 +46,22 @@ extern const struct pk_code rp_plan_status[];   /* CarePlan.status (request-stat
 extern const size_t rp_plan_status_count;
 extern const struct pk_code rp_step_status[];   /* CarePlan.activity.detail.status subset */
 extern const size_t rp_step_status_count;
+/* Who expressed a goal: native code → the resource type of expressedBy
+ * (self: the person's Patient; unknown: no expressedBy). */
+enum { RP_BY_SELF = 0, RP_BY_PEER, RP_BY_PROVIDER, RP_BY_FAMILY, RP_BY_UNKNOWN };
+extern const struct pk_code rp_expressed_by[];
+extern const size_t rp_expressed_by_count;
+extern const char *const rp_expressed_by_display[];
+/* The person's acceptance of a goal (goal-acceptance status). */
+extern const struct pk_code rp_acceptance[];
+extern const size_t rp_acceptance_count;
+/* Goal attainment scaling levels −2…+2: LOINC answers of LL6900-6. */
+struct rp_gas_level {
+	int level;
+	const char *code, *display;
+};
+extern const struct rp_gas_level rp_gas_levels[5];
+
 /* Supports: native kind → the resource type named in Reference.type. */
 extern const struct pk_code rp_support_kind[];
 extern const size_t rp_support_kind_count;
@@ -72,10 +93,20 @@ struct rp_strings {
 	size_t n;
 };
 
+/* One goal attainment level the person set: level −2…+2 and its words. */
+struct rp_level {
+	int level;
+	const char *text;
+};
+
 struct rp_goal {
 	struct pk_ident id;
-	int dimension, status, progress; /* progress may be RP_NONE */
-	const char *words, *why, *target, *set_with;
+	int dimension, status, progress; /* progress may be RP_NONE; dimension RP_UNASSIGNED */
+	int expressed_by;                /* index into rp_expressed_by (RP_BY_SELF when absent) */
+	int acceptance;                  /* index into rp_acceptance, or RP_NONE */
+	const char *words, *why, *target, *set_with, *start;
+	struct rp_level levels[5];
+	size_t n_levels;
 	struct rp_strings addresses;
 	struct rp_step *steps;
 	size_t n_steps;
@@ -91,9 +122,24 @@ struct rp_plan {
 	struct rp_strings items[RP_SECTION_COUNT];
 };
 
+/* The person's own words for a diagnosis, by its code. */
+struct rp_word {
+	const char *code, *text;
+};
+
+/* How the person wants their diagnoses named in exports (person.
+ * diagnosis_language; the diagnosis-language extension the person_first
+ * plugin honours). */
+extern const struct pk_code rp_lang_style[]; /* person-first, identity-first */
+extern const size_t rp_lang_style_count;
+
 struct rp_doc {
 	struct pk_ident person;
 	const char *name, *pronouns, *language, *identity;
+	bool has_lang;  /* diagnosis_language given */
+	int lang_style; /* index into rp_lang_style, or RP_NONE */
+	struct rp_word *words;
+	size_t n_words;
 	bool has_plan;
 	struct rp_plan plan;
 	struct rp_goal *goals;
@@ -112,6 +158,7 @@ struct rp_config {
 	char base[256];
 	char profile_patient[320], profile_goal[320], profile_plan[320];
 	char ext_pronouns[320], ext_identity[320], ext_set_with[320], ext_support_for[320];
+	char ext_diagnosis_language[320];
 	char cs_dimension[320], cs_activity[320];
 };
 
@@ -124,6 +171,7 @@ struct rp_goal *rp_add_goal(struct cw_ctx *ctx, struct rp_doc *doc);
 int rp_dimension(const char *code);
 bool rp_is_date(const char *s); /* YYYY-MM-DD, a real calendar date */
 bool rp_is_language(const char *s); /* a BCP 47 tag, by its shape */
+bool rp_is_code(const char *s);     /* a diagnosis code: 1–32 of [A-Za-z0-9.-] */
 
 /* --- native (rp_native.c): read reports every problem, CW_OK only when
  * none was found; write gives text in the arena. */

@@ -30,6 +30,38 @@ static void extension(cJSON *r, const char *url, const char *value)
 	cJSON_AddItemToArray(arr, x);
 }
 
+/* {url, value[type]: v} appended to list. */
+static void sub_ext(cJSON *list, const char *url, const char *type, const char *v)
+{
+	cJSON *x = cJSON_CreateObject();
+	cJSON_AddStringToObject(x, "url", url);
+	cJSON_AddStringToObject(x, type, v);
+	cJSON_AddItemToArray(list, x);
+}
+
+/* The person's diagnosis language as the diagnosis-language extension:
+ * style (valueCode), then words {code (valueCode), text (valueString)}. */
+static void lang_extension(cJSON *r, const struct rp_doc *d)
+{
+	cJSON *arr = cJSON_GetObjectItemCaseSensitive(r, "extension");
+	if (!arr)
+		arr = cJSON_AddArrayToObject(r, "extension");
+	cJSON *x = cJSON_CreateObject();
+	cJSON_AddStringToObject(x, "url", rp_cfg.ext_diagnosis_language);
+	cJSON *subs = cJSON_AddArrayToObject(x, "extension");
+	if (d->lang_style != RP_NONE)
+		sub_ext(subs, "style", "valueCode", rp_lang_style[d->lang_style].code);
+	for (size_t i = 0; i < d->n_words; i++) {
+		cJSON *w = cJSON_CreateObject();
+		cJSON_AddStringToObject(w, "url", "words");
+		cJSON *ws = cJSON_AddArrayToObject(w, "extension");
+		sub_ext(ws, "code", "valueCode", d->words[i].code);
+		sub_ext(ws, "text", "valueString", d->words[i].text);
+		cJSON_AddItemToArray(subs, w);
+	}
+	cJSON_AddItemToArray(arr, x);
+}
+
 static void emit_patient(struct pk_out *o, const struct rp_doc *d, const char *pid)
 {
 	cJSON *r = pk_resource("Patient", pid, rp_cfg.profile_patient);
@@ -37,6 +69,8 @@ static void emit_patient(struct pk_out *o, const struct rp_doc *d, const char *p
 		extension(r, rp_cfg.ext_pronouns, d->pronouns);
 	if (d->identity)
 		extension(r, rp_cfg.ext_identity, d->identity);
+	if (d->has_lang)
+		lang_extension(r, d);
 	pk_put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
 		 rp_host->make_identifier(o->ctx, d->person.system, d->person.value));
 	if (d->name)
@@ -50,10 +84,45 @@ static void emit_patient(struct pk_out *o, const struct rp_doc *d, const char *p
 	pk_add_put(o, r, "Patient", pid);
 }
 
+/* The person's acceptance (R4 goal-acceptance: individual, status) and the
+ * goal attainment levels (PCO: level from LL6900-6, progressText). */
+static void goal_extensions(struct pk_out *o, cJSON *r, const struct rp_goal *g, const char *pid)
+{
+	if (g->acceptance == RP_NONE && !g->n_levels)
+		return;
+	cJSON *arr = cJSON_GetObjectItemCaseSensitive(r, "extension");
+	if (!arr)
+		arr = cJSON_AddArrayToObject(r, "extension");
+	if (g->acceptance != RP_NONE) {
+		cJSON *x = cJSON_CreateObject(), *subs;
+		cJSON_AddStringToObject(x, "url", RP_GOAL_ACCEPTANCE);
+		subs = cJSON_AddArrayToObject(x, "extension");
+		cJSON *ind = cJSON_CreateObject();
+		cJSON_AddStringToObject(ind, "url", "individual");
+		pk_put_item(o, ind, "valueReference", pk_reference(o, "Patient", pid));
+		cJSON_AddItemToArray(subs, ind);
+		sub_ext(subs, "status", "valueCode", rp_acceptance[g->acceptance].code);
+		cJSON_AddItemToArray(arr, x);
+	}
+	for (size_t i = 0; i < g->n_levels; i++) {
+		const struct rp_gas_level *lv = &rp_gas_levels[g->levels[i].level + 2];
+		cJSON *x = cJSON_CreateObject(), *subs;
+		cJSON_AddStringToObject(x, "url", RP_PCO_GAS);
+		subs = cJSON_AddArrayToObject(x, "extension");
+		cJSON *l = cJSON_CreateObject();
+		cJSON_AddStringToObject(l, "url", "level");
+		pk_put_item(o, l, "valueCoding", o->host->make_coding(o->ctx, RP_LOINC, lv->code, lv->display));
+		cJSON_AddItemToArray(subs, l);
+		sub_ext(subs, "progressText", "valueString", g->levels[i].text);
+		cJSON_AddItemToArray(arr, x);
+	}
+}
+
 static void emit_goal(struct pk_out *o, const struct rp_goal *g, const char *gid, const char *pid)
 {
-	const struct rp_dimension *dim = &rp_dimensions[g->dimension];
-	cJSON *r = pk_resource("Goal", gid, rp_cfg.profile_goal);
+	const struct rp_dimension *dim = g->dimension == RP_UNASSIGNED ? NULL : &rp_dimensions[g->dimension];
+	/* a goal without a dimension does not meet the recovery-goal profile */
+	cJSON *r = pk_resource("Goal", gid, dim ? rp_cfg.profile_goal : NULL);
 	if (g->set_with)
 		extension(r, rp_cfg.ext_set_with, g->set_with);
 	pk_put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
@@ -63,18 +132,30 @@ static void emit_goal(struct pk_out *o, const struct rp_goal *g, const char *gid
 		cJSON_AddItemToObject(r, "achievementStatus",
 				      pk_concept(o, RP_GOAL_ACHIEVEMENT, rp_progress[g->progress].code,
 						 rp_progress[g->progress].display));
-	cJSON *cat = cJSON_AddArrayToObject(r, "category");
-	cJSON_AddItemToArray(cat, pk_concept(o, rp_cfg.cs_dimension, dim->code, dim->display));
-	if (dim->near_system)
-		cJSON_AddItemToArray(cat, pk_concept(o, dim->near_system, dim->near_code, dim->near_display));
+	if (dim) {
+		cJSON *cat = cJSON_AddArrayToObject(r, "category");
+		cJSON_AddItemToArray(cat, pk_concept(o, rp_cfg.cs_dimension, dim->code, dim->display));
+		if (dim->near_system)
+			cJSON_AddItemToArray(cat, pk_concept(o, dim->near_system, dim->near_code, dim->near_display));
+	}
 	cJSON_AddStringToObject(cJSON_AddObjectToObject(r, "description"), "text", g->words);
 	pk_put_item(o, r, "subject", pk_reference(o, "Patient", pid));
+	if (g->start)
+		cJSON_AddStringToObject(r, "startDate", g->start);
 	if (g->target) {
 		cJSON *t = cJSON_CreateObject();
 		cJSON_AddStringToObject(t, "dueDate", g->target);
 		cJSON_AddItemToArray(cJSON_AddArrayToObject(r, "target"), t);
 	}
-	pk_put_item(o, r, "expressedBy", pk_reference(o, "Patient", pid));
+	if (g->expressed_by == RP_BY_SELF) {
+		pk_put_item(o, r, "expressedBy", pk_reference(o, "Patient", pid));
+	} else if (g->expressed_by != RP_BY_UNKNOWN) {
+		/* who, by role: the format names no one */
+		cJSON *by = cJSON_AddObjectToObject(r, "expressedBy");
+		cJSON_AddStringToObject(by, "type", rp_expressed_by[g->expressed_by].display);
+		cJSON_AddStringToObject(by, "display", rp_expressed_by_display[g->expressed_by]);
+	}
+	goal_extensions(o, r, g, pid);
 	if (g->addresses.n) {
 		cJSON *a = cJSON_AddArrayToObject(r, "addresses");
 		for (size_t i = 0; i < g->addresses.n; i++) {
@@ -256,14 +337,83 @@ static bool identity(struct in *in, size_t k, struct pk_ident *id)
 
 /* An extension list: known URLs fill their slot with valueString; the rest
  * is reported. */
+/* The diagnosis-language extension x of entry k (at "extension[i]") into d:
+ * what the format cannot carry is reported, the rest kept. */
+static void fhir_lang(struct in *in, size_t k, const cJSON *x, size_t i, struct rp_doc *d)
+{
+	if (d->has_lang) {
+		pk_warn(&in->pk, pk_path(&in->pk, k, "extension[%zu]", i), "a second diagnosis-language is left out");
+		return;
+	}
+	d->has_lang = true;
+	const cJSON *subs = pk_get(x, "extension"), *y;
+	size_t words = 0, j = 0;
+	cJSON_ArrayForEach(y, subs) words += pk_eq(pk_str(y, "url"), "words");
+	d->words = words ? rp_host->alloc(in->pk.ctx, words * sizeof *d->words) : NULL;
+	in->pk.nomem |= words && !d->words;
+	cJSON_ArrayForEach(y, subs)
+	{
+		const char *u = pk_str(y, "url");
+		int style = pk_lookup(rp_lang_style, rp_lang_style_count, pk_str(y, "valueCode"));
+		if (pk_eq(u, "style") && style >= 0 && d->lang_style == RP_NONE) {
+			d->lang_style = style;
+		} else if (pk_eq(u, "words") && d->words) {
+			const char *code = NULL, *text = NULL;
+			const cJSON *z;
+			cJSON_ArrayForEach(z, pk_get(y, "extension"))
+			{
+				if (pk_eq(pk_str(z, "url"), "code"))
+					code = pk_str(z, "valueCode");
+				else if (pk_eq(pk_str(z, "url"), "text"))
+					text = pk_str(z, "valueString");
+			}
+			bool dup = false;
+			for (size_t w = 0; code && w < d->n_words; w++)
+				dup |= !strcmp(d->words[w].code, code);
+			if (rp_is_code(code) && pk_is_text(text) && strlen(text) <= 200 && !dup)
+				d->words[d->n_words++] = (struct rp_word){code, text};
+			else
+				pk_warn(&in->pk, pk_path(&in->pk, k, "extension[%zu].extension[%zu]", i, j),
+					"diagnosis-language words left out: a code (1 to 32 letters, digits, '.' or "
+					"'-') "
+					"once, and text of 1 to 200 bytes, are needed");
+		} else {
+			pk_warn(&in->pk, pk_path(&in->pk, k, "extension[%zu].extension[%zu]", i, j),
+				"diagnosis-language part %s is left out", u ? u : "(no url)");
+		}
+		j++;
+	}
+}
+
+/* A Goal being read, for the extensions that belong to it. */
+struct goal_ctx {
+	struct rp_goal *g;
+	long pk; /* its person's entry */
+};
+
+static void goal_acceptance(struct in *in, size_t k, const cJSON *x, size_t i, long pk, struct rp_goal *g);
+static void goal_level(struct in *in, size_t k, const cJSON *x, size_t i, struct rp_goal *g);
+
 static void extensions(struct in *in, size_t k, const cJSON *list, const char *at, const char *const *urls,
-		       const char **slots, size_t n)
+		       const char **slots, size_t n, struct rp_doc *d, const struct goal_ctx *gc)
 {
 	const cJSON *x;
 	size_t i = 0;
 	cJSON_ArrayForEach(x, list) {
 		const char *u = pk_str(x, "url"), *v = pk_str(x, "valueString");
 		bool taken = false;
+		if (d && pk_eq(u, rp_cfg.ext_diagnosis_language)) {
+			fhir_lang(in, k, x, i++, d);
+			continue;
+		}
+		if (gc && pk_eq(u, RP_GOAL_ACCEPTANCE)) {
+			goal_acceptance(in, k, x, i++, gc->pk, gc->g);
+			continue;
+		}
+		if (gc && pk_eq(u, RP_PCO_GAS)) {
+			goal_level(in, k, x, i++, gc->g);
+			continue;
+		}
 		for (size_t j = 0; j < n && !taken; j++)
 			if (pk_eq(u, urls[j]) && !slots[j] && pk_is_text(v)) {
 				slots[j] = v;
@@ -296,7 +446,8 @@ static void fhir_patient(struct in *in, size_t k)
 	in->v[k].doc = (long)(in->set->n - 1);
 	d->person = id;
 	const char *urls[] = {rp_cfg.ext_pronouns, rp_cfg.ext_identity}, *slots[2] = {NULL, NULL};
-	extensions(in, k, pk_get(r, "extension"), "extension", urls, slots, 2);
+	d->lang_style = RP_NONE;
+	extensions(in, k, pk_get(r, "extension"), "extension", urls, slots, 2, d, NULL);
 	d->pronouns = slots[0];
 	d->identity = slots[1];
 
@@ -390,7 +541,7 @@ static void goal_progress(struct in *in, size_t k, const cJSON *r, struct rp_goa
 }
 
 /* The recovery dimension, from the categories (a near match is taken, and
- * said, only when no exact one is there); false when there is none. */
+ * said, only when no exact one is there); RP_UNASSIGNED when there is none. */
 static bool goal_dimension(struct in *in, size_t k, const cJSON *r, struct rp_goal *g)
 {
 	const cJSON *it;
@@ -424,9 +575,9 @@ static bool goal_dimension(struct in *in, size_t k, const cJSON *r, struct rp_go
 		i++;
 	}
 	if (g->dimension == RP_NONE) {
-		pk_warn(&in->pk, pk_path(&in->pk, k, "category"),
-			"Goal left out: no recovery dimension (%s) among its categories", rp_cfg.cs_dimension);
-		ok = false;
+		/* kept for the recovery tool to sort; categories that had no place
+		 * were reported above */
+		g->dimension = RP_UNASSIGNED;
 	} else if (inferred) {
 		pk_warn(&in->pk, inferred_from, "the recovery dimension '%s' is taken from this category",
 			rp_dimensions[g->dimension].code);
@@ -458,11 +609,112 @@ static void goal_addresses(struct in *in, size_t k, const cJSON *r, struct rp_go
 	}
 }
 
+/* Who expressed the goal: the person (their Patient), by role from the
+ * reference's type (or the type its reference names), or unknown when
+ * there is no expressedBy. A clinician's goal never becomes the person's. */
+static void goal_expressed_by(struct in *in, size_t k, const cJSON *r, long pk, struct rp_goal *g)
+{
+	const cJSON *eb = pk_get(r, "expressedBy");
+	g->expressed_by = RP_BY_UNKNOWN;
+	if (!eb)
+		return;
+	long at = pk_resolve(&in->pk, eb, "Patient");
+	if (at >= 0 && at == pk) {
+		g->expressed_by = RP_BY_SELF;
+		return;
+	}
+	const char *type = pk_str(eb, "type"), *ref = pk_str(eb, "reference");
+	char from_ref[40] = "";
+	if (!type && ref) {
+		const char *slash = strchr(ref, '/');
+		size_t n = slash ? (size_t)(slash - ref) : 0;
+		if (n && n < sizeof from_ref && !strchr(slash + 1, '/')) {
+			memcpy(from_ref, ref, n);
+			from_ref[n] = '\0';
+			type = from_ref;
+		}
+	}
+	if (pk_eq(type, "Patient")) {
+		g->expressed_by = RP_BY_FAMILY;
+		pk_warn(&in->pk, pk_path(&in->pk, k, "expressedBy"),
+			"expressed by another Patient than the goal's subject: kept as 'family'");
+		return;
+	}
+	for (int i = RP_BY_PEER; i <= RP_BY_FAMILY; i++)
+		if (pk_eq(type, rp_expressed_by[i].display))
+			g->expressed_by = i;
+	if (g->expressed_by == RP_BY_UNKNOWN)
+		pk_warn(&in->pk, pk_path(&in->pk, k, "expressedBy"),
+			"who expressed the goal is not known to the format: kept as 'unknown', never as the person's "
+			"own");
+	else if (ref || pk_get(eb, "identifier"))
+		pk_warn(&in->pk, pk_path(&in->pk, k, "expressedBy"),
+			"the format keeps who expressed the goal by role ('%s'); the reference is left out",
+			rp_expressed_by[g->expressed_by].code);
+}
+
+/* The goal-acceptance extension x (at extension[i]): the person's status. */
+static void goal_acceptance(struct in *in, size_t k, const cJSON *x, size_t i, long pk, struct rp_goal *g)
+{
+	const cJSON *y;
+	const char *status = NULL;
+	bool person = false;
+	size_t j = 0;
+	cJSON_ArrayForEach(y, pk_get(x, "extension"))
+	{
+		const char *u = pk_str(y, "url");
+		if (pk_eq(u, "individual"))
+			person = pk_resolve(&in->pk, pk_get(y, "valueReference"), "Patient") == pk;
+		else if (pk_eq(u, "status"))
+			status = pk_str(y, "valueCode");
+		else
+			pk_warn(&in->pk, pk_path(&in->pk, k, "extension[%zu].extension[%zu]", i, j),
+				"goal-acceptance %s is left out", u ? u : "(no url)");
+		j++;
+	}
+	int st = pk_lookup(rp_acceptance, rp_acceptance_count, status);
+	if (person && st >= 0 && g->acceptance == RP_NONE)
+		g->acceptance = st;
+	else
+		pk_warn(&in->pk, pk_path(&in->pk, k, "extension[%zu]", i),
+			"goal-acceptance left out: the format keeps the person's own (agree, disagree or pending), "
+			"once");
+}
+
+/* A PCO goal-attainment-scaling extension x (at extension[i]): one level. */
+static void goal_level(struct in *in, size_t k, const cJSON *x, size_t i, struct rp_goal *g)
+{
+	const cJSON *y;
+	const char *text = NULL;
+	int level = RP_NONE;
+	cJSON_ArrayForEach(y, pk_get(x, "extension"))
+	{
+		const char *u = pk_str(y, "url");
+		const cJSON *c = pk_get(y, "valueCoding");
+		if (pk_eq(u, "level") && pk_eq(pk_str(c, "system"), RP_LOINC)) {
+			for (int l = 0; l < 5; l++)
+				if (pk_eq(pk_str(c, "code"), rp_gas_levels[l].code))
+					level = rp_gas_levels[l].level;
+		} else if (pk_eq(u, "progressText")) {
+			text = pk_str(y, "valueString");
+		}
+	}
+	bool dup = false;
+	for (size_t l = 0; l < g->n_levels; l++)
+		dup |= g->levels[l].level == level;
+	if (level != RP_NONE && level >= -2 && pk_is_text(text) && !dup && g->n_levels < 5)
+		g->levels[g->n_levels++] = (struct rp_level){level, text};
+	else
+		pk_warn(&in->pk, pk_path(&in->pk, k, "extension[%zu]", i),
+			"goal attainment level left out: a level from LL6900-6 and its progressText, each level once");
+}
+
 static void fhir_goal(struct in *in, size_t k)
 {
-	static const char *const known[] = {"identifier", "lifecycleStatus", "achievementStatus", "category",
-					    "description", "subject", "target", "expressedBy", "addresses",
-					    "note", "extension", NULL};
+	static const char *const known[] = {
+		"identifier", "lifecycleStatus", "achievementStatus",    "category",  "description",
+		"subject",    "target",          "expressedBy",          "addresses", "note",
+		"extension",  "startDate",       "startCodeableConcept", NULL};
 	const cJSON *r = in->v[k].e.r;
 	in->v[k].e.used = true;
 	long pk = pk_resolve(&in->pk, pk_get(r, "subject"), "Patient");
@@ -473,7 +725,7 @@ static void fhir_goal(struct in *in, size_t k)
 	}
 	struct rp_goal g;
 	memset(&g, 0, sizeof g);
-	g.dimension = g.status = g.progress = RP_NONE;
+	g.dimension = g.status = g.progress = g.acceptance = RP_NONE;
 	bool ok = true;
 	if (!identity(in, k, &g.id)) {
 		pk_warn(&in->pk, pk_path(&in->pk, k, "identifier"),
@@ -506,9 +758,15 @@ static void fhir_goal(struct in *in, size_t k)
 		pk_warn(&in->pk, pk_path(&in->pk, k, "description.coding"),
 			"the coded description is left out; the words are kept");
 
-	if (pk_resolve(&in->pk, pk_get(r, "expressedBy"), "Patient") != pk)
-		pk_warn(&in->pk, pk_path(&in->pk, k, "expressedBy"), "the format keeps goals as the person's own; %s",
-			pk_get(r, "expressedBy") ? "who else expressed it is left out" : "no expressedBy was given");
+	goal_expressed_by(in, k, r, pk, &g);
+	g.start = pk_str(r, "startDate");
+	if (g.start && !rp_is_date(g.start)) {
+		pk_warn(&in->pk, pk_path(&in->pk, k, "startDate"), "startDate '%s' is not a full date; left out",
+			g.start);
+		g.start = NULL;
+	}
+	if (pk_get(r, "startCodeableConcept"))
+		pk_warn(&in->pk, pk_path(&in->pk, k, "startCodeableConcept"), "a start event is left out");
 
 	const cJSON *targets = pk_get(r, "target"), *t = cJSON_GetArrayItem(targets, 0);
 	if (cJSON_GetArraySize(targets) > 1)
@@ -538,7 +796,8 @@ static void fhir_goal(struct in *in, size_t k)
 	}
 
 	const char *urls[] = {rp_cfg.ext_set_with}, *slots[1] = {NULL};
-	extensions(in, k, pk_get(r, "extension"), "extension", urls, slots, 1);
+	struct goal_ctx gc = {&g, pk};
+	extensions(in, k, pk_get(r, "extension"), "extension", urls, slots, 1, NULL, &gc);
 	g.set_with = slots[0];
 
 	if (!ok)

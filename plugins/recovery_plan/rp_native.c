@@ -101,9 +101,64 @@ static void read_ident(struct pk_reader *r, const cJSON *o, const char *base, st
 	}
 }
 
+/* person.diagnosis_language: {"style", "words": [{"code", "text"}…]}, at
+ * least one of the two; a code at most once. */
+static void native_lang(struct pk_reader *r, const cJSON *p, struct rp_doc *d, const char *base)
+{
+	static const char *const allowed[] = {"style", "words", NULL};
+	static const char *const word_allowed[] = {"code", "text", NULL};
+	char where[300], ww[320], w[340];
+	const cJSON *o = pk_object_member(r, p, "diagnosis_language", base, false, where, sizeof where);
+	d->lang_style = RP_NONE;
+	if (!o)
+		return;
+	d->has_lang = true;
+	pk_only_members(r, o, where, allowed);
+	const char *style = text_member(r, o, "style", where, false);
+	if (style) {
+		pk_ptr(w, sizeof w, where, "style");
+		d->lang_style = pk_check_code(r, rp_lang_style, rp_lang_style_count, style, "style", w);
+	}
+	const cJSON *a = pk_array_member(r, o, "words", where, false, false, ww, sizeof ww), *it;
+	if (!style && !a)
+		pk_bad(r, "required", where, "diagnosis_language needs a style, words, or both");
+	if (!a || !(d->words = pk_alloc_for(r, a, sizeof *d->words)))
+		return;
+	size_t i = 0;
+	cJSON_ArrayForEach(it, a)
+	{
+		idx(w, sizeof w, ww, i++);
+		if (!cJSON_IsObject(it)) {
+			pk_bad(r, "structure", w, "each entry of words is an object {code, text}");
+			continue;
+		}
+		pk_only_members(r, it, w, word_allowed);
+		const char *code = text_member(r, it, "code", w, true), *text = text_member(r, it, "text", w, true);
+		char cw[360];
+		pk_ptr(cw, sizeof cw, w, "code");
+		if (code && !rp_is_code(code)) {
+			pk_bad(r, "value", cw, "a code is 1 to 32 letters, digits, '.' or '-'");
+			code = NULL;
+		}
+		for (size_t k = 0; code && k < d->n_words; k++)
+			if (!strcmp(d->words[k].code, code)) {
+				pk_bad(r, "duplicate", cw, "the code '%s' has words already", code);
+				code = NULL;
+			}
+		if (text && strlen(text) > 200) {
+			pk_ptr(cw, sizeof cw, w, "text");
+			pk_bad(r, "value", cw, "the words are at most 200 bytes");
+			text = NULL;
+		}
+		if (code && text)
+			d->words[d->n_words++] = (struct rp_word){code, text};
+	}
+}
+
 static void read_person(struct pk_reader *r, const cJSON *o, struct rp_doc *d, const char *base)
 {
-	static const char *const allowed[] = {"identifier", "name", "pronouns", "language", "identity", NULL};
+	static const char *const allowed[] = {"identifier",         "name", "pronouns", "language", "identity",
+					      "diagnosis_language", NULL};
 	char where[300];
 	const cJSON *p = pk_object_member(r, o, "person", base, true, where, sizeof where);
 	if (!p)
@@ -119,6 +174,7 @@ static void read_person(struct pk_reader *r, const cJSON *o, struct rp_doc *d, c
 		pk_bad(r, "value", w, "'%s' is not a BCP 47 language tag such as 'en' or 'es-MX'", d->language);
 	}
 	d->identity = text_member(r, p, "identity", where, false);
+	native_lang(r, p, d, where);
 }
 
 static void read_plan(struct pk_reader *r, const cJSON *o, struct rp_doc *d, const char *base)
@@ -148,16 +204,54 @@ static void read_plan(struct pk_reader *r, const cJSON *o, struct rp_doc *d, con
 			strings_member(r, c, rp_sections[s].key, cw, &d->plan.items[s]);
 }
 
+/* attainment_levels: 1 to 5 of {"level": −2…2, "text"}, each level once. */
+static void read_levels(struct pk_reader *r, const cJSON *o, struct rp_goal *g, const char *base)
+{
+	static const char *const allowed[] = {"level", "text", NULL};
+	char where[300], w[320], lw[340];
+	const cJSON *a = pk_array_member(r, o, "attainment_levels", base, false, false, where, sizeof where), *it;
+	if (!a)
+		return;
+	size_t i = 0;
+	cJSON_ArrayForEach(it, a)
+	{
+		idx(w, sizeof w, where, i++);
+		if (!cJSON_IsObject(it)) {
+			pk_bad(r, "structure", w, "an attainment level is an object {level, text}");
+			continue;
+		}
+		pk_only_members(r, it, w, allowed);
+		const cJSON *lv = pk_get(it, "level");
+		const char *text = text_member(r, it, "text", w, true);
+		pk_ptr(lw, sizeof lw, w, "level");
+		if (!cJSON_IsNumber(lv) || lv->valuedouble != (double)lv->valueint || lv->valueint < -2 ||
+		    lv->valueint > 2) {
+			pk_bad(r, "value", lw, "a level is a whole number from -2 to 2 (goal attainment scaling)");
+			continue;
+		}
+		bool dup = false;
+		for (size_t k = 0; k < g->n_levels; k++)
+			dup |= g->levels[k].level == lv->valueint;
+		if (dup) {
+			pk_bad(r, "duplicate", lw, "the level %d is described already", lv->valueint);
+			continue;
+		}
+		if (text && g->n_levels < 5)
+			g->levels[g->n_levels++] = (struct rp_level){lv->valueint, text};
+	}
+}
+
 static void read_goal(struct pk_reader *r, const cJSON *o, struct rp_goal *g, const char *base)
 {
-	static const char *const allowed[] = {"identifier", "dimension", "words",    "why",       "status",
-					      "progress",   "target_date", "set_with", "addresses", "steps",
-					      "supports",   NULL};
+	static const char *const allowed[] = {"identifier", "dimension",    "words",      "why",
+					      "status",     "progress",     "start_date", "target_date",
+					      "set_with",   "expressed_by", "acceptance", "attainment_levels",
+					      "addresses",  "steps",        "supports",   NULL};
 	static const char *const step_allowed[] = {"text", "status", NULL};
 	static const char *const support_allowed[] = {"kind", "name", NULL};
 	char where[300], w[320];
 	g->where = pk_keep(r, base);
-	g->dimension = g->status = g->progress = RP_NONE;
+	g->dimension = g->status = g->progress = g->acceptance = RP_NONE;
 	if (!cJSON_IsObject(o)) {
 		pk_bad(r, "structure", base, "a goal must be an object");
 		return;
@@ -165,17 +259,26 @@ static void read_goal(struct pk_reader *r, const cJSON *o, struct rp_goal *g, co
 	pk_only_members(r, o, base, allowed);
 	read_ident(r, o, base, &g->id);
 	const char *dim = text_member(r, o, "dimension", base, true);
-	if (dim && (g->dimension = rp_dimension(dim)) == RP_NONE) {
+	if (dim && !strcmp(dim, RP_UNASSIGNED_CODE))
+		g->dimension = RP_UNASSIGNED;
+	else if (dim && (g->dimension = rp_dimension(dim)) == RP_NONE) {
 		pk_ptr(where, sizeof where, base, "dimension");
-		pk_bad(r, "code-invalid", where, "unknown dimension '%s' (one of: health, home, purpose, community)",
-		       dim);
+		pk_bad(r, "code-invalid", where,
+		       "unknown dimension '%s' (one of: health, home, purpose, community, unassigned)", dim);
 	}
 	g->words = text_member(r, o, "words", base, true);
 	g->why = text_member(r, o, "why", base, false);
 	g->status = code_member(r, o, "status", base, true, rp_goal_status, rp_goal_status_count, "goal status");
 	g->progress = code_member(r, o, "progress", base, false, rp_progress, rp_progress_count, "progress");
+	g->start = date_member(r, o, "start_date", base);
 	g->target = date_member(r, o, "target_date", base);
 	g->set_with = text_member(r, o, "set_with", base, false);
+	g->expressed_by =
+		code_member(r, o, "expressed_by", base, false, rp_expressed_by, rp_expressed_by_count, "expressed_by");
+	if (g->expressed_by == RP_NONE)
+		g->expressed_by = RP_BY_SELF;
+	g->acceptance = code_member(r, o, "acceptance", base, false, rp_acceptance, rp_acceptance_count, "acceptance");
+	read_levels(r, o, g, base);
 	strings_member(r, o, "addresses", base, &g->addresses);
 
 	const cJSON *a = pk_array_member(r, o, "steps", base, false, false, where, sizeof where), *it;
@@ -328,14 +431,29 @@ static cJSON *goal_json(const struct rp_goal *g)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddItemToObject(o, "identifier", pk_ident_json(&g->id));
-	cJSON_AddStringToObject(o, "dimension", rp_dimensions[g->dimension].code);
+	cJSON_AddStringToObject(o, "dimension",
+				g->dimension == RP_UNASSIGNED ? RP_UNASSIGNED_CODE : rp_dimensions[g->dimension].code);
 	cJSON_AddStringToObject(o, "words", g->words);
 	opt_string(o, "why", g->why);
 	cJSON_AddStringToObject(o, "status", rp_goal_status[g->status].code);
 	if (g->progress != RP_NONE)
 		cJSON_AddStringToObject(o, "progress", rp_progress[g->progress].code);
+	opt_string(o, "start_date", g->start);
 	opt_string(o, "target_date", g->target);
 	opt_string(o, "set_with", g->set_with);
+	if (g->expressed_by != RP_BY_SELF)
+		cJSON_AddStringToObject(o, "expressed_by", rp_expressed_by[g->expressed_by].code);
+	if (g->acceptance != RP_NONE)
+		cJSON_AddStringToObject(o, "acceptance", rp_acceptance[g->acceptance].code);
+	if (g->n_levels) {
+		cJSON *a = cJSON_AddArrayToObject(o, "attainment_levels");
+		for (size_t i = 0; i < g->n_levels; i++) {
+			cJSON *l = cJSON_CreateObject();
+			cJSON_AddNumberToObject(l, "level", g->levels[i].level);
+			cJSON_AddStringToObject(l, "text", g->levels[i].text);
+			cJSON_AddItemToArray(a, l);
+		}
+	}
 	strings_json(o, "addresses", &g->addresses);
 	if (g->n_steps) {
 		cJSON *a = cJSON_AddArrayToObject(o, "steps");
@@ -368,6 +486,20 @@ static cJSON *doc_json(const struct rp_doc *d)
 	opt_string(p, "pronouns", d->pronouns);
 	opt_string(p, "language", d->language);
 	opt_string(p, "identity", d->identity);
+	if (d->has_lang) {
+		cJSON *l = cJSON_AddObjectToObject(p, "diagnosis_language");
+		if (d->lang_style != RP_NONE)
+			cJSON_AddStringToObject(l, "style", rp_lang_style[d->lang_style].code);
+		if (d->n_words) {
+			cJSON *a = cJSON_AddArrayToObject(l, "words");
+			for (size_t i = 0; i < d->n_words; i++) {
+				cJSON *w = cJSON_CreateObject();
+				cJSON_AddStringToObject(w, "code", d->words[i].code);
+				cJSON_AddStringToObject(w, "text", d->words[i].text);
+				cJSON_AddItemToArray(a, w);
+			}
+		}
+	}
 	if (d->has_plan) {
 		const struct rp_plan *pl = &d->plan;
 		cJSON *q = cJSON_AddObjectToObject(o, "plan");

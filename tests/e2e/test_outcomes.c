@@ -273,8 +273,11 @@ static void goal_attainment_ras_and_qol(void **state)
 	assert_string_equal(s_(get_(focus, "identifier"), "value"), "G-11");
 	assert_non_null(find(b, "Observation", "107333-7", 0)); /* rated by a practitioner */
 
-	/* RAS: a local code, the total and the domain scores as components. */
-	const cJSON *ras = find(b, "Observation", "ras-total", 0);
+	/* RAS: a local code of its version (24 items: RAS-24), the total and the
+	 * domain scores as components. */
+	assert_null(find(b, "Observation", "ras-total", 0));
+	assert_null(find(b, "Observation", "ras-41-total", 0));
+	const cJSON *ras = find(b, "Observation", "ras-24-total", 0);
 	assert_non_null(ras);
 	assert_string_equal(s_(cJSON_GetArrayItem(get_(get_(ras, "code"), "coding"), 0), "system"),
 			    BASE "/CodeSystem/outcomes");
@@ -283,10 +286,102 @@ static void goal_attainment_ras_and_qol(void **state)
 	assert_int_equal(cJSON_GetArraySize(comp), 5);
 	assert_true(get_(get_(cJSON_GetArrayItem(comp, 0), "valueQuantity"), "value")->valuedouble == 3.89);
 
-	/* QoL: the score as a Quantity, the scale's name as the code's text. */
-	const cJSON *qol = find(b, "Observation", "qol-score", 0);
+	/* QoL: the score as a Quantity, the instrument's own code (MANSA), its
+	 * name as the code's text. */
+	const cJSON *qol = find(b, "Observation", "qol-mansa", 0);
+	assert_null(find(b, "Observation", "qol-mansa", 1));
+	assert_null(find(b, "Observation", "qol-score", 1)); /* only the one without a scale */
 	assert_string_equal(s_(get_(qol, "code"), "text"), "MANSA");
 	assert_true(get_(get_(qol, "valueQuantity"), "value")->valuedouble == 4.75);
+	cJSON_Delete(b);
+
+	/* a RAS total alone: the form named gives the version's code; without
+	 * one the version is not known, and the code says so */
+	doc = read_example("outcomes-edge-cases.json");
+	b = ingest(doc, 200);
+	free(doc);
+	ras = find(b, "Observation", "ras-41-total", 0);
+	assert_non_null(ras);
+	assert_int_equal(get_(ras, "valueInteger")->valueint, 150);
+	ras = find(b, "Observation", "ras-total", 0);
+	assert_non_null(ras);
+	assert_int_equal(get_(ras, "valueInteger")->valueint, 24);
+	assert_null(find(b, "Observation", "ras-24-total", 0));
+	/* PHQ-9 item 9 above 0 (all 3s): its own Observation, a member of the
+	 * panel; the PHQ-9 of all 0s gives none */
+	const cJSON *item9 = find(b, "Observation", "44260-8", 0);
+	assert_non_null(item9);
+	assert_null(find(b, "Observation", "44260-8", 1));
+	assert_int_equal(get_(item9, "valueInteger")->valueint, 3);
+	int member = 0;
+	const cJSON *pe, *m;
+	for (int k = 0; (pe = find(b, "Observation", "44249-1", k)) != NULL; k++)
+		cJSON_ArrayForEach(m, get_(pe, "hasMember"))
+		{
+			char want[80];
+			snprintf(want, sizeof want, "Observation/%s", s_(item9, "id"));
+			member += !strcmp(s_(m, "reference"), want);
+		}
+	assert_int_equal(member, 1);
+	/* a QoL score without a scale: the generic code */
+	assert_non_null(find(b, "Observation", "qol-score", 0));
+	/* events: Encounters of class EMER (crisis contact, emergency visit) or
+	 * IMP (admission), typed with the local event code */
+	const cJSON *e0;
+	int emer = 0, imp = 0;
+	cJSON_ArrayForEach(e0, get_(b, "entry"))
+	{
+		const cJSON *r = get_(e0, "resource");
+		if (strcmp(s_(r, "resourceType"), "Encounter") != 0)
+			continue;
+		const char *cls = s_(get_(r, "class"), "code");
+		const char *kind =
+			s_(cJSON_GetArrayItem(get_(cJSON_GetArrayItem(get_(r, "type"), 0), "coding"), 0), "code");
+		if (!strcmp(cls, "EMER"))
+			emer++, assert_true(!strcmp(kind, "crisis-contact") || !strcmp(kind, "emergency-visit"));
+		else if (!strcmp(cls, "IMP"))
+			imp++, assert_string_equal(kind, "admission"),
+				assert_string_equal(s_(get_(r, "period"), "end"), "2024-05-28");
+		else
+			fail_msg("class %s", cls);
+	}
+	assert_int_equal(emer, 2);
+	assert_int_equal(imp, 1);
+
+	/* BARC-10: ten items 1..6, the total under its own local code */
+	const cJSON *barc = find(b, "Observation", "barc-10-total", 0);
+	assert_non_null(barc);
+	assert_int_equal(get_(barc, "valueInteger")->valueint, 50);
+
+	/* every Questionnaire an administration names is published in profiles/
+	 * under that canonical, and is valid FHIR */
+	const cJSON *e;
+	int qrs = 0;
+	cJSON_ArrayForEach(e, get_(b, "entry"))
+	{
+		const cJSON *r = get_(e, "resource");
+		if (strcmp(s_(r, "resourceType"), "QuestionnaireResponse") != 0)
+			continue;
+		const char *canon = s_(r, "questionnaire");
+		const char *id = strrchr(canon, '/') + 1;
+		char path[300];
+		snprintf(path, sizeof path, "profiles/Questionnaire-%s.json", id);
+		char *text = read_file(path);
+		if (!text)
+			fail_msg("%s is not published (%s)", canon, path);
+		cJSON *q = cJSON_Parse(text);
+		assert_string_equal(s_(q, "url"), canon);
+		struct resp r2;
+		const char *fh[] = {"Content-Type: application/fhir+json", NULL};
+		assert_int_equal(http_do(&g, "POST", "/fhir/$validate", fh, text, strlen(text), &r2), 0);
+		assert_int_equal(r2.status, 200);
+		assert_null(strstr(r2.body, "\"error\""));
+		resp_free(&r2);
+		cJSON_Delete(q);
+		free(text);
+		qrs++;
+	}
+	assert_true(qrs >= 5);
 	cJSON_Delete(b);
 }
 

@@ -5,6 +5,11 @@
  *     exports intact;
  *   - the same identifier pushed through outcomes and peer-support is one
  *     Patient;
+ *   - a thin Patient (outcomes, peer-support) after a rich one (the
+ *     recovery plan's pronouns, identity, language) keeps what the rich
+ *     one said: ingest merges Patients by element;
+ *   - a goal attainment score points at the person's Goal (focus
+ *     Goal/<id>), so a search by the Goal finds it;
  *   - a store written under the older rule (item ids from their identifier
  *     alone; outcomes' Patients in a namespace of their own), written here
  *     through the REST API by a gateway without plugins, is upgraded when a
@@ -184,6 +189,133 @@ static void one_identifier_is_one_patient_in_every_plugin(void **state)
 	snprintf(path, sizeof path, "/fhir/QuestionnaireResponse?subject=Patient/%s", uuid5(PEOPLE, "P-C"));
 	assert_int_equal(call(&g, "GET", path, NULL, NULL, &res), 200);
 	assert_int_equal(cJSON_GetObjectItem(res, "total")->valueint, 1);
+	cJSON_Delete(res);
+	assert_int_equal(gw_stop(&g, 15000), 0);
+}
+
+/* ------------------------------- one person, merged by element */
+
+static const char *ext_value(const cJSON *pat, const char *url_end)
+{
+	const cJSON *x;
+	cJSON_ArrayForEach(x, get(pat, "extension"))
+	{
+		const char *url = sget(x, "url");
+		size_t n = url ? strlen(url) : 0, m = strlen(url_end);
+		if (n >= m && !strcmp(url + n - m, url_end))
+			return sget(x, "valueString");
+	}
+	return NULL;
+}
+
+/* A recovery plan gives pronouns, identity, language and a name; a thin
+ * outcomes record and a peer-support log of the same person afterwards
+ * give only the identifier. The Patient keeps everything, the plan
+ * exports as it went in, and a thin push of what is there already makes
+ * no new version. */
+static void thin_patient_keeps_richer_demographics(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	const char *plan =
+		"{\"version\":1,\"person\":{\"identifier\":{\"system\":\"" PEOPLE "\",\"value\":\"P-M\"},"
+		"\"name\":\"Sam Rivera\",\"pronouns\":\"they/them\",\"language\":\"es-MX\","
+		"\"identity\":\"Queer, Latinx\"},"
+		"\"plan\":{\"identifier\":{\"system\":\"" PLANS "\",\"value\":\"RP-M\"},\"status\":\"active\"},"
+		"\"goals\":[{\"identifier\":{\"system\":\"" GOALS "\",\"value\":\"G-M\"},"
+		"\"dimension\":\"community\",\"words\":\"Join the choir.\",\"status\":\"active\"}]}";
+	assert_int_equal(call(&g, "POST", "/ingest/recovery-plan", json_ct, plan, NULL), 201);
+	char doc[2048];
+	snprintf(doc, sizeof doc,
+		 "{\"format\":\"outcomes\",\"version\":1,\"people\":[{\"identifier\":{\"system\":\"" PEOPLE
+		 "\",\"value\":\"P-M\"},\"administrations\":[{\"identifier\":{\"system\":\"" ADMINS
+		 "\",\"value\":\"A-M\"},\"instrument\":\"phq-9\",\"date\":\"2024-03-01\","
+		 "\"items\":[1,2,1,0,3,1,2,0,0]}]}]}");
+	assert_int_equal(call(&g, "POST", "/ingest/outcomes", json_ct, doc, NULL), 201);
+	log_doc(doc, sizeof doc, "P-M");
+	assert_int_equal(call(&g, "POST", "/ingest/peer-support", json_ct, doc, NULL), 201);
+
+	char path[200];
+	snprintf(path, sizeof path, "/fhir/Patient/%s", uuid5(PEOPLE, "P-M"));
+	cJSON *pat = NULL;
+	assert_int_equal(call(&g, "GET", path, NULL, NULL, &pat), 200);
+	assert_non_null(ext_value(pat, "pronouns"));
+	assert_string_equal(ext_value(pat, "pronouns"), "they/them");
+	assert_string_equal(ext_value(pat, "identity"), "Queer, Latinx");
+	assert_string_equal(sget(cJSON_GetArrayItem(get(pat, "name"), 0), "text"), "Sam Rivera");
+	assert_int_equal(cJSON_GetArraySize(get(pat, "identifier")), 1);
+	const cJSON *lang = get(cJSON_GetArrayItem(get(pat, "communication"), 0), "language");
+	assert_string_equal(sget(cJSON_GetArrayItem(get(lang, "coding"), 0), "code"), "es-MX");
+	char version[32];
+	snprintf(version, sizeof version, "%s", sget(get(pat, "meta"), "versionId"));
+	cJSON_Delete(pat);
+
+	/* the plan still exports as it went in */
+	cJSON *res = NULL;
+	snprintf(path, sizeof path, "/export/recovery-plan?patient=%s", uuid5(PEOPLE, "P-M"));
+	assert_int_equal(call(&g, "GET", path, NULL, NULL, &res), 200);
+	cJSON *want = cJSON_Parse(plan);
+	if (!cJSON_Compare(want, res, true)) {
+		char *t = cJSON_PrintUnformatted(res);
+		fprintf(stderr, "# exported %s\n", t);
+		free(t);
+	}
+	assert_true(cJSON_Compare(want, res, true));
+	cJSON_Delete(want);
+	cJSON_Delete(res);
+
+	/* the same thin log again: nothing new to store */
+	assert_int_equal(call(&g, "POST", "/ingest/peer-support", json_ct, doc, NULL), 201);
+	snprintf(path, sizeof path, "/fhir/Patient/%s", uuid5(PEOPLE, "P-M"));
+	assert_int_equal(call(&g, "GET", path, NULL, NULL, &pat), 200);
+	assert_string_equal(sget(get(pat, "meta"), "versionId"), version);
+	cJSON_Delete(pat);
+
+	/* a REST update is FHIR's replace: it may drop what ingest keeps */
+	char body[1024];
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Patient\",\"id\":\"%s\",\"identifier\":[{\"system\":\"" PEOPLE
+		 "\",\"value\":\"P-M\"}]}",
+		 uuid5(PEOPLE, "P-M"));
+	assert_int_equal(call(&g, "PUT", path, fhir_ct, body, NULL), 200);
+	assert_int_equal(call(&g, "GET", path, NULL, NULL, &pat), 200);
+	assert_null(get(pat, "extension"));
+	cJSON_Delete(pat);
+	assert_int_equal(gw_stop(&g, 15000), 0);
+}
+
+/* ----------------------------------- outcomes about the person's Goal */
+
+/* A goal attainment score about goal G-1 points at the Goal the recovery
+ * plan wrote (Goal/<id>, not only its identifier): a search by the Goal
+ * finds the score. */
+static void attainment_scores_point_at_the_goal(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	char doc[2048];
+	plan_doc(doc, sizeof doc, "P-G", "I want to cook for friends.");
+	assert_int_equal(call(&g, "POST", "/ingest/recovery-plan", json_ct, doc, NULL), 201);
+	snprintf(doc, sizeof doc,
+		 "{\"format\":\"outcomes\",\"version\":1,\"people\":[{\"identifier\":{\"system\":\"" PEOPLE
+		 "\",\"value\":\"P-G\"},\"administrations\":[{\"identifier\":{\"system\":\"" ADMINS
+		 "\",\"value\":\"GAS-1\"},\"instrument\":\"goal-attainment\",\"date\":\"2024-04-01\","
+		 "\"rater\":\"person\",\"goals\":[{\"goal\":{\"system\":\"" GOALS
+		 "\",\"value\":\"G-1\"},\"score\":1}]}]}]}");
+	assert_int_equal(call(&g, "POST", "/ingest/outcomes", json_ct, doc, NULL), 201);
+	const char *pid = uuid5(PEOPLE, "P-G");
+	const char *gid = uuid5(pid, "Goal|%s|G-1", GOALS);
+	char path[300];
+	snprintf(path, sizeof path, "/fhir/Goal/%s", gid);
+	assert_int_equal(call(&g, "GET", path, NULL, NULL, NULL), 200); /* the plan's Goal */
+	cJSON *res = NULL;
+	snprintf(path, sizeof path, "/fhir/Observation?focus=Goal/%s", gid);
+	assert_int_equal(call(&g, "GET", path, NULL, NULL, &res), 200);
+	assert_int_equal(cJSON_GetObjectItem(res, "total")->valueint, 1);
+	const cJSON *obs = get(cJSON_GetArrayItem(get(res, "entry"), 0), "resource");
+	assert_string_equal(sget(cJSON_GetArrayItem(get(obs, "focus"), 0), "type"), "Goal");
 	cJSON_Delete(res);
 	assert_int_equal(gw_stop(&g, 15000), 0);
 }
@@ -476,6 +608,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(two_people_each_keep_goal_g1),
 		cmocka_unit_test(one_identifier_is_one_patient_in_every_plugin),
+		cmocka_unit_test(thin_patient_keeps_richer_demographics),
+		cmocka_unit_test(attainment_scores_point_at_the_goal),
 		cmocka_unit_test(old_rule_store_is_upgraded),
 		cmocka_unit_test(old_rule_upgrade_reaches_the_upstream),
 	};

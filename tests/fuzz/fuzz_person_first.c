@@ -4,9 +4,10 @@
  *     must start with "Person ";
  *   - as a FHIR resource or Bundle exported in each mode (through a built-in
  *     format that returns the Bundle): codes leaves it unchanged; person-first
- *     changes nothing but Condition.code.text; hidden leaves no diagnosis
- *     (Condition without the protective-factor category) and changes nothing
- *     else.
+ *     changes nothing but Condition.code.text, narratives and the carriers of
+ *     diagnoses (addresses, Encounter.diagnosis, reasons); hidden leaves no
+ *     diagnosis (Condition without the protective-factor category) and no
+ *     reference or coded reason naming one, and changes nothing else.
  * The plugin is linked in (its source is included); the mode is set in its
  * state after init, as a configuration would. */
 #include <stdint.h>
@@ -40,21 +41,66 @@ static const struct cw_format fz_formats[] = {{.name = "bundle", .media = CW_MED
 static const struct cw_plugin fz_plugin = {CW_PLUGIN_HEADER, .name = "fz_bundle", .version = "0",
 					   .formats = fz_formats, .init = fz_init};
 
-/* Removes code.text from every Condition entry; drops diagnoses when hidden. */
+/* What the modes may change, taken away: every narrative, Condition
+ * code.text, and the carriers of diagnoses in other resources (addresses,
+ * diagnosis, reasonReference, reasonCode); diagnoses dropped when hidden. */
 static void normalise(cJSON *bundle, bool drop_diagnoses)
 {
+	static const char *const carriers_of[] = {"text", "addresses", "diagnosis", "reasonReference", "reasonCode"};
 	cJSON *entries = cJSON_GetObjectItemCaseSensitive(bundle, "entry");
 	for (cJSON *e = cJSON_IsArray(entries) ? entries->child : NULL, *next; e; e = next) {
 		next = e->next;
 		cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "resource");
-		if (!is_condition(r) || !is_diagnosis(r))
+		if (!cJSON_IsObject(r))
 			continue;
-		if (drop_diagnoses)
+		if (is_condition(r) && is_diagnosis(r) && drop_diagnoses) {
 			cJSON_Delete(cJSON_DetachItemViaPointer(entries, e));
-		else
+			continue;
+		}
+		if (is_condition(r)) {
+			cJSON_DeleteItemFromObjectCaseSensitive(r, "text");
 			cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "code"), "text");
+		} else {
+			for (size_t k = 0; k < sizeof carriers_of / sizeof *carriers_of; k++)
+				cJSON_DeleteItemFromObjectCaseSensitive(r, carriers_of[k]);
+		}
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(bundle, "total");
+}
+
+/* Hidden: no reference in got's carriers points at a diagnosis of input,
+ * and no reason is coded in a diagnosis code system. */
+static void check_hidden(const cJSON *input, const cJSON *got)
+{
+	struct pf_export x = {.bundle = (cJSON *)input};
+	static const char *const lists[] = {"addresses", "reasonReference", "diagnosis"};
+	const cJSON *e, *it;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(got, "entry"))
+	{
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "resource");
+		const char *t = str(r, "resourceType");
+		if (!eq(t, "Goal") && !eq(t, "CarePlan") && !eq(t, "Encounter") && !eq(t, "Procedure"))
+			continue;
+		for (size_t k = 0; k < 3; k++) {
+			if (k == 2 && !eq(t, "Encounter"))
+				continue;
+			if (k == 0 && !eq(t, "Goal") && !eq(t, "CarePlan"))
+				continue;
+			if (k == 1 && !eq(t, "Encounter") && !eq(t, "Procedure"))
+				continue;
+			cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r, lists[k]))
+			{
+				const cJSON *ref = k == 2 ? cJSON_GetObjectItemCaseSensitive(it, "condition") : it;
+				cJSON *target;
+				if (cJSON_IsObject(ref) && diagnosis_ref(&x, ref, &target))
+					abort();
+			}
+		}
+		if (eq(t, "Encounter") || eq(t, "Procedure"))
+			cJSON_ArrayForEach(it,
+					   cJSON_GetObjectItemCaseSensitive(r, "reasonCode")) if (diagnosis_concept(it))
+				abort();
+	}
 }
 
 static void check_export(struct plugin_host *h, const cJSON *input, enum pf_mode mode)
@@ -64,6 +110,7 @@ static void check_export(struct plugin_host *h, const cJSON *input, enum pf_mode
 	if (!rt || strcmp(rt, "Bundle") != 0 || !cJSON_IsArray(entries))
 		return; /* the comparison below needs the Bundle as given */
 	global_mode = mode;
+	global_set = true;
 	struct arena arena;
 	struct outcome oo = OUTCOME_INIT;
 	struct cw_ctx ctx;
@@ -79,10 +126,12 @@ static void check_export(struct plugin_host *h, const cJSON *input, enum pf_mode
 			abort();
 		if (mode == PF_CODES && !cJSON_Compare(got, want, 1))
 			abort();
+		if (mode == PF_HIDDEN)
+			check_hidden(input, got);
 		normalise(want, mode == PF_HIDDEN);
 		normalise(got, false);
 		if (mode != PF_CODES && !cJSON_Compare(got, want, 1))
-			abort(); /* something other than code.text changed */
+			abort(); /* something other than a diagnosis or its carriers changed */
 		cJSON_Delete(got);
 		cJSON_Delete(want);
 	} else if (outcome_errors(&oo) == 0) {
@@ -90,6 +139,17 @@ static void check_export(struct plugin_host *h, const cJSON *input, enum pf_mode
 	}
 	outcome_release(&oo);
 	arena_release(&arena);
+}
+
+/* A few rows of the table of profiles/. */
+static const char *fz_row(void *ud, const char *code)
+{
+	(void)ud;
+	if (!strcmp(code, "F10.1"))
+		return "alcohol use disorder, mild";
+	if (!strcmp(code, "Z59.81"))
+		return "housing instability";
+	return NULL;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -104,12 +164,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n = pf_clean_display(text, clean, sizeof clean);
 	if (n >= sizeof clean || (n && strlen(clean) != n))
 		abort();
-	static const char *const codes[] = {"F20.9", "Z59.811", "Z65.9", "Z79.4", "22298006"};
-	for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
-		n = pf_render(codes[i], text, i < 4, phrase, sizeof phrase);
-		if (n >= sizeof phrase || (n && (strlen(phrase) != n || strncmp(phrase, "Person ", 7) != 0)))
-			abort();
-	}
+	static const char *const codes[] = {"F20.9", "F10.11", "Z59.811", "Z65.9", "Z79.4", "R45.851", "22298006"};
+	const struct pf_table table = {fz_row, NULL};
+	for (size_t i = 0; i < sizeof codes / sizeof *codes; i++)
+		for (int style = 0; style < 2; style++) {
+			n = pf_render(codes[i], text, i < 6, (enum pf_style)style, &table, phrase, sizeof phrase);
+			if (n >= sizeof phrase || (n && strlen(phrase) != n) || (n && pf_forbidden(phrase)))
+				abort();
+			if (n && style == PF_STYLE_PERSON_FIRST && strncmp(phrase, "Person ", 7) != 0)
+				abort();
+			if (n && (i == 4 || i == 5)) /* Z outside Z55-Z65, R: no template */
+				abort();
+		}
 
 	cJSON *input = fjson_parse(text, size, NULL, NULL); /* strict, as the gateway parses */
 	if (input) {
