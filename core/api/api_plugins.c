@@ -7,6 +7,7 @@
 
 #include "api/api_rest.h"
 #include "api/gather.h"
+#include "api/privacy.h"
 #include "base/fjson.h"
 #include "fhir/validate.h"
 
@@ -299,7 +300,18 @@ static void get_export(void *ctx, struct http_request *req, struct http_response
 		return;
 	}
 	outcome_release(&oo);
+	/* the gathered Bundle carries the labels of what it holds, and so does
+	 * the answer (a native document has no meta of its own) */
+	char labels[1024];
+	if (privacy_label_derived(app, input) != 0) {
+		cJSON_Delete(input);
+		http_set_error(resp, 503, "exception", "out of memory");
+		return;
+	}
+	privacy_labels_text(input, labels, sizeof labels);
 	export_common(ctx, req, resp, input);
+	if (resp->status == 200 && labels[0])
+		http_add_header(resp, "X-Security-Labels", labels);
 }
 
 static cJSON *parse_body(const struct app *app, const struct http_request *req, struct http_response *resp)
@@ -356,6 +368,13 @@ static void invoke_op(void *ctx, struct http_request *req, struct http_response 
 			    r->owner->name, r->op->name);
 		cJSON_Delete(output);
 		output = NULL;
+		status = 500;
+	}
+	if (status == 200 && output && privacy_label_derived(r->app, output) != 0) {
+		/* what an operation builds from labelled data carries their labels */
+		cJSON_Delete(output);
+		output = NULL;
+		outcome_add(&c.oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
 		status = 500;
 	}
 	if (status != 200)

@@ -24,10 +24,12 @@ struct entry_plan {
 	bool written_deleted;
 	char written_id[STORE_ID_SIZE];
 	int64_t written_version;
+	struct bundle_plan *bp; /* the plan it is part of */
 };
 
 static int run_entry_write(const struct app *app, const struct http_request *req, struct entry_plan *p,
 			   bool hooks_done, const char *base, struct outcome *oo);
+static struct privacy_sibling *plan_siblings(struct bundle_plan *bp, size_t *n);
 
 struct urn_map {
 	const char *urn;
@@ -331,6 +333,14 @@ static int run_entry_write(const struct app *app, const struct http_request *req
 		if (hs)
 			return hs;
 	}
+	struct privacy_writer writer;
+	privacy_writer_of(app, req, &writer);
+	size_t nsib = 0;
+	struct privacy_sibling *sib = plan_siblings(p->bp, &nsib);
+	if (privacy_label_write(app, &writer, p->resource, sib, nsib) != 0) {
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		return 500;
+	}
 	if (!rest_check_resource(p->resource, p->type, oo))
 		return 400;
 	const char *urn = unresolved_urn(p->resource);
@@ -385,6 +395,12 @@ static int run_entry_write(const struct app *app, const struct http_request *req
 			    err.message);
 		return store_status_http(st);
 	}
+	st = privacy_pass_on(app, out, plan_siblings(p->bp, &nsib), nsib, &err);
+	if (st != STORE_OK) {
+		cJSON_Delete(out);
+		outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
+		return store_status_http(st);
+	}
 	snprintf(loc, sizeof loc, "%s/%s/%s/_history/%s", base, p->type, rest_str_member(out, "id"), rest_meta_str(out, "versionId"));
 	p->response = response_entry(created ? "201" : "200", loc, out, false);
 	p->written = true;
@@ -408,6 +424,7 @@ struct bundle_plan {
 	size_t n, nmap, nup; /* entries, urn:uuid mappings, entries for pass-through types */
 	struct entry_plan *plans;
 	struct urn_map *map;
+	struct privacy_sibling *sib; /* the entries' resources, for the labels they pass on */
 	char base[256];
 };
 
@@ -419,8 +436,26 @@ static void plan_release(struct bundle_plan *bp)
 	}
 	free(bp->plans);
 	free(bp->map);
+	free(bp->sib);
 	bp->plans = NULL;
 	bp->map = NULL;
+	bp->sib = NULL;
+}
+
+/* The entries' resources as they are now (a hook may have replaced one);
+ * NULL when there are none. */
+static struct privacy_sibling *plan_siblings(struct bundle_plan *bp, size_t *n)
+{
+	*n = 0;
+	if (!bp || !bp->sib)
+		return NULL;
+	*n = bp->n;
+	for (size_t i = 0; i < bp->n; i++)
+		bp->sib[i] = (struct privacy_sibling){.type = bp->plans[i].type,
+						      .id = bp->plans[i].id,
+						      .resource = bp->plans[i].resource,
+						      .written = bp->plans[i].written};
+	return bp->sib;
 }
 
 /* One entry's key for finding duplicates: its fullUrl, or the resource a
@@ -603,6 +638,13 @@ static bool plan_bundle(const struct app *app, const struct http_request *req, c
 			rewrite_refs(plans[i].resource, map, bp->nmap);
 			rest_localize_refs(plans[i].resource, bp->base, 0);
 		}
+	for (size_t i = 0; i < n; i++)
+		plans[i].bp = bp;
+	if (ok && n && !(bp->sib = calloc(n, sizeof *bp->sib))) {
+		*status = 500;
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		ok = false;
+	}
 	return ok;
 }
 
@@ -646,7 +688,7 @@ static bool run_plan(const struct app *app, const struct http_request *req, stru
 		/* a batch entry that is delivered upstream commits with its outbox
 		 * record; a conditional create decides inside its transaction */
 		bool own = !tx && strcmp(p->method, "GET") != 0 &&
-			   (rest_forwards(app, p->type) ||
+			   (rest_forwards(app, p->type) || privacy_passes_on(app, p->type) ||
 			    rest_str_member(cJSON_GetObjectItemCaseSensitive(p->entry, "request"), "ifNoneExist"));
 		int st = 0;
 		if (own && store_begin(app->store, &err) != STORE_OK) {
