@@ -103,7 +103,8 @@ static void give(struct walk *w, const char *ref)
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, "versionId");
 		char if_match[32];
 		snprintf(if_match, sizeof if_match, "%s", cJSON_IsString(v) ? v->valuestring : "");
-		w->st = store_update(w->app->store, type, id, stored, if_match[0] ? if_match : NULL, NULL, &out, w->err);
+		w->st = store_update(w->app->store, type, id, stored, if_match[0] ? if_match : NULL, NULL, &out,
+				     w->err);
 		v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(out, "meta"), "versionId");
 		vid = cJSON_IsString(v) ? v->valuestring : NULL;
 		if (w->st == STORE_OK && vid && config_delivers(w->app->cfg, type))
@@ -138,8 +139,8 @@ bool privacy_passes_on(const struct app *app, const char *type)
 	return app->labels && type && seclabel_passes(app->labels, type, "");
 }
 
-enum store_status privacy_pass_on(const struct app *app, const cJSON *res, struct privacy_sibling *siblings,
-				  size_t n, struct store_error *err)
+enum store_status privacy_pass_on(const struct app *app, const cJSON *res, struct privacy_sibling *siblings, size_t n,
+				  struct store_error *err)
 {
 	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(res, "resourceType");
 	const cJSON *sec = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res, "meta"), "security");
@@ -162,6 +163,10 @@ int privacy_label_write(const struct app *app, const struct privacy_writer *w, c
 {
 	if (!app->labels || !cJSON_IsObject(res))
 		return 0;
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(res, "meta");
+	const cJSON *sec = cJSON_GetObjectItemCaseSensitive(meta, "security");
+	if ((meta && !cJSON_IsObject(meta)) || (sec && !cJSON_IsArray(sec)))
+		return 0; /* not FHIR: validation refuses it */
 	if (seclabel_apply(app->labels, res, w && w->part2_program) < 0)
 		return -1;
 	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(res, "resourceType");
@@ -203,7 +208,8 @@ void privacy_labels_text(const cJSON *res, char *out, size_t n)
 	if (n)
 		out[0] = '\0';
 	const cJSON *c;
-	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res, "meta"), "security"))
+	cJSON_ArrayForEach(c,
+			   cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res, "meta"), "security"))
 	{
 		const cJSON *s = cJSON_GetObjectItemCaseSensitive(c, "system");
 		const cJSON *k = cJSON_GetObjectItemCaseSensitive(c, "code");

@@ -66,8 +66,8 @@ bool privacy_passes_on(const struct app *app, const char *type);
  * added, and recorded for delivery when its type is delivered
  * (config_delivers). Call inside the write's transaction, after res is
  * stored. Returns STORE_OK, or the store's failure with err filled. */
-enum store_status privacy_pass_on(const struct app *app, const cJSON *res, struct privacy_sibling *siblings,
-				  size_t n, struct store_error *err);
+enum store_status privacy_pass_on(const struct app *app, const cJSON *res, struct privacy_sibling *siblings, size_t n,
+				  struct store_error *err);
 
 /* Labels what was built from stored data: res by its codes and what it
  * references (as above, from the store); a Bundle each entry's resource so,

@@ -363,10 +363,7 @@ static unsigned scan(const struct seclabel_rules *r, const cJSON *node, size_t d
 	return mask;
 }
 
-unsigned seclabel_scan(const struct seclabel_rules *r, const cJSON *res)
-{
-	return r && r->nrule ? scan(r, res, 0) : 0;
-}
+unsigned seclabel_scan(const struct seclabel_rules *r, const cJSON *res) { return r && r->nrule ? scan(r, res, 0) : 0; }
 
 static cJSON *security_of(cJSON *res)
 {

@@ -160,7 +160,7 @@ static void rest_writes_are_labelled(void **state)
 	static const struct {
 		const char *code;
 		bool labelled;
-	} cases[] = {{"F10.21", true}, {"F19.11", true}, {"F12.90", true},  {"F17.210", false},
+	} cases[] = {{"F10.21", true},   {"F19.11", true}, {"F12.90", true}, {"F17.210", false},
 		     {"F17.211", false}, {"F33.1", false}, {"F09", false},   {"F20.9", false}};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		b = condition(NULL, cases[i].code, NULL);
@@ -184,6 +184,14 @@ static void rest_writes_are_labelled(void **state)
 	labels(r, lab, sizeof lab);
 	assert_string_equal(lab, "R,PSY,ETH");
 	cJSON_Delete(r);
+
+	/* a meta that is no Meta is refused as invalid, not labelled */
+	b = condition(NULL, "F11.20", ",\"meta\":\"restricted\"");
+	cJSON_Delete(call("POST", "/fhir/Condition", b, 400));
+	free(b);
+	b = condition(NULL, "F11.20", ",\"meta\":{\"security\":{\"code\":\"R\"}}");
+	cJSON_Delete(call("POST", "/fhir/Condition", b, 400));
+	free(b);
 
 	/* update through the CARIN spelling of the HCPCS system: the alias matches */
 	const char *proc = "{\"resourceType\":\"Procedure\",\"id\":\"methadone\",\"status\":\"completed\","
@@ -226,7 +234,8 @@ static void bundles_pass_diagnosis_labels_on(void **state)
 		"{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
 		"{\"fullUrl\":\"urn:uuid:0b5c6e4c-1111-4a5e-9a1e-000000000001\",\"resource\":{\"resourceType\":"
 		"\"Encounter\",\"status\":\"finished\",\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/"
-		"v3-ActCode\",\"code\":\"AMB\"},\"type\":[{\"coding\":[{\"system\":\"" HCPCS "\",\"code\":\"H0038\"}]}],"
+		"v3-ActCode\",\"code\":\"AMB\"},\"type\":[{\"coding\":[{\"system\":\"" HCPCS
+		"\",\"code\":\"H0038\"}]}],"
 		"\"diagnosis\":[{\"condition\":{\"reference\":\"urn:uuid:0b5c6e4c-1111-4a5e-9a1e-000000000002\"}}]},"
 		"\"request\":{\"method\":\"POST\",\"url\":\"Encounter\"}},"
 		"{\"fullUrl\":\"urn:uuid:0b5c6e4c-1111-4a5e-9a1e-000000000002\",\"resource\":{\"resourceType\":"
@@ -274,8 +283,9 @@ static void bundles_pass_diagnosis_labels_on(void **state)
 	cJSON_Delete(enc);
 
 	/* and by a single REST create, too */
-	const char *e3 = "{\"resourceType\":\"Encounter\",\"id\":\"peer-3\",\"status\":\"finished\","
-			 "\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"AMB\"}}";
+	const char *e3 =
+		"{\"resourceType\":\"Encounter\",\"id\":\"peer-3\",\"status\":\"finished\","
+		"\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"AMB\"}}";
 	cJSON_Delete(call("PUT", "/fhir/Encounter/peer-3", e3, 201));
 	b = condition(NULL, "F15.10", ",\"encounter\":{\"reference\":\"Encounter/peer-3\"}");
 	cJSON_Delete(call("POST", "/fhir/Condition", b, 201));
@@ -284,8 +294,9 @@ static void bundles_pass_diagnosis_labels_on(void **state)
 	assert_true(sud(enc));
 	cJSON_Delete(enc);
 	/* a diagnosis that brings no label changes nothing */
-	const char *e4 = "{\"resourceType\":\"Encounter\",\"id\":\"peer-4\",\"status\":\"finished\","
-			 "\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"AMB\"}}";
+	const char *e4 =
+		"{\"resourceType\":\"Encounter\",\"id\":\"peer-4\",\"status\":\"finished\","
+		"\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"AMB\"}}";
 	cJSON_Delete(call("PUT", "/fhir/Encounter/peer-4", e4, 201));
 	b = condition(NULL, "F33.1", ",\"encounter\":{\"reference\":\"Encounter/peer-4\"}");
 	cJSON_Delete(call("POST", "/fhir/Condition", b, 201));
@@ -375,7 +386,7 @@ static void derived_claims_and_exports_are_labelled(void **state)
 			assert_false(has_label(c, ACT, "42CFRPart2"));
 		} else {
 			assert_string_equal(pat, "Patient/person-2");
-			assert_false(sud(c)); /* F41.1 and H0038 bring none, */
+			assert_false(sud(c));                         /* F41.1 and H0038 bring none, */
 			assert_true(has_label(c, ACT, "42CFRPart2")); /* its Encounter does */
 		}
 	}
