@@ -185,13 +185,21 @@ static void rest_writes_are_labelled(void **state)
 	assert_string_equal(lab, "R,PSY,ETH");
 	cJSON_Delete(r);
 
-	/* a meta that is no Meta is refused as invalid, not labelled */
-	b = condition(NULL, "F11.20", ",\"meta\":\"restricted\"");
-	cJSON_Delete(call("POST", "/fhir/Condition", b, 400));
-	free(b);
-	b = condition(NULL, "F11.20", ",\"meta\":{\"security\":{\"code\":\"R\"}}");
-	cJSON_Delete(call("POST", "/fhir/Condition", b, 400));
-	free(b);
+	/* a meta that is no Meta is refused as invalid, not labelled: as a
+	 * single write, and as a transaction entry (labelled before it is
+	 * validated) */
+	static const char *const bad_meta[] = {",\"meta\":\"restricted\"", ",\"meta\":{\"security\":{\"code\":\"R\"}}"};
+	for (size_t i = 0; i < 2; i++) {
+		b = condition(NULL, "F11.20", bad_meta[i]);
+		cJSON_Delete(call("POST", "/fhir/Condition", b, 400));
+		char tx[1024];
+		snprintf(tx, sizeof tx,
+			 "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[{\"resource\":%s,"
+			 "\"request\":{\"method\":\"POST\",\"url\":\"Condition\"}}]}",
+			 b);
+		free(b);
+		cJSON_Delete(call("POST", "/fhir", tx, 400));
+	}
 
 	/* update through the CARIN spelling of the HCPCS system: the alias matches */
 	const char *proc = "{\"resourceType\":\"Procedure\",\"id\":\"methadone\",\"status\":\"completed\","
