@@ -22,7 +22,7 @@ import sys
 
 TYPES = ["Patient", "Observation", "Condition", "Goal", "CarePlan", "Encounter",
          "Procedure", "QuestionnaireResponse", "Practitioner", "PractitionerRole",
-         "Claim", "Coverage"]
+         "Claim", "Coverage", "Consent", "Provenance"]
 KINDS = {"token": "SEARCH_PARAM_TOKEN", "reference": "SEARCH_PARAM_REFERENCE",
          "date": "SEARCH_PARAM_DATE", "string": "SEARCH_PARAM_STRING",
          "number": "SEARCH_PARAM_NUMBER", "quantity": "SEARCH_PARAM_QUANTITY",

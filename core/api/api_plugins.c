@@ -8,6 +8,7 @@
 #include "api/api_rest.h"
 #include "api/gather.h"
 #include "api/privacy.h"
+#include "api/provenance.h"
 #include "base/fjson.h"
 #include "fhir/validate.h"
 
@@ -139,7 +140,12 @@ static void post_ingest(void *ctx, struct http_request *req, struct http_respons
 	} else if (status == 200) {
 		/* store the transaction; the hooks already ran inside ingest */
 		int st = 500;
-		cJSON *result = api_rest_bundle(app, req, bundle, &c.oo, &st);
+		struct provenance_source src = {.format = format};
+		cJSON *result = NULL;
+		if (crypto_sha256(req->body, req->body_len, src.sha256) != 0)
+			outcome_add(&c.oo, OUTCOME_FATAL, "exception", NULL, "the document's SHA-256 failed");
+		else
+			result = api_rest_bundle_from(app, req, bundle, &src, &c.oo, &st);
 		cJSON_Delete(bundle);
 		if (result)
 			http_set_json(resp, 201, result);

@@ -1,5 +1,7 @@
 #include "api/rest_int.h"
 
+#include "api/provenance.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -425,6 +427,7 @@ struct bundle_plan {
 	struct entry_plan *plans;
 	struct urn_map *map;
 	struct privacy_sibling *sib; /* the entries' resources, for the labels they pass on */
+	const struct provenance_source *src; /* the ingested document, or NULL */
 	char base[256];
 };
 
@@ -648,6 +651,56 @@ static bool plan_bundle(const struct app *app, const struct http_request *req, c
 	return ok;
 }
 
+/* Stores the Provenance of a transaction inside its store transaction:
+ * every entry written is a target (api/provenance.h). Returns 0 (also when
+ * nothing was written), or the status to answer with issues in oo. */
+static int write_provenance(const struct app *app, const struct http_request *req, struct bundle_plan *bp,
+			    struct outcome *oo)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < bp->n; i++)
+		n += bp->plans[i].written;
+	if (!n)
+		return 0;
+	struct provenance_target *t = calloc(n, sizeof *t);
+	if (!t) {
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		return 500;
+	}
+	n = 0;
+	for (size_t i = 0; i < bp->n; i++)
+		if (bp->plans[i].written)
+			t[n++] = (struct provenance_target){.type = bp->plans[i].type,
+							    .id = bp->plans[i].written_id,
+							    .version = bp->plans[i].written_version};
+	struct privacy_writer writer;
+	privacy_writer_of(app, req, &writer);
+	char now[STORE_TIME_SIZE];
+	store_now(now, NULL);
+	cJSON *prov = provenance_new(&writer, t, n, bp->src, now);
+	free(t);
+	size_t nsib = 0;
+	struct store_error err = {0};
+	cJSON *out = NULL;
+	int status = 0;
+	/* labelled with what it names (privacy: "from Provenance *") */
+	if (!prov || privacy_label_write(app, &writer, prov, plan_siblings(bp, &nsib), nsib) != 0) {
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		status = 500;
+	} else if (store_create(app->store, "Provenance", prov, NULL, &out, &err) != STORE_OK ||
+		   (rest_forwards(app, "Provenance") &&
+		    store_outbox_add(app->store, "Provenance", rest_str_member(out, "id"),
+				     strtoll(rest_meta_str(out, "versionId") ? rest_meta_str(out, "versionId") : "0", NULL,
+					     10),
+				     false, &err) != STORE_OK)) {
+		outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
+		status = store_status_http(err.status);
+	}
+	cJSON_Delete(out);
+	cJSON_Delete(prov);
+	return status;
+}
+
 /* Runs the local entries of a planned batch or transaction against the store
  * (a transaction atomically); a batch's pass-through entries are the
  * caller's (upstream_batch_body). Returns true, or false with issues in oo
@@ -712,6 +765,15 @@ static bool run_plan(const struct app *app, const struct http_request *req, stru
 		}
 		outcome_release(&eo);
 	}
+	if (tx && ok) {
+		int pst = write_provenance(app, req, bp, oo);
+		if (pst) {
+			outcome_add(oo, OUTCOME_ERROR, "processing", NULL,
+				    "the transaction's Provenance could not be stored; nothing was stored");
+			*status = pst;
+			ok = false;
+		}
+	}
 	if (tx) {
 		if (ok && store_commit(app->store, &err) != STORE_OK) {
 			outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "commit failed: %s", err.message);
@@ -750,16 +812,22 @@ static cJSON *plan_answer(struct bundle_plan *bp, struct outcome *oo, int *statu
 	return out;
 }
 
-cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, const cJSON *bundle, struct outcome *oo,
-		       int *status)
+cJSON *api_rest_bundle_from(const struct app *app, const struct http_request *req, const cJSON *bundle,
+			    const struct provenance_source *src, struct outcome *oo, int *status)
 {
 	struct bundle_plan bp;
 	/* hooks_done: no entry is planned for the upstream */
-	cJSON *out = plan_bundle(app, req, bundle, true, &bp, oo, status) && run_plan(app, req, &bp, true, oo, status)
-			     ? plan_answer(&bp, oo, status)
-			     : NULL;
+	bool planned = plan_bundle(app, req, bundle, true, &bp, oo, status);
+	bp.src = src;
+	cJSON *out = planned && run_plan(app, req, &bp, true, oo, status) ? plan_answer(&bp, oo, status) : NULL;
 	plan_release(&bp);
 	return out;
+}
+
+cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, const cJSON *bundle, struct outcome *oo,
+		       int *status)
+{
+	return api_rest_bundle_from(app, req, bundle, NULL, oo, status);
 }
 
 bool api_rest_outbox_full(const struct app *app, struct http_response *resp)

@@ -25,9 +25,10 @@
 #include "store/store_sqlite_int.h"
 
 /* 1: first; 2: number, quantity and uri parameters indexed, _id no longer;
- * 3: absolute references indexed as written, not as a local Type/id (a
- * version 1 or 2 database is reindexed when opened) */
-#define SCHEMA_VERSION 3
+ * 3: absolute references indexed as written, not as a local Type/id;
+ * 4: Consent and Provenance parameters indexed (an older database is
+ * reindexed when opened) */
+#define SCHEMA_VERSION 4
 #define BUSY_TIMEOUT_MS 10000
 #define DB_NAME "store.db"
 
@@ -44,7 +45,7 @@ static const char schema_sql[] =
 	"CREATE INDEX idx_val ON idx(param, val);"
 	"CREATE INDEX idx_date ON idx(param, lo);"
 	"CREATE INDEX idx_rid ON idx(rid, param);"
-	"INSERT INTO schema_version(version) VALUES(3);";
+	"INSERT INTO schema_version(version) VALUES(4);";
 
 /* Added without a schema version bump: created when missing. */
 static const char outbox_sql[] =
@@ -411,14 +412,14 @@ static int setup_schema(struct conn *c, char *err, size_t errlen)
 		    sqlite3_step(s) == SQLITE_ROW)
 			version = sqlite3_column_int(s, 0);
 		sqlite3_finalize(s);
-		if (version == 1 || version == 2) {
+		if (version >= 1 && version <= 3) {
 			if (reindex_all(c, err, errlen) != 0)
 				goto fail;
-			if (sqlite3_exec(c->db, "UPDATE schema_version SET version = 3", NULL, NULL, NULL) != SQLITE_OK) {
+			if (sqlite3_exec(c->db, "UPDATE schema_version SET version = 4", NULL, NULL, NULL) != SQLITE_OK) {
 				set_err(err, errlen, "upgrading the schema: %s", sqlite3_errmsg(c->db));
 				goto fail;
 			}
-			version = 3;
+			version = 4;
 		}
 		if (version != SCHEMA_VERSION) {
 			set_err(err, errlen, "the database has schema version %d; this build reads version %d", version,

@@ -6,7 +6,11 @@
  * left alone, a diagnosis passing its labels to its Encounter both ways
  * (Encounter.diagnosis in one transaction, Condition.encounter written
  * later), and the labels carried to what is derived: Claim/$build and the
- * billing export (X-Security-Labels). */
+ * billing export (X-Security-Labels). Provenance: one per transaction
+ * and per /ingest, in the same store transaction, naming every resource
+ * written, the writer, and for /ingest the document's SHA-256; none for a
+ * batch, a failed transaction or a re-push that changed nothing. Consent
+ * stored and searchable. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/crypto.h"
 #include "e2e/harness.h"
 
 #define ICD "http://hl7.org/fhir/sid/icd-10-cm"
@@ -420,6 +425,269 @@ static void derived_claims_and_exports_are_labelled(void **state)
 	resp_free(&r);
 }
 
+/* The Provenances whose target includes ref, as a searchset Bundle. */
+static cJSON *provenances_of(const char *ref)
+{
+	char path[300];
+	snprintf(path, sizeof path, "/fhir/Provenance?target=%s", ref);
+	return call("GET", path, NULL, 200);
+}
+
+static int entries(const cJSON *b) { return cJSON_GetArraySize(get(b, "entry")); }
+
+/* The one Provenance naming ref (asserted to be exactly one). */
+static cJSON *the_provenance(const char *ref)
+{
+	cJSON *b = provenances_of(ref);
+	assert_int_equal(entries(b), 1);
+	cJSON *p = cJSON_Duplicate(get(cJSON_GetArrayItem(get(b, "entry"), 0), "resource"), 1);
+	cJSON_Delete(b);
+	return p;
+}
+
+static bool targets(const cJSON *prov, const char *ref)
+{
+	const cJSON *t;
+	cJSON_ArrayForEach(t, get(prov, "target"))
+	{
+		if (sget(t, "reference") && !strcmp(sget(t, "reference"), ref))
+			return true;
+	}
+	return false;
+}
+
+static void valid_r4(const cJSON *res)
+{
+	char *t = cJSON_PrintUnformatted(res);
+	struct resp v;
+	assert_int_equal(http_do(&g, "POST", "/fhir/$validate", fj, t, strlen(t), &v), 0);
+	free(t);
+	assert_int_equal(v.status, 200);
+	cJSON *vo = cJSON_Parse(v.body);
+	const cJSON *vi;
+	cJSON_ArrayForEach(vi, get(vo, "issue"))
+	{
+		const char *sev = sget(vi, "severity");
+		if (!strcmp(sev, "error") || !strcmp(sev, "fatal"))
+			fprintf(stderr, "# invalid: %s\n", v.body);
+		assert_string_not_equal(sev, "error");
+		assert_string_not_equal(sev, "fatal");
+	}
+	cJSON_Delete(vo);
+	resp_free(&v);
+}
+
+static void author_is_local_operator(const cJSON *prov)
+{
+	const cJSON *a;
+	int authors = 0;
+	cJSON_ArrayForEach(a, get(prov, "agent"))
+	{
+		const char *code = sget(cJSON_GetArrayItem(get(get(a, "type"), "coding"), 0), "code");
+		if (code && !strcmp(code, "author")) {
+			authors++;
+			assert_string_equal(sget(get(get(a, "who"), "identifier"), "value"), "local-operator");
+		}
+	}
+	assert_int_equal(authors, 1);
+}
+
+/* A transaction: one Provenance whose target lists every entry written
+ * (deletion included), by version; labelled with what it names. */
+static void transaction_writes_one_provenance(void **state)
+{
+	(void)state;
+	cJSON_Delete(
+		call("PUT", "/fhir/Patient/prov-gone", "{\"resourceType\":\"Patient\",\"id\":\"prov-gone\"}", 201));
+	const char *tx =
+		"{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+		"{\"fullUrl\":\"urn:uuid:0b5c6e4c-2222-4a5e-9a1e-000000000001\",\"resource\":{\"resourceType\":"
+		"\"Condition\",\"subject\":{\"reference\":\"Patient/prov-p\"},\"code\":{\"coding\":[{\"system\":\"" ICD
+		"\",\"code\":\"F11.20\"}]}},\"request\":{\"method\":\"POST\",\"url\":\"Condition\"}},"
+		"{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"prov-p\"},"
+		"\"request\":{\"method\":\"PUT\",\"url\":\"Patient/prov-p\"}},"
+		"{\"request\":{\"method\":\"DELETE\",\"url\":\"Patient/prov-gone\"}},"
+		"{\"request\":{\"method\":\"GET\",\"url\":\"Patient/prov-p\"}}]}";
+	cJSON *resp = call("POST", "/fhir", tx, 200);
+	char cond[120] = "";
+	const char *loc = sget(get(cJSON_GetArrayItem(get(resp, "entry"), 0), "response"), "location");
+	assert_non_null(loc);
+	const char *p = strstr(loc, "Condition/");
+	assert_non_null(p);
+	snprintf(cond, sizeof cond, "%s", p); /* Condition/id/_history/1 */
+	cJSON_Delete(resp);
+
+	cJSON *prov = the_provenance("Patient/prov-p");
+	assert_int_equal(cJSON_GetArraySize(get(prov, "target")), 3); /* not the GET */
+	assert_true(targets(prov, cond));
+	assert_true(targets(prov, "Patient/prov-p/_history/1"));
+	assert_true(targets(prov, "Patient/prov-gone/_history/2"));
+	assert_non_null(sget(prov, "recorded"));
+	assert_null(get(prov, "entity"));
+	author_is_local_operator(prov);
+	assert_true(sud(prov)); /* it names an F11.20 diagnosis */
+	valid_r4(prov);
+	cJSON_Delete(prov);
+	/* found by each of its targets */
+	char ctype_id[120];
+	snprintf(ctype_id, sizeof ctype_id, "%.*s", (int)(strstr(cond, "/_history") - cond), cond);
+	cJSON *b = provenances_of(ctype_id);
+	assert_int_equal(entries(b), 1);
+	cJSON_Delete(b);
+
+	/* a batch writes none; a transaction that fails neither */
+	const char *batch = "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[{\"resource\":"
+			    "{\"resourceType\":\"Patient\",\"id\":\"prov-batch\"},\"request\":{\"method\":\"PUT\","
+			    "\"url\":\"Patient/prov-batch\"}}]}";
+	cJSON_Delete(call("POST", "/fhir", batch, 200));
+	b = provenances_of("Patient/prov-batch");
+	assert_int_equal(entries(b), 0);
+	cJSON_Delete(b);
+	const char *failing = "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+			      "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"prov-fail\"},"
+			      "\"request\":{\"method\":\"PUT\",\"url\":\"Patient/prov-fail\"}},"
+			      "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"prov-fail2\",\"active\":\"yes\"},"
+			      "\"request\":{\"method\":\"PUT\",\"url\":\"Patient/prov-fail2\"}}]}";
+	cJSON_Delete(call("POST", "/fhir", failing, 400));
+	b = provenances_of("Patient/prov-fail");
+	assert_int_equal(entries(b), 0);
+	cJSON_Delete(b);
+	b = call("GET", "/fhir/Provenance?_summary=count", NULL, 200);
+	double total = get(b, "total")->valuedouble;
+	cJSON_Delete(b);
+	/* the Provenance is only read: a transaction that writes nothing has none */
+	const char *reads = "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+			    "{\"request\":{\"method\":\"GET\",\"url\":\"Patient/prov-p\"}}]}";
+	cJSON_Delete(call("POST", "/fhir", reads, 200));
+	b = call("GET", "/fhir/Provenance?_summary=count", NULL, 200);
+	assert_true(get(b, "total")->valuedouble == total);
+	cJSON_Delete(b);
+}
+
+/* /ingest: one Provenance naming every resource written and the document's
+ * SHA-256; pushing the same document again writes nothing and no
+ * Provenance. */
+static void ingest_writes_one_provenance_with_the_document_hash(void **state)
+{
+	(void)state;
+	char *doc = slurp("docs/formats/examples/peer-support-individual.json");
+	struct resp r;
+	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", fj, doc, strlen(doc), &r), 0);
+	assert_int_equal(r.status, 201);
+	cJSON *t = cJSON_Parse(r.body);
+	resp_free(&r);
+	char refs[32][160];
+	int n = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, get(t, "entry"))
+	{
+		const char *loc = sget(get(e, "response"), "location");
+		const char *p = loc ? strstr(loc, "/fhir/") : NULL;
+		assert_non_null(p);
+		assert_true(n < 32);
+		snprintf(refs[n++], sizeof refs[0], "%s", p + 6);
+	}
+	cJSON_Delete(t);
+	assert_true(n >= 3);
+	char first[160];
+	snprintf(first, sizeof first, "%.*s", (int)(strstr(refs[0], "/_history") - refs[0]), refs[0]);
+	cJSON *prov = the_provenance(first);
+	assert_int_equal(cJSON_GetArraySize(get(prov, "target")), n);
+	for (int i = 0; i < n; i++)
+		assert_true(targets(prov, refs[i]));
+	author_is_local_operator(prov);
+	/* the document's digest, RFC 6920 form, computed here */
+	uint8_t h[CRYPTO_SHA256_LEN];
+	assert_int_equal(crypto_sha256(doc, strlen(doc), h), 0);
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	char want[80] = "ni:///sha-256;";
+	size_t o = strlen(want);
+	unsigned long bits = 0;
+	int nbits = 0;
+	for (size_t i = 0; i < sizeof h; i++) {
+		bits = (bits << 8) | h[i];
+		nbits += 8;
+		while (nbits >= 6) {
+			want[o++] = b64[(bits >> (nbits - 6)) & 63];
+			nbits -= 6;
+		}
+	}
+	if (nbits)
+		want[o++] = b64[(bits << (6 - nbits)) & 63];
+	want[o] = '\0';
+	const cJSON *ent = cJSON_GetArrayItem(get(prov, "entity"), 0);
+	assert_string_equal(sget(ent, "role"), "source");
+	assert_string_equal(sget(get(get(ent, "what"), "identifier"), "value"), want);
+	assert_string_equal(sget(get(get(ent, "what"), "identifier"), "system"), "urn:ietf:rfc:3986");
+	valid_r4(prov);
+	cJSON_Delete(prov);
+
+	/* the same document again: nothing written, no second Provenance */
+	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", fj, doc, strlen(doc), &r), 0);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	free(doc);
+	cJSON *b = provenances_of(first);
+	assert_int_equal(entries(b), 1);
+	cJSON_Delete(b);
+}
+
+/* Consent: stored and found by the parameters a consent decision needs. */
+static void consents_are_searchable(void **state)
+{
+	(void)state;
+	static const char *const consents[] = {
+		"{\"resourceType\":\"Consent\",\"id\":\"c-permit\",\"status\":\"active\",\"scope\":{\"coding\":[{"
+		"\"system\":\"http://terminology.hl7.org/CodeSystem/consentscope\",\"code\":\"patient-privacy\"}]},"
+		"\"category\":[{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"59284-0\"}]}],"
+		"\"patient\":{\"reference\":\"Patient/c-person\"},\"dateTime\":\"2026-03-01\","
+		"\"policyRule\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/consentpolicycodes\","
+		"\"code\":\"hipaa-auth\"}]},\"provision\":{\"type\":\"permit\",\"period\":{\"start\":\"2026-03-01\","
+		"\"end\":\"2027-03-01\"},\"actor\":[{\"role\":{\"coding\":[{\"system\":"
+		"\"http://terminology.hl7.org/CodeSystem/v3-ParticipationType\",\"code\":\"IRCP\"}]},"
+		"\"reference\":{\"reference\":\"Organization/payer-1\"}}],"
+		"\"purpose\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActReason\",\"code\":\"HPAYMT\"}],"
+		"\"securityLabel\":[{\"system\":\"" ACT "\",\"code\":\"42CFRPart2\"}]}}",
+		"{\"resourceType\":\"Consent\",\"id\":\"c-deny\",\"status\":\"inactive\",\"scope\":{\"coding\":[{"
+		"\"system\":\"http://terminology.hl7.org/CodeSystem/consentscope\",\"code\":\"patient-privacy\"}]},"
+		"\"category\":[{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"59284-0\"}]}],"
+		"\"patient\":{\"reference\":\"Patient/c-other\"},\"policyRule\":{\"coding\":[{\"system\":"
+		"\"http://terminology.hl7.org/CodeSystem/consentpolicycodes\",\"code\":\"hipaa-auth\"}]},"
+		"\"provision\":{\"type\":\"deny\",\"purpose\":[{\"system\":"
+		"\"http://terminology.hl7.org/CodeSystem/v3-ActReason\",\"code\":\"TREAT\"}]}}"};
+	cJSON_Delete(call("PUT", "/fhir/Consent/c-permit", consents[0], 201));
+	cJSON_Delete(call("PUT", "/fhir/Consent/c-deny", consents[1], 201));
+	static const struct {
+		const char *query, *only; /* the one id found, or NULL for both */
+	} q[] = {
+		{"patient=Patient/c-person", "c-permit"},
+		{"patient=c-other", "c-deny"},
+		{"scope=patient-privacy", NULL},
+		{"category=http://loinc.org|59284-0", NULL},
+		{"status=active", "c-permit"},
+		{"purpose=HPAYMT", "c-permit"},
+		{"purpose=http://terminology.hl7.org/CodeSystem/v3-ActReason|TREAT", "c-deny"},
+		{"actor=Organization/payer-1", "c-permit"},
+		{"security-label=" ACT "|42CFRPart2", "c-permit"},
+		{"period=ge2026-06-01&period=le2026-07-01", "c-permit"},
+		{"action=nothing", ""},
+		{"patient=Patient/c-person&purpose=TREAT", ""},
+	};
+	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+		char path[400];
+		snprintf(path, sizeof path, "/fhir/Consent?%s&_id=c-permit,c-deny", q[i].query);
+		cJSON *b = call("GET", path, NULL, 200);
+		int want = !q[i].only ? 2 : q[i].only[0] ? 1 : 0;
+		if (entries(b) != want)
+			fprintf(stderr, "# %s: %d found\n", q[i].query, entries(b));
+		assert_int_equal(entries(b), want);
+		if (want == 1)
+			assert_string_equal(sget(get(cJSON_GetArrayItem(get(b, "entry"), 0), "resource"), "id"),
+					    q[i].only);
+		cJSON_Delete(b);
+	}
+}
+
 /* A write passed through to the upstream is labelled before it leaves. */
 static void pass_through_writes_are_labelled(void **state)
 {
@@ -460,11 +728,14 @@ int main(void)
 		cmocka_unit_test(bundles_pass_diagnosis_labels_on),
 		cmocka_unit_test(ingested_encounters_follow_their_diagnosis),
 		cmocka_unit_test(derived_claims_and_exports_are_labelled),
+		cmocka_unit_test(transaction_writes_one_provenance),
+		cmocka_unit_test(ingest_writes_one_provenance_with_the_document_hash),
+		cmocka_unit_test(consents_are_searchable),
 	};
 	const struct CMUnitTest upstream[] = {
 		cmocka_unit_test(pass_through_writes_are_labelled),
 	};
-	int rc = cmocka_run_group_tests_name("labels on writes", served, gw_up, gw_down);
+	int rc = cmocka_run_group_tests_name("labels and provenance on writes", served, gw_up, gw_down);
 	rc += cmocka_run_group_tests_name("labels on pass-through writes", upstream, NULL, NULL);
 	return rc;
 }
