@@ -25,8 +25,8 @@
 
 /* The source document of an ingest. */
 struct provenance_source {
-	const char *format;                    /* the native format's name */
-	uint8_t sha256[CRYPTO_SHA256_LEN];     /* of the document as received */
+	const char *format;                /* the native format's name */
+	uint8_t sha256[CRYPTO_SHA256_LEN]; /* of the document as received */
 };
 
 struct provenance_target {

@@ -426,7 +426,7 @@ struct bundle_plan {
 	size_t n, nmap, nup; /* entries, urn:uuid mappings, entries for pass-through types */
 	struct entry_plan *plans;
 	struct urn_map *map;
-	struct privacy_sibling *sib; /* the entries' resources, for the labels they pass on */
+	struct privacy_sibling *sib;         /* the entries' resources, for the labels they pass on */
 	const struct provenance_source *src; /* the ingested document, or NULL */
 	char base[256];
 };
@@ -651,6 +651,21 @@ static bool plan_bundle(const struct app *app, const struct http_request *req, c
 	return ok;
 }
 
+static int64_t version_of(const cJSON *res)
+{
+	const char *v = rest_meta_str(res, "versionId");
+	return v ? strtoll(v, NULL, 10) : 0;
+}
+
+/* The gateway's Provenances go upstream only when upstream.routes names
+ * the type itself (not through "*"): they are its own record, and their
+ * targets name its own versions. */
+static bool provenance_delivered(const struct app *app)
+{
+	return cJSON_GetObjectItemCaseSensitive(app->cfg->upstream.routes, "Provenance") &&
+	       rest_forwards(app, "Provenance");
+}
+
 /* Stores the Provenance of a transaction inside its store transaction:
  * every entry written is a target (api/provenance.h). Returns 0 (also when
  * nothing was written), or the status to answer with issues in oo. */
@@ -688,11 +703,8 @@ static int write_provenance(const struct app *app, const struct http_request *re
 		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
 		status = 500;
 	} else if (store_create(app->store, "Provenance", prov, NULL, &out, &err) != STORE_OK ||
-		   (rest_forwards(app, "Provenance") &&
-		    store_outbox_add(app->store, "Provenance", rest_str_member(out, "id"),
-				     strtoll(rest_meta_str(out, "versionId") ? rest_meta_str(out, "versionId") : "0", NULL,
-					     10),
-				     false, &err) != STORE_OK)) {
+		   (provenance_delivered(app) && store_outbox_add(app->store, "Provenance", rest_str_member(out, "id"),
+								  version_of(out), false, &err) != STORE_OK)) {
 		outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
 		status = store_status_http(err.status);
 	}
