@@ -14,6 +14,7 @@
 #   make fuzz       build libFuzzer harnesses (clang) into build/fuzz/
 #   make model      regenerate core/fhir/gen/model_data.c from SHARED/fhir-r4/package
 #   make search-params  regenerate core/fhir/gen/search_params_data.c from the same package
+#   make invariants regenerate core/fhir/gen/invariants_data.c (R4 core invariants) from the same package
 #   make profiles   regenerate the conformance resources in profiles/
 #   make codes      regenerate the code packs profiles/codes/*.tsv from SHARED/codes
 #                   (SHARED=build/corpus: the source lists the tests unpack)
@@ -108,7 +109,7 @@ CORPUS_TARS  := $(sort $(wildcard tests/fixtures/corpus/*.tar.xz))
 CORPUS       := build/corpus
 CORPUS_STAMP := $(CORPUS)/.unpacked
 
-.PHONY: all deps deps-test deps-bench run test mutate check-abi check-format fuzz model search-params profiles codes install \
+.PHONY: all deps deps-test deps-bench run test mutate check-abi check-format fuzz model search-params invariants profiles codes install \
         uninstall clean bench tests-build
 
 all: $(BINDIR)/crosswalk $(PLUGIN_SOS)
@@ -229,6 +230,10 @@ model:
 search-params:
 	@tools/deps.sh gen
 	python3 tools/gen_search_params.py $(SHARED)/fhir-r4/package core/fhir/gen/search_params_data.c
+
+invariants:
+	@tools/deps.sh gen
+	python3 tools/gen_invariants.py $(SHARED)/fhir-r4/package core/fhir/gen/invariants_data.c
 
 profiles:
 	@tools/deps.sh gen

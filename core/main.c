@@ -16,6 +16,7 @@ static const char usage_main[] =
 	"  map --from|--to FORMAT [FILE|-]     map a document through a plugin\n"
 	"  convert [--to json|xml] [FILE|-]    convert a FHIR resource between JSON and XML\n"
 	"  billing --from DATE --to DATE [--csv]  print the billing extract of a period\n"
+	"  check [--repair] [-c FILE]          check the store (gateway stopped); rebuild the index\n"
 	"  version                             print the version and the default paths\n"
 	"\n"
 	"Run 'crosswalk COMMAND --help' for a command's options.\n"
@@ -27,8 +28,8 @@ static const struct {
 	const char *name;
 	int (*run)(int argc, char **argv);
 } commands[] = {
-	{"serve", cmd_serve},   {"plugins", cmd_plugins}, {"convert", cmd_convert},     {"map", cmd_map},
-	{"billing", cmd_billing}, {"version", cmd_version}, {"--version", cmd_version},
+	{"serve", cmd_serve},     {"plugins", cmd_plugins}, {"convert", cmd_convert}, {"map", cmd_map},
+	{"billing", cmd_billing}, {"check", cmd_check},     {"version", cmd_version}, {"--version", cmd_version},
 };
 
 int main(int argc, char **argv)

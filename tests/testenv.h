@@ -4,7 +4,7 @@
  * *.tar.xz, unpacked by the Makefile into build/corpus) are found in the
  * directory CW_CORPUS names, else build/corpus below the working directory
  * (the repository root, where tests run). Layout: fhir-r4/examples-json-xml/
- * {json,xml}, fhir-r4/synthea, fhir-r4/xsd, codes. Nothing outside the clone.
+ * {json,xml}, fhir-r4/synthea, fhir-r4/xsd, fhir-r4/fhirpath, codes. Nothing outside the clone.
  *
  * Optional tools: a test that needs a tool the suite does not require (xmllint,
  * node and npm, ...) asks have_tool() and, when it is missing, calls

@@ -69,8 +69,18 @@ static void get_healthz(void *ctx, struct http_request *req, struct http_respons
 	/* Full storage still serves reads and must stay reachable for the write
 	 * that shows space is back: 200, but not "ok". */
 	bool full = !draining && store_full();
-	if (out && cJSON_AddStringToObject(out, "status", draining ? "draining" : full ? "degraded" : "ok") &&
-	    (!full || cJSON_AddStringToObject(out, "reason", "storage full")) && app->upstream)
+	/* Damaged stored content stays refused (500 for its reads) and the rest
+	 * is served: 200, but degraded until the store is restored. */
+	bool corrupt = !draining && store_corrupt();
+	const char *reason = corrupt ? "stored content failed its integrity check; run `crosswalk check`"
+			     : full  ? "storage full"
+				     : NULL;
+	if (out &&
+	    cJSON_AddStringToObject(out, "status",
+				    draining ? "draining"
+				    : reason ? "degraded"
+					     : "ok") &&
+	    (!reason || cJSON_AddStringToObject(out, "reason", reason)) && app->upstream)
 		add_upstream(out, app->upstream);
 	size_t len = 0;
 	char *text = out ? fjson_print(out, false, &len) : NULL;

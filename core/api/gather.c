@@ -23,7 +23,11 @@ static bool gather_add(cJSON *entries, const char *base, cJSON *res)
 	return true;
 }
 
-static void gather_refs(const struct app *app, cJSON *node, cJSON *entries, const char *base, size_t depth)
+/* gather_refs and gather_search leave out what is not stored; a resource
+ * failing its integrity check is not left out silently: *bad gets it, and
+ * the gathering answers that instead of an incomplete Bundle (bad_end). */
+static void gather_refs(const struct app *app, cJSON *node, cJSON *entries, const char *base, size_t depth,
+			struct store_error *bad)
 {
 	if (depth > 64)
 		return;
@@ -37,24 +41,32 @@ static void gather_refs(const struct app *app, cJSON *node, cJSON *entries, cons
 				continue;
 			cJSON *got = NULL;
 			struct store_error err;
-			if (store_read(app->store, rt, rid, &got, &err) == STORE_OK)
+			enum store_status st = store_read(app->store, rt, rid, &got, &err);
+			if (st == STORE_OK)
 				gather_add(entries, base, got);
+			else if (st == STORE_CORRUPT)
+				*bad = err;
 		} else if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
-			gather_refs(app, c, entries, base, depth + 1);
+			gather_refs(app, c, entries, base, depth + 1, bad);
 		}
 	}
 }
 
 /* Adds every page of Type?param=value to entries. */
 static void gather_search(const struct app *app, const char *type, const struct store_search_param *sp, size_t n,
-			  cJSON *entries, const char *base)
+			  cJSON *entries, const char *base, struct store_error *bad)
 {
 	for (size_t offset = 0;; offset += STORE_MAX_COUNT) {
 		struct store_search sq = {.params = sp, .n_params = n, .count = STORE_MAX_COUNT, .offset = offset};
 		struct store_page page = {0};
 		struct store_error err;
-		if (store_search(app->store, type, &sq, &page, &err) != STORE_OK)
+		enum store_status st = store_search(app->store, type, &sq, &page, &err);
+		if (st != STORE_OK) {
+			if (st == STORE_CORRUPT)
+				*bad = err;
+			store_page_release(&page);
 			return;
+		}
 		for (size_t j = 0; j < page.n; j++) {
 			cJSON *r = page.items[j].resource;
 			page.items[j].resource = NULL;
@@ -66,6 +78,19 @@ static void gather_search(const struct app *app, const char *type, const struct 
 		if (got < STORE_MAX_COUNT || offset + got >= total)
 			return;
 	}
+}
+
+/* The Bundle b, or NULL with the integrity failure in oo when bad holds one. */
+static cJSON *bad_end(cJSON *b, const struct store_error *bad, struct outcome *oo, int *status)
+{
+	if (bad->status == STORE_OK) {
+		*status = 200;
+		return b;
+	}
+	cJSON_Delete(b);
+	*status = store_status_http(bad->status);
+	outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "%s", bad->message);
+	return NULL;
 }
 
 /* Everything stored about one patient: the Patient, every resource whose
@@ -83,8 +108,11 @@ static cJSON *patient_bundle(const struct app *app, const char *patient_id, stru
 	enum store_status st = store_read(app->store, "Patient", patient_id, &pat, &err);
 	if (st != STORE_OK) {
 		*status = store_status_http(st);
-		outcome_add(oo, OUTCOME_ERROR, st == STORE_GONE ? "deleted" : "not-found", "patient", "Patient/%s: %s",
-			    patient_id, err.message);
+		outcome_add(oo, OUTCOME_ERROR,
+			    st == STORE_GONE        ? "deleted"
+			    : st == STORE_NOT_FOUND ? "not-found"
+						    : "exception",
+			    "patient", "Patient/%s: %s", patient_id, err.message);
 		return NULL;
 	}
 	char base[256];
@@ -99,6 +127,7 @@ static cJSON *patient_bundle(const struct app *app, const char *patient_id, stru
 		return NULL;
 	}
 	gather_add(entries, base, pat);
+	struct store_error bad = {0};
 	char ref[128];
 	snprintf(ref, sizeof ref, "Patient/%s", patient_id);
 	/* every indexed type with a patient or subject parameter */
@@ -121,15 +150,14 @@ static cJSON *patient_bundle(const struct app *app, const char *patient_id, stru
 		seen[nseen++] = d->type;
 		for (int pass = 0; pass < 2; pass++) {
 			struct store_search_param sp = {pass ? "subject" : "patient", NULL, ref};
-			gather_search(app, d->type, &sp, 1, entries, base);
+			gather_search(app, d->type, &sp, 1, entries, base, &bad);
 		}
 	}
 	size_t n = (size_t)cJSON_GetArraySize(entries);
 	for (size_t i = 0; i < n; i++)
-		gather_refs(app, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource"), entries,
-			    base, 0);
-	*status = 200;
-	return b;
+		gather_refs(app, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource"),
+			    entries, base, 0, &bad);
+	return bad_end(b, &bad, oo, status);
 }
 
 /* Encounters and their context: the Encounters ids[0..n_ids) (each must be
@@ -151,6 +179,7 @@ static cJSON *encounter_bundle(const struct app *app, const char *const *ids, si
 		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
 		return NULL;
 	}
+	struct store_error bad = {0};
 	for (size_t i = 0; i < n_ids; i++) {
 		if (rest_bundle_has(entries, "Encounter", ids[i]))
 			continue;
@@ -161,8 +190,11 @@ static cJSON *encounter_bundle(const struct app *app, const char *const *ids, si
 			*status = store_status_http(st);
 			char where[48];
 			snprintf(where, sizeof where, "encounter[%zu]", i);
-			outcome_add(oo, OUTCOME_ERROR, st == STORE_GONE ? "deleted" : "not-found", where, "Encounter/%s: %s",
-				    ids[i], err.message);
+			outcome_add(oo, OUTCOME_ERROR,
+				    st == STORE_GONE        ? "deleted"
+				    : st == STORE_NOT_FOUND ? "not-found"
+							    : "exception",
+				    where, "Encounter/%s: %s", ids[i], err.message);
 			cJSON_Delete(b);
 			return NULL;
 		}
@@ -174,7 +206,7 @@ static cJSON *encounter_bundle(const struct app *app, const char *const *ids, si
 		snprintf(le, sizeof le, "le%s", to);
 		snprintf(subject, sizeof subject, "Patient/%s", patient_id ? patient_id : "");
 		struct store_search_param period[3] = {{"date", NULL, ge}, {"date", NULL, le}, {"subject", NULL, subject}};
-		gather_search(app, "Encounter", period, patient_id ? 3 : 2, entries, base);
+		gather_search(app, "Encounter", period, patient_id ? 3 : 2, entries, base, &bad);
 	}
 	size_t nenc = (size_t)cJSON_GetArraySize(entries);
 	/* per encounter: the Conditions recorded for it; per patient: Coverage */
@@ -183,20 +215,19 @@ static cJSON *encounter_bundle(const struct app *app, const char *const *ids, si
 		char ref[160];
 		snprintf(ref, sizeof ref, "Encounter/%s", rest_str_member(enc, "id"));
 		struct store_search_param sp = {"encounter", NULL, ref};
-		gather_search(app, "Condition", &sp, 1, entries, base);
+		gather_search(app, "Condition", &sp, 1, entries, base, &bad);
 		const char *subject = rest_str_member(cJSON_GetObjectItemCaseSensitive(enc, "subject"), "reference");
 		if (subject) {
 			struct store_search_param cp = {"beneficiary", NULL, subject};
-			gather_search(app, "Coverage", &cp, 1, entries, base);
+			gather_search(app, "Coverage", &cp, 1, entries, base, &bad);
 		}
 	}
 	/* and what they reference (patients, practitioners, diagnoses, payers) */
 	size_t n = (size_t)cJSON_GetArraySize(entries);
 	for (size_t i = 0; i < n; i++)
-		gather_refs(app, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource"), entries,
-			    base, 0);
-	*status = 200;
-	return b;
+		gather_refs(app, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource"),
+			    entries, base, 0, &bad);
+	return bad_end(b, &bad, oo, status);
 }
 
 /* ------------------------------------------------------------ queries */

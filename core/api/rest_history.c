@@ -79,6 +79,7 @@ static void history_common(const struct app *app, struct http_request *req, stru
 	struct store_error err = {0};
 	enum store_status st = store_history(app->store, type, id, since, count, offset, cursor, &page, &err);
 	if (st != STORE_OK) {
+		store_page_release(&page); /* a page may be partly filled */
 		rest_store_answer(req, resp, st, &err);
 		return;
 	}

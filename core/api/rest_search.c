@@ -432,9 +432,11 @@ static bool result_params_check(const char *type, struct query *q, bool lenient,
 #define INCLUDE_ROUNDS 8 /* rounds of :iterate */
 
 /* _include=Type:param[:Target] for the entries [from, to) of Type: the
- * resources they reference. Returns false when INCLUDE_MAX was reached. */
+ * resources they reference. Returns false when INCLUDE_MAX was reached or a
+ * resource to include failed its integrity check (*bad set: the search then
+ * answers that, not a page without it). */
 static bool include_round(const struct app *app, const char *text, cJSON *entries, const char *base, size_t from,
-			  size_t to, size_t *added)
+			  size_t to, size_t *added, struct store_error *bad)
 {
 	char buf[160];
 	const char *type, *param, *target;
@@ -456,9 +458,13 @@ static bool include_round(const struct app *app, const char *text, cJSON *entrie
 				return false;
 			cJSON *got = NULL;
 			struct store_error err;
-			if (store_read(app->store, rt, rid, &got, &err) == STORE_OK) {
+			enum store_status st = store_read(app->store, rt, rid, &got, &err);
+			if (st == STORE_OK) {
 				rest_add_entry(entries, base, got, "include");
 				(*added)++;
+			} else if (st == STORE_CORRUPT) {
+				*bad = err;
+				return false;
 			}
 		}
 	}
@@ -468,7 +474,7 @@ static bool include_round(const struct app *app, const char *text, cJSON *entrie
 /* _revinclude=Type:param[:Target] for the entries [from, to): the
  * resources of Type whose param references one of them. */
 static bool revinclude_round(const struct app *app, const char *text, cJSON *entries, const char *base, size_t from,
-			     size_t to, size_t *added)
+			     size_t to, size_t *added, struct store_error *bad)
 {
 	char buf[160];
 	const char *type, *param, *target;
@@ -485,8 +491,16 @@ static bool revinclude_round(const struct app *app, const char *text, cJSON *ent
 		struct store_search sq = {.params = &sp, .n_params = 1, .count = STORE_MAX_COUNT, .no_total = true};
 		struct store_page page = {0};
 		struct store_error err;
-		if (store_search(app->store, type, &sq, &page, &err) != STORE_OK)
+		enum store_status st = store_search(app->store, type, &sq, &page, &err);
+		if (st == STORE_CORRUPT) {
+			*bad = err;
+			store_page_release(&page);
+			return false;
+		}
+		if (st != STORE_OK) {
+			store_page_release(&page);
 			continue;
+		}
 		bool room = true;
 		for (size_t j = 0; j < page.n && room; j++) {
 			cJSON *r = page.items[j].resource;
@@ -512,7 +526,7 @@ static bool revinclude_round(const struct app *app, const char *text, cJSON *ent
  * round adds nothing (at most INCLUDE_ROUNDS rounds and INCLUDE_MAX
  * resources; reaching either is said in oo). */
 static void do_includes(const struct app *app, const struct query *q, cJSON *entries, const char *base,
-			struct outcome *oo)
+			struct outcome *oo, struct store_error *bad)
 {
 	size_t from = 0, to = (size_t)cJSON_GetArraySize(entries), added = 0;
 	bool room = true;
@@ -524,14 +538,14 @@ static void do_includes(const struct app *app, const struct query *q, cJSON *ent
 		}
 		for (size_t k = 0; room && k < q->ninc; k++)
 			if (round == 0 || q->inc_iterate[k])
-				room = include_round(app, q->includes[k], entries, base, from, to, &added);
+				room = include_round(app, q->includes[k], entries, base, from, to, &added, bad);
 		for (size_t k = 0; room && k < q->nrev; k++)
 			if (round == 0 || q->rev_iterate[k])
-				room = revinclude_round(app, q->revincludes[k], entries, base, from, to, &added);
+				room = revinclude_round(app, q->revincludes[k], entries, base, from, to, &added, bad);
 		from = to;
 		to = (size_t)cJSON_GetArraySize(entries);
 	}
-	if (!room)
+	if (!room && bad->status == STORE_OK)
 		outcome_add(oo, OUTCOME_WARNING, "too-costly", NULL,
 			    "_include and _revinclude stopped at %d added resources", INCLUDE_MAX);
 }
@@ -606,6 +620,7 @@ static void run_search(const struct app *app, const struct http_request *req, st
 	enum store_status st = store_search(app->store, type, &sq, &page, &err);
 	if (st != STORE_OK) {
 		outcome_release(&notes);
+		store_page_release(&page); /* a page may be partly filled */
 		rest_store_answer(req, resp, st, &err);
 		return;
 	}
@@ -646,7 +661,15 @@ static void run_search(const struct app *app, const struct http_request *req, st
 		/* includes follow the matches' references before _elements or
 		 * _summary leave them out */
 		size_t nmatch = (size_t)cJSON_GetArraySize(entries);
-		do_includes(app, q, entries, base, &notes);
+		struct store_error bad = {0};
+		do_includes(app, q, entries, base, &notes, &bad);
+		if (bad.status != STORE_OK) {
+			outcome_release(&notes);
+			store_page_release(&page);
+			cJSON_Delete(b);
+			rest_store_answer(req, resp, bad.status, &bad);
+			return;
+		}
 		for (size_t i = 0; i < nmatch; i++) {
 			cJSON *r = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource");
 			if (q->elements)

@@ -51,7 +51,8 @@ static long conditional_search(const struct app *app, const char *type, struct q
 	enum store_status st = store_search(app->store, type, &sq, &page, &err);
 	rest_query_release(q);
 	if (st != STORE_OK) {
-		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL, "%s", err.message);
+		store_page_release(&page); /* a page may be partly filled */
+		outcome_add(oo, OUTCOME_ERROR, st == STORE_INVALID ? "invalid" : "exception", NULL, "%s", err.message);
 		*status = store_status_http(st);
 		return -1;
 	}

@@ -89,3 +89,19 @@ void arena_release(struct arena *a)
 	a->head = NULL;
 	a->used = 0;
 }
+
+void arena_reset(struct arena *a)
+{
+	struct arena_chunk *keep = a->head;
+	if (!keep)
+		return;
+	struct arena_chunk *c = keep->next;
+	while (c) {
+		struct arena_chunk *next = c->next;
+		free(c);
+		c = next;
+	}
+	keep->next = NULL;
+	keep->pos = 0;
+	a->used = sizeof *keep + keep->cap;
+}

@@ -29,5 +29,8 @@ char *arena_strdup(struct arena *a, const char *s);
 char *arena_strndup(struct arena *a, const char *s, size_t n);
 /* Frees every chunk; the arena may be used again afterwards. */
 void arena_release(struct arena *a);
+/* Like arena_release, but keeps the newest (largest) chunk, emptied, for the
+ * next use: for a loop that uses an arena per item without a malloc each. */
+void arena_reset(struct arena *a);
 
 #endif

@@ -36,6 +36,11 @@ int crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN])
 	return digest(EVP_sha256(), data, len, NULL, 0, out);
 }
 
+int crypto_sha256_pair(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[CRYPTO_SHA256_LEN])
+{
+	return digest(EVP_sha256(), a, alen, b, blen, out);
+}
+
 int crypto_uuid5(const uint8_t ns[16], const void *name, size_t len, uint8_t out[16])
 {
 	uint8_t h[CRYPTO_SHA1_LEN];

@@ -16,6 +16,8 @@
 /* Return 0, or -1 when the digest could not be computed (OpenSSL failure). */
 int crypto_sha1(const void *data, size_t len, uint8_t out[CRYPTO_SHA1_LEN]);
 int crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN]);
+/* The SHA-256 of a followed by b (blen may be 0), without joining them. */
+int crypto_sha256_pair(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[CRYPTO_SHA256_LEN]);
 
 /* RFC 4122 version-5 UUID of name (len bytes) in namespace ns. */
 int crypto_uuid5(const uint8_t ns[16], const void *name, size_t len, uint8_t out[16]);

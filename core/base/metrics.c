@@ -237,6 +237,12 @@ char *metrics_render(size_t *len)
 		 "# TYPE crosswalk_store_full_total counter\n"
 		 "crosswalk_store_full_total %lu\n",
 	     atomic_load(&counters[METRICS_STORE_FULL]));
+	outf(&o,
+	     "# HELP crosswalk_store_corrupt_total Reads refused because the stored content failed its integrity "
+	     "check.\n"
+	     "# TYPE crosswalk_store_corrupt_total counter\n"
+	     "crosswalk_store_corrupt_total %lu\n",
+	     atomic_load(&counters[METRICS_STORE_CORRUPT]));
 	int ne = atomic_load(&n_ext);
 	for (int i = 0; i < ne; i++)
 		outf(&o, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", ext[i].name, ext[i].help, ext[i].name,

@@ -20,8 +20,8 @@ enum metrics_gauge {
 };
 
 enum metrics_counter {
-	METRICS_DEADLINE_CLOSED, /* connections closed by the absolute deadline */
-	METRICS_FRAMING_REJECTED,/* ambiguous Content-Length / Transfer-Encoding */
+	METRICS_DEADLINE_CLOSED,  /* connections closed by the absolute deadline */
+	METRICS_FRAMING_REJECTED, /* ambiguous Content-Length / Transfer-Encoding */
 	METRICS_BODY_TOO_LARGE,
 	METRICS_OUTBOX_ATTEMPTS,  /* upstream deliveries tried */
 	METRICS_OUTBOX_DELIVERED, /* outbox records delivered */
@@ -31,6 +31,7 @@ enum metrics_counter {
 	METRICS_READ_CACHE_HIT,   /* reads of a current version answered from the cache */
 	METRICS_READ_CACHE_MISS,  /* reads of a current version that went to the database */
 	METRICS_STORE_FULL,       /* times the store went from writable to full */
+	METRICS_STORE_CORRUPT,    /* stored versions found failing their integrity check */
 	METRICS_COUNTER_COUNT
 };
 

@@ -1,5 +1,5 @@
 /* cmd — the commands of the crosswalk command line, one file each
- * (serve.c, plugins.c, map.c, convert.c, billing.c, version.c), and what
+ * (serve.c, plugins.c, map.c, convert.c, billing.c, check.c, version.c), and what
  * they share (common.c). main.c only looks a command up in its table and
  * runs it.
  *
@@ -33,6 +33,11 @@ int cmd_convert(int argc, char **argv);
  * app->cfg and app->store: so a struct app with those two (and the plugin
  * host) is enough, without app_init's routes, listener or outbox worker. */
 int cmd_billing(int argc, char **argv);
+/* The full check of the store (store_check_sqlite) and, with --repair, the
+ * rebuild of what is derived. Exit codes: 0 clean, EXIT_RUNTIME (1)
+ * problems found or left, EXIT_USAGE (2) the check could not run (also a
+ * store a running gateway holds). */
+int cmd_check(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 /* -h or --help. */

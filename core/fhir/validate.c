@@ -1,3 +1,4 @@
+#include "fhir/invariants.h"
 #include "fhir/validate.h"
 
 #include <errno.h>
@@ -634,6 +635,9 @@ size_t validate_resource(const cJSON *resource, struct outcome *oo)
 {
 	struct v v = {.oo = oo};
 	check_resource(&v, resource, 0);
+	/* the invariants read a tree the model accepts, so only one without structural errors */
+	if (v.errors == 0)
+		v.errors += invariants_check(resource, oo, NULL);
 	return v.errors;
 }
 

@@ -23,8 +23,10 @@
  * check); contained resources by dom-2 and dom-3, and every "#id"
  * reference naming one.
  *
- * Profiles, invariants (FHIRPath constraints) and terminology bindings are
- * not checked here; the profile validator builds on this.
+ * When the structure is sound, the R4 core invariants of the resource's type
+ * are checked too (core/fhir/invariants.h: FHIRPath constraints, each failure
+ * an error naming its key). Profiles and terminology bindings are not checked
+ * here; the profile validator builds on this.
  *
  * Threads: reentrant (compiled regexes are shared read-only after a
  * pthread_once). Errors: issues go to oo with FHIRPath-style locations

@@ -13,6 +13,7 @@
 
 #include "base/crypto.h"
 #include "fhir/fhir_helpers.h"
+#include "base/log.h"
 #include "base/metrics.h"
 #include "fhir/model_query.h"
 #include "store/rcache.h"
@@ -27,6 +28,25 @@ void store_note_full(bool full)
 		metrics_counter_add(METRICS_STORE_FULL, 1);
 	else if (!full)
 		atomic_store(&full_flag, false);
+}
+
+static atomic_bool corrupt_flag;
+
+bool store_corrupt(void) { return atomic_load(&corrupt_flag); }
+
+enum store_status store_note_corrupt(struct store_error *err, const char *type, const char *id, int64_t version)
+{
+	metrics_counter_add(METRICS_STORE_CORRUPT, 1);
+	if (!atomic_exchange(&corrupt_flag, true))
+		log_msgf(LOG_ERROR, "store",
+			 "stored content of %s/%s version %lld failed its integrity check: it is not served; "
+			 "restore the data directory from a backup, `crosswalk check` (gateway stopped) lists every "
+			 "damaged version (further ones are counted in crosswalk_store_corrupt_total)",
+			 type, id, (long long)version);
+	return store_fail(err, STORE_CORRUPT,
+			  "stored content of %s/%s version %lld failed its integrity check; restore from backup or "
+			  "run `crosswalk check`",
+			  type, id, (long long)version);
 }
 
 const char *store_status_text(enum store_status st)

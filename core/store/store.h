@@ -11,6 +11,13 @@
  * and read back with fjson_parse, so decimal literals survive exactly (1.10
  * stays 1.10).
  *
+ * Integrity: every stored version carries the SHA-256 of what was stored
+ * (type, id, version, lastUpdated and the body text), computed when written
+ * and verified by every read that returns stored content (read, vread,
+ * read_text and its cache fill, history, search). A version that fails it
+ * is never returned: the call answers STORE_CORRUPT naming the version
+ * (store_note_corrupt counts and reports it); `crosswalk check` lists all.
+ *
  * Versions: every create, update and delete adds one version to the
  * resource's history; versionId is "1", "2", … per resource; lastUpdated is
  * the server's UTC time with milliseconds ("2024-05-01T09:30:00.123Z").
@@ -65,17 +72,18 @@
 
 /* Status codes; numbers are never reused. The HTTP status is what the FHIR
  * REST layer answers for it (store_status_http). */
-#define STORE_STATUSES(X)                                                   \
-	X(STORE_OK, 0, 200, "ok")                                           \
-	X(STORE_NOT_FOUND, 1, 404, "not found")                             \
-	X(STORE_GONE, 2, 410, "deleted")                                    \
-	X(STORE_CONFLICT, 3, 409, "conflict")                               \
-	X(STORE_VERSION_MISMATCH, 4, 412, "version mismatch")               \
-	X(STORE_INVALID, 5, 400, "invalid request")                         \
-	X(STORE_IO, 6, 500, "storage failure")                              \
-	X(STORE_NO_MEMORY, 7, 500, "out of memory")                         \
-	X(STORE_BUSY, 8, 503, "store busy")                                \
-	X(STORE_FULL, 9, 507, "storage full")
+#define STORE_STATUSES(X)                                     \
+	X(STORE_OK, 0, 200, "ok")                             \
+	X(STORE_NOT_FOUND, 1, 404, "not found")               \
+	X(STORE_GONE, 2, 410, "deleted")                      \
+	X(STORE_CONFLICT, 3, 409, "conflict")                 \
+	X(STORE_VERSION_MISMATCH, 4, 412, "version mismatch") \
+	X(STORE_INVALID, 5, 400, "invalid request")           \
+	X(STORE_IO, 6, 500, "storage failure")                \
+	X(STORE_NO_MEMORY, 7, 500, "out of memory")           \
+	X(STORE_BUSY, 8, 503, "store busy")                   \
+	X(STORE_FULL, 9, 507, "storage full")                 \
+	X(STORE_CORRUPT, 10, 500, "integrity check failed")
 
 enum store_status {
 #define STORE_ENUM(name, num, http, text) name = num,
@@ -381,6 +389,28 @@ int store_status_http(enum store_status st);
  * committed write. Process-wide; any thread. */
 bool store_full(void);
 void store_note_full(bool full);
+/* Whether a read found stored content failing its integrity check since the
+ * process started (it stays set: damage does not heal). store_note_corrupt
+ * is the backends' report of one such version: it counts it (metrics), logs
+ * the first one, sets the flag, and returns STORE_CORRUPT with the error
+ * the caller answers. Process-wide; any thread. */
+bool store_corrupt(void);
+enum store_status store_note_corrupt(struct store_error *err, const char *type, const char *id, int64_t version);
+
+/* crosswalk check: a full check of the SQLite store in data_dir, with the
+ * directory's lock taken (refused, -1, when a running gateway holds it):
+ * PRAGMA integrity_check, every version's checksum, the resource rows
+ * against their versions, and the search index against what the stored
+ * resources index. With STORE_CHECK_REPAIR it then rebuilds what is derived
+ * from the stored versions (SQLite's indexes, the search index, the current
+ * version of each resource) and names what cannot be rebuilt (damaged
+ * versions, damaged tables). Every finding is one line passed to say(ctx,
+ * line). Returns 0 when the store is clean (after the repair, with
+ * STORE_CHECK_REPAIR), 1 when problems remain, -1 when the check could not
+ * run (why in err). */
+#define STORE_CHECK_REPAIR 1u
+int store_check_sqlite(const char *data_dir, unsigned flags, void (*say)(void *ctx, const char *line), void *ctx,
+		       char *err, size_t errlen);
 
 /* For backends: sets err (may be NULL) and returns st. */
 enum store_status store_fail(struct store_error *err, enum store_status st, const char *fmt, ...)

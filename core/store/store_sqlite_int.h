@@ -10,6 +10,7 @@
  *   store_sqlite_read.c    read, vread and history
  *   store_sqlite_search.c  search: criteria to SQL, chains, _sort, paging
  *   store_sqlite_outbox.c  the outbox table
+ *   store_sqlite_check.c   `crosswalk check`: the full check and the repair
  *
  * The sqlite_* functions are the ops; ss_* are shared internals.
  * This header is the one place <sqlite3.h> is included from.
@@ -139,6 +140,35 @@ void ss_read_end(struct conn *c, bool opened);
 bool ss_is_id_param(const char *param);
 
 int ss_index_row(void *p, const struct search_index_value *v);
+
+/* The checksum a version row carries (column sum): the SHA-256 of its type,
+ * id, version, lastUpdated and body text (NULL for a deletion). -1 when the
+ * digest could not be computed. */
+#define SS_SUM_LEN 32
+int ss_sum(const char *type, const char *id, int64_t version, const char *last_updated, const char *body, size_t len,
+	   uint8_t out[SS_SUM_LEN]);
+
+/* Whether a row's stored sum (column sum_col of q) matches its content; a
+ * missing or mis-sized sum does not. */
+bool ss_sum_ok(sqlite3_stmt *q, int sum_col, const char *type, const char *id, int64_t version,
+	       const char *last_updated, const char *body, size_t len);
+
+/* ss_sum_ok, else STORE_CORRUPT through store_note_corrupt. */
+enum store_status ss_verify(sqlite3_stmt *q, int sum_col, const char *type, const char *id, int64_t version,
+			    const char *last_updated, const char *body, size_t len, struct store_error *err);
+
+/* The directory's only writer: an exclusive lock on data_dir/store.lock,
+ * held by the returned descriptor (released when it closes, also when the
+ * process dies). -1 with the reason when another process holds it (*busy
+ * set then, when busy is not NULL). */
+int ss_take_lock(const char *data_dir, bool *busy, char *err, size_t errlen);
+
+/* The schema version this build writes (see store_sqlite.c). */
+int ss_schema_version(void);
+
+/* Creates this build's tables and indexes in an empty database (db's main
+ * schema, schema_version set); an SQLite result code. */
+int ss_schema_create(sqlite3 *db);
 
 enum store_status sqlite_create(struct store *s, const char *type, const cJSON *resource, const char *id,
 				       cJSON **out, struct store_error *err);

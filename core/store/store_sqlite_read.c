@@ -43,7 +43,10 @@ enum store_status sqlite_read_text(struct store *s, const char *type, const char
 	if (rc == SQLITE_ROW) {
 		const char *body = (const char *)sqlite3_column_text(q, 1);
 		int n = sqlite3_column_bytes(q, 1);
-		if (!body) {
+		if ((st = ss_verify(q, 3, type, id, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 2),
+				    body, (size_t)n, err)) != STORE_OK) {
+			/* never served: see store.h, Integrity */
+		} else if (!body) {
 			st = store_fail(err, STORE_GONE, "%s/%s was deleted", type, id);
 		} else if (!(out->text = malloc((size_t)n + 1))) {
 			st = store_fail(err, STORE_NO_MEMORY, "out of memory");
@@ -78,10 +81,15 @@ enum store_status sqlite_read(struct store *s, const char *type, const char *id,
 	enum store_status st;
 	if (rc == SQLITE_ROW) {
 		const char *body = (const char *)sqlite3_column_text(q, 1);
-		if (!body)
+		int n = sqlite3_column_bytes(q, 1);
+		st = ss_verify(q, 3, type, id, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 2),
+			       body, (size_t)n, err);
+		if (st != STORE_OK)
+			; /* never served: see store.h, Integrity */
+		else if (!body)
 			st = store_fail(err, STORE_GONE, "%s/%s was deleted", type, id);
 		else
-			st = ss_parse_body(body, sqlite3_column_bytes(q, 1), out, err);
+			st = ss_parse_body(body, n, out, err);
 	} else if (rc == SQLITE_DONE) {
 		st = store_fail(err, STORE_NOT_FOUND, version ? "no such version of %s/%s" : "no %s with id %s",
 				type, id);
@@ -189,10 +197,14 @@ enum store_status sqlite_history(struct store *s, const char *type, const char *
 		e->op = (enum store_op)sqlite3_column_int(q, 3);
 		ss_copy_text(e->last_updated, sizeof e->last_updated, sqlite3_column_text(q, 4));
 		const char *body = (const char *)sqlite3_column_text(q, 5);
+		int n = sqlite3_column_bytes(q, 5);
 		e->deleted = body == NULL;
 		e->seq = sqlite3_column_int64(q, 6);
 		out->n++;
-		if (body && (st = ss_parse_body(body, sqlite3_column_bytes(q, 5), &e->resource, err)) != STORE_OK)
+		if ((st = ss_verify(q, 7, e->type, e->id, e->version, e->last_updated, body, (size_t)n, err)) !=
+		    STORE_OK)
+			break;
+		if (body && (st = ss_parse_body(body, n, &e->resource, err)) != STORE_OK)
 			break;
 	}
 	if (st == STORE_OK && rc != SQLITE_DONE)

@@ -763,7 +763,7 @@ enum store_status sqlite_search(struct store *s, const char *type, const struct 
 	}
 
 	struct sqlbuf full = {0};
-	sb_add(&full, "SELECT r.id, r.version, r.last_updated, v.body, v.op FROM resource r JOIN version v"
+	sb_add(&full, "SELECT r.id, r.version, v.last_updated, v.body, v.op, v.sum FROM resource r JOIN version v"
 		      " ON v.rid = r.rid AND v.version = r.version WHERE ");
 	sb_add(&full, type_test);
 	sb_add(&full, " AND r.deleted = 0");
@@ -797,11 +797,15 @@ enum store_status sqlite_search(struct store *s, const char *type, const struct 
 		e->op = (enum store_op)sqlite3_column_int(st_page, 4);
 		out->n++;
 		const char *body = (const char *)sqlite3_column_text(st_page, 3);
+		int n = sqlite3_column_bytes(st_page, 3);
+		if ((st = ss_verify(st_page, 5, e->type, e->id, e->version, e->last_updated, body, (size_t)n, err)) !=
+		    STORE_OK)
+			break;
 		if (!body) {
 			st = store_fail(err, STORE_IO, "a live resource has no body");
 			break;
 		}
-		if ((st = ss_parse_body(body, sqlite3_column_bytes(st_page, 3), &e->resource, err)) != STORE_OK)
+		if ((st = ss_parse_body(body, n, &e->resource, err)) != STORE_OK)
 			break;
 	}
 	if (st == STORE_OK && rc != SQLITE_DONE)

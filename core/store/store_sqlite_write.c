@@ -133,6 +133,7 @@ struct write_req {
 	bool pre;
 	char *pre_text;
 	char pre_when[STORE_TIME_SIZE];
+	uint8_t pre_sum[SS_SUM_LEN];
 	struct pre_row *rows;
 	size_t nrows, caprows;
 	bool rows_oom;
@@ -198,7 +199,8 @@ static void prepare_create(struct write_req *w)
 	if (stamp(w->resource, w->id, 1, w->pre_when, &w->stored, NULL) != STORE_OK)
 		return;
 	w->pre_text = fjson_print(w->stored, false, NULL);
-	if (w->pre_text && search_params_extract(w->type, w->stored, collect_row, w) == 0 && !w->rows_oom) {
+	if (w->pre_text && ss_sum(w->type, w->id, 1, w->pre_when, w->pre_text, strlen(w->pre_text), w->pre_sum) == 0 &&
+	    search_params_extract(w->type, w->stored, collect_row, w) == 0 && !w->rows_oom) {
 		w->pre = true;
 		return;
 	}
@@ -208,9 +210,10 @@ static void prepare_create(struct write_req *w)
 }
 
 /* The resource row (inserted, or updated to the new version; *rid set for a
- * new one) and the version row with its body text (NULL for a deletion). */
-static enum store_status write_rows(struct conn *c, struct write_req *w, bool exists, int64_t *rid,
-				    const char *when, const char *text, struct store_error *err)
+ * new one) and the version row with its body text (NULL for a deletion) and
+ * its checksum. */
+static enum store_status write_rows(struct conn *c, struct write_req *w, bool exists, int64_t *rid, const char *when,
+				    const char *text, const uint8_t sum[SS_SUM_LEN], struct store_error *err)
 {
 	sqlite3_stmt *s;
 	bool del = w->kind == W_DELETE;
@@ -249,6 +252,7 @@ static enum store_status write_rows(struct conn *c, struct write_req *w, bool ex
 	sqlite3_bind_int(s, 5, (int)w->op);
 	ss_bind_text(s, 6, when);
 	ss_bind_text(s, 7, text);
+	sqlite3_bind_blob(s, 8, sum, SS_SUM_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	ss_done(s);
 	return rc == SQLITE_DONE ? STORE_OK : ss_db_fail(c, err, rc, "writing the resource");
@@ -349,19 +353,28 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 
 	char *text = NULL;
 	enum store_status st = STORE_OK;
+	uint8_t sum[SS_SUM_LEN];
 	if (use_pre) {
 		text = w->pre_text;
 		w->pre_text = NULL;
-	} else if (w->resource) {
-		st = stamp(w->resource, w->id, w->version, when, &w->stored, err);
-		if (st != STORE_OK)
-			return st;
-		text = fjson_print(w->stored, false, NULL);
-		if (!text)
-			return store_fail(err, STORE_NO_MEMORY, "out of memory");
+		memcpy(sum, w->pre_sum, sizeof sum);
+	} else {
+		if (w->resource) {
+			st = stamp(w->resource, w->id, w->version, when, &w->stored, err);
+			if (st != STORE_OK)
+				return st;
+			text = fjson_print(w->stored, false, NULL);
+			if (!text)
+				return store_fail(err, STORE_NO_MEMORY, "out of memory");
+		}
+		if (ss_sum(w->type, w->id, w->version, when, text, text ? strlen(text) : 0, sum) != 0) {
+			free(text);
+			return store_fail(err, STORE_NO_MEMORY,
+					  "the checksum of the stored content could not be computed");
+		}
 	}
 
-	st = write_rows(c, w, exists, &rid, when, text, err);
+	st = write_rows(c, w, exists, &rid, when, text, sum, err);
 	if (st == STORE_OK)
 		st = write_index(c, w, rid, use_pre, err);
 	free(text);

@@ -251,7 +251,8 @@ static void full_storage_answers_507(void **state)
 }
 
 /* A damaged store (a flipped page-type byte in a copy of a real store) is
- * refused at start, exit 2, with a message that says what to do. */
+ * refused at start, exit 2, with a message that says what to do: restore,
+ * or `crosswalk check --repair` for what can be rebuilt. */
 static void damaged_store_refused(void **state)
 {
 	(void)state;
@@ -292,6 +293,7 @@ static void damaged_store_refused(void **state)
 	assert_int_equal(gw_run_expect_exit(conf, NULL, 10000, out, sizeof out), 2);
 	assert_non_null(strstr(out, "is damaged"));
 	assert_non_null(strstr(out, "Restore the data directory from a backup"));
+	assert_non_null(strstr(out, "`crosswalk check --repair`"));
 }
 
 int main(void)

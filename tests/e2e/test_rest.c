@@ -1034,6 +1034,19 @@ static void content_rules_on_every_write(void **state)
 	refused("PUT", "/fhir/Patient/cv1", fj,
 		"{\"resourceType\":\"Patient\",\"id\":\"cv1\",\"managingOrganization\":{\"reference\":\"#gone\"}}",
 		"names no contained resource", "Patient.managingOrganization.reference");
+	/* the R4 core invariants (FHIRPath): pat-1 on a contact, obs-6 on the resource */
+	refused("POST", "/fhir/Patient", fj, "{\"resourceType\":\"Patient\",\"contact\":[{\"gender\":\"male\"}]}",
+		"pat-1", "Patient.contact");
+	refused("PUT", "/fhir/Patient/cv1", xj,
+		"<Patient xmlns=\"http://hl7.org/fhir\"><id value=\"cv1\"/><contact><gender value=\"male\"/></contact>"
+		"</Patient>",
+		"pat-1", "Patient.contact");
+	refused("POST", "/fhir", fj,
+		"{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[{\"resource\":"
+		"{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		"\"valueString\":\"a\",\"dataAbsentReason\":{\"text\":\"unknown\"}},"
+		"\"request\":{\"method\":\"POST\",\"url\":\"Observation\"}}]}",
+		"obs-6", "Observation");
 	struct resp r = call("GET", "/fhir/Patient/cv1", NULL, NULL);
 	assert_int_equal(r.status, 404); /* nothing was stored */
 	resp_free(&r);

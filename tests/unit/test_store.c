@@ -1167,6 +1167,71 @@ static int64_t text_version(struct store *s, const char *type, const char *id, e
 	return t.version;
 }
 
+/* A store of schema version 3 (no checksums) gets one for every version
+ * when opened; from then on a version altered behind the store's back is
+ * refused on every read path (STORE_CORRUPT naming it), while the rest is
+ * served. */
+static void version_3_database_gets_checksums(void **state)
+{
+	struct fixture *f = *state;
+	put(f->s, "Patient", "a", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Alpha\"}]}");
+	cJSON *v2 = J("{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Alpha2\"}]}");
+	assert_int_equal(store_update(f->s, "Patient", "a", v2, NULL, NULL, NULL, NULL), STORE_OK);
+	cJSON_Delete(v2);
+	put(f->s, "Patient", "b", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Beta\"}]}");
+	store_close(f->s);
+	f->s = NULL;
+	char path[200];
+	snprintf(path, sizeof path, "%s/store.db", f->data);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "ALTER TABLE version DROP COLUMN sum; UPDATE schema_version SET version = 3",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	char msg[256];
+	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), 0);
+	cJSON *res = NULL;
+	struct store_error err;
+	assert_int_equal(store_read(f->s, "Patient", "a", &res, &err), STORE_OK);
+	cJSON_Delete(res);
+	assert_int_equal(store_vread(f->s, "Patient", "a", "1", &res, &err), STORE_OK);
+	cJSON_Delete(res);
+	store_close(f->s);
+	f->s = NULL;
+	/* altered behind the store's back: version 1 of a, and b */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(
+			db,
+			"UPDATE version SET body = replace(body, 'Alpha\"', 'Alpho\"') WHERE id = 'a' AND version = 1;"
+			"UPDATE version SET body = replace(body, 'Beta', 'Bet0') WHERE id = 'b'",
+			NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), 0);
+	assert_int_equal(store_read(f->s, "Patient", "a", &res, &err), STORE_OK);
+	cJSON_Delete(res);
+	assert_int_equal(store_vread(f->s, "Patient", "a", "1", &res, &err), STORE_CORRUPT);
+	assert_null(res);
+	assert_non_null(strstr(err.message, "Patient/a version 1 failed its integrity check"));
+	assert_int_equal(store_read(f->s, "Patient", "b", &res, &err), STORE_CORRUPT);
+	assert_null(res);
+	struct store_text t;
+	assert_int_equal(store_read_text(f->s, "Patient", "b", NULL, &t, &err), STORE_CORRUPT);
+	assert_null(t.text);
+	struct store_page page;
+	assert_int_equal(store_history(f->s, "Patient", "a", STORE_ALL_TIME, 10, 0, 0, &page, &err), STORE_CORRUPT);
+	store_page_release(&page);
+	struct store_search_param sp = {.name = "family", .value = "Bet"};
+	struct store_search q = {.params = &sp, .n_params = 1, .count = 10};
+	assert_int_equal(store_search(f->s, "Patient", &q, &page, &err), STORE_CORRUPT);
+	assert_non_null(strstr(err.message, "Patient/b version 1"));
+	store_page_release(&page);
+	assert_true(store_corrupt());
+	assert_int_equal(store_status_http(STORE_CORRUPT), 500);
+}
+
 static void read_cache_follows_writes(void **state)
 {
 	struct fixture *f = *state;
@@ -1494,12 +1559,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(search_combined_paging_sort, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_follows_updates, setup, teardown),
 		cmocka_unit_test_setup_teardown(transaction_rollback_leaves_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(transaction_is_invisible_to_other_threads_until_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(transaction_is_invisible_to_other_threads_until_commit, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(decimal_literals_survive, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_quantities_and_uris, setup, teardown),
 		cmocka_unit_test_setup_teardown(version_1_database_is_reindexed, setup, teardown),
+		cmocka_unit_test_setup_teardown(version_3_database_gets_checksums, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_follows_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_and_open_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_never_goes_back, setup, teardown),
