@@ -15,6 +15,7 @@
 #include "api/bulk.h"
 #include "base/fjson.h"
 #include "base/log.h"
+#include "fhir/seclabel.h"
 #include "migrate.h"
 
 struct terminology *app_load_terminology(const struct config *cfg, char *err, size_t errlen)
@@ -75,6 +76,20 @@ static int load_plugins(struct app *app, const struct config *cfg, char *err, si
 	return -1;
 }
 
+/* The security-label rules of profiles_dir/security/labels.tsv (none
+ * without a profiles directory or that file). */
+static int load_labels(struct app *app, const struct config *cfg, char *err, size_t errlen)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/security/labels.tsv", cfg->profiles_dir ? cfg->profiles_dir : "/nonexistent");
+	if (!(app->labels = seclabel_load(path, err, errlen)))
+		return -1;
+	char count[32];
+	snprintf(count, sizeof count, "%zu", seclabel_rule_count(app->labels));
+	log_event(LOG_INFO, "labels", "security-label rules loaded", "rules", count, "file", path, (const char *)NULL);
+	return 0;
+}
+
 /* The migration's writes of type are delivered upstream by the same rule
  * as every other stored write (config_delivers). */
 static bool forwarded(void *ud, const char *type)
@@ -89,6 +104,8 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 	capability_init(&app->cap, CW_VERSION);
 	capability_add_format(&app->cap, "application/fhir+json");
 	if (load_plugins(app, cfg, err, errlen) != 0)
+		return -1;
+	if (load_labels(app, cfg, err, errlen) != 0)
 		return -1;
 	if (plugin_host_register_capabilities(app->plugins, &app->cap) != 0) {
 		snprintf(err, errlen, "too many plugin operations or formats for the CapabilityStatement");
@@ -172,6 +189,7 @@ void app_release(struct app *app)
 	if (app->store)
 		store_close(app->store);
 	terminology_free(app->terms);
+	seclabel_free(app->labels);
 	for (size_t i = 0; i < app->nowned; i++)
 		free(app->owned[i]);
 	free(app->owned);

@@ -7,6 +7,8 @@
 
 #include "api/api_rest.h"
 #include "api/gather.h"
+#include "api/privacy.h"
+#include "api/provenance.h"
 #include "base/fjson.h"
 #include "fhir/validate.h"
 
@@ -138,7 +140,12 @@ static void post_ingest(void *ctx, struct http_request *req, struct http_respons
 	} else if (status == 200) {
 		/* store the transaction; the hooks already ran inside ingest */
 		int st = 500;
-		cJSON *result = api_rest_bundle(app, req, bundle, &c.oo, &st);
+		struct provenance_source src = {.format = format};
+		cJSON *result = NULL;
+		if (crypto_sha256(req->body, req->body_len, src.sha256) != 0)
+			outcome_add(&c.oo, OUTCOME_FATAL, "exception", NULL, "the document's SHA-256 failed");
+		else
+			result = api_rest_bundle_from(app, req, bundle, &src, &c.oo, &st);
 		cJSON_Delete(bundle);
 		if (result)
 			http_set_json(resp, 201, result);
@@ -299,7 +306,18 @@ static void get_export(void *ctx, struct http_request *req, struct http_response
 		return;
 	}
 	outcome_release(&oo);
+	/* the gathered Bundle carries the labels of what it holds, and so does
+	 * the answer (a native document has no meta of its own) */
+	char labels[1024];
+	if (privacy_label_derived(app, input) != 0) {
+		cJSON_Delete(input);
+		http_set_error(resp, 503, "exception", "out of memory");
+		return;
+	}
+	privacy_labels_text(input, labels, sizeof labels);
 	export_common(ctx, req, resp, input);
+	if (resp->status == 200 && labels[0])
+		http_add_header(resp, "X-Security-Labels", labels);
 }
 
 static cJSON *parse_body(const struct app *app, const struct http_request *req, struct http_response *resp)
@@ -356,6 +374,13 @@ static void invoke_op(void *ctx, struct http_request *req, struct http_response 
 			    r->owner->name, r->op->name);
 		cJSON_Delete(output);
 		output = NULL;
+		status = 500;
+	}
+	if (status == 200 && output && privacy_label_derived(r->app, output) != 0) {
+		/* what an operation builds from labelled data carries their labels */
+		cJSON_Delete(output);
+		output = NULL;
+		outcome_add(&c.oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
 		status = 500;
 	}
 	if (status != 200)

@@ -34,6 +34,11 @@ int api_rest_register(struct app *app);
  * (they are stored, then delivered by the outbox, not sent at once). */
 cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, const cJSON *bundle, struct outcome *oo,
 		       int *status);
+/* The same for the document src describes: a transaction's Provenance
+ * names it as its source entity (api/provenance.h). */
+struct provenance_source;
+cJSON *api_rest_bundle_from(const struct app *app, const struct http_request *req, const cJSON *bundle,
+			    const struct provenance_source *src, struct outcome *oo, int *status);
 
 /* When pushes must wait (the outbox is over its high-water mark): answers
  * 503 with Retry-After and returns true. */

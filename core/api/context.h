@@ -18,6 +18,7 @@
 #include "auth/auth.h"
 #include "config/config.h"
 #include "fhir/capability.h"
+#include "fhir/seclabel.h"
 #include "fhir/terminology.h"
 #include "http/http.h"
 #include "http/router.h"
@@ -34,6 +35,7 @@ struct app {
 	struct capability cap;
 	atomic_bool draining; /* set on SIGTERM: /healthz then answers 503 */
 	struct terminology *terms;    /* code systems from cfg->profiles_dir */
+	struct seclabel_rules *labels; /* security-label rules (api/privacy.h), never NULL once initialised */
 	struct plugin_host *plugins;  /* loaded from cfg->plugin_dir (+ cfg->plugin_dir_extra) */
 	struct store *store;          /* the embedded store under cfg->data_dir */
 	struct upstream *upstream;    /* the upstream FHIR server, or NULL */

@@ -137,7 +137,9 @@ static cJSON *patient_bundle(const struct app *app, const char *patient_id, stru
 		const struct search_param_def *d = &search_params_data[i];
 		if (d->kind != SEARCH_PARAM_REFERENCE || (strcmp(d->code, "patient") && strcmp(d->code, "subject")))
 			continue;
-		if (!model_resource(d->type))
+		/* a Provenance is the gateway's record of a write, and names what
+		 * others wrote in the same transaction: not the person's data */
+		if (!model_resource(d->type) || !strcmp(d->type, "Provenance"))
 			continue;
 		bool dup = false;
 		for (size_t k = 0; k < nseen; k++)

@@ -1,6 +1,8 @@
 #include "api/rest_int.h"
 #include "fhir/fhir_helpers.h"
 
+#include "api/provenance.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +27,12 @@ struct entry_plan {
 	bool written_deleted;
 	char written_id[STORE_ID_SIZE];
 	int64_t written_version;
+	struct bundle_plan *bp; /* the plan it is part of */
 };
 
 static int run_entry_write(const struct app *app, const struct http_request *req, struct entry_plan *p,
 			   bool hooks_done, const char *base, struct outcome *oo);
+static struct privacy_sibling *plan_siblings(struct bundle_plan *bp, size_t *n);
 
 struct urn_map {
 	const char *urn;
@@ -355,6 +359,14 @@ static int run_entry_write(const struct app *app, const struct http_request *req
 		if (ms)
 			return ms;
 	}
+	struct privacy_writer writer;
+	privacy_writer_of(app, req, &writer);
+	size_t nsib = 0;
+	struct privacy_sibling *sib = plan_siblings(p->bp, &nsib);
+	if (privacy_label_write(app, &writer, p->resource, sib, nsib) != 0) {
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		return 500;
+	}
 	if (!rest_check_resource(p->resource, p->type, oo))
 		return 400;
 	const char *urn = unresolved_urn(p->resource);
@@ -409,6 +421,12 @@ static int run_entry_write(const struct app *app, const struct http_request *req
 			    err.message);
 		return store_status_http(st);
 	}
+	st = privacy_pass_on(app, out, plan_siblings(p->bp, &nsib), nsib, &err);
+	if (st != STORE_OK) {
+		cJSON_Delete(out);
+		outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
+		return store_status_http(st);
+	}
 	snprintf(loc, sizeof loc, "%s/%s/%s/_history/%s", base, p->type, rest_str_member(out, "id"), rest_meta_str(out, "versionId"));
 	p->response = response_entry(created ? "201" : "200", loc, out, false);
 	p->written = true;
@@ -432,6 +450,8 @@ struct bundle_plan {
 	size_t n, nmap, nup; /* entries, urn:uuid mappings, entries for pass-through types */
 	struct entry_plan *plans;
 	struct urn_map *map;
+	struct privacy_sibling *sib;         /* the entries' resources, for the labels they pass on */
+	const struct provenance_source *src; /* the ingested document, or NULL */
 	char base[256];
 };
 
@@ -443,8 +463,26 @@ static void plan_release(struct bundle_plan *bp)
 	}
 	free(bp->plans);
 	free(bp->map);
+	free(bp->sib);
 	bp->plans = NULL;
 	bp->map = NULL;
+	bp->sib = NULL;
+}
+
+/* The entries' resources as they are now (a hook may have replaced one);
+ * NULL when there are none. */
+static struct privacy_sibling *plan_siblings(struct bundle_plan *bp, size_t *n)
+{
+	*n = 0;
+	if (!bp || !bp->sib)
+		return NULL;
+	*n = bp->n;
+	for (size_t i = 0; i < bp->n; i++)
+		bp->sib[i] = (struct privacy_sibling){.type = bp->plans[i].type,
+						      .id = bp->plans[i].id,
+						      .resource = bp->plans[i].resource,
+						      .written = bp->plans[i].written};
+	return bp->sib;
 }
 
 /* One entry's key for finding duplicates: its fullUrl, or the resource a
@@ -627,7 +665,76 @@ static bool plan_bundle(const struct app *app, const struct http_request *req, c
 			rewrite_refs(plans[i].resource, map, bp->nmap);
 			rest_localize_refs(plans[i].resource, bp->base, 0);
 		}
+	for (size_t i = 0; i < n; i++)
+		plans[i].bp = bp;
+	if (ok && n && !(bp->sib = calloc(n, sizeof *bp->sib))) {
+		*status = 500;
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		ok = false;
+	}
 	return ok;
+}
+
+static int64_t version_of(const cJSON *res)
+{
+	const char *v = rest_meta_str(res, "versionId");
+	return v ? strtoll(v, NULL, 10) : 0;
+}
+
+/* The gateway's Provenances go upstream only when upstream.routes names
+ * the type itself (not through "*"): they are its own record, and their
+ * targets name its own versions. */
+static bool provenance_delivered(const struct app *app)
+{
+	return cJSON_GetObjectItemCaseSensitive(app->cfg->upstream.routes, "Provenance") &&
+	       rest_forwards(app, "Provenance");
+}
+
+/* Stores the Provenance of a transaction inside its store transaction:
+ * every entry written is a target (api/provenance.h). Returns 0 (also when
+ * nothing was written), or the status to answer with issues in oo. */
+static int write_provenance(const struct app *app, const struct http_request *req, struct bundle_plan *bp,
+			    struct outcome *oo)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < bp->n; i++)
+		n += bp->plans[i].written;
+	if (!n)
+		return 0;
+	struct provenance_target *t = calloc(n, sizeof *t);
+	if (!t) {
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		return 500;
+	}
+	n = 0;
+	for (size_t i = 0; i < bp->n; i++)
+		if (bp->plans[i].written)
+			t[n++] = (struct provenance_target){.type = bp->plans[i].type,
+							    .id = bp->plans[i].written_id,
+							    .version = bp->plans[i].written_version};
+	struct privacy_writer writer;
+	privacy_writer_of(app, req, &writer);
+	char now[STORE_TIME_SIZE];
+	store_now(now, NULL);
+	cJSON *prov = provenance_new(&writer, t, n, bp->src, now);
+	free(t);
+	size_t nsib = 0;
+	struct store_error err = {0};
+	cJSON *out = NULL;
+	int status = 0;
+	/* labelled with what it names (privacy: "from Provenance *") */
+	if (!prov || privacy_label_write(app, &writer, prov, plan_siblings(bp, &nsib), nsib) != 0) {
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		status = 500;
+	} else if (store_create(app->store, "Provenance", prov, NULL, &out, &err) != STORE_OK ||
+		   (provenance_delivered(app) && store_outbox_add(app->store, "Provenance", rest_str_member(out, "id"),
+								  version_of(out), false, &err) != STORE_OK)) {
+		outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "%s", err.message);
+		status = store_status_http(err.status);
+	}
+	cJSON_Delete(out);
+	cJSON_Delete(prov);
+	return status;
 }
 
 /* Runs the local entries of a planned batch or transaction against the store
@@ -670,7 +777,7 @@ static bool run_plan(const struct app *app, const struct http_request *req, stru
 		/* a batch entry that is delivered upstream commits with its outbox
 		 * record; a conditional create decides inside its transaction */
 		bool own = !tx && strcmp(p->method, "GET") != 0 &&
-			   (rest_forwards(app, p->type) ||
+			   (rest_forwards(app, p->type) || privacy_passes_on(app, p->type) ||
 			    rest_str_member(cJSON_GetObjectItemCaseSensitive(p->entry, "request"), "ifNoneExist"));
 		int st = 0;
 		if (own && store_begin(app->store, &err) != STORE_OK) {
@@ -693,6 +800,15 @@ static bool run_plan(const struct app *app, const struct http_request *req, stru
 			p->response = outcome_entry(st, &eo);
 		}
 		outcome_release(&eo);
+	}
+	if (tx && ok) {
+		int pst = write_provenance(app, req, bp, oo);
+		if (pst) {
+			outcome_add(oo, OUTCOME_ERROR, "processing", NULL,
+				    "the transaction's Provenance could not be stored; nothing was stored");
+			*status = pst;
+			ok = false;
+		}
 	}
 	if (tx) {
 		if (ok && store_commit(app->store, &err) != STORE_OK) {
@@ -732,16 +848,22 @@ static cJSON *plan_answer(struct bundle_plan *bp, struct outcome *oo, int *statu
 	return out;
 }
 
-cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, const cJSON *bundle, struct outcome *oo,
-		       int *status)
+cJSON *api_rest_bundle_from(const struct app *app, const struct http_request *req, const cJSON *bundle,
+			    const struct provenance_source *src, struct outcome *oo, int *status)
 {
 	struct bundle_plan bp;
 	/* hooks_done: no entry is planned for the upstream */
-	cJSON *out = plan_bundle(app, req, bundle, true, &bp, oo, status) && run_plan(app, req, &bp, true, oo, status)
-			     ? plan_answer(&bp, oo, status)
-			     : NULL;
+	bool planned = plan_bundle(app, req, bundle, true, &bp, oo, status);
+	bp.src = src;
+	cJSON *out = planned && run_plan(app, req, &bp, true, oo, status) ? plan_answer(&bp, oo, status) : NULL;
 	plan_release(&bp);
 	return out;
+}
+
+cJSON *api_rest_bundle(const struct app *app, const struct http_request *req, const cJSON *bundle, struct outcome *oo,
+		       int *status)
+{
+	return api_rest_bundle_from(app, req, bundle, NULL, oo, status);
 }
 
 bool api_rest_outbox_full(const struct app *app, struct http_response *resp)

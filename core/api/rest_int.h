@@ -24,6 +24,7 @@
 
 #include "api/api_rest.h"
 #include "api/api_fhir.h"
+#include "api/privacy.h"
 #include "base/arena.h"
 #include "base/fjson.h"
 #include "base/strbuf.h"
@@ -117,7 +118,8 @@ void rest_url_encode(char *out, size_t n, size_t *pos, const char *s);
 void rest_url_encode_sb(struct strbuf *b, const char *s);
 
 /* Readies a resource for the upstream: the structural validation, then the
- * before-upstream hooks (which may change or replace *res). Returns 0, or the
+ * before-upstream hooks (which may change or replace *res), then the
+ * security labels of a write (privacy_label_write). Returns 0, or the
  * status to answer with the issues in oo. */
 int rest_upstream_ready(const struct app *app, const struct http_request *req, cJSON **res, struct outcome *oo);
 

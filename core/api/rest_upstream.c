@@ -110,7 +110,17 @@ int rest_upstream_ready(const struct app *app, const struct http_request *req, c
 {
 	if (validate_resource(*res, oo) != 0)
 		return 400;
-	return rest_run_hooks(app, req, CW_HOOK_BEFORE_UPSTREAM, res, oo);
+	int st = rest_run_hooks(app, req, CW_HOOK_BEFORE_UPSTREAM, res, oo);
+	if (st)
+		return st;
+	/* a write passed through is labelled as a stored one is */
+	struct privacy_writer writer;
+	privacy_writer_of(app, req, &writer);
+	if (privacy_label_write(app, &writer, *res, NULL, 0) != 0) {
+		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
+		return 500;
+	}
+	return 0;
 }
 
 /* What came back from one exchange with the upstream: a JSON answer parsed,

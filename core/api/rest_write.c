@@ -366,8 +366,17 @@ static enum store_status write_resource(const struct app *app, struct http_reque
 		rest_send_outcome(req, resp, hs, &oo);
 		return STORE_INVALID;
 	}
+	struct privacy_writer writer;
+	privacy_writer_of(app, req, &writer);
+	if (privacy_label_write(app, &writer, res, NULL, 0) != 0) {
+		cJSON_Delete(res);
+		outcome_release(&oo);
+		http_set_error(resp, 500, "exception", "out of memory");
+		return STORE_INVALID;
+	}
 	bool fwd = rest_forwards(app, type);
-	if (!fwd && !cond && (how & WRITE_MAY_QUEUE)) {
+	bool passes = privacy_passes_on(app, type); /* may label what it references: one transaction */
+	if (!fwd && !cond && !passes && (how & WRITE_MAY_QUEUE)) {
 		/* a single write on its own: committed with others in the store's
 		 * next group while the request waits without a worker thread */
 		outcome_release(&oo);
@@ -376,7 +385,7 @@ static enum store_status write_resource(const struct app *app, struct http_reque
 	bool created = !id;
 	cJSON *out = NULL;
 	struct store_error err = {0};
-	enum store_status st = fwd || cond ? store_begin(app->store, &err) : STORE_OK;
+	enum store_status st = fwd || cond || passes ? store_begin(app->store, &err) : STORE_OK;
 	int holds = 1, cst = 500;
 	if (st == STORE_OK && cond) {
 		holds = cond_holds(app, cond, &oo, &cst);
@@ -389,7 +398,9 @@ static enum store_status write_resource(const struct app *app, struct http_reque
 		st = store_create(app->store, type, res, NULL, &out, &err);
 	if (st == STORE_OK && fwd)
 		st = enqueue(app, out, false, &err);
-	if (fwd || cond)
+	if (st == STORE_OK && passes)
+		st = privacy_pass_on(app, out, NULL, 0, &err);
+	if (fwd || cond || passes)
 		st = rest_finish_txn(app, st, &err);
 	cJSON_Delete(res);
 	if (holds < 0) {
