@@ -782,6 +782,19 @@ struct fp_coll fp_str(struct fp_ctx *c, const char *s, size_t len)
 /* --- FHIR nodes ------------------------------------------------------------------ */
 
 static const struct model_type *t_resource, *t_quantity, *t_date, *t_datetime, *t_instant, *t_time, *t_decimal;
+static pthread_once_t types_once = PTHREAD_ONCE_INIT;
+
+/* The model types evaluation compares with, found once for all threads. */
+static void find_types(void)
+{
+	t_quantity = model_type("Quantity");
+	t_date = model_type("date");
+	t_datetime = model_type("dateTime");
+	t_instant = model_type("instant");
+	t_time = model_type("time");
+	t_decimal = model_type("decimal");
+	t_resource = model_type("Resource");
+}
 
 const struct model_type *fp_resource_type(const cJSON *j)
 {
@@ -1889,16 +1902,7 @@ struct fp_coll fp_eval_node(struct fp_ctx *c, const struct fp_node *n, const str
 int fp_eval(const struct fp_expr *e, const struct fp_env *env, struct arena *a, struct fp_coll *out,
 	    struct fp_error *err)
 {
-	if (!t_resource) {
-		/* static tables: every thread computes the same pointers */
-		t_quantity = model_type("Quantity");
-		t_date = model_type("date");
-		t_datetime = model_type("dateTime");
-		t_instant = model_type("instant");
-		t_time = model_type("time");
-		t_decimal = model_type("decimal");
-		t_resource = model_type("Resource");
-	}
+	pthread_once(&types_once, find_types);
 	struct fp_ctx *c = arena_alloc(a, sizeof *c);
 	if (!c) {
 		if (err) {

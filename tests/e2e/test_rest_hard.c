@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -542,7 +543,7 @@ static void if_modified_since_in_the_future_is_ignored(void **state)
 
 struct hist_writer {
 	int n;
-	volatile int *stop;
+	atomic_int *stop;
 	int written;
 };
 
@@ -575,7 +576,7 @@ static void history_paging_is_stable_under_concurrent_writes(void **state)
 		assert_true(r.status == 201 || r.status == 200);
 		resp_free(&r);
 	}
-	volatile int stop = 0;
+	atomic_int stop = 0;
 	pthread_t t[2];
 	struct hist_writer w[2];
 	for (int i = 0; i < 2; i++) {
