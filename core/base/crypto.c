@@ -10,6 +10,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -22,6 +23,13 @@ const uint8_t crypto_ns_dns[16] = {0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd
 				   0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8};
 const uint8_t crypto_ns_url[16] = {0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1,
 				   0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8};
+
+int crypto_init(void)
+{
+	/* with the configuration: loading it later, on whichever thread first
+	 * fetches an algorithm, leaves state on that thread */
+	return OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL) == 1 ? 0 : -1;
+}
 
 static int digest(const EVP_MD *md, const void *a, size_t alen, const void *b, size_t blen, uint8_t *out)
 {

@@ -18,6 +18,13 @@
 #define CRYPTO_UUID_TEXT 37 /* 36 characters + NUL */
 
 /* Return 0, or -1 when the digest could not be computed (OpenSSL failure). */
+/* Initialises the crypto library once (any thread, idempotent): 0 or -1.
+ * The library frees each thread's state from an exit handler of its own,
+ * registered here; a program that stops threads using crypto from its own
+ * exit handler must call this first, so that the library's handler runs
+ * after its own (exit handlers run in reverse order). */
+int crypto_init(void);
+
 int crypto_sha1(const void *data, size_t len, uint8_t out[CRYPTO_SHA1_LEN]);
 int crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN]);
 /* The SHA-256 of a followed by b (blen may be 0), without joining them. */

@@ -656,6 +656,13 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 		set_err(err, errlen, "the SQLite library was built without thread support");
 		return -1;
 	}
+	/* checksums are computed on the committer thread: the crypto library is
+	 * set up before the caller can register an exit handler that closes
+	 * the store (see crypto_init) */
+	if (crypto_init() != 0) {
+		set_err(err, errlen, "the crypto library could not be initialised");
+		return -1;
+	}
 	if (!data_dir || !data_dir[0]) {
 		set_err(err, errlen, "no data directory given");
 		return -1;
