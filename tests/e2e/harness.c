@@ -206,6 +206,32 @@ char *gw_log(const struct gw *gw)
 	return buf;
 }
 
+int gw_start_preloaded(struct gw *gw, const char *extra_json, const char *shim, const char *const *env)
+{
+	const char *old_asan = getenv("ASAN_OPTIONS");
+	char *saved_asan = old_asan ? strdup(old_asan) : NULL;
+	const char *san = getenv("CW_SANITIZE");
+	if (san && strstr(san, "address")) {
+		char opts[600];
+		snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", old_asan ? old_asan : "",
+			 old_asan && *old_asan ? ":" : "");
+		setenv("ASAN_OPTIONS", opts, 1);
+	}
+	setenv("LD_PRELOAD", shim, 1);
+	for (size_t i = 0; env && env[i] && env[i + 1]; i += 2)
+		setenv(env[i], env[i + 1], 1);
+	int started = gw_start(gw, extra_json);
+	unsetenv("LD_PRELOAD");
+	for (size_t i = 0; env && env[i] && env[i + 1]; i += 2)
+		unsetenv(env[i]);
+	if (saved_asan)
+		setenv("ASAN_OPTIONS", saved_asan, 1);
+	else
+		unsetenv("ASAN_OPTIONS");
+	free(saved_asan);
+	return started;
+}
+
 int gw_start(struct gw *gw, const char *extra_json) { return gw_start_args(gw, extra_json, NULL); }
 
 int gw_start_args(struct gw *gw, const char *extra_json, const char *const *args)

@@ -31,6 +31,14 @@ struct gw {
  * listens, else -1. */
 int gw_start(struct gw *gw, const char *extra_json);
 
+/* As gw_start, with the shared object shim (a path) preloaded into the
+ * gateway only and env (NAME, VALUE pairs, NULL-terminated; may be NULL) set
+ * for its start; the test's own environment is restored afterwards. Under
+ * AddressSanitizer (CW_SANITIZE) the runtime's link-order check is turned off
+ * for the gateway: a preloaded library comes before the runtime, which is
+ * harmless here. */
+int gw_start_preloaded(struct gw *gw, const char *extra_json, const char *shim, const char *const *env);
+
 /* As gw_start, with extra arguments after "serve -c FILE" (NULL-terminated,
  * e.g. {"--plugins", dir, NULL}). */
 int gw_start_args(struct gw *gw, const char *extra_json, const char *const *args);

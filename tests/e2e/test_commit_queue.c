@@ -41,27 +41,8 @@ static void start_with_shim(struct gw *g, const char *dir, const char *extra)
 	assert_int_equal(access(shim, R_OK), 0);
 	snprintf(holdf, sizeof holdf, "%s/hold", dir);
 	snprintf(fullf, sizeof fullf, "%s/full", dir);
-	const char *old_asan = getenv("ASAN_OPTIONS");
-	char *saved_asan = old_asan ? strdup(old_asan) : NULL;
-	const char *san = getenv("CW_SANITIZE");
-	if (san && strstr(san, "address")) {
-		char opts[600];
-		snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", old_asan ? old_asan : "",
-			 old_asan && *old_asan ? ":" : "");
-		setenv("ASAN_OPTIONS", opts, 1);
-	}
-	setenv("LD_PRELOAD", shim, 1);
-	setenv("CW_DISK_HOLD", holdf, 1);
-	setenv("CW_DISK_FULL", fullf, 1);
-	int started = gw_start(g, extra);
-	unsetenv("LD_PRELOAD");
-	unsetenv("CW_DISK_HOLD");
-	unsetenv("CW_DISK_FULL");
-	if (saved_asan)
-		setenv("ASAN_OPTIONS", saved_asan, 1);
-	else
-		unsetenv("ASAN_OPTIONS");
-	free(saved_asan);
+	const char *const env[] = {"CW_DISK_HOLD", holdf, "CW_DISK_FULL", fullf, NULL};
+	int started = gw_start_preloaded(g, extra, shim, env);
 	assert_int_equal(started, 0);
 }
 

@@ -83,29 +83,10 @@ static void every_acknowledged_write_is_synced(void **state)
 	harness_remove_at_exit(dir);
 	snprintf(log, sizeof log, "%s/syncs", dir);
 
-	/* Only the gateway gets the shim (the environment is read at exec).
-	 * AddressSanitizer wants its runtime first in the library list; a
-	 * preloaded library comes before it, which is harmless here. */
-	const char *old_asan = getenv("ASAN_OPTIONS");
-	char *saved_asan = old_asan ? strdup(old_asan) : NULL;
-	const char *san = getenv("CW_SANITIZE");
-	if (san && strstr(san, "address")) {
-		char opts[600];
-		snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", old_asan ? old_asan : "",
-			 old_asan && *old_asan ? ":" : "");
-		setenv("ASAN_OPTIONS", opts, 1);
-	}
-	setenv("LD_PRELOAD", shim, 1);
-	setenv("CW_SYNC_LOG", log, 1);
+	/* only the gateway gets the shim (the environment is read at exec) */
+	const char *const env[] = {"CW_SYNC_LOG", log, NULL};
 	struct gw g;
-	int started = gw_start(&g, NULL);
-	unsetenv("LD_PRELOAD");
-	unsetenv("CW_SYNC_LOG");
-	if (saved_asan)
-		setenv("ASAN_OPTIONS", saved_asan, 1);
-	else
-		unsetenv("ASAN_OPTIONS");
-	free(saved_asan);
+	int started = gw_start_preloaded(&g, NULL, shim, env);
 	assert_int_equal(started, 0);
 
 	char loc[300], path[200], body[600];
