@@ -155,7 +155,9 @@ void app_dispatch(void *ctx, struct http_request *req, struct http_response *res
 	if (api_fhir_negotiate(req, resp))
 		return;
 	struct auth_principal who;
-	if (!auth_authenticate(app->auth, req, resp, &who) || !auth_authorize(app->auth, &who, req, resp))
+	/* a plugin operation's scopes are checked on what it gathers */
+	if (!auth_authenticate(app->auth, req, resp, &who) ||
+	    (!api_plugins_operation_at(app, req->method, req->path) && !auth_authorize(app->auth, &who, req, resp)))
 		return;
 	/* handlers decide on it while they run; a deferred answer decides nothing more */
 	req->principal = &who;

@@ -25,7 +25,7 @@ static atomic_ulong auth_refused[METRICS_AUTH_REFUSAL_COUNT];
 static const char *const auth_refusal_names[METRICS_AUTH_REFUSAL_COUNT] = {
 	"no_credentials", "malformed",     "bad_alg",    "unknown_kid",        "bad_signature",
 	"expired",        "not_yet_valid", "bad_issuer", "bad_audience",       "replayed",
-	"unknown_client", "bad_request",   "bad_scope",  "insufficient_scope",
+	"unknown_client", "bad_request",   "bad_scope",  "insufficient_scope", "left_out",
 };
 
 struct ext_gauge {

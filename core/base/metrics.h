@@ -52,6 +52,7 @@ enum metrics_auth_refusal {
 	METRICS_AUTH_BAD_REQUEST,        /* token request: grant or assertion type, parameters */
 	METRICS_AUTH_BAD_SCOPE,          /* token request: nothing of what was asked is allowed */
 	METRICS_AUTH_INSUFFICIENT_SCOPE, /* a valid token without the scope the request needs */
+	METRICS_AUTH_LEFT_OUT,           /* a resource left out of an answer: its type is not readable */
 	METRICS_AUTH_REFUSAL_COUNT
 };
 void metrics_auth_refused(enum metrics_auth_refusal why);
