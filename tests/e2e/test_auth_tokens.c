@@ -213,18 +213,7 @@ static long token_request(const struct gw *g, const char *assertion, const char 
 	return r->status;
 }
 
-static long refused(const struct gw *g, const char *reason)
-{
-	struct resp r;
-	assert_int_equal(http_do(g, "GET", "/metrics", NULL, NULL, 0, &r), 0);
-	assert_int_equal(r.status, 200);
-	char key[128];
-	snprintf(key, sizeof key, "crosswalk_auth_refused_total{reason=\"%s\"} ", reason);
-	const char *p = strstr(r.body, key);
-	long n = p ? strtol(p + strlen(key), NULL, 10) : -1;
-	resp_free(&r);
-	return n;
-}
+static long refused(const struct gw *g, const char *reason) { return gw_auth_refused(g, reason); }
 
 static void start(struct gw *g, const char *data_dir)
 {

@@ -75,17 +75,7 @@ static long status_of(const char *tok, const char *method, const char *path, con
 	return st;
 }
 
-static long refused(const char *reason)
-{
-	struct resp r;
-	assert_int_equal(call(admin, "GET", "/metrics", NULL, NULL, &r), 200);
-	char key[128];
-	snprintf(key, sizeof key, "crosswalk_auth_refused_total{reason=\"%s\"} ", reason);
-	const char *p = strstr(r.body, key);
-	long n = p ? strtol(p + strlen(key), NULL, 10) : -1;
-	resp_free(&r);
-	return n;
-}
+static long refused(const char *reason) { return gw_auth_refused(&g, reason); }
 
 static void put(const char *path, const char *body)
 {
@@ -254,42 +244,40 @@ static void includes_leave_out_unreadable_types(void **state)
 {
 	(void)state;
 	char *tok = token("system/Patient.rs system/Observation.rs");
-	struct resp r;
-	char refs[512];
-	long before = refused("left_out");
-	assert_int_equal(call(tok, "GET",
-			      "/fhir/Observation?_id=o1&_include=Observation:subject&_include=Observation:encounter",
-			      NULL, NULL, &r),
-			 200);
-	entry_refs(r.body, refs, sizeof refs);
-	assert_string_equal(refs, "Observation/o1 Patient/p1");
-	assert_null(strstr(r.body, "\"total\""));
-	resp_free(&r);
-	assert_int_equal(refused("left_out"), before + 1);
-	/* the same with every scope: the Encounter is there, and the total */
-	assert_int_equal(call(admin, "GET",
-			      "/fhir/Observation?_id=o1&_include=Observation:subject&_include=Observation:encounter",
-			      NULL, NULL, &r),
-			 200);
-	entry_refs(r.body, refs, sizeof refs);
-	assert_string_equal(refs, "Observation/o1 Patient/p1 Encounter/e1");
-	assert_non_null(strstr(r.body, "\"total\":1"));
-	resp_free(&r);
-
-	/* _revinclude of a forbidden type, in a form body */
-	before = refused("left_out");
-	assert_int_equal(call(tok, "POST", "/fhir/Patient/_search", "application/x-www-form-urlencoded",
-			      "_id=p1&_revinclude=Encounter:subject&_revinclude=Observation:subject", &r),
-			 200);
-	entry_refs(r.body, refs, sizeof refs);
-	assert_string_equal(refs, "Patient/p1 Observation/o1");
-	assert_null(strstr(r.body, "\"total\""));
-	resp_free(&r);
-	assert_int_equal(refused("left_out"), before + 1);
-	/* nothing left out: the total stays */
-	assert_int_equal(call(tok, "GET", "/fhir/Patient?_id=p1&_revinclude=Observation:subject", NULL, NULL, &r), 200);
-	assert_non_null(strstr(r.body, "\"total\":1"));
-	resp_free(&r);
+	static const char inc[] =
+		"/fhir/Observation?_id=o1&_include=Observation:subject&_include=Observation:encounter";
+	static const char form[] = "application/x-www-form-urlencoded";
+	static const struct {
+		bool admin;
+		const char *method, *path, *form;
+		const char *refs;  /* the entries, in order */
+		const char *total; /* NULL: none given */
+		long left_out;     /* counted in /metrics */
+	} cases[] = {
+		{false, "GET", inc, NULL, "Observation/o1 Patient/p1", NULL, 1},
+		/* with every scope the Encounter is there, and the total */
+		{true, "GET", inc, NULL, "Observation/o1 Patient/p1 Encounter/e1", "\"total\":1", 0},
+		/* a _revinclude of a forbidden type, in a form body */
+		{false, "POST", "/fhir/Patient/_search",
+		 "_id=p1&_revinclude=Encounter:subject&_revinclude=Observation:subject", "Patient/p1 Observation/o1",
+		 NULL, 1},
+		/* nothing left out: the total stays */
+		{false, "GET", "/fhir/Patient?_id=p1&_revinclude=Observation:subject", NULL,
+		 "Patient/p1 Observation/o1", "\"total\":1", 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		long before = refused("left_out");
+		struct resp r;
+		char refs[512];
+		long st = call(cases[i].admin ? admin : tok, cases[i].method, cases[i].path,
+			       cases[i].form ? form : NULL, cases[i].form, &r);
+		entry_refs(r.body, refs, sizeof refs);
+		if (st != 200 || strcmp(refs, cases[i].refs) != 0 ||
+		    (cases[i].total ? !strstr(r.body, cases[i].total) : strstr(r.body, "\"total\"") != NULL))
+			fail_msg("%s %s: %ld %s", cases[i].method, cases[i].path, st, r.body);
+		resp_free(&r);
+		assert_int_equal(refused("left_out"), before + cases[i].left_out);
+	}
 	free(tok);
 }
 
