@@ -45,3 +45,9 @@ bool access_may_read_all(const struct http_request *req, const cJSON *bundle, ch
 	}
 	return true;
 }
+
+size_t access_granular(const struct http_request *req, const char *type, unsigned perms, const char **q, size_t *qlen,
+		       size_t max)
+{
+	return auth_granular(who_of(req), type, perms, q, qlen, max);
+}

@@ -38,6 +38,13 @@ void access_refuse_issue(struct outcome *oo, const char *where, const char *type
  * so before it is answered. */
 bool access_may_read_all(const struct http_request *req, const cJSON *bundle, char *type, size_t n);
 
+/* The granular scopes (scope_queries) confining req's client on type for
+ * perms: 0 when none does (a scope gives perms whole, or no client, or no
+ * granular scope: the check before routing refused that); else how many,
+ * up to max of their queries into q/qlen. */
+size_t access_granular(const struct http_request *req, const char *type, unsigned perms, const char **q, size_t *qlen,
+		       size_t max);
+
 /* Counts an answer that left out resources because the client may not read
  * their type (reason left_out in /metrics), once per answer. */
 void access_left_out(void);

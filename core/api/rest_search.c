@@ -170,6 +170,69 @@ bool rest_criteria_reach_other_types(const char *qs)
 	return reach;
 }
 
+#define GRANULAR_MAX 8 /* granular scopes on one type and permission taken into account */
+
+bool rest_granular_match(const struct app *app, const struct http_request *req, const char *type, const char *id)
+{
+	const char *gq[GRANULAR_MAX];
+	size_t gl[GRANULAR_MAX];
+	size_t ng = access_granular(req, type, SCOPE_R, gq, gl, GRANULAR_MAX);
+	bool hit = ng == 0;
+	for (size_t i = 0; !hit && i < ng && i < GRANULAR_MAX; i++) {
+		char qs[512];
+		snprintf(qs, sizeof qs, "%.*s", (int)gl[i], gq[i]);
+		struct query q;
+		memset(&q, 0, sizeof q);
+		if (rest_query_from_string(&q, qs) == 0 && !q.ninc && !q.nrev &&
+		    q.n < sizeof q.params / sizeof *q.params) {
+			q.params[q.n++] = (struct store_search_param){"_id", NULL, id};
+			struct store_search ss = {.params = q.params, .n_params = q.n, .count = 1, .no_total = true};
+			struct store_page page = {0};
+			struct store_error err = {0};
+			hit = store_search(app->store, type, &ss, &page, &err) == STORE_OK && page.n > 0;
+			store_page_release(&page);
+		}
+		rest_query_release(&q);
+	}
+	return hit;
+}
+
+/* Confines a search of type to what the client's granular scopes allow:
+ * one scope's query is added to the criteria; several are joined when each
+ * is one parameter, the same one (category=a and category=b search
+ * category=a,b). false when they cannot be joined so (the search is then
+ * refused). */
+static bool granular_confine(const struct http_request *req, const char *type, struct query *q)
+{
+	const char *gq[GRANULAR_MAX];
+	size_t gl[GRANULAR_MAX];
+	size_t ng = access_granular(req, type, SCOPE_S, gq, gl, GRANULAR_MAX);
+	if (!ng)
+		return true;
+	if (ng > GRANULAR_MAX)
+		return false;
+	char qs[1024];
+	size_t o = 0, name_len = strcspn(gq[0], "=");
+	for (size_t i = 0; i < ng; i++) {
+		size_t nl = strcspn(gq[i], "=");
+		bool one = memchr(gq[i], '&', gl[i]) == NULL && nl < gl[i];
+		if (ng > 1 && (!one || nl != name_len || memcmp(gq[i], gq[0], nl) != 0))
+			return false;
+		int w = i == 0 ? snprintf(qs + o, sizeof qs - o, "%.*s", (int)gl[i], gq[i])
+			       : snprintf(qs + o, sizeof qs - o, ",%.*s", (int)(gl[i] - nl - 1), gq[i] + nl + 1);
+		if (w < 0 || (size_t)w >= sizeof qs - o)
+			return false;
+		o += (size_t)w;
+	}
+	size_t nbefore = q->n;
+	if (rest_query_from_string(q, qs) != 0 || q->ninc > 8 || q->nrev > 8)
+		return false;
+	for (size_t i = nbefore; i < q->n; i++)
+		if (auth_reaches_other_types(q->params[i].name))
+			return false;
+	return true;
+}
+
 /* Tags res as a subset of the resource (meta.tag SUBSETTED). */
 static void mark_subsetted(cJSON *res)
 {
@@ -728,6 +791,11 @@ static void run_search(const struct app *app, const struct http_request *req, st
 		outcome_release(&notes);
 		return;
 	}
+	if (!granular_confine(req, type, q)) {
+		outcome_release(&notes);
+		auth_forbid(resp, type, SCOPE_S);
+		return;
+	}
 	char own[256];
 	rest_base_url(app, req, own, sizeof own);
 	for (size_t i = 0; i < q->n; i++) {
@@ -842,6 +910,10 @@ static bool upstream_search_allowed(const struct app *app, const struct http_req
 {
 	if (!access_checked(req) || !rest_routed_upstream(app, type))
 		return true;
+	const char *gq[1];
+	size_t gl[1];
+	if (access_granular(req, type, SCOPE_S, gq, gl, 1))
+		return auth_forbid(resp, type, SCOPE_S); /* the upstream's answer cannot be confined here */
 	struct query q;
 	memset(&q, 0, sizeof q);
 	bool reach = http_query_each(req, rest_query_add, &q) != 0 ||

@@ -897,6 +897,14 @@ bool auth_may(const struct auth_principal *who, const char *type, unsigned perms
 	return !who || !who->client_id || scope_allows(who->scopes, type, perms);
 }
 
+size_t auth_granular(const struct auth_principal *who, const char *type, unsigned perms, const char **q, size_t *qlen,
+		     size_t max)
+{
+	if (auth_may(who, type, perms))
+		return 0;
+	return scope_queries(who->scopes, type, perms, q, qlen, max);
+}
+
 /* True when the query asks for more than the type of the path: includes,
  * chains and reverse chains. */
 static int reaches_other_types(void *ctx, const char *name, const char *value)
@@ -1001,6 +1009,13 @@ bool auth_authorize(const struct auth *a, const struct auth_principal *who, cons
 		snprintf(type, sizeof type, "*");
 		need = SCOPE_S;
 	}
+	/* a read (Type/id) or a search (GET Type, POST Type/_search) that
+	 * granular scopes allow on part of the type: the handler confines it
+	 * to what their queries match */
+	bool read = need == SCOPE_R && slash && !strchr(slash + 1, '/') && strcmp(slash, "/_history") != 0;
+	if ((read || search) && !more_types && !scope_allows(scopes, type, need) &&
+	    scope_queries(scopes, type, need, NULL, NULL, 0))
+		return true;
 	if (!need) {
 		/* other operations: not yet checked type by type, so they need
 		 * every permission on every type */

@@ -69,7 +69,9 @@ bool auth_authenticate(const struct auth *a, const struct http_request *req, str
  * entry by entry with auth_may: POST /fhir (each entry of a batch or
  * transaction), POST /ingest/{format} (each type written), GET and POST
  * /export/{format} (each type read), and a search's _include, _revinclude,
- * chains and _has (the search needs s on its own type here). What is not
+ * chains and _has (the search needs s on its own type here), and a read
+ * (Type/id) or search that only granular scopes (with a query) allow: the
+ * handler confines it to what their queries match. What is not
  * checked type by type yet (/plugins, other operations, includes or chains
  * outside a search) needs a scope on every type with every permission.
  * true, or false after setting a 403 OperationOutcome naming the missing
@@ -90,6 +92,13 @@ unsigned auth_interaction(const char *method, const char *rel, bool if_none_exis
  * the loopback operator) may do everything; a client as its scopes say
  * (scope_allows). Pure. */
 bool auth_may(const struct auth_principal *who, const char *type, unsigned perms);
+
+/* The granular scopes that give who perms on type (scope_queries), for a
+ * client none of whose scopes gives them whole: up to max queries into
+ * q/qlen, their count returned; 0 when who may do perms whole (auth_may)
+ * or has no granular scope for them. Pure. */
+size_t auth_granular(const struct auth_principal *who, const char *type, unsigned perms, const char **q, size_t *qlen,
+		     size_t max);
 
 /* The scope a refusal names, "system/T.letters (or user/T.letters)". */
 void auth_scope_name(char *buf, size_t n, const char *type, unsigned perms);

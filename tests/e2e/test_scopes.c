@@ -401,6 +401,105 @@ static void operations_are_checked_by_what_they_touch(void **state)
 	free(enc);
 }
 
+/* Granular scopes (SMART v2 ?category=, ?code=): a read or search sees only
+ * what matches the scope's query, by the store's own search; a stored
+ * resource outside it reads as not found; what granular scopes do not
+ * confine (vread, history, writes, chains) is refused. */
+static void granular_scopes_confine_reads_and_searches(void **state)
+{
+	(void)state;
+	static const char cat[] = "http://terminology.hl7.org/CodeSystem/observation-category";
+	char body[600];
+	static const struct {
+		const char *id, *category, *code;
+	} obs[] = {
+		{"g-lab", "laboratory", "2345-7"}, {"g-vit", "vital-signs", "8867-4"}, {"g-img", "imaging", "2345-7"}};
+	for (size_t i = 0; i < 3; i++) {
+		char path[64];
+		snprintf(body, sizeof body,
+			 "{\"resourceType\":\"Observation\",\"id\":\"%s\",\"status\":\"final\",\"category\":[{"
+			 "\"coding\":[{\"system\":\"%s\",\"code\":\"%s\"}]}],\"code\":{\"coding\":[{\"system\":"
+			 "\"http://loinc.org\",\"code\":\"%s\"}]}}",
+			 obs[i].id, cat, obs[i].category, obs[i].code);
+		snprintf(path, sizeof path, "/fhir/Observation/%s", obs[i].id);
+		put(path, body);
+	}
+	char *lab = token("system/Observation.rs?category=laboratory system/Patient.rs");
+	char *two = token("system/Observation.rs?category=laboratory system/Observation.rs?category=vital-signs");
+	char *code = token("system/Observation.rs?code=http://loinc.org|2345-7");
+	char *mixed = token("system/Observation.rs?category=laboratory system/Observation.rs?code=8867-4");
+	static const struct {
+		int who; /* 0 lab, 1 two, 2 code, 3 mixed */
+		const char *method, *path;
+		long status;
+		const char *refs; /* a search's entries (ids in the store's order are compared as a set) */
+	} cases[] = {
+		{0, "GET", "/fhir/Observation/g-lab", 200, NULL},
+		{0, "GET", "/fhir/Observation/g-vit", 404, NULL},
+		{0, "GET", "/fhir/Observation/nope", 404, NULL},
+		{0, "GET", "/fhir/Observation?_id=g-lab,g-vit,g-img,o1", 200, "g-lab"},
+		{0, "GET", "/fhir/Observation?category=vital-signs", 200, ""},
+		{1, "GET", "/fhir/Observation?_id=g-lab,g-vit,g-img,o1", 200, "g-lab g-vit"},
+		{1, "GET", "/fhir/Observation/g-vit", 200, NULL},
+		{1, "GET", "/fhir/Observation/g-img", 404, NULL},
+		{2, "GET", "/fhir/Observation?_id=g-lab,g-vit,g-img,o1", 200, "g-lab g-img"},
+		{2, "GET", "/fhir/Observation/g-img", 200, NULL},
+		{2, "GET", "/fhir/Observation/g-vit", 404, NULL},
+		/* two queries on different parameters cannot be one search */
+		{3, "GET", "/fhir/Observation?_id=g-lab", 403, NULL},
+		{3, "GET", "/fhir/Observation/g-vit", 200, NULL},
+		/* what granular scopes do not confine */
+		{0, "GET", "/fhir/Observation/g-lab/_history/1", 403, NULL},
+		{0, "GET", "/fhir/Observation/g-lab/_history", 403, NULL},
+		{0, "GET", "/fhir/Observation/_history", 403, NULL},
+		{0, "GET", "/fhir/Observation?patient.family=Rivera", 403, NULL},
+		{0, "DELETE", "/fhir/Observation/g-vit", 403, NULL},
+	};
+	char *toks[] = {lab, two, code, mixed};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct resp r;
+		long st = call(toks[cases[i].who], cases[i].method, cases[i].path, NULL, NULL, &r);
+		bool ok = st == cases[i].status;
+		if (ok && cases[i].refs) {
+			char refs[512], want[512] = "";
+			entry_refs(r.body, refs, sizeof refs);
+			for (const char *w = cases[i].refs; *w;) {
+				size_t n = strcspn(w, " ");
+				char one[80];
+				snprintf(one, sizeof one, "Observation/%.*s", (int)n, w);
+				ok &= strstr(refs, one) != NULL;
+				strcat(want, one);
+				w += n;
+				if (*w)
+					w++, strcat(want, " ");
+			}
+			ok &= strlen(refs) == strlen(want);
+		}
+		if (!ok)
+			fail_msg("%d %s %s: %ld %s", cases[i].who, cases[i].method, cases[i].path, st, r.body);
+		resp_free(&r);
+	}
+	/* a resource outside the query reads exactly as one not stored */
+	static const char nf[] = "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":"
+				 "\"not-found\",\"diagnostics\":\"no Observation with id %s\"}]}";
+	const char *ids[] = {"g-vit", "g-none"};
+	char *who[] = {lab, admin};
+	for (int i = 0; i < 2; i++) {
+		struct resp r;
+		char want[300];
+		snprintf(want, sizeof want, nf, ids[i]);
+		char path[64];
+		snprintf(path, sizeof path, "/fhir/Observation/%s", ids[i]);
+		assert_int_equal(call(who[i], "GET", path, NULL, NULL, &r), 404);
+		assert_string_equal(r.body, want);
+		resp_free(&r);
+	}
+	free(lab);
+	free(two);
+	free(code);
+	free(mixed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +508,7 @@ int main(void)
 		cmocka_unit_test(chains_need_search_on_each_type_they_pass),
 		cmocka_unit_test(ingest_and_export_need_every_type_they_touch),
 		cmocka_unit_test(operations_are_checked_by_what_they_touch),
+		cmocka_unit_test(granular_scopes_confine_reads_and_searches),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
