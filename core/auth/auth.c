@@ -272,13 +272,16 @@ static void issuer(const struct auth *a, const struct http_request *req, char *b
 
 static bool route_public(const char *path)
 {
+	if (!strncmp(path, "/console", 8) && (!path[8] || (path[8] == '/' && strncmp(path + 9, "api/", 4) != 0)))
+		return true; /* the console's files: no data in them */
 	return !strcmp(path, "/healthz") || !strcmp(path, "/fhir/metadata") ||
 	       !strncmp(path, "/fhir/.well-known/", 18) || !strcmp(path, "/auth/token") || !strcmp(path, "/auth/jwks");
 }
 
 static bool route_open_to_loopback(const char *path)
 {
-	return !strcmp(path, "/metrics") || !strcmp(path, "/outbox") || !strncmp(path, "/outbox/", 8);
+	return !strcmp(path, "/metrics") || !strcmp(path, "/outbox") || !strncmp(path, "/outbox/", 8) ||
+	       !strncmp(path, "/console/api/", 13);
 }
 
 static const struct auth_client *client_by_certificate(const struct auth *a, const struct http_request *req)

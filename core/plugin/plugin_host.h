@@ -24,6 +24,7 @@
 #ifndef CW_PLUGIN_HOST_H
 #define CW_PLUGIN_HOST_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,15 @@
 #include "fhir/outcome.h"
 #include "fhir/terminology.h"
 
+/* What calls into one plugin came to since start (shown by GET /plugins and
+ * the console). Updated atomically by any thread. */
+struct plugin_stats {
+	atomic_ulong mapped;   /* documents mapped (ingest or export) and operations answered */
+	atomic_ulong warnings; /* warnings those calls added */
+	atomic_ulong refused;  /* calls refused for what was sent (a 4xx answer) */
+	atomic_ulong failed;   /* calls that failed in the plugin (a 5xx answer) */
+};
+
 struct plugin {
 	char *file;                   /* path as found: DIR/NAME.so (or a label) */
 	char name[65];                /* from the file name ("" when invalid) */
@@ -48,6 +58,7 @@ struct plugin {
 	bool initialised;             /* init succeeded; fini is owed */
 	const cJSON *config;          /* its configuration object (never NULL once accepted) */
 	size_t order;                 /* load order */
+	struct plugin_stats stats;    /* counted by plugin_host_ingest, _export and _invoke */
 };
 
 /* Per-call context behind the plugin ABI's opaque struct cw_ctx. Set up with

@@ -633,9 +633,9 @@ static long call_with(const struct gw *g, const char *method, const char *path, 
 
 /* Each interaction needs its letter of the scope on its type; what is not
  * checked type by type (/plugins, chains outside a search) needs every
- * permission on every type; /metrics
- * and /outbox need system/crosswalk.admin unless asked from loopback
- * without credentials. */
+ * permission on every type; /metrics, /outbox and /console/api/ need
+ * system/crosswalk.admin unless asked from loopback without credentials;
+ * the console's files are public. */
 static void scopes_are_enforced_per_interaction(void **state)
 {
 	(void)state;
@@ -676,6 +676,10 @@ static void scopes_are_enforced_per_interaction(void **state)
 		{"GET", "/plugins", NULL, 403, "system/*.cruds"},
 		{"GET", "/metrics", NULL, 403, "system/crosswalk.admin"},
 		{"GET", "/outbox", NULL, 403, "system/crosswalk.admin"},
+		{"GET", "/console/api/series", NULL, 403, "system/crosswalk.admin"},
+		/* the console's files hold no data: any caller gets them */
+		{"GET", "/console", NULL, 200, NULL},
+		{"GET", "/console/app.js", NULL, 200, NULL},
 	};
 	struct resp r;
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -714,6 +718,8 @@ static void scopes_are_enforced_per_interaction(void **state)
 	assert_int_equal(call_with(&g, "GET", "/fhir/Patient?_revinclude=Encounter:subject", tok, NULL, &r), 200);
 	resp_free(&r);
 	assert_int_equal(call_with(&g, "GET", "/metrics", tok, NULL, &r), 200);
+	resp_free(&r);
+	assert_int_equal(call_with(&g, "GET", "/console/api/series", tok, NULL, &r), 200);
 	resp_free(&r);
 	assert_int_equal(call_with(&g, "DELETE", "/fhir/Patient/p1", tok, NULL, &r), 200);
 	resp_free(&r);
