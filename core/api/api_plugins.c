@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "api/api_rest.h"
+#include "api/egress.h"
 #include "api/gather.h"
 #include "api/privacy.h"
 #include "api/provenance.h"
@@ -314,6 +315,7 @@ static void get_export(void *ctx, struct http_request *req, struct http_response
 		http_set_error(resp, 503, "exception", "out of memory");
 		return;
 	}
+	egress_gathered(app, req, resp, input);
 	privacy_labels_text(input, labels, sizeof labels);
 	export_common(ctx, req, resp, input);
 	if (resp->status == 200 && labels[0])
@@ -383,6 +385,8 @@ static void invoke_op(void *ctx, struct http_request *req, struct http_response 
 		outcome_add(&c.oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
 		status = 500;
 	}
+	if (status == 200 && output)
+		egress_notice(r->app, resp, output); /* built from what egress let through */
 	if (status != 200)
 		http_set_outcome(resp, status, &c.oo);
 	else if (output)
@@ -415,9 +419,13 @@ static void register_op(void *ud, const struct plugin *p, const struct cw_operat
 }
 
 /* host->store_gather: the plugins gather as the exports do. */
-static cJSON *gather_for_plugins(void *ud, const cJSON *parameters, struct outcome *oo, int *status)
+static cJSON *gather_for_plugins(void *ud, const struct http_request *req, const cJSON *parameters,
+				 struct outcome *oo, int *status)
 {
-	return gather_parameters(ud, parameters, oo, status);
+	cJSON *b = gather_parameters(ud, parameters, oo, status);
+	if (b && privacy_label_derived(ud, b) == 0)
+		egress_gathered(ud, req, NULL, b); /* what the client may not see is withheld, and said so */
+	return b;
 }
 
 int api_plugins_register(struct app *app)

@@ -332,7 +332,7 @@ static cJSON *host_store_gather(struct cw_ctx *ctx, const cJSON *parameters)
 		return NULL;
 	}
 	int status = 500;
-	cJSON *b = h->gather(h->gather_ud, parameters, ctx->oo, &status);
+	cJSON *b = h->gather(h->gather_ud, ctx->req, parameters, ctx->oo, &status);
 	if (!b)
 		ctx->status = status;
 	return b;
