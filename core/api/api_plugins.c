@@ -419,8 +419,8 @@ static void register_op(void *ud, const struct plugin *p, const struct cw_operat
 }
 
 /* host->store_gather: the plugins gather as the exports do. */
-static cJSON *gather_for_plugins(void *ud, const struct http_request *req, const cJSON *parameters,
-				 struct outcome *oo, int *status)
+static cJSON *gather_for_plugins(void *ud, const struct http_request *req, const cJSON *parameters, struct outcome *oo,
+				 int *status)
 {
 	cJSON *b = gather_parameters(ud, parameters, oo, status);
 	if (b && privacy_label_derived(ud, b) == 0)

@@ -63,7 +63,10 @@ static const char *client_purpose(const struct config *cfg, const char *id)
 	{
 		const char *cid = str(e, "client_id"), *p = str(e, "purpose");
 		if (cid && !strcmp(cid, id))
-			return !p ? "TREAT" : !strcmp(p, "billing") ? "HPAYMT" : !strcmp(p, "operations") ? "HOPERAT" : "TREAT";
+			return !p                         ? "TREAT"
+			       : !strcmp(p, "billing")    ? "HPAYMT"
+			       : !strcmp(p, "operations") ? "HOPERAT"
+							  : "TREAT";
 	}
 	return "TREAT";
 }
@@ -89,11 +92,10 @@ void egress_begin(struct egress *eg, const struct app *app, const struct http_re
 {
 	begin(eg, app->store, app->redisclosure);
 	if (!req) {
-		eg->r = (struct consent_recipient){.client = EGRESS_UPSTREAM,
-						   .organization = app->cfg->upstream.organization,
-						   .purpose = app->cfg->upstream.purpose_of_use
-								  ? app->cfg->upstream.purpose_of_use
-								  : "TREAT"};
+		eg->r = (struct consent_recipient){
+			.client = EGRESS_UPSTREAM,
+			.organization = app->cfg->upstream.organization,
+			.purpose = app->cfg->upstream.purpose_of_use ? app->cfg->upstream.purpose_of_use : "TREAT"};
 		return;
 	}
 	const struct auth_principal *who = req->principal;
@@ -185,8 +187,8 @@ static const char *writer_of(const cJSON *res)
 
 bool egress_allows(struct egress *eg, const cJSON *res)
 {
-	if (!seclabel_has(res, SECLABEL_ACTCODE, SECLABEL_PART2) &&
-	    !seclabel_has(res, SECLABEL_CONFIDENTIALITY, "R") && !seclabel_has(res, SECLABEL_CONFIDENTIALITY, "V"))
+	if (!seclabel_has(res, SECLABEL_ACTCODE, SECLABEL_PART2) && !seclabel_has(res, SECLABEL_CONFIDENTIALITY, "R") &&
+	    !seclabel_has(res, SECLABEL_CONFIDENTIALITY, "V"))
 		return true; /* nothing to decide: no store read */
 	char ref[STORE_ID_SIZE + 16];
 	const struct egress_patient *p = patient_of(res, ref, sizeof ref) ? consents_of(eg, ref) : NULL;
@@ -261,8 +263,7 @@ bool egress_withholds_text(const struct app *app, const struct http_request *req
 	return withheld;
 }
 
-bool egress_withholds(const struct app *app, const struct http_request *req, struct http_response *resp,
-		      cJSON **res)
+bool egress_withholds(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON **res)
 {
 	struct egress eg;
 	egress_begin(&eg, app, req);
@@ -322,8 +323,8 @@ static cJSON *stub_of(const cJSON *enc)
 	return s;
 }
 
-static size_t filter(const struct app *app, const struct http_request *req, struct http_response *resp,
-		     cJSON *bundle, bool stubs)
+static size_t filter(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON *bundle,
+		     bool stubs)
 {
 	struct egress eg;
 	egress_begin(&eg, app, req);
@@ -349,8 +350,8 @@ static size_t filter(const struct app *app, const struct http_request *req, stru
 	cJSON *total = cJSON_GetObjectItemCaseSensitive(bundle, "total");
 	const char *btype = str(bundle, "type");
 	if (removed && cJSON_IsNumber(total) && btype && !strcmp(btype, "searchset"))
-		cJSON_SetNumberValue(total, total->valuedouble > (double)removed ? total->valuedouble - (double)removed
-										  : 0);
+		cJSON_SetNumberValue(total,
+				     total->valuedouble > (double)removed ? total->valuedouble - (double)removed : 0);
 	if (stubs && entries && !cJSON_GetArraySize(entries))
 		cJSON_DeleteItemFromObjectCaseSensitive(bundle, "entry");
 	if (stubs && eg.withheld) {
@@ -358,7 +359,7 @@ static size_t filter(const struct app *app, const struct http_request *req, stru
 		cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(bundle, "meta"), "security");
 		cJSON *x;
 		cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(bundle, "entry"))
-		seclabel_merge(bundle, cJSON_GetObjectItemCaseSensitive(x, "resource"));
+			seclabel_merge(bundle, cJSON_GetObjectItemCaseSensitive(x, "resource"));
 	}
 	if (eg.part2)
 		notice_on(app, bundle);
@@ -367,14 +368,12 @@ static size_t filter(const struct app *app, const struct http_request *req, stru
 	return withheld;
 }
 
-void egress_bundle(const struct app *app, const struct http_request *req, struct http_response *resp,
-		   cJSON *bundle)
+void egress_bundle(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON *bundle)
 {
 	filter(app, req, resp, bundle, false);
 }
 
-size_t egress_gathered(const struct app *app, const struct http_request *req, struct http_response *resp,
-		       cJSON *bundle)
+size_t egress_gathered(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON *bundle)
 {
 	return filter(app, req, resp, bundle, true);
 }
@@ -394,8 +393,8 @@ void egress_notice(const struct app *app, struct http_response *resp, cJSON *res
 {
 	bool part2 = seclabel_has(res, SECLABEL_ACTCODE, SECLABEL_PART2);
 	const cJSON *e;
-	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(res, "entry"))
-	part2 |= seclabel_has(cJSON_GetObjectItemCaseSensitive(e, "resource"), SECLABEL_ACTCODE, SECLABEL_PART2);
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(res, "entry")) part2 |=
+		seclabel_has(cJSON_GetObjectItemCaseSensitive(e, "resource"), SECLABEL_ACTCODE, SECLABEL_PART2);
 	if (!part2 || !app->redisclosure)
 		return;
 	const char *rt = str(res, "resourceType");

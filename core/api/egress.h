@@ -93,14 +93,12 @@ int egress_load_notice(struct app *app, char *err, size_t errlen);
 bool egress_withholds_text(const struct app *app, const struct http_request *req, struct http_response *resp,
 			   char **text, size_t len);
 /* The same for a parsed resource (*res freed and NULL when withheld). */
-bool egress_withholds(const struct app *app, const struct http_request *req, struct http_response *resp,
-		      cJSON **res);
+bool egress_withholds(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON **res);
 /* A searchset or history Bundle: withheld entries are removed (a
  * searchset's total lessened by them), the notice added to Bundle.meta and
  * resp when Part 2 data remains. Bundle.entry stays (maybe empty) for the
  * caller to finish. */
-void egress_bundle(const struct app *app, const struct http_request *req, struct http_response *resp,
-		   cJSON *bundle);
+void egress_bundle(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON *bundle);
 /* A gathered collection Bundle (exports, $build): as egress_bundle, but a
  * withheld Encounter becomes its stub and Bundle.meta.security holds
  * the labels of what remains; resp may be NULL. Returns the number

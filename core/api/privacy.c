@@ -213,7 +213,8 @@ static int carry(const struct app *app, const struct privacy_writer *w, cJSON *r
 		if (!tags)
 			tags = cJSON_AddArrayToObject(meta, "tag");
 		cJSON *t = cJSON_CreateObject();
-		if (!tags || !cJSON_IsArray(tags) || !t || !cJSON_AddStringToObject(t, "system", PRIVACY_WRITER_SYSTEM) ||
+		if (!tags || !cJSON_IsArray(tags) || !t ||
+		    !cJSON_AddStringToObject(t, "system", PRIVACY_WRITER_SYSTEM) ||
 		    !cJSON_AddStringToObject(t, "code", writer)) {
 			cJSON_Delete(t);
 			rc = -1;

@@ -209,10 +209,17 @@ struct member_rule {
 };
 
 static const struct member_rule client_members[] = {
-	{"client_id", cJSON_String, 128},    {"jwks", cJSON_Object, 0},     {"jwks_url", cJSON_String, 2048},
-	{"scopes", cJSON_String, 8192},      {"purpose", cJSON_String, 32}, {"tls_fingerprint", cJSON_String, 128},
-	{"tls_subject", cJSON_String, 1024}, {"plugins", cJSON_Object, 0},  {"organization", cJSON_String, 256},
-	{"part2_program", cJSON_True, 0},    {NULL, 0, 0},
+	{"client_id", cJSON_String, 128},
+	{"jwks", cJSON_Object, 0},
+	{"jwks_url", cJSON_String, 2048},
+	{"scopes", cJSON_String, 8192},
+	{"purpose", cJSON_String, 32},
+	{"tls_fingerprint", cJSON_String, 128},
+	{"tls_subject", cJSON_String, 1024},
+	{"plugins", cJSON_Object, 0},
+	{"organization", cJSON_String, 256},
+	{"part2_program", cJSON_True, 0},
+	{NULL, 0, 0},
 };
 
 static const struct member_rule issuer_members[] = {

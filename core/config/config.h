@@ -61,8 +61,11 @@ struct config_upstream {
 	uint64_t retry_base_ms;   /* outbox: first retry delay; doubles per attempt, with jitter */
 	uint64_t retry_max_ms;    /* outbox: cap of the delay */
 	uint64_t high_water;      /* outbox: pending records above which pushes get 503 */
-	char *organization;       /* the upstream as a consent recipient: "Organization/id" (api/egress.h) */
-	char *purpose_of_use;     /* its purpose of use, a v3-ActReason code (default TREAT) */
+
+	/* the upstream as a consent recipient (api/egress.h): its organization
+	 * ("Organization/id") and purpose of use (a v3-ActReason code; NULL: TREAT) */
+	char *organization;
+	char *purpose_of_use;
 };
 
 /* Bulk export (core/api/bulk.h). */

@@ -147,7 +147,8 @@ static long minutes_of(const cJSON *enc)
 static bool withheld(const cJSON *enc)
 {
 	const cJSON *x;
-	cJSON_ArrayForEach(x, get(enc, "extension")) {
+	cJSON_ArrayForEach(x, get(enc, "extension"))
+	{
 		if (bl_str(x, "url") && !strcmp(bl_str(x, "url"), BL_WITHHELD_URL) && bl_str(x, "valueCode") &&
 		    !strcmp(bl_str(x, "valueCode"), "no-part2-consent"))
 			return true;
@@ -602,7 +603,7 @@ enum cw_status bl_analyse(struct cw_ctx *ctx, const cJSON *bundle, struct bl_res
 			/* the gateway withheld it from this client: listed, never billed from a stub */
 			patient_of(ctx, &ix, enc, e);
 			reason(ctx, e, "no-part2-consent",
-			       "the Encounter is 42 CFR Part 2 data and no Consent permits its disclosure to this client");
+			       "the Encounter is 42 CFR Part 2 data; no Consent permits its disclosure here");
 			continue;
 		}
 		if (!e->id[0])

@@ -138,8 +138,9 @@ static bool bundle_notice(const cJSON *b)
 	return false;
 }
 
-static const char *patient_json = "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"identifier\":[{\"system\":"
-				  "\"https://recovery.example.org/people\",\"value\":\"P-1\"}],\"name\":[{\"family\":\"Doe\"}]}";
+static const char *patient_json =
+	"{\"resourceType\":\"Patient\",\"id\":\"p1\",\"identifier\":[{\"system\":"
+	"\"https://recovery.example.org/people\",\"value\":\"P-1\"}],\"name\":[{\"family\":\"Doe\"}]}";
 static const char *condition_json =
 	"{\"resourceType\":\"Condition\",\"id\":\"dx1\",\"subject\":{\"reference\":\"Patient/p1\"},"
 	"\"encounter\":{\"reference\":\"Encounter/e1\"},"
@@ -155,7 +156,8 @@ static const char *consent_json =
 	"\"scope\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/consentscope\",\"code\":"
 	"\"patient-privacy\"}]},\"category\":[{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"59284-0\"}]}],"
 	"\"patient\":{\"reference\":\"Patient/p1\"},"
-	"\"policyRule\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"OPTIN\"}]},"
+	"\"policyRule\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/"
+	"v3-ActCode\",\"code\":\"OPTIN\"}]},"
 	"\"provision\":{\"type\":\"permit\",\"actor\":[{\"role\":{\"coding\":[{\"system\":"
 	"\"http://terminology.hl7.org/CodeSystem/v3-ParticipationType\",\"code\":\"IRCP\"}]},"
 	"\"reference\":{\"reference\":\"Organization/payer-1\"}}],"
