@@ -369,7 +369,7 @@ static void upstream_receives_part2_data_only_after_consent(void **state)
 	struct upstream_srv u;
 	assert_int_equal(upstream_start(&u, 0), 0);
 	char up[2048], cfg[4096];
-	upstream_gw_config(up, sizeof up, &u, "\"*\":\"store-and-forward\"",
+	upstream_gw_config(up, sizeof up, &u, "\"Observation\":\"pass-through\",\"*\":\"store-and-forward\"",
 			   ",\"organization\":\"Organization/payer-1\",\"purpose_of_use\":\"HPAYMT\"");
 	snprintf(cfg, sizeof cfg, "%s,%s", up, clients_json);
 	struct gw g;
@@ -395,8 +395,20 @@ static void upstream_receives_part2_data_only_after_consent(void **state)
 	assert_int_equal(dead_after(&g, 2), 2);
 	assert_int_equal(upstream_count(&u, "Patient", PEOPLE), 0);
 	assert_int_equal(upstream_count(&u, "Encounter", VISITS), 0);
+	/* a pass-through write is refused for the same reason: nothing is sent */
+	const char *obs = "{\"resourceType\":\"Observation\",\"id\":\"o1\",\"status\":\"final\","
+			  "\"identifier\":[{\"system\":\"urn:obs\",\"value\":\"O-1\"}],"
+			  "\"code\":{\"text\":\"craving scale\"},\"subject\":{\"reference\":\"Patient/p1\"}}";
+	cJSON *oo = json_as(&program, "PUT", "/fhir/Observation/o1", obs, 403, NULL, 0);
+	char *text = cJSON_PrintUnformatted(oo);
+	assert_non_null(strstr(text, "no-part2-consent"));
+	free(text);
+	cJSON_Delete(oo);
+	assert_int_equal(upstream_count(&u, "Observation", "urn:obs|O-1"), 0);
 	/* the Consent permits payment to the payer: $retry sends them */
 	cJSON_Delete(json_as(&program, "PUT", "/fhir/Consent/c1", consent_json, 201, NULL, 0));
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Observation/o1", obs, 201, NULL, 0));
+	assert_int_equal(upstream_count(&u, "Observation", "urn:obs|O-1"), 1);
 	assert_int_equal(retry_dead(&g, true), 2);
 	long until = now_ms() + 15000;
 	while ((upstream_count(&u, "Patient", PEOPLE) < 1 || upstream_count(&u, "Encounter", VISITS) < 1) &&
