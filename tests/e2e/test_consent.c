@@ -423,11 +423,87 @@ static void upstream_receives_part2_data_only_after_consent(void **state)
 	upstream_stop(&u);
 }
 
+/* The resources of type in a finished bulk export kicked off by w. */
+static cJSON *bulk_export(const struct who *w, const char *type)
+{
+	char auth[2048];
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", w->token);
+	const char *kh[] = {auth, "Prefer: respond-async", "Accept: application/fhir+json", NULL};
+	struct resp r;
+	assert_int_equal(http_do(w->g, "GET", "/fhir/$export", kh, NULL, 0, &r), 0);
+	if (r.status != 202)
+		fprintf(stderr, "# $export: %ld %s\n", r.status, r.body ? r.body : "");
+	assert_int_equal(r.status, 202);
+	char loc[1024];
+	assert_non_null(resp_header(&r, "Content-Location", loc, sizeof loc));
+	resp_free(&r);
+	const char *status = strstr(loc, "://");
+	status = status ? strchr(status + 3, '/') : loc;
+	const char *ah[] = {auth, NULL};
+	cJSON *m = NULL;
+	for (int i = 0; i < 400 && !m; i++) {
+		assert_int_equal(http_do(w->g, "GET", status, ah, NULL, 0, &r), 0);
+		if (r.status == 200)
+			m = cJSON_Parse(r.body);
+		else
+			assert_int_equal(r.status, 202);
+		resp_free(&r);
+		if (!m)
+			sleep_ms(50);
+	}
+	assert_non_null(m);
+	cJSON *all = cJSON_CreateArray();
+	const cJSON *o;
+	cJSON_ArrayForEach(o, get(m, "output"))
+	{
+		if (strcmp(sget(o, "type"), type) != 0)
+			continue;
+		const char *url = strchr(strstr(sget(o, "url"), "://") + 3, '/');
+		assert_int_equal(http_do(w->g, "GET", url, ah, NULL, 0, &r), 0);
+		assert_int_equal(r.status, 200);
+		for (char *line = r.body, *nl; line && *line; line = nl + 1) {
+			nl = strchr(line, '\n');
+			assert_non_null(nl);
+			*nl = '\0';
+			cJSON_AddItemToArray(all, cJSON_Parse(line));
+		}
+		resp_free(&r);
+	}
+	cJSON_Delete(m);
+	return all;
+}
+
+/* Bulk export files leave out what the job's client may not see. */
+static void bulk_files_leave_out_withheld_data(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, clients_json), 0);
+	struct who program = {&g, token_for(&g, "program")}, biller = {&g, token_for(&g, "biller")};
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Patient/p1", patient_json, 201, NULL, 0));
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Encounter/e1", encounter_json, 201, NULL, 0));
+	const char *other = "{\"resourceType\":\"Patient\",\"id\":\"p2\"}";
+	struct resp r;
+	assert_int_equal(as(&biller, "PUT", "/fhir/Patient/p2", other, NULL, &r), 201);
+	resp_free(&r);
+	cJSON *pats = bulk_export(&biller, "Patient");
+	cJSON *encs = bulk_export(&biller, "Encounter");
+	assert_int_equal(cJSON_GetArraySize(pats), 1); /* p2 only */
+	assert_string_equal(sget(cJSON_GetArrayItem(pats, 0), "id"), "p2");
+	assert_int_equal(cJSON_GetArraySize(encs), 0);
+	cJSON_Delete(pats);
+	cJSON_Delete(encs);
+	free(program.token);
+	free(biller.token);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(part2_data_leaves_only_with_consent),
 		cmocka_unit_test(labels_survive_updates),
+		cmocka_unit_test(bulk_files_leave_out_withheld_data),
 		cmocka_unit_test(upstream_receives_part2_data_only_after_consent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
