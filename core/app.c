@@ -14,6 +14,7 @@
 #include "api/api_system.h"
 #include "api/api_terminology.h"
 #include "api/bulk.h"
+#include "api/egress.h"
 #include "base/fjson.h"
 #include "base/log.h"
 #include "base/series.h"
@@ -107,7 +108,7 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 	capability_add_format(&app->cap, "application/fhir+json");
 	if (load_plugins(app, cfg, err, errlen) != 0)
 		return -1;
-	if (load_labels(app, cfg, err, errlen) != 0)
+	if (load_labels(app, cfg, err, errlen) != 0 || egress_load_notice(app, err, errlen) != 0)
 		return -1;
 	if (plugin_host_register_capabilities(app->plugins, &app->cap) != 0) {
 		snprintf(err, errlen, "too many plugin operations or formats for the CapabilityStatement");
@@ -128,7 +129,7 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		app->upstream = upstream_new(cfg, err, errlen);
 		if (!app->upstream)
 			return -1;
-		app->outbox = outbox_start(app->store, app->upstream, cfg, app->plugins);
+		app->outbox = outbox_start(app->store, app->upstream, cfg, app->plugins, egress_outbox_filter, app);
 		if (!app->outbox) {
 			snprintf(err, errlen, "cannot start the outbox worker");
 			return -1;

@@ -607,6 +607,15 @@ def build(x):
               "Encounter has no note element; the peer_support plugin writes the format's 'notes' "
               "field here.",
               ["Encounter"], "string", "Free-text note on the encounter")
+    extension(x, "withheld", "Withheld for lack of consent",
+              "Marks the stub the gateway puts in place of a resource it withholds from the recipient of an "
+              "export (42 CFR Part 2 data no Consent permits to go to it): the stub keeps only what says the "
+              "resource exists; the code says why (no-part2-consent).",
+              ["Resource"], "code", "Why the resource was withheld")
+    extension(x, "redisclosure-notice", "Redisclosure notice",
+              "The notice of 42 CFR 2.32 (as amended in 2024) that accompanies every disclosure of 42 CFR "
+              "Part 2 data, on the Bundle that discloses it.",
+              ["Meta"], "string", "The 42 CFR 2.32 notice")
 
     # --- recovery goal
     profile(x, "recovery-goal", "Recovery goal",

@@ -7,6 +7,7 @@
 
 #include "api/access.h"
 #include "api/api_rest.h"
+#include "api/egress.h"
 #include "api/gather.h"
 #include "api/privacy.h"
 #include "api/provenance.h"
@@ -322,6 +323,7 @@ static void get_export(void *ctx, struct http_request *req, struct http_response
 		http_set_error(resp, 503, "exception", "out of memory");
 		return;
 	}
+	egress_gathered(app, req, resp, input);
 	privacy_labels_text(input, labels, sizeof labels);
 	export_common(ctx, req, resp, input);
 	if (resp->status == 200 && labels[0])
@@ -391,6 +393,8 @@ static void invoke_op(void *ctx, struct http_request *req, struct http_response 
 		outcome_add(&c.oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
 		status = 500;
 	}
+	if (status == 200 && output)
+		egress_notice(r->app, resp, output); /* built from what egress let through */
 	if (status != 200)
 		http_set_outcome(resp, status, &c.oo);
 	else if (output)
@@ -464,6 +468,8 @@ static cJSON *gather_for_plugins(void *ud, const struct http_request *req, const
 		*status = 403;
 		return NULL;
 	}
+	if (b && privacy_label_derived(ud, b) == 0)
+		egress_gathered(ud, req, NULL, b); /* what the client may not see is withheld, and said so */
 	return b;
 }
 

@@ -223,16 +223,26 @@ static struct job *job_load(const struct bulk *b, const char *id)
  * a rule that changes a resource sets *owned to a new malloc'd text. The
  * per-client rules (the client's scopes, its labels and consent, a
  * purpose's minimum-necessary view) apply here, from the job's record
- * ("client"), as they apply to REST answers. Today every resource leaves. */
-static int bulk_egress(const cJSON *rec, const char *type, const char *id, const char **text, size_t *len, char **owned)
+ * ("client"), as they apply to REST answers: a resource its consent
+ * withholds from that client (api/egress.h; the local operator when the job
+ * names none) is left out of the files. */
+static int bulk_egress(struct bulk *b, const cJSON *rec, const char *type, const char *id, const char **text,
+		       size_t *len, char **owned)
 {
-	(void)rec;
 	(void)type;
 	(void)id;
-	(void)text;
-	(void)len;
 	*owned = NULL;
-	return 0;
+	if (!egress_may_need(*text, *len))
+		return 0;
+	cJSON *res = fjson_parse(*text, *len, NULL, NULL);
+	if (!res)
+		return 0; /* stored text is JSON: the file keeps it as it is */
+	struct egress eg;
+	egress_begin_client(&eg, b->store, b->cfg, rest_str_member(rec, "client"));
+	bool ok = egress_allows(&eg, res);
+	egress_end(&eg, NULL);
+	cJSON_Delete(res);
+	return ok ? 0 : 1;
 }
 
 struct writer {
@@ -295,7 +305,7 @@ static int write_one(void *ctx, const char *id, const char *text, size_t len)
 	if (atomic_load(&w->b->stop))
 		return 1;
 	char *owned = NULL;
-	if (bulk_egress(w->j->rec, w->type, id, &text, &len, &owned) != 0)
+	if (bulk_egress(w->b, w->j->rec, w->type, id, &text, &len, &owned) != 0)
 		return 0;
 	if (w->elements) {
 		cJSON *res = fjson_parse(text, len, NULL, NULL);

@@ -37,6 +37,7 @@ struct app {
 	atomic_bool draining; /* set on SIGTERM: /healthz then answers 503 */
 	struct terminology *terms;    /* code systems from cfg->profiles_dir */
 	struct seclabel_rules *labels; /* security-label rules (api/privacy.h), never NULL once initialised */
+	char *redisclosure;            /* the 42 CFR 2.32 notice (api/egress.h), kept in owned */
 	struct plugin_host *plugins;  /* loaded from cfg->plugin_dir (+ cfg->plugin_dir_extra) */
 	struct store *store;          /* the embedded store under cfg->data_dir */
 	struct upstream *upstream;    /* the upstream FHIR server, or NULL */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/auth.h"
 #include "fhir/model.h"
 #include "fhir/seclabel.h"
 #include "store/store.h"
@@ -14,10 +15,19 @@
 
 void privacy_writer_of(const struct app *app, const struct http_request *req, struct privacy_writer *w)
 {
-	(void)app;
-	(void)req;
-	/* no principal yet: every caller is the local operator */
+	/* without an authenticated client the caller is the local operator */
 	*w = (struct privacy_writer){.client_id = PRIVACY_LOCAL_OPERATOR, .part2_program = false};
+	const struct auth_principal *who = req ? req->principal : NULL;
+	if (!who || !who->client_id)
+		return;
+	w->client_id = who->client_id;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, app->cfg->auth.clients)
+	{
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "client_id");
+		if (cJSON_IsString(id) && !strcmp(id->valuestring, who->client_id))
+			w->part2_program = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "part2_program"));
+	}
 }
 
 struct walk {
@@ -158,6 +168,64 @@ enum store_status privacy_pass_on(const struct app *app, const cJSON *res, struc
 	return wk.st;
 }
 
+/* The writer tag of res (system PRIVACY_WRITER_SYSTEM), or NULL. */
+static cJSON *writer_tag(const cJSON *res)
+{
+	cJSON *t;
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res, "meta"), "tag"))
+	{
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(t, "system");
+		if (cJSON_IsString(s) && !strcmp(s->valuestring, PRIVACY_WRITER_SYSTEM))
+			return t;
+	}
+	return NULL;
+}
+
+/* A new version keeps the labels of the one it replaces (a client cannot
+ * drop a label by updating) and its writer; Part 2 data records who wrote
+ * it, the gateway's tag replacing one the client sent. -1 on OOM. */
+static int carry(const struct app *app, const struct privacy_writer *w, cJSON *res)
+{
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(res, "resourceType");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(res, "id");
+	cJSON *stored = NULL;
+	if (app->store && cJSON_IsString(rt) && cJSON_IsString(id) && model_resource(rt->valuestring) &&
+	    strlen(rt->valuestring) < STORE_TYPE_SIZE && strlen(id->valuestring) < STORE_ID_SIZE &&
+	    store_read(app->store, rt->valuestring, id->valuestring, &stored, NULL) == STORE_OK &&
+	    seclabel_merge(res, stored) < 0) {
+		cJSON_Delete(stored);
+		return -1;
+	}
+	cJSON *sent = writer_tag(res);
+	const cJSON *before = writer_tag(stored);
+	const cJSON *code = before ? cJSON_GetObjectItemCaseSensitive(before, "code") : NULL;
+	const char *writer = cJSON_IsString(code) ? code->valuestring : w->client_id;
+	int rc = 0;
+	if (sent) {
+		cJSON *tags = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res, "meta"), "tag");
+		cJSON_Delete(cJSON_DetachItemViaPointer(tags, sent));
+		if (!cJSON_GetArraySize(tags))
+			cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(res, "meta"), "tag");
+	}
+	if (writer && seclabel_has(res, SECLABEL_ACTCODE, SECLABEL_PART2)) {
+		cJSON *meta = cJSON_GetObjectItemCaseSensitive(res, "meta");
+		cJSON *tags = cJSON_GetObjectItemCaseSensitive(meta, "tag");
+		if (!tags)
+			tags = cJSON_AddArrayToObject(meta, "tag");
+		cJSON *t = cJSON_CreateObject();
+		if (!tags || !cJSON_IsArray(tags) || !t ||
+		    !cJSON_AddStringToObject(t, "system", PRIVACY_WRITER_SYSTEM) ||
+		    !cJSON_AddStringToObject(t, "code", writer)) {
+			cJSON_Delete(t);
+			rc = -1;
+		} else {
+			cJSON_AddItemToArray(tags, t);
+		}
+	}
+	cJSON_Delete(stored);
+	return rc;
+}
+
 int privacy_label_write(const struct app *app, const struct privacy_writer *w, cJSON *res,
 			const struct privacy_sibling *siblings, size_t n)
 {
@@ -167,7 +235,7 @@ int privacy_label_write(const struct app *app, const struct privacy_writer *w, c
 	const cJSON *sec = cJSON_GetObjectItemCaseSensitive(meta, "security");
 	if ((meta && !cJSON_IsObject(meta)) || (sec && !cJSON_IsArray(sec)))
 		return 0; /* not FHIR: validation refuses it */
-	if (seclabel_apply(app->labels, res, w && w->part2_program) < 0)
+	if (seclabel_apply(app->labels, res, w && w->part2_program) < 0 || (w && carry(app, w, res) < 0))
 		return -1;
 	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(res, "resourceType");
 	struct walk wk = {.app = app,

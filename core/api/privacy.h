@@ -28,6 +28,9 @@
 #include "store/store.h"
 
 #define PRIVACY_LOCAL_OPERATOR "local-operator"
+/* The meta.tag that records which client wrote 42CFRPart2 data (the code is
+ * its client id): consent lets that program read its own records. */
+#define PRIVACY_WRITER_SYSTEM "https://crosswalk.example.org/fhir/NamingSystem/client"
 
 /* Who writes: the client id ("local-operator" for an unauthenticated
  * caller) and whether it is a Part 2 program. Strings are borrowed from the

@@ -143,6 +143,7 @@ static void history_common(const struct app *app, struct http_request *req, stru
 		}
 		cJSON_AddItemToArray(entries, e);
 	}
+	egress_bundle(app, req, resp, b);
 	if (!cJSON_GetArraySize(entries))
 		cJSON_DeleteItemFromObjectCaseSensitive(b, "entry");
 	store_page_release(&page);

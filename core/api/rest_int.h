@@ -24,6 +24,7 @@
 
 #include "api/api_rest.h"
 #include "api/api_fhir.h"
+#include "api/egress.h"
 #include "api/privacy.h"
 #include "base/arena.h"
 #include "base/fjson.h"
@@ -119,8 +120,9 @@ void rest_url_encode_sb(struct strbuf *b, const char *s);
 
 /* Readies a resource for the upstream: the structural validation, then the
  * before-upstream hooks (which may change or replace *res), then the
- * security labels of a write (privacy_label_write). Returns 0, or the
- * status to answer with the issues in oo. */
+ * security labels of a write (privacy_label_write), then the consent the
+ * upstream needs as a recipient (403 no-part2-consent without it). Returns
+ * 0, or the status to answer with the issues in oo. */
 int rest_upstream_ready(const struct app *app, const struct http_request *req, cJSON **res, struct outcome *oo);
 
 /* One exchange with the upstream waiting for its answer while its request is

@@ -103,6 +103,8 @@ static void read_elements(const struct app *app, struct http_request *req, struc
 			rest_store_answer(req, resp, st, &err);
 			return;
 		}
+		if (egress_withholds_text(app, req, resp, &t.text, t.len))
+			return;
 		char version[24], etag[64], lm[64];
 		snprintf(version, sizeof version, "%lld", (long long)t.version);
 		snprintf(etag, sizeof etag, "W/\"%s\"", version);
@@ -124,6 +126,8 @@ static void read_elements(const struct app *app, struct http_request *req, struc
 		rest_store_answer(req, resp, st, &err);
 		return;
 	}
+	if (egress_withholds(app, req, resp, &res))
+		return;
 	if (!vid && (not_modified(req, rest_meta_str(res, "versionId")) || not_modified_since(req, rest_meta_str(res, "lastUpdated")))) {
 		http_set_body(resp, 304, NULL, NULL, 0);
 		rest_set_version_headers(resp, res);

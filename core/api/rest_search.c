@@ -864,8 +864,8 @@ static void run_search(const struct app *app, const struct http_request *req, st
 		}
 		/* includes follow the matches' references before _elements or
 		 * _summary leave them out */
-		size_t nmatch = (size_t)cJSON_GetArraySize(entries);
 		struct store_error bad = {0};
+		egress_bundle(app, req, resp, b); /* the matches: what is withheld includes nothing */
 		size_t left_out = 0;
 		do_includes(app, req, q, entries, base, &left_out, &notes, &bad);
 		if (left_out) {
@@ -880,8 +880,14 @@ static void run_search(const struct app *app, const struct http_request *req, st
 			rest_store_answer(req, resp, bad.status, &bad);
 			return;
 		}
-		for (size_t i = 0; i < nmatch; i++) {
-			cJSON *r = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource");
+		egress_bundle(app, req, resp, b);
+		cJSON *me;
+		cJSON_ArrayForEach(me, entries)
+		{
+			const char *mode = rest_str_member(cJSON_GetObjectItemCaseSensitive(me, "search"), "mode");
+			cJSON *r = cJSON_GetObjectItemCaseSensitive(me, "resource");
+			if (!mode || strcmp(mode, "match") != 0)
+				continue;
 			if (q->elements)
 				rest_elements_only(r, q->elements);
 			else

@@ -108,6 +108,13 @@ int rest_upstream_ready(const struct app *app, const struct http_request *req, c
 		outcome_add(oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
 		return 500;
 	}
+	/* the upstream is a recipient like any other */
+	if (egress_upstream_refuses(app, *res)) {
+		outcome_add(oo, OUTCOME_ERROR, "security", NULL,
+			    "%s: this is 42 CFR Part 2 data and no Consent permits its disclosure to the upstream",
+			    EGRESS_NO_PART2_CONSENT);
+		return 403;
+	}
 	return 0;
 }
 

@@ -368,6 +368,8 @@ static enum store_status write_resource(const struct app *app, struct http_reque
 	}
 	struct privacy_writer writer;
 	privacy_writer_of(app, req, &writer);
+	if (!id) /* a create: the id is the store's, and no earlier version passes labels on */
+		cJSON_DeleteItemFromObjectCaseSensitive(res, "id");
 	if (privacy_label_write(app, &writer, res, NULL, 0) != 0) {
 		cJSON_Delete(res);
 		outcome_release(&oo);

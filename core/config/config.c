@@ -73,6 +73,8 @@ static const struct key upstream_keys[] = {
 	{"retry_max_ms", KEY_UINT, UP(retry_max_ms), 1, 86400000, NULL},
 	{"high_water", KEY_UINT, UP(high_water), 1, 100000000, NULL},
 	{"match_identifier_systems", KEY_URIS, UP(match_systems), 1, 16, NULL},
+	{"organization", KEY_STRING, UP(organization), 1, 256, NULL},
+	{"purpose_of_use", KEY_STRING, UP(purpose_of_use), 1, 32, NULL},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -209,9 +211,17 @@ struct member_rule {
 };
 
 static const struct member_rule client_members[] = {
-	{"client_id", cJSON_String, 128},    {"jwks", cJSON_Object, 0},     {"jwks_url", cJSON_String, 2048},
-	{"scopes", cJSON_String, 8192},      {"purpose", cJSON_String, 32}, {"tls_fingerprint", cJSON_String, 128},
-	{"tls_subject", cJSON_String, 1024}, {"plugins", cJSON_Object, 0},  {NULL, 0, 0},
+	{"client_id", cJSON_String, 128},
+	{"jwks", cJSON_Object, 0},
+	{"jwks_url", cJSON_String, 2048},
+	{"scopes", cJSON_String, 8192},
+	{"purpose", cJSON_String, 32},
+	{"tls_fingerprint", cJSON_String, 128},
+	{"tls_subject", cJSON_String, 1024},
+	{"plugins", cJSON_Object, 0},
+	{"organization", cJSON_String, 256},
+	{"part2_program", cJSON_True, 0},
+	{NULL, 0, 0},
 };
 
 static const struct member_rule issuer_members[] = {
@@ -239,6 +249,8 @@ static const char *entry_members_ok(const cJSON *e, const struct member_rule *ru
 			return "must not hold control characters, quotes or backslashes";
 		if (r->type == cJSON_Object && !cJSON_IsObject(m))
 			return "must be an object";
+		if (r->type == cJSON_True && !cJSON_IsBool(m))
+			return "must be true or false";
 		if (!strcmp(m->string, "purpose")) {
 			bool known = false;
 			for (size_t i = 0; i < 4; i++)
@@ -779,6 +791,8 @@ void config_release(struct config *cfg)
 	free(u->ca_file);
 	free(u->client_cert);
 	free(u->client_key);
+	free(u->organization);
+	free(u->purpose_of_use);
 	cJSON_Delete(u->routes);
 	cJSON_Delete(u->match_systems);
 	free(cfg->tls.cert_file);

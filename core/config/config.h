@@ -64,6 +64,11 @@ struct config_upstream {
 	/* identifier systems a person is looked up by at the upstream before a
 	 * Patient is delivered (array of absolute URIs, owned), or NULL */
 	cJSON *match_systems;
+
+	/* the upstream as a consent recipient (api/egress.h): its organization
+	 * ("Organization/id") and purpose of use (a v3-ActReason code; NULL: TREAT) */
+	char *organization;
+	char *purpose_of_use;
 };
 
 /* Bulk export (core/api/bulk.h). */

@@ -132,8 +132,8 @@ void plugin_host_each_operation(const struct plugin_host *h,
 /* What serves host->store_gather (ABI 1.3): fn returns a collection Bundle
  * for a FHIR Parameters resource, or NULL with issues in oo and *status set
  * (core/api/gather.h, gather_parameters). Set once before serving; ud is passed
- * back with the request the plugin serves (NULL outside one). Without one,
- * store_gather answers 501. */
+ * back, with the request the plugin is serving (ctx->req, NULL outside
+ * HTTP): what is gathered is for its client. Without one, store_gather answers 501. */
 typedef cJSON *plugin_host_gather_fn(void *ud, const struct http_request *req, const cJSON *parameters,
 				     struct outcome *oo, int *status);
 void plugin_host_set_gather(struct plugin_host *h, plugin_host_gather_fn *fn, void *ud);

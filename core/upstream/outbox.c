@@ -20,6 +20,8 @@ struct outbox {
 	struct upstream *up;
 	const struct config *cfg;
 	const struct plugin_host *plugins;
+	outbox_filter_fn *filter;
+	void *filter_ud;
 	struct pmatch *match; /* upstream.match_identifier_systems set, else NULL; the worker's */
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -123,6 +125,15 @@ static void deliver(struct outbox *o, const struct outbox_item *it)
 			snprintf(why, sizeof why, "the stored version is unreadable: %s", err.message);
 			store_outbox_settle(o->st, it->oid, OUTBOX_DEAD, it->attempts + 1, 0, why, &err);
 			metrics_counter_add(METRICS_OUTBOX_DEAD, 1);
+			return;
+		}
+		const char *refused = o->filter ? o->filter(o->filter_ud, res) : NULL;
+		if (refused) {
+			/* withheld from this recipient: it waits, not retried, until a $retry decides again */
+			snprintf(why, sizeof why, "%s: the upstream may not receive it (docs/privacy.md)", refused);
+			store_outbox_settle(o->st, it->oid, OUTBOX_DEAD, it->attempts + 1, 0, why, &err);
+			metrics_counter_add(METRICS_OUTBOX_DEAD, 1);
+			cJSON_Delete(res);
 			return;
 		}
 		/* the upstream assigns its own meta */
@@ -239,7 +250,7 @@ static double gauge_dead(void *ctx)
 }
 
 struct outbox *outbox_start(struct store *st, struct upstream *up, const struct config *cfg,
-			    const struct plugin_host *plugins)
+			    const struct plugin_host *plugins, outbox_filter_fn *filter, void *ud)
 {
 	struct outbox *o = calloc(1, sizeof *o);
 	if (!o)
@@ -248,6 +259,8 @@ struct outbox *outbox_start(struct store *st, struct upstream *up, const struct 
 	o->up = up;
 	o->cfg = cfg;
 	o->plugins = plugins;
+	o->filter = filter;
+	o->filter_ud = ud;
 	if (cfg->upstream.match_systems && !(o->match = pmatch_new(st, up, cfg->upstream.match_systems))) {
 		free(o);
 		return NULL;

@@ -28,11 +28,18 @@
 
 struct outbox;
 
-/* Starts the worker; NULL on failure. Each resource runs through the
- * plugins' before-upstream hooks (plugins may be NULL) before it is sent; a
- * hook that stops it makes the record a dead letter with the hook's message. */
+/* The recipient's rules: NULL when res (the stored version, labels and
+ * all) may go to the upstream, else why not (a reason code such as
+ * "no-part2-consent"): the record becomes a dead letter with that reason
+ * and waits for POST /outbox/{oid}/$retry, which decides again. */
+typedef const char *outbox_filter_fn(void *ud, const cJSON *res);
+
+/* Starts the worker; NULL on failure. Each resource is first decided by
+ * filter (NULL: none; ud is passed back), then runs through the plugins'
+ * before-upstream hooks (plugins may be NULL) before it is sent; a hook
+ * that stops it makes the record a dead letter with the hook's message. */
 struct outbox *outbox_start(struct store *st, struct upstream *up, const struct config *cfg,
-			    const struct plugin_host *plugins);
+			    const struct plugin_host *plugins, outbox_filter_fn *filter, void *ud);
 /* Stops the worker (an attempt in flight finishes first) and frees. */
 void outbox_stop(struct outbox *o);
 /* Wakes the worker after a commit that added records. */

@@ -18,6 +18,7 @@
 #include "plugkit.h"
 
 #define BL_BASE "https://crosswalk.example.org/fhir"
+#define BL_WITHHELD_URL BL_BASE "/StructureDefinition/withheld" /* a stub the gateway withheld (docs/privacy.md) */
 #define BL_ICD10CM "http://hl7.org/fhir/sid/icd-10-cm"
 #define BL_HCPCS "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 #define BL_CPT "http://www.ama-assn.org/go/cpt"

@@ -142,6 +142,20 @@ static long minutes_of(const cJSON *enc)
 
 /* ------------------------------------------------------------ pieces */
 
+/* The gateway's stub of an Encounter its client may not see (the extension
+ * https://crosswalk.example.org/fhir/StructureDefinition/withheld). */
+static bool withheld(const cJSON *enc)
+{
+	const cJSON *x;
+	cJSON_ArrayForEach(x, get(enc, "extension"))
+	{
+		if (bl_str(x, "url") && !strcmp(bl_str(x, "url"), BL_WITHHELD_URL) && bl_str(x, "valueCode") &&
+		    !strcmp(bl_str(x, "valueCode"), "no-part2-consent"))
+			return true;
+	}
+	return false;
+}
+
 static void patient_of(struct cw_ctx *ctx, const struct index *ix, const cJSON *enc, struct bl_enc *e)
 {
 	const cJSON *subj = get(enc, "subject");
@@ -584,6 +598,13 @@ enum cw_status bl_analyse(struct cw_ctx *ctx, const cJSON *bundle, struct bl_res
 			d[10] = '\0';
 			if (d[4] == '-' && bl_host->iso_date(ctx, d, e->date) != CW_OK)
 				e->date[0] = '\0';
+		}
+		if (withheld(enc)) {
+			/* the gateway withheld it from this client: listed, never billed from a stub */
+			patient_of(ctx, &ix, enc, e);
+			reason(ctx, e, "no-part2-consent",
+			       "the Encounter is 42 CFR Part 2 data; no Consent permits its disclosure here");
+			continue;
 		}
 		if (!e->id[0])
 			reason(ctx, e, "no-encounter-id", "the Encounter has no id");

@@ -1,0 +1,404 @@
+/* egress — the consent filter of every way out (egress.h). */
+#include "api/egress.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api/privacy.h"
+#include "auth/auth.h"
+#include "fhir/seclabel.h"
+
+#define NOTICE_MAX 4096
+
+static const char *str(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const char *purpose_code(enum auth_purpose p)
+{
+	switch (p) {
+	case AUTH_OPERATIONS:
+		return "HOPERAT";
+	case AUTH_BILLING:
+		return "HPAYMT";
+	default:
+		return "TREAT";
+	}
+}
+
+/* auth.clients[].organization of client id, or NULL. */
+static const char *client_organization(const struct config *cfg, const char *id)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cfg->auth.clients)
+	{
+		const char *cid = str(e, "client_id");
+		if (cid && !strcmp(cid, id))
+			return str(e, "organization");
+	}
+	return NULL;
+}
+
+static void begin(struct egress *eg, struct store *store, const char *notice)
+{
+	memset(eg, 0, sizeof *eg);
+	eg->store = store;
+	eg->notice = notice;
+	eg->policy = (struct consent_policy){.part2 = CONSENT_DEFAULT_DENY, .restricted = CONSENT_DEFAULT_PERMIT};
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(eg->when, sizeof eg->when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *client_purpose(const struct config *cfg, const char *id)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cfg->auth.clients)
+	{
+		const char *cid = str(e, "client_id"), *p = str(e, "purpose");
+		if (cid && !strcmp(cid, id))
+			return !p                         ? "TREAT"
+			       : !strcmp(p, "billing")    ? "HPAYMT"
+			       : !strcmp(p, "operations") ? "HOPERAT"
+							  : "TREAT";
+	}
+	return "TREAT";
+}
+
+void egress_begin_client(struct egress *eg, struct store *store, const struct config *cfg, const char *client_id)
+{
+	begin(eg, store, NULL);
+	if (!client_id) {
+		eg->r = (struct consent_recipient){.client = PRIVACY_LOCAL_OPERATOR, .purpose = "TREAT"};
+		return;
+	}
+	eg->r = (struct consent_recipient){.client = client_id,
+					   .organization = client_organization(cfg, client_id),
+					   .purpose = client_purpose(cfg, client_id)};
+}
+
+bool egress_may_need(const char *text, size_t len)
+{
+	return memmem(text, len, SECLABEL_PART2, strlen(SECLABEL_PART2)) || memmem(text, len, "v3-Confidentiality", 18);
+}
+
+void egress_begin(struct egress *eg, const struct app *app, const struct http_request *req)
+{
+	begin(eg, app->store, app->redisclosure);
+	if (!req) {
+		eg->r = (struct consent_recipient){
+			.client = EGRESS_UPSTREAM,
+			.organization = app->cfg->upstream.organization,
+			.purpose = app->cfg->upstream.purpose_of_use ? app->cfg->upstream.purpose_of_use : "TREAT"};
+		return;
+	}
+	const struct auth_principal *who = req->principal;
+	if (!who || !who->client_id) {
+		eg->r = (struct consent_recipient){.client = PRIVACY_LOCAL_OPERATOR, .purpose = "TREAT"};
+		return;
+	}
+	eg->r = (struct consent_recipient){.client = who->client_id,
+					   .actor = who->fhir_user[0] ? who->fhir_user : NULL,
+					   .organization = client_organization(app->cfg, who->client_id),
+					   .purpose = purpose_code(who->purpose)};
+}
+
+/* "Patient/id" of res (the Patient itself, or its patient, subject or
+ * beneficiary), into out; false when it names none. */
+static bool patient_of(const cJSON *res, char *out, size_t n)
+{
+	const char *type = str(res, "resourceType"), *id = str(res, "id");
+	if (type && !strcmp(type, "Patient")) {
+		if (!id)
+			return false;
+		snprintf(out, n, "Patient/%s", id);
+		return true;
+	}
+	static const char *const members[] = {"patient", "subject", "beneficiary", NULL};
+	for (size_t i = 0; members[i]; i++) {
+		const char *ref = str(cJSON_GetObjectItemCaseSensitive(res, members[i]), "reference");
+		if (!ref || strncmp(ref, "Patient/", 8) != 0)
+			continue;
+		size_t len = strcspn(ref + 8, "/");
+		if (!len || len >= STORE_ID_SIZE)
+			return false;
+		snprintf(out, n, "Patient/%.*s", (int)len, ref + 8);
+		return true;
+	}
+	return false;
+}
+
+static void patient_release(struct egress_patient *p)
+{
+	store_page_release(&p->page);
+	free(p->consents);
+	memset(p, 0, sizeof *p);
+}
+
+/* The Consents of patient ref (read once per answer). NULL on failure: no
+ * Consent permits anything then, so the default (deny) decides. */
+static const struct egress_patient *consents_of(struct egress *eg, const char *ref)
+{
+	for (size_t i = 0; i < eg->ncache; i++)
+		if (!strcmp(eg->cache[i].ref, ref))
+			return &eg->cache[i];
+	if (!eg->store)
+		return NULL;
+	struct egress_patient *p;
+	if (eg->ncache < EGRESS_CACHE) {
+		p = &eg->cache[eg->ncache++];
+	} else {
+		p = &eg->cache[eg->next];
+		eg->next = (eg->next + 1) % EGRESS_CACHE;
+		patient_release(p);
+	}
+	snprintf(p->ref, sizeof p->ref, "%s", ref);
+	struct store_search_param param = {.name = "patient", .value = ref};
+	struct store_search q = {.params = &param, .n_params = 1, .count = STORE_MAX_COUNT, .no_total = true};
+	struct store_error err = {0};
+	if (store_search(eg->store, "Consent", &q, &p->page, &err) != STORE_OK) {
+		store_page_release(&p->page);
+		return p; /* none read: the defaults decide */
+	}
+	p->consents = p->page.n ? calloc(p->page.n, sizeof *p->consents) : NULL;
+	for (size_t i = 0; p->consents && i < p->page.n; i++)
+		p->consents[p->n++] = p->page.items[i].resource;
+	return p;
+}
+
+/* The client that wrote res (the writer tag privacy_label_write sets), or NULL. */
+static const char *writer_of(const cJSON *res)
+{
+	const cJSON *t;
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res, "meta"), "tag"))
+	{
+		const char *s = str(t, "system");
+		if (s && !strcmp(s, PRIVACY_WRITER_SYSTEM))
+			return str(t, "code");
+	}
+	return NULL;
+}
+
+bool egress_allows(struct egress *eg, const cJSON *res)
+{
+	if (!seclabel_has(res, SECLABEL_ACTCODE, SECLABEL_PART2) && !seclabel_has(res, SECLABEL_CONFIDENTIALITY, "R") &&
+	    !seclabel_has(res, SECLABEL_CONFIDENTIALITY, "V"))
+		return true; /* nothing to decide: no store read */
+	char ref[STORE_ID_SIZE + 16];
+	const struct egress_patient *p = patient_of(res, ref, sizeof ref) ? consents_of(eg, ref) : NULL;
+	struct consent_decision d = consent_decide(&eg->policy, &eg->r, eg->when, res, writer_of(res),
+						   p ? p->consents : NULL, p ? p->n : 0);
+	if (!d.permit) {
+		eg->withheld++;
+		return false;
+	}
+	eg->part2 |= d.part2;
+	return true;
+}
+
+void egress_end(struct egress *eg, struct http_response *resp)
+{
+	bool has = false;
+	for (size_t i = 0; resp && i < resp->nheaders; i++)
+		has |= !strcasecmp(resp->headers[i].name, EGRESS_NOTICE_HEADER);
+	if (resp && !has && eg->part2 && eg->notice)
+		http_add_header(resp, EGRESS_NOTICE_HEADER, eg->notice);
+	for (size_t i = 0; i < eg->ncache; i++)
+		patient_release(&eg->cache[i]);
+	eg->ncache = 0;
+}
+
+int egress_load_notice(struct app *app, char *err, size_t errlen)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/security/redisclosure.txt",
+		 app->cfg->profiles_dir ? app->cfg->profiles_dir : "/nonexistent");
+	FILE *f = fopen(path, "rb");
+	char *text = calloc(1, NOTICE_MAX + 1);
+	size_t n = 0;
+	if (f && text)
+		n = fread(text, 1, NOTICE_MAX + 1, f);
+	else if (text) /* no file: the abbreviated statement of 42 CFR 2.32(a)(2) */
+		n = (size_t)snprintf(text, NOTICE_MAX, "%s", EGRESS_NOTICE_SHORT);
+	if (f)
+		fclose(f);
+	while (n && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+		text[--n] = '\0';
+	const char *why = !text ? "out of memory" : n > NOTICE_MAX ? "longer than 4 KiB" : !n ? "empty" : NULL;
+	for (size_t i = 0; !why && i < n; i++)
+		if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] > 0x7e)
+			why = "holds a character other than printable ASCII on one line";
+	if (why) {
+		snprintf(err, errlen, "%s: the redisclosure notice %s", path, why);
+		free(text);
+		return -1;
+	}
+	app->redisclosure = app_keep(app, text);
+	if (!app->redisclosure) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+bool egress_withholds_text(const struct app *app, const struct http_request *req, struct http_response *resp,
+			   char **text, size_t len)
+{
+	/* most resources carry no label that needs consent: no parse for them */
+	if (!egress_may_need(*text, len))
+		return false;
+	cJSON *res = cJSON_ParseWithLength(*text, len);
+	bool withheld = res && egress_withholds(app, req, resp, &res);
+	cJSON_Delete(res);
+	if (withheld) {
+		free(*text);
+		*text = NULL;
+	}
+	return withheld;
+}
+
+bool egress_withholds(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON **res)
+{
+	struct egress eg;
+	egress_begin(&eg, app, req);
+	bool ok = egress_allows(&eg, *res);
+	if (!ok) {
+		/* withheld is answered as not there: its existence is not disclosed */
+		cJSON_Delete(*res);
+		*res = NULL;
+		http_set_error(resp, 404, "not-found", "%s/%s is not known", req->params[0], req->params[1]);
+	}
+	egress_end(&eg, ok ? resp : NULL);
+	return !ok;
+}
+
+static void notice_on(const struct app *app, cJSON *bundle)
+{
+	if (!app->redisclosure)
+		return;
+	cJSON *meta = cJSON_GetObjectItemCaseSensitive(bundle, "meta");
+	if (!meta)
+		meta = cJSON_AddObjectToObject(bundle, "meta");
+	cJSON *ext = cJSON_GetObjectItemCaseSensitive(meta, "extension");
+	const cJSON *x;
+	cJSON_ArrayForEach(x, ext)
+	{
+		const char *url = str(x, "url");
+		if (url && !strcmp(url, EGRESS_NOTICE_URL))
+			return; /* there already */
+	}
+	if (!ext)
+		ext = cJSON_AddArrayToObject(meta, "extension");
+	cJSON *e = cJSON_CreateObject();
+	if (!ext || !e || !cJSON_AddStringToObject(e, "url", EGRESS_NOTICE_URL) ||
+	    !cJSON_AddStringToObject(e, "valueString", app->redisclosure)) {
+		cJSON_Delete(e);
+		return;
+	}
+	cJSON_AddItemToArray(ext, e);
+}
+
+/* An Encounter withheld from an export: what says it exists and why. */
+static cJSON *stub_of(const cJSON *enc)
+{
+	cJSON *s = cJSON_CreateObject();
+	static const char *const keep[] = {"id", "status", "class", "subject", "period", NULL};
+	cJSON_AddStringToObject(s, "resourceType", "Encounter");
+	for (size_t i = 0; keep[i]; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(enc, keep[i]);
+		if (v)
+			cJSON_AddItemToObject(s, keep[i], cJSON_Duplicate(v, true));
+	}
+	cJSON *ext = cJSON_AddArrayToObject(s, "extension");
+	cJSON *e = cJSON_CreateObject();
+	cJSON_AddStringToObject(e, "url", EGRESS_WITHHELD_URL);
+	cJSON_AddStringToObject(e, "valueCode", EGRESS_NO_PART2_CONSENT);
+	cJSON_AddItemToArray(ext, e);
+	return s;
+}
+
+static size_t filter(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON *bundle,
+		     bool stubs)
+{
+	struct egress eg;
+	egress_begin(&eg, app, req);
+	cJSON *entries = cJSON_GetObjectItemCaseSensitive(bundle, "entry");
+	cJSON *e = entries ? entries->child : NULL;
+	size_t removed = 0;
+	while (e) {
+		cJSON *next = e->next;
+		cJSON *res = cJSON_GetObjectItemCaseSensitive(e, "resource");
+		if (cJSON_IsObject(res) && !egress_allows(&eg, res)) {
+			const char *type = str(res, "resourceType");
+			cJSON *stub = stubs && type && !strcmp(type, "Encounter") ? stub_of(res) : NULL;
+			if (stub) {
+				cJSON_ReplaceItemInObjectCaseSensitive(e, "resource", stub);
+			} else {
+				const char *mode = str(cJSON_GetObjectItemCaseSensitive(e, "search"), "mode");
+				removed += !mode || !strcmp(mode, "match");
+				cJSON_Delete(cJSON_DetachItemViaPointer(entries, e));
+			}
+		}
+		e = next;
+	}
+	cJSON *total = cJSON_GetObjectItemCaseSensitive(bundle, "total");
+	const char *btype = str(bundle, "type");
+	if (removed && cJSON_IsNumber(total) && btype && !strcmp(btype, "searchset"))
+		cJSON_SetNumberValue(total,
+				     total->valuedouble > (double)removed ? total->valuedouble - (double)removed : 0);
+	if (stubs && entries && !cJSON_GetArraySize(entries))
+		cJSON_DeleteItemFromObjectCaseSensitive(bundle, "entry");
+	if (stubs && eg.withheld) {
+		/* the Bundle's labels are those of what it still holds */
+		cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(bundle, "meta"), "security");
+		cJSON *x;
+		cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(bundle, "entry"))
+			seclabel_merge(bundle, cJSON_GetObjectItemCaseSensitive(x, "resource"));
+	}
+	if (eg.part2)
+		notice_on(app, bundle);
+	size_t withheld = eg.withheld;
+	egress_end(&eg, resp);
+	return withheld;
+}
+
+void egress_bundle(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON *bundle)
+{
+	filter(app, req, resp, bundle, false);
+}
+
+size_t egress_gathered(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON *bundle)
+{
+	return filter(app, req, resp, bundle, true);
+}
+
+const char *egress_upstream_refuses(const struct app *app, const cJSON *res)
+{
+	struct egress eg;
+	egress_begin(&eg, app, NULL);
+	bool ok = egress_allows(&eg, res);
+	egress_end(&eg, NULL);
+	return ok ? NULL : EGRESS_NO_PART2_CONSENT;
+}
+
+const char *egress_outbox_filter(void *app, const cJSON *res) { return egress_upstream_refuses(app, res); }
+
+void egress_notice(const struct app *app, struct http_response *resp, cJSON *res)
+{
+	bool part2 = seclabel_has(res, SECLABEL_ACTCODE, SECLABEL_PART2);
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(res, "entry")) part2 |=
+		seclabel_has(cJSON_GetObjectItemCaseSensitive(e, "resource"), SECLABEL_ACTCODE, SECLABEL_PART2);
+	if (!part2 || !app->redisclosure)
+		return;
+	const char *rt = str(res, "resourceType");
+	if (rt && !strcmp(rt, "Bundle"))
+		notice_on(app, res);
+	http_add_header(resp, EGRESS_NOTICE_HEADER, app->redisclosure);
+}

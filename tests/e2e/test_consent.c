@@ -1,0 +1,510 @@
+/* End-to-end tests of consent at every egress (docs/privacy.md): real
+ * clients of auth.clients with access tokens signed by the gateway's own
+ * key. A Part 2 program writes a peer-support encounter and an F11.20
+ * diagnosis; a billing client without consent sees neither through REST
+ * (read, search, includes, history), the export, the billing extract or
+ * Claim/$build, where the encounter is listed as not billed for
+ * no-part2-consent; once a Consent permits HPAYMT to the payer the same
+ * requests include them, labelled, with the redisclosure notice. The
+ * upstream (the real Medplum server) receives Part 2 data only after a
+ * Consent permits it: before, the outbox holds it as a dead letter for
+ * no-part2-consent, and $retry sends it. Labels survive an update or a
+ * patch that leaves them out. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/jwt.h"
+#include "base/crypto.h"
+#include "e2e/harness.h"
+
+#define ACT "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+#define CONF "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+#define ICD "http://hl7.org/fhir/sid/icd-10-cm"
+#define HCPCS "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+#define NOTICE_START "This record which has been disclosed to you is protected by Federal confidentiality rules"
+#define DUMMY_FP "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff"
+
+static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+static const char *sget(const cJSON *o, const char *k)
+{
+	const cJSON *v = get(o, k);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool has_label(const cJSON *r, const char *system, const char *code)
+{
+	const cJSON *c;
+	cJSON_ArrayForEach(c, get(get(r, "meta"), "security"))
+	{
+		if (sget(c, "system") && !strcmp(sget(c, "system"), system) && sget(c, "code") &&
+		    !strcmp(sget(c, "code"), code))
+			return true;
+	}
+	return false;
+}
+
+static const char *clients_json =
+	"\"auth\":{\"clients\":["
+	"{\"client_id\":\"program\",\"purpose\":\"treatment\",\"part2_program\":true,\"scopes\":\"system/*.cruds\","
+	"\"tls_fingerprint\":\"" DUMMY_FP "\"},"
+	"{\"client_id\":\"biller\",\"purpose\":\"billing\",\"organization\":\"Organization/payer-1\","
+	"\"scopes\":\"system/*.cruds\",\"tls_fingerprint\":\"" DUMMY_FP "\"}]}";
+
+/* An access token for client, signed with the key the gateway generated. */
+static char *token_for(const struct gw *g, const char *client)
+{
+	char path[400], why[256], kid[44];
+	snprintf(path, sizeof path, "%s/var/auth-signing-key.pem", g->dir);
+	struct crypto_key *k = crypto_key_load_private(path, why, sizeof why);
+	assert_non_null(k);
+	assert_int_equal(crypto_key_thumbprint(k, kid), 0);
+	char claims[1024];
+	static int jti;
+	snprintf(claims, sizeof claims,
+		 "{\"iss\":\"http://127.0.0.1:%u/auth\",\"aud\":\"http://127.0.0.1:%u/fhir\",\"sub\":\"%s\","
+		 "\"client_id\":\"%s\",\"scope\":\"system/*.cruds\",\"exp\":%ld,\"jti\":\"c%d\"}",
+		 g->port, g->port, client, client, (long)time(NULL) + 600, ++jti);
+	cJSON *c = cJSON_Parse(claims);
+	char *t = jwt_sign(k, crypto_key_default_alg(k, true), kid, "at+jwt", c);
+	cJSON_Delete(c);
+	crypto_key_free(k);
+	assert_non_null(t);
+	return t;
+}
+
+struct who {
+	const struct gw *g;
+	char *token;
+};
+
+static long as(const struct who *w, const char *method, const char *path, const char *body, const char *accept,
+	       struct resp *r)
+{
+	char auth[2048], acc[128];
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", w->token);
+	snprintf(acc, sizeof acc, "Accept: %s", accept ? accept : "application/fhir+json");
+	const char *h[] = {auth, acc, "Content-Type: application/fhir+json", NULL};
+	assert_int_equal(http_do(w->g, method, path, h, body, body ? strlen(body) : 0, r), 0);
+	return r->status;
+}
+
+static cJSON *json_as(const struct who *w, const char *method, const char *path, const char *body, long want,
+		      char *notice, size_t nlen)
+{
+	struct resp r;
+	long st = as(w, method, path, body, !strncmp(path, "/export/", 8) ? "application/json" : NULL, &r);
+	if (st != want)
+		fprintf(stderr, "# %s %s: %ld %s\n", method, path, st, r.body ? r.body : "");
+	assert_int_equal(st, want);
+	if (notice) {
+		notice[0] = '\0';
+		resp_header(&r, "X-Redisclosure-Notice", notice, nlen);
+	}
+	cJSON *t = r.len ? cJSON_Parse(r.body) : NULL;
+	resp_free(&r);
+	return t;
+}
+
+static int count_type(const cJSON *bundle, const char *type)
+{
+	int n = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, get(bundle, "entry"))
+	{
+		const char *rt = sget(get(e, "resource"), "resourceType");
+		n += rt && !strcmp(rt, type);
+	}
+	return n;
+}
+
+static bool bundle_notice(const cJSON *b)
+{
+	const cJSON *x;
+	cJSON_ArrayForEach(x, get(get(b, "meta"), "extension"))
+	{
+		const char *v = sget(x, "valueString");
+		if (sget(x, "url") && strstr(sget(x, "url"), "redisclosure-notice") && v && strstr(v, NOTICE_START))
+			return true;
+	}
+	return false;
+}
+
+static const char *patient_json =
+	"{\"resourceType\":\"Patient\",\"id\":\"p1\",\"identifier\":[{\"system\":"
+	"\"https://recovery.example.org/people\",\"value\":\"P-1\"}],\"name\":[{\"family\":\"Doe\"}]}";
+static const char *condition_json =
+	"{\"resourceType\":\"Condition\",\"id\":\"dx1\",\"subject\":{\"reference\":\"Patient/p1\"},"
+	"\"encounter\":{\"reference\":\"Encounter/e1\"},"
+	"\"code\":{\"coding\":[{\"system\":\"" ICD "\",\"code\":\"F11.20\"}]}}";
+static const char *encounter_json =
+	"{\"resourceType\":\"Encounter\",\"id\":\"e1\",\"status\":\"finished\","
+	"\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"AMB\"},"
+	"\"type\":[{\"coding\":[{\"system\":\"" HCPCS "\",\"code\":\"H0038\"}]}],"
+	"\"subject\":{\"reference\":\"Patient/p1\"},\"period\":{\"start\":\"2025-11-13T10:00:00Z\","
+	"\"end\":\"2025-11-13T11:00:00Z\"},\"diagnosis\":[{\"condition\":{\"reference\":\"Condition/dx1\"}}]}";
+static const char *consent_json =
+	"{\"resourceType\":\"Consent\",\"id\":\"c1\",\"status\":\"active\","
+	"\"scope\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/consentscope\",\"code\":"
+	"\"patient-privacy\"}]},\"category\":[{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"59284-0\"}]}],"
+	"\"patient\":{\"reference\":\"Patient/p1\"},"
+	"\"policyRule\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/"
+	"v3-ActCode\",\"code\":\"OPTIN\"}]},"
+	"\"provision\":{\"type\":\"permit\",\"actor\":[{\"role\":{\"coding\":[{\"system\":"
+	"\"http://terminology.hl7.org/CodeSystem/v3-ParticipationType\",\"code\":\"IRCP\"}]},"
+	"\"reference\":{\"reference\":\"Organization/payer-1\"}}],"
+	"\"purpose\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActReason\",\"code\":\"HPAYMT\"}]}}";
+
+/* Did the billing extract list e1 as not billed for no-part2-consent? */
+static bool extract_withholds_e1(const cJSON *x)
+{
+	const cJSON *nb;
+	cJSON_ArrayForEach(nb, get(x, "not_billed"))
+	{
+		if (!sget(nb, "encounter") || strcmp(sget(nb, "encounter"), "e1") != 0)
+			continue;
+		const cJSON *r;
+		cJSON_ArrayForEach(r, get(nb, "reasons"))
+		{
+			if (sget(r, "reason") && !strcmp(sget(r, "reason"), "no-part2-consent"))
+				return true;
+		}
+	}
+	return false;
+}
+
+static bool mentions_e1(const cJSON *x)
+{
+	char *t = cJSON_PrintUnformatted(x);
+	bool m = t && strstr(t, "\"e1\"");
+	free(t);
+	return m;
+}
+
+/* The issue's scenario, over HTTP with real clients. */
+static void part2_data_leaves_only_with_consent(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, clients_json), 0);
+	struct who program = {&g, token_for(&g, "program")}, biller = {&g, token_for(&g, "biller")};
+	char notice[4096];
+
+	/* the Part 2 program writes; everything it writes is 42CFRPart2 */
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Patient/p1", patient_json, 201, NULL, 0));
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Encounter/e1", encounter_json, 201, NULL, 0));
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Condition/dx1", condition_json, 201, NULL, 0));
+	/* it reads its own records back, labelled, with the notice */
+	cJSON *e = json_as(&program, "GET", "/fhir/Encounter/e1", NULL, 200, notice, sizeof notice);
+	assert_true(has_label(e, ACT, "42CFRPart2"));
+	assert_true(has_label(e, ACT, "ETH"));
+	assert_non_null(strstr(notice, NOTICE_START));
+	cJSON_Delete(e);
+
+	/* the billing client without consent sees nothing anywhere */
+	cJSON_Delete(json_as(&biller, "GET", "/fhir/Encounter/e1", NULL, 404, NULL, 0));
+	cJSON_Delete(json_as(&biller, "GET", "/fhir/Condition/dx1", NULL, 404, NULL, 0));
+	cJSON_Delete(json_as(&biller, "GET", "/fhir/Encounter/e1/_history/1", NULL, 404, NULL, 0));
+	cJSON *b = json_as(&biller, "GET", "/fhir/Encounter?subject=Patient/p1&_include=Encounter:diagnosis", NULL, 200,
+			   notice, sizeof notice);
+	assert_int_equal(count_type(b, "Encounter"), 0);
+	assert_int_equal(count_type(b, "Condition"), 0);
+	assert_int_equal((int)get(b, "total")->valuedouble, 0);
+	assert_string_equal(notice, "");
+	cJSON_Delete(b);
+	b = json_as(&biller, "GET", "/fhir/Condition?_revinclude=Encounter:diagnosis", NULL, 200, NULL, 0);
+	assert_false(mentions_e1(b));
+	cJSON_Delete(b);
+	b = json_as(&biller, "GET", "/fhir/Encounter/e1/_history", NULL, 200, NULL, 0);
+	assert_int_equal(count_type(b, "Encounter"), 0);
+	cJSON_Delete(b);
+	b = json_as(&biller, "GET", "/fhir/_history", NULL, 200, NULL, 0);
+	assert_int_equal(count_type(b, "Encounter") + count_type(b, "Condition") + count_type(b, "Patient"), 0);
+	cJSON_Delete(b);
+	/* the extract lists the encounter as withheld, with nothing of it */
+	cJSON *x = json_as(&biller, "GET", "/export/billing?from=2025-11-01&to=2025-11-30", NULL, 200, notice,
+			   sizeof notice);
+	assert_true(extract_withholds_e1(x));
+	assert_int_equal(cJSON_GetArraySize(get(x, "lines")), 0);
+	char *text = cJSON_PrintUnformatted(x);
+	assert_null(strstr(text, "F11.20"));
+	assert_null(strstr(text, "H0038"));
+	free(text);
+	assert_string_equal(notice, "");
+	cJSON_Delete(x);
+	/* Claim/$build from the store says the same */
+	const char *params = "{\"resourceType\":\"Parameters\",\"parameter\":[{\"name\":\"encounter\","
+			     "\"valueReference\":{\"reference\":\"Encounter/e1\"}}]}";
+	b = json_as(&biller, "POST", "/fhir/Claim/$build", params, 200, NULL, 0);
+	assert_int_equal(count_type(b, "Claim"), 0);
+	text = cJSON_PrintUnformatted(b);
+	assert_non_null(strstr(text, "no-part2-consent"));
+	assert_null(strstr(text, "F11.20"));
+	free(text);
+	cJSON_Delete(b);
+
+	/* a Consent permitting payment to the payer */
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Consent/c1", consent_json, 201, NULL, 0));
+
+	e = json_as(&biller, "GET", "/fhir/Encounter/e1", NULL, 200, notice, sizeof notice);
+	assert_true(has_label(e, ACT, "42CFRPart2"));
+	assert_non_null(strstr(notice, NOTICE_START));
+	cJSON_Delete(e);
+	b = json_as(&biller, "GET", "/fhir/Encounter?subject=Patient/p1&_include=Encounter:diagnosis", NULL, 200,
+		    notice, sizeof notice);
+	assert_int_equal(count_type(b, "Encounter"), 1);
+	assert_int_equal(count_type(b, "Condition"), 1);
+	assert_true(bundle_notice(b));
+	assert_non_null(strstr(notice, NOTICE_START));
+	cJSON_Delete(b);
+	x = json_as(&biller, "GET", "/export/billing?from=2025-11-01&to=2025-11-30", NULL, 200, notice, sizeof notice);
+	assert_false(extract_withholds_e1(x));
+	assert_true(mentions_e1(x));
+	assert_non_null(strstr(notice, NOTICE_START));
+	cJSON_Delete(x);
+	b = json_as(&biller, "POST", "/fhir/Claim/$build", params, 200, notice, sizeof notice);
+	text = cJSON_PrintUnformatted(b);
+	assert_null(strstr(text, "no-part2-consent"));
+	free(text);
+	cJSON_Delete(b);
+
+	free(program.token);
+	free(biller.token);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* A client cannot drop a label by updating or patching. */
+static void labels_survive_updates(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	struct resp r;
+	const char *h[] = {"Content-Type: application/fhir+json", NULL};
+	const char *sud = "{\"resourceType\":\"Condition\",\"id\":\"dx9\",\"subject\":{\"reference\":\"Patient/p9\"},"
+			  "\"code\":{\"coding\":[{\"system\":\"" ICD "\",\"code\":\"F11.20\"}]}}";
+	const char *other = "{\"resourceType\":\"Condition\",\"id\":\"dx9\",\"subject\":{\"reference\":\"Patient/p9\"},"
+			    "\"code\":{\"coding\":[{\"system\":\"" ICD "\",\"code\":\"F33.1\"}]}}";
+	assert_int_equal(http_do(&g, "PUT", "/fhir/Condition/dx9", h, sud, strlen(sud), &r), 0);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	assert_int_equal(http_do(&g, "PUT", "/fhir/Condition/dx9", h, other, strlen(other), &r), 0);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	assert_int_equal(http_do(&g, "GET", "/fhir/Condition/dx9", NULL, NULL, 0, &r), 0);
+	cJSON *c = cJSON_Parse(r.body);
+	resp_free(&r);
+	assert_string_equal(sget(get(get(c, "code"), "coding")->child, "code"), "F33.1");
+	assert_true(has_label(c, ACT, "ETH"));
+	assert_true(has_label(c, CONF, "R"));
+	cJSON_Delete(c);
+	/* a patch removing them */
+	const char *ph[] = {"Content-Type: application/json-patch+json", NULL};
+	const char *patch = "[{\"op\":\"remove\",\"path\":\"/meta/security\"}]";
+	assert_int_equal(http_do(&g, "PATCH", "/fhir/Condition/dx9", ph, patch, strlen(patch), &r), 0);
+	if (r.status != 200)
+		fprintf(stderr, "# PATCH: %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	assert_int_equal(http_do(&g, "GET", "/fhir/Condition/dx9", NULL, NULL, 0, &r), 0);
+	c = cJSON_Parse(r.body);
+	resp_free(&r);
+	assert_true(has_label(c, ACT, "ETH"));
+	assert_true(has_label(c, CONF, "R"));
+	cJSON_Delete(c);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* Retries every dead letter; returns how many there were. */
+static int retry_dead(const struct gw *g, bool want_reason)
+{
+	struct resp r;
+	assert_int_equal(http_do(g, "GET", "/outbox?state=dead", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	cJSON *j = cJSON_Parse(r.body);
+	resp_free(&r);
+	int n = 0;
+	const cJSON *d;
+	cJSON_ArrayForEach(d, get(j, "records"))
+	{
+		if (want_reason)
+			assert_non_null(strstr(sget(d, "last_error"), "no-part2-consent"));
+		char path[128];
+		snprintf(path, sizeof path, "/outbox/%.0f/$retry", get(d, "id")->valuedouble);
+		assert_int_equal(http_do(g, "POST", path, NULL, NULL, 0, &r), 0);
+		assert_int_equal(r.status, 202);
+		resp_free(&r);
+		n++;
+	}
+	cJSON_Delete(j);
+	return n;
+}
+
+static long dead_after(const struct gw *g, long want)
+{
+	long until = now_ms() + 15000;
+	while (gw_outbox_number(g, "dead") != want && now_ms() < until)
+		sleep_ms(50);
+	return gw_outbox_number(g, "dead");
+}
+
+#define PEOPLE "https://recovery.example.org/people|P-1"
+#define VISITS "urn:visits|V-1"
+
+/* The upstream is a recipient like any other: Part 2 data waits as a dead
+ * letter for no-part2-consent until a Consent permits it; $retry sends it. */
+static void upstream_receives_part2_data_only_after_consent(void **state)
+{
+	(void)state;
+	if (upstream_missing())
+		skip_because(upstream_missing());
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	char up[2048], cfg[4096];
+	upstream_gw_config(up, sizeof up, &u, "\"Observation\":\"pass-through\",\"*\":\"store-and-forward\"",
+			   ",\"organization\":\"Organization/payer-1\",\"purpose_of_use\":\"HPAYMT\"");
+	snprintf(cfg, sizeof cfg, "%s,%s", up, clients_json);
+	struct gw g;
+	assert_int_equal(gw_start(&g, cfg), 0);
+	struct who program = {&g, token_for(&g, "program")};
+	char *enc = strdup(encounter_json);
+	char *with_id = malloc(strlen(enc) + 128);
+	snprintf(with_id, strlen(enc) + 128, "{\"identifier\":[{\"system\":\"urn:visits\",\"value\":\"V-1\"}],%s",
+		 enc + 1);
+	free(enc);
+	/* no diagnosis reference: the Condition is not written here */
+	char *dx = strstr(with_id, ",\"diagnosis\"");
+	strcpy(dx, "}");
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Patient/p1", patient_json, 201, NULL, 0));
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Encounter/e1", with_id, 201, NULL, 0));
+	free(with_id);
+	assert_int_equal(dead_after(&g, 2), 2);
+	assert_int_equal(upstream_count(&u, "Patient", PEOPLE), 0);
+	assert_int_equal(upstream_count(&u, "Encounter", VISITS), 0);
+	/* $retry without a consent: withheld again, for the same reason */
+	assert_int_equal(retry_dead(&g, true), 2);
+	sleep_ms(300);
+	assert_int_equal(dead_after(&g, 2), 2);
+	assert_int_equal(upstream_count(&u, "Patient", PEOPLE), 0);
+	assert_int_equal(upstream_count(&u, "Encounter", VISITS), 0);
+	/* a pass-through write is refused for the same reason: nothing is sent */
+	const char *obs = "{\"resourceType\":\"Observation\",\"id\":\"o1\",\"status\":\"final\","
+			  "\"identifier\":[{\"system\":\"urn:obs\",\"value\":\"O-1\"}],"
+			  "\"code\":{\"text\":\"craving scale\"},\"subject\":{\"reference\":\"Patient/p1\"}}";
+	cJSON *oo = json_as(&program, "PUT", "/fhir/Observation/o1", obs, 403, NULL, 0);
+	char *text = cJSON_PrintUnformatted(oo);
+	assert_non_null(strstr(text, "no-part2-consent"));
+	free(text);
+	cJSON_Delete(oo);
+	assert_int_equal(upstream_count(&u, "Observation", "urn:obs|O-1"), 0);
+	/* the Consent permits payment to the payer: $retry sends them */
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Consent/c1", consent_json, 201, NULL, 0));
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Observation/o1", obs, 201, NULL, 0));
+	assert_int_equal(upstream_count(&u, "Observation", "urn:obs|O-1"), 1);
+	assert_int_equal(retry_dead(&g, true), 2);
+	long until = now_ms() + 15000;
+	while ((upstream_count(&u, "Patient", PEOPLE) < 1 || upstream_count(&u, "Encounter", VISITS) < 1) &&
+	       now_ms() < until)
+		sleep_ms(50);
+	assert_int_equal(upstream_count(&u, "Patient", PEOPLE), 1);
+	assert_int_equal(upstream_count(&u, "Encounter", VISITS), 1);
+	assert_true(gw_outbox_drained(&g, 15000));
+	assert_int_equal(gw_outbox_number(&g, "dead"), 0);
+	free(program.token);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+	upstream_stop(&u);
+}
+
+/* The resources of type in a finished bulk export kicked off by w. */
+static cJSON *bulk_export(const struct who *w, const char *type)
+{
+	char auth[2048];
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", w->token);
+	const char *kh[] = {auth, "Prefer: respond-async", "Accept: application/fhir+json", NULL};
+	struct resp r;
+	assert_int_equal(http_do(w->g, "GET", "/fhir/$export", kh, NULL, 0, &r), 0);
+	if (r.status != 202)
+		fprintf(stderr, "# $export: %ld %s\n", r.status, r.body ? r.body : "");
+	assert_int_equal(r.status, 202);
+	char loc[1024];
+	assert_non_null(resp_header(&r, "Content-Location", loc, sizeof loc));
+	resp_free(&r);
+	const char *status = strstr(loc, "://");
+	status = status ? strchr(status + 3, '/') : loc;
+	const char *ah[] = {auth, NULL};
+	cJSON *m = NULL;
+	for (int i = 0; i < 400 && !m; i++) {
+		assert_int_equal(http_do(w->g, "GET", status, ah, NULL, 0, &r), 0);
+		if (r.status == 200)
+			m = cJSON_Parse(r.body);
+		else
+			assert_int_equal(r.status, 202);
+		resp_free(&r);
+		if (!m)
+			sleep_ms(50);
+	}
+	assert_non_null(m);
+	cJSON *all = cJSON_CreateArray();
+	const cJSON *o;
+	cJSON_ArrayForEach(o, get(m, "output"))
+	{
+		if (strcmp(sget(o, "type"), type) != 0)
+			continue;
+		const char *url = strchr(strstr(sget(o, "url"), "://") + 3, '/');
+		assert_int_equal(http_do(w->g, "GET", url, ah, NULL, 0, &r), 0);
+		assert_int_equal(r.status, 200);
+		for (char *line = r.body, *nl; line && *line; line = nl + 1) {
+			nl = strchr(line, '\n');
+			assert_non_null(nl);
+			*nl = '\0';
+			cJSON_AddItemToArray(all, cJSON_Parse(line));
+		}
+		resp_free(&r);
+	}
+	cJSON_Delete(m);
+	return all;
+}
+
+/* Bulk export files leave out what the job's client may not see. */
+static void bulk_files_leave_out_withheld_data(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, clients_json), 0);
+	struct who program = {&g, token_for(&g, "program")}, biller = {&g, token_for(&g, "biller")};
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Patient/p1", patient_json, 201, NULL, 0));
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Encounter/e1", encounter_json, 201, NULL, 0));
+	const char *other = "{\"resourceType\":\"Patient\",\"id\":\"p2\"}";
+	struct resp r;
+	assert_int_equal(as(&biller, "PUT", "/fhir/Patient/p2", other, NULL, &r), 201);
+	resp_free(&r);
+	cJSON *pats = bulk_export(&biller, "Patient");
+	cJSON *encs = bulk_export(&biller, "Encounter");
+	assert_int_equal(cJSON_GetArraySize(pats), 1); /* p2 only */
+	assert_string_equal(sget(cJSON_GetArrayItem(pats, 0), "id"), "p2");
+	assert_int_equal(cJSON_GetArraySize(encs), 0);
+	cJSON_Delete(pats);
+	cJSON_Delete(encs);
+	free(program.token);
+	free(biller.token);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(part2_data_leaves_only_with_consent),
+		cmocka_unit_test(labels_survive_updates),
+		cmocka_unit_test(bulk_files_leave_out_withheld_data),
+		cmocka_unit_test(upstream_receives_part2_data_only_after_consent),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
