@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/auth.h"
 #include "fhir/model.h"
 #include "fhir/seclabel.h"
 #include "store/store.h"
@@ -15,9 +16,13 @@
 void privacy_writer_of(const struct app *app, const struct http_request *req, struct privacy_writer *w)
 {
 	(void)app;
-	(void)req;
-	/* no principal yet: every caller is the local operator */
-	*w = (struct privacy_writer){.client_id = PRIVACY_LOCAL_OPERATOR, .part2_program = false};
+	/* the authenticated client while the handler runs (core/auth); nobody
+	 * identified (auth off, or outside a request): the local operator */
+	const struct auth_principal *who = req ? req->principal : NULL;
+	if (who && who->client_id)
+		*w = (struct privacy_writer){.client_id = who->client_id, .part2_program = who->part2_program};
+	else
+		*w = (struct privacy_writer){.client_id = PRIVACY_LOCAL_OPERATOR, .part2_program = false};
 }
 
 struct walk {

@@ -202,22 +202,21 @@ static const char *const purpose_names[] = {"treatment", "operations", "billing"
 /* A member of an auth.clients / auth.issuers entry. */
 struct member_rule {
 	const char *name;
-	int type;   /* cJSON_String or cJSON_Object */
+	int type;   /* cJSON_String, cJSON_Object or cJSON_True (a boolean) */
 	size_t max; /* strings: longest length */
 };
 
 static const struct member_rule client_members[] = {
-	{"client_id", cJSON_String, 128},    {"jwks", cJSON_Object, 0},     {"jwks_url", cJSON_String, 2048},
-	{"scopes", cJSON_String, 8192},      {"purpose", cJSON_String, 32}, {"tls_fingerprint", cJSON_String, 128},
-	{"tls_subject", cJSON_String, 1024}, {"plugins", cJSON_Object, 0},  {NULL, 0, 0},
+	{"client_id", cJSON_String, 128},    {"jwks", cJSON_Object, 0},
+	{"jwks_url", cJSON_String, 2048},    {"scopes", cJSON_String, 8192},
+	{"purpose", cJSON_String, 32},       {"tls_fingerprint", cJSON_String, 128},
+	{"tls_subject", cJSON_String, 1024}, {"plugins", cJSON_Object, 0},
+	{"part2_program", cJSON_True, 0},    {NULL, 0, 0},
 };
 
 static const struct member_rule issuer_members[] = {
-	{"issuer", cJSON_String, 2048},
-	{"jwks_url", cJSON_String, 2048},
-	{"audience", cJSON_String, 2048},
-	{"purpose", cJSON_String, 32},
-	{NULL, 0, 0},
+	{"issuer", cJSON_String, 2048}, {"jwks_url", cJSON_String, 2048},     {"audience", cJSON_String, 2048},
+	{"purpose", cJSON_String, 32},  {"purpose_claim", cJSON_String, 128}, {NULL, 0, 0},
 };
 
 /* Checks one entry's members against rules; NULL or the reason (member in *which). */
@@ -237,6 +236,8 @@ static const char *entry_members_ok(const cJSON *e, const struct member_rule *ru
 			return "must not hold control characters, quotes or backslashes";
 		if (r->type == cJSON_Object && !cJSON_IsObject(m))
 			return "must be an object";
+		if (r->type == cJSON_True && !cJSON_IsBool(m))
+			return "must be true or false";
 		if (!strcmp(m->string, "purpose")) {
 			bool known = false;
 			for (size_t i = 0; i < 4; i++)
