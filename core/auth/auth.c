@@ -865,6 +865,36 @@ void auth_smart_configuration(const struct auth *a, const struct http_request *r
 		http_set_error(resp, 500, "exception", "out of memory");
 }
 
+cJSON *auth_capability_security(const struct auth *a, const struct http_request *req)
+{
+	if (!auth_enabled(a))
+		return NULL;
+	cJSON *sec = cJSON_CreateObject();
+	if (auth_token_endpoint_on(a)) {
+		char url[600];
+		token_url(a, req, url, sizeof url);
+		cJSON *ext = cJSON_CreateObject();
+		cJSON_AddStringToObject(ext, "url", "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris");
+		cJSON *token = cJSON_CreateObject();
+		cJSON_AddStringToObject(token, "url", "token");
+		cJSON_AddStringToObject(token, "valueUri", url);
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(ext, "extension"), token);
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(sec, "extension"), ext);
+	}
+	cJSON *service = cJSON_CreateObject();
+	cJSON *coding = cJSON_CreateObject();
+	cJSON_AddStringToObject(coding, "system", "http://terminology.hl7.org/CodeSystem/restful-security-service");
+	cJSON_AddStringToObject(coding, "code", "SMART-on-FHIR");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(service, "coding"), coding);
+	cJSON_AddStringToObject(service, "text", "OAuth2 bearer tokens, SMART Backend Services");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(sec, "service"), service);
+	cJSON_AddStringToObject(sec, "description",
+				"Every request needs a bearer token (SMART Backend Services client credentials at the token "
+				"endpoint, or a trusted issuer's) or a configured client certificate; discovery at "
+				".well-known/smart-configuration.");
+	return sec;
+}
+
 void auth_jwks(const struct auth *a, const struct http_request *req, struct http_response *resp)
 {
 	(void)req;

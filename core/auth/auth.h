@@ -88,6 +88,12 @@ void auth_token(const struct auth *a, const struct http_request *req, struct htt
 /* GET /fhir/.well-known/smart-configuration: the SMART discovery document. */
 void auth_smart_configuration(const struct auth *a, const struct http_request *req, struct http_response *resp);
 
+/* The CapabilityStatement's rest.security for req (the SMART way of
+ * declaring it): service SMART-on-FHIR and, with the token endpoint on, the
+ * oauth-uris extension naming the token endpoint smart-configuration
+ * announces. NULL when auth is off. Caller frees. */
+cJSON *auth_capability_security(const struct auth *a, const struct http_request *req);
+
 /* GET /auth/jwks: the public key of the gateway's tokens (a JWK Set). */
 void auth_jwks(const struct auth *a, const struct http_request *req, struct http_response *resp);
 

@@ -163,6 +163,36 @@ static void zero_to_an_authenticated_request_in_three_commands(void **state)
 				 dir, dir, port),
 			     0);
 	assert_string_equal(out, "");
+	/* the CapabilityStatement declares the token endpoint smart-configuration announces */
+	struct resp r;
+	assert_int_equal(http_do(&g, "GET", "/fhir/.well-known/smart-configuration", NULL, NULL, 0, &r), 0);
+	cJSON *sc = cJSON_Parse(r.body);
+	resp_free(&r);
+	assert_int_equal(http_do(&g, "GET", "/fhir/metadata", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	cJSON *cs = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *sec = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(cs, "rest"), 0), "security");
+	assert_non_null(sec);
+	const cJSON *ext = cJSON_GetArrayItem(cJSON_GetObjectItem(sec, "extension"), 0);
+	assert_string_equal(cJSON_GetObjectItem(ext, "url")->valuestring,
+			    "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris");
+	const cJSON *tok = cJSON_GetArrayItem(cJSON_GetObjectItem(ext, "extension"), 0);
+	assert_string_equal(cJSON_GetObjectItem(tok, "url")->valuestring, "token");
+	assert_string_equal(cJSON_GetObjectItem(tok, "valueUri")->valuestring,
+			    cJSON_GetObjectItem(sc, "token_endpoint")->valuestring);
+	const cJSON *svc = cJSON_GetArrayItem(
+		cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(sec, "service"), 0), "coding"), 0);
+	assert_string_equal(cJSON_GetObjectItem(svc, "code")->valuestring, "SMART-on-FHIR");
+	cJSON_Delete(cs);
+	cJSON_Delete(sc);
+	/* and in XML, in its place */
+	assert_int_equal(http_do(&g, "GET", "/fhir/metadata?_format=xml", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(
+		r.body,
+		"<security><extension url=\"http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris\">"));
+	resp_free(&r);
 	char *log = gw_log(&g);
 	assert_null(strstr(log, "BEGIN"));
 	free(log);
