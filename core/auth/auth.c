@@ -874,7 +874,8 @@ cJSON *auth_capability_security(const struct auth *a, const struct http_request 
 		char url[600];
 		token_url(a, req, url, sizeof url);
 		cJSON *ext = cJSON_CreateObject();
-		cJSON_AddStringToObject(ext, "url", "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris");
+		cJSON_AddStringToObject(ext, "url",
+					"http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris");
 		cJSON *token = cJSON_CreateObject();
 		cJSON_AddStringToObject(token, "url", "token");
 		cJSON_AddStringToObject(token, "valueUri", url);
@@ -888,10 +889,11 @@ cJSON *auth_capability_security(const struct auth *a, const struct http_request 
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(service, "coding"), coding);
 	cJSON_AddStringToObject(service, "text", "OAuth2 bearer tokens, SMART Backend Services");
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(sec, "service"), service);
-	cJSON_AddStringToObject(sec, "description",
-				"Every request needs a bearer token (SMART Backend Services client credentials at the token "
-				"endpoint, or a trusted issuer's) or a configured client certificate; discovery at "
-				".well-known/smart-configuration.");
+	cJSON_AddStringToObject(
+		sec, "description",
+		"Every request needs a bearer token (SMART Backend Services client credentials at the token "
+		"endpoint, or a trusted issuer's) or a configured client certificate; discovery at "
+		".well-known/smart-configuration.");
 	return sec;
 }
 
