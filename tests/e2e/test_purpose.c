@@ -358,12 +358,59 @@ static void a_part2_programs_writes_carry_the_part2_label(void **state)
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
+/* The person_first diagnosis display chosen per client: a recovery client
+ * with its own diagnosis_display gets it on /export, another client the
+ * global setting; a client's plugin settings name a loaded plugin. */
+static void diagnosis_display_is_chosen_per_client(void **state)
+{
+	(void)state;
+	char printed[16384];
+	char *peer = client_new("peer", "--purpose recovery --scopes 'system/*.cruds'", printed, sizeof printed);
+	char *coder = client_new("coder", "--scopes 'system/*.cruds'", printed, sizeof printed);
+	cJSON *e = cJSON_Parse(peer);
+	cJSON *pl = cJSON_AddObjectToObject(cJSON_AddObjectToObject(e, "plugins"), "person_first");
+	cJSON_AddStringToObject(pl, "diagnosis_display", "person-first");
+	char *with = cJSON_PrintUnformatted(e);
+	cJSON_Delete(e);
+	char cfg[8192];
+	snprintf(cfg, sizeof cfg,
+		 "\"plugins\":{\"person_first\":{\"diagnosis_display\":\"codes\"}},\"auth\":{\"clients\":[%s,%s]}",
+		 with, coder);
+	struct gw g;
+	const char *args[] = {"--plugins", tdir, NULL};
+	assert_int_equal(gw_start_args(&g, cfg, args), 0);
+	char *pt = token(&g, "peer"), *ct = token(&g, "coder");
+	static const char doc[] = "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[{\"resource\":"
+				  "{\"resourceType\":\"Condition\",\"id\":\"c7\",\"code\":{\"coding\":[{\"system\":"
+				  "\"" ICD "\",\"code\":\"F20.9\",\"display\":\"Schizophrenia, unspecified\"}]}}}]}";
+	struct resp r;
+	assert_int_equal(call(&g, pt, "POST", "/export/bundle-raw", doc, &r), 200);
+	assert_non_null(strstr(r.body, "Person living with schizophrenia"));
+	resp_free(&r);
+	assert_int_equal(call(&g, ct, "POST", "/export/bundle-raw", doc, &r), 200);
+	assert_null(strstr(r.body, "Person living with"));
+	resp_free(&r);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+	/* settings of a plugin that is not there stop the start */
+	snprintf(cfg, sizeof cfg, "\"auth\":{\"clients\":[%.*s,\"plugins\":{\"nosuch\":{}}}]}", (int)strlen(coder) - 1,
+		 coder);
+	char out[4096];
+	assert_int_equal(gw_run_expect_exit(cfg, NULL, 10000, out, sizeof out), 2);
+	assert_non_null(strstr(out, "auth.clients[0].plugins.nosuch"));
+	free(pt);
+	free(ct);
+	free(with);
+	free(peer);
+	free(coder);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(zero_to_an_authenticated_request_in_three_commands),
 		cmocka_unit_test(a_billing_client_gets_the_minimum_necessary_on_every_answer),
 		cmocka_unit_test(a_part2_programs_writes_carry_the_part2_label),
+		cmocka_unit_test(diagnosis_display_is_chosen_per_client),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
