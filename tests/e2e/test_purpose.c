@@ -8,7 +8,11 @@
  *     _include, history, a batch, an export's input), a treatment client
  *     the whole resource;
  *   - a Part 2 program's writes carry the 42CFRPart2 label, another
- *     client's do not. */
+ *     client's do not;
+ *   - the CapabilityStatement declares the token endpoint (SMART oauth-uris);
+ *   - a client's own person_first diagnosis_display applies to its exports;
+ *   - client assertions signed with the jose package (ES384, RS384) get
+ *     tokens; replays and another key are refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -404,6 +408,78 @@ static void diagnosis_display_is_chosen_per_client(void **state)
 	free(coder);
 }
 
+/* POST /auth/token with a client assertion; the status, the body in r. */
+static long token_with(const struct gw *g, const char *assertion, struct resp *r)
+{
+	char body[8192];
+	snprintf(body, sizeof body,
+		 "grant_type=client_credentials&client_assertion_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Aclient-"
+		 "assertion-type%%3Ajwt-bearer&client_assertion=%s",
+		 assertion);
+	const char *h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+	assert_int_equal(http_do(g, "POST", "/auth/token", h, body, strlen(body), r), 0);
+	return r->status;
+}
+
+/* Client assertions signed by another implementation, the jose package
+ * (tests/idp/assertion.mjs), ES384 and RS384: exchanged for tokens that
+ * open /fhir; one signed by jose with a key the client does not have is
+ * refused. */
+static void client_assertions_signed_with_jose(void **state)
+{
+	(void)state;
+	UPSTREAM_NEEDED();
+	assert_int_equal(idp_install(), 0);
+	static const char *const algs[] = {"ES384", "RS384"};
+	for (size_t i = 0; i < 2; i++) {
+		char kd[128], other[128], jwks[4096], none[8];
+		snprintf(kd, sizeof kd, "%s/jose-%s", dir, algs[i]);
+		snprintf(other, sizeof other, "%s/other-%s", dir, algs[i]);
+		assert_int_equal(run(none, sizeof none, "mkdir -p %s %s", kd, other), 0);
+		assert_int_equal(run(jwks, sizeof jwks, "node tests/idp/assertion.mjs keygen %s %s", algs[i], kd), 0);
+		assert_int_equal(
+			run(none, sizeof none, "node tests/idp/assertion.mjs keygen %s %s >/dev/null", algs[i], other),
+			0);
+		jwks[strcspn(jwks, "\n")] = '\0';
+		char cfg[8192];
+		snprintf(cfg, sizeof cfg,
+			 "\"auth\":{\"clients\":[{\"client_id\":\"jose-app\",\"jwks\":%s,\"scopes\":\"system/"
+			 "Patient.rs\"}]}",
+			 jwks);
+		struct gw g;
+		assert_int_equal(gw_start(&g, cfg), 0);
+		char a[4096];
+		assert_int_equal(run(a, sizeof a,
+				     "node tests/idp/assertion.mjs sign %s jose-app http://127.0.0.1:%u/auth/token", kd,
+				     g.port),
+				 0);
+		a[strcspn(a, "\n")] = '\0';
+		struct resp r;
+		if (token_with(&g, a, &r) != 200)
+			fail_msg("%s: %ld %s", algs[i], r.status, r.body);
+		cJSON *j = cJSON_Parse(r.body);
+		char *tok = strdup(cJSON_GetObjectItem(j, "access_token")->valuestring);
+		cJSON_Delete(j);
+		resp_free(&r);
+		assert_int_equal(call(&g, tok, "GET", "/fhir/Patient", NULL, &r), 200);
+		resp_free(&r);
+		/* the same assertion again: a replay */
+		assert_int_equal(token_with(&g, a, &r), 401);
+		resp_free(&r);
+		/* signed by jose with a key that is not the client's */
+		assert_int_equal(run(a, sizeof a,
+				     "node tests/idp/assertion.mjs sign %s jose-app http://127.0.0.1:%u/auth/token",
+				     other, g.port),
+				 0);
+		a[strcspn(a, "\n")] = '\0';
+		assert_int_equal(token_with(&g, a, &r), 401);
+		assert_non_null(strstr(r.body, "invalid_client"));
+		resp_free(&r);
+		free(tok);
+		assert_int_equal(gw_stop(&g, 5000), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +487,7 @@ int main(void)
 		cmocka_unit_test(a_billing_client_gets_the_minimum_necessary_on_every_answer),
 		cmocka_unit_test(a_part2_programs_writes_carry_the_part2_label),
 		cmocka_unit_test(diagnosis_display_is_chosen_per_client),
+		cmocka_unit_test(client_assertions_signed_with_jose),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
