@@ -24,8 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "auth/jwt.h"
+#include "base/crypto.h"
 #include "e2e/harness.h"
 
 #define ICD "http://hl7.org/fhir/sid/icd-10-cm"
@@ -480,6 +483,85 @@ static void client_assertions_signed_with_jose(void **state)
 	}
 }
 
+/* An access token of issuer iss for aud signed from C (OpenSSL, through
+ * the core's JWS code) with k, carrying purpose claim p (NULL: none). */
+static char *issuer_token(const struct crypto_key *k, const char *iss, const char *aud, const char *scope,
+			  const char *p)
+{
+	char kid[44];
+	assert_int_equal(crypto_key_thumbprint(k, kid), 0);
+	cJSON *c = cJSON_CreateObject();
+	cJSON_AddStringToObject(c, "iss", iss);
+	cJSON_AddStringToObject(c, "aud", aud);
+	cJSON_AddStringToObject(c, "sub", "ext-app");
+	cJSON_AddStringToObject(c, "scope", scope);
+	cJSON_AddNumberToObject(c, "exp", (double)(time(NULL) + 120));
+	if (p)
+		cJSON_AddStringToObject(c, "crosswalk_purpose", p);
+	char *t = jwt_sign(k, crypto_key_default_alg(k, true), kid, "at+jwt", c);
+	cJSON_Delete(c);
+	assert_non_null(t);
+	return t;
+}
+
+/* An external issuer's purpose by its claim mapping (purpose_claim): a token
+ * whose claim says billing gets the billing view, one saying treatment
+ * everything, one without the claim the issuer's purpose, one naming no
+ * purpose is refused. */
+static void an_issuers_purpose_comes_from_its_claim(void **state)
+{
+	(void)state;
+	char printed[16384];
+	char *any = client_new("idp-client", "", printed, sizeof printed);
+	char data[128], cfg[8192];
+	snprintf(data, sizeof data, "%s/idp-data", dir);
+	snprintf(cfg, sizeof cfg, "\"data_dir\":\"%s\",\"auth\":{\"clients\":[%s]}", data, any);
+	struct gw idp;
+	assert_int_equal(gw_start(&idp, cfg), 0); /* serves its key at /auth/jwks */
+	char key[200], why[256], iss[128], aud[128];
+	snprintf(key, sizeof key, "%s/auth-signing-key.pem", data);
+	assert_int_equal(crypto_init(), 0);
+	struct crypto_key *k = crypto_key_load_private(key, why, sizeof why);
+	assert_non_null(k);
+	snprintf(iss, sizeof iss, "http://127.0.0.1:%u/auth", idp.port);
+	snprintf(aud, sizeof aud, "https://fhir.example.org/fhir");
+	snprintf(
+		cfg, sizeof cfg,
+		"\"auth\":{\"issuers\":[{\"issuer\":\"%s\",\"jwks_url\":\"http://127.0.0.1:%u/auth/jwks\",\"audience\":"
+		"\"%s\",\"purpose\":\"billing\",\"purpose_claim\":\"crosswalk_purpose\"}]}",
+		iss, idp.port, aud);
+	struct gw g;
+	assert_int_equal(gw_start(&g, cfg), 0);
+	char *treat = issuer_token(k, iss, aud, "system/*.cruds", "treatment");
+	char *bill = issuer_token(k, iss, aud, "system/*.rs", "billing");
+	char *plain = issuer_token(k, iss, aud, "system/*.rs", NULL);
+	char *odd = issuer_token(k, iss, aud, "system/*.rs", "marketing");
+	struct resp r;
+	assert_int_equal(call(&g, treat, "PUT", "/fhir/Patient/p1", PATIENT, &r), 201);
+	resp_free(&r);
+	assert_int_equal(call(&g, treat, "GET", "/fhir/Patient/p1", NULL, &r), 200);
+	assert_non_null(strstr(r.body, "Secretname"));
+	resp_free(&r);
+	assert_int_equal(call(&g, bill, "GET", "/fhir/Patient/p1", NULL, &r), 200);
+	minimum_necessary("billing claim", r.body);
+	assert_non_null(strstr(r.body, "M-1"));
+	resp_free(&r);
+	/* no claim: the issuer's purpose (billing) */
+	assert_int_equal(call(&g, plain, "GET", "/fhir/Patient/p1", NULL, &r), 200);
+	minimum_necessary("issuer's purpose", r.body);
+	resp_free(&r);
+	assert_int_equal(call(&g, odd, "GET", "/fhir/Patient/p1", NULL, &r), 401);
+	resp_free(&r);
+	free(treat);
+	free(bill);
+	free(plain);
+	free(odd);
+	free(any);
+	crypto_key_free(k);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+	assert_int_equal(gw_stop(&idp, 5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,6 +570,7 @@ int main(void)
 		cmocka_unit_test(a_part2_programs_writes_carry_the_part2_label),
 		cmocka_unit_test(diagnosis_display_is_chosen_per_client),
 		cmocka_unit_test(client_assertions_signed_with_jose),
+		cmocka_unit_test(an_issuers_purpose_comes_from_its_claim),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
