@@ -15,6 +15,7 @@
 #include "api/api_terminology.h"
 #include "api/bulk.h"
 #include "api/egress.h"
+#include "api/purpose.h"
 #include "base/fjson.h"
 #include "base/log.h"
 #include "base/series.h"
@@ -164,6 +165,7 @@ void app_dispatch(void *ctx, struct http_request *req, struct http_response *res
 		return;
 	/* handlers decide on it while they run; a deferred answer decides nothing more */
 	req->principal = &who;
+	purpose_mark(req, &who);
 	if (!(plugin_host_hook_count(app->plugins, CW_HOOK_ON_REQUEST) && api_plugins_on_request(app, req, resp)))
 		router_dispatch(&app->router, req, resp);
 	req->principal = NULL;
@@ -172,6 +174,7 @@ void app_dispatch(void *ctx, struct http_request *req, struct http_response *res
 void app_finish(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	(void)ctx;
+	purpose_answer(req, resp);
 	api_fhir_finish(req, resp);
 }
 

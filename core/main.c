@@ -17,6 +17,8 @@ static const char usage_main[] =
 	"  convert [--to json|xml] [FILE|-]    convert a FHIR resource between JSON and XML\n"
 	"  billing --from DATE --to DATE [--csv]  print the billing extract of a period\n"
 	"  check [--repair] [-c FILE]          check the store (gateway stopped); rebuild the index\n"
+	"  client new NAME                     make a client's key pair and its auth.clients entry\n"
+	"  token --client ID --key FILE --url URL  get an access token from a gateway\n"
 	"  version                             print the version and the default paths\n"
 	"\n"
 	"Run 'crosswalk COMMAND --help' for a command's options.\n"
@@ -30,6 +32,7 @@ static const struct {
 } commands[] = {
 	{"serve", cmd_serve},     {"plugins", cmd_plugins}, {"convert", cmd_convert}, {"map", cmd_map},
 	{"billing", cmd_billing}, {"check", cmd_check},     {"version", cmd_version}, {"--version", cmd_version},
+	{"client", cmd_client},   {"token", cmd_token},
 };
 
 int main(int argc, char **argv)

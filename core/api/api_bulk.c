@@ -6,6 +6,7 @@
 
 #include "api/api_fhir.h"
 #include "api/bulk.h"
+#include "api/purpose.h"
 #include "api/rest_int.h"
 #include "base/fjson.h"
 #include "base/strbuf.h"
@@ -304,6 +305,7 @@ static void kickoff(const struct app *app, struct http_request *req, struct http
 	cJSON_AddStringToObject(desc, "request", request ? request : base);
 	free(request);
 	cJSON_AddStringToObject(desc, "client", req->client ? req->client : "");
+	purpose_note_job(req, desc);
 	struct store_snapshot snap;
 	struct store_error err;
 	enum store_status st = store_snapshot(app->store, &snap, &err);

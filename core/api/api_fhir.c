@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/purpose.h"
 #include "fhir/fhir_io.h"
 #include "fhir/format.h"
 #include "fhir/model.h"
@@ -39,7 +40,8 @@ static void send_text(struct http_response *resp, int status, enum format f, cha
 
 void api_fhir_send(const struct http_request *req, struct http_response *resp, int status, cJSON *tree)
 {
-	enum format f = req->format == FORMAT_XML ? FORMAT_XML : FORMAT_JSON;
+	/* a filtered client's answer is written in XML after its view (purpose.h) */
+	enum format f = req->format == FORMAT_XML && !purpose_filters(req) ? FORMAT_XML : FORMAT_JSON;
 	struct outcome oo = OUTCOME_INIT;
 	int st = 500;
 	size_t len = 0;

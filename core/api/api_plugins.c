@@ -11,6 +11,7 @@
 #include "api/gather.h"
 #include "api/privacy.h"
 #include "api/provenance.h"
+#include "api/purpose.h"
 #include "base/fjson.h"
 #include "fhir/validate.h"
 
@@ -246,6 +247,7 @@ static void export_common(const struct app *app, struct http_request *req, struc
 	}
 	struct call c;
 	call_begin(&c, app, req);
+	purpose_filter(req->purpose, input);
 	char *out = NULL;
 	size_t len = 0;
 	int status =

@@ -9,10 +9,43 @@
 
 #include "base/metrics.h"
 
+/* The CapabilityStatement with rest.security for req's authority (the token
+ * endpoint's URL depends on it); NULL on OOM. */
+static char *metadata_with_security(const struct app *app, const struct http_request *req, size_t *len)
+{
+	cJSON *cs = fjson_parse(app->metadata, app->metadata_len, NULL, NULL);
+	cJSON *rest = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cs, "rest"), 0);
+	cJSON *sec = auth_capability_security(app->auth, req);
+	if (!rest || !sec) {
+		cJSON_Delete(sec);
+		cJSON_Delete(cs);
+		return NULL;
+	}
+	/* after mode and documentation, where the element order puts it */
+	int at = 0, i = 0;
+	for (const cJSON *m = rest->child; m; m = m->next, i++)
+		if (!strcmp(m->string, "mode") || !strcmp(m->string, "documentation"))
+			at = i + 1;
+	cJSON_AddItemToObject(rest, "security", sec);
+	for (int k = at; k < i; k++) /* what followed moves after it */
+		cJSON_AddItemToArray(rest, cJSON_DetachItemFromArray(rest, at));
+	char *text = fjson_print(cs, false, len);
+	cJSON_Delete(cs);
+	return text;
+}
+
 static void get_metadata(void *ctx, struct http_request *req, struct http_response *resp)
 {
-	(void)req;
 	const struct app *app = ctx;
+	if (auth_enabled(app->auth)) {
+		size_t len = 0;
+		char *text = metadata_with_security(app, req, &len);
+		if (text)
+			http_set_body(resp, 200, "application/fhir+json; charset=utf-8", text, len);
+		else
+			http_set_error(resp, 500, "exception", "out of memory");
+		return;
+	}
 	char *copy = app->metadata ? malloc(app->metadata_len + 1) : NULL;
 	if (!copy) {
 		http_set_error(resp, 500, "exception", "out of memory");

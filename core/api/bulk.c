@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/purpose.h"
 #include "api/rest_int.h"
 #include "base/fjson.h"
 #include "base/log.h"
@@ -232,17 +233,20 @@ static int bulk_egress(struct bulk *b, const cJSON *rec, const char *type, const
 	(void)type;
 	(void)id;
 	*owned = NULL;
-	if (!egress_may_need(*text, *len))
-		return 0;
-	cJSON *res = fjson_parse(*text, *len, NULL, NULL);
-	if (!res)
-		return 0; /* stored text is JSON: the file keeps it as it is */
-	struct egress eg;
-	egress_begin_client(&eg, b->store, b->cfg, rest_str_member(rec, "client"));
-	bool ok = egress_allows(&eg, res);
-	egress_end(&eg, NULL);
-	cJSON_Delete(res);
-	return ok ? 0 : 1;
+	if (egress_may_need(*text, *len)) {
+		cJSON *res = fjson_parse(*text, *len, NULL, NULL);
+		if (res) { /* stored text is JSON: unreadable, the file keeps it as it is */
+			struct egress eg;
+			egress_begin_client(&eg, b->store, b->cfg, rest_str_member(rec, "client"));
+			bool ok = egress_allows(&eg, res);
+			egress_end(&eg, NULL);
+			cJSON_Delete(res);
+			if (!ok)
+				return 1;
+		}
+	}
+	/* then the purpose's view of what may leave */
+	return purpose_filter_text(rec, text, len, owned) == 0 ? 0 : 1;
 }
 
 struct writer {

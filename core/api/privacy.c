@@ -15,19 +15,14 @@
 
 void privacy_writer_of(const struct app *app, const struct http_request *req, struct privacy_writer *w)
 {
-	/* without an authenticated client the caller is the local operator */
-	*w = (struct privacy_writer){.client_id = PRIVACY_LOCAL_OPERATOR, .part2_program = false};
+	(void)app;
+	/* the authenticated client while the handler runs (core/auth); nobody
+	 * identified (auth off, or outside a request): the local operator */
 	const struct auth_principal *who = req ? req->principal : NULL;
-	if (!who || !who->client_id)
-		return;
-	w->client_id = who->client_id;
-	const cJSON *e;
-	cJSON_ArrayForEach(e, app->cfg->auth.clients)
-	{
-		const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "client_id");
-		if (cJSON_IsString(id) && !strcmp(id->valuestring, who->client_id))
-			w->part2_program = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "part2_program"));
-	}
+	if (who && who->client_id)
+		*w = (struct privacy_writer){.client_id = who->client_id, .part2_program = who->part2_program};
+	else
+		*w = (struct privacy_writer){.client_id = PRIVACY_LOCAL_OPERATOR, .part2_program = false};
 }
 
 struct walk {

@@ -8,12 +8,11 @@
  * Bundle) goes through privacy_label_derived. The rules are app->labels
  * (fhir/seclabel.h, loaded from profiles_dir/security/labels.tsv).
  *
- * The writer. privacy_writer_of says who wrote a request. Until clients are
- * authenticated every caller is the local operator, never a Part 2
- * program. The identity layer fills struct privacy_writer from the
- * request's principal instead (client id, and part2_program from
- * auth.clients[].part2_program); a Part 2 program's writes then carry the
- * table's "part2" labels (42CFRPart2 by default). Nothing else changes.
+ * The writer. privacy_writer_of says who wrote a request: the request's
+ * principal (core/auth: its client id, and part2_program from
+ * auth.clients[].part2_program) while the handler runs; the local operator
+ * when nobody was identified. A Part 2 program's writes carry the table's
+ * "part2" labels (42CFRPart2 by default).
  *
  * Threads: any worker thread; nothing here keeps state. */
 #ifndef CW_API_PRIVACY_H

@@ -44,6 +44,7 @@ struct auth_client {
 	char *client_id;
 	char *scopes;
 	enum auth_purpose purpose;
+	bool part2_program;
 	char fingerprint[65];      /* lowercase hex without colons, or "" */
 	const char *tls_subject;   /* into cfg, or NULL */
 	const char *jwks_url;      /* into cfg, or NULL */
@@ -54,6 +55,7 @@ struct auth_client {
 struct auth_issuer {
 	const char *issuer, *audience; /* into cfg */
 	enum auth_purpose purpose;
+	const char *purpose_claim; /* into cfg, or NULL */
 	struct remote_keys remote;
 };
 
@@ -65,6 +67,7 @@ struct cached_token {
 	int issuer; /* -1: a client's token; else the index of the external issuer */
 	char scopes[TOKEN_CACHE_SCOPES + 1];
 	char subject[256], patient[128], fhir_user[256];
+	enum auth_purpose purpose; /* an external token's */
 };
 
 struct auth {
@@ -85,18 +88,21 @@ struct auth {
 
 static long long now_s(void) { return (long long)time(NULL); }
 
+/* The purpose named s; -1 for none or an unknown name. */
+static int purpose_named(const char *s)
+{
+	static const char *const names[] = {"treatment", "operations", "billing", "recovery"};
+	for (int i = 0; s && i < 4; i++)
+		if (!strcmp(s, names[i]))
+			return i; /* enum auth_purpose in the same order */
+	return -1;
+}
+
 static enum auth_purpose purpose_of(const cJSON *entry)
 {
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(entry, "purpose");
-	if (!cJSON_IsString(p))
-		return AUTH_TREATMENT;
-	if (!strcmp(p->valuestring, "operations"))
-		return AUTH_OPERATIONS;
-	if (!strcmp(p->valuestring, "billing"))
-		return AUTH_BILLING;
-	if (!strcmp(p->valuestring, "recovery"))
-		return AUTH_RECOVERY;
-	return AUTH_TREATMENT;
+	int v = purpose_named(cJSON_IsString(p) ? p->valuestring : NULL);
+	return v < 0 ? AUTH_TREATMENT : (enum auth_purpose)v;
 }
 
 static const char *string_of(const cJSON *entry, const char *name)
@@ -163,6 +169,7 @@ struct auth *auth_new(const struct config *cfg, char *err, size_t errlen)
 			return NULL;
 		}
 		c->purpose = purpose_of(e);
+		c->part2_program = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "part2_program"));
 		const char *fp = string_of(e, "tls_fingerprint");
 		size_t k = 0;
 		for (; fp && *fp && k < 64; fp++)
@@ -195,6 +202,7 @@ struct auth *auth_new(const struct config *cfg, char *err, size_t errlen)
 		is->issuer = string_of(e, "issuer");
 		is->audience = string_of(e, "audience");
 		is->purpose = purpose_of(e);
+		is->purpose_claim = string_of(e, "purpose_claim");
 		is->remote.url = string_of(e, "jwks_url");
 		pthread_mutex_init(&is->remote.lock, NULL);
 	}
@@ -321,6 +329,8 @@ static void set_principal(struct auth_principal *out, const struct auth_client *
 {
 	out->client_id = c->client_id;
 	out->purpose = c->purpose;
+	out->configured = true;
+	out->part2_program = c->part2_program;
 	out->via = via;
 	snprintf(out->scopes, sizeof out->scopes, "%s", scopes);
 }
@@ -341,7 +351,7 @@ static bool cache_lookup(const struct auth *a, const uint8_t h[CRYPTO_SHA256_LEN
 			snprintf(out->patient, sizeof out->patient, "%s", e->patient);
 			snprintf(out->fhir_user, sizeof out->fhir_user, "%s", e->fhir_user);
 			out->client_id = out->subject;
-			out->purpose = a->issuers[e->issuer].purpose;
+			out->purpose = e->purpose;
 			out->via = "token";
 		}
 		hit = true;
@@ -473,6 +483,15 @@ static bool verify_external_token(const struct auth *a, struct auth_issuer *is, 
 	copy_claim(t, "fhirUser", out->fhir_user, sizeof out->fhir_user);
 	out->client_id = out->subject;
 	out->purpose = is->purpose;
+	if (is->purpose_claim) {
+		/* the claim mapping: a token that names a purpose gets that one;
+		 * one naming an unknown purpose is refused rather than guessed */
+		const cJSON *pc = cJSON_GetObjectItemCaseSensitive(t->claims, is->purpose_claim);
+		int v = pc ? purpose_named(cJSON_IsString(pc) ? pc->valuestring : NULL) : (int)is->purpose;
+		if (v < 0)
+			return false;
+		out->purpose = (enum auth_purpose)v;
+	}
 	out->via = "token";
 	uint8_t h[CRYPTO_SHA256_LEN];
 	if (strlen(out->scopes) <= TOKEN_CACHE_SCOPES && crypto_sha256(token, strlen(token), h) == 0) {
@@ -486,6 +505,7 @@ static bool verify_external_token(const struct auth *a, struct auth_issuer *is, 
 		snprintf(e->subject, sizeof e->subject, "%s", out->subject);
 		snprintf(e->patient, sizeof e->patient, "%s", out->patient);
 		snprintf(e->fhir_user, sizeof e->fhir_user, "%s", out->fhir_user);
+		e->purpose = out->purpose;
 		pthread_mutex_unlock(&m->cache_lock);
 	}
 	return true;
@@ -846,6 +866,38 @@ void auth_smart_configuration(const struct auth *a, const struct http_request *r
 		http_set_body(resp, 200, "application/json", text, strlen(text));
 	else
 		http_set_error(resp, 500, "exception", "out of memory");
+}
+
+cJSON *auth_capability_security(const struct auth *a, const struct http_request *req)
+{
+	if (!auth_enabled(a))
+		return NULL;
+	cJSON *sec = cJSON_CreateObject();
+	if (auth_token_endpoint_on(a)) {
+		char url[600];
+		token_url(a, req, url, sizeof url);
+		cJSON *ext = cJSON_CreateObject();
+		cJSON_AddStringToObject(ext, "url",
+					"http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris");
+		cJSON *token = cJSON_CreateObject();
+		cJSON_AddStringToObject(token, "url", "token");
+		cJSON_AddStringToObject(token, "valueUri", url);
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(ext, "extension"), token);
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(sec, "extension"), ext);
+	}
+	cJSON *service = cJSON_CreateObject();
+	cJSON *coding = cJSON_CreateObject();
+	cJSON_AddStringToObject(coding, "system", "http://terminology.hl7.org/CodeSystem/restful-security-service");
+	cJSON_AddStringToObject(coding, "code", "SMART-on-FHIR");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(service, "coding"), coding);
+	cJSON_AddStringToObject(service, "text", "OAuth2 bearer tokens, SMART Backend Services");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(sec, "service"), service);
+	cJSON_AddStringToObject(
+		sec, "description",
+		"Every request needs a bearer token (SMART Backend Services client credentials at the token "
+		"endpoint, or a trusted issuer's) or a configured client certificate; discovery at "
+		".well-known/smart-configuration.");
+	return sec;
 }
 
 void auth_jwks(const struct auth *a, const struct http_request *req, struct http_response *resp)

@@ -23,7 +23,9 @@
 #include "config/config.h"
 #include "http/http.h"
 
-/* What a client's answers are for (auth.clients[].purpose). */
+/* What a client's answers are for (auth.clients[].purpose; for an external
+ * issuer auth.issuers[].purpose, or the token's claim named by
+ * auth.issuers[].purpose_claim when it carries one). */
 enum auth_purpose { AUTH_TREATMENT, AUTH_OPERATIONS, AUTH_BILLING, AUTH_RECOVERY };
 
 #define AUTH_SCOPES_MAX 8192
@@ -32,6 +34,8 @@ enum auth_purpose { AUTH_TREATMENT, AUTH_OPERATIONS, AUTH_BILLING, AUTH_RECOVERY
 struct auth_principal {
 	const char *client_id; /* configured client id (into the auth), or NULL */
 	enum auth_purpose purpose;
+	bool configured;                  /* client_id is one of auth.clients (else an external subject or NULL) */
+	bool part2_program;               /* auth.clients[].part2_program: a 42 CFR Part 2 program */
 	const char *via;                  /* "mtls", "token", or "loopback" (an open route from a loopback peer) */
 	char scopes[AUTH_SCOPES_MAX + 1]; /* space-separated granted scopes */
 	/* a token of an external issuer (auth.issuers): client_id points to
@@ -121,6 +125,12 @@ void auth_token(const struct auth *a, const struct http_request *req, struct htt
 
 /* GET /fhir/.well-known/smart-configuration: the SMART discovery document. */
 void auth_smart_configuration(const struct auth *a, const struct http_request *req, struct http_response *resp);
+
+/* The CapabilityStatement's rest.security for req (the SMART way of
+ * declaring it): service SMART-on-FHIR and, with the token endpoint on, the
+ * oauth-uris extension naming the token endpoint smart-configuration
+ * announces. NULL when auth is off. Caller frees. */
+cJSON *auth_capability_security(const struct auth *a, const struct http_request *req);
 
 /* GET /auth/jwks: the public key of the gateway's tokens (a JWK Set). */
 void auth_jwks(const struct auth *a, const struct http_request *req, struct http_response *resp);

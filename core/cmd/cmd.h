@@ -39,6 +39,11 @@ int cmd_billing(int argc, char **argv);
  * store a running gateway holds). */
 int cmd_check(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+/* client new NAME: a key pair, the auth.clients entry, the next commands. */
+int cmd_client(int argc, char **argv);
+/* token: an access token by client credentials from a gateway's token
+ * endpoint, printed on stdout. */
+int cmd_token(int argc, char **argv);
 
 /* -h or --help. */
 bool cmd_is_help(const char *a);

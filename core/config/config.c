@@ -206,7 +206,7 @@ static const char *const purpose_names[] = {"treatment", "operations", "billing"
 /* A member of an auth.clients / auth.issuers entry. */
 struct member_rule {
 	const char *name;
-	int type;   /* cJSON_String or cJSON_Object */
+	int type;   /* cJSON_String, cJSON_Object or cJSON_True (a boolean) */
 	size_t max; /* strings: longest length */
 };
 
@@ -225,11 +225,8 @@ static const struct member_rule client_members[] = {
 };
 
 static const struct member_rule issuer_members[] = {
-	{"issuer", cJSON_String, 2048},
-	{"jwks_url", cJSON_String, 2048},
-	{"audience", cJSON_String, 2048},
-	{"purpose", cJSON_String, 32},
-	{NULL, 0, 0},
+	{"issuer", cJSON_String, 2048}, {"jwks_url", cJSON_String, 2048},     {"audience", cJSON_String, 2048},
+	{"purpose", cJSON_String, 32},  {"purpose_claim", cJSON_String, 128}, {NULL, 0, 0},
 };
 
 /* Checks one entry's members against rules; NULL or the reason (member in *which). */

@@ -48,6 +48,13 @@ struct http_request {
 
 	/* the application's record of who sent it (core/auth), set before routing */
 	const void *principal;
+	/* Kept for the whole request, also for a deferred answer and finish (set
+	 * by the application with principal; 0/NULL when nobody was identified):
+	 * the configured client that sent it (auth.clients[].client_id, valid
+	 * while the server runs) and the purpose of its answers (the
+	 * application's code, core/api/purpose.h). */
+	const char *client_id;
+	int purpose;
 	/* Mutual TLS: the SHA-256 fingerprint (64 lowercase hex digits) and the
 	 * subject (RFC 2253, "CN=x,O=y") of the client certificate, verified
 	 * against tls.client_ca_file; NULL when none was shown or it did not verify. */

@@ -45,6 +45,17 @@ struct plugin_host {
 	plugin_host_gather_fn *gather; /* serves store_gather; NULL: no store */
 	void *gather_ud;
 	struct cw_host table;
+	const cJSON *clients; /* auth.clients, borrowed from the configuration */
+	struct client_config *client_cfg;
+	size_t nclient_cfg;
+};
+
+/* A client's settings of one plugin (auth.clients[].plugins.NAME) merged
+ * over the plugin's own: what host->config gives on that client's requests. */
+struct client_config {
+	const char *client_id; /* borrowed from the configuration */
+	const struct plugin *plugin;
+	cJSON *merged; /* owned */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -175,8 +186,22 @@ static void host_set_status(struct cw_ctx *ctx, int status)
 		ctx->status = status;
 }
 
+/* The settings of plugin p for client_id, merged; NULL when the client has none. */
+static const cJSON *client_settings(const struct plugin_host *h, const struct plugin *p, const char *client_id)
+{
+	for (size_t i = 0; client_id && i < h->nclient_cfg; i++)
+		if (h->client_cfg[i].plugin == p && !strcmp(h->client_cfg[i].client_id, client_id))
+			return h->client_cfg[i].merged;
+	return NULL;
+}
+
 static const cJSON *host_config(struct cw_ctx *ctx)
 {
+	const cJSON *own = ctx && ctx->host && ctx->plugin && ctx->req
+				   ? client_settings(ctx->host, ctx->plugin, ctx->req->client_id)
+				   : NULL;
+	if (own)
+		return own;
 	if (ctx && ctx->plugin && ctx->plugin->config)
 		return ctx->plugin->config;
 	return ctx && ctx->host ? ctx->host->empty_config : NULL;
@@ -393,6 +418,7 @@ struct plugin_host *plugin_host_new(const struct config *cfg, const struct termi
 	if (cfg) {
 		h->config_plugins = cfg->plugins;
 		h->config_source = cfg->source;
+		h->clients = cfg->auth.clients;
 	}
 	fill_table(&h->table);
 	return h;
@@ -660,6 +686,52 @@ static bool name_scanned(const struct plugin_host *h, const char *name)
 	return false;
 }
 
+/* Builds the per-client settings (auth.clients[].plugins): each client's
+ * object for a plugin, member by member over the plugin's own settings. A
+ * plugin that was not found is a refusal, as in the top-level plugins. */
+static void merge_client_settings(struct plugin_host *h)
+{
+	size_t n = 0, i = 0;
+	for (const cJSON *c = h->clients ? h->clients->child : NULL; c; c = c->next)
+		n += (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(c, "plugins"));
+	h->client_cfg = n ? calloc(n, sizeof *h->client_cfg) : NULL;
+	if (n && !h->client_cfg) {
+		refuse_path(h, "plugin host", "out of memory");
+		return;
+	}
+	for (const cJSON *c = h->clients ? h->clients->child : NULL; c; c = c->next, i++) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "client_id");
+		const cJSON *ps = cJSON_GetObjectItemCaseSensitive(c, "plugins");
+		for (const cJSON *m = cJSON_IsString(id) && cJSON_IsObject(ps) ? ps->child : NULL; m; m = m->next) {
+			const struct plugin *p = NULL;
+			for (size_t k = 0; k < h->n && !p; k++)
+				if (!h->p[k]->refused && h->p[k]->desc && !strcmp(h->p[k]->name, m->string))
+					p = h->p[k];
+			if (!p || !cJSON_IsObject(m)) {
+				refuse_path(h, h->config_source ? h->config_source : "configuration",
+					    "auth.clients[%zu].plugins.%s: %s", i, m->string,
+					    p ? "must be an object" : "no such plugin was loaded");
+				continue;
+			}
+			cJSON *merged = cJSON_Duplicate(p->config, 1);
+			for (const cJSON *s = m->child; merged && s; s = s->next) {
+				cJSON *copy = cJSON_Duplicate(s, 1);
+				if (!copy || !cJSON_ReplaceItemInObjectCaseSensitive(merged, s->string, copy)) {
+					if (copy && !cJSON_GetObjectItemCaseSensitive(merged, s->string))
+						cJSON_AddItemToObject(merged, s->string, copy);
+					else
+						cJSON_Delete(copy);
+				}
+			}
+			if (!merged) {
+				refuse_path(h, "plugin host", "out of memory");
+				return;
+			}
+			h->client_cfg[h->nclient_cfg++] = (struct client_config){id->valuestring, p, merged};
+		}
+	}
+}
+
 int plugin_host_start(struct plugin_host *h)
 {
 	if (h->started)
@@ -670,6 +742,7 @@ int plugin_host_start(struct plugin_host *h)
 			refuse_path(h, h->config_source ? h->config_source : "configuration",
 				    "plugins.%s: no plugin named '%s' was found in %s", c->string, c->string,
 				    *h->dirs ? h->dirs : "(no plugin directory)");
+	merge_client_settings(h);
 	size_t n = h->n;
 	for (size_t i = 0; i < n; i++) {
 		struct plugin *p = h->p[i];
@@ -760,6 +833,9 @@ void plugin_host_free(struct plugin_host *h)
 		free(h->owned[i]);
 	free(h->owned);
 	cJSON_Delete(h->empty_config);
+	for (size_t i = 0; i < h->nclient_cfg; i++)
+		cJSON_Delete(h->client_cfg[i].merged);
+	free(h->client_cfg);
 	free(h);
 }
 

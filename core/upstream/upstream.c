@@ -1043,8 +1043,9 @@ static void scrub(cJSON *node, long status, size_t depth)
 
 void upstream_scrub_outcomes(cJSON *tree, long status) { scrub(tree, status, 0); }
 
-int upstream_fetch(const char *url, const char *ca_file, size_t max_bytes, long timeout_ms,
-		   struct upstream_response *out)
+/* upstream_fetch and upstream_post_form: a GET, or with form a POST of it. */
+static int fetch_one(const char *url, const char *ca_file, const char *form, size_t max_bytes, long timeout_ms,
+		     struct upstream_response *out)
 {
 	response_init(out);
 	char why[256];
@@ -1075,7 +1076,14 @@ int upstream_fetch(const char *url, const char *ca_file, size_t max_bytes, long 
 	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-	CURLcode rc = curl_easy_perform(h);
+	struct curl_slist *hdrs = NULL;
+	if (form) {
+		hdrs = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, form);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(form));
+	}
+	CURLcode rc = form && !hdrs ? CURLE_OUT_OF_MEMORY : curl_easy_perform(h);
 	if (rc == CURLE_OK) {
 		out->answered = true;
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
@@ -1084,5 +1092,18 @@ int upstream_fetch(const char *url, const char *ca_file, size_t max_bytes, long 
 		snprintf(out->error, sizeof out->error, "%s", detail[0] ? detail : curl_easy_strerror(rc));
 	}
 	curl_easy_cleanup(h);
+	curl_slist_free_all(hdrs);
 	return out->answered && out->status >= 200 && out->status < 300 ? 0 : -1;
+}
+
+int upstream_fetch(const char *url, const char *ca_file, size_t max_bytes, long timeout_ms,
+		   struct upstream_response *out)
+{
+	return fetch_one(url, ca_file, NULL, max_bytes, timeout_ms, out);
+}
+
+int upstream_post_form(const char *url, const char *ca_file, const char *form, size_t max_bytes, long timeout_ms,
+		       struct upstream_response *out)
+{
+	return fetch_one(url, ca_file, form, max_bytes, timeout_ms, out);
 }

@@ -81,6 +81,11 @@ void upstream_response_release(struct upstream_response *r);
  * Returns 0 on a 2xx answer, else -1. Any thread; blocks. */
 int upstream_fetch(const char *url, const char *ca_file, size_t max_bytes, long timeout_ms,
 		   struct upstream_response *out);
+/* As upstream_fetch, a POST of form (application/x-www-form-urlencoded,
+ * NUL-terminated): a token request (crosswalk token). The answer's body is
+ * in out whatever its status. */
+int upstream_post_form(const char *url, const char *ca_file, const char *form, size_t max_bytes, long timeout_ms,
+		       struct upstream_response *out);
 
 /* Called once on the pump thread when a started exchange has ended (answered
  * or not); it must not block: it wakes whoever waits for the answer. */

@@ -62,6 +62,7 @@ struct pf_override {
 static const struct cw_host *host;
 static enum pf_mode global_mode = PF_CODES;
 static bool global_set; /* diagnosis_display was given */
+static const cJSON *global_conf; /* the settings init read (host->config gives a client's own instead) */
 static struct pf_format formats[PF_MAX_FORMATS];
 static size_t nformats;
 static struct pf_override overrides[PF_MAX_OVERRIDES];
@@ -173,6 +174,7 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 	global_set = false;
 	nformats = noverrides = 0;
 	const cJSON *conf = host->config(ctx), *m;
+	global_conf = conf;
 	cJSON_ArrayForEach(m, conf) {
 		if (strcmp(m->string, "diagnosis_display") && strcmp(m->string, "formats") &&
 		    strcmp(m->string, "overrides")) {
@@ -199,12 +201,24 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 	return CW_OK;
 }
 
-/* The mode for an export to format (NULL: the global one): the format's own
- * setting, else codes for billing (which can only be configured to codes),
- * else diagnosis_display, else person-first for the recovery formats and
- * codes for the others. */
-static enum pf_mode mode_for(const char *format)
+/* The mode for an export to format (NULL: the global one). For a client
+ * with its own settings (auth.clients[].plugins.person_first, merged over
+ * the global ones by the host): their diagnosis_display, for every format
+ * but billing; a value that is no mode withholds (hidden). Otherwise the
+ * format's own setting, else codes for billing (which can only be
+ * configured to codes), else diagnosis_display, else person-first for the
+ * recovery formats and codes for the others. */
+static enum pf_mode mode_for(struct cw_ctx *ctx, const char *format)
 {
+	const cJSON *conf = host->config(ctx);
+	if (conf && conf != global_conf && !(format && !strcmp(format, "billing"))) {
+		const cJSON *dd = cJSON_GetObjectItemCaseSensitive(conf, "diagnosis_display");
+		int mode = cJSON_IsString(dd) ? pf_mode_parse(dd->valuestring) : -1;
+		if (mode >= 0)
+			return (enum pf_mode)mode;
+		if (dd)
+			return PF_HIDDEN;
+	}
 	if (!format)
 		return global_mode;
 	for (size_t i = 0; i < nformats; i++)
@@ -782,7 +796,7 @@ static void condition_text(struct pf_export *x, cJSON *r)
 
 static enum cw_hook_result before_export(struct cw_ctx *ctx, const struct cw_hook_args *args, cJSON **res)
 {
-	if (!*res || !is_condition(*res) || !is_diagnosis(*res) || mode_for(args->format) != PF_HIDDEN)
+	if (!*res || !is_condition(*res) || !is_diagnosis(*res) || mode_for(ctx, args->format) != PF_HIDDEN)
 		return CW_HOOK_CONTINUE;
 	/* Only an export-bundle hook that ran after ours can bring a
 	 * Condition here; fail closed rather than let it out. */
@@ -793,7 +807,7 @@ static enum cw_hook_result before_export(struct cw_ctx *ctx, const struct cw_hoo
 
 static enum cw_hook_result export_bundle(struct cw_ctx *ctx, const struct cw_hook_args *args, cJSON **bundle)
 {
-	struct pf_export x = {.ctx = ctx, .bundle = *bundle, .mode = mode_for(args->format)};
+	struct pf_export x = {.ctx = ctx, .bundle = *bundle, .mode = mode_for(ctx, args->format)};
 	if (!*bundle || x.mode == PF_CODES)
 		return CW_HOOK_CONTINUE;
 	cJSON *entries = get(*bundle, "entry");

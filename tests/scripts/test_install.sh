@@ -4,11 +4,12 @@
 # plugins and profiles from its prefix; the data directory is created 0700;
 # the demonstration plugin echo is left out unless WITH_ECHO=1, and then
 # installed where the default configuration does not load it; every example
-# configuration (conf/examples, and the container's docker/crosswalk.json)
-# starts and answers /healthz.
+# configuration (conf/examples) starts and answers /healthz. The container's
+# docker/crosswalk.json needs a certificate and a client first: it starts,
+# with both, in test_docker_config.sh.
 . "$(dirname "$0")/tap.sh"
 tap_tmpdir
-examples=(conf/examples/*.json docker/crosswalk.json)
+examples=(conf/examples/*.json)
 tap_plan $((9 + ${#examples[@]}))
 unset MAKEFLAGS MFLAGS MAKELEVEL CROSSWALK_CONFIG CROSSWALK_LISTEN CROSSWALK_UPSTREAM
 repo=$PWD

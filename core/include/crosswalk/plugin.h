@@ -308,8 +308,11 @@ struct cw_host {
 	void (*set_status)(struct cw_ctx *ctx, int http_status);
 
 	/* --- configuration: the plugin's object from the "plugins" member of
-	 * the configuration file ({} when absent). Borrowed, read-only, valid
-	 * until fini returns. */
+	 * the configuration file ({} when absent). On a request of a client
+	 * with its own settings of the plugin (auth.clients[].plugins.NAME),
+	 * that object merged member by member over the plugin's (a different
+	 * pointer from the one init saw). Borrowed, read-only, valid until fini
+	 * returns. */
 	const cJSON *(*config)(struct cw_ctx *ctx);
 	/* A string member of that object, or dflt when absent or not a string. */
 	const char *(*config_string)(struct cw_ctx *ctx, const char *key, const char *dflt);
