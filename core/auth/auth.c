@@ -886,6 +886,11 @@ static bool forbidden(struct http_response *resp, const char *type, unsigned per
 	return false;
 }
 
+bool auth_refuse_scope(struct http_response *resp, const char *type, unsigned perms)
+{
+	return forbidden(resp, type, perms);
+}
+
 /* True when the query asks for more than the type of the path: includes,
  * chains and reverse chains. */
 static int reaches_other_types(void *ctx, const char *name, const char *value)
@@ -930,9 +935,20 @@ bool auth_authorize(const struct auth *a, const struct auth_principal *who, cons
 	const char *m = req->method;
 	bool get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
 	/* operations that touch no stored resource: any valid token */
-	if (!strcmp(seg[nseg - 1], "$validate") || !strcmp(seg[nseg - 1], "$convert") ||
+	const char *last = nseg >= 1 && nseg <= 4 ? seg[nseg - 1] : ""; /* more than 4 segments: none */
+	if (!strcmp(last, "$validate") || !strcmp(last, "$convert") ||
 	    (!strcmp(seg[0], "CodeSystem") && (!strcmp(seg[1], "$lookup") || !strcmp(seg[1], "$validate-code"))))
 		return true;
+	/* bulk export: the kick-off needs some type the token may read and
+	 * search (which types and how far is decided there, api/api_bulk.c);
+	 * the status and files of an export are the kicking-off client's
+	 * (checked there): any valid token may ask */
+	if (!strcmp(seg[0], "bulk-status") || !strcmp(seg[0], "bulk-files"))
+		return true;
+	if (!strcmp(last, "$export") &&
+	    (nseg == 1 || (nseg == 2 && !strcmp(seg[0], "Patient")) || (nseg == 3 && !strcmp(seg[0], "Group"))))
+		return scope_reach(scopes, NULL, SCOPE_R | SCOPE_S, who->patient[0] != '\0') != SCOPE_REACH_NONE ||
+		       forbidden(resp, nseg == 1 ? "*" : seg[0], SCOPE_R | SCOPE_S);
 	bool more_types = http_query_each(req, reaches_other_types, NULL) != 0;
 	const char *type = seg[0];
 	unsigned need = 0;

@@ -67,12 +67,21 @@ bool auth_authenticate(const struct auth *a, const struct http_request *req, str
  * delete: d; conditional forms also s) on its type; /metrics and /outbox
  * need system/crosswalk.admin (or a loopback peer without credentials);
  * $validate, $convert and the terminology operations any valid token;
+ * a bulk export kick-off some scope that reads and searches (rs) some type
+ * (its handler decides type by type), its status and files any valid token
+ * (they are the kicking-off client's: its handler checks);
  * what is not checked entry by entry yet (Bundles at /fhir, _include,
  * _revinclude, chains and _has, /ingest, /export, /plugins, other
  * operations) needs a scope on every type with every permission. true, or
  * false after setting a 403 OperationOutcome naming the missing scope. */
 bool auth_authorize(const struct auth *a, const struct auth_principal *who, const struct http_request *req,
 		    struct http_response *resp);
+
+/* Sets the 403 of a missing scope on resp, as auth_authorize does (named
+ * system/TYPE.PERMS or user/..., insufficient_scope, counted in /metrics),
+ * for a handler that decides finer than the route (bulk export: type by
+ * type). perms: enum scope_perm bits. Returns false. */
+bool auth_refuse_scope(struct http_response *resp, const char *type, unsigned perms);
 
 /* POST /auth/token: SMART Backend Services client_credentials with a
  * jwt-bearer client assertion (RFC 7523), answered with an access token
