@@ -39,14 +39,23 @@ mean40() {
   for i in $(seq 40); do r=$(cpu_wall "$@"); c=$(awk -v a="$c" -v b="${r% *}" 'BEGIN{print a+b}'); w=$(awk -v a="$w" -v b="${r#* }" 'BEGIN{print a+b}'); done
   awk -v c="$c" -v w="$w" 'BEGIN { printf "%.2f %.2f\n", c / 40 * 1000, w / 40 * 1000 }'
 }
+# what loading each set of libraries costs: empty programs linked with them
+cc -O2 "$out/empty.c" -o "$out/empty-no-curl" -Wl,--no-as-needed ${libs/-lcurl/}
+cc -O2 "$out/empty.c" -o "$out/empty-json-xml" -Wl,--no-as-needed -lcjson -lxml2
+cc -O2 "$out/empty.c" -o "$out/empty-json" -Wl,--no-as-needed -lcjson
+startup() { # LABEL CMD...
+  local label=$1 c w; shift
+  read -r c w <<<"$(mean40 "$@")"
+  printf '  %-62s %6.2f ms CPU %7.2f ms wall (%d objects)\n' "$label" "$c" "$w" "$(ldd "$1" | wc -l)"
+}
 read -r su_cpu su_wall <<<"$(mean40 "$CW_BIN" convert "$out/tiny.json" --to xml)"
-read -r e_cpu e_wall <<<"$(mean40 "$out/empty")"
-read -r l_cpu l_wall <<<"$(mean40 "$out/empty-libs")"
-nlibs=$(ldd "$CW_BIN" | wc -l)
-printf 'start-up  crosswalk convert (one-line file) %6.2f ms CPU %7.2f ms wall (target < 5 ms)\n' "$su_cpu" "$su_wall"
-printf '          an empty program               %6.2f ms CPU %7.2f ms wall\n' "$e_cpu" "$e_wall"
-printf '          an empty program linked with the binary'"'"'s libraries (%d objects loaded) %6.2f ms CPU %7.2f ms wall\n' \
-  "$nlibs" "$l_cpu" "$l_wall"
+printf 'start-up of crosswalk convert (one-line file): %.2f ms CPU, %.2f ms wall (target < 5 ms); for scale:\n' \
+  "$su_cpu" "$su_wall"
+startup "an empty program" "$out/empty"
+startup "an empty program linked with the binary's libraries" "$out/empty-libs"
+startup "... with all of them but libcurl" "$out/empty-no-curl"
+startup "... with cJSON and libxml2 only" "$out/empty-json-xml"
+startup "... with cJSON only" "$out/empty-json"
 
 # set NAME FILE...: both sides on the files; one line each and the ratios
 measure() {
