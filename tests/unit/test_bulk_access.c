@@ -52,7 +52,7 @@ static int setup(void **state)
 	if (!f->b)
 		return -1;
 	for (int i = 1; i <= 2; i++) {
-		char id[8], json[256];
+		char id[16], json[256];
 		snprintf(id, sizeof id, "p%d", i);
 		add(f->s, "Patient", id, "{\"resourceType\":\"Patient\",\"gender\":\"male\"}");
 		snprintf(id, sizeof id, "o%d", i);
