@@ -156,7 +156,7 @@ static bool export_access(const struct auth_principal *who, cJSON *desc, enum le
 	const unsigned rs = SCOPE_R | SCOPE_S;
 	bool has_patient = who->patient[0] != '\0';
 	if (level == GROUP && scope_reach(who->scopes, "Group", SCOPE_R, false) != SCOPE_REACH_ALL)
-		return auth_refuse_scope(resp, "Group", SCOPE_R);
+		return auth_forbid(resp, "Group", SCOPE_R);
 	cJSON *types = cJSON_GetObjectItemCaseSensitive(desc, "types");
 	char refused[STORE_TYPE_SIZE] = "*";
 	for (cJSON *t = types ? types->child : NULL, *next; t; t = next) {
@@ -164,12 +164,12 @@ static bool export_access(const struct auth_principal *who, cJSON *desc, enum le
 		if (scope_reach(who->scopes, t->valuestring, rs, has_patient) != SCOPE_REACH_NONE)
 			continue;
 		if (!lenient)
-			return auth_refuse_scope(resp, t->valuestring, rs);
+			return auth_forbid(resp, t->valuestring, rs);
 		snprintf(refused, sizeof refused, "%s", t->valuestring);
 		cJSON_Delete(cJSON_DetachItemViaPointer(types, t));
 	}
 	if (types && cJSON_GetArraySize(types) == 0)
-		return auth_refuse_scope(resp, refused, rs); /* lenient, and every type left out */
+		return auth_forbid(resp, refused, rs); /* lenient, and every type left out */
 	cJSON *acc = cJSON_AddObjectToObject(desc, "access");
 	cJSON_AddStringToObject(acc, "client_id", who->client_id);
 	cJSON_AddStringToObject(acc, "scopes", who->scopes);

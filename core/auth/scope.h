@@ -31,9 +31,9 @@ bool scope_covers(const char *granted, size_t glen, const char *asked, size_t al
 
 /* True when some scope of granted (space-separated) of the system/ or
  * user/ context, without a query, gives perms on type ("*": a scope on
- * every type is needed). patient/ scopes and granular scopes (with a
- * query) grant nothing here: their confinement is not applied yet, so they
- * are refused rather than widened. */
+ * every type is needed). patient/ scopes grant nothing (their compartment
+ * is not applied yet, so they are refused rather than widened); granular
+ * scopes (with a query) grant nothing here: see scope_queries. */
 bool scope_allows(const char *granted, const char *type, unsigned perms);
 
 /* How far granted (space-separated) lets perms on type reach, for a reader
@@ -46,6 +46,11 @@ bool scope_allows(const char *granted, const char *type, unsigned perms);
  * scopes (with a query) reach nothing here, as in scope_allows. */
 enum scope_reach { SCOPE_REACH_NONE, SCOPE_REACH_PATIENT, SCOPE_REACH_ALL };
 enum scope_reach scope_reach(const char *granted, const char *type, unsigned perms, bool has_patient);
+/* The granular scopes of granted (system/ or user/ context, with a query)
+ * that give perms on type ("Observation.rs?category=laboratory"): up to max
+ * of their queries into q/qlen (pointing into granted). Returns how many
+ * there are (also beyond max). Pure. */
+size_t scope_queries(const char *granted, const char *type, unsigned perms, const char **q, size_t *qlen, size_t max);
 
 /* Writes into out (cap bytes) the scopes of asked (space-separated; every
  * scope of allowed when asked is empty) that some scope of allowed covers.
