@@ -8,6 +8,8 @@
 #include "api/bulk.h"
 #include "api/purpose.h"
 #include "api/rest_int.h"
+#include "auth/auth.h"
+#include "auth/scope.h"
 #include "base/fjson.h"
 #include "base/strbuf.h"
 #include "fhir/model.h"
@@ -136,6 +138,46 @@ static bool format_ok(const char *f)
 	return !strcmp(f, "application/fhir+ndjson") || !strcmp(f, "application/ndjson") || !strcmp(f, "ndjson");
 }
 
+/* The authenticated client of req, or NULL (auth off). */
+static const struct auth_principal *client_of(const struct http_request *req)
+{
+	const struct auth_principal *who = req->principal;
+	return who && who->client_id ? who : NULL;
+}
+
+/* What an authenticated client may export (its scopes: read and search,
+ * SMART rs): every type _type names must be within its reach (left out
+ * when lenient), a Group export needs to read the Group; recorded in desc
+ * as "access" for the job, which writes only the types within reach (a
+ * patient/ scope's from its patient's compartment). false after setting a
+ * 403 on resp. */
+static bool export_access(const struct auth_principal *who, cJSON *desc, enum level level, bool lenient,
+			  struct http_response *resp)
+{
+	const unsigned rs = SCOPE_R | SCOPE_S;
+	bool has_patient = who->patient[0] != '\0';
+	if (level == GROUP && scope_reach(who->scopes, "Group", SCOPE_R, false) != SCOPE_REACH_ALL)
+		return auth_forbid(resp, "Group", SCOPE_R);
+	cJSON *types = cJSON_GetObjectItemCaseSensitive(desc, "types");
+	char refused[STORE_TYPE_SIZE] = "*";
+	for (cJSON *t = types ? types->child : NULL, *next; t; t = next) {
+		next = t->next;
+		if (scope_reach(who->scopes, t->valuestring, rs, has_patient) != SCOPE_REACH_NONE)
+			continue;
+		if (!lenient)
+			return auth_forbid(resp, t->valuestring, rs);
+		snprintf(refused, sizeof refused, "%s", t->valuestring);
+		cJSON_Delete(cJSON_DetachItemViaPointer(types, t));
+	}
+	if (types && cJSON_GetArraySize(types) == 0)
+		return auth_forbid(resp, refused, rs); /* lenient, and every type left out */
+	cJSON *acc = cJSON_AddObjectToObject(desc, "access");
+	cJSON_AddStringToObject(acc, "client_id", who->client_id);
+	cJSON_AddStringToObject(acc, "scopes", who->scopes);
+	cJSON_AddStringToObject(acc, "patient", who->patient);
+	return true;
+}
+
 static void kickoff(const struct app *app, struct http_request *req, struct http_response *resp, enum level level)
 {
 	if (!prefer_has(req, "respond-async")) {
@@ -259,6 +301,11 @@ static void kickoff(const struct app *app, struct http_request *req, struct http
 		http_set_error(resp, 400, "not-supported", "%s", why);
 		return;
 	}
+	const struct auth_principal *who = client_of(req);
+	if (who && !export_access(who, desc, level, lenient, resp)) {
+		cJSON_Delete(desc);
+		return;
+	}
 	if (level == GROUP) {
 		cJSON *members = group_patients(app, req->params[0], resp);
 		if (!members) {
@@ -340,6 +387,18 @@ static void kickoff(const struct app *app, struct http_request *req, struct http
 	outcome_release(&oo);
 }
 
+/* An export is its kicking-off client's: another client is told there is
+ * no such export, as for an unknown one. */
+static bool may_reach(const struct app *app, const struct http_request *req, struct http_response *resp)
+{
+	const struct auth_principal *who = client_of(req);
+	if (bulk_access(app->bulk, req->params[0], who ? who->client_id : NULL) == 0)
+		return true;
+	http_set_error(resp, 404, "not-found", "no export %.64s (finished exports expire; deleted ones are gone)",
+		       req->params[0]);
+	return false;
+}
+
 static void export_system(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	kickoff(ctx, req, resp, SYSTEM);
@@ -363,6 +422,8 @@ static void get_status(void *ctx, struct http_request *req, struct http_response
 	snprintf(files, sizeof files, "%s%s", base, FILES_PATH);
 	cJSON *m = NULL;
 	enum bulk_state state;
+	if (!may_reach(app, req, resp))
+		return;
 	if (bulk_status(app->bulk, req->params[0], files, progress, sizeof progress, &m, &state) != 0) {
 		http_set_error(resp, 404, "not-found",
 			       "no export %.64s (finished exports expire; deleted ones are gone)", req->params[0]);
@@ -395,6 +456,8 @@ static void get_status(void *ctx, struct http_request *req, struct http_response
 static void delete_status(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	const struct app *app = ctx;
+	if (!may_reach(app, req, resp))
+		return;
 	if (bulk_cancel(app->bulk, req->params[0]) != 0) {
 		http_set_error(resp, 404, "not-found", "no export %.64s", req->params[0]);
 		return;
@@ -407,6 +470,8 @@ static void get_file(void *ctx, struct http_request *req, struct http_response *
 	const struct app *app = ctx;
 	int fd;
 	size_t size;
+	if (!may_reach(app, req, resp))
+		return;
 	if (bulk_open_file(app->bulk, req->params[0], req->params[1], &fd, &size) != 0) {
 		http_set_error(resp, 404, "not-found", "no such export file (finished exports expire)");
 		return;

@@ -14,6 +14,7 @@
 
 #include "api/purpose.h"
 #include "api/rest_int.h"
+#include "auth/scope.h"
 #include "base/fjson.h"
 #include "base/log.h"
 
@@ -219,36 +220,6 @@ static struct job *job_load(const struct bulk *b, const char *id)
 
 /* --- writing a job --------------------------------------------------------- */
 
-/* The egress point of bulk export: every resource passes here before it is
- * written to a file. It keeps *text as it is (0) or drops the resource (1);
- * a rule that changes a resource sets *owned to a new malloc'd text. The
- * per-client rules (the client's scopes, its labels and consent, a
- * purpose's minimum-necessary view) apply here, from the job's record
- * ("client"), as they apply to REST answers: a resource its consent
- * withholds from that client (api/egress.h; the local operator when the job
- * names none) is left out of the files. */
-static int bulk_egress(struct bulk *b, const cJSON *rec, const char *type, const char *id, const char **text,
-		       size_t *len, char **owned)
-{
-	(void)type;
-	(void)id;
-	*owned = NULL;
-	if (egress_may_need(*text, *len)) {
-		cJSON *res = fjson_parse(*text, *len, NULL, NULL);
-		if (res) { /* stored text is JSON: unreadable, the file keeps it as it is */
-			struct egress eg;
-			egress_begin_client(&eg, b->store, b->cfg, rest_str_member(rec, "client"));
-			bool ok = egress_allows(&eg, res);
-			egress_end(&eg, NULL);
-			cJSON_Delete(res);
-			if (!ok)
-				return 1;
-		}
-	}
-	/* then the purpose's view of what may leave */
-	return purpose_filter_text(rec, text, len, owned) == 0 ? 0 : 1;
-}
-
 struct writer {
 	struct bulk *b;
 	struct job *j;
@@ -261,8 +232,81 @@ struct writer {
 	cJSON *output;
 	char name[STORE_TYPE_SIZE + 32];
 	uint64_t max_bytes;
-	int err; /* errno of a failed write */
+	int err;                /* errno of a failed write */
+	enum scope_reach reach; /* how far the job's client reaches this type (bulk_egress_type) */
 };
+
+/* The job's client (its "access" record, written at kick-off when the
+ * request was authenticated): its scopes and launch patient. NULL scopes
+ * when the job has none: auth was off, everything may leave. */
+static const char *access_member(const cJSON *rec, const char *name)
+{
+	return rest_str_member(cJSON_GetObjectItemCaseSensitive(rec, "access"), name);
+}
+
+/* The egress decision of bulk export for one type, taken before the type is
+ * read: how far the job's client reaches it with read and search (a
+ * system/ or user/ scope: every resource; a patient/ scope: its patient's
+ * compartment; none: the type is left out), and for the patient's
+ * compartment, the compartment the scan is narrowed to (*confined, a new
+ * JSON array of that one Patient id, or of none when the export's own
+ * Patients leave it out; the caller frees it). */
+static enum scope_reach bulk_egress_type(const cJSON *rec, const char *type, const char *patients, char **confined)
+{
+	*confined = NULL;
+	const char *scopes = access_member(rec, "scopes");
+	if (!scopes)
+		return SCOPE_REACH_ALL;
+	const char *pid = access_member(rec, "patient");
+	enum scope_reach reach = scope_reach(scopes, type, SCOPE_R | SCOPE_S, pid && pid[0]);
+	if (reach != SCOPE_REACH_PATIENT)
+		return reach;
+	cJSON *one = cJSON_CreateArray();
+	bool within = !patients || !strcmp(patients, "*");
+	if (!within) {
+		cJSON *list = fjson_parse(patients, strlen(patients), NULL, NULL);
+		const cJSON *e;
+		cJSON_ArrayForEach(e, list) within |= cJSON_IsString(e) && !strcmp(e->valuestring, pid);
+		cJSON_Delete(list);
+	}
+	if (within)
+		cJSON_AddItemToArray(one, cJSON_CreateString(pid));
+	*confined = one ? cJSON_PrintUnformatted(one) : NULL;
+	cJSON_Delete(one);
+	return *confined ? SCOPE_REACH_PATIENT : SCOPE_REACH_NONE;
+}
+
+/* The egress point of bulk export: every resource passes here before it is
+ * written to a file, with the decision bulk_egress_type took for its type
+ * in w. It keeps *text as it is (0) or drops the resource (1); a rule that
+ * changes a resource sets *owned to a new malloc'd text. The client's
+ * scopes apply by type (a type out of reach leaves nothing; a patient/
+ * scope's type is read from its patient's compartment only), then its
+ * consent (a withheld resource is left out) and its purpose's view. */
+static int bulk_egress(const struct writer *w, const char *id, const char **text, size_t *len, char **owned)
+{
+	(void)id;
+	*owned = NULL;
+	if (w->reach == SCOPE_REACH_NONE)
+		return 1;
+	/* labels and consent: what the job's client may see of this resource
+	 * (api/egress.h; the local operator when the job names none) */
+	const cJSON *rec = w->j->rec;
+	if (egress_may_need(*text, *len)) {
+		cJSON *res = fjson_parse(*text, *len, NULL, NULL);
+		if (res) { /* stored text is JSON: unreadable, the file keeps it as it is */
+			struct egress eg;
+			egress_begin_client(&eg, w->b->store, w->b->cfg, access_member(rec, "client_id"));
+			bool ok = egress_allows(&eg, res);
+			egress_end(&eg, NULL);
+			cJSON_Delete(res);
+			if (!ok)
+				return 1;
+		}
+	}
+	/* then the purpose's minimum-necessary view */
+	return purpose_filter_text(rec, text, len, owned) == 0 ? 0 : 1;
+}
 
 static int writer_close(struct writer *w)
 {
@@ -309,7 +353,7 @@ static int write_one(void *ctx, const char *id, const char *text, size_t len)
 	if (atomic_load(&w->b->stop))
 		return 1;
 	char *owned = NULL;
-	if (bulk_egress(w->b, w->j->rec, w->type, id, &text, &len, &owned) != 0)
+	if (bulk_egress(w, id, &text, &len, &owned) != 0)
 		return 0;
 	if (w->elements) {
 		cJSON *res = fjson_parse(text, len, NULL, NULL);
@@ -587,6 +631,12 @@ static void run_job(struct bulk *b, struct job *j)
 		}
 		w.type = t->valuestring;
 		w.part = 0;
+		char *confined = NULL;
+		w.reach = bulk_egress_type(j->rec, w.type, patients, &confined);
+		if (w.reach == SCOPE_REACH_NONE) {
+			filters_release(&fs);
+			continue;
+		}
 		w.elements = elements_for(elements, w.type);
 		struct store_export_query q = {
 			.type = w.type,
@@ -594,13 +644,14 @@ static void run_job(struct bulk *b, struct job *j)
 			.since = since,
 			.filters = fs.f,
 			.n_filters = fs.n,
-			.patients = patients,
+			.patients = confined ? confined : patients,
 		};
 		st = store_export_scan(b->store, &q, write_one, &w, &err);
 		if (writer_close(&w) != 0 && !w.err)
 			w.err = EIO;
 		free(w.elements);
 		w.elements = NULL;
+		free(confined);
 		filters_release(&fs);
 	}
 	pthread_mutex_lock(&b->mu);
@@ -787,9 +838,9 @@ static cJSON *manifest(const struct job *j, const char *files_base)
 	const char *req = rest_str_member(j->rec, "request");
 	cJSON_AddStringToObject(m, "transactionTime", time ? time : "");
 	cJSON_AddStringToObject(m, "request", req ? req : "");
-	/* no access token is asked for yet: the files are reached by their
-	 * unguessable URL, as the status is */
-	cJSON_AddBoolToObject(m, "requiresAccessToken", false);
+	/* an export kicked off with a token is its client's: the status and
+	 * files ask for it; without one (auth off) the unguessable URL is all */
+	cJSON_AddBoolToObject(m, "requiresAccessToken", cJSON_GetObjectItemCaseSensitive(j->rec, "access") != NULL);
 	cJSON *out = cJSON_AddArrayToObject(m, "output");
 	const cJSON *o;
 	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(j->rec, "output"))
@@ -867,6 +918,20 @@ int bulk_open_file(struct bulk *b, const char *id, const char *name, int *fd, si
 				break;
 			}
 		}
+	}
+	pthread_mutex_unlock(&b->mu);
+	return rc;
+}
+
+int bulk_access(struct bulk *b, const char *id, const char *client_id)
+{
+	pthread_mutex_lock(&b->mu);
+	struct job *j = find(b, id);
+	int rc = -1;
+	if (j && !atomic_load(&j->cancel)) {
+		const cJSON *acc = cJSON_GetObjectItemCaseSensitive(j->rec, "access");
+		const char *owner = rest_str_member(acc, "client_id");
+		rc = !acc || (owner && client_id && !strcmp(owner, client_id)) ? 0 : -1;
 	}
 	pthread_mutex_unlock(&b->mu);
 	return rc;

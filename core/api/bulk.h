@@ -18,10 +18,11 @@
  * job's files are removed bulk.expiry_seconds after it finished; a
  * cancelled job's at once.
  *
- * Egress: every resource passes bulk_egress (bulk.c) before it is written;
- * that is the one place where per-client rules (the client's scopes, labels
- * and consent, a purpose's minimum-necessary view) apply to exports, with
- * the client recorded in the job ("client").
+ * Egress: every type passes bulk_egress_type and every resource
+ * bulk_egress (bulk.c) before it is written; that is the one place where
+ * per-client rules (the client's scopes, labels and consent, a purpose's
+ * minimum-necessary view) apply to exports, with the client recorded in the
+ * job ("access"). The scopes apply there today.
  *
  * Threads: one worker thread runs the jobs one after another; the other
  * functions are called from any thread (a mutex guards the job table). */
@@ -58,7 +59,10 @@ void bulk_stop(struct bulk *b);
  * kick-off URL), "client", "snapshot" {"seq", "time"}, and optionally
  * "types" (array of resource types), "since" (store time text),
  * "elements" (the _elements list), "typeFilter" (array of "Type?query"),
- * "patients" ("*" or an array of Patient ids: the Patient compartment).
+ * "patients" ("*" or an array of Patient ids: the Patient compartment),
+ * "access" (the authenticated client: {"client_id", "scopes", "patient"}:
+ * only the types its scopes let it read and search are written, a
+ * patient/ scope's from its patient's compartment only).
  * Returns 0 with the new id in id, 1 when bulk.max_jobs are kept already,
  * -1 on a failure to record it. */
 int bulk_submit(struct bulk *b, cJSON *desc, char id[BULK_ID_SIZE]);
@@ -79,6 +83,13 @@ int bulk_status(struct bulk *b, const char *id, const char *files_base, char *pr
 /* Cancels a queued or running job or releases a finished one: its files
  * are removed. -1 for an unknown id. */
 int bulk_cancel(struct bulk *b, const char *id);
+
+/* Whether client_id (NULL: an unauthenticated request) may reach job id
+ * (its status, files, cancel): an export kicked off by an authenticated
+ * client (its description's "access" {"client_id", "scopes", "patient"})
+ * is that client's alone; one kicked off without auth is anyone's who has
+ * its URL. 0 when it may, -1 when not or when there is no such job. */
+int bulk_access(struct bulk *b, const char *id, const char *client_id);
 
 /* Opens an output file of a finished job for reading: 0 with *fd and
  * *size, -1 when there is no such job or file. */

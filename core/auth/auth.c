@@ -1050,6 +1050,21 @@ bool auth_authorize(const struct auth *a, const struct auth_principal *who, cons
 	if (!strcmp(last, "$validate") || !strcmp(last, "$convert") || !strcmp(rel, "CodeSystem/$lookup") ||
 	    !strcmp(rel, "CodeSystem/$validate-code"))
 		return true;
+	/* bulk export: the kick-off needs some type the token may read and
+	 * search (which types and how far is decided there, api/api_bulk.c);
+	 * the status and files of an export are the kicking-off client's
+	 * (checked there): any valid token may ask */
+	if (!strncmp(rel, "bulk-status/", 12) || !strncmp(rel, "bulk-files/", 11))
+		return true;
+	const char *gid_end = !strncmp(rel, "Group/", 6) ? strchr(rel + 6, '/') : NULL;
+	bool group_export = gid_end && gid_end > rel + 6 && !strcmp(gid_end, "/$export");
+	if (!strcmp(rel, "$export") || !strcmp(rel, "Patient/$export") || group_export)
+		return scope_reach(scopes, NULL, SCOPE_R | SCOPE_S, who->patient[0] != '\0') != SCOPE_REACH_NONE ||
+		       auth_forbid(resp,
+				   group_export    ? "Group"
+				   : rel[0] == '$' ? "*"
+						   : "Patient",
+				   SCOPE_R | SCOPE_S);
 	bool more_types = http_query_each(req, reaches_other_types, NULL) != 0;
 	char type[80];
 	unsigned need = auth_interaction(m, rel, http_header(req, "If-None-Exist") != NULL, type, sizeof type);

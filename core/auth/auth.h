@@ -69,7 +69,10 @@ bool auth_authenticate(const struct auth *a, const struct http_request *req, str
  * interaction its method and path are (auth_interaction) on its type;
  * /metrics and /outbox need system/crosswalk.admin (or a loopback peer
  * without credentials); $validate, $convert and the terminology operations
- * any valid token. Left to their handlers, which decide type by type or
+ * any valid token; a bulk export kick-off ($export) some scope that reads
+ * and searches (rs) some type (api_bulk decides type by type), its status
+ * and files any valid token (they are the kicking-off client's: api_bulk
+ * checks). Left to their handlers, which decide type by type or
  * entry by entry with auth_may: POST /fhir (each entry of a batch or
  * transaction), POST /ingest/{format} (each type written), GET and POST
  * /export/{format} (each type read), and a search's _include, _revinclude,

@@ -123,6 +123,26 @@ bool scope_allows(const char *granted, const char *type, unsigned perms)
 	return false;
 }
 
+enum scope_reach scope_reach(const char *granted, const char *type, unsigned perms, bool has_patient)
+{
+	enum scope_reach best = SCOPE_REACH_NONE;
+	for (const char *g = granted; *g && best != SCOPE_REACH_ALL;) {
+		while (*g == ' ')
+			g++;
+		size_t n = strcspn(g, " ");
+		struct scope sc;
+		if (n && scope_parse(g, n, &sc) && !sc.query && (sc.perms & perms) == perms &&
+		    (!type || !strcmp(sc.type, "*") || !strcmp(sc.type, type))) {
+			if (strcmp(sc.context, "patient") != 0)
+				best = SCOPE_REACH_ALL;
+			else if (has_patient)
+				best = SCOPE_REACH_PATIENT;
+		}
+		g += n;
+	}
+	return best;
+}
+
 size_t scope_queries(const char *granted, const char *type, unsigned perms, const char **q, size_t *qlen, size_t max)
 {
 	size_t n = 0;

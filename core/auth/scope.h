@@ -36,6 +36,16 @@ bool scope_covers(const char *granted, size_t glen, const char *asked, size_t al
  * scopes (with a query) grant nothing here: see scope_queries. */
 bool scope_allows(const char *granted, const char *type, unsigned perms);
 
+/* How far granted (space-separated) lets perms on type reach, for a reader
+ * that confines patient/ scopes itself (bulk export): SCOPE_REACH_ALL
+ * through a system/ or user/ scope without a query, on type or "*";
+ * SCOPE_REACH_PATIENT when only a patient/ scope (without a query) gives
+ * them and has_patient says the token names its patient (without one, a
+ * patient/ scope grants nothing); SCOPE_REACH_NONE otherwise. type NULL
+ * asks about some type, whichever: the widest reach any scope gives. Granular
+ * scopes (with a query) reach nothing here, as in scope_allows. */
+enum scope_reach { SCOPE_REACH_NONE, SCOPE_REACH_PATIENT, SCOPE_REACH_ALL };
+enum scope_reach scope_reach(const char *granted, const char *type, unsigned perms, bool has_patient);
 /* The granular scopes of granted (system/ or user/ context, with a query)
  * that give perms on type ("Observation.rs?category=laboratory"): up to max
  * of their queries into q/qlen (pointing into granted). Returns how many

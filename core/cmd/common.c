@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,7 +60,12 @@ struct plugin_host *cmd_open_plugins(const struct config *cfg, struct terminolog
 
 char *cmd_read_all(FILE *f, size_t max, size_t *len)
 {
+	/* a regular file is read into one buffer of its size (one byte more to
+	 * see its end), not grown by doubling and copying */
+	struct stat sb;
 	size_t cap = 65536;
+	if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 && (uint64_t)sb.st_size < max)
+		cap = (size_t)sb.st_size + 1;
 	char *buf = malloc(cap + 1);
 	*len = 0;
 	size_t r;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/heap.h"
 #include "fhir/fhir_io.h"
 
 static const char usage_convert[] =
@@ -189,6 +190,9 @@ int cmd_convert(int argc, char **argv)
 		config_release(&cfg);
 		return EXIT_RUNTIME;
 	}
+	/* the document's tree (about 8 bytes for each byte read) is built in
+	 * memory made ready at once, not page by page */
+	heap_prepare(len > SIZE_MAX / 8 ? SIZE_MAX : len * 8);
 	enum format from = format_of_body(NULL, data, len);
 	if (to == FORMAT_NONE)
 		to = from == FORMAT_XML ? FORMAT_JSON : FORMAT_XML;

@@ -552,13 +552,204 @@ static void node_client_runs_the_flow(void **state)
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
+/* Runs the node client script with args; its standard output (trimmed)
+ * into out. The exit status. */
+static int node_run(const char *args, char *out, size_t cap)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof cmd, "node tests/e2e/node/bulk_client.js %s 2>&1", args);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+		out[--n] = '\0';
+	int rc = pclose(p);
+	if (rc != 0)
+		fprintf(stderr, "# node %s: %s\n", args, out);
+	return rc;
+}
+
+/* A request with a bearer token (and more headers, NULL-terminated). */
+static struct resp call_as(const struct gw *g, const char *token, const char *method, const char *path,
+			   const char *extra, const char *body)
+{
+	char authz[4200];
+	snprintf(authz, sizeof authz, "Authorization: Bearer %s", token);
+	const char *h[] = {authz, "Content-Type: application/fhir+json", "Accept: application/fhir+json", extra, NULL};
+	return call(g, method, path, h, body);
+}
+
+static void put_as(const struct gw *g, const char *token, const char *path, const char *body)
+{
+	struct resp r = call_as(g, token, "PUT", path, NULL, body);
+	if (r.status != 200 && r.status != 201)
+		fprintf(stderr, "# PUT %s: %ld %s\n", path, r.status, r.body ? r.body : "");
+	assert_true(r.status == 200 || r.status == 201);
+	resp_free(&r);
+}
+
+static void expect_as(const struct gw *g, const char *token, const char *path, const char *extra, long want,
+		      const char *says)
+{
+	struct resp r = call_as(g, token, "GET", path, extra, NULL);
+	if (r.status != want)
+		fprintf(stderr, "# %s: %ld %s\n", path, r.status, r.body ? r.body : "");
+	assert_int_equal(r.status, want);
+	if (says)
+		assert_non_null(strstr(r.body, says));
+	resp_free(&r);
+}
+
+/* A billing client runs a standard bulk export end to end with its own
+ * token (SMART Backend Services: a signed client assertion for an access
+ * token, done by the Node client) and gets exactly what its scopes let it
+ * read: Patients, Claims and Coverage, not the Observations or
+ * Organizations also stored. The manifest says the files need the token;
+ * without it a file is 401. Kick-off naming a type out of its reach is 403
+ * (left out when lenient), a Group export without Group read is 403, a
+ * client without any read scope cannot start one, and another client's
+ * token does not reach its export. */
+static void billing_token_exports_what_it_may_read(void **state)
+{
+	(void)state;
+	if (system("node --version >/dev/null 2>&1") != 0)
+		skip();
+	char dir[64] = "/tmp/cw-bulk-auth-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	harness_remove_at_exit(dir);
+	char jwk[2048], args[1024], key[128];
+	snprintf(args, sizeof args, "keygen %s", dir);
+	assert_int_equal(node_run(args, jwk, sizeof jwk), 0);
+	snprintf(key, sizeof key, "%s/key.pem", dir);
+	char cfg[8192];
+	snprintf(cfg, sizeof cfg,
+		 "\"auth\":{\"clients\":["
+		 "{\"client_id\":\"loader\",\"scopes\":\"system/*.cruds\",\"jwks\":{\"keys\":[%s]}},"
+		 "{\"client_id\":\"billing\",\"purpose\":\"billing\",\"jwks\":{\"keys\":[%s]},"
+		 "\"scopes\":\"system/Patient.rs system/Claim.rs system/Coverage.rs\"},"
+		 "{\"client_id\":\"feeder\",\"scopes\":\"system/Observation.cu\",\"jwks\":{\"keys\":[%s]}}]}",
+		 jwk, jwk, jwk);
+	struct gw g;
+	assert_int_equal(gw_start(&g, cfg), 0);
+	char base[64], loader[4096], billing[4096], feeder[4096];
+	snprintf(base, sizeof base, "http://127.0.0.1:%u", g.port);
+	snprintf(args, sizeof args, "token %s loader %s system/*.cruds", base, key);
+	assert_int_equal(node_run(args, loader, sizeof loader), 0);
+	snprintf(args, sizeof args, "token %s billing %s 'system/Patient.rs system/Claim.rs system/Coverage.rs'", base,
+		 key);
+	assert_int_equal(node_run(args, billing, sizeof billing), 0);
+	snprintf(args, sizeof args, "token %s feeder %s system/Observation.cu", base, key);
+	assert_int_equal(node_run(args, feeder, sizeof feeder), 0);
+
+	put_as(&g, loader, "/fhir/Organization/org1",
+	       "{\"resourceType\":\"Organization\",\"id\":\"org1\",\"name\":\"Payer\"}");
+	char path[128], body[1024];
+	for (int i = 1; i <= 3; i++) {
+		snprintf(path, sizeof path, "/fhir/Patient/p%d", i);
+		snprintf(body, sizeof body, "{\"resourceType\":\"Patient\",\"id\":\"p%d\",\"gender\":\"female\"}", i);
+		put_as(&g, loader, path, body);
+		snprintf(path, sizeof path, "/fhir/Observation/o%d", i);
+		snprintf(body, sizeof body,
+			 "{\"resourceType\":\"Observation\",\"id\":\"o%d\",\"status\":\"final\",\"code\":{\"text\":"
+			 "\"weight\"},\"subject\":{\"reference\":\"Patient/p%d\"}}",
+			 i, i);
+		put_as(&g, loader, path, body);
+	}
+	put_as(&g, loader, "/fhir/Coverage/cov1",
+	       "{\"resourceType\":\"Coverage\",\"id\":\"cov1\",\"status\":\"active\",\"beneficiary\":{\"reference\":"
+	       "\"Patient/p1\"},\"payor\":[{\"reference\":\"Organization/org1\"}]}");
+	for (int i = 1; i <= 2; i++) {
+		snprintf(path, sizeof path, "/fhir/Claim/c%d", i);
+		snprintf(body, sizeof body,
+			 "{\"resourceType\":\"Claim\",\"id\":\"c%d\",\"status\":\"active\",\"type\":{\"coding\":[{"
+			 "\"system\":\"http://terminology.hl7.org/CodeSystem/claim-type\",\"code\":\"professional\"}]},"
+			 "\"use\":\"claim\",\"patient\":{\"reference\":\"Patient/p1\"},\"created\":\"2026-01-01\","
+			 "\"provider\":{\"reference\":\"Organization/org1\"},\"priority\":{\"coding\":[{\"code\":"
+			 "\"normal\"}]},\"insurance\":[{\"sequence\":1,\"focal\":true,\"coverage\":{\"reference\":"
+			 "\"Coverage/cov1\"}}]}",
+			 i);
+		put_as(&g, loader, path, body);
+	}
+
+	/* the standard flow, as the client runs it */
+	char out[4096];
+	snprintf(args, sizeof args,
+		 "%s '/fhir/$export' billing %s 'system/Patient.rs system/Claim.rs system/Coverage.rs'", base, key);
+	assert_int_equal(node_run(args, out, sizeof out), 0);
+	cJSON *r = cJSON_Parse(out);
+	assert_non_null(r);
+	const cJSON *lines = cJSON_GetObjectItem(r, "lines");
+	assert_int_equal(cJSON_GetObjectItem(lines, "Patient")->valueint, 3);
+	assert_int_equal(cJSON_GetObjectItem(lines, "Claim")->valueint, 2);
+	assert_int_equal(cJSON_GetObjectItem(lines, "Coverage")->valueint, 1);
+	assert_int_equal(cJSON_GetArraySize(lines), 3); /* no Observation, no Organization */
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r, "requiresAccessToken")));
+	assert_int_equal(cJSON_GetObjectItem(r, "withoutToken")->valueint, 401);
+	assert_int_equal(cJSON_GetObjectItem(r, "deleted")->valueint, 202);
+	cJSON_Delete(r);
+
+	/* kick-off asks for what the token reaches */
+	expect_as(&g, billing, "/fhir/$export?_type=Patient,Observation", "Prefer: respond-async", 403,
+		  "system/Observation.rs");
+	expect_as(&g, billing, "/fhir/Group/g1/$export", "Prefer: respond-async", 403, "system/Group.r");
+	expect_as(&g, feeder, "/fhir/$export", "Prefer: respond-async", 403, "OperationOutcome");
+	expect_as(&g, feeder, "/fhir/Patient/$export", "Prefer: respond-async", 403, "OperationOutcome");
+	expect_as(&g, billing, "/fhir/a/b/c/d/e", NULL, 403, "OperationOutcome");
+
+	/* lenient: the type out of reach is left out; the export is billing's */
+	struct resp k = call_as(&g, billing, "GET", "/fhir/Patient/$export?_type=Patient,Observation,Claim",
+				"Prefer: respond-async, handling=lenient", NULL);
+	assert_int_equal(k.status, 202);
+	char loc[1024];
+	assert_non_null(resp_header(&k, "Content-Location", loc, sizeof loc));
+	resp_free(&k);
+	const char *st = path_of(loc);
+	cJSON *m = NULL;
+	for (int i = 0; i < 400 && !m; i++) {
+		struct resp sr = call_as(&g, billing, "GET", st, NULL, NULL);
+		if (sr.status == 200)
+			m = cJSON_Parse(sr.body);
+		else
+			assert_int_equal(sr.status, 202);
+		resp_free(&sr);
+		if (!m)
+			sleep_ms(50);
+	}
+	assert_non_null(m);
+	assert_int_equal(files_of(m, "Patient"), 1);
+	assert_int_equal(files_of(m, "Claim"), 1);
+	assert_int_equal(files_of(m, "Observation"), 0);
+	const cJSON *o;
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(m, "output"))
+	{
+		const char *fp = path_of(cJSON_GetObjectItem(o, "url")->valuestring);
+		expect_as(&g, loader, fp, NULL, 404, "OperationOutcome"); /* another client's */
+		expect_as(&g, billing, fp, NULL, 200, cJSON_GetObjectItem(o, "type")->valuestring);
+	}
+	cJSON_Delete(m);
+	expect_as(&g, loader, st, NULL, 404, "no export");
+	struct resp d = call_as(&g, loader, "DELETE", st, NULL, NULL);
+	assert_int_equal(d.status, 404);
+	resp_free(&d);
+	d = call_as(&g, billing, "DELETE", st, NULL, NULL);
+	assert_int_equal(d.status, 202);
+	resp_free(&d);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(async_flow_end_to_end),           cmocka_unit_test(kickoff_refusals),
-		cmocka_unit_test(since_after_updates_and_deletes), cmocka_unit_test(group_and_patient_export),
-		cmocka_unit_test(cancel_removes_the_export),       cmocka_unit_test(finished_exports_expire),
-		cmocka_unit_test(restart_during_an_export),        cmocka_unit_test(node_client_runs_the_flow),
+		cmocka_unit_test(async_flow_end_to_end),
+		cmocka_unit_test(kickoff_refusals),
+		cmocka_unit_test(since_after_updates_and_deletes),
+		cmocka_unit_test(group_and_patient_export),
+		cmocka_unit_test(cancel_removes_the_export),
+		cmocka_unit_test(finished_exports_expire),
+		cmocka_unit_test(restart_during_an_export),
+		cmocka_unit_test(node_client_runs_the_flow),
+		cmocka_unit_test(billing_token_exports_what_it_may_read),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Conversion on the path users run: `crosswalk convert FILE` text to text,
+# JSON→XML then that XML→JSON, one process per file, against FHIR.js (npm
+# `fhir`, as in 15-convert) doing JSON.parse → objToXml → xmlToObj →
+# JSON.stringify on the same files, in the same run. Two sets: a Bundle of
+# every official example (narrative-heavy, many types; those FHIR.js cannot
+# take are left out for both and counted) and the Synthea Bundles.
+# Times are CPU time (user + system) of the process, best of three: on a
+# machine shared with other work, wall time measures the others too (it is
+# printed alongside). Crosswalk's figures leave its start-up out (measured
+# here first, on a one-line file, and subtracted per process), as the target
+# asks; the start-up is printed on its own, with an empty process's and the
+# loading of the binary's shared libraries alone (an empty program linked
+# with the same libraries) for scale. Targets: >= 30x FHIR.js's resources/s
+# each way; start-up of a command under 5 ms.
+set -euo pipefail
+out="$BENCH_DIR/convert-cli"
+mkdir -p "$out"
+node_dir="$BENCH_DIR/node"
+if [ ! -d "$node_dir/node_modules/fhir" ]; then
+  mkdir -p "$node_dir"
+  (cd "$node_dir" && npm install --silent --no-audit --no-fund fhir@4.12.0 >/dev/null 2>&1) || {
+    echo "FHIR.js: npm install failed; section skipped"; exit 0; }
+fi
+js() { NODE_PATH="$node_dir/node_modules" node tools/bench/fhirjs-cli.js "$@"; }
+TIMEFORMAT='%3U %3S %3R'
+# cpu_wall CMD...: "CPU WALL" seconds of one run (output discarded)
+cpu_wall() { { time "$@" >/dev/null 2>&1; } 2>&1 | awk '{ printf "%.4f %.4f\n", $1 + $2, $3 }'; }
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b ? a : b) }'; }
+
+# start-up: the mean of 40 runs on a one-line resource
+echo '{"resourceType":"Patient","id":"p"}' >"$out/tiny.json"
+printf 'int main(void) { return 0; }\n' >"$out/empty.c"
+cc -O2 "$out/empty.c" -o "$out/empty"
+libs=$(readelf -d "$CW_BIN" | sed -n 's/.*NEEDED.*\[lib\([^.]*\)\.so.*/-l\1/p' | tr '\n' ' ')
+cc -O2 "$out/empty.c" -o "$out/empty-libs" -Wl,--no-as-needed $libs
+mean40() {
+  local c=0 w=0 i r
+  for i in $(seq 40); do r=$(cpu_wall "$@"); c=$(awk -v a="$c" -v b="${r% *}" 'BEGIN{print a+b}'); w=$(awk -v a="$w" -v b="${r#* }" 'BEGIN{print a+b}'); done
+  awk -v c="$c" -v w="$w" 'BEGIN { printf "%.2f %.2f\n", c / 40 * 1000, w / 40 * 1000 }'
+}
+# what loading each set of libraries costs: empty programs linked with them
+cc -O2 "$out/empty.c" -o "$out/empty-no-curl" -Wl,--no-as-needed ${libs/-lcurl/}
+cc -O2 "$out/empty.c" -o "$out/empty-json-xml" -Wl,--no-as-needed -lcjson -lxml2
+cc -O2 "$out/empty.c" -o "$out/empty-json" -Wl,--no-as-needed -lcjson
+startup() { # LABEL CMD...
+  local label=$1 c w; shift
+  read -r c w <<<"$(mean40 "$@")"
+  printf '  %-62s %6.2f ms CPU %7.2f ms wall (%d objects)\n' "$label" "$c" "$w" "$(ldd "$1" | wc -l)"
+}
+read -r su_cpu su_wall <<<"$(mean40 "$CW_BIN" convert "$out/tiny.json" --to xml)"
+printf 'start-up of crosswalk convert (one-line file): %.2f ms CPU, %.2f ms wall (target < 5 ms); for scale:\n' \
+  "$su_cpu" "$su_wall"
+startup "an empty program" "$out/empty"
+startup "an empty program linked with the binary's libraries" "$out/empty-libs"
+startup "... with all of them but libcurl" "$out/empty-no-curl"
+startup "... with cJSON and libxml2 only" "$out/empty-json-xml"
+startup "... with cJSON only" "$out/empty-json"
+
+# set NAME FILE...: both sides on the files; one line each and the ratios
+measure() {
+  local name=$1; shift
+  local n res jx=9 xj=9 jxw=9 xjw=9 round f r cjx cxj wjx wxj
+  n=$#
+  res=$(js count "$@")
+  for f in "$@"; do "$CW_BIN" convert "$f" --to xml >"$out/$(basename "$f").xml"; done
+  for round in 1 2 3; do
+    cjx=0; cxj=0; wjx=0; wxj=0
+    for f in "$@"; do
+      r=$(cpu_wall "$CW_BIN" convert "$f" --to xml)
+      cjx=$(awk -v a="$cjx" -v b="${r% *}" 'BEGIN{print a+b}'); wjx=$(awk -v a="$wjx" -v b="${r#* }" 'BEGIN{print a+b}')
+      r=$(cpu_wall "$CW_BIN" convert "$out/$(basename "$f").xml" --to json)
+      cxj=$(awk -v a="$cxj" -v b="${r% *}" 'BEGIN{print a+b}'); wxj=$(awk -v a="$wxj" -v b="${r#* }" 'BEGIN{print a+b}')
+    done
+    jx=$(min "$jx" "$cjx"); xj=$(min "$xj" "$cxj"); jxw=$(min "$jxw" "$wjx"); xjw=$(min "$xjw" "$wxj")
+  done
+  read -r _ fjx fxj fjxw fxjw <<<"$(js convert "$@" | grep '^RESULT')"
+  awk -v name="$name" -v n="$n" -v res="$res" -v su="$su_cpu" -v suw="$su_wall" -v jx="$jx" -v xj="$xj" \
+    -v jxw="$jxw" -v xjw="$xjw" -v fjx="$fjx" -v fxj="$fxj" -v fjxw="$fjxw" -v fxjw="$fxjw" 'BEGIN {
+    cjx = jx - n * su / 1000; cxj = xj - n * su / 1000; if (cjx <= 0) cjx = 1e-6; if (cxj <= 0) cxj = 1e-6
+    printf "%s (%d files, %d resources)\n", name, n, res
+    printf "  crosswalk CLI json_to_xml %8.0f res/s CPU (%.3f s, %.3f s wall);  xml_to_json %8.0f res/s CPU (%.3f s, %.3f s wall)\n", res / cjx, cjx, jxw, res / cxj, cxj, xjw
+    printf "  FHIR.js       json_to_xml %8.0f res/s CPU (%.3f s, %.3f s wall);  xml_to_json %8.0f res/s CPU (%.3f s, %.3f s wall)\n", res / fjx, fjx, fjxw, res / fxj, fxj, fxjw
+    printf "  ratio CLI json_to_xml crosswalk/FHIR.js = %.1fx, xml_to_json = %.1fx (target >= 30x each way)\n", fjx / cjx, fxj / cxj }'
+}
+official=("$BENCH_CORPUS"/fhir-r4/examples-json-xml/json/*.json)
+read -r kept left <<<"$(js bundle "$out/official-examples.json" "${official[@]}")"
+measure "every official example in one Bundle ($kept of ${#official[@]}; $left FHIR.js cannot convert)" \
+  "$out/official-examples.json"
+measure "Synthea Bundles" "$BENCH_CORPUS"/fhir-r4/synthea/*.json
