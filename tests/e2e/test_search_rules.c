@@ -42,7 +42,7 @@ static const char *fj[] = {"Content-Type: application/fhir+json", NULL};
 /* The types loaded from the official examples besides the Synthea Bundles:
  * Patient (deceased) and those with relatedArtifact branches. */
 static const char *const example_types[] = {
-	"Patient",   "Library",  "Measure",           "ActivityDefinition",        "PlanDefinition",
+	"Patient",         "Library",  "Measure",          "ActivityDefinition", "PlanDefinition",
 	"EventDefinition", "Evidence", "EvidenceVariable", "ResearchDefinition", "ResearchElementDefinition"};
 
 /* The stored resources by type, as the gateway answers them. */
@@ -220,11 +220,31 @@ static int gw_up(void **state)
 		return -1;
 	}
 	/* the types stored: every type with a resource in the store */
-	static const char *const candidates[] = {
-		"AllergyIntolerance", "CarePlan", "CareTeam", "Claim", "Condition", "Device", "DiagnosticReport",
-		"DocumentReference", "Encounter", "ExplanationOfBenefit", "ImagingStudy", "Immunization", "Location",
-		"Medication", "MedicationAdministration", "MedicationRequest", "Observation", "Organization",
-		"Practitioner", "PractitionerRole", "Procedure", "Provenance", "SupplyDelivery", "Goal", "Coverage"};
+	static const char *const candidates[] = {"AllergyIntolerance",
+						 "CarePlan",
+						 "CareTeam",
+						 "Claim",
+						 "Condition",
+						 "Device",
+						 "DiagnosticReport",
+						 "DocumentReference",
+						 "Encounter",
+						 "ExplanationOfBenefit",
+						 "ImagingStudy",
+						 "Immunization",
+						 "Location",
+						 "Medication",
+						 "MedicationAdministration",
+						 "MedicationRequest",
+						 "Observation",
+						 "Organization",
+						 "Practitioner",
+						 "PractitionerRole",
+						 "Procedure",
+						 "Provenance",
+						 "SupplyDelivery",
+						 "Goal",
+						 "Coverage"};
 	for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
 		if (fetch_type(candidates[i]) != 0) {
 			print_message("# reading %s back failed\n", candidates[i]);
@@ -405,8 +425,8 @@ static void add_string(struct vals *vs, const cJSON *j)
 			vals_add(vs, NULL, j->valuestring, 0, 0);
 		return;
 	}
-	static const char *const parts[] = {"text",  "family", "given",    "prefix", "suffix",    "line",
-					    "city",  "district", "state", "postalCode", "country"};
+	static const char *const parts[] = {"text", "family",   "given", "prefix",     "suffix", "line",
+					    "city", "district", "state", "postalCode", "country"};
 	for (size_t i = 0; cJSON_IsObject(j) && i < sizeof parts / sizeof parts[0]; i++) {
 		const cJSON *p = g(j, parts[i]), *e;
 		if (cJSON_IsString(p))
@@ -490,7 +510,8 @@ static const struct fp_expr *branch_expr(const char *type, const struct search_p
 		}
 		if (d->filter) {
 			const char *eq = strchr(d->filter, '=');
-			snprintf(src + k, sizeof src - k, ".where(%.*s='%s')", (int)(eq - d->filter), d->filter, eq + 1);
+			snprintf(src + k, sizeof src - k, ".where(%.*s='%s')", (int)(eq - d->filter), d->filter,
+				 eq + 1);
 		}
 	}
 	struct fp_error err;
@@ -501,8 +522,7 @@ static const struct fp_expr *branch_expr(const char *type, const struct search_p
 }
 
 /* The values one resource has for parameter (rows d[0..n)) by the rules. */
-static void values_of(const char *type, const struct search_param_def *d, size_t n, const cJSON *res,
-		      struct vals *out)
+static void values_of(const char *type, const struct search_param_def *d, size_t n, const cJSON *res, struct vals *out)
 {
 	struct arena a;
 	arena_init(&a, 16u << 20);
@@ -523,8 +543,9 @@ static void values_of(const char *type, const struct search_param_def *d, size_t
 				j = &tmp;
 			} else if (it->kind == FP_STRING || it->kind == FP_DATE || it->kind == FP_DATETIME) {
 				tmp.type = cJSON_String;
-				tmp.valuestring = (char *)(it->kind == FP_STRING ? arena_strndup(&a, it->u.str.s, it->u.str.len)
-										 : fp_item_string(&a, it));
+				tmp.valuestring =
+					(char *)(it->kind == FP_STRING ? arena_strndup(&a, it->u.str.s, it->u.str.len)
+								       : fp_item_string(&a, it));
 				j = &tmp;
 			}
 			if (!j)
@@ -548,7 +569,8 @@ static void values_of(const char *type, const struct search_param_def *d, size_t
 				break;
 			case SEARCH_PARAM_NUMBER:
 			case SEARCH_PARAM_QUANTITY:
-				if (cJSON_IsNumber(j) || (cJSON_IsObject(j) && (g(j, "value") || g(j, "low") || g(j, "high"))))
+				if (cJSON_IsNumber(j) ||
+				    (cJSON_IsObject(j) && (g(j, "value") || g(j, "low") || g(j, "high"))))
 					vals_add(out, NULL, "number", 0, 0);
 				break;
 			}
@@ -695,8 +717,8 @@ struct run {
 /* Crosswalk's answer to path (one page of up to 1000) against the
  * resources of t marked in expected (want of them); shown names the search
  * in a finding. Frees expected. */
-static void compare_answer(struct run *run, const struct typed *t, const char *path, const char *shown,
-			   char *expected, size_t want)
+static void compare_answer(struct run *run, const struct typed *t, const char *path, const char *shown, char *expected,
+			   size_t want)
 {
 	int n = cJSON_GetArraySize(t->all);
 	struct resp r;
@@ -724,7 +746,8 @@ static void compare_answer(struct run *run, const struct typed *t, const char *p
 				k++;
 			if (k == n || expected[k] != 1) {
 				if (strlen(extra) < 200)
-					snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " %s", id ? id : "?");
+					snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " %s",
+						 id ? id : "?");
 			} else {
 				expected[k] = 2;
 			}
@@ -737,8 +760,8 @@ static void compare_answer(struct run *run, const struct typed *t, const char *p
 	if (got != (long)want || extra[0] || missing[0]) {
 		run->findings++;
 		if (run->findings <= 60)
-			print_message("# %s: %ld matches, the rules give %zu (extra:%s; missing:%s)\n", shown, got, want,
-				      extra, missing);
+			print_message("# %s: %ld matches, the rules give %zu (extra:%s; missing:%s)\n", shown, got,
+				      want, extra, missing);
 	}
 	cJSON_Delete(b);
 	free(expected);
@@ -752,7 +775,8 @@ static void judge(struct run *run, const struct typed *t, const char *code, cons
 		return;
 	run->searches++;
 	char value[2500], enc[7600], path[8000], shown[2700], esc[2][1200];
-	static const char *const mods[] = {":missing", ":missing", "", "", "", ":exact", ":contains", "", "", "", ":not"};
+	static const char *const mods[] = {":missing",  ":missing", "", "", "",    ":exact",
+					   ":contains", "",         "", "", ":not"};
 	if (f == F_MISSING_TRUE || f == F_MISSING_FALSE)
 		snprintf(value, sizeof value, "%s", f == F_MISSING_TRUE ? "true" : "false");
 	else if (f == F_DATE)
@@ -1000,7 +1024,8 @@ static void searches_follow_the_rules(void **state)
 				for (size_t k = 0; first->kind == SEARCH_PARAM_REFERENCE && k < ntypes; k++)
 					if (types[k].name[0] && cJSON_GetArraySize(types[k].all) > 0 &&
 					    search_params_targets_has(first, types[k].name) &&
-					    (search_params_targets_count(first) == 1 || !strcmp(types[k].name, "Patient") ||
+					    (search_params_targets_count(first) == 1 ||
+					     !strcmp(types[k].name, "Patient") ||
 					     !strcmp(types[k].name, "Encounter"))) {
 						judge_chain(&run, t, first, all, &types[k]);
 						chains++;
@@ -1081,8 +1106,9 @@ static void fhirpath_branches_over_the_examples(void **state)
 	expect_search("/fhir/PlanDefinition?composed-of:missing=false&_id=low-suicide-risk-order-set,protocol-example",
 		      "low-suicide-risk-order-set");
 	/* a chain through one of them */
-	expect_search("/fhir/PlanDefinition?composed-of:ActivityDefinition.status=active&_id=low-suicide-risk-order-set",
-		      "low-suicide-risk-order-set");
+	expect_search(
+		"/fhir/PlanDefinition?composed-of:ActivityDefinition.status=active&_id=low-suicide-risk-order-set",
+		"low-suicide-risk-order-set");
 
 	/* offered in the CapabilityStatement */
 	struct resp r;
