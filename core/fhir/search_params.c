@@ -3,10 +3,12 @@
 #include "fhir/search_params.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fhir/fhir_helpers.h"
+#include "fhir/fhirpath.h"
 #include "fhir/fold.h"
 
 static int cmp_row(const char *type, const char *code, const struct search_param_def *d)
@@ -502,6 +504,94 @@ static int walk_path(struct walk *w, const cJSON *node, const char *path)
 	return 0;
 }
 
+/* --- branches evaluated with FHIRPath ------------------------------------------ */
+
+/* Each row's compiled expression (NULL for rows with a path, and where the
+ * engine refuses one), compiled once on first use. */
+static const struct fp_expr **row_exprs;
+static pthread_once_t row_exprs_once = PTHREAD_ONCE_INIT;
+
+static void compile_rows(void)
+{
+	row_exprs = calloc(search_params_count ? search_params_count : 1, sizeof *row_exprs);
+	for (size_t i = 0; row_exprs && i < search_params_count; i++) {
+		struct fp_error err;
+		if (search_params_data[i].expr)
+			row_exprs[i] = fp_cached(search_params_data[i].expr, &err);
+	}
+}
+
+size_t search_params_fhirpath_rows(size_t *n)
+{
+	pthread_once(&row_exprs_once, compile_rows);
+	size_t rows = 0, ok = 0;
+	for (size_t i = 0; i < search_params_count; i++) {
+		if (!search_params_data[i].expr)
+			continue;
+		rows++;
+		ok += row_exprs && row_exprs[i];
+	}
+	if (n)
+		*n = rows;
+	return ok;
+}
+
+/* One item of a FHIRPath result as the element visit() expects: a node's
+ * JSON value, or a primitive result (a Boolean, a String, a number, a date)
+ * as a JSON value of its own in *tmp. NULL when it has none. */
+static const cJSON *item_json(struct arena *a, const struct fp_item *it, cJSON *tmp)
+{
+	memset(tmp, 0, sizeof *tmp);
+	switch (it->kind) {
+	case FP_NODE:
+		return it->u.node.j;
+	case FP_BOOLEAN:
+		tmp->type = it->u.b ? cJSON_True : cJSON_False;
+		return tmp;
+	case FP_INTEGER:
+	case FP_DECIMAL: {
+		const char *text = fp_item_string(a, it);
+		if (!text)
+			return NULL;
+		tmp->type = cJSON_Number;
+		tmp->valuedouble = strtod(text, NULL);
+		return tmp;
+	}
+	case FP_STRING:
+	case FP_DATE:
+	case FP_DATETIME: {
+		char *text = it->kind == FP_STRING ? arena_strndup(a, it->u.str.s, it->u.str.len)
+						   : (char *)fp_item_string(a, it);
+		if (!text)
+			return NULL;
+		tmp->type = cJSON_String;
+		tmp->valuestring = text;
+		return tmp;
+	}
+	default:
+		return NULL;
+	}
+}
+
+/* The values of row d's branch evaluated with FHIRPath over resource. */
+static int extract_fhirpath(struct walk *w, const struct fp_expr *e, const cJSON *resource, struct arena *a)
+{
+	struct fp_env env = {.resource = resource};
+	struct fp_coll out = {0};
+	struct fp_error err;
+	arena_reset(a);
+	if (fp_eval(e, &env, a, &out, &err) != 0)
+		return err.code == FP_ERR_NOMEM ? -1 : 0;
+	for (size_t i = 0; i < out.n; i++) {
+		cJSON tmp;
+		const cJSON *v = item_json(a, &out.v[i], &tmp);
+		int rc = v ? visit(w, v) : 0;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int extract_rows(const char *type, const cJSON *resource,
 			int (*emitfn)(void *ctx, const struct search_index_value *v), void *ctx)
 {
@@ -513,14 +603,22 @@ static int extract_rows(const char *type, const cJSON *resource,
 		else
 			hi = mid;
 	}
-	for (size_t i = lo; i < search_params_count && strcmp(search_params_data[i].type, type) == 0; i++) {
+	struct arena a; /* for FHIRPath branches: costs nothing until one is evaluated */
+	arena_init(&a, 16u << 20);
+	int rc = 0;
+	for (size_t i = lo; !rc && i < search_params_count && strcmp(search_params_data[i].type, type) == 0; i++) {
 		const struct search_param_def *d = &search_params_data[i];
 		struct walk w = {.def = d, .emit = emitfn, .ctx = ctx};
-		int rc = walk_path(&w, resource, d->path);
-		if (rc)
-			return rc;
+		if (d->path) {
+			rc = walk_path(&w, resource, d->path);
+			continue;
+		}
+		pthread_once(&row_exprs_once, compile_rows);
+		if (row_exprs && row_exprs[i])
+			rc = extract_fhirpath(&w, row_exprs[i], resource, &a);
 	}
-	return 0;
+	arena_release(&a);
+	return rc;
 }
 
 int search_params_extract(const char *type, const cJSON *resource,

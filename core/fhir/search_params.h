@@ -9,9 +9,15 @@
  * Parameters of kind token, reference, date, string, number, quantity and
  * uri are indexed, each branch of its expression in a form the generator
  * understands (a dotted path, one type of a choice, a filter on the last
- * element, a reference's target type); composite and special parameters, and
- * branches in other forms (extensions, filters on inner elements), are not
- * offered.
+ * element, a reference's target type). A branch in another form (a filter on
+ * an inner element, `deceased.exists() and deceased != false`) is a row
+ * with path NULL and its FHIRPath expression in expr, evaluated with the
+ * FHIRPath engine (fhir/fhirpath.h) when a resource is indexed: each node of
+ * the result gives values as an element at a path would, a Boolean gives the
+ * token "true" or "false", a String, Integer, Decimal, Date or DateTime its
+ * text. Composite and special parameters, and branches whose result is a
+ * resource rather than a value (Bundle's composition and message: the first
+ * entry's resource), are not offered.
  *
  * Index values (what search_params_extract emits), by kind:
  *   token      sys = system or NULL, val = code. From code/string/id/uri,
@@ -75,6 +81,7 @@ struct search_param_def {
 	const char *filter;  /* "name=value": only elements whose member name is value, else NULL */
 	const char *url;     /* the SearchParameter's canonical URL */
 	const char *targets; /* reference rows: the types it may point at, "A|B" sorted; NULL: any */
+	const char *expr;    /* path NULL: the branch's FHIRPath expression, evaluated; else NULL */
 };
 
 extern const struct search_param_def search_params_data[];
@@ -97,7 +104,9 @@ struct search_index_value {
 
 /* Calls emit once per index value of resource (of type type) for every
  * parameter the type has. emit returns 0 to go on; a non-zero return stops the
- * walk and is returned. Returns 0, or -1 on OOM. */
+ * walk and is returned. Returns 0, or -1 on OOM. A branch evaluated with
+ * FHIRPath (expr) that fails to evaluate gives no values (an expression the
+ * engine does not compile is a build fault, checked by the unit tests). */
 int search_params_extract(const char *type, const cJSON *resource,
 			  int (*emit)(void *ctx, const struct search_index_value *v), void *ctx);
 
@@ -125,5 +134,9 @@ bool search_params_targets_has(const struct search_param_def *def, const char *t
 
 /* How many types def's targets list names (0: any type). */
 size_t search_params_targets_count(const struct search_param_def *def);
+
+/* Of the rows evaluated with FHIRPath (expr set): how many (*n) and how many
+ * the engine compiles (returned); for the unit tests and `crosswalk check`. */
+size_t search_params_fhirpath_rows(size_t *n);
 
 #endif

@@ -29,10 +29,11 @@
  * 3: absolute references indexed as written, not as a local Type/id;
  * 4: every version row carries its checksum (sum, see ss_sum; computed for
  * every row of an older database when opened); 5: every R4 resource type
- * indexed, strings folded beyond ASCII (case and accents). An older
+ * indexed, strings folded beyond ASCII (case and accents); 6: the branches
+ * of search parameters evaluated with FHIRPath indexed. An older
  * database is upgraded when opened, step by step in version order
  * (upgrade_schema). */
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 #define BUSY_TIMEOUT_MS 10000
 #define DB_NAME "store.db"
 
@@ -49,7 +50,7 @@ static const char schema_sql[] =
 	"CREATE INDEX idx_val ON idx(param, val);"
 	"CREATE INDEX idx_date ON idx(param, lo);"
 	"CREATE INDEX idx_rid ON idx(rid, param);"
-	"INSERT INTO schema_version(version) VALUES(5);";
+	"INSERT INTO schema_version(version) VALUES(6);";
 
 /* Added without a schema version bump: created when missing. */
 static const char outbox_sql[] =
@@ -549,7 +550,7 @@ static int upgrade_schema(struct conn *c, int from, char *err, size_t errlen)
 		reindex = true;
 	if (from < 4 && add_sums(c, err, errlen) != 0) /* checksums */
 		return -1;
-	if (from < 5) /* every resource type, strings folded */
+	if (from < 6) /* 5: every resource type, strings folded; 6: FHIRPath branches */
 		reindex = true;
 	if (reindex && reindex_all(c, err, errlen) != 0)
 		return -1;

@@ -62,6 +62,10 @@ static void init(void)
 	put("Immunization", "i1",
 	    "{\"resourceType\":\"Immunization\",\"status\":\"completed\",\"vaccineCode\":{\"text\":\"v\"},"
 	    "\"patient\":{\"reference\":\"Patient/p3\"},\"occurrenceDateTime\":\"2021-06\"}");
+	put("Patient", "p4", "{\"resourceType\":\"Patient\",\"deceasedDateTime\":\"2020-02-29T10:00:00+01:00\"}");
+	put("Library", "l1",
+	    "{\"resourceType\":\"Library\",\"status\":\"active\",\"type\":{\"text\":\"t\"},\"relatedArtifact\":["
+	    "{\"type\":\"depends-on\",\"resource\":\"Library/l0\"},{\"type\":\"composed-of\",\"resource\":\"#c\"}]}");
 	put("Condition", "c1",
 	    "{\"resourceType\":\"Condition\",\"subject\":{\"reference\":\"Patient/p2\"},"
 	    "\"onsetRange\":{\"low\":{\"value\":18},\"high\":{\"value\":24}}}");

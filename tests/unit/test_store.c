@@ -1217,10 +1217,58 @@ static void version_3_database_is_reindexed(void **state)
 	sqlite3_stmt *q = NULL;
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 5);
+	assert_int_equal(sqlite3_column_int(q, 0), 6);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), 0);
+}
+
+/* Branches of a definition the table cannot express as a path are indexed by
+ * evaluating their FHIRPath expression: Patient.deceased (a Boolean
+ * expression over a choice) and relatedArtifact.where(type=…).resource (a
+ * filter on an inner element, a canonical). */
+static void fhirpath_branches_are_indexed(void **state)
+{
+	struct fixture *f = *state;
+	put(f->s, "Patient", "alive", "{\"resourceType\":\"Patient\",\"active\":true}");
+	put(f->s, "Patient", "no", "{\"resourceType\":\"Patient\",\"deceasedBoolean\":false}");
+	put(f->s, "Patient", "yes", "{\"resourceType\":\"Patient\",\"deceasedBoolean\":true}");
+	put(f->s, "Patient", "when", "{\"resourceType\":\"Patient\",\"deceasedDateTime\":\"2015-02-14T13:42:00+10:00\"}");
+	expect_ids(f->s, "Patient", "deceased", NULL, "true", "when,yes");
+	expect_ids(f->s, "Patient", "deceased", NULL, "false", "alive,no");
+	put(f->s, "Library", "l1",
+	    "{\"resourceType\":\"Library\",\"status\":\"active\",\"type\":{\"text\":\"x\"},\"relatedArtifact\":["
+	    "{\"type\":\"depends-on\",\"resource\":\"Library/base\"},"
+	    "{\"type\":\"predecessor\",\"resource\":\"http://example.org/Library/old|1.0\"},"
+	    "{\"type\":\"documentation\",\"resource\":\"Library/doc\"}]}");
+	expect_ids(f->s, "Library", "depends-on", NULL, "Library/base", "l1");
+	expect_ids(f->s, "Library", "predecessor", NULL, "http://example.org/Library/old|1.0", "l1");
+	expect_ids(f->s, "Library", "composed-of", "missing", "true", "l1");
+	expect_ids(f->s, "Library", "successor", NULL, "Library/doc", "");
+	expect_ids(f->s, "Library", "depends-on", NULL, "Library/doc", "");
+	put(f->s, "Library", "l2",
+	    "{\"resourceType\":\"Library\",\"status\":\"active\",\"type\":{\"text\":\"x\"},\"relatedArtifact\":["
+	    "{\"type\":\"composed-of\",\"resource\":\"Library/base\"}]}");
+	expect_ids(f->s, "Library", "depends-on", NULL, "Library/base", "l1");
+	expect_ids(f->s, "Library", "composed-of", NULL, "Library/base", "l2");
+
+	/* a database of schema version 5 had none of these rows: reindexed when opened */
+	store_close(f->s);
+	f->s = NULL;
+	char path[200];
+	snprintf(path, sizeof path, "%s/store.db", f->data);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "DELETE FROM idx WHERE param IN ('deceased', 'composed-of');"
+				      "UPDATE schema_version SET version = 5",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	char msg[256];
+	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), 0);
+	expect_ids(f->s, "Patient", "deceased", NULL, "true", "when,yes");
+	expect_ids(f->s, "Library", "composed-of", NULL, "Library/base", "l2");
 }
 
 /* --- the read cache (rcache.h) and the directory lock --------------------------------------- */
@@ -1603,6 +1651,15 @@ static void parameter_table_and_dates(void **state)
 	}
 	assert_int_equal(nres, 146);
 	assert_true(own >= 130);
+	/* the branches evaluated with FHIRPath: every one compiles */
+	size_t nfp = 0;
+	size_t compiled = search_params_fhirpath_rows(&nfp);
+	assert_int_equal(compiled, nfp);
+	assert_int_equal(nfp, 46);
+	d = search_params_find("Patient", "deceased", &n);
+	assert_non_null(d);
+	assert_null(d->path);
+	assert_string_equal(d->expr, "Patient.deceased.exists() and Patient.deceased != false");
 	static const char *const patient_of[] = {"Immunization",     "MedicationRequest",  "ExplanationOfBenefit",
 						 "DiagnosticReport", "AllergyIntolerance", "ImagingStudy"};
 	for (size_t i = 0; i < sizeof patient_of / sizeof patient_of[0]; i++) {
@@ -1781,6 +1838,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(version_1_database_is_reindexed, setup, teardown),
 		cmocka_unit_test_setup_teardown(version_3_database_gets_checksums, setup, teardown),
 		cmocka_unit_test_setup_teardown(version_3_database_is_reindexed, setup, teardown),
+		cmocka_unit_test_setup_teardown(fhirpath_branches_are_indexed, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_follows_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_and_open_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_never_goes_back, setup, teardown),
