@@ -616,13 +616,24 @@ static void held_release(void *ctx, struct http_request *req, struct http_respon
 	int failed = atomic_load(&h->failed);
 	if (failed) {
 		enum store_status st = (enum store_status)failed;
+		const char *why = store_status_text(st);
 		for (size_t i = 0; i < h->n; i++)
-			if (h->w[i]->w.status != STORE_OK)
+			if (h->w[i]->w.status != STORE_OK) {
 				note_lost(&h->w[i]->w);
-		http_set_error(resp, 503, "transient",
-			       "the audit record of this request could not be written (%s); its answer is withheld",
-			       st == STORE_FULL ? "storage full" : "storage failure");
-		http_add_header(resp, "Retry-After", "1");
+				if (h->w[i]->w.err.message[0])
+					why = h->w[i]->w.err.message;
+			}
+		/* a refusal or failure discloses nothing and stays as it is;
+		 * anything else is withheld with the storage's status */
+		if (resp->status < 400) {
+			int code = store_status_http(st);
+			http_set_error(resp, code >= 500 ? code : 503, code == 507 ? "exception" : "transient",
+				       "the audit record of this request could not be written (%s); its answer is "
+				       "withheld",
+				       why);
+			if (code == 503)
+				http_add_header(resp, "Retry-After", "1");
+		}
 	}
 	for (size_t i = 0; i < h->n; i++)
 		pending_free(h->w[i]);
