@@ -52,7 +52,6 @@ struct withheld {
 /* The record of one request (req->app). */
 struct audit_rec {
 	struct audit *a;
-	bool who_known;
 	char client_id[256];
 	char fhir_user[256];
 	char via[16];
@@ -358,12 +357,10 @@ static cJSON *agent_client(const struct audit_rec *r, const char *address)
 		cJSON_AddStringToObject(ident, "value", r->client_id);
 		cJSON_AddStringToObject(who, "display", r->client_id);
 	} else {
-		cJSON_AddStringToObject(who, "display",
-					r && r->who_known ? "unauthenticated (access control off)"
-							  : "not authenticated");
+		cJSON_AddStringToObject(who, "display", "anonymous");
 	}
 	cJSON_AddBoolToObject(ag, "requestor", true);
-	if (r && r->client_id[0]) {
+	if (r && r->client_id[0] && r->via[0]) {
 		const char *disp, *code = purpose_code(r->purpose, &disp);
 		cJSON *pou = cJSON_AddArrayToObject(ag, "purposeOfUse");
 		cJSON_AddItemToArray(pou, concept(ACT_REASON, code, disp));
@@ -446,10 +443,33 @@ static void add_agents(cJSON *ev, const struct audit_rec *r, const struct http_r
 	cJSON_AddItemToArray(agents, agent_server(req->authority));
 }
 
+/* A token request's client: the iss of its client assertion (the token
+ * endpoint verified it when it answered 200). */
+static void token_client(struct audit_rec *r, const struct http_request *req)
+{
+	const char *a = strstr(req->body, "client_assertion=");
+	if (!a)
+		return;
+	a += 17;
+	const char *dot1 = strchr(a, '.');
+	const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+	if (!dot2 || dot2 - dot1 - 1 > 8192)
+		return;
+	uint8_t claims[6200];
+	long n = crypto_b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), claims, sizeof claims);
+	cJSON *c = n > 0 ? cJSON_ParseWithLength((const char *)claims, (size_t)n) : NULL;
+	const char *iss = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "iss"));
+	if (iss)
+		snprintf(r->client_id, sizeof r->client_id, "%s", iss);
+	cJSON_Delete(c);
+}
+
 /* The request's own event. */
-static cJSON *request_event(const struct audit_rec *r, const struct http_request *req, const struct http_response *resp)
+static cJSON *request_event(struct audit_rec *r, const struct http_request *req, const struct http_response *resp)
 {
 	struct kind k = classify(req->method, req->path);
+	if (!strcmp(req->path, "/auth/token") && resp->status == 200 && !r->client_id[0])
+		token_client(r, req);
 	char desc[128];
 	if (resp->status >= 400)
 		snprintf(desc, sizeof desc, "%d %s: %s %.80s", resp->status, http_reason(resp->status), req->method,
@@ -756,7 +776,6 @@ void audit_request_who(struct http_request *req, const struct auth_principal *wh
 	struct audit_rec *r = req->app_free == rec_free ? req->app : NULL;
 	if (!r || !who)
 		return;
-	r->who_known = true;
 	snprintf(r->client_id, sizeof r->client_id, "%s", who->client_id ? who->client_id : "");
 	snprintf(r->fhir_user, sizeof r->fhir_user, "%s", who->fhir_user);
 	snprintf(r->via, sizeof r->via, "%s", who->via ? who->via : "");
