@@ -537,7 +537,7 @@ static void pending_free(struct pending_write *p)
 	free(p);
 }
 
-static struct pending_write *pending_new(cJSON *ev)
+static struct pending_write *pending_new(const struct audit *a, cJSON *ev)
 {
 	struct pending_write *p = calloc(1, sizeof *p);
 	if (!p) {
@@ -547,6 +547,8 @@ static struct pending_write *pending_new(cJSON *ev)
 	p->w.kind = STORE_WRITE_CREATE;
 	snprintf(p->w.type, sizeof p->w.type, "AuditEvent");
 	p->w.resource = ev;
+	/* routed upstream like any type: its outbox row commits with it */
+	p->w.deliver = config_delivers(a->cfg, "AuditEvent");
 	return p;
 }
 
@@ -666,7 +668,7 @@ static void submit_held(struct audit *a, struct http_request *req, struct http_r
 	struct held *h = calloc(1, sizeof *h);
 	if (h) {
 		for (size_t i = 0; i < n; i++) {
-			h->w[i] = pending_new(evs[i]);
+			h->w[i] = pending_new(a, evs[i]);
 			evs[i] = NULL;
 			if (h->w[i])
 				h->n++;
@@ -807,7 +809,7 @@ void audit_request_finish(struct audit *a, struct http_request *req, struct http
 	size_t n = evs[1] ? 2 : 1;
 	if (a->batch) {
 		for (size_t i = 0; i < n; i++) {
-			struct pending_write *p = pending_new(evs[i]);
+			struct pending_write *p = pending_new(a, evs[i]);
 			if (p)
 				enqueue_batch(a, p);
 		}
@@ -853,7 +855,7 @@ void audit_delivery(struct audit *a, const char *type, const char *id, int64_t v
 	char ref[200];
 	snprintf(ref, sizeof ref, "%.64s/%.64s/_history/%lld", type, id, (long long)version);
 	add_entity(&es, ref, "4", "Domain Resource");
-	struct pending_write *p = pending_new(ev);
+	struct pending_write *p = pending_new(a, ev);
 	if (!p)
 		return;
 	if (a->batch)

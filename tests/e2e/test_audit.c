@@ -435,6 +435,54 @@ static void audit_can_be_turned_off(void **state)
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
+/* Routed upstream like any type, AuditEvents reach the upstream through
+ * the outbox (the real upstream of tests/upstream); each delivery attempt of
+ * another type is on the record, naming the version delivered. */
+static void records_are_delivered_upstream_and_deliveries_recorded(void **state)
+{
+	(void)state;
+	UPSTREAM_NEEDED();
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	char extra[1024];
+	upstream_gw_config(extra, sizeof extra, &u,
+			   "\"AuditEvent\":\"store-and-forward\",\"Patient\":\"store-and-forward\"", NULL);
+	struct gw g;
+	assert_int_equal(gw_start(&g, extra), 0);
+	static const char pat[] = "{\"resourceType\":\"Patient\",\"id\":\"up1\"}";
+	assert_int_equal(req_id(&g, "PUT", "/fhir/Patient/up1", pat, "d-put", NULL, 0), 201);
+	assert_true(gw_outbox_drained(&g, 30000));
+	cJSON *events = all_events(&g);
+	int n;
+	const cJSON *ev = event_for(events, "d-put", &n);
+	assert_int_equal(n, 1);
+	char path[200];
+	snprintf(path, sizeof path, "/fhir/R4/AuditEvent/%s", cJSON_GetStringValue(cJSON_GetObjectItem(ev, "id")));
+	struct resp r;
+	assert_int_equal(upstream_do(&u, "GET", path, NULL, &r), 0);
+	if (r.status != 200)
+		fail_msg("GET %s upstream: %ld %s", path, r.status, r.body);
+	assert_non_null(strstr(r.body, "d-put"));
+	resp_free(&r);
+	/* the Patient's delivery is recorded; the AuditEvents' are not */
+	int deliveries = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, events)
+	{
+		const char *code = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "type"), "code"));
+		if (code && !strcmp(code, "110106")) {
+			assert_true(names(e, "Patient/up1/_history/1"));
+			assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(e, "outcome")), "0");
+			assert_valid(&g, e);
+			deliveries++;
+		}
+	}
+	assert_int_equal(deliveries, 1);
+	cJSON_Delete(events);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+	upstream_stop(&u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +491,7 @@ int main(void)
 		cmocka_unit_test(every_answered_request_is_recorded_after_kill_9),
 		cmocka_unit_test(batch_records_are_written_within_the_window_and_at_stop),
 		cmocka_unit_test(audit_can_be_turned_off),
+		cmocka_unit_test(records_are_delivered_upstream_and_deliveries_recorded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
