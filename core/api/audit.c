@@ -28,6 +28,7 @@ struct audit {
 	struct store *store;
 	const struct config *cfg;
 	bool enabled, batch;
+	bool deliver; /* AuditEvent routed upstream by name */
 	/* batch mode: records waiting for the flusher */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -547,8 +548,9 @@ static struct pending_write *pending_new(const struct audit *a, cJSON *ev)
 	p->w.kind = STORE_WRITE_CREATE;
 	snprintf(p->w.type, sizeof p->w.type, "AuditEvent");
 	p->w.resource = ev;
-	/* routed upstream like any type: its outbox row commits with it */
-	p->w.deliver = config_delivers(a->cfg, "AuditEvent");
+	/* delivered upstream only when the type is routed by name (a "*" route
+	 * is for the data written): its outbox row commits with it */
+	p->w.deliver = a->deliver;
 	return p;
 }
 
@@ -712,6 +714,8 @@ struct audit *audit_start(struct store *st, const struct config *cfg, char *err,
 	a->cfg = cfg;
 	a->enabled = cfg->audit.enabled;
 	a->batch = cfg->audit.durability && !strcmp(cfg->audit.durability, "batch");
+	a->deliver = cJSON_GetObjectItemCaseSensitive(cfg->upstream.routes, "AuditEvent") &&
+		     config_delivers(cfg, "AuditEvent");
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
 	if (a->enabled && a->batch) {
