@@ -29,6 +29,7 @@
 
 struct bulk;
 struct audit;
+struct series;
 
 struct app {
 	const struct config *cfg;
@@ -47,6 +48,9 @@ struct app {
 	size_t nowned;
 	/* bulk export jobs (api/bulk.h) under cfg->data_dir/bulk */
 	struct bulk *bulk;
+
+	/* the console's time series of the counters (api/api_console.h) */
+	struct series *series;
 
 	/* identity and access (cfg->auth); always set, maybe disabled */
 	struct auth *auth;

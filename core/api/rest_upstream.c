@@ -28,19 +28,7 @@ void rest_url_encode(char *out, size_t n, size_t *pos, const char *s)
 	out[*pos] = '\0';
 }
 
-void rest_url_encode_sb(struct strbuf *b, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (url_safe(c)) {
-			strbuf_addc(b, (char)c);
-		} else {
-			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-			strbuf_add(b, e, 3);
-		}
-	}
-}
+void rest_url_encode_sb(struct strbuf *b, const char *s) { strbuf_add_pct(b, s); }
 
 struct qs {
 	char buf[4096];

@@ -61,3 +61,19 @@ void strbuf_release(struct strbuf *b)
 	b->len = b->cap = 0;
 	b->oom = false;
 }
+
+void strbuf_add_pct(struct strbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+			    c == '.' || c == '_' || c == '~' || c == ':' || c == ',' || c == '|' || c == '/';
+		if (safe) {
+			strbuf_addc(b, (char)c);
+		} else {
+			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+			strbuf_add(b, e, 3);
+		}
+	}
+}

@@ -28,6 +28,9 @@ static inline void strbuf_addc(struct strbuf *b, char c)
 	else
 		strbuf_add_slow(b, &c, 1);
 }
+/* s percent-encoded for a URL's query or path: letters, digits and
+ * - . _ ~ : , | / stay as they are, every other byte becomes %XX. */
+void strbuf_add_pct(struct strbuf *b, const char *s);
 /* NUL-terminates and returns the bytes (caller frees), *len without the NUL;
  * NULL on out of memory (the buffer is released either way). */
 char *strbuf_take(struct strbuf *b, size_t *len);

@@ -22,7 +22,8 @@ enum key_type {
 	KEY_ROUTES,
 	KEY_BOOL,
 	KEY_CLIENTS,
-	KEY_ISSUERS
+	KEY_ISSUERS,
+	KEY_URIS
 };
 
 struct key {
@@ -71,6 +72,7 @@ static const struct key upstream_keys[] = {
 	{"retry_base_ms", KEY_UINT, UP(retry_base_ms), 1, 3600000, NULL},
 	{"retry_max_ms", KEY_UINT, UP(retry_max_ms), 1, 86400000, NULL},
 	{"high_water", KEY_UINT, UP(high_water), 1, 100000000, NULL},
+	{"match_identifier_systems", KEY_URIS, UP(match_systems), 1, 16, NULL},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -565,6 +567,32 @@ static int apply(struct config *cfg, const struct key *schema, const cJSON *obj,
 			if (k->offset == AUTH(token_endpoint))
 				cfg->auth.token_endpoint_set = true;
 			break;
+		case KEY_URIS: {
+			if (!cJSON_IsArray(m) || (uint64_t)cJSON_GetArraySize(m) < k->min ||
+			    (uint64_t)cJSON_GetArraySize(m) > k->max)
+				return fail(err, errlen, file, key, "must be an array of %llu to %llu absolute URIs",
+					    (unsigned long long)k->min, (unsigned long long)k->max);
+			for (const cJSON *c = m->child; c; c = c->next) {
+				const char *v = cJSON_IsString(c) ? c->valuestring : NULL;
+				size_t scheme =
+					v ? strspn(v,
+						   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
+					  : 0;
+				if (!v || scheme == 0 || v[scheme] != ':' || !v[scheme + 1] || strlen(v) > 1024 ||
+				    strpbrk(v, " \t\r\n|"))
+					return fail(err, errlen, file, key,
+						    "each entry must be an absolute URI (no white space or '|')");
+				for (const cJSON *o = m->child; o != c; o = o->next)
+					if (!strcmp(o->valuestring, v))
+						return fail(err, errlen, file, key, "\"%s\" is given twice", v);
+			}
+			cJSON *dup = cJSON_Duplicate(m, 1);
+			if (!dup)
+				return fail(err, errlen, file, key, "out of memory");
+			cJSON_Delete(*(cJSON **)base);
+			*(cJSON **)base = dup;
+			break;
+		}
 		case KEY_CLIENTS:
 		case KEY_ISSUERS: {
 			if (entries_ok(m, k->type == KEY_CLIENTS, file, key, err, errlen) != 0)
@@ -766,6 +794,7 @@ void config_release(struct config *cfg)
 	free(u->client_cert);
 	free(u->client_key);
 	cJSON_Delete(u->routes);
+	cJSON_Delete(u->match_systems);
 	free(cfg->tls.cert_file);
 	free(cfg->tls.key_file);
 	free(cfg->tls.client_ca_file);

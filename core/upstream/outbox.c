@@ -13,12 +13,14 @@
 #include "base/arena.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "upstream/person_match.h"
 
 struct outbox {
 	struct store *st;
 	struct upstream *up;
 	const struct config *cfg;
 	const struct plugin_host *plugins;
+	struct pmatch *match; /* upstream.match_identifier_systems set, else NULL; the worker's */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -80,6 +82,48 @@ static int64_t backoff_ms(const struct config_upstream *c, int attempts)
 	return (int64_t)(d / 2 + (r % (d / 2 + 1)));
 }
 
+/* The person matched at the upstream before res (the record's resource,
+ * about to be sent) goes there: a Patient linked to another at the upstream
+ * is settled without being sent (0); one that cannot be matched now, or
+ * what refers to it, waits — a dead letter when ambiguous, a retry when
+ * the upstream did not answer (0). -1: send res, its references to linked
+ * Patients rewritten. */
+static int matched(struct outbox *o, const struct outbox_item *it, cJSON *res)
+{
+	char why[600] = "", remote[STORE_ID_SIZE];
+	struct store_error err;
+	enum pmatch_result r = !strcmp(it->type, "Patient")
+				       ? pmatch_patient(o->match, it->id, res, remote, why, sizeof why)
+				       : pmatch_rewrite(o->match, res, why, sizeof why);
+	int attempts = it->attempts + 1;
+	switch (r) {
+	case PMATCH_OWN:
+		return -1;
+	case PMATCH_LINKED: /* the EHR's own record is not overwritten */
+		store_outbox_settle(o->st, it->oid, -1, attempts, 0, NULL, &err);
+		metrics_counter_add(METRICS_OUTBOX_DELIVERED, 1);
+		return 0;
+	case PMATCH_AMBIGUOUS:
+		store_outbox_settle(o->st, it->oid, OUTBOX_DEAD, attempts, 0, why, &err);
+		metrics_counter_add(METRICS_OUTBOX_DEAD, 1);
+		log_msgf(LOG_WARN, "outbox", "dead letter %s/%s version %lld: %s", it->type, it->id,
+			 (long long)it->version, why);
+		return 0;
+	case PMATCH_RETRY:
+		if ((uint64_t)attempts >= o->cfg->upstream.max_attempts) {
+			store_outbox_settle(o->st, it->oid, OUTBOX_DEAD, attempts, 0, why, &err);
+			metrics_counter_add(METRICS_OUTBOX_DEAD, 1);
+		} else {
+			store_outbox_settle(o->st, it->oid, OUTBOX_PENDING, attempts,
+					    now_ms() + backoff_ms(&o->cfg->upstream, attempts), why, &err);
+		}
+		return 0;
+	case PMATCH_NOMEM:
+		break;
+	}
+	return 0; /* out of memory: the record stays and is tried again */
+}
+
 /* The first diagnostics of an OperationOutcome body, else the status. */
 static void deliver(struct outbox *o, const struct outbox_item *it)
 {
@@ -126,6 +170,13 @@ static void deliver(struct outbox *o, const struct outbox_item *it)
 			arena_release(&arena);
 			if (hr == CW_HOOK_STOP)
 				return;
+		}
+		if (o->match) {
+			int m = matched(o, it, res);
+			if (m >= 0) {
+				cJSON_Delete(res);
+				return;
+			}
 		}
 		size_t len = 0;
 		char *body = fjson_print(res, false, &len);
@@ -222,12 +273,17 @@ struct outbox *outbox_start(struct store *st, struct upstream *up, const struct 
 	o->up = up;
 	o->cfg = cfg;
 	o->plugins = plugins;
+	if (cfg->upstream.match_systems && !(o->match = pmatch_new(st, up, cfg->upstream.match_systems))) {
+		free(o);
+		return NULL;
+	}
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
 	refresh_pending(o);
 	if (pthread_create(&o->thread, NULL, worker, o) != 0) {
 		pthread_mutex_destroy(&o->mu);
 		pthread_cond_destroy(&o->cv);
+		pmatch_free(o->match);
 		free(o);
 		return NULL;
 	}
@@ -248,6 +304,7 @@ void outbox_stop(struct outbox *o)
 	pthread_join(o->thread, NULL);
 	pthread_mutex_destroy(&o->mu);
 	pthread_cond_destroy(&o->cv);
+	pmatch_free(o->match);
 	free(o);
 }
 

@@ -93,10 +93,24 @@ const size_t rp_lang_style_count = sizeof rp_lang_style / sizeof rp_lang_style[0
 
 const struct rp_section_def rp_sections[RP_SECTION_COUNT] = {
 	[RP_WELLNESS] = {"wellness_tools", "wellness-tool", "Wellness tool", "in-progress", false},
+	[RP_DAILY] = {"daily_maintenance", "daily-maintenance", "Daily maintenance", "in-progress", false},
+	[RP_TRIGGERS] = {"triggers", "trigger", "Trigger and what to do", "not-started", false},
 	[RP_WARNING_SIGNS] = {"warning_signs", "crisis-warning-sign", "Crisis plan: warning sign", "not-started", true},
 	[RP_WHAT_HELPS] = {"what_helps", "crisis-what-helps", "Crisis plan: what helps", "not-started", true},
 	[RP_CONTACTS] = {"contacts", "crisis-contact", "Crisis plan: who to contact", "not-started", true},
+	[RP_POST_CRISIS] = {"post_crisis", "post-crisis", "Post-crisis plan", "not-started", true},
 };
+
+const struct pk_code rp_contact_kind[] = {
+	{"person", "RelatedPerson"},
+	{"service", "HealthcareService"},
+};
+const size_t rp_contact_kind_count = sizeof rp_contact_kind / sizeof rp_contact_kind[0];
+
+const struct pk_code rp_flag_source[] = {
+	{"phq-9-item-9", "PHQ-9 item 9 (thoughts of self-harm) answered above 0"},
+};
+const size_t rp_flag_source_count = sizeof rp_flag_source / sizeof rp_flag_source[0];
 
 /* ------------------------------------------------------------ helpers */
 
@@ -228,6 +242,7 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 		  "diagnosis-language");
 	ok &= url(rp_cfg.cs_dimension, sizeof rp_cfg.cs_dimension, "CodeSystem", "recovery-dimension");
 	ok &= url(rp_cfg.cs_activity, sizeof rp_cfg.cs_activity, "CodeSystem", "recovery-plan-activity");
+	ok &= url(rp_cfg.ns_flag, sizeof rp_cfg.ns_flag, "NamingSystem", "recovery-flag");
 	return ok ? CW_OK : CW_CONFIG;
 }
 

@@ -66,8 +66,19 @@ extern const struct rp_gas_level rp_gas_levels[5];
 extern const struct pk_code rp_support_kind[];
 extern const size_t rp_support_kind_count;
 
-/* Lists the plan keeps as activities of their own kind; index = section. */
-enum rp_section { RP_WELLNESS, RP_WARNING_SIGNS, RP_WHAT_HELPS, RP_CONTACTS, RP_SECTION_COUNT };
+/* Lists the plan keeps as activities of their own kind (the sections of a
+ * wellness recovery action plan); index = section, in the order the native
+ * document writes them: those under plan, then those under plan.crisis_plan. */
+enum rp_section {
+	RP_WELLNESS,
+	RP_DAILY,
+	RP_TRIGGERS,
+	RP_WARNING_SIGNS,
+	RP_WHAT_HELPS,
+	RP_CONTACTS,
+	RP_POST_CRISIS,
+	RP_SECTION_COUNT
+};
 struct rp_section_def {
 	const char *key;    /* native member (under plan, or plan.crisis_plan) */
 	const char *code, *display; /* activity code in {base}/CodeSystem/recovery-plan-activity */
@@ -115,11 +126,43 @@ struct rp_goal {
 	const char *where; /* JSON pointer it was read at; NULL from FHIR */
 };
 
+/* A crisis contact beyond its words: what it is and how to reach it. Kept
+ * parallel to plan.items[RP_CONTACTS] (one per contact); kind RP_NONE is a
+ * contact given as text alone. */
+extern const struct pk_code rp_contact_kind[]; /* person → RelatedPerson, service → HealthcareService */
+extern const size_t rp_contact_kind_count;
+struct rp_contact {
+	int kind;          /* index into rp_contact_kind, or RP_NONE */
+	const char *phone; /* may be NULL */
+};
+
+/* The person's advance directive, linked from the crisis plan. */
+struct rp_directive {
+	const char *title, *url, *date; /* date may be NULL */
+};
+#define RP_LOINC_ADVANCE_DIRECTIVE "42348-3"
+#define RP_LOINC_PHQ9_ITEM9 "44260-8" /* PHQ-9 item 9, thoughts of self-harm */
+#define RP_CONTAINED_DIRECTIVE "advance-directive"
+
 struct rp_plan {
 	struct pk_ident id;
 	const char *title, *created;
 	int status;
 	struct rp_strings items[RP_SECTION_COUNT];
+	struct rp_contact *contacts; /* items[RP_CONTACTS].n of them (NULL when none has details) */
+	size_t cap_contacts;
+	bool has_directive;
+	struct rp_directive directive;
+};
+
+/* A safety flag the plan shows: a PHQ-9 item 9 (thoughts of self-harm)
+ * answer above 0 on a date (an Observation LOINC 44260-8). */
+extern const struct pk_code rp_flag_source[]; /* phq-9-item-9 */
+extern const size_t rp_flag_source_count;
+struct rp_flag {
+	int source; /* index into rp_flag_source */
+	const char *date;
+	int answer; /* 1..3 */
 };
 
 /* The person's own words for a diagnosis, by its code. */
@@ -140,6 +183,8 @@ struct rp_doc {
 	int lang_style; /* index into rp_lang_style, or RP_NONE */
 	struct rp_word *words;
 	size_t n_words;
+	struct rp_flag *flags; /* in date order, a (source, date) once */
+	size_t n_flags, cap_flags;
 	bool has_plan;
 	struct rp_plan plan;
 	struct rp_goal *goals;
@@ -160,6 +205,7 @@ struct rp_config {
 	char ext_pronouns[320], ext_identity[320], ext_set_with[320], ext_support_for[320];
 	char ext_diagnosis_language[320];
 	char cs_dimension[320], cs_activity[320];
+	char ns_flag[320]; /* {base}/NamingSystem/recovery-flag: identifiers of flag Observations */
 };
 
 extern const struct cw_host *rp_host;

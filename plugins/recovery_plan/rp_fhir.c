@@ -178,12 +178,78 @@ static cJSON *activity(struct pk_out *o, const char *code, const char *display, 
 	return a;
 }
 
+/* The contained resource of crisis contact i: a RelatedPerson (who needs
+ * the Patient) or a HealthcareService, with the phone as telecom. */
+static cJSON *contact_resource(struct pk_out *o, const char *pid, const char *role, const struct rp_contact *ct,
+			       const char *cid)
+{
+	cJSON *r = pk_resource(rp_contact_kind[ct->kind].display, cid, NULL);
+	if (ct->kind == 0) {
+		pk_put_item(o, r, "patient", pk_reference(o, "Patient", pid));
+		pk_add_text(r, "relationship", role);
+	} else {
+		cJSON_AddStringToObject(r, "name", role);
+	}
+	if (ct->phone) {
+		cJSON *t = cJSON_CreateObject();
+		cJSON_AddStringToObject(t, "system", "phone");
+		cJSON_AddStringToObject(t, "value", ct->phone);
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(r, "telecom"), t);
+	}
+	return r;
+}
+
+/* The advance directive as a contained DocumentReference (LOINC 42348-3
+ * "Advance directives", as US Core's ADI DocumentReference types it). */
+static cJSON *directive_resource(struct pk_out *o, const char *pid, const struct rp_directive *ad)
+{
+	cJSON *r = pk_resource("DocumentReference", RP_CONTAINED_DIRECTIVE, NULL);
+	cJSON_AddStringToObject(r, "status", "current");
+	cJSON_AddItemToObject(r, "type", pk_concept(o, RP_LOINC, RP_LOINC_ADVANCE_DIRECTIVE, "Advance directives"));
+	pk_put_item(o, r, "subject", pk_reference(o, "Patient", pid));
+	cJSON *att = cJSON_CreateObject();
+	cJSON_AddStringToObject(att, "url", ad->url);
+	cJSON_AddStringToObject(att, "title", ad->title);
+	if (ad->date)
+		cJSON_AddStringToObject(att, "creation", ad->date);
+	cJSON *c = cJSON_CreateObject();
+	cJSON_AddItemToObject(c, "attachment", att);
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(r, "content"), c);
+	return r;
+}
+
+static cJSON *local_ref(const char *id, const char *display)
+{
+	char buf[80];
+	snprintf(buf, sizeof buf, "#%s", id);
+	cJSON *x = cJSON_CreateObject();
+	cJSON_AddStringToObject(x, "reference", buf);
+	cJSON_AddStringToObject(x, "display", display);
+	return x;
+}
+
 static void emit_plan(struct pk_out *o, const struct rp_doc *d, const char *pid, char (*gids)[CW_ID_SIZE])
 {
 	char id[CW_ID_SIZE];
 	if (!pk_item_id(o, pid, "CarePlan", &d->plan.id, id))
 		return;
+	const struct rp_plan *pl = &d->plan;
 	cJSON *r = pk_resource("CarePlan", id, rp_cfg.profile_plan);
+	cJSON *contained = NULL;
+	for (size_t k = 0; pl->contacts && k < pl->items[RP_CONTACTS].n; k++)
+		if (pl->contacts[k].kind != RP_NONE) {
+			char cid[32];
+			snprintf(cid, sizeof cid, "contact-%zu", k + 1);
+			if (!contained)
+				contained = cJSON_AddArrayToObject(r, "contained");
+			cJSON_AddItemToArray(contained, contact_resource(o, pid, pl->items[RP_CONTACTS].v[k],
+									 &pl->contacts[k], cid));
+		}
+	if (pl->has_directive) {
+		if (!contained)
+			contained = cJSON_AddArrayToObject(r, "contained");
+		cJSON_AddItemToArray(contained, directive_resource(o, pid, &pl->directive));
+	}
 	pk_put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
 		 rp_host->make_identifier(o->ctx, d->plan.id.system, d->plan.id.value));
 	cJSON_AddStringToObject(r, "status", rp_plan_status[d->plan.status].code);
@@ -208,6 +274,13 @@ static void emit_plan(struct pk_out *o, const struct rp_doc *d, const char *pid,
 			cJSON_AddStringToObject(x, "display", s->name);
 			cJSON_AddItemToArray(info, x);
 		}
+	if (pl->has_directive) {
+		if (!info)
+			info = cJSON_AddArrayToObject(r, "supportingInfo");
+		cJSON *x = local_ref(RP_CONTAINED_DIRECTIVE, pl->directive.title);
+		cJSON_AddStringToObject(x, "type", "DocumentReference");
+		cJSON_AddItemToArray(info, x);
+	}
 	if (d->n_goals) {
 		cJSON *goals = cJSON_AddArrayToObject(r, "goal");
 		for (size_t i = 0; i < d->n_goals; i++)
@@ -225,13 +298,47 @@ static void emit_plan(struct pk_out *o, const struct rp_doc *d, const char *pid,
 			cJSON_AddItemToArray(acts, a);
 		}
 	for (int s = 0; s < RP_SECTION_COUNT; s++)
-		for (size_t k = 0; k < d->plan.items[s].n; k++) {
+		for (size_t k = 0; k < pl->items[s].n; k++) {
 			if (!acts)
 				acts = cJSON_AddArrayToObject(r, "activity");
 			const struct rp_section_def *sd = &rp_sections[s];
-			cJSON_AddItemToArray(acts, activity(o, sd->code, sd->display, sd->status, d->plan.items[s].v[k]));
+			cJSON *a = activity(o, sd->code, sd->display, sd->status, pl->items[s].v[k]);
+			if (s == RP_CONTACTS && pl->contacts && pl->contacts[k].kind != RP_NONE) {
+				char cid[32];
+				snprintf(cid, sizeof cid, "contact-%zu", k + 1);
+				cJSON_AddItemToArray(
+					cJSON_AddArrayToObject(cJSON_GetObjectItemCaseSensitive(a, "detail"),
+							       "performer"),
+					local_ref(cid, pl->items[s].v[k]));
+			}
+			cJSON_AddItemToArray(acts, a);
 		}
 	pk_add_put(o, r, "CarePlan", id);
+}
+
+/* A flag as the Observation it stands for: PHQ-9 item 9 (LOINC 44260-8),
+ * category survey, the answer as valueInteger on the date. */
+static void emit_flag(struct pk_out *o, const struct rp_flag *f, const char *pid)
+{
+	char id[CW_ID_SIZE], key[80];
+	snprintf(key, sizeof key, "Observation|%s|%s", rp_flag_source[f->source].code, f->date);
+	if (!pk_owned_id(o, pid, key, id))
+		return;
+	cJSON *r = pk_resource("Observation", id, NULL);
+	/* its business identifier: the Patient's and the flag's (one a day) */
+	char value[CW_ID_SIZE + 80];
+	snprintf(value, sizeof value, "%s|%s|%s", pid, rp_flag_source[f->source].code, f->date);
+	pk_put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
+		    rp_host->make_identifier(o->ctx, rp_cfg.ns_flag, value));
+	cJSON_AddStringToObject(r, "status", "final");
+	cJSON_AddItemToArray(
+		cJSON_AddArrayToObject(r, "category"),
+		pk_concept(o, "http://terminology.hl7.org/CodeSystem/observation-category", "survey", "Survey"));
+	cJSON_AddItemToObject(r, "code", pk_concept(o, RP_LOINC, RP_LOINC_PHQ9_ITEM9, NULL));
+	pk_put_item(o, r, "subject", pk_reference(o, "Patient", pid));
+	cJSON_AddStringToObject(r, "effectiveDateTime", f->date);
+	cJSON_AddNumberToObject(r, "valueInteger", f->answer);
+	pk_add_put(o, r, "Observation", id);
 }
 
 enum cw_status rp_to_bundle(struct cw_ctx *ctx, const struct rp_set *set, cJSON **out)
@@ -259,6 +366,8 @@ enum cw_status rp_to_bundle(struct cw_ctx *ctx, const struct rp_set *set, cJSON 
 				emit_goal(&o, &d->goals[k], gids[k], pid);
 		if (d->has_plan && !o.failed)
 			emit_plan(&o, d, pid, gids);
+		for (size_t k = 0; k < d->n_flags && !o.failed; k++)
+			emit_flag(&o, &d->flags[k], pid);
 	}
 	return pk_close(&o, b, out);
 }
@@ -841,12 +950,83 @@ static bool push(struct in *in, void *arr, size_t *n, size_t *cap, size_t size, 
 struct caps {
 	size_t *steps, *supports; /* per goal */
 	size_t items[RP_SECTION_COUNT];
+	size_t n_contacts;      /* details pushed, parallel to items[RP_CONTACTS] */
+	const cJSON *contained; /* the CarePlan's contained resources */
+	bool *contained_used;   /* one per contained resource */
 };
+
+/* The index of the entry of list whose display is s, or RP_NONE. */
+static int display_index(const struct pk_code *list, size_t n, const char *s)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (strcmp(list[i].display, s) == 0)
+			return (int)i;
+	return RP_NONE;
+}
+
+/* The contained resource a local reference "#id" names, of type (NULL:
+ * any); marks it used. NULL when there is none. */
+static const cJSON *contained_of(const cJSON *ref, const char *type, struct caps *caps)
+{
+	const char *r = pk_str(ref, "reference");
+	const cJSON *c;
+	size_t i = 0;
+	if (!r || r[0] != '#')
+		return NULL;
+	cJSON_ArrayForEach(c, caps->contained)
+	{
+		if (pk_eq(pk_str(c, "id"), r + 1) && (!type || pk_eq(pk_str(c, "resourceType"), type))) {
+			caps->contained_used[i] = true;
+			return c;
+		}
+		i++;
+	}
+	return NULL;
+}
+
+/* The first telecom of system phone. */
+static const char *phone_of(const cJSON *r)
+{
+	const cJSON *t;
+	cJSON_ArrayForEach(t, pk_get(r, "telecom")) if (pk_eq(pk_str(t, "system"), "phone") &&
+							pk_is_text(pk_str(t, "value"))) return pk_str(t, "value");
+	return NULL;
+}
+
+/* A crisis contact's details from the RelatedPerson or HealthcareService its
+ * activity's performer names (contained in the plan). */
+static struct rp_contact contact_of(struct in *in, size_t k, const cJSON *det, const char *at, struct caps *caps)
+{
+	struct rp_contact ct = {.kind = RP_NONE};
+	const cJSON *p;
+	size_t j = 0;
+	cJSON_ArrayForEach(p, pk_get(det, "performer"))
+	{
+		const cJSON *c = j == 0 ? contained_of(p, NULL, caps) : NULL;
+		int kind =
+			c ? display_index(rp_contact_kind, rp_contact_kind_count, pk_str(c, "resourceType")) : RP_NONE;
+		if (kind == RP_NONE) {
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s.performer[%zu]", at, j),
+				"performer left out: a crisis contact keeps one contained RelatedPerson or "
+				"HealthcareService");
+		} else {
+			ct.kind = kind;
+			ct.phone = phone_of(c);
+			if (ct.phone && strlen(ct.phone) > 64) {
+				pk_warn(&in->pk, pk_path(&in->pk, k, "%s.performer[%zu]", at, j),
+					"the contact's phone is longer than 64 bytes; left out");
+				ct.phone = NULL;
+			}
+		}
+		j++;
+	}
+	return ct;
+}
 
 static void fhir_activity(struct in *in, size_t k, long doc, size_t i, const cJSON *a, struct caps *caps)
 {
 	static const char *const act_known[] = {"detail", NULL};
-	static const char *const detail_known[] = {"code", "status", "description", "goal", NULL};
+	static const char *const detail_known[] = {"code", "status", "description", "goal", "performer", NULL};
 	struct rp_doc *d = &in->set->docs[doc];
 	char at[64];
 	snprintf(at, sizeof at, "activity[%zu]", i);
@@ -887,12 +1067,23 @@ static void fhir_activity(struct in *in, size_t k, long doc, size_t i, const cJS
 			pk_warn(&in->pk, pk_path(&in->pk, k, "%s.goal", at),
 				"a %s is not tied to a goal; the link is left out", rp_sections[section].display);
 		struct rp_strings *s = &d->plan.items[section];
+		if (section == RP_CONTACTS) {
+			struct rp_contact ct = contact_of(in, k, det, at, caps);
+			if (!push(in, &d->plan.contacts, &caps->n_contacts, &d->plan.cap_contacts, sizeof ct, &ct))
+				return;
+		} else if (pk_get(det, "performer")) {
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s.performer", at),
+				"a %s has no performer in the format; left out", rp_sections[section].display);
+		}
 		push(in, &s->v, &s->n, &caps->items[section], sizeof *s->v, &text);
 		return;
 	}
 	if (!step)
 		pk_warn(&in->pk, pk_path(&in->pk, k, "%s.code", at),
 			"the activity is not one of the format's kinds; kept as a step");
+	if (pk_get(det, "performer"))
+		pk_warn(&in->pk, pk_path(&in->pk, k, "%s.performer", at),
+			"a step has no performer in the format; left out");
 	const char *st = pk_str(det, "status");
 	int status = pk_lookup(rp_step_status, rp_step_status_count, st);
 	if (status == RP_NONE) {
@@ -922,12 +1113,40 @@ static void fhir_activity(struct in *in, size_t k, long doc, size_t i, const cJS
 	push(in, &g->steps, &g->n_steps, &caps->steps[gi], sizeof s, &s);
 }
 
+/* The advance directive: a contained DocumentReference with an attachment
+ * url; its title (or the reference's display) and creation date. */
+static void fhir_directive(struct in *in, size_t k, long doc, const char *at, const cJSON *info, const cJSON *ad)
+{
+	struct rp_plan *p = &in->set->docs[doc].plan;
+	const cJSON *att = pk_get(cJSON_GetArrayItem(pk_get(ad, "content"), 0), "attachment");
+	const char *url = pk_str(att, "url"), *title = pk_str(att, "title"), *date = pk_str(att, "creation");
+	if (!pk_is_text(title))
+		title = pk_str(info, "display");
+	if (p->has_directive || !pk_is_uri(url, false) || !pk_is_text(title)) {
+		pk_warn(&in->pk, pk_path(&in->pk, k, "%s", at), "advance directive left out: %s",
+			p->has_directive ? "the format keeps one" : "it needs an attachment url and a title");
+		return;
+	}
+	if (date && !rp_is_date(date)) {
+		pk_warn(&in->pk, pk_path(&in->pk, k, "%s", at),
+			"the advance directive's creation '%s' is not a date YYYY-MM-DD; left out", date);
+		date = NULL;
+	}
+	p->has_directive = true;
+	p->directive = (struct rp_directive){.title = title, .url = url, .date = date};
+}
+
 static void fhir_support(struct in *in, size_t k, long doc, size_t i, const cJSON *info, struct caps *caps)
 {
 	static const char *const known[] = {"extension", "type", "display", "reference", NULL};
 	struct rp_doc *d = &in->set->docs[doc];
 	char at[64];
 	snprintf(at, sizeof at, "supportingInfo[%zu]", i);
+	const cJSON *ad = contained_of(info, "DocumentReference", caps);
+	if (ad) {
+		fhir_directive(in, k, doc, at, info, ad);
+		return;
+	}
 	unmapped_in(in, k, info, at, known);
 	const char *type = pk_str(info, "type");
 	const char *reference = pk_str(info, "reference");
@@ -975,8 +1194,9 @@ static void fhir_support(struct in *in, size_t k, long doc, size_t i, const cJSO
 
 static void fhir_plan(struct in *in, size_t k)
 {
-	static const char *const known[] = {"identifier", "status", "intent", "title", "subject", "created",
-					    "author", "supportingInfo", "goal", "activity", NULL};
+	static const char *const known[] = {"identifier", "status",   "intent",    "title",
+					    "subject",    "created",  "author",    "supportingInfo",
+					    "goal",       "activity", "contained", NULL};
 	const cJSON *r = in->v[k].e.r, *it;
 	in->v[k].e.used = true;
 	long pk = pk_resolve(&in->pk, pk_get(r, "subject"), "Patient");
@@ -1034,14 +1254,85 @@ static void fhir_plan(struct in *in, size_t k)
 	memset(&caps, 0, sizeof caps);
 	caps.steps = rp_host->alloc(in->pk.ctx, (d->n_goals + 1) * sizeof *caps.steps);
 	caps.supports = rp_host->alloc(in->pk.ctx, (d->n_goals + 1) * sizeof *caps.supports);
-	if (!caps.steps || !caps.supports) {
+	caps.contained = pk_get(r, "contained");
+	caps.contained_used = rp_host->alloc(in->pk.ctx, ((size_t)cJSON_GetArraySize(caps.contained) + 1) *
+								 sizeof *caps.contained_used);
+	if (!caps.steps || !caps.supports || !caps.contained_used) {
 		in->pk.nomem = true;
 		return;
 	}
+	memset(caps.contained_used, 0, ((size_t)cJSON_GetArraySize(caps.contained) + 1) * sizeof *caps.contained_used);
 	i = 0;
 	cJSON_ArrayForEach(it, pk_get(r, "activity")) fhir_activity(in, k, doc, i++, it, &caps);
 	i = 0;
 	cJSON_ArrayForEach(it, pk_get(r, "supportingInfo")) fhir_support(in, k, doc, i++, it, &caps);
+	i = 0;
+	cJSON_ArrayForEach(it, caps.contained)
+	{
+		if (!caps.contained_used[i])
+			pk_warn(&in->pk, pk_path(&in->pk, k, "contained[%zu]", i),
+				"contained %s left out: neither a crisis contact nor the advance directive",
+				pk_str(it, "resourceType") ? pk_str(it, "resourceType") : "resource");
+		i++;
+	}
+}
+
+/* An Observation of PHQ-9 item 9 (LOINC 44260-8) answered above 0 about a
+ * person in the Bundle: a flag of that person's document, dated by the
+ * day of effective[x]. Other Observations stay unused (the host's tally
+ * names them). */
+static void fhir_flag(struct in *in, size_t k)
+{
+	const cJSON *r = in->v[k].e.r, *c;
+	bool item9 = false;
+	cJSON_ArrayForEach(c, pk_get(pk_get(r, "code"), "coding")) item9 |=
+		pk_eq(pk_str(c, "system"), RP_LOINC) && pk_eq(pk_str(c, "code"), RP_LOINC_PHQ9_ITEM9);
+	const cJSON *v = pk_get(r, "valueInteger");
+	if (!item9 || !cJSON_IsNumber(v) || v->valuedouble < 1)
+		return;
+	long pk = pk_resolve(&in->pk, pk_get(r, "subject"), "Patient");
+	if (pk < 0 || in->v[pk].doc < 0)
+		return;
+	in->v[k].e.used = true;
+	const char *eff = pk_str(r, "effectiveDateTime");
+	if (!eff)
+		eff = pk_str(pk_get(r, "effectivePeriod"), "start");
+	char day[11] = "";
+	if (eff && strlen(eff) >= 10) {
+		memcpy(day, eff, 10);
+		day[10] = '\0';
+	}
+	if (!rp_is_date(day) || v->valuedouble > 3 || v->valuedouble != (double)v->valueint) {
+		pk_warn(&in->pk, pk_path(&in->pk, k, "%s", ""), "PHQ-9 item 9 answer left out of the flags: %s",
+			rp_is_date(day) ? "the answer is not 1, 2 or 3" : "it has no effective date");
+		return;
+	}
+	if (pk_str(r, "status") &&
+	    (pk_eq(pk_str(r, "status"), "entered-in-error") || pk_eq(pk_str(r, "status"), "cancelled"))) {
+		pk_warn(&in->pk, pk_path(&in->pk, k, "status"), "a PHQ-9 item 9 answer %s raises no flag",
+			pk_str(r, "status"));
+		return;
+	}
+	struct rp_doc *d = &in->set->docs[in->v[pk].doc];
+	struct rp_flag f = {.source = 0, .date = rp_host->copy_string(in->pk.ctx, day), .answer = v->valueint};
+	if (!f.date) {
+		in->pk.nomem = true;
+		return;
+	}
+	/* one flag a day: the highest answer of that day */
+	for (size_t i = 0; i < d->n_flags; i++)
+		if (!strcmp(d->flags[i].date, f.date)) {
+			if (f.answer > d->flags[i].answer)
+				d->flags[i].answer = f.answer;
+			return;
+		}
+	size_t at = d->n_flags;
+	while (at > 0 && strcmp(d->flags[at - 1].date, f.date) > 0)
+		at--;
+	if (!push(in, &d->flags, &d->n_flags, &d->cap_flags, sizeof f, &f))
+		return;
+	memmove(&d->flags[at + 1], &d->flags[at], (d->n_flags - 1 - at) * sizeof f);
+	d->flags[at] = f;
 }
 
 enum cw_status rp_from_bundle(struct cw_ctx *ctx, const cJSON *bundle, struct rp_set *set)
@@ -1053,8 +1344,8 @@ enum cw_status rp_from_bundle(struct cw_ctx *ctx, const cJSON *bundle, struct rp
 	if (pk_in_open(&in.pk, bundle, &blank, sizeof blank) != CW_OK)
 		return CW_NOMEM;
 	in.v = in.pk.entries;
-	static const char *const order[] = {"Patient", "Goal", "CarePlan"};
-	for (size_t t = 0; t < 3 && !in.pk.nomem; t++)
+	static const char *const order[] = {"Patient", "Goal", "CarePlan", "Observation"};
+	for (size_t t = 0; t < 4 && !in.pk.nomem; t++)
 		for (size_t k = 0; k < in.pk.n && !in.pk.nomem; k++) {
 			if (strcmp(in.v[k].e.type, order[t]) != 0)
 				continue;
@@ -1062,8 +1353,10 @@ enum cw_status rp_from_bundle(struct cw_ctx *ctx, const cJSON *bundle, struct rp
 				fhir_patient(&in, k);
 			else if (t == 1)
 				fhir_goal(&in, k);
-			else
+			else if (t == 2)
 				fhir_plan(&in, k);
+			else
+				fhir_flag(&in, k);
 		}
 	set->array = set->n != 1;
 	return pk_in_close(&in.pk, "a recovery plan", false);

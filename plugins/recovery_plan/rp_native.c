@@ -177,11 +177,75 @@ static void read_person(struct pk_reader *r, const cJSON *o, struct rp_doc *d, c
 	native_lang(r, p, d, where);
 }
 
+/* plan.crisis_plan.contacts: each entry text (who, as the person says it)
+ * or {role, kind, phone}. */
+static void read_contacts(struct pk_reader *r, const cJSON *c, struct rp_plan *p, const char *base)
+{
+	static const char *const allowed[] = {"role", "kind", "phone", NULL};
+	char where[300], w[320];
+	struct rp_strings *s = &p->items[RP_CONTACTS];
+	const cJSON *a = pk_array_member(r, c, "contacts", base, false, false, where, sizeof where), *it;
+	if (!a || !(s->v = pk_alloc_for(r, a, sizeof *s->v)) ||
+	    !(p->contacts = pk_alloc_for(r, a, sizeof *p->contacts)))
+		return;
+	size_t i = 0;
+	cJSON_ArrayForEach(it, a)
+	{
+		idx(w, sizeof w, where, i++);
+		struct rp_contact ct = {.kind = RP_NONE};
+		const char *t;
+		if (cJSON_IsObject(it)) {
+			pk_only_members(r, it, w, allowed);
+			t = text_member(r, it, "role", w, true);
+			ct.kind = code_member(r, it, "kind", w, true, rp_contact_kind, rp_contact_kind_count,
+					      "contact kind");
+			ct.phone = text_member(r, it, "phone", w, false);
+			if (ct.phone && strlen(ct.phone) > 64) {
+				char pw[340];
+				pk_ptr(pw, sizeof pw, w, "phone");
+				pk_bad(r, "value", pw, "a phone number is at most 64 bytes");
+			}
+			if (ct.kind == RP_NONE)
+				t = NULL;
+		} else if (!cJSON_IsString(it)) {
+			pk_bad(r, "structure", w, "a contact is text or an object {role, kind, phone}");
+			continue;
+		} else {
+			t = text_at(r, it, w, "each entry");
+		}
+		if (t) {
+			p->contacts[s->n] = ct;
+			s->v[s->n++] = t;
+		}
+	}
+}
+
+/* plan.crisis_plan.advance_directive: {title, url, date}. */
+static void read_directive(struct pk_reader *r, const cJSON *c, struct rp_plan *p, const char *base)
+{
+	static const char *const allowed[] = {"title", "url", "date", NULL};
+	char where[300], w[320];
+	const cJSON *o = pk_object_member(r, c, "advance_directive", base, false, where, sizeof where);
+	if (!o)
+		return;
+	pk_only_members(r, o, where, allowed);
+	p->has_directive = true;
+	p->directive.title = text_member(r, o, "title", where, true);
+	p->directive.url = text_member(r, o, "url", where, true);
+	if (p->directive.url && !pk_is_uri(p->directive.url, false)) {
+		pk_ptr(w, sizeof w, where, "url");
+		pk_bad(r, "value", w, "the advance directive's url must be an absolute URI");
+	}
+	p->directive.date = date_member(r, o, "date", where);
+}
+
 static void read_plan(struct pk_reader *r, const cJSON *o, struct rp_doc *d, const char *base)
 {
-	static const char *const allowed[] = {"identifier", "title", "status", "created", "wellness_tools",
-					      "crisis_plan", NULL};
-	static const char *const crisis_allowed[] = {"warning_signs", "what_helps", "contacts", NULL};
+	static const char *const allowed[] = {"identifier", "title",          "status",
+					      "created",    "wellness_tools", "daily_maintenance",
+					      "triggers",   "crisis_plan",    NULL};
+	static const char *const crisis_allowed[] = {"warning_signs", "what_helps",        "contacts",
+						     "post_crisis",   "advance_directive", NULL};
 	char where[300], cw[320];
 	const cJSON *p = pk_object_member(r, o, "plan", base, false, where, sizeof where);
 	if (!p)
@@ -192,16 +256,69 @@ static void read_plan(struct pk_reader *r, const cJSON *o, struct rp_doc *d, con
 	d->plan.title = text_member(r, p, "title", where, false);
 	d->plan.status = code_member(r, p, "status", where, true, rp_plan_status, rp_plan_status_count, "plan status");
 	d->plan.created = date_member(r, p, "created", where);
-	strings_member(r, p, rp_sections[RP_WELLNESS].key, where, &d->plan.items[RP_WELLNESS]);
+	for (int s = 0; s < RP_SECTION_COUNT; s++)
+		if (!rp_sections[s].crisis)
+			strings_member(r, p, rp_sections[s].key, where, &d->plan.items[s]);
 	const cJSON *c = pk_object_member(r, p, "crisis_plan", where, false, cw, sizeof cw);
 	if (!c)
 		return;
 	pk_only_members(r, c, cw, crisis_allowed);
 	if (!c->child)
-		pk_bad(r, "required", cw, "a crisis plan holds at least one of warning_signs, what_helps, contacts");
+		pk_bad(r, "required", cw,
+		       "a crisis plan holds at least one of warning_signs, what_helps, contacts, post_crisis, "
+		       "advance_directive");
 	for (int s = 0; s < RP_SECTION_COUNT; s++)
-		if (rp_sections[s].crisis)
+		if (rp_sections[s].crisis && s != RP_CONTACTS)
 			strings_member(r, c, rp_sections[s].key, cw, &d->plan.items[s]);
+	read_contacts(r, c, &d->plan, cw);
+	read_directive(r, c, &d->plan, cw);
+}
+
+/* flags: [{source, date, answer}], in date order, a source and date once. */
+static void read_flags(struct pk_reader *r, const cJSON *o, struct rp_doc *d, const char *base)
+{
+	static const char *const allowed[] = {"source", "date", "answer", NULL};
+	char where[300], w[320], aw[340];
+	const cJSON *a = pk_array_member(r, o, "flags", base, false, false, where, sizeof where), *it;
+	if (!a || !(d->flags = pk_alloc_for(r, a, sizeof *d->flags)))
+		return;
+	size_t i = 0;
+	cJSON_ArrayForEach(it, a)
+	{
+		idx(w, sizeof w, where, i++);
+		if (!cJSON_IsObject(it)) {
+			pk_bad(r, "structure", w, "a flag is an object {source, date, answer}");
+			continue;
+		}
+		pk_only_members(r, it, w, allowed);
+		struct rp_flag f = {
+			.source = code_member(r, it, "source", w, true, rp_flag_source, rp_flag_source_count,
+					      "flag source"),
+			.date = date_member(r, it, "date", w),
+		};
+		if (!pk_get(it, "date"))
+			pk_bad(r, "required", w, "a flag needs its 'date'");
+		const cJSON *v = pk_get(it, "answer");
+		pk_ptr(aw, sizeof aw, w, "answer");
+		if (!cJSON_IsNumber(v) || v->valuedouble != (double)v->valueint || v->valueint < 1 || v->valueint > 3) {
+			pk_bad(r, "value", aw, "the answer is a whole number from 1 to 3 (0 raises no flag)");
+			continue;
+		}
+		f.answer = v->valueint;
+		if (f.source == RP_NONE || !f.date)
+			continue;
+		if (d->n_flags) {
+			const struct rp_flag *prev = &d->flags[d->n_flags - 1];
+			int cmp = strcmp(prev->date, f.date);
+			if (cmp > 0 || (cmp == 0 && prev->source >= f.source)) {
+				pk_ptr(aw, sizeof aw, w, "date");
+				pk_bad(r, cmp == 0 ? "duplicate" : "value", aw,
+				       "flags are listed by date, each source once a day");
+				continue;
+			}
+		}
+		d->flags[d->n_flags++] = f;
+	}
 }
 
 /* attainment_levels: 1 to 5 of {"level": −2…2, "text"}, each level once. */
@@ -330,7 +447,7 @@ static bool same_ident(const struct pk_ident *a, const struct pk_ident *b)
 static void read_doc(struct pk_reader *r, void *s, const cJSON *o, const char *base)
 {
 	struct rp_set *set = s;
-	static const char *const allowed[] = {"version", "person", "plan", "goals", NULL};
+	static const char *const allowed[] = {"version", "person", "flags", "plan", "goals", NULL};
 	char where[300], w[320];
 	if (!cJSON_IsObject(o)) {
 		pk_bad(r, "structure", base, "a recovery plan must be a JSON object");
@@ -345,6 +462,7 @@ static void read_doc(struct pk_reader *r, void *s, const cJSON *o, const char *b
 	pk_only_members(r, o, base, allowed);
 	pk_check_version(r, o, base);
 	read_person(r, o, d, base);
+	read_flags(r, o, d, base);
 	read_plan(r, o, d, base);
 	const cJSON *a = pk_array_member(r, o, "goals", base, true, true, where, sizeof where), *it;
 	size_t i = 0;
@@ -476,6 +594,55 @@ static cJSON *goal_json(const struct rp_goal *g)
 	return o;
 }
 
+static void contacts_json(cJSON *c, const struct rp_plan *pl)
+{
+	const struct rp_strings *s = &pl->items[RP_CONTACTS];
+	if (!s->n)
+		return;
+	cJSON *a = cJSON_AddArrayToObject(c, rp_sections[RP_CONTACTS].key);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct rp_contact *ct = pl->contacts ? &pl->contacts[i] : NULL;
+		if (!ct || ct->kind == RP_NONE) {
+			cJSON_AddItemToArray(a, cJSON_CreateString(s->v[i]));
+			continue;
+		}
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "role", s->v[i]);
+		cJSON_AddStringToObject(x, "kind", rp_contact_kind[ct->kind].code);
+		opt_string(x, "phone", ct->phone);
+		cJSON_AddItemToArray(a, x);
+	}
+}
+
+static void plan_json(cJSON *o, const struct rp_plan *pl)
+{
+	cJSON *q = cJSON_AddObjectToObject(o, "plan");
+	cJSON_AddItemToObject(q, "identifier", pk_ident_json(&pl->id));
+	opt_string(q, "title", pl->title);
+	cJSON_AddStringToObject(q, "status", rp_plan_status[pl->status].code);
+	opt_string(q, "created", pl->created);
+	for (int s = 0; s < RP_SECTION_COUNT; s++)
+		if (!rp_sections[s].crisis)
+			strings_json(q, rp_sections[s].key, &pl->items[s]);
+	bool crisis = pl->has_directive;
+	for (int s = 0; s < RP_SECTION_COUNT; s++)
+		crisis |= rp_sections[s].crisis && pl->items[s].n;
+	if (!crisis)
+		return;
+	cJSON *c = cJSON_AddObjectToObject(q, "crisis_plan");
+	for (int s = 0; s < RP_SECTION_COUNT; s++)
+		if (s == RP_CONTACTS)
+			contacts_json(c, pl);
+		else if (rp_sections[s].crisis)
+			strings_json(c, rp_sections[s].key, &pl->items[s]);
+	if (pl->has_directive) {
+		cJSON *x = cJSON_AddObjectToObject(c, "advance_directive");
+		cJSON_AddStringToObject(x, "title", pl->directive.title);
+		cJSON_AddStringToObject(x, "url", pl->directive.url);
+		opt_string(x, "date", pl->directive.date);
+	}
+}
+
 static cJSON *doc_json(const struct rp_doc *d)
 {
 	cJSON *o = cJSON_CreateObject(), *p = cJSON_CreateObject();
@@ -500,24 +667,18 @@ static cJSON *doc_json(const struct rp_doc *d)
 			}
 		}
 	}
-	if (d->has_plan) {
-		const struct rp_plan *pl = &d->plan;
-		cJSON *q = cJSON_AddObjectToObject(o, "plan");
-		cJSON_AddItemToObject(q, "identifier", pk_ident_json(&pl->id));
-		opt_string(q, "title", pl->title);
-		cJSON_AddStringToObject(q, "status", rp_plan_status[pl->status].code);
-		opt_string(q, "created", pl->created);
-		strings_json(q, rp_sections[RP_WELLNESS].key, &pl->items[RP_WELLNESS]);
-		bool crisis = false;
-		for (int s = 0; s < RP_SECTION_COUNT; s++)
-			crisis |= rp_sections[s].crisis && pl->items[s].n;
-		if (crisis) {
-			cJSON *c = cJSON_AddObjectToObject(q, "crisis_plan");
-			for (int s = 0; s < RP_SECTION_COUNT; s++)
-				if (rp_sections[s].crisis)
-					strings_json(c, rp_sections[s].key, &pl->items[s]);
+	if (d->n_flags) {
+		cJSON *a = cJSON_AddArrayToObject(o, "flags");
+		for (size_t i = 0; i < d->n_flags; i++) {
+			cJSON *f = cJSON_CreateObject();
+			cJSON_AddStringToObject(f, "source", rp_flag_source[d->flags[i].source].code);
+			cJSON_AddStringToObject(f, "date", d->flags[i].date);
+			cJSON_AddNumberToObject(f, "answer", d->flags[i].answer);
+			cJSON_AddItemToArray(a, f);
 		}
 	}
+	if (d->has_plan)
+		plan_json(o, &d->plan);
 	cJSON *goals = cJSON_AddArrayToObject(o, "goals");
 	for (size_t i = 0; i < d->n_goals; i++)
 		cJSON_AddItemToArray(goals, goal_json(&d->goals[i]));

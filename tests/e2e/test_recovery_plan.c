@@ -35,7 +35,7 @@
 #define FORMAT "recovery-plan"
 
 static const char *const example_names[] = {"recovery-plan-four-dimensions.json", "recovery-plan-several.json",
-					    "recovery-plan-edge-cases.json"};
+					    "recovery-plan-edge-cases.json", "recovery-plan-crisis.json"};
 #define N_EXAMPLES (sizeof example_names / sizeof example_names[0])
 
 
@@ -572,7 +572,7 @@ static void official_examples_together(void **state)
 	WARN(G2, "identifier[0]", "lacks an absolute system");
 	WARN(G2, "outcomeCode", "left out");
 	WARN(C, "identifier", "stands in");
-	WARN(C, "contained", "left out");
+	WARN(C, "contained[0]", "left out");
 	WARN(C, "category", "left out");
 	WARN(C, "description", "left out");
 	WARN(C, "author", "written by the person");
@@ -856,6 +856,115 @@ static void http_refusal_is_an_outcome(void **state)
 	resp_free(&r);
 }
 
+/* Ingests doc in format (201), answers the Patient id of the first Patient
+ * the transaction wrote. */
+static void ingest_for_patient(const char *format, const char *doc, char *pid, size_t cap)
+{
+	struct resp r;
+	char path[80];
+	snprintf(path, sizeof path, "/ingest/%s", format);
+	assert_int_equal(http_do(&g, "POST", path, json_ct, doc, strlen(doc), &r), 0);
+	if (r.status != 201)
+		fprintf(stderr, "# %s\n", r.body);
+	assert_int_equal(r.status, 201);
+	cJSON *tr = cJSON_Parse(r.body);
+	const cJSON *e;
+	pid[0] = '\0';
+	cJSON_ArrayForEach(e, tk_get(tr, "entry"))
+	{
+		const char *loc = tk_sget(tk_get(e, "response"), "location");
+		const char *p = loc ? strstr(loc, "Patient/") : NULL;
+		if (p && !pid[0])
+			snprintf(pid, cap, "%.*s", (int)strcspn(p + 8, "/"), p + 8);
+	}
+	cJSON_Delete(tr);
+	resp_free(&r);
+	assert_true(pid[0] != '\0');
+}
+
+/* A crisis plan that works in a crisis: contacts with role and phone (988 a
+ * HealthcareService), the WRAP sections, the advance directive — stored and
+ * readable over REST — and a PHQ-9 item 9 answer above 0, recorded through
+ * the outcomes format, shown as a flag by the plan's export; an answer of 0
+ * raises none. */
+static void http_crisis_plan_works_in_a_crisis(void **state)
+{
+	(void)state;
+	const char *plan =
+		"{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:crisis\",\"value\":\"c-1\"}},"
+		"\"plan\":{\"identifier\":{\"system\":\"urn:plans\",\"value\":\"c-1-plan\"},\"status\":\"active\","
+		"\"daily_maintenance\":[\"Breakfast\"],\"triggers\":[\"Loud parties\"],"
+		"\"crisis_plan\":{\"contacts\":[{\"role\":\"988 Suicide and Crisis Lifeline\",\"kind\":\"service\","
+		"\"phone\":\"988\"},{\"role\":\"My aunt\",\"kind\":\"person\",\"phone\":\"+1-555-0111\"}],"
+		"\"post_crisis\":[\"Rest for two days\"],\"advance_directive\":{\"title\":\"My directive\","
+		"\"url\":\"https://records.example.org/ad/c-1\"}}},\"goals\":[]}";
+	char pid[80], pid2[80], path[200];
+	ingest_for_patient(FORMAT, plan, pid, sizeof pid);
+
+	/* The stored CarePlan carries the contacts' telecom and the directive. */
+	struct resp r;
+	snprintf(path, sizeof path, "/fhir/CarePlan?subject=Patient/%s", pid);
+	assert_int_equal(http_do(&g, "GET", path, NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	cJSON *b = cJSON_Parse(r.body);
+	const cJSON *cp = tk_get(at(tk_get(b, "entry"), 0), "resource"), *c;
+	assert_non_null(cp);
+	int services = 0, people = 0, directives = 0;
+	cJSON_ArrayForEach(c, tk_get(cp, "contained"))
+	{
+		const char *type = tk_sget(c, "resourceType");
+		const char *phone = tk_sget(at(tk_get(c, "telecom"), 0), "value");
+		if (!strcmp(type, "HealthcareService")) {
+			services++;
+			assert_string_equal(phone, "988");
+			assert_string_equal(tk_sget(c, "name"), "988 Suicide and Crisis Lifeline");
+		} else if (!strcmp(type, "RelatedPerson")) {
+			people++;
+			assert_string_equal(phone, "+1-555-0111");
+		} else if (!strcmp(type, "DocumentReference")) {
+			directives++;
+			assert_string_equal(tk_sget(at(tk_get(tk_get(c, "type"), "coding"), 0), "code"), "42348-3");
+		}
+	}
+	assert_int_equal(services, 1);
+	assert_int_equal(people, 1);
+	assert_int_equal(directives, 1);
+	cJSON_Delete(b);
+	resp_free(&r);
+
+	/* PHQ-9 administrations for the same person: item 9 answered 2, then 0. */
+	const char *outcomes =
+		"{\"format\":\"outcomes\",\"version\":1,\"people\":[{\"identifier\":{\"system\":\"urn:crisis\","
+		"\"value\":\"c-1\"},\"administrations\":["
+		"{\"identifier\":{\"system\":\"urn:adm\",\"value\":\"c-1-a\"},\"instrument\":\"phq-9\","
+		"\"date\":\"2024-05-07\",\"items\":[1,1,1,1,1,1,1,1,2]},"
+		"{\"identifier\":{\"system\":\"urn:adm\",\"value\":\"c-1-b\"},\"instrument\":\"phq-9\","
+		"\"date\":\"2024-06-04\",\"items\":[1,1,1,0,0,0,0,0,0]}]}]}";
+	ingest_for_patient("outcomes", outcomes, pid2, sizeof pid2);
+	assert_string_equal(pid, pid2); /* one person, one Patient */
+
+	snprintf(path, sizeof path, "/export/" FORMAT "?patient=%s", pid);
+	assert_int_equal(http_do(&g, "GET", path, NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	cJSON *doc = cJSON_Parse(r.body);
+	const cJSON *flags = tk_get(doc, "flags");
+	if (cJSON_GetArraySize(flags) != 1)
+		fprintf(stderr, "# %s\n", r.body);
+	assert_int_equal(cJSON_GetArraySize(flags), 1);
+	assert_string_equal(tk_sget(at(flags, 0), "source"), "phq-9-item-9");
+	assert_string_equal(tk_sget(at(flags, 0), "date"), "2024-05-07");
+	assert_int_equal(tk_get(at(flags, 0), "answer")->valueint, 2);
+	const cJSON *crisis = tk_get(tk_get(doc, "plan"), "crisis_plan");
+	assert_string_equal(tk_sget(at(tk_get(crisis, "contacts"), 0), "phone"), "988");
+	assert_string_equal(tk_sget(at(tk_get(crisis, "contacts"), 0), "kind"), "service");
+	assert_string_equal(tk_sget(tk_get(crisis, "advance_directive"), "url"), "https://records.example.org/ad/c-1");
+	assert_string_equal(at(tk_get(crisis, "post_crisis"), 0)->valuestring, "Rest for two days");
+	assert_string_equal(at(tk_get(tk_get(doc, "plan"), "triggers"), 0)->valuestring, "Loud parties");
+	assert_string_equal(at(tk_get(tk_get(doc, "plan"), "daily_maintenance"), 0)->valuestring, "Breakfast");
+	cJSON_Delete(doc);
+	resp_free(&r);
+}
+
 static void canonical_base_is_configurable(void **state)
 {
 	(void)state;
@@ -910,6 +1019,7 @@ int main(void)
 		cmocka_unit_test(http_ingest_validate_export),
 		cmocka_unit_test(http_refusal_is_an_outcome),
 		cmocka_unit_test(http_goals_stay_the_persons),
+		cmocka_unit_test(http_crisis_plan_works_in_a_crisis),
 	};
 	const struct CMUnitTest standalone[] = {
 		cmocka_unit_test(canonical_base_is_configurable),
