@@ -7,6 +7,7 @@
 #include "api/api_bulk.h"
 #include "api/api_console.h"
 #include "api/api_auth.h"
+#include "api/audit.h"
 #include "api/api_fhir.h"
 #include "api/api_outbox.h"
 #include "api/api_plugins.h"
@@ -94,6 +95,12 @@ static int load_labels(struct app *app, const struct config *cfg, char *err, siz
 	return 0;
 }
 
+/* Every delivery attempt of the outbox is on the access record. */
+static void audit_outbox_attempt(void *ctx, const struct outbox_item *it, int http_status, const char *error)
+{
+	audit_delivery(ctx, it->type, it->id, it->version, it->deleted, http_status, error);
+}
+
 /* The migration's writes of type are delivered upstream by the same rule
  * as every other stored write (config_delivers). */
 static bool forwarded(void *ud, const char *type)
@@ -126,6 +133,8 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		return -1;
 	if (!(app->auth = auth_new(cfg, err, errlen)))
 		return -1;
+	if (!(app->audit = audit_start(app->store, cfg, err, errlen)))
+		return -1;
 	if (cfg->upstream.base_url) {
 		app->upstream = upstream_new(cfg, err, errlen);
 		if (!app->upstream)
@@ -136,6 +145,7 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 			return -1;
 		}
 	}
+	outbox_on_attempt(app->outbox, audit_outbox_attempt, app->audit);
 	if (api_system_register(app) != 0 || api_auth_register(app) != 0 || api_fhir_register(app) != 0 ||
 	    api_plugins_register(app) != 0 || api_terminology_register(app) != 0 || api_rest_register(app) != 0 ||
 	    api_outbox_register(app) != 0 || api_bulk_register(app) != 0 || api_console_register(app) != 0) {
@@ -156,11 +166,15 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 void app_dispatch(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	const struct app *app = ctx;
+	audit_request_begin(app->audit, req);
 	if (api_fhir_negotiate(req, resp))
 		return;
 	struct auth_principal who;
+	if (!auth_authenticate(app->auth, req, resp, &who))
+		return;
+	audit_request_who(req, &who);
 	/* a plugin operation's scopes are checked on what it gathers */
-	if (!auth_authenticate(app->auth, req, resp, &who) ||
+	if (audit_guard(app->auth, &who, req, resp) ||
 	    (!api_plugins_operation_at(app, req->method, req->path) && !auth_authorize(app->auth, &who, req, resp)))
 		return;
 	/* handlers decide on it while they run; a deferred answer decides nothing more */
@@ -173,15 +187,22 @@ void app_dispatch(void *ctx, struct http_request *req, struct http_response *res
 
 void app_finish(void *ctx, struct http_request *req, struct http_response *resp)
 {
-	(void)ctx;
+	const struct app *app = ctx;
+	/* the client's purpose shapes the answer first (api/purpose.h) */
 	purpose_answer(req, resp);
+	/* recorded from the answer as the handler made it (JSON), then written
+	 * in the asked format; a durable record holds the answer until it is
+	 * on disk */
+	audit_request_finish(app->audit, req, resp);
 	api_fhir_finish(req, resp);
 }
 
 void app_stop_calls(struct app *app)
 {
 	upstream_shutdown(app->upstream);
-	/* every write waiting in the commit queue is committed and answered */
+	/* batched access records join the queue, then every write waiting in
+	 * it is committed and answered */
+	audit_drain(app->audit);
 	store_drain(app->store);
 }
 
@@ -196,6 +217,7 @@ void app_release(struct app *app)
 	free(app->metadata);
 	upstream_free(app->upstream);
 	auth_free(app->auth);
+	audit_stop(app->audit);
 	if (app->store)
 		store_close(app->store);
 	terminology_free(app->terms);

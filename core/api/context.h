@@ -28,6 +28,7 @@
 #include "upstream/upstream.h"
 
 struct bulk;
+struct audit;
 struct series;
 
 struct app {
@@ -54,6 +55,9 @@ struct app {
 
 	/* identity and access (cfg->auth); always set, maybe disabled */
 	struct auth *auth;
+
+	/* the access record (api/audit.h); always set, maybe disabled */
+	struct audit *audit;
 };
 
 /* Keeps p (malloc'd) until app_release; returns p, or NULL (p freed) on OOM. */

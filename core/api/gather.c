@@ -138,8 +138,9 @@ static cJSON *patient_bundle(const struct app *app, const char *patient_id, stru
 		if (d->kind != SEARCH_PARAM_REFERENCE || (strcmp(d->code, "patient") && strcmp(d->code, "subject")))
 			continue;
 		/* a Provenance is the gateway's record of a write, and names what
-		 * others wrote in the same transaction: not the person's data */
-		if (!model_resource(d->type) || !strcmp(d->type, "Provenance"))
+		 * others wrote in the same transaction; an AuditEvent its record of
+		 * an access (api/audit.h): neither is the person's data */
+		if (!model_resource(d->type) || !strcmp(d->type, "Provenance") || !strcmp(d->type, "AuditEvent"))
 			continue;
 		bool dup = false;
 		for (size_t k = 0; k < nseen; k++)

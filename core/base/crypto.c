@@ -212,25 +212,40 @@ int crypto_cert_identity(const void *der, size_t len, char sha256_hex[65], char 
 
 static const char b64url_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-size_t crypto_b64url_encode(const void *in, size_t len, char *out, size_t cap)
+/* base64 of in with the alphabet chars (64 characters), '=' padding when pad. */
+static size_t b64_encode(const char *chars, bool pad, const void *in, size_t len, char *out, size_t cap)
 {
 	const uint8_t *p = in;
-	size_t need = len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0);
+	size_t need = pad ? (len + 2) / 3 * 4 : len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0);
 	if (need + 1 > cap)
 		return 0;
 	size_t o = 0;
 	for (size_t i = 0; i < len; i += 3) {
 		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0) |
 			     (i + 2 < len ? p[i + 2] : 0);
-		out[o++] = b64url_chars[v >> 18 & 63];
-		out[o++] = b64url_chars[v >> 12 & 63];
+		out[o++] = chars[v >> 18 & 63];
+		out[o++] = chars[v >> 12 & 63];
 		if (i + 1 < len)
-			out[o++] = b64url_chars[v >> 6 & 63];
+			out[o++] = chars[v >> 6 & 63];
+		else if (pad)
+			out[o++] = '=';
 		if (i + 2 < len)
-			out[o++] = b64url_chars[v & 63];
+			out[o++] = chars[v & 63];
+		else if (pad)
+			out[o++] = '=';
 	}
 	out[o] = '\0';
 	return o;
+}
+
+size_t crypto_b64url_encode(const void *in, size_t len, char *out, size_t cap)
+{
+	return b64_encode(b64url_chars, false, in, len, out, cap);
+}
+
+size_t crypto_b64_encode(const void *in, size_t len, char *out, size_t cap)
+{
+	return b64_encode("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", true, in, len, out, cap);
 }
 
 static int b64url_value(char c)

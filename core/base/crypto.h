@@ -59,6 +59,9 @@ int crypto_cert_identity(const void *der, size_t len, char sha256_hex[65], char 
  * fit in cap. */
 size_t crypto_b64url_encode(const void *in, size_t len, char *out, size_t cap);
 long crypto_b64url_decode(const char *text, size_t len, uint8_t *out, size_t cap);
+/* base64 with padding (RFC 4648 §4), as FHIR's base64Binary: returns the
+ * length written (NUL-terminated), or 0 when cap is below 4*ceil(len/3)+1. */
+size_t crypto_b64_encode(const void *in, size_t len, char *out, size_t cap);
 
 /* The signature algorithms accepted: asymmetric only. "none" and the HMAC
  * algorithms have no value here, so a token cannot ask for them. */

@@ -173,6 +173,15 @@ static const struct key bulk_keys[] = {
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
+#define AUDIT(field) offsetof(struct config, audit) + offsetof(struct config_audit, field)
+
+static const struct key audit_keys[] = {
+	{"enabled", KEY_BOOL, AUDIT(enabled), 0, 0, NULL},
+	{"durability", KEY_STRING, AUDIT(durability), 5, 7, NULL},
+	{"flush_ms", KEY_UINT, AUDIT(flush_ms), 1, 60000, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
 static const struct key codes_keys[] = {
 	{"cpt_file", KEY_STRING, offsetof(struct config, cpt_file), 1, 4096, NULL},
 	{NULL, 0, 0, 0, 0, NULL},
@@ -339,6 +348,7 @@ static const struct key top_keys[] = {
 	{"bulk", KEY_OBJECT, 0, 0, 0, bulk_keys},
 	{"tls", KEY_OBJECT, 0, 0, 0, tls_keys},
 	{"auth", KEY_OBJECT, 0, 0, 0, auth_keys},
+	{"audit", KEY_OBJECT, 0, 0, 0, audit_keys},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -385,7 +395,9 @@ int config_defaults(struct config *cfg)
 		.max_jobs = 64,
 	};
 	cfg->auth.token_lifetime_s = 300;
-	if (!cfg->listen || !cfg->data_dir || !cfg->plugin_dir || !cfg->profiles_dir || !cfg->plugins)
+	cfg->audit = (struct config_audit){.enabled = true, .durability = strdup("durable"), .flush_ms = 50};
+	if (!cfg->audit.durability || !cfg->listen || !cfg->data_dir || !cfg->plugin_dir || !cfg->profiles_dir ||
+	    !cfg->plugins)
 		return -1;
 	char err[64];
 	return config_set_listen(cfg, cfg->listen, err, sizeof err);
@@ -708,6 +720,8 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	if (rc == 0 && t->client_ca_file && !t->cert_file)
 		rc = fail(err, errlen, path, "tls.client_ca_file",
 			  "needs tls.cert_file and tls.key_file (mutual TLS is TLS)");
+	if (rc == 0 && strcmp(cfg->audit.durability, "durable") != 0 && strcmp(cfg->audit.durability, "batch") != 0)
+		rc = fail(err, errlen, path, "audit.durability", "must be durable or batch");
 	if (rc == 0 && !cfg->auth.token_endpoint_set)
 		cfg->auth.token_endpoint = cfg->auth.clients && cJSON_GetArraySize(cfg->auth.clients) > 0;
 	if (rc != 0)
@@ -798,5 +812,6 @@ void config_release(struct config *cfg)
 	free(cfg->auth.signing_key_file);
 	cJSON_Delete(cfg->auth.clients);
 	cJSON_Delete(cfg->auth.issuers);
+	free(cfg->audit.durability);
 	memset(cfg, 0, sizeof *cfg);
 }

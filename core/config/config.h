@@ -101,6 +101,14 @@ struct config_auth {
 	cJSON *issuers; /* array of issuer objects (owned), or NULL */
 };
 
+/* Audit (core/api/audit.h): one AuditEvent (IHE BALP) per access. */
+struct config_audit {
+	bool enabled;      /* default true */
+	char *durability;  /* "durable" (default): the record is on disk before the answer leaves;
+			     * "batch": records are written every flush_ms, the answer does not wait */
+	uint64_t flush_ms; /* batch: the longest a record waits in memory */
+};
+
 struct config {
 	char *source;         /* file the configuration came from */
 	char *listen;         /* as written, "host:port" */
@@ -122,6 +130,7 @@ struct config {
 	struct config_bulk bulk;
 	struct config_tls tls;
 	struct config_auth auth;
+	struct config_audit audit;
 };
 
 /* The FHIR base clients reach: public_base_url, else SCHEME://AUTHORITY/fhir

@@ -88,7 +88,9 @@ struct req_ctx {
 	size_t nparams;
 	int64_t start_ms;
 	struct timespec start_ts;
-	int phase; /* 0: headers not yet seen by handler; 1: reading body; 2: answered; 3: deferred */
+	int phase;                 /* 0: headers not yet seen by handler; 1: reading body; 2: answered; 3: deferred;
+		    * 4: answered, held by finish (http_defer from finish) */
+	struct http_response held; /* phase 4: the answer kept until woken */
 	char *body;
 	size_t len, cap;
 	bool too_large;
@@ -572,8 +574,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 		/* closed while deferred (the server stopping): the answer is made
 		 * and dropped once woken; never woken, whatever is awaited still
 		 * holds rq, which is then left alone */
-		struct http_response dropped = {0};
+		struct http_response dropped = rq->held;
+		rq->held = (struct http_response){0};
 		if (!run_resume(rq, &dropped)) {
+			rq->held = dropped;
 			log_event(LOG_WARN, "deferred_lost", "a deferred request was closed before its answer came",
 				  "request_id", rq->request_id, (const char *)NULL);
 			return;
@@ -604,6 +608,9 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 		if (rq->status)
 			metrics_request_done(rq->route, rq->status, secs);
 	}
+	response_release(&rq->held);
+	if (rq->req.app_free)
+		rq->req.app_free(rq->req.app);
 	free(rq->body);
 	free(rq->target);
 	free(rq->path);
@@ -868,6 +875,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	}
 
 	struct http_response resp = {0};
+	if (rq->phase == 4) {
+		/* a held answer, released: its resume may change it; finish ran */
+		resp = rq->held;
+		rq->held = (struct http_response){0};
+		set_busy(srv, rq, true);
+		bool released = run_resume(rq, &resp);
+		set_busy(srv, rq, false);
+		if (!released) {
+			rq->held = resp;
+			return MHD_YES;
+		}
+		return send_response(mc, rq, &resp, false);
+	}
 	if (rq->phase == 3) {
 		/* resumed: the awaited thing is ready */
 		set_busy(srv, rq, true);
@@ -924,8 +944,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	}
 	if (resp.status == 0)
 		http_set_error(&resp, 500, "exception", "no response was produced");
-	if (srv->dispatch.finish)
+	if (srv->dispatch.finish) {
 		srv->dispatch.finish(srv->dispatch.ctx, &rq->req, &resp);
+		if (rq->resume) {
+			/* finish holds the answer until something wakes the request */
+			rq->held = resp;
+			rq->phase = 4;
+			pthread_mutex_lock(&srv->defer_lock);
+			bool woken = rq->woken;
+			if (!woken) {
+				MHD_suspend_connection(mc);
+				rq->suspended = true;
+			}
+			pthread_mutex_unlock(&srv->defer_lock);
+			if (!woken)
+				return MHD_YES;
+			resp = rq->held;
+			rq->held = (struct http_response){0};
+			set_busy(srv, rq, true);
+			run_resume(rq, &resp);
+			set_busy(srv, rq, false);
+		}
+	}
 	return send_response(mc, rq, &resp, false);
 }
 

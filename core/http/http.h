@@ -60,6 +60,11 @@ struct http_request {
 	 * against tls.client_ca_file; NULL when none was shown or it did not verify. */
 	const char *tls_client_sha256;
 	const char *tls_client_subject;
+	/* the application's own record of this request, set by the dispatcher:
+	 * app_free(app) runs once when the request is done (answered, or
+	 * closed), on whichever thread completes it */
+	void *app;
+	void (*app_free)(void *app);
 	void *impl;              /* private to http.c */
 };
 
@@ -106,7 +111,12 @@ void http_set_outcome(struct http_response *resp, int status, const struct outco
 bool http_add_header(struct http_response *resp, const char *name, const char *value);
 
 /* The dispatcher answers one complete request; finish (may be NULL) then
- * runs over every answer, also a deferred one, before it is sent. */
+ * runs over every answer, also a deferred one, before it is sent. finish
+ * may hold the answer: it calls http_defer(req, resume, ctx) and returns;
+ * the answer it finished is then kept, the worker thread goes back to other
+ * connections, and once http_wake(req) comes resume(ctx, req, resp) runs on
+ * a worker thread with that answer in resp (it may change or replace it)
+ * and it is sent as it leaves resume (finish does not run again). */
 struct http_dispatch {
 	void (*fn)(void *ctx, struct http_request *req, struct http_response *resp);
 	void (*finish)(void *ctx, struct http_request *req, struct http_response *resp);

@@ -381,6 +381,7 @@ struct store_write {
 	char type[STORE_TYPE_SIZE];
 	char id[STORE_ID_SIZE]; /* "" = a create with a new id; set to it on success */
 	cJSON *resource;        /* owned by w; NULL for a delete */
+	bool deliver;           /* also record it for delivery upstream (the outbox), in the same savepoint */
 	void (*done)(void *ctx);
 	void *ctx;
 	/* out, once done ran */

@@ -228,6 +228,9 @@ enum store_status sqlite_export_scan(struct store *s, const struct store_export_
 
 enum store_status sqlite_outbox_add(struct store *s, const char *type, const char *id, int64_t version,
 					   bool deleted, struct store_error *err);
+/* The outbox row of a write, on c (inside the caller's transaction). */
+enum store_status ss_outbox_insert(struct conn *c, const char *type, const char *id, int64_t version, bool deleted,
+				   struct store_error *err);
 
 enum store_status sqlite_outbox_next(struct store *s, int64_t now_ms, struct outbox_item *out,
 					    struct store_error *err);

@@ -17,6 +17,12 @@ enum store_status sqlite_outbox_add(struct store *s, const char *type, const cha
 					   bool deleted, struct store_error *err)
 {
 	GET_CONN(c, s, err);
+	return ss_outbox_insert(c, type, id, version, deleted, err);
+}
+
+enum store_status ss_outbox_insert(struct conn *c, const char *type, const char *id, int64_t version, bool deleted,
+				   struct store_error *err)
+{
 	sqlite3_stmt *st = ss_stmt(c, S_OB_ADD, err);
 	if (!st)
 		return err ? err->status : STORE_IO;

@@ -408,6 +408,8 @@ static void run_batch(struct conn *c, struct gc_req *batch)
 		enum store_status ws = ss_run(c, S_SAVEPOINT, r->err);
 		if (ws == STORE_OK)
 			ws = write_body(c, r->w, r->err);
+		if (ws == STORE_OK && r->async && r->async->deliver)
+			ws = ss_outbox_insert(c, r->w->type, r->w->id, r->w->version, r->w->kind == W_DELETE, r->err);
 		if (ws == STORE_OK) {
 			ws = ss_run(c, S_RELEASE, r->err);
 		} else if (!sqlite3_get_autocommit(c->db)) {

@@ -28,7 +28,31 @@ struct outbox {
 	pthread_cond_t cv;
 	bool stop, kicked;
 	atomic_long pending; /* counted in the store after each attempt and at each high-water check */
+	/* the observer of attempts (outbox_on_attempt), guarded by mu */
+	outbox_attempt_fn *on_attempt;
+	void *on_attempt_ctx;
 };
+
+void outbox_on_attempt(struct outbox *o, outbox_attempt_fn *fn, void *ctx)
+{
+	if (!o)
+		return;
+	pthread_mutex_lock(&o->mu);
+	o->on_attempt = fn;
+	o->on_attempt_ctx = ctx;
+	pthread_mutex_unlock(&o->mu);
+}
+
+/* Tells the observer of attempts about one exchange with the upstream. */
+static void attempted(struct outbox *o, const struct outbox_item *it, int status, const char *error)
+{
+	pthread_mutex_lock(&o->mu);
+	outbox_attempt_fn *fn = o->on_attempt;
+	void *ctx = o->on_attempt_ctx;
+	pthread_mutex_unlock(&o->mu);
+	if (fn)
+		fn(ctx, it, status, error);
+}
 
 static int64_t now_ms(void)
 {
@@ -178,6 +202,7 @@ static void deliver(struct outbox *o, const struct outbox_item *it)
 	if (rc == 0 && it->deleted && (r.status == 404 || r.status == 410))
 		ok = true; /* already gone there */
 	int attempts = it->attempts + 1;
+	attempted(o, it, rc == 0 ? (ok && r.status >= 300 ? 200 : r.status) : 0, rc == 0 ? NULL : r.error);
 	if (ok) {
 		store_outbox_settle(o->st, it->oid, -1, attempts, 0, NULL, &err);
 		metrics_counter_add(METRICS_OUTBOX_DELIVERED, 1);

@@ -42,6 +42,13 @@ struct outbox *outbox_start(struct store *st, struct upstream *up, const struct 
 			    const struct plugin_host *plugins, outbox_filter_fn *filter, void *ud);
 /* Stops the worker (an attempt in flight finishes first) and frees. */
 void outbox_stop(struct outbox *o);
+/* Called by the worker after each exchange with the upstream for it: the
+ * status the upstream answered (a DELETE of what is already gone there
+ * counts as 200), or 0 with error when none came. Runs on the worker
+ * thread; must not call back into the outbox. */
+typedef void outbox_attempt_fn(void *ctx, const struct outbox_item *it, int http_status, const char *error);
+/* Sets (fn NULL: clears) the observer of attempts; any thread. */
+void outbox_on_attempt(struct outbox *o, outbox_attempt_fn *fn, void *ctx);
 /* Wakes the worker after a commit that added records. */
 void outbox_kick(struct outbox *o);
 /* True when pending records reached the high-water mark: new pushes are

@@ -727,6 +727,123 @@ static void scopes_are_enforced_per_interaction(void **state)
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
+/* One request with X-Request-Id rid and, when token is not NULL, the token. */
+static long call_rid(const struct gw *g, const char *method, const char *path, const char *token, const char *rid,
+		     struct resp *r)
+{
+	char h[9000], id[128];
+	snprintf(h, sizeof h, "Authorization: Bearer %s", token ? token : "");
+	snprintf(id, sizeof id, "X-Request-Id: %s", rid);
+	const char *hdrs[] = {id, token ? h : NULL, NULL};
+	assert_int_equal(http_do(g, method, path, hdrs, NULL, 0, r), 0);
+	return r->status;
+}
+
+/* The AuditEvent in events naming X-Request-Id rid, or with event type
+ * code type when rid is NULL. */
+static const cJSON *audit_find(const cJSON *events, const char *rid, const char *type)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, events)
+	{
+		const cJSON *ev = cJSON_GetObjectItem(e, "resource");
+		if (!rid) {
+			const char *code =
+				cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "type"), "code"));
+			if (code && !strcmp(code, type))
+				return ev;
+			continue;
+		}
+		const cJSON *en;
+		cJSON_ArrayForEach(en, cJSON_GetObjectItem(ev, "entity"))
+		{
+			const cJSON *ident = cJSON_GetObjectItem(cJSON_GetObjectItem(en, "what"), "identifier");
+			const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(ident, "value"));
+			if (v && !strcmp(v, rid))
+				return ev;
+		}
+	}
+	return NULL;
+}
+
+/* The requesting agent's client id ("" when anonymous). */
+static const char *audit_client(const cJSON *ev)
+{
+	const cJSON *who = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(ev, "agent"), 0), "who");
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(who, "identifier"), "value"));
+	return v ? v : "";
+}
+
+/* The access record names who asked — the client of a token, of a refused
+ * request (403) and of a token's issuance; no one for a request without
+ * credentials (401) — and AuditEvents are read with
+ * system/crosswalk.admin only, never written over REST. */
+static void access_record_names_the_client_and_needs_the_admin_scope(void **state)
+{
+	(void)state;
+	needs_openssl();
+	char data[128];
+	snprintf(data, sizeof data, "%s/audit-XXXXXX", dir);
+	assert_non_null(mkdtemp(data));
+	struct gw g;
+	start(&g, data);
+	char *tok = token_for(&g, "system%2FPatient.rs", "audit-1");
+	struct resp r;
+	assert_int_equal(call_rid(&g, "GET", "/fhir/Patient/nope", NULL, "a-401", &r), 401);
+	resp_free(&r);
+	assert_int_equal(call_rid(&g, "GET", "/fhir/Encounter", tok, "a-403", &r), 403);
+	resp_free(&r);
+	assert_int_equal(call_rid(&g, "GET", "/fhir/Patient/nope", tok, "a-read", &r), 404);
+	resp_free(&r);
+	/* every scope on Patient is not enough to read the record */
+	assert_int_equal(call_rid(&g, "GET", "/fhir/AuditEvent", tok, "a-audit", &r), 403);
+	assert_non_null(strstr(r.body, "system/crosswalk.admin"));
+	resp_free(&r);
+	free(tok);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+
+	char cfg[4096];
+	snprintf(cfg, sizeof cfg,
+		 "\"auth\":{\"clients\":[{\"client_id\":\"backend\",\"jwks\":{\"keys\":[%s]},"
+		 "\"scopes\":\"system/*.cruds system/crosswalk.admin\"}]},\"data_dir\":\"%s\"",
+		 rsa_jwk, data);
+	assert_int_equal(gw_start(&g, cfg), 0);
+	tok = token_for(&g, NULL, "audit-2");
+	assert_int_equal(call_rid(&g, "GET", "/fhir/AuditEvent?_count=1000", tok, "a-list", &r), 200);
+	cJSON *b = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *events = cJSON_GetObjectItem(b, "entry");
+	const cJSON *ev = audit_find(events, "a-401", NULL);
+	assert_non_null(ev);
+	assert_string_equal(audit_client(ev), "");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(ev, "outcome")), "4");
+	ev = audit_find(events, "a-403", NULL);
+	assert_non_null(ev);
+	assert_string_equal(audit_client(ev), "backend");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(ev, "outcome")), "4");
+	assert_non_null(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(ev, "agent"), 0), "purposeOfUse"));
+	ev = audit_find(events, "a-read", NULL);
+	assert_non_null(ev);
+	assert_string_equal(audit_client(ev), "backend");
+	ev = audit_find(events, "a-audit", NULL);
+	assert_non_null(ev);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(ev, "outcome")), "4");
+	/* the token's issuance (DICOM 110114 User Authentication) */
+	ev = audit_find(events, NULL, "110114");
+	assert_non_null(ev);
+	assert_string_equal(audit_client(ev), "backend");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(ev, "outcome")), "0");
+	cJSON_Delete(b);
+	/* the admin reads the record but cannot change it */
+	static const char ae[] = "{\"resourceType\":\"AuditEvent\",\"id\":\"x\"}";
+	assert_int_equal(call_with(&g, "PUT", "/fhir/AuditEvent/x", tok, ae, &r), 405);
+	resp_free(&r);
+	assert_int_equal(call_with(&g, "DELETE", "/fhir/AuditEvent/x", tok, NULL, &r), 405);
+	resp_free(&r);
+	free(tok);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -736,6 +853,7 @@ int main(void)
 		cmocka_unit_test(bearer_tokens_are_checked_claim_by_claim),
 		cmocka_unit_test(external_issuer_tokens_verified_through_its_jwks_url),
 		cmocka_unit_test(scopes_are_enforced_per_interaction),
+		cmocka_unit_test(access_record_names_the_client_and_needs_the_admin_scope),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -13,6 +13,8 @@
 # writes are committed in groups by the store's committer (one fsync for all
 # writes queued) while their requests wait without a worker thread, so a group
 # can be as large as the number of requests in flight with either.
+# These gateways run without the access record (audit.enabled false), so
+# that they measure the gateway alone; 35-audit measures the record's cost.
 set -euo pipefail
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk"; exit 0; }
 cc -std=c11 -D_GNU_SOURCE -O2 tools/bench/ceiling.c $(pkg-config --cflags --libs libmicrohttpd) -o "$BENCH_DIR/ceiling"
@@ -25,19 +27,19 @@ cat > "$BENCH_DIR/up.json" <<JSON
 {"listen":"127.0.0.1:18943","data_dir":"$BENCH_DIR/up-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn"}
 JSON
 cat > "$BENCH_DIR/rest.json" <<JSON
-{"listen":"127.0.0.1:18942","data_dir":"$BENCH_DIR/rest-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn",
+{"listen":"127.0.0.1:18942","data_dir":"$BENCH_DIR/rest-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn","audit":{"enabled":false},
  "upstream":{"base_url":"http://127.0.0.1:18943/fhir","routes":{"Practitioner":"pass-through"}}}
 JSON
 "$CW_BIN" serve -c "$BENCH_DIR/up.json" 2>"$BENCH_DIR/up.log" & pids+=($!)
 cat > "$BENCH_DIR/write.json" <<JSON
-{"listen":"127.0.0.1:18944","data_dir":"$BENCH_DIR/write-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn","threads":32}
+{"listen":"127.0.0.1:18944","data_dir":"$BENCH_DIR/write-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn","threads":32,"audit":{"enabled":false}}
 JSON
 cat > "$BENCH_DIR/write1.json" <<JSON
-{"listen":"127.0.0.1:18946","data_dir":"$BENCH_DIR/write1-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn"}
+{"listen":"127.0.0.1:18946","data_dir":"$BENCH_DIR/write1-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn","audit":{"enabled":false}}
 JSON
 cat > "$BENCH_DIR/nocache.json" <<JSON
 {"listen":"127.0.0.1:18945","data_dir":"$BENCH_DIR/nocache-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn",
- "limits":{"read_cache_bytes":0}}
+ "limits":{"read_cache_bytes":0},"audit":{"enabled":false}}
 JSON
 "$CW_BIN" serve -c "$BENCH_DIR/rest.json" 2>"$BENCH_DIR/rest.log" & pids+=($!)
 "$CW_BIN" serve -c "$BENCH_DIR/nocache.json" 2>"$BENCH_DIR/nocache.log" & pids+=($!)

@@ -1,0 +1,893 @@
+#include "api/audit.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/crypto.h"
+#include "base/log.h"
+#include "base/strbuf.h"
+
+#define DCM "http://dicom.nema.org/resources/ontology/DCM"
+#define EVENT_TYPE "http://terminology.hl7.org/CodeSystem/audit-event-type"
+#define INTERACTION "http://hl7.org/fhir/restful-interaction"
+#define ENTITY_TYPE "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+#define OBJECT_ROLE "http://terminology.hl7.org/CodeSystem/object-role"
+#define ACT_REASON "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+#define BALP_ENTITY "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
+#define CW_AUDIT "urn:crosswalk:audit"
+#define CW_CLIENT "urn:crosswalk:client"
+
+#define MAX_ENTITIES 1000 /* resources named in one record (a page is at most 1,000) */
+#define MAX_WITHHELD 1000
+
+struct audit {
+	struct store *store;
+	const struct config *cfg;
+	bool enabled, batch;
+	bool deliver; /* AuditEvent routed upstream by name */
+	/* batch mode: records waiting for the flusher */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t flusher;
+	bool running, stop;
+	struct pending_write *queue;
+};
+
+struct held;
+
+struct pending_write {
+	struct store_write w;
+	struct pending_write *next; /* batch queue */
+	struct held *owner;         /* the held answer waiting for it, or NULL */
+};
+
+struct withheld {
+	char ref[STORE_TYPE_SIZE + STORE_ID_SIZE + 1];
+	char reason[64];
+};
+
+/* The record of one request (req->app). */
+struct audit_rec {
+	struct audit *a;
+	char client_id[256];
+	char fhir_user[256];
+	char via[16];
+	enum auth_purpose purpose;
+	struct withheld *withheld;
+	size_t nwithheld;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static void now_instant(char *out, size_t n)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100,
+		 tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100,
+		 (int)(ts.tv_nsec / 1000000) % 1000);
+}
+
+static cJSON *coding(const char *system, const char *code, const char *display)
+{
+	cJSON *c = cJSON_CreateObject();
+	cJSON_AddStringToObject(c, "system", system);
+	cJSON_AddStringToObject(c, "code", code);
+	if (display)
+		cJSON_AddStringToObject(c, "display", display);
+	return c;
+}
+
+static cJSON *concept(const char *system, const char *code, const char *display)
+{
+	cJSON *cc = cJSON_CreateObject();
+	cJSON *arr = cJSON_AddArrayToObject(cc, "coding");
+	cJSON_AddItemToArray(arr, coding(system, code, display));
+	return cc;
+}
+
+static bool starts(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+static bool audited_path(const char *path)
+{
+	return strcmp(path, "/healthz") != 0 && strcmp(path, "/metrics") != 0 && strcmp(path, "/fhir/metadata") != 0 &&
+	       !starts(path, "/fhir/.well-known/") && strcmp(path, "/auth/jwks") != 0;
+}
+
+/* What a request is: the event type and subtype codes and the action. */
+struct kind {
+	const char *type_system, *type_code, *type_display;
+	const char *sub_system, *sub_code;
+	const char *action; /* C R U D E */
+	bool query;         /* the request's query is recorded */
+};
+
+static bool is_op(const char *seg) { return seg[0] == '$'; }
+
+static struct kind classify(const char *method, const char *path)
+{
+	struct kind k = {EVENT_TYPE, "rest", "RESTful Operation", INTERACTION, "operation", "E", true};
+	bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	if (!strcmp(path, "/auth/token"))
+		return (struct kind){DCM, "110114", "User Authentication", DCM, "110122", "E", false};
+	if (starts(path, "/ingest/"))
+		return (struct kind){EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, "ingest", "C", false};
+	if (starts(path, "/export/"))
+		return (struct kind){EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, "export", "R", true};
+	if (!starts(path, "/fhir"))
+		return k; /* /outbox, /plugins: operations */
+	const char *p = path + 5;
+	if (*p == '/')
+		p++;
+	/* up to four segments: type, id, _history, vid */
+	char seg[4][128] = {{0}};
+	size_t n = 0;
+	while (*p && n < 4) {
+		const char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		snprintf(seg[n++], sizeof seg[0], "%.*s", (int)(len < 127 ? len : 127), p);
+		p = e ? e + 1 : p + len;
+	}
+	if (n == 0) {
+		if (!strcmp(method, "POST"))
+			k.sub_code = "batch", k.query = false;
+		else
+			k.sub_code = "search-system", k.action = "R";
+		return k;
+	}
+	if (is_op(seg[n - 1])) {
+		k.action = strstr(seg[n - 1], "export") ? "R" : "E";
+		return k;
+	}
+	if (!strcmp(seg[0], "_history"))
+		return k.sub_code = "history-system", k.action = "R", k;
+	if (n == 1) {
+		if (get)
+			k.sub_code = "search-type", k.action = "R";
+		else if (!strcmp(method, "POST"))
+			k.sub_code = "create", k.action = "C", k.query = false;
+		else if (!strcmp(method, "PUT") || !strcmp(method, "PATCH"))
+			k.sub_code = !strcmp(method, "PUT") ? "update" : "patch", k.action = "U";
+		else if (!strcmp(method, "DELETE"))
+			k.sub_code = "delete", k.action = "D";
+		return k;
+	}
+	if (!strcmp(seg[1], "_search"))
+		return k.sub_code = "search-type", k.action = "R", k;
+	if (!strcmp(seg[1], "_history"))
+		return k.sub_code = "history-type", k.action = "R", k;
+	if (n == 2) {
+		k.query = false;
+		if (get)
+			k.sub_code = "read", k.action = "R";
+		else if (!strcmp(method, "PUT"))
+			k.sub_code = "update", k.action = "U";
+		else if (!strcmp(method, "PATCH"))
+			k.sub_code = "patch", k.action = "U";
+		else if (!strcmp(method, "DELETE"))
+			k.sub_code = "delete", k.action = "D";
+		return k;
+	}
+	k.action = "R";
+	k.sub_code = n == 4 ? "vread" : "history-instance";
+	return k;
+}
+
+static const char *purpose_code(enum auth_purpose p, const char **display)
+{
+	switch (p) {
+	case AUTH_OPERATIONS:
+		*display = "healthcare operations";
+		return "HOPERAT";
+	case AUTH_BILLING:
+		*display = "healthcare payment";
+		return "HPAYMT";
+	case AUTH_RECOVERY:
+		*display = "coordination of care";
+		return "COC";
+	case AUTH_TREATMENT:
+	default:
+		*display = "treatment";
+		return "TREAT";
+	}
+}
+
+/* ------------------------------------------------------------ entities */
+
+struct entities {
+	cJSON *arr;
+	size_t n;
+	/* patients already named (by reference) */
+	char patients[16][STORE_ID_SIZE + 8];
+	bool named[16]; /* already an entity (a Patient of the answer) */
+	size_t npatients;
+};
+
+static void add_entity(struct entities *es, const char *ref, const char *role, const char *role_display)
+{
+	if (es->n >= MAX_ENTITIES)
+		return;
+	cJSON *e = cJSON_CreateObject();
+	cJSON *what = cJSON_AddObjectToObject(e, "what");
+	cJSON_AddStringToObject(what, "reference", ref);
+	cJSON_AddItemToObject(e, "type", coding(ENTITY_TYPE, "2", "System Object"));
+	cJSON_AddItemToObject(e, "role", coding(OBJECT_ROLE, role, role_display));
+	cJSON_AddItemToArray(es->arr, e);
+	es->n++;
+}
+
+/* A patient the answer is about (ref "Patient/id"); named: the answer
+ * holds that Patient itself, already an entity. */
+static void add_patient(struct entities *es, const char *ref, bool named)
+{
+	if (!ref || !starts(ref, "Patient/") || strlen(ref) >= sizeof es->patients[0])
+		return;
+	for (size_t i = 0; i < es->npatients; i++)
+		if (!strcmp(es->patients[i], ref)) {
+			es->named[i] |= named;
+			return;
+		}
+	if (es->npatients < sizeof es->patients / sizeof es->patients[0]) {
+		es->named[es->npatients] = named;
+		snprintf(es->patients[es->npatients++], sizeof es->patients[0], "%s", ref);
+	}
+}
+
+static const char *ref_of(const cJSON *res, const char *member)
+{
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(res, member);
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "reference");
+	return cJSON_IsString(s) ? s->valuestring : NULL;
+}
+
+/* One resource of the answer: Type/id/_history/v and its patient. */
+static void add_resource(struct entities *es, const cJSON *res)
+{
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(res, "resourceType");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(res, "id");
+	if (!cJSON_IsString(rt) || !cJSON_IsString(id) || !strcmp(rt->valuestring, "OperationOutcome"))
+		return;
+	const cJSON *vid = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res, "meta"), "versionId");
+	char ref[300];
+	if (cJSON_IsString(vid))
+		snprintf(ref, sizeof ref, "%.64s/%.64s/_history/%.32s", rt->valuestring, id->valuestring,
+			 vid->valuestring);
+	else
+		snprintf(ref, sizeof ref, "%.64s/%.64s", rt->valuestring, id->valuestring);
+	if (!strcmp(rt->valuestring, "Patient")) {
+		char p[STORE_ID_SIZE + 8];
+		snprintf(p, sizeof p, "Patient/%.64s", id->valuestring);
+		add_patient(es, p, true);
+		return add_entity(es, ref, "1", "Patient");
+	}
+	add_entity(es, ref, "4", "Domain Resource");
+	const char *pr = ref_of(res, "subject");
+	add_patient(es, pr ? pr : ref_of(res, "patient"), false);
+}
+
+/* What the answer names: a Bundle's resources, or the resource. */
+static void add_answer(struct entities *es, const struct http_response *resp)
+{
+	if (!resp->body || !resp->body_len || !resp->content_type || !strstr(resp->content_type, "json"))
+		return;
+	cJSON *tree = cJSON_ParseWithLength(resp->body, resp->body_len);
+	if (!tree)
+		return;
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(tree, "resourceType");
+	if (cJSON_IsString(rt) && !strcmp(rt->valuestring, "Bundle")) {
+		const cJSON *e;
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(tree, "entry"))
+		{
+			const cJSON *res = cJSON_GetObjectItemCaseSensitive(e, "resource");
+			if (res)
+				add_resource(es, res);
+		}
+	} else {
+		add_resource(es, tree);
+	}
+	cJSON_Delete(tree);
+}
+
+static int add_param(void *ctx, const char *name, const char *value)
+{
+	struct strbuf *b = ctx;
+	if (b->len)
+		strbuf_addc(b, '&');
+	strbuf_adds(b, name);
+	strbuf_addc(b, '=');
+	strbuf_adds(b, value);
+	return 0;
+}
+
+/* The query entity: the request's query (and a POST search's form body),
+ * base64 as AuditEvent.entity.query. */
+static void add_query(struct entities *es, const struct http_request *req)
+{
+	struct strbuf b = STRBUF_INIT;
+	http_query_each(req, add_param, &b);
+	const char *ct = http_header(req, "Content-Type");
+	if (!strcmp(req->method, "POST") && ct && strstr(ct, "x-www-form-urlencoded") && req->body_len) {
+		if (b.len)
+			strbuf_addc(&b, '&');
+		strbuf_add(&b, req->body, req->body_len);
+	}
+	size_t len;
+	char *q = strbuf_take(&b, &len);
+	if (!q)
+		return;
+	char *enc = malloc(len / 3 * 4 + 8);
+	if (enc && crypto_b64_encode(q, len, enc, len / 3 * 4 + 8)) {
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddItemToObject(e, "type", coding(ENTITY_TYPE, "2", "System Object"));
+		cJSON_AddItemToObject(e, "role", coding(OBJECT_ROLE, "24", "Query"));
+		cJSON_AddStringToObject(e, "query", enc);
+		cJSON_AddItemToArray(es->arr, e);
+	}
+	free(enc);
+	free(q);
+}
+
+/* The request's X-Request-Id (BALP's transaction entity). */
+static void add_request_id(cJSON *arr, const char *request_id)
+{
+	cJSON *e = cJSON_CreateObject();
+	cJSON *what = cJSON_AddObjectToObject(e, "what");
+	cJSON *ident = cJSON_AddObjectToObject(what, "identifier");
+	cJSON_AddItemToObject(ident, "type", concept(BALP_ENTITY, "XrequestId", "X-Request-Id"));
+	cJSON_AddStringToObject(ident, "value", request_id);
+	cJSON_AddItemToObject(e, "type", coding(BALP_ENTITY, "XrequestId", "X-Request-Id"));
+	cJSON_AddItemToArray(arr, e);
+}
+
+/* ------------------------------------------------------------ events */
+
+static cJSON *agent_client(const struct audit_rec *r, const char *address)
+{
+	cJSON *ag = cJSON_CreateObject();
+	cJSON_AddItemToObject(ag, "type", concept(DCM, "110153", "Source Role ID"));
+	cJSON *who = cJSON_AddObjectToObject(ag, "who");
+	if (r && r->client_id[0]) {
+		cJSON *ident = cJSON_AddObjectToObject(who, "identifier");
+		cJSON_AddStringToObject(ident, "system", CW_CLIENT);
+		cJSON_AddStringToObject(ident, "value", r->client_id);
+		cJSON_AddStringToObject(who, "display", r->client_id);
+	} else {
+		cJSON_AddStringToObject(who, "display", "anonymous");
+	}
+	cJSON_AddBoolToObject(ag, "requestor", true);
+	if (r && r->client_id[0] && r->via[0]) {
+		const char *disp, *code = purpose_code(r->purpose, &disp);
+		cJSON *pou = cJSON_AddArrayToObject(ag, "purposeOfUse");
+		cJSON_AddItemToArray(pou, concept(ACT_REASON, code, disp));
+	}
+	if (address && *address) {
+		cJSON *net = cJSON_AddObjectToObject(ag, "network");
+		cJSON_AddStringToObject(net, "address", address);
+		cJSON_AddStringToObject(net, "type", "2");
+	}
+	return ag;
+}
+
+static cJSON *agent_user(const struct audit_rec *r)
+{
+	cJSON *ag = cJSON_CreateObject();
+	cJSON_AddItemToObject(
+		ag, "type",
+		concept("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "IRCP", "information recipient"));
+	cJSON *who = cJSON_AddObjectToObject(ag, "who");
+	cJSON_AddStringToObject(who, "reference", r->fhir_user);
+	cJSON_AddBoolToObject(ag, "requestor", true);
+	const char *disp, *code = purpose_code(r->purpose, &disp);
+	cJSON *pou = cJSON_AddArrayToObject(ag, "purposeOfUse");
+	cJSON_AddItemToArray(pou, concept(ACT_REASON, code, disp));
+	return ag;
+}
+
+static cJSON *agent_server(const char *authority)
+{
+	cJSON *ag = cJSON_CreateObject();
+	cJSON_AddItemToObject(ag, "type", concept(DCM, "110152", "Destination Role ID"));
+	cJSON *who = cJSON_AddObjectToObject(ag, "who");
+	cJSON_AddStringToObject(who, "display", "Crosswalk FHIR gateway");
+	cJSON_AddBoolToObject(ag, "requestor", false);
+	if (authority && *authority) {
+		cJSON *net = cJSON_AddObjectToObject(ag, "network");
+		cJSON_AddStringToObject(net, "address", authority);
+		cJSON_AddStringToObject(net, "type", "1");
+	}
+	return ag;
+}
+
+/* The frame every event shares: type, subtype, action, recorded, outcome,
+ * source. */
+static cJSON *event_new(const struct kind *k, int status, const char *desc)
+{
+	cJSON *ev = cJSON_CreateObject();
+	cJSON_AddStringToObject(ev, "resourceType", "AuditEvent");
+	cJSON_AddItemToObject(ev, "type", coding(k->type_system, k->type_code, k->type_display));
+	cJSON *sub = cJSON_AddArrayToObject(ev, "subtype");
+	cJSON_AddItemToArray(sub, coding(k->sub_system, k->sub_code, NULL));
+	cJSON_AddStringToObject(ev, "action", k->action);
+	char when[64];
+	now_instant(when, sizeof when);
+	cJSON_AddStringToObject(ev, "recorded", when);
+	cJSON_AddStringToObject(ev, "outcome", status < 400 ? "0" : status < 500 ? "4" : "8");
+	if (desc)
+		cJSON_AddStringToObject(ev, "outcomeDesc", desc);
+	return ev;
+}
+
+static void add_source(cJSON *ev, const char *authority)
+{
+	cJSON *src = cJSON_AddObjectToObject(ev, "source");
+	if (authority && *authority)
+		cJSON_AddStringToObject(src, "site", authority);
+	cJSON *obs = cJSON_AddObjectToObject(src, "observer");
+	cJSON_AddStringToObject(obs, "display", "Crosswalk FHIR gateway");
+	cJSON *type = cJSON_AddArrayToObject(src, "type");
+	cJSON_AddItemToArray(
+		type, coding("http://terminology.hl7.org/CodeSystem/security-source-type", "4", "Application Server"));
+}
+
+static void add_agents(cJSON *ev, const struct audit_rec *r, const struct http_request *req)
+{
+	cJSON *agents = cJSON_AddArrayToObject(ev, "agent");
+	cJSON_AddItemToArray(agents, agent_client(r, req->client));
+	if (r && r->fhir_user[0])
+		cJSON_AddItemToArray(agents, agent_user(r));
+	cJSON_AddItemToArray(agents, agent_server(req->authority));
+}
+
+/* A token request's client: the iss of its client assertion (the token
+ * endpoint verified it when it answered 200). */
+static void token_client(struct audit_rec *r, const struct http_request *req)
+{
+	const char *a = strstr(req->body, "client_assertion=");
+	if (!a)
+		return;
+	a += 17;
+	const char *dot1 = strchr(a, '.');
+	const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+	if (!dot2 || dot2 - dot1 - 1 > 8192)
+		return;
+	uint8_t claims[6200];
+	long n = crypto_b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), claims, sizeof claims);
+	cJSON *c = n > 0 ? cJSON_ParseWithLength((const char *)claims, (size_t)n) : NULL;
+	const char *iss = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "iss"));
+	if (iss)
+		snprintf(r->client_id, sizeof r->client_id, "%s", iss);
+	cJSON_Delete(c);
+}
+
+/* The request's own event. */
+static cJSON *request_event(struct audit_rec *r, const struct http_request *req, const struct http_response *resp)
+{
+	struct kind k = classify(req->method, req->path);
+	if (!strcmp(req->path, "/auth/token") && resp->status == 200 && !r->client_id[0])
+		token_client(r, req);
+	char desc[128];
+	if (resp->status >= 400)
+		snprintf(desc, sizeof desc, "%d %s: %s %.80s", resp->status, http_reason(resp->status), req->method,
+			 req->path);
+	cJSON *ev = event_new(&k, resp->status, resp->status >= 400 ? desc : NULL);
+	add_agents(ev, r, req);
+	add_source(ev, req->authority);
+	struct entities es = {.arr = cJSON_AddArrayToObject(ev, "entity")};
+	add_request_id(es.arr, req->request_id);
+	if (resp->status < 400) {
+		const char *loc = NULL;
+		for (size_t i = 0; i < resp->nheaders; i++)
+			if (!strcasecmp(resp->headers[i].name, "Location"))
+				loc = resp->headers[i].value;
+		const char *fhir = loc ? strstr(loc, "/fhir/") : NULL;
+		if (fhir && !strcmp(k.action, "C") && strcmp(k.sub_code, "batch") != 0)
+			add_entity(&es, fhir + 6, "4", "Domain Resource");
+		else if (!strcmp(k.action, "D") && req->path[5] == '/')
+			add_entity(&es, req->path + 6, "4", "Domain Resource");
+		else
+			add_answer(&es, resp);
+	} else if (!strcmp(k.sub_code, "read") || !strcmp(k.sub_code, "update") || !strcmp(k.sub_code, "delete") ||
+		   !strcmp(k.sub_code, "patch") || !strcmp(k.sub_code, "vread")) {
+		/* refused or failed: what was asked for */
+		add_entity(&es, req->path + 6, "4", "Domain Resource");
+	}
+	for (size_t i = 0; i < es.npatients; i++)
+		if (!es.named[i])
+			add_entity(&es, es.patients[i], "1", "Patient");
+	if (k.query)
+		add_query(&es, req);
+	return ev;
+}
+
+/* The consent decision's event: every resource withheld from the answer. */
+static cJSON *withheld_event(const struct audit_rec *r, const struct http_request *req)
+{
+	struct kind k = {EVENT_TYPE, "access", "Access/View Record Lifecycle Event", CW_AUDIT, "consent-withheld",
+			 "R",        false};
+	char desc[160];
+	snprintf(desc, sizeof desc, "%zu resource%s withheld by consent (%s)", r->nwithheld,
+		 r->nwithheld == 1 ? "" : "s", r->withheld[0].reason);
+	cJSON *ev = event_new(&k, 200, desc);
+	add_agents(ev, r, req);
+	add_source(ev, req->authority);
+	cJSON *arr = cJSON_AddArrayToObject(ev, "entity");
+	add_request_id(arr, req->request_id);
+	for (size_t i = 0; i < r->nwithheld; i++) {
+		cJSON *e = cJSON_CreateObject();
+		cJSON *what = cJSON_AddObjectToObject(e, "what");
+		cJSON_AddStringToObject(what, "reference", r->withheld[i].ref);
+		cJSON_AddItemToObject(e, "type", coding(ENTITY_TYPE, "2", "System Object"));
+		cJSON_AddItemToObject(e, "role", coding(OBJECT_ROLE, "4", "Domain Resource"));
+		cJSON_AddStringToObject(e, "description", r->withheld[i].reason);
+		cJSON_AddItemToArray(arr, e);
+	}
+	return ev;
+}
+
+/* ------------------------------------------------------------ writing */
+
+static void pending_free(struct pending_write *p)
+{
+	store_write_release(&p->w);
+	free(p);
+}
+
+static struct pending_write *pending_new(const struct audit *a, cJSON *ev)
+{
+	struct pending_write *p = calloc(1, sizeof *p);
+	if (!p) {
+		cJSON_Delete(ev);
+		return NULL;
+	}
+	p->w.kind = STORE_WRITE_CREATE;
+	snprintf(p->w.type, sizeof p->w.type, "AuditEvent");
+	p->w.resource = ev;
+	/* delivered upstream only when the type is routed by name (a "*" route
+	 * is for the data written): its outbox row commits with it */
+	p->w.deliver = a->deliver;
+	return p;
+}
+
+static void note_lost(const struct store_write *w)
+{
+	log_event(LOG_ERROR, "audit_lost", "an audit record could not be written", "reason", w->err.message,
+		  (const char *)NULL);
+}
+
+/* batch and outbox records: nobody waits for them */
+static void loose_done(void *ctx)
+{
+	struct pending_write *p = ctx;
+	if (p->w.status != STORE_OK)
+		note_lost(&p->w);
+	pending_free(p);
+}
+
+static void submit_loose(struct audit *a, struct pending_write *p)
+{
+	p->w.done = loose_done;
+	p->w.ctx = p;
+	if (store_submit(a->store, &p->w, NULL) != STORE_OK) {
+		note_lost(&p->w);
+		pending_free(p);
+	}
+}
+
+static void *flusher_main(void *arg)
+{
+	struct audit *a = arg;
+	pthread_mutex_lock(&a->mu);
+	while (!a->stop || a->queue) {
+		struct pending_write *q = a->queue;
+		a->queue = NULL;
+		pthread_mutex_unlock(&a->mu);
+		while (q) {
+			struct pending_write *next = q->next;
+			submit_loose(a, q);
+			q = next;
+		}
+		pthread_mutex_lock(&a->mu);
+		if (a->stop)
+			continue;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t ns = (uint64_t)ts.tv_nsec + a->cfg->audit.flush_ms * 1000000u;
+		ts.tv_sec += (time_t)(ns / 1000000000u);
+		ts.tv_nsec = (long)(ns % 1000000000u);
+		pthread_cond_timedwait(&a->cv, &a->mu, &ts);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+static void enqueue_batch(struct audit *a, struct pending_write *p)
+{
+	pthread_mutex_lock(&a->mu);
+	p->next = a->queue; /* order inside a window does not matter: each is stamped */
+	a->queue = p;
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* A held answer: its records, and how many are not yet committed. */
+struct held {
+	struct http_request *req;
+	struct pending_write *w[2];
+	size_t n;
+	atomic_int left;
+	atomic_int failed; /* enum store_status of a failed one, 0 when none */
+};
+
+static void held_done(void *ctx)
+{
+	struct pending_write *p = ctx;
+	struct held *h = p->owner;
+	if (p->w.status != STORE_OK)
+		atomic_store(&h->failed, (int)p->w.status);
+	if (atomic_fetch_sub(&h->left, 1) == 1)
+		http_wake(h->req);
+}
+
+static void held_release(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	(void)req;
+	struct held *h = ctx;
+	int failed = atomic_load(&h->failed);
+	if (failed) {
+		enum store_status st = (enum store_status)failed;
+		const char *why = store_status_text(st);
+		for (size_t i = 0; i < h->n; i++)
+			if (h->w[i]->w.status != STORE_OK) {
+				note_lost(&h->w[i]->w);
+				if (h->w[i]->w.err.message[0])
+					why = h->w[i]->w.err.message;
+			}
+		/* a refusal or failure discloses nothing and stays as it is;
+		 * anything else is withheld with the storage's status */
+		if (resp->status < 400) {
+			int code = store_status_http(st);
+			http_set_error(resp, code >= 500 ? code : 503, code == 507 ? "exception" : "transient",
+				       "the audit record of this request could not be written (%s); its answer is "
+				       "withheld",
+				       why);
+			if (code == 503)
+				http_add_header(resp, "Retry-After", "1");
+		}
+	}
+	for (size_t i = 0; i < h->n; i++)
+		pending_free(h->w[i]);
+	free(h);
+}
+
+/* Holds resp until evs (n of them, taken) are committed. */
+static void submit_held(struct audit *a, struct http_request *req, struct http_response *resp, cJSON **evs, size_t n)
+{
+	struct held *h = calloc(1, sizeof *h);
+	if (h) {
+		for (size_t i = 0; i < n; i++) {
+			h->w[i] = pending_new(a, evs[i]);
+			evs[i] = NULL;
+			if (h->w[i])
+				h->n++;
+			else
+				atomic_store(&h->failed, (int)STORE_NO_MEMORY);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		cJSON_Delete(evs[i]);
+	if (!h) {
+		http_set_error(resp, 503, "transient", "the audit record of this request could not be written");
+		return;
+	}
+	h->req = req;
+	atomic_store(&h->left, (int)h->n + 1); /* + this thread, until every submit is made */
+	http_defer(req, held_release, h);
+	for (size_t i = 0; i < h->n; i++) {
+		struct pending_write *p = h->w[i];
+		p->owner = h;
+		p->w.done = held_done;
+		p->w.ctx = p;
+		if (store_submit(a->store, &p->w, NULL) != STORE_OK) {
+			atomic_store(&h->failed, (int)p->w.status);
+			atomic_fetch_sub(&h->left, 1);
+		}
+	}
+	if (atomic_fetch_sub(&h->left, 1) == 1)
+		http_wake(req);
+}
+
+/* ------------------------------------------------------------ interface */
+
+struct audit *audit_start(struct store *st, const struct config *cfg, char *err, size_t errlen)
+{
+	struct audit *a = calloc(1, sizeof *a);
+	if (!a) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	a->store = st;
+	a->cfg = cfg;
+	a->enabled = cfg->audit.enabled;
+	a->batch = cfg->audit.durability && !strcmp(cfg->audit.durability, "batch");
+	a->deliver = cJSON_GetObjectItemCaseSensitive(cfg->upstream.routes, "AuditEvent") &&
+		     config_delivers(cfg, "AuditEvent");
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	if (a->enabled && a->batch) {
+		if (pthread_create(&a->flusher, NULL, flusher_main, a) != 0) {
+			snprintf(err, errlen, "cannot start the audit writer");
+			audit_stop(a);
+			return NULL;
+		}
+		a->running = true;
+	}
+	return a;
+}
+
+void audit_drain(struct audit *a)
+{
+	if (!a || !a->running)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->stop = true;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->flusher, NULL);
+	a->running = false;
+}
+
+void audit_stop(struct audit *a)
+{
+	if (!a)
+		return;
+	audit_drain(a);
+	/* records queued after the drain (a request still finishing) */
+	while (a->queue) {
+		struct pending_write *next = a->queue->next;
+		pending_free(a->queue);
+		a->queue = next;
+	}
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv);
+	free(a);
+}
+
+static void rec_free(void *p)
+{
+	struct audit_rec *r = p;
+	if (r)
+		free(r->withheld);
+	free(r);
+}
+
+void audit_request_begin(struct audit *a, struct http_request *req)
+{
+	if (!a || !a->enabled || req->app || !audited_path(req->path))
+		return;
+	struct audit_rec *r = calloc(1, sizeof *r);
+	if (!r)
+		return;
+	r->a = a;
+	req->app = r;
+	req->app_free = rec_free;
+}
+
+void audit_request_who(struct http_request *req, const struct auth_principal *who)
+{
+	struct audit_rec *r = req->app_free == rec_free ? req->app : NULL;
+	if (!r || !who)
+		return;
+	snprintf(r->client_id, sizeof r->client_id, "%s", who->client_id ? who->client_id : "");
+	snprintf(r->fhir_user, sizeof r->fhir_user, "%s", who->fhir_user);
+	snprintf(r->via, sizeof r->via, "%s", who->via ? who->via : "");
+	r->purpose = who->purpose;
+}
+
+void audit_withheld(struct http_request *req, const char *type, const char *id, const char *reason)
+{
+	struct audit_rec *r = req && req->app_free == rec_free ? req->app : NULL;
+	if (!r || r->nwithheld >= MAX_WITHHELD)
+		return;
+	if (r->nwithheld % 16 == 0) {
+		struct withheld *nw = realloc(r->withheld, (r->nwithheld + 16) * sizeof *nw);
+		if (!nw)
+			return;
+		r->withheld = nw;
+	}
+	struct withheld *w = &r->withheld[r->nwithheld++];
+	snprintf(w->ref, sizeof w->ref, "%.64s/%.64s", type, id);
+	snprintf(w->reason, sizeof w->reason, "%s", reason && *reason ? reason : "withheld");
+}
+
+void audit_request_finish(struct audit *a, struct http_request *req, struct http_response *resp)
+{
+	struct audit_rec *r = req->app_free == rec_free ? req->app : NULL;
+	if (!a || !r)
+		return;
+	cJSON *evs[2] = {request_event(r, req, resp), r->nwithheld ? withheld_event(r, req) : NULL};
+	size_t n = evs[1] ? 2 : 1;
+	if (a->batch) {
+		for (size_t i = 0; i < n; i++) {
+			struct pending_write *p = pending_new(a, evs[i]);
+			if (p)
+				enqueue_batch(a, p);
+		}
+		return;
+	}
+	submit_held(a, req, resp, evs, n);
+}
+
+void audit_delivery(struct audit *a, const char *type, const char *id, int64_t version, bool deleted, int http_status,
+		    const char *error)
+{
+	if (!a || !a->enabled || !strcmp(type, "AuditEvent"))
+		return;
+	struct kind k = {DCM, "110106", "Export", INTERACTION, deleted ? "delete" : "update", "E", false};
+	char desc[300];
+	if (http_status < 200 || http_status >= 300)
+		snprintf(desc, sizeof desc, "delivery to the upstream failed: %s%s%.200s",
+			 http_status ? http_reason(http_status) : "", http_status && error && *error ? ": " : "",
+			 error ? error : "");
+	cJSON *ev = event_new(&k,
+			      http_status >= 200 && http_status < 300 ? 200
+			      : http_status                           ? http_status
+								      : 500,
+			      http_status >= 200 && http_status < 300 ? NULL : desc);
+	cJSON *agents = cJSON_AddArrayToObject(ev, "agent");
+	cJSON *src = agent_server(NULL);
+	cJSON_ReplaceItemInObject(src, "type", concept(DCM, "110153", "Source Role ID"));
+	cJSON_ReplaceItemInObject(src, "requestor", cJSON_CreateTrue());
+	cJSON_AddItemToArray(agents, src);
+	cJSON *dst = cJSON_CreateObject();
+	cJSON_AddItemToObject(dst, "type", concept(DCM, "110152", "Destination Role ID"));
+	cJSON *who = cJSON_AddObjectToObject(dst, "who");
+	cJSON_AddStringToObject(who, "display", "upstream FHIR server");
+	cJSON_AddBoolToObject(dst, "requestor", false);
+	if (a->cfg->upstream.base_url) {
+		cJSON *net = cJSON_AddObjectToObject(dst, "network");
+		cJSON_AddStringToObject(net, "address", a->cfg->upstream.base_url);
+		cJSON_AddStringToObject(net, "type", "5");
+	}
+	cJSON_AddItemToArray(agents, dst);
+	add_source(ev, NULL);
+	struct entities es = {.arr = cJSON_AddArrayToObject(ev, "entity")};
+	char ref[200];
+	snprintf(ref, sizeof ref, "%.64s/%.64s/_history/%lld", type, id, (long long)version);
+	add_entity(&es, ref, "4", "Domain Resource");
+	struct pending_write *p = pending_new(a, ev);
+	if (!p)
+		return;
+	if (a->batch)
+		enqueue_batch(a, p);
+	else
+		submit_loose(a, p);
+}
+
+bool audit_guard(const struct auth *auth, const struct auth_principal *who, const struct http_request *req,
+		 struct http_response *resp)
+{
+	const char *p = req->path;
+	if (!starts(p, "/fhir/AuditEvent") || (p[16] && p[16] != '/'))
+		return false;
+	const char *last = strrchr(p, '/');
+	bool search = !strcmp(req->method, "POST") && (!strcmp(p + 16, "/_search") || (last && last[1] == '$'));
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0 && !search) {
+		http_set_error(resp, 405, "not-supported",
+			       "AuditEvents are written by the gateway only and never changed");
+		http_add_header(resp, "Allow", "GET, HEAD");
+		return true;
+	}
+	if (!auth_enabled(auth) || (who && !strcmp(who->via ? who->via : "", "loopback")))
+		return false;
+	const char *s = who ? who->scopes : "";
+	for (const char *q = s; (q = strstr(q, "system/crosswalk.admin")); q += 22)
+		if ((q == s || q[-1] == ' ') && (q[22] == '\0' || q[22] == ' '))
+			return false;
+	http_set_error(resp, 403, "forbidden", "reading AuditEvents needs the scope system/crosswalk.admin");
+	return true;
+}

@@ -1,0 +1,73 @@
+/* audit — one AuditEvent per access, in the shape of the IHE Basic Audit Log
+ * Patterns (BALP): who (the client, its fhirUser, the source address), what
+ * (the resources answered, the query), when, the outcome and the purpose of
+ * use. docs/audit.md lists the shapes and the configuration (cfg->audit).
+ *
+ * Every request the gateway answers is recorded, but for the public
+ * discovery and health routes (/healthz, /metrics, /fhir/metadata,
+ * /fhir/.well-known/..., /auth/jwks). The record is a stored AuditEvent,
+ * written through the store's commit queue (store_submit), so that records
+ * of requests in flight at once share one durable commit:
+ *   durable (the default)  the answer is held (http_defer from finish) until
+ *                          the commit holding its record is on disk; when it
+ *                          cannot be written the answer becomes a 503 and
+ *                          nothing of the first answer leaves
+ *   batch                  records wait in memory up to flush_ms and the
+ *                          answer does not wait: a crash loses at most that
+ *                          window
+ * Outbox deliveries are recorded by audit_delivery; a consent decision that
+ * withheld data by audit_withheld, which adds a second AuditEvent to the
+ * request's record.
+ *
+ * Ownership: the per-request record belongs to the request (req->app, freed
+ * by the HTTP layer when the request is done). Threads: audit_request_* run
+ * on the request's thread; audit_delivery from any thread. */
+#ifndef CW_API_AUDIT_H
+#define CW_API_AUDIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "config/config.h"
+#include "http/http.h"
+#include "store/store.h"
+
+struct audit;
+
+/* Starts the writer of cfg->audit over st (both outlive it); NULL on
+ * failure with the reason in err. A disabled audit still returns a writer
+ * (whose calls do nothing). */
+struct audit *audit_start(struct store *st, const struct config *cfg, char *err, size_t errlen);
+/* Writes what batch mode still holds; called before store_drain. */
+void audit_drain(struct audit *a);
+/* Stops the batch thread and frees (NULL is fine). */
+void audit_stop(struct audit *a);
+
+/* Opens the record of req (before authentication, so that a refusal is on
+ * the record too). Does nothing for the routes not audited. */
+void audit_request_begin(struct audit *a, struct http_request *req);
+/* Who sent it, once authenticated (copied). */
+void audit_request_who(struct http_request *req, const struct auth_principal *who);
+/* The consent hook: type/id was left out of req's answer for reason
+ * (e.g. "no-part2-consent"). The request's record then gets a second
+ * AuditEvent naming every withheld resource with its reason. */
+void audit_withheld(struct http_request *req, const char *type, const char *id, const char *reason);
+/* Builds req's AuditEvent(s) from the request, its record and the answer in
+ * resp, and submits them; in durable mode holds the answer until they are
+ * committed (see above). Called from the dispatcher's finish. */
+void audit_request_finish(struct audit *a, struct http_request *req, struct http_response *resp);
+
+/* An outbox delivery of type/id/_history/version (deleted: a DELETE) that
+ * the upstream answered with http_status (0: no answer; error says why).
+ * Deliveries of AuditEvents themselves are not recorded again. */
+void audit_delivery(struct audit *a, const char *type, const char *id, int64_t version, bool deleted, int http_status,
+		    const char *error);
+
+/* The AuditEvent type is read-only over REST and readable with the
+ * scope system/crosswalk.admin only (when auth is on): true when req was
+ * refused here (405 for a write, 403 without that scope). */
+bool audit_guard(const struct auth *auth, const struct auth_principal *who, const struct http_request *req,
+		 struct http_response *resp);
+
+#endif

@@ -1,0 +1,497 @@
+/* End-to-end tests of the access record (core/api/audit.c): every request
+ * the gateway answers leaves one AuditEvent in the IHE BALP shape — the
+ * interaction, the outcome, the source address, the resources answered
+ * (a search's ids and its query), the X-Request-Id — and each one is valid
+ * R4 by the gateway's own $validate. AuditEvents cannot be written over
+ * REST. The record is durable: after kill -9 during 2,000 mixed requests
+ * from 8 connections, every request that was answered has its record. With
+ * audit.durability batch the records are written within the flush window
+ * and a graceful stop writes what is still held. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "e2e/harness.h"
+
+/* Every AuditEvent in the store, in one array (owned by the caller). */
+static cJSON *all_events(const struct gw *g)
+{
+	cJSON *out = cJSON_CreateArray();
+	char path[2048] = "/fhir/AuditEvent?_count=1000";
+	while (path[0]) {
+		struct resp r;
+		assert_int_equal(http_do(g, "GET", path, NULL, NULL, 0, &r), 0);
+		if (r.status != 200)
+			fail_msg("GET %s: %ld %s", path, r.status, r.body);
+		cJSON *b = cJSON_Parse(r.body);
+		resp_free(&r);
+		assert_non_null(b);
+		cJSON *e;
+		cJSON_ArrayForEach(e, cJSON_GetObjectItem(b, "entry"))
+		{
+			cJSON_AddItemToArray(out, cJSON_Duplicate(cJSON_GetObjectItem(e, "resource"), 1));
+		}
+		path[0] = '\0';
+		cJSON *l;
+		cJSON_ArrayForEach(l, cJSON_GetObjectItem(b, "link"))
+		{
+			const char *rel = cJSON_GetStringValue(cJSON_GetObjectItem(l, "relation"));
+			const char *url = cJSON_GetStringValue(cJSON_GetObjectItem(l, "url"));
+			const char *p = url ? strstr(url, "/fhir/") : NULL;
+			if (rel && p && !strcmp(rel, "next"))
+				snprintf(path, sizeof path, "%s", p);
+		}
+		cJSON_Delete(b);
+	}
+	return out;
+}
+
+/* The X-Request-Id an event names. */
+static const char *request_id_of(const cJSON *ev)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(ev, "entity"))
+	{
+		const cJSON *ident = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "what"), "identifier");
+		const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(ident, "value"));
+		if (v)
+			return v;
+	}
+	return NULL;
+}
+
+/* The events naming request id rid (how many into *n; the first returned). */
+static const cJSON *event_for(const cJSON *events, const char *rid, int *n)
+{
+	const cJSON *found = NULL, *ev;
+	*n = 0;
+	cJSON_ArrayForEach(ev, events)
+	{
+		const char *v = request_id_of(ev);
+		if (v && !strcmp(v, rid)) {
+			if (!found)
+				found = ev;
+			(*n)++;
+		}
+	}
+	return found;
+}
+
+/* True when ev names reference ref (exactly) as an entity. */
+static bool names(const cJSON *ev, const char *ref)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(ev, "entity"))
+	{
+		const char *r = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "what"), "reference"));
+		if (r && !strcmp(r, ref))
+			return true;
+	}
+	return false;
+}
+
+/* The query entity's text (decoded), or "" when none. */
+static void query_of(const cJSON *ev, char *out, size_t n)
+{
+	out[0] = '\0';
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(ev, "entity"))
+	{
+		const char *q = cJSON_GetStringValue(cJSON_GetObjectItem(e, "query"));
+		if (!q)
+			continue;
+		char cmd[1200];
+		snprintf(cmd, sizeof cmd, "printf '%%s' '%s' | base64 -d", q);
+		FILE *p = popen(cmd, "r");
+		assert_non_null(p);
+		size_t got = fread(out, 1, n - 1, p);
+		out[got] = '\0';
+		pclose(p);
+	}
+}
+
+static const char *subtype(const cJSON *ev)
+{
+	return cJSON_GetStringValue(
+		cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(ev, "subtype"), 0), "code"));
+}
+
+/* $validate of the gateway answers all-OK for ev. */
+static void assert_valid(const struct gw *g, const cJSON *ev)
+{
+	char *text = cJSON_PrintUnformatted(ev);
+	static const char *ct[] = {"Content-Type: application/fhir+json", NULL};
+	struct resp r;
+	assert_int_equal(http_do(g, "POST", "/fhir/$validate", ct, text, strlen(text), &r), 0);
+	if (r.status != 200 || strstr(r.body, "\"error\"") || strstr(r.body, "\"warning\""))
+		fail_msg("not valid R4: %s\n%s", r.body, text);
+	resp_free(&r);
+	free(text);
+}
+
+/* One request with its own X-Request-Id; returns the status. */
+static long req_id(const struct gw *g, const char *method, const char *path, const char *body, const char *rid,
+		   char *loc, size_t loclen)
+{
+	char h[128];
+	snprintf(h, sizeof h, "X-Request-Id: %s", rid);
+	const char *hdrs[] = {h, "Content-Type: application/fhir+json", NULL};
+	struct resp r;
+	assert_int_equal(http_do(g, method, path, hdrs, body, body ? strlen(body) : 0, &r), 0);
+	if (loc)
+		resp_header(&r, "Location", loc, loclen);
+	long st = r.status;
+	resp_free(&r);
+	return st;
+}
+
+static void every_access_has_one_valid_record(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	static const char pat[] = "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"name\":[{\"family\":\"Audit\"}]}";
+	static const char obs[] = "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+				  "\"subject\":{\"reference\":\"Patient/p1\"}}";
+	char loc[512] = "", oref[200];
+	assert_int_equal(req_id(&g, "PUT", "/fhir/Patient/p1", pat, "r-update", NULL, 0), 201);
+	assert_int_equal(req_id(&g, "POST", "/fhir/Observation", obs, "r-create", loc, sizeof loc), 201);
+	const char *o = strstr(loc, "/fhir/");
+	assert_non_null(o);
+	snprintf(oref, sizeof oref, "%s", o + 6); /* Observation/ID/_history/1 */
+	assert_int_equal(req_id(&g, "GET", "/fhir/Patient/p1", NULL, "r-read", NULL, 0), 200);
+	assert_int_equal(req_id(&g, "GET", "/fhir/Patient/p1/_history/1", NULL, "r-vread", NULL, 0), 200);
+	assert_int_equal(req_id(&g, "GET", "/fhir/Observation?subject=Patient/p1&_count=5", NULL, "r-search", NULL, 0),
+			 200);
+	assert_int_equal(req_id(&g, "GET", "/fhir/Patient/p1/_history", NULL, "r-history", NULL, 0), 200);
+	assert_int_equal(req_id(&g, "GET", "/fhir/Patient/nope", NULL, "r-missing", NULL, 0), 404);
+	assert_int_equal(req_id(&g, "POST", "/fhir",
+				"{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[{\"request\":{\"method\":"
+				"\"GET\",\"url\":\"Patient/p1\"}}]}",
+				"r-batch", NULL, 0),
+			 200);
+	long exp = req_id(&g, "GET", "/export/csv?period=2024-01", NULL, "r-export", NULL, 0);
+	char opath[256];
+	snprintf(opath, sizeof opath, "/fhir/%.*s", (int)(strstr(oref, "/_history") - oref), oref);
+	assert_int_equal(req_id(&g, "DELETE", opath, NULL, "r-delete", NULL, 0), 200);
+	/* not recorded: discovery and health */
+	assert_int_equal(req_id(&g, "GET", "/fhir/metadata", NULL, "r-metadata", NULL, 0), 200);
+	assert_int_equal(req_id(&g, "GET", "/healthz", NULL, "r-health", NULL, 0), 200);
+
+	cJSON *events = all_events(&g);
+	static const struct {
+		const char *rid, *subtype, *action, *outcome;
+	} want[] = {
+		{"r-update", "update", "U", "0"},      {"r-create", "create", "C", "0"},
+		{"r-read", "read", "R", "0"},          {"r-vread", "vread", "R", "0"},
+		{"r-search", "search-type", "R", "0"}, {"r-history", "history-instance", "R", "0"},
+		{"r-missing", "read", "R", "4"},       {"r-batch", "batch", "E", "0"},
+		{"r-delete", "delete", "D", "0"},
+	};
+	for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+		int n;
+		const cJSON *ev = event_for(events, want[i].rid, &n);
+		if (n != 1)
+			fail_msg("%s: %d records", want[i].rid, n);
+		assert_string_equal(subtype(ev), want[i].subtype);
+		assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(ev, "action")), want[i].action);
+		assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(ev, "outcome")), want[i].outcome);
+		/* who: the source address and the gateway */
+		const cJSON *ag = cJSON_GetArrayItem(cJSON_GetObjectItem(ev, "agent"), 0);
+		assert_string_equal(
+			cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ag, "network"), "address")),
+			"127.0.0.1");
+		assert_true(cJSON_IsTrue(cJSON_GetObjectItem(ag, "requestor")));
+		assert_valid(&g, ev);
+	}
+	int n;
+	/* what: the resources answered, the patient, the query */
+	assert_true(names(event_for(events, "r-update", &n), "Patient/p1/_history/1"));
+	assert_true(names(event_for(events, "r-create", &n), oref));
+	assert_true(names(event_for(events, "r-read", &n), "Patient/p1/_history/1"));
+	const cJSON *s = event_for(events, "r-search", &n);
+	assert_true(names(s, oref));
+	assert_true(names(s, "Patient/p1"));
+	char q[512];
+	query_of(s, q, sizeof q);
+	assert_string_equal(q, "subject=Patient/p1&_count=5");
+	assert_true(names(event_for(events, "r-missing", &n), "Patient/nope"));
+	assert_true(names(event_for(events, "r-batch", &n), "Patient/p1/_history/1"));
+	const cJSON *x = event_for(events, "r-export", &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(subtype(x), "export");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(x, "outcome")), exp < 400 ? "0" : "4");
+	assert_valid(&g, x);
+	/* a deletion names what it deleted */
+	char dref[256];
+	snprintf(dref, sizeof dref, "%s", opath + 6);
+	assert_true(names(event_for(events, "r-delete", &n), dref));
+	event_for(events, "r-metadata", &n);
+	assert_int_equal(n, 0);
+	event_for(events, "r-health", &n);
+	assert_int_equal(n, 0);
+	cJSON_Delete(events);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+static void audit_events_are_read_only(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	static const char ev[] = "{\"resourceType\":\"AuditEvent\",\"id\":\"a1\",\"type\":{\"code\":\"rest\"},"
+				 "\"recorded\":\"2024-01-01T00:00:00Z\",\"agent\":[{\"requestor\":true}],"
+				 "\"source\":{\"observer\":{\"display\":\"x\"}}}";
+	assert_int_equal(req_id(&g, "POST", "/fhir/AuditEvent", ev, "w-create", NULL, 0), 405);
+	assert_int_equal(req_id(&g, "PUT", "/fhir/AuditEvent/a1", ev, "w-update", NULL, 0), 405);
+	assert_int_equal(req_id(&g, "PATCH", "/fhir/AuditEvent/a1", "[]", "w-patch", NULL, 0), 405);
+	assert_int_equal(req_id(&g, "GET", "/fhir/AuditEvent/a1", NULL, "w-read", NULL, 0), 404);
+	cJSON *events = all_events(&g);
+	const cJSON *e;
+	cJSON_ArrayForEach(e, events)
+	{
+		const char *rid = request_id_of(e);
+		if (rid && !strcmp(rid, "w-update"))
+			assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(e, "outcome")), "4");
+	}
+	/* an existing record cannot be changed or deleted either */
+	char path[200];
+	const cJSON *first = cJSON_GetArrayItem(events, 0);
+	assert_non_null(first);
+	snprintf(path, sizeof path, "/fhir/AuditEvent/%s", cJSON_GetStringValue(cJSON_GetObjectItem(first, "id")));
+	assert_int_equal(req_id(&g, "DELETE", path, NULL, "w-delete", NULL, 0), 405);
+	char *text = cJSON_PrintUnformatted(first);
+	assert_int_equal(req_id(&g, "PUT", path, text, "w-over", NULL, 0), 405);
+	free(text);
+	assert_int_equal(req_id(&g, "GET", path, NULL, "w-still", NULL, 0), 200);
+	cJSON_Delete(events);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* ------------------------------------------------ kill -9 under load */
+
+#define LOAD_THREADS 8
+#define LOAD_TOTAL 2000
+
+struct load {
+	const struct gw *g;
+	int from, to;
+	atomic_int *answered_total;
+	bool *answered; /* by request number */
+};
+
+static void *load_main(void *arg)
+{
+	struct load *l = arg;
+	char body[256], rid[64], h[96], path[128];
+	for (int i = l->from; i < l->to; i++) {
+		snprintf(rid, sizeof rid, "load-%d", i);
+		snprintf(h, sizeof h, "X-Request-Id: %s", rid);
+		const char *hdrs[] = {h, "Content-Type: application/fhir+json", NULL};
+		const char *method = "GET", *b = NULL;
+		switch (i % 4) {
+		case 0:
+			method = "PUT";
+			snprintf(path, sizeof path, "/fhir/Patient/k%d", i % 50);
+			snprintf(body, sizeof body,
+				 "{\"resourceType\":\"Patient\",\"id\":\"k%d\",\"gender\":\"other\"}", i % 50);
+			b = body;
+			break;
+		case 1:
+			snprintf(path, sizeof path, "/fhir/Patient/k%d", (i / 4) % 50);
+			break;
+		case 2:
+			snprintf(path, sizeof path, "/fhir/Patient?gender=other&_count=3");
+			break;
+		default:
+			method = "POST";
+			snprintf(path, sizeof path, "/fhir/Observation");
+			snprintf(body, sizeof body,
+				 "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"%d\"}}",
+				 i);
+			b = body;
+		}
+		struct resp r;
+		if (http_do_within(l->g, 5000, method, path, hdrs, b, b ? strlen(b) : 0, &r) != 0)
+			continue; /* the gateway is gone: not answered */
+		if (r.status > 0) {
+			l->answered[i] = true;
+			atomic_fetch_add(l->answered_total, 1);
+		}
+		resp_free(&r);
+	}
+	return NULL;
+}
+
+static void every_answered_request_is_recorded_after_kill_9(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	static bool answered[LOAD_TOTAL];
+	memset(answered, 0, sizeof answered);
+	atomic_int total = 0;
+	struct load l[LOAD_THREADS];
+	pthread_t t[LOAD_THREADS];
+	for (int i = 0; i < LOAD_THREADS; i++) {
+		l[i] = (struct load){&g, i * (LOAD_TOTAL / LOAD_THREADS), (i + 1) * (LOAD_TOTAL / LOAD_THREADS), &total,
+				     answered};
+		assert_int_equal(pthread_create(&t[i], NULL, load_main, &l[i]), 0);
+	}
+	/* kill -9 in the middle of the load */
+	long until = now_ms() + 60000;
+	while (atomic_load(&total) < LOAD_TOTAL / 2 && now_ms() < until)
+		sleep_ms(2);
+	assert_int_equal(kill(g.pid, SIGKILL), 0);
+	for (int i = 0; i < LOAD_THREADS; i++)
+		pthread_join(t[i], NULL);
+	gw_stop(&g, 5000); /* reaps it */
+	int n_answered = atomic_load(&total);
+	assert_true(n_answered >= LOAD_TOTAL / 2);
+	assert_true(n_answered < LOAD_TOTAL); /* the kill came under load */
+
+	/* a new gateway on the same data */
+	struct gw g2;
+	char extra[400];
+	snprintf(extra, sizeof extra, "\"data_dir\":\"%s/var\"", g.dir);
+	assert_int_equal(gw_start(&g2, extra), 0);
+	cJSON *events = all_events(&g2);
+	static bool recorded[LOAD_TOTAL];
+	memset(recorded, 0, sizeof recorded);
+	const cJSON *e;
+	cJSON_ArrayForEach(e, events)
+	{
+		const char *rid = request_id_of(e);
+		if (rid && !strncmp(rid, "load-", 5)) {
+			int i = atoi(rid + 5);
+			if (i >= 0 && i < LOAD_TOTAL)
+				recorded[i] = true;
+		}
+	}
+	int missing = 0;
+	for (int i = 0; i < LOAD_TOTAL; i++)
+		if (answered[i] && !recorded[i]) {
+			if (missing++ < 5)
+				fprintf(stderr, "# load-%d was answered but has no record\n", i);
+		}
+	fprintf(stderr, "# %d of %d requests answered before kill -9, %d without a record\n", n_answered, LOAD_TOTAL,
+		missing);
+	assert_int_equal(missing, 0);
+	cJSON_Delete(events);
+	assert_int_equal(gw_stop(&g2, 5000), 0);
+}
+
+/* ------------------------------------------------ batch */
+
+static void batch_records_are_written_within_the_window_and_at_stop(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, "\"audit\":{\"durability\":\"batch\",\"flush_ms\":200}"), 0);
+	assert_int_equal(req_id(&g, "GET", "/fhir/Patient/b1", NULL, "b-1", NULL, 0), 404);
+	sleep_ms(1000);
+	cJSON *events = all_events(&g);
+	int n;
+	event_for(events, "b-1", &n);
+	assert_int_equal(n, 1);
+	cJSON_Delete(events);
+	/* a record still held when the gateway stops is written */
+	assert_int_equal(req_id(&g, "GET", "/fhir/Patient/b2", NULL, "b-2", NULL, 0), 404);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+	struct gw g2;
+	char extra[400];
+	snprintf(extra, sizeof extra, "\"data_dir\":\"%s/var\"", g.dir);
+	assert_int_equal(gw_start(&g2, extra), 0);
+	events = all_events(&g2);
+	event_for(events, "b-2", &n);
+	assert_int_equal(n, 1);
+	cJSON_Delete(events);
+	assert_int_equal(gw_stop(&g2, 5000), 0);
+}
+
+static void audit_can_be_turned_off(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, "\"audit\":{\"enabled\":false}"), 0);
+	assert_int_equal(req_id(&g, "GET", "/fhir/Patient/o1", NULL, "o-1", NULL, 0), 404);
+	cJSON *events = all_events(&g);
+	assert_int_equal(cJSON_GetArraySize(events), 0);
+	cJSON_Delete(events);
+	char out[2048];
+	assert_int_not_equal(
+		gw_run_expect_exit("\"audit\":{\"durability\":\"sometimes\"}", NULL, 10000, out, sizeof out), 0);
+	assert_non_null(strstr(out, "audit.durability"));
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* Routed upstream like any type, AuditEvents reach the upstream through
+ * the outbox (the real upstream of tests/upstream); each delivery attempt of
+ * another type is on the record, naming the version delivered. */
+static void records_are_delivered_upstream_and_deliveries_recorded(void **state)
+{
+	(void)state;
+	UPSTREAM_NEEDED();
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	char extra[1024];
+	upstream_gw_config(extra, sizeof extra, &u,
+			   "\"AuditEvent\":\"store-and-forward\",\"Patient\":\"store-and-forward\"", NULL);
+	struct gw g;
+	assert_int_equal(gw_start(&g, extra), 0);
+	static const char pat[] = "{\"resourceType\":\"Patient\",\"id\":\"up1\"}";
+	assert_int_equal(req_id(&g, "PUT", "/fhir/Patient/up1", pat, "d-put", NULL, 0), 201);
+	assert_true(gw_outbox_drained(&g, 30000));
+	cJSON *events = all_events(&g);
+	int n;
+	const cJSON *ev = event_for(events, "d-put", &n);
+	assert_int_equal(n, 1);
+	char path[200];
+	snprintf(path, sizeof path, "/fhir/R4/AuditEvent/%s", cJSON_GetStringValue(cJSON_GetObjectItem(ev, "id")));
+	struct resp r;
+	assert_int_equal(upstream_do(&u, "GET", path, NULL, &r), 0);
+	if (r.status != 200)
+		fail_msg("GET %s upstream: %ld %s", path, r.status, r.body);
+	assert_non_null(strstr(r.body, "d-put"));
+	resp_free(&r);
+	/* the Patient's delivery is recorded; the AuditEvents' are not */
+	int deliveries = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, events)
+	{
+		const char *code = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "type"), "code"));
+		if (code && !strcmp(code, "110106")) {
+			assert_true(names(e, "Patient/up1/_history/1"));
+			assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(e, "outcome")), "0");
+			assert_valid(&g, e);
+			deliveries++;
+		}
+	}
+	assert_int_equal(deliveries, 1);
+	cJSON_Delete(events);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+	upstream_stop(&u);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(every_access_has_one_valid_record),
+		cmocka_unit_test(audit_events_are_read_only),
+		cmocka_unit_test(every_answered_request_is_recorded_after_kill_9),
+		cmocka_unit_test(batch_records_are_written_within_the_window_and_at_stop),
+		cmocka_unit_test(audit_can_be_turned_off),
+		cmocka_unit_test(records_are_delivered_upstream_and_deliveries_recorded),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
