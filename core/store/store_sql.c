@@ -406,6 +406,12 @@ static enum store_status string_sql(const struct criterion *k, const char *val, 
 	if (k->modifier && strcmp(k->modifier, "contains") == 0) {
 		ssql_add(sql, sql->pg ? "(strpos(i.val, ?) > 0)" : "(instr(i.val, ?) > 0)");
 		ssql_bind_str(b, norm);
+	} else if (sql->pg) {
+		/* starts with; the bound lets the index find the first one (text
+		 * holds valid UTF-8 only: no 0xFF bound as below) */
+		ssql_add(sql, "(i.val >= ? AND starts_with(i.val, ?))");
+		ssql_bind_str(b, norm);
+		ssql_bind_str(b, norm);
 	} else {
 		/* starts with: norm <= val < norm + 0xFF (no UTF-8 byte is 0xFF) */
 		size_t n = strlen(norm);

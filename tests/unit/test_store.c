@@ -1,5 +1,6 @@
 /* Unit tests: the store over a real SQLite file in a fresh temporary
- * directory per test. */
+ * directory per test; then the backend-neutral cases again over a real
+ * PostgreSQL server (tests/pgserver.h) with a fresh schema per test. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -25,6 +26,8 @@
 #include "store/rcache.h"
 #include "fhir/search_params.h"
 #include "store/store.h"
+#include "pgserver.h"
+#include "testenv.h"
 
 struct fixture {
 	char dir[64];
@@ -51,8 +54,23 @@ static void remove_tree(const char *path)
 	}
 }
 
+/* Set while the PostgreSQL group runs: setup opens that backend. */
+static struct pg_server *pg;
+
 static int setup(void **state)
 {
+	if (pg) {
+		struct fixture *f = calloc(1, sizeof *f);
+		char err[256];
+		if (pg_server_sql(pg, "SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public") != 0 ||
+		    store_open_pg(pg->conninfo, NULL, &f->s, err, sizeof err) != 0) {
+			fprintf(stderr, "open: %s\n", err);
+			free(f);
+			return -1;
+		}
+		*state = f;
+		return 0;
+	}
 	struct fixture *f = calloc(1, sizeof *f);
 	snprintf(f->dir, sizeof f->dir, "/tmp/cw-store-XXXXXX");
 	if (!mkdtemp(f->dir))
@@ -71,7 +89,8 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	store_close(f->s);
-	remove_tree(f->dir);
+	if (f->dir[0])
+		remove_tree(f->dir);
 	free(f);
 	return 0;
 }
@@ -122,6 +141,8 @@ static enum store_status find(struct store *s, const char *type, const char *nam
 	struct store_page page;
 	struct store_error err;
 	enum store_status st = store_search(s, type, &q, &page, &err);
+	if (st != STORE_OK && st != STORE_INVALID)
+		print_message("# %s\n", err.message);
 	out[0] = '\0';
 	size_t used = 0;
 	for (size_t i = 0; i < page.n; i++)
@@ -1789,5 +1810,44 @@ int main(void)
 		cmocka_unit_test_setup_teardown(queued_writes_are_called_back, setup, teardown),
 		cmocka_unit_test(parameter_table_and_dates),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
+	/* the same contract over PostgreSQL: every case that is not about
+	 * SQLite's files, upgrades or the single-writer read cache */
+	const struct CMUnitTest pg_tests[] = {
+		cmocka_unit_test_setup_teardown(create_assigns_id_and_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(create_with_client_id_and_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(update_versions_and_vread, setup, teardown),
+		cmocka_unit_test_setup_teardown(version_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(delete_reads_as_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(history_newest_first_with_paging, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_tokens, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_references, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_dates, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_date_boundaries, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_strings, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_strings_fold_case_and_accents, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_filtered_and_resource_params, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_combined_paging_sort, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_follows_updates, setup, teardown),
+		cmocka_unit_test_setup_teardown(transaction_rollback_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(transaction_is_invisible_to_other_threads_until_commit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(decimal_literals_survive, setup, teardown),
+		cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_quantities_and_uris, setup, teardown),
+		cmocka_unit_test_setup_teardown(queued_writes_are_called_back, setup, teardown),
+	};
+	struct pg_server server;
+	if (pg_server_start(&server) != 0) {
+		/* a missing server is a failure, not a skip: tools/deps.sh test installs it */
+		fprintf(stderr, "PostgreSQL: %s\n", server.why);
+		pg_server_stop(&server);
+		return 1;
+	}
+	pg = &server;
+	failed += cmocka_run_group_tests_name("postgresql", pg_tests, NULL, NULL);
+	pg = NULL;
+	pg_server_stop(&server);
+	return failed;
 }
