@@ -11,7 +11,9 @@
  * start failed (the test then skips or fails, as it chooses).
  * pg_server_sql runs SQL through psql; pg_server_kill stops the server
  * abruptly (SIGQUIT: no checkpoint, as a crash) and pg_server_start_again
- * starts it on the same port and data. Not thread-safe. */
+ * starts it on the same port and data. A guardian process stops the
+ * server and removes its directory if the test process dies first (a
+ * crash, a failed assertion that skips the clean-up). Not thread-safe. */
 #ifndef CW_TESTS_PGSERVER_H
 #define CW_TESTS_PGSERVER_H
 
@@ -39,6 +41,8 @@ struct pg_server {
 	int port;
 	char conninfo[256];
 	char why[512];
+	int guard_fd;    /* write end of the guardian's pipe; -1 none */
+	pid_t guardian;  /* stops the server when the test process dies */
 };
 
 static inline int pgs_free_port(void)
@@ -106,9 +110,48 @@ static inline int pgs_spawn_server(struct pg_server *p)
 	return 0;
 }
 
+static inline void pgs_signal_wait(struct pg_server *p, int sig);
+static inline void pgs_remove_tree(const char *path);
+
+/* Forks the guardian: it waits for the end of its pipe (the test process
+ * closed it or died), then stops the server by its PID and removes the
+ * directory (nothing left to do after pg_server_stop). */
+static inline void pgs_start_guardian(struct pg_server *p)
+{
+	int fds[2];
+	p->guard_fd = -1;
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return;
+	}
+	if (pid == 0) {
+		close(fds[1]);
+		char c;
+		for (;;) {
+			ssize_t n = read(fds[0], &c, 1);
+			if (n > 0 || (n < 0 && errno == EINTR))
+				continue;
+			break;
+		}
+		if (p->dir[0] && access(p->dir, F_OK) == 0) {
+			pgs_signal_wait(p, SIGINT);
+			pgs_remove_tree(p->dir);
+		}
+		_exit(0);
+	}
+	close(fds[0]);
+	p->guard_fd = fds[1];
+	p->guardian = pid;
+}
+
 static inline int pg_server_start(struct pg_server *p)
 {
 	memset(p, 0, sizeof *p);
+	p->guard_fd = -1;
 	glob_t g;
 	if (glob("/usr/lib/postgresql/*/bin/initdb", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
 		snprintf(p->why, sizeof p->why, "PostgreSQL server binaries not installed (tools/deps.sh test)");
@@ -143,6 +186,7 @@ static inline int pg_server_start(struct pg_server *p)
 		return -1;
 	snprintf(p->conninfo, sizeof p->conninfo, "host=127.0.0.1 port=%d user=cw dbname=postgres connect_timeout=5",
 		 p->port);
+	pgs_start_guardian(p);
 	return 0;
 }
 
@@ -241,6 +285,12 @@ static inline void pg_server_stop(struct pg_server *p)
 	pgs_signal_wait(p, SIGINT);
 	pgs_remove_tree(p->dir);
 	p->dir[0] = '\0';
+	if (p->guard_fd >= 0) {
+		close(p->guard_fd);
+		p->guard_fd = -1;
+		while (waitpid(p->guardian, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
 }
 
 #endif
