@@ -37,12 +37,12 @@
 
 struct pg_server {
 	char bindir[256];
-	char dir[128];  /* the temporary directory: data/, the socket, log */
+	char dir[128]; /* the temporary directory: data/, the socket, log */
 	int port;
 	char conninfo[256];
 	char why[512];
-	int guard_fd;    /* write end of the guardian's pipe; -1 none */
-	pid_t guardian;  /* stops the server when the test process dies */
+	int guard_fd;   /* write end of the guardian's pipe; -1 none */
+	pid_t guardian; /* stops the server when the test process dies */
 };
 
 static inline int pgs_free_port(void)
@@ -100,8 +100,8 @@ static inline int pgs_spawn_server(struct pg_server *p)
 	snprintf(ctl, sizeof ctl, "%s/pg_ctl", p->bindir);
 	snprintf(data, sizeof data, "%s/data", p->dir);
 	snprintf(log, sizeof log, "%s/server.log", p->dir);
-	snprintf(opts, sizeof opts,
-		 "-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200 -c fsync=on", p->port, p->dir);
+	snprintf(opts, sizeof opts, "-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200 -c fsync=on",
+		 p->port, p->dir);
 	char *argv[] = {ctl, "-D", data, "-o", opts, "-l", log, "-w", "-t", "60", "start", NULL};
 	if (pgs_run_as(p, argv, NULL) != 0) {
 		snprintf(p->why, sizeof p->why, "pg_ctl start failed (see %s)", log);
@@ -227,10 +227,7 @@ static inline void pg_server_kill(struct pg_server *p)
 	unlink(path);
 }
 
-static inline int pg_server_start_again(struct pg_server *p)
-{
-	return pgs_spawn_server(p);
-}
+static inline int pg_server_start_again(struct pg_server *p) { return pgs_spawn_server(p); }
 
 /* Runs sql in the database with psql (stops at the first error). */
 static inline int pg_server_sql(const struct pg_server *p, const char *sql)

@@ -683,7 +683,8 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	if (rc == 0 && sc->backend && strcmp(sc->backend, "sqlite") != 0 && strcmp(sc->backend, "postgresql") != 0)
 		rc = fail(err, errlen, path, "store.backend", "must be \"sqlite\" or \"postgresql\"");
 	if (rc == 0 && sc->backend && strcmp(sc->backend, "postgresql") == 0 && !sc->pg_conninfo)
-		rc = fail(err, errlen, path, "store.postgresql.conninfo", "is required with store.backend \"postgresql\"");
+		rc = fail(err, errlen, path, "store.postgresql.conninfo",
+			  "is required with store.backend \"postgresql\"");
 	struct config_tls *t = &cfg->tls;
 	if (rc == 0 && !t->cert_file != !t->key_file)
 		rc = fail(err, errlen, path, t->cert_file ? "tls.key_file" : "tls.cert_file",

@@ -42,10 +42,7 @@ static const char schema_sql[] =
 	"CREATE TABLE mark(name text COLLATE \"C\" PRIMARY KEY, value bigint NOT NULL);"
 	"INSERT INTO cw_schema(version) VALUES(1);";
 
-struct pg_store *pgs_of(struct store *s)
-{
-	return (struct pg_store *)s;
-}
+struct pg_store *pgs_of(struct store *s) { return (struct pg_store *)s; }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)

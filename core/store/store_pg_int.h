@@ -51,7 +51,7 @@ struct pg_store {
 	int64_t instance;   /* this process's lease owner id (random) */
 	pthread_mutex_t mu; /* guards all, free_list, inflight, draining */
 	pthread_cond_t idle;
-	pthread_key_t key;  /* this thread's struct pgconn */
+	pthread_key_t key; /* this thread's struct pgconn */
 	struct pgconn *all, *free_list;
 	int inflight;  /* queued writes running */
 	bool draining; /* store_drain: submissions are refused */
@@ -61,10 +61,10 @@ struct pg_store {
 #define PGS_LOCK_SCHEMA 0x437277534348LL /* schema creation and migration */
 #define PGS_LOCK_WRITE 0x437277575254LL  /* a caller's transaction */
 
-#define PGS_GET_CONN(c, s, err)                               \
-	struct pgconn *c = pgs_get_conn(pgs_of(s), err);      \
-	if (!c)                                               \
-		return err ? err->status : STORE_IO
+#define PGS_GET_CONN(c, s, err)                          \
+	struct pgconn *c = pgs_get_conn(pgs_of(s), err); \
+	if (!c)                                          \
+	return err ? err->status : STORE_IO
 
 struct pg_store *pgs_of(struct store *s);
 struct pgconn *pgs_get_conn(struct pg_store *ps, struct store_error *err);
@@ -107,8 +107,8 @@ enum store_status pgs_exec_binds(struct pgconn *c, const char *sql, const struct
 
 enum store_status pg_create(struct store *s, const char *type, const cJSON *resource, const char *id, cJSON **out,
 			    struct store_error *err);
-enum store_status pg_update(struct store *s, const char *type, const char *id, const cJSON *resource,
-			    int64_t if_match, bool *created, cJSON **out, struct store_error *err);
+enum store_status pg_update(struct store *s, const char *type, const char *id, const cJSON *resource, int64_t if_match,
+			    bool *created, cJSON **out, struct store_error *err);
 enum store_status pg_delete(struct store *s, const char *type, const char *id, int64_t *version,
 			    struct store_error *err);
 enum store_status pg_submit(struct store *s, struct store_write *w);

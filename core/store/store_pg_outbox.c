@@ -62,7 +62,7 @@ enum store_status pg_outbox_next(struct store *s, int64_t now_ms, struct outbox_
 	PGresult *r = NULL;
 	st = pgs_exec(c,
 		      OB_SEL ", (lease_until > (extract(epoch from clock_timestamp()) * 1000)::bigint) FROM outbox"
-			      " WHERE state = 0 ORDER BY oid LIMIT 1 FOR UPDATE",
+			     " WHERE state = 0 ORDER BY oid LIMIT 1 FOR UPDATE",
 		      0, NULL, NULL, &r, err, "reading the outbox");
 	if (st == STORE_OK) {
 		if (PQntuples(r) == 0 || pgs_int(r, 0, 7) > now_ms || strcmp(PQgetvalue(r, 0, 10), "t") == 0) {
@@ -107,10 +107,11 @@ enum store_status pg_outbox_settle(struct store *s, int64_t oid, int state, int 
 			      "updating the outbox");
 	} else {
 		const char *vals[] = {onum, owner, snum, anum, nnum, error};
-		st = pgs_exec(c,
-			      "UPDATE outbox SET state = $3, attempts = $4, next_at = $5, last_error = $6, lease_owner = 0,"
-			      " lease_until = 0 WHERE oid = $1" OB_MINE,
-			      6, vals, NULL, &r, err, "updating the outbox");
+		st = pgs_exec(
+			c,
+			"UPDATE outbox SET state = $3, attempts = $4, next_at = $5, last_error = $6, lease_owner = 0,"
+			" lease_until = 0 WHERE oid = $1" OB_MINE,
+			6, vals, NULL, &r, err, "updating the outbox");
 	}
 	if (st == STORE_OK && strcmp(PQcmdTuples(r), "0") == 0)
 		st = store_fail(err, STORE_NOT_FOUND, "no outbox record %lld leased to this instance", (long long)oid);
@@ -160,13 +161,14 @@ enum store_status pg_outbox_retry_dead(struct store *s, const struct outbox_filt
 	PGS_GET_CONN(c, s, err);
 	const char *vals[] = {f->type, f->error, f->since, f->until};
 	PGresult *r;
-	enum store_status st = pgs_exec(c,
-					"UPDATE outbox SET state = 0, attempts = 0, next_at = 0, last_error = NULL,"
-					" lease_owner = 0, lease_until = 0 WHERE state = 2"
-					" AND ($1::text IS NULL OR type = $1) AND ($2::text IS NULL OR strpos(last_error,"
-					" $2) > 0) AND ($3::text IS NULL OR created >= $3) AND ($4::text IS NULL OR"
-					" created < $4)",
-					4, vals, NULL, &r, err, "retrying dead letters");
+	enum store_status st =
+		pgs_exec(c,
+			 "UPDATE outbox SET state = 0, attempts = 0, next_at = 0, last_error = NULL,"
+			 " lease_owner = 0, lease_until = 0 WHERE state = 2"
+			 " AND ($1::text IS NULL OR type = $1) AND ($2::text IS NULL OR strpos(last_error,"
+			 " $2) > 0) AND ($3::text IS NULL OR created >= $3) AND ($4::text IS NULL OR"
+			 " created < $4)",
+			 4, vals, NULL, &r, err, "retrying dead letters");
 	if (st != STORE_OK)
 		return st;
 	*n = (size_t)strtoull(PQcmdTuples(r), NULL, 10);

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define READ_SQL                                                                                      \
+#define READ_SQL                                                                                          \
 	"SELECT v.version, v.body, v.last_updated, v.sum FROM resource r JOIN version v ON v.rid = r.rid" \
-	" AND v.version = (CASE WHEN $3::bigint > 0 THEN $3::bigint ELSE r.version END)"               \
+	" AND v.version = (CASE WHEN $3::bigint > 0 THEN $3::bigint ELSE r.version END)"                  \
 	" WHERE r.type = $1 AND r.id = $2"
 
 /* The version row of type/id (version 0: current) in *out, checked. */
@@ -253,9 +253,8 @@ enum store_status pg_snapshot(struct store *s, struct store_snapshot *out, struc
 	 * after it */
 	enum store_status st = pgs_run(c, "BEGIN; LOCK TABLE version IN SHARE MODE", err, "taking a snapshot");
 	PGresult *r = NULL;
-	if (st == STORE_OK &&
-	    (st = pgs_exec(c, "SELECT coalesce(max(seq), 0) FROM version", 0, NULL, NULL, &r, err,
-			   "taking a snapshot")) == STORE_OK) {
+	if (st == STORE_OK && (st = pgs_exec(c, "SELECT coalesce(max(seq), 0) FROM version", 0, NULL, NULL, &r, err,
+					     "taking a snapshot")) == STORE_OK) {
 		out->seq = pgs_int(r, 0, 0);
 		store_now(out->time, NULL);
 	}
@@ -356,8 +355,8 @@ enum store_status pg_export_scan(struct store *s, const struct store_export_quer
 			const char *id = PQgetvalue(r, i, 0);
 			const char *body = PQgetvalue(r, i, 1);
 			size_t blen = (size_t)PQgetlength(r, i, 1);
-			st = pgs_verify(pgs_val(r, i, 4), q->type, id, pgs_int(r, i, 2), PQgetvalue(r, i, 3), body, blen,
-					err);
+			st = pgs_verify(pgs_val(r, i, 4), q->type, id, pgs_int(r, i, 2), PQgetvalue(r, i, 3), body,
+					blen, err);
 			if (st != STORE_OK)
 				break;
 			stop = fn(ctx, id, body, blen) != 0;

@@ -16,10 +16,10 @@ struct write_req {
 	const cJSON *resource; /* NULL for W_DELETE */
 	int64_t if_match;      /* 0 = none */
 	enum store_op op;
-	bool fresh;            /* a new random id: no row can exist */
-	bool created;          /* out */
-	int64_t version;       /* out */
-	cJSON *stored;         /* out */
+	bool fresh;      /* a new random id: no row can exist */
+	bool created;    /* out */
+	int64_t version; /* out */
+	cJSON *stored;   /* out */
 };
 
 /* Index rows are inserted a batch at a time: one statement per batch. */
@@ -151,8 +151,9 @@ static enum store_status write_body(struct pgconn *c, struct write_req *w, struc
 		break;
 	case W_UPDATE:
 		if (w->if_match && !exists)
-			return store_fail(err, STORE_VERSION_MISMATCH, "%s/%s: expected version %lld, but it does not exist",
-					  w->type, w->id, (long long)w->if_match);
+			return store_fail(err, STORE_VERSION_MISMATCH,
+					  "%s/%s: expected version %lld, but it does not exist", w->type, w->id,
+					  (long long)w->if_match);
 		if (w->if_match && cur != w->if_match)
 			return store_fail(err, STORE_VERSION_MISMATCH,
 					  "%s/%s: expected version %lld, the current version is %lld", w->type, w->id,
@@ -197,10 +198,11 @@ static enum store_status write_body(struct pgconn *c, struct write_req *w, struc
 			      vals, NULL, NULL, err, "writing the resource");
 	} else {
 		const char *vals[] = {w->type, w->id, vnum, del, when};
-		st = pgs_exec(c,
-			      "INSERT INTO resource(type, id, version, deleted, last_updated) VALUES($1, $2, $3, $4, $5)"
-			      " RETURNING rid",
-			      5, vals, NULL, &r, err, "writing the resource");
+		st = pgs_exec(
+			c,
+			"INSERT INTO resource(type, id, version, deleted, last_updated) VALUES($1, $2, $3, $4, $5)"
+			" RETURNING rid",
+			5, vals, NULL, &r, err, "writing the resource");
 		if (st == STORE_OK)
 			snprintf(rid, sizeof rid, "%s", PQgetvalue(r, 0, 0));
 		PQclear(r);
@@ -272,8 +274,8 @@ enum store_status pg_create(struct store *s, const char *type, const cJSON *reso
 	return st;
 }
 
-enum store_status pg_update(struct store *s, const char *type, const char *id, const cJSON *resource,
-			    int64_t if_match, bool *created, cJSON **out, struct store_error *err)
+enum store_status pg_update(struct store *s, const char *type, const char *id, const cJSON *resource, int64_t if_match,
+			    bool *created, cJSON **out, struct store_error *err)
 {
 	struct write_req w = {
 		.kind = W_UPDATE,
@@ -321,12 +323,14 @@ enum store_status pg_submit(struct store *s, struct store_write *sw)
 	pthread_mutex_unlock(&ps->mu);
 	bool fresh = sw->kind == STORE_WRITE_CREATE && !sw->id[0];
 	struct write_req w = {
-		.kind = sw->kind == STORE_WRITE_CREATE ? W_CREATE : sw->kind == STORE_WRITE_UPDATE ? W_UPDATE : W_DELETE,
+		.kind = sw->kind == STORE_WRITE_CREATE   ? W_CREATE
+			: sw->kind == STORE_WRITE_UPDATE ? W_UPDATE
+							 : W_DELETE,
 		.type = sw->type,
 		.id = sw->id,
 		.resource = sw->resource,
 		.if_match = sw->if_match_version,
-		.op = sw->kind == STORE_WRITE_DELETE ? STORE_OP_DELETE
+		.op = sw->kind == STORE_WRITE_DELETE            ? STORE_OP_DELETE
 		      : fresh && sw->kind == STORE_WRITE_CREATE ? STORE_OP_CREATE
 								: STORE_OP_UPDATE,
 		.fresh = fresh,

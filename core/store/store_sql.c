@@ -14,10 +14,7 @@
 
 #include "fhir/model.h"
 
-bool ssql_is_id_param(const char *param)
-{
-	return param[0] == '_' && strcmp(param, "_id") == 0;
-}
+bool ssql_is_id_param(const char *param) { return param[0] == '_' && strcmp(param, "_id") == 0; }
 
 void ssql_add(struct ssql_buf *b, const char *s)
 {
@@ -335,8 +332,8 @@ static enum store_status uri_sql(const struct criterion *k, const char *val, str
 	return STORE_OK;
 }
 
-static enum store_status date_sql(const struct criterion *k, const char *val, struct ssql_buf *sql, struct ssql_binds *b,
-				  struct store_error *err)
+static enum store_status date_sql(const struct criterion *k, const char *val, struct ssql_buf *sql,
+				  struct ssql_binds *b, struct store_error *err)
 {
 	size_t pfx;
 	const char *text = search_prefix(val, &pfx);
@@ -433,8 +430,8 @@ static enum store_status string_sql(const struct criterion *k, const char *val, 
 }
 
 /* The SQL condition of one alternative value (raw, escapes kept) of k. */
-static enum store_status alternative(const struct criterion *k, const char *raw, size_t rawlen,
-				     struct ssql_buf *sql, struct ssql_binds *b, struct store_error *err)
+static enum store_status alternative(const struct criterion *k, const char *raw, size_t rawlen, struct ssql_buf *sql,
+				     struct ssql_binds *b, struct store_error *err)
 {
 	char *val = malloc(rawlen + 1);
 	if (!val)
@@ -495,7 +492,7 @@ static bool modifier_ok(const struct criterion *k)
 
 /* _id=a,b (a token: "|a" and "sys|a" name a too) on the resource table. */
 static enum store_status id_sql(const char *v, bool negate, struct ssql_buf *sql, struct ssql_binds *b,
-			       struct store_error *err)
+				struct store_error *err)
 {
 	ssql_add(sql, negate ? " AND r.id NOT IN (" : " AND r.id IN (");
 	size_t len = strlen(v), start = 0;
@@ -522,9 +519,8 @@ static enum store_status id_sql(const char *v, bool negate, struct ssql_buf *sql
 	return STORE_OK;
 }
 
-
 enum store_status ssql_criterion(const char *type, const struct store_search_param *p, struct ssql_buf *sql,
-				       struct ssql_binds *b, unsigned *drive, struct store_error *err);
+				 struct ssql_binds *b, unsigned *drive, struct store_error *err);
 
 /* A chained parameter: subject:Patient.name=x (or patient.name=x
  * when the reference parameter has one target type): the resources whose
@@ -551,7 +547,8 @@ static enum store_status chain_sql(const char *type, const struct store_search_p
 	}
 	const struct search_param_def *def = search_params_find(type, ref, NULL);
 	if (!def || def->kind != SEARCH_PARAM_REFERENCE)
-		return store_fail(err, STORE_INVALID, "'%.64s' is no reference parameter of %s to chain from", ref, type);
+		return store_fail(err, STORE_INVALID, "'%.64s' is no reference parameter of %s to chain from", ref,
+				  type);
 	/* without :Type, the one type the parameter may point at */
 	if (!target[0] && search_params_targets_count(def) == 1)
 		snprintf(target, sizeof target, "%s", def->targets);
@@ -587,7 +584,7 @@ static enum store_status chain_sql(const char *type, const struct store_search_p
 	struct store_search_param in = {.name = inner, .modifier = colon, .value = p->value};
 	*drive |= SSQL_DRIVE_IDX;
 	ssql_add(sql, " AND r.rid IN (SELECT i.rid FROM idx i WHERE i.param = ? AND i.sys = ? AND i.val IN"
-		    " (SELECT r.id FROM resource r WHERE r.type = ? AND r.deleted = 0");
+		      " (SELECT r.id FROM resource r WHERE r.type = ? AND r.deleted = 0");
 	ssql_bind_str(b, def->code);
 	ssql_bind_str(b, target);
 	ssql_bind_str(b, target);
@@ -598,7 +595,7 @@ static enum store_status chain_sql(const char *type, const struct store_search_p
 }
 
 enum store_status ssql_criterion(const char *type, const struct store_search_param *p, struct ssql_buf *sql,
-				       struct ssql_binds *b, unsigned *drive, struct store_error *err)
+				 struct ssql_binds *b, unsigned *drive, struct store_error *err)
 {
 	if (strchr(p->name, '.') || (p->modifier && strchr(p->modifier, '.')))
 		return chain_sql(type, p, sql, b, drive, err);
@@ -657,7 +654,7 @@ enum store_status ssql_criterion(const char *type, const struct store_search_par
 }
 
 enum store_status ssql_sort(const char *type, const char *sort, struct ssql_buf *sql, struct ssql_binds *b,
-				  struct store_error *err)
+			    struct store_error *err)
 {
 	ssql_add(sql, " ORDER BY ");
 	const char *p = sort ? sort : "";
@@ -678,16 +675,17 @@ enum store_status ssql_sort(const char *type, const char *sort, struct ssql_buf 
 		} else {
 			const struct search_param_def *d = search_params_find(type, name, NULL);
 			if (!d)
-				return store_fail(err, STORE_INVALID, "unknown _sort parameter '%s' for %s", name, type);
+				return store_fail(err, STORE_INVALID, "unknown _sort parameter '%s' for %s", name,
+						  type);
 			/* the resource's own rows (idx_rid): the planner would
 			 * otherwise scan every row of the parameter, of every
 			 * type, for each resource sorted */
 			bool range = d->kind == SEARCH_PARAM_DATE || d->kind == SEARCH_PARAM_NUMBER ||
 				     d->kind == SEARCH_PARAM_QUANTITY;
 			ssql_add(sql, desc ? (range ? "(SELECT max(hi)" : "(SELECT max(val)")
-					 : (range ? "(SELECT min(lo)" : "(SELECT min(val)"));
+					   : (range ? "(SELECT min(lo)" : "(SELECT min(val)"));
 			ssql_add(sql, sql->pg ? " FROM idx i WHERE i.rid = r.rid AND i.param = ?)"
-					: " FROM idx i INDEXED BY idx_rid WHERE i.rid = r.rid AND i.param = ?)");
+					      : " FROM idx i INDEXED BY idx_rid WHERE i.rid = r.rid AND i.param = ?)");
 			ssql_bind_str(b, d->code);
 		}
 		ssql_add(sql, desc ? " DESC, " : " ASC, ");

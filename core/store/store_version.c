@@ -30,8 +30,8 @@ static bool add_member(cJSON *obj, const char *name, cJSON *item)
 
 /* A copy of resource with id and meta.versionId / meta.lastUpdated set, in
  * the order a reader expects: resourceType, id, meta, the rest. */
-enum store_status sver_stamp(const cJSON *resource, const char *id, int64_t version, const char *when,
-			       cJSON **out, struct store_error *err)
+enum store_status sver_stamp(const cJSON *resource, const char *id, int64_t version, const char *when, cJSON **out,
+			     struct store_error *err)
 {
 	char vtext[24];
 	snprintf(vtext, sizeof vtext, "%lld", (long long)version);
@@ -70,7 +70,7 @@ oom:
 }
 
 int sver_sum(const char *type, const char *id, int64_t version, const char *last_updated, const char *body, size_t len,
-	   uint8_t out[SVER_SUM_LEN])
+	     uint8_t out[SVER_SUM_LEN])
 {
 	/* '/' occurs in none of the header's parts: the header is unambiguous */
 	char head[STORE_TYPE_SIZE + STORE_ID_SIZE + STORE_TIME_SIZE + 40];
@@ -108,4 +108,3 @@ enum store_status sver_grow(struct store_page *p, size_t *cap, struct store_erro
 	*cap = ncap;
 	return STORE_OK;
 }
-

@@ -155,7 +155,8 @@ static void *create_if_none(void *p)
 {
 	struct creator *c = p;
 	const char *h[] = {"Content-Type: application/fhir+json", "If-None-Exist: identifier=urn:pair|one", NULL};
-	const char *body = "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:pair\",\"value\":\"one\"}]}";
+	const char *body =
+		"{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:pair\",\"value\":\"one\"}]}";
 	struct resp r;
 	if (http_do(&pair[c->n % 2], "POST", "/fhir/Patient", h, body, strlen(body), &r) == 0)
 		c->status = r.status;
@@ -185,7 +186,8 @@ static void pair_creates_conditionally_once(void **state)
 	assert_int_equal(found, N - 1);
 	struct resp r;
 	for (int k = 0; k < 2; k++) {
-		assert_int_equal(http_do(&pair[k], "GET", "/fhir/Patient?identifier=urn:pair|one", NULL, NULL, 0, &r), 0);
+		assert_int_equal(http_do(&pair[k], "GET", "/fhir/Patient?identifier=urn:pair|one", NULL, NULL, 0, &r),
+				 0);
 		assert_int_equal(r.status, 200);
 		assert_non_null(strstr(r.body, "\"total\":1"));
 		resp_free(&r);
@@ -200,7 +202,8 @@ static void pair_never_reads_stale(void **state)
 	for (int i = 1; i <= 60; i++) {
 		const struct gw *w = &pair[i % 2], *rd = &pair[(i + 1) % 2];
 		char body[160], want[32];
-		snprintf(body, sizeof body, "{\"resourceType\":\"Basic\",\"id\":\"fresh\",\"code\":{\"text\":\"%d\"}}", i);
+		snprintf(body, sizeof body, "{\"resourceType\":\"Basic\",\"id\":\"fresh\",\"code\":{\"text\":\"%d\"}}",
+			 i);
 		assert_int_equal(http_do(w, "PUT", "/fhir/Basic/fresh", fj, body, strlen(body), &r), 0);
 		assert_true(r.status == 200 || r.status == 201);
 		resp_free(&r);

@@ -62,8 +62,9 @@ static int setup(void **state)
 	if (pg) {
 		struct fixture *f = calloc(1, sizeof *f);
 		char err[256];
-		if (pg_server_sql(pg, "SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public") != 0 ||
-		    store_open_pg(pg->conninfo, NULL, &f->s, err, sizeof err) != 0) {
+		static const char fresh[] =
+			"SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public";
+		if (pg_server_sql(pg, fresh) != 0 || store_open_pg(pg->conninfo, NULL, &f->s, err, sizeof err) != 0) {
 			fprintf(stderr, "open: %s\n", err);
 			free(f);
 			return -1;
@@ -1842,7 +1843,8 @@ static void *conditional_create(void *p)
 	size_t found = page.total;
 	store_page_release(&page);
 	if (c->st == STORE_OK && found == 0) {
-		cJSON *r = J("{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:mrn\",\"value\":\"C-20\"}]}");
+		cJSON *r = J(
+			"{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:mrn\",\"value\":\"C-20\"}]}");
 		c->st = store_create(c->s, "Patient", r, NULL, NULL, &err);
 		c->created = c->st == STORE_OK;
 		cJSON_Delete(r);
@@ -1894,17 +1896,16 @@ static void instances_never_read_stale(void **state)
 	struct store_error err;
 	for (int i = 1; i <= 100; i++) {
 		struct store *w = i % 2 ? f->s : b, *r = i % 2 ? b : f->s;
-		char body[128], vid[16];
-		snprintf(body, sizeof body, "{\"resourceType\":\"Goal\",\"id\":\"g\",\"description\":{\"text\":\"%d\"}}", i);
+		char body[128];
+		snprintf(body, sizeof body,
+			 "{\"resourceType\":\"Goal\",\"id\":\"g\",\"description\":{\"text\":\"%d\"}}", i);
 		cJSON *res = J(body);
 		assert_int_equal(store_update(w, "Goal", "g", res, NULL, NULL, NULL, &err), STORE_OK);
 		cJSON_Delete(res);
 		struct store_text text;
 		assert_int_equal(store_read_text(r, "Goal", "g", NULL, &text, &err), STORE_OK);
-		snprintf(vid, sizeof vid, "%d", i + 1);
 		assert_int_equal(text.version, i + 1);
 		free(text.text);
-		(void)vid;
 	}
 	store_close(b);
 }
