@@ -103,6 +103,25 @@ void harness_remove_at_exit(const char *dir)
 		tmp_dirs[n_tmp_dirs++] = strdup(dir);
 }
 
+int harness_make_pki(char *dir, size_t n)
+{
+	dir[0] = '\0';
+	if (!have_tool("openssl"))
+		return 0;
+	char tmpl[] = "/tmp/cw-pki-XXXXXX";
+	if (!mkdtemp(tmpl))
+		return -1;
+	harness_remove_at_exit(tmpl);
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "bash tests/upstream/pki.sh '%s'", tmpl);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "# tests/upstream/pki.sh failed (is the openssl command installed?)\n");
+		return -1;
+	}
+	snprintf(dir, n, "%s", tmpl);
+	return 0;
+}
+
 static const char *env_or(const char *name, const char *dflt)
 {
 	const char *v = getenv(name);

@@ -178,4 +178,10 @@ int upstream_fault(const struct upstream_srv *u, const char *json);
  * CW_KEEP_TMP is set. */
 void harness_remove_at_exit(const char *dir);
 
+/* Makes the test PKI (tests/upstream/pki.sh: a CA, server and client
+ * certificates) in a fresh /tmp/cw-pki-… directory written into dir, removed
+ * at exit. Without the openssl command it leaves dir empty and returns 0, so
+ * the tests that need the PKI skip; -1 when making it failed. */
+int harness_make_pki(char *dir, size_t n);
+
 #endif

@@ -31,19 +31,7 @@ static const char *pem(char *buf, size_t n, const char *name)
 static int setup(void **state)
 {
 	(void)state;
-	if (!have_tool("openssl"))
-		return 0; /* no PKI: the tests skip */
-	snprintf(pki, sizeof pki, "/tmp/cw-pki-XXXXXX");
-	if (!mkdtemp(pki))
-		return -1;
-	harness_remove_at_exit(pki);
-	char cmd[256];
-	snprintf(cmd, sizeof cmd, "bash tests/upstream/pki.sh '%s'", pki);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "# tests/upstream/pki.sh failed\n");
-		return -1;
-	}
-	return 0;
+	return harness_make_pki(pki, sizeof pki); /* no openssl: no PKI, the tests skip */
 }
 
 static void needs_pki(void)

@@ -80,19 +80,7 @@ static int setup(void **state)
 		fprintf(stderr, "# npm install of tests/upstream failed (see build/upstream-install.log)\n");
 		return -1;
 	}
-	if (!have_tool("openssl"))
-		return 0; /* no PKI: the tests that need it skip */
-	snprintf(pki, sizeof pki, "/tmp/cw-pki-XXXXXX");
-	if (!mkdtemp(pki))
-		return -1;
-	harness_remove_at_exit(pki);
-	char cmd[256];
-	snprintf(cmd, sizeof cmd, "bash tests/upstream/pki.sh '%s'", pki);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "# tests/upstream/pki.sh failed (is the openssl command installed?)\n");
-		return -1;
-	}
-	return 0;
+	return harness_make_pki(pki, sizeof pki); /* no openssl: no PKI, the tests that need it skip */
 }
 
 static int teardown(void **state)

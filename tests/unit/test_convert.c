@@ -19,26 +19,6 @@
 #include "base/fjson.h"
 #include "testenv.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0) {
-		fclose(f);
-		return NULL;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-	fclose(f);
-	if (!buf)
-		return NULL;
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 static bool same_xhtml(const char *a, const char *b)
 {
 	if (!strcmp(a, b))
@@ -151,7 +131,7 @@ static bool is_exception(const char *name)
 	static char *list;
 	static size_t len;
 	if (!list) {
-		list = slurp("tests/fixtures/conversion-exceptions.txt", &len);
+		list = read_whole_file("tests/fixtures/conversion-exceptions.txt", &len);
 		if (!list)
 			list = calloc(1, 1);
 	}
@@ -246,7 +226,7 @@ static void official_pairs_convert_both_ways(void **state)
 		snprintf(jp, sizeof jp, "%s/%s.json", dir, name);
 		snprintf(xp, sizeof xp, "%s/../xml/%s.xml", dir, name);
 		size_t jl = 0, xl = 0;
-		char *jt = slurp(jp, &jl), *xt = slurp(xp, &xl);
+		char *jt = read_whole_file(jp, &jl), *xt = read_whole_file(xp, &xl);
 		if (!jt || !xt) {
 			free(jt);
 			free(xt);
@@ -314,7 +294,7 @@ static void synthea_bundles_round_trip(void **state)
 		char p[1024];
 		snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
 		size_t jl = 0;
-		char *jt = slurp(p, &jl);
+		char *jt = read_whole_file(p, &jl);
 		assert_non_null(jt);
 		struct outcome oo = OUTCOME_INIT;
 		int st = 0;

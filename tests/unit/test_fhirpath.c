@@ -23,26 +23,6 @@
 #include "fhir/fhirpath.h"
 #include "testenv.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0) {
-		fclose(f);
-		return NULL;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-	fclose(f);
-	if (!buf)
-		return NULL;
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 /* --- a reader for the suite's small XML vocabulary ------------------------------ */
 
 static char *xml_text(const char *s, size_t n)
@@ -185,7 +165,7 @@ static cJSON *load_input(const char *name)
 	snprintf(rel, sizeof rel, "fhir-r4/fhirpath/%s", name);
 	corpus_path(path, sizeof path, rel);
 	size_t len;
-	char *buf = slurp(path, &len);
+	char *buf = read_whole_file(path, &len);
 	if (!buf)
 		return NULL;
 	cJSON *res;
@@ -301,7 +281,7 @@ struct listed {
 static size_t read_list(const char *path, struct listed **out)
 {
 	size_t len;
-	char *buf = slurp(path, &len);
+	char *buf = read_whole_file(path, &len);
 	size_t n = 0, cap = 1024;
 	struct listed *l = calloc(cap, sizeof *l);
 	for (char *line = buf ? strtok(buf, "\n") : NULL; line && n < cap; line = strtok(NULL, "\n")) {
@@ -325,8 +305,11 @@ static void suite(void **state)
 	char path[1024];
 	corpus_path(path, sizeof path, "fhir-r4/fhirpath/tests-fhir-r4.xml");
 	size_t len;
-	char *doc = slurp(path, &len);
-	assert_non_null(doc);
+	char *doc = read_whole_file(path, &len);
+	if (!doc) {
+		fail_msg("cannot read %s", path);
+		return;
+	}
 	struct tcase *cases;
 	size_t n = read_suite(doc, &cases);
 	free(doc);

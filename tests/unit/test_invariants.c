@@ -69,23 +69,6 @@ static void failures_reported(void **state)
 	cJSON_Delete(c);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0) {
-		fclose(f);
-		return NULL;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-	fclose(f);
-	*len = n;
-	return buf;
-}
-
 /* The official examples keep every invariant the engine evaluates. */
 static void official_examples(void **state)
 {
@@ -103,7 +86,7 @@ static void official_examples(void **state)
 		char path[1400];
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		size_t len;
-		char *buf = slurp(path, &len);
+		char *buf = read_whole_file(path, &len);
 		cJSON *r = buf ? fjson_parse(buf, len, NULL, NULL) : NULL;
 		free(buf);
 		if (!r)

@@ -9,27 +9,13 @@
 
 #include "fhir/fhir_xml.h"
 #include "base/fjson.h"
+#include "bench_util.h"
 
 static double now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *b = malloc((size_t)n + 1);
-	*len = fread(b, 1, (size_t)n, f);
-	b[*len] = '\0';
-	fclose(f);
-	return b;
 }
 
 /* Resources in a tree: the root plus every object with a resourceType below. */
@@ -59,7 +45,7 @@ int main(int argc, char **argv)
 	lim.max_array_items = 10000000;
 	lim.max_members = 1000000;
 	for (size_t i = 0; i < nfiles; i++) {
-		json[i] = slurp(argv[i + 2], &jlen[i]);
+		json[i] = bench_read_file(argv[i + 2], &jlen[i]);
 		if (!json[i])
 			return 1;
 		jtotal += jlen[i];

@@ -11,22 +11,8 @@
 #include <time.h>
 
 #include "base/fjson.h"
+#include "bench_util.h"
 #include "fhir/fhirpath.h"
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *b = malloc((size_t)n + 1);
-	*len = fread(b, 1, (size_t)n, f);
-	b[*len] = '\0';
-	fclose(f);
-	return b;
-}
 
 struct expr {
 	char type[64];
@@ -45,7 +31,7 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		return 2;
 	size_t len;
-	char *list = slurp(argv[1], &len);
+	char *list = bench_read_file(argv[1], &len);
 	if (!list)
 		return 1;
 	struct expr exprs[128];
@@ -67,7 +53,7 @@ int main(int argc, char **argv)
 	cJSON *docs[64];
 	size_t nd = 0;
 	for (int i = 2; i < argc && nd < 64; i++) {
-		char *b = slurp(argv[i], &len);
+		char *b = bench_read_file(argv[i], &len);
 		if (b && (docs[nd] = fjson_parse(b, len, NULL, NULL)) != NULL)
 			nd++;
 		free(b);

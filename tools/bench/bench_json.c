@@ -6,27 +6,13 @@
 #include <time.h>
 
 #include "base/fjson.h"
+#include "bench_util.h"
 
 static double now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *b = malloc((size_t)n + 1);
-	*len = fread(b, 1, (size_t)n, f);
-	b[*len] = '\0';
-	fclose(f);
-	return b;
 }
 
 int main(int argc, char **argv)
@@ -39,7 +25,7 @@ int main(int argc, char **argv)
 	char **text = calloc(nfiles, sizeof *text);
 	size_t *len = calloc(nfiles, sizeof *len);
 	for (size_t i = 0; i < nfiles; i++) {
-		text[i] = slurp(argv[i + 1], &len[i]);
+		text[i] = bench_read_file(argv[i + 1], &len[i]);
 		if (!text[i])
 			return 1;
 		total += len[i];
