@@ -4,7 +4,9 @@
  * update is lost (If-Match), a conditional create makes one resource, a
  * read on one gateway after a write acknowledged by the other sees it, and
  * both gateways come back after the database crashed and restarted with
- * every acknowledged write kept. */
+ * every acknowledged write kept. With the upstream test server (Medplum's
+ * FHIR router, tests/upstream), the outbox both gateways share delivers
+ * every version once, also when the gateway delivering it is killed. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,11 +14,15 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "e2e/harness.h"
 #include "pgserver.h"
@@ -260,6 +266,79 @@ static void pair_survives_database_restart(void **state)
 	}
 }
 
+/* How many requests the upstream's fault "name" has caught. */
+static long faults_caught(const struct upstream_srv *u, const char *name)
+{
+	struct resp r;
+	long n = -1;
+	if (upstream_do(u, "GET", "/_admin/stats", NULL, &r) == 0 && r.status == 200) {
+		cJSON *j = cJSON_Parse(r.body);
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "faultsInjected"), name);
+		n = cJSON_IsNumber(f) ? (long)f->valuedouble : 0;
+		cJSON_Delete(j);
+	}
+	resp_free(&r);
+	return n;
+}
+
+/* Two gateways deliver Patients written on both to the upstream through
+ * their shared outbox: each once. Then the only gateway running is killed
+ * while the upstream holds its delivery (never applied); a gateway started
+ * later takes the record once the lease has passed and delivers it: the
+ * upstream holds it once. */
+static void pair_outbox_delivers_once(void **state)
+{
+	(void)state;
+	UPSTREAM_NEEDED();
+	assert_int_equal(upstream_install(), 0);
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	char up[1024], extra[2048];
+	upstream_gw_config(up, sizeof up, &u, "\"Patient\":\"store-and-forward\"", NULL);
+	snprintf(extra, sizeof extra,
+		 "%s,\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\",\"lease_ms\":3000}}", up,
+		 server.conninfo);
+	struct gw g[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(gw_start(&g[i], extra), 0);
+	struct resp r;
+	for (int i = 0; i < 10; i++) {
+		char body[200];
+		snprintf(body, sizeof body,
+			 "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:ob\",\"value\":\"p%d\"}]}", i);
+		assert_int_equal(http_do(&g[i % 2], "POST", "/fhir/Patient", fj, body, strlen(body), &r), 0);
+		assert_int_equal(r.status, 201);
+		resp_free(&r);
+	}
+	assert_true(gw_outbox_drained(&g[0], 30000));
+	assert_true(gw_outbox_drained(&g[1], 30000));
+	for (int i = 0; i < 10; i++) {
+		char ident[64];
+		snprintf(ident, sizeof ident, "urn:ob|p%d", i);
+		assert_int_equal(upstream_count(&u, "Patient", ident), 1);
+	}
+	/* one gateway left; its delivery is held by the upstream, and it dies */
+	assert_int_equal(gw_stop(&g[1], 10000), 0);
+	assert_int_equal(upstream_fault(&u, "{\"fault\":\"hang\",\"count\":1}"), 0);
+	const char *body = "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:ob\",\"value\":\"held\"}]}";
+	assert_int_equal(http_do(&g[0], "POST", "/fhir/Patient", fj, body, strlen(body), &r), 0);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	long until = now_ms() + 10000;
+	while (faults_caught(&u, "hang") < 1 && now_ms() < until)
+		sleep_ms(20);
+	assert_int_equal(faults_caught(&u, "hang"), 1);
+	kill(g[0].pid, SIGKILL);
+	waitpid(g[0].pid, NULL, 0);
+	g[0].pid = 0;
+	struct gw later;
+	assert_int_equal(gw_start(&later, extra), 0);
+	assert_true(gw_outbox_drained(&later, 30000));
+	assert_int_equal(upstream_count(&u, "Patient", "urn:ob|held"), 1);
+	assert_int_equal(gw_stop(&later, 10000), 0);
+	upstream_stop(&u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +346,7 @@ int main(void)
 		cmocka_unit_test(pair_creates_conditionally_once),
 		cmocka_unit_test(pair_never_reads_stale),
 		cmocka_unit_test(pair_survives_database_restart),
+		cmocka_unit_test(pair_outbox_delivers_once),
 	};
 	const char *filter = getenv("CW_TEST_FILTER");
 	if (filter && *filter)
