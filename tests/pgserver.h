@@ -103,7 +103,9 @@ static inline int pgs_spawn_server(struct pg_server *p)
 	snprintf(opts, sizeof opts, "-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200 -c fsync=on",
 		 p->port, p->dir);
 	char *argv[] = {ctl, "-D", data, "-o", opts, "-l", log, "-w", "-t", "60", "start", NULL};
-	if (pgs_run_as(p, argv, NULL) != 0) {
+	char ctl_log[160];
+	snprintf(ctl_log, sizeof ctl_log, "%s/pg_ctl.log", p->dir);
+	if (pgs_run_as(p, argv, ctl_log) != 0) {
 		snprintf(p->why, sizeof p->why, "pg_ctl start failed (see %s)", log);
 		return -1;
 	}
@@ -177,8 +179,8 @@ static inline int pg_server_start(struct pg_server *p)
 	snprintf(data, sizeof data, "%s/data", p->dir);
 	snprintf(log, sizeof log, "%s/initdb.log", p->dir);
 	char *argv[] = {initdb, "-D", data, "-U", "cw", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync", NULL};
-	if (pgs_run_as(p, argv, NULL) != 0) {
-		snprintf(p->why, sizeof p->why, "initdb failed in %s", p->dir);
+	if (pgs_run_as(p, argv, log) != 0) {
+		snprintf(p->why, sizeof p->why, "initdb failed (see %s)", log);
 		return -1;
 	}
 	p->port = pgs_free_port();
