@@ -416,10 +416,10 @@ int store_open_pg(const char *conninfo, const struct store_pg_options *opt, stru
 		set_err(err, errlen, "no randomness for the instance id");
 		goto fail;
 	}
+	uint64_t id = 0;
 	for (size_t i = 0; i < sizeof rnd; i++)
-		ps->instance = (ps->instance << 8) | rnd[i];
-	if (ps->instance < 0)
-		ps->instance = -ps->instance;
+		id = (id << 8) | rnd[i];
+	ps->instance = (int64_t)(id >> 1); /* positive: a bigint column */
 	if (ps->instance == 0)
 		ps->instance = 1;
 	pthread_mutex_init(&ps->mu, NULL);
