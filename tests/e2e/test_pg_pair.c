@@ -273,7 +273,8 @@ static long faults_caught(const struct upstream_srv *u, const char *name)
 	long n = -1;
 	if (upstream_do(u, "GET", "/_admin/stats", NULL, &r) == 0 && r.status == 200) {
 		cJSON *j = cJSON_Parse(r.body);
-		const cJSON *f = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "faultsInjected"), name);
+		const cJSON *f =
+			cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "faultsInjected"), name);
 		n = cJSON_IsNumber(f) ? (long)f->valuedouble : 0;
 		cJSON_Delete(j);
 	}
@@ -305,7 +306,8 @@ static void pair_outbox_delivers_once(void **state)
 	for (int i = 0; i < 10; i++) {
 		char body[200];
 		snprintf(body, sizeof body,
-			 "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:ob\",\"value\":\"p%d\"}]}", i);
+			 "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:ob\",\"value\":\"p%d\"}]}",
+			 i);
 		assert_int_equal(http_do(&g[i % 2], "POST", "/fhir/Patient", fj, body, strlen(body), &r), 0);
 		assert_int_equal(r.status, 201);
 		resp_free(&r);
@@ -342,10 +344,8 @@ static void pair_outbox_delivers_once(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(pair_loses_no_update),
-		cmocka_unit_test(pair_creates_conditionally_once),
-		cmocka_unit_test(pair_never_reads_stale),
-		cmocka_unit_test(pair_survives_database_restart),
+		cmocka_unit_test(pair_loses_no_update),      cmocka_unit_test(pair_creates_conditionally_once),
+		cmocka_unit_test(pair_never_reads_stale),    cmocka_unit_test(pair_survives_database_restart),
 		cmocka_unit_test(pair_outbox_delivers_once),
 	};
 	const char *filter = getenv("CW_TEST_FILTER");
