@@ -75,7 +75,9 @@ EXE_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
 # core/ is one folder per subsystem (each has a README); main.c stays apart.
 CORE_SRC := $(sort $(filter-out core/main.c,$(wildcard core/*.c core/*/*.c core/*/*/*.c)))
-CORE_OBJ := $(CORE_SRC:%.c=$(OBJ)/%.o)
+# The console's files (core/console/www/) are compiled in by assets.S.
+CONSOLE_WWW := $(sort $(wildcard core/console/www/*))
+CORE_OBJ := $(CORE_SRC:%.c=$(OBJ)/%.o) $(OBJ)/core/console/assets_data.o
 MAIN_OBJ := $(OBJ)/core/main.o
 
 # plugins/common/ is no plugin: it is plugkit, the helpers the plugins share,
@@ -144,6 +146,10 @@ $(CORPUS_STAMP): $(CORPUS_TARS)
 $(OBJ)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -fPIE -c $< -o $@
+
+$(OBJ)/core/console/assets_data.o: core/console/assets.S $(CONSOLE_WWW)
+	@mkdir -p $(@D)
+	$(CC) -c $< -o $@
 
 $(LIBCORE): $(CORE_OBJ)
 	@mkdir -p $(@D)
@@ -219,7 +225,7 @@ fuzz:
 	@for n in $(FUZZ_NAMES); do \
 	  echo "  FUZZ build/fuzz/fuzz_$$n"; \
 	  $(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Icore -Icore/include $(PLUGKIT_INC) \
-	    $(PKG_CFLAGS) -DCW_VERSION='"$(VERSION)"' tests/fuzz/fuzz_$$n.c $(CORE_SRC) $(PLUGKIT_SRC) $(PKG_LIBS) -ldl -lpthread -lm \
+	    $(PKG_CFLAGS) -DCW_VERSION='"$(VERSION)"' tests/fuzz/fuzz_$$n.c $(CORE_SRC) core/console/assets.S $(PLUGKIT_SRC) $(PKG_LIBS) -ldl -lpthread -lm \
 	    -o build/fuzz/fuzz_$$n || exit 1; \
 	done
 	@echo "run: build/fuzz/fuzz_NAME tests/fuzz/corpus/NAME"

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api_bulk.h"
+#include "api/api_console.h"
 #include "api/api_auth.h"
 #include "api/api_fhir.h"
 #include "api/api_outbox.h"
@@ -15,6 +16,7 @@
 #include "api/bulk.h"
 #include "base/fjson.h"
 #include "base/log.h"
+#include "base/series.h"
 #include "fhir/seclabel.h"
 #include "migrate.h"
 
@@ -143,7 +145,7 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 	}
 	if (api_system_register(app) != 0 || api_auth_register(app) != 0 || api_fhir_register(app) != 0 ||
 	    api_plugins_register(app) != 0 || api_terminology_register(app) != 0 || api_rest_register(app) != 0 ||
-	    api_outbox_register(app) != 0 || api_bulk_register(app) != 0) {
+	    api_outbox_register(app) != 0 || api_bulk_register(app) != 0 || api_console_register(app) != 0) {
 		snprintf(err, errlen, "cannot register the endpoints (routing table full?)");
 		return -1;
 	}
@@ -164,7 +166,9 @@ void app_dispatch(void *ctx, struct http_request *req, struct http_response *res
 	if (api_fhir_negotiate(req, resp))
 		return;
 	struct auth_principal who;
-	if (!auth_authenticate(app->auth, req, resp, &who) || !auth_authorize(app->auth, &who, req, resp))
+	/* a plugin operation's scopes are checked on what it gathers */
+	if (!auth_authenticate(app->auth, req, resp, &who) ||
+	    (!api_plugins_operation_at(app, req->method, req->path) && !auth_authorize(app->auth, &who, req, resp)))
 		return;
 	/* handlers decide on it while they run; a deferred answer decides nothing more */
 	req->principal = &who;
@@ -188,6 +192,8 @@ void app_stop_calls(struct app *app)
 
 void app_release(struct app *app)
 {
+	/* the sampler reads the outbox's gauges: stop it before the outbox goes */
+	series_stop(app->series);
 	/* the delivery worker runs the plugins' hooks: stop it before they go */
 	outbox_stop(app->outbox);
 	bulk_stop(app->bulk);

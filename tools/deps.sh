@@ -26,8 +26,9 @@ optional[run]=""
 required[test]="libcmocka-dev xz-utils curl postgresql"
 # xmllint checks written XML against the official schema; the openssl command
 # makes the throw-away PKI of the upstream TLS tests; node and npm run the
-# upstream test server (tests/upstream).
-optional[test]="libxml2-utils openssl node"
+# upstream test server (tests/upstream); chromium is the browser the console's
+# tests drive (tests/console, through playwright-core: no browser download).
+optional[test]="libxml2-utils openssl node chromium"
 # wrk measures the HTTP benchmarks; node and npm run the comparison tools.
 required[bench]="wrk xz-utils"
 optional[bench]="node"

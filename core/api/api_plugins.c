@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/access.h"
 #include "api/api_rest.h"
 #include "api/gather.h"
 #include "api/privacy.h"
@@ -306,6 +307,13 @@ static void get_export(void *ctx, struct http_request *req, struct http_response
 		return;
 	}
 	outcome_release(&oo);
+	char refused[STORE_TYPE_SIZE];
+	if (!access_may_read_all(req, input, refused, sizeof refused)) {
+		/* an export needs read on every type it gathered */
+		cJSON_Delete(input);
+		auth_forbid(resp, refused, SCOPE_R | SCOPE_S);
+		return;
+	}
 	/* the gathered Bundle carries the labels of what it holds, and so does
 	 * the answer (a native document has no meta of its own) */
 	char labels[1024];
@@ -414,10 +422,49 @@ static void register_op(void *ud, const struct plugin *p, const struct cw_operat
 	g->rc |= router_add(&g->app->router, "GET", r->pattern, invoke_op, r);
 }
 
-/* host->store_gather: the plugins gather as the exports do. */
-static cJSON *gather_for_plugins(void *ud, const cJSON *parameters, struct outcome *oo, int *status)
+struct op_lookup {
+	const char *path;
+	bool found;
+};
+
+static void match_op(void *ud, const struct plugin *p, const struct cw_operation *op)
 {
-	return gather_parameters(ud, parameters, oo, status);
+	(void)p;
+	struct op_lookup *l = ud;
+	char pattern[160];
+	if (op->type)
+		snprintf(pattern, sizeof pattern, "/fhir/%s/$%s", op->type, op->name);
+	else
+		snprintf(pattern, sizeof pattern, "/fhir/$%s", op->name);
+	l->found |= !strcmp(pattern, l->path);
+}
+
+bool api_plugins_operation_at(const struct app *app, const char *method, const char *path)
+{
+	if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+		return false;
+	const char *dollar = strrchr(path, '$');
+	if (!dollar || dollar[-1] != '/' || !strcmp(dollar, "$export"))
+		return false; /* bulk export decides before routing */
+	struct op_lookup l = {.path = path};
+	plugin_host_each_operation(app->plugins, match_op, &l);
+	return l.found;
+}
+
+/* host->store_gather: the plugins gather as the exports do. */
+static cJSON *gather_for_plugins(void *ud, const struct http_request *req, const cJSON *parameters, struct outcome *oo,
+				 int *status)
+{
+	cJSON *b = gather_parameters(ud, parameters, oo, status);
+	char type[STORE_TYPE_SIZE];
+	if (b && !access_may_read_all(req, b, type, sizeof type)) {
+		/* the client may not read all that was gathered for it */
+		cJSON_Delete(b);
+		access_refuse_issue(oo, NULL, type, SCOPE_R | SCOPE_S);
+		*status = 403;
+		return NULL;
+	}
+	return b;
 }
 
 int api_plugins_register(struct app *app)

@@ -26,6 +26,14 @@
  * Registering also serves the plugins' host->store_gather (gather_parameters
  * over app's store).
  *
+ * Scopes (docs/security.md): /ingest needs, on every type the mapped
+ * transaction writes, the permission of its entry (POST c, PUT u; one
+ * missing refuses the document whole, 403); /export, and what a plugin
+ * (an operation among them) gathers through store_gather, need r and s on
+ * every type gathered (403 naming the first missing). A plugin operation
+ * itself needs any valid token: the store is open to it only through
+ * store_gather.
+ *
  * Threads: handlers run on many worker threads; each request has its own
  * arena, outcome and plugin context. */
 #ifndef CW_API_PLUGINS_H
@@ -36,6 +44,10 @@
 #include "api/context.h"
 
 int api_plugins_register(struct app *app);
+
+/* True when method path is a plugin operation's route (its scopes are
+ * checked on what it gathers, not before routing). */
+bool api_plugins_operation_at(const struct app *app, const char *method, const char *path);
 
 /* Runs the on-request hooks; true when one stopped the request (resp then
  * holds its OperationOutcome). */

@@ -28,6 +28,7 @@
 #include "upstream/upstream.h"
 
 struct bulk;
+struct series;
 
 struct app {
 	const struct config *cfg;
@@ -46,6 +47,9 @@ struct app {
 	size_t nowned;
 	/* bulk export jobs (api/bulk.h) under cfg->data_dir/bulk */
 	struct bulk *bulk;
+
+	/* the console's time series of the counters (api/api_console.h) */
+	struct series *series;
 
 	/* identity and access (cfg->auth); always set, maybe disabled */
 	struct auth *auth;

@@ -1,6 +1,7 @@
 #include "api/rest_int.h"
 #include "fhir/fhir_helpers.h"
 
+#include "api/access.h"
 #include "api/provenance.h"
 
 #include <ctype.h>
@@ -151,6 +152,23 @@ static bool url_type(const char *url, char type[STORE_TYPE_SIZE])
 	memcpy(type, url, n);
 	type[n] = '\0';
 	return n && model_resource(type);
+}
+
+/* The scope check of one entry of a Bundle: its interaction (method on
+ * url) on its type; criteria reaching other types (a chain in a conditional
+ * url or ifNoneExist) and what is no plain interaction need every
+ * permission on every type. False with the scope that is missing. */
+static bool entry_allowed(const struct http_request *req, const cJSON *entry, const char *method, const char *url,
+			  char type[80], unsigned *need)
+{
+	const char *ine = rest_str_member(cJSON_GetObjectItemCaseSensitive(entry, "request"), "ifNoneExist");
+	const char *qm = strchr(url, '?');
+	*need = auth_interaction(method, url, ine != NULL, type, 80);
+	if (!*need || rest_criteria_reach_other_types(qm ? qm + 1 : NULL) || rest_criteria_reach_other_types(ine)) {
+		snprintf(type, 80, "*");
+		*need = SCOPE_C | SCOPE_R | SCOPE_U | SCOPE_D | SCOPE_S;
+	}
+	return access_may(req, type, *need);
 }
 
 /* Readies an entry of a Bundle for the upstream, in place: request.url
@@ -619,6 +637,27 @@ static bool plan_bundle(const struct app *app, const struct http_request *req, c
 			ok = false;
 			break;
 		}
+		char stype[80];
+		unsigned need = 0;
+		if (!entry_allowed(req, p->entry, p->method, url, stype, &need)) {
+			/* a batch entry answers its own refusal; a transaction, or
+			 * what an ingested document writes, is refused whole */
+			snprintf(where, sizeof where, "Bundle.entry[%zu]", i);
+			if (bp->tx || hooks_done) {
+				access_refuse_issue(oo, where, stype, need);
+				outcome_add(oo, OUTCOME_ERROR, "forbidden", where,
+					    "this entry is not allowed to the client; nothing was stored");
+				*status = 403;
+				ok = false;
+				break;
+			}
+			struct outcome eo = OUTCOME_INIT;
+			access_refuse_issue(&eo, where, stype, need);
+			p->response = outcome_entry(403, &eo);
+			outcome_release(&eo);
+			p->upstream = false;
+			continue;
+		}
 		if (p->upstream) {
 			if (!bp->nup++)
 				first_up = i;
@@ -771,8 +810,8 @@ static bool run_plan(const struct app *app, const struct http_request *req, stru
 	}
 	for (size_t i = 0; ok && i < n; i++) {
 		struct entry_plan *p = order[i];
-		if (p->upstream)
-			continue;
+		if (p->upstream || p->response)
+			continue; /* a pass-through entry, or one refused when planned */
 		struct outcome eo = OUTCOME_INIT;
 		/* a batch entry that is delivered upstream commits with its outbox
 		 * record; a conditional create decides inside its transaction */

@@ -193,6 +193,16 @@ int rest_query_add(void *ctx, const char *name, const char *value);
 /* Parses "a=b&c=d" (already in a URL) into q. */
 int rest_query_from_string(struct query *q, const char *qs);
 
+/* Granular scopes (system/Observation.rs?category=laboratory): true when
+ * req's client may read type/id — no granular scope confines it, or the
+ * store's search finds it with _id=id and one of their queries (the one
+ * search matcher decides). */
+bool rest_granular_match(const struct app *app, const struct http_request *req, const char *type, const char *id);
+
+/* True when criteria qs ("a=b&c=d", NULL: none) reach types other than the
+ * one searched (_include, _revinclude, a chain, _has), or cannot be parsed. */
+bool rest_criteria_reach_other_types(const char *qs);
+
 /* _summary: true keeps the elements the specification marks as summary,
  * text keeps text, id, meta and the mandatory elements, data drops text
  * (all at the top level of the resource). false leaves res whole. */

@@ -1,4 +1,5 @@
 #include "api/rest_int.h"
+#include "api/access.h"
 #include "http/wire.h"
 
 #include <ctype.h>
@@ -154,6 +155,82 @@ static int query_from_form(struct query *q, const char *body, size_t len)
 int rest_query_from_string(struct query *q, const char *qs)
 {
 	return query_from_form(q, qs, strlen(qs));
+}
+
+bool rest_criteria_reach_other_types(const char *qs)
+{
+	if (!qs || !*qs)
+		return false;
+	struct query q;
+	memset(&q, 0, sizeof q);
+	bool reach = rest_query_from_string(&q, qs) != 0 || q.ninc || q.nrev;
+	for (size_t i = 0; !reach && i < q.n; i++)
+		reach = auth_reaches_other_types(q.params[i].name);
+	rest_query_release(&q);
+	return reach;
+}
+
+#define GRANULAR_MAX 8 /* granular scopes on one type and permission taken into account */
+
+bool rest_granular_match(const struct app *app, const struct http_request *req, const char *type, const char *id)
+{
+	const char *gq[GRANULAR_MAX];
+	size_t gl[GRANULAR_MAX];
+	size_t ng = access_granular(req, type, SCOPE_R, gq, gl, GRANULAR_MAX);
+	bool hit = ng == 0;
+	for (size_t i = 0; !hit && i < ng && i < GRANULAR_MAX; i++) {
+		char qs[512];
+		snprintf(qs, sizeof qs, "%.*s", (int)gl[i], gq[i]);
+		struct query q;
+		memset(&q, 0, sizeof q);
+		if (rest_query_from_string(&q, qs) == 0 && !q.ninc && !q.nrev &&
+		    q.n < sizeof q.params / sizeof *q.params) {
+			q.params[q.n++] = (struct store_search_param){"_id", NULL, id};
+			struct store_search ss = {.params = q.params, .n_params = q.n, .count = 1, .no_total = true};
+			struct store_page page = {0};
+			struct store_error err = {0};
+			hit = store_search(app->store, type, &ss, &page, &err) == STORE_OK && page.n > 0;
+			store_page_release(&page);
+		}
+		rest_query_release(&q);
+	}
+	return hit;
+}
+
+/* Confines a search of type to what the client's granular scopes allow:
+ * one scope's query is added to the criteria; several are joined when each
+ * is one parameter, the same one (category=a and category=b search
+ * category=a,b). false when they cannot be joined so (the search is then
+ * refused). */
+static bool granular_confine(const struct http_request *req, const char *type, struct query *q)
+{
+	const char *gq[GRANULAR_MAX];
+	size_t gl[GRANULAR_MAX];
+	size_t ng = access_granular(req, type, SCOPE_S, gq, gl, GRANULAR_MAX);
+	if (!ng)
+		return true;
+	if (ng > GRANULAR_MAX)
+		return false;
+	char qs[1024];
+	size_t o = 0, name_len = strcspn(gq[0], "=");
+	for (size_t i = 0; i < ng; i++) {
+		size_t nl = strcspn(gq[i], "=");
+		bool one = memchr(gq[i], '&', gl[i]) == NULL && nl < gl[i];
+		if (ng > 1 && (!one || nl != name_len || memcmp(gq[i], gq[0], nl) != 0))
+			return false;
+		int w = i == 0 ? snprintf(qs + o, sizeof qs - o, "%.*s", (int)gl[i], gq[i])
+			       : snprintf(qs + o, sizeof qs - o, ",%.*s", (int)(gl[i] - nl - 1), gq[i] + nl + 1);
+		if (w < 0 || (size_t)w >= sizeof qs - o)
+			return false;
+		o += (size_t)w;
+	}
+	size_t nbefore = q->n;
+	if (rest_query_from_string(q, qs) != 0 || q->ninc > 8 || q->nrev > 8)
+		return false;
+	for (size_t i = nbefore; i < q->n; i++)
+		if (auth_reaches_other_types(q->params[i].name))
+			return false;
+	return true;
 }
 
 /* Tags res as a subset of the resource (meta.tag SUBSETTED). */
@@ -437,8 +514,9 @@ static bool result_params_check(const char *type, struct query *q, bool lenient,
  * resources they reference. Returns false when INCLUDE_MAX was reached or a
  * resource to include failed its integrity check (*bad set: the search then
  * answers that, not a page without it). */
-static bool include_round(const struct app *app, const char *text, cJSON *entries, const char *base, size_t from,
-			  size_t to, size_t *added, struct store_error *bad)
+static bool include_round(const struct app *app, const struct http_request *req, const char *text, cJSON *entries,
+			  const char *base, size_t from, size_t to, size_t *added, size_t *left_out,
+			  struct store_error *bad)
 {
 	char buf[160];
 	const char *type, *param, *target;
@@ -456,6 +534,10 @@ static bool include_round(const struct app *app, const char *text, cJSON *entrie
 				continue;
 			if ((target && strcmp(rt, target) != 0) || rest_bundle_has(entries, rt, rid))
 				continue;
+			if (!access_may(req, rt, SCOPE_R)) {
+				(*left_out)++; /* a type the client may not read */
+				continue;
+			}
 			if (*added >= INCLUDE_MAX)
 				return false;
 			cJSON *got = NULL;
@@ -475,13 +557,18 @@ static bool include_round(const struct app *app, const char *text, cJSON *entrie
 
 /* _revinclude=Type:param[:Target] for the entries [from, to): the
  * resources of Type whose param references one of them. */
-static bool revinclude_round(const struct app *app, const char *text, cJSON *entries, const char *base, size_t from,
-			     size_t to, size_t *added, struct store_error *bad)
+static bool revinclude_round(const struct app *app, const struct http_request *req, const char *text, cJSON *entries,
+			     const char *base, size_t from, size_t to, size_t *added, size_t *left_out,
+			     struct store_error *bad)
 {
 	char buf[160];
 	const char *type, *param, *target;
 	if (!include_spec(text, buf, sizeof buf, &type, &param, &target))
 		return true;
+	if (!access_may(req, type, SCOPE_R)) {
+		(*left_out)++; /* a type the client may not read: not even looked for */
+		return true;
+	}
 	for (size_t i = from; i < to; i++) {
 		const cJSON *res = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, (int)i), "resource");
 		const char *rt = rest_str_member(res, "resourceType"), *rid = rest_str_member(res, "id");
@@ -527,8 +614,8 @@ static bool revinclude_round(const struct app *app, const char *text, cJSON *ent
  * the :iterate ones again for what the previous round added, until a
  * round adds nothing (at most INCLUDE_ROUNDS rounds and INCLUDE_MAX
  * resources; reaching either is said in oo). */
-static void do_includes(const struct app *app, const struct query *q, cJSON *entries, const char *base,
-			struct outcome *oo, struct store_error *bad)
+static void do_includes(const struct app *app, const struct http_request *req, const struct query *q, cJSON *entries,
+			const char *base, size_t *left_out, struct outcome *oo, struct store_error *bad)
 {
 	size_t from = 0, to = (size_t)cJSON_GetArraySize(entries), added = 0;
 	bool room = true;
@@ -540,10 +627,12 @@ static void do_includes(const struct app *app, const struct query *q, cJSON *ent
 		}
 		for (size_t k = 0; room && k < q->ninc; k++)
 			if (round == 0 || q->inc_iterate[k])
-				room = include_round(app, q->includes[k], entries, base, from, to, &added, bad);
+				room = include_round(app, req, q->includes[k], entries, base, from, to, &added,
+						     left_out, bad);
 		for (size_t k = 0; room && k < q->nrev; k++)
 			if (round == 0 || q->rev_iterate[k])
-				room = revinclude_round(app, q->revincludes[k], entries, base, from, to, &added, bad);
+				room = revinclude_round(app, req, q->revincludes[k], entries, base, from, to, &added,
+							left_out, bad);
 		from = to;
 		to = (size_t)cJSON_GetArraySize(entries);
 	}
@@ -599,6 +688,79 @@ static char *page_link(const char *base, const char *type, const struct query *q
 	return strbuf_take(&b, NULL);
 }
 
+/* Each type a chained criterion (name, modifier) of type passes through
+ * needs s on it, level by level as the store resolves them (subject.name
+ * through subject's one target type, subject:Patient.name through Patient).
+ * A level the store cannot resolve is left to it (it refuses the search).
+ * false with the type refused into refused. */
+static bool chain_allowed(const struct http_request *req, const char *type, const char *name, const char *modifier,
+			  int depth, char refused[STORE_TYPE_SIZE])
+{
+	char ref[65], target[STORE_TYPE_SIZE] = "", inner[130];
+	const char *dot_mod = modifier ? strchr(modifier, '.') : NULL;
+	const char *dot = strchr(name, '.');
+	if (!dot_mod && !dot)
+		return true;
+	if (depth > 8) {
+		snprintf(refused, STORE_TYPE_SIZE, "*");
+		return false;
+	}
+	if (dot_mod) {
+		snprintf(ref, sizeof ref, "%s", name);
+		snprintf(target, sizeof target, "%.*s", (int)(dot_mod - modifier), modifier);
+		snprintf(inner, sizeof inner, "%s", dot_mod + 1);
+	} else {
+		snprintf(ref, sizeof ref, "%.*s", (int)(dot - name), name);
+		snprintf(inner, sizeof inner, "%s%s%s", dot + 1, modifier ? ":" : "", modifier ? modifier : "");
+	}
+	const struct search_param_def *def = search_params_find(type, ref, NULL);
+	if (!def || def->kind != SEARCH_PARAM_REFERENCE)
+		return true;
+	if (!target[0] && search_params_targets_count(def) == 1)
+		snprintf(target, sizeof target, "%s", def->targets);
+	if (!target[0] || !model_resource(target))
+		return true;
+	if (!access_may(req, target, SCOPE_S)) {
+		snprintf(refused, STORE_TYPE_SIZE, "%s", target);
+		return false;
+	}
+	char *colon = strchr(inner, ':'), *idot = strchr(inner, '.');
+	if (colon && (!idot || colon < idot))
+		*colon++ = '\0';
+	else
+		colon = NULL;
+	return chain_allowed(req, target, inner, colon, depth + 1, refused);
+}
+
+/* The scope check of a search's criteria beyond its own type: chains and
+ * _has (_has:Type:param:... needs s on Type, and again for a nested _has).
+ * false after answering 403 naming the first type refused. */
+static bool criteria_allowed(const struct http_request *req, struct http_response *resp, const char *type,
+			     const struct query *q)
+{
+	char refused[STORE_TYPE_SIZE] = "";
+	for (size_t i = 0; i < q->n && !refused[0]; i++) {
+		const struct store_search_param *p = &q->params[i];
+		if (!strcmp(p->name, "_has")) {
+			/* _has:Type:param:(_has:Type:param:)*criterion */
+			const char *t = p->modifier ? p->modifier : "";
+			while (*t) {
+				size_t n = strcspn(t, ":");
+				snprintf(refused, sizeof refused, "%.*s",
+					 (int)(n < STORE_TYPE_SIZE - 1 ? n : STORE_TYPE_SIZE - 1), t);
+				if (!access_may(req, refused, SCOPE_S))
+					break;
+				refused[0] = '\0';
+				const char *next = strstr(t, ":_has:");
+				t = next ? next + 6 : "";
+			}
+		} else {
+			chain_allowed(req, type, p->name, p->modifier, 0, refused);
+		}
+	}
+	return !refused[0] || auth_forbid(resp, refused, SCOPE_S);
+}
+
 static void run_search(const struct app *app, const struct http_request *req, struct http_response *resp,
 		       const char *type, struct query *q)
 {
@@ -624,6 +786,15 @@ static void run_search(const struct app *app, const struct http_request *req, st
 				    q->params[i].name, type);
 		}
 		q->n = keep;
+	}
+	if (!criteria_allowed(req, resp, type, q)) {
+		outcome_release(&notes);
+		return;
+	}
+	if (!granular_confine(req, type, q)) {
+		outcome_release(&notes);
+		auth_forbid(resp, type, SCOPE_S);
+		return;
 	}
 	char own[256];
 	rest_base_url(app, req, own, sizeof own);
@@ -695,7 +866,13 @@ static void run_search(const struct app *app, const struct http_request *req, st
 		 * _summary leave them out */
 		size_t nmatch = (size_t)cJSON_GetArraySize(entries);
 		struct store_error bad = {0};
-		do_includes(app, q, entries, base, &notes, &bad);
+		size_t left_out = 0;
+		do_includes(app, req, q, entries, base, &left_out, &notes, &bad);
+		if (left_out) {
+			/* what was left out is not said, nor how much there is */
+			access_left_out();
+			cJSON_DeleteItemFromObjectCaseSensitive(b, "total");
+		}
 		if (bad.status != STORE_OK) {
 			outcome_release(&notes);
 			store_page_release(&page);
@@ -724,11 +901,37 @@ static void run_search(const struct app *app, const struct http_request *req, st
 	api_fhir_send(req, resp, 200, b);
 }
 
+/* A search of a pass-through type reaching other types (includes, chains,
+ * _has, in the URL or the form body) is answered by the upstream and
+ * cannot be filtered here: for a client whose scopes are checked it needs
+ * every permission on every type. false after answering 403. */
+static bool upstream_search_allowed(const struct app *app, const struct http_request *req, struct http_response *resp,
+				    const char *type, bool form)
+{
+	if (!access_checked(req) || !rest_routed_upstream(app, type))
+		return true;
+	const char *gq[1];
+	size_t gl[1];
+	if (access_granular(req, type, SCOPE_S, gq, gl, 1))
+		return auth_forbid(resp, type, SCOPE_S); /* the upstream's answer cannot be confined here */
+	struct query q;
+	memset(&q, 0, sizeof q);
+	bool reach = http_query_each(req, rest_query_add, &q) != 0 ||
+		     (form && query_from_form(&q, req->body, req->body_len) != 0) || q.ninc || q.nrev;
+	for (size_t i = 0; !reach && i < q.n; i++)
+		reach = auth_reaches_other_types(q.params[i].name) ||
+			(q.params[i].modifier && strchr(q.params[i].modifier, '.'));
+	rest_query_release(&q);
+	const unsigned all = SCOPE_C | SCOPE_R | SCOPE_U | SCOPE_D | SCOPE_S;
+	return !reach || access_may(req, "*", all) || auth_forbid(resp, "*", all);
+}
+
 void rest_get_search(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	const struct app *app = ctx;
 	const char *type = req->params[0];
-	if (!rest_check_type_id(req, resp, type, NULL) || rest_pass_through(app, req, resp, type))
+	if (!rest_check_type_id(req, resp, type, NULL) || !upstream_search_allowed(app, req, resp, type, false) ||
+	    rest_pass_through(app, req, resp, type))
 		return;
 	struct query q;
 	memset(&q, 0, sizeof q);
@@ -745,7 +948,8 @@ void rest_post_search(void *ctx, struct http_request *req, struct http_response 
 {
 	const struct app *app = ctx;
 	const char *type = req->params[0];
-	if (!rest_check_type_id(req, resp, type, NULL) || rest_pass_through(app, req, resp, type))
+	if (!rest_check_type_id(req, resp, type, NULL) || !upstream_search_allowed(app, req, resp, type, true) ||
+	    rest_pass_through(app, req, resp, type))
 		return;
 	const char *ct = http_header(req, "Content-Type");
 	if (req->body_len && (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0)) {

@@ -272,13 +272,16 @@ static void issuer(const struct auth *a, const struct http_request *req, char *b
 
 static bool route_public(const char *path)
 {
+	if (!strncmp(path, "/console", 8) && (!path[8] || (path[8] == '/' && strncmp(path + 9, "api/", 4) != 0)))
+		return true; /* the console's files: no data in them */
 	return !strcmp(path, "/healthz") || !strcmp(path, "/fhir/metadata") ||
 	       !strncmp(path, "/fhir/.well-known/", 18) || !strcmp(path, "/auth/token") || !strcmp(path, "/auth/jwks");
 }
 
 static bool route_open_to_loopback(const char *path)
 {
-	return !strcmp(path, "/metrics") || !strcmp(path, "/outbox") || !strncmp(path, "/outbox/", 8);
+	return !strcmp(path, "/metrics") || !strcmp(path, "/outbox") || !strncmp(path, "/outbox/", 8) ||
+	       !strncmp(path, "/console/api/", 13);
 }
 
 static const struct auth_client *client_by_certificate(const struct auth *a, const struct http_request *req)
@@ -869,21 +872,40 @@ void auth_jwks(const struct auth *a, const struct http_request *req, struct http
 
 /* ------------------------------------------------------------- scopes */
 
-static bool forbidden(struct http_response *resp, const char *type, unsigned perms)
+void auth_scope_name(char *buf, size_t n, const char *type, unsigned perms)
 {
 	static const char letters[] = "cruds";
 	char p[8];
-	size_t n = 0;
+	size_t k = 0;
 	for (unsigned i = 0; i < 5; i++)
 		if (perms & (1u << i))
-			p[n++] = letters[i];
-	p[n] = '\0';
+			p[k++] = letters[i];
+	p[k] = '\0';
+	snprintf(buf, n, "system/%s.%s (or user/%s.%s)", type, p, type, p);
+}
+
+bool auth_forbid(struct http_response *resp, const char *type, unsigned perms)
+{
+	char name[200];
+	auth_scope_name(name, sizeof name, type, perms);
 	metrics_auth_refused(METRICS_AUTH_INSUFFICIENT_SCOPE);
 	resp->route = "(forbidden)";
-	http_set_error(resp, 403, "forbidden", "this request needs the scope system/%s.%s (or user/%s.%s)", type, p,
-		       type, p);
+	http_set_error(resp, 403, "forbidden", "this request needs the scope %s", name);
 	http_add_header(resp, "WWW-Authenticate", "Bearer realm=\"crosswalk\", error=\"insufficient_scope\"");
 	return false;
+}
+
+bool auth_may(const struct auth_principal *who, const char *type, unsigned perms)
+{
+	return !who || !who->client_id || scope_allows(who->scopes, type, perms);
+}
+
+size_t auth_granular(const struct auth_principal *who, const char *type, unsigned perms, const char **q, size_t *qlen,
+		     size_t max)
+{
+	if (auth_may(who, type, perms))
+		return 0;
+	return scope_queries(who->scopes, type, perms, q, qlen, max);
 }
 
 /* True when the query asks for more than the type of the path: includes,
@@ -892,8 +914,56 @@ static int reaches_other_types(void *ctx, const char *name, const char *value)
 {
 	(void)ctx;
 	(void)value;
+	return auth_reaches_other_types(name);
+}
+
+bool auth_reaches_other_types(const char *name)
+{
 	return !strncmp(name, "_include", 8) || !strncmp(name, "_revinclude", 11) || !strcmp(name, "_has") ||
 	       !strncmp(name, "_has:", 5) || strchr(name, '.') != NULL;
+}
+
+unsigned auth_interaction(const char *method, const char *rel, bool if_none_exist, char *type, size_t typelen)
+{
+	/* SEG1[/SEG2[/SEG3[/SEG4]]][?query] */
+	char seg[4][80] = {"", "", "", ""};
+	size_t nseg = 0;
+	size_t end = strcspn(rel, "?");
+	for (const char *p = rel; p < rel + end && nseg < 5;) {
+		size_t n = strcspn(p, "/?");
+		if (nseg < 4)
+			snprintf(seg[nseg], sizeof seg[nseg], "%.*s", (int)(n < 79 ? n : 79), p);
+		nseg++;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	snprintf(type, typelen, "%s", seg[0]);
+	if (!nseg || seg[0][0] == '$' || seg[0][0] == '_' || seg[1][0] == '$' || seg[2][0] == '$' || nseg > 4)
+		return 0;
+	const char *m = method;
+	bool get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+	if (nseg == 1 && get)
+		return SCOPE_S; /* search */
+	if (nseg == 1 && !strcmp(m, "POST"))
+		return SCOPE_C | (if_none_exist ? SCOPE_S : 0);
+	if (nseg == 1 && (!strcmp(m, "PUT") || !strcmp(m, "PATCH")))
+		return SCOPE_U | SCOPE_S; /* conditional update or patch */
+	if (nseg == 1 && !strcmp(m, "DELETE"))
+		return SCOPE_D | SCOPE_S; /* conditional delete */
+	if (nseg == 2 && !strcmp(seg[1], "_search") && !strcmp(m, "POST"))
+		return SCOPE_S;
+	if (nseg == 2 && !strcmp(seg[1], "_history") && get)
+		return SCOPE_S;
+	if (nseg == 2 && get)
+		return SCOPE_R;
+	if (nseg == 2 && (!strcmp(m, "PUT") || !strcmp(m, "PATCH")))
+		return SCOPE_U;
+	if (nseg == 2 && !strcmp(m, "DELETE"))
+		return SCOPE_D;
+	if ((nseg == 3 || nseg == 4) && !strcmp(seg[2], "_history") && get)
+		return SCOPE_R;
+	return 0;
 }
 
 bool auth_authorize(const struct auth *a, const struct auth_principal *who, const struct http_request *req,
@@ -913,61 +983,47 @@ bool auth_authorize(const struct auth *a, const struct auth_principal *who, cons
 		return false;
 	}
 	const unsigned all = SCOPE_C | SCOPE_R | SCOPE_U | SCOPE_D | SCOPE_S;
-	if (strncmp(path, "/fhir/", 6) != 0)
-		return scope_allows(scopes, "*", all) || forbidden(resp, "*", all); /* /ingest, /export, /plugins */
-	/* /fhir/SEG1[/SEG2[/SEG3[/SEG4]]] */
-	char seg[4][80] = {"", "", "", ""};
-	size_t nseg = 0;
-	for (const char *p = path + 6; *p && nseg < 5;) {
-		size_t n = strcspn(p, "/");
-		if (nseg < 4)
-			snprintf(seg[nseg], sizeof seg[nseg], "%.*s", (int)(n < 79 ? n : 79), p);
-		nseg++;
-		p += n;
-		if (*p == '/')
-			p++;
-	}
 	const char *m = req->method;
-	bool get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+	/* decided inside their handlers, type by type or entry by entry: a
+	 * Bundle's entries (rest_bundle), what /ingest writes and what
+	 * /export reads (api_plugins) */
+	if ((!strcmp(path, "/fhir") && !strcmp(m, "POST")) || (!strncmp(path, "/ingest/", 8) && !strcmp(m, "POST")) ||
+	    (!strncmp(path, "/export/", 8) && (!strcmp(m, "GET") || !strcmp(m, "POST"))))
+		return true;
+	if (strncmp(path, "/fhir/", 6) != 0)
+		return scope_allows(scopes, "*", all) || auth_forbid(resp, "*", all); /* /plugins */
+	const char *rel = path + 6;
+	const char *last = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
 	/* operations that touch no stored resource: any valid token */
-	if (!strcmp(seg[nseg - 1], "$validate") || !strcmp(seg[nseg - 1], "$convert") ||
-	    (!strcmp(seg[0], "CodeSystem") && (!strcmp(seg[1], "$lookup") || !strcmp(seg[1], "$validate-code"))))
+	if (!strcmp(last, "$validate") || !strcmp(last, "$convert") || !strcmp(rel, "CodeSystem/$lookup") ||
+	    !strcmp(rel, "CodeSystem/$validate-code"))
 		return true;
 	bool more_types = http_query_each(req, reaches_other_types, NULL) != 0;
-	const char *type = seg[0];
-	unsigned need = 0;
-	bool other =
-		seg[0][0] == '$' || seg[0][0] == '_' || seg[1][0] == '$' || seg[2][0] == '$' || nseg > 4 || more_types;
-	if (!other) {
-		if (nseg == 1 && get)
-			need = SCOPE_S; /* search */
-		else if (nseg == 1 && !strcmp(m, "POST"))
-			need = SCOPE_C | (http_header(req, "If-None-Exist") ? SCOPE_S : 0);
-		else if (nseg == 1 && (!strcmp(m, "PUT") || !strcmp(m, "PATCH")))
-			need = SCOPE_U | SCOPE_S; /* conditional update or patch */
-		else if (nseg == 1 && !strcmp(m, "DELETE"))
-			need = SCOPE_D | SCOPE_S; /* conditional delete */
-		else if (nseg == 2 && !strcmp(seg[1], "_search") && !strcmp(m, "POST"))
-			need = SCOPE_S;
-		else if (nseg == 2 && !strcmp(seg[1], "_history") && get)
-			need = SCOPE_S;
-		else if (nseg == 2 && get)
-			need = SCOPE_R;
-		else if (nseg == 2 && (!strcmp(m, "PUT") || !strcmp(m, "PATCH")))
-			need = SCOPE_U;
-		else if (nseg == 2 && !strcmp(m, "DELETE"))
-			need = SCOPE_D;
-		else if ((nseg == 3 || nseg == 4) && !strcmp(seg[2], "_history") && get)
-			need = SCOPE_R;
-	} else if (!strcmp(seg[0], "_history") && nseg == 1 && get && !more_types) {
-		type = "*";
+	char type[80];
+	unsigned need = auth_interaction(m, rel, http_header(req, "If-None-Exist") != NULL, type, sizeof type);
+	/* a search's includes, chains and _has are checked type by type by the
+	 * search itself (rest_search); elsewhere they need every permission */
+	const char *slash = strchr(rel, '/');
+	bool search = need == SCOPE_S && ((!slash && (!strcmp(m, "GET") || !strcmp(m, "HEAD"))) ||
+					  (slash && !strcmp(slash, "/_search") && !strcmp(m, "POST")));
+	if (more_types && !search)
+		need = 0;
+	if (!need && !strcmp(rel, "_history") && (!strcmp(m, "GET") || !strcmp(m, "HEAD")) && !more_types) {
+		snprintf(type, sizeof type, "*");
 		need = SCOPE_S;
 	}
+	/* a read (Type/id) or a search (GET Type, POST Type/_search) that
+	 * granular scopes allow on part of the type: the handler confines it
+	 * to what their queries match */
+	bool read = need == SCOPE_R && slash && !strchr(slash + 1, '/') && strcmp(slash, "/_history") != 0;
+	if ((read || search) && !more_types && !scope_allows(scopes, type, need) &&
+	    scope_queries(scopes, type, need, NULL, NULL, 0))
+		return true;
 	if (!need) {
-		/* Bundles, other operations, includes and chains: not yet checked
-		 * type by type, so they need every permission on every type */
-		type = "*";
+		/* other operations: not yet checked type by type, so they need
+		 * every permission on every type */
+		snprintf(type, sizeof type, "*");
 		need = all;
 	}
-	return scope_allows(scopes, type, need) || forbidden(resp, type, need);
+	return scope_allows(scopes, type, need) || auth_forbid(resp, type, need);
 }

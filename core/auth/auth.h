@@ -62,17 +62,55 @@ bool auth_authenticate(const struct auth *a, const struct http_request *req, str
 		       struct auth_principal *out);
 
 /* Decides whether who may make req (after auth_authenticate): the
- * interaction its method and path are (read, vread and instance history: r;
- * search and type or system history: s; create: c; update and patch: u;
- * delete: d; conditional forms also s) on its type; /metrics and /outbox
- * need system/crosswalk.admin (or a loopback peer without credentials);
- * $validate, $convert and the terminology operations any valid token;
- * what is not checked entry by entry yet (Bundles at /fhir, _include,
- * _revinclude, chains and _has, /ingest, /export, /plugins, other
- * operations) needs a scope on every type with every permission. true, or
- * false after setting a 403 OperationOutcome naming the missing scope. */
+ * interaction its method and path are (auth_interaction) on its type;
+ * /metrics and /outbox need system/crosswalk.admin (or a loopback peer
+ * without credentials); $validate, $convert and the terminology operations
+ * any valid token. Left to their handlers, which decide type by type or
+ * entry by entry with auth_may: POST /fhir (each entry of a batch or
+ * transaction), POST /ingest/{format} (each type written), GET and POST
+ * /export/{format} (each type read), and a search's _include, _revinclude,
+ * chains and _has (the search needs s on its own type here), and a read
+ * (Type/id) or search that only granular scopes (with a query) allow: the
+ * handler confines it to what their queries match. What is not
+ * checked type by type yet (/plugins, other operations, includes or chains
+ * outside a search) needs a scope on every type with every permission.
+ * true, or false after setting a 403 OperationOutcome naming the missing
+ * scope. */
 bool auth_authorize(const struct auth *a, const struct auth_principal *who, const struct http_request *req,
 		    struct http_response *resp);
+
+/* The permissions (enum scope_perm bits) one FHIR interaction needs: method
+ * on rel, a path below the FHIR base ("Type", "Type/id",
+ * "Type/id/_history[/vid]", "Type/_search", "Type/_history", with or
+ * without "?query"): read, vread, instance history r; search, type history
+ * s; create c (with if_none_exist also s); update, patch u; delete d;
+ * conditional forms (on "Type") also s. Its type into type (typelen bytes).
+ * 0 for anything else (operations, the system level). Pure. */
+unsigned auth_interaction(const char *method, const char *rel, bool if_none_exist, char *type, size_t typelen);
+
+/* True when who may do perms on type: no principal or no client (auth off,
+ * the loopback operator) may do everything; a client as its scopes say
+ * (scope_allows). Pure. */
+bool auth_may(const struct auth_principal *who, const char *type, unsigned perms);
+
+/* The granular scopes that give who perms on type (scope_queries), for a
+ * client none of whose scopes gives them whole: up to max queries into
+ * q/qlen, their count returned; 0 when who may do perms whole (auth_may)
+ * or has no granular scope for them. Pure. */
+size_t auth_granular(const struct auth_principal *who, const char *type, unsigned perms, const char **q, size_t *qlen,
+		     size_t max);
+
+/* The scope a refusal names, "system/T.letters (or user/T.letters)". */
+void auth_scope_name(char *buf, size_t n, const char *type, unsigned perms);
+
+/* Answers 403 (OperationOutcome code forbidden naming the scope,
+ * WWW-Authenticate error="insufficient_scope") and counts it as
+ * insufficient_scope. Returns false. */
+bool auth_forbid(struct http_response *resp, const char *type, unsigned perms);
+
+/* True when a search parameter's name reaches other types than the
+ * searched one: _include, _revinclude, _has, a chain (a '.'). */
+bool auth_reaches_other_types(const char *name);
 
 /* POST /auth/token: SMART Backend Services client_credentials with a
  * jwt-bearer client assertion (RFC 7523), answered with an access token

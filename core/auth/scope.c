@@ -122,3 +122,24 @@ bool scope_allows(const char *granted, const char *type, unsigned perms)
 	}
 	return false;
 }
+
+size_t scope_queries(const char *granted, const char *type, unsigned perms, const char **q, size_t *qlen, size_t max)
+{
+	size_t n = 0;
+	for (const char *g = granted; *g;) {
+		while (*g == ' ')
+			g++;
+		size_t len = strcspn(g, " ");
+		struct scope sc;
+		if (len && scope_parse(g, len, &sc) && strcmp(sc.context, "patient") != 0 && sc.query && sc.query_len &&
+		    (!strcmp(sc.type, "*") || !strcmp(sc.type, type)) && (sc.perms & perms) == perms) {
+			if (n < max) {
+				q[n] = sc.query;
+				qlen[n] = sc.query_len;
+			}
+			n++;
+		}
+		g += len;
+	}
+	return n;
+}

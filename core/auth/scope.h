@@ -31,10 +31,16 @@ bool scope_covers(const char *granted, size_t glen, const char *asked, size_t al
 
 /* True when some scope of granted (space-separated) of the system/ or
  * user/ context, without a query, gives perms on type ("*": a scope on
- * every type is needed). patient/ scopes and granular scopes (with a
- * query) grant nothing here: their confinement is not applied yet, so they
- * are refused rather than widened. */
+ * every type is needed). patient/ scopes grant nothing (their compartment
+ * is not applied yet, so they are refused rather than widened); granular
+ * scopes (with a query) grant nothing here: see scope_queries. */
 bool scope_allows(const char *granted, const char *type, unsigned perms);
+
+/* The granular scopes of granted (system/ or user/ context, with a query)
+ * that give perms on type ("Observation.rs?category=laboratory"): up to max
+ * of their queries into q/qlen (pointing into granted). Returns how many
+ * there are (also beyond max). Pure. */
+size_t scope_queries(const char *granted, const char *type, unsigned perms, const char **q, size_t *qlen, size_t max);
 
 /* Writes into out (cap bytes) the scopes of asked (space-separated; every
  * scope of allowed when asked is empty) that some scope of allowed covers.

@@ -9,6 +9,7 @@
 static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 				   0.05,   0.1,   0.25,   0.5,   1,    2.5, 5, 10};
 #define NBUCKETS (sizeof bucket_le / sizeof bucket_le[0])
+_Static_assert(NBUCKETS == METRICS_NBUCKETS, "METRICS_NBUCKETS is the number of histogram bounds");
 
 struct route_stats {
 	_Atomic(const char *) name;
@@ -25,7 +26,7 @@ static atomic_ulong auth_refused[METRICS_AUTH_REFUSAL_COUNT];
 static const char *const auth_refusal_names[METRICS_AUTH_REFUSAL_COUNT] = {
 	"no_credentials", "malformed",     "bad_alg",    "unknown_kid",        "bad_signature",
 	"expired",        "not_yet_valid", "bad_issuer", "bad_audience",       "replayed",
-	"unknown_client", "bad_request",   "bad_scope",  "insufficient_scope",
+	"unknown_client", "bad_request",   "bad_scope",  "insufficient_scope", "left_out",
 };
 
 struct ext_gauge {
@@ -96,6 +97,35 @@ int metrics_register_gauge(const char *name, const char *help, double (*fn)(void
 	ext[i] = (struct ext_gauge){name, help, fn, ctx};
 	atomic_store(&n_ext, i + 1);
 	return 0;
+}
+
+void metrics_totals(struct metrics_totals *t)
+{
+	memset(t, 0, sizeof *t);
+	for (size_t i = 0; i <= METRICS_MAX_ROUTES; i++) {
+		if (i < METRICS_MAX_ROUTES && !atomic_load(&routes[i].name))
+			continue;
+		t->requests += atomic_load_explicit(&routes[i].count, memory_order_relaxed);
+		for (size_t s = 0; s < 500; s++) {
+			unsigned long n = atomic_load_explicit(&routes[i].by_status[s], memory_order_relaxed);
+			t->by_class[(s + 100) / 100] += n;
+		}
+		for (size_t b = 0; b <= NBUCKETS; b++)
+			t->bucket[b] += atomic_load_explicit(&routes[i].bucket[b], memory_order_relaxed);
+	}
+}
+
+double metrics_bucket_le(size_t b) { return b < NBUCKETS ? bucket_le[b] : bucket_le[NBUCKETS - 1]; }
+
+bool metrics_gauge_named(const char *name, double *value)
+{
+	int n = atomic_load(&n_ext);
+	for (int i = 0; i < n; i++)
+		if (!strcmp(ext[i].name, name)) {
+			*value = ext[i].fn(ext[i].ctx);
+			return true;
+		}
+	return false;
 }
 
 unsigned long metrics_requests(const char *route, int status)

@@ -8,6 +8,7 @@
 #ifndef CW_METRICS_H
 #define CW_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define METRICS_MAX_ROUTES 128
@@ -52,6 +53,7 @@ enum metrics_auth_refusal {
 	METRICS_AUTH_BAD_REQUEST,        /* token request: grant or assertion type, parameters */
 	METRICS_AUTH_BAD_SCOPE,          /* token request: nothing of what was asked is allowed */
 	METRICS_AUTH_INSUFFICIENT_SCOPE, /* a valid token without the scope the request needs */
+	METRICS_AUTH_LEFT_OUT,           /* a resource left out of an answer: its type is not readable */
 	METRICS_AUTH_REFUSAL_COUNT
 };
 void metrics_auth_refused(enum metrics_auth_refusal why);
@@ -66,6 +68,24 @@ unsigned long metrics_counter_get(enum metrics_counter c);
 /* Another module's gauge, sampled at render time by fn(ctx). name must be a
  * valid Prometheus metric name and static. Register before serving. */
 int metrics_register_gauge(const char *name, const char *help, double (*fn)(void *ctx), void *ctx);
+
+/* The request counters summed over every route, for the console's time
+ * series (base/series.h): requests, answers by status class (index
+ * status / 100) and the latency histogram (bucket[b] counts durations up to
+ * metrics_bucket_le(b) seconds and above the bound before; the last counts
+ * the rest). Each field is read atomically; the whole is not one instant. */
+#define METRICS_NBUCKETS 14
+struct metrics_totals {
+	unsigned long requests;
+	unsigned long by_class[6];
+	unsigned long bucket[METRICS_NBUCKETS + 1];
+};
+void metrics_totals(struct metrics_totals *t);
+double metrics_bucket_le(size_t b);
+
+/* The value of the gauge another module registered under name; false when
+ * none is. */
+bool metrics_gauge_named(const char *name, double *value);
 
 /* Renders every metric; caller frees with free(). NULL on OOM. */
 char *metrics_render(size_t *len);

@@ -332,7 +332,7 @@ static cJSON *host_store_gather(struct cw_ctx *ctx, const cJSON *parameters)
 		return NULL;
 	}
 	int status = 500;
-	cJSON *b = h->gather(h->gather_ud, parameters, ctx->oo, &status);
+	cJSON *b = h->gather(h->gather_ud, ctx->req, parameters, ctx->oo, &status);
 	if (!b)
 		ctx->status = status;
 	return b;
@@ -882,6 +882,13 @@ static cJSON *describe_one(const struct plugin *p)
 		cJSON_AddStringToObject(x, "point", plugin_host_point_name(k->point));
 		cJSON_AddNumberToObject(x, "order", k->order);
 	}
+	cJSON *cs = cJSON_AddObjectToObject(o, "counters");
+	if (cs) {
+		cJSON_AddNumberToObject(cs, "documents_mapped", (double)atomic_load(&p->stats.mapped));
+		cJSON_AddNumberToObject(cs, "warnings", (double)atomic_load(&p->stats.warnings));
+		cJSON_AddNumberToObject(cs, "refusals", (double)atomic_load(&p->stats.refused));
+		cJSON_AddNumberToObject(cs, "failures", (double)atomic_load(&p->stats.failed));
+	}
 	cJSON *os = cJSON_AddArrayToObject(o, "operations");
 	for (const struct cw_operation *op = d->operations; os && op && op->name; op++) {
 		cJSON *x = cJSON_CreateObject();
@@ -1142,8 +1149,29 @@ static cJSON *wrap(cJSON *res, const char *bundle_type, bool with_request)
 	return NULL;
 }
 
-int plugin_host_ingest(const struct plugin_host *h, struct cw_ctx *ctx, const char *format, enum cw_media media,
-		       const char *data, size_t len, const char *method, const char *path, cJSON **bundle)
+/* Counts one call into p that answered status, with the issues its outcome
+ * gained from index `before` on. The counters are the one thing a call
+ * changes in a loaded plugin's record. */
+static void tally(const struct plugin *p, const struct outcome *oo, size_t before, int status)
+{
+	if (!p)
+		return;
+	struct plugin_stats *st = &((struct plugin *)p)->stats;
+	unsigned long warnings = 0;
+	for (size_t i = before; i < oo->n; i++)
+		warnings += oo->issues[i].severity == OUTCOME_WARNING;
+	if (warnings)
+		atomic_fetch_add_explicit(&st->warnings, warnings, memory_order_relaxed);
+	atomic_ulong *counter = &st->mapped;
+	if (status >= 500)
+		counter = &st->failed;
+	else if (status >= 400)
+		counter = &st->refused;
+	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
+static int ingest(const struct plugin_host *h, struct cw_ctx *ctx, const char *format, enum cw_media media,
+		  const char *data, size_t len, const char *method, const char *path, cJSON **bundle)
 {
 	*bundle = NULL;
 	const struct plugin *owner = NULL;
@@ -1204,8 +1232,19 @@ int plugin_host_ingest(const struct plugin_host *h, struct cw_ctx *ctx, const ch
 	return 200;
 }
 
-int plugin_host_export(const struct plugin_host *h, struct cw_ctx *ctx, const char *format, enum cw_media media,
-		       cJSON *input, const char *method, const char *path, char **out, size_t *out_len)
+int plugin_host_ingest(const struct plugin_host *h, struct cw_ctx *ctx, const char *format, enum cw_media media,
+		       const char *data, size_t len, const char *method, const char *path, cJSON **bundle)
+{
+	const struct plugin *owner = NULL;
+	size_t before = ctx->oo->n;
+	int status = ingest(h, ctx, format, media, data, len, method, path, bundle);
+	if (plugin_host_format(h, format, &owner))
+		tally(owner, ctx->oo, before, status);
+	return status;
+}
+
+static int export(const struct plugin_host *h, struct cw_ctx *ctx, const char *format, enum cw_media media,
+		  cJSON *input, const char *method, const char *path, char **out, size_t *out_len)
 {
 	*out = NULL;
 	*out_len = 0;
@@ -1264,10 +1303,20 @@ int plugin_host_export(const struct plugin_host *h, struct cw_ctx *ctx, const ch
 	return 200;
 }
 
-int plugin_host_invoke(const struct plugin_host *h, struct cw_ctx *ctx, const struct cw_operation *op,
-		       const struct plugin *owner, const char *type, const cJSON *input, cJSON **output)
+int plugin_host_export(const struct plugin_host *h, struct cw_ctx *ctx, const char *format, enum cw_media media,
+		       cJSON *input, const char *method, const char *path, char **out, size_t *out_len)
 {
-	(void)h;
+	const struct plugin *owner = NULL;
+	size_t before = ctx->oo->n;
+	int status = export(h, ctx, format, media, input, method, path, out, out_len);
+	if (plugin_host_format(h, format, &owner))
+		tally(owner, ctx->oo, before, status);
+	return status;
+}
+
+static int invoke(struct cw_ctx *ctx, const struct cw_operation *op, const struct plugin *owner, const char *type,
+		  const cJSON *input, cJSON **output)
+{
 	*output = NULL;
 	ctx->plugin = owner;
 	size_t errs = outcome_errors(ctx->oo);
@@ -1282,6 +1331,16 @@ int plugin_host_invoke(const struct plugin_host *h, struct cw_ctx *ctx, const st
 	ctx->plugin = NULL;
 	*output = res;
 	return 200;
+}
+
+int plugin_host_invoke(const struct plugin_host *h, struct cw_ctx *ctx, const struct cw_operation *op,
+		       const struct plugin *owner, const char *type, const cJSON *input, cJSON **output)
+{
+	(void)h;
+	size_t before = ctx->oo->n;
+	int status = invoke(ctx, op, owner, type, input, output);
+	tally(owner, ctx->oo, before, status);
+	return status;
 }
 
 /* A descriptor member the plugin's descriptor is large enough to have. */

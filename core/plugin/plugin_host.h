@@ -24,6 +24,7 @@
 #ifndef CW_PLUGIN_HOST_H
 #define CW_PLUGIN_HOST_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,15 @@
 #include "fhir/outcome.h"
 #include "fhir/terminology.h"
 
+/* What calls into one plugin came to since start (shown by GET /plugins and
+ * the console). Updated atomically by any thread. */
+struct plugin_stats {
+	atomic_ulong mapped;   /* documents mapped (ingest or export) and operations answered */
+	atomic_ulong warnings; /* warnings those calls added */
+	atomic_ulong refused;  /* calls refused for what was sent (a 4xx answer) */
+	atomic_ulong failed;   /* calls that failed in the plugin (a 5xx answer) */
+};
+
 struct plugin {
 	char *file;                   /* path as found: DIR/NAME.so (or a label) */
 	char name[65];                /* from the file name ("" when invalid) */
@@ -48,6 +58,7 @@ struct plugin {
 	bool initialised;             /* init succeeded; fini is owed */
 	const cJSON *config;          /* its configuration object (never NULL once accepted) */
 	size_t order;                 /* load order */
+	struct plugin_stats stats;    /* counted by plugin_host_ingest, _export and _invoke */
 };
 
 /* Per-call context behind the plugin ABI's opaque struct cw_ctx. Set up with
@@ -121,8 +132,10 @@ void plugin_host_each_operation(const struct plugin_host *h,
 /* What serves host->store_gather (ABI 1.3): fn returns a collection Bundle
  * for a FHIR Parameters resource, or NULL with issues in oo and *status set
  * (core/api/gather.h, gather_parameters). Set once before serving; ud is passed
- * back. Without one, store_gather answers 501. */
-typedef cJSON *plugin_host_gather_fn(void *ud, const cJSON *parameters, struct outcome *oo, int *status);
+ * back with the request the plugin serves (NULL outside one). Without one,
+ * store_gather answers 501. */
+typedef cJSON *plugin_host_gather_fn(void *ud, const struct http_request *req, const cJSON *parameters,
+				     struct outcome *oo, int *status);
 void plugin_host_set_gather(struct plugin_host *h, plugin_host_gather_fn *fn, void *ud);
 
 /* The host table handed to plugins. */

@@ -64,6 +64,21 @@ long gw_outbox_number(const struct gw *g, const char *key)
 	return n;
 }
 
+long gw_auth_refused(const struct gw *g, const char *reason)
+{
+	struct resp r;
+	if (http_do(g, "GET", "/metrics", NULL, NULL, 0, &r) != 0 || r.status != 200) {
+		resp_free(&r);
+		return -1;
+	}
+	char key[128];
+	snprintf(key, sizeof key, "crosswalk_auth_refused_total{reason=\"%s\"} ", reason);
+	const char *p = strstr(r.body, key);
+	long n = p ? strtol(p + strlen(key), NULL, 10) : -1;
+	resp_free(&r);
+	return n;
+}
+
 bool gw_outbox_drained(const struct gw *g, long timeout_ms)
 {
 	long until = now_ms() + timeout_ms;

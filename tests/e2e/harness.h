@@ -113,6 +113,10 @@ void sleep_ms(long ms);
 /* The number the gateway's GET /outbox summary gives for key ("pending",
  * "dead", ...); -1 when it cannot be read. */
 long gw_outbox_number(const struct gw *g, const char *key);
+/* crosswalk_auth_refused_total{reason="reason"} of the gateway's GET
+ * /metrics (asked from loopback without credentials); -1 when it cannot be
+ * read. */
+long gw_auth_refused(const struct gw *g, const char *reason);
 /* Waits until the outbox has nothing pending; false after timeout_ms. */
 bool gw_outbox_drained(const struct gw *g, long timeout_ms);
 

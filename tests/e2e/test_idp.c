@@ -76,17 +76,7 @@ static long get_with(const struct gw *g, const char *token, struct resp *r)
 	return r->status;
 }
 
-static long refused(const struct gw *g, const char *reason)
-{
-	struct resp r;
-	assert_int_equal(http_do(g, "GET", "/metrics", NULL, NULL, 0, &r), 0);
-	char key[128];
-	snprintf(key, sizeof key, "crosswalk_auth_refused_total{reason=\"%s\"} ", reason);
-	const char *p = strstr(r.body, key);
-	long n = p ? strtol(p + strlen(key), NULL, 10) : -1;
-	resp_free(&r);
-	return n;
-}
+static long refused(const struct gw *g, const char *reason) { return gw_auth_refused(g, reason); }
 
 static void tokens_of_an_independent_provider_are_verified(void **state)
 {
