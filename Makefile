@@ -54,7 +54,7 @@ LIBCORE  := build/$(VARIANT)/libcwcore.a
 
 # Every library through pkg-config. Evaluated once per make invocation; the
 # deps step runs before the sub-make that compiles, so a fresh machine works.
-PKGS      := libmicrohttpd gnutls libcjson libcurl libxml-2.0 sqlite3 openssl
+PKGS      := libmicrohttpd gnutls libcjson libcurl libxml-2.0 sqlite3 openssl libpq
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_CFLAGS = $(shell pkg-config --cflags cmocka 2>/dev/null)

@@ -122,8 +122,17 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		snprintf(err, errlen, "too many plugin operations or formats for the CapabilityStatement");
 		return -1;
 	}
-	if (store_open_sqlite(cfg->data_dir, 0, (size_t)cfg->limits.read_cache_bytes, &app->store, err, errlen) != 0)
+	if (cfg->store.backend && strcmp(cfg->store.backend, "postgresql") == 0) {
+		struct store_pg_options po = {
+			.statement_timeout_ms = (int)cfg->store.pg_statement_timeout_ms,
+			.lease_ms = (int64_t)cfg->store.pg_lease_ms,
+		};
+		if (store_open_pg(cfg->store.pg_conninfo, &po, &app->store, err, errlen) != 0)
+			return -1;
+	} else if (store_open_sqlite(cfg->data_dir, 0, (size_t)cfg->limits.read_cache_bytes, &app->store, err,
+				     errlen) != 0) {
 		return -1;
+	}
 	/* before anything is served or delivered: ids of an older plugin rule */
 	if (migrate_plugin_ids(app->store, app->plugins, forwarded, (void *)cfg, NULL, err, errlen) != 0)
 		return -1;

@@ -17,11 +17,13 @@ set -euo pipefail
 
 declare -A required optional
 required[run]="gcc make pkg-config libc6-dev binutils libmicrohttpd-dev libgnutls28-dev libcjson-dev libcurl4-openssl-dev
-  libxml2-dev libsqlite3-dev libssl-dev ca-certificates"
+  libxml2-dev libsqlite3-dev libssl-dev libpq-dev ca-certificates"
 optional[run]=""
 # cmocka builds the tests; xz-utils unpacks the test corpora
-# (tests/fixtures/corpus); curl drives the script tests (tests/scripts).
-required[test]="libcmocka-dev xz-utils curl"
+# (tests/fixtures/corpus); curl drives the script tests (tests/scripts);
+# postgresql is the real server the PostgreSQL backend's tests start
+# (tests/pgserver.h: initdb and pg_ctl into a temporary directory).
+required[test]="libcmocka-dev xz-utils curl postgresql"
 # xmllint checks written XML against the official schema; the openssl command
 # makes the throw-away PKI of the upstream TLS tests; node and npm run the
 # upstream test server (tests/upstream); chromium is the browser the console's

@@ -182,6 +182,21 @@ static const struct key audit_keys[] = {
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
+#define STORE(field) offsetof(struct config, store) + offsetof(struct config_store, field)
+
+static const struct key store_pg_keys[] = {
+	{"conninfo", KEY_STRING, STORE(pg_conninfo), 1, 4096, NULL},
+	{"statement_timeout_ms", KEY_UINT, STORE(pg_statement_timeout_ms), 100, 3600000, NULL},
+	{"lease_ms", KEY_UINT, STORE(pg_lease_ms), 1000, 86400000, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
+static const struct key store_keys[] = {
+	{"backend", KEY_STRING, STORE(backend), 1, 32, NULL},
+	{"postgresql", KEY_OBJECT, 0, 0, 0, store_pg_keys},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
 static const struct key codes_keys[] = {
 	{"cpt_file", KEY_STRING, offsetof(struct config, cpt_file), 1, 4096, NULL},
 	{NULL, 0, 0, 0, 0, NULL},
@@ -346,6 +361,7 @@ static const struct key top_keys[] = {
 	{"plugins", KEY_OBJECT, offsetof(struct config, plugins), 0, 0, NULL},
 	{"upstream", KEY_OBJECT, 0, 0, 0, upstream_keys},
 	{"bulk", KEY_OBJECT, 0, 0, 0, bulk_keys},
+	{"store", KEY_OBJECT, 0, 0, 0, store_keys},
 	{"tls", KEY_OBJECT, 0, 0, 0, tls_keys},
 	{"auth", KEY_OBJECT, 0, 0, 0, auth_keys},
 	{"audit", KEY_OBJECT, 0, 0, 0, audit_keys},
@@ -712,6 +728,12 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			  "%s", why);
 	if (rc == 0 && cfg->public_base_url && !config_public_url_ok(cfg->public_base_url, why, sizeof why))
 		rc = fail(err, errlen, path, "public_base_url", "%s", why);
+	const struct config_store *sc = &cfg->store;
+	if (rc == 0 && sc->backend && strcmp(sc->backend, "sqlite") != 0 && strcmp(sc->backend, "postgresql") != 0)
+		rc = fail(err, errlen, path, "store.backend", "must be \"sqlite\" or \"postgresql\"");
+	if (rc == 0 && sc->backend && strcmp(sc->backend, "postgresql") == 0 && !sc->pg_conninfo)
+		rc = fail(err, errlen, path, "store.postgresql.conninfo",
+			  "is required with store.backend \"postgresql\"");
 	struct config_tls *t = &cfg->tls;
 	if (rc == 0 && !t->cert_file != !t->key_file)
 		rc = fail(err, errlen, path, t->cert_file ? "tls.key_file" : "tls.cert_file",
@@ -806,6 +828,8 @@ void config_release(struct config *cfg)
 	free(u->purpose_of_use);
 	cJSON_Delete(u->routes);
 	cJSON_Delete(u->match_systems);
+	free(cfg->store.backend);
+	free(cfg->store.pg_conninfo);
 	free(cfg->tls.cert_file);
 	free(cfg->tls.key_file);
 	free(cfg->tls.client_ca_file);

@@ -78,6 +78,18 @@ struct config_bulk {
 	uint64_t max_jobs;       /* exports kept at once (queued, running or finished); more: 429 */
 };
 
+/* Where the resources are stored (core/store/store.h). backend NULL or
+ * "sqlite": the embedded store in data_dir, one gateway per directory;
+ * "postgresql": a PostgreSQL database several gateways may share
+ * (pg_conninfo is a libpq connection string; its password comes from
+ * PGPASSWORD or a passfile, never from this file's logs). */
+struct config_store {
+	char *backend;
+	char *pg_conninfo;
+	uint64_t pg_statement_timeout_ms; /* 0: the backend's default (30 s) */
+	uint64_t pg_lease_ms;             /* outbox lease; 0: the backend's default (120 s) */
+};
+
 /* HTTPS on the front door (core/http/http.c): TLS 1.2 and 1.3 only. All
  * NULL: plain HTTP, allowed on a loopback address only. client_ca_file asks
  * clients for a certificate signed by that CA (mutual TLS); a verified one is
@@ -128,6 +140,7 @@ struct config {
 	cJSON *plugins;       /* object: plugin name → its own settings (owned) */
 	struct config_upstream upstream;
 	struct config_bulk bulk;
+	struct config_store store;
 	struct config_tls tls;
 	struct config_auth auth;
 	struct config_audit audit;

@@ -312,6 +312,27 @@ struct store {
 int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, struct store **out, char *err,
 		      size_t errlen);
 
+/* The PostgreSQL backend (core/store/store_pg*.c; store_pg_int.h is the
+ * only file that includes <libpq-fe.h>): the store in the database that
+ * conninfo (a libpq connection string; a password belongs in PGPASSWORD or
+ * a passfile, never in a log) names. Several gateways may open the same
+ * database at once: no read cache (a read on any instance sees every write
+ * acknowledged by any other), store_begin takes a transaction-scoped
+ * advisory lock (conditional writes and transactions are atomic across
+ * instances), writes lock their resource's row before comparing versions,
+ * and the outbox is shared: a record taken for delivery is leased to its
+ * taker for lease_ms; after a crash another instance takes it once the lease
+ * ends, and a settle from a taker whose lease has passed is ignored. The
+ * schema is created by the first opener (under an advisory lock); a schema
+ * newer than this build is refused. Each thread that calls into the store
+ * holds one connection. Returns 0 and *out, or -1 with the reason in err. */
+struct store_pg_options {
+	int statement_timeout_ms; /* 0: 30 s; also the lock wait limit (then STORE_BUSY) */
+	int64_t lease_ms;         /* 0: 120 s; must exceed the upstream's request timeout */
+};
+int store_open_pg(const char *conninfo, const struct store_pg_options *opt, struct store **out, char *err,
+		  size_t errlen);
+
 /* Closes every connection and frees s (NULL is fine). No other thread may be
  * using s; a transaction still open is rolled back. */
 void store_close(struct store *s);

@@ -27,7 +27,7 @@
 
 /* 1: first; 2: number, quantity and uri parameters indexed, _id no longer;
  * 3: absolute references indexed as written, not as a local Type/id;
- * 4: every version row carries its checksum (sum, see ss_sum; computed for
+ * 4: every version row carries its checksum (sum, see sver_sum; computed for
  * every row of an older database when opened); 5: every R4 resource type
  * indexed, strings folded beyond ASCII (case and accents); 6: the branches
  * of search parameters evaluated with FHIRPath indexed. An older
@@ -153,26 +153,14 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 int ss_schema_version(void) { return SCHEMA_VERSION; }
 
-int ss_sum(const char *type, const char *id, int64_t version, const char *last_updated, const char *body, size_t len,
-	   uint8_t out[SS_SUM_LEN])
-{
-	/* '/' occurs in none of the header's parts: the header is unambiguous */
-	char head[STORE_TYPE_SIZE + STORE_ID_SIZE + STORE_TIME_SIZE + 40];
-	int n = snprintf(head, sizeof head, "%s/%s/%lld/%s/%c", type, id, (long long)version,
-			 last_updated ? last_updated : "", body ? 'B' : 'D');
-	if (n < 0 || (size_t)n >= sizeof head)
-		return -1;
-	return crypto_sha256_pair(head, (size_t)n, body, body ? len : 0, out);
-}
-
 bool ss_sum_ok(sqlite3_stmt *q, int sum_col, const char *type, const char *id, int64_t version,
 	       const char *last_updated, const char *body, size_t len)
 {
 	const void *stored = sqlite3_column_blob(q, sum_col);
-	if (!stored || sqlite3_column_bytes(q, sum_col) != SS_SUM_LEN)
+	if (!stored || sqlite3_column_bytes(q, sum_col) != SVER_SUM_LEN)
 		return false;
-	uint8_t want[SS_SUM_LEN];
-	return ss_sum(type, id, version, last_updated, body, len, want) == 0 && memcmp(want, stored, SS_SUM_LEN) == 0;
+	uint8_t want[SVER_SUM_LEN];
+	return sver_sum(type, id, version, last_updated, body, len, want) == 0 && memcmp(want, stored, SVER_SUM_LEN) == 0;
 }
 
 enum store_status ss_verify(sqlite3_stmt *q, int sum_col, const char *type, const char *id, int64_t version,
@@ -430,9 +418,9 @@ static int add_sums(struct conn *c, char *err, size_t errlen)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(c->db, "UPDATE version SET sum = ?2 WHERE seq = ?1", -1, &u, NULL);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-		uint8_t sum[SS_SUM_LEN];
+		uint8_t sum[SVER_SUM_LEN];
 		const char *body = (const char *)sqlite3_column_text(q, 5);
-		if (ss_sum((const char *)sqlite3_column_text(q, 1), (const char *)sqlite3_column_text(q, 2),
+		if (sver_sum((const char *)sqlite3_column_text(q, 1), (const char *)sqlite3_column_text(q, 2),
 			   sqlite3_column_int64(q, 3), (const char *)sqlite3_column_text(q, 4), body,
 			   (size_t)sqlite3_column_bytes(q, 5), sum) != 0) {
 			set_err(err, errlen, "adding checksums: the digest failed");

@@ -4,7 +4,7 @@
  *
  * Checked, with the directory's lock held (no gateway runs on it):
  *   1. PRAGMA integrity_check: the file's structure, every table and index;
- *   2. every version row against its checksum (ss_sum);
+ *   2. every version row against its checksum (sver_sum);
  *   3. the resource rows against what the versions say (each resource's
  *      newest version: its number, whether it is a deletion, lastUpdated);
  *   4. the search index (table idx) against what the stored current
@@ -207,7 +207,7 @@ static int expected_index(struct check *k)
 					-1, &q, NULL);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		cJSON *res = NULL;
-		if (ss_parse_body((const char *)sqlite3_column_text(q, 2), sqlite3_column_bytes(q, 2), &res, NULL) !=
+		if (sver_parse((const char *)sqlite3_column_text(q, 2), sqlite3_column_bytes(q, 2), &res, NULL) !=
 		    STORE_OK) {
 			sayf(k, "index: a stored resource (%s) cannot be read back to index it", text_or(q, 1, "?"));
 			rc = SQLITE_ERROR;

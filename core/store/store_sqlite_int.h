@@ -28,6 +28,8 @@
 
 #include "store/store.h"
 #include "fhir/search_params.h"
+#include "store/store_sql.h"
+#include "store/store_version.h"
 
 struct sqlite_store;
 struct write_req;
@@ -148,18 +150,7 @@ enum store_status ss_read_begin(struct conn *c, bool *opened, struct store_error
 
 void ss_read_end(struct conn *c, bool opened);
 
-/* _id is searched on the resource table itself (see criterion_sql): its
- * index row would only cost a random page per write. */
-bool ss_is_id_param(const char *param);
-
 int ss_index_row(void *p, const struct search_index_value *v);
-
-/* The checksum a version row carries (column sum): the SHA-256 of its type,
- * id, version, lastUpdated and body text (NULL for a deletion). -1 when the
- * digest could not be computed. */
-#define SS_SUM_LEN 32
-int ss_sum(const char *type, const char *id, int64_t version, const char *last_updated, const char *body, size_t len,
-	   uint8_t out[SS_SUM_LEN]);
 
 /* Whether a row's stored sum (column sum_col of q) matches its content; a
  * missing or mis-sized sum does not. */
@@ -200,15 +191,11 @@ void sqlite_drain(struct store *s);
  * stopped by sqlite_close after it has emptied the queue). */
 void *ss_committer_main(void *arg);
 
-enum store_status ss_parse_body(const char *text, int len, cJSON **out, struct store_error *err);
-
 enum store_status sqlite_read_text(struct store *s, const char *type, const char *id, int64_t version,
 					  struct store_text *out, struct store_error *err);
 
 enum store_status sqlite_read(struct store *s, const char *type, const char *id, int64_t version,
 				     cJSON **out, struct store_error *err);
-
-enum store_status ss_grow(struct store_page *p, size_t *cap, struct store_error *err);
 
 void ss_copy_text(char *dst, size_t size, const unsigned char *src);
 

@@ -13,21 +13,6 @@
 
 /* --- reads --------------------------------------------------------------------------------------- */
 
-enum store_status ss_parse_body(const char *text, int len, cJSON **out, struct store_error *err)
-{
-	struct fjson_limits lim;
-	fjson_limits_default(&lim);
-	/* It was accepted once under the configured limits; only depth stays
-	 * bounded, as cJSON frees recursively. */
-	lim.max_members = lim.max_array_items = lim.memory_budget = SIZE_MAX;
-	struct fjson_error fe;
-	*out = fjson_parse(text, (size_t)len, &lim, &fe);
-	if (!*out)
-		return store_fail(err, fe.code == FJSON_NO_MEMORY ? STORE_NO_MEMORY : STORE_IO,
-				  "a stored resource cannot be read back: %s", fjson_code_text(fe.code));
-	return STORE_OK;
-}
-
 enum store_status sqlite_read_text(struct store *s, const char *type, const char *id, int64_t version,
 					  struct store_text *out, struct store_error *err)
 {
@@ -89,7 +74,7 @@ enum store_status sqlite_read(struct store *s, const char *type, const char *id,
 		else if (!body)
 			st = store_fail(err, STORE_GONE, "%s/%s was deleted", type, id);
 		else
-			st = ss_parse_body(body, n, out, err);
+			st = sver_parse(body, n, out, err);
 	} else if (rc == SQLITE_DONE) {
 		st = store_fail(err, STORE_NOT_FOUND, version ? "no such version of %s/%s" : "no %s with id %s",
 				type, id);
@@ -98,19 +83,6 @@ enum store_status sqlite_read(struct store *s, const char *type, const char *id,
 	}
 	ss_done(q);
 	return st;
-}
-
-enum store_status ss_grow(struct store_page *p, size_t *cap, struct store_error *err)
-{
-	if (p->n < *cap)
-		return STORE_OK;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	struct store_entry *n = realloc(p->items, ncap * sizeof *n);
-	if (!n)
-		return store_fail(err, STORE_NO_MEMORY, "out of memory");
-	p->items = n;
-	*cap = ncap;
-	return STORE_OK;
 }
 
 void ss_copy_text(char *dst, size_t size, const unsigned char *src)
@@ -187,7 +159,7 @@ enum store_status sqlite_history(struct store *s, const char *type, const char *
 			out->more = true;
 			continue;
 		}
-		if ((st = ss_grow(out, &cap, err)) != STORE_OK)
+		if ((st = sver_grow(out, &cap, err)) != STORE_OK)
 			break;
 		struct store_entry *e = &out->items[out->n];
 		memset(e, 0, sizeof *e);
@@ -204,7 +176,7 @@ enum store_status sqlite_history(struct store *s, const char *type, const char *
 		if ((st = ss_verify(q, 7, e->type, e->id, e->version, e->last_updated, body, (size_t)n, err)) !=
 		    STORE_OK)
 			break;
-		if (body && (st = ss_parse_body(body, n, &e->resource, err)) != STORE_OK)
+		if (body && (st = sver_parse(body, n, &e->resource, err)) != STORE_OK)
 			break;
 	}
 	if (st == STORE_OK && rc != SQLITE_DONE)

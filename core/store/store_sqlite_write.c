@@ -13,77 +13,10 @@
 
 /* --- writes ---------------------------------------------------------------------------------- */
 
-/* Moves every member of src to the end of dst, names kept. (cJSON's
- * InsertItemInArray refuses objects, so order is built by appending.) */
-static void move_members(cJSON *dst, cJSON *src)
-{
-	while (src->child)
-		cJSON_AddItemToArray(dst, cJSON_DetachItemViaPointer(src, src->child));
-}
-
-static bool add_member(cJSON *obj, const char *name, cJSON *item)
-{
-	if (!item)
-		return false;
-	if (!cJSON_AddItemToObject(obj, name, item)) {
-		cJSON_Delete(item);
-		return false;
-	}
-	return true;
-}
-
-/* A copy of resource with id and meta.versionId / meta.lastUpdated set, in
- * the order a reader expects: resourceType, id, meta, the rest. */
-static enum store_status stamp(const cJSON *resource, const char *id, int64_t version, const char *when,
-			       cJSON **out, struct store_error *err)
-{
-	char vtext[24];
-	snprintf(vtext, sizeof vtext, "%lld", (long long)version);
-	cJSON *copy = cJSON_Duplicate(resource, true);
-	cJSON *res = cJSON_CreateObject(), *meta = cJSON_CreateObject();
-	if (!copy || !res || !meta)
-		goto oom;
-	cJSON_DeleteItemFromObjectCaseSensitive(copy, "id");
-	cJSON *rt = cJSON_DetachItemFromObjectCaseSensitive(copy, "resourceType");
-	if (rt)
-		cJSON_AddItemToArray(res, rt);
-	if (!add_member(res, "id", cJSON_CreateString(id)) ||
-	    !add_member(meta, "versionId", cJSON_CreateString(vtext)) ||
-	    !add_member(meta, "lastUpdated", cJSON_CreateString(when)))
-		goto oom;
-	cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(copy, "meta");
-	if (old) {
-		cJSON_DeleteItemFromObjectCaseSensitive(old, "versionId");
-		cJSON_DeleteItemFromObjectCaseSensitive(old, "lastUpdated");
-		move_members(meta, old);
-		cJSON_Delete(old);
-	}
-	if (!add_member(res, "meta", meta)) {
-		meta = NULL; /* freed by add_member */
-		goto oom;
-	}
-	move_members(res, copy);
-	cJSON_Delete(copy);
-	*out = res;
-	return STORE_OK;
-oom:
-	cJSON_Delete(copy);
-	cJSON_Delete(res);
-	cJSON_Delete(meta);
-	return store_fail(err, STORE_NO_MEMORY, "out of memory");
-}
-
-/* _id is searched on the resource table itself (see criterion_sql): its
- * index row would only cost a random page per write. */
-bool ss_is_id_param(const char *param)
-{
-	return param[0] == '_' && strcmp(param, "_id") == 0;
-}
-
 int ss_index_row(void *p, const struct search_index_value *v)
 {
 	struct index_ctx *x = p;
-	if (ss_is_id_param(v->param))
+	if (ssql_is_id_param(v->param))
 		return 0;
 	sqlite3_stmt *s = x->ins;
 	sqlite3_bind_int64(s, 1, x->rid);
@@ -134,7 +67,7 @@ struct write_req {
 	char *pre_text;
 	char pre_when[STORE_TIME_SIZE];
 	int64_t pre_ms;
-	uint8_t pre_sum[SS_SUM_LEN];
+	uint8_t pre_sum[SVER_SUM_LEN];
 	struct pre_row *rows;
 	size_t nrows, caprows;
 	bool rows_oom;
@@ -143,7 +76,7 @@ struct write_req {
 static int collect_row(void *p, const struct search_index_value *v)
 {
 	struct write_req *w = p;
-	if (ss_is_id_param(v->param))
+	if (ssql_is_id_param(v->param))
 		return 0;
 	if (w->nrows == w->caprows) {
 		size_t cap = w->caprows ? w->caprows * 2 : 32;
@@ -188,19 +121,16 @@ static void release_pre(struct write_req *w)
 	w->pre = false;
 }
 
-static enum store_status stamp(const cJSON *resource, const char *id, int64_t version, const char *when,
-			       cJSON **out, struct store_error *err);
-
 /* Stamps, prints and indexes a fresh create as version 1 (see write_req). */
 static void prepare_create(struct write_req *w)
 {
 	if (w->kind != W_CREATE || w->op != STORE_OP_CREATE || !w->resource)
 		return;
 	store_now(w->pre_when, &w->pre_ms);
-	if (stamp(w->resource, w->id, 1, w->pre_when, &w->stored, NULL) != STORE_OK)
+	if (sver_stamp(w->resource, w->id, 1, w->pre_when, &w->stored, NULL) != STORE_OK)
 		return;
 	w->pre_text = fjson_print(w->stored, false, NULL);
-	if (w->pre_text && ss_sum(w->type, w->id, 1, w->pre_when, w->pre_text, strlen(w->pre_text), w->pre_sum) == 0 &&
+	if (w->pre_text && sver_sum(w->type, w->id, 1, w->pre_when, w->pre_text, strlen(w->pre_text), w->pre_sum) == 0 &&
 	    search_params_extract(w->type, w->stored, collect_row, w) == 0 && !w->rows_oom) {
 		w->pre = true;
 		return;
@@ -214,7 +144,7 @@ static void prepare_create(struct write_req *w)
  * new one) and the version row with its body text (NULL for a deletion) and
  * its checksum. */
 static enum store_status write_rows(struct conn *c, struct write_req *w, bool exists, int64_t *rid, const char *when,
-				    const char *text, const uint8_t sum[SS_SUM_LEN], struct store_error *err)
+				    const char *text, const uint8_t sum[SVER_SUM_LEN], struct store_error *err)
 {
 	sqlite3_stmt *s;
 	bool del = w->kind == W_DELETE;
@@ -253,7 +183,7 @@ static enum store_status write_rows(struct conn *c, struct write_req *w, bool ex
 	sqlite3_bind_int(s, 5, (int)w->op);
 	ss_bind_text(s, 6, when);
 	ss_bind_text(s, 7, text);
-	sqlite3_bind_blob(s, 8, sum, SS_SUM_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 8, sum, SVER_SUM_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	ss_done(s);
 	return rc == SQLITE_DONE ? STORE_OK : ss_db_fail(c, err, rc, "writing the resource");
@@ -363,21 +293,21 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 
 	char *text = NULL;
 	enum store_status st = STORE_OK;
-	uint8_t sum[SS_SUM_LEN];
+	uint8_t sum[SVER_SUM_LEN];
 	if (use_pre) {
 		text = w->pre_text;
 		w->pre_text = NULL;
 		memcpy(sum, w->pre_sum, sizeof sum);
 	} else {
 		if (w->resource) {
-			st = stamp(w->resource, w->id, w->version, when, &w->stored, err);
+			st = sver_stamp(w->resource, w->id, w->version, when, &w->stored, err);
 			if (st != STORE_OK)
 				return st;
 			text = fjson_print(w->stored, false, NULL);
 			if (!text)
 				return store_fail(err, STORE_NO_MEMORY, "out of memory");
 		}
-		if (ss_sum(w->type, w->id, w->version, when, text, text ? strlen(text) : 0, sum) != 0) {
+		if (sver_sum(w->type, w->id, w->version, when, text, text ? strlen(text) : 0, sum) != 0) {
 			free(text);
 			return store_fail(err, STORE_NO_MEMORY,
 					  "the checksum of the stored content could not be computed");

@@ -1,5 +1,6 @@
 /* Unit tests: the store over a real SQLite file in a fresh temporary
- * directory per test. */
+ * directory per test; then the backend-neutral cases again over a real
+ * PostgreSQL server (tests/pgserver.h) with a fresh schema per test. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -25,6 +26,8 @@
 #include "store/rcache.h"
 #include "fhir/search_params.h"
 #include "store/store.h"
+#include "pgserver.h"
+#include "testenv.h"
 
 struct fixture {
 	char dir[64];
@@ -51,8 +54,24 @@ static void remove_tree(const char *path)
 	}
 }
 
+/* Set while the PostgreSQL group runs: setup opens that backend. */
+static struct pg_server *pg;
+
 static int setup(void **state)
 {
+	if (pg) {
+		struct fixture *f = calloc(1, sizeof *f);
+		char err[256];
+		static const char fresh[] =
+			"SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public";
+		if (pg_server_sql(pg, fresh) != 0 || store_open_pg(pg->conninfo, NULL, &f->s, err, sizeof err) != 0) {
+			fprintf(stderr, "open: %s\n", err);
+			free(f);
+			return -1;
+		}
+		*state = f;
+		return 0;
+	}
 	struct fixture *f = calloc(1, sizeof *f);
 	snprintf(f->dir, sizeof f->dir, "/tmp/cw-store-XXXXXX");
 	if (!mkdtemp(f->dir))
@@ -71,7 +90,8 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	store_close(f->s);
-	remove_tree(f->dir);
+	if (f->dir[0])
+		remove_tree(f->dir);
 	free(f);
 	return 0;
 }
@@ -122,6 +142,8 @@ static enum store_status find(struct store *s, const char *type, const char *nam
 	struct store_page page;
 	struct store_error err;
 	enum store_status st = store_search(s, type, &q, &page, &err);
+	if (st != STORE_OK && st != STORE_INVALID)
+		print_message("# %s\n", err.message);
 	out[0] = '\0';
 	size_t used = 0;
 	for (size_t i = 0; i < page.n; i++)
@@ -1809,6 +1831,183 @@ static void queued_writes_are_called_back(void **state)
 	assert_int_equal(atomic_load(&calls), N);
 }
 
+/* --- several gateways on one PostgreSQL database ------------------------------------------------ */
+
+/* A second store on the fixture's database: another gateway instance. */
+static struct store *second_instance(int64_t lease_ms)
+{
+	struct store *s = NULL;
+	char msg[256];
+	struct store_pg_options o = {.lease_ms = lease_ms};
+	if (store_open_pg(pg->conninfo, &o, &s, msg, sizeof msg) != 0)
+		fail_msg("second instance: %s", msg);
+	return s;
+}
+
+/* Optimistic updates (read, If-Match the version read) from writers spread
+ * over two instances: every increment is kept, each version once. */
+static void instances_lose_no_update(void **state)
+{
+	struct fixture *f = *state;
+	struct store *b = second_instance(0);
+	put(f->s, "Goal", "counter", "{\"resourceType\":\"Goal\",\"description\":{\"text\":\"0\"}}");
+	pthread_t t[WRITERS];
+	struct writer w[WRITERS];
+	for (int i = 0; i < WRITERS; i++) {
+		w[i] = (struct writer){.s = i % 2 ? b : f->s, .n = i};
+		assert_int_equal(pthread_create(&t[i], NULL, write_optimistic, &w[i]), 0);
+	}
+	int retries = 0;
+	for (int i = 0; i < WRITERS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].ok, WRITES);
+		retries += w[i].retries;
+	}
+	struct store_error err;
+	cJSON *out = NULL;
+	char want[16];
+	for (int k = 0; k < 2; k++) { /* both instances read the same */
+		assert_int_equal(store_read(k ? b : f->s, "Goal", "counter", &out, &err), STORE_OK);
+		snprintf(want, sizeof want, "%d", WRITERS * WRITES);
+		assert_string_equal(str_at(out, "description", "text"), want);
+		snprintf(want, sizeof want, "%d", WRITERS * WRITES + 1);
+		assert_string_equal(str_at(out, "meta", "versionId"), want);
+		cJSON_Delete(out);
+	}
+	print_message("# %d version mismatches retried across the two instances\n", retries);
+	store_close(b);
+}
+
+struct cond_create {
+	struct store *s;
+	enum store_status st;
+	bool created;
+};
+
+/* The REST layer's conditional create: in one transaction, search the
+ * criteria and create only when nothing matches. */
+static void *conditional_create(void *p)
+{
+	struct cond_create *c = p;
+	struct store_error err;
+	c->st = store_begin(c->s, &err);
+	if (c->st != STORE_OK)
+		return NULL;
+	struct store_search_param sp = {.name = "identifier", .value = "urn:mrn|C-20"};
+	struct store_search q = {.params = &sp, .n_params = 1, .count = 0};
+	struct store_page page;
+	c->st = store_search(c->s, "Patient", &q, &page, &err);
+	size_t found = page.total;
+	store_page_release(&page);
+	if (c->st == STORE_OK && found == 0) {
+		cJSON *r = J(
+			"{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:mrn\",\"value\":\"C-20\"}]}");
+		c->st = store_create(c->s, "Patient", r, NULL, NULL, &err);
+		c->created = c->st == STORE_OK;
+		cJSON_Delete(r);
+	}
+	if (c->st == STORE_OK)
+		c->st = store_commit(c->s, &err);
+	else
+		store_rollback(c->s, &err);
+	return NULL;
+}
+
+/* 20 identical conditional creates spread over two instances make one
+ * resource. */
+static void instances_create_conditionally_once(void **state)
+{
+	struct fixture *f = *state;
+	struct store *b = second_instance(0);
+	enum { N = 20 };
+	pthread_t t[N];
+	struct cond_create c[N];
+	for (int i = 0; i < N; i++) {
+		c[i] = (struct cond_create){.s = i % 2 ? b : f->s};
+		assert_int_equal(pthread_create(&t[i], NULL, conditional_create, &c[i]), 0);
+	}
+	int created = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(c[i].st, STORE_OK);
+		created += c[i].created;
+	}
+	assert_int_equal(created, 1);
+	struct store_search_param sp = {.name = "identifier", .value = "urn:mrn|C-20"};
+	struct store_search q = {.params = &sp, .n_params = 1, .count = 0};
+	struct store_page page;
+	struct store_error err;
+	assert_int_equal(store_search(b, "Patient", &q, &page, &err), STORE_OK);
+	assert_int_equal(page.total, 1);
+	store_page_release(&page);
+	store_close(b);
+}
+
+/* A write acknowledged on one instance is what the other reads next, every
+ * time (no cache holds an older version). */
+static void instances_never_read_stale(void **state)
+{
+	struct fixture *f = *state;
+	struct store *b = second_instance(0);
+	put(f->s, "Goal", "g", "{\"resourceType\":\"Goal\",\"description\":{\"text\":\"0\"}}");
+	struct store_error err;
+	for (int i = 1; i <= 100; i++) {
+		struct store *w = i % 2 ? f->s : b, *r = i % 2 ? b : f->s;
+		char body[128];
+		snprintf(body, sizeof body,
+			 "{\"resourceType\":\"Goal\",\"id\":\"g\",\"description\":{\"text\":\"%d\"}}", i);
+		cJSON *res = J(body);
+		assert_int_equal(store_update(w, "Goal", "g", res, NULL, NULL, NULL, &err), STORE_OK);
+		cJSON_Delete(res);
+		struct store_text text;
+		assert_int_equal(store_read_text(r, "Goal", "g", NULL, &text, &err), STORE_OK);
+		assert_int_equal(text.version, i + 1);
+		free(text.text);
+	}
+	store_close(b);
+}
+
+/* The shared outbox: a record taken by one instance is not taken by the
+ * other (nor, the order being global, any later record) while its lease
+ * runs; when the taker dies the record is taken again after the lease, and
+ * the dead taker's late settle is refused. */
+static void instances_share_the_outbox(void **state)
+{
+	struct fixture *f = *state;
+	struct store *a = second_instance(1000), *b = second_instance(1000);
+	struct store_error err;
+	assert_int_equal(store_outbox_add(f->s, "Patient", "p1", 1, false, &err), STORE_OK);
+	assert_int_equal(store_outbox_add(f->s, "Patient", "p2", 1, false, &err), STORE_OK);
+	struct outbox_item it, other;
+	int64_t now = 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	assert_int_equal(store_outbox_next(a, now, &it, &err), STORE_OK);
+	assert_string_equal(it.id, "p1");
+	/* leased to a: b gets nothing, not even the later p2 */
+	assert_int_equal(store_outbox_next(b, now, &other, &err), STORE_NOT_FOUND);
+	assert_int_equal(store_outbox_next(a, now, &other, &err), STORE_NOT_FOUND);
+	/* a "dies"; after its lease b takes p1 again */
+	struct timespec wait = {1, 300 * 1000 * 1000};
+	nanosleep(&wait, NULL);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	assert_int_equal(store_outbox_next(b, now, &other, &err), STORE_OK);
+	assert_int_equal(other.oid, it.oid);
+	/* a's late settle is refused: b's delivery is the one recorded */
+	assert_int_equal(store_outbox_settle(a, it.oid, -1, 1, 0, NULL, &err), STORE_NOT_FOUND);
+	assert_int_equal(store_outbox_settle(b, other.oid, -1, 1, 0, NULL, &err), STORE_OK);
+	assert_int_equal(store_outbox_next(a, now, &it, &err), STORE_OK);
+	assert_string_equal(it.id, "p2");
+	assert_int_equal(store_outbox_settle(a, it.oid, -1, 1, 0, NULL, &err), STORE_OK);
+	struct outbox_counts n;
+	assert_int_equal(store_outbox_counts(b, &n, &err), STORE_OK);
+	assert_int_equal(n.pending, 0);
+	store_close(a);
+	store_close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1847,5 +2046,53 @@ int main(void)
 		cmocka_unit_test_setup_teardown(queued_writes_are_called_back, setup, teardown),
 		cmocka_unit_test(parameter_table_and_dates),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	/* CW_TEST_FILTER=pattern runs the matching cases only (cmocka's
+	 * wildcards), as the e2e tests do */
+	const char *filter = getenv("CW_TEST_FILTER");
+	if (filter && *filter)
+		cmocka_set_test_filter(filter);
+	int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
+	/* the same contract over PostgreSQL: every case that is not about
+	 * SQLite's files, upgrades or the single-writer read cache */
+	const struct CMUnitTest pg_tests[] = {
+		cmocka_unit_test_setup_teardown(create_assigns_id_and_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(create_with_client_id_and_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(update_versions_and_vread, setup, teardown),
+		cmocka_unit_test_setup_teardown(version_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(delete_reads_as_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(history_newest_first_with_paging, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_tokens, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_references, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_dates, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_date_boundaries, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_strings, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_strings_fold_case_and_accents, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_filtered_and_resource_params, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_combined_paging_sort, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_follows_updates, setup, teardown),
+		cmocka_unit_test_setup_teardown(transaction_rollback_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(transaction_is_invisible_to_other_threads_until_commit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(decimal_literals_survive, setup, teardown),
+		cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_quantities_and_uris, setup, teardown),
+		cmocka_unit_test_setup_teardown(queued_writes_are_called_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(instances_lose_no_update, setup, teardown),
+		cmocka_unit_test_setup_teardown(instances_create_conditionally_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(instances_never_read_stale, setup, teardown),
+		cmocka_unit_test_setup_teardown(instances_share_the_outbox, setup, teardown),
+	};
+	struct pg_server server;
+	if (pg_server_start(&server) != 0) {
+		/* a missing server is a failure, not a skip: tools/deps.sh test installs it */
+		fprintf(stderr, "PostgreSQL: %s\n", server.why);
+		pg_server_stop(&server);
+		return 1;
+	}
+	pg = &server;
+	failed += cmocka_run_group_tests_name("postgresql", pg_tests, NULL, NULL);
+	pg = NULL;
+	pg_server_stop(&server);
+	return failed;
 }

@@ -1,0 +1,375 @@
+/* The PostgreSQL backend's reads: read, vread, history, search (criteria
+ * from store_sql in its PostgreSQL dialect) and the bulk export's snapshot
+ * and scans. */
+#include "store/store_pg_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_SQL                                                                                          \
+	"SELECT v.version, v.body, v.last_updated, v.sum FROM resource r JOIN version v ON v.rid = r.rid" \
+	" AND v.version = (CASE WHEN $3::bigint > 0 THEN $3::bigint ELSE r.version END)"                  \
+	" WHERE r.type = $1 AND r.id = $2"
+
+/* The version row of type/id (version 0: current) in *out, checked. */
+static enum store_status read_row(struct store *s, const char *type, const char *id, int64_t version, PGresult **out,
+				  struct store_error *err)
+{
+	PGS_GET_CONN(c, s, err);
+	char vnum[24];
+	snprintf(vnum, sizeof vnum, "%lld", (long long)version);
+	const char *vals[] = {type, id, vnum};
+	PGresult *r;
+	enum store_status st = pgs_exec(c, READ_SQL, 3, vals, NULL, &r, err, "reading the resource");
+	if (st != STORE_OK)
+		return st;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return store_fail(err, STORE_NOT_FOUND, version ? "no such version of %s/%s" : "no %s with id %s", type,
+				  id);
+	}
+	const char *body = pgs_val(r, 0, 1);
+	st = pgs_verify(pgs_val(r, 0, 3), type, id, pgs_int(r, 0, 0), pgs_val(r, 0, 2), body,
+			body ? (size_t)PQgetlength(r, 0, 1) : 0, err);
+	if (st == STORE_OK && !body)
+		st = store_fail(err, STORE_GONE, "%s/%s was deleted", type, id);
+	if (st != STORE_OK) {
+		PQclear(r);
+		return st;
+	}
+	*out = r;
+	return STORE_OK;
+}
+
+enum store_status pg_read_text(struct store *s, const char *type, const char *id, int64_t version,
+			       struct store_text *out, struct store_error *err)
+{
+	PGresult *r;
+	enum store_status st = read_row(s, type, id, version, &r, err);
+	if (st != STORE_OK)
+		return st;
+	size_t n = (size_t)PQgetlength(r, 0, 1);
+	if (!(out->text = malloc(n + 1))) {
+		PQclear(r);
+		return store_fail(err, STORE_NO_MEMORY, "out of memory");
+	}
+	memcpy(out->text, PQgetvalue(r, 0, 1), n);
+	out->text[n] = '\0';
+	out->len = n;
+	out->version = pgs_int(r, 0, 0);
+	snprintf(out->last_updated, sizeof out->last_updated, "%s", PQgetvalue(r, 0, 2));
+	PQclear(r);
+	return STORE_OK;
+}
+
+enum store_status pg_read(struct store *s, const char *type, const char *id, int64_t version, cJSON **out,
+			  struct store_error *err)
+{
+	PGresult *r;
+	enum store_status st = read_row(s, type, id, version, &r, err);
+	if (st != STORE_OK)
+		return st;
+	st = sver_parse(PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), out, err);
+	PQclear(r);
+	return st;
+}
+
+#define HIST_COLS "SELECT type, id, version, op, last_updated, body, seq, sum FROM version "
+
+enum store_status pg_history(struct store *s, const char *type, const char *id, const char *since, size_t count,
+			     size_t offset, int64_t before, struct store_page *out, struct store_error *err)
+{
+	PGS_GET_CONN(c, s, err);
+	/* $1 type, $2 id, $3 since, $4 before, $5 limit, $6 offset */
+	const char *where = id     ? "WHERE rid = (SELECT rid FROM resource WHERE type = $1 AND id = $2)"
+			    : type ? "WHERE type = $1 AND $2::text IS NULL"
+				   : "WHERE $1::text IS NULL AND $2::text IS NULL";
+	char count_sql[256], page_sql[512];
+	snprintf(count_sql, sizeof count_sql, "SELECT count(*) FROM version %s AND last_updated >= $3", where);
+	snprintf(page_sql, sizeof page_sql,
+		 HIST_COLS "%s AND last_updated >= $3 AND seq < $4 ORDER BY seq DESC LIMIT $5 OFFSET $6", where);
+	char bnum[24], lnum[24], onum[24];
+	snprintf(bnum, sizeof bnum, "%lld", (long long)before);
+	snprintf(lnum, sizeof lnum, "%lld", (long long)count + 1); /* one more: whether older ones follow */
+	snprintf(onum, sizeof onum, "%lld", (long long)(offset > INT64_MAX ? INT64_MAX : offset));
+	const char *vals[] = {type, id, since, bnum, lnum, onum};
+	bool opened;
+	enum store_status st = pgs_read_begin(c, &opened, err);
+	if (st != STORE_OK)
+		return st;
+	PGresult *r = NULL;
+	if ((st = pgs_exec(c, count_sql, 3, vals, NULL, &r, err, "counting history")) != STORE_OK)
+		goto out;
+	out->total = (size_t)pgs_int(r, 0, 0);
+	PQclear(r);
+	r = NULL;
+	if (id && out->total == 0) {
+		const char *v2[] = {type, id};
+		if ((st = pgs_exec(c, "SELECT 1 FROM resource WHERE type = $1 AND id = $2", 2, v2, NULL, &r, err,
+				   "looking up the resource")) != STORE_OK)
+			goto out;
+		if (PQntuples(r) == 0)
+			st = store_fail(err, STORE_NOT_FOUND, "no %s with id %s", type, id);
+		PQclear(r);
+		r = NULL;
+		if (st != STORE_OK)
+			goto out;
+	}
+	if (count == 0)
+		goto out;
+	if ((st = pgs_exec(c, page_sql, 6, vals, NULL, &r, err, "reading history")) != STORE_OK)
+		goto out;
+	size_t cap = 0;
+	for (int i = 0; i < PQntuples(r); i++) {
+		if (out->n == count) {
+			out->more = true;
+			break;
+		}
+		if ((st = sver_grow(out, &cap, err)) != STORE_OK)
+			break;
+		struct store_entry *e = &out->items[out->n];
+		memset(e, 0, sizeof *e);
+		snprintf(e->type, sizeof e->type, "%s", PQgetvalue(r, i, 0));
+		snprintf(e->id, sizeof e->id, "%s", PQgetvalue(r, i, 1));
+		e->version = pgs_int(r, i, 2);
+		e->op = (enum store_op)pgs_int(r, i, 3);
+		snprintf(e->last_updated, sizeof e->last_updated, "%s", PQgetvalue(r, i, 4));
+		const char *body = pgs_val(r, i, 5);
+		size_t n = body ? (size_t)PQgetlength(r, i, 5) : 0;
+		e->deleted = body == NULL;
+		e->seq = pgs_int(r, i, 6);
+		out->n++;
+		if ((st = pgs_verify(pgs_val(r, i, 7), e->type, e->id, e->version, e->last_updated, body, n, err)) !=
+		    STORE_OK)
+			break;
+		if (body && (st = sver_parse(body, n, &e->resource, err)) != STORE_OK)
+			break;
+	}
+out:
+	PQclear(r);
+	pgs_read_end(c, opened);
+	return st;
+}
+
+enum store_status pg_search(struct store *s, const char *type, const struct store_search *q, struct store_page *out,
+			    struct store_error *err)
+{
+	PGS_GET_CONN(c, s, err);
+	struct ssql_buf where = {.pg = true}, page_sql = {.pg = true}, count_sql = {.pg = true}, full = {.pg = true};
+	struct ssql_binds wb = {0}, sb = {0};
+	PGresult *r = NULL;
+	bool opened = false;
+	enum store_status st = STORE_OK;
+	ssql_bind_str(&wb, type);
+	unsigned drive = 0;
+	for (size_t i = 0; i < q->n_params && st == STORE_OK; i++)
+		st = ssql_criterion(type, &q->params[i], &where, &wb, &drive, err);
+	if (st == STORE_OK && q->count > 0)
+		st = ssql_sort(type, q->sort, &page_sql, &sb, err);
+	if (st != STORE_OK)
+		goto out;
+	ssql_add(&where, "");
+	ssql_add(&page_sql, "");
+	ssql_add(&count_sql, "SELECT count(*) FROM resource r WHERE r.type = ? AND r.deleted = 0");
+	ssql_add(&count_sql, where.p ? where.p : "");
+	ssql_add(&full, "SELECT r.id, r.version, v.last_updated, v.body, v.op, v.sum FROM resource r JOIN version v"
+			" ON v.rid = r.rid AND v.version = r.version WHERE r.type = ? AND r.deleted = 0");
+	ssql_add(&full, where.p ? where.p : "");
+	ssql_add(&full, page_sql.p ? page_sql.p : "");
+	ssql_add(&full, " LIMIT ? OFFSET ?");
+	if (where.oom || count_sql.oom || page_sql.oom || full.oom || wb.oom || sb.oom) {
+		st = store_fail(err, STORE_NO_MEMORY, "out of memory");
+		goto out;
+	}
+	if ((st = pgs_read_begin(c, &opened, err)) != STORE_OK)
+		goto out;
+	if (q->no_total && q->count > 0) {
+		out->total = STORE_NO_TOTAL;
+	} else {
+		if ((st = pgs_exec_binds(c, count_sql.p, &wb, &r, err, "counting matches")) != STORE_OK)
+			goto out;
+		out->total = (size_t)pgs_int(r, 0, 0);
+		PQclear(r);
+		r = NULL;
+		if (q->count == 0 || q->offset >= out->total)
+			goto out;
+	}
+	for (size_t i = 0; i < sb.n; i++)
+		ssql_bind_push(&wb, &sb.v[i]);
+	ssql_bind_int(&wb, (int64_t)q->count);
+	ssql_bind_int(&wb, (int64_t)q->offset);
+	if (wb.oom) {
+		st = store_fail(err, STORE_NO_MEMORY, "out of memory");
+		goto out;
+	}
+	if ((st = pgs_exec_binds(c, full.p, &wb, &r, err, "searching")) != STORE_OK)
+		goto out;
+	size_t cap = 0;
+	for (int i = 0; i < PQntuples(r); i++) {
+		if ((st = sver_grow(out, &cap, err)) != STORE_OK)
+			break;
+		struct store_entry *e = &out->items[out->n];
+		memset(e, 0, sizeof *e);
+		snprintf(e->type, sizeof e->type, "%s", type);
+		snprintf(e->id, sizeof e->id, "%s", PQgetvalue(r, i, 0));
+		e->version = pgs_int(r, i, 1);
+		snprintf(e->last_updated, sizeof e->last_updated, "%s", PQgetvalue(r, i, 2));
+		e->op = (enum store_op)pgs_int(r, i, 4);
+		out->n++;
+		const char *body = pgs_val(r, i, 3);
+		size_t n = body ? (size_t)PQgetlength(r, i, 3) : 0;
+		if ((st = pgs_verify(pgs_val(r, i, 5), e->type, e->id, e->version, e->last_updated, body, n, err)) !=
+		    STORE_OK)
+			break;
+		if (!body) {
+			st = store_fail(err, STORE_IO, "a live resource has no body");
+			break;
+		}
+		if ((st = sver_parse(body, n, &e->resource, err)) != STORE_OK)
+			break;
+	}
+out:
+	PQclear(r);
+	pgs_read_end(c, opened);
+	free(where.p);
+	free(page_sql.p);
+	free(count_sql.p);
+	free(full.p);
+	ssql_binds_release(&wb);
+	ssql_binds_release(&sb);
+	return st;
+}
+
+/* --- bulk export ---------------------------------------------------------------------------------- */
+
+enum store_status pg_snapshot(struct store *s, struct store_snapshot *out, struct store_error *err)
+{
+	PGS_GET_CONN(c, s, err);
+	if (c->in_txn)
+		return store_fail(err, STORE_CONFLICT, "a transaction is already open on this thread");
+	/* SHARE mode waits for every transaction that has written a version
+	 * (on any instance) to end: no seq at or below the snapshot commits
+	 * after it */
+	enum store_status st = pgs_run(c, "BEGIN; LOCK TABLE version IN SHARE MODE", err, "taking a snapshot");
+	PGresult *r = NULL;
+	if (st == STORE_OK && (st = pgs_exec(c, "SELECT coalesce(max(seq), 0) FROM version", 0, NULL, NULL, &r, err,
+					     "taking a snapshot")) == STORE_OK) {
+		out->seq = pgs_int(r, 0, 0);
+		store_now(out->time, NULL);
+	}
+	PQclear(r);
+	if (PQtransactionStatus(c->db) != PQTRANS_IDLE)
+		pgs_run(c, "ROLLBACK", NULL, "ending a snapshot");
+	return st;
+}
+
+enum store_status pg_export_types(struct store *s, int64_t upto_seq, store_type_fn *fn, void *ctx,
+				  struct store_error *err)
+{
+	PGS_GET_CONN(c, s, err);
+	char num[24];
+	snprintf(num, sizeof num, "%lld", (long long)upto_seq);
+	const char *vals[] = {num};
+	PGresult *r;
+	enum store_status st = pgs_exec(c, "SELECT DISTINCT type FROM version WHERE seq <= $1 ORDER BY type", 1, vals,
+					NULL, &r, err, "listing the types");
+	if (st != STORE_OK)
+		return st;
+	for (int i = 0; i < PQntuples(r); i++)
+		if (fn(ctx, PQgetvalue(r, i, 0)) != 0)
+			break;
+	PQclear(r);
+	return STORE_OK;
+}
+
+/* The scan reads through a cursor, a batch of rows at a time, so that no
+ * more than one batch is held in memory. */
+#define EXPORT_BATCH "200"
+
+enum store_status pg_export_scan(struct store *s, const struct store_export_query *q, store_export_fn *fn, void *ctx,
+				 struct store_error *err)
+{
+	PGS_GET_CONN(c, s, err);
+	struct ssql_buf sql = {.pg = true};
+	struct ssql_binds b = {0};
+	enum store_status st = STORE_OK;
+	ssql_add(&sql, "DECLARE cw_export NO SCROLL CURSOR FOR "
+		       "SELECT v.id, v.body, v.version, v.last_updated, v.sum FROM version v JOIN resource r ON r.rid ="
+		       " v.rid WHERE v.type = ? AND v.seq <= ? AND v.body IS NOT NULL"
+		       " AND NOT EXISTS (SELECT 1 FROM version w WHERE w.rid = v.rid AND w.version > v.version"
+		       " AND w.seq <= ?)");
+	ssql_bind_str(&b, q->type);
+	ssql_bind_int(&b, q->upto_seq);
+	ssql_bind_int(&b, q->upto_seq);
+	if (q->since) {
+		ssql_add(&sql, " AND v.last_updated >= ?");
+		ssql_bind_str(&b, q->since);
+	}
+	if (q->patients) {
+		bool any = strcmp(q->patients, "*") == 0;
+		if (strcmp(q->type, "Patient") == 0) {
+			if (!any) {
+				ssql_add(&sql, " AND v.id IN (SELECT json_array_elements_text(?::json))");
+				ssql_bind_str(&b, q->patients);
+			}
+		} else {
+			ssql_add(&sql, " AND r.rid IN (SELECT i.rid FROM idx i WHERE i.param IN ('patient', 'subject',"
+				       " 'beneficiary') AND i.sys = 'Patient'");
+			if (!any) {
+				ssql_add(&sql, " AND i.val IN (SELECT json_array_elements_text(?::json))");
+				ssql_bind_str(&b, q->patients);
+			}
+			ssql_add(&sql, ")");
+		}
+	}
+	if (q->n_filters > 0) {
+		ssql_add(&sql, " AND (false");
+		for (size_t f = 0; f < q->n_filters && st == STORE_OK; f++) {
+			ssql_add(&sql, " OR (true");
+			unsigned drive = 0;
+			for (size_t i = 0; i < q->filters[f].n && st == STORE_OK; i++)
+				st = ssql_criterion(q->type, &q->filters[f].params[i], &sql, &b, &drive, err);
+			ssql_add(&sql, ")");
+		}
+		ssql_add(&sql, ")");
+	}
+	ssql_add(&sql, " ORDER BY v.seq");
+	if (st == STORE_OK && (sql.oom || b.oom))
+		st = store_fail(err, STORE_NO_MEMORY, "out of memory");
+	bool opened = false;
+	if (st == STORE_OK)
+		st = pgs_read_begin(c, &opened, err);
+	if (st == STORE_OK && !opened && !c->in_txn)
+		st = store_fail(err, STORE_IO, "the export could not open a snapshot");
+	if (st == STORE_OK)
+		st = pgs_exec_binds(c, sql.p, &b, NULL, err, "exporting");
+	bool stop = false;
+	while (st == STORE_OK && !stop) {
+		PGresult *r;
+		if ((st = pgs_exec(c, "FETCH " EXPORT_BATCH " FROM cw_export", 0, NULL, NULL, &r, err, "exporting")) !=
+		    STORE_OK)
+			break;
+		int n = PQntuples(r);
+		for (int i = 0; i < n && !stop; i++) {
+			const char *id = PQgetvalue(r, i, 0);
+			const char *body = PQgetvalue(r, i, 1);
+			size_t blen = (size_t)PQgetlength(r, i, 1);
+			st = pgs_verify(pgs_val(r, i, 4), q->type, id, pgs_int(r, i, 2), PQgetvalue(r, i, 3), body,
+					blen, err);
+			if (st != STORE_OK)
+				break;
+			stop = fn(ctx, id, body, blen) != 0;
+		}
+		PQclear(r);
+		if (n == 0)
+			break;
+	}
+	if (opened)
+		pgs_read_end(c, opened);
+	else if (c->in_txn)
+		pgs_run(c, "CLOSE cw_export", NULL, "exporting");
+	free(sql.p);
+	ssql_binds_release(&b);
+	return st;
+}

@@ -1,0 +1,70 @@
+/* store_sql — search criteria to SQL text, shared by the store's SQL
+ * backends (SQLite and PostgreSQL); internal to core/store.
+ *
+ * The schema both backends give the search: resource r(rid, type, id,
+ * version, deleted, last_updated) and the index idx(rid, param, sys, val,
+ * lo, hi), as store_sqlite.c and store_pg.c create them. ssql_criterion
+ * appends one criterion as " AND …" on r; ssql_sort appends an ORDER BY.
+ * Placeholders are "?" in the order of the binds pushed; the PostgreSQL
+ * backend numbers them when it prepares the text.
+ *
+ * Errors: STORE_INVALID naming an unknown parameter, modifier or malformed
+ * value; out of memory is recorded in the buffers (oom) and checked by the
+ * caller once the text is complete. Threads: no shared state. */
+#ifndef CW_STORE_SQL_H
+#define CW_STORE_SQL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "fhir/search_params.h"
+
+struct ssql_buf {
+	char *p; /* malloc'd, NUL-terminated; the caller frees */
+	size_t len, cap;
+	bool oom;
+	bool pg; /* PostgreSQL's dialect, else SQLite's */
+};
+
+enum ssql_bind_kind { SSQL_BIND_TEXT, SSQL_BIND_INT, SSQL_BIND_REAL };
+
+struct ssql_bind {
+	enum ssql_bind_kind kind;
+	int64_t i;
+	double d;
+	char *s; /* owned */
+};
+
+struct ssql_binds {
+	struct ssql_bind *v;
+	size_t n, cap;
+	bool oom;
+};
+
+/* What the criteria offer the query plan: a positive criterion on the
+ * search index, or one on _id. */
+enum { SSQL_DRIVE_IDX = 1, SSQL_DRIVE_ID = 2 };
+
+void ssql_add(struct ssql_buf *b, const char *s);
+/* Appends a copy of x (its text duplicated). */
+void ssql_bind_push(struct ssql_binds *b, const struct ssql_bind *x);
+void ssql_bind_str(struct ssql_binds *b, const char *s);
+void ssql_bind_int(struct ssql_binds *b, int64_t i);
+void ssql_bind_real(struct ssql_binds *b, double d);
+void ssql_binds_release(struct ssql_binds *b);
+
+/* _id is searched on the resource table itself: it has no index rows. */
+bool ssql_is_id_param(const char *param);
+
+/* One criterion p on resources of type (chains included), appended to sql
+ * with its binds; *drive gets SSQL_DRIVE_* bits. */
+enum store_status ssql_criterion(const char *type, const struct store_search_param *p, struct ssql_buf *sql,
+				 struct ssql_binds *b, unsigned *drive, struct store_error *err);
+/* " ORDER BY …" for _sort text sort (NULL: order of creation), ending with
+ * r.rid so that ties keep one order. */
+enum store_status ssql_sort(const char *type, const char *sort, struct ssql_buf *sql, struct ssql_binds *b,
+			    struct store_error *err);
+
+#endif

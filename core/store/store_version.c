@@ -1,0 +1,110 @@
+/* store_version — stamping, checksums and parsing of stored versions,
+ * shared by the backends (see store_version.h). */
+#include "store/store_version.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/crypto.h"
+#include "base/fjson.h"
+
+/* Moves every member of src to the end of dst, names kept. (cJSON's
+ * InsertItemInArray refuses objects, so order is built by appending.) */
+static void move_members(cJSON *dst, cJSON *src)
+{
+	while (src->child)
+		cJSON_AddItemToArray(dst, cJSON_DetachItemViaPointer(src, src->child));
+}
+
+static bool add_member(cJSON *obj, const char *name, cJSON *item)
+{
+	if (!item)
+		return false;
+	if (!cJSON_AddItemToObject(obj, name, item)) {
+		cJSON_Delete(item);
+		return false;
+	}
+	return true;
+}
+
+/* A copy of resource with id and meta.versionId / meta.lastUpdated set, in
+ * the order a reader expects: resourceType, id, meta, the rest. */
+enum store_status sver_stamp(const cJSON *resource, const char *id, int64_t version, const char *when, cJSON **out,
+			     struct store_error *err)
+{
+	char vtext[24];
+	snprintf(vtext, sizeof vtext, "%lld", (long long)version);
+	cJSON *copy = cJSON_Duplicate(resource, true);
+	cJSON *res = cJSON_CreateObject(), *meta = cJSON_CreateObject();
+	if (!copy || !res || !meta)
+		goto oom;
+	cJSON_DeleteItemFromObjectCaseSensitive(copy, "id");
+	cJSON *rt = cJSON_DetachItemFromObjectCaseSensitive(copy, "resourceType");
+	if (rt)
+		cJSON_AddItemToArray(res, rt);
+	if (!add_member(res, "id", cJSON_CreateString(id)) ||
+	    !add_member(meta, "versionId", cJSON_CreateString(vtext)) ||
+	    !add_member(meta, "lastUpdated", cJSON_CreateString(when)))
+		goto oom;
+	cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(copy, "meta");
+	if (old) {
+		cJSON_DeleteItemFromObjectCaseSensitive(old, "versionId");
+		cJSON_DeleteItemFromObjectCaseSensitive(old, "lastUpdated");
+		move_members(meta, old);
+		cJSON_Delete(old);
+	}
+	if (!add_member(res, "meta", meta)) {
+		meta = NULL; /* freed by add_member */
+		goto oom;
+	}
+	move_members(res, copy);
+	cJSON_Delete(copy);
+	*out = res;
+	return STORE_OK;
+oom:
+	cJSON_Delete(copy);
+	cJSON_Delete(res);
+	cJSON_Delete(meta);
+	return store_fail(err, STORE_NO_MEMORY, "out of memory");
+}
+
+int sver_sum(const char *type, const char *id, int64_t version, const char *last_updated, const char *body, size_t len,
+	     uint8_t out[SVER_SUM_LEN])
+{
+	/* '/' occurs in none of the header's parts: the header is unambiguous */
+	char head[STORE_TYPE_SIZE + STORE_ID_SIZE + STORE_TIME_SIZE + 40];
+	int n = snprintf(head, sizeof head, "%s/%s/%lld/%s/%c", type, id, (long long)version,
+			 last_updated ? last_updated : "", body ? 'B' : 'D');
+	if (n < 0 || (size_t)n >= sizeof head)
+		return -1;
+	return crypto_sha256_pair(head, (size_t)n, body, body ? len : 0, out);
+}
+
+enum store_status sver_parse(const char *text, size_t len, cJSON **out, struct store_error *err)
+{
+	struct fjson_limits lim;
+	fjson_limits_default(&lim);
+	/* It was accepted once under the configured limits; only depth stays
+	 * bounded, as cJSON frees recursively. */
+	lim.max_members = lim.max_array_items = lim.memory_budget = SIZE_MAX;
+	struct fjson_error fe;
+	*out = fjson_parse(text, len, &lim, &fe);
+	if (!*out)
+		return store_fail(err, fe.code == FJSON_NO_MEMORY ? STORE_NO_MEMORY : STORE_IO,
+				  "a stored resource cannot be read back: %s", fjson_code_text(fe.code));
+	return STORE_OK;
+}
+
+enum store_status sver_grow(struct store_page *p, size_t *cap, struct store_error *err)
+{
+	if (p->n < *cap)
+		return STORE_OK;
+	size_t ncap = *cap ? *cap * 2 : 16;
+	struct store_entry *n = realloc(p->items, ncap * sizeof *n);
+	if (!n)
+		return store_fail(err, STORE_NO_MEMORY, "out of memory");
+	p->items = n;
+	*cap = ncap;
+	return STORE_OK;
+}

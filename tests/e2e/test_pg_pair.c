@@ -1,0 +1,355 @@
+/* End-to-end tests of two gateways on one PostgreSQL database
+ * (store.backend "postgresql"): a real server started for the test
+ * (tests/pgserver.h), two real gateways, requests spread over both. No
+ * update is lost (If-Match), a conditional create makes one resource, a
+ * read on one gateway after a write acknowledged by the other sees it, and
+ * both gateways come back after the database crashed and restarted with
+ * every acknowledged write kept. With the upstream test server (Medplum's
+ * FHIR router, tests/upstream), the outbox both gateways share delivers
+ * every version once, also when the gateway delivering it is killed. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "e2e/harness.h"
+#include "pgserver.h"
+
+static const char *fj[] = {"Content-Type: application/fhir+json", NULL};
+
+static struct pg_server server;
+static struct gw pair[2];
+
+static int setup(void **state)
+{
+	(void)state;
+	if (pg_server_start(&server) != 0) {
+		fprintf(stderr, "PostgreSQL: %s\n", server.why);
+		return -1;
+	}
+	char extra[512];
+	snprintf(extra, sizeof extra, "\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\"}}",
+		 server.conninfo);
+	for (int i = 0; i < 2; i++)
+		if (gw_start(&pair[i], extra) != 0)
+			return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 2; i++)
+		if (pair[i].pid > 0)
+			gw_stop(&pair[i], 10000);
+	pg_server_stop(&server);
+	return 0;
+}
+
+/* The version of an answer's ETag (W/"3" → 3), 0 when none. */
+static long etag_version(const struct resp *r)
+{
+	char buf[64];
+	const char *e = resp_header(r, "ETag", buf, sizeof buf);
+	if (!e)
+		return 0;
+	const char *q = strchr(e, '"');
+	return q ? strtol(q + 1, NULL, 10) : 0;
+}
+
+struct bumper {
+	int n;
+	int ok, mismatches, other;
+};
+
+#define BUMPERS 6
+#define BUMPS 10
+
+/* Increments the counter (Basic/counter, its code text) BUMPS times through
+ * gateway n % 2: read, change, PUT with If-Match the version read, again on
+ * 412. */
+static void *bump(void *p)
+{
+	struct bumper *b = p;
+	const struct gw *g = &pair[b->n % 2];
+	for (int i = 0; i < BUMPS;) {
+		struct resp r;
+		if (http_do(g, "GET", "/fhir/Basic/counter", NULL, NULL, 0, &r) != 0 || r.status != 200) {
+			b->other++;
+			resp_free(&r);
+			if (b->other > 50)
+				return NULL;
+			continue;
+		}
+		long v = etag_version(&r);
+		const char *t = strstr(r.body, "\"text\":\"");
+		long n = t ? strtol(t + 8, NULL, 10) : -1;
+		resp_free(&r);
+		char body[200], im[64];
+		snprintf(body, sizeof body,
+			 "{\"resourceType\":\"Basic\",\"id\":\"counter\",\"code\":{\"text\":\"%ld\"}}", n + 1);
+		snprintf(im, sizeof im, "If-Match: W/\"%ld\"", v);
+		const char *h[] = {"Content-Type: application/fhir+json", im, NULL};
+		if (http_do(g, "PUT", "/fhir/Basic/counter", h, body, strlen(body), &r) != 0) {
+			b->other++;
+		} else if (r.status == 200) {
+			b->ok++;
+			i++;
+		} else if (r.status == 412) {
+			b->mismatches++;
+		} else {
+			b->other++;
+		}
+		resp_free(&r);
+		if (b->other > 50)
+			return NULL;
+	}
+	return NULL;
+}
+
+static void pair_loses_no_update(void **state)
+{
+	(void)state;
+	struct resp r;
+	const char *body = "{\"resourceType\":\"Basic\",\"id\":\"counter\",\"code\":{\"text\":\"0\"}}";
+	assert_int_equal(http_do(&pair[0], "PUT", "/fhir/Basic/counter", fj, body, strlen(body), &r), 0);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	pthread_t t[BUMPERS];
+	struct bumper b[BUMPERS];
+	for (int i = 0; i < BUMPERS; i++) {
+		b[i] = (struct bumper){.n = i};
+		assert_int_equal(pthread_create(&t[i], NULL, bump, &b[i]), 0);
+	}
+	int mismatches = 0;
+	for (int i = 0; i < BUMPERS; i++) {
+		pthread_join(t[i], NULL);
+		mismatches += b[i].mismatches;
+	}
+	for (int i = 0; i < BUMPERS; i++)
+		assert_int_equal(b[i].ok, BUMPS);
+	char want[32];
+	snprintf(want, sizeof want, "\"text\":\"%d\"", BUMPERS * BUMPS);
+	for (int k = 0; k < 2; k++) { /* both gateways answer the same */
+		assert_int_equal(http_do(&pair[k], "GET", "/fhir/Basic/counter", NULL, NULL, 0, &r), 0);
+		assert_int_equal(r.status, 200);
+		assert_non_null(strstr(r.body, want));
+		assert_int_equal(etag_version(&r), BUMPERS * BUMPS + 1);
+		resp_free(&r);
+	}
+	print_message("# %d If-Match mismatches answered 412 and retried over two gateways\n", mismatches);
+}
+
+struct creator {
+	int n;
+	long status;
+};
+
+static void *create_if_none(void *p)
+{
+	struct creator *c = p;
+	const char *h[] = {"Content-Type: application/fhir+json", "If-None-Exist: identifier=urn:pair|one", NULL};
+	const char *body =
+		"{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:pair\",\"value\":\"one\"}]}";
+	struct resp r;
+	if (http_do(&pair[c->n % 2], "POST", "/fhir/Patient", h, body, strlen(body), &r) == 0)
+		c->status = r.status;
+	resp_free(&r);
+	return NULL;
+}
+
+/* 20 identical conditional creates spread over the two gateways: one 201,
+ * nineteen 200, one Patient. */
+static void pair_creates_conditionally_once(void **state)
+{
+	(void)state;
+	enum { N = 20 };
+	pthread_t t[N];
+	struct creator c[N];
+	for (int i = 0; i < N; i++) {
+		c[i] = (struct creator){.n = i};
+		assert_int_equal(pthread_create(&t[i], NULL, create_if_none, &c[i]), 0);
+	}
+	int created = 0, found = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		created += c[i].status == 201;
+		found += c[i].status == 200;
+	}
+	assert_int_equal(created, 1);
+	assert_int_equal(found, N - 1);
+	struct resp r;
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(http_do(&pair[k], "GET", "/fhir/Patient?identifier=urn:pair|one", NULL, NULL, 0, &r),
+				 0);
+		assert_int_equal(r.status, 200);
+		assert_non_null(strstr(r.body, "\"total\":1"));
+		resp_free(&r);
+	}
+}
+
+/* Every write acknowledged by one gateway is what the other reads next. */
+static void pair_never_reads_stale(void **state)
+{
+	(void)state;
+	struct resp r;
+	for (int i = 1; i <= 60; i++) {
+		const struct gw *w = &pair[i % 2], *rd = &pair[(i + 1) % 2];
+		char body[160], want[32];
+		snprintf(body, sizeof body, "{\"resourceType\":\"Basic\",\"id\":\"fresh\",\"code\":{\"text\":\"%d\"}}",
+			 i);
+		assert_int_equal(http_do(w, "PUT", "/fhir/Basic/fresh", fj, body, strlen(body), &r), 0);
+		assert_true(r.status == 200 || r.status == 201);
+		resp_free(&r);
+		assert_int_equal(http_do(rd, "GET", "/fhir/Basic/fresh", NULL, NULL, 0, &r), 0);
+		assert_int_equal(r.status, 200);
+		snprintf(want, sizeof want, "\"text\":\"%d\"", i);
+		assert_non_null(strstr(r.body, want));
+		assert_int_equal(etag_version(&r), i);
+		resp_free(&r);
+	}
+}
+
+/* The database crashes (no shutdown checkpoint) and restarts: the gateways
+ * answer 503 while it is down, then serve again on new connections, and
+ * every write they acknowledged before is there. */
+static void pair_survives_database_restart(void **state)
+{
+	(void)state;
+	struct resp r;
+	char ids[10][80];
+	for (int i = 0; i < 10; i++) {
+		const char *body = "{\"resourceType\":\"Basic\",\"code\":{\"text\":\"kept\"}}";
+		assert_int_equal(http_do(&pair[i % 2], "POST", "/fhir/Basic", fj, body, strlen(body), &r), 0);
+		assert_int_equal(r.status, 201);
+		char loc[256];
+		const char *l = resp_header(&r, "Location", loc, sizeof loc);
+		assert_non_null(l);
+		const char *p = strstr(l, "/fhir/");
+		assert_non_null(p);
+		snprintf(ids[i], sizeof ids[i], "%.*s", (int)(strcspn(p, "_") - 1), p);
+		resp_free(&r);
+	}
+	pg_server_kill(&server);
+	assert_int_equal(http_do(&pair[0], "GET", ids[0], NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 503);
+	resp_free(&r);
+	assert_int_equal(pg_server_start_again(&server), 0);
+	for (int i = 0; i < 10; i++) {
+		long status = 0;
+		for (int tries = 0; tries < 50 && status != 200; tries++) {
+			if (http_do(&pair[(i + 1) % 2], "GET", ids[i], NULL, NULL, 0, &r) == 0)
+				status = r.status;
+			resp_free(&r);
+			if (status != 200)
+				sleep_ms(100);
+		}
+		assert_int_equal(status, 200);
+	}
+	const char *body = "{\"resourceType\":\"Basic\",\"code\":{\"text\":\"after\"}}";
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(http_do(&pair[k], "POST", "/fhir/Basic", fj, body, strlen(body), &r), 0);
+		assert_int_equal(r.status, 201);
+		resp_free(&r);
+	}
+}
+
+/* How many requests the upstream's fault "name" has caught. */
+static long faults_caught(const struct upstream_srv *u, const char *name)
+{
+	struct resp r;
+	long n = -1;
+	if (upstream_do(u, "GET", "/_admin/stats", NULL, &r) == 0 && r.status == 200) {
+		cJSON *j = cJSON_Parse(r.body);
+		const cJSON *f =
+			cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "faultsInjected"), name);
+		n = cJSON_IsNumber(f) ? (long)f->valuedouble : 0;
+		cJSON_Delete(j);
+	}
+	resp_free(&r);
+	return n;
+}
+
+/* Two gateways deliver Patients written on both to the upstream through
+ * their shared outbox: each once. Then the only gateway running is killed
+ * while the upstream holds its delivery (never applied); a gateway started
+ * later takes the record once the lease has passed and delivers it: the
+ * upstream holds it once. */
+static void pair_outbox_delivers_once(void **state)
+{
+	(void)state;
+	UPSTREAM_NEEDED();
+	assert_int_equal(upstream_install(), 0);
+	struct upstream_srv u;
+	assert_int_equal(upstream_start(&u, 0), 0);
+	char up[1024], extra[2048];
+	upstream_gw_config(up, sizeof up, &u, "\"Patient\":\"store-and-forward\"", NULL);
+	snprintf(extra, sizeof extra,
+		 "%s,\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\",\"lease_ms\":3000}}", up,
+		 server.conninfo);
+	struct gw g[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(gw_start(&g[i], extra), 0);
+	struct resp r;
+	for (int i = 0; i < 10; i++) {
+		char body[200];
+		snprintf(body, sizeof body,
+			 "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:ob\",\"value\":\"p%d\"}]}",
+			 i);
+		assert_int_equal(http_do(&g[i % 2], "POST", "/fhir/Patient", fj, body, strlen(body), &r), 0);
+		assert_int_equal(r.status, 201);
+		resp_free(&r);
+	}
+	assert_true(gw_outbox_drained(&g[0], 30000));
+	assert_true(gw_outbox_drained(&g[1], 30000));
+	for (int i = 0; i < 10; i++) {
+		char ident[64];
+		snprintf(ident, sizeof ident, "urn:ob|p%d", i);
+		assert_int_equal(upstream_count(&u, "Patient", ident), 1);
+	}
+	/* one gateway left; its delivery is held by the upstream, and it dies */
+	assert_int_equal(gw_stop(&g[1], 10000), 0);
+	assert_int_equal(upstream_fault(&u, "{\"fault\":\"hang\",\"count\":1}"), 0);
+	const char *body = "{\"resourceType\":\"Patient\",\"identifier\":[{\"system\":\"urn:ob\",\"value\":\"held\"}]}";
+	assert_int_equal(http_do(&g[0], "POST", "/fhir/Patient", fj, body, strlen(body), &r), 0);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	long until = now_ms() + 10000;
+	while (faults_caught(&u, "hang") < 1 && now_ms() < until)
+		sleep_ms(20);
+	assert_int_equal(faults_caught(&u, "hang"), 1);
+	kill(g[0].pid, SIGKILL);
+	waitpid(g[0].pid, NULL, 0);
+	g[0].pid = 0;
+	struct gw later;
+	assert_int_equal(gw_start(&later, extra), 0);
+	assert_true(gw_outbox_drained(&later, 30000));
+	assert_int_equal(upstream_count(&u, "Patient", "urn:ob|held"), 1);
+	assert_int_equal(gw_stop(&later, 10000), 0);
+	upstream_stop(&u);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(pair_loses_no_update),      cmocka_unit_test(pair_creates_conditionally_once),
+		cmocka_unit_test(pair_never_reads_stale),    cmocka_unit_test(pair_survives_database_restart),
+		cmocka_unit_test(pair_outbox_delivers_once),
+	};
+	const char *filter = getenv("CW_TEST_FILTER");
+	if (filter && *filter)
+		cmocka_set_test_filter(filter);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
