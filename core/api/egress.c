@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "api/audit.h"
 #include "api/privacy.h"
 #include "auth/auth.h"
 #include "fhir/seclabel.h"
@@ -91,6 +92,7 @@ bool egress_may_need(const char *text, size_t len)
 void egress_begin(struct egress *eg, const struct app *app, const struct http_request *req)
 {
 	begin(eg, app->store, app->redisclosure);
+	eg->req = req;
 	if (!req) {
 		eg->r = (struct consent_recipient){
 			.client = EGRESS_UPSTREAM,
@@ -196,6 +198,11 @@ bool egress_allows(struct egress *eg, const cJSON *res)
 						   p ? p->consents : NULL, p ? p->n : 0);
 	if (!d.permit) {
 		eg->withheld++;
+		/* on the request's access record (api/audit.h); the request is the
+		 * HTTP layer's, borrowed const here only for reading its client */
+		if (eg->req)
+			audit_withheld((struct http_request *)eg->req, str(res, "resourceType"), str(res, "id"),
+				       "no-part2-consent");
 		return false;
 	}
 	eg->part2 |= d.part2;

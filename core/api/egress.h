@@ -61,8 +61,9 @@ struct egress {
 	char when[32];
 	struct egress_patient cache[EGRESS_CACHE];
 	size_t ncache, next;
-	bool part2;      /* a 42CFRPart2 resource was disclosed: the notice goes with it */
-	size_t withheld; /* resources left out */
+	bool part2;                     /* a 42CFRPart2 resource was disclosed: the notice goes with it */
+	size_t withheld;                /* resources left out */
+	const struct http_request *req; /* whose answer (its access record names what is withheld), or NULL */
 };
 
 /* Starts the decisions for the answer to req (NULL: the upstream). */

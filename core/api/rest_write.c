@@ -426,8 +426,12 @@ static enum store_status write_resource(const struct app *app, struct http_reque
 
 /* How often a patch without If-Match applies again when the resource was
  * written between its read and its commit (the commit queue's group may
- * hold another write of it). */
-#define PATCH_ATTEMPTS 10
+ * hold another write of it). Each retry pauses a random while that grows
+ * with the attempt (at most PATCH_MAX_PAUSE_MS), so patches racing for one
+ * resource on a loaded machine spread out instead of meeting in every
+ * commit group; the last answer is 409. */
+#define PATCH_ATTEMPTS 30
+#define PATCH_MAX_PAUSE_MS 20
 
 /* PATCH /fhir/Type/id with a JSON Patch (RFC 6902). The patch applies to
  * the current version and the result is stored as the next one, checked as
@@ -508,7 +512,11 @@ void rest_patch_resource(void *ctx, struct http_request *req, struct http_respon
 				 * resource do not meet in every commit group again */
 				struct timespec now;
 				clock_gettime(CLOCK_MONOTONIC, &now);
-				struct timespec pause = {0, (long)(now.tv_nsec % 1000000) * (attempt + 1)};
+				long cap_us = 1000L << (attempt < 5 ? attempt : 5); /* 1, 2, 4 … 32 ms */
+				if (cap_us > PATCH_MAX_PAUSE_MS * 1000L)
+					cap_us = PATCH_MAX_PAUSE_MS * 1000L;
+				long us = (now.tv_nsec / 1000) % cap_us;
+				struct timespec pause = {0, us * 1000L};
 				nanosleep(&pause, NULL);
 				continue;
 			}

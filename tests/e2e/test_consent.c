@@ -60,7 +60,7 @@ static const char *clients_json =
 	"\"scopes\":\"system/*.cruds\",\"tls_fingerprint\":\"" DUMMY_FP "\"}]}";
 
 /* An access token for client, signed with the key the gateway generated. */
-static char *token_for(const struct gw *g, const char *client)
+static char *token_with(const struct gw *g, const char *client, const char *scope)
 {
 	char path[400], why[256], kid[44];
 	snprintf(path, sizeof path, "%s/var/auth-signing-key.pem", g->dir);
@@ -71,8 +71,8 @@ static char *token_for(const struct gw *g, const char *client)
 	static int jti;
 	snprintf(claims, sizeof claims,
 		 "{\"iss\":\"http://127.0.0.1:%u/auth\",\"aud\":\"http://127.0.0.1:%u/fhir\",\"sub\":\"%s\","
-		 "\"client_id\":\"%s\",\"scope\":\"system/*.cruds\",\"exp\":%ld,\"jti\":\"c%d\"}",
-		 g->port, g->port, client, client, (long)time(NULL) + 600, ++jti);
+		 "\"client_id\":\"%s\",\"scope\":\"%s\",\"exp\":%ld,\"jti\":\"c%d\"}",
+		 g->port, g->port, client, client, scope, (long)time(NULL) + 600, ++jti);
 	cJSON *c = cJSON_Parse(claims);
 	char *t = jwt_sign(k, crypto_key_default_alg(k, true), kid, "at+jwt", c);
 	cJSON_Delete(c);
@@ -80,6 +80,8 @@ static char *token_for(const struct gw *g, const char *client)
 	assert_non_null(t);
 	return t;
 }
+
+static char *token_for(const struct gw *g, const char *client) { return token_with(g, client, "system/*.cruds"); }
 
 struct who {
 	const struct gw *g;
@@ -213,6 +215,17 @@ static void part2_data_leaves_only_with_consent(void **state)
 	cJSON_Delete(json_as(&biller, "GET", "/fhir/Encounter/e1", NULL, 404, NULL, 0));
 	cJSON_Delete(json_as(&biller, "GET", "/fhir/Condition/dx1", NULL, 404, NULL, 0));
 	cJSON_Delete(json_as(&biller, "GET", "/fhir/Encounter/e1/_history/1", NULL, 404, NULL, 0));
+	/* each withholding is on the access record (docs/audit.md), durable
+	 * before the 404 left: read with the admin scope */
+	struct who auditor = {&g, token_with(&g, "program", "system/*.cruds system/crosswalk.admin")};
+	cJSON *ae = json_as(&auditor, "GET", "/fhir/AuditEvent?_count=1000", NULL, 200, NULL, 0);
+	char *aet = cJSON_PrintUnformatted(ae);
+	assert_non_null(strstr(aet, "consent-withheld"));
+	assert_non_null(strstr(aet, "\"reference\":\"Encounter/e1\""));
+	assert_non_null(strstr(aet, "\"reference\":\"Condition/dx1\""));
+	free(aet);
+	cJSON_Delete(ae);
+	free(auditor.token);
 	cJSON *b = json_as(&biller, "GET", "/fhir/Encounter?subject=Patient/p1&_include=Encounter:diagnosis", NULL, 200,
 			   notice, sizeof notice);
 	assert_int_equal(count_type(b, "Encounter"), 0);
