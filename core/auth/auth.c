@@ -568,6 +568,7 @@ bool auth_authenticate(const struct auth *a, const struct http_request *req, str
 	out->client_id = NULL;
 	out->via = NULL;
 	out->purpose = AUTH_TREATMENT;
+	out->configured = out->part2_program = false;
 	out->scopes[0] = '\0';
 	out->subject[0] = out->patient[0] = out->fhir_user[0] = '\0';
 	if (!auth_enabled(a) || route_public(req->path))

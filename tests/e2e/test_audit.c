@@ -322,8 +322,10 @@ static void *load_main(void *arg)
 			b = body;
 		}
 		struct resp r;
-		if (http_do_within(l->g, 5000, method, path, hdrs, b, b ? strlen(b) : 0, &r) != 0)
+		if (http_do_within(l->g, 5000, method, path, hdrs, b, b ? strlen(b) : 0, &r) != 0) {
+			resp_free(&r);
 			continue; /* the gateway is gone: not answered */
+		}
 		if (r.status > 0) {
 			l->answered[i] = true;
 			atomic_fetch_add(l->answered_total, 1);
