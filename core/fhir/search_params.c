@@ -644,8 +644,9 @@ static int extract_rows(const char *type, const cJSON *resource,
 			int (*emitfn)(void *ctx, const struct search_index_value *v), void *ctx, char *const *names);
 
 /* Row w->def (index i) embeds the resource its expression yields: when that
- * is a resource of the row's target type, its reference value (when it has
- * an id) and its own values under the row's names. */
+ * is a resource of the row's target type, its reference value (val NULL when
+ * it has no id: :missing still sees it) and its own values under the row's
+ * names. */
 static int extract_embedded(struct walk *w, size_t i, const cJSON *resource, struct arena *a)
 {
 	struct fp_env env = {.resource = resource};
@@ -663,8 +664,7 @@ static int extract_embedded(struct walk *w, size_t i, const cJSON *resource, str
 	char *const *names = embed_names(i);
 	if (!names)
 		return -1;
-	const char *id = str_member(res, "id");
-	int rc = id ? emit(w, w->def->target, id, 0, 0) : 0;
+	int rc = emit(w, w->def->target, str_member(res, "id"), 0, 0);
 	if (!rc)
 		rc = extract_rows(w->def->target, res, w->emit, w->ctx, names);
 	if (!rc)

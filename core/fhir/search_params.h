@@ -22,7 +22,7 @@
  * that type, its own index values are emitted under the parameter's name and
  * a dot ("composition.subject", "composition._id"), which chains search
  * (Bundle?composition.subject=Patient/p), and the row itself gives the
- * reference value (sys = that type, val = its id) when it has an id. Only one
+ * reference value sys = that type, val = its id (NULL when it has none). Only one
  * level: a resource embedded in an embedded one is not indexed. Composite and
  * special parameters are not offered.
  *

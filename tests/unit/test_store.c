@@ -1362,6 +1362,11 @@ static void search_bundle_composition_and_message(void **state)
 	    "\"MessageHeader\",\"id\":\"h1\",\"eventCoding\":{\"system\":\"http://example.org/events\",\"code\":"
 	    "\"admin-notify\"},\"source\":{\"endpoint\":\"http://example.org/src\"},\"focus\":[{\"reference\":"
 	    "\"Patient/p1\"}]}}]}");
+	/* a Composition without an id is there all the same */
+	put(f->s, "Bundle", "d3",
+	    "{\"resourceType\":\"Bundle\",\"type\":\"document\",\"entry\":[{\"resource\":{\"resourceType\":"
+	    "\"Composition\",\"status\":\"final\",\"type\":{\"text\":\"t\"},\"date\":\"2023\",\"author\":"
+	    "[{\"display\":\"a\"}],\"title\":\"Untitled\"}}]}");
 	/* a first entry of another type is no composition or message */
 	put(f->s, "Bundle", "c1",
 	    "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[{\"resource\":{\"resourceType\":"
@@ -1375,14 +1380,15 @@ static void search_bundle_composition_and_message(void **state)
 	expect_ids(f->s, "Bundle", "composition._id", NULL, "c2", "d2");
 	/* :not also finds what has no such value: the Bundles without a composition */
 	expect_ids(f->s, "Bundle", "composition.status", "not", "final", "c1,m1");
-	expect_ids(f->s, "Bundle", "composition.title", "missing", "false", "d1,d2");
+	expect_ids(f->s, "Bundle", "composition.title", "missing", "false", "d1,d2,d3");
 	/* on through the Composition's reference to the stored Patient */
 	expect_ids(f->s, "Bundle", "composition.subject", "Patient.name", "marks", "d1");
 	expect_ids(f->s, "Bundle", "composition.patient.name", NULL, "nash", "d2");
 	expect_ids(f->s, "Bundle", "composition", "Composition.subject", "Patient/p2", "d2");
 	/* the parameter itself: the Composition's id, and whether there is one */
 	expect_ids(f->s, "Bundle", "composition", NULL, "Composition/c1", "d1");
-	expect_ids(f->s, "Bundle", "composition", "missing", "false", "d1,d2");
+	expect_ids(f->s, "Bundle", "composition", "missing", "false", "d1,d2,d3");
+	expect_ids(f->s, "Bundle", "composition", "missing", "true", "c1,m1");
 	expect_ids(f->s, "Bundle", "message", "missing", "false", "m1");
 	expect_ids(f->s, "Bundle", "message.focus", NULL, "Patient/p1", "m1");
 	expect_ids(f->s, "Bundle", "message.event", NULL, "admin-notify", "m1");
