@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "base/crypto.h"
+#include "base/file.h"
 #include "base/fjson.h"
 #include "config/paths.h"
 #include "fhir/model.h"
@@ -654,31 +655,6 @@ static int apply(struct config *cfg, const struct key *schema, const cJSON *obj,
 	return 0;
 }
 
-static char *read_file(const char *path, size_t max, size_t *len, char *why, size_t whylen)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(why, whylen, "%s", strerror(errno));
-		return NULL;
-	}
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		snprintf(why, whylen, "not a regular file of at most %zu bytes", max);
-		fclose(f);
-		return NULL;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		snprintf(why, whylen, "out of memory");
-		fclose(f);
-		return NULL;
-	}
-	*len = fread(buf, 1, (size_t)st.st_size, f);
-	buf[*len] = '\0';
-	fclose(f);
-	return buf;
-}
-
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	if (config_defaults(cfg) != 0) {
@@ -690,7 +666,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	cfg->source = strdup(path);
 	size_t len = 0;
 	char why[256];
-	char *text = read_file(path, 1 << 20, &len, why, sizeof why);
+	char *text = file_read_all(path, 1 << 20, &len, why, sizeof why);
 	if (!text) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, why);
 		config_release(cfg);
