@@ -1,5 +1,6 @@
-/* common — what the commands share: help flags, loading the configuration
- * and the plugins, reading a whole input. */
+/* common — what the commands share: help flags, loading the configuration,
+ * reading a whole input, the progress line (loading the plugins is in
+ * open_plugins.c: the converter links this file without the gateway). */
 #include "cmd/cmd.h"
 
 #include <stdlib.h>
@@ -11,7 +12,6 @@
 
 #include "base/fjson.h"
 
-#include "app.h"
 #include "config/paths.h"
 
 bool cmd_is_help(const char *a) { return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0; }
@@ -35,27 +35,6 @@ int cmd_load_config(struct config *cfg, const char *path, const char *plugins_di
 	}
 	log_set_level(cfg->log_level);
 	return 0;
-}
-
-/* Loads code systems and plugins as serve does. Returns NULL after printing
- * why when the profiles cannot be loaded. */
-struct plugin_host *cmd_open_plugins(const struct config *cfg, struct terminology **terms)
-{
-	char err[1024];
-	if (!(*terms = app_load_terminology(cfg, err, sizeof err))) {
-		fprintf(stderr, "crosswalk: configuration error: %s\n", err);
-		return NULL;
-	}
-	struct plugin_host *h = plugin_host_new(cfg, *terms);
-	if (!h) {
-		fprintf(stderr, "crosswalk: out of memory\n");
-		return NULL;
-	}
-	plugin_host_scan(h, cfg->plugin_dir);
-	if (cfg->plugin_dir_extra)
-		plugin_host_scan(h, cfg->plugin_dir_extra);
-	plugin_host_start(h);
-	return h;
 }
 
 char *cmd_read_all(FILE *f, size_t max, size_t *len)
