@@ -60,6 +60,22 @@ struct plugin_host *cmd_open_plugins(const struct config *cfg, struct terminolog
  * NULL when it holds max bytes or more, or when out of memory. */
 char *cmd_read_all(FILE *f, size_t max, size_t *len);
 
+/* A whole input for reading, as cmd_read_all reads it (NUL-terminated,
+ * NULL data when it holds max bytes or more or memory ran out), but a
+ * regular file is mapped read-only instead of copied when it can be: its
+ * pages come from the page cache as they are, with no copy and no fresh
+ * memory (the bytes past its end up to the page boundary are zero, so a
+ * file whose size is not a multiple of the page size is NUL-terminated;
+ * one that is, is read). The data must not be written. Release with
+ * cmd_input_release. */
+struct cmd_input {
+	const char *data;
+	size_t len;
+	bool mapped;
+};
+void cmd_input_read(FILE *f, size_t max, struct cmd_input *in);
+void cmd_input_release(struct cmd_input *in);
+
 /* The JSON limits for a local document of len bytes (the user's own file,
  * not a request): the configuration's, with the memory budget at least 8
  * times len and the members and repetitions at least len / 16, so what fits

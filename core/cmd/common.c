@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +68,38 @@ char *cmd_read_all(FILE *f, size_t max, size_t *len)
 	if (buf)
 		buf[*len] = '\0';
 	return buf;
+}
+
+void cmd_input_read(FILE *f, size_t max, struct cmd_input *in)
+{
+	struct stat sb;
+	long page = sysconf(_SC_PAGESIZE);
+	in->mapped = false;
+	in->len = 0;
+	if (page > 0 && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+	    (uint64_t)sb.st_size < max && (uint64_t)sb.st_size <= SIZE_MAX && sb.st_size % page != 0 &&
+	    ftello(f) == 0) {
+		void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fileno(f), 0);
+		if (m != MAP_FAILED) {
+			in->data = m;
+			in->len = (size_t)sb.st_size;
+			in->mapped = true;
+			return;
+		}
+	}
+	char *buf = cmd_read_all(f, max, &in->len);
+	in->data = buf;
+}
+
+void cmd_input_release(struct cmd_input *in)
+{
+	if (in->mapped)
+		munmap((void *)in->data, in->len);
+	else
+		free((void *)in->data);
+	in->data = NULL;
+	in->len = 0;
+	in->mapped = false;
 }
 
 void cmd_file_limits(const struct config *cfg, size_t len, struct fjson_limits *lim)
