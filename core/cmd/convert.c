@@ -207,6 +207,11 @@ int cmd_convert(int argc, char **argv)
 	if (from == FORMAT_NONE)
 		outcome_add(&oo, OUTCOME_ERROR, "structure", NULL, "the input is neither FHIR JSON nor FHIR XML");
 	if (out) {
+		/* standard output's buffer is given, not allocated: allocated
+		 * now, after the document's tree was freed, it would make the
+		 * allocator sort through every freed node first */
+		static char outbuf[1 << 16];
+		setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 		fwrite(out, 1, olen, stdout);
 		if (to == FORMAT_JSON)
 			fputc('\n', stdout);
