@@ -1,7 +1,8 @@
 /* cmd — the commands of the crosswalk command line, one file each
  * (serve.c, plugins.c, map.c, convert.c, billing.c, check.c, version.c), and what
- * they share (common.c). main.c only looks a command up in its table and
- * runs it.
+ * they share (common.c; loading the plugins in open_plugins.c, apart, since
+ * convert and version are also linked without the gateway: see main.c).
+ * main.c only looks a command up in its table and runs it.
  *
  * A command is int cmd_NAME(int argc, char **argv) with argv[0] the
  * command's name; it prints its own help on -h/--help (stdout, exit 0) and
@@ -52,8 +53,8 @@ bool cmd_is_help(const char *a);
  * with --plugins DIR recorded in it. Returns 0 or EXIT_USAGE. */
 int cmd_load_config(struct config *cfg, const char *path, const char *plugins_dir);
 
-/* Loads code systems and plugins as serve does. Returns NULL after printing
- * why when the profiles cannot be loaded. */
+/* Loads code systems and plugins as serve does (open_plugins.c). Returns
+ * NULL after printing why when the profiles cannot be loaded. */
 struct plugin_host *cmd_open_plugins(const struct config *cfg, struct terminology **terms);
 
 /* Reads f to its end, NUL-terminated (caller frees); *len the length.
