@@ -179,6 +179,7 @@ static const struct key audit_keys[] = {
 	{"enabled", KEY_BOOL, AUDIT(enabled), 0, 0, NULL},
 	{"durability", KEY_STRING, AUDIT(durability), 5, 7, NULL},
 	{"flush_ms", KEY_UINT, AUDIT(flush_ms), 1, 60000, NULL},
+	{"batch_max", KEY_UINT, AUDIT(batch_max), 1, 1000000, NULL},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -411,7 +412,8 @@ int config_defaults(struct config *cfg)
 		.max_jobs = 64,
 	};
 	cfg->auth.token_lifetime_s = 300;
-	cfg->audit = (struct config_audit){.enabled = true, .durability = strdup("durable"), .flush_ms = 50};
+	cfg->audit = (struct config_audit){
+		.enabled = true, .durability = strdup("durable"), .flush_ms = 50, .batch_max = 10000};
 	if (!cfg->audit.durability || !cfg->listen || !cfg->data_dir || !cfg->plugin_dir || !cfg->profiles_dir ||
 	    !cfg->plugins)
 		return -1;

@@ -119,6 +119,9 @@ struct config_audit {
 	char *durability;  /* "durable" (default): the record is on disk before the answer leaves;
 			     * "batch": records are written every flush_ms, the answer does not wait */
 	uint64_t flush_ms; /* batch: the longest a record waits in memory */
+	/* batch: the most records held in memory; beyond, a request's record
+	 * is written as a durable one (its answer waits for it) */
+	uint64_t batch_max;
 };
 
 struct config {
