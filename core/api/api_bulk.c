@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api_fhir.h"
+#include "api/audit.h"
 #include "api/bulk.h"
 #include "api/purpose.h"
 #include "api/rest_int.h"
@@ -162,7 +163,14 @@ static bool export_access(const struct auth_principal *who, cJSON *desc, enum le
 	char refused[STORE_TYPE_SIZE] = "*";
 	for (cJSON *t = types ? types->child : NULL, *next; t; t = next) {
 		next = t->next;
-		if (scope_reach(who->scopes, t->valuestring, rs, has_patient) != SCOPE_REACH_NONE)
+		bool audit = !strcmp(t->valuestring, "AuditEvent");
+		if (audit && !audit_scopes_admit(who->scopes) && !lenient) {
+			http_set_error(resp, 403, "forbidden",
+				       "exporting AuditEvents needs the scope system/crosswalk.admin");
+			return false;
+		}
+		if ((!audit || audit_scopes_admit(who->scopes)) &&
+		    scope_reach(who->scopes, t->valuestring, rs, has_patient) != SCOPE_REACH_NONE)
 			continue;
 		if (!lenient)
 			return auth_forbid(resp, t->valuestring, rs);

@@ -893,6 +893,22 @@ void audit_delivery(struct audit *a, const char *type, const char *id, int64_t v
 		submit_loose(a, p); /* a full batch queue: straight to the commit queue */
 }
 
+bool audit_scopes_admit(const char *scopes)
+{
+	const char *s = scopes ? scopes : "";
+	for (const char *q = s; (q = strstr(q, "system/crosswalk.admin")); q += 22)
+		if ((q == s || q[-1] == ' ') && (q[22] == '\0' || q[22] == ' '))
+			return true;
+	return false;
+}
+
+bool audit_may_read(const struct auth *auth, const struct auth_principal *who)
+{
+	if (!auth_enabled(auth) || (who && !strcmp(who->via ? who->via : "", "loopback")))
+		return true;
+	return who && audit_scopes_admit(who->scopes);
+}
+
 bool audit_guard(const struct auth *auth, const struct auth_principal *who, const struct http_request *req,
 		 struct http_response *resp)
 {
@@ -907,12 +923,8 @@ bool audit_guard(const struct auth *auth, const struct auth_principal *who, cons
 		http_add_header(resp, "Allow", "GET, HEAD");
 		return true;
 	}
-	if (!auth_enabled(auth) || (who && !strcmp(who->via ? who->via : "", "loopback")))
+	if (audit_may_read(auth, who))
 		return false;
-	const char *s = who ? who->scopes : "";
-	for (const char *q = s; (q = strstr(q, "system/crosswalk.admin")); q += 22)
-		if ((q == s || q[-1] == ' ') && (q[22] == '\0' || q[22] == ' '))
-			return false;
 	http_set_error(resp, 403, "forbidden", "reading AuditEvents needs the scope system/crosswalk.admin");
 	return true;
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/audit.h"
 #include "api/purpose.h"
 #include "api/rest_int.h"
 #include "auth/scope.h"
@@ -257,6 +258,8 @@ static enum scope_reach bulk_egress_type(const cJSON *rec, const char *type, con
 	const char *scopes = access_member(rec, "scopes");
 	if (!scopes)
 		return SCOPE_REACH_ALL;
+	if (!strcmp(type, "AuditEvent") && !audit_scopes_admit(scopes))
+		return SCOPE_REACH_NONE; /* the access record: its readers only */
 	const char *pid = access_member(rec, "patient");
 	enum scope_reach reach = scope_reach(scopes, type, SCOPE_R | SCOPE_S, pid && pid[0]);
 	if (reach != SCOPE_REACH_PATIENT)

@@ -338,10 +338,18 @@ static size_t filter(const struct app *app, const struct http_request *req, stru
 	cJSON *entries = cJSON_GetObjectItemCaseSensitive(bundle, "entry");
 	cJSON *e = entries ? entries->child : NULL;
 	size_t removed = 0;
+	/* the access record goes to its readers only (a system history, an
+	 * _include); not a consent decision, so not on the record as one */
+	bool audit_reader = !req || audit_may_read(app->auth, req->principal);
 	while (e) {
 		cJSON *next = e->next;
 		cJSON *res = cJSON_GetObjectItemCaseSensitive(e, "resource");
-		if (cJSON_IsObject(res) && !egress_allows(&eg, res)) {
+		const char *rtype = str(res, "resourceType");
+		if (!audit_reader && rtype && !strcmp(rtype, "AuditEvent")) {
+			const char *mode = str(cJSON_GetObjectItemCaseSensitive(e, "search"), "mode");
+			removed += !mode || !strcmp(mode, "match");
+			cJSON_Delete(cJSON_DetachItemViaPointer(entries, e));
+		} else if (cJSON_IsObject(res) && !egress_allows(&eg, res)) {
 			const char *type = str(res, "resourceType");
 			cJSON *stub = stubs && type && !strcmp(type, "Encounter") ? stub_of(res) : NULL;
 			if (stub) {

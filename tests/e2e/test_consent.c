@@ -513,6 +513,77 @@ static void bulk_files_leave_out_withheld_data(void **state)
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
+/* How many resources of type a Bundle (or an array of resources) holds. */
+static int count_any(const cJSON *x, const char *type)
+{
+	int n = 0;
+	const cJSON *e, *list = cJSON_IsArray(x) ? x : get(x, "entry");
+	cJSON_ArrayForEach(e, list)
+	{
+		const cJSON *res = cJSON_IsArray(x) ? e : get(e, "resource");
+		const char *t = sget(res, "resourceType");
+		n += t && !strcmp(t, type);
+	}
+	return n;
+}
+
+/* The access record leaves only with the admin scope: a client without it
+ * gets no AuditEvent from a system history, an _include, a bulk export
+ * without _type, and a 403 when it asks for them by type. */
+static void audit_events_leave_only_with_the_admin_scope(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g,
+				  "\"auth\":{\"clients\":["
+				  "{\"client_id\":\"biller\",\"purpose\":\"billing\",\"scopes\":\"system/*.cruds\","
+				  "\"tls_fingerprint\":\"" DUMMY_FP "\"},"
+				  "{\"client_id\":\"auditor\",\"purpose\":\"operations\","
+				  "\"scopes\":\"system/*.rs system/crosswalk.admin\",\"tls_fingerprint\":\"" DUMMY_FP
+				  "\"}]}"),
+			 0);
+	struct who biller = {&g, token_for(&g, "biller")},
+		   auditor = {&g, token_with(&g, "auditor", "system/*.rs system/crosswalk.admin")};
+	const char *pat = "{\"resourceType\":\"Patient\",\"id\":\"p2\"}";
+	cJSON_Delete(json_as(&biller, "PUT", "/fhir/Patient/p2", pat, 201, NULL, 0));
+	cJSON_Delete(json_as(&biller, "GET", "/fhir/Patient/p2", NULL, 200, NULL, 0));
+
+	cJSON *h = json_as(&biller, "GET", "/fhir/_history?_count=100", NULL, 200, NULL, 0);
+	assert_int_equal(count_any(h, "AuditEvent"), 0);
+	assert_int_equal(count_any(h, "Patient"), 1);
+	cJSON_Delete(h);
+	h = json_as(&auditor, "GET", "/fhir/_history?_count=100", NULL, 200, NULL, 0);
+	assert_true(count_any(h, "AuditEvent") >= 2);
+	cJSON_Delete(h);
+
+	const char *inc = "/fhir/Patient?_id=p2&_revinclude=AuditEvent:patient";
+	cJSON *s = json_as(&biller, "GET", inc, NULL, 200, NULL, 0);
+	assert_int_equal(count_any(s, "AuditEvent"), 0);
+	assert_int_equal(count_any(s, "Patient"), 1);
+	cJSON_Delete(s);
+	s = json_as(&auditor, "GET", inc, NULL, 200, NULL, 0);
+	assert_true(count_any(s, "AuditEvent") >= 2);
+	cJSON_Delete(s);
+	cJSON_Delete(json_as(&biller, "GET", "/fhir/AuditEvent", NULL, 403, NULL, 0));
+
+	char auth[2048];
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", biller.token);
+	const char *kh[] = {auth, "Prefer: respond-async", "Accept: application/fhir+json", NULL};
+	struct resp r;
+	assert_int_equal(http_do(&g, "GET", "/fhir/$export?_type=AuditEvent", kh, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 403);
+	resp_free(&r);
+	cJSON *all = bulk_export(&biller, "AuditEvent");
+	assert_int_equal(cJSON_GetArraySize(all), 0);
+	cJSON_Delete(all);
+	all = bulk_export(&auditor, "AuditEvent");
+	assert_true(cJSON_GetArraySize(all) >= 2);
+	cJSON_Delete(all);
+	free(biller.token);
+	free(auditor.token);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -520,6 +591,7 @@ int main(void)
 		cmocka_unit_test(labels_survive_updates),
 		cmocka_unit_test(bulk_files_leave_out_withheld_data),
 		cmocka_unit_test(upstream_receives_part2_data_only_after_consent),
+		cmocka_unit_test(audit_events_leave_only_with_the_admin_scope),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
