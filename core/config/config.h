@@ -124,6 +124,16 @@ struct config_audit {
 	uint64_t batch_max;
 };
 
+/* The site's policy for data labelled R or V without 42CFRPart2 that no
+ * Consent speaks to (docs/privacy.md): "permit" or "deny" by the
+ * recipient's purpose of use (v3-ActReason), NULL: the default's. */
+struct config_privacy {
+	char *restricted_default; /* default "permit" */
+	char *restricted_treat;   /* TREAT (treatment, recovery, the local operator) */
+	char *restricted_payment; /* HPAYMT (billing) */
+	char *restricted_ops;     /* HOPERAT (operations) */
+};
+
 struct config {
 	char *source;         /* file the configuration came from */
 	char *listen;         /* as written, "host:port" */
@@ -147,6 +157,7 @@ struct config {
 	struct config_tls tls;
 	struct config_auth auth;
 	struct config_audit audit;
+	struct config_privacy privacy;
 };
 
 /* The FHIR base clients reach: public_base_url, else SCHEME://AUTHORITY/fhir

@@ -584,6 +584,52 @@ static void audit_events_leave_only_with_the_admin_scope(void **state)
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
+/* The site's policy table for R/V data without 42CFRPart2 that no Consent
+ * speaks to (privacy.restricted): here billing is denied it, treatment and
+ * operations keep the default (permit). */
+static void restricted_data_follows_the_site_policy_table(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g,
+				  "\"privacy\":{\"restricted\":{\"default\":\"permit\",\"HPAYMT\":\"deny\"}},"
+				  "\"auth\":{\"clients\":["
+				  "{\"client_id\":\"clinic\",\"purpose\":\"treatment\",\"scopes\":\"system/*.cruds\","
+				  "\"tls_fingerprint\":\"" DUMMY_FP "\"},"
+				  "{\"client_id\":\"ops\",\"purpose\":\"operations\",\"scopes\":\"system/*.rs\","
+				  "\"tls_fingerprint\":\"" DUMMY_FP "\"},"
+				  "{\"client_id\":\"biller\",\"purpose\":\"billing\",\"scopes\":\"system/*.rs\","
+				  "\"tls_fingerprint\":\"" DUMMY_FP "\"}]}"),
+			 0);
+	struct who clinic = {&g, token_for(&g, "clinic")}, ops = {&g, token_with(&g, "ops", "system/*.rs")},
+		   biller = {&g, token_with(&g, "biller", "system/*.rs")};
+	cJSON_Delete(json_as(&clinic, "PUT", "/fhir/Patient/p3", "{\"resourceType\":\"Patient\",\"id\":\"p3\"}", 201,
+			     NULL, 0));
+	const char *obs = "{\"resourceType\":\"Observation\",\"id\":\"o3\",\"status\":\"final\","
+			  "\"meta\":{\"security\":[{\"system\":\"" CONF "\",\"code\":\"R\"}]},"
+			  "\"code\":{\"text\":\"x\"},\"subject\":{\"reference\":\"Patient/p3\"}}";
+	cJSON_Delete(json_as(&clinic, "PUT", "/fhir/Observation/o3", obs, 201, NULL, 0));
+	cJSON_Delete(json_as(&clinic, "GET", "/fhir/Observation/o3", NULL, 200, NULL, 0));
+	cJSON_Delete(json_as(&ops, "GET", "/fhir/Observation/o3", NULL, 200, NULL, 0));
+	cJSON_Delete(json_as(&biller, "GET", "/fhir/Observation/o3", NULL, 404, NULL, 0));
+	cJSON *s = json_as(&biller, "GET", "/fhir/Observation?subject=Patient/p3", NULL, 200, NULL, 0);
+	assert_int_equal(count_any(s, "Observation"), 0);
+	cJSON_Delete(s);
+	s = json_as(&ops, "GET", "/fhir/Observation?subject=Patient/p3", NULL, 200, NULL, 0);
+	assert_int_equal(count_any(s, "Observation"), 1);
+	cJSON_Delete(s);
+	free(clinic.token);
+	free(ops.token);
+	free(biller.token);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+	/* a value other than permit or deny stops the start */
+	char out[2048];
+	assert_int_not_equal(
+		gw_run_expect_exit("\"privacy\":{\"restricted\":{\"HPAYMT\":\"maybe\"}}", NULL, 10000, out, sizeof out),
+		0);
+	assert_non_null(strstr(out, "privacy.restricted.HPAYMT"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -592,6 +638,7 @@ int main(void)
 		cmocka_unit_test(bulk_files_leave_out_withheld_data),
 		cmocka_unit_test(upstream_receives_part2_data_only_after_consent),
 		cmocka_unit_test(audit_events_leave_only_with_the_admin_scope),
+		cmocka_unit_test(restricted_data_follows_the_site_policy_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
