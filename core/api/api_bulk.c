@@ -445,6 +445,12 @@ static void get_status(void *ctx, struct http_request *req, struct http_response
 		http_set_body(resp, 202, "application/json", NULL, 0);
 		break;
 	case BULK_COMPLETE: {
+		cJSON *ext = cJSON_GetObjectItemCaseSensitive(m, "extension");
+		if (cJSON_GetObjectItemCaseSensitive(ext, EGRESS_NOTICE_URL)) {
+			const char *notice = app->redisclosure ? app->redisclosure : EGRESS_NOTICE_SHORT;
+			cJSON_ReplaceItemInObjectCaseSensitive(ext, EGRESS_NOTICE_URL, cJSON_CreateString(notice));
+			http_add_header(resp, EGRESS_NOTICE_HEADER, notice);
+		}
 		size_t len = 0;
 		char *text = fjson_print(m, false, &len);
 		cJSON_Delete(m);

@@ -439,6 +439,9 @@ static void upstream_receives_part2_data_only_after_consent(void **state)
 }
 
 /* The resources of type in a finished bulk export kicked off by w. */
+/* The notice of the last manifest bulk_export read ("" when none). */
+static char manifest_notice[4096];
+
 static cJSON *bulk_export(const struct who *w, const char *type)
 {
 	char auth[2048];
@@ -467,6 +470,9 @@ static cJSON *bulk_export(const struct who *w, const char *type)
 			sleep_ms(50);
 	}
 	assert_non_null(m);
+	const char *notice =
+		sget(get(m, "extension"), "https://crosswalk.example.org/fhir/StructureDefinition/redisclosure-notice");
+	snprintf(manifest_notice, sizeof manifest_notice, "%s", notice ? notice : "");
 	cJSON *all = cJSON_CreateArray();
 	const cJSON *o;
 	cJSON_ArrayForEach(o, get(m, "output"))
@@ -506,7 +512,14 @@ static void bulk_files_leave_out_withheld_data(void **state)
 	assert_int_equal(cJSON_GetArraySize(pats), 1); /* p2 only */
 	assert_string_equal(sget(cJSON_GetArrayItem(pats, 0), "id"), "p2");
 	assert_int_equal(cJSON_GetArraySize(encs), 0);
+	assert_string_equal(manifest_notice, ""); /* no Part 2 data: no notice */
 	cJSON_Delete(pats);
+	cJSON_Delete(encs);
+	/* the program's own export holds its Part 2 data: the manifest
+	 * carries the redisclosure notice */
+	encs = bulk_export(&program, "Encounter");
+	assert_int_equal(cJSON_GetArraySize(encs), 1);
+	assert_non_null(strstr(manifest_notice, NOTICE_START));
 	cJSON_Delete(encs);
 	free(program.token);
 	free(biller.token);
