@@ -297,8 +297,10 @@ static void add_search_params(cJSON *res, const char *type)
 		const char *of = pass ? "Resource" : type;
 		for (size_t i = 0; i < search_params_count; i++) {
 			const struct search_param_def *d = &search_params_data[i];
-			if (strcmp(d->type, of) != 0 || (i > 0 && !strcmp(search_params_data[i - 1].type, of) &&
-							 !strcmp(search_params_data[i - 1].code, d->code)))
+			if (strcmp(d->type, of) != 0 ||
+			    (i > 0 && !strcmp(search_params_data[i - 1].type, of) &&
+			     !strcmp(search_params_data[i - 1].code, d->code)) ||
+			    !search_params_offered(d))
 				continue;
 			cJSON *o = cJSON_CreateObject();
 			if (!o)

@@ -179,6 +179,22 @@ static const struct key audit_keys[] = {
 	{"enabled", KEY_BOOL, AUDIT(enabled), 0, 0, NULL},
 	{"durability", KEY_STRING, AUDIT(durability), 5, 7, NULL},
 	{"flush_ms", KEY_UINT, AUDIT(flush_ms), 1, 60000, NULL},
+	{"batch_max", KEY_UINT, AUDIT(batch_max), 1, 1000000, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
+#define PRIV(field) offsetof(struct config, privacy) + offsetof(struct config_privacy, field)
+
+static const struct key restricted_keys[] = {
+	{"default", KEY_STRING, PRIV(restricted_default), 4, 6, NULL},
+	{"TREAT", KEY_STRING, PRIV(restricted_treat), 4, 6, NULL},
+	{"HPAYMT", KEY_STRING, PRIV(restricted_payment), 4, 6, NULL},
+	{"HOPERAT", KEY_STRING, PRIV(restricted_ops), 4, 6, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
+static const struct key privacy_keys[] = {
+	{"restricted", KEY_OBJECT, 0, 0, 0, restricted_keys},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -365,6 +381,7 @@ static const struct key top_keys[] = {
 	{"tls", KEY_OBJECT, 0, 0, 0, tls_keys},
 	{"auth", KEY_OBJECT, 0, 0, 0, auth_keys},
 	{"audit", KEY_OBJECT, 0, 0, 0, audit_keys},
+	{"privacy", KEY_OBJECT, 0, 0, 0, privacy_keys},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -411,7 +428,8 @@ int config_defaults(struct config *cfg)
 		.max_jobs = 64,
 	};
 	cfg->auth.token_lifetime_s = 300;
-	cfg->audit = (struct config_audit){.enabled = true, .durability = strdup("durable"), .flush_ms = 50};
+	cfg->audit = (struct config_audit){
+		.enabled = true, .durability = strdup("durable"), .flush_ms = 50, .batch_max = 10000};
 	if (!cfg->audit.durability || !cfg->listen || !cfg->data_dir || !cfg->plugin_dir || !cfg->profiles_dir ||
 	    !cfg->plugins)
 		return -1;
@@ -719,6 +737,16 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			  "needs tls.cert_file and tls.key_file (mutual TLS is TLS)");
 	if (rc == 0 && strcmp(cfg->audit.durability, "durable") != 0 && strcmp(cfg->audit.durability, "batch") != 0)
 		rc = fail(err, errlen, path, "audit.durability", "must be durable or batch");
+	const struct {
+		const char *key, *value;
+	} restricted[] = {{"privacy.restricted.default", cfg->privacy.restricted_default},
+			  {"privacy.restricted.TREAT", cfg->privacy.restricted_treat},
+			  {"privacy.restricted.HPAYMT", cfg->privacy.restricted_payment},
+			  {"privacy.restricted.HOPERAT", cfg->privacy.restricted_ops}};
+	for (size_t i = 0; rc == 0 && i < sizeof restricted / sizeof restricted[0]; i++)
+		if (restricted[i].value && strcmp(restricted[i].value, "permit") != 0 &&
+		    strcmp(restricted[i].value, "deny") != 0)
+			rc = fail(err, errlen, path, restricted[i].key, "must be permit or deny");
 	if (rc == 0 && !cfg->auth.token_endpoint_set)
 		cfg->auth.token_endpoint = cfg->auth.clients && cJSON_GetArraySize(cfg->auth.clients) > 0;
 	if (rc != 0)
@@ -798,5 +826,9 @@ void config_release(struct config *cfg)
 	cJSON_Delete(cfg->auth.clients);
 	cJSON_Delete(cfg->auth.issuers);
 	free(cfg->audit.durability);
+	free(cfg->privacy.restricted_default);
+	free(cfg->privacy.restricted_treat);
+	free(cfg->privacy.restricted_payment);
+	free(cfg->privacy.restricted_ops);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -37,10 +37,25 @@ static const struct search_param_def *find_exact(const char *type, const char *c
 	return &search_params_data[lo];
 }
 
+bool search_params_offered(const struct search_param_def *def)
+{
+	static const char *const audit_unindexed[] = {"address",     "agent-name",  "agent-role",  "altid",
+						      "entity-name", "entity-role", "entity-type", "policy",
+						      "site",        "source"};
+	if (strcmp(def->type, "AuditEvent") != 0)
+		return true;
+	for (size_t i = 0; i < sizeof audit_unindexed / sizeof audit_unindexed[0]; i++)
+		if (!strcmp(def->code, audit_unindexed[i]))
+			return false;
+	return true;
+}
+
 const struct search_param_def *search_params_find(const char *type, const char *code, size_t *n)
 {
 	size_t k = 0;
 	const struct search_param_def *d = find_exact(type, code, &k);
+	if (d && !search_params_offered(d))
+		return NULL;
 	if (!d)
 		d = find_exact("Resource", code, &k);
 	if (d && n)
@@ -690,6 +705,8 @@ static int extract_rows(const char *type, const cJSON *resource,
 	int rc = 0;
 	for (size_t i = lo; !rc && i < search_params_count && strcmp(search_params_data[i].type, type) == 0; i++) {
 		const struct search_param_def *d = &search_params_data[i];
+		if (!search_params_offered(d))
+			continue;
 		struct walk w = {.def = d, .param = names ? names[i] : d->code, .emit = emitfn, .ctx = ctx};
 		if (!w.param)
 			continue;

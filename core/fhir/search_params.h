@@ -95,9 +95,17 @@ struct search_param_def {
 extern const struct search_param_def search_params_data[];
 extern const size_t search_params_count;
 
+/* Whether a parameter of the table is indexed and searchable. Every row is
+ * but for the AuditEvent parameters an access record is rarely searched by
+ * (address, agent-name, agent-role, altid, entity-name, entity-role,
+ * entity-type, policy, site, source): a record is written for every request,
+ * so each index row it yields is paid on every request (docs/audit.md).
+ * Rows not offered are not extracted, not found and not listed. */
+bool search_params_offered(const struct search_param_def *def);
+
 /* The first row for (type, code) — a type's own rows, else the "Resource"
  * rows — and how many consecutive rows share it (*n). NULL when type has no
- * such parameter. */
+ * such parameter, or does not offer it (search_params_offered). */
 const struct search_param_def *search_params_find(const char *type, const char *code, size_t *n);
 
 /* One index value; sys and val are only valid during the callback. */

@@ -1199,8 +1199,10 @@ static void searches_follow_the_rules(void **state)
 			const char *of = pass ? "Resource" : t->name;
 			for (size_t i = 0; i < search_params_count; i++) {
 				const struct search_param_def *d = &search_params_data[i];
-				if (strcmp(d->type, of) != 0 || (i > 0 && !strcmp(search_params_data[i - 1].type, of) &&
-								 !strcmp(search_params_data[i - 1].code, d->code)))
+				if (strcmp(d->type, of) != 0 ||
+				    (i > 0 && !strcmp(search_params_data[i - 1].type, of) &&
+				     !strcmp(search_params_data[i - 1].code, d->code)) ||
+				    !search_params_offered(d))
 					continue;
 				size_t rows = 0;
 				const struct search_param_def *first = search_params_find(of, d->code, &rows);
