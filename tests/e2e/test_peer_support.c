@@ -34,7 +34,7 @@
 static int host_up(void **state)
 {
 	(void)state;
-	return tk_host_up(FORMAT, NULL);
+	return tk_host_up_codes(FORMAT, NULL); /* diagnoses are checked against ICD-10-CM */
 }
 
 static int host_down(void **state)
@@ -240,7 +240,7 @@ static void refuses_json_listing_every_problem(void **state)
 {
 	(void)state;
 	const char *doc =
-		"{\"version\":2,\"person\":{\"identifier\":{\"system\":\"not a uri\",\"value\":\"\"},\"nick\":\"x\"},"
+		"{\"version\":3,\"person\":{\"identifier\":{\"system\":\"not a uri\",\"value\":\"\"},\"nick\":\"x\"},"
 		"\"encounters\":["
 		"{\"id\":\"E1\",\"specialist\":{\"identifier\":{\"system\":\"urn:x\",\"value\":\"s\"},\"npi\":\"1234567890\"},"
 		"\"start\":\"2024-02-30T10:00:00Z\",\"duration_minutes\":-5,\"mode\":\"pair\",\"setting\":\"park\","
@@ -250,7 +250,7 @@ static void refuses_json_listing_every_problem(void **state)
 		"\"activities\":[],\"billable\":false},"
 		"{\"specialist\":{}}]}";
 	static const char *const expected[][3] = {
-		{"not-supported", "/version", "version 1"},
+		{"not-supported", "/version", "versions 1 to 2"},
 		{"structure", "/person/nick", "unknown member"},
 		{"value", "/person/identifier/value", NULL},
 		{"value", "/person/identifier/system", "absolute URI"},
