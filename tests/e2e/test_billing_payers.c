@@ -23,6 +23,7 @@
 #define PERIOD "from=2025-11-01&to=2025-11-30"
 
 static struct gw g;
+static char *plugins_json; /* the shipped table's "plugins" section */
 
 static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
 
@@ -39,14 +40,13 @@ static int gw_up(void **state)
 	char *conf = read_whole_file("conf/examples/billing.json", &n);
 	cJSON *c = conf ? cJSON_Parse(conf) : NULL;
 	free(conf);
-	char *plugins = c ? cJSON_PrintUnformatted(get(c, "plugins")) : NULL;
+	plugins_json = c ? cJSON_PrintUnformatted(get(c, "plugins")) : NULL;
 	cJSON_Delete(c);
-	if (!plugins)
+	if (!plugins_json)
 		return -1;
-	size_t len = strlen(plugins) + 16;
+	size_t len = strlen(plugins_json) + 16;
 	char *extra = malloc(len);
-	snprintf(extra, len, "\"plugins\":%s", plugins);
-	free(plugins);
+	snprintf(extra, len, "\"plugins\":%s", plugins_json);
 	int rc = gw_start(&g, extra);
 	free(extra);
 	if (rc != 0)
@@ -67,6 +67,7 @@ static int gw_up(void **state)
 static int gw_down(void **state)
 {
 	(void)state;
+	free(plugins_json);
 	return gw_stop(&g, 15000) == 0 ? 0 : -1;
 }
 
@@ -192,11 +193,36 @@ static void claims_carry_supervisor_and_authorization(void **state)
 	cJSON_Delete(b);
 }
 
+/* `crosswalk billing` over the same store prints the same extract, with
+ * the payer rules' reasons. */
+static void command_prints_the_same_reasons(void **state)
+{
+	(void)state;
+	struct resp r;
+	const char *acc[] = {"Accept: application/json", NULL};
+	assert_int_equal(http_do(&g, "GET", "/export/billing?" PERIOD, acc, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	size_t len = strlen(plugins_json) + strlen(g.dir) + 64;
+	char *extra = malloc(len);
+	snprintf(extra, len, "\"data_dir\":\"%s/var\",\"plugins\":%s", g.dir, plugins_json);
+	static char out[1 << 16];
+	const char *args[] = {"billing", "--from", "2025-11-01", "--to", "2025-11-30", NULL};
+	assert_int_equal(gw_run_command(extra, args, 15000, out, sizeof out), 0);
+	free(extra);
+	if (strncmp(out, r.body, strlen(r.body)) != 0)
+		fprintf(stderr, "# got %s\n", out);
+	assert_int_equal(strncmp(out, r.body, strlen(r.body)), 0);
+	assert_non_null(strstr(out, "\"authorization-exceeded\""));
+	assert_non_null(strstr(out, "\"credential-expired\""));
+	resp_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(each_rule_bills_or_says_why),
 		cmocka_unit_test(claims_carry_supervisor_and_authorization),
+		cmocka_unit_test(command_prints_the_same_reasons),
 	};
 	return cmocka_run_group_tests_name("billing payer rules", tests, gw_up, gw_down);
 }
