@@ -76,7 +76,7 @@ static const cJSON *row_of(const cJSON *rows, const char *key)
 {
 	const cJSON *o;
 	cJSON_ArrayForEach(o, rows) if (sget(get(o, "encounter_identifier"), "value") &&
-					 !strcmp(sget(get(o, "encounter_identifier"), "value"), key)) return o;
+					!strcmp(sget(get(o, "encounter_identifier"), "value"), key)) return o;
 	return NULL;
 }
 

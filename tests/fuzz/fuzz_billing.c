@@ -42,7 +42,6 @@ static const char hcpcs_pack[] = "#crosswalk-codes\t1\n#system\thttp://www.cms.g
 				 "H2023\t-\tTimed code\n"
 				 "H2025\t-\tTimed code\n"
 				 "H2027\t-\tTimed code\n"
-				 "HF\tM\tSubstance abuse program\n"
 				 "HQ\tM\tGroup setting\n"
 				 "T1016\t-\tTimed code\n"
 				 "T1017\t-\tTimed code\n";
@@ -114,12 +113,11 @@ static const struct config *settings(void)
 	if (config_defaults(&cfg) != 0)
 		abort();
 	cJSON_Delete(cfg.plugins);
-	cfg.plugins = cJSON_Parse(
-		"{\"billing\":{\"payer_rules\":{"
-		"\"NJ-MCD\":{\"supervisor_required\":true,\"credential_required\":true,"
-		"\"diagnosis_prefixes\":[\"F10\",\"F11\"],\"modifiers\":[\"HF\"]},"
-		"\"NC-MCD\":{\"credential_required\":true,\"plan_of_care_required\":true,"
-		"\"units_before_authorization\":24,\"year_start\":\"07-01\"}}}}");
+	cfg.plugins = cJSON_Parse("{\"billing\":{\"payer_rules\":{"
+				  "\"NJ-MCD\":{\"supervisor_required\":true,\"credential_required\":true,"
+				  "\"diagnosis_prefixes\":[\"F10\",\"F11\"],\"modifiers\":[\"HQ\"]},"
+				  "\"NC-MCD\":{\"credential_required\":true,\"plan_of_care_required\":true,"
+				  "\"units_before_authorization\":24,\"year_start\":\"07-01\"}}}}");
 	if (!cfg.plugins)
 		abort();
 	ready = true;
