@@ -141,6 +141,13 @@ PEER_MODES = [
     ("group", "Group peer support", "A peer specialist with a group of people."),
 ]
 
+PEER_CERT_AREAS = [
+    ("mh", "Mental health", "Certified for peer support in mental health."),
+    ("sud", "Substance use", "Certified for peer support in substance use recovery."),
+    ("youth", "Youth", "Certified for peer support with youth."),
+    ("family", "Family", "Certified for peer support with families."),
+]
+
 # Exactly as plugins/outcomes/outcomes.c (instruments[], domains[], raters[]).
 RAS_DOMAINS = [
     ("personal-confidence-and-hope", "RAS personal confidence and hope"),
@@ -531,6 +538,14 @@ def build(x):
              "peer-support-encounter profile.",
              [all_of(cs("peer-support-mode"))])
 
+    codesystem(x, "peer-support-certification-area", "Peer specialist certification areas",
+               "The area a peer specialist's certification covers. The peer_support plugin writes it as "
+               "Practitioner.qualification.code (version 2 of the format).",
+               simple_concepts(PEER_CERT_AREAS))
+    valueset(x, "peer-support-certification-area", "Peer specialist certification areas",
+             "All certification areas.",
+             [all_of(cs("peer-support-certification-area"))])
+
     codesystem(x, "person-first-phrases", "Person-first phrases for diagnoses",
                "The table the person_first plugin writes diagnoses with in exports to recovery tools "
                "(docs/person-first.md). Each code is an ICD-10-CM code or category; its display is the "
@@ -607,6 +622,19 @@ def build(x):
               "Encounter has no note element; the peer_support plugin writes the format's 'notes' "
               "field here.",
               ["Encounter"], "string", "Free-text note on the encounter")
+    extension(x, "peer-support-prior-authorization", "Prior authorization of a peer-support encounter",
+              "The payer's prior authorization number the encounter is billed under (version 2 of the "
+              "peer-support format). The billing plugin writes it as Claim.insurance.preAuthRef.",
+              ["Encounter"], "string", "Prior authorization number")
+    extension(x, "peer-support-coverage", "Coverage of a peer-support encounter",
+              "The Coverage (payer and member id) the encounter is billed to (version 2 of the peer-support "
+              "format). R4 Encounter has no reference to a Coverage.",
+              ["Encounter"], "Reference", "The Coverage the encounter is billed to")
+    extension(x, "peer-support-plan-of-care", "Plan of care of a peer-support encounter",
+              "The person's recovery plan (a CarePlan) the encounter carries out (version 2 of the "
+              "peer-support format). R4 Encounter.basedOn admits only ServiceRequest, and the core "
+              "extension event-basedOn has Condition as its only context.",
+              ["Encounter"], "Reference", "The recovery plan the encounter carries out")
     extension(x, "withheld", "Withheld for lack of consent",
               "Marks the stub the gateway puts in place of a resource it withholds from the recipient of an "
               "export (42 CFR Part 2 data no Consent permits to go to it): the stub keeps only what says the "

@@ -26,12 +26,13 @@ static const char bl_defaults[] =
 	"\"payers\":{},"
 	"\"place_of_service\":{\"AMB\":\"11\",\"FLD\":\"99\",\"HH\":\"12\",\"VR\":\"02\"},"
 	"\"modifiers\":{\"group\":[\"HQ\"],\"telehealth\":[]},"
-	"\"code_periods\":{}"
+	"\"code_periods\":{},"
+	"\"payer_rules\":{}"
 	"}";
 
-static const char *const keys[] = {"billing_provider", "unit_rules",	   "default_unit_rule", "timed_codes",
-				   "time_bands",       "payers",	   "place_of_service",  "modifiers",
-				   "code_periods",     NULL};
+static const char *const keys[] = {
+	"billing_provider", "unit_rules", "default_unit_rule", "timed_codes", "time_bands", "payers",
+	"place_of_service", "modifiers",  "code_periods",      "payer_rules", NULL};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -194,8 +195,9 @@ static void check_hcpcs(struct cfgread *c, const char *code, bool modifier, cons
 		bad(c, where, modifier ? "not a HCPCS modifier" : "a HCPCS modifier, not a procedure code");
 }
 
-static const char **strings(struct cfgread *c, const cJSON *arr, size_t *n, size_t max_len, bool modifiers,
-			    const char *where)
+/* A list of codes, each once; HCPCS ones (hcpcs) checked against the pack. */
+static const char **code_list(struct cfgread *c, const cJSON *arr, size_t *n, size_t max_len, bool modifiers,
+			      bool hcpcs, const char *where)
 {
 	*n = 0;
 	if (!cJSON_IsArray(arr)) {
@@ -218,10 +220,17 @@ static const char **strings(struct cfgread *c, const cJSON *arr, size_t *n, size
 		for (size_t k = 0; k < *n; k++)
 			if (!strcmp(out[k], v->valuestring))
 				bad(c, w, "listed twice");
-		check_hcpcs(c, v->valuestring, modifiers, w);
+		if (hcpcs)
+			check_hcpcs(c, v->valuestring, modifiers, w);
 		out[(*n)++] = v->valuestring;
 	}
 	return out;
+}
+
+static const char **strings(struct cfgread *c, const cJSON *arr, size_t *n, size_t max_len, bool modifiers,
+			    const char *where)
+{
+	return code_list(c, arr, n, max_len, modifiers, true, where);
 }
 
 static void read_bands(struct cfgread *c, const cJSON *arr)
@@ -316,6 +325,85 @@ static void read_payers(struct cfgread *c, const cJSON *o)
 			else
 				bl_cfg.payer_rules[bl_cfg.n_payer_rules++] =
 					(struct bl_payer_rule){.payer = p->string, .code = r->string, .rule = rule};
+		}
+	}
+}
+
+const struct bl_payer_policy *bl_policy(const char *payer)
+{
+	for (size_t i = 0; payer && i < bl_cfg.n_policies; i++)
+		if (!strcmp(bl_cfg.policies[i].payer, payer))
+			return &bl_cfg.policies[i];
+	return NULL;
+}
+
+static bool flag(struct cfgread *c, const cJSON *o, const char *key, const char *where)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	if (v && !cJSON_IsBool(v)) {
+		char w[300];
+		snprintf(w, sizeof w, "%s.%s", where, key);
+		bad(c, w, "must be true or false");
+	}
+	return cJSON_IsTrue(v);
+}
+
+/* payer_rules: payer id → {supervisor_required, credential_required,
+ * plan_of_care_required, diagnosis_prefixes, modifiers,
+ * units_before_authorization, year_start "MM-DD"}. */
+static void read_payer_rules(struct cfgread *c, const cJSON *o)
+{
+	static const char *const allowed[] = {"supervisor_required",
+					      "credential_required",
+					      "plan_of_care_required",
+					      "diagnosis_prefixes",
+					      "modifiers",
+					      "units_before_authorization",
+					      "year_start",
+					      NULL};
+	const char *where = "plugins.billing.payer_rules";
+	if (!cJSON_IsObject(o)) {
+		bad(c, where, "must be an object: payer id → rules");
+		return;
+	}
+	if (!(bl_cfg.policies = grab(c, (size_t)cJSON_GetArraySize(o), sizeof *bl_cfg.policies)))
+		return;
+	const cJSON *p;
+	cJSON_ArrayForEach(p, o)
+	{
+		char w[200], kw[260];
+		snprintf(w, sizeof w, "%s.%s", where, p->string);
+		if (!cJSON_IsObject(p) || !p->string[0]) {
+			bad(c, w, "must be an object of rules");
+			continue;
+		}
+		only_members(c, p, allowed, w);
+		struct bl_payer_policy *pol = &bl_cfg.policies[bl_cfg.n_policies++];
+		pol->payer = p->string;
+		pol->supervisor = flag(c, p, "supervisor_required", w);
+		pol->credential = flag(c, p, "credential_required", w);
+		pol->plan_of_care = flag(c, p, "plan_of_care_required", w);
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, "diagnosis_prefixes");
+		if (v) {
+			snprintf(kw, sizeof kw, "%s.diagnosis_prefixes", w);
+			pol->dx_prefixes = code_list(c, v, &pol->n_dx_prefixes, 8, false, false, kw);
+		}
+		if ((v = cJSON_GetObjectItemCaseSensitive(p, "modifiers"))) {
+			snprintf(kw, sizeof kw, "%s.modifiers", w);
+			pol->mods = strings(c, v, &pol->n_mods, 2, true, kw);
+			if (pol->n_mods > 2)
+				bad(c, kw, "at most two modifiers (a line carries four)");
+		}
+		pol->units_before_authorization = whole(c, p, "units_before_authorization", 1, 100000, 0, w);
+		const char *ys = cJSON_GetObjectItemCaseSensitive(p, "year_start") ? bl_str(p, "year_start") : "01-01";
+		char d[CW_DATE_SIZE], full[16];
+		snprintf(full, sizeof full, "2000-%.5s", ys ? ys : "");
+		if (!ys || strlen(ys) != 5 || !is_date(full, d, c->ctx)) {
+			snprintf(kw, sizeof kw, "%s.year_start", w);
+			bad(c, kw, "must be a day of the year MM-DD");
+		} else {
+			pol->year_month = (ys[0] - '0') * 10 + (ys[1] - '0');
+			pol->year_day = (ys[3] - '0') * 10 + (ys[4] - '0');
 		}
 	}
 }
@@ -422,6 +510,7 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 	read_pos(&c, pick(conf, "place_of_service"));
 	read_modifiers(&c, pick(conf, "modifiers"));
 	read_periods(&c, pick(conf, "code_periods"));
+	read_payer_rules(&c, pick(conf, "payer_rules"));
 	if (!c.ok) {
 		release_owned();
 		cJSON_Delete(defaults);

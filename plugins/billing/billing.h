@@ -59,6 +59,19 @@ struct bl_payer_rule {
 	const struct bl_rule *rule;
 };
 
+/* A payer's rules for billable peer support (plugins.billing.payer_rules):
+ * what a line of that payer needs, and the modifiers it adds. */
+struct bl_payer_policy {
+	const char *payer;
+	bool supervisor, credential, plan_of_care; /* required */
+	const char **dx_prefixes;                  /* a diagnosis must begin with one (none: any) */
+	size_t n_dx_prefixes;
+	const char **mods; /* HCPCS modifiers added to each line */
+	size_t n_mods;
+	long units_before_authorization; /* per person, code and year; 0: no limit */
+	int year_month, year_day;        /* the first day of the counting year */
+};
+
 struct bl_map {
 	const char *key, *value;
 };
@@ -85,7 +98,12 @@ struct bl_config {
 	size_t n_group_mods, n_tele_mods;
 	struct bl_period *periods;
 	size_t n_periods;
+	struct bl_payer_policy *policies;
+	size_t n_policies;
 };
+
+/* The payer's rules, or NULL. */
+const struct bl_payer_policy *bl_policy(const char *payer);
 
 extern const struct cw_host *bl_host;
 extern struct bl_config bl_cfg;
@@ -116,6 +134,10 @@ struct bl_enc {
 	size_t n_dx;
 	const char *pos;
 	const char *coverage_id, *payer_id, *payer_name, *payer_org_id, *member_id;
+	const char *supervisor_id; /* the participant typed supervisor (a Practitioner) */
+	const char *cert_expiry;   /* the rendering practitioner's latest qualification period.end */
+	bool plan_of_care;         /* the Encounter names a plan of care */
+	const char *prior_auth;    /* the prior authorization number, or NULL */
 	struct bl_reason reasons[BL_MAX_REASONS];
 	size_t n_reasons;
 };

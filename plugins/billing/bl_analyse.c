@@ -456,6 +456,109 @@ static void code_of(struct cw_ctx *ctx, const cJSON *enc, struct bl_enc *e)
 			add_mod(e, bl_cfg.tele_mods[i]);
 }
 
+#define BL_PLAN_URL BL_BASE "/StructureDefinition/peer-support-plan-of-care"
+#define BL_PRIOR_AUTH_URL BL_BASE "/StructureDefinition/peer-support-prior-authorization"
+#define BL_CARETEAM_ROLE "http://terminology.hl7.org/CodeSystem/claimcareteamrole"
+
+/* What the payer rules read: the supervising participant, the rendering
+ * practitioner's certification, the plan of care and the prior
+ * authorization (peer-support version 2 writes them; docs/billing.md). */
+static void peer_context_of(const struct index *ix, const cJSON *enc, struct bl_enc *e)
+{
+	const cJSON *p, *t, *c, *x;
+	cJSON_ArrayForEach(p, get(enc, "participant")) cJSON_ArrayForEach(t, get(p, "type")) cJSON_ArrayForEach(
+		c, get(t, "coding")) if (!e->supervisor_id && bl_str(c, "system") &&
+					 !strcmp(bl_str(c, "system"), BL_CARETEAM_ROLE) && bl_str(c, "code") &&
+					 !strcmp(bl_str(c, "code"), "supervisor"))
+	{
+		const cJSON *pr = find(ix, "Practitioner", get(p, "individual"));
+		e->supervisor_id = pr ? bl_str(pr, "id") : NULL;
+	}
+	cJSON_ArrayForEach(x, get(enc, "extension"))
+	{
+		const char *url = bl_str(x, "url");
+		if (url && !strcmp(url, BL_PLAN_URL) && get(x, "valueReference"))
+			e->plan_of_care = true;
+		else if (url && !strcmp(url, BL_PRIOR_AUTH_URL) && bl_str(x, "valueString"))
+			e->prior_auth = bl_str(x, "valueString");
+	}
+	const cJSON *pr = NULL;
+	for (size_t i = 0; e->practitioner_id && i < ix->n && !pr; i++)
+		if (is_type(ix->res[i], "Practitioner") && bl_str(ix->res[i], "id") &&
+		    !strcmp(bl_str(ix->res[i], "id"), e->practitioner_id))
+			pr = ix->res[i];
+	cJSON_ArrayForEach(c, get(pr, "qualification"))
+	{
+		const char *end = bl_str(get(c, "period"), "end");
+		if (end && strlen(end) >= 10 && (!e->cert_expiry || strncmp(end, e->cert_expiry, 10) > 0))
+			e->cert_expiry = end;
+	}
+}
+
+/* The payer's rules for the line: supervisor, certification valid on the
+ * service date, plan of care, a diagnosis of the kinds it covers; its
+ * modifiers. */
+static void payer_rules_of(struct cw_ctx *ctx, struct bl_enc *e)
+{
+	const struct bl_payer_policy *pol = bl_policy(e->payer_id);
+	if (!pol)
+		return;
+	if (pol->supervisor && !e->supervisor_id)
+		reason(ctx, e, "no-supervisor", "payer %.40s requires a supervisor taking part", e->payer_id);
+	if (pol->credential && !e->cert_expiry)
+		reason(ctx, e, "no-credential", "payer %.40s requires the practitioner's certification", e->payer_id);
+	else if (pol->credential && e->date[0] && strncmp(e->cert_expiry, e->date, 10) < 0)
+		reason(ctx, e, "credential-expired", "the certification expired %.10s, before the service date %s",
+		       e->cert_expiry, e->date);
+	if (pol->plan_of_care && !e->plan_of_care)
+		reason(ctx, e, "no-plan-of-care", "payer %.40s requires a plan of care", e->payer_id);
+	bool covered = !pol->n_dx_prefixes || !e->n_dx;
+	for (size_t i = 0; i < e->n_dx && !covered; i++)
+		for (size_t k = 0; k < pol->n_dx_prefixes && !covered; k++)
+			covered = !strncmp(e->dx[i], pol->dx_prefixes[k], strlen(pol->dx_prefixes[k]));
+	if (!covered)
+		reason(ctx, e, "diagnosis-not-covered", "payer %.40s covers diagnoses beginning %.8s%s", e->payer_id,
+		       pol->dx_prefixes[0], pol->n_dx_prefixes > 1 ? " and others of its list" : "");
+	for (size_t i = 0; e->code && i < pol->n_mods; i++)
+		add_mod(e, pol->mods[i]);
+}
+
+/* The counting year of a payer that holds date (its first day's number). */
+static long long year_of(const struct bl_payer_policy *pol, const char *date)
+{
+	int y = atoi(date), m = atoi(date + 5), d = atoi(date + 8);
+	if (m < pol->year_month || (m == pol->year_month && d < pol->year_day))
+		y--;
+	return y;
+}
+
+/* Units beyond a payer's units_before_authorization (per person, code and
+ * counting year, in service order) need a prior authorization. */
+static void apply_authorizations(struct cw_ctx *ctx, struct bl_result *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct bl_enc *e = &r->enc[i];
+		const struct bl_payer_policy *pol = bl_policy(e->payer_id);
+		if (e->n_reasons || !e->units || !pol || !pol->units_before_authorization || e->prior_auth)
+			continue;
+		long used = 0;
+		for (size_t k = 0; k < i; k++) {
+			const struct bl_enc *o = &r->enc[k];
+			if (!o->n_reasons && !strcmp(o->patient_ref, e->patient_ref) && !strcmp(o->code, e->code) &&
+			    !strcmp(o->payer_id, e->payer_id) && year_of(pol, o->date) == year_of(pol, e->date))
+				used += o->units;
+		}
+		if (used + e->units > pol->units_before_authorization) {
+			reason(ctx, e, "authorization-exceeded",
+			       "%ld units of %.20s already billed to %.40s this year; %ld more need a prior "
+			       "authorization "
+			       "(limit %ld)",
+			       used, e->code, e->payer_id, e->units, pol->units_before_authorization);
+			e->units = 0;
+		}
+	}
+}
+
 static const struct bl_rule *rule_for(const char *payer, const char *code)
 {
 	for (size_t i = 0; payer && i < bl_cfg.n_payer_rules; i++)
@@ -621,11 +724,14 @@ enum cw_status bl_analyse(struct cw_ctx *ctx, const cJSON *bundle, struct bl_res
 		diagnoses_of(ctx, &ix, enc, e);
 		provider_of(ctx, &ix, enc, e);
 		coverage_of(ctx, &ix, e);
+		peer_context_of(&ix, enc, e);
+		payer_rules_of(ctx, e);
 		pos_of(ctx, enc, e);
 		if (e->code)
 			units_of(ctx, e);
 	}
 	qsort(out->enc, out->n, sizeof *out->enc, by_start);
 	apply_caps(ctx, out);
+	apply_authorizations(ctx, out);
 	return CW_OK;
 }

@@ -269,7 +269,24 @@ static cJSON *claim_json(struct cw_ctx *ctx, const struct claim *c, const char *
 	cJSON_AddItemToObject(team, "provider", rend);
 	cJSON_AddItemToObject(team, "role",
 			      concept("http://terminology.hl7.org/CodeSystem/claimcareteamrole", "primary", false));
-	cJSON_AddItemToArray(cJSON_AddArrayToObject(cl, "careTeam"), team);
+	cJSON *teams = cJSON_AddArrayToObject(cl, "careTeam");
+	cJSON_AddItemToArray(teams, team);
+	/* the supervisors of the lines (peer-support version 2), each once */
+	for (size_t i = 0; i < c->n_items; i++) {
+		const char *sup = c->items[i]->supervisor_id;
+		bool seen = !sup;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = c->items[k]->supervisor_id && !strcmp(c->items[k]->supervisor_id, sup);
+		if (seen)
+			continue;
+		cJSON *st = cJSON_CreateObject();
+		cJSON_AddNumberToObject(st, "sequence", (double)cJSON_GetArraySize(teams) + 1);
+		cJSON_AddItemToObject(st, "provider", reference("Practitioner", sup));
+		cJSON_AddItemToObject(
+			st, "role",
+			concept("http://terminology.hl7.org/CodeSystem/claimcareteamrole", "supervisor", false));
+		cJSON_AddItemToArray(teams, st);
+	}
 	cJSON *dxs = cJSON_AddArrayToObject(cl, "diagnosis");
 	for (size_t i = 0; i < c->n_dx; i++) {
 		cJSON *d = cJSON_CreateObject();
@@ -281,6 +298,18 @@ static cJSON *claim_json(struct cw_ctx *ctx, const struct claim *c, const char *
 	cJSON_AddNumberToObject(ins, "sequence", 1);
 	cJSON_AddTrueToObject(ins, "focal");
 	cJSON_AddItemToObject(ins, "coverage", reference("Coverage", f->coverage_id));
+	cJSON *pre = NULL; /* the prior authorizations of the lines, each once */
+	for (size_t i = 0; i < c->n_items; i++) {
+		const char *pa = c->items[i]->prior_auth;
+		bool seen = !pa;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = c->items[k]->prior_auth && !strcmp(c->items[k]->prior_auth, pa);
+		if (!seen) {
+			if (!pre)
+				pre = cJSON_AddArrayToObject(ins, "preAuthRef");
+			cJSON_AddItemToArray(pre, cJSON_CreateString(pa));
+		}
+	}
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(cl, "insurance"), ins);
 	cJSON *items = cJSON_AddArrayToObject(cl, "item");
 	for (size_t i = 0; i < c->n_items; i++) {

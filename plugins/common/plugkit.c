@@ -298,12 +298,32 @@ void *pk_alloc_for(struct pk_reader *r, const cJSON *a, size_t size)
 	return p;
 }
 
-void pk_check_version(struct pk_reader *r, const cJSON *o, const char *base)
+void pk_check_version(struct pk_reader *r, const cJSON *o, const char *base) { pk_record_version(r, o, base, 1); }
+
+/* The version a cell or number literal names (1..max), or 0. */
+static int version_of(const char *s, int max)
+{
+	if (!s || s[0] < '1' || s[0] > '9' || s[1])
+		return 0;
+	return s[0] - '0' <= max ? s[0] - '0' : 0;
+}
+
+static void bad_version(struct pk_reader *r, const char *where, int max)
+{
+	if (max > 1)
+		pk_bad(r, "not-supported", where, "this plugin reads versions 1 to %d of the format", max);
+	else
+		pk_bad(r, "not-supported", where, "this plugin reads version 1 of the format");
+}
+
+int pk_record_version(struct pk_reader *r, const cJSON *o, const char *base, int max)
 {
 	char where[PK_TEXT_MAX];
 	const cJSON *v = pk_member(r, o, "version", base, true, where, capped(r->where));
-	if (v && !(cJSON_IsNumber(v) && pk_eq(v->valuestring, "1")))
-		pk_bad(r, "not-supported", where, "this plugin reads version 1 of the format");
+	int n = v && cJSON_IsNumber(v) ? version_of(v->valuestring, max) : 0;
+	if (v && !n)
+		bad_version(r, where, max);
+	return n ? n : 1;
 }
 
 void pk_read_ident(struct pk_reader *r, const cJSON *o, const char *key, const char *base, bool required,
@@ -552,7 +572,15 @@ void *pk_doc_add(const struct cw_host *host, struct cw_ctx *ctx, struct pk_doc *
 struct records {
 	const struct pk_records *f;
 	struct pk_doc *doc;
+	size_t columns; /* CSV: the columns of the document's header */
+	int version;    /* the version of the record being read */
 };
+
+static int max_version(const struct pk_records *f) { return f->max_version > 1 ? f->max_version : 1; }
+static size_t max_columns(const struct pk_records *f)
+{
+	return f->max_columns > f->columns ? f->max_columns : f->columns;
+}
 
 /* The next item, of person p, read at where: NULL (nomem noted) when the
  * arena is spent. */
@@ -563,6 +591,7 @@ static void *add_item(struct pk_reader *r, const struct records *x, size_t p, co
 	if (item) {
 		item->where = pk_keep(r, where);
 		item->person = p;
+		item->version = x->version;
 	}
 	return item;
 }
@@ -571,7 +600,7 @@ static void *add_item(struct pk_reader *r, const struct records *x, size_t p, co
 static void read_record(struct pk_reader *r, void *ctx, const cJSON *o, const char *base)
 {
 	static const char *const person_members[] = {"identifier", "name", NULL};
-	const struct records *x = ctx;
+	struct records *x = ctx;
 	const struct pk_records *f = x->f;
 	const char *const members[] = {"version", "person", f->items, NULL};
 	char where[PK_TEXT_MAX];
@@ -581,7 +610,7 @@ static void read_record(struct pk_reader *r, void *ctx, const cJSON *o, const ch
 		return;
 	}
 	pk_only_members(r, o, base, members);
-	pk_check_version(r, o, base);
+	x->version = pk_record_version(r, o, base, max_version(f));
 	struct pk_person *p = pk_add_person(r->host, r->ctx, &x->doc->people);
 	r->nomem |= !p;
 	if (!p)
@@ -616,27 +645,30 @@ static void read_record(struct pk_reader *r, void *ctx, const cJSON *o, const ch
 			pk_bad(r, "structure", w, "%s must be an object", f->item);
 			continue;
 		}
-		pk_only_members(r, it, w, f->item_members);
+		pk_only_members(r, it, w, x->version > 1 && f->item_members_v2 ? f->item_members_v2 : f->item_members);
 		f->read(r, it, w, item);
 	}
 }
 
 /* The person of a CSV row: the index of the one seen before, or a new one;
  * (size_t)-1 when the arena is spent. */
-static size_t row_person(struct pk_reader *r, const struct records *x, const struct pk_csv_row *row)
+static size_t row_person(struct pk_reader *r, struct records *x, const struct pk_csv_row *row)
 {
 	const struct pk_records *f = x->f;
 	const char *const *c = row->cell;
 	struct pk_people *people = &x->doc->people;
 	char w[96];
-	for (size_t i = 0; i < f->columns; i++) {
+	for (size_t i = 0; i < x->columns; i++) {
 		if (!*c[i] && !f->optional[i])
 			pk_bad(r, "required", pk_csv_at(w, sizeof w, row, i), "%s is required", f->header[i]);
 		else if (*c[i] && !f->lists[i])
 			check_text(r, c[i], pk_csv_at(w, sizeof w, row, i));
 	}
-	if (*c[0] && strcmp(c[0], "1") != 0)
-		pk_bad(r, "not-supported", pk_csv_at(w, sizeof w, row, 0), "this plugin reads version 1 of the format");
+	x->version = version_of(c[0], max_version(f));
+	if (*c[0] && !x->version)
+		bad_version(r, pk_csv_at(w, sizeof w, row, 0), max_version(f));
+	if (!x->version)
+		x->version = 1;
 	struct pk_ident id = {pk_opt(c[1]), pk_opt(c[2])};
 	if (id.system)
 		f->check_system(r, id.system, pk_csv_at(w, sizeof w, row, 1));
@@ -660,7 +692,7 @@ static size_t row_person(struct pk_reader *r, const struct records *x, const str
 }
 
 /* One CSV row of the format's width. */
-static void read_row(struct pk_reader *r, const struct records *x, const struct pk_csv_row *row)
+static void read_row(struct pk_reader *r, struct records *x, const struct pk_csv_row *row)
 {
 	char w[96];
 	size_t p = row_person(r, x, row);
@@ -673,7 +705,7 @@ static void read_row(struct pk_reader *r, const struct records *x, const struct 
 }
 
 /* A CSV document: the header checked, each row of the right width read. */
-static void read_csv(struct pk_reader *r, const char *data, size_t len, const struct records *x)
+static void read_csv(struct pk_reader *r, const char *data, size_t len, struct records *x)
 {
 	const char *p = data, *end = data + len;
 	if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
@@ -686,10 +718,17 @@ static void read_csv(struct pk_reader *r, const char *data, size_t len, const st
 			pk_bad(r, "required", "line 1", "the header row is missing");
 		return;
 	}
-	if (row.n != x->f->columns)
-		pk_bad(r, "structure", "line 1", "the header has %zu columns, the format has %d", row.n,
-		       (int)x->f->columns);
-	for (size_t i = 0; i < row.n && i < x->f->columns; i++)
+	size_t most = max_columns(x->f);
+	if (row.n < x->f->columns || row.n > most) {
+		if (most > x->f->columns)
+			pk_bad(r, "structure", "line 1", "the header has %zu columns, the format has %d to %d", row.n,
+			       (int)x->f->columns, (int)most);
+		else
+			pk_bad(r, "structure", "line 1", "the header has %zu columns, the format has %d", row.n,
+			       (int)x->f->columns);
+	}
+	x->columns = row.n < x->f->columns || row.n > most ? x->f->columns : row.n;
+	for (size_t i = 0; i < row.n && i < most; i++)
 		if (strcmp(row.cell[i], x->f->header[i]) != 0)
 			pk_bad(r, "structure", pk_csv_at(w, sizeof w, &row, i), "header '%s' where '%s' belongs",
 			       row.cell[i], x->f->header[i]);
@@ -700,8 +739,8 @@ static void read_csv(struct pk_reader *r, const char *data, size_t len, const st
 		snprintf(w, sizeof w, "line %zu", row.line);
 		if (row.malformed)
 			pk_bad(r, "structure", w, "a quoted cell is malformed (RFC 4180)");
-		if (row.n != x->f->columns)
-			pk_bad(r, "structure", w, "%zu columns where the header has %d", row.n, (int)x->f->columns);
+		if (row.n != x->columns)
+			pk_bad(r, "structure", w, "%zu columns where the header has %d", row.n, (int)x->columns);
 		else
 			read_row(r, x, &row);
 	}
@@ -714,7 +753,7 @@ static enum cw_status records_read(const struct pk_records *f, const struct cw_h
 {
 	struct pk_reader r = {.host = host, .ctx = ctx, .message = f->message, .where = f->where, .root = "/",
 			      .is_text = f->is_text, .not_text = f->not_text};
-	struct records x = {f, doc};
+	struct records x = {f, doc, f->columns, 1};
 	char empty[128];
 	snprintf(empty, sizeof empty, "an array of %ss must hold at least one %s", f->noun, f->noun);
 	if (media == CW_MEDIA_CSV)
@@ -727,14 +766,16 @@ static enum cw_status records_read(const struct pk_records *f, const struct cw_h
 }
 
 static enum cw_status records_json(const struct pk_records *f, const struct cw_host *host, struct cw_ctx *ctx,
-				   const struct pk_doc *doc, char **out, size_t *len)
+				   struct pk_doc *doc, char **out, size_t *len)
 {
 	cJSON *arr = cJSON_CreateArray();
+	doc->columns = f->columns;
+	doc->version = f->doc_version ? f->doc_version(doc, &doc->columns) : 1;
 	for (size_t p = 0; arr && p < doc->people.n; p++) {
 		const struct pk_person *pp = &doc->people.v[p];
 		cJSON *rec = cJSON_CreateObject(), *person = cJSON_CreateObject();
 		cJSON_AddItemToArray(arr, rec);
-		cJSON_AddNumberToObject(rec, "version", 1);
+		cJSON_AddNumberToObject(rec, "version", doc->version);
 		cJSON_AddItemToObject(rec, "person", person);
 		cJSON_AddItemToObject(person, "identifier", pk_ident_json(&pp->id));
 		if (pp->name)
@@ -748,9 +789,13 @@ static enum cw_status records_json(const struct pk_records *f, const struct cw_h
 }
 
 static enum cw_status records_csv(const struct pk_records *f, const struct cw_host *host, struct cw_ctx *ctx,
-				  const struct pk_doc *doc, char **out, size_t *len)
+				  struct pk_doc *doc, char **out, size_t *len)
 {
 	struct pk_buf b = {.host = host, .ctx = ctx};
+	doc->columns = f->columns;
+	doc->version = f->doc_version ? f->doc_version(doc, &doc->columns) : 1;
+	char version[4];
+	snprintf(version, sizeof version, "%d", doc->version);
 	for (size_t p = 0; p < doc->people.n; p++) {
 		bool any = false;
 		for (size_t i = 0; i < doc->n && !any; i++)
@@ -759,11 +804,11 @@ static enum cw_status records_csv(const struct pk_records *f, const struct cw_ho
 			host->issue(ctx, CW_SEV_WARNING, "not-supported", NULL,
 				    "a person %s has no CSV row; person %zu left out", f->no_items, p + 1);
 	}
-	for (size_t i = 0; i < f->columns; i++)
-		pk_csv_cell(&b, f->header[i], i + 1 == f->columns);
+	for (size_t i = 0; i < doc->columns; i++)
+		pk_csv_cell(&b, f->header[i], i + 1 == doc->columns);
 	for (size_t i = 0; i < doc->n; i++) {
 		const struct pk_person *p = &doc->people.v[pk_doc_item(doc, f->item_size, i)->person];
-		pk_csv_cell(&b, "1", false);
+		pk_csv_cell(&b, version, false);
 		pk_csv_cell(&b, p->id.system, false);
 		pk_csv_cell(&b, p->id.value, false);
 		pk_csv_cell(&b, p->name, false);

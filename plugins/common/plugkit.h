@@ -144,6 +144,9 @@ const cJSON *pk_array_member(struct pk_reader *r, const cJSON *o, const char *ke
 void *pk_alloc_for(struct pk_reader *r, const cJSON *a, size_t size);
 /* "version" must be the number 1. */
 void pk_check_version(struct pk_reader *r, const cJSON *o, const char *base);
+/* "version" must be a whole number from 1 to max; returns it (1 when it is
+ * missing or wrong, which is reported). */
+int pk_record_version(struct pk_reader *r, const cJSON *o, const char *base, int max);
 /* Member key of o as an identifier {system, value}, both strings the
  * reader's text; check_system judges the system at its own pointer. */
 void pk_read_ident(struct pk_reader *r, const cJSON *o, const char *key, const char *base, bool required,
@@ -233,6 +236,7 @@ struct pk_person *pk_add_person(const struct cw_host *host, struct cw_ctx *ctx, 
 struct pk_item {
 	size_t person;     /* index into the document's people */
 	const char *where; /* the JSON pointer or "line N" it was read at; NULL from FHIR */
+	int version;       /* the format version of its record or row (1 when not read) */
 };
 
 /* A document of a record format: its people, and its items in an arena
@@ -242,6 +246,10 @@ struct pk_doc {
 	void *items;
 	size_t n, cap;
 	bool array; /* the JSON document was an array of records */
+	/* Set by the writers before item_json/write_row run: the version the
+	 * document is written in and, in CSV, the number of columns. */
+	int version;
+	size_t columns;
 };
 
 /* Appends a zeroed item of size bytes; NULL when the arena is spent. */
@@ -277,6 +285,17 @@ struct pk_records {
 	size_t slack;              /* bytes each row's cell buffer holds beyond the rest of the input */
 	const bool *optional;      /* per column: may be empty */
 	const bool *lists;         /* per column: a ';' list, not checked as one text */
+	/* Later versions (max_version > 1) may add optional trailing columns:
+	 * header then holds max_columns names, and a document's header is the
+	 * first columns..max_columns of them; optional and lists cover all.
+	 * 0 means columns. A row of a version that predates a column must leave
+	 * it empty (the plugin's read_row checks, knowing the row's version). */
+	size_t max_columns;
+	int max_version;                    /* the newest version read (0 means 1) */
+	const char *const *item_members_v2; /* an item's members from version 2 (NULL: item_members) */
+	/* The version a document is written in and its CSV column count
+	 * (NULL: version 1, columns). */
+	int (*doc_version)(const struct pk_doc *doc, size_t *columns);
 	/* rules */
 	bool same_needs_system; /* a JSON person is found again only when it has a system */
 	bool report_nomem;      /* writing reports running out of memory as an issue */

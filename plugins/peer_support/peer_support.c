@@ -1,4 +1,4 @@
-/* peer_support — the "peer-support" native format (version 1): encounter
+/* peer_support — the "peer-support" native format (versions 1 and 2): encounter
  * logs of certified peer specialists, as JSON or CSV, mapped to a FHIR R4
  * transaction Bundle (Patient, Practitioner, PractitionerRole, Encounter,
  * one Procedure per activity) and back. docs/formats/peer-support.md is the
@@ -49,10 +49,44 @@ const struct pk_code ps_activities[] = {
 };
 const size_t ps_activity_count = sizeof ps_activities / sizeof ps_activities[0];
 
-const char *const ps_csv_header[PS_CSV_COLUMNS] = {
-	"version",         "person_system",  "person_value", "person_name", "encounter_id", "specialist_system",
-	"specialist_value", "specialist_name", "credential",  "npi",         "start",        "duration_minutes",
-	"mode",            "setting",        "activities",   "goals",       "billable",     "notes"};
+const struct pk_code ps_areas[PS_AREA_COUNT] = {
+	[PS_AREA_MH] = {"mh", "Mental health"},
+	[PS_AREA_SUD] = {"sud", "Substance use"},
+	[PS_AREA_YOUTH] = {"youth", "Youth"},
+	[PS_AREA_FAMILY] = {"family", "Family"},
+};
+
+/* Version 1's 18 columns, then version 2's optional trailing ones. */
+const char *const ps_csv_header[PS_CSV_COLUMNS_V2] = {"version",
+						      "person_system",
+						      "person_value",
+						      "person_name",
+						      "encounter_id",
+						      "specialist_system",
+						      "specialist_value",
+						      "specialist_name",
+						      "credential",
+						      "npi",
+						      "start",
+						      "duration_minutes",
+						      "mode",
+						      "setting",
+						      "activities",
+						      "goals",
+						      "billable",
+						      "notes",
+						      "diagnoses",
+						      "payer",
+						      "member_id",
+						      "prior_authorization",
+						      "supervisor_system",
+						      "supervisor_value",
+						      "supervisor_name",
+						      "cert_issuer",
+						      "cert_number",
+						      "cert_expiry",
+						      "cert_area",
+						      "plan_of_care"};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -171,13 +205,17 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 {
 	CW_HOST_REQUIRE(h, print_json); /* ABI 1.0 members only */
 	ps_host = h;
-	static const char *const known[] = {"encounter_system", "goal_system", "hcpcs_system", "notes_upstream", NULL};
+	static const char *const known[] = {
+		"encounter_system", "goal_system", "hcpcs_system", "plan_system", "payer_system",
+		"notes_upstream",   NULL};
 	bool ok = pk_settings(h, ctx, "peer_support", known, false);
 	ok &= setting(ctx, "encounter_system", PS_BASE "/NamingSystem/peer-support-encounter",
 		      &ps_cfg.encounter_system);
 	ok &= setting(ctx, "goal_system", PS_BASE "/NamingSystem/recovery-goal", &ps_cfg.goal_system);
 	ok &= setting(ctx, "hcpcs_system", "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
 		      &ps_cfg.hcpcs_system);
+	ok &= setting(ctx, "plan_system", PS_BASE "/NamingSystem/recovery-plan", &ps_cfg.plan_system);
+	ok &= setting(ctx, "payer_system", PS_BASE "/NamingSystem/payer", &ps_cfg.payer_system);
 	const char *notes = h->config_string(ctx, "notes_upstream", "withhold");
 	ps_cfg.notes_upstream = notes && !strcmp(notes, "send");
 	if (!notes || (!ps_cfg.notes_upstream && strcmp(notes, "withhold") != 0)) {
@@ -216,25 +254,21 @@ static const struct cw_hook hooks[] = {
 	{.point = CW_HOOK_BEFORE_UPSTREAM, .order = 10, .fn = before_upstream},
 	{0}};
 
-static const struct cw_format formats[] = {
-	{.name = "peer-support",
-	 .summary = "certified peer specialist encounter log (v1) as Encounter, Procedure, Practitioner(Role), Patient",
-	 .media = CW_MEDIA_JSON | CW_MEDIA_CSV,
-	 .to_fhir = to_fhir,
-	 .from_fhir = from_fhir},
-	{0}};
+static const struct cw_format formats[] = {{.name = "peer-support",
+					    .summary = "certified peer specialist encounter log (v1, v2) as Encounter, "
+						       "Procedure, Practitioner(Role), Patient, "
+						       "Condition, Coverage",
+					    .media = CW_MEDIA_JSON | CW_MEDIA_CSV,
+					    .to_fhir = to_fhir,
+					    .from_fhir = from_fhir},
+					   {0}};
 
 static const struct cw_plugin plugin = {
-	CW_PLUGIN_HEADER,
-	.name = "peer_support",
-	.version = "1.0.0",
-	.summary = "The peer-support encounter log (JSON, CSV) to and from FHIR R4",
-	.formats = formats,
-	.hooks = hooks,
-	.operations = NULL,
-	.init = init,
-	.fini = NULL,
-	.id_rule = PK_ID_RULE,
+	CW_PLUGIN_HEADER,      .name = "peer_support",
+	.version = "1.1.0",    .summary = "The peer-support encounter log (JSON, CSV) to and from FHIR R4",
+	.formats = formats,    .hooks = hooks,
+	.operations = NULL,    .init = init,
+	.fini = NULL,          .id_rule = PK_ID_RULE,
 	.upgrade = ps_upgrade,
 };
 

@@ -30,26 +30,45 @@
 #define PS_ACTCODE_SYSTEM "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 #define PS_UCUM "http://unitsofmeasure.org"
 #define PS_H0038 "H0038"
-#define PS_MAX_MINUTES 1440 /* one day: longer is a data-entry error */
-#define PS_CSV_COLUMNS 18
+#define PS_MAX_MINUTES 1440  /* one day: longer is a data-entry error */
+#define PS_CSV_COLUMNS 18    /* version 1 */
+#define PS_CSV_COLUMNS_V2 30 /* version 2: 12 optional trailing columns */
+#define PS_VERSION 2         /* the newest version read and written */
+#define PS_PRIOR_AUTH_URL PS_BASE "/StructureDefinition/peer-support-prior-authorization"
+#define PS_COVERAGE_URL PS_BASE "/StructureDefinition/peer-support-coverage"
+#define PS_PLAN_URL PS_BASE "/StructureDefinition/peer-support-plan-of-care"
+#define PS_AREA_SYSTEM PS_BASE "/CodeSystem/peer-support-certification-area"
+#define PS_ICD10CM "http://hl7.org/fhir/sid/icd-10-cm"
+#define PS_CARETEAM_SYSTEM "http://terminology.hl7.org/CodeSystem/claimcareteamrole"
+#define PS_MAX_DIAGNOSES 12         /* diagnoses of one professional claim */
 #define PS_NO_ACTIVITY ((size_t)-1) /* an unknown activity while reading */
 
 /* Settings the format knows, with their Encounter.class; index = enum. */
 enum ps_setting { PS_CLINIC, PS_COMMUNITY, PS_HOME, PS_TELEHEALTH, PS_SETTING_COUNT };
 enum ps_mode { PS_INDIVIDUAL, PS_GROUP, PS_MODE_COUNT };
+enum ps_area { PS_AREA_MH, PS_AREA_SUD, PS_AREA_YOUTH, PS_AREA_FAMILY, PS_AREA_COUNT };
 
 extern const struct pk_code ps_settings[PS_SETTING_COUNT]; /* code = setting, display = class code */
 extern const struct pk_code ps_class_display[PS_SETTING_COUNT];
 extern const struct pk_code ps_modes[PS_MODE_COUNT];
 extern const struct pk_code ps_activities[];
 extern const size_t ps_activity_count;
-extern const char *const ps_csv_header[PS_CSV_COLUMNS];
+extern const struct pk_code ps_areas[PS_AREA_COUNT];
+extern const char *const ps_csv_header[PS_CSV_COLUMNS_V2];
+
+/* A peer specialist's certification (version 2); number NULL: none. */
+struct ps_cert {
+	const char *issuer, *number;
+	const char *expiry; /* YYYY-MM-DD */
+	const char *area;   /* a code of ps_areas, or NULL */
+};
 
 struct ps_specialist {
 	struct pk_ident id;
 	const char *name;
 	const char *credential; /* may be NULL */
 	const char *npi;        /* may be NULL */
+	struct ps_cert cert;    /* version 2 */
 };
 
 /* An item of the record format (plugkit's struct pk_doc holds them). */
@@ -67,7 +86,18 @@ struct ps_encounter {
 	size_t n_goals;
 	bool billable;
 	const char *notes; /* may be NULL */
+	/* version 2; each NULL (0) when not given */
+	const char **diagnoses; /* ICD-10-CM codes, billing rank order */
+	size_t n_diagnoses;
+	const char *payer, *member_id, *prior_auth; /* coverage: payer and member_id together */
+	struct pk_ident supervisor;                 /* value NULL: none */
+	const char *supervisor_name;
+	const char *plan; /* the recovery plan's identifier value (plan_system) */
 };
+
+/* The last CSV column (0-based, past the version 1 ones) an encounter
+ * fills, or 0 when it uses no version 2 field. */
+size_t ps_v2_last_column(const struct ps_encounter *e);
 
 /* Encounter i of a document. */
 static inline const struct ps_encounter *ps_enc(const struct pk_doc *doc, size_t i)
@@ -80,6 +110,8 @@ struct ps_config {
 	const char *encounter_system; /* Encounter.identifier.system */
 	const char *goal_system;      /* Goal identifiers of linked goals */
 	const char *hcpcs_system;     /* system emitted for H0038 */
+	const char *plan_system;      /* identifiers of recovery plans (plan_of_care) */
+	const char *payer_system;     /* Coverage.payor identifiers (payer) */
 	bool notes_upstream;          /* notes_upstream: "send"; default "withhold" */
 };
 

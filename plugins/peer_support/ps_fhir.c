@@ -19,6 +19,10 @@
 #define PS_PARTTYPE_SYSTEM "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 #define PS_ROLE_NS PS_BASE "/peer-support/PractitionerRole"
 #define PS_PROCEDURE_NS PS_BASE "/peer-support/Procedure"
+#define PS_CONDITION_NS PS_BASE "/peer-support/Condition"
+#define PS_COVERAGE_NS PS_BASE "/peer-support/Coverage"
+#define PS_DXROLE_SYSTEM "http://terminology.hl7.org/CodeSystem/diagnosis-role"
+#define PS_CONDCAT_SYSTEM "http://terminology.hl7.org/CodeSystem/condition-category"
 
 static const char *const hcpcs_aliases[] = {
 	"http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
@@ -67,9 +71,29 @@ static void emit_specialist(struct pk_out *o, const struct ps_specialist *sp, co
 	if (sp->npi)
 		pk_put_item(o, ids, NULL, ps_host->make_identifier(o->ctx, PS_NPI_SYSTEM, sp->npi));
 	pk_add_text(r, "name", sp->name);
-	if (sp->credential) {
+	const struct ps_cert *c = &sp->cert;
+	if (sp->credential || c->number) {
 		cJSON *q = cJSON_CreateObject();
-		cJSON_AddStringToObject(cJSON_AddObjectToObject(q, "code"), "text", sp->credential);
+		if (c->number) {
+			cJSON *qi = cJSON_CreateObject();
+			cJSON_AddStringToObject(qi, "value", c->number);
+			cJSON_AddItemToArray(cJSON_AddArrayToObject(q, "identifier"), qi);
+		}
+		cJSON *code = cJSON_AddObjectToObject(q, "code");
+		int area = c->area ? pk_lookup(ps_areas, PS_AREA_COUNT, c->area) : -1;
+		if (area >= 0)
+			pk_put_item(o, cJSON_AddArrayToObject(code, "coding"), NULL,
+				    ps_host->make_coding(o->ctx, PS_AREA_SYSTEM, ps_areas[area].code,
+							 ps_areas[area].display));
+		if (sp->credential)
+			cJSON_AddStringToObject(code, "text", sp->credential);
+		else if (area < 0) /* code is required: the peer specialist taxonomy */
+			pk_put_item(o, cJSON_AddArrayToObject(code, "coding"), NULL,
+				    ps_host->make_coding(o->ctx, PS_NUCC_SYSTEM, PS_NUCC_PEER, "Peer Specialist"));
+		if (c->number) {
+			cJSON_AddStringToObject(cJSON_AddObjectToObject(q, "period"), "end", c->expiry);
+			cJSON_AddStringToObject(cJSON_AddObjectToObject(q, "issuer"), "display", c->issuer);
+		}
 		cJSON_AddItemToArray(cJSON_AddArrayToObject(r, "qualification"), q);
 	}
 	pk_add_put(o, r, "Practitioner", id);
@@ -85,6 +109,116 @@ static void emit_specialist(struct pk_out *o, const struct ps_specialist *sp, co
 	pk_add_put(o, r, "PractitionerRole", rid);
 }
 
+/* The id of the Coverage of person pid with a payer and member id. */
+static bool coverage_id(struct pk_out *o, const char *pid, const struct ps_encounter *e, char id[CW_ID_SIZE])
+{
+	size_t n = strlen(pid) + strlen(e->payer) + 1;
+	char *a = ps_host->alloc(o->ctx, n + 1);
+	if (!a) {
+		o->failed = true;
+		return false;
+	}
+	snprintf(a, n + 1, "%s|%s", pid, e->payer);
+	return make_id(o, PS_COVERAGE_NS, a, e->member_id, id);
+}
+
+/* The plan of care, the coverage and the prior authorization of an
+ * encounter (version 2) as extensions in ext. */
+static bool encounter_v2_links(struct pk_out *o, const struct ps_encounter *e, const char *pid, cJSON *ext)
+{
+	char id[CW_ID_SIZE];
+	if (e->plan) {
+		const struct pk_ident plan = {ps_cfg.plan_system, e->plan};
+		if (!pk_item_id(o, pid, "CarePlan", &plan, id))
+			return false;
+		cJSON *x = cJSON_CreateObject(), *ref = ps_host->make_reference(o->ctx, "CarePlan", id, NULL);
+		cJSON_AddItemToArray(ext, x);
+		cJSON_AddStringToObject(x, "url", PS_PLAN_URL);
+		pk_put_item(o, x, "valueReference", ref);
+		if (ref)
+			pk_put_item(o, ref, "identifier", ps_host->make_identifier(o->ctx, plan.system, plan.value));
+	}
+	if (e->payer) {
+		if (!coverage_id(o, pid, e, id))
+			return false;
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddItemToArray(ext, x);
+		cJSON_AddStringToObject(x, "url", PS_COVERAGE_URL);
+		pk_put_item(o, x, "valueReference", ps_host->make_reference(o->ctx, "Coverage", id, NULL));
+	}
+	if (e->prior_auth) {
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddItemToArray(ext, x);
+		cJSON_AddStringToObject(x, "url", PS_PRIOR_AUTH_URL);
+		cJSON_AddStringToObject(x, "valueString", e->prior_auth);
+	}
+	return !o->failed;
+}
+
+/* Encounter.diagnosis: one Condition per code, use billing, ranked in
+ * order; their ids in *cids (arena). */
+static bool encounter_diagnoses(struct pk_out *o, cJSON *r, const struct ps_encounter *e, const char *eid,
+				char (**cids)[CW_ID_SIZE])
+{
+	*cids = ps_host->alloc(o->ctx, e->n_diagnoses * sizeof **cids);
+	if (!*cids) {
+		o->failed = true;
+		return false;
+	}
+	cJSON *dx = cJSON_AddArrayToObject(r, "diagnosis");
+	for (size_t i = 0; i < e->n_diagnoses; i++) {
+		if (!make_id(o, PS_CONDITION_NS, eid, e->diagnoses[i], (*cids)[i]))
+			return false;
+		cJSON *d = cJSON_CreateObject();
+		cJSON_AddItemToArray(dx, d);
+		pk_put_item(o, d, "condition", ps_host->make_reference(o->ctx, "Condition", (*cids)[i], NULL));
+		cJSON_AddItemToObject(d, "use", pk_concept(o, PS_DXROLE_SYSTEM, "billing", "Billing"));
+		cJSON_AddNumberToObject(d, "rank", (double)(i + 1));
+	}
+	return !o->failed;
+}
+
+static void emit_condition(struct pk_out *o, const char *code, const char *cid, const char *pid, const char *eid)
+{
+	cJSON *c = pk_resource("Condition", cid, NULL);
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(c, "category"),
+			     pk_concept(o, PS_CONDCAT_SYSTEM, "encounter-diagnosis", "Encounter Diagnosis"));
+	cJSON_AddItemToObject(c, "code",
+			      pk_concept(o, PS_ICD10CM, code, ps_host->code_display(o->ctx, PS_ICD10CM, code)));
+	pk_put_item(o, c, "subject", ps_host->make_reference(o->ctx, "Patient", pid, NULL));
+	pk_put_item(o, c, "encounter", ps_host->make_reference(o->ctx, "Encounter", eid, NULL));
+	pk_add_put(o, c, "Condition", cid);
+}
+
+static void emit_coverage(struct pk_out *o, const struct ps_encounter *e, const char *pid)
+{
+	char id[CW_ID_SIZE];
+	if (!coverage_id(o, pid, e, id))
+		return;
+	cJSON *c = pk_resource("Coverage", id, NULL);
+	cJSON_AddStringToObject(c, "status", "active");
+	cJSON_AddStringToObject(c, "subscriberId", e->member_id);
+	pk_put_item(o, c, "beneficiary", ps_host->make_reference(o->ctx, "Patient", pid, NULL));
+	cJSON *payor = cJSON_CreateObject();
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(c, "payor"), payor);
+	pk_put_item(o, payor, "identifier", ps_host->make_identifier(o->ctx, ps_cfg.payer_system, e->payer));
+	cJSON_AddStringToObject(payor, "display", e->payer);
+	pk_add_put(o, c, "Coverage", id);
+}
+
+/* A supervisor who is no specialist of the document, as a Practitioner. */
+static void emit_supervisor(struct pk_out *o, const struct ps_encounter *e)
+{
+	char id[CW_ID_SIZE];
+	if (!make_id(o, e->supervisor.system, e->supervisor.value, NULL, id))
+		return;
+	cJSON *r = pk_resource("Practitioner", id, PS_PROFILE("practitioner"));
+	pk_put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
+		    ps_host->make_identifier(o->ctx, e->supervisor.system, e->supervisor.value));
+	pk_add_text(r, "name", e->supervisor_name);
+	pk_add_put(o, r, "Practitioner", id);
+}
+
 static void emit_encounter(struct pk_out *o, const struct ps_encounter *e, const char *pid, const char *spid)
 {
 	char id[CW_ID_SIZE], end[32];
@@ -97,7 +231,7 @@ static void emit_encounter(struct pk_out *o, const struct ps_encounter *e, const
 		return;
 	}
 	cJSON *r = pk_resource("Encounter", id, PS_PROFILE("encounter"));
-	cJSON *ext = e->notes || e->n_goals ? cJSON_AddArrayToObject(r, "extension") : NULL;
+	cJSON *ext = e->notes || e->n_goals || e->plan || e->payer ? cJSON_AddArrayToObject(r, "extension") : NULL;
 	if (e->notes) {
 		cJSON *x = cJSON_CreateObject();
 		cJSON_AddStringToObject(x, "url", PS_NOTE_URL);
@@ -110,6 +244,8 @@ static void emit_encounter(struct pk_out *o, const struct ps_encounter *e, const
 		if (!pk_item_id(o, pid, "Goal", &goal, gid) || !pk_goal_link(o, ext, gid, &goal))
 			return;
 	}
+	if (!encounter_v2_links(o, e, pid, ext))
+		return;
 	pk_put_item(o, cJSON_AddArrayToObject(r, "identifier"), NULL,
 		 ps_host->make_identifier(o->ctx, ps_cfg.encounter_system, e->id));
 	cJSON_AddStringToObject(r, "status", "finished");
@@ -126,6 +262,19 @@ static void emit_encounter(struct pk_out *o, const struct ps_encounter *e, const
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(part, "type"),
 			     pk_concept(o, PS_PARTTYPE_SYSTEM, "PPRF", "primary performer"));
 	pk_put_item(o, part, "individual", ps_host->make_reference(o->ctx, "Practitioner", spid, NULL));
+	char supid[CW_ID_SIZE];
+	if (e->supervisor.value) {
+		if (!make_id(o, e->supervisor.system, e->supervisor.value, NULL, supid))
+			return;
+		part = cJSON_CreateObject();
+		cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(r, "participant"), part);
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(part, "type"),
+				     pk_concept(o, PS_CARETEAM_SYSTEM, "supervisor", "Supervising practitioner"));
+		pk_put_item(o, part, "individual", ps_host->make_reference(o->ctx, "Practitioner", supid, NULL));
+	}
+	char(*cids)[CW_ID_SIZE] = NULL;
+	if (e->n_diagnoses && !encounter_diagnoses(o, r, e, id, &cids))
+		return;
 	cJSON *period = cJSON_AddObjectToObject(r, "period");
 	cJSON_AddStringToObject(period, "start", e->start);
 	cJSON_AddStringToObject(period, "end", end);
@@ -155,6 +304,8 @@ static void emit_encounter(struct pk_out *o, const struct ps_encounter *e, const
 		pk_put_item(o, perf, "actor", ps_host->make_reference(o->ctx, "Practitioner", spid, NULL));
 		pk_add_put(o, p, "Procedure", aid);
 	}
+	for (size_t i = 0; i < e->n_diagnoses; i++)
+		emit_condition(o, e->diagnoses[i], cids[i], pid, id);
 }
 
 enum cw_status ps_to_bundle(struct cw_ctx *ctx, const struct pk_doc *doc, cJSON **out)
@@ -189,6 +340,24 @@ enum cw_status ps_to_bundle(struct cw_ctx *ctx, const struct pk_doc *doc, cJSON 
 			seen = strcmp(sids[j], sids[i]) == 0;
 		if (!seen)
 			emit_specialist(&o, &e->sp, sids[i]);
+		/* a supervisor once, unless a specialist of the document */
+		seen = !e->supervisor.value;
+		for (size_t j = 0; j < doc->n && !seen; j++) {
+			const struct ps_encounter *x = ps_enc(doc, j);
+			seen = pk_same_ident(&x->sp.id, &e->supervisor) ||
+			       (j < i && x->supervisor.value && pk_same_ident(&x->supervisor, &e->supervisor));
+		}
+		if (!seen)
+			emit_supervisor(&o, e);
+		/* a Coverage once per person, payer and member id */
+		seen = !e->payer;
+		for (size_t j = 0; j < i && !seen; j++) {
+			const struct ps_encounter *x = ps_enc(doc, j);
+			seen = x->payer && x->it.person == e->it.person && !strcmp(x->payer, e->payer) &&
+			       !strcmp(x->member_id, e->member_id);
+		}
+		if (!seen)
+			emit_coverage(&o, e, pids[e->it.person]);
 		emit_encounter(&o, e, pids[e->it.person], sids[i]);
 	}
 	for (size_t p = 0; p < doc->people.n && !o.failed; p++)
@@ -300,6 +469,29 @@ static void fhir_patient(struct in *in, size_t k, struct pk_doc *doc)
 	in->v[k].person = (long)(doc->people.n - 1);
 }
 
+/* The certification in qualification q of Practitioner entry k: its
+ * identifier, issuer and period.end (a date), all three or none. */
+static void fhir_cert(struct in *in, size_t k, const cJSON *q, struct ps_cert *c, bool report)
+{
+	const char *number = pk_str(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(q, "identifier"), 0), "value");
+	const char *issuer = pk_str(cJSON_GetObjectItemCaseSensitive(q, "issuer"), "display");
+	const char *expiry = pk_str(cJSON_GetObjectItemCaseSensitive(q, "period"), "end");
+	char dt[32];
+	bool date = expiry && strlen(expiry) == 10 && snprintf(dt, sizeof dt, "%sT00:00:00Z", expiry) == 20 &&
+		    ps_datetime(dt, NULL, NULL, NULL);
+	if (pk_is_text(number) && pk_is_text(issuer) && date) {
+		c->number = number;
+		c->issuer = issuer;
+		c->expiry = expiry;
+	} else {
+		if (report && (number || issuer || expiry))
+			pk_warn(&in->pk, pk_path(&in->pk, k, "qualification[0]"),
+				"certification left out: it needs an identifier, an issuer display and a "
+				"period.end date");
+		c->area = NULL;
+	}
+}
+
 /* The specialist behind Practitioner entry k; false (with warnings) when it
  * lacks what the format needs. Reports its unmapped parts once. */
 static bool fhir_practitioner(struct in *in, size_t k, struct ps_specialist *sp)
@@ -335,9 +527,17 @@ static bool fhir_practitioner(struct in *in, size_t k, struct ps_specialist *sp)
 	const cJSON *quals = cJSON_GetObjectItemCaseSensitive(in->v[k].e.r, "qualification");
 	const cJSON *code = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(quals, 0), "code");
 	const char *cred = pk_str(code, "text");
-	if (!cred)
-		cred = pk_str(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(code, "coding"), 0), "code");
+	const cJSON *c;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(code, "coding"))
+	{
+		const char *sys = pk_str(c, "system");
+		if (sys && !strcmp(sys, PS_AREA_SYSTEM) && pk_lookup(ps_areas, PS_AREA_COUNT, pk_str(c, "code")) >= 0)
+			sp->cert.area = pk_str(c, "code");
+		else if (!cred && !(sys && !strcmp(sys, PS_NUCC_SYSTEM) && pk_eq(pk_str(c, "code"), PS_NUCC_PEER)))
+			cred = pk_str(c, "code");
+	}
 	sp->credential = pk_is_text(cred) ? cred : NULL;
+	fhir_cert(in, k, cJSON_GetArrayItem(quals, 0), &sp->cert, report);
 	if (report && cJSON_GetArraySize(quals) > 1)
 		pk_warn(&in->pk, pk_path(&in->pk, k, "qualification[1]"),
 			"only the first qualification is kept as the credential");
@@ -433,6 +633,17 @@ static void encounter_type(struct in *in, size_t k, const cJSON *r, struct ps_en
 
 }
 
+/* A participant whose type is the claim care team role supervisor. */
+static bool is_supervisor(const cJSON *participant)
+{
+	const cJSON *t, *c;
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(participant, "type")) cJSON_ArrayForEach(
+		c,
+		cJSON_GetObjectItemCaseSensitive(t, "coding")) if (pk_eq(pk_str(c, "system"), PS_CARETEAM_SYSTEM) &&
+								   pk_eq(pk_str(c, "code"), "supervisor")) return true;
+	return false;
+}
+
 /* Encounter.participant: the one peer specialist (a Practitioner, or a
  * PractitionerRole's); false when none takes part. */
 static bool encounter_specialist(struct in *in, size_t k, const cJSON *r, struct ps_encounter *e)
@@ -446,6 +657,14 @@ static bool encounter_specialist(struct in *in, size_t k, const cJSON *r, struct
 		snprintf(w, sizeof w, "participant[%zu]", i++);
 		const cJSON *ind = cJSON_GetObjectItemCaseSensitive(it, "individual");
 		long p = pk_resolve(&in->pk, ind, "Practitioner");
+		if (p >= 0 && is_supervisor(it) && !e->supervisor.value) {
+			struct ps_specialist sup = {0};
+			if (fhir_practitioner(in, (size_t)p, &sup)) {
+				e->supervisor = sup.id;
+				e->supervisor_name = sup.name;
+				continue;
+			}
+		}
 		if (p < 0) {
 			long role = pk_resolve(&in->pk, ind, "PractitionerRole");
 			if (role >= 0)
@@ -520,6 +739,38 @@ static bool encounter_duration(struct in *in, size_t k, const cJSON *r, struct p
 	return ok;
 }
 
+/* The recovery plan's identifier in the plan-of-care extension x, when it
+ * is in plan_system. */
+static const char *take_plan(const cJSON *x)
+{
+	const cJSON *id =
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(x, "valueReference"), "identifier");
+	const char *v = pk_str(id, "value");
+	return pk_eq(pk_str(id, "system"), ps_cfg.plan_system) && pk_is_text(v) ? v : NULL;
+}
+
+/* The Coverage the coverage extension x names, when it is in the Bundle
+ * with a payer identifier in payer_system and a subscriberId. */
+static bool take_coverage(struct in *in, const cJSON *x, struct ps_encounter *e)
+{
+	static const char *const known[] = {"status", "subscriberId", "beneficiary", "payor", NULL};
+	long c = pk_resolve(&in->pk, cJSON_GetObjectItemCaseSensitive(x, "valueReference"), "Coverage");
+	if (c < 0)
+		return false;
+	const cJSON *r = in->v[c].e.r;
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r, "payor"), 0), "identifier");
+	const char *payer = pk_str(id, "value"), *member = pk_str(r, "subscriberId");
+	if (!pk_eq(pk_str(id, "system"), ps_cfg.payer_system) || !pk_is_text(payer) || !pk_is_text(member))
+		return false;
+	if (!in->v[c].e.used)
+		pk_unmapped(&in->pk, (size_t)c, known);
+	in->v[c].e.used = true;
+	e->payer = payer;
+	e->member_id = member;
+	return true;
+}
+
 /* The goals the encounter served: resource-pertainsToGoal extensions (and,
  * as earlier versions of this plugin wrote them, Goal references in
  * reasonReference); the notes extension. */
@@ -540,6 +791,12 @@ static void encounter_goals(struct in *in, size_t k, const cJSON *r, struct ps_e
 			take_goal(in, k, e, cJSON_GetObjectItemCaseSensitive(it, "valueReference"), w);
 		else if (!e->notes && url && !strcmp(url, PS_NOTE_URL) && pk_is_text(pk_str(it, "valueString")))
 			e->notes = pk_str(it, "valueString");
+		else if (!e->plan && pk_eq(url, PS_PLAN_URL) && take_plan(it))
+			e->plan = take_plan(it);
+		else if (!e->payer && pk_eq(url, PS_COVERAGE_URL) && take_coverage(in, it, e))
+			;
+		else if (!e->prior_auth && pk_eq(url, PS_PRIOR_AUTH_URL) && pk_is_text(pk_str(it, "valueString")))
+			e->prior_auth = pk_str(it, "valueString");
 		else
 			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w), "extension %s is left out", url ? url : "");
 	}
@@ -549,7 +806,54 @@ static void encounter_goals(struct in *in, size_t k, const cJSON *r, struct ps_e
 		snprintf(w, sizeof w, "reasonReference[%zu]", i++);
 		take_goal(in, k, e, it, w);
 	}
+	if (e->prior_auth && !e->payer) {
+		pk_warn(&in->pk, pk_path(&in->pk, k, "extension"),
+			"prior authorization left out: the format keeps one only with the coverage");
+		e->prior_auth = NULL;
+	}
+}
 
+/* Encounter.diagnosis: the ICD-10-CM code of each Condition in the Bundle,
+ * in order, each once, at most PS_MAX_DIAGNOSES; the rest warnings. */
+static void encounter_diagnoses_in(struct in *in, size_t k, const cJSON *r, struct ps_encounter *e)
+{
+	static const char *const known[] = {"category",           "code", "subject", "encounter", "clinicalStatus",
+					    "verificationStatus", NULL};
+	const cJSON *dx = cJSON_GetObjectItemCaseSensitive(r, "diagnosis"), *it;
+	if (!cJSON_GetArraySize(dx))
+		return;
+	e->diagnoses = ps_host->alloc(in->pk.ctx, (size_t)cJSON_GetArraySize(dx) * sizeof *e->diagnoses);
+	in->pk.nomem |= !e->diagnoses;
+	size_t i = 0;
+	cJSON_ArrayForEach(it, dx)
+	{
+		char w[48];
+		snprintf(w, sizeof w, "diagnosis[%zu]", i++);
+		long c = pk_resolve(&in->pk, cJSON_GetObjectItemCaseSensitive(it, "condition"), "Condition");
+		const char *code = NULL;
+		const cJSON *cd;
+		if (c >= 0)
+			cJSON_ArrayForEach(
+				cd, cJSON_GetObjectItemCaseSensitive(
+					    cJSON_GetObjectItemCaseSensitive(in->v[c].e.r, "code"),
+					    "coding")) if (!code && pk_eq(pk_str(cd, "system"), PS_ICD10CM) &&
+							   pk_is_text(pk_str(cd, "code")) &&
+							   !strchr(pk_str(cd, "code"), ';')) code = pk_str(cd, "code");
+		bool dup = false;
+		for (size_t j = 0; code && j < e->n_diagnoses; j++)
+			dup |= !strcmp(e->diagnoses[j], code);
+		if (!code || dup || e->n_diagnoses == PS_MAX_DIAGNOSES || !e->diagnoses) {
+			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
+				"diagnosis left out: the format keeps up to %d ICD-10-CM codes of Conditions in the "
+				"Bundle, each once",
+				PS_MAX_DIAGNOSES);
+			continue;
+		}
+		if (!in->v[c].e.used)
+			pk_unmapped(&in->pk, (size_t)c, known);
+		in->v[c].e.used = true;
+		e->diagnoses[e->n_diagnoses++] = code;
+	}
 }
 
 /* Activities: the completed Procedures of this encounter with a
@@ -600,8 +904,9 @@ static bool encounter_activities(struct in *in, size_t k, struct ps_encounter *e
  * reason a warning). */
 static bool fhir_encounter(struct in *in, size_t k, struct pk_doc *doc, struct ps_encounter *e)
 {
-	static const char *const known[] = {"identifier", "status", "class", "type", "subject", "participant",
-					    "period", "length", "reasonReference", "extension", NULL};
+	static const char *const known[] = {"identifier",      "status",      "class",     "type",
+					    "subject",         "participant", "period",    "length",
+					    "reasonReference", "extension",   "diagnosis", NULL};
 	const cJSON *r = in->v[k].e.r, *it;
 	bool ok = true;
 	in->v[k].e.used = true;
@@ -655,6 +960,7 @@ static bool fhir_encounter(struct in *in, size_t k, struct pk_doc *doc, struct p
 	ok &= encounter_specialist(in, k, r, e);
 	ok &= encounter_duration(in, k, r, e);
 	encounter_goals(in, k, r, e);
+	encounter_diagnoses_in(in, k, r, e);
 	ok &= encounter_activities(in, k, e);
 	(void)doc;
 	return ok;

@@ -14,10 +14,12 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "fhir/terminology.h"
 
 struct plugin_host *tk_host;
 static struct config tk_cfg;
 static bool tk_cfg_set;
+static struct terminology *tk_terms;
 
 const char *tk_env_or(const char *name, const char *dflt)
 {
@@ -48,17 +50,31 @@ int tk_host_up(const char *format, const char *settings)
 		tk_cfg.plugins = cJSON_Parse(settings);
 		cfg = &tk_cfg;
 	}
-	tk_host = plugin_host_new(cfg, NULL);
+	tk_host = plugin_host_new(cfg, tk_terms);
 	if (!tk_host || plugin_host_scan(tk_host, tk_env_or("CW_PLUGIN_DIR", "lib/crosswalk/plugins")) != 0 ||
 	    plugin_host_start(tk_host) != 0)
 		return -1;
 	return plugin_host_format(tk_host, format, NULL) ? 0 : -1;
 }
 
+int tk_host_up_codes(const char *format, const char *settings)
+{
+	char err[256];
+	tk_terms = terminology_new();
+	if (!tk_terms || terminology_load_packs(tk_terms, "profiles/codes", err, sizeof err) < 0) {
+		fprintf(stderr, "# code packs: %s\n", err);
+		return -1;
+	}
+	terminology_seal(tk_terms);
+	return tk_host_up(format, settings);
+}
+
 void tk_host_down(void)
 {
 	plugin_host_free(tk_host);
 	tk_host = NULL;
+	terminology_free(tk_terms);
+	tk_terms = NULL;
 	if (tk_cfg_set)
 		config_release(&tk_cfg);
 	tk_cfg_set = false;

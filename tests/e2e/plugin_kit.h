@@ -24,6 +24,9 @@ extern struct plugin_host *tk_host;
  * lib/crosswalk/plugins) and settings (the configuration's "plugins"
  * object as JSON text, or NULL); 0 when a plugin maps format. */
 int tk_host_up(const char *format, const char *settings);
+/* tk_host_up with the shipped code packs (profiles/codes) loaded, as the
+ * gateway loads them; tk_host_down frees them. */
+int tk_host_up_codes(const char *format, const char *settings);
 void tk_host_down(void);
 
 /* One call's context, and the issues it gathered. */

@@ -884,7 +884,8 @@ static void refuses_bad_settings(void **state)
 	static const struct {
 		const char *json, *where;
 	} cases[] = {
-		{"{\"unit_rules\":{\"x\":{\"unit_minutes\":15,\"round_up_at\":20}}}", "plugins.billing.unit_rules.x.round_up_at"},
+		{"{\"unit_rules\":{\"x\":{\"unit_minutes\":15,\"round_up_at\":20}}}",
+		 "plugins.billing.unit_rules.x.round_up_at"},
 		{"{\"unit_rules\":{\"x\":{\"unit_minutes\":15,\"cap\":2}}}", "plugins.billing.unit_rules.x.cap"},
 		{"{\"default_unit_rule\":\"none\"}", "plugins.billing.default_unit_rule"},
 		{"{\"payers\":{\"P1\":{\"H0038\":\"none\"}}}", "plugins.billing.payers.P1.H0038"},
@@ -893,10 +894,20 @@ static void refuses_bad_settings(void **state)
 		{"{\"modifiers\":{\"group\":[\"H0038\"]}}", "plugins.billing.modifiers.group[0]"},
 		{"{\"place_of_service\":{\"AMB\":\"1\"}}", "plugins.billing.place_of_service.AMB"},
 		{"{\"time_bands\":[{\"system\":\"" CPT "\",\"bands\":[{\"code\":\"90832\",\"from\":16,\"to\":40},"
-		 "{\"code\":\"90834\",\"from\":38}]}]}", "plugins.billing.time_bands[0].bands[1]"},
+		 "{\"code\":\"90834\",\"from\":38}]}]}",
+		 "plugins.billing.time_bands[0].bands[1]"},
 		{"{\"billing_provider\":{\"npi\":\"1234567890\"}}", "plugins.billing.billing_provider"},
-		{"{\"code_periods\":{\"" ICD "\":{\"from\":\"2026-10-01\",\"to\":\"2025-09-30\"}}}", "plugins.billing.code_periods"},
+		{"{\"code_periods\":{\"" ICD "\":{\"from\":\"2026-10-01\",\"to\":\"2025-09-30\"}}}",
+		 "plugins.billing.code_periods"},
 		{"{\"rules\":{}}", "plugins.billing.rules"},
+		{"{\"payer_rules\":{\"P1\":{\"supervisor_required\":1}}}",
+		 "plugins.billing.payer_rules.P1.supervisor_required"},
+		{"{\"payer_rules\":{\"P1\":{\"modifiers\":[\"H0038\"]}}}",
+		 "plugins.billing.payer_rules.P1.modifiers[0]"},
+		{"{\"payer_rules\":{\"P1\":{\"units_before_authorization\":0}}}",
+		 "plugins.billing.payer_rules.P1.units_before_authorization"},
+		{"{\"payer_rules\":{\"P1\":{\"year_start\":\"02-30\"}}}", "plugins.billing.payer_rules.P1.year_start"},
+		{"{\"payer_rules\":{\"P1\":{\"cap\":3}}}", "plugins.billing.payer_rules.P1.cap"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char extra[1024], out[8192];

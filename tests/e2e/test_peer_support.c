@@ -34,7 +34,7 @@
 static int host_up(void **state)
 {
 	(void)state;
-	return tk_host_up(FORMAT, NULL);
+	return tk_host_up_codes(FORMAT, NULL); /* diagnoses are checked against ICD-10-CM */
 }
 
 static int host_down(void **state)
@@ -240,7 +240,7 @@ static void refuses_json_listing_every_problem(void **state)
 {
 	(void)state;
 	const char *doc =
-		"{\"version\":2,\"person\":{\"identifier\":{\"system\":\"not a uri\",\"value\":\"\"},\"nick\":\"x\"},"
+		"{\"version\":3,\"person\":{\"identifier\":{\"system\":\"not a uri\",\"value\":\"\"},\"nick\":\"x\"},"
 		"\"encounters\":["
 		"{\"id\":\"E1\",\"specialist\":{\"identifier\":{\"system\":\"urn:x\",\"value\":\"s\"},\"npi\":\"1234567890\"},"
 		"\"start\":\"2024-02-30T10:00:00Z\",\"duration_minutes\":-5,\"mode\":\"pair\",\"setting\":\"park\","
@@ -250,7 +250,7 @@ static void refuses_json_listing_every_problem(void **state)
 		"\"activities\":[],\"billable\":false},"
 		"{\"specialist\":{}}]}";
 	static const char *const expected[][3] = {
-		{"not-supported", "/version", "version 1"},
+		{"not-supported", "/version", "versions 1 to 2"},
 		{"structure", "/person/nick", "unknown member"},
 		{"value", "/person/identifier/value", NULL},
 		{"value", "/person/identifier/system", "absolute URI"},
@@ -346,6 +346,258 @@ static void refuses_csv_listing_every_problem(void **state)
 	tk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 3, column 5", "line 2");
 	tk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 3, column 15", "twice");
 	tk_call_end(&c);
+}
+
+/* ------------------------------------------------------------ version 2 */
+
+/* The first extension of r with url. */
+static const cJSON *ext_of(const cJSON *r, const char *url)
+{
+	const cJSON *x;
+	cJSON_ArrayForEach(x, tk_get(r, "extension")) if (!strcmp(tk_sget(x, "url"), url)) return x;
+	return NULL;
+}
+
+#define PS_SD "https://crosswalk.example.org/fhir/StructureDefinition/"
+
+/* Version 2's fields: Conditions ranked in Encounter.diagnosis, one
+ * Coverage per person, payer and member id, the supervisor as a
+ * participant (a specialist of the document is not written twice), the
+ * certification as a qualification, the plan and the prior authorization. */
+static void v2_maps_the_billable_example_to_fhir(void **state)
+{
+	(void)state;
+	char *doc = tk_slurp(EXAMPLES "/peer-support-billable.json", NULL);
+	struct tk_call c;
+	tk_call_begin(&c);
+	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
+	if (!b)
+		tk_dump(&c.oo);
+	assert_non_null(b);
+	assert_int_equal(tk_count_type(b, "Condition"), 3);
+	assert_int_equal(tk_count_type(b, "Coverage"), 1);
+	assert_int_equal(tk_count_type(b, "Practitioner"), 2); /* the supervisor is a specialist too */
+	const cJSON *e1 = tk_nth(b, "Encounter", 0), *e3 = tk_nth(b, "Encounter", 2);
+	const cJSON *d2 = cJSON_GetArrayItem(tk_get(e1, "diagnosis"), 1);
+	assert_int_equal(tk_get(d2, "rank")->valueint, 2);
+	assert_string_equal(tk_sget(cJSON_GetArrayItem(tk_get(tk_get(d2, "use"), "coding"), 0), "code"), "billing");
+	const cJSON *cond = tk_nth(b, "Condition", 1);
+	char want[160];
+	snprintf(want, sizeof want, "Condition/%s", tk_sget(cond, "id"));
+	assert_string_equal(tk_sget(tk_get(d2, "condition"), "reference"), want);
+	const cJSON *icd = cJSON_GetArrayItem(tk_get(tk_get(cond, "code"), "coding"), 0);
+	assert_string_equal(tk_sget(icd, "system"), "http://hl7.org/fhir/sid/icd-10-cm");
+	assert_string_equal(tk_sget(icd, "code"), "F33.1");
+	snprintf(want, sizeof want, "Encounter/%s", tk_sget(e1, "id"));
+	assert_string_equal(tk_sget(tk_get(cond, "encounter"), "reference"), want);
+
+	const cJSON *cov = tk_nth(b, "Coverage", 0);
+	assert_string_equal(tk_sget(cov, "subscriberId"), "M-778812");
+	assert_string_equal(tk_sget(tk_get(cJSON_GetArrayItem(tk_get(cov, "payor"), 0), "identifier"), "value"),
+			    "NJ-MCD");
+	snprintf(want, sizeof want, "Coverage/%s", tk_sget(cov, "id"));
+	assert_string_equal(tk_sget(tk_get(ext_of(e1, PS_SD "peer-support-coverage"), "valueReference"), "reference"),
+			    want);
+	assert_string_equal(tk_sget(ext_of(e1, PS_SD "peer-support-prior-authorization"), "valueString"),
+			    "PA-2025-0457");
+	const cJSON *plan = tk_get(ext_of(e1, PS_SD "peer-support-plan-of-care"), "valueReference");
+	assert_string_equal(tk_sget(tk_get(plan, "identifier"), "value"), "RP-5001");
+	assert_non_null(strstr(tk_sget(plan, "reference"), "CarePlan/"));
+	assert_null(tk_get(e3, "diagnosis"));
+
+	const cJSON *sup = cJSON_GetArrayItem(tk_get(e1, "participant"), 1);
+	const cJSON *role = cJSON_GetArrayItem(tk_get(cJSON_GetArrayItem(tk_get(sup, "type"), 0), "coding"), 0);
+	assert_string_equal(tk_sget(role, "system"), "http://terminology.hl7.org/CodeSystem/claimcareteamrole");
+	assert_string_equal(tk_sget(role, "code"), "supervisor");
+	/* the supervisor S-02 is the specialist of the third encounter */
+	assert_string_equal(
+		tk_sget(tk_get(sup, "individual"), "reference"),
+		tk_sget(tk_get(cJSON_GetArrayItem(tk_get(e3, "participant"), 0), "individual"), "reference"));
+
+	const cJSON *q = cJSON_GetArrayItem(tk_get(tk_nth(b, "Practitioner", 0), "qualification"), 0);
+	assert_string_equal(tk_sget(cJSON_GetArrayItem(tk_get(q, "identifier"), 0), "value"), "CPRS-20417");
+	assert_string_equal(tk_sget(tk_get(q, "period"), "end"), "2026-06-30");
+	assert_string_equal(tk_sget(tk_get(q, "issuer"), "display"), "Example State Certification Board");
+	assert_string_equal(tk_sget(tk_get(q, "code"), "text"), "CPRS");
+	assert_string_equal(tk_sget(cJSON_GetArrayItem(tk_get(tk_get(q, "code"), "coding"), 0), "code"), "sud");
+	cJSON_Delete(b);
+	tk_call_end(&c);
+	free(doc);
+}
+
+/* A version 2 document exported without its version 2 fields is written
+ * as version 1; with them, in version 2 with the columns up to the last
+ * one used. */
+static void v2_export_picks_the_version(void **state)
+{
+	(void)state;
+	char *doc = tk_slurp(EXAMPLES "/peer-support-billable.csv", NULL);
+	struct tk_call c;
+	tk_call_begin(&c);
+	cJSON *b = to_fhir(&c, CW_MEDIA_CSV, doc);
+	assert_non_null(b);
+	char *out = from_fhir(&c, CW_MEDIA_CSV, cJSON_Duplicate(b, true));
+	assert_non_null(out);
+	assert_non_null(strstr(out, ",supervisor_name\n2,"));
+	assert_null(strstr(out, "cert_issuer"));
+	free(out);
+	/* drop every version 2 part: the export is version 1 again */
+	const cJSON *e;
+	cJSON *keep = cJSON_CreateArray();
+	cJSON_ArrayForEach(e, tk_get(b, "entry"))
+	{
+		const char *t = tk_sget(tk_get(e, "resource"), "resourceType");
+		if (strcmp(t, "Condition") != 0 && strcmp(t, "Coverage") != 0)
+			cJSON_AddItemToArray(keep, cJSON_Duplicate(e, true));
+	}
+	cJSON_ReplaceItemInObject(b, "entry", keep);
+	cJSON_ArrayForEach(e, keep)
+	{
+		cJSON *r = tk_get(e, "resource") ? (cJSON *)tk_get(e, "resource") : NULL;
+		if (strcmp(tk_sget(r, "resourceType"), "Encounter") != 0)
+			continue;
+		cJSON_DeleteItemFromObject(r, "diagnosis");
+		cJSON_DeleteItemFromObject(r, "extension");
+		cJSON *parts = cJSON_GetObjectItem(r, "participant");
+		while (cJSON_GetArraySize(parts) > 1)
+			cJSON_DeleteItemFromArray(parts, 1);
+	}
+	char *v1 = from_fhir(&c, CW_MEDIA_CSV, b);
+	assert_non_null(v1);
+	assert_non_null(strstr(v1, ",billable,notes\n1,"));
+	assert_null(strstr(v1, "\n2,"));
+	free(v1);
+	tk_call_end(&c);
+	free(doc);
+}
+
+static void v2_refuses_json(void **state)
+{
+	(void)state;
+#define V2DOC(version, spx, encx)                                                                                    \
+	"{\"version\":" version ",\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},"               \
+	"\"encounters\":[{\"id\":\"E1\",\"specialist\":{\"identifier\":{\"system\":\"urn:s\",\"value\":\"1\"},"      \
+	"\"name\":\"N\"" spx "},\"start\":\"2025-01-01T10:00:00Z\",\"duration_minutes\":30,\"mode\":\"individual\"," \
+	"\"setting\":\"clinic\",\"activities\":[\"advocacy\"],\"billable\":true" encx "}]}"
+	struct {
+		const char *doc, *code, *where, *text;
+	} cases[] = {
+		{V2DOC("2", "", ",\"diagnoses\":[\"F11.20\"]"), NULL, NULL, NULL},
+		{V2DOC("1", "", ",\"diagnoses\":[\"F11.20\"]"), "structure", "/encounters/0/diagnoses",
+		 "unknown member"},
+		{V2DOC("1", ",\"certification\":{\"issuer\":\"B\",\"number\":\"1\",\"expiry\":\"2026-01-01\"}", ""),
+		 "structure", "/encounters/0/specialist/certification", "unknown member"},
+		{V2DOC("1", "", ",\"plan_of_care\":\"RP\""), "structure", "/encounters/0/plan_of_care",
+		 "unknown member"},
+		{V2DOC("2", "", ",\"diagnoses\":[\"F11.99X\"]"), "code-invalid", "/encounters/0/diagnoses/0",
+		 "ICD-10-CM"},
+		{V2DOC("2", "", ",\"diagnoses\":[\"F11.20\",\"F11.20\"]"), "duplicate", "/encounters/0/diagnoses/1",
+		 "twice"},
+		{V2DOC("2", "", ",\"diagnoses\":[]"), "structure", "/encounters/0/diagnoses", NULL},
+		{V2DOC("2", "", ",\"coverage\":{\"payer\":\"NJ-MCD\"}"), "required", "/encounters/0/coverage/member_id",
+		 "required"},
+		{V2DOC("2", "", ",\"coverage\":{\"payer\":\"NJ-MCD\",\"member_id\":\"M\",\"plan\":\"x\"}"), "structure",
+		 "/encounters/0/coverage/plan", "unknown member"},
+		{V2DOC("2", "", ",\"supervisor\":{\"identifier\":{\"system\":\"urn:s\",\"value\":\"2\"}}"), "required",
+		 "/encounters/0/supervisor/name", "required"},
+		{V2DOC("2", "",
+		       ",\"supervisor\":{\"identifier\":{\"system\":\"urn:s\",\"value\":\"1\"},\"name\":\"M\"}"),
+		 "conflict", "/encounters/0/supervisor/name", "name differs"},
+		{V2DOC("2", ",\"certification\":{\"issuer\":\"B\",\"number\":\"1\",\"expiry\":\"2026-02-30\"}", ""),
+		 "value", "/encounters/0/specialist/certification/expiry", "date"},
+		{V2DOC("2",
+		       ",\"certification\":{\"issuer\":\"B\",\"number\":\"1\",\"expiry\":\"2026-01-01\",\"area\":"
+		       "\"x\"}",
+		       ""),
+		 "code-invalid", "/encounters/0/specialist/certification/area", "certification area"},
+		{V2DOC("2", ",\"certification\":{\"number\":\"1\",\"expiry\":\"2026-01-01\"}", ""), "required",
+		 "/encounters/0/specialist/certification/issuer", "required"},
+		{V2DOC("3", "", ""), "not-supported", "/version", "versions 1 to 2"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct tk_call c;
+		tk_call_begin(&c);
+		cJSON *b = to_fhir(&c, CW_MEDIA_JSON, cases[i].doc);
+		if (!cases[i].code) {
+			if (!b)
+				tk_dump(&c.oo);
+			assert_non_null(b); /* the control case maps */
+			cJSON_Delete(b);
+		} else {
+			assert_null(b);
+			tk_expect_issue(&c.oo, OUTCOME_ERROR, cases[i].code, cases[i].where, cases[i].text);
+			assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 1);
+		}
+		tk_call_end(&c);
+	}
+#undef V2DOC
+}
+
+static void v2_refuses_csv(void **state)
+{
+	(void)state;
+#define V1COLS                                                                                            \
+	"version,person_system,person_value,person_name,encounter_id,specialist_system,specialist_value," \
+	"specialist_name,credential,npi,start,duration_minutes,mode,setting,activities,goals,billable,notes"
+#define ROW(v) v ",urn:p,1,,E1,urn:s,1,N,,,2025-01-01T10:00:00Z,30,individual,clinic,advocacy,,true,"
+	struct {
+		const char *doc, *code, *where, *text;
+	} cases[] = {
+		{V1COLS ",diagnoses,payer,member_id\n" ROW("2") ",F11.20,NJ,M1\n", NULL, NULL, NULL},
+		{V1COLS ",diagnoses,payer,member_id\n" ROW("1") ",F11.20,,\n", "not-supported", "line 2, column 19",
+		 "version 1"},
+		{V1COLS ",diagnoses,member_id\n" ROW("2") ",F11.20,M1\n", "structure", "line 1, column 20",
+		 "'member_id' where 'payer' belongs"},
+		{V1COLS ",diagnoses,diagnoses\n" ROW("2") ",F11.20,F11.20\n", "structure", "line 1, column 20",
+		 "'diagnoses' where 'payer' belongs"},
+		{V1COLS ",plan_of_care,x\n" ROW("2") ",,\n", "structure", "line 1, column 19", "where 'diagnoses'"},
+		{V1COLS ",diagnoses\n" ROW("2") ",F11.20;F11.2Z\n", "code-invalid", "line 2, column 19", "'F11.2Z'"},
+		{V1COLS ",diagnoses,payer,member_id\n" ROW("2") ",,NJ,\n", "required", "line 2, column 21",
+		 "member_id"},
+		{V1COLS ",diagnoses,payer,member_id,prior_authorization\n" ROW("2") ",,,,PA\n", "required",
+		 "line 2, column 20", "prior_authorization"},
+		{V1COLS ",diagnoses,payer,member_id,prior_authorization,supervisor_system,supervisor_value\n" ROW(
+			 "2") ",,,,,urn:s,9\n",
+		 "required", "line 2, column 25", "supervisor_name is required"},
+		{V1COLS ",diagnoses,payer,member_id,prior_authorization,supervisor_system,supervisor_value,"
+			"supervisor_name\n" ROW("2") ",,,,,not a uri,9,S\n",
+		 "value", "line 2, column 23", "absolute URI"},
+		{V1COLS ",diagnoses,payer,member_id,prior_authorization,supervisor_system,supervisor_value,"
+			"supervisor_name,cert_issuer,cert_number,cert_expiry,cert_area\n" ROW(
+				"2") ",,,,,,,,B,1,2026-13-01,mh\n",
+		 "value", "line 2, column 28", "date"},
+		{V1COLS ",diagnoses,payer,member_id,prior_authorization,supervisor_system,supervisor_value,"
+			"supervisor_name,cert_issuer,cert_number,cert_expiry,cert_area\n" ROW("2") ",,,,,,,,,,,peer\n",
+		 NULL, NULL, NULL},
+		{V1COLS "\n" ROW("3") "\n", "not-supported", "line 2, column 1", "versions 1 to 2"},
+		{V1COLS ",diagnoses,payer,member_id,prior_authorization,supervisor_system,supervisor_value,"
+			"supervisor_name,cert_issuer,cert_number,cert_expiry,cert_area,plan_of_care,extra\n" ROW(
+				"2") ",,,,,,,,,,,,,\n",
+		 "structure", "line 1", "18 to 30"},
+	};
+	/* "peer" is no area and no certification is given: two errors */
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct tk_call c;
+		tk_call_begin(&c);
+		cJSON *b = to_fhir(&c, CW_MEDIA_CSV, cases[i].doc);
+		if (i == 11) {
+			assert_null(b);
+			tk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 2, column 29",
+					"certification area");
+			tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 2, column 27", "cert_number");
+		} else if (!cases[i].code) {
+			if (!b)
+				tk_dump(&c.oo);
+			assert_non_null(b);
+			cJSON_Delete(b);
+		} else {
+			assert_null(b);
+			tk_expect_issue(&c.oo, OUTCOME_ERROR, cases[i].code, cases[i].where, cases[i].text);
+		}
+		tk_call_end(&c);
+	}
+#undef V1COLS
+#undef ROW
 }
 
 /* ------------------------------------------------- FHIR made elsewhere */
@@ -647,6 +899,50 @@ static void http_store_round_trip(void **state)
 	resp_free(&r);
 }
 
+/* Version 2 over HTTP: a billable log stored, then exported from the store
+ * as it came (the Conditions, the Coverage, the supervisor and the
+ * certification found again). */
+static void http_v2_store_round_trip(void **state)
+{
+	(void)state;
+	size_t len;
+	char *doc = tk_slurp(EXAMPLES "/peer-support-billable.json", &len);
+	const char *json[] = {"Content-Type: application/json", NULL};
+	struct resp r;
+	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", json, doc, len, &r), 0);
+	if (r.status != 201)
+		fprintf(stderr, "# %s\n", r.body);
+	assert_int_equal(r.status, 201);
+	cJSON *tr = cJSON_Parse(r.body);
+	resp_free(&r);
+	char id[80], path[200];
+	assert_true(first_patient(tr, id, sizeof id));
+	cJSON_Delete(tr);
+	snprintf(path, sizeof path, "/export/peer-support?patient=%s&_format=json", id);
+	assert_int_equal(http_do(&g, "GET", path, NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(r.body);
+	if (!cJSON_Compare(want, got, true))
+		fprintf(stderr, "# got %s\n", r.body);
+	assert_true(cJSON_Compare(want, got, true));
+	cJSON_Delete(want);
+	cJSON_Delete(got);
+	resp_free(&r);
+	free(doc);
+
+	/* a version 2 row with an ICD-10-CM code the pack does not have */
+	const char *bad =
+		"version,person_system,person_value,person_name,encounter_id,specialist_system,"
+		"specialist_value,specialist_name,credential,npi,start,duration_minutes,mode,setting,"
+		"activities,goals,billable,notes,diagnoses\n"
+		"2,urn:p,9,,E9,urn:s,1,N,,,2025-01-01T10:00:00Z,30,individual,clinic,advocacy,,true,,F11.2Z\n";
+	const char *csv[] = {"Content-Type: text/csv", NULL};
+	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", csv, bad, strlen(bad), &r), 0);
+	assert_int_equal(r.status, 422);
+	assert_non_null(strstr(r.body, "line 2, column 19"));
+	resp_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest mapping[] = {
@@ -659,11 +955,16 @@ int main(void)
 		cmocka_unit_test(official_encounter_examples_give_warnings),
 		cmocka_unit_test(foreign_additions_are_reported),
 		cmocka_unit_test(goal_links_in_reason_reference_are_read),
+		cmocka_unit_test(v2_maps_the_billable_example_to_fhir),
+		cmocka_unit_test(v2_export_picks_the_version),
+		cmocka_unit_test(v2_refuses_json),
+		cmocka_unit_test(v2_refuses_csv),
 	};
 	const struct CMUnitTest served[] = {
 		cmocka_unit_test(http_ingest_is_idempotent),
 		cmocka_unit_test(http_refusal_is_an_outcome),
 		cmocka_unit_test(http_store_round_trip),
+		cmocka_unit_test(http_v2_store_round_trip),
 	};
 	int rc = cmocka_run_group_tests_name("peer-support mapping", mapping, host_up, host_down);
 	rc += cmocka_run_group_tests_name("peer-support served", served, gw_up, gw_down);

@@ -4,13 +4,15 @@
  * fail with an error issue), and the JSON extract must parse back with
  * exactly as many lines and not-billed entries as the CSV has rows. The
  * plugin is linked in (its sources are included) as a built-in, with a small
- * code pack for ICD-10-CM and HCPCS, so the same harness runs under
- * libFuzzer and in the corpus replay of `make test`. */
+ * code pack for ICD-10-CM and HCPCS and the payer rules of two payers
+ * (NJ-MCD, NC-MCD: every rule of plugins.billing.payer_rules), so the same
+ * harness runs under libFuzzer and in the corpus replay of `make test`. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/fjson.h"
+#include "config/config.h"
 #include "plugin/plugin_host.h"
 #include "fhir/terminology.h"
 
@@ -101,6 +103,27 @@ static void run_build(struct plugin_host *h, const cJSON *in)
 	arena_release(&arena);
 }
 
+/* Settings with payer rules; built once, kept. */
+static const struct config *settings(void)
+{
+	static struct config cfg;
+	static bool ready;
+	if (ready)
+		return &cfg;
+	if (config_defaults(&cfg) != 0)
+		abort();
+	cJSON_Delete(cfg.plugins);
+	cfg.plugins = cJSON_Parse("{\"billing\":{\"payer_rules\":{"
+				  "\"NJ-MCD\":{\"supervisor_required\":true,\"credential_required\":true,"
+				  "\"diagnosis_prefixes\":[\"F10\",\"F11\"],\"modifiers\":[\"HQ\"]},"
+				  "\"NC-MCD\":{\"credential_required\":true,\"plan_of_care_required\":true,"
+				  "\"units_before_authorization\":24,\"year_start\":\"07-01\"}}}}");
+	if (!cfg.plugins)
+		abort();
+	ready = true;
+	return &cfg;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fjson_limits lim;
@@ -110,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cJSON *in = fjson_parse((const char *)data, size, &lim, &err);
 	if (!in)
 		return 0;
-	struct plugin_host *h = plugin_host_new(NULL, terms());
+	struct plugin_host *h = plugin_host_new(settings(), terms());
 	if (!h || plugin_host_add_builtin(h, cw_plugin_entry(), "billing (built in)") != 0 ||
 	    plugin_host_start(h) != 0)
 		abort();

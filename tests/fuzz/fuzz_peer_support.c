@@ -5,11 +5,13 @@
  * space) is JSON, anything else CSV. A refusal must come with an error
  * issue. The plugin is linked in (its sources are included) as a built-in,
  * so the same harness runs under libFuzzer and in the corpus replay of
- * `make test`. */
+ * `make test`. A few ICD-10-CM codes are loaded (F10.20, F11.20, F17.210,
+ * F33.1) so that version 2 diagnoses map. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fhir/terminology.h"
 #include "plugin/plugin_host.h"
 #include "fuzz_upgrade.h"
 
@@ -60,9 +62,26 @@ static char *export(struct plugin_host *h, enum cw_media media, const cJSON *bun
 	return copy;
 }
 
+/* The codes version 2 diagnoses may name here; built once, kept. */
+static const struct terminology *codes(void)
+{
+	static struct terminology *t;
+	if (t)
+		return t;
+	static const char *const icd[] = {"F10.20", "F11.20", "F17.210", "F33.1"};
+	t = terminology_new();
+	for (size_t i = 0; t && i < sizeof icd / sizeof icd[0]; i++)
+		if (terminology_add_code(t, PS_ICD10CM, icd[i], "a diagnosis") != 0)
+			abort();
+	if (!t)
+		abort();
+	terminology_seal(t);
+	return t;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct plugin_host *h = plugin_host_new(NULL, NULL);
+	struct plugin_host *h = plugin_host_new(NULL, codes());
 	if (!h)
 		return 0;
 	if (plugin_host_add_builtin(h, cw_plugin_entry(), "peer_support (built in)") != 0 ||
