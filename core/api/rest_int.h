@@ -12,6 +12,8 @@
  *   rest_history.c   history (instance, type, system)
  *   rest_write.c     create, update, patch, delete, conditional forms
  *   rest_bundle.c    batch and transaction
+ *   rest_confine.c   confining a client to part of a type (granular
+ *                    scopes, a patient/ scope's compartment)
  *
  * Threads: as api_rest.h; nothing here keeps state. */
 #ifndef CW_REST_INT_H
