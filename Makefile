@@ -16,6 +16,7 @@
 #   make search-params  regenerate core/fhir/gen/search_params_data.c from the same package
 #                   and the string-search folding table core/fhir/gen/fold_data.c
 #   make invariants regenerate core/fhir/gen/invariants_data.c (R4 core invariants) from the same package
+#   make compartment regenerate core/fhir/gen/compartment_data.c (the Patient compartment) from the same package
 #   make profiles   regenerate the conformance resources in profiles/
 #   make codes      regenerate the code packs profiles/codes/*.tsv from SHARED/codes
 #                   (SHARED=build/corpus: the source lists the tests unpack)
@@ -118,7 +119,7 @@ CORPUS_TARS  := $(sort $(wildcard tests/fixtures/corpus/*.tar.xz))
 CORPUS       := build/corpus
 CORPUS_STAMP := $(CORPUS)/.unpacked
 
-.PHONY: all deps deps-test deps-bench run test mutate check-abi check-format fuzz model search-params invariants profiles codes install \
+.PHONY: all deps deps-test deps-bench run test mutate check-abi check-format fuzz model search-params invariants compartment profiles codes install \
         uninstall clean bench tests-build
 
 all: $(BINDIR)/crosswalk $(GATEWAY) $(PLUGIN_SOS)
@@ -256,6 +257,10 @@ search-params:
 invariants:
 	@tools/deps.sh gen
 	python3 tools/gen_invariants.py $(SHARED)/fhir-r4/package core/fhir/gen/invariants_data.c
+
+compartment:
+	@tools/deps.sh gen
+	python3 tools/gen_compartment.py $(SHARED)/fhir-r4/package core/fhir/gen/compartment_data.c
 
 profiles:
 	@tools/deps.sh gen

@@ -45,6 +45,33 @@ bool access_may_read_all(const struct http_request *req, const cJSON *bundle, ch
 size_t access_granular(const struct http_request *req, const char *type, unsigned perms, const char **q, size_t *qlen,
 		       size_t max);
 
+/* The Patient whose compartment confines req's client for perms on type
+ * (auth_compartment): its id, or NULL when nothing confines it so. */
+const char *access_compartment(const struct http_request *req, const char *type, unsigned perms);
+
+/* True when res (a resource of type, as stored or about to be) is within
+ * what confines req's client for perms on type: its patient's compartment
+ * (access_compartment) and one of its granular scopes' queries
+ * (access_granular), matched on res itself (access_query_matches). True when
+ * nothing confines the client. */
+bool access_holds(const struct http_request *req, const char *type, unsigned perms, const cJSON *res);
+
+/* Whether res (of type) matches a granular scope's query text[0..len)
+ * ("category=laboratory&code=http://loinc.org|1234-5"), decided on res
+ * alone, without the store: every parameter must match one of its values
+ * (comma-separated, percent-decoding applied). Understood: token (code,
+ * system|code, |code, system|), reference (Type/id, id), string (starts
+ * with, case and accents ignored) and uri (exact) parameters without a
+ * modifier; anything else matches nothing, so a scope this cannot decide
+ * confines to nothing rather than to everything. Pure. */
+bool access_query_matches(const char *type, const cJSON *res, const char *text, size_t len);
+
+/* Answers 403 (OperationOutcome code forbidden, WWW-Authenticate
+ * error="insufficient_scope") for a resource written outside what confines
+ * the client on type for perms (its patient's compartment, its granular
+ * scopes' queries), counted as insufficient_scope. */
+void access_refuse_outside(struct http_response *resp, const char *type, unsigned perms);
+
 /* Counts an answer that left out resources because the client may not read
  * their type (reason left_out in /metrics), once per answer. */
 void access_left_out(void);

@@ -18,6 +18,7 @@
 #include "auth/scope.h"
 #include "base/fjson.h"
 #include "base/log.h"
+#include "fhir/compartment.h"
 
 struct job {
 	char id[BULK_ID_SIZE];
@@ -293,9 +294,19 @@ static int bulk_egress(struct writer *w, const char *id, const char **text, size
 	*owned = NULL;
 	if (w->reach == SCOPE_REACH_NONE)
 		return 1;
+	const cJSON *rec = w->j->rec;
+	if (w->reach == SCOPE_REACH_PATIENT) {
+		/* the scan is narrowed by the store's patient, subject and
+		 * beneficiary references; the compartment (R4 CompartmentDefinition
+		 * Patient, fhir/compartment.h) decides, as it does for REST */
+		cJSON *res = fjson_parse(*text, *len, NULL, NULL);
+		bool within = compartment_patient_has(w->type, res, access_member(rec, "patient"));
+		cJSON_Delete(res);
+		if (!within)
+			return 1;
+	}
 	/* labels and consent: what the job's client may see of this resource
 	 * (api/egress.h; the local operator when the job names none) */
-	const cJSON *rec = w->j->rec;
 	if (egress_may_need(*text, *len)) {
 		cJSON *res = fjson_parse(*text, *len, NULL, NULL);
 		if (res) { /* stored text is JSON: unreadable, the file keeps it as it is */

@@ -1,4 +1,5 @@
 #include "api/rest_int.h"
+#include "api/access.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -110,8 +111,16 @@ static void history_common(const struct app *app, struct http_request *req, stru
 		rest_add_link(links, "previous", page_url);
 	}
 	cJSON *entries = cJSON_AddArrayToObject(b, "entry");
+	/* a client confined to part of the type (granular scopes, a patient/
+	 * scope's compartment) sees the versions within it; what is left out
+	 * is not said, nor how many there are */
+	bool confined = id && rest_confined(req, type, SCOPE_R);
 	for (size_t i = 0; i < page.n; i++) {
 		struct store_entry *it = &page.items[i];
+		if (confined && it->resource && !access_holds(req, type, SCOPE_R, it->resource)) {
+			cJSON_DeleteItemFromObjectCaseSensitive(b, "total");
+			continue;
+		}
 		cJSON *e = cJSON_CreateObject();
 		if (!e)
 			break;
@@ -152,8 +161,16 @@ static void history_common(const struct app *app, struct http_request *req, stru
 
 void rest_get_history_instance(void *ctx, struct http_request *req, struct http_response *resp)
 {
-	if (rest_check_type_id(req, resp, req->params[0], req->params[1]) && !rest_pass_through(ctx, req, resp, req->params[0]))
-		history_common(ctx, req, resp, req->params[0], req->params[1]);
+	const char *type = req->params[0], *id = req->params[1];
+	if (!rest_check_type_id(req, resp, type, id) || !rest_confine_local(ctx, req, resp, type, SCOPE_R))
+		return;
+	/* a confined client: the resource as it is now must be within its reach */
+	if (!rest_confined_stored(ctx, req, type, id, NULL, SCOPE_R)) {
+		rest_answer_not_found(req, resp, type, id);
+		return;
+	}
+	if (!rest_pass_through(ctx, req, resp, type))
+		history_common(ctx, req, resp, type, id);
 }
 
 void rest_get_history_type(void *ctx, struct http_request *req, struct http_response *resp)

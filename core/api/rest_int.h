@@ -12,6 +12,8 @@
  *   rest_history.c   history (instance, type, system)
  *   rest_write.c     create, update, patch, delete, conditional forms
  *   rest_bundle.c    batch and transaction
+ *   rest_confine.c   confining a client to part of a type (granular
+ *                    scopes, a patient/ scope's compartment)
  *
  * Threads: as api_rest.h; nothing here keeps state. */
 #ifndef CW_REST_INT_H
@@ -200,6 +202,37 @@ int rest_query_from_string(struct query *q, const char *qs);
  * store's search finds it with _id=id and one of their queries (the one
  * search matcher decides). */
 bool rest_granular_match(const struct app *app, const struct http_request *req, const char *type, const char *id);
+
+/* rest_confine.c — the confinement of a client whose scopes reach only part
+ * of a type: granular scopes (a query) or a patient/ scope (its patient's
+ * compartment), on reads, vreads, history, searches and writes.
+ *
+ * rest_confined: true when req's client is so confined for perms on type. */
+bool rest_confined(const struct http_request *req, const char *type, unsigned perms);
+
+/* false after answering 403 when req's client is confined for perms on a
+ * type the upstream serves (its answers cannot be confined here). */
+bool rest_confine_local(const struct app *app, const struct http_request *req, struct http_response *resp,
+			const char *type, unsigned perms);
+
+/* True when the stored type/id (version vid, NULL: the current one) is
+ * within what confines req's client for perms (access_holds; for a read of
+ * the current version the granular queries are decided by the store's
+ * search, rest_granular_match), or nothing confines it. False when it is
+ * outside, or not stored: the caller answers as for one not stored. */
+bool rest_confined_stored(const struct app *app, const struct http_request *req, const char *type, const char *id,
+			  const char *vid, unsigned perms);
+
+/* Answers 404 as for type/id not stored (what is outside a client's reach
+ * is not disclosed). */
+void rest_answer_not_found(const struct http_request *req, struct http_response *resp, const char *type,
+			   const char *id);
+
+/* A search of type confined to the compartment of req's client's patient:
+ * q gets the compartment's first parameter (Patient: _id) with
+ * Patient/pid, unless one of its parameters already names exactly
+ * Patient/pid. false when it cannot be confined (the search is refused). */
+bool rest_compartment_confine(const struct http_request *req, const char *type, struct query *q);
 
 /* True when criteria qs ("a=b&c=d", NULL: none) reach types other than the
  * one searched (_include, _revinclude, a chain, _has), or cannot be parsed. */

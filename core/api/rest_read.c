@@ -46,21 +46,14 @@ static void read_common(const struct app *app, struct http_request *req, struct 
 	const char *type = req->params[0], *id = req->params[1];
 	if (!rest_check_type_id(req, resp, type, id))
 		return;
-	const char *gq[1];
-	size_t gl[1];
-	if (access_granular(req, type, SCOPE_R, gq, gl, 1)) {
-		/* granular scopes: the upstream's answer cannot be confined here;
-		 * a stored resource outside their queries reads as not found */
-		if (rest_routed_upstream(app, type)) {
-			auth_forbid(resp, type, SCOPE_R);
-			return;
-		}
-		if (!rest_granular_match(app, req, type, id)) {
-			struct store_error nf = {.status = STORE_NOT_FOUND};
-			snprintf(nf.message, sizeof nf.message, "no %s with id %s", type, id);
-			rest_store_answer(req, resp, STORE_NOT_FOUND, &nf); /* as for one not stored */
-			return;
-		}
+	/* granular scopes or a patient/ scope's compartment: the upstream's
+	 * answer cannot be confined here; a stored resource (or version)
+	 * outside them reads as not found */
+	if (!rest_confine_local(app, req, resp, type, SCOPE_R))
+		return;
+	if (!rest_confined_stored(app, req, type, id, vid, SCOPE_R)) {
+		rest_answer_not_found(req, resp, type, id); /* as for one not stored */
+		return;
 	}
 	if (rest_pass_through(app, req, resp, type))
 		return;

@@ -536,7 +536,8 @@ static bool include_round(const struct app *app, const struct http_request *req,
 				continue;
 			if ((target && strcmp(rt, target) != 0) || rest_bundle_has(entries, rt, rid))
 				continue;
-			if (!access_may(req, rt, SCOPE_R)) {
+			bool confined = !access_may(req, rt, SCOPE_R) && rest_confined(req, rt, SCOPE_R);
+			if (!confined && !access_may(req, rt, SCOPE_R)) {
 				(*left_out)++; /* a type the client may not read */
 				continue;
 			}
@@ -545,7 +546,10 @@ static bool include_round(const struct app *app, const struct http_request *req,
 			cJSON *got = NULL;
 			struct store_error err;
 			enum store_status st = store_read(app->store, rt, rid, &got, &err);
-			if (st == STORE_OK) {
+			if (st == STORE_OK && confined && !access_holds(req, rt, SCOPE_R, got)) {
+				cJSON_Delete(got); /* outside the client's compartment or queries */
+				(*left_out)++;
+			} else if (st == STORE_OK) {
 				rest_add_entry(entries, base, got, "include");
 				(*added)++;
 			} else if (st == STORE_CORRUPT) {
@@ -567,7 +571,8 @@ static bool revinclude_round(const struct app *app, const struct http_request *r
 	const char *type, *param, *target;
 	if (!include_spec(text, buf, sizeof buf, &type, &param, &target))
 		return true;
-	if (!access_may(req, type, SCOPE_R)) {
+	bool confined = !access_may(req, type, SCOPE_R) && rest_confined(req, type, SCOPE_R);
+	if (!confined && !access_may(req, type, SCOPE_R)) {
 		(*left_out)++; /* a type the client may not read: not even looked for */
 		return true;
 	}
@@ -597,6 +602,10 @@ static bool revinclude_round(const struct app *app, const struct http_request *r
 			cJSON *r = page.items[j].resource;
 			if (!r || rest_bundle_has(entries, type, page.items[j].id))
 				continue;
+			if (confined && !access_holds(req, type, SCOPE_R, r)) {
+				(*left_out)++; /* outside the client's compartment or queries */
+				continue;
+			}
 			if (*added >= INCLUDE_MAX) {
 				room = false;
 				break;
@@ -793,7 +802,7 @@ static void run_search(const struct app *app, const struct http_request *req, st
 		outcome_release(&notes);
 		return;
 	}
-	if (!granular_confine(req, type, q)) {
+	if (!granular_confine(req, type, q) || !rest_compartment_confine(req, type, q)) {
 		outcome_release(&notes);
 		auth_forbid(resp, type, SCOPE_S);
 		return;
@@ -918,9 +927,7 @@ static bool upstream_search_allowed(const struct app *app, const struct http_req
 {
 	if (!access_checked(req) || !rest_routed_upstream(app, type))
 		return true;
-	const char *gq[1];
-	size_t gl[1];
-	if (access_granular(req, type, SCOPE_S, gq, gl, 1))
+	if (rest_confined(req, type, SCOPE_S))
 		return auth_forbid(resp, type, SCOPE_S); /* the upstream's answer cannot be confined here */
 	struct query q;
 	memset(&q, 0, sizeof q);

@@ -1,4 +1,5 @@
 #include "api/rest_int.h"
+#include "api/access.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -173,7 +174,8 @@ void rest_post_create(void *ctx, struct http_request *req, struct http_response 
 {
 	const struct app *app = ctx;
 	const char *type = req->params[0];
-	if (!rest_check_type_id(req, resp, type, NULL) || rest_pass_through(app, req, resp, type))
+	if (!rest_check_type_id(req, resp, type, NULL) || !rest_confine_local(app, req, resp, type, SCOPE_C) ||
+	    rest_pass_through(app, req, resp, type))
 		return;
 	bool fwd = rest_forwards(app, type);
 	if (fwd && rest_outbox_refuses(app, resp))
@@ -231,7 +233,8 @@ void rest_put_update(void *ctx, struct http_request *req, struct http_response *
 	const struct app *app = ctx;
 	const char *type = req->params[0];
 	const char *id = req->nparams > 1 ? req->params[1] : NULL;
-	if (!rest_check_type_id(req, resp, type, id) || rest_pass_through(app, req, resp, type))
+	if (!rest_check_type_id(req, resp, type, id) || !rest_confine_local(app, req, resp, type, SCOPE_U) ||
+	    rest_pass_through(app, req, resp, type))
 		return;
 	bool fwd = rest_forwards(app, type);
 	if (fwd && rest_outbox_refuses(app, resp))
@@ -352,6 +355,30 @@ static enum store_status queue_write(const struct app *app, struct http_request 
  * otherwise now nothing is written or answered, cond->changed is set and
  * STORE_CONFLICT returned (the caller decides again). Every other outcome
  * is answered. */
+/* A client confined to part of type (granular scopes, a patient/ scope's
+ * compartment) writes only within it: what it sends (else 403) and, for an
+ * update, the version it replaces (else 404, as if not stored). false after
+ * answering. */
+static bool write_within(const struct app *app, const struct http_request *req, struct http_response *resp,
+			 const char *type, const char *id, const cJSON *res)
+{
+	unsigned perms = id ? SCOPE_U : SCOPE_C;
+	if (!rest_confined(req, type, perms))
+		return true;
+	if (!access_holds(req, type, perms, res)) {
+		access_refuse_outside(resp, type, perms);
+		return false;
+	}
+	cJSON *old = NULL;
+	struct store_error err = {0};
+	enum store_status st = id ? store_read(app->store, type, id, &old, &err) : STORE_NOT_FOUND;
+	bool within = st != STORE_OK || access_holds(req, type, perms, old);
+	cJSON_Delete(old);
+	if (!within)
+		rest_answer_not_found(req, resp, type, id);
+	return within;
+}
+
 static enum store_status write_resource(const struct app *app, struct http_request *req, struct http_response *resp,
 					const char *type, const char *id, cJSON *res, const char *if_match,
 					unsigned how, struct cond *cond)
@@ -360,6 +387,10 @@ static enum store_status write_resource(const struct app *app, struct http_reque
 	char base[256];
 	rest_base_url(app, req, base, sizeof base);
 	rest_localize_refs(res, base, 0);
+	if (!write_within(app, req, resp, type, id, res)) {
+		cJSON_Delete(res);
+		return STORE_INVALID;
+	}
 	int hs = rest_before_store(app, req, &res, &oo);
 	if (hs) {
 		cJSON_Delete(res);
@@ -442,7 +473,8 @@ void rest_patch_resource(void *ctx, struct http_request *req, struct http_respon
 {
 	const struct app *app = ctx;
 	const char *type = req->params[0], *id = req->nparams > 1 ? req->params[1] : NULL;
-	if (!rest_check_type_id(req, resp, type, id) || rest_pass_through(app, req, resp, type))
+	if (!rest_check_type_id(req, resp, type, id) || !rest_confine_local(app, req, resp, type, SCOPE_U) ||
+	    rest_pass_through(app, req, resp, type))
 		return;
 	char found[STORE_ID_SIZE] = "";
 	if (!id) {
@@ -483,6 +515,12 @@ void rest_patch_resource(void *ctx, struct http_request *req, struct http_respon
 		enum store_status st = store_read(app->store, type, id, &res, &err);
 		if (st != STORE_OK) {
 			rest_store_answer(req, resp, st, &err);
+			break;
+		}
+		if (!access_holds(req, type, SCOPE_U, res)) {
+			/* outside what confines the client: as if not stored */
+			cJSON_Delete(res);
+			rest_answer_not_found(req, resp, type, id);
 			break;
 		}
 		char version[40];
@@ -535,8 +573,13 @@ void rest_delete_resource(void *ctx, struct http_request *req, struct http_respo
 {
 	const struct app *app = ctx;
 	const char *type = req->params[0], *id = req->nparams > 1 ? req->params[1] : NULL;
-	if (!rest_check_type_id(req, resp, type, id) || rest_pass_through(app, req, resp, type))
+	if (!rest_check_type_id(req, resp, type, id) || !rest_confine_local(app, req, resp, type, SCOPE_D) ||
+	    rest_pass_through(app, req, resp, type))
 		return;
+	if (id && !rest_confined_stored(app, req, type, id, NULL, SCOPE_D)) {
+		rest_answer_not_found(req, resp, type, id); /* outside what confines the client */
+		return;
+	}
 	bool fwd = rest_forwards(app, type);
 	if (fwd && rest_outbox_refuses(app, resp))
 		return;

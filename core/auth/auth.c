@@ -16,6 +16,7 @@
 #include "base/fjson.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "fhir/compartment.h"
 #include "http/wire.h"
 #include "upstream/upstream.h"
 
@@ -45,6 +46,7 @@ struct auth_client {
 	char *scopes;
 	enum auth_purpose purpose;
 	bool part2_program;
+	const char *patient;       /* auth.clients[].patient: the launch context, into cfg, or NULL */
 	char fingerprint[65];      /* lowercase hex without colons, or "" */
 	const char *tls_subject;   /* into cfg, or NULL */
 	const char *jwks_url;      /* into cfg, or NULL */
@@ -177,6 +179,7 @@ struct auth *auth_new(const struct config *cfg, char *err, size_t errlen)
 				c->fingerprint[k++] = (char)tolower((unsigned char)*fp);
 		c->fingerprint[k] = '\0';
 		c->tls_subject = string_of(e, "tls_subject");
+		c->patient = string_of(e, "patient");
 		c->jwks_url = string_of(e, "jwks_url");
 		const cJSON *jwks = cJSON_GetObjectItemCaseSensitive(e, "jwks");
 		char why[512];
@@ -333,6 +336,7 @@ static void set_principal(struct auth_principal *out, const struct auth_client *
 	out->part2_program = c->part2_program;
 	out->via = via;
 	snprintf(out->scopes, sizeof out->scopes, "%s", scopes);
+	snprintf(out->patient, sizeof out->patient, "%s", c->patient ? c->patient : "");
 }
 
 static bool cache_lookup(const struct auth *a, const uint8_t h[CRYPTO_SHA256_LEN], long long now,
@@ -782,6 +786,8 @@ void auth_token(const struct auth *a, const struct http_request *req, struct htt
 			cJSON_AddStringToObject(claims, "aud", base);
 			cJSON_AddStringToObject(claims, "client_id", c->client_id);
 			cJSON_AddStringToObject(claims, "scope", scopes);
+			if (c->patient) /* the launch context (SMART): the client's patient */
+				cJSON_AddStringToObject(claims, "patient", c->patient);
 			cJSON_AddNumberToObject(claims, "iat", (double)now);
 			cJSON_AddNumberToObject(claims, "exp", (double)(now + life));
 			cJSON_AddStringToObject(claims, "jti", jti_own);
@@ -792,6 +798,8 @@ void auth_token(const struct auth *a, const struct http_request *req, struct htt
 			cJSON_AddStringToObject(o, "token_type", "bearer");
 			cJSON_AddNumberToObject(o, "expires_in", (double)life);
 			cJSON_AddStringToObject(o, "scope", scopes);
+			if (c->patient)
+				cJSON_AddStringToObject(o, "patient", c->patient);
 			char *text = o ? cJSON_PrintUnformatted(o) : NULL;
 			cJSON_Delete(o);
 			if (token)
@@ -954,6 +962,13 @@ bool auth_may(const struct auth_principal *who, const char *type, unsigned perms
 	return !who || !who->client_id || scope_allows(who->scopes, type, perms);
 }
 
+const char *auth_compartment(const struct auth_principal *who, const char *type, unsigned perms)
+{
+	if (auth_may(who, type, perms) || !who->patient[0] || !compartment_patient_type(type))
+		return NULL;
+	return scope_reach(who->scopes, type, perms, true) == SCOPE_REACH_PATIENT ? who->patient : NULL;
+}
+
 size_t auth_granular(const struct auth_principal *who, const char *type, unsigned perms, const char **q, size_t *qlen,
 		     size_t max)
 {
@@ -1081,12 +1096,17 @@ bool auth_authorize(const struct auth *a, const struct auth_principal *who, cons
 		snprintf(type, sizeof type, "*");
 		need = SCOPE_S;
 	}
-	/* a read (Type/id) or a search (GET Type, POST Type/_search) that
-	 * granular scopes allow on part of the type: the handler confines it
-	 * to what their queries match */
-	bool read = need == SCOPE_R && slash && !strchr(slash + 1, '/') && strcmp(slash, "/_history") != 0;
-	if ((read || search) && !more_types && !scope_allows(scopes, type, need) &&
-	    scope_queries(scopes, type, need, NULL, NULL, 0))
+	/* an interaction on one resource (read, vread, its history, update,
+	 * patch, delete), a create without If-None-Exist, or a search (GET
+	 * Type, POST Type/_search) that granular scopes allow on part of the
+	 * type, or a patient/ scope on its patient's compartment: the handler
+	 * confines it to what their queries match, or to the compartment (a
+	 * search's includes too, and its chains need search on their types) */
+	bool one = slash && strcmp(slash, "/_history") != 0 && strcmp(slash, "/_search") != 0 &&
+		   (need == SCOPE_R || need == SCOPE_U || need == SCOPE_D);
+	bool create = !slash && need == SCOPE_C;
+	if ((((one || create) && !more_types) || search) && !scope_allows(scopes, type, need) &&
+	    (scope_queries(scopes, type, need, NULL, NULL, 0) || auth_compartment(who, type, need)))
 		return true;
 	if (!need) {
 		/* other operations: not yet checked type by type, so they need

@@ -76,9 +76,12 @@ bool auth_authenticate(const struct auth *a, const struct http_request *req, str
  * entry by entry with auth_may: POST /fhir (each entry of a batch or
  * transaction), POST /ingest/{format} (each type written), GET and POST
  * /export/{format} (each type read), and a search's _include, _revinclude,
- * chains and _has (the search needs s on its own type here), and a read
- * (Type/id) or search that only granular scopes (with a query) allow: the
- * handler confines it to what their queries match. What is not
+ * chains and _has (the search needs s on its own type here), and an
+ * interaction on one resource (read, vread, its history, update, patch,
+ * delete), a create without If-None-Exist or a search that only granular
+ * scopes (with a query) or a patient/ scope on its patient's compartment
+ * (auth_compartment) allow: the handler confines it to what their queries
+ * match, or to the compartment. What is not
  * checked type by type yet (/plugins, other operations, includes or chains
  * outside a search) needs a scope on every type with every permission.
  * true, or false after setting a 403 OperationOutcome naming the missing
@@ -99,6 +102,14 @@ unsigned auth_interaction(const char *method, const char *rel, bool if_none_exis
  * the loopback operator) may do everything; a client as its scopes say
  * (scope_allows). Pure. */
 bool auth_may(const struct auth_principal *who, const char *type, unsigned perms);
+
+/* The Patient (its id, into who) whose compartment (fhir/compartment.h)
+ * confines who for perms on type: who may do them only through a patient/
+ * scope (without a query), the token names its patient (the launch context:
+ * the patient claim of an external issuer's token, auth.clients[].patient
+ * for a configured client) and type is in the Patient compartment. NULL
+ * when who may do perms whole (auth_may), or not at all. Pure. */
+const char *auth_compartment(const struct auth_principal *who, const char *type, unsigned perms);
 
 /* The granular scopes that give who perms on type (scope_queries), for a
  * client none of whose scopes gives them whole: up to max queries into

@@ -261,6 +261,7 @@ static const struct member_rule client_members[] = {
 	{"plugins", cJSON_Object, 0},
 	{"organization", cJSON_String, 256},
 	{"part2_program", cJSON_True, 0},
+	{"patient", cJSON_String, 64}, /* a Patient id: the launch context of its tokens */
 	{NULL, 0, 0},
 };
 
@@ -356,6 +357,12 @@ static int entries_ok(const cJSON *m, bool clients, const char *file, const char
 		    !cJSON_GetObjectItemCaseSensitive(e, "tls_subject"))
 			return fail(err, errlen, file, sub,
 				    "needs a way to authenticate: jwks, jwks_url, tls_fingerprint or tls_subject");
+		static const char id_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.";
+		const cJSON *pt = clients ? cJSON_GetObjectItemCaseSensitive(e, "patient") : NULL;
+		if (pt && (!pt->valuestring[0] || strspn(pt->valuestring, id_chars) != strlen(pt->valuestring))) {
+			snprintf(sub, sizeof sub, "%s[%zu].patient", key, i);
+			return fail(err, errlen, file, sub, "is not a Patient id (letters, digits, '-' and '.')");
+		}
 		if (!clients && !url)
 			return fail(err, errlen, file, sub, "jwks_url is required");
 		if (!clients && !cJSON_GetObjectItemCaseSensitive(e, "audience"))

@@ -220,8 +220,10 @@ static void start(struct gw *g, const char *data_dir)
 	char cfg[4096];
 	int n = snprintf(cfg, sizeof cfg,
 			 "\"auth\":{\"clients\":[{\"client_id\":\"backend\",\"jwks\":{\"keys\":[%s,%s]},"
-			 "\"scopes\":\"system/Patient.rs system/Observation.rs\"}]}",
-			 rsa_jwk, ec_jwk);
+			 "\"scopes\":\"system/Patient.rs system/Observation.rs\"},"
+			 "{\"client_id\":\"portal\",\"patient\":\"p1\",\"jwks\":{\"keys\":[%s]},"
+			 "\"scopes\":\"patient/Patient.rs\"}]}",
+			 rsa_jwk, ec_jwk, ec_jwk);
 	if (data_dir)
 		snprintf(cfg + n, sizeof cfg - (size_t)n, ",\"data_dir\":\"%s\"", data_dir);
 	assert_int_equal(gw_start(g, cfg), 0);
@@ -300,6 +302,47 @@ static void client_credentials_with_rs384_and_es384(void **state)
 	assert_null(strstr(r.body, "HS256"));
 	cJSON_Delete(j);
 	resp_free(&r);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* A client configured with a patient (auth.clients[].patient) gets it as
+ * the launch context: in the token response and as the token's patient
+ * claim, and its patient/ scope reaches that patient's compartment. */
+static void a_clients_patient_is_its_launch_context(void **state)
+{
+	(void)state;
+	needs_openssl();
+	struct gw g;
+	start(&g, NULL);
+	struct resp r;
+	char claims[1024];
+	assertion_claims(claims, sizeof claims, &g, "portal", "portal", now_s() + 240, "launch-1");
+	char *a = sign("ES384", "ec.pem", "{\"alg\":\"ES384\",\"kid\":\"e1\",\"typ\":\"JWT\"}", claims);
+	assert_int_equal(token_request(&g, a, NULL, &r), 200);
+	cJSON *j = cJSON_Parse(r.body);
+	assert_string_equal(cJSON_GetObjectItem(j, "patient")->valuestring, "p1");
+	assert_string_equal(cJSON_GetObjectItem(j, "scope")->valuestring, "patient/Patient.rs");
+	cJSON_Delete(j);
+	char *tok = access_token_from(&r);
+	resp_free(&r);
+	/* the claim, in the token's payload */
+	const char *p = strchr(tok, '.') + 1;
+	size_t plen = strcspn(p, ".");
+	uint8_t payload[2048];
+	long n = crypto_b64url_decode(p, plen, payload, sizeof payload - 1);
+	assert_true(n > 0);
+	payload[n] = '\0';
+	assert_non_null(strstr((const char *)payload, "\"patient\":\"p1\""));
+	/* accepted with its launch patient: nothing of p1 is stored, so a read
+	 * is 404 and a search (confined to p1) finds nothing; without the
+	 * patient the scope would grant nothing (403) */
+	assert_int_equal(get_with(&g, "/fhir/Patient/p1", tok, &r), 404);
+	resp_free(&r);
+	assert_int_equal(get_with(&g, "/fhir/Patient", tok, &r), 200);
+	assert_null(strstr(r.body, "\"entry\""));
+	resp_free(&r);
+	free(tok);
+	free(a);
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
@@ -848,6 +891,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(client_credentials_with_rs384_and_es384),
+		cmocka_unit_test(a_clients_patient_is_its_launch_context),
 		cmocka_unit_test(client_assertion_negative_matrix),
 		cmocka_unit_test(replayed_assertion_is_refused_also_after_a_restart),
 		cmocka_unit_test(bearer_tokens_are_checked_claim_by_claim),

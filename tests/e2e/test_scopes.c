@@ -363,9 +363,10 @@ static void operations_are_checked_by_what_they_touch(void **state)
 }
 
 /* Granular scopes (SMART v2 ?category=, ?code=): a read or search sees only
- * what matches the scope's query, by the store's own search; a stored
- * resource outside it reads as not found; what granular scopes do not
- * confine (vread, history, writes, chains) is refused. */
+ * what matches the scope's query, by the store's own search; a vread or an
+ * instance's history the versions that match it; a stored resource outside
+ * it reads as not found; a chain needs search on the types it passes; what
+ * granular scopes do not confine (type and system history) is refused. */
 static void granular_scopes_confine_reads_and_searches(void **state)
 {
 	(void)state;
@@ -409,11 +410,19 @@ static void granular_scopes_confine_reads_and_searches(void **state)
 		/* two queries on different parameters cannot be one search */
 		{3, "GET", "/fhir/Observation?_id=g-lab", 403, NULL},
 		{3, "GET", "/fhir/Observation/g-vit", 200, NULL},
+		/* vread and an instance's history: the versions their queries match */
+		{0, "GET", "/fhir/Observation/g-lab/_history/1", 200, NULL},
+		{0, "GET", "/fhir/Observation/g-vit/_history/1", 404, NULL},
+		{0, "GET", "/fhir/Observation/g-lab/_history", 200, "g-lab"},
+		{0, "GET", "/fhir/Observation/g-vit/_history", 404, NULL},
+		{2, "GET", "/fhir/Observation/g-img/_history/1", 200, NULL},
+		{2, "GET", "/fhir/Observation/g-vit/_history/1", 404, NULL},
 		/* what granular scopes do not confine */
-		{0, "GET", "/fhir/Observation/g-lab/_history/1", 403, NULL},
-		{0, "GET", "/fhir/Observation/g-lab/_history", 403, NULL},
 		{0, "GET", "/fhir/Observation/_history", 403, NULL},
-		{0, "GET", "/fhir/Observation?patient.family=Rivera", 403, NULL},
+		/* a chain: search on each type it passes, and the matches confined
+		 * (o1 is Rivera's, outside the query) */
+		{0, "GET", "/fhir/Observation?patient.family=Rivera", 200, ""},
+		{1, "GET", "/fhir/Observation?patient.family=Rivera", 403, NULL},
 		{0, "DELETE", "/fhir/Observation/g-vit", 403, NULL},
 	};
 	char *toks[] = {lab, two, code, mixed};
@@ -461,6 +470,56 @@ static void granular_scopes_confine_reads_and_searches(void **state)
 	free(mixed);
 }
 
+/* Granular scopes on writes: what a client sends must match one of its
+ * write scopes' queries (else 403), and what it replaces, patches or
+ * deletes too (else 404, as if not stored); a version outside them stays
+ * as it was. */
+static void granular_scopes_confine_writes(void **state)
+{
+	(void)state;
+	static const char obs[] = "{\"resourceType\":\"Observation\",%s%s%s\"status\":\"final\",\"category\":[{"
+				  "\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/observation-"
+				  "category\",\"code\":\"%s\"}]}],\"code\":{\"text\":\"w\"}}";
+	char lab_new[400], vit_new[400], vit_as_lab[400], lab_as_vit[400], lab_same[400];
+	snprintf(lab_new, sizeof lab_new, obs, "", "", "", "laboratory");
+	snprintf(vit_new, sizeof vit_new, obs, "", "", "", "vital-signs");
+	snprintf(vit_as_lab, sizeof vit_as_lab, obs, "\"id\":\"", "w-vit", "\",", "laboratory");
+	snprintf(lab_as_vit, sizeof lab_as_vit, obs, "\"id\":\"", "w-lab", "\",", "vital-signs");
+	snprintf(lab_same, sizeof lab_same, obs, "\"id\":\"", "w-lab", "\",", "laboratory");
+	char vit_stored[400];
+	snprintf(vit_stored, sizeof vit_stored, obs, "\"id\":\"", "w-vit", "\",", "vital-signs");
+	put("/fhir/Observation/w-lab", lab_same);
+	put("/fhir/Observation/w-vit", vit_stored);
+	char *w = token("system/Observation.cruds?category=laboratory");
+	static const char note[] = "[{\"op\":\"add\",\"path\":\"/status\",\"value\":\"amended\"}]";
+	const struct {
+		const char *method, *path, *ct, *body;
+		long status;
+	} cases[] = {
+		{"POST", "/fhir/Observation", NULL, lab_new, 201},
+		{"POST", "/fhir/Observation", NULL, vit_new, 403},
+		{"PUT", "/fhir/Observation/w-vit", NULL, vit_as_lab, 404},
+		{"PUT", "/fhir/Observation/w-lab", NULL, lab_as_vit, 403},
+		{"PUT", "/fhir/Observation/w-lab", NULL, lab_same, 200},
+		{"PATCH", "/fhir/Observation/w-vit", "application/json-patch+json", note, 404},
+		{"PATCH", "/fhir/Observation/w-lab", "application/json-patch+json", note, 200},
+		{"DELETE", "/fhir/Observation/w-vit", NULL, NULL, 404},
+		{"DELETE", "/fhir/Observation/w-lab", NULL, NULL, 200},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct resp r;
+		long st = call(w, cases[i].method, cases[i].path, cases[i].ct, cases[i].body, &r);
+		if (st != cases[i].status)
+			fail_msg("%s %s: %ld %s", cases[i].method, cases[i].path, st, r.body);
+		resp_free(&r);
+	}
+	struct resp r;
+	assert_int_equal(call(admin, "GET", "/fhir/Observation/w-vit", NULL, NULL, &r), 200);
+	assert_non_null(strstr(r.body, "\"versionId\":\"1\""));
+	resp_free(&r);
+	free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +529,7 @@ int main(void)
 		cmocka_unit_test(ingest_and_export_need_every_type_they_touch),
 		cmocka_unit_test(operations_are_checked_by_what_they_touch),
 		cmocka_unit_test(granular_scopes_confine_reads_and_searches),
+		cmocka_unit_test(granular_scopes_confine_writes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -3,9 +3,10 @@
 // client credentials, which the gateway verifies through this server's
 // JWKS URL like any external issuer (auth.issuers).
 //
-//   node tests/idp/server.mjs --port N --client ID:SECRET:SCOPES [--client ...]
+//   node tests/idp/server.mjs --port N --client ID:SECRET:SCOPES[:PATIENT] [--client ...]
 //
-// SCOPES is space-separated. Every token's audience is the resource asked
+// SCOPES is space-separated; a client given a PATIENT (a Patient id) gets
+// it as the SMART launch context, the `patient` claim of its tokens. Every token's audience is the resource asked
 // for (the `resource` parameter, RFC 8707), signed ES256 with a key made at
 // start. Prints "listening 127.0.0.1:PORT" once it serves; the issuer is
 // http://127.0.0.1:PORT, the JWK Set at /jwks, the token endpoint at /token.
@@ -19,15 +20,15 @@ const clients = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--port') port = Number(args[++i]);
   else if (args[i] === '--client') {
-    const [id, secret, scopes] = args[++i].split(':');
-    clients.push({ id, secret, scopes: scopes.split(' ').filter(Boolean) });
+    const [id, secret, scopes, patient] = args[++i].split(':');
+    clients.push({ id, secret, scopes: scopes.split(' ').filter(Boolean), patient });
   } else {
     console.error(`unknown argument ${args[i]}`);
     process.exit(2);
   }
 }
 if (!port || !clients.length) {
-  console.error('usage: server.mjs --port N --client ID:SECRET:SCOPES ...');
+  console.error('usage: server.mjs --port N --client ID:SECRET:SCOPES[:PATIENT] ...');
   process.exit(2);
 }
 
@@ -48,6 +49,10 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
   })),
   scopes: allScopes,
   jwks: { keys: [jwk] },
+  extraTokenClaims: async (ctx, token) => {
+    const c = clients.find((x) => x.id === token.clientId);
+    return c && c.patient ? { patient: c.patient } : undefined;
+  },
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },

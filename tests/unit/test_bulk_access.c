@@ -1,7 +1,8 @@
 /* Unit tests of bulk export's egress by scope (api/bulk.h: the job's
  * "access" record) on a real SQLite store and the real export worker: a
  * patient/ scope exports only its patient's compartment (also within a
- * Group's members, where that patient may be absent), a type out of every
+ * Group's members, where that patient may be absent; a type outside the
+ * compartment that references the patient gives nothing), a type out of every
  * scope's reach gets no file, and a system/ scope next to it reaches its
  * type whole. The end-to-end flow with a token is in e2e/test_bulk.c. */
 #include <stdarg.h>
@@ -63,6 +64,9 @@ static int setup(void **state)
 		add(f->s, "Observation", id, json);
 	}
 	add(f->s, "Organization", "org1", "{\"resourceType\":\"Organization\",\"name\":\"Payer\"}");
+	/* a Device references its patient, but Device is not in the Patient
+	 * compartment (R4 CompartmentDefinition Patient) */
+	add(f->s, "Device", "dev1", "{\"resourceType\":\"Device\",\"patient\":{\"reference\":\"Patient/p1\"}}");
 	*state = f;
 	return 0;
 }
@@ -164,6 +168,7 @@ static void patient_scope_exports_its_compartment(void **state)
 	assert_string_equal(ids_of(f, m, "Patient", ids, sizeof ids), "p1");
 	assert_string_equal(ids_of(f, m, "Observation", ids, sizeof ids), "o1");
 	assert_string_equal(ids_of(f, m, "Organization", ids, sizeof ids), "");
+	assert_string_equal(ids_of(f, m, "Device", ids, sizeof ids), "");
 	cJSON_Delete(m);
 	/* a Group of other patients: nothing of theirs */
 	m = export_as(f, "[\"p2\"]", "patient/*.rs", "p1");

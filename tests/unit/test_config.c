@@ -128,6 +128,10 @@ static void refusals_name_file_key_reason(void **state)
 		 "auth.clients[0].tls_fingerprint: must be the SHA-256 fingerprint"},
 		{"{\"auth\":{\"clients\":[{\"client_id\":\"a\",\"tls_subject\":\"CN=a\",\"purpose\":\"fun\"}]}}",
 		 "auth.clients[0].purpose: must be treatment"},
+		{"{\"auth\":{\"clients\":[{\"client_id\":\"a\",\"tls_subject\":\"CN=a\",\"patient\":\"Patient/p1\"}]}}",
+		 "auth.clients[0].patient: is not a Patient id"},
+		{"{\"auth\":{\"clients\":[{\"client_id\":\"a\",\"tls_subject\":\"CN=a\",\"patient\":\"\"}]}}",
+		 "auth.clients[0].patient: must be a non-empty string"},
 		{"{\"auth\":{\"clients\":[{\"client_id\":\"a\",\"tls_subject\":\"CN=a\"},"
 		 "{\"client_id\":\"a\",\"tls_subject\":\"CN=b\"}]}}",
 		 "auth.clients[1].client_id: \"a\" is given twice"},

@@ -4,7 +4,11 @@
 # new`, one token got by `crosswalk token` and reused for every request, as
 # a client does: it is verified once, then found in the verified-token
 # cache), with wrk on 127.0.0.1; the ratio is the authenticated read over
-# the unauthenticated one (target: at least 0.8). Then token requests:
+# the unauthenticated one (target: at least 0.8). On a machine shared with
+# other work the rates move with its load, so the CPU time each gateway
+# spent per answered request (from /proc, over all three rounds) is given
+# too, and its ratio: the rate ratio a machine busy with nothing else would
+# show when the gateways are CPU-bound. Then token requests:
 # `crosswalk token` end to end (process start, discovery, signing the
 # assertion, the endpoint's checks, the durable jti record and the token's
 # signature), two at a time, against a third gateway whose request log gives
@@ -41,25 +45,33 @@ H='Content-Type: application/fhir+json'
 P='{"resourceType":"Patient","id":"bench-1","identifier":[{"system":"urn:bench","value":"1"}],"name":[{"family":"Bench"}],"birthDate":"1980-01-01"}'
 curl -sf -XPUT -H "$H" http://127.0.0.1:18951/fhir/Patient/bench-1 -d "$P" >/dev/null
 curl -sf -XPUT -H "$H" -H "Authorization: Bearer $tok" http://127.0.0.1:18952/fhir/Patient/bench-1 -d "$P" >/dev/null
-run() { # name url [header]
-  local out rps p50 p99
-  if [ $# -gt 2 ]; then out=$(wrk -t2 -c32 -d5s --latency -H "$3" "$2" 2>&1); else out=$(wrk -t2 -c32 -d5s --latency "$2" 2>&1); fi
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system time of a process
+run() { # name pid url [header]: prints "rate requests cpu-ticks"
+  local out rps p50 p99 n c0 c1
+  c0=$(cpu_ticks "$2")
+  if [ $# -gt 3 ]; then out=$(wrk -t2 -c32 -d5s --latency -H "$4" "$3" 2>&1); else out=$(wrk -t2 -c32 -d5s --latency "$3" 2>&1); fi
+  c1=$(cpu_ticks "$2")
   grep -q 'Non-2xx' <<<"$out" && { echo "$1: some answers were not 2xx" >&2; }
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   printf '%-44s %10s req/s   p50 %-8s p99 %s\n' "$1" "$rps" "$p50" "$p99" >&2
-  echo "$rps"
+  echo "$rps $n $((c1 - c0))"
 }
-# alternated three times, the best of each (the machine may be shared)
-o=0 a=0
+# alternated three times, the best rate of each (the machine may be shared)
+# and the CPU time over all of them
+o=0 a=0 on=0 oc=0 an=0 ac=0
 for _ in 1 2 3; do
-  x=$(run "read, no auth" http://127.0.0.1:18951/fhir/Patient/bench-1)
-  o=$(awk -v x="$x" -v o="$o" 'BEGIN { print (x > o ? x : o) }')
-  x=$(run "read, bearer token (reused)" http://127.0.0.1:18952/fhir/Patient/bench-1 "Authorization: Bearer $tok")
-  a=$(awk -v x="$x" -v a="$a" 'BEGIN { print (x > a ? x : a) }')
+  read -r x n c < <(run "read, no auth" "${pids[0]}" http://127.0.0.1:18951/fhir/Patient/bench-1)
+  o=$(awk -v x="$x" -v o="$o" 'BEGIN { print (x > o ? x : o) }'); on=$((on + n)); oc=$((oc + c))
+  read -r x n c < <(run "read, bearer token (reused)" "${pids[2]}" http://127.0.0.1:18952/fhir/Patient/bench-1 "Authorization: Bearer $tok")
+  a=$(awk -v x="$x" -v a="$a" 'BEGIN { print (x > a ? x : a) }'); an=$((an + n)); ac=$((ac + c))
 done
 awk -v o="$o" -v a="$a" 'BEGIN { printf "best of 3: no auth %.0f req/s, bearer %.0f req/s; ratio authenticated / unauthenticated: %.2f (target >= 0.80)\n", o, a, a/o }'
+awk -v on="$on" -v oc="$oc" -v an="$an" -v ac="$ac" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+  po = oc * 1000 / hz / on; pa = ac * 1000 / hz / an
+  printf "gateway CPU per read: no auth %.3f ms, bearer %.3f ms; ratio unauthenticated / authenticated: %.2f (the rate ratio when CPU-bound)\n", po, pa, po / pa }'
 n=200
 start=$(date +%s.%N)
 seq "$n" | xargs -P2 -I{} "$CW_BIN" token --client bench --key "$BENCH_DIR/auth-keys/bench.pem" \

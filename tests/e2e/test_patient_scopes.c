@@ -1,0 +1,418 @@
+/* End-to-end tests of patient/ scopes: a token with a patient/ scope and a
+ * launch patient (auth.clients[].patient for a client of the gateway's own
+ * token endpoint; the patient claim of an external issuer's token, here
+ * from the oidc-provider server of tests/idp) reaches only the Patient
+ * compartment of that patient (R4 CompartmentDefinition Patient, the
+ * generated table of fhir/compartment.h). A read or vread of a resource
+ * outside it answers exactly as one not stored (404); a search is confined
+ * to the compartment; includes and revincludes leave out what is outside;
+ * an instance's history shows the versions within; a write must stay inside
+ * (what it sends: 403; what it replaces or deletes: 404). A patient/ scope
+ * without a launch patient grants nothing. Tokens are real JWTs: signed
+ * with the gateway's own key (as its token endpoint signs them), and issued
+ * by the independent provider (skipped without node and npm). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/jwt.h"
+#include "base/crypto.h"
+#include "e2e/harness.h"
+
+#define AUDIENCE "https://crosswalk.test/fhir"
+#define FINGERPRINT "\"tls_fingerprint\":\"00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF\""
+
+static struct gw g;
+static struct upstream_srv idp;
+static bool with_idp;
+static struct crypto_key *gw_key;
+static char gw_kid[64];
+static char *admin; /* every scope */
+static int serial;
+
+/* An access token of the gateway for client with scope. */
+static char *token(const char *client, const char *scope)
+{
+	cJSON *c = cJSON_CreateObject();
+	char iss[128], aud[128], jti[32];
+	snprintf(iss, sizeof iss, "http://127.0.0.1:%u/auth", g.port);
+	snprintf(aud, sizeof aud, "http://127.0.0.1:%u/fhir", g.port);
+	snprintf(jti, sizeof jti, "p%d", serial++);
+	cJSON_AddStringToObject(c, "iss", iss);
+	cJSON_AddStringToObject(c, "aud", aud);
+	cJSON_AddStringToObject(c, "sub", client);
+	cJSON_AddStringToObject(c, "client_id", client);
+	cJSON_AddStringToObject(c, "scope", scope);
+	cJSON_AddNumberToObject(c, "exp", (double)(time(NULL) + 600));
+	cJSON_AddStringToObject(c, "jti", jti);
+	char *t = jwt_sign(gw_key, CRYPTO_ES256, gw_kid, "at+jwt", c);
+	cJSON_Delete(c);
+	assert_non_null(t);
+	return t;
+}
+
+static long call(const char *tok, const char *method, const char *path, const char *ct, const char *body,
+		 struct resp *r)
+{
+	char h[9000], c[128];
+	snprintf(h, sizeof h, "Authorization: Bearer %s", tok);
+	snprintf(c, sizeof c, "Content-Type: %s", ct ? ct : "application/fhir+json");
+	const char *hdrs[] = {h, c, NULL};
+	assert_int_equal(http_do(&g, method, path, hdrs, body, body ? strlen(body) : 0, r), 0);
+	return r->status;
+}
+
+static void put(const char *path, const char *body)
+{
+	struct resp r;
+	long st = call(admin, "PUT", path, NULL, body, &r);
+	resp_free(&r);
+	if (st != 200 && st != 201)
+		fail_msg("PUT %s: %ld", path, st);
+}
+
+static void put_obs(const char *id, const char *subject, const char *performer, const char *encounter)
+{
+	char body[600], path[80], perf[120] = "", enc[120] = "";
+	if (performer)
+		snprintf(perf, sizeof perf, ",\"performer\":[{\"reference\":\"Patient/%s\"}]", performer);
+	if (encounter)
+		snprintf(enc, sizeof enc, ",\"encounter\":{\"reference\":\"Encounter/%s\"}", encounter);
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Observation\",\"id\":\"%s\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		 "\"subject\":{\"reference\":\"Patient/%s\"}%s%s}",
+		 id, subject, perf, enc);
+	snprintf(path, sizeof path, "/fhir/Observation/%s", id);
+	put(path, body);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	char cfg[2048], issuer[600] = "";
+	with_idp = !upstream_missing();
+	if (with_idp) {
+		if (idp_install() != 0) {
+			fprintf(stderr, "# npm install of tests/idp failed (see build/idp-install.log)\n");
+			return -1;
+		}
+		const char *args[] = {"--client", "app:s3cret:patient/Observation.rs patient/Patient.rs:p2", "--client",
+				      "nobody:s3cret:patient/Observation.rs", NULL};
+		if (node_server_start(&idp, "tests/idp/server.mjs", free_port(), args) != 0)
+			return -1;
+		snprintf(issuer, sizeof issuer,
+			 ",\"issuers\":[{\"issuer\":\"%s\",\"jwks_url\":\"%s/jwks\",\"audience\":\"" AUDIENCE "\"}]",
+			 idp.base, idp.base);
+	}
+	snprintf(cfg, sizeof cfg,
+		 "\"auth\":{\"clients\":["
+		 "{\"client_id\":\"backend\",\"scopes\":\"system/*.cruds system/crosswalk.admin\"," FINGERPRINT "},"
+		 "{\"client_id\":\"portal\",\"patient\":\"p1\",\"scopes\":\"patient/Patient.rs patient/Encounter.rs "
+		 "patient/Observation.cruds patient/Practitioner.rs\"," FINGERPRINT "},"
+		 "{\"client_id\":\"unlaunched\",\"scopes\":\"patient/Observation.rs\"," FINGERPRINT "}]%s}",
+		 issuer);
+	if (gw_start(&g, cfg) != 0)
+		return -1;
+	char file[400], why[200];
+	snprintf(file, sizeof file, "%s/var/auth-signing-key.pem", g.dir);
+	gw_key = crypto_key_load_private(file, why, sizeof why);
+	if (!gw_key) {
+		fprintf(stderr, "# %s\n", why);
+		return -1;
+	}
+	struct resp r;
+	if (http_do(&g, "GET", "/auth/jwks", NULL, NULL, 0, &r) != 0 || r.status != 200)
+		return -1;
+	cJSON *jwks = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *kid = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(jwks, "keys"), 0), "kid");
+	if (!cJSON_IsString(kid))
+		return -1;
+	snprintf(gw_kid, sizeof gw_kid, "%s", kid->valuestring);
+	cJSON_Delete(jwks);
+	admin = token("backend", "system/*.cruds system/crosswalk.admin");
+	put("/fhir/Patient/p1", "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"name\":[{\"family\":\"Rivera\"}]}");
+	put("/fhir/Patient/p2", "{\"resourceType\":\"Patient\",\"id\":\"p2\",\"name\":[{\"family\":\"Okafor\"}]}");
+	put("/fhir/Practitioner/dr1", "{\"resourceType\":\"Practitioner\",\"id\":\"dr1\"}");
+	put("/fhir/Encounter/e1", "{\"resourceType\":\"Encounter\",\"id\":\"e1\",\"status\":\"finished\","
+				  "\"class\":{\"code\":\"AMB\"},\"subject\":{\"reference\":\"Patient/p1\"}}");
+	put("/fhir/Encounter/e2", "{\"resourceType\":\"Encounter\",\"id\":\"e2\",\"status\":\"finished\","
+				  "\"class\":{\"code\":\"AMB\"},\"subject\":{\"reference\":\"Patient/p2\"}}");
+	put_obs("o1", "p1", NULL, "e1");
+	put_obs("o2", "p2", NULL, "e2");
+	put_obs("o3", "p2", "p1", "e2"); /* in p1's compartment as its performer, and in p2's */
+	put_obs("o4", "p1", NULL, NULL);
+	put_obs("o4", "p2", NULL, NULL); /* version 1 was p1's, version 2 is p2's */
+	put_obs("o5", "p2", NULL, NULL);
+	put_obs("o5", "p1", NULL, NULL); /* version 1 was p2's, version 2 is p1's */
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char *log = gw_log(&g);
+	bool clean = log && !strstr(log, "eyJ"); /* no token in any log line */
+	free(log);
+	free(admin);
+	crypto_key_free(gw_key);
+	int rc = gw_stop(&g, 5000);
+	if (with_idp)
+		upstream_stop(&idp);
+	return clean && rc == 0 ? 0 : -1;
+}
+
+/* The "Type/id" of a Bundle's resources (OperationOutcomes left out),
+ * sorted, space-separated. */
+static void bundle_refs(const char *body, char *out, size_t n)
+{
+	cJSON *b = cJSON_Parse(body);
+	assert_non_null(b);
+	char refs[32][80];
+	size_t k = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(b, "entry"))
+	{
+		const cJSON *res = cJSON_GetObjectItem(e, "resource");
+		const cJSON *rt = cJSON_GetObjectItem(res, "resourceType"), *id = cJSON_GetObjectItem(res, "id");
+		if (k < 32 && cJSON_IsString(rt) && cJSON_IsString(id) && strcmp(rt->valuestring, "OperationOutcome"))
+			snprintf(refs[k++], sizeof refs[0], "%s/%s", rt->valuestring, id->valuestring);
+	}
+	cJSON_Delete(b);
+	qsort(refs, k, sizeof refs[0], (int (*)(const void *, const void *))strcmp);
+	out[0] = '\0';
+	for (size_t i = 0; i < k; i++) {
+		size_t l = strlen(out);
+		snprintf(out + l, n - l, "%s%s", i ? " " : "", refs[i]);
+	}
+}
+
+struct expect {
+	const char *method, *path;
+	long status;
+	const char *refs; /* a Bundle's resources, sorted (NULL: not compared) */
+	const char *body;
+};
+
+static void check(const char *tok, const char *who, const struct expect *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct resp r;
+		const char *ct = x[i].method[0] == 'P' && x[i].method[1] == 'A' ? "application/json-patch+json" : NULL;
+		long st = call(tok, x[i].method, x[i].path, ct, x[i].body, &r);
+		char refs[1024] = "";
+		if (st == 200 && x[i].refs)
+			bundle_refs(r.body, refs, sizeof refs);
+		if (st != x[i].status || (x[i].refs && strcmp(refs, x[i].refs) != 0))
+			fail_msg("%s %s %s: %ld [%s] %.400s", who, x[i].method, x[i].path, st, refs, r.body);
+		resp_free(&r);
+	}
+}
+
+/* A read of what is outside the compartment answers exactly as a read of
+ * what is not stored. */
+static void not_found_as_absent(const char *tok, const char *type, const char *id)
+{
+	char path[80], want[300];
+	snprintf(path, sizeof path, "/fhir/%s/%s", type, id);
+	snprintf(want, sizeof want,
+		 "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"not-found\","
+		 "\"diagnostics\":\"no %s with id %s\"}]}",
+		 type, id);
+	struct resp r;
+	assert_int_equal(call(tok, "GET", path, NULL, NULL, &r), 404);
+	assert_string_equal(r.body, want);
+	resp_free(&r);
+}
+
+static void reads_and_searches_stay_in_the_compartment(void **state)
+{
+	(void)state;
+	char *portal = token("portal", "patient/Patient.rs patient/Encounter.rs patient/Observation.cruds "
+				       "patient/Practitioner.rs");
+	static const struct expect x[] = {
+		{"GET", "/fhir/Patient/p1", 200, NULL, NULL},
+		{"GET", "/fhir/Patient/p2", 404, NULL, NULL},
+		{"GET", "/fhir/Observation/o1", 200, NULL, NULL},
+		{"GET", "/fhir/Observation/o2", 404, NULL, NULL},
+		{"GET", "/fhir/Observation/o3", 200, NULL, NULL}, /* p1 performed it */
+		{"GET", "/fhir/Encounter/e2", 404, NULL, NULL},
+		/* a type outside the compartment: the patient/ scope reaches none of it */
+		{"GET", "/fhir/Practitioner/dr1", 403, NULL, NULL},
+		{"GET", "/fhir/Practitioner", 403, NULL, NULL},
+		/* searches: confined by the compartment's first parameter, unless
+		 * the search names the patient in one of them */
+		{"GET", "/fhir/Patient", 200, "Patient/p1", NULL},
+		{"GET", "/fhir/Patient?_id=p2", 200, "", NULL},
+		{"GET", "/fhir/Observation", 200, "Observation/o1 Observation/o5", NULL},
+		{"GET", "/fhir/Observation?subject=Patient/p2", 200, "", NULL},
+		{"GET", "/fhir/Observation?performer=Patient/p1", 200, "Observation/o3", NULL},
+		{"GET", "/fhir/Observation?_id=o1,o2,o3,o4", 200, "Observation/o1", NULL},
+		{"POST", "/fhir/Observation/_search", 200, "Observation/o1 Observation/o5", NULL},
+		{"GET", "/fhir/Encounter", 200, "Encounter/e1", NULL},
+		/* includes: what is outside the compartment is left out */
+		{"GET", "/fhir/Observation?_include=Observation:encounter", 200,
+		 "Encounter/e1 Observation/o1 Observation/o5", NULL},
+		{"GET", "/fhir/Observation?performer=Patient/p1&_include=Observation:encounter", 200, "Observation/o3",
+		 NULL},
+		{"GET", "/fhir/Observation?performer=Patient/p1&_include=Observation:subject", 200, "Observation/o3",
+		 NULL},
+		{"GET", "/fhir/Patient?_revinclude=Observation:performer", 200, "Observation/o3 Patient/p1", NULL},
+		{"GET", "/fhir/Encounter?_revinclude=Observation:encounter", 200, "Encounter/e1 Observation/o1", NULL},
+		/* a chain passes through a type it may search whole only */
+		{"GET", "/fhir/Observation?subject:Patient.family=Okafor", 403, NULL, NULL},
+		/* history and vread: versions within the compartment */
+		{"GET", "/fhir/Observation/o1/_history", 200, "Observation/o1", NULL},
+		{"GET", "/fhir/Observation/o2/_history", 404, NULL, NULL},
+		{"GET", "/fhir/Observation/o1/_history/1", 200, NULL, NULL},
+		{"GET", "/fhir/Observation/o2/_history/1", 404, NULL, NULL},
+		{"GET", "/fhir/Observation/o4", 404, NULL, NULL},
+		{"GET", "/fhir/Observation/o4/_history/1", 200, NULL, NULL},
+		{"GET", "/fhir/Observation/o4/_history/2", 404, NULL, NULL},
+		{"GET", "/fhir/Observation/o4/_history", 404, NULL, NULL},
+		{"GET", "/fhir/Observation/o5/_history", 200, "Observation/o5", NULL},
+		{"GET", "/fhir/Observation/o5/_history/1", 404, NULL, NULL},
+		{"GET", "/fhir/Observation/o5/_history/2", 200, NULL, NULL},
+		{"GET", "/fhir/Observation/_history", 403, NULL, NULL},
+		{"GET", "/fhir/_history", 403, NULL, NULL},
+	};
+	check(portal, "portal", x, sizeof x / sizeof *x);
+	not_found_as_absent(portal, "Observation", "o2");
+	not_found_as_absent(admin, "Observation", "none");
+	not_found_as_absent(portal, "Patient", "p2");
+	/* an include that left something out gives no total */
+	struct resp r;
+	assert_int_equal(call(portal, "GET", "/fhir/Observation?performer=Patient/p1&_include=Observation:encounter",
+			      NULL, NULL, &r),
+			 200);
+	assert_null(strstr(r.body, "\"total\""));
+	resp_free(&r);
+
+	/* without a launch patient a patient/ scope grants nothing */
+	char *unlaunched = token("unlaunched", "patient/Observation.rs");
+	static const struct expect y[] = {
+		{"GET", "/fhir/Observation/o1", 403, NULL, NULL},
+		{"GET", "/fhir/Observation", 403, NULL, NULL},
+	};
+	check(unlaunched, "unlaunched", y, sizeof y / sizeof *y);
+	free(unlaunched);
+	free(portal);
+}
+
+static void writes_stay_in_the_compartment(void **state)
+{
+	(void)state;
+	char *portal = token("portal", "patient/Patient.rs patient/Encounter.rs patient/Observation.cruds");
+	static const char mine[] = "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"w\"},"
+				   "\"subject\":{\"reference\":\"Patient/p1\"}}";
+	static const char theirs[] = "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":"
+				     "\"w\"},\"subject\":{\"reference\":\"Patient/p2\"}}";
+	static const char o1_theirs[] = "{\"resourceType\":\"Observation\",\"id\":\"o1\",\"status\":\"final\","
+					"\"code\":{\"text\":\"w\"},\"subject\":{\"reference\":\"Patient/p2\"}}";
+	static const char o2_mine[] = "{\"resourceType\":\"Observation\",\"id\":\"o2\",\"status\":\"final\","
+				      "\"code\":{\"text\":\"w\"},\"subject\":{\"reference\":\"Patient/p1\"}}";
+	static const char new_mine[] = "{\"resourceType\":\"Observation\",\"id\":\"w-new\",\"status\":\"final\","
+				       "\"code\":{\"text\":\"w\"},\"subject\":{\"reference\":\"Patient/p1\"}}";
+	static const char to_p2[] = "[{\"op\":\"replace\",\"path\":\"/subject/reference\",\"value\":\"Patient/p2\"}]";
+	static const char note[] = "[{\"op\":\"add\",\"path\":\"/status\",\"value\":\"amended\"}]";
+	const struct expect x[] = {
+		{"POST", "/fhir/Observation", 201, NULL, mine},
+		{"POST", "/fhir/Observation", 403, NULL, theirs},
+		{"PUT", "/fhir/Observation/o1", 403, NULL, o1_theirs},
+		{"PUT", "/fhir/Observation/o2", 404, NULL, o2_mine},
+		{"PUT", "/fhir/Observation/w-new", 201, NULL, new_mine},
+		{"PATCH", "/fhir/Observation/o2", 404, NULL, note},
+		{"PATCH", "/fhir/Observation/o1", 403, NULL, to_p2},
+		{"PATCH", "/fhir/Observation/o1", 200, NULL, note},
+		{"DELETE", "/fhir/Observation/o2", 404, NULL, NULL},
+		{"DELETE", "/fhir/Observation/w-new", 200, NULL, NULL},
+		/* a scope without the write, a conditional write */
+		{"POST", "/fhir/Encounter", 403, NULL,
+		 "{\"resourceType\":\"Encounter\",\"status\":\"finished\",\"class\":{\"code\":\"AMB\"},"
+		 "\"subject\":{\"reference\":\"Patient/p1\"}}"},
+		{"DELETE", "/fhir/Observation?status=final", 403, NULL, NULL},
+	};
+	check(portal, "portal", x, sizeof x / sizeof *x);
+	/* nothing of p2's changed */
+	struct resp r;
+	assert_int_equal(call(admin, "GET", "/fhir/Observation/o2", NULL, NULL, &r), 200);
+	assert_non_null(strstr(r.body, "\"versionId\":\"1\""));
+	assert_null(strstr(r.body, "amended"));
+	resp_free(&r);
+	assert_int_equal(call(admin, "GET", "/fhir/Observation?subject=Patient/p2", NULL, NULL, &r), 200);
+	assert_null(strstr(r.body, "\"text\":\"w\""));
+	resp_free(&r);
+	free(portal);
+}
+
+/* A token of an independent provider (oidc-provider) carrying the launch
+ * patient in its patient claim. */
+static char *idp_token(const char *basic, const char *scope)
+{
+	char url[256], body[512], auth[128];
+	snprintf(url, sizeof url, "%s/token", idp.base);
+	snprintf(body, sizeof body, "grant_type=client_credentials&scope=%s&resource=%s", scope,
+		 "https%3A%2F%2Fcrosswalk.test%2Ffhir");
+	snprintf(auth, sizeof auth, "Authorization: Basic %s", basic);
+	const char *h[] = {"Content-Type: application/x-www-form-urlencoded", auth, NULL};
+	struct resp r;
+	assert_int_equal(url_do(url, "POST", h, body, strlen(body), &r), 0);
+	char *tok = NULL;
+	cJSON *j = r.status == 200 ? cJSON_Parse(r.body) : NULL;
+	const cJSON *t = cJSON_GetObjectItem(j, "access_token");
+	if (cJSON_IsString(t))
+		tok = strdup(t->valuestring);
+	if (!tok)
+		fail_msg("token request: %ld %s", r.status, r.body);
+	cJSON_Delete(j);
+	resp_free(&r);
+	return tok;
+}
+
+static void an_external_issuers_patient_claim_confines(void **state)
+{
+	(void)state;
+	UPSTREAM_NEEDED();
+	/* app:s3cret, launched for p2 */
+	char *app = idp_token("YXBwOnMzY3JldA==", "patient%2FObservation.rs%20patient%2FPatient.rs");
+	static const struct expect x[] = {
+		{"GET", "/fhir/Patient/p2", 200, NULL, NULL},
+		{"GET", "/fhir/Patient/p1", 404, NULL, NULL},
+		{"GET", "/fhir/Observation/o2", 200, NULL, NULL},
+		{"GET", "/fhir/Observation/o1", 404, NULL, NULL},
+		{"GET", "/fhir/Observation/o4", 200, NULL, NULL},
+		{"GET", "/fhir/Observation/o4/_history/1", 404, NULL, NULL},
+		{"GET", "/fhir/Observation?_id=o1,o2,o3", 200, "Observation/o2 Observation/o3", NULL},
+		{"GET", "/fhir/Observation?_revinclude=Observation:subject", 200, NULL, NULL},
+		{"GET", "/fhir/Patient?_revinclude=Observation:subject", 200,
+		 "Observation/o2 Observation/o3 Observation/o4 Patient/p2", NULL},
+		{"POST", "/fhir/Observation", 403, NULL,
+		 "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		 "\"subject\":{\"reference\":\"Patient/p2\"}}"},
+	};
+	check(app, "app", x, sizeof x / sizeof *x);
+	free(app);
+	/* nobody:s3cret has no launch patient: its patient/ scope grants nothing */
+	char *nobody = idp_token("bm9ib2R5OnMzY3JldA==", "patient%2FObservation.rs");
+	static const struct expect y[] = {{"GET", "/fhir/Observation/o2", 403, NULL, NULL}};
+	check(nobody, "nobody", y, sizeof y / sizeof *y);
+	free(nobody);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(reads_and_searches_stay_in_the_compartment),
+		cmocka_unit_test(writes_stay_in_the_compartment),
+		cmocka_unit_test(an_external_issuers_patient_claim_confines),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
