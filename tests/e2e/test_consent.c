@@ -532,7 +532,7 @@ static void audit_events_leave_only_with_the_admin_scope(void **state)
 				  "\"}]}"),
 			 0);
 	struct who biller = {&g, token_for(&g, "biller")},
-		   auditor = {&g, token_with(&g, "auditor", "system/*.rs system/crosswalk.admin")};
+		   auditor = {&g, gw_token(&g, "auditor", "system/*.rs system/crosswalk.admin")};
 	const char *pat = "{\"resourceType\":\"Patient\",\"id\":\"p2\"}";
 	cJSON_Delete(json_as(&biller, "PUT", "/fhir/Patient/p2", pat, 201, NULL, 0));
 	cJSON_Delete(json_as(&biller, "GET", "/fhir/Patient/p2", NULL, 200, NULL, 0));
@@ -590,8 +590,8 @@ static void restricted_data_follows_the_site_policy_table(void **state)
 				  "{\"client_id\":\"biller\",\"purpose\":\"billing\",\"scopes\":\"system/*.rs\","
 				  "\"tls_fingerprint\":\"" DUMMY_FP "\"}]}"),
 			 0);
-	struct who clinic = {&g, token_for(&g, "clinic")}, ops = {&g, token_with(&g, "ops", "system/*.rs")},
-		   biller = {&g, token_with(&g, "biller", "system/*.rs")};
+	struct who clinic = {&g, token_for(&g, "clinic")}, ops = {&g, gw_token(&g, "ops", "system/*.rs")},
+		   biller = {&g, gw_token(&g, "biller", "system/*.rs")};
 	cJSON_Delete(json_as(&clinic, "PUT", "/fhir/Patient/p3", "{\"resourceType\":\"Patient\",\"id\":\"p3\"}", 201,
 			     NULL, 0));
 	const char *obs = "{\"resourceType\":\"Observation\",\"id\":\"o3\",\"status\":\"final\","
