@@ -15,6 +15,7 @@
 #include "base/fjson.h"
 #include "fhir/model.h"
 #include "fhir/search_params.h"
+#include "fhir/validate_bundle.h"
 
 /* ------------------------------------------------------------ primitives */
 
@@ -628,6 +629,10 @@ static void check_resource(struct v *v, const cJSON *res, size_t depth)
 	check_object(v, res, t, true, depth);
 	if (!contained)
 		check_contained(v, res);
+	if (strcmp(t->name, "Bundle") == 0) {
+		size_t budget = v->errors < VALIDATE_MAX_ISSUES - 1 ? VALIDATE_MAX_ISSUES - 1 - v->errors : 0;
+		v->errors += validate_bundle_rules(res, v->path, v->oo, budget);
+	}
 	pop(v, mark);
 }
 
