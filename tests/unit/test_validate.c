@@ -206,6 +206,29 @@ static void bundle_rules(void **state)
 	}
 }
 
+/* Attachment size and hash against the data (att-size, att-hash). */
+static void attachment_size_and_hash(void **state)
+{
+	(void)state;
+	char first[512];
+	/* "aGVsbG8=" is "hello": 5 bytes, SHA-1 base64 qvTGHdzF6KLavt4PO0gs2a6pQ00= */
+	assert_int_equal(check("{\"resourceType\":\"Patient\",\"photo\":[{\"contentType\":\"text/plain\",\"data\":"
+			       "\"aGVsbG8=\",\"size\":5,\"hash\":\"qvTGHdzF6KLavt4PO0gs2a6pQ00=\"}]}",
+			       first, sizeof first),
+			 0);
+	expect_error("{\"resourceType\":\"Patient\",\"photo\":[{\"data\":\"aGVsbG8=\",\"size\":6}]}",
+		     "att-size: the size 6 is not the length of the data (5 bytes) @ Patient.photo[0].size");
+	expect_error("{\"resourceType\":\"Patient\",\"photo\":[{\"data\":\"aGVsbG8=\",\"hash\":"
+		     "\"2jmj7l5rSw0yVb/vlWAYkK/YBwk=\"}]}",
+		     "att-hash: the hash is not the base64 SHA-1 of the data (that is qvTGHdzF6KLavt4PO0gs2a6pQ00=) @ "
+		     "Patient.photo[0].hash");
+	/* without data there is nothing to compare: a size and hash alone pass */
+	assert_int_equal(check("{\"resourceType\":\"Patient\",\"photo\":[{\"url\":\"http://e.example/p\",\"size\":9,"
+			       "\"hash\":\"2jmj7l5rSw0yVb/vlWAYkK/YBwk=\"}]}",
+			       first, sizeof first),
+			 0);
+}
+
 /* The line of tests/fixtures/validation-exceptions.txt for file name. */
 static bool exception_for(const char *name, char *path, size_t pn, char *says, size_t sn, int *count)
 {
@@ -515,6 +538,7 @@ int main(void)
 		cmocka_unit_test(calendar_dates),
 		cmocka_unit_test(contained_resources),
 		cmocka_unit_test(bundle_rules),
+		cmocka_unit_test(attachment_size_and_hash),
 		cmocka_unit_test(official_examples_are_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
