@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api_fhir.h"
+#include "api/audit.h"
 #include "api/bulk.h"
 #include "api/purpose.h"
 #include "api/rest_int.h"
@@ -162,7 +163,14 @@ static bool export_access(const struct auth_principal *who, cJSON *desc, enum le
 	char refused[STORE_TYPE_SIZE] = "*";
 	for (cJSON *t = types ? types->child : NULL, *next; t; t = next) {
 		next = t->next;
-		if (scope_reach(who->scopes, t->valuestring, rs, has_patient) != SCOPE_REACH_NONE)
+		bool audit = !strcmp(t->valuestring, "AuditEvent");
+		if (audit && !audit_scopes_admit(who->scopes) && !lenient) {
+			http_set_error(resp, 403, "forbidden",
+				       "exporting AuditEvents needs the scope system/crosswalk.admin");
+			return false;
+		}
+		if ((!audit || audit_scopes_admit(who->scopes)) &&
+		    scope_reach(who->scopes, t->valuestring, rs, has_patient) != SCOPE_REACH_NONE)
 			continue;
 		if (!lenient)
 			return auth_forbid(resp, t->valuestring, rs);
@@ -437,6 +445,12 @@ static void get_status(void *ctx, struct http_request *req, struct http_response
 		http_set_body(resp, 202, "application/json", NULL, 0);
 		break;
 	case BULK_COMPLETE: {
+		cJSON *ext = cJSON_GetObjectItemCaseSensitive(m, "extension");
+		if (cJSON_GetObjectItemCaseSensitive(ext, EGRESS_NOTICE_URL)) {
+			const char *notice = app->redisclosure ? app->redisclosure : EGRESS_NOTICE_SHORT;
+			cJSON_ReplaceItemInObjectCaseSensitive(ext, EGRESS_NOTICE_URL, cJSON_CreateString(notice));
+			http_add_header(resp, EGRESS_NOTICE_HEADER, notice);
+		}
 		size_t len = 0;
 		char *text = fjson_print(m, false, &len);
 		cJSON_Delete(m);

@@ -35,6 +35,7 @@ struct audit {
 	pthread_t flusher;
 	bool running, stop;
 	struct pending_write *queue;
+	size_t nqueued; /* records in queue: at most cfg->audit.batch_max */
 };
 
 struct held;
@@ -586,6 +587,7 @@ static void *flusher_main(void *arg)
 	while (!a->stop || a->queue) {
 		struct pending_write *q = a->queue;
 		a->queue = NULL;
+		a->nqueued = 0;
 		pthread_mutex_unlock(&a->mu);
 		while (q) {
 			struct pending_write *next = q->next;
@@ -606,12 +608,22 @@ static void *flusher_main(void *arg)
 	return NULL;
 }
 
-static void enqueue_batch(struct audit *a, struct pending_write *p)
+/* Takes n records into the batch queue unless it would then hold more than
+ * batch_max: false then, and nothing is taken (the caller writes them
+ * itself, and the flusher is woken to write the backlog now). */
+static bool enqueue_batch(struct audit *a, struct pending_write **p, size_t n)
 {
 	pthread_mutex_lock(&a->mu);
-	p->next = a->queue; /* order inside a window does not matter: each is stamped */
-	a->queue = p;
+	bool room = a->nqueued + n <= a->cfg->audit.batch_max;
+	for (size_t i = 0; room && i < n; i++) {
+		p[i]->next = a->queue; /* order inside a window does not matter: each is stamped */
+		a->queue = p[i];
+		a->nqueued++;
+	}
+	if (!room)
+		pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->mu);
+	return room;
 }
 
 /* A held answer: its records, and how many are not yet committed. */
@@ -812,12 +824,27 @@ void audit_request_finish(struct audit *a, struct http_request *req, struct http
 	cJSON *evs[2] = {request_event(r, req, resp), r->nwithheld ? withheld_event(r, req) : NULL};
 	size_t n = evs[1] ? 2 : 1;
 	if (a->batch) {
+		struct pending_write *p[2] = {NULL, NULL};
+		bool made = true;
+		for (size_t i = 0; i < n; i++)
+			made &= (p[i] = pending_new(a, evs[i])) != NULL;
+		if (made && enqueue_batch(a, p, n))
+			return;
+		/* the queue is full (or no memory): back-pressure, this answer
+		 * waits for its own records as a durable one would */
 		for (size_t i = 0; i < n; i++) {
-			struct pending_write *p = pending_new(a, evs[i]);
-			if (p)
-				enqueue_batch(a, p);
+			evs[i] = p[i] ? p[i]->w.resource : NULL;
+			if (p[i]) {
+				p[i]->w.resource = NULL;
+				pending_free(p[i]);
+			}
 		}
-		return;
+		if (!made) {
+			for (size_t i = 0; i < n; i++)
+				cJSON_Delete(evs[i]);
+			http_set_error(resp, 503, "transient", "the audit record of this request could not be written");
+			return;
+		}
 	}
 	submit_held(a, req, resp, evs, n);
 }
@@ -862,10 +889,24 @@ void audit_delivery(struct audit *a, const char *type, const char *id, int64_t v
 	struct pending_write *p = pending_new(a, ev);
 	if (!p)
 		return;
-	if (a->batch)
-		enqueue_batch(a, p);
-	else
-		submit_loose(a, p);
+	if (!a->batch || !enqueue_batch(a, &p, 1))
+		submit_loose(a, p); /* a full batch queue: straight to the commit queue */
+}
+
+bool audit_scopes_admit(const char *scopes)
+{
+	const char *s = scopes ? scopes : "";
+	for (const char *q = s; (q = strstr(q, "system/crosswalk.admin")); q += 22)
+		if ((q == s || q[-1] == ' ') && (q[22] == '\0' || q[22] == ' '))
+			return true;
+	return false;
+}
+
+bool audit_may_read(const struct auth *auth, const struct auth_principal *who)
+{
+	if (!auth_enabled(auth) || (who && !strcmp(who->via ? who->via : "", "loopback")))
+		return true;
+	return who && audit_scopes_admit(who->scopes);
 }
 
 bool audit_guard(const struct auth *auth, const struct auth_principal *who, const struct http_request *req,
@@ -882,12 +923,8 @@ bool audit_guard(const struct auth *auth, const struct auth_principal *who, cons
 		http_add_header(resp, "Allow", "GET, HEAD");
 		return true;
 	}
-	if (!auth_enabled(auth) || (who && !strcmp(who->via ? who->via : "", "loopback")))
+	if (audit_may_read(auth, who))
 		return false;
-	const char *s = who ? who->scopes : "";
-	for (const char *q = s; (q = strstr(q, "system/crosswalk.admin")); q += 22)
-		if ((q == s || q[-1] == ' ') && (q[22] == '\0' || q[22] == ' '))
-			return false;
 	http_set_error(resp, 403, "forbidden", "reading AuditEvents needs the scope system/crosswalk.admin");
 	return true;
 }

@@ -64,6 +64,14 @@ void audit_request_finish(struct audit *a, struct http_request *req, struct http
 void audit_delivery(struct audit *a, const char *type, const char *id, int64_t version, bool deleted, int http_status,
 		    const char *error);
 
+/* Whether who may read AuditEvents: auth is off, a loopback operator, or
+ * the scope system/crosswalk.admin (audit_scopes_admit on who->scopes).
+ * Everywhere else AuditEvents are left out of what leaves: a system
+ * history's and an _include's entries (api/egress.h), a bulk export. */
+bool audit_may_read(const struct auth *auth, const struct auth_principal *who);
+/* Whether a space-separated scope list holds system/crosswalk.admin. */
+bool audit_scopes_admit(const char *scopes);
+
 /* The AuditEvent type is read-only over REST and readable with the
  * scope system/crosswalk.admin only (when auth is on): true when req was
  * refused here (405 for a write, 403 without that scope). */

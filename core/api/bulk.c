@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/audit.h"
 #include "api/purpose.h"
 #include "api/rest_int.h"
 #include "auth/scope.h"
@@ -234,6 +235,7 @@ struct writer {
 	uint64_t max_bytes;
 	int err;                /* errno of a failed write */
 	enum scope_reach reach; /* how far the job's client reaches this type (bulk_egress_type) */
+	bool part2;             /* the open file holds 42CFRPart2 data: the manifest carries the notice */
 };
 
 /* The job's client (its "access" record, written at kick-off when the
@@ -257,6 +259,8 @@ static enum scope_reach bulk_egress_type(const cJSON *rec, const char *type, con
 	const char *scopes = access_member(rec, "scopes");
 	if (!scopes)
 		return SCOPE_REACH_ALL;
+	if (!strcmp(type, "AuditEvent") && !audit_scopes_admit(scopes))
+		return SCOPE_REACH_NONE; /* the access record: its readers only */
 	const char *pid = access_member(rec, "patient");
 	enum scope_reach reach = scope_reach(scopes, type, SCOPE_R | SCOPE_S, pid && pid[0]);
 	if (reach != SCOPE_REACH_PATIENT)
@@ -283,7 +287,7 @@ static enum scope_reach bulk_egress_type(const cJSON *rec, const char *type, con
  * scopes apply by type (a type out of reach leaves nothing; a patient/
  * scope's type is read from its patient's compartment only), then its
  * consent (a withheld resource is left out) and its purpose's view. */
-static int bulk_egress(const struct writer *w, const char *id, const char **text, size_t *len, char **owned)
+static int bulk_egress(struct writer *w, const char *id, const char **text, size_t *len, char **owned)
 {
 	(void)id;
 	*owned = NULL;
@@ -298,6 +302,7 @@ static int bulk_egress(const struct writer *w, const char *id, const char **text
 			struct egress eg;
 			egress_begin_client(&eg, w->b->store, w->b->cfg, access_member(rec, "client_id"));
 			bool ok = egress_allows(&eg, res);
+			w->part2 |= ok && eg.part2;
 			egress_end(&eg, NULL);
 			cJSON_Delete(res);
 			if (!ok)
@@ -321,6 +326,9 @@ static int writer_close(struct writer *w)
 	cJSON_AddStringToObject(o, "type", w->type);
 	cJSON_AddStringToObject(o, "file", w->name);
 	cJSON_AddNumberToObject(o, "count", (double)w->count);
+	if (w->part2)
+		cJSON_AddTrueToObject(o, "part2");
+	w->part2 = false;
 	cJSON_AddItemToArray(w->output, o);
 	return rc;
 }
@@ -843,8 +851,10 @@ static cJSON *manifest(const struct job *j, const char *files_base)
 	cJSON_AddBoolToObject(m, "requiresAccessToken", cJSON_GetObjectItemCaseSensitive(j->rec, "access") != NULL);
 	cJSON *out = cJSON_AddArrayToObject(m, "output");
 	const cJSON *o;
+	bool part2 = false;
 	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(j->rec, "output"))
 	{
+		part2 |= cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "part2"));
 		cJSON *x = cJSON_CreateObject();
 		char url[4300];
 		snprintf(url, sizeof url, "%s/%s/%s", files_base, j->id, rest_str_member(o, "file"));
@@ -854,6 +864,12 @@ static cJSON *manifest(const struct job *j, const char *files_base)
 		cJSON_AddItemToArray(out, x);
 	}
 	cJSON_AddArrayToObject(m, "error");
+	/* the Bulk Data manifest's own extension point: the redisclosure
+	 * notice when a file holds 42CFRPart2 data (the abbreviated statement
+	 * here; api_bulk puts the site's notice in its place) */
+	if (part2)
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(m, "extension"), EGRESS_NOTICE_URL,
+					EGRESS_NOTICE_SHORT);
 	return m;
 }
 

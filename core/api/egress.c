@@ -72,16 +72,31 @@ static const char *client_purpose(const struct config *cfg, const char *id)
 	return "TREAT";
 }
 
+/* The site's policy table (cfg->privacy.restricted) for R/V data without
+ * 42CFRPart2 that no Consent speaks to, by the recipient's purpose. */
+static void site_policy(struct egress *eg, const struct config *cfg)
+{
+	const struct config_privacy *p = &cfg->privacy;
+	const char *purpose = eg->r.purpose ? eg->r.purpose : "";
+	const char *v = !strcmp(purpose, "TREAT")     ? p->restricted_treat
+			: !strcmp(purpose, "HPAYMT")  ? p->restricted_payment
+			: !strcmp(purpose, "HOPERAT") ? p->restricted_ops
+						      : NULL;
+	if (!v)
+		v = p->restricted_default;
+	eg->policy.restricted = v && !strcmp(v, "deny") ? CONSENT_DEFAULT_DENY : CONSENT_DEFAULT_PERMIT;
+}
+
 void egress_begin_client(struct egress *eg, struct store *store, const struct config *cfg, const char *client_id)
 {
 	begin(eg, store, NULL);
-	if (!client_id) {
+	if (!client_id)
 		eg->r = (struct consent_recipient){.client = PRIVACY_LOCAL_OPERATOR, .purpose = "TREAT"};
-		return;
-	}
-	eg->r = (struct consent_recipient){.client = client_id,
-					   .organization = client_organization(cfg, client_id),
-					   .purpose = client_purpose(cfg, client_id)};
+	else
+		eg->r = (struct consent_recipient){.client = client_id,
+						   .organization = client_organization(cfg, client_id),
+						   .purpose = client_purpose(cfg, client_id)};
+	site_policy(eg, cfg);
 }
 
 bool egress_may_need(const char *text, size_t len)
@@ -93,22 +108,20 @@ void egress_begin(struct egress *eg, const struct app *app, const struct http_re
 {
 	begin(eg, app->store, app->redisclosure);
 	eg->req = req;
-	if (!req) {
+	const struct auth_principal *who = req ? req->principal : NULL;
+	if (!req)
 		eg->r = (struct consent_recipient){
 			.client = EGRESS_UPSTREAM,
 			.organization = app->cfg->upstream.organization,
 			.purpose = app->cfg->upstream.purpose_of_use ? app->cfg->upstream.purpose_of_use : "TREAT"};
-		return;
-	}
-	const struct auth_principal *who = req->principal;
-	if (!who || !who->client_id) {
+	else if (!who || !who->client_id)
 		eg->r = (struct consent_recipient){.client = PRIVACY_LOCAL_OPERATOR, .purpose = "TREAT"};
-		return;
-	}
-	eg->r = (struct consent_recipient){.client = who->client_id,
-					   .actor = who->fhir_user[0] ? who->fhir_user : NULL,
-					   .organization = client_organization(app->cfg, who->client_id),
-					   .purpose = purpose_code(who->purpose)};
+	else
+		eg->r = (struct consent_recipient){.client = who->client_id,
+						   .actor = who->fhir_user[0] ? who->fhir_user : NULL,
+						   .organization = client_organization(app->cfg, who->client_id),
+						   .purpose = purpose_code(who->purpose)};
+	site_policy(eg, app->cfg);
 }
 
 /* "Patient/id" of res (the Patient itself, or its patient, subject or
@@ -338,10 +351,18 @@ static size_t filter(const struct app *app, const struct http_request *req, stru
 	cJSON *entries = cJSON_GetObjectItemCaseSensitive(bundle, "entry");
 	cJSON *e = entries ? entries->child : NULL;
 	size_t removed = 0;
+	/* the access record goes to its readers only (a system history, an
+	 * _include); not a consent decision, so not on the record as one */
+	bool audit_reader = !req || audit_may_read(app->auth, req->principal);
 	while (e) {
 		cJSON *next = e->next;
 		cJSON *res = cJSON_GetObjectItemCaseSensitive(e, "resource");
-		if (cJSON_IsObject(res) && !egress_allows(&eg, res)) {
+		const char *rtype = str(res, "resourceType");
+		if (!audit_reader && rtype && !strcmp(rtype, "AuditEvent")) {
+			const char *mode = str(cJSON_GetObjectItemCaseSensitive(e, "search"), "mode");
+			removed += !mode || !strcmp(mode, "match");
+			cJSON_Delete(cJSON_DetachItemViaPointer(entries, e));
+		} else if (cJSON_IsObject(res) && !egress_allows(&eg, res)) {
 			const char *type = str(res, "resourceType");
 			cJSON *stub = stubs && type && !strcmp(type, "Encounter") ? stub_of(res) : NULL;
 			if (stub) {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "base/crypto.h"
+#include "base/file.h"
 #include "base/fjson.h"
 #include "config/paths.h"
 #include "fhir/model.h"
@@ -179,6 +179,22 @@ static const struct key audit_keys[] = {
 	{"enabled", KEY_BOOL, AUDIT(enabled), 0, 0, NULL},
 	{"durability", KEY_STRING, AUDIT(durability), 5, 7, NULL},
 	{"flush_ms", KEY_UINT, AUDIT(flush_ms), 1, 60000, NULL},
+	{"batch_max", KEY_UINT, AUDIT(batch_max), 1, 1000000, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
+#define PRIV(field) offsetof(struct config, privacy) + offsetof(struct config_privacy, field)
+
+static const struct key restricted_keys[] = {
+	{"default", KEY_STRING, PRIV(restricted_default), 4, 6, NULL},
+	{"TREAT", KEY_STRING, PRIV(restricted_treat), 4, 6, NULL},
+	{"HPAYMT", KEY_STRING, PRIV(restricted_payment), 4, 6, NULL},
+	{"HOPERAT", KEY_STRING, PRIV(restricted_ops), 4, 6, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
+
+static const struct key privacy_keys[] = {
+	{"restricted", KEY_OBJECT, 0, 0, 0, restricted_keys},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -365,6 +381,7 @@ static const struct key top_keys[] = {
 	{"tls", KEY_OBJECT, 0, 0, 0, tls_keys},
 	{"auth", KEY_OBJECT, 0, 0, 0, auth_keys},
 	{"audit", KEY_OBJECT, 0, 0, 0, audit_keys},
+	{"privacy", KEY_OBJECT, 0, 0, 0, privacy_keys},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -411,7 +428,8 @@ int config_defaults(struct config *cfg)
 		.max_jobs = 64,
 	};
 	cfg->auth.token_lifetime_s = 300;
-	cfg->audit = (struct config_audit){.enabled = true, .durability = strdup("durable"), .flush_ms = 50};
+	cfg->audit = (struct config_audit){
+		.enabled = true, .durability = strdup("durable"), .flush_ms = 50, .batch_max = 10000};
 	if (!cfg->audit.durability || !cfg->listen || !cfg->data_dir || !cfg->plugin_dir || !cfg->profiles_dir ||
 	    !cfg->plugins)
 		return -1;
@@ -654,31 +672,6 @@ static int apply(struct config *cfg, const struct key *schema, const cJSON *obj,
 	return 0;
 }
 
-static char *read_file(const char *path, size_t max, size_t *len, char *why, size_t whylen)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(why, whylen, "%s", strerror(errno));
-		return NULL;
-	}
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		snprintf(why, whylen, "not a regular file of at most %zu bytes", max);
-		fclose(f);
-		return NULL;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		snprintf(why, whylen, "out of memory");
-		fclose(f);
-		return NULL;
-	}
-	*len = fread(buf, 1, (size_t)st.st_size, f);
-	buf[*len] = '\0';
-	fclose(f);
-	return buf;
-}
-
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	if (config_defaults(cfg) != 0) {
@@ -690,7 +683,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	cfg->source = strdup(path);
 	size_t len = 0;
 	char why[256];
-	char *text = read_file(path, 1 << 20, &len, why, sizeof why);
+	char *text = file_read_all(path, 1 << 20, &len, why, sizeof why);
 	if (!text) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, why);
 		config_release(cfg);
@@ -744,6 +737,16 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			  "needs tls.cert_file and tls.key_file (mutual TLS is TLS)");
 	if (rc == 0 && strcmp(cfg->audit.durability, "durable") != 0 && strcmp(cfg->audit.durability, "batch") != 0)
 		rc = fail(err, errlen, path, "audit.durability", "must be durable or batch");
+	const struct {
+		const char *key, *value;
+	} restricted[] = {{"privacy.restricted.default", cfg->privacy.restricted_default},
+			  {"privacy.restricted.TREAT", cfg->privacy.restricted_treat},
+			  {"privacy.restricted.HPAYMT", cfg->privacy.restricted_payment},
+			  {"privacy.restricted.HOPERAT", cfg->privacy.restricted_ops}};
+	for (size_t i = 0; rc == 0 && i < sizeof restricted / sizeof restricted[0]; i++)
+		if (restricted[i].value && strcmp(restricted[i].value, "permit") != 0 &&
+		    strcmp(restricted[i].value, "deny") != 0)
+			rc = fail(err, errlen, path, restricted[i].key, "must be permit or deny");
 	if (rc == 0 && !cfg->auth.token_endpoint_set)
 		cfg->auth.token_endpoint = cfg->auth.clients && cJSON_GetArraySize(cfg->auth.clients) > 0;
 	if (rc != 0)
@@ -764,20 +767,6 @@ bool config_auth_configured(const struct config *cfg)
 {
 	return (cfg->auth.clients && cJSON_GetArraySize(cfg->auth.clients) > 0) ||
 	       (cfg->auth.issuers && cJSON_GetArraySize(cfg->auth.issuers) > 0);
-}
-
-int config_check_tls_files(const struct config *cfg, char *err, size_t errlen)
-{
-	const struct config_tls *t = &cfg->tls;
-	char why[1024];
-	const char *src = cfg->source ? cfg->source : "(defaults)";
-	if (t->cert_file && crypto_check_certificate(t->cert_file, why, sizeof why) != 0)
-		return fail(err, errlen, src, "tls.cert_file", "%s", why);
-	if (t->key_file && crypto_check_private_key(t->cert_file, t->key_file, why, sizeof why) != 0)
-		return fail(err, errlen, src, "tls.key_file", "%s", why);
-	if (t->client_ca_file && crypto_check_certificate(t->client_ca_file, why, sizeof why) != 0)
-		return fail(err, errlen, src, "tls.client_ca_file", "%s", why);
-	return 0;
 }
 
 int config_check_exposure(const struct config *cfg, char *err, size_t errlen)
@@ -837,5 +826,9 @@ void config_release(struct config *cfg)
 	cJSON_Delete(cfg->auth.clients);
 	cJSON_Delete(cfg->auth.issuers);
 	free(cfg->audit.durability);
+	free(cfg->privacy.restricted_default);
+	free(cfg->privacy.restricted_treat);
+	free(cfg->privacy.restricted_payment);
+	free(cfg->privacy.restricted_ops);
 	memset(cfg, 0, sizeof *cfg);
 }

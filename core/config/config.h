@@ -119,6 +119,19 @@ struct config_audit {
 	char *durability;  /* "durable" (default): the record is on disk before the answer leaves;
 			     * "batch": records are written every flush_ms, the answer does not wait */
 	uint64_t flush_ms; /* batch: the longest a record waits in memory */
+	/* batch: the most records held in memory; beyond, a request's record
+	 * is written as a durable one (its answer waits for it) */
+	uint64_t batch_max;
+};
+
+/* The site's policy for data labelled R or V without 42CFRPart2 that no
+ * Consent speaks to (docs/privacy.md): "permit" or "deny" by the
+ * recipient's purpose of use (v3-ActReason), NULL: the default's. */
+struct config_privacy {
+	char *restricted_default; /* default "permit" */
+	char *restricted_treat;   /* TREAT (treatment, recovery, the local operator) */
+	char *restricted_payment; /* HPAYMT (billing) */
+	char *restricted_ops;     /* HOPERAT (operations) */
 };
 
 struct config {
@@ -144,6 +157,7 @@ struct config {
 	struct config_tls tls;
 	struct config_auth auth;
 	struct config_audit audit;
+	struct config_privacy privacy;
 };
 
 /* The FHIR base clients reach: public_base_url, else SCHEME://AUTHORITY/fhir

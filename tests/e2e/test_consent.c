@@ -22,8 +22,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/jwt.h"
-#include "base/crypto.h"
 #include "e2e/harness.h"
 
 #define ACT "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -59,29 +57,7 @@ static const char *clients_json =
 	"{\"client_id\":\"biller\",\"purpose\":\"billing\",\"organization\":\"Organization/payer-1\","
 	"\"scopes\":\"system/*.cruds\",\"tls_fingerprint\":\"" DUMMY_FP "\"}]}";
 
-/* An access token for client, signed with the key the gateway generated. */
-static char *token_with(const struct gw *g, const char *client, const char *scope)
-{
-	char path[400], why[256], kid[44];
-	snprintf(path, sizeof path, "%s/var/auth-signing-key.pem", g->dir);
-	struct crypto_key *k = crypto_key_load_private(path, why, sizeof why);
-	assert_non_null(k);
-	assert_int_equal(crypto_key_thumbprint(k, kid), 0);
-	char claims[1024];
-	static int jti;
-	snprintf(claims, sizeof claims,
-		 "{\"iss\":\"http://127.0.0.1:%u/auth\",\"aud\":\"http://127.0.0.1:%u/fhir\",\"sub\":\"%s\","
-		 "\"client_id\":\"%s\",\"scope\":\"%s\",\"exp\":%ld,\"jti\":\"c%d\"}",
-		 g->port, g->port, client, client, scope, (long)time(NULL) + 600, ++jti);
-	cJSON *c = cJSON_Parse(claims);
-	char *t = jwt_sign(k, crypto_key_default_alg(k, true), kid, "at+jwt", c);
-	cJSON_Delete(c);
-	crypto_key_free(k);
-	assert_non_null(t);
-	return t;
-}
-
-static char *token_for(const struct gw *g, const char *client) { return token_with(g, client, "system/*.cruds"); }
+static char *token_for(const struct gw *g, const char *client) { return gw_token(g, client, "system/*.cruds"); }
 
 struct who {
 	const struct gw *g;
@@ -217,7 +193,7 @@ static void part2_data_leaves_only_with_consent(void **state)
 	cJSON_Delete(json_as(&biller, "GET", "/fhir/Encounter/e1/_history/1", NULL, 404, NULL, 0));
 	/* each withholding is on the access record (docs/audit.md), durable
 	 * before the 404 left: read with the admin scope */
-	struct who auditor = {&g, token_with(&g, "program", "system/*.cruds system/crosswalk.admin")};
+	struct who auditor = {&g, gw_token(&g, "program", "system/*.cruds system/crosswalk.admin")};
 	cJSON *ae = json_as(&auditor, "GET", "/fhir/AuditEvent?_count=1000", NULL, 200, NULL, 0);
 	char *aet = cJSON_PrintUnformatted(ae);
 	assert_non_null(strstr(aet, "consent-withheld"));
@@ -439,6 +415,9 @@ static void upstream_receives_part2_data_only_after_consent(void **state)
 }
 
 /* The resources of type in a finished bulk export kicked off by w. */
+/* The notice of the last manifest bulk_export read ("" when none). */
+static char manifest_notice[4096];
+
 static cJSON *bulk_export(const struct who *w, const char *type)
 {
 	char auth[2048];
@@ -467,6 +446,9 @@ static cJSON *bulk_export(const struct who *w, const char *type)
 			sleep_ms(50);
 	}
 	assert_non_null(m);
+	const char *notice =
+		sget(get(m, "extension"), "https://crosswalk.example.org/fhir/StructureDefinition/redisclosure-notice");
+	snprintf(manifest_notice, sizeof manifest_notice, "%s", notice ? notice : "");
 	cJSON *all = cJSON_CreateArray();
 	const cJSON *o;
 	cJSON_ArrayForEach(o, get(m, "output"))
@@ -506,11 +488,135 @@ static void bulk_files_leave_out_withheld_data(void **state)
 	assert_int_equal(cJSON_GetArraySize(pats), 1); /* p2 only */
 	assert_string_equal(sget(cJSON_GetArrayItem(pats, 0), "id"), "p2");
 	assert_int_equal(cJSON_GetArraySize(encs), 0);
+	assert_string_equal(manifest_notice, ""); /* no Part 2 data: no notice */
 	cJSON_Delete(pats);
+	cJSON_Delete(encs);
+	/* the program's own export holds its Part 2 data: the manifest
+	 * carries the redisclosure notice */
+	encs = bulk_export(&program, "Encounter");
+	assert_int_equal(cJSON_GetArraySize(encs), 1);
+	assert_non_null(strstr(manifest_notice, NOTICE_START));
 	cJSON_Delete(encs);
 	free(program.token);
 	free(biller.token);
 	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* How many resources of type a Bundle (or an array of resources) holds. */
+static int count_any(const cJSON *x, const char *type)
+{
+	int n = 0;
+	const cJSON *e, *list = cJSON_IsArray(x) ? x : get(x, "entry");
+	cJSON_ArrayForEach(e, list)
+	{
+		const cJSON *res = cJSON_IsArray(x) ? e : get(e, "resource");
+		const char *t = sget(res, "resourceType");
+		n += t && !strcmp(t, type);
+	}
+	return n;
+}
+
+/* The access record leaves only with the admin scope: a client without it
+ * gets no AuditEvent from a system history, an _include, a bulk export
+ * without _type, and a 403 when it asks for them by type. */
+static void audit_events_leave_only_with_the_admin_scope(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g,
+				  "\"auth\":{\"clients\":["
+				  "{\"client_id\":\"biller\",\"purpose\":\"billing\",\"scopes\":\"system/*.cruds\","
+				  "\"tls_fingerprint\":\"" DUMMY_FP "\"},"
+				  "{\"client_id\":\"auditor\",\"purpose\":\"operations\","
+				  "\"scopes\":\"system/*.rs system/crosswalk.admin\",\"tls_fingerprint\":\"" DUMMY_FP
+				  "\"}]}"),
+			 0);
+	struct who biller = {&g, token_for(&g, "biller")},
+		   auditor = {&g, token_with(&g, "auditor", "system/*.rs system/crosswalk.admin")};
+	const char *pat = "{\"resourceType\":\"Patient\",\"id\":\"p2\"}";
+	cJSON_Delete(json_as(&biller, "PUT", "/fhir/Patient/p2", pat, 201, NULL, 0));
+	cJSON_Delete(json_as(&biller, "GET", "/fhir/Patient/p2", NULL, 200, NULL, 0));
+
+	cJSON *h = json_as(&biller, "GET", "/fhir/_history?_count=100", NULL, 200, NULL, 0);
+	assert_int_equal(count_any(h, "AuditEvent"), 0);
+	assert_int_equal(count_any(h, "Patient"), 1);
+	cJSON_Delete(h);
+	h = json_as(&auditor, "GET", "/fhir/_history?_count=100", NULL, 200, NULL, 0);
+	assert_true(count_any(h, "AuditEvent") >= 2);
+	cJSON_Delete(h);
+
+	const char *inc = "/fhir/Patient?_id=p2&_revinclude=AuditEvent:patient";
+	cJSON *s = json_as(&biller, "GET", inc, NULL, 200, NULL, 0);
+	assert_int_equal(count_any(s, "AuditEvent"), 0);
+	assert_int_equal(count_any(s, "Patient"), 1);
+	cJSON_Delete(s);
+	s = json_as(&auditor, "GET", inc, NULL, 200, NULL, 0);
+	assert_true(count_any(s, "AuditEvent") >= 2);
+	cJSON_Delete(s);
+	cJSON_Delete(json_as(&biller, "GET", "/fhir/AuditEvent", NULL, 403, NULL, 0));
+
+	char auth[2048];
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", biller.token);
+	const char *kh[] = {auth, "Prefer: respond-async", "Accept: application/fhir+json", NULL};
+	struct resp r;
+	assert_int_equal(http_do(&g, "GET", "/fhir/$export?_type=AuditEvent", kh, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 403);
+	resp_free(&r);
+	cJSON *all = bulk_export(&biller, "AuditEvent");
+	assert_int_equal(cJSON_GetArraySize(all), 0);
+	cJSON_Delete(all);
+	all = bulk_export(&auditor, "AuditEvent");
+	assert_true(cJSON_GetArraySize(all) >= 2);
+	cJSON_Delete(all);
+	free(biller.token);
+	free(auditor.token);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* The site's policy table for R/V data without 42CFRPart2 that no Consent
+ * speaks to (privacy.restricted): here billing is denied it, treatment and
+ * operations keep the default (permit). */
+static void restricted_data_follows_the_site_policy_table(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g,
+				  "\"privacy\":{\"restricted\":{\"default\":\"permit\",\"HPAYMT\":\"deny\"}},"
+				  "\"auth\":{\"clients\":["
+				  "{\"client_id\":\"clinic\",\"purpose\":\"treatment\",\"scopes\":\"system/*.cruds\","
+				  "\"tls_fingerprint\":\"" DUMMY_FP "\"},"
+				  "{\"client_id\":\"ops\",\"purpose\":\"operations\",\"scopes\":\"system/*.rs\","
+				  "\"tls_fingerprint\":\"" DUMMY_FP "\"},"
+				  "{\"client_id\":\"biller\",\"purpose\":\"billing\",\"scopes\":\"system/*.rs\","
+				  "\"tls_fingerprint\":\"" DUMMY_FP "\"}]}"),
+			 0);
+	struct who clinic = {&g, token_for(&g, "clinic")}, ops = {&g, token_with(&g, "ops", "system/*.rs")},
+		   biller = {&g, token_with(&g, "biller", "system/*.rs")};
+	cJSON_Delete(json_as(&clinic, "PUT", "/fhir/Patient/p3", "{\"resourceType\":\"Patient\",\"id\":\"p3\"}", 201,
+			     NULL, 0));
+	const char *obs = "{\"resourceType\":\"Observation\",\"id\":\"o3\",\"status\":\"final\","
+			  "\"meta\":{\"security\":[{\"system\":\"" CONF "\",\"code\":\"R\"}]},"
+			  "\"code\":{\"text\":\"x\"},\"subject\":{\"reference\":\"Patient/p3\"}}";
+	cJSON_Delete(json_as(&clinic, "PUT", "/fhir/Observation/o3", obs, 201, NULL, 0));
+	cJSON_Delete(json_as(&clinic, "GET", "/fhir/Observation/o3", NULL, 200, NULL, 0));
+	cJSON_Delete(json_as(&ops, "GET", "/fhir/Observation/o3", NULL, 200, NULL, 0));
+	cJSON_Delete(json_as(&biller, "GET", "/fhir/Observation/o3", NULL, 404, NULL, 0));
+	cJSON *s = json_as(&biller, "GET", "/fhir/Observation?subject=Patient/p3", NULL, 200, NULL, 0);
+	assert_int_equal(count_any(s, "Observation"), 0);
+	cJSON_Delete(s);
+	s = json_as(&ops, "GET", "/fhir/Observation?subject=Patient/p3", NULL, 200, NULL, 0);
+	assert_int_equal(count_any(s, "Observation"), 1);
+	cJSON_Delete(s);
+	free(clinic.token);
+	free(ops.token);
+	free(biller.token);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+	/* a value other than permit or deny stops the start */
+	char out[2048];
+	assert_int_not_equal(
+		gw_run_expect_exit("\"privacy\":{\"restricted\":{\"HPAYMT\":\"maybe\"}}", NULL, 10000, out, sizeof out),
+		0);
+	assert_non_null(strstr(out, "privacy.restricted.HPAYMT"));
 }
 
 int main(void)
@@ -520,6 +626,8 @@ int main(void)
 		cmocka_unit_test(labels_survive_updates),
 		cmocka_unit_test(bulk_files_leave_out_withheld_data),
 		cmocka_unit_test(upstream_receives_part2_data_only_after_consent),
+		cmocka_unit_test(audit_events_leave_only_with_the_admin_scope),
+		cmocka_unit_test(restricted_data_follows_the_site_policy_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
