@@ -100,24 +100,47 @@ RECOVERY_DIMENSIONS = [
      "Having relationships and social networks that provide support, friendship, love and hope."),
 ]
 
+# Exactly as plugins/strengths/strengths.c (st_categories[]: code, display).
 STRENGTH_CATEGORIES = [
-    ("personal", "Personal",
+    ("personal", "Personal quality",
      "A quality, attitude or capacity of the person themself (for example determination, humour, "
      "insight)."),
-    ("interpersonal", "Interpersonal",
+    ("interpersonal", "Relationships and support",
      "A relationship or the ability to build and keep one: family, friends, peers, mentors."),
-    ("community", "Community",
+    ("community", "Community connection",
      "A connection to a place, group or network outside the person's closest relationships: "
      "neighbourhood, associations, mutual-aid groups."),
-    ("cultural-spiritual", "Cultural and spiritual",
+    ("cultural-spiritual", "Culture, faith and spirituality",
      "Cultural identity, traditions, faith, spiritual practice or a sense of meaning the person "
      "draws on."),
     ("skills-talents", "Skills and talents",
      "Something the person knows how to do or does well: work skills, creative talents, hobbies, "
      "practical abilities."),
-    ("resources", "Resources",
+    ("resources", "Resources and assets",
      "Material and practical assets the person can use: income, housing, transport, benefits, "
      "access to services."),
+]
+
+# Exactly as plugins/recovery_plan (rp_sections[] and RP_STEP_CODE in
+# recovery_plan.c / recovery_plan.h): the kinds of CarePlan.activity.
+RECOVERY_PLAN_ACTIVITIES = [
+    ("step", "Step toward a goal", "A step the person takes toward one of their goals (activity.detail.goal)."),
+    ("wellness-tool", "Wellness tool", "Something the person does to stay well."),
+    ("daily-maintenance", "Daily maintenance", "What the person does every day to stay well."),
+    ("trigger", "Trigger and what to do", "An event or situation that upsets the person, and their plan for it."),
+    ("crisis-warning-sign", "Crisis plan: warning sign", "A sign, in the person's words, that a crisis is coming."),
+    ("crisis-what-helps", "Crisis plan: what helps", "What helps the person in a crisis, and what does not."),
+    ("crisis-contact", "Crisis plan: who to contact",
+     "Someone to contact in a crisis: a person or a service (activity.detail.performer)."),
+    ("post-crisis", "Post-crisis plan", "What the person wants to happen after a crisis."),
+]
+
+# Exactly as plugins/strengths/strengths.c (st_roles[]): who identified a strength.
+STRENGTH_ROLES = [
+    ("self", "The person", "The person named the strength themself."),
+    ("peer", "A peer supporter", "A peer supporter identified the strength with the person."),
+    ("family", "Family or a friend", "Someone close to the person identified the strength."),
+    ("provider", "A provider", "A provider identified the strength."),
 ]
 
 # Exactly as plugins/peer_support/peer_support.c (code, display); the
@@ -412,9 +435,16 @@ def profile(x, rid, title, description, rtype, elements, base=None, purpose=None
     return sd
 
 
-def extension(x, rid, title, description, contexts, value_type, short):
+def extension(x, rid, title, description, contexts, value_type, short, binding=None, targets=None):
+    """A simple extension: one value of value_type (bound to a ValueSet
+    when binding is given; Reference targets when targets is given)."""
     sd = x.header("StructureDefinition", rid, pascal(rid), title, description)
     url = x.url("StructureDefinition", rid)
+    value = el("Extension.value[x]", min=1, type=[{"code": value_type}])
+    if targets:
+        value["type"][0]["targetProfile"] = list(targets)
+    if binding:
+        value["binding"] = {"strength": "required", "valueSet": binding}
     sd.update({
         "fhirVersion": "4.0.1",
         "kind": "complex-type",
@@ -427,7 +457,7 @@ def extension(x, rid, title, description, contexts, value_type, short):
             el("Extension", short=short, definition=description, min=0, max="1"),
             el("Extension.extension", max="0"),
             el("Extension.url", fixedUri=url),
-            el("Extension.value[x]", min=1, type=[{"code": value_type}]),
+            value,
         ]},
     })
     x.add(sd)
@@ -499,8 +529,8 @@ def build(x):
     codesystem(x, "strength-category", "Strength categories",
                "Kinds of strengths (assets, protective factors) a person names in a person-centred "
                "recovery plan. Local to Crosswalk: no standard code system for kinds of strengths was "
-               "found. The list is the project's own; no strengths plugin exists on this branch yet, so "
-               "no plugin emits these codes so far.",
+               "found. The list is the project's own; the strengths plugin writes these codes with these "
+               "displays.",
                simple_concepts(STRENGTH_CATEGORIES))
     valueset(x, "strength-category", "Strength categories",
              "All strength categories. Bound to the strength-category slice of Observation.category "
@@ -518,6 +548,26 @@ def build(x):
     valueset(x, "recovery-observation", "Recovery observation codes",
              "All codes of the recovery-observation code system.",
              [all_of(cs("recovery-observation"))])
+
+    codesystem(x, "recovery-plan-activity", "Recovery plan activities",
+               "The kinds of activity a recovery plan holds, as the recovery_plan plugin writes them in "
+               "CarePlan.activity.detail.code (docs/formats/recovery-plan.md): steps toward the person's "
+               "goals, wellness tools, and the sections of a wellness and crisis plan. The section names "
+               "are generic; no published plan's wording is copied.",
+               simple_concepts(RECOVERY_PLAN_ACTIVITIES))
+    valueset(x, "recovery-plan-activity", "Recovery plan activities",
+             "All recovery plan activity codes. Bound (extensible) to CarePlan.activity.detail.code in the "
+             "recovery-plan profile.",
+             [all_of(cs("recovery-plan-activity"))])
+
+    codesystem(x, "strength-identified-by", "Who identified a strength",
+               "Who named or identified a strength of the person, as the strengths plugin writes it in "
+               "the strength-identified-by extension (docs/formats/strengths.md).",
+               simple_concepts(STRENGTH_ROLES))
+    valueset(x, "strength-identified-by", "Who identified a strength",
+             "All codes of the strength-identified-by code system. Bound (required) to the value of the "
+             "strength-identified-by extension.",
+             [all_of(cs("strength-identified-by"))])
 
     codesystem(x, "peer-support-activity", "Peer-support activities",
                "What a certified peer specialist did in an encounter, as the peer-support format "
@@ -645,6 +695,58 @@ def build(x):
               "Part 2 data, on the Bundle that discloses it.",
               ["Meta"], "string", "The 42 CFR 2.32 notice")
 
+    extension(x, "recovery-pronouns", "Pronouns",
+              "The pronouns the person uses, in their own words (for example 'she/her'). The recovery_plan "
+              "plugin writes the format's person.pronouns here: no R4 implementation guide it follows "
+              "defines a pronouns extension (R5's individual-pronouns is not R4).",
+              ["Patient"], "string", "The person's pronouns, as they give them")
+    extension(x, "recovery-identity", "Identity and culture",
+              "What the person wants known about their identity, culture or community, in their own words. "
+              "The recovery_plan plugin writes the format's person.identity here.",
+              ["Patient"], "string", "The person's identity, in their own words")
+    extension(x, "recovery-goal-set-with", "Goal set with",
+              "Who the person set the goal with, as a role in their own words (for example 'my peer "
+              "specialist'); the format names no one. Written by the recovery_plan plugin.",
+              ["Goal"], "string", "Who the goal was set with (a role)")
+    extension(x, "recovery-support-for", "Support for goal",
+              "The goal a support of the recovery plan (a person, peer or service in "
+              "CarePlan.supportingInfo) helps with. Written by the recovery_plan plugin.",
+              ["CarePlan.supportingInfo"], "Reference", "The Goal this support helps with",
+              targets=[R4 + "Goal"])
+    extension(x, "strength-identified-by", "Strength identified by",
+              "Who identified a strength: the person themself, a peer supporter, family or a friend, or a "
+              "provider. Written by the strengths plugin on every strength (Observation or Condition).",
+              ["Observation", "Condition"], "code", "Who identified the strength",
+              binding=vs("strength-identified-by"))
+
+    # --- the people the recovery plugins write
+    profile(x, "recovery-patient", "Recovery plan person",
+            "The person a recovery plan belongs to, as the recovery_plan plugin writes them: identified by "
+            "the sending program's id, named as they go by, with their pronouns, identity and how they want "
+            "their diagnoses named when they give them.", "Patient", [
+                el("Patient.extension", slicing={"discriminator": [{"type": "value", "path": "url"}],
+                                                 "rules": "open"}),
+                slice_("Patient.extension", "pronouns", min=0, max="1",
+                       type=[{"code": "Extension", "profile": [sd("recovery-pronouns")]}]),
+                slice_("Patient.extension", "identity", min=0, max="1",
+                       type=[{"code": "Extension", "profile": [sd("recovery-identity")]}]),
+                slice_("Patient.extension", "diagnosisLanguage", min=0, max="1",
+                       type=[{"code": "Extension", "profile": [sd("diagnosis-language")]}]),
+                el("Patient.identifier", min=1, mustSupport=True),
+                el("Patient.name", mustSupport=True),
+                el("Patient.name.text", mustSupport=True),
+                el("Patient.communication", mustSupport=True,
+                   comment="The person's languages; preferred = the language they want to be spoken to in."),
+            ])
+    profile(x, "recovery-strength-patient", "Person with strengths",
+            "The person whose strengths the strengths plugin writes: identified by the sending program's "
+            "id, named as they go by.", "Patient", [
+                el("Patient.identifier", min=1, mustSupport=True),
+                el("Patient.name", mustSupport=True),
+                el("Patient.name.text", mustSupport=True),
+            ])
+
+    # --- recovery goal
     # --- recovery goal
     profile(x, "recovery-goal", "Recovery goal",
             "A goal the person sets for their own recovery, in their own words, filed under one or more "
@@ -682,6 +784,23 @@ def build(x):
                 el("Observation.subject", min=1, type=ref(R4 + "Patient"), mustSupport=True),
                 el("Observation.value[x]", min=1, type=[{"code": "string"}],
                    short="The strength in the person's own words", mustSupport=True),
+            ])
+
+    profile(x, "recovery-strength-condition", "Recovery strength (protective factor)",
+            "A strength of the person as a Condition in the SDOH Clinical Care protective-factor pattern "
+            "(the strengths plugin's 'condition' mode): category protective-factor plus a strength "
+            "category, code.text the person's words, no code.", "Condition", [
+                el("Condition.clinicalStatus", mustSupport=True),
+                pattern_slicing("Condition.category", "protective-factor, health-concern and a strength "
+                                "category."),
+                slice_("Condition.category", "protectiveFactor", min=1, max="1",
+                       patternCodeableConcept=cc(SDOHCC_CS, "protective-factor")),
+                slice_("Condition.category", "strengthCategory", min=0, max="1",
+                       patternCodeableConcept={"coding": [{"system": cs("strength-category")}]},
+                       binding={"strength": "required", "valueSet": vs("strength-category")}),
+                el("Condition.code", min=1, mustSupport=True),
+                el("Condition.code.text", min=1, short="The strength in the person's own words"),
+                el("Condition.subject", type=ref(R4 + "Patient"), mustSupport=True),
             ])
 
     # --- recovery outcome observation (generic) and the outcomes profiles
@@ -838,10 +957,15 @@ def build(x):
                    comment="The person, when they wrote the plan themself; else put them in contributor."),
                 el("CarePlan.supportingInfo", mustSupport=True,
                    comment="Strengths (recovery-strength Observations) and other context."),
-                el("CarePlan.goal", min=1, type=ref(sd("recovery-goal")), mustSupport=True),
+                el("CarePlan.goal", type=ref(R4 + "Goal"), mustSupport=True,
+                   comment="0..*: a plan can exist before its goals are set (a crisis plan, a first "
+                           "meeting), and the recovery_plan format allows it. Goals filed under a recovery "
+                           "dimension claim recovery-goal; an unassigned goal claims none."),
                 el("CarePlan.activity.reference", mustSupport=True),
                 el("CarePlan.activity.detail",
                    comment="Prefer activity.reference; detail was removed in R5."),
+                el("CarePlan.activity.detail.code",
+                   binding={"strength": "extensible", "valueSet": vs("recovery-plan-activity")}),
             ])
 
 

@@ -158,14 +158,18 @@ static cJSON *new_parameters(cJSON **list)
 	return out;
 }
 
-/* "url (name version), …" of every known system, into buf. */
+/* "url (name version), …" of every known system, into buf: the code packs
+ * first (the large external systems a client most likely meant), then the
+ * CodeSystems of profiles/, so that a cut list loses only local ones. */
 static void known_systems(const struct terminology *t, char *buf, size_t cap)
 {
-	size_t pos = 0;
+	size_t pos = 0, n_systems = terminology_systems(t);
 	buf[0] = '\0';
 	struct terminology_system_info si;
-	for (size_t i = 0; terminology_system_at(t, i, &si) && pos + 1 < cap; i++) {
-		int n = snprintf(buf + pos, cap - pos, "%s%s (%s%s%s)", i ? ", " : "", si.url, si.name,
+	for (size_t k = 0; k < 2 * n_systems && pos + 1 < cap; k++) {
+		if (!terminology_system_at(t, k % n_systems, &si) || si.pack != (k < n_systems))
+			continue;
+		int n = snprintf(buf + pos, cap - pos, "%s%s (%s%s%s)", pos ? ", " : "", si.url, si.name,
 				 *si.version ? " " : "", si.version);
 		if (n < 0 || (size_t)n >= cap - pos) {
 			if (cap > 4)

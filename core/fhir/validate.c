@@ -12,9 +12,11 @@
 #include <string.h>
 
 #include "fhir/fhir_xml.h"
+#include "base/crypto.h"
 #include "base/fjson.h"
 #include "fhir/model.h"
 #include "fhir/search_params.h"
+#include "fhir/validate_bundle.h"
 
 /* ------------------------------------------------------------ primitives */
 
@@ -225,6 +227,7 @@ static void pop(struct v *v, size_t mark)
 
 static void check_object(struct v *v, const cJSON *obj, const struct model_type *t, bool resource, size_t depth);
 static void check_resource(struct v *v, const cJSON *res, size_t depth);
+static void check_attachment(struct v *v, const cJSON *obj);
 
 static void check_primitive(struct v *v, const cJSON *val, const struct model_type *t)
 {
@@ -499,6 +502,79 @@ static void check_object(struct v *v, const cJSON *obj, const struct model_type 
 		}
 	}
 	free(seen);
+	if (!strcmp(t->name, "Attachment"))
+		check_attachment(v, obj);
+}
+
+/* ---- Attachment: size and hash against the data */
+
+/* The bytes of a base64Binary the primitive check accepted (whitespace
+ * skipped), malloc'd, their count in *n; NULL when it does not decode. */
+static uint8_t *b64_decode(const char *s, size_t *n)
+{
+	size_t len = strlen(s), k = 0;
+	char *url = malloc(len + 1);
+	uint8_t *out = malloc(len / 4 * 3 + 3);
+	if (!url || !out) {
+		free(url);
+		free(out);
+		return NULL;
+	}
+	for (; *s; s++)
+		if (!is_ws((unsigned char)*s) && *s != '=')
+			url[k++] = *s == '+' ? '-' : *s == '/' ? '_' : *s;
+	long got = crypto_b64url_decode(url, k, out, len / 4 * 3 + 3);
+	free(url);
+	if (got < 0) {
+		free(out);
+		return NULL;
+	}
+	*n = (size_t)got;
+	return out;
+}
+
+/* att-size and att-hash: an Attachment's size is the length of its data and
+ * its hash the base64 SHA-1 of the data (R4 Attachment.size, .hash). Only
+ * checked when the data is there. */
+static void check_attachment(struct v *v, const cJSON *obj)
+{
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
+	const cJSON *size = cJSON_GetObjectItemCaseSensitive(obj, "size");
+	const cJSON *hash = cJSON_GetObjectItemCaseSensitive(obj, "hash");
+	if (!cJSON_IsString(data) || !check_base64(data->valuestring) ||
+	    (!cJSON_IsNumber(size) && !cJSON_IsString(hash)))
+		return;
+	size_t n = 0;
+	uint8_t *bytes = b64_decode(data->valuestring, &n);
+	if (!bytes) {
+		size_t mark = push(v, "data", -1);
+		verr(v, "value", "att-data: the data is not valid base64");
+		pop(v, mark);
+		return;
+	}
+	if (cJSON_IsNumber(size) && size->valuedouble != (double)n) {
+		size_t mark = push(v, "size", -1);
+		verr(v, "value", "att-size: the size %.0f is not the length of the data (%zu bytes)", size->valuedouble,
+		     n);
+		pop(v, mark);
+	}
+	uint8_t digest[CRYPTO_SHA1_LEN];
+	char want[CRYPTO_SHA1_LEN * 2];
+	if (cJSON_IsString(hash) && crypto_sha1(bytes, n, digest) == 0 &&
+	    crypto_b64_encode(digest, sizeof digest, want, sizeof want) > 0) {
+		char got[64];
+		size_t k = 0;
+		for (const char *h = hash->valuestring; *h && k + 1 < sizeof got; h++)
+			if (!is_ws((unsigned char)*h))
+				got[k++] = *h;
+		got[k] = '\0';
+		if (strcmp(got, want) != 0) {
+			size_t mark = push(v, "hash", -1);
+			verr(v, "value", "att-hash: the hash is not the base64 SHA-1 of the data (that is %s)", want);
+			pop(v, mark);
+		}
+	}
+	free(bytes);
 }
 
 /* ---- contained resources: dom-2, dom-3 and "#id" references */
@@ -628,6 +704,10 @@ static void check_resource(struct v *v, const cJSON *res, size_t depth)
 	check_object(v, res, t, true, depth);
 	if (!contained)
 		check_contained(v, res);
+	if (strcmp(t->name, "Bundle") == 0) {
+		size_t budget = v->errors < VALIDATE_MAX_ISSUES - 1 ? VALIDATE_MAX_ISSUES - 1 - v->errors : 0;
+		v->errors += validate_bundle_rules(res, v->path, v->oo, budget);
+	}
 	pop(v, mark);
 }
 

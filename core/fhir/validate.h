@@ -21,7 +21,9 @@
  * but tab, CR, LF) in any primitive; decimals within IEEE double range;
  * date, dateTime and instant on real calendar days (the search parser's
  * check); contained resources by dom-2 and dom-3, and every "#id"
- * reference naming one.
+ * reference naming one; an Attachment's size and hash against its data
+ * (att-size, att-hash); in a Bundle, its fullUrls and the references within
+ * it (core/fhir/validate_bundle.h).
  *
  * When the structure is sound, the R4 core invariants of the resource's type
  * are checked too (core/fhir/invariants.h: FHIRPath constraints, each failure

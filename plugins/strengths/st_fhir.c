@@ -265,6 +265,25 @@ static bool has_coding(const cJSON *cc, const char *system, const char *code)
 	return false;
 }
 
+/* A code system a strength's Observation code may come in: the one written,
+ * the one earlier versions wrote, and both eLTSS forms. */
+static bool strength_system(const char *sys)
+{
+	return pk_eq(sys, st_cfg.code_system) || pk_eq(sys, st_cfg.old_code_system) || pk_eq(sys, ST_ELTSS_SYSTEM) ||
+	       pk_eq(sys, ST_ELTSS_SYSTEM_TEMP);
+}
+
+static bool strength_coded(const cJSON *code)
+{
+	const cJSON *c;
+	cJSON_ArrayForEach(c, pk_get(code, "coding"))
+	{
+		if (strength_system(pk_str(c, "system")) && pk_eq(pk_str(c, "code"), "strength"))
+			return true;
+	}
+	return false;
+}
+
 static bool any_has_coding(const cJSON *list, const char *system, const char *code)
 {
 	const cJSON *cc;
@@ -291,9 +310,7 @@ static bool is_strength(const struct res *v)
 	if (has_local_category(pk_get(r, "category")))
 		return true;
 	if (strcmp(v->e.type, "Observation") == 0)
-		return has_coding(pk_get(r, "code"), st_cfg.code_system, "strength") ||
-		       has_coding(pk_get(r, "code"), ST_ELTSS_SYSTEM, "strength") ||
-		       has_coding(pk_get(r, "code"), ST_ELTSS_SYSTEM_TEMP, "strength");
+		return strength_coded(pk_get(r, "code"));
 	return any_has_coding(pk_get(r, "category"), ST_SDOHCC_SYSTEM, "protective-factor");
 }
 
@@ -563,9 +580,7 @@ static bool fhir_strength(struct in *in, size_t k, struct st_strength *s)
 		char w[48];
 		snprintf(w, sizeof w, "code.coding[%zu]", j++);
 		const char *sys = pk_str(c, "system");
-		bool ours = !cond && pk_eq(pk_str(c, "code"), "strength") &&
-			    (pk_eq(sys, st_cfg.code_system) || pk_eq(sys, ST_ELTSS_SYSTEM) ||
-			     pk_eq(sys, ST_ELTSS_SYSTEM_TEMP));
+		bool ours = !cond && pk_eq(pk_str(c, "code"), "strength") && strength_system(sys);
 		if (!ours)
 			pk_warn(&in->pk, pk_path(&in->pk, k, "%s", w),
 				"code %s|%s left out: the format keeps the person's own words", sys ? sys : "",

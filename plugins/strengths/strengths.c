@@ -162,7 +162,8 @@ static enum cw_status init(const struct cw_host *h, struct cw_ctx *ctx)
 	ok &= url(dflt, base, "/NamingSystem/recovery-goal") &&
 	      uri_setting(ctx, "goal_system", dflt, st_cfg.goal_system);
 	ok &= url(st_cfg.category_system, base, "/CodeSystem/strength-category");
-	ok &= url(st_cfg.code_system, base, "/CodeSystem/strength-observation");
+	ok &= url(st_cfg.code_system, base, "/CodeSystem/recovery-observation");
+	ok &= url(st_cfg.old_code_system, base, "/CodeSystem/strength-observation");
 	ok &= url(st_cfg.role_url, base, "/StructureDefinition/strength-identified-by");
 	ok &= url(st_cfg.profile_obs, base, "/StructureDefinition/recovery-strength");
 	ok &= url(st_cfg.profile_cond, base, "/StructureDefinition/recovery-strength-condition");

@@ -67,7 +67,8 @@ struct st_config {
 	char strength_system[ST_URL_SIZE]; /* identifier system of strengths */
 	char goal_system[ST_URL_SIZE];     /* identifier system of linked goals */
 	char category_system[ST_URL_SIZE]; /* {base}/CodeSystem/strength-category */
-	char code_system[ST_URL_SIZE];     /* {base}/CodeSystem/strength-observation */
+	char code_system[ST_URL_SIZE];     /* {base}/CodeSystem/recovery-observation (the profile's) */
+	char old_code_system[ST_URL_SIZE]; /* {base}/CodeSystem/strength-observation: read, no longer written */
 	char role_url[ST_URL_SIZE];        /* {base}/StructureDefinition/strength-identified-by */
 	char profile_obs[ST_URL_SIZE];     /* {base}/StructureDefinition/recovery-strength */
 	char profile_cond[ST_URL_SIZE];    /* …/recovery-strength-condition */

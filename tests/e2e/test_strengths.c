@@ -172,7 +172,7 @@ static void maps_one_person(void **state)
 		assert_string_equal(tk_sget(at(tk_get(at(cats, 0), "coding"), 0), "code"), "social-history");
 		assert_string_equal(tk_sget(at(tk_get(at(tk_get(s2, "category"), 1), "coding"), 0), "code"), "interpersonal");
 		const cJSON *code = at(tk_get(tk_get(s1, "code"), "coding"), 0);
-		assert_string_equal(tk_sget(code, "system"), BASE "/CodeSystem/strength-observation");
+		assert_string_equal(tk_sget(code, "system"), BASE "/CodeSystem/recovery-observation");
 		assert_string_equal(tk_sget(code, "code"), "strength");
 		assert_string_equal(tk_sget(s1, "valueString"), "I don't give up, even on the hard days.");
 		assert_string_equal(tk_sget(s1, "effectiveDateTime"), "2024-03-05");
