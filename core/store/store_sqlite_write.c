@@ -324,11 +324,11 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 /* Runs a batch of queued single writes on c in one transaction: each in its
  * own savepoint (a failing write fails alone), one COMMIT (one fsync) for all.
  * A failed COMMIT fails every write of the batch. */
-static void run_batch(struct conn *c, struct gc_req *batch)
+static void run_batch(struct conn *c, struct sq_item *group)
 {
 	struct store_error berr;
 	enum store_status st = ss_run(c, S_BEGIN_WRITE, &berr);
-	for (struct gc_req *r = batch; r; r = r->next) {
+	for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next) {
 		if (st != STORE_OK) {
 			r->st = st;
 			if (r->err)
@@ -352,7 +352,7 @@ static void run_batch(struct conn *c, struct gc_req *batch)
 		return;
 	if (sqlite3_get_autocommit(c->db)) {
 		/* the database ended the transaction itself: nothing is durable */
-		for (struct gc_req *r = batch; r; r = r->next)
+		for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next)
 			if (r->st == STORE_OK)
 				r->st = store_fail(r->err, STORE_IO, "the database rolled the transaction back");
 		return;
@@ -361,7 +361,7 @@ static void run_batch(struct conn *c, struct gc_req *batch)
 	if (cs != STORE_OK) {
 		if (!sqlite3_get_autocommit(c->db))
 			ss_run(c, S_ROLLBACK, NULL);
-		for (struct gc_req *r = batch; r; r = r->next) {
+		for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next) {
 			if (r->st == STORE_OK) {
 				r->st = cs;
 				if (r->err)
@@ -371,23 +371,10 @@ static void run_batch(struct conn *c, struct gc_req *batch)
 	}
 }
 
-/* Queues r for the committer; false when the store is stopping. */
-static bool gc_enqueue(struct sqlite_store *ss, struct gc_req *r, bool refuse_when_draining)
+void ss_gc_run(void *ctx, struct sq_item *group)
 {
-	pthread_mutex_lock(&ss->gc_mu);
-	if (!ss->gc_started || ss->gc_stop || (refuse_when_draining && ss->gc_draining)) {
-		pthread_mutex_unlock(&ss->gc_mu);
-		return false;
-	}
-	r->next = NULL;
-	if (ss->gc_tail)
-		ss->gc_tail->next = r;
-	else
-		ss->gc_head = r;
-	ss->gc_tail = r;
-	pthread_cond_signal(&ss->gc_work);
-	pthread_mutex_unlock(&ss->gc_mu);
-	return true;
+	struct sqlite_store *ss = ctx;
+	run_batch(ss->writer, group);
 }
 
 /* A queued write's outputs into its struct store_write; the request is freed. */
@@ -396,8 +383,10 @@ struct async_req {
 	struct write_req w;
 };
 
-static void finish_async(struct sqlite_store *ss, struct async_req *a)
+void ss_gc_finish(void *ctx, struct sq_item *item)
 {
+	struct sqlite_store *ss = ctx;
+	struct async_req *a = (struct async_req *)item;
 	struct store_write *sw = a->r.async;
 	sw->status = a->r.st;
 	release_pre(&a->w);
@@ -410,45 +399,6 @@ static void finish_async(struct sqlite_store *ss, struct async_req *a)
 	}
 	free(a);
 	store_write_finished(&ss->base, sw);
-}
-
-void *ss_committer_main(void *arg)
-{
-	struct sqlite_store *ss = arg;
-	pthread_mutex_lock(&ss->gc_mu);
-	for (;;) {
-		while (!ss->gc_head && !ss->gc_stop)
-			pthread_cond_wait(&ss->gc_work, &ss->gc_mu);
-		if (!ss->gc_head)
-			break; /* stopping, and nothing is left */
-		struct gc_req *batch = ss->gc_head;
-		ss->gc_head = ss->gc_tail = NULL;
-		ss->gc_running = true;
-		pthread_mutex_unlock(&ss->gc_mu);
-		run_batch(ss->writer, batch);
-		/* queued writes are called back; waiting threads are released
-		 * together below (a waiter's request lives on its stack: it is not
-		 * touched once marked done) */
-		struct gc_req *waiting = NULL;
-		for (struct gc_req *r = batch, *next; r; r = next) {
-			next = r->next;
-			if (r->async) {
-				finish_async(ss, (struct async_req *)r);
-			} else {
-				r->next = waiting;
-				waiting = r;
-			}
-		}
-		pthread_mutex_lock(&ss->gc_mu);
-		for (struct gc_req *r = waiting, *next; r; r = next) {
-			next = r->next;
-			r->done = true;
-		}
-		ss->gc_running = false;
-		pthread_cond_broadcast(&ss->gc_cv);
-	}
-	pthread_mutex_unlock(&ss->gc_mu);
-	return NULL;
 }
 
 static enum store_status do_write(struct store *s, struct write_req *w, struct store_error *err)
@@ -465,11 +415,8 @@ static enum store_status do_write(struct store *s, struct write_req *w, struct s
 		struct sqlite_store *ss = ss_of(s);
 		prepare_create(w);
 		struct gc_req me = {.w = w, .err = err, .st = STORE_OK};
-		if (gc_enqueue(ss, &me, false)) {
-			pthread_mutex_lock(&ss->gc_mu);
-			while (!me.done)
-				pthread_cond_wait(&ss->gc_cv, &ss->gc_mu);
-			pthread_mutex_unlock(&ss->gc_mu);
+		if (sq_enqueue(&ss->gc, &me.item, false)) {
+			sq_wait(&ss->gc, &me.item);
 			st = me.st;
 		} else {
 			st = store_fail(err, STORE_BUSY, "the store is closing");
@@ -511,10 +458,10 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 		.if_match = sw->if_match_version,
 		.op = op,
 	};
-	a->r = (struct gc_req){.w = &a->w, .err = &sw->err, .st = STORE_OK, .async = sw};
+	a->r = (struct gc_req){.item.async = true, .w = &a->w, .err = &sw->err, .st = STORE_OK, .async = sw};
 	/* stamped, printed and indexed here, on the submitting thread */
 	prepare_create(&a->w);
-	if (!gc_enqueue(ss, &a->r, true)) {
+	if (!sq_enqueue(&ss->gc, &a->r.item, true)) {
 		release_pre(&a->w);
 		cJSON_Delete(a->w.stored);
 		free(a);
@@ -526,15 +473,7 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 	return STORE_OK;
 }
 
-void sqlite_drain(struct store *s)
-{
-	struct sqlite_store *ss = ss_of(s);
-	pthread_mutex_lock(&ss->gc_mu);
-	ss->gc_draining = true;
-	while (ss->gc_head || ss->gc_running)
-		pthread_cond_wait(&ss->gc_cv, &ss->gc_mu);
-	pthread_mutex_unlock(&ss->gc_mu);
-}
+void sqlite_drain(struct store *s) { sq_drain(&ss_of(s)->gc); }
 
 enum store_status sqlite_create(struct store *s, const char *type, const cJSON *resource, const char *id,
 				       cJSON **out, struct store_error *err)
