@@ -11,12 +11,10 @@
 
 #include "base/fjson.h"
 
-enum write_kind { W_CREATE, W_UPDATE, W_DELETE };
-
 struct write_req {
-	enum write_kind kind;
+	enum sver_kind kind;
 	const char *type, *id;
-	const cJSON *resource; /* NULL for W_DELETE */
+	const cJSON *resource; /* NULL for SVER_DELETE */
 	int64_t if_match;      /* 0 = none */
 	enum store_op op;
 	bool fresh;      /* a new random id: no row can exist */
@@ -148,51 +146,20 @@ static enum store_status write_body(struct pgconn *c, struct write_req *w, struc
 		}
 		PQclear(r);
 	}
-	switch (w->kind) {
-	case W_CREATE:
-		if (exists && !deleted)
-			return store_fail(err, STORE_CONFLICT, "%s/%s already exists", w->type, w->id);
-		break;
-	case W_UPDATE:
-		if (w->if_match && !exists)
-			return store_fail(err, STORE_VERSION_MISMATCH,
-					  "%s/%s: expected version %lld, but it does not exist", w->type, w->id,
-					  (long long)w->if_match);
-		if (w->if_match && cur != w->if_match)
-			return store_fail(err, STORE_VERSION_MISMATCH,
-					  "%s/%s: expected version %lld, the current version is %lld", w->type, w->id,
-					  (long long)w->if_match, (long long)cur);
-		break;
-	case W_DELETE:
-		if (!exists)
-			return store_fail(err, STORE_NOT_FOUND, "no %s with that id", w->type);
-		if (deleted) {
-			w->version = cur;
-			return STORE_OK;
-		}
-		break;
-	}
-	w->created = !exists || deleted;
-	w->version = cur + 1;
+	bool skip;
+	if ((st = sver_check(w->kind, w->type, w->id, w->if_match, exists, deleted, cur, &w->version, &w->created,
+			     &skip, err)) != STORE_OK ||
+	    skip)
+		return st;
 	char when[STORE_TIME_SIZE];
 	store_now(when, NULL);
-	cJSON_Delete(w->stored);
-	w->stored = NULL;
 	char *text = NULL;
-	if (w->resource) {
-		if ((st = sver_stamp(w->resource, w->id, w->version, when, &w->stored, err)) != STORE_OK)
-			return st;
-		if (!(text = fjson_print(w->stored, false, NULL)))
-			return store_fail(err, STORE_NO_MEMORY, "out of memory");
-	}
 	uint8_t sum[SVER_SUM_LEN];
 	char sumhex[2 * SVER_SUM_LEN + 3];
-	if (sver_sum(w->type, w->id, w->version, when, text, text ? strlen(text) : 0, sum) != 0) {
-		free(text);
-		return store_fail(err, STORE_NO_MEMORY, "the checksum of the stored content could not be computed");
-	}
+	if ((st = sver_content(w->type, w->id, w->resource, w->version, when, &w->stored, &text, sum, err)) != STORE_OK)
+		return st;
 	pgs_sum_hex(sum, sumhex);
-	char vnum[24], del[2] = {w->kind == W_DELETE ? '1' : '0', 0}, opnum[8];
+	char vnum[24], del[2] = {w->kind == SVER_DELETE ? '1' : '0', 0}, opnum[8];
 	snprintf(vnum, sizeof vnum, "%lld", (long long)w->version);
 	snprintf(opnum, sizeof opnum, "%d", (int)w->op);
 	PGresult *r = NULL;
@@ -238,7 +205,7 @@ static enum store_status run_write(struct pgconn *c, struct write_req *w, struct
 			return st;
 		enum store_status ws = write_body(c, w, err);
 		if (ws == STORE_OK && w->deliver)
-			ws = pgs_outbox_insert(c, w->type, w->id, w->version, w->kind == W_DELETE, err);
+			ws = pgs_outbox_insert(c, w->type, w->id, w->version, w->kind == SVER_DELETE, err);
 		const char *state = pgs_last_state(c);
 		bool raced = (ws == STORE_CONFLICT && strcmp(state, "23505") == 0 && !w->fresh) ||
 			     (ws == STORE_BUSY && strcmp(state, "40P01") == 0);
@@ -319,8 +286,8 @@ void pgs_gc_run(void *ctx, struct sq_item *group)
 			}
 			bs = write_body(c, r->w, r->err);
 			if (bs == STORE_OK && r->w->deliver)
-				bs = pgs_outbox_insert(c, r->w->type, r->w->id, r->w->version, r->w->kind == W_DELETE,
-						       r->err);
+				bs = pgs_outbox_insert(c, r->w->type, r->w->id, r->w->version,
+						       r->w->kind == SVER_DELETE, r->err);
 			if (bs != STORE_OK)
 				bad = r;
 		}
@@ -399,7 +366,7 @@ enum store_status pg_create(struct store *s, const char *type, const cJSON *reso
 		id = fresh;
 	}
 	struct write_req w = {
-		.kind = W_CREATE,
+		.kind = SVER_CREATE,
 		.type = type,
 		.id = id,
 		.resource = resource,
@@ -418,7 +385,7 @@ enum store_status pg_update(struct store *s, const char *type, const char *id, c
 			    bool *created, cJSON **out, struct store_error *err)
 {
 	struct write_req w = {
-		.kind = W_UPDATE,
+		.kind = SVER_UPDATE,
 		.type = type,
 		.id = id,
 		.resource = resource,
@@ -438,7 +405,7 @@ enum store_status pg_update(struct store *s, const char *type, const char *id, c
 enum store_status pg_delete(struct store *s, const char *type, const char *id, int64_t *version,
 			    struct store_error *err)
 {
-	struct write_req w = {.kind = W_DELETE, .type = type, .id = id, .op = STORE_OP_DELETE};
+	struct write_req w = {.kind = SVER_DELETE, .type = type, .id = id, .op = STORE_OP_DELETE};
 	enum store_status st = do_write(s, &w, err);
 	if (version && st == STORE_OK)
 		*version = w.version;
@@ -454,22 +421,20 @@ enum store_status pg_submit(struct store *s, struct store_write *sw)
 	struct pg_async *a = calloc(1, sizeof *a);
 	if (!a)
 		return sw->status = store_fail(&sw->err, STORE_NO_MEMORY, "out of memory");
-	bool fresh = sw->kind == STORE_WRITE_CREATE && !sw->id[0];
-	if (fresh && store_new_id(sw->id) != 0) {
+	enum sver_kind kind;
+	enum store_op op;
+	bool fresh;
+	if (sver_queued(sw, &kind, &op, &fresh) != STORE_OK) {
 		free(a);
-		return sw->status = store_fail(&sw->err, STORE_IO, "no randomness for a new id");
+		return sw->status = sw->err.status;
 	}
 	a->w = (struct write_req){
-		.kind = sw->kind == STORE_WRITE_CREATE   ? W_CREATE
-			: sw->kind == STORE_WRITE_UPDATE ? W_UPDATE
-							 : W_DELETE,
+		.kind = kind,
 		.type = sw->type,
 		.id = sw->id,
 		.resource = sw->resource,
 		.if_match = sw->if_match_version,
-		.op = sw->kind == STORE_WRITE_DELETE            ? STORE_OP_DELETE
-		      : fresh && sw->kind == STORE_WRITE_CREATE ? STORE_OP_CREATE
-								: STORE_OP_UPDATE,
+		.op = op,
 		.fresh = fresh,
 		.deliver = sw->deliver,
 	};

@@ -40,8 +40,6 @@ int ss_index_row(void *p, const struct search_index_value *v)
 	return 0;
 }
 
-enum write_kind { W_CREATE, W_UPDATE, W_DELETE };
-
 /* An index row worked out before the write (see prepare_create). */
 struct pre_row {
 	const char *param; /* static: from the search parameter table */
@@ -52,9 +50,9 @@ struct pre_row {
 };
 
 struct write_req {
-	enum write_kind kind;
+	enum sver_kind kind;
 	const char *type, *id;
-	const cJSON *resource; /* NULL for W_DELETE */
+	const cJSON *resource; /* NULL for SVER_DELETE */
 	int64_t if_match;      /* 0 = none */
 	enum store_op op;
 	bool created;          /* out: a new resource */
@@ -124,7 +122,7 @@ static void release_pre(struct write_req *w)
 /* Stamps, prints and indexes a fresh create as version 1 (see write_req). */
 static void prepare_create(struct write_req *w)
 {
-	if (w->kind != W_CREATE || w->op != STORE_OP_CREATE || !w->resource)
+	if (w->kind != SVER_CREATE || w->op != STORE_OP_CREATE || !w->resource)
 		return;
 	store_now(w->pre_when, &w->pre_ms);
 	if (sver_stamp(w->resource, w->id, 1, w->pre_when, &w->stored, NULL) != STORE_OK)
@@ -147,7 +145,7 @@ static enum store_status write_rows(struct conn *c, struct write_req *w, bool ex
 				    const char *text, const uint8_t sum[SVER_SUM_LEN], struct store_error *err)
 {
 	sqlite3_stmt *s;
-	bool del = w->kind == W_DELETE;
+	bool del = w->kind == SVER_DELETE;
 	if (exists) {
 		s = ss_stmt(c, S_UPD_RES, err);
 		if (!s)
@@ -252,31 +250,11 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 			return ss_db_fail(c, err, rc, "looking up the resource");
 	}
 
-	switch (w->kind) {
-	case W_CREATE:
-		if (exists && !deleted)
-			return store_fail(err, STORE_CONFLICT, "%s/%s already exists", w->type, w->id);
-		break;
-	case W_UPDATE:
-		if (w->if_match && !exists)
-			return store_fail(err, STORE_VERSION_MISMATCH, "%s/%s: expected version %lld, but it does not exist",
-					  w->type, w->id, (long long)w->if_match);
-		if (w->if_match && cur != w->if_match)
-			return store_fail(err, STORE_VERSION_MISMATCH,
-					  "%s/%s: expected version %lld, the current version is %lld", w->type, w->id,
-					  (long long)w->if_match, (long long)cur);
-		break;
-	case W_DELETE:
-		if (!exists)
-			return store_fail(err, STORE_NOT_FOUND, "no %s with that id", w->type);
-		if (deleted) {
-			w->version = cur;
-			return STORE_OK;
-		}
-		break;
-	}
-	w->created = !exists || deleted;
-	w->version = cur + 1;
+	bool skip;
+	enum store_status st = sver_check(w->kind, w->type, w->id, w->if_match, exists, deleted, cur, &w->version,
+					  &w->created, &skip, err);
+	if (st != STORE_OK || skip)
+		return st;
 	char when[STORE_TIME_SIZE];
 	/* a stamp taken before a bulk export's snapshot would put this write
 	 * before the snapshot's time although the snapshot does not hold it */
@@ -292,26 +270,14 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 	}
 
 	char *text = NULL;
-	enum store_status st = STORE_OK;
 	uint8_t sum[SVER_SUM_LEN];
 	if (use_pre) {
 		text = w->pre_text;
 		w->pre_text = NULL;
 		memcpy(sum, w->pre_sum, sizeof sum);
-	} else {
-		if (w->resource) {
-			st = sver_stamp(w->resource, w->id, w->version, when, &w->stored, err);
-			if (st != STORE_OK)
-				return st;
-			text = fjson_print(w->stored, false, NULL);
-			if (!text)
-				return store_fail(err, STORE_NO_MEMORY, "out of memory");
-		}
-		if (sver_sum(w->type, w->id, w->version, when, text, text ? strlen(text) : 0, sum) != 0) {
-			free(text);
-			return store_fail(err, STORE_NO_MEMORY,
-					  "the checksum of the stored content could not be computed");
-		}
+	} else if ((st = sver_content(w->type, w->id, w->resource, w->version, when, &w->stored, &text, sum, err)) !=
+		   STORE_OK) {
+		return st;
 	}
 
 	st = write_rows(c, w, exists, &rid, when, text, sum, err);
@@ -339,7 +305,7 @@ static void run_batch(struct conn *c, struct sq_item *group)
 		if (ws == STORE_OK)
 			ws = write_body(c, r->w, r->err);
 		if (ws == STORE_OK && r->async && r->async->deliver)
-			ws = ss_outbox_insert(c, r->w->type, r->w->id, r->w->version, r->w->kind == W_DELETE, r->err);
+			ws = ss_outbox_insert(c, r->w->type, r->w->id, r->w->version, r->w->kind == SVER_DELETE, r->err);
 		if (ws == STORE_OK) {
 			ws = ss_run(c, S_RELEASE, r->err);
 		} else if (!sqlite3_get_autocommit(c->db)) {
@@ -436,19 +402,12 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 	struct async_req *a = calloc(1, sizeof *a);
 	if (!a)
 		return sw->status = store_fail(&sw->err, STORE_NO_MEMORY, "out of memory");
-	bool fresh = sw->kind == STORE_WRITE_CREATE && !sw->id[0];
-	if (fresh && store_new_id(sw->id) != 0) {
+	enum sver_kind kind;
+	enum store_op op;
+	bool fresh;
+	if (sver_queued(sw, &kind, &op, &fresh) != STORE_OK) {
 		free(a);
-		return sw->status = store_fail(&sw->err, STORE_IO, "no randomness for a new id");
-	}
-	enum write_kind kind = W_DELETE;
-	enum store_op op = STORE_OP_DELETE;
-	if (sw->kind == STORE_WRITE_CREATE) {
-		kind = W_CREATE;
-		op = fresh ? STORE_OP_CREATE : STORE_OP_UPDATE;
-	} else if (sw->kind == STORE_WRITE_UPDATE) {
-		kind = W_UPDATE;
-		op = STORE_OP_UPDATE;
+		return sw->status = sw->err.status;
 	}
 	a->w = (struct write_req){
 		.kind = kind,
@@ -485,7 +444,7 @@ enum store_status sqlite_create(struct store *s, const char *type, const cJSON *
 		id = fresh;
 	}
 	struct write_req w = {
-		.kind = W_CREATE, .type = type, .id = id, .resource = resource,
+		.kind = SVER_CREATE, .type = type, .id = id, .resource = resource,
 		.op = id == fresh ? STORE_OP_CREATE : STORE_OP_UPDATE,
 	};
 	enum store_status st = do_write(s, &w, err);
@@ -500,7 +459,7 @@ enum store_status sqlite_update(struct store *s, const char *type, const char *i
 				       int64_t if_match, bool *created, cJSON **out, struct store_error *err)
 {
 	struct write_req w = {
-		.kind = W_UPDATE, .type = type, .id = id, .resource = resource, .if_match = if_match,
+		.kind = SVER_UPDATE, .type = type, .id = id, .resource = resource, .if_match = if_match,
 		.op = STORE_OP_UPDATE,
 	};
 	enum store_status st = do_write(s, &w, err);
@@ -516,7 +475,7 @@ enum store_status sqlite_update(struct store *s, const char *type, const char *i
 enum store_status sqlite_delete(struct store *s, const char *type, const char *id, int64_t *version,
 				       struct store_error *err)
 {
-	struct write_req w = {.kind = W_DELETE, .type = type, .id = id, .op = STORE_OP_DELETE};
+	struct write_req w = {.kind = SVER_DELETE, .type = type, .id = id, .op = STORE_OP_DELETE};
 	enum store_status st = do_write(s, &w, err);
 	if (version && st == STORE_OK)
 		*version = w.version;
