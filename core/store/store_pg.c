@@ -119,7 +119,8 @@ enum store_status pgs_exec(struct pgconn *c, const char *sql, int n, const char 
 	/* a transaction the server ended (a lost connection) is not ours any more */
 	if (PQtransactionStatus(c->db) == PQTRANS_IDLE || PQtransactionStatus(c->db) == PQTRANS_UNKNOWN)
 		c->in_txn = false;
-	return store_fail(err, st, "%s: database error %s: %s", what, state ? state : "?", msg);
+	/* state pointed into r: the copy in last_state outlives it */
+	return store_fail(err, st, "%s: database error %s: %s", what, last_state[0] ? last_state : "?", msg);
 }
 
 enum store_status pgs_run(struct pgconn *c, const char *sql, struct store_error *err, const char *what)
