@@ -14,11 +14,14 @@
 #define CW_TESTS_TESTENV_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "base/file.h"
 
 static inline const char *corpus_dir(void)
 {
@@ -55,21 +58,11 @@ static inline bool have_tool(const char *name)
 }
 
 /* Reads the whole file at path into a NUL-terminated buffer the caller frees;
- * *len gets its length. NULL when the file cannot be opened or read. */
+ * *len gets its length. NULL when the file cannot be opened or read
+ * (base/file.h, shared with the benchmarks and the configuration). */
 static inline char *read_whole_file(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	struct stat st;
-	char *buf = NULL;
-	if (fstat(fileno(f), &st) == 0 && st.st_size >= 0 && (buf = malloc((size_t)st.st_size + 1)) != NULL) {
-		size_t n = fread(buf, 1, (size_t)st.st_size, f);
-		buf[n] = '\0';
-		*len = n;
-	}
-	fclose(f);
-	return buf;
+	return file_read_all(path, SIZE_MAX, len, NULL, 0);
 }
 
 /* Prints the reason for tests/run.sh and skips the running cmocka test

@@ -13,9 +13,12 @@ equals `value`, e.g. telecom.where(system='email')). A branch in
 any other form (for example `deceased.exists() and deceased != false`, or
 relatedArtifact.where(type='composed-of').resource) is written with its
 FHIRPath expression, which the indexer evaluates with the FHIRPath engine
-(path NULL), and listed on stderr; a branch whose result is a resource and
-not a value (Bundle.entry[0].resource) is left out and listed. Choice elements named without a type (`effective`)
-are written as `effective[x]`, found from the StructureDefinitions.
+(path NULL), and listed on stderr. A branch whose result is a resource inside
+the resource (Bundle.entry[0].resource) is written the same way with the
+definition's one target type as its target: the indexer indexes that resource's
+own parameters under the parameter's name, for chains
+(Bundle?composition.subject=...). Choice elements named without a type
+(`effective`) are written as `effective[x]`, found from the StructureDefinitions.
 """
 import glob
 import json
@@ -32,8 +35,9 @@ KINDS = {"token": "SEARCH_PARAM_TOKEN", "reference": "SEARCH_PARAM_REFERENCE",
 RESOURCE_PARAMS = {"_id", "_lastUpdated", "_tag", "_security", "_profile", "_source"}
 
 IDENT = r"[A-Za-z][A-Za-z0-9]*"
-# Branches whose result is a resource inside the resource, not a value a
-# reference parameter can index: not offered.
+# Branches whose result is a resource inside the resource, not a reference:
+# written with the definition's one target type as the row's target (the
+# resource embedded), its parameters indexed under the parameter's name.
 RESOURCE_VALUED = {"Bundle.entry[0].resource"}
 
 
@@ -173,7 +177,11 @@ def main():
                 parsed = parse_branch(t, b, choices[t])
                 if parsed is None:
                     if b in RESOURCE_VALUED:
-                        print("skipped %s %s: %s (a resource, not a value)" % (t, sp["code"], b), file=sys.stderr)
+                        one = sp.get("target", [])
+                        if len(one) != 1:
+                            sys.exit("%s %s: a resource-valued branch needs one target type" % (t, sp["code"]))
+                        print("embedded %s %s: %s (a %s)" % (t, sp["code"], b, one[0]), file=sys.stderr)
+                        rows.append((t, sp["code"], kind, None, one[0], None, sp["url"], one[0], b))
                         continue
                     print("FHIRPath %s %s: %s" % (t, sp["code"], b), file=sys.stderr)
                     rows.append((t, sp["code"], kind, None, None, None, sp["url"], targets_of(sp, None), b))

@@ -306,6 +306,15 @@ static void add_search_params(cJSON *res, const char *type)
 			cJSON_AddStringToObject(o, "name", d->code);
 			cJSON_AddStringToObject(o, "definition", d->url);
 			cJSON_AddStringToObject(o, "type", search_params_kind_name(d->kind));
+			const char *embedded = search_params_embedded(d);
+			if (embedded) {
+				char doc[200];
+				snprintf(doc, sizeof doc,
+					 "The first entry's resource when it is a %s: its own parameters are "
+					 "searched by chaining (%s.parameter=value)",
+					 embedded, d->code);
+				cJSON_AddStringToObject(o, "documentation", doc);
+			}
 			cJSON_AddItemToArray(sp, o);
 		}
 	}
@@ -333,7 +342,8 @@ static void describe_search(void *ctx, cJSON *cs)
 		cJSON *rev = cJSON_AddArrayToObject(res, "searchRevInclude");
 		for (size_t i = 0; inc && rev && i < search_params_count; i++) {
 			const struct search_param_def *d = &search_params_data[i];
-			if (d->kind != SEARCH_PARAM_REFERENCE || !model_resource(d->type))
+			/* an embedded resource is in the resource already */
+			if (d->kind != SEARCH_PARAM_REFERENCE || !model_resource(d->type) || search_params_embedded(d))
 				continue;
 			if (!strcmp(d->type, type))
 				add_include(inc, d->type, d->code);

@@ -462,6 +462,8 @@ static bool include_known(const char *name, const char *text, bool lenient, stru
 		why = "names no search parameter of the type";
 	else if (def->kind != SEARCH_PARAM_REFERENCE)
 		why = "names a search parameter that is not a reference";
+	else if (search_params_embedded(def))
+		why = "names a resource inside the resource (chain into it instead)";
 	else if (target && !model_resource(target))
 		why = "names a target that is not a resource type";
 	else if (target && !search_params_targets_has(def, target))
@@ -705,7 +707,7 @@ static bool chain_allowed(const struct http_request *req, const char *type, cons
 		snprintf(refused, STORE_TYPE_SIZE, "*");
 		return false;
 	}
-	if (dot_mod) {
+	if (dot_mod && !dot) { /* a type on the first level; a later level's is the inner one's */
 		snprintf(ref, sizeof ref, "%s", name);
 		snprintf(target, sizeof target, "%.*s", (int)(dot_mod - modifier), modifier);
 		snprintf(inner, sizeof inner, "%s", dot_mod + 1);

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "base/crypto.h"
+#include "base/file.h"
 #include "base/fjson.h"
 #include "config/paths.h"
 #include "fhir/model.h"
@@ -654,31 +654,6 @@ static int apply(struct config *cfg, const struct key *schema, const cJSON *obj,
 	return 0;
 }
 
-static char *read_file(const char *path, size_t max, size_t *len, char *why, size_t whylen)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(why, whylen, "%s", strerror(errno));
-		return NULL;
-	}
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		snprintf(why, whylen, "not a regular file of at most %zu bytes", max);
-		fclose(f);
-		return NULL;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		snprintf(why, whylen, "out of memory");
-		fclose(f);
-		return NULL;
-	}
-	*len = fread(buf, 1, (size_t)st.st_size, f);
-	buf[*len] = '\0';
-	fclose(f);
-	return buf;
-}
-
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	if (config_defaults(cfg) != 0) {
@@ -690,7 +665,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	cfg->source = strdup(path);
 	size_t len = 0;
 	char why[256];
-	char *text = read_file(path, 1 << 20, &len, why, sizeof why);
+	char *text = file_read_all(path, 1 << 20, &len, why, sizeof why);
 	if (!text) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, why);
 		config_release(cfg);
@@ -764,20 +739,6 @@ bool config_auth_configured(const struct config *cfg)
 {
 	return (cfg->auth.clients && cJSON_GetArraySize(cfg->auth.clients) > 0) ||
 	       (cfg->auth.issuers && cJSON_GetArraySize(cfg->auth.issuers) > 0);
-}
-
-int config_check_tls_files(const struct config *cfg, char *err, size_t errlen)
-{
-	const struct config_tls *t = &cfg->tls;
-	char why[1024];
-	const char *src = cfg->source ? cfg->source : "(defaults)";
-	if (t->cert_file && crypto_check_certificate(t->cert_file, why, sizeof why) != 0)
-		return fail(err, errlen, src, "tls.cert_file", "%s", why);
-	if (t->key_file && crypto_check_private_key(t->cert_file, t->key_file, why, sizeof why) != 0)
-		return fail(err, errlen, src, "tls.key_file", "%s", why);
-	if (t->client_ca_file && crypto_check_certificate(t->client_ca_file, why, sizeof why) != 0)
-		return fail(err, errlen, src, "tls.client_ca_file", "%s", why);
-	return 0;
 }
 
 int config_check_exposure(const struct config *cfg, char *err, size_t errlen)

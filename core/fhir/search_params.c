@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -228,6 +229,7 @@ size_t search_params_targets_count(const struct search_param_def *def)
 
 struct walk {
 	const struct search_param_def *def;
+	const char *param; /* the name the values are emitted under (static) */
 	int (*emit)(void *ctx, const struct search_index_value *v);
 	void *ctx;
 };
@@ -235,7 +237,7 @@ struct walk {
 static int emit(struct walk *w, const char *sys, const char *val, int64_t lo, int64_t hi)
 {
 	struct search_index_value v = {
-		.param = w->def->code, .kind = w->def->kind, .sys = sys, .val = val, .lo = lo, .hi = hi,
+		.param = w->param, .kind = w->def->kind, .sys = sys, .val = val, .lo = lo, .hi = hi,
 	};
 	return w->emit(w->ctx, &v);
 }
@@ -243,7 +245,7 @@ static int emit(struct walk *w, const char *sys, const char *val, int64_t lo, in
 static int emit_num(struct walk *w, const char *sys, const char *val, double lo, double hi)
 {
 	struct search_index_value v = {
-		.param = w->def->code, .kind = w->def->kind, .sys = sys, .val = val, .num_lo = lo, .num_hi = hi,
+		.param = w->param, .kind = w->def->kind, .sys = sys, .val = val, .num_lo = lo, .num_hi = hi,
 	};
 	return w->emit(w->ctx, &v);
 }
@@ -506,10 +508,45 @@ static int walk_path(struct walk *w, const cJSON *node, const char *path)
 
 /* --- branches evaluated with FHIRPath ------------------------------------------ */
 
+const char *search_params_embedded(const struct search_param_def *def)
+{
+	return !def->path && def->expr ? def->target : NULL;
+}
+
 /* Each row's compiled expression (NULL for rows with a path, and where the
  * engine refuses one), compiled once on first use. */
 static const struct fp_expr **row_exprs;
 static pthread_once_t row_exprs_once = PTHREAD_ONCE_INIT;
+
+/* For each row embedding a resource (search_params_embedded; Bundle has two),
+ * the names its values are emitted under, by row of the table: "code.param"
+ * for the rows of the embedded type and of "Resource", NULL for the others.
+ * Built with row_exprs; never freed (static for the process). */
+#define EMBED_MAX 8
+static struct embed {
+	size_t row;
+	char **names;
+} embeds[EMBED_MAX];
+static size_t nembeds;
+
+static char **embed_names_build(const struct search_param_def *e)
+{
+	char **names = calloc(search_params_count ? search_params_count : 1, sizeof *names);
+	for (size_t j = 0; names && j < search_params_count; j++) {
+		const struct search_param_def *d = &search_params_data[j];
+		if (strcmp(d->type, e->target) != 0 && strcmp(d->type, "Resource") != 0)
+			continue;
+		size_t n = strlen(e->code) + 1 + strlen(d->code) + 1;
+		if (!(names[j] = malloc(n))) {
+			for (size_t k = 0; k < j; k++)
+				free(names[k]);
+			free(names);
+			return NULL;
+		}
+		snprintf(names[j], n, "%s.%s", e->code, d->code);
+	}
+	return names;
+}
 
 static void compile_rows(void)
 {
@@ -518,7 +555,18 @@ static void compile_rows(void)
 		struct fp_error err;
 		if (search_params_data[i].expr)
 			row_exprs[i] = fp_cached(search_params_data[i].expr, &err);
+		if (search_params_embedded(&search_params_data[i]) && nembeds < EMBED_MAX)
+			embeds[nembeds++] = (struct embed){i, embed_names_build(&search_params_data[i])};
 	}
+}
+
+/* The names row i's embedded values are emitted under; NULL on OOM. */
+static char *const *embed_names(size_t i)
+{
+	for (size_t k = 0; k < nembeds; k++)
+		if (embeds[k].row == i)
+			return embeds[k].names;
+	return NULL;
 }
 
 size_t search_params_fhirpath_rows(size_t *n)
@@ -593,7 +641,41 @@ static int extract_fhirpath(struct walk *w, const struct fp_expr *e, const cJSON
 }
 
 static int extract_rows(const char *type, const cJSON *resource,
-			int (*emitfn)(void *ctx, const struct search_index_value *v), void *ctx)
+			int (*emitfn)(void *ctx, const struct search_index_value *v), void *ctx, char *const *names);
+
+/* Row w->def (index i) embeds the resource its expression yields: when that
+ * is a resource of the row's target type, its reference value (val NULL when
+ * it has no id: :missing still sees it) and its own values under the row's
+ * names. */
+static int extract_embedded(struct walk *w, size_t i, const cJSON *resource, struct arena *a)
+{
+	struct fp_env env = {.resource = resource};
+	struct fp_coll out = {0};
+	struct fp_error err;
+	arena_reset(a);
+	if (fp_eval(row_exprs[i], &env, a, &out, &err) != 0)
+		return err.code == FP_ERR_NOMEM ? -1 : 0;
+	if (out.n == 0 || out.v[0].kind != FP_NODE)
+		return 0;
+	const cJSON *res = out.v[0].u.node.j;
+	const char *rt = cJSON_IsObject(res) ? str_member(res, "resourceType") : NULL;
+	if (!rt || strcmp(rt, w->def->target) != 0)
+		return 0;
+	char *const *names = embed_names(i);
+	if (!names)
+		return -1;
+	int rc = emit(w, w->def->target, str_member(res, "id"), 0, 0);
+	if (!rc)
+		rc = extract_rows(w->def->target, res, w->emit, w->ctx, names);
+	if (!rc)
+		rc = extract_rows("Resource", res, w->emit, w->ctx, names);
+	return rc;
+}
+
+/* The values of type's rows over resource, each under its own code, or under
+ * names[row] (an embedded resource's; rows embedding again are skipped). */
+static int extract_rows(const char *type, const cJSON *resource,
+			int (*emitfn)(void *ctx, const struct search_index_value *v), void *ctx, char *const *names)
 {
 	size_t lo = 0, hi = search_params_count;
 	while (lo < hi) { /* the type's first row */
@@ -608,13 +690,19 @@ static int extract_rows(const char *type, const cJSON *resource,
 	int rc = 0;
 	for (size_t i = lo; !rc && i < search_params_count && strcmp(search_params_data[i].type, type) == 0; i++) {
 		const struct search_param_def *d = &search_params_data[i];
-		struct walk w = {.def = d, .emit = emitfn, .ctx = ctx};
+		struct walk w = {.def = d, .param = names ? names[i] : d->code, .emit = emitfn, .ctx = ctx};
+		if (!w.param)
+			continue;
 		if (d->path) {
 			rc = walk_path(&w, resource, d->path);
 			continue;
 		}
 		pthread_once(&row_exprs_once, compile_rows);
-		if (row_exprs && row_exprs[i])
+		if (!row_exprs || !row_exprs[i])
+			continue;
+		if (search_params_embedded(d))
+			rc = names ? 0 : extract_embedded(&w, i, resource, &a);
+		else
 			rc = extract_fhirpath(&w, row_exprs[i], resource, &a);
 	}
 	arena_release(&a);
@@ -626,6 +714,6 @@ int search_params_extract(const char *type, const cJSON *resource,
 {
 	if (!cJSON_IsObject(resource))
 		return 0;
-	int rc = extract_rows(type, resource, emitfn, ctx);
-	return rc ? rc : extract_rows("Resource", resource, emitfn, ctx);
+	int rc = extract_rows(type, resource, emitfn, ctx, NULL);
+	return rc ? rc : extract_rows("Resource", resource, emitfn, ctx, NULL);
 }

@@ -15,9 +15,16 @@
  * FHIRPath engine (fhir/fhirpath.h) when a resource is indexed: each node of
  * the result gives values as an element at a path would, a Boolean gives the
  * token "true" or "false", a String, Integer, Decimal, Date or DateTime its
- * text. Composite and special parameters, and branches whose result is a
- * resource rather than a value (Bundle's composition and message: the first
- * entry's resource), are not offered.
+ * text. A branch whose result is a resource inside the resource (Bundle's
+ * composition and message: Bundle.entry[0].resource) is a row with path NULL,
+ * its expression and a target, the type of that resource (Composition,
+ * MessageHeader; search_params_embedded): when the resource there is of
+ * that type, its own index values are emitted under the parameter's name and
+ * a dot ("composition.subject", "composition._id"), which chains search
+ * (Bundle?composition.subject=Patient/p), and the row itself gives the
+ * reference value sys = that type, val = its id (NULL when it has none). Only one
+ * level: a resource embedded in an embedded one is not indexed. Composite and
+ * special parameters are not offered.
  *
  * Index values (what search_params_extract emits), by kind:
  *   token      sys = system or NULL, val = code. From code/string/id/uri,
@@ -77,7 +84,8 @@ struct search_param_def {
 	const char *code; /* the parameter's name in a query */
 	enum search_param_kind kind;
 	const char *path;    /* JSON path below the resource: "a.b"; "x[x]" = any choice xFoo */
-	const char *target;  /* reference rows: only references to this type, else NULL */
+	const char *target;  /* reference rows: only references to this type (expr rows: the type of
+			      * the resource the expression yields, see search_params_embedded), else NULL */
 	const char *filter;  /* "name=value": only elements whose member name is value, else NULL */
 	const char *url;     /* the SearchParameter's canonical URL */
 	const char *targets; /* reference rows: the types it may point at, "A|B" sorted; NULL: any */
@@ -92,9 +100,9 @@ extern const size_t search_params_count;
  * such parameter. */
 const struct search_param_def *search_params_find(const char *type, const char *code, size_t *n);
 
-/* One index value; strings are only valid during the callback. */
+/* One index value; sys and val are only valid during the callback. */
 struct search_index_value {
-	const char *param;
+	const char *param; /* static storage: valid as long as the process */
 	enum search_param_kind kind;
 	const char *sys;
 	const char *val;
@@ -131,6 +139,11 @@ char *search_params_normalize(const char *s);
 /* Whether reference parameter def may point at resource type type (its
  * targets list, or any type when it has none). */
 bool search_params_targets_has(const struct search_param_def *def, const char *type);
+
+/* The type of the resource row def's branch yields inside the resource
+ * (Bundle's composition: "Composition"), whose values are indexed under
+ * "code.param"; NULL for every other row. */
+const char *search_params_embedded(const struct search_param_def *def);
 
 /* How many types def's targets list names (0: any type). */
 size_t search_params_targets_count(const struct search_param_def *def);

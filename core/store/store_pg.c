@@ -13,8 +13,10 @@
 #include "base/crypto.h"
 
 /* The schema version this build writes, kept in cw_schema. A database
- * written by a newer schema is refused (the caller exits 2). */
-#define PG_SCHEMA_VERSION 1
+ * written by a newer schema is refused (the caller exits 2); an older one is
+ * upgraded when opened (upgrade_schema). 1: first; 2: the resource a Bundle
+ * embeds (composition, message) indexed under "composition.…". */
+#define PG_SCHEMA_VERSION 2
 
 /* Text columns compare byte-wise (COLLATE "C"), as SQLite's do: prefix
  * ranges of folded strings, _sort and ids order the same on both. */
@@ -40,7 +42,7 @@ static const char schema_sql[] =
 	" lease_owner bigint NOT NULL DEFAULT 0);"
 	"CREATE INDEX outbox_order ON outbox(state, oid);"
 	"CREATE TABLE mark(name text COLLATE \"C\" PRIMARY KEY, value bigint NOT NULL);"
-	"INSERT INTO cw_schema(version) VALUES(1);";
+	"INSERT INTO cw_schema(version) VALUES(2);";
 
 struct pg_store *pgs_of(struct store *s) { return (struct pg_store *)s; }
 
@@ -330,8 +332,32 @@ struct pgconn *pgs_get_conn(struct pg_store *ps, struct store_error *err)
 
 /* --- schema ----------------------------------------------------------------------------------- */
 
+/* Brings a database of an older schema version to PG_SCHEMA_VERSION in one
+ * transaction (under the schema lock: the first instance to start does it,
+ * the others wait and find it done). */
+static int upgrade_schema(struct pgconn *c, int64_t from, char *err, size_t errlen)
+{
+	struct store_error e;
+	enum store_status st = pgs_run(c, "BEGIN", &e, "upgrading the schema");
+	if (st == STORE_OK && from < 2) /* 2: embedded resources */
+		st = pgs_reindex(c, &e);
+	char sql[64];
+	snprintf(sql, sizeof sql, "UPDATE cw_schema SET version = %d", PG_SCHEMA_VERSION);
+	if (st == STORE_OK)
+		st = pgs_run(c, sql, &e, "upgrading the schema");
+	if (st == STORE_OK)
+		st = pgs_run(c, "COMMIT", &e, "upgrading the schema");
+	if (st != STORE_OK) {
+		pgs_run(c, "ROLLBACK", NULL, "upgrading the schema");
+		set_err(err, errlen, "upgrading the schema: %s", e.message);
+		return -1;
+	}
+	return 0;
+}
+
 /* Creates the schema when the database has none, under an advisory lock so
- * that instances starting together create it once; refuses a newer one. */
+ * that instances starting together create it once; upgrades an older one,
+ * refuses a newer one. */
 static int setup_schema(struct pgconn *c, char *err, size_t errlen)
 {
 	struct store_error e;
@@ -376,6 +402,8 @@ static int setup_schema(struct pgconn *c, char *err, size_t errlen)
 			(long long)v, PG_SCHEMA_VERSION);
 	else if (v < 1)
 		set_err(err, errlen, "the database's schema version table is empty");
+	else if (v < PG_SCHEMA_VERSION)
+		rc = upgrade_schema(c, v, err, errlen);
 	else
 		rc = 0;
 out:

@@ -105,6 +105,10 @@ enum store_status pgs_verify(const char *hex, const char *type, const char *id, 
 const char *pgs_val(const PGresult *r, int row, int col);
 int64_t pgs_int(const PGresult *r, int row, int col);
 
+/* Rebuilds the search index of every live resource from its current version
+ * inside the caller's transaction (a schema upgrade that indexes more). */
+enum store_status pgs_reindex(struct pgconn *c, struct store_error *err);
+
 /* Numbers "?" placeholders of ssql text as $1, $2, … (a new string). */
 char *pgs_number_params(const char *sql);
 /* Runs ssql text with its binds. */

@@ -124,6 +124,33 @@ static enum store_status write_index(struct pgconn *c, struct write_req *w, cons
 	return b.st;
 }
 
+enum store_status pgs_reindex(struct pgconn *c, struct store_error *err)
+{
+	PGresult *r = NULL;
+	enum store_status st = pgs_exec(c,
+					"SELECT r.rid, r.type, v.body FROM resource r JOIN version v"
+					" ON v.rid = r.rid AND v.version = r.version WHERE r.deleted = 0",
+					0, NULL, NULL, &r, err, "reindexing");
+	if (st == STORE_OK)
+		st = pgs_run(c, "DELETE FROM idx", err, "reindexing");
+	for (int i = 0; st == STORE_OK && i < PQntuples(r); i++) {
+		const char *body = pgs_val(r, i, 2);
+		cJSON *res = body ? fjson_parse(body, strlen(body), NULL, NULL) : NULL;
+		if (!res) {
+			st = store_fail(err, STORE_CORRUPT, "reindexing: a stored resource cannot be read back");
+			break;
+		}
+		struct idx_batch b = {.c = c, .rid = pgs_val(r, i, 0), .st = STORE_OK, .err = err};
+		if (search_params_extract(pgs_val(r, i, 1), res, index_row, &b) != 0 && b.st == STORE_OK)
+			b.st = store_fail(err, STORE_NO_MEMORY, "out of memory while indexing");
+		batch_flush(&b);
+		st = b.st;
+		cJSON_Delete(res);
+	}
+	PQclear(r);
+	return st;
+}
+
 static enum store_status write_body(struct pgconn *c, struct write_req *w, struct store_error *err)
 {
 	bool exists = false, deleted = false;

@@ -519,21 +519,25 @@ static enum store_status id_sql(const char *v, bool negate, struct ssql_buf *sql
 	return STORE_OK;
 }
 
-enum store_status ssql_criterion(const char *type, const struct store_search_param *p, struct ssql_buf *sql,
-				 struct ssql_binds *b, unsigned *drive, struct store_error *err);
+static enum store_status criterion(const char *type, const char *prefix, const struct store_search_param *p,
+				   struct ssql_buf *sql, struct ssql_binds *b, unsigned *drive,
+				   struct store_error *err);
 
 /* A chained parameter: subject:Patient.name=x (or patient.name=x
  * when the reference parameter has one target type): the resources whose
  * reference points at a live resource of that type matching name=x. The
  * inner criterion is the ordinary one, written inside a subquery that
- * names its own "r" (SQL resolves r to the nearest scope). */
-static enum store_status chain_sql(const char *type, const struct store_search_param *p, struct ssql_buf *sql,
-				   struct ssql_binds *b, unsigned *drive, struct store_error *err)
+ * names its own "r" (SQL resolves r to the nearest scope). A parameter
+ * that embeds a resource (Bundle's composition: search_params_embedded)
+ * chains into the values that resource gave the same r, "composition.subject"
+ * rows. prefix: "" on a stored resource, "code." inside an embedded one. */
+static enum store_status chain_sql(const char *type, const char *prefix, const struct store_search_param *p,
+				   struct ssql_buf *sql, struct ssql_binds *b, unsigned *drive, struct store_error *err)
 {
 	char ref[65], target[65] = "", inner[130];
 	const char *dot_mod = p->modifier ? strchr(p->modifier, '.') : NULL;
 	const char *rest;
-	if (dot_mod) {
+	if (dot_mod && !strchr(p->name, '.')) { /* a type on the first level; a later level's is the inner one's */
 		snprintf(ref, sizeof ref, "%s", p->name);
 		snprintf(target, sizeof target, "%.*s", (int)(dot_mod - p->modifier), p->modifier);
 		rest = dot_mod + 1;
@@ -582,27 +586,42 @@ static enum store_status chain_sql(const char *type, const struct store_search_p
 	else
 		colon = NULL;
 	struct store_search_param in = {.name = inner, .modifier = colon, .value = p->value};
+	char name[160];
+	snprintf(name, sizeof name, "%s%s", prefix, def->code);
+	if (search_params_embedded(def)) {
+		if (prefix[0]) /* only one level is indexed */
+			return store_fail(err, STORE_INVALID, "cannot chain from '%s' inside '%.*s'", def->code,
+					  (int)strlen(prefix) - 1, prefix);
+		snprintf(name, sizeof name, "%s.", def->code);
+		return criterion(target, name, &in, sql, b, drive, err);
+	}
 	*drive |= SSQL_DRIVE_IDX;
 	ssql_add(sql, " AND r.rid IN (SELECT i.rid FROM idx i WHERE i.param = ? AND i.sys = ? AND i.val IN"
 		      " (SELECT r.id FROM resource r WHERE r.type = ? AND r.deleted = 0");
-	ssql_bind_str(b, def->code);
+	ssql_bind_str(b, name);
 	ssql_bind_str(b, target);
 	ssql_bind_str(b, target);
 	unsigned inner_drive = 0;
-	enum store_status st = ssql_criterion(target, &in, sql, b, &inner_drive, err);
+	enum store_status st = criterion(target, "", &in, sql, b, &inner_drive, err);
 	ssql_add(sql, "))");
 	return st;
 }
 
-enum store_status ssql_criterion(const char *type, const struct store_search_param *p, struct ssql_buf *sql,
-				 struct ssql_binds *b, unsigned *drive, struct store_error *err)
+/* One criterion on resources of type, or (prefix "code.") on the values a
+ * resource of type embedded in r gave under that prefix. */
+static enum store_status criterion(const char *type, const char *prefix, const struct store_search_param *p,
+				   struct ssql_buf *sql, struct ssql_binds *b, unsigned *drive, struct store_error *err)
 {
 	if (strchr(p->name, '.') || (p->modifier && strchr(p->modifier, '.')))
-		return chain_sql(type, p, sql, b, drive, err);
+		return chain_sql(type, prefix, p, sql, b, drive, err);
 	struct criterion k = {.name = p->name, .modifier = p->modifier};
 	k.def = search_params_find(type, p->name, NULL);
 	if (!k.def)
 		return store_fail(err, STORE_INVALID, "unknown search parameter '%.64s' for %s", p->name, type);
+	/* the name of its index rows; an embedded resource's _id is one of them */
+	char param[160];
+	snprintf(param, sizeof param, "%s%s", prefix, k.def->code);
+	bool on_id = !prefix[0] && ssql_is_id_param(k.def->code);
 	if (!modifier_ok(&k))
 		return store_fail(err, STORE_INVALID, "modifier ':%.32s' is not supported on '%.64s'", p->modifier,
 				  p->name);
@@ -614,7 +633,7 @@ enum store_status ssql_criterion(const char *type, const struct store_search_par
 			missing = false;
 		else
 			return store_fail(err, STORE_INVALID, "%.64s:missing takes true or false", p->name);
-		if (ssql_is_id_param(k.def->code)) { /* every resource has one */
+		if (on_id) { /* every resource has one */
 			if (missing)
 				ssql_add(sql, sql->pg ? " AND false" : " AND 0");
 			return STORE_OK;
@@ -622,11 +641,11 @@ enum store_status ssql_criterion(const char *type, const struct store_search_par
 		/* "rid IN (…)" lets SQLite drive the search from the idx indexes */
 		ssql_add(sql, missing ? " AND r.rid NOT IN" : " AND r.rid IN");
 		ssql_add(sql, " (SELECT i.rid FROM idx i WHERE i.param = ?)");
-		ssql_bind_str(b, k.def->code);
+		ssql_bind_str(b, param);
 		return STORE_OK;
 	}
 	bool negate = k.modifier && strcmp(k.modifier, "not") == 0;
-	if (ssql_is_id_param(k.def->code)) {
+	if (on_id) {
 		if (!negate)
 			*drive |= SSQL_DRIVE_ID;
 		return id_sql(p->value, negate, sql, b, err);
@@ -635,7 +654,7 @@ enum store_status ssql_criterion(const char *type, const struct store_search_par
 		*drive |= SSQL_DRIVE_IDX;
 	ssql_add(sql, negate ? " AND r.rid NOT IN" : " AND r.rid IN");
 	ssql_add(sql, " (SELECT i.rid FROM idx i WHERE i.param = ? AND (");
-	ssql_bind_str(b, k.def->code);
+	ssql_bind_str(b, param);
 	const char *v = p->value;
 	size_t len = strlen(v), start = 0;
 	for (bool first = true;; first = false) {
@@ -651,6 +670,12 @@ enum store_status ssql_criterion(const char *type, const struct store_search_par
 	}
 	ssql_add(sql, "))");
 	return STORE_OK;
+}
+
+enum store_status ssql_criterion(const char *type, const struct store_search_param *p, struct ssql_buf *sql,
+				 struct ssql_binds *b, unsigned *drive, struct store_error *err)
+{
+	return criterion(type, "", p, sql, b, drive, err);
 }
 
 enum store_status ssql_sort(const char *type, const char *sort, struct ssql_buf *sql, struct ssql_binds *b,

@@ -30,10 +30,11 @@
  * 4: every version row carries its checksum (sum, see sver_sum; computed for
  * every row of an older database when opened); 5: every R4 resource type
  * indexed, strings folded beyond ASCII (case and accents); 6: the branches
- * of search parameters evaluated with FHIRPath indexed. An older
+ * of search parameters evaluated with FHIRPath indexed; 7: the resource a
+ * Bundle embeds (composition, message) indexed under "composition.…". An older
  * database is upgraded when opened, step by step in version order
  * (upgrade_schema). */
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 #define BUSY_TIMEOUT_MS 10000
 #define DB_NAME "store.db"
 
@@ -50,7 +51,7 @@ static const char schema_sql[] =
 	"CREATE INDEX idx_val ON idx(param, val);"
 	"CREATE INDEX idx_date ON idx(param, lo);"
 	"CREATE INDEX idx_rid ON idx(rid, param);"
-	"INSERT INTO schema_version(version) VALUES(6);";
+	"INSERT INTO schema_version(version) VALUES(7);";
 
 /* Added without a schema version bump: created when missing. */
 static const char outbox_sql[] =
@@ -529,7 +530,7 @@ static int upgrade_schema(struct conn *c, int from, char *err, size_t errlen)
 		reindex = true;
 	if (from < 4 && add_sums(c, err, errlen) != 0) /* checksums */
 		return -1;
-	if (from < 6) /* 5: every resource type, strings folded; 6: FHIRPath branches */
+	if (from < 7) /* 5: every resource type, strings folded; 6: FHIRPath branches; 7: embedded resources */
 		reindex = true;
 	if (reindex && reindex_all(c, err, errlen) != 0)
 		return -1;

@@ -26,6 +26,9 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "auth/jwt.h"
+#include "base/crypto.h"
+
 /* CW_TEST_FILTER: only the test cases whose name matches (cmocka's pattern,
  * '*' and '?'), set before main runs them (tools/mutate.sh uses it). */
 __attribute__((constructor)) static void test_filter(void)
@@ -77,6 +80,42 @@ long gw_auth_refused(const struct gw *g, const char *reason)
 	long n = p ? strtol(p + strlen(key), NULL, 10) : -1;
 	resp_free(&r);
 	return n;
+}
+
+char *harness_sign_token(const char *key_file, const cJSON *claims)
+{
+	char why[256], kid[44];
+	assert_int_equal(crypto_init(), 0);
+	struct crypto_key *k = crypto_key_load_private(key_file, why, sizeof why);
+	if (!k)
+		fail_msg("%s: %s", key_file, why);
+	assert_int_equal(crypto_key_thumbprint(k, kid), 0);
+	char *t = jwt_sign(k, crypto_key_default_alg(k, true), kid, "at+jwt", claims);
+	crypto_key_free(k);
+	assert_non_null(t);
+	return t;
+}
+
+char *gw_token(const struct gw *g, const char *client, const char *scope)
+{
+	static int serial;
+	char key[400], iss[128], aud[128], jti[32];
+	snprintf(key, sizeof key, "%s/var/auth-signing-key.pem", g->dir);
+	snprintf(iss, sizeof iss, "http://127.0.0.1:%u/auth", g->port);
+	snprintf(aud, sizeof aud, "http://127.0.0.1:%u/fhir", g->port);
+	snprintf(jti, sizeof jti, "gw-token-%d", ++serial);
+	cJSON *c = cJSON_CreateObject();
+	assert_non_null(c);
+	cJSON_AddStringToObject(c, "iss", iss);
+	cJSON_AddStringToObject(c, "aud", aud);
+	cJSON_AddStringToObject(c, "sub", client);
+	cJSON_AddStringToObject(c, "client_id", client);
+	cJSON_AddStringToObject(c, "scope", scope);
+	cJSON_AddNumberToObject(c, "exp", (double)(time(NULL) + 600));
+	cJSON_AddStringToObject(c, "jti", jti);
+	char *t = harness_sign_token(key, c);
+	cJSON_Delete(c);
+	return t;
 }
 
 bool gw_outbox_drained(const struct gw *g, long timeout_ms)

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <cjson/cJSON.h>
+
 #include "testenv.h"
 
 struct gw {
@@ -119,6 +121,20 @@ long gw_outbox_number(const struct gw *g, const char *key);
 long gw_auth_refused(const struct gw *g, const char *reason);
 /* Waits until the outbox has nothing pending; false after timeout_ms. */
 bool gw_outbox_drained(const struct gw *g, long timeout_ms);
+
+/* An access token of gateway g for client with scope (space-separated), as
+ * its token endpoint issues them: signed with the key the gateway generated
+ * (g->dir/var/auth-signing-key.pem; kid its thumbprint), iss and aud its own
+ * /auth and /fhir on 127.0.0.1, sub and client_id the client, valid for ten
+ * minutes, a jti of its own. malloc'd; fails the test when the key cannot
+ * be read or the token signed. */
+char *gw_token(const struct gw *g, const char *client, const char *scope);
+
+/* A compact JWS (typ at+jwt) of claims signed with the private key in the
+ * PEM file key_file (the core's JWS code, OpenSSL), kid its thumbprint, the
+ * key's default algorithm (RS384 for RSA): for an issuer's tokens of one's
+ * own making. malloc'd; fails the test as gw_token does. */
+char *harness_sign_token(const char *key_file, const cJSON *claims);
 
 /* ------------------------------------------------------------ upstream */
 

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "e2e/plugin_kit.h"
+#include "testenv.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -26,21 +27,13 @@ const char *tk_env_or(const char *name, const char *dflt)
 
 char *tk_slurp(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
+	size_t n = 0;
+	char *buf = read_whole_file(path, &n);
+	if (!buf)
 		fprintf(stderr, "# cannot open %s\n", path);
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	long n = ftell(f);
-	assert_true(n >= 0);
-	rewind(f);
-	char *buf = malloc((size_t)n + 1);
 	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
 	if (len)
-		*len = (size_t)n;
+		*len = n;
 	return buf;
 }
 

@@ -44,21 +44,6 @@ static struct gw g;
 static const char *const never[] = {"Private note", "Narrative that must not leak", "Private clinical note",
 				    "G-A1", "Sample Person", "Sample Specialist", "goal-planning", NULL};
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
 static const char *sget(const cJSON *o, const char *k)
 {
@@ -219,7 +204,9 @@ static int gw_up(void **state)
 	(void)state;
 	if (gw_start(&g, SETTINGS) != 0)
 		return -1;
-	char *doc = slurp(FIXTURE);
+	size_t len;
+	char *doc = read_whole_file(FIXTURE, &len);
+	assert_non_null(doc);
 	const char *ct[] = {"Content-Type: application/json", NULL};
 	struct resp r;
 	if (http_do(&g, "POST", "/ingest/peer-support", ct, doc, strlen(doc), &r) != 0 || r.status != 201) {
@@ -968,7 +955,9 @@ static const struct step steps[] = {
 
 static char *run_step(const struct step *st)
 {
-	char *body = st->file ? slurp(st->file) : NULL;
+	size_t len;
+	char *body = st->file ? read_whole_file(st->file, &len) : NULL;
+	assert_true(!st->file || body);
 	const char *h[] = {st->header, NULL};
 	struct resp r;
 	assert_int_equal(http_do(&ex, st->method, st->path, st->header ? h : NULL, body, body ? strlen(body) : 0, &r), 0);
@@ -1015,7 +1004,9 @@ static void claim_visits(const cJSON *bundle, char *out, size_t cap)
 static void example_runs_as_documented(void **state)
 {
 	(void)state;
-	char *page = slurp("docs/billing.md");
+	size_t len;
+	char *page = read_whole_file("docs/billing.md", &len);
+	assert_non_null(page);
 	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
 		if (!strstr(page, steps[i].command))
 			fprintf(stderr, "# docs/billing.md no longer shows: %s\n", steps[i].command);
@@ -1026,7 +1017,8 @@ static void example_runs_as_documented(void **state)
 	free(run_step(&steps[0]));
 
 	/* 2: the period's extract is the file the page points to, byte for byte */
-	char *csv = run_step(&steps[1]), *want = slurp(EXAMPLE "extract.csv");
+	char *csv = run_step(&steps[1]), *want = read_whole_file(EXAMPLE "extract.csv", &len);
+	assert_non_null(want);
 	if (strcmp(csv, want) != 0)
 		fprintf(stderr, "# got:\n%s# want:\n%s", csv, want);
 	assert_string_equal(csv, want);

@@ -22,8 +22,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/jwt.h"
-#include "base/crypto.h"
 #include "e2e/harness.h"
 
 #define ACT "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -59,29 +57,7 @@ static const char *clients_json =
 	"{\"client_id\":\"biller\",\"purpose\":\"billing\",\"organization\":\"Organization/payer-1\","
 	"\"scopes\":\"system/*.cruds\",\"tls_fingerprint\":\"" DUMMY_FP "\"}]}";
 
-/* An access token for client, signed with the key the gateway generated. */
-static char *token_with(const struct gw *g, const char *client, const char *scope)
-{
-	char path[400], why[256], kid[44];
-	snprintf(path, sizeof path, "%s/var/auth-signing-key.pem", g->dir);
-	struct crypto_key *k = crypto_key_load_private(path, why, sizeof why);
-	assert_non_null(k);
-	assert_int_equal(crypto_key_thumbprint(k, kid), 0);
-	char claims[1024];
-	static int jti;
-	snprintf(claims, sizeof claims,
-		 "{\"iss\":\"http://127.0.0.1:%u/auth\",\"aud\":\"http://127.0.0.1:%u/fhir\",\"sub\":\"%s\","
-		 "\"client_id\":\"%s\",\"scope\":\"%s\",\"exp\":%ld,\"jti\":\"c%d\"}",
-		 g->port, g->port, client, client, scope, (long)time(NULL) + 600, ++jti);
-	cJSON *c = cJSON_Parse(claims);
-	char *t = jwt_sign(k, crypto_key_default_alg(k, true), kid, "at+jwt", c);
-	cJSON_Delete(c);
-	crypto_key_free(k);
-	assert_non_null(t);
-	return t;
-}
-
-static char *token_for(const struct gw *g, const char *client) { return token_with(g, client, "system/*.cruds"); }
+static char *token_for(const struct gw *g, const char *client) { return gw_token(g, client, "system/*.cruds"); }
 
 struct who {
 	const struct gw *g;
@@ -217,7 +193,7 @@ static void part2_data_leaves_only_with_consent(void **state)
 	cJSON_Delete(json_as(&biller, "GET", "/fhir/Encounter/e1/_history/1", NULL, 404, NULL, 0));
 	/* each withholding is on the access record (docs/audit.md), durable
 	 * before the 404 left: read with the admin scope */
-	struct who auditor = {&g, token_with(&g, "program", "system/*.cruds system/crosswalk.admin")};
+	struct who auditor = {&g, gw_token(&g, "program", "system/*.cruds system/crosswalk.admin")};
 	cJSON *ae = json_as(&auditor, "GET", "/fhir/AuditEvent?_count=1000", NULL, 200, NULL, 0);
 	char *aet = cJSON_PrintUnformatted(ae);
 	assert_non_null(strstr(aet, "consent-withheld"));

@@ -49,21 +49,6 @@ static int teardown(void **state)
 	return gw_stop(&gw, 5000);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	struct stat st;
-	char *buf = NULL;
-	if (fstat(fileno(f), &st) == 0 && (buf = malloc((size_t)st.st_size + 1)))
-		*len = fread(buf, 1, (size_t)st.st_size, f);
-	fclose(f);
-	if (buf)
-		buf[*len] = '\0';
-	return buf;
-}
-
 static void req(const char *method, const char *path, const char *const *headers, const char *body, struct resp *r)
 {
 	memset(r, 0, sizeof *r);
@@ -143,9 +128,9 @@ static void convert_official_examples(void **state)
 		char p[1024];
 		size_t jl = 0, xl = 0;
 		snprintf(p, sizeof p, "%s/fhir-r4/examples-json-xml/json/%s.json", corpus_dir(), names[i]);
-		char *json = slurp(p, &jl);
+		char *json = read_whole_file(p, &jl);
 		snprintf(p, sizeof p, "%s/fhir-r4/examples-json-xml/xml/%s.xml", corpus_dir(), names[i]);
-		char *xml = slurp(p, &xl);
+		char *xml = read_whole_file(p, &xl);
 		assert_non_null(json);
 		assert_non_null(xml);
 

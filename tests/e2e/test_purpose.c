@@ -27,8 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth/jwt.h"
-#include "base/crypto.h"
 #include "e2e/harness.h"
 
 #define ICD "http://hl7.org/fhir/sid/icd-10-cm"
@@ -488,12 +486,10 @@ static void client_assertions_signed_with_jose(void **state)
 }
 
 /* An access token of issuer iss for aud signed from C (OpenSSL, through
- * the core's JWS code) with k, carrying purpose claim p (NULL: none). */
-static char *issuer_token(const struct crypto_key *k, const char *iss, const char *aud, const char *scope,
-			  const char *p)
+ * the core's JWS code) with the key in key_file, carrying purpose claim p
+ * (NULL: none). */
+static char *issuer_token(const char *key_file, const char *iss, const char *aud, const char *scope, const char *p)
 {
-	char kid[44];
-	assert_int_equal(crypto_key_thumbprint(k, kid), 0);
 	cJSON *c = cJSON_CreateObject();
 	cJSON_AddStringToObject(c, "iss", iss);
 	cJSON_AddStringToObject(c, "aud", aud);
@@ -502,9 +498,8 @@ static char *issuer_token(const struct crypto_key *k, const char *iss, const cha
 	cJSON_AddNumberToObject(c, "exp", (double)(time(NULL) + 120));
 	if (p)
 		cJSON_AddStringToObject(c, "crosswalk_purpose", p);
-	char *t = jwt_sign(k, crypto_key_default_alg(k, true), kid, "at+jwt", c);
+	char *t = harness_sign_token(key_file, c);
 	cJSON_Delete(c);
-	assert_non_null(t);
 	return t;
 }
 
@@ -522,11 +517,8 @@ static void an_issuers_purpose_comes_from_its_claim(void **state)
 	snprintf(cfg, sizeof cfg, "\"data_dir\":\"%s\",\"auth\":{\"clients\":[%s]}", data, any);
 	struct gw idp;
 	assert_int_equal(gw_start(&idp, cfg), 0); /* serves its key at /auth/jwks */
-	char key[200], why[256], iss[128], aud[128];
+	char key[200], iss[128], aud[128];
 	snprintf(key, sizeof key, "%s/auth-signing-key.pem", data);
-	assert_int_equal(crypto_init(), 0);
-	struct crypto_key *k = crypto_key_load_private(key, why, sizeof why);
-	assert_non_null(k);
 	snprintf(iss, sizeof iss, "http://127.0.0.1:%u/auth", idp.port);
 	snprintf(aud, sizeof aud, "https://fhir.example.org/fhir");
 	snprintf(
@@ -536,10 +528,10 @@ static void an_issuers_purpose_comes_from_its_claim(void **state)
 		iss, idp.port, aud);
 	struct gw g;
 	assert_int_equal(gw_start(&g, cfg), 0);
-	char *treat = issuer_token(k, iss, aud, "system/*.cruds", "treatment");
-	char *bill = issuer_token(k, iss, aud, "system/*.rs", "billing");
-	char *plain = issuer_token(k, iss, aud, "system/*.rs", NULL);
-	char *odd = issuer_token(k, iss, aud, "system/*.rs", "marketing");
+	char *treat = issuer_token(key, iss, aud, "system/*.cruds", "treatment");
+	char *bill = issuer_token(key, iss, aud, "system/*.rs", "billing");
+	char *plain = issuer_token(key, iss, aud, "system/*.rs", NULL);
+	char *odd = issuer_token(key, iss, aud, "system/*.rs", "marketing");
 	struct resp r;
 	assert_int_equal(call(&g, treat, "PUT", "/fhir/Patient/p1", PATIENT, &r), 201);
 	resp_free(&r);
@@ -561,7 +553,6 @@ static void an_issuers_purpose_comes_from_its_claim(void **state)
 	free(plain);
 	free(odd);
 	free(any);
-	crypto_key_free(k);
 	assert_int_equal(gw_stop(&g, 5000), 0);
 	assert_int_equal(gw_stop(&idp, 5000), 0);
 }

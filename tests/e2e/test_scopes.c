@@ -20,8 +20,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/jwt.h"
-#include "base/crypto.h"
 #include "e2e/harness.h"
 
 #define CLIENTS                                                                                                   \
@@ -29,31 +27,10 @@
 	"\"tls_fingerprint\":\"00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF\"}]}"
 
 static struct gw g;
-static struct crypto_key *gw_key;
-static char gw_kid[64];
 static char *admin; /* a token with every scope */
-static int serial;
 
 /* An access token of the gateway for client backend with scope. */
-static char *token(const char *scope)
-{
-	cJSON *c = cJSON_CreateObject();
-	char iss[128], aud[128], jti[32];
-	snprintf(iss, sizeof iss, "http://127.0.0.1:%u/auth", g.port);
-	snprintf(aud, sizeof aud, "http://127.0.0.1:%u/fhir", g.port);
-	snprintf(jti, sizeof jti, "t%d", serial++);
-	cJSON_AddStringToObject(c, "iss", iss);
-	cJSON_AddStringToObject(c, "aud", aud);
-	cJSON_AddStringToObject(c, "sub", "backend");
-	cJSON_AddStringToObject(c, "client_id", "backend");
-	cJSON_AddStringToObject(c, "scope", scope);
-	cJSON_AddNumberToObject(c, "exp", (double)(time(NULL) + 600));
-	cJSON_AddStringToObject(c, "jti", jti);
-	char *t = jwt_sign(gw_key, CRYPTO_ES256, gw_kid, "at+jwt", c);
-	cJSON_Delete(c);
-	assert_non_null(t);
-	return t;
-}
+static char *token(const char *scope) { return gw_token(&g, "backend", scope); }
 
 static long call(const char *tok, const char *method, const char *path, const char *ct, const char *body,
 		 struct resp *r)
@@ -89,23 +66,6 @@ static int setup(void **state)
 	(void)state;
 	if (gw_start(&g, CLIENTS) != 0)
 		return -1;
-	char file[400], why[200];
-	snprintf(file, sizeof file, "%s/var/auth-signing-key.pem", g.dir);
-	gw_key = crypto_key_load_private(file, why, sizeof why);
-	if (!gw_key) {
-		fprintf(stderr, "# %s\n", why);
-		return -1;
-	}
-	struct resp r;
-	if (http_do(&g, "GET", "/auth/jwks", NULL, NULL, 0, &r) != 0 || r.status != 200)
-		return -1;
-	cJSON *jwks = cJSON_Parse(r.body);
-	resp_free(&r);
-	const cJSON *kid = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(jwks, "keys"), 0), "kid");
-	if (!cJSON_IsString(kid))
-		return -1;
-	snprintf(gw_kid, sizeof gw_kid, "%s", kid->valuestring);
-	cJSON_Delete(jwks);
 	admin = token("system/*.cruds system/crosswalk.admin");
 	put("/fhir/Patient/p1", "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"name\":[{\"family\":\"Rivera\"}]}");
 	put("/fhir/Encounter/e1", "{\"resourceType\":\"Encounter\",\"id\":\"e1\",\"status\":\"finished\","
@@ -124,7 +84,6 @@ static int teardown(void **state)
 	bool clean = log && !strstr(log, "eyJ");
 	free(log);
 	free(admin);
-	crypto_key_free(gw_key);
 	int rc = gw_stop(&g, 5000);
 	return clean && rc == 0 ? 0 : -1;
 }

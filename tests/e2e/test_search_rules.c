@@ -10,6 +10,12 @@
  * for the prefixes eq, lt, gt, le, ge, sa and eb, and :missing for every
  * parameter. Number and quantity parameters are checked by :missing only
  * (their equality depends on the value's precision, tested in test_store).
+ * Bundle's composition and message are judged over document and message
+ * Bundles made from the stored Encounters (and the official message
+ * example): every parameter of the first entry's Composition or
+ * MessageHeader, chained (Bundle?composition.title=…), with its values
+ * evaluated over that entry, and on through its references to stored
+ * resources.
  *
  * Bounded: CW_DIFF_BUNDLES Synthea Bundles (default 4 of 13),
  * CW_DIFF_VALUES values per parameter (default 2) and CW_DIFF_MAX searches in
@@ -172,6 +178,113 @@ static int load_examples(void)
 	return stored > 40 ? 0 : -1;
 }
 
+/* Document and message Bundles about the first stored Encounters (the
+ * Composition or MessageHeader first, then the Encounter; every third
+ * Composition without an id), the official message example, and a
+ * collection whose first entry is a Patient. */
+static int load_bundles(const struct typed *encounters)
+{
+	static const char *const loinc[] = {"34133-9", "11488-4", "18842-5"};
+	static const char *const status[] = {"final", "preliminary", "amended"};
+	int n = cJSON_GetArraySize(encounters->all), stored = 0;
+	for (int i = 0; i < n && i < 24; i++) {
+		const cJSON *enc = cJSON_GetArrayItem(encounters->all, i);
+		const char *eid = s(enc, "id"), *subject = s(g(enc, "subject"), "reference");
+		const char *start = s(g(enc, "period"), "start"), *org = s(g(enc, "serviceProvider"), "reference");
+		const char *title = s(cJSON_GetArrayItem(g(enc, "type"), 0), "text");
+		if (!eid || !subject || !start)
+			continue;
+		char eref[128];
+		snprintf(eref, sizeof eref, "Encounter/%s", eid);
+		cJSON *comp = cJSON_CreateObject();
+		cJSON_AddStringToObject(comp, "resourceType", "Composition");
+		if (i % 3 != 2) {
+			char cid[64];
+			snprintf(cid, sizeof cid, "comp-%d", i);
+			cJSON_AddStringToObject(comp, "id", cid);
+		}
+		cJSON_AddStringToObject(comp, "status", status[i % 3]);
+		cJSON *coding = cJSON_AddArrayToObject(cJSON_AddObjectToObject(comp, "type"), "coding");
+		cJSON *c = cJSON_CreateObject();
+		cJSON_AddStringToObject(c, "system", "http://loinc.org");
+		cJSON_AddStringToObject(c, "code", loinc[i % 3]);
+		cJSON_AddItemToArray(coding, c);
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(comp, "subject"), "reference", subject);
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(comp, "encounter"), "reference", eref);
+		cJSON_AddStringToObject(comp, "date", start);
+		cJSON *author = cJSON_CreateObject();
+		cJSON_AddStringToObject(author, "reference", org && !strncmp(org, "Organization/", 13) ? org : subject);
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(comp, "author"), author);
+		cJSON_AddStringToObject(comp, "title", title ? title : "Encounter note");
+		cJSON_AddStringToObject(comp, "confidentiality", i % 2 ? "N" : "R");
+		cJSON *head = cJSON_CreateObject();
+		cJSON_AddStringToObject(head, "resourceType", "MessageHeader");
+		char hid[64];
+		snprintf(hid, sizeof hid, "head-%d", i);
+		cJSON_AddStringToObject(head, "id", hid);
+		cJSON *ev = cJSON_AddObjectToObject(head, "eventCoding");
+		cJSON_AddStringToObject(ev, "system", "http://example.org/fhir/message-events");
+		cJSON_AddStringToObject(ev, "code", i % 2 ? "encounter-update" : "admin-notify");
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(head, "source"), "endpoint",
+					"http://example.org/fhir/ehr");
+		cJSON *focus = cJSON_AddArrayToObject(head, "focus");
+		cJSON *f1 = cJSON_CreateObject(), *f2 = cJSON_CreateObject();
+		cJSON_AddStringToObject(f1, "reference", eref);
+		cJSON_AddStringToObject(f2, "reference", subject);
+		cJSON_AddItemToArray(focus, f1);
+		cJSON_AddItemToArray(focus, f2);
+		cJSON *first[] = {comp, head};
+		for (int k = 0; k < 2; k++) {
+			cJSON *b = cJSON_CreateObject();
+			char bid[64], url[128], full[200];
+			snprintf(bid, sizeof bid, "%s-%d", k ? "message" : "document", i);
+			cJSON_AddStringToObject(b, "resourceType", "Bundle");
+			cJSON_AddStringToObject(b, "id", bid);
+			cJSON *ident = cJSON_AddObjectToObject(b, "identifier");
+			cJSON_AddStringToObject(ident, "system", "urn:example:bundles");
+			cJSON_AddStringToObject(ident, "value", bid);
+			cJSON_AddStringToObject(b, "type", k ? "message" : "document");
+			cJSON_AddStringToObject(b, "timestamp", start);
+			cJSON *entries = cJSON_AddArrayToObject(b, "entry");
+			cJSON *e0 = cJSON_CreateObject(), *e1 = cJSON_CreateObject();
+			snprintf(full, sizeof full, "urn:uuid:00000000-0000-4000-8000-%012d", i * 2 + k);
+			cJSON_AddStringToObject(e0, "fullUrl", full);
+			cJSON_AddItemToObject(e0, "resource", first[k]);
+			snprintf(full, sizeof full, "http://example.org/fhir/Encounter/%s", eid);
+			cJSON_AddStringToObject(e1, "fullUrl", full);
+			cJSON_AddItemToObject(e1, "resource", cJSON_Duplicate(enc, true));
+			cJSON_AddItemToArray(entries, e0);
+			cJSON_AddItemToArray(entries, e1);
+			char *text = cJSON_PrintUnformatted(b);
+			long st = 0;
+			snprintf(url, sizeof url, "/fhir/Bundle/%s", bid);
+			if (text && post("PUT", url, text, strlen(text), &st) == 0 && (st == 200 || st == 201))
+				stored++;
+			else
+				print_message("# %s: %ld\n", url, st);
+			free(text);
+			cJSON_Delete(b); /* frees first[k] */
+		}
+	}
+	char path[1024];
+	corpus_path(path, sizeof path, "fhir-r4/examples-json-xml/json/message-request-link.json");
+	size_t len = 0;
+	char *text = tk_slurp(path, &len);
+	long st = 0;
+	if (text && post("PUT", "/fhir/Bundle/10bb101f-a121-4264-a920-67be9cb82c74", text, len, &st) == 0 &&
+	    (st == 200 || st == 201))
+		stored++;
+	free(text);
+	static const char coll[] = "{\"resourceType\":\"Bundle\",\"id\":\"collection-1\",\"type\":\"collection\","
+				   "\"entry\":[{\"fullUrl\":\"urn:uuid:00000000-0000-4000-8000-999999999999\","
+				   "\"resource\":{\"resourceType\":\"Patient\",\"id\":\"x\"}}]}";
+	if (post("PUT", "/fhir/Bundle/collection-1", coll, strlen(coll), &st) == 0 && (st == 200 || st == 201))
+		stored++;
+	if (stored < 40)
+		print_message("# %d Bundles stored\n", stored);
+	return stored >= 40 ? 0 : -1;
+}
+
 /* Every stored resource of type, through the paging links. */
 static int fetch_type(const char *type)
 {
@@ -255,6 +368,10 @@ static int gw_up(void **state)
 			print_message("# reading %s back failed\n", example_types[i]);
 			return -1;
 		}
+	if (load_bundles(typed_of("Encounter")) != 0 || fetch_type("Bundle") != 0) {
+		print_message("# storing or reading back the Bundles failed\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -555,6 +672,15 @@ static void values_of(const char *type, const struct search_param_def *d, size_t
 				add_token(out, j);
 				break;
 			case SEARCH_PARAM_REFERENCE:
+				if (search_params_embedded(&d[r])) { /* a resource of the target type: its id */
+					const char *rt = s(j, "resourceType"), *id = s(j, "id");
+					char ref[200];
+					snprintf(ref, sizeof ref, "%s/%s", d[r].target, id ? id : "");
+					if (rt && !strcmp(rt, d[r].target))
+						vals_add(out, NULL, id ? ref : "#", 0,
+							 0); /* no id: no value a search names */
+					break;
+				}
 				add_reference(out, j, d[r].target);
 				break;
 			case SEARCH_PARAM_STRING:
@@ -711,7 +837,8 @@ static void url_encode(const char *in, char *out, size_t cap)
 
 struct run {
 	long searches, findings, max;
-	long stop; /* the current type's share of max */
+	long stop;     /* the current type's share of max */
+	long embedded; /* searches through a Bundle's first entry */
 };
 
 /* Crosswalk's answer to path (one page of up to 1000) against the
@@ -891,6 +1018,74 @@ static void judge_chain(struct run *run, const struct typed *t, const struct sea
 	values_all_free(to, target);
 }
 
+static void search_param(struct run *run, const struct typed *t, const struct search_param_def *d,
+			 const struct vals *all, long per);
+
+/* Whether reference parameter d of t is chained to stored type to: its one
+ * target, or Patient and Encounter of several. */
+static bool chains_to(const struct search_param_def *d, const struct typed *to)
+{
+	return to->name[0] && cJSON_GetArraySize(to->all) > 0 && search_params_targets_has(d, to->name) &&
+	       (search_params_targets_count(d) == 1 || !strcmp(to->name, "Patient") || !strcmp(to->name, "Encounter"));
+}
+
+/* Bundle parameter e, which embeds the first entry's resource (of type
+ * e->target): every parameter of that type chained through it
+ * (composition.title), its values evaluated over the entry, within a budget
+ * of its own (CW_DIFF_EMBEDDED searches, default 500); and on through its
+ * references to stored resources. Returns the parameters judged. */
+static size_t judge_embedded(struct run *run, const struct typed *t, const struct search_param_def *e, long per,
+			     size_t *chains)
+{
+	int n = cJSON_GetArraySize(t->all);
+	const cJSON **inner = calloc((size_t)n + 1, sizeof *inner);
+	assert_non_null(inner);
+	for (int k = 0; k < n; k++) {
+		const cJSON *res = g(cJSON_GetArrayItem(g(cJSON_GetArrayItem(t->all, k), "entry"), 0), "resource");
+		if (s(res, "resourceType") && !strcmp(s(res, "resourceType"), e->target))
+			inner[k] = res;
+	}
+	long left = run->stop - run->searches, before = run->searches;
+	run->stop = run->searches + env_long("CW_DIFF_EMBEDDED", 500);
+	size_t judged = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		const char *of = pass ? "Resource" : e->target;
+		for (size_t i = 0; i < search_params_count && run->searches < run->stop; i++) {
+			const struct search_param_def *d = &search_params_data[i];
+			if (strcmp(d->type, of) != 0 || (i > 0 && !strcmp(search_params_data[i - 1].type, of) &&
+							 !strcmp(search_params_data[i - 1].code, d->code)))
+				continue;
+			size_t rows = 0;
+			const struct search_param_def *first = search_params_find(of, d->code, &rows);
+			if (pass && search_params_find(e->target, d->code, NULL) != first)
+				continue;
+			struct vals *all = calloc((size_t)n + 1, sizeof *all);
+			assert_non_null(all);
+			for (int k = 0; k < n; k++)
+				if (inner[k])
+					values_of(e->target, first, rows, inner[k], &all[k]);
+			char name[160];
+			snprintf(name, sizeof name, "%s.%s", e->code, first->code);
+			struct search_param_def chained = *first;
+			chained.code = name;
+			search_param(run, t, &chained, all, per);
+			for (size_t k = 0; first->kind == SEARCH_PARAM_REFERENCE && k < ntypes; k++)
+				if (chains_to(first, &types[k])) {
+					judge_chain(run, t, &chained, all, &types[k]);
+					(*chains)++;
+				}
+			judged++;
+			for (int k = 0; k < n; k++)
+				vals_free(&all[k]);
+			free(all);
+		}
+	}
+	run->embedded += run->searches - before;
+	run->stop = run->searches + (left > 0 ? left : 0);
+	free(inner);
+	return judged;
+}
+
 /* Up to per query values spread over the distinct candidates of a
  * parameter (the resources' own values), each searched in the forms of its
  * kind. */
@@ -990,7 +1185,7 @@ static void searches_follow_the_rules(void **state)
 	(void)state;
 	struct run run = {.max = env_long("CW_DIFF_MAX", 3000)};
 	long per = env_long("CW_DIFF_VALUES", 2);
-	size_t params = 0, fhirpath_params = 0, chains = 0;
+	size_t params = 0, fhirpath_params = 0, chains = 0, embedded = 0;
 	size_t nonempty = 0;
 	for (size_t ti = 0; ti < ntypes; ti++)
 		nonempty += cJSON_GetArraySize(types[ti].all) > 0;
@@ -1022,14 +1217,12 @@ static void searches_follow_the_rules(void **state)
 					values_of(t->name, first, rows, cJSON_GetArrayItem(t->all, k), &all[k]);
 				search_param(&run, t, first, all, per);
 				for (size_t k = 0; first->kind == SEARCH_PARAM_REFERENCE && k < ntypes; k++)
-					if (types[k].name[0] && cJSON_GetArraySize(types[k].all) > 0 &&
-					    search_params_targets_has(first, types[k].name) &&
-					    (search_params_targets_count(first) == 1 ||
-					     !strcmp(types[k].name, "Patient") ||
-					     !strcmp(types[k].name, "Encounter"))) {
+					if (chains_to(first, &types[k])) {
 						judge_chain(&run, t, first, all, &types[k]);
 						chains++;
 					}
+				if (search_params_embedded(first))
+					embedded += judge_embedded(&run, t, first, per, &chains);
 				params++;
 				fhirpath_params += by_fhirpath;
 				for (int k = 0; k < n; k++)
@@ -1038,12 +1231,14 @@ static void searches_follow_the_rules(void **state)
 			}
 		}
 	}
-	print_message("# %zu parameters (%zu with FHIRPath branches, %zu chains) over %zu types: %ld searches, %ld "
-		      "differ\n",
-		      params, fhirpath_params, chains, ntypes, run.searches, run.findings);
+	print_message("# %zu parameters (%zu with FHIRPath branches, %zu chains, %zu through a Bundle's first entry) "
+		      "over %zu types: %ld searches (%ld through a Bundle's first entry), %ld differ\n",
+		      params, fhirpath_params, chains, embedded, ntypes, run.searches, run.embedded, run.findings);
 	assert_true(run.searches > 500);
 	assert_true(fhirpath_params >= 10);
 	assert_true(chains >= 20);
+	assert_true(embedded >= 20); /* composition's and message's */
+	assert_true(run.embedded >= 100);
 	assert_int_equal(run.findings, 0);
 }
 
@@ -1132,10 +1327,71 @@ static void fhirpath_branches_over_the_examples(void **state)
 	cJSON_Delete(cs);
 }
 
+/* The status of GET path. */
+static long status_of(const char *path)
+{
+	struct resp r;
+	memset(&r, 0, sizeof r);
+	assert_int_equal(http_do(&gw, "GET", path, NULL, NULL, 0, &r), 0);
+	long st = r.status;
+	resp_free(&r);
+	return st;
+}
+
+/* Bundle's composition and message over HTTP: chains into the first entry,
+ * includes refused, both offered in the CapabilityStatement and not as
+ * include values. */
+static void bundle_first_entry_over_http(void **state)
+{
+	(void)state;
+	expect_search("/fhir/Bundle?composition.status=final&_id=document-0,document-1,message-0", "document-0");
+	expect_search("/fhir/Bundle?message.event=admin-notify&_id=document-0,message-0,message-1", "message-0");
+	expect_search("/fhir/Bundle?composition=Composition/comp-1", "document-1");
+	expect_search("/fhir/Bundle?composition:missing=false&_id=document-2,message-2,collection-1", "document-2");
+	expect_search("/fhir/Bundle?composition:Composition.confidentiality=N&_id=document-0,document-1", "document-1");
+	assert_int_equal(status_of("/fhir/Bundle?_include=Bundle:composition"), 400);
+	assert_int_equal(status_of("/fhir/MessageHeader?_revinclude=Bundle:message"), 400);
+	assert_int_equal(status_of("/fhir/Bundle?composition:Patient.name=x"), 400);
+
+	struct resp r;
+	memset(&r, 0, sizeof r);
+	assert_int_equal(http_do(&gw, "GET", "/fhir/metadata", NULL, NULL, 0, &r), 0);
+	cJSON *cs = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *res;
+	int offered = 0, included = 0;
+	cJSON_ArrayForEach(res, g(cJSON_GetArrayItem(g(cs, "rest"), 0), "resource"))
+	{
+		const cJSON *sp, *inc;
+		cJSON_ArrayForEach(sp, g(res, "searchParam"))
+		{
+			if (!strcmp(s(res, "type"), "Bundle") &&
+			    (!strcmp(s(sp, "name"), "composition") || !strcmp(s(sp, "name"), "message"))) {
+				assert_string_equal(s(sp, "type"), "reference");
+				assert_non_null(s(sp, "documentation"));
+				offered++;
+			}
+		}
+		cJSON_ArrayForEach(inc, g(res, "searchInclude"))
+		{
+			included += !strncmp(inc->valuestring, "Bundle:", 7);
+		}
+		cJSON_ArrayForEach(inc, g(res, "searchRevInclude"))
+		{
+			included += !strncmp(inc->valuestring, "Bundle:composition", 18) ||
+				    !strncmp(inc->valuestring, "Bundle:message", 14);
+		}
+	}
+	assert_int_equal(offered, 2);
+	assert_int_equal(included, 0);
+	cJSON_Delete(cs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(fhirpath_branches_over_the_examples),
+		cmocka_unit_test(bundle_first_entry_over_http),
 		cmocka_unit_test(searches_follow_the_rules),
 	};
 	return cmocka_run_group_tests_name("search judged by the R4 rules", tests, gw_up, gw_down);

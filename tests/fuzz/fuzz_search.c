@@ -66,6 +66,14 @@ static void init(void)
 	put("Library", "l1",
 	    "{\"resourceType\":\"Library\",\"status\":\"active\",\"type\":{\"text\":\"t\"},\"relatedArtifact\":["
 	    "{\"type\":\"depends-on\",\"resource\":\"Library/l0\"},{\"type\":\"composed-of\",\"resource\":\"#c\"}]}");
+	put("Bundle", "b1",
+	    "{\"resourceType\":\"Bundle\",\"type\":\"document\",\"entry\":[{\"resource\":{\"resourceType\":"
+	    "\"Composition\",\"id\":\"c1\",\"status\":\"final\",\"type\":{\"text\":\"t\"},\"subject\":"
+	    "{\"reference\":\"Patient/p1\"},\"date\":\"2024-03\",\"author\":[{\"display\":\"a\"}],\"title\":\"x\"}}]}");
+	put("Bundle", "b2",
+	    "{\"resourceType\":\"Bundle\",\"type\":\"message\",\"entry\":[{\"resource\":{\"resourceType\":"
+	    "\"MessageHeader\",\"eventCoding\":{\"code\":\"e\"},\"source\":{\"endpoint\":\"urn:s\"},"
+	    "\"focus\":[{\"reference\":\"Patient/p2\"}]}}]}");
 	put("Condition", "c1",
 	    "{\"resourceType\":\"Condition\",\"subject\":{\"reference\":\"Patient/p2\"},"
 	    "\"onsetRange\":{\"low\":{\"value\":18},\"high\":{\"value\":24}}}");

@@ -1239,7 +1239,7 @@ static void version_3_database_is_reindexed(void **state)
 	sqlite3_stmt *q = NULL;
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 6);
+	assert_int_equal(sqlite3_column_int(q, 0), 7);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), 0);
@@ -1291,6 +1291,125 @@ static void fhirpath_branches_are_indexed(void **state)
 	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), 0);
 	expect_ids(f->s, "Patient", "deceased", NULL, "true", "when,yes");
 	expect_ids(f->s, "Library", "composed-of", NULL, "Library/base", "l2");
+}
+
+/* A store of schema version 6 had no rows for the resource a Bundle embeds:
+ * reindexed when opened. */
+static void version_6_database_indexes_embedded_resources(void **state)
+{
+	struct fixture *f = *state;
+	put(f->s, "Bundle", "m1",
+	    "{\"resourceType\":\"Bundle\",\"type\":\"message\",\"entry\":[{\"resource\":{\"resourceType\":"
+	    "\"MessageHeader\",\"eventCoding\":{\"code\":\"admin-notify\"},\"source\":{\"endpoint\":\"urn:x\"}}}]}");
+	expect_ids(f->s, "Bundle", "message.event", NULL, "admin-notify", "m1");
+	store_close(f->s);
+	f->s = NULL;
+	char path[200];
+	snprintf(path, sizeof path, "%s/store.db", f->data);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db, "DELETE FROM idx WHERE param LIKE 'message.%'; UPDATE schema_version SET version = 6",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	char msg[256];
+	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), 0);
+	expect_ids(f->s, "Bundle", "message.event", NULL, "admin-notify", "m1");
+}
+
+/* The same over PostgreSQL: a database of its schema version 1 is reindexed
+ * when opened. */
+static void pg_version_1_database_indexes_embedded_resources(void **state)
+{
+	struct fixture *f = *state;
+	put(f->s, "Bundle", "m1",
+	    "{\"resourceType\":\"Bundle\",\"type\":\"message\",\"entry\":[{\"resource\":{\"resourceType\":"
+	    "\"MessageHeader\",\"eventCoding\":{\"code\":\"admin-notify\"},\"source\":{\"endpoint\":\"urn:x\"}}}]}");
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(
+		pg_server_sql(pg, "DELETE FROM idx WHERE param LIKE 'message.%'; UPDATE cw_schema SET version = 1"), 0);
+	char msg[256];
+	assert_int_equal(store_open_pg(pg->conninfo, NULL, &f->s, msg, sizeof msg), 0);
+	expect_ids(f->s, "Bundle", "message.event", NULL, "admin-notify", "m1");
+}
+
+/* Bundle's composition and message (Bundle.entry[0].resource): the first
+ * entry's Composition or MessageHeader is indexed inside the Bundle, so its
+ * own parameters are searched by chaining, also on to stored resources. */
+static void search_bundle_composition_and_message(void **state)
+{
+	struct fixture *f = *state;
+	put(f->s, "Patient", "p1", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Marks\"}]}");
+	put(f->s, "Patient", "p2", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Nash\"}]}");
+	static const char doc[] =
+		"{\"resourceType\":\"Bundle\",\"type\":\"document\",\"entry\":[{\"fullUrl\":\"urn:uuid:1\","
+		"\"resource\":"
+		"{\"resourceType\":\"Composition\",\"id\":\"%s\",\"status\":\"final\",\"type\":{\"coding\":[{"
+		"\"system\":"
+		"\"http://loinc.org\",\"code\":\"%s\"}]},\"subject\":{\"reference\":\"Patient/"
+		"%s\"},\"date\":\"2024-03-01\","
+		"\"author\":[{\"display\":\"A\"}],\"title\":\"%s\"}},{\"resource\":{\"resourceType\":\"Patient\","
+		"\"id\":\"x\"}}]}";
+	char text[1024];
+	snprintf(text, sizeof text, doc, "c1", "18842-5", "p1", "Discharge summary");
+	put(f->s, "Bundle", "d1", text);
+	snprintf(text, sizeof text, doc, "c2", "11488-4", "p2", "Consult note");
+	put(f->s, "Bundle", "d2", text);
+	put(f->s, "Bundle", "m1",
+	    "{\"resourceType\":\"Bundle\",\"type\":\"message\",\"entry\":[{\"resource\":{\"resourceType\":"
+	    "\"MessageHeader\",\"id\":\"h1\",\"eventCoding\":{\"system\":\"http://example.org/events\",\"code\":"
+	    "\"admin-notify\"},\"source\":{\"endpoint\":\"http://example.org/src\"},\"focus\":[{\"reference\":"
+	    "\"Patient/p1\"}]}}]}");
+	/* a Composition without an id is there all the same */
+	put(f->s, "Bundle", "d3",
+	    "{\"resourceType\":\"Bundle\",\"type\":\"document\",\"entry\":[{\"resource\":{\"resourceType\":"
+	    "\"Composition\",\"status\":\"final\",\"type\":{\"text\":\"t\"},\"date\":\"2023\",\"author\":"
+	    "[{\"display\":\"a\"}],\"title\":\"Untitled\"}}]}");
+	/* a first entry of another type is no composition or message */
+	put(f->s, "Bundle", "c1",
+	    "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[{\"resource\":{\"resourceType\":"
+	    "\"Patient\",\"id\":\"p1\",\"name\":[{\"family\":\"Marks\"}]}}]}");
+
+	expect_ids(f->s, "Bundle", "composition.subject", NULL, "Patient/p1", "d1");
+	expect_ids(f->s, "Bundle", "composition.patient", NULL, "p2", "d2");
+	expect_ids(f->s, "Bundle", "composition.type", NULL, "http://loinc.org|11488-4", "d2");
+	expect_ids(f->s, "Bundle", "composition.title", NULL, "discharge", "d1");
+	expect_ids(f->s, "Bundle", "composition.date", NULL, "ge2024-03", "d1,d2");
+	expect_ids(f->s, "Bundle", "composition._id", NULL, "c2", "d2");
+	/* :not also finds what has no such value: the Bundles without a composition */
+	expect_ids(f->s, "Bundle", "composition.status", "not", "final", "c1,m1");
+	expect_ids(f->s, "Bundle", "composition.title", "missing", "false", "d1,d2,d3");
+	/* on through the Composition's reference to the stored Patient */
+	expect_ids(f->s, "Bundle", "composition.subject", "Patient.name", "marks", "d1");
+	expect_ids(f->s, "Bundle", "composition.patient.name", NULL, "nash", "d2");
+	expect_ids(f->s, "Bundle", "composition", "Composition.subject", "Patient/p2", "d2");
+	/* the parameter itself: the Composition's id, and whether there is one */
+	expect_ids(f->s, "Bundle", "composition", NULL, "Composition/c1", "d1");
+	expect_ids(f->s, "Bundle", "composition", "missing", "false", "d1,d2,d3");
+	expect_ids(f->s, "Bundle", "composition", "missing", "true", "c1,m1");
+	expect_ids(f->s, "Bundle", "message", "missing", "false", "m1");
+	expect_ids(f->s, "Bundle", "message.focus", NULL, "Patient/p1", "m1");
+	expect_ids(f->s, "Bundle", "message.event", NULL, "admin-notify", "m1");
+	expect_ids(f->s, "Bundle", "message.focus:Patient.name", NULL, "marks", "m1");
+	expect_ids(f->s, "Bundle", "composition.subject", NULL, "Patient/x", "");
+	/* the Composition inside a Bundle is no stored Composition */
+	expect_ids(f->s, "Composition", "subject", NULL, "Patient/p1", "");
+	char got[256];
+	assert_int_equal(find(f->s, "Bundle", "message.subject", NULL, "Patient/p1", got, sizeof got), STORE_INVALID);
+	assert_int_equal(find(f->s, "Bundle", "composition", "Patient.name", "marks", got, sizeof got), STORE_INVALID);
+
+	/* the index follows the Bundle's versions */
+	snprintf(text, sizeof text, doc, "c1", "18842-5", "p2", "Discharge summary");
+	cJSON *r = J(text);
+	struct store_error err;
+	assert_int_equal(store_update(f->s, "Bundle", "d1", r, NULL, NULL, NULL, &err), STORE_OK);
+	cJSON_Delete(r);
+	expect_ids(f->s, "Bundle", "composition.subject", NULL, "Patient/p1", "");
+	expect_ids(f->s, "Bundle", "composition.subject", NULL, "Patient/p2", "d1,d2");
+	assert_int_equal(store_delete(f->s, "Bundle", "d2", NULL, &err), STORE_OK);
+	expect_ids(f->s, "Bundle", "composition.patient.name", NULL, "nash", "d1");
 }
 
 /* --- the read cache (rcache.h) and the directory lock --------------------------------------- */
@@ -1677,7 +1796,7 @@ static void parameter_table_and_dates(void **state)
 	size_t nfp = 0;
 	size_t compiled = search_params_fhirpath_rows(&nfp);
 	assert_int_equal(compiled, nfp);
-	assert_int_equal(nfp, 46);
+	assert_int_equal(nfp, 48); /* 46 values, and Bundle's composition and message */
 	d = search_params_find("Patient", "deceased", &n);
 	assert_non_null(d);
 	assert_null(d->path);
@@ -2090,10 +2209,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(decimal_literals_survive, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_quantities_and_uris, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_bundle_composition_and_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(version_1_database_is_reindexed, setup, teardown),
 		cmocka_unit_test_setup_teardown(version_3_database_gets_checksums, setup, teardown),
 		cmocka_unit_test_setup_teardown(version_3_database_is_reindexed, setup, teardown),
 		cmocka_unit_test_setup_teardown(fhirpath_branches_are_indexed, setup, teardown),
+		cmocka_unit_test_setup_teardown(version_6_database_indexes_embedded_resources, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_follows_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_and_open_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_cache_never_goes_back, setup, teardown),
@@ -2134,8 +2255,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(decimal_literals_survive, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_quantities_and_uris, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_bundle_composition_and_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(queued_writes_are_called_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(queued_writes_share_commits, setup, teardown),
+		cmocka_unit_test_setup_teardown(pg_version_1_database_indexes_embedded_resources, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_lose_no_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_create_conditionally_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_never_read_stale, setup, teardown),
