@@ -121,7 +121,8 @@ enum store_status pgs_exec(struct pgconn *c, const char *sql, int n, const char 
 	/* a transaction the server ended (a lost connection) is not ours any more */
 	if (PQtransactionStatus(c->db) == PQTRANS_IDLE || PQtransactionStatus(c->db) == PQTRANS_UNKNOWN)
 		c->in_txn = false;
-	return store_fail(err, st, "%s: database error %s: %s", what, state ? state : "?", msg);
+	/* state pointed into r: the copy in last_state outlives it */
+	return store_fail(err, st, "%s: database error %s: %s", what, last_state[0] ? last_state : "?", msg);
 }
 
 enum store_status pgs_run(struct pgconn *c, const char *sql, struct store_error *err, const char *what)
@@ -413,6 +414,7 @@ out:
 }
 
 static const struct store_ops pg_ops;
+static void pg_close(struct store *s);
 
 int store_open_pg(const char *conninfo, const struct store_pg_options *opt, struct store **out, char *err,
 		  size_t errlen)
@@ -450,8 +452,15 @@ int store_open_pg(const char *conninfo, const struct store_pg_options *opt, stru
 	ps->instance = (int64_t)(id >> 1); /* positive: a bigint column */
 	if (ps->instance == 0)
 		ps->instance = 1;
-	pthread_mutex_init(&ps->mu, NULL);
-	pthread_cond_init(&ps->idle, NULL);
+	if (pthread_mutex_init(&ps->mu, NULL) != 0) {
+		set_err(err, errlen, "cannot create a mutex");
+		goto fail;
+	}
+	if (sq_init(&ps->gc, pgs_gc_run, pgs_gc_finish, ps) != 0) {
+		pthread_mutex_destroy(&ps->mu);
+		set_err(err, errlen, "cannot create a mutex");
+		goto fail;
+	}
 	if (pthread_key_create(&ps->key, conn_release) != 0) {
 		set_err(err, errlen, "cannot create a thread-specific key");
 		goto fail_mutex;
@@ -466,11 +475,16 @@ int store_open_pg(const char *conninfo, const struct store_pg_options *opt, stru
 	ps->all = c;
 	c->next_free = ps->free_list;
 	ps->free_list = c;
+	if (sq_start(&ps->gc, PGS_COMMITTERS) != 0) {
+		set_err(err, errlen, "cannot start the store's committer threads");
+		pg_close(&ps->base);
+		return -1;
+	}
 	*out = &ps->base;
 	return 0;
 fail_mutex:
 	pthread_mutex_destroy(&ps->mu);
-	pthread_cond_destroy(&ps->idle);
+	sq_destroy(&ps->gc);
 fail:
 	free(ps->conninfo);
 	free(ps);
@@ -480,7 +494,9 @@ fail:
 static void pg_close(struct store *s)
 {
 	struct pg_store *ps = pgs_of(s);
-	pg_drain(s);
+	/* the committers empty the queue (every write answered), then end;
+	 * their connections go back to the pool as their threads exit */
+	sq_destroy(&ps->gc);
 	struct pgconn *mine = pthread_getspecific(ps->key);
 	if (mine)
 		pthread_setspecific(ps->key, NULL);
@@ -490,7 +506,6 @@ static void pg_close(struct store *s)
 		conn_free(c);
 	}
 	pthread_mutex_destroy(&ps->mu);
-	pthread_cond_destroy(&ps->idle);
 	free(ps->conninfo);
 	free(ps);
 }

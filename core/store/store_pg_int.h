@@ -31,6 +31,7 @@
 #include <libpq-fe.h>
 
 #include "store/store.h"
+#include "store/store_queue.h"
 #include "store/store_sql.h"
 #include "store/store_version.h"
 
@@ -49,13 +50,18 @@ struct pg_store {
 	int statement_timeout_ms;
 	int64_t lease_ms;   /* how long an outbox record taken stays with its taker */
 	int64_t instance;   /* this process's lease owner id (random) */
-	pthread_mutex_t mu; /* guards all, free_list, inflight, draining */
-	pthread_cond_t idle;
-	pthread_key_t key; /* this thread's struct pgconn */
+	pthread_mutex_t mu; /* guards all, free_list */
+	pthread_key_t key;  /* this thread's struct pgconn */
 	struct pgconn *all, *free_list;
-	int inflight;  /* queued writes running */
-	bool draining; /* store_drain: submissions are refused */
+	/* group commit (store_queue.h): single writes outside a caller's
+	 * transaction are queued for PGS_COMMITTERS committer threads, each
+	 * running a group in one transaction on its own connection */
+	struct sq_queue gc;
 };
+
+/* Committers: while one group waits for its COMMIT's flush, another runs
+ * its statements. */
+#define PGS_COMMITTERS 2
 
 /* The advisory lock keys (pg_advisory_*: one bigint). */
 #define PGS_LOCK_SCHEMA 0x437277534348LL /* schema creation and migration */
@@ -108,6 +114,13 @@ char *pgs_number_params(const char *sql);
 /* Runs ssql text with its binds. */
 enum store_status pgs_exec_binds(struct pgconn *c, const char *sql, const struct ssql_binds *b, PGresult **out,
 				 struct store_error *err, const char *what);
+
+/* The commit queue's group and a queued write's end (ctx: the pg_store). */
+void pgs_gc_run(void *ctx, struct sq_item *group);
+void pgs_gc_finish(void *ctx, struct sq_item *item);
+/* An outbox record on c, in its open transaction. */
+enum store_status pgs_outbox_insert(struct pgconn *c, const char *type, const char *id, int64_t version, bool deleted,
+				    struct store_error *err);
 
 enum store_status pg_create(struct store *s, const char *type, const cJSON *resource, const char *id, cJSON **out,
 			    struct store_error *err);

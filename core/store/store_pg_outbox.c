@@ -25,6 +25,12 @@ enum store_status pg_outbox_add(struct store *s, const char *type, const char *i
 				struct store_error *err)
 {
 	PGS_GET_CONN(c, s, err);
+	return pgs_outbox_insert(c, type, id, version, deleted, err);
+}
+
+enum store_status pgs_outbox_insert(struct pgconn *c, const char *type, const char *id, int64_t version, bool deleted,
+				    struct store_error *err)
+{
 	char now[STORE_TIME_SIZE], vnum[24];
 	store_now(now, NULL);
 	snprintf(vnum, sizeof vnum, "%lld", (long long)version);

@@ -293,50 +293,8 @@ enum store_status pg_export_scan(struct store *s, const struct store_export_quer
 	PGS_GET_CONN(c, s, err);
 	struct ssql_buf sql = {.pg = true};
 	struct ssql_binds b = {0};
-	enum store_status st = STORE_OK;
-	ssql_add(&sql, "DECLARE cw_export NO SCROLL CURSOR FOR "
-		       "SELECT v.id, v.body, v.version, v.last_updated, v.sum FROM version v JOIN resource r ON r.rid ="
-		       " v.rid WHERE v.type = ? AND v.seq <= ? AND v.body IS NOT NULL"
-		       " AND NOT EXISTS (SELECT 1 FROM version w WHERE w.rid = v.rid AND w.version > v.version"
-		       " AND w.seq <= ?)");
-	ssql_bind_str(&b, q->type);
-	ssql_bind_int(&b, q->upto_seq);
-	ssql_bind_int(&b, q->upto_seq);
-	if (q->since) {
-		ssql_add(&sql, " AND v.last_updated >= ?");
-		ssql_bind_str(&b, q->since);
-	}
-	if (q->patients) {
-		bool any = strcmp(q->patients, "*") == 0;
-		if (strcmp(q->type, "Patient") == 0) {
-			if (!any) {
-				ssql_add(&sql, " AND v.id IN (SELECT json_array_elements_text(?::json))");
-				ssql_bind_str(&b, q->patients);
-			}
-		} else {
-			ssql_add(&sql, " AND r.rid IN (SELECT i.rid FROM idx i WHERE i.param IN ('patient', 'subject',"
-				       " 'beneficiary') AND i.sys = 'Patient'");
-			if (!any) {
-				ssql_add(&sql, " AND i.val IN (SELECT json_array_elements_text(?::json))");
-				ssql_bind_str(&b, q->patients);
-			}
-			ssql_add(&sql, ")");
-		}
-	}
-	if (q->n_filters > 0) {
-		ssql_add(&sql, " AND (false");
-		for (size_t f = 0; f < q->n_filters && st == STORE_OK; f++) {
-			ssql_add(&sql, " OR (true");
-			unsigned drive = 0;
-			for (size_t i = 0; i < q->filters[f].n && st == STORE_OK; i++)
-				st = ssql_criterion(q->type, &q->filters[f].params[i], &sql, &b, &drive, err);
-			ssql_add(&sql, ")");
-		}
-		ssql_add(&sql, ")");
-	}
-	ssql_add(&sql, " ORDER BY v.seq");
-	if (st == STORE_OK && (sql.oom || b.oom))
-		st = store_fail(err, STORE_NO_MEMORY, "out of memory");
+	ssql_add(&sql, "DECLARE cw_export NO SCROLL CURSOR FOR ");
+	enum store_status st = ssql_export_query(q, &sql, &b, err);
 	bool opened = false;
 	if (st == STORE_OK)
 		st = pgs_read_begin(c, &opened, err);

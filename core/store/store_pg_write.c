@@ -1,5 +1,8 @@
-/* The PostgreSQL backend's writes: create, update and delete (one
- * transaction each, or a savepoint in the caller's), and queued writes. */
+/* The PostgreSQL backend's writes: create, update and delete, in a
+ * savepoint of the caller's transaction or, outside one, through the commit
+ * queue (store_queue.h): the committers run each group of single writes in
+ * one transaction, a savepoint per write, one COMMIT; a write is answered
+ * after its group's COMMIT has returned. */
 #include "store/store_pg_int.h"
 
 #include <stdio.h>
@@ -8,15 +11,14 @@
 
 #include "base/fjson.h"
 
-enum write_kind { W_CREATE, W_UPDATE, W_DELETE };
-
 struct write_req {
-	enum write_kind kind;
+	enum sver_kind kind;
 	const char *type, *id;
-	const cJSON *resource; /* NULL for W_DELETE */
+	const cJSON *resource; /* NULL for SVER_DELETE */
 	int64_t if_match;      /* 0 = none */
 	enum store_op op;
 	bool fresh;      /* a new random id: no row can exist */
+	bool deliver;    /* also an outbox record, in the same savepoint */
 	bool created;    /* out */
 	int64_t version; /* out */
 	cJSON *stored;   /* out */
@@ -171,51 +173,20 @@ static enum store_status write_body(struct pgconn *c, struct write_req *w, struc
 		}
 		PQclear(r);
 	}
-	switch (w->kind) {
-	case W_CREATE:
-		if (exists && !deleted)
-			return store_fail(err, STORE_CONFLICT, "%s/%s already exists", w->type, w->id);
-		break;
-	case W_UPDATE:
-		if (w->if_match && !exists)
-			return store_fail(err, STORE_VERSION_MISMATCH,
-					  "%s/%s: expected version %lld, but it does not exist", w->type, w->id,
-					  (long long)w->if_match);
-		if (w->if_match && cur != w->if_match)
-			return store_fail(err, STORE_VERSION_MISMATCH,
-					  "%s/%s: expected version %lld, the current version is %lld", w->type, w->id,
-					  (long long)w->if_match, (long long)cur);
-		break;
-	case W_DELETE:
-		if (!exists)
-			return store_fail(err, STORE_NOT_FOUND, "no %s with that id", w->type);
-		if (deleted) {
-			w->version = cur;
-			return STORE_OK;
-		}
-		break;
-	}
-	w->created = !exists || deleted;
-	w->version = cur + 1;
+	bool skip;
+	if ((st = sver_check(w->kind, w->type, w->id, w->if_match, exists, deleted, cur, &w->version, &w->created,
+			     &skip, err)) != STORE_OK ||
+	    skip)
+		return st;
 	char when[STORE_TIME_SIZE];
 	store_now(when, NULL);
-	cJSON_Delete(w->stored);
-	w->stored = NULL;
 	char *text = NULL;
-	if (w->resource) {
-		if ((st = sver_stamp(w->resource, w->id, w->version, when, &w->stored, err)) != STORE_OK)
-			return st;
-		if (!(text = fjson_print(w->stored, false, NULL)))
-			return store_fail(err, STORE_NO_MEMORY, "out of memory");
-	}
 	uint8_t sum[SVER_SUM_LEN];
 	char sumhex[2 * SVER_SUM_LEN + 3];
-	if (sver_sum(w->type, w->id, w->version, when, text, text ? strlen(text) : 0, sum) != 0) {
-		free(text);
-		return store_fail(err, STORE_NO_MEMORY, "the checksum of the stored content could not be computed");
-	}
+	if ((st = sver_content(w->type, w->id, w->resource, w->version, when, &w->stored, &text, sum, err)) != STORE_OK)
+		return st;
 	pgs_sum_hex(sum, sumhex);
-	char vnum[24], del[2] = {w->kind == W_DELETE ? '1' : '0', 0}, opnum[8];
+	char vnum[24], del[2] = {w->kind == SVER_DELETE ? '1' : '0', 0}, opnum[8];
 	snprintf(vnum, sizeof vnum, "%lld", (long long)w->version);
 	snprintf(opnum, sizeof opnum, "%d", (int)w->op);
 	PGresult *r = NULL;
@@ -247,9 +218,11 @@ static enum store_status write_body(struct pgconn *c, struct write_req *w, struc
 	return st;
 }
 
-/* One write in its transaction (or the caller's savepoint). Two writers
- * creating one new id race on the resource row's uniqueness: the loser,
- * undone alone, tries once more and then sees the winner's row. */
+/* One write in a savepoint of the open transaction (a caller's, or a
+ * group's). Two writers creating one new id race on the resource row's
+ * uniqueness: the loser, undone alone, tries once more and then sees the
+ * winner's row; a write chosen as a deadlock's victim (two groups locking
+ * the same resources in other orders) is undone alone and tried once more. */
 static enum store_status run_write(struct pgconn *c, struct write_req *w, struct store_error *err)
 {
 	enum store_status st = STORE_IO;
@@ -258,7 +231,11 @@ static enum store_status run_write(struct pgconn *c, struct write_req *w, struct
 		if (st != STORE_OK)
 			return st;
 		enum store_status ws = write_body(c, w, err);
-		bool raced = ws == STORE_CONFLICT && strcmp(pgs_last_state(c), "23505") == 0 && !w->fresh;
+		if (ws == STORE_OK && w->deliver)
+			ws = pgs_outbox_insert(c, w->type, w->id, w->version, w->kind == SVER_DELETE, err);
+		const char *state = pgs_last_state(c);
+		bool raced = (ws == STORE_CONFLICT && strcmp(state, "23505") == 0 && !w->fresh) ||
+			     (ws == STORE_BUSY && strcmp(state, "40P01") == 0);
 		st = pgs_write_end(c, ws, err);
 		if (!raced)
 			break;
@@ -270,10 +247,140 @@ static enum store_status run_write(struct pgconn *c, struct write_req *w, struct
 	return st;
 }
 
+/* A single write queued for the committers: a thread waiting in do_write
+ * (async NULL), or a store_submit (async set, the request freed after). */
+struct pg_qreq {
+	struct sq_item item; /* first: the queue's items are pg_qreqs */
+	struct write_req *w;
+	struct store_error *err;
+	enum store_status st;
+	struct store_write *async;
+};
+
+struct pg_async {
+	struct pg_qreq r;
+	struct write_req w;
+};
+
+/* Whether a write's failure is its own (the group goes on without it)
+ * rather than the transaction's or a race that a second try settles. */
+static bool fails_alone(struct pgconn *c, const struct write_req *w, enum store_status st)
+{
+	switch (st) {
+	case STORE_VERSION_MISMATCH:
+	case STORE_NOT_FOUND:
+	case STORE_INVALID:
+		return true;
+	case STORE_CONFLICT: /* another instance's create of the same new id: a race */
+		return w->fresh || strcmp(pgs_last_state(c), "23505") != 0;
+	default:
+		return false;
+	}
+}
+
+/* The attempts before a group falls back to a savepoint per write. */
+#define GROUP_ATTEMPTS 4
+
+/* A group of single writes in one transaction: one COMMIT for all. The
+ * writes run back to back without savepoints (two round trips fewer each);
+ * when one fails on its own (a version mismatch, say) the transaction is
+ * rolled back and the group runs again without it. After GROUP_ATTEMPTS, or
+ * on a race or a deadlock, the group runs with a savepoint per write (each
+ * undone alone, a race tried once more). A failed BEGIN or COMMIT fails
+ * every write of the group that had not failed alone; none is stored. */
+void pgs_gc_run(void *ctx, struct sq_item *group)
+{
+	struct pg_store *ps = ctx;
+	struct store_error berr;
+	struct pgconn *c = pgs_get_conn(ps, &berr);
+	enum store_status st = c ? STORE_OK : berr.status;
+	bool savepoints = false;
+	for (struct pg_qreq *r = (struct pg_qreq *)group; r; r = (struct pg_qreq *)r->item.next)
+		r->st = STORE_OK; /* pending */
+	for (int attempt = 0; st == STORE_OK; attempt++) {
+		savepoints = savepoints || attempt >= GROUP_ATTEMPTS;
+		if ((st = pgs_run(c, "BEGIN", &berr, "beginning a write")) != STORE_OK)
+			break;
+		c->in_txn = savepoints; /* run_write: each in its savepoint */
+		struct pg_qreq *bad = NULL;
+		enum store_status bs = STORE_OK;
+		for (struct pg_qreq *r = (struct pg_qreq *)group; r && !bad; r = (struct pg_qreq *)r->item.next) {
+			if (r->st != STORE_OK)
+				continue; /* failed alone before */
+			if (savepoints) {
+				r->st = run_write(c, r->w, r->err);
+				continue;
+			}
+			bs = write_body(c, r->w, r->err);
+			if (bs == STORE_OK && r->w->deliver)
+				bs = pgs_outbox_insert(c, r->w->type, r->w->id, r->w->version,
+						       r->w->kind == SVER_DELETE, r->err);
+			if (bs != STORE_OK)
+				bad = r;
+		}
+		c->in_txn = false;
+		if (bad) {
+			if (fails_alone(c, bad->w, bs))
+				bad->st = bs;
+			else
+				savepoints = true;
+			pgs_run(c, "ROLLBACK", NULL, "rolling back");
+			continue;
+		}
+		if (PQtransactionStatus(c->db) != PQTRANS_INTRANS)
+			st = store_fail(&berr, STORE_IO, "the database ended the transaction: nothing was written");
+		else
+			st = pgs_run(c, "COMMIT", &berr, "committing");
+		/* a COMMIT of a failed transaction answers ROLLBACK: idle, not committed */
+		if (st == STORE_OK && PQtransactionStatus(c->db) != PQTRANS_IDLE)
+			st = store_fail(&berr, STORE_IO, "the transaction was rolled back");
+		break;
+	}
+	if (c && PQtransactionStatus(c->db) != PQTRANS_IDLE)
+		pgs_run(c, "ROLLBACK", NULL, "rolling back");
+	for (struct pg_qreq *r = (struct pg_qreq *)group; r; r = (struct pg_qreq *)r->item.next) {
+		if (r->st == STORE_OK && st != STORE_OK) {
+			r->st = st;
+			if (r->err)
+				*r->err = berr;
+		}
+		if (r->st != STORE_OK) {
+			cJSON_Delete(r->w->stored);
+			r->w->stored = NULL;
+		}
+	}
+}
+
+void pgs_gc_finish(void *ctx, struct sq_item *item)
+{
+	struct pg_store *ps = ctx;
+	struct pg_async *a = (struct pg_async *)item;
+	struct store_write *sw = a->r.async;
+	sw->status = a->r.st;
+	if (a->r.st == STORE_OK) {
+		sw->stored = a->w.stored;
+		sw->created = a->w.created;
+		sw->version = a->w.version;
+	} else {
+		cJSON_Delete(a->w.stored);
+		if (a->w.fresh)
+			sw->id[0] = '\0';
+	}
+	free(a);
+	store_write_finished(&ps->base, sw);
+}
+
 static enum store_status do_write(struct store *s, struct write_req *w, struct store_error *err)
 {
 	PGS_GET_CONN(c, s, err);
-	return run_write(c, w, err);
+	if (c->in_txn)
+		return run_write(c, w, err);
+	struct pg_store *ps = pgs_of(s);
+	struct pg_qreq me = {.w = w, .err = err, .st = STORE_OK};
+	if (!sq_enqueue(&ps->gc, &me.item, false))
+		return store_fail(err, STORE_BUSY, "the store is closing");
+	sq_wait(&ps->gc, &me.item);
+	return me.st;
 }
 
 enum store_status pg_create(struct store *s, const char *type, const cJSON *resource, const char *id, cJSON **out,
@@ -286,7 +393,7 @@ enum store_status pg_create(struct store *s, const char *type, const cJSON *reso
 		id = fresh;
 	}
 	struct write_req w = {
-		.kind = W_CREATE,
+		.kind = SVER_CREATE,
 		.type = type,
 		.id = id,
 		.resource = resource,
@@ -305,7 +412,7 @@ enum store_status pg_update(struct store *s, const char *type, const char *id, c
 			    bool *created, cJSON **out, struct store_error *err)
 {
 	struct write_req w = {
-		.kind = W_UPDATE,
+		.kind = SVER_UPDATE,
 		.type = type,
 		.id = id,
 		.resource = resource,
@@ -325,70 +432,47 @@ enum store_status pg_update(struct store *s, const char *type, const char *id, c
 enum store_status pg_delete(struct store *s, const char *type, const char *id, int64_t *version,
 			    struct store_error *err)
 {
-	struct write_req w = {.kind = W_DELETE, .type = type, .id = id, .op = STORE_OP_DELETE};
+	struct write_req w = {.kind = SVER_DELETE, .type = type, .id = id, .op = STORE_OP_DELETE};
 	enum store_status st = do_write(s, &w, err);
 	if (version && st == STORE_OK)
 		*version = w.version;
 	return st;
 }
 
-/* A queued write runs at once on the submitting thread's connection and is
- * answered when its COMMIT has returned (PostgreSQL's commit is durable);
- * done runs before store_submit returns, as store.h allows. */
 enum store_status pg_submit(struct store *s, struct store_write *sw)
 {
 	struct pg_store *ps = pgs_of(s);
 	struct pgconn *mine = pthread_getspecific(ps->key);
 	if (mine && mine->in_txn)
 		return sw->status = store_fail(&sw->err, STORE_INVALID, "a transaction is open on this thread");
-	pthread_mutex_lock(&ps->mu);
-	if (ps->draining) {
-		pthread_mutex_unlock(&ps->mu);
-		return sw->status = store_fail(&sw->err, STORE_BUSY, "the store is stopping: nothing was written");
+	struct pg_async *a = calloc(1, sizeof *a);
+	if (!a)
+		return sw->status = store_fail(&sw->err, STORE_NO_MEMORY, "out of memory");
+	enum sver_kind kind;
+	enum store_op op;
+	bool fresh;
+	if (sver_queued(sw, &kind, &op, &fresh) != STORE_OK) {
+		free(a);
+		return sw->status = sw->err.status;
 	}
-	ps->inflight++;
-	pthread_mutex_unlock(&ps->mu);
-	bool fresh = sw->kind == STORE_WRITE_CREATE && !sw->id[0];
-	struct write_req w = {
-		.kind = sw->kind == STORE_WRITE_CREATE   ? W_CREATE
-			: sw->kind == STORE_WRITE_UPDATE ? W_UPDATE
-							 : W_DELETE,
+	a->w = (struct write_req){
+		.kind = kind,
 		.type = sw->type,
 		.id = sw->id,
 		.resource = sw->resource,
 		.if_match = sw->if_match_version,
-		.op = sw->kind == STORE_WRITE_DELETE            ? STORE_OP_DELETE
-		      : fresh && sw->kind == STORE_WRITE_CREATE ? STORE_OP_CREATE
-								: STORE_OP_UPDATE,
+		.op = op,
 		.fresh = fresh,
+		.deliver = sw->deliver,
 	};
-	if (fresh && store_new_id(sw->id) != 0)
-		sw->status = store_fail(&sw->err, STORE_IO, "no randomness for a new id");
-	else
-		sw->status = do_write(s, &w, &sw->err);
-	if (sw->status == STORE_OK) {
-		sw->stored = w.stored;
-		sw->created = w.created;
-		sw->version = w.version;
-	} else {
-		cJSON_Delete(w.stored);
+	a->r = (struct pg_qreq){.item.async = true, .w = &a->w, .err = &sw->err, .st = STORE_OK, .async = sw};
+	if (!sq_enqueue(&ps->gc, &a->r.item, true)) {
+		free(a);
 		if (fresh)
 			sw->id[0] = '\0';
+		return sw->status = store_fail(&sw->err, STORE_BUSY, "the store is stopping: nothing was written");
 	}
-	store_write_finished(s, sw);
-	pthread_mutex_lock(&ps->mu);
-	if (--ps->inflight == 0)
-		pthread_cond_broadcast(&ps->idle);
-	pthread_mutex_unlock(&ps->mu);
 	return STORE_OK;
 }
 
-void pg_drain(struct store *s)
-{
-	struct pg_store *ps = pgs_of(s);
-	pthread_mutex_lock(&ps->mu);
-	ps->draining = true;
-	while (ps->inflight > 0)
-		pthread_cond_wait(&ps->idle, &ps->mu);
-	pthread_mutex_unlock(&ps->mu);
-}
+void pg_drain(struct store *s) { sq_drain(&pgs_of(s)->gc); }

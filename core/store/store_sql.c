@@ -721,3 +721,61 @@ enum store_status ssql_sort(const char *type, const char *sort, struct ssql_buf 
 	ssql_add(sql, "r.rid ASC");
 	return STORE_OK;
 }
+
+void ssql_json_elements(struct ssql_buf *sql)
+{
+	ssql_add(sql, sql->pg ? "(SELECT json_array_elements_text(?::json))" : "(SELECT value FROM json_each(?))");
+}
+
+enum store_status ssql_export_query(const struct store_export_query *q, struct ssql_buf *sql, struct ssql_binds *b,
+				    struct store_error *err)
+{
+	enum store_status st = STORE_OK;
+	/* the version live at the snapshot: no later version of the same
+	 * resource up to it (UNIQUE(rid, version) finds those) */
+	ssql_add(sql, "SELECT v.id, v.body, v.version, v.last_updated, v.sum FROM version v JOIN resource r ON r.rid ="
+		      " v.rid WHERE v.type = ? AND v.seq <= ? AND v.body IS NOT NULL"
+		      " AND NOT EXISTS (SELECT 1 FROM version w WHERE w.rid = v.rid AND w.version > v.version"
+		      " AND w.seq <= ?)");
+	ssql_bind_str(b, q->type);
+	ssql_bind_int(b, q->upto_seq);
+	ssql_bind_int(b, q->upto_seq);
+	if (q->since && q->since[0]) {
+		ssql_add(sql, " AND v.last_updated >= ?");
+		ssql_bind_str(b, q->since);
+	}
+	if (q->patients) {
+		bool any = strcmp(q->patients, "*") == 0;
+		if (strcmp(q->type, "Patient") == 0) {
+			if (!any) {
+				ssql_add(sql, " AND v.id IN ");
+				ssql_json_elements(sql);
+				ssql_bind_str(b, q->patients);
+			}
+		} else {
+			ssql_add(sql, " AND r.rid IN (SELECT i.rid FROM idx i WHERE i.param IN ('patient', 'subject',"
+				      " 'beneficiary') AND i.sys = 'Patient'");
+			if (!any) {
+				ssql_add(sql, " AND i.val IN ");
+				ssql_json_elements(sql);
+				ssql_bind_str(b, q->patients);
+			}
+			ssql_add(sql, ")");
+		}
+	}
+	if (q->n_filters > 0) {
+		ssql_add(sql, sql->pg ? " AND (false" : " AND (0");
+		for (size_t f = 0; f < q->n_filters && st == STORE_OK; f++) {
+			ssql_add(sql, sql->pg ? " OR (true" : " OR (1");
+			unsigned drive = 0;
+			for (size_t i = 0; i < q->filters[f].n && st == STORE_OK; i++)
+				st = ssql_criterion(q->type, &q->filters[f].params[i], sql, b, &drive, err);
+			ssql_add(sql, ")");
+		}
+		ssql_add(sql, ")");
+	}
+	ssql_add(sql, " ORDER BY v.seq");
+	if (st == STORE_OK && (sql->oom || b->oom))
+		st = store_fail(err, STORE_NO_MEMORY, "out of memory");
+	return st;
+}

@@ -67,4 +67,15 @@ enum store_status ssql_criterion(const char *type, const struct store_search_par
 enum store_status ssql_sort(const char *type, const char *sort, struct ssql_buf *sql, struct ssql_binds *b,
 			    struct store_error *err);
 
+/* "(SELECT <each element>)" of one bound JSON array of strings (the next
+ * bind): json_each in SQLite, json_array_elements_text in PostgreSQL. */
+void ssql_json_elements(struct ssql_buf *sql);
+
+/* The bulk export's scan of q as one query (appended to sql, its binds to
+ * b): id, body, version, last_updated and sum of each version of q->type
+ * live at q->upto_seq, in the order of the log. STORE_INVALID from a
+ * filter's criterion; STORE_NO_MEMORY when the text or binds ran out. */
+enum store_status ssql_export_query(const struct store_export_query *q, struct ssql_buf *sql, struct ssql_binds *b,
+				    struct store_error *err);
+
 #endif

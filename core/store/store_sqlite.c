@@ -333,14 +333,8 @@ struct conn *ss_get_conn(struct sqlite_store *ss, struct store_error *err)
 static void sqlite_close(struct store *s)
 {
 	struct sqlite_store *ss = ss_of(s);
-	if (ss->gc_started) {
-		/* the committer empties the queue (every write answered), then ends */
-		pthread_mutex_lock(&ss->gc_mu);
-		ss->gc_stop = true;
-		pthread_cond_signal(&ss->gc_work);
-		pthread_mutex_unlock(&ss->gc_mu);
-		pthread_join(ss->gc_thread, NULL);
-	}
+	/* the committer empties the queue (every write answered), then ends */
+	sq_destroy(&ss->gc);
 	pthread_setspecific(ss->key, NULL);
 	pthread_key_delete(ss->key);
 	for (struct conn *c = ss->all, *next; c; c = next) {
@@ -350,9 +344,6 @@ static void sqlite_close(struct store *s)
 		conn_free(c);
 	}
 	pthread_mutex_destroy(&ss->mu);
-	pthread_mutex_destroy(&ss->gc_mu);
-	pthread_cond_destroy(&ss->gc_cv);
-	pthread_cond_destroy(&ss->gc_work);
 	rcache_free(ss->base.cache);
 	if (ss->lock_fd >= 0)
 		close(ss->lock_fd); /* releases the directory */
@@ -703,9 +694,11 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 		set_err(err, errlen, "cannot create a mutex");
 		goto fail;
 	}
-	pthread_mutex_init(&ss->gc_mu, NULL);
-	pthread_cond_init(&ss->gc_cv, NULL);
-	pthread_cond_init(&ss->gc_work, NULL);
+	if (sq_init(&ss->gc, ss_gc_run, ss_gc_finish, ss) != 0) {
+		pthread_mutex_destroy(&ss->mu);
+		set_err(err, errlen, "cannot create a mutex");
+		goto fail;
+	}
 	if (pthread_key_create(&ss->key, conn_release) != 0) {
 		set_err(err, errlen, "cannot create a thread-specific key");
 		goto fail_mutex;
@@ -726,11 +719,10 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 	ss->writer->next_all = ss->all;
 	ss->all = ss->writer;
 	if (!shared) {
-		if (pthread_create(&ss->gc_thread, NULL, ss_committer_main, ss) != 0) {
+		if (sq_start(&ss->gc, 1) != 0) {
 			set_err(err, errlen, "cannot start the store's committer thread");
 			goto fail_conns;
 		}
-		ss->gc_started = true;
 		ss->base.cache = rcache_new(cache_bytes); /* none without memory: reads still work */
 	}
 	*out = &ss->base;
@@ -741,9 +733,7 @@ fail_conns:
 	pthread_key_delete(ss->key);
 fail_mutex:
 	pthread_mutex_destroy(&ss->mu);
-	pthread_mutex_destroy(&ss->gc_mu);
-	pthread_cond_destroy(&ss->gc_cv);
-	pthread_cond_destroy(&ss->gc_work);
+	sq_destroy(&ss->gc);
 fail:
 	if (ss->lock_fd >= 0)
 		close(ss->lock_fd);

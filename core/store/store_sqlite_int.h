@@ -28,6 +28,7 @@
 
 #include "store/store.h"
 #include "fhir/search_params.h"
+#include "store/store_queue.h"
 #include "store/store_sql.h"
 #include "store/store_version.h"
 
@@ -75,12 +76,11 @@ struct conn {
 /* A single write queued for the committer (see store_sqlite_write.c):
  * a thread waiting in do_write (async NULL), or a store_submit (async set). */
 struct gc_req {
+	struct sq_item item; /* first: the queue's items are gc_reqs */
 	struct write_req *w;
 	struct store_error *err;
 	enum store_status st;
-	bool done;
 	struct store_write *async;
-	struct gc_req *next;
 };
 struct sqlite_store {
 	struct store base;
@@ -89,23 +89,15 @@ struct sqlite_store {
 	pthread_mutex_t mu; /* guards all and free_list */
 	pthread_key_t key;  /* this thread's struct conn */
 	struct conn *all, *free_list;
-	/* group commit: single writes from any thread are queued for one
-	 * committer thread, which takes everything queued as one group (one
-	 * transaction, one fsync) while the next group gathers; a synchronous
-	 * writer waits on gc_cv, a queued one (store_submit) is called back */
-	pthread_mutex_t gc_mu;
-	pthread_cond_t gc_cv;   /* a group ended (synchronous writers, drain) */
-	pthread_cond_t gc_work; /* something was queued, or stop (committer) */
+	/* group commit (store_queue.h): single writes from any thread are
+	 * queued for one committer thread, which runs everything queued as one
+	 * group (one transaction, one fsync) on writer while the next group
+	 * gathers */
+	struct sq_queue gc;
 	/* the connection every group runs on, the committer's alone: as the
 	 * only connection writing outside callers' transactions, its page cache
 	 * stays valid from one group to the next */
 	struct conn *writer;
-	struct gc_req *gc_head, *gc_tail;
-	bool gc_running;  /* the committer holds a group */
-	bool gc_stop;     /* close: the committer ends once the queue is empty */
-	bool gc_draining; /* store_drain: submissions are refused */
-	bool gc_started;  /* the committer thread exists (not for a shared store) */
-	pthread_t gc_thread;
 	/* the time of the last bulk export snapshot (ms since the epoch): a
 	 * create stamped before it is stamped again when it commits */
 	_Atomic int64_t snapshot_ms;
@@ -187,9 +179,10 @@ enum store_status sqlite_submit(struct store *s, struct store_write *w);
 
 void sqlite_drain(struct store *s);
 
-/* The committer thread (started by store_open_sqlite for a writing store;
- * stopped by sqlite_close after it has emptied the queue). */
-void *ss_committer_main(void *arg);
+/* The commit queue's group (one transaction on ss->writer) and a queued
+ * write's end (store_queue.h; ctx is the struct sqlite_store). */
+void ss_gc_run(void *ctx, struct sq_item *group);
+void ss_gc_finish(void *ctx, struct sq_item *item);
 
 enum store_status sqlite_read_text(struct store *s, const char *type, const char *id, int64_t version,
 					  struct store_text *out, struct store_error *err);

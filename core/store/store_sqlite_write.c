@@ -40,8 +40,6 @@ int ss_index_row(void *p, const struct search_index_value *v)
 	return 0;
 }
 
-enum write_kind { W_CREATE, W_UPDATE, W_DELETE };
-
 /* An index row worked out before the write (see prepare_create). */
 struct pre_row {
 	const char *param; /* static: from the search parameter table */
@@ -52,9 +50,9 @@ struct pre_row {
 };
 
 struct write_req {
-	enum write_kind kind;
+	enum sver_kind kind;
 	const char *type, *id;
-	const cJSON *resource; /* NULL for W_DELETE */
+	const cJSON *resource; /* NULL for SVER_DELETE */
 	int64_t if_match;      /* 0 = none */
 	enum store_op op;
 	bool created;          /* out: a new resource */
@@ -124,7 +122,7 @@ static void release_pre(struct write_req *w)
 /* Stamps, prints and indexes a fresh create as version 1 (see write_req). */
 static void prepare_create(struct write_req *w)
 {
-	if (w->kind != W_CREATE || w->op != STORE_OP_CREATE || !w->resource)
+	if (w->kind != SVER_CREATE || w->op != STORE_OP_CREATE || !w->resource)
 		return;
 	store_now(w->pre_when, &w->pre_ms);
 	if (sver_stamp(w->resource, w->id, 1, w->pre_when, &w->stored, NULL) != STORE_OK)
@@ -147,7 +145,7 @@ static enum store_status write_rows(struct conn *c, struct write_req *w, bool ex
 				    const char *text, const uint8_t sum[SVER_SUM_LEN], struct store_error *err)
 {
 	sqlite3_stmt *s;
-	bool del = w->kind == W_DELETE;
+	bool del = w->kind == SVER_DELETE;
 	if (exists) {
 		s = ss_stmt(c, S_UPD_RES, err);
 		if (!s)
@@ -252,31 +250,11 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 			return ss_db_fail(c, err, rc, "looking up the resource");
 	}
 
-	switch (w->kind) {
-	case W_CREATE:
-		if (exists && !deleted)
-			return store_fail(err, STORE_CONFLICT, "%s/%s already exists", w->type, w->id);
-		break;
-	case W_UPDATE:
-		if (w->if_match && !exists)
-			return store_fail(err, STORE_VERSION_MISMATCH, "%s/%s: expected version %lld, but it does not exist",
-					  w->type, w->id, (long long)w->if_match);
-		if (w->if_match && cur != w->if_match)
-			return store_fail(err, STORE_VERSION_MISMATCH,
-					  "%s/%s: expected version %lld, the current version is %lld", w->type, w->id,
-					  (long long)w->if_match, (long long)cur);
-		break;
-	case W_DELETE:
-		if (!exists)
-			return store_fail(err, STORE_NOT_FOUND, "no %s with that id", w->type);
-		if (deleted) {
-			w->version = cur;
-			return STORE_OK;
-		}
-		break;
-	}
-	w->created = !exists || deleted;
-	w->version = cur + 1;
+	bool skip;
+	enum store_status st = sver_check(w->kind, w->type, w->id, w->if_match, exists, deleted, cur, &w->version,
+					  &w->created, &skip, err);
+	if (st != STORE_OK || skip)
+		return st;
 	char when[STORE_TIME_SIZE];
 	/* a stamp taken before a bulk export's snapshot would put this write
 	 * before the snapshot's time although the snapshot does not hold it */
@@ -292,26 +270,14 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 	}
 
 	char *text = NULL;
-	enum store_status st = STORE_OK;
 	uint8_t sum[SVER_SUM_LEN];
 	if (use_pre) {
 		text = w->pre_text;
 		w->pre_text = NULL;
 		memcpy(sum, w->pre_sum, sizeof sum);
-	} else {
-		if (w->resource) {
-			st = sver_stamp(w->resource, w->id, w->version, when, &w->stored, err);
-			if (st != STORE_OK)
-				return st;
-			text = fjson_print(w->stored, false, NULL);
-			if (!text)
-				return store_fail(err, STORE_NO_MEMORY, "out of memory");
-		}
-		if (sver_sum(w->type, w->id, w->version, when, text, text ? strlen(text) : 0, sum) != 0) {
-			free(text);
-			return store_fail(err, STORE_NO_MEMORY,
-					  "the checksum of the stored content could not be computed");
-		}
+	} else if ((st = sver_content(w->type, w->id, w->resource, w->version, when, &w->stored, &text, sum, err)) !=
+		   STORE_OK) {
+		return st;
 	}
 
 	st = write_rows(c, w, exists, &rid, when, text, sum, err);
@@ -324,11 +290,11 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 /* Runs a batch of queued single writes on c in one transaction: each in its
  * own savepoint (a failing write fails alone), one COMMIT (one fsync) for all.
  * A failed COMMIT fails every write of the batch. */
-static void run_batch(struct conn *c, struct gc_req *batch)
+static void run_batch(struct conn *c, struct sq_item *group)
 {
 	struct store_error berr;
 	enum store_status st = ss_run(c, S_BEGIN_WRITE, &berr);
-	for (struct gc_req *r = batch; r; r = r->next) {
+	for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next) {
 		if (st != STORE_OK) {
 			r->st = st;
 			if (r->err)
@@ -339,7 +305,7 @@ static void run_batch(struct conn *c, struct gc_req *batch)
 		if (ws == STORE_OK)
 			ws = write_body(c, r->w, r->err);
 		if (ws == STORE_OK && r->async && r->async->deliver)
-			ws = ss_outbox_insert(c, r->w->type, r->w->id, r->w->version, r->w->kind == W_DELETE, r->err);
+			ws = ss_outbox_insert(c, r->w->type, r->w->id, r->w->version, r->w->kind == SVER_DELETE, r->err);
 		if (ws == STORE_OK) {
 			ws = ss_run(c, S_RELEASE, r->err);
 		} else if (!sqlite3_get_autocommit(c->db)) {
@@ -352,7 +318,7 @@ static void run_batch(struct conn *c, struct gc_req *batch)
 		return;
 	if (sqlite3_get_autocommit(c->db)) {
 		/* the database ended the transaction itself: nothing is durable */
-		for (struct gc_req *r = batch; r; r = r->next)
+		for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next)
 			if (r->st == STORE_OK)
 				r->st = store_fail(r->err, STORE_IO, "the database rolled the transaction back");
 		return;
@@ -361,7 +327,7 @@ static void run_batch(struct conn *c, struct gc_req *batch)
 	if (cs != STORE_OK) {
 		if (!sqlite3_get_autocommit(c->db))
 			ss_run(c, S_ROLLBACK, NULL);
-		for (struct gc_req *r = batch; r; r = r->next) {
+		for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next) {
 			if (r->st == STORE_OK) {
 				r->st = cs;
 				if (r->err)
@@ -371,23 +337,10 @@ static void run_batch(struct conn *c, struct gc_req *batch)
 	}
 }
 
-/* Queues r for the committer; false when the store is stopping. */
-static bool gc_enqueue(struct sqlite_store *ss, struct gc_req *r, bool refuse_when_draining)
+void ss_gc_run(void *ctx, struct sq_item *group)
 {
-	pthread_mutex_lock(&ss->gc_mu);
-	if (!ss->gc_started || ss->gc_stop || (refuse_when_draining && ss->gc_draining)) {
-		pthread_mutex_unlock(&ss->gc_mu);
-		return false;
-	}
-	r->next = NULL;
-	if (ss->gc_tail)
-		ss->gc_tail->next = r;
-	else
-		ss->gc_head = r;
-	ss->gc_tail = r;
-	pthread_cond_signal(&ss->gc_work);
-	pthread_mutex_unlock(&ss->gc_mu);
-	return true;
+	struct sqlite_store *ss = ctx;
+	run_batch(ss->writer, group);
 }
 
 /* A queued write's outputs into its struct store_write; the request is freed. */
@@ -396,8 +349,10 @@ struct async_req {
 	struct write_req w;
 };
 
-static void finish_async(struct sqlite_store *ss, struct async_req *a)
+void ss_gc_finish(void *ctx, struct sq_item *item)
 {
+	struct sqlite_store *ss = ctx;
+	struct async_req *a = (struct async_req *)item;
 	struct store_write *sw = a->r.async;
 	sw->status = a->r.st;
 	release_pre(&a->w);
@@ -410,45 +365,6 @@ static void finish_async(struct sqlite_store *ss, struct async_req *a)
 	}
 	free(a);
 	store_write_finished(&ss->base, sw);
-}
-
-void *ss_committer_main(void *arg)
-{
-	struct sqlite_store *ss = arg;
-	pthread_mutex_lock(&ss->gc_mu);
-	for (;;) {
-		while (!ss->gc_head && !ss->gc_stop)
-			pthread_cond_wait(&ss->gc_work, &ss->gc_mu);
-		if (!ss->gc_head)
-			break; /* stopping, and nothing is left */
-		struct gc_req *batch = ss->gc_head;
-		ss->gc_head = ss->gc_tail = NULL;
-		ss->gc_running = true;
-		pthread_mutex_unlock(&ss->gc_mu);
-		run_batch(ss->writer, batch);
-		/* queued writes are called back; waiting threads are released
-		 * together below (a waiter's request lives on its stack: it is not
-		 * touched once marked done) */
-		struct gc_req *waiting = NULL;
-		for (struct gc_req *r = batch, *next; r; r = next) {
-			next = r->next;
-			if (r->async) {
-				finish_async(ss, (struct async_req *)r);
-			} else {
-				r->next = waiting;
-				waiting = r;
-			}
-		}
-		pthread_mutex_lock(&ss->gc_mu);
-		for (struct gc_req *r = waiting, *next; r; r = next) {
-			next = r->next;
-			r->done = true;
-		}
-		ss->gc_running = false;
-		pthread_cond_broadcast(&ss->gc_cv);
-	}
-	pthread_mutex_unlock(&ss->gc_mu);
-	return NULL;
 }
 
 static enum store_status do_write(struct store *s, struct write_req *w, struct store_error *err)
@@ -465,11 +381,8 @@ static enum store_status do_write(struct store *s, struct write_req *w, struct s
 		struct sqlite_store *ss = ss_of(s);
 		prepare_create(w);
 		struct gc_req me = {.w = w, .err = err, .st = STORE_OK};
-		if (gc_enqueue(ss, &me, false)) {
-			pthread_mutex_lock(&ss->gc_mu);
-			while (!me.done)
-				pthread_cond_wait(&ss->gc_cv, &ss->gc_mu);
-			pthread_mutex_unlock(&ss->gc_mu);
+		if (sq_enqueue(&ss->gc, &me.item, false)) {
+			sq_wait(&ss->gc, &me.item);
 			st = me.st;
 		} else {
 			st = store_fail(err, STORE_BUSY, "the store is closing");
@@ -489,19 +402,12 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 	struct async_req *a = calloc(1, sizeof *a);
 	if (!a)
 		return sw->status = store_fail(&sw->err, STORE_NO_MEMORY, "out of memory");
-	bool fresh = sw->kind == STORE_WRITE_CREATE && !sw->id[0];
-	if (fresh && store_new_id(sw->id) != 0) {
+	enum sver_kind kind;
+	enum store_op op;
+	bool fresh;
+	if (sver_queued(sw, &kind, &op, &fresh) != STORE_OK) {
 		free(a);
-		return sw->status = store_fail(&sw->err, STORE_IO, "no randomness for a new id");
-	}
-	enum write_kind kind = W_DELETE;
-	enum store_op op = STORE_OP_DELETE;
-	if (sw->kind == STORE_WRITE_CREATE) {
-		kind = W_CREATE;
-		op = fresh ? STORE_OP_CREATE : STORE_OP_UPDATE;
-	} else if (sw->kind == STORE_WRITE_UPDATE) {
-		kind = W_UPDATE;
-		op = STORE_OP_UPDATE;
+		return sw->status = sw->err.status;
 	}
 	a->w = (struct write_req){
 		.kind = kind,
@@ -511,10 +417,10 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 		.if_match = sw->if_match_version,
 		.op = op,
 	};
-	a->r = (struct gc_req){.w = &a->w, .err = &sw->err, .st = STORE_OK, .async = sw};
+	a->r = (struct gc_req){.item.async = true, .w = &a->w, .err = &sw->err, .st = STORE_OK, .async = sw};
 	/* stamped, printed and indexed here, on the submitting thread */
 	prepare_create(&a->w);
-	if (!gc_enqueue(ss, &a->r, true)) {
+	if (!sq_enqueue(&ss->gc, &a->r.item, true)) {
 		release_pre(&a->w);
 		cJSON_Delete(a->w.stored);
 		free(a);
@@ -526,15 +432,7 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 	return STORE_OK;
 }
 
-void sqlite_drain(struct store *s)
-{
-	struct sqlite_store *ss = ss_of(s);
-	pthread_mutex_lock(&ss->gc_mu);
-	ss->gc_draining = true;
-	while (ss->gc_head || ss->gc_running)
-		pthread_cond_wait(&ss->gc_cv, &ss->gc_mu);
-	pthread_mutex_unlock(&ss->gc_mu);
-}
+void sqlite_drain(struct store *s) { sq_drain(&ss_of(s)->gc); }
 
 enum store_status sqlite_create(struct store *s, const char *type, const cJSON *resource, const char *id,
 				       cJSON **out, struct store_error *err)
@@ -546,7 +444,7 @@ enum store_status sqlite_create(struct store *s, const char *type, const cJSON *
 		id = fresh;
 	}
 	struct write_req w = {
-		.kind = W_CREATE, .type = type, .id = id, .resource = resource,
+		.kind = SVER_CREATE, .type = type, .id = id, .resource = resource,
 		.op = id == fresh ? STORE_OP_CREATE : STORE_OP_UPDATE,
 	};
 	enum store_status st = do_write(s, &w, err);
@@ -561,7 +459,7 @@ enum store_status sqlite_update(struct store *s, const char *type, const char *i
 				       int64_t if_match, bool *created, cJSON **out, struct store_error *err)
 {
 	struct write_req w = {
-		.kind = W_UPDATE, .type = type, .id = id, .resource = resource, .if_match = if_match,
+		.kind = SVER_UPDATE, .type = type, .id = id, .resource = resource, .if_match = if_match,
 		.op = STORE_OP_UPDATE,
 	};
 	enum store_status st = do_write(s, &w, err);
@@ -577,7 +475,7 @@ enum store_status sqlite_update(struct store *s, const char *type, const char *i
 enum store_status sqlite_delete(struct store *s, const char *type, const char *id, int64_t *version,
 				       struct store_error *err)
 {
-	struct write_req w = {.kind = W_DELETE, .type = type, .id = id, .op = STORE_OP_DELETE};
+	struct write_req w = {.kind = SVER_DELETE, .type = type, .id = id, .op = STORE_OP_DELETE};
 	enum store_status st = do_write(s, &w, err);
 	if (version && st == STORE_OK)
 		*version = w.version;

@@ -108,3 +108,82 @@ enum store_status sver_grow(struct store_page *p, size_t *cap, struct store_erro
 	*cap = ncap;
 	return STORE_OK;
 }
+
+enum store_status sver_check(enum sver_kind kind, const char *type, const char *id, int64_t if_match, bool exists,
+			     bool deleted, int64_t cur, int64_t *version, bool *created, bool *skip,
+			     struct store_error *err)
+{
+	*skip = false;
+	switch (kind) {
+	case SVER_CREATE:
+		if (exists && !deleted)
+			return store_fail(err, STORE_CONFLICT, "%s/%s already exists", type, id);
+		break;
+	case SVER_UPDATE:
+		if (if_match && !exists)
+			return store_fail(err, STORE_VERSION_MISMATCH,
+					  "%s/%s: expected version %lld, but it does not exist", type, id,
+					  (long long)if_match);
+		if (if_match && cur != if_match)
+			return store_fail(err, STORE_VERSION_MISMATCH,
+					  "%s/%s: expected version %lld, the current version is %lld", type, id,
+					  (long long)if_match, (long long)cur);
+		break;
+	case SVER_DELETE:
+		if (!exists)
+			return store_fail(err, STORE_NOT_FOUND, "no %s with that id", type);
+		if (deleted) {
+			*version = cur;
+			*skip = true;
+			return STORE_OK;
+		}
+		break;
+	}
+	*created = !exists || deleted;
+	*version = cur + 1;
+	return STORE_OK;
+}
+
+enum store_status sver_content(const char *type, const char *id, const cJSON *resource, int64_t version,
+			       const char *when, cJSON **stored, char **text, uint8_t sum[SVER_SUM_LEN],
+			       struct store_error *err)
+{
+	cJSON_Delete(*stored);
+	*stored = NULL;
+	*text = NULL;
+	if (resource) {
+		enum store_status st = sver_stamp(resource, id, version, when, stored, err);
+		if (st != STORE_OK)
+			return st;
+		if (!(*text = fjson_print(*stored, false, NULL))) {
+			cJSON_Delete(*stored);
+			*stored = NULL;
+			return store_fail(err, STORE_NO_MEMORY, "out of memory");
+		}
+	}
+	if (sver_sum(type, id, version, when, *text, *text ? strlen(*text) : 0, sum) != 0) {
+		free(*text);
+		*text = NULL;
+		cJSON_Delete(*stored);
+		*stored = NULL;
+		return store_fail(err, STORE_NO_MEMORY, "the checksum of the stored content could not be computed");
+	}
+	return STORE_OK;
+}
+
+enum store_status sver_queued(struct store_write *sw, enum sver_kind *kind, enum store_op *op, bool *fresh)
+{
+	*fresh = sw->kind == STORE_WRITE_CREATE && !sw->id[0];
+	if (*fresh && store_new_id(sw->id) != 0)
+		return store_fail(&sw->err, STORE_IO, "no randomness for a new id");
+	*kind = SVER_DELETE;
+	*op = STORE_OP_DELETE;
+	if (sw->kind == STORE_WRITE_CREATE) {
+		*kind = SVER_CREATE;
+		*op = *fresh ? STORE_OP_CREATE : STORE_OP_UPDATE;
+	} else if (sw->kind == STORE_WRITE_UPDATE) {
+		*kind = SVER_UPDATE;
+		*op = STORE_OP_UPDATE;
+	}
+	return STORE_OK;
+}

@@ -5,6 +5,7 @@
 #ifndef CW_STORE_VERSION_H
 #define CW_STORE_VERSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,32 @@ enum store_status sver_stamp(const cJSON *resource, const char *id, int64_t vers
 #define SVER_SUM_LEN 32
 int sver_sum(const char *type, const char *id, int64_t version, const char *last_updated, const char *body, size_t len,
 	     uint8_t out[SVER_SUM_LEN]);
+
+/* What a single write does, whichever backend stores it. */
+enum sver_kind { SVER_CREATE, SVER_UPDATE, SVER_DELETE };
+
+/* The rules a write meets against its resource's row (exists; then its
+ * deleted flag and current version cur): creating a live resource is
+ * STORE_CONFLICT; an update with if_match (0: none) must name cur
+ * (STORE_VERSION_MISMATCH); deleting an unknown resource is
+ * STORE_NOT_FOUND, and deleting a deleted one writes nothing (*skip, with
+ * *version cur). Otherwise *version is cur + 1 and *created says whether
+ * no live resource was there. */
+enum store_status sver_check(enum sver_kind kind, const char *type, const char *id, int64_t if_match, bool exists,
+			     bool deleted, int64_t cur, int64_t *version, bool *created, bool *skip,
+			     struct store_error *err);
+
+/* The stored form of a version: resource (NULL for a deletion) stamped
+ * into *stored (replacing what was there), printed into *text (malloc'd,
+ * the caller's; NULL for a deletion) and the checksum of both. On failure
+ * *stored and *text are NULL. */
+enum store_status sver_content(const char *type, const char *id, const cJSON *resource, int64_t version,
+			       const char *when, cJSON **stored, char **text, uint8_t sum[SVER_SUM_LEN],
+			       struct store_error *err);
+
+/* The kind and op of a queued write; a create with no id ("") gets a new
+ * one (*fresh). STORE_IO when no randomness was to be had. */
+enum store_status sver_queued(struct store_write *sw, enum sver_kind *kind, enum store_op *op, bool *fresh);
 
 /* Parses stored text (len bytes) back into *out (the caller's). */
 enum store_status sver_parse(const char *text, size_t len, cJSON **out, struct store_error *err);

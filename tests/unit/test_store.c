@@ -2127,6 +2127,62 @@ static void instances_share_the_outbox(void **state)
 	store_close(b);
 }
 
+/* Queued single writes share transactions: forty submitted together
+ * commit in a few groups (one COMMIT, one flush each), and each is answered
+ * after its group's commit. A queued write that is to be delivered upstream
+ * gets its outbox record with it, a failing one neither. Both backends. */
+static void queued_writes_share_commits(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	put(f->s, "Flag", "taken", "{\"resourceType\":\"Flag\",\"status\":\"active\"}");
+	enum { N = 40 };
+	static struct queued q[N];
+	atomic_int calls = 0;
+	for (int i = 0; i < N; i++) {
+		memset(&q[i], 0, sizeof q[i]);
+		q[i].calls = &calls;
+		q[i].w.done = queued_done;
+		q[i].w.ctx = &q[i];
+		q[i].w.kind = STORE_WRITE_CREATE;
+		q[i].w.deliver = i % 4 == 0;
+		snprintf(q[i].w.type, sizeof q[i].w.type, "Flag");
+		q[i].w.resource = J("{\"resourceType\":\"Flag\",\"status\":\"active\"}");
+		if (i == 8) { /* expects version 5 of Flag/taken: fails alone, no outbox record */
+			snprintf(q[i].w.id, sizeof q[i].w.id, "taken");
+			q[i].w.kind = STORE_WRITE_UPDATE;
+		}
+		assert_int_equal(store_submit(f->s, &q[i].w, i == 8 ? "5" : NULL), STORE_OK);
+	}
+	for (int i = 0; i < 2000 && atomic_load(&calls) < N; i++)
+		usleep(5000);
+	assert_int_equal(atomic_load(&calls), N);
+	size_t ok = 0;
+	for (int i = 0; i < N; i++) {
+		if (q[i].w.status == STORE_OK) {
+			ok++;
+			cJSON *got = NULL;
+			assert_int_equal(store_read(f->s, "Flag", q[i].w.id, &got, &err), STORE_OK);
+			cJSON_Delete(got);
+		} else {
+			assert_int_equal(i, 8);
+			assert_int_equal(q[i].w.status, STORE_VERSION_MISMATCH);
+		}
+		store_write_release(&q[i].w);
+	}
+	assert_int_equal(ok, N - 1);
+	struct outbox_counts oc;
+	assert_int_equal(store_outbox_counts(f->s, &oc, &err), STORE_OK);
+	assert_int_equal(oc.pending, N / 4 - 1);
+	if (pg) {
+		/* rows written by one transaction share its id (xmin) */
+		static const char grouped[] = "DO $$ BEGIN IF (SELECT count(DISTINCT xmin::text) FROM version"
+					      " WHERE type = 'Flag' AND id <> 'taken') > 10"
+					      " THEN RAISE EXCEPTION 'not grouped'; END IF; END $$";
+		assert_int_equal(pg_server_sql(pg, grouped), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2165,6 +2221,7 @@ int main(void)
 		cmocka_unit_test(rcache_bounds_and_tickets),
 		cmocka_unit_test_setup_teardown(one_writer_per_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(queued_writes_are_called_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(queued_writes_share_commits, setup, teardown),
 		cmocka_unit_test(parameter_table_and_dates),
 	};
 	/* CW_TEST_FILTER=pattern runs the matching cases only (cmocka's
@@ -2200,6 +2257,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(search_quantities_and_uris, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_bundle_composition_and_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(queued_writes_are_called_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(queued_writes_share_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(pg_version_1_database_indexes_embedded_resources, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_lose_no_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_create_conditionally_once, setup, teardown),

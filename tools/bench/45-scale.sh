@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Scale-out: durable creates and reads per second through one gateway on the
+# embedded SQLite store, through one gateway on PostgreSQL, and through two
+# gateways on that one PostgreSQL database (two wrk runs at once, 16
+# connections each, their rates added) — all in this one run, printed as
+# ratios to SQLite's. PostgreSQL is Debian's (tools/deps.sh test), initdb'd
+# into the bench directory on a free port with its default settings
+# (synchronous_commit on: every acknowledged write is flushed). The gateways
+# run without the access record (audit.enabled false). docs/scaling.md reads
+# these figures.
+set -euo pipefail
+command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk"; exit 0; }
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -n "$pgbin" ] || { echo "PostgreSQL missing: tools/deps.sh test"; exit 0; }
+D=$(realpath "$BENCH_DIR")/scale
+rm -rf "$D" && mkdir -p "$D/pg"
+pids=()
+as_user=()
+if [ "$(id -u)" = 0 ]; then chmod 0711 "$D" && chown nobody "$D/pg" && as_user=(runuser -u nobody --); fi
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  "${as_user[@]}" "$pgbin/pg_ctl" -D "$D/pg/data" -m immediate stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"${as_user[@]}" "$pgbin/initdb" -D "$D/pg/data" -U cw -A trust -E UTF8 --no-locale >/dev/null
+"${as_user[@]}" "$pgbin/pg_ctl" -D "$D/pg/data" -l "$D/pg/log" -w \
+  -o "-c listen_addresses=127.0.0.1 -p $port -k $D/pg -c max_connections=200" start >/dev/null
+conninfo="host=127.0.0.1 port=$port dbname=postgres user=cw"
+gw() { # name port extra
+  cat >"$D/$1.json" <<JSON
+{"listen":"127.0.0.1:$2","data_dir":"$D/$1-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn","audit":{"enabled":false}$3}
+JSON
+  "$CW_BIN" serve -c "$D/$1.json" 2>"$D/$1.log" &
+  pids+=($!)
+}
+pgstore=",\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"$conninfo\"}}"
+gw sqlite 18961 ""
+gw pg1 18962 "$pgstore"
+gw pg2 18963 "$pgstore"
+for p in 18961 18962 18963; do
+  for i in $(seq 1 200); do curl -sf -o /dev/null http://127.0.0.1:$p/healthz && break; sleep 0.1; done
+done
+H='Content-Type: application/fhir+json'
+for p in 18961 18962; do
+  curl -sf -XPUT -H "$H" http://127.0.0.1:$p/fhir/Patient/bench-1 \
+    -d '{"resourceType":"Patient","id":"bench-1","name":[{"family":"Bench"}],"birthDate":"1980-01-01"}' >/dev/null
+done
+cat >"$D/create.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/fhir+json"
+wrk.headers["Prefer"] = "return=minimal"
+wrk.body = '{"resourceType":"Observation","status":"final","code":{"text":"created"},"subject":{"reference":"Patient/bench-1"},"valueInteger":1}'
+LUA
+rate() { awk '/Requests\/sec/ {print $2}'; }
+one() { # name url [script]
+  local r
+  r=$(wrk -t2 -c32 -d5s ${3:+-s "$3"} "$2" 2>&1 | rate)
+  printf '%-52s %10s req/s\n' "$1" "$r" >&2
+  echo "$r"
+}
+two() { # name path [script]: two wrk at once, one per PostgreSQL gateway
+  local a b
+  wrk -t1 -c16 -d5s ${3:+-s "$3"} "http://127.0.0.1:18962$2" >"$D/w1.out" 2>&1 &
+  local w1=$!
+  wrk -t1 -c16 -d5s ${3:+-s "$3"} "http://127.0.0.1:18963$2" >"$D/w2.out" 2>&1
+  wait $w1
+  a=$(rate <"$D/w1.out")
+  b=$(rate <"$D/w2.out")
+  local r
+  r=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a + b }')
+  printf '%-52s %10s req/s  (%s + %s)\n' "$1" "$r" "$a" "$b" >&2
+  echo "$r"
+}
+sc=$(one "create Observation, SQLite, one gateway" http://127.0.0.1:18961/fhir/Observation "$D/create.lua")
+pc1=$(one "create Observation, PostgreSQL, one gateway" http://127.0.0.1:18962/fhir/Observation "$D/create.lua")
+pc2=$(two "create Observation, PostgreSQL, two gateways" /fhir/Observation "$D/create.lua")
+sr=$(one "read Patient/bench-1, SQLite, one gateway" http://127.0.0.1:18961/fhir/Patient/bench-1)
+pr1=$(one "read Patient/bench-1, PostgreSQL, one gateway" http://127.0.0.1:18962/fhir/Patient/bench-1)
+pr2=$(two "read Patient/bench-1, PostgreSQL, two gateways" /fhir/Patient/bench-1)
+awk -v sc="$sc" -v pc1="$pc1" -v pc2="$pc2" -v sr="$sr" -v pr1="$pr1" -v pr2="$pr2" 'BEGIN {
+  printf "creates / SQLite creates: PostgreSQL one gateway %.2f, two gateways %.2f (target for two >= 1.00)\n", pc1/sc, pc2/sc;
+  printf "reads / SQLite reads: PostgreSQL one gateway %.2f, two gateways %.2f, per gateway %.2f (target per gateway >= 0.50)\n", pr1/sr, pr2/sr, pr2/sr/2;
+  printf "two gateways / one on PostgreSQL: creates %.2f, reads %.2f\n", pc2/pc1, pr2/pr1 }'
