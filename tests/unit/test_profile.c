@@ -1,6 +1,7 @@
 /* Unit tests: conformance resources, snapshots and validation against a
  * profile (core/fhir/profile.h), with the project's profiles/ and official
- * R4 core profiles (tests/fixtures/profiles, sources in SOURCES.md there). */
+ * R4 core profiles (the unpacked package tests/fixtures/packages/r4-core-profiles, sources in
+ * tests/fixtures/packages/SOURCES.md). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -115,7 +116,7 @@ static int setup(void **state)
 	if (n < 0)
 		fail_msg("%s", err);
 	assert_true(n >= 40);
-	n = profile_load_dir(ps, "tests/fixtures/profiles", err, sizeof err);
+	n = profile_load_packages(ps, "tests/fixtures/packages", err, sizeof err);
 	if (n != 6)
 		fail_msg("fixtures: %d %s", n, err);
 	for (size_t i = 0; test_profiles[i]; i++)
