@@ -15,6 +15,7 @@
 #define CORE_SD "http://hl7.org/fhir/StructureDefinition/"
 #define MAX_DEPTH 4
 #define MAX_VS_DEPTH 8
+#define MAX_VS_VISITS 64 /* ValueSets looked into for one code */
 
 struct profile_set *profile_set_new(const struct terminology *terms)
 {
@@ -122,6 +123,11 @@ int profile_add(struct profile_set *ps, cJSON *res, const char *source, char *er
 		cJSON_Delete(res);
 		return -1;
 	}
+	if (sd && !str_of(res, "type")) {
+		snprintf(err, errlen, "%s: StructureDefinition %s has no type", source, url);
+		cJSON_Delete(res);
+		return -1;
+	}
 	if (ps->sealed || ps->nres >= PROFILE_MAX_RESOURCES) {
 		snprintf(err, errlen, "%s: more than %d conformance resources", source, PROFILE_MAX_RESOURCES);
 		cJSON_Delete(res);
@@ -142,11 +148,10 @@ int profile_add(struct profile_set *ps, cJSON *res, const char *source, char *er
 		 * tolerated; another content under one url is not */
 		const cJSON *old = sd ? profile_find(ps, url)->sd : profile_valueset(ps, url);
 		bool same = cJSON_Compare(old, res, true);
+		if (!same)
+			snprintf(err, errlen, "%s: %s %s is loaded twice with different content", source, rt, url);
 		cJSON_Delete(res);
-		if (same)
-			return 1;
-		snprintf(err, errlen, "%s: %s %s is loaded twice with different content", source, rt, url);
-		return -1;
+		return same ? 1 : -1;
 	}
 	char *src = strdup(source ? source : "");
 	if (!src || !grow((void **)&ps->res, &ps->capres, ps->nres, sizeof *ps->res) ||
@@ -175,10 +180,6 @@ int profile_add(struct profile_set *ps, cJSON *res, const char *source, char *er
 		const char *der = str_of(res, "derivation");
 		p->constraint = der && !strcmp(der, "constraint");
 		p->is_extension = p->type && !strcmp(p->type, "Extension") && p->constraint;
-		if (!p->type) {
-			snprintf(err, errlen, "%s: StructureDefinition %s has no type", source, url);
-			return -1;
-		}
 	} else if (vs) {
 		char *u = strdup(url);
 		if (!u || !grow((void **)&ps->vs, &ps->capvs, ps->nvs, sizeof *ps->vs)) {
@@ -790,10 +791,12 @@ static bool in_concepts(const cJSON *concepts, const char *code)
 	return false;
 }
 
-static int vs_contains(const struct profile_set *ps, const char *url, const char *system, const char *code, int depth);
+static int vs_contains(const struct profile_set *ps, const char *url, const char *system, const char *code, int depth,
+		       int *budget);
 
 /* 1 in, 0 not, -2 not decidable. */
-static int include_has(const struct profile_set *ps, const cJSON *inc, const char *system, const char *code, int depth)
+static int include_has(const struct profile_set *ps, const cJSON *inc, const char *system, const char *code, int depth,
+		       int *budget)
 {
 	const char *is = str_of(inc, "system");
 	if (is)
@@ -806,7 +809,7 @@ static int include_has(const struct profile_set *ps, const cJSON *inc, const cha
 	{
 		if (!cJSON_IsString(vsu))
 			continue;
-		int x = vs_contains(ps, vsu->valuestring, system, code, depth + 1);
+		int x = vs_contains(ps, vsu->valuestring, system, code, depth + 1, budget);
 		if (x == 0)
 			return 0;
 		if (x < 0)
@@ -827,13 +830,14 @@ static int include_has(const struct profile_set *ps, const cJSON *inc, const cha
 	return tr == TERMINOLOGY_NO_SYSTEM ? -2 : 0;
 }
 
-static int vs_contains(const struct profile_set *ps, const char *url, const char *system, const char *code, int depth)
+static int vs_contains(const struct profile_set *ps, const char *url, const char *system, const char *code, int depth,
+		       int *budget)
 {
 	const cJSON *vs = profile_valueset(ps, url);
 	if (!vs)
 		return -1;
-	if (depth > MAX_VS_DEPTH)
-		return -2;
+	if (depth > MAX_VS_DEPTH || --*budget < 0)
+		return -2; /* nested too deep, or too many ValueSets visited: not decided */
 	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(vs, "expansion");
 	const cJSON *contains = cJSON_GetObjectItemCaseSensitive(exp, "contains");
 	if (exp && in_contains(contains, system, code))
@@ -847,7 +851,7 @@ static int vs_contains(const struct profile_set *ps, const char *url, const char
 	const cJSON *inc;
 	cJSON_ArrayForEach(inc, cJSON_GetObjectItemCaseSensitive(compose, "include"))
 	{
-		int r = include_has(ps, inc, system, code, depth);
+		int r = include_has(ps, inc, system, code, depth, budget);
 		if (r == 1) {
 			found = 1;
 			break;
@@ -871,5 +875,6 @@ int profile_vs_contains(const struct profile_set *ps, const char *url, const cha
 {
 	if (!code)
 		return 0;
-	return vs_contains(ps, url, system ? terminology_normalise_system(system) : NULL, code, 0);
+	int budget = MAX_VS_VISITS;
+	return vs_contains(ps, url, system ? terminology_normalise_system(system) : NULL, code, 0, &budget);
 }

@@ -14,7 +14,7 @@
 
 #define CORE_SD "http://hl7.org/fhir/StructureDefinition/"
 #define LOC_MAX 512
-#define MAX_NEST 24 /* profiles validated within profiles (slices by profile, extensions) */
+#define MAX_NEST 6 /* profiles validated within profiles (slices by profile, extensions) */
 
 struct vctx {
 	const struct profile_set *ps;
