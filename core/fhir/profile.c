@@ -118,8 +118,9 @@ int profile_add(struct profile_set *ps, cJSON *res, const char *source, char *er
 		return 0;
 	}
 	const char *url = str_of(res, "url");
-	if (!url || !*url) {
-		snprintf(err, errlen, "%s: a %s without url", source, rt);
+	if (!url || !*url || strchr(url, '|')) {
+		snprintf(err, errlen, "%s: a %s without url, or with '|' in it (a version goes in version)", source,
+			 rt);
 		cJSON_Delete(res);
 		return -1;
 	}
@@ -583,6 +584,25 @@ static void link_parents(struct profile *p)
 		for (size_t k = i; k-- > 0;)
 			if (strlen(p->el[k].id) == pl && !strncmp(p->el[k].id, p->el[i].id, pl)) {
 				p->el[i].parent = k;
+				break;
+			}
+	}
+	for (size_t i = 0; i < p->nel; i++)
+		p->el[i].first_child = p->el[i].next_sibling = SIZE_MAX;
+	for (size_t i = p->nel; i-- > 0;) {
+		size_t par = p->el[i].parent;
+		if (par == SIZE_MAX)
+			continue;
+		p->el[i].next_sibling = p->el[par].first_child;
+		p->el[par].first_child = i;
+	}
+	for (size_t i = 0; i < p->nel; i++) {
+		p->el[i].name_first = true;
+		size_t par = p->el[i].parent;
+		for (size_t k = par == SIZE_MAX ? SIZE_MAX : p->el[par].first_child; k != SIZE_MAX && k != i;
+		     k = p->el[k].next_sibling)
+			if (!strcmp(p->el[k].name, p->el[i].name)) {
+				p->el[i].name_first = false;
 				break;
 			}
 	}

@@ -22,8 +22,11 @@ struct pelem {
 	size_t nconstraint;
 	const cJSON *slicing; /* element.slicing, or NULL */
 	bool modifier;        /* isModifier */
-	/* the tree: parent element index (SIZE_MAX for the root) */
-	size_t parent;
+	/* the tree: parent element index (SIZE_MAX for the root), first child
+	 * and next sibling (SIZE_MAX: none); name_first: no earlier sibling has
+	 * this name (the element that leads its slices) */
+	size_t parent, first_child, next_sibling;
+	bool name_first;
 	/* the R4 model's cardinality of path (-2: not in the model): a limit
 	 * the model sets is reported by structural validation, not again */
 	long model_min, model_max;

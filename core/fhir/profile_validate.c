@@ -655,22 +655,15 @@ static void validate_children(struct vctx *vc, size_t ei, const struct vals *in)
 	const struct profile *p = vc->p;
 	if (!in->n)
 		return;
-	for (size_t c = ei + 1; c < p->nel; c++) {
+	for (size_t c = p->el[ei].first_child; c != SIZE_MAX; c = p->el[c].next_sibling) {
 		const struct pelem *ce = &p->el[c];
-		if (ce->parent != ei)
-			continue;
-		/* each name once: at its first element */
-		bool first = true;
-		for (size_t k = ei + 1; k < c && first; k++)
-			if (p->el[k].parent == ei && !strcmp(p->el[k].name, ce->name))
-				first = false;
-		if (!first)
+		if (!ce->name_first)
 			continue;
 		const struct pelem *base = NULL;
 		size_t slices[64], ns = 0;
-		for (size_t k = c; k < p->nel; k++) {
+		for (size_t k = c; k != SIZE_MAX; k = p->el[k].next_sibling) {
 			const struct pelem *ke = &p->el[k];
-			if (ke->parent != ei || strcmp(ke->name, ce->name) != 0)
+			if (strcmp(ke->name, ce->name) != 0)
 				continue;
 			if (!ke->slice)
 				base = ke;
