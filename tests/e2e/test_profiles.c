@@ -141,8 +141,8 @@ static void validate_with_parameters(void **state)
 	assert_int_equal(st, 200);
 	assert_true(has(oo, "profile-cardinality-min", "Observation.subject"));
 	cJSON_Delete(oo);
-	/* a project profile, claimed */
-	oo = call(&gw, "POST", "/fhir/$validate",
+	/* a project profile */
+	oo = call(&gw, "POST", "/fhir/$validate?profile=" STRENGTH,
 		  "{\"resourceType\":\"Observation\",\"meta\":{\"profile\":[\"" STRENGTH "\"]},\"status\":\"final\","
 		  "\"code\":{\"text\":\"strength\"},\"valueInteger\":3}",
 		  &st);
@@ -222,6 +222,14 @@ static void on_write_profiles(void **state)
 	cJSON_Delete(r);
 	r = call(&g2, "POST", "/fhir/Observation", BW_OK, &st);
 	assert_int_equal(st, 201);
+	cJSON_Delete(r);
+	/* there $validate follows the claims too */
+	r = call(&g2, "POST", "/fhir/$validate",
+		 "{\"resourceType\":\"Observation\",\"meta\":{\"profile\":[\"" STRENGTH "\"]},\"status\":\"final\","
+		 "\"code\":{\"text\":\"strength\"},\"valueInteger\":3}",
+		 &st);
+	assert_int_equal(st, 200);
+	assert_true(has(r, "profile-type", "Observation.valueInteger"));
 	cJSON_Delete(r);
 	/* a claimed profile on another type */
 	r = call(&g2, "PUT", "/fhir/Observation/s1",
