@@ -1,6 +1,6 @@
 # Crosswalk — plain Makefile.
 #
-#   make            build bin/crosswalk and lib/crosswalk/plugins/*.so
+#   make            build bin/crosswalk, lib/crosswalk/crosswalk-gateway and lib/crosswalk/plugins/*.so
 #   make run        install missing run packages, build, serve on 127.0.0.1:8080
 #   make test       install missing test packages, build, run the whole suite
 #                   (corpora from tests/fixtures/corpus, unpacked into build/corpus)
@@ -63,6 +63,10 @@ CJSON_CFLAGS  = $(shell pkg-config --cflags libcjson 2>/dev/null)
 CJSON_LIBS    = $(shell pkg-config --libs libcjson 2>/dev/null)
 CURL_CFLAGS   = $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS     = $(shell pkg-config --libs libcurl 2>/dev/null)
+# bin/crosswalk (core/main.c built with CW_FRONT) runs convert and version
+# itself and executes the gateway binary for the other commands: it links
+# only what the converter uses, so it starts without the server's libraries.
+FRONT_LIBS    = $(shell pkg-config --libs libcjson libxml-2.0 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla -Wpointer-arith -Wundef -Wold-style-definition \
@@ -79,6 +83,8 @@ CORE_SRC := $(sort $(filter-out core/main.c,$(wildcard core/*.c core/*/*.c core/
 CONSOLE_WWW := $(sort $(wildcard core/console/www/*))
 CORE_OBJ := $(CORE_SRC:%.c=$(OBJ)/%.o) $(OBJ)/core/console/assets_data.o
 MAIN_OBJ := $(OBJ)/core/main.o
+FRONT_OBJ := $(OBJ)/core/main_front.o
+GATEWAY  := $(OUT)/lib/crosswalk/crosswalk-gateway
 
 # plugins/common/ is no plugin: it is plugkit, the helpers the plugins share,
 # a static library linked into each plugin (hidden symbols, not part of the ABI).
@@ -115,7 +121,7 @@ CORPUS_STAMP := $(CORPUS)/.unpacked
 .PHONY: all deps deps-test deps-bench run test mutate check-abi check-format fuzz model search-params invariants profiles codes install \
         uninstall clean bench tests-build
 
-all: $(BINDIR)/crosswalk $(PLUGIN_SOS)
+all: $(BINDIR)/crosswalk $(GATEWAY) $(PLUGIN_SOS)
 
 # Each command installs only what it needs (tools/deps.sh names the groups).
 deps:
@@ -155,7 +161,15 @@ $(LIBCORE): $(CORE_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && $(AR) rcs $@ $^
 
-$(BINDIR)/crosswalk: $(MAIN_OBJ) $(LIBCORE)
+$(FRONT_OBJ): core/main.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -DCW_FRONT -fPIE -c $< -o $@
+
+$(BINDIR)/crosswalk: $(FRONT_OBJ) $(LIBCORE)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(EXE_LDFLAGS) $^ $(FRONT_LIBS) -lpthread -lm -o $@
+
+$(GATEWAY): $(MAIN_OBJ) $(LIBCORE)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(EXE_LDFLAGS) $^ $(PKG_LIBS) -ldl -lpthread -lm -o $@
 
@@ -275,20 +289,24 @@ INST_SHAREDIR = $(PREFIX)/share/crosswalk
 INST_PATHS = -DCW_CONFIG_FILE='"$(SYSCONFDIR)/crosswalk.json"' -DCW_DATA_DIR='"$(STATEDIR)"' \
              -DCW_PLUGIN_DIR='"$(INST_PLUGDIR)"' -DCW_PROFILES_DIR='"$(INST_SHAREDIR)/profiles"'
 INST_BIN := build/$(VARIANT)/install/crosswalk
+INST_GATEWAY := build/$(VARIANT)/install/crosswalk-gateway
 DEMO_PLUGINS := echo
 
 .PHONY: FORCE
 FORCE:
 # Rebuilt on every install: PREFIX may have changed since the last one.
-$(INST_BIN): $(MAIN_OBJ) $(LIBCORE) FORCE
+$(INST_BIN): $(FRONT_OBJ) $(MAIN_OBJ) $(LIBCORE) FORCE
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -fPIE $(INST_PATHS) -c core/config/paths.c -o $(@D)/paths.o
-	$(CC) $(ALL_CFLAGS) $(EXE_LDFLAGS) $(MAIN_OBJ) $(@D)/paths.o $(LIBCORE) $(PKG_LIBS) -ldl -lpthread -lm -o $@
+	$(CC) $(ALL_CFLAGS) $(EXE_LDFLAGS) $(FRONT_OBJ) $(@D)/paths.o $(LIBCORE) $(FRONT_LIBS) -lpthread -lm -o $@
+	$(CC) $(ALL_CFLAGS) $(EXE_LDFLAGS) $(MAIN_OBJ) $(@D)/paths.o $(LIBCORE) $(PKG_LIBS) -ldl -lpthread -lm \
+	  -o $(INST_GATEWAY)
 
 install: all $(INST_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(INST_PLUGDIR) $(DESTDIR)$(SYSCONFDIR) \
 	  $(DESTDIR)$(INST_SHAREDIR)/examples
 	install -m 0755 $(INST_BIN) $(DESTDIR)$(PREFIX)/bin/crosswalk
+	install -m 0755 $(INST_GATEWAY) $(DESTDIR)$(PREFIX)/lib/crosswalk/crosswalk-gateway
 	$(if $(filter-out $(DEMO_PLUGINS:%=$(PLUGDIR)/%.so),$(PLUGIN_SOS)),install -m 0755 \
 	  $(filter-out $(DEMO_PLUGINS:%=$(PLUGDIR)/%.so),$(PLUGIN_SOS)) $(DESTDIR)$(INST_PLUGDIR)/)
 	$(if $(WITH_ECHO),install -d $(DESTDIR)$(INST_DEMODIR) && \

@@ -1,7 +1,21 @@
 /* crosswalk — command-line entry point.
  *
- * Exit codes: 0 success; 1 runtime failure; 2 usage or configuration error. */
+ * Built twice from this file. The gateway binary (lib/crosswalk/
+ * crosswalk-gateway) holds every command and links every library. The
+ * program users run (bin/crosswalk, built with CW_FRONT) holds only the
+ * commands that need no more than cJSON and libxml2 (convert, version), so
+ * that they start without the dynamic loader mapping the server's libraries
+ * (libmicrohttpd, GnuTLS, libcurl, SQLite, libpq, OpenSSL); for any other
+ * command it executes the gateway binary in its place (same process, same
+ * arguments), found beside it: BINDIR/../lib/crosswalk/crosswalk-gateway.
+ *
+ * Exit codes: 0 success; 1 runtime failure (also: the gateway binary cannot
+ * be run); 2 usage or configuration error. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd/cmd.h"
 
@@ -30,10 +44,33 @@ static const struct {
 	const char *name;
 	int (*run)(int argc, char **argv);
 } commands[] = {
-	{"serve", cmd_serve},     {"plugins", cmd_plugins}, {"convert", cmd_convert}, {"map", cmd_map},
-	{"billing", cmd_billing}, {"check", cmd_check},     {"version", cmd_version}, {"--version", cmd_version},
-	{"client", cmd_client},   {"token", cmd_token},
+	{"convert", cmd_convert}, {"version", cmd_version}, {"--version", cmd_version},
+#ifndef CW_FRONT
+	{"serve", cmd_serve},     {"plugins", cmd_plugins}, {"map", cmd_map},           {"billing", cmd_billing},
+	{"check", cmd_check},     {"client", cmd_client},   {"token", cmd_token},
+#endif
 };
+
+#ifdef CW_FRONT
+/* Executes the gateway binary in place of this process with the same
+ * arguments; returns only when it cannot be run. */
+static int run_gateway(char **argv)
+{
+	static const char rel[] = "/../lib/crosswalk/crosswalk-gateway";
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - sizeof rel);
+	char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
+	if (!slash) {
+		fprintf(stderr, "crosswalk: cannot find the gateway binary: /proc/self/exe: %s\n",
+			n < 0 ? strerror(errno) : "name too long");
+		return EXIT_RUNTIME;
+	}
+	memcpy(slash, rel, sizeof rel);
+	execv(self, argv);
+	fprintf(stderr, "crosswalk: cannot run %s: %s\n", self, strerror(errno));
+	return EXIT_RUNTIME;
+}
+#endif
 
 int main(int argc, char **argv)
 {
@@ -49,6 +86,10 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		if (strcmp(cmd, commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);
+#ifdef CW_FRONT
+	return run_gateway(argv);
+#else
 	fprintf(stderr, "crosswalk: unknown command '%s'\n\n%s", cmd, usage_main);
 	return EXIT_USAGE;
+#endif
 }

@@ -1,7 +1,8 @@
 /* cmd — the commands of the crosswalk command line, one file each
  * (serve.c, plugins.c, map.c, convert.c, billing.c, check.c, version.c), and what
- * they share (common.c). main.c only looks a command up in its table and
- * runs it.
+ * they share (common.c; loading the plugins in open_plugins.c, apart, since
+ * convert and version are also linked without the gateway: see main.c).
+ * main.c only looks a command up in its table and runs it.
  *
  * A command is int cmd_NAME(int argc, char **argv) with argv[0] the
  * command's name; it prints its own help on -h/--help (stdout, exit 0) and
@@ -52,13 +53,29 @@ bool cmd_is_help(const char *a);
  * with --plugins DIR recorded in it. Returns 0 or EXIT_USAGE. */
 int cmd_load_config(struct config *cfg, const char *path, const char *plugins_dir);
 
-/* Loads code systems and plugins as serve does. Returns NULL after printing
- * why when the profiles cannot be loaded. */
+/* Loads code systems and plugins as serve does (open_plugins.c). Returns
+ * NULL after printing why when the profiles cannot be loaded. */
 struct plugin_host *cmd_open_plugins(const struct config *cfg, struct terminology **terms);
 
 /* Reads f to its end, NUL-terminated (caller frees); *len the length.
  * NULL when it holds max bytes or more, or when out of memory. */
 char *cmd_read_all(FILE *f, size_t max, size_t *len);
+
+/* A whole input for reading, as cmd_read_all reads it (NUL-terminated,
+ * NULL data when it holds max bytes or more or memory ran out), but a
+ * regular file is mapped read-only instead of copied when it can be: its
+ * pages come from the page cache as they are, with no copy and no fresh
+ * memory (the bytes past its end up to the page boundary are zero, so a
+ * file whose size is not a multiple of the page size is NUL-terminated;
+ * one that is, is read). The data must not be written. Release with
+ * cmd_input_release. */
+struct cmd_input {
+	const char *data;
+	size_t len;
+	bool mapped;
+};
+void cmd_input_read(FILE *f, size_t max, struct cmd_input *in);
+void cmd_input_release(struct cmd_input *in);
 
 /* The JSON limits for a local document of len bytes (the user's own file,
  * not a request): the configuration's, with the memory budget at least 8

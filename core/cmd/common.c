@@ -1,17 +1,18 @@
-/* common — what the commands share: help flags, loading the configuration
- * and the plugins, reading a whole input. */
+/* common — what the commands share: help flags, loading the configuration,
+ * reading a whole input, the progress line (loading the plugins is in
+ * open_plugins.c: the converter links this file without the gateway). */
 #include "cmd/cmd.h"
 
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/fjson.h"
 
-#include "app.h"
 #include "config/paths.h"
 
 bool cmd_is_help(const char *a) { return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0; }
@@ -35,27 +36,6 @@ int cmd_load_config(struct config *cfg, const char *path, const char *plugins_di
 	}
 	log_set_level(cfg->log_level);
 	return 0;
-}
-
-/* Loads code systems and plugins as serve does. Returns NULL after printing
- * why when the profiles cannot be loaded. */
-struct plugin_host *cmd_open_plugins(const struct config *cfg, struct terminology **terms)
-{
-	char err[1024];
-	if (!(*terms = app_load_terminology(cfg, err, sizeof err))) {
-		fprintf(stderr, "crosswalk: configuration error: %s\n", err);
-		return NULL;
-	}
-	struct plugin_host *h = plugin_host_new(cfg, *terms);
-	if (!h) {
-		fprintf(stderr, "crosswalk: out of memory\n");
-		return NULL;
-	}
-	plugin_host_scan(h, cfg->plugin_dir);
-	if (cfg->plugin_dir_extra)
-		plugin_host_scan(h, cfg->plugin_dir_extra);
-	plugin_host_start(h);
-	return h;
 }
 
 char *cmd_read_all(FILE *f, size_t max, size_t *len)
@@ -88,6 +68,38 @@ char *cmd_read_all(FILE *f, size_t max, size_t *len)
 	if (buf)
 		buf[*len] = '\0';
 	return buf;
+}
+
+void cmd_input_read(FILE *f, size_t max, struct cmd_input *in)
+{
+	struct stat sb;
+	long page = sysconf(_SC_PAGESIZE);
+	in->mapped = false;
+	in->len = 0;
+	if (page > 0 && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+	    (uint64_t)sb.st_size < max && (uint64_t)sb.st_size <= SIZE_MAX && sb.st_size % page != 0 &&
+	    ftello(f) == 0) {
+		void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fileno(f), 0);
+		if (m != MAP_FAILED) {
+			in->data = m;
+			in->len = (size_t)sb.st_size;
+			in->mapped = true;
+			return;
+		}
+	}
+	char *buf = cmd_read_all(f, max, &in->len);
+	in->data = buf;
+}
+
+void cmd_input_release(struct cmd_input *in)
+{
+	if (in->mapped)
+		munmap((void *)in->data, in->len);
+	else
+		free((void *)in->data);
+	in->data = NULL;
+	in->len = 0;
+	in->mapped = false;
 }
 
 void cmd_file_limits(const struct config *cfg, size_t len, struct fjson_limits *lim)

@@ -177,10 +177,12 @@ int cmd_convert(int argc, char **argv)
 		config_release(&cfg);
 		return rc;
 	}
-	size_t len = 0;
-	char *data = cmd_read_all(in, (size_t)cfg.limits.max_file_bytes, &len);
+	struct cmd_input input;
+	cmd_input_read(in, (size_t)cfg.limits.max_file_bytes, &input);
 	if (in != stdin)
 		fclose(in);
+	const char *data = input.data;
+	size_t len = input.len;
 	if (!data) {
 		fprintf(stderr,
 			"crosswalk convert: cannot read the input: it is larger than limits.max_file_bytes (%llu "
@@ -205,6 +207,11 @@ int cmd_convert(int argc, char **argv)
 	if (from == FORMAT_NONE)
 		outcome_add(&oo, OUTCOME_ERROR, "structure", NULL, "the input is neither FHIR JSON nor FHIR XML");
 	if (out) {
+		/* standard output's buffer is given, not allocated: allocated
+		 * now, after the document's tree was freed, it would make the
+		 * allocator sort through every freed node first */
+		static char outbuf[1 << 16];
+		setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 		fwrite(out, 1, olen, stdout);
 		if (to == FORMAT_JSON)
 			fputc('\n', stdout);
@@ -215,7 +222,7 @@ int cmd_convert(int argc, char **argv)
 	}
 	free(out);
 	outcome_release(&oo);
-	free(data);
+	cmd_input_release(&input);
 	config_release(&cfg);
 	return rc;
 }

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "base/crypto.h"
 #include "base/fjson.h"
 #include "config/paths.h"
 #include "fhir/model.h"
@@ -796,20 +795,6 @@ bool config_auth_configured(const struct config *cfg)
 {
 	return (cfg->auth.clients && cJSON_GetArraySize(cfg->auth.clients) > 0) ||
 	       (cfg->auth.issuers && cJSON_GetArraySize(cfg->auth.issuers) > 0);
-}
-
-int config_check_tls_files(const struct config *cfg, char *err, size_t errlen)
-{
-	const struct config_tls *t = &cfg->tls;
-	char why[1024];
-	const char *src = cfg->source ? cfg->source : "(defaults)";
-	if (t->cert_file && crypto_check_certificate(t->cert_file, why, sizeof why) != 0)
-		return fail(err, errlen, src, "tls.cert_file", "%s", why);
-	if (t->key_file && crypto_check_private_key(t->cert_file, t->key_file, why, sizeof why) != 0)
-		return fail(err, errlen, src, "tls.key_file", "%s", why);
-	if (t->client_ca_file && crypto_check_certificate(t->client_ca_file, why, sizeof why) != 0)
-		return fail(err, errlen, src, "tls.client_ca_file", "%s", why);
-	return 0;
 }
 
 int config_check_exposure(const struct config *cfg, char *err, size_t errlen)
