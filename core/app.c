@@ -20,6 +20,7 @@
 #include "base/fjson.h"
 #include "base/log.h"
 #include "base/series.h"
+#include "fhir/profile.h"
 #include "fhir/seclabel.h"
 #include "migrate.h"
 
@@ -46,6 +47,33 @@ struct terminology *app_load_terminology(const struct config *cfg, char *err, si
 	}
 	terminology_seal(t);
 	return t;
+}
+
+struct profile_set *app_load_profiles(const struct config *cfg, const struct terminology *terms, char *err,
+				      size_t errlen)
+{
+	struct profile_set *ps = profile_set_new(terms);
+	if (!ps) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (profile_load_dir(ps, cfg->profiles_dir, err, errlen) < 0 ||
+	    profile_load_packages(ps, cfg->validation.packages_dir, err, errlen) < 0 ||
+	    profile_seal(ps, err, errlen) != 0) {
+		profile_set_free(ps);
+		return NULL;
+	}
+	const cJSON *c;
+	cJSON_ArrayForEach(c, cfg->validation.profiles)
+	{
+		if (!profile_known(ps, c->valuestring)) {
+			snprintf(err, errlen, "validation.profiles.%s: profile %s is not loaded", c->string,
+				 c->valuestring);
+			profile_set_free(ps);
+			return NULL;
+		}
+	}
+	return ps;
 }
 
 static int load_plugins(struct app *app, const struct config *cfg, char *err, size_t errlen)
@@ -115,6 +143,8 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 	capability_init(&app->cap, CW_VERSION);
 	capability_add_format(&app->cap, "application/fhir+json");
 	if (load_plugins(app, cfg, err, errlen) != 0)
+		return -1;
+	if (!(app->profiles = app_load_profiles(cfg, app->terms, err, errlen)))
 		return -1;
 	if (load_labels(app, cfg, err, errlen) != 0 || egress_load_notice(app, err, errlen) != 0)
 		return -1;
@@ -229,6 +259,7 @@ void app_release(struct app *app)
 	audit_stop(app->audit);
 	if (app->store)
 		store_close(app->store);
+	profile_set_free(app->profiles);
 	terminology_free(app->terms);
 	seclabel_free(app->labels);
 	for (size_t i = 0; i < app->nowned; i++)

@@ -19,6 +19,13 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
  * profiles_dir/codes and codes.cpt_file; sealed. NULL with "FILE: reason"
  * in err. Caller frees with terminology_free. */
 struct terminology *app_load_terminology(const struct config *cfg, char *err, size_t errlen);
+/* The conformance resources of cfg (core/fhir/profile.h): profiles_dir and
+ * the packages under validation.packages_dir, sealed; every profile
+ * validation.profiles names must be among them. terms (borrowed) must
+ * outlive the set. NULL with "FILE: reason" in err. Caller frees with
+ * profile_set_free. */
+struct profile_set *app_load_profiles(const struct config *cfg, const struct terminology *terms, char *err,
+				      size_t errlen);
 /* Runs the on-request hooks, then routes. */
 void app_dispatch(void *ctx, struct http_request *req, struct http_response *resp);
 /* Over every answer, deferred ones too: the negotiated format. */

@@ -8,6 +8,7 @@
 #include "fhir/fhir_io.h"
 #include "fhir/format.h"
 #include "fhir/model.h"
+#include "fhir/profile.h"
 #include "fhir/validate.h"
 
 static bool is_fhir_path(const char *path) { return !strncmp(path, "/fhir", 5) && (path[5] == '/' || !path[5]); }
@@ -163,8 +164,40 @@ static const cJSON *validation_target(const cJSON *body)
 	return body;
 }
 
+/* A string parameter of $validate: the query's, or the Parameters body's
+ * (valueUri, valueCanonical, valueCode or valueString). */
+static const char *validation_param(const struct http_request *req, const cJSON *body, const char *name)
+{
+	const char *q = http_query(req, name);
+	if (q)
+		return q;
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(body, "resourceType");
+	if (!cJSON_IsString(rt) || strcmp(rt->valuestring, "Parameters") != 0)
+		return NULL;
+	const cJSON *p;
+	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(body, "parameter"))
+	{
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(p, "name");
+		if (!cJSON_IsString(n) || strcmp(n->valuestring, name) != 0)
+			continue;
+		static const char *const kinds[] = {"valueUri", "valueCanonical", "valueCode", "valueString"};
+		for (size_t i = 0; i < 4; i++) {
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, kinds[i]);
+			if (cJSON_IsString(v))
+				return v->valuestring;
+		}
+	}
+	return NULL;
+}
+
+/* $validate: structural validation, then the profile asked for (the
+ * "profile" parameter), or else, with validation.on_write "profiles", the
+ * profiles the resource claims in meta.profile. mode
+ * "delete" checks nothing of the content (there is none to check here);
+ * "create", "update" and "profile" validate as without a mode. */
 static void post_validate(void *ctx, struct http_request *req, struct http_response *resp)
 {
+	struct app *app = ctx;
 	cJSON *body = api_fhir_read_body(ctx, req, resp);
 	if (!body)
 		return;
@@ -172,19 +205,64 @@ static void post_validate(void *ctx, struct http_request *req, struct http_respo
 	struct outcome oo = OUTCOME_INIT;
 	const char *type = req->nparams ? req->params[0] : NULL;
 	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(target, "resourceType");
+	const char *mode = validation_param(req, body, "mode");
+	const char *profile = validation_param(req, body, "profile");
 	if (type && !model_resource(type)) {
 		http_set_error(resp, 404, "not-found", "'%.64s' is not a FHIR R4 resource type", type);
 		cJSON_Delete(body);
 		return;
 	}
+	if (mode && strcmp(mode, "create") != 0 && strcmp(mode, "update") != 0 && strcmp(mode, "delete") != 0 &&
+	    strcmp(mode, "profile") != 0) {
+		http_set_error(resp, 400, "invalid", "mode '%.64s' is not one of create, update, delete, profile",
+			       mode);
+		cJSON_Delete(body);
+		return;
+	}
+	if (profile && !profile_known(app->profiles, profile)) {
+		http_set_error(resp, 400, "not-supported", "the profile '%.200s' is not loaded on this server",
+			       profile);
+		cJSON_Delete(body);
+		return;
+	}
+	if (mode && !strcmp(mode, "delete")) {
+		cJSON_Delete(body);
+		api_fhir_send(req, resp, 200, outcome_to_json(&oo));
+		return;
+	}
 	if (type && cJSON_IsString(rt) && strcmp(type, rt->valuestring) != 0)
 		outcome_add(&oo, OUTCOME_ERROR, "invalid", "resourceType", "the resource is a %.64s, not a %s",
 			    rt->valuestring, type);
-	validate_resource(target, &oo);
+	/* claimed profiles are followed where the site enforces them on writes */
+	bool claims = app->cfg->validation.on_write && !strcmp(app->cfg->validation.on_write, "profiles");
+	if (validate_resource(target, &oo) == 0 ? profile || claims : profile != NULL)
+		profile_validate(app->profiles, target, profile, &oo, NULL);
 	cJSON_Delete(body);
 	cJSON *out = outcome_to_json(&oo);
 	outcome_release(&oo);
 	api_fhir_send(req, resp, 200, out);
+}
+
+/* The CapabilityStatement's rest.resource[].supportedProfile: every loaded
+ * profile of a resource type the statement lists. */
+static void add_supported_profiles(void *ctx, cJSON *statement)
+{
+	const struct app *app = ctx;
+	const cJSON *rest = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(statement, "rest"), 0);
+	cJSON *r;
+	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(rest, "resource"))
+	{
+		const cJSON *type = cJSON_GetObjectItemCaseSensitive(r, "type");
+		const char *url, *ptype;
+		cJSON *list = NULL;
+		for (size_t i = 0; cJSON_IsString(type) && profile_at(app->profiles, i, &url, &ptype); i++) {
+			if (strcmp(ptype, type->valuestring) != 0)
+				continue;
+			if (!list && !(list = cJSON_AddArrayToObject(r, "supportedProfile")))
+				return;
+			cJSON_AddItemToArray(list, cJSON_CreateString(url));
+		}
+	}
 }
 
 int api_fhir_register(struct app *app)
@@ -192,6 +270,7 @@ int api_fhir_register(struct app *app)
 	int rc = 0;
 	rc |= router_add(&app->router, "POST", "/fhir/$convert", post_convert, app);
 	rc |= router_add(&app->router, "POST", "/fhir/$validate", post_validate, app);
+	rc |= capability_add_decorator(&app->cap, (struct capability_decorator){add_supported_profiles, app});
 	rc |= router_add(&app->router, "POST", "/fhir/{type}/$validate", post_validate, app);
 	rc |= capability_add_operation(&app->cap, (struct capability_operation){
 						   "convert", "http://hl7.org/fhir/OperationDefinition/Resource-convert",

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "api/rest_int.h"
+#include "fhir/profile.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -179,6 +180,19 @@ bool rest_check_resource(const cJSON *res, const char *type, struct outcome *oo)
 		return false;
 	}
 	return validate_resource(res, oo) == 0;
+}
+
+int rest_check_profiles(const struct app *app, const cJSON *res, struct outcome *oo)
+{
+	const char *mode = app->cfg->validation.on_write;
+	if (!mode || strcmp(mode, "profiles") != 0)
+		return 0;
+	size_t errors = profile_validate(app->profiles, res, NULL, oo, NULL);
+	const char *rt = rest_str_member(res, "resourceType");
+	const cJSON *url = rt ? cJSON_GetObjectItemCaseSensitive(app->cfg->validation.profiles, rt) : NULL;
+	if (cJSON_IsString(url))
+		errors += profile_validate(app->profiles, res, url->valuestring, oo, NULL);
+	return errors ? 422 : 0;
 }
 
 /* Runs the before-store hooks over *res. Returns 0, or the HTTP status to

@@ -30,6 +30,7 @@
 struct bulk;
 struct audit;
 struct series;
+struct profile_set;
 
 struct app {
 	const struct config *cfg;
@@ -58,6 +59,9 @@ struct app {
 
 	/* the access record (api/audit.h); always set, maybe disabled */
 	struct audit *audit;
+
+	/* conformance resources (fhir/profile.h), sealed; never NULL once initialised */
+	struct profile_set *profiles;
 };
 
 /* Keeps p (malloc'd) until app_release; returns p, or NULL (p freed) on OOM. */

@@ -387,6 +387,9 @@ static int run_entry_write(const struct app *app, const struct http_request *req
 	}
 	if (!rest_check_resource(p->resource, p->type, oo))
 		return 400;
+	int pst = rest_check_profiles(app, p->resource, oo);
+	if (pst)
+		return pst;
 	const char *urn = unresolved_urn(p->resource);
 	if (urn) {
 		outcome_add(oo, OUTCOME_ERROR, "invalid", NULL,

@@ -96,6 +96,10 @@ void rest_send_written(const struct app *app, const struct http_request *req, st
 
 /* Validates res structurally and against the URL's type. */
 bool rest_check_resource(const cJSON *res, const char *type, struct outcome *oo);
+/* With validation.on_write "profiles": validates res against the profiles it
+ * claims and the one configured for its type (fhir/profile.h). 0 when it
+ * conforms (or on_write is structural), else 422 with the issues in oo. */
+int rest_check_profiles(const struct app *app, const cJSON *res, struct outcome *oo);
 
 /* Runs the before-store hooks over *res. Returns 0, or the HTTP status to
  * answer with the hooks' issues in oo. */

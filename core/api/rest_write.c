@@ -147,9 +147,10 @@ static cJSON *read_body(const struct app *app, const struct http_request *req, s
 	if (!res)
 		return NULL;
 	struct outcome oo = OUTCOME_INIT;
-	if (!rest_check_resource(res, type, &oo)) {
+	int st = rest_check_resource(res, type, &oo) ? rest_check_profiles(app, res, &oo) : 400;
+	if (st) {
 		cJSON_Delete(res);
-		rest_send_outcome(req, resp, 400, &oo);
+		rest_send_outcome(req, resp, st, &oo);
 		return NULL;
 	}
 	outcome_release(&oo);
@@ -538,7 +539,7 @@ void rest_patch_resource(void *ctx, struct http_request *req, struct http_respon
 		const char *rid = rest_str_member(res, "id");
 		if (!rid || strcmp(rid, id) != 0) {
 			outcome_add(&oo, OUTCOME_ERROR, "processing", "id", "a patch cannot change or remove the id");
-		} else if (!rest_check_resource(res, type, &oo)) {
+		} else if (!rest_check_resource(res, type, &oo) || rest_check_profiles(app, res, &oo)) {
 			/* the patch was well formed; the resource it makes is not valid */
 		} else {
 			outcome_release(&oo);

@@ -23,7 +23,8 @@ enum key_type {
 	KEY_BOOL,
 	KEY_CLIENTS,
 	KEY_ISSUERS,
-	KEY_URIS
+	KEY_URIS,
+	KEY_TYPE_URLS /* object: resource type → canonical URL */
 };
 
 struct key {
@@ -174,6 +175,15 @@ static const struct key bulk_keys[] = {
 };
 
 #define AUDIT(field) offsetof(struct config, audit) + offsetof(struct config_audit, field)
+
+#define VAL(field) offsetof(struct config, validation) + offsetof(struct config_validation, field)
+
+static const struct key validation_keys[] = {
+	{"on_write", KEY_STRING, VAL(on_write), 8, 10, NULL},
+	{"profiles", KEY_TYPE_URLS, VAL(profiles), 0, 0, NULL},
+	{"packages_dir", KEY_STRING, VAL(packages_dir), 1, 4096, NULL},
+	{NULL, 0, 0, 0, 0, NULL},
+};
 
 static const struct key audit_keys[] = {
 	{"enabled", KEY_BOOL, AUDIT(enabled), 0, 0, NULL},
@@ -389,6 +399,7 @@ static const struct key top_keys[] = {
 	{"auth", KEY_OBJECT, 0, 0, 0, auth_keys},
 	{"audit", KEY_OBJECT, 0, 0, 0, audit_keys},
 	{"privacy", KEY_OBJECT, 0, 0, 0, privacy_keys},
+	{"validation", KEY_OBJECT, 0, 0, 0, validation_keys},
 	{NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -643,6 +654,24 @@ static int apply(struct config *cfg, const struct key *schema, const cJSON *obj,
 			*(cJSON **)base = dup;
 			break;
 		}
+		case KEY_TYPE_URLS: {
+			if (!cJSON_IsObject(m))
+				return fail(err, errlen, file, key, "must be an object: resource type → profile URL");
+			for (const cJSON *c = m->child; c; c = c->next) {
+				char sub[320];
+				snprintf(sub, sizeof sub, "%s.%s", key, c->string);
+				if (!model_resource(c->string))
+					return fail(err, errlen, file, sub, "not a FHIR R4 resource type");
+				if (!cJSON_IsString(c) || !strchr(c->valuestring, ':') || strlen(c->valuestring) > 1024)
+					return fail(err, errlen, file, sub, "must be a profile's canonical URL");
+			}
+			cJSON *dup = cJSON_Duplicate(m, 1);
+			if (!dup)
+				return fail(err, errlen, file, key, "out of memory");
+			cJSON_Delete(*(cJSON **)base);
+			*(cJSON **)base = dup;
+			break;
+		}
 		case KEY_CLIENTS:
 		case KEY_ISSUERS: {
 			if (entries_ok(m, k->type == KEY_CLIENTS, file, key, err, errlen) != 0)
@@ -754,6 +783,9 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		if (restricted[i].value && strcmp(restricted[i].value, "permit") != 0 &&
 		    strcmp(restricted[i].value, "deny") != 0)
 			rc = fail(err, errlen, path, restricted[i].key, "must be permit or deny");
+	if (rc == 0 && cfg->validation.on_write && strcmp(cfg->validation.on_write, "structural") != 0 &&
+	    strcmp(cfg->validation.on_write, "profiles") != 0)
+		rc = fail(err, errlen, path, "validation.on_write", "must be structural or profiles");
 	if (rc == 0 && !cfg->auth.token_endpoint_set)
 		cfg->auth.token_endpoint = cfg->auth.clients && cJSON_GetArraySize(cfg->auth.clients) > 0;
 	if (rc != 0)
@@ -837,5 +869,8 @@ void config_release(struct config *cfg)
 	free(cfg->privacy.restricted_treat);
 	free(cfg->privacy.restricted_payment);
 	free(cfg->privacy.restricted_ops);
+	free(cfg->validation.on_write);
+	free(cfg->validation.packages_dir);
+	cJSON_Delete(cfg->validation.profiles);
 	memset(cfg, 0, sizeof *cfg);
 }

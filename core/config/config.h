@@ -134,6 +134,18 @@ struct config_privacy {
 	char *restricted_ops;     /* HOPERAT (operations) */
 };
 
+/* Validation (core/fhir/profile.h). on_write "structural" (the default,
+ * NULL) checks every write against the R4 model; "profiles" also against
+ * the profiles the resource claims in meta.profile and the one profiles
+ * names for its type, refusing a write with an error (422). Conformance
+ * resources come from profiles_dir and the unpacked FHIR packages under
+ * packages_dir. */
+struct config_validation {
+	char *on_write;     /* "structural" | "profiles", or NULL (structural) */
+	cJSON *profiles;    /* object: resource type → profile URL (owned), or NULL */
+	char *packages_dir; /* folder of unpacked FHIR packages, or NULL */
+};
+
 struct config {
 	char *source;         /* file the configuration came from */
 	char *listen;         /* as written, "host:port" */
@@ -158,6 +170,7 @@ struct config {
 	struct config_auth auth;
 	struct config_audit audit;
 	struct config_privacy privacy;
+	struct config_validation validation;
 };
 
 /* The FHIR base clients reach: public_base_url, else SCHEME://AUTHORITY/fhir

@@ -35,6 +35,7 @@ void outcome_add(struct outcome *oo, enum outcome_severity severity, const char 
 	is->code = code ? code : "processing";
 	is->diagnostics = strdup(buf);
 	is->expression = expression ? strdup(expression) : NULL;
+	is->message_id = NULL;
 	if (!is->diagnostics || (expression && !is->expression)) {
 		free(is->diagnostics);
 		free(is->expression);
@@ -42,6 +43,20 @@ void outcome_add(struct outcome *oo, enum outcome_severity severity, const char 
 		return;
 	}
 	oo->n++;
+}
+
+void outcome_add_id(struct outcome *oo, enum outcome_severity severity, const char *code, const char *message_id,
+		    const char *expression, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	size_t n = oo->n;
+	outcome_add(oo, severity, code, expression, "%s", buf);
+	if (oo->n > n)
+		oo->issues[n].message_id = message_id;
 }
 
 size_t outcome_errors(const struct outcome *oo)
@@ -54,7 +69,7 @@ size_t outcome_errors(const struct outcome *oo)
 }
 
 static bool add_issue(cJSON *arr, enum outcome_severity sev, const char *code, const char *diag,
-		      const char *expr)
+		      const char *expr, const char *msgid)
 {
 	cJSON *is = cJSON_CreateObject();
 	if (!is)
@@ -63,6 +78,19 @@ static bool add_issue(cJSON *arr, enum outcome_severity sev, const char *code, c
 	if (!cJSON_AddStringToObject(is, "severity", outcome_severity_name(sev)) ||
 	    !cJSON_AddStringToObject(is, "code", code))
 		return false;
+	if (msgid) {
+		cJSON *det = cJSON_AddObjectToObject(is, "details");
+		cJSON *codings = det ? cJSON_AddArrayToObject(det, "coding") : NULL;
+		cJSON *c = cJSON_CreateObject();
+		if (!codings || !c) {
+			cJSON_Delete(c);
+			return false;
+		}
+		cJSON_AddItemToArray(codings, c);
+		if (!cJSON_AddStringToObject(c, "system", OUTCOME_MESSAGE_SYSTEM) ||
+		    !cJSON_AddStringToObject(c, "code", msgid))
+			return false;
+	}
 	if (diag && *diag && !cJSON_AddStringToObject(is, "diagnostics", diag))
 		return false;
 	if (expr && *expr) {
@@ -87,12 +115,12 @@ cJSON *outcome_to_json(const struct outcome *oo)
 		  (arr = cJSON_AddArrayToObject(root, "issue")) != NULL;
 	for (size_t i = 0; ok && i < oo->n; i++) {
 		const struct outcome_issue *is = &oo->issues[i];
-		ok = add_issue(arr, is->severity, is->code, is->diagnostics, is->expression);
+		ok = add_issue(arr, is->severity, is->code, is->diagnostics, is->expression, is->message_id);
 	}
 	if (ok && oo->oom)
-		ok = add_issue(arr, OUTCOME_FATAL, "exception", "out of memory while reporting issues", NULL);
+		ok = add_issue(arr, OUTCOME_FATAL, "exception", "out of memory while reporting issues", NULL, NULL);
 	if (ok && oo->n == 0 && !oo->oom)
-		ok = add_issue(arr, OUTCOME_INFORMATION, "informational", "All OK", NULL);
+		ok = add_issue(arr, OUTCOME_INFORMATION, "informational", "All OK", NULL, NULL);
 	if (!ok) {
 		cJSON_Delete(root);
 		return NULL;

@@ -20,9 +20,10 @@ enum outcome_severity { OUTCOME_FATAL, OUTCOME_ERROR, OUTCOME_WARNING, OUTCOME_I
 
 struct outcome_issue {
 	enum outcome_severity severity;
-	const char *code;  /* static IssueType code, e.g. "invalid", "not-found" */
-	char *diagnostics; /* owned */
-	char *expression;  /* owned, may be NULL: FHIRPath-style location */
+	const char *code;       /* static IssueType code, e.g. "invalid", "not-found" */
+	char *diagnostics;      /* owned */
+	char *expression;       /* owned, may be NULL: FHIRPath-style location */
+	const char *message_id; /* static stable message id (outcome_add_id), or NULL */
 };
 
 struct outcome {
@@ -36,6 +37,13 @@ struct outcome {
 /* Adds one issue; fmt is printf-style diagnostics. expression may be NULL. */
 void outcome_add(struct outcome *oo, enum outcome_severity severity, const char *code,
 		 const char *expression, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* outcome_add with a stable message id (a static string, e.g.
+ * "profile-cardinality-min"), rendered as the issue's details.coding in the
+ * system OUTCOME_MESSAGE_SYSTEM. */
+#define OUTCOME_MESSAGE_SYSTEM "https://crosswalk.example.org/fhir/CodeSystem/validation-message"
+void outcome_add_id(struct outcome *oo, enum outcome_severity severity, const char *code, const char *message_id,
+		    const char *expression, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* Number of issues at error or fatal severity. */
 size_t outcome_errors(const struct outcome *oo);

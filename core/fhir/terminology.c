@@ -508,6 +508,8 @@ void terminology_seal(struct terminology *t)
 
 static const struct concept *find_concept(const struct system *s, const char *code)
 {
+	if (!s->n)
+		return NULL; /* a CodeSystem without concepts: no array to search */
 	if (s->sorted) {
 		struct concept key = {code, NULL, 0};
 		return bsearch(&key, s->c, s->n, sizeof *s->c, cmp_concept);
