@@ -185,7 +185,7 @@ static void check_refs(struct vb *b, const cJSON *entry, const cJSON *node, char
 				"bundle-ref-resolves: the reference '%.120s' names no entry of this %s Bundle%s", ref,
 				sget(b->bundle, "type"),
 				urn ? " (a urn: reference means nothing outside it)"
-				    : " (a document carries every resource it refers to)");
+				    : " (a document carries every resource its Composition refers to)");
 	}
 	for (const cJSON *m = node->child; m; m = m->next) {
 		if (!m->string || cJSON_IsString(m) || cJSON_IsNumber(m) || cJSON_IsBool(m))
@@ -218,7 +218,7 @@ size_t validate_bundle_rules(const cJSON *bundle, const char *path, struct outco
 			char where[700];
 			int n = snprintf(where, sizeof where, "entry[%ld].resource", i);
 			if (n > 0 && (size_t)n < sizeof where)
-				check_refs(&b, e, res, where, (size_t)n, sizeof where, document, 0);
+				check_refs(&b, e, res, where, (size_t)n, sizeof where, document && i == 0, 0);
 		}
 		i++;
 	}

@@ -13,7 +13,8 @@
  *  - bundle-ref-resolves: in every Bundle but a searchset or history, a
  *    reference to a urn:uuid: or urn:oid: URL names an entry's fullUrl
  *    (such URLs mean nothing outside the Bundle); in a document, a relative
- *    reference ({type}/{id}) also resolves within the Bundle, against the
+ *    reference ({type}/{id}) made by the Composition (the first entry: R4
+ *    says what it refers to travels with it) also resolves within the Bundle, against the
  *    base of the referring entry's fullUrl or to an entry of that type and id.
  * fullUrl uniqueness is bdl-7 and version-specific fullUrls bdl-8, both R4
  * core invariants (invariants.h). Nested Bundles (a Bundle as an entry's

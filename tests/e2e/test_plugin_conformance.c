@@ -673,7 +673,7 @@ static int check_examples(struct check *c, const char *format)
 
 static void plugin_conforms(const char *format, const char *settings)
 {
-	assert_int_equal(tk_host_up(format, settings), 0);
+	assert_int_equal(tk_host_up_codes(format, settings), 0);
 	struct check c = {0};
 	int n = check_examples(&c, format);
 	tk_host_down();

@@ -255,6 +255,22 @@ static int load_bundles(const struct typed *encounters)
 			cJSON_AddItemToObject(e1, "resource", cJSON_Duplicate(enc, true));
 			cJSON_AddItemToArray(entries, e0);
 			cJSON_AddItemToArray(entries, e1);
+			/* a document carries what its Composition refers to */
+			const char *targets[] = {subject, org && !strncmp(org, "Organization/", 13) ? org : NULL};
+			for (size_t t = 0; !k && t < 2; t++) {
+				const char *slash = targets[t] ? strchr(targets[t], '/') : NULL;
+				if (!slash || (t && !strcmp(targets[t], subject)))
+					continue;
+				cJSON *et = cJSON_CreateObject(), *rt = cJSON_CreateObject();
+				snprintf(full, sizeof full, "http://example.org/fhir/%s", targets[t]);
+				cJSON_AddStringToObject(et, "fullUrl", full);
+				char type[64];
+				snprintf(type, sizeof type, "%.*s", (int)(slash - targets[t]), targets[t]);
+				cJSON_AddStringToObject(rt, "resourceType", type);
+				cJSON_AddStringToObject(rt, "id", slash + 1);
+				cJSON_AddItemToObject(et, "resource", rt);
+				cJSON_AddItemToArray(entries, et);
+			}
 			char *text = cJSON_PrintUnformatted(b);
 			long st = 0;
 			snprintf(url, sizeof url, "/fhir/Bundle/%s", bid);

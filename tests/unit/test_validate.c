@@ -180,7 +180,7 @@ static void bundle_rules(void **state)
 	expect_error(DOC_HEAD
 		     "Patient/p\"}}},{\"fullUrl\":\"http://h/fhir/Patient/q\",\"resource\":" PAT(",\"id\":\"q\"") "}]}",
 		     "bundle-ref-resolves: the reference 'Patient/p' names no entry of this document Bundle (a "
-		     "document carries every resource it refers to) @ Bundle.entry[0].resource.subject");
+		     "document carries every resource its Composition refers to) @ Bundle.entry[0].resource.subject");
 	expect_error(DOC_HEAD "Patient/p\"}}},{\"resource\":" PAT(",\"id\":\"p\"") "}]}",
 		     "bundle-fullurl-required: every entry of a document needs a fullUrl (its references resolve "
 		     "through it) @ Bundle.entry[1].fullUrl");
@@ -194,6 +194,9 @@ static void bundle_rules(void **state)
 		TX_ENTRY("urn:oid:1.2.3", OBS("Patient/on-the-server")) "]}",
 		/* a document whose relative reference resolves against the entry's base */
 		DOC_HEAD "Patient/p\"}}},{\"fullUrl\":\"http://h/fhir/Patient/p\",\"resource\":" PAT(",\"id\":\"p\"") "}]}",
+		/* a document: what its other entries refer to need not travel with it */
+		DOC_HEAD "Patient/p\"}}},{\"fullUrl\":\"http://h/fhir/Patient/p\",\"resource\":" PAT(",\"id\":\"p\"") "},"
+		"{\"fullUrl\":\"http://h/fhir/Observation/o\",\"resource\":" OBS("Patient/elsewhere") "}]}",
 		/* a searchset: references may point anywhere */
 		"{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"entry\":[{\"fullUrl\":\"http://h/fhir/Observation/o\","
 		"\"resource\":{\"resourceType\":\"Observation\",\"id\":\"o\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
