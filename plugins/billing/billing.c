@@ -350,17 +350,14 @@ static bool flag(struct cfgread *c, const cJSON *o, const char *key, const char 
 
 /* payer_rules: payer id → {supervisor_required, credential_required,
  * plan_of_care_required, diagnosis_prefixes, modifiers,
- * units_before_authorization, year_start "MM-DD"}. */
+ * units_before_authorization, authorization_per "year" | "plan_of_care",
+ * year_start "MM-DD"}. */
 static void read_payer_rules(struct cfgread *c, const cJSON *o)
 {
-	static const char *const allowed[] = {"supervisor_required",
-					      "credential_required",
-					      "plan_of_care_required",
-					      "diagnosis_prefixes",
-					      "modifiers",
-					      "units_before_authorization",
-					      "year_start",
-					      NULL};
+	static const char *const allowed[] = {
+		"supervisor_required", "credential_required", "plan_of_care_required",
+		"diagnosis_prefixes",  "modifiers",           "units_before_authorization",
+		"authorization_per",   "year_start",          NULL};
 	const char *where = "plugins.billing.payer_rules";
 	if (!cJSON_IsObject(o)) {
 		bad(c, where, "must be an object: payer id → rules");
@@ -395,6 +392,14 @@ static void read_payer_rules(struct cfgread *c, const cJSON *o)
 				bad(c, kw, "at most two modifiers (a line carries four)");
 		}
 		pol->units_before_authorization = whole(c, p, "units_before_authorization", 1, 100000, 0, w);
+		if (cJSON_GetObjectItemCaseSensitive(p, "authorization_per")) {
+			const char *per = bl_str(p, "authorization_per");
+			pol->per_plan = per && !strcmp(per, "plan_of_care");
+			if (!per || (!pol->per_plan && strcmp(per, "year") != 0)) {
+				snprintf(kw, sizeof kw, "%s.authorization_per", w);
+				bad(c, kw, "must be year or plan_of_care");
+			}
+		}
 		const char *ys = cJSON_GetObjectItemCaseSensitive(p, "year_start") ? bl_str(p, "year_start") : "01-01";
 		char d[CW_DATE_SIZE], full[16];
 		snprintf(full, sizeof full, "2000-%.5s", ys ? ys : "");

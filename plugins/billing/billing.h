@@ -68,7 +68,8 @@ struct bl_payer_policy {
 	size_t n_dx_prefixes;
 	const char **mods; /* HCPCS modifiers added to each line */
 	size_t n_mods;
-	long units_before_authorization; /* per person, code and year; 0: no limit */
+	long units_before_authorization; /* per person, code and period; 0: no limit */
+	bool per_plan;                   /* the period is the plan of care (an episode), not a year */
 	int year_month, year_day;        /* the first day of the counting year */
 };
 
@@ -137,6 +138,7 @@ struct bl_enc {
 	const char *supervisor_id; /* the participant typed supervisor (a Practitioner) */
 	const char *cert_expiry;   /* the rendering practitioner's latest qualification period.end */
 	bool plan_of_care;         /* the Encounter names a plan of care */
+	const char *plan_key;      /* its reference, else identifier value ("" when none) */
 	const char *prior_auth;    /* the prior authorization number, or NULL */
 	struct bl_reason reasons[BL_MAX_REASONS];
 	size_t n_reasons;

@@ -477,9 +477,12 @@ static void peer_context_of(const struct index *ix, const cJSON *enc, struct bl_
 	cJSON_ArrayForEach(x, get(enc, "extension"))
 	{
 		const char *url = bl_str(x, "url");
-		if (url && !strcmp(url, BL_PLAN_URL) && get(x, "valueReference"))
+		if (url && !strcmp(url, BL_PLAN_URL) && get(x, "valueReference")) {
+			const cJSON *ref = get(x, "valueReference");
 			e->plan_of_care = true;
-		else if (url && !strcmp(url, BL_PRIOR_AUTH_URL) && bl_str(x, "valueString"))
+			e->plan_key = bl_str(ref, "reference") ? bl_str(ref, "reference")
+							       : bl_str(get(ref, "identifier"), "value");
+		} else if (url && !strcmp(url, BL_PRIOR_AUTH_URL) && bl_str(x, "valueString"))
 			e->prior_auth = bl_str(x, "valueString");
 	}
 	const cJSON *pr = NULL;
@@ -532,8 +535,17 @@ static long long year_of(const struct bl_payer_policy *pol, const char *date)
 	return y;
 }
 
+/* Whether two lines of a payer fall in one counting period: the same plan
+ * of care (an episode) or the same counting year. */
+static bool same_period(const struct bl_payer_policy *pol, const struct bl_enc *a, const struct bl_enc *b)
+{
+	if (pol->per_plan)
+		return !strcmp(a->plan_key ? a->plan_key : "", b->plan_key ? b->plan_key : "");
+	return year_of(pol, a->date) == year_of(pol, b->date);
+}
+
 /* Units beyond a payer's units_before_authorization (per person, code and
- * counting year, in service order) need a prior authorization. */
+ * counting period, in service order) need a prior authorization. */
 static void apply_authorizations(struct cw_ctx *ctx, struct bl_result *r)
 {
 	for (size_t i = 0; i < r->n; i++) {
@@ -545,15 +557,15 @@ static void apply_authorizations(struct cw_ctx *ctx, struct bl_result *r)
 		for (size_t k = 0; k < i; k++) {
 			const struct bl_enc *o = &r->enc[k];
 			if (!o->n_reasons && !strcmp(o->patient_ref, e->patient_ref) && !strcmp(o->code, e->code) &&
-			    !strcmp(o->payer_id, e->payer_id) && year_of(pol, o->date) == year_of(pol, e->date))
+			    !strcmp(o->payer_id, e->payer_id) && same_period(pol, o, e))
 				used += o->units;
 		}
 		if (used + e->units > pol->units_before_authorization) {
 			reason(ctx, e, "authorization-exceeded",
-			       "%ld units of %.20s already billed to %.40s this year; %ld more need a prior "
-			       "authorization "
-			       "(limit %ld)",
-			       used, e->code, e->payer_id, e->units, pol->units_before_authorization);
+			       "%ld units of %.20s already billed to %.40s this %s; %ld more need a prior "
+			       "authorization (limit %ld)",
+			       used, e->code, e->payer_id, pol->per_plan ? "plan of care" : "year", e->units,
+			       pol->units_before_authorization);
 			e->units = 0;
 		}
 	}

@@ -907,6 +907,8 @@ static void refuses_bad_settings(void **state)
 		{"{\"payer_rules\":{\"P1\":{\"units_before_authorization\":0}}}",
 		 "plugins.billing.payer_rules.P1.units_before_authorization"},
 		{"{\"payer_rules\":{\"P1\":{\"year_start\":\"02-30\"}}}", "plugins.billing.payer_rules.P1.year_start"},
+		{"{\"payer_rules\":{\"P1\":{\"authorization_per\":\"month\"}}}",
+		 "plugins.billing.payer_rules.P1.authorization_per"},
 		{"{\"payer_rules\":{\"P1\":{\"cap\":3}}}", "plugins.billing.payer_rules.P1.cap"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -125,6 +125,7 @@ static void each_rule_bills_or_says_why(void **state)
 		{"nc-over", "authorization-exceeded", 0, NULL},
 		{"nc-authorized", NULL, 2, ""},
 		{"nc-no-plan", "no-plan-of-care", 0, NULL},
+		{"nc-next-plan", NULL, 2, ""}, /* a new plan of care: a new episode */
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		const cJSON *row = row_of(want[i].reasons ? nb : lines, want[i].key);
@@ -152,7 +153,7 @@ static void each_rule_bills_or_says_why(void **state)
 			fprintf(stderr, "# %s modifiers: %s\n", want[i].key, mods);
 		assert_string_equal(mods, want[i].mods);
 	}
-	assert_int_equal(cJSON_GetArraySize(lines), 4);
+	assert_int_equal(cJSON_GetArraySize(lines), 5);
 	assert_int_equal(cJSON_GetArraySize(nb), 5);
 	cJSON_Delete(doc);
 }
