@@ -31,6 +31,7 @@ static const char usage_main[] =
 	"  convert [--to json|xml] [FILE|-]    convert a FHIR resource between JSON and XML\n"
 	"  billing --from DATE --to DATE [--csv]  print the billing extract of a period\n"
 	"  check [--repair] [-c FILE]          check the store (gateway stopped); rebuild the index\n"
+	"  validate [--profile URL] FILE...    validate FHIR files (structure, profiles); a summary\n"
 	"  client new NAME                     make a client's key pair and its auth.clients entry\n"
 	"  token --client ID --key FILE --url URL  get an access token from a gateway\n"
 	"  version                             print the version and the default paths\n"
@@ -47,7 +48,7 @@ static const struct {
 	{"convert", cmd_convert}, {"version", cmd_version}, {"--version", cmd_version},
 #ifndef CW_FRONT
 	{"serve", cmd_serve},     {"plugins", cmd_plugins}, {"map", cmd_map},           {"billing", cmd_billing},
-	{"check", cmd_check},     {"client", cmd_client},   {"token", cmd_token},
+	{"check", cmd_check},     {"client", cmd_client},   {"token", cmd_token},       {"validate", cmd_validate},
 #endif
 };
 

@@ -191,8 +191,8 @@ static const char *validation_param(const struct http_request *req, const cJSON 
 }
 
 /* $validate: structural validation, then the profile asked for (the
- * "profile" parameter), or else, with validation.on_write "profiles", the
- * profiles the resource claims in meta.profile. mode
+ * "profile" parameter), or else the profiles the resource claims in
+ * meta.profile (whatever validation.on_write says). mode
  * "delete" checks nothing of the content (there is none to check here);
  * "create", "update" and "profile" validate as without a mode. */
 static void post_validate(void *ctx, struct http_request *req, struct http_response *resp)
@@ -233,9 +233,7 @@ static void post_validate(void *ctx, struct http_request *req, struct http_respo
 	if (type && cJSON_IsString(rt) && strcmp(type, rt->valuestring) != 0)
 		outcome_add(&oo, OUTCOME_ERROR, "invalid", "resourceType", "the resource is a %.64s, not a %s",
 			    rt->valuestring, type);
-	/* claimed profiles are followed where the site enforces them on writes */
-	bool claims = app->cfg->validation.on_write && !strcmp(app->cfg->validation.on_write, "profiles");
-	if (validate_resource(target, &oo) == 0 ? profile || claims : profile != NULL)
+	if (validate_resource(target, &oo) == 0 || profile)
 		profile_validate(app->profiles, target, profile, &oo, NULL);
 	cJSON_Delete(body);
 	cJSON *out = outcome_to_json(&oo);

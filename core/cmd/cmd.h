@@ -40,6 +40,9 @@ int cmd_billing(int argc, char **argv);
  * store a running gateway holds). */
 int cmd_check(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+/* validate FILE...: structural and profile validation of files, as
+ * $validate does; exit 1 when any file has an error. */
+int cmd_validate(int argc, char **argv);
 /* client new NAME: a key pair, the auth.clients entry, the next commands. */
 int cmd_client(int argc, char **argv);
 /* token: an access token by client credentials from a gateway's token

@@ -17,10 +17,15 @@
  *    targets, required bindings to ValueSets in profiles/), following
  *    baseDefinition through the profiles here.
  *
- * The differential check (diffcheck_*) is a small stand-in written for this
- * test only: it reads the differential, not a snapshot, and knows no FHIRPath
- * constraints. Profile validation proper is the profile engine's; when it
- * exists this test should call it instead of diffcheck_resource.
+ *  - the profile engine (core/fhir/profile.h), loaded as the gateway loads
+ *    it (app_load_terminology, app_load_profiles over the same folder),
+ *    finds no error in the resource against the profiles it claims:
+ *    snapshots, slicing, bindings and the FHIRPath constraints included.
+ *
+ * The differential check (diffcheck_*) predates the engine and is kept as a
+ * second, independent reading of the differentials; the URL resolution and
+ * display checks above are not the engine's (it warns on an unknown profile
+ * or extension, and does not compare displays).
  *
  * Run from the repository root (make test does); CW_PROFILES_DIR overrides
  * the profiles folder. */
@@ -37,7 +42,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
+#include "config/config.h"
 #include "e2e/plugin_kit.h"
+#include "fhir/outcome.h"
+#include "fhir/profile.h"
+#include "fhir/terminology.h"
 
 #define EXAMPLES "docs/formats/examples"
 #define BASE "https://crosswalk.example.org/fhir"
@@ -47,6 +57,9 @@
 
 static cJSON *profiles[MAX_PROFILES];
 static size_t n_profiles;
+/* The profile engine over the same folder, as the gateway loads it. */
+static struct terminology *engine_terms;
+static struct profile_set *engine;
 
 /* Extensions a plugin writes that are defined outside profiles/. */
 static const struct {
@@ -104,7 +117,22 @@ static int load_profiles(void **state)
 		profiles[n_profiles++] = j;
 	}
 	closedir(d);
-	return n_profiles >= 30 ? 0 : -1;
+	if (n_profiles < 30)
+		return -1;
+	struct config cfg;
+	char err[512];
+	if (config_defaults(&cfg) != 0)
+		return -1;
+	free(cfg.profiles_dir);
+	cfg.profiles_dir = strdup(dir);
+	int rc = -1;
+	if (cfg.profiles_dir && (engine_terms = app_load_terminology(&cfg, err, sizeof err)) != NULL &&
+	    (engine = app_load_profiles(&cfg, engine_terms, err, sizeof err)) != NULL)
+		rc = 0;
+	else
+		fprintf(stderr, "# loading %s: %s\n", dir, err);
+	config_release(&cfg);
+	return rc;
 }
 
 static int free_profiles(void **state)
@@ -113,6 +141,10 @@ static int free_profiles(void **state)
 	for (size_t i = 0; i < n_profiles; i++)
 		cJSON_Delete(profiles[i]);
 	n_profiles = 0;
+	profile_set_free(engine);
+	terminology_free(engine_terms);
+	engine = NULL;
+	engine_terms = NULL;
 	return 0;
 }
 
@@ -125,6 +157,7 @@ struct check {
 	bool found;
 	size_t problems;
 	size_t resources, profiles_checked, extensions, codings;
+	size_t engine_checked, constraints; /* resources the engine checked; FHIRPath constraints it evaluated */
 };
 
 static void problem(struct check *c, const cJSON *r, const char *fmt, ...)
@@ -626,6 +659,27 @@ static void walk(struct check *c, const cJSON *r, const cJSON *node, const char 
 	}
 }
 
+/* The profile engine on r against the profiles r claims: every error (and
+ * fatal) issue is a problem. */
+static void engine_check(struct check *c, const cJSON *r)
+{
+	if (!cJSON_GetArraySize(get(get(r, "meta"), "profile")))
+		return;
+	struct outcome oo = OUTCOME_INIT;
+	struct profile_stats st = {0};
+	profile_validate(engine, r, NULL, &oo, &st);
+	assert_false(oo.oom);
+	c->engine_checked++;
+	c->constraints += st.constraints;
+	for (size_t i = 0; i < oo.n; i++) {
+		const struct outcome_issue *is = &oo.issues[i];
+		if (is->severity <= OUTCOME_ERROR)
+			problem(c, r, "engine %s at %s: %s", is->message_id ? is->message_id : is->code,
+				is->expression ? is->expression : "?", is->diagnostics ? is->diagnostics : "");
+	}
+	outcome_release(&oo);
+}
+
 static void check_bundle(struct check *c, const cJSON *bundle)
 {
 	c->bundle = bundle;
@@ -636,6 +690,7 @@ static void check_bundle(struct check *c, const cJSON *bundle)
 		c->resources++;
 		walk(c, r, r, str(r, "resourceType"));
 		diffcheck_resource(c, r);
+		engine_check(c, r);
 	}
 }
 
@@ -673,15 +728,19 @@ static int check_examples(struct check *c, const char *format)
 
 static void plugin_conforms(const char *format, const char *settings)
 {
+	/* with the shipped code packs, as a gateway has them (peer-support
+	 * refuses a diagnosis that is not in the ICD-10-CM pack) */
 	assert_int_equal(tk_host_up_codes(format, settings), 0);
 	struct check c = {0};
 	int n = check_examples(&c, format);
 	tk_host_down();
 	print_message("# %s: %d examples, %zu resources, %zu profile checks, %zu extensions, %zu local codings, %zu "
-		      "problems\n",
-		      format, n, c.resources, c.profiles_checked, c.extensions, c.codings, c.problems);
+		      "checked by the engine (%zu constraints), %zu problems\n",
+		      format, n, c.resources, c.profiles_checked, c.extensions, c.codings, c.engine_checked,
+		      c.constraints, c.problems);
 	assert_true(n >= 2);
 	assert_true(c.profiles_checked >= c.resources / 2);
+	assert_true(c.engine_checked >= c.resources / 2);
 	assert_int_equal(c.problems, 0);
 }
 
@@ -778,6 +837,18 @@ static void the_check_finds_problems(void **state)
 		{"{\"resourceType\":\"Patient\",\"extension\":[{\"url\":\"" R4_SD
 		 "resource-pertainsToGoal\",\"valueString\":\"x\"}]}",
 		 "has valueString"},
+		/* the same rules as the profile engine reports them */
+		{"{\"resourceType\":\"Patient\",\"meta\":{\"profile\":[\"" BASE
+		 "/StructureDefinition/peer-support-patient\"]}}",
+		 "engine profile-cardinality-min at Patient.identifier"},
+		{"{\"resourceType\":\"CarePlan\",\"meta\":{\"profile\":[\"" BASE
+		 "/StructureDefinition/recovery-plan\"]},\"intent\":\"order\",\"status\":\"active\",\"subject\":{"
+		 "\"reference\":\"Patient/p\"}}",
+		 "engine profile-fixed at CarePlan.intent"},
+		{"{\"resourceType\":\"Procedure\",\"meta\":{\"profile\":[\"" BASE
+		 "/StructureDefinition/peer-support-procedure\"]},\"code\":{\"coding\":[{\"system\":\"urn:x\","
+		 "\"code\":\"juggling\"}]}}",
+		 "engine profile-binding-required at Procedure.code"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		cJSON *r = cJSON_Parse(bad[i].resource);

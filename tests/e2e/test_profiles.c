@@ -152,6 +152,16 @@ static void validate_with_parameters(void **state)
 	assert_true(has(oo, "profile-type", "Observation.valueInteger"));
 	assert_true(has(oo, "profile-pattern", "Observation.code"));
 	cJSON_Delete(oo);
+	/* the same resource without a profile parameter: its claim is followed
+	 * although validation.on_write is left at structural here */
+	oo = call(&gw, "POST", "/fhir/$validate",
+		  "{\"resourceType\":\"Observation\",\"meta\":{\"profile\":[\"" STRENGTH "\"]},\"status\":\"final\","
+		  "\"code\":{\"text\":\"strength\"},\"valueInteger\":3}",
+		  &st);
+	assert_int_equal(st, 200);
+	assert_true(has(oo, "profile-type", "Observation.valueInteger"));
+	assert_true(has(oo, "profile-pattern", "Observation.code"));
+	cJSON_Delete(oo);
 	/* mode delete checks no content */
 	oo = call(&gw, "POST", "/fhir/Observation/$validate?mode=delete&profile=" BW, BW_BAD, &st);
 	assert_int_equal(st, 200);
