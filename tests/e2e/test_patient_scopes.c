@@ -353,6 +353,122 @@ static void writes_stay_in_the_compartment(void **state)
 	free(portal);
 }
 
+/* The response.status of each entry of a batch- or transaction-response,
+ * space-separated. */
+static void entry_statuses(const char *body, char *out, size_t n)
+{
+	cJSON *b = cJSON_Parse(body);
+	assert_non_null(b);
+	out[0] = '\0';
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(b, "entry"))
+	{
+		const cJSON *st = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "response"), "status");
+		size_t l = strlen(out);
+		snprintf(out + l, n - l, "%s%.3s", l ? " " : "", cJSON_IsString(st) ? st->valuestring : "-");
+	}
+	cJSON_Delete(b);
+}
+
+#define OBS(subject, text)                                                                         \
+	"{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"" text "\"}," \
+	"\"subject\":{\"reference\":\"Patient/" subject "\"}}"
+#define OBS_ID(id, subject, text)                                                                                    \
+	"{\"resourceType\":\"Observation\",\"id\":\"" id "\",\"status\":\"final\",\"code\":{\"text\":\"" text "\"}," \
+	"\"subject\":{\"reference\":\"Patient/" subject "\"}}"
+#define ENTRY(method, url, res) "{\"request\":{\"method\":\"" method "\",\"url\":\"" url "\"}" res "}"
+
+/* POSTs a Bundle of type (batch, transaction) with entries to /fhir. */
+static long post_bundle(const char *tok, const char *type, const char *const *entries, size_t n, struct resp *r)
+{
+	char body[8192];
+	size_t l =
+		(size_t)snprintf(body, sizeof body, "{\"resourceType\":\"Bundle\",\"type\":\"%s\",\"entry\":[", type);
+	for (size_t i = 0; i < n; i++)
+		l += (size_t)snprintf(body + l, sizeof body - l, "%s%s", i ? "," : "", entries[i]);
+	snprintf(body + l, sizeof body - l, "]}");
+	assert_true(l + 2 < sizeof body);
+	return call(tok, "POST", "/fhir", NULL, body, r);
+}
+
+/* Batch and transaction entries are confined as the single interactions
+ * are: in a batch an entry outside the compartment answers its own 404 (a
+ * read, what a write replaces or deletes) or 403 (what a write sends) and
+ * the others proceed; a transaction with one such entry is refused whole. */
+static void bundle_entries_stay_in_the_compartment(void **state)
+{
+	(void)state;
+	char *portal = token("portal", "patient/Patient.rs patient/Encounter.rs patient/Observation.cruds");
+	static const char *const batch[] = {
+		ENTRY("GET", "Observation/o1", ""),
+		ENTRY("GET", "Observation/o2", ""),
+		ENTRY("GET", "Patient/p1", ""),
+		ENTRY("GET", "Patient/p2", ""),
+		ENTRY("GET", "Practitioner/dr1", ""),
+		ENTRY("POST", "Observation", ",\"resource\":" OBS("p1", "b-mine")),
+		ENTRY("POST", "Observation", ",\"resource\":" OBS("p2", "b-theirs")),
+		ENTRY("PUT", "Observation/o2", ",\"resource\":" OBS_ID("o2", "p1", "b-mine")),
+		ENTRY("PUT", "Observation/o1", ",\"resource\":" OBS_ID("o1", "p2", "b-theirs")),
+		ENTRY("PUT", "Observation/b-new", ",\"resource\":" OBS_ID("b-new", "p1", "b-mine")),
+		ENTRY("DELETE", "Observation/o2", ""),
+		ENTRY("DELETE", "Observation/b-del", ""),
+	};
+	put_obs("b-del", "p1", NULL, NULL);
+	char got[200];
+	struct resp r;
+	long st = post_bundle(portal, "batch", batch, sizeof batch / sizeof *batch, &r);
+	if (st != 200)
+		fail_msg("batch: %ld %.400s", st, r.body);
+	entry_statuses(r.body, got, sizeof got);
+	assert_string_equal(got, "200 404 200 404 403 201 403 404 403 201 404 204");
+	assert_null(strstr(r.body, "Okafor"));
+	resp_free(&r);
+
+	static const char *const tx_in[] = {
+		ENTRY("POST", "Observation", ",\"resource\":" OBS("p1", "t-in")),
+		ENTRY("PUT", "Observation/t-in", ",\"resource\":" OBS_ID("t-in", "p1", "t-in")),
+		ENTRY("GET", "Observation/o1", ""),
+	};
+	st = post_bundle(portal, "transaction", tx_in, sizeof tx_in / sizeof *tx_in, &r);
+	if (st != 200)
+		fail_msg("transaction within: %ld %.400s", st, r.body);
+	entry_statuses(r.body, got, sizeof got);
+	assert_string_equal(got, "201 201 200");
+	resp_free(&r);
+
+	/* one entry outside refuses the whole transaction, with its status */
+	static const struct {
+		const char *outside;
+		long status;
+	} tx_out[] = {
+		{ENTRY("POST", "Observation", ",\"resource\":" OBS("p2", "t-out")), 403},
+		{ENTRY("DELETE", "Observation/o2", ""), 404},
+		{ENTRY("GET", "Observation/o2", ""), 404},
+	};
+	for (size_t i = 0; i < sizeof tx_out / sizeof *tx_out; i++) {
+		const char *entries[] = {ENTRY("POST", "Observation", ",\"resource\":" OBS("p1", "t-out")),
+					 tx_out[i].outside};
+		st = post_bundle(portal, "transaction", entries, 2, &r);
+		if (st != tx_out[i].status)
+			fail_msg("transaction %zu with one entry outside: %ld %.400s", i, st, r.body);
+		resp_free(&r);
+	}
+	/* what was refused stored nothing, and nothing of p2's changed */
+	assert_int_equal(call(admin, "GET", "/fhir/Observation?subject=Patient/p1&_count=100", NULL, NULL, &r), 200);
+	assert_null(strstr(r.body, "t-out"));
+	assert_non_null(strstr(r.body, "t-in"));
+	resp_free(&r);
+	assert_int_equal(call(admin, "GET", "/fhir/Observation?subject=Patient/p2", NULL, NULL, &r), 200);
+	assert_null(strstr(r.body, "b-"));
+	resp_free(&r);
+	assert_int_equal(call(admin, "GET", "/fhir/Observation/o2", NULL, NULL, &r), 200);
+	assert_non_null(strstr(r.body, "\"versionId\":\"1\""));
+	resp_free(&r);
+	assert_int_equal(call(admin, "GET", "/fhir/Observation/b-del", NULL, NULL, &r), 410);
+	resp_free(&r);
+	free(portal);
+}
+
 /* A token of an independent provider (oidc-provider) carrying the launch
  * patient in its patient claim. */
 static char *idp_token(const char *basic, const char *scope)
@@ -412,6 +528,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reads_and_searches_stay_in_the_compartment),
 		cmocka_unit_test(writes_stay_in_the_compartment),
+		cmocka_unit_test(bundle_entries_stay_in_the_compartment),
 		cmocka_unit_test(an_external_issuers_patient_claim_confines),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
