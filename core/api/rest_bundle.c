@@ -24,6 +24,7 @@ struct entry_plan {
 	cJSON *response;   /* the response entry */
 	int order;
 	bool upstream;     /* a pass-through type: goes to the upstream */
+	unsigned confined; /* the permission only part of the type is given for (rest_confined), or 0 */
 	bool written;      /* the store changed: outbox material */
 	bool written_deleted;
 	char written_id[STORE_ID_SIZE];
@@ -157,9 +158,13 @@ static bool url_type(const char *url, char type[STORE_TYPE_SIZE])
 /* The scope check of one entry of a Bundle: its interaction (method on
  * url) on its type; criteria reaching other types (a chain in a conditional
  * url or ifNoneExist) and what is no plain interaction need every
- * permission on every type. False with the scope that is missing. */
+ * permission on every type. A read, create, update or delete of one
+ * resource that granular or patient/ scopes give on part of the type only
+ * is allowed here with *confined set to its permission: the entry is
+ * confined when it runs, as the single interaction is. False with the scope
+ * that is missing. */
 static bool entry_allowed(const struct http_request *req, const cJSON *entry, const char *method, const char *url,
-			  char type[80], unsigned *need)
+			  char type[80], unsigned *need, unsigned *confined)
 {
 	const char *ine = rest_str_member(cJSON_GetObjectItemCaseSensitive(entry, "request"), "ifNoneExist");
 	const char *qm = strchr(url, '?');
@@ -168,7 +173,34 @@ static bool entry_allowed(const struct http_request *req, const cJSON *entry, co
 		snprintf(type, 80, "*");
 		*need = SCOPE_C | SCOPE_R | SCOPE_U | SCOPE_D | SCOPE_S;
 	}
-	return access_may(req, type, *need);
+	*confined = 0;
+	if (access_may(req, type, *need))
+		return true;
+	bool one = *need == SCOPE_R || *need == SCOPE_C || *need == SCOPE_U || *need == SCOPE_D;
+	if (one && !qm && !ine && rest_confined(req, type, *need))
+		*confined = *need;
+	return *confined != 0;
+}
+
+/* Confines a planned entry as the single interaction is (rest_confine.c):
+ * a read or delete of what is outside the client's reach, or not stored,
+ * answers 404; a write sending what is outside 403, replacing what is
+ * outside 404. 0, or the status with the issue in oo. */
+static int confine_entry(const struct app *app, const struct http_request *req, const struct entry_plan *p,
+			 struct outcome *oo)
+{
+	int st = 0;
+	if (!p->confined)
+		return 0;
+	if (p->confined == SCOPE_R || p->confined == SCOPE_D)
+		st = p->id[0] && rest_confined_stored(app, req, p->type, p->id, NULL, p->confined) ? 0 : 404;
+	else
+		st = rest_write_reach(app, req, p->type, p->confined == SCOPE_U ? p->id : NULL, p->resource);
+	if (st == 403)
+		access_refuse_issue(oo, NULL, p->type, p->confined);
+	else if (st)
+		outcome_add(oo, OUTCOME_ERROR, "not-found", NULL, "no %s with id %s", p->type, p->id);
+	return st;
 }
 
 /* Readies an entry of a Bundle for the upstream, in place: request.url
@@ -337,6 +369,11 @@ static int run_entry_write(const struct app *app, const struct http_request *req
 	struct store_error err = {0};
 	enum store_status st;
 	char loc[700];
+	if (strcmp(p->method, "POST") != 0 && strcmp(p->method, "PUT") != 0) {
+		int reach = confine_entry(app, req, p, oo);
+		if (reach)
+			return reach;
+	}
 	if (!strcmp(p->method, "GET")) {
 		if (!p->id[0]) {
 			outcome_add(oo, OUTCOME_ERROR, "not-supported", NULL, "GET entries read one resource (Type/id)");
@@ -387,6 +424,9 @@ static int run_entry_write(const struct app *app, const struct http_request *req
 	}
 	if (!rest_check_resource(p->resource, p->type, oo))
 		return 400;
+	int reach = confine_entry(app, req, p, oo);
+	if (reach)
+		return reach;
 	int pst = rest_check_profiles(app, p->resource, oo);
 	if (pst)
 		return pst;
@@ -642,7 +682,10 @@ static bool plan_bundle(const struct app *app, const struct http_request *req, c
 		}
 		char stype[80];
 		unsigned need = 0;
-		if (!entry_allowed(req, p->entry, p->method, url, stype, &need)) {
+		if (!entry_allowed(req, p->entry, p->method, url, stype, &need, &p->confined) ||
+		    (p->confined && p->upstream)) {
+			/* a confined entry for a pass-through type: the upstream's
+			 * answer cannot be confined here (rest_confine_local) */
 			/* a batch entry answers its own refusal; a transaction, or
 			 * what an ingested document writes, is refused whole */
 			snprintf(where, sizeof where, "Bundle.entry[%zu]", i);

@@ -42,6 +42,22 @@ bool rest_confined_stored(const struct app *app, const struct http_request *req,
 	return within;
 }
 
+int rest_write_reach(const struct app *app, const struct http_request *req, const char *type, const char *id,
+		     const cJSON *res)
+{
+	unsigned perms = id ? SCOPE_U : SCOPE_C;
+	if (!rest_confined(req, type, perms))
+		return 0;
+	if (!access_holds(req, type, perms, res))
+		return 403;
+	cJSON *old = NULL;
+	struct store_error err = {0};
+	enum store_status st = id ? store_read(app->store, type, id, &old, &err) : STORE_NOT_FOUND;
+	bool within = st != STORE_OK || access_holds(req, type, perms, old);
+	cJSON_Delete(old);
+	return within ? 0 : 404;
+}
+
 void rest_answer_not_found(const struct http_request *req, struct http_response *resp, const char *type, const char *id)
 {
 	struct store_error nf = {.status = STORE_NOT_FOUND};

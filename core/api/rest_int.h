@@ -227,6 +227,14 @@ bool rest_confine_local(const struct app *app, const struct http_request *req, s
 bool rest_confined_stored(const struct app *app, const struct http_request *req, const char *type, const char *id,
 			  const char *vid, unsigned perms);
 
+/* Whether a write of type/id (id NULL: a create) sending res stays within
+ * what confines req's client (granular scopes, a patient/ scope's
+ * compartment): 0 when it does or nothing confines the client; 403 when res
+ * is outside; 404 when the stored version it replaces is outside (answered
+ * as if not stored). Nothing is answered here. */
+int rest_write_reach(const struct app *app, const struct http_request *req, const char *type, const char *id,
+		     const cJSON *res);
+
 /* Answers 404 as for type/id not stored (what is outside a client's reach
  * is not disclosed). */
 void rest_answer_not_found(const struct http_request *req, struct http_response *resp, const char *type,

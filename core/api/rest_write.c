@@ -363,21 +363,12 @@ static enum store_status queue_write(const struct app *app, struct http_request 
 static bool write_within(const struct app *app, const struct http_request *req, struct http_response *resp,
 			 const char *type, const char *id, const cJSON *res)
 {
-	unsigned perms = id ? SCOPE_U : SCOPE_C;
-	if (!rest_confined(req, type, perms))
-		return true;
-	if (!access_holds(req, type, perms, res)) {
-		access_refuse_outside(resp, type, perms);
-		return false;
-	}
-	cJSON *old = NULL;
-	struct store_error err = {0};
-	enum store_status st = id ? store_read(app->store, type, id, &old, &err) : STORE_NOT_FOUND;
-	bool within = st != STORE_OK || access_holds(req, type, perms, old);
-	cJSON_Delete(old);
-	if (!within)
+	int st = rest_write_reach(app, req, type, id, res);
+	if (st == 403)
+		access_refuse_outside(resp, type, id ? SCOPE_U : SCOPE_C);
+	else if (st)
 		rest_answer_not_found(req, resp, type, id);
-	return within;
+	return !st;
 }
 
 static enum store_status write_resource(const struct app *app, struct http_request *req, struct http_response *resp,

@@ -23,8 +23,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/jwt.h"
-#include "base/crypto.h"
 #include "e2e/harness.h"
 
 #define AUDIENCE "https://crosswalk.test/fhir"
@@ -33,31 +31,7 @@
 static struct gw g;
 static struct upstream_srv idp;
 static bool with_idp;
-static struct crypto_key *gw_key;
-static char gw_kid[64];
 static char *admin; /* every scope */
-static int serial;
-
-/* An access token of the gateway for client with scope. */
-static char *token(const char *client, const char *scope)
-{
-	cJSON *c = cJSON_CreateObject();
-	char iss[128], aud[128], jti[32];
-	snprintf(iss, sizeof iss, "http://127.0.0.1:%u/auth", g.port);
-	snprintf(aud, sizeof aud, "http://127.0.0.1:%u/fhir", g.port);
-	snprintf(jti, sizeof jti, "p%d", serial++);
-	cJSON_AddStringToObject(c, "iss", iss);
-	cJSON_AddStringToObject(c, "aud", aud);
-	cJSON_AddStringToObject(c, "sub", client);
-	cJSON_AddStringToObject(c, "client_id", client);
-	cJSON_AddStringToObject(c, "scope", scope);
-	cJSON_AddNumberToObject(c, "exp", (double)(time(NULL) + 600));
-	cJSON_AddStringToObject(c, "jti", jti);
-	char *t = jwt_sign(gw_key, CRYPTO_ES256, gw_kid, "at+jwt", c);
-	cJSON_Delete(c);
-	assert_non_null(t);
-	return t;
-}
 
 static long call(const char *tok, const char *method, const char *path, const char *ct, const char *body,
 		 struct resp *r)
@@ -121,24 +95,7 @@ static int setup(void **state)
 		 issuer);
 	if (gw_start(&g, cfg) != 0)
 		return -1;
-	char file[400], why[200];
-	snprintf(file, sizeof file, "%s/var/auth-signing-key.pem", g.dir);
-	gw_key = crypto_key_load_private(file, why, sizeof why);
-	if (!gw_key) {
-		fprintf(stderr, "# %s\n", why);
-		return -1;
-	}
-	struct resp r;
-	if (http_do(&g, "GET", "/auth/jwks", NULL, NULL, 0, &r) != 0 || r.status != 200)
-		return -1;
-	cJSON *jwks = cJSON_Parse(r.body);
-	resp_free(&r);
-	const cJSON *kid = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(jwks, "keys"), 0), "kid");
-	if (!cJSON_IsString(kid))
-		return -1;
-	snprintf(gw_kid, sizeof gw_kid, "%s", kid->valuestring);
-	cJSON_Delete(jwks);
-	admin = token("backend", "system/*.cruds system/crosswalk.admin");
+	admin = gw_token(&g, "backend", "system/*.cruds system/crosswalk.admin");
 	put("/fhir/Patient/p1", "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"name\":[{\"family\":\"Rivera\"}]}");
 	put("/fhir/Patient/p2", "{\"resourceType\":\"Patient\",\"id\":\"p2\",\"name\":[{\"family\":\"Okafor\"}]}");
 	put("/fhir/Practitioner/dr1", "{\"resourceType\":\"Practitioner\",\"id\":\"dr1\"}");
@@ -163,7 +120,6 @@ static int teardown(void **state)
 	bool clean = log && !strstr(log, "eyJ"); /* no token in any log line */
 	free(log);
 	free(admin);
-	crypto_key_free(gw_key);
 	int rc = gw_stop(&g, 5000);
 	if (with_idp)
 		upstream_stop(&idp);
@@ -236,8 +192,9 @@ static void not_found_as_absent(const char *tok, const char *type, const char *i
 static void reads_and_searches_stay_in_the_compartment(void **state)
 {
 	(void)state;
-	char *portal = token("portal", "patient/Patient.rs patient/Encounter.rs patient/Observation.cruds "
-				       "patient/Practitioner.rs");
+	char *portal = gw_token(&g, "portal",
+				"patient/Patient.rs patient/Encounter.rs patient/Observation.cruds "
+				"patient/Practitioner.rs");
 	static const struct expect x[] = {
 		{"GET", "/fhir/Patient/p1", 200, NULL, NULL},
 		{"GET", "/fhir/Patient/p2", 404, NULL, NULL},
@@ -287,7 +244,10 @@ static void reads_and_searches_stay_in_the_compartment(void **state)
 	check(portal, "portal", x, sizeof x / sizeof *x);
 	not_found_as_absent(portal, "Observation", "o2");
 	not_found_as_absent(admin, "Observation", "none");
-	not_found_as_absent(portal, "Patient", "p2");
+	/* each compartment type the test stores for another person (p2) */
+	static const char *const theirs[][2] = {{"Patient", "p2"}, {"Encounter", "e2"}, {"Observation", "o2"}};
+	for (size_t i = 0; i < sizeof theirs / sizeof *theirs; i++)
+		not_found_as_absent(portal, theirs[i][0], theirs[i][1]);
 	/* an include that left something out gives no total */
 	struct resp r;
 	assert_int_equal(call(portal, "GET", "/fhir/Observation?performer=Patient/p1&_include=Observation:encounter",
@@ -297,7 +257,7 @@ static void reads_and_searches_stay_in_the_compartment(void **state)
 	resp_free(&r);
 
 	/* without a launch patient a patient/ scope grants nothing */
-	char *unlaunched = token("unlaunched", "patient/Observation.rs");
+	char *unlaunched = gw_token(&g, "unlaunched", "patient/Observation.rs");
 	static const struct expect y[] = {
 		{"GET", "/fhir/Observation/o1", 403, NULL, NULL},
 		{"GET", "/fhir/Observation", 403, NULL, NULL},
@@ -310,7 +270,7 @@ static void reads_and_searches_stay_in_the_compartment(void **state)
 static void writes_stay_in_the_compartment(void **state)
 {
 	(void)state;
-	char *portal = token("portal", "patient/Patient.rs patient/Encounter.rs patient/Observation.cruds");
+	char *portal = gw_token(&g, "portal", "patient/Patient.rs patient/Encounter.rs patient/Observation.cruds");
 	static const char mine[] = "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"w\"},"
 				   "\"subject\":{\"reference\":\"Patient/p1\"}}";
 	static const char theirs[] = "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":"
@@ -349,6 +309,123 @@ static void writes_stay_in_the_compartment(void **state)
 	resp_free(&r);
 	assert_int_equal(call(admin, "GET", "/fhir/Observation?subject=Patient/p2", NULL, NULL, &r), 200);
 	assert_null(strstr(r.body, "\"text\":\"w\""));
+	resp_free(&r);
+	free(portal);
+}
+
+/* The response.status of each entry of a batch- or transaction-response,
+ * space-separated. */
+static void entry_statuses(const char *body, char *out, size_t n)
+{
+	cJSON *b = cJSON_Parse(body);
+	assert_non_null(b);
+	out[0] = '\0';
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(b, "entry"))
+	{
+		const cJSON *st = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "response"), "status");
+		size_t l = strlen(out);
+		snprintf(out + l, n - l, "%s%.3s", l ? " " : "", cJSON_IsString(st) ? st->valuestring : "-");
+	}
+	cJSON_Delete(b);
+}
+
+#define OBS(subject, text)                                                                         \
+	"{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"" text "\"}," \
+	"\"subject\":{\"reference\":\"Patient/" subject "\"}}"
+#define OBS_ID(id, subject, text)                                                                                    \
+	"{\"resourceType\":\"Observation\",\"id\":\"" id "\",\"status\":\"final\",\"code\":{\"text\":\"" text "\"}," \
+	"\"subject\":{\"reference\":\"Patient/" subject "\"}}"
+#define ENTRY(method, url, res) "{\"request\":{\"method\":\"" method "\",\"url\":\"" url "\"}" res "}"
+
+/* POSTs a Bundle of type (batch, transaction) with entries to /fhir. */
+static long post_bundle(const char *tok, const char *type, const char *const *entries, size_t n, struct resp *r)
+{
+	char body[8192];
+	size_t l =
+		(size_t)snprintf(body, sizeof body, "{\"resourceType\":\"Bundle\",\"type\":\"%s\",\"entry\":[", type);
+	for (size_t i = 0; i < n; i++)
+		l += (size_t)snprintf(body + l, sizeof body - l, "%s%s", i ? "," : "", entries[i]);
+	snprintf(body + l, sizeof body - l, "]}");
+	assert_true(l + 2 < sizeof body);
+	return call(tok, "POST", "/fhir", NULL, body, r);
+}
+
+/* Batch and transaction entries are confined as the single interactions
+ * are: in a batch an entry outside the compartment answers its own 404 (a
+ * read, what a write replaces or deletes) or 403 (what a write sends) and
+ * the others proceed; a transaction with one such entry is refused whole. */
+static void bundle_entries_stay_in_the_compartment(void **state)
+{
+	(void)state;
+	char *portal = gw_token(&g, "portal", "patient/Patient.rs patient/Encounter.rs patient/Observation.cruds");
+	static const char *const batch[] = {
+		ENTRY("GET", "Observation/o1", ""),
+		ENTRY("GET", "Observation/o2", ""),
+		ENTRY("GET", "Patient/p1", ""),
+		ENTRY("GET", "Patient/p2", ""),
+		ENTRY("GET", "Practitioner/dr1", ""),
+		ENTRY("POST", "Observation", ",\"resource\":" OBS("p1", "b-mine")),
+		ENTRY("POST", "Observation", ",\"resource\":" OBS("p2", "b-theirs")),
+		ENTRY("PUT", "Observation/o2", ",\"resource\":" OBS_ID("o2", "p1", "b-mine")),
+		ENTRY("PUT", "Observation/o1", ",\"resource\":" OBS_ID("o1", "p2", "b-theirs")),
+		ENTRY("PUT", "Observation/b-new", ",\"resource\":" OBS_ID("b-new", "p1", "b-mine")),
+		ENTRY("DELETE", "Observation/o2", ""),
+		ENTRY("DELETE", "Observation/b-del", ""),
+	};
+	put_obs("b-del", "p1", NULL, NULL);
+	char got[200];
+	struct resp r;
+	long st = post_bundle(portal, "batch", batch, sizeof batch / sizeof *batch, &r);
+	if (st != 200)
+		fail_msg("batch: %ld %.400s", st, r.body);
+	entry_statuses(r.body, got, sizeof got);
+	assert_string_equal(got, "200 404 200 404 403 201 403 404 403 201 404 204");
+	assert_null(strstr(r.body, "Okafor"));
+	resp_free(&r);
+
+	static const char *const tx_in[] = {
+		ENTRY("POST", "Observation", ",\"resource\":" OBS("p1", "t-in")),
+		ENTRY("PUT", "Observation/t-in", ",\"resource\":" OBS_ID("t-in", "p1", "t-in")),
+		ENTRY("GET", "Observation/o1", ""),
+	};
+	st = post_bundle(portal, "transaction", tx_in, sizeof tx_in / sizeof *tx_in, &r);
+	if (st != 200)
+		fail_msg("transaction within: %ld %.400s", st, r.body);
+	entry_statuses(r.body, got, sizeof got);
+	assert_string_equal(got, "201 201 200");
+	resp_free(&r);
+
+	/* one entry outside refuses the whole transaction, with its status */
+	static const struct {
+		const char *outside;
+		long status;
+	} tx_out[] = {
+		{ENTRY("POST", "Observation", ",\"resource\":" OBS("p2", "t-out")), 403},
+		{ENTRY("DELETE", "Observation/o2", ""), 404},
+		{ENTRY("GET", "Observation/o2", ""), 404},
+	};
+	for (size_t i = 0; i < sizeof tx_out / sizeof *tx_out; i++) {
+		const char *entries[] = {ENTRY("POST", "Observation", ",\"resource\":" OBS("p1", "t-out")),
+					 tx_out[i].outside};
+		st = post_bundle(portal, "transaction", entries, 2, &r);
+		if (st != tx_out[i].status)
+			fail_msg("transaction %zu with one entry outside: %ld %.400s", i, st, r.body);
+		resp_free(&r);
+	}
+	/* what was refused stored nothing, and nothing of p2's changed */
+	assert_int_equal(call(admin, "GET", "/fhir/Observation?subject=Patient/p1&_count=100", NULL, NULL, &r), 200);
+	assert_null(strstr(r.body, "\"t-out\""));
+	assert_non_null(strstr(r.body, "\"t-in\""));
+	resp_free(&r);
+	assert_int_equal(call(admin, "GET", "/fhir/Observation?subject=Patient/p2", NULL, NULL, &r), 200);
+	assert_null(strstr(r.body, "\"b-mine\""));
+	assert_null(strstr(r.body, "\"b-theirs\""));
+	resp_free(&r);
+	assert_int_equal(call(admin, "GET", "/fhir/Observation/o2", NULL, NULL, &r), 200);
+	assert_non_null(strstr(r.body, "\"versionId\":\"1\""));
+	resp_free(&r);
+	assert_int_equal(call(admin, "GET", "/fhir/Observation/b-del", NULL, NULL, &r), 410);
 	resp_free(&r);
 	free(portal);
 }
@@ -412,6 +489,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reads_and_searches_stay_in_the_compartment),
 		cmocka_unit_test(writes_stay_in_the_compartment),
+		cmocka_unit_test(bundle_entries_stay_in_the_compartment),
 		cmocka_unit_test(an_external_issuers_patient_claim_confines),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
