@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/file.h"
 #include "base/fjson.h"
 #include "fhir/model.h"
 #include "fhir/profile_int.h"
@@ -196,24 +197,11 @@ int profile_add(struct profile_set *ps, cJSON *res, const char *source, char *er
 
 static cJSON *read_json(const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	struct stat sb;
-	if (fstat(fileno(f), &sb) != 0 || sb.st_size < 0 || (uint64_t)sb.st_size > PROFILE_MAX_FILE_BYTES) {
-		snprintf(err, errlen, "%s: larger than %zu bytes", path, PROFILE_MAX_FILE_BYTES);
-		fclose(f);
-		return NULL;
-	}
-	size_t len = (size_t)sb.st_size;
-	char *buf = malloc(len + 1);
-	size_t got = buf ? fread(buf, 1, len, f) : 0;
-	fclose(f);
-	if (!buf || got != len) {
-		free(buf);
-		snprintf(err, errlen, "%s: cannot read", path);
+	size_t len = 0;
+	char why[200];
+	char *buf = file_read_all(path, PROFILE_MAX_FILE_BYTES, &len, why, sizeof why);
+	if (!buf) {
+		snprintf(err, errlen, "%s: %s", path, why);
 		return NULL;
 	}
 	struct fjson_limits lim;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/file.h"
 #include "base/fjson.h"
 
 #define MAX_FILE_BYTES ((size_t)64 << 20)
@@ -586,36 +587,11 @@ bool terminology_system_at(const struct terminology *t, size_t i, struct termino
 	return true;
 }
 
-static char *slurp(const char *path, size_t *len, char *why, size_t whylen)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(why, whylen, "%s", strerror(errno));
-		return NULL;
-	}
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_FILE_BYTES) {
-		snprintf(why, whylen, "not a regular file of at most %zu bytes", MAX_FILE_BYTES);
-		fclose(f);
-		return NULL;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		snprintf(why, whylen, "out of memory");
-		fclose(f);
-		return NULL;
-	}
-	*len = fread(buf, 1, (size_t)st.st_size, f);
-	buf[*len] = '\0';
-	fclose(f);
-	return buf;
-}
-
 static int load_file(struct terminology *t, const char *path, bool must, char *err, size_t errlen)
 {
 	size_t len = 0;
 	char why[256];
-	char *text = slurp(path, &len, why, sizeof why);
+	char *text = file_read_all(path, MAX_FILE_BYTES, &len, why, sizeof why);
 	if (!text) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, why);
 		return -1;
@@ -724,7 +700,7 @@ int terminology_load_pack(struct terminology *t, const char *path, const char *w
 {
 	size_t len = 0;
 	char why[256];
-	char *text = slurp(path, &len, why, sizeof why);
+	char *text = file_read_all(path, MAX_FILE_BYTES, &len, why, sizeof why);
 	if (!text) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, why);
 		return -1;
