@@ -8,6 +8,7 @@
 #include "api/api_console.h"
 #include "api/api_auth.h"
 #include "api/audit.h"
+#include "api/audit_spool.h"
 #include "api/api_fhir.h"
 #include "api/api_outbox.h"
 #include "api/api_plugins.h"
@@ -71,6 +72,11 @@ static int load_labels(struct app *app, const struct config *cfg, char *err, siz
 	return 0;
 }
 
+int app_load_privacy(struct app *app, const struct config *cfg, char *err, size_t errlen)
+{
+	return load_labels(app, cfg, err, errlen) != 0 || egress_load_notice(app, err, errlen) != 0 ? -1 : 0;
+}
+
 /* Every delivery attempt of the outbox is on the access record. */
 static void audit_outbox_attempt(void *ctx, const struct outbox_item *it, int http_status, const char *error)
 {
@@ -94,7 +100,7 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		return -1;
 	if (!(app->profiles = app_load_profiles(cfg, app->terms, err, errlen)))
 		return -1;
-	if (load_labels(app, cfg, err, errlen) != 0 || egress_load_notice(app, err, errlen) != 0)
+	if (app_load_privacy(app, cfg, err, errlen) != 0)
 		return -1;
 	if (plugin_host_register_capabilities(app->plugins, &app->cap) != 0) {
 		snprintf(err, errlen, "too many plugin operations or formats for the CapabilityStatement");
@@ -113,6 +119,9 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 	}
 	/* before anything is served or delivered: ids of an older plugin rule */
 	if (migrate_plugin_ids(app->store, app->plugins, forwarded, (void *)cfg, NULL, err, errlen) != 0)
+		return -1;
+	/* the access records commands spooled while this store was held */
+	if (audit_spool_import(app->store, cfg->data_dir, err, errlen) < 0)
 		return -1;
 	char bulk_dir[4200];
 	snprintf(bulk_dir, sizeof bulk_dir, "%s/bulk", cfg->data_dir);

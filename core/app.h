@@ -26,6 +26,11 @@ struct terminology *app_load_terminology(const struct config *cfg, char *err, si
  * profile_set_free. */
 struct profile_set *app_load_profiles(const struct config *cfg, const struct terminology *terms, char *err,
 				      size_t errlen);
+/* The security-label rules (app->labels) and the redisclosure notice
+ * (app->redisclosure) of cfg, as app_init loads them: for a command that
+ * discloses without app_init (crosswalk billing). 0, or -1 with the reason
+ * in err. */
+int app_load_privacy(struct app *app, const struct config *cfg, char *err, size_t errlen);
 /* Runs the on-request hooks, then routes. */
 void app_dispatch(void *ctx, struct http_request *req, struct http_response *resp);
 /* Over every answer, deferred ones too: the negotiated format. */

@@ -306,6 +306,20 @@ static int add_param(void *ctx, const char *name, const char *value)
 	return 0;
 }
 
+/* The query entity: q (len bytes) base64 as AuditEvent.entity.query. */
+static void add_query_text(struct entities *es, const char *q, size_t len)
+{
+	char *enc = malloc(len / 3 * 4 + 8);
+	if (enc && crypto_b64_encode(q, len, enc, len / 3 * 4 + 8)) {
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddItemToObject(e, "type", coding(ENTITY_TYPE, "2", "System Object"));
+		cJSON_AddItemToObject(e, "role", coding(OBJECT_ROLE, "24", "Query"));
+		cJSON_AddStringToObject(e, "query", enc);
+		cJSON_AddItemToArray(es->arr, e);
+	}
+	free(enc);
+}
+
 /* The query entity: the request's query (and a POST search's form body),
  * base64 as AuditEvent.entity.query. */
 static void add_query(struct entities *es, const struct http_request *req)
@@ -322,18 +336,9 @@ static void add_query(struct entities *es, const struct http_request *req)
 	char *q = strbuf_take(&b, &len);
 	if (!q)
 		return;
-	char *enc = malloc(len / 3 * 4 + 8);
-	if (enc && crypto_b64_encode(q, len, enc, len / 3 * 4 + 8)) {
-		cJSON *e = cJSON_CreateObject();
-		cJSON_AddItemToObject(e, "type", coding(ENTITY_TYPE, "2", "System Object"));
-		cJSON_AddItemToObject(e, "role", coding(OBJECT_ROLE, "24", "Query"));
-		cJSON_AddStringToObject(e, "query", enc);
-		cJSON_AddItemToArray(es->arr, e);
-	}
-	free(enc);
+	add_query_text(es, q, len);
 	free(q);
 }
-
 /* The request's X-Request-Id (BALP's transaction entity). */
 static void add_request_id(cJSON *arr, const char *request_id)
 {
@@ -927,4 +932,65 @@ bool audit_guard(const struct auth *auth, const struct auth_principal *who, cons
 		return false;
 	http_set_error(resp, 403, "forbidden", "reading AuditEvents needs the scope system/crosswalk.admin");
 	return true;
+}
+
+/* An Encounter an export kept as a stub for what consent withheld
+ * (api/egress.h): named among the withheld, not as disclosed. */
+static bool audit_is_withheld_stub(const cJSON *res)
+{
+	const cJSON *x;
+	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(res, "extension"))
+	{
+		const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "url"));
+		static const char tail[] = "/StructureDefinition/withheld";
+		size_t n = url ? strlen(url) : 0;
+		if (n >= sizeof tail - 1 && !strcmp(url + n - (sizeof tail - 1), tail))
+			return true;
+	}
+	return false;
+}
+
+size_t audit_disclosure_events(const struct audit_disclosure *d, cJSON *evs[2])
+{
+	struct audit_rec r = {.purpose = d->purpose};
+	snprintf(r.client_id, sizeof r.client_id, "%s", d->client_id ? d->client_id : "local-operator");
+	snprintf(r.via, sizeof r.via, "command");
+	/* the command's run stands for the request: no address, no server */
+	struct http_request req = {.method = "GET", .path = "", .request_id = d->run_id};
+	struct kind k = {EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, d->subtype, "R", true};
+	char desc[128];
+	if (d->status >= 400)
+		snprintf(desc, sizeof desc, "%d: %.80s", d->status, d->subtype);
+	evs[0] = event_new(&k, d->status, d->status >= 400 ? desc : NULL);
+	evs[1] = NULL;
+	if (!evs[0])
+		return 0;
+	add_agents(evs[0], &r, &req);
+	add_source(evs[0], NULL);
+	struct entities es = {.arr = cJSON_AddArrayToObject(evs[0], "entity")};
+	add_request_id(es.arr, d->run_id);
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(d->disclosed, "entry"))
+	{
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(e, "resource");
+		if (res && !audit_is_withheld_stub(res))
+			add_resource(&es, res);
+	}
+	for (size_t i = 0; i < es.npatients; i++)
+		if (!es.named[i])
+			add_entity(&es, es.patients[i], "1", "Patient");
+	if (d->query)
+		add_query_text(&es, d->query, strlen(d->query));
+	if (!d->nwithheld)
+		return 1;
+	r.withheld = calloc(d->nwithheld, sizeof *r.withheld);
+	if (!r.withheld)
+		return 1;
+	for (size_t i = 0; i < d->nwithheld && i < MAX_WITHHELD; i++, r.nwithheld++) {
+		snprintf(r.withheld[i].ref, sizeof r.withheld[i].ref, "%s", d->withheld[i]);
+		snprintf(r.withheld[i].reason, sizeof r.withheld[i].reason, "%s", d->reason ? d->reason : "withheld");
+	}
+	evs[1] = withheld_event(&r, &req);
+	free(r.withheld);
+	return evs[1] ? 2 : 1;
 }

@@ -28,6 +28,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "auth/auth.h"
 #include "config/config.h"
 #include "http/http.h"
@@ -63,6 +65,25 @@ void audit_request_finish(struct audit *a, struct http_request *req, struct http
  * Deliveries of AuditEvents themselves are not recorded again. */
 void audit_delivery(struct audit *a, const char *type, const char *id, int64_t version, bool deleted, int http_status,
 		    const char *error);
+
+/* The access record of a disclosure a command made beside the gateway
+ * (crosswalk billing; docs/audit.md, "Commands"): what it disclosed to
+ * whom, with a second event naming what consent withheld, as a request's. */
+struct audit_disclosure {
+	const char *subtype;         /* the event's urn:crosswalk:audit subtype, e.g. "billing-extract" */
+	const char *run_id;          /* this run's id (the transaction entity, as X-Request-Id is) */
+	const char *client_id;       /* the recipient, a configured client; NULL: the local operator */
+	enum auth_purpose purpose;   /* its purpose of use */
+	const char *query;           /* what was asked, as a query string ("from=...&to=..."), or NULL */
+	const cJSON *disclosed;      /* the Bundle whose entries left (borrowed), or NULL */
+	int status;                  /* 200, or the HTTP-like status of the failure */
+	const char *const *withheld; /* "Type/id" of what consent withheld, nwithheld of them */
+	size_t nwithheld;
+	const char *reason; /* why they were withheld (e.g. "no-part2-consent") */
+};
+/* Builds d's AuditEvent(s) into evs (the caller's; evs[1] NULL when nothing
+ * was withheld). Returns how many (0 when out of memory). Threads: any. */
+size_t audit_disclosure_events(const struct audit_disclosure *d, cJSON *evs[2]);
 
 /* Whether who may read AuditEvents: auth is off, a loopback operator, or
  * the scope system/crosswalk.admin (audit_scopes_admit on who->scopes).

@@ -99,6 +99,13 @@ void egress_begin_client(struct egress *eg, struct store *store, const struct co
 	site_policy(eg, cfg);
 }
 
+void egress_begin_command(struct egress *eg, const struct app *app, const char *client_id)
+{
+	egress_begin_client(eg, app->store, app->cfg, client_id);
+	eg->notice = app->redisclosure;
+	eg->refuse_part2 = !client_id;
+}
+
 bool egress_may_need(const char *text, size_t len)
 {
 	return memmem(text, len, SECLABEL_PART2, strlen(SECLABEL_PART2)) || memmem(text, len, "v3-Confidentiality", 18);
@@ -209,7 +216,11 @@ bool egress_allows(struct egress *eg, const cJSON *res)
 	const struct egress_patient *p = patient_of(res, ref, sizeof ref) ? consents_of(eg, ref) : NULL;
 	struct consent_decision d = consent_decide(&eg->policy, &eg->r, eg->when, res, writer_of(res),
 						   p ? p->consents : NULL, p ? p->n : 0);
+	if (d.part2 && eg->refuse_part2)
+		d.permit = false; /* disclosed to nobody named: never Part 2 data */
 	if (!d.permit) {
+		if (eg->on_withheld)
+			eg->on_withheld(eg->ud, str(res, "resourceType"), str(res, "id"), EGRESS_NO_PART2_CONSENT);
 		eg->withheld++;
 		/* on the request's access record (api/audit.h); the request is the
 		 * HTTP layer's, borrowed const here only for reading its client */
@@ -343,11 +354,10 @@ static cJSON *stub_of(const cJSON *enc)
 	return s;
 }
 
-static size_t filter(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON *bundle,
-		     bool stubs)
+/* Decides every entry of bundle with eg (begun and ended by the caller). */
+static void filter_with(const struct app *app, struct egress *eg, cJSON *bundle, bool stubs)
 {
-	struct egress eg;
-	egress_begin(&eg, app, req);
+	const struct http_request *req = eg->req;
 	cJSON *entries = cJSON_GetObjectItemCaseSensitive(bundle, "entry");
 	cJSON *e = entries ? entries->child : NULL;
 	size_t removed = 0;
@@ -362,7 +372,7 @@ static size_t filter(const struct app *app, const struct http_request *req, stru
 			const char *mode = str(cJSON_GetObjectItemCaseSensitive(e, "search"), "mode");
 			removed += !mode || !strcmp(mode, "match");
 			cJSON_Delete(cJSON_DetachItemViaPointer(entries, e));
-		} else if (cJSON_IsObject(res) && !egress_allows(&eg, res)) {
+		} else if (cJSON_IsObject(res) && !egress_allows(eg, res)) {
 			const char *type = str(res, "resourceType");
 			cJSON *stub = stubs && type && !strcmp(type, "Encounter") ? stub_of(res) : NULL;
 			if (stub) {
@@ -382,18 +392,33 @@ static size_t filter(const struct app *app, const struct http_request *req, stru
 				     total->valuedouble > (double)removed ? total->valuedouble - (double)removed : 0);
 	if (stubs && entries && !cJSON_GetArraySize(entries))
 		cJSON_DeleteItemFromObjectCaseSensitive(bundle, "entry");
-	if (stubs && eg.withheld) {
+	if (stubs && eg->withheld) {
 		/* the Bundle's labels are those of what it still holds */
 		cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(bundle, "meta"), "security");
 		cJSON *x;
 		cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(bundle, "entry"))
 			seclabel_merge(bundle, cJSON_GetObjectItemCaseSensitive(x, "resource"));
 	}
-	if (eg.part2)
+	if (eg->part2)
 		notice_on(app, bundle);
+}
+
+static size_t filter(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON *bundle,
+		     bool stubs)
+{
+	struct egress eg;
+	egress_begin(&eg, app, req);
+	filter_with(app, &eg, bundle, stubs);
 	size_t withheld = eg.withheld;
 	egress_end(&eg, resp);
 	return withheld;
+}
+
+size_t egress_gathered_with(const struct app *app, struct egress *eg, cJSON *bundle)
+{
+	size_t before = eg->withheld;
+	filter_with(app, eg, bundle, true);
+	return eg->withheld - before;
 }
 
 void egress_bundle(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON *bundle)

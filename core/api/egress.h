@@ -64,6 +64,10 @@ struct egress {
 	bool part2;                     /* a 42CFRPart2 resource was disclosed: the notice goes with it */
 	size_t withheld;                /* resources left out */
 	const struct http_request *req; /* whose answer (its access record names what is withheld), or NULL */
+	bool refuse_part2;              /* no 42CFRPart2 data at all (a command run for nobody named) */
+	/* called for each resource withheld (besides req's access record), or NULL */
+	void (*on_withheld)(void *ud, const char *type, const char *id, const char *reason);
+	void *ud;
 };
 
 /* Starts the decisions for the answer to req (NULL: the upstream). */
@@ -71,6 +75,13 @@ void egress_begin(struct egress *eg, const struct app *app, const struct http_re
 /* The same for a configured client by id (NULL: the local operator), as a
  * bulk export's job records it; no notice header. */
 void egress_begin_client(struct egress *eg, struct store *store, const struct config *cfg, const char *client_id);
+/* The same for a command that discloses beside the gateway (crosswalk
+ * billing): client_id names the configured client the disclosure is for
+ * (its organization and purpose decide, as for its requests); NULL names
+ * nobody, and then no 42CFRPart2 data is disclosed whatever the Consents
+ * say (R/V data follows the site's table for TREAT). Disclosures carry
+ * app->redisclosure. */
+void egress_begin_command(struct egress *eg, const struct app *app, const char *client_id);
 /* False when text (a resource's JSON) certainly carries no label that
  * needs consent: no need to parse it. */
 bool egress_may_need(const char *text, size_t len);
@@ -106,6 +117,10 @@ void egress_bundle(const struct app *app, const struct http_request *req, struct
  * withheld. */
 size_t egress_gathered(const struct app *app, const struct http_request *req, struct http_response *resp,
 		       cJSON *bundle);
+/* egress_gathered with decisions begun by the caller (egress_begin_command),
+ * who ends them with egress_end; eg->part2 then tells whether the notice
+ * went with it. */
+size_t egress_gathered_with(const struct app *app, struct egress *eg, cJSON *bundle);
 /* What an operation built from what the egress let through (Claim/$build's
  * answer): the notice (header, and Bundle.meta when a Bundle) when it or an
  * entry carries 42CFRPart2. */

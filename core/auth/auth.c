@@ -107,6 +107,18 @@ static enum auth_purpose purpose_of(const cJSON *entry)
 	return v < 0 ? AUTH_TREATMENT : (enum auth_purpose)v;
 }
 
+int auth_client_purpose(const struct config *cfg, const char *client_id)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cfg->auth.clients)
+	{
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "client_id");
+		if (cJSON_IsString(id) && client_id && !strcmp(id->valuestring, client_id))
+			return (int)purpose_of(e);
+	}
+	return -1;
+}
+
 static const char *string_of(const cJSON *entry, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(entry, name);

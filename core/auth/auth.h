@@ -28,6 +28,10 @@
  * auth.issuers[].purpose_claim when it carries one). */
 enum auth_purpose { AUTH_TREATMENT, AUTH_OPERATIONS, AUTH_BILLING, AUTH_RECOVERY };
 
+/* The purpose (enum auth_purpose) of the configured client client_id
+ * (auth.clients), or -1 when no configured client has that id. */
+int auth_client_purpose(const struct config *cfg, const char *client_id);
+
 #define AUTH_SCOPES_MAX 8192
 
 /* The authenticated party of one request. */

@@ -19,6 +19,7 @@
 
 #define BL_BASE "https://crosswalk.example.org/fhir"
 #define BL_WITHHELD_URL BL_BASE "/StructureDefinition/withheld" /* a stub the gateway withheld (docs/privacy.md) */
+#define BL_NOTICE_URL BL_BASE "/StructureDefinition/redisclosure-notice" /* on Bundle.meta (docs/privacy.md) */
 #define BL_ICD10CM "http://hl7.org/fhir/sid/icd-10-cm"
 #define BL_HCPCS "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 #define BL_CPT "http://www.ama-assn.org/go/cpt"
@@ -148,6 +149,9 @@ struct bl_result {
 	struct bl_enc *enc; /* sorted: service start, then id */
 	size_t n;
 	bool gathered;      /* the input was gathered from the store, not posted */
+	/* the redisclosure notice the gateway put on the input Bundle (42 CFR
+	 * 2.32), borrowed from it, or NULL: the extract carries it */
+	const char *notice;
 };
 
 /* Reads the Bundle (borrowed). CW_INVALID with an issue when it is not a
@@ -163,5 +167,7 @@ enum cw_status bl_build_claims(struct cw_ctx *ctx, const struct bl_result *r, cJ
 /* Helpers shared by the files (and plugkit's). */
 bool bl_is_hcpcs(const char *system);
 const char *bl_str(const cJSON *o, const char *key);
+/* The redisclosure notice on bundle's meta (BL_NOTICE_URL), or NULL. */
+const char *bl_bundle_notice(const cJSON *bundle);
 
 #endif

@@ -142,6 +142,19 @@ static long minutes_of(const cJSON *enc)
 
 /* ------------------------------------------------------------ pieces */
 
+const char *bl_bundle_notice(const cJSON *bundle)
+{
+	const cJSON *x;
+	cJSON_ArrayForEach(
+		x, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(bundle, "meta"), "extension"))
+	{
+		const char *url = bl_str(x, "url");
+		if (url && !strcmp(url, BL_NOTICE_URL))
+			return bl_str(x, "valueString");
+	}
+	return NULL;
+}
+
 /* The gateway's stub of an Encounter its client may not see (the extension
  * https://crosswalk.example.org/fhir/StructureDefinition/withheld). */
 static bool withheld(const cJSON *enc)

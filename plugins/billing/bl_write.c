@@ -37,6 +37,7 @@ enum cw_status bl_write_json(struct cw_ctx *ctx, const struct bl_result *r, char
 {
 	cJSON *doc = cJSON_CreateObject();
 	cJSON_AddNumberToObject(doc, "version", 1);
+	add_str(doc, "notice", r->notice);
 	cJSON *lines = cJSON_AddArrayToObject(doc, "lines"), *nb = cJSON_AddArrayToObject(doc, "not_billed");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct bl_enc *e = &r->enc[i];

@@ -619,6 +619,140 @@ static void restricted_data_follows_the_site_policy_table(void **state)
 	assert_non_null(strstr(out, "privacy.restricted.HPAYMT"));
 }
 
+/* Runs `crosswalk billing` for November 2025 over g's store (its data_dir)
+ * for client (NULL: none named); returns the extract (JSON) or NULL. */
+static cJSON *billing_command(const struct gw *g, const char *client, char *out, size_t outlen)
+{
+	char extra[4096];
+	snprintf(extra, sizeof extra, "\"data_dir\":\"%s/var\",%s", g->dir, clients_json);
+	const char *args[] = {"billing", "--from", "2025-11-01", "--to", "2025-11-30", client ? "--client" : NULL,
+			      client,    NULL};
+	int rc = gw_run_command(extra, args, 20000, out, outlen);
+	if (rc != 0)
+		fprintf(stderr, "# crosswalk billing exited %d: %s\n", rc, out);
+	assert_int_equal(rc, 0);
+	return cJSON_Parse(out);
+}
+
+/* How many runs wait in data_dir/audit-spool. */
+static int spooled_runs(const char *data_dir)
+{
+	char cmd[4200];
+	snprintf(cmd, sizeof cmd, "ls %s/audit-spool 2>/dev/null | grep -c '\\.ndjson$'", data_dir);
+	FILE *p = popen(cmd, "r");
+	int n = 0;
+	assert_non_null(p);
+	if (fscanf(p, "%d", &n) != 1)
+		n = 0;
+	pclose(p);
+	return n;
+}
+
+static int occurrences(const char *hay, const char *needle)
+{
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* `crosswalk billing` beside the running gateway decides as the HTTP
+ * extract does: for the client named by --client, Part 2 data without a
+ * Consent is listed as withheld for no-part2-consent; with a permitting
+ * Consent it appears with the redisclosure notice; naming no client
+ * discloses no Part 2 data at all. Each run's AuditEvents are spooled
+ * durably while the gateway holds the store, stored when it starts again,
+ * and stored at once by a run with no gateway. */
+static void billing_command_applies_consent_and_is_audited(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, clients_json), 0);
+	struct who program = {&g, token_for(&g, "program")};
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Patient/p1", patient_json, 201, NULL, 0));
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Encounter/e1", encounter_json, 201, NULL, 0));
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Condition/dx1", condition_json, 201, NULL, 0));
+	char data_dir[600];
+	snprintf(data_dir, sizeof data_dir, "%s/var", g.dir);
+	static char out[1 << 16];
+
+	/* no consent: withheld, with the reason, and nothing of it */
+	cJSON *x = billing_command(&g, "biller", out, sizeof out);
+	assert_non_null(x);
+	assert_true(extract_withholds_e1(x));
+	assert_int_equal(cJSON_GetArraySize(get(x, "lines")), 0);
+	assert_null(strstr(out, "F11.20"));
+	assert_null(strstr(out, "H0038"));
+	assert_null(get(x, "notice"));
+	cJSON_Delete(x);
+	assert_int_equal(spooled_runs(data_dir), 1);
+	/* an unknown client is a usage error, and discloses nothing */
+	char extra[4096];
+	snprintf(extra, sizeof extra, "\"data_dir\":\"%s\",%s", data_dir, clients_json);
+	const char *bad[] = {"billing", "--from", "2025-11-01", "--to", "2025-11-30", "--client", "nobody", NULL};
+	assert_int_equal(gw_run_command(extra, bad, 20000, out, sizeof out), 2);
+	assert_null(strstr(out, "\"e1\""));
+
+	/* a Consent permitting payment to the biller's organization */
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Consent/c1", consent_json, 201, NULL, 0));
+	x = billing_command(&g, "biller", out, sizeof out);
+	assert_non_null(x);
+	assert_false(extract_withholds_e1(x));
+	assert_true(mentions_e1(x));
+	assert_non_null(sget(x, "notice"));
+	assert_non_null(strstr(sget(x, "notice"), NOTICE_START));
+	cJSON_Delete(x);
+	/* naming nobody, Part 2 data never leaves, whatever the Consents say:
+	 * here one permits treatment to any recipient */
+	char *c2 = strdup(consent_json);
+	char *actor = strstr(c2, "\"actor\"");
+	char *purpose = strstr(c2, "\"purpose\"");
+	memmove(actor, purpose, strlen(purpose) + 1);
+	char *code = strstr(c2, "HPAYMT");
+	memcpy(code, "TREAT\"", 6);
+	memmove(code + 6, code + 7, strlen(code + 7) + 1);
+	memcpy(strstr(c2, "\"c1\""), "\"c2\"", 4);
+	cJSON *c2j = cJSON_Parse(c2);
+	assert_non_null(c2j);
+	cJSON_Delete(c2j);
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Consent/c2", c2, 201, NULL, 0));
+	free(c2);
+	x = billing_command(&g, NULL, out, sizeof out);
+	assert_non_null(x);
+	assert_true(extract_withholds_e1(x));
+	assert_null(strstr(out, "F11.20"));
+	cJSON_Delete(x);
+	assert_int_equal(spooled_runs(data_dir), 3);
+	free(program.token);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+
+	/* no gateway: the run stores its record (and the spooled ones) itself */
+	x = billing_command(&g, "biller", out, sizeof out);
+	assert_non_null(x);
+	cJSON_Delete(x);
+	assert_int_equal(spooled_runs(data_dir), 0);
+
+	/* on the access record: each run, and what consent withheld */
+	struct gw g2;
+	char conf[4096];
+	snprintf(conf, sizeof conf, "\"data_dir\":\"%s\",%s", data_dir, clients_json);
+	assert_int_equal(gw_start(&g2, conf), 0);
+	/* the key is the store's (its data_dir), the issuer the new gateway */
+	struct gw keyed = g2;
+	snprintf(keyed.dir, sizeof keyed.dir, "%s", g.dir);
+	struct who auditor = {&g2, gw_token(&keyed, "program", "system/*.cruds system/crosswalk.admin")};
+	cJSON *ae = json_as(&auditor, "GET", "/fhir/AuditEvent?_count=1000", NULL, 200, NULL, 0);
+	char *aet = cJSON_PrintUnformatted(ae);
+	assert_int_equal(occurrences(aet, "\"code\":\"billing-extract\""), 4);
+	assert_int_equal(occurrences(aet, "\"code\":\"consent-withheld\""), 2);
+	assert_non_null(strstr(aet, "\"value\":\"biller\""));
+	assert_non_null(strstr(aet, "\"reference\":\"Encounter/e1\""));
+	free(aet);
+	cJSON_Delete(ae);
+	free(auditor.token);
+	assert_int_equal(gw_stop(&g2, 5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -628,6 +762,7 @@ int main(void)
 		cmocka_unit_test(upstream_receives_part2_data_only_after_consent),
 		cmocka_unit_test(audit_events_leave_only_with_the_admin_scope),
 		cmocka_unit_test(restricted_data_follows_the_site_policy_table),
+		cmocka_unit_test(billing_command_applies_consent_and_is_audited),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
