@@ -74,7 +74,10 @@ static int load_labels(struct app *app, const struct config *cfg, char *err, siz
 
 int app_load_privacy(struct app *app, const struct config *cfg, char *err, size_t errlen)
 {
-	return load_labels(app, cfg, err, errlen) != 0 || egress_load_notice(app, err, errlen) != 0 ? -1 : 0;
+	return load_labels(app, cfg, err, errlen) != 0 || egress_load_notice(app, err, errlen) != 0 ||
+			       egress_load_wording(app, err, errlen) != 0
+		       ? -1
+		       : 0;
 }
 
 /* Every delivery attempt of the outbox is on the access record. */

@@ -435,9 +435,10 @@ def profile(x, rid, title, description, rtype, elements, base=None, purpose=None
     return sd
 
 
-def extension(x, rid, title, description, contexts, value_type, short, binding=None, targets=None):
+def extension(x, rid, title, description, contexts, value_type, short, binding=None, targets=None, max="1"):
     """A simple extension: one value of value_type (bound to a ValueSet
-    when binding is given; Reference targets when targets is given)."""
+    when binding is given; Reference targets when targets is given), at
+    most max times on its context."""
     sd = x.header("StructureDefinition", rid, pascal(rid), title, description)
     url = x.url("StructureDefinition", rid)
     value = el("Extension.value[x]", min=1, type=[{"code": value_type}])
@@ -454,7 +455,7 @@ def extension(x, rid, title, description, contexts, value_type, short, binding=N
         "baseDefinition": R4 + "Extension",
         "derivation": "constraint",
         "differential": {"element": [
-            el("Extension", short=short, definition=description, min=0, max="1"),
+            el("Extension", short=short, definition=description, min=0, max=max),
             el("Extension.extension", max="0"),
             el("Extension.url", fixedUri=url),
             value,
@@ -694,6 +695,12 @@ def build(x):
               "The notice of 42 CFR 2.32 (as amended in 2024) that accompanies every disclosure of 42 CFR "
               "Part 2 data, on the Bundle that discloses it.",
               ["Meta"], "string", "The 42 CFR 2.32 notice")
+    extension(x, "disclosure-consent", "Consent of a disclosure",
+              "A Consent that permitted a disclosure made with the patient's consent, with a clear explanation "
+              "of its scope (recipient, purpose, period, kinds of records) as the reference's display: 42 CFR "
+              "2.32(b) as amended in 2024 asks that each such disclosure be accompanied by a copy of the "
+              "consent or such an explanation. One per permitting Consent, on the Bundle that discloses.",
+              ["Meta"], "Reference", "A permitting Consent and its scope", targets=[R4 + "Consent"], max="*")
 
     extension(x, "recovery-pronouns", "Pronouns",
               "The pronouns the person uses, in their own words (for example 'she/her'). The recovery_plan "

@@ -31,6 +31,7 @@ struct bulk;
 struct audit;
 struct series;
 struct profile_set;
+struct consent_wording;
 
 struct app {
 	const struct config *cfg;
@@ -40,6 +41,8 @@ struct app {
 	struct terminology *terms;    /* code systems from cfg->profiles_dir */
 	struct seclabel_rules *labels; /* security-label rules (api/privacy.h), never NULL once initialised */
 	char *redisclosure;            /* the 42 CFR 2.32 notice (api/egress.h), kept in owned */
+	/* the words explaining a permitting Consent's scope (api/egress.h), kept in owned */
+	struct consent_wording *consent_words;
 	struct plugin_host *plugins;  /* loaded from cfg->plugin_dir (+ cfg->plugin_dir_extra) */
 	struct store *store;          /* the embedded store under cfg->data_dir */
 	struct upstream *upstream;    /* the upstream FHIR server, or NULL */

@@ -1,6 +1,7 @@
 /* egress — the consent filter of every way out (egress.h). */
 #include "api/egress.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,7 @@ void egress_begin_command(struct egress *eg, const struct app *app, const char *
 {
 	egress_begin_client(eg, app->store, app->cfg, client_id);
 	eg->notice = app->redisclosure;
+	eg->words = app->consent_words;
 	eg->refuse_part2 = !client_id;
 }
 
@@ -114,6 +116,7 @@ bool egress_may_need(const char *text, size_t len)
 void egress_begin(struct egress *eg, const struct app *app, const struct http_request *req)
 {
 	begin(eg, app->store, app->redisclosure);
+	eg->words = app->consent_words;
 	eg->req = req;
 	const struct auth_principal *who = req ? req->principal : NULL;
 	if (!req)
@@ -207,6 +210,24 @@ static const char *writer_of(const cJSON *res)
 	return NULL;
 }
 
+/* Names consent among those that permitted the disclosure (once). */
+static void cite(struct egress *eg, const cJSON *consent)
+{
+	const char *id = str(consent, "id");
+	char ref[sizeof eg->cited[0].ref];
+	if (!id || strlen(id) >= STORE_ID_SIZE)
+		return;
+	snprintf(ref, sizeof ref, "Consent/%s", id);
+	for (size_t i = 0; i < eg->ncited; i++)
+		if (!strcmp(eg->cited[i].ref, ref))
+			return;
+	if (eg->ncited >= EGRESS_MAX_CITED)
+		return;
+	struct egress_cited *c = &eg->cited[eg->ncited++];
+	memcpy(c->ref, ref, sizeof ref);
+	consent_explain(consent, eg->words, c->scope, sizeof c->scope);
+}
+
 bool egress_allows(struct egress *eg, const cJSON *res)
 {
 	if (!seclabel_has(res, SECLABEL_ACTCODE, SECLABEL_PART2) && !seclabel_has(res, SECLABEL_CONFIDENTIALITY, "R") &&
@@ -230,6 +251,8 @@ bool egress_allows(struct egress *eg, const cJSON *res)
 		return false;
 	}
 	eg->part2 |= d.part2;
+	for (size_t i = 0; eg->words && d.reason == CONSENT_PERMITTED && i < d.ncited; i++)
+		cite(eg, p->consents[d.cited[i]]);
 	return true;
 }
 
@@ -240,6 +263,8 @@ void egress_end(struct egress *eg, struct http_response *resp)
 		has |= !strcasecmp(resp->headers[i].name, EGRESS_NOTICE_HEADER);
 	if (resp && !has && eg->part2 && eg->notice)
 		http_add_header(resp, EGRESS_NOTICE_HEADER, eg->notice);
+	for (size_t i = 0; resp && i < eg->ncited; i++)
+		egress_consent_header(resp, &eg->cited[i]);
 	for (size_t i = 0; i < eg->ncache; i++)
 		patient_release(&eg->cache[i]);
 	eg->ncache = 0;
@@ -276,6 +301,81 @@ int egress_load_notice(struct app *app, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+/* "key: text" lines of the wording file into w (kept in app). */
+static int wording_line(struct app *app, struct consent_wording *w, const char *line, size_t len)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} keys[] = {
+		{"scope", offsetof(struct consent_wording, scope)},
+		{"any-recipient", offsetof(struct consent_wording, any_recipient)},
+		{"any-purpose", offsetof(struct consent_wording, any_purpose)},
+		{"any-period", offsetof(struct consent_wording, any_period)},
+		{"any-class", offsetof(struct consent_wording, any_class)},
+		{"any-label", offsetof(struct consent_wording, any_label)},
+		{"from", offsetof(struct consent_wording, from)},
+		{"until", offsetof(struct consent_wording, until)},
+	};
+	const char *colon = memchr(line, ':', len);
+	if (!colon)
+		return -1;
+	size_t klen = (size_t)(colon - line);
+	const char *v = colon + 1;
+	while (v < line + len && *v == ' ')
+		v++;
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		if (strlen(keys[i].key) != klen || strncmp(line, keys[i].key, klen) != 0)
+			continue;
+		char *copy = app_keep(app, strndup(v, (size_t)(line + len - v)));
+		if (!copy)
+			return -1;
+		*(const char **)((char *)w + keys[i].off) = copy;
+		return 0;
+	}
+	return -1;
+}
+
+int egress_load_wording(struct app *app, char *err, size_t errlen)
+{
+	struct consent_wording *w = app_keep(app, malloc(sizeof *w));
+	if (!w) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	*w = consent_wording_default;
+	app->consent_words = w;
+	char path[4200];
+	snprintf(path, sizeof path, "%s/security/consent-scope.txt",
+		 app->cfg->profiles_dir ? app->cfg->profiles_dir : "/nonexistent");
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return 0; /* the shipped defaults */
+	char line[NOTICE_MAX + 2];
+	int rc = 0, n = 0;
+	while (rc == 0 && fgets(line, sizeof line, f)) {
+		n++;
+		size_t len = strcspn(line, "\r\n");
+		if (len == strlen(line) && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: longer than 4 KiB", path, n);
+			rc = -1;
+			break;
+		}
+		bool printable = true;
+		for (size_t i = 0; i < len; i++)
+			printable &= (unsigned char)line[i] >= 0x20 && (unsigned char)line[i] <= 0x7e;
+		if (!len || line[0] == '#')
+			continue;
+		if (!printable || wording_line(app, w, line, len) != 0) {
+			snprintf(err, errlen, "%s:%d: not a line 'key: text' of printable ASCII with a known key", path,
+				 n);
+			rc = -1;
+		}
+	}
+	fclose(f);
+	return rc;
 }
 
 bool egress_withholds_text(const struct app *app, const struct http_request *req, struct http_response *resp,
@@ -333,6 +433,48 @@ static void notice_on(const struct app *app, cJSON *bundle)
 		return;
 	}
 	cJSON_AddItemToArray(ext, e);
+}
+
+void egress_consent_header(struct http_response *resp, const struct egress_cited *c)
+{
+	char v[sizeof c->ref + sizeof c->scope + 4];
+	snprintf(v, sizeof v, "%s; %s", c->ref, c->scope);
+	for (char *q = v; *q; q++)
+		if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
+			*q = '?'; /* a header holds printable ASCII only */
+	http_add_header(resp, EGRESS_CONSENT_HEADER, v);
+}
+
+cJSON *egress_consent_extension(const struct egress_cited *c)
+{
+	cJSON *e = cJSON_CreateObject();
+	cJSON *ref = cJSON_CreateObject();
+	if (!e || !ref || !cJSON_AddStringToObject(e, "url", EGRESS_CONSENT_URL) ||
+	    !cJSON_AddStringToObject(ref, "reference", c->ref) || !cJSON_AddStringToObject(ref, "display", c->scope)) {
+		cJSON_Delete(e);
+		cJSON_Delete(ref);
+		return NULL;
+	}
+	cJSON_AddItemToObject(e, "valueReference", ref);
+	return e;
+}
+
+/* The permitting Consents on Bundle.meta (after the notice). */
+static void consents_on(const struct egress *eg, cJSON *bundle)
+{
+	if (!eg->ncited)
+		return;
+	cJSON *meta = cJSON_GetObjectItemCaseSensitive(bundle, "meta");
+	if (!meta)
+		meta = cJSON_AddObjectToObject(bundle, "meta");
+	cJSON *ext = cJSON_GetObjectItemCaseSensitive(meta, "extension");
+	if (!ext)
+		ext = cJSON_AddArrayToObject(meta, "extension");
+	for (size_t i = 0; ext && i < eg->ncited; i++) {
+		cJSON *e = egress_consent_extension(&eg->cited[i]);
+		if (e)
+			cJSON_AddItemToArray(ext, e);
+	}
 }
 
 /* An Encounter withheld from an export: what says it exists and why. */
@@ -401,6 +543,7 @@ static void filter_with(const struct app *app, struct egress *eg, cJSON *bundle,
 	}
 	if (eg->part2)
 		notice_on(app, bundle);
+	consents_on(eg, bundle);
 }
 
 static size_t filter(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON *bundle,

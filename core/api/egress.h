@@ -43,6 +43,16 @@
 #define EGRESS_UPSTREAM "upstream"
 #define EGRESS_NOTICE_SHORT "42 CFR part 2 prohibits unauthorized use or disclosure of these records."
 #define EGRESS_CACHE 8 /* Patients whose Consents one answer keeps */
+#define EGRESS_CONSENT_URL "https://crosswalk.example.org/fhir/StructureDefinition/disclosure-consent"
+#define EGRESS_CONSENT_HEADER "X-Disclosure-Consent"
+#define EGRESS_MAX_CITED 8   /* permitting Consents one answer names */
+#define EGRESS_SCOPE_MAX 512 /* longest explanation of one Consent's scope */
+
+/* A Consent that permitted part of the disclosure, and what it permits. */
+struct egress_cited {
+	char ref[STORE_ID_SIZE + 16]; /* "Consent/id" */
+	char scope[EGRESS_SCOPE_MAX]; /* consent_explain with app->consent_words */
+};
 
 struct egress_patient {
 	char ref[STORE_ID_SIZE + 16]; /* "Patient/id" */
@@ -68,6 +78,10 @@ struct egress {
 	/* called for each resource withheld (besides req's access record), or NULL */
 	void (*on_withheld)(void *ud, const char *type, const char *id, const char *reason);
 	void *ud;
+	/* the Consents that permitted what was disclosed (42 CFR 2.32(b)) */
+	const struct consent_wording *words; /* app->consent_words, or NULL: nothing cited */
+	struct egress_cited cited[EGRESS_MAX_CITED];
+	size_t ncited;
 };
 
 /* Starts the decisions for the answer to req (NULL: the upstream). */
@@ -97,6 +111,20 @@ void egress_end(struct egress *eg, struct http_response *resp);
  * statement of 2.32(a)(2) is used: 42CFRPart2 data never leaves without a
  * notice. 0, or -1 with the reason in err (a malformed file). */
 int egress_load_notice(struct app *app, char *err, size_t errlen);
+
+/* Loads app->consent_words: the shipped defaults (consent_wording_default)
+ * with the lines "key: text" of profiles_dir/security/consent-scope.txt
+ * over them (keys scope, any-recipient, any-purpose, any-period,
+ * any-class, any-label, from, until; '#' starts a comment; printable ASCII,
+ * lines of at most 4 KiB). 0, or -1 with the reason in err. */
+int egress_load_wording(struct app *app, char *err, size_t errlen);
+
+/* A permitting Consent as the header EGRESS_CONSENT_HEADER ("Consent/id;
+ * SCOPE", printable ASCII) on resp, and as the Bundle.meta (or bulk
+ * manifest) extension EGRESS_CONSENT_URL: valueReference with the
+ * reference and the scope as display (NULL when out of memory). */
+void egress_consent_header(struct http_response *resp, const struct egress_cited *c);
+cJSON *egress_consent_extension(const struct egress_cited *c);
 
 /* --- the call sites (one line each) --- */
 

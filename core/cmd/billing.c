@@ -124,7 +124,7 @@ static int open_store(const struct config *cfg, struct store **st, bool *writer)
 }
 
 /* With --csv the extract has no element for them: the notice and the
- * permitting Consents go to standard error. */
+ * permitting Consents (with their scope) go to standard error. */
 static void notice_to_stderr(const cJSON *input)
 {
 	const cJSON *x;
@@ -133,8 +133,13 @@ static void notice_to_stderr(const cJSON *input)
 	{
 		const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "url"));
 		const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "valueString"));
+		const cJSON *ref = cJSON_GetObjectItemCaseSensitive(x, "valueReference");
+		const char *r = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "reference"));
+		const char *scope = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "display"));
 		if (url && v && !strcmp(url, EGRESS_NOTICE_URL))
 			fprintf(stderr, "crosswalk billing: notice: %s\n", v);
+		else if (url && r && !strcmp(url, EGRESS_CONSENT_URL))
+			fprintf(stderr, "crosswalk billing: consent: %s; %s\n", r, scope ? scope : "");
 	}
 }
 
@@ -248,7 +253,7 @@ int cmd_billing(int argc, char **argv)
 	eg.on_withheld = note_withheld;
 	eg.ud = &wl;
 	egress_gathered_with(&app, &eg, input);
-	bool part2 = eg.part2;
+	bool part2 = eg.part2 || eg.ncited;
 	egress_end(&eg, NULL);
 	purpose_filter(AUTH_BILLING, input); /* the extract is for payment: its view */
 	struct arena arena;

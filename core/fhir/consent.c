@@ -166,9 +166,11 @@ struct consent_decision consent_decide(const struct consent_policy *policy, cons
 		if (!provision_matches(root, r, when, resource, type))
 			continue;
 		int v = deepest(root, -1, r, when, resource, type, 0);
-		if (v == 1)
+		if (v == 1) {
 			permitted = true;
-		else if (v == 0)
+			if (d.ncited < CONSENT_MAX_CITED)
+				d.cited[d.ncited++] = i;
+		} else if (v == 0)
 			denied = true;
 	}
 	if (denied) {
@@ -181,4 +183,128 @@ struct consent_decision consent_decide(const struct consent_policy *policy, cons
 		d.permit = (d.part2 ? policy->part2 : policy->restricted) == CONSENT_DEFAULT_PERMIT;
 	}
 	return d;
+}
+
+const struct consent_wording consent_wording_default = {
+	.scope = "Disclosed with the patient's consent ({consent}), which permits disclosure to {recipient}, for "
+		 "{purpose}, {period}, of {classes} records ({labels}).",
+	.any_recipient = "any recipient",
+	.any_purpose = "any purpose",
+	.any_period = "with no time limit",
+	.any_class = "all kinds of",
+	.any_label = "any sensitivity",
+	.from = "from {start}",
+	.until = "until {end}",
+};
+
+/* An output buffer that stops (and marks the cut) when full. */
+struct out {
+	char *p;
+	size_t n, len;
+	bool cut;
+};
+
+static void put(struct out *o, const char *s, size_t len)
+{
+	if (o->cut || o->n == 0)
+		return;
+	if (o->len + len + 1 > o->n) {
+		size_t room = o->n - 1 - o->len;
+		memcpy(o->p + o->len, s, room);
+		o->len += room;
+		if (o->n > 4)
+			memcpy(o->p + o->n - 4, "...", 3);
+		o->cut = true;
+		o->p[o->n - 1] = '\0';
+		return;
+	}
+	memcpy(o->p + o->len, s, len);
+	o->len += len;
+	o->p[o->len] = '\0';
+}
+
+static void puts_(struct out *o, const char *s) { put(o, s, strlen(s)); }
+
+/* t with {name} replaced by value (one placeholder). */
+static void put_with(struct out *o, const char *t, const char *name, const char *value)
+{
+	const char *at = strstr(t, name);
+	if (!at) {
+		puts_(o, t);
+		return;
+	}
+	put(o, t, (size_t)(at - t));
+	puts_(o, value);
+	puts_(o, at + strlen(name));
+}
+
+/* The values of one member of the provision, "; "-separated. */
+static void put_list(struct out *o, const cJSON *arr, const char *what, const char *none)
+{
+	size_t n = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, arr)
+	{
+		const char *v = NULL;
+		if (!strcmp(what, "actor")) {
+			const cJSON *ref = get(e, "reference");
+			v = str(ref, "display") ? str(ref, "display") : str(ref, "reference");
+		} else if (!strcmp(what, "purpose")) {
+			v = str(e, "display") ? str(e, "display") : str(e, "code");
+		} else {
+			v = str(e, "code");
+		}
+		if (!v)
+			continue;
+		if (n++)
+			puts_(o, "; ");
+		puts_(o, v);
+	}
+	if (!n)
+		puts_(o, none);
+}
+
+size_t consent_explain(const cJSON *consent, const struct consent_wording *w, char *out, size_t n)
+{
+	struct out o = {.p = out, .n = n};
+	if (n)
+		out[0] = '\0';
+	const cJSON *prov = get(consent, "provision");
+	const char *id = str(consent, "id");
+	for (const char *t = w->scope; *t;) {
+		const char *open = strchr(t, '{');
+		const char *close = open ? strchr(open, '}') : NULL;
+		if (!open || !close) {
+			puts_(&o, t);
+			break;
+		}
+		put(&o, t, (size_t)(open - t));
+		size_t len = (size_t)(close - open + 1);
+		if (len == 9 && !strncmp(open, "{consent}", len)) {
+			puts_(&o, "Consent/");
+			puts_(&o, id ? id : "?");
+		} else if (len == 11 && !strncmp(open, "{recipient}", len)) {
+			put_list(&o, get(prov, "actor"), "actor", w->any_recipient);
+		} else if (len == 9 && !strncmp(open, "{purpose}", len)) {
+			put_list(&o, get(prov, "purpose"), "purpose", w->any_purpose);
+		} else if (len == 9 && !strncmp(open, "{classes}", len)) {
+			put_list(&o, get(prov, "class"), "class", w->any_class);
+		} else if (len == 8 && !strncmp(open, "{labels}", len)) {
+			put_list(&o, get(prov, "securityLabel"), "label", w->any_label);
+		} else if (len == 8 && !strncmp(open, "{period}", len)) {
+			const char *start = str(get(prov, "period"), "start"), *end = str(get(prov, "period"), "end");
+			if (start)
+				put_with(&o, w->from, "{start}", start);
+			if (start && end)
+				puts_(&o, " ");
+			if (end)
+				put_with(&o, w->until, "{end}", end);
+			if (!start && !end)
+				puts_(&o, w->any_period);
+		} else {
+			put(&o, open, len); /* not a placeholder: as written */
+		}
+		t = close + 1;
+	}
+	return o.len;
 }

@@ -59,10 +59,16 @@ enum consent_reason {
 	CONSENT_DEFAULT,      /* no Consent speaks: the policy's default */
 };
 
+#define CONSENT_MAX_CITED 4
+
 struct consent_decision {
 	bool permit;
 	enum consent_reason reason;
 	bool part2; /* the resource carries 42CFRPart2: a disclosure carries the notice */
+	/* CONSENT_PERMITTED: the Consents that permitted it (indices into
+	 * consents, in order; the first CONSENT_MAX_CITED of them) */
+	size_t cited[CONSENT_MAX_CITED];
+	size_t ncited;
 };
 
 /* Decides for resource (its meta.security and resourceType) going to r at
@@ -72,5 +78,27 @@ struct consent_decision {
 struct consent_decision consent_decide(const struct consent_policy *policy, const struct consent_recipient *r,
 				       const char *when, const cJSON *resource, const char *writer,
 				       const cJSON *const *consents, size_t n);
+
+/* The words of an explanation of a Consent's scope (42 CFR 2.32(b) as
+ * amended in 2024: a disclosure made with consent carries a copy of the
+ * consent or a clear explanation of its scope). The site's wording is
+ * profiles_dir/security/consent-scope.txt (api/egress.h); these are the
+ * shipped defaults. */
+struct consent_wording {
+	/* {consent} "Consent/id", {recipient}, {purpose}, {period}, {classes},
+	 * {labels}: the Consent's root provision, each value or its any_ word */
+	const char *scope;
+	const char *any_recipient, *any_purpose, *any_period, *any_class, *any_label;
+	const char *from, *until; /* a period's bounds, with {start} and {end} */
+};
+extern const struct consent_wording consent_wording_default;
+
+/* Writes the explanation of consent's scope into out (n bytes, always
+ * NUL-terminated; cut with "..." when longer): w->scope with its
+ * placeholders replaced by what the root provision says — its actors
+ * (display, else reference), purposes (display, else code), period, class
+ * codes and security label codes, "; "-separated — or the any_ words when
+ * it says nothing. Returns the length written. Pure. */
+size_t consent_explain(const cJSON *consent, const struct consent_wording *w, char *out, size_t n);
 
 #endif

@@ -543,6 +543,7 @@ static enum cw_status from_fhir(struct cw_ctx *ctx, const cJSON *bundle, enum cw
 	if (st != CW_OK)
 		return st;
 	r.notice = bl_bundle_notice(bundle);
+	r.bundle = bundle;
 	return media == CW_MEDIA_CSV ? bl_write_csv(ctx, &r, out, len) : bl_write_json(ctx, &r, out, len);
 }
 

@@ -20,6 +20,7 @@
 #define BL_BASE "https://crosswalk.example.org/fhir"
 #define BL_WITHHELD_URL BL_BASE "/StructureDefinition/withheld" /* a stub the gateway withheld (docs/privacy.md) */
 #define BL_NOTICE_URL BL_BASE "/StructureDefinition/redisclosure-notice" /* on Bundle.meta (docs/privacy.md) */
+#define BL_CONSENT_URL BL_BASE "/StructureDefinition/disclosure-consent" /* a permitting Consent, on Bundle.meta */
 #define BL_ICD10CM "http://hl7.org/fhir/sid/icd-10-cm"
 #define BL_HCPCS "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 #define BL_CPT "http://www.ama-assn.org/go/cpt"
@@ -152,6 +153,9 @@ struct bl_result {
 	/* the redisclosure notice the gateway put on the input Bundle (42 CFR
 	 * 2.32), borrowed from it, or NULL: the extract carries it */
 	const char *notice;
+	/* the input Bundle (borrowed): the Consents the gateway cited on its
+	 * meta (BL_CONSENT_URL) go with the extract */
+	const cJSON *bundle;
 };
 
 /* Reads the Bundle (borrowed). CW_INVALID with an issue when it is not a

@@ -33,11 +33,34 @@ static cJSON *patient_json(const struct bl_enc *e)
 	return p;
 }
 
+/* The Consents that permitted the disclosure, as the gateway cited them on
+ * the input Bundle's meta: consents[] {reference, scope}. */
+static void add_consents(cJSON *doc, const cJSON *bundle)
+{
+	cJSON *arr = NULL;
+	const cJSON *x;
+	cJSON_ArrayForEach(
+		x, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(bundle, "meta"), "extension"))
+	{
+		const char *url = bl_str(x, "url");
+		const cJSON *ref = cJSON_GetObjectItemCaseSensitive(x, "valueReference");
+		if (!url || strcmp(url, BL_CONSENT_URL) != 0 || !bl_str(ref, "reference"))
+			continue;
+		if (!arr)
+			arr = cJSON_AddArrayToObject(doc, "consents");
+		cJSON *c = cJSON_CreateObject();
+		add_str(c, "reference", bl_str(ref, "reference"));
+		add_str(c, "scope", bl_str(ref, "display"));
+		cJSON_AddItemToArray(arr, c);
+	}
+}
+
 enum cw_status bl_write_json(struct cw_ctx *ctx, const struct bl_result *r, char **out, size_t *len)
 {
 	cJSON *doc = cJSON_CreateObject();
 	cJSON_AddNumberToObject(doc, "version", 1);
 	add_str(doc, "notice", r->notice);
+	add_consents(doc, r->bundle);
 	cJSON *lines = cJSON_AddArrayToObject(doc, "lines"), *nb = cJSON_AddArrayToObject(doc, "not_billed");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct bl_enc *e = &r->enc[i];

@@ -116,6 +116,35 @@ static bool bundle_notice(const cJSON *b)
 	return false;
 }
 
+#define CONSENT_SCOPE_C1                                                                                            \
+	"Disclosed with the patient's consent (Consent/c1), which permits disclosure to Organization/payer-1, for " \
+	"HPAYMT, with no time limit, of all kinds of records (any sensitivity)."
+
+/* The permitting Consent a Bundle names on its meta (42 CFR 2.32(b)): its
+ * explanation of scope, or NULL. */
+static const char *bundle_consent(const cJSON *b, const char *ref)
+{
+	const cJSON *x;
+	cJSON_ArrayForEach(x, get(get(b, "meta"), "extension"))
+	{
+		const cJSON *v = get(x, "valueReference");
+		if (sget(x, "url") && strstr(sget(x, "url"), "/disclosure-consent") && sget(v, "reference") &&
+		    !strcmp(sget(v, "reference"), ref))
+			return sget(v, "display");
+	}
+	return NULL;
+}
+
+/* The X-Disclosure-Consent header of path as w sees it ("" when none). */
+static void consent_header(const struct who *w, const char *path, char *out, size_t n)
+{
+	struct resp r;
+	as(w, "GET", path, NULL, !strncmp(path, "/export/", 8) ? "application/json" : NULL, &r);
+	out[0] = '\0';
+	resp_header(&r, "X-Disclosure-Consent", out, n);
+	resp_free(&r);
+}
+
 static const char *patient_json =
 	"{\"resourceType\":\"Patient\",\"id\":\"p1\",\"identifier\":[{\"system\":"
 	"\"https://recovery.example.org/people\",\"value\":\"P-1\"}],\"name\":[{\"family\":\"Doe\"}]}";
@@ -208,6 +237,7 @@ static void part2_data_leaves_only_with_consent(void **state)
 	assert_int_equal(count_type(b, "Condition"), 0);
 	assert_int_equal((int)get(b, "total")->valuedouble, 0);
 	assert_string_equal(notice, "");
+	assert_null(bundle_consent(b, "Consent/c1"));
 	cJSON_Delete(b);
 	b = json_as(&biller, "GET", "/fhir/Condition?_revinclude=Encounter:diagnosis", NULL, 200, NULL, 0);
 	assert_false(mentions_e1(b));
@@ -228,6 +258,8 @@ static void part2_data_leaves_only_with_consent(void **state)
 	assert_null(strstr(text, "H0038"));
 	free(text);
 	assert_string_equal(notice, "");
+	assert_null(get(x, "consents"));
+	assert_null(get(x, "notice"));
 	cJSON_Delete(x);
 	/* Claim/$build from the store says the same */
 	const char *params = "{\"resourceType\":\"Parameters\",\"parameter\":[{\"name\":\"encounter\","
@@ -253,11 +285,27 @@ static void part2_data_leaves_only_with_consent(void **state)
 	assert_int_equal(count_type(b, "Condition"), 1);
 	assert_true(bundle_notice(b));
 	assert_non_null(strstr(notice, NOTICE_START));
+	/* and names the Consent that permitted it, with its scope */
+	assert_non_null(bundle_consent(b, "Consent/c1"));
+	assert_string_equal(bundle_consent(b, "Consent/c1"), CONSENT_SCOPE_C1);
 	cJSON_Delete(b);
+	char hdr[2048];
+	consent_header(&biller, "/fhir/Encounter?subject=Patient/p1", hdr, sizeof hdr);
+	assert_string_equal(hdr, "Consent/c1; " CONSENT_SCOPE_C1);
+	consent_header(&biller, "/fhir/Encounter/e1", hdr, sizeof hdr);
+	assert_string_equal(hdr, "Consent/c1; " CONSENT_SCOPE_C1);
+	consent_header(&biller, "/export/billing?from=2025-11-01&to=2025-11-30", hdr, sizeof hdr);
+	assert_string_equal(hdr, "Consent/c1; " CONSENT_SCOPE_C1);
+	/* the program reads its own records: no Consent is needed, none named */
+	consent_header(&program, "/fhir/Encounter/e1", hdr, sizeof hdr);
+	assert_string_equal(hdr, "");
 	x = json_as(&biller, "GET", "/export/billing?from=2025-11-01&to=2025-11-30", NULL, 200, notice, sizeof notice);
 	assert_false(extract_withholds_e1(x));
 	assert_true(mentions_e1(x));
 	assert_non_null(strstr(notice, NOTICE_START));
+	assert_non_null(strstr(sget(x, "notice"), NOTICE_START));
+	assert_string_equal(sget(get(x, "consents")->child, "reference"), "Consent/c1");
+	assert_string_equal(sget(get(x, "consents")->child, "scope"), CONSENT_SCOPE_C1);
 	cJSON_Delete(x);
 	b = json_as(&biller, "POST", "/fhir/Claim/$build", params, 200, notice, sizeof notice);
 	text = cJSON_PrintUnformatted(b);
@@ -701,6 +749,8 @@ static void billing_command_applies_consent_and_is_audited(void **state)
 	assert_true(mentions_e1(x));
 	assert_non_null(sget(x, "notice"));
 	assert_non_null(strstr(sget(x, "notice"), NOTICE_START));
+	assert_string_equal(sget(get(x, "consents")->child, "reference"), "Consent/c1");
+	assert_string_equal(sget(get(x, "consents")->child, "scope"), CONSENT_SCOPE_C1);
 	cJSON_Delete(x);
 	/* naming nobody, Part 2 data never leaves, whatever the Consents say:
 	 * here one permits treatment to any recipient */

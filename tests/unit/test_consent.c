@@ -372,11 +372,76 @@ static void hand_written_cases(void **state)
 	cJSON_Delete(enc);
 }
 
+/* The explanation of a Consent's scope (42 CFR 2.32(b)): what the root
+ * provision limits, the any- words for what it does not; cut with "..."
+ * when the buffer is short; the permitting Consents are cited. */
+static void scope_is_explained(void **state)
+{
+	(void)state;
+	cJSON *c = cJSON_Parse(
+		"{\"resourceType\":\"Consent\",\"id\":\"c7\",\"status\":\"active\",\"provision\":{\"type\":\"permit\","
+		"\"actor\":[{\"reference\":{\"reference\":\"Organization/payer-1\",\"display\":\"State Medicaid\"}},"
+		"{\"reference\":{\"reference\":\"Practitioner/pr-2\"}}],"
+		"\"purpose\":[{\"code\":\"HPAYMT\"},{\"code\":\"TREAT\",\"display\":\"treatment\"}],"
+		"\"period\":{\"start\":\"2025-01-01\",\"end\":\"2026-12-31\"},"
+		"\"class\":[{\"code\":\"Encounter\"},{\"code\":\"Claim\"}],"
+		"\"securityLabel\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/"
+		"v3-ActCode\",\"code\":\"ETH\"}]}}");
+	assert_non_null(c);
+	char out[512];
+	size_t n = consent_explain(c, &consent_wording_default, out, sizeof out);
+	assert_string_equal(out,
+			    "Disclosed with the patient's consent (Consent/c7), which permits disclosure to State "
+			    "Medicaid; Practitioner/pr-2, for HPAYMT; treatment, from 2025-01-01 until 2026-12-31, "
+			    "of Encounter; Claim records (ETH).");
+	assert_int_equal(n, strlen(out));
+	/* a site's wording, an open-ended period, and an unknown placeholder kept */
+	struct consent_wording w = consent_wording_default;
+	w.scope = "{consent}: {period} {other}";
+	cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cJSON_GetObjectItem(c, "provision"), "period"), "start");
+	consent_explain(c, &w, out, sizeof out);
+	assert_string_equal(out, "Consent/c7: until 2026-12-31 {other}");
+	cJSON_DeleteItemFromObject(cJSON_GetObjectItem(c, "provision"), "period");
+	consent_explain(c, &w, out, sizeof out);
+	assert_string_equal(out, "Consent/c7: with no time limit {other}");
+	/* too long for the buffer: cut, marked, terminated */
+	char small[24];
+	n = consent_explain(c, &consent_wording_default, small, sizeof small);
+	assert_int_equal(n, sizeof small - 1);
+	assert_string_equal(small, "Disclosed with the p...");
+	cJSON_Delete(c);
+
+	/* the decision cites the Consents that permitted, not one that does not speak */
+	cJSON *permit = cJSON_Parse(
+		"{\"resourceType\":\"Consent\",\"id\":\"a\",\"status\":\"active\",\"scope\":{\"coding\":[{\"system\":"
+		"\"http://terminology.hl7.org/CodeSystem/consentscope\",\"code\":\"patient-privacy\"}]},"
+		"\"provision\":{\"type\":\"permit\",\"purpose\":[{\"code\":\"HPAYMT\"}]}}");
+	cJSON *other = cJSON_Parse(
+		"{\"resourceType\":\"Consent\",\"id\":\"b\",\"status\":\"active\",\"scope\":{\"coding\":[{\"system\":"
+		"\"http://terminology.hl7.org/CodeSystem/consentscope\",\"code\":\"patient-privacy\"}]},"
+		"\"provision\":{\"type\":\"permit\",\"purpose\":[{\"code\":\"TREAT\"}]}}");
+	cJSON *res = cJSON_Parse("{\"resourceType\":\"Encounter\",\"meta\":{\"security\":[{\"system\":"
+				 "\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"42CFRPart2\"}]}}");
+	const cJSON *cs[] = {other, permit, permit};
+	struct consent_policy pol = {.part2 = CONSENT_DEFAULT_DENY, .restricted = CONSENT_DEFAULT_PERMIT};
+	struct consent_recipient r = {.purpose = "HPAYMT", .client = "biller"};
+	struct consent_decision d = consent_decide(&pol, &r, "2025-11-13", res, NULL, cs, 3);
+	assert_true(d.permit);
+	assert_int_equal(d.reason, CONSENT_PERMITTED);
+	assert_int_equal(d.ncited, 2);
+	assert_int_equal(d.cited[0], 1);
+	assert_int_equal(d.cited[1], 2);
+	cJSON_Delete(permit);
+	cJSON_Delete(other);
+	cJSON_Delete(res);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(hand_written_cases),
 		cmocka_unit_test(random_agreement),
+		cmocka_unit_test(scope_is_explained),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
