@@ -84,9 +84,13 @@ int main(int argc, char **argv)
 		fputs(usage_main, stdout);
 		return 0;
 	}
+	/* -h or --help anywhere after the command is its help, never a value
+	 * or a name (client new --help) */
+	char *help[] = {argv[1], "--help", NULL};
+	bool wants_help = cmd_wants_help(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		if (strcmp(cmd, commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
+			return wants_help ? commands[i].run(2, help) : commands[i].run(argc - 1, argv + 1);
 #ifdef CW_FRONT
 	return run_gateway(argv);
 #else

@@ -74,8 +74,8 @@ int cmd_client(int argc, char **argv)
 			return usage("unknown option or missing value");
 		*to = argv[++i];
 	}
-	if (!valid_name(name))
-		return usage("NAME must be 1-128 letters, digits, '-', '_' or '.', not starting with '.'");
+	if (!valid_name(name) || name[0] == '-')
+		return usage("NAME must be 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '-'");
 	if (strcmp(purpose, "treatment") && strcmp(purpose, "operations") && strcmp(purpose, "billing") &&
 	    strcmp(purpose, "recovery"))
 		return usage("--purpose must be treatment, operations, billing or recovery");

@@ -56,6 +56,18 @@ bool cmd_is_help(const char *a);
  * with --plugins DIR recorded in it. Returns 0 or EXIT_USAGE. */
 int cmd_load_config(struct config *cfg, const char *path, const char *plugins_dir);
 
+/* The configuration of a command that also runs without one (convert,
+ * validate): the file -c names (path), else $CROSSWALK_CONFIG, else the
+ * built-in defaults (config_defaults: no file is read). Returns 0,
+ * EXIT_USAGE (a file that does not load; the reason is printed) or
+ * EXIT_RUNTIME (out of memory). */
+int cmd_config_for(const char *path, struct config *cfg);
+
+/* Whether any argument after the command's name (argv[1..argc)) is -h or
+ * --help: main.c then runs the command with its help only, so a command
+ * never takes --help for a value or a name. */
+bool cmd_wants_help(int argc, char **argv);
+
 /* Loads code systems and plugins as serve does (open_plugins.c). Returns
  * NULL after printing why when the profiles cannot be loaded. */
 struct plugin_host *cmd_open_plugins(const struct config *cfg, struct terminology **terms);

@@ -38,6 +38,26 @@ int cmd_load_config(struct config *cfg, const char *path, const char *plugins_di
 	return 0;
 }
 
+int cmd_config_for(const char *path, struct config *cfg)
+{
+	const char *env = getenv("CROSSWALK_CONFIG");
+	if (path || (env && *env))
+		return cmd_load_config(cfg, path, NULL);
+	if (config_defaults(cfg) != 0) {
+		fprintf(stderr, "crosswalk: out of memory\n");
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+bool cmd_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (cmd_is_help(argv[i]))
+			return true;
+	return false;
+}
+
 char *cmd_read_all(FILE *f, size_t max, size_t *len)
 {
 	/* a regular file is read into one buffer of its size (one byte more to

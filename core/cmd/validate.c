@@ -106,12 +106,7 @@ int cmd_validate(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	struct config cfg;
-	const char *env = getenv("CROSSWALK_CONFIG");
-	int rc = 0;
-	if (path || (env && *env))
-		rc = cmd_load_config(&cfg, path, NULL);
-	else if (config_defaults(&cfg) != 0)
-		rc = EXIT_RUNTIME;
+	int rc = cmd_config_for(path, &cfg);
 	if (rc != 0)
 		return rc;
 	char err[512] = "";
