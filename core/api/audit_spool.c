@@ -4,7 +4,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,19 +13,10 @@
 #include "base/crypto.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "base/strbuf.h"
 
 #define SPOOL_DIR "audit-spool"
 #define SPOOL_MAX_FILE (64u << 20) /* one run's records */
-
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
 
 /* A new random (version 4) UUID as the record's id. */
 static int new_id(char out[CRYPTO_UUID_TEXT])
@@ -40,59 +30,39 @@ static int new_id(char out[CRYPTO_UUID_TEXT])
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int audit_spool_put(const char *data_dir, const char *run, cJSON *const *evs, size_t n, char *err, size_t errlen)
 {
-	char dir[4200], tmp[4400], path[4400];
+	char dir[4200], path[4400], why[512];
 	snprintf(dir, sizeof dir, "%s/%s", data_dir, SPOOL_DIR);
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, run);
 	snprintf(path, sizeof path, "%s/%s.ndjson", dir, run);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-		return -1;
-	}
-	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
+	struct strbuf b = STRBUF_INIT;
+	bool ok = true;
+	for (size_t i = 0; i < n && ok; i++) {
 		char id[CRYPTO_UUID_TEXT];
 		if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(evs[i], "id")) &&
 		    (new_id(id) != 0 || !cJSON_AddStringToObject(evs[i], "id", id))) {
-			rc = -1;
+			ok = false;
 			break;
 		}
 		char *line = cJSON_PrintUnformatted(evs[i]);
-		rc = line && write_all(fd, line, strlen(line)) == 0 && write_all(fd, "\n", 1) == 0 ? 0 : -1;
+		ok = line != NULL;
+		if (ok) {
+			strbuf_adds(&b, line);
+			strbuf_addc(&b, '\n');
+		}
 		free(line);
 	}
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -1;
-	int saved = errno;
-	if (close(fd) != 0 && rc == 0)
-		rc = -1, saved = errno;
-	if (rc == 0 && (rename(tmp, path) != 0 || sync_dir(dir) != 0))
-		rc = -1, saved = errno;
-	if (rc != 0) {
-		unlink(tmp);
+	size_t len = 0;
+	char *text = strbuf_take(&b, &len);
+	int rc = ok && text ? file_write_durable(path, text, len, why, sizeof why) : -1;
+	if (rc != 0)
 		snprintf(err, errlen, "cannot write the access record to %s: %s", path,
-			 saved ? strerror(saved) : "out of memory");
-	}
+			 ok && text ? why : "out of memory");
+	free(text);
 	return rc;
 }
 
@@ -161,9 +131,8 @@ long audit_spool_import(struct store *st, const char *data_dir, char *err, size_
 		}
 	}
 	closedir(d);
-	if (stored)
-		sync_dir(dir);
 	if (stored) {
+		file_sync_dir(dir);
 		char count[32];
 		snprintf(count, sizeof count, "%ld", stored);
 		log_event(LOG_INFO, "audit_spool", "spooled access records imported", "records", count,

@@ -16,6 +16,7 @@
 #include "api/purpose.h"
 #include "api/rest_int.h"
 #include "auth/scope.h"
+#include "base/file.h"
 #include "base/fjson.h"
 #include "base/log.h"
 #include "fhir/compartment.h"
@@ -59,16 +60,6 @@ static void job_path(const struct bulk *b, const char *id, const char *file, cha
 	snprintf(out, n, "%s/%s%s%s", b->dir, id, file ? "/" : "", file ? file : "");
 }
 
-static int fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* Sets obj[key] to item (taken over), replacing any value it had. */
 static void set_member(cJSON *obj, const char *key, cJSON *item)
 {
@@ -86,19 +77,10 @@ static int job_save(const struct bulk *b, struct job *j)
 	char *text = fjson_print(j->rec, false, &len);
 	if (!text)
 		return -1;
-	char tmp[4200], path[4200], dir[4200];
-	job_path(b, j->id, "job.json.tmp", tmp, sizeof tmp);
+	char path[4200], why[256];
 	job_path(b, j->id, "job.json", path, sizeof path);
-	job_path(b, j->id, NULL, dir, sizeof dir);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int rc = -1;
-	if (fd >= 0) {
-		rc = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -1;
-		close(fd);
-	}
+	int rc = file_write_durable(path, text, len, why, sizeof why);
 	free(text);
-	if (rc == 0)
-		rc = rename(tmp, path) == 0 && fsync_dir(dir) == 0 ? 0 : -1;
 	return rc;
 }
 
@@ -833,7 +815,7 @@ int bulk_submit(struct bulk *b, cJSON *desc, char id[BULK_ID_SIZE])
 	int rc = 0;
 	if (n >= b->cfg->bulk.max_jobs)
 		rc = 1;
-	else if (mkdir(dir, 0700) != 0 || job_save(b, j) != 0 || fsync_dir(b->dir) != 0)
+	else if (mkdir(dir, 0700) != 0 || job_save(b, j) != 0 || file_sync_dir(b->dir) != 0)
 		rc = -1;
 	if (rc == 0) {
 		snprintf(j->progress, sizeof j->progress, "queued");

@@ -409,14 +409,21 @@ bool egress_withholds(const struct app *app, const struct http_request *req, str
 	return !ok;
 }
 
-static void notice_on(const struct app *app, cJSON *bundle)
+/* bundle's meta.extension, made when missing (NULL when out of memory). */
+static cJSON *meta_extensions(cJSON *bundle)
 {
-	if (!app->redisclosure)
-		return;
 	cJSON *meta = cJSON_GetObjectItemCaseSensitive(bundle, "meta");
 	if (!meta)
 		meta = cJSON_AddObjectToObject(bundle, "meta");
 	cJSON *ext = cJSON_GetObjectItemCaseSensitive(meta, "extension");
+	return ext ? ext : cJSON_AddArrayToObject(meta, "extension");
+}
+
+static void notice_on(const struct app *app, cJSON *bundle)
+{
+	if (!app->redisclosure)
+		return;
+	cJSON *ext = meta_extensions(bundle);
 	const cJSON *x;
 	cJSON_ArrayForEach(x, ext)
 	{
@@ -424,8 +431,6 @@ static void notice_on(const struct app *app, cJSON *bundle)
 		if (url && !strcmp(url, EGRESS_NOTICE_URL))
 			return; /* there already */
 	}
-	if (!ext)
-		ext = cJSON_AddArrayToObject(meta, "extension");
 	cJSON *e = cJSON_CreateObject();
 	if (!ext || !e || !cJSON_AddStringToObject(e, "url", EGRESS_NOTICE_URL) ||
 	    !cJSON_AddStringToObject(e, "valueString", app->redisclosure)) {
@@ -464,12 +469,7 @@ static void consents_on(const struct egress *eg, cJSON *bundle)
 {
 	if (!eg->ncited)
 		return;
-	cJSON *meta = cJSON_GetObjectItemCaseSensitive(bundle, "meta");
-	if (!meta)
-		meta = cJSON_AddObjectToObject(bundle, "meta");
-	cJSON *ext = cJSON_GetObjectItemCaseSensitive(meta, "extension");
-	if (!ext)
-		ext = cJSON_AddArrayToObject(meta, "extension");
+	cJSON *ext = meta_extensions(bundle);
 	for (size_t i = 0; ext && i < eg->ncited; i++) {
 		cJSON *e = egress_consent_extension(&eg->cited[i]);
 		if (e)
