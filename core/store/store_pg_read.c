@@ -21,7 +21,7 @@ static enum store_status read_row(struct store *s, const char *type, const char 
 	snprintf(vnum, sizeof vnum, "%lld", (long long)version);
 	const char *vals[] = {type, id, vnum};
 	PGresult *r;
-	enum store_status st = pgs_exec(c, READ_SQL, 3, vals, NULL, &r, err, "reading the resource");
+	enum store_status st = pgs_exec_prepared(c, PGS_ST_READ, READ_SQL, 3, vals, &r, err, "reading the resource");
 	if (st != STORE_OK)
 		return st;
 	if (PQntuples(r) == 0) {
