@@ -13,16 +13,8 @@
 #include "base/strbuf.h"
 
 struct write_req {
-	enum sver_kind kind;
-	const char *type, *id;
-	const cJSON *resource; /* NULL for SVER_DELETE */
-	int64_t if_match;      /* 0 = none */
-	enum store_op op;
-	bool fresh;      /* a new random id: no row can exist */
-	bool deliver;    /* also an outbox record, in the same savepoint */
-	bool created;    /* out */
-	int64_t version; /* out */
-	cJSON *stored;   /* out */
+	struct sver_write v;
+	bool deliver; /* also an outbox record, in the same savepoint */
 };
 
 /* The index rows of one version as five array literals (param, sys, val,
@@ -193,22 +185,22 @@ static void row_args_release(struct row_args *a)
 	arrays_release(a->arr);
 }
 
-/* Stamps, prints, sums and indexes w's version (w->version, from
- * sver_check) into a and w->stored. */
+/* Stamps, prints, sums and indexes w's version (w->v.version, from
+ * sver_check) into a and w->v.stored. */
 static enum store_status row_args_build(struct write_req *w, struct row_args *a, struct store_error *err)
 {
 	store_now(a->when, NULL);
 	uint8_t sum[SVER_SUM_LEN];
-	enum store_status st =
-		sver_content(w->type, w->id, w->resource, w->version, a->when, &w->stored, &a->text, sum, err);
+	enum store_status st = sver_content(w->v.type, w->v.id, w->v.resource, w->v.version, a->when, &w->v.stored,
+					    &a->text, sum, err);
 	if (st != STORE_OK)
 		return st;
 	pgs_sum_hex(sum, a->sumhex);
-	snprintf(a->vnum, sizeof a->vnum, "%lld", (long long)w->version);
-	a->del[0] = w->kind == SVER_DELETE ? '1' : '0';
+	snprintf(a->vnum, sizeof a->vnum, "%lld", (long long)w->v.version);
+	a->del[0] = w->v.kind == SVER_DELETE ? '1' : '0';
 	a->del[1] = '\0';
-	snprintf(a->opnum, sizeof a->opnum, "%d", (int)w->op);
-	if ((st = index_arrays(w->type, w->stored, a->arr, err)) != STORE_OK)
+	snprintf(a->opnum, sizeof a->opnum, "%d", (int)w->v.op);
+	if ((st = index_arrays(w->v.type, w->v.stored, a->arr, err)) != STORE_OK)
 		row_args_release(a);
 	return st;
 }
@@ -216,7 +208,7 @@ static enum store_status row_args_build(struct write_req *w, struct row_args *a,
 /* The parameters of NEW_RES_SQL. */
 static void new_res_vals(const struct write_req *w, const struct row_args *a, const char *vals[NEW_RES_PARAMS])
 {
-	const char *v[NEW_RES_PARAMS] = {w->type,   w->id,     a->vnum,   a->del,    a->when,   a->opnum, a->text,
+	const char *v[NEW_RES_PARAMS] = {w->v.type, w->v.id,   a->vnum,   a->del,    a->when,   a->opnum, a->text,
 					 a->sumhex, a->arr[0], a->arr[1], a->arr[2], a->arr[3], a->arr[4]};
 	memcpy(vals, v, sizeof v);
 }
@@ -227,11 +219,11 @@ static enum store_status write_body(struct pgconn *c, struct write_req *w, struc
 	char rid[24] = "";
 	int64_t cur = 0;
 	enum store_status st;
-	if (!w->fresh) {
+	if (!w->v.fresh) {
 		/* the row lock makes the version compared the version replaced:
 		 * a concurrent writer on any instance waits for this commit */
 		PGresult *r;
-		const char *vals[] = {w->type, w->id};
+		const char *vals[] = {w->v.type, w->v.id};
 		st = pgs_exec_prepared(c, PGS_ST_LOCK_RES, LOCK_RES_SQL, 2, vals, &r, err, "looking up the resource");
 		if (st != STORE_OK)
 			return st;
@@ -243,8 +235,8 @@ static enum store_status write_body(struct pgconn *c, struct write_req *w, struc
 		PQclear(r);
 	}
 	bool skip;
-	if ((st = sver_check(w->kind, w->type, w->id, w->if_match, exists, deleted, cur, &w->version, &w->created,
-			     &skip, err)) != STORE_OK ||
+	if ((st = sver_check(w->v.kind, w->v.type, w->v.id, w->v.if_match, exists, deleted, cur, &w->v.version,
+			     &w->v.created, &skip, err)) != STORE_OK ||
 	    skip)
 		return st;
 	struct row_args a = {0};
@@ -279,17 +271,17 @@ static enum store_status run_write(struct pgconn *c, struct write_req *w, struct
 			return st;
 		enum store_status ws = write_body(c, w, err);
 		if (ws == STORE_OK && w->deliver)
-			ws = pgs_outbox_insert(c, w->type, w->id, w->version, w->kind == SVER_DELETE, err);
+			ws = pgs_outbox_insert(c, w->v.type, w->v.id, w->v.version, w->v.kind == SVER_DELETE, err);
 		const char *state = pgs_last_state(c);
-		bool raced = (ws == STORE_CONFLICT && strcmp(state, "23505") == 0 && !w->fresh) ||
+		bool raced = (ws == STORE_CONFLICT && strcmp(state, "23505") == 0 && !w->v.fresh) ||
 			     (ws == STORE_BUSY && strcmp(state, "40P01") == 0);
 		st = pgs_write_end(c, ws, err);
 		if (!raced)
 			break;
 	}
 	if (st != STORE_OK) {
-		cJSON_Delete(w->stored);
-		w->stored = NULL;
+		cJSON_Delete(w->v.stored);
+		w->v.stored = NULL;
 	}
 	return st;
 }
@@ -319,7 +311,7 @@ static bool fails_alone(struct pgconn *c, const struct write_req *w, enum store_
 	case STORE_INVALID:
 		return true;
 	case STORE_CONFLICT: /* another instance's create of the same new id: a race */
-		return w->fresh || strcmp(pgs_last_state(c), "23505") != 0;
+		return w->v.fresh || strcmp(pgs_last_state(c), "23505") != 0;
 	default:
 		return false;
 	}
@@ -341,7 +333,7 @@ static bool pipelinable(struct sq_item *group)
 	for (struct pg_qreq *r = (struct pg_qreq *)group; r; r = (struct pg_qreq *)r->item.next) {
 		if (r->st != STORE_OK)
 			continue;
-		if (!r->w->fresh || r->w->kind != SVER_CREATE || r->w->deliver || ++n > PIPELINE_MAX)
+		if (!r->w->v.fresh || r->w->v.kind != SVER_CREATE || r->w->deliver || ++n > PIPELINE_MAX)
 			return false;
 	}
 	return n > 0;
@@ -388,8 +380,8 @@ static enum store_status run_pipeline(struct pgconn *c, struct sq_item *group, s
 		if (r->st != STORE_OK)
 			continue;
 		bool skip;
-		enum store_status ws = sver_check(r->w->kind, r->w->type, r->w->id, 0, false, false, 0, &r->w->version,
-						  &r->w->created, &skip, r->err);
+		enum store_status ws = sver_check(r->w->v.kind, r->w->v.type, r->w->v.id, 0, false, false, 0,
+						  &r->w->v.version, &r->w->v.created, &skip, r->err);
 		if (ws == STORE_OK)
 			ws = row_args_build(r->w, &args[k], r->err);
 		if (ws != STORE_OK) {
@@ -508,8 +500,8 @@ void pgs_gc_run(void *ctx, struct sq_item *group)
 			}
 			bs = write_body(c, r->w, r->err);
 			if (bs == STORE_OK && r->w->deliver)
-				bs = pgs_outbox_insert(c, r->w->type, r->w->id, r->w->version,
-						       r->w->kind == SVER_DELETE, r->err);
+				bs = pgs_outbox_insert(c, r->w->v.type, r->w->v.id, r->w->v.version,
+						       r->w->v.kind == SVER_DELETE, r->err);
 			if (bs != STORE_OK)
 				bad = r;
 		}
@@ -540,8 +532,8 @@ void pgs_gc_run(void *ctx, struct sq_item *group)
 				*r->err = berr;
 		}
 		if (r->st != STORE_OK) {
-			cJSON_Delete(r->w->stored);
-			r->w->stored = NULL;
+			cJSON_Delete(r->w->v.stored);
+			r->w->v.stored = NULL;
 		}
 	}
 }
@@ -553,12 +545,12 @@ void pgs_gc_finish(void *ctx, struct sq_item *item)
 	struct store_write *sw = a->r.async;
 	sw->status = a->r.st;
 	if (a->r.st == STORE_OK) {
-		sw->stored = a->w.stored;
-		sw->created = a->w.created;
-		sw->version = a->w.version;
+		sw->stored = a->w.v.stored;
+		sw->created = a->w.v.created;
+		sw->version = a->w.v.version;
 	} else {
-		cJSON_Delete(a->w.stored);
-		if (a->w.fresh)
+		cJSON_Delete(a->w.v.stored);
+		if (a->w.v.fresh)
 			sw->id[0] = '\0';
 	}
 	free(a);
@@ -578,60 +570,30 @@ static enum store_status do_write(struct store *s, struct write_req *w, struct s
 	return me.st;
 }
 
+static enum store_status run_single(struct store *s, struct sver_write *v, struct store_error *err)
+{
+	struct write_req w = {.v = *v};
+	enum store_status st = do_write(s, &w, err);
+	*v = w.v;
+	return st;
+}
+
 enum store_status pg_create(struct store *s, const char *type, const cJSON *resource, const char *id, cJSON **out,
 			    struct store_error *err)
 {
-	char fresh[STORE_ID_SIZE];
-	if (!id) {
-		if (store_new_id(fresh) != 0)
-			return store_fail(err, STORE_IO, "no randomness for a new id");
-		id = fresh;
-	}
-	struct write_req w = {
-		.kind = SVER_CREATE,
-		.type = type,
-		.id = id,
-		.resource = resource,
-		.op = id == fresh ? STORE_OP_CREATE : STORE_OP_UPDATE,
-		.fresh = id == fresh,
-	};
-	enum store_status st = do_write(s, &w, err);
-	if (out)
-		*out = w.stored;
-	else
-		cJSON_Delete(w.stored);
-	return st;
+	return sver_create(s, run_single, type, resource, id, out, err);
 }
 
 enum store_status pg_update(struct store *s, const char *type, const char *id, const cJSON *resource, int64_t if_match,
 			    bool *created, cJSON **out, struct store_error *err)
 {
-	struct write_req w = {
-		.kind = SVER_UPDATE,
-		.type = type,
-		.id = id,
-		.resource = resource,
-		.if_match = if_match,
-		.op = STORE_OP_UPDATE,
-	};
-	enum store_status st = do_write(s, &w, err);
-	if (created)
-		*created = st == STORE_OK && w.created;
-	if (out)
-		*out = w.stored;
-	else
-		cJSON_Delete(w.stored);
-	return st;
+	return sver_update(s, run_single, type, id, resource, if_match, created, out, err);
 }
 
 enum store_status pg_delete(struct store *s, const char *type, const char *id, int64_t *version,
 			    struct store_error *err)
 {
-	struct write_req w = {.kind = SVER_DELETE, .type = type, .id = id, .op = STORE_OP_DELETE};
-	enum store_status st = do_write(s, &w, err);
-	if (version && st == STORE_OK)
-		*version = w.version;
-	return st;
+	return sver_delete(s, run_single, type, id, version, err);
 }
 
 enum store_status pg_submit(struct store *s, struct store_write *sw)
@@ -643,23 +605,12 @@ enum store_status pg_submit(struct store *s, struct store_write *sw)
 	struct pg_async *a = calloc(1, sizeof *a);
 	if (!a)
 		return sw->status = store_fail(&sw->err, STORE_NO_MEMORY, "out of memory");
-	enum sver_kind kind;
-	enum store_op op;
-	bool fresh;
-	if (sver_queued(sw, &kind, &op, &fresh) != STORE_OK) {
+	if (sver_queued(sw, &a->w.v) != STORE_OK) {
 		free(a);
 		return sw->status = sw->err.status;
 	}
-	a->w = (struct write_req){
-		.kind = kind,
-		.type = sw->type,
-		.id = sw->id,
-		.resource = sw->resource,
-		.if_match = sw->if_match_version,
-		.op = op,
-		.fresh = fresh,
-		.deliver = sw->deliver,
-	};
+	a->w.deliver = sw->deliver;
+	bool fresh = a->w.v.fresh;
 	a->r = (struct pg_qreq){.item.async = true, .w = &a->w, .err = &sw->err, .st = STORE_OK, .async = sw};
 	if (!sq_enqueue(&ps->gc, &a->r.item, true)) {
 		free(a);
