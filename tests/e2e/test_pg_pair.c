@@ -423,35 +423,6 @@ static void pair_outbox_delivers_once(void **state)
 	upstream_stop(&u);
 }
 
-/* The versions the upstream holds of type/id, oldest first, as the first
- * given name of each (the marker the test wrote); "" when none. */
-static void upstream_given_history(const struct upstream_srv *u, const char *type, const char *id, char *out, size_t n)
-{
-	char path[256];
-	snprintf(path, sizeof path, "/fhir/R4/%s/%s/_history?_count=100", type, id);
-	out[0] = '\0';
-	struct resp r;
-	if (upstream_do(u, "GET", path, NULL, &r) == 0 && r.status == 200) {
-		cJSON *j = cJSON_Parse(r.body);
-		const cJSON *e;
-		char tmp[512] = "";
-		/* newest first: each one goes in front */
-		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(j, "entry"))
-		{
-			const cJSON *name =
-				cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
-							   cJSON_GetObjectItemCaseSensitive(e, "resource"), "name"),
-						   0);
-			const cJSON *g = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(name, "given"), 0);
-			snprintf(tmp, sizeof tmp, "%s%s%s", cJSON_IsString(g) ? g->valuestring : "?", out[0] ? "," : "",
-				 out);
-			snprintf(out, n, "%s", tmp);
-		}
-		cJSON_Delete(j);
-	}
-	resp_free(&r);
-}
-
 static long put_patient(const struct gw *g, const char *id, const char *given)
 {
 	char path[128], body[300];
@@ -525,7 +496,7 @@ static void pair_outbox_keeps_related_order(void **state)
 	for (int i = 0; i < PATIENTS; i++) {
 		char id[32], hist[512], ident[64];
 		snprintf(id, sizeof id, "ord-p%d", i);
-		upstream_given_history(&u, "Patient", id, hist, sizeof hist);
+		upstream_history_given(&u, "Patient", id, hist, sizeof hist);
 		assert_string_equal(hist, "v1,v2,v3");
 		snprintf(ident, sizeof ident, "urn:ord|o%d", i);
 		assert_int_equal(upstream_count(&u, "Observation", ident), 1);
@@ -546,13 +517,13 @@ static void pair_outbox_keeps_related_order(void **state)
 	assert_int_equal(put_patient(&g[1], "ord-p0", "v5"), 200);
 	sleep_ms(500);
 	char hist[512];
-	upstream_given_history(&u, "Patient", "ord-p0", hist, sizeof hist);
+	upstream_history_given(&u, "Patient", "ord-p0", hist, sizeof hist);
 	assert_string_equal(hist, "v1,v2,v3");
 	kill(g[0].pid, SIGKILL);
 	waitpid(g[0].pid, NULL, 0);
 	g[0].pid = 0;
 	assert_true(gw_outbox_drained(&g[1], 30000));
-	upstream_given_history(&u, "Patient", "ord-p0", hist, sizeof hist);
+	upstream_history_given(&u, "Patient", "ord-p0", hist, sizeof hist);
 	assert_string_equal(hist, "v1,v2,v3,v4,v5");
 	assert_int_equal(gw_outbox_number(&g[1], "dead"), 0);
 	assert_int_equal(gw_stop(&g[1], 10000), 0);
