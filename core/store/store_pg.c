@@ -21,11 +21,11 @@
 
 /* 3: what an outbox record waits for (store_refs.h): the resources its
  * version refers to, and the records of one resource found by it */
-#define OUTBOX_REF_SQL                                                                   \
-	"CREATE TABLE outbox_ref(oid bigint NOT NULL, type text COLLATE \"C\" NOT NULL," \
-	" id text COLLATE \"C\" NOT NULL, PRIMARY KEY(oid, type, id));"                  \
-	"CREATE INDEX outbox_ref_res ON outbox_ref(type, id, oid);"                      \
-	"CREATE INDEX outbox_res ON outbox(type, id, oid);"
+#define OUTBOX_REF_SQL                                                                                 \
+	"CREATE TABLE IF NOT EXISTS outbox_ref(oid bigint NOT NULL, type text COLLATE \"C\" NOT NULL," \
+	" id text COLLATE \"C\" NOT NULL, PRIMARY KEY(oid, type, id));"                                \
+	"CREATE INDEX IF NOT EXISTS outbox_ref_res ON outbox_ref(type, id, oid);"                      \
+	"CREATE INDEX IF NOT EXISTS outbox_res ON outbox(type, id, oid);"
 
 /* Text columns compare byte-wise (COLLATE "C"), as SQLite's do: prefix
  * ranges of folded strings, _sort and ids order the same on both. */
