@@ -73,6 +73,7 @@ static const struct key upstream_keys[] = {
 	{"retry_base_ms", KEY_UINT, UP(retry_base_ms), 1, 3600000, NULL},
 	{"retry_max_ms", KEY_UINT, UP(retry_max_ms), 1, 86400000, NULL},
 	{"high_water", KEY_UINT, UP(high_water), 1, 100000000, NULL},
+	{"delivery_workers", KEY_UINT, UP(delivery_workers), 1, 64, NULL},
 	{"match_identifier_systems", KEY_URIS, UP(match_systems), 1, 16, NULL},
 	{"organization", KEY_STRING, UP(organization), 1, 256, NULL},
 	{"purpose_of_use", KEY_STRING, UP(purpose_of_use), 1, 32, NULL},
@@ -439,6 +440,7 @@ int config_defaults(struct config *cfg)
 		.retry_base_ms = 500,
 		.retry_max_ms = 300000,
 		.high_water = 100000,
+		.delivery_workers = 4,
 	};
 	cfg->bulk = (struct config_bulk){
 		.expiry_s = 7 * 86400,

@@ -61,6 +61,7 @@ struct config_upstream {
 	uint64_t retry_base_ms;   /* outbox: first retry delay; doubles per attempt, with jitter */
 	uint64_t retry_max_ms;    /* outbox: cap of the delay */
 	uint64_t high_water;      /* outbox: pending records above which pushes get 503 */
+	uint64_t delivery_workers; /* outbox: records delivered at once by this instance (one thread each) */
 	/* identifier systems a person is looked up by at the upstream before a
 	 * Patient is delivered (array of absolute URIs, owned), or NULL */
 	cJSON *match_systems;

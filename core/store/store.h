@@ -153,7 +153,24 @@ struct store_search {
 #define STORE_NO_TOTAL SIZE_MAX
 
 /* The outbox: records of writes still to be delivered upstream, committed in
- * the same transaction as the write (core/upstream/outbox.h delivers them). */
+ * the same transaction as the write (core/upstream/outbox.h delivers them).
+ *
+ * Order (docs/delivery.md): records are numbered in write order (oid), and
+ * two records are related when they are about the same resource or when the
+ * version of one refers to the resource of the other (its "reference"
+ * members naming "Type/id", recorded with the record when it is added, at
+ * most STORE_OUTBOX_MAX_REFS of them). store_outbox_next takes the oldest
+ * due record that no earlier related record holds back — an earlier record
+ * holds back while it is pending (also while it waits for a retry) or taken
+ * and not yet settled — so related records are delivered one after the
+ * other in write order, and unrelated ones by several takers at once. Not
+ * promised: any order between unrelated records (two Observations of one
+ * Patient may arrive in either order; the entries of one transaction are
+ * not delivered as one unit), an order through a third record (A refers to
+ * B, B to C: A waits for B only), or an order behind a dead letter (it no
+ * longer holds anything back; a retried one is delivered after what went
+ * while it was dead). A taken record is not given to another taker until it
+ * is settled (SQLite: within the process; PostgreSQL: see its lease below). */
 enum outbox_state { OUTBOX_PENDING = 0, OUTBOX_DEAD = 2 };
 
 struct outbox_item {
@@ -320,9 +337,10 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
  * acknowledged by any other), store_begin takes a transaction-scoped
  * advisory lock (conditional writes and transactions are atomic across
  * instances), writes lock their resource's row before comparing versions,
- * and the outbox is shared: a record taken for delivery is leased to its
- * taker for lease_ms; after a crash another instance takes it once the lease
- * ends, and a settle from a taker whose lease has passed is ignored. The
+ * and the outbox is shared: every instance takes records (FOR UPDATE SKIP
+ * LOCKED, in the order above) and a record taken is leased to its taker for
+ * lease_ms; after a crash another instance takes it once the lease ends,
+ * and a settle from a taker whose lease has passed is ignored. The
  * schema is created by the first opener (under an advisory lock); a schema
  * newer than this build is refused. Each thread that calls into the store
  * holds one connection. Returns 0 and *out, or -1 with the reason in err. */
@@ -487,6 +505,10 @@ enum store_status store_read_text(struct store *s, const char *type, const char 
 
 enum store_status store_outbox_add(struct store *s, const char *type, const char *id, int64_t version, bool deleted,
 				   struct store_error *err);
+/* Takes the oldest record due at now_ms that no earlier related record holds
+ * back (above); STORE_NOT_FOUND when there is none. Any thread; each taken
+ * record must be settled (store_outbox_settle: state -1 deletes it as
+ * delivered). */
 enum store_status store_outbox_next(struct store *s, int64_t now_ms, struct outbox_item *out, struct store_error *err);
 enum store_status store_outbox_settle(struct store *s, int64_t oid, int state, int attempts, int64_t next_at_ms,
 				      const char *error, struct store_error *err);

@@ -15,8 +15,17 @@
 /* The schema version this build writes, kept in cw_schema. A database
  * written by a newer schema is refused (the caller exits 2); an older one is
  * upgraded when opened (upgrade_schema). 1: first; 2: the resource a Bundle
- * embeds (composition, message) indexed under "composition.…". */
-#define PG_SCHEMA_VERSION 2
+ * embeds (composition, message) indexed under "composition.…"; 3: the
+ * outbox's references (outbox_ref), for delivery in parallel. */
+#define PG_SCHEMA_VERSION 3
+
+/* 3: what an outbox record waits for (store_refs.h): the resources its
+ * version refers to, and the records of one resource found by it */
+#define OUTBOX_REF_SQL                                                                                 \
+	"CREATE TABLE IF NOT EXISTS outbox_ref(oid bigint NOT NULL, type text COLLATE \"C\" NOT NULL," \
+	" id text COLLATE \"C\" NOT NULL, PRIMARY KEY(oid, type, id));"                                \
+	"CREATE INDEX IF NOT EXISTS outbox_ref_res ON outbox_ref(type, id, oid);"                      \
+	"CREATE INDEX IF NOT EXISTS outbox_res ON outbox(type, id, oid);"
 
 /* Text columns compare byte-wise (COLLATE "C"), as SQLite's do: prefix
  * ranges of folded strings, _sort and ids order the same on both. */
@@ -40,9 +49,9 @@ static const char schema_sql[] =
 	" state integer NOT NULL DEFAULT 0, attempts integer NOT NULL DEFAULT 0, next_at bigint NOT NULL DEFAULT 0,"
 	" last_error text, created text COLLATE \"C\" NOT NULL, lease_until bigint NOT NULL DEFAULT 0,"
 	" lease_owner bigint NOT NULL DEFAULT 0);"
-	"CREATE INDEX outbox_order ON outbox(state, oid);"
+	"CREATE INDEX outbox_order ON outbox(state, oid);" OUTBOX_REF_SQL
 	"CREATE TABLE mark(name text COLLATE \"C\" PRIMARY KEY, value bigint NOT NULL);"
-	"INSERT INTO cw_schema(version) VALUES(2);";
+	"INSERT INTO cw_schema(version) VALUES(3);";
 
 struct pg_store *pgs_of(struct store *s) { return (struct pg_store *)s; }
 
@@ -377,6 +386,12 @@ static int upgrade_schema(struct pgconn *c, int64_t from, char *err, size_t errl
 	enum store_status st = pgs_run(c, "BEGIN", &e, "upgrading the schema");
 	if (st == STORE_OK && from < 2) /* 2: embedded resources */
 		st = pgs_reindex(c, &e);
+	if (st == STORE_OK && from < 3) { /* 3: several statements, one implicit transaction inside ours */
+		PGresult *x = PQexec(c->db, OUTBOX_REF_SQL);
+		if (PQresultStatus(x) != PGRES_COMMAND_OK)
+			st = store_fail(&e, STORE_IO, "adding the outbox's references: %s", PQresultErrorMessage(x));
+		PQclear(x);
+	}
 	char sql[64];
 	snprintf(sql, sizeof sql, "UPDATE cw_schema SET version = %d", PG_SCHEMA_VERSION);
 	if (st == STORE_OK)

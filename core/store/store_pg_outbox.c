@@ -1,31 +1,60 @@
 /* The PostgreSQL backend's outbox, shared by every instance on the
- * database. Records are delivered in the order written (as store.h's
- * outbox contract says): pg_outbox_next takes the oldest pending record
- * under its row lock and leases it to this instance (lease_owner,
- * lease_until) in one short transaction; while the lease runs no instance
- * takes that record or, the order being global, any later one. A record
- * whose taker died is taken again once its lease has passed; a settle from
- * a taker whose lease has passed and been taken over is refused, so one
- * delivery's outcome is recorded once. */
+ * database and delivered by several workers on each (store.h's outbox
+ * contract): pg_outbox_next takes, in one statement, the oldest pending
+ * record that nothing holds back — no earlier record of its resource, of a
+ * resource its version refers to (outbox_ref, recorded with it), or of one
+ * that refers to it is still pending or in flight — skipping rows another
+ * taker has locked (FOR UPDATE SKIP LOCKED), and leases it to this instance
+ * (lease_owner, lease_until). A record stays pending while it is leased, so
+ * it holds its related records back until it is settled. A record whose
+ * taker died is taken again once its lease has passed; a settle from a taker
+ * whose lease has passed and been taken over is refused, so one delivery's
+ * outcome is recorded once. */
 #include "store/store_pg_int.h"
+#include "base/strbuf.h"
+#include "store/store_refs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* now in ms by the database's clock, which every instance shares */
+#define OB_NOW "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 #define OB_SEL "SELECT oid, type, id, version, deleted, state, attempts, next_at, last_error, created"
 #define OB_COLS OB_SEL " FROM outbox "
 /* this instance's lease, or nobody's any more: a lease taken over by
  * another instance is that instance's to settle */
-#define OB_MINE                                    \
-	" AND (lease_owner = $2 OR lease_until <=" \
-	" (extract(epoch from clock_timestamp()) * 1000)::bigint)"
+#define OB_MINE " AND (lease_owner = $2 OR lease_until <= " OB_NOW ")"
 
 enum store_status pg_outbox_add(struct store *s, const char *type, const char *id, int64_t version, bool deleted,
 				struct store_error *err)
 {
 	PGS_GET_CONN(c, s, err);
 	return pgs_outbox_insert(c, type, id, version, deleted, err);
+}
+
+/* The referenced resources of one record, gathered as two array literals
+ * ({"Patient","Practitioner"}, {"p1","x"}); ids and type names need no
+ * escaping inside the quotes. */
+struct refs_arrays {
+	struct strbuf types, ids;
+	size_t n;
+};
+
+static void refs_quoted(struct strbuf *b, bool first, const char *s)
+{
+	strbuf_adds(b, first ? "{\"" : ",\"");
+	strbuf_adds(b, s);
+	strbuf_addc(b, '"');
+}
+
+static int refs_add(void *ctx, const char *type, const char *id)
+{
+	struct refs_arrays *a = ctx;
+	refs_quoted(&a->types, a->n == 0, type);
+	refs_quoted(&a->ids, a->n == 0, id);
+	a->n++;
+	return 0;
 }
 
 enum store_status pgs_outbox_insert(struct pgconn *c, const char *type, const char *id, int64_t version, bool deleted,
@@ -35,8 +64,36 @@ enum store_status pgs_outbox_insert(struct pgconn *c, const char *type, const ch
 	store_now(now, NULL);
 	snprintf(vnum, sizeof vnum, "%lld", (long long)version);
 	const char *vals[] = {type, id, vnum, deleted ? "1" : "0", now};
-	return pgs_exec(c, "INSERT INTO outbox(type, id, version, deleted, created) VALUES($1, $2, $3, $4, $5)", 5,
-			vals, NULL, NULL, err, "recording the outbox");
+	PGresult *r = NULL;
+	enum store_status st = pgs_exec(
+		c,
+		"INSERT INTO outbox(type, id, version, deleted, created) VALUES($1, $2, $3, $4, $5)"
+		" RETURNING oid, (SELECT v.body FROM resource r JOIN version v ON v.rid = r.rid AND v.version = $3"
+		" WHERE r.type = $1 AND r.id = $2)",
+		5, vals, NULL, &r, err, "recording the outbox");
+	if (st != STORE_OK || deleted || PQgetisnull(r, 0, 1)) {
+		PQclear(r);
+		return st;
+	}
+	struct refs_arrays a = {.types = STRBUF_INIT, .ids = STRBUF_INIT, .n = 0};
+	store_refs_each(PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), type, id, refs_add, &a);
+	strbuf_addc(&a.types, '}');
+	strbuf_addc(&a.ids, '}');
+	char *types = strbuf_take(&a.types, NULL), *ids = strbuf_take(&a.ids, NULL);
+	if (!types || !ids) {
+		st = store_fail(err, STORE_NO_MEMORY, "recording the outbox's references");
+	} else if (a.n) {
+		const char *rv[] = {PQgetvalue(r, 0, 0), types, ids};
+		st = pgs_exec(
+			c,
+			"INSERT INTO outbox_ref(oid, type, id) SELECT $1, t, i FROM unnest($2::text[], $3::text[])"
+			" AS u(t, i)",
+			3, rv, NULL, NULL, err, "recording the outbox's references");
+	}
+	free(types);
+	free(ids);
+	PQclear(r);
+	return st;
 }
 
 static void outbox_row(const PGresult *r, int i, struct outbox_item *it)
@@ -60,37 +117,33 @@ enum store_status pg_outbox_next(struct store *s, int64_t now_ms, struct outbox_
 	struct pg_store *ps = pgs_of(s);
 	if (c->in_txn)
 		return store_fail(err, STORE_CONFLICT, "a transaction is open on this thread");
-	enum store_status st = pgs_run(c, "BEGIN", err, "reading the outbox");
-	if (st != STORE_OK)
-		return st;
-	/* leases are compared with the database's clock, which every
-	 * instance shares */
+	char now[24], owner[24], lease[24];
+	snprintf(now, sizeof now, "%lld", (long long)now_ms);
+	snprintf(owner, sizeof owner, "%lld", (long long)ps->instance);
+	snprintf(lease, sizeof lease, "%lld", (long long)ps->lease_ms);
+	const char *vals[] = {now, owner, lease};
 	PGresult *r = NULL;
-	st = pgs_exec(c,
-		      OB_SEL ", (lease_until > (extract(epoch from clock_timestamp()) * 1000)::bigint) FROM outbox"
-			     " WHERE state = 0 ORDER BY oid LIMIT 1 FOR UPDATE",
-		      0, NULL, NULL, &r, err, "reading the outbox");
+	enum store_status st = pgs_exec(
+		c,
+		"WITH c AS (SELECT o.oid FROM outbox o WHERE o.state = 0 AND o.next_at <= $1 AND o.lease_until "
+		"<= " OB_NOW
+		" AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.type = o.type AND e.id = o.id AND e.oid < o.oid"
+		" AND e.state = 0)"
+		" AND NOT EXISTS (SELECT 1 FROM outbox_ref f JOIN outbox e ON e.type = f.type AND e.id = f.id"
+		" AND e.oid < o.oid AND e.state = 0 WHERE f.oid = o.oid)"
+		" AND NOT EXISTS (SELECT 1 FROM outbox_ref f JOIN outbox e ON e.oid = f.oid AND e.state = 0"
+		" WHERE f.type = o.type AND f.id = o.id AND f.oid < o.oid)"
+		" ORDER BY o.oid LIMIT 1 FOR UPDATE OF o SKIP LOCKED)"
+		" UPDATE outbox SET lease_owner = $2, lease_until = " OB_NOW " + $3 FROM c WHERE outbox.oid = c.oid"
+		" RETURNING outbox.oid, type, id, version, deleted, state, attempts, next_at, last_error, created",
+		3, vals, NULL, &r, err, "leasing an outbox record");
 	if (st == STORE_OK) {
-		if (PQntuples(r) == 0 || pgs_int(r, 0, 7) > now_ms || strcmp(PQgetvalue(r, 0, 10), "t") == 0) {
+		if (PQntuples(r) == 0)
 			st = store_fail(err, STORE_NOT_FOUND, "nothing due");
-		} else {
+		else
 			outbox_row(r, 0, out);
-			char oid[24], owner[24], lease[24];
-			snprintf(oid, sizeof oid, "%lld", (long long)out->oid);
-			snprintf(owner, sizeof owner, "%lld", (long long)ps->instance);
-			snprintf(lease, sizeof lease, "%lld", (long long)ps->lease_ms);
-			const char *vals[] = {oid, owner, lease};
-			st = pgs_exec(c,
-				      "UPDATE outbox SET lease_owner = $2, lease_until ="
-				      " (extract(epoch from clock_timestamp()) * 1000)::bigint + $3 WHERE oid = $1",
-				      3, vals, NULL, NULL, err, "leasing an outbox record");
-		}
 	}
 	PQclear(r);
-	if (st == STORE_OK)
-		st = pgs_run(c, "COMMIT", err, "leasing an outbox record");
-	else if (PQtransactionStatus(c->db) != PQTRANS_IDLE)
-		pgs_run(c, "ROLLBACK", NULL, "reading the outbox");
 	return st;
 }
 
@@ -109,8 +162,10 @@ enum store_status pg_outbox_settle(struct store *s, int64_t oid, int state, int 
 	enum store_status st;
 	if (state < 0) {
 		const char *vals[] = {onum, owner};
-		st = pgs_exec(c, "DELETE FROM outbox WHERE oid = $1" OB_MINE, 2, vals, NULL, &r, err,
-			      "updating the outbox");
+		st = pgs_exec(c,
+			      "WITH d AS (DELETE FROM outbox WHERE oid = $1" OB_MINE " RETURNING oid),"
+			      " f AS (DELETE FROM outbox_ref WHERE oid IN (SELECT oid FROM d)) SELECT count(*) FROM d",
+			      2, vals, NULL, &r, err, "updating the outbox");
 	} else {
 		const char *vals[] = {onum, owner, snum, anum, nnum, error};
 		st = pgs_exec(
@@ -119,7 +174,7 @@ enum store_status pg_outbox_settle(struct store *s, int64_t oid, int state, int 
 			" lease_until = 0 WHERE oid = $1" OB_MINE,
 			6, vals, NULL, &r, err, "updating the outbox");
 	}
-	if (st == STORE_OK && strcmp(PQcmdTuples(r), "0") == 0)
+	if (st == STORE_OK && (state < 0 ? pgs_int(r, 0, 0) == 0 : strcmp(PQcmdTuples(r), "0") == 0))
 		st = store_fail(err, STORE_NOT_FOUND, "no outbox record %lld leased to this instance", (long long)oid);
 	PQclear(r);
 	return st;

@@ -61,7 +61,11 @@ static const char outbox_sql[] =
 	" created TEXT NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);"
 	"CREATE INDEX IF NOT EXISTS outbox_res ON outbox(type, id, oid);"
-	"CREATE INDEX IF NOT EXISTS outbox_order ON outbox(state, oid);";
+	"CREATE INDEX IF NOT EXISTS outbox_order ON outbox(state, oid);"
+	/* what a record waits for (store_refs.h): the resources its version refers to */
+	"CREATE TABLE IF NOT EXISTS outbox_ref(oid INTEGER NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL,"
+	" PRIMARY KEY(oid, type, id));"
+	"CREATE INDEX IF NOT EXISTS outbox_ref_res ON outbox_ref(type, id, oid);";
 
 /* Added without a schema version bump: created when missing. */
 static const char mark_sql[] = "CREATE TABLE IF NOT EXISTS mark(name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
@@ -100,8 +104,18 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_HIST_ALL] = HIST_COLS "WHERE last_updated >= ?5 AND seq < ?6 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
 	[S_HIST_ALL_N] = "SELECT count(*) FROM version WHERE last_updated >= ?5",
 	[S_OB_ADD] = "INSERT INTO outbox(type, id, version, deleted, created) VALUES(?1, ?2, ?3, ?4, ?5)",
-	/* the oldest pending record, when due: delivery in the order written */
-	[S_OB_NEXT] = OB_COLS "WHERE oid = (SELECT min(oid) FROM outbox WHERE state = 0) AND next_at <= ?1",
+	/* the oldest pending records, when due, that nothing holds back: no
+	 * earlier pending record of the same resource, of one it refers to or
+	 * of one that refers to it (store.h's outbox contract) */
+	[S_OB_NEXT] = "SELECT o.oid, o.type, o.id, o.version, o.deleted, o.state, o.attempts, o.next_at,"
+		      " o.last_error, o.created FROM outbox o WHERE o.state = 0 AND o.next_at <= ?1"
+		      " AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.type = o.type AND e.id = o.id"
+		      " AND e.oid < o.oid AND e.state = 0)"
+		      " AND NOT EXISTS (SELECT 1 FROM outbox_ref f JOIN outbox e ON e.type = f.type AND e.id = f.id"
+		      " AND e.oid < o.oid AND e.state = 0 WHERE f.oid = o.oid)"
+		      " AND NOT EXISTS (SELECT 1 FROM outbox_ref f JOIN outbox e ON e.oid = f.oid AND e.state = 0"
+		      " WHERE f.type = o.type AND f.id = o.id AND f.oid < o.oid)"
+		      " ORDER BY o.oid LIMIT ?2",
 	[S_OB_DELETE] = "DELETE FROM outbox WHERE oid = ?1",
 	[S_OB_SETTLE] = "UPDATE outbox SET state = ?2, attempts = ?3, next_at = ?4, last_error = ?5 WHERE oid = ?1",
 	[S_OB_LIST] = OB_COLS "WHERE state = ?1 ORDER BY oid LIMIT ?2 OFFSET ?3",
@@ -110,6 +124,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OB_RETRY_DEAD] = "UPDATE outbox SET state = 0, attempts = 0, next_at = 0, last_error = NULL WHERE state = 2"
 			    " AND (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR instr(last_error, ?2) > 0)"
 			    " AND (?3 IS NULL OR created >= ?3) AND (?4 IS NULL OR created < ?4)",
+	[S_OB_BODY] = "SELECT v.body FROM resource r JOIN version v ON v.rid = r.rid AND v.version = ?3"
+		      " WHERE r.type = ?1 AND r.id = ?2",
+	[S_OB_REF_ADD] = "INSERT OR IGNORE INTO outbox_ref(oid, type, id) VALUES(?1, ?2, ?3)",
+	[S_OB_REF_DELETE] = "DELETE FROM outbox_ref WHERE oid = ?1",
 };
 
 struct sqlite_store *ss_of(struct store *s)

@@ -15,8 +15,8 @@
  * restored from a backup), the outbox and the marks.
  *
  * The repair writes a fresh database beside the damaged one
- * (store.db.repair): the version, outbox and mark rows copied as they are,
- * the resource rows and the search index built anew from the versions (a
+ * (store.db.repair): the version, outbox (with its references) and mark
+ * rows copied as they are, the resource rows and the search index built anew from the versions (a
  * damaged version's resource keeps the index rows it had, so its searches
  * keep answering the integrity failure). The fresh file is checked, then
  * takes store.db's place; the damaged file is kept beside it as
@@ -348,6 +348,13 @@ static int build_fresh(struct check *k, const char *fresh)
 			" last_error, created) SELECT oid, type, id, version, deleted, state, attempts, next_at,"
 			" last_error, created FROM main.outbox",
 			"copying the outbox");
+	if (r == 0 &&
+	    sqlite3_exec(k->db, "INSERT INTO fresh.outbox_ref(oid, type, id) SELECT oid, type, id FROM main.outbox_ref",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		sayf(k,
+		     "repair: the outbox's references could not be copied (%s): the records written before "
+		     "are delivered in order by resource only",
+		     sqlite3_errmsg(k->db));
 	if (r == 0)
 		r = exec_or_say(k, "INSERT INTO fresh.mark(name, value) SELECT name, value FROM main.mark",
 				"copying the marks");

@@ -64,6 +64,9 @@ enum stmt_id {
 	S_OB_LIST_ALL,
 	S_OB_COUNTS,
 	S_OB_RETRY_DEAD,
+	S_OB_BODY,
+	S_OB_REF_ADD,
+	S_OB_REF_DELETE,
 	S_COUNT
 };
 struct conn {
@@ -82,6 +85,10 @@ struct gc_req {
 	enum store_status st;
 	struct store_write *async;
 };
+/* records in delivery at once (upstream.delivery_workers is at most 64) */
+#define SS_OB_TAKEN_MAX 64
+/* a taken record not settled within this is given to another worker */
+#define SS_OB_TAKEN_MS (10 * 60 * 1000)
 struct sqlite_store {
 	struct store base;
 	char *path;
@@ -101,6 +108,13 @@ struct sqlite_store {
 	/* the time of the last bulk export snapshot (ms since the epoch): a
 	 * create stamped before it is stamped again when it commits */
 	_Atomic int64_t snapshot_ms;
+	/* outbox records taken by a delivery worker and not yet settled (guarded
+	 * by mu): not taken again, and still pending, so they hold back the
+	 * records after them that they are related to (store_sqlite_outbox.c) */
+	struct {
+		int64_t oid, until_ms;
+	} ob_taken[SS_OB_TAKEN_MAX];
+	size_t ob_ntaken;
 };
 #define GET_CONN(c, s, err)                                   \
 	struct conn *c = ss_get_conn(ss_of(s), err);          \

@@ -15,6 +15,13 @@
 #include "base/metrics.h"
 #include "upstream/person_match.h"
 
+/* One delivery thread. */
+struct outbox_worker {
+	struct outbox *o;
+	struct pmatch *match; /* upstream.match_identifier_systems set, else NULL; this thread's */
+	pthread_t thread;
+};
+
 struct outbox {
 	struct store *st;
 	struct upstream *up;
@@ -22,8 +29,8 @@ struct outbox {
 	const struct plugin_host *plugins;
 	outbox_filter_fn *filter;
 	void *filter_ud;
-	struct pmatch *match; /* upstream.match_identifier_systems set, else NULL; the worker's */
-	pthread_t thread;
+	struct outbox_worker *workers; /* upstream.delivery_workers of them */
+	size_t nalloc, nworkers;       /* allocated, started */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop, kicked;
@@ -84,19 +91,27 @@ static int64_t backoff_ms(const struct config_upstream *c, int attempts)
 	return (int64_t)(d / 2 + (r % (d / 2 + 1)));
 }
 
+/* Out of memory: the record goes back in line as it was, due in a second
+ * (settled, so that no lease or take keeps it from the next worker). */
+static void put_back(struct outbox *o, const struct outbox_item *it, const char *why)
+{
+	struct store_error err;
+	store_outbox_settle(o->st, it->oid, OUTBOX_PENDING, it->attempts, now_ms() + 1000, why, &err);
+}
+
 /* The person matched at the upstream before res (the record's resource,
  * about to be sent) goes there: a Patient linked to another at the upstream
  * is settled without being sent (0); one that cannot be matched now, or
  * what refers to it, waits — a dead letter when ambiguous, a retry when
  * the upstream did not answer (0). -1: send res, its references to linked
  * Patients rewritten. */
-static int matched(struct outbox *o, const struct outbox_item *it, cJSON *res)
+static int matched(struct outbox *o, struct pmatch *match, const struct outbox_item *it, cJSON *res)
 {
 	char why[600] = "", remote[STORE_ID_SIZE];
 	struct store_error err;
 	enum pmatch_result r = !strcmp(it->type, "Patient")
-				       ? pmatch_patient(o->match, it->id, res, remote, why, sizeof why)
-				       : pmatch_rewrite(o->match, res, why, sizeof why);
+				       ? pmatch_patient(match, it->id, res, remote, why, sizeof why)
+				       : pmatch_rewrite(match, res, why, sizeof why);
 	int attempts = it->attempts + 1;
 	switch (r) {
 	case PMATCH_OWN:
@@ -123,11 +138,12 @@ static int matched(struct outbox *o, const struct outbox_item *it, cJSON *res)
 	case PMATCH_NOMEM:
 		break;
 	}
-	return 0; /* out of memory: the record stays and is tried again */
+	put_back(o, it, "out of memory");
+	return 0;
 }
 
 /* The first diagnostics of an OperationOutcome body, else the status. */
-static void deliver(struct outbox *o, const struct outbox_item *it)
+static void deliver(struct outbox *o, struct pmatch *match, const struct outbox_item *it)
 {
 	const struct config_upstream *c = &o->cfg->upstream;
 	char path[STORE_TYPE_SIZE + STORE_ID_SIZE + 2];
@@ -172,7 +188,8 @@ static void deliver(struct outbox *o, const struct outbox_item *it)
 			enum cw_hook_result hr = plugin_host_run_hooks(o->plugins, &ctx, &args, &res);
 			if (hr == CW_HOOK_STOP) {
 				snprintf(why, sizeof why, "stopped by a before-upstream hook: %s",
-					 oo.n && oo.issues[0].diagnostics ? oo.issues[0].diagnostics : "(no reason given)");
+					 oo.n && oo.issues[0].diagnostics ? oo.issues[0].diagnostics
+									  : "(no reason given)");
 				store_outbox_settle(o->st, it->oid, OUTBOX_DEAD, it->attempts + 1, 0, why, &err);
 				metrics_counter_add(METRICS_OUTBOX_DEAD, 1);
 				cJSON_Delete(res);
@@ -182,8 +199,8 @@ static void deliver(struct outbox *o, const struct outbox_item *it)
 			if (hr == CW_HOOK_STOP)
 				return;
 		}
-		if (o->match) {
-			int m = matched(o, it, res);
+		if (match) {
+			int m = matched(o, match, it, res);
 			if (m >= 0) {
 				cJSON_Delete(res);
 				return;
@@ -192,8 +209,10 @@ static void deliver(struct outbox *o, const struct outbox_item *it)
 		size_t len = 0;
 		char *body = fjson_print(res, false, &len);
 		cJSON_Delete(res);
-		if (!body)
-			return; /* out of memory: the record stays and is tried again */
+		if (!body) {
+			put_back(o, it, "out of memory");
+			return;
+		}
 		const char *h[] = {"Content-Type: application/fhir+json", "Accept: application/fhir+json", NULL};
 		rc = upstream_request(o->up, "PUT", path, h, body, len, &r);
 		free(body);
@@ -222,7 +241,7 @@ static void deliver(struct outbox *o, const struct outbox_item *it)
 		store_outbox_settle(o->st, it->oid, OUTBOX_DEAD, attempts, 0, why, &err);
 		metrics_counter_add(METRICS_OUTBOX_DEAD, 1);
 		log_msgf(LOG_WARN, "outbox", "dead letter %s/%s version %lld after %d attempts: %s", it->type, it->id,
-			(long long)it->version, attempts, why);
+			 (long long)it->version, attempts, why);
 		return;
 	}
 	store_outbox_settle(o->st, it->oid, OUTBOX_PENDING, attempts, now_ms() + delay, why, &err);
@@ -230,7 +249,8 @@ static void deliver(struct outbox *o, const struct outbox_item *it)
 
 static void *worker(void *arg)
 {
-	struct outbox *o = arg;
+	struct outbox_worker *w = arg;
+	struct outbox *o = w->o;
 	for (;;) {
 		pthread_mutex_lock(&o->mu);
 		bool stop = o->stop;
@@ -242,7 +262,7 @@ static void *worker(void *arg)
 		struct store_error err;
 		enum store_status st = store_outbox_next(o->st, now_ms(), &it, &err);
 		if (st == STORE_OK) {
-			deliver(o, &it);
+			deliver(o, w->match, &it);
 			refresh_pending(o);
 			continue;
 		}
@@ -274,6 +294,20 @@ static double gauge_dead(void *ctx)
 	return store_outbox_counts(o->st, &c, &err) == STORE_OK ? (double)c.dead : 0;
 }
 
+/* Stops and joins the started workers and frees what they own. */
+static void stop_workers(struct outbox *o)
+{
+	pthread_mutex_lock(&o->mu);
+	o->stop = true;
+	pthread_cond_broadcast(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+	for (size_t i = 0; i < o->nworkers; i++)
+		pthread_join(o->workers[i].thread, NULL);
+	for (size_t i = 0; i < o->nalloc; i++)
+		pmatch_free(o->workers[i].match);
+	free(o->workers);
+}
+
 struct outbox *outbox_start(struct store *st, struct upstream *up, const struct config *cfg,
 			    const struct plugin_host *plugins, outbox_filter_fn *filter, void *ud)
 {
@@ -286,17 +320,25 @@ struct outbox *outbox_start(struct store *st, struct upstream *up, const struct 
 	o->plugins = plugins;
 	o->filter = filter;
 	o->filter_ud = ud;
-	if (cfg->upstream.match_systems && !(o->match = pmatch_new(st, up, cfg->upstream.match_systems))) {
-		free(o);
-		return NULL;
-	}
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
 	refresh_pending(o);
-	if (pthread_create(&o->thread, NULL, worker, o) != 0) {
+	size_t n = cfg->upstream.delivery_workers ? (size_t)cfg->upstream.delivery_workers : 1;
+	bool ok = (o->workers = calloc(n, sizeof *o->workers)) != NULL;
+	o->nalloc = ok ? n : 0;
+	for (size_t i = 0; ok && i < n; i++) {
+		o->workers[i].o = o;
+		ok = !cfg->upstream.match_systems ||
+		     (o->workers[i].match = pmatch_new(st, up, cfg->upstream.match_systems)) != NULL;
+	}
+	for (size_t i = 0; ok && i < n; i++) {
+		ok = pthread_create(&o->workers[i].thread, NULL, worker, &o->workers[i]) == 0;
+		o->nworkers += ok;
+	}
+	if (!ok) {
+		stop_workers(o);
 		pthread_mutex_destroy(&o->mu);
 		pthread_cond_destroy(&o->cv);
-		pmatch_free(o->match);
 		free(o);
 		return NULL;
 	}
@@ -310,14 +352,9 @@ void outbox_stop(struct outbox *o)
 {
 	if (!o)
 		return;
-	pthread_mutex_lock(&o->mu);
-	o->stop = true;
-	pthread_cond_signal(&o->cv);
-	pthread_mutex_unlock(&o->mu);
-	pthread_join(o->thread, NULL);
+	stop_workers(o);
 	pthread_mutex_destroy(&o->mu);
 	pthread_cond_destroy(&o->cv);
-	pmatch_free(o->match);
 	free(o);
 }
 
@@ -327,7 +364,7 @@ void outbox_kick(struct outbox *o)
 		return;
 	pthread_mutex_lock(&o->mu);
 	o->kicked = true;
-	pthread_cond_signal(&o->cv);
+	pthread_cond_broadcast(&o->cv);
 	pthread_mutex_unlock(&o->mu);
 }
 

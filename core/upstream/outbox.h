@@ -2,12 +2,14 @@
  *
  * A write that must reach the upstream is committed in the store together
  * with an outbox record (store_outbox_add in the same transaction), and only
- * then acknowledged. One worker thread delivers the records: the recorded
- * version with PUT {type}/{id} (ids are the gateway's or the client's, so a
- * repeated delivery overwrites rather than duplicates), or DELETE; in the
- * order the writes were committed (the oldest pending record first, and
- * nothing after it while it waits for a retry: a push's Patient reaches the
- * upstream before its Encounter, also after an outage); on a 5xx, 408, timeout or refused connection it retries with
+ * then acknowledged. upstream.delivery_workers threads deliver the records:
+ * the recorded version with PUT {type}/{id} (ids are the gateway's or the
+ * client's, so a repeated delivery overwrites rather than duplicates), or
+ * DELETE; related records in the order they were written (store.h's outbox
+ * contract: the versions of one resource in order, and a resource before
+ * what refers to it and what it refers to before it, also after an outage;
+ * nothing related goes while an earlier one waits for a retry), unrelated
+ * ones in parallel, also by other instances on a shared store; on a 5xx, 408, timeout or refused connection it retries with
  * capped exponential backoff and jitter (retry_base_ms doubling up to
  * retry_max_ms), on 429/503 with Retry-After it waits as told; another 4xx,
  * or max_attempts used up, makes the record a dead letter with the last
@@ -15,7 +17,9 @@
  * Nothing is lost across a crash: records leave the store only once the
  * upstream answered 2xx.
  *
- * Threads: outbox_kick and outbox_full are safe from any thread. */
+ * Threads: outbox_kick and outbox_full are safe from any thread; filter,
+ * the plugins' hooks and the observer of attempts are called from every
+ * delivery thread at once. */
 #ifndef CW_OUTBOX_H
 #define CW_OUTBOX_H
 
@@ -34,18 +38,18 @@ struct outbox;
  * and waits for POST /outbox/{oid}/$retry, which decides again. */
 typedef const char *outbox_filter_fn(void *ud, const cJSON *res);
 
-/* Starts the worker; NULL on failure. Each resource is first decided by
+/* Starts the delivery threads; NULL on failure. Each resource is first decided by
  * filter (NULL: none; ud is passed back), then runs through the plugins'
  * before-upstream hooks (plugins may be NULL) before it is sent; a hook
  * that stops it makes the record a dead letter with the hook's message. */
 struct outbox *outbox_start(struct store *st, struct upstream *up, const struct config *cfg,
 			    const struct plugin_host *plugins, outbox_filter_fn *filter, void *ud);
-/* Stops the worker (an attempt in flight finishes first) and frees. */
+/* Stops the delivery threads (attempts in flight finish first) and frees. */
 void outbox_stop(struct outbox *o);
 /* Called by the worker after each exchange with the upstream for it: the
  * status the upstream answered (a DELETE of what is already gone there
- * counts as 200), or 0 with error when none came. Runs on the worker
- * thread; must not call back into the outbox. */
+ * counts as 200), or 0 with error when none came. Runs on the delivery
+ * thread, several at once; must not call back into the outbox. */
 typedef void outbox_attempt_fn(void *ctx, const struct outbox_item *it, int http_status, const char *error);
 /* Sets (fn NULL: clears) the observer of attempts; any thread. */
 void outbox_on_attempt(struct outbox *o, outbox_attempt_fn *fn, void *ctx);

@@ -807,3 +807,32 @@ int upstream_fault(const struct upstream_srv *u, const char *json)
 	resp_free(&r);
 	return rc;
 }
+
+/* The versions the upstream holds of type/id, oldest first, as the first
+ * given name of each (the marker the test wrote); "" when none. */
+void upstream_history_given(const struct upstream_srv *u, const char *type, const char *id, char *out, size_t n)
+{
+	char path[256];
+	snprintf(path, sizeof path, "/fhir/R4/%s/%s/_history?_count=100", type, id);
+	out[0] = '\0';
+	struct resp r;
+	if (upstream_do(u, "GET", path, NULL, &r) == 0 && r.status == 200) {
+		cJSON *j = cJSON_Parse(r.body);
+		const cJSON *e;
+		char tmp[512] = "";
+		/* newest first: each one goes in front */
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(j, "entry"))
+		{
+			const cJSON *name =
+				cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+							   cJSON_GetObjectItemCaseSensitive(e, "resource"), "name"),
+						   0);
+			const cJSON *g = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(name, "given"), 0);
+			snprintf(tmp, sizeof tmp, "%s%s%s", cJSON_IsString(g) ? g->valuestring : "?", out[0] ? "," : "",
+				 out);
+			snprintf(out, n, "%s", tmp);
+		}
+		cJSON_Delete(j);
+	}
+	resp_free(&r);
+}

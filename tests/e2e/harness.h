@@ -191,6 +191,10 @@ void upstream_gw_config(char *buf, size_t n, const struct upstream_srv *u, const
 /* How many resources of type with identifier system|value the upstream has
  * (admin count); -1 when it cannot tell. */
 long upstream_count(const struct upstream_srv *u, const char *type, const char *ident);
+/* The versions the upstream holds of type/id (its history), oldest first,
+ * as the first given name of each joined with commas ("v1,v2"); "" when
+ * none or unreadable ("?" for a version without one). */
+void upstream_history_given(const struct upstream_srv *u, const char *type, const char *id, char *out, size_t n);
 /* Adds a fault (admin API, a JSON object or array); 0 when accepted. */
 int upstream_fault(const struct upstream_srv *u, const char *json);
 

@@ -423,6 +423,113 @@ static void pair_outbox_delivers_once(void **state)
 	upstream_stop(&u);
 }
 
+static long put_patient(const struct gw *g, const char *id, const char *given)
+{
+	char path[128], body[300];
+	snprintf(path, sizeof path, "/fhir/Patient/%s", id);
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Patient\",\"id\":\"%s\",\"name\":[{\"family\":\"Order\",\"given\":[\"%s\"]}]}",
+		 id, given);
+	struct resp r;
+	long st = http_do(g, "PUT", path, fj, body, strlen(body), &r) == 0 ? r.status : -1;
+	resp_free(&r);
+	return st;
+}
+
+/* Two gateways, four delivery workers each, deliver in parallel from their
+ * shared outbox to an upstream that refuses a reference to a resource it
+ * does not hold, and that answers every Patient write slowly (so that what
+ * is not held back overtakes it): every Observation arrives after its
+ * Patient (none refused, no dead letter), and the versions of each Patient
+ * arrive once each, in order. Then a gateway delivering a version is killed
+ * while the upstream holds the request: the next version of that Patient
+ * is not delivered by the other gateway meanwhile, and once the lease has
+ * passed the other gateway delivers both, in order, once. */
+static void pair_outbox_keeps_related_order(void **state)
+{
+	(void)state;
+	UPSTREAM_NEEDED();
+	assert_int_equal(upstream_install(), 0);
+	struct upstream_srv u;
+	const char *args[] = {"--check-references", NULL};
+	assert_int_equal(upstream_start_args(&u, 0, args), 0);
+	/* an attempt outlives the steps below while the upstream holds it */
+	char extra[2048];
+	snprintf(extra, sizeof extra,
+		 "\"upstream\":{\"base_url\":\"%s\",\"routes\":{\"Patient\":\"store-and-forward\","
+		 "\"Observation\":\"store-and-forward\"},\"retry_base_ms\":50,\"retry_max_ms\":400,"
+		 "\"timeout_ms\":8000,\"connect_timeout_ms\":500,\"delivery_workers\":4},"
+		 "\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\",\"lease_ms\":9000}}",
+		 u.base, server.conninfo);
+	struct gw g[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(gw_start(&g[i], extra), 0);
+	assert_int_equal(upstream_fault(&u, "{\"fault\":\"delay\",\"ms\":100,\"method\":\"PUT\",\"path\":\"Patient\"}"),
+			 0);
+	enum { PATIENTS = 6, VERSIONS = 3 };
+	struct resp r;
+	for (int i = 0; i < PATIENTS; i++) {
+		char id[32], given[16];
+		snprintf(id, sizeof id, "ord-p%d", i);
+		for (int v = 1; v <= VERSIONS; v++) {
+			snprintf(given, sizeof given, "v%d", v);
+			assert_int_equal(put_patient(&g[(i + v) % 2], id, given), v == 1 ? 201 : 200);
+			if (v == 1) {
+				char body[300];
+				snprintf(body, sizeof body,
+					 "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":"
+					 "\"ord\"},"
+					 "\"identifier\":[{\"system\":\"urn:ord\",\"value\":\"o%d\"}],"
+					 "\"subject\":{\"reference\":\"Patient/%s\"}}",
+					 i, id);
+				assert_int_equal(http_do(&g[(i + 1) % 2], "POST", "/fhir/Observation", fj, body,
+							 strlen(body), &r),
+						 0);
+				assert_int_equal(r.status, 201);
+				resp_free(&r);
+			}
+		}
+	}
+	assert_true(gw_outbox_drained(&g[0], 60000));
+	assert_true(gw_outbox_drained(&g[1], 60000));
+	assert_int_equal(gw_outbox_number(&g[0], "dead"), 0);
+	for (int i = 0; i < PATIENTS; i++) {
+		char id[32], hist[512], ident[64];
+		snprintf(id, sizeof id, "ord-p%d", i);
+		upstream_history_given(&u, "Patient", id, hist, sizeof hist);
+		assert_string_equal(hist, "v1,v2,v3");
+		snprintf(ident, sizeof ident, "urn:ord|o%d", i);
+		assert_int_equal(upstream_count(&u, "Observation", ident), 1);
+	}
+	assert_int_equal(upstream_do(&u, "DELETE", "/_admin/faults", NULL, &r), 0);
+	resp_free(&r);
+
+	/* g[0] alone takes the next version and the upstream holds it */
+	assert_int_equal(gw_stop(&g[1], 10000), 0);
+	assert_int_equal(upstream_fault(&u, "{\"fault\":\"hang\",\"count\":1,\"method\":\"PUT\"}"), 0);
+	assert_int_equal(put_patient(&g[0], "ord-p0", "v4"), 200);
+	long until = now_ms() + 10000;
+	while (faults_caught(&u, "hang") < 1 && now_ms() < until)
+		sleep_ms(20);
+	assert_int_equal(faults_caught(&u, "hang"), 1);
+	/* the other gateway runs and the version after it is written: held back */
+	assert_int_equal(gw_start(&g[1], extra), 0);
+	assert_int_equal(put_patient(&g[1], "ord-p0", "v5"), 200);
+	sleep_ms(500);
+	char hist[512];
+	upstream_history_given(&u, "Patient", "ord-p0", hist, sizeof hist);
+	assert_string_equal(hist, "v1,v2,v3");
+	kill(g[0].pid, SIGKILL);
+	waitpid(g[0].pid, NULL, 0);
+	g[0].pid = 0;
+	assert_true(gw_outbox_drained(&g[1], 30000));
+	upstream_history_given(&u, "Patient", "ord-p0", hist, sizeof hist);
+	assert_string_equal(hist, "v1,v2,v3,v4,v5");
+	assert_int_equal(gw_outbox_number(&g[1], "dead"), 0);
+	assert_int_equal(gw_stop(&g[1], 10000), 0);
+	upstream_stop(&u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +539,7 @@ int main(void)
 		cmocka_unit_test(pair_survives_database_restart),
 		cmocka_unit_test(pair_kill_loses_no_answered_write),
 		cmocka_unit_test(pair_outbox_delivers_once),
+		cmocka_unit_test(pair_outbox_keeps_related_order),
 	};
 	const char *filter = getenv("CW_TEST_FILTER");
 	if (filter && *filter)

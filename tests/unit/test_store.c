@@ -2103,24 +2103,30 @@ static void instances_never_read_stale(void **state)
 }
 
 /* The shared outbox: a record taken by one instance is not taken by the
- * other (nor, the order being global, any later record) while its lease
- * runs; when the taker dies the record is taken again after the lease, and
- * the dead taker's late settle is refused. */
+ * other (nor a later record of the same resource) while its lease runs, an
+ * unrelated later one is; when the taker dies the record is taken again
+ * after the lease, and the dead taker's late settle is refused. */
 static void instances_share_the_outbox(void **state)
 {
 	struct fixture *f = *state;
 	struct store *a = second_instance(1000), *b = second_instance(1000);
 	struct store_error err;
 	assert_int_equal(store_outbox_add(f->s, "Patient", "p1", 1, false, &err), STORE_OK);
+	assert_int_equal(store_outbox_add(f->s, "Patient", "p1", 2, false, &err), STORE_OK);
 	assert_int_equal(store_outbox_add(f->s, "Patient", "p2", 1, false, &err), STORE_OK);
-	struct outbox_item it, other;
+	struct outbox_item it, other, p2;
 	int64_t now = 0;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	assert_int_equal(store_outbox_next(a, now, &it, &err), STORE_OK);
 	assert_string_equal(it.id, "p1");
-	/* leased to a: b gets nothing, not even the later p2 */
+	assert_int_equal(it.version, 1);
+	/* p1 leased to a: b gets the unrelated p2, then nothing (not p1's
+	 * version 2 either); neither does a */
+	assert_int_equal(store_outbox_next(b, now, &p2, &err), STORE_OK);
+	assert_string_equal(p2.id, "p2");
+	assert_int_equal(store_outbox_settle(b, p2.oid, -1, 1, 0, NULL, &err), STORE_OK);
 	assert_int_equal(store_outbox_next(b, now, &other, &err), STORE_NOT_FOUND);
 	assert_int_equal(store_outbox_next(a, now, &other, &err), STORE_NOT_FOUND);
 	/* a "dies"; after its lease b takes p1 again */
@@ -2134,13 +2140,85 @@ static void instances_share_the_outbox(void **state)
 	assert_int_equal(store_outbox_settle(a, it.oid, -1, 1, 0, NULL, &err), STORE_NOT_FOUND);
 	assert_int_equal(store_outbox_settle(b, other.oid, -1, 1, 0, NULL, &err), STORE_OK);
 	assert_int_equal(store_outbox_next(a, now, &it, &err), STORE_OK);
-	assert_string_equal(it.id, "p2");
+	assert_string_equal(it.id, "p1");
+	assert_int_equal(it.version, 2);
 	assert_int_equal(store_outbox_settle(a, it.oid, -1, 1, 0, NULL, &err), STORE_OK);
 	struct outbox_counts n;
 	assert_int_equal(store_outbox_counts(b, &n, &err), STORE_OK);
 	assert_int_equal(n.pending, 0);
 	store_close(a);
 	store_close(b);
+}
+
+/* Takes every record store_outbox_next gives now, without settling them:
+ * "Type/id/version" of each, comma-joined, into out. */
+static void outbox_take_all(struct store *s, char *out, size_t n, struct outbox_item *taken, size_t *ntaken)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	struct outbox_item it;
+	struct store_error err;
+	out[0] = '\0';
+	*ntaken = 0;
+	while (store_outbox_next(s, now, &it, &err) == STORE_OK) {
+		size_t len = strlen(out);
+		snprintf(out + len, n - len, "%s%s/%s/%lld", len ? "," : "", it.type, it.id, (long long)it.version);
+		taken[(*ntaken)++] = it;
+	}
+}
+
+/* Related records wait for the earlier ones (store.h's outbox contract): a
+ * later version of a resource, a resource referring to one with an earlier
+ * record, and a record of a resource an earlier record refers to, each wait
+ * while the earlier one is taken (in flight) or pending for a retry;
+ * unrelated records are taken at once. Both backends. */
+static void outbox_holds_back_related_records(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	put(f->s, "Patient", "a", "{\"resourceType\":\"Patient\"}");
+	put(f->s, "Patient", "b", "{\"resourceType\":\"Patient\"}");
+	put(f->s, "Observation", "oa",
+	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+	    "\"subject\":{\"reference\":\"http://example.org/fhir/Patient/a/_history/1\"}}");
+	put(f->s, "Observation", "ob",
+	    "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+	    "\"subject\":{\"reference\":\"Patient/b\"},\"performer\":[{\"reference\":\"#c\"}]}");
+	/* in write order: a v1, oa (refers to a), a v2, ob (refers to b), b's
+	 * deletion, c (no stored version: refers to nothing) */
+	assert_int_equal(store_outbox_add(f->s, "Patient", "a", 1, false, &err), STORE_OK);
+	assert_int_equal(store_outbox_add(f->s, "Observation", "oa", 1, false, &err), STORE_OK);
+	assert_int_equal(store_outbox_add(f->s, "Patient", "a", 2, false, &err), STORE_OK);
+	assert_int_equal(store_outbox_add(f->s, "Observation", "ob", 1, false, &err), STORE_OK);
+	assert_int_equal(store_outbox_add(f->s, "Patient", "b", 1, true, &err), STORE_OK);
+	assert_int_equal(store_outbox_add(f->s, "Patient", "c", 1, false, &err), STORE_OK);
+	char got[512];
+	struct outbox_item taken[8];
+	size_t n;
+	/* a's first record, ob (b has no earlier record) and the unrelated c;
+	 * oa waits for a, a's second record for a's first (and for oa), b's
+	 * deletion for ob that refers to b */
+	outbox_take_all(f->s, got, sizeof got, taken, &n);
+	assert_string_equal(got, "Patient/a/1,Observation/ob/1,Patient/c/1");
+	/* a's first goes back for a retry: still pending, so still in the way */
+	assert_int_equal(store_outbox_settle(f->s, taken[0].oid, OUTBOX_PENDING, 1, 0, "503", &err), STORE_OK);
+	assert_int_equal(store_outbox_settle(f->s, taken[1].oid, -1, 1, 0, NULL, &err), STORE_OK);
+	assert_int_equal(store_outbox_settle(f->s, taken[2].oid, -1, 1, 0, NULL, &err), STORE_OK);
+	outbox_take_all(f->s, got, sizeof got, taken, &n);
+	assert_string_equal(got, "Patient/a/1,Patient/b/1");
+	assert_true(taken[1].deleted);
+	assert_int_equal(store_outbox_settle(f->s, taken[0].oid, -1, 2, 0, NULL, &err), STORE_OK);
+	assert_int_equal(store_outbox_settle(f->s, taken[1].oid, -1, 1, 0, NULL, &err), STORE_OK);
+	outbox_take_all(f->s, got, sizeof got, taken, &n);
+	assert_string_equal(got, "Observation/oa/1");
+	/* a dead letter holds nothing back */
+	assert_int_equal(store_outbox_settle(f->s, taken[0].oid, OUTBOX_DEAD, 1, 0, "400", &err), STORE_OK);
+	outbox_take_all(f->s, got, sizeof got, taken, &n);
+	assert_string_equal(got, "Patient/a/2");
+	assert_int_equal(store_outbox_settle(f->s, taken[0].oid, -1, 1, 0, NULL, &err), STORE_OK);
+	outbox_take_all(f->s, got, sizeof got, taken, &n);
+	assert_string_equal(got, "");
 }
 
 /* Queued single writes share transactions: forty submitted together
@@ -2239,6 +2317,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(one_writer_per_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(queued_writes_are_called_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(queued_writes_share_commits, setup, teardown),
+		cmocka_unit_test_setup_teardown(outbox_holds_back_related_records, setup, teardown),
 		cmocka_unit_test(parameter_table_and_dates),
 	};
 	/* CW_TEST_FILTER=pattern runs the matching cases only (cmocka's
@@ -2281,6 +2360,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(instances_create_conditionally_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_never_read_stale, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_share_the_outbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(outbox_holds_back_related_records, setup, teardown),
 	};
 	struct pg_server server;
 	if (pg_server_start(&server) != 0) {
