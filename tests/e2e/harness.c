@@ -118,6 +118,76 @@ char *gw_token(const struct gw *g, const char *client, const char *scope)
 	return t;
 }
 
+long gw_call_bearer(const struct gw *g, const char *token, const char *method, const char *path,
+		    const char *content_type, const char *body, struct resp *r)
+{
+	char h[9000], c[128];
+	snprintf(h, sizeof h, "Authorization: Bearer %s", token);
+	snprintf(c, sizeof c, "Content-Type: %s", content_type ? content_type : "application/fhir+json");
+	const char *hdrs[] = {h, c, NULL};
+	assert_int_equal(http_do(g, method, path, hdrs, body, body ? strlen(body) : 0, r), 0);
+	return r->status;
+}
+
+void gw_put_bearer(const struct gw *g, const char *token, const char *path, const char *body)
+{
+	struct resp r;
+	long st = gw_call_bearer(g, token, "PUT", path, NULL, body, &r);
+	resp_free(&r);
+	if (st != 200 && st != 201)
+		fail_msg("PUT %s: %ld", path, st);
+}
+
+void gw_ingest_stored(const struct gw *g, const char *format, const char *content_type, const char *doc, size_t len,
+		      char *patient_id, size_t n)
+{
+	char path[200], ct[160];
+	snprintf(path, sizeof path, "/ingest/%s", format);
+	snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+	const char *hdrs[] = {ct, NULL};
+	struct resp r;
+	assert_int_equal(http_do(g, "POST", path, hdrs, doc, len, &r), 0);
+	if (r.status != 201)
+		fprintf(stderr, "# %s\n", r.body ? r.body : "");
+	assert_int_equal(r.status, 201);
+	cJSON *tr = cJSON_Parse(r.body);
+	resp_free(&r);
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(tr, "type");
+	assert_true(cJSON_IsString(type) && strcmp(type->valuestring, "transaction-response") == 0);
+	patient_id[0] = '\0';
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(tr, "entry"))
+	{
+		const cJSON *loc =
+			cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "response"), "location");
+		const char *p = cJSON_IsString(loc) ? strstr(loc->valuestring, "/Patient/") : NULL;
+		if (p) {
+			snprintf(patient_id, n, "%.*s", (int)strcspn(p + 9, "/"), p + 9);
+			break;
+		}
+	}
+	cJSON_Delete(tr);
+	if (!patient_id[0])
+		fail_msg("POST %s wrote no Patient", path);
+}
+
+void gw_expect_export_json(const struct gw *g, const char *format, const char *patient_id, const char *doc)
+{
+	char path[300];
+	snprintf(path, sizeof path, "/export/%s?patient=%s&_format=json", format, patient_id);
+	struct resp r;
+	assert_int_equal(http_do(g, "GET", path, NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(r.body);
+	bool same = want && cJSON_Compare(want, got, true);
+	if (!same)
+		fprintf(stderr, "# got %s\n", r.body ? r.body : "");
+	cJSON_Delete(want);
+	cJSON_Delete(got);
+	resp_free(&r);
+	assert_true(same);
+}
+
 bool gw_outbox_drained(const struct gw *g, long timeout_ms)
 {
 	long until = now_ms() + timeout_ms;
@@ -682,6 +752,40 @@ int idp_install(void)
 {
 	int rc = system("bash tests/upstream/install.sh tests/idp >/dev/null 2>build/idp-install.log");
 	return rc == 0 ? 0 : -1;
+}
+
+int idp_start(struct upstream_srv *u, const char *const *args)
+{
+	if (idp_install() != 0) {
+		fprintf(stderr, "# npm install of tests/idp failed (see build/idp-install.log)\n");
+		return -1;
+	}
+	return node_server_start(u, "tests/idp/server.mjs", free_port(), args);
+}
+
+char *idp_token(const struct upstream_srv *p, const char *client, const char *secret, const char *scope,
+		const char *resource)
+{
+	char url[256], body[1024], pair[256], basic[360], auth[400];
+	snprintf(url, sizeof url, "%s/token", p->base);
+	snprintf(body, sizeof body, "grant_type=client_credentials&scope=%s&resource=%s", scope, resource);
+	int n = snprintf(pair, sizeof pair, "%s:%s", client, secret);
+	assert_true(n > 0 && (size_t)n < sizeof pair);
+	assert_true(crypto_b64_encode(pair, (size_t)n, basic, sizeof basic) > 0);
+	snprintf(auth, sizeof auth, "Authorization: Basic %s", basic);
+	const char *h[] = {"Content-Type: application/x-www-form-urlencoded", auth, NULL};
+	struct resp r;
+	assert_int_equal(url_do(url, "POST", h, body, strlen(body), &r), 0);
+	char *tok = NULL;
+	cJSON *j = r.status == 200 ? cJSON_Parse(r.body) : NULL;
+	const cJSON *t = cJSON_GetObjectItem(j, "access_token");
+	if (cJSON_IsString(t))
+		tok = strdup(t->valuestring);
+	else
+		fprintf(stderr, "# token request to %s: %ld %s\n", url, r.status, r.body ? r.body : "");
+	cJSON_Delete(j);
+	resp_free(&r);
+	return tok;
 }
 
 int node_server_start(struct upstream_srv *u, const char *script, unsigned port, const char *const *args)

@@ -136,6 +136,28 @@ char *gw_token(const struct gw *g, const char *client, const char *scope);
  * own making. malloc'd; fails the test as gw_token does. */
 char *harness_sign_token(const char *key_file, const cJSON *claims);
 
+/* method path on gateway g with "Authorization: Bearer token", Content-Type
+ * content_type (application/fhir+json when NULL) and body (may be NULL).
+ * Returns the HTTP status, the answer in *r (resp_free it); fails the test
+ * when no answer came. */
+long gw_call_bearer(const struct gw *g, const char *token, const char *method, const char *path,
+		    const char *content_type, const char *body, struct resp *r);
+/* PUT path with body as a client holding token: fails the test unless the
+ * gateway answers 200 or 201. For a test's setup. */
+void gw_put_bearer(const struct gw *g, const char *token, const char *path, const char *body);
+
+/* POSTs doc (len bytes, Content-Type content_type) to /ingest/format of g
+ * and fails the test unless it is stored: 201 with a transaction-response
+ * (the answer is printed when not). The id of the first Patient written
+ * (from its location) goes to patient_id; fails the test when there is
+ * none. */
+void gw_ingest_stored(const struct gw *g, const char *format, const char *content_type, const char *doc, size_t len,
+		      char *patient_id, size_t n);
+/* GET /export/format?patient=patient_id&_format=json of g answers 200 with
+ * the same JSON as doc (members in any order); fails the test otherwise,
+ * printing what came. */
+void gw_expect_export_json(const struct gw *g, const char *format, const char *patient_id, const char *doc);
+
 /* ------------------------------------------------------------ upstream */
 
 /* The independent upstream FHIR server of tests/upstream (Medplum's FHIR
@@ -176,6 +198,16 @@ int node_server_start(struct upstream_srv *u, const char *script, unsigned port,
 /* Installs the packages of the independent OpenID provider (tests/idp,
  * oidc-provider) once; 0 when ready. */
 int idp_install(void);
+/* Installs the provider's packages (idp_install) and starts
+ * tests/idp/server.mjs on a free loopback port with args (its --client
+ * options, NULL-terminated; tests/idp/README.md); 0 once it listens, else
+ * -1 with the reason on stderr. Stop it with upstream_stop. */
+int idp_start(struct upstream_srv *u, const char *const *args);
+/* An access token of the provider p by client credentials (HTTP Basic
+ * client:secret) for scope and resource, both already form-encoded.
+ * malloc'd; NULL when the provider refuses (its answer then on stderr). */
+char *idp_token(const struct upstream_srv *p, const char *client, const char *secret, const char *scope,
+		const char *resource);
 /* Stops it by its PID (SIGTERM, then SIGKILL). */
 void upstream_stop(struct upstream_srv *u);
 /* A free loopback port (bound and released). */

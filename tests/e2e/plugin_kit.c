@@ -252,6 +252,20 @@ size_t tk_count_severity(const struct outcome *oo, enum outcome_severity sev)
 	return n;
 }
 
+void tk_expect_json_refused(const char *format, const char *doc, size_t n, const char *const (*expected)[3])
+{
+	struct tk_call c;
+	tk_call_begin(&c);
+	assert_null(tk_to_fhir(&c, format, CW_MEDIA_JSON, doc));
+	for (size_t i = 0; i < n; i++)
+		tk_expect_issue(&c.oo, OUTCOME_ERROR, expected[i][0], expected[i][1], expected[i][2]);
+	if (tk_count_severity(&c.oo, OUTCOME_ERROR) != n) {
+		tk_dump(&c.oo);
+		fail_msg("%zu errors, expected %zu", tk_count_severity(&c.oo, OUTCOME_ERROR), n);
+	}
+	tk_call_end(&c);
+}
+
 const cJSON *tk_get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
 
 const char *tk_sget(const cJSON *o, const char *key)

@@ -67,6 +67,10 @@ bool tk_has_issue(const struct outcome *oo, enum outcome_severity sev, const cha
 void tk_expect_issue(const struct outcome *oo, enum outcome_severity sev, const char *code, const char *where,
 		     const char *text);
 size_t tk_count_severity(const struct outcome *oo, enum outcome_severity sev);
+/* The JSON document doc in format is refused: no Bundle, and exactly the n
+ * errors of expected, each {code, where, text} as tk_has_issue takes them
+ * (NULL matches anything); fails the test otherwise. */
+void tk_expect_json_refused(const char *format, const char *doc, size_t n, const char *const (*expected)[3]);
 
 const cJSON *tk_get(const cJSON *o, const char *key);
 /* A member's string, or NULL. */

@@ -27,14 +27,10 @@ static int setup(void **state)
 	(void)state;
 	if (upstream_missing())
 		return 0;
-	if (idp_install() != 0) {
-		fprintf(stderr, "# npm install of tests/idp failed (see build/idp-install.log)\n");
-		return -1;
-	}
 	const char *args[] = {"--client", "ops:s3cret:system/Patient.rs system/Observation.rs", NULL};
-	if (node_server_start(&idp, "tests/idp/server.mjs", free_port(), args) != 0)
+	if (idp_start(&idp, args) != 0)
 		return -1;
-	return node_server_start(&idp2, "tests/idp/server.mjs", free_port(), args);
+	return idp_start(&idp2, args);
 }
 
 static int teardown(void **state)
@@ -45,35 +41,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* An access token from the provider p for client ops, asking for scope and
- * resource. NULL when the provider refuses. */
-static char *idp_token(const struct upstream_srv *p, const char *scope, const char *resource)
-{
-	char url[256], body[512];
-	snprintf(url, sizeof url, "%s/token", p->base);
-	snprintf(body, sizeof body, "grant_type=client_credentials&scope=%s&resource=%s", scope, resource);
-	/* ops:s3cret */
-	const char *h[] = {"Content-Type: application/x-www-form-urlencoded",
-			   "Authorization: Basic b3BzOnMzY3JldA==", NULL};
-	struct resp r;
-	assert_int_equal(url_do(url, "POST", h, body, strlen(body), &r), 0);
-	char *tok = NULL;
-	cJSON *j = r.status == 200 ? cJSON_Parse(r.body) : NULL;
-	const cJSON *t = cJSON_GetObjectItem(j, "access_token");
-	if (cJSON_IsString(t))
-		tok = strdup(t->valuestring);
-	cJSON_Delete(j);
-	resp_free(&r);
-	return tok;
-}
-
 static long get_with(const struct gw *g, const char *token, struct resp *r)
 {
-	char h[9000];
-	snprintf(h, sizeof h, "Authorization: Bearer %s", token);
-	const char *hdrs[] = {h, NULL};
-	assert_int_equal(http_do(g, "GET", "/fhir/Patient", hdrs, NULL, 0, r), 0);
-	return r->status;
+	return gw_call_bearer(g, token, "GET", "/fhir/Patient", NULL, NULL, r);
 }
 
 static long refused(const struct gw *g, const char *reason) { return gw_auth_refused(g, reason); }
@@ -90,7 +60,7 @@ static void tokens_of_an_independent_provider_are_verified(void **state)
 	assert_int_equal(gw_start(&g, cfg), 0);
 	struct resp r;
 
-	char *tok = idp_token(&idp, "system%2FPatient.rs", AUDIENCE);
+	char *tok = idp_token(&idp, "ops", "s3cret", "system%2FPatient.rs", AUDIENCE);
 	assert_non_null(tok);
 	assert_int_equal(get_with(&g, tok, &r), 200);
 	resp_free(&r);
@@ -107,7 +77,7 @@ static void tokens_of_an_independent_provider_are_verified(void **state)
 	free(tok);
 
 	/* issued for another resource server */
-	tok = idp_token(&idp, "system%2FPatient.rs", "https%3A%2F%2Felsewhere.test%2Ffhir");
+	tok = idp_token(&idp, "ops", "s3cret", "system%2FPatient.rs", "https%3A%2F%2Felsewhere.test%2Ffhir");
 	assert_non_null(tok);
 	before = refused(&g, "bad_audience");
 	assert_int_equal(get_with(&g, tok, &r), 401);
@@ -116,7 +86,7 @@ static void tokens_of_an_independent_provider_are_verified(void **state)
 	free(tok);
 
 	/* the same software on another address: an issuer nobody configured */
-	tok = idp_token(&idp2, "system%2FPatient.rs", AUDIENCE);
+	tok = idp_token(&idp2, "ops", "s3cret", "system%2FPatient.rs", AUDIENCE);
 	assert_non_null(tok);
 	before = refused(&g, "bad_issuer");
 	assert_int_equal(get_with(&g, tok, &r), 401);

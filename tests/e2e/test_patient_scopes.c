@@ -36,22 +36,10 @@ static char *admin; /* every scope */
 static long call(const char *tok, const char *method, const char *path, const char *ct, const char *body,
 		 struct resp *r)
 {
-	char h[9000], c[128];
-	snprintf(h, sizeof h, "Authorization: Bearer %s", tok);
-	snprintf(c, sizeof c, "Content-Type: %s", ct ? ct : "application/fhir+json");
-	const char *hdrs[] = {h, c, NULL};
-	assert_int_equal(http_do(&g, method, path, hdrs, body, body ? strlen(body) : 0, r), 0);
-	return r->status;
+	return gw_call_bearer(&g, tok, method, path, ct, body, r);
 }
 
-static void put(const char *path, const char *body)
-{
-	struct resp r;
-	long st = call(admin, "PUT", path, NULL, body, &r);
-	resp_free(&r);
-	if (st != 200 && st != 201)
-		fail_msg("PUT %s: %ld", path, st);
-}
+static void put(const char *path, const char *body) { gw_put_bearer(&g, admin, path, body); }
 
 static void put_obs(const char *id, const char *subject, const char *performer, const char *encounter)
 {
@@ -74,13 +62,9 @@ static int setup(void **state)
 	char cfg[2048], issuer[600] = "";
 	with_idp = !upstream_missing();
 	if (with_idp) {
-		if (idp_install() != 0) {
-			fprintf(stderr, "# npm install of tests/idp failed (see build/idp-install.log)\n");
-			return -1;
-		}
 		const char *args[] = {"--client", "app:s3cret:patient/Observation.rs patient/Patient.rs:p2", "--client",
 				      "nobody:s3cret:patient/Observation.rs", NULL};
-		if (node_server_start(&idp, "tests/idp/server.mjs", free_port(), args) != 0)
+		if (idp_start(&idp, args) != 0)
 			return -1;
 		snprintf(issuer, sizeof issuer,
 			 ",\"issuers\":[{\"issuer\":\"%s\",\"jwks_url\":\"%s/jwks\",\"audience\":\"" AUDIENCE "\"}]",
@@ -430,27 +414,12 @@ static void bundle_entries_stay_in_the_compartment(void **state)
 	free(portal);
 }
 
-/* A token of an independent provider (oidc-provider) carrying the launch
- * patient in its patient claim. */
-static char *idp_token(const char *basic, const char *scope)
+/* A token of the independent provider (oidc-provider) for client:s3cret,
+ * carrying the launch patient in its patient claim. */
+static char *provider_token(const char *client, const char *scope)
 {
-	char url[256], body[512], auth[128];
-	snprintf(url, sizeof url, "%s/token", idp.base);
-	snprintf(body, sizeof body, "grant_type=client_credentials&scope=%s&resource=%s", scope,
-		 "https%3A%2F%2Fcrosswalk.test%2Ffhir");
-	snprintf(auth, sizeof auth, "Authorization: Basic %s", basic);
-	const char *h[] = {"Content-Type: application/x-www-form-urlencoded", auth, NULL};
-	struct resp r;
-	assert_int_equal(url_do(url, "POST", h, body, strlen(body), &r), 0);
-	char *tok = NULL;
-	cJSON *j = r.status == 200 ? cJSON_Parse(r.body) : NULL;
-	const cJSON *t = cJSON_GetObjectItem(j, "access_token");
-	if (cJSON_IsString(t))
-		tok = strdup(t->valuestring);
-	if (!tok)
-		fail_msg("token request: %ld %s", r.status, r.body);
-	cJSON_Delete(j);
-	resp_free(&r);
+	char *tok = idp_token(&idp, client, "s3cret", scope, "https%3A%2F%2Fcrosswalk.test%2Ffhir");
+	assert_non_null(tok);
 	return tok;
 }
 
@@ -458,8 +427,8 @@ static void an_external_issuers_patient_claim_confines(void **state)
 {
 	(void)state;
 	UPSTREAM_NEEDED();
-	/* app:s3cret, launched for p2 */
-	char *app = idp_token("YXBwOnMzY3JldA==", "patient%2FObservation.rs%20patient%2FPatient.rs");
+	/* app, launched for p2 */
+	char *app = provider_token("app", "patient%2FObservation.rs%20patient%2FPatient.rs");
 	static const struct expect x[] = {
 		{"GET", "/fhir/Patient/p2", 200, NULL, NULL},
 		{"GET", "/fhir/Patient/p1", 404, NULL, NULL},
@@ -478,7 +447,7 @@ static void an_external_issuers_patient_claim_confines(void **state)
 	check(app, "app", x, sizeof x / sizeof *x);
 	free(app);
 	/* nobody:s3cret has no launch patient: its patient/ scope grants nothing */
-	char *nobody = idp_token("bm9ib2R5OnMzY3JldA==", "patient%2FObservation.rs");
+	char *nobody = provider_token("nobody", "patient%2FObservation.rs");
 	static const struct expect y[] = {{"GET", "/fhir/Observation/o2", 403, NULL, NULL}};
 	check(nobody, "nobody", y, sizeof y / sizeof *y);
 	free(nobody);

@@ -183,13 +183,7 @@ static const char *const good_header =
 
 static void refuses_json(const char *doc, size_t n_expected, const char *const (*expected)[3])
 {
-	struct tk_call c;
-	tk_call_begin(&c);
-	cJSON *b = to_fhir(&c, CW_MEDIA_JSON, doc);
-	assert_null(b);
-	for (size_t i = 0; i < n_expected; i++)
-		tk_expect_issue(&c.oo, OUTCOME_ERROR, expected[i][0], expected[i][1], expected[i][2]);
-	tk_call_end(&c);
+	tk_expect_json_refused("peer-support", doc, n_expected, expected);
 }
 
 static void refuses_each_bad_json_field(void **state)
@@ -831,22 +825,6 @@ static void http_refusal_is_an_outcome(void **state)
 	resp_free(&r);
 }
 
-/* The first Patient id in a transaction-response (from its location). */
-static bool first_patient(const cJSON *tr, char *id, size_t n)
-{
-	const cJSON *e;
-	cJSON_ArrayForEach(e, tk_get(tr, "entry"))
-	{
-		const char *loc = tk_sget(tk_get(e, "response"), "location");
-		const char *p = loc ? strstr(loc, "/Patient/") : NULL;
-		if (p) {
-			snprintf(id, n, "%.*s", (int)strcspn(p + 9, "/"), p + 9);
-			return true;
-		}
-	}
-	return false;
-}
-
 /* Stored through POST /ingest (201), read back from the store with GET
  * /export/peer-support?patient=ID, in JSON and CSV. */
 static void http_store_round_trip(void **state)
@@ -854,40 +832,16 @@ static void http_store_round_trip(void **state)
 	(void)state;
 	size_t len;
 	char *doc = tk_slurp(EXAMPLES "/peer-support-individual.json", &len);
-	const char *json[] = {"Content-Type: application/json", NULL};
-	struct resp r;
-	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", json, doc, len, &r), 0);
-	if (r.status != 201)
-		fprintf(stderr, "# %s\n", r.body);
-	assert_int_equal(r.status, 201);
-	cJSON *tr = cJSON_Parse(r.body);
-	resp_free(&r);
-	assert_string_equal(tk_sget(tr, "type"), "transaction-response");
 	char id[80], path[200];
-	assert_true(first_patient(tr, id, sizeof id));
-	cJSON_Delete(tr);
-	snprintf(path, sizeof path, "/export/peer-support?patient=%s&_format=json", id);
-	assert_int_equal(http_do(&g, "GET", path, NULL, NULL, 0, &r), 0);
-	assert_int_equal(r.status, 200);
-	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(r.body);
-	if (!cJSON_Compare(want, got, true))
-		fprintf(stderr, "# got %s\n", r.body);
-	assert_true(cJSON_Compare(want, got, true));
-	cJSON_Delete(want);
-	cJSON_Delete(got);
-	resp_free(&r);
+	gw_ingest_stored(&g, "peer-support", "application/json", doc, len, id, sizeof id);
+	gw_expect_export_json(&g, "peer-support", id, doc);
 	free(doc);
 
 	doc = tk_slurp(EXAMPLES "/peer-support-minimal.csv", &len);
-	const char *csv[] = {"Content-Type: text/csv", NULL};
-	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", csv, doc, len, &r), 0);
-	assert_int_equal(r.status, 201);
-	tr = cJSON_Parse(r.body);
-	resp_free(&r);
-	assert_true(first_patient(tr, id, sizeof id));
-	cJSON_Delete(tr);
+	gw_ingest_stored(&g, "peer-support", "text/csv", doc, len, id, sizeof id);
 	snprintf(path, sizeof path, "/export/peer-support?patient=%s", id);
 	const char *acc[] = {"Accept: text/csv", NULL};
+	struct resp r;
 	assert_int_equal(http_do(&g, "GET", path, acc, NULL, 0, &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, doc);
@@ -907,27 +861,9 @@ static void http_v2_store_round_trip(void **state)
 	(void)state;
 	size_t len;
 	char *doc = tk_slurp(EXAMPLES "/peer-support-billable.json", &len);
-	const char *json[] = {"Content-Type: application/json", NULL};
-	struct resp r;
-	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", json, doc, len, &r), 0);
-	if (r.status != 201)
-		fprintf(stderr, "# %s\n", r.body);
-	assert_int_equal(r.status, 201);
-	cJSON *tr = cJSON_Parse(r.body);
-	resp_free(&r);
-	char id[80], path[200];
-	assert_true(first_patient(tr, id, sizeof id));
-	cJSON_Delete(tr);
-	snprintf(path, sizeof path, "/export/peer-support?patient=%s&_format=json", id);
-	assert_int_equal(http_do(&g, "GET", path, NULL, NULL, 0, &r), 0);
-	assert_int_equal(r.status, 200);
-	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(r.body);
-	if (!cJSON_Compare(want, got, true))
-		fprintf(stderr, "# got %s\n", r.body);
-	assert_true(cJSON_Compare(want, got, true));
-	cJSON_Delete(want);
-	cJSON_Delete(got);
-	resp_free(&r);
+	char id[80];
+	gw_ingest_stored(&g, "peer-support", "application/json", doc, len, id, sizeof id);
+	gw_expect_export_json(&g, "peer-support", id, doc);
 	free(doc);
 
 	/* a version 2 row with an ICD-10-CM code the pack does not have */
@@ -937,6 +873,7 @@ static void http_v2_store_round_trip(void **state)
 		"activities,goals,billable,notes,diagnoses\n"
 		"2,urn:p,9,,E9,urn:s,1,N,,,2025-01-01T10:00:00Z,30,individual,clinic,advocacy,,true,,F11.2Z\n";
 	const char *csv[] = {"Content-Type: text/csv", NULL};
+	struct resp r;
 	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", csv, bad, strlen(bad), &r), 0);
 	assert_int_equal(r.status, 422);
 	assert_non_null(strstr(r.body, "line 2, column 19"));

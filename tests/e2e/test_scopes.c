@@ -35,12 +35,7 @@ static char *token(const char *scope) { return gw_token(&g, "backend", scope); }
 static long call(const char *tok, const char *method, const char *path, const char *ct, const char *body,
 		 struct resp *r)
 {
-	char h[9000], c[128];
-	snprintf(h, sizeof h, "Authorization: Bearer %s", tok);
-	snprintf(c, sizeof c, "Content-Type: %s", ct ? ct : "application/fhir+json");
-	const char *hdrs[] = {h, c, NULL};
-	assert_int_equal(http_do(&g, method, path, hdrs, body, body ? strlen(body) : 0, r), 0);
-	return r->status;
+	return gw_call_bearer(&g, tok, method, path, ct, body, r);
 }
 
 /* The status of method path with tok; the body is dropped. */
@@ -54,12 +49,7 @@ static long status_of(const char *tok, const char *method, const char *path, con
 
 static long refused(const char *reason) { return gw_auth_refused(&g, reason); }
 
-static void put(const char *path, const char *body)
-{
-	long st = status_of(admin, "PUT", path, body);
-	if (st != 200 && st != 201)
-		fail_msg("PUT %s: %ld", path, st);
-}
+static void put(const char *path, const char *body) { gw_put_bearer(&g, admin, path, body); }
 
 static int setup(void **state)
 {

@@ -324,13 +324,7 @@ static void refuses_each_bad_json_field(void **state)
 
 static void refuses_json(const char *doc, size_t n_expected, const char *const (*expected)[3])
 {
-	struct tk_call c;
-	tk_call_begin(&c);
-	assert_null(to_fhir(&c, CW_MEDIA_JSON, doc));
-	for (size_t i = 0; i < n_expected; i++)
-		tk_expect_issue(&c.oo, OUTCOME_ERROR, expected[i][0], expected[i][1], expected[i][2]);
-	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), n_expected);
-	tk_call_end(&c);
+	tk_expect_json_refused("strengths", doc, n_expected, expected);
 }
 
 static void refuses_json_listing_every_problem(void **state)
@@ -689,30 +683,9 @@ static void http_ingest_is_idempotent(void **state)
 
 	/* Stored for real (201), then read back from the store by patient. */
 	doc = tk_slurp(EXAMPLES "/strengths-one-person.json", &len);
-	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", json, doc, len, &r1), 0);
-	assert_int_equal(r1.status, 201);
-	cJSON *tr = cJSON_Parse(r1.body);
-	assert_string_equal(tk_sget(tr, "type"), "transaction-response");
-	char pid[80] = "", path[200];
-	const cJSON *e;
-	cJSON_ArrayForEach(e, tk_get(tr, "entry")) {
-		const char *loc = tk_sget(tk_get(e, "response"), "location");
-		const char *p = loc ? strstr(loc, "/Patient/") : NULL;
-		if (p && !pid[0])
-			snprintf(pid, sizeof pid, "%.*s", (int)strcspn(p + 9, "/"), p + 9);
-	}
-	cJSON_Delete(tr);
-	resp_free(&r1);
-	snprintf(path, sizeof path, "/export/strengths?patient=%s&_format=json", pid);
-	assert_int_equal(http_do(&g, "GET", path, NULL, NULL, 0, &r2), 0);
-	assert_int_equal(r2.status, 200);
-	cJSON *w2 = cJSON_Parse(doc), *g2 = cJSON_Parse(r2.body);
-	if (!cJSON_Compare(w2, g2, true))
-		fprintf(stderr, "# got %s\n", r2.body);
-	assert_true(cJSON_Compare(w2, g2, true));
-	cJSON_Delete(w2);
-	cJSON_Delete(g2);
-	resp_free(&r2);
+	char pid[80];
+	gw_ingest_stored(&g, "strengths", "application/json", doc, len, pid, sizeof pid);
+	gw_expect_export_json(&g, "strengths", pid, doc);
 	free(doc);
 }
 
