@@ -978,19 +978,19 @@ SDOHCC_MAP = {
              ("homelessness", "narrower", "Homelessness is the absence of the home the dimension names."),
              ("inadequate-housing", "narrower", "Safety and quality of housing, one part of home."),
              ("utility-insecurity", "narrower", "Utilities are one condition of a safe home."),
-             ("food-insecurity", "related",
+             ("food-insecurity", "relatedto",
               "Often listed with home among the SDOH categories; food security overlaps with a stable home but is "
               "not part of the dimension's definition.")],
     "purpose": [("employment-status", "narrower", "Work is one of the meaningful activities of purpose."),
                 ("educational-attainment", "narrower", "School is one of the meaningful activities of purpose."),
-                ("financial-insecurity", "related",
+                ("financial-insecurity", "relatedto",
                  "Income and resources to take part in society are part of purpose; financial insecurity "
                  "is their lack.")],
     "community": [("social-connection", "narrower",
                    "Relationships and social networks, the core of community."),
-                  ("incarceration-status", "related",
+                  ("incarceration-status", "relatedto",
                    "Incarceration cuts a person off from community; a barrier, not the dimension itself."),
-                  ("language-access", "related",
+                  ("language-access", "relatedto",
                    "Language access affects taking part in community networks; a barrier, not the dimension.")],
 }
 SDOHCC_UNMAPPED = {
@@ -1003,7 +1003,7 @@ PCO_MAP = {
                ("medication-management", "narrower", "One part of managing one's health."),
                ("physical-function", "narrower", "Physical well-being, one part of health.")],
     "home": [("housing", "narrower", "Housing, the centre of the home dimension.")],
-    "purpose": [("independence", "related", "Independence is named in purpose; PCO uses it for daily "
+    "purpose": [("independence", "relatedto", "Independence is named in purpose; PCO uses it for daily "
                                             "living, which overlaps only partly.")],
     "community": [("social-functioning", "narrower", "Social functioning, one part of community.")],
 }
