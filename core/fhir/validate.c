@@ -416,8 +416,8 @@ static void check_bound_value(struct v *v, const cJSON *val, const struct values
 	if (r == VALUESET_IN || r == VALUESET_SKIP)
 		return;
 	bool required = b->strength == VALUESET_REQUIRED;
-	if (!required && r == VALUESET_NO_CODE)
-		return; /* extensible: text alone is allowed */
+	if (!required && (r == VALUESET_NO_CODE || r == VALUESET_ELSEWHERE))
+		return; /* extensible: text alone, or a code of another system where the ValueSet lacks the concept */
 	const char *strength = required ? "required" : "extensible";
 	char what[160];
 	if (r == VALUESET_NO_CODE)

@@ -31,7 +31,8 @@
  * checked with the built-in core ValueSets (fhir/valueset.h): a code,
  * Coding or CodeableConcept outside a `required` binding's ValueSet is an
  * error (message id "binding-required"), outside an `extensible` one a
- * warning ("binding-extensible"; at most VALIDATE_MAX_ISSUES of them); a
+ * warning unless a code is of a system the ValueSet holds no code of
+ * ("binding-extensible"; at most VALIDATE_MAX_ISSUES of them); a
  * ValueSet that is not built in is not judged. Profiles are not checked
  * here; the profile validator builds on this.
  *

@@ -93,13 +93,31 @@ static const char *str_member(const cJSON *o, const char *name)
 	return cJSON_IsString(m) ? m->valuestring : NULL;
 }
 
-/* 1 in, 0 not in, -1 no code. */
+static int system_cmp(const void *key, const void *elem) { return strcmp(key, *(const char *const *)elem); }
+
+/* Whether vs holds a code of system. */
+static bool draws_on(const struct valueset_def *vs, const char *system)
+{
+	const char *const *s =
+		bsearch(system, valueset_systems, valueset_nsystems, sizeof valueset_systems[0], system_cmp);
+	if (!s)
+		return false;
+	uint16_t idx = (uint16_t)(s - valueset_systems);
+	for (uint32_t i = vs->first; i < vs->first + vs->count; i++)
+		if (valueset_codes[i].system == idx)
+			return true;
+	return false;
+}
+
+/* 1 in, 0 not in, 2 not in and of a system vs holds no code of, -1 no code. */
 static int coding_in(const struct valueset_def *vs, const cJSON *coding)
 {
-	const char *code = str_member(coding, "code");
+	const char *code = str_member(coding, "code"), *system = str_member(coding, "system");
 	if (!code)
 		return -1;
-	return valueset_contains(vs, str_member(coding, "system"), code) ? 1 : 0;
+	if (valueset_contains(vs, system, code))
+		return 1;
+	return system && !draws_on(vs, system) ? 2 : 0;
 }
 
 enum valueset_verdict valueset_check_value(const struct valueset_def *vs, const char *type, const cJSON *val)
@@ -113,20 +131,22 @@ enum valueset_verdict valueset_check_value(const struct valueset_def *vs, const 
 	}
 	if (!cJSON_IsObject(val))
 		return VALUESET_SKIP;
+	static const enum valueset_verdict verdict[] = {VALUESET_NOT_IN, VALUESET_IN, VALUESET_ELSEWHERE};
 	if (!strcmp(type, "Coding")) {
 		int r = coding_in(vs, val);
-		return r < 0 ? VALUESET_NO_CODE : r ? VALUESET_IN : VALUESET_NOT_IN;
+		return r < 0 ? VALUESET_NO_CODE : verdict[r];
 	}
 	if (strcmp(type, "CodeableConcept") != 0)
 		return VALUESET_SKIP;
-	bool any = false;
+	bool any = false, elsewhere = false;
 	const cJSON *c;
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(val, "coding"))
 	{
 		int r = coding_in(vs, c);
 		if (r == 1)
 			return VALUESET_IN;
-		any = any || r == 0;
+		any = any || r >= 0;
+		elsewhere = elsewhere || r == 2;
 	}
-	return any ? VALUESET_NOT_IN : VALUESET_NO_CODE;
+	return elsewhere ? VALUESET_ELSEWHERE : any ? VALUESET_NOT_IN : VALUESET_NO_CODE;
 }

@@ -69,16 +69,20 @@ const struct valueset_binding *valueset_binding(const char *type, const char *el
 const struct valueset_binding *valueset_binding_path(const char *path);
 
 enum valueset_verdict {
-	VALUESET_IN,      /* the code (one of the codings) is in the ValueSet */
-	VALUESET_NOT_IN,  /* codes given, none in it */
-	VALUESET_NO_CODE, /* a CodeableConcept or Coding without any code */
-	VALUESET_SKIP     /* not a code, Coding or CodeableConcept value */
+	VALUESET_IN,        /* the code (one of the codings) is in the ValueSet */
+	VALUESET_NOT_IN,    /* codes given, none in it, each of a system the ValueSet draws on (or of none) */
+	VALUESET_ELSEWHERE, /* codes given, none in it, one of a system the ValueSet has no code of */
+	VALUESET_NO_CODE,   /* a CodeableConcept or Coding without any code */
+	VALUESET_SKIP       /* not a code, Coding or CodeableConcept value */
 };
 
 /* Checks one value (val, borrowed) of an element of type type ("code",
  * "Coding" or "CodeableConcept") against vs: a code by itself, a Coding by
  * system and code (a Coding without system matches on its code), a
- * CodeableConcept when any of its codings is in. */
+ * CodeableConcept when any of its codings is in. A code outside the
+ * ValueSet from a code system the ValueSet holds no code of is
+ * VALUESET_ELSEWHERE: what an extensible binding allows when the ValueSet
+ * lacks the concept, and a required one never does. */
 enum valueset_verdict valueset_check_value(const struct valueset_def *vs, const char *type, const cJSON *val);
 
 /* The ValueSet of a binding. */

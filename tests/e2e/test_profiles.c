@@ -299,7 +299,8 @@ static void core_bindings_out_of_the_box(void **state)
 	assert_string_equal(severity_of(r, "binding-required", "Patient.gender"), "error");
 	cJSON_Delete(r);
 	const char *cond = "{\"resourceType\":\"Condition\",\"id\":\"c1\",\"subject\":{\"reference\":\"Patient/p\"},"
-			   "\"category\":[{\"coding\":[{\"system\":\"urn:x\",\"code\":\"worry\"}]}]}";
+			   "\"category\":[{\"coding\":[{\"system\":"
+			   "\"http://terminology.hl7.org/CodeSystem/condition-category\",\"code\":\"worry\"}]}]}";
 	r = call(&g2, "POST", "/fhir/Condition/$validate", cond, &st);
 	assert_int_equal(errors(r), 0);
 	assert_string_equal(severity_of(r, "binding-extensible", "Condition.category[0]"), "warning");

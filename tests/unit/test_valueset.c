@@ -199,12 +199,21 @@ static void core_bindings(void **state)
 	       "binding-required", "Condition.clinicalStatus", OUTCOME_ERROR);
 	expect(COND "\"clinicalStatus\":{\"text\":\"active\"}}", 1, "binding-required", "Condition.clinicalStatus",
 	       OUTCOME_ERROR);
-	/* extensible: a warning when codes are given and none is in; text
-	 * alone is allowed */
+	/* extensible: a warning when codes are given and none is in, each of
+	 * a system the ValueSet draws on; text alone, or a code of another
+	 * system (where the ValueSet lacks the concept), is allowed */
 	expect_clean(COND "\"category\":[{\"coding\":[{\"system\":\"" CAT "\",\"code\":\"problem-list-item\"}]}]}");
 	expect_clean(COND "\"category\":[{\"text\":\"worry\"}]}");
-	expect(COND "\"category\":[{\"text\":\"w\"},{\"coding\":[{\"system\":\"urn:x\",\"code\":\"worry\"}]}]}", 0,
+	expect(COND "\"category\":[{\"text\":\"w\"},{\"coding\":[{\"system\":\"" CAT "\",\"code\":\"worry\"}]}]}", 0,
 	       "binding-extensible", "Condition.category[1]", OUTCOME_WARNING);
+	expect(COND "\"category\":[{\"coding\":[{\"code\":\"worry\"}]}]}", 0, "binding-extensible",
+	       "Condition.category[0]", OUTCOME_WARNING);
+	expect_clean(COND "\"category\":[{\"coding\":[{\"system\":\"urn:x\",\"code\":\"worry\"}]}]}");
+	expect_clean(COND "\"category\":[{\"coding\":[{\"system\":\"" CAT "\",\"code\":\"worry\"},{\"system\":"
+			  "\"urn:x\",\"code\":\"w\"}]}]}");
+	/* a required binding allows no other system (Coding, in a data type) */
+	expect("{\"resourceType\":\"Patient\",\"telecom\":[{\"system\":\"pigeon\",\"value\":\"1\"}]}", 1,
+	       "binding-required", "Patient.telecom[0].system", OUTCOME_ERROR);
 	/* contained and Bundle entry resources */
 	expect("{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Observation\",\"id\":\"o\","
 	       "\"status\":\"bogus\",\"code\":{\"text\":\"x\"}}],\"generalPractitioner\":[{\"reference\":\"#o\"}]}",
@@ -227,7 +236,7 @@ static void bounded(void **state)
 	assert_non_null(buf);
 	char *p = buf + sprintf(buf, COND "\"category\":[");
 	for (size_t i = 0; i < n; i++)
-		p += sprintf(p, "%s{\"coding\":[{\"system\":\"urn:x\",\"code\":\"c%zu\"}]}", i ? "," : "", i);
+		p += sprintf(p, "%s{\"coding\":[{\"system\":\"" CAT "\",\"code\":\"c%zu\"}]}", i ? "," : "", i);
 	sprintf(p, "]}");
 	struct outcome oo = OUTCOME_INIT;
 	assert_int_equal(check(buf, &oo), 0);
