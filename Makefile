@@ -17,6 +17,8 @@
 #                   and the string-search folding table core/fhir/gen/fold_data.c
 #   make invariants regenerate core/fhir/gen/invariants_data.c (R4 core invariants) from the same package
 #   make compartment regenerate core/fhir/gen/compartment_data.c (the Patient compartment) from the same package
+#   make valuesets  regenerate core/fhir/gen/valueset_data.c (core ValueSets bound required or extensible)
+#                   from the same package and SHARED/fhir-r4/expansions
 #   make profiles   regenerate the conformance resources in profiles/
 #   make codes      regenerate the code packs profiles/codes/*.tsv from SHARED/codes
 #                   (SHARED=build/corpus: the source lists the tests unpack)
@@ -119,7 +121,7 @@ CORPUS_TARS  := $(sort $(wildcard tests/fixtures/corpus/*.tar.xz))
 CORPUS       := build/corpus
 CORPUS_STAMP := $(CORPUS)/.unpacked
 
-.PHONY: all deps deps-test deps-bench run test mutate check-abi check-format fuzz model search-params invariants compartment profiles codes install \
+.PHONY: all deps deps-test deps-bench run test mutate check-abi check-format fuzz model search-params invariants compartment valuesets profiles codes install \
         uninstall clean bench tests-build
 
 all: $(BINDIR)/crosswalk $(GATEWAY) $(PLUGIN_SOS)
@@ -261,6 +263,10 @@ invariants:
 compartment:
 	@tools/deps.sh gen
 	python3 tools/gen_compartment.py $(SHARED)/fhir-r4/package core/fhir/gen/compartment_data.c
+
+valuesets:
+	@tools/deps.sh gen
+	python3 tools/gen_valuesets.py $(SHARED)/fhir-r4/package $(SHARED)/fhir-r4/expansions core/fhir/gen/valueset_data.c
 
 profiles:
 	@tools/deps.sh gen

@@ -435,6 +435,68 @@ def profile(x, rid, title, description, rtype, elements, base=None, purpose=None
     return sd
 
 
+# The simple extensions (extension()), in the order they are written: id,
+# title, description, contexts, value type, short, and options: "binding"
+# (the id of one of this project's ValueSets, bound required) and "targets"
+# (the R4 resource types a Reference may name) and "max" (how many times it
+# may appear on its context, "1" unless given).
+SIMPLE_EXTENSIONS = [
+    ("peer-support-note", "Peer-support note",
+     "A free-text note on a peer-support encounter, as the peer specialist wrote it. R4 Encounter has no "
+     "note element; the peer_support plugin writes the format's 'notes' field here.",
+     ["Encounter"], "string", "Free-text note on the encounter", {}),
+    ("peer-support-prior-authorization", "Prior authorization of a peer-support encounter",
+     "The payer's prior authorization number the encounter is billed under (version 2 of the peer-support "
+     "format). The billing plugin writes it as Claim.insurance.preAuthRef.",
+     ["Encounter"], "string", "Prior authorization number", {}),
+    ("peer-support-coverage", "Coverage of a peer-support encounter",
+     "The Coverage (payer and member id) the encounter is billed to (version 2 of the peer-support format). "
+     "R4 Encounter has no reference to a Coverage.",
+     ["Encounter"], "Reference", "The Coverage the encounter is billed to", {}),
+    ("peer-support-plan-of-care", "Plan of care of a peer-support encounter",
+     "The person's recovery plan (a CarePlan) the encounter carries out (version 2 of the peer-support "
+     "format). R4 Encounter.basedOn admits only ServiceRequest, and the core extension event-basedOn has "
+     "Condition as its only context.",
+     ["Encounter"], "Reference", "The recovery plan the encounter carries out", {}),
+    ("withheld", "Withheld for lack of consent",
+     "Marks the stub the gateway puts in place of a resource it withholds from the recipient of an export "
+     "(42 CFR Part 2 data no Consent permits to go to it): the stub keeps only what says the resource "
+     "exists; the code says why (no-part2-consent).",
+     ["Resource"], "code", "Why the resource was withheld", {}),
+    ("redisclosure-notice", "Redisclosure notice",
+     "The notice of 42 CFR 2.32 (as amended in 2024) that accompanies every disclosure of 42 CFR Part 2 "
+     "data, on the Bundle that discloses it.",
+     ["Meta"], "string", "The 42 CFR 2.32 notice", {}),
+    ("disclosure-consent", "Consent of a disclosure",
+     "A Consent that permitted a disclosure made with the patient's consent, with a clear explanation of its "
+     "scope (recipient, purpose, period, kinds of records) as the reference's display: 42 CFR 2.32(b) as "
+     "amended in 2024 asks that each such disclosure be accompanied by a copy of the consent or such an "
+     "explanation. One per permitting Consent, on the Bundle that discloses.",
+     ["Meta"], "Reference", "A permitting Consent and its scope", {"targets": ["Consent"], "max": "*"}),
+    ("recovery-pronouns", "Pronouns",
+     "The pronouns the person uses, in their own words (for example 'she/her'). The recovery_plan plugin "
+     "writes the format's person.pronouns here: no R4 implementation guide it follows defines a pronouns "
+     "extension (R5's individual-pronouns is not R4).",
+     ["Patient"], "string", "The person's pronouns, as they give them", {}),
+    ("recovery-identity", "Identity and culture",
+     "What the person wants known about their identity, culture or community, in their own words. The "
+     "recovery_plan plugin writes the format's person.identity here.",
+     ["Patient"], "string", "The person's identity, in their own words", {}),
+    ("recovery-goal-set-with", "Goal set with",
+     "Who the person set the goal with, as a role in their own words (for example 'my peer specialist'); the "
+     "format names no one. Written by the recovery_plan plugin.",
+     ["Goal"], "string", "Who the goal was set with (a role)", {}),
+    ("recovery-support-for", "Support for goal",
+     "The goal a support of the recovery plan (a person, peer or service in CarePlan.supportingInfo) helps "
+     "with. Written by the recovery_plan plugin.",
+     ["CarePlan.supportingInfo"], "Reference", "The Goal this support helps with", {"targets": ["Goal"]}),
+    ("strength-identified-by", "Strength identified by",
+     "Who identified a strength: the person themself, a peer supporter, family or a friend, or a provider. "
+     "Written by the strengths plugin on every strength (Observation or Condition).",
+     ["Observation", "Condition"], "code", "Who identified the strength", {"binding": "strength-identified-by"}),
+]
+
+
 def extension(x, rid, title, description, contexts, value_type, short, binding=None, targets=None, max="1"):
     """A simple extension: one value of value_type (bound to a ValueSet
     when binding is given; Reference targets when targets is given), at
@@ -668,63 +730,11 @@ def build(x):
 
     # --- extension
     diagnosis_language(x)
-    extension(x, "peer-support-note", "Peer-support note",
-              "A free-text note on a peer-support encounter, as the peer specialist wrote it. R4 "
-              "Encounter has no note element; the peer_support plugin writes the format's 'notes' "
-              "field here.",
-              ["Encounter"], "string", "Free-text note on the encounter")
-    extension(x, "peer-support-prior-authorization", "Prior authorization of a peer-support encounter",
-              "The payer's prior authorization number the encounter is billed under (version 2 of the "
-              "peer-support format). The billing plugin writes it as Claim.insurance.preAuthRef.",
-              ["Encounter"], "string", "Prior authorization number")
-    extension(x, "peer-support-coverage", "Coverage of a peer-support encounter",
-              "The Coverage (payer and member id) the encounter is billed to (version 2 of the peer-support "
-              "format). R4 Encounter has no reference to a Coverage.",
-              ["Encounter"], "Reference", "The Coverage the encounter is billed to")
-    extension(x, "peer-support-plan-of-care", "Plan of care of a peer-support encounter",
-              "The person's recovery plan (a CarePlan) the encounter carries out (version 2 of the "
-              "peer-support format). R4 Encounter.basedOn admits only ServiceRequest, and the core "
-              "extension event-basedOn has Condition as its only context.",
-              ["Encounter"], "Reference", "The recovery plan the encounter carries out")
-    extension(x, "withheld", "Withheld for lack of consent",
-              "Marks the stub the gateway puts in place of a resource it withholds from the recipient of an "
-              "export (42 CFR Part 2 data no Consent permits to go to it): the stub keeps only what says the "
-              "resource exists; the code says why (no-part2-consent).",
-              ["Resource"], "code", "Why the resource was withheld")
-    extension(x, "redisclosure-notice", "Redisclosure notice",
-              "The notice of 42 CFR 2.32 (as amended in 2024) that accompanies every disclosure of 42 CFR "
-              "Part 2 data, on the Bundle that discloses it.",
-              ["Meta"], "string", "The 42 CFR 2.32 notice")
-    extension(x, "disclosure-consent", "Consent of a disclosure",
-              "A Consent that permitted a disclosure made with the patient's consent, with a clear explanation "
-              "of its scope (recipient, purpose, period, kinds of records) as the reference's display: 42 CFR "
-              "2.32(b) as amended in 2024 asks that each such disclosure be accompanied by a copy of the "
-              "consent or such an explanation. One per permitting Consent, on the Bundle that discloses.",
-              ["Meta"], "Reference", "A permitting Consent and its scope", targets=[R4 + "Consent"], max="*")
-
-    extension(x, "recovery-pronouns", "Pronouns",
-              "The pronouns the person uses, in their own words (for example 'she/her'). The recovery_plan "
-              "plugin writes the format's person.pronouns here: no R4 implementation guide it follows "
-              "defines a pronouns extension (R5's individual-pronouns is not R4).",
-              ["Patient"], "string", "The person's pronouns, as they give them")
-    extension(x, "recovery-identity", "Identity and culture",
-              "What the person wants known about their identity, culture or community, in their own words. "
-              "The recovery_plan plugin writes the format's person.identity here.",
-              ["Patient"], "string", "The person's identity, in their own words")
-    extension(x, "recovery-goal-set-with", "Goal set with",
-              "Who the person set the goal with, as a role in their own words (for example 'my peer "
-              "specialist'); the format names no one. Written by the recovery_plan plugin.",
-              ["Goal"], "string", "Who the goal was set with (a role)")
-    extension(x, "recovery-support-for", "Support for goal",
-              "The goal a support of the recovery plan (a person, peer or service in "
-              "CarePlan.supportingInfo) helps with. Written by the recovery_plan plugin.",
-              ["CarePlan.supportingInfo"], "Reference", "The Goal this support helps with",
-              targets=[R4 + "Goal"])
-    extension(x, "strength-identified-by", "Strength identified by",
-              "Who identified a strength: the person themself, a peer supporter, family or a friend, or a "
-              "provider. Written by the strengths plugin on every strength (Observation or Condition).",
-              ["Observation", "Condition"], "code", "Who identified the strength",
-              binding=vs("strength-identified-by"))
+    for rid, title, description, contexts, value_type, short, opts in SIMPLE_EXTENSIONS:
+        extension(x, rid, title, description, contexts, value_type, short,
+                  binding=vs(opts["binding"]) if "binding" in opts else None,
+                  targets=[R4 + t for t in opts.get("targets", [])] or None,
+                  max=opts.get("max", "1"))
 
     # --- the people the recovery plugins write
     profile(x, "recovery-patient", "Recovery plan person",
@@ -985,19 +995,19 @@ SDOHCC_MAP = {
              ("homelessness", "narrower", "Homelessness is the absence of the home the dimension names."),
              ("inadequate-housing", "narrower", "Safety and quality of housing, one part of home."),
              ("utility-insecurity", "narrower", "Utilities are one condition of a safe home."),
-             ("food-insecurity", "related",
+             ("food-insecurity", "relatedto",
               "Often listed with home among the SDOH categories; food security overlaps with a stable home but is "
               "not part of the dimension's definition.")],
     "purpose": [("employment-status", "narrower", "Work is one of the meaningful activities of purpose."),
                 ("educational-attainment", "narrower", "School is one of the meaningful activities of purpose."),
-                ("financial-insecurity", "related",
+                ("financial-insecurity", "relatedto",
                  "Income and resources to take part in society are part of purpose; financial insecurity "
                  "is their lack.")],
     "community": [("social-connection", "narrower",
                    "Relationships and social networks, the core of community."),
-                  ("incarceration-status", "related",
+                  ("incarceration-status", "relatedto",
                    "Incarceration cuts a person off from community; a barrier, not the dimension itself."),
-                  ("language-access", "related",
+                  ("language-access", "relatedto",
                    "Language access affects taking part in community networks; a barrier, not the dimension.")],
 }
 SDOHCC_UNMAPPED = {
@@ -1010,7 +1020,7 @@ PCO_MAP = {
                ("medication-management", "narrower", "One part of managing one's health."),
                ("physical-function", "narrower", "Physical well-being, one part of health.")],
     "home": [("housing", "narrower", "Housing, the centre of the home dimension.")],
-    "purpose": [("independence", "related", "Independence is named in purpose; PCO uses it for daily "
+    "purpose": [("independence", "relatedto", "Independence is named in purpose; PCO uses it for daily "
                                             "living, which overlaps only partly.")],
     "community": [("social-functioning", "narrower", "Social functioning, one part of community.")],
 }

@@ -114,6 +114,8 @@ static enum cw_media answer_media(const struct http_request *req, unsigned produ
 	return 0;
 }
 
+static void warning_headers(struct http_response *resp, const struct outcome *oo);
+
 static void post_ingest(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	const struct app *app = ctx;
@@ -135,11 +137,13 @@ static void post_ingest(void *ctx, struct http_request *req, struct http_respons
 	struct call c;
 	call_begin(&c, app, req);
 	c.ctx.check = validate_ok; /* the mapper's and the hooks' resources are valid FHIR, or refused */
+	plugin_host_ctx_profiles(&c.ctx, app->profiles, app->cfg->validation.ingest);
 	cJSON *bundle = NULL;
 	int status = plugin_host_ingest(app->plugins, &c.ctx, format, media, req->body, req->body_len, req->method,
 					req->path, &bundle);
 	if (status == 200 && !storing) {
 		http_set_json(resp, 200, bundle);
+		warning_headers(resp, &c.oo);
 	} else if (status == 200) {
 		/* store the transaction; the hooks already ran inside ingest */
 		int st = 500;
@@ -150,18 +154,20 @@ static void post_ingest(void *ctx, struct http_request *req, struct http_respons
 		else
 			result = api_rest_bundle_from(app, req, bundle, &src, &c.oo, &st);
 		cJSON_Delete(bundle);
-		if (result)
+		if (result) {
 			http_set_json(resp, 201, result);
-		else
+			warning_headers(resp, &c.oo);
+		} else {
 			http_set_outcome(resp, st, &c.oo);
+		}
 	} else {
 		http_set_outcome(resp, status, &c.oo);
 	}
 	call_end(&c);
 }
 
-/* Warnings of a successful export travel in headers: a count, and the first
- * few as "location: text". */
+/* Warnings of a successful export or ingest travel in headers: a count, and
+ * the first few as "location: text". */
 static void warning_headers(struct http_response *resp, const struct outcome *oo)
 {
 	size_t n = 0;

@@ -5,14 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
 #include "base/fjson.h"
+#include "fhir/profile.h"
+#include "fhir/validate.h"
 
 static const char usage_map[] = "usage: crosswalk map --from FORMAT [FILE|-] [options]\n"
 				"       crosswalk map --to FORMAT [FILE|-] [options]\n"
 				"\n"
 				"--from maps a native document (FILE, or standard input) to FHIR through the\n"
-				"plugin that owns FORMAT, runs the before-store hooks and prints the\n"
-				"transaction Bundle. --to maps a FHIR resource or Bundle to FORMAT, after\n"
+				"plugin that owns FORMAT, runs the before-store hooks, checks each resource\n"
+				"against the R4 model and the profiles it claims (validation.ingest) and\n"
+				"prints the transaction Bundle. --to maps a FHIR resource or Bundle to FORMAT, after\n"
 				"the before-export hooks. Errors, and the warnings of a success (what the\n"
 				"mapping left out), are printed as an OperationOutcome on standard error.\n"
 				"\n"
@@ -72,6 +76,7 @@ int cmd_map(int argc, char **argv)
 	if (in != stdin)
 		fclose(in);
 	struct terminology *terms = NULL;
+	struct profile_set *ps = NULL;
 	struct plugin_host *h = data ? cmd_open_plugins(&cfg, &terms) : NULL;
 	if (!data)
 		fprintf(stderr,
@@ -81,6 +86,14 @@ int cmd_map(int argc, char **argv)
 			(unsigned long long)cfg.limits.max_file_bytes);
 	if (!h || plugin_host_refusals(h)) {
 		plugin_host_print_refusals(h, stderr);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	/* what a mapper makes is held to its claimed profiles, as on /ingest */
+	char perr[512] = "";
+	ps = from ? app_load_profiles(&cfg, terms, perr, sizeof perr) : NULL;
+	if (from && !ps) {
+		fprintf(stderr, "crosswalk map: loading the profiles: %s\n", perr);
 		rc = EXIT_USAGE;
 		goto out;
 	}
@@ -103,6 +116,8 @@ int cmd_map(int argc, char **argv)
 	plugin_host_ctx(&ctx, h, &arena, &oo, NULL);
 	int status;
 	if (from) {
+		ctx.check = validate_ok; /* the mapper's resources are valid FHIR, or refused */
+		plugin_host_ctx_profiles(&ctx, ps, cfg.validation.ingest);
 		cJSON *bundle = NULL;
 		status = plugin_host_ingest(h, &ctx, fname, media, data, len, NULL, NULL, &bundle);
 		size_t tlen = 0;
@@ -150,6 +165,7 @@ int cmd_map(int argc, char **argv)
 out:
 	fflush(stdout);
 	plugin_host_free(h);
+	profile_set_free(ps);
 	terminology_free(terms);
 	free(data);
 	config_release(&cfg);

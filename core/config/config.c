@@ -181,6 +181,7 @@ static const struct key bulk_keys[] = {
 
 static const struct key validation_keys[] = {
 	{"on_write", KEY_STRING, VAL(on_write), 8, 10, NULL},
+	{"ingest", KEY_STRING, VAL(ingest), 3, 5, NULL},
 	{"profiles", KEY_TYPE_URLS, VAL(profiles), 0, 0, NULL},
 	{"packages_dir", KEY_STRING, VAL(packages_dir), 1, 4096, NULL},
 	{NULL, 0, 0, 0, 0, NULL},
@@ -788,6 +789,9 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	if (rc == 0 && cfg->validation.on_write && strcmp(cfg->validation.on_write, "structural") != 0 &&
 	    strcmp(cfg->validation.on_write, "profiles") != 0)
 		rc = fail(err, errlen, path, "validation.on_write", "must be structural or profiles");
+	if (rc == 0 && cfg->validation.ingest && strcmp(cfg->validation.ingest, "error") != 0 &&
+	    strcmp(cfg->validation.ingest, "warn") != 0 && strcmp(cfg->validation.ingest, "off") != 0)
+		rc = fail(err, errlen, path, "validation.ingest", "must be error, warn or off");
 	if (rc == 0 && !cfg->auth.token_endpoint_set)
 		cfg->auth.token_endpoint = cfg->auth.clients && cJSON_GetArraySize(cfg->auth.clients) > 0;
 	if (rc != 0)
@@ -872,6 +876,7 @@ void config_release(struct config *cfg)
 	free(cfg->privacy.restricted_payment);
 	free(cfg->privacy.restricted_ops);
 	free(cfg->validation.on_write);
+	free(cfg->validation.ingest);
 	free(cfg->validation.packages_dir);
 	cJSON_Delete(cfg->validation.profiles);
 	memset(cfg, 0, sizeof *cfg);

@@ -138,11 +138,16 @@ struct config_privacy {
 /* Validation (core/fhir/profile.h). on_write "structural" (the default,
  * NULL) checks every write against the R4 model; "profiles" also against
  * the profiles the resource claims in meta.profile and the one profiles
- * names for its type, refusing a write with an error (422). Conformance
+ * names for its type, refusing a write with an error (422). ingest holds
+ * what the plugins' mappers make (/ingest, `crosswalk map --from`) to the
+ * profiles it claims: "error" (the default) refuses it with 422, "warn"
+ * reports the errors as warnings, "off" does not check. Conformance
  * resources come from profiles_dir and the unpacked FHIR packages under
  * packages_dir. */
 struct config_validation {
 	char *on_write;     /* "structural" | "profiles", or NULL (structural) */
+	char *ingest;       /* what a plugin's mapper makes, against the profiles it claims:
+			       "error" | "warn" | "off", or NULL (error); see plugin_host_ctx_profiles */
 	cJSON *profiles;    /* object: resource type → profile URL (owned), or NULL */
 	char *packages_dir; /* folder of unpacked FHIR packages, or NULL */
 };

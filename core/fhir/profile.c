@@ -12,6 +12,7 @@
 #include "base/fjson.h"
 #include "fhir/model.h"
 #include "fhir/profile_int.h"
+#include "fhir/valueset.h"
 
 #define CORE_SD "http://hl7.org/fhir/StructureDefinition/"
 #define MAX_DEPTH 4
@@ -842,8 +843,13 @@ static int vs_contains(const struct profile_set *ps, const char *url, const char
 		       int *budget)
 {
 	const cJSON *vs = profile_valueset(ps, url);
-	if (!vs)
-		return -1;
+	if (!vs) {
+		/* one of the R4 core ValueSets built in (a loaded one comes first) */
+		const struct valueset_def *core = valueset_core(url);
+		if (!core)
+			return -1;
+		return valueset_contains(core, system, code) ? 1 : 0;
+	}
 	if (depth > MAX_VS_DEPTH || --*budget < 0)
 		return -2; /* nested too deep, or too many ValueSets visited: not decided */
 	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(vs, "expansion");

@@ -28,8 +28,11 @@
  * pattern, type, profile, exists; rules open, closed, openAtEnd; ordered),
  * bindings (required: error; extensible: warning; codes checked against the
  * ValueSet's expansion, its compose concept lists and whole included systems
- * known to the terminology registries; a code of a system not loaded is never
- * guessed: an information issue says it was not checked), every constraint
+ * known to the terminology registries, or, for an R4 core ValueSet no
+ * package loads, the built-in one (fhir/valueset.h); a code of a system not
+ * loaded is never guessed: an information issue says it was not checked; a
+ * binding the core element itself has, to the same ValueSet at the same
+ * strength, is left to structural validation, which reports it once), every constraint
  * of the snapshot evaluated with FHIRPath at its own severity, and every
  * extension in the resource: known definitions by URL (value type,
  * sub-extensions by the same element rules), context, and modifier

@@ -11,6 +11,7 @@
 #include "fhir/invariants.h"
 #include "fhir/model.h"
 #include "fhir/profile_int.h"
+#include "fhir/valueset.h"
 
 #define CORE_SD "http://hl7.org/fhir/StructureDefinition/"
 #define LOC_MAX 512
@@ -307,7 +308,12 @@ static void check_binding(struct vctx *vc, const struct pelem *e, const struct v
 	bool required = !strcmp(strength, "required");
 	if (!required && strcmp(strength, "extensible") != 0)
 		return;
-	if (!profile_valueset(vc->ps, vs)) {
+	/* the very binding of the core element: structural validation reports it */
+	const struct valueset_binding *cb = valueset_binding_path(e->path);
+	if (cb && cb->strength == (required ? VALUESET_REQUIRED : VALUESET_EXTENSIBLE) &&
+	    valueset_of(cb) == valueset_core(vs))
+		return;
+	if (!profile_valueset(vc->ps, vs) && !valueset_core(vs)) {
 		if (vc->st)
 			vc->st->unchecked++;
 		return;

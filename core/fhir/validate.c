@@ -17,6 +17,7 @@
 #include "fhir/model.h"
 #include "fhir/search_params.h"
 #include "fhir/validate_bundle.h"
+#include "fhir/valueset.h"
 
 /* ------------------------------------------------------------ primitives */
 
@@ -182,13 +183,16 @@ struct v {
 	const cJSON *contained; /* the "contained" array being checked, if any */
 	struct outcome *oo;
 	size_t errors;
+	size_t warnings; /* binding warnings reported (at most VALIDATE_MAX_ISSUES) */
 	char path[512];
 	size_t len;
 };
 
-static void verr(struct v *v, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void verr(struct v *v, const char *code, const char *fmt, ...)
+/* Reports one error (id: a stable message id, or NULL) at the current path;
+ * past VALIDATE_MAX_ISSUES errors one more says the list was cut. */
+static void verr_id(struct v *v, const char *id, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void verr_id(struct v *v, const char *id, const char *code, const char *fmt, ...)
 {
 	v->errors++;
 	if (v->errors > VALIDATE_MAX_ISSUES)
@@ -203,8 +207,10 @@ static void verr(struct v *v, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	outcome_add(v->oo, OUTCOME_ERROR, code, v->len ? v->path : NULL, "%s", msg);
+	outcome_add_id(v->oo, OUTCOME_ERROR, code, id, v->len ? v->path : NULL, "%s", msg);
 }
+
+#define verr(v, ...) verr_id(v, NULL, __VA_ARGS__)
 
 static size_t push(struct v *v, const char *name, long index)
 {
@@ -400,6 +406,61 @@ static void check_member(struct v *v, const cJSON *m, const char *name, const st
 	}
 }
 
+/* ---- bindings of the core ValueSets (fhir/valueset.h) */
+
+static void check_bound_value(struct v *v, const cJSON *val, const struct valueset_binding *b,
+			      const struct model_type *ct)
+{
+	const struct valueset_def *vs = valueset_of(b);
+	enum valueset_verdict r = valueset_check_value(vs, ct->name, val);
+	if (r == VALUESET_IN || r == VALUESET_SKIP)
+		return;
+	bool required = b->strength == VALUESET_REQUIRED;
+	if (!required && (r == VALUESET_NO_CODE || r == VALUESET_ELSEWHERE))
+		return; /* extensible: text alone, or a code of another system where the ValueSet lacks the concept */
+	const char *strength = required ? "required" : "extensible";
+	char what[160];
+	if (r == VALUESET_NO_CODE)
+		snprintf(what, sizeof what, "no code is given for the %s value set", strength);
+	else if (cJSON_IsString(val))
+		snprintf(what, sizeof what, "\"%.80s\" is not in the %s value set", val->valuestring, strength);
+	else
+		snprintf(what, sizeof what, "no code is in the %s value set", strength);
+	if (required) {
+		verr_id(v, "binding-required", "code-invalid", "%s %s (%s)", what, vs->url, b->path);
+		return;
+	}
+	if (++v->warnings <= VALIDATE_MAX_ISSUES)
+		outcome_add_id(v->oo, OUTCOME_WARNING, "code-invalid", "binding-extensible", v->len ? v->path : NULL,
+			       "%s %s (%s)", what, vs->url, b->path);
+}
+
+/* A code, Coding or CodeableConcept element with a built-in binding: each
+ * of its values is in the ValueSet (required: an error; extensible: a
+ * warning). */
+static void check_binding(struct v *v, const cJSON *m, const struct model_type *t, const struct model_elem *e,
+			  const struct model_type *ct)
+{
+	if (strcmp(ct->name, "code") != 0 && strcmp(ct->name, "Coding") != 0 &&
+	    strcmp(ct->name, "CodeableConcept") != 0)
+		return;
+	const struct valueset_binding *b = valueset_binding(t->name, e->name);
+	if (!b)
+		return;
+	if (!cJSON_IsArray(m)) {
+		size_t mark = push(v, e->name, -1);
+		check_bound_value(v, m, b, ct);
+		pop(v, mark);
+		return;
+	}
+	long i = 0;
+	for (const cJSON *it = m->child; it; it = it->next, i++) {
+		size_t mark = push(v, e->name, i);
+		check_bound_value(v, it, b, ct);
+		pop(v, mark);
+	}
+}
+
 static void check_object(struct v *v, const cJSON *obj, const struct model_type *t, bool resource, size_t depth)
 {
 	if (depth > 1000) {
@@ -483,6 +544,8 @@ static void check_object(struct v *v, const cJSON *obj, const struct model_type 
 			v->contained = m;
 		check_member(v, m, base, e, ct, under, s, depth);
 		v->contained = outer;
+		if (!under)
+			check_binding(v, m, t, e, ct);
 	}
 	for (size_t i = 0; i < t->nelems; i++) {
 		const struct model_elem *e = &model_elems[t->elems + i];

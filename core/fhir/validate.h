@@ -27,7 +27,13 @@
  *
  * When the structure is sound, the R4 core invariants of the resource's type
  * are checked too (core/fhir/invariants.h: FHIRPath constraints, each failure
- * an error naming its key). Profiles and terminology bindings are not checked
+ * an error naming its key). The bindings R4 sets on core elements are
+ * checked with the built-in core ValueSets (fhir/valueset.h): a code,
+ * Coding or CodeableConcept outside a `required` binding's ValueSet is an
+ * error (message id "binding-required"), outside an `extensible` one a
+ * warning unless a code is of a system the ValueSet holds no code of
+ * ("binding-extensible"; at most VALIDATE_MAX_ISSUES of them); a
+ * ValueSet that is not built in is not judged. Profiles are not checked
  * here; the profile validator builds on this.
  *
  * Threads: reentrant (compiled regexes are shared read-only after a

@@ -18,6 +18,7 @@
 #include "base/fjson.h"
 #include "base/log.h"
 #include "fhir/model_query.h"
+#include "fhir/profile.h"
 
 #define MAX_PLUGINS 256
 #define MAX_ITEMS 64 /* formats, hooks or operations per plugin */
@@ -1052,6 +1053,13 @@ void plugin_host_ctx(struct cw_ctx *ctx, const struct plugin_host *h, struct are
 	*ctx = (struct cw_ctx){.host = h, .arena = arena, .oo = oo, .req = req};
 }
 
+void plugin_host_ctx_profiles(struct cw_ctx *ctx, const struct profile_set *ps, const char *mode)
+{
+	bool off = mode && !strcmp(mode, "off");
+	ctx->profiles = off ? NULL : ps;
+	ctx->profiles_warn = mode && !strcmp(mode, "warn");
+}
+
 static const char *type_of(const cJSON *res)
 {
 	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(res, "resourceType");
@@ -1246,6 +1254,47 @@ static void tally(const struct plugin *p, const struct outcome *oo, size_t befor
 	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
 }
 
+/* Validates every entry resource of bundle, which the mapper of owner made
+ * for format, against the profiles it claims (ctx->profiles); the errors
+ * and warnings go to ctx->oo naming the plugin, the format and the entry
+ * (errors as warnings with ctx->profiles_warn). False when an error stays
+ * one. */
+static bool meets_claims(struct cw_ctx *ctx, const struct plugin *owner, const char *format, const cJSON *bundle)
+{
+	size_t errors = 0, i = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(bundle, "entry"))
+	{
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(e, "resource");
+		if (!cJSON_IsObject(res)) {
+			i++;
+			continue;
+		}
+		struct outcome found = OUTCOME_INIT;
+		profile_validate(ctx->profiles, res, NULL, &found, NULL);
+		const cJSON *fu = cJSON_GetObjectItemCaseSensitive(e, "fullUrl");
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(res, "id");
+		const char *type = type_of(res);
+		const char *name = cJSON_IsString(fu) ? fu->valuestring : cJSON_IsString(id) ? id->valuestring : "";
+		for (size_t k = 0; k < found.n; k++) {
+			const struct outcome_issue *is = &found.issues[k];
+			if (is->severity > OUTCOME_WARNING)
+				continue;
+			bool error = is->severity <= OUTCOME_ERROR && !ctx->profiles_warn;
+			errors += error;
+			outcome_add_id(ctx->oo, error ? OUTCOME_ERROR : OUTCOME_WARNING, is->code, is->message_id,
+				       is->expression, "plugin %s: the %s mapper's entry %zu (%s %.200s)%s: %s",
+				       owner ? owner->name : "?", format, i, type ? type : "?", name,
+				       error ? " does not meet a profile it claims, refused"
+					     : ", against a profile it claims",
+				       is->diagnostics ? is->diagnostics : "");
+		}
+		outcome_release(&found);
+		i++;
+	}
+	return errors == 0;
+}
+
 static int ingest(const struct plugin_host *h, struct cw_ctx *ctx, const char *format, enum cw_media media,
 		  const char *data, size_t len, const char *method, const char *path, cJSON **bundle)
 {
@@ -1303,6 +1352,10 @@ static int ingest(const struct plugin_host *h, struct cw_ctx *ctx, const char *f
 	if (hooks_over_entries(h, ctx, CW_HOOK_BEFORE_STORE, out, format, method, path) != 0) {
 		cJSON_Delete(out);
 		return ctx->status ? ctx->status : 422;
+	}
+	if (ctx->profiles && !meets_claims(ctx, owner, format, out)) {
+		cJSON_Delete(out);
+		return 422;
 	}
 	*bundle = out;
 	return 200;

@@ -38,6 +38,7 @@
 #include "crosswalk/plugin.h"
 #include "http/http.h"
 #include "fhir/outcome.h"
+#include "fhir/profile.h"
 #include "fhir/terminology.h"
 
 /* What calls into one plugin came to since start (shown by GET /plugins and
@@ -78,6 +79,16 @@ struct cw_ctx {
 	 * named (a hook's: status 500, the plugin is at fault; a mapper's: 422,
 	 * what was sent maps to no valid resource). */
 	bool (*check)(const cJSON *res, struct outcome *oo);
+	/* Set by the caller with plugin_host_ctx_profiles (NULL: none): the
+	 * profiles a mapper's output is held to (validation.ingest).
+	 * plugin_host_ingest validates every resource of the Bundle it is about
+	 * to hand back (after the before-store hooks) against the profiles the
+	 * resource claims in meta.profile; an error refuses the call with 422,
+	 * every issue naming the plugin, the format and the entry; with
+	 * profiles_warn the errors are added as warnings and the call goes on.
+	 * Warnings are added as warnings either way. */
+	const struct profile_set *profiles;
+	bool profiles_warn;
 };
 
 struct plugin_host;
@@ -144,6 +155,10 @@ const struct cw_host *plugin_host_table(const struct plugin_host *h);
 /* Prepares ctx for one request or call; arena and oo are the caller's. */
 void plugin_host_ctx(struct cw_ctx *ctx, const struct plugin_host *h, struct arena *arena, struct outcome *oo,
 		     const struct http_request *req);
+/* Holds the mappers of ctx to their claimed profiles in ps (borrowed, may be
+ * NULL: none) as mode, the value of validation.ingest, says: "error" (also
+ * NULL, the default), "warn", or "off". */
+void plugin_host_ctx_profiles(struct cw_ctx *ctx, const struct profile_set *ps, const char *mode);
 
 /* Runs the hooks of args->point in order over *resource (which they may
  * change or replace; the caller owns whatever *resource is afterwards).

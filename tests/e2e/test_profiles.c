@@ -1,8 +1,8 @@
 /* End-to-end tests of validation against profiles on a real gateway:
  * $validate with a profile (query or Parameters) and a mode, meta.profile
  * claims, the CapabilityStatement's supported profiles, writes refused by
- * validation.on_write "profiles", and the start refused for a bad
- * validation section. Profiles: the project's profiles/ and the official
+ * validation.on_write "profiles", the start refused for a bad
+ * validation section, and the R4 core bindings checked with no package. Profiles: the project's profiles/ and the official
  * R4 core ones in the unpacked package tests/fixtures/packages. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -257,6 +257,68 @@ static void on_write_profiles(void **state)
 	assert_int_equal(gw_stop(&g2, 5000), 0);
 }
 
+/* Severity of the issue with message id msgid at expr, or NULL. */
+static const char *severity_of(const cJSON *oo, const char *msgid, const char *expr)
+{
+	const cJSON *is;
+	cJSON_ArrayForEach(is, cJSON_GetObjectItem(oo, "issue"))
+	{
+		const cJSON *c =
+			cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(is, "details"), "coding"), 0);
+		const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(is, "expression"), 0);
+		if (c && !strcmp(cJSON_GetObjectItem(c, "code")->valuestring, msgid) && e &&
+		    !strcmp(e->valuestring, expr))
+			return cJSON_GetObjectItem(is, "severity")->valuestring;
+	}
+	return NULL;
+}
+
+/* With no package and no validation settings, the R4 core bindings hold:
+ * a required one is an error in $validate and refuses a write (nothing
+ * stored), an extensible one is a warning and the write goes through. */
+static void core_bindings_out_of_the_box(void **state)
+{
+	(void)state;
+	struct gw g2;
+	assert_int_equal(gw_start(&g2, NULL), 0);
+	long st;
+	cJSON *r = call(&g2, "POST", "/fhir/Observation/$validate",
+			"{\"resourceType\":\"Observation\",\"status\":\"bogus\",\"code\":{\"text\":\"x\"}}", &st);
+	assert_int_equal(st, 200);
+	if (errors(r) != 1 || !severity_of(r, "binding-required", "Observation.status"))
+		print_oo(r);
+	assert_int_equal(errors(r), 1);
+	assert_string_equal(severity_of(r, "binding-required", "Observation.status"), "error");
+	cJSON_Delete(r);
+	r = call(&g2, "POST", "/fhir/$validate",
+		 "{\"resourceType\":\"Parameters\",\"parameter\":[{\"name\":\"resource\",\"resource\":"
+		 "{\"resourceType\":\"Patient\",\"gender\":\"x\",\"name\":[{\"use\":\"official\"}]}}]}",
+		 &st);
+	assert_int_equal(st, 200);
+	assert_int_equal(errors(r), 1);
+	assert_string_equal(severity_of(r, "binding-required", "Patient.gender"), "error");
+	cJSON_Delete(r);
+	const char *cond = "{\"resourceType\":\"Condition\",\"id\":\"c1\",\"subject\":{\"reference\":\"Patient/p\"},"
+			   "\"category\":[{\"coding\":[{\"system\":"
+			   "\"http://terminology.hl7.org/CodeSystem/condition-category\",\"code\":\"worry\"}]}]}";
+	r = call(&g2, "POST", "/fhir/Condition/$validate", cond, &st);
+	assert_int_equal(errors(r), 0);
+	assert_string_equal(severity_of(r, "binding-extensible", "Condition.category[0]"), "warning");
+	cJSON_Delete(r);
+	r = call(&g2, "PUT", "/fhir/Condition/c1", cond, &st);
+	assert_int_equal(st, 201);
+	cJSON_Delete(r);
+	/* a write breaking a required binding is refused and stores nothing */
+	r = call(&g2, "PUT", "/fhir/Patient/px", "{\"resourceType\":\"Patient\",\"id\":\"px\",\"gender\":\"x\"}", &st);
+	assert_int_equal(st, 400);
+	assert_string_equal(severity_of(r, "binding-required", "Patient.gender"), "error");
+	cJSON_Delete(r);
+	r = call(&g2, "GET", "/fhir/Patient/px", NULL, &st);
+	assert_int_equal(st, 404);
+	cJSON_Delete(r);
+	assert_int_equal(gw_stop(&g2, 5000), 0);
+}
+
 /* A bad validation section stops the start. */
 static void bad_config(void **state)
 {
@@ -275,9 +337,13 @@ static void bad_config(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(validate_with_profile_query), cmocka_unit_test(validate_with_parameters),
-		cmocka_unit_test(validate_refusals),           cmocka_unit_test(capability),
-		cmocka_unit_test(on_write_profiles),           cmocka_unit_test(bad_config),
+		cmocka_unit_test(validate_with_profile_query),
+		cmocka_unit_test(validate_with_parameters),
+		cmocka_unit_test(validate_refusals),
+		cmocka_unit_test(capability),
+		cmocka_unit_test(on_write_profiles),
+		cmocka_unit_test(bad_config),
+		cmocka_unit_test(core_bindings_out_of_the_box),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

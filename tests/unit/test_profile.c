@@ -17,6 +17,7 @@
 #include "base/fjson.h"
 #include "fhir/profile.h"
 #include "fhir/terminology.h"
+#include "fhir/validate.h"
 #include "testenv.h"
 
 #define VS_URL "http://hl7.org/fhir/StructureDefinition/vitalsigns"
@@ -181,6 +182,31 @@ static void expect_issue(const char *text, const char *url, const char *msgid, c
 	outcome_release(&oo);
 }
 
+/* text breaks a core required binding at expr: structural validation
+ * reports it (binding-required), and validation against url (a profile
+ * whose snapshot repeats the core binding) does not report it again. */
+static void expect_core_binding_once(const char *text, const char *url, const char *expr)
+{
+	cJSON *r = json(text);
+	struct outcome oo = OUTCOME_INIT;
+	assert_true(validate_resource(r, &oo) > 0);
+	profile_validate(ps, r, url, &oo, NULL);
+	cJSON_Delete(r);
+	size_t structural = 0, repeated = 0;
+	for (size_t i = 0; i < oo.n; i++) {
+		const struct outcome_issue *x = &oo.issues[i];
+		if (!x->expression || strcmp(x->expression, expr) != 0 || !x->message_id)
+			continue;
+		structural += !strcmp(x->message_id, "binding-required") && x->severity == OUTCOME_ERROR;
+		repeated += !strcmp(x->message_id, "profile-binding-required");
+	}
+	if (structural != 1 || repeated != 0)
+		dump(&oo);
+	assert_int_equal(structural, 1);
+	assert_int_equal(repeated, 0);
+	outcome_release(&oo);
+}
+
 #define BW_HEAD                                                                                          \
 	"{\"resourceType\":\"Observation\",\"status\":\"final\",\"category\":[{\"coding\":[{\"system\":" \
 	"\"http://terminology.hl7.org/CodeSystem/observation-category\",\"code\":\"vital-signs\"}]}],"
@@ -267,12 +293,58 @@ static void bodyweight(void **state)
 	/* the profile's own FHIRPath constraint vs-2 */
 	expect_issue(BW_HEAD BW_CODE BW_SUBJ "\"note\":[{\"text\":\"n\"}]}", VS_URL, "profile-constraint",
 		     "Observation", OUTCOME_ERROR);
-	/* required binding on status: the ValueSet's expansion lacks the code */
-	expect_issue(
+	/* required binding on status: the core binding the profile repeats is
+	 * reported once, by structural validation (the built-in ValueSet) */
+	expect_core_binding_once(
 		"{\"resourceType\":\"Observation\",\"status\":\"guessed\",\"category\":[{\"coding\":[{\"system\":"
 		"\"http://terminology.hl7.org/CodeSystem/observation-category\",\"code\":\"vital-signs\"}]}]," BW_CODE
 			BW_SUBJ BW_VAL,
-		BW_URL, "profile-binding-required", "Observation.status", OUTCOME_ERROR);
+		BW_URL, "Observation.status");
+}
+
+/* A profile binding an element to an R4 core ValueSet that no package
+ * loads: the built-in one is used, and the code is checked (here the
+ * profile makes the core extensible binding of interpretation required). */
+static void core_valuesets(void **state)
+{
+	(void)state;
+	char err[512] = "";
+	struct profile_set *own = profile_set_new(NULL);
+	assert_non_null(own);
+	assert_int_equal(
+		profile_add(
+			own,
+			json("{\"resourceType\":\"StructureDefinition\",\"url\":\"" TEST_SD
+			     "corevs\",\"name\":\"C\",\"status\":\"draft\",\"kind\":\"resource\",\"abstract\":false,"
+			     "\"type\":\"Observation\",\"derivation\":\"constraint\",\"baseDefinition\":"
+			     "\"http://hl7.org/fhir/StructureDefinition/Observation\",\"differential\":{\"element\":["
+			     "{\"id\":\"Observation.interpretation\",\"path\":\"Observation.interpretation\","
+			     "\"binding\":{"
+			     "\"strength\":\"required\",\"valueSet\":"
+			     "\"http://hl7.org/fhir/ValueSet/observation-interpretation|4.0.1\"}}]}}"),
+			"test", err, sizeof err),
+		1);
+	assert_int_equal(profile_seal(own, err, sizeof err), 0);
+	const char *head = "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+			   "\"interpretation\":[{\"coding\":[{\"system\":"
+			   "\"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation\",\"code\":\"";
+	char buf[512];
+	struct outcome oo = OUTCOME_INIT;
+	snprintf(buf, sizeof buf, "%sH\"}]}]}", head);
+	cJSON *r = json(buf);
+	assert_int_equal(profile_validate(own, r, TEST_SD "corevs", &oo, NULL), 0);
+	cJSON_Delete(r);
+	for (size_t i = 0; i < oo.n; i++) /* decided: not reported as unchecked */
+		assert_true(oo.issues[i].severity != OUTCOME_INFORMATION);
+	outcome_release(&oo);
+	snprintf(buf, sizeof buf, "%sgossip\"}]}]}", head);
+	r = json(buf);
+	assert_int_equal(profile_validate(own, r, TEST_SD "corevs", &oo, NULL), 1);
+	cJSON_Delete(r);
+	assert_string_equal(oo.issues[0].message_id, "profile-binding-required");
+	assert_string_equal(oo.issues[0].expression, "Observation.interpretation[0]");
+	outcome_release(&oo);
+	profile_set_free(own);
 }
 
 #define ST_HEAD                                                                                          \
@@ -543,9 +615,9 @@ static void loading(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(snapshots),   cmocka_unit_test(bodyweight), cmocka_unit_test(project_profile),
-		cmocka_unit_test(slicing),     cmocka_unit_test(extensions), cmocka_unit_test(claims),
-		cmocka_unit_test(message_ids), cmocka_unit_test(loading),
+		cmocka_unit_test(snapshots),       cmocka_unit_test(bodyweight),  cmocka_unit_test(core_valuesets),
+		cmocka_unit_test(project_profile), cmocka_unit_test(slicing),     cmocka_unit_test(extensions),
+		cmocka_unit_test(claims),          cmocka_unit_test(message_ids), cmocka_unit_test(loading),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
