@@ -400,8 +400,10 @@ enum store_status store_read(struct store *s, const char *type, const char *id, 
  *
  * Appended records (append set: a CREATE with a new id, never delivered, of
  * a record nobody changes afterwards, such as an AuditEvent): committed in
- * the group as durably as any write (done runs once the commit is on disk;
- * the stored resource, version 1, is set as for a create), but the SQLite
+ * the group as durably as any write (done runs once the commit is on disk,
+ * with id, version 1 and created set; resource is taken at submission and
+ * stored is left NULL: nobody reads an appended record back from its
+ * write), but the SQLite
  * backend writes them to an append-only log table only: one row each, no
  * resource, version or search rows while the caller waits. They are indexed
  * later, in bulk, on the committer: when it has been idle a moment, when the

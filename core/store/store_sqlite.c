@@ -107,6 +107,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OB_LIST] = OB_COLS "WHERE state = ?1 ORDER BY oid LIMIT ?2 OFFSET ?3",
 	[S_OB_LIST_ALL] = OB_COLS "ORDER BY oid LIMIT ?2 OFFSET ?3",
 	[S_OB_COUNTS] = "SELECT coalesce(sum(state = 0), 0), coalesce(sum(state = 2), 0) FROM outbox",
+	[S_COMMIT_LOG] = "COMMIT",
 	[S_LOG_ADD] = "INSERT INTO appended(type, id, last_updated, ms, body, sum) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_OB_RETRY_DEAD] = "UPDATE outbox SET state = 0, attempts = 0, next_at = 0, last_error = NULL WHERE state = 2"
 			    " AND (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR instr(last_error, ?2) > 0)"

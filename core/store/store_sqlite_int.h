@@ -65,6 +65,7 @@ enum stmt_id {
 	S_OB_COUNTS,
 	S_OB_RETRY_DEAD,
 	S_LOG_ADD,
+	S_COMMIT_LOG, /* COMMIT of appended records only: a success says nothing of room for data */
 	S_COUNT
 };
 struct conn {
@@ -188,7 +189,7 @@ enum store_status sqlite_submit(struct store *s, struct store_write *w);
 
 /* --- appended records (store_sqlite_log.c) --- */
 /* How long the committer waits without work before it indexes the log. */
-#define SS_LOG_IDLE_MS 20
+#define SS_LOG_IDLE_MS 200
 /* The log table (created when missing, as the outbox). */
 extern const char ss_log_sql[];
 /* Writes an appended record (prepared on the submitting thread) to the log

@@ -24,7 +24,7 @@
 #include "base/log.h"
 
 /* Rows indexed per transaction in the background. */
-#define SS_LOG_CHUNK 1024
+#define SS_LOG_CHUNK 512
 /* Beyond this many waiting records, a chunk is indexed after every group. */
 #define SS_LOG_HIGH 20000
 
@@ -118,7 +118,7 @@ enum store_status ss_log_index(struct sqlite_store *ss, int64_t max, int64_t *le
 			st = ss_db_fail(c, err, rc, "emptying the log of appended records");
 	}
 	if (st == STORE_OK)
-		st = ss_run(c, S_COMMIT, err);
+		st = ss_run(c, S_COMMIT_LOG, err);
 	if (st != STORE_OK) {
 		if (!sqlite3_get_autocommit(c->db))
 			ss_run(c, S_ROLLBACK, NULL);

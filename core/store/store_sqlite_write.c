@@ -120,8 +120,7 @@ static void release_pre(struct write_req *w)
 	w->pre = false;
 }
 
-/* Stamps, prints and indexes a fresh create as version 1 (see write_req);
- * an appended record is not indexed (its rows are made when the log is). */
+/* Stamps, prints and indexes a fresh create as version 1 (see write_req). */
 static void prepare_create(struct write_req *w)
 {
 	if (w->kind != SVER_CREATE || w->op != STORE_OP_CREATE || !w->resource)
@@ -131,13 +130,28 @@ static void prepare_create(struct write_req *w)
 		return;
 	w->pre_text = fjson_print(w->stored, false, NULL);
 	if (w->pre_text && sver_sum(w->type, w->id, 1, w->pre_when, w->pre_text, strlen(w->pre_text), w->pre_sum) == 0 &&
-	    (w->append || (search_params_extract(w->type, w->stored, collect_row, w) == 0 && !w->rows_oom))) {
+	    search_params_extract(w->type, w->stored, collect_row, w) == 0 && !w->rows_oom) {
 		w->pre = true;
 		return;
 	}
 	release_pre(w);
 	cJSON_Delete(w->stored);
 	w->stored = NULL;
+}
+
+/* An appended record (store.h): stamped in place (the tree is w's to
+ * take), printed and summed on the submitting thread, where the tree is
+ * freed again; the committer only writes the text to the log. */
+static void prepare_append(struct write_req *w, cJSON *resource)
+{
+	store_now(w->pre_when, &w->pre_ms);
+	cJSON *stamped = NULL;
+	if (sver_stamp_take(resource, w->id, 1, w->pre_when, &stamped, NULL) != STORE_OK)
+		return;
+	w->pre_text = fjson_print(stamped, false, NULL);
+	cJSON_Delete(stamped);
+	if (w->pre_text && sver_sum(w->type, w->id, 1, w->pre_when, w->pre_text, strlen(w->pre_text), w->pre_sum) == 0)
+		w->pre = true;
 }
 
 /* The resource row (inserted, or updated to the new version; *rid set for a
@@ -332,7 +346,12 @@ static void run_batch(struct conn *c, struct sq_item *group)
 				r->st = store_fail(r->err, STORE_IO, "the database rolled the transaction back");
 		return;
 	}
-	enum store_status cs = ss_run(c, S_COMMIT, &berr);
+	/* a group of records alone (small rows) may fit where data does not:
+	 * its commit does not clear the storage-full state */
+	bool only_log = true;
+	for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next)
+		only_log &= r->settle || r->w->append;
+	enum store_status cs = ss_run(c, only_log ? S_COMMIT_LOG : S_COMMIT, &berr);
 	if (cs == STORE_OK) {
 		for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next)
 			if (!r->settle && r->w->append && r->st == STORE_OK)
@@ -504,7 +523,13 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 	a->w.append = sw->append;
 	a->r = (struct gc_req){.item.async = true, .w = &a->w, .err = &sw->err, .st = STORE_OK, .async = sw};
 	/* stamped, printed and indexed here, on the submitting thread */
-	prepare_create(&a->w);
+	if (sw->append) {
+		a->w.resource = NULL;
+		prepare_append(&a->w, sw->resource);
+		sw->resource = NULL;
+	} else {
+		prepare_create(&a->w);
+	}
 	if (!sq_enqueue(&ss->gc, &a->r.item, true)) {
 		release_pre(&a->w);
 		cJSON_Delete(a->w.stored);
