@@ -115,6 +115,13 @@ int cmd_serve(int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto out_app;
 	}
+	/* On a shared database every read waits on the network (nothing is
+	 * cached there, docs/scaling.md): by default four workers per core keep
+	 * the database and the cores busy while some wait. */
+	if (cfg.threads == 0 && cfg.store.backend && strcmp(cfg.store.backend, "postgresql") == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg.threads = 4 * (unsigned)(n > 0 ? n : 1);
+	}
 	struct http_server *srv = http_server_start(&cfg, (struct http_dispatch){app_dispatch, app_finish, &app}, err,
 						    sizeof err);
 	if (!srv) {

@@ -90,13 +90,11 @@ static enum store_status state_status(const char *state)
 	return STORE_IO;
 }
 
-enum store_status pgs_exec(struct pgconn *c, const char *sql, int n, const char *const *vals, const unsigned *types,
-			   PGresult **out, struct store_error *err, const char *what)
+enum store_status pgs_result(struct pgconn *c, PGresult *r, PGresult **out, struct store_error *err, const char *what)
 {
 	if (out)
 		*out = NULL;
 	last_state[0] = '\0';
-	PGresult *r = PQexecParams(c->db, sql, n, (const Oid *)types, vals, NULL, NULL, 0);
 	ExecStatusType es = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
 		if (out)
@@ -108,6 +106,8 @@ enum store_status pgs_exec(struct pgconn *c, const char *sql, int n, const char 
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 	if (PQstatus(c->db) != CONNECTION_OK)
 		state = "08006";
+	else if (es == PGRES_PIPELINE_ABORTED)
+		state = "25P02"; /* not run: an earlier statement of its pipeline failed */
 	snprintf(last_state, sizeof last_state, "%s", state ? state : "");
 	enum store_status st = r ? state_status(state) : STORE_NO_MEMORY;
 	char msg[160];
@@ -123,6 +123,41 @@ enum store_status pgs_exec(struct pgconn *c, const char *sql, int n, const char 
 		c->in_txn = false;
 	/* state pointed into r: the copy in last_state outlives it */
 	return store_fail(err, st, "%s: database error %s: %s", what, last_state[0] ? last_state : "?", msg);
+}
+
+enum store_status pgs_exec(struct pgconn *c, const char *sql, int n, const char *const *vals, const unsigned *types,
+			   PGresult **out, struct store_error *err, const char *what)
+{
+	return pgs_result(c, PQexecParams(c->db, sql, n, (const Oid *)types, vals, NULL, NULL, 0), out, err, what);
+}
+
+const char *pgs_stmt_name(enum pgs_stmt st)
+{
+	static const char *const names[PGS_ST_COUNT] = {"cw_read", "cw_lock_res", "cw_new_res", "cw_next_res",
+							"cw_index"};
+	return names[st];
+}
+
+enum store_status pgs_prepare(struct pgconn *c, enum pgs_stmt st, const char *sql, int n, struct store_error *err)
+{
+	if (c->prepared & (1u << st))
+		return STORE_OK;
+	enum store_status s =
+		pgs_result(c, PQprepare(c->db, pgs_stmt_name(st), sql, n, NULL), NULL, err, "preparing a statement");
+	if (s == STORE_OK)
+		c->prepared |= 1u << st;
+	return s;
+}
+
+enum store_status pgs_exec_prepared(struct pgconn *c, enum pgs_stmt st, const char *sql, int n, const char *const *vals,
+				    PGresult **out, struct store_error *err, const char *what)
+{
+	if (out)
+		*out = NULL;
+	enum store_status s = pgs_prepare(c, st, sql, n, err);
+	if (s != STORE_OK)
+		return s;
+	return pgs_result(c, PQexecPrepared(c->db, pgs_stmt_name(st), n, vals, NULL, NULL, 0), out, err, what);
 }
 
 enum store_status pgs_run(struct pgconn *c, const char *sql, struct store_error *err, const char *what)
@@ -316,6 +351,7 @@ struct pgconn *pgs_get_conn(struct pg_store *ps, struct store_error *err)
 	/* the server restarted or the link broke: reconnect between transactions */
 	if (PQstatus(c->db) != CONNECTION_OK && !c->in_txn) {
 		PQreset(c->db);
+		c->prepared = 0; /* a new session: its statements are to prepare again */
 		if (PQstatus(c->db) != CONNECTION_OK) {
 			char msg[200];
 			conn_message(c->db, msg, sizeof msg);

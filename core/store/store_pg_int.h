@@ -39,7 +39,8 @@ struct pg_store;
 
 struct pgconn {
 	PGconn *db;
-	bool in_txn; /* a caller's store_begin is open */
+	bool in_txn;       /* a caller's store_begin is open */
+	uint32_t prepared; /* the enum pgs_stmt statements prepared on db (bit per statement) */
 	struct pgconn *next_all, *next_free;
 	struct pg_store *owner;
 };
@@ -83,6 +84,29 @@ struct pgconn *pgs_get_conn(struct pg_store *ps, struct store_error *err);
  * what names the step in the message. */
 enum store_status pgs_exec(struct pgconn *c, const char *sql, int n, const char *const *vals, const unsigned *types,
 			   PGresult **out, struct store_error *err, const char *what);
+/* The statements a connection prepares once (PQprepare, named) and runs
+ * by name after: the ones every write and read runs. */
+enum pgs_stmt {
+	PGS_ST_READ,     /* store_pg_read.c: a version row by type, id, version */
+	PGS_ST_LOCK_RES, /* store_pg_write.c: the resource row, locked */
+	PGS_ST_NEW_RES,  /* a new resource: its row, version row and index rows */
+	PGS_ST_NEXT_RES, /* a resource's next version: the same, replacing its index rows */
+	PGS_ST_INDEX,    /* index rows of one resource (reindexing) */
+	PGS_ST_COUNT
+};
+/* pgs_exec of the statement st (sql its text, n parameters, types
+ * inferred), prepared on c the first time it runs there (again after a
+ * reconnection). */
+enum store_status pgs_exec_prepared(struct pgconn *c, enum pgs_stmt st, const char *sql, int n, const char *const *vals,
+				    PGresult **out, struct store_error *err, const char *what);
+/* Prepares st on c unless it is already (outside pipeline mode). */
+enum store_status pgs_prepare(struct pgconn *c, enum pgs_stmt st, const char *sql, int n, struct store_error *err);
+/* The name st is prepared under. */
+const char *pgs_stmt_name(enum pgs_stmt st);
+/* What pgs_exec does with a result it got (r may be NULL: out of memory or
+ * a lost connection): OK for a command or rows (*out, may be NULL, gets
+ * them), else the mapped status through err, r cleared. */
+enum store_status pgs_result(struct pgconn *c, PGresult *r, PGresult **out, struct store_error *err, const char *what);
 /* pgs_exec without parameters or result. */
 enum store_status pgs_run(struct pgconn *c, const char *sql, struct store_error *err, const char *what);
 /* The SQLSTATE of the last failure on c ("" when none). */

@@ -21,7 +21,7 @@ static enum store_status read_row(struct store *s, const char *type, const char 
 	snprintf(vnum, sizeof vnum, "%lld", (long long)version);
 	const char *vals[] = {type, id, vnum};
 	PGresult *r;
-	enum store_status st = pgs_exec(c, READ_SQL, 3, vals, NULL, &r, err, "reading the resource");
+	enum store_status st = pgs_exec_prepared(c, PGS_ST_READ, READ_SQL, 3, vals, &r, err, "reading the resource");
 	if (st != STORE_OK)
 		return st;
 	if (PQntuples(r) == 0) {
@@ -156,38 +156,18 @@ enum store_status pg_search(struct store *s, const char *type, const struct stor
 			    struct store_error *err)
 {
 	PGS_GET_CONN(c, s, err);
-	struct ssql_buf where = {.pg = true}, page_sql = {.pg = true}, count_sql = {.pg = true}, full = {.pg = true};
-	struct ssql_binds wb = {0}, sb = {0};
+	struct ssql_search sql;
 	PGresult *r = NULL;
 	bool opened = false;
-	enum store_status st = STORE_OK;
-	ssql_bind_str(&wb, type);
-	unsigned drive = 0;
-	for (size_t i = 0; i < q->n_params && st == STORE_OK; i++)
-		st = ssql_criterion(type, &q->params[i], &where, &wb, &drive, err);
-	if (st == STORE_OK && q->count > 0)
-		st = ssql_sort(type, q->sort, &page_sql, &sb, err);
+	enum store_status st = ssql_search_query(type, q, true, &sql, err);
 	if (st != STORE_OK)
 		goto out;
-	ssql_add(&where, "");
-	ssql_add(&page_sql, "");
-	ssql_add(&count_sql, "SELECT count(*) FROM resource r WHERE r.type = ? AND r.deleted = 0");
-	ssql_add(&count_sql, where.p ? where.p : "");
-	ssql_add(&full, "SELECT r.id, r.version, v.last_updated, v.body, v.op, v.sum FROM resource r JOIN version v"
-			" ON v.rid = r.rid AND v.version = r.version WHERE r.type = ? AND r.deleted = 0");
-	ssql_add(&full, where.p ? where.p : "");
-	ssql_add(&full, page_sql.p ? page_sql.p : "");
-	ssql_add(&full, " LIMIT ? OFFSET ?");
-	if (where.oom || count_sql.oom || page_sql.oom || full.oom || wb.oom || sb.oom) {
-		st = store_fail(err, STORE_NO_MEMORY, "out of memory");
-		goto out;
-	}
 	if ((st = pgs_read_begin(c, &opened, err)) != STORE_OK)
 		goto out;
 	if (q->no_total && q->count > 0) {
 		out->total = STORE_NO_TOTAL;
 	} else {
-		if ((st = pgs_exec_binds(c, count_sql.p, &wb, &r, err, "counting matches")) != STORE_OK)
+		if ((st = pgs_exec_binds(c, sql.count.p, &sql.count_binds, &r, err, "counting matches")) != STORE_OK)
 			goto out;
 		out->total = (size_t)pgs_int(r, 0, 0);
 		PQclear(r);
@@ -195,15 +175,7 @@ enum store_status pg_search(struct store *s, const char *type, const struct stor
 		if (q->count == 0 || q->offset >= out->total)
 			goto out;
 	}
-	for (size_t i = 0; i < sb.n; i++)
-		ssql_bind_push(&wb, &sb.v[i]);
-	ssql_bind_int(&wb, (int64_t)q->count);
-	ssql_bind_int(&wb, (int64_t)q->offset);
-	if (wb.oom) {
-		st = store_fail(err, STORE_NO_MEMORY, "out of memory");
-		goto out;
-	}
-	if ((st = pgs_exec_binds(c, full.p, &wb, &r, err, "searching")) != STORE_OK)
+	if ((st = pgs_exec_binds(c, sql.page.p, &sql.page_binds, &r, err, "searching")) != STORE_OK)
 		goto out;
 	size_t cap = 0;
 	for (int i = 0; i < PQntuples(r); i++) {
@@ -232,12 +204,7 @@ enum store_status pg_search(struct store *s, const char *type, const struct stor
 out:
 	PQclear(r);
 	pgs_read_end(c, opened);
-	free(where.p);
-	free(page_sql.p);
-	free(count_sql.p);
-	free(full.p);
-	ssql_binds_release(&wb);
-	ssql_binds_release(&sb);
+	ssql_search_release(&sql);
 	return st;
 }
 

@@ -10,61 +10,42 @@
 #include <string.h>
 
 #include "base/fjson.h"
+#include "base/strbuf.h"
 
 struct write_req {
-	enum sver_kind kind;
-	const char *type, *id;
-	const cJSON *resource; /* NULL for SVER_DELETE */
-	int64_t if_match;      /* 0 = none */
-	enum store_op op;
-	bool fresh;      /* a new random id: no row can exist */
-	bool deliver;    /* also an outbox record, in the same savepoint */
-	bool created;    /* out */
-	int64_t version; /* out */
-	cJSON *stored;   /* out */
+	struct sver_write v;
+	bool deliver; /* also an outbox record, in the same savepoint */
 };
 
-/* Index rows are inserted a batch at a time: one statement per batch. */
-#define IDX_BATCH 64
+/* The index rows of one version as five array literals (param, sys, val,
+ * lo, hi), parameters the statements below unnest: one statement writes a
+ * version's rows, its resource row and all its index rows. */
+#define IDX_COLS 5
 
-struct idx_batch {
-	struct pgconn *c;
-	const char *rid;
+struct idx_arrays {
+	struct strbuf col[IDX_COLS];
 	size_t n;
-	char *vals[IDX_BATCH * 6];
-	enum store_status st;
-	struct store_error *err;
 };
 
-static void batch_clear(struct idx_batch *b)
+/* One element: NULL, or the text double-quoted with " and \ escaped. */
+static void arr_add(struct idx_arrays *a, int col, const char *v)
 {
-	for (size_t i = 0; i < b->n * 6; i++) {
-		free(b->vals[i]);
-		b->vals[i] = NULL;
-	}
-	b->n = 0;
-}
-
-static void batch_flush(struct idx_batch *b)
-{
-	if (b->n == 0 || b->st != STORE_OK) {
-		batch_clear(b);
+	struct strbuf *b = &a->col[col];
+	strbuf_addc(b, a->n ? ',' : '{');
+	if (!v) {
+		strbuf_adds(b, "NULL");
 		return;
 	}
-	char sql[IDX_BATCH * 48 + 64];
-	size_t o = (size_t)snprintf(sql, sizeof sql, "INSERT INTO idx(rid, param, sys, val, lo, hi) VALUES");
-	for (size_t i = 0; i < b->n; i++) {
-		unsigned k = (unsigned)i * 6;
-		o += (size_t)snprintf(sql + o, sizeof sql - o,
-				      "%s($%u::bigint, $%u, $%u, $%u, $%u::float8, $%u::float8)", i ? ", " : "", k + 1,
-				      k + 2, k + 3, k + 4, k + 5, k + 6);
+	strbuf_addc(b, '"');
+	for (const char *p = v; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			strbuf_addc(b, '\\');
+		strbuf_addc(b, *p);
 	}
-	b->st = pgs_exec(b->c, sql, (int)(b->n * 6), (const char *const *)b->vals, NULL, NULL, b->err,
-			 "writing the search index");
-	batch_clear(b);
+	strbuf_addc(b, '"');
 }
 
-static char *num_text(double d)
+static void arr_num(struct idx_arrays *a, int col, double d)
 {
 	char buf[40];
 	if (d != d)
@@ -75,54 +56,88 @@ static char *num_text(double d)
 		snprintf(buf, sizeof buf, "-Infinity");
 	else
 		snprintf(buf, sizeof buf, "%.17g", d);
-	return strdup(buf);
+	arr_add(a, col, buf);
 }
 
-static int index_row(void *p, const struct search_index_value *v)
+static int collect_idx(void *p, const struct search_index_value *v)
 {
-	struct idx_batch *b = p;
+	struct idx_arrays *a = p;
 	if (ssql_is_id_param(v->param))
 		return 0;
-	char **row = &b->vals[b->n * 6];
-	row[0] = strdup(b->rid);
-	row[1] = strdup(v->param);
-	row[2] = v->sys ? strdup(v->sys) : NULL;
-	row[3] = v->val ? strdup(v->val) : NULL;
+	arr_add(a, 0, v->param);
+	arr_add(a, 1, v->sys);
+	arr_add(a, 2, v->val);
 	if (v->kind == SEARCH_PARAM_DATE) {
-		row[4] = num_text((double)v->lo);
-		row[5] = num_text((double)v->hi);
+		arr_num(a, 3, (double)v->lo);
+		arr_num(a, 4, (double)v->hi);
 	} else if (v->kind == SEARCH_PARAM_NUMBER || v->kind == SEARCH_PARAM_QUANTITY) {
-		row[4] = num_text(v->num_lo);
-		row[5] = num_text(v->num_hi);
+		arr_num(a, 3, v->num_lo);
+		arr_num(a, 4, v->num_hi);
+	} else {
+		arr_add(a, 3, NULL);
+		arr_add(a, 4, NULL);
 	}
-	b->n++;
-	if (!row[0] || !row[1] || (v->sys && !row[2]) || (v->val && !row[3])) {
-		b->st = store_fail(b->err, STORE_NO_MEMORY, "out of memory while indexing");
-		return 1;
-	}
-	if (b->n == IDX_BATCH)
-		batch_flush(b);
-	return b->st != STORE_OK;
+	a->n++;
+	return 0;
 }
 
-static enum store_status write_index(struct pgconn *c, struct write_req *w, const char *rid, bool existed,
-				     struct store_error *err)
+static void arrays_release(char *out[IDX_COLS])
 {
-	if (existed) {
-		const char *vals[] = {rid};
-		enum store_status st = pgs_exec(c, "DELETE FROM idx WHERE rid = $1", 1, vals, NULL, NULL, err,
-						"writing the search index");
-		if (st != STORE_OK)
-			return st;
+	for (int i = 0; i < IDX_COLS; i++) {
+		free(out[i]);
+		out[i] = NULL;
 	}
-	if (!w->stored)
-		return STORE_OK;
-	struct idx_batch b = {.c = c, .rid = rid, .st = STORE_OK, .err = err};
-	if (search_params_extract(w->type, w->stored, index_row, &b) != 0 && b.st == STORE_OK)
-		b.st = store_fail(err, STORE_NO_MEMORY, "out of memory while indexing");
-	batch_flush(&b);
-	return b.st;
 }
+
+/* The index rows of resource (NULL: none) in out[] (malloc'd, the
+ * caller's to release). STORE_NO_MEMORY otherwise. */
+static enum store_status index_arrays(const char *type, const cJSON *resource, char *out[IDX_COLS],
+				      struct store_error *err)
+{
+	struct idx_arrays a = {0};
+	bool oom = resource && search_params_extract(type, resource, collect_idx, &a) != 0;
+	for (int i = 0; i < IDX_COLS; i++) {
+		if (a.n == 0)
+			strbuf_addc(&a.col[i], '{');
+		strbuf_addc(&a.col[i], '}');
+		out[i] = strbuf_take(&a.col[i], NULL);
+		oom = oom || !out[i];
+	}
+	if (oom) {
+		arrays_release(out);
+		return store_fail(err, STORE_NO_MEMORY, "out of memory while indexing");
+	}
+	return STORE_OK;
+}
+
+/* A new resource: $1 type, $2 id, $3 version, $4 deleted, $5 lastUpdated,
+ * $6 op, $7 body, $8 sum, $9-$13 the index arrays. The statement's parts
+ * see one snapshot; the foreign keys are checked at its end. */
+#define NEW_RES_SQL                                                                                            \
+	"WITH r AS (INSERT INTO resource(type, id, version, deleted, last_updated) VALUES($1, $2, $3, $4, $5)" \
+	" RETURNING rid), v AS (INSERT INTO version(rid, type, id, version, op, last_updated, body, sum)"      \
+	" SELECT rid, $1, $2, $3, $6, $5, $7, $8 FROM r)"                                                      \
+	" INSERT INTO idx(rid, param, sys, val, lo, hi) SELECT r.rid, x.p, x.s, x.v, x.l, x.h FROM r,"         \
+	" unnest($9::text[], $10::text[], $11::text[], $12::float8[], $13::float8[]) AS x(p, s, v, l, h)"
+#define NEW_RES_PARAMS 13
+
+/* The next version of a resource: $1 rid, $2 version, $3 deleted, $4
+ * lastUpdated, $5 op, $6 body, $7 sum, $8-$12 the index arrays. Its old
+ * index rows are deleted in the same statement (the delete does not see the
+ * rows it inserts: one snapshot). */
+#define NEXT_RES_SQL                                                                                                \
+	"WITH r AS (UPDATE resource SET version = $2, deleted = $3, last_updated = $4 WHERE rid = $1"               \
+	" RETURNING rid, type, id), v AS (INSERT INTO version(rid, type, id, version, op, last_updated, body, sum)" \
+	" SELECT rid, type, id, $2, $5, $4, $6, $7 FROM r), d AS (DELETE FROM idx WHERE rid = $1)"                  \
+	" INSERT INTO idx(rid, param, sys, val, lo, hi) SELECT r.rid, x.p, x.s, x.v, x.l, x.h FROM r,"              \
+	" unnest($8::text[], $9::text[], $10::text[], $11::float8[], $12::float8[]) AS x(p, s, v, l, h)"
+#define NEXT_RES_PARAMS 12
+
+#define INDEX_SQL                                                                                       \
+	"INSERT INTO idx(rid, param, sys, val, lo, hi) SELECT $1::bigint, x.p, x.s, x.v, x.l, x.h FROM" \
+	" unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[]) AS x(p, s, v, l, h)"
+
+#define LOCK_RES_SQL "SELECT rid, version, deleted FROM resource WHERE type = $1 AND id = $2 FOR UPDATE"
 
 enum store_status pgs_reindex(struct pgconn *c, struct store_error *err)
 {
@@ -140,15 +155,62 @@ enum store_status pgs_reindex(struct pgconn *c, struct store_error *err)
 			st = store_fail(err, STORE_CORRUPT, "reindexing: a stored resource cannot be read back");
 			break;
 		}
-		struct idx_batch b = {.c = c, .rid = pgs_val(r, i, 0), .st = STORE_OK, .err = err};
-		if (search_params_extract(pgs_val(r, i, 1), res, index_row, &b) != 0 && b.st == STORE_OK)
-			b.st = store_fail(err, STORE_NO_MEMORY, "out of memory while indexing");
-		batch_flush(&b);
-		st = b.st;
+		char *arr[IDX_COLS] = {0};
+		st = index_arrays(pgs_val(r, i, 1), res, arr, err);
 		cJSON_Delete(res);
+		if (st != STORE_OK)
+			break;
+		const char *vals[] = {pgs_val(r, i, 0), arr[0], arr[1], arr[2], arr[3], arr[4]};
+		st = pgs_exec_prepared(c, PGS_ST_INDEX, INDEX_SQL, 6, vals, NULL, err, "reindexing");
+		arrays_release(arr);
 	}
 	PQclear(r);
 	return st;
+}
+
+/* What a version's statement takes: the stamp, the printed body, its sum
+ * and its index rows, as parameter text. */
+struct row_args {
+	char when[STORE_TIME_SIZE];
+	char *text;
+	char sumhex[2 * SVER_SUM_LEN + 3];
+	char vnum[24], del[2], opnum[8];
+	char *arr[IDX_COLS];
+};
+
+static void row_args_release(struct row_args *a)
+{
+	free(a->text);
+	a->text = NULL;
+	arrays_release(a->arr);
+}
+
+/* Stamps, prints, sums and indexes w's version (w->v.version, from
+ * sver_check) into a and w->v.stored. */
+static enum store_status row_args_build(struct write_req *w, struct row_args *a, struct store_error *err)
+{
+	store_now(a->when, NULL);
+	uint8_t sum[SVER_SUM_LEN];
+	enum store_status st = sver_content(w->v.type, w->v.id, w->v.resource, w->v.version, a->when, &w->v.stored,
+					    &a->text, sum, err);
+	if (st != STORE_OK)
+		return st;
+	pgs_sum_hex(sum, a->sumhex);
+	snprintf(a->vnum, sizeof a->vnum, "%lld", (long long)w->v.version);
+	a->del[0] = w->v.kind == SVER_DELETE ? '1' : '0';
+	a->del[1] = '\0';
+	snprintf(a->opnum, sizeof a->opnum, "%d", (int)w->v.op);
+	if ((st = index_arrays(w->v.type, w->v.stored, a->arr, err)) != STORE_OK)
+		row_args_release(a);
+	return st;
+}
+
+/* The parameters of NEW_RES_SQL. */
+static void new_res_vals(const struct write_req *w, const struct row_args *a, const char *vals[NEW_RES_PARAMS])
+{
+	const char *v[NEW_RES_PARAMS] = {w->v.type, w->v.id,   a->vnum,   a->del,    a->when,   a->opnum, a->text,
+					 a->sumhex, a->arr[0], a->arr[1], a->arr[2], a->arr[3], a->arr[4]};
+	memcpy(vals, v, sizeof v);
 }
 
 static enum store_status write_body(struct pgconn *c, struct write_req *w, struct store_error *err)
@@ -157,13 +219,12 @@ static enum store_status write_body(struct pgconn *c, struct write_req *w, struc
 	char rid[24] = "";
 	int64_t cur = 0;
 	enum store_status st;
-	if (!w->fresh) {
+	if (!w->v.fresh) {
 		/* the row lock makes the version compared the version replaced:
 		 * a concurrent writer on any instance waits for this commit */
 		PGresult *r;
-		const char *vals[] = {w->type, w->id};
-		st = pgs_exec(c, "SELECT rid, version, deleted FROM resource WHERE type = $1 AND id = $2 FOR UPDATE", 2,
-			      vals, NULL, &r, err, "looking up the resource");
+		const char *vals[] = {w->v.type, w->v.id};
+		st = pgs_exec_prepared(c, PGS_ST_LOCK_RES, LOCK_RES_SQL, 2, vals, &r, err, "looking up the resource");
 		if (st != STORE_OK)
 			return st;
 		if ((exists = PQntuples(r) > 0)) {
@@ -174,47 +235,25 @@ static enum store_status write_body(struct pgconn *c, struct write_req *w, struc
 		PQclear(r);
 	}
 	bool skip;
-	if ((st = sver_check(w->kind, w->type, w->id, w->if_match, exists, deleted, cur, &w->version, &w->created,
-			     &skip, err)) != STORE_OK ||
+	if ((st = sver_check(w->v.kind, w->v.type, w->v.id, w->v.if_match, exists, deleted, cur, &w->v.version,
+			     &w->v.created, &skip, err)) != STORE_OK ||
 	    skip)
 		return st;
-	char when[STORE_TIME_SIZE];
-	store_now(when, NULL);
-	char *text = NULL;
-	uint8_t sum[SVER_SUM_LEN];
-	char sumhex[2 * SVER_SUM_LEN + 3];
-	if ((st = sver_content(w->type, w->id, w->resource, w->version, when, &w->stored, &text, sum, err)) != STORE_OK)
+	struct row_args a = {0};
+	if ((st = row_args_build(w, &a, err)) != STORE_OK)
 		return st;
-	pgs_sum_hex(sum, sumhex);
-	char vnum[24], del[2] = {w->kind == SVER_DELETE ? '1' : '0', 0}, opnum[8];
-	snprintf(vnum, sizeof vnum, "%lld", (long long)w->version);
-	snprintf(opnum, sizeof opnum, "%d", (int)w->op);
-	PGresult *r = NULL;
 	if (exists) {
-		const char *vals[] = {rid, vnum, del, when};
-		st = pgs_exec(c, "UPDATE resource SET version = $2, deleted = $3, last_updated = $4 WHERE rid = $1", 4,
-			      vals, NULL, NULL, err, "writing the resource");
+		const char *vals[] = {rid,      a.vnum,   a.del,    a.when,   a.opnum,  a.text,
+				      a.sumhex, a.arr[0], a.arr[1], a.arr[2], a.arr[3], a.arr[4]};
+		st = pgs_exec_prepared(c, PGS_ST_NEXT_RES, NEXT_RES_SQL, NEXT_RES_PARAMS, vals, NULL, err,
+				       "writing the resource");
 	} else {
-		const char *vals[] = {w->type, w->id, vnum, del, when};
-		st = pgs_exec(
-			c,
-			"INSERT INTO resource(type, id, version, deleted, last_updated) VALUES($1, $2, $3, $4, $5)"
-			" RETURNING rid",
-			5, vals, NULL, &r, err, "writing the resource");
-		if (st == STORE_OK)
-			snprintf(rid, sizeof rid, "%s", PQgetvalue(r, 0, 0));
-		PQclear(r);
+		const char *vals[NEW_RES_PARAMS];
+		new_res_vals(w, &a, vals);
+		st = pgs_exec_prepared(c, PGS_ST_NEW_RES, NEW_RES_SQL, NEW_RES_PARAMS, vals, NULL, err,
+				       "writing the resource");
 	}
-	if (st == STORE_OK) {
-		const char *vals[] = {rid, w->type, w->id, vnum, opnum, when, text, sumhex};
-		st = pgs_exec(c,
-			      "INSERT INTO version(rid, type, id, version, op, last_updated, body, sum)"
-			      " VALUES($1, $2, $3, $4, $5, $6, $7, $8)",
-			      8, vals, NULL, NULL, err, "writing the resource");
-	}
-	free(text);
-	if (st == STORE_OK)
-		st = write_index(c, w, rid, exists, err);
+	row_args_release(&a);
 	return st;
 }
 
@@ -232,17 +271,17 @@ static enum store_status run_write(struct pgconn *c, struct write_req *w, struct
 			return st;
 		enum store_status ws = write_body(c, w, err);
 		if (ws == STORE_OK && w->deliver)
-			ws = pgs_outbox_insert(c, w->type, w->id, w->version, w->kind == SVER_DELETE, err);
+			ws = pgs_outbox_insert(c, w->v.type, w->v.id, w->v.version, w->v.kind == SVER_DELETE, err);
 		const char *state = pgs_last_state(c);
-		bool raced = (ws == STORE_CONFLICT && strcmp(state, "23505") == 0 && !w->fresh) ||
+		bool raced = (ws == STORE_CONFLICT && strcmp(state, "23505") == 0 && !w->v.fresh) ||
 			     (ws == STORE_BUSY && strcmp(state, "40P01") == 0);
 		st = pgs_write_end(c, ws, err);
 		if (!raced)
 			break;
 	}
 	if (st != STORE_OK) {
-		cJSON_Delete(w->stored);
-		w->stored = NULL;
+		cJSON_Delete(w->v.stored);
+		w->v.stored = NULL;
 	}
 	return st;
 }
@@ -272,7 +311,7 @@ static bool fails_alone(struct pgconn *c, const struct write_req *w, enum store_
 	case STORE_INVALID:
 		return true;
 	case STORE_CONFLICT: /* another instance's create of the same new id: a race */
-		return w->fresh || strcmp(pgs_last_state(c), "23505") != 0;
+		return w->v.fresh || strcmp(pgs_last_state(c), "23505") != 0;
 	default:
 		return false;
 	}
@@ -280,6 +319,140 @@ static bool fails_alone(struct pgconn *c, const struct write_req *w, enum store_
 
 /* The attempts before a group falls back to a savepoint per write. */
 #define GROUP_ATTEMPTS 4
+
+/* A group pipelined whole holds at most this many writes: libpq's and the
+ * server's socket buffers take every statement and every answer of it
+ * without either side waiting on the other. */
+#define PIPELINE_MAX 256
+
+/* Whether every pending write of the group is a create of a fresh id with
+ * nothing to deliver: none needs an answer before the next is sent. */
+static bool pipelinable(struct sq_item *group)
+{
+	size_t n = 0;
+	for (struct pg_qreq *r = (struct pg_qreq *)group; r; r = (struct pg_qreq *)r->item.next) {
+		if (r->st != STORE_OK)
+			continue;
+		if (!r->w->v.fresh || r->w->v.kind != SVER_CREATE || r->w->deliver || ++n > PIPELINE_MAX)
+			return false;
+	}
+	return n > 0;
+}
+
+/* Leaves pipeline mode after a lost connection or a protocol failure:
+ * whatever was pending is dropped with the session. */
+static void pipeline_abandon(struct pgconn *c)
+{
+	PGresult *x;
+	for (int i = 0; i < 2 * PIPELINE_MAX + 8 && PQstatus(c->db) == CONNECTION_OK && (x = PQgetResult(c->db)); i++)
+		PQclear(x);
+	if (!PQexitPipelineMode(c->db)) {
+		PQreset(c->db);
+		c->prepared = 0;
+	}
+}
+
+/* The group's pending writes (pipelinable) as one pipeline: BEGIN, one
+ * statement per write, COMMIT and a sync sent together, their answers read
+ * after: one round trip for the group. The first write that fails is
+ * *bad (its status *bs; nothing after it ran, the transaction is left
+ * failed for the caller to roll back); otherwise the status is BEGIN's or
+ * COMMIT's (berr). */
+static enum store_status run_pipeline(struct pgconn *c, struct sq_item *group, struct store_error *berr,
+				      struct pg_qreq **bad, enum store_status *bs)
+{
+	*bad = NULL;
+	enum store_status st = pgs_prepare(c, PGS_ST_NEW_RES, NEW_RES_SQL, NEW_RES_PARAMS, berr);
+	if (st != STORE_OK)
+		return st;
+	size_t n = 0;
+	for (struct pg_qreq *r = (struct pg_qreq *)group; r; r = (struct pg_qreq *)r->item.next)
+		n += r->st == STORE_OK;
+	struct row_args *args = calloc(n, sizeof *args);
+	struct pg_qreq **reqs = calloc(n, sizeof *reqs);
+	if (!args || !reqs) {
+		free(args);
+		free(reqs);
+		return store_fail(berr, STORE_NO_MEMORY, "out of memory");
+	}
+	size_t k = 0;
+	for (struct pg_qreq *r = (struct pg_qreq *)group; r && !*bad; r = (struct pg_qreq *)r->item.next) {
+		if (r->st != STORE_OK)
+			continue;
+		bool skip;
+		enum store_status ws = sver_check(r->w->v.kind, r->w->v.type, r->w->v.id, 0, false, false, 0,
+						  &r->w->v.version, &r->w->v.created, &skip, r->err);
+		if (ws == STORE_OK)
+			ws = row_args_build(r->w, &args[k], r->err);
+		if (ws != STORE_OK) {
+			*bad = r;
+			*bs = ws;
+			break;
+		}
+		reqs[k++] = r;
+	}
+	if (*bad)
+		goto out;
+	if (!PQenterPipelineMode(c->db)) {
+		st = store_fail(berr, STORE_IO, "cannot send the group to the database");
+		goto out;
+	}
+	bool sent = PQsendQueryParams(c->db, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+	for (size_t i = 0; sent && i < n; i++) {
+		const char *vals[NEW_RES_PARAMS];
+		new_res_vals(reqs[i]->w, &args[i], vals);
+		sent = PQsendQueryPrepared(c->db, pgs_stmt_name(PGS_ST_NEW_RES), NEW_RES_PARAMS, vals, NULL, NULL, 0);
+	}
+	sent = sent && PQsendQueryParams(c->db, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c->db);
+	if (!sent) {
+		st = pgs_result(c, NULL, NULL, berr, "sending the group");
+		pipeline_abandon(c);
+		goto out;
+	}
+	/* the answers in order: BEGIN, each write, COMMIT; then the sync */
+	bool lost = false;
+	for (size_t q = 0; q < n + 2 && !lost; q++) {
+		PGresult *res = PQgetResult(c->db);
+		if (!res) {
+			lost = true;
+			break;
+		}
+		PGresult *end;
+		while ((end = PQgetResult(c->db)) != NULL) /* one result per statement, then NULL */
+			PQclear(end);
+		if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
+			PQclear(res); /* not run: an earlier one failed */
+			continue;
+		}
+		if (q == 0 || q == n + 1) {
+			enum store_status s = pgs_result(c, res, NULL, berr, q ? "committing" : "beginning a write");
+			if (s != STORE_OK && st == STORE_OK)
+				st = s;
+		} else {
+			struct pg_qreq *r = reqs[q - 1];
+			enum store_status s = pgs_result(c, res, NULL, r->err, "writing the resource");
+			if (s != STORE_OK && !*bad) {
+				*bad = r;
+				*bs = s;
+			}
+		}
+	}
+	PGresult *sync = lost ? NULL : PQgetResult(c->db);
+	if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
+		lost = true;
+	PQclear(sync);
+	if (lost || !PQexitPipelineMode(c->db)) {
+		if (st == STORE_OK && !*bad)
+			st = store_fail(berr, STORE_BUSY, "the database connection was lost: nothing was acknowledged");
+		pipeline_abandon(c);
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		row_args_release(&args[i]);
+	free(args);
+	free(reqs);
+	return st;
+}
 
 /* A group of single writes in one transaction: one COMMIT for all. The
  * writes run back to back without savepoints (two round trips fewer each);
@@ -299,6 +472,20 @@ void pgs_gc_run(void *ctx, struct sq_item *group)
 		r->st = STORE_OK; /* pending */
 	for (int attempt = 0; st == STORE_OK; attempt++) {
 		savepoints = savepoints || attempt >= GROUP_ATTEMPTS;
+		if (!savepoints && pipelinable(group)) {
+			struct pg_qreq *bad = NULL;
+			enum store_status bs = STORE_OK;
+			st = run_pipeline(c, group, &berr, &bad, &bs);
+			if (!bad)
+				break;
+			if (fails_alone(c, bad->w, bs))
+				bad->st = bs;
+			else
+				savepoints = true;
+			if (PQtransactionStatus(c->db) != PQTRANS_IDLE)
+				pgs_run(c, "ROLLBACK", NULL, "rolling back");
+			continue;
+		}
 		if ((st = pgs_run(c, "BEGIN", &berr, "beginning a write")) != STORE_OK)
 			break;
 		c->in_txn = savepoints; /* run_write: each in its savepoint */
@@ -313,8 +500,8 @@ void pgs_gc_run(void *ctx, struct sq_item *group)
 			}
 			bs = write_body(c, r->w, r->err);
 			if (bs == STORE_OK && r->w->deliver)
-				bs = pgs_outbox_insert(c, r->w->type, r->w->id, r->w->version,
-						       r->w->kind == SVER_DELETE, r->err);
+				bs = pgs_outbox_insert(c, r->w->v.type, r->w->v.id, r->w->v.version,
+						       r->w->v.kind == SVER_DELETE, r->err);
 			if (bs != STORE_OK)
 				bad = r;
 		}
@@ -345,8 +532,8 @@ void pgs_gc_run(void *ctx, struct sq_item *group)
 				*r->err = berr;
 		}
 		if (r->st != STORE_OK) {
-			cJSON_Delete(r->w->stored);
-			r->w->stored = NULL;
+			cJSON_Delete(r->w->v.stored);
+			r->w->v.stored = NULL;
 		}
 	}
 }
@@ -358,12 +545,12 @@ void pgs_gc_finish(void *ctx, struct sq_item *item)
 	struct store_write *sw = a->r.async;
 	sw->status = a->r.st;
 	if (a->r.st == STORE_OK) {
-		sw->stored = a->w.stored;
-		sw->created = a->w.created;
-		sw->version = a->w.version;
+		sw->stored = a->w.v.stored;
+		sw->created = a->w.v.created;
+		sw->version = a->w.v.version;
 	} else {
-		cJSON_Delete(a->w.stored);
-		if (a->w.fresh)
+		cJSON_Delete(a->w.v.stored);
+		if (a->w.v.fresh)
 			sw->id[0] = '\0';
 	}
 	free(a);
@@ -383,60 +570,30 @@ static enum store_status do_write(struct store *s, struct write_req *w, struct s
 	return me.st;
 }
 
+static enum store_status run_single(struct store *s, struct sver_write *v, struct store_error *err)
+{
+	struct write_req w = {.v = *v};
+	enum store_status st = do_write(s, &w, err);
+	*v = w.v;
+	return st;
+}
+
 enum store_status pg_create(struct store *s, const char *type, const cJSON *resource, const char *id, cJSON **out,
 			    struct store_error *err)
 {
-	char fresh[STORE_ID_SIZE];
-	if (!id) {
-		if (store_new_id(fresh) != 0)
-			return store_fail(err, STORE_IO, "no randomness for a new id");
-		id = fresh;
-	}
-	struct write_req w = {
-		.kind = SVER_CREATE,
-		.type = type,
-		.id = id,
-		.resource = resource,
-		.op = id == fresh ? STORE_OP_CREATE : STORE_OP_UPDATE,
-		.fresh = id == fresh,
-	};
-	enum store_status st = do_write(s, &w, err);
-	if (out)
-		*out = w.stored;
-	else
-		cJSON_Delete(w.stored);
-	return st;
+	return sver_create(s, run_single, type, resource, id, out, err);
 }
 
 enum store_status pg_update(struct store *s, const char *type, const char *id, const cJSON *resource, int64_t if_match,
 			    bool *created, cJSON **out, struct store_error *err)
 {
-	struct write_req w = {
-		.kind = SVER_UPDATE,
-		.type = type,
-		.id = id,
-		.resource = resource,
-		.if_match = if_match,
-		.op = STORE_OP_UPDATE,
-	};
-	enum store_status st = do_write(s, &w, err);
-	if (created)
-		*created = st == STORE_OK && w.created;
-	if (out)
-		*out = w.stored;
-	else
-		cJSON_Delete(w.stored);
-	return st;
+	return sver_update(s, run_single, type, id, resource, if_match, created, out, err);
 }
 
 enum store_status pg_delete(struct store *s, const char *type, const char *id, int64_t *version,
 			    struct store_error *err)
 {
-	struct write_req w = {.kind = SVER_DELETE, .type = type, .id = id, .op = STORE_OP_DELETE};
-	enum store_status st = do_write(s, &w, err);
-	if (version && st == STORE_OK)
-		*version = w.version;
-	return st;
+	return sver_delete(s, run_single, type, id, version, err);
 }
 
 enum store_status pg_submit(struct store *s, struct store_write *sw)
@@ -448,23 +605,12 @@ enum store_status pg_submit(struct store *s, struct store_write *sw)
 	struct pg_async *a = calloc(1, sizeof *a);
 	if (!a)
 		return sw->status = store_fail(&sw->err, STORE_NO_MEMORY, "out of memory");
-	enum sver_kind kind;
-	enum store_op op;
-	bool fresh;
-	if (sver_queued(sw, &kind, &op, &fresh) != STORE_OK) {
+	if (sver_queued(sw, &a->w.v) != STORE_OK) {
 		free(a);
 		return sw->status = sw->err.status;
 	}
-	a->w = (struct write_req){
-		.kind = kind,
-		.type = sw->type,
-		.id = sw->id,
-		.resource = sw->resource,
-		.if_match = sw->if_match_version,
-		.op = op,
-		.fresh = fresh,
-		.deliver = sw->deliver,
-	};
+	a->w.deliver = sw->deliver;
+	bool fresh = a->w.v.fresh;
 	a->r = (struct pg_qreq){.item.async = true, .w = &a->w, .err = &sw->err, .st = STORE_OK, .async = sw};
 	if (!sq_enqueue(&ps->gc, &a->r.item, true)) {
 		free(a);

@@ -779,3 +779,62 @@ enum store_status ssql_export_query(const struct store_export_query *q, struct s
 		st = store_fail(err, STORE_NO_MEMORY, "out of memory");
 	return st;
 }
+
+enum store_status ssql_search_query(const char *type, const struct store_search *q, bool pg, struct ssql_search *s,
+				    struct store_error *err)
+{
+	memset(s, 0, sizeof *s);
+	s->count.pg = s->page.pg = pg;
+	struct ssql_buf where = {.pg = pg}, order = {.pg = pg};
+	struct ssql_binds sb = {0};
+	struct ssql_binds *wb = &s->count_binds;
+	enum store_status st = STORE_OK;
+	ssql_bind_str(wb, type);
+	unsigned drive = 0;
+	for (size_t i = 0; i < q->n_params && st == STORE_OK; i++)
+		st = ssql_criterion(type, &q->params[i], &where, wb, &drive, err);
+	if (st == STORE_OK && q->count > 0)
+		st = ssql_sort(type, q->sort, &order, &sb, err); /* ORDER BY, appended below */
+	if (st == STORE_OK) {
+		/* Which index finds the rows on SQLite: with a positive criterion
+		 * on the search index, its rid list (looked up by primary key);
+		 * "+r.type" keeps the planner from scanning every resource of the
+		 * type instead, which it would otherwise pick, having no
+		 * statistics. With an _id criterion or none, the (type, id) index.
+		 * PostgreSQL keeps statistics and plans by them. */
+		const char *type_test = !pg && drive == SSQL_DRIVE_IDX ? "+r.type = ?" : "r.type = ?";
+		ssql_add(&s->count, "SELECT count(*) FROM resource r WHERE ");
+		ssql_add(&s->count, type_test);
+		ssql_add(&s->count, " AND r.deleted = 0");
+		ssql_add(&s->count, where.p ? where.p : "");
+		ssql_add(&s->page, "SELECT r.id, r.version, v.last_updated, v.body, v.op, v.sum FROM resource r"
+				   " JOIN version v ON v.rid = r.rid AND v.version = r.version WHERE ");
+		ssql_add(&s->page, type_test);
+		ssql_add(&s->page, " AND r.deleted = 0");
+		ssql_add(&s->page, where.p ? where.p : "");
+		ssql_add(&s->page, order.p ? order.p : "");
+		ssql_add(&s->page, " LIMIT ? OFFSET ?");
+		/* all binds in order: where, sort, limit, offset */
+		for (size_t i = 0; i < wb->n; i++)
+			ssql_bind_push(&s->page_binds, &wb->v[i]);
+		for (size_t i = 0; i < sb.n; i++)
+			ssql_bind_push(&s->page_binds, &sb.v[i]);
+		ssql_bind_int(&s->page_binds, (int64_t)q->count);
+		ssql_bind_int(&s->page_binds, (int64_t)q->offset);
+		if (where.oom || order.oom || sb.oom || wb->oom || s->count.oom || s->page.oom || s->page_binds.oom)
+			st = store_fail(err, STORE_NO_MEMORY, "out of memory");
+	}
+	free(where.p);
+	free(order.p);
+	ssql_binds_release(&sb);
+	return st;
+}
+
+void ssql_search_release(struct ssql_search *s)
+{
+	free(s->count.p);
+	free(s->page.p);
+	ssql_binds_release(&s->count_binds);
+	ssql_binds_release(&s->page_binds);
+	memset(s, 0, sizeof *s);
+}

@@ -67,6 +67,23 @@ enum store_status ssql_criterion(const char *type, const struct store_search_par
 enum store_status ssql_sort(const char *type, const char *sort, struct ssql_buf *sql, struct ssql_binds *b,
 			    struct store_error *err);
 
+/* A search's two statements: count (how many live resources of the type
+ * match; its binds count_binds) and page (id, version, last_updated, body,
+ * op and sum of the current versions of one page; its binds page_binds:
+ * the criteria's, the sort's, the limit and the offset). */
+struct ssql_search {
+	struct ssql_buf count, page;
+	struct ssql_binds count_binds, page_binds;
+};
+
+/* Builds *s from q's criteria, sort, count and offset for resources of
+ * type, in PostgreSQL's dialect (pg) or SQLite's. STORE_INVALID from a
+ * criterion or the sort, STORE_NO_MEMORY; whatever the result, the caller
+ * releases *s with ssql_search_release. */
+enum store_status ssql_search_query(const char *type, const struct store_search *q, bool pg, struct ssql_search *s,
+				    struct store_error *err);
+void ssql_search_release(struct ssql_search *s);
+
 /* "(SELECT <each element>)" of one bound JSON array of strings (the next
  * bind): json_each in SQLite, json_array_elements_text in PostgreSQL. */
 void ssql_json_elements(struct ssql_buf *sql);

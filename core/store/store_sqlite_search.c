@@ -38,42 +38,19 @@ enum store_status sqlite_search(struct store *s, const char *type, const struct 
 				       struct store_page *out, struct store_error *err)
 {
 	GET_CONN(c, s, err);
-	struct ssql_buf where = {0}, count_sql = {0}, page_sql = {0};
-	struct ssql_binds wb = {0}, sb = {0};
+	struct ssql_search sql;
 	sqlite3_stmt *st_count = NULL, *st_page = NULL;
 	bool opened = false;
-	enum store_status st = STORE_OK;
-
-	ssql_bind_str(&wb, type);
-	unsigned drive = 0;
-	for (size_t i = 0; i < q->n_params && st == STORE_OK; i++)
-		st = ssql_criterion(type, &q->params[i], &where, &wb, &drive, err);
-	/* Which index finds the rows: with a positive criterion on the search
-	 * index, its rid list (looked up by primary key); "+r.type" keeps the
-	 * planner from scanning every resource of the type instead, which it
-	 * would otherwise pick, having no statistics. With an _id criterion or
-	 * none, the (type, id) index. */
-	const char *type_test = drive == SSQL_DRIVE_IDX ? "+r.type = ?" : "r.type = ?";
-	if (st == STORE_OK && q->count > 0)
-		st = ssql_sort(type, q->sort, &page_sql, &sb, err); /* ORDER BY, appended below */
+	int rc;
+	enum store_status st = ssql_search_query(type, q, false, &sql, err);
 	if (st != STORE_OK)
 		goto out;
-	ssql_add(&where, ""); /* an empty WHERE tail is still a string */
-	ssql_add(&count_sql, "SELECT count(*) FROM resource r WHERE ");
-	ssql_add(&count_sql, type_test);
-	ssql_add(&count_sql, " AND r.deleted = 0");
-	ssql_add(&count_sql, where.p ? where.p : "");
-	if (where.oom || count_sql.oom || page_sql.oom || wb.oom || sb.oom) {
-		st = store_fail(err, STORE_NO_MEMORY, "out of memory");
-		goto out;
-	}
 	if ((st = ss_read_begin(c, &opened, err)) != STORE_OK)
 		goto out;
-	int rc;
 	if (q->no_total && q->count > 0) {
 		out->total = STORE_NO_TOTAL;
 	} else {
-		if ((st = prepare_bound(c, &count_sql, &wb, &st_count, err)) != STORE_OK)
+		if ((st = prepare_bound(c, &sql.count, &sql.count_binds, &st_count, err)) != STORE_OK)
 			goto out;
 		rc = sqlite3_step(st_count);
 		if (rc != SQLITE_ROW) {
@@ -84,28 +61,7 @@ enum store_status sqlite_search(struct store *s, const char *type, const struct 
 		if (q->count == 0 || q->offset >= out->total)
 			goto out;
 	}
-
-	struct ssql_buf full = {0};
-	ssql_add(&full, "SELECT r.id, r.version, v.last_updated, v.body, v.op, v.sum FROM resource r JOIN version v"
-		      " ON v.rid = r.rid AND v.version = r.version WHERE ");
-	ssql_add(&full, type_test);
-	ssql_add(&full, " AND r.deleted = 0");
-	ssql_add(&full, where.p);
-	ssql_add(&full, page_sql.p);
-	ssql_add(&full, " LIMIT ? OFFSET ?");
-	/* all binds in order: where, sort, limit, offset */
-	for (size_t i = 0; i < sb.n; i++)
-		ssql_bind_push(&wb, &sb.v[i]);
-	ssql_bind_int(&wb, (int64_t)q->count);
-	ssql_bind_int(&wb, (int64_t)q->offset);
-	if (full.oom || wb.oom) {
-		free(full.p);
-		st = store_fail(err, STORE_NO_MEMORY, "out of memory");
-		goto out;
-	}
-	st = prepare_bound(c, &full, &wb, &st_page, err);
-	free(full.p);
-	if (st != STORE_OK)
+	if ((st = prepare_bound(c, &sql.page, &sql.page_binds, &st_page, err)) != STORE_OK)
 		goto out;
 	size_t cap = 0;
 	while ((rc = sqlite3_step(st_page)) == SQLITE_ROW) {
@@ -137,11 +93,7 @@ out:
 	sqlite3_finalize(st_count);
 	sqlite3_finalize(st_page);
 	ss_read_end(c, opened);
-	free(where.p);
-	free(count_sql.p);
-	free(page_sql.p);
-	ssql_binds_release(&wb);
-	ssql_binds_release(&sb);
+	ssql_search_release(&sql);
 	return st;
 }
 

@@ -50,14 +50,7 @@ struct pre_row {
 };
 
 struct write_req {
-	enum sver_kind kind;
-	const char *type, *id;
-	const cJSON *resource; /* NULL for SVER_DELETE */
-	int64_t if_match;      /* 0 = none */
-	enum store_op op;
-	bool created;          /* out: a new resource */
-	int64_t version;       /* out */
-	cJSON *stored;         /* out */
+	struct sver_write v;
 	/* a create with a fresh id is version 1 whatever else happens, so the
 	 * writer thread stamps, prints and indexes it before the group commit;
 	 * the group's leader then only runs the statements */
@@ -123,20 +116,20 @@ static void release_pre(struct write_req *w)
 /* Stamps, prints and indexes a fresh create as version 1 (see write_req). */
 static void prepare_create(struct write_req *w)
 {
-	if (w->kind != SVER_CREATE || w->op != STORE_OP_CREATE || !w->resource)
+	if (w->v.kind != SVER_CREATE || w->v.op != STORE_OP_CREATE || !w->v.resource)
 		return;
 	store_now(w->pre_when, &w->pre_ms);
-	if (sver_stamp(w->resource, w->id, 1, w->pre_when, &w->stored, NULL) != STORE_OK)
+	if (sver_stamp(w->v.resource, w->v.id, 1, w->pre_when, &w->v.stored, NULL) != STORE_OK)
 		return;
-	w->pre_text = fjson_print(w->stored, false, NULL);
-	if (w->pre_text && sver_sum(w->type, w->id, 1, w->pre_when, w->pre_text, strlen(w->pre_text), w->pre_sum) == 0 &&
-	    search_params_extract(w->type, w->stored, collect_row, w) == 0 && !w->rows_oom) {
+	w->pre_text = fjson_print(w->v.stored, false, NULL);
+	if (w->pre_text && sver_sum(w->v.type, w->v.id, 1, w->pre_when, w->pre_text, strlen(w->pre_text), w->pre_sum) == 0 &&
+	    search_params_extract(w->v.type, w->v.stored, collect_row, w) == 0 && !w->rows_oom) {
 		w->pre = true;
 		return;
 	}
 	release_pre(w);
-	cJSON_Delete(w->stored);
-	w->stored = NULL;
+	cJSON_Delete(w->v.stored);
+	w->v.stored = NULL;
 }
 
 /* An appended record (store.h): stamped in place (the tree is w's to
@@ -146,11 +139,11 @@ static void prepare_append(struct write_req *w, cJSON *resource)
 {
 	store_now(w->pre_when, &w->pre_ms);
 	cJSON *stamped = NULL;
-	if (sver_stamp_take(resource, w->id, 1, w->pre_when, &stamped, NULL) != STORE_OK)
+	if (sver_stamp_take(resource, w->v.id, 1, w->pre_when, &stamped, NULL) != STORE_OK)
 		return;
 	w->pre_text = fjson_print(stamped, false, NULL);
 	cJSON_Delete(stamped);
-	if (w->pre_text && sver_sum(w->type, w->id, 1, w->pre_when, w->pre_text, strlen(w->pre_text), w->pre_sum) == 0)
+	if (w->pre_text && sver_sum(w->v.type, w->v.id, 1, w->pre_when, w->pre_text, strlen(w->pre_text), w->pre_sum) == 0)
 		w->pre = true;
 }
 
@@ -161,22 +154,22 @@ static enum store_status write_rows(struct conn *c, struct write_req *w, bool ex
 				    const char *text, const uint8_t sum[SVER_SUM_LEN], struct store_error *err)
 {
 	sqlite3_stmt *s;
-	bool del = w->kind == SVER_DELETE;
+	bool del = w->v.kind == SVER_DELETE;
 	if (exists) {
 		s = ss_stmt(c, S_UPD_RES, err);
 		if (!s)
 			return err ? err->status : STORE_IO;
 		sqlite3_bind_int64(s, 1, *rid);
-		sqlite3_bind_int64(s, 2, w->version);
+		sqlite3_bind_int64(s, 2, w->v.version);
 		sqlite3_bind_int(s, 3, del);
 		ss_bind_text(s, 4, when);
 	} else {
 		s = ss_stmt(c, S_INS_RES, err);
 		if (!s)
 			return err ? err->status : STORE_IO;
-		ss_bind_text(s, 1, w->type);
-		ss_bind_text(s, 2, w->id);
-		sqlite3_bind_int64(s, 3, w->version);
+		ss_bind_text(s, 1, w->v.type);
+		ss_bind_text(s, 2, w->v.id);
+		sqlite3_bind_int64(s, 3, w->v.version);
 		sqlite3_bind_int(s, 4, del);
 		ss_bind_text(s, 5, when);
 	}
@@ -191,10 +184,10 @@ static enum store_status write_rows(struct conn *c, struct write_req *w, bool ex
 	if (!s)
 		return err ? err->status : STORE_IO;
 	sqlite3_bind_int64(s, 1, *rid);
-	ss_bind_text(s, 2, w->type);
-	ss_bind_text(s, 3, w->id);
-	sqlite3_bind_int64(s, 4, w->version);
-	sqlite3_bind_int(s, 5, (int)w->op);
+	ss_bind_text(s, 2, w->v.type);
+	ss_bind_text(s, 3, w->v.id);
+	sqlite3_bind_int64(s, 4, w->v.version);
+	sqlite3_bind_int(s, 5, (int)w->v.op);
 	ss_bind_text(s, 6, when);
 	ss_bind_text(s, 7, text);
 	sqlite3_bind_blob(s, 8, sum, SVER_SUM_LEN, SQLITE_STATIC);
@@ -219,7 +212,7 @@ static enum store_status write_index(struct conn *c, struct write_req *w, int64_
 		if (rc != SQLITE_DONE)
 			return ss_db_fail(c, err, rc, "writing the resource");
 	}
-	if (!use_pre && !w->stored)
+	if (!use_pre && !w->v.stored)
 		return STORE_OK;
 	struct index_ctx x = {.c = c, .ins = ss_stmt(c, S_INS_IDX, err), .rid = rid};
 	if (!x.ins)
@@ -234,7 +227,7 @@ static enum store_status write_index(struct conn *c, struct write_req *w, int64_
 		}
 		return STORE_OK;
 	}
-	if (search_params_extract(w->type, w->stored, ss_index_row, &x) != 0) {
+	if (search_params_extract(w->v.type, w->v.stored, ss_index_row, &x) != 0) {
 		if (x.rc)
 			return ss_db_fail(c, err, x.rc, "writing the resource");
 		return store_fail(err, STORE_NO_MEMORY, "out of memory while indexing");
@@ -252,8 +245,8 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 		sqlite3_stmt *s = ss_stmt(c, S_GET_RES, err);
 		if (!s)
 			return err ? err->status : STORE_IO;
-		ss_bind_text(s, 1, w->type);
-		ss_bind_text(s, 2, w->id);
+		ss_bind_text(s, 1, w->v.type);
+		ss_bind_text(s, 2, w->v.id);
 		int rc = sqlite3_step(s);
 		exists = rc == SQLITE_ROW;
 		if (exists) {
@@ -267,21 +260,21 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 	}
 
 	bool skip;
-	enum store_status st = sver_check(w->kind, w->type, w->id, w->if_match, exists, deleted, cur, &w->version,
-					  &w->created, &skip, err);
+	enum store_status st = sver_check(w->v.kind, w->v.type, w->v.id, w->v.if_match, exists, deleted, cur, &w->v.version,
+					  &w->v.created, &skip, err);
 	if (st != STORE_OK || skip)
 		return st;
 	char when[STORE_TIME_SIZE];
 	/* a stamp taken before a bulk export's snapshot would put this write
 	 * before the snapshot's time although the snapshot does not hold it */
-	bool use_pre = w->pre && w->version == 1 && w->pre_ms >= atomic_load(&c->owner->snapshot_ms);
+	bool use_pre = w->pre && w->v.version == 1 && w->pre_ms >= atomic_load(&c->owner->snapshot_ms);
 	if (use_pre) {
 		memcpy(when, w->pre_when, sizeof when);
 	} else {
 		store_now(when, NULL);
-		if (w->stored) { /* prepared for a version this is not */
-			cJSON_Delete(w->stored);
-			w->stored = NULL;
+		if (w->v.stored) { /* prepared for a version this is not */
+			cJSON_Delete(w->v.stored);
+			w->v.stored = NULL;
 		}
 	}
 
@@ -291,7 +284,7 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
 		text = w->pre_text;
 		w->pre_text = NULL;
 		memcpy(sum, w->pre_sum, sizeof sum);
-	} else if ((st = sver_content(w->type, w->id, w->resource, w->version, when, &w->stored, &text, sum, err)) !=
+	} else if ((st = sver_content(w->v.type, w->v.id, w->v.resource, w->v.version, when, &w->v.stored, &text, sum, err)) !=
 		   STORE_OK) {
 		return st;
 	}
@@ -328,7 +321,7 @@ static void run_batch(struct conn *c, struct sq_item *group)
 		if (ws == STORE_OK)
 			ws = write_body(c, r->w, r->err);
 		if (ws == STORE_OK && r->async && r->async->deliver)
-			ws = ss_outbox_insert(c, r->w->type, r->w->id, r->w->version, r->w->kind == SVER_DELETE, r->err);
+			ws = ss_outbox_insert(c, r->w->v.type, r->w->v.id, r->w->v.version, r->w->v.kind == SVER_DELETE, r->err);
 		if (ws == STORE_OK) {
 			ws = ss_run(c, S_RELEASE, r->err);
 		} else if (!sqlite3_get_autocommit(c->db)) {
@@ -355,7 +348,7 @@ static void run_batch(struct conn *c, struct sq_item *group)
 	if (cs == STORE_OK) {
 		for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next)
 			if (!r->settle && r->w->append && r->st == STORE_OK)
-				ss_log_added(c->owner, r->w->type, 1);
+				ss_log_added(c->owner, r->w->v.type, 1);
 	} else {
 		if (!sqlite3_get_autocommit(c->db))
 			ss_run(c, S_ROLLBACK, NULL);
@@ -400,8 +393,8 @@ enum store_status ss_log_write(struct conn *c, struct write_req *w, struct store
 	sqlite3_stmt *s = ss_stmt(c, S_LOG_ADD, err);
 	if (!s)
 		return err ? err->status : STORE_IO;
-	ss_bind_text(s, 1, w->type);
-	ss_bind_text(s, 2, w->id);
+	ss_bind_text(s, 1, w->v.type);
+	ss_bind_text(s, 2, w->v.id);
 	ss_bind_text(s, 3, w->pre_when);
 	sqlite3_bind_int64(s, 4, w->pre_ms);
 	ss_bind_text(s, 5, w->pre_text);
@@ -410,8 +403,8 @@ enum store_status ss_log_write(struct conn *c, struct write_req *w, struct store
 	ss_done(s);
 	if (rc != SQLITE_DONE)
 		return ss_db_fail(c, err, rc, "writing the record");
-	w->version = 1;
-	w->created = true;
+	w->v.version = 1;
+	w->v.created = true;
 	return STORE_OK;
 }
 
@@ -422,26 +415,27 @@ enum store_status ss_log_index_one(struct conn *c, const char *type, const char 
 	cJSON *tree = cJSON_ParseWithLength(text, len);
 	if (!tree)
 		return store_fail(err, STORE_CORRUPT, "a logged %s could not be read back", type);
-	struct write_req w = {.kind = SVER_CREATE, .type = type, .id = id, .resource = tree, .op = STORE_OP_CREATE};
+	struct write_req w = {
+		.v = {.kind = SVER_CREATE, .type = type, .id = id, .resource = tree, .op = STORE_OP_CREATE, .fresh = true}};
 	/* as a fresh create prepared before its group: the logged text, time
 	 * and sum, the search rows from it */
 	snprintf(w.pre_when, sizeof w.pre_when, "%s", when);
 	w.pre_ms = ms;
 	w.pre_text = strndup(text, len);
 	memcpy(w.pre_sum, sum, SVER_SUM_LEN);
-	w.stored = tree;
+	w.v.stored = tree;
 	enum store_status st = STORE_OK;
 	if (!w.pre_text || search_params_extract(type, tree, collect_row, &w) != 0 || w.rows_oom)
 		st = store_fail(err, STORE_NO_MEMORY, "out of memory while indexing");
-	w.stored = NULL;
+	w.v.stored = NULL;
 	if (st == STORE_OK) {
 		w.pre = true;
 		/* a new row for a fresh id: a collision is a conflict, as a create's */
 		st = write_body(c, &w, err);
 	}
 	release_pre(&w);
-	if (w.stored != tree)
-		cJSON_Delete(w.stored);
+	if (w.v.stored != tree)
+		cJSON_Delete(w.v.stored);
 	cJSON_Delete(tree);
 	return st;
 }
@@ -460,11 +454,11 @@ void ss_gc_finish(void *ctx, struct sq_item *item)
 	sw->status = a->r.st;
 	release_pre(&a->w);
 	if (a->r.st == STORE_OK) {
-		sw->stored = a->w.stored;
-		sw->created = a->w.created;
-		sw->version = a->w.version;
+		sw->stored = a->w.v.stored;
+		sw->created = a->w.v.created;
+		sw->version = a->w.v.version;
 	} else {
-		cJSON_Delete(a->w.stored);
+		cJSON_Delete(a->w.v.stored);
 	}
 	free(a);
 	store_write_finished(&ss->base, sw);
@@ -493,8 +487,8 @@ static enum store_status do_write(struct store *s, struct write_req *w, struct s
 		release_pre(w);
 	}
 	if (st != STORE_OK) {
-		cJSON_Delete(w->stored);
-		w->stored = NULL;
+		cJSON_Delete(w->v.stored);
+		w->v.stored = NULL;
 	}
 	return st;
 }
@@ -505,26 +499,16 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 	struct async_req *a = calloc(1, sizeof *a);
 	if (!a)
 		return sw->status = store_fail(&sw->err, STORE_NO_MEMORY, "out of memory");
-	enum sver_kind kind;
-	enum store_op op;
-	bool fresh;
-	if (sver_queued(sw, &kind, &op, &fresh) != STORE_OK) {
+	if (sver_queued(sw, &a->w.v) != STORE_OK) {
 		free(a);
 		return sw->status = sw->err.status;
 	}
-	a->w = (struct write_req){
-		.kind = kind,
-		.type = sw->type,
-		.id = sw->id,
-		.resource = sw->resource,
-		.if_match = sw->if_match_version,
-		.op = op,
-	};
+	bool fresh = a->w.v.fresh;
 	a->w.append = sw->append;
 	a->r = (struct gc_req){.item.async = true, .w = &a->w, .err = &sw->err, .st = STORE_OK, .async = sw};
 	/* stamped, printed and indexed here, on the submitting thread */
 	if (sw->append) {
-		a->w.resource = NULL;
+		a->w.v.resource = NULL;
 		prepare_append(&a->w, sw->resource);
 		sw->resource = NULL;
 	} else {
@@ -532,7 +516,7 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 	}
 	if (!sq_enqueue(&ss->gc, &a->r.item, true)) {
 		release_pre(&a->w);
-		cJSON_Delete(a->w.stored);
+		cJSON_Delete(a->w.v.stored);
 		free(a);
 		if (fresh)
 			sw->id[0] = '\0';
@@ -544,50 +528,28 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 
 void sqlite_drain(struct store *s) { sq_drain(&ss_of(s)->gc); }
 
+static enum store_status run_single(struct store *s, struct sver_write *v, struct store_error *err)
+{
+	struct write_req w = {.v = *v};
+	enum store_status st = do_write(s, &w, err);
+	*v = w.v;
+	return st;
+}
+
 enum store_status sqlite_create(struct store *s, const char *type, const cJSON *resource, const char *id,
 				       cJSON **out, struct store_error *err)
 {
-	char fresh[STORE_ID_SIZE];
-	if (!id) {
-		if (store_new_id(fresh) != 0)
-			return store_fail(err, STORE_IO, "no randomness for a new id");
-		id = fresh;
-	}
-	struct write_req w = {
-		.kind = SVER_CREATE, .type = type, .id = id, .resource = resource,
-		.op = id == fresh ? STORE_OP_CREATE : STORE_OP_UPDATE,
-	};
-	enum store_status st = do_write(s, &w, err);
-	if (out)
-		*out = w.stored;
-	else
-		cJSON_Delete(w.stored);
-	return st;
+	return sver_create(s, run_single, type, resource, id, out, err);
 }
 
 enum store_status sqlite_update(struct store *s, const char *type, const char *id, const cJSON *resource,
 				       int64_t if_match, bool *created, cJSON **out, struct store_error *err)
 {
-	struct write_req w = {
-		.kind = SVER_UPDATE, .type = type, .id = id, .resource = resource, .if_match = if_match,
-		.op = STORE_OP_UPDATE,
-	};
-	enum store_status st = do_write(s, &w, err);
-	if (created)
-		*created = st == STORE_OK && w.created;
-	if (out)
-		*out = w.stored;
-	else
-		cJSON_Delete(w.stored);
-	return st;
+	return sver_update(s, run_single, type, id, resource, if_match, created, out, err);
 }
 
 enum store_status sqlite_delete(struct store *s, const char *type, const char *id, int64_t *version,
 				       struct store_error *err)
 {
-	struct write_req w = {.kind = SVER_DELETE, .type = type, .id = id, .op = STORE_OP_DELETE};
-	enum store_status st = do_write(s, &w, err);
-	if (version && st == STORE_OK)
-		*version = w.version;
-	return st;
+	return sver_delete(s, run_single, type, id, version, err);
 }

@@ -179,19 +179,83 @@ enum store_status sver_content(const char *type, const char *id, const cJSON *re
 	return STORE_OK;
 }
 
-enum store_status sver_queued(struct store_write *sw, enum sver_kind *kind, enum store_op *op, bool *fresh)
+enum store_status sver_queued(struct store_write *sw, struct sver_write *w)
 {
-	*fresh = sw->kind == STORE_WRITE_CREATE && !sw->id[0];
-	if (*fresh && store_new_id(sw->id) != 0)
+	bool fresh = sw->kind == STORE_WRITE_CREATE && !sw->id[0];
+	if (fresh && store_new_id(sw->id) != 0)
 		return store_fail(&sw->err, STORE_IO, "no randomness for a new id");
-	*kind = SVER_DELETE;
-	*op = STORE_OP_DELETE;
+	*w = (struct sver_write){
+		.kind = SVER_DELETE,
+		.type = sw->type,
+		.id = sw->id,
+		.resource = sw->resource,
+		.if_match = sw->if_match_version,
+		.op = STORE_OP_DELETE,
+		.fresh = fresh,
+	};
 	if (sw->kind == STORE_WRITE_CREATE) {
-		*kind = SVER_CREATE;
-		*op = *fresh ? STORE_OP_CREATE : STORE_OP_UPDATE;
+		w->kind = SVER_CREATE;
+		w->op = fresh ? STORE_OP_CREATE : STORE_OP_UPDATE;
 	} else if (sw->kind == STORE_WRITE_UPDATE) {
-		*kind = SVER_UPDATE;
-		*op = STORE_OP_UPDATE;
+		w->kind = SVER_UPDATE;
+		w->op = STORE_OP_UPDATE;
 	}
 	return STORE_OK;
+}
+
+enum store_status sver_create(struct store *s, sver_run_fn *run, const char *type, const cJSON *resource,
+			      const char *id, cJSON **out, struct store_error *err)
+{
+	char fresh[STORE_ID_SIZE];
+	if (!id) {
+		if (store_new_id(fresh) != 0)
+			return store_fail(err, STORE_IO, "no randomness for a new id");
+		id = fresh;
+	}
+	struct sver_write w = {
+		.kind = SVER_CREATE,
+		.type = type,
+		.id = id,
+		.resource = resource,
+		.op = id == fresh ? STORE_OP_CREATE : STORE_OP_UPDATE,
+		.fresh = id == fresh,
+	};
+	enum store_status st = run(s, &w, err);
+	if (out)
+		*out = w.stored;
+	else
+		cJSON_Delete(w.stored);
+	return st;
+}
+
+enum store_status sver_update(struct store *s, sver_run_fn *run, const char *type, const char *id,
+			      const cJSON *resource, int64_t if_match, bool *created, cJSON **out,
+			      struct store_error *err)
+{
+	struct sver_write w = {
+		.kind = SVER_UPDATE,
+		.type = type,
+		.id = id,
+		.resource = resource,
+		.if_match = if_match,
+		.op = STORE_OP_UPDATE,
+	};
+	enum store_status st = run(s, &w, err);
+	if (created)
+		*created = st == STORE_OK && w.created;
+	if (out)
+		*out = w.stored;
+	else
+		cJSON_Delete(w.stored);
+	return st;
+}
+
+enum store_status sver_delete(struct store *s, sver_run_fn *run, const char *type, const char *id, int64_t *version,
+			      struct store_error *err)
+{
+	struct sver_write w = {.kind = SVER_DELETE, .type = type, .id = id, .op = STORE_OP_DELETE};
+	enum store_status st = run(s, &w, err);
+	if (version && st == STORE_OK)
+		*version = w.version;
+	return st;
 }

@@ -52,9 +52,39 @@ enum store_status sver_content(const char *type, const char *id, const cJSON *re
 			       const char *when, cJSON **stored, char **text, uint8_t sum[SVER_SUM_LEN],
 			       struct store_error *err);
 
-/* The kind and op of a queued write; a create with no id ("") gets a new
- * one (*fresh). STORE_IO when no randomness was to be had. */
-enum store_status sver_queued(struct store_write *sw, enum sver_kind *kind, enum store_op *op, bool *fresh);
+/* A single write as every backend takes it: what it asks, and what it
+ * answers (created, version, stored: the stamped version, the caller's
+ * once the write succeeded). */
+struct sver_write {
+	enum sver_kind kind;
+	const char *type, *id;
+	const cJSON *resource; /* NULL for SVER_DELETE */
+	int64_t if_match;      /* 0 = none */
+	enum store_op op;
+	bool fresh;      /* a new random id: no row can exist */
+	bool created;    /* out: no live resource was there */
+	int64_t version; /* out */
+	cJSON *stored;   /* out */
+};
+
+/* A backend's run of one write (w->stored NULL on failure). */
+typedef enum store_status sver_run_fn(struct store *s, struct sver_write *w, struct store_error *err);
+
+/* store_ops' create, update and delete over a backend's run: a create
+ * without id gets a new one (fresh), the stored version goes to *out (may
+ * be NULL: dropped), *created and *version as store.h says. */
+enum store_status sver_create(struct store *s, sver_run_fn *run, const char *type, const cJSON *resource,
+			      const char *id, cJSON **out, struct store_error *err);
+enum store_status sver_update(struct store *s, sver_run_fn *run, const char *type, const char *id,
+			      const cJSON *resource, int64_t if_match, bool *created, cJSON **out,
+			      struct store_error *err);
+enum store_status sver_delete(struct store *s, sver_run_fn *run, const char *type, const char *id, int64_t *version,
+			      struct store_error *err);
+
+/* A queued write as a backend runs it (*w, pointing into sw); a create
+ * with no id ("") gets a new one (w->fresh). STORE_IO when no randomness
+ * was to be had. */
+enum store_status sver_queued(struct store_write *sw, struct sver_write *w);
 
 /* Parses stored text (len bytes) back into *out (the caller's). */
 enum store_status sver_parse(const char *text, size_t len, cJSON **out, struct store_error *err);

@@ -652,6 +652,22 @@ static void search_strings(void **state)
 	expect_ids(f->s, "Patient", "address-city", NULL, "spring", "p1");
 }
 
+/* Index values holding what an array literal gives meaning to (quotes,
+ * backslashes, commas, braces, the word NULL) are stored and found as they
+ * were written. */
+static void search_values_with_quotes_and_braces(void **state)
+{
+	struct fixture *f = *state;
+	put(f->s, "Patient", "q1",
+	    "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"O\\\"Brien\",\"given\":[\"a\\\\b\"]}],"
+	    "\"identifier\":[{\"system\":\"urn:x{1}\",\"value\":\"NULL\"}]}");
+	put(f->s, "Patient", "q2", "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"{Brace},\\\"\"}]}");
+	expect_ids(f->s, "Patient", "family", "exact", "O\"Brien", "q1");
+	expect_ids(f->s, "Patient", "given", "exact", "a\\\\b", "q1"); /* \\ escapes \ */
+	expect_ids(f->s, "Patient", "identifier", NULL, "urn:x{1}|NULL", "q1");
+	expect_ids(f->s, "Patient", "family", NULL, "{brace}", "q2");
+}
+
 /* R4 string search ignores case and accents beyond ASCII, on the stored
  * and the searched side; :exact stays exact. */
 static void search_strings_fold_case_and_accents(void **state)
@@ -2298,6 +2314,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(search_date_boundaries, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_strings, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_strings_fold_case_and_accents, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_values_with_quotes_and_braces, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_filtered_and_resource_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_combined_paging_sort, setup, teardown),
@@ -2346,6 +2363,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(search_date_boundaries, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_strings, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_strings_fold_case_and_accents, setup, teardown),
+		cmocka_unit_test_setup_teardown(search_values_with_quotes_and_braces, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_filtered_and_resource_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(search_combined_paging_sort, setup, teardown),

@@ -22,7 +22,10 @@ cleanup() {
   "${as_user[@]}" "$pgbin/pg_ctl" -D "$D/pg/data" -m immediate stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+# the gateways' ports are free ones too: other runs may share the machine
+ps=$(free_port) p1=$(free_port) p2=$(free_port)
 "${as_user[@]}" "$pgbin/initdb" -D "$D/pg/data" -U cw -A trust -E UTF8 --no-locale >/dev/null
 "${as_user[@]}" "$pgbin/pg_ctl" -D "$D/pg/data" -l "$D/pg/log" -w \
   -o "-c listen_addresses=127.0.0.1 -p $port -k $D/pg -c max_connections=200" start >/dev/null
@@ -35,14 +38,14 @@ JSON
   pids+=($!)
 }
 pgstore=",\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"$conninfo\"}}"
-gw sqlite 18961 ""
-gw pg1 18962 "$pgstore"
-gw pg2 18963 "$pgstore"
-for p in 18961 18962 18963; do
+gw sqlite "$ps" ""
+gw pg1 "$p1" "$pgstore"
+gw pg2 "$p2" "$pgstore"
+for p in "$ps" "$p1" "$p2"; do
   for i in $(seq 1 200); do curl -sf -o /dev/null http://127.0.0.1:$p/healthz && break; sleep 0.1; done
 done
 H='Content-Type: application/fhir+json'
-for p in 18961 18962; do
+for p in "$ps" "$p1"; do
   curl -sf -XPUT -H "$H" http://127.0.0.1:$p/fhir/Patient/bench-1 \
     -d '{"resourceType":"Patient","id":"bench-1","name":[{"family":"Bench"}],"birthDate":"1980-01-01"}' >/dev/null
 done
@@ -61,9 +64,9 @@ one() { # name url [script]
 }
 two() { # name path [script]: two wrk at once, one per PostgreSQL gateway
   local a b
-  wrk -t1 -c16 -d5s ${3:+-s "$3"} "http://127.0.0.1:18962$2" >"$D/w1.out" 2>&1 &
+  wrk -t1 -c16 -d5s ${3:+-s "$3"} "http://127.0.0.1:$p1$2" >"$D/w1.out" 2>&1 &
   local w1=$!
-  wrk -t1 -c16 -d5s ${3:+-s "$3"} "http://127.0.0.1:18963$2" >"$D/w2.out" 2>&1
+  wrk -t1 -c16 -d5s ${3:+-s "$3"} "http://127.0.0.1:$p2$2" >"$D/w2.out" 2>&1
   wait $w1
   a=$(rate <"$D/w1.out")
   b=$(rate <"$D/w2.out")
@@ -72,11 +75,11 @@ two() { # name path [script]: two wrk at once, one per PostgreSQL gateway
   printf '%-52s %10s req/s  (%s + %s)\n' "$1" "$r" "$a" "$b" >&2
   echo "$r"
 }
-sc=$(one "create Observation, SQLite, one gateway" http://127.0.0.1:18961/fhir/Observation "$D/create.lua")
-pc1=$(one "create Observation, PostgreSQL, one gateway" http://127.0.0.1:18962/fhir/Observation "$D/create.lua")
+sc=$(one "create Observation, SQLite, one gateway" http://127.0.0.1:$ps/fhir/Observation "$D/create.lua")
+pc1=$(one "create Observation, PostgreSQL, one gateway" http://127.0.0.1:$p1/fhir/Observation "$D/create.lua")
 pc2=$(two "create Observation, PostgreSQL, two gateways" /fhir/Observation "$D/create.lua")
-sr=$(one "read Patient/bench-1, SQLite, one gateway" http://127.0.0.1:18961/fhir/Patient/bench-1)
-pr1=$(one "read Patient/bench-1, PostgreSQL, one gateway" http://127.0.0.1:18962/fhir/Patient/bench-1)
+sr=$(one "read Patient/bench-1, SQLite, one gateway" http://127.0.0.1:$ps/fhir/Patient/bench-1)
+pr1=$(one "read Patient/bench-1, PostgreSQL, one gateway" http://127.0.0.1:$p1/fhir/Patient/bench-1)
 pr2=$(two "read Patient/bench-1, PostgreSQL, two gateways" /fhir/Patient/bench-1)
 awk -v sc="$sc" -v pc1="$pc1" -v pc2="$pc2" -v sr="$sr" -v pr1="$pr1" -v pr2="$pr2" 'BEGIN {
   printf "creates / SQLite creates: PostgreSQL one gateway %.2f, two gateways %.2f (target for two >= 1.00)\n", pc1/sc, pc2/sc;
