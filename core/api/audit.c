@@ -557,6 +557,9 @@ static struct pending_write *pending_new(const struct audit *a, cJSON *ev)
 	/* delivered upstream only when the type is routed by name (a "*" route
 	 * is for the data written): its outbox row commits with it */
 	p->w.deliver = a->deliver;
+	/* not delivered: an appended record, one log row in its commit and
+	 * indexed later in bulk (store.h) */
+	p->w.append = !a->deliver;
 	return p;
 }
 

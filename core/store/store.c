@@ -2,6 +2,7 @@
  * share. */
 #include "store/store.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -362,6 +363,7 @@ enum store_status store_read(struct store *s, const char *type, const char *id, 
 	CHECK(check_type(type, err));
 	if (!id || !fhir_is_id(id))
 		return store_fail(err, STORE_NOT_FOUND, "no %s with that id", type);
+	CHECK(store_settle(s, type, err));
 	return s->ops->read(s, type, id, 0, out, err);
 }
 
@@ -374,6 +376,7 @@ enum store_status store_vread(struct store *s, const char *type, const char *id,
 	int64_t v = vid ? parse_version(vid) : 0;
 	if (!id || !fhir_is_id(id) || v <= 0)
 		return store_fail(err, STORE_NOT_FOUND, "no such version of %s", type);
+	CHECK(store_settle(s, type, err));
 	return s->ops->read(s, type, id, v, out, err);
 }
 
@@ -419,6 +422,8 @@ enum store_status store_submit(struct store *s, struct store_write *w, const cha
 	}
 	if (st == STORE_OK && s->readonly)
 		st = store_fail(&w->err, STORE_INVALID, "the store is open read-only");
+	if (st == STORE_OK && w->append && (w->kind != STORE_WRITE_CREATE || w->id[0] || w->deliver))
+		st = store_fail(&w->err, STORE_INVALID, "an appended record is a create with a new id, not delivered");
 	if (st == STORE_OK && in_txn(s))
 		st = store_fail(&w->err, STORE_INVALID, "a queued write cannot join this thread's transaction");
 	if (st == STORE_OK && !s->ops->submit)
@@ -429,6 +434,26 @@ enum store_status store_submit(struct store *s, struct store_write *w, const cha
 	}
 	/* once queued, w is done's: it may have run, and w be gone, already */
 	return s->ops->submit(s, w);
+}
+
+enum store_status store_settle(struct store *s, const char *type, struct store_error *err)
+{
+	ok(err);
+	if (!s->ops->settle || s->readonly || in_txn(s))
+		return STORE_OK;
+	return s->ops->settle(s, type, err);
+}
+
+/* Whether a search's criteria reach other types (a chain, a reverse chain,
+ * a typed reference): then appended records of any type may matter. */
+static bool chains(const struct store_search *q)
+{
+	for (size_t i = 0; i < q->n_params; i++)
+		if (strchr(q->params[i].name, '.') || !strncmp(q->params[i].name, "_has", 4) ||
+		    (q->params[i].modifier && q->params[i].modifier[0] &&
+		     isupper((unsigned char)q->params[i].modifier[0])))
+			return true;
+	return false;
 }
 
 void store_write_release(struct store_write *w)
@@ -467,6 +492,7 @@ enum store_status store_history(struct store *s, const char *type, const char *i
 		store_time_text(since_ms, since);
 	if (before < 0)
 		return store_fail(err, STORE_INVALID, "the history cursor must be a positive number");
+	CHECK(store_settle(s, type, err));
 	return s->ops->history(s, type, id, since, count, offset, before > 0 ? before : INT64_MAX, out, err);
 }
 
@@ -481,6 +507,7 @@ enum store_status store_search(struct store *s, const char *type, const struct s
 	for (size_t i = 0; i < q->n_params; i++)
 		if (!q->params[i].name || !q->params[i].value)
 			return store_fail(err, STORE_INVALID, "search parameter %zu has no name or value", i);
+	CHECK(store_settle(s, chains(q) ? NULL : type, err));
 	return s->ops->search(s, type, q, out, err);
 }
 
@@ -565,6 +592,7 @@ enum store_status store_read_text(struct store *s, const char *type, const char 
 			return store_fail(err, STORE_NOT_FOUND, "no version '%.32s' of %s/%s", vid, type, id);
 		v = n;
 	}
+	CHECK(store_settle(s, type, err));
 	if (v || !s->cache || in_txn(s))
 		return s->ops->read_text(s, type, id, v, out, err);
 	uint64_t ticket;
@@ -604,6 +632,7 @@ enum store_status store_snapshot(struct store *s, struct store_snapshot *out, st
 {
 	ok(err);
 	memset(out, 0, sizeof *out);
+	CHECK(store_settle(s, NULL, err));
 	return s->ops->snapshot(s, out, err);
 }
 

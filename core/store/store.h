@@ -291,6 +291,9 @@ struct store_ops {
 	 * w->if_match_version); drain as store_drain */
 	enum store_status (*submit)(struct store *s, struct store_write *w);
 	void (*drain)(struct store *s);
+	/* store_settle for one type (NULL: any); NULL when the backend
+	 * indexes appended records as it writes them */
+	enum store_status (*settle)(struct store *s, const char *type, struct store_error *err);
 	enum store_status (*snapshot)(struct store *s, struct store_snapshot *out, struct store_error *err);
 	enum store_status (*export_types)(struct store *s, int64_t upto_seq, store_type_fn *fn, void *ctx,
 					  struct store_error *err);
@@ -411,7 +414,19 @@ enum store_status store_read(struct store *s, const char *type, const char *id, 
  * waiting request and return); it may run before store_submit returns.
  * store_submit returns STORE_OK when the write is queued (done will run), or
  * the refusal (argument checks, a read-only store, a stopping store:
- * STORE_BUSY) with w->status and w->err set — done then never runs. */
+ * STORE_BUSY) with w->status and w->err set — done then never runs.
+ *
+ * Appended records (append set: a CREATE with a new id, never delivered, of
+ * a record nobody changes afterwards, such as an AuditEvent): committed in
+ * the group as durably as any write (done runs once the commit is on disk,
+ * with id, version 1 and created set; resource is taken at submission and
+ * stored is left NULL: nobody reads an appended record back from its
+ * write), but the SQLite
+ * backend writes them to an append-only log table only: one row each, no
+ * resource, version or search rows while the caller waits. They are indexed
+ * later, in bulk, on the committer: when it has been idle a moment, when the
+ * log grows long, and before any read that could hold one (store_settle).
+ * Other backends store them as creates. */
 enum store_write_kind { STORE_WRITE_CREATE, STORE_WRITE_UPDATE, STORE_WRITE_DELETE };
 
 struct store_write {
@@ -421,6 +436,7 @@ struct store_write {
 	char id[STORE_ID_SIZE]; /* "" = a create with a new id; set to it on success */
 	cJSON *resource;        /* owned by w; NULL for a delete */
 	bool deliver;           /* also record it for delivery upstream (the outbox), in the same savepoint */
+	bool append;            /* an appended record (above): kind CREATE, id "", deliver false */
 	void (*done)(void *ctx);
 	void *ctx;
 	/* out, once done ran */
@@ -435,6 +451,16 @@ struct store_write {
 };
 
 enum store_status store_submit(struct store *s, struct store_write *w, const char *if_match);
+/* Indexes the appended records of type (NULL: of every type) that the store
+ * holds but has not indexed yet, so that a read made after it sees every
+ * appended record whose done has run. The read wrappers (store_read,
+ * store_vread, store_read_text, store_history, store_search — for its type,
+ * and for every type when a criterion chains — and store_snapshot) call it
+ * themselves; it costs an atomic load when nothing is waiting. It runs on
+ * the committer, so the caller waits for one group; a caller inside its own
+ * transaction, or on a store open read-only (beside a running gateway),
+ * reads what is indexed so far. Errors as a write's. */
+enum store_status store_settle(struct store *s, const char *type, struct store_error *err);
 /* Frees what w owns (resource, stored) — not w itself. */
 void store_write_release(struct store_write *w);
 /* Stops taking queued writes (store_submit then answers STORE_BUSY) and

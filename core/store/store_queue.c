@@ -1,6 +1,9 @@
 /* The commit queue shared by the SQL backends (see store_queue.h). */
 #include "store/store_queue.h"
 
+#include <errno.h>
+#include <time.h>
+
 int sq_init(struct sq_queue *q, sq_run_fn *run, sq_finish_fn *finish, void *ctx)
 {
 	*q = (struct sq_queue){.run = run, .finish = finish, .ctx = ctx};
@@ -18,13 +21,46 @@ int sq_init(struct sq_queue *q, sq_run_fn *run, sq_finish_fn *finish, void *ctx)
 	return 0;
 }
 
+void sq_set_idle(struct sq_queue *q, sq_idle_fn *idle, int idle_ms)
+{
+	q->idle = idle;
+	q->idle_ms = idle_ms > 0 ? idle_ms : 1;
+}
+
+/* Runs q's idle work (q->mu held on entry and on return); its answer. */
+static bool run_idle(struct sq_queue *q, bool busy)
+{
+	q->running++;
+	pthread_mutex_unlock(&q->mu);
+	bool more = q->idle(q->ctx, busy);
+	pthread_mutex_lock(&q->mu);
+	q->running--;
+	pthread_cond_broadcast(&q->ended);
+	return more;
+}
+
 static void *committer_main(void *arg)
 {
 	struct sq_queue *q = arg;
 	pthread_mutex_lock(&q->mu);
+	bool more = q->idle != NULL; /* idle work may be left from before */
 	for (;;) {
-		while (!q->head && !q->stop)
-			pthread_cond_wait(&q->work, &q->mu);
+		while (!q->head && !q->stop) {
+			if (!more) {
+				pthread_cond_wait(&q->work, &q->mu);
+				continue;
+			}
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			long ns = ts.tv_nsec + (long)(q->idle_ms % 1000) * 1000000L;
+			ts.tv_sec += q->idle_ms / 1000 + ns / 1000000000L;
+			ts.tv_nsec = ns % 1000000000L;
+			int rc = 0;
+			while (!q->head && !q->stop && rc != ETIMEDOUT)
+				rc = pthread_cond_timedwait(&q->work, &q->mu, &ts);
+			while (!q->head && !q->stop && more)
+				more = run_idle(q, false);
+		}
 		if (!q->head)
 			break; /* stopping, and nothing is left */
 		struct sq_item *group = q->head;
@@ -51,6 +87,8 @@ static void *committer_main(void *arg)
 		}
 		q->running--;
 		pthread_cond_broadcast(&q->ended);
+		if (q->idle)
+			more = run_idle(q, true);
 	}
 	pthread_mutex_unlock(&q->mu);
 	return NULL;

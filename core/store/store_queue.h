@@ -13,8 +13,15 @@
  * marked done). The group size follows the load, not the number of threads
  * writing.
  *
- * Threads: sq_enqueue, sq_wait and sq_drain from any thread; run and
- * finish on the committer only. Errors: sq_init/sq_start answer -1 when a
+ * A backend may give the committers background work (sq_set_idle, before
+ * sq_start): idle(ctx, busy) runs on a committer, outside the lock, after
+ * every group (busy true: the queue may hold more; do only what cannot
+ * wait) and whenever idle_ms pass with nothing queued (busy false). It
+ * answers whether work remains; while it does and nothing is queued, it is
+ * called again at once. Items queued meanwhile wait for the call to end.
+ *
+ * Threads: sq_enqueue, sq_wait and sq_drain from any thread; run, finish
+ * and idle on a committer only. Errors: sq_init/sq_start answer -1 when a
  * lock or the thread cannot be made; sq_enqueue false when the queue is
  * stopping (or draining, when asked). */
 #ifndef CW_STORE_QUEUE_H
@@ -31,6 +38,7 @@ struct sq_item {
 
 typedef void sq_run_fn(void *ctx, struct sq_item *group);
 typedef void sq_finish_fn(void *ctx, struct sq_item *item);
+typedef bool sq_idle_fn(void *ctx, bool busy);
 
 #define SQ_MAX_COMMITTERS 8
 
@@ -46,11 +54,15 @@ struct sq_queue {
 	pthread_t threads[SQ_MAX_COMMITTERS];
 	sq_run_fn *run;
 	sq_finish_fn *finish;
+	sq_idle_fn *idle; /* NULL: none */
+	int idle_ms;
 	void *ctx;
 };
 
 /* Locks and conditions (no thread yet): 0, or -1. */
 int sq_init(struct sq_queue *q, sq_run_fn *run, sq_finish_fn *finish, void *ctx);
+/* Gives the committers background work (see above); before sq_start. */
+void sq_set_idle(struct sq_queue *q, sq_idle_fn *idle, int idle_ms);
 /* Starts n committers (1 .. SQ_MAX_COMMITTERS): 0, or -1 when not one could
  * start (the queue then refuses every item). */
 int sq_start(struct sq_queue *q, int n);

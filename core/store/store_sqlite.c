@@ -121,6 +121,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OB_LIST] = OB_COLS "WHERE state = ?1 ORDER BY oid LIMIT ?2 OFFSET ?3",
 	[S_OB_LIST_ALL] = OB_COLS "ORDER BY oid LIMIT ?2 OFFSET ?3",
 	[S_OB_COUNTS] = "SELECT coalesce(sum(state = 0), 0), coalesce(sum(state = 2), 0) FROM outbox",
+	[S_COMMIT_LOG] = "COMMIT",
+	[S_LOG_ADD] = "INSERT INTO appended(type, id, last_updated, ms, body, sum) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_OB_RETRY_DEAD] = "UPDATE outbox SET state = 0, attempts = 0, next_at = 0, last_error = NULL WHERE state = 2"
 			    " AND (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR instr(last_error, ?2) > 0)"
 			    " AND (?3 IS NULL OR created >= ?3) AND (?4 IS NULL OR created < ?4)",
@@ -534,6 +536,8 @@ int ss_schema_create(sqlite3 *db)
 		rc = sqlite3_exec(db, outbox_sql, NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(db, mark_sql, NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, ss_log_sql, NULL, NULL, NULL);
 	return rc;
 }
 
@@ -608,6 +612,10 @@ static int setup_schema(struct conn *c, char *err, size_t errlen)
 	}
 	if (sqlite3_exec(c->db, mark_sql, NULL, NULL, NULL) != SQLITE_OK) {
 		set_err(err, errlen, "creating the marks: %s", sqlite3_errmsg(c->db));
+		goto fail;
+	}
+	if (sqlite3_exec(c->db, ss_log_sql, NULL, NULL, NULL) != SQLITE_OK) {
+		set_err(err, errlen, "creating the log of appended records: %s", sqlite3_errmsg(c->db));
 		goto fail;
 	}
 	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
@@ -723,7 +731,7 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 	}
 	struct conn *c = conn_open(ss, err, errlen);
 	if (!c || check_quick(c, ss->path, err, errlen) != 0 || setup_schema(c, err, errlen) != 0 ||
-	    check_sample(c, ss->path, err, errlen) != 0) {
+	    check_sample(c, ss->path, err, errlen) != 0 || ss_log_open(ss, c, err, errlen) != 0) {
 		conn_free(c);
 		pthread_key_delete(ss->key);
 		goto fail_mutex;
@@ -737,6 +745,7 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 	ss->writer->next_all = ss->all;
 	ss->all = ss->writer;
 	if (!shared) {
+		sq_set_idle(&ss->gc, ss_gc_idle, SS_LOG_IDLE_MS);
 		if (sq_start(&ss->gc, 1) != 0) {
 			set_err(err, errlen, "cannot start the store's committer thread");
 			goto fail_conns;
@@ -907,6 +916,7 @@ static const struct store_ops sqlite_ops = {
 	.mark_set = sqlite_mark_set,
 	.submit = sqlite_submit,
 	.drain = sqlite_drain,
+	.settle = sqlite_settle,
 	.snapshot = sqlite_snapshot,
 	.export_types = sqlite_export_types,
 	.export_scan = sqlite_export_scan,

@@ -279,6 +279,20 @@ static int check_index(struct check *k)
 
 /* --- repair ------------------------------------------------------------------------------------ */
 
+/* Whether the checked database has table name (one a later build added). */
+static bool has_table(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *q = NULL;
+	bool has = false;
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?1", -1, &q,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+		has = sqlite3_step(q) == SQLITE_ROW;
+	}
+	sqlite3_finalize(q);
+	return has;
+}
+
 static int exec_or_say(struct check *k, const char *sql, const char *what)
 {
 	if (sqlite3_exec(k->db, sql, NULL, NULL, NULL) == SQLITE_OK)
@@ -358,6 +372,11 @@ static int build_fresh(struct check *k, const char *fresh)
 	if (r == 0)
 		r = exec_or_say(k, "INSERT INTO fresh.mark(name, value) SELECT name, value FROM main.mark",
 				"copying the marks");
+	if (r == 0 && has_table(k->db, "appended")) /* appended records not indexed yet: indexed when opened */
+		r = exec_or_say(k,
+				"INSERT INTO fresh.appended(seq, type, id, last_updated, ms, body, sum)"
+				" SELECT seq, type, id, last_updated, ms, body, sum FROM main.appended",
+				"copying the appended records");
 	if (r == 0)
 		r = exec_or_say(k, "COMMIT", "committing the copy");
 	if (r != 0)

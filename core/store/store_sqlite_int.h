@@ -67,6 +67,8 @@ enum stmt_id {
 	S_OB_BODY,
 	S_OB_REF_ADD,
 	S_OB_REF_DELETE,
+	S_LOG_ADD,
+	S_COMMIT_LOG, /* COMMIT of appended records only: a success says nothing of room for data */
 	S_COUNT
 };
 struct conn {
@@ -84,6 +86,7 @@ struct gc_req {
 	struct store_error *err;
 	enum store_status st;
 	struct store_write *async;
+	bool settle; /* no write: index the appended records (store_sqlite_log.c) after the group */
 };
 /* records in delivery at once (upstream.delivery_workers is at most 64) */
 #define SS_OB_TAKEN_MAX 64
@@ -115,6 +118,13 @@ struct sqlite_store {
 		int64_t oid, until_ms;
 	} ob_taken[SS_OB_TAKEN_MAX];
 	size_t ob_ntaken;
+	/* appended records (store_sqlite_log.c): how many the log holds, not
+	 * yet indexed, and their types (only added to while open; n published
+	 * after the name is written; more than fit: every type counts) */
+	_Atomic int64_t log_pending;
+	char log_types[4][STORE_TYPE_SIZE];
+	_Atomic int n_log_types;
+	_Atomic bool log_any_type;
 };
 #define GET_CONN(c, s, err)                                   \
 	struct conn *c = ss_get_conn(ss_of(s), err);          \
@@ -190,6 +200,32 @@ enum store_status sqlite_delete(struct store *s, const char *type, const char *i
 				       struct store_error *err);
 
 enum store_status sqlite_submit(struct store *s, struct store_write *w);
+
+/* --- appended records (store_sqlite_log.c) --- */
+/* How long the committer waits without work before it indexes the log. */
+#define SS_LOG_IDLE_MS 200
+/* The log table (created when missing, as the outbox). */
+extern const char ss_log_sql[];
+/* Writes an appended record (prepared on the submitting thread) to the log
+ * inside the committer's transaction on c (store_sqlite_write.c). */
+enum store_status ss_log_write(struct conn *c, struct write_req *w, struct store_error *err);
+/* Indexes one logged record on c, inside its transaction, as the create
+ * it stands for (store_sqlite_write.c): resource, version and search rows
+ * with its text, time and sum as logged (stamped again when a bulk export's
+ * snapshot came after that time). */
+enum store_status ss_log_index_one(struct conn *c, const char *type, const char *id, const char *text, size_t len,
+				   const char *when, int64_t ms, const uint8_t sum[SVER_SUM_LEN],
+				   struct store_error *err);
+/* At open: counts what the log holds and learns its types. */
+int ss_log_open(struct sqlite_store *ss, struct conn *c, char *err, size_t errlen);
+/* After a group committed n appended records of type (committer). */
+void ss_log_added(struct sqlite_store *ss, const char *type, int64_t n);
+/* Indexes up to max logged records, oldest first, in one transaction on
+ * the writer (committer only); *left gets how many remain. */
+enum store_status ss_log_index(struct sqlite_store *ss, int64_t max, int64_t *left, struct store_error *err);
+/* The committer's idle work (store_queue.h). */
+bool ss_gc_idle(void *ctx, bool busy);
+enum store_status sqlite_settle(struct store *s, const char *type, struct store_error *err);
 
 void sqlite_drain(struct store *s);
 

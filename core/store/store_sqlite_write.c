@@ -55,6 +55,7 @@ struct write_req {
 	 * writer thread stamps, prints and indexes it before the group commit;
 	 * the group's leader then only runs the statements */
 	bool pre;
+	bool append; /* an appended record: to the log, indexed later (store_sqlite_log.c) */
 	char *pre_text;
 	char pre_when[STORE_TIME_SIZE];
 	int64_t pre_ms;
@@ -129,6 +130,21 @@ static void prepare_create(struct write_req *w)
 	release_pre(w);
 	cJSON_Delete(w->v.stored);
 	w->v.stored = NULL;
+}
+
+/* An appended record (store.h): stamped in place (the tree is w's to
+ * take), printed and summed on the submitting thread, where the tree is
+ * freed again; the committer only writes the text to the log. */
+static void prepare_append(struct write_req *w, cJSON *resource)
+{
+	store_now(w->pre_when, &w->pre_ms);
+	cJSON *stamped = NULL;
+	if (sver_stamp_take(resource, w->v.id, 1, w->pre_when, &stamped, NULL) != STORE_OK)
+		return;
+	w->pre_text = fjson_print(stamped, false, NULL);
+	cJSON_Delete(stamped);
+	if (w->pre_text && sver_sum(w->v.type, w->v.id, 1, w->pre_when, w->pre_text, strlen(w->pre_text), w->pre_sum) == 0)
+		w->pre = true;
 }
 
 /* The resource row (inserted, or updated to the new version; *rid set for a
@@ -294,6 +310,13 @@ static void run_batch(struct conn *c, struct sq_item *group)
 				*r->err = berr;
 			continue;
 		}
+		if (r->settle)
+			continue; /* after the group (ss_gc_run) */
+		if (r->w->append) {
+			/* one statement: undone alone when it fails */
+			r->st = ss_log_write(c, r->w, r->err);
+			continue;
+		}
 		enum store_status ws = ss_run(c, S_SAVEPOINT, r->err);
 		if (ws == STORE_OK)
 			ws = write_body(c, r->w, r->err);
@@ -316,8 +339,17 @@ static void run_batch(struct conn *c, struct sq_item *group)
 				r->st = store_fail(r->err, STORE_IO, "the database rolled the transaction back");
 		return;
 	}
-	enum store_status cs = ss_run(c, S_COMMIT, &berr);
-	if (cs != STORE_OK) {
+	/* a group of records alone (small rows) may fit where data does not:
+	 * its commit does not clear the storage-full state */
+	bool only_log = true;
+	for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next)
+		only_log &= r->settle || r->w->append;
+	enum store_status cs = ss_run(c, only_log ? S_COMMIT_LOG : S_COMMIT, &berr);
+	if (cs == STORE_OK) {
+		for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next)
+			if (!r->settle && r->w->append && r->st == STORE_OK)
+				ss_log_added(c->owner, r->w->v.type, 1);
+	} else {
 		if (!sqlite3_get_autocommit(c->db))
 			ss_run(c, S_ROLLBACK, NULL);
 		for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next) {
@@ -334,6 +366,78 @@ void ss_gc_run(void *ctx, struct sq_item *group)
 {
 	struct sqlite_store *ss = ctx;
 	run_batch(ss->writer, group);
+	/* readers waiting for the appended records to be indexed */
+	struct gc_req *first = NULL;
+	for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next)
+		if (r->settle && !first)
+			first = r;
+	if (!first)
+		return;
+	struct store_error err = {0};
+	int64_t left = 1;
+	enum store_status st = STORE_OK;
+	while (st == STORE_OK && left > 0)
+		st = ss_log_index(ss, 4096, &left, &err);
+	for (struct gc_req *r = first; r; r = (struct gc_req *)r->item.next)
+		if (r->settle) {
+			r->st = st;
+			if (st != STORE_OK && r->err)
+				*r->err = err;
+		}
+}
+
+enum store_status ss_log_write(struct conn *c, struct write_req *w, struct store_error *err)
+{
+	if (!w->pre)
+		return store_fail(err, STORE_NO_MEMORY, "out of memory while preparing the record");
+	sqlite3_stmt *s = ss_stmt(c, S_LOG_ADD, err);
+	if (!s)
+		return err ? err->status : STORE_IO;
+	ss_bind_text(s, 1, w->v.type);
+	ss_bind_text(s, 2, w->v.id);
+	ss_bind_text(s, 3, w->pre_when);
+	sqlite3_bind_int64(s, 4, w->pre_ms);
+	ss_bind_text(s, 5, w->pre_text);
+	sqlite3_bind_blob(s, 6, w->pre_sum, SVER_SUM_LEN, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	ss_done(s);
+	if (rc != SQLITE_DONE)
+		return ss_db_fail(c, err, rc, "writing the record");
+	w->v.version = 1;
+	w->v.created = true;
+	return STORE_OK;
+}
+
+enum store_status ss_log_index_one(struct conn *c, const char *type, const char *id, const char *text, size_t len,
+				   const char *when, int64_t ms, const uint8_t sum[SVER_SUM_LEN],
+				   struct store_error *err)
+{
+	cJSON *tree = cJSON_ParseWithLength(text, len);
+	if (!tree)
+		return store_fail(err, STORE_CORRUPT, "a logged %s could not be read back", type);
+	struct write_req w = {
+		.v = {.kind = SVER_CREATE, .type = type, .id = id, .resource = tree, .op = STORE_OP_CREATE, .fresh = true}};
+	/* as a fresh create prepared before its group: the logged text, time
+	 * and sum, the search rows from it */
+	snprintf(w.pre_when, sizeof w.pre_when, "%s", when);
+	w.pre_ms = ms;
+	w.pre_text = strndup(text, len);
+	memcpy(w.pre_sum, sum, SVER_SUM_LEN);
+	w.v.stored = tree;
+	enum store_status st = STORE_OK;
+	if (!w.pre_text || search_params_extract(type, tree, collect_row, &w) != 0 || w.rows_oom)
+		st = store_fail(err, STORE_NO_MEMORY, "out of memory while indexing");
+	w.v.stored = NULL;
+	if (st == STORE_OK) {
+		w.pre = true;
+		/* a new row for a fresh id: a collision is a conflict, as a create's */
+		st = write_body(c, &w, err);
+	}
+	release_pre(&w);
+	if (w.v.stored != tree)
+		cJSON_Delete(w.v.stored);
+	cJSON_Delete(tree);
+	return st;
 }
 
 /* A queued write's outputs into its struct store_write; the request is freed. */
@@ -400,9 +504,16 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 		return sw->status = sw->err.status;
 	}
 	bool fresh = a->w.v.fresh;
+	a->w.append = sw->append;
 	a->r = (struct gc_req){.item.async = true, .w = &a->w, .err = &sw->err, .st = STORE_OK, .async = sw};
 	/* stamped, printed and indexed here, on the submitting thread */
-	prepare_create(&a->w);
+	if (sw->append) {
+		a->w.v.resource = NULL;
+		prepare_append(&a->w, sw->resource);
+		sw->resource = NULL;
+	} else {
+		prepare_create(&a->w);
+	}
 	if (!sq_enqueue(&ss->gc, &a->r.item, true)) {
 		release_pre(&a->w);
 		cJSON_Delete(a->w.v.stored);

@@ -33,9 +33,17 @@ static bool add_member(cJSON *obj, const char *name, cJSON *item)
 enum store_status sver_stamp(const cJSON *resource, const char *id, int64_t version, const char *when, cJSON **out,
 			     struct store_error *err)
 {
+	cJSON *copy = cJSON_Duplicate(resource, true);
+	if (!copy)
+		return store_fail(err, STORE_NO_MEMORY, "out of memory");
+	return sver_stamp_take(copy, id, version, when, out, err);
+}
+
+enum store_status sver_stamp_take(cJSON *copy, const char *id, int64_t version, const char *when, cJSON **out,
+				  struct store_error *err)
+{
 	char vtext[24];
 	snprintf(vtext, sizeof vtext, "%lld", (long long)version);
-	cJSON *copy = cJSON_Duplicate(resource, true);
 	cJSON *res = cJSON_CreateObject(), *meta = cJSON_CreateObject();
 	if (!copy || !res || !meta)
 		goto oom;

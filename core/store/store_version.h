@@ -18,6 +18,10 @@
  * meta, the rest. STORE_NO_MEMORY otherwise. */
 enum store_status sver_stamp(const cJSON *resource, const char *id, int64_t version, const char *when, cJSON **out,
 			     struct store_error *err);
+/* sver_stamp of resource itself, which it takes (freed, also on failure):
+ * no copy is made. */
+enum store_status sver_stamp_take(cJSON *resource, const char *id, int64_t version, const char *when, cJSON **out,
+				  struct store_error *err);
 
 /* The checksum a version row carries: the SHA-256 of its type, id, version,
  * lastUpdated and body text (NULL for a deletion). -1 when the digest could

@@ -2277,6 +2277,106 @@ static void queued_writes_share_commits(void **state)
 	}
 }
 
+/* Appended records (store_write.append): answered once their commit is
+ * durable, and from then on read, vread, searched and in the history like
+ * any create, although the SQLite backend indexes them later in bulk: a read
+ * right after the answers sees every one. Records committed but not yet
+ * indexed when the store closes are there after it opens again. An appended
+ * record is a create with a new id that is not delivered. Both backends. */
+static void append_records(struct fixture *f, struct queued *q, int from, int to, atomic_int *calls)
+{
+	for (int i = from; i < to; i++) {
+		memset(&q[i], 0, sizeof q[i]);
+		q[i].calls = calls;
+		q[i].w.done = queued_done;
+		q[i].w.ctx = &q[i];
+		q[i].w.kind = STORE_WRITE_CREATE;
+		q[i].w.append = true;
+		snprintf(q[i].w.type, sizeof q[i].w.type, "AuditEvent");
+		char body[400];
+		snprintf(body, sizeof body,
+			 "{\"resourceType\":\"AuditEvent\",\"type\":{\"system\":\"urn:t\",\"code\":\"rest\"},"
+			 "\"recorded\":\"2026-01-02T03:04:05Z\",\"agent\":[{\"requestor\":true,"
+			 "\"who\":{\"reference\":\"Patient/ap%d\"}}],\"source\":{\"observer\":{\"display\":\"gw\"}}}",
+			 i);
+		q[i].w.resource = J(body);
+		assert_int_equal(store_submit(f->s, &q[i].w, NULL), STORE_OK);
+	}
+	for (int i = 0; i < 2000 && atomic_load(calls) < to; i++)
+		usleep(2000);
+	assert_int_equal(atomic_load(calls), to);
+}
+
+static size_t audit_total(struct store *s, const char *agent)
+{
+	struct store_search_param p = {"agent", NULL, agent};
+	struct store_search q = {.params = &p, .n_params = agent ? 1 : 0, .count = 0};
+	struct store_page page;
+	struct store_error err;
+	assert_int_equal(store_search(s, "AuditEvent", &q, &page, &err), STORE_OK);
+	size_t n = page.total;
+	store_page_release(&page);
+	return n;
+}
+
+static void appended_records_are_read_once_answered(void **state)
+{
+	struct fixture *f = *state;
+	struct store_error err;
+	enum { N = 30 };
+	static struct queued q[2 * N];
+	atomic_int calls = 0;
+	append_records(f, q, 0, N, &calls);
+	/* at once: no pause for the background step */
+	assert_int_equal(audit_total(f->s, NULL), N);
+	assert_int_equal(audit_total(f->s, "Patient/ap7"), 1);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(q[i].w.status, STORE_OK);
+		assert_true(q[i].w.created);
+		assert_int_equal(q[i].w.version, 1);
+		cJSON *got = NULL;
+		assert_int_equal(store_vread(f->s, "AuditEvent", q[i].w.id, "1", &got, &err), STORE_OK);
+		assert_string_equal(must(str_at(got, "id", NULL)), q[i].w.id);
+		assert_string_equal(must(str_at(got, "meta", "versionId")), "1");
+		assert_non_null(str_at(got, "meta", "lastUpdated"));
+		cJSON_Delete(got);
+	}
+	struct store_page page;
+	assert_int_equal(store_history(f->s, "AuditEvent", NULL, STORE_ALL_TIME, 0, 0, 0, &page, &err), STORE_OK);
+	assert_int_equal(page.total, N);
+	store_page_release(&page);
+	/* the next ones are read as they are answered, also by id */
+	append_records(f, q, N, N + 1, &calls);
+	cJSON *got = NULL;
+	assert_int_equal(store_read(f->s, "AuditEvent", q[N].w.id, &got, &err), STORE_OK);
+	cJSON_Delete(got);
+	/* committed, then the store closes before the background step: they are
+	 * there when it opens again */
+	append_records(f, q, N + 1, 2 * N, &calls);
+	if (!pg) {
+		store_close(f->s);
+		char msg[256];
+		if (store_open_sqlite(f->data, 0, STORE_CACHE_DEFAULT_BYTES, &f->s, msg, sizeof msg) != 0)
+			fail_msg("reopening: %s", msg);
+	}
+	assert_int_equal(audit_total(f->s, NULL), 2 * N);
+	assert_int_equal(audit_total(f->s, "Patient/ap42"), 1);
+	for (int i = 0; i < 2 * N; i++)
+		store_write_release(&q[i].w);
+	/* a create with a new id, not delivered */
+	struct queued t = {.calls = &calls};
+	t.w = (struct store_write){
+		.kind = STORE_WRITE_CREATE, .append = true, .deliver = true, .done = queued_done, .ctx = &t};
+	snprintf(t.w.type, sizeof t.w.type, "AuditEvent");
+	t.w.resource = J("{\"resourceType\":\"AuditEvent\"}");
+	assert_int_equal(store_submit(f->s, &t.w, NULL), STORE_INVALID);
+	t.w.deliver = false;
+	snprintf(t.w.id, sizeof t.w.id, "chosen");
+	assert_int_equal(store_submit(f->s, &t.w, NULL), STORE_INVALID);
+	store_write_release(&t.w);
+	assert_int_equal(atomic_load(&calls), 2 * N);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2318,6 +2418,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(queued_writes_are_called_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(queued_writes_share_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(outbox_holds_back_related_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(appended_records_are_read_once_answered, setup, teardown),
 		cmocka_unit_test(parameter_table_and_dates),
 	};
 	/* CW_TEST_FILTER=pattern runs the matching cases only (cmocka's
@@ -2355,6 +2456,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(search_bundle_composition_and_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(queued_writes_are_called_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(queued_writes_share_commits, setup, teardown),
+		cmocka_unit_test_setup_teardown(appended_records_are_read_once_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(pg_version_1_database_indexes_embedded_resources, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_lose_no_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_create_conditionally_once, setup, teardown),

@@ -6,6 +6,13 @@
 # batch record (audit.durability batch, written every flush_ms; the answer
 # does not wait). Targets: durable audited reads at >= 0.25x the unaudited
 # rate, p99 added <= 5 ms.
+# The three are alternated three times and each one's best round is kept
+# (the machine may be shared: its load is printed). The CPU time each
+# gateway spent per answered request (from /proc, over all rounds) is given
+# too: the rate ratio a machine busy with nothing else would show when the
+# gateways are CPU-bound. Records are indexed after the rounds (docs/audit.md,
+# "Searching the record"): the count at the end waits for that and says how
+# long it took.
 set -euo pipefail
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk"; exit 0; }
 pids=()
@@ -27,20 +34,44 @@ for port in 18961 18962 18963; do
   curl -sf -XPUT -H 'Content-Type: application/fhir+json' http://127.0.0.1:$port/fhir/Patient/bench-1 \
     -d '{"resourceType":"Patient","id":"bench-1","name":[{"family":"Bench"}],"birthDate":"1980-01-01"}' >/dev/null
 done
-run() { # name url
-  local out rps p50 p99
-  out=$(wrk -t2 -c64 -d5s --latency "$2" 2>&1)
+echo "load before: $(uptime | sed 's/.*load average/load average/')"
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system time of a process
+ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) print v/1000; else if (v ~ /ms$/) print v+0; else if (v ~ /s$/) print v*1000; else print v }'; }
+run() { # name pid url: prints "rate p99-ms requests cpu-ticks"
+  local out rps p50 p99 n c0 c1
+  c0=$(cpu_ticks "$2")
+  out=$(wrk -t2 -c64 -d5s --latency "$3" 2>&1)
+  c1=$(cpu_ticks "$2")
+  grep -q 'Non-2xx' <<<"$out" && { echo "$1: some answers were not 2xx" >&2; }
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   printf '%-40s %10s req/s   p50 %-8s p99 %s\n' "$1" "$rps" "$p50" "$p99" >&2
-  echo "$rps $p99"
+  echo "$rps $(ms "$p99") $n $((c1 - c0))"
 }
-ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) print v/1000; else if (v ~ /ms$/) print v+0; else if (v ~ /s$/) print v*1000; else print v }'; }
-read -r off offp <<<"$(run "read, record off (64 conn)" http://127.0.0.1:18961/fhir/Patient/bench-1)"
-read -r dur durp <<<"$(run "read, durable record (64 conn)" http://127.0.0.1:18962/fhir/Patient/bench-1)"
-read -r bat batp <<<"$(run "read, batch record (64 conn)" http://127.0.0.1:18963/fhir/Patient/bench-1)"
+declare -A best bestp reqs ticks
+names=(off durable batch)
+for k in "${names[@]}"; do best[$k]=0; bestp[$k]=0; reqs[$k]=0; ticks[$k]=0; done
+for _ in 1 2 3; do
+  for i in 0 1 2; do
+    k=${names[$i]}
+    read -r x p n c < <(run "read, record $k (64 conn)" "${pids[$i]}" "http://127.0.0.1:1896$((i + 1))/fhir/Patient/bench-1")
+    if awk -v x="$x" -v b="${best[$k]}" 'BEGIN { exit !(x > b) }'; then best[$k]=$x; bestp[$k]=$p; fi
+    reqs[$k]=$((reqs[$k] + n)); ticks[$k]=$((ticks[$k] + c))
+  done
+done
+echo "load after: $(uptime | sed 's/.*load average/load average/')"
+t0=$(date +%s.%N)
 records=$(curl -sf "http://127.0.0.1:18962/fhir/AuditEvent?_summary=count" | sed -n 's/.*"total":\([0-9]*\).*/\1/p')
-awk -v o="$off" -v d="$dur" -v b="$bat" -v op="$(ms "$offp")" -v dp="$(ms "$durp")" -v bp="$(ms "$batp")" -v n="$records" 'BEGIN {
-  printf "audited reads (durable) / unaudited: %.2f (target >= 0.25), p99 added %.3f ms (target <= 5 ms); %s records written\n", d/o, dp-op, n;
-  printf "audited reads (batch) / unaudited: %.2f, p99 added %.3f ms\n", b/o, bp-op }'
+t1=$(date +%s.%N)
+awk -v o="${best[off]}" -v d="${best[durable]}" -v b="${best[batch]}" -v op="${bestp[off]}" -v dp="${bestp[durable]}" \
+  -v bp="${bestp[batch]}" -v n="$records" -v s="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" 'BEGIN {
+  printf "best of 3: off %.0f, durable %.0f, batch %.0f req/s\n", o, d, b
+  printf "audited reads (durable) / unaudited: %.2f (target >= 0.25), p99 added %.3f ms (target <= 5 ms)\n", d/o, dp-op
+  printf "audited reads (batch) / unaudited: %.2f, p99 added %.3f ms\n", b/o, bp-op
+  printf "%s records written; counting them (indexing what was still in the log) took %.2f s\n", n, s }'
+awk -v on="${reqs[off]}" -v oc="${ticks[off]}" -v dn="${reqs[durable]}" -v dc="${ticks[durable]}" -v bn="${reqs[batch]}" \
+  -v bc="${ticks[batch]}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+  po = oc * 1000 / hz / on; pd = dc * 1000 / hz / dn; pb = bc * 1000 / hz / bn
+  printf "gateway CPU per read: off %.3f ms, durable %.3f ms, batch %.3f ms; off / durable %.2f, off / batch %.2f (the rate ratios when CPU-bound)\n", po, pd, pb, po / pd, po / pb }'
