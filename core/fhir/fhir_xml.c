@@ -254,6 +254,33 @@ static void path_pop(struct path *p, size_t mark)
 	p->buf[mark] = '\0';
 }
 
+/* Adds "[index]" to the segment path_push added at mark: the same path as
+ * popping it and pushing it again with the index, without copying it. */
+static void path_index(struct path *p, size_t mark, long index)
+{
+	if (p->len == mark || index < 0)
+		return; /* the segment did not fit: nothing to add to */
+	char rev[24];
+	size_t nl = 0;
+	unsigned long v = (unsigned long)index;
+	do {
+		rev[nl++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (nl + 2 >= sizeof p->buf - p->len) {
+		p->truncated = true;
+		path_pop(p, mark);
+		return;
+	}
+	char *w = p->buf + p->len;
+	*w++ = '[';
+	while (nl)
+		*w++ = rev[--nl];
+	*w++ = ']';
+	*w = '\0';
+	p->len = (size_t)(w - p->buf);
+}
+
 static bool is_blank(const char *s)
 {
 	for (; *s; s++)
@@ -270,6 +297,17 @@ static bool is_xhtml_ns(const xmlNode *n)
 
 /* ------------------------------------------------------------ XML → JSON */
 
+/* Element look-ups of one parse, remembered by the parent's type and the
+ * name's address: libxml2 hands over element names from its dictionary, one
+ * address per distinct name for the whole parse, so a name met again under
+ * the same type costs no search of the model. */
+#define RD_CACHE 512
+struct rd_cached {
+	const struct model_type *t, *ct;
+	const char *name;
+	const struct model_elem *e;
+};
+
 struct rd {
 	struct outcome *oo;
 	struct fjson_limits lim;
@@ -277,7 +315,24 @@ struct rd {
 	size_t used;
 	int status;
 	bool failed;
+	struct rd_cached cache[RD_CACHE];
 };
+
+/* model_find_elem for a child name from libxml2's dictionary (see rd_cached). */
+static const struct model_elem *rd_find_elem(struct rd *r, const struct model_type *t, const char *name,
+					     const struct model_type **ct)
+{
+	uintptr_t h = ((uintptr_t)t >> 4) * 31u + ((uintptr_t)name >> 3);
+	struct rd_cached *c = &r->cache[(h ^ (h >> 8)) & (RD_CACHE - 1)];
+	if (c->t == t && c->name == name && c->e) {
+		*ct = c->ct;
+		return c->e;
+	}
+	const struct model_elem *e = model_find_elem(t, name, strlen(name), ct);
+	if (e)
+		*c = (struct rd_cached){t, *ct, name, e};
+	return e;
+}
 
 static void rd_init(struct rd *r, struct outcome *oo, const struct fjson_limits *lim)
 {
@@ -601,7 +656,7 @@ static char *attr_value(const xmlChar *v, const xmlChar *end, char *stackbuf, si
 	return out;
 }
 
-static void esc(struct strbuf *b, const char *s, bool attr);
+static bool esc(struct strbuf *b, const char *s, bool attr);
 static void esc_n(struct strbuf *b, const char *s, size_t n, bool attr)
 {
 	char tmp[512];
@@ -769,6 +824,7 @@ static const struct model_type *resource_start(struct rd *r, const char *name, c
 /* A child element of an element of type t (a primitive when in_primitive):
  * its definition, with *ct its chosen type and *xhtml whether it is the
  * narrative; the element's name is pushed on the path (*mark undoes it).
+ * name comes from libxml2's dictionary (see rd_cached).
  * NULL when unknown, in the wrong namespace, or one child too many. */
 static const struct model_elem *child_start(struct rd *r, const struct model_type *t, bool in_primitive,
 					    const char *name, const xmlChar *uri, size_t *members,
@@ -780,7 +836,7 @@ static const struct model_elem *child_start(struct rd *r, const struct model_typ
 		path_pop(&r->path, mk);
 		return NULL;
 	}
-	const struct model_elem *e = model_find_elem(t, name, strlen(name), ct);
+	const struct model_elem *e = rd_find_elem(r, t, name, ct);
 	*mark = path_push(&r->path, name, -1);
 	if (!e || (e->flags & MODEL_F_ATTR)) {
 		rd_fail(r, 400, "structure", "unknown element \"%s\"", name);
@@ -807,7 +863,8 @@ static int attr_start(struct rd *r, enum frame_kind kind, const struct model_typ
 	if (!a[2]) {
 		if (kind == FR_PRIMITIVE && !strcmp(an, "value"))
 			return 1;
-		const struct model_elem *ae = kind == FR_HOLDER ? NULL : model_find_elem(ct, an, strlen(an), NULL);
+		const struct model_type *at = NULL;
+		const struct model_elem *ae = kind == FR_HOLDER ? NULL : rd_find_elem(r, ct, an, &at);
 		if (ae && (ae->flags & MODEL_F_ATTR))
 			return 0;
 	}
@@ -879,8 +936,7 @@ static void on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, co
 	}
 	if (array && !rd_array_limit(&s->r, sl))
 		return sax_fail(s);
-	path_pop(&s->r.path, mark);
-	mark = path_push(&s->r.path, name, array ? (long)sl->count : -1);
+	path_index(&s->r.path, mark, array ? (long)sl->count : -1);
 	if (xhtml) {
 		s->div_slot = sl;
 		s->div_array = array;
@@ -1173,7 +1229,6 @@ struct js_frame {
 	size_t ndone;
 	size_t members, path_mark;
 	bool has_value, has_resource;
-	struct strbuf value;     /* primitives: the value's JSON text */
 };
 
 struct js {
@@ -1188,6 +1243,15 @@ struct js {
 	size_t div_mark;
 };
 
+/* The bytes a JSON string escapes: C0 controls, '"' and '\\'. */
+static const bool js_escaped[256] = {
+	[0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+	[0x08] = 1, [0x09] = 1, [0x0A] = 1, [0x0B] = 1, [0x0C] = 1, [0x0D] = 1, [0x0E] = 1, [0x0F] = 1,
+	[0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+	[0x18] = 1, [0x19] = 1, [0x1A] = 1, [0x1B] = 1, [0x1C] = 1, [0x1D] = 1, [0x1E] = 1, [0x1F] = 1,
+	['"'] = 1, ['\\'] = 1,
+};
+
 static void js_str(struct strbuf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -1195,7 +1259,7 @@ static void js_str(struct strbuf *b, const char *s, size_t n)
 	const char *run = s;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (!js_escaped[c])
 			continue;
 		strbuf_add(b, run, (size_t)(s + i - run));
 		char e[7] = {'\\', 0, 0, 0, 0, 0, 0};
@@ -1253,8 +1317,8 @@ static struct js_frame *js_push(struct js *s, enum frame_kind kind, const struct
 	}
 	struct js_frame *f = s->frames[s->depth++];
 	/* reset what a frame uses; the buffers keep their memory for reuse */
-	f->own.len = f->value.len = f->cur.vals.len = f->cur.unders.len = 0;
-	f->own.oom = f->value.oom = f->cur.vals.oom = f->cur.unders.oom = false;
+	f->own.len = f->cur.vals.len = f->cur.unders.len = 0;
+	f->own.oom = f->cur.vals.oom = f->cur.unders.oom = false;
 	f->has_cur = f->wrote = f->has_value = f->has_resource = false;
 	f->ndone = f->members = f->path_mark = 0;
 	f->kind = kind;
@@ -1423,8 +1487,7 @@ static void js_on_start(void *vctx, const xmlChar *local, const xmlChar *prefix,
 		rd_fail(&s->r, 400, "too-costly", "more than %zu repetitions of one element", s->r.lim.max_array_items);
 		return js_fail(s);
 	}
-	path_pop(&s->r.path, mark);
-	mark = path_push(&s->r.path, name, array ? (long)m->count : -1);
+	path_index(&s->r.path, mark, array ? (long)m->count : -1);
 	if (xhtml) {
 		s->div_mark = mark;
 		div_begin(&s->div, local, prefix, nns, ns, nattr, attrs);
@@ -1439,6 +1502,10 @@ static void js_on_start(void *vctx, const xmlChar *local, const xmlChar *prefix,
 	f->path_mark = mark;
 	if (kind == FR_OBJECT)
 		strbuf_addc(f->out, '{');
+	if (kind == FR_PRIMITIVE && m->count > 0) { /* the value goes straight to the member's list */
+		strbuf_addc(&m->vals, ',');
+		strbuf_addc(&m->unders, ',');
+	}
 	for (int i = 0; i < nattr; i++) {
 		const xmlChar **a = attrs + 5 * i;
 		const char *an = (const char *)a[0];
@@ -1460,7 +1527,7 @@ static void js_on_start(void *vctx, const xmlChar *local, const xmlChar *prefix,
 		}
 		bool ok;
 		if (is_value) {
-			ok = js_value(s, ct, v, vl, &f->value);
+			ok = js_value(s, ct, v, vl, &m->vals);
 			f->has_value = ok;
 		} else {
 			js_key(f, f->out, an, false);
@@ -1531,17 +1598,11 @@ static void js_on_end(void *vctx, const xmlChar *local, const xmlChar *prefix, c
 			ok = false;
 			break;
 		}
-		struct js_member *m = &p->cur;
-		if (m->count > 0) {
-			strbuf_addc(&m->vals, ',');
-			strbuf_addc(&m->unders, ',');
-		}
-		if (f->has_value) {
-			strbuf_add(&m->vals, f->value.buf, f->value.len);
+		struct js_member *m = &p->cur; /* the value is there already (js_on_start) */
+		if (f->has_value)
 			m->any_val = true;
-		} else {
+		else
 			strbuf_add(&m->vals, "null", 4);
-		}
 		if (under) {
 			strbuf_addc(&m->unders, '{');
 			strbuf_add(&m->unders, f->own.buf, f->own.len);
@@ -1600,7 +1661,6 @@ char *fhir_xml_to_json_text(const char *buf, size_t len, const struct fjson_limi
 		if (!s.frames[i])
 			continue;
 		strbuf_release(&s.frames[i]->own);
-		strbuf_release(&s.frames[i]->value);
 		strbuf_release(&s.frames[i]->cur.vals);
 		strbuf_release(&s.frames[i]->cur.unders);
 		free(s.frames[i]);
@@ -1649,12 +1709,32 @@ static void indent(struct wr *w, size_t level)
 		strbuf_add(&w->b, "  ", 2);
 }
 
-static void esc(struct strbuf *b, const char *s, bool attr)
+/* Bytes esc looks at: 1 always escaped or checked, 2 escaped in attributes
+ * only, 3 a control character XML cannot carry; 0 copied as they are. */
+static const unsigned char esc_class[256] = {
+	[0x01] = 3, [0x02] = 3, [0x03] = 3, [0x04] = 3, [0x05] = 3, [0x06] = 3, [0x07] = 3, [0x08] = 3,
+	['\t'] = 2, ['\n'] = 2, [0x0B] = 3, [0x0C] = 3, ['\r'] = 1, [0x0E] = 3, [0x0F] = 3, [0x10] = 3,
+	[0x11] = 3, [0x12] = 3, [0x13] = 3, [0x14] = 3, [0x15] = 3, [0x16] = 3, [0x17] = 3, [0x18] = 3,
+	[0x19] = 3, [0x1A] = 3, [0x1B] = 3, [0x1C] = 3, [0x1D] = 3, [0x1E] = 3, [0x1F] = 3, ['"'] = 2,
+	['&'] = 1, ['<'] = 1, ['>'] = 1, [0xEF] = 1,
+};
+
+/* Appends s escaped for XML text (attr: for an attribute value). Returns
+ * false when s holds what XML 1.0 cannot carry: a C0 control other than
+ * tab, LF, CR, or U+FFFE/U+FFFF (what was appended is then to be dropped). */
+static bool esc(struct strbuf *b, const char *s, bool attr)
 {
-	const char *run = s;
-	for (; *s; s++) {
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	bool ok = true;
+	for (;; p++) {
+		unsigned char cls = esc_class[*p];
+		if (!cls) {
+			if (!*p)
+				break;
+			continue;
+		}
 		const char *rep = NULL;
-		switch (*s) {
+		switch (*p) {
 		case '&': rep = "&amp;"; break;
 		case '<': rep = "&lt;"; break;
 		case '>': rep = "&gt;"; break;
@@ -1662,39 +1742,31 @@ static void esc(struct strbuf *b, const char *s, bool attr)
 		case '\n': rep = attr ? "&#10;" : NULL; break;
 		case '\r': rep = "&#13;"; break;
 		case '\t': rep = attr ? "&#9;" : NULL; break;
-		default: break;
+		case 0xEF:
+			if (p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF))
+				ok = false;
+			break;
+		default: ok = false; break;
 		}
 		if (rep) {
-			strbuf_add(b, run, (size_t)(s - run));
+			strbuf_add(b, (const char *)run, (size_t)(p - run));
 			strbuf_adds(b, rep);
-			run = s + 1;
+			run = p + 1;
 		}
 	}
-	strbuf_add(b, run, (size_t)(s - run));
-}
-
-/* XML 1.0 cannot carry C0 controls other than tab, LF, CR, nor U+FFFE/U+FFFF. */
-static bool xml_chars_ok(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
-			return false;
-		if (p[0] == 0xEF && p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF))
-			return false;
-	}
-	return true;
+	strbuf_add(b, (const char *)run, (size_t)(p - run));
+	return ok;
 }
 
 static void attr(struct wr *w, const char *name, const char *value)
 {
-	if (!xml_chars_ok(value)) {
-		wr_fail(w, "value", "the value holds a control character that XML cannot carry");
-		return;
-	}
 	strbuf_addc(&w->b, ' ');
 	strbuf_adds(&w->b, name);
 	strbuf_add(&w->b, "=\"", 2);
-	esc(&w->b, value, true);
+	if (!esc(&w->b, value, true)) {
+		wr_fail(w, "value", "the value holds a control character that XML cannot carry");
+		return;
+	}
 	strbuf_addc(&w->b, '"');
 }
 
@@ -1802,7 +1874,10 @@ static void wr_complex(struct wr *w, const char *name, const struct model_type *
 	strbuf_adds(&w->b, name);
 	bool children = false;
 	for (const cJSON *m = val->child; m; m = m->next) {
-		const struct model_elem *e = model_find_elem(t, m->string, strlen(m->string), NULL);
+		/* only Element.id and Extension.url are attributes: other
+		 * names need no look-up here */
+		bool maybe = !strcmp(m->string, "id") || !strcmp(m->string, "url");
+		const struct model_elem *e = maybe ? model_find_elem(t, m->string, strlen(m->string), NULL) : NULL;
 		if (e && (e->flags & MODEL_F_ATTR)) {
 			if (!cJSON_IsString(m)) {
 				size_t mk = path_push(&w->path, m->string, -1);
@@ -1917,7 +1992,10 @@ static void wr_object(struct wr *w, const cJSON *obj, const struct model_type *t
 		n++;
 	if (level > 1000)
 		return wr_fail(w, "too-costly", "nesting too deep");
-	struct mem *mems = calloc(n ? n : 1, sizeof *mems);
+	struct mem stack[32];
+	struct mem *mems = n <= 32 ? stack : calloc(n, sizeof *mems);
+	if (mems == stack)
+		memset(stack, 0, n * sizeof *stack);
 	if (!mems) {
 		w->status = 500;
 		return wr_fail(w, "exception", "out of memory");
@@ -1970,7 +2048,8 @@ static void wr_object(struct wr *w, const cJSON *obj, const struct model_type *t
 		qsort(mems, k, sizeof *mems, mem_cmp);
 	for (size_t i = 0; i < k && !w->failed; i++)
 		wr_member(w, &mems[i], level);
-	free(mems);
+	if (mems != stack)
+		free(mems);
 }
 
 static void wr_resource(struct wr *w, const cJSON *res, size_t level, bool top)
