@@ -15,7 +15,10 @@
 # each way; start-up of a command under 5 ms.
 # The same files go through POST /fhir/$convert of a running gateway too
 # (one curl process posting them all on one connection): there the figure is
-# the gateway's CPU time for those requests (from /proc), best of three.
+# the gateway's CPU time for those requests (from /proc), best of three. It
+# is measured as configured by default (every answer audited: the
+# AuditEvent names each resource of the answer and is on disk before the
+# answer leaves) and, for the conversion's own share, with audit off.
 set -euo pipefail
 out="$BENCH_DIR/convert-cli"
 mkdir -p "$out"
@@ -67,29 +70,35 @@ startup "... with all of them but libcurl" "$out/empty-no-curl"
 startup "... with cJSON and libxml2 only" "$out/empty-json-xml"
 startup "... with cJSON only" "$out/empty-json"
 
-# the gateway for POST /fhir/$convert; its CPU time in seconds from /proc
-gw_port=18937
-cat >"$out/gw.json" <<JSON
-{"listen":"127.0.0.1:$gw_port","data_dir":"$out/var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn"}
+# the gateways for POST /fhir/$convert (audited as by default, and with audit
+# off); their CPU time in seconds from /proc
+gw_pids=()
+trap 'for p in "${gw_pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+for audit in true false; do
+  port=$((18937 + ${#gw_pids[@]}))
+  cat >"$out/gw-$audit.json" <<JSON
+{"listen":"127.0.0.1:$port","data_dir":"$out/var-$audit","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn",
+ "audit":{"enabled":$audit}}
 JSON
-"$CW_BIN" serve -c "$out/gw.json" 2>"$out/gw.log" &
-gw_pid=$!
-trap 'kill "$gw_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$gw_port/healthz" >/dev/null && break; sleep 0.1; done
+  "$CW_BIN" serve -c "$out/gw-$audit.json" 2>"$out/gw-$audit.log" &
+  gw_pids+=($!)
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+done
 tck=$(getconf CLK_TCK)
-gw_cpu() { awk -v t="$tck" '{ printf "%.4f\n", ($14 + $15) / t }' "/proc/$gw_pid/stat"; }
-# post TYPE ACCEPT FILE...: every file to $convert, one curl process, CPU
-# seconds the gateway spent on them
+gw_cpu() { awk -v t="$tck" '{ printf "%.4f\n", ($14 + $15) / t }' "/proc/${gw_pids[$1]}/stat"; }
+# post N TYPE ACCEPT FILE...: every file to $convert of gateway N (0 audited,
+# 1 not), one curl process; CPU seconds the gateway spent on them
 post() {
-  local type=$1 accept=$2 f args=() before after; shift 2
+  local n=$1 type=$2 accept=$3 f args=() before after; shift 3
+  local gw_port=$((18937 + n))
   for f in "$@"; do
     args+=(-s -o /dev/null -X POST -H "Content-Type: $type" -H "Accept: $accept" --data-binary "@$f"
       "http://127.0.0.1:$gw_port/fhir/\$convert" --next)
   done
   unset 'args[${#args[@]}-1]'
-  before=$(gw_cpu)
+  before=$(gw_cpu "$n")
   curl "${args[@]}"
-  after=$(gw_cpu)
+  after=$(gw_cpu "$n")
   awk -v a="$before" -v b="$after" 'BEGIN { printf "%.4f\n", b - a }'
 }
 
@@ -110,24 +119,27 @@ measure() {
     done
     jx=$(min "$jx" "$cjx"); xj=$(min "$xj" "$cxj"); jxw=$(min "$jxw" "$wjx"); xjw=$(min "$xjw" "$wxj")
   done
-  local hjx=9 hxj=9 xmls=()
+  local hjx=9 hxj=9 njx=9 nxj=9 xmls=()
   for f in "$@"; do xmls+=("$out/$(basename "$f").xml"); done
   for round in 1 2 3; do
-    hjx=$(min "$hjx" "$(post application/fhir+json application/fhir+xml "$@")")
-    hxj=$(min "$hxj" "$(post application/fhir+xml application/fhir+json "${xmls[@]}")")
+    hjx=$(min "$hjx" "$(post 0 application/fhir+json application/fhir+xml "$@")")
+    hxj=$(min "$hxj" "$(post 0 application/fhir+xml application/fhir+json "${xmls[@]}")")
+    njx=$(min "$njx" "$(post 1 application/fhir+json application/fhir+xml "$@")")
+    nxj=$(min "$nxj" "$(post 1 application/fhir+xml application/fhir+json "${xmls[@]}")")
   done
   read -r _ fjx fxj fjxw fxjw <<<"$(js convert "$@" | grep '^RESULT')"
   awk -v name="$name" -v n="$n" -v res="$res" -v su="$su_cpu" -v suw="$su_wall" -v jx="$jx" -v xj="$xj" \
     -v jxw="$jxw" -v xjw="$xjw" -v fjx="$fjx" -v fxj="$fxj" -v fjxw="$fjxw" -v fxjw="$fxjw" \
-    -v hjx="$hjx" -v hxj="$hxj" 'BEGIN {
+    -v hjx="$hjx" -v hxj="$hxj" -v njx="$njx" -v nxj="$nxj" 'BEGIN {
     cjx = jx - n * su / 1000; cxj = xj - n * su / 1000; if (cjx <= 0) cjx = 1e-6; if (cxj <= 0) cxj = 1e-6
     printf "%s (%d files, %d resources)\n", name, n, res
     printf "  crosswalk CLI json_to_xml %8.0f res/s CPU (%.3f s, %.3f s wall);  xml_to_json %8.0f res/s CPU (%.3f s, %.3f s wall)\n", res / cjx, cjx, jxw, res / cxj, cxj, xjw
     printf "  FHIR.js       json_to_xml %8.0f res/s CPU (%.3f s, %.3f s wall);  xml_to_json %8.0f res/s CPU (%.3f s, %.3f s wall)\n", res / fjx, fjx, fjxw, res / fxj, fxj, fxjw
     printf "  ratio CLI json_to_xml crosswalk/FHIR.js = %.1fx, xml_to_json = %.1fx (target >= 30x each way)\n", fjx / cjx, fxj / cxj
-    if (hjx <= 0) hjx = 1e-6; if (hxj <= 0) hxj = 1e-6
+    if (hjx <= 0) hjx = 1e-6; if (hxj <= 0) hxj = 1e-6; if (njx <= 0) njx = 1e-6; if (nxj <= 0) nxj = 1e-6
     printf "  crosswalk POST $convert json_to_xml %8.0f res/s gateway CPU (%.3f s);  xml_to_json %8.0f res/s (%.3f s)\n", res / hjx, hjx, res / hxj, hxj
-    printf "  ratio POST $convert json_to_xml crosswalk/FHIR.js = %.1fx, xml_to_json = %.1fx (target >= 30x each way)\n", fjx / hjx, fxj / hxj }'
+    printf "  ratio POST $convert json_to_xml crosswalk/FHIR.js = %.1fx, xml_to_json = %.1fx (target >= 30x each way)\n", fjx / hjx, fxj / hxj
+    printf "  ... with audit off: json_to_xml %8.0f res/s (%.3f s), %.1fx;  xml_to_json %8.0f res/s (%.3f s), %.1fx\n", res / njx, njx, fjx / njx, res / nxj, nxj, fxj / nxj }'
 }
 official=("$BENCH_CORPUS"/fhir-r4/examples-json-xml/json/*.json)
 read -r kept left <<<"$(js bundle "$out/official-examples.json" "${official[@]}")"
