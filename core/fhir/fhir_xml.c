@@ -1,5 +1,6 @@
 #include "fhir/fhir_xml.h"
 
+#include <dlfcn.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -20,6 +21,83 @@
 #include "fhir/narrative.h"
 #include "base/strbuf.h"
 
+/* ------------------------------------------------------------ loading */
+
+/* libxml2 is loaded on first use (dlopen), not linked: a program that never
+ * reads XML (converting JSON to XML without a narrative, or any other
+ * command) does not load it, nor the libraries it brings (ICU, libstdc++).
+ * The functions this file calls are taken from it by name into lx, and the
+ * names below stand for them; libxml2's headers give their types. */
+#ifndef CW_LIBXML2_SONAME
+#define CW_LIBXML2_SONAME "libxml2.so.2"
+#endif
+#define LX_FUNCS(X)                   \
+	X(xmlInitParser)              \
+	X(xmlSetExternalEntityLoader) \
+	X(xmlSetGenericErrorFunc)     \
+	X(xmlSetStructuredErrorFunc)  \
+	X(xmlCreatePushParserCtxt)    \
+	X(xmlCtxtUseOptions)          \
+	X(xmlParseChunk)              \
+	X(xmlStopParser)              \
+	X(xmlFreeParserCtxt)          \
+	X(xmlFreeDoc)                 \
+	X(xmlDocGetRootElement)       \
+	X(xmlNodeListGetString)       \
+	X(xmlGetPredefinedEntity)
+#define LX_FIELD(name) __typeof__(name) *name;
+static struct {
+	LX_FUNCS(LX_FIELD)
+	/* libxml2's deallocator (xmlFree): a variable, or per thread behind
+	 * __xmlFree() in a build with thread-local allocators */
+	xmlFreeFunc *free_var;
+	xmlFreeFunc *(*free_get)(void);
+	bool loaded;
+} lx;
+#undef LX_FIELD
+
+/* Fills lx from the library; false (lx left unusable) when it or a name is
+ * missing. The library stays loaded for the life of the process. */
+static bool lx_load(void)
+{
+	void *h = dlopen(CW_LIBXML2_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return false;
+	void *f;
+#define LX_LOAD(name)               \
+	if (!(f = dlsym(h, #name))) \
+		return false;       \
+	memcpy(&lx.name, &f, sizeof f);
+	LX_FUNCS(LX_LOAD)
+#undef LX_LOAD
+	if ((f = dlsym(h, "__xmlFree")))
+		memcpy(&lx.free_get, &f, sizeof f);
+	else if ((f = dlsym(h, "xmlFree")))
+		lx.free_var = f;
+	else
+		return false;
+	return true;
+}
+
+static void lx_free(void *p) { (lx.free_get ? *lx.free_get() : *lx.free_var)(p); }
+
+/* From here on the names call through lx. */
+#define xmlInitParser (*lx.xmlInitParser)
+#define xmlSetExternalEntityLoader (*lx.xmlSetExternalEntityLoader)
+#define xmlSetGenericErrorFunc (*lx.xmlSetGenericErrorFunc)
+#define xmlSetStructuredErrorFunc (*lx.xmlSetStructuredErrorFunc)
+#define xmlCreatePushParserCtxt (*lx.xmlCreatePushParserCtxt)
+#define xmlCtxtUseOptions (*lx.xmlCtxtUseOptions)
+#define xmlParseChunk (*lx.xmlParseChunk)
+#define xmlStopParser (*lx.xmlStopParser)
+#define xmlFreeParserCtxt (*lx.xmlFreeParserCtxt)
+#define xmlFreeDoc (*lx.xmlFreeDoc)
+#define xmlDocGetRootElement (*lx.xmlDocGetRootElement)
+#define xmlNodeListGetString (*lx.xmlNodeListGetString)
+#define xmlGetPredefinedEntity (*lx.xmlGetPredefinedEntity)
+#undef xmlFree
+#define xmlFree lx_free
+
 /* ------------------------------------------------------------ hardening */
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -35,13 +113,22 @@ static xmlParserInputPtr no_external(const char *url, const char *id, xmlParserC
 
 static void init_libxml(void)
 {
-	xmlInitParser();
-	xmlSetExternalEntityLoader(no_external);
 	type_xhtml = model_type("xhtml");
 	type_resource = model_type("Resource");
+	if (!lx_load())
+		return;
+	xmlInitParser();
+	xmlSetExternalEntityLoader(no_external);
+	lx.loaded = true;
 }
 
-void fhir_xml_init(void) { pthread_once(&init_once, init_libxml); }
+bool fhir_xml_init(void)
+{
+	pthread_once(&init_once, init_libxml);
+	return lx.loaded;
+}
+
+#define NO_LIBXML2 "XML cannot be read: the XML library (" CW_LIBXML2_SONAME ") cannot be loaded"
 
 /* Set when a DOCTYPE shows; the first member of every parse's private state,
  * so on_subset reaches it through ctxt->_private. */
@@ -165,10 +252,10 @@ static void feed(xmlParserCtxtPtr ctxt, const char *buf, size_t len)
 /* Parses with the hardening described in the header; NULL with a message. */
 static xmlDocPtr safe_parse(const char *buf, size_t len, char *msg, size_t msglen)
 {
-	fhir_xml_init();
+	bool loaded = fhir_xml_init();
 	const char *early = early_refusal(buf, len);
-	if (early) {
-		snprintf(msg, msglen, "%s", early);
+	if (early || !loaded) {
+		snprintf(msg, msglen, "%s", early ? early : NO_LIBXML2);
 		return NULL;
 	}
 	xmlSetGenericErrorFunc(NULL, silent);
@@ -1120,13 +1207,19 @@ static xmlEntityPtr on_entity(void *vctx, const xmlChar *name)
 static void sax_parse(struct rd *r, void *state, xmlParserCtxtPtr *ctxt_slot, xmlSAXHandler *h, const char *buf,
 		      size_t len, const bool *complete)
 {
-	fhir_xml_init();
+	bool loaded = fhir_xml_init();
 	struct guard *g = state;
 	const char *early = early_refusal(buf, len);
 	if (early) {
 		r->failed = true;
 		r->status = 400;
 		outcome_add(r->oo, OUTCOME_ERROR, "invalid", NULL, "%s", early);
+		return;
+	}
+	if (!loaded) {
+		r->failed = true;
+		r->status = 500;
+		outcome_add(r->oo, OUTCOME_ERROR, "exception", NULL, "%s", NO_LIBXML2);
 		return;
 	}
 	h->initialized = XML_SAX2_MAGIC;
@@ -1245,11 +1338,10 @@ struct js {
 
 /* The bytes a JSON string escapes: C0 controls, '"' and '\\'. */
 static const bool js_escaped[256] = {
-	[0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
-	[0x08] = 1, [0x09] = 1, [0x0A] = 1, [0x0B] = 1, [0x0C] = 1, [0x0D] = 1, [0x0E] = 1, [0x0F] = 1,
-	[0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
-	[0x18] = 1, [0x19] = 1, [0x1A] = 1, [0x1B] = 1, [0x1C] = 1, [0x1D] = 1, [0x1E] = 1, [0x1F] = 1,
-	['"'] = 1, ['\\'] = 1,
+	[0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1, [0x08] = 1,
+	[0x09] = 1, [0x0A] = 1, [0x0B] = 1, [0x0C] = 1, [0x0D] = 1, [0x0E] = 1, [0x0F] = 1, [0x10] = 1, [0x11] = 1,
+	[0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1A] = 1,
+	[0x1B] = 1, [0x1C] = 1, [0x1D] = 1, [0x1E] = 1, [0x1F] = 1, ['"'] = 1,  ['\\'] = 1,
 };
 
 static void js_str(struct strbuf *b, const char *s, size_t n)
