@@ -117,11 +117,10 @@ static void indent(struct wr *w, size_t level)
 /* Bytes fhir_xml_esc looks at: 1 always escaped or checked, 2 escaped in attributes
  * only, 3 a control character XML cannot carry; 0 copied as they are. */
 static const unsigned char esc_class[256] = {
-	[0x01] = 3, [0x02] = 3, [0x03] = 3, [0x04] = 3, [0x05] = 3, [0x06] = 3, [0x07] = 3, [0x08] = 3,
-	['\t'] = 2, ['\n'] = 2, [0x0B] = 3, [0x0C] = 3, ['\r'] = 1, [0x0E] = 3, [0x0F] = 3, [0x10] = 3,
-	[0x11] = 3, [0x12] = 3, [0x13] = 3, [0x14] = 3, [0x15] = 3, [0x16] = 3, [0x17] = 3, [0x18] = 3,
-	[0x19] = 3, [0x1A] = 3, [0x1B] = 3, [0x1C] = 3, [0x1D] = 3, [0x1E] = 3, [0x1F] = 3, ['"'] = 2,
-	['&'] = 1, ['<'] = 1, ['>'] = 1, [0xEF] = 1,
+	[0x01] = 3, [0x02] = 3, [0x03] = 3, [0x04] = 3, [0x05] = 3, [0x06] = 3, [0x07] = 3, [0x08] = 3, ['\t'] = 2,
+	['\n'] = 2, [0x0B] = 3, [0x0C] = 3, ['\r'] = 1, [0x0E] = 3, [0x0F] = 3, [0x10] = 3, [0x11] = 3, [0x12] = 3,
+	[0x13] = 3, [0x14] = 3, [0x15] = 3, [0x16] = 3, [0x17] = 3, [0x18] = 3, [0x19] = 3, [0x1A] = 3, [0x1B] = 3,
+	[0x1C] = 3, [0x1D] = 3, [0x1E] = 3, [0x1F] = 3, ['"'] = 2,  ['&'] = 1,  ['<'] = 1,  ['>'] = 1,  [0xEF] = 1,
 };
 
 bool fhir_xml_esc(struct strbuf *b, const char *s, bool attr)
@@ -137,18 +136,34 @@ bool fhir_xml_esc(struct strbuf *b, const char *s, bool attr)
 		}
 		const char *rep = NULL;
 		switch (*p) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = attr ? "&quot;" : NULL; break;
-		case '\n': rep = attr ? "&#10;" : NULL; break;
-		case '\r': rep = "&#13;"; break;
-		case '\t': rep = attr ? "&#9;" : NULL; break;
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '"':
+			rep = attr ? "&quot;" : NULL;
+			break;
+		case '\n':
+			rep = attr ? "&#10;" : NULL;
+			break;
+		case '\r':
+			rep = "&#13;";
+			break;
+		case '\t':
+			rep = attr ? "&#9;" : NULL;
+			break;
 		case 0xEF:
 			if (p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF))
 				ok = false;
 			break;
-		default: ok = false; break;
+		default:
+			ok = false;
+			break;
 		}
 		if (rep) {
 			strbuf_add(b, (const char *)run, (size_t)(p - run));
@@ -378,8 +393,7 @@ static void wr_member(struct wr *w, const struct mem *m, size_t level)
 		if (vi && cJSON_IsNull(vi) && m->t->kind != MODEL_PRIMITIVE)
 			wr_fail(w, "structure", "null is not a value");
 		else
-			wr_value(w, m, vi && !cJSON_IsNull(vi) ? vi : NULL, ui && !cJSON_IsNull(ui) ? ui : NULL,
-				 level);
+			wr_value(w, m, vi && !cJSON_IsNull(vi) ? vi : NULL, ui && !cJSON_IsNull(ui) ? ui : NULL, level);
 		fhir_xml_path_pop(&w->path, mk);
 		vi = vi ? vi->next : NULL;
 		ui = ui ? ui->next : NULL;
