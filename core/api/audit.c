@@ -282,13 +282,7 @@ static void add_answer(struct entities *es, const struct http_response *resp)
 	/* read only, so built in an arena (no malloc per node); the gateway's
 	 * own answer, so read whatever its size, as purpose_answer does */
 	struct fjson_limits lim;
-	fjson_limits_default(&lim);
-	if (lim.memory_budget < resp->body_len * 16)
-		lim.memory_budget = resp->body_len * 16;
-	if (lim.max_members < resp->body_len)
-		lim.max_members = resp->body_len;
-	if (lim.max_array_items < resp->body_len)
-		lim.max_array_items = resp->body_len;
+	fjson_limits_for_len(&lim, resp->body_len);
 	struct arena a;
 	arena_init(&a, lim.memory_budget * 2 + ((size_t)1 << 20));
 	cJSON *tree = fjson_parse_in(&a, resp->body, resp->body_len, &lim, NULL);

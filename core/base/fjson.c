@@ -32,6 +32,17 @@ void fjson_limits_default(struct fjson_limits *lim)
 	lim->memory_budget = 64u << 20;
 }
 
+void fjson_limits_for_len(struct fjson_limits *lim, size_t len)
+{
+	fjson_limits_default(lim);
+	if (lim->memory_budget < len * 16)
+		lim->memory_budget = len * 16;
+	if (lim->max_members < len)
+		lim->max_members = len;
+	if (lim->max_array_items < len)
+		lim->max_array_items = len;
+}
+
 /* ------------------------------------------------------------ key sets */
 
 /* Duplicate detection: small objects compare against their members; from

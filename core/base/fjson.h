@@ -79,6 +79,11 @@ struct fjson_error {
 /* The defaults listed in struct fjson_limits. */
 void fjson_limits_default(struct fjson_limits *lim);
 
+/* The defaults, raised so that any document of len bytes fits: for reading
+ * back a text the gateway made itself, which the limits on what clients send
+ * do not bound. */
+void fjson_limits_for_len(struct fjson_limits *lim, size_t len);
+
 /* Parses len bytes (need not be NUL-terminated). lim may be NULL for the
  * defaults. Returns the tree, or NULL with err filled (err may be NULL). */
 cJSON *fjson_parse(const char *buf, size_t len, const struct fjson_limits *lim, struct fjson_error *err);
