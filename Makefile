@@ -69,7 +69,11 @@ CURL_LIBS     = $(shell pkg-config --libs libcurl 2>/dev/null)
 # bin/crosswalk (core/main.c built with CW_FRONT) runs convert and version
 # itself and executes the gateway binary for the other commands: it links
 # only what the converter uses, so it starts without the server's libraries.
-FRONT_LIBS    = $(shell pkg-config --libs libcjson libxml-2.0 2>/dev/null)
+# libxml2 is not linked there: core/fhir/fhir_xml.c loads it on first use, by
+# the SONAME of the libxml2 it is built against (XML_SONAME).
+FRONT_LIBS    = $(shell pkg-config --libs libcjson 2>/dev/null)
+XML_SONAME   := $(shell objdump -p "$$(pkg-config --variable=libdir libxml-2.0 2>/dev/null)/libxml2.so" 2>/dev/null | \
+                  awk '$$1 == "SONAME" { print $$2 }')
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla -Wpointer-arith -Wundef -Wold-style-definition \
@@ -77,6 +81,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 HARDEN := -fstack-protector-strong -fstack-clash-protection
 CFLAGS ?= -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(CFLAGS) -MMD -MP \
+             $(if $(XML_SONAME),-DCW_LIBXML2_SONAME='"$(XML_SONAME)"') \
              -Icore -Icore/include -DCW_VERSION='"$(VERSION)"'
 EXE_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 

@@ -125,16 +125,20 @@ static void post_convert(void *ctx, struct http_request *req, struct http_respon
 {
 	const struct app *app = ctx;
 	enum format in = format_of_body(http_header(req, "Content-Type"), req->body, req->body_len);
-	if (in == FORMAT_XML && req->format == FORMAT_JSON && !req->pretty && req->body_len) {
-		/* XML to JSON text directly, no tree */
+	/* the answer's format as api_fhir_send chooses it */
+	enum format out = req->format == FORMAT_XML && !purpose_filters(req) ? FORMAT_XML : FORMAT_JSON;
+	if (req->body_len &&
+	    ((in == FORMAT_XML && out == FORMAT_JSON && !req->pretty) || (in == FORMAT_JSON && out == FORMAT_XML))) {
+		/* straight through fhir_io_convert: XML to JSON text with no
+		 * tree, JSON to XML through a tree only read (in an arena) */
 		struct fjson_limits lim;
 		config_json_limits(app->cfg, &lim);
 		struct outcome oo = OUTCOME_INIT;
 		int st = 400;
 		size_t len = 0;
-		char *text = fhir_io_convert(FORMAT_XML, FORMAT_JSON, req->body, req->body_len, false, &lim, &len, &oo, &st);
+		char *text = fhir_io_convert(in, out, req->body, req->body_len, req->pretty, &lim, &len, &oo, &st);
 		if (text)
-			http_set_body(resp, 200, format_media_type(FORMAT_JSON), text, len);
+			send_text(resp, 200, out, text, len);
 		else
 			http_set_outcome(resp, st, &oo);
 		outcome_release(&oo);

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/arena.h"
 #include "base/crypto.h"
+#include "base/fjson.h"
 #include "base/log.h"
 #include "base/strbuf.h"
 
@@ -277,9 +279,21 @@ static void add_answer(struct entities *es, const struct http_response *resp)
 {
 	if (!resp->body || !resp->body_len || !resp->content_type || !strstr(resp->content_type, "json"))
 		return;
-	cJSON *tree = cJSON_ParseWithLength(resp->body, resp->body_len);
+	/* read only, so built in an arena (no malloc per node); the gateway's
+	 * own answer, so read whatever its size, as purpose_answer does */
+	struct fjson_limits lim;
+	fjson_limits_for_len(&lim, resp->body_len);
+	struct arena a;
+	arena_init(&a, lim.memory_budget * 2 + ((size_t)1 << 20));
+	cJSON *tree = fjson_parse_in(&a, resp->body, resp->body_len, &lim, NULL);
+	/* what the strict reader refuses (an upstream's answer) as before */
+	cJSON *lenient = tree ? NULL : cJSON_ParseWithLength(resp->body, resp->body_len);
 	if (!tree)
+		tree = lenient;
+	if (!tree) {
+		arena_release(&a);
 		return;
+	}
 	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(tree, "resourceType");
 	if (cJSON_IsString(rt) && !strcmp(rt->valuestring, "Bundle")) {
 		const cJSON *e;
@@ -292,7 +306,8 @@ static void add_answer(struct entities *es, const struct http_response *resp)
 	} else {
 		add_resource(es, tree);
 	}
-	cJSON_Delete(tree);
+	cJSON_Delete(lenient);
+	arena_release(&a);
 }
 
 static int add_param(void *ctx, const char *name, const char *value)

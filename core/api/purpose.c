@@ -139,13 +139,7 @@ void purpose_answer(const struct http_request *req, struct http_response *resp)
 	/* the gateway's own answer: read back whatever its size (the limits are
 	 * for what clients send) */
 	struct fjson_limits lim;
-	fjson_limits_default(&lim);
-	if (lim.memory_budget < resp->body_len * 16)
-		lim.memory_budget = resp->body_len * 16;
-	if (lim.max_members < resp->body_len)
-		lim.max_members = resp->body_len;
-	if (lim.max_array_items < resp->body_len)
-		lim.max_array_items = resp->body_len;
+	fjson_limits_for_len(&lim, resp->body_len);
 	cJSON *tree = fjson_parse(resp->body, resp->body_len, &lim, NULL);
 	size_t len = 0;
 	char *text = NULL;

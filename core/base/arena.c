@@ -28,6 +28,14 @@ static size_t round_up(size_t n)
 
 void *arena_alloc(struct arena *a, size_t size)
 {
+	void *p = arena_alloc_raw(a, size);
+	if (p)
+		memset(p, 0, size ? size : 1);
+	return p;
+}
+
+void *arena_alloc_raw(struct arena *a, size_t size)
+{
 	if (size == 0)
 		size = 1;
 	if (size > SIZE_MAX / 2)
@@ -57,7 +65,6 @@ void *arena_alloc(struct arena *a, size_t size)
 	}
 	void *p = c->data + c->pos;
 	c->pos += size;
-	memset(p, 0, size);
 	return p;
 }
 

@@ -24,6 +24,8 @@ struct arena {
 
 void arena_init(struct arena *a, size_t budget);
 void *arena_alloc(struct arena *a, size_t size);
+/* The same, not zeroed: for memory the caller fills at once. */
+void *arena_alloc_raw(struct arena *a, size_t size);
 /* Copies s (NULL → NULL), or n bytes of s plus a NUL. */
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_strndup(struct arena *a, const char *s, size_t n);

@@ -32,6 +32,17 @@ void fjson_limits_default(struct fjson_limits *lim)
 	lim->memory_budget = 64u << 20;
 }
 
+void fjson_limits_for_len(struct fjson_limits *lim, size_t len)
+{
+	fjson_limits_default(lim);
+	if (lim->memory_budget < len * 16)
+		lim->memory_budget = len * 16;
+	if (lim->max_members < len)
+		lim->max_members = len;
+	if (lim->max_array_items < len)
+		lim->max_array_items = len;
+}
+
 /* ------------------------------------------------------------ key sets */
 
 /* Duplicate detection: small objects compare against their members; from
@@ -83,6 +94,8 @@ struct parser {
 	enum fjson_code code;
 	const unsigned char *err_at;
 	char *bad_key; /* a refused member name, kept for the error path */
+	/* fjson_parse_in: the arena nodes and strings come from */
+	struct arena *arena;
 };
 
 static bool fail(struct parser *ps, enum fjson_code code, const unsigned char *at)
@@ -107,10 +120,17 @@ static void *alloc(struct parser *ps, size_t n)
 {
 	if (!charge(ps, n))
 		return NULL;
-	void *m = malloc(n);
+	void *m = ps->arena ? arena_alloc_raw(ps->arena, n) : malloc(n);
 	if (!m)
 		fail(ps, FJSON_NO_MEMORY, ps->p);
 	return m;
+}
+
+/* Gives back what alloc gave (an arena's memory goes with the arena). */
+static void drop(struct parser *ps, void *m)
+{
+	if (!ps->arena)
+		free(m);
 }
 
 static cJSON *new_node(struct parser *ps, int type)
@@ -273,7 +293,7 @@ static char *parse_string(struct parser *ps)
 		case 'u': {
 			unsigned cp;
 			if (!read_hex4(p + 1, q, &cp)) {
-				free(out);
+				drop(ps, out);
 				fail(ps, FJSON_BAD_ESCAPE, esc);
 				return NULL;
 			}
@@ -282,18 +302,18 @@ static char *parse_string(struct parser *ps)
 				unsigned lo;
 				if (q - p < 6 || p[0] != '\\' || p[1] != 'u' || !read_hex4(p + 2, q, &lo) ||
 				    lo < 0xDC00 || lo > 0xDFFF) {
-					free(out);
+					drop(ps, out);
 					fail(ps, FJSON_BAD_ESCAPE, esc);
 					return NULL;
 				}
 				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
 				p += 6;
 			} else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-				free(out);
+				drop(ps, out);
 				fail(ps, FJSON_BAD_ESCAPE, esc);
 				return NULL;
 			} else if (cp == 0) {
-				free(out);
+				drop(ps, out);
 				fail(ps, FJSON_NUL_CHAR, esc);
 				return NULL;
 			}
@@ -301,7 +321,7 @@ static char *parse_string(struct parser *ps)
 			break;
 		}
 		default:
-			free(out);
+			drop(ps, out);
 			fail(ps, FJSON_BAD_ESCAPE, esc);
 			return NULL;
 		}
@@ -372,7 +392,7 @@ static cJSON *parse_scalar(struct parser *ps)
 			return NULL;
 		cJSON *n = new_node(ps, cJSON_String);
 		if (!n) {
-			free(s);
+			drop(ps, s);
 			return NULL;
 		}
 		n->valuestring = s;
@@ -394,7 +414,7 @@ static cJSON *parse_scalar(struct parser *ps)
 		lit[len] = '\0';
 		cJSON *n = new_node(ps, cJSON_Number);
 		if (!n) {
-			free(lit);
+			drop(ps, lit);
 			return NULL;
 		}
 		set_number(n, lit);
@@ -501,7 +521,7 @@ static char *parse_member_name(struct parser *ps, struct frame *f)
 	if (!key)
 		return NULL;
 	if (f->count >= ps->lim.max_members) {
-		free(key);
+		drop(ps, key);
 		fail(ps, FJSON_TOO_MANY_MEMBERS, at);
 		return NULL;
 	}
@@ -511,7 +531,7 @@ static char *parse_member_name(struct parser *ps, struct frame *f)
 	}
 	skip_ws(ps);
 	if (ps->p >= ps->end || *ps->p != ':') {
-		free(key);
+		drop(ps, key);
 		fail(ps, FJSON_SYNTAX, ps->p);
 		return NULL;
 	}
@@ -562,9 +582,11 @@ static void describe(struct parser *ps, struct fjson_error *err, cJSON *root)
 		 line, col, err->path);
 }
 
-cJSON *fjson_parse(const char *buf, size_t len, const struct fjson_limits *lim, struct fjson_error *err)
+static cJSON *parse(struct arena *a, const char *buf, size_t len, const struct fjson_limits *lim,
+		    struct fjson_error *err)
 {
 	struct parser ps = {0};
+	ps.arena = a;
 	ps.start = ps.p = (const unsigned char *)buf;
 	ps.end = ps.start + len;
 	if (lim)
@@ -673,13 +695,25 @@ done:
 error:
 	if (err)
 		describe(&ps, err, root);
-	free(pending_key);
-	free(ps.bad_key);
+	drop(&ps, pending_key);
+	drop(&ps, ps.bad_key);
 	while (ps.depth)
 		pop(&ps);
 	free(ps.frames);
-	cJSON_Delete(root);
+	if (!a)
+		cJSON_Delete(root);
 	return NULL;
+}
+
+cJSON *fjson_parse(const char *buf, size_t len, const struct fjson_limits *lim, struct fjson_error *err)
+{
+	return parse(NULL, buf, len, lim, err);
+}
+
+cJSON *fjson_parse_in(struct arena *a, const char *buf, size_t len, const struct fjson_limits *lim,
+		      struct fjson_error *err)
+{
+	return parse(a, buf, len, lim, err);
 }
 
 const char *fjson_number_literal(const cJSON *item)

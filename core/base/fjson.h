@@ -34,6 +34,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/arena.h"
+
 struct fjson_limits {
 	size_t max_depth;       /* containers nested; default 1000 */
 	size_t max_members;     /* members in one object; default 10,000 */
@@ -77,9 +79,25 @@ struct fjson_error {
 /* The defaults listed in struct fjson_limits. */
 void fjson_limits_default(struct fjson_limits *lim);
 
+/* The defaults, raised so that any document of len bytes fits: for reading
+ * back a text the gateway made itself, which the limits on what clients send
+ * do not bound. */
+void fjson_limits_for_len(struct fjson_limits *lim, size_t len);
+
 /* Parses len bytes (need not be NUL-terminated). lim may be NULL for the
  * defaults. Returns the tree, or NULL with err filled (err may be NULL). */
 cJSON *fjson_parse(const char *buf, size_t len, const struct fjson_limits *lim, struct fjson_error *err);
+
+/* The same parse building the tree in a (nodes, names, strings and number
+ * literals; no malloc per node), for a tree that is only read and then
+ * dropped at once: the converters use it. The tree lives until the arena is
+ * released; never pass it to cJSON_Delete nor change it with cJSON's
+ * functions that free (replace, delete, set a string). lim's memory budget
+ * bounds it as for fjson_parse; a's own budget must leave room for that (an
+ * arena that runs out is reported as FJSON_NO_MEMORY). On error the partial
+ * tree stays in the arena until it is released. */
+cJSON *fjson_parse_in(struct arena *a, const char *buf, size_t len, const struct fjson_limits *lim,
+		      struct fjson_error *err);
 
 /* Prints the tree; *out_len (may be NULL) receives the length without the
  * terminating NUL. NULL on out of memory. */

@@ -27,7 +27,7 @@ static bool grow(struct strbuf *b, size_t n)
 	return true;
 }
 
-void strbuf_add(struct strbuf *b, const char *s, size_t n)
+void strbuf_add_slow(struct strbuf *b, const char *s, size_t n)
 {
 	if (!grow(b, n + 1))
 		return;
@@ -36,8 +36,6 @@ void strbuf_add(struct strbuf *b, const char *s, size_t n)
 }
 
 void strbuf_adds(struct strbuf *b, const char *s) { strbuf_add(b, s, strlen(s)); }
-
-void strbuf_add_slow(struct strbuf *b, const char *s, size_t n) { strbuf_add(b, s, n); }
 
 char *strbuf_take(struct strbuf *b, size_t *len)
 {

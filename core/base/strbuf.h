@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 struct strbuf {
 	char *buf;
@@ -17,9 +18,18 @@ struct strbuf {
 
 #define STRBUF_INIT {0}
 
-void strbuf_add(struct strbuf *b, const char *s, size_t n);
-void strbuf_adds(struct strbuf *b, const char *s);
 void strbuf_add_slow(struct strbuf *b, const char *s, size_t n);
+/* n bytes; inline when there is room (one byte stays for the NUL). */
+static inline void strbuf_add(struct strbuf *b, const char *s, size_t n)
+{
+	if (b->buf && n < b->cap - b->len && !b->oom) {
+		memcpy(b->buf + b->len, s, n);
+		b->len += n;
+	} else {
+		strbuf_add_slow(b, s, n);
+	}
+}
+void strbuf_adds(struct strbuf *b, const char *s);
 /* One byte; inline when there is room. */
 static inline void strbuf_addc(struct strbuf *b, char c)
 {

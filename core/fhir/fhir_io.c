@@ -1,16 +1,18 @@
 #include "fhir/fhir_io.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "fhir/fhir_xml.h"
 #include "fhir/model.h"
 
-static cJSON *read_json(const char *buf, size_t len, const struct fjson_limits *lim, struct outcome *oo,
-			int *status)
+/* a: build the tree in this arena (NULL: malloc'd, for cJSON_Delete) */
+static cJSON *read_json(struct arena *a, const char *buf, size_t len, const struct fjson_limits *lim,
+			struct outcome *oo, int *status)
 {
 	struct fjson_error err;
 	memset(&err, 0, sizeof err);
-	cJSON *t = fjson_parse(buf, len, lim, &err);
+	cJSON *t = a ? fjson_parse_in(a, buf, len, lim, &err) : fjson_parse(buf, len, lim, &err);
 	if (!t) {
 		*status = err.status == 413 ? 413 : 400;
 		outcome_add(oo, OUTCOME_ERROR, err.status == 413 ? "too-costly" : "structure",
@@ -28,7 +30,8 @@ static cJSON *read_json(const char *buf, size_t len, const struct fjson_limits *
 	} else {
 		return t;
 	}
-	cJSON_Delete(t);
+	if (!a)
+		cJSON_Delete(t);
 	*status = 400;
 	return NULL;
 }
@@ -41,7 +44,7 @@ cJSON *fhir_io_read(enum format f, const char *buf, size_t len, const struct fjs
 	if (f == FORMAT_XML)
 		t = fhir_xml_to_json(buf, len, lim, oo, &st);
 	else if (f == FORMAT_JSON)
-		t = read_json(buf, len, lim, oo, &st);
+		t = read_json(NULL, buf, len, lim, oo, &st);
 	else
 		outcome_add(oo, OUTCOME_ERROR, "not-supported", NULL, "unsupported format");
 	if (!t && status)
@@ -74,6 +77,26 @@ char *fhir_io_convert(enum format from, enum format to, const char *buf, size_t 
 {
 	if (from == FORMAT_XML && to == FORMAT_JSON && !pretty)
 		return fhir_xml_to_json_text(buf, len, lim, out_len, oo, status);
+	if (from == FORMAT_JSON) {
+		/* the tree is only read: built in an arena, it costs no malloc
+		 * and no free per node; fjson still charges lim's budget, the
+		 * arena's own is the same budget with room for its rounding */
+		struct fjson_limits dl;
+		if (!lim) {
+			fjson_limits_default(&dl);
+			lim = &dl;
+		}
+		size_t budget = lim->memory_budget > SIZE_MAX / 2 ? SIZE_MAX / 2 : lim->memory_budget * 2;
+		struct arena a;
+		arena_init(&a, budget + (1u << 20));
+		int st = 400;
+		cJSON *t = read_json(&a, buf, len, lim, oo, &st);
+		char *out = t ? fhir_io_write(to, t, pretty, out_len, oo, status) : NULL;
+		if (!t && status)
+			*status = st;
+		arena_release(&a);
+		return out;
+	}
 	cJSON *t = fhir_io_read(from, buf, len, lim, oo, status);
 	if (!t)
 		return NULL;

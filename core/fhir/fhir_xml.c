@@ -1,9 +1,10 @@
 #include "fhir/fhir_xml.h"
+#include "fhir/fhir_xml_int.h"
 
+#include <dlfcn.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdarg.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +21,83 @@
 #include "fhir/narrative.h"
 #include "base/strbuf.h"
 
+/* ------------------------------------------------------------ loading */
+
+/* libxml2 is loaded on first use (dlopen), not linked: a program that never
+ * reads XML (converting JSON to XML without a narrative, or any other
+ * command) does not load it, nor the libraries it brings (ICU, libstdc++).
+ * The functions this file calls are taken from it by name into lx, and the
+ * names below stand for them; libxml2's headers give their types. */
+#ifndef CW_LIBXML2_SONAME
+#define CW_LIBXML2_SONAME "libxml2.so.2"
+#endif
+#define LX_FUNCS(X)                   \
+	X(xmlInitParser)              \
+	X(xmlSetExternalEntityLoader) \
+	X(xmlSetGenericErrorFunc)     \
+	X(xmlSetStructuredErrorFunc)  \
+	X(xmlCreatePushParserCtxt)    \
+	X(xmlCtxtUseOptions)          \
+	X(xmlParseChunk)              \
+	X(xmlStopParser)              \
+	X(xmlFreeParserCtxt)          \
+	X(xmlFreeDoc)                 \
+	X(xmlDocGetRootElement)       \
+	X(xmlNodeListGetString)       \
+	X(xmlGetPredefinedEntity)
+#define LX_FIELD(name) __typeof__(name) *name;
+static struct {
+	LX_FUNCS(LX_FIELD)
+	/* libxml2's deallocator (xmlFree): a variable, or per thread behind
+	 * __xmlFree() in a build with thread-local allocators */
+	xmlFreeFunc *free_var;
+	xmlFreeFunc *(*free_get)(void);
+	bool loaded;
+} lx;
+#undef LX_FIELD
+
+/* Fills lx from the library; false (lx left unusable) when it or a name is
+ * missing. The library stays loaded for the life of the process. */
+static bool lx_load(void)
+{
+	void *h = dlopen(CW_LIBXML2_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return false;
+	void *f;
+#define LX_LOAD(name)               \
+	if (!(f = dlsym(h, #name))) \
+		return false;       \
+	memcpy(&lx.name, &f, sizeof f);
+	LX_FUNCS(LX_LOAD)
+#undef LX_LOAD
+	if ((f = dlsym(h, "__xmlFree")))
+		memcpy(&lx.free_get, &f, sizeof f);
+	else if ((f = dlsym(h, "xmlFree")))
+		lx.free_var = f;
+	else
+		return false;
+	return true;
+}
+
+static void lx_free(void *p) { (lx.free_get ? *lx.free_get() : *lx.free_var)(p); }
+
+/* From here on the names call through lx. */
+#define xmlInitParser (*lx.xmlInitParser)
+#define xmlSetExternalEntityLoader (*lx.xmlSetExternalEntityLoader)
+#define xmlSetGenericErrorFunc (*lx.xmlSetGenericErrorFunc)
+#define xmlSetStructuredErrorFunc (*lx.xmlSetStructuredErrorFunc)
+#define xmlCreatePushParserCtxt (*lx.xmlCreatePushParserCtxt)
+#define xmlCtxtUseOptions (*lx.xmlCtxtUseOptions)
+#define xmlParseChunk (*lx.xmlParseChunk)
+#define xmlStopParser (*lx.xmlStopParser)
+#define xmlFreeParserCtxt (*lx.xmlFreeParserCtxt)
+#define xmlFreeDoc (*lx.xmlFreeDoc)
+#define xmlDocGetRootElement (*lx.xmlDocGetRootElement)
+#define xmlNodeListGetString (*lx.xmlNodeListGetString)
+#define xmlGetPredefinedEntity (*lx.xmlGetPredefinedEntity)
+#undef xmlFree
+#define xmlFree lx_free
+
 /* ------------------------------------------------------------ hardening */
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -35,13 +113,22 @@ static xmlParserInputPtr no_external(const char *url, const char *id, xmlParserC
 
 static void init_libxml(void)
 {
-	xmlInitParser();
-	xmlSetExternalEntityLoader(no_external);
 	type_xhtml = model_type("xhtml");
 	type_resource = model_type("Resource");
+	if (!lx_load())
+		return;
+	xmlInitParser();
+	xmlSetExternalEntityLoader(no_external);
+	lx.loaded = true;
 }
 
-void fhir_xml_init(void) { pthread_once(&init_once, init_libxml); }
+bool fhir_xml_init(void)
+{
+	pthread_once(&init_once, init_libxml);
+	return lx.loaded;
+}
+
+#define NO_LIBXML2 "XML cannot be read: the XML library (" CW_LIBXML2_SONAME ") cannot be loaded"
 
 /* Set when a DOCTYPE shows; the first member of every parse's private state,
  * so on_subset reaches it through ctxt->_private. */
@@ -165,10 +252,10 @@ static void feed(xmlParserCtxtPtr ctxt, const char *buf, size_t len)
 /* Parses with the hardening described in the header; NULL with a message. */
 static xmlDocPtr safe_parse(const char *buf, size_t len, char *msg, size_t msglen)
 {
-	fhir_xml_init();
+	bool loaded = fhir_xml_init();
 	const char *early = early_refusal(buf, len);
-	if (early) {
-		snprintf(msg, msglen, "%s", early);
+	if (early || !loaded) {
+		snprintf(msg, msglen, "%s", early ? early : NO_LIBXML2);
 		return NULL;
 	}
 	xmlSetGenericErrorFunc(NULL, silent);
@@ -206,54 +293,6 @@ static xmlDocPtr safe_parse(const char *buf, size_t len, char *msg, size_t msgle
 
 /* ------------------------------------------------------------ shared */
 
-struct path {
-	char buf[512];
-	size_t len;
-	bool truncated;
-};
-
-static size_t path_push(struct path *p, const char *seg, long index)
-{
-	size_t mark = p->len, n = strlen(seg);
-	char num[24];
-	size_t nl = 0;
-	if (index >= 0) {
-		char rev[24];
-		unsigned long v = (unsigned long)index;
-		do {
-			rev[nl++] = (char)('0' + v % 10);
-			v /= 10;
-		} while (v);
-		for (size_t i = 0; i < nl; i++)
-			num[i] = rev[nl - 1 - i];
-	}
-	size_t need = (mark ? 1 : 0) + n + (index >= 0 ? nl + 2 : 0);
-	if (need >= sizeof p->buf - mark) {
-		p->truncated = true;
-		return mark;
-	}
-	char *w = p->buf + mark;
-	if (mark)
-		*w++ = '.';
-	memcpy(w, seg, n);
-	w += n;
-	if (index >= 0) {
-		*w++ = '[';
-		memcpy(w, num, nl);
-		w += nl;
-		*w++ = ']';
-	}
-	*w = '\0';
-	p->len = (size_t)(w - p->buf);
-	return mark;
-}
-
-static void path_pop(struct path *p, size_t mark)
-{
-	p->len = mark;
-	p->buf[mark] = '\0';
-}
-
 static bool is_blank(const char *s)
 {
 	for (; *s; s++)
@@ -270,14 +309,42 @@ static bool is_xhtml_ns(const xmlNode *n)
 
 /* ------------------------------------------------------------ XML → JSON */
 
+/* Element look-ups of one parse, remembered by the parent's type and the
+ * name's address: libxml2 hands over element names from its dictionary, one
+ * address per distinct name for the whole parse, so a name met again under
+ * the same type costs no search of the model. */
+#define RD_CACHE 512
+struct rd_cached {
+	const struct model_type *t, *ct;
+	const char *name;
+	const struct model_elem *e;
+};
+
 struct rd {
 	struct outcome *oo;
 	struct fjson_limits lim;
-	struct path path;
+	struct fhir_xml_path path;
 	size_t used;
 	int status;
 	bool failed;
+	struct rd_cached cache[RD_CACHE];
 };
+
+/* model_find_elem for a child name from libxml2's dictionary (see rd_cached). */
+static const struct model_elem *rd_find_elem(struct rd *r, const struct model_type *t, const char *name,
+					     const struct model_type **ct)
+{
+	uintptr_t h = ((uintptr_t)t >> 4) * 31u + ((uintptr_t)name >> 3);
+	struct rd_cached *c = &r->cache[(h ^ (h >> 8)) & (RD_CACHE - 1)];
+	if (c->t == t && c->name == name && c->e) {
+		*ct = c->ct;
+		return c->e;
+	}
+	const struct model_elem *e = model_find_elem(t, name, strlen(name), ct);
+	if (e)
+		*c = (struct rd_cached){t, *ct, name, e};
+	return e;
+}
 
 static void rd_init(struct rd *r, struct outcome *oo, const struct fjson_limits *lim)
 {
@@ -601,7 +668,6 @@ static char *attr_value(const xmlChar *v, const xmlChar *end, char *stackbuf, si
 	return out;
 }
 
-static void esc(struct strbuf *b, const char *s, bool attr);
 static void esc_n(struct strbuf *b, const char *s, size_t n, bool attr)
 {
 	char tmp[512];
@@ -609,7 +675,7 @@ static void esc_n(struct strbuf *b, const char *s, size_t n, bool attr)
 		size_t k = n < sizeof tmp - 1 ? n : sizeof tmp - 1;
 		memcpy(tmp, s, k);
 		tmp[k] = '\0';
-		esc(b, tmp, attr);
+		fhir_xml_esc(b, tmp, attr);
 		s += k;
 		n -= k;
 	}
@@ -684,7 +750,7 @@ static void div_start_tag(struct divcap *d, const xmlChar *local, const xmlChar 
 		if (p)
 			strbuf_adds(b, (const char *)p);
 		strbuf_add(b, "=\"", 2);
-		esc(b, uri ? (const char *)uri : "", true);
+		fhir_xml_esc(b, uri ? (const char *)uri : "", true);
 		strbuf_addc(b, '"');
 		if (!p)
 			declared_default = true;
@@ -706,7 +772,7 @@ static void div_start_tag(struct divcap *d, const xmlChar *local, const xmlChar 
 			b->oom = true;
 			return;
 		}
-		esc(b, v, true);
+		fhir_xml_esc(b, v, true);
 		if (v != sb)
 			free(v);
 		strbuf_addc(b, '"');
@@ -769,19 +835,20 @@ static const struct model_type *resource_start(struct rd *r, const char *name, c
 /* A child element of an element of type t (a primitive when in_primitive):
  * its definition, with *ct its chosen type and *xhtml whether it is the
  * narrative; the element's name is pushed on the path (*mark undoes it).
+ * name comes from libxml2's dictionary (see rd_cached).
  * NULL when unknown, in the wrong namespace, or one child too many. */
 static const struct model_elem *child_start(struct rd *r, const struct model_type *t, bool in_primitive,
 					    const char *name, const xmlChar *uri, size_t *members,
 					    const struct model_type **ct, bool *xhtml, size_t *mark)
 {
 	if (in_primitive && strcmp(name, "extension") != 0) {
-		size_t mk = path_push(&r->path, name, -1);
+		size_t mk = fhir_xml_path_push(&r->path, name, -1);
 		rd_fail(r, 400, "structure", "unknown element \"%s\"", name);
-		path_pop(&r->path, mk);
+		fhir_xml_path_pop(&r->path, mk);
 		return NULL;
 	}
-	const struct model_elem *e = model_find_elem(t, name, strlen(name), ct);
-	*mark = path_push(&r->path, name, -1);
+	const struct model_elem *e = rd_find_elem(r, t, name, ct);
+	*mark = fhir_xml_path_push(&r->path, name, -1);
 	if (!e || (e->flags & MODEL_F_ATTR)) {
 		rd_fail(r, 400, "structure", "unknown element \"%s\"", name);
 		return NULL;
@@ -807,7 +874,8 @@ static int attr_start(struct rd *r, enum frame_kind kind, const struct model_typ
 	if (!a[2]) {
 		if (kind == FR_PRIMITIVE && !strcmp(an, "value"))
 			return 1;
-		const struct model_elem *ae = kind == FR_HOLDER ? NULL : model_find_elem(ct, an, strlen(an), NULL);
+		const struct model_type *at = NULL;
+		const struct model_elem *ae = kind == FR_HOLDER ? NULL : rd_find_elem(r, ct, an, &at);
 		if (ae && (ae->flags & MODEL_F_ATTR))
 			return 0;
 	}
@@ -835,7 +903,7 @@ static void on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, co
 		const struct model_type *t = resource_start(&s->r, name, uri, p && p->val, nattr, attrs);
 		if (!t)
 			return sax_fail(s);
-		size_t mark = p ? s->r.path.len : path_push(&s->r.path, name, -1);
+		size_t mark = p ? s->r.path.len : fhir_xml_path_push(&s->r.path, name, -1);
 		struct frame *f = push_frame(s, FR_RESOURCE, t);
 		if (!f)
 			return sax_fail(s);
@@ -879,8 +947,7 @@ static void on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, co
 	}
 	if (array && !rd_array_limit(&s->r, sl))
 		return sax_fail(s);
-	path_pop(&s->r.path, mark);
-	mark = path_push(&s->r.path, name, array ? (long)sl->count : -1);
+	fhir_xml_path_index(&s->r.path, mark, array ? (long)sl->count : -1);
 	if (xhtml) {
 		s->div_slot = sl;
 		s->div_array = array;
@@ -959,7 +1026,7 @@ static void on_end(void *vctx, const xmlChar *local, const xmlChar *prefix, cons
 			rd_fail(&s->r, 500, "exception", "out of memory");
 			return sax_fail(s);
 		}
-		path_pop(&s->r.path, s->div_mark);
+		fhir_xml_path_pop(&s->r.path, s->div_mark);
 		return;
 	}
 	struct frame *f = top(s);
@@ -1011,7 +1078,7 @@ static void on_end(void *vctx, const xmlChar *local, const xmlChar *prefix, cons
 		break;
 	}
 	slots_free(&f->ss);
-	path_pop(&s->r.path, f->path_mark);
+	fhir_xml_path_pop(&s->r.path, f->path_mark);
 	if (!ok) {
 		cJSON_Delete(val);
 		cJSON_Delete(under);
@@ -1064,13 +1131,19 @@ static xmlEntityPtr on_entity(void *vctx, const xmlChar *name)
 static void sax_parse(struct rd *r, void *state, xmlParserCtxtPtr *ctxt_slot, xmlSAXHandler *h, const char *buf,
 		      size_t len, const bool *complete)
 {
-	fhir_xml_init();
+	bool loaded = fhir_xml_init();
 	struct guard *g = state;
 	const char *early = early_refusal(buf, len);
 	if (early) {
 		r->failed = true;
 		r->status = 400;
 		outcome_add(r->oo, OUTCOME_ERROR, "invalid", NULL, "%s", early);
+		return;
+	}
+	if (!loaded) {
+		r->failed = true;
+		r->status = 500;
+		outcome_add(r->oo, OUTCOME_ERROR, "exception", NULL, "%s", NO_LIBXML2);
 		return;
 	}
 	h->initialized = XML_SAX2_MAGIC;
@@ -1173,7 +1246,6 @@ struct js_frame {
 	size_t ndone;
 	size_t members, path_mark;
 	bool has_value, has_resource;
-	struct strbuf value;     /* primitives: the value's JSON text */
 };
 
 struct js {
@@ -1188,6 +1260,14 @@ struct js {
 	size_t div_mark;
 };
 
+/* The bytes a JSON string escapes: C0 controls, '"' and '\\'. */
+static const bool js_escaped[256] = {
+	[0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1, [0x08] = 1,
+	[0x09] = 1, [0x0A] = 1, [0x0B] = 1, [0x0C] = 1, [0x0D] = 1, [0x0E] = 1, [0x0F] = 1, [0x10] = 1, [0x11] = 1,
+	[0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1A] = 1,
+	[0x1B] = 1, [0x1C] = 1, [0x1D] = 1, [0x1E] = 1, [0x1F] = 1, ['"'] = 1,  ['\\'] = 1,
+};
+
 static void js_str(struct strbuf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -1195,7 +1275,7 @@ static void js_str(struct strbuf *b, const char *s, size_t n)
 	const char *run = s;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (!js_escaped[c])
 			continue;
 		strbuf_add(b, run, (size_t)(s + i - run));
 		char e[7] = {'\\', 0, 0, 0, 0, 0, 0};
@@ -1253,8 +1333,8 @@ static struct js_frame *js_push(struct js *s, enum frame_kind kind, const struct
 	}
 	struct js_frame *f = s->frames[s->depth++];
 	/* reset what a frame uses; the buffers keep their memory for reuse */
-	f->own.len = f->value.len = f->cur.vals.len = f->cur.unders.len = 0;
-	f->own.oom = f->value.oom = f->cur.vals.oom = f->cur.unders.oom = false;
+	f->own.len = f->cur.vals.len = f->cur.unders.len = 0;
+	f->own.oom = f->cur.vals.oom = f->cur.unders.oom = false;
 	f->has_cur = f->wrote = f->has_value = f->has_resource = false;
 	f->ndone = f->members = f->path_mark = 0;
 	f->kind = kind;
@@ -1361,7 +1441,7 @@ static void js_on_start(void *vctx, const xmlChar *local, const xmlChar *prefix,
 		const struct model_type *t = resource_start(&s->r, name, uri, taken, nattr, attrs);
 		if (!t)
 			return js_fail(s);
-		size_t mark = p ? s->r.path.len : path_push(&s->r.path, name, -1);
+		size_t mark = p ? s->r.path.len : fhir_xml_path_push(&s->r.path, name, -1);
 		struct strbuf *out = p ? p->out : &s->out;
 		if (p)
 			p->has_resource = true;
@@ -1423,8 +1503,7 @@ static void js_on_start(void *vctx, const xmlChar *local, const xmlChar *prefix,
 		rd_fail(&s->r, 400, "too-costly", "more than %zu repetitions of one element", s->r.lim.max_array_items);
 		return js_fail(s);
 	}
-	path_pop(&s->r.path, mark);
-	mark = path_push(&s->r.path, name, array ? (long)m->count : -1);
+	fhir_xml_path_index(&s->r.path, mark, array ? (long)m->count : -1);
 	if (xhtml) {
 		s->div_mark = mark;
 		div_begin(&s->div, local, prefix, nns, ns, nattr, attrs);
@@ -1439,6 +1518,10 @@ static void js_on_start(void *vctx, const xmlChar *local, const xmlChar *prefix,
 	f->path_mark = mark;
 	if (kind == FR_OBJECT)
 		strbuf_addc(f->out, '{');
+	if (kind == FR_PRIMITIVE && m->count > 0) { /* the value goes straight to the member's list */
+		strbuf_addc(&m->vals, ',');
+		strbuf_addc(&m->unders, ',');
+	}
 	for (int i = 0; i < nattr; i++) {
 		const xmlChar **a = attrs + 5 * i;
 		const char *an = (const char *)a[0];
@@ -1460,7 +1543,7 @@ static void js_on_start(void *vctx, const xmlChar *local, const xmlChar *prefix,
 		}
 		bool ok;
 		if (is_value) {
-			ok = js_value(s, ct, v, vl, &f->value);
+			ok = js_value(s, ct, v, vl, &m->vals);
 			f->has_value = ok;
 		} else {
 			js_key(f, f->out, an, false);
@@ -1495,7 +1578,7 @@ static void js_on_end(void *vctx, const xmlChar *local, const xmlChar *prefix, c
 		js_str(&p->cur.vals, s->div.buf.buf ? s->div.buf.buf : "", s->div.buf.len);
 		p->cur.any_val = true;
 		p->cur.count = 1;
-		path_pop(&s->r.path, s->div_mark);
+		fhir_xml_path_pop(&s->r.path, s->div_mark);
 		return;
 	}
 	struct js_frame *f = js_top(s);
@@ -1531,17 +1614,11 @@ static void js_on_end(void *vctx, const xmlChar *local, const xmlChar *prefix, c
 			ok = false;
 			break;
 		}
-		struct js_member *m = &p->cur;
-		if (m->count > 0) {
-			strbuf_addc(&m->vals, ',');
-			strbuf_addc(&m->unders, ',');
-		}
-		if (f->has_value) {
-			strbuf_add(&m->vals, f->value.buf, f->value.len);
+		struct js_member *m = &p->cur; /* the value is there already (js_on_start) */
+		if (f->has_value)
 			m->any_val = true;
-		} else {
+		else
 			strbuf_add(&m->vals, "null", 4);
-		}
 		if (under) {
 			strbuf_addc(&m->unders, '{');
 			strbuf_add(&m->unders, f->own.buf, f->own.len);
@@ -1553,7 +1630,7 @@ static void js_on_end(void *vctx, const xmlChar *local, const xmlChar *prefix, c
 		break;
 	}
 	}
-	path_pop(&s->r.path, f->path_mark);
+	fhir_xml_path_pop(&s->r.path, f->path_mark);
 	if (!ok)
 		return js_fail(s);
 	if (p && p->kind != FR_HOLDER)
@@ -1600,7 +1677,6 @@ char *fhir_xml_to_json_text(const char *buf, size_t len, const struct fjson_limi
 		if (!s.frames[i])
 			continue;
 		strbuf_release(&s.frames[i]->own);
-		strbuf_release(&s.frames[i]->value);
 		strbuf_release(&s.frames[i]->cur.vals);
 		strbuf_release(&s.frames[i]->cur.unders);
 		free(s.frames[i]);
@@ -1614,409 +1690,6 @@ char *fhir_xml_to_json_text(const char *buf, size_t len, const struct fjson_limi
 		return NULL;
 	}
 	return strbuf_take(&s.out, out_len);
-}
-
-/* ------------------------------------------------------------ JSON → XML */
-
-struct wr {
-	struct strbuf b;
-	struct outcome *oo;
-	struct path path;
-	bool pretty;
-	bool failed;
-	int status;
-};
-
-static void wr_fail(struct wr *w, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void wr_fail(struct wr *w, const char *code, const char *fmt, ...)
-{
-	w->failed = true;
-	char msg[300];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	outcome_add(w->oo, OUTCOME_ERROR, code, w->path.len ? w->path.buf : NULL, "%s", msg);
-}
-
-static void indent(struct wr *w, size_t level)
-{
-	if (!w->pretty)
-		return;
-	strbuf_addc(&w->b, '\n');
-	for (size_t i = 0; i < level; i++)
-		strbuf_add(&w->b, "  ", 2);
-}
-
-static void esc(struct strbuf *b, const char *s, bool attr)
-{
-	const char *run = s;
-	for (; *s; s++) {
-		const char *rep = NULL;
-		switch (*s) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = attr ? "&quot;" : NULL; break;
-		case '\n': rep = attr ? "&#10;" : NULL; break;
-		case '\r': rep = "&#13;"; break;
-		case '\t': rep = attr ? "&#9;" : NULL; break;
-		default: break;
-		}
-		if (rep) {
-			strbuf_add(b, run, (size_t)(s - run));
-			strbuf_adds(b, rep);
-			run = s + 1;
-		}
-	}
-	strbuf_add(b, run, (size_t)(s - run));
-}
-
-/* XML 1.0 cannot carry C0 controls other than tab, LF, CR, nor U+FFFE/U+FFFF. */
-static bool xml_chars_ok(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
-			return false;
-		if (p[0] == 0xEF && p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF))
-			return false;
-	}
-	return true;
-}
-
-static void attr(struct wr *w, const char *name, const char *value)
-{
-	if (!xml_chars_ok(value)) {
-		wr_fail(w, "value", "the value holds a control character that XML cannot carry");
-		return;
-	}
-	strbuf_addc(&w->b, ' ');
-	strbuf_adds(&w->b, name);
-	strbuf_add(&w->b, "=\"", 2);
-	esc(&w->b, value, true);
-	strbuf_addc(&w->b, '"');
-}
-
-/* A JSON member mapped onto the model: element, chosen type, value, "_name". */
-struct mem {
-	const struct model_elem *e;
-	const struct model_type *t;
-	const cJSON *val, *under;
-	char name[72];
-};
-
-static int mem_cmp(const void *a, const void *b)
-{
-	const struct mem *x = a, *y = b;
-	if (x->e != y->e)
-		return x->e < y->e ? -1 : 1;
-	return 0;
-}
-
-static void wr_object(struct wr *w, const cJSON *obj, const struct model_type *t, size_t level, bool resource);
-static void wr_resource(struct wr *w, const cJSON *res, size_t level, bool top);
-
-static bool number_text(const cJSON *v, char *buf, size_t n, const char **out)
-{
-	const char *lit = fjson_number_literal(v);
-	if (lit) {
-		*out = lit;
-		return true;
-	}
-	double d = v->valuedouble;
-	if (!isfinite(d))
-		return false;
-	if (d == floor(d) && fabs(d) < 1e15)
-		snprintf(buf, n, "%.0f", d);
-	else
-		snprintf(buf, n, "%.17g", d);
-	*out = buf;
-	return true;
-}
-
-static void wr_primitive(struct wr *w, const char *name, const struct model_type *t, const cJSON *val,
-			 const cJSON *under, size_t level)
-{
-	char nb[64];
-	const char *text = NULL;
-	if (val && !cJSON_IsNull(val)) {
-		switch (t->json) {
-		case MODEL_JSON_BOOL:
-			if (!cJSON_IsBool(val))
-				return wr_fail(w, "value", "expected true or false");
-			text = cJSON_IsTrue(val) ? "true" : "false";
-			break;
-		case MODEL_JSON_NUMBER:
-			if (!cJSON_IsNumber(val) || !number_text(val, nb, sizeof nb, &text))
-				return wr_fail(w, "value", "expected a JSON number");
-			break;
-		default:
-			if (!cJSON_IsString(val))
-				return wr_fail(w, "value", "expected a JSON string");
-			text = val->valuestring;
-			break;
-		}
-	}
-	if (under && !cJSON_IsNull(under) && !cJSON_IsObject(under))
-		return wr_fail(w, "structure", "the \"_\" sibling of a primitive must be an object");
-	if (under && cJSON_IsNull(under))
-		under = NULL;
-	if (!text && !under)
-		return wr_fail(w, "required", "a primitive needs a value or extensions");
-	indent(w, level);
-	strbuf_addc(&w->b, '<');
-	strbuf_adds(&w->b, name);
-	const cJSON *id = under ? cJSON_GetObjectItemCaseSensitive(under, "id") : NULL;
-	if (id) {
-		if (!cJSON_IsString(id))
-			return wr_fail(w, "value", "id must be a string");
-		attr(w, "id", id->valuestring);
-	}
-	if (text)
-		attr(w, "value", text);
-	bool children = false;
-	for (const cJSON *m = under ? under->child : NULL; m; m = m->next)
-		if (strcmp(m->string, "id") != 0)
-			children = true;
-	if (!children) {
-		strbuf_add(&w->b, "/>", 2);
-		return;
-	}
-	strbuf_addc(&w->b, '>');
-	wr_object(w, under, t, level + 1, false);
-	indent(w, level);
-	strbuf_add(&w->b, "</", 2);
-	strbuf_adds(&w->b, name);
-	strbuf_addc(&w->b, '>');
-}
-
-static void wr_complex(struct wr *w, const char *name, const struct model_type *t, const cJSON *val, size_t level)
-{
-	if (!cJSON_IsObject(val))
-		return wr_fail(w, "structure", "expected a JSON object");
-	if (!val->child)
-		return wr_fail(w, "structure", "an object must not be empty");
-	indent(w, level);
-	strbuf_addc(&w->b, '<');
-	strbuf_adds(&w->b, name);
-	bool children = false;
-	for (const cJSON *m = val->child; m; m = m->next) {
-		const struct model_elem *e = model_find_elem(t, m->string, strlen(m->string), NULL);
-		if (e && (e->flags & MODEL_F_ATTR)) {
-			if (!cJSON_IsString(m)) {
-				size_t mk = path_push(&w->path, m->string, -1);
-				wr_fail(w, "value", "expected a JSON string");
-				path_pop(&w->path, mk);
-				return;
-			}
-			attr(w, m->string, m->valuestring);
-		} else {
-			children = true;
-		}
-	}
-	if (!children) {
-		strbuf_add(&w->b, "/>", 2);
-		return;
-	}
-	strbuf_addc(&w->b, '>');
-	wr_object(w, val, t, level + 1, false);
-	indent(w, level);
-	strbuf_add(&w->b, "</", 2);
-	strbuf_adds(&w->b, name);
-	strbuf_addc(&w->b, '>');
-}
-
-static void wr_value(struct wr *w, const struct mem *m, const cJSON *val, const cJSON *under, size_t level)
-{
-	const struct model_type *t = m->t;
-	if (!strcmp(t->name, "xhtml")) {
-		if (under)
-			return wr_fail(w, "structure", "the narrative takes no \"_div\"");
-		if (!cJSON_IsString(val))
-			return wr_fail(w, "value", "the narrative div must be a string");
-		size_t n = strlen(val->valuestring);
-		if (!fhir_xml_valid_div(val->valuestring, n))
-			return wr_fail(w, "value", "the narrative must be a well-formed <div> in the XHTML namespace");
-		indent(w, level);
-		strbuf_add(&w->b, val->valuestring, n);
-		return;
-	}
-	if (t->kind == MODEL_PRIMITIVE)
-		return wr_primitive(w, m->name, t, val, under, level);
-	if (under)
-		return wr_fail(w, "structure", "only primitives have a \"_\" sibling");
-	if (!strcmp(t->name, "Resource")) {
-		if (!cJSON_IsObject(val))
-			return wr_fail(w, "structure", "expected a resource object");
-		indent(w, level);
-		strbuf_addc(&w->b, '<');
-		strbuf_adds(&w->b, m->name);
-		strbuf_addc(&w->b, '>');
-		wr_resource(w, val, level + 1, false);
-		indent(w, level);
-		strbuf_add(&w->b, "</", 2);
-		strbuf_adds(&w->b, m->name);
-		strbuf_addc(&w->b, '>');
-		return;
-	}
-	wr_complex(w, m->name, t, val, level);
-}
-
-static void wr_member(struct wr *w, const struct mem *m, size_t level)
-{
-	bool array = m->e->max != 1;
-	const cJSON *v = m->val, *u = m->under;
-	size_t mark = path_push(&w->path, m->name, -1);
-	if (!array) {
-		if (cJSON_IsArray(v) || cJSON_IsArray(u))
-			wr_fail(w, "structure", "the element allows one value, not an array");
-		else if (cJSON_IsNull(v))
-			wr_fail(w, "structure", "null is not a value");
-		else
-			wr_value(w, m, v, u, level);
-		path_pop(&w->path, mark);
-		return;
-	}
-	if ((v && !cJSON_IsArray(v)) || (u && !cJSON_IsArray(u))) {
-		wr_fail(w, "structure", "the element repeats: expected an array");
-		path_pop(&w->path, mark);
-		return;
-	}
-	int nv = v ? cJSON_GetArraySize(v) : 0, nu = u ? cJSON_GetArraySize(u) : 0;
-	if (v && u && nv != nu) {
-		wr_fail(w, "structure", "the value array and its \"_\" array differ in length");
-		path_pop(&w->path, mark);
-		return;
-	}
-	if ((v && nv == 0) || (u && nu == 0)) {
-		wr_fail(w, "structure", "an array must not be empty");
-		path_pop(&w->path, mark);
-		return;
-	}
-	path_pop(&w->path, mark);
-	const cJSON *vi = v ? v->child : NULL, *ui = u ? u->child : NULL;
-	for (long i = 0; (vi || ui) && !w->failed; i++) {
-		size_t mk = path_push(&w->path, m->name, i);
-		if (vi && cJSON_IsNull(vi) && m->t->kind != MODEL_PRIMITIVE)
-			wr_fail(w, "structure", "null is not a value");
-		else
-			wr_value(w, m, vi && !cJSON_IsNull(vi) ? vi : NULL, ui && !cJSON_IsNull(ui) ? ui : NULL,
-				 level);
-		path_pop(&w->path, mk);
-		vi = vi ? vi->next : NULL;
-		ui = ui ? ui->next : NULL;
-	}
-}
-
-/* Writes the child elements of obj (type t) in model order. */
-static void wr_object(struct wr *w, const cJSON *obj, const struct model_type *t, size_t level, bool resource)
-{
-	size_t n = 0;
-	for (const cJSON *m = obj->child; m; m = m->next)
-		n++;
-	if (level > 1000)
-		return wr_fail(w, "too-costly", "nesting too deep");
-	struct mem *mems = calloc(n ? n : 1, sizeof *mems);
-	if (!mems) {
-		w->status = 500;
-		return wr_fail(w, "exception", "out of memory");
-	}
-	size_t k = 0;
-	for (const cJSON *m = obj->child; m && !w->failed; m = m->next) {
-		const char *name = m->string;
-		if (resource && !strcmp(name, "resourceType"))
-			continue;
-		bool under = name[0] == '_';
-		const char *base = under ? name + 1 : name;
-		const struct model_type *ct = NULL;
-		const struct model_elem *e = model_find_elem(t, base, strlen(base), &ct);
-		if (!e) {
-			size_t mk = path_push(&w->path, name, -1);
-			wr_fail(w, "structure", "unknown element \"%s\"", name);
-			path_pop(&w->path, mk);
-			break;
-		}
-		if (e->flags & MODEL_F_ATTR) {
-			if (under) {
-				size_t mk = path_push(&w->path, name, -1);
-				wr_fail(w, "structure", "unknown element \"%s\"", name);
-				path_pop(&w->path, mk);
-			}
-			continue; /* written as an attribute by the caller */
-		}
-		struct mem *slot = NULL;
-		for (size_t i = 0; i < k; i++)
-			if (mems[i].e == e)
-				slot = &mems[i];
-		if (slot && slot->t != ct) {
-			size_t mk = path_push(&w->path, name, -1);
-			wr_fail(w, "structure", "more than one type given for the choice element \"%s[x]\"", e->name);
-			path_pop(&w->path, mk);
-			break;
-		}
-		if (!slot) {
-			slot = &mems[k++];
-			slot->e = e;
-			slot->t = ct;
-			model_elem_json_name(e, ct, slot->name, sizeof slot->name);
-		}
-		if (under)
-			slot->under = m;
-		else
-			slot->val = m;
-	}
-	if (!w->failed)
-		qsort(mems, k, sizeof *mems, mem_cmp);
-	for (size_t i = 0; i < k && !w->failed; i++)
-		wr_member(w, &mems[i], level);
-	free(mems);
-}
-
-static void wr_resource(struct wr *w, const cJSON *res, size_t level, bool top)
-{
-	const cJSON *rt = cJSON_IsObject(res) ? cJSON_GetObjectItemCaseSensitive(res, "resourceType") : NULL;
-	if (!cJSON_IsString(rt))
-		return wr_fail(w, "required", "a resource needs a resourceType");
-	const struct model_type *t = model_resource(rt->valuestring);
-	if (!t)
-		return wr_fail(w, "structure", "\"%s\" is not a FHIR R4 resource type", rt->valuestring);
-	size_t mark = top ? path_push(&w->path, rt->valuestring, -1) : w->path.len;
-	indent(w, level);
-	strbuf_addc(&w->b, '<');
-	strbuf_adds(&w->b, rt->valuestring);
-	if (top)
-		strbuf_adds(&w->b, " xmlns=\"" FHIR_XML_NS "\"");
-	strbuf_addc(&w->b, '>');
-	wr_object(w, res, t, level + 1, true);
-	indent(w, level);
-	strbuf_add(&w->b, "</", 2);
-	strbuf_adds(&w->b, rt->valuestring);
-	strbuf_addc(&w->b, '>');
-	path_pop(&w->path, mark);
-}
-
-char *fhir_json_to_xml(const cJSON *resource, bool pretty, size_t *out_len, struct outcome *oo, int *status)
-{
-	struct wr w = {.oo = oo, .pretty = pretty, .status = 400};
-	strbuf_adds(&w.b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
-	if (!pretty)
-		strbuf_addc(&w.b, '\n');
-	wr_resource(&w, resource, 0, true);
-	if (pretty)
-		strbuf_addc(&w.b, '\n');
-	if (!w.failed && w.b.oom) {
-		w.failed = true;
-		w.status = 500;
-		outcome_add(oo, OUTCOME_ERROR, "exception", NULL, "out of memory writing XML");
-	}
-	if (w.failed) {
-		strbuf_release(&w.b);
-		if (status)
-			*status = w.status;
-		return NULL;
-	}
-	return strbuf_take(&w.b, out_len);
 }
 
 /* ------------------------------------------------------------ narrative */
@@ -2137,7 +1810,7 @@ static void canon_node(struct strbuf *b, const xmlNode *n, bool xhtml, size_t de
 			if (!xhtml && is_blank(t))
 				continue;
 			strbuf_addc(b, '"');
-			esc(b, t, true);
+			fhir_xml_esc(b, t, true);
 			strbuf_add(b, "\"\n", 2);
 			continue;
 		}
@@ -2177,7 +1850,7 @@ static void canon_node(struct strbuf *b, const xmlNode *n, bool xhtml, size_t de
 				strbuf_addc(b, ' ');
 				strbuf_adds(b, as[i].key);
 				strbuf_add(b, "=\"", 2);
-				esc(b, as[i].value ? (const char *)as[i].value : "", true);
+				fhir_xml_esc(b, as[i].value ? (const char *)as[i].value : "", true);
 				strbuf_addc(b, '"');
 			}
 			free(as[i].key);

@@ -21,8 +21,15 @@
  * Resource-typed elements; the narrative div carried verbatim in the XHTML
  * namespace; numbers keep their exact literal (core/base/fjson.h).
  *
+ * Loading: libxml2 is not linked but loaded on first use (dlopen of its
+ * SONAME, CW_LIBXML2_SONAME from the build), so a program that never reads
+ * XML does not load it nor what it brings (ICU, libstdc++). Writing XML needs
+ * it only for a narrative (its div is parsed to check it). When it cannot be
+ * loaded, reading XML fails with status 500 ("exception") and a narrative
+ * cannot be written.
+ *
  * Threads: all functions are reentrant; fhir_xml_init (called by the others on
- * first use) sets libxml2's process-wide state once.
+ * first use) loads libxml2 and sets its process-wide state once.
  * Errors: every function reports problems as OperationOutcome issues in oo
  * with a FHIRPath-style location (or line:column for XML syntax), and returns
  * NULL. *status (may be NULL) receives the HTTP status to answer: 400 for
@@ -42,7 +49,8 @@
 #define FHIR_XML_NS "http://hl7.org/fhir"
 #define FHIR_XHTML_NS "http://www.w3.org/1999/xhtml"
 
-void fhir_xml_init(void);
+/* Loads libxml2 and sets it up, once per process; true when it is usable. */
+bool fhir_xml_init(void);
 
 /* Parses FHIR XML (len bytes) into a new JSON resource tree (caller frees with
  * cJSON_Delete). lim bounds depth, members per object, items per array and the

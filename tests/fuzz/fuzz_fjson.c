@@ -1,5 +1,8 @@
 /* libFuzzer harness: strict JSON reader and writer. Anything accepted must
- * print, re-parse, and print again to the same bytes (compact and pretty). */
+ * print, re-parse, and print again to the same bytes (compact and pretty);
+ * the arena reader (fjson_parse_in) must accept and refuse the same, print
+ * the same and refuse with the same code at the same offset. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lim.memory_budget = 8u << 20;
 	struct fjson_error err;
 	cJSON *a = fjson_parse((const char *)data, size, &lim, &err);
+	struct arena ar;
+	arena_init(&ar, 64u << 20);
+	struct fjson_error aerr;
+	cJSON *t = fjson_parse_in(&ar, (const char *)data, size, &lim, &aerr);
+	/* the arena's own budget running out is no reader difference */
+	bool arena_ran_out = a && !t && aerr.code == FJSON_NO_MEMORY;
+	if (!arena_ran_out && (!a != !t || (!a && (aerr.code != err.code || aerr.offset != err.offset))))
+		abort();
+	if (a && t) {
+		size_t la, lt;
+		char *pa = fjson_print(a, false, &la), *pt = fjson_print(t, false, &lt);
+		if (!pa || !pt || la != lt || memcmp(pa, pt, la) != 0)
+			abort();
+		free(pa);
+		free(pt);
+	}
+	arena_release(&ar);
 	if (!a) {
 		if (err.status != 400 && err.status != 413)
 			abort();

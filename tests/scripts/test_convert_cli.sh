@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The program users run (CW_BIN, bin/crosswalk) converts without loading the
 # server's libraries: `crosswalk convert` maps only what the converter uses
-# (cJSON, libxml2 and theirs), as the dynamic loader reports it
-# (LD_DEBUG=libs). Every other command runs the gateway binary beside it
+# (cJSON; libxml2 and theirs only once XML is read), as the dynamic loader
+# reports it (LD_DEBUG=libs): JSON to XML without a narrative and `version`
+# map no libxml2, reading XML loads it on first use. Every other command runs the gateway binary beside it
 # (lib/crosswalk/crosswalk-gateway) in the same process; a copy of the
 # program with no gateway binary beside it says so and exits 1, still
 # converting. A file is mapped rather than read when its size is not a
@@ -10,23 +11,31 @@
 # standard input.
 . "$(dirname "$0")/tap.sh"
 tap_tmpdir
-tap_plan 6
+tap_plan 7
 cw=${CW_BIN:-bin/crosswalk}
 heavy='libpq|libcurl|libmicrohttpd|libgnutls|libsqlite3|libssl|libcrypto'
 echo '{"resourceType":"Patient","id":"p","active":true}' >"$TAP_TMP/p.json"
 
+xml='libxml2|libicu|libstdc'
 loaded=$(LD_DEBUG=libs "$cw" convert "$TAP_TMP/p.json" --to xml 2>&1 >"$TAP_TMP/p.xml" | grep 'calling init:')
-if grep -q '<active value="true"/>' "$TAP_TMP/p.xml" && ! grep -qE "$heavy" <<<"$loaded"; then
-  tap_ok "crosswalk convert converts without loading the server's libraries"
+if grep -q '<active value="true"/>' "$TAP_TMP/p.xml" && ! grep -qE "$heavy|$xml" <<<"$loaded"; then
+  tap_ok "crosswalk convert writes XML without loading the server's libraries nor libxml2"
 else
-  tap_fail "crosswalk convert converts without loading the server's libraries" "$(cat "$TAP_TMP/p.xml"; grep -E "$heavy" <<<"$loaded")"
+  tap_fail "crosswalk convert writes XML without loading the server's libraries nor libxml2" "$(cat "$TAP_TMP/p.xml"; grep -E "$heavy|$xml" <<<"$loaded")"
 fi
 
 loaded=$(LD_DEBUG=libs "$cw" convert "$TAP_TMP/p.xml" 2>&1 >"$TAP_TMP/back.json" | grep 'calling init:')
-if grep -q '"active":true' "$TAP_TMP/back.json" && ! grep -qE "$heavy" <<<"$loaded"; then
-  tap_ok "crosswalk convert reads XML without loading the server's libraries"
+if grep -q '"active":true' "$TAP_TMP/back.json" && ! grep -qE "$heavy" <<<"$loaded" && grep -q 'libxml2' <<<"$loaded"; then
+  tap_ok "crosswalk convert reads XML loading libxml2 on first use, not the server's libraries"
 else
-  tap_fail "crosswalk convert reads XML without loading the server's libraries" "$(cat "$TAP_TMP/back.json"; grep -E "$heavy" <<<"$loaded")"
+  tap_fail "crosswalk convert reads XML loading libxml2 on first use, not the server's libraries" "$(cat "$TAP_TMP/back.json"; echo "$loaded")"
+fi
+
+out=$(LD_DEBUG=libs "$cw" version 2>&1)
+if grep -q "^crosswalk [0-9]" <<<"$out" && ! grep 'calling init:' <<<"$out" | grep -qE "$heavy|$xml"; then
+  tap_ok "crosswalk version loads neither the server's libraries nor libxml2"
+else
+  tap_fail "crosswalk version loads neither the server's libraries nor libxml2" "$(grep 'calling init:' <<<"$out")"
 fi
 
 printf '{"plugin_dir": "%s", "data_dir": "%s"}\n' "$PWD/${CW_PLUGIN_DIR:-lib/crosswalk/plugins}" "$TAP_TMP/var" >"$TAP_TMP/cw.json"

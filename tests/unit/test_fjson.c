@@ -117,6 +117,17 @@ static void refusals(void **state)
 		    strcmp(err.path, cases[i].path) != 0 || err.status != 400)
 			fail_msg("case %zu: got code %d line %d col %d path %s (%s)", i, err.code, err.line,
 				 err.column, err.path, err.message);
+		/* the arena reader refuses the same, at the same place */
+		struct arena a;
+		arena_init(&a, 0);
+		struct fjson_error aerr;
+		if (fjson_parse_in(&a, cases[i].in, strlen(cases[i].in), NULL, &aerr))
+			fail_msg("case %zu accepted in an arena", i);
+		if (aerr.code != err.code || aerr.line != err.line || aerr.column != err.column ||
+		    strcmp(aerr.path, err.path) != 0 || aerr.status != err.status)
+			fail_msg("case %zu in an arena: got code %d line %d col %d path %s", i, aerr.code, aerr.line,
+				 aerr.column, aerr.path);
+		arena_release(&a);
 	}
 }
 
@@ -207,6 +218,14 @@ static void memory_budget_gives_413(void **state)
 	assert_null(fjson_parse(s, n, &lim, &err));
 	assert_int_equal(err.code, FJSON_BUDGET);
 	assert_int_equal(err.status, 413);
+	/* in an arena the budget is lim's too, however large the arena's */
+	struct arena a;
+	arena_init(&a, (size_t)1 << 30);
+	assert_null(fjson_parse_in(&a, s, n, &lim, &err));
+	assert_int_equal(err.code, FJSON_BUDGET);
+	assert_int_equal(err.status, 413);
+	assert_true(a.used < (size_t)64 << 20);
+	arena_release(&a);
 	free(s);
 }
 
@@ -291,6 +310,18 @@ static int check_dir(const char *dir)
 		cJSON *c = fjson_parse(p2, l2, NULL, &err);
 		assert_non_null(c);
 		assert_true(same(a, c));
+		/* the arena reader builds the same tree, printed the same */
+		struct arena ar;
+		arena_init(&ar, (size_t)1 << 30);
+		cJSON *in_arena = fjson_parse_in(&ar, text, len, NULL, &err);
+		assert_non_null(in_arena);
+		assert_true(same(a, in_arena));
+		size_t l3;
+		char *p3 = fjson_print(in_arena, false, &l3);
+		assert_int_equal(l3, l1);
+		assert_memory_equal(p3, p1, l1);
+		free(p3);
+		arena_release(&ar);
 		/* Compare with cJSON's own view of the same bytes. */
 		cJSON *ref = cJSON_ParseWithLength(text, len);
 		assert_non_null(ref);

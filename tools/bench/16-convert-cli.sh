@@ -9,10 +9,17 @@
 # machine shared with other work, wall time measures the others too (it is
 # printed alongside). Crosswalk's figures leave its start-up out (measured
 # here first, on a one-line file, and subtracted per process), as the target
-# asks; the start-up is printed on its own, with an empty process's and the
+# asks: JSON to XML's on a one-line JSON file, XML to JSON's on a one-line
+# XML file (which includes loading libxml2, loaded when XML is first read); the start-up is printed on its own, with an empty process's and the
 # loading of the binary's shared libraries alone (an empty program linked
 # with the same libraries) for scale. Targets: >= 30x FHIR.js's resources/s
 # each way; start-up of a command under 5 ms.
+# The same files go through POST /fhir/$convert of a running gateway too
+# (one curl process posting them all on one connection): there the figure is
+# the gateway's CPU time for those requests (from /proc), best of three. It
+# is measured as configured by default (every answer audited: the
+# AuditEvent names each resource of the answer and is on disk before the
+# answer leaves) and, for the conversion's own share, with audit off.
 set -euo pipefail
 out="$BENCH_DIR/convert-cli"
 mkdir -p "$out"
@@ -54,8 +61,11 @@ startup() { # LABEL CMD...
   printf '  %-62s %6.2f ms CPU %7.2f ms wall (%d objects)\n' "$label" "$c" "$w" "$(ldd "$1" | wc -l)"
 }
 read -r su_cpu su_wall <<<"$(mean40 "$CW_BIN" convert "$out/tiny.json" --to xml)"
+"$CW_BIN" convert "$out/tiny.json" --to xml >"$out/tiny.xml"
+read -r sux_cpu sux_wall <<<"$(mean40 "$CW_BIN" convert "$out/tiny.xml" --to json)"
 printf 'start-up of crosswalk convert (one-line file): %.2f ms CPU, %.2f ms wall (target < 5 ms); for scale:\n' \
   "$su_cpu" "$su_wall"
+printf '  %-62s %6.2f ms CPU %7.2f ms wall\n' "the same reading a one-line XML file (libxml2 loaded)" "$sux_cpu" "$sux_wall"
 startup "an empty program" "$out/empty"
 startup "the gateway binary converting it (every library linked)" "$gw_bin" convert "$out/tiny.json" --to xml
 startup "an empty program linked with the gateway binary's libraries" "$out/empty-libs"
@@ -63,6 +73,38 @@ startup "an empty program linked with bin/crosswalk's libraries" "$out/empty-cw"
 startup "... with all of them but libcurl" "$out/empty-no-curl"
 startup "... with cJSON and libxml2 only" "$out/empty-json-xml"
 startup "... with cJSON only" "$out/empty-json"
+
+# the gateways for POST /fhir/$convert (audited as by default, and with audit
+# off); their CPU time in seconds from /proc
+gw_pids=()
+trap 'for p in "${gw_pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+for audit in true false; do
+  port=$((18937 + ${#gw_pids[@]}))
+  cat >"$out/gw-$audit.json" <<JSON
+{"listen":"127.0.0.1:$port","data_dir":"$out/var-$audit","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn",
+ "audit":{"enabled":$audit}}
+JSON
+  "$CW_BIN" serve -c "$out/gw-$audit.json" 2>"$out/gw-$audit.log" &
+  gw_pids+=($!)
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+done
+tck=$(getconf CLK_TCK)
+gw_cpu() { awk -v t="$tck" '{ printf "%.4f\n", ($14 + $15) / t }' "/proc/${gw_pids[$1]}/stat"; }
+# post N TYPE ACCEPT FILE...: every file to $convert of gateway N (0 audited,
+# 1 not), one curl process; CPU seconds the gateway spent on them
+post() {
+  local n=$1 type=$2 accept=$3 f args=() before after; shift 3
+  local gw_port=$((18937 + n))
+  for f in "$@"; do
+    args+=(-s -o /dev/null -X POST -H "Content-Type: $type" -H "Accept: $accept" --data-binary "@$f"
+      "http://127.0.0.1:$gw_port/fhir/\$convert" --next)
+  done
+  unset 'args[${#args[@]}-1]'
+  before=$(gw_cpu "$n")
+  curl "${args[@]}"
+  after=$(gw_cpu "$n")
+  awk -v a="$before" -v b="$after" 'BEGIN { printf "%.4f\n", b - a }'
+}
 
 # set NAME FILE...: both sides on the files; one line each and the ratios
 measure() {
@@ -81,14 +123,27 @@ measure() {
     done
     jx=$(min "$jx" "$cjx"); xj=$(min "$xj" "$cxj"); jxw=$(min "$jxw" "$wjx"); xjw=$(min "$xjw" "$wxj")
   done
+  local hjx=9 hxj=9 njx=9 nxj=9 xmls=()
+  for f in "$@"; do xmls+=("$out/$(basename "$f").xml"); done
+  for round in 1 2 3; do
+    hjx=$(min "$hjx" "$(post 0 application/fhir+json application/fhir+xml "$@")")
+    hxj=$(min "$hxj" "$(post 0 application/fhir+xml application/fhir+json "${xmls[@]}")")
+    njx=$(min "$njx" "$(post 1 application/fhir+json application/fhir+xml "$@")")
+    nxj=$(min "$nxj" "$(post 1 application/fhir+xml application/fhir+json "${xmls[@]}")")
+  done
   read -r _ fjx fxj fjxw fxjw <<<"$(js convert "$@" | grep '^RESULT')"
-  awk -v name="$name" -v n="$n" -v res="$res" -v su="$su_cpu" -v suw="$su_wall" -v jx="$jx" -v xj="$xj" \
-    -v jxw="$jxw" -v xjw="$xjw" -v fjx="$fjx" -v fxj="$fxj" -v fjxw="$fjxw" -v fxjw="$fxjw" 'BEGIN {
-    cjx = jx - n * su / 1000; cxj = xj - n * su / 1000; if (cjx <= 0) cjx = 1e-6; if (cxj <= 0) cxj = 1e-6
+  awk -v name="$name" -v n="$n" -v res="$res" -v su="$su_cpu" -v sux="$sux_cpu" -v jx="$jx" -v xj="$xj" \
+    -v jxw="$jxw" -v xjw="$xjw" -v fjx="$fjx" -v fxj="$fxj" -v fjxw="$fjxw" -v fxjw="$fxjw" \
+    -v hjx="$hjx" -v hxj="$hxj" -v njx="$njx" -v nxj="$nxj" 'BEGIN {
+    cjx = jx - n * su / 1000; cxj = xj - n * sux / 1000; if (cjx <= 0) cjx = 1e-6; if (cxj <= 0) cxj = 1e-6
     printf "%s (%d files, %d resources)\n", name, n, res
     printf "  crosswalk CLI json_to_xml %8.0f res/s CPU (%.3f s, %.3f s wall);  xml_to_json %8.0f res/s CPU (%.3f s, %.3f s wall)\n", res / cjx, cjx, jxw, res / cxj, cxj, xjw
     printf "  FHIR.js       json_to_xml %8.0f res/s CPU (%.3f s, %.3f s wall);  xml_to_json %8.0f res/s CPU (%.3f s, %.3f s wall)\n", res / fjx, fjx, fjxw, res / fxj, fxj, fxjw
-    printf "  ratio CLI json_to_xml crosswalk/FHIR.js = %.1fx, xml_to_json = %.1fx (target >= 30x each way)\n", fjx / cjx, fxj / cxj }'
+    printf "  ratio CLI json_to_xml crosswalk/FHIR.js = %.1fx, xml_to_json = %.1fx (target >= 30x each way)\n", fjx / cjx, fxj / cxj
+    if (hjx <= 0) hjx = 1e-6; if (hxj <= 0) hxj = 1e-6; if (njx <= 0) njx = 1e-6; if (nxj <= 0) nxj = 1e-6
+    printf "  crosswalk POST $convert json_to_xml %8.0f res/s gateway CPU (%.3f s);  xml_to_json %8.0f res/s (%.3f s)\n", res / hjx, hjx, res / hxj, hxj
+    printf "  ratio POST $convert json_to_xml crosswalk/FHIR.js = %.1fx, xml_to_json = %.1fx (target >= 30x each way)\n", fjx / hjx, fxj / hxj
+    printf "  ... with audit off: json_to_xml %8.0f res/s (%.3f s), %.1fx;  xml_to_json %8.0f res/s (%.3f s), %.1fx\n", res / njx, njx, fjx / njx, res / nxj, nxj, fxj / nxj }'
 }
 official=("$BENCH_CORPUS"/fhir-r4/examples-json-xml/json/*.json)
 read -r kept left <<<"$(js bundle "$out/official-examples.json" "${official[@]}")"

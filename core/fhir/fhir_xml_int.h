@@ -1,0 +1,35 @@
+/* fhir_xml_int — what fhir_xml.c (libxml2: reading FHIR XML, the narrative
+ * check, the canonical form) shares with fhir_xml_write.c (JSON → XML, with
+ * no libxml2). Not a public interface. */
+#ifndef CW_FHIR_XML_INT_H
+#define CW_FHIR_XML_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/strbuf.h"
+#include "fhir/fhir_xml.h"
+
+/* The FHIRPath-style location of what is being read or written, for the
+ * issues reported ("Patient.name[0].given"); a location past the buffer is
+ * left off (truncated). */
+struct fhir_xml_path {
+	char buf[512];
+	size_t len;
+	bool truncated;
+};
+
+/* Adds ".seg" (or "seg" first), with "[index]" when index >= 0; returns the
+ * mark fhir_xml_path_pop goes back to. */
+size_t fhir_xml_path_push(struct fhir_xml_path *p, const char *seg, long index);
+void fhir_xml_path_pop(struct fhir_xml_path *p, size_t mark);
+/* Adds "[index]" to the segment fhir_xml_path_push added at mark: the same
+ * path as popping it and pushing it again with the index, without copying. */
+void fhir_xml_path_index(struct fhir_xml_path *p, size_t mark, long index);
+
+/* Appends s escaped for XML text (attr: for an attribute value). Returns
+ * false when s holds what XML 1.0 cannot carry: a C0 control other than
+ * tab, LF, CR, or U+FFFE/U+FFFF (what was appended is then to be dropped). */
+bool fhir_xml_esc(struct strbuf *b, const char *s, bool attr);
+
+#endif
