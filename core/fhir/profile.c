@@ -506,12 +506,14 @@ static size_t ensure_elem(struct profile *p, size_t *cap, const char *id)
 	id_to_path(id, path, sizeof path);
 	if (set_names(e, id, path) != 0)
 		return SIZE_MAX;
-	/* a slice starts as a copy of the element it slices */
+	/* a slice starts as a copy of the element it slices; a reslice
+	 * ("a/b") as a copy of its slice ("a") */
 	const char *ld = last_dot(id);
 	const char *colon = strrchr(ld ? ld : id, ':');
 	if (colon) {
+		const char *cut = strrchr(colon, '/');
 		char base[1024];
-		snprintf(base, sizeof base, "%.*s", (int)(colon - id), id);
+		snprintf(base, sizeof base, "%.*s", (int)((cut ? cut : colon) - id), id);
 		for (size_t i = 0; i < p->nel; i++) {
 			if (i == at || strcmp(p->el[i].id, base) != 0)
 				continue;

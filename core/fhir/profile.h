@@ -25,7 +25,9 @@
  * Validation (profile_validate): cardinality as the profile constrains it,
  * fixed[x] (exact) and pattern[x] (the value holds at least the pattern),
  * types and Reference target profiles, slicing (discriminators value,
- * pattern, type, profile, exists; rules open, closed, openAtEnd; ordered),
+ * pattern, type, profile, exists, with paths through resolve() to contained
+ * resources and, for a Bundle entry, other entries of its Bundle; rules
+ * open, closed, openAtEnd; ordered; reslices "slice/reslice" at any depth),
  * bindings (required: error; extensible: warning; codes checked against the
  * ValueSet's expansion, its compose concept lists and whole included systems
  * known to the terminology registries; a code of a system not loaded is never
