@@ -143,7 +143,7 @@ struct config_privacy {
 struct config_validation {
 	char *on_write;     /* "structural" | "profiles", or NULL (structural) */
 	cJSON *profiles;    /* object: resource type → profile URL (owned), or NULL */
-	char *packages_dir; /* folder of unpacked FHIR packages, or NULL */
+	char *packages_dir; /* folder of FHIR packages (unpacked or .tgz), or one .tgz; or NULL */
 };
 
 struct config {
