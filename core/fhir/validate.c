@@ -90,9 +90,11 @@ static bool check_uri(const char *s)
 }
 
 /* Character classes of base64Binary text: 1 an alphabet character, 2
- * whitespace, 0 anything else. */
+ * whitespace, 0 anything else (also the control characters no FHIR string
+ * may hold: vertical tab and form feed are not whitespace here, so this one
+ * pass also does control_char's check). */
 static const unsigned char b64_class[256] = {
-	['\t'] = 2, ['\n'] = 2, ['\v'] = 2, ['\f'] = 2, ['\r'] = 2, [' '] = 2, ['+'] = 1, ['/'] = 1, ['='] = 1,
+	['\t'] = 2, ['\n'] = 2, ['\r'] = 2, [' '] = 2, ['+'] = 1, ['/'] = 1, ['='] = 1,
 	['0'] = 1,  ['1'] = 1,  ['2'] = 1,  ['3'] = 1,  ['4'] = 1,  ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1,
 	['9'] = 1,  ['A'] = 1,  ['B'] = 1,  ['C'] = 1,  ['D'] = 1,  ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
 	['I'] = 1,  ['J'] = 1,  ['K'] = 1,  ['L'] = 1,  ['M'] = 1,  ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1,
@@ -155,6 +157,8 @@ static bool decimal_in_range(const char *s)
 
 bool validate_primitive_text(const char *type, const char *text)
 {
+	if (type && text && !strcmp(type, "base64Binary"))
+		return check_base64(text); /* one pass: it refuses control characters too */
 	if (!type || !text || control_char(text))
 		return false;
 	if (!strcmp(type, "id"))
@@ -165,8 +169,6 @@ bool validate_primitive_text(const char *type, const char *text)
 		return check_string(text);
 	if (!strcmp(type, "uri") || !strcmp(type, "url") || !strcmp(type, "canonical"))
 		return check_uri(text);
-	if (!strcmp(type, "base64Binary"))
-		return check_base64(text);
 	pthread_once(&regex_once, compile_regexes);
 	for (size_t i = 0; i < NREGEX; i++) {
 		if (strcmp(type, regex_types[i]) != 0)
