@@ -149,7 +149,7 @@ struct config_validation {
 	char *ingest;       /* what a plugin's mapper makes, against the profiles it claims:
 			       "error" | "warn" | "off", or NULL (error); see plugin_host_ctx_profiles */
 	cJSON *profiles;    /* object: resource type → profile URL (owned), or NULL */
-	char *packages_dir; /* folder of unpacked FHIR packages, or NULL */
+	char *packages_dir; /* folder of FHIR packages (unpacked or .tgz), or one .tgz; or NULL */
 };
 
 struct config {

@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/tree.h>
+#include <libxml/xmlIO.h>
 #include <libxml/xmlsave.h>
 
 #include "fhir/model.h"
@@ -31,20 +33,22 @@
 #ifndef CW_LIBXML2_SONAME
 #define CW_LIBXML2_SONAME "libxml2.so.2"
 #endif
-#define LX_FUNCS(X)                   \
-	X(xmlInitParser)              \
-	X(xmlSetExternalEntityLoader) \
-	X(xmlSetGenericErrorFunc)     \
-	X(xmlSetStructuredErrorFunc)  \
-	X(xmlCreatePushParserCtxt)    \
-	X(xmlCtxtUseOptions)          \
-	X(xmlParseChunk)              \
-	X(xmlStopParser)              \
-	X(xmlFreeParserCtxt)          \
-	X(xmlFreeDoc)                 \
-	X(xmlDocGetRootElement)       \
-	X(xmlNodeListGetString)       \
-	X(xmlGetPredefinedEntity)
+#define LX_FUNCS(X)                           \
+	X(xmlInitParser)                      \
+	X(xmlSetExternalEntityLoader)         \
+	X(xmlSetGenericErrorFunc)             \
+	X(xmlSetStructuredErrorFunc)          \
+	X(xmlCreatePushParserCtxt)            \
+	X(xmlCtxtUseOptions)                  \
+	X(xmlParseChunk)                      \
+	X(xmlStopParser)                      \
+	X(xmlFreeParserCtxt)                  \
+	X(xmlFreeDoc)                         \
+	X(xmlDocGetRootElement)               \
+	X(xmlNodeListGetString)               \
+	X(xmlGetPredefinedEntity)             \
+	X(xmlParserInputBufferCreateFilename) \
+	X(xmlFreeParserInputBuffer)
 #define LX_FIELD(name) __typeof__(name) *name;
 static struct {
 	LX_FUNCS(LX_FIELD)
@@ -95,6 +99,8 @@ static void lx_free(void *p) { (lx.free_get ? *lx.free_get() : *lx.free_var)(p);
 #define xmlDocGetRootElement (*lx.xmlDocGetRootElement)
 #define xmlNodeListGetString (*lx.xmlNodeListGetString)
 #define xmlGetPredefinedEntity (*lx.xmlGetPredefinedEntity)
+#define xmlParserInputBufferCreateFilename (*lx.xmlParserInputBufferCreateFilename)
+#define xmlFreeParserInputBuffer (*lx.xmlFreeParserInputBuffer)
 #undef xmlFree
 #define xmlFree lx_free
 
@@ -1877,4 +1883,59 @@ char *fhir_xml_canonical(const char *buf, size_t len, size_t *out_len)
 		return NULL;
 	}
 	return strbuf_take(&b, out_len);
+}
+
+/* ------------------------------------------------------------ files */
+
+struct fhir_xml_file {
+	xmlParserInputBufferPtr in;
+};
+
+struct fhir_xml_file *fhir_xml_file_open(const char *path, char *why, size_t wl)
+{
+	struct stat sb;
+	if (strstr(path, "://")) {
+		snprintf(why, wl, "%s: not a local file", path);
+		return NULL;
+	}
+	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		snprintf(why, wl, "%s: not a regular file", path);
+		return NULL;
+	}
+	if (!fhir_xml_init()) {
+		snprintf(why, wl,
+			 "%s: cannot be read: the XML library (" CW_LIBXML2_SONAME ") that gunzips it cannot be loaded",
+			 path);
+		return NULL;
+	}
+	struct fhir_xml_file *f = calloc(1, sizeof *f);
+	if (!f) {
+		snprintf(why, wl, "out of memory");
+		return NULL;
+	}
+	/* no encoding: the bytes as they are, gunzipped when gzip */
+	f->in = xmlParserInputBufferCreateFilename(path, XML_CHAR_ENCODING_NONE);
+	if (!f->in || !f->in->readcallback) {
+		snprintf(why, wl, "%s: cannot be opened", path);
+		fhir_xml_file_close(f);
+		return NULL;
+	}
+	return f;
+}
+
+long fhir_xml_file_read(void *file, void *buf, size_t n)
+{
+	struct fhir_xml_file *f = file;
+	int want = n > INT_MAX ? INT_MAX : (int)n;
+	int r = f->in->readcallback(f->in->context, buf, want);
+	return r < 0 ? -1 : (long)r;
+}
+
+void fhir_xml_file_close(struct fhir_xml_file *f)
+{
+	if (!f)
+		return;
+	if (f->in)
+		xmlFreeParserInputBuffer(f->in);
+	free(f);
 }

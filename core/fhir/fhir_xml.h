@@ -89,4 +89,16 @@ bool fhir_xml_check_div(const char *s, size_t len, char *why, size_t wl);
  * dropped except inside XHTML. NULL if not well-formed. Caller frees. */
 char *fhir_xml_canonical(const char *buf, size_t len, size_t *out_len);
 
+/* A local file read through libxml2's I/O layer, which gunzips a gzip file
+ * transparently (libxml2 is built with zlib): how a FHIR package.tgz is read
+ * without an archive library. path must name an existing regular file (no
+ * URL: "scheme://" is refused, so nothing is fetched). NULL with a reason in
+ * why when it cannot be opened. fhir_xml_file_read returns the bytes read
+ * into buf (at most n), 0 at the end, -1 on an error (a corrupt gzip
+ * stream). One handle belongs to one thread at a time; close it once. */
+struct fhir_xml_file;
+struct fhir_xml_file *fhir_xml_file_open(const char *path, char *why, size_t wl);
+long fhir_xml_file_read(void *file, void *buf, size_t n);
+void fhir_xml_file_close(struct fhir_xml_file *f);
+
 #endif

@@ -10,9 +10,11 @@
 
 #include "base/file.h"
 #include "base/fjson.h"
+#include "fhir/fhir_xml.h"
 #include "fhir/model.h"
 #include "fhir/profile_int.h"
 #include "fhir/valueset.h"
+#include "fhir/tar.h"
 
 #define CORE_SD "http://hl7.org/fhir/StructureDefinition/"
 #define MAX_DEPTH 4
@@ -301,9 +303,63 @@ int profile_load_dir(struct profile_set *ps, const char *dir, char *err, size_t 
 	return load_tree(ps, dir, MAX_DEPTH, false, err, errlen);
 }
 
+struct tgz_load {
+	struct profile_set *ps;
+	const char *path;
+	int kept;
+	char *err;
+	size_t errlen;
+};
+
+/* One file of a package archive: package/NAME.json (not package.json, not
+ * .index.json, not in a subfolder) is a conformance resource. */
+static int tgz_file(void *arg, const char *name, const char *data, size_t size)
+{
+	struct tgz_load *t = arg;
+	if (strncmp(name, "package/", 8) != 0 || strchr(name + 8, '/') || !ends_with(name, ".json") ||
+	    !strcmp(name + 8, "package.json") || !strcmp(name + 8, ".index.json"))
+		return 0;
+	struct fjson_limits lim;
+	fjson_limits_default(&lim);
+	struct fjson_error fe = {0};
+	cJSON *j = fjson_parse(data, size, &lim, &fe);
+	if (!j) {
+		snprintf(t->err, t->errlen, "%s: %s: not JSON: %s", t->path, name, fe.message);
+		return -1;
+	}
+	char source[4600];
+	snprintf(source, sizeof source, "%s:%s", t->path, name);
+	int r = profile_add(t->ps, j, source, t->err, t->errlen);
+	if (r < 0)
+		return -1;
+	t->kept += r;
+	return 0;
+}
+
+/* Loads a package archive (package.tgz: a gzipped tar, gunzipped by
+ * libxml2's I/O layer, read by the bounded tar reader). */
+static int load_tgz(struct profile_set *ps, const char *path, char *err, size_t errlen)
+{
+	struct fhir_xml_file *f = fhir_xml_file_open(path, err, errlen);
+	if (!f)
+		return -1;
+	struct tar_limits lim = {PROFILE_MAX_PACKAGE_ENTRIES, PROFILE_MAX_FILE_BYTES, PROFILE_MAX_PACKAGE_BYTES};
+	struct tgz_load t = {ps, path, 0, err, errlen};
+	char why[300] = "";
+	int r = tar_each(fhir_xml_file_read, f, &lim, tgz_file, &t, why, sizeof why);
+	fhir_xml_file_close(f);
+	if (r == -1 && why[0])
+		snprintf(err, errlen, "%s: %s", path, why);
+	return r ? -1 : t.kept;
+}
+
+static bool is_tgz(const char *name) { return ends_with(name, ".tgz") || ends_with(name, ".tar.gz"); }
+
 int profile_load_packages(struct profile_set *ps, const char *dir, char *err, size_t errlen)
 {
 	struct stat sb;
+	if (dir && stat(dir, &sb) == 0 && S_ISREG(sb.st_mode) && is_tgz(dir))
+		return load_tgz(ps, dir, err, errlen);
 	if (!dir || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
 		return 0;
 	size_t n;
@@ -311,6 +367,14 @@ int profile_load_packages(struct profile_set *ps, const char *dir, char *err, si
 	int kept = 0;
 	for (size_t i = 0; i < n && kept >= 0; i++) {
 		char pkg[4096], probe[4200];
+		if (is_tgz(names[i])) {
+			snprintf(pkg, sizeof pkg, "%s/%s", dir, names[i]);
+			if (stat(pkg, &sb) == 0 && S_ISREG(sb.st_mode)) {
+				int r = load_tgz(ps, pkg, err, errlen);
+				kept = r < 0 ? -1 : kept + r;
+				continue;
+			}
+		}
 		snprintf(pkg, sizeof pkg, "%s/%s/package", dir, names[i]);
 		snprintf(probe, sizeof probe, "%s/package.json", pkg);
 		if (stat(probe, &sb) != 0) {
@@ -507,12 +571,14 @@ static size_t ensure_elem(struct profile *p, size_t *cap, const char *id)
 	id_to_path(id, path, sizeof path);
 	if (set_names(e, id, path) != 0)
 		return SIZE_MAX;
-	/* a slice starts as a copy of the element it slices */
+	/* a slice starts as a copy of the element it slices; a reslice
+	 * ("a/b") as a copy of its slice ("a") */
 	const char *ld = last_dot(id);
 	const char *colon = strrchr(ld ? ld : id, ':');
 	if (colon) {
+		const char *cut = strrchr(colon, '/');
 		char base[1024];
-		snprintf(base, sizeof base, "%.*s", (int)(colon - id), id);
+		snprintf(base, sizeof base, "%.*s", (int)((cut ? cut : colon) - id), id);
 		for (size_t i = 0; i < p->nel; i++) {
 			if (i == at || strcmp(p->el[i].id, base) != 0)
 				continue;

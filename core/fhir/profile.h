@@ -2,10 +2,10 @@
  * CodeSystems) and validation of a resource against a profile.
  *
  * Loading (profile_load_dir, profile_load_packages, profile_add): the
- * project's profiles/ folder and unpacked FHIR packages (a folder holding
+ * project's profiles/ folder and FHIR packages, unpacked (a folder holding
  * package/package.json, or package.json itself, as `tar -xzf package.tgz`
- * leaves it; a package.tgz is not read: there is no archive library in the
- * stack, so a site unpacks it first). Only StructureDefinition, ValueSet and
+ * leaves it) or as the npm archive itself (NAME.tgz or NAME.tar.gz: gunzipped
+ * through libxml2's I/O layer, read by the bounded tar reader, fhir/tar.h). Only StructureDefinition, ValueSet and
  * CodeSystem resources are kept; anything else in a package is skipped. The
  * R4 core definitions are not loaded from files: their structure is the
  * generated model (core/fhir/model.h) and their invariants the generated
@@ -25,7 +25,9 @@
  * Validation (profile_validate): cardinality as the profile constrains it,
  * fixed[x] (exact) and pattern[x] (the value holds at least the pattern),
  * types and Reference target profiles, slicing (discriminators value,
- * pattern, type, profile, exists; rules open, closed, openAtEnd; ordered),
+ * pattern, type, profile, exists, with paths through resolve() to contained
+ * resources and, for a Bundle entry, other entries of its Bundle; rules
+ * open, closed, openAtEnd; ordered; reslices "slice/reslice" at any depth),
  * bindings (required: error; extensible: warning; codes checked against the
  * ValueSet's expansion, its compose concept lists and whole included systems
  * known to the terminology registries, or, for an R4 core ValueSet no
@@ -63,6 +65,9 @@
 /* Largest conformance file read, and the most resources one set holds. */
 #define PROFILE_MAX_FILE_BYTES ((size_t)32 << 20)
 #define PROFILE_MAX_RESOURCES 20000
+/* A package archive: the most entries, and bytes of content once gunzipped. */
+#define PROFILE_MAX_PACKAGE_ENTRIES 50000
+#define PROFILE_MAX_PACKAGE_BYTES ((size_t)512 << 20)
 
 struct profile_set;
 
@@ -82,10 +87,15 @@ int profile_add(struct profile_set *ps, cJSON *res, const char *source, char *er
  * profile_add refuses, is an error. A missing dir is not an error. Returns
  * the number of resources kept, or -1. */
 int profile_load_dir(struct profile_set *ps, const char *dir, char *err, size_t errlen);
-/* Loads each unpacked FHIR package in dir (every subfolder holding
- * package/package.json or package.json): the *.json files of the package
- * folder itself (not examples/ or other subfolders). A missing dir is not an
- * error. Returns the number of resources kept, or -1. */
+/* Loads each FHIR package in dir: every subfolder holding
+ * package/package.json or package.json, and every *.tgz / *.tar.gz archive
+ * (dir may also name one archive): the *.json files of the package folder
+ * itself (package/NAME.json in an archive; not examples/ or other
+ * subfolders). An archive with an absolute or ".." entry name, a bad header,
+ * a file over PROFILE_MAX_FILE_BYTES, more than PROFILE_MAX_PACKAGE_ENTRIES
+ * entries or PROFILE_MAX_PACKAGE_BYTES of content is an error ("FILE:
+ * reason"). A missing dir is not an error. Returns the number of resources
+ * kept, or -1. */
 int profile_load_packages(struct profile_set *ps, const char *dir, char *err, size_t errlen);
 /* Generates the missing snapshots and indexes everything. Call once after
  * the last load, before sharing. -1 with "URL: reason" in err. */

@@ -20,8 +20,12 @@
 struct vctx {
 	const struct profile_set *ps;
 	const struct profile *p;
-	const cJSON *resource; /* %resource of constraints */
-	struct outcome *oo;    /* NULL: only count errors (a slice probe) */
+	const cJSON *resource;  /* %resource of constraints */
+	const cJSON *bundle;    /* the Bundle resource is an entry of (references resolve in it), or NULL */
+	const char *full_url;   /* that entry's fullUrl, or NULL */
+	const cJSON *container; /* the resource that contains resource, or NULL ("#id" resolves in it) */
+	const char *unresolved; /* set by a discriminator through resolve() that met a reference it could not resolve */
+	struct outcome *oo;     /* NULL: only count errors (a slice probe) */
 	size_t errors;
 	struct profile_stats *st;
 	struct arena *a;
@@ -383,7 +387,8 @@ static void check_constraints(struct vctx *vc, const struct pelem *e, const stru
 					vc->st->unchecked++;
 				continue;
 			}
-			struct fp_env env = {vc->resource, vc->resource, v->j, v->t ? v->t->name : NULL};
+			struct fp_env env = {vc->resource, vc->bundle ? vc->bundle : vc->resource, v->j,
+					     v->t ? v->t->name : NULL};
 			arena_reset(vc->a);
 			int r = fp_eval_bool(fe, &env, vc->a, &err);
 			if (r < 0) {
@@ -456,7 +461,7 @@ static void disc_nodes(struct vctx *vc, const struct val *v, const char *path, s
 	const struct fp_expr *fe = fp_cached(path, &err);
 	if (!fe)
 		return;
-	struct fp_env env = {vc->resource, vc->resource, v->j, v->t ? v->t->name : NULL};
+	struct fp_env env = {vc->resource, vc->bundle ? vc->bundle : vc->resource, v->j, v->t ? v->t->name : NULL};
 	struct fp_coll c;
 	arena_reset(vc->a);
 	if (fp_eval(fe, &env, vc->a, &c, &err) != 0)
@@ -494,17 +499,217 @@ static const char *type_profile(const struct pelem *e)
 	return NULL;
 }
 
+/* Whether binding is required and a code of node is in its ValueSet. */
+static bool binding_holds(const struct vctx *vc, const cJSON *binding, const struct val *node)
+{
+	const char *strength = str_of(binding, "strength"), *vs = str_of(binding, "valueSet");
+	if (!strength || !vs || strcmp(strength, "required") != 0)
+		return false;
+	if (cJSON_IsString(node->j))
+		return profile_vs_contains(vc->ps, vs, NULL, node->j->valuestring) == 1;
+	const cJSON *codings = cJSON_GetObjectItemCaseSensitive(node->j, "coding");
+	const cJSON *c = cJSON_IsArray(codings) ? codings->child : node->j;
+	for (; c; c = cJSON_IsArray(codings) ? c->next : NULL) {
+		const char *code = str_of(c, "code");
+		if (code && profile_vs_contains(vc->ps, vs, str_of(c, "system"), code) == 1)
+			return true;
+	}
+	return false;
+}
+
+/* A value or pattern discriminator: some node holds the value element de
+ * fixes (a primitive exactly; a complex fixed value, like a pattern, by the
+ * members it states), its pattern, or a code of its required binding. */
+static bool value_disc(const struct vctx *vc, const struct pelem *de, const struct vals *nodes)
+{
+	for (size_t i = 0; i < nodes->n; i++) {
+		const cJSON *j = nodes->v[i].j;
+		if (de->fixed) {
+			if (json_match(de->fixed, j, !cJSON_IsObject(de->fixed) && !cJSON_IsArray(de->fixed)))
+				return true;
+		} else if (de->pattern) {
+			if (json_match(de->pattern, j, false))
+				return true;
+		} else if (de->binding && binding_holds(vc, de->binding, &nodes->v[i])) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The resource a Reference value points to: a contained resource ("#id", or
+ * "#" for the container), else an entry of the Bundle the resource is in (by
+ * fullUrl; a relative reference against the base of the referring entry's
+ * fullUrl, or by type and id when that entry has none). NULL when it cannot
+ * be resolved. */
+static const cJSON *resolve_ref(const struct vctx *vc, const cJSON *refv)
+{
+	const char *ref = cJSON_IsString(refv) ? refv->valuestring : str_of(refv, "reference");
+	if (!ref || !*ref)
+		return NULL;
+	if (ref[0] == '#') {
+		const cJSON *holder = vc->container ? vc->container : vc->resource;
+		if (!ref[1])
+			return holder;
+		const cJSON *c;
+		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(holder, "contained"))
+		{
+			const char *id = str_of(c, "id");
+			if (id && !strcmp(id, ref + 1))
+				return c;
+		}
+		return NULL;
+	}
+	const cJSON *b = vc->bundle;
+	const char *rt = str_of(vc->resource, "resourceType");
+	if (!b && rt && !strcmp(rt, "Bundle"))
+		b = vc->resource;
+	if (!b)
+		return NULL;
+	/* a relative "Type/id" against the base of the referring entry */
+	char want[1024] = "";
+	bool relative = !strstr(ref, "://") && strncmp(ref, "urn:", 4) != 0;
+	if (relative && vc->full_url && strstr(vc->full_url, "://")) {
+		const char *end = vc->full_url + strlen(vc->full_url);
+		int slashes = 0;
+		while (end > vc->full_url && slashes < 2)
+			if (*--end == '/')
+				slashes++;
+		if (slashes == 2)
+			snprintf(want, sizeof want, "%.*s/%s", (int)(end - vc->full_url), vc->full_url, ref);
+	}
+	char rtype[64];
+	const char *rid = relative ? strchr(ref, '/') : NULL;
+	if (rid && (size_t)(rid - ref) < sizeof rtype)
+		snprintf(rtype, sizeof rtype, "%.*s", (int)(rid - ref), ref);
+	else
+		rid = NULL;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(b, "entry"))
+	{
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(e, "resource");
+		const char *fu = str_of(e, "fullUrl");
+		if (!cJSON_IsObject(res))
+			continue;
+		if (fu && (!strcmp(fu, ref) || (want[0] && !strcmp(fu, want))))
+			return res;
+		if (rid && !want[0]) {
+			const char *t = str_of(res, "resourceType"), *id = str_of(res, "id");
+			if (t && id && !strcmp(t, rtype) && !strcmp(id, rid + 1))
+				return res;
+		}
+	}
+	return NULL;
+}
+
+/* Each targetProfile of element e's Reference types, until f returns true. */
+static bool each_target(const struct pelem *e, bool (*f)(struct vctx *, const char *, void *), struct vctx *vc,
+			void *arg)
+{
+	const cJSON *t;
+	const cJSON *types = e ? e->types : NULL;
+	cJSON_ArrayForEach(t, types)
+	{
+		const cJSON *tp;
+		cJSON_ArrayForEach(tp, cJSON_GetObjectItemCaseSensitive(t, "targetProfile"))
+		{
+			if (cJSON_IsString(tp) && f(vc, tp->valuestring, arg))
+				return true;
+		}
+	}
+	return false;
+}
+
+struct resolved {
+	const cJSON *res;
+	const char *type, *rest; /* discriminator type, the path after resolve() ("" for none) */
+};
+
+static bool disc_match(struct vctx *vc, const struct pelem *s, const struct val *v, const char *type, const char *path);
+
+/* Whether the resolved resource meets the discriminator as seen through
+ * the target profile url. */
+static bool target_match(struct vctx *vc, const char *url, void *arg)
+{
+	const struct resolved *r = arg;
+	const char *rt = str_of(r->res, "resourceType");
+	const char *tt = target_type(vc->ps, url);
+	if (!rt || !tt || (strcmp(tt, rt) != 0 && strcmp(tt, "Resource") != 0))
+		return false;
+	if (!strcmp(r->type, "type") && !*r->rest)
+		return true;
+	const struct profile *tp = profile_find(vc->ps, url);
+	if (!tp || !tp->nel || vc->nest >= MAX_NEST)
+		return false;
+	struct vctx sub = *vc;
+	sub.p = tp;
+	sub.resource = r->res;
+	sub.full_url = NULL;
+	struct val rv = {.j = r->res, .t = model_resource(rt)};
+	snprintf(rv.loc, sizeof rv.loc, "%s", rt);
+	if (!strcmp(r->type, "profile") && !*r->rest)
+		return validate_against(&sub, tp, &rv, true) == 0;
+	/* value, pattern, exists at a path inside the target: its root element
+	 * stands for the slice */
+	sub.nest++;
+	return disc_match(&sub, &tp->el[0], &rv, r->type, *r->rest ? r->rest : "$this");
+}
+
+/* A discriminator path through resolve() ("resolve()", "item.resolve().code"):
+ * the references at the part before it are resolved, and the part after it
+ * is matched in each resolved resource against the slice's target profiles.
+ * A reference that cannot be resolved matches nothing and is remembered in
+ * vc->unresolved, for the caller to say so. */
+static bool disc_resolve(struct vctx *vc, const struct pelem *s, const struct val *v, const char *type,
+			 const char *path, const char *at)
+{
+	char pre[256];
+	size_t pl = (size_t)(at - path);
+	if (pl && path[pl - 1] == '.')
+		pl--;
+	if (pl >= sizeof pre)
+		return false;
+	snprintf(pre, sizeof pre, "%.*s", (int)pl, path);
+	const char *rest = at + strlen("resolve()");
+	if (*rest == '.')
+		rest++;
+	if (strstr(rest, "resolve()"))
+		return false; /* one hop only */
+	const struct pelem *re = pl ? disc_elem(vc->p, s, pre) : s;
+	struct vals refs = {0};
+	if (pl)
+		disc_nodes(vc, v, pre, &refs);
+	else
+		vals_push(&refs, v->j, v->t, v->loc);
+	bool ok = false;
+	for (size_t i = 0; !ok && i < refs.n; i++) {
+		const cJSON *res = resolve_ref(vc, refs.v[i].j);
+		if (!res) {
+			const char *ref = cJSON_IsString(refs.v[i].j) ? refs.v[i].j->valuestring
+								      : str_of(refs.v[i].j, "reference");
+			vc->unresolved = ref ? ref : "(no reference)";
+			continue;
+		}
+		struct resolved r = {res, type, rest};
+		ok = each_target(re, target_match, vc, &r);
+	}
+	free(refs.v);
+	return ok;
+}
+
 static bool disc_match(struct vctx *vc, const struct pelem *s, const struct val *v, const char *type, const char *path)
 {
+	const char *at = strstr(path, "resolve()");
+	if (at)
+		return disc_resolve(vc, s, v, type, path, at);
 	const struct pelem *de = disc_elem(vc->p, s, path);
 	struct vals nodes = {0};
 	bool ok = false;
 	if (!strcmp(type, "value") || !strcmp(type, "pattern")) {
 		disc_nodes(vc, v, path, &nodes);
-		if (de && (de->fixed || de->pattern)) {
-			for (size_t i = 0; !ok && i < nodes.n; i++)
-				ok = de->fixed ? json_match(de->fixed, nodes.v[i].j, true)
-					       : json_match(de->pattern, nodes.v[i].j, false);
+		const char *strength = de ? str_of(de->binding, "strength") : NULL;
+		if (de && (de->fixed || de->pattern || (strength && !strcmp(strength, "required")))) {
+			ok = value_disc(vc, de, &nodes);
 		} else if (!strcmp(path, "url") && type_profile(s)) {
 			/* an extension slice: its url is its definition's */
 			const char *want = type_profile(s);
@@ -581,6 +786,81 @@ static void check_card(struct vctx *vc, const struct pelem *e, size_t n, const c
 		       "%s%s allows at most %ld value(s), found %zu", slice ? "slice " : "", e->id, e->max, n);
 }
 
+/* Sorts the values vs of one element into the slices at one level: the
+ * slices (indexes into all) whose name has no '/' when parent is NULL, else
+ * the reslices of parent ("parent/x"). slicing is the sliced element's, or
+ * the slice's own when it is resliced (its parent's when it states none).
+ * Each slice's values are then checked against it, its children, and its
+ * reslices. */
+static void check_slices(struct vctx *vc, const cJSON *slicing, const char *owner, const size_t *all, size_t nall,
+			 const char *parent, const struct vals *vs, const char *loc, bool extension)
+{
+	size_t slices[64], nslices = 0, pl = parent ? strlen(parent) : 0;
+	for (size_t k = 0; k < nall && nslices < 64; k++) {
+		const char *sn = vc->p->el[all[k]].slice;
+		if (parent ? !strncmp(sn, parent, pl) && sn[pl] == '/' && !strchr(sn + pl + 1, '/') : !strchr(sn, '/'))
+			slices[nslices++] = all[k];
+	}
+	if (!nslices)
+		return;
+	size_t *which = calloc(vs->n ? vs->n : 1, sizeof *which);
+	if (!which)
+		return;
+	for (size_t i = 0; i < vs->n; i++) {
+		which[i] = SIZE_MAX;
+		vc->unresolved = NULL;
+		for (size_t s = 0; s < nslices; s++)
+			if (in_slice(vc, slicing, &vc->p->el[slices[s]], &vs->v[i], extension)) {
+				which[i] = s;
+				break;
+			}
+		if (which[i] == SIZE_MAX && vc->unresolved)
+			report(vc, OUTCOME_WARNING, "not-found", "profile-slice-unresolved", vs->v[i].loc,
+			       "the reference %s could not be resolved (neither a contained resource nor an entry of "
+			       "the Bundle), so it matches no slice of %s",
+			       vc->unresolved, owner);
+		vc->unresolved = NULL;
+	}
+	const char *rules = str_of(slicing, "rules");
+	bool ordered = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(slicing, "ordered"));
+	size_t last = 0;
+	bool seen_unmatched = false;
+	for (size_t i = 0; i < vs->n; i++) {
+		if (which[i] == SIZE_MAX) {
+			if (rules && !strcmp(rules, "closed"))
+				report(vc, OUTCOME_ERROR, "structure", "profile-slice-closed", vs->v[i].loc,
+				       "the value matches no slice of %s, and its slicing is closed", owner);
+			seen_unmatched = true;
+			continue;
+		}
+		if (seen_unmatched && rules && !strcmp(rules, "openAtEnd"))
+			report(vc, OUTCOME_ERROR, "structure", "profile-slice-openatend", vs->v[i].loc,
+			       "slice %s comes after a value no slice matches (slicing openAtEnd)",
+			       vc->p->el[slices[which[i]]].id);
+		if (ordered && which[i] < last)
+			report(vc, OUTCOME_ERROR, "structure", "profile-slice-order", vs->v[i].loc,
+			       "slice %s is out of the order the slicing requires", vc->p->el[slices[which[i]]].id);
+		if (which[i] > last)
+			last = which[i];
+	}
+	struct vals sv = {0};
+	for (size_t s = 0; s < nslices; s++) {
+		const struct pelem *se = &vc->p->el[slices[s]];
+		sv.n = 0;
+		for (size_t i = 0; i < vs->n; i++)
+			if (which[i] == s)
+				vals_push(&sv, vs->v[i].j, vs->v[i].t, vs->v[i].loc);
+		check_card(vc, se, sv.n, sv.n ? sv.v[0].loc : loc, true);
+		for (size_t i = 0; i < sv.n; i++)
+			check_value(vc, se, &sv.v[i]);
+		validate_children(vc, slices[s], &sv);
+		check_slices(vc, se->slicing ? se->slicing : slicing, se->id, all, nall, se->slice, &sv, loc,
+			     extension);
+	}
+	free(sv.v);
+	free(which);
+}
+
 static void validate_group(struct vctx *vc, const struct pelem *base, const size_t *slices, size_t nslices,
 			   const char *name, const struct val *inst)
 {
@@ -597,61 +877,9 @@ static void validate_group(struct vctx *vc, const struct pelem *base, const size
 			check_value(vc, base, &vs.v[i]);
 		validate_children(vc, (size_t)(base - vc->p->el), &vs);
 	}
-	if (nslices) {
-		const cJSON *slicing = base ? base->slicing : NULL;
-		bool extension = !strcmp(name, "extension") || !strcmp(name, "modifierExtension");
-		size_t *which = calloc(vs.n ? vs.n : 1, sizeof *which);
-		if (!which) {
-			free(vs.v);
-			return;
-		}
-		for (size_t i = 0; i < vs.n; i++) {
-			which[i] = SIZE_MAX;
-			for (size_t s = 0; s < nslices; s++)
-				if (in_slice(vc, slicing, &vc->p->el[slices[s]], &vs.v[i], extension)) {
-					which[i] = s;
-					break;
-				}
-		}
-		const char *rules = str_of(slicing, "rules");
-		bool ordered = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(slicing, "ordered"));
-		size_t last = 0;
-		bool seen_unmatched = false;
-		for (size_t i = 0; i < vs.n; i++) {
-			if (which[i] == SIZE_MAX) {
-				if (rules && !strcmp(rules, "closed"))
-					report(vc, OUTCOME_ERROR, "structure", "profile-slice-closed", vs.v[i].loc,
-					       "the value matches no slice of %s, and its slicing is closed",
-					       base ? base->id : name);
-				seen_unmatched = true;
-				continue;
-			}
-			if (seen_unmatched && rules && !strcmp(rules, "openAtEnd"))
-				report(vc, OUTCOME_ERROR, "structure", "profile-slice-openatend", vs.v[i].loc,
-				       "slice %s comes after a value no slice matches (slicing openAtEnd)",
-				       vc->p->el[slices[which[i]]].id);
-			if (ordered && which[i] < last)
-				report(vc, OUTCOME_ERROR, "structure", "profile-slice-order", vs.v[i].loc,
-				       "slice %s is out of the order the slicing requires",
-				       vc->p->el[slices[which[i]]].id);
-			if (which[i] > last)
-				last = which[i];
-		}
-		struct vals sv = {0};
-		for (size_t s = 0; s < nslices; s++) {
-			const struct pelem *se = &vc->p->el[slices[s]];
-			sv.n = 0;
-			for (size_t i = 0; i < vs.n; i++)
-				if (which[i] == s)
-					vals_push(&sv, vs.v[i].j, vs.v[i].t, vs.v[i].loc);
-			check_card(vc, se, sv.n, sv.n ? sv.v[0].loc : loc, true);
-			for (size_t i = 0; i < sv.n; i++)
-				check_value(vc, se, &sv.v[i]);
-			validate_children(vc, slices[s], &sv);
-		}
-		free(sv.v);
-		free(which);
-	}
+	if (nslices)
+		check_slices(vc, base ? base->slicing : NULL, base ? base->id : name, slices, nslices, NULL, &vs, loc,
+			     !strcmp(name, "extension") || !strcmp(name, "modifierExtension"));
 	free(vs.v);
 }
 
@@ -673,8 +901,8 @@ static void validate_children(struct vctx *vc, size_t ei, const struct vals *in)
 				continue;
 			if (!ke->slice)
 				base = ke;
-			else if (ns < 64 && !strchr(ke->slice, '/'))
-				slices[ns++] = k;
+			else if (ns < 64)
+				slices[ns++] = k; /* slices and reslices ("a/b") */
 		}
 		for (size_t i = 0; i < in->n; i++)
 			validate_group(vc, base, slices, ns, ce->name, &in->v[i]);
@@ -856,10 +1084,11 @@ static size_t validate_claims(struct vctx *vc, const cJSON *res, const char *loc
 	int i = 0;
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(res, "contained"))
 	{
-		const char *rt = str_of(c, "resourceType");
 		loc_join(l, loc, "contained", i++);
-		(void)rt;
-		errors += validate_claims(vc, c, l, depth + 1);
+		struct vctx sub = *vc;
+		sub.container = res;
+		errors += validate_claims(&sub, c, l, depth + 1);
+		vc->errors = sub.errors;
 	}
 	i = 0;
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(res, "entry"))
@@ -868,8 +1097,15 @@ static size_t validate_claims(struct vctx *vc, const cJSON *res, const char *loc
 		char e[LOC_MAX];
 		loc_join(e, loc, "entry", i++);
 		loc_join(l, e, "resource", -1);
-		if (cJSON_IsObject(r))
-			errors += validate_claims(vc, r, l, depth + 1);
+		if (!cJSON_IsObject(r))
+			continue;
+		/* an entry's references resolve within its Bundle */
+		struct vctx sub = *vc;
+		sub.bundle = res;
+		sub.full_url = str_of(c, "fullUrl");
+		sub.container = NULL;
+		errors += validate_claims(&sub, r, l, depth + 1);
+		vc->errors = sub.errors;
 	}
 	return errors;
 }

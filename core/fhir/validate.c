@@ -90,18 +90,30 @@ static bool check_uri(const char *s)
 	return true;
 }
 
+/* Character classes of base64Binary text: 1 an alphabet character, 2
+ * whitespace, 0 anything else (also the control characters no FHIR string
+ * may hold: vertical tab and form feed are not whitespace here, so this one
+ * pass also does control_char's check). */
+static const unsigned char b64_class[256] = {
+	['\t'] = 2, ['\n'] = 2, ['\r'] = 2, [' '] = 2, ['+'] = 1, ['/'] = 1, ['='] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1,
+	['3'] = 1,  ['4'] = 1,  ['5'] = 1,  ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
+	['D'] = 1,  ['E'] = 1,  ['F'] = 1,  ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,
+	['N'] = 1,  ['O'] = 1,  ['P'] = 1,  ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1,
+	['X'] = 1,  ['Y'] = 1,  ['Z'] = 1,  ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+	['h'] = 1,  ['i'] = 1,  ['j'] = 1,  ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1,
+	['r'] = 1,  ['s'] = 1,  ['t'] = 1,  ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
 static bool check_base64(const char *s)
 {
-	/* (\s*([0-9a-zA-Z\+/=]){4}\s*)+ : groups of four alphabet characters */
+	/* (\s*([0-9a-zA-Z\+/=]){4}\s*)+ : groups of four alphabet characters;
+	 * a table per character, since attachments run to megabytes */
 	size_t n = 0;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (is_ws(c))
-			continue;
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-		      c == '/' || c == '='))
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		unsigned char k = b64_class[*p];
+		if (!k)
 			return false;
-		n++;
+		n += k & 1;
 	}
 	return n > 0 && n % 4 == 0;
 }
@@ -145,6 +157,8 @@ static bool decimal_in_range(const char *s)
 
 bool validate_primitive_text(const char *type, const char *text)
 {
+	if (type && text && !strcmp(type, "base64Binary"))
+		return check_base64(text); /* one pass: it refuses control characters too */
 	if (!type || !text || control_char(text))
 		return false;
 	if (!strcmp(type, "id"))
@@ -155,8 +169,6 @@ bool validate_primitive_text(const char *type, const char *text)
 		return check_string(text);
 	if (!strcmp(type, "uri") || !strcmp(type, "url") || !strcmp(type, "canonical"))
 		return check_uri(text);
-	if (!strcmp(type, "base64Binary"))
-		return check_base64(text);
 	pthread_once(&regex_once, compile_regexes);
 	for (size_t i = 0; i < NREGEX; i++) {
 		if (strcmp(type, regex_types[i]) != 0)
@@ -212,16 +224,44 @@ static void verr_id(struct v *v, const char *id, const char *code, const char *f
 
 #define verr(v, ...) verr_id(v, NULL, __VA_ARGS__)
 
+/* Appends ".name" (no dot at the start; name NULL: nothing) and "[index]"
+ * (index < 0: none) to the path; when that does not fit, the path stays as
+ * it was. Called for every element validated, so written out by hand rather
+ * than with snprintf. Returns the mark to pop back to. */
 static size_t push(struct v *v, const char *name, long index)
 {
 	size_t mark = v->len;
-	int n = index >= 0 ? snprintf(v->path + v->len, sizeof v->path - v->len, "%s%s[%ld]", v->len ? "." : "", name,
-				      index)
-			   : snprintf(v->path + v->len, sizeof v->path - v->len, "%s%s", v->len ? "." : "", name);
-	if (n < 0 || (size_t)n >= sizeof v->path - v->len)
+	char num[24];
+	size_t nl = 0;
+	if (index >= 0) {
+		char rev[24];
+		unsigned long u = (unsigned long)index;
+		do {
+			rev[nl++] = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		for (size_t i = 0; i < nl; i++)
+			num[i] = rev[nl - 1 - i];
+	}
+	size_t namel = name ? strlen(name) : 0;
+	size_t need = (name && mark ? 1 : 0) + namel + (index >= 0 ? nl + 2 : 0);
+	if (need >= sizeof v->path - mark) {
 		v->path[mark] = '\0';
-	else
-		v->len += (size_t)n;
+		return mark;
+	}
+	char *p = v->path + mark;
+	if (name && mark)
+		*p++ = '.';
+	memcpy(p, name ? name : "", namel);
+	p += namel;
+	if (index >= 0) {
+		*p++ = '[';
+		memcpy(p, num, nl);
+		p += nl;
+		*p++ = ']';
+	}
+	*p = '\0';
+	v->len = (size_t)(p - v->path);
 	return mark;
 }
 
@@ -291,6 +331,8 @@ static void check_value(struct v *v, const cJSON *val, const struct model_type *
 	else
 		check_object(v, val, t, false, depth + 1);
 }
+
+#define SEEN_LOCAL 40
 
 struct seen {
 	const struct model_type *chosen;
@@ -471,7 +513,12 @@ static void check_object(struct v *v, const cJSON *obj, const struct model_type 
 		verr(v, "structure", "an object must not be empty");
 		return;
 	}
-	struct seen *seen = calloc(t->nelems ? t->nelems : 1, sizeof *seen);
+	/* most types have few elements: their tallies live on the stack (at a
+	 * nesting the stack can afford) */
+	struct seen local[SEEN_LOCAL];
+	bool on_stack = t->nelems <= SEEN_LOCAL && depth < 64;
+	struct seen *seen = on_stack ? memset(local, 0, t->nelems * sizeof *local)
+				     : calloc(t->nelems ? t->nelems : 1, sizeof *seen);
 	if (!seen) {
 		verr(v, "exception", "out of memory");
 		return;
@@ -549,6 +596,8 @@ static void check_object(struct v *v, const cJSON *obj, const struct model_type 
 	}
 	for (size_t i = 0; i < t->nelems; i++) {
 		const struct model_elem *e = &model_elems[t->elems + i];
+		if (!(e->min > 0 && seen[i].count < e->min) && !(e->max == 0 && seen[i].count > 0))
+			continue;
 		char nb[80];
 		snprintf(nb, sizeof nb, "%s%s", e->name, (e->flags & MODEL_F_CHOICE) ? "[x]" : "");
 		if (e->min > 0 && seen[i].count < e->min) {
@@ -564,7 +613,8 @@ static void check_object(struct v *v, const cJSON *obj, const struct model_type 
 			pop(v, mark);
 		}
 	}
-	free(seen);
+	if (!on_stack)
+		free(seen);
 	if (!strcmp(t->name, "Attachment"))
 		check_attachment(v, obj);
 }
@@ -670,16 +720,7 @@ static void dom_walk(struct v *v, struct dom *d, const cJSON *node, long self, s
 	long i = 0;
 	for (const cJSON *m = node->child; m; m = m->next, i++) {
 		const char *name = cJSON_IsArray(node) ? NULL : m->string;
-		size_t mark = v->len;
-		if (name) {
-			mark = push(v, name, -1);
-		} else {
-			int k = snprintf(v->path + v->len, sizeof v->path - v->len, "[%ld]", i);
-			if (k > 0 && (size_t)k < sizeof v->path - v->len)
-				v->len += (size_t)k;
-			else
-				v->path[mark] = '\0';
-		}
+		size_t mark = name ? push(v, name, -1) : push(v, NULL, i);
 		if (cJSON_IsString(m) && m->valuestring[0] == '#') {
 			const char *ref = m->valuestring;
 			long c = ref[1] ? contained_index(d, ref) : self; /* "#": the container */

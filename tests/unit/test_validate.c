@@ -128,6 +128,15 @@ static void valid_resources_pass(void **state)
 	assert_false(validate_primitive_text("positiveInt", "0"));
 	assert_true(validate_primitive_text("unsignedInt", "0"));
 	assert_false(validate_primitive_text("integer", "-0x1"));
+	/* base64Binary: groups of four, whitespace between, no control
+	 * character (vertical tab, form feed) even where whitespace may go */
+	assert_true(validate_primitive_text("base64Binary", "QUJD RA==\r\n\tQUJD"));
+	assert_false(validate_primitive_text("base64Binary", "QUJDRA="));
+	assert_false(validate_primitive_text("base64Binary", "QUJD\vRA=="));
+	assert_false(validate_primitive_text("base64Binary", "QUJD\fRA=="));
+	assert_false(validate_primitive_text("base64Binary", "QUJD\x01RA=="));
+	assert_false(validate_primitive_text("base64Binary", "QUJD-A=="));
+	assert_false(validate_primitive_text("base64Binary", ""));
 }
 
 /* Bundle rules (core/fhir/validate_bundle.h): fullUrl syntax and agreement

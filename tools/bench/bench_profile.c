@@ -6,9 +6,13 @@
  * recovery-strength (strength-snapshot.json) so that the other side of the
  * comparison validates the very same resources, then validates each set:
  * structural validation with the core invariants, then the profile
- * (bodyweight; recovery-strength), best of five rounds.
- * Prints "RESULT core_res_per_s project_res_per_s core_n project_n".
- * Usage: bench_profile OUTDIR FILE.json… */
+ * (bodyweight; recovery-strength), best of five rounds. The files after
+ * "--" (the official examples) are validated without a profile (structural
+ * validation with the core invariants, what runs before any profile) and
+ * written to OUTDIR/examples.json for the other side.
+ * Prints "RESULT core_res_per_s project_res_per_s core_n project_n
+ * examples_res_per_s examples_n".
+ * Usage: bench_profile OUTDIR FILE.json… [-- EXAMPLE.json…] */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +63,8 @@ static double rate(const struct profile_set *ps, const cJSON *set, const char *u
 			{
 				struct outcome oo = OUTCOME_INIT;
 				validate_resource(r, &oo);
-				profile_validate(ps, r, url, &oo, NULL);
+				if (url)
+					profile_validate(ps, r, url, &oo, NULL);
 				err += outcome_errors(&oo) ? 1 : 0;
 				outcome_release(&oo);
 				n++;
@@ -89,8 +94,22 @@ int main(int argc, char **argv)
 	    profile_load_packages(ps, "tests/fixtures/packages", err, sizeof err) < 0 ||
 	    profile_seal(ps, err, sizeof err) != 0)
 		return fprintf(stderr, "bench_profile: %s\n", err), 1;
-	cJSON *bw = cJSON_CreateArray(), *st = cJSON_CreateArray();
-	for (int i = 2; i < argc; i++) {
+	cJSON *bw = cJSON_CreateArray(), *st = cJSON_CreateArray(), *ex = cJSON_CreateArray();
+	int sep = argc;
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			sep = i;
+			break;
+		}
+	for (int i = sep + 1; i < argc; i++) {
+		size_t len;
+		char *text = bench_read_file(argv[i], &len);
+		cJSON *doc = text ? fjson_parse(text, len, NULL, NULL) : NULL;
+		free(text);
+		if (doc)
+			cJSON_AddItemToArray(ex, doc);
+	}
+	for (int i = 2; i < sep; i++) {
 		size_t len;
 		char *text = bench_read_file(argv[i], &len);
 		cJSON *doc = text ? fjson_parse(text, len, NULL, NULL) : NULL;
@@ -138,7 +157,17 @@ int main(int argc, char **argv)
 	printf("crosswalk  bodyweight %7.0f res/s (%d resources, %zu with errors); recovery-strength %7.0f res/s (%d "
 	       "resources, %zu with errors)\n",
 	       r1, cJSON_GetArraySize(bw), e1, r2, cJSON_GetArraySize(st), e2);
-	printf("RESULT %f %f %d %d\n", r1, r2, cJSON_GetArraySize(bw), cJSON_GetArraySize(st));
+	double r0 = 0;
+	size_t e0 = 0;
+	if (cJSON_GetArraySize(ex)) {
+		write_json(argv[1], "examples.json", ex);
+		r0 = rate(ps, ex, NULL, &e0);
+		printf("crosswalk  official examples without a profile %7.0f res/s (%d resources, %zu with errors)\n",
+		       r0, cJSON_GetArraySize(ex), e0);
+	}
+	printf("RESULT %f %f %d %d %f %d\n", r1, r2, cJSON_GetArraySize(bw), cJSON_GetArraySize(st), r0,
+	       cJSON_GetArraySize(ex));
+	cJSON_Delete(ex);
 	cJSON_Delete(bw);
 	cJSON_Delete(st);
 	profile_set_free(ps);

@@ -7,7 +7,8 @@
 // element id (what a snapshot generator does), since it ships none.
 // validateResource parses the profile it is given on every call (its API has
 // no parsed-profile form); for scale, the rate without a profile (the base
-// type's schema, parsed once and cached) is printed too.
+// type's schema, parsed once and cached) is printed too, and the rate
+// without a profile on the official examples bench_profile wrote (examples.json).
 // Usage: node … OUTDIR PROFILE_DIR PACKAGE_DIR   (NODE_PATH: tests/upstream/node_modules)
 'use strict';
 // @medplum/core reads WebSocket at load (its subscription client); Node 20 has none
@@ -61,7 +62,12 @@ const sts = load(path.join(outDir, 'strength.json'));
 const [r1, e1] = rate(bws, bw);
 const [r2, e2] = rate(sts, strength);
 const [r0] = rate(bws, undefined);
+const exFile = path.join(outDir, 'examples.json');
+const exs = fs.existsSync(exFile) ? load(exFile) : [];
+const [rx, ex] = exs.length ? rate(exs, undefined) : [0, 0];
 console.log(`medplum    bodyweight ${r1.toFixed(0).padStart(7)} res/s (${bws.length} resources, ${e1} with errors); ` +
   `recovery-strength ${r2.toFixed(0).padStart(7)} res/s (${sts.length} resources, ${e2} with errors)`);
 console.log(`medplum    the same body weights without a profile (R4 Observation only) ${r0.toFixed(0)} res/s`);
-console.log(`RESULT ${r1} ${r2} ${r0}`);
+if (exs.length)
+  console.log(`medplum    official examples without a profile ${rx.toFixed(0)} res/s (${exs.length} resources, ${ex} with errors)`);
+console.log(`RESULT ${r1} ${r2} ${r0} ${rx}`);
