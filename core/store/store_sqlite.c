@@ -116,6 +116,8 @@ static const char *const stmt_sql[S_COUNT] = {
 		      " AND NOT EXISTS (SELECT 1 FROM outbox_ref f JOIN outbox e ON e.oid = f.oid AND e.state = 0"
 		      " WHERE f.type = o.type AND f.id = o.id AND f.oid < o.oid)"
 		      " ORDER BY o.oid LIMIT ?2",
+	/* a candidate read from a snapshot taken before another worker settled it */
+	[S_OB_STILL_DUE] = "SELECT 1 FROM outbox WHERE oid = ?1 AND state = 0 AND next_at <= ?2",
 	[S_OB_DELETE] = "DELETE FROM outbox WHERE oid = ?1",
 	[S_OB_SETTLE] = "UPDATE outbox SET state = ?2, attempts = ?3, next_at = ?4, last_error = ?5 WHERE oid = ?1",
 	[S_OB_LIST] = OB_COLS "WHERE state = ?1 ORDER BY oid LIMIT ?2 OFFSET ?3",

@@ -58,6 +58,7 @@ enum stmt_id {
 	S_HIST_ALL_N,
 	S_OB_ADD,
 	S_OB_NEXT,
+	S_OB_STILL_DUE,
 	S_OB_DELETE,
 	S_OB_SETTLE,
 	S_OB_LIST,

@@ -163,6 +163,21 @@ static void ob_release(struct sqlite_store *ss, int64_t oid)
 	pthread_mutex_unlock(&ss->mu);
 }
 
+/* Whether oid is still pending and due, read afresh (a new read
+ * transaction: the candidate's statement has been reset). A record that
+ * cannot be read is not taken. */
+static bool ob_still_due(struct conn *c, int64_t oid, int64_t now_ms)
+{
+	sqlite3_stmt *st = ss_stmt(c, S_OB_STILL_DUE, NULL);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, oid);
+	sqlite3_bind_int64(st, 2, now_ms);
+	bool due = sqlite3_step(st) == SQLITE_ROW;
+	ss_done(st);
+	return due;
+}
+
 enum store_status sqlite_outbox_next(struct store *s, int64_t now_ms, struct outbox_item *out, struct store_error *err)
 {
 	GET_CONN(c, s, err);
@@ -198,6 +213,12 @@ enum store_status sqlite_outbox_next(struct store *s, int64_t now_ms, struct out
 		res = rc == SQLITE_DONE || rc == SQLITE_ROW ? store_fail(err, STORE_NOT_FOUND, "nothing due")
 							    : ss_db_fail(c, err, rc, "reading the outbox");
 	ss_done(st);
+	if (found && !ob_still_due(c, out->oid, now_ms)) {
+		/* another worker settled it after this read's snapshot began and
+		 * before it was claimed here: not delivered twice */
+		ob_release(ss, out->oid);
+		return store_fail(err, STORE_NOT_FOUND, "nothing due");
+	}
 	return res;
 }
 

@@ -117,8 +117,10 @@ static int matched(struct outbox *o, struct pmatch *match, const struct outbox_i
 	case PMATCH_OWN:
 		return -1;
 	case PMATCH_LINKED: /* the EHR's own record is not overwritten */
-		store_outbox_settle(o->st, it->oid, -1, attempts, 0, NULL, &err);
+		/* counted before the settle that makes it no longer pending, so
+		 * whoever sees the outbox drained sees every delivery counted */
 		metrics_counter_add(METRICS_OUTBOX_DELIVERED, 1);
+		store_outbox_settle(o->st, it->oid, -1, attempts, 0, NULL, &err);
 		return 0;
 	case PMATCH_AMBIGUOUS:
 		store_outbox_settle(o->st, it->oid, OUTBOX_DEAD, attempts, 0, why, &err);
@@ -223,8 +225,10 @@ static void deliver(struct outbox *o, struct pmatch *match, const struct outbox_
 	int attempts = it->attempts + 1;
 	attempted(o, it, rc == 0 ? (ok && r.status >= 300 ? 200 : r.status) : 0, rc == 0 ? NULL : r.error);
 	if (ok) {
-		store_outbox_settle(o->st, it->oid, -1, attempts, 0, NULL, &err);
+		/* counted before the settle that makes it no longer pending, so
+		 * whoever sees the outbox drained sees every delivery counted */
 		metrics_counter_add(METRICS_OUTBOX_DELIVERED, 1);
+		store_outbox_settle(o->st, it->oid, -1, attempts, 0, NULL, &err);
 		upstream_response_release(&r);
 		return;
 	}
