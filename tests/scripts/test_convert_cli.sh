@@ -17,6 +17,8 @@ heavy='libpq|libcurl|libmicrohttpd|libgnutls|libsqlite3|libssl|libcrypto'
 echo '{"resourceType":"Patient","id":"p","active":true}' >"$TAP_TMP/p.json"
 
 xml='libxml2|libicu|libstdc'
+# a sanitizer build's runtime (libasan, libubsan) brings libstdc++ itself
+[ -n "${CW_SANITIZE:-}" ] && xml='libxml2|libicu'
 loaded=$(LD_DEBUG=libs "$cw" convert "$TAP_TMP/p.json" --to xml 2>&1 >"$TAP_TMP/p.xml" | grep 'calling init:')
 if grep -q '<active value="true"/>' "$TAP_TMP/p.xml" && ! grep -qE "$heavy|$xml" <<<"$loaded"; then
   tap_ok "crosswalk convert writes XML without loading the server's libraries nor libxml2"
