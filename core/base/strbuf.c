@@ -75,3 +75,36 @@ void strbuf_add_pct(struct strbuf *b, const char *s)
 		}
 	}
 }
+
+size_t strbuf_path_into(char *buf, size_t cap, size_t len, const char *name, long index)
+{
+	char num[24];
+	size_t nl = 0;
+	if (index >= 0) {
+		char rev[24];
+		unsigned long u = (unsigned long)index;
+		do {
+			rev[nl++] = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		for (size_t i = 0; i < nl; i++)
+			num[i] = rev[nl - 1 - i];
+	}
+	size_t namel = name ? strlen(name) : 0;
+	size_t need = (name && len ? 1 : 0) + namel + (index >= 0 ? nl + 2 : 0);
+	if (len >= cap || need >= cap - len)
+		return (size_t)-1;
+	char *w = buf + len;
+	if (name && len)
+		*w++ = '.';
+	memcpy(w, name ? name : "", namel);
+	w += namel;
+	if (index >= 0) {
+		*w++ = '[';
+		memcpy(w, num, nl);
+		w += nl;
+		*w++ = ']';
+	}
+	*w = '\0';
+	return (size_t)(w - buf);
+}

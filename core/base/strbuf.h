@@ -46,4 +46,11 @@ void strbuf_add_pct(struct strbuf *b, const char *s);
 char *strbuf_take(struct strbuf *b, size_t *len);
 void strbuf_release(struct strbuf *b);
 
+/* Appends an element path segment to the NUL-terminated text of len bytes in
+ * buf (cap bytes): ".name" ("name" at the start; name NULL: none) and
+ * "[index]" when index >= 0. Returns the new length, or (size_t)-1 when the
+ * segment does not fit, buf left as it was. Written out by hand rather than
+ * with snprintf: validation and conversion call it for every element. */
+size_t strbuf_path_into(char *buf, size_t cap, size_t len, const char *name, long index);
+
 #endif

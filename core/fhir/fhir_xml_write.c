@@ -16,37 +16,11 @@
 
 size_t fhir_xml_path_push(struct fhir_xml_path *p, const char *seg, long index)
 {
-	size_t mark = p->len, n = strlen(seg);
-	char num[24];
-	size_t nl = 0;
-	if (index >= 0) {
-		char rev[24];
-		unsigned long v = (unsigned long)index;
-		do {
-			rev[nl++] = (char)('0' + v % 10);
-			v /= 10;
-		} while (v);
-		for (size_t i = 0; i < nl; i++)
-			num[i] = rev[nl - 1 - i];
-	}
-	size_t need = (mark ? 1 : 0) + n + (index >= 0 ? nl + 2 : 0);
-	if (need >= sizeof p->buf - mark) {
+	size_t mark = p->len, n = strbuf_path_into(p->buf, sizeof p->buf, mark, seg, index);
+	if (n == (size_t)-1)
 		p->truncated = true;
-		return mark;
-	}
-	char *w = p->buf + mark;
-	if (mark)
-		*w++ = '.';
-	memcpy(w, seg, n);
-	w += n;
-	if (index >= 0) {
-		*w++ = '[';
-		memcpy(w, num, nl);
-		w += nl;
-		*w++ = ']';
-	}
-	*w = '\0';
-	p->len = (size_t)(w - p->buf);
+	else
+		p->len = n;
 	return mark;
 }
 

@@ -14,6 +14,7 @@
 #include "fhir/fhir_xml.h"
 #include "base/crypto.h"
 #include "base/fjson.h"
+#include "base/strbuf.h"
 #include "fhir/model.h"
 #include "fhir/search_params.h"
 #include "fhir/validate_bundle.h"
@@ -226,42 +227,12 @@ static void verr_id(struct v *v, const char *id, const char *code, const char *f
 
 /* Appends ".name" (no dot at the start; name NULL: nothing) and "[index]"
  * (index < 0: none) to the path; when that does not fit, the path stays as
- * it was. Called for every element validated, so written out by hand rather
- * than with snprintf. Returns the mark to pop back to. */
+ * it was. Returns the mark to pop back to. */
 static size_t push(struct v *v, const char *name, long index)
 {
-	size_t mark = v->len;
-	char num[24];
-	size_t nl = 0;
-	if (index >= 0) {
-		char rev[24];
-		unsigned long u = (unsigned long)index;
-		do {
-			rev[nl++] = (char)('0' + u % 10);
-			u /= 10;
-		} while (u);
-		for (size_t i = 0; i < nl; i++)
-			num[i] = rev[nl - 1 - i];
-	}
-	size_t namel = name ? strlen(name) : 0;
-	size_t need = (name && mark ? 1 : 0) + namel + (index >= 0 ? nl + 2 : 0);
-	if (need >= sizeof v->path - mark) {
-		v->path[mark] = '\0';
-		return mark;
-	}
-	char *p = v->path + mark;
-	if (name && mark)
-		*p++ = '.';
-	memcpy(p, name ? name : "", namel);
-	p += namel;
-	if (index >= 0) {
-		*p++ = '[';
-		memcpy(p, num, nl);
-		p += nl;
-		*p++ = ']';
-	}
-	*p = '\0';
-	v->len = (size_t)(p - v->path);
+	size_t mark = v->len, n = strbuf_path_into(v->path, sizeof v->path, mark, name, index);
+	if (n != (size_t)-1)
+		v->len = n;
 	return mark;
 }
 
