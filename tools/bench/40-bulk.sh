@@ -52,11 +52,18 @@ export_once() { # label count
   done
   t1=$(date +%s.%N)
   local got hwm
-  got=$(python3 -c 'import json,sys; print(sum(o["count"] for o in json.load(open(sys.argv[1]))["output"]))' "$BENCH_DIR/bulk-manifest.json")
-  [ "$got" = "$2" ] || { echo "exported $got of $2"; exit 1; }
+  # the loaded Patients and Observations must all be there; the store also
+  # holds one Provenance and one AuditEvent per loading transaction, which
+  # are exported too and counted in the rate
+  local loaded all
+  read -r loaded all < <(python3 -c 'import json,sys
+o = json.load(open(sys.argv[1]))["output"]
+print(sum(x["count"] for x in o if x["type"] in ("Patient", "Observation")), sum(x["count"] for x in o))' \
+    "$BENCH_DIR/bulk-manifest.json")
+  [ "$loaded" = "$2" ] || { echo "exported $loaded of the $2 loaded"; exit 1; }
   hwm=$(awk '/VmHWM/ {print $2}' /proc/"$pid"/status)
   curl -sf -XDELETE "$loc" >/dev/null
-  awk -v l="$1" -v n="$2" -v a="$t0" -v b="$t1" -v h="$hwm" \
+  awk -v l="$1" -v n="$all" -v a="$t0" -v b="$t1" -v h="$hwm" \
     'BEGIN { printf "%-34s %8d resources  %7.2f s  %9.0f resources/s  peak RSS %6.1f MB\n", l, n, b - a, n / (b - a), h / 1024 }'
 }
 start
