@@ -18,10 +18,11 @@
  *    acknowledged is answered after that write's notification.
  *  - A read that may use the cache first waits for such a command (the
  *    barrier): one sent after the read arrived, whose answer the listener
- *    thread reads to the end, invalidating every notified resource
- *    (rcache_invalidate) before it lets the read go on. Reads arriving
- *    while a barrier is in flight wait for the next one, so one round trip
- *    serves all the reads that arrived meanwhile.
+ *    barrier's thread reads to the end, invalidating every notified
+ *    resource (rcache_invalidate) before the read goes on. The first read
+ *    to find the connection free runs the barrier itself; reads arriving
+ *    while one is in flight wait for the next, so one round trip serves
+ *    all the reads that arrived meanwhile.
  *  - A read that misses reads the database after taking a ticket
  *    (rcache.h). If what it read is older than a version committed since,
  *    that version's notification is consumed after the ticket was taken and
@@ -32,7 +33,9 @@
  *    listens again the whole cache is dropped (and every ticket voided)
  *    before reads use it again.
  *
- * The thread owns its connection; readers only touch the counters under mu. */
+ * The connection is held by one thread at a time (busy): a reader running a
+ * barrier, or the listener thread, which reconnects and takes in
+ * notifications while no barrier runs (so they never pile up unread). */
 #include "store/store_pg_int.h"
 
 #include <errno.h>
@@ -72,14 +75,16 @@ struct pgs_listen {
 	struct rcache *cache;
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int wake[2]; /* a barrier was asked for, or stop */
-	/* under mu: barriers asked for, sent (the last one handed to the
-	 * connection), done (answered with every notification before it
-	 * consumed); up: listening */
-	uint64_t asked, sent, done;
-	bool up, ever_up, stop;
-	PGconn *db; /* the thread's */
+	pthread_cond_t cv; /* a barrier ended, the connection was handed back, up changed */
+	int wake[2];       /* stop, or the connection was lost by a reader */
+	/* under mu: sent counts the barriers started, done is the number of
+	 * the last one answered with every notification before it consumed;
+	 * busy: a thread holds db (a reader running a barrier, or the
+	 * listener thread taking in notifications or reconnecting); up:
+	 * listening */
+	uint64_t sent, done;
+	bool busy, up, ever_up, stop;
+	PGconn *db; /* used by the thread that set busy only */
 };
 
 static int64_t mono_ms(void)
@@ -89,7 +94,7 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Invalidates every resource notified so far. */
+/* Invalidates every resource notified so far (the caller holds db). */
 static void consume_notifies(struct pgs_listen *l)
 {
 	PGnotify *n;
@@ -105,19 +110,37 @@ static void consume_notifies(struct pgs_listen *l)
 	}
 }
 
-/* Not listening any more: no read uses the cache until it is back. */
+/* Takes db (waits while another thread holds it); under mu. */
+static void take(struct pgs_listen *l)
+{
+	while (l->busy)
+		pthread_cond_wait(&l->cv, &l->mu);
+	l->busy = true;
+}
+
+/* Hands db back; under mu. */
+static void give(struct pgs_listen *l)
+{
+	l->busy = false;
+	pthread_cond_broadcast(&l->cv);
+}
+
+/* Not listening any more (the caller holds db): no read uses the cache
+ * until it is back. */
 static void lost(struct pgs_listen *l)
 {
 	if (l->db)
 		PQfinish(l->db);
 	l->db = NULL;
+	rcache_clear(l->cache);
+	/* the listener thread may be polling the closed socket: it reconnects */
+	ssize_t w = write(l->wake[1], "l", 1);
+	(void)w;
 	pthread_mutex_lock(&l->mu);
 	bool was = l->up;
 	l->up = false;
-	l->sent = l->done; /* the barrier in flight is sent again once back */
 	pthread_cond_broadcast(&l->cv);
 	pthread_mutex_unlock(&l->mu);
-	rcache_clear(l->cache);
 	if (was)
 		log_event(LOG_WARN, "store.read_cache_off",
 			  "the database's notifications are not listened to: reads ask the database until they are",
@@ -130,9 +153,13 @@ static void quiet(void *arg, const char *message)
 	(void)message;
 }
 
+/* Connects and listens (the caller holds db). */
 static bool listen_again(struct pgs_listen *l)
 {
-	l->db = PQconnectdb(l->ps->conninfo);
+	/* named, so that pg_stat_activity tells it from the pool */
+	const char *const keys[] = {"dbname", "application_name", NULL};
+	const char *const vals[] = {l->ps->conninfo, "crosswalk-listen", NULL};
+	l->db = PQconnectdbParams(keys, vals, 1);
 	PGresult *r = NULL;
 	if (l->db)
 		PQsetNoticeProcessor(l->db, quiet, NULL); /* a shutdown's notice: lost() says it */
@@ -157,6 +184,38 @@ static bool listen_again(struct pgs_listen *l)
 	return true;
 }
 
+/* One barrier on db (the caller holds it): a command sent now, its answer
+ * read to the end, every notification before it consumed. false: the
+ * connection is lost (lost() was called). */
+static bool barrier(struct pgs_listen *l)
+{
+	bool ok = PQsendQuery(l->db, "SELECT 1") == 1;
+	int64_t deadline = mono_ms() + l->ps->statement_timeout_ms;
+	while (ok) {
+		while (ok && PQisBusy(l->db)) {
+			int left = (int)(deadline - mono_ms());
+			struct pollfd p = {.fd = PQsocket(l->db), .events = POLLIN};
+			int n = left > 0 ? poll(&p, 1, left) : 0;
+			if (n < 0 && errno == EINTR)
+				continue;
+			/* no answer in time: it cannot vouch for anything */
+			ok = n > 0 && PQconsumeInput(l->db) == 1;
+		}
+		if (!ok)
+			break;
+		PGresult *r = PQgetResult(l->db);
+		if (!r)
+			break; /* the command ended */
+		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+		PQclear(r);
+	}
+	if (ok)
+		consume_notifies(l);
+	else
+		lost(l);
+	return ok;
+}
+
 static void drain_wake(int fd)
 {
 	char buf[64];
@@ -164,97 +223,48 @@ static void drain_wake(int fd)
 		;
 }
 
+/* The listener thread: (re)connects, and takes in notifications while no
+ * read runs a barrier, so that they never pile up unread. */
 static void *listen_main(void *arg)
 {
 	struct pgs_listen *l = arg;
-	bool inflight = false;
-	uint64_t flying = 0;
-	int64_t deadline = 0;
 	int backoff = 0;
 	for (;;) {
 		pthread_mutex_lock(&l->mu);
+		take(l);
 		bool stop = l->stop;
 		pthread_mutex_unlock(&l->mu);
 		if (stop)
 			break;
-		if (!l->db) {
-			if (listen_again(l)) {
-				backoff = 0;
-			} else {
-				backoff = backoff ? backoff * 2 : RECONNECT_FIRST_MS;
-				if (backoff > RECONNECT_MAX_MS)
-					backoff = RECONNECT_MAX_MS;
-				/* a stop (or a reader's wake) ends the wait early */
-				struct pollfd p = {.fd = l->wake[0], .events = POLLIN};
-				if (poll(&p, 1, backoff) > 0)
-					drain_wake(l->wake[0]);
-				continue;
-			}
-		}
-		if (!inflight) {
-			pthread_mutex_lock(&l->mu);
-			if (l->asked > l->sent) {
-				flying = l->sent = l->asked;
-				inflight = true;
-			}
-			pthread_mutex_unlock(&l->mu);
-			if (inflight) {
-				if (!PQsendQuery(l->db, "SELECT 1")) {
-					inflight = false;
-					lost(l);
-					continue;
-				}
-				deadline = mono_ms() + l->ps->statement_timeout_ms;
-			}
-		}
-		struct pollfd p[2] = {{.fd = PQsocket(l->db), .events = POLLIN}, {.fd = l->wake[0], .events = POLLIN}};
-		int timeout = inflight ? (int)(deadline - mono_ms()) : -1;
-		if (inflight && timeout <= 0) {
-			inflight = false;
-			lost(l); /* no answer in time: it cannot vouch for anything */
-			continue;
-		}
-		if (poll(p, 2, timeout) < 0 && errno != EINTR) {
-			inflight = false;
-			lost(l);
-			continue;
-		}
-		if (p[1].revents)
-			drain_wake(l->wake[0]);
-		if (!p[0].revents)
-			continue;
-		if (!PQconsumeInput(l->db)) {
-			inflight = false;
-			lost(l);
-			continue;
-		}
-		consume_notifies(l);
-		bool failed = false;
-		while (inflight && !PQisBusy(l->db)) {
-			PGresult *r = PQgetResult(l->db);
-			if (!r) {
-				/* the command ended: every notification sent before
-				 * its answer is consumed */
+		int fd = -1;
+		if (l->db || listen_again(l)) {
+			backoff = 0;
+			if (PQconsumeInput(l->db) == 1) {
 				consume_notifies(l);
-				inflight = false;
-				pthread_mutex_lock(&l->mu);
-				if (flying > l->done)
-					l->done = flying;
-				pthread_cond_broadcast(&l->cv);
-				pthread_mutex_unlock(&l->mu);
-				break;
+				fd = PQsocket(l->db);
+			} else {
+				lost(l);
 			}
-			failed |= PQresultStatus(r) != PGRES_TUPLES_OK;
-			PQclear(r);
+		} else {
+			backoff = backoff ? backoff * 2 : RECONNECT_FIRST_MS;
+			if (backoff > RECONNECT_MAX_MS)
+				backoff = RECONNECT_MAX_MS;
 		}
-		if (failed || PQstatus(l->db) != CONNECTION_OK) {
-			inflight = false;
-			lost(l);
-		}
+		pthread_mutex_lock(&l->mu);
+		give(l);
+		pthread_mutex_unlock(&l->mu);
+		/* a reader may use the socket meanwhile: this only waits for
+		 * something to read (or a stop), then takes db to read it */
+		struct pollfd p[2] = {{.fd = l->wake[0], .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+		if (poll(p, fd >= 0 ? 2 : 1, fd >= 0 ? -1 : backoff) > 0 && p[0].revents)
+			drain_wake(l->wake[0]);
 	}
 	if (l->db)
 		PQfinish(l->db);
 	l->db = NULL;
+	pthread_mutex_lock(&l->mu);
+	give(l);
+	pthread_mutex_unlock(&l->mu);
 	return NULL;
 }
 
@@ -339,27 +349,31 @@ bool pg_cache_fresh(struct store *s)
 	struct pgs_listen *l = pgs_of(s)->listen;
 	if (!l)
 		return false;
-	pthread_mutex_lock(&l->mu);
-	if (!l->up) {
-		pthread_mutex_unlock(&l->mu);
-		return false;
-	}
-	/* a barrier sent after this read arrived */
-	uint64_t mine = l->sent + 1;
-	if (l->asked < mine) {
-		l->asked = mine;
-		ssize_t w = write(l->wake[1], "b", 1);
-		(void)w; /* a full pipe already wakes the thread */
-	}
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
 	int64_t ns = until.tv_nsec + (int64_t)l->ps->statement_timeout_ms * 1000000;
 	until.tv_sec += ns / 1000000000;
 	until.tv_nsec = ns % 1000000000;
-	while (l->done < mine && l->up)
+	pthread_mutex_lock(&l->mu);
+	/* a barrier started after this read arrived: the next one */
+	uint64_t mine = l->sent + 1;
+	while (l->up && l->done < mine) {
+		if (!l->busy) {
+			/* lead it: one round trip for every read waiting */
+			l->busy = true;
+			uint64_t n = ++l->sent;
+			pthread_mutex_unlock(&l->mu);
+			bool ok = l->db && barrier(l);
+			pthread_mutex_lock(&l->mu);
+			if (ok && n > l->done)
+				l->done = n;
+			give(l);
+			continue;
+		}
 		if (pthread_cond_timedwait(&l->cv, &l->mu, &until) != 0)
 			break;
-	bool fresh = l->done >= mine && l->up;
+	}
+	bool fresh = l->up && l->done >= mine;
 	pthread_mutex_unlock(&l->mu);
 	return fresh;
 }

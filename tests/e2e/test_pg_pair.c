@@ -404,6 +404,56 @@ static void pair_cached_read_survives_database_restart(void **state)
 	}
 }
 
+/* Reads Basic/<id> through gateway 1 until one is answered from its cache;
+ * every answer must be version want. */
+static void read_until_cached(const char *id, long want)
+{
+	long hits = cache_hits(&pair[1]);
+	for (int tries = 0; tries < 200 && cache_hits(&pair[1]) <= hits; tries++) {
+		long seen = get_basic(&pair[1], id);
+		if (seen != want)
+			fail_msg("gateway 1 read version %ld of %s, %ld was acknowledged", seen, id, want);
+		sleep_ms(20);
+	}
+	assert_true(cache_hits(&pair[1]) > hits);
+}
+
+static void *read_cut(void *p)
+{
+	(void)p;
+	for (int i = 0; i < 5; i++)
+		get_basic(&pair[0], "cut");
+	return NULL;
+}
+
+/* The gateways' listening connections are cut while new connections are
+ * refused, and gateway 0 changes a resource gateway 1 has cached: once
+ * gateway 1 listens again it must not answer the version it cached before
+ * (it missed the notification). */
+static void pair_cached_read_after_listening_was_cut(void **state)
+{
+	(void)state;
+	long v = put_basic(&pair[0], "cut", 0);
+	assert_true(v >= 1);
+	read_until_cached("cut", v);
+	/* reads at once, so that each of gateway 0's workers holds a connection */
+	pthread_t t[16];
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, read_cut, NULL), 0);
+	for (int i = 0; i < 16; i++)
+		pthread_join(t[i], NULL);
+	struct pg_server other = server; /* a database cannot refuse its own session */
+	snprintf(other.conninfo, sizeof other.conninfo, "%.200s dbname=template1", server.conninfo);
+	assert_int_equal(pg_server_sql(&other, "ALTER DATABASE postgres ALLOW_CONNECTIONS false"), 0);
+	assert_int_equal(pg_server_sql(&other, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+					       " WHERE application_name = 'crosswalk-listen'"),
+			 0);
+	long next = put_basic(&pair[0], "cut", 1); /* on a connection gateway 0 holds */
+	assert_int_equal(pg_server_sql(&other, "ALTER DATABASE postgres ALLOW_CONNECTIONS true"), 0);
+	assert_true(next > v);
+	read_until_cached("cut", next);
+}
+
 /* The database crashes (no shutdown checkpoint) and restarts: the gateways
  * answer 503 while it is down, then serve again on new connections, and
  * every write they acknowledged before is there. */
@@ -721,6 +771,7 @@ int main(void)
 		cmocka_unit_test(pair_survives_database_restart),
 		cmocka_unit_test(pair_cached_reads_are_never_stale),
 		cmocka_unit_test(pair_cached_read_survives_database_restart),
+		cmocka_unit_test(pair_cached_read_after_listening_was_cut),
 		cmocka_unit_test(pair_kill_loses_no_answered_write),
 		cmocka_unit_test(pair_outbox_delivers_once),
 		cmocka_unit_test(pair_outbox_keeps_related_order),
