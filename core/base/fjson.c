@@ -143,11 +143,37 @@ static cJSON *new_node(struct parser *ps, int type)
 	return n;
 }
 
+/* Eight bytes at p as one word (any alignment), for looking at them at once. */
+static inline uint64_t load8(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+#define BYTES8(c) (0x0101010101010101ULL * (unsigned char)(c))
+
+/* True when one of the eight bytes of v is '"', '\\', a control character
+ * (below 0x20) or not ASCII: a byte parse_string must look at alone. */
+static inline bool special8(uint64_t v)
+{
+	uint64_t q = v ^ BYTES8('"'), b = v ^ BYTES8('\\');
+	uint64_t t = ((q - BYTES8(1)) & ~q) | ((b - BYTES8(1)) & ~b) | (v - BYTES8(0x20)) | v;
+	return (t & BYTES8(0x80)) != 0;
+}
+
 static void skip_ws(struct parser *ps)
 {
 	const unsigned char *p = ps->p, *e = ps->end;
-	while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-		p++;
+	for (;;) {
+		/* indentation, eight spaces at a time */
+		while (e - p >= 8 && load8(p) == BYTES8(' '))
+			p += 8;
+		if (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+			p++;
+		else
+			break;
+	}
 	ps->p = p;
 }
 
@@ -242,6 +268,10 @@ static char *parse_string(struct parser *ps)
 	const unsigned char *q = p;
 	bool escapes = false;
 	while (q < e && *q != '"') {
+		if (e - q >= 8 && !special8(load8(q))) {
+			q += 8;
+			continue;
+		}
 		if (*q == '\\') {
 			escapes = true;
 			q += 2;

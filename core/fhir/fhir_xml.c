@@ -1782,6 +1782,11 @@ bool fhir_xml_check_div(const char *s, size_t len, char *why, size_t wl)
 
 bool fhir_xml_valid_div(const char *s, size_t len)
 {
+	return fhir_xml_div_plain(s, len) || fhir_xml_div_parsed_ok(s, len);
+}
+
+bool fhir_xml_div_parsed_ok(const char *s, size_t len)
+{
 	char msg[300];
 	xmlDocPtr doc = safe_parse(s, len, msg, sizeof msg);
 	if (!doc)

@@ -72,7 +72,9 @@ char *fhir_xml_to_json_text(const char *buf, size_t len, const struct fjson_limi
 char *fhir_json_to_xml(const cJSON *resource, bool pretty, size_t *out_len, struct outcome *oo, int *status);
 
 /* True when s is a well-formed XML document whose root is <div> in the
- * XHTML namespace (the FHIR narrative), parsed with the same hardening. */
+ * XHTML namespace (the FHIR narrative), parsed with the same hardening. A
+ * div in plain XHTML is recognised without loading libxml2 (fhir_xml_div.c;
+ * see fhir_xml_int.h); the answer is libxml2's either way. */
 bool fhir_xml_valid_div(const char *s, size_t len);
 
 /* The R4 narrative rules on top: txt-1, only basic XHTML (an allow-list of

@@ -32,4 +32,16 @@ void fhir_xml_path_index(struct fhir_xml_path *p, size_t mark, long index);
  * tab, LF, CR, or U+FFFE/U+FFFF (what was appended is then to be dropped). */
 bool fhir_xml_esc(struct strbuf *b, const char *s, bool attr);
 
+/* The narrative check (fhir_xml_valid_div) in two parts. fhir_xml_div_plain
+ * (fhir_xml_div.c, no libxml2) is true only for a div written in a plain
+ * subset of XML that is certainly a well-formed <div> in the XHTML
+ * namespace; false means "not plain", not "not well-formed".
+ * fhir_xml_div_parsed_ok (fhir_xml.c) gives the answer for any text by
+ * parsing it with libxml2 (loaded on first use), with the hardening of every
+ * XML read. fhir_xml_valid_div asks the first, then the second: its answer
+ * is always the second's. Both take text and length (no terminator needed);
+ * any thread. */
+bool fhir_xml_div_plain(const char *text, size_t len);
+bool fhir_xml_div_parsed_ok(const char *text, size_t len);
+
 #endif

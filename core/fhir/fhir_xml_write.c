@@ -57,14 +57,37 @@ void fhir_xml_path_index(struct fhir_xml_path *p, size_t mark, long index)
 
 /* ------------------------------------------------------------ JSON → XML */
 
+/* The location being written, kept as the segments fhir_xml_path_push
+ * would be given and spelt out only for an issue: one segment per level at
+ * most, and a level past 1000 is refused. */
+#define WR_SEGS 1040
+
 struct wr {
 	struct strbuf b;
 	struct outcome *oo;
-	struct fhir_xml_path path;
+	struct {
+		const char *name;
+		long index;
+	} seg[WR_SEGS];
+	size_t nseg;
 	bool pretty;
 	bool failed;
 	int status;
 };
+
+/* Adds a segment (name must outlive it); returns the mark wr_pop goes back to. */
+static size_t wr_push(struct wr *w, const char *name, long index)
+{
+	size_t mark = w->nseg;
+	if (mark == WR_SEGS)
+		return mark; /* past where a location can be spelt out anyway */
+	w->seg[mark].name = name;
+	w->seg[mark].index = index;
+	w->nseg = mark + 1;
+	return mark;
+}
+
+static void wr_pop(struct wr *w, size_t mark) { w->nseg = mark; }
 
 static void wr_fail(struct wr *w, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -76,7 +99,11 @@ static void wr_fail(struct wr *w, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	outcome_add(w->oo, OUTCOME_ERROR, code, w->path.len ? w->path.buf : NULL, "%s", msg);
+	struct fhir_xml_path path = {.len = 0};
+	path.buf[0] = '\0';
+	for (size_t i = 0; i < w->nseg; i++)
+		fhir_xml_path_push(&path, w->seg[i].name, w->seg[i].index);
+	outcome_add(w->oo, OUTCOME_ERROR, code, path.len ? path.buf : NULL, "%s", msg);
 }
 
 static void indent(struct wr *w, size_t level)
@@ -166,15 +193,23 @@ struct mem {
 	const struct model_elem *e;
 	const struct model_type *t;
 	const cJSON *val, *under;
-	char name[72];
+	const char *name; /* the element's name, or for a choice buf */
+	char buf[72];
 };
 
-static int mem_cmp(const void *a, const void *b)
+/* Into model order (the elements' order in the model table); members come
+ * mostly in that order already, and are few: an insertion sort. */
+static void sort_mems(struct mem *m, size_t n)
 {
-	const struct mem *x = a, *y = b;
-	if (x->e != y->e)
-		return x->e < y->e ? -1 : 1;
-	return 0;
+	for (size_t i = 1; i < n; i++) {
+		if (m[i - 1].e < m[i].e)
+			continue;
+		struct mem t = m[i];
+		size_t j = i;
+		for (; j > 0 && m[j - 1].e > t.e; j--)
+			m[j] = m[j - 1];
+		m[j] = t;
+	}
 }
 
 static void wr_object(struct wr *w, const cJSON *obj, const struct model_type *t, size_t level, bool resource);
@@ -271,9 +306,9 @@ static void wr_complex(struct wr *w, const char *name, const struct model_type *
 		const struct model_elem *e = maybe ? model_find_elem(t, m->string, strlen(m->string), NULL) : NULL;
 		if (e && (e->flags & MODEL_F_ATTR)) {
 			if (!cJSON_IsString(m)) {
-				size_t mk = fhir_xml_path_push(&w->path, m->string, -1);
+				size_t mk = wr_push(w, m->string, -1);
 				wr_fail(w, "value", "expected a JSON string");
-				fhir_xml_path_pop(&w->path, mk);
+				wr_pop(w, mk);
 				return;
 			}
 			attr(w, m->string, m->valuestring);
@@ -333,7 +368,7 @@ static void wr_member(struct wr *w, const struct mem *m, size_t level)
 {
 	bool array = m->e->max != 1;
 	const cJSON *v = m->val, *u = m->under;
-	size_t mark = fhir_xml_path_push(&w->path, m->name, -1);
+	size_t mark = wr_push(w, m->name, -1);
 	if (!array) {
 		if (cJSON_IsArray(v) || cJSON_IsArray(u))
 			wr_fail(w, "structure", "the element allows one value, not an array");
@@ -341,34 +376,34 @@ static void wr_member(struct wr *w, const struct mem *m, size_t level)
 			wr_fail(w, "structure", "null is not a value");
 		else
 			wr_value(w, m, v, u, level);
-		fhir_xml_path_pop(&w->path, mark);
+		wr_pop(w, mark);
 		return;
 	}
 	if ((v && !cJSON_IsArray(v)) || (u && !cJSON_IsArray(u))) {
 		wr_fail(w, "structure", "the element repeats: expected an array");
-		fhir_xml_path_pop(&w->path, mark);
+		wr_pop(w, mark);
 		return;
 	}
 	int nv = v ? cJSON_GetArraySize(v) : 0, nu = u ? cJSON_GetArraySize(u) : 0;
 	if (v && u && nv != nu) {
 		wr_fail(w, "structure", "the value array and its \"_\" array differ in length");
-		fhir_xml_path_pop(&w->path, mark);
+		wr_pop(w, mark);
 		return;
 	}
 	if ((v && nv == 0) || (u && nu == 0)) {
 		wr_fail(w, "structure", "an array must not be empty");
-		fhir_xml_path_pop(&w->path, mark);
+		wr_pop(w, mark);
 		return;
 	}
-	fhir_xml_path_pop(&w->path, mark);
+	wr_pop(w, mark);
 	const cJSON *vi = v ? v->child : NULL, *ui = u ? u->child : NULL;
 	for (long i = 0; (vi || ui) && !w->failed; i++) {
-		size_t mk = fhir_xml_path_push(&w->path, m->name, i);
+		size_t mk = wr_push(w, m->name, i);
 		if (vi && cJSON_IsNull(vi) && m->t->kind != MODEL_PRIMITIVE)
 			wr_fail(w, "structure", "null is not a value");
 		else
 			wr_value(w, m, vi && !cJSON_IsNull(vi) ? vi : NULL, ui && !cJSON_IsNull(ui) ? ui : NULL, level);
-		fhir_xml_path_pop(&w->path, mk);
+		wr_pop(w, mk);
 		vi = vi ? vi->next : NULL;
 		ui = ui ? ui->next : NULL;
 	}
@@ -400,16 +435,16 @@ static void wr_object(struct wr *w, const cJSON *obj, const struct model_type *t
 		const struct model_type *ct = NULL;
 		const struct model_elem *e = model_find_elem(t, base, strlen(base), &ct);
 		if (!e) {
-			size_t mk = fhir_xml_path_push(&w->path, name, -1);
+			size_t mk = wr_push(w, name, -1);
 			wr_fail(w, "structure", "unknown element \"%s\"", name);
-			fhir_xml_path_pop(&w->path, mk);
+			wr_pop(w, mk);
 			break;
 		}
 		if (e->flags & MODEL_F_ATTR) {
 			if (under) {
-				size_t mk = fhir_xml_path_push(&w->path, name, -1);
+				size_t mk = wr_push(w, name, -1);
 				wr_fail(w, "structure", "unknown element \"%s\"", name);
-				fhir_xml_path_pop(&w->path, mk);
+				wr_pop(w, mk);
 			}
 			continue; /* written as an attribute by the caller */
 		}
@@ -418,16 +453,19 @@ static void wr_object(struct wr *w, const cJSON *obj, const struct model_type *t
 			if (mems[i].e == e)
 				slot = &mems[i];
 		if (slot && slot->t != ct) {
-			size_t mk = fhir_xml_path_push(&w->path, name, -1);
+			size_t mk = wr_push(w, name, -1);
 			wr_fail(w, "structure", "more than one type given for the choice element \"%s[x]\"", e->name);
-			fhir_xml_path_pop(&w->path, mk);
+			wr_pop(w, mk);
 			break;
 		}
 		if (!slot) {
 			slot = &mems[k++];
 			slot->e = e;
 			slot->t = ct;
-			model_elem_json_name(e, ct, slot->name, sizeof slot->name);
+			if (e->flags & MODEL_F_CHOICE)
+				model_elem_json_name(e, ct, slot->buf, sizeof slot->buf);
+			else
+				slot->name = e->name;
 		}
 		if (under)
 			slot->under = m;
@@ -435,7 +473,10 @@ static void wr_object(struct wr *w, const cJSON *obj, const struct model_type *t
 			slot->val = m;
 	}
 	if (!w->failed)
-		qsort(mems, k, sizeof *mems, mem_cmp);
+		sort_mems(mems, k);
+	for (size_t i = 0; i < k; i++)
+		if (mems[i].e->flags & MODEL_F_CHOICE)
+			mems[i].name = mems[i].buf; /* where it is after sorting */
 	for (size_t i = 0; i < k && !w->failed; i++)
 		wr_member(w, &mems[i], level);
 	if (mems != stack)
@@ -450,7 +491,7 @@ static void wr_resource(struct wr *w, const cJSON *res, size_t level, bool top)
 	const struct model_type *t = model_resource(rt->valuestring);
 	if (!t)
 		return wr_fail(w, "structure", "\"%s\" is not a FHIR R4 resource type", rt->valuestring);
-	size_t mark = top ? fhir_xml_path_push(&w->path, rt->valuestring, -1) : w->path.len;
+	size_t mark = top ? wr_push(w, rt->valuestring, -1) : w->nseg;
 	indent(w, level);
 	strbuf_addc(&w->b, '<');
 	strbuf_adds(&w->b, rt->valuestring);
@@ -462,7 +503,7 @@ static void wr_resource(struct wr *w, const cJSON *res, size_t level, bool top)
 	strbuf_add(&w->b, "</", 2);
 	strbuf_adds(&w->b, rt->valuestring);
 	strbuf_addc(&w->b, '>');
-	fhir_xml_path_pop(&w->path, mark);
+	wr_pop(w, mark);
 }
 
 char *fhir_json_to_xml(const cJSON *resource, bool pretty, size_t *out_len, struct outcome *oo, int *status)

@@ -2,8 +2,10 @@
 # The program users run (CW_BIN, bin/crosswalk) converts without loading the
 # server's libraries: `crosswalk convert` maps only what the converter uses
 # (cJSON; libxml2 and theirs only once XML is read), as the dynamic loader
-# reports it (LD_DEBUG=libs): JSON to XML without a narrative and `version`
-# map no libxml2, reading XML loads it on first use. Every other command runs the gateway binary beside it
+# reports it (LD_DEBUG=libs): JSON to XML and `version` map no libxml2 (a
+# narrative in plain XHTML is checked without it; one outside that subset,
+# such as a CDATA section, loads it for the check, which refuses what is not
+# well-formed), reading XML loads it on first use. Every other command runs the gateway binary beside it
 # (lib/crosswalk/crosswalk-gateway) in the same process; a copy of the
 # program with no gateway binary beside it says so and exits 1, still
 # converting. A file is mapped rather than read when its size is not a
@@ -11,7 +13,7 @@
 # standard input.
 . "$(dirname "$0")/tap.sh"
 tap_tmpdir
-tap_plan 7
+tap_plan 9
 cw=${CW_BIN:-bin/crosswalk}
 heavy='libpq|libcurl|libmicrohttpd|libgnutls|libsqlite3|libssl|libcrypto'
 echo '{"resourceType":"Patient","id":"p","active":true}' >"$TAP_TMP/p.json"
@@ -31,6 +33,28 @@ if grep -q '"active":true' "$TAP_TMP/back.json" && ! grep -qE "$heavy" <<<"$load
   tap_ok "crosswalk convert reads XML loading libxml2 on first use, not the server's libraries"
 else
   tap_fail "crosswalk convert reads XML loading libxml2 on first use, not the server's libraries" "$(cat "$TAP_TMP/back.json"; echo "$loaded")"
+fi
+
+div='<div xmlns=\"http://www.w3.org/1999/xhtml\"><p class=\"x\">Ann &amp; <b>Bo</b><br/>&#233;t\u00e9</p><!-- c --></div>'
+printf '{"resourceType":"Patient","id":"p","text":{"status":"generated","div":"%s"}}\n' "$div" >"$TAP_TMP/n.json"
+loaded=$(LD_DEBUG=libs "$cw" convert "$TAP_TMP/n.json" --to xml 2>&1 >"$TAP_TMP/n.xml" | grep 'calling init:')
+if grep -q '<b>Bo</b><br/>&#233;t' "$TAP_TMP/n.xml" && ! grep -qE "$heavy|$xml" <<<"$loaded"; then
+  tap_ok "a narrative in plain XHTML is written as XML without loading libxml2"
+else
+  tap_fail "a narrative in plain XHTML is written as XML without loading libxml2" "$(cat "$TAP_TMP/n.xml"; grep -E "$heavy|$xml" <<<"$loaded")"
+fi
+
+printf '{"resourceType":"Patient","id":"p","text":{"status":"generated","div":"%s"}}\n' \
+  '<div xmlns=\"http://www.w3.org/1999/xhtml\"><![CDATA[a<b]]></div>' >"$TAP_TMP/c.json"
+printf '{"resourceType":"Patient","id":"p","text":{"status":"generated","div":"%s"}}\n' \
+  '<div xmlns=\"http://www.w3.org/1999/xhtml\"><p a=\"1\" a=\"2\">x</p></div>' >"$TAP_TMP/d.json"
+loaded=$(LD_DEBUG=libs "$cw" convert "$TAP_TMP/c.json" --to xml 2>&1 >"$TAP_TMP/c.xml" | grep 'calling init:')
+bad=$("$cw" convert "$TAP_TMP/d.json" --to xml 2>&1); rc=$?
+if grep -q 'CDATA\[a<b\]\]' "$TAP_TMP/c.xml" && grep -q 'libxml2' <<<"$loaded" && [ $rc -ne 0 ] &&
+   grep -q 'well-formed' <<<"$bad"; then
+  tap_ok "a narrative outside plain XHTML is checked with libxml2: CDATA passes, a repeated attribute is refused"
+else
+  tap_fail "a narrative outside plain XHTML is checked with libxml2: CDATA passes, a repeated attribute is refused" "$(cat "$TAP_TMP/c.xml"; echo "$loaded"; echo "exit $rc: $bad")"
 fi
 
 out=$(LD_DEBUG=libs "$cw" version 2>&1)

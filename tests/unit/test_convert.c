@@ -486,12 +486,56 @@ static void json_that_is_not_fhir_is_refused(void **state)
 	}
 }
 
+/* A refusal names where it is: the element path with array indexes, the
+ * chosen type of a choice, inside a contained resource and a primitive's
+ * "_" sibling. */
+static void refusals_name_where_they_are(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *json, *where;
+	} cases[] = {
+		{"{\"resourceType\":\"Patient\",\"name\":[{\"given\":[\"a\"]},{\"given\":[\"b\",1]}]}",
+		 "Patient.name[1].given[1]"},
+		{"{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
+		 "\"valueQuantity\":{\"value\":\"x\"}}",
+		 "Observation.valueQuantity.value"},
+		{"{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o\"},"
+		 "{\"resourceType\":\"Organization\",\"nme\":\"x\"}]}",
+		 "Patient.contained[1].nme"},
+		{"{\"resourceType\":\"Patient\",\"extension\":[{\"url\":\"u\",\"valueString\":\"a\",\"valueBoolean\":"
+		 "true}]}",
+		 "Patient.extension[0].valueBoolean"},
+		{"{\"resourceType\":\"Patient\",\"birthDate\":\"2000-01-01\",\"_birthDate\":{\"extension\":[{\"url\":"
+		 "\"u\","
+		 "\"valueCode\":\"a\\u0001\"}]}}",
+		 "Patient.birthDate.extension[0].valueCode"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		cJSON *j = fjson_parse(cases[i].json, strlen(cases[i].json), NULL, NULL);
+		assert_non_null(j);
+		struct outcome oo = OUTCOME_INIT;
+		int st = 0;
+		char *x = fhir_json_to_xml(j, false, NULL, &oo, &st);
+		assert_null(x);
+		assert_int_equal(st, 400);
+		assert_true(oo.n > 0);
+		const char *where = oo.issues[0].expression ? oo.issues[0].expression : "";
+		if (strcmp(where, cases[i].where) != 0)
+			print_message("# %s: at \"%s\", expected \"%s\"\n", cases[i].json, where, cases[i].where);
+		assert_string_equal(where, cases[i].where);
+		cJSON_Delete(j);
+		outcome_release(&oo);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(decimals_and_primitive_extensions),
 		cmocka_unit_test(json_that_is_not_fhir_is_refused),
 		cmocka_unit_test(hostile_xml_is_refused),
+		cmocka_unit_test(refusals_name_where_they_are),
 		cmocka_unit_test(official_pairs_convert_both_ways),
 		cmocka_unit_test(written_xml_validates_against_the_schema),
 		cmocka_unit_test(synthea_bundles_round_trip),
