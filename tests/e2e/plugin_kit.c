@@ -273,6 +273,20 @@ void tk_expect_json_refused(const char *format, const char *doc, size_t n, const
 	expect_refused(format, CW_MEDIA_JSON, doc, n, expected);
 }
 
+void tk_expect_json_shapes_refused(const char *format, const char *list)
+{
+	static const char *const not_object[][3] = {{"structure", "/", "JSON object"}};
+	static const char *const empty[][3] = {{"required", "/", "at least one"}};
+	static const char *const twice[][3] = {{"duplicate", "/1/person", "already given at /0"}};
+	tk_expect_json_refused(format, "\"text\"", 1, not_object);
+	tk_expect_json_refused(format, "[]", 1, empty);
+#define TK_ONE_PERSON "{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},\"%s\":[]}"
+	char doc[512];
+	snprintf(doc, sizeof doc, "[" TK_ONE_PERSON "," TK_ONE_PERSON "]", list, list);
+#undef TK_ONE_PERSON
+	tk_expect_json_refused(format, doc, 1, twice);
+}
+
 void tk_expect_csv_refused(const char *format, const char *doc, size_t n, const char *const (*expected)[3])
 {
 	expect_refused(format, CW_MEDIA_CSV, doc, n, expected);

@@ -72,6 +72,10 @@ size_t tk_count_severity(const struct outcome *oo, enum outcome_severity sev);
  * (NULL matches anything); fails the test otherwise. */
 void tk_expect_json_refused(const char *format, const char *doc, size_t n, const char *const (*expected)[3]);
 
+/* The JSON shapes every person-document format refuses: not an object, an
+ * empty array, and an array of two documents (version 1, each with an empty
+ * list member list, e.g. "encounters") for the same person. */
+void tk_expect_json_shapes_refused(const char *format, const char *list);
 /* The same for a CSV document. */
 void tk_expect_csv_refused(const char *format, const char *doc, size_t n, const char *const (*expected)[3]);
 /* The CSV shapes every CSV format refuses: a header of two columns (both of

@@ -276,14 +276,7 @@ static void refuses_json_listing_every_problem(void **state)
 	refuses_json(doc, sizeof expected / sizeof expected[0], expected);
 
 	/* Shapes: not an object, an empty array, two logs for one person. */
-	static const char *const not_object[][3] = {{"structure", "/", "JSON object"}};
-	refuses_json("\"text\"", 1, not_object);
-	static const char *const empty[][3] = {{"required", "/", "at least one"}};
-	refuses_json("[]", 1, empty);
-	static const char *const twice[][3] = {{"duplicate", "/1/person", "already given at /0"}};
-	refuses_json("[{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},\"encounters\":[]},"
-		     "{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},\"encounters\":[]}]",
-		     1, twice);
+	tk_expect_json_shapes_refused(FORMAT, "encounters");
 }
 
 static void refuses_csv_listing_every_problem(void **state)
