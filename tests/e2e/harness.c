@@ -899,7 +899,9 @@ int node_server_start(struct upstream_srv *u, const char *script, unsigned port,
 	if (pid < 0)
 		return -1;
 	u->pid = pid;
-	long deadline = now_ms() + 30000;
+	/* Node loads the whole FHIR router before it listens: seconds on a quiet
+	 * machine, about a minute on a loaded one. */
+	long deadline = now_ms() + 180000;
 	while (now_ms() < deadline) {
 		FILE *f = fopen(out, "r");
 		char line[128] = "";

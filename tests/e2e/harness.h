@@ -192,7 +192,7 @@ int upstream_start(struct upstream_srv *u, unsigned port);
  * {"--tls-cert", file, "--tls-key", file, NULL}; see tests/upstream/README.md). */
 int upstream_start_args(struct upstream_srv *u, unsigned port, const char *const *args);
 /* Any Node test server: runs `node script --port PORT args...` and waits
- * for its "listening 127.0.0.1:PORT" line; u->base is then
+ * (up to three minutes) for its "listening 127.0.0.1:PORT" line; u->base is then
  * http(s)://127.0.0.1:PORT. Stop it with upstream_stop. */
 int node_server_start(struct upstream_srv *u, const char *script, unsigned port, const char *const *args);
 /* Installs the packages of the independent OpenID provider (tests/idp,
