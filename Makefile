@@ -114,6 +114,8 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(TESTDIR)/unit/%)
 E2E_SRC   := $(sort $(wildcard tests/e2e/test_*.c))
 E2E_LIB   := $(filter-out $(E2E_SRC),$(wildcard tests/e2e/*.c))
 E2E_BINS  := $(E2E_SRC:tests/e2e/%.c=$(TESTDIR)/e2e/%)
+# tests/testenv.c: what tests/testenv.h declares, linked into unit and e2e tests
+TESTENV_OBJ := $(OBJ)/tests/testenv.o
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES:= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 REPLAY_BINS := $(FUZZ_NAMES:%=$(TESTDIR)/fuzz/replay_%)
@@ -216,11 +218,11 @@ $(OBJ)/tests/%.o: tests/%.c
 
 # Unit tests, end-to-end tests and fuzz harnesses may include plugin sources
 # (or test plugkit itself): plugkit is linked after the core.
-$(TESTDIR)/unit/%: $(OBJ)/tests/unit/%.o $(LIBCORE) $(PLUGKIT)
+$(TESTDIR)/unit/%: $(OBJ)/tests/unit/%.o $(TESTENV_OBJ) $(LIBCORE) $(PLUGKIT)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $^ $(PKG_LIBS) $(CMOCKA_LIBS) -ldl -lpthread -lm -o $@
 
-$(TESTDIR)/e2e/%: $(OBJ)/tests/e2e/%.o $(E2E_LIB:tests/%.c=$(OBJ)/tests/%.o) $(LIBCORE) $(PLUGKIT)
+$(TESTDIR)/e2e/%: $(OBJ)/tests/e2e/%.o $(E2E_LIB:tests/%.c=$(OBJ)/tests/%.o) $(TESTENV_OBJ) $(LIBCORE) $(PLUGKIT)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $^ $(PKG_LIBS) $(CURL_LIBS) $(CMOCKA_LIBS) -ldl -lpthread -lm -o $@
 

@@ -1,4 +1,5 @@
-/* What the test environment provides, for tests (header-only).
+/* What the test environment provides, for tests: inline functions, and
+ * run_shell (tests/testenv.c, linked into the unit and end-to-end tests).
  *
  * Corpora: the public corpora the repository carries (tests/fixtures/corpus/
  * *.tar.xz, unpacked by the Makefile into build/corpus) are found in the
@@ -64,6 +65,13 @@ static inline char *read_whole_file(const char *path, size_t *len)
 {
 	return file_read_all(path, SIZE_MAX, len, NULL, 0);
 }
+
+/* Runs the shell command made from fmt and its arguments (system(3)) and
+ * fails the running cmocka test, naming the command and the caller's file
+ * and line, unless it exits 0. A command longer than 4 KiB fails the test
+ * unrun. A macro: the failure points at the caller. */
+#define run_shell(...) run_shell_at(__FILE__, __LINE__, __VA_ARGS__)
+void run_shell_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prints the reason for tests/run.sh and skips the running cmocka test
  * (a macro: cmocka's skip() records the caller's file and line). */

@@ -29,6 +29,8 @@
 #include "auth/jwt.h"
 #include "base/crypto.h"
 
+#define HARNESS_MSG_SYSTEM "https://crosswalk.example.org/fhir/CodeSystem/validation-message"
+
 /* CW_TEST_FILTER: only the test cases whose name matches (cmocka's pattern,
  * '*' and '?'), set before main runs them (tools/mutate.sh uses it). */
 __attribute__((constructor)) static void test_filter(void)
@@ -252,6 +254,77 @@ static const char *env_or(const char *name, const char *dflt)
 	return v && *v ? v : dflt;
 }
 
+const char *harness_plugin_dir(void) { return env_or("CW_PLUGIN_DIR", "lib/crosswalk/plugins"); }
+
+const char *harness_test_plugin_dir(void) { return env_or("CW_TEST_PLUGIN_DIR", "build/default/test-plugins"); }
+
+char *harness_new_dir(char *buf, size_t cap)
+{
+	assert_true(cap > sizeof "/tmp/cw-plug-XXXXXX");
+	snprintf(buf, cap, "/tmp/cw-plug-XXXXXX");
+	assert_non_null(mkdtemp(buf));
+	harness_remove_at_exit(buf);
+	assert_int_equal(chmod(buf, 0755), 0);
+	return buf;
+}
+
+void harness_copy_file(const char *from, const char *to, mode_t mode)
+{
+	FILE *in = fopen(from, "rb");
+	if (!in)
+		fail_msg("cannot read %s", from);
+	FILE *out = fopen(to, "wb");
+	if (!out) {
+		fclose(in);
+		fail_msg("cannot write %s", to);
+	}
+	char buf[65536];
+	size_t n;
+	bool ok = true;
+	while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
+		ok = fwrite(buf, 1, n, out) == n;
+	ok = ok && !ferror(in);
+	fclose(in);
+	ok = fclose(out) == 0 && ok;
+	if (!ok)
+		fail_msg("cannot copy %s to %s", from, to);
+	assert_int_equal(chmod(to, mode), 0);
+}
+
+void harness_put_plugin(const char *dir, const char *src, const char *name, const char *as, mode_t mode)
+{
+	char from[512], to[512];
+	snprintf(from, sizeof from, "%s/%s.so", src, name);
+	snprintf(to, sizeof to, "%s/%s.so", dir, as ? as : name);
+	harness_copy_file(from, to, mode);
+}
+
+char *harness_test_plugins(char *buf, size_t cap, ...)
+{
+	harness_new_dir(buf, cap);
+	va_list ap;
+	va_start(ap, cap);
+	for (const char *name; (name = va_arg(ap, const char *)) != NULL;)
+		harness_put_plugin(buf, harness_test_plugin_dir(), name, NULL, 0755);
+	va_end(ap);
+	return buf;
+}
+
+const cJSON *harness_oo_issue(const cJSON *oo, const char *msgid, const char *expr)
+{
+	const cJSON *is;
+	cJSON_ArrayForEach(is, cJSON_GetObjectItem(oo, "issue"))
+	{
+		const cJSON *c =
+			cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(is, "details"), "coding"), 0);
+		const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(is, "expression"), 0);
+		if (c && !strcmp(cJSON_GetObjectItem(c, "system")->valuestring, HARNESS_MSG_SYSTEM) &&
+		    !strcmp(cJSON_GetObjectItem(c, "code")->valuestring, msgid) && e && !strcmp(e->valuestring, expr))
+			return is;
+	}
+	return NULL;
+}
+
 static int write_conf(struct gw *gw, const char *extra_json)
 {
 	char tmpl[] = "/tmp/cw-e2e-XXXXXX";
@@ -278,7 +351,7 @@ static int write_conf(struct gw *gw, const char *extra_json)
 		sep = ",";
 	}
 	if (!own_plugins) {
-		fprintf(f, "%s\"plugin_dir\":\"%s\"", sep, env_or("CW_PLUGIN_DIR", "lib/crosswalk/plugins"));
+		fprintf(f, "%s\"plugin_dir\":\"%s\"", sep, harness_plugin_dir());
 		sep = ",";
 	}
 	if (extra_json && *extra_json)
@@ -826,7 +899,9 @@ int node_server_start(struct upstream_srv *u, const char *script, unsigned port,
 	if (pid < 0)
 		return -1;
 	u->pid = pid;
-	long deadline = now_ms() + 30000;
+	/* Node loads the whole FHIR router before it listens: seconds on a quiet
+	 * machine, about a minute on a loaded one. */
+	long deadline = now_ms() + 180000;
 	while (now_ms() < deadline) {
 		FILE *f = fopen(out, "r");
 		char line[128] = "";

@@ -192,7 +192,7 @@ int upstream_start(struct upstream_srv *u, unsigned port);
  * {"--tls-cert", file, "--tls-key", file, NULL}; see tests/upstream/README.md). */
 int upstream_start_args(struct upstream_srv *u, unsigned port, const char *const *args);
 /* Any Node test server: runs `node script --port PORT args...` and waits
- * for its "listening 127.0.0.1:PORT" line; u->base is then
+ * (up to three minutes) for its "listening 127.0.0.1:PORT" line; u->base is then
  * http(s)://127.0.0.1:PORT. Stop it with upstream_stop. */
 int node_server_start(struct upstream_srv *u, const char *script, unsigned port, const char *const *args);
 /* Installs the packages of the independent OpenID provider (tests/idp,
@@ -233,6 +233,32 @@ int upstream_fault(const struct upstream_srv *u, const char *json);
 /* Removes dir (a /tmp/cw-… directory) when the test program exits, unless
  * CW_KEEP_TMP is set. */
 void harness_remove_at_exit(const char *dir);
+
+/* The built plugins' folder (CW_PLUGIN_DIR, else lib/crosswalk/plugins) and
+ * the test plugins' (CW_TEST_PLUGIN_DIR, else build/default/test-plugins). */
+const char *harness_plugin_dir(void);
+const char *harness_test_plugin_dir(void);
+/* A fresh private folder /tmp/cw-plug-XXXXXX written into buf (cap bytes),
+ * mode 0755 as a plugin folder must be (no one else may write to it),
+ * removed at exit; fails the test when it cannot be made. Returns buf. */
+char *harness_new_dir(char *buf, size_t cap);
+/* Copies the file from to the file to (made or truncated) and gives it mode;
+ * fails the test when it cannot. */
+void harness_copy_file(const char *from, const char *to, mode_t mode);
+/* Copies the plugin NAME.so of folder src into folder dir as AS.so (as
+ * NULL: NAME.so) with mode; fails the test when it cannot. */
+void harness_put_plugin(const char *dir, const char *src, const char *name, const char *as, mode_t mode);
+/* A fresh private plugin folder (harness_new_dir, into buf) holding a copy,
+ * mode 0755, of each test plugin named (NAME.so of harness_test_plugin_dir;
+ * the list ends with NULL): for `serve --plugins DIR`. Fails the test when
+ * it cannot be made. Returns buf. */
+char *harness_test_plugins(char *buf, size_t cap, ...) __attribute__((sentinel));
+
+/* The issue of the OperationOutcome oo (a parsed answer) whose details carry
+ * the validator's message id msgid (code system
+ * https://crosswalk.example.org/fhir/CodeSystem/validation-message) at the
+ * expression expr; NULL when there is none. */
+const cJSON *harness_oo_issue(const cJSON *oo, const char *msgid, const char *expr);
 
 /* Makes the test PKI (tests/upstream/pki.sh: a CA, server and client
  * certificates) in a fresh /tmp/cw-pki-… directory written into dir, removed

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "e2e/plugin_kit.h"
+#include "e2e/harness.h"
 #include "testenv.h"
 
 #include <dirent.h>
@@ -252,11 +253,12 @@ size_t tk_count_severity(const struct outcome *oo, enum outcome_severity sev)
 	return n;
 }
 
-void tk_expect_json_refused(const char *format, const char *doc, size_t n, const char *const (*expected)[3])
+static void expect_refused(const char *format, enum cw_media media, const char *doc, size_t n,
+			   const char *const (*expected)[3])
 {
 	struct tk_call c;
 	tk_call_begin(&c);
-	assert_null(tk_to_fhir(&c, format, CW_MEDIA_JSON, doc));
+	assert_null(tk_to_fhir(&c, format, media, doc));
 	for (size_t i = 0; i < n; i++)
 		tk_expect_issue(&c.oo, OUTCOME_ERROR, expected[i][0], expected[i][1], expected[i][2]);
 	if (tk_count_severity(&c.oo, OUTCOME_ERROR) != n) {
@@ -264,6 +266,120 @@ void tk_expect_json_refused(const char *format, const char *doc, size_t n, const
 		fail_msg("%zu errors, expected %zu", tk_count_severity(&c.oo, OUTCOME_ERROR), n);
 	}
 	tk_call_end(&c);
+}
+
+void tk_expect_json_refused(const char *format, const char *doc, size_t n, const char *const (*expected)[3])
+{
+	expect_refused(format, CW_MEDIA_JSON, doc, n, expected);
+}
+
+void tk_expect_json_shapes_refused(const char *format, const char *list)
+{
+	static const char *const not_object[][3] = {{"structure", "/", "JSON object"}};
+	static const char *const empty[][3] = {{"required", "/", "at least one"}};
+	static const char *const twice[][3] = {{"duplicate", "/1/person", "already given at /0"}};
+	tk_expect_json_refused(format, "\"text\"", 1, not_object);
+	tk_expect_json_refused(format, "[]", 1, empty);
+#define TK_ONE_PERSON "{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},\"%s\":[]}"
+	char doc[512];
+	snprintf(doc, sizeof doc, "[" TK_ONE_PERSON "," TK_ONE_PERSON "]", list, list);
+#undef TK_ONE_PERSON
+	tk_expect_json_refused(format, doc, 1, twice);
+}
+
+void tk_expect_csv_refused(const char *format, const char *doc, size_t n, const char *const (*expected)[3])
+{
+	expect_refused(format, CW_MEDIA_CSV, doc, n, expected);
+}
+
+void tk_expect_csv_shapes_refused(const char *format, const char *good_header, const char *no_rows)
+{
+	static const char *const short_header[][3] = {{"structure", "line 1", "2 columns"},
+						      {"structure", "line 2", "2 columns"}};
+	static const char *const empty[][3] = {{"required", "line 1", "header"}};
+	const char *const header_alone[][3] = {{"required", "line 2", no_rows}};
+	tk_expect_csv_refused(format, "version,person_system\n1,urn:p\n", 2, short_header);
+	tk_expect_csv_refused(format, "", 1, empty);
+	tk_expect_csv_refused(format, good_header, 1, header_alone);
+}
+
+void tk_http_preview_twice(const struct gw *g, const char *format, const char *content_type, const char *doc,
+			   size_t len, struct resp *r)
+{
+	char path[128], ct[128];
+	snprintf(path, sizeof path, "/ingest/%s?preview=true", format);
+	snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+	const char *headers[] = {ct, NULL};
+	struct resp again;
+	assert_int_equal(http_do(g, "POST", path, headers, doc, len, r), 0);
+	if (r->status != 200)
+		fprintf(stderr, "# %s\n", r->body);
+	assert_int_equal(r->status, 200);
+	assert_int_equal(http_do(g, "POST", path, headers, doc, len, &again), 0);
+	assert_int_equal(again.status, 200);
+	assert_string_equal(r->body, again.body); /* the same document twice changes nothing */
+	resp_free(&again);
+}
+
+void tk_http_export(const struct gw *g, const char *format, const char *accept, const char *bundle, size_t len,
+		    struct resp *r)
+{
+	char path[128], acc[128];
+	snprintf(path, sizeof path, "/export/%s", format);
+	snprintf(acc, sizeof acc, "Accept: %s", accept);
+	const char *headers[] = {"Content-Type: application/fhir+json", acc, NULL};
+	assert_int_equal(http_do(g, "POST", path, headers, bundle, len, r), 0);
+	assert_int_equal(r->status, 200);
+}
+
+void tk_http_export_json_is(const struct gw *g, const char *format, const char *bundle, size_t len, const char *doc)
+{
+	struct resp r;
+	tk_http_export(g, format, "application/json", bundle, len, &r);
+	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(r.body);
+	assert_true(cJSON_Compare(want, got, true));
+	cJSON_Delete(want);
+	cJSON_Delete(got);
+	resp_free(&r);
+}
+
+void tk_http_csv_round_trip(const struct gw *g, const char *format, const char *csv_path)
+{
+	size_t len;
+	char *doc = tk_slurp(csv_path, &len);
+	char path[128];
+	snprintf(path, sizeof path, "/ingest/%s?preview=true", format);
+	const char *csv[] = {"Content-Type: text/csv; charset=utf-8", NULL};
+	struct resp in, out;
+	assert_int_equal(http_do(g, "POST", path, csv, doc, len, &in), 0);
+	assert_int_equal(in.status, 200);
+	tk_http_export(g, format, "text/csv", in.body, in.len, &out);
+	assert_string_equal(out.body, doc);
+	resp_free(&in);
+	resp_free(&out);
+	free(doc);
+}
+
+void tk_http_expect_refused(const struct gw *g, const char *format, const char *content_type, const char *doc, size_t n,
+			    const char *const *exprs)
+{
+	char path[128], ct[128];
+	snprintf(path, sizeof path, "/ingest/%s", format);
+	snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+	const char *headers[] = {ct, NULL};
+	struct resp r;
+	assert_int_equal(http_do(g, "POST", path, headers, doc, strlen(doc), &r), 0);
+	assert_int_equal(r.status, 422);
+	cJSON *oo = cJSON_Parse(r.body);
+	assert_string_equal(tk_sget(oo, "resourceType"), "OperationOutcome");
+	const cJSON *issues = tk_get(oo, "issue");
+	assert_int_equal(cJSON_GetArraySize(issues), (int)n);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(
+			cJSON_GetArrayItem(tk_get(cJSON_GetArrayItem(issues, (int)i), "expression"), 0)->valuestring,
+			exprs[i]);
+	cJSON_Delete(oo);
+	resp_free(&r);
 }
 
 const cJSON *tk_get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }

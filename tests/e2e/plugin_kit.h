@@ -72,6 +72,43 @@ size_t tk_count_severity(const struct outcome *oo, enum outcome_severity sev);
  * (NULL matches anything); fails the test otherwise. */
 void tk_expect_json_refused(const char *format, const char *doc, size_t n, const char *const (*expected)[3]);
 
+/* The JSON shapes every person-document format refuses: not an object, an
+ * empty array, and an array of two documents (version 1, each with an empty
+ * list member list, e.g. "encounters") for the same person. */
+void tk_expect_json_shapes_refused(const char *format, const char *list);
+/* The same for a CSV document. */
+void tk_expect_csv_refused(const char *format, const char *doc, size_t n, const char *const (*expected)[3]);
+/* The CSV shapes every CSV format refuses: a header of two columns (both of
+ * its lines), an empty document (no header) and good_header alone (the
+ * error's text no_rows, e.g. "no encounter rows"). */
+void tk_expect_csv_shapes_refused(const char *format, const char *good_header, const char *no_rows);
+
+/* Over HTTP, on a gateway of the harness (e2e/harness.h); each fails the
+ * test when the gateway answers otherwise. */
+struct gw;
+struct resp;
+/* POSTs doc (len bytes, Content-Type content_type) to /ingest/FORMAT?preview=true
+ * twice: 200 both times (the answer printed when not) with the same
+ * Bundle. The first answer in *r (resp_free it). */
+void tk_http_preview_twice(const struct gw *g, const char *format, const char *content_type, const char *doc,
+			   size_t len, struct resp *r);
+/* POSTs the FHIR JSON bundle (len bytes) to /export/FORMAT asking for the
+ * media accept ("application/json", "text/csv"): 200, the answer in *r
+ * (resp_free it). */
+void tk_http_export(const struct gw *g, const char *format, const char *accept, const char *bundle, size_t len,
+		    struct resp *r);
+/* tk_http_export as JSON gives the JSON document doc back (the same members,
+ * in any order). */
+void tk_http_export_json_is(const struct gw *g, const char *format, const char *bundle, size_t len, const char *doc);
+/* The CSV document in the file csv_path, previewed through /ingest/FORMAT
+ * and exported as CSV, comes back byte for byte. */
+void tk_http_csv_round_trip(const struct gw *g, const char *format, const char *csv_path);
+/* POSTs doc to /ingest/FORMAT (stored, no preview) as content_type: 422
+ * with an OperationOutcome of exactly n issues, the i-th at the expression
+ * exprs[i]. */
+void tk_http_expect_refused(const struct gw *g, const char *format, const char *content_type, const char *doc, size_t n,
+			    const char *const *exprs);
+
 const cJSON *tk_get(const cJSON *o, const char *key);
 /* A member's string, or NULL. */
 const char *tk_sget(const cJSON *o, const char *key);

@@ -27,18 +27,6 @@
 static char dir[64]; /* keys and scratch files */
 static char rsa_jwk[1024], ec_jwk[512];
 
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
-
 static size_t slurp(const char *path, uint8_t *buf, size_t cap)
 {
 	FILE *f = fopen(path, "rb");
@@ -66,7 +54,7 @@ static void make_jwks(void)
 {
 	char path[128], line[2048];
 	snprintf(path, sizeof path, "%s/mod.txt", dir);
-	sh("openssl rsa -in %s/rsa.pem -noout -modulus > %s", dir, path);
+	run_shell("openssl rsa -in %s/rsa.pem -noout -modulus > %s", dir, path);
 	size_t n = slurp(path, (uint8_t *)line, sizeof line - 1);
 	line[n] = '\0';
 	const char *hex = strchr(line, '=') + 1;
@@ -81,7 +69,7 @@ static void make_jwks(void)
 	b64(mod, ml, nb, sizeof nb);
 	snprintf(rsa_jwk, sizeof rsa_jwk, "{\"kty\":\"RSA\",\"kid\":\"r1\",\"e\":\"AQAB\",\"n\":\"%s\"}", nb);
 	snprintf(path, sizeof path, "%s/ec.der", dir);
-	sh("openssl pkey -in %s/ec.pem -pubout -outform DER -out %s", dir, path);
+	run_shell("openssl pkey -in %s/ec.pem -pubout -outform DER -out %s", dir, path);
 	uint8_t der[256];
 	n = slurp(path, der, sizeof der);
 	assert_true(n > 97);
@@ -165,12 +153,13 @@ static char *sign(const char *how, const char *key, const char *header, const ch
 	if (!strcmp(how, "HS256")) {
 		char pub[128];
 		snprintf(pub, sizeof pub, "%s/pub.pem", dir);
-		sh("openssl pkey -in %s/%s -pubout -out %s && openssl dgst -sha256 -mac HMAC -macopt hexkey:$(xxd -p "
-		   "%s | tr -d '\\n') "
-		   "-binary -out %s %s",
-		   dir, key, pub, pub, sigf, in);
+		run_shell("openssl pkey -in %s/%s -pubout -out %s && openssl dgst -sha256 -mac HMAC -macopt "
+			  "hexkey:$(xxd -p "
+			  "%s | tr -d '\\n') "
+			  "-binary -out %s %s",
+			  dir, key, pub, pub, sigf, in);
 	} else {
-		sh("openssl dgst -%s -sign %s/%s -out %s %s", md, dir, key, sigf, in);
+		run_shell("openssl dgst -%s -sign %s/%s -out %s %s", md, dir, key, sigf, in);
 	}
 	uint8_t sig[1024], raw[128];
 	size_t n = slurp(sigf, sig, sizeof sig);
@@ -482,7 +471,7 @@ static void bearer_tokens_are_checked_claim_by_claim(void **state)
 	struct gw g;
 	start(&g, data);
 	/* the key the gateway generated, and its kid as published */
-	sh("cp %s/auth-signing-key.pem %s/gw.pem", data, dir);
+	run_shell("cp %s/auth-signing-key.pem %s/gw.pem", data, dir);
 	struct resp r;
 	assert_int_equal(http_do(&g, "GET", "/auth/jwks", NULL, NULL, 0, &r), 0);
 	assert_int_equal(r.status, 200);
@@ -580,7 +569,7 @@ static void external_issuer_tokens_verified_through_its_jwks_url(void **state)
 	snprintf(data, sizeof data, "%s/issuer", dir);
 	struct gw idp;
 	start(&idp, data);
-	sh("cp %s/auth-signing-key.pem %s/idp.pem", data, dir);
+	run_shell("cp %s/auth-signing-key.pem %s/idp.pem", data, dir);
 	char cfg[2048];
 	snprintf(cfg, sizeof cfg,
 		 "\"auth\":{\"issuers\":[{\"issuer\":\"http://127.0.0.1:%u/auth\",\"jwks_url\":\"http://127.0.0.1:%u/"

@@ -13,46 +13,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/fjson.h"
 #include "e2e/harness.h"
 
-#define MSG_SYSTEM "https://crosswalk.example.org/fhir/CodeSystem/validation-message"
-
 static struct gw gw;
 static char tdir[256];
-
-static const char *test_plugin_dir(void)
-{
-	const char *v = getenv("CW_TEST_PLUGIN_DIR");
-	return v && *v ? v : "build/default/test-plugins";
-}
 
 /* A private plugin folder holding tp_claims only. */
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tdir, sizeof tdir, "/tmp/cw-claims-XXXXXX");
-	if (!mkdtemp(tdir))
-		return -1;
-	harness_remove_at_exit(tdir);
-	chmod(tdir, 0755);
-	char from[512], to[512];
-	snprintf(from, sizeof from, "%s/tp_claims.so", test_plugin_dir());
-	snprintf(to, sizeof to, "%s/tp_claims.so", tdir);
-	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
-	if (!in || !out)
-		return -1;
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-		if (fwrite(buf, 1, n, out) != n)
-			return -1;
-	fclose(in);
-	fclose(out);
-	chmod(to, 0755);
+	harness_test_plugins(tdir, sizeof tdir, "tp_claims", NULL);
 	const char *args[] = {"--plugins", tdir, NULL};
 	return gw_start_args(&gw, NULL, args);
 }
@@ -81,22 +54,6 @@ static long status_of(const struct gw *g, const char *path)
 	return r.status;
 }
 
-/* The issue of the OperationOutcome in r with message id msgid at expr. */
-static const cJSON *issue(const cJSON *oo, const char *msgid, const char *expr)
-{
-	const cJSON *is;
-	cJSON_ArrayForEach(is, cJSON_GetObjectItem(oo, "issue"))
-	{
-		const cJSON *c =
-			cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(is, "details"), "coding"), 0);
-		const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(is, "expression"), 0);
-		if (c && !strcmp(cJSON_GetObjectItem(c, "system")->valuestring, MSG_SYSTEM) &&
-		    !strcmp(cJSON_GetObjectItem(c, "code")->valuestring, msgid) && e && !strcmp(e->valuestring, expr))
-			return is;
-	}
-	return NULL;
-}
-
 /* By default a resource that fails a profile it claims refuses the whole
  * ingest with 422, naming the plugin, the entry and the rule; nothing of
  * the transaction is stored, in preview or not. */
@@ -109,7 +66,7 @@ static void refused_by_default(void **state)
 		assert_int_equal(ingest(&gw, queries[i], "\"bad\"", &r), 422);
 		cJSON *oo = fjson_parse(r.body, r.len, NULL, NULL);
 		assert_non_null(oo);
-		const cJSON *is = issue(oo, "profile-type", "Observation.valueInteger");
+		const cJSON *is = harness_oo_issue(oo, "profile-type", "Observation.valueInteger");
 		if (!is)
 			print_message("# %.*s\n", (int)r.len, r.body);
 		assert_non_null(is);

@@ -17,32 +17,6 @@
 
 #include "e2e/harness.h"
 
-static const char *env_or(const char *name, const char *dflt)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : dflt;
-}
-
-/* A private directory holding a copy of the test plugin tp_slow. */
-static void slow_plugin_dir(char *dir, size_t cap)
-{
-	snprintf(dir, cap, "/tmp/cw-life-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	harness_remove_at_exit(dir);
-	char from[512], to[512];
-	snprintf(from, sizeof from, "%s/tp_slow.so", env_or("CW_TEST_PLUGIN_DIR", "build/default/test-plugins"));
-	snprintf(to, sizeof to, "%s/tp_slow.so", dir);
-	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
-	assert_non_null(in);
-	assert_non_null(out);
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-		assert_int_equal(fwrite(buf, 1, n, out), n);
-	fclose(in);
-	assert_int_equal(fclose(out), 0);
-}
-
 /* A request stuck in a plugin does not keep the process alive: after
  * shutdown_grace_ms it is cut off, logged (method, path without the query,
  * request id) and the process exits 3. */
@@ -50,7 +24,7 @@ static void shutdown_cuts_off_a_stuck_request(void **state)
 {
 	(void)state;
 	char dir[256];
-	slow_plugin_dir(dir, sizeof dir);
+	harness_test_plugins(dir, sizeof dir, "tp_slow", NULL);
 	const char *args[] = {"--plugins", dir, NULL};
 	struct gw gw;
 	assert_int_equal(gw_start_args(&gw, "\"limits\":{\"shutdown_grace_ms\":300}", args), 0);
@@ -136,7 +110,7 @@ static void plugin_dir_in_world_writable_parent_refused(void **state)
 {
 	(void)state;
 	char dir[256], plugins[300], out[4096];
-	slow_plugin_dir(dir, sizeof dir);
+	harness_test_plugins(dir, sizeof dir, "tp_slow", NULL);
 	snprintf(plugins, sizeof plugins, "%s/plugins", dir);
 	assert_int_equal(mkdir(plugins, 0755), 0);
 	char from[400], to[400];

@@ -276,21 +276,12 @@ static void refuses_json_listing_every_problem(void **state)
 	refuses_json(doc, sizeof expected / sizeof expected[0], expected);
 
 	/* Shapes: not an object, an empty array, two logs for one person. */
-	static const char *const not_object[][3] = {{"structure", "/", "JSON object"}};
-	refuses_json("\"text\"", 1, not_object);
-	static const char *const empty[][3] = {{"required", "/", "at least one"}};
-	refuses_json("[]", 1, empty);
-	static const char *const twice[][3] = {{"duplicate", "/1/person", "already given at /0"}};
-	refuses_json("[{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},\"encounters\":[]},"
-		     "{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},\"encounters\":[]}]",
-		     1, twice);
+	tk_expect_json_shapes_refused(FORMAT, "encounters");
 }
 
 static void refuses_csv_listing_every_problem(void **state)
 {
 	(void)state;
-	struct tk_call c;
-	tk_call_begin(&c);
 	/* Wrong header (column 12 renamed), then rows with faults. */
 	char doc[4096];
 	snprintf(doc, sizeof doc, "%s",
@@ -300,46 +291,37 @@ static void refuses_csv_listing_every_problem(void **state)
 		 "1,urn:p,1\n"
 		 "1,urn:p,1,,,urn:s,1,N,,,2024-13-01T00:00:00Z,10,solo,clinic,advocacy,,true,\n"
 		 "\"unterminated\n");
-	assert_null(to_fhir(&c, CW_MEDIA_CSV, doc));
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1, column 12", "'duration_minutes'");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 10", "NPI");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 12", "negative");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 2, column 15", "'dance'");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 17", "true or false");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 3", "3 columns");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 5", "encounter_id");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 4, column 11", "date-time");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 4, column 13", "'solo'");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 5", "malformed");
-	tk_call_end(&c);
+	static const char *const faults[][3] = {
+		{"structure", "line 1, column 12", "'duration_minutes'"},
+		{"value", "line 2, column 10", "NPI"},
+		{"value", "line 2, column 12", "negative"},
+		{"code-invalid", "line 2, column 15", "'dance'"},
+		{"value", "line 2, column 17", "true or false"},
+		{"structure", "line 3", "3 columns"},
+		{"required", "line 4, column 5", "encounter_id"},
+		{"value", "line 4, column 11", "date-time"},
+		{"code-invalid", "line 4, column 13", "'solo'"},
+		{"structure", "line 5", "malformed"},
+		{"structure", "line 5", "columns where the header has 18"},
+		{"conflict", "line 4", "line 2"},
+	};
+	tk_expect_csv_refused(FORMAT, doc, sizeof faults / sizeof faults[0], faults);
 
 	/* A header with a column too few; an empty body; a header alone. */
-	tk_call_begin(&c);
-	assert_null(to_fhir(&c, CW_MEDIA_CSV, "version,person_system\n1,urn:p\n"));
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1", "2 columns");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 2", "2 columns");
-	tk_call_end(&c);
-	tk_call_begin(&c);
-	assert_null(to_fhir(&c, CW_MEDIA_CSV, ""));
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 1", "header");
-	tk_call_end(&c);
-	tk_call_begin(&c);
-	assert_null(to_fhir(&c, CW_MEDIA_CSV, good_header));
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 2", "no encounter rows");
-	tk_call_end(&c);
+	tk_expect_csv_shapes_refused(FORMAT, good_header, "no encounter rows");
 
 	/* Conflicts between rows: the same person with another name, the
 	 * same specialist with another NPI, an encounter id twice. */
-	tk_call_begin(&c);
 	snprintf(doc, sizeof doc, "%s%s%s", good_header,
 		 "1,urn:p,1,Name A,E1,urn:s,1,N,,1234567893,2024-01-01T00:00:00Z,10,individual,clinic,advocacy,,true,\n",
 		 "1,urn:p,1,Name B,E1,urn:s,1,N,,,2024-01-01T00:00:00Z,10,individual,clinic,advocacy;advocacy,,true,\n");
-	assert_null(to_fhir(&c, CW_MEDIA_CSV, doc));
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "conflict", "line 3, column 4", "line 2");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "conflict", "line 3", "line 2");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 3, column 5", "line 2");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 3, column 15", "twice");
-	tk_call_end(&c);
+	static const char *const conflicts[][3] = {
+		{"conflict", "line 3, column 4", "line 2"},
+		{"conflict", "line 3", "line 2"},
+		{"duplicate", "line 3, column 5", "line 2"},
+		{"duplicate", "line 3, column 15", "twice"},
+	};
+	tk_expect_csv_refused(FORMAT, doc, sizeof conflicts / sizeof conflicts[0], conflicts);
 }
 
 /* ------------------------------------------------------------ version 2 */
@@ -750,52 +732,25 @@ static void http_ingest_is_idempotent(void **state)
 	(void)state;
 	size_t len;
 	char *doc = tk_slurp(EXAMPLES "/peer-support-group.json", &len);
-	const char *json[] = {"Content-Type: application/json", NULL};
-	struct resp r1, r2;
-	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support?preview=true", json, doc, len, &r1), 0);
-	if (r1.status != 200)
-		fprintf(stderr, "# %s\n", r1.body);
-	assert_int_equal(r1.status, 200);
-	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support?preview=true", json, doc, len, &r2), 0);
-	assert_int_equal(r2.status, 200);
-	assert_string_equal(r1.body, r2.body); /* pushing the same log twice changes nothing */
+	struct resp r1, r3;
+	tk_http_preview_twice(&g, FORMAT, "application/json", doc, len, &r1);
 	cJSON *b = cJSON_Parse(r1.body);
 	assert_string_equal(tk_sget(b, "type"), "transaction");
 	assert_int_equal(tk_count_type(b, "Patient"), 3);
 	assert_int_equal(tk_count_type(b, "Encounter"), 3);
 
 	/* Export that Bundle back, as JSON and as CSV. */
-	const char *to_json[] = {"Content-Type: application/fhir+json", "Accept: application/json", NULL};
-	struct resp r3;
-	assert_int_equal(http_do(&g, "POST", "/export/peer-support", to_json, r1.body, r1.len, &r3), 0);
-	assert_int_equal(r3.status, 200);
-	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(r3.body);
-	assert_true(cJSON_Compare(want, got, true));
-	cJSON_Delete(want);
-	cJSON_Delete(got);
-	resp_free(&r3);
-	const char *to_csv[] = {"Content-Type: application/fhir+json", "Accept: text/csv", NULL};
-	assert_int_equal(http_do(&g, "POST", "/export/peer-support", to_csv, r1.body, r1.len, &r3), 0);
-	assert_int_equal(r3.status, 200);
+	tk_http_export_json_is(&g, FORMAT, r1.body, r1.len, doc);
+	tk_http_export(&g, FORMAT, "text/csv", r1.body, r1.len, &r3);
 	assert_non_null(strstr(r3.body, good_header));
 	assert_non_null(strstr(r3.body, "\"Group \"\"Tuesday circle\"\", topic: sleep.\nSix people attended.\""));
 	resp_free(&r3);
 	cJSON_Delete(b);
 	resp_free(&r1);
-	resp_free(&r2);
 	free(doc);
 
 	/* CSV in, CSV out, byte for byte. */
-	doc = tk_slurp(EXAMPLES "/peer-support-several.csv", &len);
-	const char *csv[] = {"Content-Type: text/csv; charset=utf-8", NULL};
-	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support?preview=true", csv, doc, len, &r1), 0);
-	assert_int_equal(r1.status, 200);
-	assert_int_equal(http_do(&g, "POST", "/export/peer-support", to_csv, r1.body, r1.len, &r2), 0);
-	assert_int_equal(r2.status, 200);
-	assert_string_equal(r2.body, doc);
-	resp_free(&r1);
-	resp_free(&r2);
-	free(doc);
+	tk_http_csv_round_trip(&g, FORMAT, EXAMPLES "/peer-support-several.csv");
 }
 
 static void http_refusal_is_an_outcome(void **state)
@@ -804,21 +759,10 @@ static void http_refusal_is_an_outcome(void **state)
 	char doc[2048];
 	snprintf(doc, sizeof doc, "%s%s", good_header,
 		 "1,urn:p,1,,E1,urn:s,1,N,,1234567890,2024-01-01T00:00:00Z,-3,individual,clinic,advocacy,,true,\n");
-	const char *csv[] = {"Content-Type: text/csv", NULL};
-	struct resp r;
-	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", csv, doc, strlen(doc), &r), 0);
-	assert_int_equal(r.status, 422);
-	cJSON *oo = cJSON_Parse(r.body);
-	assert_string_equal(tk_sget(oo, "resourceType"), "OperationOutcome");
-	const cJSON *issues = tk_get(oo, "issue");
-	assert_int_equal(cJSON_GetArraySize(issues), 2);
-	assert_string_equal(cJSON_GetArrayItem(tk_get(cJSON_GetArrayItem(issues, 0), "expression"), 0)->valuestring,
-			    "line 2, column 10");
-	assert_string_equal(cJSON_GetArrayItem(tk_get(cJSON_GetArrayItem(issues, 1), "expression"), 0)->valuestring,
-			    "line 2, column 12");
-	cJSON_Delete(oo);
-	resp_free(&r);
+	static const char *const where[] = {"line 2, column 10", "line 2, column 12"};
+	tk_http_expect_refused(&g, FORMAT, "text/csv", doc, 2, where);
 
+	struct resp r;
 	const char *json[] = {"Content-Type: application/json", NULL};
 	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", json, "{\"version\":1,", 13, &r), 0);
 	assert_int_equal(r.status, 400); /* not JSON at all */

@@ -26,36 +26,13 @@
 #define ICD "http://hl7.org/fhir/sid/icd-10-cm"
 #define SDOHCC "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
 
-static const char *env_or(const char *name, const char *dflt)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : dflt;
-}
-
 static char tdir[256];
 
-/* A private 0755 directory holding tp_bundle.so. */
+/* A private plugin folder holding tp_bundle.so, made once. */
 static const char *test_plugins(void)
 {
-	if (tdir[0])
-		return tdir;
-	snprintf(tdir, sizeof tdir, "/tmp/cw-pf-XXXXXX");
-	assert_non_null(mkdtemp(tdir));
-	harness_remove_at_exit(tdir);
-	assert_int_equal(chmod(tdir, 0755), 0);
-	char from[512], to[512];
-	snprintf(from, sizeof from, "%s/tp_bundle.so", env_or("CW_TEST_PLUGIN_DIR", "build/default/test-plugins"));
-	snprintf(to, sizeof to, "%s/tp_bundle.so", tdir);
-	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
-	assert_non_null(in);
-	assert_non_null(out);
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-		assert_int_equal(fwrite(buf, 1, n, out), n);
-	fclose(in);
-	fclose(out);
-	assert_int_equal(chmod(to, 0755), 0);
+	if (!tdir[0])
+		harness_test_plugins(tdir, sizeof tdir, "tp_bundle", NULL);
 	return tdir;
 }
 

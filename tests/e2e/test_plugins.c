@@ -23,56 +23,13 @@
 #include "e2e/harness.h"
 #include "fhir/fhir_helpers.h"
 
-static const char *env_or(const char *name, const char *dflt)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : dflt;
-}
-
-static const char *plugin_dir(void) { return env_or("CW_PLUGIN_DIR", "lib/crosswalk/plugins"); }
-static const char *test_plugin_dir(void) { return env_or("CW_TEST_PLUGIN_DIR", "build/default/test-plugins"); }
-
-/* A fresh 0755 directory; path in buf. */
-static const char *new_dir(char *buf, size_t cap)
-{
-	snprintf(buf, cap, "/tmp/cw-plug-XXXXXX");
-	assert_non_null(mkdtemp(buf));
-	harness_remove_at_exit(buf);
-	assert_int_equal(chmod(buf, 0755), 0);
-	return buf;
-}
-
-static void copy_file(const char *from, const char *to, mode_t mode)
-{
-	FILE *in = fopen(from, "rb");
-	assert_non_null(in);
-	FILE *out = fopen(to, "wb");
-	assert_non_null(out);
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-		assert_int_equal(fwrite(buf, 1, n, out), n);
-	fclose(in);
-	fclose(out);
-	assert_int_equal(chmod(to, mode), 0);
-}
-
-/* Copies plugin NAME.so from src into dir as AS.so (AS NULL = NAME). */
-static void put(const char *dir, const char *src, const char *name, const char *as, mode_t mode)
-{
-	char from[512], to[512];
-	snprintf(from, sizeof from, "%s/%s.so", src, name);
-	snprintf(to, sizeof to, "%s/%s.so", dir, as ? as : name);
-	copy_file(from, to, mode);
-}
-
 static char conf_for[1024];
 
 /* Config splice with plugin_dir set to an empty private directory. */
 static const char *conf_empty_plugin_dir(const char *extra)
 {
 	char empty[256];
-	new_dir(empty, sizeof empty);
+	harness_new_dir(empty, sizeof empty);
 	snprintf(conf_for, sizeof conf_for, "\"plugin_dir\":\"%s\"%s%s", empty, extra ? "," : "", extra ? extra : "");
 	return conf_for;
 }
@@ -108,7 +65,7 @@ static void refuses_wrong_abi_major(void **state)
 {
 	(void)state;
 	char d[256];
-	put(new_dir(d, sizeof d), test_plugin_dir(), "tp_bad_major", NULL, 0755);
+	harness_put_plugin(harness_new_dir(d, sizeof d), harness_test_plugin_dir(), "tp_bad_major", NULL, 0755);
 	expect_refused(d, NULL, "tp_bad_major.so", "ABI major 99, but this core speaks 1");
 }
 
@@ -122,7 +79,7 @@ static void refuses_older_abi_major(void **state)
 	} older[] = {{"tp_old_major", CW_PLUGIN_ABI_MAJOR - 1}, {"tp_zero_major", 0}};
 	for (size_t i = 0; i < sizeof older / sizeof older[0]; i++) {
 		char d[256], file[64], reason[128];
-		put(new_dir(d, sizeof d), test_plugin_dir(), older[i].name, NULL, 0755);
+		harness_put_plugin(harness_new_dir(d, sizeof d), harness_test_plugin_dir(), older[i].name, NULL, 0755);
 		snprintf(file, sizeof file, "%s.so", older[i].name);
 		snprintf(reason, sizeof reason, "ABI major %u, but this core speaks %u", older[i].major,
 			 (unsigned)CW_PLUGIN_ABI_MAJOR);
@@ -134,7 +91,7 @@ static void refuses_small_descriptor(void **state)
 {
 	(void)state;
 	char d[256];
-	put(new_dir(d, sizeof d), test_plugin_dir(), "tp_small_desc", NULL, 0755);
+	harness_put_plugin(harness_new_dir(d, sizeof d), harness_test_plugin_dir(), "tp_small_desc", NULL, 0755);
 	expect_refused(d, NULL, "tp_small_desc.so", "descriptor is 16 bytes, smaller than");
 }
 
@@ -142,7 +99,7 @@ static void refuses_failing_init(void **state)
 {
 	(void)state;
 	char d[256];
-	put(new_dir(d, sizeof d), test_plugin_dir(), "tp_fail_init", NULL, 0755);
+	harness_put_plugin(harness_new_dir(d, sizeof d), harness_test_plugin_dir(), "tp_fail_init", NULL, 0755);
 	expect_refused(d, NULL, "tp_fail_init.so", "init failed: internal error: tp_fail_init: cannot reach");
 }
 
@@ -153,9 +110,9 @@ static void refuses_missing_entry_point(void **state)
 	Dl_info info;
 	assert_true(dladdr((void *)cJSON_Version, &info) != 0);
 	char d[256], to[512];
-	new_dir(d, sizeof d);
+	harness_new_dir(d, sizeof d);
 	snprintf(to, sizeof to, "%s/notaplugin.so", d);
-	copy_file(info.dli_fname, to, 0755);
+	harness_copy_file(info.dli_fname, to, 0755);
 	expect_refused(d, NULL, "notaplugin.so", "missing entry point cw_plugin_entry");
 }
 
@@ -163,7 +120,7 @@ static void refuses_file_that_is_not_elf(void **state)
 {
 	(void)state;
 	char d[256], to[512];
-	snprintf(to, sizeof to, "%s/junk.so", new_dir(d, sizeof d));
+	snprintf(to, sizeof to, "%s/junk.so", harness_new_dir(d, sizeof d));
 	FILE *f = fopen(to, "w");
 	assert_non_null(f);
 	fputs("not a shared object\n", f);
@@ -176,14 +133,14 @@ static void refuses_bad_names(void **state)
 {
 	(void)state;
 	char d[256];
-	put(new_dir(d, sizeof d), plugin_dir(), "echo", "Echo", 0755);
+	harness_put_plugin(harness_new_dir(d, sizeof d), harness_plugin_dir(), "echo", "Echo", 0755);
 	expect_refused(d, NULL, "Echo.so", "is not ^[a-z0-9_-]{1,64}$");
 	char long_name[70];
 	memset(long_name, 'a', 65);
 	long_name[65] = '\0';
-	put(new_dir(d, sizeof d), plugin_dir(), "echo", long_name, 0755);
+	harness_put_plugin(harness_new_dir(d, sizeof d), harness_plugin_dir(), "echo", long_name, 0755);
 	expect_refused(d, NULL, long_name, "is not ^[a-z0-9_-]{1,64}$");
-	put(new_dir(d, sizeof d), plugin_dir(), "echo", "other", 0755);
+	harness_put_plugin(harness_new_dir(d, sizeof d), harness_plugin_dir(), "echo", "other", 0755);
 	expect_refused(d, NULL, "other.so", "descriptor name 'echo' differs from the file name 'other'");
 }
 
@@ -191,9 +148,9 @@ static void refuses_path_leaving_the_directory(void **state)
 {
 	(void)state;
 	char outside[256], d[256], target[512], link[512];
-	put(new_dir(outside, sizeof outside), plugin_dir(), "echo", NULL, 0755);
+	harness_put_plugin(harness_new_dir(outside, sizeof outside), harness_plugin_dir(), "echo", NULL, 0755);
 	snprintf(target, sizeof target, "%s/echo.so", outside);
-	snprintf(link, sizeof link, "%s/echo.so", new_dir(d, sizeof d));
+	snprintf(link, sizeof link, "%s/echo.so", harness_new_dir(d, sizeof d));
 	assert_int_equal(symlink(target, link), 0);
 	expect_refused(d, NULL, "echo.so", "leaves the plugin directory");
 }
@@ -202,9 +159,9 @@ static void refuses_group_writable_file(void **state)
 {
 	(void)state;
 	char d[256];
-	put(new_dir(d, sizeof d), plugin_dir(), "echo", NULL, 0775);
+	harness_put_plugin(harness_new_dir(d, sizeof d), harness_plugin_dir(), "echo", NULL, 0775);
 	expect_refused(d, NULL, "echo.so", "file is writable by group or others (mode 0775)");
-	put(new_dir(d, sizeof d), plugin_dir(), "echo", NULL, 0757);
+	harness_put_plugin(harness_new_dir(d, sizeof d), harness_plugin_dir(), "echo", NULL, 0757);
 	expect_refused(d, NULL, "echo.so", "file is writable by group or others (mode 0757)");
 }
 
@@ -212,7 +169,7 @@ static void refuses_writable_directory(void **state)
 {
 	(void)state;
 	char d[256];
-	put(new_dir(d, sizeof d), plugin_dir(), "echo", NULL, 0755);
+	harness_put_plugin(harness_new_dir(d, sizeof d), harness_plugin_dir(), "echo", NULL, 0755);
 	assert_int_equal(chmod(d, 0775), 0);
 	expect_refused(d, NULL, d, "plugin directory is writable by group or others (mode 0775)");
 	assert_int_equal(chmod(d, 0757), 0);
@@ -230,8 +187,8 @@ static void refuses_duplicate_format(void **state)
 {
 	(void)state;
 	char d[256];
-	put(new_dir(d, sizeof d), plugin_dir(), "echo", NULL, 0755);
-	put(d, test_plugin_dir(), "tp_dup_format", NULL, 0755);
+	harness_put_plugin(harness_new_dir(d, sizeof d), harness_plugin_dir(), "echo", NULL, 0755);
+	harness_put_plugin(d, harness_test_plugin_dir(), "tp_dup_format", NULL, 0755);
 	expect_refused(d, NULL, "tp_dup_format.so", "format 'echo' is already claimed by plugin 'echo'");
 }
 
@@ -239,8 +196,8 @@ static void refuses_duplicate_operation(void **state)
 {
 	(void)state;
 	char d[256];
-	put(new_dir(d, sizeof d), plugin_dir(), "echo", NULL, 0755);
-	put(d, test_plugin_dir(), "tp_dup_op", NULL, 0755);
+	harness_put_plugin(harness_new_dir(d, sizeof d), harness_plugin_dir(), "echo", NULL, 0755);
+	harness_put_plugin(d, harness_test_plugin_dir(), "tp_dup_op", NULL, 0755);
 	expect_refused(d, NULL, "tp_dup_op.so", "operation $echo is already claimed by plugin 'echo'");
 }
 
@@ -248,8 +205,8 @@ static void refuses_duplicate_plugin_across_directories(void **state)
 {
 	(void)state;
 	char a[256], b[256], extra[600];
-	put(new_dir(a, sizeof a), plugin_dir(), "echo", NULL, 0755);
-	put(new_dir(b, sizeof b), plugin_dir(), "echo", NULL, 0755);
+	harness_put_plugin(harness_new_dir(a, sizeof a), harness_plugin_dir(), "echo", NULL, 0755);
+	harness_put_plugin(harness_new_dir(b, sizeof b), harness_plugin_dir(), "echo", NULL, 0755);
 	static char out[65536];
 	snprintf(extra, sizeof extra, "\"plugin_dir\":\"%s\"", a);
 	const char *list[] = {"plugins", "--plugins", b, NULL};
@@ -261,7 +218,7 @@ static void refuses_configuration_for_unknown_plugin(void **state)
 {
 	(void)state;
 	char d[256];
-	put(new_dir(d, sizeof d), plugin_dir(), "echo", NULL, 0755);
+	harness_put_plugin(harness_new_dir(d, sizeof d), harness_plugin_dir(), "echo", NULL, 0755);
 	expect_refused(d, "\"plugins\":{\"echo\":{},\"nosuch\":{\"x\":\"y\"}}", "crosswalk.json",
 		       "plugins.nosuch: no plugin named 'nosuch' was found");
 }
@@ -270,7 +227,7 @@ static void refuses_echo_with_bad_configuration(void **state)
 {
 	(void)state;
 	char d[256];
-	put(new_dir(d, sizeof d), plugin_dir(), "echo", NULL, 0755);
+	harness_put_plugin(harness_new_dir(d, sizeof d), harness_plugin_dir(), "echo", NULL, 0755);
 	expect_refused(d, "\"plugins\":{\"echo\":{\"system\":\"not-a-uri\"}}", "echo.so",
 		       "init failed: bad plugin configuration: echo: must be an absolute URI");
 }
@@ -314,27 +271,11 @@ static char tdir[256];
 static int start_shared(void **state)
 {
 	(void)state;
-	new_dir(tdir, sizeof tdir);
-	const char *names[] = {"tp_change", "tp_issues", "tp_slow", "tp_stop"};
-	for (size_t i = 0; i < 4; i++) {
-		char from[512], to[512];
-		snprintf(from, sizeof from, "%s/%s.so", test_plugin_dir(), names[i]);
-		snprintf(to, sizeof to, "%s/%s.so", tdir, names[i]);
-		FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
-		if (!in || !out)
-			return -1;
-		char buf[65536];
-		size_t n;
-		while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-			fwrite(buf, 1, n, out);
-		fclose(in);
-		fclose(out);
-		chmod(to, 0755);
-	}
+	harness_test_plugins(tdir, sizeof tdir, "tp_change", "tp_issues", "tp_slow", "tp_stop", NULL);
 	/* Only echo from the built plugins, whatever else is built beside it. */
 	static char edir[256], conf[512];
-	new_dir(edir, sizeof edir);
-	put(edir, plugin_dir(), "echo", NULL, 0755);
+	harness_new_dir(edir, sizeof edir);
+	harness_put_plugin(edir, harness_plugin_dir(), "echo", NULL, 0755);
 	snprintf(conf, sizeof conf, "\"plugin_dir\":\"%s\"", edir);
 	const char *args[] = {"--plugins", tdir, NULL};
 	return gw_start_args(&g, conf, args);
@@ -758,7 +699,7 @@ static void map_command(void **state)
 	(void)state;
 	static char out[65536];
 	char d[256], in[512];
-	snprintf(in, sizeof in, "%s/in.json", new_dir(d, sizeof d));
+	snprintf(in, sizeof in, "%s/in.json", harness_new_dir(d, sizeof d));
 	FILE *f = fopen(in, "w");
 	assert_non_null(f);
 	fputs("{\"id\":\"m1\",\"text\":\"mapped\"}", f);

@@ -21,7 +21,6 @@
 
 #define BW "http://hl7.org/fhir/StructureDefinition/bodyweight"
 #define STRENGTH "https://crosswalk.example.org/fhir/StructureDefinition/recovery-strength"
-#define MSG_SYSTEM "https://crosswalk.example.org/fhir/CodeSystem/validation-message"
 
 #define BW_OK                                                                                            \
 	"{\"resourceType\":\"Observation\",\"status\":\"final\",\"category\":[{\"coding\":[{\"system\":" \
@@ -82,20 +81,7 @@ static int errors(const cJSON *oo)
 }
 
 /* Whether an issue has message id msgid at expression expr. */
-static bool has(const cJSON *oo, const char *msgid, const char *expr)
-{
-	const cJSON *is;
-	cJSON_ArrayForEach(is, cJSON_GetObjectItem(oo, "issue"))
-	{
-		const cJSON *c =
-			cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(is, "details"), "coding"), 0);
-		const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(is, "expression"), 0);
-		if (c && !strcmp(cJSON_GetObjectItem(c, "system")->valuestring, MSG_SYSTEM) &&
-		    !strcmp(cJSON_GetObjectItem(c, "code")->valuestring, msgid) && e && !strcmp(e->valuestring, expr))
-			return true;
-	}
-	return false;
-}
+static bool has(const cJSON *oo, const char *msgid, const char *expr) { return harness_oo_issue(oo, msgid, expr); }
 
 static void print_oo(const cJSON *oo)
 {

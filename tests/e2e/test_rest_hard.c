@@ -349,16 +349,8 @@ static void unknown_result_parameters_are_refused(void **state)
 /* A gateway whose plugin directory holds the test plugin name. */
 static void start_with_test_plugin(struct gw *on, const char *name)
 {
-	const char *src = getenv("CW_TEST_PLUGIN_DIR");
-	char dir[256], from[512], to[512], cmd[1600];
-	snprintf(dir, sizeof dir, "/tmp/cw-plug-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	harness_remove_at_exit(dir);
-	assert_int_equal(chmod(dir, 0755), 0);
-	snprintf(from, sizeof from, "%s/%s.so", src && *src ? src : "build/default/test-plugins", name);
-	snprintf(to, sizeof to, "%s/%s.so", dir, name);
-	snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chmod 0755 '%s'", from, to, to);
-	assert_int_equal(system(cmd), 0);
+	char dir[256];
+	harness_test_plugins(dir, sizeof dir, name, NULL);
 	const char *args[] = {"--plugins", dir, NULL};
 	assert_int_equal(gw_start_args(on, NULL, args), 0);
 }

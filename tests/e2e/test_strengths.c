@@ -361,24 +361,15 @@ static void refuses_json_listing_every_problem(void **state)
 	};
 	refuses_json(doc, sizeof expected / sizeof expected[0], expected);
 
-	static const char *const not_object[][3] = {{"structure", "/", "JSON object"}};
-	refuses_json("\"text\"", 1, not_object);
-	static const char *const empty[][3] = {{"required", "/", "at least one"}};
-	refuses_json("[]", 1, empty);
+	tk_expect_json_shapes_refused("strengths", "strengths");
 	static const char *const missing[][3] = {
 		{"required", "/version", NULL}, {"required", "/person", NULL}, {"required", "/strengths", NULL}};
 	refuses_json("{}", 3, missing);
-	static const char *const twice[][3] = {{"duplicate", "/1/person", "already given at /0"}};
-	refuses_json("[{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},\"strengths\":[]},"
-		     "{\"version\":1,\"person\":{\"identifier\":{\"system\":\"urn:p\",\"value\":\"1\"}},\"strengths\":[]}]",
-		     1, twice);
 }
 
 static void refuses_csv_listing_every_problem(void **state)
 {
 	(void)state;
-	struct tk_call c;
-	tk_call_begin(&c);
 	/* A wrong header (column 6 renamed), then rows with faults. */
 	const char *doc =
 		"version,person_system,person_value,person_name,strength_id,kind,description,identified_by,"
@@ -388,44 +379,32 @@ static void refuses_csv_listing_every_problem(void **state)
 		"2,urn:p,1,,,personal, Kind.,cousin,,urn:s,,2024-01-01,g;g\n"
 		"1,urn:p,1,,S1,personal,Kind.,peer,,,,2024-01-01,\n"
 		"1,urn:p,1,,S9,personal,\"Kind\"x,self,,,,2024-01-01,\n";
-	assert_null(to_fhir(&c, CW_MEDIA_CSV, doc));
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1, column 6", "'category'");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 2, column 6", "'bravery'");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 8", "self");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 2, column 12", "YYYY-MM-DD");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 3", "3 columns");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "not-supported", "line 4, column 1", "version 1");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 5", "strength_id");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "value", "line 4, column 7", "white space");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "code-invalid", "line 4, column 8", "'cousin'");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 4, column 11", "go together");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 4, column 13", "twice");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "duplicate", "line 5, column 5", "line 2");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 6", "malformed");
-	assert_int_equal(tk_count_severity(&c.oo, OUTCOME_ERROR), 13);
-	tk_call_end(&c);
+	static const char *const faults[][3] = {
+		{"structure", "line 1, column 6", "'category'"},
+		{"code-invalid", "line 2, column 6", "'bravery'"},
+		{"value", "line 2, column 8", "self"},
+		{"value", "line 2, column 12", "YYYY-MM-DD"},
+		{"structure", "line 3", "3 columns"},
+		{"not-supported", "line 4, column 1", "version 1"},
+		{"required", "line 4, column 5", "strength_id"},
+		{"value", "line 4, column 7", "white space"},
+		{"code-invalid", "line 4, column 8", "'cousin'"},
+		{"required", "line 4, column 11", "go together"},
+		{"duplicate", "line 4, column 13", "twice"},
+		{"duplicate", "line 5, column 5", "line 2"},
+		{"structure", "line 6", "malformed"},
+	};
+	tk_expect_csv_refused("strengths", doc, sizeof faults / sizeof faults[0], faults);
 
 	/* A short header; an empty body; a header alone; a name conflict. */
-	tk_call_begin(&c);
-	assert_null(to_fhir(&c, CW_MEDIA_CSV, "version,person_system\n1,urn:p\n"));
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 1", "2 columns");
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "structure", "line 2", "2 columns");
-	tk_call_end(&c);
-	tk_call_begin(&c);
-	assert_null(to_fhir(&c, CW_MEDIA_CSV, ""));
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 1", "header");
-	tk_call_end(&c);
-	tk_call_begin(&c);
-	assert_null(to_fhir(&c, CW_MEDIA_CSV, good_header));
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "required", "line 2", "no strength rows");
-	tk_call_end(&c);
-	tk_call_begin(&c);
+	tk_expect_csv_shapes_refused("strengths", good_header, "no strength rows");
 	char two[1024];
 	snprintf(two, sizeof two, "%s%s%s", good_header, "1,urn:p,1,Name A,S1,personal,Kind.,self,,,,2024-01-01,\n",
 		 "1,urn:p,1,Name B,S2,personal,Brave.,self,,,,2024-01-01,\n");
-	assert_null(to_fhir(&c, CW_MEDIA_CSV, two));
-	tk_expect_issue(&c.oo, OUTCOME_ERROR, "conflict", "line 3, column 4", "line 2");
-	tk_call_end(&c);
+	static const char *const conflict[][3] = {
+		{"conflict", "line 3, column 4", "line 2"},
+	};
+	tk_expect_csv_refused("strengths", two, 1, conflict);
 }
 
 /* ------------------------------------------------- FHIR made elsewhere */
@@ -641,45 +620,18 @@ static void http_ingest_is_idempotent(void **state)
 	(void)state;
 	size_t len;
 	char *doc = tk_slurp(EXAMPLES "/strengths-several.json", &len);
-	const char *json[] = {"Content-Type: application/json", NULL};
-	struct resp r1, r2;
-	assert_int_equal(http_do(&g, "POST", "/ingest/strengths?preview=true", json, doc, len, &r1), 0);
-	if (r1.status != 200)
-		fprintf(stderr, "# %s\n", r1.body);
-	assert_int_equal(r1.status, 200);
-	assert_int_equal(http_do(&g, "POST", "/ingest/strengths?preview=true", json, doc, len, &r2), 0);
-	assert_int_equal(r2.status, 200);
-	assert_string_equal(r1.body, r2.body);
+	struct resp r1;
+	tk_http_preview_twice(&g, "strengths", "application/json", doc, len, &r1);
 	cJSON *b = cJSON_Parse(r1.body);
 	assert_int_equal(tk_count_type(b, "Patient"), 3);
 	assert_int_equal(tk_count_type(b, "Observation"), 5);
 	validate_over_http(&g, b);
-
-	const char *to_json[] = {"Content-Type: application/fhir+json", "Accept: application/json", NULL};
-	struct resp r3;
-	assert_int_equal(http_do(&g, "POST", "/export/strengths", to_json, r1.body, r1.len, &r3), 0);
-	assert_int_equal(r3.status, 200);
-	cJSON *want = cJSON_Parse(doc), *got = cJSON_Parse(r3.body);
-	assert_true(cJSON_Compare(want, got, true));
-	cJSON_Delete(want);
-	cJSON_Delete(got);
-	resp_free(&r3);
+	tk_http_export_json_is(&g, "strengths", r1.body, r1.len, doc);
 	cJSON_Delete(b);
 	resp_free(&r1);
-	resp_free(&r2);
 	free(doc);
 
-	doc = tk_slurp(EXAMPLES "/strengths-several.csv", &len);
-	const char *csv[] = {"Content-Type: text/csv; charset=utf-8", NULL};
-	const char *to_csv[] = {"Content-Type: application/fhir+json", "Accept: text/csv", NULL};
-	assert_int_equal(http_do(&g, "POST", "/ingest/strengths?preview=true", csv, doc, len, &r1), 0);
-	assert_int_equal(r1.status, 200);
-	assert_int_equal(http_do(&g, "POST", "/export/strengths", to_csv, r1.body, r1.len, &r2), 0);
-	assert_int_equal(r2.status, 200);
-	assert_string_equal(r2.body, doc);
-	resp_free(&r1);
-	resp_free(&r2);
-	free(doc);
+	tk_http_csv_round_trip(&g, "strengths", EXAMPLES "/strengths-several.csv");
 
 	/* Stored for real (201), then read back from the store by patient. */
 	doc = tk_slurp(EXAMPLES "/strengths-one-person.json", &len);
@@ -776,18 +728,8 @@ static void http_refusal_is_an_outcome(void **state)
 	(void)state;
 	char doc[2048];
 	snprintf(doc, sizeof doc, "%s%s", good_header, "1,urn:p,1,,S1,grit,Kind.,self,,,,2024-02-30,\n");
-	const char *csv[] = {"Content-Type: text/csv", NULL};
-	struct resp r;
-	assert_int_equal(http_do(&g, "POST", "/ingest/strengths", csv, doc, strlen(doc), &r), 0);
-	assert_int_equal(r.status, 422);
-	cJSON *oo = cJSON_Parse(r.body);
-	assert_string_equal(tk_sget(oo, "resourceType"), "OperationOutcome");
-	const cJSON *issues = tk_get(oo, "issue");
-	assert_int_equal(cJSON_GetArraySize(issues), 2);
-	assert_string_equal(at(tk_get(at(issues, 0), "expression"), 0)->valuestring, "line 2, column 6");
-	assert_string_equal(at(tk_get(at(issues, 1), "expression"), 0)->valuestring, "line 2, column 12");
-	cJSON_Delete(oo);
-	resp_free(&r);
+	static const char *const where[] = {"line 2, column 6", "line 2, column 12"};
+	tk_http_expect_refused(&g, "strengths", "text/csv", doc, 2, where);
 }
 
 /* The settings: Condition mode and another base over HTTP; bad settings

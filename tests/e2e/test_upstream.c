@@ -1017,29 +1017,6 @@ static void high_water_answers_503(void **state)
 	assert_int_equal(gw_stop(&g, 10000), 0);
 }
 
-/* A private 0755 directory holding the built tp_upstream test plugin. */
-static void test_plugin_dir(char *dir, size_t n)
-{
-	snprintf(dir, n, "/tmp/cw-tpup-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	harness_remove_at_exit(dir);
-	assert_int_equal(chmod(dir, 0755), 0);
-	const char *src = getenv("CW_TEST_PLUGIN_DIR");
-	char from[512], to[512];
-	snprintf(from, sizeof from, "%s/tp_upstream.so", src && *src ? src : "build/default/test-plugins");
-	snprintf(to, sizeof to, "%s/tp_upstream.so", dir);
-	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
-	assert_non_null(in);
-	assert_non_null(out);
-	char buf[65536];
-	size_t k;
-	while ((k = fread(buf, 1, sizeof buf, in)) > 0)
-		assert_int_equal(fwrite(buf, 1, k, out), k);
-	fclose(in);
-	fclose(out);
-	assert_int_equal(chmod(to, 0755), 0);
-}
-
 static bool has_tag(const cJSON *res, const char *code)
 {
 	const cJSON *t;
@@ -1059,7 +1036,7 @@ static void upstream_hooks_run_on_both_paths(void **state)
 	assert_int_equal(upstream_start(&u, 0), 0);
 	char extra[1024], dir[256];
 	upstream_gw_config(extra, sizeof extra, &u, "\"Practitioner\":\"pass-through\",\"*\":\"store-and-forward\"", NULL);
-	test_plugin_dir(dir, sizeof dir);
+	harness_test_plugins(dir, sizeof dir, "tp_upstream", NULL);
 	const char *args[] = {"--plugins", dir, NULL};
 	struct gw g;
 	assert_int_equal(gw_start_args(&g, extra, args), 0);

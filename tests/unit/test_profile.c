@@ -19,6 +19,7 @@
 #include "fhir/terminology.h"
 #include "fhir/validate.h"
 #include "testenv.h"
+#include "unit/profile_check.h"
 
 #define VS_URL "http://hl7.org/fhir/StructureDefinition/vitalsigns"
 #define BW_URL "http://hl7.org/fhir/StructureDefinition/bodyweight"
@@ -29,12 +30,11 @@
 static struct terminology *terms;
 static struct profile_set *ps;
 
-static cJSON *json(const char *s)
-{
-	cJSON *j = fjson_parse(s, strlen(s), NULL, NULL);
-	assert_non_null(j);
-	return j;
-}
+/* The checks of profile_check.h against this file's profile set. */
+#define json(text) pc_json(text)
+#define dump(oo) pc_dump(oo)
+#define expect_clean(text, url) pc_expect_clean(ps, text, url)
+#define expect_issue(text, url, msgid, expr, sev) pc_expect_issue(ps, text, url, msgid, expr, sev)
 
 /* Profiles written for the rules the shipped ones do not exercise: each a
  * differential, so its snapshot is generated. */
@@ -135,13 +135,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void dump(const struct outcome *oo)
-{
-	for (size_t i = 0; i < oo->n; i++)
-		fprintf(stderr, "  %s %s %s\n", outcome_severity_name(oo->issues[i].severity),
-			oo->issues[i].message_id ? oo->issues[i].message_id : "-", oo->issues[i].diagnostics);
-}
-
 /* Validates text against url; returns the errors, the issues in *oo. */
 static size_t check(const char *text, const char *url, struct outcome *oo)
 {
@@ -149,37 +142,6 @@ static size_t check(const char *text, const char *url, struct outcome *oo)
 	size_t n = profile_validate(ps, r, url, oo, NULL);
 	cJSON_Delete(r);
 	return n;
-}
-
-static void expect_clean(const char *text, const char *url)
-{
-	struct outcome oo = OUTCOME_INIT;
-	size_t n = check(text, url, &oo);
-	if (n)
-		dump(&oo);
-	assert_int_equal(n, 0);
-	outcome_release(&oo);
-}
-
-/* text breaks the rule msgid at expression (NULL: anywhere), at severity. */
-static void expect_issue(const char *text, const char *url, const char *msgid, const char *expr,
-			 enum outcome_severity sev)
-{
-	struct outcome oo = OUTCOME_INIT;
-	check(text, url, &oo);
-	const struct outcome_issue *is = NULL;
-	for (size_t i = 0; !is && i < oo.n; i++) {
-		const struct outcome_issue *x = &oo.issues[i];
-		if (x->message_id && !strcmp(x->message_id, msgid) && x->severity == sev &&
-		    (!expr || (x->expression && !strcmp(x->expression, expr))))
-			is = x;
-	}
-	if (!is) {
-		fprintf(stderr, "wanted %s at %s, got:\n", msgid, expr ? expr : "(any)");
-		dump(&oo);
-		fail();
-	}
-	outcome_release(&oo);
 }
 
 /* text breaks a core required binding at expr: structural validation

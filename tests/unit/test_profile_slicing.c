@@ -16,19 +16,12 @@
 #include "base/fjson.h"
 #include "fhir/profile.h"
 #include "testenv.h"
+#include "unit/profile_check.h"
 
 #define SD "https://crosswalk.example.org/fhir/StructureDefinition/test-"
 #define LIPID "http://hl7.org/fhir/StructureDefinition/lipidprofile"
 
 static struct profile_set *ps;
-
-static cJSON *json(const char *s)
-{
-	cJSON *j = fjson_parse(s, strlen(s), NULL, NULL);
-	if (!j)
-		fail_msg("not JSON: %s", s);
-	return j;
-}
 
 static int setup(void **state)
 {
@@ -51,62 +44,12 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void dump(const struct outcome *oo)
-{
-	for (size_t i = 0; i < oo->n; i++)
-		fprintf(stderr, "  %s %s %s\n", outcome_severity_name(oo->issues[i].severity),
-			oo->issues[i].message_id ? oo->issues[i].message_id : "-", oo->issues[i].diagnostics);
-}
-
-static size_t check_json(const cJSON *r, const char *url, struct outcome *oo)
-{
-	return profile_validate(ps, r, url, oo, NULL);
-}
-
-static void expect_clean_json(const cJSON *r, const char *url)
-{
-	struct outcome oo = OUTCOME_INIT;
-	size_t n = check_json(r, url, &oo);
-	if (n)
-		dump(&oo);
-	assert_int_equal(n, 0);
-	outcome_release(&oo);
-}
-
-static void expect_clean(const char *text, const char *url)
-{
-	cJSON *r = json(text);
-	expect_clean_json(r, url);
-	cJSON_Delete(r);
-}
-
-/* r breaks the rule msgid at expression (NULL: anywhere), at severity. */
-static void expect_issue_json(const cJSON *r, const char *url, const char *msgid, const char *expr,
-			      enum outcome_severity sev)
-{
-	struct outcome oo = OUTCOME_INIT;
-	check_json(r, url, &oo);
-	bool found = false;
-	for (size_t i = 0; !found && i < oo.n; i++) {
-		const struct outcome_issue *x = &oo.issues[i];
-		found = x->message_id && !strcmp(x->message_id, msgid) && x->severity == sev &&
-			(!expr || (x->expression && !strcmp(x->expression, expr)));
-	}
-	if (!found) {
-		fprintf(stderr, "wanted %s at %s, got:\n", msgid, expr ? expr : "(any)");
-		dump(&oo);
-		fail();
-	}
-	outcome_release(&oo);
-}
-
-static void expect_issue(const char *text, const char *url, const char *msgid, const char *expr,
-			 enum outcome_severity sev)
-{
-	cJSON *r = json(text);
-	expect_issue_json(r, url, msgid, expr, sev);
-	cJSON_Delete(r);
-}
+/* The checks of profile_check.h against this file's profile set. */
+#define json(text) pc_json(text)
+#define expect_clean(text, url) pc_expect_clean(ps, text, url)
+#define expect_clean_json(r, url) pc_expect_clean_json(ps, r, url)
+#define expect_issue(text, url, msgid, expr, sev) pc_expect_issue(ps, text, url, msgid, expr, sev)
+#define expect_issue_json(r, url, msgid, expr, sev) pc_expect_issue_json(ps, r, url, msgid, expr, sev)
 
 /* ---- reslicing ---- */
 
@@ -290,7 +233,7 @@ static void lipid_profile(void **state)
 	/* the example codes the 1996 panel, the profile fixes the panel with
 	 * direct LDL: that is its one error */
 	struct outcome oo = OUTCOME_INIT;
-	assert_int_equal(check_json(b, NULL, &oo), 1);
+	assert_int_equal(profile_validate(ps, b, NULL, &oo, NULL), 1);
 	assert_string_equal(oo.issues[0].message_id, "profile-fixed");
 	assert_string_equal(oo.issues[0].expression, "Bundle.entry[0].resource.code");
 	outcome_release(&oo);

@@ -18,6 +18,7 @@
 #include "fhir/profile.h"
 #include "fhir/tar.h"
 #include "base/fjson.h"
+#include "testenv.h"
 
 /* ---- archives in memory ---- */
 
@@ -224,18 +225,6 @@ static void refusals(void **state)
 
 static char tmp[64];
 
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("failed: %s", cmd);
-}
-
 static int load(const char *dir, char *err, size_t errlen, struct profile_set **out)
 {
 	struct profile_set *ps = profile_set_new(NULL);
@@ -255,8 +244,9 @@ static void package_tgz(void **state)
 	assert_non_null(getcwd(cwd, sizeof cwd));
 	snprintf(tmp, sizeof tmp, "/tmp/cw-tgz-XXXXXX");
 	assert_non_null(mkdtemp(tmp));
-	sh("mkdir -p %s/pkgs && tar czf %s/pkgs/r4-core.tgz -C %s/tests/fixtures/packages/r4-core-profiles package",
-	   tmp, tmp, cwd);
+	run_shell("mkdir -p %s/pkgs && tar czf %s/pkgs/r4-core.tgz -C %s/tests/fixtures/packages/r4-core-profiles "
+		  "package",
+		  tmp, tmp, cwd);
 	char dir[128];
 	snprintf(dir, sizeof dir, "%s/pkgs", tmp);
 	struct profile_set *ps;
@@ -278,17 +268,18 @@ static void package_tgz(void **state)
 	n = load(dir, err, sizeof err, &ps);
 	assert_int_equal(n, 6);
 	profile_set_free(ps);
-	sh("mkdir -p %s/pkgs/lipid/package && cp %s/tests/fixtures/slicing/lipid/*.json %s/pkgs/lipid/package/ && echo "
-	   "'{\"name\":\"lipid\"}' > %s/pkgs/lipid/package/package.json",
-	   tmp, cwd, tmp, tmp);
+	run_shell("mkdir -p %s/pkgs/lipid/package && cp %s/tests/fixtures/slicing/lipid/*.json %s/pkgs/lipid/package/ "
+		  "&& echo "
+		  "'{\"name\":\"lipid\"}' > %s/pkgs/lipid/package/package.json",
+		  tmp, cwd, tmp, tmp);
 	snprintf(dir, sizeof dir, "%s/pkgs", tmp);
 	n = load(dir, err, sizeof err, &ps);
 	if (n != 12)
 		fail_msg("%d %s", n, err);
 	profile_set_free(ps);
 	/* a plain (not gzipped) tar reads too: libxml2 passes it through */
-	sh("rm -rf %s/pkgs/* && tar cf %s/pkgs/plain.tgz -C %s/tests/fixtures/packages/r4-core-profiles package", tmp,
-	   tmp, cwd);
+	run_shell("rm -rf %s/pkgs/* && tar cf %s/pkgs/plain.tgz -C %s/tests/fixtures/packages/r4-core-profiles package",
+		  tmp, tmp, cwd);
 	n = load(dir, err, sizeof err, &ps);
 	assert_int_equal(n, 6);
 	profile_set_free(ps);
@@ -302,25 +293,26 @@ static void package_tgz_refused(void **state)
 	char err[1024], dir[128];
 	struct profile_set *ps;
 	snprintf(dir, sizeof dir, "%s/pkgs", tmp);
-	sh("rm -rf %s/pkgs/* && mkdir -p %s/abs/package && echo '{}' > %s/abs/package/x.json && tar czPf "
-	   "%s/pkgs/abs.tgz %s/abs/package/x.json",
-	   tmp, tmp, tmp, tmp, tmp);
+	run_shell("rm -rf %s/pkgs/* && mkdir -p %s/abs/package && echo '{}' > %s/abs/package/x.json && tar czPf "
+		  "%s/pkgs/abs.tgz %s/abs/package/x.json",
+		  tmp, tmp, tmp, tmp, tmp);
 	assert_int_equal(load(dir, err, sizeof err, &ps), -1);
 	assert_non_null(strstr(err, "abs.tgz: entry 1: the name \"/"));
 	assert_non_null(strstr(err, "is absolute"));
 	profile_set_free(ps);
-	sh("rm -rf %s/pkgs/* && echo 'not a tar at all' | gzip > %s/pkgs/junk.tgz", tmp, tmp);
+	run_shell("rm -rf %s/pkgs/* && echo 'not a tar at all' | gzip > %s/pkgs/junk.tgz", tmp, tmp);
 	assert_int_equal(load(dir, err, sizeof err, &ps), -1);
 	assert_non_null(strstr(err, "junk.tgz: entry 1: not a tar header"));
 	profile_set_free(ps);
-	sh("rm -rf %s/pkgs/* && head -c 2000 /dev/zero | tr '\\0' x | gzip > %s/pkgs/junk.tgz", tmp, tmp);
+	run_shell("rm -rf %s/pkgs/* && head -c 2000 /dev/zero | tr '\\0' x | gzip > %s/pkgs/junk.tgz", tmp, tmp);
 	assert_int_equal(load(dir, err, sizeof err, &ps), -1);
 	assert_non_null(strstr(err, "junk.tgz: entry 1: not a tar header (checksum or size)"));
 	profile_set_free(ps);
-	sh("rm -rf %s/pkgs/* %s/abs && mkdir -p %s/bad/package && echo '{' > %s/bad/package/StructureDefinition-x.json "
-	   "&& "
-	   "tar czf %s/pkgs/bad.tgz -C %s/bad package",
-	   tmp, tmp, tmp, tmp, tmp, tmp);
+	run_shell("rm -rf %s/pkgs/* %s/abs && mkdir -p %s/bad/package && echo '{' > "
+		  "%s/bad/package/StructureDefinition-x.json "
+		  "&& "
+		  "tar czf %s/pkgs/bad.tgz -C %s/bad package",
+		  tmp, tmp, tmp, tmp, tmp, tmp);
 	assert_int_equal(load(dir, err, sizeof err, &ps), -1);
 	assert_non_null(strstr(err, "bad.tgz: package/StructureDefinition-x.json: not JSON"));
 	profile_set_free(ps);
@@ -328,7 +320,7 @@ static void package_tgz_refused(void **state)
 	char why[200];
 	assert_null(fhir_xml_file_open("http://127.0.0.1:9/package.tgz", why, sizeof why));
 	assert_non_null(strstr(why, "not a local file"));
-	sh("rm -rf %s", tmp);
+	run_shell("rm -rf %s", tmp);
 }
 
 int main(void)
