@@ -215,7 +215,8 @@ bool rest_upstream_defer(const struct app *app, struct http_request *req, const 
 	http_defer(req, pending_resume, pd);
 	if (upstream_start(app->upstream, method, path, uh.h, body, blen, &pd->ur, pending_done, pd) != 0)
 		http_wake(req); /* answered at once from pd->ur */
-	upstream_lines_release(&extra); /* upstream_start copied them */
+	/* upstream_start copied them */
+	upstream_lines_release(&extra);
 	free(owned);
 	return true;
 }

@@ -49,7 +49,7 @@ struct check {
 	size_t index;     /* search index rows missing or extra */
 	bool unreadable;  /* the versions cannot be read to their end */
 	size_t logged;    /* appended records failing their checksum */
-	bool log_unreadable; /* the log of appended records cannot be read to its end */
+	bool log_cut;     /* the log of appended records cannot be read to its end */
 };
 
 static void sayf(struct check *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -333,7 +333,7 @@ static void check_log(struct check *k)
 			     pos, (long long)sqlite3_column_int64(q, 0), type, id);
 	}
 	if (rc != SQLITE_DONE) {
-		k->log_unreadable = true;
+		k->log_cut = true;
 		sayf(k, "damaged: the log of appended records cannot be read to its end (%s, after %zu records)",
 		     sqlite3_errmsg(k->db), pos);
 	}
@@ -546,7 +546,7 @@ int store_check_sqlite(const char *data_dir, unsigned flags, void (*say)(void *c
 	     k.structure, k.damaged, k.logged, k.resources, k.index);
 	/* a damaged log is stored data, as a damaged version is: named, kept
 	 * by a repair as it is, restored from a backup */
-	bool log_bad = k.logged || k.log_unreadable;
+	bool log_bad = k.logged || k.log_cut;
 	if (!derived && !k.damaged && !k.unreadable && !log_bad) {
 		sayf(&k, "the store is clean");
 		result = 0;
