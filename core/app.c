@@ -131,6 +131,7 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 	snprintf(bulk_dir, sizeof bulk_dir, "%s/bulk", cfg->data_dir);
 	if (!(app->bulk = bulk_start(app->store, cfg, bulk_dir, err, errlen)))
 		return -1;
+	bulk_set_wording(app->bulk, app->consent_words);
 	if (!(app->auth = auth_new(cfg, err, errlen)))
 		return -1;
 	if (!(app->audit = audit_start(app->store, cfg, err, errlen)))

@@ -451,6 +451,17 @@ static void get_status(void *ctx, struct http_request *req, struct http_response
 			cJSON_ReplaceItemInObjectCaseSensitive(ext, EGRESS_NOTICE_URL, cJSON_CreateString(notice));
 			http_add_header(resp, EGRESS_NOTICE_HEADER, notice);
 		}
+		/* the Consents that permitted what the files hold, as on every answer */
+		const cJSON *c;
+		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(ext, EGRESS_CONSENT_URL))
+		{
+			struct egress_cited cited;
+			const char *ref = rest_str_member(c, "reference"), *scope = rest_str_member(c, "display");
+			snprintf(cited.ref, sizeof cited.ref, "%s", ref ? ref : "");
+			snprintf(cited.scope, sizeof cited.scope, "%s", scope ? scope : "");
+			if (ref)
+				egress_consent_header(resp, &cited);
+		}
 		size_t len = 0;
 		char *text = fjson_print(m, false, &len);
 		cJSON_Delete(m);

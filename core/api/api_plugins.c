@@ -374,6 +374,16 @@ struct op_route {
 	char pattern[160];
 };
 
+/* The Consents that permitted what was gathered for the operation this
+ * thread runs (gather_for_plugins, called from within the plugin's
+ * invoke): its answer names them (42 CFR 2.32(b)). NULL outside one. */
+struct op_cited {
+	struct egress_cited cited[EGRESS_MAX_CITED];
+	size_t n;
+	bool part2; /* 42CFRPart2 data was gathered: the answer carries the notice */
+};
+static _Thread_local struct op_cited *op_cited;
+
 static void invoke_op(void *ctx, struct http_request *req, struct http_response *resp)
 {
 	const struct op_route *r = ctx;
@@ -383,7 +393,10 @@ static void invoke_op(void *ctx, struct http_request *req, struct http_response 
 	struct call c;
 	call_begin(&c, r->app, req);
 	cJSON *output = NULL;
+	struct op_cited cited = {.n = 0, .part2 = false};
+	op_cited = &cited;
 	int status = plugin_host_invoke(r->app->plugins, &c.ctx, r->op, r->owner, r->op->type, input, &output);
+	op_cited = NULL;
 	cJSON_Delete(input);
 	if (status == 200 && output && !validate_ok(output, &c.oo)) {
 		/* an operation answers FHIR: anything else is the plugin's fault */
@@ -401,8 +414,12 @@ static void invoke_op(void *ctx, struct http_request *req, struct http_response 
 		outcome_add(&c.oo, OUTCOME_FATAL, "exception", NULL, "out of memory");
 		status = 500;
 	}
-	if (status == 200 && output)
-		egress_notice(r->app, resp, output); /* built from what egress let through */
+	if (status == 200 && output) {
+		/* built from what egress let through: the notice, and the Consents
+		 * that permitted what it was built from */
+		egress_notice(r->app, resp, output, cited.part2);
+		egress_cite_on(resp, output, cited.cited, cited.n);
+	}
 	if (status != 200)
 		http_set_outcome(resp, status, &c.oo);
 	else if (output)
@@ -476,8 +493,17 @@ static cJSON *gather_for_plugins(void *ud, const struct http_request *req, const
 		*status = 403;
 		return NULL;
 	}
-	if (b && privacy_label_derived(ud, b) == 0)
-		egress_gathered(ud, req, NULL, b); /* what the client may not see is withheld, and said so */
+	if (b && privacy_label_derived(ud, b) == 0) {
+		/* what the client may not see is withheld, and said so */
+		struct egress eg;
+		egress_begin(&eg, ud, req);
+		egress_gathered_with(ud, &eg, b);
+		if (op_cited) {
+			egress_cite_into(op_cited->cited, &op_cited->n, &eg);
+			op_cited->part2 |= eg.part2;
+		}
+		egress_end(&eg, NULL);
+	}
 	return b;
 }
 

@@ -42,6 +42,7 @@ struct bulk {
 	pthread_t worker;
 	atomic_bool stop;
 	struct job *jobs;
+	_Atomic(const struct consent_wording *) words; /* bulk_set_wording */
 };
 
 static const char *const state_names[] = {"queued", "running", "complete", "failed"};
@@ -219,6 +220,9 @@ struct writer {
 	int err;                /* errno of a failed write */
 	enum scope_reach reach; /* how far the job's client reaches this type (bulk_egress_type) */
 	bool part2;             /* the open file holds 42CFRPart2 data: the manifest carries the notice */
+	/* the Consents that permitted what the open file holds: the manifest names them */
+	struct egress_cited cited[EGRESS_MAX_CITED];
+	size_t ncited;
 };
 
 /* The job's client (its "access" record, written at kick-off when the
@@ -294,8 +298,11 @@ static int bulk_egress(struct writer *w, const char *id, const char **text, size
 		if (res) { /* stored text is JSON: unreadable, the file keeps it as it is */
 			struct egress eg;
 			egress_begin_client(&eg, w->b->store, w->b->cfg, access_member(rec, "client_id"));
+			eg.words = atomic_load(&w->b->words);
 			bool ok = egress_allows(&eg, res);
 			w->part2 |= ok && eg.part2;
+			if (ok)
+				egress_cite_into(w->cited, &w->ncited, &eg);
 			egress_end(&eg, NULL);
 			cJSON_Delete(res);
 			if (!ok)
@@ -322,6 +329,18 @@ static int writer_close(struct writer *w)
 	if (w->part2)
 		cJSON_AddTrueToObject(o, "part2");
 	w->part2 = false;
+	if (w->ncited) {
+		/* as the manifest names them: Reference {reference, display} */
+		cJSON *list = cJSON_AddArrayToObject(o, "consents");
+		for (size_t i = 0; list && i < w->ncited; i++) {
+			cJSON *e = egress_consent_extension(&w->cited[i]);
+			cJSON *ref = cJSON_DetachItemFromObjectCaseSensitive(e, "valueReference");
+			cJSON_Delete(e);
+			if (ref)
+				cJSON_AddItemToArray(list, ref);
+		}
+	}
+	w->ncited = 0;
 	cJSON_AddItemToArray(w->output, o);
 	return rc;
 }
@@ -845,6 +864,7 @@ static cJSON *manifest(const struct job *j, const char *files_base)
 	cJSON *out = cJSON_AddArrayToObject(m, "output");
 	const cJSON *o;
 	bool part2 = false;
+	cJSON *all = cJSON_CreateArray(); /* every file's permitting Consents, each once */
 	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(j->rec, "output"))
 	{
 		part2 |= cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "part2"));
@@ -854,15 +874,36 @@ static cJSON *manifest(const struct job *j, const char *files_base)
 		cJSON_AddStringToObject(x, "type", rest_str_member(o, "type"));
 		cJSON_AddStringToObject(x, "url", url);
 		cJSON_AddItemToObject(x, "count", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(o, "count"), true));
+		/* an output entry's own extension (the Bulk Data IG reserves the
+		 * name there too): the Consents that permitted what this file holds */
+		const cJSON *cited = cJSON_GetObjectItemCaseSensitive(o, "consents");
+		if (cJSON_GetArraySize(cited) > 0)
+			cJSON_AddItemToObject(cJSON_AddObjectToObject(x, "extension"), EGRESS_CONSENT_URL,
+					      cJSON_Duplicate(cited, true));
+		const cJSON *c;
+		cJSON_ArrayForEach(c, cited)
+		{
+			bool known = false;
+			const cJSON *k;
+			const char *ref = rest_str_member(c, "reference");
+			cJSON_ArrayForEach(k, all) known |= !ref || !strcmp(rest_str_member(k, "reference"), ref);
+			if (!known)
+				cJSON_AddItemToArray(all, cJSON_Duplicate(c, true));
+		}
 		cJSON_AddItemToArray(out, x);
 	}
 	cJSON_AddArrayToObject(m, "error");
 	/* the Bulk Data manifest's own extension point: the redisclosure
 	 * notice when a file holds 42CFRPart2 data (the abbreviated statement
-	 * here; api_bulk puts the site's notice in its place) */
+	 * here; api_bulk puts the site's notice in its place), and the
+	 * Consents that permitted what the files hold (42 CFR 2.32(b)) */
+	cJSON *ext = part2 || cJSON_GetArraySize(all) > 0 ? cJSON_AddObjectToObject(m, "extension") : NULL;
 	if (part2)
-		cJSON_AddStringToObject(cJSON_AddObjectToObject(m, "extension"), EGRESS_NOTICE_URL,
-					EGRESS_NOTICE_SHORT);
+		cJSON_AddStringToObject(ext, EGRESS_NOTICE_URL, EGRESS_NOTICE_SHORT);
+	if (ext && cJSON_GetArraySize(all) > 0)
+		cJSON_AddItemToObject(ext, EGRESS_CONSENT_URL, all);
+	else
+		cJSON_Delete(all);
 	return m;
 }
 
@@ -884,6 +925,8 @@ int bulk_status(struct bulk *b, const char *id, const char *files_base, char *pr
 	pthread_mutex_unlock(&b->mu);
 	return rc;
 }
+
+void bulk_set_wording(struct bulk *b, const struct consent_wording *words) { atomic_store(&b->words, words); }
 
 int bulk_cancel(struct bulk *b, const char *id)
 {

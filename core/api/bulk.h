@@ -50,6 +50,13 @@ struct bulk;
  * those not finished. NULL with the reason in err. */
 struct bulk *bulk_start(struct store *store, const struct config *cfg, const char *dir, char *err, size_t errlen);
 
+/* The words that explain a permitting Consent's scope (app->consent_words,
+ * kept while b runs): with them set, each output file and the manifest name
+ * the Consents that permitted what the files hold (bulk_status). Any
+ * thread; until set, no Consent is named. */
+struct consent_wording;
+void bulk_set_wording(struct bulk *b, const struct consent_wording *words);
+
 /* Stops the worker (a running job stops between two resources and stays
  * recorded as running, to run again at the next start) and frees b (NULL is
  * fine). */

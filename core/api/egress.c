@@ -11,6 +11,7 @@
 #include "api/audit.h"
 #include "api/privacy.h"
 #include "auth/auth.h"
+#include "base/fjson.h"
 #include "fhir/seclabel.h"
 
 #define NOTICE_MAX 4096
@@ -440,13 +441,20 @@ static void notice_on(const struct app *app, cJSON *bundle)
 	cJSON_AddItemToArray(ext, e);
 }
 
-void egress_consent_header(struct http_response *resp, const struct egress_cited *c)
+/* The header value naming c: "Consent/id; SCOPE", printable ASCII. */
+#define CONSENT_VALUE_SIZE (sizeof((struct egress_cited *)0)->ref + sizeof((struct egress_cited *)0)->scope + 4)
+static void consent_value(const struct egress_cited *c, char v[CONSENT_VALUE_SIZE])
 {
-	char v[sizeof c->ref + sizeof c->scope + 4];
-	snprintf(v, sizeof v, "%s; %s", c->ref, c->scope);
+	snprintf(v, CONSENT_VALUE_SIZE, "%s; %s", c->ref, c->scope);
 	for (char *q = v; *q; q++)
 		if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
 			*q = '?'; /* a header holds printable ASCII only */
+}
+
+void egress_consent_header(struct http_response *resp, const struct egress_cited *c)
+{
+	char v[CONSENT_VALUE_SIZE];
+	consent_value(c, v);
 	http_add_header(resp, EGRESS_CONSENT_HEADER, v);
 }
 
@@ -464,17 +472,36 @@ cJSON *egress_consent_extension(const struct egress_cited *c)
 	return e;
 }
 
-/* The permitting Consents on Bundle.meta (after the notice). */
-static void consents_on(const struct egress *eg, cJSON *bundle)
+/* The permitting Consents on res's meta (a Bundle's: after the notice). */
+static void consents_on(const struct egress_cited *list, size_t n, cJSON *res)
 {
-	if (!eg->ncited)
+	if (!n)
 		return;
-	cJSON *ext = meta_extensions(bundle);
-	for (size_t i = 0; ext && i < eg->ncited; i++) {
-		cJSON *e = egress_consent_extension(&eg->cited[i]);
+	cJSON *ext = meta_extensions(res);
+	for (size_t i = 0; ext && i < n; i++) {
+		cJSON *e = egress_consent_extension(&list[i]);
 		if (e)
 			cJSON_AddItemToArray(ext, e);
 	}
+}
+
+void egress_cite_into(struct egress_cited *list, size_t *n, const struct egress *eg)
+{
+	for (size_t i = 0; i < eg->ncited; i++) {
+		bool known = false;
+		for (size_t k = 0; k < *n && !known; k++)
+			known = !strcmp(list[k].ref, eg->cited[i].ref);
+		if (!known && *n < EGRESS_MAX_CITED)
+			list[(*n)++] = eg->cited[i];
+	}
+}
+
+void egress_cite_on(struct http_response *resp, cJSON *res, const struct egress_cited *list, size_t n)
+{
+	for (size_t i = 0; resp && i < n; i++)
+		egress_consent_header(resp, &list[i]);
+	if (res)
+		consents_on(list, n, res);
 }
 
 /* An Encounter withheld from an export: what says it exists and why. */
@@ -543,7 +570,7 @@ static void filter_with(const struct app *app, struct egress *eg, cJSON *bundle,
 	}
 	if (eg->part2)
 		notice_on(app, bundle);
-	consents_on(eg, bundle);
+	consents_on(eg->cited, eg->ncited, bundle);
 }
 
 static size_t filter(const struct app *app, const struct http_request *req, struct http_response *resp, cJSON *bundle,
@@ -574,20 +601,85 @@ size_t egress_gathered(const struct app *app, const struct http_request *req, st
 	return filter(app, req, resp, bundle, true);
 }
 
-const char *egress_upstream_refuses(const struct app *app, const cJSON *res)
+/* What goes with a disclosure eg decided, as header lines. */
+static void upstream_lines_of(const struct egress *eg, struct upstream_lines *lines)
+{
+	if (eg->part2 && eg->notice)
+		upstream_lines_add(lines, EGRESS_NOTICE_HEADER, eg->notice);
+	for (size_t i = 0; i < eg->ncited; i++) {
+		char v[CONSENT_VALUE_SIZE];
+		consent_value(&eg->cited[i], v);
+		upstream_lines_add(lines, EGRESS_CONSENT_HEADER, v);
+	}
+}
+
+const char *egress_upstream_decide(const struct app *app, const cJSON *res, struct upstream_lines *lines)
 {
 	struct egress eg;
 	egress_begin(&eg, app, NULL);
 	bool ok = egress_allows(&eg, res);
 	egress_end(&eg, NULL);
+	if (ok && lines)
+		upstream_lines_of(&eg, lines);
 	return ok ? NULL : EGRESS_NO_PART2_CONSENT;
 }
 
-const char *egress_outbox_filter(void *app, const cJSON *res) { return egress_upstream_refuses(app, res); }
-
-void egress_notice(const struct app *app, struct http_response *resp, cJSON *res)
+const char *egress_upstream_refuses(const struct app *app, const cJSON *res)
 {
-	bool part2 = seclabel_has(res, SECLABEL_ACTCODE, SECLABEL_PART2);
+	return egress_upstream_decide(app, res, NULL);
+}
+
+const char *egress_outbox_filter(void *app, const cJSON *res, struct upstream_lines *lines)
+{
+	return egress_upstream_decide(app, res, lines);
+}
+
+void egress_upstream_body(const struct app *app, const char **body, size_t *len, char **owned,
+			  struct upstream_lines *lines)
+{
+	*owned = NULL;
+	if (!*body || !egress_may_need(*body, *len))
+		return;
+	cJSON *res = cJSON_ParseWithLength(*body, *len);
+	if (!res)
+		return;
+	struct egress eg;
+	egress_begin(&eg, app, NULL);
+	const char *rt = str(res, "resourceType");
+	bool bundle = rt && !strcmp(rt, "Bundle");
+	if (!bundle) {
+		egress_allows(&eg, res);
+	} else {
+		/* its entries were each decided before (a refused one refused
+		 * them, or got its own answer): this names what permitted them */
+		const cJSON *e;
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(res, "entry"))
+		{
+			const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "resource");
+			if (cJSON_IsObject(r))
+				egress_allows(&eg, r);
+		}
+	}
+	egress_end(&eg, NULL);
+	upstream_lines_of(&eg, lines);
+	if (bundle && (eg.part2 || eg.ncited)) {
+		if (eg.part2)
+			notice_on(app, res);
+		consents_on(eg.cited, eg.ncited, res);
+		size_t n = 0;
+		char *text = fjson_print(res, false, &n);
+		if (text) {
+			*owned = text;
+			*body = text;
+			*len = n;
+		}
+	}
+	cJSON_Delete(res);
+}
+
+void egress_notice(const struct app *app, struct http_response *resp, cJSON *res, bool from_part2)
+{
+	bool part2 = from_part2 || seclabel_has(res, SECLABEL_ACTCODE, SECLABEL_PART2);
 	const cJSON *e;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(res, "entry")) part2 |=
 		seclabel_has(cJSON_GetObjectItemCaseSensitive(e, "resource"), SECLABEL_ACTCODE, SECLABEL_PART2);

@@ -35,6 +35,7 @@
 #include "api/context.h"
 #include "fhir/consent.h"
 #include "store/store.h"
+#include "upstream/upstream.h"
 
 #define EGRESS_NO_PART2_CONSENT "no-part2-consent"
 #define EGRESS_WITHHELD_URL "https://crosswalk.example.org/fhir/StructureDefinition/withheld"
@@ -126,6 +127,16 @@ int egress_load_wording(struct app *app, char *err, size_t errlen);
 void egress_consent_header(struct http_response *resp, const struct egress_cited *c);
 cJSON *egress_consent_extension(const struct egress_cited *c);
 
+/* Adds eg's permitting Consents to list (*n of them, at most
+ * EGRESS_MAX_CITED), each once: what one answer gathered by several
+ * decisions (the files of a bulk export, the gathering of an operation)
+ * names. */
+void egress_cite_into(struct egress_cited *list, size_t *n, const struct egress *eg);
+/* Names the n permitting Consents of list where a disclosure carries them:
+ * the header on resp (NULL: none) and the extension on res's meta (a
+ * Bundle's, or a single resource's; NULL: none). */
+void egress_cite_on(struct http_response *resp, cJSON *res, const struct egress_cited *list, size_t n);
+
 /* --- the call sites (one line each) --- */
 
 /* A read's stored text: true (answered 404, *text freed and NULL) when it is
@@ -151,14 +162,27 @@ size_t egress_gathered(const struct app *app, const struct http_request *req, st
 size_t egress_gathered_with(const struct app *app, struct egress *eg, cJSON *bundle);
 /* What an operation built from what the egress let through (Claim/$build's
  * answer): the notice (header, and Bundle.meta when a Bundle) when it or an
- * entry carries 42CFRPart2. */
-void egress_notice(const struct app *app, struct http_response *resp, cJSON *res);
+ * entry carries 42CFRPart2, or when from_part2 (what was gathered for it
+ * held 42CFRPart2 data: what is derived from it is disclosed with it). */
+void egress_notice(const struct app *app, struct http_response *resp, cJSON *res, bool from_part2);
 /* A resource going to the upstream (outbox, pass-through): NULL when it may
  * go, else the reason it is withheld (EGRESS_NO_PART2_CONSENT). */
 const char *egress_upstream_refuses(const struct app *app, const cJSON *res);
+/* The same, and when it may go, what goes with it added to lines (NULL:
+ * nothing): the header EGRESS_NOTICE_HEADER when it is 42CFRPart2 data, and
+ * EGRESS_CONSENT_HEADER for each Consent that permitted it. */
+const char *egress_upstream_decide(const struct app *app, const cJSON *res, struct upstream_lines *lines);
+/* A body passed through to the upstream (application/fhir+json text, *len
+ * bytes), decided already (egress_upstream_refuses on each resource): what
+ * goes with it added to lines as egress_upstream_decide does, and when it is
+ * a Bundle, the notice and the permitting Consents also on its Bundle.meta:
+ * *body is then replaced by a new malloc'd text (*owned, which the caller
+ * frees; NULL when body stays). Text that needs no consent is not parsed. */
+void egress_upstream_body(const struct app *app, const char **body, size_t *len, char **owned,
+			  struct upstream_lines *lines);
 
-/* egress_upstream_refuses as the outbox's filter (upstream/outbox.h); app
+/* egress_upstream_decide as the outbox's filter (upstream/outbox.h); app
  * is the struct app. */
-const char *egress_outbox_filter(void *app, const cJSON *res);
+const char *egress_outbox_filter(void *app, const cJSON *res, struct upstream_lines *lines);
 
 #endif

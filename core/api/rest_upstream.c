@@ -56,7 +56,7 @@ static int qs_add(void *ctx, const char *name, const char *value)
 /* The headers of a request to the upstream. */
 struct up_headers {
 	char lines[8][1100];
-	const char *h[10];
+	const char *h[10 + UPSTREAM_MAX_LINES]; /* and what a disclosure carries */
 	size_t n;
 };
 
@@ -203,9 +203,21 @@ bool rest_upstream_defer(const struct app *app, struct http_request *req, const 
 	*pd = (struct rest_pending){.app = app, .req = req, .answer = answer, .data = data};
 	struct up_headers uh;
 	upstream_headers(req, content_type, &uh);
+	/* the upstream is a recipient like any other: what a resource's
+	 * disclosure carries goes with it (api/egress.h) */
+	struct upstream_lines extra = {0};
+	char *owned = NULL;
+	if (content_type && !strcmp(content_type, "application/fhir+json"))
+		egress_upstream_body(app, &body, &blen, &owned, &extra);
+	for (size_t i = 0; i < extra.n && uh.n < sizeof uh.h / sizeof uh.h[0] - 1; i++)
+		uh.h[uh.n++] = extra.line[i];
+	uh.h[uh.n] = NULL;
 	http_defer(req, pending_resume, pd);
 	if (upstream_start(app->upstream, method, path, uh.h, body, blen, &pd->ur, pending_done, pd) != 0)
 		http_wake(req); /* answered at once from pd->ur */
+	/* upstream_start copied them */
+	upstream_lines_release(&extra);
+	free(owned);
 	return true;
 }
 

@@ -4,7 +4,8 @@
  *
  * Checked, with the directory's lock held (no gateway runs on it):
  *   1. PRAGMA integrity_check: the file's structure, every table and index;
- *   2. every version row against its checksum (sver_sum);
+ *   2. every version row against its checksum (sver_sum), and every record
+ *      of the log of appended records not indexed yet against its own;
  *   3. the resource rows against what the versions say (each resource's
  *      newest version: its number, whether it is a deletion, lastUpdated);
  *   4. the search index (table idx) against what the stored current
@@ -47,6 +48,8 @@ struct check {
 	size_t resources; /* resource rows differing from their versions */
 	size_t index;     /* search index rows missing or extra */
 	bool unreadable;  /* the versions cannot be read to their end */
+	size_t logged;    /* appended records failing their checksum */
+	bool log_cut;     /* the log of appended records cannot be read to its end */
 };
 
 static void sayf(struct check *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -301,6 +304,44 @@ static int exec_or_say(struct check *k, const char *sql, const char *what)
 	return -1;
 }
 
+/* 5. The log of appended records not indexed yet (store_sqlite_log.c),
+ * each against its checksum, oldest first: a damaged one is named by its
+ * position in the log (1 = the oldest) and its seq. Not derived: the
+ * gateway refuses to index a damaged record (and what follows it), so the
+ * log must be restored from a backup. */
+static void check_log(struct check *k)
+{
+	if (!has_table(k->db, "appended"))
+		return;
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_prepare_v2(
+		k->db, "SELECT seq, type, id, last_updated, body, sum FROM main.appended ORDER BY seq", -1, &q, NULL);
+	size_t pos = 0;
+	while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		pos++;
+		rc = SQLITE_OK;
+		const char *type = text_or(q, 1, "?"), *id = text_or(q, 2, "?");
+		const char *when = (const char *)sqlite3_column_text(q, 3);
+		const char *body = (const char *)sqlite3_column_text(q, 4);
+		size_t len = (size_t)sqlite3_column_bytes(q, 4);
+		if (ss_sum_ok(q, 5, type, id, 1, when, body, len))
+			continue;
+		if (++k->logged <= SAY_MAX)
+			sayf(k,
+			     "damaged: the appended record at position %zu of the log (seq %lld, %s/%s) fails its "
+			     "checksum",
+			     pos, (long long)sqlite3_column_int64(q, 0), type, id);
+	}
+	if (rc != SQLITE_DONE) {
+		k->log_cut = true;
+		sayf(k, "damaged: the log of appended records cannot be read to its end (%s, after %zu records)",
+		     sqlite3_errmsg(k->db), pos);
+	}
+	sqlite3_finalize(q);
+	if (k->logged > SAY_MAX)
+		sayf(k, "damaged: ... %zu damaged appended records in all", k->logged);
+}
+
 /* The fresh database at fresh (see the file comment); 0 when it is built
  * and passes its own integrity check. */
 static int build_fresh(struct check *k, const char *fresh)
@@ -492,6 +533,7 @@ int store_check_sqlite(const char *data_dir, unsigned flags, void (*say)(void *c
 	}
 	check_structure(&k);
 	check_versions(&k);
+	check_log(&k);
 	if (!k.unreadable) {
 		check_resources(&k);
 		if (check_index(&k) != 0)
@@ -499,10 +541,13 @@ int store_check_sqlite(const char *data_dir, unsigned flags, void (*say)(void *c
 	}
 	size_t derived = k.structure + k.resources + k.index;
 	sayf(&k,
-	     "summary: %zu structure findings, %zu damaged stored versions, %zu resource rows and %zu search index "
-	     "rows to rebuild",
-	     k.structure, k.damaged, k.resources, k.index);
-	if (!derived && !k.damaged && !k.unreadable) {
+	     "summary: %zu structure findings, %zu damaged stored versions, %zu damaged appended records, %zu "
+	     "resource rows and %zu search index rows to rebuild",
+	     k.structure, k.damaged, k.logged, k.resources, k.index);
+	/* a damaged log is stored data, as a damaged version is: named, kept
+	 * by a repair as it is, restored from a backup */
+	bool log_bad = k.logged || k.log_cut;
+	if (!derived && !k.damaged && !k.unreadable && !log_bad) {
 		sayf(&k, "the store is clean");
 		result = 0;
 		goto out;
@@ -525,9 +570,13 @@ int store_check_sqlite(const char *data_dir, unsigned flags, void (*say)(void *c
 		sayf(&k, "not repairable: stored resources themselves (the versions named above) cannot be rebuilt: "
 			 "restore "
 			 "the data directory from a backup; until then the gateway refuses to serve them (500)");
-	else if (derived && !(flags & STORE_CHECK_REPAIR))
+	if (log_bad)
+		sayf(&k, "not repairable: the appended records named above (access records not indexed yet) cannot "
+			 "be rebuilt: restore the data directory from a backup; until then the gateway cannot index "
+			 "the log past them");
+	if (!k.damaged && !k.unreadable && !log_bad && derived && !(flags & STORE_CHECK_REPAIR))
 		sayf(&k, "run `crosswalk check --repair` to rebuild what is listed above");
-	result = derived || k.damaged || k.unreadable ? 1 : 0;
+	result = derived || k.damaged || k.unreadable || log_bad ? 1 : 0;
 out:
 	sqlite3_close(k.db);
 	close(lock);

@@ -169,8 +169,10 @@ static void deliver(struct outbox *o, struct pmatch *match, const struct outbox_
 			metrics_counter_add(METRICS_OUTBOX_DEAD, 1);
 			return;
 		}
-		const char *refused = o->filter ? o->filter(o->filter_ud, res) : NULL;
+		struct upstream_lines extra = {0}; /* what goes with this disclosure */
+		const char *refused = o->filter ? o->filter(o->filter_ud, res, &extra) : NULL;
 		if (refused) {
+			upstream_lines_release(&extra);
 			/* withheld from this recipient: it waits, not retried, until a $retry decides again */
 			snprintf(why, sizeof why, "%s: the upstream may not receive it (docs/privacy.md)", refused);
 			store_outbox_settle(o->st, it->oid, OUTBOX_DEAD, it->attempts + 1, 0, why, &err);
@@ -198,13 +200,16 @@ static void deliver(struct outbox *o, struct pmatch *match, const struct outbox_
 			}
 			outcome_release(&oo);
 			arena_release(&arena);
-			if (hr == CW_HOOK_STOP)
+			if (hr == CW_HOOK_STOP) {
+				upstream_lines_release(&extra);
 				return;
+			}
 		}
 		if (match) {
 			int m = matched(o, match, it, res);
 			if (m >= 0) {
 				cJSON_Delete(res);
+				upstream_lines_release(&extra);
 				return;
 			}
 		}
@@ -212,12 +217,17 @@ static void deliver(struct outbox *o, struct pmatch *match, const struct outbox_
 		char *body = fjson_print(res, false, &len);
 		cJSON_Delete(res);
 		if (!body) {
+			upstream_lines_release(&extra);
 			put_back(o, it, "out of memory");
 			return;
 		}
-		const char *h[] = {"Content-Type: application/fhir+json", "Accept: application/fhir+json", NULL};
+		const char *h[3 + UPSTREAM_MAX_LINES] = {"Content-Type: application/fhir+json",
+							 "Accept: application/fhir+json"};
+		for (size_t i = 0; i < extra.n; i++)
+			h[2 + i] = extra.line[i];
 		rc = upstream_request(o->up, "PUT", path, h, body, len, &r);
 		free(body);
+		upstream_lines_release(&extra);
 	}
 	bool ok = rc == 0 && r.status >= 200 && r.status < 300;
 	if (rc == 0 && it->deleted && (r.status == 404 || r.status == 410))

@@ -35,8 +35,11 @@ struct outbox;
 /* The recipient's rules: NULL when res (the stored version, labels and
  * all) may go to the upstream, else why not (a reason code such as
  * "no-part2-consent"): the record becomes a dead letter with that reason
- * and waits for POST /outbox/{oid}/$retry, which decides again. */
-typedef const char *outbox_filter_fn(void *ud, const cJSON *res);
+ * and waits for POST /outbox/{oid}/$retry, which decides again. When it
+ * may go, the filter may add to lines (empty at the call) the header lines
+ * that go with it (the redisclosure notice, the permitting Consents); the
+ * outbox sends them with the PUT and frees them. */
+typedef const char *outbox_filter_fn(void *ud, const cJSON *res, struct upstream_lines *lines);
 
 /* Starts the delivery threads; NULL on failure. Each resource is first decided by
  * filter (NULL: none; ud is passed back), then runs through the plugins'

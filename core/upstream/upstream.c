@@ -768,6 +768,25 @@ void upstream_response_release(struct upstream_response *r)
 	r->len = 0;
 }
 
+void upstream_lines_add(struct upstream_lines *l, const char *name, const char *value)
+{
+	if (l->n >= UPSTREAM_MAX_LINES)
+		return;
+	size_t n = strlen(name) + strlen(value) + 3;
+	char *line = malloc(n);
+	if (!line)
+		return;
+	snprintf(line, n, "%s: %s", name, value);
+	l->line[l->n++] = line;
+}
+
+void upstream_lines_release(struct upstream_lines *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->line[i]);
+	l->n = 0;
+}
+
 /* A URL reference with a scheme ("https:", "urn:"): letters, digits, + - . then ':'. */
 static bool has_scheme(const char *url)
 {

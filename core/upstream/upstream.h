@@ -72,6 +72,19 @@ int upstream_request(struct upstream *u, const char *method, const char *path, c
 		     const char *body, size_t len, struct upstream_response *out);
 void upstream_response_release(struct upstream_response *r);
 
+/* Header lines a caller adds to a request to the upstream: up to
+ * UPSTREAM_MAX_LINES "Name: value" texts, each malloc'd and owned by the
+ * struct; upstream_lines_release frees them. Callers put them after their
+ * own headers (what a disclosure carries, core/api/egress.h). */
+#define UPSTREAM_MAX_LINES 12
+struct upstream_lines {
+	char *line[UPSTREAM_MAX_LINES];
+	size_t n;
+};
+/* Adds "name: value" (dropped when full or out of memory). */
+void upstream_lines_add(struct upstream_lines *l, const char *name, const char *value);
+void upstream_lines_release(struct upstream_lines *l);
+
 /* One GET of a small document from url (https://, or http:// to a loopback
  * host: config_upstream_url_ok's rule), independent of any upstream: a JWK
  * Set of an identity provider (core/auth). Server certificates are verified

@@ -244,6 +244,55 @@ static void every_access_has_one_valid_record(void **state)
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
+/* Ingest, the billing extract and Claim/$build (from the store) each leave
+ * one valid record, with its action and outcome. */
+#define BILLING_SETTINGS                                                                                  \
+	"\"plugins\":{\"billing\":{"                                                                      \
+	"\"billing_provider\":{\"npi\":\"1555555550\",\"name\":\"Example Peer Recovery Center\"},"        \
+	"\"unit_rules\":{\"nj-h0038\":{\"unit_minutes\":15,\"round_up_at\":15,\"max_units_per_day\":4}}," \
+	"\"payers\":{\"NJ-MCD\":{\"H0038\":\"nj-h0038\"}},"                                               \
+	"\"code_periods\":{\"http://hl7.org/fhir/sid/icd-10-cm\":{\"from\":\"2025-10-01\",\"to\":\"2026-09-30\"}}}}"
+
+static void ingest_extract_and_build_have_one_valid_record(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, BILLING_SETTINGS), 0);
+	size_t len = 0;
+	char *doc = read_whole_file("tests/fixtures/billing/peer-support-november.json", &len);
+	assert_non_null(doc);
+	const char *ih[] = {"X-Request-Id: r-ingest", "Content-Type: application/json", NULL};
+	struct resp r;
+	assert_int_equal(http_do(&g, "POST", "/ingest/peer-support", ih, doc, len, &r), 0);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	free(doc);
+	const char *xh[] = {"X-Request-Id: r-extract", "Accept: application/json", NULL};
+	assert_int_equal(http_do(&g, "GET", "/export/billing?from=2025-11-01&to=2025-11-30", xh, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	const char *params = "{\"resourceType\":\"Parameters\",\"parameter\":[{\"name\":\"from\",\"valueDate\":"
+			     "\"2025-11-01\"},{\"name\":\"to\",\"valueDate\":\"2025-11-30\"}]}";
+	assert_int_equal(req_id(&g, "POST", "/fhir/Claim/$build", params, "r-build", NULL, 0), 200);
+
+	cJSON *events = all_events(&g);
+	static const struct {
+		const char *rid, *subtype, *action;
+	} want[] = {{"r-ingest", "ingest", "C"}, {"r-extract", "export", "R"}, {"r-build", "operation", "E"}};
+	for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+		int n;
+		const cJSON *ev = event_for(events, want[i].rid, &n);
+		if (n != 1)
+			fail_msg("%s: %d records", want[i].rid, n);
+		assert_string_equal(subtype(ev), want[i].subtype);
+		assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(ev, "action")), want[i].action);
+		assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(ev, "outcome")), "0");
+		assert_valid(&g, ev);
+	}
+	cJSON_Delete(events);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
 static void audit_events_are_read_only(void **state)
 {
 	(void)state;
@@ -593,6 +642,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_access_has_one_valid_record),
+		cmocka_unit_test(ingest_extract_and_build_have_one_valid_record),
 		cmocka_unit_test(audit_events_are_read_only),
 		cmocka_unit_test(every_answered_request_is_recorded_after_kill_9),
 		cmocka_unit_test(batch_records_are_written_within_the_window_and_at_stop),

@@ -311,6 +311,22 @@ static void part2_data_leaves_only_with_consent(void **state)
 	text = cJSON_PrintUnformatted(b);
 	assert_null(strstr(text, "no-part2-consent"));
 	free(text);
+	/* the Claims built from what the Consent permitted name it too */
+	/* (what it built from was 42CFRPart2 data: the notice goes with it) */
+	assert_non_null(strstr(notice, NOTICE_START));
+	assert_non_null(bundle_consent(b, "Consent/c1"));
+	assert_string_equal(bundle_consent(b, "Consent/c1"), CONSENT_SCOPE_C1);
+	cJSON_Delete(b);
+	struct resp br;
+	as(&biller, "POST", "/fhir/Claim/$build", params, NULL, &br);
+	assert_int_equal(br.status, 200);
+	hdr[0] = '\0';
+	resp_header(&br, "X-Disclosure-Consent", hdr, sizeof hdr);
+	resp_free(&br);
+	assert_string_equal(hdr, "Consent/c1; " CONSENT_SCOPE_C1);
+	/* the program builds from its own records: no Consent is named */
+	b = json_as(&program, "POST", "/fhir/Claim/$build", params, 200, NULL, 0);
+	assert_null(bundle_consent(b, "Consent/c1"));
 	cJSON_Delete(b);
 
 	free(program.token);
@@ -396,8 +412,48 @@ static long dead_after(const struct gw *g, long want)
 #define PEOPLE "https://recovery.example.org/people|P-1"
 #define VISITS "urn:visits|V-1"
 
+/* What the upstream noted of the disclosures it received (tests/upstream:
+ * GET /_admin/disclosures), a new tree. */
+static cJSON *upstream_disclosures(const struct upstream_srv *u)
+{
+	struct resp r;
+	assert_int_equal(upstream_do(u, "GET", "/_admin/disclosures", NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	cJSON *d = cJSON_Parse(r.body);
+	resp_free(&r);
+	assert_non_null(d);
+	return d;
+}
+
+/* The first disclosure of list made by method to path, or NULL. */
+static const cJSON *disclosure_to(const cJSON *list, const char *method, const char *path)
+{
+	const cJSON *d;
+	cJSON_ArrayForEach(d, get(list, "disclosures"))
+	{
+		if (sget(d, "method") && !strcmp(sget(d, "method"), method) && sget(d, "path") &&
+		    !strcmp(sget(d, "path"), path))
+			return d;
+	}
+	return NULL;
+}
+
+/* Did disclosure d carry the header naming the permitting Consent c1? */
+static bool names_c1(const cJSON *d)
+{
+	const cJSON *v;
+	bool named = false;
+	cJSON_ArrayForEach(v, get(d, "consents"))
+	{
+		named |= cJSON_IsString(v) && !strcmp(v->valuestring, "Consent/c1; " CONSENT_SCOPE_C1);
+	}
+	return named;
+}
+
 /* The upstream is a recipient like any other: Part 2 data waits as a dead
- * letter for no-part2-consent until a Consent permits it; $retry sends it. */
+ * letter for no-part2-consent until a Consent permits it; $retry sends it,
+ * with the notice and the Consent that permitted it, as pass-through writes
+ * go (a Bundle also names them on its meta). */
 static void upstream_receives_part2_data_only_after_consent(void **state)
 {
 	(void)state;
@@ -444,6 +500,9 @@ static void upstream_receives_part2_data_only_after_consent(void **state)
 	free(text);
 	cJSON_Delete(oo);
 	assert_int_equal(upstream_count(&u, "Observation", "urn:obs|O-1"), 0);
+	cJSON *none = upstream_disclosures(&u);
+	assert_int_equal(cJSON_GetArraySize(get(none, "disclosures")), 0);
+	cJSON_Delete(none);
 	/* the Consent permits payment to the payer: $retry sends them */
 	cJSON_Delete(json_as(&program, "PUT", "/fhir/Consent/c1", consent_json, 201, NULL, 0));
 	cJSON_Delete(json_as(&program, "PUT", "/fhir/Observation/o1", obs, 201, NULL, 0));
@@ -457,14 +516,45 @@ static void upstream_receives_part2_data_only_after_consent(void **state)
 	assert_int_equal(upstream_count(&u, "Encounter", VISITS), 1);
 	assert_true(gw_outbox_drained(&g, 15000));
 	assert_int_equal(gw_outbox_number(&g, "dead"), 0);
+	/* each went with the notice and named the Consent that permitted it */
+	cJSON *seen = upstream_disclosures(&u);
+	const char *sent[][2] = {{"PUT", "Encounter/e1"}, {"PUT", "Patient/p1"}, {"PUT", "Observation/o1"}};
+	for (size_t i = 0; i < sizeof sent / sizeof sent[0]; i++) {
+		const cJSON *d = disclosure_to(seen, sent[i][0], sent[i][1]);
+		if (!d)
+			fprintf(stderr, "# no disclosure noted for %s %s\n", sent[i][0], sent[i][1]);
+		assert_non_null(d);
+		assert_true(names_c1(d));
+		assert_non_null(sget(d, "notice"));
+		assert_non_null(strstr(sget(d, "notice"), NOTICE_START));
+	}
+	cJSON_Delete(seen);
+	/* a transaction passed through names them on Bundle.meta as well */
+	const char *tx = "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[{\"resource\":"
+			 "{\"resourceType\":\"Observation\",\"id\":\"o3\",\"status\":\"final\","
+			 "\"identifier\":[{\"system\":\"urn:obs\",\"value\":\"O-3\"}],"
+			 "\"code\":{\"text\":\"craving scale\"},\"subject\":{\"reference\":\"Patient/p1\"}},"
+			 "\"request\":{\"method\":\"PUT\",\"url\":\"Observation/o3\"}}]}";
+	cJSON_Delete(json_as(&program, "POST", "/fhir", tx, 200, NULL, 0));
+	assert_int_equal(upstream_count(&u, "Observation", "urn:obs|O-3"), 1);
+	seen = upstream_disclosures(&u);
+	const cJSON *d = disclosure_to(seen, "POST", "");
+	assert_non_null(d);
+	assert_true(names_c1(d));
+	assert_true(cJSON_IsTrue(get(d, "bundleNotice")));
+	assert_int_equal(cJSON_GetArraySize(get(d, "bundleConsents")), 1);
+	assert_string_equal(cJSON_GetArrayItem(get(d, "bundleConsents"), 0)->valuestring, "Consent/c1");
+	cJSON_Delete(seen);
 	free(program.token);
 	assert_int_equal(gw_stop(&g, 5000), 0);
 	upstream_stop(&u);
 }
 
 /* The resources of type in a finished bulk export kicked off by w. */
-/* The notice of the last manifest bulk_export read ("" when none). */
-static char manifest_notice[4096];
+/* The notice of the last manifest bulk_export read ("" when none), its
+ * X-Disclosure-Consent header ("" when none) and the manifest itself. */
+static char manifest_notice[4096], manifest_consent[2048];
+static cJSON *manifest_last;
 
 static cJSON *bulk_export(const struct who *w, const char *type)
 {
@@ -485,9 +575,11 @@ static cJSON *bulk_export(const struct who *w, const char *type)
 	cJSON *m = NULL;
 	for (int i = 0; i < 400 && !m; i++) {
 		assert_int_equal(http_do(w->g, "GET", status, ah, NULL, 0, &r), 0);
-		if (r.status == 200)
+		manifest_consent[0] = '\0';
+		if (r.status == 200) {
 			m = cJSON_Parse(r.body);
-		else
+			resp_header(&r, "X-Disclosure-Consent", manifest_consent, sizeof manifest_consent);
+		} else
 			assert_int_equal(r.status, 202);
 		resp_free(&r);
 		if (!m)
@@ -497,6 +589,8 @@ static cJSON *bulk_export(const struct who *w, const char *type)
 	const char *notice =
 		sget(get(m, "extension"), "https://crosswalk.example.org/fhir/StructureDefinition/redisclosure-notice");
 	snprintf(manifest_notice, sizeof manifest_notice, "%s", notice ? notice : "");
+	cJSON_Delete(manifest_last);
+	manifest_last = cJSON_Duplicate(m, true);
 	cJSON *all = cJSON_CreateArray();
 	const cJSON *o;
 	cJSON_ArrayForEach(o, get(m, "output"))
@@ -545,6 +639,84 @@ static void bulk_files_leave_out_withheld_data(void **state)
 	assert_int_equal(cJSON_GetArraySize(encs), 1);
 	assert_non_null(strstr(manifest_notice, NOTICE_START));
 	cJSON_Delete(encs);
+	free(program.token);
+	free(biller.token);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+#define CONSENT_URL "https://crosswalk.example.org/fhir/StructureDefinition/disclosure-consent"
+
+/* The scope the extension object ext (a manifest's or an output entry's)
+ * gives for the permitting Consent ref, or NULL. */
+static const char *manifest_cites(const cJSON *ext, const char *ref)
+{
+	const cJSON *c;
+	cJSON_ArrayForEach(c, get(ext, CONSENT_URL))
+	{
+		if (sget(c, "reference") && !strcmp(sget(c, "reference"), ref))
+			return sget(c, "display");
+	}
+	return NULL;
+}
+
+/* The output entry of type in the last manifest. */
+static const cJSON *manifest_output(const char *type)
+{
+	const cJSON *o;
+	cJSON_ArrayForEach(o, get(manifest_last, "output"))
+	{
+		if (sget(o, "type") && !strcmp(sget(o, "type"), type))
+			return o;
+	}
+	return NULL;
+}
+
+/* A bulk export disclosed with consent names the Consents that permitted
+ * it (42 CFR 2.32(b)): on the manifest, on the output entry of each file
+ * holding what they permitted, and in the header of the status answer. */
+static void bulk_manifest_names_the_permitting_consents(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, clients_json), 0);
+	struct who program = {&g, token_for(&g, "program")}, biller = {&g, token_for(&g, "biller")};
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Patient/p1", patient_json, 201, NULL, 0));
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Encounter/e1", encounter_json, 201, NULL, 0));
+	const char *other = "{\"resourceType\":\"Observation\",\"id\":\"o2\",\"status\":\"final\","
+			    "\"code\":{\"text\":\"steps\"}}";
+	cJSON_Delete(json_as(&biller, "PUT", "/fhir/Observation/o2", other, 201, NULL, 0));
+	/* without a Consent nothing of p1 leaves, and none is named */
+	cJSON *encs = bulk_export(&biller, "Encounter");
+	assert_int_equal(cJSON_GetArraySize(encs), 0);
+	cJSON_Delete(encs);
+	assert_null(manifest_cites(get(manifest_last, "extension"), "Consent/c1"));
+	assert_string_equal(manifest_consent, "");
+	/* the Consent permits payment to the payer */
+	cJSON_Delete(json_as(&program, "PUT", "/fhir/Consent/c1", consent_json, 201, NULL, 0));
+	encs = bulk_export(&biller, "Encounter");
+	assert_int_equal(cJSON_GetArraySize(encs), 1);
+	cJSON_Delete(encs);
+	assert_non_null(strstr(manifest_notice, NOTICE_START));
+	const char *scope = manifest_cites(get(manifest_last, "extension"), "Consent/c1");
+	assert_non_null(scope);
+	assert_string_equal(scope, CONSENT_SCOPE_C1);
+	assert_string_equal(manifest_consent, "Consent/c1; " CONSENT_SCOPE_C1);
+	/* each file says what permitted what it holds: the Encounter's and the
+	 * Patient's file, not the Observation's, which needed no Consent */
+	assert_non_null(manifest_output("Encounter"));
+	scope = manifest_cites(get(manifest_output("Encounter"), "extension"), "Consent/c1");
+	assert_non_null(scope);
+	assert_string_equal(scope, CONSENT_SCOPE_C1);
+	assert_non_null(manifest_cites(get(manifest_output("Patient"), "extension"), "Consent/c1"));
+	assert_non_null(manifest_output("Observation"));
+	assert_null(manifest_cites(get(manifest_output("Observation"), "extension"), "Consent/c1"));
+	/* the program's own export needs no Consent: none is named */
+	cJSON_Delete(bulk_export(&program, "Encounter"));
+	assert_non_null(strstr(manifest_notice, NOTICE_START));
+	assert_null(manifest_cites(get(manifest_last, "extension"), "Consent/c1"));
+	assert_string_equal(manifest_consent, "");
+	cJSON_Delete(manifest_last);
+	manifest_last = NULL;
 	free(program.token);
 	free(biller.token);
 	assert_int_equal(gw_stop(&g, 5000), 0);
@@ -809,6 +981,7 @@ int main(void)
 		cmocka_unit_test(part2_data_leaves_only_with_consent),
 		cmocka_unit_test(labels_survive_updates),
 		cmocka_unit_test(bulk_files_leave_out_withheld_data),
+		cmocka_unit_test(bulk_manifest_names_the_permitting_consents),
 		cmocka_unit_test(upstream_receives_part2_data_only_after_consent),
 		cmocka_unit_test(audit_events_leave_only_with_the_admin_scope),
 		cmocka_unit_test(restricted_data_follows_the_site_policy_table),

@@ -209,6 +209,32 @@ function bump(obj, key) {
   obj[key] = (obj[key] ?? 0) + 1;
 }
 
+// What a FHIR request carried of a disclosure's notice and permitting
+// Consents (the gateway's X-Redisclosure-Notice and X-Disclosure-Consent
+// headers, and a Bundle body's meta.extension ones), the last 500.
+const DISCLOSURE_KEEP = 500;
+let disclosures = [];
+function noteDisclosure(req, method, rel, raw) {
+  const consents = req.headersDistinct?.['x-disclosure-consent'] ?? [];
+  const notice = req.headers['x-redisclosure-notice'];
+  let bundleConsents = [];
+  let bundleNotice = false;
+  if (raw.length && /^(POST|PUT)$/.test(method)) {
+    try {
+      const body = JSON.parse(raw.toString('utf8'));
+      for (const x of body?.resourceType === 'Bundle' ? body.meta?.extension ?? [] : []) {
+        if (String(x.url).endsWith('/disclosure-consent')) bundleConsents.push(x.valueReference?.reference);
+        if (String(x.url).endsWith('/redisclosure-notice')) bundleNotice = true;
+      }
+    } catch {
+      // not JSON: nothing to note
+    }
+  }
+  if (!consents.length && notice === undefined && !bundleConsents.length && !bundleNotice) return;
+  disclosures.push({ method, path: rel, consents, notice: notice ?? null, bundleConsents, bundleNotice });
+  if (disclosures.length > DISCLOSURE_KEEP) disclosures.shift();
+}
+
 const FAULT_KINDS = new Set(['status', 'stall', 'hang', 'oversize', 'delay', 'reset', 'redirect', 'body']);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const REDIRECTED = '/_redirected'; // where redirect faults point: outside the FHIR base, counted
@@ -509,6 +535,7 @@ async function onFhir(req, res, url) {
   bump(stats.received, method);
   for (const name of Object.keys(req.headers)) bump(stats.headers, name);
   const raw = await readBody(req);
+  noteDisclosure(req, method, rel, raw);
 
   if (requiredAuth !== undefined && req.headers.authorization !== requiredAuth) {
     stats.unauthorized++;
@@ -634,6 +661,7 @@ async function onAdmin(req, res, url) {
     case 'POST /_admin/reset':
       faults = [];
       stats = newStats();
+      disclosures = [];
       await serial(() => repo.clear());
       return json(200, { reset: true });
     case 'GET /_admin/stats':
@@ -651,6 +679,8 @@ async function onAdmin(req, res, url) {
         return json(400, { error: err?.outcome?.issue?.[0]?.details?.text ?? String(err) });
       }
     }
+    case 'GET /_admin/disclosures':
+      return json(200, { disclosures });
     case 'GET /_admin/health':
       return json(200, { ok: true });
     default:
