@@ -70,6 +70,12 @@ struct pg_store {
  * its statements. */
 #define PGS_COMMITTERS 2
 
+/* The mark (table mark) holding the time of the last bulk export snapshot
+ * in milliseconds: a version stamped before it is not written (it is
+ * stamped again), so that every version committed after a snapshot has a
+ * lastUpdated at or after its time (store.h's struct store_snapshot). */
+#define PGS_MARK_SNAPSHOT "store.snapshot_ms"
+
 /* The advisory lock keys (pg_advisory_*: one bigint). */
 #define PGS_LOCK_SCHEMA 0x437277534348LL /* schema creation and migration */
 #define PGS_LOCK_WRITE 0x437277575254LL  /* a caller's transaction */
@@ -98,6 +104,7 @@ enum pgs_stmt {
 	PGS_ST_NEW_RES,  /* a new resource: its row, version row and index rows */
 	PGS_ST_NEXT_RES, /* a resource's next version: the same, replacing its index rows */
 	PGS_ST_INDEX,    /* index rows of one resource (reindexing) */
+	PGS_ST_GROUP,    /* a group of creates of new ids: their resource, version and index rows */
 	PGS_ST_COUNT
 };
 /* pgs_exec of the statement st (sql its text, n parameters, types

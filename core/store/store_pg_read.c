@@ -217,15 +217,29 @@ enum store_status pg_snapshot(struct store *s, struct store_snapshot *out, struc
 		return store_fail(err, STORE_CONFLICT, "a transaction is already open on this thread");
 	/* SHARE mode waits for every transaction that has written a version
 	 * (on any instance) to end: no seq at or below the snapshot commits
-	 * after it */
-	enum store_status st = pgs_run(c, "BEGIN; LOCK TABLE version IN SHARE MODE", err, "taking a snapshot");
+	 * after it. The snapshot's time, kept as the mark PGS_MARK_SNAPSHOT
+	 * (never moved back), makes a write stamped before it and committed
+	 * after it be stamped again (store_pg_write.c's STAMP_OK). */
+	enum store_status st = pgs_run(c, "BEGIN", err, "taking a snapshot");
+	if (st == STORE_OK) /* one statement per call: parameters' protocol */
+		st = pgs_run(c, "LOCK TABLE version IN SHARE MODE", err, "taking a snapshot");
 	PGresult *r = NULL;
 	if (st == STORE_OK && (st = pgs_exec(c, "SELECT coalesce(max(seq), 0) FROM version", 0, NULL, NULL, &r, err,
 					     "taking a snapshot")) == STORE_OK) {
 		out->seq = pgs_int(r, 0, 0);
-		store_now(out->time, NULL);
+		int64_t ms;
+		store_now(out->time, &ms);
+		char num[24];
+		snprintf(num, sizeof num, "%lld", (long long)ms);
+		const char *vals[] = {num};
+		st = pgs_exec(c,
+			      "INSERT INTO mark(name, value) VALUES('" PGS_MARK_SNAPSHOT "', $1) ON CONFLICT (name) DO"
+			      " UPDATE SET value = greatest(mark.value, excluded.value)",
+			      1, vals, NULL, NULL, err, "taking a snapshot");
 	}
 	PQclear(r);
+	if (st == STORE_OK)
+		st = pgs_run(c, "COMMIT", err, "taking a snapshot");
 	if (PQtransactionStatus(c->db) != PQTRANS_IDLE)
 		pgs_run(c, "ROLLBACK", NULL, "ending a snapshot");
 	return st;

@@ -22,9 +22,15 @@ struct write_req {
  * version's rows, its resource row and all its index rows. */
 #define IDX_COLS 5
 
+/* Parallel array literals, one row at a time (n rows so far); a group's
+ * index rows carry a sixth column, the ordinal (ord) of the create they
+ * belong to. */
+#define ARR_MAX_COLS 6
+
 struct idx_arrays {
-	struct strbuf col[IDX_COLS];
+	struct strbuf col[ARR_MAX_COLS];
 	size_t n;
+	long ord; /* > 0: added as column IDX_COLS of each index row */
 };
 
 /* One element: NULL, or the text double-quoted with " and \ escaped. */
@@ -77,6 +83,8 @@ static int collect_idx(void *p, const struct search_index_value *v)
 		arr_add(a, 3, NULL);
 		arr_add(a, 4, NULL);
 	}
+	if (a->ord > 0)
+		arr_num(a, IDX_COLS, (double)a->ord);
 	a->n++;
 	return 0;
 }
@@ -89,6 +97,27 @@ static void arrays_release(char *out[IDX_COLS])
 	}
 }
 
+/* Closes a's first ncols columns into out[] (malloc'd, the caller's);
+ * false when out of memory (out[] then released, oom already true too). */
+static bool arrays_finish(struct idx_arrays *a, int ncols, char **out, bool oom)
+{
+	for (int i = 0; i < ncols; i++) {
+		if (a->n == 0)
+			strbuf_addc(&a->col[i], '{');
+		strbuf_addc(&a->col[i], '}');
+		out[i] = strbuf_take(&a->col[i], NULL);
+		oom = oom || !out[i];
+	}
+	for (int i = 0; i < ARR_MAX_COLS; i++)
+		strbuf_release(&a->col[i]);
+	if (oom)
+		for (int i = 0; i < ncols; i++) {
+			free(out[i]);
+			out[i] = NULL;
+		}
+	return !oom;
+}
+
 /* The index rows of resource (NULL: none) in out[] (malloc'd, the
  * caller's to release). STORE_NO_MEMORY otherwise. */
 static enum store_status index_arrays(const char *type, const cJSON *resource, char *out[IDX_COLS],
@@ -96,42 +125,78 @@ static enum store_status index_arrays(const char *type, const cJSON *resource, c
 {
 	struct idx_arrays a = {0};
 	bool oom = resource && search_params_extract(type, resource, collect_idx, &a) != 0;
-	for (int i = 0; i < IDX_COLS; i++) {
-		if (a.n == 0)
-			strbuf_addc(&a.col[i], '{');
-		strbuf_addc(&a.col[i], '}');
-		out[i] = strbuf_take(&a.col[i], NULL);
-		oom = oom || !out[i];
-	}
-	if (oom) {
-		arrays_release(out);
+	if (!arrays_finish(&a, IDX_COLS, out, oom))
 		return store_fail(err, STORE_NO_MEMORY, "out of memory while indexing");
-	}
 	return STORE_OK;
 }
 
+/* A version is written only when its stamp (p, milliseconds) is not older
+ * than the last bulk export snapshot's time (the mark PGS_MARK_SNAPSHOT,
+ * pg_snapshot): a write stamped before a snapshot that commits after it
+ * writes nothing and is stamped again (store.h's struct store_snapshot).
+ * A statement that waited for the snapshot's table lock reads the mark
+ * after that wait (READ COMMITTED: each statement's snapshot is taken once
+ * its locks are held). */
+#define STAMP_OK(p) p "::bigint >= coalesce((SELECT value FROM mark WHERE name = '" PGS_MARK_SNAPSHOT "'), 0)"
+
 /* A new resource: $1 type, $2 id, $3 version, $4 deleted, $5 lastUpdated,
- * $6 op, $7 body, $8 sum, $9-$13 the index arrays. The statement's parts
- * see one snapshot; the foreign keys are checked at its end. */
-#define NEW_RES_SQL                                                                                            \
-	"WITH r AS (INSERT INTO resource(type, id, version, deleted, last_updated) VALUES($1, $2, $3, $4, $5)" \
-	" RETURNING rid), v AS (INSERT INTO version(rid, type, id, version, op, last_updated, body, sum)"      \
-	" SELECT rid, $1, $2, $3, $6, $5, $7, $8 FROM r)"                                                      \
-	" INSERT INTO idx(rid, param, sys, val, lo, hi) SELECT r.rid, x.p, x.s, x.v, x.l, x.h FROM r,"         \
-	" unnest($9::text[], $10::text[], $11::text[], $12::float8[], $13::float8[]) AS x(p, s, v, l, h)"
-#define NEW_RES_PARAMS 13
+ * $6 op, $7 body, $8 sum, $9-$13 the index arrays, $14 the stamp's
+ * milliseconds. The statement's parts see one snapshot; the foreign keys
+ * are checked at its end. It answers the rows written (0: stamped before
+ * a snapshot, nothing written). */
+#define NEW_RES_SQL                                                                                                    \
+	"WITH r AS (INSERT INTO resource(type, id, version, deleted, last_updated)"                                    \
+	" SELECT $1, $2, $3::bigint, $4::integer, $5 WHERE " STAMP_OK(                                                 \
+		"$14") " RETURNING rid),"                                                                              \
+		       " v AS (INSERT INTO version(rid, type, id, version, op, last_updated, body, sum)"               \
+		       " SELECT rid, $1, $2, $3::bigint, $6::integer, $5, $7, $8::bytea FROM r),"                      \
+		       " x AS (INSERT INTO idx(rid, param, sys, val, lo, hi) SELECT r.rid, x.p, x.s, x.v, x.l, x.h "   \
+		       "FROM r,"                                                                                       \
+		       " unnest($9::text[], $10::text[], $11::text[], $12::float8[], $13::float8[]) AS x(p, s, v, l, " \
+		       "h))"                                                                                           \
+		       " SELECT count(*) FROM r"
+#define NEW_RES_PARAMS 14
 
 /* The next version of a resource: $1 rid, $2 version, $3 deleted, $4
- * lastUpdated, $5 op, $6 body, $7 sum, $8-$12 the index arrays. Its old
- * index rows are deleted in the same statement (the delete does not see the
- * rows it inserts: one snapshot). */
-#define NEXT_RES_SQL                                                                                                \
-	"WITH r AS (UPDATE resource SET version = $2, deleted = $3, last_updated = $4 WHERE rid = $1"               \
-	" RETURNING rid, type, id), v AS (INSERT INTO version(rid, type, id, version, op, last_updated, body, sum)" \
-	" SELECT rid, type, id, $2, $5, $4, $6, $7 FROM r), d AS (DELETE FROM idx WHERE rid = $1)"                  \
-	" INSERT INTO idx(rid, param, sys, val, lo, hi) SELECT r.rid, x.p, x.s, x.v, x.l, x.h FROM r,"              \
-	" unnest($8::text[], $9::text[], $10::text[], $11::float8[], $12::float8[]) AS x(p, s, v, l, h)"
-#define NEXT_RES_PARAMS 12
+ * lastUpdated, $5 op, $6 body, $7 sum, $8-$12 the index arrays, $13 the
+ * stamp's milliseconds. Its old index rows are deleted in the same
+ * statement (the delete does not see the rows it inserts: one snapshot).
+ * It answers the rows written, as NEW_RES_SQL. */
+#define NEXT_RES_SQL                                                                                                  \
+	"WITH r AS (UPDATE resource SET version = $2, deleted = $3, last_updated = $4 WHERE rid = $1 AND " STAMP_OK(  \
+		"$13") " RETURNING rid, type, id),"                                                                   \
+		       " v AS (INSERT INTO version(rid, type, id, version, op, last_updated, body, sum)"              \
+		       " SELECT rid, type, id, $2, $5, $4, $6, $7 FROM r), d AS (DELETE FROM idx WHERE rid IN "       \
+		       "(SELECT rid FROM r)),"                                                                        \
+		       " x AS (INSERT INTO idx(rid, param, sys, val, lo, hi) SELECT r.rid, x.p, x.s, x.v, x.l, x.h "  \
+		       "FROM r,"                                                                                      \
+		       " unnest($8::text[], $9::text[], $10::text[], $11::float8[], $12::float8[]) AS x(p, s, v, l, " \
+		       "h))"                                                                                          \
+		       " SELECT count(*) FROM r"
+#define NEXT_RES_PARAMS 13
+
+/* A group of creates of new ids (version 1 each) in one statement: the
+ * creates as arrays $1 type, $2 id, $3 lastUpdated, $4 op, $5 body, $6
+ * sum, their ordinals numbering them from 1; $7-$12 their index rows
+ * (each row's param, sys, val, lo, hi and the ordinal of its create); $13 the oldest
+ * stamp's milliseconds. The group is written whole or, stamped before a
+ * snapshot, not at all; it answers the creates written. Versions take
+ * their seq in the group's order. */
+#define GROUP_SQL                                                                                                      \
+	"WITH d AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[],"               \
+	" $6::bytea[]) WITH ORDINALITY AS d(t, i, w, o, b, s, n) WHERE " STAMP_OK(                                     \
+		"$13") "),"                                                                                            \
+		       " r AS (INSERT INTO resource(type, id, version, deleted, last_updated) SELECT t, i, 1, 0, w "   \
+		       "FROM d"                                                                                        \
+		       " ORDER BY n RETURNING rid, type, id),"                                                         \
+		       " v AS (INSERT INTO version(rid, type, id, version, op, last_updated, body, sum)"               \
+		       " SELECT r.rid, d.t, d.i, 1, d.o, d.w, d.b, d.s FROM d JOIN r ON r.type = d.t AND r.id = d.i "  \
+		       "ORDER BY d.n),"                                                                                \
+		       " x AS (INSERT INTO idx(rid, param, sys, val, lo, hi) SELECT r.rid, x.p, x.s, x.v, x.l, x.h"    \
+		       " FROM unnest($7::text[], $8::text[], $9::text[], $10::float8[], $11::float8[], $12::bigint[])" \
+		       " AS x(p, s, v, l, h, n) JOIN d ON d.n = x.n JOIN r ON r.type = d.t AND r.id = d.i)"            \
+		       " SELECT count(*) FROM r"
+#define GROUP_PARAMS 13
 
 #define INDEX_SQL                                                                                       \
 	"INSERT INTO idx(rid, param, sys, val, lo, hi) SELECT $1::bigint, x.p, x.s, x.v, x.l, x.h FROM" \
@@ -172,6 +237,8 @@ enum store_status pgs_reindex(struct pgconn *c, struct store_error *err)
  * and its index rows, as parameter text. */
 struct row_args {
 	char when[STORE_TIME_SIZE];
+	char ms[24]; /* the stamp in milliseconds (STAMP_OK) */
+	int64_t ms_num;
 	char *text;
 	char sumhex[2 * SVER_SUM_LEN + 3];
 	char vnum[24], del[2], opnum[8];
@@ -189,7 +256,8 @@ static void row_args_release(struct row_args *a)
  * sver_check) into a and w->v.stored. */
 static enum store_status row_args_build(struct write_req *w, struct row_args *a, struct store_error *err)
 {
-	store_now(a->when, NULL);
+	store_now(a->when, &a->ms_num);
+	snprintf(a->ms, sizeof a->ms, "%lld", (long long)a->ms_num);
 	uint8_t sum[SVER_SUM_LEN];
 	enum store_status st = sver_content(w->v.type, w->v.id, w->v.resource, w->v.version, a->when, &w->v.stored,
 					    &a->text, sum, err);
@@ -208,10 +276,14 @@ static enum store_status row_args_build(struct write_req *w, struct row_args *a,
 /* The parameters of NEW_RES_SQL. */
 static void new_res_vals(const struct write_req *w, const struct row_args *a, const char *vals[NEW_RES_PARAMS])
 {
-	const char *v[NEW_RES_PARAMS] = {w->v.type, w->v.id,   a->vnum,   a->del,    a->when,   a->opnum, a->text,
-					 a->sumhex, a->arr[0], a->arr[1], a->arr[2], a->arr[3], a->arr[4]};
+	const char *v[NEW_RES_PARAMS] = {w->v.type, w->v.id,   a->vnum,   a->del,    a->when,   a->opnum,  a->text,
+					 a->sumhex, a->arr[0], a->arr[1], a->arr[2], a->arr[3], a->arr[4], a->ms};
 	memcpy(vals, v, sizeof v);
 }
+
+/* The stamps a write or a group takes before it gives up (each refused
+ * only by a snapshot taken between the stamp and the statement). */
+#define STAMP_ATTEMPTS 4
 
 static enum store_status write_body(struct pgconn *c, struct write_req *w, struct store_error *err)
 {
@@ -239,22 +311,30 @@ static enum store_status write_body(struct pgconn *c, struct write_req *w, struc
 			     &w->v.created, &skip, err)) != STORE_OK ||
 	    skip)
 		return st;
-	struct row_args a = {0};
-	if ((st = row_args_build(w, &a, err)) != STORE_OK)
-		return st;
-	if (exists) {
-		const char *vals[] = {rid,      a.vnum,   a.del,    a.when,   a.opnum,  a.text,
-				      a.sumhex, a.arr[0], a.arr[1], a.arr[2], a.arr[3], a.arr[4]};
-		st = pgs_exec_prepared(c, PGS_ST_NEXT_RES, NEXT_RES_SQL, NEXT_RES_PARAMS, vals, NULL, err,
-				       "writing the resource");
-	} else {
-		const char *vals[NEW_RES_PARAMS];
-		new_res_vals(w, &a, vals);
-		st = pgs_exec_prepared(c, PGS_ST_NEW_RES, NEW_RES_SQL, NEW_RES_PARAMS, vals, NULL, err,
-				       "writing the resource");
+	/* stamped again while a snapshot taken meanwhile refuses the stamp */
+	for (int attempt = 0; attempt < STAMP_ATTEMPTS; attempt++) {
+		struct row_args a = {0};
+		if ((st = row_args_build(w, &a, err)) != STORE_OK)
+			return st;
+		PGresult *r = NULL;
+		if (exists) {
+			const char *vals[] = {rid,      a.vnum,   a.del,    a.when,   a.opnum,  a.text, a.sumhex,
+					      a.arr[0], a.arr[1], a.arr[2], a.arr[3], a.arr[4], a.ms};
+			st = pgs_exec_prepared(c, PGS_ST_NEXT_RES, NEXT_RES_SQL, NEXT_RES_PARAMS, vals, &r, err,
+					       "writing the resource");
+		} else {
+			const char *vals[NEW_RES_PARAMS];
+			new_res_vals(w, &a, vals);
+			st = pgs_exec_prepared(c, PGS_ST_NEW_RES, NEW_RES_SQL, NEW_RES_PARAMS, vals, &r, err,
+					       "writing the resource");
+		}
+		row_args_release(&a);
+		bool written = st == STORE_OK && PQntuples(r) == 1 && pgs_int(r, 0, 0) > 0;
+		PQclear(r);
+		if (st != STORE_OK || written)
+			return st;
 	}
-	row_args_release(&a);
-	return st;
+	return store_fail(err, STORE_BUSY, "bulk export snapshots kept the write from its stamp: nothing was written");
 }
 
 /* One write in a savepoint of the open transaction (a caller's, or a
@@ -320,10 +400,9 @@ static bool fails_alone(struct pgconn *c, const struct write_req *w, enum store_
 /* The attempts before a group falls back to a savepoint per write. */
 #define GROUP_ATTEMPTS 4
 
-/* A group pipelined whole holds at most this many writes: libpq's and the
- * server's socket buffers take every statement and every answer of it
- * without either side waiting on the other. */
-#define PIPELINE_MAX 256
+/* A group sent whole holds at most this many creates (its statement's
+ * parameters a few megabytes at most); a larger one runs write by write. */
+#define PIPELINE_MAX 1024
 
 /* Whether every pending write of the group is a create of a fresh id with
  * nothing to deliver: none needs an answer before the next is sent. */
@@ -344,7 +423,7 @@ static bool pipelinable(struct sq_item *group)
 static void pipeline_abandon(struct pgconn *c)
 {
 	PGresult *x;
-	for (int i = 0; i < 2 * PIPELINE_MAX + 8 && PQstatus(c->db) == CONNECTION_OK && (x = PQgetResult(c->db)); i++)
+	for (int i = 0; i < 16 && PQstatus(c->db) == CONNECTION_OK && (x = PQgetResult(c->db)); i++)
 		PQclear(x);
 	if (!PQexitPipelineMode(c->db)) {
 		PQreset(c->db);
@@ -352,66 +431,119 @@ static void pipeline_abandon(struct pgconn *c)
 	}
 }
 
-/* The group's pending writes (pipelinable) as one pipeline: BEGIN, one
- * statement per write, COMMIT and a sync sent together, their answers read
- * after: one round trip for the group. The first write that fails is
- * *bad (its status *bs; nothing after it ran, the transaction is left
- * failed for the caller to roll back); otherwise the status is BEGIN's or
- * COMMIT's (berr). */
-static enum store_status run_pipeline(struct pgconn *c, struct sq_item *group, struct store_error *berr,
-				      struct pg_qreq **bad, enum store_status *bs)
+/* The group's pending creates (pipelinable) as GROUP_SQL's parameters:
+ * each stamped, printed, summed and indexed (w->v.stored). A create that
+ * cannot be is *bad (its status *bs). */
+struct group_args {
+	char *col[6];    /* type, id, lastUpdated, op, body, sum */
+	char *idx[6];    /* param, sys, val, lo, hi, the create's ordinal */
+	char oldest[24]; /* the oldest stamp's milliseconds */
+	size_t n;        /* the creates */
+};
+
+static void group_args_release(struct group_args *g)
 {
-	*bad = NULL;
-	enum store_status st = pgs_prepare(c, PGS_ST_NEW_RES, NEW_RES_SQL, NEW_RES_PARAMS, berr);
-	if (st != STORE_OK)
-		return st;
-	size_t n = 0;
-	for (struct pg_qreq *r = (struct pg_qreq *)group; r; r = (struct pg_qreq *)r->item.next)
-		n += r->st == STORE_OK;
-	struct row_args *args = calloc(n, sizeof *args);
-	struct pg_qreq **reqs = calloc(n, sizeof *reqs);
-	if (!args || !reqs) {
-		free(args);
-		free(reqs);
-		return store_fail(berr, STORE_NO_MEMORY, "out of memory");
+	for (int i = 0; i < 6; i++) {
+		free(g->col[i]);
+		free(g->idx[i]);
+		g->col[i] = g->idx[i] = NULL;
 	}
-	size_t k = 0;
-	for (struct pg_qreq *r = (struct pg_qreq *)group; r && !*bad; r = (struct pg_qreq *)r->item.next) {
+}
+
+static enum store_status group_args_build(struct sq_item *group, struct group_args *g, struct store_error *berr,
+					  struct pg_qreq **bad, enum store_status *bs)
+{
+	struct idx_arrays d = {0}, x = {0};
+	bool oom = false;
+	int64_t oldest = INT64_MAX;
+	*g = (struct group_args){0};
+	for (struct pg_qreq *r = (struct pg_qreq *)group; r; r = (struct pg_qreq *)r->item.next) {
 		if (r->st != STORE_OK)
 			continue;
+		struct write_req *w = r->w;
 		bool skip;
-		enum store_status ws = sver_check(r->w->v.kind, r->w->v.type, r->w->v.id, 0, false, false, 0,
-						  &r->w->v.version, &r->w->v.created, &skip, r->err);
-		if (ws == STORE_OK)
-			ws = row_args_build(r->w, &args[k], r->err);
+		struct row_args ra = {0};
+		char when[STORE_TIME_SIZE] = "";
+		int64_t ms = 0;
+		uint8_t sum[SVER_SUM_LEN];
+		enum store_status ws = sver_check(w->v.kind, w->v.type, w->v.id, 0, false, false, 0, &w->v.version,
+						  &w->v.created, &skip, r->err);
+		if (ws == STORE_OK) {
+			store_now(when, &ms);
+			ws = sver_content(w->v.type, w->v.id, w->v.resource, w->v.version, when, &w->v.stored, &ra.text,
+					  sum, r->err);
+		}
 		if (ws != STORE_OK) {
 			*bad = r;
 			*bs = ws;
 			break;
 		}
-		reqs[k++] = r;
+		oldest = ms < oldest ? ms : oldest;
+		pgs_sum_hex(sum, ra.sumhex);
+		snprintf(ra.opnum, sizeof ra.opnum, "%d", (int)w->v.op);
+		const char *vals[6] = {w->v.type, w->v.id, when, ra.opnum, ra.text, ra.sumhex};
+		for (int i = 0; i < 6; i++)
+			arr_add(&d, i, vals[i]);
+		d.n++;
+		free(ra.text);
+		x.ord = (long)d.n;
+		oom = oom || search_params_extract(w->v.type, w->v.stored, collect_idx, &x) != 0;
 	}
-	if (*bad)
+	g->n = d.n;
+	snprintf(g->oldest, sizeof g->oldest, "%lld", (long long)oldest);
+	oom = !arrays_finish(&d, 6, g->col, oom);
+	oom = !arrays_finish(&x, 6, g->idx, oom);
+	if (oom) {
+		group_args_release(g);
+		return store_fail(berr, STORE_NO_MEMORY, "out of memory while indexing");
+	}
+	return STORE_OK;
+}
+
+/* What became of a group sent whole. */
+enum group_outcome {
+	GROUP_WRITTEN,  /* committed (or BEGIN's or COMMIT's failure: the status) */
+	GROUP_STALE,    /* stamped before a snapshot: nothing written, to be stamped again */
+	GROUP_FAILED,   /* the statement failed: nothing written, each write to be run alone */
+	GROUP_BAD_WRITE /* one create could not be prepared (*bad): nothing sent */
+};
+
+/* The group's pending writes (pipelinable) as one pipeline: BEGIN, one
+ * statement for all of them (GROUP_SQL), COMMIT and a sync sent together,
+ * their answers read after: one round trip and one statement for the
+ * group. The status is BEGIN's or COMMIT's (berr). */
+static enum store_status run_pipeline(struct pgconn *c, struct sq_item *group, struct store_error *berr,
+				      enum group_outcome *out, struct pg_qreq **bad, enum store_status *bs)
+{
+	*bad = NULL;
+	*out = GROUP_WRITTEN;
+	enum store_status st = pgs_prepare(c, PGS_ST_GROUP, GROUP_SQL, GROUP_PARAMS, berr);
+	if (st != STORE_OK)
+		return st;
+	struct group_args g;
+	if ((st = group_args_build(group, &g, berr, bad, bs)) != STORE_OK)
+		return st;
+	if (*bad) {
+		*out = GROUP_BAD_WRITE;
 		goto out;
+	}
 	if (!PQenterPipelineMode(c->db)) {
 		st = store_fail(berr, STORE_IO, "cannot send the group to the database");
 		goto out;
 	}
-	bool sent = PQsendQueryParams(c->db, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
-	for (size_t i = 0; sent && i < n; i++) {
-		const char *vals[NEW_RES_PARAMS];
-		new_res_vals(reqs[i]->w, &args[i], vals);
-		sent = PQsendQueryPrepared(c->db, pgs_stmt_name(PGS_ST_NEW_RES), NEW_RES_PARAMS, vals, NULL, NULL, 0);
-	}
-	sent = sent && PQsendQueryParams(c->db, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c->db);
+	const char *vals[GROUP_PARAMS] = {g.col[0], g.col[1], g.col[2], g.col[3], g.col[4], g.col[5], g.idx[0],
+					  g.idx[1], g.idx[2], g.idx[3], g.idx[4], g.idx[5], g.oldest};
+	bool sent = PQsendQueryParams(c->db, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+		    PQsendQueryPrepared(c->db, pgs_stmt_name(PGS_ST_GROUP), GROUP_PARAMS, vals, NULL, NULL, 0) &&
+		    PQsendQueryParams(c->db, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c->db);
 	if (!sent) {
 		st = pgs_result(c, NULL, NULL, berr, "sending the group");
 		pipeline_abandon(c);
 		goto out;
 	}
-	/* the answers in order: BEGIN, each write, COMMIT; then the sync */
+	/* the answers in order: BEGIN, the group, COMMIT; then the sync */
 	bool lost = false;
-	for (size_t q = 0; q < n + 2 && !lost; q++) {
+	for (int q = 0; q < 3 && !lost; q++) {
 		PGresult *res = PQgetResult(c->db);
 		if (!res) {
 			lost = true;
@@ -424,33 +556,36 @@ static enum store_status run_pipeline(struct pgconn *c, struct sq_item *group, s
 			PQclear(res); /* not run: an earlier one failed */
 			continue;
 		}
-		if (q == 0 || q == n + 1) {
+		if (q != 1) {
 			enum store_status s = pgs_result(c, res, NULL, berr, q ? "committing" : "beginning a write");
 			if (s != STORE_OK && st == STORE_OK)
 				st = s;
-		} else {
-			struct pg_qreq *r = reqs[q - 1];
-			enum store_status s = pgs_result(c, res, NULL, r->err, "writing the resource");
-			if (s != STORE_OK && !*bad) {
-				*bad = r;
-				*bs = s;
-			}
+			continue;
 		}
+		PGresult *rows = NULL;
+		struct store_error gerr;
+		if (pgs_result(c, res, &rows, &gerr, "writing the group") != STORE_OK) {
+			*out = GROUP_FAILED;
+		} else {
+			int64_t written = PQntuples(rows) == 1 ? pgs_int(rows, 0, 0) : -1;
+			if (written == 0)
+				*out = GROUP_STALE;
+			else if (written != (int64_t)g.n) /* all or none by construction */
+				st = store_fail(berr, STORE_IO, "the group was not written whole");
+		}
+		PQclear(rows);
 	}
 	PGresult *sync = lost ? NULL : PQgetResult(c->db);
 	if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
 		lost = true;
 	PQclear(sync);
 	if (lost || !PQexitPipelineMode(c->db)) {
-		if (st == STORE_OK && !*bad)
+		if (st == STORE_OK)
 			st = store_fail(berr, STORE_BUSY, "the database connection was lost: nothing was acknowledged");
 		pipeline_abandon(c);
 	}
 out:
-	for (size_t i = 0; i < n; i++)
-		row_args_release(&args[i]);
-	free(args);
-	free(reqs);
+	group_args_release(&g);
 	return st;
 }
 
@@ -475,15 +610,24 @@ void pgs_gc_run(void *ctx, struct sq_item *group)
 		if (!savepoints && pipelinable(group)) {
 			struct pg_qreq *bad = NULL;
 			enum store_status bs = STORE_OK;
-			st = run_pipeline(c, group, &berr, &bad, &bs);
-			if (!bad)
-				break;
-			if (fails_alone(c, bad->w, bs))
-				bad->st = bs;
-			else
-				savepoints = true;
+			enum group_outcome out;
+			st = run_pipeline(c, group, &berr, &out, &bad, &bs);
+			if (out == GROUP_BAD_WRITE) {
+				if (fails_alone(c, bad->w, bs))
+					bad->st = bs;
+				else
+					savepoints = true;
+			} else if (out == GROUP_FAILED) {
+				savepoints = true; /* which write failed: each runs alone */
+			} else if (out == GROUP_STALE && st == STORE_OK) {
+				continue; /* nothing written: stamped again */
+			} else {
+				break; /* written, or BEGIN's or COMMIT's failure */
+			}
 			if (PQtransactionStatus(c->db) != PQTRANS_IDLE)
 				pgs_run(c, "ROLLBACK", NULL, "rolling back");
+			if (st != STORE_OK)
+				break;
 			continue;
 		}
 		if ((st = pgs_run(c, "BEGIN", &berr, "beginning a write")) != STORE_OK)

@@ -2102,6 +2102,142 @@ static void instances_never_read_stale(void **state)
 	store_close(b);
 }
 
+/* A write stamped before a bulk export's snapshot and committed after it
+ * (store.h's struct store_snapshot): the export up to the snapshot's seq
+ * and a later one with _since the snapshot's time together hold it. The
+ * window is made wide with the database's own locks: a transaction holds
+ * the version table, the snapshot waits for it, and the write, stamped
+ * meanwhile, waits behind the snapshot; the snapshot's time is taken
+ * after the transaction ends, so after the stamp. */
+struct stamp_race {
+	struct store *s;
+	int go[2];    /* main → the open transaction: commit now */
+	int ready[2]; /* the open transaction → main: its version is written */
+	struct store_snapshot snap;
+	enum store_status snap_st, write_st;
+	const char *update_id; /* NULL: a create of a new id (sent with its group whole) */
+	cJSON *written;
+};
+
+static void *race_open_txn(void *p)
+{
+	struct stamp_race *r = p;
+	struct store_error err;
+	char b;
+	if (store_begin(r->s, &err) != STORE_OK)
+		return NULL;
+	cJSON *g = J("{\"resourceType\":\"Goal\",\"description\":{\"text\":\"open\"}}");
+	store_create(r->s, "Goal", g, NULL, NULL, &err);
+	cJSON_Delete(g);
+	if (write(r->ready[1], "w", 1) != 1 || read(r->go[0], &b, 1) != 1)
+		b = 0;
+	store_commit(r->s, &err);
+	return NULL;
+}
+
+static void *race_snapshot(void *p)
+{
+	struct stamp_race *r = p;
+	struct store_error err;
+	r->snap_st = store_snapshot(r->s, &r->snap, &err);
+	return NULL;
+}
+
+static void *race_write(void *p)
+{
+	struct stamp_race *r = p;
+	struct store_error err;
+	cJSON *o = J("{\"resourceType\":\"Goal\",\"description\":{\"text\":\"raced\"}}");
+	if (r->update_id)
+		r->write_st = store_update(r->s, "Goal", r->update_id, o, NULL, NULL, &r->written, &err);
+	else
+		r->write_st = store_create(r->s, "Goal", o, NULL, &r->written, &err);
+	cJSON_Delete(o);
+	return NULL;
+}
+
+/* Waits until n lock requests wait in the database (10 s at most). */
+static void wait_for_lock_waiters(int n)
+{
+	char sql[200];
+	snprintf(sql, sizeof sql,
+		 "DO $$BEGIN IF (SELECT count(*) FROM pg_locks WHERE NOT granted) < %d THEN RAISE 'not yet'; END IF;"
+		 " END$$",
+		 n);
+	for (int i = 0; i < 200; i++) {
+		if (pg_server_sql(pg, sql) == 0)
+			return;
+		usleep(50000);
+	}
+	fail_msg("%d lock waiters never came", n);
+}
+
+/* Whether an export holds one version: its id and "versionId". */
+struct version_seen {
+	const char *id;
+	char vid[48];
+	bool found;
+};
+
+static int see_version(void *ctx, const char *id, const char *text, size_t len)
+{
+	struct version_seen *v = ctx;
+	if (strcmp(id, v->id) == 0 && memmem(text, len, v->vid, strlen(v->vid)))
+		v->found = true;
+	return 0;
+}
+
+static void stamp_race(struct store *s, const char *update_id)
+{
+	struct stamp_race r = {.s = s, .update_id = update_id};
+	assert_int_equal(pipe(r.go), 0);
+	assert_int_equal(pipe(r.ready), 0);
+	pthread_t txn, snap, wr;
+	char b;
+	assert_int_equal(pthread_create(&txn, NULL, race_open_txn, &r), 0);
+	assert_int_equal(read(r.ready[0], &b, 1), 1);
+	assert_int_equal(pthread_create(&snap, NULL, race_snapshot, &r), 0);
+	wait_for_lock_waiters(1);
+	assert_int_equal(pthread_create(&wr, NULL, race_write, &r), 0);
+	wait_for_lock_waiters(2);
+	usleep(20000); /* the snapshot's time is later than the write's stamp */
+	assert_int_equal(write(r.go[1], "c", 1), 1);
+	pthread_join(txn, NULL);
+	pthread_join(snap, NULL);
+	pthread_join(wr, NULL);
+	for (int i = 0; i < 2; i++) {
+		close(r.go[i]);
+		close(r.ready[i]);
+	}
+	assert_int_equal(r.snap_st, STORE_OK);
+	assert_int_equal(r.write_st, STORE_OK);
+	const char *id = must(str_at(r.written, "id", NULL));
+	struct version_seen first = {.id = id}, since = {.id = id};
+	snprintf(first.vid, sizeof first.vid, "\"versionId\":\"%s\"", must(str_at(r.written, "meta", "versionId")));
+	memcpy(since.vid, first.vid, sizeof since.vid);
+	struct store_error err;
+	struct store_export_query q = {.type = "Goal", .upto_seq = r.snap.seq};
+	assert_int_equal(store_export_scan(s, &q, see_version, &first, &err), STORE_OK);
+	struct store_export_query later = {.type = "Goal", .upto_seq = INT64_MAX, .since = r.snap.time};
+	assert_int_equal(store_export_scan(s, &later, see_version, &since, &err), STORE_OK);
+	if (!first.found && !since.found)
+		fail_msg("%s %s (lastUpdated %s) is in neither export around the snapshot (seq %lld, time %s)", id,
+			 first.vid, str_at(r.written, "meta", "lastUpdated"), (long long)r.snap.seq, r.snap.time);
+	cJSON_Delete(r.written);
+}
+
+static void writes_stamped_before_a_snapshot_are_exported(void **state)
+{
+	struct fixture *f = *state;
+	put(f->s, "Goal", "g-upd", "{\"resourceType\":\"Goal\",\"description\":{\"text\":\"first\"}}");
+	/* a create of a new id, its group sent whole: three rounds, as a
+	 * committer's first group prepares its statement (which waits for the
+	 * table lock too) before it stamps, and there are two committers */
+	for (int i = 0; i < 3; i++)
+		stamp_race(f->s, NULL);
+	stamp_race(f->s, "g-upd"); /* an update: the resource row locked, then written */
+}
+
 /* The shared outbox: a record taken by one instance is not taken by the
  * other (nor a later record of the same resource) while its lease runs, an
  * unrelated later one is; when the taker dies the record is taken again
@@ -2463,6 +2599,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(instances_never_read_stale, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_share_the_outbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(outbox_holds_back_related_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(writes_stamped_before_a_snapshot_are_exported, setup, teardown),
 	};
 	struct pg_server server;
 	if (pg_server_start(&server) != 0) {
