@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "base/crypto.h"
+#include "store/store_schema.h"
 
 /* The schema version this build writes, kept in cw_schema. A database
  * written by a newer schema is refused (the caller exits 2); an older one is
@@ -421,9 +422,58 @@ static int upgrade_schema(struct pgconn *c, int64_t from, char *err, size_t errl
 	return 0;
 }
 
-/* Creates the schema when the database has none, under an advisory lock so
- * that instances starting together create it once; upgrades an older one,
- * refuses a newer one. */
+/* The steps sschema_setup takes on a PostgreSQL connection. */
+static int schema_exists(void *conn, char *err, size_t errlen)
+{
+	struct store_error e;
+	PGresult *r = NULL;
+	if (pgs_exec(conn, "SELECT to_regclass('cw_schema') IS NOT NULL", 0, NULL, NULL, &r, &e,
+		     "reading the schema") != STORE_OK) {
+		set_err(err, errlen, "%s", e.message);
+		return -1;
+	}
+	int have = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	return have;
+}
+
+static int schema_create(void *conn, char *err, size_t errlen)
+{
+	struct pgconn *c = conn;
+	PGresult *x = PQexec(c->db, schema_sql); /* several statements: one implicit transaction */
+	bool ok = x && PQresultStatus(x) == PGRES_COMMAND_OK;
+	if (!ok) {
+		char msg[200];
+		conn_message(c->db, msg, sizeof msg);
+		set_err(err, errlen, "cannot create the schema: %s", msg);
+	}
+	PQclear(x);
+	return ok ? 0 : -1;
+}
+
+static int64_t schema_version(void *conn, char *err, size_t errlen)
+{
+	struct store_error e;
+	PGresult *r = NULL;
+	if (pgs_exec(conn, "SELECT coalesce(max(version), 0) FROM cw_schema", 0, NULL, NULL, &r, &e,
+		     "reading the schema") != STORE_OK) {
+		set_err(err, errlen, "%s", e.message);
+		return -1;
+	}
+	int64_t v = pgs_int(r, 0, 0);
+	PQclear(r);
+	return v;
+}
+
+static int schema_upgrade(void *conn, int64_t from, char *err, size_t errlen)
+{
+	return upgrade_schema(conn, from, err, errlen);
+}
+
+static const struct sschema_ops pg_schema = {schema_exists, schema_create, schema_version, schema_upgrade};
+
+/* Creates, upgrades or refuses the schema (store_schema.h) under an
+ * advisory lock, so that instances starting together decide once. */
 static int setup_schema(struct pgconn *c, char *err, size_t errlen)
 {
 	struct store_error e;
@@ -433,47 +483,7 @@ static int setup_schema(struct pgconn *c, char *err, size_t errlen)
 		set_err(err, errlen, "%s", e.message);
 		return -1;
 	}
-	int rc = -1;
-	PGresult *r = NULL;
-	if (pgs_exec(c, "SELECT to_regclass('cw_schema') IS NOT NULL", 0, NULL, NULL, &r, &e, "reading the schema") !=
-	    STORE_OK) {
-		set_err(err, errlen, "%s", e.message);
-		goto out;
-	}
-	bool exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-	PQclear(r);
-	r = NULL;
-	if (!exists) {
-		PGresult *x = PQexec(c->db, schema_sql); /* several statements: one implicit transaction */
-		bool ok = x && PQresultStatus(x) == PGRES_COMMAND_OK;
-		if (!ok) {
-			char msg[200];
-			conn_message(c->db, msg, sizeof msg);
-			set_err(err, errlen, "cannot create the schema: %s", msg);
-		}
-		PQclear(x);
-		rc = ok ? 0 : -1;
-		goto out;
-	}
-	if (pgs_exec(c, "SELECT max(version) FROM cw_schema", 0, NULL, NULL, &r, &e, "reading the schema") !=
-	    STORE_OK) {
-		set_err(err, errlen, "%s", e.message);
-		goto out;
-	}
-	int64_t v = pgs_int(r, 0, 0);
-	if (v > PG_SCHEMA_VERSION)
-		set_err(err, errlen,
-			"the database was written by a newer Crosswalk (schema %lld; this build knows up to %d): "
-			"upgrade the gateway",
-			(long long)v, PG_SCHEMA_VERSION);
-	else if (v < 1)
-		set_err(err, errlen, "the database's schema version table is empty");
-	else if (v < PG_SCHEMA_VERSION)
-		rc = upgrade_schema(c, v, err, errlen);
-	else
-		rc = 0;
-out:
-	PQclear(r);
+	int rc = sschema_setup(&pg_schema, c, PG_SCHEMA_VERSION, err, errlen);
 	snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%lld)", PGS_LOCK_SCHEMA);
 	pgs_run(c, sql, NULL, "unlocking the schema");
 	return rc;

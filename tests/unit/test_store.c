@@ -1217,7 +1217,13 @@ static void version_1_database_is_reindexed(void **state)
 	assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET version = 99", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), -1);
-	assert_non_null(strstr(msg, "schema version 99"));
+	assert_non_null(strstr(msg, "schema version 99, written by a newer Crosswalk"));
+	/* and one without a version, too */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM schema_version", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), -1);
+	assert_non_null(strstr(msg, "schema version table is empty"));
 }
 
 /* A database of schema version 3 (only twelve types indexed, strings
@@ -1370,7 +1376,7 @@ static void pg_version_3_database_gets_the_shared_tables(void **state)
 	assert_int_equal(pg_server_sql(pg, "UPDATE cw_schema SET version = 5"), 0);
 	struct store *newer = NULL;
 	assert_int_not_equal(store_open_pg(pg->conninfo, NULL, &newer, msg, sizeof msg), 0);
-	assert_non_null(strstr(msg, "schema 5"));
+	assert_non_null(strstr(msg, "schema version 5, written by a newer Crosswalk"));
 	assert_null(newer);
 	assert_int_equal(pg_server_sql(pg, "UPDATE cw_schema SET version = 4"), 0);
 }
