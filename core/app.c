@@ -81,6 +81,19 @@ int app_load_privacy(struct app *app, const struct config *cfg, char *err, size_
 }
 
 /* Every delivery attempt of the outbox is on the access record. */
+/* auth_replay_fn over the store's shared replay cache. */
+static int replay_in_store(void *ctx, const char *iss, const char *jti, long long exp, long long now)
+{
+	switch (store_replay_claim(ctx, iss, jti, exp, now, NULL)) {
+	case STORE_OK:
+		return 1;
+	case STORE_CONFLICT:
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 static void audit_outbox_attempt(void *ctx, const struct outbox_item *it, int http_status, const char *error)
 {
 	audit_delivery(ctx, it->type, it->id, it->version, it->deleted, http_status, error);
@@ -134,6 +147,8 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 	bulk_set_wording(app->bulk, app->consent_words);
 	if (!(app->auth = auth_new(cfg, err, errlen)))
 		return -1;
+	if (store_replay_shared(app->store)) /* several gateways: one replay cache */
+		auth_share_replay(app->auth, replay_in_store, app->store);
 	if (!(app->audit = audit_start(app->store, cfg, err, errlen)))
 		return -1;
 	if (cfg->upstream.base_url) {

@@ -84,6 +84,8 @@ struct auth {
 	enum crypto_alg signing_alg;
 	char signing_kid[44];
 	struct replay *replay;
+	auth_replay_fn *shared_replay; /* auth_share_replay: the replay cache elsewhere, else NULL */
+	void *shared_replay_ctx;
 	pthread_mutex_t cache_lock;
 	struct cached_token *cache; /* TOKEN_CACHE_SLOTS */
 };
@@ -234,6 +236,14 @@ struct auth *auth_new(const struct config *cfg, char *err, size_t errlen)
 		}
 	}
 	return a;
+}
+
+void auth_share_replay(struct auth *a, auth_replay_fn *fn, void *ctx)
+{
+	a->shared_replay = fn;
+	a->shared_replay_ctx = ctx;
+	replay_close(a->replay);
+	a->replay = NULL;
 }
 
 void auth_free(struct auth *a)
@@ -778,7 +788,9 @@ void auth_token(const struct auth *a, const struct http_request *req, struct htt
 		if (granted <= 0)
 			oauth_error(resp, 400, METRICS_AUTH_BAD_SCOPE, "invalid_scope",
 				    "none of the scopes asked for is allowed to this client");
-		else if ((fresh = replay_record(a->replay, iss, jti, exp + CLOCK_SKEW_S, now)) == 0)
+		else if ((fresh = a->shared_replay
+					  ? a->shared_replay(a->shared_replay_ctx, iss, jti, exp + CLOCK_SKEW_S, now)
+					  : replay_record(a->replay, iss, jti, exp + CLOCK_SKEW_S, now)) == 0)
 			oauth_error(resp, 401, METRICS_AUTH_REPLAYED, "invalid_client",
 				    "this assertion (jti) was used before");
 		else if (fresh < 0)

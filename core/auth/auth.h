@@ -60,6 +60,16 @@ struct auth;
 struct auth *auth_new(const struct config *cfg, char *err, size_t errlen);
 void auth_free(struct auth *a);
 
+/* Keeps the replay cache of client assertions elsewhere from now on: in a
+ * store several gateways share, so that an assertion taken by one gateway
+ * is refused by every other. fn answers as replay_record (auth/replay.h):
+ * 1 new, 0 taken before, -1 cannot record (the token request then answers
+ * 503). The file DATA_DIR/auth-jti is closed and no longer written. Call it
+ * once after auth_new, before serving; fn and ctx must outlive a; fn is
+ * called from any thread. */
+typedef int auth_replay_fn(void *ctx, const char *iss, const char *jti, long long exp, long long now);
+void auth_share_replay(struct auth *a, auth_replay_fn *fn, void *ctx);
+
 /* True when auth.clients or auth.issuers is configured. */
 bool auth_enabled(const struct auth *a);
 

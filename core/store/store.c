@@ -628,6 +628,19 @@ enum store_status store_mark_set(struct store *s, const char *name, int64_t valu
 	return st ? st : s->ops->mark_set(s, name, value, err);
 }
 
+bool store_replay_shared(const struct store *s) { return s->ops->replay_claim != NULL; }
+
+enum store_status store_replay_claim(struct store *s, const char *iss, const char *jti, int64_t exp, int64_t now,
+				     struct store_error *err)
+{
+	ok(err);
+	if (!s->ops->replay_claim)
+		return store_fail(err, STORE_INVALID, "this store keeps no shared replay cache");
+	if (!iss || !*iss || strlen(iss) > 512 || !jti || !*jti || strlen(jti) > 512)
+		return store_fail(err, STORE_INVALID, "an assertion's iss and jti are 1 to 512 bytes");
+	return s->ops->replay_claim(s, iss, jti, exp, now, err);
+}
+
 enum store_status store_snapshot(struct store *s, struct store_snapshot *out, struct store_error *err)
 {
 	ok(err);

@@ -292,6 +292,10 @@ struct store_ops {
 					       struct store_error *err);
 	enum store_status (*mark_get)(struct store *s, const char *name, int64_t *value, struct store_error *err);
 	enum store_status (*mark_set)(struct store *s, const char *name, int64_t value, struct store_error *err);
+	/* store_replay_claim; NULL when the backend keeps no shared replay
+	 * cache (one gateway per store: the caller keeps its own) */
+	enum store_status (*replay_claim)(struct store *s, const char *iss, const char *jti, int64_t exp, int64_t now,
+					  struct store_error *err);
 	/* store_submit after the wrapper's checks (if_match parsed into
 	 * w->if_match_version); drain as store_drain */
 	enum store_status (*submit)(struct store *s, struct store_write *w);
@@ -563,6 +567,20 @@ enum store_status store_outbox_retry_dead(struct store *s, const struct outbox_f
  * bytes. */
 enum store_status store_mark_get(struct store *s, const char *name, int64_t *value, struct store_error *err);
 enum store_status store_mark_set(struct store *s, const char *name, int64_t value, struct store_error *err);
+
+/* The replay cache of client assertions shared by every gateway on one
+ * backend (PostgreSQL): store_replay_claim records (iss, jti) as used until
+ * exp (Unix seconds) in one statement, so of several gateways claiming one
+ * assertion at once exactly one gets STORE_OK; STORE_CONFLICT when a claim
+ * live at now holds it already (an expired one is replaced). Claims expired
+ * at now are purged by the backend (at most once a minute per gateway).
+ * iss and jti are 1 to 512 bytes. store_replay_shared tells whether the
+ * backend keeps one (false on SQLite, where one gateway owns the store and
+ * keeps its own, auth/replay.h); store_replay_claim then answers
+ * STORE_INVALID. Any thread, outside a transaction of the caller's. */
+bool store_replay_shared(const struct store *s);
+enum store_status store_replay_claim(struct store *s, const char *iss, const char *jti, int64_t exp, int64_t now,
+				     struct store_error *err);
 
 /* Bulk export. store_snapshot takes the write lock for an instant and
  * fills out (see struct store_snapshot). store_export_types calls fn for

@@ -11,13 +11,16 @@
 #include <sys/random.h>
 
 #include "base/crypto.h"
+#include "store/store_schema.h"
 
 /* The schema version this build writes, kept in cw_schema. A database
  * written by a newer schema is refused (the caller exits 2); an older one is
  * upgraded when opened (upgrade_schema). 1: first; 2: the resource a Bundle
  * embeds (composition, message) indexed under "composition.…"; 3: the
- * outbox's references (outbox_ref), for delivery in parallel. */
-#define PG_SCHEMA_VERSION 3
+ * outbox's references (outbox_ref), for delivery in parallel; 4: what
+ * several gateways share besides the resources: the replay cache of client
+ * assertions (assertion_seen). */
+#define PG_SCHEMA_VERSION 4
 
 /* 3: what an outbox record waits for (store_refs.h): the resources its
  * version refers to, and the records of one resource found by it */
@@ -26,6 +29,13 @@
 	" id text COLLATE \"C\" NOT NULL, PRIMARY KEY(oid, type, id));"                                \
 	"CREATE INDEX IF NOT EXISTS outbox_ref_res ON outbox_ref(type, id, oid);"                      \
 	"CREATE INDEX IF NOT EXISTS outbox_res ON outbox(type, id, oid);"
+
+/* 4: the client assertions taken (store_replay_claim), by issuer and jti,
+ * each kept until its exp (Unix seconds) */
+#define SHARED_SQL                                                                       \
+	"CREATE TABLE IF NOT EXISTS assertion_seen(iss text COLLATE \"C\" NOT NULL,"     \
+	" jti text COLLATE \"C\" NOT NULL, exp bigint NOT NULL, PRIMARY KEY(iss, jti));" \
+	"CREATE INDEX IF NOT EXISTS assertion_seen_exp ON assertion_seen(exp);"
 
 /* Text columns compare byte-wise (COLLATE "C"), as SQLite's do: prefix
  * ranges of folded strings, _sort and ids order the same on both. */
@@ -50,8 +60,8 @@ static const char schema_sql[] =
 	" last_error text, created text COLLATE \"C\" NOT NULL, lease_until bigint NOT NULL DEFAULT 0,"
 	" lease_owner bigint NOT NULL DEFAULT 0);"
 	"CREATE INDEX outbox_order ON outbox(state, oid);" OUTBOX_REF_SQL
-	"CREATE TABLE mark(name text COLLATE \"C\" PRIMARY KEY, value bigint NOT NULL);"
-	"INSERT INTO cw_schema(version) VALUES(3);";
+	"CREATE TABLE mark(name text COLLATE \"C\" PRIMARY KEY, value bigint NOT NULL);" SHARED_SQL
+	"INSERT INTO cw_schema(version) VALUES(4);";
 
 struct pg_store *pgs_of(struct store *s) { return (struct pg_store *)s; }
 
@@ -392,6 +402,12 @@ static int upgrade_schema(struct pgconn *c, int64_t from, char *err, size_t errl
 			st = store_fail(&e, STORE_IO, "adding the outbox's references: %s", PQresultErrorMessage(x));
 		PQclear(x);
 	}
+	if (st == STORE_OK && from < 4) { /* 4: what several gateways share */
+		PGresult *x = PQexec(c->db, SHARED_SQL);
+		if (PQresultStatus(x) != PGRES_COMMAND_OK)
+			st = store_fail(&e, STORE_IO, "adding the shared tables: %s", PQresultErrorMessage(x));
+		PQclear(x);
+	}
 	char sql[64];
 	snprintf(sql, sizeof sql, "UPDATE cw_schema SET version = %d", PG_SCHEMA_VERSION);
 	if (st == STORE_OK)
@@ -406,9 +422,58 @@ static int upgrade_schema(struct pgconn *c, int64_t from, char *err, size_t errl
 	return 0;
 }
 
-/* Creates the schema when the database has none, under an advisory lock so
- * that instances starting together create it once; upgrades an older one,
- * refuses a newer one. */
+/* The steps sschema_setup takes on a PostgreSQL connection. */
+static int schema_exists(void *conn, char *err, size_t errlen)
+{
+	struct store_error e;
+	PGresult *r = NULL;
+	if (pgs_exec(conn, "SELECT to_regclass('cw_schema') IS NOT NULL", 0, NULL, NULL, &r, &e,
+		     "reading the schema") != STORE_OK) {
+		set_err(err, errlen, "%s", e.message);
+		return -1;
+	}
+	int have = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	return have;
+}
+
+static int schema_create(void *conn, char *err, size_t errlen)
+{
+	struct pgconn *c = conn;
+	PGresult *x = PQexec(c->db, schema_sql); /* several statements: one implicit transaction */
+	bool ok = x && PQresultStatus(x) == PGRES_COMMAND_OK;
+	if (!ok) {
+		char msg[200];
+		conn_message(c->db, msg, sizeof msg);
+		set_err(err, errlen, "cannot create the schema: %s", msg);
+	}
+	PQclear(x);
+	return ok ? 0 : -1;
+}
+
+static int64_t schema_version(void *conn, char *err, size_t errlen)
+{
+	struct store_error e;
+	PGresult *r = NULL;
+	if (pgs_exec(conn, "SELECT coalesce(max(version), 0) FROM cw_schema", 0, NULL, NULL, &r, &e,
+		     "reading the schema") != STORE_OK) {
+		set_err(err, errlen, "%s", e.message);
+		return -1;
+	}
+	int64_t v = pgs_int(r, 0, 0);
+	PQclear(r);
+	return v;
+}
+
+static int schema_upgrade(void *conn, int64_t from, char *err, size_t errlen)
+{
+	return upgrade_schema(conn, from, err, errlen);
+}
+
+static const struct sschema_ops pg_schema = {schema_exists, schema_create, schema_version, schema_upgrade};
+
+/* Creates, upgrades or refuses the schema (store_schema.h) under an
+ * advisory lock, so that instances starting together decide once. */
 static int setup_schema(struct pgconn *c, char *err, size_t errlen)
 {
 	struct store_error e;
@@ -418,47 +483,7 @@ static int setup_schema(struct pgconn *c, char *err, size_t errlen)
 		set_err(err, errlen, "%s", e.message);
 		return -1;
 	}
-	int rc = -1;
-	PGresult *r = NULL;
-	if (pgs_exec(c, "SELECT to_regclass('cw_schema') IS NOT NULL", 0, NULL, NULL, &r, &e, "reading the schema") !=
-	    STORE_OK) {
-		set_err(err, errlen, "%s", e.message);
-		goto out;
-	}
-	bool exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-	PQclear(r);
-	r = NULL;
-	if (!exists) {
-		PGresult *x = PQexec(c->db, schema_sql); /* several statements: one implicit transaction */
-		bool ok = x && PQresultStatus(x) == PGRES_COMMAND_OK;
-		if (!ok) {
-			char msg[200];
-			conn_message(c->db, msg, sizeof msg);
-			set_err(err, errlen, "cannot create the schema: %s", msg);
-		}
-		PQclear(x);
-		rc = ok ? 0 : -1;
-		goto out;
-	}
-	if (pgs_exec(c, "SELECT max(version) FROM cw_schema", 0, NULL, NULL, &r, &e, "reading the schema") !=
-	    STORE_OK) {
-		set_err(err, errlen, "%s", e.message);
-		goto out;
-	}
-	int64_t v = pgs_int(r, 0, 0);
-	if (v > PG_SCHEMA_VERSION)
-		set_err(err, errlen,
-			"the database was written by a newer Crosswalk (schema %lld; this build knows up to %d): "
-			"upgrade the gateway",
-			(long long)v, PG_SCHEMA_VERSION);
-	else if (v < 1)
-		set_err(err, errlen, "the database's schema version table is empty");
-	else if (v < PG_SCHEMA_VERSION)
-		rc = upgrade_schema(c, v, err, errlen);
-	else
-		rc = 0;
-out:
-	PQclear(r);
+	int rc = sschema_setup(&pg_schema, c, PG_SCHEMA_VERSION, err, errlen);
 	snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%lld)", PGS_LOCK_SCHEMA);
 	pgs_run(c, sql, NULL, "unlocking the schema");
 	return rc;
@@ -682,6 +707,42 @@ static enum store_status pg_mark_set(struct store *s, const char *name, int64_t 
 			2, vals, NULL, NULL, err, "writing a mark");
 }
 
+/* --- the replay cache of client assertions ---------------------------------------------------- */
+
+#define REPLAY_PURGE_S 60 /* how often one gateway purges expired claims */
+
+static enum store_status pg_replay_claim(struct store *s, const char *iss, const char *jti, int64_t exp, int64_t now,
+					 struct store_error *err)
+{
+	PGS_GET_CONN(c, s, err);
+	struct pg_store *ps = pgs_of(s);
+	char e[24], n[24];
+	snprintf(e, sizeof e, "%lld", (long long)exp);
+	snprintf(n, sizeof n, "%lld", (long long)now);
+	int64_t last = atomic_load(&ps->replay_purged);
+	if (now - last >= REPLAY_PURGE_S && atomic_compare_exchange_strong(&ps->replay_purged, &last, now)) {
+		const char *pv[] = {n};
+		pgs_exec(c, "DELETE FROM assertion_seen WHERE exp < $1", 1, pv, NULL, NULL, NULL,
+			 "purging expired assertions");
+	}
+	/* one statement: a row comes back when the claim is new or replaced
+	 * an expired one; a concurrent claim of the same key waits for this
+	 * one's commit and then finds it live */
+	const char *vals[] = {iss, jti, e, n};
+	PGresult *r;
+	enum store_status st = pgs_exec(c,
+					"INSERT INTO assertion_seen(iss, jti, exp) VALUES($1, $2, $3)"
+					" ON CONFLICT (iss, jti) DO UPDATE SET exp = excluded.exp"
+					" WHERE assertion_seen.exp < $4 RETURNING 1",
+					4, vals, NULL, &r, err, "recording a client assertion");
+	if (st != STORE_OK)
+		return st;
+	if (PQntuples(r) == 0)
+		st = store_fail(err, STORE_CONFLICT, "the assertion was taken before");
+	PQclear(r);
+	return st;
+}
+
 static const struct store_ops pg_ops = {
 	.close = pg_close,
 	.begin = pg_begin,
@@ -703,6 +764,7 @@ static const struct store_ops pg_ops = {
 	.outbox_retry_dead = pg_outbox_retry_dead,
 	.mark_get = pg_mark_get,
 	.mark_set = pg_mark_set,
+	.replay_claim = pg_replay_claim,
 	.submit = pg_submit,
 	.drain = pg_drain,
 	.snapshot = pg_snapshot,

@@ -4,7 +4,7 @@
  *
  *   store_pg.c          errors, connections (one per thread), open/close,
  *                       the schema and its migration, transactions, marks,
- *                       the ops table
+ *                       the replay cache of client assertions, the ops table
  *   store_pg_write.c    create, update, delete; queued writes
  *   store_pg_read.c     read, vread, history, search, bulk export scans
  *   store_pg_outbox.c   the shared outbox (leases across instances)
@@ -64,6 +64,8 @@ struct pg_store {
 	struct sq_queue gc;
 	/* the read cache's listener (store_pg_cache.c); NULL: no cache */
 	struct pgs_listen *listen;
+	/* when this instance last purged expired assertion claims (Unix s) */
+	_Atomic int64_t replay_purged;
 };
 
 /* Committers: while one group waits for its COMMIT's flush, another runs

@@ -23,6 +23,7 @@
 #include "base/fjson.h"
 #include "fhir/model.h"
 #include "store/rcache.h"
+#include "store/store_schema.h"
 #include "store/store_sqlite_int.h"
 
 /* 1: first; 2: number, quantity and uri parameters indexed, _id no longer;
@@ -572,6 +573,56 @@ static int upgrade_schema(struct conn *c, int from, char *err, size_t errlen)
 	return 0;
 }
 
+/* The steps sschema_setup takes on a SQLite connection. */
+static int schema_exists(void *conn, char *err, size_t errlen)
+{
+	struct conn *c = conn;
+	sqlite3_stmt *s = NULL;
+	int have = -1;
+	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+			       -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		have = sqlite3_column_int(s, 0) > 0;
+	sqlite3_finalize(s);
+	if (have < 0)
+		set_err(err, errlen, "reading the schema: %s", sqlite3_errmsg(c->db));
+	return have;
+}
+
+static int schema_create(void *conn, char *err, size_t errlen)
+{
+	struct conn *c = conn;
+	if (sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK) {
+		set_err(err, errlen, "creating the schema: %s", sqlite3_errmsg(c->db));
+		return -1;
+	}
+	return 0;
+}
+
+static int64_t schema_version(void *conn, char *err, size_t errlen)
+{
+	struct conn *c = conn;
+	sqlite3_stmt *s = NULL;
+	int64_t version = -1;
+	if (sqlite3_prepare_v2(c->db, "SELECT coalesce(max(version), 0) FROM schema_version", -1, &s, NULL) ==
+		    SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		version = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (version < 0)
+		set_err(err, errlen, "reading the schema version: %s", sqlite3_errmsg(c->db));
+	return version;
+}
+
+static int schema_upgrade(void *conn, int64_t from, char *err, size_t errlen)
+{
+	return upgrade_schema(conn, (int)from, err, errlen);
+}
+
+static const struct sschema_ops sqlite_schema = {schema_exists, schema_create, schema_version, schema_upgrade};
+
+/* Creates, upgrades or refuses the schema (store_schema.h) in one write
+ * transaction, then adds the tables every version gets when missing. */
 static int setup_schema(struct conn *c, char *err, size_t errlen)
 {
 	int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -579,40 +630,8 @@ static int setup_schema(struct conn *c, char *err, size_t errlen)
 		set_err(err, errlen, "locking the database: %s", sqlite3_errmsg(c->db));
 		return -1;
 	}
-	sqlite3_stmt *s = NULL;
-	int have = -1;
-	rc = sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
-				-1, &s, NULL);
-	if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-		have = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
-	s = NULL;
-	if (have < 0) {
-		set_err(err, errlen, "reading the schema: %s", sqlite3_errmsg(c->db));
+	if (sschema_setup(&sqlite_schema, c, SCHEMA_VERSION, err, errlen) != 0)
 		goto fail;
-	}
-	if (have == 0) {
-		if (sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK) {
-			set_err(err, errlen, "creating the schema: %s", sqlite3_errmsg(c->db));
-			goto fail;
-		}
-	} else {
-		int version = -1;
-		if (sqlite3_prepare_v2(c->db, "SELECT max(version) FROM schema_version", -1, &s, NULL) == SQLITE_OK &&
-		    sqlite3_step(s) == SQLITE_ROW)
-			version = sqlite3_column_int(s, 0);
-		sqlite3_finalize(s);
-		if (version >= 1 && version < SCHEMA_VERSION) {
-			if (upgrade_schema(c, version, err, errlen) != 0)
-				goto fail;
-			version = SCHEMA_VERSION;
-		}
-		if (version != SCHEMA_VERSION) {
-			set_err(err, errlen, "the database has schema version %d; this build reads version %d", version,
-				SCHEMA_VERSION);
-			goto fail;
-		}
-	}
 	if (sqlite3_exec(c->db, outbox_sql, NULL, NULL, NULL) != SQLITE_OK) {
 		set_err(err, errlen, "creating the outbox: %s", sqlite3_errmsg(c->db));
 		goto fail;

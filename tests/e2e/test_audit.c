@@ -4,7 +4,8 @@
  * (a search's ids and its query), the X-Request-Id — and each one is valid
  * R4 by the gateway's own $validate. AuditEvents cannot be written over
  * REST. The record is durable: after kill -9 during 2,000 mixed requests
- * from 8 connections, every request that was answered has its record. With
+ * from 8 connections, every request that was answered has its record —
+ * also on PostgreSQL, read through a second gateway. With
  * audit.durability batch the records are written within the flush window
  * and a graceful stop writes what is still held. */
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "e2e/harness.h"
+#include "pgserver.h"
 
 /* Every AuditEvent in the store, in one array (owned by the caller). */
 static cJSON *all_events(const struct gw *g)
@@ -384,18 +386,17 @@ static void *load_main(void *arg)
 	return NULL;
 }
 
-static void every_answered_request_is_recorded_after_kill_9(void **state)
+/* Puts LOAD_TOTAL mixed requests through g from LOAD_THREADS connections
+ * and kills it (kill -9) halfway; answered[i] tells whether request i was
+ * answered. */
+static void load_and_kill_9(struct gw *g, bool answered[LOAD_TOTAL])
 {
-	(void)state;
-	struct gw g;
-	assert_int_equal(gw_start(&g, NULL), 0);
-	static bool answered[LOAD_TOTAL];
-	memset(answered, 0, sizeof answered);
+	memset(answered, 0, LOAD_TOTAL * sizeof *answered);
 	atomic_int total = 0;
 	struct load l[LOAD_THREADS];
 	pthread_t t[LOAD_THREADS];
 	for (int i = 0; i < LOAD_THREADS; i++) {
-		l[i] = (struct load){&g, i * (LOAD_TOTAL / LOAD_THREADS), (i + 1) * (LOAD_TOTAL / LOAD_THREADS), &total,
+		l[i] = (struct load){g, i * (LOAD_TOTAL / LOAD_THREADS), (i + 1) * (LOAD_TOTAL / LOAD_THREADS), &total,
 				     answered};
 		assert_int_equal(pthread_create(&t[i], NULL, load_main, &l[i]), 0);
 	}
@@ -403,20 +404,20 @@ static void every_answered_request_is_recorded_after_kill_9(void **state)
 	long until = now_ms() + 60000;
 	while (atomic_load(&total) < LOAD_TOTAL / 2 && now_ms() < until)
 		sleep_ms(2);
-	assert_int_equal(kill(g.pid, SIGKILL), 0);
+	assert_int_equal(kill(g->pid, SIGKILL), 0);
 	for (int i = 0; i < LOAD_THREADS; i++)
 		pthread_join(t[i], NULL);
-	gw_stop(&g, 5000); /* reaps it */
+	gw_stop(g, 5000); /* reaps it */
 	int n_answered = atomic_load(&total);
 	assert_true(n_answered >= LOAD_TOTAL / 2);
 	assert_true(n_answered < LOAD_TOTAL); /* the kill came under load */
+	fprintf(stderr, "# %d of %d requests answered before kill -9\n", n_answered, LOAD_TOTAL);
+}
 
-	/* a new gateway on the same data */
-	struct gw g2;
-	char extra[400];
-	snprintf(extra, sizeof extra, "\"data_dir\":\"%s/var\"", g.dir);
-	assert_int_equal(gw_start(&g2, extra), 0);
-	cJSON *events = all_events(&g2);
+/* Every answered request has its record, read through reader. */
+static void assert_all_recorded(const struct gw *reader, const bool answered[LOAD_TOTAL])
+{
+	cJSON *events = all_events(reader);
 	static bool recorded[LOAD_TOTAL];
 	memset(recorded, 0, sizeof recorded);
 	const cJSON *e;
@@ -435,11 +436,46 @@ static void every_answered_request_is_recorded_after_kill_9(void **state)
 			if (missing++ < 5)
 				fprintf(stderr, "# load-%d was answered but has no record\n", i);
 		}
-	fprintf(stderr, "# %d of %d requests answered before kill -9, %d without a record\n", n_answered, LOAD_TOTAL,
-		missing);
+	fprintf(stderr, "# %d answered requests without a record\n", missing);
 	assert_int_equal(missing, 0);
 	cJSON_Delete(events);
+}
+
+static void every_answered_request_is_recorded_after_kill_9(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	static bool answered[LOAD_TOTAL];
+	load_and_kill_9(&g, answered);
+	/* a new gateway on the same data */
+	struct gw g2;
+	char extra[400];
+	snprintf(extra, sizeof extra, "\"data_dir\":\"%s/var\"", g.dir);
+	assert_int_equal(gw_start(&g2, extra), 0);
+	assert_all_recorded(&g2, answered);
 	assert_int_equal(gw_stop(&g2, 5000), 0);
+}
+
+/* The same on PostgreSQL with two gateways: the records of the gateway
+ * killed are found by a search on the other, which kept running. */
+static void every_answered_request_is_recorded_after_kill_9_on_postgresql(void **state)
+{
+	(void)state;
+	struct pg_server pg;
+	if (pg_server_start(&pg) != 0)
+		fail_msg("PostgreSQL: %s", pg.why);
+	char extra[512];
+	snprintf(extra, sizeof extra, "\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\"}}",
+		 pg.conninfo);
+	struct gw a, b;
+	assert_int_equal(gw_start(&a, extra), 0);
+	assert_int_equal(gw_start(&b, extra), 0);
+	static bool answered[LOAD_TOTAL];
+	load_and_kill_9(&a, answered);
+	assert_all_recorded(&b, answered);
+	assert_int_equal(gw_stop(&b, 5000), 0);
+	pg_server_stop(&pg);
 }
 
 /* ------------------------------------------------ batch */
@@ -645,6 +681,7 @@ int main(void)
 		cmocka_unit_test(ingest_extract_and_build_have_one_valid_record),
 		cmocka_unit_test(audit_events_are_read_only),
 		cmocka_unit_test(every_answered_request_is_recorded_after_kill_9),
+		cmocka_unit_test(every_answered_request_is_recorded_after_kill_9_on_postgresql),
 		cmocka_unit_test(batch_records_are_written_within_the_window_and_at_stop),
 		cmocka_unit_test(a_full_batch_queue_makes_answers_wait_for_their_records),
 		cmocka_unit_test(audit_events_are_searched_by_the_parameters_indexed),

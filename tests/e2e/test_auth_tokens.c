@@ -23,6 +23,7 @@
 
 #include "base/crypto.h"
 #include "e2e/harness.h"
+#include "pgserver.h"
 
 static char dir[64]; /* keys and scratch files */
 static char rsa_jwk[1024], ec_jwk[512];
@@ -204,7 +205,9 @@ static long token_request(const struct gw *g, const char *assertion, const char 
 
 static long refused(const struct gw *g, const char *reason) { return gw_auth_refused(g, reason); }
 
-static void start(struct gw *g, const char *data_dir)
+/* Starts a gateway with the two clients; data_dir and extra (a JSON
+ * fragment spliced into the configuration) may be NULL. */
+static void start_with(struct gw *g, const char *data_dir, const char *extra)
 {
 	char cfg[4096];
 	int n = snprintf(cfg, sizeof cfg,
@@ -214,9 +217,13 @@ static void start(struct gw *g, const char *data_dir)
 			 "\"scopes\":\"patient/Patient.rs\"}]}",
 			 rsa_jwk, ec_jwk, ec_jwk);
 	if (data_dir)
-		snprintf(cfg + n, sizeof cfg - (size_t)n, ",\"data_dir\":\"%s\"", data_dir);
+		n += snprintf(cfg + n, sizeof cfg - (size_t)n, ",\"data_dir\":\"%s\"", data_dir);
+	if (extra)
+		snprintf(cfg + n, sizeof cfg - (size_t)n, ",%s", extra);
 	assert_int_equal(gw_start(g, cfg), 0);
 }
+
+static void start(struct gw *g, const char *data_dir) { start_with(g, data_dir, NULL); }
 
 static char *access_token_from(const struct resp *r)
 {
@@ -458,6 +465,52 @@ static void replayed_assertion_is_refused_also_after_a_restart(void **state)
 	assert_int_equal(gw_stop(&g2, 5000), 0);
 	free(a);
 	free(b);
+}
+
+/* Two gateways on one PostgreSQL share the replay cache: an assertion
+ * (its aud naming both token endpoints) taken by one is refused by the
+ * other, whichever comes first; sent to both at once, it is taken once. */
+static void replayed_assertion_is_refused_by_another_gateway(void **state)
+{
+	(void)state;
+	needs_openssl();
+	struct pg_server pg;
+	if (pg_server_start(&pg) != 0)
+		fail_msg("PostgreSQL: %s", pg.why);
+	char extra[512];
+	snprintf(extra, sizeof extra, "\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\"}}",
+		 pg.conninfo);
+	struct gw g[2];
+	start_with(&g[0], NULL, extra);
+	start_with(&g[1], NULL, extra);
+	char claims[1024], jti[32];
+	struct resp r;
+	for (int i = 0; i < 2; i++) {
+		const struct gw *first = &g[i], *second = &g[1 - i];
+		long before = refused(second, "replayed");
+		snprintf(jti, sizeof jti, "shared-%d", i);
+		snprintf(claims, sizeof claims,
+			 "{\"iss\":\"backend\",\"sub\":\"backend\",\"aud\":[\"http://127.0.0.1:%u/auth/token\","
+			 "\"http://127.0.0.1:%u/auth/token\"],\"exp\":%ld,\"jti\":\"%s\"}",
+			 g[0].port, g[1].port, now_s() + 200, jti);
+		char *a = sign("ES384", "ec.pem", "{\"alg\":\"ES384\",\"kid\":\"e1\"}", claims);
+		assert_int_equal(token_request(first, a, NULL, &r), 200);
+		resp_free(&r);
+		assert_int_equal(token_request(second, a, NULL, &r), 401);
+		assert_non_null(strstr(r.body, "used before"));
+		resp_free(&r);
+		assert_int_equal(refused(second, "replayed"), before + 1);
+		free(a);
+	}
+	/* a fresh jti is still taken on either */
+	assertion_claims(claims, sizeof claims, &g[1], "backend", "backend", now_s() + 200, "shared-fresh");
+	char *b = sign("ES384", "ec.pem", "{\"alg\":\"ES384\",\"kid\":\"e1\"}", claims);
+	assert_int_equal(token_request(&g[1], b, NULL, &r), 200);
+	resp_free(&r);
+	free(b);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(gw_stop(&g[i], 5000), 0);
+	pg_server_stop(&pg);
 }
 
 /* Access tokens forged with the gateway's own signing key: every claim is
@@ -883,6 +936,7 @@ int main(void)
 		cmocka_unit_test(a_clients_patient_is_its_launch_context),
 		cmocka_unit_test(client_assertion_negative_matrix),
 		cmocka_unit_test(replayed_assertion_is_refused_also_after_a_restart),
+		cmocka_unit_test(replayed_assertion_is_refused_by_another_gateway),
 		cmocka_unit_test(bearer_tokens_are_checked_claim_by_claim),
 		cmocka_unit_test(external_issuer_tokens_verified_through_its_jwks_url),
 		cmocka_unit_test(scopes_are_enforced_per_interaction),

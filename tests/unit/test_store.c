@@ -1217,7 +1217,13 @@ static void version_1_database_is_reindexed(void **state)
 	assert_int_equal(sqlite3_exec(db, "UPDATE schema_version SET version = 99", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), -1);
-	assert_non_null(strstr(msg, "schema version 99"));
+	assert_non_null(strstr(msg, "schema version 99, written by a newer Crosswalk"));
+	/* and one without a version, too */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM schema_version", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open_sqlite(f->data, 0, 0, &f->s, msg, sizeof msg), -1);
+	assert_non_null(strstr(msg, "schema version table is empty"));
 }
 
 /* A database of schema version 3 (only twelve types indexed, strings
@@ -1349,6 +1355,30 @@ static void pg_version_1_database_indexes_embedded_resources(void **state)
 	char msg[256];
 	assert_int_equal(store_open_pg(pg->conninfo, NULL, &f->s, msg, sizeof msg), 0);
 	expect_ids(f->s, "Bundle", "message.event", NULL, "admin-notify", "m1");
+}
+
+/* A database of PostgreSQL schema 3 (no shared replay cache) gets it when
+ * opened; one of a newer schema than this build knows is refused. */
+static void pg_version_3_database_gets_the_shared_tables(void **state)
+{
+	struct fixture *f = *state;
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(pg_server_sql(pg, "DROP TABLE assertion_seen; UPDATE cw_schema SET version = 3"), 0);
+	char msg[256];
+	assert_int_equal(store_open_pg(pg->conninfo, NULL, &f->s, msg, sizeof msg), 0);
+	struct store_error err;
+	assert_int_equal(store_replay_claim(f->s, "iss", "j", 2000, 1000, &err), STORE_OK);
+	assert_int_equal(store_replay_claim(f->s, "iss", "j", 2000, 1000, &err), STORE_CONFLICT);
+	assert_int_equal(pg_server_sql(pg, "DO $$ BEGIN IF (SELECT version FROM cw_schema) <> 4 THEN"
+					   " RAISE EXCEPTION 'not 4'; END IF; END $$"),
+			 0);
+	assert_int_equal(pg_server_sql(pg, "UPDATE cw_schema SET version = 5"), 0);
+	struct store *newer = NULL;
+	assert_int_not_equal(store_open_pg(pg->conninfo, NULL, &newer, msg, sizeof msg), 0);
+	assert_non_null(strstr(msg, "schema version 5, written by a newer Crosswalk"));
+	assert_null(newer);
+	assert_int_equal(pg_server_sql(pg, "UPDATE cw_schema SET version = 4"), 0);
 }
 
 /* Bundle's composition and message (Bundle.entry[0].resource): the first
@@ -2238,6 +2268,66 @@ static void writes_stamped_before_a_snapshot_are_exported(void **state)
 	stamp_race(f->s, "g-upd"); /* an update: the resource row locked, then written */
 }
 
+struct claimer {
+	struct store *s;
+	int won[64];
+};
+
+/* Claims assertions j0 … j63 of issuer "c" once each. */
+static void *claim_all(void *p)
+{
+	struct claimer *c = p;
+	for (int i = 0; i < 64; i++) {
+		char jti[16];
+		snprintf(jti, sizeof jti, "j%d", i);
+		c->won[i] = store_replay_claim(c->s, "c", jti, 2000, 1000, NULL) == STORE_OK;
+	}
+	return NULL;
+}
+
+/* The replay cache of client assertions, shared: a claim made through one
+ * instance is refused through the other until it expires; claims raced
+ * through both are won once each; expired claims are purged. SQLite keeps
+ * none (one gateway owns its store). */
+static void instances_share_the_replay_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct store *b = second_instance(0);
+	assert_true(store_replay_shared(f->s));
+	struct store_error err;
+	assert_int_equal(store_replay_claim(f->s, "iss", "one", 1100, 1000, &err), STORE_OK);
+	assert_int_equal(store_replay_claim(b, "iss", "one", 1100, 1000, &err), STORE_CONFLICT);
+	assert_int_equal(store_replay_claim(f->s, "iss", "one", 1100, 1050, &err), STORE_CONFLICT);
+	/* by issuer and jti */
+	assert_int_equal(store_replay_claim(b, "other", "one", 1100, 1000, &err), STORE_OK);
+	/* once expired it may be taken again (its exp now the new one) */
+	assert_int_equal(store_replay_claim(b, "iss", "one", 1300, 1101, &err), STORE_OK);
+	assert_int_equal(store_replay_claim(f->s, "iss", "one", 1300, 1200, &err), STORE_CONFLICT);
+	assert_int_equal(store_replay_claim(b, "", "one", 1300, 1200, &err), STORE_INVALID);
+
+	struct claimer c[4] = {{.s = f->s}, {.s = b}, {.s = f->s}, {.s = b}};
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, claim_all, &c[i]), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(c[0].won[i] + c[1].won[i] + c[2].won[i] + c[3].won[i], 1);
+
+	/* b's claim at 1101 purged other/one (exp 1100); iss/one and the 64 are kept */
+	assert_int_equal(pg_server_sql(pg, "DO $$ BEGIN IF (SELECT count(*) FROM assertion_seen) <> 65 THEN"
+					   " RAISE EXCEPTION 'kept'; END IF; END $$"),
+			 0);
+	/* an instance purges what expired before its first claim */
+	struct store *later = second_instance(0);
+	assert_int_equal(store_replay_claim(later, "iss", "late", 5000, 4000, &err), STORE_OK);
+	assert_int_equal(pg_server_sql(pg, "DO $$ BEGIN IF (SELECT count(*) FROM assertion_seen) <> 1 THEN"
+					   " RAISE EXCEPTION 'kept'; END IF; END $$"),
+			 0);
+	store_close(later);
+	store_close(b);
+}
+
 /* The shared outbox: a record taken by one instance is not taken by the
  * other (nor a later record of the same resource) while its lease runs, an
  * unrelated later one is; when the taker dies the record is taken again
@@ -2594,10 +2684,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(queued_writes_share_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(appended_records_are_read_once_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(pg_version_1_database_indexes_embedded_resources, setup, teardown),
+		cmocka_unit_test_setup_teardown(pg_version_3_database_gets_the_shared_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_lose_no_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_create_conditionally_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_never_read_stale, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_share_the_outbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(instances_share_the_replay_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(outbox_holds_back_related_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(writes_stamped_before_a_snapshot_are_exported, setup, teardown),
 	};
