@@ -333,13 +333,13 @@ static void each_record_is_the_one_in_the_fixture(void **state)
 {
 	(void)state;
 	struct gw g;
-	assert_int_equal(gw_start(&g, "\"auth\":{\"clients\":["
-				      "{\"client_id\":\"clinic\",\"purpose\":\"treatment\",\"scopes\":\"system/*.cruds\","
-				      "\"tls_fingerprint\":\"" FP32 "\"},"
-				      "{\"client_id\":\"auditor\",\"purpose\":\"operations\","
-				      "\"scopes\":\"system/*.rs system/crosswalk.admin\",\"tls_fingerprint\":\"" FP32
-				      "\"}]}"),
-			 0);
+	assert_int_equal(
+		gw_start(&g, "\"auth\":{\"clients\":["
+			     "{\"client_id\":\"clinic\",\"purpose\":\"treatment\",\"scopes\":\"system/*.cruds\","
+			     "\"tls_fingerprint\":\"" FP32 "\"},"
+			     "{\"client_id\":\"auditor\",\"purpose\":\"operations\","
+			     "\"scopes\":\"system/*.rs system/crosswalk.admin\",\"tls_fingerprint\":\"" FP32 "\"}]}"),
+		0);
 	char *tok = gw_token(&g, "clinic", "system/*.cruds");
 	char *adm = gw_token(&g, "auditor", "system/*.rs system/crosswalk.admin");
 	static const char pat[] = "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"name\":[{\"family\":\"Fixture\"}]}";
@@ -347,18 +347,18 @@ static void each_record_is_the_one_in_the_fixture(void **state)
 				  "\"code\":{\"text\":\"x\"},\"subject\":{\"reference\":\"Patient/p1\"}}";
 	static const char obs2[] = "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"y\"},"
 				   "\"subject\":{\"reference\":\"Patient/p2\"}}";
-	static const char batch[] = "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[{\"request\":{\"method\":"
-				    "\"GET\",\"url\":\"Patient/p1\"}},{\"request\":{\"method\":\"GET\",\"url\":"
-				    "\"Observation/o1\"}}]}";
+	static const char batch[] =
+		"{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[{\"request\":{\"method\":"
+		"\"GET\",\"url\":\"Patient/p1\"}},{\"request\":{\"method\":\"GET\",\"url\":"
+		"\"Observation/o1\"}}]}";
 	static const char bundle[] = "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[{\"resource\":"
 				     "{\"resourceType\":\"Patient\",\"id\":\"c1\"}},{\"resource\":{\"resourceType\":"
 				     "\"Observation\",\"id\":\"c2\",\"status\":\"final\",\"code\":{\"text\":\"z\"},"
 				     "\"subject\":{\"reference\":\"Patient/c1\"}}}]}";
 	char loc[512] = "", created[128] = "";
-	static const char *const rids[] = {"f-put",	   "f-obs",	"f-create",  "f-read",	   "f-vread",
-					   "f-search",	   "f-form",	"f-missing", "f-bad-id",   "f-405",
-					   "f-batch",	   "f-history", "f-validate", "f-convert", "f-anonymous",
-					   "f-delete"};
+	static const char *const rids[] = {"f-put",      "f-obs",     "f-create",    "f-read",  "f-vread", "f-search",
+					   "f-form",     "f-missing", "f-bad-id",    "f-405",   "f-batch", "f-history",
+					   "f-validate", "f-convert", "f-anonymous", "f-delete"};
 	assert_int_equal(fixture_call(&g, tok, "PUT", "/fhir/Patient/p1", NULL, pat, rids[0], NULL, 0), 201);
 	assert_int_equal(fixture_call(&g, tok, "PUT", "/fhir/Observation/o1", NULL, obs, rids[1], NULL, 0), 201);
 	assert_int_equal(fixture_call(&g, tok, "POST", "/fhir/Observation", NULL, obs2, rids[2], loc, sizeof loc), 201);
@@ -366,7 +366,8 @@ static void each_record_is_the_one_in_the_fixture(void **state)
 	assert_non_null(o);
 	snprintf(created, sizeof created, "%.*s", (int)strcspn(o + 18, "/"), o + 18);
 	assert_int_equal(fixture_call(&g, tok, "GET", "/fhir/Patient/p1", NULL, NULL, rids[3], NULL, 0), 200);
-	assert_int_equal(fixture_call(&g, tok, "GET", "/fhir/Patient/p1/_history/1", NULL, NULL, rids[4], NULL, 0), 200);
+	assert_int_equal(fixture_call(&g, tok, "GET", "/fhir/Patient/p1/_history/1", NULL, NULL, rids[4], NULL, 0),
+			 200);
 	assert_int_equal(fixture_call(&g, tok, "GET", "/fhir/Observation?subject=Patient/p1&_sort=_id", NULL, NULL,
 				      rids[5], NULL, 0),
 			 200);
@@ -379,7 +380,8 @@ static void each_record_is_the_one_in_the_fixture(void **state)
 	assert_int_equal(fixture_call(&g, tok, "POST", "/fhir/AuditEvent", NULL, "{}", rids[9], NULL, 0), 405);
 	assert_int_equal(fixture_call(&g, tok, "POST", "/fhir", NULL, batch, rids[10], NULL, 0), 200);
 	assert_int_equal(fixture_call(&g, tok, "GET", "/fhir/Patient/p1/_history", NULL, NULL, rids[11], NULL, 0), 200);
-	assert_int_equal(fixture_call(&g, tok, "POST", "/fhir/Observation/$validate", NULL, obs, rids[12], NULL, 0), 200);
+	assert_int_equal(fixture_call(&g, tok, "POST", "/fhir/Observation/$validate", NULL, obs, rids[12], NULL, 0),
+			 200);
 	assert_int_equal(fixture_call(&g, tok, "POST", "/fhir/$convert", NULL, bundle, rids[13], NULL, 0), 200);
 	assert_int_equal(fixture_call(&g, NULL, "GET", "/fhir/Patient/p1", NULL, NULL, rids[14], NULL, 0), 401);
 	assert_int_equal(fixture_call(&g, tok, "DELETE", "/fhir/Observation/o1", NULL, NULL, rids[15], NULL, 0), 200);
