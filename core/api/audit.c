@@ -22,6 +22,7 @@
 #define BALP_ENTITY "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
 #define CW_AUDIT "urn:crosswalk:audit"
 #define CW_CLIENT "urn:crosswalk:client"
+#define CW_OPERATION "urn:crosswalk:operation"
 
 #define MAX_ENTITIES 1000 /* resources named in one record (a page is at most 1,000) */
 #define MAX_WITHHELD 1000
@@ -158,20 +159,23 @@ struct kind {
 	const char *sub_system, *sub_code;
 	const char *action; /* C R U D E */
 	bool query;         /* the request's query is recorded */
+	char op[64];        /* a FHIR operation's name ("$convert"), or "" */
+	bool echo;          /* the answer holds only what the request sent: its content is not named */
 };
 
 static bool is_op(const char *seg) { return seg[0] == '$'; }
 
 static struct kind classify(const char *method, const char *path)
 {
-	struct kind k = {EVENT_TYPE, "rest", "RESTful Operation", INTERACTION, "operation", "E", true};
+	struct kind k = {EVENT_TYPE, "rest", "RESTful Operation", INTERACTION, "operation", "E", true, "", false};
 	bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 	if (!strcmp(path, "/auth/token"))
-		return (struct kind){DCM, "110114", "User Authentication", DCM, "110122", "E", false};
+		return (struct kind){DCM, "110114", "User Authentication", DCM, "110122", "E", false, "", false};
 	if (starts(path, "/ingest/"))
-		return (struct kind){EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, "ingest", "C", false};
+		return (struct kind){EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, "ingest", "C", false,
+				     "",         false};
 	if (starts(path, "/export/"))
-		return (struct kind){EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, "export", "R", true};
+		return (struct kind){EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, "export", "R", true, "", false};
 	if (!starts(path, "/fhir"))
 		return k; /* /outbox, /plugins: operations */
 	const char *p = path + 5;
@@ -195,6 +199,10 @@ static struct kind classify(const char *method, const char *path)
 	}
 	if (is_op(seg[n - 1])) {
 		k.action = strstr(seg[n - 1], "export") ? "R" : "E";
+		snprintf(k.op, sizeof k.op, "%.63s", seg[n - 1]);
+		/* a conversion or a check answers with what was sent, not with
+		 * anything stored: the record names the operation, not that */
+		k.echo = !strcmp(k.op, "$convert") || !strcmp(k.op, "$validate");
 		return k;
 	}
 	if (!strcmp(seg[0], "_history"))
@@ -501,6 +509,8 @@ static void event_open(struct jw *w, const struct kind *k, int status, const cha
 	coding(w, "type", k->type_system, k->type_code, k->type_display);
 	jw_open(w, "subtype", '[');
 	coding(w, NULL, k->sub_system, k->sub_code, NULL);
+	if (k->op[0])
+		coding(w, NULL, CW_OPERATION, k->op, NULL);
 	jw_close(w, ']');
 	jw_str(w, "action", k->action);
 	char when[64];
@@ -589,7 +599,7 @@ static char *request_event(struct audit_rec *r, const struct http_request *req, 
 			add_entity(&es, fhir + 6, "4", "Domain Resource");
 		else if (!strcmp(k.action, "D") && req->path[5] == '/')
 			add_entity(&es, req->path + 6, "4", "Domain Resource");
-		else
+		else if (!k.echo)
 			add_answer(&es, resp);
 	} else if (!strcmp(k.sub_code, "read") || !strcmp(k.sub_code, "update") || !strcmp(k.sub_code, "delete") ||
 		   !strcmp(k.sub_code, "patch") || !strcmp(k.sub_code, "vread")) {
@@ -608,8 +618,9 @@ static char *request_event(struct audit_rec *r, const struct http_request *req, 
 /* The consent decision's event: every resource withheld from the answer. */
 static char *withheld_event(const struct audit_rec *r, const struct http_request *req)
 {
-	struct kind k = {EVENT_TYPE, "access", "Access/View Record Lifecycle Event", CW_AUDIT, "consent-withheld",
-			 "R",        false};
+	struct kind k = {
+		EVENT_TYPE, "access", "Access/View Record Lifecycle Event", CW_AUDIT, "consent-withheld", "R", false,
+		"",         false};
 	char desc[160];
 	snprintf(desc, sizeof desc, "%zu resource%s withheld by consent (%s)", r->nwithheld,
 		 r->nwithheld == 1 ? "" : "s", r->withheld[0].reason);
@@ -960,7 +971,7 @@ void audit_delivery(struct audit *a, const char *type, const char *id, int64_t v
 {
 	if (!a || !a->enabled || !strcmp(type, "AuditEvent"))
 		return;
-	struct kind k = {DCM, "110106", "Export", INTERACTION, deleted ? "delete" : "update", "E", false};
+	struct kind k = {DCM, "110106", "Export", INTERACTION, deleted ? "delete" : "update", "E", false, "", false};
 	char desc[300];
 	if (http_status < 200 || http_status >= 300)
 		snprintf(desc, sizeof desc, "delivery to the upstream failed: %s%s%.200s",
@@ -1057,7 +1068,7 @@ size_t audit_disclosure_events(const struct audit_disclosure *d, cJSON *evs[2])
 	snprintf(r.via, sizeof r.via, "command");
 	/* the command's run stands for the request: no address, no server */
 	struct http_request req = {.method = "GET", .path = "", .request_id = d->run_id};
-	struct kind k = {EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, d->subtype, "R", true};
+	struct kind k = {EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, d->subtype, "R", true, "", false};
 	char desc[128];
 	if (d->status >= 400)
 		snprintf(desc, sizeof desc, "%d: %.80s", d->status, d->subtype);

@@ -398,6 +398,27 @@ static void each_record_is_the_one_in_the_fixture(void **state)
 		cJSON_AddItemToArray(events, cJSON_Duplicate(cJSON_GetObjectItem(e, "resource"), 1));
 	}
 	cJSON_Delete(b);
+	/* $convert answers with what was sent: its record names the operation
+	 * and the outcome, not the resources converted (nothing stored) */
+	int nc;
+	const cJSON *conv = event_for(events, "f-convert", &nc);
+	assert_int_equal(nc, 1);
+	assert_false(names(conv, "Patient/c1"));
+	assert_false(names(conv, "Observation/c2"));
+	const cJSON *op = cJSON_GetArrayItem(cJSON_GetObjectItem(conv, "subtype"), 1);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(op, "system")), "urn:crosswalk:operation");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(op, "code")), "$convert");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(conv, "outcome")), "0");
+	char *ct = cJSON_PrintUnformatted(conv);
+	static const char *ctype[] = {"Content-Type: application/fhir+json", NULL};
+	char ah[2048];
+	snprintf(ah, sizeof ah, "Authorization: Bearer %s", adm);
+	const char *vh[] = {ctype[0], ah, NULL};
+	assert_int_equal(http_do(&g, "POST", "/fhir/$validate", vh, ct, strlen(ct), &r), 0);
+	if (r.status != 200 || strstr(r.body, "\"error\"") || strstr(r.body, "\"warning\""))
+		fail_msg("not valid R4: %s\n%s", r.body, ct);
+	resp_free(&r);
+	free(ct);
 	char port[32];
 	snprintf(port, sizeof port, "127.0.0.1:%u", g.port);
 	char *got = calloc(1, 1);
