@@ -113,6 +113,7 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 		struct store_pg_options po = {
 			.statement_timeout_ms = (int)cfg->store.pg_statement_timeout_ms,
 			.lease_ms = (int64_t)cfg->store.pg_lease_ms,
+			.cache_bytes = (size_t)cfg->limits.read_cache_bytes,
 		};
 		if (store_open_pg(cfg->store.pg_conninfo, &po, &app->store, err, errlen) != 0)
 			return -1;

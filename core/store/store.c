@@ -617,7 +617,7 @@ enum store_status store_read_text(struct store *s, const char *type, const char 
 		v = n;
 	}
 	CHECK(store_settle(s, type, err));
-	if (v || !s->cache || in_txn(s))
+	if (v || !s->cache || in_txn(s) || (s->ops->cache_fresh && !s->ops->cache_fresh(s)))
 		return s->ops->read_text(s, type, id, v, out, err);
 	uint64_t ticket;
 	if (rcache_get(s->cache, type, id, out, &ticket)) {

@@ -274,6 +274,11 @@ struct store_ops {
 				    struct store_page *out, struct store_error *err);
 	enum store_status (*read_text)(struct store *s, const char *type, const char *id, int64_t version,
 				       struct store_text *out, struct store_error *err);
+	/* NULL when the cache is current whenever it is consulted (this process
+	 * is the only writer); else whether a read arriving now may be answered
+	 * from it (the backend has taken in every change committed before the
+	 * call; false: read the database) */
+	bool (*cache_fresh)(struct store *s);
 	enum store_status (*outbox_add)(struct store *s, const char *type, const char *id, int64_t version,
 					bool deleted, struct store_error *err);
 	enum store_status (*outbox_next)(struct store *s, int64_t now_ms, struct outbox_item *out,
@@ -310,7 +315,8 @@ struct store {
 	const struct store_ops *ops;
 	/* Set by the backend at open. cache: current versions for
 	 * store_read_text (rcache.h), only when this process is the database's
-	 * only writer; readonly: every write answers STORE_INVALID. */
+	 * only writer or the backend hears of every other writer's changes
+	 * (ops->cache_fresh); readonly: every write answers STORE_INVALID. */
 	struct rcache *cache;
 	bool readonly;
 };
@@ -339,8 +345,11 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
  * only file that includes <libpq-fe.h>): the store in the database that
  * conninfo (a libpq connection string; a password belongs in PGPASSWORD or
  * a passfile, never in a log) names. Several gateways may open the same
- * database at once: no read cache (a read on any instance sees every write
- * acknowledged by any other), store_begin takes a transaction-scoped
+ * database at once: a read on any instance sees every write acknowledged by
+ * any other (the read cache, of cache_bytes, 0: none, is invalidated by the
+ * database's notifications of changed resources and consulted only after a
+ * barrier that has taken in every change committed before the read:
+ * store_pg_cache.c), store_begin takes a transaction-scoped
  * advisory lock (conditional writes and transactions are atomic across
  * instances), writes lock their resource's row before comparing versions,
  * and the outbox is shared: every instance takes records (FOR UPDATE SKIP
@@ -353,6 +362,7 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 struct store_pg_options {
 	int statement_timeout_ms; /* 0: 30 s; also the lock wait limit (then STORE_BUSY) */
 	int64_t lease_ms;         /* 0: 120 s; must exceed the upstream's request timeout */
+	size_t cache_bytes;       /* the read cache (rcache.h); 0: none */
 };
 int store_open_pg(const char *conninfo, const struct store_pg_options *opt, struct store **out, char *err,
 		  size_t errlen);

@@ -517,7 +517,8 @@ int store_open_pg(const char *conninfo, const struct store_pg_options *opt, stru
 		goto fail_mutex;
 	}
 	struct pgconn *c = conn_open(ps, err, errlen);
-	if (!c || setup_schema(c, err, errlen) != 0) {
+	if (!c || setup_schema(c, err, errlen) != 0 ||
+	    pgs_cache_open(ps, c, opt ? opt->cache_bytes : 0, err, errlen) != 0) {
 		conn_free(c);
 		pthread_key_delete(ps->key);
 		goto fail_mutex;
@@ -548,6 +549,7 @@ static void pg_close(struct store *s)
 	/* the committers empty the queue (every write answered), then end;
 	 * their connections go back to the pool as their threads exit */
 	sq_destroy(&ps->gc);
+	pgs_cache_close(ps);
 	struct pgconn *mine = pthread_getspecific(ps->key);
 	if (mine)
 		pthread_setspecific(ps->key, NULL);
@@ -692,6 +694,7 @@ static const struct store_ops pg_ops = {
 	.history = pg_history,
 	.search = pg_search,
 	.read_text = pg_read_text,
+	.cache_fresh = pg_cache_fresh,
 	.outbox_add = pg_outbox_add,
 	.outbox_next = pg_outbox_next,
 	.outbox_settle = pg_outbox_settle,

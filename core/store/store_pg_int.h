@@ -12,9 +12,12 @@
  * The pg_* functions are the ops; pgs_* are shared internals. This header
  * is the one place <libpq-fe.h> is included from.
  *
- * Several gateways share one database: nothing is cached in the process
- * (every read asks the database, so a read never returns a version older
- * than one acknowledged by any instance); store_begin takes a
+ * Several gateways share one database: a read of a current version may be
+ * answered from the process's read cache only after a barrier on the
+ * connection listening to the database's change notifications
+ * (store_pg_cache.c says why it never returns a version older than one
+ * acknowledged by any instance); every other read asks the database;
+ * store_begin takes a
  * transaction-scoped advisory lock so a caller's transaction (conditional
  * writes, FHIR transactions) is one atomic step across instances; a write
  * locks its resource row (SELECT … FOR UPDATE) before it compares versions.
@@ -36,6 +39,7 @@
 #include "store/store_version.h"
 
 struct pg_store;
+struct pgs_listen;
 
 struct pgconn {
 	PGconn *db;
@@ -58,6 +62,8 @@ struct pg_store {
 	 * transaction are queued for PGS_COMMITTERS committer threads, each
 	 * running a group in one transaction on its own connection */
 	struct sq_queue gc;
+	/* the read cache's listener (store_pg_cache.c); NULL: no cache */
+	struct pgs_listen *listen;
 };
 
 /* Committers: while one group waits for its COMMIT's flush, another runs
@@ -138,6 +144,18 @@ char *pgs_number_params(const char *sql);
 /* Runs ssql text with its binds. */
 enum store_status pgs_exec_binds(struct pgconn *c, const char *sql, const struct ssql_binds *b, PGresult **out,
 				 struct store_error *err, const char *what);
+
+/* store_pg_cache.c: adds the change trigger when missing (on c, under the
+ * schema lock) and, when cache_bytes is not 0, starts the read cache and its
+ * listener thread (ps->base.cache, ps->listen; no memory: no cache). -1 with
+ * the reason in err when the trigger cannot be added or the thread not
+ * started. pgs_cache_close stops the thread and frees the cache (NULL
+ * listen: nothing). pg_cache_fresh is the store_ops hook: whether a read
+ * arriving now may be answered from the cache (waits for a barrier, at
+ * most the statement timeout). */
+int pgs_cache_open(struct pg_store *ps, struct pgconn *c, size_t cache_bytes, char *err, size_t errlen);
+void pgs_cache_close(struct pg_store *ps);
+bool pg_cache_fresh(struct store *s);
 
 /* The commit queue's group and a queued write's end (ctx: the pg_store). */
 void pgs_gc_run(void *ctx, struct sq_item *group);

@@ -543,18 +543,10 @@ void pgs_gc_finish(void *ctx, struct sq_item *item)
 	struct pg_store *ps = ctx;
 	struct pg_async *a = (struct pg_async *)item;
 	struct store_write *sw = a->r.async;
-	sw->status = a->r.st;
-	if (a->r.st == STORE_OK) {
-		sw->stored = a->w.v.stored;
-		sw->created = a->w.v.created;
-		sw->version = a->w.v.version;
-	} else {
-		cJSON_Delete(a->w.v.stored);
-		if (a->w.v.fresh)
-			sw->id[0] = '\0';
-	}
+	enum store_status st = a->r.st;
+	struct sver_write v = a->w.v;
 	free(a);
-	store_write_finished(&ps->base, sw);
+	sver_queued_done(&ps->base, sw, st, &v);
 }
 
 static enum store_status do_write(struct store *s, struct write_req *w, struct store_error *err)

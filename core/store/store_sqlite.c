@@ -106,13 +106,18 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OB_ADD] = "INSERT INTO outbox(type, id, version, deleted, created) VALUES(?1, ?2, ?3, ?4, ?5)",
 	/* the oldest pending records, when due, that nothing holds back: no
 	 * earlier pending record of the same resource, of one it refers to or
-	 * of one that refers to it (store.h's outbox contract) */
+	 * of one that refers to it (store.h's outbox contract). The unary +
+	 * keeps state and next_at from choosing the index: the candidates are
+	 * walked in oid order (outbox_order) until LIMIT are found, and each
+	 * earlier record of a resource is looked up by outbox_res, instead of
+	 * every pending record being checked against every earlier one on
+	 * each take (a backlog of N cost N² row visits per record) */
 	[S_OB_NEXT] = "SELECT o.oid, o.type, o.id, o.version, o.deleted, o.state, o.attempts, o.next_at,"
-		      " o.last_error, o.created FROM outbox o WHERE o.state = 0 AND o.next_at <= ?1"
+		      " o.last_error, o.created FROM outbox o WHERE o.state = 0 AND +o.next_at <= ?1"
 		      " AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.type = o.type AND e.id = o.id"
-		      " AND e.oid < o.oid AND e.state = 0)"
+		      " AND e.oid < o.oid AND +e.state = 0)"
 		      " AND NOT EXISTS (SELECT 1 FROM outbox_ref f JOIN outbox e ON e.type = f.type AND e.id = f.id"
-		      " AND e.oid < o.oid AND e.state = 0 WHERE f.oid = o.oid)"
+		      " AND e.oid < o.oid AND +e.state = 0 WHERE f.oid = o.oid)"
 		      " AND NOT EXISTS (SELECT 1 FROM outbox_ref f JOIN outbox e ON e.oid = f.oid AND e.state = 0"
 		      " WHERE f.type = o.type AND f.id = o.id AND f.oid < o.oid)"
 		      " ORDER BY o.oid LIMIT ?2",

@@ -13,8 +13,11 @@
 
 /* --- reads --------------------------------------------------------------------------------------- */
 
-enum store_status sqlite_read_text(struct store *s, const char *type, const char *id, int64_t version,
-					  struct store_text *out, struct store_error *err)
+/* Version version of type/id (0: the current one), verified against its
+ * checksum: parsed into *out when out is set, else its text copied into
+ * *text. */
+static enum store_status read_version(struct store *s, const char *type, const char *id, int64_t version,
+				      struct store_text *text, cJSON **out, struct store_error *err)
 {
 	GET_CONN(c, s, err);
 	sqlite3_stmt *q = ss_stmt(c, S_READ, err);
@@ -33,14 +36,16 @@ enum store_status sqlite_read_text(struct store *s, const char *type, const char
 			/* never served: see store.h, Integrity */
 		} else if (!body) {
 			st = store_fail(err, STORE_GONE, "%s/%s was deleted", type, id);
-		} else if (!(out->text = malloc((size_t)n + 1))) {
+		} else if (out) {
+			st = sver_parse(body, (size_t)n, out, err);
+		} else if (!(text->text = malloc((size_t)n + 1))) {
 			st = store_fail(err, STORE_NO_MEMORY, "out of memory");
 		} else {
-			memcpy(out->text, body, (size_t)n);
-			out->text[n] = '\0';
-			out->len = (size_t)n;
-			out->version = sqlite3_column_int64(q, 0);
-			ss_copy_text(out->last_updated, sizeof out->last_updated, sqlite3_column_text(q, 2));
+			memcpy(text->text, body, (size_t)n);
+			text->text[n] = '\0';
+			text->len = (size_t)n;
+			text->version = sqlite3_column_int64(q, 0);
+			ss_copy_text(text->last_updated, sizeof text->last_updated, sqlite3_column_text(q, 2));
 		}
 	} else if (rc == SQLITE_DONE) {
 		st = store_fail(err, STORE_NOT_FOUND, version ? "no such version of %s/%s" : "no %s with id %s",
@@ -52,37 +57,16 @@ enum store_status sqlite_read_text(struct store *s, const char *type, const char
 	return st;
 }
 
-enum store_status sqlite_read(struct store *s, const char *type, const char *id, int64_t version,
-				     cJSON **out, struct store_error *err)
+enum store_status sqlite_read_text(struct store *s, const char *type, const char *id, int64_t version,
+				   struct store_text *out, struct store_error *err)
 {
-	GET_CONN(c, s, err);
-	sqlite3_stmt *q = ss_stmt(c, S_READ, err);
-	if (!q)
-		return err ? err->status : STORE_IO;
-	ss_bind_text(q, 1, type);
-	ss_bind_text(q, 2, id);
-	sqlite3_bind_int64(q, 3, version);
-	int rc = sqlite3_step(q);
-	enum store_status st;
-	if (rc == SQLITE_ROW) {
-		const char *body = (const char *)sqlite3_column_text(q, 1);
-		int n = sqlite3_column_bytes(q, 1);
-		st = ss_verify(q, 3, type, id, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 2),
-			       body, (size_t)n, err);
-		if (st != STORE_OK)
-			; /* never served: see store.h, Integrity */
-		else if (!body)
-			st = store_fail(err, STORE_GONE, "%s/%s was deleted", type, id);
-		else
-			st = sver_parse(body, n, out, err);
-	} else if (rc == SQLITE_DONE) {
-		st = store_fail(err, STORE_NOT_FOUND, version ? "no such version of %s/%s" : "no %s with id %s",
-				type, id);
-	} else {
-		st = ss_db_fail(c, err, rc, "reading the resource");
-	}
-	ss_done(q);
-	return st;
+	return read_version(s, type, id, version, out, NULL, err);
+}
+
+enum store_status sqlite_read(struct store *s, const char *type, const char *id, int64_t version, cJSON **out,
+			      struct store_error *err)
+{
+	return read_version(s, type, id, version, NULL, out, err);
 }
 
 void ss_copy_text(char *dst, size_t size, const unsigned char *src)

@@ -463,17 +463,11 @@ void ss_gc_finish(void *ctx, struct sq_item *item)
 	struct sqlite_store *ss = ctx;
 	struct async_req *a = (struct async_req *)item;
 	struct store_write *sw = a->r.async;
-	sw->status = a->r.st;
+	enum store_status st = a->r.st;
 	release_pre(&a->w);
-	if (a->r.st == STORE_OK) {
-		sw->stored = a->w.v.stored;
-		sw->created = a->w.v.created;
-		sw->version = a->w.v.version;
-	} else {
-		cJSON_Delete(a->w.v.stored);
-	}
+	struct sver_write v = a->w.v;
 	free(a);
-	store_write_finished(&ss->base, sw);
+	sver_queued_done(&ss->base, sw, st, &v);
 }
 
 static enum store_status do_write(struct store *s, struct write_req *w, struct store_error *err)

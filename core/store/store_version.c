@@ -224,6 +224,21 @@ enum store_status sver_queued(struct store_write *sw, struct sver_write *w)
 	return STORE_OK;
 }
 
+void sver_queued_done(struct store *s, struct store_write *sw, enum store_status st, const struct sver_write *w)
+{
+	sw->status = st;
+	if (st == STORE_OK) {
+		sw->stored = w->stored;
+		sw->created = w->created;
+		sw->version = w->version;
+	} else {
+		cJSON_Delete(w->stored);
+		if (w->fresh)
+			sw->id[0] = '\0';
+	}
+	store_write_finished(s, sw);
+}
+
 enum store_status sver_create(struct store *s, sver_run_fn *run, const char *type, const cJSON *resource,
 			      const char *id, cJSON **out, struct store_error *err)
 {

@@ -90,6 +90,12 @@ enum store_status sver_delete(struct store *s, sver_run_fn *run, const char *typ
  * with no id ("") gets a new one (w->fresh). STORE_IO when no randomness
  * was to be had. */
 enum store_status sver_queued(struct store_write *sw, struct sver_write *w);
+/* The end of a queued write, on the backend's committer: its outcome st
+ * and what w answered go to sw (w->stored becomes sw's, or is freed on
+ * failure, when a create of a new id leaves sw->id "" again, as a refused
+ * submission does), then store_write_finished(s, sw) runs sw's done. w may
+ * be freed before: it is read first. */
+void sver_queued_done(struct store *s, struct store_write *sw, enum store_status st, const struct sver_write *w);
 
 /* Parses stored text (len bytes) back into *out (the caller's). */
 enum store_status sver_parse(const char *text, size_t len, cJSON **out, struct store_error *err);

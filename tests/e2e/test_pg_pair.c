@@ -2,7 +2,9 @@
  * (store.backend "postgresql"): a real server started for the test
  * (tests/pgserver.h), two real gateways, requests spread over both. No
  * update is lost (If-Match), a conditional create makes one resource, a
- * read on one gateway after a write acknowledged by the other sees it, and
+ * read on one gateway after a write acknowledged by the other sees it (also
+ * when the reading gateway answers from its read cache, and after the
+ * database restarted), and
  * both gateways come back after the database crashed and restarted with
  * every acknowledged write kept. With the upstream test server (Medplum's
  * FHIR router, tests/upstream), the outbox both gateways share delivers
@@ -220,6 +222,236 @@ static void pair_never_reads_stale(void **state)
 		assert_int_equal(etag_version(&r), i);
 		resp_free(&r);
 	}
+}
+
+/* Reads of the current version answered from gateway g's read cache so
+ * far (its /metrics), -1 when unreadable. */
+static long cache_hits(const struct gw *g)
+{
+	struct resp r;
+	long n = -1;
+	if (http_do(g, "GET", "/metrics", NULL, NULL, 0, &r) == 0 && r.status == 200) {
+		const char *key = "crosswalk_store_read_cache_total{result=\"hit\"} ";
+		const char *p = strstr(r.body, key);
+		if (p)
+			n = strtol(p + strlen(key), NULL, 10);
+	}
+	resp_free(&r);
+	return n;
+}
+
+/* PUTs Basic/<id> with text through g; the version answered, or -status
+ * (-1 when no answer came). A 503 is tried again a few times: a pooled
+ * connection of before a database restart answers it once (and the write
+ * may have been committed then). */
+static long put_basic(const struct gw *g, const char *id, long text)
+{
+	char path[96], body[200];
+	snprintf(path, sizeof path, "/fhir/Basic/%s", id);
+	snprintf(body, sizeof body, "{\"resourceType\":\"Basic\",\"id\":\"%s\",\"code\":{\"text\":\"%ld\"}}", id, text);
+	long v = -503;
+	for (int tries = 0; tries < 20 && v == -503; tries++) {
+		struct resp r;
+		v = -1;
+		if (http_do(g, "PUT", path, fj, body, strlen(body), &r) == 0)
+			v = r.status == 200 || r.status == 201 ? etag_version(&r) : -r.status;
+		resp_free(&r);
+		if (v == -503)
+			sleep_ms(20);
+	}
+	return v;
+}
+
+/* GETs Basic/<id> through g; the version answered, or -status (a 503 tried
+ * again as above). */
+static long get_basic(const struct gw *g, const char *id)
+{
+	char path[96];
+	snprintf(path, sizeof path, "/fhir/Basic/%s", id);
+	long v = -503;
+	for (int tries = 0; tries < 20 && v == -503; tries++) {
+		struct resp r;
+		v = -1;
+		if (http_do(g, "GET", path, NULL, NULL, 0, &r) == 0)
+			v = r.status == 200 ? etag_version(&r) : -r.status;
+		resp_free(&r);
+		if (v == -503)
+			sleep_ms(20);
+	}
+	return v;
+}
+
+#define HOT_WRITERS 2
+#define HOT_READERS 3
+#define HOT_WRITES 150
+
+struct hot {
+	atomic_long acked;  /* the highest version a writer got answered */
+	atomic_int writing; /* writers still running */
+	atomic_long reads, stale, failed;
+	long worst_behind;
+};
+
+/* Updates Basic/hot through gateway 0, publishing each answered version. */
+static void *hot_write(void *p)
+{
+	struct hot *h = p;
+	for (int i = 0; i < HOT_WRITES; i++) {
+		long v = put_basic(&pair[0], "hot", i);
+		if (v <= 0) {
+			atomic_fetch_add(&h->failed, 1);
+			continue;
+		}
+		long cur = atomic_load(&h->acked);
+		while (cur < v && !atomic_compare_exchange_weak(&h->acked, &cur, v))
+			;
+	}
+	atomic_fetch_sub(&h->writing, 1);
+	return NULL;
+}
+
+/* Reads Basic/hot through gateway 1 while writers run: each answer must be
+ * at least the version acknowledged before the read was sent. */
+static void *hot_read(void *p)
+{
+	struct hot *h = p;
+	while (atomic_load(&h->writing) > 0) {
+		long floor = atomic_load(&h->acked);
+		long v = get_basic(&pair[1], "hot");
+		atomic_fetch_add(&h->reads, 1);
+		if (v <= 0)
+			atomic_fetch_add(&h->failed, 1);
+		else if (v < floor)
+			atomic_fetch_add(&h->stale, 1);
+	}
+	return NULL;
+}
+
+/* Gateway 1 answers reads from its read cache, yet never with a version
+ * older than one gateway 0 acknowledged before the read was sent: right
+ * after each write (the read that would find the older version still
+ * cached), and under writes and reads running at once. */
+static void pair_cached_reads_are_never_stale(void **state)
+{
+	(void)state;
+	long hits = cache_hits(&pair[1]);
+	assert_true(hits >= 0);
+	long v = put_basic(&pair[0], "cached", 0);
+	assert_true(v >= 1);
+	for (int i = 1; i <= 200; i++) {
+		assert_int_equal(get_basic(&pair[1], "cached"), v); /* now cached on gateway 1 */
+		long next = put_basic(&pair[0], "cached", i);
+		assert_true(next > v);
+		long seen = get_basic(&pair[1], "cached");
+		if (seen != next)
+			fail_msg("round %d: gateway 1 read version %ld after gateway 0 acknowledged %ld", i, seen,
+				 next);
+		v = next;
+	}
+	long now = cache_hits(&pair[1]); /* every first read of a round but the first */
+	if (now < hits + 199)
+		fail_msg("gateway 1 answered %ld of 200 reads from its cache", now - hits);
+
+	assert_true(put_basic(&pair[0], "hot", -1) >= 1);
+	struct hot h = {.acked = 0};
+	atomic_store(&h.writing, HOT_WRITERS);
+	pthread_t w[HOT_WRITERS], rd[HOT_READERS];
+	for (int i = 0; i < HOT_WRITERS; i++)
+		assert_int_equal(pthread_create(&w[i], NULL, hot_write, &h), 0);
+	for (int i = 0; i < HOT_READERS; i++)
+		assert_int_equal(pthread_create(&rd[i], NULL, hot_read, &h), 0);
+	for (int i = 0; i < HOT_WRITERS; i++)
+		pthread_join(w[i], NULL);
+	for (int i = 0; i < HOT_READERS; i++)
+		pthread_join(rd[i], NULL);
+	fprintf(stderr, "hot: %ld reads, %ld stale, %ld failed, last version %ld\n", atomic_load(&h.reads),
+		atomic_load(&h.stale), atomic_load(&h.failed), atomic_load(&h.acked));
+	assert_int_equal(atomic_load(&h.failed), 0);
+	assert_int_equal(atomic_load(&h.stale), 0);
+	assert_true(atomic_load(&h.acked) >= HOT_WRITERS * HOT_WRITES + 1);
+	assert_int_equal(get_basic(&pair[1], "hot"), atomic_load(&h.acked));
+}
+
+/* A version cached on gateway 1 before the database restarted is not
+ * served after another gateway changed the resource while gateway 1 was
+ * not listening to the database's notifications. */
+static void pair_cached_read_survives_database_restart(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		char id[32];
+		snprintf(id, sizeof id, "restart-%d", round);
+		long v = put_basic(&pair[0], id, 0);
+		assert_true(v >= 1);
+		/* cached on gateway 1 once it listens again after the last round */
+		long hits = cache_hits(&pair[1]);
+		for (int tries = 0; tries < 100 && cache_hits(&pair[1]) <= hits; tries++) {
+			assert_int_equal(get_basic(&pair[1], id), v);
+			sleep_ms(50);
+		}
+		assert_true(cache_hits(&pair[1]) > hits);
+		pg_server_kill(&server);
+		assert_int_equal(pg_server_start_again(&server), 0);
+		long next = -1;
+		for (int tries = 0; tries < 100 && next <= 0; tries++)
+			if ((next = put_basic(&pair[0], id, 1)) <= 0)
+				sleep_ms(20);
+		assert_true(next > v);
+		long seen = get_basic(&pair[1], id);
+		if (seen != next)
+			fail_msg("round %d: gateway 1 read version %ld after gateway 0 acknowledged %ld", round, seen,
+				 next);
+	}
+}
+
+/* Reads Basic/<id> through gateway 1 until one is answered from its cache;
+ * every answer must be version want. */
+static void read_until_cached(const char *id, long want)
+{
+	long hits = cache_hits(&pair[1]);
+	for (int tries = 0; tries < 200 && cache_hits(&pair[1]) <= hits; tries++) {
+		long seen = get_basic(&pair[1], id);
+		if (seen != want)
+			fail_msg("gateway 1 read version %ld of %s, %ld was acknowledged", seen, id, want);
+		sleep_ms(20);
+	}
+	assert_true(cache_hits(&pair[1]) > hits);
+}
+
+static void *read_cut(void *p)
+{
+	(void)p;
+	for (int i = 0; i < 5; i++)
+		get_basic(&pair[0], "cut");
+	return NULL;
+}
+
+/* The gateways' listening connections are cut while new connections are
+ * refused, and gateway 0 changes a resource gateway 1 has cached: once
+ * gateway 1 listens again it must not answer the version it cached before
+ * (it missed the notification). */
+static void pair_cached_read_after_listening_was_cut(void **state)
+{
+	(void)state;
+	long v = put_basic(&pair[0], "cut", 0);
+	assert_true(v >= 1);
+	read_until_cached("cut", v);
+	/* reads at once, so that each of gateway 0's workers holds a connection */
+	pthread_t t[16];
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, read_cut, NULL), 0);
+	for (int i = 0; i < 16; i++)
+		pthread_join(t[i], NULL);
+	struct pg_server other = server; /* a database cannot refuse its own session */
+	snprintf(other.conninfo, sizeof other.conninfo, "%.200s dbname=template1", server.conninfo);
+	assert_int_equal(pg_server_sql(&other, "ALTER DATABASE postgres ALLOW_CONNECTIONS false"), 0);
+	assert_int_equal(pg_server_sql(&other, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+					       " WHERE application_name = 'crosswalk-listen'"),
+			 0);
+	long next = put_basic(&pair[0], "cut", 1); /* on a connection gateway 0 holds */
+	assert_int_equal(pg_server_sql(&other, "ALTER DATABASE postgres ALLOW_CONNECTIONS true"), 0);
+	assert_true(next > v);
+	read_until_cached("cut", next);
 }
 
 /* The database crashes (no shutdown checkpoint) and restarts: the gateways
@@ -537,6 +769,9 @@ int main(void)
 		cmocka_unit_test(pair_creates_conditionally_once),
 		cmocka_unit_test(pair_never_reads_stale),
 		cmocka_unit_test(pair_survives_database_restart),
+		cmocka_unit_test(pair_cached_reads_are_never_stale),
+		cmocka_unit_test(pair_cached_read_survives_database_restart),
+		cmocka_unit_test(pair_cached_read_after_listening_was_cut),
 		cmocka_unit_test(pair_kill_loses_no_answered_write),
 		cmocka_unit_test(pair_outbox_delivers_once),
 		cmocka_unit_test(pair_outbox_keeps_related_order),
