@@ -22,6 +22,7 @@
 #define BALP_ENTITY "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
 #define CW_AUDIT "urn:crosswalk:audit"
 #define CW_CLIENT "urn:crosswalk:client"
+#define CW_OPERATION "urn:crosswalk:operation"
 
 #define MAX_ENTITIES 1000 /* resources named in one record (a page is at most 1,000) */
 #define MAX_WITHHELD 1000
@@ -77,22 +78,71 @@ static void now_instant(char *out, size_t n)
 		 (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
-static cJSON *coding(const char *system, const char *code, const char *display)
+/* The record is printed as it is built, straight into its text (no tree):
+ * members in the order a tree built the same way would print them. A
+ * string given as NULL leaves its member out. */
+struct jw {
+	struct strbuf b;
+	bool more; /* a member or item is already written at this level */
+};
+
+static void jw_key(struct jw *w, const char *key)
 {
-	cJSON *c = cJSON_CreateObject();
-	cJSON_AddStringToObject(c, "system", system);
-	cJSON_AddStringToObject(c, "code", code);
-	if (display)
-		cJSON_AddStringToObject(c, "display", display);
-	return c;
+	if (w->more)
+		strbuf_addc(&w->b, ',');
+	if (key) {
+		strbuf_addc(&w->b, '"');
+		strbuf_adds(&w->b, key);
+		strbuf_add(&w->b, "\":", 2);
+	}
 }
 
-static cJSON *concept(const char *system, const char *code, const char *display)
+/* Opens an object ('{') or array ('[') as member key (NULL: an item). */
+static void jw_open(struct jw *w, const char *key, char c)
 {
-	cJSON *cc = cJSON_CreateObject();
-	cJSON *arr = cJSON_AddArrayToObject(cc, "coding");
-	cJSON_AddItemToArray(arr, coding(system, code, display));
-	return cc;
+	jw_key(w, key);
+	strbuf_addc(&w->b, c);
+	w->more = false;
+}
+
+static void jw_close(struct jw *w, char c)
+{
+	strbuf_addc(&w->b, c);
+	w->more = true;
+}
+
+static void jw_str(struct jw *w, const char *key, const char *value)
+{
+	if (!value)
+		return;
+	jw_key(w, key);
+	fjson_add_string(&w->b, value);
+	w->more = true;
+}
+
+static void jw_bool(struct jw *w, const char *key, bool value)
+{
+	jw_key(w, key);
+	strbuf_adds(&w->b, value ? "true" : "false");
+	w->more = true;
+}
+
+static void coding(struct jw *w, const char *key, const char *system, const char *code, const char *display)
+{
+	jw_open(w, key, '{');
+	jw_str(w, "system", system);
+	jw_str(w, "code", code);
+	jw_str(w, "display", display);
+	jw_close(w, '}');
+}
+
+static void codeable(struct jw *w, const char *key, const char *system, const char *code, const char *display)
+{
+	jw_open(w, key, '{');
+	jw_open(w, "coding", '[');
+	coding(w, NULL, system, code, display);
+	jw_close(w, ']');
+	jw_close(w, '}');
 }
 
 static bool starts(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
@@ -109,20 +159,23 @@ struct kind {
 	const char *sub_system, *sub_code;
 	const char *action; /* C R U D E */
 	bool query;         /* the request's query is recorded */
+	char op[64];        /* a FHIR operation's name ("$convert"), or "" */
+	bool echo;          /* the answer holds only what the request sent: its content is not named */
 };
 
 static bool is_op(const char *seg) { return seg[0] == '$'; }
 
 static struct kind classify(const char *method, const char *path)
 {
-	struct kind k = {EVENT_TYPE, "rest", "RESTful Operation", INTERACTION, "operation", "E", true};
+	struct kind k = {EVENT_TYPE, "rest", "RESTful Operation", INTERACTION, "operation", "E", true, "", false};
 	bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 	if (!strcmp(path, "/auth/token"))
-		return (struct kind){DCM, "110114", "User Authentication", DCM, "110122", "E", false};
+		return (struct kind){DCM, "110114", "User Authentication", DCM, "110122", "E", false, "", false};
 	if (starts(path, "/ingest/"))
-		return (struct kind){EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, "ingest", "C", false};
+		return (struct kind){EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, "ingest", "C", false,
+				     "",         false};
 	if (starts(path, "/export/"))
-		return (struct kind){EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, "export", "R", true};
+		return (struct kind){EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, "export", "R", true, "", false};
 	if (!starts(path, "/fhir"))
 		return k; /* /outbox, /plugins: operations */
 	const char *p = path + 5;
@@ -146,6 +199,10 @@ static struct kind classify(const char *method, const char *path)
 	}
 	if (is_op(seg[n - 1])) {
 		k.action = strstr(seg[n - 1], "export") ? "R" : "E";
+		snprintf(k.op, sizeof k.op, "%.63s", seg[n - 1]);
+		/* a conversion or a check answers with what was sent, not with
+		 * anything stored: the record names the operation, not that */
+		k.echo = !strcmp(k.op, "$convert") || !strcmp(k.op, "$validate");
 		return k;
 	}
 	if (!strcmp(seg[0], "_history"))
@@ -204,7 +261,7 @@ static const char *purpose_code(enum auth_purpose p, const char **display)
 /* ------------------------------------------------------------ entities */
 
 struct entities {
-	cJSON *arr;
+	struct jw *w; /* inside the entity array */
 	size_t n;
 	/* patients already named (by reference) */
 	char patients[16][STORE_ID_SIZE + 8];
@@ -216,12 +273,14 @@ static void add_entity(struct entities *es, const char *ref, const char *role, c
 {
 	if (es->n >= MAX_ENTITIES)
 		return;
-	cJSON *e = cJSON_CreateObject();
-	cJSON *what = cJSON_AddObjectToObject(e, "what");
-	cJSON_AddStringToObject(what, "reference", ref);
-	cJSON_AddItemToObject(e, "type", coding(ENTITY_TYPE, "2", "System Object"));
-	cJSON_AddItemToObject(e, "role", coding(OBJECT_ROLE, role, role_display));
-	cJSON_AddItemToArray(es->arr, e);
+	struct jw *w = es->w;
+	jw_open(w, NULL, '{');
+	jw_open(w, "what", '{');
+	jw_str(w, "reference", ref);
+	jw_close(w, '}');
+	coding(w, "type", ENTITY_TYPE, "2", "System Object");
+	coding(w, "role", OBJECT_ROLE, role, role_display);
+	jw_close(w, '}');
 	es->n++;
 }
 
@@ -326,11 +385,12 @@ static void add_query_text(struct entities *es, const char *q, size_t len)
 {
 	char *enc = malloc(len / 3 * 4 + 8);
 	if (enc && crypto_b64_encode(q, len, enc, len / 3 * 4 + 8)) {
-		cJSON *e = cJSON_CreateObject();
-		cJSON_AddItemToObject(e, "type", coding(ENTITY_TYPE, "2", "System Object"));
-		cJSON_AddItemToObject(e, "role", coding(OBJECT_ROLE, "24", "Query"));
-		cJSON_AddStringToObject(e, "query", enc);
-		cJSON_AddItemToArray(es->arr, e);
+		struct jw *w = es->w;
+		jw_open(w, NULL, '{');
+		coding(w, "type", ENTITY_TYPE, "2", "System Object");
+		coding(w, "role", OBJECT_ROLE, "24", "Query");
+		jw_str(w, "query", enc);
+		jw_close(w, '}');
 	}
 	free(enc);
 }
@@ -355,114 +415,140 @@ static void add_query(struct entities *es, const struct http_request *req)
 	free(q);
 }
 /* The request's X-Request-Id (BALP's transaction entity). */
-static void add_request_id(cJSON *arr, const char *request_id)
+static void add_request_id(struct jw *w, const char *request_id)
 {
-	cJSON *e = cJSON_CreateObject();
-	cJSON *what = cJSON_AddObjectToObject(e, "what");
-	cJSON *ident = cJSON_AddObjectToObject(what, "identifier");
-	cJSON_AddItemToObject(ident, "type", concept(BALP_ENTITY, "XrequestId", "X-Request-Id"));
-	cJSON_AddStringToObject(ident, "value", request_id);
-	cJSON_AddItemToObject(e, "type", coding(BALP_ENTITY, "XrequestId", "X-Request-Id"));
-	cJSON_AddItemToArray(arr, e);
+	jw_open(w, NULL, '{');
+	jw_open(w, "what", '{');
+	jw_open(w, "identifier", '{');
+	codeable(w, "type", BALP_ENTITY, "XrequestId", "X-Request-Id");
+	jw_str(w, "value", request_id);
+	jw_close(w, '}');
+	jw_close(w, '}');
+	coding(w, "type", BALP_ENTITY, "XrequestId", "X-Request-Id");
+	jw_close(w, '}');
 }
 
 /* ------------------------------------------------------------ events */
 
-static cJSON *agent_client(const struct audit_rec *r, const char *address)
+static void purpose_of_use(struct jw *w, enum auth_purpose purpose)
 {
-	cJSON *ag = cJSON_CreateObject();
-	cJSON_AddItemToObject(ag, "type", concept(DCM, "110153", "Source Role ID"));
-	cJSON *who = cJSON_AddObjectToObject(ag, "who");
+	const char *disp, *code = purpose_code(purpose, &disp);
+	jw_open(w, "purposeOfUse", '[');
+	codeable(w, NULL, ACT_REASON, code, disp);
+	jw_close(w, ']');
+}
+
+static void network(struct jw *w, const char *address, const char *type)
+{
+	if (!address || !*address)
+		return;
+	jw_open(w, "network", '{');
+	jw_str(w, "address", address);
+	jw_str(w, "type", type);
+	jw_close(w, '}');
+}
+
+static void agent_client(struct jw *w, const struct audit_rec *r, const char *address)
+{
+	jw_open(w, NULL, '{');
+	codeable(w, "type", DCM, "110153", "Source Role ID");
+	jw_open(w, "who", '{');
 	if (r && r->client_id[0]) {
-		cJSON *ident = cJSON_AddObjectToObject(who, "identifier");
-		cJSON_AddStringToObject(ident, "system", CW_CLIENT);
-		cJSON_AddStringToObject(ident, "value", r->client_id);
-		cJSON_AddStringToObject(who, "display", r->client_id);
+		jw_open(w, "identifier", '{');
+		jw_str(w, "system", CW_CLIENT);
+		jw_str(w, "value", r->client_id);
+		jw_close(w, '}');
+		jw_str(w, "display", r->client_id);
 	} else {
-		cJSON_AddStringToObject(who, "display", "anonymous");
+		jw_str(w, "display", "anonymous");
 	}
-	cJSON_AddBoolToObject(ag, "requestor", true);
-	if (r && r->client_id[0] && r->via[0]) {
-		const char *disp, *code = purpose_code(r->purpose, &disp);
-		cJSON *pou = cJSON_AddArrayToObject(ag, "purposeOfUse");
-		cJSON_AddItemToArray(pou, concept(ACT_REASON, code, disp));
-	}
-	if (address && *address) {
-		cJSON *net = cJSON_AddObjectToObject(ag, "network");
-		cJSON_AddStringToObject(net, "address", address);
-		cJSON_AddStringToObject(net, "type", "2");
-	}
-	return ag;
+	jw_close(w, '}');
+	jw_bool(w, "requestor", true);
+	if (r && r->client_id[0] && r->via[0])
+		purpose_of_use(w, r->purpose);
+	network(w, address, "2");
+	jw_close(w, '}');
 }
 
-static cJSON *agent_user(const struct audit_rec *r)
+static void agent_user(struct jw *w, const struct audit_rec *r)
 {
-	cJSON *ag = cJSON_CreateObject();
-	cJSON_AddItemToObject(
-		ag, "type",
-		concept("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "IRCP", "information recipient"));
-	cJSON *who = cJSON_AddObjectToObject(ag, "who");
-	cJSON_AddStringToObject(who, "reference", r->fhir_user);
-	cJSON_AddBoolToObject(ag, "requestor", true);
-	const char *disp, *code = purpose_code(r->purpose, &disp);
-	cJSON *pou = cJSON_AddArrayToObject(ag, "purposeOfUse");
-	cJSON_AddItemToArray(pou, concept(ACT_REASON, code, disp));
-	return ag;
+	jw_open(w, NULL, '{');
+	codeable(w, "type", "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "IRCP",
+		 "information recipient");
+	jw_open(w, "who", '{');
+	jw_str(w, "reference", r->fhir_user);
+	jw_close(w, '}');
+	jw_bool(w, "requestor", true);
+	purpose_of_use(w, r->purpose);
+	jw_close(w, '}');
 }
 
-static cJSON *agent_server(const char *authority)
+/* A system taking part: the gateway or the upstream (who named by display),
+ * as source (110153, the requestor) or destination (110152). */
+static void agent_system(struct jw *w, bool source, const char *display, const char *address, const char *net_type)
 {
-	cJSON *ag = cJSON_CreateObject();
-	cJSON_AddItemToObject(ag, "type", concept(DCM, "110152", "Destination Role ID"));
-	cJSON *who = cJSON_AddObjectToObject(ag, "who");
-	cJSON_AddStringToObject(who, "display", "Crosswalk FHIR gateway");
-	cJSON_AddBoolToObject(ag, "requestor", false);
-	if (authority && *authority) {
-		cJSON *net = cJSON_AddObjectToObject(ag, "network");
-		cJSON_AddStringToObject(net, "address", authority);
-		cJSON_AddStringToObject(net, "type", "1");
-	}
-	return ag;
+	jw_open(w, NULL, '{');
+	if (source)
+		codeable(w, "type", DCM, "110153", "Source Role ID");
+	else
+		codeable(w, "type", DCM, "110152", "Destination Role ID");
+	jw_open(w, "who", '{');
+	jw_str(w, "display", display);
+	jw_close(w, '}');
+	jw_bool(w, "requestor", source);
+	network(w, address, net_type);
+	jw_close(w, '}');
 }
 
-/* The frame every event shares: type, subtype, action, recorded, outcome,
- * source. */
-static cJSON *event_new(const struct kind *k, int status, const char *desc)
+/* The frame every event shares: type, subtype, action, recorded, outcome;
+ * the object is left open for the agents, the source and the entities. */
+static void event_open(struct jw *w, const struct kind *k, int status, const char *desc)
 {
-	cJSON *ev = cJSON_CreateObject();
-	cJSON_AddStringToObject(ev, "resourceType", "AuditEvent");
-	cJSON_AddItemToObject(ev, "type", coding(k->type_system, k->type_code, k->type_display));
-	cJSON *sub = cJSON_AddArrayToObject(ev, "subtype");
-	cJSON_AddItemToArray(sub, coding(k->sub_system, k->sub_code, NULL));
-	cJSON_AddStringToObject(ev, "action", k->action);
+	jw_open(w, NULL, '{');
+	jw_str(w, "resourceType", "AuditEvent");
+	coding(w, "type", k->type_system, k->type_code, k->type_display);
+	jw_open(w, "subtype", '[');
+	coding(w, NULL, k->sub_system, k->sub_code, NULL);
+	if (k->op[0])
+		coding(w, NULL, CW_OPERATION, k->op, NULL);
+	jw_close(w, ']');
+	jw_str(w, "action", k->action);
 	char when[64];
 	now_instant(when, sizeof when);
-	cJSON_AddStringToObject(ev, "recorded", when);
-	cJSON_AddStringToObject(ev, "outcome", status < 400 ? "0" : status < 500 ? "4" : "8");
-	if (desc)
-		cJSON_AddStringToObject(ev, "outcomeDesc", desc);
-	return ev;
+	jw_str(w, "recorded", when);
+	jw_str(w, "outcome", status < 400 ? "0" : status < 500 ? "4" : "8");
+	jw_str(w, "outcomeDesc", desc);
 }
 
-static void add_source(cJSON *ev, const char *authority)
+/* Closes the event and hands its text over (NULL when out of memory). */
+static char *event_close(struct jw *w)
 {
-	cJSON *src = cJSON_AddObjectToObject(ev, "source");
+	jw_close(w, '}');
+	return strbuf_take(&w->b, NULL);
+}
+
+static void add_source(struct jw *w, const char *authority)
+{
+	jw_open(w, "source", '{');
 	if (authority && *authority)
-		cJSON_AddStringToObject(src, "site", authority);
-	cJSON *obs = cJSON_AddObjectToObject(src, "observer");
-	cJSON_AddStringToObject(obs, "display", "Crosswalk FHIR gateway");
-	cJSON *type = cJSON_AddArrayToObject(src, "type");
-	cJSON_AddItemToArray(
-		type, coding("http://terminology.hl7.org/CodeSystem/security-source-type", "4", "Application Server"));
+		jw_str(w, "site", authority);
+	jw_open(w, "observer", '{');
+	jw_str(w, "display", "Crosswalk FHIR gateway");
+	jw_close(w, '}');
+	jw_open(w, "type", '[');
+	coding(w, NULL, "http://terminology.hl7.org/CodeSystem/security-source-type", "4", "Application Server");
+	jw_close(w, ']');
+	jw_close(w, '}');
 }
 
-static void add_agents(cJSON *ev, const struct audit_rec *r, const struct http_request *req)
+static void add_agents(struct jw *w, const struct audit_rec *r, const struct http_request *req)
 {
-	cJSON *agents = cJSON_AddArrayToObject(ev, "agent");
-	cJSON_AddItemToArray(agents, agent_client(r, req->client));
+	jw_open(w, "agent", '[');
+	agent_client(w, r, req->client);
 	if (r && r->fhir_user[0])
-		cJSON_AddItemToArray(agents, agent_user(r));
-	cJSON_AddItemToArray(agents, agent_server(req->authority));
+		agent_user(w, r);
+	agent_system(w, false, "Crosswalk FHIR gateway", req->authority, "1");
+	jw_close(w, ']');
 }
 
 /* A token request's client: the iss of its client assertion (the token
@@ -487,7 +573,7 @@ static void token_client(struct audit_rec *r, const struct http_request *req)
 }
 
 /* The request's own event. */
-static cJSON *request_event(struct audit_rec *r, const struct http_request *req, const struct http_response *resp)
+static char *request_event(struct audit_rec *r, const struct http_request *req, const struct http_response *resp)
 {
 	struct kind k = classify(req->method, req->path);
 	if (!strcmp(req->path, "/auth/token") && resp->status == 200 && !r->client_id[0])
@@ -496,11 +582,13 @@ static cJSON *request_event(struct audit_rec *r, const struct http_request *req,
 	if (resp->status >= 400)
 		snprintf(desc, sizeof desc, "%d %s: %s %.80s", resp->status, http_reason(resp->status), req->method,
 			 req->path);
-	cJSON *ev = event_new(&k, resp->status, resp->status >= 400 ? desc : NULL);
-	add_agents(ev, r, req);
-	add_source(ev, req->authority);
-	struct entities es = {.arr = cJSON_AddArrayToObject(ev, "entity")};
-	add_request_id(es.arr, req->request_id);
+	struct jw w = {STRBUF_INIT, false};
+	event_open(&w, &k, resp->status, resp->status >= 400 ? desc : NULL);
+	add_agents(&w, r, req);
+	add_source(&w, req->authority);
+	jw_open(&w, "entity", '[');
+	struct entities es = {.w = &w};
+	add_request_id(&w, req->request_id);
 	if (resp->status < 400) {
 		const char *loc = NULL;
 		for (size_t i = 0; i < resp->nheaders; i++)
@@ -511,7 +599,7 @@ static cJSON *request_event(struct audit_rec *r, const struct http_request *req,
 			add_entity(&es, fhir + 6, "4", "Domain Resource");
 		else if (!strcmp(k.action, "D") && req->path[5] == '/')
 			add_entity(&es, req->path + 6, "4", "Domain Resource");
-		else
+		else if (!k.echo)
 			add_answer(&es, resp);
 	} else if (!strcmp(k.sub_code, "read") || !strcmp(k.sub_code, "update") || !strcmp(k.sub_code, "delete") ||
 		   !strcmp(k.sub_code, "patch") || !strcmp(k.sub_code, "vread")) {
@@ -523,32 +611,37 @@ static cJSON *request_event(struct audit_rec *r, const struct http_request *req,
 			add_entity(&es, es.patients[i], "1", "Patient");
 	if (k.query)
 		add_query(&es, req);
-	return ev;
+	jw_close(&w, ']');
+	return event_close(&w);
 }
 
 /* The consent decision's event: every resource withheld from the answer. */
-static cJSON *withheld_event(const struct audit_rec *r, const struct http_request *req)
+static char *withheld_event(const struct audit_rec *r, const struct http_request *req)
 {
-	struct kind k = {EVENT_TYPE, "access", "Access/View Record Lifecycle Event", CW_AUDIT, "consent-withheld",
-			 "R",        false};
+	struct kind k = {
+		EVENT_TYPE, "access", "Access/View Record Lifecycle Event", CW_AUDIT, "consent-withheld", "R", false,
+		"",         false};
 	char desc[160];
 	snprintf(desc, sizeof desc, "%zu resource%s withheld by consent (%s)", r->nwithheld,
 		 r->nwithheld == 1 ? "" : "s", r->withheld[0].reason);
-	cJSON *ev = event_new(&k, 200, desc);
-	add_agents(ev, r, req);
-	add_source(ev, req->authority);
-	cJSON *arr = cJSON_AddArrayToObject(ev, "entity");
-	add_request_id(arr, req->request_id);
+	struct jw w = {STRBUF_INIT, false};
+	event_open(&w, &k, 200, desc);
+	add_agents(&w, r, req);
+	add_source(&w, req->authority);
+	jw_open(&w, "entity", '[');
+	add_request_id(&w, req->request_id);
 	for (size_t i = 0; i < r->nwithheld; i++) {
-		cJSON *e = cJSON_CreateObject();
-		cJSON *what = cJSON_AddObjectToObject(e, "what");
-		cJSON_AddStringToObject(what, "reference", r->withheld[i].ref);
-		cJSON_AddItemToObject(e, "type", coding(ENTITY_TYPE, "2", "System Object"));
-		cJSON_AddItemToObject(e, "role", coding(OBJECT_ROLE, "4", "Domain Resource"));
-		cJSON_AddStringToObject(e, "description", r->withheld[i].reason);
-		cJSON_AddItemToArray(arr, e);
+		jw_open(&w, NULL, '{');
+		jw_open(&w, "what", '{');
+		jw_str(&w, "reference", r->withheld[i].ref);
+		jw_close(&w, '}');
+		coding(&w, "type", ENTITY_TYPE, "2", "System Object");
+		coding(&w, "role", OBJECT_ROLE, "4", "Domain Resource");
+		jw_str(&w, "description", r->withheld[i].reason);
+		jw_close(&w, '}');
 	}
-	return ev;
+	jw_close(&w, ']');
+	return event_close(&w);
 }
 
 /* ------------------------------------------------------------ writing */
@@ -559,16 +652,17 @@ static void pending_free(struct pending_write *p)
 	free(p);
 }
 
-static struct pending_write *pending_new(const struct audit *a, cJSON *ev)
+/* A record's write, taking its text ev (NULL: none, out of memory). */
+static struct pending_write *pending_new(const struct audit *a, char *ev)
 {
-	struct pending_write *p = calloc(1, sizeof *p);
+	struct pending_write *p = ev ? calloc(1, sizeof *p) : NULL;
 	if (!p) {
-		cJSON_Delete(ev);
+		free(ev);
 		return NULL;
 	}
 	p->w.kind = STORE_WRITE_CREATE;
-	snprintf(p->w.type, sizeof p->w.type, "AuditEvent");
-	p->w.resource = ev;
+	memcpy(p->w.type, "AuditEvent", sizeof "AuditEvent");
+	p->w.text = ev;
 	/* delivered upstream only when the type is routed by name (a "*" route
 	 * is for the data written): its outbox row commits with it */
 	p->w.deliver = a->deliver;
@@ -700,7 +794,7 @@ static void held_release(void *ctx, struct http_request *req, struct http_respon
 }
 
 /* Holds resp until evs (n of them, taken) are committed. */
-static void submit_held(struct audit *a, struct http_request *req, struct http_response *resp, cJSON **evs, size_t n)
+static void submit_held(struct audit *a, struct http_request *req, struct http_response *resp, char **evs, size_t n)
 {
 	struct held *h = calloc(1, sizeof *h);
 	if (h) {
@@ -714,7 +808,7 @@ static void submit_held(struct audit *a, struct http_request *req, struct http_r
 		}
 	}
 	for (size_t i = 0; i < n; i++)
-		cJSON_Delete(evs[i]);
+		free(evs[i]);
 	if (!h) {
 		http_set_error(resp, 503, "transient", "the audit record of this request could not be written");
 		return;
@@ -844,8 +938,8 @@ void audit_request_finish(struct audit *a, struct http_request *req, struct http
 	struct audit_rec *r = req->app_free == rec_free ? req->app : NULL;
 	if (!a || !r)
 		return;
-	cJSON *evs[2] = {request_event(r, req, resp), r->nwithheld ? withheld_event(r, req) : NULL};
-	size_t n = evs[1] ? 2 : 1;
+	char *evs[2] = {request_event(r, req, resp), r->nwithheld ? withheld_event(r, req) : NULL};
+	size_t n = r->nwithheld ? 2 : 1;
 	if (a->batch) {
 		struct pending_write *p[2] = {NULL, NULL};
 		bool made = true;
@@ -856,15 +950,15 @@ void audit_request_finish(struct audit *a, struct http_request *req, struct http
 		/* the queue is full (or no memory): back-pressure, this answer
 		 * waits for its own records as a durable one would */
 		for (size_t i = 0; i < n; i++) {
-			evs[i] = p[i] ? p[i]->w.resource : NULL;
+			evs[i] = p[i] ? p[i]->w.text : NULL;
 			if (p[i]) {
-				p[i]->w.resource = NULL;
+				p[i]->w.text = NULL;
 				pending_free(p[i]);
 			}
 		}
 		if (!made) {
 			for (size_t i = 0; i < n; i++)
-				cJSON_Delete(evs[i]);
+				free(evs[i]);
 			http_set_error(resp, 503, "transient", "the audit record of this request could not be written");
 			return;
 		}
@@ -877,39 +971,30 @@ void audit_delivery(struct audit *a, const char *type, const char *id, int64_t v
 {
 	if (!a || !a->enabled || !strcmp(type, "AuditEvent"))
 		return;
-	struct kind k = {DCM, "110106", "Export", INTERACTION, deleted ? "delete" : "update", "E", false};
+	struct kind k = {DCM, "110106", "Export", INTERACTION, deleted ? "delete" : "update", "E", false, "", false};
 	char desc[300];
 	if (http_status < 200 || http_status >= 300)
 		snprintf(desc, sizeof desc, "delivery to the upstream failed: %s%s%.200s",
 			 http_status ? http_reason(http_status) : "", http_status && error && *error ? ": " : "",
 			 error ? error : "");
-	cJSON *ev = event_new(&k,
-			      http_status >= 200 && http_status < 300 ? 200
-			      : http_status                           ? http_status
-								      : 500,
-			      http_status >= 200 && http_status < 300 ? NULL : desc);
-	cJSON *agents = cJSON_AddArrayToObject(ev, "agent");
-	cJSON *src = agent_server(NULL);
-	cJSON_ReplaceItemInObject(src, "type", concept(DCM, "110153", "Source Role ID"));
-	cJSON_ReplaceItemInObject(src, "requestor", cJSON_CreateTrue());
-	cJSON_AddItemToArray(agents, src);
-	cJSON *dst = cJSON_CreateObject();
-	cJSON_AddItemToObject(dst, "type", concept(DCM, "110152", "Destination Role ID"));
-	cJSON *who = cJSON_AddObjectToObject(dst, "who");
-	cJSON_AddStringToObject(who, "display", "upstream FHIR server");
-	cJSON_AddBoolToObject(dst, "requestor", false);
-	if (a->cfg->upstream.base_url) {
-		cJSON *net = cJSON_AddObjectToObject(dst, "network");
-		cJSON_AddStringToObject(net, "address", a->cfg->upstream.base_url);
-		cJSON_AddStringToObject(net, "type", "5");
-	}
-	cJSON_AddItemToArray(agents, dst);
-	add_source(ev, NULL);
-	struct entities es = {.arr = cJSON_AddArrayToObject(ev, "entity")};
+	struct jw w = {STRBUF_INIT, false};
+	event_open(&w, &k,
+		   http_status >= 200 && http_status < 300 ? 200
+		   : http_status                           ? http_status
+							   : 500,
+		   http_status >= 200 && http_status < 300 ? NULL : desc);
+	jw_open(&w, "agent", '[');
+	agent_system(&w, true, "Crosswalk FHIR gateway", NULL, NULL);
+	agent_system(&w, false, "upstream FHIR server", a->cfg->upstream.base_url, "5");
+	jw_close(&w, ']');
+	add_source(&w, NULL);
+	jw_open(&w, "entity", '[');
+	struct entities es = {.w = &w};
 	char ref[200];
 	snprintf(ref, sizeof ref, "%.64s/%.64s/_history/%lld", type, id, (long long)version);
 	add_entity(&es, ref, "4", "Domain Resource");
-	struct pending_write *p = pending_new(a, ev);
+	jw_close(&w, ']');
+	struct pending_write *p = pending_new(a, event_close(&w));
 	if (!p)
 		return;
 	if (!a->batch || !enqueue_batch(a, &p, 1))
@@ -968,6 +1053,14 @@ static bool audit_is_withheld_stub(const cJSON *res)
 	return false;
 }
 
+/* A printed event back as a tree (commands: a run makes one or two). */
+static cJSON *event_tree(char *text)
+{
+	cJSON *t = text ? cJSON_Parse(text) : NULL;
+	free(text);
+	return t;
+}
+
 size_t audit_disclosure_events(const struct audit_disclosure *d, cJSON *evs[2])
 {
 	struct audit_rec r = {.purpose = d->purpose};
@@ -975,18 +1068,17 @@ size_t audit_disclosure_events(const struct audit_disclosure *d, cJSON *evs[2])
 	snprintf(r.via, sizeof r.via, "command");
 	/* the command's run stands for the request: no address, no server */
 	struct http_request req = {.method = "GET", .path = "", .request_id = d->run_id};
-	struct kind k = {EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, d->subtype, "R", true};
+	struct kind k = {EVENT_TYPE, "rest", "RESTful Operation", CW_AUDIT, d->subtype, "R", true, "", false};
 	char desc[128];
 	if (d->status >= 400)
 		snprintf(desc, sizeof desc, "%d: %.80s", d->status, d->subtype);
-	evs[0] = event_new(&k, d->status, d->status >= 400 ? desc : NULL);
-	evs[1] = NULL;
-	if (!evs[0])
-		return 0;
-	add_agents(evs[0], &r, &req);
-	add_source(evs[0], NULL);
-	struct entities es = {.arr = cJSON_AddArrayToObject(evs[0], "entity")};
-	add_request_id(es.arr, d->run_id);
+	struct jw w = {STRBUF_INIT, false};
+	event_open(&w, &k, d->status, d->status >= 400 ? desc : NULL);
+	add_agents(&w, &r, &req);
+	add_source(&w, NULL);
+	jw_open(&w, "entity", '[');
+	struct entities es = {.w = &w};
+	add_request_id(&w, d->run_id);
 	const cJSON *e;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(d->disclosed, "entry"))
 	{
@@ -999,6 +1091,11 @@ size_t audit_disclosure_events(const struct audit_disclosure *d, cJSON *evs[2])
 			add_entity(&es, es.patients[i], "1", "Patient");
 	if (d->query)
 		add_query_text(&es, d->query, strlen(d->query));
+	jw_close(&w, ']');
+	evs[0] = event_tree(event_close(&w));
+	evs[1] = NULL;
+	if (!evs[0])
+		return 0;
 	if (!d->nwithheld)
 		return 1;
 	r.withheld = calloc(d->nwithheld, sizeof *r.withheld);
@@ -1008,7 +1105,7 @@ size_t audit_disclosure_events(const struct audit_disclosure *d, cJSON *evs[2])
 		snprintf(r.withheld[i].ref, sizeof r.withheld[i].ref, "%s", d->withheld[i]);
 		snprintf(r.withheld[i].reason, sizeof r.withheld[i].reason, "%s", d->reason ? d->reason : "withheld");
 	}
-	evs[1] = withheld_event(&r, &req);
+	evs[1] = event_tree(withheld_event(&r, &req));
 	free(r.withheld);
 	return evs[1] ? 2 : 1;
 }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/strbuf.h"
+
 /* cJSON's default hooks are malloc/free and this project never changes them
  * (DESIGN: plugins never call cJSON_InitHooks), so nodes and strings built
  * here with malloc are freed correctly by cJSON_Delete. */
@@ -848,6 +850,17 @@ static void put_string(struct out *o, const char *s)
 		run = p + 1;
 	}
 	put(o, "\"", 1);
+}
+
+void fjson_add_string(struct strbuf *b, const char *s)
+{
+	/* the same growth rules (realloc, one byte kept for the NUL) */
+	struct out o = {b->buf, b->len, b->cap, b->oom};
+	put_string(&o, s);
+	b->buf = o.buf;
+	b->len = o.len;
+	b->cap = o.cap;
+	b->oom = o.oom;
 }
 
 static void put_number(struct out *o, const cJSON *n)

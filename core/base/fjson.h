@@ -103,6 +103,11 @@ cJSON *fjson_parse_in(struct arena *a, const char *buf, size_t len, const struct
  * terminating NUL. NULL on out of memory. */
 char *fjson_print(const cJSON *root, bool pretty, size_t *out_len);
 
+struct strbuf;
+/* Appends s (NULL: "") to b as a JSON string, quoted and escaped as
+ * fjson_print writes strings: for a writer printing JSON without a tree. */
+void fjson_add_string(struct strbuf *b, const char *s);
+
 /* The exact literal of a number parsed by fjson_parse (or made with
  * fjson_create_number_literal), else NULL. */
 const char *fjson_number_literal(const cJSON *item);

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "base/crypto.h"
@@ -18,6 +17,7 @@
 #include "base/metrics.h"
 #include "fhir/model_query.h"
 #include "store/rcache.h"
+#include "store/store_version.h"
 
 static atomic_bool full_flag;
 
@@ -97,17 +97,11 @@ static enum store_status ok(struct store_error *err)
 
 int store_new_id(char out[STORE_ID_SIZE])
 {
+	/* the CSPRNG of base/crypto (seeded from the system once, per thread),
+	 * not a system call per id */
 	uint8_t u[16];
-	size_t got = 0;
-	while (got < sizeof u) {
-		ssize_t n = getrandom(u + got, sizeof u - got, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		got += (size_t)n;
-	}
+	if (crypto_random(u, sizeof u) != 0)
+		return -1;
 	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 */
 	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 	char text[CRYPTO_UUID_TEXT];
@@ -172,6 +166,32 @@ static enum store_status check_body(const char *type, const cJSON *resource, str
 	if (meta && !cJSON_IsObject(meta))
 		return store_fail(err, STORE_INVALID, "meta must be an object");
 	return STORE_OK;
+}
+
+/* A create's text (store_write.text): its opening names the type; what a
+ * backend does not take as text (anything but an appended record, or a
+ * backend without append_text) becomes the tree. */
+static enum store_status check_text(const struct store *s, struct store_write *w)
+{
+	if (w->kind != STORE_WRITE_CREATE || w->id[0] || w->resource)
+		return store_fail(&w->err, STORE_INVALID,
+				  "only a create with a new id is given as text, and not also as a tree");
+	static const char open[] = "{\"resourceType\":\"";
+	size_t n = strlen(w->type);
+	const char *t = w->text;
+	if (strncmp(t, open, sizeof open - 1) != 0 || strncmp(t + sizeof open - 1, w->type, n) != 0 ||
+	    t[sizeof open - 1 + n] != '"' || (t[sizeof open + n] != ',' && t[sizeof open + n] != '}'))
+		return store_fail(&w->err, STORE_INVALID, "the record's text must begin with its resourceType '%s'",
+				  w->type);
+	if (w->append && s->ops->append_text)
+		return STORE_OK;
+	enum store_status st = sver_parse(w->text, strlen(w->text), &w->resource, &w->err);
+	if (st == STORE_OK) {
+		free(w->text);
+		w->text = NULL;
+		st = check_body(w->type, w->resource, &w->err);
+	}
+	return st;
 }
 
 /* "3" or W/"3" → 3; 0 when text is no version number. */
@@ -406,7 +426,9 @@ enum store_status store_submit(struct store *s, struct store_write *w, const cha
 	w->impl = NULL;
 	ok(&w->err);
 	enum store_status st = check_type(w->type, &w->err);
-	if (st == STORE_OK && w->kind != STORE_WRITE_DELETE)
+	if (st == STORE_OK && w->text)
+		st = check_text(s, w);
+	else if (st == STORE_OK && w->kind != STORE_WRITE_DELETE)
 		st = check_body(w->type, w->resource, &w->err);
 	if (st == STORE_OK && (w->id[0] || w->kind != STORE_WRITE_CREATE))
 		st = check_id(w->id, &w->err);
@@ -460,7 +482,9 @@ void store_write_release(struct store_write *w)
 {
 	cJSON_Delete(w->resource);
 	cJSON_Delete(w->stored);
+	free(w->text);
 	w->resource = w->stored = NULL;
+	w->text = NULL;
 }
 
 void store_drain(struct store *s)

@@ -300,6 +300,9 @@ struct store_ops {
 	 * w->if_match_version); drain as store_drain */
 	enum store_status (*submit)(struct store *s, struct store_write *w);
 	void (*drain)(struct store *s);
+	/* submit takes an appended record's text (store_write.text) as it is;
+	 * false: store_submit parses it into resource first */
+	bool append_text;
 	/* store_settle for one type (NULL: any); NULL when the backend
 	 * indexes appended records as it writes them */
 	enum store_status (*settle)(struct store *s, const char *type, struct store_error *err);
@@ -451,6 +454,14 @@ struct store_write {
 	cJSON *resource;        /* owned by w; NULL for a delete */
 	bool deliver;           /* also record it for delivery upstream (the outbox), in the same savepoint */
 	bool append;            /* an appended record (above): kind CREATE, id "", deliver false */
+	/* A create with a new id given as its compact JSON text instead of a
+	 * tree (resource NULL): an object that begins {"resourceType":"<type>"
+	 * followed by ',' or '}', without id and meta, which the store stamps
+	 * in after resourceType as it would into a tree. Owned by w (freed by
+	 * store_write_release). An appended record's text is written as it is
+	 * (store_ops.append_text: no tree is built); any other is parsed into
+	 * resource by store_submit. */
+	char *text;
 	void (*done)(void *ctx);
 	void *ctx;
 	/* out, once done ran */

@@ -941,6 +941,7 @@ static const struct store_ops sqlite_ops = {
 	.mark_get = sqlite_mark_get,
 	.mark_set = sqlite_mark_set,
 	.submit = sqlite_submit,
+	.append_text = true,
 	.drain = sqlite_drain,
 	.settle = sqlite_settle,
 	.snapshot = sqlite_snapshot,

@@ -147,6 +147,18 @@ static void prepare_append(struct write_req *w, cJSON *resource)
 		w->pre = true;
 }
 
+/* An appended record given as text (store_write.text, taken): stamped by
+ * splicing id and meta in, and summed, on the submitting thread. */
+static void prepare_append_text(struct write_req *w, char *text)
+{
+	store_now(w->pre_when, &w->pre_ms);
+	size_t len = 0;
+	w->pre_text = sver_stamp_text(text, w->v.type, w->v.id, 1, w->pre_when, &len);
+	free(text);
+	if (w->pre_text && sver_sum(w->v.type, w->v.id, 1, w->pre_when, w->pre_text, len, w->pre_sum) == 0)
+		w->pre = true;
+}
+
 /* The resource row (inserted, or updated to the new version; *rid set for a
  * new one) and the version row with its body text (NULL for a deletion) and
  * its checksum. */
@@ -501,7 +513,10 @@ enum store_status sqlite_submit(struct store *s, struct store_write *sw)
 	a->w.append = sw->append;
 	a->r = (struct gc_req){.item.async = true, .w = &a->w, .err = &sw->err, .st = STORE_OK, .async = sw};
 	/* stamped, printed and indexed here, on the submitting thread */
-	if (sw->append) {
+	if (sw->append && sw->text) {
+		prepare_append_text(&a->w, sw->text);
+		sw->text = NULL;
+	} else if (sw->append) {
 		a->w.v.resource = NULL;
 		prepare_append(&a->w, sw->resource);
 		sw->resource = NULL;

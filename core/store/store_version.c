@@ -77,6 +77,27 @@ oom:
 	return store_fail(err, STORE_NO_MEMORY, "out of memory");
 }
 
+char *sver_stamp_text(const char *text, const char *type, const char *id, int64_t version, const char *when,
+		      size_t *out_len)
+{
+	/* {"resourceType":"T" then ',' or '}' (store_submit checked it) */
+	size_t head = strlen("{\"resourceType\":\"") + strlen(type) + 1, len = strlen(text);
+	char stamp[STORE_ID_SIZE + STORE_TIME_SIZE + 80];
+	/* an id and a time hold nothing JSON escapes */
+	int n = snprintf(stamp, sizeof stamp, ",\"id\":\"%s\",\"meta\":{\"versionId\":\"%lld\",\"lastUpdated\":\"%s\"}",
+			 id, (long long)version, when);
+	if (n < 0 || (size_t)n >= sizeof stamp || len < head)
+		return NULL;
+	char *out = malloc(len + (size_t)n + 1);
+	if (!out)
+		return NULL;
+	memcpy(out, text, head);
+	memcpy(out + head, stamp, (size_t)n);
+	memcpy(out + head + (size_t)n, text + head, len - head + 1);
+	*out_len = len + (size_t)n;
+	return out;
+}
+
 int sver_sum(const char *type, const char *id, int64_t version, const char *last_updated, const char *body, size_t len,
 	     uint8_t out[SVER_SUM_LEN])
 {

@@ -22,6 +22,11 @@ enum store_status sver_stamp(const cJSON *resource, const char *id, int64_t vers
  * no copy is made. */
 enum store_status sver_stamp_take(cJSON *resource, const char *id, int64_t version, const char *when, cJSON **out,
 				  struct store_error *err);
+/* The same stamp on an appended record's text (store_write.text, its
+ * opening checked by store_submit): resourceType, then id and meta, then the
+ * rest of text. A new string (*out_len its length), NULL when out of memory. */
+char *sver_stamp_text(const char *text, const char *type, const char *id, int64_t version, const char *when,
+		      size_t *out_len);
 
 /* The checksum a version row carries: the SHA-256 of its type, id, version,
  * lastUpdated and body text (NULL for a deletion). -1 when the digest could

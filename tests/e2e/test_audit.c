@@ -329,6 +329,205 @@ static void audit_events_are_read_only(void **state)
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
+/* ------------------------------------------------ the record's text */
+
+#define RECORDS_FIXTURE "tests/fixtures/audit/records.ndjson"
+#define FP32 "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff"
+
+/* Replaces every "from" in *text with "to" (a new string). */
+static void replace_all(char **text, const char *from, const char *to)
+{
+	size_t nf = strlen(from), nt = strlen(to), n = 0;
+	for (const char *p = *text; (p = strstr(p, from)); p += nf)
+		n++;
+	if (!n || !nf)
+		return;
+	char *out = malloc(strlen(*text) + n * nt + 1), *o = out;
+	assert_non_null(out);
+	const char *p = *text, *q;
+	while ((q = strstr(p, from))) {
+		memcpy(o, p, (size_t)(q - p));
+		o += q - p;
+		memcpy(o, to, nt);
+		o += nt;
+		p = q + nf;
+	}
+	strcpy(o, p);
+	free(*text);
+	*text = out;
+}
+
+/* One request of the fixture as client token (NULL: none). */
+static long fixture_call(const struct gw *g, const char *token, const char *method, const char *path, const char *ct,
+			 const char *body, const char *rid, char *loc, size_t loclen)
+{
+	char h[128], a[2048], c[128];
+	snprintf(h, sizeof h, "X-Request-Id: %s", rid);
+	snprintf(a, sizeof a, "Authorization: Bearer %s", token ? token : "");
+	snprintf(c, sizeof c, "Content-Type: %s", ct ? ct : "application/fhir+json");
+	const char *hdrs[] = {h, c, token ? a : NULL, NULL};
+	struct resp r;
+	assert_int_equal(http_do(g, method, path, hdrs, body, body ? strlen(body) : 0, &r), 0);
+	if (loc)
+		resp_header(&r, "Location", loc, loclen);
+	long st = r.status;
+	resp_free(&r);
+	return st;
+}
+
+/* Every shape of request's record, as stored, is the one in
+ * RECORDS_FIXTURE: each line is the record of one request (in request
+ * order) with what changes from run to run masked (its id and meta, the
+ * time recorded, the gateway's port, the id of the resource created).
+ * CW_WRITE_FIXTURE=1 rewrites the file from this build instead. */
+static void each_record_is_the_one_in_the_fixture(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(
+		gw_start(&g, "\"auth\":{\"clients\":["
+			     "{\"client_id\":\"clinic\",\"purpose\":\"treatment\",\"scopes\":\"system/*.cruds\","
+			     "\"tls_fingerprint\":\"" FP32 "\"},"
+			     "{\"client_id\":\"auditor\",\"purpose\":\"operations\","
+			     "\"scopes\":\"system/*.rs system/crosswalk.admin\",\"tls_fingerprint\":\"" FP32 "\"}]}"),
+		0);
+	char *tok = gw_token(&g, "clinic", "system/*.cruds");
+	char *adm = gw_token(&g, "auditor", "system/*.rs system/crosswalk.admin");
+	static const char pat[] = "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"name\":[{\"family\":\"Fixture\"}]}";
+	static const char obs[] = "{\"resourceType\":\"Observation\",\"id\":\"o1\",\"status\":\"final\","
+				  "\"code\":{\"text\":\"x\"},\"subject\":{\"reference\":\"Patient/p1\"}}";
+	static const char obs2[] = "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"y\"},"
+				   "\"subject\":{\"reference\":\"Patient/p2\"}}";
+	static const char batch[] =
+		"{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[{\"request\":{\"method\":"
+		"\"GET\",\"url\":\"Patient/p1\"}},{\"request\":{\"method\":\"GET\",\"url\":"
+		"\"Observation/o1\"}}]}";
+	static const char bundle[] = "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[{\"resource\":"
+				     "{\"resourceType\":\"Patient\",\"id\":\"c1\"}},{\"resource\":{\"resourceType\":"
+				     "\"Observation\",\"id\":\"c2\",\"status\":\"final\",\"code\":{\"text\":\"z\"},"
+				     "\"subject\":{\"reference\":\"Patient/c1\"}}}]}";
+	char loc[512] = "", created[128] = "";
+	static const char *const rids[] = {"f-put",      "f-obs",     "f-create",    "f-read",  "f-vread", "f-search",
+					   "f-form",     "f-missing", "f-bad-id",    "f-405",   "f-batch", "f-history",
+					   "f-validate", "f-convert", "f-anonymous", "f-delete"};
+	assert_int_equal(fixture_call(&g, tok, "PUT", "/fhir/Patient/p1", NULL, pat, rids[0], NULL, 0), 201);
+	assert_int_equal(fixture_call(&g, tok, "PUT", "/fhir/Observation/o1", NULL, obs, rids[1], NULL, 0), 201);
+	assert_int_equal(fixture_call(&g, tok, "POST", "/fhir/Observation", NULL, obs2, rids[2], loc, sizeof loc), 201);
+	const char *o = strstr(loc, "/fhir/Observation/");
+	assert_non_null(o);
+	snprintf(created, sizeof created, "%.*s", (int)strcspn(o + 18, "/"), o + 18);
+	assert_int_equal(fixture_call(&g, tok, "GET", "/fhir/Patient/p1", NULL, NULL, rids[3], NULL, 0), 200);
+	assert_int_equal(fixture_call(&g, tok, "GET", "/fhir/Patient/p1/_history/1", NULL, NULL, rids[4], NULL, 0),
+			 200);
+	assert_int_equal(fixture_call(&g, tok, "GET", "/fhir/Observation?subject=Patient/p1&_sort=_id", NULL, NULL,
+				      rids[5], NULL, 0),
+			 200);
+	assert_int_equal(fixture_call(&g, tok, "POST", "/fhir/Observation/_search?_count=1",
+				      "application/x-www-form-urlencoded", "subject=Patient/p1", rids[6], NULL, 0),
+			 200);
+	assert_int_equal(fixture_call(&g, tok, "GET", "/fhir/Patient/nope", NULL, NULL, rids[7], NULL, 0), 404);
+	long bad = fixture_call(&g, tok, "GET", "/fhir/Patient/a%22b", NULL, NULL, rids[8], NULL, 0);
+	assert_true(bad >= 400);
+	assert_int_equal(fixture_call(&g, tok, "POST", "/fhir/AuditEvent", NULL, "{}", rids[9], NULL, 0), 405);
+	assert_int_equal(fixture_call(&g, tok, "POST", "/fhir", NULL, batch, rids[10], NULL, 0), 200);
+	assert_int_equal(fixture_call(&g, tok, "GET", "/fhir/Patient/p1/_history", NULL, NULL, rids[11], NULL, 0), 200);
+	assert_int_equal(fixture_call(&g, tok, "POST", "/fhir/Observation/$validate", NULL, obs, rids[12], NULL, 0),
+			 200);
+	assert_int_equal(fixture_call(&g, tok, "POST", "/fhir/$convert", NULL, bundle, rids[13], NULL, 0), 200);
+	assert_int_equal(fixture_call(&g, NULL, "GET", "/fhir/Patient/p1", NULL, NULL, rids[14], NULL, 0), 401);
+	assert_int_equal(fixture_call(&g, tok, "DELETE", "/fhir/Observation/o1", NULL, NULL, rids[15], NULL, 0), 200);
+
+	struct resp r;
+	assert_int_equal(gw_call_bearer(&g, adm, "GET", "/fhir/AuditEvent?_count=1000", NULL, NULL, &r), 200);
+	cJSON *b = cJSON_Parse(r.body);
+	resp_free(&r);
+	assert_non_null(b);
+	cJSON *events = cJSON_CreateArray();
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(b, "entry"))
+	{
+		cJSON_AddItemToArray(events, cJSON_Duplicate(cJSON_GetObjectItem(e, "resource"), 1));
+	}
+	cJSON_Delete(b);
+	/* $convert answers with what was sent: its record names the operation
+	 * and the outcome, not the resources converted (nothing stored) */
+	int nc;
+	const cJSON *conv = event_for(events, "f-convert", &nc);
+	assert_int_equal(nc, 1);
+	assert_false(names(conv, "Patient/c1"));
+	assert_false(names(conv, "Observation/c2"));
+	const cJSON *op = cJSON_GetArrayItem(cJSON_GetObjectItem(conv, "subtype"), 1);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(op, "system")), "urn:crosswalk:operation");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(op, "code")), "$convert");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(conv, "outcome")), "0");
+	char *ct = cJSON_PrintUnformatted(conv);
+	static const char *ctype[] = {"Content-Type: application/fhir+json", NULL};
+	char ah[2048];
+	snprintf(ah, sizeof ah, "Authorization: Bearer %s", adm);
+	const char *vh[] = {ctype[0], ah, NULL};
+	assert_int_equal(http_do(&g, "POST", "/fhir/$validate", vh, ct, strlen(ct), &r), 0);
+	if (r.status != 200 || strstr(r.body, "\"error\"") || strstr(r.body, "\"warning\""))
+		fail_msg("not valid R4: %s\n%s", r.body, ct);
+	resp_free(&r);
+	free(ct);
+	char port[32];
+	snprintf(port, sizeof port, "127.0.0.1:%u", g.port);
+	char *got = calloc(1, 1);
+	size_t got_len = 0;
+	for (size_t i = 0; i < sizeof rids / sizeof *rids; i++) {
+		int n;
+		const cJSON *ev = event_for(events, rids[i], &n);
+		if (n != 1)
+			fail_msg("%s: %d records", rids[i], n);
+		cJSON *copy = cJSON_Duplicate(ev, 1);
+		cJSON_DeleteItemFromObject(copy, "id");
+		cJSON_DeleteItemFromObject(copy, "meta");
+		cJSON_ReplaceItemInObject(copy, "recorded", cJSON_CreateString("RECORDED"));
+		char *text = cJSON_PrintUnformatted(copy);
+		cJSON_Delete(copy);
+		replace_all(&text, port, "127.0.0.1:PORT");
+		replace_all(&text, created, "CREATED");
+		size_t tl = strlen(text);
+		got = realloc(got, got_len + tl + 2);
+		assert_non_null(got);
+		memcpy(got + got_len, text, tl);
+		got_len += tl;
+		got[got_len++] = '\n';
+		got[got_len] = '\0';
+		free(text);
+	}
+	cJSON_Delete(events);
+	const char *w = getenv("CW_WRITE_FIXTURE");
+	if (w && !strcmp(w, "1")) {
+		FILE *f = fopen(RECORDS_FIXTURE, "w");
+		assert_non_null(f);
+		fputs(got, f);
+		fclose(f);
+	}
+	FILE *f = fopen(RECORDS_FIXTURE, "r");
+	assert_non_null(f);
+	char *want = calloc(1, 1 << 20);
+	size_t wl = fread(want, 1, (1 << 20) - 1, f);
+	fclose(f);
+	want[wl] = '\0';
+	/* line by line, for a readable failure */
+	const char *gp = got, *wp = want;
+	for (size_t i = 0; i < sizeof rids / sizeof *rids; i++) {
+		size_t gn = strcspn(gp, "\n"), wn = strcspn(wp, "\n");
+		if (gn != wn || memcmp(gp, wp, gn) != 0)
+			fail_msg("%s's record differs from the fixture:\n got  %.*s\n want %.*s", rids[i], (int)gn, gp,
+				 (int)wn, wp);
+		gp += gn + (gp[gn] == '\n');
+		wp += wn + (wp[wn] == '\n');
+	}
+	assert_string_equal(gp, wp); /* nothing more on either side */
+	free(want);
+	free(got);
+	free(tok);
+	free(adm);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
 /* ------------------------------------------------ kill -9 under load */
 
 #define LOAD_THREADS 8
@@ -680,6 +879,7 @@ int main(void)
 		cmocka_unit_test(every_access_has_one_valid_record),
 		cmocka_unit_test(ingest_extract_and_build_have_one_valid_record),
 		cmocka_unit_test(audit_events_are_read_only),
+		cmocka_unit_test(each_record_is_the_one_in_the_fixture),
 		cmocka_unit_test(every_answered_request_is_recorded_after_kill_9),
 		cmocka_unit_test(every_answered_request_is_recorded_after_kill_9_on_postgresql),
 		cmocka_unit_test(batch_records_are_written_within_the_window_and_at_stop),
