@@ -327,6 +327,22 @@ static void *hot_read(void *p)
 	return NULL;
 }
 
+/* Waits until g answers a read from its read cache (10 s at most): right
+ * after a database restart its listening connection may still be coming
+ * back, and until it is no read uses the cache. */
+static void wait_for_cache(const struct gw *g, const char *id)
+{
+	for (int i = 0; i < 200; i++) {
+		long before = cache_hits(g);
+		assert_true(get_basic(g, id) >= 1);
+		assert_true(get_basic(g, id) >= 1);
+		if (cache_hits(g) > before)
+			return;
+		sleep_ms(50);
+	}
+	fail_msg("the read cache was never used");
+}
+
 /* Gateway 1 answers reads from its read cache, yet never with a version
  * older than one gateway 0 acknowledged before the read was sent: right
  * after each write (the read that would find the older version still
@@ -334,10 +350,11 @@ static void *hot_read(void *p)
 static void pair_cached_reads_are_never_stale(void **state)
 {
 	(void)state;
-	long hits = cache_hits(&pair[1]);
-	assert_true(hits >= 0);
 	long v = put_basic(&pair[0], "cached", 0);
 	assert_true(v >= 1);
+	wait_for_cache(&pair[1], "cached");
+	long hits = cache_hits(&pair[1]);
+	assert_true(hits >= 0);
 	for (int i = 1; i <= 200; i++) {
 		assert_int_equal(get_basic(&pair[1], "cached"), v); /* now cached on gateway 1 */
 		long next = put_basic(&pair[0], "cached", i);
@@ -348,8 +365,13 @@ static void pair_cached_reads_are_never_stale(void **state)
 				 next);
 		v = next;
 	}
-	long now = cache_hits(&pair[1]); /* every first read of a round but the first */
-	if (now < hits + 199)
+	/* the first read of each round but the first finds the cache filled by
+	 * the round before, unless a ticket was voided meanwhile (another
+	 * resource's notification in the same shard, the listening connection
+	 * coming back): a miss is never stale, only slower, so what is asked
+	 * is that the cache served most of them and the checks above tested it */
+	long now = cache_hits(&pair[1]);
+	if (now < hits + 150)
 		fail_msg("gateway 1 answered %ld of 200 reads from its cache", now - hits);
 
 	assert_true(put_basic(&pair[0], "hot", -1) >= 1);
