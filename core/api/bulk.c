@@ -43,6 +43,13 @@ struct bulk {
 	atomic_bool stop;
 	struct job *jobs;
 	_Atomic(const struct consent_wording *) words; /* bulk_set_wording */
+	/* the store keeps the jobs (store_jobs_shared): the table and files
+	 * are in the database, shared by every gateway on it; dir holds only
+	 * the files of the job this gateway's worker is writing */
+	const struct store_job_ops *shared;
+	pthread_t keeper; /* shared: keeps the running job's lease (keeper) */
+	bool keeper_started;
+	struct job *current; /* shared: the job the worker runs, or NULL (mu) */
 };
 
 static const char *const state_names[] = {"queued", "running", "complete", "failed"};
@@ -68,12 +75,16 @@ static void set_member(cJSON *obj, const char *key, cJSON *item)
 	cJSON_AddItemToObject(obj, key, item);
 }
 
-/* Writes the record (the caller holds the lock or owns the job alone). */
+/* Writes the record (the caller holds the lock or owns the job alone). A
+ * shared job's record is only brought up to date here: the worker stores it
+ * when the job ends (shared_settle). */
 static int job_save(const struct bulk *b, struct job *j)
 {
 	set_member(j->rec, "state", cJSON_CreateString(state_names[j->state]));
 	if (j->state == BULK_FAILED && !cJSON_GetObjectItemCaseSensitive(j->rec, "reason"))
 		cJSON_AddStringToObject(j->rec, "reason", j->reason);
+	if (b->shared)
+		return 0;
 	size_t len = 0;
 	char *text = fjson_print(j->rec, false, &len);
 	if (!text)
@@ -713,9 +724,200 @@ static void sweep(struct bulk *b)
 	}
 }
 
+/* --- jobs shared on the store ------------------------------------------------ */
+
+/* How often a running shared job's lease is renewed (the lease itself,
+ * store.postgresql.lease_ms, is at least a second). */
+#define RENEW_MS 300
+
+/* The keeper thread: while the worker runs a shared job, it renews the
+ * job's lease every RENEW_MS on a connection of its own (the worker's is
+ * inside the export's snapshot, and may wait there on the database), with
+ * the progress line; a job no longer this gateway's (cancelled on any
+ * gateway, or taken over after its lease ran out) is stopped. */
+static void *keeper(void *arg)
+{
+	struct bulk *b = arg;
+	pthread_mutex_lock(&b->mu);
+	while (!b->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += RENEW_MS * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+		if (b->stop || !b->current)
+			continue;
+		char id[BULK_ID_SIZE], progress[sizeof b->current->progress];
+		snprintf(id, sizeof id, "%s", b->current->id);
+		snprintf(progress, sizeof progress, "%s", b->current->progress);
+		pthread_mutex_unlock(&b->mu);
+		struct store_error err = {0};
+		enum store_status st = b->shared->renew(b->store, id, now_ms(), progress, &err);
+		pthread_mutex_lock(&b->mu);
+		if (st == STORE_NOT_FOUND && b->current && !strcmp(b->current->id, id)) {
+			log_msgf(LOG_INFO, "bulk",
+				 "export %s is no longer this gateway's (cancelled or taken over): it stops", id);
+			atomic_store(&b->current->cancel, true);
+		}
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+/* The state named in a shared job's row. */
+static enum bulk_state state_of(const char *name)
+{
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(name, state_names[i]))
+			return (enum bulk_state)i;
+	return BULK_FAILED;
+}
+
+/* A shared job as its row holds it (a new struct job the caller frees), or
+ * NULL when there is none. */
+static struct job *shared_load(struct bulk *b, const char *id)
+{
+	struct store_job row = {0};
+	struct store_error err = {0};
+	if (!id_ok(id) || b->shared->get(b->store, id, &row, &err) != STORE_OK)
+		return NULL;
+	cJSON *rec = fjson_parse(row.rec, strlen(row.rec), NULL, NULL);
+	struct job *j = job_new(id, rec ? rec : cJSON_CreateObject());
+	if (j && j->rec) {
+		j->state = state_of(row.state);
+		j->finished_ms = row.finished_ms;
+		snprintf(j->progress, sizeof j->progress, "%s", row.progress);
+		const char *why = rest_str_member(j->rec, "reason");
+		snprintf(j->reason, sizeof j->reason, "%s", why ? why : "the export failed");
+	} else {
+		job_free(j);
+		j = NULL;
+	}
+	store_job_release(&row);
+	return j;
+}
+
+/* Ends this gateway's run of a shared job: a finished job is stored with
+ * its files in one step (then every gateway serves it), a job this gateway
+ * stops with is put back in the queue, one cancelled or taken over is left
+ * alone. The local files go in every case. */
+static void shared_settle(struct bulk *b, struct job *j, bool stopped)
+{
+	struct store_error err = {0};
+	enum store_status st = STORE_OK;
+	if (atomic_load(&j->cancel)) {
+		/* nothing to keep */
+	} else if (stopped) {
+		st = b->shared->unclaim(b->store, j->id, &err);
+	} else {
+		const cJSON *out = cJSON_GetObjectItemCaseSensitive(j->rec, "output");
+		size_t n = (size_t)cJSON_GetArraySize(out), k = 0;
+		struct store_job_file *files = calloc(n ? n : 1, sizeof *files);
+		const cJSON *o;
+		cJSON_ArrayForEach(o, out)
+		{
+			char path[4300];
+			const char *name = rest_str_member(o, "file");
+			job_path(b, j->id, name ? name : "", path, sizeof path);
+			int fd = files && name ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+			if (fd < 0)
+				break;
+			files[k].name = name;
+			files[k++].fd = fd;
+		}
+		char *text = k == n ? fjson_print(j->rec, false, NULL) : NULL;
+		st = text ? b->shared->finish(b->store, j->id, state_names[j->state], text, j->finished_ms, files, n,
+					      &err)
+			  : store_fail(&err, STORE_IO, "cannot read the export's files back");
+		free(text);
+		for (size_t i = 0; i < k; i++)
+			close(files[i].fd);
+		free(files);
+	}
+	if (st != STORE_OK)
+		log_msgf(LOG_ERROR, "bulk",
+			 "export %s: cannot record its end in the store (%s); it runs again once its lease runs out",
+			 j->id, err.message);
+	job_remove_files(b, j->id, false);
+}
+
+/* The worker of a gateway sharing its jobs: it takes the oldest queued
+ * job (or one whose gateway stopped renewing its lease) from the store,
+ * runs it into dir, and stores the outcome; every second it removes the
+ * expired jobs, whichever gateway ran them. */
+static void shared_worker(struct bulk *b)
+{
+	int64_t swept = 0;
+	pthread_mutex_lock(&b->mu);
+	while (!b->stop) {
+		pthread_mutex_unlock(&b->mu);
+		int64_t now = now_ms();
+		struct store_error err = {0};
+		if (now - swept >= 1000) {
+			swept = now;
+			b->shared->expire(b->store, now - (int64_t)b->cfg->bulk.expiry_s * 1000, &err);
+		}
+		char id[BULK_ID_SIZE];
+		struct store_job row = {0};
+		struct job *j = NULL;
+		if (b->shared->claim(b->store, now, id, &row, &err) == STORE_OK) {
+			cJSON *rec = fjson_parse(row.rec, strlen(row.rec), NULL, NULL);
+			const cJSON *seq = cJSON_GetObjectItemCaseSensitive(
+				cJSON_GetObjectItemCaseSensitive(rec, "snapshot"), "seq");
+			j = job_new(id, rec ? rec : cJSON_CreateObject());
+			if (j && j->rec && !cJSON_IsNumber(seq)) {
+				j->state = BULK_FAILED;
+				j->finished_ms = now;
+				snprintf(j->reason, sizeof j->reason, "the record of this export could not be read");
+			}
+		}
+		store_job_release(&row);
+		pthread_mutex_lock(&b->mu);
+		if (!j || !j->rec) {
+			job_free(j);
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			if (!b->stop)
+				pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+			continue;
+		}
+		bool runs = j->state != BULK_FAILED;
+		if (runs) {
+			char dir[4200];
+			job_path(b, j->id, NULL, dir, sizeof dir);
+			mkdir(dir, 0700);
+			j->state = BULK_RUNNING;
+			snprintf(j->progress, sizeof j->progress, "starting");
+			j->next = b->jobs;
+			b->jobs = j;
+			b->current = j;
+		}
+		pthread_mutex_unlock(&b->mu);
+		if (runs)
+			run_job(b, j);
+		else
+			job_save(b, j);
+		pthread_mutex_lock(&b->mu);
+		unlink_job(b, j);
+		b->current = NULL;
+		bool stopped = b->stop && j->state == BULK_RUNNING;
+		pthread_mutex_unlock(&b->mu);
+		shared_settle(b, j, stopped);
+		job_free(j);
+		pthread_mutex_lock(&b->mu);
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
 static void *worker(void *arg)
 {
 	struct bulk *b = arg;
+	if (b->shared) {
+		shared_worker(b);
+		return NULL;
+	}
 	pthread_mutex_lock(&b->mu);
 	while (!b->stop) {
 		sweep(b);
@@ -765,11 +967,16 @@ struct bulk *bulk_start(struct store *store, const struct config *cfg, const cha
 	b->cfg = cfg;
 	pthread_mutex_init(&b->mu, NULL);
 	pthread_cond_init(&b->cv, NULL);
+	b->shared = store_jobs(store);
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
 		if (!id_ok(e->d_name))
 			continue;
+		if (b->shared) { /* what a stopped worker left: the store has the job */
+			job_remove_files(b, e->d_name, false);
+			continue;
+		}
 		struct job *j = job_load(b, e->d_name);
 		if (!j)
 			continue;
@@ -787,6 +994,12 @@ struct bulk *bulk_start(struct store *store, const struct config *cfg, const cha
 		bulk_stop(b);
 		return NULL;
 	}
+	if (b->shared && pthread_create(&b->keeper, NULL, keeper, b) != 0) {
+		snprintf(err, errlen, "cannot start the bulk export lease keeper");
+		bulk_stop(b);
+		return NULL;
+	}
+	b->keeper_started = b->shared != NULL;
 	return b;
 }
 
@@ -801,6 +1014,8 @@ void bulk_stop(struct bulk *b)
 	pthread_mutex_unlock(&b->mu);
 	if (started)
 		pthread_join(b->worker, NULL);
+	if (b->keeper_started)
+		pthread_join(b->keeper, NULL);
 	for (struct job *j = b->jobs, *next; j; j = next) {
 		next = j->next;
 		job_free(j);
@@ -809,6 +1024,27 @@ void bulk_stop(struct bulk *b)
 	pthread_cond_destroy(&b->cv);
 	free(b->dir);
 	free(b);
+}
+
+/* bulk_submit's step for a shared job (j taken over). */
+static int shared_submit(struct bulk *b, struct job *j)
+{
+	job_save(b, j);
+	char *text = fjson_print(j->rec, false, NULL);
+	struct store_error err = {0};
+	enum store_status st = text ? b->shared->add(b->store, j->id, text, j->finished_ms, b->cfg->bulk.max_jobs, &err)
+				    : STORE_NO_MEMORY;
+	free(text);
+	job_free(j);
+	if (st == STORE_OK) {
+		pthread_mutex_lock(&b->mu);
+		pthread_cond_broadcast(&b->cv);
+		pthread_mutex_unlock(&b->mu);
+		return 0;
+	}
+	if (st != STORE_CONFLICT)
+		log_msgf(LOG_ERROR, "bulk", "cannot record an export in the store: %s", err.message);
+	return st == STORE_CONFLICT ? 1 : -1;
 }
 
 int bulk_submit(struct bulk *b, cJSON *desc, char id[BULK_ID_SIZE])
@@ -827,6 +1063,8 @@ int bulk_submit(struct bulk *b, cJSON *desc, char id[BULK_ID_SIZE])
 	j->state = BULK_QUEUED;
 	j->finished_ms = now_ms(); /* the queue's order */
 	cJSON_AddNumberToObject(desc, "created", (double)j->finished_ms);
+	if (b->shared)
+		return shared_submit(b, j);
 	pthread_mutex_lock(&b->mu);
 	size_t n = 0;
 	for (struct job *k = b->jobs; k; k = k->next)
@@ -912,6 +1150,18 @@ int bulk_status(struct bulk *b, const char *id, const char *files_base, char *pr
 {
 	if (manifest_out)
 		*manifest_out = NULL;
+	if (b->shared) {
+		struct job *sj = shared_load(b, id);
+		if (!sj)
+			return -1;
+		*state = sj->state;
+		if (progress && plen)
+			snprintf(progress, plen, "%s", sj->state == BULK_FAILED ? sj->reason : sj->progress);
+		if (sj->state == BULK_COMPLETE && manifest_out)
+			*manifest_out = manifest(sj, files_base);
+		job_free(sj);
+		return 0;
+	}
 	pthread_mutex_lock(&b->mu);
 	struct job *j = find(b, id);
 	int rc = j && !atomic_load(&j->cancel) ? 0 : -1;
@@ -930,6 +1180,19 @@ void bulk_set_wording(struct bulk *b, const struct consent_wording *words) { ato
 
 int bulk_cancel(struct bulk *b, const char *id)
 {
+	if (b->shared) {
+		/* the row goes at once, files and all; the worker running it (on
+		 * any gateway) finds it gone at its next renewal and stops */
+		struct store_error err = {0};
+		if (!id_ok(id) || b->shared->remove(b->store, id, &err) != STORE_OK)
+			return -1;
+		pthread_mutex_lock(&b->mu);
+		struct job *run = find(b, id);
+		if (run)
+			atomic_store(&run->cancel, true);
+		pthread_mutex_unlock(&b->mu);
+		return 0;
+	}
 	pthread_mutex_lock(&b->mu);
 	struct job *j = find(b, id);
 	int rc = j && !atomic_load(&j->cancel) ? 0 : -1;
@@ -946,8 +1209,57 @@ int bulk_cancel(struct bulk *b, const char *id)
 	return rc;
 }
 
+/* Appends a chunk of a shared file to the descriptor in ctx. */
+static int put_chunk(void *ctx, const void *data, size_t len)
+{
+	int fd = *(int *)ctx;
+	const char *p = data;
+	while (len > 0) {
+		ssize_t k = write(fd, p, len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return 1;
+		p += k;
+		len -= (size_t)k;
+	}
+	return 0;
+}
+
+/* bulk_open_file for a shared job: the file is copied from the store into
+ * an unnamed temporary file in dir, which the caller reads and closes. */
+static int shared_open_file(struct bulk *b, const char *id, const char *name, int *fd, size_t *size)
+{
+	struct job *j = shared_load(b, id);
+	bool listed = false;
+	const cJSON *o;
+	const cJSON *out = j && j->state == BULK_COMPLETE ? cJSON_GetObjectItemCaseSensitive(j->rec, "output") : NULL;
+	for (o = out ? out->child : NULL; o; o = o->next) {
+		const char *file = rest_str_member(o, "file");
+		listed |= file && !strcmp(file, name);
+	}
+	job_free(j);
+	if (!listed)
+		return -1;
+	int t = open(b->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (t < 0)
+		return -1;
+	struct store_error err = {0};
+	struct stat sb;
+	if (b->shared->file(b->store, id, name, put_chunk, &t, &err) != STORE_OK || fstat(t, &sb) != 0 ||
+	    lseek(t, 0, SEEK_SET) != 0) {
+		close(t);
+		return -1;
+	}
+	*fd = t;
+	*size = (size_t)sb.st_size;
+	return 0;
+}
+
 int bulk_open_file(struct bulk *b, const char *id, const char *name, int *fd, size_t *size)
 {
+	if (b->shared)
+		return shared_open_file(b, id, name, fd, size);
 	int rc = -1;
 	pthread_mutex_lock(&b->mu);
 	struct job *j = find(b, id);
@@ -977,6 +1289,17 @@ int bulk_open_file(struct bulk *b, const char *id, const char *name, int *fd, si
 
 int bulk_access(struct bulk *b, const char *id, const char *client_id)
 {
+	if (b->shared) {
+		struct job *sj = shared_load(b, id);
+		int src = -1;
+		if (sj) {
+			const cJSON *acc = cJSON_GetObjectItemCaseSensitive(sj->rec, "access");
+			const char *owner = rest_str_member(acc, "client_id");
+			src = !acc || (owner && client_id && !strcmp(owner, client_id)) ? 0 : -1;
+		}
+		job_free(sj);
+		return src;
+	}
 	pthread_mutex_lock(&b->mu);
 	struct job *j = find(b, id);
 	int rc = -1;

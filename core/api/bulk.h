@@ -24,6 +24,14 @@
  * minimum-necessary view) apply to exports, with the client recorded in the
  * job ("access"). The scopes apply there today.
  *
+ * Shared (store_jobs_shared: PostgreSQL): the jobs and their files are
+ * kept in the store instead, so that every gateway on it serves every job;
+ * DIR holds only the files of the job this gateway's worker is writing. The
+ * worker takes a job with a lease, which a second thread (the keeper)
+ * renews while it runs; a job whose gateway died runs again from the start
+ * on another once the lease passed; a finished job is stored with all its
+ * files in one step (docs/bulk.md, "Several gateways on PostgreSQL").
+ *
  * Threads: one worker thread runs the jobs one after another; the other
  * functions are called from any thread (a mutex guards the job table). */
 #ifndef CW_API_BULK_H

@@ -311,6 +311,8 @@ struct store_ops {
 					  struct store_error *err);
 	enum store_status (*export_scan)(struct store *s, const struct store_export_query *q, store_export_fn *fn,
 					 void *ctx, struct store_error *err);
+	/* the shared bulk export jobs; NULL when the backend keeps none */
+	const struct store_job_ops *jobs;
 };
 
 struct rcache;
@@ -604,6 +606,71 @@ enum store_status store_export_types(struct store *s, int64_t upto_seq, store_ty
 				     struct store_error *err);
 enum store_status store_export_scan(struct store *s, const struct store_export_query *q, store_export_fn *fn, void *ctx,
 				    struct store_error *err);
+
+/* Bulk export jobs shared by every gateway on one backend (PostgreSQL;
+ * store_jobs_shared false on SQLite, where the gateway keeps its jobs in
+ * data_dir and these answer STORE_INVALID). A job is a row: its record
+ * (JSON text, api/bulk.h), its state ("queued", "running", "complete",
+ * "failed"), a progress line, the time it finished (ms) and, while it
+ * runs, the gateway whose worker holds it with a lease
+ * (store.postgresql.lease_ms). Its output files are kept in the database
+ * beside it, in chunks, written in the one transaction that finishes it.
+ *
+ * - store_job_add records a queued job, STORE_CONFLICT when max_jobs are
+ *   kept already.
+ * - store_job_get fills out (out->rec malloc'd: store_job_release), or
+ *   STORE_NOT_FOUND.
+ * - store_job_claim gives this gateway the oldest queued job, or a running
+ *   one whose lease expired at now_ms (its gateway stopped renewing it: it
+ *   runs again from the start), with the lease; STORE_NOT_FOUND when none.
+ *   One statement: two gateways never take the same job.
+ * - store_job_renew extends this gateway's lease and sets the progress
+ *   line; STORE_NOT_FOUND when the job is no longer this gateway's (it was
+ *   cancelled, or the lease expired and another gateway took it): stop.
+ * - store_job_finish sets the final state and record and stores the
+ *   files (each read from its fd from the start) in one transaction, only
+ *   while the job is this gateway's (else STORE_NOT_FOUND and nothing is
+ *   kept): a job is complete with all its files or not at all.
+ * - store_job_unclaim puts this gateway's running job back in the queue
+ *   (the gateway stops).
+ * - store_job_remove deletes a job and its files (STORE_NOT_FOUND: none).
+ * - store_job_expire deletes the finished jobs (and files) that finished
+ *   before before_ms.
+ * - store_job_file calls fn with a finished job's file, chunk by chunk in
+ *   order (fn non-zero stops); STORE_NOT_FOUND when there is no such file.
+ * Any thread, outside a transaction of the caller's. */
+struct store_job {
+	char *rec; /* JSON text */
+	char state[16];
+	char progress[160];
+	int64_t finished_ms;
+};
+struct store_job_file {
+	const char *name;
+	int fd;
+};
+typedef int store_chunk_fn(void *ctx, const void *data, size_t len);
+struct store_job_ops {
+	enum store_status (*add)(struct store *s, const char *id, const char *rec, int64_t created_ms,
+				 uint64_t max_jobs, struct store_error *err);
+	enum store_status (*get)(struct store *s, const char *id, struct store_job *out, struct store_error *err);
+	enum store_status (*claim)(struct store *s, int64_t now_ms, char id[STORE_ID_SIZE], struct store_job *out,
+				   struct store_error *err);
+	enum store_status (*renew)(struct store *s, const char *id, int64_t now_ms, const char *progress,
+				   struct store_error *err);
+	enum store_status (*finish)(struct store *s, const char *id, const char *state, const char *rec,
+				    int64_t finished_ms, const struct store_job_file *files, size_t n,
+				    struct store_error *err);
+	enum store_status (*unclaim)(struct store *s, const char *id, struct store_error *err);
+	enum store_status (*remove)(struct store *s, const char *id, struct store_error *err);
+	enum store_status (*expire)(struct store *s, int64_t before_ms, struct store_error *err);
+	enum store_status (*file)(struct store *s, const char *id, const char *name, store_chunk_fn *fn, void *ctx,
+				  struct store_error *err);
+};
+bool store_jobs_shared(const struct store *s);
+/* The shared job table's operations (NULL when !store_jobs_shared). */
+const struct store_job_ops *store_jobs(const struct store *s);
+void store_job_release(struct store_job *j);
 
 const char *store_status_text(enum store_status st);
 int store_status_http(enum store_status st);

@@ -19,8 +19,9 @@
  * embeds (composition, message) indexed under "composition.…"; 3: the
  * outbox's references (outbox_ref), for delivery in parallel; 4: what
  * several gateways share besides the resources: the replay cache of client
- * assertions (assertion_seen). */
-#define PG_SCHEMA_VERSION 4
+ * assertions (assertion_seen); 5: bulk export jobs and their files
+ * (bulk_job, bulk_chunk: store_pg_jobs.c). */
+#define PG_SCHEMA_VERSION 5
 
 /* 3: what an outbox record waits for (store_refs.h): the resources its
  * version refers to, and the records of one resource found by it */
@@ -36,6 +37,18 @@
 	"CREATE TABLE IF NOT EXISTS assertion_seen(iss text COLLATE \"C\" NOT NULL,"     \
 	" jti text COLLATE \"C\" NOT NULL, exp bigint NOT NULL, PRIMARY KEY(iss, jti));" \
 	"CREATE INDEX IF NOT EXISTS assertion_seen_exp ON assertion_seen(exp);"
+
+/* 5: bulk export jobs shared by the gateways (store_pg_jobs.c): the job
+ * rows, with the lease of the gateway running one, and the output files in
+ * chunks, removed with their job */
+#define SHARED5_JOBS_SQL                                                                                 \
+	"CREATE TABLE IF NOT EXISTS bulk_job(id text COLLATE \"C\" PRIMARY KEY, rec text NOT NULL,"      \
+	" state text NOT NULL, progress text NOT NULL DEFAULT '', created bigint NOT NULL,"              \
+	" finished bigint NOT NULL DEFAULT 0, owner bigint NOT NULL DEFAULT 0,"                          \
+	" lease_until bigint NOT NULL DEFAULT 0);"                                                       \
+	"CREATE TABLE IF NOT EXISTS bulk_chunk(job text COLLATE \"C\" NOT NULL REFERENCES bulk_job(id)"  \
+	" ON DELETE CASCADE, name text COLLATE \"C\" NOT NULL, n integer NOT NULL, data bytea NOT NULL," \
+	" PRIMARY KEY(job, name, n));"
 
 /* Text columns compare byte-wise (COLLATE "C"), as SQLite's do: prefix
  * ranges of folded strings, _sort and ids order the same on both. */
@@ -60,8 +73,8 @@ static const char schema_sql[] =
 	" last_error text, created text COLLATE \"C\" NOT NULL, lease_until bigint NOT NULL DEFAULT 0,"
 	" lease_owner bigint NOT NULL DEFAULT 0);"
 	"CREATE INDEX outbox_order ON outbox(state, oid);" OUTBOX_REF_SQL
-	"CREATE TABLE mark(name text COLLATE \"C\" PRIMARY KEY, value bigint NOT NULL);" SHARED_SQL
-	"INSERT INTO cw_schema(version) VALUES(4);";
+	"CREATE TABLE mark(name text COLLATE \"C\" PRIMARY KEY, value bigint NOT NULL);" SHARED_SQL SHARED5_JOBS_SQL
+	"INSERT INTO cw_schema(version) VALUES(5);";
 
 struct pg_store *pgs_of(struct store *s) { return (struct pg_store *)s; }
 
@@ -387,6 +400,18 @@ struct pgconn *pgs_get_conn(struct pg_store *ps, struct store_error *err)
 
 /* --- schema ----------------------------------------------------------------------------------- */
 
+/* 5: the shared bulk export jobs (one implicit transaction inside the
+ * caller's). */
+static enum store_status upgrade_shared_jobs(struct pgconn *c, struct store_error *e)
+{
+	PGresult *x = PQexec(c->db, SHARED5_JOBS_SQL);
+	enum store_status st = STORE_OK;
+	if (PQresultStatus(x) != PGRES_COMMAND_OK)
+		st = store_fail(e, STORE_IO, "adding the export job tables: %s", PQresultErrorMessage(x));
+	PQclear(x);
+	return st;
+}
+
 /* Brings a database of an older schema version to PG_SCHEMA_VERSION in one
  * transaction (under the schema lock: the first instance to start does it,
  * the others wait and find it done). */
@@ -408,6 +433,8 @@ static int upgrade_schema(struct pgconn *c, int64_t from, char *err, size_t errl
 			st = store_fail(&e, STORE_IO, "adding the shared tables: %s", PQresultErrorMessage(x));
 		PQclear(x);
 	}
+	if (st == STORE_OK && from < 5)
+		st = upgrade_shared_jobs(c, &e);
 	char sql[64];
 	snprintf(sql, sizeof sql, "UPDATE cw_schema SET version = %d", PG_SCHEMA_VERSION);
 	if (st == STORE_OK)
@@ -770,4 +797,5 @@ static const struct store_ops pg_ops = {
 	.snapshot = pg_snapshot,
 	.export_types = pg_export_types,
 	.export_scan = pg_export_scan,
+	.jobs = &pgs_job_ops,
 };

@@ -8,6 +8,7 @@
  *   store_pg_write.c    create, update, delete; queued writes
  *   store_pg_read.c     read, vread, history, search, bulk export scans
  *   store_pg_outbox.c   the shared outbox (leases across instances)
+ *   store_pg_jobs.c     the shared bulk export jobs and their files
  *
  * The pg_* functions are the ops; pgs_* are shared internals. This header
  * is the one place <libpq-fe.h> is included from.
@@ -206,5 +207,8 @@ enum store_status pg_outbox_list(struct store *s, int state, size_t count, size_
 enum store_status pg_outbox_counts(struct store *s, struct outbox_counts *out, struct store_error *err);
 enum store_status pg_outbox_retry_dead(struct store *s, const struct outbox_filter *f, size_t *n,
 				       struct store_error *err);
+
+/* store_pg_jobs.c: the ops of the shared bulk export jobs. */
+extern const struct store_job_ops pgs_job_ops;
 
 #endif

@@ -1357,28 +1357,34 @@ static void pg_version_1_database_indexes_embedded_resources(void **state)
 	expect_ids(f->s, "Bundle", "message.event", NULL, "admin-notify", "m1");
 }
 
-/* A database of PostgreSQL schema 3 (no shared replay cache) gets it when
- * opened; one of a newer schema than this build knows is refused. */
+/* A database of PostgreSQL schema 3 (no shared replay cache, no shared
+ * export jobs) gets them when opened; one of a newer schema than this
+ * build knows is refused. */
 static void pg_version_3_database_gets_the_shared_tables(void **state)
 {
 	struct fixture *f = *state;
 	store_close(f->s);
 	f->s = NULL;
-	assert_int_equal(pg_server_sql(pg, "DROP TABLE assertion_seen; UPDATE cw_schema SET version = 3"), 0);
+	assert_int_equal(pg_server_sql(pg, "DROP TABLE assertion_seen; DROP TABLE bulk_chunk; DROP TABLE bulk_job;"
+					   " UPDATE cw_schema SET version = 3"),
+			 0);
 	char msg[256];
 	assert_int_equal(store_open_pg(pg->conninfo, NULL, &f->s, msg, sizeof msg), 0);
 	struct store_error err;
 	assert_int_equal(store_replay_claim(f->s, "iss", "j", 2000, 1000, &err), STORE_OK);
 	assert_int_equal(store_replay_claim(f->s, "iss", "j", 2000, 1000, &err), STORE_CONFLICT);
-	assert_int_equal(pg_server_sql(pg, "DO $$ BEGIN IF (SELECT version FROM cw_schema) <> 4 THEN"
-					   " RAISE EXCEPTION 'not 4'; END IF; END $$"),
+	assert_true(store_jobs_shared(f->s));
+	assert_int_equal(store_jobs(f->s)->add(f->s, "job-1", "{}", 1000, 10, &err), STORE_OK);
+	assert_int_equal(store_jobs(f->s)->remove(f->s, "job-1", &err), STORE_OK);
+	assert_int_equal(pg_server_sql(pg, "DO $$ BEGIN IF (SELECT version FROM cw_schema) <> 5 THEN"
+					   " RAISE EXCEPTION 'not 5'; END IF; END $$"),
 			 0);
-	assert_int_equal(pg_server_sql(pg, "UPDATE cw_schema SET version = 5"), 0);
+	assert_int_equal(pg_server_sql(pg, "UPDATE cw_schema SET version = 6"), 0);
 	struct store *newer = NULL;
 	assert_int_not_equal(store_open_pg(pg->conninfo, NULL, &newer, msg, sizeof msg), 0);
-	assert_non_null(strstr(msg, "schema version 5, written by a newer Crosswalk"));
+	assert_non_null(strstr(msg, "schema version 6, written by a newer Crosswalk"));
 	assert_null(newer);
-	assert_int_equal(pg_server_sql(pg, "UPDATE cw_schema SET version = 4"), 0);
+	assert_int_equal(pg_server_sql(pg, "UPDATE cw_schema SET version = 5"), 0);
 }
 
 /* Bundle's composition and message (Bundle.entry[0].resource): the first

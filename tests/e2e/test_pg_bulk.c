@@ -1,0 +1,405 @@
+/* End-to-end tests of bulk export jobs shared by two gateways on one
+ * PostgreSQL database (tests/pgserver.h, two real gateways): an export
+ * kicked off on one gateway is polled, downloaded and cancelled on the
+ * other; a job whose gateway is killed mid-export is finished by the other
+ * once its lease runs out, with every resource once; a finished job
+ * expires on whichever gateway is left. To hold an export mid-way the
+ * test locks the search index table (a patient-level export reads it)
+ * from its own database session: the database's locks, no test hook. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "e2e/harness.h"
+#include "pgserver.h"
+
+#define PATIENTS 10
+#define OBSERVATIONS 120
+
+static const char *fj[] = {"Content-Type: application/fhir+json", NULL};
+static const char *async_h[] = {"Prefer: respond-async", "Accept: application/fhir+json", NULL};
+
+static struct pg_server server;
+
+/* Starts a gateway on the shared database: leases of 2 s, output files
+ * split past 4 KiB, finished exports kept expiry_s; no access records
+ * (they are stored as resources and would wait for the index lock). */
+static void start(struct gw *g, int expiry_s)
+{
+	char extra[1024];
+	snprintf(extra, sizeof extra,
+		 "\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\",\"lease_ms\":2000}},"
+		 "\"bulk\":{\"file_max_bytes\":4096,\"expiry_seconds\":%d},\"audit\":{\"enabled\":false}",
+		 server.conninfo, expiry_s);
+	assert_int_equal(gw_start(g, extra), 0);
+}
+
+static void stop(struct gw *g)
+{
+	if (g->pid > 0)
+		gw_stop(g, 10000);
+	g->pid = 0;
+}
+
+static void kill_hard(struct gw *g)
+{
+	kill(g->pid, SIGKILL);
+	waitpid(g->pid, NULL, 0);
+	g->pid = 0;
+}
+
+static struct resp call(const struct gw *g, const char *method, const char *path, const char *const *headers)
+{
+	struct resp r;
+	memset(&r, 0, sizeof r);
+	assert_int_equal(http_do(g, method, path, headers, NULL, 0, &r), 0);
+	return r;
+}
+
+static void put(const struct gw *g, const char *path, const char *body)
+{
+	struct resp r;
+	assert_int_equal(http_do(g, "PUT", path, fj, body, strlen(body), &r), 0);
+	assert_true(r.status == 200 || r.status == 201);
+	resp_free(&r);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (pg_server_start(&server) != 0) {
+		fprintf(stderr, "PostgreSQL: %s\n", server.why);
+		return -1;
+	}
+	struct gw g;
+	start(&g, 3600);
+	char path[128], body[512];
+	for (int i = 0; i < PATIENTS; i++) {
+		snprintf(path, sizeof path, "/fhir/Patient/p%d", i);
+		snprintf(body, sizeof body,
+			 "{\"resourceType\":\"Patient\",\"id\":\"p%d\",\"name\":[{\"family\":\"Family%d\"}]}", i, i);
+		put(&g, path, body);
+	}
+	for (int i = 0; i < OBSERVATIONS; i++) {
+		snprintf(path, sizeof path, "/fhir/Observation/o%d", i);
+		snprintf(body, sizeof body,
+			 "{\"resourceType\":\"Observation\",\"id\":\"o%d\",\"status\":\"final\",\"code\":{\"text\":"
+			 "\"weight of the patient, measured at the "
+			 "visit\"},\"subject\":{\"reference\":\"Patient/p%d\"}}",
+			 i, i % PATIENTS);
+		put(&g, path, body);
+	}
+	stop(&g);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	pg_server_stop(&server);
+	return 0;
+}
+
+static const char *path_of(const char *url)
+{
+	const char *p = strstr(url, "://");
+	assert_non_null(p);
+	p = strchr(p + 3, '/');
+	assert_non_null(p);
+	return p;
+}
+
+/* Kick-off; returns the status path (malloc'd). */
+static char *kickoff(const struct gw *g, const char *path)
+{
+	struct resp r = call(g, "GET", path, async_h);
+	assert_int_equal(r.status, 202);
+	char loc[1024];
+	assert_non_null(resp_header(&r, "Content-Location", loc, sizeof loc));
+	resp_free(&r);
+	return strdup(path_of(loc));
+}
+
+/* The status answer's code (and X-Progress into progress, when 202). */
+static long status_of(const struct gw *g, const char *status_path, char *progress, size_t plen)
+{
+	struct resp r = call(g, "GET", status_path, NULL);
+	long st = r.status;
+	if (progress && plen) {
+		progress[0] = '\0';
+		if (st == 202)
+			resp_header(&r, "X-Progress", progress, plen);
+	}
+	resp_free(&r);
+	return st;
+}
+
+/* Polls g until the export is done: its manifest. */
+static cJSON *wait_manifest(const struct gw *g, const char *status_path, long timeout_ms)
+{
+	long until = now_ms() + timeout_ms;
+	while (now_ms() < until) {
+		struct resp r = call(g, "GET", status_path, NULL);
+		if (r.status == 200) {
+			cJSON *m = cJSON_Parse(r.body);
+			resp_free(&r);
+			assert_non_null(m);
+			return m;
+		}
+		if (r.status != 202)
+			fprintf(stderr, "# status: %ld %s\n", r.status, r.body ? r.body : "");
+		assert_int_equal(r.status, 202);
+		resp_free(&r);
+		sleep_ms(50);
+	}
+	fail_msg("the export did not finish");
+	return NULL;
+}
+
+/* Downloads every file of type through g: how many resources, each id
+ * seen once (want ids prefix%d for 0..want-1), the manifest's counts
+ * matching the lines. Returns the number of files. */
+static int download_exact(const struct gw *g, const cJSON *manifest, const char *type, const char *prefix, int want)
+{
+	char *seen = calloc((size_t)want, 1);
+	int files = 0, total = 0;
+	const cJSON *o;
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(manifest, "output"))
+	{
+		if (strcmp(cJSON_GetObjectItem(o, "type")->valuestring, type) != 0)
+			continue;
+		files++;
+		struct resp r = call(g, "GET", path_of(cJSON_GetObjectItem(o, "url")->valuestring), NULL);
+		assert_int_equal(r.status, 200);
+		int n = 0;
+		for (char *line = r.body, *nl; line && *line; line = nl + 1) {
+			nl = strchr(line, '\n');
+			assert_non_null(nl);
+			*nl = '\0';
+			cJSON *res = cJSON_Parse(line);
+			assert_non_null(res);
+			const char *id = cJSON_GetObjectItem(res, "id")->valuestring;
+			assert_int_equal(strncmp(id, prefix, strlen(prefix)), 0);
+			int k = atoi(id + strlen(prefix));
+			assert_true(k >= 0 && k < want);
+			assert_int_equal(seen[k], 0); /* once */
+			seen[k] = 1;
+			cJSON_Delete(res);
+			n++;
+		}
+		assert_int_equal(n, cJSON_GetObjectItem(o, "count")->valueint);
+		total += n;
+		resp_free(&r);
+	}
+	assert_int_equal(total, want);
+	free(seen);
+	return files;
+}
+
+/* Holds the search index table locked for seconds from a session of its
+ * own (psql in the background); returns once the lock is granted. */
+static pid_t hold_index_lock(int seconds)
+{
+	char psql[300], sql[200];
+	snprintf(psql, sizeof psql, "%s/psql", server.bindir);
+	if (access(psql, X_OK) != 0)
+		snprintf(psql, sizeof psql, "/usr/bin/psql");
+	snprintf(sql, sizeof sql, "BEGIN; LOCK TABLE idx IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(%d); COMMIT;",
+		 seconds);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *argv[] = {psql, "-X", "-q", "-d", server.conninfo, "-c", sql, NULL};
+		int nul = open("/dev/null", O_WRONLY);
+		if (nul >= 0)
+			dup2(nul, 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 200; i++) {
+		if (pg_server_sql(&server, "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_locks WHERE relation ="
+					   " 'idx'::regclass AND mode = 'AccessExclusiveLock' AND granted) THEN"
+					   " RAISE EXCEPTION 'not yet'; END IF; END $$") == 0)
+			return pid;
+		sleep_ms(50);
+	}
+	fail_msg("the index lock was not taken");
+	return -1;
+}
+
+/* Ends the session holding the lock (the server ends its transaction at
+ * once, as when the holder's process dies) and waits for psql. */
+static void release_lock(pid_t pid)
+{
+	assert_int_equal(pg_server_sql(&server, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation ="
+						" 'idx'::regclass AND mode = 'AccessExclusiveLock' AND granted"),
+			 0);
+	waitpid(pid, NULL, 0);
+}
+
+/* Polls g until the export is running (its worker took it). */
+static void wait_running(const struct gw *g, const char *status_path)
+{
+	char progress[256];
+	for (int i = 0; i < 400; i++) {
+		assert_int_equal(status_of(g, status_path, progress, sizeof progress), 202);
+		if (strcmp(progress, "queued") != 0)
+			return;
+		sleep_ms(25);
+	}
+	fail_msg("the export was never taken");
+}
+
+/* Whether the database holds anything of job id: its row or a file. */
+static int rows_of(const char *id)
+{
+	char sql[400];
+	snprintf(sql, sizeof sql,
+		 "DO $$ BEGIN IF EXISTS (SELECT 1 FROM bulk_job WHERE id = '%s') OR EXISTS (SELECT 1 FROM bulk_chunk"
+		 " WHERE job = '%s') THEN RAISE EXCEPTION 'rows left'; END IF; END $$",
+		 id, id);
+	return pg_server_sql(&server, sql) == 0 ? 0 : 1;
+}
+
+static const char *job_of(const char *status_path) { return strrchr(status_path, '/') + 1; }
+
+/* Kicked off on A: polled and downloaded on B (every resource once, the
+ * files split as on one gateway), and the same manifest on A. */
+static void export_from_one_gateway_is_served_by_the_other(void **state)
+{
+	(void)state;
+	struct gw a, b;
+	start(&a, 3600);
+	start(&b, 3600);
+	char *st = kickoff(&a, "/fhir/$export?_type=Patient,Observation");
+	cJSON *m = wait_manifest(&b, st, 60000);
+	assert_int_equal(download_exact(&b, m, "Patient", "p", PATIENTS), 1);
+	assert_true(download_exact(&b, m, "Observation", "o", OBSERVATIONS) > 1);
+	cJSON *ma = wait_manifest(&a, st, 1000);
+	/* the same files, each URL on the gateway asked */
+	const cJSON *oa = cJSON_GetObjectItem(ma, "output"), *ob = cJSON_GetObjectItem(m, "output");
+	assert_int_equal(cJSON_GetArraySize(oa), cJSON_GetArraySize(ob));
+	for (int i = 0; i < cJSON_GetArraySize(oa); i++) {
+		const cJSON *x = cJSON_GetArrayItem(oa, i), *y = cJSON_GetArrayItem(ob, i);
+		assert_string_equal(path_of(cJSON_GetObjectItem(x, "url")->valuestring),
+				    path_of(cJSON_GetObjectItem(y, "url")->valuestring));
+		assert_int_equal(cJSON_GetObjectItem(x, "count")->valueint, cJSON_GetObjectItem(y, "count")->valueint);
+	}
+	download_exact(&a, ma, "Observation", "o", OBSERVATIONS);
+	/* DELETE on B releases it for both */
+	struct resp r = call(&b, "DELETE", st, NULL);
+	assert_int_equal(r.status, 202);
+	resp_free(&r);
+	assert_int_equal(status_of(&a, st, NULL, 0), 404);
+	assert_int_equal(rows_of(job_of(st)), 0);
+	cJSON_Delete(m);
+	cJSON_Delete(ma);
+	free(st);
+	stop(&a);
+	stop(&b);
+}
+
+/* A is killed while its worker is in the middle of an export: once the
+ * lease runs out, B takes the job and finishes it; the manifest holds
+ * every resource once. */
+static void export_resumes_when_its_gateway_is_killed(void **state)
+{
+	(void)state;
+	struct gw a, b;
+	start(&a, 3600);
+	start(&b, 3600);
+	pid_t lock = hold_index_lock(30);
+	char *st = kickoff(&a, "/fhir/Patient/$export?_type=Observation");
+	wait_running(&b, st); /* A's worker took it (B's is idle: nothing else queued) */
+	sleep_ms(300);        /* A's scan waits for the lock */
+	kill_hard(&a);
+	char progress[256];
+	assert_int_equal(status_of(&b, st, progress, sizeof progress), 202);
+	release_lock(lock);
+	cJSON *m = wait_manifest(&b, st, 60000);
+	assert_true(download_exact(&b, m, "Observation", "o", OBSERVATIONS) > 1);
+	cJSON_Delete(m);
+	char *log = gw_log(&b);
+	assert_non_null(log);
+	assert_non_null(strstr(log, "complete"));
+	free(log);
+	free(st);
+	stop(&b);
+}
+
+/* DELETE on B of an export A is running: gone on both at once; A's worker
+ * stops and leaves nothing behind (the next export A runs completes). */
+static void export_running_on_one_gateway_is_cancelled_on_the_other(void **state)
+{
+	(void)state;
+	struct gw a, b;
+	start(&a, 3600);
+	start(&b, 3600);
+	pid_t lock = hold_index_lock(30);
+	char *st = kickoff(&a, "/fhir/Patient/$export?_type=Observation");
+	wait_running(&b, st);
+	struct resp r = call(&b, "DELETE", st, NULL);
+	assert_int_equal(r.status, 202);
+	resp_free(&r);
+	assert_int_equal(status_of(&a, st, NULL, 0), 404);
+	assert_int_equal(status_of(&b, st, NULL, 0), 404);
+	release_lock(lock);
+	/* A's one worker runs the next job only after it let go of this one */
+	char *next = kickoff(&a, "/fhir/$export?_type=Patient");
+	cJSON *m = wait_manifest(&b, next, 60000);
+	assert_int_equal(download_exact(&b, m, "Patient", "p", PATIENTS), 1);
+	cJSON_Delete(m);
+	assert_int_equal(rows_of(job_of(st)), 0);
+	assert_int_equal(status_of(&a, st, NULL, 0), 404);
+	free(next);
+	free(st);
+	stop(&a);
+	stop(&b);
+}
+
+/* A finished export expires on the gateway left (B) after A stopped: its
+ * row and files are gone from the database. */
+static void finished_export_expires_on_any_gateway(void **state)
+{
+	(void)state;
+	struct gw a, b;
+	start(&a, 3600);
+	start(&b, 2);
+	char *st = kickoff(&a, "/fhir/$export?_type=Patient");
+	cJSON *m = wait_manifest(&b, st, 60000);
+	cJSON_Delete(m);
+	stop(&a);
+	long until = now_ms() + 20000;
+	while (status_of(&b, st, NULL, 0) == 200 && now_ms() < until)
+		sleep_ms(200);
+	assert_int_equal(status_of(&b, st, NULL, 0), 404);
+	assert_int_equal(rows_of(job_of(st)), 0);
+	free(st);
+	stop(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(export_from_one_gateway_is_served_by_the_other),
+		cmocka_unit_test(export_resumes_when_its_gateway_is_killed),
+		cmocka_unit_test(export_running_on_one_gateway_is_cancelled_on_the_other),
+		cmocka_unit_test(finished_export_expires_on_any_gateway),
+	};
+	const char *filter = getenv("CW_TEST_FILTER");
+	if (filter && *filter)
+		cmocka_set_test_filter(filter);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
