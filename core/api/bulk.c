@@ -1242,8 +1242,13 @@ static int shared_open_file(struct bulk *b, const char *id, const char *name, in
 	if (!listed)
 		return -1;
 	int t = open(b->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (t < 0)
-		return -1;
+	if (t < 0) { /* a file system without O_TMPFILE: a named one, unlinked at once */
+		char path[4200];
+		snprintf(path, sizeof path, "%s/.download-XXXXXX", b->dir);
+		if ((t = mkostemp(path, O_CLOEXEC)) < 0)
+			return -1;
+		unlink(path);
+	}
 	struct store_error err = {0};
 	struct stat sb;
 	if (b->shared->file(b->store, id, name, put_chunk, &t, &err) != STORE_OK || fstat(t, &sb) != 0 ||
