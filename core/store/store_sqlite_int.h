@@ -11,6 +11,8 @@
  *   store_sqlite_search.c  search: criteria to SQL, chains, _sort, paging
  *   store_sqlite_outbox.c  the outbox table
  *   store_sqlite_check.c   `crosswalk check`: the full check and the repair
+ *   store_sqlite_ckpt.c    the checkpointer thread (WAL copied back off the
+ *                          commit path)
  *
  * The sqlite_* functions are the ops; ss_* are shared internals.
  * This header is the one place <sqlite3.h> is included from.
