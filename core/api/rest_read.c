@@ -41,6 +41,80 @@ static bool not_modified_since(const struct http_request *req, const char *last_
 static void read_elements(const struct app *app, struct http_request *req, struct http_response *resp,
 			  const char *type, const char *id, const char *vid, enum summary summary, const char *elements);
 
+/* Answers the stored JSON text of type/id as it is: version vid, or the
+ * current one (f: NULL, or the read cache's answer when the read waited
+ * for it, store_fresh_wait). */
+static void answer_text(const struct app *app, struct http_request *req, struct http_response *resp, const char *type,
+			const char *id, const char *vid, const struct store_fresh *f)
+{
+	struct store_error err = {0};
+	struct store_text t;
+	enum store_status st = f ? store_read_text_after(app->store, f, type, id, &t, &err)
+				 : store_read_text(app->store, type, id, vid, &t, &err);
+	if (st != STORE_OK) {
+		rest_store_answer(req, resp, st, &err);
+		return;
+	}
+	if (egress_withholds_text(app, req, resp, &t.text, t.len))
+		return;
+	char version[24], etag[64], lm[64];
+	snprintf(version, sizeof version, "%lld", (long long)t.version);
+	snprintf(etag, sizeof etag, "W/\"%s\"", version);
+	if (!vid && (not_modified(req, version) || not_modified_since(req, t.last_updated))) {
+		free(t.text);
+		http_set_body(resp, 304, NULL, NULL, 0);
+	} else {
+		http_set_body(resp, 200, "application/fhir+json; charset=utf-8", t.text, t.len);
+	}
+	rest_add_header(resp, "ETag", etag);
+	if (rest_http_date(t.last_updated, lm, sizeof lm))
+		rest_add_header(resp, "Last-Modified", lm);
+}
+
+/* A read of a current version waiting until the read cache may answer it
+ * (a barrier on PostgreSQL: store_fresh_wait) while its request is
+ * deferred: no worker thread waits. */
+struct cached_read {
+	const struct app *app;
+	struct http_request *req;
+	char type[STORE_TYPE_SIZE];
+	char id[STORE_ID_SIZE];
+	struct store_fresh f;
+};
+
+static void cached_read_done(void *ctx)
+{
+	struct cached_read *cr = ctx;
+	http_wake(cr->req);
+}
+
+static void cached_read_resume(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	struct cached_read *cr = ctx;
+	answer_text(cr->app, req, resp, cr->type, cr->id, NULL, &cr->f);
+	free(cr);
+}
+
+/* Defers req until the read cache may answer the read of type/id, then
+ * answers it as answer_text. false: nothing deferred (no memory; the
+ * caller reads on its thread). */
+static bool defer_cached(const struct app *app, struct http_request *req, const char *type, const char *id)
+{
+	struct cached_read *cr = calloc(1, sizeof *cr);
+	if (!cr)
+		return false;
+	cr->app = app;
+	cr->req = req;
+	snprintf(cr->type, sizeof cr->type, "%s", type);
+	snprintf(cr->id, sizeof cr->id, "%s", id);
+	cr->f.done = cached_read_done;
+	cr->f.ctx = cr;
+	http_defer(req, cached_read_resume, cr);
+	if (store_fresh_wait(app->store, &cr->f))
+		http_wake(req); /* decided at once */
+	return true;
+}
+
 static void read_common(const struct app *app, struct http_request *req, struct http_response *resp, const char *vid)
 {
 	const char *type = req->params[0], *id = req->params[1];
@@ -87,31 +161,14 @@ static void read_common(const struct app *app, struct http_request *req, struct 
 static void read_elements(const struct app *app, struct http_request *req, struct http_response *resp,
 			  const char *type, const char *id, const char *vid, enum summary summary, const char *elements)
 {
-	struct store_error err = {0};
 	if (req->format == FORMAT_JSON && !req->pretty && !elements && summary == SUMMARY_FALSE) {
 		/* the common case: the stored JSON text goes out as it is */
-		struct store_text t;
-		enum store_status st = store_read_text(app->store, type, id, vid, &t, &err);
-		if (st != STORE_OK) {
-			rest_store_answer(req, resp, st, &err);
+		if (!vid && store_cache_waits(app->store) && defer_cached(app, req, type, id))
 			return;
-		}
-		if (egress_withholds_text(app, req, resp, &t.text, t.len))
-			return;
-		char version[24], etag[64], lm[64];
-		snprintf(version, sizeof version, "%lld", (long long)t.version);
-		snprintf(etag, sizeof etag, "W/\"%s\"", version);
-		if (!vid && (not_modified(req, version) || not_modified_since(req, t.last_updated))) {
-			free(t.text);
-			http_set_body(resp, 304, NULL, NULL, 0);
-		} else {
-			http_set_body(resp, 200, "application/fhir+json; charset=utf-8", t.text, t.len);
-		}
-		rest_add_header(resp, "ETag", etag);
-		if (rest_http_date(t.last_updated, lm, sizeof lm))
-			rest_add_header(resp, "Last-Modified", lm);
+		answer_text(app, req, resp, type, id, vid, NULL);
 		return;
 	}
+	struct store_error err = {0};
 	cJSON *res = NULL;
 	enum store_status st = vid ? store_vread(app->store, type, id, vid, &res, &err)
 				   : store_read(app->store, type, id, &res, &err);

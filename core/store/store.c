@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -600,8 +601,36 @@ enum store_status store_outbox_counts(struct store *s, struct outbox_counts *out
 	return s->ops->outbox_counts(s, out, err);
 }
 
-enum store_status store_read_text(struct store *s, const char *type, const char *id, const char *vid,
-				  struct store_text *out, struct store_error *err)
+/* Waits on the calling thread for a decision of ops->cache_wait. */
+struct fresh_sync {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool ended;
+};
+
+static void fresh_sync_done(void *ctx)
+{
+	struct fresh_sync *fs = ctx;
+	pthread_mutex_lock(&fs->mu);
+	fs->ended = true;
+	pthread_cond_signal(&fs->cv);
+	pthread_mutex_unlock(&fs->mu);
+}
+
+bool store_cache_waits(const struct store *s) { return s->cache && s->ops->cache_wait; }
+
+bool store_fresh_wait(struct store *s, struct store_fresh *f)
+{
+	f->fresh = s->cache && !in_txn(s);
+	if (!f->fresh || !s->ops->cache_wait)
+		return true;
+	return s->ops->cache_wait(s, f);
+}
+
+/* store_read_text's and store_read_text_after's: fresh is f's answer, or
+ * NULL to decide it here (waiting on this thread). */
+static enum store_status read_text(struct store *s, const char *type, const char *id, const char *vid,
+				   const struct store_fresh *f, struct store_text *out, struct store_error *err)
 {
 	memset(out, 0, sizeof *out);
 	ok(err);
@@ -617,7 +646,21 @@ enum store_status store_read_text(struct store *s, const char *type, const char 
 		v = n;
 	}
 	CHECK(store_settle(s, type, err));
-	if (v || !s->cache || in_txn(s) || (s->ops->cache_fresh && !s->ops->cache_fresh(s)))
+	bool fresh = false;
+	if (!v && f) {
+		fresh = f->fresh && s->cache && !in_txn(s);
+	} else if (!v) {
+		struct fresh_sync fs = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+		struct store_fresh sf = {.done = fresh_sync_done, .ctx = &fs};
+		if (!store_fresh_wait(s, &sf)) {
+			pthread_mutex_lock(&fs.mu);
+			while (!fs.ended)
+				pthread_cond_wait(&fs.cv, &fs.mu);
+			pthread_mutex_unlock(&fs.mu);
+		}
+		fresh = sf.fresh;
+	}
+	if (!fresh)
 		return s->ops->read_text(s, type, id, v, out, err);
 	uint64_t ticket;
 	if (rcache_get(s->cache, type, id, out, &ticket)) {
@@ -629,6 +672,18 @@ enum store_status store_read_text(struct store *s, const char *type, const char 
 	if (st == STORE_OK)
 		rcache_put(s->cache, type, id, ticket, out);
 	return st;
+}
+
+enum store_status store_read_text(struct store *s, const char *type, const char *id, const char *vid,
+				  struct store_text *out, struct store_error *err)
+{
+	return read_text(s, type, id, vid, NULL, out, err);
+}
+
+enum store_status store_read_text_after(struct store *s, const struct store_fresh *f, const char *type, const char *id,
+					struct store_text *out, struct store_error *err)
+{
+	return read_text(s, type, id, NULL, f, out, err);
 }
 
 static enum store_status check_mark(const char *name, struct store_error *err)

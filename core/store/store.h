@@ -211,6 +211,16 @@ struct store_text {
 struct store;
 struct store_write;
 
+/* Waiting for the read cache without a thread (store_fresh_wait). */
+struct store_fresh {
+	void (*done)(void *ctx); /* the wait ended (not called when decided at once) */
+	void *ctx;
+	bool fresh; /* the answer: reads may use the cache */
+	/* the backend's */
+	uint64_t after;
+	struct store_fresh *next;
+};
+
 /* Bulk export (core/api/bulk.h) reads the store as it was at one moment: a
  * snapshot is the last committed write (seq) and the time it was taken.
  * Every version written later has a higher seq and a lastUpdated at or after
@@ -275,10 +285,13 @@ struct store_ops {
 	enum store_status (*read_text)(struct store *s, const char *type, const char *id, int64_t version,
 				       struct store_text *out, struct store_error *err);
 	/* NULL when the cache is current whenever it is consulted (this process
-	 * is the only writer); else whether a read arriving now may be answered
-	 * from it (the backend has taken in every change committed before the
-	 * call; false: read the database) */
-	bool (*cache_fresh)(struct store *s);
+	 * is the only writer); else store_fresh_wait after the wrapper's checks:
+	 * whether a read arriving now may be answered from it (the backend has
+	 * taken in every change committed before the call), decided at once
+	 * (true, f->fresh set) or later (false: f->done runs once, from a
+	 * thread of the backend, f->fresh set, within the backend's statement
+	 * timeout and before the store closes) */
+	bool (*cache_wait)(struct store *s, struct store_fresh *f);
 	enum store_status (*outbox_add)(struct store *s, const char *type, const char *id, int64_t version,
 					bool deleted, struct store_error *err);
 	enum store_status (*outbox_next)(struct store *s, int64_t now_ms, struct outbox_item *out,
@@ -322,7 +335,7 @@ struct store {
 	/* Set by the backend at open. cache: current versions for
 	 * store_read_text (rcache.h), only when this process is the database's
 	 * only writer or the backend hears of every other writer's changes
-	 * (ops->cache_fresh); readonly: every write answers STORE_INVALID. */
+	 * (ops->cache_wait); readonly: every write answers STORE_INVALID. */
 	struct rcache *cache;
 	bool readonly;
 };
@@ -563,6 +576,22 @@ void store_page_release(struct store_page *page);
  * store_read/store_vread. */
 enum store_status store_read_text(struct store *s, const char *type, const char *id, const char *vid,
 				  struct store_text *out, struct store_error *err);
+/* A read of a current version that must not hold its thread while the
+ * backend makes sure its read cache has taken in every change another
+ * gateway committed before the read arrived (PostgreSQL: one barrier round
+ * trip, shared by every read waiting, store_pg_cache.c).
+ * store_cache_waits: whether store_read_text of a current version may wait
+ * for that (false: it never does; no need for store_fresh_wait).
+ * store_fresh_wait: call it when the read arrives, with f->done and f->ctx
+ * set. true: decided at once, f->fresh set, done not called. false: f must
+ * stay valid until f->done(f->ctx) runs, once, from another thread, with
+ * f->fresh set (within the backend's statement timeout, and before the
+ * store closes). Then store_read_text_after reads the current version of
+ * type/id as store_read_text does, from the cache only when f->fresh. */
+bool store_cache_waits(const struct store *s);
+bool store_fresh_wait(struct store *s, struct store_fresh *f);
+enum store_status store_read_text_after(struct store *s, const struct store_fresh *f, const char *type, const char *id,
+					struct store_text *out, struct store_error *err);
 
 enum store_status store_outbox_add(struct store *s, const char *type, const char *id, int64_t version, bool deleted,
 				   struct store_error *err);

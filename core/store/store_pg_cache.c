@@ -18,11 +18,13 @@
  *    acknowledged is answered after that write's notification.
  *  - A read that may use the cache first waits for such a command (the
  *    barrier): one sent after the read arrived, whose answer the listener
- *    barrier's thread reads to the end, invalidating every notified
- *    resource (rcache_invalidate) before the read goes on. The first read
- *    to find the connection free runs the barrier itself; reads arriving
- *    while one is in flight wait for the next, so one round trip serves
- *    all the reads that arrived meanwhile.
+ *    thread reads to the end, invalidating every notified resource
+ *    (rcache_invalidate) before the read is let go on. The read does not
+ *    hold a thread meanwhile (store_fresh_wait: the REST layer defers its
+ *    request). A read arriving while no barrier is in flight asks the
+ *    listener thread for one; reads arriving while one is in flight wait
+ *    for the next, sent as soon as that one is answered, so one round trip
+ *    serves all the reads that arrived meanwhile.
  *  - A read that misses reads the database after taking a ticket
  *    (rcache.h). If what it read is older than a version committed since,
  *    that version's notification is consumed after the ticket was taken and
@@ -33,9 +35,9 @@
  *    listens again the whole cache is dropped (and every ticket voided)
  *    before reads use it again.
  *
- * The connection is held by one thread at a time (busy): a reader running a
- * barrier, or the listener thread, which reconnects and takes in
- * notifications while no barrier runs (so they never pile up unread). */
+ * The connection is the listener thread's alone: it reconnects, sends the
+ * barriers and reads their answers, and takes in notifications as they come
+ * (so they never pile up unread). */
 #include "store/store_pg_int.h"
 
 #include <errno.h>
@@ -75,16 +77,17 @@ struct pgs_listen {
 	struct rcache *cache;
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t cv; /* a barrier ended, the connection was handed back, up changed */
-	int wake[2];       /* stop, or the connection was lost by a reader */
-	/* under mu: sent counts the barriers started, done is the number of
-	 * the last one answered with every notification before it consumed;
-	 * busy: a thread holds db (a reader running a barrier, or the
-	 * listener thread taking in notifications or reconnecting); up:
-	 * listening */
+	int wake[2]; /* a read wants a barrier, or stop */
+	/* under mu: sent counts the barriers sent, done is the number of the
+	 * last one answered with every notification before it consumed;
+	 * inflight: barrier number sent is sent and not yet answered; wanted: a
+	 * read waits for barrier sent + 1; kicked: wake holds a byte not yet
+	 * taken; waiting: the reads waiting, each for barrier f->after; up:
+	 * listening. inflight is changed by the listener thread only. */
 	uint64_t sent, done;
-	bool busy, up, ever_up, stop;
-	PGconn *db; /* used by the thread that set busy only */
+	bool inflight, wanted, kicked, up, ever_up, stop;
+	struct store_fresh *waiting;
+	PGconn *db; /* the listener thread's only */
 };
 
 static int64_t mono_ms(void)
@@ -94,7 +97,7 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Invalidates every resource notified so far (the caller holds db). */
+/* Invalidates every resource notified so far. */
 static void consume_notifies(struct pgs_listen *l)
 {
 	PGnotify *n;
@@ -110,37 +113,50 @@ static void consume_notifies(struct pgs_listen *l)
 	}
 }
 
-/* Takes db (waits while another thread holds it); under mu. */
-static void take(struct pgs_listen *l)
+/* Takes out of the waiting list (under mu) every read waiting for a barrier
+ * up to upto (UINT64_MAX: all). */
+static struct store_fresh *detach(struct pgs_listen *l, uint64_t upto)
 {
-	while (l->busy)
-		pthread_cond_wait(&l->cv, &l->mu);
-	l->busy = true;
+	struct store_fresh *ready = NULL, **p = &l->waiting;
+	while (*p) {
+		struct store_fresh *f = *p;
+		if (f->after <= upto) {
+			*p = f->next;
+			f->next = ready;
+			ready = f;
+		} else {
+			p = &f->next;
+		}
+	}
+	return ready;
 }
 
-/* Hands db back; under mu. */
-static void give(struct pgs_listen *l)
+/* Lets the detached reads go on (not under mu): each may be gone once its
+ * done has run. */
+static void let_go(struct store_fresh *f, bool fresh)
 {
-	l->busy = false;
-	pthread_cond_broadcast(&l->cv);
+	while (f) {
+		struct store_fresh *next = f->next;
+		f->fresh = fresh;
+		f->done(f->ctx);
+		f = next;
+	}
 }
 
-/* Not listening any more (the caller holds db): no read uses the cache
- * until it is back. */
+/* Not listening any more: no read uses the cache until it is back, and the
+ * reads waiting read the database. */
 static void lost(struct pgs_listen *l)
 {
 	if (l->db)
 		PQfinish(l->db);
 	l->db = NULL;
 	rcache_clear(l->cache);
-	/* the listener thread may be polling the closed socket: it reconnects */
-	ssize_t w = write(l->wake[1], "l", 1);
-	(void)w;
 	pthread_mutex_lock(&l->mu);
 	bool was = l->up;
-	l->up = false;
-	pthread_cond_broadcast(&l->cv);
+	l->up = l->inflight = l->wanted = false;
+	struct store_fresh *ready = detach(l, UINT64_MAX);
 	pthread_mutex_unlock(&l->mu);
+	let_go(ready, false);
 	if (was)
 		log_event(LOG_WARN, "store.read_cache_off",
 			  "the database's notifications are not listened to: reads ask the database until they are",
@@ -153,7 +169,7 @@ static void quiet(void *arg, const char *message)
 	(void)message;
 }
 
-/* Connects and listens (the caller holds db). */
+/* Connects and listens. */
 static bool listen_again(struct pgs_listen *l)
 {
 	/* named, so that pg_stat_activity tells it from the pool */
@@ -177,43 +193,43 @@ static bool listen_again(struct pgs_listen *l)
 	pthread_mutex_lock(&l->mu);
 	bool was = l->ever_up;
 	l->up = l->ever_up = true;
-	pthread_cond_broadcast(&l->cv);
 	pthread_mutex_unlock(&l->mu);
 	if (was)
 		log_event(LOG_INFO, "store.read_cache_on", "listening to the database's notifications again", NULL);
 	return true;
 }
 
-/* One barrier on db (the caller holds it): a command sent now, its answer
- * read to the end, every notification before it consumed. false: the
- * connection is lost (lost() was called). */
-static bool barrier(struct pgs_listen *l)
+/* Reads what came on db: notifications, and the barrier's answer; once it
+ * is answered to the end, every read waiting for it goes on. */
+static void take_in(struct pgs_listen *l)
 {
-	bool ok = PQsendQuery(l->db, "SELECT 1") == 1;
-	int64_t deadline = mono_ms() + l->ps->statement_timeout_ms;
-	while (ok) {
-		while (ok && PQisBusy(l->db)) {
-			int left = (int)(deadline - mono_ms());
-			struct pollfd p = {.fd = PQsocket(l->db), .events = POLLIN};
-			int n = left > 0 ? poll(&p, 1, left) : 0;
-			if (n < 0 && errno == EINTR)
-				continue;
-			/* no answer in time: it cannot vouch for anything */
-			ok = n > 0 && PQconsumeInput(l->db) == 1;
-		}
-		if (!ok)
-			break;
+	if (PQconsumeInput(l->db) != 1) {
+		lost(l);
+		return;
+	}
+	bool ended = false, ok = true;
+	while (l->inflight && !PQisBusy(l->db)) {
 		PGresult *r = PQgetResult(l->db);
-		if (!r)
-			break; /* the command ended */
-		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+		if (!r) {
+			ended = true; /* the command ended */
+			break;
+		}
+		ok = ok && PQresultStatus(r) == PGRES_TUPLES_OK;
 		PQclear(r);
 	}
-	if (ok)
-		consume_notifies(l);
-	else
-		lost(l);
-	return ok;
+	consume_notifies(l);
+	if (ended && !ok) {
+		lost(l); /* it cannot vouch for anything */
+		return;
+	}
+	if (!ended)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->done = l->sent;
+	l->inflight = false;
+	struct store_fresh *ready = detach(l, l->done);
+	pthread_mutex_unlock(&l->mu);
+	let_go(ready, true);
 }
 
 static void drain_wake(int fd)
@@ -223,48 +239,69 @@ static void drain_wake(int fd)
 		;
 }
 
-/* The listener thread: (re)connects, and takes in notifications while no
- * read runs a barrier, so that they never pile up unread. */
+/* The listener thread: (re)connects, sends a barrier when a read wants one
+ * and none is in flight, and takes in notifications as they come. */
 static void *listen_main(void *arg)
 {
 	struct pgs_listen *l = arg;
 	int backoff = 0;
+	int64_t deadline = 0;
 	for (;;) {
 		pthread_mutex_lock(&l->mu);
-		take(l);
 		bool stop = l->stop;
 		pthread_mutex_unlock(&l->mu);
 		if (stop)
 			break;
-		int fd = -1;
-		if (l->db || listen_again(l)) {
+		if (!l->db && listen_again(l)) {
 			backoff = 0;
-			if (PQconsumeInput(l->db) == 1) {
-				consume_notifies(l);
-				fd = PQsocket(l->db);
-			} else {
-				lost(l);
-			}
-		} else {
+		} else if (!l->db) {
 			backoff = backoff ? backoff * 2 : RECONNECT_FIRST_MS;
 			if (backoff > RECONNECT_MAX_MS)
 				backoff = RECONNECT_MAX_MS;
 		}
-		pthread_mutex_lock(&l->mu);
-		give(l);
-		pthread_mutex_unlock(&l->mu);
-		/* a reader may use the socket meanwhile: this only waits for
-		 * something to read (or a stop), then takes db to read it */
+		if (l->db) {
+			pthread_mutex_lock(&l->mu);
+			bool go = l->wanted && !l->inflight;
+			if (go) {
+				/* sent after every read now waiting arrived */
+				l->wanted = false;
+				l->inflight = true;
+				l->sent++;
+			}
+			pthread_mutex_unlock(&l->mu);
+			if (go) {
+				deadline = mono_ms() + l->ps->statement_timeout_ms;
+				if (PQsendQuery(l->db, "SELECT 1") != 1)
+					lost(l);
+			}
+		}
+		int fd = l->db ? PQsocket(l->db) : -1;
+		int timeout = fd < 0 ? backoff : -1;
+		if (fd >= 0 && l->inflight) {
+			int64_t left = deadline - mono_ms();
+			timeout = left > 0 ? (int)left : 0;
+		}
 		struct pollfd p[2] = {{.fd = l->wake[0], .events = POLLIN}, {.fd = fd, .events = POLLIN}};
-		if (poll(p, fd >= 0 ? 2 : 1, fd >= 0 ? -1 : backoff) > 0 && p[0].revents)
+		int n = poll(p, fd >= 0 ? 2 : 1, timeout);
+		if (n > 0 && p[0].revents) {
 			drain_wake(l->wake[0]);
+			pthread_mutex_lock(&l->mu);
+			l->kicked = false;
+			pthread_mutex_unlock(&l->mu);
+		}
+		if (fd >= 0 && n > 0 && p[1].revents)
+			take_in(l);
+		else if (fd >= 0 && l->inflight && mono_ms() >= deadline)
+			lost(l); /* no answer in time: it cannot vouch for anything */
 	}
 	if (l->db)
 		PQfinish(l->db);
 	l->db = NULL;
 	pthread_mutex_lock(&l->mu);
-	give(l);
+	l->up = l->inflight = false;
+	struct store_fresh *ready = detach(l, UINT64_MAX);
 	pthread_mutex_unlock(&l->mu);
+	let_go(ready, false);
 	return NULL;
 }
 
@@ -302,15 +339,11 @@ int pgs_cache_open(struct pg_store *ps, struct pgconn *c, size_t cache_bytes, ch
 		goto fail;
 	if (pthread_mutex_init(&l->mu, NULL) != 0)
 		goto fail_pipe;
-	if (pthread_cond_init(&l->cv, NULL) != 0)
-		goto fail_mutex;
 	if (pthread_create(&l->thread, NULL, listen_main, l) != 0)
-		goto fail_cond;
+		goto fail_mutex;
 	ps->listen = l;
 	ps->base.cache = cache;
 	return 0;
-fail_cond:
-	pthread_cond_destroy(&l->cv);
 fail_mutex:
 	pthread_mutex_destroy(&l->mu);
 fail_pipe:
@@ -334,7 +367,6 @@ void pgs_cache_close(struct pg_store *ps)
 	ssize_t w = write(l->wake[1], "s", 1);
 	(void)w;
 	pthread_join(l->thread, NULL);
-	pthread_cond_destroy(&l->cv);
 	pthread_mutex_destroy(&l->mu);
 	close(l->wake[0]);
 	close(l->wake[1]);
@@ -344,36 +376,30 @@ void pgs_cache_close(struct pg_store *ps)
 	ps->listen = NULL;
 }
 
-bool pg_cache_fresh(struct store *s)
+bool pg_cache_wait(struct store *s, struct store_fresh *f)
 {
 	struct pgs_listen *l = pgs_of(s)->listen;
+	f->fresh = false;
 	if (!l)
-		return false;
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	int64_t ns = until.tv_nsec + (int64_t)l->ps->statement_timeout_ms * 1000000;
-	until.tv_sec += ns / 1000000000;
-	until.tv_nsec = ns % 1000000000;
+		return true;
 	pthread_mutex_lock(&l->mu);
-	/* a barrier started after this read arrived: the next one */
-	uint64_t mine = l->sent + 1;
-	while (l->up && l->done < mine) {
-		if (!l->busy) {
-			/* lead it: one round trip for every read waiting */
-			l->busy = true;
-			uint64_t n = ++l->sent;
-			pthread_mutex_unlock(&l->mu);
-			bool ok = l->db && barrier(l);
-			pthread_mutex_lock(&l->mu);
-			if (ok && n > l->done)
-				l->done = n;
-			give(l);
-			continue;
-		}
-		if (pthread_cond_timedwait(&l->cv, &l->mu, &until) != 0)
-			break;
+	if (!l->up || l->stop) {
+		pthread_mutex_unlock(&l->mu);
+		return true; /* not listening: the database */
 	}
-	bool fresh = l->up && l->done >= mine;
+	/* a barrier sent after this read arrived: the next one */
+	f->after = l->sent + 1;
+	f->next = l->waiting;
+	l->waiting = f;
+	l->wanted = true;
+	/* while one is in flight the listener sends the next once it is
+	 * answered; else it is woken to send it */
+	bool kick = !l->inflight && !l->kicked;
+	l->kicked = l->kicked || kick;
 	pthread_mutex_unlock(&l->mu);
-	return fresh;
+	if (kick) {
+		ssize_t w = write(l->wake[1], "r", 1);
+		(void)w;
+	}
+	return false;
 }

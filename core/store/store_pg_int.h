@@ -160,12 +160,14 @@ enum store_status pgs_exec_binds(struct pgconn *c, const char *sql, const struct
  * listener thread (ps->base.cache, ps->listen; no memory: no cache). -1 with
  * the reason in err when the trigger cannot be added or the thread not
  * started. pgs_cache_close stops the thread and frees the cache (NULL
- * listen: nothing). pg_cache_fresh is the store_ops hook: whether a read
- * arriving now may be answered from the cache (waits for a barrier, at
- * most the statement timeout). */
+ * listen: nothing). pg_cache_wait is the store_ops hook (store.h's
+ * cache_wait): a read arriving now may be answered from the cache once a
+ * barrier sent after it has been answered; f->done runs on the listener
+ * thread (fresh false when the connection is lost, or the barrier not
+ * answered within the statement timeout). */
 int pgs_cache_open(struct pg_store *ps, struct pgconn *c, size_t cache_bytes, char *err, size_t errlen);
 void pgs_cache_close(struct pg_store *ps);
-bool pg_cache_fresh(struct store *s);
+bool pg_cache_wait(struct store *s, struct store_fresh *f);
 
 /* The commit queue's group and a queued write's end (ctx: the pg_store). */
 void pgs_gc_run(void *ctx, struct sq_item *group);
