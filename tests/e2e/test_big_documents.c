@@ -3,7 +3,8 @@
  * view at once) are read whole by POST /fhir/$convert and the REST API; just
  * over it, both get the same 413 naming the limit. No text of the XML library
  * reaches the client. The command line reads local files past the HTTP limit
- * (up to limits.max_file_bytes), converts NDJSON line by line in both
+ * (up to limits.max_file_bytes; `convert` and `map` alike), converts
+ * NDJSON line by line in both
  * directions, and shows progress on a terminal only. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -271,6 +272,53 @@ static void cli_reads_local_files_past_the_body_limit(void **state)
 	free(e);
 }
 
+/* `crosswalk map --to` reads a local FHIR document as `convert` does: past
+ * the HTTP body limit and past the JSON reader's default budget (a 20 MB
+ * Bundle of 75,000 entries), up to limits.max_file_bytes, which bounds it
+ * and says so. The test plugin tp_bundle's format "bundle" writes the
+ * Bundle it is given as it is. */
+static void cli_map_reads_local_files_past_the_body_limit(void **state)
+{
+	(void)state;
+	tmp_dir();
+	char in[128], out[128], err[128], conf[128], plugins[256];
+	harness_test_plugins(plugins, sizeof plugins, "tp_bundle", NULL);
+	snprintf(in, sizeof in, "%s/map-big.json", tmp);
+	snprintf(out, sizeof out, "%s/map-out.json", tmp);
+	snprintf(err, sizeof err, "%s/map-err.txt", tmp);
+	snprintf(conf, sizeof conf, "%s/map-small.json", tmp);
+	write_bundle(in, 75000);
+	size_t len;
+	free(slurp(in, &len));
+	assert_true(len > 20u << 20);
+	int rc = run("%s map --to bundle --plugins %s %s >%s 2>%s", bin(), plugins, in, out, err);
+	if (rc != 0) {
+		char *e = slurp(err, NULL);
+		fprintf(stderr, "# map exit %d: %.2000s\n", rc, e);
+		free(e);
+	}
+	assert_int_equal(rc, 0);
+	char *a = slurp(in, NULL), *b = slurp(out, NULL);
+	cJSON *ja = cJSON_Parse(a), *jb = cJSON_Parse(b);
+	assert_non_null(ja);
+	assert_non_null(jb);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(jb, "entry")), 75000);
+	assert_true(cJSON_Compare(cJSON_GetObjectItem(ja, "entry"), cJSON_GetObjectItem(jb, "entry"), true));
+	cJSON_Delete(ja);
+	cJSON_Delete(jb);
+	free(a);
+	free(b);
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fputs("{\"limits\":{\"max_file_bytes\":1048576}}", f);
+	fclose(f);
+	assert_int_not_equal(
+		run("%s map --to bundle --plugins %s -c %s %s >/dev/null 2>%s", bin(), plugins, conf, in, err), 0);
+	char *e = slurp(err, NULL);
+	assert_non_null(strstr(e, "limits.max_file_bytes (1048576 bytes)"));
+	free(e);
+}
+
 static size_t count_lines(const char *text)
 {
 	size_t n = 0;
@@ -362,6 +410,7 @@ int main(void)
 		cmocka_unit_test(malformed_xml_in_own_words),
 		cmocka_unit_test(cli_reads_local_files_past_the_body_limit),
 		cmocka_unit_test(cli_ndjson_both_ways),
+		cmocka_unit_test(cli_map_reads_local_files_past_the_body_limit),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
