@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "e2e/harness.h"
 
@@ -401,6 +403,75 @@ static void cli_ndjson_both_ways(void **state)
 	}
 }
 
+/* Runs a shell command line (exec'd by the shell, so the process measured
+ * is the command's own); its peak resident memory in KiB, or -1 when it
+ * did not exit 0. The sanitizers' quarantine of freed memory is kept small,
+ * so that what a sanitizer build holds back does not count as the
+ * command's. */
+static long run_peak_kib(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const char *a = getenv("ASAN_OPTIONS");
+		char opts[1024];
+		snprintf(opts, sizeof opts, "%s%squarantine_size_mb=1", a ? a : "", a && *a ? ":" : "");
+		setenv("ASAN_OPTIONS", opts, 1);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	struct rusage ru;
+	assert_int_equal(wait4(pid, &st, 0, &ru), pid);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? ru.ru_maxrss : -1;
+}
+
+/* n lines of NDJSON Patients (about 230 bytes each) into path. */
+static void write_ndjson(const char *path, int n)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < n; i++)
+		fprintf(f,
+			"{\"resourceType\":\"Patient\",\"id\":\"p%d\",\"text\":{\"status\":\"generated\",\"div\":"
+			"\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">patient %d</div>\"},\"name\":[{\"family\":"
+			"\"Family%d\",\"given\":[\"Given\"]}],\"birthDate\":\"1970-01-01\"}\n",
+			i, i, i);
+	fclose(f);
+}
+
+/* --ndjson converts as a stream: the memory of converting 32 MB read from
+ * a pipe is that of converting 1 MB (give or take 16 MiB), both ways; the
+ * whole input, or the whole output, is never held. */
+static void cli_ndjson_memory_stays_flat(void **state)
+{
+	(void)state;
+	tmp_dir();
+	char small[128], big[128], xml[128];
+	snprintf(small, sizeof small, "%s/small.ndjson", tmp);
+	snprintf(big, sizeof big, "%s/big.ndjson", tmp);
+	snprintf(xml, sizeof xml, "%s/big.ndxml", tmp);
+	write_ndjson(small, 5000);
+	write_ndjson(big, 160000);
+	size_t len;
+	free(slurp(big, &len));
+	assert_true(len > 32u << 20);
+	long s = run_peak_kib("cat %s | exec %s convert --ndjson --to xml >/dev/null", small, bin());
+	long b = run_peak_kib("cat %s | exec %s convert --ndjson --to xml >%s", big, bin(), xml);
+	fprintf(stderr, "# json to xml: peak %ld KiB for 1 MB, %ld KiB for 32 MB\n", s, b);
+	assert_true(s > 0 && b > 0);
+	assert_true(b < s + 16 * 1024);
+	long x = run_peak_kib("cat %s | exec %s convert --ndjson >/dev/null", xml, bin());
+	fprintf(stderr, "# xml to json: peak %ld KiB for 32 MB\n", x);
+	assert_true(x > 0);
+	assert_true(x < s + 16 * 1024);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +482,7 @@ int main(void)
 		cmocka_unit_test(cli_reads_local_files_past_the_body_limit),
 		cmocka_unit_test(cli_ndjson_both_ways),
 		cmocka_unit_test(cli_map_reads_local_files_past_the_body_limit),
+		cmocka_unit_test(cli_ndjson_memory_stays_flat),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
