@@ -23,10 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double ts_s(struct timespec t)
-{
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
+static double ts_s(struct timespec t) { return (double)t.tv_sec + (double)t.tv_nsec / 1e9; }
 
 static int pid_cpu(const char *arg)
 {
@@ -72,8 +69,8 @@ static int run_cpu(char **argv)
 		return 2;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &w1);
-	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+		     (double)ru.ru_stime.tv_usec / 1e6;
 	printf("%.6f %.6f\n", cpu, ts_s(w1) - ts_s(w0));
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
