@@ -127,8 +127,10 @@ int cmd_map(int argc, char **argv)
 		free(text);
 		cJSON_Delete(bundle);
 	} else {
+		/* a local file: the limits of the command line (as for convert),
+		 * not the JSON reader's defaults */
 		struct fjson_limits lim;
-		fjson_limits_default(&lim);
+		cmd_file_limits(&cfg, len, &lim);
 		struct fjson_error jerr;
 		memset(&jerr, 0, sizeof jerr);
 		cJSON *input = fjson_parse(data, len, &lim, &jerr);

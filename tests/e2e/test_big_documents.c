@@ -3,7 +3,8 @@
  * view at once) are read whole by POST /fhir/$convert and the REST API; just
  * over it, both get the same 413 naming the limit. No text of the XML library
  * reaches the client. The command line reads local files past the HTTP limit
- * (up to limits.max_file_bytes), converts NDJSON line by line in both
+ * (up to limits.max_file_bytes; `convert` and `map` alike), converts
+ * NDJSON line by line in both
  * directions, and shows progress on a terminal only. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "e2e/harness.h"
 
@@ -271,6 +274,53 @@ static void cli_reads_local_files_past_the_body_limit(void **state)
 	free(e);
 }
 
+/* `crosswalk map --to` reads a local FHIR document as `convert` does: past
+ * the HTTP body limit and past the JSON reader's default budget (a 20 MB
+ * Bundle of 75,000 entries), up to limits.max_file_bytes, which bounds it
+ * and says so. The test plugin tp_bundle's format "bundle" writes the
+ * Bundle it is given as it is. */
+static void cli_map_reads_local_files_past_the_body_limit(void **state)
+{
+	(void)state;
+	tmp_dir();
+	char in[128], out[128], err[128], conf[128], plugins[256];
+	harness_test_plugins(plugins, sizeof plugins, "tp_bundle", NULL);
+	snprintf(in, sizeof in, "%s/map-big.json", tmp);
+	snprintf(out, sizeof out, "%s/map-out.json", tmp);
+	snprintf(err, sizeof err, "%s/map-err.txt", tmp);
+	snprintf(conf, sizeof conf, "%s/map-small.json", tmp);
+	write_bundle(in, 75000);
+	size_t len;
+	free(slurp(in, &len));
+	assert_true(len > 20u << 20);
+	int rc = run("%s map --to bundle --plugins %s %s >%s 2>%s", bin(), plugins, in, out, err);
+	if (rc != 0) {
+		char *e = slurp(err, NULL);
+		fprintf(stderr, "# map exit %d: %.2000s\n", rc, e);
+		free(e);
+	}
+	assert_int_equal(rc, 0);
+	char *a = slurp(in, NULL), *b = slurp(out, NULL);
+	cJSON *ja = cJSON_Parse(a), *jb = cJSON_Parse(b);
+	assert_non_null(ja);
+	assert_non_null(jb);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(jb, "entry")), 75000);
+	assert_true(cJSON_Compare(cJSON_GetObjectItem(ja, "entry"), cJSON_GetObjectItem(jb, "entry"), true));
+	cJSON_Delete(ja);
+	cJSON_Delete(jb);
+	free(a);
+	free(b);
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fputs("{\"limits\":{\"max_file_bytes\":1048576}}", f);
+	fclose(f);
+	assert_int_not_equal(
+		run("%s map --to bundle --plugins %s -c %s %s >/dev/null 2>%s", bin(), plugins, conf, in, err), 0);
+	char *e = slurp(err, NULL);
+	assert_non_null(strstr(e, "limits.max_file_bytes (1048576 bytes)"));
+	free(e);
+}
+
 static size_t count_lines(const char *text)
 {
 	size_t n = 0;
@@ -353,6 +403,75 @@ static void cli_ndjson_both_ways(void **state)
 	}
 }
 
+/* Runs a shell command line (exec'd by the shell, so the process measured
+ * is the command's own); its peak resident memory in KiB, or -1 when it
+ * did not exit 0. The sanitizers' quarantine of freed memory is kept small,
+ * so that what a sanitizer build holds back does not count as the
+ * command's. */
+static long run_peak_kib(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const char *a = getenv("ASAN_OPTIONS");
+		char opts[1024];
+		snprintf(opts, sizeof opts, "%s%squarantine_size_mb=1", a ? a : "", a && *a ? ":" : "");
+		setenv("ASAN_OPTIONS", opts, 1);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	struct rusage ru;
+	assert_int_equal(wait4(pid, &st, 0, &ru), pid);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? ru.ru_maxrss : -1;
+}
+
+/* n lines of NDJSON Patients (about 230 bytes each) into path. */
+static void write_ndjson(const char *path, int n)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < n; i++)
+		fprintf(f,
+			"{\"resourceType\":\"Patient\",\"id\":\"p%d\",\"text\":{\"status\":\"generated\",\"div\":"
+			"\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">patient %d</div>\"},\"name\":[{\"family\":"
+			"\"Family%d\",\"given\":[\"Given\"]}],\"birthDate\":\"1970-01-01\"}\n",
+			i, i, i);
+	fclose(f);
+}
+
+/* --ndjson converts as a stream: the memory of converting 32 MB read from
+ * a pipe is that of converting 1 MB (give or take 16 MiB), both ways; the
+ * whole input, or the whole output, is never held. */
+static void cli_ndjson_memory_stays_flat(void **state)
+{
+	(void)state;
+	tmp_dir();
+	char small[128], big[128], xml[128];
+	snprintf(small, sizeof small, "%s/small.ndjson", tmp);
+	snprintf(big, sizeof big, "%s/big.ndjson", tmp);
+	snprintf(xml, sizeof xml, "%s/big.ndxml", tmp);
+	write_ndjson(small, 5000);
+	write_ndjson(big, 160000);
+	size_t len;
+	free(slurp(big, &len));
+	assert_true(len > 32u << 20);
+	long s = run_peak_kib("cat %s | exec %s convert --ndjson --to xml >/dev/null", small, bin());
+	long b = run_peak_kib("cat %s | exec %s convert --ndjson --to xml >%s", big, bin(), xml);
+	fprintf(stderr, "# json to xml: peak %ld KiB for 1 MB, %ld KiB for 32 MB\n", s, b);
+	assert_true(s > 0 && b > 0);
+	assert_true(b < s + 16 * 1024);
+	long x = run_peak_kib("cat %s | exec %s convert --ndjson >/dev/null", xml, bin());
+	fprintf(stderr, "# xml to json: peak %ld KiB for 32 MB\n", x);
+	assert_true(x > 0);
+	assert_true(x < s + 16 * 1024);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +481,8 @@ int main(void)
 		cmocka_unit_test(malformed_xml_in_own_words),
 		cmocka_unit_test(cli_reads_local_files_past_the_body_limit),
 		cmocka_unit_test(cli_ndjson_both_ways),
+		cmocka_unit_test(cli_map_reads_local_files_past_the_body_limit),
+		cmocka_unit_test(cli_ndjson_memory_stays_flat),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,10 +5,14 @@
 # JSON.stringify on the same files, in the same run. Two sets: a Bundle of
 # every official example (narrative-heavy, many types; those FHIR.js cannot
 # take are left out for both and counted) and the Synthea Bundles.
-# Times are CPU time (user + system) of the process, best of three: on a
-# machine shared with other work, wall time measures the others too (it is
-# printed alongside). Crosswalk's figures leave its start-up out (measured
-# here first, on a one-line file, and subtracted per process), as the target
+# Times are CPU time (user + system) of the process, in microseconds (wait4's
+# rusage, through tools/bench/cputime.c; bash's `time` prints milliseconds):
+# on a machine shared with other work, wall time measures the others too (it
+# is printed alongside). Each figure is the median of five measures, each
+# measure repeating the whole set of files until it spans at least 0.5 s of
+# CPU, and the spread (lowest and highest of the five) is printed beside it.
+# Crosswalk's figures leave its start-up out (measured
+# here first, the mean of 100 runs on a one-line file, and subtracted per process), as the target
 # asks: JSON to XML's on a one-line JSON file, XML to JSON's on a one-line
 # XML file (which includes loading libxml2, loaded when XML is first read); the start-up is printed on its own, with an empty process's and the
 # loading of the binary's shared libraries alone (an empty program linked
@@ -16,9 +20,14 @@
 # each way; start-up of a command under 5 ms, judged net of the measuring
 # method (an empty program measured the same way is subtracted; perf stat's
 # task clock of the process is printed too when perf can count).
+# FHIR.js's figures are its process's CPU time (process.cpuUsage, microseconds)
+# over each whole set, the median of three rounds.
 # The same files go through POST /fhir/$convert of a running gateway too
-# (one curl process posting them all on one connection): there the figure is
-# the gateway's CPU time for those requests (from /proc), best of three. It
+# (one curl process posting them all on one connection, the set repeated to
+# span at least 0.5 s): there the figure is the gateway's CPU time for those
+# requests, read in nanoseconds from the process's CPU-time clock (every
+# thread, including ended ones; /proc/PID/stat counts 10 ms ticks), the
+# median of five measures. It
 # is measured as configured by default (every answer audited: the
 # AuditEvent names each resource of the answer and is on disk before the
 # answer leaves) and, for the conversion's own share, with audit off.
@@ -32,12 +41,14 @@ if [ ! -d "$node_dir/node_modules/fhir" ]; then
     echo "FHIR.js: npm install failed; section skipped"; exit 0; }
 fi
 js() { NODE_PATH="$node_dir/node_modules" node tools/bench/fhirjs-cli.js "$@"; }
-TIMEFORMAT='%3U %3S %3R'
+cputime="$out/cputime"
+cc -std=c11 -O2 tools/bench/cputime.c -o "$cputime"
 # cpu_wall CMD...: "CPU WALL" seconds of one run (output discarded)
-cpu_wall() { { time "$@" >/dev/null 2>&1; } 2>&1 | awk '{ printf "%.4f %.4f\n", $1 + $2, $3 }'; }
-min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b ? a : b) }'; }
+cpu_wall() { "$cputime" run "$@"; }
+# stats: "MEDIAN LOWEST HIGHEST" of the numbers on stdin (one a line)
+stats() { sort -g | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'; }
 
-# start-up: the mean of 40 runs on a one-line resource
+# start-up: the mean of 100 runs on a one-line resource
 echo '{"resourceType":"Patient","id":"p"}' >"$out/tiny.json"
 printf 'int main(void) { return 0; }\n' >"$out/empty.c"
 cc -O2 "$out/empty.c" -o "$out/empty"
@@ -48,10 +59,9 @@ needed() { readelf -d "$1" | sed -n 's/.*NEEDED.*\[lib\([^.]*\)\.so.*/-l\1/p' | 
 libs=$(needed "$gw_bin")
 cc -O2 "$out/empty.c" -o "$out/empty-libs" -Wl,--no-as-needed $libs
 cc -O2 "$out/empty.c" -o "$out/empty-cw" -Wl,--no-as-needed $(needed "$CW_BIN")
-mean40() {
-  local c=0 w=0 i r
-  for i in $(seq 40); do r=$(cpu_wall "$@"); c=$(awk -v a="$c" -v b="${r% *}" 'BEGIN{print a+b}'); w=$(awk -v a="$w" -v b="${r#* }" 'BEGIN{print a+b}'); done
-  awk -v c="$c" -v w="$w" 'BEGIN { printf "%.2f %.2f\n", c / 40 * 1000, w / 40 * 1000 }'
+mean_runs() { # "CPU WALL" in ms: the mean of 100 runs
+  local i
+  for i in $(seq 100); do cpu_wall "$@" || true; done | awk '{ c += $1; w += $2 } END { printf "%.3f %.3f\n", c / NR * 1000, w / NR * 1000 }'
 }
 # what loading each set of libraries costs: empty programs linked with them
 cc -O2 "$out/empty.c" -o "$out/empty-no-curl" -Wl,--no-as-needed ${libs/-lcurl/}
@@ -59,16 +69,16 @@ cc -O2 "$out/empty.c" -o "$out/empty-json-xml" -Wl,--no-as-needed -lcjson -lxml2
 cc -O2 "$out/empty.c" -o "$out/empty-json" -Wl,--no-as-needed -lcjson
 startup() { # LABEL CMD...
   local label=$1 c w; shift
-  read -r c w <<<"$(mean40 "$@")"
+  read -r c w <<<"$(mean_runs "$@")"
   printf '  %-62s %6.2f ms CPU %7.2f ms wall (%d objects)\n' "$label" "$c" "$w" "$(ldd "$1" | wc -l)"
 }
-read -r su_cpu su_wall <<<"$(mean40 "$CW_BIN" convert "$out/tiny.json" --to xml)"
+read -r su_cpu su_wall <<<"$(mean_runs "$CW_BIN" convert "$out/tiny.json" --to xml)"
 "$CW_BIN" convert "$out/tiny.json" --to xml >"$out/tiny.xml"
-read -r sux_cpu sux_wall <<<"$(mean40 "$CW_BIN" convert "$out/tiny.xml" --to json)"
+read -r sux_cpu sux_wall <<<"$(mean_runs "$CW_BIN" convert "$out/tiny.xml" --to json)"
 # the measuring method (bash forking, `time`, exec of a dynamically linked
 # program) costs an empty program several ms of its own: the program's own
 # start-up is judged net of it, and by perf stat when it can count
-read -r em_cpu em_wall <<<"$(mean40 "$out/empty")"
+read -r em_cpu em_wall <<<"$(mean_runs "$out/empty")"
 net=$(awk -v a="$su_cpu" -v b="$em_cpu" 'BEGIN { printf "%.2f", a - b }')
 printf 'start-up of crosswalk convert (one-line JSON file) net of the measuring method: %.2f ms CPU (%.2f ms less %.2f ms for an empty program measured the same way), target < 5 ms: %s\n' \
   "$net" "$su_cpu" "$em_cpu" "$(awk -v n="$net" 'BEGIN { print (n < 5 ? "met" : "NOT met") }')"
@@ -106,62 +116,84 @@ JSON
   gw_pids+=($!)
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 done
-tck=$(getconf CLK_TCK)
-gw_cpu() { awk -v t="$tck" '{ printf "%.4f\n", ($14 + $15) / t }' "/proc/${gw_pids[$1]}/stat"; }
-# post N TYPE ACCEPT FILE...: every file to $convert of gateway N (0 audited,
-# 1 not), one curl process; CPU seconds the gateway spent on them
+# gw_cpu N: the CPU seconds gateway N has used so far (ns resolution)
+gw_cpu() { "$cputime" pid "${gw_pids[$1]}"; }
+# post N TYPE ACCEPT K FILE...: every file, the set K times over, to $convert
+# of gateway N (0 audited, 1 not), one curl process; CPU seconds the gateway
+# spent on them
 post() {
-  local n=$1 type=$2 accept=$3 f args=() before after; shift 3
+  local n=$1 type=$2 accept=$3 k=$4 f i args=() before after; shift 4
   local gw_port=$((18937 + n))
-  for f in "$@"; do
-    args+=(-s -o /dev/null -X POST -H "Content-Type: $type" -H "Accept: $accept" --data-binary "@$f"
-      "http://127.0.0.1:$gw_port/fhir/\$convert" --next)
+  for i in $(seq "$k"); do
+    for f in "$@"; do
+      args+=(-s -o /dev/null -X POST -H "Content-Type: $type" -H "Accept: $accept" --data-binary "@$f"
+        "http://127.0.0.1:$gw_port/fhir/\$convert" --next)
+    done
   done
   unset 'args[${#args[@]}-1]'
   before=$(gw_cpu "$n")
   curl "${args[@]}"
   after=$(gw_cpu "$n")
-  awk -v a="$before" -v b="$after" 'BEGIN { printf "%.4f\n", b - a }'
+  awk -v a="$before" -v b="$after" 'BEGIN { printf "%.6f\n", b - a }'
+}
+# cli_pass TO SU FILE...: one process per file converting it --to TO; "CPU
+# WALL" seconds summed, CPU net of SU ms of start-up per process
+cli_pass() {
+  local to=$1 su=$2; shift 2
+  local f
+  for f in "$@"; do cpu_wall "$CW_BIN" convert "$f" --to "$to"; done |
+    awk -v su="$su" '{ c += $1 - su / 1000; w += $2 } END { printf "%.6f %.6f\n", c, w }'
+}
+# reps SECONDS: how many times a set measured at SECONDS of CPU must be
+# repeated so that one measure spans at least 0.5 s
+reps() { awk -v s="$1" 'BEGIN { k = (s > 0 ? int(0.5 / s) + 1 : 50); if (k > 200) k = 200; print k }'; }
+# cli TO SU K FILE...: one measure, the set K times over: "CPU WALL" seconds
+# per set (net of start-up)
+cli() {
+  local to=$1 su=$2 k=$3 i; shift 3
+  for i in $(seq "$k"); do cli_pass "$to" "$su" "$@"; done |
+    awk -v k="$k" '{ c += $1; w += $2 } END { printf "%.6f %.6f\n", c / k, w / k }'
 }
 
 # set NAME FILE...: both sides on the files; one line each and the ratios
 measure() {
   local name=$1; shift
-  local n res jx=9 xj=9 jxw=9 xjw=9 round f r cjx cxj wjx wxj
+  local n res f i kjx kxj khj khx cjx=() cxj=() wjx=() wxj=() hjx=() hxj=() njx=() nxj=() xmls=() r
   n=$#
   res=$(js count "$@")
-  for f in "$@"; do "$CW_BIN" convert "$f" --to xml >"$out/$(basename "$f").xml"; done
-  for round in 1 2 3; do
-    cjx=0; cxj=0; wjx=0; wxj=0
-    for f in "$@"; do
-      r=$(cpu_wall "$CW_BIN" convert "$f" --to xml)
-      cjx=$(awk -v a="$cjx" -v b="${r% *}" 'BEGIN{print a+b}'); wjx=$(awk -v a="$wjx" -v b="${r#* }" 'BEGIN{print a+b}')
-      r=$(cpu_wall "$CW_BIN" convert "$out/$(basename "$f").xml" --to json)
-      cxj=$(awk -v a="$cxj" -v b="${r% *}" 'BEGIN{print a+b}'); wxj=$(awk -v a="$wxj" -v b="${r#* }" 'BEGIN{print a+b}')
-    done
-    jx=$(min "$jx" "$cjx"); xj=$(min "$xj" "$cxj"); jxw=$(min "$jxw" "$wjx"); xjw=$(min "$xjw" "$wxj")
+  for f in "$@"; do "$CW_BIN" convert "$f" --to xml >"$out/$(basename "$f").xml"; xmls+=("$out/$(basename "$f").xml"); done
+  # a trial pass of each kind sets how many times a measure repeats the set
+  kjx=$(reps "$(cli_pass xml "$su_cpu" "$@" | cut -d' ' -f1)")
+  kxj=$(reps "$(cli_pass json "$sux_cpu" "${xmls[@]}" | cut -d' ' -f1)")
+  khj=$(reps "$(post 0 application/fhir+json application/fhir+xml 1 "$@")")
+  khx=$(reps "$(post 0 application/fhir+xml application/fhir+json 1 "${xmls[@]}")")
+  for i in 1 2 3 4 5; do
+    r=$(cli xml "$su_cpu" "$kjx" "$@"); cjx+=("${r% *}"); wjx+=("${r#* }")
+    r=$(cli json "$sux_cpu" "$kxj" "${xmls[@]}"); cxj+=("${r% *}"); wxj+=("${r#* }")
+    hjx+=("$(awk -v c="$(post 0 application/fhir+json application/fhir+xml "$khj" "$@")" -v k="$khj" 'BEGIN { print c / k }')")
+    hxj+=("$(awk -v c="$(post 0 application/fhir+xml application/fhir+json "$khx" "${xmls[@]}")" -v k="$khx" 'BEGIN { print c / k }')")
+    njx+=("$(awk -v c="$(post 1 application/fhir+json application/fhir+xml "$khj" "$@")" -v k="$khj" 'BEGIN { print c / k }')")
+    nxj+=("$(awk -v c="$(post 1 application/fhir+xml application/fhir+json "$khx" "${xmls[@]}")" -v k="$khx" 'BEGIN { print c / k }')")
   done
-  local hjx=9 hxj=9 njx=9 nxj=9 xmls=()
-  for f in "$@"; do xmls+=("$out/$(basename "$f").xml"); done
-  for round in 1 2 3; do
-    hjx=$(min "$hjx" "$(post 0 application/fhir+json application/fhir+xml "$@")")
-    hxj=$(min "$hxj" "$(post 0 application/fhir+xml application/fhir+json "${xmls[@]}")")
-    njx=$(min "$njx" "$(post 1 application/fhir+json application/fhir+xml "$@")")
-    nxj=$(min "$nxj" "$(post 1 application/fhir+xml application/fhir+json "${xmls[@]}")")
-  done
+  sv() { printf '%s\n' "$@" | stats; }
   read -r _ fjx fxj fjxw fxjw <<<"$(js convert "$@" | grep '^RESULT')"
-  awk -v name="$name" -v n="$n" -v res="$res" -v su="$su_cpu" -v sux="$sux_cpu" -v jx="$jx" -v xj="$xj" \
-    -v jxw="$jxw" -v xjw="$xjw" -v fjx="$fjx" -v fxj="$fxj" -v fjxw="$fjxw" -v fxjw="$fxjw" \
-    -v hjx="$hjx" -v hxj="$hxj" -v njx="$njx" -v nxj="$nxj" 'BEGIN {
-    cjx = jx - n * su / 1000; cxj = xj - n * sux / 1000; if (cjx <= 0) cjx = 1e-6; if (cxj <= 0) cxj = 1e-6
-    printf "%s (%d files, %d resources)\n", name, n, res
-    printf "  crosswalk CLI json_to_xml %8.0f res/s CPU (%.3f s, %.3f s wall);  xml_to_json %8.0f res/s CPU (%.3f s, %.3f s wall)\n", res / cjx, cjx, jxw, res / cxj, cxj, xjw
-    printf "  FHIR.js       json_to_xml %8.0f res/s CPU (%.3f s, %.3f s wall);  xml_to_json %8.0f res/s CPU (%.3f s, %.3f s wall)\n", res / fjx, fjx, fjxw, res / fxj, fxj, fxjw
-    printf "  ratio CLI json_to_xml crosswalk/FHIR.js = %.1fx, xml_to_json = %.1fx (target >= 30x each way)\n", fjx / cjx, fxj / cxj
-    if (hjx <= 0) hjx = 1e-6; if (hxj <= 0) hxj = 1e-6; if (njx <= 0) njx = 1e-6; if (nxj <= 0) nxj = 1e-6
-    printf "  crosswalk POST $convert json_to_xml %8.0f res/s gateway CPU (%.3f s);  xml_to_json %8.0f res/s (%.3f s)\n", res / hjx, hjx, res / hxj, hxj
-    printf "  ratio POST $convert json_to_xml crosswalk/FHIR.js = %.1fx, xml_to_json = %.1fx (target >= 30x each way)\n", fjx / hjx, fxj / hxj
-    printf "  ... with audit off: json_to_xml %8.0f res/s (%.3f s), %.1fx;  xml_to_json %8.0f res/s (%.3f s), %.1fx\n", res / njx, njx, fjx / njx, res / nxj, nxj, fxj / nxj }'
+  awk -v name="$name" -v n="$n" -v res="$res" -v fjx="$fjx" -v fxj="$fxj" -v fjxw="$fjxw" -v fxjw="$fxjw" \
+    -v cjx="$(sv "${cjx[@]}")" -v cxj="$(sv "${cxj[@]}")" -v wjx="$(sv "${wjx[@]}")" -v wxj="$(sv "${wxj[@]}")" \
+    -v hjx="$(sv "${hjx[@]}")" -v hxj="$(sv "${hxj[@]}")" -v njx="$(sv "${njx[@]}")" -v nxj="$(sv "${nxj[@]}")" \
+    -v reps="$kjx $kxj $khj $khx" 'function pos(x) { return x > 0 ? x : 1e-9 }
+    # one figure: "R res/s (S s, lowest-highest ratio)"
+    function fig(label, st, f,   v) { split(st, v); v[1] = pos(v[1]); v[2] = pos(v[2]); v[3] = pos(v[3])
+      return sprintf("%s %8.0f res/s CPU (%.4f s), %.1fx [%.1fx-%.1fx]", label, res / v[1], v[1], f / v[1], f / v[3], f / v[2]) }
+    function ratio(st, f,   v) { split(st, v); return f / pos(v[1]) }
+    BEGIN {
+    split(reps, k); split(wjx, a); split(wxj, b)
+    printf "%s (%d files, %d resources; a measure repeats the set CLI %d / %d, $convert %d / %d times; median of 5 [spread])\n", name, n, res, k[1], k[2], k[3], k[4]
+    printf "  crosswalk CLI       %s;  %s (wall %.3f s / %.3f s)\n", fig("json_to_xml", cjx, fjx), fig("xml_to_json", cxj, fxj), a[1], b[1]
+    printf "  FHIR.js             json_to_xml %8.0f res/s CPU (%.3f s, %.3f s wall);  xml_to_json %8.0f res/s CPU (%.3f s, %.3f s wall), median of 3\n", res / fjx, fjx, fjxw, res / fxj, fxj, fxjw
+    printf "  ratio CLI json_to_xml crosswalk/FHIR.js = %.1fx, xml_to_json = %.1fx (target >= 30x each way)\n", ratio(cjx, fjx), ratio(cxj, fxj)
+    printf "  crosswalk POST $convert %s;  %s (gateway CPU)\n", fig("json_to_xml", hjx, fjx), fig("xml_to_json", hxj, fxj)
+    printf "  ratio POST $convert json_to_xml crosswalk/FHIR.js = %.1fx, xml_to_json = %.1fx (target >= 30x each way)\n", ratio(hjx, fjx), ratio(hxj, fxj)
+    printf "  ... with audit off:     %s;  %s\n", fig("json_to_xml", njx, fjx), fig("xml_to_json", nxj, fxj) }'
 }
 official=("$BENCH_CORPUS"/fhir-r4/examples-json-xml/json/*.json)
 read -r kept left <<<"$(js bundle "$out/official-examples.json" "${official[@]}")"
