@@ -141,13 +141,16 @@ static void assert_valid(const struct gw *g, const cJSON *ev)
 	free(text);
 }
 
-/* One request with its own X-Request-Id; returns the status. */
-static long req_id(const struct gw *g, const char *method, const char *path, const char *body, const char *rid,
-		   char *loc, size_t loclen)
+/* One request with its own X-Request-Id rid, as client token (NULL: none);
+ * returns the status and, when loc is not NULL, the Location into loc. */
+static long fixture_call(const struct gw *g, const char *token, const char *method, const char *path, const char *ct,
+			 const char *body, const char *rid, char *loc, size_t loclen)
 {
-	char h[128];
+	char h[128], a[2048], c[128];
 	snprintf(h, sizeof h, "X-Request-Id: %s", rid);
-	const char *hdrs[] = {h, "Content-Type: application/fhir+json", NULL};
+	snprintf(a, sizeof a, "Authorization: Bearer %s", token ? token : "");
+	snprintf(c, sizeof c, "Content-Type: %s", ct ? ct : "application/fhir+json");
+	const char *hdrs[] = {h, c, token ? a : NULL, NULL};
 	struct resp r;
 	assert_int_equal(http_do(g, method, path, hdrs, body, body ? strlen(body) : 0, &r), 0);
 	if (loc)
@@ -155,6 +158,13 @@ static long req_id(const struct gw *g, const char *method, const char *path, con
 	long st = r.status;
 	resp_free(&r);
 	return st;
+}
+
+/* The same without a token, with a FHIR JSON body. */
+static long req_id(const struct gw *g, const char *method, const char *path, const char *body, const char *rid,
+		   char *loc, size_t loclen)
+{
+	return fixture_call(g, NULL, method, path, NULL, body, rid, loc, loclen);
 }
 
 static void every_access_has_one_valid_record(void **state)
@@ -355,24 +365,6 @@ static void replace_all(char **text, const char *from, const char *to)
 	strcpy(o, p);
 	free(*text);
 	*text = out;
-}
-
-/* One request of the fixture as client token (NULL: none). */
-static long fixture_call(const struct gw *g, const char *token, const char *method, const char *path, const char *ct,
-			 const char *body, const char *rid, char *loc, size_t loclen)
-{
-	char h[128], a[2048], c[128];
-	snprintf(h, sizeof h, "X-Request-Id: %s", rid);
-	snprintf(a, sizeof a, "Authorization: Bearer %s", token ? token : "");
-	snprintf(c, sizeof c, "Content-Type: %s", ct ? ct : "application/fhir+json");
-	const char *hdrs[] = {h, c, token ? a : NULL, NULL};
-	struct resp r;
-	assert_int_equal(http_do(g, method, path, hdrs, body, body ? strlen(body) : 0, &r), 0);
-	if (loc)
-		resp_header(&r, "Location", loc, loclen);
-	long st = r.status;
-	resp_free(&r);
-	return st;
 }
 
 /* Every shape of request's record, as stored, is the one in
@@ -662,18 +654,12 @@ static void every_answered_request_is_recorded_after_kill_9_on_postgresql(void *
 {
 	(void)state;
 	struct pg_server pg;
-	if (pg_server_start(&pg) != 0)
-		fail_msg("PostgreSQL: %s", pg.why);
-	char extra[512];
-	snprintf(extra, sizeof extra, "\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\"}}",
-		 pg.conninfo);
-	struct gw a, b;
-	assert_int_equal(gw_start(&a, extra), 0);
-	assert_int_equal(gw_start(&b, extra), 0);
+	struct gw g[2];
+	assert_int_equal(harness_pg_gateways(&pg, g, 2, NULL), 0);
 	static bool answered[LOAD_TOTAL];
-	load_and_kill_9(&a, answered);
-	assert_all_recorded(&b, answered);
-	assert_int_equal(gw_stop(&b, 5000), 0);
+	load_and_kill_9(&g[0], answered);
+	assert_all_recorded(&g[1], answered);
+	assert_int_equal(gw_stop(&g[1], 5000), 0);
 	pg_server_stop(&pg);
 }
 
