@@ -15,6 +15,7 @@
 
 #define DCM "http://dicom.nema.org/resources/ontology/DCM"
 #define EVENT_TYPE "http://terminology.hl7.org/CodeSystem/audit-event-type"
+#define LIFECYCLE "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle"
 #define INTERACTION "http://hl7.org/fhir/restful-interaction"
 #define ENTITY_TYPE "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 #define OBJECT_ROLE "http://terminology.hl7.org/CodeSystem/object-role"
@@ -619,8 +620,8 @@ static char *request_event(struct audit_rec *r, const struct http_request *req, 
 static char *withheld_event(const struct audit_rec *r, const struct http_request *req)
 {
 	struct kind k = {
-		EVENT_TYPE, "access", "Access/View Record Lifecycle Event", CW_AUDIT, "consent-withheld", "R", false,
-		"",         false};
+		LIFECYCLE, "access", "Access/View Record Lifecycle Event", CW_AUDIT, "consent-withheld", "R", false,
+		"",        false};
 	char desc[160];
 	snprintf(desc, sizeof desc, "%zu resource%s withheld by consent (%s)", r->nwithheld,
 		 r->nwithheld == 1 ? "" : "s", r->withheld[0].reason);
