@@ -967,6 +967,18 @@ void audit_request_finish(struct audit *a, struct http_request *req, struct http
 	submit_held(a, req, resp, evs, n);
 }
 
+void audit_request_refused(struct audit *a, const struct http_request *req, const struct http_response *resp)
+{
+	if (!a || !a->enabled || !audited_path(req->path))
+		return;
+	struct audit_rec r = {.a = a}; /* nobody was identified */
+	struct pending_write *p = pending_new(a, request_event(&r, req, resp));
+	if (!p)
+		return;
+	if (!a->batch || !enqueue_batch(a, &p, 1))
+		submit_loose(a, p);
+}
+
 void audit_delivery(struct audit *a, const char *type, const char *id, int64_t version, bool deleted, int http_status,
 		    const char *error)
 {

@@ -256,6 +256,55 @@ static void every_access_has_one_valid_record(void **state)
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
+/* A request the HTTP layer refuses before routing, by its framing (an
+ * encoded '/' or '\' in the path: 400, core/http/wire.c), is on the record
+ * too: one AuditEvent with its X-Request-Id, a 4xx outcome naming the
+ * status and the path as sent, nobody identified; valid R4. */
+static void framing_refusals_are_recorded(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	static const char *const asked[][2] = {
+		{"/fhir/Patient/a%2Fb", "f-slash"},
+		{"/fhir/Patient/a%5Cb", "f-backslash"},
+		{"/fhir/Patient%2F..%2Fx?name=y", "f-type"},
+	};
+	enum { ASKED = sizeof asked / sizeof asked[0] };
+	for (int i = 0; i < ASKED; i++)
+		assert_int_equal(req_id(&g, "GET", asked[i][0], NULL, asked[i][1], NULL, 0), 400);
+	/* written without holding the refusal: committed soon after it */
+	cJSON *events = NULL;
+	for (long until = now_ms() + 10000;;) {
+		events = all_events(&g);
+		int n, last;
+		event_for(events, asked[ASKED - 1][1], &last);
+		event_for(events, asked[0][1], &n);
+		if ((n && last) || now_ms() > until)
+			break;
+		cJSON_Delete(events);
+		sleep_ms(50);
+	}
+	for (int i = 0; i < ASKED; i++) {
+		int n;
+		const cJSON *ev = event_for(events, asked[i][1], &n);
+		if (n != 1)
+			fail_msg("%s: %d records, not 1", asked[i][0], n);
+		assert_string_equal(cJSON_GetObjectItem(ev, "outcome")->valuestring, "4");
+		const char *desc = cJSON_GetObjectItem(ev, "outcomeDesc")->valuestring;
+		char want[200];
+		snprintf(want, sizeof want, "400 Bad Request: GET %.*s", (int)strcspn(asked[i][0], "?"), asked[i][0]);
+		if (strcmp(desc, want))
+			fail_msg("outcomeDesc \"%s\", not \"%s\"", desc, want);
+		char *text = cJSON_PrintUnformatted(ev);
+		assert_non_null(strstr(text, "\"display\":\"anonymous\""));
+		free(text);
+		assert_valid(&g, ev);
+	}
+	cJSON_Delete(events);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
 /* Ingest, the billing extract and Claim/$build (from the store) each leave
  * one valid record, with its action and outcome. */
 #define BILLING_SETTINGS                                                                                  \
@@ -863,6 +912,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_access_has_one_valid_record),
+		cmocka_unit_test(framing_refusals_are_recorded),
 		cmocka_unit_test(ingest_extract_and_build_have_one_valid_record),
 		cmocka_unit_test(audit_events_are_read_only),
 		cmocka_unit_test(each_record_is_the_one_in_the_fixture),
