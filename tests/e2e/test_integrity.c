@@ -39,6 +39,15 @@ static void db_path(const char *conf, char *out, size_t n)
 	snprintf(out, n, "%.*s/store.db", len, start);
 }
 
+/* A gateway gw on a private data directory: its configuration into conf
+ * (600 bytes), the path of its store.db into db (400 bytes). */
+static void start_in_new_dir(struct gw *gw, char conf[600], char db[400])
+{
+	data_dir(conf, 600, NULL);
+	db_path(conf, db, 400);
+	assert_int_equal(gw_start(gw, conf), 0);
+}
+
 static void put(const struct gw *gw, const char *path, const char *body, long want)
 {
 	struct resp r;
@@ -111,10 +120,8 @@ static void flipped_content_is_never_served(void **state)
 {
 	(void)state;
 	char conf[600], db[400];
-	data_dir(conf, sizeof conf, NULL);
-	db_path(conf, db, sizeof db);
 	struct gw gw;
-	assert_int_equal(gw_start(&gw, conf), 0);
+	start_in_new_dir(&gw, conf, db);
 	put(&gw, "/fhir/Patient/p1",
 	    "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"name\":[{\"family\":\"Keepsake\"}],"
 	    "\"communication\":[{\"language\":{\"text\":\"MARKER-first-version\"}}]}",
@@ -245,10 +252,8 @@ static void damaged_index_found_and_repaired(void **state)
 {
 	(void)state;
 	char conf[600], db[400];
-	data_dir(conf, sizeof conf, NULL);
-	db_path(conf, db, sizeof db);
 	struct gw gw;
-	assert_int_equal(gw_start(&gw, conf), 0);
+	start_in_new_dir(&gw, conf, db);
 	for (int i = 0; i < 30; i++) {
 		char path[64], body[256];
 		snprintf(path, sizeof path, "/fhir/Patient/q%d", i);
@@ -301,10 +306,8 @@ static void check_names_a_damaged_access_record_and_repair_keeps_the_log(void **
 {
 	(void)state;
 	char conf[600], db[400];
-	data_dir(conf, sizeof conf, NULL);
-	db_path(conf, db, sizeof db);
 	struct gw gw;
-	assert_int_equal(gw_start(&gw, conf), 0);
+	start_in_new_dir(&gw, conf, db);
 	enum { N = 20 };
 	for (int i = 0; i < N; i++) {
 		char h[64];
