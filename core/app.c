@@ -213,6 +213,12 @@ void app_finish(void *ctx, struct http_request *req, struct http_response *resp)
 	api_fhir_finish(req, resp);
 }
 
+void app_refused(void *ctx, struct http_request *req, struct http_response *resp)
+{
+	const struct app *app = ctx;
+	audit_request_refused(app->audit, req, resp);
+}
+
 void app_stop_calls(struct app *app)
 {
 	upstream_shutdown(app->upstream);

@@ -35,6 +35,9 @@ int app_load_privacy(struct app *app, const struct config *cfg, char *err, size_
 void app_dispatch(void *ctx, struct http_request *req, struct http_response *resp);
 /* Over every answer, deferred ones too: the negotiated format. */
 void app_finish(void *ctx, struct http_request *req, struct http_response *resp);
+/* Over the answer to a request the HTTP layer refused before dispatch
+ * (http_dispatch.refused): its access record. */
+void app_refused(void *ctx, struct http_request *req, struct http_response *resp);
 /* Ends the calls to the upstream still in flight (their requests answer at
  * once) and refuses new ones, and commits the writes still queued in the
  * store (their requests answer; new ones are refused): before the HTTP

@@ -15,6 +15,7 @@
 
 #define DCM "http://dicom.nema.org/resources/ontology/DCM"
 #define EVENT_TYPE "http://terminology.hl7.org/CodeSystem/audit-event-type"
+#define LIFECYCLE "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle"
 #define INTERACTION "http://hl7.org/fhir/restful-interaction"
 #define ENTITY_TYPE "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 #define OBJECT_ROLE "http://terminology.hl7.org/CodeSystem/object-role"
@@ -619,8 +620,8 @@ static char *request_event(struct audit_rec *r, const struct http_request *req, 
 static char *withheld_event(const struct audit_rec *r, const struct http_request *req)
 {
 	struct kind k = {
-		EVENT_TYPE, "access", "Access/View Record Lifecycle Event", CW_AUDIT, "consent-withheld", "R", false,
-		"",         false};
+		LIFECYCLE, "access", "Access/View Record Lifecycle Event", CW_AUDIT, "consent-withheld", "R", false,
+		"",        false};
 	char desc[160];
 	snprintf(desc, sizeof desc, "%zu resource%s withheld by consent (%s)", r->nwithheld,
 		 r->nwithheld == 1 ? "" : "s", r->withheld[0].reason);
@@ -964,6 +965,18 @@ void audit_request_finish(struct audit *a, struct http_request *req, struct http
 		}
 	}
 	submit_held(a, req, resp, evs, n);
+}
+
+void audit_request_refused(struct audit *a, const struct http_request *req, const struct http_response *resp)
+{
+	if (!a || !a->enabled || !audited_path(req->path))
+		return;
+	struct audit_rec r = {.a = a}; /* nobody was identified */
+	struct pending_write *p = pending_new(a, request_event(&r, req, resp));
+	if (!p)
+		return;
+	if (!a->batch || !enqueue_batch(a, &p, 1))
+		submit_loose(a, p);
 }
 
 void audit_delivery(struct audit *a, const char *type, const char *id, int64_t version, bool deleted, int http_status,

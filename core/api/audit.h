@@ -60,6 +60,15 @@ void audit_withheld(struct http_request *req, const char *type, const char *id, 
  * committed (see above). Called from the dispatcher's finish. */
 void audit_request_finish(struct audit *a, struct http_request *req, struct http_response *resp);
 
+/* The record of req refused before dispatch by the HTTP layer's framing
+ * checks (http_dispatch.refused: an encoded '/' or '\\' in the path, a
+ * header field, Host or length not accepted), from the refusal in resp:
+ * nobody identified, what was asked for as sent. Submitted without holding
+ * the answer (nothing was read or written: the refusal waits for no disk);
+ * in batch mode it joins the batch. Does nothing for the routes not
+ * audited. Threads: any. */
+void audit_request_refused(struct audit *a, const struct http_request *req, const struct http_response *resp);
+
 /* An outbox delivery of type/id/_history/version (deleted: a DELETE) that
  * the upstream answered with http_status (0: no answer; error says why).
  * Deliveries of AuditEvents themselves are not recorded again. */

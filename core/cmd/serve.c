@@ -122,7 +122,7 @@ int cmd_serve(int argc, char **argv)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		cfg.threads = 4 * (unsigned)(n > 0 ? n : 1);
 	}
-	struct http_server *srv = http_server_start(&cfg, (struct http_dispatch){app_dispatch, app_finish, &app}, err,
+	struct http_server *srv = http_server_start(&cfg, (struct http_dispatch){app_dispatch, app_finish, &app, app_refused}, err,
 						    sizeof err);
 	if (!srv) {
 		fprintf(stderr, "crosswalk: %s\n", err);

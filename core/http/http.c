@@ -354,12 +354,45 @@ static enum MHD_Result send_response(struct MHD_Connection *mc, struct req_ctx *
 	return ret;
 }
 
+/* A request refused before dispatch, as the application's refused hook
+ * sees it (http.h). */
+static void tell_refused(struct http_server *srv, struct req_ctx *rq, struct http_response *resp)
+{
+	if (!srv->dispatch.refused)
+		return;
+	const char *t = rq->target ? rq->target : "/";
+	size_t plen = strcspn(t, "?");
+	char *path = malloc(plen + 1);
+	if (!path)
+		return;
+	memcpy(path, t, plen);
+	path[plen] = '\0';
+	struct http_request req = {
+		.method = rq->method,
+		.path = path,
+		.body = "",
+		.request_id = rq->request_id,
+		.client = rq->client,
+		.authority = srv->authority,
+		.impl = rq,
+	};
+	if (srv->mtls && rq->conn && rq->conn->peer_sha256[0]) {
+		req.tls_client_sha256 = rq->conn->peer_sha256;
+		req.tls_client_subject = rq->conn->peer_subject;
+	}
+	srv->dispatch.refused(srv->dispatch.ctx, &req, resp);
+	if (req.app_free)
+		req.app_free(req.app);
+	free(path);
+}
+
 static enum MHD_Result refuse(struct MHD_Connection *mc, struct req_ctx *rq, int status, const char *code,
 			      const char *diag)
 {
 	struct http_response resp = {0};
 	resp.route = rq->route ? rq->route : "(refused)";
 	http_set_error(&resp, status, code, "%s", diag);
+	tell_refused(rq->srv, rq, &resp);
 	return send_response(mc, rq, &resp, true);
 }
 

@@ -121,6 +121,17 @@ struct http_dispatch {
 	void (*fn)(void *ctx, struct http_request *req, struct http_response *resp);
 	void (*finish)(void *ctx, struct http_request *req, struct http_response *resp);
 	void *ctx;
+	/* refused (may be NULL) runs over the answer to a request refused before
+	 * dispatch (fn and finish never see it): the framing checks of the
+	 * request target, the header fields, Host, Content-Length and
+	 * Transfer-Encoding, and the body limit announced by Content-Length. It
+	 * runs on the worker thread, just before the answer is sent. req holds
+	 * the method, the target as sent up to its '?' as path (not
+	 * percent-decoded: it may be what was refused), request_id, client,
+	 * authority and the mutual-TLS identity; no query, no body, no params;
+	 * http_header works. It may change resp but not hold it (no
+	 * http_defer). */
+	void (*refused)(void *ctx, struct http_request *req, struct http_response *resp);
 };
 
 /* Deferred answers. Called by a handler, before it starts what will wake

@@ -28,6 +28,7 @@
 
 #include "auth/jwt.h"
 #include "base/crypto.h"
+#include "pgserver.h"
 
 #define HARNESS_MSG_SYSTEM "https://crosswalk.example.org/fhir/CodeSystem/validation-message"
 
@@ -1014,4 +1015,35 @@ void upstream_history_given(const struct upstream_srv *u, const char *type, cons
 		cJSON_Delete(j);
 	}
 	resp_free(&r);
+}
+
+char *harness_pg_store(char *buf, size_t cap, const struct pg_server *pg, const char *more)
+{
+	snprintf(buf, cap, "\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\"%s%s}}",
+		 pg->conninfo, more ? "," : "", more ? more : "");
+	return buf;
+}
+
+int harness_pg_gateways(struct pg_server *pg, struct gw *g, int n, const char *extra_json)
+{
+	if (pg_server_start(pg) != 0) {
+		fprintf(stderr, "PostgreSQL: %s\n", pg->why);
+		return -1;
+	}
+	char store[512], extra[4096];
+	harness_pg_store(store, sizeof store, pg, NULL);
+	if (snprintf(extra, sizeof extra, "%s%s%s", extra_json ? extra_json : "", extra_json ? "," : "", store) >=
+	    (int)sizeof extra) {
+		fprintf(stderr, "the configuration of the gateways is too long\n");
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		g[i].pid = 0;
+	for (int i = 0; i < n; i++) {
+		if (gw_start(&g[i], extra) != 0) {
+			fprintf(stderr, "gateway %d on PostgreSQL did not start\n", i);
+			return -1;
+		}
+	}
+	return 0;
 }

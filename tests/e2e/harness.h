@@ -260,6 +260,19 @@ char *harness_test_plugins(char *buf, size_t cap, ...) __attribute__((sentinel))
  * expression expr; NULL when there is none. */
 const cJSON *harness_oo_issue(const cJSON *oo, const char *msgid, const char *expr);
 
+/* Gateways on one PostgreSQL database (a real server, tests/pgserver.h).
+ * harness_pg_store writes into buf the configuration member that puts a
+ * gateway's store on pg's database, with more members of "postgresql"
+ * (e.g. "\"lease_ms\":3000") or none (NULL), and returns buf.
+ * harness_pg_gateways starts a fresh server into pg, then n gateways g[0..n)
+ * (n may be 0) on its database, each configured with extra_json (NULL:
+ * nothing more) and the store member; 0, or -1 with the reason on stderr
+ * (what was started is left for the caller to stop: pg_server_stop, and
+ * gw_stop on each g[i] with a pid > 0). */
+struct pg_server;
+char *harness_pg_store(char *buf, size_t cap, const struct pg_server *pg, const char *more);
+int harness_pg_gateways(struct pg_server *pg, struct gw *g, int n, const char *extra_json);
+
 /* Makes the test PKI (tests/upstream/pki.sh: a CA, server and client
  * certificates) in a fresh /tmp/cw-pki-… directory written into dir, removed
  * at exit. Without the openssl command it leaves dir empty and returns 0, so

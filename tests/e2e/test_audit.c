@@ -141,13 +141,16 @@ static void assert_valid(const struct gw *g, const cJSON *ev)
 	free(text);
 }
 
-/* One request with its own X-Request-Id; returns the status. */
-static long req_id(const struct gw *g, const char *method, const char *path, const char *body, const char *rid,
-		   char *loc, size_t loclen)
+/* One request with its own X-Request-Id rid, as client token (NULL: none);
+ * returns the status and, when loc is not NULL, the Location into loc. */
+static long fixture_call(const struct gw *g, const char *token, const char *method, const char *path, const char *ct,
+			 const char *body, const char *rid, char *loc, size_t loclen)
 {
-	char h[128];
+	char h[128], a[2048], c[128];
 	snprintf(h, sizeof h, "X-Request-Id: %s", rid);
-	const char *hdrs[] = {h, "Content-Type: application/fhir+json", NULL};
+	snprintf(a, sizeof a, "Authorization: Bearer %s", token ? token : "");
+	snprintf(c, sizeof c, "Content-Type: %s", ct ? ct : "application/fhir+json");
+	const char *hdrs[] = {h, c, token ? a : NULL, NULL};
 	struct resp r;
 	assert_int_equal(http_do(g, method, path, hdrs, body, body ? strlen(body) : 0, &r), 0);
 	if (loc)
@@ -155,6 +158,13 @@ static long req_id(const struct gw *g, const char *method, const char *path, con
 	long st = r.status;
 	resp_free(&r);
 	return st;
+}
+
+/* The same without a token, with a FHIR JSON body. */
+static long req_id(const struct gw *g, const char *method, const char *path, const char *body, const char *rid,
+		   char *loc, size_t loclen)
+{
+	return fixture_call(g, NULL, method, path, NULL, body, rid, loc, loclen);
 }
 
 static void every_access_has_one_valid_record(void **state)
@@ -242,6 +252,55 @@ static void every_access_has_one_valid_record(void **state)
 	assert_int_equal(n, 0);
 	event_for(events, "r-health", &n);
 	assert_int_equal(n, 0);
+	cJSON_Delete(events);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* A request the HTTP layer refuses before routing, by its framing (an
+ * encoded '/' or '\' in the path: 400, core/http/wire.c), is on the record
+ * too: one AuditEvent with its X-Request-Id, a 4xx outcome naming the
+ * status and the path as sent, nobody identified; valid R4. */
+static void framing_refusals_are_recorded(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(gw_start(&g, NULL), 0);
+	static const char *const asked[][2] = {
+		{"/fhir/Patient/a%2Fb", "f-slash"},
+		{"/fhir/Patient/a%5Cb", "f-backslash"},
+		{"/fhir/Patient%2F..%2Fx?name=y", "f-type"},
+	};
+	enum { ASKED = sizeof asked / sizeof asked[0] };
+	for (int i = 0; i < ASKED; i++)
+		assert_int_equal(req_id(&g, "GET", asked[i][0], NULL, asked[i][1], NULL, 0), 400);
+	/* written without holding the refusal: committed soon after it */
+	cJSON *events = NULL;
+	for (long until = now_ms() + 10000;;) {
+		events = all_events(&g);
+		int n, last;
+		event_for(events, asked[ASKED - 1][1], &last);
+		event_for(events, asked[0][1], &n);
+		if ((n && last) || now_ms() > until)
+			break;
+		cJSON_Delete(events);
+		sleep_ms(50);
+	}
+	for (int i = 0; i < ASKED; i++) {
+		int n;
+		const cJSON *ev = event_for(events, asked[i][1], &n);
+		if (n != 1)
+			fail_msg("%s: %d records, not 1", asked[i][0], n);
+		assert_string_equal(cJSON_GetObjectItem(ev, "outcome")->valuestring, "4");
+		const char *desc = cJSON_GetObjectItem(ev, "outcomeDesc")->valuestring;
+		char want[200];
+		snprintf(want, sizeof want, "400 Bad Request: GET %.*s", (int)strcspn(asked[i][0], "?"), asked[i][0]);
+		if (strcmp(desc, want))
+			fail_msg("outcomeDesc \"%s\", not \"%s\"", desc, want);
+		char *text = cJSON_PrintUnformatted(ev);
+		assert_non_null(strstr(text, "\"display\":\"anonymous\""));
+		free(text);
+		assert_valid(&g, ev);
+	}
 	cJSON_Delete(events);
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
@@ -355,24 +414,6 @@ static void replace_all(char **text, const char *from, const char *to)
 	strcpy(o, p);
 	free(*text);
 	*text = out;
-}
-
-/* One request of the fixture as client token (NULL: none). */
-static long fixture_call(const struct gw *g, const char *token, const char *method, const char *path, const char *ct,
-			 const char *body, const char *rid, char *loc, size_t loclen)
-{
-	char h[128], a[2048], c[128];
-	snprintf(h, sizeof h, "X-Request-Id: %s", rid);
-	snprintf(a, sizeof a, "Authorization: Bearer %s", token ? token : "");
-	snprintf(c, sizeof c, "Content-Type: %s", ct ? ct : "application/fhir+json");
-	const char *hdrs[] = {h, c, token ? a : NULL, NULL};
-	struct resp r;
-	assert_int_equal(http_do(g, method, path, hdrs, body, body ? strlen(body) : 0, &r), 0);
-	if (loc)
-		resp_header(&r, "Location", loc, loclen);
-	long st = r.status;
-	resp_free(&r);
-	return st;
 }
 
 /* Every shape of request's record, as stored, is the one in
@@ -662,18 +703,12 @@ static void every_answered_request_is_recorded_after_kill_9_on_postgresql(void *
 {
 	(void)state;
 	struct pg_server pg;
-	if (pg_server_start(&pg) != 0)
-		fail_msg("PostgreSQL: %s", pg.why);
-	char extra[512];
-	snprintf(extra, sizeof extra, "\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\"}}",
-		 pg.conninfo);
-	struct gw a, b;
-	assert_int_equal(gw_start(&a, extra), 0);
-	assert_int_equal(gw_start(&b, extra), 0);
+	struct gw g[2];
+	assert_int_equal(harness_pg_gateways(&pg, g, 2, NULL), 0);
 	static bool answered[LOAD_TOTAL];
-	load_and_kill_9(&a, answered);
-	assert_all_recorded(&b, answered);
-	assert_int_equal(gw_stop(&b, 5000), 0);
+	load_and_kill_9(&g[0], answered);
+	assert_all_recorded(&g[1], answered);
+	assert_int_equal(gw_stop(&g[1], 5000), 0);
 	pg_server_stop(&pg);
 }
 
@@ -877,6 +912,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_access_has_one_valid_record),
+		cmocka_unit_test(framing_refusals_are_recorded),
 		cmocka_unit_test(ingest_extract_and_build_have_one_valid_record),
 		cmocka_unit_test(audit_events_are_read_only),
 		cmocka_unit_test(each_record_is_the_one_in_the_fixture),

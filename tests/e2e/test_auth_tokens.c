@@ -475,11 +475,9 @@ static void replayed_assertion_is_refused_by_another_gateway(void **state)
 	(void)state;
 	needs_openssl();
 	struct pg_server pg;
-	if (pg_server_start(&pg) != 0)
-		fail_msg("PostgreSQL: %s", pg.why);
+	assert_int_equal(harness_pg_gateways(&pg, NULL, 0, NULL), 0);
 	char extra[512];
-	snprintf(extra, sizeof extra, "\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\"}}",
-		 pg.conninfo);
+	harness_pg_store(extra, sizeof extra, &pg, NULL);
 	struct gw g[2];
 	start_with(&g[0], NULL, extra);
 	start_with(&g[1], NULL, extra);

@@ -64,13 +64,18 @@ struct who {
 	char *token;
 };
 
+/* The requests `as` sends are numbered: the last one's X-Request-Id is
+ * consent-NNN with NNN = steps, so each one's access records can be found. */
+static int steps;
+
 static long as(const struct who *w, const char *method, const char *path, const char *body, const char *accept,
 	       struct resp *r)
 {
-	char auth[2048], acc[128];
+	char auth[2048], acc[128], rid[64];
 	snprintf(auth, sizeof auth, "Authorization: Bearer %s", w->token);
 	snprintf(acc, sizeof acc, "Accept: %s", accept ? accept : "application/fhir+json");
-	const char *h[] = {auth, acc, "Content-Type: application/fhir+json", NULL};
+	snprintf(rid, sizeof rid, "X-Request-Id: consent-%03d", ++steps);
+	const char *h[] = {auth, acc, "Content-Type: application/fhir+json", rid, NULL};
 	assert_int_equal(http_do(w->g, method, path, h, body, body ? strlen(body) : 0, r), 0);
 	return r->status;
 }
@@ -196,6 +201,105 @@ static bool mentions_e1(const cJSON *x)
 	return m;
 }
 
+/* Whether the access record ev is one of request number step. */
+static bool record_of(const cJSON *ev, int step)
+{
+	char rid[32];
+	snprintf(rid, sizeof rid, "consent-%03d", step);
+	const cJSON *en;
+	cJSON_ArrayForEach(en, get(ev, "entity"))
+	{
+		const char *v = sget(get(get(en, "what"), "identifier"), "value");
+		if (v && !strcmp(v, rid))
+			return true;
+	}
+	return false;
+}
+
+/* Whether ev has the subtype code sub and, when ref is not NULL, an entity
+ * whose reference starts with ref. */
+static bool record_is(const cJSON *ev, const char *sub, const char *ref)
+{
+	bool has_sub = false, has_ref = !ref;
+	const cJSON *c;
+	cJSON_ArrayForEach(c, get(ev, "subtype")) has_sub |= sget(c, "code") && !strcmp(sget(c, "code"), sub);
+	cJSON_ArrayForEach(c, get(ev, "entity"))
+	{
+		const char *r = sget(get(c, "what"), "reference");
+		has_ref |= ref && r && !strncmp(r, ref, strlen(ref));
+	}
+	return has_sub && has_ref;
+}
+
+/* The display of ev's requesting agent (the client), or "". */
+static const char *requestor(const cJSON *ev)
+{
+	const cJSON *a;
+	cJSON_ArrayForEach(a, get(ev, "agent"))
+	{
+		if (cJSON_IsTrue(get(a, "requestor")))
+			return sget(get(a, "who"), "display") ? sget(get(a, "who"), "display") : "";
+	}
+	return "";
+}
+
+/* Request number step left exactly n access records in events, each naming
+ * the client who as its requestor, and the one of subtype sub (about ref,
+ * when not NULL) has the outcome given (FHIR AuditEvent.outcome: "0"
+ * success, "4" minor failure). */
+static void expect_records(const cJSON *events, int step, int n, const char *who, const char *sub, const char *ref,
+			   const char *outcome)
+{
+	int found = 0, matching = 0;
+	const cJSON *ev;
+	cJSON_ArrayForEach(ev, get(events, "entry"))
+	{
+		const cJSON *r = get(ev, "resource");
+		if (!record_of(r, step))
+			continue;
+		found++;
+		if (strcmp(requestor(r), who))
+			fail_msg("request consent-%03d: a record names %s, not %s", step, requestor(r), who);
+		if (record_is(r, sub, ref)) {
+			matching++;
+			if (strcmp(sget(r, "outcome"), outcome))
+				fail_msg("request consent-%03d: the %s record's outcome is %s, not %s", step, sub,
+					 sget(r, "outcome"), outcome);
+		}
+	}
+	if (found != n || matching != 1)
+		fail_msg("request consent-%03d: %d access records (%d of subtype %s about %s), not %d (one)", step,
+			 found, matching, sub, ref ? ref : "-", n);
+}
+
+/* Every request `as` sent up to step last left at least one access record
+ * in events, and every record of events is valid R4: $validate, as w,
+ * answers it without an error or a warning. */
+static void expect_valid_records(const struct who *w, const cJSON *events, int last)
+{
+	for (int step = 1; step <= last; step++) {
+		bool any = false;
+		const cJSON *ev;
+		cJSON_ArrayForEach(ev, get(events, "entry")) any |= record_of(get(ev, "resource"), step);
+		if (!any)
+			fail_msg("request consent-%03d left no access record", step);
+	}
+	int n = 0;
+	const cJSON *ev;
+	cJSON_ArrayForEach(ev, get(events, "entry"))
+	{
+		char *text = cJSON_PrintUnformatted(get(ev, "resource"));
+		struct resp r;
+		as(w, "POST", "/fhir/$validate", text, NULL, &r);
+		if (r.status != 200 || strstr(r.body, "\"error\"") || strstr(r.body, "\"warning\""))
+			fail_msg("not valid R4: %s\n%s", r.body, text);
+		resp_free(&r);
+		free(text);
+		n++;
+	}
+	assert_true(n >= last);
+}
+
 /* The issue's scenario, over HTTP with real clients. */
 static void part2_data_leaves_only_with_consent(void **state)
 {
@@ -208,6 +312,7 @@ static void part2_data_leaves_only_with_consent(void **state)
 	/* the Part 2 program writes; everything it writes is 42CFRPart2 */
 	cJSON_Delete(json_as(&program, "PUT", "/fhir/Patient/p1", patient_json, 201, NULL, 0));
 	cJSON_Delete(json_as(&program, "PUT", "/fhir/Encounter/e1", encounter_json, 201, NULL, 0));
+	int s_write = steps;
 	cJSON_Delete(json_as(&program, "PUT", "/fhir/Condition/dx1", condition_json, 201, NULL, 0));
 	/* it reads its own records back, labelled, with the notice */
 	cJSON *e = json_as(&program, "GET", "/fhir/Encounter/e1", NULL, 200, notice, sizeof notice);
@@ -218,6 +323,7 @@ static void part2_data_leaves_only_with_consent(void **state)
 
 	/* the billing client without consent sees nothing anywhere */
 	cJSON_Delete(json_as(&biller, "GET", "/fhir/Encounter/e1", NULL, 404, NULL, 0));
+	int s_withheld = steps;
 	cJSON_Delete(json_as(&biller, "GET", "/fhir/Condition/dx1", NULL, 404, NULL, 0));
 	cJSON_Delete(json_as(&biller, "GET", "/fhir/Encounter/e1/_history/1", NULL, 404, NULL, 0));
 	/* each withholding is on the access record (docs/audit.md), durable
@@ -233,6 +339,7 @@ static void part2_data_leaves_only_with_consent(void **state)
 	free(auditor.token);
 	cJSON *b = json_as(&biller, "GET", "/fhir/Encounter?subject=Patient/p1&_include=Encounter:diagnosis", NULL, 200,
 			   notice, sizeof notice);
+	int s_search_withheld = steps;
 	assert_int_equal(count_type(b, "Encounter"), 0);
 	assert_int_equal(count_type(b, "Condition"), 0);
 	assert_int_equal((int)get(b, "total")->valuedouble, 0);
@@ -251,6 +358,7 @@ static void part2_data_leaves_only_with_consent(void **state)
 	/* the extract lists the encounter as withheld, with nothing of it */
 	cJSON *x = json_as(&biller, "GET", "/export/billing?from=2025-11-01&to=2025-11-30", NULL, 200, notice,
 			   sizeof notice);
+	int s_extract_withheld = steps;
 	assert_true(extract_withholds_e1(x));
 	assert_int_equal(cJSON_GetArraySize(get(x, "lines")), 0);
 	char *text = cJSON_PrintUnformatted(x);
@@ -266,6 +374,7 @@ static void part2_data_leaves_only_with_consent(void **state)
 			     "\"valueReference\":{\"reference\":\"Encounter/e1\"}}]}";
 	b = json_as(&biller, "POST", "/fhir/Claim/$build", params, 200, NULL, 0);
 	assert_int_equal(count_type(b, "Claim"), 0);
+	int s_build_withheld = steps;
 	text = cJSON_PrintUnformatted(b);
 	assert_non_null(strstr(text, "no-part2-consent"));
 	assert_null(strstr(text, "F11.20"));
@@ -274,13 +383,16 @@ static void part2_data_leaves_only_with_consent(void **state)
 
 	/* a Consent permitting payment to the payer */
 	cJSON_Delete(json_as(&program, "PUT", "/fhir/Consent/c1", consent_json, 201, NULL, 0));
+	int s_consent = steps;
 
 	e = json_as(&biller, "GET", "/fhir/Encounter/e1", NULL, 200, notice, sizeof notice);
+	int s_read = steps;
 	assert_true(has_label(e, ACT, "42CFRPart2"));
 	assert_non_null(strstr(notice, NOTICE_START));
 	cJSON_Delete(e);
 	b = json_as(&biller, "GET", "/fhir/Encounter?subject=Patient/p1&_include=Encounter:diagnosis", NULL, 200,
 		    notice, sizeof notice);
+	int s_search = steps;
 	assert_int_equal(count_type(b, "Encounter"), 1);
 	assert_int_equal(count_type(b, "Condition"), 1);
 	assert_true(bundle_notice(b));
@@ -300,6 +412,7 @@ static void part2_data_leaves_only_with_consent(void **state)
 	consent_header(&program, "/fhir/Encounter/e1", hdr, sizeof hdr);
 	assert_string_equal(hdr, "");
 	x = json_as(&biller, "GET", "/export/billing?from=2025-11-01&to=2025-11-30", NULL, 200, notice, sizeof notice);
+	int s_extract = steps;
 	assert_false(extract_withholds_e1(x));
 	assert_true(mentions_e1(x));
 	assert_non_null(strstr(notice, NOTICE_START));
@@ -308,6 +421,7 @@ static void part2_data_leaves_only_with_consent(void **state)
 	assert_string_equal(sget(get(x, "consents")->child, "scope"), CONSENT_SCOPE_C1);
 	cJSON_Delete(x);
 	b = json_as(&biller, "POST", "/fhir/Claim/$build", params, 200, notice, sizeof notice);
+	int s_build = steps;
 	text = cJSON_PrintUnformatted(b);
 	assert_null(strstr(text, "no-part2-consent"));
 	free(text);
@@ -328,6 +442,31 @@ static void part2_data_leaves_only_with_consent(void **state)
 	b = json_as(&program, "POST", "/fhir/Claim/$build", params, 200, NULL, 0);
 	assert_null(bundle_consent(b, "Consent/c1"));
 	cJSON_Delete(b);
+
+	/* every request left its access records, each valid R4 */
+	int last = steps;
+	struct who admin = {&g, gw_token(&g, "program", "system/*.cruds system/crosswalk.admin")};
+	cJSON *events = json_as(&admin, "GET", "/fhir/AuditEvent?_count=1000", NULL, 200, NULL, 0);
+	assert_int_equal(cJSON_GetArraySize(get(events, "entry")), (int)get(events, "total")->valuedouble);
+	/* without the Consent: what was asked, and what was withheld from it */
+	expect_records(events, s_write, 1, "program", "update", "Encounter/e1", "0");
+	expect_records(events, s_withheld, 2, "biller", "read", "Encounter/e1", "4");
+	expect_records(events, s_withheld, 2, "biller", "consent-withheld", "Encounter/e1", "0");
+	expect_records(events, s_search_withheld, 2, "biller", "search-type", NULL, "0");
+	expect_records(events, s_search_withheld, 2, "biller", "consent-withheld", "Encounter/e1", "0");
+	expect_records(events, s_extract_withheld, 2, "biller", "export", NULL, "0");
+	expect_records(events, s_extract_withheld, 2, "biller", "consent-withheld", "Encounter/e1", "0");
+	expect_records(events, s_build_withheld, 2, "biller", "$build", NULL, "0");
+	expect_records(events, s_build_withheld, 2, "biller", "consent-withheld", "Encounter/e1", "0");
+	/* the Consent, then the same requests: nothing withheld */
+	expect_records(events, s_consent, 1, "program", "update", "Consent/c1", "0");
+	expect_records(events, s_read, 1, "biller", "read", "Encounter/e1", "0");
+	expect_records(events, s_search, 1, "biller", "search-type", "Condition/dx1", "0");
+	expect_records(events, s_extract, 1, "biller", "export", NULL, "0");
+	expect_records(events, s_build, 1, "biller", "$build", NULL, "0");
+	expect_valid_records(&admin, events, last);
+	cJSON_Delete(events);
+	free(admin.token);
 
 	free(program.token);
 	free(biller.token);
@@ -612,15 +751,26 @@ static cJSON *bulk_export(const struct who *w, const char *type)
 	return all;
 }
 
+/* A gateway g with the two clients (program and, when biller is not NULL,
+ * biller, each with a token) and the program's Patient p1 and Encounter e1,
+ * Part 2 data, stored. */
+static void start_with_part2_encounter(struct gw *g, struct who *program, struct who *biller)
+{
+	assert_int_equal(gw_start(g, clients_json), 0);
+	*program = (struct who){g, token_for(g, "program")};
+	if (biller)
+		*biller = (struct who){g, token_for(g, "biller")};
+	cJSON_Delete(json_as(program, "PUT", "/fhir/Patient/p1", patient_json, 201, NULL, 0));
+	cJSON_Delete(json_as(program, "PUT", "/fhir/Encounter/e1", encounter_json, 201, NULL, 0));
+}
+
 /* Bulk export files leave out what the job's client may not see. */
 static void bulk_files_leave_out_withheld_data(void **state)
 {
 	(void)state;
 	struct gw g;
-	assert_int_equal(gw_start(&g, clients_json), 0);
-	struct who program = {&g, token_for(&g, "program")}, biller = {&g, token_for(&g, "biller")};
-	cJSON_Delete(json_as(&program, "PUT", "/fhir/Patient/p1", patient_json, 201, NULL, 0));
-	cJSON_Delete(json_as(&program, "PUT", "/fhir/Encounter/e1", encounter_json, 201, NULL, 0));
+	struct who program, biller;
+	start_with_part2_encounter(&g, &program, &biller);
 	const char *other = "{\"resourceType\":\"Patient\",\"id\":\"p2\"}";
 	struct resp r;
 	assert_int_equal(as(&biller, "PUT", "/fhir/Patient/p2", other, NULL, &r), 201);
@@ -678,10 +828,8 @@ static void bulk_manifest_names_the_permitting_consents(void **state)
 {
 	(void)state;
 	struct gw g;
-	assert_int_equal(gw_start(&g, clients_json), 0);
-	struct who program = {&g, token_for(&g, "program")}, biller = {&g, token_for(&g, "biller")};
-	cJSON_Delete(json_as(&program, "PUT", "/fhir/Patient/p1", patient_json, 201, NULL, 0));
-	cJSON_Delete(json_as(&program, "PUT", "/fhir/Encounter/e1", encounter_json, 201, NULL, 0));
+	struct who program, biller;
+	start_with_part2_encounter(&g, &program, &biller);
 	const char *other = "{\"resourceType\":\"Observation\",\"id\":\"o2\",\"status\":\"final\","
 			    "\"code\":{\"text\":\"steps\"}}";
 	cJSON_Delete(json_as(&biller, "PUT", "/fhir/Observation/o2", other, 201, NULL, 0));
@@ -887,10 +1035,8 @@ static void billing_command_applies_consent_and_is_audited(void **state)
 {
 	(void)state;
 	struct gw g;
-	assert_int_equal(gw_start(&g, clients_json), 0);
-	struct who program = {&g, token_for(&g, "program")};
-	cJSON_Delete(json_as(&program, "PUT", "/fhir/Patient/p1", patient_json, 201, NULL, 0));
-	cJSON_Delete(json_as(&program, "PUT", "/fhir/Encounter/e1", encounter_json, 201, NULL, 0));
+	struct who program;
+	start_with_part2_encounter(&g, &program, NULL);
 	cJSON_Delete(json_as(&program, "PUT", "/fhir/Condition/dx1", condition_json, 201, NULL, 0));
 	char data_dir[600];
 	snprintf(data_dir, sizeof data_dir, "%s/var", g.dir);

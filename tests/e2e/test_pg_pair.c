@@ -37,17 +37,7 @@ static struct gw pair[2];
 static int setup(void **state)
 {
 	(void)state;
-	if (pg_server_start(&server) != 0) {
-		fprintf(stderr, "PostgreSQL: %s\n", server.why);
-		return -1;
-	}
-	char extra[512];
-	snprintf(extra, sizeof extra, "\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\"}}",
-		 server.conninfo);
-	for (int i = 0; i < 2; i++)
-		if (gw_start(&pair[i], extra) != 0)
-			return -1;
-	return 0;
+	return harness_pg_gateways(&server, pair, 2, NULL);
 }
 
 static int teardown(void **state)
@@ -585,8 +575,7 @@ static void pair_kill_loses_no_answered_write(void **state)
 {
 	(void)state;
 	char extra[512];
-	snprintf(extra, sizeof extra, "\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\"}}",
-		 server.conninfo);
+	harness_pg_store(extra, sizeof extra, &server, NULL);
 	struct gw g;
 	assert_int_equal(gw_start(&g, extra), 0);
 	enum { POSTERS = 8 };
@@ -657,11 +646,9 @@ static void pair_outbox_delivers_once(void **state)
 	assert_int_equal(upstream_install(), 0);
 	struct upstream_srv u;
 	assert_int_equal(upstream_start(&u, 0), 0);
-	char up[1024], extra[2048];
+	char up[1024], st[512], extra[2048];
 	upstream_gw_config(up, sizeof up, &u, "\"Patient\":\"store-and-forward\"", NULL);
-	snprintf(extra, sizeof extra,
-		 "%s,\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\",\"lease_ms\":3000}}", up,
-		 server.conninfo);
+	snprintf(extra, sizeof extra, "%s,%s", up, harness_pg_store(st, sizeof st, &server, "\"lease_ms\":3000"));
 	struct gw g[2];
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(gw_start(&g[i], extra), 0);
@@ -735,13 +722,12 @@ static void pair_outbox_keeps_related_order(void **state)
 	const char *args[] = {"--check-references", NULL};
 	assert_int_equal(upstream_start_args(&u, 0, args), 0);
 	/* an attempt outlives the steps below while the upstream holds it */
-	char extra[2048];
+	char st[512], extra[2048];
 	snprintf(extra, sizeof extra,
 		 "\"upstream\":{\"base_url\":\"%s\",\"routes\":{\"Patient\":\"store-and-forward\","
 		 "\"Observation\":\"store-and-forward\"},\"retry_base_ms\":50,\"retry_max_ms\":400,"
-		 "\"timeout_ms\":8000,\"connect_timeout_ms\":500,\"delivery_workers\":4},"
-		 "\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\",\"lease_ms\":9000}}",
-		 u.base, server.conninfo);
+		 "\"timeout_ms\":8000,\"connect_timeout_ms\":500,\"delivery_workers\":4},%s",
+		 u.base, harness_pg_store(st, sizeof st, &server, "\"lease_ms\":9000"));
 	struct gw g[2];
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(gw_start(&g[i], extra), 0);

@@ -27,6 +27,7 @@
 #include "fhir/search_params.h"
 #include "store/store.h"
 #include "pgserver.h"
+#include "store_kit.h"
 #include "testenv.h"
 
 struct fixture {
@@ -34,25 +35,6 @@ struct fixture {
 	char data[96]; /* dir/data: created by the store */
 	struct store *s;
 };
-
-static void remove_tree(const char *path)
-{
-	DIR *d = opendir(path);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			char sub[512];
-			snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-			remove_tree(sub);
-		}
-		closedir(d);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
 
 /* Set while the PostgreSQL group runs: setup opens that backend. */
 static struct pg_server *pg;
@@ -91,7 +73,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	store_close(f->s);
 	if (f->dir[0])
-		remove_tree(f->dir);
+		pgs_remove_tree(f->dir);
 	free(f);
 	return 0;
 }
@@ -1930,17 +1912,6 @@ static void parameter_table_and_dates(void **state)
  * outputs hold; a failing write of a group fails alone; one inside this
  * thread's transaction is refused; after store_drain a submission is
  * refused with STORE_BUSY and done never runs. */
-struct queued {
-	struct store_write w;
-	atomic_int *calls;
-};
-
-static void queued_done(void *ctx)
-{
-	struct queued *q = ctx;
-	atomic_fetch_add(q->calls, 1);
-}
-
 static void queued_writes_are_called_back(void **state)
 {
 	struct fixture *f = *state;
@@ -1949,12 +1920,12 @@ static void queued_writes_are_called_back(void **state)
 	assert_int_equal(store_update(f->s, "Patient", "q1", p1, NULL, NULL, NULL, &err), STORE_OK);
 	cJSON_Delete(p1);
 	enum { N = 40 };
-	static struct queued q[N];
+	static struct sk_queued q[N];
 	atomic_int calls = 0;
 	for (int i = 0; i < N; i++) {
 		memset(&q[i], 0, sizeof q[i]);
 		q[i].calls = &calls;
-		q[i].w.done = queued_done;
+		q[i].w.done = sk_queued_done;
 		q[i].w.ctx = &q[i];
 		snprintf(q[i].w.type, sizeof q[i].w.type, "Patient");
 		if (i == 7) { /* expects version 5 of q1: fails alone */
@@ -1987,8 +1958,8 @@ static void queued_writes_are_called_back(void **state)
 		store_write_release(&q[i].w);
 	}
 	/* not inside this thread's transaction */
-	struct queued t = {.calls = &calls};
-	t.w = (struct store_write){.kind = STORE_WRITE_CREATE, .done = queued_done, .ctx = &t};
+	struct sk_queued t = {.calls = &calls};
+	t.w = (struct store_write){.kind = STORE_WRITE_CREATE, .done = sk_queued_done, .ctx = &t};
 	snprintf(t.w.type, sizeof t.w.type, "Patient");
 	t.w.resource = J("{\"resourceType\":\"Patient\"}");
 	assert_int_equal(store_begin(f->s, &err), STORE_OK);
@@ -2463,12 +2434,12 @@ static void queued_writes_share_commits(void **state)
 	struct store_error err;
 	put(f->s, "Flag", "taken", "{\"resourceType\":\"Flag\",\"status\":\"active\"}");
 	enum { N = 40 };
-	static struct queued q[N];
+	static struct sk_queued q[N];
 	atomic_int calls = 0;
 	for (int i = 0; i < N; i++) {
 		memset(&q[i], 0, sizeof q[i]);
 		q[i].calls = &calls;
-		q[i].w.done = queued_done;
+		q[i].w.done = sk_queued_done;
 		q[i].w.ctx = &q[i];
 		q[i].w.kind = STORE_WRITE_CREATE;
 		q[i].w.deliver = i % 4 == 0;
@@ -2515,53 +2486,17 @@ static void queued_writes_share_commits(void **state)
  * right after the answers sees every one. Records committed but not yet
  * indexed when the store closes are there after it opens again. An appended
  * record is a create with a new id that is not delivered. Both backends. */
-static void append_records(struct fixture *f, struct queued *q, int from, int to, atomic_int *calls)
-{
-	for (int i = from; i < to; i++) {
-		memset(&q[i], 0, sizeof q[i]);
-		q[i].calls = calls;
-		q[i].w.done = queued_done;
-		q[i].w.ctx = &q[i];
-		q[i].w.kind = STORE_WRITE_CREATE;
-		q[i].w.append = true;
-		snprintf(q[i].w.type, sizeof q[i].w.type, "AuditEvent");
-		char body[400];
-		snprintf(body, sizeof body,
-			 "{\"resourceType\":\"AuditEvent\",\"type\":{\"system\":\"urn:t\",\"code\":\"rest\"},"
-			 "\"recorded\":\"2026-01-02T03:04:05Z\",\"agent\":[{\"requestor\":true,"
-			 "\"who\":{\"reference\":\"Patient/ap%d\"}}],\"source\":{\"observer\":{\"display\":\"gw\"}}}",
-			 i);
-		q[i].w.resource = J(body);
-		assert_int_equal(store_submit(f->s, &q[i].w, NULL), STORE_OK);
-	}
-	for (int i = 0; i < 2000 && atomic_load(calls) < to; i++)
-		usleep(2000);
-	assert_int_equal(atomic_load(calls), to);
-}
-
-static size_t audit_total(struct store *s, const char *agent)
-{
-	struct store_search_param p = {"agent", NULL, agent};
-	struct store_search q = {.params = &p, .n_params = agent ? 1 : 0, .count = 0};
-	struct store_page page;
-	struct store_error err;
-	assert_int_equal(store_search(s, "AuditEvent", &q, &page, &err), STORE_OK);
-	size_t n = page.total;
-	store_page_release(&page);
-	return n;
-}
-
 static void appended_records_are_read_once_answered(void **state)
 {
 	struct fixture *f = *state;
 	struct store_error err;
 	enum { N = 30 };
-	static struct queued q[2 * N];
+	static struct sk_queued q[2 * N];
 	atomic_int calls = 0;
-	append_records(f, q, 0, N, &calls);
+	sk_append_records(f->s, q, 0, N, &calls);
 	/* at once: no pause for the background step */
-	assert_int_equal(audit_total(f->s, NULL), N);
-	assert_int_equal(audit_total(f->s, "Patient/ap7"), 1);
+	assert_int_equal(sk_audit_total(f->s, NULL), N);
+	assert_int_equal(sk_audit_total(f->s, "Patient/ap7"), 1);
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(q[i].w.status, STORE_OK);
 		assert_true(q[i].w.created);
@@ -2578,27 +2513,27 @@ static void appended_records_are_read_once_answered(void **state)
 	assert_int_equal(page.total, N);
 	store_page_release(&page);
 	/* the next ones are read as they are answered, also by id */
-	append_records(f, q, N, N + 1, &calls);
+	sk_append_records(f->s, q, N, N + 1, &calls);
 	cJSON *got = NULL;
 	assert_int_equal(store_read(f->s, "AuditEvent", q[N].w.id, &got, &err), STORE_OK);
 	cJSON_Delete(got);
 	/* committed, then the store closes before the background step: they are
 	 * there when it opens again */
-	append_records(f, q, N + 1, 2 * N, &calls);
+	sk_append_records(f->s, q, N + 1, 2 * N, &calls);
 	if (!pg) {
 		store_close(f->s);
 		char msg[256];
 		if (store_open_sqlite(f->data, 0, STORE_CACHE_DEFAULT_BYTES, &f->s, msg, sizeof msg) != 0)
 			fail_msg("reopening: %s", msg);
 	}
-	assert_int_equal(audit_total(f->s, NULL), 2 * N);
-	assert_int_equal(audit_total(f->s, "Patient/ap42"), 1);
+	assert_int_equal(sk_audit_total(f->s, NULL), 2 * N);
+	assert_int_equal(sk_audit_total(f->s, "Patient/ap42"), 1);
 	for (int i = 0; i < 2 * N; i++)
 		store_write_release(&q[i].w);
 	/* a create with a new id, not delivered */
-	struct queued t = {.calls = &calls};
+	struct sk_queued t = {.calls = &calls};
 	t.w = (struct store_write){
-		.kind = STORE_WRITE_CREATE, .append = true, .deliver = true, .done = queued_done, .ctx = &t};
+		.kind = STORE_WRITE_CREATE, .append = true, .deliver = true, .done = sk_queued_done, .ctx = &t};
 	snprintf(t.w.type, sizeof t.w.type, "AuditEvent");
 	t.w.resource = J("{\"resourceType\":\"AuditEvent\"}");
 	assert_int_equal(store_submit(f->s, &t.w, NULL), STORE_INVALID);

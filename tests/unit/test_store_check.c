@@ -23,6 +23,8 @@
 
 #include "base/fjson.h"
 #include "store/store.h"
+#include "pgserver.h"
+#include "store_kit.h"
 #include "testenv.h"
 
 struct fixture {
@@ -31,27 +33,6 @@ struct fixture {
 	char db[128];  /* data/store.db */
 	struct store *s;
 };
-
-static void remove_tree(const char *path)
-{
-	DIR *d = opendir(path);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			char sub[512];
-			snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-			struct stat sb;
-			if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
-				remove_tree(sub);
-			else
-				unlink(sub);
-		}
-		closedir(d);
-	}
-	rmdir(path);
-}
 
 static void reopen(struct fixture *f)
 {
@@ -77,7 +58,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	store_close(f->s);
-	remove_tree(f->dir);
+	pgs_remove_tree(f->dir);
 	free(f);
 	return 0;
 }
@@ -85,46 +66,6 @@ static int teardown(void **state)
 /* --- appended records ------------------------------------------------------ */
 
 enum { ROUND = 20, ROUNDS = 8 };
-
-struct queued {
-	struct store_write w;
-	atomic_int *calls;
-};
-
-static void queued_done(void *ctx)
-{
-	struct queued *q = ctx;
-	atomic_fetch_add(q->calls, 1);
-}
-
-/* Appends records q[from..to) (AuditEvents naming Patient/apN) and waits
- * until each is answered: committed to the log. */
-static void append_records(struct fixture *f, struct queued *q, int from, int to, atomic_int *calls)
-{
-	for (int i = from; i < to; i++) {
-		memset(&q[i], 0, sizeof q[i]);
-		q[i].calls = calls;
-		q[i].w.done = queued_done;
-		q[i].w.ctx = &q[i];
-		q[i].w.kind = STORE_WRITE_CREATE;
-		q[i].w.append = true;
-		snprintf(q[i].w.type, sizeof q[i].w.type, "AuditEvent");
-		char body[400];
-		snprintf(body, sizeof body,
-			 "{\"resourceType\":\"AuditEvent\",\"type\":{\"system\":\"urn:t\",\"code\":\"rest\"},"
-			 "\"recorded\":\"2026-01-02T03:04:05Z\",\"agent\":[{\"requestor\":true,"
-			 "\"who\":{\"reference\":\"Patient/ap%d\"}}],\"source\":{\"observer\":{\"display\":\"gw\"}}}",
-			 i);
-		q[i].w.resource = fjson_parse(body, strlen(body), NULL, NULL);
-		assert_non_null(q[i].w.resource);
-		assert_int_equal(store_submit(f->s, &q[i].w, NULL), STORE_OK);
-	}
-	for (int i = 0; i < 5000 && atomic_load(calls) < to; i++)
-		usleep(2000);
-	assert_int_equal(atomic_load(calls), to);
-	for (int i = from; i < to; i++)
-		assert_int_equal(q[i].w.status, STORE_OK);
-}
 
 /* The one number a query on the closed store's file answers. */
 static long long file_number(const struct fixture *f, const char *sql)
@@ -150,33 +91,23 @@ static void file_exec(const struct fixture *f, const char *sql)
 	sqlite3_close(db);
 }
 
-static size_t audit_total(struct store *s, const char *agent)
-{
-	struct store_search_param p = {"agent", NULL, agent};
-	struct store_search q = {.params = &p, .n_params = agent ? 1 : 0, .count = 0};
-	struct store_page page;
-	struct store_error err;
-	assert_int_equal(store_search(s, "AuditEvent", &q, &page, &err), STORE_OK);
-	size_t n = page.total;
-	store_page_release(&page);
-	return n;
-}
-
 /* Records indexed, then records still in the log when the store closes
  * (the log is indexed after a pause: a round the background step indexed
  * before the close is followed by another). Returns how many were
- * appended; the store is closed. */
-static int indexed_and_logged(struct fixture *f, struct queued *q, atomic_int *calls)
+ * appended, and sets *logged to how many are in the log; the store is
+ * closed. */
+static int indexed_and_logged(struct fixture *f, struct sk_queued *q, atomic_int *calls, long long *logged)
 {
-	append_records(f, q, 0, ROUND, calls);
-	assert_int_equal(audit_total(f->s, NULL), ROUND); /* a read indexes the log first */
+	sk_append_records(f->s, q, 0, ROUND, calls);
+	assert_int_equal(sk_audit_total(f->s, NULL), ROUND); /* a read indexes the log first */
 	int n = ROUND;
 	for (int round = 1; round < ROUNDS; round++) {
-		append_records(f, q, n, n + ROUND, calls);
+		sk_append_records(f->s, q, n, n + ROUND, calls);
 		n += ROUND;
 		store_close(f->s);
 		f->s = NULL;
-		if (file_number(f, "SELECT count(*) FROM appended") > 0)
+		*logged = file_number(f, "SELECT count(*) FROM appended");
+		if (*logged > 0)
 			return n;
 		reopen(f);
 	}
@@ -210,11 +141,10 @@ static int check(const struct fixture *f, unsigned flags)
 static void check_verifies_the_log_of_appended_records(void **state)
 {
 	struct fixture *f = *state;
-	static struct queued q[ROUND * ROUNDS];
+	static struct sk_queued q[ROUND * ROUNDS];
 	atomic_int calls = 0;
-	int n = indexed_and_logged(f, q, &calls);
-	long long logged = file_number(f, "SELECT count(*) FROM appended");
-	assert_true(logged > 0);
+	long long logged = 0;
+	int n = indexed_and_logged(f, q, &calls, &logged);
 	assert_int_equal(check(f, 0), 0);
 	assert_non_null(strstr(said, "0 damaged appended records"));
 	assert_non_null(strstr(said, "the store is clean"));
@@ -254,7 +184,7 @@ static void check_verifies_the_log_of_appended_records(void **state)
 	assert_int_equal(check(f, 0), 0);
 	assert_non_null(strstr(said, "the store is clean"));
 	reopen(f);
-	assert_int_equal(audit_total(f->s, NULL), (size_t)n);
+	assert_int_equal(sk_audit_total(f->s, NULL), (size_t)n);
 	for (int i = 0; i < n; i++)
 		store_write_release(&q[i].w);
 }
@@ -264,12 +194,11 @@ static void check_verifies_the_log_of_appended_records(void **state)
 static void repair_keeps_the_log_of_appended_records(void **state)
 {
 	struct fixture *f = *state;
-	static struct queued q[ROUND * ROUNDS];
+	static struct sk_queued q[ROUND * ROUNDS];
 	atomic_int calls = 0;
-	int n = indexed_and_logged(f, q, &calls);
-	long long logged = file_number(f, "SELECT count(*) FROM appended");
+	long long logged = 0;
+	int n = indexed_and_logged(f, q, &calls, &logged);
 	long long indexed = file_number(f, "SELECT count(*) FROM resource WHERE type = 'AuditEvent'");
-	assert_true(logged > 0);
 	assert_int_equal(indexed + logged, n);
 	/* an indexed record's search index rows lost: the repair rebuilds it */
 	file_exec(f, "DELETE FROM idx WHERE rid = (SELECT min(rid) FROM resource WHERE type = 'AuditEvent')");
@@ -285,11 +214,11 @@ static void repair_keeps_the_log_of_appended_records(void **state)
 
 	/* every record is found: by search (the log indexed first) and by id */
 	reopen(f);
-	assert_int_equal(audit_total(f->s, NULL), (size_t)n);
+	assert_int_equal(sk_audit_total(f->s, NULL), (size_t)n);
 	char agent[32];
 	for (int i = 0; i < n; i++) {
 		snprintf(agent, sizeof agent, "Patient/ap%d", i);
-		assert_int_equal(audit_total(f->s, agent), 1);
+		assert_int_equal(sk_audit_total(f->s, agent), 1);
 		cJSON *got = NULL;
 		struct store_error err;
 		assert_int_equal(store_read(f->s, "AuditEvent", q[i].w.id, &got, &err), STORE_OK);
