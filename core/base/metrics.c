@@ -291,6 +291,12 @@ char *metrics_render(size_t *len)
 	     "# TYPE crosswalk_store_corrupt_total counter\n"
 	     "crosswalk_store_corrupt_total %lu\n",
 	     atomic_load(&counters[METRICS_STORE_CORRUPT]));
+	outf(&o,
+	     "# HELP crosswalk_store_checkpoints_total Checkpoints of the SQLite store's write-ahead log, run off the "
+	     "commit path.\n"
+	     "# TYPE crosswalk_store_checkpoints_total counter\n"
+	     "crosswalk_store_checkpoints_total %lu\n",
+	     atomic_load(&counters[METRICS_STORE_CHECKPOINTS]));
 	int ne = atomic_load(&n_ext);
 	for (int i = 0; i < ne; i++)
 		outf(&o, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", ext[i].name, ext[i].help, ext[i].name,

@@ -33,6 +33,8 @@ enum metrics_counter {
 	METRICS_READ_CACHE_MISS,  /* reads of a current version that went to the database */
 	METRICS_STORE_FULL,       /* times the store went from writable to full */
 	METRICS_STORE_CORRUPT,    /* stored versions found failing their integrity check */
+	/* checkpoints of SQLite's write-ahead log run by the checkpointer thread */
+	METRICS_STORE_CHECKPOINTS,
 	METRICS_COUNTER_COUNT
 };
 

@@ -340,8 +340,16 @@ struct store {
  * cache of cache_bytes (0: none; rcache.h). With STORE_OPEN_SHARED in flags
  * the store is opened read-only without the lock and without a cache (a
  * command reading beside a running gateway).
+ * The opener checkpoints the write-ahead log on a thread of its own, off the
+ * commit path: woken by a commit that leaves STORE_SQLITE_WAL_PAGES frames
+ * in it; past STORE_SQLITE_WAL_BOUND_PAGES frames that a reader's old
+ * snapshot kept from being copied, new writes wait (at most 5 s a time)
+ * for that reader to move on, so the log's growth is bounded
+ * (core/store/store_sqlite_ckpt.c; crosswalk_store_checkpoints_total).
  * Returns 0 and *out (close with store_close), or -1 with the reason in err
  * (errlen bytes, may be 0). */
+#define STORE_SQLITE_WAL_PAGES 1000
+#define STORE_SQLITE_WAL_BOUND_PAGES 8000
 int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, struct store **out, char *err,
 		      size_t errlen);
 

@@ -297,8 +297,12 @@ static struct conn *conn_open(struct sqlite_store *ss, char *err, size_t errlen)
 	if (exec_pragma(c->db, "PRAGMA journal_mode=WAL", "wal", err, errlen) ||
 	    exec_pragma(c->db, "PRAGMA synchronous=FULL", NULL, err, errlen) ||
 	    exec_pragma(c->db, "PRAGMA foreign_keys=ON", NULL, err, errlen) ||
-	    /* fewer, larger checkpoints under write load; a 16 MB page cache */
-	    exec_pragma(c->db, "PRAGMA wal_autocheckpoint=8000", NULL, err, errlen) ||
+	    /* a writing store checkpoints on its own thread (store_sqlite_ckpt.c),
+	     * and cuts the log's file back when the log starts again; one open
+	     * beside a gateway leaves checkpoints to it. A 16 MB page cache. */
+	    exec_pragma(c->db, ss->ckpt.inited ? "PRAGMA wal_autocheckpoint=0" : "PRAGMA wal_autocheckpoint=8000", NULL,
+			err, errlen) ||
+	    exec_pragma(c->db, "PRAGMA journal_size_limit=" SS_CKPT_FILE_LIMIT, NULL, err, errlen) ||
 	    exec_pragma(c->db, "PRAGMA cache_size=-16000", NULL, err, errlen) ||
 	    /* savepoint (statement) journals in memory: each write of a group
 	     * runs in a savepoint, and a file journal would copy every page it
@@ -307,6 +311,8 @@ static struct conn *conn_open(struct sqlite_store *ss, char *err, size_t errlen)
 		conn_free(c);
 		return NULL;
 	}
+	if (ss->ckpt.inited)
+		ss_ckpt_attach(ss, c->db);
 	return c;
 }
 
@@ -363,6 +369,7 @@ static void sqlite_close(struct store *s)
 	struct sqlite_store *ss = ss_of(s);
 	/* the committer empties the queue (every write answered), then ends */
 	sq_destroy(&ss->gc);
+	ss_ckpt_stop(ss);
 	pthread_setspecific(ss->key, NULL);
 	pthread_key_delete(ss->key);
 	for (struct conn *c = ss->all, *next; c; c = next) {
@@ -751,6 +758,12 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 		set_err(err, errlen, "cannot create a mutex");
 		goto fail;
 	}
+	if (!shared && ss_ckpt_init(ss) != 0) {
+		pthread_mutex_destroy(&ss->mu);
+		sq_destroy(&ss->gc);
+		set_err(err, errlen, "cannot create a mutex");
+		goto fail;
+	}
 	if (pthread_key_create(&ss->key, conn_release) != 0) {
 		set_err(err, errlen, "cannot create a thread-specific key");
 		goto fail_mutex;
@@ -772,6 +785,8 @@ int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, 
 	ss->all = ss->writer;
 	if (!shared) {
 		sq_set_idle(&ss->gc, ss_gc_idle, SS_LOG_IDLE_MS);
+		if (ss_ckpt_start(ss, err, errlen) != 0)
+			goto fail_conns;
 		if (sq_start(&ss->gc, 1) != 0) {
 			set_err(err, errlen, "cannot start the store's committer thread");
 			goto fail_conns;
@@ -787,6 +802,7 @@ fail_conns:
 fail_mutex:
 	pthread_mutex_destroy(&ss->mu);
 	sq_destroy(&ss->gc);
+	ss_ckpt_stop(ss);
 fail:
 	if (ss->lock_fd >= 0)
 		close(ss->lock_fd);

@@ -11,6 +11,8 @@
  *   store_sqlite_search.c  search: criteria to SQL, chains, _sort, paging
  *   store_sqlite_outbox.c  the outbox table
  *   store_sqlite_check.c   `crosswalk check`: the full check and the repair
+ *   store_sqlite_ckpt.c    the checkpointer thread (WAL copied back off the
+ *                          commit path)
  *
  * The sqlite_* functions are the ops; ss_* are shared internals.
  * This header is the one place <sqlite3.h> is included from.
@@ -126,6 +128,17 @@ struct sqlite_store {
 	char log_types[4][STORE_TYPE_SIZE];
 	_Atomic int n_log_types;
 	_Atomic bool log_any_type;
+	_Atomic int64_t log_last_group; /* records the last group logged */
+	/* the checkpointer (store_sqlite_ckpt.c): woken by the WAL hook of
+	 * every connection (want, guarded by mu); its own connection */
+	struct {
+		pthread_mutex_t mu;
+		pthread_cond_t cv, done; /* cv: work for it; done: a round ended */
+		uint64_t begun, ended;   /* rounds */
+		pthread_t thread;
+		sqlite3 *db;
+		bool want, stop, started, inited;
+	} ckpt;
 };
 #define GET_CONN(c, s, err)                                   \
 	struct conn *c = ss_get_conn(ss_of(s), err);          \
@@ -201,6 +214,31 @@ enum store_status sqlite_delete(struct store *s, const char *type, const char *i
 				       struct store_error *err);
 
 enum store_status sqlite_submit(struct store *s, struct store_write *w);
+
+/* --- the checkpointer (store_sqlite_ckpt.c) --- */
+/* A commit leaving this many frames in the write-ahead log wakes the
+ * checkpointer (a passive checkpoint: writers and readers go on). */
+#define SS_CKPT_PAGES STORE_SQLITE_WAL_PAGES
+/* The log's bound: past it, a checkpoint a reader stopped short is run
+ * again holding writers off until the readers move on (at most
+ * SS_CKPT_WAIT_MS, less than a writer's busy timeout). */
+#define SS_CKPT_HARD_PAGES STORE_SQLITE_WAL_BOUND_PAGES
+#define SS_CKPT_WAIT_MS 5000
+/* The log's file is cut back to this when it starts again. */
+#define SS_CKPT_FILE_LIMIT "16777216" /* 16 MB */
+/* Mutex and condition (before any connection is attached): 0, or -1. */
+int ss_ckpt_init(struct sqlite_store *ss);
+/* Puts c back to synchronous=FULL (every commit fsync'd) after a commit that
+ * needed none; a failure is logged and retried until it holds. */
+void ss_sync_full(struct conn *c);
+/* Turns db's automatic checkpoint into a wake-up of the checkpointer. */
+void ss_ckpt_attach(struct sqlite_store *ss, sqlite3 *db);
+/* Opens the checkpointer's connection and starts its thread: 0, or -1
+ * with err filled. */
+int ss_ckpt_start(struct sqlite_store *ss, char *err, size_t errlen);
+/* Stops the thread (a checkpoint in progress finishes) and frees what
+ * ss_ckpt_init and ss_ckpt_start made; safe when they did not run. */
+void ss_ckpt_stop(struct sqlite_store *ss);
 
 /* --- appended records (store_sqlite_log.c) --- */
 /* How long the committer waits without work before it indexes the log. */

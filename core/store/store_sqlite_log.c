@@ -23,10 +23,16 @@
 
 #include "base/log.h"
 
-/* Rows indexed per transaction in the background. */
-#define SS_LOG_CHUNK 512
-/* Beyond this many waiting records, a chunk is indexed after every group. */
+/* Rows indexed per transaction when the committer has nothing else to do
+ * (a group arriving meanwhile waits for one such chunk at most). */
+#define SS_LOG_CHUNK 256
+/* Beyond this many waiting records, a chunk is indexed after every group:
+ * four times as many records as that group logged (so the log shrinks under a
+ * load that never pauses), at least SS_LOG_STEP_MIN (a chunk's commit writes
+ * the index pages it touched: fewer, larger chunks write fewer pages per
+ * record), at most SS_LOG_CHUNK. */
 #define SS_LOG_HIGH 20000
+#define SS_LOG_STEP_MIN 64
 
 const char ss_log_sql[] =
 	"CREATE TABLE IF NOT EXISTS appended(seq INTEGER PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL,"
@@ -117,8 +123,15 @@ enum store_status ss_log_index(struct sqlite_store *ss, int64_t max, int64_t *le
 		if (rc != SQLITE_DONE)
 			st = ss_db_fail(c, err, rc, "emptying the log of appended records");
 	}
-	if (st == STORE_OK)
+	if (st == STORE_OK) {
+		/* no fsync of its own: the next group's commit syncs the log with
+		 * it; until then a crash (of the machine: a killed process loses
+		 * nothing written) at worst undoes the chunk, and its records are
+		 * still in the log */
+		sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
 		st = ss_run(c, S_COMMIT_LOG, err);
+		ss_sync_full(c);
+	}
 	if (st != STORE_OK) {
 		if (!sqlite3_get_autocommit(c->db))
 			ss_run(c, S_ROLLBACK, NULL);
@@ -136,8 +149,13 @@ bool ss_gc_idle(void *ctx, bool busy)
 	int64_t left = atomic_load(&ss->log_pending);
 	if (left <= 0 || (busy && left <= SS_LOG_HIGH))
 		return left > 0;
+	int64_t chunk = SS_LOG_CHUNK;
+	if (busy) {
+		chunk = 4 * atomic_load(&ss->log_last_group);
+		chunk = chunk < SS_LOG_STEP_MIN ? SS_LOG_STEP_MIN : chunk > SS_LOG_CHUNK ? SS_LOG_CHUNK : chunk;
+	}
 	struct store_error err = {0};
-	if (ss_log_index(ss, SS_LOG_CHUNK, &left, &err) != STORE_OK) {
+	if (ss_log_index(ss, chunk, &left, &err) != STORE_OK) {
 		/* tried again at the next pause; a reader's settle reports it */
 		log_event(LOG_ERROR, "store_log_index", "appended records could not be indexed", "reason", err.message,
 			  (const char *)NULL);

@@ -358,9 +358,13 @@ static void run_batch(struct conn *c, struct sq_item *group)
 		only_log &= r->settle || r->w->append;
 	enum store_status cs = ss_run(c, only_log ? S_COMMIT_LOG : S_COMMIT, &berr);
 	if (cs == STORE_OK) {
+		int64_t n = 0;
 		for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next)
-			if (!r->settle && r->w->append && r->st == STORE_OK)
+			if (!r->settle && r->w->append && r->st == STORE_OK) {
 				ss_log_added(c->owner, r->w->v.type, 1);
+				n++;
+			}
+		atomic_store(&c->owner->log_last_group, n);
 	} else {
 		if (!sqlite3_get_autocommit(c->db))
 			ss_run(c, S_ROLLBACK, NULL);
