@@ -50,6 +50,17 @@
 	" ON DELETE CASCADE, name text COLLATE \"C\" NOT NULL, n integer NOT NULL, data bytea NOT NULL," \
 	" PRIMARY KEY(job, name, n));"
 
+/* The creates' shape of the schema (creates_schema): no foreign keys from
+ * version.rid and idx.rid to resource (a version's rows are written in the
+ * statement that writes or locks its resource row, and no resource row is
+ * ever deleted: the write path keeps them whole, and checking each row at
+ * its insert cost a tenth of the database's CPU per create), and idx_date
+ * holds only the index rows with a range (dates, numbers, quantities): a
+ * token, string or reference row writes two index entries, not three. The
+ * range criteria (store_sql.c) compare lo or hi with strict operators, which
+ * imply lo IS NOT NULL, so the partial index serves them. */
+#define IDX_DATE_SQL "CREATE INDEX idx_date ON idx(param, lo) WHERE lo IS NOT NULL;"
+
 /* Text columns compare byte-wise (COLLATE "C"), as SQLite's do: prefix
  * ranges of folded strings, _sort and ids order the same on both. */
 static const char schema_sql[] =
@@ -57,16 +68,14 @@ static const char schema_sql[] =
 	"CREATE TABLE resource(rid bigserial PRIMARY KEY, type text COLLATE \"C\" NOT NULL,"
 	" id text COLLATE \"C\" NOT NULL, version bigint NOT NULL, deleted integer NOT NULL,"
 	" last_updated text COLLATE \"C\" NOT NULL, UNIQUE(type, id));"
-	"CREATE TABLE version(seq bigserial PRIMARY KEY, rid bigint NOT NULL REFERENCES resource(rid),"
+	"CREATE TABLE version(seq bigserial PRIMARY KEY, rid bigint NOT NULL,"
 	" type text COLLATE \"C\" NOT NULL, id text COLLATE \"C\" NOT NULL, version bigint NOT NULL,"
 	" op integer NOT NULL, last_updated text COLLATE \"C\" NOT NULL, body text, sum bytea,"
 	" UNIQUE(rid, version));"
 	"CREATE INDEX version_type ON version(type, seq);"
-	"CREATE TABLE idx(rid bigint NOT NULL REFERENCES resource(rid), param text COLLATE \"C\" NOT NULL,"
+	"CREATE TABLE idx(rid bigint NOT NULL, param text COLLATE \"C\" NOT NULL,"
 	" sys text COLLATE \"C\", val text COLLATE \"C\", lo double precision, hi double precision);"
-	"CREATE INDEX idx_val ON idx(param, val);"
-	"CREATE INDEX idx_date ON idx(param, lo);"
-	"CREATE INDEX idx_rid ON idx(rid, param);"
+	"CREATE INDEX idx_val ON idx(param, val);" IDX_DATE_SQL "CREATE INDEX idx_rid ON idx(rid, param);"
 	"CREATE TABLE outbox(oid bigserial PRIMARY KEY, type text COLLATE \"C\" NOT NULL,"
 	" id text COLLATE \"C\" NOT NULL, version bigint NOT NULL, deleted integer NOT NULL,"
 	" state integer NOT NULL DEFAULT 0, attempts integer NOT NULL DEFAULT 0, next_at bigint NOT NULL DEFAULT 0,"
@@ -449,6 +458,47 @@ static int upgrade_schema(struct pgconn *c, int64_t from, char *err, size_t errl
 	return 0;
 }
 
+/* Gives a database created before the creates' shape of the schema (the
+ * foreign keys, a full idx_date: IDX_DATE_SQL) that shape, in one
+ * transaction under the schema lock; a database that has it is left alone
+ * (one catalog query). No version change: a build that creates the older
+ * shape works on this one, and this one on the older. 0, or -1. */
+static int creates_schema(struct pgconn *c, char *err, size_t errlen)
+{
+	struct store_error e;
+	PGresult *r = NULL;
+	if (pgs_exec(
+		    c,
+		    "SELECT (SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid IN"
+		    " (to_regclass('version'), to_regclass('idx')))"
+		    " + (SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass('idx_date') AND indpred IS NULL)",
+		    0, NULL, NULL, &r, &e, "reading the schema") != STORE_OK) {
+		set_err(err, errlen, "%s", e.message);
+		return -1;
+	}
+	int64_t todo = pgs_int(r, 0, 0);
+	PQclear(r);
+	if (todo == 0)
+		return 0;
+	enum store_status st = pgs_run(c, "BEGIN", &e, "reshaping the schema for creates");
+	if (st == STORE_OK) { /* several statements: one implicit transaction inside ours */
+		PGresult *x = PQexec(c->db, "ALTER TABLE version DROP CONSTRAINT IF EXISTS version_rid_fkey;"
+					    "ALTER TABLE idx DROP CONSTRAINT IF EXISTS idx_rid_fkey;"
+					    "DROP INDEX IF EXISTS idx_date;" IDX_DATE_SQL);
+		if (PQresultStatus(x) != PGRES_COMMAND_OK)
+			st = store_fail(&e, STORE_IO, "%s", PQresultErrorMessage(x));
+		PQclear(x);
+	}
+	if (st == STORE_OK)
+		st = pgs_run(c, "COMMIT", &e, "reshaping the schema for creates");
+	if (st != STORE_OK) {
+		pgs_run(c, "ROLLBACK", NULL, "reshaping the schema for creates");
+		set_err(err, errlen, "reshaping the schema for creates: %s", e.message);
+		return -1;
+	}
+	return 0;
+}
+
 /* The steps sschema_setup takes on a PostgreSQL connection. */
 static int schema_exists(void *conn, char *err, size_t errlen)
 {
@@ -511,6 +561,8 @@ static int setup_schema(struct pgconn *c, char *err, size_t errlen)
 		return -1;
 	}
 	int rc = sschema_setup(&pg_schema, c, PG_SCHEMA_VERSION, err, errlen);
+	if (rc == 0)
+		rc = creates_schema(c, err, errlen);
 	snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%lld)", PGS_LOCK_SCHEMA);
 	pgs_run(c, sql, NULL, "unlocking the schema");
 	return rc;
@@ -579,6 +631,7 @@ int store_open_pg(const char *conninfo, const struct store_pg_options *opt, stru
 	ps->all = c;
 	c->next_free = ps->free_list;
 	ps->free_list = c;
+	sq_set_hold(&ps->gc, PGS_HOLD);
 	if (sq_start(&ps->gc, PGS_COMMITTERS) != 0) {
 		set_err(err, errlen, "cannot start the store's committer threads");
 		pg_close(&ps->base);

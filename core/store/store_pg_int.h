@@ -73,6 +73,11 @@ struct pg_store {
  * its statements. */
 #define PGS_COMMITTERS 2
 
+/* A committer waits while the other runs a group until this many writes
+ * are queued (sq_set_hold): groups grow to what arrives in one group's
+ * round trip and flush. */
+#define PGS_HOLD 8
+
 /* The mark (table mark) holding the time of the last bulk export snapshot
  * in milliseconds: a version stamped before it is not written (it is
  * stamped again), so that every version committed after a snapshot has a

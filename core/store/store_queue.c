@@ -27,6 +27,13 @@ void sq_set_idle(struct sq_queue *q, sq_idle_fn *idle, int idle_ms)
 	q->idle_ms = idle_ms > 0 ? idle_ms : 1;
 }
 
+void sq_set_hold(struct sq_queue *q, size_t hold) { q->hold = hold; }
+
+/* Whether a committer leaves what is queued to gather (q->mu held): another
+ * committer runs a group and fewer than q->hold items wait. Stopping takes
+ * everything at once. */
+static bool held_back(const struct sq_queue *q) { return q->hold && q->groups > 0 && q->queued < q->hold && !q->stop; }
+
 /* Runs q's idle work (q->mu held on entry and on return); its answer. */
 static bool run_idle(struct sq_queue *q, bool busy)
 {
@@ -45,7 +52,11 @@ static void *committer_main(void *arg)
 	pthread_mutex_lock(&q->mu);
 	bool more = q->idle != NULL; /* idle work may be left from before */
 	for (;;) {
-		while (!q->head && !q->stop) {
+		while ((!q->head && !q->stop) || (q->head && held_back(q))) {
+			if (q->head) { /* held back: woken by the other group's end or more items */
+				pthread_cond_wait(&q->work, &q->mu);
+				continue;
+			}
 			if (!more) {
 				pthread_cond_wait(&q->work, &q->mu);
 				continue;
@@ -65,7 +76,9 @@ static void *committer_main(void *arg)
 			break; /* stopping, and nothing is left */
 		struct sq_item *group = q->head;
 		q->head = q->tail = NULL;
+		q->queued = 0;
 		q->running++;
+		q->groups++;
 		pthread_mutex_unlock(&q->mu);
 		q->run(q->ctx, group);
 		/* queued items are called back; waiters are released together
@@ -86,7 +99,10 @@ static void *committer_main(void *arg)
 			r->done = true;
 		}
 		q->running--;
+		q->groups--;
 		pthread_cond_broadcast(&q->ended);
+		if (q->hold && q->head)
+			pthread_cond_signal(&q->work); /* a committer held back takes it now */
 		if (q->idle)
 			more = run_idle(q, true);
 	}
@@ -122,7 +138,9 @@ bool sq_enqueue(struct sq_queue *q, struct sq_item *item, bool refuse_when_drain
 	else
 		q->head = item;
 	q->tail = item;
-	pthread_cond_signal(&q->work);
+	q->queued++;
+	if (!held_back(q) || q->queued == q->hold)
+		pthread_cond_signal(&q->work);
 	pthread_mutex_unlock(&q->mu);
 	return true;
 }

@@ -20,6 +20,14 @@
  * answers whether work remains; while it does and nothing is queued, it is
  * called again at once. Items queued meanwhile wait for the call to end.
  *
+ * A queue of several committers may hold them back (sq_set_hold, before
+ * sq_start): while one committer runs a group, another takes what is queued
+ * only once hold items are waiting, else when that group ends. The next
+ * group then gathers for a whole group's time, not from whenever the other
+ * committer came free, so groups grow with the load (fewer commits per
+ * write); a queue that fills faster than one group commits still runs two
+ * groups at once.
+ *
  * Threads: sq_enqueue, sq_wait and sq_drain from any thread; run, finish
  * and idle on a committer only. Errors: sq_init/sq_start answer -1 when a
  * lock or the thread cannot be made; sq_enqueue false when the queue is
@@ -47,7 +55,10 @@ struct sq_queue {
 	pthread_cond_t ended; /* a group ended (waiters, drain) */
 	pthread_cond_t work;  /* something was queued, or stop (committer) */
 	struct sq_item *head, *tail;
-	int running;   /* committers holding a group */
+	int running;   /* committers holding a group or doing idle work */
+	int groups;    /* committers holding a group */
+	size_t queued; /* items from head to tail */
+	size_t hold;   /* sq_set_hold; 0: none */
 	bool stop;     /* the committer ends once the queue is empty */
 	bool draining; /* submissions are refused */
 	int started;   /* committer threads running */
@@ -63,6 +74,9 @@ struct sq_queue {
 int sq_init(struct sq_queue *q, sq_run_fn *run, sq_finish_fn *finish, void *ctx);
 /* Gives the committers background work (see above); before sq_start. */
 void sq_set_idle(struct sq_queue *q, sq_idle_fn *idle, int idle_ms);
+/* Holds committers back while another runs a group, until hold items are
+ * queued (see above); before sq_start. */
+void sq_set_hold(struct sq_queue *q, size_t hold);
 /* Starts n committers (1 .. SQ_MAX_COMMITTERS): 0, or -1 when not one could
  * start (the queue then refuses every item). */
 int sq_start(struct sq_queue *q, int n);

@@ -1369,6 +1369,45 @@ static void pg_version_3_database_gets_the_shared_tables(void **state)
 	assert_int_equal(pg_server_sql(pg, "UPDATE cw_schema SET version = 5"), 0);
 }
 
+/* The creates' shape of the PostgreSQL schema: no foreign keys on
+ * version.rid and idx.rid, and idx_date only over the rows with a range.
+ * A database created with the older shape (schema 4 before it) is given it
+ * when opened; date searches answer the same. */
+static const char creates_shape_sql[] =
+	"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND conrelid IN"
+	" ('version'::regclass, 'idx'::regclass)) THEN RAISE EXCEPTION 'a foreign key is left'; END IF;"
+	" IF NOT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = 'idx_date'::regclass AND indpred IS NOT NULL)"
+	" THEN RAISE EXCEPTION 'idx_date is not partial'; END IF; END $$";
+
+static void pg_database_gets_the_creates_shape(void **state)
+{
+	struct fixture *f = *state;
+	put(f->s, "Patient", "p1", "{\"resourceType\":\"Patient\",\"birthDate\":\"1970-02-03\"}");
+	put(f->s, "Patient", "p2", "{\"resourceType\":\"Patient\",\"birthDate\":\"1990-05-06\",\"gender\":\"male\"}");
+	assert_int_equal(pg_server_sql(pg, creates_shape_sql), 0); /* a new database */
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(pg_server_sql(pg, "ALTER TABLE version ADD FOREIGN KEY (rid) REFERENCES resource(rid);"
+					   "ALTER TABLE idx ADD FOREIGN KEY (rid) REFERENCES resource(rid);"
+					   "DROP INDEX idx_date; CREATE INDEX idx_date ON idx(param, lo)"),
+			 0);
+	assert_int_not_equal(pg_server_sql(pg, creates_shape_sql), 0); /* the older shape */
+	char msg[256];
+	assert_int_equal(store_open_pg(pg->conninfo, NULL, &f->s, msg, sizeof msg), 0);
+	assert_int_equal(pg_server_sql(pg, creates_shape_sql), 0);
+	put(f->s, "Patient", "p3", "{\"resourceType\":\"Patient\",\"birthDate\":\"1980\"}");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "lt1980", "p1");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "ge1980", "p2,p3");
+	expect_ids(f->s, "Patient", "birthdate", NULL, "ne1980", "p1,p2");
+	expect_ids(f->s, "Patient", "birthdate", "missing", "false", "p1,p2,p3");
+	expect_ids(f->s, "Patient", "gender", "missing", "true", "p1,p3");
+	/* opened again: nothing left to do, and no error */
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_open_pg(pg->conninfo, NULL, &f->s, msg, sizeof msg), 0);
+	expect_ids(f->s, "Patient", "birthdate", NULL, "1990-05", "p2");
+}
+
 /* Bundle's composition and message (Bundle.entry[0].resource): the first
  * entry's Composition or MessageHeader is indexed inside the Bundle, so its
  * own parameters are searched by chaining, also on to stored resources. */
@@ -2626,6 +2665,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(appended_records_are_read_once_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(pg_version_1_database_indexes_embedded_resources, setup, teardown),
 		cmocka_unit_test_setup_teardown(pg_version_3_database_gets_the_shared_tables, setup, teardown),
+		cmocka_unit_test_setup_teardown(pg_database_gets_the_creates_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_lose_no_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_create_conditionally_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_never_read_stale, setup, teardown),
