@@ -45,6 +45,17 @@ static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
 	if (frames < SS_CKPT_PAGES)
 		return SQLITE_OK;
 	pthread_mutex_lock(&ss->ckpt.mu);
+	/* a log that a checkpoint copied back is not restarted until no reader
+	 * uses it, so it can stay past SS_CKPT_PAGES for many commits: wake
+	 * the thread once per SS_CKPT_PAGES new frames, not after every commit
+	 * (a checkpoint per commit syncs the database file per commit) */
+	if (frames < ss->ckpt.woken_at)
+		ss->ckpt.woken_at = 0; /* the log was restarted */
+	if (frames < SS_CKPT_HARD_PAGES && frames - ss->ckpt.woken_at < SS_CKPT_PAGES) {
+		pthread_mutex_unlock(&ss->ckpt.mu);
+		return SQLITE_OK;
+	}
+	ss->ckpt.woken_at = frames;
 	ss->ckpt.want = true;
 	pthread_cond_signal(&ss->ckpt.cv);
 	if (frames >= SS_CKPT_HARD_PAGES && ss->ckpt.started) {

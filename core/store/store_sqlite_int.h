@@ -135,6 +135,7 @@ struct sqlite_store {
 		pthread_mutex_t mu;
 		pthread_cond_t cv, done; /* cv: work for it; done: a round ended */
 		uint64_t begun, ended;   /* rounds */
+		int woken_at;            /* frames in the log at the last wake-up */
 		pthread_t thread;
 		sqlite3 *db;
 		bool want, stop, started, inited;
