@@ -3,7 +3,9 @@
  * kicked off on one gateway is polled, downloaded and cancelled on the
  * other; a job whose gateway is killed mid-export is finished by the other
  * once its lease runs out, with every resource once; a finished job
- * expires on whichever gateway is left. To hold an export mid-way the
+ * expires on whichever gateway is left; one client token serves both
+ * gateways; an export survives the database restarting and its own session
+ * ending (run again, not failed). To hold an export mid-way the
  * test locks the search index table (a patient-level export reads it)
  * from its own database session: the database's locks, no test hook. */
 #include <stdarg.h>
@@ -515,6 +517,61 @@ static void one_token_serves_the_export_on_both_gateways(void **state)
 	stop(&b);
 }
 
+/* The database restarts (a crash: every session cut off) while the export
+ * is in the middle of its scan, held by the test's lock on the index: the
+ * export is run again once the database is back, not failed, and its
+ * manifest holds every resource once; its status asked right after the
+ * restart is still 202, not 404. */
+static void export_survives_a_database_restart(void **state)
+{
+	(void)state;
+	struct gw a;
+	start(&a, 3600);
+	pid_t lock = hold_index_lock(60);
+	char *st = kickoff(&a, "/fhir/Patient/$export?_type=Observation");
+	wait_running(&a, st);
+	sleep_ms(300); /* the scan waits for the lock */
+	pg_server_kill(&server);
+	waitpid(lock, NULL, 0); /* its session is gone with the server */
+	assert_int_equal(pg_server_start_again(&server), 0);
+	/* every poll from now on: 202 until the manifest (no "no such job"
+	 * while the gateway's connections are made again) */
+	cJSON *m = wait_manifest(&a, st, 60000);
+	assert_true(download_exact(&a, m, "Observation", "o", OBSERVATIONS) > 1);
+	cJSON_Delete(m);
+	free(st);
+	stop(&a);
+}
+
+/* The export's own database session is ended mid-scan (as a failover tool
+ * or an administrator ends sessions) while the database stays up: the
+ * error is transient, so the export runs again and completes rather than
+ * being recorded as failed. */
+static void export_survives_its_session_ending(void **state)
+{
+	(void)state;
+	struct gw a;
+	start(&a, 3600);
+	pid_t lock = hold_index_lock(60);
+	char *st = kickoff(&a, "/fhir/Patient/$export?_type=Observation");
+	wait_running(&a, st);
+	sleep_ms(300); /* the scan waits for the lock */
+	assert_int_equal(pg_server_sql(&server, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation ="
+						" 'idx'::regclass AND NOT granted"),
+			 0);
+	sleep_ms(300); /* the export saw its error while the lock is still held */
+	release_lock(lock);
+	cJSON *m = wait_manifest(&a, st, 60000);
+	assert_true(download_exact(&a, m, "Observation", "o", OBSERVATIONS) > 1);
+	cJSON_Delete(m);
+	char *log = gw_log(&a);
+	assert_non_null(log);
+	assert_non_null(strstr(log, "runs again from the start"));
+	free(log);
+	free(st);
+	stop(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -523,6 +580,8 @@ int main(void)
 		cmocka_unit_test(export_running_on_one_gateway_is_cancelled_on_the_other),
 		cmocka_unit_test(finished_export_expires_on_any_gateway),
 		cmocka_unit_test(one_token_serves_the_export_on_both_gateways),
+		cmocka_unit_test(export_survives_a_database_restart),
+		cmocka_unit_test(export_survives_its_session_ending),
 	};
 	const char *filter = getenv("CW_TEST_FILTER");
 	if (filter && *filter)
