@@ -242,6 +242,7 @@ static enum store_status job_file(struct store *s, const char *id, const char *n
 {
 	PGS_GET_CONN(c, s, err);
 	enum store_status st = STORE_OK;
+	bool again = true; /* the first chunk may be asked once more (reconnected) */
 	for (int n = 0; st == STORE_OK; n++) {
 		char nn[24];
 		num(nn, n);
@@ -252,7 +253,8 @@ static enum store_status job_file(struct store *s, const char *id, const char *n
 					     "SELECT data FROM bulk_chunk WHERE job = $1 AND name = $2 AND n = $3", 3,
 					     NULL, v, NULL, NULL, 1),
 				&r, err, "reading an export file");
-		if (n == 0 && reconnected(s, c, st)) {
+		if (n == 0 && again && reconnected(s, c, st)) {
+			again = false;
 			n = -1; /* the first chunk again */
 			st = STORE_OK;
 			continue;
