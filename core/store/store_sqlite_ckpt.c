@@ -37,20 +37,58 @@
 #include "base/log.h"
 #include "base/metrics.h"
 
+/* The rest of a round, on the writer that just committed: the checkpointer
+ * copied what was in the log when its round began, while writers went on
+ * appending; a passive checkpoint here copies only what they appended since
+ * (no other writer commits meanwhile on a store with one committer), so the
+ * whole log is copied back and the next write starts it again from its
+ * beginning. Without it a steady stream of commits keeps the log from ever
+ * being copied in full: it grows to SS_CKPT_HARD_PAGES between restarts,
+ * each commit extends its file, and the restart at the bound holds writers
+ * off. Called with ss->ckpt.mu held; returns with it held. */
+static void copy_tail(struct sqlite_store *ss, sqlite3 *db)
+{
+	ss->ckpt.tailing = true;
+	pthread_mutex_unlock(&ss->ckpt.mu);
+	int frames = 0, copied = 0;
+	int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		log_event(LOG_ERROR, "store_checkpoint", "the write-ahead log could not be copied back", "reason",
+			  sqlite3_errmsg(db), (const char *)NULL);
+	pthread_mutex_lock(&ss->ckpt.mu);
+	ss->ckpt.tailing = false;
+	if (rc == SQLITE_OK)
+		ss->ckpt.copied = copied;
+	/* the thread waits while a tail is copied */
+	pthread_cond_signal(&ss->ckpt.cv);
+}
+
 static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
 {
-	(void)db;
 	(void)name;
 	struct sqlite_store *ss = ctx;
-	if (frames < SS_CKPT_PAGES)
-		return SQLITE_OK;
 	pthread_mutex_lock(&ss->ckpt.mu);
-	/* a log that a checkpoint copied back is not restarted until no reader
-	 * uses it, so it can stay past SS_CKPT_PAGES for many commits: wake
-	 * the thread once per SS_CKPT_PAGES new frames, not after every commit
-	 * (a checkpoint per commit syncs the database file per commit) */
-	if (frames < ss->ckpt.woken_at)
-		ss->ckpt.woken_at = 0; /* the log was restarted */
+	if (frames < ss->ckpt.last_frames) {
+		/* the log was restarted */
+		ss->ckpt.woken_at = 0;
+		ss->ckpt.tail_due = false;
+	}
+	ss->ckpt.last_frames = frames;
+	if (frames < SS_CKPT_PAGES) {
+		pthread_mutex_unlock(&ss->ckpt.mu);
+		return SQLITE_OK;
+	}
+	if (ss->ckpt.tail_due && !ss->ckpt.want && !ss->ckpt.tailing && ss->ckpt.begun == ss->ckpt.ended &&
+	    frames < SS_CKPT_HARD_PAGES && frames - ss->ckpt.copied <= SS_CKPT_PAGES) {
+		ss->ckpt.tail_due = false;
+		copy_tail(ss, db);
+		pthread_mutex_unlock(&ss->ckpt.mu);
+		return SQLITE_OK;
+	}
+	/* a log that is not copied back in full is not restarted, so it can
+	 * stay past SS_CKPT_PAGES for many commits: wake the thread once per
+	 * SS_CKPT_PAGES new frames, not after every commit (a checkpoint per
+	 * commit syncs the database file per commit) */
 	if (frames < SS_CKPT_HARD_PAGES && frames - ss->ckpt.woken_at < SS_CKPT_PAGES) {
 		pthread_mutex_unlock(&ss->ckpt.mu);
 		return SQLITE_OK;
@@ -99,11 +137,13 @@ void ss_ckpt_attach(struct sqlite_store *ss, sqlite3 *db)
 
 /* One round: a passive checkpoint, and a restarting one when the log is
  * past its bound and the passive one stopped short. */
-static void checkpoint(struct sqlite_store *ss)
+static int checkpoint(struct sqlite_store *ss)
 {
 	int frames = 0, copied = 0;
 	int rc = sqlite3_wal_checkpoint_v2(ss->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+	int left_copied = rc == SQLITE_OK ? copied : -1;
 	if (rc == SQLITE_OK && frames >= SS_CKPT_HARD_PAGES && copied < frames) {
+		left_copied = -1;
 		rc = sqlite3_wal_checkpoint_v2(ss->ckpt.db, NULL, SQLITE_CHECKPOINT_RESTART, &frames, &copied);
 		if (rc == SQLITE_BUSY) {
 			char n[32];
@@ -117,6 +157,7 @@ static void checkpoint(struct sqlite_store *ss)
 		log_event(LOG_ERROR, "store_checkpoint", "the write-ahead log could not be copied back", "reason",
 			  sqlite3_errmsg(ss->ckpt.db), (const char *)NULL);
 	metrics_counter_add(METRICS_STORE_CHECKPOINTS, 1);
+	return left_copied;
 }
 
 static void *ckpt_main(void *arg)
@@ -124,15 +165,22 @@ static void *ckpt_main(void *arg)
 	struct sqlite_store *ss = arg;
 	pthread_mutex_lock(&ss->ckpt.mu);
 	for (;;) {
-		while (!ss->ckpt.want && !ss->ckpt.stop)
+		while ((!ss->ckpt.want || ss->ckpt.tailing) && !ss->ckpt.stop)
 			pthread_cond_wait(&ss->ckpt.cv, &ss->ckpt.mu);
 		if (ss->ckpt.stop)
 			break;
 		ss->ckpt.want = false;
+		ss->ckpt.tail_due = false;
 		uint64_t round = ++ss->ckpt.begun;
 		pthread_mutex_unlock(&ss->ckpt.mu);
-		checkpoint(ss);
+		int copied = checkpoint(ss);
 		pthread_mutex_lock(&ss->ckpt.mu);
+		/* a passive round that copied what it found: the next commit
+		 * copies the rest (copy_tail) */
+		if (copied > 0) {
+			ss->ckpt.copied = copied;
+			ss->ckpt.tail_due = true;
+		}
 		ss->ckpt.ended = round;
 		pthread_cond_broadcast(&ss->ckpt.done);
 	}

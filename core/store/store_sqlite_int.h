@@ -136,9 +136,14 @@ struct sqlite_store {
 		pthread_cond_t cv, done; /* cv: work for it; done: a round ended */
 		uint64_t begun, ended;   /* rounds */
 		int woken_at;            /* frames in the log at the last wake-up */
+		int last_frames;         /* frames after the last commit seen */
+		int copied;              /* frames the last round left copied */
 		pthread_t thread;
 		sqlite3 *db;
 		bool want, stop, started, inited;
+		/* tail_due: a round ended, the next commit copies the rest;
+		 * tailing: a committing writer does (the thread waits) */
+		bool tail_due, tailing;
 	} ckpt;
 };
 #define GET_CONN(c, s, err)                                   \
