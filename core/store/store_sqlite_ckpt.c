@@ -11,6 +11,20 @@
  * reader still needs, takes no lock a writer waits for and never waits
  * itself.
  *
+ * The log starts again: SQLite restarts a log from its beginning only when
+ * the whole of it has been copied back, and a round copies only what was in
+ * the log when it began; under a steady stream of commits the writers
+ * always appended more meanwhile, so a log would only ever start again at
+ * the bound below (a 32 MB file, commits extending it, and writers held off
+ * there). So after a round the next commit's WAL hook copies the rest on
+ * its own connection (copy_tail: the frames appended while the round ran,
+ * at most SS_CKPT_TAIL_PAGES, else the thread runs another round, unless
+ * the log is half way to its bound), and the
+ * next write starts the log again; between restarts it holds about
+ * SS_CKPT_PAGES frames, the automatic checkpoint's copy of thousands of
+ * pages stays off the commit path, and a commit waits at most for that
+ * tail and one sync of the database file once per round.
+ *
  * Bounded growth: a reader holding an old snapshot stops a passive
  * checkpoint short, and the log would grow for as long as it holds it. When
  * the log holds SS_CKPT_HARD_PAGES frames or more and a passive checkpoint
@@ -22,8 +36,9 @@
  * round, so the restarting checkpoint gets the writer lock at once; others
  * wait for it in their busy handler (less than their busy timeout). If the
  * reader holds on longer, writers go on and the next commit tries again,
- * so the log grows by at most one commit per writer per wait. When the log starts again, its file is cut back to
- * SS_CKPT_FILE_LIMIT bytes (journal_size_limit, store_sqlite.c).
+ * so the log grows by at most one commit per writer per wait. When the log
+ * starts again, its file is cut back to SS_CKPT_FILE_LIMIT bytes
+ * (journal_size_limit, store_sqlite.c).
  *
  * Durability is SQLite's: a checkpoint copies committed frames and syncs
  * the database file before it marks them copied; a crash part way through
@@ -79,11 +94,18 @@ static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
 		return SQLITE_OK;
 	}
 	if (ss->ckpt.tail_due && !ss->ckpt.want && !ss->ckpt.tailing && ss->ckpt.begun == ss->ckpt.ended &&
-	    frames < SS_CKPT_HARD_PAGES && frames - ss->ckpt.copied <= SS_CKPT_PAGES) {
+	    frames < SS_CKPT_HARD_PAGES) {
 		ss->ckpt.tail_due = false;
-		copy_tail(ss, db);
-		pthread_mutex_unlock(&ss->ckpt.mu);
-		return SQLITE_OK;
+		/* a log half way to its bound is copied whatever the tail:
+		 * rounds slower than the writers (a starved thread) would
+		 * otherwise chase the log to the bound */
+		if (frames - ss->ckpt.copied <= SS_CKPT_TAIL_PAGES || frames >= SS_CKPT_HARD_PAGES / 2) {
+			copy_tail(ss, db);
+			pthread_mutex_unlock(&ss->ckpt.mu);
+			return SQLITE_OK;
+		}
+		/* too much for a commit to wait for: another round first */
+		ss->ckpt.woken_at = 0;
 	}
 	/* a log that is not copied back in full is not restarted, so it can
 	 * stay past SS_CKPT_PAGES for many commits: wake the thread once per

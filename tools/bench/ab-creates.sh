@@ -5,7 +5,9 @@
 # posted with Prefer: return=minimal, the builds alternating, so all see the
 # same machine. Per round: creates/s, the largest write-ahead log seen (the
 # file, sampled every 0.1 s) and the checkpointer's rounds (the gateway's
-# /metrics, 0 for a build without it). The load average is printed per round.
+# /metrics, 0 for a build without it), and per create the gateway's CPU time
+# and the bytes it had the disk write (/proc: less sensitive to a busy machine
+# than the rate). The load average is printed per round.
 #   [ROUNDS=3] [CONNS=32] tools/bench/ab-creates.sh TREE TREE...
 # A tree is a built checkout (bin/crosswalk, lib/crosswalk/plugins). Not a
 # section of make bench (it needs two builds); run it from any directory.
@@ -49,14 +51,19 @@ wrk.headers["Content-Type"] = "application/fhir+json"
 wrk.headers["Prefer"] = "return=minimal"
 wrk.body = '{"resourceType":"Observation","status":"final","code":{"text":"created"},"subject":{"reference":"Patient/bench-1"},"valueInteger":1}'
 LUA
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+disk_bytes() { awk '$1=="write_bytes:" {print $2}' "/proc/$1/io"; }
 ckpts() {
   curl -sf "http://127.0.0.1:$1/metrics" | awk '$1=="crosswalk_store_checkpoints_total" {n=$2} END {print n+0}'
 }
-printf '%-5s %-12s %10s %14s %12s  %s\n' round build creates/s "largest log MB" checkpoints load
+tick=$(getconf CLK_TCK)
+printf '%-5s %-12s %10s %9s %11s %12s %12s  %s\n' round build creates/s "log MB" checkpoints "CPU us/op" "disk B/op" load
 for r in $(seq 1 "$rounds"); do
   for i in "${!trees[@]}"; do
     wal="$dir/var$i/store.db-wal"
     c0=$(ckpts "${ports[$i]}")
+    t0=$(cpu_ticks "${pids[$i]}")
+    b0=$(disk_bytes "${pids[$i]}")
     echo 0 > "$dir/max$i"
     (max=0; while :; do s=$(stat -c %s "$wal" 2>/dev/null || echo 0); [ "$s" -gt "$max" ] && max=$s && echo "$max" > "$dir/max$i"; sleep 0.1; done) &
     sampler=$!
@@ -64,10 +71,15 @@ for r in $(seq 1 "$rounds"); do
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     c1=$(ckpts "${ports[$i]}")
+    t1=$(cpu_ticks "${pids[$i]}")
+    b1=$(disk_bytes "${pids[$i]}")
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     bad=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-    printf '%-5s %-12s %10s %14.1f %12s  %s%s\n' "$r" "$(basename "${trees[$i]}")" "$rps" \
+    n=$(awk -v r="$rps" 'BEGIN {n = r * 5; print (n > 0 ? n : 1)}')
+    printf '%-5s %-12s %10s %9.1f %11s %12.0f %12.0f  %s%s\n' "$r" "$(basename "${trees[$i]}")" "$rps" \
       "$(awk -v b="$(cat "$dir/max$i")" 'BEGIN {print b/1048576}')" "$((c1 - c0))" \
+      "$(awk -v t="$((t1 - t0))" -v k="$tick" -v n="$n" 'BEGIN {print t * 1e6 / k / n}')" \
+      "$(awk -v b="$((b1 - b0))" -v n="$n" 'BEGIN {print b / n}')" \
       "$(cut -d' ' -f1-3 /proc/loadavg)" "${bad:+  non-2xx $bad}"
   done
 done
