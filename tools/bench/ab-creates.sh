@@ -58,8 +58,11 @@ ckpts() {
 }
 tick=$(getconf CLK_TCK)
 printf '%-5s %-12s %10s %9s %11s %12s %12s  %s\n' round build creates/s "log MB" checkpoints "CPU us/op" "disk B/op" load
+# each round starts with the next build, so none always runs first
+order=("${!trees[@]}")
 for r in $(seq 1 "$rounds"); do
-  for i in "${!trees[@]}"; do
+  for k in "${!order[@]}"; do
+    i=${order[$(((k + r - 1) % ${#order[@]}))]}
     wal="$dir/var$i/store.db-wal"
     c0=$(ckpts "${ports[$i]}")
     t0=$(cpu_ticks "${pids[$i]}")
