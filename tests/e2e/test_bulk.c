@@ -738,6 +738,243 @@ static void billing_token_exports_what_it_may_read(void **state)
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
+/* --- egress rules in the files: diagnosis display, purpose ------------------ */
+
+#define ICD "http://hl7.org/fhir/sid/icd-10-cm"
+#define DUMMY_FP "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff"
+#define PREFERENCE "https://crosswalk.example.org/fhir/StructureDefinition/diagnosis-language"
+
+/* Two people (p2 prefers identity-first language), a diagnosis each, and an
+ * Encounter naming p1's in its diagnosis and its reason, as JSON texts. */
+static const char *const dx_docs[][2] = {
+	{"Patient/p1", "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"gender\":\"female\"}"},
+	{"Patient/p2", "{\"resourceType\":\"Patient\",\"id\":\"p2\",\"gender\":\"male\",\"extension\":[{\"url\":"
+		       "\"" PREFERENCE "\",\"extension\":[{\"url\":\"style\",\"valueCode\":\"identity-first\"}]}]}"},
+	{"Condition/c1", "{\"resourceType\":\"Condition\",\"id\":\"c1\",\"subject\":{\"reference\":\"Patient/p1\"},"
+			 "\"code\":{\"coding\":[{\"system\":\"" ICD "\",\"code\":\"F20.9\",\"display\":"
+			 "\"Schizophrenia, unspecified\"}]}}"},
+	{"Condition/c2", "{\"resourceType\":\"Condition\",\"id\":\"c2\",\"subject\":{\"reference\":\"Patient/p2\"},"
+			 "\"code\":{\"coding\":[{\"system\":\"" ICD "\",\"code\":\"F20.9\",\"display\":"
+			 "\"Schizophrenia, unspecified\"}]}}"},
+	{"Encounter/e1", "{\"resourceType\":\"Encounter\",\"id\":\"e1\",\"status\":\"finished\",\"class\":{\"system\":"
+			 "\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"AMB\"},\"subject\":{"
+			 "\"reference\":\"Patient/p1\"},\"diagnosis\":[{\"condition\":{\"reference\":\"Condition/c1\","
+			 "\"display\":\"Schizophrenia, unspecified\"}}],\"reasonCode\":[{\"coding\":[{\"system\":\"" ICD
+			 "\",\"code\":\"F20.9\"}],\"text\":\"Schizophrenia, unspecified\"}]}"},
+};
+
+/* The resource of type and id in bulk_flow's answer (or an export's
+ * Bundle entries, type NULL), or NULL. */
+static const cJSON *res_of(const cJSON *files, const char *type, const char *id)
+{
+	const cJSON *list = type ? cJSON_GetObjectItem(files, type) : files, *e;
+	cJSON_ArrayForEach(e, list)
+	{
+		const cJSON *r = type ? e : cJSON_GetObjectItem(e, "resource");
+		const cJSON *rid = cJSON_GetObjectItem(r, "id");
+		if (cJSON_IsString(rid) && !strcmp(rid->valuestring, id))
+			return r;
+	}
+	return NULL;
+}
+
+static const char *text_at(const cJSON *o, const char *a, const char *b, const char *c)
+{
+	const cJSON *x = cJSON_GetObjectItem(o, a);
+	if (cJSON_IsArray(x))
+		x = cJSON_GetArrayItem(x, 0);
+	x = b ? cJSON_GetObjectItem(x, b) : x;
+	x = c ? cJSON_GetObjectItem(x, c) : x;
+	return cJSON_IsString(x) ? x->valuestring : NULL;
+}
+
+/* A recovery client with its own diagnosis_display person-first gets the
+ * person-first form in its bulk files wherever its /export/{format} answer
+ * has it (the Condition's text in the person's own style, the Encounter's
+ * diagnosis and reason); a client with the global setting (codes) gets the
+ * diagnoses as stored, in its files as in its /export answer. */
+static void recovery_client_files_are_person_first(void **state)
+{
+	(void)state;
+	char tdir[256];
+	harness_test_plugins(tdir, sizeof tdir, "tp_bundle", NULL);
+	char cfg[4096];
+	snprintf(cfg, sizeof cfg,
+		 "\"plugins\":{\"person_first\":{\"diagnosis_display\":\"codes\"}},\"auth\":{\"clients\":["
+		 "{\"client_id\":\"peer\",\"purpose\":\"recovery\",\"scopes\":\"system/*.cruds\",\"tls_fingerprint\":"
+		 "\"" DUMMY_FP "\",\"plugins\":{\"person_first\":{\"diagnosis_display\":\"person-first\"}}},"
+		 "{\"client_id\":\"coder\",\"scopes\":\"system/*.cruds\",\"tls_fingerprint\":\"" DUMMY_FP "\"}]}");
+	const char *args[] = {"--plugins", tdir, NULL};
+	struct gw g;
+	assert_int_equal(gw_start_args(&g, cfg, args), 0);
+	char *peer = gw_token(&g, "peer", "system/*.cruds"), *coder = gw_token(&g, "coder", "system/*.cruds");
+	char bundle[8192] = "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[";
+	for (size_t i = 0; i < sizeof dx_docs / sizeof *dx_docs; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/fhir/%s", dx_docs[i][0]);
+		gw_put_bearer(&g, coder, path, dx_docs[i][1]);
+		snprintf(bundle + strlen(bundle), sizeof bundle - strlen(bundle), "%s{\"resource\":%s}", i ? "," : "",
+			 dx_docs[i][1]);
+	}
+	strcat(bundle, "]}");
+	for (int who = 0; who < 2; who++) {
+		const char *tok = who ? coder : peer;
+		/* what REST's export gives this client */
+		struct resp r;
+		assert_int_equal(gw_call_bearer(&g, tok, "POST", "/export/bundle-raw", NULL, bundle, &r), 200);
+		cJSON *rest = cJSON_Parse(r.body);
+		resp_free(&r);
+		assert_non_null(rest);
+		const cJSON *entries = cJSON_GetObjectItem(rest, "entry");
+		cJSON *files = bulk_flow(&g, tok, "/fhir/$export?_type=Patient,Condition,Encounter", NULL, NULL);
+		for (int c = 1; c <= 2; c++) {
+			char id[8];
+			snprintf(id, sizeof id, "c%d", c);
+			const char *want = text_at(res_of(entries, NULL, id), "code", "text", NULL);
+			const char *got = text_at(res_of(files, "Condition", id), "code", "text", NULL);
+			if (!who)
+				assert_non_null(want);
+			if (want) {
+				assert_non_null(got);
+				assert_string_equal(got, want);
+			} else {
+				assert_null(got);
+			}
+		}
+		const cJSON *re = res_of(entries, NULL, "e1"), *fe = res_of(files, "Encounter", "e1");
+		assert_non_null(fe);
+		assert_string_equal(text_at(fe, "diagnosis", "condition", "display"),
+				    text_at(re, "diagnosis", "condition", "display"));
+		assert_string_equal(text_at(fe, "reasonCode", "text", NULL), text_at(re, "reasonCode", "text", NULL));
+		char *all = cJSON_PrintUnformatted(files);
+		if (!who) {
+			/* the person-first phrase; p2's in the style p2 prefers */
+			assert_string_equal(text_at(res_of(files, "Condition", "c1"), "code", "text", NULL),
+					    "Person living with schizophrenia");
+			assert_string_equal(text_at(fe, "diagnosis", "condition", "display"),
+					    "Person living with schizophrenia");
+			assert_null(strstr(text_at(res_of(files, "Condition", "c2"), "code", "text", NULL),
+					   "Person living with"));
+			assert_string_equal(text_at(fe, "reasonCode", "text", NULL),
+					    "Person living with schizophrenia");
+			/* the Patients are written as they are */
+			assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(files, "Patient")), 2);
+		} else {
+			assert_null(strstr(all, "Person living with"));
+			assert_string_equal(text_at(fe, "diagnosis", "condition", "display"),
+					    "Schizophrenia, unspecified");
+		}
+		free(all);
+		cJSON_Delete(files);
+		cJSON_Delete(rest);
+	}
+	free(peer);
+	free(coder);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* A billing client's bulk files hold the minimum-necessary view, each
+ * resource exactly as its REST read gives it (docs/billing.md, "Never
+ * included"), even with its own diagnosis_display person-first; a treatment
+ * client's files hold the whole resources. */
+static void billing_client_files_hold_the_minimum_necessary_view(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(
+		gw_start(&g,
+			 "\"auth\":{\"clients\":["
+			 "{\"client_id\":\"biller\",\"purpose\":\"billing\",\"scopes\":\"system/"
+			 "*.rs\",\"tls_fingerprint\":"
+			 "\"" DUMMY_FP "\",\"plugins\":{\"person_first\":{\"diagnosis_display\":\"person-first\"}}},"
+			 "{\"client_id\":\"clinic\",\"scopes\":\"system/*.cruds\",\"tls_fingerprint\":\"" DUMMY_FP
+			 "\"}]}"),
+		0);
+	char *biller = gw_token(&g, "biller", "system/*.rs"), *clinic = gw_token(&g, "clinic", "system/*.cruds");
+	static const char *const docs[][2] = {
+		{"Patient/p1",
+		 "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"identifier\":[{\"system\":"
+		 "\"https://example.org/mrn\",\"value\":\"M1\"}],\"name\":[{\"family\":\"Doe\"}],\"telecom\":[{"
+		 "\"system\":\"phone\",\"value\":\"555-0100\"}],\"gender\":\"female\",\"birthDate\":\"1970-01-01\","
+		 "\"text\":{\"status\":\"generated\",\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">"
+		 "Jane Doe</div>\"}}"},
+		{"Condition/c1",
+		 "{\"resourceType\":\"Condition\",\"id\":\"c1\",\"subject\":{\"reference\":\"Patient/p1\"},"
+		 "\"code\":{\"coding\":[{\"system\":\"" ICD "\",\"code\":\"F20.9\"}],\"text\":\"hears voices\"},"
+		 "\"evidence\":[{\"detail\":[{\"display\":\"interview\"}]}],\"note\":[{\"text\":\"private\"}],"
+		 "\"recordedDate\":\"2026-01-02\"}"},
+		{"Observation/o1", "{\"resourceType\":\"Observation\",\"id\":\"o1\",\"status\":\"final\",\"code\":{"
+				   "\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"29463-7\"}]},\"subject\":{"
+				   "\"reference\":\"Patient/p1\"},\"valueString\":\"felt low\",\"note\":[{\"text\":"
+				   "\"private\"}],\"effectiveDateTime\":\"2026-01-02\"}"},
+		{"Goal/g1", "{\"resourceType\":\"Goal\",\"id\":\"g1\",\"lifecycleStatus\":\"active\",\"description\":{"
+			    "\"text\":\"sleep better\"},\"subject\":{\"reference\":\"Patient/p1\"},\"target\":[{"
+			    "\"dueDate\":\"2026-06-01\"}]}"},
+	};
+	for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/fhir/%s", docs[i][0]);
+		gw_put_bearer(&g, clinic, path, docs[i][1]);
+	}
+	/* what never leaves for billing, and what stays */
+	static const char *const gone[][2] = {{"Patient", "name"},
+					      {"Patient", "telecom"},
+					      {"Patient", "text"},
+					      {"Condition", "note"},
+					      {"Condition", "evidence"},
+					      {"Observation", "note"},
+					      {"Observation", "valueString"},
+					      {"Goal", "description"},
+					      {"Goal", "target"}};
+	static const char *const kept[][2] = {{"Patient", "identifier"},  {"Patient", "birthDate"},
+					      {"Condition", "code"},      {"Condition", "recordedDate"},
+					      {"Observation", "code"},    {"Observation", "effectiveDateTime"},
+					      {"Goal", "lifecycleStatus"}};
+	for (int who = 0; who < 2; who++) {
+		const char *tok = who ? clinic : biller;
+		cJSON *files = bulk_flow(&g, tok, "/fhir/$export?_type=Patient,Condition,Observation,Goal", NULL, NULL);
+		for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+			char type[32], path[64];
+			snprintf(type, sizeof type, "%.*s", (int)strcspn(docs[i][0], "/"), docs[i][0]);
+			const cJSON *got = res_of(files, type, strchr(docs[i][0], '/') + 1);
+			assert_non_null(got);
+			/* exactly what its REST read gives this client */
+			snprintf(path, sizeof path, "/fhir/%s", docs[i][0]);
+			struct resp r;
+			assert_int_equal(gw_call_bearer(&g, tok, "GET", path, NULL, NULL, &r), 200);
+			cJSON *read = cJSON_Parse(r.body);
+			resp_free(&r);
+			if (!cJSON_Compare(read, got, true)) {
+				char *a = cJSON_PrintUnformatted(read), *b = cJSON_PrintUnformatted(got);
+				fprintf(stderr, "# %s: read %s\n#   file %s\n", docs[i][0], a, b);
+				free(a);
+				free(b);
+				fail();
+			}
+			cJSON_Delete(read);
+		}
+		for (size_t i = 0; i < sizeof gone / sizeof *gone; i++) {
+			const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItem(files, gone[i][0]), 0);
+			if (who)
+				assert_non_null(cJSON_GetObjectItem(r, gone[i][1]));
+			else
+				assert_null(cJSON_GetObjectItem(r, gone[i][1]));
+		}
+		for (size_t i = 0; i < sizeof kept / sizeof *kept; i++)
+			assert_non_null(cJSON_GetObjectItem(
+				cJSON_GetArrayItem(cJSON_GetObjectItem(files, kept[i][0]), 0), kept[i][1]));
+		const cJSON *c1 = res_of(files, "Condition", "c1");
+		if (!who) /* no text at all, not even the person-first one */
+			assert_null(text_at(c1, "code", "text", NULL));
+		else
+			assert_string_equal(text_at(c1, "code", "text", NULL), "hears voices");
+		cJSON_Delete(files);
+	}
+	free(biller);
+	free(clinic);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -750,6 +987,8 @@ int main(void)
 		cmocka_unit_test(restart_during_an_export),
 		cmocka_unit_test(node_client_runs_the_flow),
 		cmocka_unit_test(billing_token_exports_what_it_may_read),
+		cmocka_unit_test(recovery_client_files_are_person_first),
+		cmocka_unit_test(billing_client_files_hold_the_minimum_necessary_view),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
