@@ -24,7 +24,8 @@
 #include "plugin/plugin_host.h"
 
 /* Resources the export hooks see at once (docs/bulk.md, "Diagnosis display"). */
-#define BULK_BATCH 64
+#define BULK_BATCH 32
+#define BULK_SEEN 512 /* references one batch holds at most: more than BULK_BATCH * 4 */
 
 struct job {
 	char id[BULK_ID_SIZE];
@@ -248,6 +249,8 @@ struct writer {
 	char *texts;   /* their texts as they passed bulk_egress, one after another */
 	size_t tlen, tcap, off[BULK_BATCH + 1];
 	char refused[200]; /* a hook refused the export: why */
+	/* "Type/id" of what the batch holds (batch_seen): open addressing */
+	char seen[BULK_SEEN][STORE_TYPE_SIZE + STORE_ID_SIZE];
 };
 
 /* The job's client (its "access" record, written at kick-off when the
@@ -484,6 +487,26 @@ static bool may_see(struct writer *w, const char *type, const cJSON *res)
 	return ok;
 }
 
+/* Whether the batch holds "Type/id" key already; when not, and there is
+ * room, it is noted as held. */
+static bool batch_seen(struct writer *w, const char *key)
+{
+	uint32_t h = 2166136261u;
+	for (const char *c = key; *c; c++)
+		h = (h ^ (unsigned char)*c) * 16777619u;
+	for (size_t i = 0; i < BULK_SEEN; i++) {
+		char *slot = w->seen[(h + i) % BULK_SEEN];
+		if (!slot[0]) {
+			if (i < BULK_SEEN / 2) /* at most half full: a miss stays short */
+				snprintf(slot, sizeof w->seen[0], "%s", key);
+			return false;
+		}
+		if (!strcmp(slot, key))
+			return true;
+	}
+	return false;
+}
+
 /* Adds to the batch, as include entries, the Patients and Conditions its
  * resources name and it does not hold (read from the store, when the
  * client may see them): the hooks resolve a diagnosis and its person's
@@ -508,10 +531,8 @@ static void batch_context(struct writer *w)
 				cJSON_ArrayForEach(x, it) if (cJSON_IsObject(x) && nr < 8) refs[nr++] = x;
 				for (size_t r = 0; r < nr; r++) {
 					char type[STORE_TYPE_SIZE], id[STORE_ID_SIZE];
-					if (!context_ref(rest_str_member(refs[r], "reference"), type, id))
-						continue;
-					cJSON *all = cJSON_GetObjectItemCaseSensitive(w->batch, "entry");
-					if (rest_bundle_has(all, type, id))
+					const char *ref = rest_str_member(refs[r], "reference");
+					if (!context_ref(ref, type, id) || batch_seen(w, ref))
 						continue;
 					cJSON *got = NULL;
 					struct store_error err = {0};
@@ -521,11 +542,53 @@ static void batch_context(struct writer *w)
 						cJSON_Delete(got);
 						continue;
 					}
-					batch_entry(all, got, "include");
+					batch_entry(entries, got, "include");
 				}
 			}
 		}
 	}
+}
+
+/* Text k of the batch and its length. */
+static const char *batch_text(const struct writer *w, size_t k, size_t *len)
+{
+	*len = w->off[k + 1] - w->off[k] - 1; /* less the ',' after it */
+	return w->texts + w->off[k];
+}
+
+/* The batch's texts as a searchset Bundle of match entries in w->batch,
+ * parsed at once (one JSON array); false when out of memory. A text that
+ * cannot be read (stored text is JSON: it cannot happen but by damage) is
+ * written as it is, ahead of the others. */
+static bool batch_parse(struct writer *w)
+{
+	cJSON *b = cJSON_CreateObject();
+	cJSON *entries = NULL;
+	if (!b || !cJSON_AddStringToObject(b, "resourceType", "Bundle") ||
+	    !cJSON_AddStringToObject(b, "type", "searchset") || !(entries = cJSON_AddArrayToObject(b, "entry"))) {
+		cJSON_Delete(b);
+		return false;
+	}
+	w->batch = b;
+	w->texts[w->tlen - 1] = ']';
+	struct fjson_limits lim;
+	fjson_limits_for_len(&lim, w->tlen);
+	cJSON *all = fjson_parse(w->texts, w->tlen, &lim, NULL);
+	w->texts[w->tlen - 1] = ',';
+	for (size_t k = 0; k < w->nbatch; k++) {
+		size_t len;
+		const char *text = batch_text(w, k, &len);
+		cJSON *res = all ? cJSON_DetachItemFromArray(all, 0) : fjson_parse(text, len, NULL, NULL);
+		if (!res && !all) {
+			if (write_line(w, text, len) != 0)
+				return false;
+			continue;
+		}
+		if (!res || !batch_entry(entries, res, "match"))
+			return false;
+	}
+	cJSON_Delete(all);
+	return true;
 }
 
 /* Runs the export hooks over the batch, then writes what they left of its
@@ -535,6 +598,10 @@ static int batch_flush(struct writer *w)
 {
 	if (!w->nbatch)
 		return 0;
+	if (!batch_parse(w)) {
+		w->err = w->err ? w->err : ENOMEM;
+		return 1;
+	}
 	batch_context(w);
 	struct arena arena;
 	arena_init(&arena, 0);
@@ -558,11 +625,12 @@ static int batch_flush(struct writer *w)
 		const char *mode = rest_str_member(search, "mode");
 		if (!mode || strcmp(mode, "match") != 0)
 			continue;
-		if (whole) /* nothing changed it: its text as it came */
-			rc = write_line(w, w->texts + w->off[k], w->off[k + 1] - w->off[k]);
+		size_t len;
+		const char *text = whole ? batch_text(w, k++, &len) : NULL;
+		if (text) /* nothing changed it: its text as it came */
+			rc = write_line(w, text, len);
 		else
 			rc = write_tree(w, cJSON_DetachItemFromObjectCaseSensitive(e, "resource"));
-		k++;
 	}
 	outcome_release(&oo);
 	arena_release(&arena);
@@ -573,38 +641,34 @@ static int batch_flush(struct writer *w)
 	return rc;
 }
 
-/* Queues a resource that passed bulk_egress for the export hooks. 0, or 1
- * on a failure. */
-static int batch_add(struct writer *w, const char *text, size_t len)
+/* Queues a resource that passed bulk_egress for the export hooks: its text
+ * is kept (texts holds '[' then each text followed by ','), parsed with
+ * the others when the batch is full. 0, or 1 on a failure. */
+static int batch_add(struct writer *w, const char *id, const char *text, size_t len)
 {
-	cJSON *res = fjson_parse(text, len, NULL, NULL);
-	if (!res) /* stored text is JSON: unreadable, the file keeps it as it is */
-		return batch_flush(w) != 0 ? 1 : write_line(w, text, len);
-	if (w->tlen + len > w->tcap) {
-		size_t cap = (w->tlen + len) * 2;
+	if (w->tlen + len + 2 > w->tcap) {
+		size_t cap = (w->tlen + len + 2) * 2;
 		char *t = realloc(w->texts, cap);
 		if (!t) {
-			cJSON_Delete(res);
 			w->err = ENOMEM;
 			return 1;
 		}
 		w->texts = t;
 		w->tcap = cap;
 	}
-	if (!w->batch && (w->batch = cJSON_CreateObject()) != NULL &&
-	    (!cJSON_AddStringToObject(w->batch, "resourceType", "Bundle") ||
-	     !cJSON_AddStringToObject(w->batch, "type", "searchset") || !cJSON_AddArrayToObject(w->batch, "entry"))) {
-		cJSON_Delete(w->batch);
-		w->batch = NULL;
+	if (!w->nbatch) {
+		for (size_t i = 0; i < BULK_SEEN; i++)
+			w->seen[i][0] = '\0';
+		w->texts[0] = '[';
+		w->tlen = 1;
 	}
-	cJSON *entries = cJSON_GetObjectItemCaseSensitive(w->batch, "entry");
-	if (!entries || !batch_entry(entries, res, "match")) {
-		w->err = ENOMEM;
-		return 1;
-	}
-	memcpy(w->texts + w->tlen, text, len);
+	char key[sizeof w->seen[0]];
+	snprintf(key, sizeof key, "%s/%s", w->type, id);
+	batch_seen(w, key);
 	w->off[w->nbatch] = w->tlen;
+	memcpy(w->texts + w->tlen, text, len);
 	w->tlen += len;
+	w->texts[w->tlen++] = ',';
 	w->off[++w->nbatch] = w->tlen;
 	return w->nbatch == BULK_BATCH ? batch_flush(w) : 0;
 }
@@ -620,7 +684,7 @@ static int write_one(void *ctx, const char *id, const char *text, size_t len)
 	if (bulk_egress(w, id, &text, &len, &owned) != 0)
 		return 0;
 	if (w->hooks) {
-		int rc = batch_add(w, text, len);
+		int rc = batch_add(w, id, text, len);
 		free(owned);
 		return rc;
 	}
