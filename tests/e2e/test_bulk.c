@@ -71,90 +71,6 @@ static void observation(const struct gw *g, const char *id, const char *pid, con
 	put(g, path, body);
 }
 
-/* The path of an absolute URL the gateway gave. */
-static const char *path_of(const char *url)
-{
-	const char *p = strstr(url, "://");
-	assert_non_null(p);
-	p = strchr(p + 3, '/');
-	assert_non_null(p);
-	return p;
-}
-
-/* Kick-off; returns the status path (malloc'd). */
-static char *kickoff(const struct gw *g, const char *method, const char *path, const char *body)
-{
-	static const char *post_h[] = {"Prefer: respond-async", "Content-Type: application/fhir+json", NULL};
-	struct resp r = call(g, method, path, body ? post_h : async_h, body);
-	if (r.status != 202)
-		fprintf(stderr, "# kick-off %s: %ld %s\n", path, r.status, r.body ? r.body : "");
-	assert_int_equal(r.status, 202);
-	char loc[1024];
-	assert_non_null(resp_header(&r, "Content-Location", loc, sizeof loc));
-	resp_free(&r);
-	return strdup(path_of(loc));
-}
-
-/* Polls until the export is done (200): returns the manifest. Checks the
- * 202 answers on the way carry X-Progress and Retry-After. */
-static cJSON *wait_manifest(const struct gw *g, const char *status_path)
-{
-	for (int i = 0; i < 400; i++) {
-		struct resp r = call(g, "GET", status_path, NULL, NULL);
-		if (r.status == 200) {
-			char ct[128];
-			assert_non_null(resp_header(&r, "Content-Type", ct, sizeof ct));
-			assert_non_null(strstr(ct, "application/json"));
-			cJSON *m = cJSON_Parse(r.body);
-			resp_free(&r);
-			assert_non_null(m);
-			return m;
-		}
-		if (r.status != 202)
-			fprintf(stderr, "# status: %ld %s\n", r.status, r.body ? r.body : "");
-		assert_int_equal(r.status, 202);
-		char v[256];
-		assert_non_null(resp_header(&r, "X-Progress", v, sizeof v));
-		assert_non_null(resp_header(&r, "Retry-After", v, sizeof v));
-		resp_free(&r);
-		sleep_ms(50);
-	}
-	fail_msg("the export did not finish");
-	return NULL;
-}
-
-/* Downloads every file of type in the manifest: their resources, in order,
- * as an array (the counts of the manifest checked against the lines). */
-static cJSON *download(const struct gw *g, const cJSON *manifest, const char *type)
-{
-	cJSON *all = cJSON_CreateArray();
-	const cJSON *o;
-	cJSON_ArrayForEach(o, cJSON_GetObjectItem(manifest, "output"))
-	{
-		if (strcmp(cJSON_GetObjectItem(o, "type")->valuestring, type) != 0)
-			continue;
-		struct resp r = call(g, "GET", path_of(cJSON_GetObjectItem(o, "url")->valuestring), NULL, NULL);
-		assert_int_equal(r.status, 200);
-		char ct[128];
-		assert_non_null(resp_header(&r, "Content-Type", ct, sizeof ct));
-		assert_string_equal(ct, "application/fhir+ndjson");
-		int n = 0;
-		for (char *line = r.body, *nl; line && *line; line = nl + 1) {
-			nl = strchr(line, '\n');
-			assert_non_null(nl); /* every line ends */
-			*nl = '\0';
-			cJSON *res = cJSON_Parse(line);
-			assert_non_null(res);
-			assert_string_equal(cJSON_GetObjectItem(res, "resourceType")->valuestring, type);
-			cJSON_AddItemToArray(all, res);
-			n++;
-		}
-		assert_int_equal(n, cJSON_GetObjectItem(o, "count")->valueint);
-		resp_free(&r);
-	}
-	return all;
-}
-
 static bool has_id(const cJSON *arr, const char *id)
 {
 	const cJSON *e;
@@ -193,14 +109,14 @@ static void async_flow_end_to_end(void **state)
 		observation(&g, id, pid, "final");
 	}
 	put(&g, "/fhir/Organization/org1", "{\"resourceType\":\"Organization\",\"id\":\"org1\",\"name\":\"Payer\"}");
-	char *st = kickoff(&g, "GET", "/fhir/$export?_outputFormat=application%2Ffhir%2Bndjson", NULL);
-	cJSON *m = wait_manifest(&g, st);
+	char *st = bulk_kickoff(&g, NULL, "GET", "/fhir/$export?_outputFormat=application%2Ffhir%2Bndjson", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&g, NULL, st, 30000);
 	assert_non_null(strstr(cJSON_GetObjectItem(m, "request")->valuestring, "/fhir/$export?_outputFormat="));
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(m, "requiresAccessToken")));
 	assert_int_equal(strlen(cJSON_GetObjectItem(m, "transactionTime")->valuestring), 24);
 	assert_true(cJSON_IsArray(cJSON_GetObjectItem(m, "error")));
-	cJSON *pats = download(&g, m, "Patient"), *obs = download(&g, m, "Observation"),
-	      *orgs = download(&g, m, "Organization");
+	cJSON *pats = bulk_download(&g, NULL, m, "Patient"), *obs = bulk_download(&g, NULL, m, "Observation"),
+	      *orgs = bulk_download(&g, NULL, m, "Organization");
 	assert_int_equal(cJSON_GetArraySize(pats), 30);
 	assert_int_equal(cJSON_GetArraySize(obs), 30);
 	assert_int_equal(cJSON_GetArraySize(orgs), 1);
@@ -214,14 +130,15 @@ static void async_flow_end_to_end(void **state)
 
 	/* POST with Parameters: _type and _typeFilter */
 	observation(&g, "o-prelim", "p1", "preliminary");
-	st = kickoff(&g, "POST", "/fhir/$export",
-		     "{\"resourceType\":\"Parameters\",\"parameter\":["
-		     "{\"name\":\"_outputFormat\",\"valueString\":\"ndjson\"},"
-		     "{\"name\":\"_type\",\"valueString\":\"Observation\"},"
-		     "{\"name\":\"_typeFilter\",\"valueString\":\"Observation?status=preliminary\"}]}");
-	m = wait_manifest(&g, st);
+	st = bulk_kickoff(&g, NULL, "POST", "/fhir/$export",
+			  "{\"resourceType\":\"Parameters\",\"parameter\":["
+			  "{\"name\":\"_outputFormat\",\"valueString\":\"ndjson\"},"
+			  "{\"name\":\"_type\",\"valueString\":\"Observation\"},"
+			  "{\"name\":\"_typeFilter\",\"valueString\":\"Observation?status=preliminary\"}]}",
+			  NULL);
+	m = bulk_wait_manifest(&g, NULL, st, 30000);
 	assert_int_equal(files_of(m, "Patient"), 0);
-	obs = download(&g, m, "Observation");
+	obs = bulk_download(&g, NULL, m, "Observation");
 	assert_int_equal(cJSON_GetArraySize(obs), 1);
 	assert_true(has_id(obs, "o-prelim"));
 	cJSON_Delete(obs);
@@ -229,9 +146,9 @@ static void async_flow_end_to_end(void **state)
 	free(st);
 
 	/* _elements: the named elements and the mandatory ones, marked */
-	st = kickoff(&g, "GET", "/fhir/$export?_type=Patient&_elements=Patient.gender", NULL);
-	m = wait_manifest(&g, st);
-	pats = download(&g, m, "Patient");
+	st = bulk_kickoff(&g, NULL, "GET", "/fhir/$export?_type=Patient&_elements=Patient.gender", NULL, NULL);
+	m = bulk_wait_manifest(&g, NULL, st, 30000);
+	pats = bulk_download(&g, NULL, m, "Patient");
 	const cJSON *p0 = by_id(pats, "p0");
 	assert_non_null(p0);
 	assert_non_null(cJSON_GetObjectItem(p0, "gender"));
@@ -295,8 +212,8 @@ static void since_after_updates_and_deletes(void **state)
 	patient(&g, "a", "First");
 	patient(&g, "b", "First");
 	patient(&g, "c", "First");
-	char *st = kickoff(&g, "GET", "/fhir/$export", NULL);
-	cJSON *m = wait_manifest(&g, st);
+	char *st = bulk_kickoff(&g, NULL, "GET", "/fhir/$export", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&g, NULL, st, 30000);
 	char since[64];
 	snprintf(since, sizeof since, "%s", cJSON_GetObjectItem(m, "transactionTime")->valuestring);
 	cJSON_Delete(m);
@@ -306,9 +223,9 @@ static void since_after_updates_and_deletes(void **state)
 	patient(&g, "d", "First");
 	char path[200];
 	snprintf(path, sizeof path, "/fhir/$export?_since=%.23s%%2B00:00", since); /* the same instant, +00:00 */
-	st = kickoff(&g, "GET", path, NULL);
-	m = wait_manifest(&g, st);
-	cJSON *pats = download(&g, m, "Patient");
+	st = bulk_kickoff(&g, NULL, "GET", path, NULL, NULL);
+	m = bulk_wait_manifest(&g, NULL, st, 30000);
+	cJSON *pats = bulk_download(&g, NULL, m, "Patient");
 	assert_int_equal(cJSON_GetArraySize(pats), 2);
 	assert_true(has_id(pats, "a") && has_id(pats, "d"));
 	assert_string_equal(
@@ -318,9 +235,9 @@ static void since_after_updates_and_deletes(void **state)
 	cJSON_Delete(pats);
 	cJSON_Delete(m);
 	free(st);
-	st = kickoff(&g, "GET", "/fhir/$export", NULL);
-	m = wait_manifest(&g, st);
-	pats = download(&g, m, "Patient");
+	st = bulk_kickoff(&g, NULL, "GET", "/fhir/$export", NULL, NULL);
+	m = bulk_wait_manifest(&g, NULL, st, 30000);
+	pats = bulk_download(&g, NULL, m, "Patient");
 	assert_int_equal(cJSON_GetArraySize(pats), 3);
 	assert_false(has_id(pats, "b"));
 	cJSON_Delete(pats);
@@ -350,10 +267,10 @@ static void group_and_patient_export(void **state)
 	    "{\"resourceType\":\"Group\",\"id\":\"aco\",\"type\":\"person\",\"actual\":true,\"member\":["
 	    "{\"entity\":{\"reference\":\"Patient/g1\"}},{\"entity\":{\"reference\":\"Patient/g3\"}},"
 	    "{\"entity\":{\"reference\":\"Patient/g4\"},\"inactive\":true}]}");
-	char *st = kickoff(&g, "GET", "/fhir/Group/aco/$export", NULL);
-	cJSON *m = wait_manifest(&g, st);
+	char *st = bulk_kickoff(&g, NULL, "GET", "/fhir/Group/aco/$export", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&g, NULL, st, 30000);
 	assert_non_null(strstr(cJSON_GetObjectItem(m, "request")->valuestring, "/fhir/Group/aco/$export"));
-	cJSON *pats = download(&g, m, "Patient"), *obs = download(&g, m, "Observation");
+	cJSON *pats = bulk_download(&g, NULL, m, "Patient"), *obs = bulk_download(&g, NULL, m, "Observation");
 	assert_int_equal(cJSON_GetArraySize(pats), 2);
 	assert_true(has_id(pats, "g1") && has_id(pats, "g3"));
 	assert_int_equal(cJSON_GetArraySize(obs), 2);
@@ -363,10 +280,10 @@ static void group_and_patient_export(void **state)
 	cJSON_Delete(obs);
 	cJSON_Delete(m);
 	free(st);
-	st = kickoff(&g, "GET", "/fhir/Patient/$export", NULL);
-	m = wait_manifest(&g, st);
-	pats = download(&g, m, "Patient");
-	obs = download(&g, m, "Observation");
+	st = bulk_kickoff(&g, NULL, "GET", "/fhir/Patient/$export", NULL, NULL);
+	m = bulk_wait_manifest(&g, NULL, st, 30000);
+	pats = bulk_download(&g, NULL, m, "Patient");
+	obs = bulk_download(&g, NULL, m, "Observation");
 	assert_int_equal(cJSON_GetArraySize(pats), 4);
 	assert_int_equal(cJSON_GetArraySize(obs), 4);
 	assert_int_equal(files_of(m, "Organization"), 0);
@@ -395,9 +312,9 @@ static void cancel_removes_the_export(void **state)
 	struct gw g;
 	assert_int_equal(gw_start(&g, NULL), 0);
 	patient(&g, "x1", "Gone");
-	char *st = kickoff(&g, "GET", "/fhir/$export", NULL);
-	cJSON *m = wait_manifest(&g, st);
-	const char *url = path_of(
+	char *st = bulk_kickoff(&g, NULL, "GET", "/fhir/$export", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&g, NULL, st, 30000);
+	const char *url = bulk_path_of(
 		cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(m, "output"), 0), "url")->valuestring);
 	char file[512], dir[600];
 	snprintf(file, sizeof file, "%s", url);
@@ -424,8 +341,8 @@ static void finished_exports_expire(void **state)
 	struct gw g;
 	assert_int_equal(gw_start(&g, "\"bulk\":{\"expiry_seconds\":1}"), 0);
 	patient(&g, "e1", "Brief");
-	char *st = kickoff(&g, "GET", "/fhir/$export", NULL);
-	cJSON *m = wait_manifest(&g, st);
+	char *st = bulk_kickoff(&g, NULL, "GET", "/fhir/$export", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&g, NULL, st, 30000);
 	char dir[600];
 	job_dir(&g, st, dir, sizeof dir);
 	assert_true(dir_exists(dir));
@@ -476,11 +393,11 @@ static void restart_during_an_export(void **state)
 		snprintf(id, sizeof id, "r%d", i);
 		patient(&g, id, "Before");
 	}
-	char *st = kickoff(&g, "GET", "/fhir/$export", NULL);
-	char *st2 = kickoff(&g, "GET", "/fhir/$export?_type=Patient", NULL);
-	cJSON *m = wait_manifest(&g, st);
+	char *st = bulk_kickoff(&g, NULL, "GET", "/fhir/$export", NULL, NULL);
+	char *st2 = bulk_kickoff(&g, NULL, "GET", "/fhir/$export?_type=Patient", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&g, NULL, st, 30000);
 	cJSON_Delete(m);
-	m = wait_manifest(&g, st2);
+	m = bulk_wait_manifest(&g, NULL, st2, 30000);
 	cJSON_Delete(m);
 	patient(&g, "r-after", "After"); /* after the snapshot: never in this export */
 	kill(g.pid, SIGKILL);
@@ -497,8 +414,8 @@ static void restart_during_an_export(void **state)
 	set_state(dir2, "\"snapshot\"", "\"snapsh0t\"");
 
 	assert_int_equal(gw_start(&g, extra), 0);
-	m = wait_manifest(&g, st);
-	cJSON *pats = download(&g, m, "Patient");
+	m = bulk_wait_manifest(&g, NULL, st, 30000);
+	cJSON *pats = bulk_download(&g, NULL, m, "Patient");
 	assert_int_equal(cJSON_GetArraySize(pats), 50);
 	assert_false(has_id(pats, "r-after"));
 	cJSON_Delete(pats);
@@ -698,32 +615,16 @@ static void billing_token_exports_what_it_may_read(void **state)
 	expect_as(&g, billing, "/fhir/a/b/c/d/e", NULL, 403, "OperationOutcome");
 
 	/* lenient: the type out of reach is left out; the export is billing's */
-	struct resp k = call_as(&g, billing, "GET", "/fhir/Patient/$export?_type=Patient,Observation,Claim",
-				"Prefer: respond-async, handling=lenient", NULL);
-	assert_int_equal(k.status, 202);
-	char loc[1024];
-	assert_non_null(resp_header(&k, "Content-Location", loc, sizeof loc));
-	resp_free(&k);
-	const char *st = path_of(loc);
-	cJSON *m = NULL;
-	for (int i = 0; i < 400 && !m; i++) {
-		struct resp sr = call_as(&g, billing, "GET", st, NULL, NULL);
-		if (sr.status == 200)
-			m = cJSON_Parse(sr.body);
-		else
-			assert_int_equal(sr.status, 202);
-		resp_free(&sr);
-		if (!m)
-			sleep_ms(50);
-	}
-	assert_non_null(m);
+	char *st = bulk_kickoff(&g, billing, "GET", "/fhir/Patient/$export?_type=Patient,Observation,Claim", NULL,
+				"respond-async, handling=lenient");
+	cJSON *m = bulk_wait_manifest(&g, billing, st, 30000);
 	assert_int_equal(files_of(m, "Patient"), 1);
 	assert_int_equal(files_of(m, "Claim"), 1);
 	assert_int_equal(files_of(m, "Observation"), 0);
 	const cJSON *o;
 	cJSON_ArrayForEach(o, cJSON_GetObjectItem(m, "output"))
 	{
-		const char *fp = path_of(cJSON_GetObjectItem(o, "url")->valuestring);
+		const char *fp = bulk_path_of(cJSON_GetObjectItem(o, "url")->valuestring);
 		expect_as(&g, loader, fp, NULL, 404, "OperationOutcome"); /* another client's */
 		expect_as(&g, billing, fp, NULL, 200, cJSON_GetObjectItem(o, "type")->valuestring);
 	}
@@ -735,6 +636,7 @@ static void billing_token_exports_what_it_may_read(void **state)
 	d = call_as(&g, billing, "DELETE", st, NULL, NULL);
 	assert_int_equal(d.status, 202);
 	resp_free(&d);
+	free(st);
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
