@@ -70,11 +70,12 @@ void bulk_set_wording(struct bulk *b, const struct consent_wording *words);
 /* The plugins whose export hooks (export-bundle, then before-export) see
  * what a job writes, as they see an export's Bundle (kept while b runs):
  * the job's resources in batches of up to 32 (BULK_BATCH), each a
- * searchset Bundle whose match entries are written after the hooks and whose include entries are
- * the Patients and Conditions they name that the client may see (read from
- * the store, never written); the hooks see the job's client's own plugin
- * settings, and no format (NULL: the files are FHIR). A hook that refuses
- * fails the job naming why. Any thread; until set, no hook runs. */
+ * searchset Bundle whose match entries are written after the hooks and
+ * whose include entries are the Patients and Conditions they name that the
+ * client may see (read from the store, never written); the hooks see the
+ * job's client's own plugin settings, and no format (NULL: the files are
+ * FHIR). A hook that refuses fails the job naming why. Any thread; until
+ * set, no hook runs. */
 struct plugin_host;
 void bulk_set_plugins(struct bulk *b, const struct plugin_host *plugins);
 
