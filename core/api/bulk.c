@@ -248,6 +248,7 @@ struct writer {
 	size_t nbatch; /* match entries */
 	char *texts;   /* their texts as they passed bulk_egress, one after another */
 	size_t tlen, tcap, off[BULK_BATCH + 1];
+	bool raw;          /* a text of the batch could not be read: written as it is */
 	char refused[200]; /* a hook refused the export: why */
 	/* "Type/id" of what the batch holds (batch_seen): open addressing */
 	char seen[BULK_SEEN][STORE_TYPE_SIZE + STORE_ID_SIZE];
@@ -580,6 +581,7 @@ static bool batch_parse(struct writer *w)
 		const char *text = batch_text(w, k, &len);
 		cJSON *res = all ? cJSON_DetachItemFromArray(all, 0) : fjson_parse(text, len, NULL, NULL);
 		if (!res && !all) {
+			w->raw = true; /* texts and entries no longer pair up */
 			if (write_line(w, text, len) != 0)
 				return false;
 			continue;
@@ -617,7 +619,7 @@ static int batch_flush(struct writer *w)
 			 oo.n && oo.issues[0].diagnostics ? oo.issues[0].diagnostics : "an export hook refused it");
 		rc = 1;
 	}
-	bool whole = !changed && !purpose_filters_job(w->j->rec) && !w->elements;
+	bool whole = !changed && !w->raw && !purpose_filters_job(w->j->rec) && !w->elements;
 	cJSON *entries = cJSON_GetObjectItemCaseSensitive(w->batch, "entry");
 	size_t k = 0;
 	for (cJSON *e = entries ? entries->child : NULL; !rc && e; e = e->next) {
@@ -638,6 +640,7 @@ static int batch_flush(struct writer *w)
 	w->batch = NULL;
 	w->nbatch = 0;
 	w->tlen = 0;
+	w->raw = false;
 	return rc;
 }
 
@@ -974,6 +977,7 @@ static void run_job(struct bulk *b, struct job *j)
 		cJSON_Delete(w.batch);
 		w.batch = NULL;
 		w.nbatch = w.tlen = 0;
+		w.raw = false;
 		if (writer_close(&w) != 0 && !w.err)
 			w.err = EIO;
 		free(w.elements);

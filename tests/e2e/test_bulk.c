@@ -694,7 +694,8 @@ static const char *text_at(const cJSON *o, const char *a, const char *b, const c
  * person-first form in its bulk files wherever its /export/{format} answer
  * has it (the Condition's text in the person's own style, the Encounter's
  * diagnosis and reason); a client with the global setting (codes) gets the
- * diagnoses as stored, in its files as in its /export answer. */
+ * diagnoses as stored, in its files as in its /export answer; one with
+ * hidden gets no diagnosis, nor anything naming one. */
 static void recovery_client_files_are_person_first(void **state)
 {
 	(void)state;
@@ -705,7 +706,9 @@ static void recovery_client_files_are_person_first(void **state)
 		 "\"plugins\":{\"person_first\":{\"diagnosis_display\":\"codes\"}},\"auth\":{\"clients\":["
 		 "{\"client_id\":\"peer\",\"purpose\":\"recovery\",\"scopes\":\"system/*.cruds\",\"tls_fingerprint\":"
 		 "\"" DUMMY_FP "\",\"plugins\":{\"person_first\":{\"diagnosis_display\":\"person-first\"}}},"
-		 "{\"client_id\":\"coder\",\"scopes\":\"system/*.cruds\",\"tls_fingerprint\":\"" DUMMY_FP "\"}]}");
+		 "{\"client_id\":\"coder\",\"scopes\":\"system/*.cruds\",\"tls_fingerprint\":\"" DUMMY_FP "\"},"
+		 "{\"client_id\":\"quiet\",\"purpose\":\"recovery\",\"scopes\":\"system/*.rs\",\"tls_fingerprint\":"
+		 "\"" DUMMY_FP "\",\"plugins\":{\"person_first\":{\"diagnosis_display\":\"hidden\"}}}]}");
 	const char *args[] = {"--plugins", tdir, NULL};
 	struct gw g;
 	assert_int_equal(gw_start_args(&g, cfg, args), 0);
@@ -770,6 +773,19 @@ static void recovery_client_files_are_person_first(void **state)
 		cJSON_Delete(files);
 		cJSON_Delete(rest);
 	}
+	/* hidden: no diagnosis in the files, nor a reference or reason naming one */
+	char *quiet = gw_token(&g, "quiet", "system/*.rs");
+	cJSON *m = NULL;
+	cJSON *files = bulk_flow(&g, quiet, "/fhir/$export?_type=Patient,Condition,Encounter", &m, NULL);
+	assert_null(cJSON_GetObjectItem(files, "Condition"));
+	const cJSON *fe = res_of(files, "Encounter", "e1");
+	assert_non_null(fe);
+	assert_null(cJSON_GetObjectItem(fe, "diagnosis"));
+	assert_null(cJSON_GetObjectItem(fe, "reasonCode"));
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(files, "Patient")), 2);
+	cJSON_Delete(files);
+	cJSON_Delete(m);
+	free(quiet);
 	free(peer);
 	free(coder);
 	assert_int_equal(gw_stop(&g, 5000), 0);
