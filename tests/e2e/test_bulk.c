@@ -733,7 +733,7 @@ static void recovery_client_files_are_person_first(void **state)
 		const cJSON *entries = cJSON_GetObjectItem(rest, "entry");
 		cJSON *files = bulk_flow(&g, tok, "/fhir/$export?_type=Patient,Condition,Encounter", NULL, NULL);
 		for (int c = 1; c <= 2; c++) {
-			char id[8];
+			char id[16];
 			snprintf(id, sizeof id, "c%d", c);
 			const char *want = text_at(res_of(entries, NULL, id), "code", "text", NULL);
 			const char *got = text_at(res_of(files, "Condition", id), "code", "text", NULL);
