@@ -23,7 +23,8 @@
 #include "fhir/validate.h"
 #include "plugin/plugin_host.h"
 
-/* Resources the export hooks see at once (docs/bulk.md, "Diagnosis display"). */
+/* Resources the export hooks see at once (docs/bulk.md, "Purpose and
+ * diagnosis display in the files"). */
 #define BULK_BATCH 32
 #define BULK_SEEN 512 /* references one batch holds at most: more than BULK_BATCH * 4 */
 
@@ -586,8 +587,10 @@ static bool batch_parse(struct writer *w)
 				return false;
 			continue;
 		}
-		if (!res || !batch_entry(entries, res, "match"))
+		if (!res || !batch_entry(entries, res, "match")) {
+			cJSON_Delete(all);
 			return false;
+		}
 	}
 	cJSON_Delete(all);
 	return true;
