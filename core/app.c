@@ -145,6 +145,7 @@ int app_init(struct app *app, const struct config *cfg, char *err, size_t errlen
 	if (!(app->bulk = bulk_start(app->store, cfg, bulk_dir, err, errlen)))
 		return -1;
 	bulk_set_wording(app->bulk, app->consent_words);
+	bulk_set_plugins(app->bulk, app->plugins);
 	if (!(app->auth = auth_new(cfg, err, errlen)))
 		return -1;
 	if (store_replay_shared(app->store)) /* several gateways: one replay cache */

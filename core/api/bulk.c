@@ -20,6 +20,13 @@
 #include "base/fjson.h"
 #include "base/log.h"
 #include "fhir/compartment.h"
+#include "fhir/validate.h"
+#include "plugin/plugin_host.h"
+
+/* Resources the export hooks see at once (docs/bulk.md, "Purpose and
+ * diagnosis display in the files"). */
+#define BULK_BATCH 32
+#define BULK_SEEN 512 /* references one batch holds at most: more than BULK_BATCH * 4 */
 
 struct job {
 	char id[BULK_ID_SIZE];
@@ -43,6 +50,7 @@ struct bulk {
 	atomic_bool stop;
 	struct job *jobs;
 	_Atomic(const struct consent_wording *) words; /* bulk_set_wording */
+	_Atomic(const struct plugin_host *) plugins;   /* bulk_set_plugins */
 	/* the store keeps the jobs (store_jobs_shared): the table and files
 	 * are in the database, shared by every gateway on it; dir holds only
 	 * the files of the job this gateway's worker is writing */
@@ -241,6 +249,17 @@ struct writer {
 	/* the Consents that permitted what the open file holds: the manifest names them */
 	struct egress_cited cited[EGRESS_MAX_CITED];
 	size_t ncited;
+	/* the export hooks (bulk_set_plugins; NULL: none is loaded): resources
+	 * wait in batch until BULK_BATCH are there or the type ends (batch_flush) */
+	const struct plugin_host *hooks;
+	cJSON *batch;  /* searchset Bundle: match entries to write, include entries for context */
+	size_t nbatch; /* match entries */
+	char *texts;   /* their texts as they passed bulk_egress, one after another */
+	size_t tlen, tcap, off[BULK_BATCH + 1];
+	bool raw;          /* a text of the batch could not be read: written as it is */
+	char refused[200]; /* a hook refused the export: why */
+	/* "Type/id" of what the batch holds (batch_seen): open addressing */
+	char seen[BULK_SEEN][STORE_TYPE_SIZE + STORE_ID_SIZE];
 };
 
 /* The job's client (its "access" record, written at kick-off when the
@@ -327,7 +346,10 @@ static int bulk_egress(struct writer *w, const char *id, const char **text, size
 				return 1;
 		}
 	}
-	/* then the purpose's minimum-necessary view */
+	/* then the purpose's minimum-necessary view (with export hooks, once
+	 * they ran: batch_flush) */
+	if (w->hooks)
+		return 0;
 	return purpose_filter_text(rec, text, len, owned) == 0 ? 0 : 1;
 }
 
@@ -383,6 +405,287 @@ static int writer_open(struct writer *w)
 	return 0;
 }
 
+/* Writes one resource's text as its line, into the next file once this
+ * one has something and would pass the size. 0, or 1 on a failure (w->err). */
+static int write_line(struct writer *w, const char *text, size_t len)
+{
+	if (w->f && w->count > 0 && w->bytes + len + 1 > w->max_bytes && writer_close(w) != 0)
+		return 1;
+	if (!w->f && writer_open(w) != 0)
+		return 1;
+	if (fwrite(text, 1, len, w->f) != len || putc('\n', w->f) == EOF) {
+		w->err = errno ? errno : EIO;
+		return 1;
+	}
+	w->bytes += len + 1;
+	w->count++;
+	atomic_fetch_add(&w->j->written, 1);
+	return 0;
+}
+
+/* Writes res (consumed) after the rules that come last: the purpose's view
+ * and _elements. 0, or 1 on a failure (w->err). */
+static int write_tree(struct writer *w, cJSON *res)
+{
+	purpose_filter_job(w->j->rec, res);
+	size_t len = 0;
+	char *text = fjson_print(w->elements ? rest_elements_only(res, w->elements) : res, false, &len);
+	cJSON_Delete(res);
+	if (!text) {
+		w->err = ENOMEM;
+		return 1;
+	}
+	int rc = write_line(w, text, len);
+	free(text);
+	return rc;
+}
+
+/* Adds res (consumed) to entries with its search mode; false when out of memory. */
+static bool batch_entry(cJSON *entries, cJSON *res, const char *mode)
+{
+	cJSON *e = cJSON_CreateObject(), *search = cJSON_CreateObject();
+	if (!e || !search || !cJSON_AddStringToObject(search, "mode", mode)) {
+		cJSON_Delete(e);
+		cJSON_Delete(search);
+		cJSON_Delete(res);
+		return false;
+	}
+	cJSON_AddItemToObject(e, "resource", res);
+	cJSON_AddItemToObject(e, "search", search);
+	cJSON_AddItemToArray(entries, e);
+	return true;
+}
+
+/* "Type/id" of a reference ref to a Patient or a Condition, split; false
+ * for any other. */
+static bool context_ref(const char *ref, char type[STORE_TYPE_SIZE], char id[STORE_ID_SIZE])
+{
+	static const char *const kinds[] = {"Patient/", "Condition/"};
+	for (size_t k = 0; ref && k < 2; k++) {
+		size_t kl = strlen(kinds[k]);
+		if (strncmp(ref, kinds[k], kl) != 0)
+			continue;
+		size_t il = strcspn(ref + kl, "/");
+		if (!il || il >= STORE_ID_SIZE || ref[kl + il])
+			return false;
+		snprintf(type, STORE_TYPE_SIZE, "%.*s", (int)kl - 1, ref);
+		snprintf(id, STORE_ID_SIZE, "%s", ref + kl);
+		return true;
+	}
+	return false;
+}
+
+/* Whether the job's client may see res of type (its scopes, its patient's
+ * compartment, labels and consent): what the hooks may consult without
+ * writing it. */
+static bool may_see(struct writer *w, const char *type, const cJSON *res)
+{
+	const cJSON *rec = w->j->rec;
+	const char *scopes = access_member(rec, "scopes");
+	if (scopes) {
+		const char *pid = access_member(rec, "patient");
+		enum scope_reach reach = scope_reach(scopes, type, SCOPE_R | SCOPE_S, pid && pid[0]);
+		if (reach == SCOPE_REACH_NONE ||
+		    (reach == SCOPE_REACH_PATIENT && !compartment_patient_has(type, res, pid)))
+			return false;
+	}
+	struct egress eg;
+	egress_begin_client(&eg, w->b->store, w->b->cfg, access_member(rec, "client_id"));
+	bool ok = egress_allows(&eg, res);
+	egress_end(&eg, NULL);
+	return ok;
+}
+
+/* Whether the batch holds "Type/id" key already; when not, and there is
+ * room, it is noted as held. */
+static bool batch_seen(struct writer *w, const char *key)
+{
+	uint32_t h = 2166136261u;
+	for (const char *c = key; *c; c++)
+		h = (h ^ (unsigned char)*c) * 16777619u;
+	for (size_t i = 0; i < BULK_SEEN; i++) {
+		char *slot = w->seen[(h + i) % BULK_SEEN];
+		if (!slot[0]) {
+			if (i < BULK_SEEN / 2) /* at most half full: a miss stays short */
+				snprintf(slot, sizeof w->seen[0], "%s", key);
+			return false;
+		}
+		if (!strcmp(slot, key))
+			return true;
+	}
+	return false;
+}
+
+/* Adds to the batch, as include entries, the Patients and Conditions its
+ * resources name and it does not hold (read from the store, when the
+ * client may see them): the hooks resolve a diagnosis and its person's
+ * preference from them. */
+static void batch_context(struct writer *w)
+{
+	cJSON *entries = cJSON_GetObjectItemCaseSensitive(w->batch, "entry");
+	size_t n = (size_t)cJSON_GetArraySize(entries);
+	cJSON *e = entries ? entries->child : NULL;
+	for (size_t i = 0; i < n && e; i++, e = e->next) {
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(e, "resource");
+		/* the references of its top level and of one level below (Encounter.diagnosis.condition) */
+		const cJSON *m, *x;
+		cJSON_ArrayForEach(m, res)
+		{
+			const cJSON *list = cJSON_IsArray(m) ? m : NULL;
+			const cJSON *one = cJSON_IsObject(m) ? m : NULL;
+			for (const cJSON *it = list ? list->child : one; it; it = list ? it->next : NULL) {
+				const cJSON *refs[8];
+				size_t nr = 0;
+				refs[nr++] = it;
+				cJSON_ArrayForEach(x, it) if (cJSON_IsObject(x) && nr < 8) refs[nr++] = x;
+				for (size_t r = 0; r < nr; r++) {
+					char type[STORE_TYPE_SIZE], id[STORE_ID_SIZE];
+					const char *ref = rest_str_member(refs[r], "reference");
+					if (!context_ref(ref, type, id) || batch_seen(w, ref))
+						continue;
+					cJSON *got = NULL;
+					struct store_error err = {0};
+					if (store_read(w->b->store, type, id, &got, &err) != STORE_OK || !got)
+						continue;
+					if (!may_see(w, type, got)) {
+						cJSON_Delete(got);
+						continue;
+					}
+					batch_entry(entries, got, "include");
+				}
+			}
+		}
+	}
+}
+
+/* Text k of the batch and its length. */
+static const char *batch_text(const struct writer *w, size_t k, size_t *len)
+{
+	*len = w->off[k + 1] - w->off[k] - 1; /* less the ',' after it */
+	return w->texts + w->off[k];
+}
+
+/* The batch's texts as a searchset Bundle of match entries in w->batch,
+ * parsed at once (one JSON array); false when out of memory. A text that
+ * cannot be read (stored text is JSON: it cannot happen but by damage) is
+ * written as it is, ahead of the others. */
+static bool batch_parse(struct writer *w)
+{
+	cJSON *b = cJSON_CreateObject();
+	cJSON *entries = NULL;
+	if (!b || !cJSON_AddStringToObject(b, "resourceType", "Bundle") ||
+	    !cJSON_AddStringToObject(b, "type", "searchset") || !(entries = cJSON_AddArrayToObject(b, "entry"))) {
+		cJSON_Delete(b);
+		return false;
+	}
+	w->batch = b;
+	w->texts[w->tlen - 1] = ']';
+	struct fjson_limits lim;
+	fjson_limits_for_len(&lim, w->tlen);
+	cJSON *all = fjson_parse(w->texts, w->tlen, &lim, NULL);
+	w->texts[w->tlen - 1] = ',';
+	for (size_t k = 0; k < w->nbatch; k++) {
+		size_t len;
+		const char *text = batch_text(w, k, &len);
+		cJSON *res = all ? cJSON_DetachItemFromArray(all, 0) : fjson_parse(text, len, NULL, NULL);
+		if (!res && !all) {
+			w->raw = true; /* texts and entries no longer pair up */
+			if (write_line(w, text, len) != 0)
+				return false;
+			continue;
+		}
+		if (!res || !batch_entry(entries, res, "match")) {
+			cJSON_Delete(all);
+			return false;
+		}
+	}
+	cJSON_Delete(all);
+	return true;
+}
+
+/* Runs the export hooks over the batch, then writes what they left of its
+ * match entries, in order. 0, or 1 on a failure (w->err, or w->refused
+ * when a hook refused). */
+static int batch_flush(struct writer *w)
+{
+	if (!w->nbatch)
+		return 0;
+	if (!batch_parse(w)) {
+		w->err = w->err ? w->err : ENOMEM;
+		return 1;
+	}
+	batch_context(w);
+	struct arena arena;
+	arena_init(&arena, 0);
+	struct outcome oo = OUTCOME_INIT;
+	struct cw_ctx ctx;
+	plugin_host_ctx(&ctx, w->hooks, &arena, &oo, NULL);
+	ctx.client_id = rest_str_member(w->j->rec, "configured_client");
+	ctx.check = validate_ok; /* what a hook hands on is valid FHIR, or refused */
+	bool changed = false;
+	int rc = 0;
+	if (plugin_host_export_hooks(w->hooks, &ctx, NULL, NULL, NULL, &w->batch, &changed) != 200) {
+		snprintf(w->refused, sizeof w->refused, "%.190s",
+			 oo.n && oo.issues[0].diagnostics ? oo.issues[0].diagnostics : "an export hook refused it");
+		rc = 1;
+	}
+	bool whole = !changed && !w->raw && !purpose_filters_job(w->j->rec) && !w->elements;
+	cJSON *entries = cJSON_GetObjectItemCaseSensitive(w->batch, "entry");
+	size_t k = 0;
+	for (cJSON *e = entries ? entries->child : NULL; !rc && e; e = e->next) {
+		const cJSON *search = cJSON_GetObjectItemCaseSensitive(e, "search");
+		const char *mode = rest_str_member(search, "mode");
+		if (!mode || strcmp(mode, "match") != 0)
+			continue;
+		size_t len;
+		const char *text = whole ? batch_text(w, k++, &len) : NULL;
+		if (text) /* nothing changed it: its text as it came */
+			rc = write_line(w, text, len);
+		else
+			rc = write_tree(w, cJSON_DetachItemFromObjectCaseSensitive(e, "resource"));
+	}
+	outcome_release(&oo);
+	arena_release(&arena);
+	cJSON_Delete(w->batch);
+	w->batch = NULL;
+	w->nbatch = 0;
+	w->tlen = 0;
+	w->raw = false;
+	return rc;
+}
+
+/* Queues a resource that passed bulk_egress for the export hooks: its text
+ * is kept (texts holds '[' then each text followed by ','), parsed with
+ * the others when the batch is full. 0, or 1 on a failure. */
+static int batch_add(struct writer *w, const char *id, const char *text, size_t len)
+{
+	if (w->tlen + len + 2 > w->tcap) {
+		size_t cap = (w->tlen + len + 2) * 2;
+		char *t = realloc(w->texts, cap);
+		if (!t) {
+			w->err = ENOMEM;
+			return 1;
+		}
+		w->texts = t;
+		w->tcap = cap;
+	}
+	if (!w->nbatch) {
+		for (size_t i = 0; i < BULK_SEEN; i++)
+			w->seen[i][0] = '\0';
+		w->texts[0] = '[';
+		w->tlen = 1;
+	}
+	char key[sizeof w->seen[0]];
+	snprintf(key, sizeof key, "%s/%s", w->type, id);
+	batch_seen(w, key);
+	w->off[w->nbatch] = w->tlen;
+	memcpy(w->texts + w->tlen, text, len);
+	w->tlen += len;
+	w->texts[w->tlen++] = ',';
+	w->off[++w->nbatch] = w->tlen;
+	return w->nbatch == BULK_BATCH ? batch_flush(w) : 0;
+}
+
 static int write_one(void *ctx, const char *id, const char *text, size_t len)
 {
 	struct writer *w = ctx;
@@ -393,6 +696,11 @@ static int write_one(void *ctx, const char *id, const char *text, size_t len)
 	char *owned = NULL;
 	if (bulk_egress(w, id, &text, &len, &owned) != 0)
 		return 0;
+	if (w->hooks) {
+		int rc = batch_add(w, id, text, len);
+		free(owned);
+		return rc;
+	}
 	if (w->elements) {
 		cJSON *res = fjson_parse(text, len, NULL, NULL);
 		free(owned);
@@ -404,25 +712,9 @@ static int write_one(void *ctx, const char *id, const char *text, size_t len)
 		}
 		text = owned;
 	}
-	/* the next file once this one has something and would pass the size */
-	if (w->f && w->count > 0 && w->bytes + len + 1 > w->max_bytes && writer_close(w) != 0) {
-		free(owned);
-		return 1;
-	}
-	if (!w->f && writer_open(w) != 0) {
-		free(owned);
-		return 1;
-	}
-	if (fwrite(text, 1, len, w->f) != len || putc('\n', w->f) == EOF) {
-		w->err = errno ? errno : EIO;
-		free(owned);
-		return 1;
-	}
+	int rc = write_line(w, text, len);
 	free(owned);
-	w->bytes += len + 1;
-	w->count++;
-	atomic_fetch_add(&w->j->written, 1);
-	return 0;
+	return rc;
 }
 
 static int add_type(void *ctx, const char *type)
@@ -656,12 +948,16 @@ static bool run_once(struct bulk *b, struct job *j, bool may_retry)
 	}
 	cJSON *output = cJSON_CreateArray();
 	struct writer w = {.b = b, .j = j, .output = output, .max_bytes = b->cfg->bulk.file_max_bytes};
+	const struct plugin_host *plugins = atomic_load(&b->plugins);
+	if (plugins && (plugin_host_hook_count(plugins, CW_HOOK_EXPORT_BUNDLE) ||
+			plugin_host_hook_count(plugins, CW_HOOK_BEFORE_EXPORT)))
+		w.hooks = plugins;
 	size_t all = (size_t)cJSON_GetArraySize(types), done = 0;
 	const cJSON *t;
 	char why[256] = "";
 	cJSON_ArrayForEach(t, types)
 	{
-		if (st != STORE_OK || w.err || atomic_load(&j->cancel))
+		if (st != STORE_OK || w.err || w.refused[0] || atomic_load(&j->cancel))
 			break;
 		set_progress(b, j, t->valuestring, done++, all);
 		struct filters fs = {0};
@@ -687,6 +983,13 @@ static bool run_once(struct bulk *b, struct job *j, bool may_retry)
 			.patients = confined ? confined : patients,
 		};
 		st = store_export_scan(b->store, &q, write_one, &w, &err);
+		if (st == STORE_OK && !w.err && !w.refused[0] && !atomic_load(&j->cancel) && !atomic_load(&b->stop) &&
+		    batch_flush(&w) != 0 && !w.err && !w.refused[0])
+			w.err = EIO;
+		cJSON_Delete(w.batch);
+		w.batch = NULL;
+		w.nbatch = w.tlen = 0;
+		w.raw = false;
 		if (writer_close(&w) != 0 && !w.err)
 			w.err = EIO;
 		free(w.elements);
@@ -696,14 +999,16 @@ static bool run_once(struct bulk *b, struct job *j, bool may_retry)
 	}
 	pthread_mutex_lock(&b->mu);
 	bool stopped = b->stop || atomic_load(&j->cancel);
-	bool again = !stopped && may_retry && st == STORE_BUSY && !w.err;
+	bool again = !stopped && may_retry && st == STORE_BUSY && !w.err && !w.refused[0];
 	if (again)
 		log_msgf(LOG_WARN, "bulk", "export %s: %.200s; it runs again from the start", j->id, err.message);
 	if (!stopped && !again) {
-		if (st != STORE_OK || w.err) {
+		if (st != STORE_OK || w.err || w.refused[0]) {
 			j->state = BULK_FAILED;
 			snprintf(j->reason, sizeof j->reason, "the export failed: %.200s",
-				 st != STORE_OK ? err.message : strerror(w.err));
+				 w.refused[0]     ? w.refused
+				 : st != STORE_OK ? err.message
+						  : strerror(w.err));
 			job_remove_files(b, j->id, true);
 		} else {
 			j->state = BULK_COMPLETE;
@@ -721,6 +1026,7 @@ static bool run_once(struct bulk *b, struct job *j, bool may_retry)
 	cJSON_Delete(output);
 	cJSON_Delete(types);
 	free(patients);
+	free(w.texts);
 	return again;
 }
 
@@ -1216,6 +1522,8 @@ int bulk_status(struct bulk *b, const char *id, const char *files_base, char *pr
 }
 
 void bulk_set_wording(struct bulk *b, const struct consent_wording *words) { atomic_store(&b->words, words); }
+
+void bulk_set_plugins(struct bulk *b, const struct plugin_host *plugins) { atomic_store(&b->plugins, plugins); }
 
 int bulk_cancel(struct bulk *b, const char *id)
 {

@@ -22,7 +22,9 @@
  * bulk_egress (bulk.c) before it is written; that is the one place where
  * per-client rules (the client's scopes, labels and consent, a purpose's
  * minimum-necessary view) apply to exports, with the client recorded in the
- * job ("access"). The scopes apply there today.
+ * job ("access"). With export hooks (bulk_set_plugins), the resources that
+ * pass it wait in a batch for the hooks, and the purpose's view is taken
+ * after them, last (so a billing client never gets what a hook adds).
  *
  * Shared (store_jobs_shared: PostgreSQL): the jobs and their files are
  * kept in the store instead, so that every gateway on it serves every job;
@@ -64,6 +66,18 @@ struct bulk *bulk_start(struct store *store, const struct config *cfg, const cha
  * thread; until set, no Consent is named. */
 struct consent_wording;
 void bulk_set_wording(struct bulk *b, const struct consent_wording *words);
+
+/* The plugins whose export hooks (export-bundle, then before-export) see
+ * what a job writes, as they see an export's Bundle (kept while b runs):
+ * the job's resources in batches of up to 32 (BULK_BATCH), each a
+ * searchset Bundle whose match entries are written after the hooks and
+ * whose include entries are the Patients and Conditions they name that the
+ * client may see (read from the store, never written); the hooks see the
+ * job's client's own plugin settings, and no format (NULL: the files are
+ * FHIR). A hook that refuses fails the job naming why. Any thread; until
+ * set, no hook runs. */
+struct plugin_host;
+void bulk_set_plugins(struct bulk *b, const struct plugin_host *plugins);
 
 /* Stops the worker (a running job stops between two resources and stays
  * recorded as running, to run again at the next start) and frees b (NULL is

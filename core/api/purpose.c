@@ -161,15 +161,27 @@ void purpose_note_job(const struct http_request *req, cJSON *desc)
 {
 	if (req->purpose)
 		cJSON_AddNumberToObject(desc, "purpose", req->purpose);
+	if (req->client_id)
+		cJSON_AddStringToObject(desc, "configured_client", req->client_id);
 }
+
+/* The purpose recorded in a job's record rec (0: none). */
+static int job_purpose(const cJSON *rec)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(rec, "purpose");
+	return cJSON_IsNumber(p) ? p->valueint : 0;
+}
+
+bool purpose_filters_job(const cJSON *rec) { return job_purpose(rec) == AUTH_BILLING; }
+
+void purpose_filter_job(const cJSON *rec, cJSON *res) { purpose_filter(job_purpose(rec), res); }
 
 int purpose_filter_text(const cJSON *rec, const char **text, size_t *len, char **owned)
 {
-	const cJSON *p = cJSON_GetObjectItemCaseSensitive(rec, "purpose");
-	if (!cJSON_IsNumber(p) || p->valueint != AUTH_BILLING)
+	if (!purpose_filters_job(rec))
 		return 0;
 	cJSON *res = fjson_parse(*text, *len, NULL, NULL);
-	char *out = res ? (purpose_filter(p->valueint, res), fjson_print(res, false, len)) : NULL;
+	char *out = res ? (purpose_filter_job(rec, res), fjson_print(res, false, len)) : NULL;
 	cJSON_Delete(res);
 	if (!out)
 		return -1;

@@ -58,5 +58,11 @@ void purpose_answer(const struct http_request *req, struct http_response *resp);
  * exported. */
 void purpose_note_job(const struct http_request *req, cJSON *desc);
 int purpose_filter_text(const cJSON *rec, const char **text, size_t *len, char **owned);
+/* The same for a parsed resource res, changed in place; and whether the
+ * purpose recorded in rec has a view at all. A configured client's id is
+ * recorded too ("configured_client"): its own plugin settings apply to the
+ * job's export hooks (bulk.h). */
+void purpose_filter_job(const cJSON *rec, cJSON *res);
+bool purpose_filters_job(const cJSON *rec);
 
 #endif

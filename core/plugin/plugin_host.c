@@ -198,9 +198,8 @@ static const cJSON *client_settings(const struct plugin_host *h, const struct pl
 
 static const cJSON *host_config(struct cw_ctx *ctx)
 {
-	const cJSON *own = ctx && ctx->host && ctx->plugin && ctx->req
-				   ? client_settings(ctx->host, ctx->plugin, ctx->req->client_id)
-				   : NULL;
+	const char *client = !ctx ? NULL : ctx->req ? ctx->req->client_id : ctx->client_id;
+	const cJSON *own = ctx && ctx->host && ctx->plugin ? client_settings(ctx->host, ctx->plugin, client) : NULL;
 	if (own)
 		return own;
 	if (ctx && ctx->plugin && ctx->plugin->config)
@@ -1179,8 +1178,8 @@ static int core_error(struct cw_ctx *ctx, int status, const char *code, const ch
 }
 
 /* Runs the hooks of point over every entry.resource of bundle. */
-static int hooks_over_entries(const struct plugin_host *h, struct cw_ctx *ctx, enum cw_hook_point point,
-			      cJSON *bundle, const char *format, const char *method, const char *path)
+static int hooks_over_entries(const struct plugin_host *h, struct cw_ctx *ctx, enum cw_hook_point point, cJSON *bundle,
+			      const char *format, const char *method, const char *path, bool *changed)
 {
 	if (!h->nhooks[point])
 		return 0;
@@ -1191,6 +1190,8 @@ static int hooks_over_entries(const struct plugin_host *h, struct cw_ctx *ctx, e
 			continue;
 		struct cw_hook_args args = {.point = point, .method = method, .path = path, .format = format};
 		enum cw_hook_result r = plugin_host_run_hooks(h, ctx, &args, &res);
+		if (changed && r == CW_HOOK_CHANGED)
+			*changed = true;
 		/* Keep the conventional member order: fullUrl, resource, request. */
 		cJSON *req = cJSON_DetachItemFromObjectCaseSensitive(e, "request");
 		cJSON *resp = cJSON_DetachItemFromObjectCaseSensitive(e, "response");
@@ -1349,7 +1350,7 @@ static int ingest(const struct plugin_host *h, struct cw_ctx *ctx, const char *f
 			return 422;
 		}
 	}
-	if (hooks_over_entries(h, ctx, CW_HOOK_BEFORE_STORE, out, format, method, path) != 0) {
+	if (hooks_over_entries(h, ctx, CW_HOOK_BEFORE_STORE, out, format, method, path, NULL) != 0) {
 		cJSON_Delete(out);
 		return ctx->status ? ctx->status : 422;
 	}
@@ -1370,6 +1371,29 @@ int plugin_host_ingest(const struct plugin_host *h, struct cw_ctx *ctx, const ch
 	if (plugin_host_format(h, format, &owner))
 		tally(owner, ctx->oo, before, status);
 	return status;
+}
+
+int plugin_host_export_hooks(const struct plugin_host *h, struct cw_ctx *ctx, const char *format, const char *method,
+			     const char *path, cJSON **bundle, bool *changed)
+{
+	bool any = false;
+	if (h->nhooks[CW_HOOK_EXPORT_BUNDLE]) {
+		struct cw_hook_args args = {
+			.point = CW_HOOK_EXPORT_BUNDLE, .method = method, .path = path, .format = format};
+		enum cw_hook_result r = plugin_host_run_hooks(h, ctx, &args, bundle);
+		if (r == CW_HOOK_STOP)
+			return ctx->status ? ctx->status : 422;
+		const char *bt = type_of(*bundle);
+		if (!bt || strcmp(bt, "Bundle") != 0)
+			return core_error(ctx, 500, "exception",
+					  "an export-bundle hook replaced the Bundle with no Bundle");
+		any = r == CW_HOOK_CHANGED;
+	}
+	if (hooks_over_entries(h, ctx, CW_HOOK_BEFORE_EXPORT, *bundle, format, method, path, &any) != 0)
+		return ctx->status ? ctx->status : 422;
+	if (changed)
+		*changed = any;
+	return 200;
 }
 
 static int export(const struct plugin_host *h, struct cw_ctx *ctx, const char *format, enum cw_media media,
@@ -1401,23 +1425,10 @@ static int export(const struct plugin_host *h, struct cw_ctx *ctx, const char *f
 	cJSON *bundle = strcmp(type, "Bundle") == 0 ? input : wrap(input, "collection", false);
 	if (!bundle)
 		return core_error(ctx, 503, "exception", "out of memory");
-	if (h->nhooks[CW_HOOK_EXPORT_BUNDLE]) {
-		struct cw_hook_args args = {.point = CW_HOOK_EXPORT_BUNDLE, .method = method, .path = path,
-					    .format = format};
-		enum cw_hook_result r = plugin_host_run_hooks(h, ctx, &args, &bundle);
-		if (r == CW_HOOK_STOP) {
-			cJSON_Delete(bundle);
-			return ctx->status ? ctx->status : 422;
-		}
-		const char *bt = type_of(bundle);
-		if (!bt || strcmp(bt, "Bundle") != 0) {
-			cJSON_Delete(bundle);
-			return core_error(ctx, 500, "exception", "an export-bundle hook replaced the Bundle with no Bundle");
-		}
-	}
-	if (hooks_over_entries(h, ctx, CW_HOOK_BEFORE_EXPORT, bundle, format, method, path) != 0) {
+	int hs = plugin_host_export_hooks(h, ctx, format, method, path, &bundle, NULL);
+	if (hs != 200) {
 		cJSON_Delete(bundle);
-		return ctx->status ? ctx->status : 422;
+		return hs;
 	}
 	ctx->plugin = owner;
 	size_t errs = outcome_errors(ctx->oo);

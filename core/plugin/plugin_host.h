@@ -71,6 +71,10 @@ struct cw_ctx {
 	struct outcome *oo;
 	int status; /* HTTP status asked for with set_status; 0 = default */
 	const struct http_request *req; /* NULL outside HTTP */
+	/* Without req: the configured client the call is for (a bulk export's
+	 * job), whose auth.clients[].plugins settings the plugins then see;
+	 * NULL: nobody's (the global settings). */
+	const char *client_id;
 	/* Set by the caller (NULL: none): the check a resource must pass once a
 	 * plugin made or changed it (the structural validation); false with
 	 * the problems in its oo. plugin_host_run_hooks runs it after every
@@ -187,6 +191,16 @@ int plugin_host_ingest(const struct plugin_host *h, struct cw_ctx *ctx, const ch
  * arena, or an error status with the issues in ctx->oo. */
 int plugin_host_export(const struct plugin_host *h, struct cw_ctx *ctx, const char *format, enum cw_media media,
 		       cJSON *input, const char *method, const char *path, char **out, size_t *out_len);
+
+/* The hooks an export runs over the Bundle it maps, as plugin_host_export
+ * runs them: the export-bundle hooks over *bundle (which they may replace
+ * with another Bundle; the caller owns whatever *bundle is afterwards), then
+ * the before-export hooks over each entry. format is the export's format
+ * (NULL: FHIR itself, a bulk export's files). Returns 200, with *changed
+ * (may be NULL) false when no hook can have changed anything, or the error
+ * status with the issues in ctx->oo (a hook refused). */
+int plugin_host_export_hooks(const struct plugin_host *h, struct cw_ctx *ctx, const char *format, const char *method,
+			     const char *path, cJSON **bundle, bool *changed);
 
 /* Invokes an operation. Returns 200 with *output (caller frees; NULL allowed)
  * or an error status with the issues in ctx->oo. */

@@ -1047,3 +1047,136 @@ int harness_pg_gateways(struct pg_server *pg, struct gw *g, int n, const char *e
 	}
 	return 0;
 }
+
+/* --- bulk export ------------------------------------------------------------ */
+
+/* method path on g with token (NULL: none) and the headers more
+ * (NULL-terminated, may be NULL); the answer in *r. */
+static void bulk_call(const struct gw *g, const char *token, const char *method, const char *path,
+		      const char *const *more, const char *body, struct resp *r)
+{
+	char authz[9000];
+	const char *h[8];
+	size_t n = 0;
+	if (token) {
+		snprintf(authz, sizeof authz, "Authorization: Bearer %s", token);
+		h[n++] = authz;
+	}
+	for (size_t i = 0; more && more[i] && n < 7; i++)
+		h[n++] = more[i];
+	h[n] = NULL;
+	memset(r, 0, sizeof *r);
+	assert_int_equal(http_do(g, method, path, h, body, body ? strlen(body) : 0, r), 0);
+}
+
+const char *bulk_path_of(const char *url)
+{
+	const char *p = strstr(url, "://");
+	assert_non_null(p);
+	p = strchr(p + 3, '/');
+	assert_non_null(p);
+	return p;
+}
+
+char *bulk_kickoff(const struct gw *g, const char *token, const char *method, const char *path, const char *body,
+		   const char *prefer)
+{
+	char pf[256];
+	snprintf(pf, sizeof pf, "Prefer: %s", prefer ? prefer : "respond-async");
+	const char *h[] = {pf, body ? "Content-Type: application/fhir+json" : "Accept: application/fhir+json", NULL};
+	struct resp r;
+	bulk_call(g, token, method, path, h, body, &r);
+	if (r.status != 202)
+		fprintf(stderr, "# kick-off %s: %ld %s\n", path, r.status, r.body ? r.body : "");
+	assert_int_equal(r.status, 202);
+	char loc[1024];
+	assert_non_null(resp_header(&r, "Content-Location", loc, sizeof loc));
+	resp_free(&r);
+	char *st = strdup(bulk_path_of(loc));
+	assert_non_null(st);
+	return st;
+}
+
+cJSON *bulk_wait_manifest(const struct gw *g, const char *token, const char *status_path, long timeout_ms)
+{
+	long until = now_ms() + timeout_ms;
+	do {
+		struct resp r;
+		bulk_call(g, token, "GET", status_path, NULL, NULL, &r);
+		if (r.status == 200) {
+			char ct[128];
+			assert_non_null(resp_header(&r, "Content-Type", ct, sizeof ct));
+			assert_non_null(strstr(ct, "application/json"));
+			cJSON *m = cJSON_Parse(r.body);
+			resp_free(&r);
+			assert_non_null(m);
+			return m;
+		}
+		if (r.status != 202)
+			fprintf(stderr, "# status: %ld %s\n", r.status, r.body ? r.body : "");
+		assert_int_equal(r.status, 202);
+		char v[256];
+		assert_non_null(resp_header(&r, "X-Progress", v, sizeof v));
+		assert_non_null(resp_header(&r, "Retry-After", v, sizeof v));
+		resp_free(&r);
+		sleep_ms(50);
+	} while (now_ms() < until);
+	fail_msg("the export did not finish");
+	return NULL;
+}
+
+cJSON *bulk_download(const struct gw *g, const char *token, const cJSON *manifest, const char *type)
+{
+	cJSON *all = cJSON_CreateArray();
+	assert_non_null(all);
+	const cJSON *o;
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(manifest, "output"))
+	{
+		if (strcmp(cJSON_GetObjectItem(o, "type")->valuestring, type) != 0)
+			continue;
+		struct resp r;
+		bulk_call(g, token, "GET", bulk_path_of(cJSON_GetObjectItem(o, "url")->valuestring), NULL, NULL, &r);
+		assert_int_equal(r.status, 200);
+		char ct[128];
+		assert_non_null(resp_header(&r, "Content-Type", ct, sizeof ct));
+		assert_string_equal(ct, "application/fhir+ndjson");
+		int n = 0;
+		for (char *line = r.body, *nl; line && *line; line = nl + 1) {
+			nl = strchr(line, '\n');
+			assert_non_null(nl); /* every line ends */
+			*nl = '\0';
+			cJSON *res = cJSON_Parse(line);
+			assert_non_null(res);
+			assert_string_equal(cJSON_GetObjectItem(res, "resourceType")->valuestring, type);
+			cJSON_AddItemToArray(all, res);
+			n++;
+		}
+		assert_int_equal(n, cJSON_GetObjectItem(o, "count")->valueint);
+		resp_free(&r);
+	}
+	return all;
+}
+
+cJSON *bulk_flow(const struct gw *g, const char *token, const char *path, cJSON **manifest, char **status_path)
+{
+	char *st = bulk_kickoff(g, token, "GET", path, NULL, NULL);
+	cJSON *m = bulk_wait_manifest(g, token, st, 60000);
+	cJSON *by_type = cJSON_CreateObject();
+	assert_non_null(by_type);
+	const cJSON *o;
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(m, "output"))
+	{
+		const char *type = cJSON_GetObjectItem(o, "type")->valuestring;
+		if (!cJSON_GetObjectItem(by_type, type))
+			cJSON_AddItemToObject(by_type, type, bulk_download(g, token, m, type));
+	}
+	if (manifest)
+		*manifest = m;
+	else
+		cJSON_Delete(m);
+	if (status_path)
+		*status_path = st;
+	else
+		free(st);
+	return by_type;
+}

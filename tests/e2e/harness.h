@@ -260,6 +260,32 @@ char *harness_test_plugins(char *buf, size_t cap, ...) __attribute__((sentinel))
  * expression expr; NULL when there is none. */
 const cJSON *harness_oo_issue(const cJSON *oo, const char *msgid, const char *expr);
 
+/* Bulk export (docs/bulk.md) as a client runs it, on gateway g with token
+ * (NULL: no Authorization header). Each fails the test when the gateway
+ * answers otherwise.
+ * - bulk_path_of: the path of an absolute URL the gateway gave.
+ * - bulk_kickoff: GET path (body NULL) or POST path with body (a
+ *   Parameters resource) with "Prefer: respond-async" (prefer NULL) or
+ *   "Prefer: " prefer: 202 with Content-Location; the status path
+ *   (malloc'd).
+ * - bulk_wait_manifest: polls the status path until it answers 200 (within
+ *   timeout_ms): every 202 on the way carries X-Progress and Retry-After,
+ *   the 200 is application/json; the manifest (cJSON_Delete it).
+ * - bulk_download: every file of type the manifest lists: 200,
+ *   application/fhir+ndjson, every line ending in a newline and holding one
+ *   resource of type, as many lines as the manifest's count; the
+ *   resources in order (an array; cJSON_Delete it).
+ * - bulk_flow: the whole flow for path: kick-off (GET), the manifest into
+ *   *manifest (NULL: deleted), every output fetched: an object of each
+ *   type's resources (bulk_download), which holds every type the manifest
+ *   lists; *status_path (NULL: freed) the status path. */
+const char *bulk_path_of(const char *url);
+char *bulk_kickoff(const struct gw *g, const char *token, const char *method, const char *path, const char *body,
+		   const char *prefer);
+cJSON *bulk_wait_manifest(const struct gw *g, const char *token, const char *status_path, long timeout_ms);
+cJSON *bulk_download(const struct gw *g, const char *token, const cJSON *manifest, const char *type);
+cJSON *bulk_flow(const struct gw *g, const char *token, const char *path, cJSON **manifest, char **status_path);
+
 /* Gateways on one PostgreSQL database (a real server, tests/pgserver.h).
  * harness_pg_store writes into buf the configuration member that puts a
  * gateway's store on pg's database, with more members of "postgresql"

@@ -71,90 +71,6 @@ static void observation(const struct gw *g, const char *id, const char *pid, con
 	put(g, path, body);
 }
 
-/* The path of an absolute URL the gateway gave. */
-static const char *path_of(const char *url)
-{
-	const char *p = strstr(url, "://");
-	assert_non_null(p);
-	p = strchr(p + 3, '/');
-	assert_non_null(p);
-	return p;
-}
-
-/* Kick-off; returns the status path (malloc'd). */
-static char *kickoff(const struct gw *g, const char *method, const char *path, const char *body)
-{
-	static const char *post_h[] = {"Prefer: respond-async", "Content-Type: application/fhir+json", NULL};
-	struct resp r = call(g, method, path, body ? post_h : async_h, body);
-	if (r.status != 202)
-		fprintf(stderr, "# kick-off %s: %ld %s\n", path, r.status, r.body ? r.body : "");
-	assert_int_equal(r.status, 202);
-	char loc[1024];
-	assert_non_null(resp_header(&r, "Content-Location", loc, sizeof loc));
-	resp_free(&r);
-	return strdup(path_of(loc));
-}
-
-/* Polls until the export is done (200): returns the manifest. Checks the
- * 202 answers on the way carry X-Progress and Retry-After. */
-static cJSON *wait_manifest(const struct gw *g, const char *status_path)
-{
-	for (int i = 0; i < 400; i++) {
-		struct resp r = call(g, "GET", status_path, NULL, NULL);
-		if (r.status == 200) {
-			char ct[128];
-			assert_non_null(resp_header(&r, "Content-Type", ct, sizeof ct));
-			assert_non_null(strstr(ct, "application/json"));
-			cJSON *m = cJSON_Parse(r.body);
-			resp_free(&r);
-			assert_non_null(m);
-			return m;
-		}
-		if (r.status != 202)
-			fprintf(stderr, "# status: %ld %s\n", r.status, r.body ? r.body : "");
-		assert_int_equal(r.status, 202);
-		char v[256];
-		assert_non_null(resp_header(&r, "X-Progress", v, sizeof v));
-		assert_non_null(resp_header(&r, "Retry-After", v, sizeof v));
-		resp_free(&r);
-		sleep_ms(50);
-	}
-	fail_msg("the export did not finish");
-	return NULL;
-}
-
-/* Downloads every file of type in the manifest: their resources, in order,
- * as an array (the counts of the manifest checked against the lines). */
-static cJSON *download(const struct gw *g, const cJSON *manifest, const char *type)
-{
-	cJSON *all = cJSON_CreateArray();
-	const cJSON *o;
-	cJSON_ArrayForEach(o, cJSON_GetObjectItem(manifest, "output"))
-	{
-		if (strcmp(cJSON_GetObjectItem(o, "type")->valuestring, type) != 0)
-			continue;
-		struct resp r = call(g, "GET", path_of(cJSON_GetObjectItem(o, "url")->valuestring), NULL, NULL);
-		assert_int_equal(r.status, 200);
-		char ct[128];
-		assert_non_null(resp_header(&r, "Content-Type", ct, sizeof ct));
-		assert_string_equal(ct, "application/fhir+ndjson");
-		int n = 0;
-		for (char *line = r.body, *nl; line && *line; line = nl + 1) {
-			nl = strchr(line, '\n');
-			assert_non_null(nl); /* every line ends */
-			*nl = '\0';
-			cJSON *res = cJSON_Parse(line);
-			assert_non_null(res);
-			assert_string_equal(cJSON_GetObjectItem(res, "resourceType")->valuestring, type);
-			cJSON_AddItemToArray(all, res);
-			n++;
-		}
-		assert_int_equal(n, cJSON_GetObjectItem(o, "count")->valueint);
-		resp_free(&r);
-	}
-	return all;
-}
-
 static bool has_id(const cJSON *arr, const char *id)
 {
 	const cJSON *e;
@@ -193,14 +109,14 @@ static void async_flow_end_to_end(void **state)
 		observation(&g, id, pid, "final");
 	}
 	put(&g, "/fhir/Organization/org1", "{\"resourceType\":\"Organization\",\"id\":\"org1\",\"name\":\"Payer\"}");
-	char *st = kickoff(&g, "GET", "/fhir/$export?_outputFormat=application%2Ffhir%2Bndjson", NULL);
-	cJSON *m = wait_manifest(&g, st);
+	char *st = bulk_kickoff(&g, NULL, "GET", "/fhir/$export?_outputFormat=application%2Ffhir%2Bndjson", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&g, NULL, st, 30000);
 	assert_non_null(strstr(cJSON_GetObjectItem(m, "request")->valuestring, "/fhir/$export?_outputFormat="));
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(m, "requiresAccessToken")));
 	assert_int_equal(strlen(cJSON_GetObjectItem(m, "transactionTime")->valuestring), 24);
 	assert_true(cJSON_IsArray(cJSON_GetObjectItem(m, "error")));
-	cJSON *pats = download(&g, m, "Patient"), *obs = download(&g, m, "Observation"),
-	      *orgs = download(&g, m, "Organization");
+	cJSON *pats = bulk_download(&g, NULL, m, "Patient"), *obs = bulk_download(&g, NULL, m, "Observation"),
+	      *orgs = bulk_download(&g, NULL, m, "Organization");
 	assert_int_equal(cJSON_GetArraySize(pats), 30);
 	assert_int_equal(cJSON_GetArraySize(obs), 30);
 	assert_int_equal(cJSON_GetArraySize(orgs), 1);
@@ -214,14 +130,15 @@ static void async_flow_end_to_end(void **state)
 
 	/* POST with Parameters: _type and _typeFilter */
 	observation(&g, "o-prelim", "p1", "preliminary");
-	st = kickoff(&g, "POST", "/fhir/$export",
-		     "{\"resourceType\":\"Parameters\",\"parameter\":["
-		     "{\"name\":\"_outputFormat\",\"valueString\":\"ndjson\"},"
-		     "{\"name\":\"_type\",\"valueString\":\"Observation\"},"
-		     "{\"name\":\"_typeFilter\",\"valueString\":\"Observation?status=preliminary\"}]}");
-	m = wait_manifest(&g, st);
+	st = bulk_kickoff(&g, NULL, "POST", "/fhir/$export",
+			  "{\"resourceType\":\"Parameters\",\"parameter\":["
+			  "{\"name\":\"_outputFormat\",\"valueString\":\"ndjson\"},"
+			  "{\"name\":\"_type\",\"valueString\":\"Observation\"},"
+			  "{\"name\":\"_typeFilter\",\"valueString\":\"Observation?status=preliminary\"}]}",
+			  NULL);
+	m = bulk_wait_manifest(&g, NULL, st, 30000);
 	assert_int_equal(files_of(m, "Patient"), 0);
-	obs = download(&g, m, "Observation");
+	obs = bulk_download(&g, NULL, m, "Observation");
 	assert_int_equal(cJSON_GetArraySize(obs), 1);
 	assert_true(has_id(obs, "o-prelim"));
 	cJSON_Delete(obs);
@@ -229,9 +146,9 @@ static void async_flow_end_to_end(void **state)
 	free(st);
 
 	/* _elements: the named elements and the mandatory ones, marked */
-	st = kickoff(&g, "GET", "/fhir/$export?_type=Patient&_elements=Patient.gender", NULL);
-	m = wait_manifest(&g, st);
-	pats = download(&g, m, "Patient");
+	st = bulk_kickoff(&g, NULL, "GET", "/fhir/$export?_type=Patient&_elements=Patient.gender", NULL, NULL);
+	m = bulk_wait_manifest(&g, NULL, st, 30000);
+	pats = bulk_download(&g, NULL, m, "Patient");
 	const cJSON *p0 = by_id(pats, "p0");
 	assert_non_null(p0);
 	assert_non_null(cJSON_GetObjectItem(p0, "gender"));
@@ -295,8 +212,8 @@ static void since_after_updates_and_deletes(void **state)
 	patient(&g, "a", "First");
 	patient(&g, "b", "First");
 	patient(&g, "c", "First");
-	char *st = kickoff(&g, "GET", "/fhir/$export", NULL);
-	cJSON *m = wait_manifest(&g, st);
+	char *st = bulk_kickoff(&g, NULL, "GET", "/fhir/$export", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&g, NULL, st, 30000);
 	char since[64];
 	snprintf(since, sizeof since, "%s", cJSON_GetObjectItem(m, "transactionTime")->valuestring);
 	cJSON_Delete(m);
@@ -306,9 +223,9 @@ static void since_after_updates_and_deletes(void **state)
 	patient(&g, "d", "First");
 	char path[200];
 	snprintf(path, sizeof path, "/fhir/$export?_since=%.23s%%2B00:00", since); /* the same instant, +00:00 */
-	st = kickoff(&g, "GET", path, NULL);
-	m = wait_manifest(&g, st);
-	cJSON *pats = download(&g, m, "Patient");
+	st = bulk_kickoff(&g, NULL, "GET", path, NULL, NULL);
+	m = bulk_wait_manifest(&g, NULL, st, 30000);
+	cJSON *pats = bulk_download(&g, NULL, m, "Patient");
 	assert_int_equal(cJSON_GetArraySize(pats), 2);
 	assert_true(has_id(pats, "a") && has_id(pats, "d"));
 	assert_string_equal(
@@ -318,9 +235,9 @@ static void since_after_updates_and_deletes(void **state)
 	cJSON_Delete(pats);
 	cJSON_Delete(m);
 	free(st);
-	st = kickoff(&g, "GET", "/fhir/$export", NULL);
-	m = wait_manifest(&g, st);
-	pats = download(&g, m, "Patient");
+	st = bulk_kickoff(&g, NULL, "GET", "/fhir/$export", NULL, NULL);
+	m = bulk_wait_manifest(&g, NULL, st, 30000);
+	pats = bulk_download(&g, NULL, m, "Patient");
 	assert_int_equal(cJSON_GetArraySize(pats), 3);
 	assert_false(has_id(pats, "b"));
 	cJSON_Delete(pats);
@@ -350,10 +267,10 @@ static void group_and_patient_export(void **state)
 	    "{\"resourceType\":\"Group\",\"id\":\"aco\",\"type\":\"person\",\"actual\":true,\"member\":["
 	    "{\"entity\":{\"reference\":\"Patient/g1\"}},{\"entity\":{\"reference\":\"Patient/g3\"}},"
 	    "{\"entity\":{\"reference\":\"Patient/g4\"},\"inactive\":true}]}");
-	char *st = kickoff(&g, "GET", "/fhir/Group/aco/$export", NULL);
-	cJSON *m = wait_manifest(&g, st);
+	char *st = bulk_kickoff(&g, NULL, "GET", "/fhir/Group/aco/$export", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&g, NULL, st, 30000);
 	assert_non_null(strstr(cJSON_GetObjectItem(m, "request")->valuestring, "/fhir/Group/aco/$export"));
-	cJSON *pats = download(&g, m, "Patient"), *obs = download(&g, m, "Observation");
+	cJSON *pats = bulk_download(&g, NULL, m, "Patient"), *obs = bulk_download(&g, NULL, m, "Observation");
 	assert_int_equal(cJSON_GetArraySize(pats), 2);
 	assert_true(has_id(pats, "g1") && has_id(pats, "g3"));
 	assert_int_equal(cJSON_GetArraySize(obs), 2);
@@ -363,10 +280,10 @@ static void group_and_patient_export(void **state)
 	cJSON_Delete(obs);
 	cJSON_Delete(m);
 	free(st);
-	st = kickoff(&g, "GET", "/fhir/Patient/$export", NULL);
-	m = wait_manifest(&g, st);
-	pats = download(&g, m, "Patient");
-	obs = download(&g, m, "Observation");
+	st = bulk_kickoff(&g, NULL, "GET", "/fhir/Patient/$export", NULL, NULL);
+	m = bulk_wait_manifest(&g, NULL, st, 30000);
+	pats = bulk_download(&g, NULL, m, "Patient");
+	obs = bulk_download(&g, NULL, m, "Observation");
 	assert_int_equal(cJSON_GetArraySize(pats), 4);
 	assert_int_equal(cJSON_GetArraySize(obs), 4);
 	assert_int_equal(files_of(m, "Organization"), 0);
@@ -395,9 +312,9 @@ static void cancel_removes_the_export(void **state)
 	struct gw g;
 	assert_int_equal(gw_start(&g, NULL), 0);
 	patient(&g, "x1", "Gone");
-	char *st = kickoff(&g, "GET", "/fhir/$export", NULL);
-	cJSON *m = wait_manifest(&g, st);
-	const char *url = path_of(
+	char *st = bulk_kickoff(&g, NULL, "GET", "/fhir/$export", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&g, NULL, st, 30000);
+	const char *url = bulk_path_of(
 		cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(m, "output"), 0), "url")->valuestring);
 	char file[512], dir[600];
 	snprintf(file, sizeof file, "%s", url);
@@ -424,8 +341,8 @@ static void finished_exports_expire(void **state)
 	struct gw g;
 	assert_int_equal(gw_start(&g, "\"bulk\":{\"expiry_seconds\":1}"), 0);
 	patient(&g, "e1", "Brief");
-	char *st = kickoff(&g, "GET", "/fhir/$export", NULL);
-	cJSON *m = wait_manifest(&g, st);
+	char *st = bulk_kickoff(&g, NULL, "GET", "/fhir/$export", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&g, NULL, st, 30000);
 	char dir[600];
 	job_dir(&g, st, dir, sizeof dir);
 	assert_true(dir_exists(dir));
@@ -476,11 +393,11 @@ static void restart_during_an_export(void **state)
 		snprintf(id, sizeof id, "r%d", i);
 		patient(&g, id, "Before");
 	}
-	char *st = kickoff(&g, "GET", "/fhir/$export", NULL);
-	char *st2 = kickoff(&g, "GET", "/fhir/$export?_type=Patient", NULL);
-	cJSON *m = wait_manifest(&g, st);
+	char *st = bulk_kickoff(&g, NULL, "GET", "/fhir/$export", NULL, NULL);
+	char *st2 = bulk_kickoff(&g, NULL, "GET", "/fhir/$export?_type=Patient", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&g, NULL, st, 30000);
 	cJSON_Delete(m);
-	m = wait_manifest(&g, st2);
+	m = bulk_wait_manifest(&g, NULL, st2, 30000);
 	cJSON_Delete(m);
 	patient(&g, "r-after", "After"); /* after the snapshot: never in this export */
 	kill(g.pid, SIGKILL);
@@ -497,8 +414,8 @@ static void restart_during_an_export(void **state)
 	set_state(dir2, "\"snapshot\"", "\"snapsh0t\"");
 
 	assert_int_equal(gw_start(&g, extra), 0);
-	m = wait_manifest(&g, st);
-	cJSON *pats = download(&g, m, "Patient");
+	m = bulk_wait_manifest(&g, NULL, st, 30000);
+	cJSON *pats = bulk_download(&g, NULL, m, "Patient");
 	assert_int_equal(cJSON_GetArraySize(pats), 50);
 	assert_false(has_id(pats, "r-after"));
 	cJSON_Delete(pats);
@@ -698,32 +615,16 @@ static void billing_token_exports_what_it_may_read(void **state)
 	expect_as(&g, billing, "/fhir/a/b/c/d/e", NULL, 403, "OperationOutcome");
 
 	/* lenient: the type out of reach is left out; the export is billing's */
-	struct resp k = call_as(&g, billing, "GET", "/fhir/Patient/$export?_type=Patient,Observation,Claim",
-				"Prefer: respond-async, handling=lenient", NULL);
-	assert_int_equal(k.status, 202);
-	char loc[1024];
-	assert_non_null(resp_header(&k, "Content-Location", loc, sizeof loc));
-	resp_free(&k);
-	const char *st = path_of(loc);
-	cJSON *m = NULL;
-	for (int i = 0; i < 400 && !m; i++) {
-		struct resp sr = call_as(&g, billing, "GET", st, NULL, NULL);
-		if (sr.status == 200)
-			m = cJSON_Parse(sr.body);
-		else
-			assert_int_equal(sr.status, 202);
-		resp_free(&sr);
-		if (!m)
-			sleep_ms(50);
-	}
-	assert_non_null(m);
+	char *st = bulk_kickoff(&g, billing, "GET", "/fhir/Patient/$export?_type=Patient,Observation,Claim", NULL,
+				"respond-async, handling=lenient");
+	cJSON *m = bulk_wait_manifest(&g, billing, st, 30000);
 	assert_int_equal(files_of(m, "Patient"), 1);
 	assert_int_equal(files_of(m, "Claim"), 1);
 	assert_int_equal(files_of(m, "Observation"), 0);
 	const cJSON *o;
 	cJSON_ArrayForEach(o, cJSON_GetObjectItem(m, "output"))
 	{
-		const char *fp = path_of(cJSON_GetObjectItem(o, "url")->valuestring);
+		const char *fp = bulk_path_of(cJSON_GetObjectItem(o, "url")->valuestring);
 		expect_as(&g, loader, fp, NULL, 404, "OperationOutcome"); /* another client's */
 		expect_as(&g, billing, fp, NULL, 200, cJSON_GetObjectItem(o, "type")->valuestring);
 	}
@@ -735,6 +636,260 @@ static void billing_token_exports_what_it_may_read(void **state)
 	d = call_as(&g, billing, "DELETE", st, NULL, NULL);
 	assert_int_equal(d.status, 202);
 	resp_free(&d);
+	free(st);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* --- egress rules in the files: diagnosis display, purpose ------------------ */
+
+#define ICD "http://hl7.org/fhir/sid/icd-10-cm"
+#define DUMMY_FP "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff"
+#define PREFERENCE "https://crosswalk.example.org/fhir/StructureDefinition/diagnosis-language"
+
+/* Two people (p2 prefers identity-first language), a diagnosis each, and an
+ * Encounter naming p1's in its diagnosis and its reason, as JSON texts. */
+static const char *const dx_docs[][2] = {
+	{"Patient/p1", "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"gender\":\"female\"}"},
+	{"Patient/p2", "{\"resourceType\":\"Patient\",\"id\":\"p2\",\"gender\":\"male\",\"extension\":[{\"url\":"
+		       "\"" PREFERENCE "\",\"extension\":[{\"url\":\"style\",\"valueCode\":\"identity-first\"}]}]}"},
+	{"Condition/c1", "{\"resourceType\":\"Condition\",\"id\":\"c1\",\"subject\":{\"reference\":\"Patient/p1\"},"
+			 "\"code\":{\"coding\":[{\"system\":\"" ICD "\",\"code\":\"F20.9\",\"display\":"
+			 "\"Schizophrenia, unspecified\"}]}}"},
+	{"Condition/c2", "{\"resourceType\":\"Condition\",\"id\":\"c2\",\"subject\":{\"reference\":\"Patient/p2\"},"
+			 "\"code\":{\"coding\":[{\"system\":\"" ICD "\",\"code\":\"F20.9\",\"display\":"
+			 "\"Schizophrenia, unspecified\"}]}}"},
+	{"Encounter/e1", "{\"resourceType\":\"Encounter\",\"id\":\"e1\",\"status\":\"finished\",\"class\":{\"system\":"
+			 "\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"AMB\"},\"subject\":{"
+			 "\"reference\":\"Patient/p1\"},\"diagnosis\":[{\"condition\":{\"reference\":\"Condition/c1\","
+			 "\"display\":\"Schizophrenia, unspecified\"}}],\"reasonCode\":[{\"coding\":[{\"system\":\"" ICD
+			 "\",\"code\":\"F20.9\"}],\"text\":\"Schizophrenia, unspecified\"}]}"},
+};
+
+/* The resource of type and id in bulk_flow's answer (or an export's
+ * Bundle entries, type NULL), or NULL. */
+static const cJSON *res_of(const cJSON *files, const char *type, const char *id)
+{
+	const cJSON *list = type ? cJSON_GetObjectItem(files, type) : files, *e;
+	cJSON_ArrayForEach(e, list)
+	{
+		const cJSON *r = type ? e : cJSON_GetObjectItem(e, "resource");
+		const cJSON *rid = cJSON_GetObjectItem(r, "id");
+		if (cJSON_IsString(rid) && !strcmp(rid->valuestring, id))
+			return r;
+	}
+	return NULL;
+}
+
+static const char *text_at(const cJSON *o, const char *a, const char *b, const char *c)
+{
+	const cJSON *x = cJSON_GetObjectItem(o, a);
+	if (cJSON_IsArray(x))
+		x = cJSON_GetArrayItem(x, 0);
+	x = b ? cJSON_GetObjectItem(x, b) : x;
+	x = c ? cJSON_GetObjectItem(x, c) : x;
+	return cJSON_IsString(x) ? x->valuestring : NULL;
+}
+
+/* A recovery client with its own diagnosis_display person-first gets the
+ * person-first form in its bulk files wherever its /export/{format} answer
+ * has it (the Condition's text in the person's own style, the Encounter's
+ * diagnosis and reason); a client with the global setting (codes) gets the
+ * diagnoses as stored, in its files as in its /export answer; one with
+ * hidden gets no diagnosis, nor anything naming one. */
+static void recovery_client_files_are_person_first(void **state)
+{
+	(void)state;
+	char tdir[256];
+	harness_test_plugins(tdir, sizeof tdir, "tp_bundle", NULL);
+	char cfg[4096];
+	snprintf(cfg, sizeof cfg,
+		 "\"plugins\":{\"person_first\":{\"diagnosis_display\":\"codes\"}},\"auth\":{\"clients\":["
+		 "{\"client_id\":\"peer\",\"purpose\":\"recovery\",\"scopes\":\"system/*.cruds\",\"tls_fingerprint\":"
+		 "\"" DUMMY_FP "\",\"plugins\":{\"person_first\":{\"diagnosis_display\":\"person-first\"}}},"
+		 "{\"client_id\":\"coder\",\"scopes\":\"system/*.cruds\",\"tls_fingerprint\":\"" DUMMY_FP "\"},"
+		 "{\"client_id\":\"quiet\",\"purpose\":\"recovery\",\"scopes\":\"system/*.rs\",\"tls_fingerprint\":"
+		 "\"" DUMMY_FP "\",\"plugins\":{\"person_first\":{\"diagnosis_display\":\"hidden\"}}}]}");
+	const char *args[] = {"--plugins", tdir, NULL};
+	struct gw g;
+	assert_int_equal(gw_start_args(&g, cfg, args), 0);
+	char *peer = gw_token(&g, "peer", "system/*.cruds"), *coder = gw_token(&g, "coder", "system/*.cruds");
+	char bundle[8192] = "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[";
+	for (size_t i = 0; i < sizeof dx_docs / sizeof *dx_docs; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/fhir/%s", dx_docs[i][0]);
+		gw_put_bearer(&g, coder, path, dx_docs[i][1]);
+		snprintf(bundle + strlen(bundle), sizeof bundle - strlen(bundle), "%s{\"resource\":%s}", i ? "," : "",
+			 dx_docs[i][1]);
+	}
+	strcat(bundle, "]}");
+	for (int who = 0; who < 2; who++) {
+		const char *tok = who ? coder : peer;
+		/* what REST's export gives this client */
+		struct resp r;
+		assert_int_equal(gw_call_bearer(&g, tok, "POST", "/export/bundle-raw", NULL, bundle, &r), 200);
+		cJSON *rest = cJSON_Parse(r.body);
+		resp_free(&r);
+		assert_non_null(rest);
+		const cJSON *entries = cJSON_GetObjectItem(rest, "entry");
+		cJSON *files = bulk_flow(&g, tok, "/fhir/$export?_type=Patient,Condition,Encounter", NULL, NULL);
+		for (int c = 1; c <= 2; c++) {
+			char id[16];
+			snprintf(id, sizeof id, "c%d", c);
+			const char *want = text_at(res_of(entries, NULL, id), "code", "text", NULL);
+			const char *got = text_at(res_of(files, "Condition", id), "code", "text", NULL);
+			if (!who)
+				assert_non_null(want);
+			if (want) {
+				assert_non_null(got);
+				assert_string_equal(got, want);
+			} else {
+				assert_null(got);
+			}
+		}
+		const cJSON *re = res_of(entries, NULL, "e1"), *fe = res_of(files, "Encounter", "e1");
+		assert_non_null(fe);
+		assert_string_equal(text_at(fe, "diagnosis", "condition", "display"),
+				    text_at(re, "diagnosis", "condition", "display"));
+		assert_string_equal(text_at(fe, "reasonCode", "text", NULL), text_at(re, "reasonCode", "text", NULL));
+		char *all = cJSON_PrintUnformatted(files);
+		if (!who) {
+			/* the person-first phrase; p2's in the style p2 prefers */
+			assert_string_equal(text_at(res_of(files, "Condition", "c1"), "code", "text", NULL),
+					    "Person living with schizophrenia");
+			assert_string_equal(text_at(fe, "diagnosis", "condition", "display"),
+					    "Person living with schizophrenia");
+			assert_null(strstr(text_at(res_of(files, "Condition", "c2"), "code", "text", NULL),
+					   "Person living with"));
+			assert_string_equal(text_at(fe, "reasonCode", "text", NULL),
+					    "Person living with schizophrenia");
+			/* the Patients are written as they are */
+			assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(files, "Patient")), 2);
+		} else {
+			assert_null(strstr(all, "Person living with"));
+			assert_string_equal(text_at(fe, "diagnosis", "condition", "display"),
+					    "Schizophrenia, unspecified");
+		}
+		free(all);
+		cJSON_Delete(files);
+		cJSON_Delete(rest);
+	}
+	/* hidden: no diagnosis in the files, nor a reference or reason naming one */
+	char *quiet = gw_token(&g, "quiet", "system/*.rs");
+	cJSON *m = NULL;
+	cJSON *files = bulk_flow(&g, quiet, "/fhir/$export?_type=Patient,Condition,Encounter", &m, NULL);
+	assert_null(cJSON_GetObjectItem(files, "Condition"));
+	const cJSON *fe = res_of(files, "Encounter", "e1");
+	assert_non_null(fe);
+	assert_null(cJSON_GetObjectItem(fe, "diagnosis"));
+	assert_null(cJSON_GetObjectItem(fe, "reasonCode"));
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(files, "Patient")), 2);
+	cJSON_Delete(files);
+	cJSON_Delete(m);
+	free(quiet);
+	free(peer);
+	free(coder);
+	assert_int_equal(gw_stop(&g, 5000), 0);
+}
+
+/* A billing client's bulk files hold the minimum-necessary view, each
+ * resource exactly as its REST read gives it (docs/billing.md, "Never
+ * included"), even with its own diagnosis_display person-first; a treatment
+ * client's files hold the whole resources. */
+static void billing_client_files_hold_the_minimum_necessary_view(void **state)
+{
+	(void)state;
+	struct gw g;
+	assert_int_equal(
+		gw_start(&g,
+			 "\"auth\":{\"clients\":["
+			 "{\"client_id\":\"biller\",\"purpose\":\"billing\",\"scopes\":\"system/"
+			 "*.rs\",\"tls_fingerprint\":"
+			 "\"" DUMMY_FP "\",\"plugins\":{\"person_first\":{\"diagnosis_display\":\"person-first\"}}},"
+			 "{\"client_id\":\"clinic\",\"scopes\":\"system/*.cruds\",\"tls_fingerprint\":\"" DUMMY_FP
+			 "\"}]}"),
+		0);
+	char *biller = gw_token(&g, "biller", "system/*.rs"), *clinic = gw_token(&g, "clinic", "system/*.cruds");
+	static const char *const docs[][2] = {
+		{"Patient/p1",
+		 "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"identifier\":[{\"system\":"
+		 "\"https://example.org/mrn\",\"value\":\"M1\"}],\"name\":[{\"family\":\"Doe\"}],\"telecom\":[{"
+		 "\"system\":\"phone\",\"value\":\"555-0100\"}],\"gender\":\"female\",\"birthDate\":\"1970-01-01\","
+		 "\"text\":{\"status\":\"generated\",\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">"
+		 "Jane Doe</div>\"}}"},
+		{"Condition/c1",
+		 "{\"resourceType\":\"Condition\",\"id\":\"c1\",\"subject\":{\"reference\":\"Patient/p1\"},"
+		 "\"code\":{\"coding\":[{\"system\":\"" ICD "\",\"code\":\"F20.9\"}],\"text\":\"hears voices\"},"
+		 "\"evidence\":[{\"detail\":[{\"display\":\"interview\"}]}],\"note\":[{\"text\":\"private\"}],"
+		 "\"recordedDate\":\"2026-01-02\"}"},
+		{"Observation/o1", "{\"resourceType\":\"Observation\",\"id\":\"o1\",\"status\":\"final\",\"code\":{"
+				   "\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"29463-7\"}]},\"subject\":{"
+				   "\"reference\":\"Patient/p1\"},\"valueString\":\"felt low\",\"note\":[{\"text\":"
+				   "\"private\"}],\"effectiveDateTime\":\"2026-01-02\"}"},
+		{"Goal/g1", "{\"resourceType\":\"Goal\",\"id\":\"g1\",\"lifecycleStatus\":\"active\",\"description\":{"
+			    "\"text\":\"sleep better\"},\"subject\":{\"reference\":\"Patient/p1\"},\"target\":[{"
+			    "\"dueDate\":\"2026-06-01\"}]}"},
+	};
+	for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/fhir/%s", docs[i][0]);
+		gw_put_bearer(&g, clinic, path, docs[i][1]);
+	}
+	/* what never leaves for billing, and what stays */
+	static const char *const gone[][2] = {{"Patient", "name"},
+					      {"Patient", "telecom"},
+					      {"Patient", "text"},
+					      {"Condition", "note"},
+					      {"Condition", "evidence"},
+					      {"Observation", "note"},
+					      {"Observation", "valueString"},
+					      {"Goal", "description"},
+					      {"Goal", "target"}};
+	static const char *const kept[][2] = {{"Patient", "identifier"},  {"Patient", "birthDate"},
+					      {"Condition", "code"},      {"Condition", "recordedDate"},
+					      {"Observation", "code"},    {"Observation", "effectiveDateTime"},
+					      {"Goal", "lifecycleStatus"}};
+	for (int who = 0; who < 2; who++) {
+		const char *tok = who ? clinic : biller;
+		cJSON *files = bulk_flow(&g, tok, "/fhir/$export?_type=Patient,Condition,Observation,Goal", NULL, NULL);
+		for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+			char type[32], path[64];
+			snprintf(type, sizeof type, "%.*s", (int)strcspn(docs[i][0], "/"), docs[i][0]);
+			const cJSON *got = res_of(files, type, strchr(docs[i][0], '/') + 1);
+			assert_non_null(got);
+			/* exactly what its REST read gives this client */
+			snprintf(path, sizeof path, "/fhir/%s", docs[i][0]);
+			struct resp r;
+			assert_int_equal(gw_call_bearer(&g, tok, "GET", path, NULL, NULL, &r), 200);
+			cJSON *read = cJSON_Parse(r.body);
+			resp_free(&r);
+			if (!cJSON_Compare(read, got, true)) {
+				char *a = cJSON_PrintUnformatted(read), *b = cJSON_PrintUnformatted(got);
+				fprintf(stderr, "# %s: read %s\n#   file %s\n", docs[i][0], a, b);
+				free(a);
+				free(b);
+				fail();
+			}
+			cJSON_Delete(read);
+		}
+		for (size_t i = 0; i < sizeof gone / sizeof *gone; i++) {
+			const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItem(files, gone[i][0]), 0);
+			if (who)
+				assert_non_null(cJSON_GetObjectItem(r, gone[i][1]));
+			else
+				assert_null(cJSON_GetObjectItem(r, gone[i][1]));
+		}
+		for (size_t i = 0; i < sizeof kept / sizeof *kept; i++)
+			assert_non_null(cJSON_GetObjectItem(
+				cJSON_GetArrayItem(cJSON_GetObjectItem(files, kept[i][0]), 0), kept[i][1]));
+		const cJSON *c1 = res_of(files, "Condition", "c1");
+		if (!who) /* no text at all, not even the person-first one */
+			assert_null(text_at(c1, "code", "text", NULL));
+		else
+			assert_string_equal(text_at(c1, "code", "text", NULL), "hears voices");
+		cJSON_Delete(files);
+	}
+	free(biller);
+	free(clinic);
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
@@ -750,6 +905,8 @@ int main(void)
 		cmocka_unit_test(restart_during_an_export),
 		cmocka_unit_test(node_client_runs_the_flow),
 		cmocka_unit_test(billing_token_exports_what_it_may_read),
+		cmocka_unit_test(recovery_client_files_are_person_first),
+		cmocka_unit_test(billing_client_files_hold_the_minimum_necessary_view),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,7 +31,6 @@
 #define OBSERVATIONS 120
 
 static const char *fj[] = {"Content-Type: application/fhir+json", NULL};
-static const char *async_h[] = {"Prefer: respond-async", "Accept: application/fhir+json", NULL};
 
 static struct pg_server server;
 
@@ -116,26 +115,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static const char *path_of(const char *url)
-{
-	const char *p = strstr(url, "://");
-	assert_non_null(p);
-	p = strchr(p + 3, '/');
-	assert_non_null(p);
-	return p;
-}
-
-/* Kick-off; returns the status path (malloc'd). */
-static char *kickoff(const struct gw *g, const char *path)
-{
-	struct resp r = call(g, "GET", path, async_h);
-	assert_int_equal(r.status, 202);
-	char loc[1024];
-	assert_non_null(resp_header(&r, "Content-Location", loc, sizeof loc));
-	resp_free(&r);
-	return strdup(path_of(loc));
-}
-
 /* The status answer's code (and X-Progress into progress, when 202). */
 static long status_of(const struct gw *g, const char *status_path, char *progress, size_t plen)
 {
@@ -150,64 +129,29 @@ static long status_of(const struct gw *g, const char *status_path, char *progres
 	return st;
 }
 
-/* Polls g until the export is done: its manifest. */
-static cJSON *wait_manifest(const struct gw *g, const char *status_path, long timeout_ms)
-{
-	long until = now_ms() + timeout_ms;
-	while (now_ms() < until) {
-		struct resp r = call(g, "GET", status_path, NULL);
-		if (r.status == 200) {
-			cJSON *m = cJSON_Parse(r.body);
-			resp_free(&r);
-			assert_non_null(m);
-			return m;
-		}
-		if (r.status != 202)
-			fprintf(stderr, "# status: %ld %s\n", r.status, r.body ? r.body : "");
-		assert_int_equal(r.status, 202);
-		resp_free(&r);
-		sleep_ms(50);
-	}
-	fail_msg("the export did not finish");
-	return NULL;
-}
-
-/* Downloads every file of type through g: how many resources, each id
- * seen once (want ids prefix%d for 0..want-1), the manifest's counts
- * matching the lines. Returns the number of files. */
+/* Downloads every file of type through g (bulk_download: the manifest's
+ * counts matching the lines): how many resources, each id seen once (want
+ * ids prefix%d for 0..want-1). Returns the number of files. */
 static int download_exact(const struct gw *g, const cJSON *manifest, const char *type, const char *prefix, int want)
 {
 	char *seen = calloc((size_t)want, 1);
-	int files = 0, total = 0;
+	int files = 0;
 	const cJSON *o;
-	cJSON_ArrayForEach(o, cJSON_GetObjectItem(manifest, "output"))
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(manifest, "output")) files +=
+		!strcmp(cJSON_GetObjectItem(o, "type")->valuestring, type);
+	cJSON *all = bulk_download(g, NULL, manifest, type);
+	const cJSON *res;
+	cJSON_ArrayForEach(res, all)
 	{
-		if (strcmp(cJSON_GetObjectItem(o, "type")->valuestring, type) != 0)
-			continue;
-		files++;
-		struct resp r = call(g, "GET", path_of(cJSON_GetObjectItem(o, "url")->valuestring), NULL);
-		assert_int_equal(r.status, 200);
-		int n = 0;
-		for (char *line = r.body, *nl; line && *line; line = nl + 1) {
-			nl = strchr(line, '\n');
-			assert_non_null(nl);
-			*nl = '\0';
-			cJSON *res = cJSON_Parse(line);
-			assert_non_null(res);
-			const char *id = cJSON_GetObjectItem(res, "id")->valuestring;
-			assert_int_equal(strncmp(id, prefix, strlen(prefix)), 0);
-			int k = atoi(id + strlen(prefix));
-			assert_true(k >= 0 && k < want);
-			assert_int_equal(seen[k], 0); /* once */
-			seen[k] = 1;
-			cJSON_Delete(res);
-			n++;
-		}
-		assert_int_equal(n, cJSON_GetObjectItem(o, "count")->valueint);
-		total += n;
-		resp_free(&r);
+		const char *id = cJSON_GetObjectItem(res, "id")->valuestring;
+		assert_int_equal(strncmp(id, prefix, strlen(prefix)), 0);
+		int k = atoi(id + strlen(prefix));
+		assert_true(k >= 0 && k < want);
+		assert_int_equal(seen[k], 0); /* once */
+		seen[k] = 1;
 	}
-	assert_int_equal(total, want);
+	assert_int_equal(cJSON_GetArraySize(all), want);
+	cJSON_Delete(all);
 	free(seen);
 	return files;
 }
@@ -287,18 +231,18 @@ static void export_from_one_gateway_is_served_by_the_other(void **state)
 	struct gw a, b;
 	start(&a, 3600);
 	start(&b, 3600);
-	char *st = kickoff(&a, "/fhir/$export?_type=Patient,Observation");
-	cJSON *m = wait_manifest(&b, st, 60000);
+	char *st = bulk_kickoff(&a, NULL, "GET", "/fhir/$export?_type=Patient,Observation", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&b, NULL, st, 60000);
 	assert_int_equal(download_exact(&b, m, "Patient", "p", PATIENTS), 1);
 	assert_true(download_exact(&b, m, "Observation", "o", OBSERVATIONS) > 1);
-	cJSON *ma = wait_manifest(&a, st, 1000);
+	cJSON *ma = bulk_wait_manifest(&a, NULL, st, 1000);
 	/* the same files, each URL on the gateway asked */
 	const cJSON *oa = cJSON_GetObjectItem(ma, "output"), *ob = cJSON_GetObjectItem(m, "output");
 	assert_int_equal(cJSON_GetArraySize(oa), cJSON_GetArraySize(ob));
 	for (int i = 0; i < cJSON_GetArraySize(oa); i++) {
 		const cJSON *x = cJSON_GetArrayItem(oa, i), *y = cJSON_GetArrayItem(ob, i);
-		assert_string_equal(path_of(cJSON_GetObjectItem(x, "url")->valuestring),
-				    path_of(cJSON_GetObjectItem(y, "url")->valuestring));
+		assert_string_equal(bulk_path_of(cJSON_GetObjectItem(x, "url")->valuestring),
+				    bulk_path_of(cJSON_GetObjectItem(y, "url")->valuestring));
 		assert_int_equal(cJSON_GetObjectItem(x, "count")->valueint, cJSON_GetObjectItem(y, "count")->valueint);
 	}
 	download_exact(&a, ma, "Observation", "o", OBSERVATIONS);
@@ -325,14 +269,14 @@ static void export_resumes_when_its_gateway_is_killed(void **state)
 	start(&a, 3600);
 	start(&b, 3600);
 	pid_t lock = hold_index_lock(30);
-	char *st = kickoff(&a, "/fhir/Patient/$export?_type=Observation");
+	char *st = bulk_kickoff(&a, NULL, "GET", "/fhir/Patient/$export?_type=Observation", NULL, NULL);
 	wait_running(&b, st); /* A's worker took it (B's is idle: nothing else queued) */
 	sleep_ms(300);        /* A's scan waits for the lock */
 	kill_hard(&a);
 	char progress[256];
 	assert_int_equal(status_of(&b, st, progress, sizeof progress), 202);
 	release_lock(lock);
-	cJSON *m = wait_manifest(&b, st, 60000);
+	cJSON *m = bulk_wait_manifest(&b, NULL, st, 60000);
 	assert_true(download_exact(&b, m, "Observation", "o", OBSERVATIONS) > 1);
 	cJSON_Delete(m);
 	char *log = gw_log(&b);
@@ -352,7 +296,7 @@ static void export_running_on_one_gateway_is_cancelled_on_the_other(void **state
 	start(&a, 3600);
 	start(&b, 3600);
 	pid_t lock = hold_index_lock(30);
-	char *st = kickoff(&a, "/fhir/Patient/$export?_type=Observation");
+	char *st = bulk_kickoff(&a, NULL, "GET", "/fhir/Patient/$export?_type=Observation", NULL, NULL);
 	wait_running(&b, st);
 	struct resp r = call(&b, "DELETE", st, NULL);
 	assert_int_equal(r.status, 202);
@@ -361,8 +305,8 @@ static void export_running_on_one_gateway_is_cancelled_on_the_other(void **state
 	assert_int_equal(status_of(&b, st, NULL, 0), 404);
 	release_lock(lock);
 	/* A's one worker runs the next job only after it let go of this one */
-	char *next = kickoff(&a, "/fhir/$export?_type=Patient");
-	cJSON *m = wait_manifest(&b, next, 60000);
+	char *next = bulk_kickoff(&a, NULL, "GET", "/fhir/$export?_type=Patient", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&b, NULL, next, 60000);
 	assert_int_equal(download_exact(&b, m, "Patient", "p", PATIENTS), 1);
 	cJSON_Delete(m);
 	assert_int_equal(rows_of(job_of(st)), 0);
@@ -381,8 +325,8 @@ static void finished_export_expires_on_any_gateway(void **state)
 	struct gw a, b;
 	start(&a, 3600);
 	start(&b, 2);
-	char *st = kickoff(&a, "/fhir/$export?_type=Patient");
-	cJSON *m = wait_manifest(&b, st, 60000);
+	char *st = bulk_kickoff(&a, NULL, "GET", "/fhir/$export?_type=Patient", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&b, NULL, st, 60000);
 	cJSON_Delete(m);
 	stop(&a);
 	long until = now_ms() + 20000;
@@ -468,7 +412,7 @@ static void one_token_serves_the_export_on_both_gateways(void **state)
 	char loc[1024];
 	assert_non_null(resp_header(&r, "Content-Location", loc, sizeof loc));
 	resp_free(&r);
-	char *st = strdup(path_of(loc));
+	char *st = strdup(bulk_path_of(loc));
 	cJSON *m = NULL;
 	for (long until = now_ms() + 60000; !m && now_ms() < until;) {
 		long code = get_as(&b, token, st, &r);
@@ -489,7 +433,7 @@ static void one_token_serves_the_export_on_both_gateways(void **state)
 	const cJSON *o;
 	cJSON_ArrayForEach(o, cJSON_GetObjectItem(m, "output"))
 	{
-		const char *fp = path_of(cJSON_GetObjectItem(o, "url")->valuestring);
+		const char *fp = bulk_path_of(cJSON_GetObjectItem(o, "url")->valuestring);
 		assert_int_equal(get_as(&b, token, fp, &r), 200);
 		for (const char *c = r.body; c && *c; c++)
 			lines += *c == '\n';
@@ -528,7 +472,7 @@ static void export_survives_a_database_restart(void **state)
 	struct gw a;
 	start(&a, 3600);
 	pid_t lock = hold_index_lock(60);
-	char *st = kickoff(&a, "/fhir/Patient/$export?_type=Observation");
+	char *st = bulk_kickoff(&a, NULL, "GET", "/fhir/Patient/$export?_type=Observation", NULL, NULL);
 	wait_running(&a, st);
 	sleep_ms(300); /* the scan waits for the lock */
 	pg_server_kill(&server);
@@ -536,7 +480,7 @@ static void export_survives_a_database_restart(void **state)
 	assert_int_equal(pg_server_start_again(&server), 0);
 	/* every poll from now on: 202 until the manifest (no "no such job"
 	 * while the gateway's connections are made again) */
-	cJSON *m = wait_manifest(&a, st, 60000);
+	cJSON *m = bulk_wait_manifest(&a, NULL, st, 60000);
 	assert_true(download_exact(&a, m, "Observation", "o", OBSERVATIONS) > 1);
 	cJSON_Delete(m);
 	free(st);
@@ -553,7 +497,7 @@ static void export_survives_its_session_ending(void **state)
 	struct gw a;
 	start(&a, 3600);
 	pid_t lock = hold_index_lock(60);
-	char *st = kickoff(&a, "/fhir/Patient/$export?_type=Observation");
+	char *st = bulk_kickoff(&a, NULL, "GET", "/fhir/Patient/$export?_type=Observation", NULL, NULL);
 	wait_running(&a, st);
 	sleep_ms(300); /* the scan waits for the lock */
 	assert_int_equal(pg_server_sql(&server, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation ="
@@ -561,7 +505,7 @@ static void export_survives_its_session_ending(void **state)
 			 0);
 	sleep_ms(300); /* the export saw its error while the lock is still held */
 	release_lock(lock);
-	cJSON *m = wait_manifest(&a, st, 60000);
+	cJSON *m = bulk_wait_manifest(&a, NULL, st, 60000);
 	assert_true(download_exact(&a, m, "Observation", "o", OBSERVATIONS) > 1);
 	cJSON_Delete(m);
 	char *log = gw_log(&a);
