@@ -111,6 +111,28 @@ int store_new_id(char out[STORE_ID_SIZE])
 	return 0;
 }
 
+int store_new_ordered_id(char out[STORE_ID_SIZE])
+{
+	/* RFC 9562 version 7: 48 bits of Unix time in ms, then 74 random bits.
+	 * Ids made one after the other sort (as text) in the order they were
+	 * made, to the millisecond: an index on them grows at its end rather
+	 * than at a random leaf per id. */
+	uint8_t u[16];
+	if (crypto_random(u, sizeof u) != 0)
+		return -1;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	for (int i = 5; i >= 0; i--, ms >>= 8)
+		u[i] = (uint8_t)(ms & 0xff);
+	u[6] = (uint8_t)((u[6] & 0x0f) | 0x70); /* version 7 */
+	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	char text[CRYPTO_UUID_TEXT];
+	crypto_uuid_format(u, text);
+	memcpy(out, text, sizeof text);
+	return 0;
+}
+
 void store_time_text(int64_t ms, char out[STORE_TIME_SIZE])
 {
 	int64_t milli = ms % 1000;
