@@ -747,6 +747,10 @@ enum store_status store_fail(struct store_error *err, enum store_status st, cons
 /* For backends: a new random id (UUID text, version 4); -1 when the system
  * has no randomness to give. */
 int store_new_id(char out[STORE_ID_SIZE]);
+/* For backends: a new time-ordered id (UUID text, version 7: the time in ms,
+ * then random bits) for an appended record: ids made later sort after, so
+ * the index of ids grows at its end (docs/audit.md). -1 as store_new_id. */
+int store_new_ordered_id(char out[STORE_ID_SIZE]);
 /* For backends: the current UTC time as a FHIR instant with milliseconds,
  * and the same instant in ms since the epoch. */
 void store_now(char out[STORE_TIME_SIZE], int64_t *ms);

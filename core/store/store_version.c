@@ -203,7 +203,7 @@ enum store_status sver_content(const char *type, const char *id, const cJSON *re
 enum store_status sver_queued(struct store_write *sw, struct sver_write *w)
 {
 	bool fresh = sw->kind == STORE_WRITE_CREATE && !sw->id[0];
-	if (fresh && store_new_id(sw->id) != 0)
+	if (fresh && (sw->append ? store_new_ordered_id(sw->id) : store_new_id(sw->id)) != 0)
 		return store_fail(&sw->err, STORE_IO, "no randomness for a new id");
 	*w = (struct sver_write){
 		.kind = SVER_DELETE,

@@ -2583,6 +2583,32 @@ static void appended_records_are_read_once_answered(void **state)
 	assert_int_equal(atomic_load(&calls), 2 * N);
 }
 
+/* An appended record's id is time-ordered (UUID version 7): a record made in
+ * a later millisecond sorts after the ones before it, so the index of ids
+ * grows at its end instead of taking a write at a random page per record
+ * (docs/audit.md); a create's stays random (create_assigns_id_and_meta).
+ * Both backends. */
+static void appended_record_ids_grow_with_time(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 12 };
+	static struct sk_queued q[N];
+	atomic_int calls = 0;
+	for (int i = 0; i < N; i++) {
+		sk_append_records(f->s, q, i, i + 1, &calls); /* answered, then the next */
+		usleep(2000);
+	}
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(strlen(q[i].w.id), 36);
+		assert_int_equal(q[i].w.id[14], '7');           /* the version digit */
+		assert_non_null(strchr("89ab", q[i].w.id[19])); /* the variant */
+		if (i > 0 && strcmp(q[i - 1].w.id, q[i].w.id) >= 0)
+			fail_msg("record %d's id %s does not sort after %s", i, q[i].w.id, q[i - 1].w.id);
+	}
+	for (int i = 0; i < N; i++)
+		store_write_release(&q[i].w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2625,6 +2651,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(queued_writes_share_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(outbox_holds_back_related_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(appended_records_are_read_once_answered, setup, teardown),
+		cmocka_unit_test_setup_teardown(appended_record_ids_grow_with_time, setup, teardown),
 		cmocka_unit_test(parameter_table_and_dates),
 	};
 	/* CW_TEST_FILTER=pattern runs the matching cases only (cmocka's
@@ -2663,6 +2690,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(queued_writes_are_called_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(queued_writes_share_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(appended_records_are_read_once_answered, setup, teardown),
+		cmocka_unit_test_setup_teardown(appended_record_ids_grow_with_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(pg_version_1_database_indexes_embedded_resources, setup, teardown),
 		cmocka_unit_test_setup_teardown(pg_version_3_database_gets_the_shared_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(pg_database_gets_the_creates_shape, setup, teardown),
