@@ -630,6 +630,7 @@ int store_open_pg(const char *conninfo, const struct store_pg_options *opt, stru
 	c->next_free = ps->free_list;
 	ps->free_list = c;
 	sq_set_hold(&ps->gc, PGS_HOLD);
+	sq_set_idle(&ps->gc, pgs_audit_seal, PGS_SEAL_IDLE_MS);
 	if (sq_start(&ps->gc, PGS_COMMITTERS) != 0) {
 		set_err(err, errlen, "cannot start the store's committer threads");
 		pg_close(&ps->base);
@@ -652,6 +653,7 @@ static void pg_close(struct store *s)
 	/* the committers empty the queue (every write answered), then end;
 	 * their connections go back to the pool as their threads exit */
 	sq_destroy(&ps->gc);
+	pgs_audit_seal(ps, false); /* what the last groups left to link */
 	pgs_cache_close(ps);
 	struct pgconn *mine = pthread_getspecific(ps->key);
 	if (mine)

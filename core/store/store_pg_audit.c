@@ -7,21 +7,24 @@
  * COMMIT). Schema 6 adds the chain beside it:
  *
  *   audit_chain(seq, vseq, sum, hash): one row per AuditEvent version, seq
- *   1, 2, 3, … in the order the records were committed on the whole
- *   database; vseq the version row; sum that version's checksum (which
- *   covers its type, id, version, lastUpdated and text); hash =
- *   SHA-256(previous row's hash || sum), the first row's previous hash
- *   being 32 zero bytes.
+ *   1, 2, 3, … over the whole database; vseq the version row; sum that
+ *   version's checksum (which covers its type, id, version, lastUpdated and
+ *   text); hash = SHA-256(previous row's hash || sum), the first row's
+ *   previous hash being 32 zero bytes.
+ *   audit_pending(vseq): the records stored and not linked yet.
  *
- * The row is written by a deferred constraint trigger on version: it runs
- * at COMMIT, after every statement of the transaction, takes the
- * transaction-scoped advisory lock PGS_LOCK_AUDIT, reads the head of the
- * chain and appends. The lock is held until the commit ends, so the commits
- * that hold records are ordered one after the other across all gateways,
- * and the head read under it is the last committed one. Being the last
- * thing a transaction takes, the lock cannot be part of a deadlock. Every
- * path that stores an AuditEvent (the commit queue, the spool's import, a
- * transaction) is chained the same way, with no code of its own.
+ * A trigger on version adds every AuditEvent version to audit_pending in
+ * the transaction that stores it (one small row: the commit holding records
+ * waits for nothing else). Linking is the committers' idle work
+ * (pgs_audit_seal, after every group and when the queue is idle): one
+ * transaction under the advisory lock PGS_LOCK_AUDIT, shared by every
+ * gateway, reads the head of the chain, appends what is pending in the
+ * order it was stored and removes it from audit_pending. Its commit need
+ * not wait for the flush: lost in a crash, the records are still pending and
+ * the next link takes them. So the chain's order is the order the records
+ * were linked in, one order across all gateways, and no write waits on the
+ * lock. Every path that stores an AuditEvent (the commit queue, the spool's
+ * import, a transaction) goes through the same trigger.
  *
  * Append-only: BEFORE UPDATE/DELETE triggers on audit_chain and on the
  * AuditEvent rows of version and resource, and BEFORE TRUNCATE on
@@ -41,64 +44,74 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-/* The genesis hash, as bytea. */
+/* The genesis hash, as bytea; the lock's key as SQL text. */
 #define ZERO_HASH "decode(repeat('00', 32), 'hex')"
+#define LOCK_AUDIT STR(PGS_LOCK_AUDIT)
 
 static const char audit_sql[] =
 	"CREATE TABLE IF NOT EXISTS audit_chain(seq bigint PRIMARY KEY, vseq bigint NOT NULL UNIQUE,"
 	" sum bytea NOT NULL, hash bytea NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS audit_pending(vseq bigint PRIMARY KEY);"
+	/* links what is pending in the order it was stored; without wait, -1
+	 * when another transaction is linking */
+	"CREATE OR REPLACE FUNCTION cw_audit_seal(wait boolean) RETURNS bigint LANGUAGE plpgsql AS $f$"
+	" DECLARE v record; s bigint; h bytea; n bigint := 0; BEGIN"
+	" IF wait THEN PERFORM pg_advisory_xact_lock(" LOCK_AUDIT ");"
+	" ELSIF NOT pg_try_advisory_xact_lock(" LOCK_AUDIT ") THEN RETURN -1; END IF;"
+	" SELECT seq, hash INTO s, h FROM audit_chain ORDER BY seq DESC LIMIT 1;"
+	" IF s IS NULL THEN s := 0; h := " ZERO_HASH "; END IF;"
+	" FOR v IN SELECT p.vseq, coalesce(x.sum, ''::bytea) AS sum FROM audit_pending p"
+	"  JOIN version x ON x.seq = p.vseq ORDER BY p.vseq LOOP"
+	"  s := s + 1; h := sha256(h || v.sum); n := n + 1;"
+	"  INSERT INTO audit_chain(seq, vseq, sum, hash) VALUES(s, v.vseq, v.sum, h);"
+	" END LOOP;"
+	" DELETE FROM audit_pending p USING audit_chain a WHERE a.vseq = p.vseq;"
+	" RETURN n; END $f$;"
 	/* the records stored before this schema, in the order they were stored */
-	"DO $d$ DECLARE v record; s bigint := 0; h bytea := " ZERO_HASH "; BEGIN"
-	" PERFORM pg_advisory_xact_lock(" STR(
-		PGS_LOCK_AUDIT) ");"
-				" IF EXISTS (SELECT 1 FROM audit_chain) THEN RETURN; END IF;"
-				" FOR v IN SELECT seq, sum FROM version WHERE type = 'AuditEvent' ORDER BY seq LOOP"
-				"  s := s + 1; h := sha256(h || coalesce(v.sum, ''::bytea));"
-				"  INSERT INTO audit_chain(seq, vseq, sum, hash) VALUES(s, v.seq, coalesce(v.sum, "
-				"''::bytea), h);"
-				" END LOOP; END $d$;"
-				"CREATE OR REPLACE FUNCTION cw_audit_link() RETURNS trigger LANGUAGE plpgsql AS $f$"
-				" DECLARE s bigint; h bytea; m bytea := coalesce(NEW.sum, ''::bytea); BEGIN"
-				" PERFORM pg_advisory_xact_lock(" STR(
-					PGS_LOCK_AUDIT) ");"
-							" SELECT seq, hash INTO s, h FROM audit_chain ORDER BY seq "
-							"DESC LIMIT 1;"
-							" IF s IS NULL THEN s := 0; h := " ZERO_HASH "; END IF;"
-							" INSERT INTO audit_chain(seq, vseq, sum, hash) VALUES(s + 1, "
-							"NEW.seq, m, sha256(h || m));"
-							" RETURN NULL; END $f$;"
-							"CREATE OR REPLACE FUNCTION cw_audit_keep() RETURNS trigger "
-							"LANGUAGE plpgsql AS $f$ BEGIN"
-							" RAISE EXCEPTION 'access records are append-only (% on %)', "
-							"TG_OP, TG_TABLE_NAME"
-							" USING ERRCODE = '42501'; END $f$;"
-							"DROP TRIGGER IF EXISTS cw_audit_link ON version;"
-							"CREATE CONSTRAINT TRIGGER cw_audit_link AFTER INSERT ON "
-							"version DEFERRABLE INITIALLY DEFERRED"
-							" FOR EACH ROW WHEN (NEW.type = 'AuditEvent') EXECUTE FUNCTION "
-							"cw_audit_link();"
-							"DROP TRIGGER IF EXISTS cw_audit_keep ON audit_chain;"
-							"CREATE TRIGGER cw_audit_keep BEFORE UPDATE OR DELETE ON "
-							"audit_chain"
-							" FOR EACH ROW EXECUTE FUNCTION cw_audit_keep();"
-							"DROP TRIGGER IF EXISTS cw_audit_keep_all ON audit_chain;"
-							"CREATE TRIGGER cw_audit_keep_all BEFORE TRUNCATE ON "
-							"audit_chain"
-							" FOR EACH STATEMENT EXECUTE FUNCTION cw_audit_keep();"
-							"DROP TRIGGER IF EXISTS cw_audit_keep ON version;"
-							"CREATE TRIGGER cw_audit_keep BEFORE UPDATE OR DELETE ON "
-							"version"
-							" FOR EACH ROW WHEN (OLD.type = 'AuditEvent') EXECUTE FUNCTION "
-							"cw_audit_keep();"
-							"DROP TRIGGER IF EXISTS cw_audit_keep ON resource;"
-							"CREATE TRIGGER cw_audit_keep BEFORE UPDATE OR DELETE ON "
-							"resource"
-							" FOR EACH ROW WHEN (OLD.type = 'AuditEvent') EXECUTE FUNCTION "
-							"cw_audit_keep();";
+	"INSERT INTO audit_pending(vseq) SELECT seq FROM version v WHERE type = 'AuditEvent' AND NOT EXISTS"
+	" (SELECT 1 FROM audit_chain a WHERE a.vseq = v.seq) ON CONFLICT DO NOTHING;"
+	"CREATE OR REPLACE FUNCTION cw_audit_link() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+	" INSERT INTO audit_pending(vseq) VALUES(NEW.seq); RETURN NULL; END $f$;"
+	"CREATE OR REPLACE FUNCTION cw_audit_keep() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+	" RAISE EXCEPTION 'access records are append-only (% on %)', TG_OP, TG_TABLE_NAME"
+	" USING ERRCODE = '42501'; END $f$;"
+	"DROP TRIGGER IF EXISTS cw_audit_link ON version;"
+	"CREATE TRIGGER cw_audit_link AFTER INSERT ON version"
+	" FOR EACH ROW WHEN (NEW.type = 'AuditEvent') EXECUTE FUNCTION cw_audit_link();"
+	"DROP TRIGGER IF EXISTS cw_audit_keep ON audit_chain;"
+	"CREATE TRIGGER cw_audit_keep BEFORE UPDATE OR DELETE ON audit_chain"
+	" FOR EACH ROW EXECUTE FUNCTION cw_audit_keep();"
+	"DROP TRIGGER IF EXISTS cw_audit_keep_all ON audit_chain;"
+	"CREATE TRIGGER cw_audit_keep_all BEFORE TRUNCATE ON audit_chain"
+	" FOR EACH STATEMENT EXECUTE FUNCTION cw_audit_keep();"
+	"DROP TRIGGER IF EXISTS cw_audit_keep ON version;"
+	"CREATE TRIGGER cw_audit_keep BEFORE UPDATE OR DELETE ON version"
+	" FOR EACH ROW WHEN (OLD.type = 'AuditEvent') EXECUTE FUNCTION cw_audit_keep();"
+	"DROP TRIGGER IF EXISTS cw_audit_keep ON resource;"
+	"CREATE TRIGGER cw_audit_keep BEFORE UPDATE OR DELETE ON resource"
+	" FOR EACH ROW WHEN (OLD.type = 'AuditEvent') EXECUTE FUNCTION cw_audit_keep();"
+	"SELECT cw_audit_seal(true);";
 
 enum store_status pgs_audit_upgrade(struct pgconn *c, struct store_error *err)
 {
 	return pgs_run_script(c, audit_sql, err, "adding the chain of access records");
+}
+
+bool pgs_audit_seal(void *ctx, bool busy)
+{
+	struct pg_store *ps = ctx;
+	struct store_error e;
+	struct pgconn *c = pgs_get_conn(ps, &e);
+	if (!c)
+		return false; /* the next group tries again */
+	PGresult *r = PQexec(c->db, busy ? "BEGIN; SET LOCAL synchronous_commit = off; SELECT cw_audit_seal(false)"
+					 : "BEGIN; SET LOCAL synchronous_commit = off; SELECT cw_audit_seal(true)");
+	/* busy and another committer linking: again once the queue is idle */
+	bool again = busy && r && PQresultStatus(r) == PGRES_TUPLES_OK && pgs_int(r, 0, 0) < 0;
+	PQclear(r);
+	pgs_run(c, PQtransactionStatus(c->db) == PQTRANS_INTRANS ? "COMMIT" : "ROLLBACK", NULL,
+		"linking access records");
+	return again;
 }
 
 /* --- crosswalk check ---------------------------------------------------------------------- */
@@ -325,17 +338,29 @@ static int check_chain(struct pcheck *k)
 	if (ch.broken > SAY_MAX)
 		sayf(k, "access record chain: ... %zu findings in all", ch.broken);
 	k->problems += ch.broken;
+	if (list_rows(k,
+		      "SELECT format('waiting record %s has no stored version', p.vseq), count(*) OVER ()"
+		      " FROM audit_pending p WHERE NOT EXISTS (SELECT 1 FROM version v WHERE v.seq = p.vseq"
+		      " AND v.type = 'AuditEvent') ORDER BY p.vseq LIMIT " STR(SAY_MAX),
+		      "access record chain", "restore from a backup") != 0)
+		return -1;
+	PGresult *r = NULL;
+	if (must(k, "SELECT count(*) FROM audit_pending", &r) != 0)
+		return -1;
+	int64_t waiting = pgs_int(r, 0, 0);
+	PQclear(r);
 	if (list_rows(
 		    k,
 		    "SELECT format('AuditEvent/%s (version row %s) is not on the chain', v.id, v.seq), count(*) OVER ()"
 		    " FROM version v WHERE v.type = 'AuditEvent' AND NOT EXISTS (SELECT 1 FROM audit_chain a"
-		    " WHERE a.vseq = v.seq) ORDER BY v.seq LIMIT " STR(SAY_MAX),
+		    " WHERE a.vseq = v.seq) AND NOT EXISTS (SELECT 1 FROM audit_pending p WHERE p.vseq = v.seq)"
+		    " ORDER BY v.seq LIMIT " STR(SAY_MAX),
 		    "access record chain",
 		    "a record off the chain (its link removed, or stored around the gateway): restore from a backup") !=
 	    0)
 		return -1;
-	sayf(k, "access records chained: %zu, %zu findings; head %lld %s", ch.n, ch.broken, (long long)ch.next - 1,
-	     ch.n ? ch.head : "-");
+	sayf(k, "access records chained: %zu, %zu findings; head %lld %s; %lld waiting to be chained", ch.n, ch.broken,
+	     (long long)ch.next - 1, ch.n ? ch.head : "-", (long long)waiting);
 	return 0;
 }
 

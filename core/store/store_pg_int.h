@@ -230,11 +230,20 @@ enum store_status pg_outbox_retry_dead(struct store *s, const struct outbox_filt
 				       struct store_error *err);
 
 /* store_pg_audit.c: schema 6 on c, in the caller's transaction: the chain
- * of access records (its table, the deferred trigger linking every stored
- * AuditEvent version at commit, the triggers refusing to change or remove a
- * record), the records already stored linked in the order they were
+ * of access records (its tables, the trigger queueing every stored
+ * AuditEvent version for linking, the triggers refusing to change or remove
+ * a record), the records already stored linked in the order they were
  * stored. */
 enum store_status pgs_audit_upgrade(struct pgconn *c, struct store_error *err);
+/* The committers' idle work (sq_set_idle; ctx the pg_store): links the
+ * access records waiting (audit_pending) into the chain, on the calling
+ * thread's connection, in a transaction of its own whose commit does not
+ * wait for the flush. busy: gives up at once when another gateway or
+ * committer is linking (true: try again when the queue is idle); else
+ * waits for it. Also called once by pg_close. */
+bool pgs_audit_seal(void *ctx, bool busy);
+/* How long the queue is idle before a link left to do is tried again. */
+#define PGS_SEAL_IDLE_MS 50
 
 /* store_pg_jobs.c: the ops of the shared bulk export jobs. */
 extern const struct store_job_ops pgs_job_ops;
