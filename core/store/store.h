@@ -741,6 +741,20 @@ enum store_status store_note_corrupt(struct store_error *err, const char *type, 
 int store_check_sqlite(const char *data_dir, unsigned flags, void (*say)(void *ctx, const char *line), void *ctx,
 		       char *err, size_t errlen);
 
+/* crosswalk check on a PostgreSQL store (conninfo as store_open_pg), in one
+ * read-only snapshot (gateways may keep running): every version against
+ * its checksum, version rows without their resource row, index rows of no
+ * resource, resources without their current version, and the chain of
+ * access records (each link's hash, no position missing, every stored
+ * AuditEvent on it; core/store/store_pg_audit.c). The last lines give the
+ * chain's head (position and hash, to note elsewhere) and the count of
+ * problems. STORE_CHECK_REPAIR removes the orphan index rows (derived) and
+ * checks again; the rest can only be restored from a backup. Returns as
+ * store_check_sqlite; -1 also when the database holds no store or one of
+ * another schema version. */
+int store_check_pg(const char *conninfo, unsigned flags, void (*say)(void *ctx, const char *line), void *ctx, char *err,
+		   size_t errlen);
+
 /* For backends: sets err (may be NULL) and returns st. */
 enum store_status store_fail(struct store_error *err, enum store_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

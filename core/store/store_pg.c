@@ -20,8 +20,9 @@
  * outbox's references (outbox_ref), for delivery in parallel; 4: what
  * several gateways share besides the resources: the replay cache of client
  * assertions (assertion_seen); 5: bulk export jobs and their files
- * (bulk_job, bulk_chunk: store_pg_jobs.c). */
-#define PG_SCHEMA_VERSION 5
+ * (bulk_job, bulk_chunk: store_pg_jobs.c); 6: the chain of access records
+ * (audit_chain, its triggers: store_pg_audit.c). */
+#define PG_SCHEMA_VERSION 6
 
 /* 3: what an outbox record waits for (store_refs.h): the resources its
  * version refers to, and the records of one resource found by it */
@@ -83,7 +84,7 @@ static const char schema_sql[] =
 	" lease_owner bigint NOT NULL DEFAULT 0);"
 	"CREATE INDEX outbox_order ON outbox(state, oid);" OUTBOX_REF_SQL
 	"CREATE TABLE mark(name text COLLATE \"C\" PRIMARY KEY, value bigint NOT NULL);" SHARED_SQL SHARED5_JOBS_SQL
-	"INSERT INTO cw_schema(version) VALUES(5);";
+	"INSERT INTO cw_schema(version) VALUES(6);"; /* PG_SCHEMA_VERSION */
 
 struct pg_store *pgs_of(struct store *s) { return (struct pg_store *)s; }
 
@@ -205,6 +206,27 @@ enum store_status pgs_exec_prepared(struct pgconn *c, enum pgs_stmt st, const ch
 enum store_status pgs_run(struct pgconn *c, const char *sql, struct store_error *err, const char *what)
 {
 	return pgs_exec(c, sql, 0, NULL, NULL, NULL, err, what);
+}
+
+enum store_status pgs_run_script(struct pgconn *c, const char *sql, struct store_error *err, const char *what)
+{
+	return pgs_result(c, PQexec(c->db, sql), NULL, err, what);
+}
+
+int pgs_txn(struct pgconn *c, pgs_step_fn *step, void *ctx, const char *what, char *err, size_t errlen)
+{
+	struct store_error e;
+	enum store_status st = pgs_run(c, "BEGIN", &e, what);
+	if (st == STORE_OK)
+		st = step(c, ctx, &e);
+	if (st == STORE_OK)
+		st = pgs_run(c, "COMMIT", &e, what);
+	if (st != STORE_OK) {
+		pgs_run(c, "ROLLBACK", NULL, what);
+		set_err(err, errlen, "%s: %s", what, e.message);
+		return -1;
+	}
+	return 0;
 }
 
 const char *pgs_val(const PGresult *r, int row, int col)
@@ -410,15 +432,26 @@ struct pgconn *pgs_get_conn(struct pg_store *ps, struct store_error *err)
 
 /* --- schema ----------------------------------------------------------------------------------- */
 
-/* 5: the shared bulk export jobs (one implicit transaction inside the
- * caller's). */
-static enum store_status upgrade_shared_jobs(struct pgconn *c, struct store_error *e)
+/* The steps of upgrade_schema from the version *from (a long long, as
+ * pgs_txn's ctx), each a script run inside the frame's transaction. */
+static enum store_status upgrade_steps(struct pgconn *c, void *ctx, struct store_error *e)
 {
-	PGresult *x = PQexec(c->db, SHARED5_JOBS_SQL);
+	int64_t from = *(const int64_t *)ctx;
 	enum store_status st = STORE_OK;
-	if (PQresultStatus(x) != PGRES_COMMAND_OK)
-		st = store_fail(e, STORE_IO, "adding the export job tables: %s", PQresultErrorMessage(x));
-	PQclear(x);
+	if (from < 2) /* 2: embedded resources */
+		st = pgs_reindex(c, e);
+	if (st == STORE_OK && from < 3)
+		st = pgs_run_script(c, OUTBOX_REF_SQL, e, "adding the outbox's references");
+	if (st == STORE_OK && from < 4) /* 4: what several gateways share */
+		st = pgs_run_script(c, SHARED_SQL, e, "adding the shared tables");
+	if (st == STORE_OK && from < 5)
+		st = pgs_run_script(c, SHARED5_JOBS_SQL, e, "adding the export job tables");
+	if (st == STORE_OK && from < 6)
+		st = pgs_audit_upgrade(c, e);
+	char sql[64];
+	snprintf(sql, sizeof sql, "UPDATE cw_schema SET version = %d", PG_SCHEMA_VERSION);
+	if (st == STORE_OK)
+		st = pgs_run(c, sql, e, "upgrading the schema");
 	return st;
 }
 
@@ -427,36 +460,17 @@ static enum store_status upgrade_shared_jobs(struct pgconn *c, struct store_erro
  * the others wait and find it done). */
 static int upgrade_schema(struct pgconn *c, int64_t from, char *err, size_t errlen)
 {
-	struct store_error e;
-	enum store_status st = pgs_run(c, "BEGIN", &e, "upgrading the schema");
-	if (st == STORE_OK && from < 2) /* 2: embedded resources */
-		st = pgs_reindex(c, &e);
-	if (st == STORE_OK && from < 3) { /* 3: several statements, one implicit transaction inside ours */
-		PGresult *x = PQexec(c->db, OUTBOX_REF_SQL);
-		if (PQresultStatus(x) != PGRES_COMMAND_OK)
-			st = store_fail(&e, STORE_IO, "adding the outbox's references: %s", PQresultErrorMessage(x));
-		PQclear(x);
-	}
-	if (st == STORE_OK && from < 4) { /* 4: what several gateways share */
-		PGresult *x = PQexec(c->db, SHARED_SQL);
-		if (PQresultStatus(x) != PGRES_COMMAND_OK)
-			st = store_fail(&e, STORE_IO, "adding the shared tables: %s", PQresultErrorMessage(x));
-		PQclear(x);
-	}
-	if (st == STORE_OK && from < 5)
-		st = upgrade_shared_jobs(c, &e);
-	char sql[64];
-	snprintf(sql, sizeof sql, "UPDATE cw_schema SET version = %d", PG_SCHEMA_VERSION);
-	if (st == STORE_OK)
-		st = pgs_run(c, sql, &e, "upgrading the schema");
-	if (st == STORE_OK)
-		st = pgs_run(c, "COMMIT", &e, "upgrading the schema");
-	if (st != STORE_OK) {
-		pgs_run(c, "ROLLBACK", NULL, "upgrading the schema");
-		set_err(err, errlen, "upgrading the schema: %s", e.message);
-		return -1;
-	}
-	return 0;
+	return pgs_txn(c, upgrade_steps, &from, "upgrading the schema", err, errlen);
+}
+
+static enum store_status reshape_for_creates(struct pgconn *c, void *ctx, struct store_error *e)
+{
+	(void)ctx;
+	return pgs_run_script(c,
+			      "ALTER TABLE version DROP CONSTRAINT IF EXISTS version_rid_fkey;"
+			      "ALTER TABLE idx DROP CONSTRAINT IF EXISTS idx_rid_fkey;"
+			      "DROP INDEX IF EXISTS idx_date;" IDX_DATE_SQL,
+			      e, "reshaping the schema for creates");
 }
 
 /* Gives a database created before the creates' shape of the schema (the
@@ -481,23 +495,7 @@ static int creates_schema(struct pgconn *c, char *err, size_t errlen)
 	PQclear(r);
 	if (todo == 0)
 		return 0;
-	enum store_status st = pgs_run(c, "BEGIN", &e, "reshaping the schema for creates");
-	if (st == STORE_OK) { /* several statements: one implicit transaction inside ours */
-		PGresult *x = PQexec(c->db, "ALTER TABLE version DROP CONSTRAINT IF EXISTS version_rid_fkey;"
-					    "ALTER TABLE idx DROP CONSTRAINT IF EXISTS idx_rid_fkey;"
-					    "DROP INDEX IF EXISTS idx_date;" IDX_DATE_SQL);
-		if (PQresultStatus(x) != PGRES_COMMAND_OK)
-			st = store_fail(&e, STORE_IO, "%s", PQresultErrorMessage(x));
-		PQclear(x);
-	}
-	if (st == STORE_OK)
-		st = pgs_run(c, "COMMIT", &e, "reshaping the schema for creates");
-	if (st != STORE_OK) {
-		pgs_run(c, "ROLLBACK", NULL, "reshaping the schema for creates");
-		set_err(err, errlen, "reshaping the schema for creates: %s", e.message);
-		return -1;
-	}
-	return 0;
+	return pgs_txn(c, reshape_for_creates, NULL, "reshaping the schema for creates", err, errlen);
 }
 
 /* The steps sschema_setup takes on a PostgreSQL connection. */
@@ -515,18 +513,18 @@ static int schema_exists(void *conn, char *err, size_t errlen)
 	return have;
 }
 
+static enum store_status create_steps(struct pgconn *c, void *ctx, struct store_error *e)
+{
+	(void)ctx;
+	enum store_status st = pgs_run_script(c, schema_sql, e, "creating the tables");
+	if (st == STORE_OK)
+		st = pgs_audit_upgrade(c, e);
+	return st;
+}
+
 static int schema_create(void *conn, char *err, size_t errlen)
 {
-	struct pgconn *c = conn;
-	PGresult *x = PQexec(c->db, schema_sql); /* several statements: one implicit transaction */
-	bool ok = x && PQresultStatus(x) == PGRES_COMMAND_OK;
-	if (!ok) {
-		char msg[200];
-		conn_message(c->db, msg, sizeof msg);
-		set_err(err, errlen, "cannot create the schema: %s", msg);
-	}
-	PQclear(x);
-	return ok ? 0 : -1;
+	return pgs_txn(conn, create_steps, NULL, "cannot create the schema", err, errlen);
 }
 
 static int64_t schema_version(void *conn, char *err, size_t errlen)
@@ -633,6 +631,7 @@ int store_open_pg(const char *conninfo, const struct store_pg_options *opt, stru
 	c->next_free = ps->free_list;
 	ps->free_list = c;
 	sq_set_hold(&ps->gc, PGS_HOLD);
+	sq_set_idle(&ps->gc, pgs_audit_seal, PGS_SEAL_IDLE_MS);
 	if (sq_start(&ps->gc, PGS_COMMITTERS) != 0) {
 		set_err(err, errlen, "cannot start the store's committer threads");
 		pg_close(&ps->base);
@@ -655,6 +654,7 @@ static void pg_close(struct store *s)
 	/* the committers empty the queue (every write answered), then end;
 	 * their connections go back to the pool as their threads exit */
 	sq_destroy(&ps->gc);
+	pgs_audit_seal(ps, false); /* what the last groups left to link */
 	pgs_cache_close(ps);
 	struct pgconn *mine = pthread_getspecific(ps->key);
 	if (mine)

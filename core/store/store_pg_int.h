@@ -9,6 +9,8 @@
  *   store_pg_read.c     read, vread, history, search, bulk export scans
  *   store_pg_outbox.c   the shared outbox (leases across instances)
  *   store_pg_jobs.c     the shared bulk export jobs and their files
+ *   store_pg_audit.c    the chain of access records (append-only, shared by
+ *                       the gateways) and `crosswalk check` on PostgreSQL
  *
  * The pg_* functions are the ops; pgs_* are shared internals. This header
  * is the one place <libpq-fe.h> is included from.
@@ -87,6 +89,9 @@ struct pg_store {
 /* The advisory lock keys (pg_advisory_*: one bigint). */
 #define PGS_LOCK_SCHEMA 0x437277534348LL /* schema creation and migration */
 #define PGS_LOCK_WRITE 0x437277575254LL  /* a caller's transaction */
+/* appending to the chain of access records (0x437277415544; decimal: the
+ * SQL of store_pg_audit.c spells it) */
+#define PGS_LOCK_AUDIT 74158906103108
 
 #define PGS_GET_CONN(c, s, err)                          \
 	struct pgconn *c = pgs_get_conn(pgs_of(s), err); \
@@ -136,6 +141,15 @@ const char *pgs_stmt_name(enum pgs_stmt st);
 enum store_status pgs_result(struct pgconn *c, PGresult *r, PGresult **out, struct store_error *err, const char *what);
 /* pgs_exec without parameters or result. */
 enum store_status pgs_run(struct pgconn *c, const char *sql, struct store_error *err, const char *what);
+/* Runs a script of several statements without parameters (PQexec: one
+ * implicit transaction, or inside the caller's), mapped as pgs_exec. */
+enum store_status pgs_run_script(struct pgconn *c, const char *sql, struct store_error *err, const char *what);
+/* One step of work inside a transaction pgs_txn opened on c. */
+typedef enum store_status pgs_step_fn(struct pgconn *c, void *ctx, struct store_error *err);
+/* Runs step(c, ctx) between BEGIN and COMMIT, rolled back when any of them
+ * fails: 0, or -1 with "what: why" in err. For schema work outside the
+ * caller's transactions (c not in one). */
+int pgs_txn(struct pgconn *c, pgs_step_fn *step, void *ctx, const char *what, char *err, size_t errlen);
 /* The SQLSTATE of the last failure on c ("" when none). */
 const char *pgs_last_state(struct pgconn *c);
 
@@ -220,6 +234,22 @@ enum store_status pg_outbox_list(struct store *s, int state, size_t count, size_
 enum store_status pg_outbox_counts(struct store *s, struct outbox_counts *out, struct store_error *err);
 enum store_status pg_outbox_retry_dead(struct store *s, const struct outbox_filter *f, size_t *n,
 				       struct store_error *err);
+
+/* store_pg_audit.c: schema 6 on c, in the caller's transaction: the chain
+ * of access records (its tables, the trigger queueing every stored
+ * AuditEvent version for linking, the triggers refusing to change or remove
+ * a record), the records already stored linked in the order they were
+ * stored. */
+enum store_status pgs_audit_upgrade(struct pgconn *c, struct store_error *err);
+/* The committers' idle work (sq_set_idle; ctx the pg_store): links the
+ * access records waiting (audit_pending) into the chain, on the calling
+ * thread's connection, in a transaction of its own whose commit does not
+ * wait for the flush. busy: gives up at once when another gateway or
+ * committer is linking (true: try again when the queue is idle); else
+ * waits for it. Also called once by pg_close. */
+bool pgs_audit_seal(void *ctx, bool busy);
+/* How long the queue is idle before a link left to do is tried again. */
+#define PGS_SEAL_IDLE_MS 50
 
 /* store_pg_jobs.c: the ops of the shared bulk export jobs. */
 extern const struct store_job_ops pgs_job_ops;

@@ -708,6 +708,24 @@ static void every_answered_request_is_recorded_after_kill_9_on_postgresql(void *
 	static bool answered[LOAD_TOTAL];
 	load_and_kill_9(&g[0], answered);
 	assert_all_recorded(&g[1], answered);
+	/* the records of both gateways, the killed one's included, form one
+	 * valid chain */
+	char store[512], out[8192];
+	harness_pg_store(store, sizeof store, &pg, NULL);
+	const char *check[] = {"check", NULL};
+	int rc = gw_run_command(store, check, 120000, out, sizeof out);
+	if (rc != 0)
+		fprintf(stderr, "# %s\n", out);
+	assert_int_equal(rc, 0);
+	const char *chained = strstr(out, "access records chained: ");
+	const char *waiting = chained ? strstr(chained, "; ") : NULL;
+	waiting = waiting ? strstr(waiting + 2, "; ") : NULL;
+	assert_non_null(waiting);
+	long n_answered = 0;
+	for (int i = 0; i < LOAD_TOTAL; i++)
+		n_answered += answered[i];
+	assert_true(strtol(chained + strlen("access records chained: "), NULL, 10) + strtol(waiting + 2, NULL, 10) >=
+		    n_answered);
 	assert_int_equal(gw_stop(&g[1], 5000), 0);
 	pg_server_stop(&pg);
 }

@@ -1358,15 +1358,52 @@ static void pg_version_3_database_gets_the_shared_tables(void **state)
 	assert_true(store_jobs_shared(f->s));
 	assert_int_equal(store_jobs(f->s)->add(f->s, "job-1", "{}", 1000, 10, &err), STORE_OK);
 	assert_int_equal(store_jobs(f->s)->remove(f->s, "job-1", &err), STORE_OK);
-	assert_int_equal(pg_server_sql(pg, "DO $$ BEGIN IF (SELECT version FROM cw_schema) <> 5 THEN"
-					   " RAISE EXCEPTION 'not 5'; END IF; END $$"),
+	assert_int_equal(pg_server_sql(pg, "DO $$ BEGIN IF (SELECT version FROM cw_schema) <> 6 THEN"
+					   " RAISE EXCEPTION 'not 6'; END IF; END $$"),
 			 0);
-	assert_int_equal(pg_server_sql(pg, "UPDATE cw_schema SET version = 6"), 0);
+	assert_int_equal(pg_server_sql(pg, "UPDATE cw_schema SET version = 7"), 0);
 	struct store *newer = NULL;
 	assert_int_not_equal(store_open_pg(pg->conninfo, NULL, &newer, msg, sizeof msg), 0);
-	assert_non_null(strstr(msg, "schema version 6, written by a newer Crosswalk"));
+	assert_non_null(strstr(msg, "schema version 7, written by a newer Crosswalk"));
 	assert_null(newer);
-	assert_int_equal(pg_server_sql(pg, "UPDATE cw_schema SET version = 5"), 0);
+	assert_int_equal(pg_server_sql(pg, "UPDATE cw_schema SET version = 6"), 0);
+}
+
+static void say_into(void *ctx, const char *line)
+{
+	size_t n = strlen(ctx);
+	snprintf((char *)ctx + n, 8192 - n, "%s\n", line);
+}
+
+/* A database of PostgreSQL schema 5 holds access records with no chain:
+ * opened by this build, they are chained in the order they were stored
+ * (the check finds the chain whole), and later records follow them. */
+static void pg_version_5_database_chains_its_access_records(void **state)
+{
+	struct fixture *f = *state;
+	put(f->s, "AuditEvent", "a1", "{\"resourceType\":\"AuditEvent\",\"recorded\":\"2026-01-01T00:00:00Z\"}");
+	put(f->s, "AuditEvent", "a2", "{\"resourceType\":\"AuditEvent\",\"recorded\":\"2026-01-01T00:00:01Z\"}");
+	put(f->s, "AuditEvent", "a3", "{\"resourceType\":\"AuditEvent\",\"recorded\":\"2026-01-01T00:00:02Z\"}");
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(pg_server_sql(pg,
+				       "DROP TRIGGER cw_audit_link ON version; DROP TRIGGER cw_audit_keep ON version;"
+				       " DROP TRIGGER cw_audit_keep ON resource; DROP TABLE audit_chain, audit_pending;"
+				       " UPDATE cw_schema SET version = 5"),
+			 0);
+	char msg[256], out[8192] = "";
+	assert_int_equal(store_open_pg(pg->conninfo, NULL, &f->s, msg, sizeof msg), 0);
+	put(f->s, "AuditEvent", "a4", "{\"resourceType\":\"AuditEvent\",\"recorded\":\"2026-01-01T00:00:03Z\"}");
+	store_close(f->s); /* links what is left */
+	f->s = NULL;
+	assert_int_equal(store_check_pg(pg->conninfo, 0, say_into, out, msg, sizeof msg), 0);
+	assert_non_null(strstr(out, "access records chained: 4, 0 findings; head 4 "));
+	assert_non_null(strstr(out, "; 0 waiting to be chained"));
+	assert_int_equal(pg_server_sql(pg,
+				       "DO $$ BEGIN IF (SELECT string_agg(v.id, ',' ORDER BY a.seq) FROM audit_chain a"
+				       " JOIN version v ON v.seq = a.vseq) <> 'a1,a2,a3,a4' THEN"
+				       " RAISE EXCEPTION 'out of order'; END IF; END $$"),
+			 0);
 }
 
 /* The creates' shape of the PostgreSQL schema: no foreign keys on
@@ -2693,6 +2730,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(appended_record_ids_grow_with_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(pg_version_1_database_indexes_embedded_resources, setup, teardown),
 		cmocka_unit_test_setup_teardown(pg_version_3_database_gets_the_shared_tables, setup, teardown),
+		cmocka_unit_test_setup_teardown(pg_version_5_database_chains_its_access_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(pg_database_gets_the_creates_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_lose_no_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(instances_create_conditionally_once, setup, teardown),
