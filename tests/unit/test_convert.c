@@ -569,7 +569,8 @@ static void xml_refusals_name_where_they_are(void **state)
 			else
 				t = fhir_xml_to_json(cases[i].xml, strlen(cases[i].xml), NULL, &oo, &st);
 			if (out || t)
-				print_message("# accepted by the %s reader: %s\n", text ? "text" : "tree", cases[i].xml);
+				print_message("# accepted by the %s reader: %s\n", text ? "text" : "tree",
+					      cases[i].xml);
 			assert_null(out);
 			assert_null(t);
 			assert_int_equal(st, 400);
