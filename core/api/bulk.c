@@ -54,6 +54,13 @@ struct bulk {
 
 static const char *const state_names[] = {"queued", "running", "complete", "failed"};
 
+/* An export ended by a transient store error runs again (run_job): up to
+ * RETRY_TRIES runs, RETRY_FIRST_MS before the second, doubling up to
+ * RETRY_MAX_MS (about 23 s of waiting in all). */
+#define RETRY_TRIES 8
+#define RETRY_FIRST_MS 250
+#define RETRY_MAX_MS 5000
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -625,8 +632,10 @@ static void set_progress(struct bulk *b, struct job *j, const char *type, size_t
 }
 
 /* Runs j from the start; the outcome is left in j->state (RUNNING when it
- * was stopped or cancelled). */
-static void run_job(struct bulk *b, struct job *j)
+ * was stopped or cancelled). true (j left RUNNING, nothing recorded): it
+ * ended on a transient store error (STORE_BUSY: the database restarting, a
+ * lost connection, a serialisation failure or timeout) and may_retry. */
+static bool run_once(struct bulk *b, struct job *j, bool may_retry)
 {
 	int64_t t0 = now_ms();
 	job_remove_files(b, j->id, true);
@@ -687,7 +696,10 @@ static void run_job(struct bulk *b, struct job *j)
 	}
 	pthread_mutex_lock(&b->mu);
 	bool stopped = b->stop || atomic_load(&j->cancel);
-	if (!stopped) {
+	bool again = !stopped && may_retry && st == STORE_BUSY && !w.err;
+	if (again)
+		log_msgf(LOG_WARN, "bulk", "export %s: %.200s; it runs again from the start", j->id, err.message);
+	if (!stopped && !again) {
 		if (st != STORE_OK || w.err) {
 			j->state = BULK_FAILED;
 			snprintf(j->reason, sizeof j->reason, "the export failed: %.200s",
@@ -709,6 +721,33 @@ static void run_job(struct bulk *b, struct job *j)
 	cJSON_Delete(output);
 	cJSON_Delete(types);
 	free(patients);
+	return again;
+}
+
+/* Runs j (run_once), again from the start after a transient store error,
+ * waiting RETRY_FIRST_MS, then twice as long each time up to RETRY_MAX_MS,
+ * RETRY_TRIES runs in all: the last one's error fails the job. A stop or a
+ * cancel ends the wait (j left RUNNING, as run_once leaves it). */
+static void run_job(struct bulk *b, struct job *j)
+{
+	int64_t wait_ms = RETRY_FIRST_MS;
+	for (int tries = 1; run_once(b, j, tries < RETRY_TRIES); tries++) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += wait_ms / 1000;
+		until.tv_nsec += (wait_ms % 1000) * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_mutex_lock(&b->mu);
+		while (!b->stop && !atomic_load(&j->cancel) &&
+		       pthread_cond_timedwait(&b->cv, &b->mu, &until) != ETIMEDOUT)
+			;
+		bool stop = b->stop || atomic_load(&j->cancel);
+		pthread_mutex_unlock(&b->mu);
+		if (stop)
+			return;
+		wait_ms = wait_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : wait_ms * 2;
+	}
 }
 
 static void sweep(struct bulk *b)

@@ -357,13 +357,15 @@ struct store {
  * command reading beside a running gateway).
  * The opener checkpoints the write-ahead log on a thread of its own, off the
  * commit path: woken by a commit that leaves STORE_SQLITE_WAL_PAGES frames
- * in it; past STORE_SQLITE_WAL_BOUND_PAGES frames that a reader's old
+ * in it (the next commit copies what was appended meanwhile, so the log
+ * starts again under a steady stream of writes); past
+ * STORE_SQLITE_WAL_BOUND_PAGES frames that a reader's old
  * snapshot kept from being copied, new writes wait (at most 5 s a time)
  * for that reader to move on, so the log's growth is bounded
  * (core/store/store_sqlite_ckpt.c; crosswalk_store_checkpoints_total).
  * Returns 0 and *out (close with store_close), or -1 with the reason in err
  * (errlen bytes, may be 0). */
-#define STORE_SQLITE_WAL_PAGES 1000
+#define STORE_SQLITE_WAL_PAGES 2000
 #define STORE_SQLITE_WAL_BOUND_PAGES 8000
 int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, struct store **out, char *err,
 		      size_t errlen);

@@ -174,8 +174,9 @@ enum store_status pgs_exec(struct pgconn *c, const char *sql, int n, const char 
 
 const char *pgs_stmt_name(enum pgs_stmt st)
 {
-	static const char *const names[PGS_ST_COUNT] = {"cw_read",     "cw_lock_res", "cw_new_res",
-							"cw_next_res", "cw_index",    "cw_group"};
+	static const char *const names[PGS_ST_COUNT] = {"cw_read",    "cw_lock_res", "cw_new_res",  "cw_next_res",
+							"cw_index",   "cw_group",    "cw_ob_add",   "cw_ob_refs",
+							"cw_ob_next", "cw_ob_done",  "cw_ob_settle"};
 	return names[st];
 }
 

@@ -87,7 +87,8 @@ struct pgs_listen {
 	uint64_t sent, done;
 	bool inflight, wanted, kicked, up, ever_up, stop;
 	struct store_fresh *waiting;
-	PGconn *db; /* the listener thread's only */
+	PGconn *db;       /* the listener thread's only */
+	int64_t deadline; /* the barrier in flight's answer is due (listener thread) */
 };
 
 static int64_t mono_ms(void)
@@ -199,8 +200,30 @@ static bool listen_again(struct pgs_listen *l)
 	return true;
 }
 
+/* Under mu: whether a read waits for a barrier not yet sent and none is in
+ * flight; if so that barrier is counted as sent (sent after every read now
+ * waiting arrived), and the caller sends it (send_barrier) after mu. */
+static bool next_barrier(struct pgs_listen *l)
+{
+	if (!l->wanted || l->inflight)
+		return false;
+	l->wanted = false;
+	l->inflight = true;
+	l->sent++;
+	return true;
+}
+
+/* Sends the barrier next_barrier counted (the listener thread only). */
+static void send_barrier(struct pgs_listen *l)
+{
+	l->deadline = mono_ms() + l->ps->statement_timeout_ms;
+	if (PQsendQuery(l->db, "SELECT 1") != 1)
+		lost(l);
+}
+
 /* Reads what came on db: notifications, and the barrier's answer; once it
- * is answered to the end, every read waiting for it goes on. */
+ * is answered to the end, every read waiting for it goes on (after the next
+ * barrier is sent, when reads wait for one). */
 static void take_in(struct pgs_listen *l)
 {
 	if (PQconsumeInput(l->db) != 1) {
@@ -228,7 +251,12 @@ static void take_in(struct pgs_listen *l)
 	l->done = l->sent;
 	l->inflight = false;
 	struct store_fresh *ready = detach(l, l->done);
+	/* the reads that arrived meanwhile: their barrier goes out before
+	 * these reads are woken, so its round trip overlaps their wake-ups */
+	bool go = next_barrier(l);
 	pthread_mutex_unlock(&l->mu);
+	if (go)
+		send_barrier(l);
 	let_go(ready, true);
 }
 
@@ -245,7 +273,6 @@ static void *listen_main(void *arg)
 {
 	struct pgs_listen *l = arg;
 	int backoff = 0;
-	int64_t deadline = 0;
 	for (;;) {
 		pthread_mutex_lock(&l->mu);
 		bool stop = l->stop;
@@ -261,24 +288,15 @@ static void *listen_main(void *arg)
 		}
 		if (l->db) {
 			pthread_mutex_lock(&l->mu);
-			bool go = l->wanted && !l->inflight;
-			if (go) {
-				/* sent after every read now waiting arrived */
-				l->wanted = false;
-				l->inflight = true;
-				l->sent++;
-			}
+			bool go = next_barrier(l);
 			pthread_mutex_unlock(&l->mu);
-			if (go) {
-				deadline = mono_ms() + l->ps->statement_timeout_ms;
-				if (PQsendQuery(l->db, "SELECT 1") != 1)
-					lost(l);
-			}
+			if (go)
+				send_barrier(l);
 		}
 		int fd = l->db ? PQsocket(l->db) : -1;
 		int timeout = fd < 0 ? backoff : -1;
 		if (fd >= 0 && l->inflight) {
-			int64_t left = deadline - mono_ms();
+			int64_t left = l->deadline - mono_ms();
 			timeout = left > 0 ? (int)left : 0;
 		}
 		struct pollfd p[2] = {{.fd = l->wake[0], .events = POLLIN}, {.fd = fd, .events = POLLIN}};
@@ -291,7 +309,7 @@ static void *listen_main(void *arg)
 		}
 		if (fd >= 0 && n > 0 && p[1].revents)
 			take_in(l);
-		else if (fd >= 0 && l->inflight && mono_ms() >= deadline)
+		else if (fd >= 0 && l->inflight && mono_ms() >= l->deadline)
 			lost(l); /* no answer in time: it cannot vouch for anything */
 	}
 	if (l->db)

@@ -105,7 +105,8 @@ struct pgconn *pgs_get_conn(struct pg_store *ps, struct store_error *err);
 enum store_status pgs_exec(struct pgconn *c, const char *sql, int n, const char *const *vals, const unsigned *types,
 			   PGresult **out, struct store_error *err, const char *what);
 /* The statements a connection prepares once (PQprepare, named) and runs
- * by name after: the ones every write and read runs. */
+ * by name after: the ones every write and read runs, and the outbox's
+ * (every delivered write, and each worker's poll). */
 enum pgs_stmt {
 	PGS_ST_READ,     /* store_pg_read.c: a version row by type, id, version */
 	PGS_ST_LOCK_RES, /* store_pg_write.c: the resource row, locked */
@@ -113,6 +114,11 @@ enum pgs_stmt {
 	PGS_ST_NEXT_RES, /* a resource's next version: the same, replacing its index rows */
 	PGS_ST_INDEX,    /* index rows of one resource (reindexing) */
 	PGS_ST_GROUP,    /* a group of creates of new ids: their resource, version and index rows */
+	PGS_ST_OB_ADD,   /* store_pg_outbox.c: a record, with its version's body */
+	PGS_ST_OB_REFS,  /* the resources a record's version refers to */
+	PGS_ST_OB_NEXT,  /* the next record due, leased */
+	PGS_ST_OB_DONE,  /* a leased record delivered: deleted */
+	PGS_ST_OB_SET,   /* a leased record's outcome recorded */
 	PGS_ST_COUNT
 };
 /* pgs_exec of the statement st (sql its text, n parameters, types

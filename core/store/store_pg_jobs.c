@@ -46,6 +46,18 @@ static enum store_status exec_row(struct pgconn *c, const char *sql, int n, cons
 
 static void num(char out[24], int64_t v) { snprintf(out, 24, "%lld", (long long)v); }
 
+/* Whether a statement outside a transaction failed (st) only because this
+ * thread's connection was lost since its last statement (the server
+ * restarted) and the connection is made again: a statement that reads, or
+ * that does the same when run twice, then runs once more, so a job's
+ * status asked just after the restart is not answered "no such job". */
+static bool reconnected(struct store *s, struct pgconn *c, enum store_status st)
+{
+	if (st != STORE_BUSY || c->in_txn || PQstatus(c->db) == CONNECTION_OK)
+		return false;
+	return pgs_get_conn(pgs_of(s), NULL) == c && PQstatus(c->db) == CONNECTION_OK;
+}
+
 static enum store_status job_add(struct store *s, const char *id, const char *rec, int64_t created_ms,
 				 uint64_t max_jobs, struct store_error *err)
 {
@@ -69,8 +81,10 @@ static enum store_status job_get(struct store *s, const char *id, struct store_j
 	PGS_GET_CONN(c, s, err);
 	PGresult *r;
 	const char *v[] = {id};
-	enum store_status st =
-		exec_row(c, "SELECT " JOB_COLS " FROM bulk_job WHERE id = $1", 1, v, &r, err, "reading an export job");
+	static const char sql[] = "SELECT " JOB_COLS " FROM bulk_job WHERE id = $1";
+	enum store_status st = exec_row(c, sql, 1, v, &r, err, "reading an export job");
+	if (reconnected(s, c, st))
+		st = exec_row(c, sql, 1, v, &r, err, "reading an export job");
 	if (st == STORE_OK) {
 		st = job_row(r, 0, out, err);
 		PQclear(r);
@@ -113,10 +127,12 @@ static enum store_status job_renew(struct store *s, const char *id, int64_t now_
 	num(me, ps->instance);
 	num(until, now_ms + ps->lease_ms);
 	const char *v[] = {id, me, until, progress};
-	return exec_row(c,
-			"UPDATE bulk_job SET lease_until = $3, progress = $4 WHERE id = $1 AND owner = $2"
-			" AND state = 'running' RETURNING 1",
-			4, v, NULL, err, "renewing an export job's lease");
+	static const char sql[] = "UPDATE bulk_job SET lease_until = $3, progress = $4 WHERE id = $1 AND owner = $2"
+				  " AND state = 'running' RETURNING 1";
+	enum store_status st = exec_row(c, sql, 4, v, NULL, err, "renewing an export job's lease");
+	if (reconnected(s, c, st))
+		st = exec_row(c, sql, 4, v, NULL, err, "renewing an export job's lease");
+	return st;
 }
 
 /* Stores the file read from fd in chunks of job id (inside the caller's
@@ -226,6 +242,7 @@ static enum store_status job_file(struct store *s, const char *id, const char *n
 {
 	PGS_GET_CONN(c, s, err);
 	enum store_status st = STORE_OK;
+	bool again = true; /* the first chunk may be asked once more (reconnected) */
 	for (int n = 0; st == STORE_OK; n++) {
 		char nn[24];
 		num(nn, n);
@@ -236,6 +253,12 @@ static enum store_status job_file(struct store *s, const char *id, const char *n
 					     "SELECT data FROM bulk_chunk WHERE job = $1 AND name = $2 AND n = $3", 3,
 					     NULL, v, NULL, NULL, 1),
 				&r, err, "reading an export file");
+		if (n == 0 && again && reconnected(s, c, st)) {
+			again = false;
+			n = -1; /* the first chunk again */
+			st = STORE_OK;
+			continue;
+		}
 		if (st != STORE_OK)
 			break;
 		if (PQntuples(r) == 0) {

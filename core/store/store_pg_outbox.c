@@ -9,7 +9,8 @@
  * it holds its related records back until it is settled. A record whose
  * taker died is taken again once its lease has passed; a settle from a taker
  * whose lease has passed and been taken over is refused, so one delivery's
- * outcome is recorded once. */
+ * outcome is recorded once. The statements every delivery runs are
+ * prepared once per connection (pgs_exec_prepared). */
 #include "store/store_pg_int.h"
 #include "base/strbuf.h"
 #include "store/store_refs.h"
@@ -65,12 +66,12 @@ enum store_status pgs_outbox_insert(struct pgconn *c, const char *type, const ch
 	snprintf(vnum, sizeof vnum, "%lld", (long long)version);
 	const char *vals[] = {type, id, vnum, deleted ? "1" : "0", now};
 	PGresult *r = NULL;
-	enum store_status st = pgs_exec(
-		c,
+	enum store_status st = pgs_exec_prepared(
+		c, PGS_ST_OB_ADD,
 		"INSERT INTO outbox(type, id, version, deleted, created) VALUES($1, $2, $3, $4, $5)"
 		" RETURNING oid, (SELECT v.body FROM resource r JOIN version v ON v.rid = r.rid AND v.version = $3"
 		" WHERE r.type = $1 AND r.id = $2)",
-		5, vals, NULL, &r, err, "recording the outbox");
+		5, vals, &r, err, "recording the outbox");
 	if (st != STORE_OK || deleted || PQgetisnull(r, 0, 1)) {
 		PQclear(r);
 		return st;
@@ -84,11 +85,11 @@ enum store_status pgs_outbox_insert(struct pgconn *c, const char *type, const ch
 		st = store_fail(err, STORE_NO_MEMORY, "recording the outbox's references");
 	} else if (a.n) {
 		const char *rv[] = {PQgetvalue(r, 0, 0), types, ids};
-		st = pgs_exec(
-			c,
+		st = pgs_exec_prepared(
+			c, PGS_ST_OB_REFS,
 			"INSERT INTO outbox_ref(oid, type, id) SELECT $1, t, i FROM unnest($2::text[], $3::text[])"
 			" AS u(t, i)",
-			3, rv, NULL, NULL, err, "recording the outbox's references");
+			3, rv, NULL, err, "recording the outbox's references");
 	}
 	free(types);
 	free(ids);
@@ -123,8 +124,8 @@ enum store_status pg_outbox_next(struct store *s, int64_t now_ms, struct outbox_
 	snprintf(lease, sizeof lease, "%lld", (long long)ps->lease_ms);
 	const char *vals[] = {now, owner, lease};
 	PGresult *r = NULL;
-	enum store_status st = pgs_exec(
-		c,
+	enum store_status st = pgs_exec_prepared(
+		c, PGS_ST_OB_NEXT,
 		"WITH c AS (SELECT o.oid FROM outbox o WHERE o.state = 0 AND o.next_at <= $1 AND o.lease_until "
 		"<= " OB_NOW
 		" AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.type = o.type AND e.id = o.id AND e.oid < o.oid"
@@ -136,7 +137,7 @@ enum store_status pg_outbox_next(struct store *s, int64_t now_ms, struct outbox_
 		" ORDER BY o.oid LIMIT 1 FOR UPDATE OF o SKIP LOCKED)"
 		" UPDATE outbox SET lease_owner = $2, lease_until = " OB_NOW " + $3 FROM c WHERE outbox.oid = c.oid"
 		" RETURNING outbox.oid, type, id, version, deleted, state, attempts, next_at, last_error, created",
-		3, vals, NULL, &r, err, "leasing an outbox record");
+		3, vals, &r, err, "leasing an outbox record");
 	if (st == STORE_OK) {
 		if (PQntuples(r) == 0)
 			st = store_fail(err, STORE_NOT_FOUND, "nothing due");
@@ -162,17 +163,18 @@ enum store_status pg_outbox_settle(struct store *s, int64_t oid, int state, int 
 	enum store_status st;
 	if (state < 0) {
 		const char *vals[] = {onum, owner};
-		st = pgs_exec(c,
-			      "WITH d AS (DELETE FROM outbox WHERE oid = $1" OB_MINE " RETURNING oid),"
-			      " f AS (DELETE FROM outbox_ref WHERE oid IN (SELECT oid FROM d)) SELECT count(*) FROM d",
-			      2, vals, NULL, &r, err, "updating the outbox");
+		st = pgs_exec_prepared(
+			c, PGS_ST_OB_DONE,
+			"WITH d AS (DELETE FROM outbox WHERE oid = $1" OB_MINE " RETURNING oid),"
+			" f AS (DELETE FROM outbox_ref WHERE oid IN (SELECT oid FROM d)) SELECT count(*) FROM d",
+			2, vals, &r, err, "updating the outbox");
 	} else {
 		const char *vals[] = {onum, owner, snum, anum, nnum, error};
-		st = pgs_exec(
-			c,
+		st = pgs_exec_prepared(
+			c, PGS_ST_OB_SET,
 			"UPDATE outbox SET state = $3, attempts = $4, next_at = $5, last_error = $6, lease_owner = 0,"
 			" lease_until = 0 WHERE oid = $1" OB_MINE,
-			6, vals, NULL, &r, err, "updating the outbox");
+			6, vals, &r, err, "updating the outbox");
 	}
 	if (st == STORE_OK && (state < 0 ? pgs_int(r, 0, 0) == 0 : strcmp(PQcmdTuples(r), "0") == 0))
 		st = store_fail(err, STORE_NOT_FOUND, "no outbox record %lld leased to this instance", (long long)oid);

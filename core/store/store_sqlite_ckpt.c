@@ -11,6 +11,20 @@
  * reader still needs, takes no lock a writer waits for and never waits
  * itself.
  *
+ * The log starts again: SQLite restarts a log from its beginning only when
+ * the whole of it has been copied back, and a round copies only what was in
+ * the log when it began; under a steady stream of commits the writers
+ * always appended more meanwhile, so a log would only ever start again at
+ * the bound below (a 32 MB file, commits extending it, and writers held off
+ * there). So after a round the next commit's WAL hook copies the rest on
+ * its own connection (copy_tail: the frames appended while the round ran,
+ * at most SS_CKPT_TAIL_PAGES, else the thread runs another round, unless
+ * the log is half way to its bound), and the
+ * next write starts the log again; between restarts it holds about
+ * SS_CKPT_PAGES frames, the automatic checkpoint's copy of thousands of
+ * pages stays off the commit path, and a commit waits at most for that
+ * tail and one sync of the database file once per round.
+ *
  * Bounded growth: a reader holding an old snapshot stops a passive
  * checkpoint short, and the log would grow for as long as it holds it. When
  * the log holds SS_CKPT_HARD_PAGES frames or more and a passive checkpoint
@@ -22,8 +36,9 @@
  * round, so the restarting checkpoint gets the writer lock at once; others
  * wait for it in their busy handler (less than their busy timeout). If the
  * reader holds on longer, writers go on and the next commit tries again,
- * so the log grows by at most one commit per writer per wait. When the log starts again, its file is cut back to
- * SS_CKPT_FILE_LIMIT bytes (journal_size_limit, store_sqlite.c).
+ * so the log grows by at most one commit per writer per wait. When the log
+ * starts again, its file is cut back to SS_CKPT_FILE_LIMIT bytes
+ * (journal_size_limit, store_sqlite.c).
  *
  * Durability is SQLite's: a checkpoint copies committed frames and syncs
  * the database file before it marks them copied; a crash part way through
@@ -37,20 +52,65 @@
 #include "base/log.h"
 #include "base/metrics.h"
 
+/* The rest of a round, on the writer that just committed: the checkpointer
+ * copied what was in the log when its round began, while writers went on
+ * appending; a passive checkpoint here copies only what they appended since
+ * (no other writer commits meanwhile on a store with one committer), so the
+ * whole log is copied back and the next write starts it again from its
+ * beginning. Without it a steady stream of commits keeps the log from ever
+ * being copied in full: it grows to SS_CKPT_HARD_PAGES between restarts,
+ * each commit extends its file, and the restart at the bound holds writers
+ * off. Called with ss->ckpt.mu held; returns with it held. */
+static void copy_tail(struct sqlite_store *ss, sqlite3 *db)
+{
+	ss->ckpt.tailing = true;
+	pthread_mutex_unlock(&ss->ckpt.mu);
+	int frames = 0, copied = 0;
+	int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		log_event(LOG_ERROR, "store_checkpoint", "the write-ahead log could not be copied back", "reason",
+			  sqlite3_errmsg(db), (const char *)NULL);
+	pthread_mutex_lock(&ss->ckpt.mu);
+	ss->ckpt.tailing = false;
+	if (rc == SQLITE_OK)
+		ss->ckpt.copied = copied;
+	/* the thread waits while a tail is copied */
+	pthread_cond_signal(&ss->ckpt.cv);
+}
+
 static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
 {
-	(void)db;
 	(void)name;
 	struct sqlite_store *ss = ctx;
-	if (frames < SS_CKPT_PAGES)
-		return SQLITE_OK;
 	pthread_mutex_lock(&ss->ckpt.mu);
-	/* a log that a checkpoint copied back is not restarted until no reader
-	 * uses it, so it can stay past SS_CKPT_PAGES for many commits: wake
-	 * the thread once per SS_CKPT_PAGES new frames, not after every commit
-	 * (a checkpoint per commit syncs the database file per commit) */
-	if (frames < ss->ckpt.woken_at)
-		ss->ckpt.woken_at = 0; /* the log was restarted */
+	if (frames < ss->ckpt.last_frames) {
+		/* the log was restarted */
+		ss->ckpt.woken_at = 0;
+		ss->ckpt.tail_due = false;
+	}
+	ss->ckpt.last_frames = frames;
+	if (frames < SS_CKPT_PAGES) {
+		pthread_mutex_unlock(&ss->ckpt.mu);
+		return SQLITE_OK;
+	}
+	if (ss->ckpt.tail_due && !ss->ckpt.want && !ss->ckpt.tailing && ss->ckpt.begun == ss->ckpt.ended &&
+	    frames < SS_CKPT_HARD_PAGES) {
+		ss->ckpt.tail_due = false;
+		/* a log half way to its bound is copied whatever the tail:
+		 * rounds slower than the writers (a starved thread) would
+		 * otherwise chase the log to the bound */
+		if (frames - ss->ckpt.copied <= SS_CKPT_TAIL_PAGES || frames >= SS_CKPT_HARD_PAGES / 2) {
+			copy_tail(ss, db);
+			pthread_mutex_unlock(&ss->ckpt.mu);
+			return SQLITE_OK;
+		}
+		/* too much for a commit to wait for: another round first */
+		ss->ckpt.woken_at = 0;
+	}
+	/* a log that is not copied back in full is not restarted, so it can
+	 * stay past SS_CKPT_PAGES for many commits: wake the thread once per
+	 * SS_CKPT_PAGES new frames, not after every commit (a checkpoint per
+	 * commit syncs the database file per commit) */
 	if (frames < SS_CKPT_HARD_PAGES && frames - ss->ckpt.woken_at < SS_CKPT_PAGES) {
 		pthread_mutex_unlock(&ss->ckpt.mu);
 		return SQLITE_OK;
@@ -99,11 +159,13 @@ void ss_ckpt_attach(struct sqlite_store *ss, sqlite3 *db)
 
 /* One round: a passive checkpoint, and a restarting one when the log is
  * past its bound and the passive one stopped short. */
-static void checkpoint(struct sqlite_store *ss)
+static int checkpoint(struct sqlite_store *ss)
 {
 	int frames = 0, copied = 0;
 	int rc = sqlite3_wal_checkpoint_v2(ss->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+	int left_copied = rc == SQLITE_OK ? copied : -1;
 	if (rc == SQLITE_OK && frames >= SS_CKPT_HARD_PAGES && copied < frames) {
+		left_copied = -1;
 		rc = sqlite3_wal_checkpoint_v2(ss->ckpt.db, NULL, SQLITE_CHECKPOINT_RESTART, &frames, &copied);
 		if (rc == SQLITE_BUSY) {
 			char n[32];
@@ -117,6 +179,7 @@ static void checkpoint(struct sqlite_store *ss)
 		log_event(LOG_ERROR, "store_checkpoint", "the write-ahead log could not be copied back", "reason",
 			  sqlite3_errmsg(ss->ckpt.db), (const char *)NULL);
 	metrics_counter_add(METRICS_STORE_CHECKPOINTS, 1);
+	return left_copied;
 }
 
 static void *ckpt_main(void *arg)
@@ -124,15 +187,22 @@ static void *ckpt_main(void *arg)
 	struct sqlite_store *ss = arg;
 	pthread_mutex_lock(&ss->ckpt.mu);
 	for (;;) {
-		while (!ss->ckpt.want && !ss->ckpt.stop)
+		while ((!ss->ckpt.want || ss->ckpt.tailing) && !ss->ckpt.stop)
 			pthread_cond_wait(&ss->ckpt.cv, &ss->ckpt.mu);
 		if (ss->ckpt.stop)
 			break;
 		ss->ckpt.want = false;
+		ss->ckpt.tail_due = false;
 		uint64_t round = ++ss->ckpt.begun;
 		pthread_mutex_unlock(&ss->ckpt.mu);
-		checkpoint(ss);
+		int copied = checkpoint(ss);
 		pthread_mutex_lock(&ss->ckpt.mu);
+		/* a passive round that copied what it found: the next commit
+		 * copies the rest (copy_tail) */
+		if (copied > 0) {
+			ss->ckpt.copied = copied;
+			ss->ckpt.tail_due = true;
+		}
 		ss->ckpt.ended = round;
 		pthread_cond_broadcast(&ss->ckpt.done);
 	}

@@ -136,9 +136,14 @@ struct sqlite_store {
 		pthread_cond_t cv, done; /* cv: work for it; done: a round ended */
 		uint64_t begun, ended;   /* rounds */
 		int woken_at;            /* frames in the log at the last wake-up */
+		int last_frames;         /* frames after the last commit seen */
+		int copied;              /* frames the last round left copied */
 		pthread_t thread;
 		sqlite3 *db;
 		bool want, stop, started, inited;
+		/* tail_due: a round ended, the next commit copies the rest;
+		 * tailing: a committing writer does (the thread waits) */
+		bool tail_due, tailing;
 	} ckpt;
 };
 #define GET_CONN(c, s, err)                                   \
@@ -225,8 +230,13 @@ enum store_status sqlite_submit(struct store *s, struct store_write *w);
  * SS_CKPT_WAIT_MS, less than a writer's busy timeout). */
 #define SS_CKPT_HARD_PAGES STORE_SQLITE_WAL_BOUND_PAGES
 #define SS_CKPT_WAIT_MS 5000
-/* The log's file is cut back to this when it starts again. */
-#define SS_CKPT_FILE_LIMIT "16777216" /* 16 MB */
+/* What a committing writer copies itself after a round (the frames appended
+ * while the round ran), at most; more wakes the thread again. */
+#define SS_CKPT_TAIL_PAGES 1000
+/* The log's file is cut back to this when it starts again (more than a log
+ * of SS_CKPT_PAGES and its tail: a file that is not cut back is written in
+ * place, not extended). */
+#define SS_CKPT_FILE_LIMIT "33554432" /* 32 MB */
 /* Mutex and condition (before any connection is attached): 0, or -1. */
 int ss_ckpt_init(struct sqlite_store *ss);
 /* Puts c back to synchronous=FULL (every commit fsync'd) after a commit that

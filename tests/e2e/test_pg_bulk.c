@@ -3,7 +3,9 @@
  * kicked off on one gateway is polled, downloaded and cancelled on the
  * other; a job whose gateway is killed mid-export is finished by the other
  * once its lease runs out, with every resource once; a finished job
- * expires on whichever gateway is left. To hold an export mid-way the
+ * expires on whichever gateway is left; one client token serves both
+ * gateways; an export survives the database restarting and its own session
+ * ending (run again, not failed). To hold an export mid-way the
  * test locks the search index table (a patient-level export reads it)
  * from its own database session: the database's locks, no test hook. */
 #include <stdarg.h>
@@ -36,15 +38,17 @@ static struct pg_server server;
 /* Starts a gateway on the shared database: leases of 2 s, output files
  * split past 4 KiB, finished exports kept expiry_s; no access records
  * (they are stored as resources and would wait for the index lock). */
-static void start(struct gw *g, int expiry_s)
+static void start_with(struct gw *g, int expiry_s, const char *more)
 {
-	char extra[1024];
+	char extra[8192];
 	snprintf(extra, sizeof extra,
 		 "\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"%s\",\"lease_ms\":2000}},"
-		 "\"bulk\":{\"file_max_bytes\":4096,\"expiry_seconds\":%d},\"audit\":{\"enabled\":false}",
-		 server.conninfo, expiry_s);
+		 "\"bulk\":{\"file_max_bytes\":4096,\"expiry_seconds\":%d},\"audit\":{\"enabled\":false}%s%s",
+		 server.conninfo, expiry_s, more ? "," : "", more ? more : "");
 	assert_int_equal(gw_start(g, extra), 0);
 }
+
+static void start(struct gw *g, int expiry_s) { start_with(g, expiry_s, NULL); }
 
 static void stop(struct gw *g)
 {
@@ -390,6 +394,184 @@ static void finished_export_expires_on_any_gateway(void **state)
 	stop(&b);
 }
 
+/* The Node bulk client (tests/e2e/node/bulk_client.js) with args: 0 and
+ * its output (trimmed) in out. */
+static int node(const char *args, char *out, size_t cap)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof cmd, "node tests/e2e/node/bulk_client.js %s 2>&1", args);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+		out[--n] = '\0';
+	int rc = pclose(p);
+	if (rc != 0)
+		fprintf(stderr, "# node %s: %s\n", args, out);
+	return rc;
+}
+
+/* GET path on g with a bearer token: the status (the body in r). */
+static long get_as(const struct gw *g, const char *token, const char *path, struct resp *r)
+{
+	char authz[4200];
+	snprintf(authz, sizeof authz, "Authorization: Bearer %s", token);
+	const char *h[] = {authz, "Accept: application/fhir+json", "Prefer: respond-async", NULL};
+	assert_int_equal(http_do(g, "GET", path, h, NULL, 0, r), 0);
+	return r->status;
+}
+
+/* A bulk client's token issued by A serves the whole export on B, as a
+ * load balancer sends the client's requests to either: the gateways share
+ * one signing key (auth.signing_key_file) and one public_base_url (the
+ * token's issuer and audience), and the job row names the client. Kicked off on A, polled, downloaded and cancelled on B with that
+ * token; without a token a file is 401, with another client's token
+ * (issued by B) the export and its files are not found. */
+static void one_token_serves_the_export_on_both_gateways(void **state)
+{
+	(void)state;
+	if (system("node --version >/dev/null 2>&1") != 0 || system("openssl version >/dev/null 2>&1") != 0)
+		skip();
+	char dir[64] = "/tmp/cw-pg-bulk-auth-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	harness_remove_at_exit(dir);
+	char jwk[2048], args[1024], key[128], cmd[512];
+	snprintf(args, sizeof args, "keygen %s", dir);
+	assert_int_equal(node(args, jwk, sizeof jwk), 0);
+	snprintf(key, sizeof key, "%s/key.pem", dir);
+	/* the gateways' one signing key */
+	snprintf(cmd, sizeof cmd,
+		 "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out %s/signing.pem 2>/dev/null", dir);
+	assert_int_equal(system(cmd), 0);
+	/* one public address for both, as behind a load balancer: here A's */
+	unsigned pub = free_port();
+	char auth[6000];
+	int n = snprintf(auth, sizeof auth,
+			 "\"public_base_url\":\"http://127.0.0.1:%u/fhir\",\"auth\":{\"signing_key_file\":"
+			 "\"%s/signing.pem\",\"clients\":["
+			 "{\"client_id\":\"exporter\",\"scopes\":\"system/*.rs\",\"jwks\":{\"keys\":[%s]}},"
+			 "{\"client_id\":\"other\",\"scopes\":\"system/*.rs\",\"jwks\":{\"keys\":[%s]}}]}",
+			 pub, dir, jwk, jwk);
+	struct gw a, b;
+	start_with(&b, 3600, auth);
+	snprintf(auth + n, sizeof auth - (size_t)n, ",\"listen\":\"127.0.0.1:%u\"", pub);
+	start_with(&a, 3600, auth);
+	char token[4096], other[4096];
+	snprintf(args, sizeof args, "token http://127.0.0.1:%u exporter %s system/*.rs", pub, key);
+	assert_int_equal(node(args, token, sizeof token), 0);
+	snprintf(args, sizeof args, "token http://127.0.0.1:%u other %s system/*.rs", pub, key);
+	assert_int_equal(node(args, other, sizeof other), 0);
+
+	struct resp r;
+	assert_int_equal(get_as(&a, token, "/fhir/$export?_type=Patient,Observation", &r), 202);
+	char loc[1024];
+	assert_non_null(resp_header(&r, "Content-Location", loc, sizeof loc));
+	resp_free(&r);
+	char *st = strdup(path_of(loc));
+	cJSON *m = NULL;
+	for (long until = now_ms() + 60000; !m && now_ms() < until;) {
+		long code = get_as(&b, token, st, &r);
+		if (code == 200)
+			m = cJSON_Parse(r.body);
+		else if (code != 202)
+			fprintf(stderr, "# status on B: %ld %s\n", code, r.body ? r.body : "");
+		assert_true(code == 200 || code == 202);
+		resp_free(&r);
+		if (!m)
+			sleep_ms(50);
+	}
+	assert_non_null(m);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(m, "requiresAccessToken")));
+	assert_int_equal(get_as(&b, other, st, &r), 404); /* another client's token */
+	resp_free(&r);
+	int lines = 0;
+	const cJSON *o;
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(m, "output"))
+	{
+		const char *fp = path_of(cJSON_GetObjectItem(o, "url")->valuestring);
+		assert_int_equal(get_as(&b, token, fp, &r), 200);
+		for (const char *c = r.body; c && *c; c++)
+			lines += *c == '\n';
+		resp_free(&r);
+		assert_int_equal(get_as(&b, other, fp, &r), 404);
+		resp_free(&r);
+		struct resp bare = call(&b, "GET", fp, NULL);
+		assert_int_equal(bare.status, 401);
+		resp_free(&bare);
+	}
+	assert_int_equal(lines, PATIENTS + OBSERVATIONS);
+	/* cancelled on B with A's token: gone on both */
+	char authz[4200];
+	snprintf(authz, sizeof authz, "Authorization: Bearer %s", token);
+	const char *h[] = {authz, NULL};
+	assert_int_equal(http_do(&b, "DELETE", st, h, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 202);
+	resp_free(&r);
+	assert_int_equal(get_as(&a, token, st, &r), 404);
+	resp_free(&r);
+	assert_int_equal(rows_of(job_of(st)), 0);
+	cJSON_Delete(m);
+	free(st);
+	stop(&a);
+	stop(&b);
+}
+
+/* The database restarts (a crash: every session cut off) while the export
+ * is in the middle of its scan, held by the test's lock on the index: the
+ * export is run again once the database is back, not failed, and its
+ * manifest holds every resource once; its status asked right after the
+ * restart is still 202, not 404. */
+static void export_survives_a_database_restart(void **state)
+{
+	(void)state;
+	struct gw a;
+	start(&a, 3600);
+	pid_t lock = hold_index_lock(60);
+	char *st = kickoff(&a, "/fhir/Patient/$export?_type=Observation");
+	wait_running(&a, st);
+	sleep_ms(300); /* the scan waits for the lock */
+	pg_server_kill(&server);
+	waitpid(lock, NULL, 0); /* its session is gone with the server */
+	assert_int_equal(pg_server_start_again(&server), 0);
+	/* every poll from now on: 202 until the manifest (no "no such job"
+	 * while the gateway's connections are made again) */
+	cJSON *m = wait_manifest(&a, st, 60000);
+	assert_true(download_exact(&a, m, "Observation", "o", OBSERVATIONS) > 1);
+	cJSON_Delete(m);
+	free(st);
+	stop(&a);
+}
+
+/* The export's own database session is ended mid-scan (as a failover tool
+ * or an administrator ends sessions) while the database stays up: the
+ * error is transient, so the export runs again and completes rather than
+ * being recorded as failed. */
+static void export_survives_its_session_ending(void **state)
+{
+	(void)state;
+	struct gw a;
+	start(&a, 3600);
+	pid_t lock = hold_index_lock(60);
+	char *st = kickoff(&a, "/fhir/Patient/$export?_type=Observation");
+	wait_running(&a, st);
+	sleep_ms(300); /* the scan waits for the lock */
+	assert_int_equal(pg_server_sql(&server, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation ="
+						" 'idx'::regclass AND NOT granted"),
+			 0);
+	sleep_ms(300); /* the export saw its error while the lock is still held */
+	release_lock(lock);
+	cJSON *m = wait_manifest(&a, st, 60000);
+	assert_true(download_exact(&a, m, "Observation", "o", OBSERVATIONS) > 1);
+	cJSON_Delete(m);
+	char *log = gw_log(&a);
+	assert_non_null(log);
+	assert_non_null(strstr(log, "runs again from the start"));
+	free(log);
+	free(st);
+	stop(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +579,9 @@ int main(void)
 		cmocka_unit_test(export_resumes_when_its_gateway_is_killed),
 		cmocka_unit_test(export_running_on_one_gateway_is_cancelled_on_the_other),
 		cmocka_unit_test(finished_export_expires_on_any_gateway),
+		cmocka_unit_test(one_token_serves_the_export_on_both_gateways),
+		cmocka_unit_test(export_survives_a_database_restart),
+		cmocka_unit_test(export_survives_its_session_ending),
 	};
 	const char *filter = getenv("CW_TEST_FILTER");
 	if (filter && *filter)

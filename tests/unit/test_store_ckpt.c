@@ -223,6 +223,119 @@ static void log_stays_bounded_while_a_reader_holds_a_snapshot(void **state)
 	}
 }
 
+/* The log's restart count: the checkpoint sequence number of its header
+ * (big-endian, at byte 12), which SQLite raises each time the log starts
+ * again from its beginning; -1 while there is no header. */
+static long long log_restarts(const char *wal)
+{
+	unsigned char h[16];
+	FILE *fp = fopen(wal, "rb");
+	if (!fp)
+		return -1;
+	size_t n = fread(h, 1, sizeof h, fp);
+	fclose(fp);
+	if (n != sizeof h)
+		return -1;
+	return (long long)h[12] << 24 | (long long)h[13] << 16 | (long long)h[14] << 8 | (long long)h[15];
+}
+
+#define CONCURRENT_WRITERS 8
+
+struct concurrent {
+	struct fixture *f;
+	_Atomic bool stop;
+	_Atomic int written;
+	_Atomic enum store_status st;
+	int n;
+};
+
+/* Single creates, each queued to the committer as a gateway's are: with
+ * CONCURRENT_WRITERS of these the committer always has a group to commit. */
+static void *creator_main(void *arg)
+{
+	struct concurrent *c = arg;
+	char text[3000]; /* about a page per create */
+	memset(text, 'x', sizeof text - 1);
+	text[sizeof text - 1] = '\0';
+	for (int i = 0; !atomic_load(&c->stop); i++) {
+		char id[64];
+		snprintf(id, sizeof id, "cw%d-%d", c->n, i);
+		cJSON *p = cJSON_CreateObject();
+		cJSON_AddStringToObject(p, "resourceType", "Patient");
+		cJSON *name = cJSON_AddArrayToObject(p, "name");
+		cJSON *hn = cJSON_CreateObject();
+		cJSON_AddStringToObject(hn, "family", id);
+		cJSON_AddStringToObject(hn, "text", text);
+		cJSON_AddItemToArray(name, hn);
+		struct store_error err = {0};
+		enum store_status st = store_create(c->f->s, "Patient", p, id, NULL, &err);
+		cJSON_Delete(p);
+		if (st != STORE_OK) {
+			atomic_store(&c->st, st);
+			break;
+		}
+		atomic_fetch_add(&c->written, 1);
+	}
+	return NULL;
+}
+
+/* Under a steady stream of concurrent creates (the committer never idle,
+ * no reader holding a snapshot), the log is copied back in full and starts
+ * again from its beginning every STORE_SQLITE_WAL_PAGES frames or so, well
+ * short of the bound that holds writers off. A checkpoint that only ever
+ * copies what was committed before it started never catches up with such a
+ * stream, and the log would grow to the bound between restarts. */
+static void log_restarts_under_concurrent_creates(void **state)
+{
+	struct fixture *f = *state;
+	struct concurrent c[CONCURRENT_WRITERS];
+	pthread_t th[CONCURRENT_WRITERS];
+	/* short of the bound, where a restarting checkpoint holds writers
+	 * off: a log that only starts again there reaches it every time */
+	long long limit = (long long)STORE_SQLITE_WAL_BOUND_PAGES * 9 / 10 * FRAME_BYTES;
+	/* a create writes a page or more (its 3 KB row, index rows): this
+	 * many fill the log to its bound many times over */
+	int most = 10 * STORE_SQLITE_WAL_BOUND_PAGES;
+	long long max_wal = 0, first = -1, last = -1;
+	for (int i = 0; i < CONCURRENT_WRITERS; i++) {
+		c[i] = (struct concurrent){.f = f, .n = i};
+		atomic_store(&c[i].st, STORE_OK);
+		assert_int_equal(pthread_create(&th[i], NULL, creator_main, &c[i]), 0);
+	}
+	int total = 0;
+	for (;;) {
+		usleep(2000);
+		long long w = file_size(f->wal), r = log_restarts(f->wal);
+		if (w > max_wal)
+			max_wal = w;
+		if (r >= 0 && first < 0)
+			first = r;
+		last = r;
+		total = 0;
+		bool failed = false;
+		for (int i = 0; i < CONCURRENT_WRITERS; i++) {
+			total += atomic_load(&c[i].written);
+			failed |= atomic_load(&c[i].st) != STORE_OK;
+		}
+		if (failed || total >= most || max_wal > limit || (first >= 0 && last - first >= 4))
+			break;
+	}
+	for (int i = 0; i < CONCURRENT_WRITERS; i++)
+		atomic_store(&c[i].stop, true);
+	for (int i = 0; i < CONCURRENT_WRITERS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(atomic_load(&c[i].st), STORE_OK);
+	}
+	print_message("%d creates; largest log %lld bytes (limit %lld); log restarts %lld\n", total, max_wal, limit,
+		      last - first);
+	if (max_wal > limit)
+		fail_msg("the log grew to %lld bytes under concurrent creates after %d of them (restarted %lld times): "
+			 "it is not started again once copied back",
+			 max_wal, total, last - first);
+	if (last - first < 4)
+		fail_msg("the log started again %lld times in %d creates", last - first, total);
+}
+
 static void say_nothing(void *ctx, const char *line)
 {
 	(void)ctx;
@@ -304,6 +417,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(log_is_checkpointed_by_its_own_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(log_stays_bounded_while_a_reader_holds_a_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(kill_9_during_a_checkpoint_loses_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(log_restarts_under_concurrent_creates, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

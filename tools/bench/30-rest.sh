@@ -45,7 +45,13 @@ JSON
 "$CW_BIN" serve -c "$BENCH_DIR/nocache.json" 2>"$BENCH_DIR/nocache.log" & pids+=($!)
 "$CW_BIN" serve -c "$BENCH_DIR/write.json" 2>"$BENCH_DIR/write.log" & pids+=($!)
 "$CW_BIN" serve -c "$BENCH_DIR/write1.json" 2>"$BENCH_DIR/write1.log" & pids+=($!)
-sleep 1
+# every gateway answering (a loaded machine starts them in more than a second)
+for port in 18942 18943 18944 18945 18946; do
+  for _ in $(seq 1 100); do
+    curl -sf -o /dev/null "http://127.0.0.1:$port/fhir/metadata" && break
+    sleep 0.1
+  done
+done
 H='Content-Type: application/fhir+json'
 for port in 18942 18945; do
   curl -sf -XPUT -H "$H" http://127.0.0.1:$port/fhir/Patient/bench-1 \
