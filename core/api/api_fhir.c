@@ -136,7 +136,8 @@ static void post_convert(void *ctx, struct http_request *req, struct http_respon
 		struct outcome oo = OUTCOME_INIT;
 		int st = 400;
 		size_t len = 0;
-		char *text = fhir_io_convert(in, out, req->body, req->body_len, req->pretty, &lim, &len, &oo, &st);
+		char *text = fhir_io_convert_in(req->scratch, in, out, req->body, req->body_len, req->pretty, &lim,
+						&len, &oo, &st);
 		if (text)
 			send_text(resp, 200, out, text, len);
 		else

@@ -112,3 +112,32 @@ void arena_reset(struct arena *a)
 	keep->pos = 0;
 	a->used = sizeof *keep + keep->cap;
 }
+
+void arena_recycle(struct arena *a, size_t keep_max)
+{
+	struct arena_chunk *c = a->head;
+	if (!c)
+		return;
+	size_t total = a->used;
+	if (total > keep_max) {
+		arena_release(a);
+		return;
+	}
+	if (!c->next) {
+		/* one chunk already held the whole use: the steady state */
+		c->pos = 0;
+		return;
+	}
+	arena_release(a);
+	size_t cap = round_up(total);
+	c = malloc(sizeof *c + cap);
+	if (!c)
+		return; /* nothing kept: the next use allocates as it goes */
+	c->cap = cap;
+	c->pos = 0;
+	c->next = NULL;
+	a->head = c;
+	a->used = sizeof *c + cap;
+}
+
+size_t arena_held(const struct arena *a) { return a->used; }

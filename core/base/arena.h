@@ -34,5 +34,14 @@ void arena_release(struct arena *a);
 /* Like arena_release, but keeps the newest (largest) chunk, emptied, for the
  * next use: for a loop that uses an arena per item without a malloc each. */
 void arena_reset(struct arena *a);
+/* Empties the arena for the next use and keeps its memory when the last use
+ * took at most keep_max bytes: as one chunk that holds all of that use, so
+ * a use of the same size again allocates nothing and touches no fresh page
+ * (the first such chunk is fresh; every later use reuses it). A use past
+ * keep_max releases everything (arena_release). For an arena kept by a
+ * long-lived worker between its jobs. */
+void arena_recycle(struct arena *a, size_t keep_max);
+/* The bytes the arena holds now (chunks and their overhead). */
+size_t arena_held(const struct arena *a);
 
 #endif

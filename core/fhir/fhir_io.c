@@ -75,26 +75,39 @@ char *fhir_io_write(enum format f, const cJSON *resource, bool pretty, size_t *o
 char *fhir_io_convert(enum format from, enum format to, const char *buf, size_t len, bool pretty,
 		      const struct fjson_limits *lim, size_t *out_len, struct outcome *oo, int *status)
 {
+	return fhir_io_convert_in(NULL, from, to, buf, len, pretty, lim, out_len, oo, status);
+}
+
+char *fhir_io_convert_in(struct arena *scratch, enum format from, enum format to, const char *buf, size_t len,
+			 bool pretty, const struct fjson_limits *lim, size_t *out_len, struct outcome *oo, int *status)
+{
 	if (from == FORMAT_XML && to == FORMAT_JSON && !pretty)
 		return fhir_xml_to_json_text(buf, len, lim, out_len, oo, status);
 	if (from == FORMAT_JSON) {
 		/* the tree is only read: built in an arena, it costs no malloc
 		 * and no free per node; fjson still charges lim's budget, the
-		 * arena's own is the same budget with room for its rounding */
+		 * arena's own is the same budget with room for its rounding
+		 * (and for what a scratch arena holds already) */
 		struct fjson_limits dl;
 		if (!lim) {
 			fjson_limits_default(&dl);
 			lim = &dl;
 		}
-		size_t budget = lim->memory_budget > SIZE_MAX / 2 ? SIZE_MAX / 2 : lim->memory_budget * 2;
-		struct arena a;
-		arena_init(&a, budget + (1u << 20));
+		size_t budget = lim->memory_budget > SIZE_MAX / 4 ? SIZE_MAX / 4 : lim->memory_budget * 2;
+		struct arena own, *a = scratch;
+		if (a) {
+			a->budget = arena_held(a) + budget + (1u << 20);
+		} else {
+			arena_init(&own, budget + (1u << 20));
+			a = &own;
+		}
 		int st = 400;
-		cJSON *t = read_json(&a, buf, len, lim, oo, &st);
+		cJSON *t = read_json(a, buf, len, lim, oo, &st);
 		char *out = t ? fhir_io_write(to, t, pretty, out_len, oo, status) : NULL;
 		if (!t && status)
 			*status = st;
-		arena_release(&a);
+		if (a == &own)
+			arena_release(&own);
 		return out;
 	}
 	cJSON *t = fhir_io_read(from, buf, len, lim, oo, status);

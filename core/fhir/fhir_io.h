@@ -35,5 +35,10 @@ char *fhir_io_write(enum format f, const cJSON *resource, bool pretty, size_t *o
  * Returns malloc'd text and *out_len, or NULL with issues and *status. */
 char *fhir_io_convert(enum format from, enum format to, const char *buf, size_t len, bool pretty,
 		      const struct fjson_limits *lim, size_t *out_len, struct outcome *oo, int *status);
+/* The same, a JSON input's tree built in scratch (emptied by the caller
+ * afterwards; NULL: an arena of its own, released before returning). The
+ * result is malloc'd, never in scratch. Sets scratch's budget. */
+char *fhir_io_convert_in(struct arena *scratch, enum format from, enum format to, const char *buf, size_t len,
+			 bool pretty, const struct fjson_limits *lim, size_t *out_len, struct outcome *oo, int *status);
 
 #endif

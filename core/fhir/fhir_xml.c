@@ -329,7 +329,7 @@ struct rd_cached {
 struct rd {
 	struct outcome *oo;
 	struct fjson_limits lim;
-	struct fhir_xml_path path;
+	struct fhir_xml_loc loc; /* spelt out only for an issue (rd_fail) */
 	size_t used;
 	int status;
 	bool failed;
@@ -375,7 +375,8 @@ static void rd_fail(struct rd *r, int status, const char *code, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	outcome_add(r->oo, OUTCOME_ERROR, code, r->path.len ? r->path.buf : NULL, "%s", msg);
+	struct fhir_xml_path path;
+	outcome_add(r->oo, OUTCOME_ERROR, code, fhir_xml_loc_spell(&r->loc, &path), "%s", msg);
 }
 
 static bool charge(struct rd *r, size_t bytes)
@@ -848,13 +849,13 @@ static const struct model_elem *child_start(struct rd *r, const struct model_typ
 					    const struct model_type **ct, bool *xhtml, size_t *mark)
 {
 	if (in_primitive && strcmp(name, "extension") != 0) {
-		size_t mk = fhir_xml_path_push(&r->path, name, -1);
+		size_t mk = fhir_xml_loc_push(&r->loc, name, -1);
 		rd_fail(r, 400, "structure", "unknown element \"%s\"", name);
-		fhir_xml_path_pop(&r->path, mk);
+		fhir_xml_loc_pop(&r->loc, mk);
 		return NULL;
 	}
 	const struct model_elem *e = rd_find_elem(r, t, name, ct);
-	*mark = fhir_xml_path_push(&r->path, name, -1);
+	*mark = fhir_xml_loc_push(&r->loc, name, -1);
 	if (!e || (e->flags & MODEL_F_ATTR)) {
 		rd_fail(r, 400, "structure", "unknown element \"%s\"", name);
 		return NULL;
@@ -909,7 +910,7 @@ static void on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, co
 		const struct model_type *t = resource_start(&s->r, name, uri, p && p->val, nattr, attrs);
 		if (!t)
 			return sax_fail(s);
-		size_t mark = p ? s->r.path.len : fhir_xml_path_push(&s->r.path, name, -1);
+		size_t mark = p ? s->r.loc.n : fhir_xml_loc_push(&s->r.loc, name, -1);
 		struct frame *f = push_frame(s, FR_RESOURCE, t);
 		if (!f)
 			return sax_fail(s);
@@ -953,7 +954,7 @@ static void on_start(void *vctx, const xmlChar *local, const xmlChar *prefix, co
 	}
 	if (array && !rd_array_limit(&s->r, sl))
 		return sax_fail(s);
-	fhir_xml_path_index(&s->r.path, mark, array ? (long)sl->count : -1);
+	fhir_xml_loc_index(&s->r.loc, mark, array ? (long)sl->count : -1);
 	if (xhtml) {
 		s->div_slot = sl;
 		s->div_array = array;
@@ -1032,7 +1033,7 @@ static void on_end(void *vctx, const xmlChar *local, const xmlChar *prefix, cons
 			rd_fail(&s->r, 500, "exception", "out of memory");
 			return sax_fail(s);
 		}
-		fhir_xml_path_pop(&s->r.path, s->div_mark);
+		fhir_xml_loc_pop(&s->r.loc, s->div_mark);
 		return;
 	}
 	struct frame *f = top(s);
@@ -1084,7 +1085,7 @@ static void on_end(void *vctx, const xmlChar *local, const xmlChar *prefix, cons
 		break;
 	}
 	slots_free(&f->ss);
-	fhir_xml_path_pop(&s->r.path, f->path_mark);
+	fhir_xml_loc_pop(&s->r.loc, f->path_mark);
 	if (!ok) {
 		cJSON_Delete(val);
 		cJSON_Delete(under);
@@ -1447,7 +1448,7 @@ static void js_on_start(void *vctx, const xmlChar *local, const xmlChar *prefix,
 		const struct model_type *t = resource_start(&s->r, name, uri, taken, nattr, attrs);
 		if (!t)
 			return js_fail(s);
-		size_t mark = p ? s->r.path.len : fhir_xml_path_push(&s->r.path, name, -1);
+		size_t mark = p ? s->r.loc.n : fhir_xml_loc_push(&s->r.loc, name, -1);
 		struct strbuf *out = p ? p->out : &s->out;
 		if (p)
 			p->has_resource = true;
@@ -1509,7 +1510,7 @@ static void js_on_start(void *vctx, const xmlChar *local, const xmlChar *prefix,
 		rd_fail(&s->r, 400, "too-costly", "more than %zu repetitions of one element", s->r.lim.max_array_items);
 		return js_fail(s);
 	}
-	fhir_xml_path_index(&s->r.path, mark, array ? (long)m->count : -1);
+	fhir_xml_loc_index(&s->r.loc, mark, array ? (long)m->count : -1);
 	if (xhtml) {
 		s->div_mark = mark;
 		div_begin(&s->div, local, prefix, nns, ns, nattr, attrs);
@@ -1584,7 +1585,7 @@ static void js_on_end(void *vctx, const xmlChar *local, const xmlChar *prefix, c
 		js_str(&p->cur.vals, s->div.buf.buf ? s->div.buf.buf : "", s->div.buf.len);
 		p->cur.any_val = true;
 		p->cur.count = 1;
-		fhir_xml_path_pop(&s->r.path, s->div_mark);
+		fhir_xml_loc_pop(&s->r.loc, s->div_mark);
 		return;
 	}
 	struct js_frame *f = js_top(s);
@@ -1636,7 +1637,7 @@ static void js_on_end(void *vctx, const xmlChar *local, const xmlChar *prefix, c
 		break;
 	}
 	}
-	fhir_xml_path_pop(&s->r.path, f->path_mark);
+	fhir_xml_loc_pop(&s->r.loc, f->path_mark);
 	if (!ok)
 		return js_fail(s);
 	if (p && p->kind != FR_HOLDER)

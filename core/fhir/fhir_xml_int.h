@@ -27,6 +27,43 @@ void fhir_xml_path_pop(struct fhir_xml_path *p, size_t mark);
  * path as popping it and pushing it again with the index, without copying. */
 void fhir_xml_path_index(struct fhir_xml_path *p, size_t mark, long index);
 
+/* The location being read or written, kept as the segments
+ * fhir_xml_path_push would be given and spelt out only for an issue
+ * (fhir_xml_loc_spell): one segment per level, names borrowed (they must
+ * outlive the segment: libxml2's dictionary, the tree's keys); a level past
+ * FHIR_XML_LOC_SEGS is left off (the readers and the writer refuse nesting
+ * that deep anyway). */
+#define FHIR_XML_LOC_SEGS 1040
+struct fhir_xml_loc {
+	struct {
+		const char *name;
+		long index;
+	} seg[FHIR_XML_LOC_SEGS];
+	size_t n;
+};
+
+/* Adds a segment; returns the mark fhir_xml_loc_pop goes back to. */
+static inline size_t fhir_xml_loc_push(struct fhir_xml_loc *l, const char *name, long index)
+{
+	size_t mark = l->n;
+	if (mark < FHIR_XML_LOC_SEGS) {
+		l->seg[mark].name = name;
+		l->seg[mark].index = index;
+		l->n = mark + 1;
+	}
+	return mark;
+}
+static inline void fhir_xml_loc_pop(struct fhir_xml_loc *l, size_t mark) { l->n = mark; }
+/* Sets the index of the segment pushed at mark (none: nothing). */
+static inline void fhir_xml_loc_index(struct fhir_xml_loc *l, size_t mark, long index)
+{
+	if (mark < l->n)
+		l->seg[mark].index = index;
+}
+/* Spells the location out into p as fhir_xml_path_push would have built it
+ * segment by segment; returns its text, or NULL when empty. */
+const char *fhir_xml_loc_spell(const struct fhir_xml_loc *l, struct fhir_xml_path *p);
+
 /* Appends s escaped for XML text (attr: for an attribute value). Returns
  * false when s holds what XML 1.0 cannot carry: a C0 control other than
  * tab, LF, CR, or U+FFFE/U+FFFF (what was appended is then to be dropped). */

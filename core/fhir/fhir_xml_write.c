@@ -55,39 +55,34 @@ void fhir_xml_path_index(struct fhir_xml_path *p, size_t mark, long index)
 	p->len = (size_t)(w - p->buf);
 }
 
+const char *fhir_xml_loc_spell(const struct fhir_xml_loc *l, struct fhir_xml_path *p)
+{
+	p->len = 0;
+	p->truncated = false;
+	p->buf[0] = '\0';
+	for (size_t i = 0; i < l->n; i++) {
+		size_t mark = fhir_xml_path_push(p, l->seg[i].name, -1);
+		fhir_xml_path_index(p, mark, l->seg[i].index);
+	}
+	return p->len ? p->buf : NULL;
+}
+
 /* ------------------------------------------------------------ JSON → XML */
 
-/* The location being written, kept as the segments fhir_xml_path_push
- * would be given and spelt out only for an issue: one segment per level at
- * most, and a level past 1000 is refused. */
-#define WR_SEGS 1040
-
+/* The location being written (a level past 1000 is refused). */
 struct wr {
 	struct strbuf b;
 	struct outcome *oo;
-	struct {
-		const char *name;
-		long index;
-	} seg[WR_SEGS];
-	size_t nseg;
+	struct fhir_xml_loc loc;
 	bool pretty;
 	bool failed;
 	int status;
 };
 
 /* Adds a segment (name must outlive it); returns the mark wr_pop goes back to. */
-static size_t wr_push(struct wr *w, const char *name, long index)
-{
-	size_t mark = w->nseg;
-	if (mark == WR_SEGS)
-		return mark; /* past where a location can be spelt out anyway */
-	w->seg[mark].name = name;
-	w->seg[mark].index = index;
-	w->nseg = mark + 1;
-	return mark;
-}
+static size_t wr_push(struct wr *w, const char *name, long index) { return fhir_xml_loc_push(&w->loc, name, index); }
 
-static void wr_pop(struct wr *w, size_t mark) { w->nseg = mark; }
+static void wr_pop(struct wr *w, size_t mark) { fhir_xml_loc_pop(&w->loc, mark); }
 
 static void wr_fail(struct wr *w, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -99,11 +94,8 @@ static void wr_fail(struct wr *w, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	struct fhir_xml_path path = {.len = 0};
-	path.buf[0] = '\0';
-	for (size_t i = 0; i < w->nseg; i++)
-		fhir_xml_path_push(&path, w->seg[i].name, w->seg[i].index);
-	outcome_add(w->oo, OUTCOME_ERROR, code, path.len ? path.buf : NULL, "%s", msg);
+	struct fhir_xml_path path;
+	outcome_add(w->oo, OUTCOME_ERROR, code, fhir_xml_loc_spell(&w->loc, &path), "%s", msg);
 }
 
 static void indent(struct wr *w, size_t level)
@@ -491,7 +483,7 @@ static void wr_resource(struct wr *w, const cJSON *res, size_t level, bool top)
 	const struct model_type *t = model_resource(rt->valuestring);
 	if (!t)
 		return wr_fail(w, "structure", "\"%s\" is not a FHIR R4 resource type", rt->valuestring);
-	size_t mark = top ? wr_push(w, rt->valuestring, -1) : w->nseg;
+	size_t mark = top ? wr_push(w, rt->valuestring, -1) : w->loc.n;
 	indent(w, level);
 	strbuf_addc(&w->b, '<');
 	strbuf_adds(&w->b, rt->valuestring);

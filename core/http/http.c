@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/arena.h"
 #include "base/crypto.h"
 #include "base/fjson.h"
 #include "base/log.h"
@@ -76,6 +77,106 @@ struct conn_ctx {
 struct query_param {
 	char *name, *value;
 };
+
+/* Memory kept between requests (http.h: HTTP_SCRATCH_KEEP,
+ * HTTP_KEEP_BODY_MIN): at most one request body and one scratch arena per
+ * worker thread, given back when a request is done and taken by the next
+ * one, so a large request works in pages already faulted in. Freed when the
+ * server stops. */
+#define KEEP_SLOTS 64
+struct keep {
+	pthread_mutex_t lock;
+	size_t slots; /* the worker threads, at most KEEP_SLOTS */
+	char *body[KEEP_SLOTS];
+	size_t body_cap[KEEP_SLOTS];
+	size_t nbody;
+	struct arena *arena[KEEP_SLOTS];
+	size_t narena;
+};
+
+/* A kept body buffer of at least need bytes (the smallest such), or NULL. */
+static char *keep_take_body(struct keep *k, size_t need, size_t *cap)
+{
+	char *b = NULL;
+	pthread_mutex_lock(&k->lock);
+	size_t best = k->nbody;
+	for (size_t i = 0; i < k->nbody; i++)
+		if (k->body_cap[i] >= need && (best == k->nbody || k->body_cap[i] < k->body_cap[best]))
+			best = i;
+	if (best < k->nbody) {
+		b = k->body[best];
+		*cap = k->body_cap[best];
+		k->nbody--;
+		k->body[best] = k->body[k->nbody];
+		k->body_cap[best] = k->body_cap[k->nbody];
+	}
+	pthread_mutex_unlock(&k->lock);
+	return b;
+}
+
+/* Keeps a body buffer for the next request, or frees it (too small, past
+ * max, or every slot taken). */
+static void keep_give_body(struct keep *k, char *b, size_t cap, size_t max)
+{
+	if (!b)
+		return;
+	if (cap >= HTTP_KEEP_BODY_MIN && cap <= max) {
+		pthread_mutex_lock(&k->lock);
+		bool kept = k->nbody < k->slots;
+		if (kept) {
+			k->body[k->nbody] = b;
+			k->body_cap[k->nbody++] = cap;
+		}
+		pthread_mutex_unlock(&k->lock);
+		if (kept)
+			return;
+	}
+	free(b);
+}
+
+/* A scratch arena: a kept one, or a new one (NULL when memory ran out). */
+static struct arena *keep_take_arena(struct keep *k)
+{
+	struct arena *a = NULL;
+	pthread_mutex_lock(&k->lock);
+	if (k->narena)
+		a = k->arena[--k->narena];
+	pthread_mutex_unlock(&k->lock);
+	if (!a && (a = malloc(sizeof *a)))
+		arena_init(a, 0);
+	return a;
+}
+
+/* Empties a scratch arena and keeps it, with its memory up to
+ * HTTP_SCRATCH_KEEP, for the next request (or frees it). */
+static void keep_give_arena(struct keep *k, struct arena *a)
+{
+	if (!a)
+		return;
+	arena_recycle(a, HTTP_SCRATCH_KEEP);
+	a->budget = 0; /* the default again; the next handler may set its own */
+	pthread_mutex_lock(&k->lock);
+	bool kept = k->narena < k->slots;
+	if (kept)
+		k->arena[k->narena++] = a;
+	pthread_mutex_unlock(&k->lock);
+	if (!kept) {
+		arena_release(a);
+		free(a);
+	}
+}
+
+static void keep_free(struct keep *k)
+{
+	for (size_t i = 0; i < k->nbody; i++)
+		free(k->body[i]);
+	for (size_t i = 0; i < k->narena; i++) {
+		arena_release(k->arena[i]);
+		free(k->arena[i]);
+	}
+	k->nbody = k->narena = 0;
+	pthread_mutex_destroy(&k->lock);
+}
 
 /* One per request (MHD's con_cls). */
 struct req_ctx {
@@ -124,6 +225,7 @@ struct http_server {
 	atomic_uint deferred;       /* requests deferred whose answer is not yet made */
 	bool mtls;                  /* clients are asked for a certificate */
 	char *tls_cert, *tls_key, *tls_ca; /* PEM text given to the library, kept while it runs */
+	struct keep keep;
 };
 
 /* TLS 1.2 and 1.3 only, GnuTLS's NORMAL cipher suites otherwise. */
@@ -644,7 +746,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	response_release(&rq->held);
 	if (rq->req.app_free)
 		rq->req.app_free(rq->req.app);
-	free(rq->body);
+	keep_give_body(&srv->keep, rq->body, rq->cap, (size_t)srv->limits.max_body_bytes + 1);
 	free(rq->target);
 	free(rq->path);
 	free(rq->params);
@@ -859,8 +961,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 				return refuse(mc, rq, 413, "too-long", diag);
 			}
 			if (n > 0) {
-				rq->cap = (size_t)n + 1;
-				rq->body = malloc(rq->cap);
+				/* sized once from Content-Length (never past the
+				 * limit, checked above), in a kept buffer when one
+				 * is large enough; a body that comes shorter leaves
+				 * the rest unused, one that would come longer is
+				 * the next request's bytes to the library */
+				rq->body = keep_take_body(&srv->keep, (size_t)n + 1, &rq->cap);
+				if (!rq->body) {
+					rq->cap = (size_t)n + 1;
+					rq->body = malloc(rq->cap);
+				}
 				if (!rq->body)
 					return refuse(mc, rq, 503, "transient", "out of memory");
 			}
@@ -882,14 +992,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 			metrics_counter_add(METRICS_BODY_TOO_LARGE, 1);
 			rq->too_large = true;
 			rq->status = 413;
-			free(rq->body);
+			keep_give_body(&srv->keep, rq->body, rq->cap, (size_t)srv->limits.max_body_bytes + 1);
 			rq->body = NULL;
+			rq->cap = 0;
 			/* The library cannot queue a reply in the middle of a
 			 * body; cut the connection off at the limit. */
 			log_event(LOG_INFO, "body_limit", "request body cut off at the limit", "request_id",
 				  rq->request_id, (const char *)NULL);
 			return MHD_NO;
 		}
+		if (!rq->body) /* no Content-Length (chunked): start in a kept buffer if any */
+			rq->body = keep_take_body(&srv->keep, rq->len + n + 1, &rq->cap);
 		if (rq->len + n + 1 > rq->cap) {
 			size_t ncap = rq->cap ? rq->cap : 4096;
 			while (ncap < rq->len + n + 1)
@@ -948,9 +1061,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		}
 		if (rq->body)
 			rq->body[rq->len] = '\0';
+		rq->req.scratch = keep_take_arena(&srv->keep);
 		set_busy(srv, rq, true);
 		srv->dispatch.fn(srv->dispatch.ctx, &rq->req, &resp);
 		set_busy(srv, rq, false);
+		keep_give_arena(&srv->keep, rq->req.scratch);
+		rq->req.scratch = NULL;
 		if (rq->resume) {
 			/* deferred: the worker goes back to serving others (the
 			 * route label stays for the log and the metrics) */
@@ -1054,6 +1170,7 @@ static int open_listener(const struct config *cfg, unsigned *port, char *err, si
 
 static void server_free(struct http_server *srv)
 {
+	keep_free(&srv->keep);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_mutex_destroy(&srv->defer_lock);
 	free(srv->tls_cert);
@@ -1116,6 +1233,7 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 	srv->conns.next = srv->conns.prev = &srv->conns;
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_mutex_init(&srv->defer_lock, NULL);
+	pthread_mutex_init(&srv->keep.lock, NULL);
 
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (cfg->listen_ipv6)
@@ -1139,6 +1257,7 @@ struct http_server *http_server_start(const struct config *cfg, struct http_disp
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (unsigned)n : 1;
 	}
+	srv->keep.slots = threads < KEEP_SLOTS ? threads : KEEP_SLOTS;
 	/* Idle timeout as a backstop; the watchdog enforces the real deadlines. */
 	unsigned idle_s = (unsigned)((cfg->limits.request_timeout_ms + 999) / 1000);
 	srv->daemon = MHD_start_daemon(flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_LISTEN_SOCKET, lfd,

@@ -30,6 +30,8 @@
 #include "fhir/outcome.h"
 
 #define HTTP_MAX_PARAMS 8
+
+struct arena;
 #define HTTP_MAX_HEADERS 16
 
 struct http_request {
@@ -65,8 +67,24 @@ struct http_request {
 	 * closed), on whichever thread completes it */
 	void *app;
 	void (*app_free)(void *app);
+	/* Scratch memory for the handler while dispatch's fn runs, and only
+	 * then (NULL in finish, in a deferred answer's resume, or when none
+	 * could be had): an arena this module keeps between requests, so a
+	 * large document's tree is built in pages already in use rather than
+	 * in fresh ones. Emptied when fn returns (nothing allocated in it may
+	 * be kept past that); its memory is kept for the next request up to
+	 * HTTP_SCRATCH_KEEP bytes and released when a request used more. The
+	 * handler may set its budget. */
+	struct arena *scratch;
 	void *impl;              /* private to http.c */
 };
+
+/* The scratch arena memory kept between requests, per worker thread at most
+ * (see http_request.scratch); and the request bodies kept for reuse, one
+ * per worker thread, each at most limits.max_body_bytes and at least
+ * HTTP_KEEP_BODY_MIN (smaller ones come and go with malloc). */
+#define HTTP_SCRATCH_KEEP ((size_t)64 << 20)
+#define HTTP_KEEP_BODY_MIN ((size_t)64 << 10)
 
 struct http_header_pair {
 	char *name, *value;

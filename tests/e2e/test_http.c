@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "e2e/harness.h"
@@ -380,6 +381,118 @@ static void body_limit_bounds(void **state)
 	assert_int_equal(gw_stop(&gw, 10000), 0);
 }
 
+/* A JSON Binary of n data bytes ('Q', or 'Z' when zed) for $convert. */
+static char *binary_json(size_t n, bool zed, size_t *len)
+{
+	const char *head = "{\"resourceType\":\"Binary\",\"contentType\":\"text/plain\",\"data\":\"";
+	size_t hl = strlen(head);
+	char *b = malloc(hl + n + 3);
+	assert_non_null(b);
+	memcpy(b, head, hl);
+	memset(b + hl, zed ? 'Z' : 'Q', n);
+	memcpy(b + hl + n, "\"}", 3);
+	*len = hl + n + 2;
+	return b;
+}
+
+/* POST /fhir/$convert (JSON to XML) on a connection of its own: the body
+ * declared with Content-Length declared (chunked when 0), sent up to len
+ * bytes, then the client stops sending (half-close) when cut. The answer,
+ * up to cap, in buf. */
+static long convert_raw(const struct gw *gw, const char *body, size_t len, size_t declared, bool cut, char *buf,
+			size_t cap)
+{
+	int fd = raw_connect(gw, NULL);
+	assert_true(fd >= 0);
+	char hdr[300];
+	int hl = snprintf(hdr, sizeof hdr,
+			  "POST /fhir/$convert HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+			  "Content-Type: application/fhir+json\r\nAccept: application/fhir+xml\r\n");
+	if (declared)
+		hl += snprintf(hdr + hl, sizeof hdr - (size_t)hl, "Content-Length: %zu\r\n\r\n", declared);
+	else
+		hl += snprintf(hdr + hl, sizeof hdr - (size_t)hl, "Transfer-Encoding: chunked\r\n\r\n%zx\r\n", len);
+	assert_int_equal(raw_send(fd, hdr, (size_t)hl), 0);
+	if (len)
+		raw_send(fd, body, len);
+	if (!declared)
+		raw_send(fd, "\r\n0\r\n\r\n", 7);
+	if (cut)
+		shutdown(fd, SHUT_WR);
+	long n = raw_recv_all(fd, buf, cap, 10000);
+	close(fd);
+	return n;
+}
+
+/* The answer in buf holds a Binary whose data is exactly n bytes of c. */
+static bool xml_data_is(const char *buf, size_t n, char c)
+{
+	const char *v = strstr(buf, "<data value=\"");
+	if (!v)
+		return false;
+	v += strlen("<data value=\"");
+	for (size_t i = 0; i < n; i++)
+		if (v[i] != c)
+			return false;
+	return v[n] == '"';
+}
+
+/* Request bodies and the converter's memory are kept between requests: a
+ * body sized from Content-Length in a buffer an earlier, larger body used, a
+ * chunked body (no Content-Length), a Content-Length larger than the body
+ * sent (no answer made of what the buffer held before), one over the limit
+ * (413 before any byte is read), and a body larger than every kept buffer:
+ * each answer is made of its own request's bytes alone. */
+static void content_length_edges_with_kept_buffers(void **state)
+{
+	(void)state;
+	struct gw gw;
+	/* the request deadline ends the request whose body never comes whole */
+	assert_int_equal(gw_start(&gw, "\"limits\":{\"max_body_bytes\":1048576,\"header_timeout_ms\":2000,"
+				       "\"request_timeout_ms\":3000}"),
+			 0);
+	size_t cap = 4u << 20;
+	char *buf = malloc(cap);
+	assert_non_null(buf);
+	size_t blen, slen, hlen;
+	char *big = binary_json(300000, false, &blen);
+	char *small = binary_json(1000, true, &slen);
+	char *huge = binary_json(900000, true, &hlen);
+	for (int round = 0; round < 2; round++) {
+		/* exact Content-Length, large: kept afterwards */
+		assert_true(convert_raw(&gw, big, blen, blen, false, buf, cap) > 0);
+		assert_non_null(strstr(buf, "HTTP/1.1 200"));
+		assert_true(xml_data_is(buf, 300000, 'Q'));
+		/* exact Content-Length, small, after it */
+		assert_true(convert_raw(&gw, small, slen, slen, false, buf, cap) > 0);
+		assert_non_null(strstr(buf, "HTTP/1.1 200"));
+		assert_true(xml_data_is(buf, 1000, 'Z'));
+		/* no Content-Length: chunked */
+		assert_true(convert_raw(&gw, small, slen, 0, false, buf, cap) > 0);
+		assert_non_null(strstr(buf, "HTTP/1.1 200"));
+		assert_true(xml_data_is(buf, 1000, 'Z'));
+		/* Content-Length larger than the body sent: never answered from
+		 * the buffer's earlier bytes (the connection ends at the deadline) */
+		convert_raw(&gw, small, slen, blen, true, buf, cap);
+		assert_null(strstr(buf, "HTTP/1.1 200"));
+		assert_null(strstr(buf, "QQQQ"));
+		/* Content-Length over the limit: 413 OperationOutcome */
+		assert_true(convert_raw(&gw, NULL, 0, 1048577, false, buf, cap) > 0);
+		assert_non_null(strstr(buf, "HTTP/1.1 413"));
+		assert_non_null(strstr(buf, "OperationOutcome"));
+		assert_non_null(strstr(buf, "limits.max_body_bytes"));
+		/* larger than any buffer kept so far */
+		assert_true(convert_raw(&gw, huge, hlen, hlen, false, buf, cap) > 0);
+		assert_non_null(strstr(buf, "HTTP/1.1 200"));
+		assert_true(xml_data_is(buf, 900000, 'Z'));
+	}
+	free(big);
+	free(small);
+	free(huge);
+	free(buf);
+	assert_int_equal(gw_stop(&gw, 10000), 0);
+}
+
 static void oversized_header_gets_431(void **state)
 {
 	(void)state;
@@ -623,6 +736,7 @@ int main(void)
 		cmocka_unit_test(per_ip_connection_cap),
 		cmocka_unit_test(total_connection_cap),
 		cmocka_unit_test(shutdown_drains_in_flight),
+		cmocka_unit_test(content_length_edges_with_kept_buffers),
 		cmocka_unit_test(configured_json_limits_apply),
 		cmocka_unit_test(bad_configuration_exits_2),
 	};

@@ -529,6 +529,62 @@ static void refusals_name_where_they_are(void **state)
 	}
 }
 
+/* The XML readers name where a refusal is, as the writer does: element
+ * path with array indexes, inside a contained resource, under a choice's
+ * chosen type and in a primitive's extension; both readers alike (the tree
+ * and the text one). */
+static void xml_refusals_name_where_they_are(void **state)
+{
+	(void)state;
+#define NS " xmlns=\"http://hl7.org/fhir\""
+	static const struct {
+		const char *xml, *where;
+	} cases[] = {
+		{"<Patient" NS "><name><given value=\"a\"/></name><name><given value=\"b\"/><given value=\"c\"/>"
+		 "<foo value=\"x\"/></name></Patient>",
+		 "Patient.name[1].foo"},
+		{"<Observation" NS "><status value=\"final\"/><code><text value=\"x\"/></code><valueQuantity>"
+		 "<value value=\"x\"/></valueQuantity></Observation>",
+		 "Observation.valueQuantity.value"},
+		{"<Patient" NS "><contained><Organization><id value=\"o\"/></Organization></contained><contained>"
+		 "<Organization><nme value=\"x\"/></Organization></contained></Patient>",
+		 "Patient.contained[1].nme"},
+		{"<Patient" NS "><extension url=\"u\"><valueString value=\"a\"/></extension><extension url=\"v\">"
+		 "<valueBoolean value=\"maybe\"/></extension></Patient>",
+		 "Patient.extension[1].valueBoolean"},
+		{"<Patient" NS "><birthDate value=\"2000-01-01\"><extension url=\"u\"><valueCode value=\"a\"/>"
+		 "</extension><extension url=\"v\"><valueBoolean value=\"maybe\"/></extension></birthDate></Patient>",
+		 "Patient.birthDate.extension[1].valueBoolean"},
+	};
+#undef NS
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		for (int text = 0; text < 2; text++) {
+			struct outcome oo = OUTCOME_INIT;
+			int st = 0;
+			size_t len = 0;
+			char *out = NULL;
+			cJSON *t = NULL;
+			if (text)
+				out = fhir_xml_to_json_text(cases[i].xml, strlen(cases[i].xml), NULL, &len, &oo, &st);
+			else
+				t = fhir_xml_to_json(cases[i].xml, strlen(cases[i].xml), NULL, &oo, &st);
+			if (out || t)
+				print_message("# accepted by the %s reader: %s\n", text ? "text" : "tree",
+					      cases[i].xml);
+			assert_null(out);
+			assert_null(t);
+			assert_int_equal(st, 400);
+			assert_true(oo.n > 0);
+			const char *where = oo.issues[0].expression ? oo.issues[0].expression : "";
+			if (strcmp(where, cases[i].where) != 0)
+				print_message("# %s (%s reader): at \"%s\", expected \"%s\"\n", cases[i].xml,
+					      text ? "text" : "tree", where, cases[i].where);
+			assert_string_equal(where, cases[i].where);
+			outcome_release(&oo);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -536,6 +592,7 @@ int main(void)
 		cmocka_unit_test(json_that_is_not_fhir_is_refused),
 		cmocka_unit_test(hostile_xml_is_refused),
 		cmocka_unit_test(refusals_name_where_they_are),
+		cmocka_unit_test(xml_refusals_name_where_they_are),
 		cmocka_unit_test(official_pairs_convert_both_ways),
 		cmocka_unit_test(written_xml_validates_against_the_schema),
 		cmocka_unit_test(synthea_bundles_round_trip),
