@@ -1180,3 +1180,19 @@ cJSON *bulk_flow(const struct gw *g, const char *token, const char *path, cJSON 
 		free(st);
 	return by_type;
 }
+
+int bulk_node_client(const char *args, char *out, size_t cap)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof cmd, "node tests/e2e/node/bulk_client.js %s 2>&1", args);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+		out[--n] = '\0';
+	int rc = pclose(p);
+	if (rc != 0)
+		fprintf(stderr, "# node %s: %s\n", args, out);
+	return rc;
+}

@@ -285,6 +285,10 @@ char *bulk_kickoff(const struct gw *g, const char *token, const char *method, co
 cJSON *bulk_wait_manifest(const struct gw *g, const char *token, const char *status_path, long timeout_ms);
 cJSON *bulk_download(const struct gw *g, const char *token, const cJSON *manifest, const char *type);
 cJSON *bulk_flow(const struct gw *g, const char *token, const char *path, cJSON **manifest, char **status_path);
+/* Runs the Node bulk client (tests/e2e/node/bulk_client.js) with args
+ * (run from the repository's root); its output (trimmed) into out. The
+ * exit status; a failing run's output goes to stderr. */
+int bulk_node_client(const char *args, char *out, size_t cap);
 
 /* Gateways on one PostgreSQL database (a real server, tests/pgserver.h).
  * harness_pg_store writes into buf the configuration member that puts a

@@ -469,24 +469,6 @@ static void node_client_runs_the_flow(void **state)
 	assert_int_equal(gw_stop(&g, 5000), 0);
 }
 
-/* Runs the node client script with args; its standard output (trimmed)
- * into out. The exit status. */
-static int node_run(const char *args, char *out, size_t cap)
-{
-	char cmd[2048];
-	snprintf(cmd, sizeof cmd, "node tests/e2e/node/bulk_client.js %s 2>&1", args);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t n = fread(out, 1, cap - 1, p);
-	out[n] = '\0';
-	while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
-		out[--n] = '\0';
-	int rc = pclose(p);
-	if (rc != 0)
-		fprintf(stderr, "# node %s: %s\n", args, out);
-	return rc;
-}
-
 /* A request with a bearer token (and more headers, NULL-terminated). */
 static struct resp call_as(const struct gw *g, const char *token, const char *method, const char *path,
 			   const char *extra, const char *body)
@@ -537,7 +519,7 @@ static void billing_token_exports_what_it_may_read(void **state)
 	harness_remove_at_exit(dir);
 	char jwk[2048], args[1024], key[128];
 	snprintf(args, sizeof args, "keygen %s", dir);
-	assert_int_equal(node_run(args, jwk, sizeof jwk), 0);
+	assert_int_equal(bulk_node_client(args, jwk, sizeof jwk), 0);
 	snprintf(key, sizeof key, "%s/key.pem", dir);
 	char cfg[8192];
 	snprintf(cfg, sizeof cfg,
@@ -552,12 +534,12 @@ static void billing_token_exports_what_it_may_read(void **state)
 	char base[64], loader[4096], billing[4096], feeder[4096];
 	snprintf(base, sizeof base, "http://127.0.0.1:%u", g.port);
 	snprintf(args, sizeof args, "token %s loader %s system/*.cruds", base, key);
-	assert_int_equal(node_run(args, loader, sizeof loader), 0);
+	assert_int_equal(bulk_node_client(args, loader, sizeof loader), 0);
 	snprintf(args, sizeof args, "token %s billing %s 'system/Patient.rs system/Claim.rs system/Coverage.rs'", base,
 		 key);
-	assert_int_equal(node_run(args, billing, sizeof billing), 0);
+	assert_int_equal(bulk_node_client(args, billing, sizeof billing), 0);
 	snprintf(args, sizeof args, "token %s feeder %s system/Observation.cu", base, key);
-	assert_int_equal(node_run(args, feeder, sizeof feeder), 0);
+	assert_int_equal(bulk_node_client(args, feeder, sizeof feeder), 0);
 
 	put_as(&g, loader, "/fhir/Organization/org1",
 	       "{\"resourceType\":\"Organization\",\"id\":\"org1\",\"name\":\"Payer\"}");
@@ -593,7 +575,7 @@ static void billing_token_exports_what_it_may_read(void **state)
 	char out[4096];
 	snprintf(args, sizeof args,
 		 "%s '/fhir/$export' billing %s 'system/Patient.rs system/Claim.rs system/Coverage.rs'", base, key);
-	assert_int_equal(node_run(args, out, sizeof out), 0);
+	assert_int_equal(bulk_node_client(args, out, sizeof out), 0);
 	cJSON *r = cJSON_Parse(out);
 	assert_non_null(r);
 	const cJSON *lines = cJSON_GetObjectItem(r, "lines");

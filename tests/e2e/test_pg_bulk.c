@@ -338,24 +338,6 @@ static void finished_export_expires_on_any_gateway(void **state)
 	stop(&b);
 }
 
-/* The Node bulk client (tests/e2e/node/bulk_client.js) with args: 0 and
- * its output (trimmed) in out. */
-static int node(const char *args, char *out, size_t cap)
-{
-	char cmd[2048];
-	snprintf(cmd, sizeof cmd, "node tests/e2e/node/bulk_client.js %s 2>&1", args);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t n = fread(out, 1, cap - 1, p);
-	out[n] = '\0';
-	while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
-		out[--n] = '\0';
-	int rc = pclose(p);
-	if (rc != 0)
-		fprintf(stderr, "# node %s: %s\n", args, out);
-	return rc;
-}
-
 /* GET path on g with a bearer token: the status (the body in r). */
 static long get_as(const struct gw *g, const char *token, const char *path, struct resp *r)
 {
@@ -382,7 +364,7 @@ static void one_token_serves_the_export_on_both_gateways(void **state)
 	harness_remove_at_exit(dir);
 	char jwk[2048], args[1024], key[128], cmd[512];
 	snprintf(args, sizeof args, "keygen %s", dir);
-	assert_int_equal(node(args, jwk, sizeof jwk), 0);
+	assert_int_equal(bulk_node_client(args, jwk, sizeof jwk), 0);
 	snprintf(key, sizeof key, "%s/key.pem", dir);
 	/* the gateways' one signing key */
 	snprintf(cmd, sizeof cmd,
@@ -403,9 +385,9 @@ static void one_token_serves_the_export_on_both_gateways(void **state)
 	start_with(&a, 3600, auth);
 	char token[4096], other[4096];
 	snprintf(args, sizeof args, "token http://127.0.0.1:%u exporter %s system/*.rs", pub, key);
-	assert_int_equal(node(args, token, sizeof token), 0);
+	assert_int_equal(bulk_node_client(args, token, sizeof token), 0);
 	snprintf(args, sizeof args, "token http://127.0.0.1:%u other %s system/*.rs", pub, key);
-	assert_int_equal(node(args, other, sizeof other), 0);
+	assert_int_equal(bulk_node_client(args, other, sizeof other), 0);
 
 	struct resp r;
 	assert_int_equal(get_as(&a, token, "/fhir/$export?_type=Patient,Observation", &r), 202);
