@@ -217,7 +217,10 @@ static bool next_barrier(struct pgs_listen *l)
 static void send_barrier(struct pgs_listen *l)
 {
 	l->deadline = mono_ms() + l->ps->statement_timeout_ms;
-	if (PQsendQuery(l->db, "SELECT 1") != 1)
+	/* an empty query: the server answers it without parsing, planning or
+	 * executing anything, and still sends the notifications it holds
+	 * before the ReadyForQuery that ends it */
+	if (PQsendQuery(l->db, "") != 1)
 		lost(l);
 }
 
@@ -237,7 +240,7 @@ static void take_in(struct pgs_listen *l)
 			ended = true; /* the command ended */
 			break;
 		}
-		ok = ok && PQresultStatus(r) == PGRES_TUPLES_OK;
+		ok = ok && PQresultStatus(r) == PGRES_EMPTY_QUERY;
 		PQclear(r);
 	}
 	consume_notifies(l);
