@@ -66,8 +66,16 @@ for i in "${!trees[@]}"; do
   curl -sf -XPUT -H "$H" "http://127.0.0.1:${gport[${i}s]}/fhir/Patient/bench-1" \
     -d '{"resourceType":"Patient","id":"bench-1","name":[{"family":"Bench"}],"birthDate":"1980-01-01"}' >/dev/null
 done
-ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
-# the server's processes: the postmaster's children
+ticks() {
+  local t=0 v
+  for p in "$@"; do
+    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo $t
+}
+# the server's processes: the postmaster's children (one that ends within
+# a round, such as an autovacuum worker, takes its time with it)
 pg_ticks() { ticks "$pgpid" $(pgrep -P "$pgpid"); }
 rate() { awk '/Requests\/sec/ {s += $2} END {print s + 0}' "$@"; }
 tick=$(getconf CLK_TCK)
