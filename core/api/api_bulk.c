@@ -395,15 +395,30 @@ static void kickoff(const struct app *app, struct http_request *req, struct http
 	outcome_release(&oo);
 }
 
+/* The answer to a job the bulk module could not give (rc -1: none such;
+ * BULK_UNAVAILABLE: the store holding the jobs is unreachable, and the job
+ * may well exist: 503, asked again later). */
+static void no_job(struct http_response *resp, int rc, const char *what, const char *id)
+{
+	if (rc == BULK_UNAVAILABLE) {
+		http_add_header(resp, "Retry-After", "5");
+		http_set_error(resp, 503, "transient", "export %.64s: the store is unavailable", id);
+		return;
+	}
+	http_set_error(resp, 404, "not-found", "%s", what);
+}
+
 /* An export is its kicking-off client's: another client is told there is
  * no such export, as for an unknown one. */
 static bool may_reach(const struct app *app, const struct http_request *req, struct http_response *resp)
 {
 	const struct auth_principal *who = client_of(req);
-	if (bulk_access(app->bulk, req->params[0], who ? who->client_id : NULL) == 0)
+	int rc = bulk_access(app->bulk, req->params[0], who ? who->client_id : NULL);
+	if (rc == 0)
 		return true;
-	http_set_error(resp, 404, "not-found", "no export %.64s (finished exports expire; deleted ones are gone)",
-		       req->params[0]);
+	char what[160];
+	snprintf(what, sizeof what, "no export %.64s (finished exports expire; deleted ones are gone)", req->params[0]);
+	no_job(resp, rc, what, req->params[0]);
 	return false;
 }
 
@@ -432,9 +447,12 @@ static void get_status(void *ctx, struct http_request *req, struct http_response
 	enum bulk_state state;
 	if (!may_reach(app, req, resp))
 		return;
-	if (bulk_status(app->bulk, req->params[0], files, progress, sizeof progress, &m, &state) != 0) {
-		http_set_error(resp, 404, "not-found",
-			       "no export %.64s (finished exports expire; deleted ones are gone)", req->params[0]);
+	int rc = bulk_status(app->bulk, req->params[0], files, progress, sizeof progress, &m, &state);
+	if (rc != 0) {
+		char what[160];
+		snprintf(what, sizeof what, "no export %.64s (finished exports expire; deleted ones are gone)",
+			 req->params[0]);
+		no_job(resp, rc, what, req->params[0]);
 		return;
 	}
 	switch (state) {
@@ -483,8 +501,11 @@ static void delete_status(void *ctx, struct http_request *req, struct http_respo
 	const struct app *app = ctx;
 	if (!may_reach(app, req, resp))
 		return;
-	if (bulk_cancel(app->bulk, req->params[0]) != 0) {
-		http_set_error(resp, 404, "not-found", "no export %.64s", req->params[0]);
+	int rc = bulk_cancel(app->bulk, req->params[0]);
+	if (rc != 0) {
+		char what[96];
+		snprintf(what, sizeof what, "no export %.64s", req->params[0]);
+		no_job(resp, rc, what, req->params[0]);
 		return;
 	}
 	http_set_body(resp, 202, "application/json", NULL, 0);
@@ -497,8 +518,9 @@ static void get_file(void *ctx, struct http_request *req, struct http_response *
 	size_t size;
 	if (!may_reach(app, req, resp))
 		return;
-	if (bulk_open_file(app->bulk, req->params[0], req->params[1], &fd, &size) != 0) {
-		http_set_error(resp, 404, "not-found", "no such export file (finished exports expire)");
+	int rc = bulk_open_file(app->bulk, req->params[0], req->params[1], &fd, &size);
+	if (rc != 0) {
+		no_job(resp, rc, "no such export file (finished exports expire)", req->params[0]);
 		return;
 	}
 	http_set_file(resp, 200, "application/fhir+ndjson", fd, size);

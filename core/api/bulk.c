@@ -1121,12 +1121,24 @@ static enum bulk_state state_of(const char *name)
 
 /* A shared job as its row holds it (a new struct job the caller frees), or
  * NULL when there is none. */
-static struct job *shared_load(struct bulk *b, const char *id)
+/* What a failed store call on a shared job means to the caller: no such
+ * job (or file), or the store could not tell (BULK_UNAVAILABLE). */
+static int shared_fail(enum store_status st) { return st == STORE_NOT_FOUND ? -1 : BULK_UNAVAILABLE; }
+
+/* The shared job id, loaded; NULL with *rc -1 when there is none (or id is
+ * not one), BULK_UNAVAILABLE when the store could not be asked. */
+static struct job *shared_load(struct bulk *b, const char *id, int *rc)
 {
 	struct store_job row = {0};
 	struct store_error err = {0};
-	if (!id_ok(id) || b->shared->get(b->store, id, &row, &err) != STORE_OK)
+	*rc = -1;
+	if (!id_ok(id))
 		return NULL;
+	enum store_status st = b->shared->get(b->store, id, &row, &err);
+	if (st != STORE_OK) {
+		*rc = shared_fail(st);
+		return NULL;
+	}
 	cJSON *rec = fjson_parse(row.rec, strlen(row.rec), NULL, NULL);
 	struct job *j = job_new(id, rec ? rec : cJSON_CreateObject());
 	if (j && j->rec) {
@@ -1138,6 +1150,7 @@ static struct job *shared_load(struct bulk *b, const char *id)
 	} else {
 		job_free(j);
 		j = NULL;
+		*rc = BULK_UNAVAILABLE; /* out of memory */
 	}
 	store_job_release(&row);
 	return j;
@@ -1496,9 +1509,10 @@ int bulk_status(struct bulk *b, const char *id, const char *files_base, char *pr
 	if (manifest_out)
 		*manifest_out = NULL;
 	if (b->shared) {
-		struct job *sj = shared_load(b, id);
+		int rc;
+		struct job *sj = shared_load(b, id, &rc);
 		if (!sj)
-			return -1;
+			return rc;
 		*state = sj->state;
 		if (progress && plen)
 			snprintf(progress, plen, "%s", sj->state == BULK_FAILED ? sj->reason : sj->progress);
@@ -1531,8 +1545,11 @@ int bulk_cancel(struct bulk *b, const char *id)
 		/* the row goes at once, files and all; the worker running it (on
 		 * any gateway) finds it gone at its next renewal and stops */
 		struct store_error err = {0};
-		if (!id_ok(id) || b->shared->remove(b->store, id, &err) != STORE_OK)
+		if (!id_ok(id))
 			return -1;
+		enum store_status st = b->shared->remove(b->store, id, &err);
+		if (st != STORE_OK)
+			return shared_fail(st);
 		pthread_mutex_lock(&b->mu);
 		struct job *run = find(b, id);
 		if (run)
@@ -1577,7 +1594,8 @@ static int put_chunk(void *ctx, const void *data, size_t len)
  * an unnamed temporary file in dir, which the caller reads and closes. */
 static int shared_open_file(struct bulk *b, const char *id, const char *name, int *fd, size_t *size)
 {
-	struct job *j = shared_load(b, id);
+	int rc;
+	struct job *j = shared_load(b, id, &rc);
 	bool listed = false;
 	const cJSON *o;
 	const cJSON *out = j && j->state == BULK_COMPLETE ? cJSON_GetObjectItemCaseSensitive(j->rec, "output") : NULL;
@@ -1585,9 +1603,11 @@ static int shared_open_file(struct bulk *b, const char *id, const char *name, in
 		const char *file = rest_str_member(o, "file");
 		listed |= file && !strcmp(file, name);
 	}
+	if (j)
+		rc = -1; /* the job, but no such file of it */
 	job_free(j);
 	if (!listed)
-		return -1;
+		return rc;
 	int t = open(b->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (t < 0) { /* a file system without O_TMPFILE: a named one, unlinked at once */
 		char path[4200];
@@ -1598,10 +1618,10 @@ static int shared_open_file(struct bulk *b, const char *id, const char *name, in
 	}
 	struct store_error err = {0};
 	struct stat sb;
-	if (b->shared->file(b->store, id, name, put_chunk, &t, &err) != STORE_OK || fstat(t, &sb) != 0 ||
-	    lseek(t, 0, SEEK_SET) != 0) {
+	enum store_status st = b->shared->file(b->store, id, name, put_chunk, &t, &err);
+	if (st != STORE_OK || fstat(t, &sb) != 0 || lseek(t, 0, SEEK_SET) != 0) {
 		close(t);
-		return -1;
+		return st == STORE_OK || st == STORE_NOT_FOUND ? -1 : BULK_UNAVAILABLE;
 	}
 	*fd = t;
 	*size = (size_t)sb.st_size;
@@ -1642,8 +1662,8 @@ int bulk_open_file(struct bulk *b, const char *id, const char *name, int *fd, si
 int bulk_access(struct bulk *b, const char *id, const char *client_id)
 {
 	if (b->shared) {
-		struct job *sj = shared_load(b, id);
-		int src = -1;
+		int src;
+		struct job *sj = shared_load(b, id, &src);
 		if (sj) {
 			const cJSON *acc = cJSON_GetObjectItemCaseSensitive(sj->rec, "access");
 			const char *owner = rest_str_member(acc, "client_id");

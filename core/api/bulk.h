@@ -101,27 +101,33 @@ int bulk_submit(struct bulk *b, cJSON *desc, char id[BULK_ID_SIZE]);
  * search knows. 0, or -1 with the reason in why. */
 int bulk_check(struct bulk *b, const cJSON *desc, char *why, size_t wl);
 
+/* What bulk_status, bulk_cancel, bulk_access and bulk_open_file answer
+ * when the store holding shared jobs (PostgreSQL) could not be asked: the
+ * job may well exist (unlike -1, no such job). */
+#define BULK_UNAVAILABLE (-2)
+
 /* A job's state. For BULK_QUEUED/RUNNING, progress (may be NULL) gets a
  * line such as "Observation: 1200 resources written"; for BULK_COMPLETE,
  * *manifest (may be NULL) a new tree of the manifest, its file URLs being
  * files_base "/" id "/" file; for BULK_FAILED, progress gets the reason.
- * -1 for an unknown (or expired, or cancelled) id. */
+ * -1 for an unknown (or expired, or cancelled) id, BULK_UNAVAILABLE. */
 int bulk_status(struct bulk *b, const char *id, const char *files_base, char *progress, size_t plen, cJSON **manifest,
 		enum bulk_state *state);
 
 /* Cancels a queued or running job or releases a finished one: its files
- * are removed. -1 for an unknown id. */
+ * are removed. -1 for an unknown id, BULK_UNAVAILABLE. */
 int bulk_cancel(struct bulk *b, const char *id);
 
 /* Whether client_id (NULL: an unauthenticated request) may reach job id
  * (its status, files, cancel): an export kicked off by an authenticated
  * client (its description's "access" {"client_id", "scopes", "patient"})
  * is that client's alone; one kicked off without auth is anyone's who has
- * its URL. 0 when it may, -1 when not or when there is no such job. */
+ * its URL. 0 when it may, -1 when not or when there is no such job,
+ * BULK_UNAVAILABLE. */
 int bulk_access(struct bulk *b, const char *id, const char *client_id);
 
 /* Opens an output file of a finished job for reading: 0 with *fd and
- * *size, -1 when there is no such job or file. */
+ * *size, -1 when there is no such job or file, BULK_UNAVAILABLE. */
 int bulk_open_file(struct bulk *b, const char *id, const char *name, int *fd, size_t *size);
 
 #endif

@@ -75,6 +75,17 @@ int store_status_http(enum store_status st)
 	return 500;
 }
 
+void store_sayf(const struct store_say *out, const char *fmt, ...)
+{
+	char line[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (out->say)
+		out->say(out->ctx, line);
+}
+
 enum store_status store_fail(struct store_error *err, enum store_status st, const char *fmt, ...)
 {
 	if (err) {

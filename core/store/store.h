@@ -755,6 +755,14 @@ int store_check_sqlite(const char *data_dir, unsigned flags, void (*say)(void *c
 int store_check_pg(const char *conninfo, unsigned flags, void (*say)(void *ctx, const char *line), void *ctx, char *err,
 		   size_t errlen);
 
+/* For the backends' checks: where the findings go (say may be NULL:
+ * nowhere). store_sayf prints one line (cut past 1,199 bytes) to it. */
+struct store_say {
+	void (*say)(void *ctx, const char *line);
+	void *ctx;
+};
+void store_sayf(const struct store_say *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* For backends: sets err (may be NULL) and returns st. */
 enum store_status store_fail(struct store_error *err, enum store_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -121,24 +121,11 @@ bool pgs_audit_seal(void *ctx, bool busy)
 
 struct pcheck {
 	struct pgconn c;
-	void (*say)(void *ctx, const char *line);
-	void *ctx;
+	struct store_say out; /* the findings */
 	size_t problems;
 	char *err;
 	size_t errlen;
 };
-
-static void sayf(struct pcheck *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sayf(struct pcheck *k, const char *fmt, ...)
-{
-	char line[1200];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	if (k->say)
-		k->say(k->ctx, line);
-}
 
 /* A query the check cannot go on without; -1 with the reason in k->err. */
 static int must(struct pcheck *k, const char *sql, PGresult **out)
@@ -196,8 +183,8 @@ static void version_row(struct pcheck *k, const PGresult *r, int i, void *ctx)
 			return;
 	}
 	if (++v->damaged <= SAY_MAX)
-		sayf(k, "version: %s/%s version %lld (row %s) fails its checksum; restore it from a backup",
-		     type ? type : "?", id ? id : "?", (long long)version, pgs_val(r, i, 6));
+		store_sayf(&k->out, "version: %s/%s version %lld (row %s) fails its checksum; restore it from a backup",
+			   type ? type : "?", id ? id : "?", (long long)version, pgs_val(r, i, 6));
 }
 
 /* 1. Every version against its checksum. */
@@ -209,9 +196,9 @@ static int check_versions(struct pcheck *k)
 		     &v) != 0)
 		return -1;
 	if (v.damaged > SAY_MAX)
-		sayf(k, "version: ... %zu damaged versions in all", v.damaged);
+		store_sayf(&k->out, "version: ... %zu damaged versions in all", v.damaged);
 	k->problems += v.damaged;
-	sayf(k, "versions: %zu checked, %zu damaged", v.n, v.damaged);
+	store_sayf(&k->out, "versions: %zu checked, %zu damaged", v.n, v.damaged);
 	return 0;
 }
 
@@ -224,12 +211,12 @@ static int list_rows(struct pcheck *k, const char *sql, const char *what, const 
 		return -1;
 	int n = PQntuples(r);
 	for (int i = 0; i < n && i < SAY_MAX; i++)
-		sayf(k, "%s: %s", what, PQgetvalue(r, i, 0));
+		store_sayf(&k->out, "%s: %s", what, PQgetvalue(r, i, 0));
 	int64_t total = n ? pgs_int(r, 0, 1) : 0;
 	if (total > SAY_MAX)
-		sayf(k, "%s: ... %lld in all", what, (long long)total);
+		store_sayf(&k->out, "%s: ... %lld in all", what, (long long)total);
 	if (total)
-		sayf(k, "%s: %s", what, fix);
+		store_sayf(&k->out, "%s: %s", what, fix);
 	PQclear(r);
 	k->problems += (size_t)total;
 	return 0;
@@ -289,7 +276,7 @@ static void chain_broken(struct pcheck *k, struct chain *ch, const char *fmt, ..
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	sayf(k, "access record chain: %s", line);
+	store_sayf(&k->out, "access record chain: %s", line);
 }
 
 /* a.seq, a.vseq, a.sum, a.hash, v.type, v.id, v.sum */
@@ -336,7 +323,7 @@ static int check_chain(struct pcheck *k)
 		     chain_row, &ch) != 0)
 		return -1;
 	if (ch.broken > SAY_MAX)
-		sayf(k, "access record chain: ... %zu findings in all", ch.broken);
+		store_sayf(&k->out, "access record chain: ... %zu findings in all", ch.broken);
 	k->problems += ch.broken;
 	if (list_rows(k,
 		      "SELECT format('waiting record %s has no stored version', p.vseq), count(*) OVER ()"
@@ -359,8 +346,8 @@ static int check_chain(struct pcheck *k)
 		    "a record off the chain (its link removed, or stored around the gateway): restore from a backup") !=
 	    0)
 		return -1;
-	sayf(k, "access records chained: %zu, %zu findings; head %lld %s; %lld waiting to be chained", ch.n, ch.broken,
-	     (long long)ch.next - 1, ch.n ? ch.head : "-", (long long)waiting);
+	store_sayf(&k->out, "access records chained: %zu, %zu findings; head %lld %s; %lld waiting to be chained", ch.n,
+		   ch.broken, (long long)ch.next - 1, ch.n ? ch.head : "-", (long long)waiting);
 	return 0;
 }
 
@@ -372,7 +359,7 @@ static int repair(struct pcheck *k)
 		 " RETURNING 1) SELECT count(*) FROM d",
 		 &r) != 0)
 		return -1;
-	sayf(k, "repair: %lld orphan index rows removed", (long long)pgs_int(r, 0, 0));
+	store_sayf(&k->out, "repair: %lld orphan index rows removed", (long long)pgs_int(r, 0, 0));
 	PQclear(r);
 	return 0;
 }
@@ -384,7 +371,7 @@ int store_check_pg(const char *conninfo, unsigned flags, void (*say)(void *ctx, 
 		snprintf(err, errlen, "the crypto library could not be initialised");
 		return -1;
 	}
-	struct pcheck k = {.say = say, .ctx = ctx, .err = err, .errlen = errlen};
+	struct pcheck k = {.out = {say, ctx}, .err = err, .errlen = errlen};
 	if (!conninfo || !conninfo[0]) {
 		snprintf(err, errlen, "no PostgreSQL connection string given (store.postgresql.conninfo)");
 		return -1;
@@ -428,12 +415,12 @@ int store_check_pg(const char *conninfo, unsigned flags, void (*say)(void *ctx, 
 		    check_versions(&k) != 0 || check_rows(&k) != 0 || check_chain(&k) != 0 ||
 		    must(&k, "COMMIT", NULL) != 0)
 			goto out;
-		sayf(&k, "repair: %zu problems before, %zu after", before, k.problems);
+		store_sayf(&k.out, "repair: %zu problems before, %zu after", before, k.problems);
 	}
 	if (k.problems)
-		sayf(&k, "%zu problems found", k.problems);
+		store_sayf(&k.out, "%zu problems found", k.problems);
 	else
-		sayf(&k, "no problems found");
+		store_sayf(&k.out, "no problems found");
 	rc = k.problems ? 1 : 0;
 out:
 	PQfinish(k.c.db);

@@ -41,28 +41,15 @@
 
 struct check {
 	sqlite3 *db;
-	void (*say)(void *ctx, const char *line);
-	void *ctx;
-	size_t structure; /* integrity_check findings */
-	size_t damaged;   /* versions failing their checksum */
-	size_t resources; /* resource rows differing from their versions */
-	size_t index;     /* search index rows missing or extra */
-	bool unreadable;  /* the versions cannot be read to their end */
-	size_t logged;    /* appended records failing their checksum */
-	bool log_cut;     /* the log of appended records cannot be read to its end */
+	struct store_say out; /* the findings */
+	size_t structure;     /* integrity_check findings */
+	size_t damaged;       /* versions failing their checksum */
+	size_t resources;     /* resource rows differing from their versions */
+	size_t index;         /* search index rows missing or extra */
+	bool unreadable;      /* the versions cannot be read to their end */
+	size_t logged;        /* appended records failing their checksum */
+	bool log_cut;         /* the log of appended records cannot be read to its end */
 };
-
-static void sayf(struct check *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sayf(struct check *k, const char *fmt, ...)
-{
-	char line[1200];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	if (k->say)
-		k->say(k->ctx, line);
-}
 
 static const char *text_or(sqlite3_stmt *q, int col, const char *dflt)
 {
@@ -94,15 +81,15 @@ static void check_structure(struct check *k)
 		if (strncmp(m, prefix, sizeof prefix - 1) == 0)
 			m += sizeof prefix - 1;
 		if (++k->structure <= SAY_MAX)
-			sayf(k, "structure: %s", m);
+			store_sayf(&k->out, "structure: %s", m);
 	}
 	if (rc != SQLITE_DONE) {
 		k->structure++;
-		sayf(k, "structure: the check could not finish: %s", sqlite3_errmsg(k->db));
+		store_sayf(&k->out, "structure: the check could not finish: %s", sqlite3_errmsg(k->db));
 	}
 	sqlite3_finalize(q);
 	if (k->structure > SAY_MAX)
-		sayf(k, "structure: ... %zu findings in all", k->structure);
+		store_sayf(&k->out, "structure: ... %zu findings in all", k->structure);
 }
 
 /* 2. Every version against its checksum; the damaged ones go to
@@ -129,8 +116,8 @@ static void check_versions(struct check *k)
 			continue;
 		}
 		if (++k->damaged <= SAY_MAX)
-			sayf(k, "damaged: %s/%s version %lld: its stored content fails its checksum", type, id,
-			     (long long)version);
+			store_sayf(&k->out, "damaged: %s/%s version %lld: its stored content fails its checksum", type,
+				   id, (long long)version);
 		sqlite3_bind_int64(ins, 1, sqlite3_column_int64(q, 0));
 		sqlite3_bind_int64(ins, 2, version);
 		rc = sqlite3_step(ins);
@@ -140,13 +127,13 @@ static void check_versions(struct check *k)
 	}
 	if (rc != SQLITE_DONE) {
 		k->unreadable = true;
-		sayf(k, "damaged: the stored versions cannot be read to their end (%s, after %zu rows)",
-		     sqlite3_errmsg(k->db), rows);
+		store_sayf(&k->out, "damaged: the stored versions cannot be read to their end (%s, after %zu rows)",
+			   sqlite3_errmsg(k->db), rows);
 	}
 	sqlite3_finalize(q);
 	sqlite3_finalize(ins);
 	if (k->damaged > SAY_MAX)
-		sayf(k, "damaged: ... %zu damaged versions in all", k->damaged);
+		store_sayf(&k->out, "damaged: ... %zu damaged versions in all", k->damaged);
 }
 
 /* What the resource rows are, derived from the versions: each resource's
@@ -169,17 +156,19 @@ static void check_resources(struct check *k)
 				    -1, &q, NULL);
 	while ((rc == SQLITE_OK || rc == SQLITE_ROW) && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		if (++k->resources <= SAY_MAX)
-			sayf(k, "resources: the row of %s/%s %s (rebuilt by --repair)", text_or(q, 1, "?"),
-			     text_or(q, 2, "?"), text_or(q, 0, ""));
+			store_sayf(&k->out, "resources: the row of %s/%s %s (rebuilt by --repair)", text_or(q, 1, "?"),
+				   text_or(q, 2, "?"), text_or(q, 0, ""));
 	}
 	if (rc != SQLITE_DONE) {
 		k->resources++;
-		sayf(k, "resources: the resource rows cannot be compared with the versions (%s; rebuilt by --repair)",
-		     sqlite3_errmsg(k->db));
+		store_sayf(
+			&k->out,
+			"resources: the resource rows cannot be compared with the versions (%s; rebuilt by --repair)",
+			sqlite3_errmsg(k->db));
 	}
 	sqlite3_finalize(q);
 	if (k->resources > SAY_MAX)
-		sayf(k, "resources: ... %zu rows in all", k->resources);
+		store_sayf(&k->out, "resources: ... %zu rows in all", k->resources);
 }
 
 /* 4. What the current versions index, into temp.expect; the resources whose
@@ -212,7 +201,8 @@ static int expected_index(struct check *k)
 		cJSON *res = NULL;
 		if (sver_parse((const char *)sqlite3_column_text(q, 2), sqlite3_column_bytes(q, 2), &res, NULL) !=
 		    STORE_OK) {
-			sayf(k, "index: a stored resource (%s) cannot be read back to index it", text_or(q, 1, "?"));
+			store_sayf(&k->out, "index: a stored resource (%s) cannot be read back to index it",
+				   text_or(q, 1, "?"));
 			rc = SQLITE_ERROR;
 			break;
 		}
@@ -220,15 +210,16 @@ static int expected_index(struct check *k)
 		int r = search_params_extract(text_or(q, 1, ""), res, ss_index_row, &x);
 		cJSON_Delete(res);
 		if (r != 0) {
-			sayf(k, "index: indexing a stored resource failed: %s",
-			     x.rc ? sqlite3_errmsg(k->db) : "out of memory");
+			store_sayf(&k->out, "index: indexing a stored resource failed: %s",
+				   x.rc ? sqlite3_errmsg(k->db) : "out of memory");
 			rc = SQLITE_ERROR;
 			break;
 		}
 		rc = SQLITE_OK;
 	}
 	if (rc != SQLITE_DONE && rc != SQLITE_ERROR)
-		sayf(k, "index: what the stored resources index could not be worked out: %s", sqlite3_errmsg(k->db));
+		store_sayf(&k->out, "index: what the stored resources index could not be worked out: %s",
+			   sqlite3_errmsg(k->db));
 	sqlite3_finalize(q);
 	sqlite3_finalize(x.ins);
 	return rc == SQLITE_DONE ? 0 : -1;
@@ -255,17 +246,18 @@ static int check_index(struct check *k)
 	while ((rc == SQLITE_OK || rc == SQLITE_ROW) && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		k->index += (size_t)sqlite3_column_int64(q, 1);
 		if (++lines <= SAY_MAX)
-			sayf(k, "index: %lld search index rows %s for %s/%s (rebuilt by --repair)",
-			     (long long)sqlite3_column_int64(q, 1), text_or(q, 0, ""), text_or(q, 2, "?"),
-			     text_or(q, 3, "(no resource)"));
+			store_sayf(&k->out, "index: %lld search index rows %s for %s/%s (rebuilt by --repair)",
+				   (long long)sqlite3_column_int64(q, 1), text_or(q, 0, ""), text_or(q, 2, "?"),
+				   text_or(q, 3, "(no resource)"));
 	}
 	if (rc != SQLITE_DONE) {
 		k->index++;
-		sayf(k, "index: the search index cannot be read (%s; rebuilt by --repair)", sqlite3_errmsg(k->db));
+		store_sayf(&k->out, "index: the search index cannot be read (%s; rebuilt by --repair)",
+			   sqlite3_errmsg(k->db));
 	}
 	sqlite3_finalize(q);
 	if (lines > SAY_MAX)
-		sayf(k, "index: ... %zu resources in all", lines);
+		store_sayf(&k->out, "index: ... %zu resources in all", lines);
 	if (rc == SQLITE_DONE && k->index == 0) {
 		/* the same rows, but some twice */
 		int64_t have =
@@ -273,8 +265,10 @@ static int check_index(struct check *k)
 		int64_t want = one_number(k->db, "SELECT count(*) FROM temp.expect");
 		if (have != want) {
 			k->index++;
-			sayf(k, "index: the search index holds %lld rows where %lld are expected (rebuilt by --repair)",
-			     (long long)have, (long long)want);
+			store_sayf(
+				&k->out,
+				"index: the search index holds %lld rows where %lld are expected (rebuilt by --repair)",
+				(long long)have, (long long)want);
 		}
 	}
 	return 0;
@@ -300,7 +294,7 @@ static int exec_or_say(struct check *k, const char *sql, const char *what)
 {
 	if (sqlite3_exec(k->db, sql, NULL, NULL, NULL) == SQLITE_OK)
 		return 0;
-	sayf(k, "repair: %s failed: %s", what, sqlite3_errmsg(k->db));
+	store_sayf(&k->out, "repair: %s failed: %s", what, sqlite3_errmsg(k->db));
 	return -1;
 }
 
@@ -327,19 +321,21 @@ static void check_log(struct check *k)
 		if (ss_sum_ok(q, 5, type, id, 1, when, body, len))
 			continue;
 		if (++k->logged <= SAY_MAX)
-			sayf(k,
-			     "damaged: the appended record at position %zu of the log (seq %lld, %s/%s) fails its "
-			     "checksum",
-			     pos, (long long)sqlite3_column_int64(q, 0), type, id);
+			store_sayf(
+				&k->out,
+				"damaged: the appended record at position %zu of the log (seq %lld, %s/%s) fails its "
+				"checksum",
+				pos, (long long)sqlite3_column_int64(q, 0), type, id);
 	}
 	if (rc != SQLITE_DONE) {
 		k->log_cut = true;
-		sayf(k, "damaged: the log of appended records cannot be read to its end (%s, after %zu records)",
-		     sqlite3_errmsg(k->db), pos);
+		store_sayf(&k->out,
+			   "damaged: the log of appended records cannot be read to its end (%s, after %zu records)",
+			   sqlite3_errmsg(k->db), pos);
 	}
 	sqlite3_finalize(q);
 	if (k->logged > SAY_MAX)
-		sayf(k, "damaged: ... %zu damaged appended records in all", k->logged);
+		store_sayf(&k->out, "damaged: ... %zu damaged appended records in all", k->logged);
 }
 
 /* The fresh database at fresh (see the file comment); 0 when it is built
@@ -350,7 +346,7 @@ static int build_fresh(struct check *k, const char *fresh)
 	sqlite3 *f = NULL;
 	int fd = open(fresh, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		sayf(k, "repair: %s: %s", fresh, strerror(errno));
+		store_sayf(&k->out, "repair: %s: %s", fresh, strerror(errno));
 		return -1;
 	}
 	close(fd);
@@ -358,7 +354,7 @@ static int build_fresh(struct check *k, const char *fresh)
 	if (rc == SQLITE_OK)
 		rc = ss_schema_create(f);
 	if (rc != SQLITE_OK) {
-		sayf(k, "repair: creating %s: %s", fresh, f ? sqlite3_errmsg(f) : sqlite3_errstr(rc));
+		store_sayf(&k->out, "repair: creating %s: %s", fresh, f ? sqlite3_errmsg(f) : sqlite3_errstr(rc));
 		sqlite3_close(f);
 		return -1;
 	}
@@ -371,7 +367,7 @@ static int build_fresh(struct check *k, const char *fresh)
 	}
 	sqlite3_finalize(a);
 	if (rc != SQLITE_OK) {
-		sayf(k, "repair: attaching %s: %s", fresh, sqlite3_errmsg(k->db));
+		store_sayf(&k->out, "repair: attaching %s: %s", fresh, sqlite3_errmsg(k->db));
 		return -1;
 	}
 	int r = exec_or_say(k, "PRAGMA fresh.synchronous=FULL; BEGIN", "starting the copy");
@@ -392,10 +388,10 @@ static int build_fresh(struct check *k, const char *fresh)
 				   "INSERT INTO fresh.idx(" INDEX_COLS ") SELECT " INDEX_COLS
 				   " FROM main.idx WHERE rid IN (SELECT rid FROM temp.skip)",
 				   NULL, NULL, NULL) != SQLITE_OK)
-		sayf(k,
-		     "repair: the damaged resources' search index rows could not be kept (%s): they are not "
-		     "found by searches until restored",
-		     sqlite3_errmsg(k->db));
+		store_sayf(&k->out,
+			   "repair: the damaged resources' search index rows could not be kept (%s): they are not "
+			   "found by searches until restored",
+			   sqlite3_errmsg(k->db));
 	if (r == 0)
 		r = exec_or_say(
 			k,
@@ -406,10 +402,10 @@ static int build_fresh(struct check *k, const char *fresh)
 	if (r == 0 &&
 	    sqlite3_exec(k->db, "INSERT INTO fresh.outbox_ref(oid, type, id) SELECT oid, type, id FROM main.outbox_ref",
 			 NULL, NULL, NULL) != SQLITE_OK)
-		sayf(k,
-		     "repair: the outbox's references could not be copied (%s): the records written before "
-		     "are delivered in order by resource only",
-		     sqlite3_errmsg(k->db));
+		store_sayf(&k->out,
+			   "repair: the outbox's references could not be copied (%s): the records written before "
+			   "are delivered in order by resource only",
+			   sqlite3_errmsg(k->db));
 	if (r == 0)
 		r = exec_or_say(k, "INSERT INTO fresh.mark(name, value) SELECT name, value FROM main.mark",
 				"copying the marks");
@@ -428,8 +424,8 @@ static int build_fresh(struct check *k, const char *fresh)
 		if (rc == SQLITE_OK)
 			rc = sqlite3_step(q);
 		if (rc != SQLITE_ROW || strcmp(text_or(q, 0, ""), "ok") != 0) {
-			sayf(k, "repair: the rebuilt database fails its own check (%s)",
-			     rc == SQLITE_ROW ? text_or(q, 0, "") : sqlite3_errmsg(k->db));
+			store_sayf(&k->out, "repair: the rebuilt database fails its own check (%s)",
+				   rc == SQLITE_ROW ? text_or(q, 0, "") : sqlite3_errmsg(k->db));
 			r = -1;
 		}
 		sqlite3_finalize(q);
@@ -462,7 +458,7 @@ static int swap_in(struct check *k, const char *data_dir, const char *db, const 
 	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(kept, sizeof kept, "%s.before-repair-%s", db, stamp);
 	if (rename(db, kept) != 0) {
-		sayf(k, "repair: %s: cannot move it aside: %s", db, strerror(errno));
+		store_sayf(&k->out, "repair: %s: cannot move it aside: %s", db, strerror(errno));
 		unlink(fresh);
 		return -1;
 	}
@@ -470,16 +466,16 @@ static int swap_in(struct check *k, const char *data_dir, const char *db, const 
 	char kept_wal[4400];
 	snprintf(kept_wal, sizeof kept_wal, "%s-wal", kept);
 	if (rename(path, kept_wal) != 0 && errno != ENOENT)
-		sayf(k, "repair: %s: %s", path, strerror(errno));
+		store_sayf(&k->out, "repair: %s: %s", path, strerror(errno));
 	snprintf(path, sizeof path, "%s-shm", db);
 	unlink(path);
 	if (rename(fresh, db) != 0) {
-		sayf(k, "repair: %s: cannot take the place of %s: %s", fresh, db, strerror(errno));
+		store_sayf(&k->out, "repair: %s: cannot take the place of %s: %s", fresh, db, strerror(errno));
 		rename(kept, db);
 		return -1;
 	}
 	sync_dir(data_dir);
-	sayf(k, "repair: the damaged file is kept as %s (remove it once the store serves well)", kept);
+	store_sayf(&k->out, "repair: the damaged file is kept as %s (remove it once the store serves well)", kept);
 	return 0;
 }
 
@@ -507,7 +503,7 @@ int store_check_sqlite(const char *data_dir, unsigned flags, void (*say)(void *c
 				data_dir);
 		return -1;
 	}
-	struct check k = {.say = say, .ctx = ctx};
+	struct check k = {.out = {say, ctx}};
 	int rc = sqlite3_open_v2(db, &k.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", db, k.db ? sqlite3_errmsg(k.db) : sqlite3_errstr(rc));
@@ -519,8 +515,9 @@ int store_check_sqlite(const char *data_dir, unsigned flags, void (*say)(void *c
 	int result = 1;
 	int64_t version = one_number(k.db, "SELECT max(version) FROM schema_version");
 	if (version < 0) {
-		sayf(&k, "structure: the database cannot be read (%s): restore the data directory from a backup",
-		     sqlite3_errmsg(k.db));
+		store_sayf(&k.out,
+			   "structure: the database cannot be read (%s): restore the data directory from a backup",
+			   sqlite3_errmsg(k.db));
 		goto out;
 	}
 	if (version != ss_schema_version()) {
@@ -540,42 +537,45 @@ int store_check_sqlite(const char *data_dir, unsigned flags, void (*say)(void *c
 			k.index++;
 	}
 	size_t derived = k.structure + k.resources + k.index;
-	sayf(&k,
-	     "summary: %zu structure findings, %zu damaged stored versions, %zu damaged appended records, %zu "
-	     "resource rows and %zu search index rows to rebuild",
-	     k.structure, k.damaged, k.logged, k.resources, k.index);
+	store_sayf(&k.out,
+		   "summary: %zu structure findings, %zu damaged stored versions, %zu damaged appended records, %zu "
+		   "resource rows and %zu search index rows to rebuild",
+		   k.structure, k.damaged, k.logged, k.resources, k.index);
 	/* a damaged log is stored data, as a damaged version is: named, kept
 	 * by a repair as it is, restored from a backup */
 	bool log_bad = k.logged || k.log_cut;
 	if (!derived && !k.damaged && !k.unreadable && !log_bad) {
-		sayf(&k, "the store is clean");
+		store_sayf(&k.out, "the store is clean");
 		result = 0;
 		goto out;
 	}
 	if (flags & STORE_CHECK_REPAIR) {
 		if (k.unreadable) {
-			sayf(&k, "repair: not possible: the stored versions cannot be read to their end");
+			store_sayf(&k.out, "repair: not possible: the stored versions cannot be read to their end");
 		} else if (derived) {
 			if (build_fresh(&k, fresh) == 0 && swap_in(&k, data_dir, db, fresh) == 0) {
-				sayf(&k, "repair: done: the resource rows, the search index and SQLite's indexes are "
-					 "rebuilt "
-					 "from the stored versions");
+				store_sayf(&k.out,
+					   "repair: done: the resource rows, the search index and SQLite's indexes are "
+					   "rebuilt "
+					   "from the stored versions");
 				derived = 0;
 			} else {
-				sayf(&k, "repair: failed; the store is as it was");
+				store_sayf(&k.out, "repair: failed; the store is as it was");
 			}
 		}
 	}
 	if (k.damaged || k.unreadable)
-		sayf(&k, "not repairable: stored resources themselves (the versions named above) cannot be rebuilt: "
-			 "restore "
-			 "the data directory from a backup; until then the gateway refuses to serve them (500)");
+		store_sayf(&k.out,
+			   "not repairable: stored resources themselves (the versions named above) cannot be rebuilt: "
+			   "restore "
+			   "the data directory from a backup; until then the gateway refuses to serve them (500)");
 	if (log_bad)
-		sayf(&k, "not repairable: the appended records named above (access records not indexed yet) cannot "
-			 "be rebuilt: restore the data directory from a backup; until then the gateway cannot index "
-			 "the log past them");
+		store_sayf(&k.out,
+			   "not repairable: the appended records named above (access records not indexed yet) cannot "
+			   "be rebuilt: restore the data directory from a backup; until then the gateway cannot index "
+			   "the log past them");
 	if (!k.damaged && !k.unreadable && !log_bad && derived && !(flags & STORE_CHECK_REPAIR))
-		sayf(&k, "run `crosswalk check --repair` to rebuild what is listed above");
+		store_sayf(&k.out, "run `crosswalk check --repair` to rebuild what is listed above");
 	result = derived || k.damaged || k.unreadable || log_bad ? 1 : 0;
 out:
 	sqlite3_close(k.db);

@@ -1048,6 +1048,16 @@ int harness_pg_gateways(struct pg_server *pg, struct gw *g, int n, const char *e
 	return 0;
 }
 
+void harness_pg_stop(struct pg_server *pg, struct gw *g, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (g[i].pid > 0)
+			gw_stop(&g[i], 10000);
+		g[i].pid = 0;
+	}
+	pg_server_stop(pg);
+}
+
 /* --- bulk export ------------------------------------------------------------ */
 
 /* method path on g with token (NULL: none) and the headers more

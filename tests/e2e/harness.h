@@ -298,10 +298,13 @@ int bulk_node_client(const char *args, char *out, size_t cap);
  * (n may be 0) on its database, each configured with extra_json (NULL:
  * nothing more) and the store member; 0, or -1 with the reason on stderr
  * (what was started is left for the caller to stop: pg_server_stop, and
- * gw_stop on each g[i] with a pid > 0). */
+ * gw_stop on each g[i] with a pid > 0: harness_pg_stop).
+ * harness_pg_stop stops each g[i] with a pid > 0 (within 10 s; its pid
+ * then 0), then the server, and removes its directory. */
 struct pg_server;
 char *harness_pg_store(char *buf, size_t cap, const struct pg_server *pg, const char *more);
 int harness_pg_gateways(struct pg_server *pg, struct gw *g, int n, const char *extra_json);
+void harness_pg_stop(struct pg_server *pg, struct gw *g, int n);
 
 /* Makes the test PKI (tests/upstream/pki.sh: a CA, server and client
  * certificates) in a fresh /tmp/cw-pki-… directory written into dir, removed

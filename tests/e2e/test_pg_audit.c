@@ -36,10 +36,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	for (int i = 0; i < 2; i++)
-		if (pair[i].pid > 0)
-			gw_stop(&pair[i], 10000);
-	pg_server_stop(&server);
+	harness_pg_stop(&server, pair, 2);
 	return 0;
 }
 

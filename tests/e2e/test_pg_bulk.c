@@ -443,6 +443,29 @@ static void one_token_serves_the_export_on_both_gateways(void **state)
 	stop(&b);
 }
 
+/* The restart cases' start: gateway a exporting Observations, its scan
+ * held mid-way by the test's lock on the index (*lock: the locking
+ * session). Returns the status path. */
+static char *held_export(struct gw *a, pid_t *lock)
+{
+	start(a, 3600);
+	*lock = hold_index_lock(60);
+	char *st = bulk_kickoff(a, NULL, "GET", "/fhir/Patient/$export?_type=Observation", NULL, NULL);
+	wait_running(a, st);
+	sleep_ms(300); /* the scan waits for the lock */
+	return st;
+}
+
+/* The export at status path st (freed) completes on a with every
+ * Observation once, split over several files. */
+static void export_completes(const struct gw *a, char *st)
+{
+	cJSON *m = bulk_wait_manifest(a, NULL, st, 60000);
+	assert_true(download_exact(a, m, "Observation", "o", OBSERVATIONS) > 1);
+	cJSON_Delete(m);
+	free(st);
+}
+
 /* The database restarts (a crash: every session cut off) while the export
  * is in the middle of its scan, held by the test's lock on the index: the
  * export is run again once the database is back, not failed, and its
@@ -452,20 +475,14 @@ static void export_survives_a_database_restart(void **state)
 {
 	(void)state;
 	struct gw a;
-	start(&a, 3600);
-	pid_t lock = hold_index_lock(60);
-	char *st = bulk_kickoff(&a, NULL, "GET", "/fhir/Patient/$export?_type=Observation", NULL, NULL);
-	wait_running(&a, st);
-	sleep_ms(300); /* the scan waits for the lock */
+	pid_t lock;
+	char *st = held_export(&a, &lock);
 	pg_server_kill(&server);
 	waitpid(lock, NULL, 0); /* its session is gone with the server */
 	assert_int_equal(pg_server_start_again(&server), 0);
 	/* every poll from now on: 202 until the manifest (no "no such job"
 	 * while the gateway's connections are made again) */
-	cJSON *m = bulk_wait_manifest(&a, NULL, st, 60000);
-	assert_true(download_exact(&a, m, "Observation", "o", OBSERVATIONS) > 1);
-	cJSON_Delete(m);
-	free(st);
+	export_completes(&a, st);
 	stop(&a);
 }
 
@@ -477,24 +494,63 @@ static void export_survives_its_session_ending(void **state)
 {
 	(void)state;
 	struct gw a;
-	start(&a, 3600);
-	pid_t lock = hold_index_lock(60);
-	char *st = bulk_kickoff(&a, NULL, "GET", "/fhir/Patient/$export?_type=Observation", NULL, NULL);
-	wait_running(&a, st);
-	sleep_ms(300); /* the scan waits for the lock */
+	pid_t lock;
+	char *st = held_export(&a, &lock);
 	assert_int_equal(pg_server_sql(&server, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation ="
 						" 'idx'::regclass AND NOT granted"),
 			 0);
 	sleep_ms(300); /* the export saw its error while the lock is still held */
 	release_lock(lock);
-	cJSON *m = bulk_wait_manifest(&a, NULL, st, 60000);
-	assert_true(download_exact(&a, m, "Observation", "o", OBSERVATIONS) > 1);
-	cJSON_Delete(m);
+	export_completes(&a, st);
 	char *log = gw_log(&a);
 	assert_non_null(log);
 	assert_non_null(strstr(log, "runs again from the start"));
 	free(log);
-	free(st);
+	stop(&a);
+}
+
+/* What a call during the outage answers: 503 with Retry-After (the job
+ * may well exist), never 404. */
+static void expect_unavailable(const struct gw *g, const char *method, const char *path)
+{
+	struct resp r = call(g, method, path, NULL);
+	char after[32] = "";
+	if (r.status != 503 || !resp_header(&r, "Retry-After", after, sizeof after) || atoi(after) < 1)
+		fail_msg("%s %s while the database is down: %ld (Retry-After \"%s\"), not 503 with Retry-After", method,
+			 path, r.status, after);
+	resp_free(&r);
+}
+
+/* While the database is down, a finished export's status, a file of it
+ * and its DELETE answer 503 with Retry-After, not 404; once the database
+ * is back the same poll answers the manifest and the file downloads. */
+static void export_status_is_unavailable_while_the_database_is_down(void **state)
+{
+	(void)state;
+	struct gw a;
+	start(&a, 3600);
+	char *st = bulk_kickoff(&a, NULL, "GET", "/fhir/Patient/$export?_type=Observation", NULL, NULL);
+	cJSON *m = bulk_wait_manifest(&a, NULL, st, 60000);
+	const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(m, "output"), 0);
+	const cJSON *url = cJSON_GetObjectItemCaseSensitive(first, "url");
+	assert_true(cJSON_IsString(url));
+	char file[512];
+	snprintf(file, sizeof file, "%s", bulk_path_of(url->valuestring));
+	cJSON_Delete(m);
+	pg_server_kill(&server);
+	expect_unavailable(&a, "GET", st);
+	expect_unavailable(&a, "GET", file);
+	expect_unavailable(&a, "DELETE", st);
+	assert_int_equal(pg_server_start_again(&server), 0);
+	long deadline = now_ms() + 30000, code = 0;
+	while ((code = status_of(&a, st, NULL, 0)) == 503 && now_ms() < deadline)
+		sleep_ms(100);
+	assert_int_equal(code, 200);
+	struct resp r = call(&a, "GET", file, NULL);
+	assert_int_equal(r.status, 200);
+	assert_true(r.len > 0);
+	resp_free(&r);
+	export_completes(&a, st);
 	stop(&a);
 }
 
@@ -508,6 +564,7 @@ int main(void)
 		cmocka_unit_test(one_token_serves_the_export_on_both_gateways),
 		cmocka_unit_test(export_survives_a_database_restart),
 		cmocka_unit_test(export_survives_its_session_ending),
+		cmocka_unit_test(export_status_is_unavailable_while_the_database_is_down),
 	};
 	const char *filter = getenv("CW_TEST_FILTER");
 	if (filter && *filter)

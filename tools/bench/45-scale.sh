@@ -10,28 +10,21 @@
 # these figures.
 set -euo pipefail
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk"; exit 0; }
-# (|| true: with no PostgreSQL, ls fails and pipefail would end the section
-# here without a word)
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+. "$(dirname "$0")/pg.sh"
+bench_pg_find
 [ -n "$pgbin" ] || { echo "PostgreSQL missing (no /usr/lib/postgresql/*/bin): every line of this section is skipped; tools/deps.sh test installs it"; exit 0; }
 D=$(realpath "$BENCH_DIR")/scale
-rm -rf "$D" && mkdir -p "$D/pg"
+rm -rf "$D"
+bench_pg_prepare "$D"
 pids=()
-as_user=()
-if [ "$(id -u)" = 0 ]; then chmod 0711 "$D" && chown nobody "$D/pg" && as_user=(runuser -u nobody --); fi
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  "${as_user[@]}" "$pgbin/pg_ctl" -D "$D/pg/data" -m immediate stop >/dev/null 2>&1 || true
+  bench_pg_stop "$D"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-port=$(free_port)
+bench_pg_start "$D"
 # the gateways' ports are free ones too: other runs may share the machine
 ps=$(free_port) p1=$(free_port) p2=$(free_port)
-"${as_user[@]}" "$pgbin/initdb" -D "$D/pg/data" -U cw -A trust -E UTF8 --no-locale >/dev/null
-"${as_user[@]}" "$pgbin/pg_ctl" -D "$D/pg/data" -l "$D/pg/log" -w \
-  -o "-c listen_addresses=127.0.0.1 -p $port -k $D/pg -c max_connections=200" start >/dev/null
-conninfo="host=127.0.0.1 port=$port dbname=postgres user=cw"
 gw() { # name port extra
   cat >"$D/$1.json" <<JSON
 {"listen":"127.0.0.1:$2","data_dir":"$D/$1-var","plugin_dir":"$CW_PLUGIN_DIR","log_level":"warn","audit":{"enabled":false}$3}
@@ -51,12 +44,7 @@ for p in "$ps" "$p1"; do
   curl -sf -XPUT -H "$H" http://127.0.0.1:$p/fhir/Patient/bench-1 \
     -d '{"resourceType":"Patient","id":"bench-1","name":[{"family":"Bench"}],"birthDate":"1980-01-01"}' >/dev/null
 done
-cat >"$D/create.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/fhir+json"
-wrk.headers["Prefer"] = "return=minimal"
-wrk.body = '{"resourceType":"Observation","status":"final","code":{"text":"created"},"subject":{"reference":"Patient/bench-1"},"valueInteger":1}'
-LUA
+create_lua="$(cd "$(dirname "$0")" && pwd)/create-minimal.lua"
 rate() { awk '/Requests\/sec/ {print $2}'; }
 one() { # name url [script]
   local r
@@ -77,9 +65,9 @@ two() { # name path [script]: two wrk at once, one per PostgreSQL gateway
   printf '%-52s %10s req/s  (%s + %s)\n' "$1" "$r" "$a" "$b" >&2
   echo "$r"
 }
-sc=$(one "create Observation, SQLite, one gateway" http://127.0.0.1:$ps/fhir/Observation "$D/create.lua")
-pc1=$(one "create Observation, PostgreSQL, one gateway" http://127.0.0.1:$p1/fhir/Observation "$D/create.lua")
-pc2=$(two "create Observation, PostgreSQL, two gateways" /fhir/Observation "$D/create.lua")
+sc=$(one "create Observation, SQLite, one gateway" http://127.0.0.1:$ps/fhir/Observation "$create_lua")
+pc1=$(one "create Observation, PostgreSQL, one gateway" http://127.0.0.1:$p1/fhir/Observation "$create_lua")
+pc2=$(two "create Observation, PostgreSQL, two gateways" /fhir/Observation "$create_lua")
 sr=$(one "read Patient/bench-1, SQLite, one gateway" http://127.0.0.1:$ps/fhir/Patient/bench-1)
 pr1=$(one "read Patient/bench-1, PostgreSQL, one gateway" http://127.0.0.1:$p1/fhir/Patient/bench-1)
 pr2=$(two "read Patient/bench-1, PostgreSQL, two gateways" /fhir/Patient/bench-1)

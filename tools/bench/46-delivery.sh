@@ -31,28 +31,24 @@
 set -euo pipefail
 command -v node >/dev/null || { echo "node missing: delivery section skipped (tools/deps.sh test)"; exit 0; }
 command -v wrk >/dev/null || { echo "wrk missing: delivery section skipped (apt-get install wrk)"; exit 0; }
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+. "$(dirname "$0")/pg.sh"
+bench_pg_find
 [ -n "$pgbin" ] || { echo "PostgreSQL missing: delivery section skipped (tools/deps.sh test)"; exit 0; }
 tests/upstream/install.sh >/dev/null 2>&1 || { echo "upstream test server: npm install failed; delivery section skipped"; exit 0; }
 N=${DELIVERY_RECORDS:-1000}
 LAT=${DELIVERY_LATENCY_MS:-20}
 NL=${DELIVERY_RECORDS_LATENT:-500}
 D=$(realpath "$BENCH_DIR")/delivery
-rm -rf "$D" && mkdir -p "$D/pg"
-as_user=()
-if [ "$(id -u)" = 0 ]; then chmod 0711 "$D" && chown nobody "$D/pg" && as_user=(runuser -u nobody --); fi
+rm -rf "$D"
+bench_pg_prepare "$D"
 cleanup() {
   # every process started, also in the measures' subshells, is in $D/pids
   [ -f "$D/pids" ] && while read -r p; do kill "$p" 2>/dev/null || true; done <"$D/pids"
-  "${as_user[@]}" "$pgbin/pg_ctl" -D "$D/pg/data" -m immediate stop >/dev/null 2>&1 || true
+  bench_pg_stop "$D"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-"${as_user[@]}" "$pgbin/initdb" -D "$D/pg/data" -U cw -A trust -E UTF8 --no-locale >/dev/null
-"${as_user[@]}" "$pgbin/pg_ctl" -D "$D/pg/data" -l "$D/pg/log" -w \
-  -o "-c listen_addresses=127.0.0.1 -p $port -k $D/pg -c max_connections=200" start >/dev/null
-pgstore=",\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"host=127.0.0.1 port=$port dbname=postgres user=cw\"}}"
+bench_pg_start "$D"
+pgstore=",\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"$conninfo\"}}"
 
 # the upstream: prints "listening 127.0.0.1:PORT" once ready
 node tests/upstream/server.mjs --port 0 >"$D/upstream.out" 2>"$D/upstream.log" &

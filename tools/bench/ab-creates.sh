@@ -45,12 +45,7 @@ for i in "${!trees[@]}"; do
   curl -sf -XPUT -H "$H" "http://127.0.0.1:${ports[$i]}/fhir/Patient/bench-1" \
     -d '{"resourceType":"Patient","id":"bench-1","name":[{"family":"Bench"}]}' >/dev/null
 done
-cat > "$dir/create.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/fhir+json"
-wrk.headers["Prefer"] = "return=minimal"
-wrk.body = '{"resourceType":"Observation","status":"final","code":{"text":"created"},"subject":{"reference":"Patient/bench-1"},"valueInteger":1}'
-LUA
+create_lua="$(cd "$(dirname "$0")" && pwd)/create-minimal.lua"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 disk_bytes() { awk '$1=="write_bytes:" {print $2}' "/proc/$1/io"; }
 ckpts() {
@@ -70,7 +65,7 @@ for r in $(seq 1 "$rounds"); do
     echo 0 > "$dir/max$i"
     (max=0; while :; do s=$(stat -c %s "$wal" 2>/dev/null || echo 0); [ "$s" -gt "$max" ] && max=$s && echo "$max" > "$dir/max$i"; sleep 0.1; done) &
     sampler=$!
-    out=$(wrk -t2 -c"$conns" -d5s -s "$dir/create.lua" "http://127.0.0.1:${ports[$i]}/fhir/Observation" 2>&1)
+    out=$(wrk -t2 -c"$conns" -d5s -s "$create_lua" "http://127.0.0.1:${ports[$i]}/fhir/Observation" 2>&1)
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     c1=$(ckpts "${ports[$i]}")

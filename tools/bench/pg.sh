@@ -1,0 +1,29 @@
+# Sourced by the bench scripts that run a PostgreSQL server: Debian's
+# (tools/deps.sh test), initdb'd into DIR/pg with its default settings
+# (max_connections 200) on a free port of 127.0.0.1.
+#   bench_pg_find           pgbin: the server's binaries ("" when none)
+#   bench_pg_prepare DIR    DIR/pg made; as_user: how to run the server
+#                           (as nobody when root: it refuses root)
+#   bench_pg_start DIR [-c name=value...]
+#                           initdb and start; port and conninfo set
+#   bench_pg_stop DIR       stops it (immediate; nothing when not running)
+# free_port prints a free TCP port of 127.0.0.1.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# (|| true: with no PostgreSQL, ls fails and pipefail would end the script
+# here without a word)
+bench_pg_find() { pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true); }
+bench_pg_prepare() {
+  mkdir -p "$1/pg"
+  as_user=()
+  if [ "$(id -u)" = 0 ]; then chmod 0711 "$1" && chown nobody "$1/pg" && as_user=(runuser -u nobody --); fi
+}
+bench_pg_start() {
+  local dir=$1
+  shift
+  port=$(free_port)
+  "${as_user[@]}" "$pgbin/initdb" -D "$dir/pg/data" -U cw -A trust -E UTF8 --no-locale >/dev/null
+  "${as_user[@]}" "$pgbin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/pg -c max_connections=200 $*" start >/dev/null
+  conninfo="host=127.0.0.1 port=$port dbname=postgres user=cw"
+}
+bench_pg_stop() { "${as_user[@]}" "$pgbin/pg_ctl" -D "$1/pg/data" -m immediate stop >/dev/null 2>&1 || true; }
