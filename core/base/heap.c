@@ -35,3 +35,21 @@ size_t heap_prepare(size_t bytes)
 	return 0;
 #endif
 }
+
+size_t heap_keep(size_t bytes)
+{
+#ifdef __GLIBC__
+	if (bytes > HEAP_KEEP_MAX)
+		bytes = HEAP_KEEP_MAX;
+	if (bytes == 0)
+		return 0;
+	/* setting either turns glibc's moving thresholds off; a sanitizer's
+	 * malloc answers mallopt with 0: nothing is kept */
+	if (mallopt(M_MMAP_THRESHOLD, (int)bytes) != 1 || mallopt(M_TRIM_THRESHOLD, (int)bytes) != 1)
+		return 0;
+	return bytes;
+#else
+	(void)bytes;
+	return 0;
+#endif
+}

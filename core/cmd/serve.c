@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "base/heap.h"
 
 static const char usage_serve[] =
 	"usage: crosswalk serve [-c FILE] [--plugins DIR]\n"
@@ -83,6 +84,9 @@ int cmd_serve(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	/* memory freed after one request stays for the next (base/heap.h,
+	 * docs/limits.md); before any thread starts */
+	heap_keep(HEAP_KEEP_MAX);
 	struct config cfg;
 	char err[8192];
 	int lrc = cmd_load_config(&cfg, path, plugins_dir);
