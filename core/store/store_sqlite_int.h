@@ -237,6 +237,12 @@ enum store_status sqlite_submit(struct store *s, struct store_write *w);
  * of SS_CKPT_PAGES and its tail: a file that is not cut back is written in
  * place, not extended). */
 #define SS_CKPT_FILE_LIMIT "33554432" /* 32 MB */
+/* Microseconds this thread spent copying checkpoint tails inside its
+ * commits (copy_tail), for the committer's accounting of its time
+ * (crosswalk_store_committer_seconds_total). */
+extern _Thread_local int64_t ss_tail_us;
+/* A monotonic clock in microseconds. */
+int64_t ss_mono_us(void);
 /* Mutex and condition (before any connection is attached): 0, or -1. */
 int ss_ckpt_init(struct sqlite_store *ss);
 /* Puts c back to synchronous=FULL (every commit fsync'd) after a commit that
