@@ -44,7 +44,7 @@ echo "load before: $(uptime | sed 's/.*load average/load average/')"
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system time of a process
 ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) print v/1000; else if (v ~ /ms$/) print v+0; else if (v ~ /s$/) print v*1000; else print v }'; }
 busy() { # port: the committer's seconds by part, "group commit tail index" (0s without the metric)
-  curl -sf "http://127.0.0.1:$1/metrics" | awk '/^crosswalk_store_committer_seconds_total/ {
+  { curl -sf "http://127.0.0.1:$1/metrics" || true; } | awk '/^crosswalk_store_committer_seconds_total/ {
     split($1, a, "\""); v[a[2]] = $2 } END { printf "%f %f %f %f\n", v["group"], v["commit"], v["tail"], v["index"] }'
 }
 run() { # name pid url: prints "rate p99-ms requests cpu-ticks"
@@ -92,6 +92,7 @@ awk -v on="${reqs[off]}" -v oc="${ticks[off]}" -v dn="${reqs[durable]}" -v dc="$
   printf "gateway CPU per read: off %.3f ms, durable %.3f ms, batch %.3f ms; off / durable %.2f, off / batch %.2f (the rate ratios when CPU-bound)\n", po, pd, pb, po / pd, po / pb }'
 for k in durable batch; do
   awk -v k="$k" -v t="${busyt[$k]}" 'BEGIN { split(t, z); w = z[5]; s = z[1] + z[2] + z[3] + z[4]
+    if (s == 0) { printf "committer busy (%s): not counted by this build\n", k; exit }
     printf "committer busy (%s): %.0f%% of the rounds: group %.0f%%, commit %.0f%%, tail %.0f%%, index %.0f%%\n",
       k, 100 * s / w, 100 * z[1] / w, 100 * z[2] / w, 100 * z[3] / w, 100 * z[4] / w }'
 done
