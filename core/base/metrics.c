@@ -297,6 +297,15 @@ char *metrics_render(size_t *len)
 	     "# TYPE crosswalk_store_checkpoints_total counter\n"
 	     "crosswalk_store_checkpoints_total %lu\n",
 	     atomic_load(&counters[METRICS_STORE_CHECKPOINTS]));
+	outf(&o,
+	     "# HELP crosswalk_store_committer_seconds_total Time the SQLite store's committer thread spent, by part "
+	     "(group statements, commit with its fsync, checkpoint tail copied in a commit, indexing appended "
+	     "records).\n"
+	     "# TYPE crosswalk_store_committer_seconds_total counter\n");
+	static const char *const parts[] = {"group", "commit", "tail", "index"};
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+		outf(&o, "crosswalk_store_committer_seconds_total{part=\"%s\"} %.6f\n", parts[i],
+		     (double)atomic_load(&counters[METRICS_STORE_COMMITTER_GROUP_US + i]) / 1e6);
 	int ne = atomic_load(&n_ext);
 	for (int i = 0; i < ne; i++)
 		outf(&o, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", ext[i].name, ext[i].help, ext[i].name,

@@ -35,6 +35,14 @@ enum metrics_counter {
 	METRICS_STORE_CORRUPT,    /* stored versions found failing their integrity check */
 	/* checkpoints of SQLite's write-ahead log run by the checkpointer thread */
 	METRICS_STORE_CHECKPOINTS,
+	/* the SQLite committer thread's busy time, in microseconds, by part:
+	 * the statements of its groups, their COMMIT (fsync included, the tail
+	 * copy not), the checkpoint tail copied inside a COMMIT, and indexing
+	 * appended records (crosswalk_store_committer_seconds_total) */
+	METRICS_STORE_COMMITTER_GROUP_US,
+	METRICS_STORE_COMMITTER_COMMIT_US,
+	METRICS_STORE_COMMITTER_TAIL_US,
+	METRICS_STORE_COMMITTER_INDEX_US,
 	METRICS_COUNTER_COUNT
 };
 

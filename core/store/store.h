@@ -366,7 +366,7 @@ struct store {
  * Returns 0 and *out (close with store_close), or -1 with the reason in err
  * (errlen bytes, may be 0). */
 #define STORE_SQLITE_WAL_PAGES 2000
-#define STORE_SQLITE_WAL_BOUND_PAGES 8000
+#define STORE_SQLITE_WAL_BOUND_PAGES (4 * STORE_SQLITE_WAL_PAGES)
 int store_open_sqlite(const char *data_dir, unsigned flags, size_t cache_bytes, struct store **out, char *err,
 		      size_t errlen);
 

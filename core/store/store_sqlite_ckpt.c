@@ -61,12 +61,23 @@
  * being copied in full: it grows to SS_CKPT_HARD_PAGES between restarts,
  * each commit extends its file, and the restart at the bound holds writers
  * off. Called with ss->ckpt.mu held; returns with it held. */
+_Thread_local int64_t ss_tail_us;
+
+int64_t ss_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void copy_tail(struct sqlite_store *ss, sqlite3 *db)
 {
 	ss->ckpt.tailing = true;
 	pthread_mutex_unlock(&ss->ckpt.mu);
 	int frames = 0, copied = 0;
+	int64_t t0 = ss_mono_us();
 	int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+	ss_tail_us += ss_mono_us() - t0;
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		log_event(LOG_ERROR, "store_checkpoint", "the write-ahead log could not be copied back", "reason",
 			  sqlite3_errmsg(db), (const char *)NULL);

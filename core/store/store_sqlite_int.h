@@ -222,8 +222,17 @@ enum store_status sqlite_delete(struct store *s, const char *type, const char *i
 enum store_status sqlite_submit(struct store *s, struct store_write *w);
 
 /* --- the checkpointer (store_sqlite_ckpt.c) --- */
-/* A commit leaving this many frames in the write-ahead log wakes the
- * checkpointer (a passive checkpoint: writers and readers go on). */
+/* One rule sets every mark of the write-ahead log, from the wake mark W
+ * (SS_CKPT_PAGES, STORE_SQLITE_WAL_PAGES): a commit leaving W frames wakes
+ * the checkpointer, whose round copies the W or more frames it finds; the
+ * writers' frames appended meanwhile (the tail) are copied by the next commit
+ * when they are at most W/2, half of what woke the round (so no commit
+ * copies more than half a round, and the log starts again at 1.5 W frames
+ * at most), else the thread runs another round; from 2 W frames the tail
+ * is copied whatever its size (a starved thread would chase the log); 4 W
+ * frames is the bound past which writers wait for a reader's old snapshot;
+ * the file is cut back to 32 MiB, just over the bound's 4 W pages of 4 KiB,
+ * when the log starts again. Changing W moves them all (docs/store.md, "Checkpoints"). */
 #define SS_CKPT_PAGES STORE_SQLITE_WAL_PAGES
 /* The log's bound: past it, a checkpoint a reader stopped short is run
  * again holding writers off until the readers move on (at most
@@ -232,11 +241,19 @@ enum store_status sqlite_submit(struct store *s, struct store_write *w);
 #define SS_CKPT_WAIT_MS 5000
 /* What a committing writer copies itself after a round (the frames appended
  * while the round ran), at most; more wakes the thread again. */
-#define SS_CKPT_TAIL_PAGES 1000
-/* The log's file is cut back to this when it starts again (more than a log
- * of SS_CKPT_PAGES and its tail: a file that is not cut back is written in
- * place, not extended). */
+#define SS_CKPT_TAIL_PAGES (SS_CKPT_PAGES / 2)
+/* The log's file is cut back to this when it starts again (at least the
+ * bound's pages: a file that is not cut back is written in place, not
+ * extended). */
 #define SS_CKPT_FILE_LIMIT "33554432" /* 32 MB */
+_Static_assert(SS_CKPT_HARD_PAGES == 4 * SS_CKPT_PAGES, "the bound is four wake marks");
+_Static_assert(33554432 >= (long long)SS_CKPT_HARD_PAGES * 4096, "SS_CKPT_FILE_LIMIT holds the bound's pages");
+/* Microseconds this thread spent copying checkpoint tails inside its
+ * commits (copy_tail), for the committer's accounting of its time
+ * (crosswalk_store_committer_seconds_total). */
+extern _Thread_local int64_t ss_tail_us;
+/* A monotonic clock in microseconds. */
+int64_t ss_mono_us(void);
 /* Mutex and condition (before any connection is attached): 0, or -1. */
 int ss_ckpt_init(struct sqlite_store *ss);
 /* Puts c back to synchronous=FULL (every commit fsync'd) after a commit that

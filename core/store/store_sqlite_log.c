@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/metrics.h"
 
 /* Rows indexed per transaction when the committer has nothing else to do
  * (a group arriving meanwhile waits for one such chunk at most). */
@@ -110,7 +111,19 @@ static enum store_status forget_indexed(struct conn *c, int64_t last, struct sto
 	return STORE_OK;
 }
 
+static enum store_status log_index(struct sqlite_store *ss, int64_t max, int64_t *left, struct store_error *err);
+
 enum store_status ss_log_index(struct sqlite_store *ss, int64_t max, int64_t *left, struct store_error *err)
+{
+	int64_t t0 = ss_mono_us(), tail0 = ss_tail_us;
+	enum store_status st = log_index(ss, max, left, err);
+	int64_t tail = ss_tail_us - tail0;
+	metrics_counter_add(METRICS_STORE_COMMITTER_TAIL_US, (unsigned long)tail);
+	metrics_counter_add(METRICS_STORE_COMMITTER_INDEX_US, (unsigned long)(ss_mono_us() - t0 - tail));
+	return st;
+}
+
+static enum store_status log_index(struct sqlite_store *ss, int64_t max, int64_t *left, struct store_error *err)
 {
 	struct conn *c = ss->writer;
 	*left = atomic_load(&ss->log_pending);

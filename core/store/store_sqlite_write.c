@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/fjson.h"
+#include "base/metrics.h"
 #include "fhir/model.h"
 #include "store/rcache.h"
 
@@ -313,6 +314,7 @@ static enum store_status write_body(struct conn *c, struct write_req *w, struct 
  * A failed COMMIT fails every write of the batch. */
 static void run_batch(struct conn *c, struct sq_item *group)
 {
+	int64_t t0 = ss_mono_us();
 	struct store_error berr;
 	enum store_status st = ss_run(c, S_BEGIN_WRITE, &berr);
 	for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next) {
@@ -356,7 +358,12 @@ static void run_batch(struct conn *c, struct sq_item *group)
 	bool only_log = true;
 	for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next)
 		only_log &= r->settle || r->w->append;
+	int64_t t1 = ss_mono_us(), tail0 = ss_tail_us;
+	metrics_counter_add(METRICS_STORE_COMMITTER_GROUP_US, (unsigned long)(t1 - t0));
 	enum store_status cs = ss_run(c, only_log ? S_COMMIT_LOG : S_COMMIT, &berr);
+	int64_t tail = ss_tail_us - tail0;
+	metrics_counter_add(METRICS_STORE_COMMITTER_TAIL_US, (unsigned long)tail);
+	metrics_counter_add(METRICS_STORE_COMMITTER_COMMIT_US, (unsigned long)(ss_mono_us() - t1 - tail));
 	if (cs == STORE_OK) {
 		int64_t n = 0;
 		for (struct gc_req *r = (struct gc_req *)group; r; r = (struct gc_req *)r->item.next)

@@ -2620,6 +2620,35 @@ static void appended_records_are_read_once_answered(void **state)
 	assert_int_equal(atomic_load(&calls), 2 * N);
 }
 
+/* The SQLite committer's time is counted by part (crosswalk_store_
+ * committer_seconds_total): a group of appended records costs statements
+ * and a COMMIT, and indexing them (here for a reader's settle) is counted
+ * as indexing. */
+static void committer_time_is_counted_by_part(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 40 };
+	static struct sk_queued q[N];
+	atomic_int calls = 0;
+	unsigned long g0 = metrics_counter_get(METRICS_STORE_COMMITTER_GROUP_US),
+		      c0 = metrics_counter_get(METRICS_STORE_COMMITTER_COMMIT_US),
+		      i0 = metrics_counter_get(METRICS_STORE_COMMITTER_INDEX_US);
+	sk_append_records(f->s, q, 0, N, &calls);
+	/* answered: their group's COMMIT is counted */
+	assert_true(metrics_counter_get(METRICS_STORE_COMMITTER_COMMIT_US) > c0);
+	assert_true(metrics_counter_get(METRICS_STORE_COMMITTER_GROUP_US) >= g0);
+	assert_int_equal(sk_audit_total(f->s, NULL), N);
+	assert_true(metrics_counter_get(METRICS_STORE_COMMITTER_INDEX_US) > i0);
+	char *text = NULL;
+	size_t len = 0;
+	assert_non_null(text = metrics_render(&len));
+	assert_non_null(strstr(text, "crosswalk_store_committer_seconds_total{part=\"index\"} "));
+	assert_non_null(strstr(text, "crosswalk_store_committer_seconds_total{part=\"tail\"} "));
+	free(text);
+	for (int i = 0; i < N; i++)
+		store_write_release(&q[i].w);
+}
+
 /* An appended record's id is time-ordered (UUID version 7): a record made in
  * a later millisecond sorts after the ones before it, so the index of ids
  * grows at its end instead of taking a write at a random page per record
@@ -2689,6 +2718,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(outbox_holds_back_related_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(appended_records_are_read_once_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(appended_record_ids_grow_with_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(committer_time_is_counted_by_part, setup, teardown),
 		cmocka_unit_test(parameter_table_and_dates),
 	};
 	/* CW_TEST_FILTER=pattern runs the matching cases only (cmocka's
