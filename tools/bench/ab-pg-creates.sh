@@ -61,10 +61,7 @@ curl -sf -XPUT -H "$H" "http://127.0.0.1:${ports[0]}/fhir/Patient/bench-1" \
   -d '{"resourceType":"Patient","id":"bench-1","name":[{"family":"Bench"}]}' >/dev/null
 create_lua="$(cd "$(dirname "$0")" && pwd)/create-minimal.lua"
 tick=$(getconf CLK_TCK)
-pmaster=$(head -1 "$D/pg/data/postmaster.pid")
-cpu_of() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
-pg_pids() { echo "$pmaster"; cat /proc/[0-9]*/stat 2>/dev/null | awk -v m="$pmaster" '$4 == m {print $1}'; }
-pg_cpu() { cpu_of $(pg_pids); }
+pg_cpu() { bench_ticks $(bench_pg_pids "$D"); }
 syncs() { psql_ "SELECT wal_sync FROM pg_stat_wal"; }
 wal() { psql_ "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
 rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
@@ -76,10 +73,10 @@ for r in $(seq 1 "$rounds"); do
     for n in 1 2; do
       a=${ports[$((i * 2))]} b=${ports[$((i * 2 + 1))]}
       gp=("${gpids[$((i * 2))]}" "${gpids[$((i * 2 + 1))]}")
-      g0=$(cpu_of "${gp[@]}") p0=$(pg_cpu) c0=$(syncs) w0=$(wal)
+      g0=$(bench_ticks "${gp[@]}") p0=$(pg_cpu) c0=$(syncs) w0=$(wal)
       dpid=
       if [ -n "${DURING:-}" ]; then bash -c "$DURING" during "$n" "$(IFS=,; echo "${gp[*]}")" \
-        "$(pg_pids | paste -sd,)" >/dev/null 2>&1 & dpid=$!; fi
+        "$(bench_pg_pids "$D" | paste -sd,)" >/dev/null 2>&1 & dpid=$!; fi
       if [ "$n" = 1 ]; then
         wrk -t2 -c32 -d"${secs}s" -s "$create_lua" "http://127.0.0.1:$a/fhir/Observation" >"$D/w1" 2>&1
         echo "Requests/sec: 0" >"$D/w2"
@@ -89,7 +86,7 @@ for r in $(seq 1 "$rounds"); do
         wrk -t1 -c16 -d"${secs}s" -s "$create_lua" "http://127.0.0.1:$b/fhir/Observation" >"$D/w2" 2>&1
         wait $w
       fi
-      g1=$(cpu_of "${gp[@]}") p1=$(pg_cpu) c1=$(syncs) w1=$(wal)
+      g1=$(bench_ticks "${gp[@]}") p1=$(pg_cpu) c1=$(syncs) w1=$(wal)
       [ -z "$dpid" ] || wait "$dpid" || true
       bad=$(cat "$D/w1" "$D/w2" | awk '/Non-2xx/ {s += $NF} END {print s + 0}')
       rps=$(awk -v a="$(rate "$D/w1")" -v b="$(rate "$D/w2")" 'BEGIN {printf "%.0f", a + b}')

@@ -15,31 +15,24 @@
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: [ROUNDS=3] [SECS=5] $0 TREE TREE..." >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 2; }
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+. "$(dirname "$0")/pg.sh"
+bench_pg_find
 [ -n "$pgbin" ] || { echo "PostgreSQL missing (tools/deps.sh test installs it)" >&2; exit 2; }
 trees=()
 for t in "$@"; do trees+=("$(cd "$t" && pwd)"); done
 rounds=${ROUNDS:-3}
 secs=${SECS:-5}
 dir=$(mktemp -d /tmp/cw-abr-XXXXXX)
-mkdir -p "$dir/pg"
+bench_pg_prepare "$dir"
 pids=()
-as_user=()
-if [ "$(id -u)" = 0 ]; then chmod 0711 "$dir" && chown nobody "$dir/pg" && as_user=(runuser -u nobody --); fi
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  "${as_user[@]}" "$pgbin/pg_ctl" -D "$dir/pg/data" -m immediate stop >/dev/null 2>&1 || true
+  bench_pg_stop "$dir"
   rm -rf "$dir"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-"${as_user[@]}" "$pgbin/initdb" -D "$dir/pg/data" -U cw -A trust -E UTF8 --no-locale >/dev/null
-"${as_user[@]}" "$pgbin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w \
-  -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/pg -c max_connections=200" start >/dev/null
-pgpid=$(head -1 "$dir/pg/data/postmaster.pid")
-conninfo="host=127.0.0.1 port=$port dbname=postgres user=cw"
+bench_pg_start "$dir"
 pgstore=",\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"$conninfo\"}}"
 # per tree: gateways s (SQLite), a and b (PostgreSQL)
 declare -A gport gpid
@@ -66,17 +59,7 @@ for i in "${!trees[@]}"; do
   curl -sf -XPUT -H "$H" "http://127.0.0.1:${gport[${i}s]}/fhir/Patient/bench-1" \
     -d '{"resourceType":"Patient","id":"bench-1","name":[{"family":"Bench"}],"birthDate":"1980-01-01"}' >/dev/null
 done
-ticks() {
-  local t=0 v
-  for p in "$@"; do
-    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || v=0
-    t=$((t + ${v:-0}))
-  done
-  echo $t
-}
-# the server's processes: the postmaster's children (one that ends within
-# a round, such as an autovacuum worker, takes its time with it)
-pg_ticks() { ticks "$pgpid" $(pgrep -P "$pgpid"); }
+pg_ticks() { bench_ticks $(bench_pg_pids "$dir"); }
 rate() { awk '/Requests\/sec/ {s += $2} END {print s + 0}' "$@"; }
 tick=$(getconf CLK_TCK)
 line() { # round tree what rps gw-ticks pg-ticks
@@ -92,22 +75,22 @@ for r in $(seq 1 "$rounds"); do
     name=$(basename "${trees[$i]}")
     url=/fhir/Patient/bench-1
     # SQLite, one gateway
-    g0=$(ticks "${gpid[${i}s]}")
+    g0=$(bench_ticks "${gpid[${i}s]}")
     wrk -t2 -c32 -d"${secs}s" "http://127.0.0.1:${gport[${i}s]}$url" > "$dir/w0.out" 2>&1
-    line "$r" "$name" sqlite "$(rate "$dir/w0.out")" $(($(ticks "${gpid[${i}s]}") - g0)) 0
+    line "$r" "$name" sqlite "$(rate "$dir/w0.out")" $(($(bench_ticks "${gpid[${i}s]}") - g0)) 0
     # PostgreSQL, one gateway
-    g0=$(ticks "${gpid[${i}a]}")
+    g0=$(bench_ticks "${gpid[${i}a]}")
     p0=$(pg_ticks)
     wrk -t2 -c32 -d"${secs}s" "http://127.0.0.1:${gport[${i}a]}$url" > "$dir/w1.out" 2>&1
-    line "$r" "$name" pg-one "$(rate "$dir/w1.out")" $(($(ticks "${gpid[${i}a]}") - g0)) $(($(pg_ticks) - p0))
+    line "$r" "$name" pg-one "$(rate "$dir/w1.out")" $(($(bench_ticks "${gpid[${i}a]}") - g0)) $(($(pg_ticks) - p0))
     # PostgreSQL, two gateways at once
-    g0=$(ticks "${gpid[${i}a]}" "${gpid[${i}b]}")
+    g0=$(bench_ticks "${gpid[${i}a]}" "${gpid[${i}b]}")
     p0=$(pg_ticks)
     wrk -t1 -c16 -d"${secs}s" "http://127.0.0.1:${gport[${i}a]}$url" > "$dir/w1.out" 2>&1 &
     w=$!
     wrk -t1 -c16 -d"${secs}s" "http://127.0.0.1:${gport[${i}b]}$url" > "$dir/w2.out" 2>&1
     wait $w
     line "$r" "$name" pg-two "$(rate "$dir/w1.out" "$dir/w2.out")" \
-      $(($(ticks "${gpid[${i}a]}" "${gpid[${i}b]}") - g0)) $(($(pg_ticks) - p0))
+      $(($(bench_ticks "${gpid[${i}a]}" "${gpid[${i}b]}") - g0)) $(($(pg_ticks) - p0))
   done
 done

@@ -7,7 +7,12 @@
 #   bench_pg_start DIR [-c name=value...]
 #                           initdb and start; port and conninfo set
 #   bench_pg_stop DIR       stops it (immediate; nothing when not running)
-# free_port prints a free TCP port of 127.0.0.1.
+#   bench_pg_pids DIR       the server's processes: the postmaster and its
+#                           children (one that ends within a measure, such
+#                           as an autovacuum worker, takes its time with it)
+# free_port prints a free TCP port of 127.0.0.1; bench_ticks PID... the CPU
+# time (user + system, in clock ticks) of those processes, summed (one that
+# has ended counts 0).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # (|| true: with no PostgreSQL, ls fails and pipefail would end the script
 # here without a word)
@@ -27,3 +32,17 @@ bench_pg_start() {
   conninfo="host=127.0.0.1 port=$port dbname=postgres user=cw"
 }
 bench_pg_stop() { "${as_user[@]}" "$pgbin/pg_ctl" -D "$1/pg/data" -m immediate stop >/dev/null 2>&1 || true; }
+bench_pg_pids() {
+  local m
+  m=$(head -1 "$1/pg/data/postmaster.pid")
+  echo "$m"
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v m="$m" '$4 == m {print $1}'
+}
+bench_ticks() {
+  local t=0 p v
+  for p in "$@"; do
+    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
