@@ -84,6 +84,18 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* A Patient named id whose name's text is text (the padding that sizes it). */
+static cJSON *padded_patient(const char *id, const char *text)
+{
+	cJSON *p = cJSON_CreateObject();
+	cJSON_AddStringToObject(p, "resourceType", "Patient");
+	cJSON *hn = cJSON_CreateObject();
+	cJSON_AddStringToObject(hn, "family", id);
+	cJSON_AddStringToObject(hn, "text", text);
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(p, "name"), hn);
+	return p;
+}
+
 /* One transaction of n Patients of about 2 KB each, ids prefix-first..; on
  * a caller's transaction, so it is one commit of many frames. */
 static enum store_status write_batch(struct store *s, const char *prefix, int first, int n)
@@ -98,13 +110,7 @@ static enum store_status write_batch(struct store *s, const char *prefix, int fi
 	for (int i = 0; st == STORE_OK && i < n; i++) {
 		char id[64];
 		snprintf(id, sizeof id, "%s-%d", prefix, first + i);
-		cJSON *p = cJSON_CreateObject();
-		cJSON_AddStringToObject(p, "resourceType", "Patient");
-		cJSON *name = cJSON_AddArrayToObject(p, "name");
-		cJSON *hn = cJSON_CreateObject();
-		cJSON_AddStringToObject(hn, "family", id);
-		cJSON_AddStringToObject(hn, "text", text);
-		cJSON_AddItemToArray(name, hn);
+		cJSON *p = padded_patient(id, text);
 		st = store_create(s, "Patient", p, id, NULL, &err);
 		cJSON_Delete(p);
 	}
@@ -260,13 +266,7 @@ static void *creator_main(void *arg)
 	for (int i = 0; !atomic_load(&c->stop); i++) {
 		char id[64];
 		snprintf(id, sizeof id, "cw%d-%d", c->n, i);
-		cJSON *p = cJSON_CreateObject();
-		cJSON_AddStringToObject(p, "resourceType", "Patient");
-		cJSON *name = cJSON_AddArrayToObject(p, "name");
-		cJSON *hn = cJSON_CreateObject();
-		cJSON_AddStringToObject(hn, "family", id);
-		cJSON_AddStringToObject(hn, "text", text);
-		cJSON_AddItemToArray(name, hn);
+		cJSON *p = padded_patient(id, text);
 		struct store_error err = {0};
 		enum store_status st = store_create(c->f->s, "Patient", p, id, NULL, &err);
 		cJSON_Delete(p);
