@@ -141,6 +141,39 @@ void gw_put_bearer(const struct gw *g, const char *token, const char *path, cons
 		fail_msg("PUT %s: %ld", path, st);
 }
 
+cJSON *gw_search_all(const struct gw *g, const char *path)
+{
+	cJSON *out = cJSON_CreateArray();
+	char at[1024]; /* a page's path; http_do prefixes the origin within its 2048 */
+	snprintf(at, sizeof at, "%s", path);
+	while (at[0]) {
+		struct resp r;
+		assert_int_equal(http_do(g, "GET", at, NULL, NULL, 0, &r), 0);
+		if (r.status != 200)
+			fail_msg("GET %s: %ld %s", at, r.status, r.body);
+		cJSON *b = cJSON_Parse(r.body);
+		resp_free(&r);
+		assert_non_null(b);
+		cJSON *e;
+		cJSON_ArrayForEach(e, cJSON_GetObjectItem(b, "entry"))
+		{
+			cJSON_AddItemToArray(out, cJSON_Duplicate(cJSON_GetObjectItem(e, "resource"), 1));
+		}
+		at[0] = '\0';
+		cJSON *l;
+		cJSON_ArrayForEach(l, cJSON_GetObjectItem(b, "link"))
+		{
+			const char *rel = cJSON_GetStringValue(cJSON_GetObjectItem(l, "relation"));
+			const char *url = cJSON_GetStringValue(cJSON_GetObjectItem(l, "url"));
+			const char *p = url ? strstr(url, "/fhir/") : NULL;
+			if (rel && p && !strcmp(rel, "next"))
+				snprintf(at, sizeof at, "%s", p);
+		}
+		cJSON_Delete(b);
+	}
+	return out;
+}
+
 void gw_ingest_stored(const struct gw *g, const char *format, const char *content_type, const char *doc, size_t len,
 		      char *patient_id, size_t n)
 {

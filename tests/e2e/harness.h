@@ -142,6 +142,11 @@ char *harness_sign_token(const char *key_file, const cJSON *claims);
  * when no answer came. */
 long gw_call_bearer(const struct gw *g, const char *token, const char *method, const char *path,
 		    const char *content_type, const char *body, struct resp *r);
+/* Every resource a search of g finds: GET path (e.g.
+ * "/fhir/AuditEvent?_count=500"), then each page its Bundle's "next" link
+ * names, their entries' resources in one array (the caller's: cJSON_Delete).
+ * Fails the test on an answer other than 200. */
+cJSON *gw_search_all(const struct gw *g, const char *path);
 /* PUT path with body as a client holding token: fails the test unless the
  * gateway answers 200 or 201. For a test's setup. */
 void gw_put_bearer(const struct gw *g, const char *token, const char *path, const char *body);

@@ -26,37 +26,7 @@
 #include "pgserver.h"
 
 /* Every AuditEvent in the store, in one array (owned by the caller). */
-static cJSON *all_events(const struct gw *g)
-{
-	cJSON *out = cJSON_CreateArray();
-	char path[2048] = "/fhir/AuditEvent?_count=1000";
-	while (path[0]) {
-		struct resp r;
-		assert_int_equal(http_do(g, "GET", path, NULL, NULL, 0, &r), 0);
-		if (r.status != 200)
-			fail_msg("GET %s: %ld %s", path, r.status, r.body);
-		cJSON *b = cJSON_Parse(r.body);
-		resp_free(&r);
-		assert_non_null(b);
-		cJSON *e;
-		cJSON_ArrayForEach(e, cJSON_GetObjectItem(b, "entry"))
-		{
-			cJSON_AddItemToArray(out, cJSON_Duplicate(cJSON_GetObjectItem(e, "resource"), 1));
-		}
-		path[0] = '\0';
-		cJSON *l;
-		cJSON_ArrayForEach(l, cJSON_GetObjectItem(b, "link"))
-		{
-			const char *rel = cJSON_GetStringValue(cJSON_GetObjectItem(l, "relation"));
-			const char *url = cJSON_GetStringValue(cJSON_GetObjectItem(l, "url"));
-			const char *p = url ? strstr(url, "/fhir/") : NULL;
-			if (rel && p && !strcmp(rel, "next"))
-				snprintf(path, sizeof path, "%s", p);
-		}
-		cJSON_Delete(b);
-	}
-	return out;
-}
+static cJSON *all_events(const struct gw *g) { return gw_search_all(g, "/fhir/AuditEvent?_count=1000"); }
 
 /* The X-Request-Id an event names. */
 static const char *request_id_of(const cJSON *ev)

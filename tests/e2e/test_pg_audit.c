@@ -86,34 +86,13 @@ static void *load_one(void *arg)
 	return NULL;
 }
 
-/* Every AuditEvent gateway g serves, its pages' texts one after another. */
+/* Every AuditEvent gateway g serves, as one text (the caller frees it). */
 static char *all_events_text(const struct gw *g)
 {
-	size_t cap = 1 << 20, len = 0;
-	char *all = malloc(cap);
+	cJSON *evs = gw_search_all(g, "/fhir/AuditEvent?_count=500");
+	char *all = cJSON_PrintUnformatted(evs);
+	cJSON_Delete(evs);
 	assert_non_null(all);
-	all[0] = '\0';
-	char path[2048] = "/fhir/AuditEvent?_count=500";
-	while (path[0]) {
-		struct resp r;
-		assert_int_equal(http_do(g, "GET", path, NULL, NULL, 0, &r), 0);
-		if (r.status != 200)
-			fail_msg("GET %s: %ld %s", path, r.status, r.body);
-		while (len + r.len + 1 > cap) {
-			cap *= 2;
-			all = realloc(all, cap);
-			assert_non_null(all);
-		}
-		memcpy(all + len, r.body, r.len + 1);
-		len += r.len;
-		path[0] = '\0';
-		const char *next = strstr(r.body, "\"relation\":\"next\"");
-		const char *url = next ? strstr(next, "/fhir/AuditEvent") : NULL;
-		const char *end = url ? strchr(url, '"') : NULL;
-		if (end && (size_t)(end - url) < sizeof path)
-			snprintf(path, sizeof path, "%.*s", (int)(end - url), url);
-		resp_free(&r);
-	}
 	return all;
 }
 
