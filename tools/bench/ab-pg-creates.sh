@@ -21,23 +21,10 @@ command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit
 . "$(dirname "$0")/pg.sh"
 bench_pg_find
 [ -n "$pgbin" ] || { echo "PostgreSQL missing" >&2; exit 2; }
-trees=()
-for t in "$@"; do trees+=("$(cd "$t" && pwd)"); done
-rounds=${ROUNDS:-3}
-secs=${SECS:-5}
-D=$(mktemp -d /tmp/cw-abpg-XXXXXX)
-bench_pg_prepare "$D"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  bench_pg_stop "$D"
-  rm -rf "$D"
-}
-trap cleanup EXIT
+bench_ab_init /tmp/cw-abpg-XXXXXX "$@"
 # PGOPTS: more server settings ("-c commit_delay=200 ...")
 # shellcheck disable=SC2086
-bench_pg_start "$D" ${PGOPTS:-}
+bench_pg_start "$dir" ${PGOPTS:-}
 psql_() { "$pgbin/psql" -X -q -At -h 127.0.0.1 -p "$port" -U cw -d postgres -c "$1"; }
 export BENCH_PG="$conninfo" # for DURING
 # ports[tree*2 + g], gpids likewise
@@ -47,10 +34,10 @@ for i in "${!trees[@]}"; do
   for g in 0 1; do
     p=$(free_port)
     ports+=("$p")
-    cat >"$D/gw$i-$g.json" <<JSON
-{"listen":"127.0.0.1:$p","data_dir":"$D/var$i-$g","plugin_dir":"${trees[$i]}/lib/crosswalk/plugins","log_level":"warn","audit":{"enabled":false},"store":{"backend":"postgresql","postgresql":{"conninfo":"$conninfo"}}}
+    cat >"$dir/gw$i-$g.json" <<JSON
+{"listen":"127.0.0.1:$p","data_dir":"$dir/var$i-$g","plugin_dir":"${trees[$i]}/lib/crosswalk/plugins","log_level":"warn","audit":{"enabled":false},"store":{"backend":"postgresql","postgresql":{"conninfo":"$conninfo"}}}
 JSON
-    "${trees[$i]}/bin/crosswalk" serve -c "$D/gw$i-$g.json" 2>"$D/gw$i-$g.log" &
+    "${trees[$i]}/bin/crosswalk" serve -c "$dir/gw$i-$g.json" 2>"$dir/gw$i-$g.log" &
     pids+=($!)
     gpids+=($!)
     for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$p/healthz" && break; sleep 0.1; done
@@ -61,7 +48,7 @@ curl -sf -XPUT -H "$H" "http://127.0.0.1:${ports[0]}/fhir/Patient/bench-1" \
   -d '{"resourceType":"Patient","id":"bench-1","name":[{"family":"Bench"}]}' >/dev/null
 create_lua="$(cd "$(dirname "$0")" && pwd)/create-minimal.lua"
 tick=$(getconf CLK_TCK)
-pg_cpu() { bench_ticks $(bench_pg_pids "$D"); }
+pg_cpu() { bench_ticks $(bench_pg_pids "$dir"); }
 syncs() { psql_ "SELECT wal_sync FROM pg_stat_wal"; }
 wal() { psql_ "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
 rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
@@ -76,20 +63,20 @@ for r in $(seq 1 "$rounds"); do
       g0=$(bench_ticks "${gp[@]}") p0=$(pg_cpu) c0=$(syncs) w0=$(wal)
       dpid=
       if [ -n "${DURING:-}" ]; then bash -c "$DURING" during "$n" "$(IFS=,; echo "${gp[*]}")" \
-        "$(bench_pg_pids "$D" | paste -sd,)" >/dev/null 2>&1 & dpid=$!; fi
+        "$(bench_pg_pids "$dir" | paste -sd,)" >/dev/null 2>&1 & dpid=$!; fi
       if [ "$n" = 1 ]; then
-        wrk -t2 -c32 -d"${secs}s" -s "$create_lua" "http://127.0.0.1:$a/fhir/Observation" >"$D/w1" 2>&1
-        echo "Requests/sec: 0" >"$D/w2"
+        wrk -t2 -c32 -d"${secs}s" -s "$create_lua" "http://127.0.0.1:$a/fhir/Observation" >"$dir/w1" 2>&1
+        echo "Requests/sec: 0" >"$dir/w2"
       else
-        wrk -t1 -c16 -d"${secs}s" -s "$create_lua" "http://127.0.0.1:$a/fhir/Observation" >"$D/w1" 2>&1 &
+        wrk -t1 -c16 -d"${secs}s" -s "$create_lua" "http://127.0.0.1:$a/fhir/Observation" >"$dir/w1" 2>&1 &
         w=$!
-        wrk -t1 -c16 -d"${secs}s" -s "$create_lua" "http://127.0.0.1:$b/fhir/Observation" >"$D/w2" 2>&1
+        wrk -t1 -c16 -d"${secs}s" -s "$create_lua" "http://127.0.0.1:$b/fhir/Observation" >"$dir/w2" 2>&1
         wait $w
       fi
       g1=$(bench_ticks "${gp[@]}") p1=$(pg_cpu) c1=$(syncs) w1=$(wal)
       [ -z "$dpid" ] || wait "$dpid" || true
-      bad=$(cat "$D/w1" "$D/w2" | awk '/Non-2xx/ {s += $NF} END {print s + 0}')
-      rps=$(awk -v a="$(rate "$D/w1")" -v b="$(rate "$D/w2")" 'BEGIN {printf "%.0f", a + b}')
+      bad=$(cat "$dir/w1" "$dir/w2" | awk '/Non-2xx/ {s += $NF} END {print s + 0}')
+      rps=$(awk -v a="$(rate "$dir/w1")" -v b="$(rate "$dir/w2")" 'BEGIN {printf "%.0f", a + b}')
       nops=$(awk -v r="$rps" -v s="$secs" 'BEGIN {n = r * s; print (n > 0 ? n : 1)}')
       printf '%-3s %-14s %-4s %10s %13.0f %13.0f %10.3f %10.0f  %s%s\n' "$r" "$(basename "${trees[$i]}")" "$n" "$rps" \
         "$(awk -v t=$((g1 - g0)) -v k="$tick" -v n="$nops" 'BEGIN {print t * 1e6 / k / n}')" \

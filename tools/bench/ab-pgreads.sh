@@ -18,20 +18,7 @@ command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit
 . "$(dirname "$0")/pg.sh"
 bench_pg_find
 [ -n "$pgbin" ] || { echo "PostgreSQL missing (tools/deps.sh test installs it)" >&2; exit 2; }
-trees=()
-for t in "$@"; do trees+=("$(cd "$t" && pwd)"); done
-rounds=${ROUNDS:-3}
-secs=${SECS:-5}
-dir=$(mktemp -d /tmp/cw-abr-XXXXXX)
-bench_pg_prepare "$dir"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  bench_pg_stop "$dir"
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+bench_ab_init /tmp/cw-abr-XXXXXX "$@"
 bench_pg_start "$dir"
 pgstore=",\"store\":{\"backend\":\"postgresql\",\"postgresql\":{\"conninfo\":\"$conninfo\"}}"
 # per tree: gateways s (SQLite), a and b (PostgreSQL)

@@ -10,6 +10,13 @@
 #   bench_pg_pids DIR       the server's processes: the postmaster and its
 #                           children (one that ends within a measure, such
 #                           as an autovacuum worker, takes its time with it)
+#   bench_ab_init TEMPLATE TREE...
+#                           for an A/B script: trees (the built checkouts
+#                           given, as absolute paths), rounds (ROUNDS, 3),
+#                           secs (SECS, 5), dir (a new directory, mktemp -d
+#                           TEMPLATE, ready for the server), pids (the
+#                           processes to stop at the end) and a trap on EXIT
+#                           that stops them and the server and removes dir
 # free_port prints a free TCP port of 127.0.0.1; bench_ticks PID... the CPU
 # time (user + system, in clock ticks) of those processes, summed (one that
 # has ended counts 0).
@@ -45,4 +52,23 @@ bench_ticks() {
     t=$((t + ${v:-0}))
   done
   echo "$t"
+}
+bench_ab_init() {
+  local template=$1 t
+  shift
+  trees=()
+  for t in "$@"; do trees+=("$(cd "$t" && pwd)"); done
+  rounds=${ROUNDS:-3}
+  secs=${SECS:-5}
+  dir=$(mktemp -d "$template")
+  bench_pg_prepare "$dir"
+  pids=()
+  trap bench_ab_cleanup EXIT
+}
+bench_ab_cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  bench_pg_stop "$dir"
+  rm -rf "$dir"
 }
