@@ -395,6 +395,9 @@ static void kickoff(const struct app *app, struct http_request *req, struct http
 	outcome_release(&oo);
 }
 
+/* An export that is not (or no longer) there, by its id. */
+#define NO_EXPORT "no export %.64s (finished exports expire; deleted ones are gone)"
+
 /* The answer to a job the bulk module could not give (rc -1: none such;
  * BULK_UNAVAILABLE: the store holding the jobs is unreachable, and the job
  * may well exist: 503, asked again later). */
@@ -417,7 +420,7 @@ static bool may_reach(const struct app *app, const struct http_request *req, str
 	if (rc == 0)
 		return true;
 	char what[160];
-	snprintf(what, sizeof what, "no export %.64s (finished exports expire; deleted ones are gone)", req->params[0]);
+	snprintf(what, sizeof what, NO_EXPORT, req->params[0]);
 	no_job(resp, rc, what, req->params[0]);
 	return false;
 }
@@ -450,8 +453,7 @@ static void get_status(void *ctx, struct http_request *req, struct http_response
 	int rc = bulk_status(app->bulk, req->params[0], files, progress, sizeof progress, &m, &state);
 	if (rc != 0) {
 		char what[160];
-		snprintf(what, sizeof what, "no export %.64s (finished exports expire; deleted ones are gone)",
-			 req->params[0]);
+		snprintf(what, sizeof what, NO_EXPORT, req->params[0]);
 		no_job(resp, rc, what, req->params[0]);
 		return;
 	}

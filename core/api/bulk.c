@@ -76,6 +76,19 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The CLOCK_REALTIME time ms milliseconds from now, for the timed waits on
+ * b->cv. */
+static struct timespec deadline_in(int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	return ts;
+}
+
 /* --- the record on disk -------------------------------------------------- */
 
 static void job_path(const struct bulk *b, const char *id, const char *file, char *out, size_t n)
@@ -1038,12 +1051,7 @@ static void run_job(struct bulk *b, struct job *j)
 {
 	int64_t wait_ms = RETRY_FIRST_MS;
 	for (int tries = 1; run_once(b, j, tries < RETRY_TRIES); tries++) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += wait_ms / 1000;
-		until.tv_nsec += (wait_ms % 1000) * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
+		struct timespec until = deadline_in(wait_ms);
 		pthread_mutex_lock(&b->mu);
 		while (!b->stop && !atomic_load(&j->cancel) &&
 		       pthread_cond_timedwait(&b->cv, &b->mu, &until) != ETIMEDOUT)
@@ -1085,11 +1093,7 @@ static void *keeper(void *arg)
 	struct bulk *b = arg;
 	pthread_mutex_lock(&b->mu);
 	while (!b->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += RENEW_MS * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
+		struct timespec ts = deadline_in(RENEW_MS);
 		pthread_cond_timedwait(&b->cv, &b->mu, &ts);
 		if (b->stop || !b->current)
 			continue;
@@ -1119,14 +1123,13 @@ static enum bulk_state state_of(const char *name)
 	return BULK_FAILED;
 }
 
-/* A shared job as its row holds it (a new struct job the caller frees), or
- * NULL when there is none. */
 /* What a failed store call on a shared job means to the caller: no such
  * job (or file), or the store could not tell (BULK_UNAVAILABLE). */
 static int shared_fail(enum store_status st) { return st == STORE_NOT_FOUND ? -1 : BULK_UNAVAILABLE; }
 
-/* The shared job id, loaded; NULL with *rc -1 when there is none (or id is
- * not one), BULK_UNAVAILABLE when the store could not be asked. */
+/* The shared job id as its row holds it (a new struct job the caller
+ * frees); NULL with *rc -1 when there is none (or id is not one),
+ * BULK_UNAVAILABLE when the store could not be asked. */
 static struct job *shared_load(struct bulk *b, const char *id, int *rc)
 {
 	struct store_job row = {0};
@@ -1234,9 +1237,7 @@ static void shared_worker(struct bulk *b)
 		pthread_mutex_lock(&b->mu);
 		if (!j || !j->rec) {
 			job_free(j);
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
+			struct timespec ts = deadline_in(1000);
 			if (!b->stop)
 				pthread_cond_timedwait(&b->cv, &b->mu, &ts);
 			continue;
@@ -1284,9 +1285,7 @@ static void *worker(void *arg)
 			if (k->state == BULK_QUEUED && (!j || k->finished_ms < j->finished_ms))
 				j = k;
 		if (!j) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
+			struct timespec ts = deadline_in(1000);
 			pthread_cond_timedwait(&b->cv, &b->mu, &ts);
 			continue;
 		}
